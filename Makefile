@@ -1,0 +1,33 @@
+# pipeline: PGXS build.
+#
+# The install script is assembled from sql/install/*.sql (one fragment per
+# concern, applied in name order); the pg_regress tests are every other
+# sql/*.sql file.  `test/run` builds, installs into a private tree and runs
+# every test; see README.md.
+
+EXTENSION = pipeline
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pipeline.control)
+
+MODULE_big = pipeline
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+INSTALL_FRAGMENTS = $(sort $(wildcard sql/install/*.sql))
+DATA_built = pipeline--$(EXTVERSION).sql
+DATA = $(wildcard pipeline--*--*.sql)
+
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-config=test/regress.conf
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
+	-Wno-sign-compare -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+SHLIB_LINK = -lcurl
+
+EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+pipeline--$(EXTVERSION).sql: $(INSTALL_FRAGMENTS)
+	cat $^ > $@

@@ -1,0 +1,60 @@
+-- pipeline: metadata catalogs.
+--
+-- The tables are written only by the extension's functions (which switch to
+-- the catalog owner for the write); everyone may read them.  They are
+-- registered with pg_extension_config_dump so pg_dump keeps the pipeline.
+
+\echo Use "CREATE EXTENSION pipeline" to load this file. \quit
+
+CREATE TABLE pipeline.matview_definitions (
+    matview            regclass PRIMARY KEY,
+    schema_name        name NOT NULL,
+    name               text NOT NULL,
+    matview_type       text NOT NULL DEFAULT 'regular'
+                       CHECK (matview_type IN ('regular', 'incremental')),
+    refresh_interval   interval NOT NULL CHECK (refresh_interval >= interval '1 second'),
+    query              text NOT NULL,
+    incremental_key    text,
+    datacoral_version  text,
+    version            int NOT NULL DEFAULT 1,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schema_name, name),
+    CHECK ((matview_type = 'incremental') = (incremental_key IS NOT NULL))
+);
+COMMENT ON TABLE pipeline.matview_definitions IS
+    'Managed materialized views; read pipeline.matviews instead, write through pipeline.define()';
+
+CREATE TABLE pipeline.edges (
+    upstream    regclass NOT NULL,
+    downstream  regclass NOT NULL REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
+    PRIMARY KEY (downstream, upstream)
+);
+CREATE INDEX edges_upstream_idx ON pipeline.edges (upstream);
+COMMENT ON TABLE pipeline.edges IS
+    'Dependency DAG: upstream (a source relation or managed view) feeds downstream (a managed view)';
+
+SELECT pg_catalog.pg_extension_config_dump('pipeline.matview_definitions', '');
+SELECT pg_catalog.pg_extension_config_dump('pipeline.edges', '');
+
+CREATE VIEW pipeline.matviews AS
+SELECT d.matview,
+       d.schema_name,
+       d.name,
+       d.matview_type,
+       d.refresh_interval,
+       d.query,
+       (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod),
+                          ', ' ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = d.matview AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+       d.version,
+       d.created_at,
+       d.updated_at
+  FROM pipeline.matview_definitions d
+  JOIN pg_catalog.pg_class c ON c.oid = d.matview;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA pipeline FROM PUBLIC;
+GRANT USAGE ON SCHEMA pipeline TO PUBLIC;
+GRANT SELECT ON pipeline.matview_definitions, pipeline.edges, pipeline.matviews TO PUBLIC;

@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ * catalog.h
+ *	  Reading and writing pipeline's metadata tables.
+ *
+ * Writes run as the owner of the catalog tables (the extension owner), so a
+ * user who may define views can record them without being able to write the
+ * tables directly.  All functions need a transaction; they connect to SPI
+ * themselves, so they may be called with or without an SPI connection.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_CATALOG_H
+#define PIPELINE_CATALOG_H
+
+#include "dpl.h"
+
+/* One managed view as recorded in pipeline.matview_definitions. */
+typedef struct ManagedView
+{
+	Oid			relid;
+	char	   *schema_name;
+	char	   *name;
+	MatviewType type;
+	int64		interval_us;
+	char	   *query;
+	char	   *incremental_key;
+	int			version;
+} ManagedView;
+
+extern bool catalog_is_managed(Oid relid);
+
+/* The managed view, or NULL when relid is not managed (palloc'd). */
+extern ManagedView *catalog_get(Oid relid);
+
+/* Errors unless relid is a managed view; returns it. */
+extern ManagedView *catalog_get_required(Oid relid);
+
+extern void catalog_insert(Oid relid, const MatviewDefinition *def);
+extern void catalog_delete(Oid relid);
+
+/* Replaces the upstream edges of a managed view. */
+extern void catalog_set_edges(Oid relid, List *upstream_relids);
+
+/*
+ * Runs SQL with parameters as the catalog owner; returns SPI_processed.
+ * The caller must be connected to SPI.
+ */
+extern uint64 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+									Datum *values, const char *nulls);
+
+#endif

@@ -1,0 +1,248 @@
+/*-------------------------------------------------------------------------
+ * matview.c
+ *	  define(), create_matview() and drop_matview().
+ *
+ * The view is created by CREATE MATERIALIZED VIEW as the calling user, so
+ * PostgreSQL checks CREATE on the schema and SELECT on the sources and makes
+ * the caller the owner; only the catalog rows are written as the extension.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "dag.h"
+#include "dpl.h"
+#include "matview.h"
+
+bool		matview_ddl_in_progress = false;
+
+char *
+matview_relation_name(const char *name)
+{
+	return psprintf("mv_%s", name);
+}
+
+/* Runs one DDL statement as the current user, marked as pipeline's own. */
+static void
+run_ddl(const char *sql)
+{
+	bool		save = matview_ddl_in_progress;
+
+	matview_ddl_in_progress = true;
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) < 0)
+			elog(ERROR, "could not run: %s", sql);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		matview_ddl_in_progress = save;
+	}
+	PG_END_TRY();
+}
+
+/* Checks what the header or arguments say, before anything is created. */
+static Oid
+validate_definition(MatviewDefinition *def, char **relname)
+{
+	Oid			nspid;
+
+	if (def->schema_name[0] == '\0' || def->name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("schema and view names must not be empty")));
+	nspid = get_namespace_oid(def->schema_name, true);
+	if (!OidIsValid(nspid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+				 errmsg("schema \"%s\" does not exist", def->schema_name),
+				 errhint("Create it first with CREATE SCHEMA %s.",
+						 quote_identifier(def->schema_name))));
+
+	*relname = matview_relation_name(def->name);
+	if (strlen(*relname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("view name \"%s\" is too long", def->name),
+				 errdetail("The relation name \"mv_\" || name must be at most %d bytes.",
+						   NAMEDATALEN - 1)));
+
+	if (def->interval_us < USECS_PER_SEC || def->interval.month < 0 ||
+		def->interval.day < 0 || def->interval.time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh interval of \"%s\" must be at least 1 second", def->name)));
+
+	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("incremental view \"%s\" needs an incremental key", def->name),
+				 errhint("Add @incremental-key <column> to the header.")));
+	if (def->type == MATVIEW_REGULAR && def->incremental_key != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@incremental-key is only for incremental views"),
+				 errhint("Add @matview-type incremental, or drop the key.")));
+	return nspid;
+}
+
+Oid
+matview_define(MatviewDefinition *def)
+{
+	char	   *relname;
+	Oid			nspid = validate_definition(def, &relname);
+	Oid			relid = get_relname_relid(relname, nspid);
+	List	   *upstream;
+	StringInfoData sql;
+
+	if (OidIsValid(relid))
+	{
+		if (!catalog_is_managed(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
+							def->schema_name, relname),
+					 errhint("Drop or rename it, or choose another view name.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("redefining \"%s.%s\" is not supported yet", def->schema_name, relname)));
+	}
+	if (def->type == MATVIEW_INCREMENTAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("incremental views are not supported yet")));
+
+	/* the analyzer finds the dependencies and any error in the query */
+	upstream = dag_query_dependencies(def->query);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE MATERIALIZED VIEW %s AS\n%s\n",
+					 quote_qualified_identifier(def->schema_name, relname),
+					 def->query);
+	run_ddl(sql.data);
+	CommandCounterIncrement();
+
+	relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "materialized view \"%s\" was not created", relname);
+	catalog_insert(relid, def);
+	catalog_set_edges(relid, upstream);
+	return relid;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_define);
+
+/* define(dpl text) RETURNS regclass */
+Datum
+pipeline_define(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("DPL document must not be null")));
+	PG_RETURN_OID(matview_define(dpl_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_create_matview);
+
+/*
+ * create_matview(target_schema name, name text, query text,
+ *				  refresh_interval interval, matview_type text,
+ *				  incremental_key text) RETURNS regclass
+ */
+Datum
+pipeline_create_matview(PG_FUNCTION_ARGS)
+{
+	static const char *const argnames[] = {
+		"target_schema", "name", "query", "refresh_interval", "matview_type"
+	};
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	Interval   *interval;
+	int			i;
+
+	for (i = 0; i < lengthof(argnames); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", argnames[i])));
+
+	def->schema_name = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	def->name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(2)), "query");
+	interval = PG_GETARG_INTERVAL_P(3);
+	def->interval = *interval;
+	def->interval_us = interval->time + (int64) interval->day * USECS_PER_DAY +
+		(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	def->type = matview_type_from_name(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	if (!PG_ARGISNULL(5))
+		def->incremental_key = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	PG_RETURN_OID(matview_define(def));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_drop_matview);
+
+/* drop_matview(matview regclass, cascade boolean) RETURNS void */
+Datum
+pipeline_drop_matview(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	bool		cascade;
+	Dag		   *dag;
+	List	   *doomed;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	relid = PG_GETARG_OID(0);
+	cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	catalog_get_required(relid);
+
+	dag = dag_load();
+	doomed = dag_with_downstream(dag, dag_find(dag, relid));
+	if (list_length(doomed) > 1 && !cascade)
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for_each_from(lc, doomed, 1)
+		{
+			Oid			down = dag->nodes[lfirst_int(lc)].relid;
+
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(down)),
+														get_rel_name(down)));
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop \"%s\" because other managed views depend on it",
+						get_rel_name(relid)),
+				 errdetail("Depending views: %s.", names.data),
+				 errhint("Use pipeline.drop_matview(..., cascade => true) to drop them too.")));
+	}
+
+	/* deepest first, so nothing is dropped from under a dependent */
+	for (int i = list_length(doomed) - 1; i >= 0; i--)
+	{
+		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
+
+		run_ddl(psprintf("DROP MATERIALIZED VIEW %s%s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
+													get_rel_name(victim)),
+						 cascade ? " CASCADE" : ""));
+		catalog_delete(victim);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ * pipeline.c
+ *	  Module entry point: defines the settings and, when preloaded,
+ *	  registers the scheduler's launcher.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "pipeline.h"
+#include "launcher.h"
+
+PG_MODULE_MAGIC;
+
+bool		pipeline_enabled = true;
+char	   *pipeline_databases = NULL;
+int			pipeline_max_workers = 2;
+int			pipeline_tick_ms = 1000;
+int			pipeline_max_attempts = 3;
+int			pipeline_retry_backoff_s = 30;
+int			pipeline_run_retention_days = 30;
+
+void		_PG_init(void);
+
+static void
+define_settings(void)
+{
+	DefineCustomBoolVariable("pipeline.enabled",
+							 "Lets the background worker refresh views on schedule.",
+							 NULL, &pipeline_enabled, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pipeline.databases",
+							   "Comma-separated databases the worker serves (empty: every database with the extension).",
+							   NULL, &pipeline_databases, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.max_workers",
+							"Refreshes the worker runs at once, per database.",
+							NULL, &pipeline_max_workers, 2, 1, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.tick",
+							"How often the scheduler looks for due views.",
+							NULL, &pipeline_tick_ms, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.max_attempts",
+							"Attempts per view and time label before a run stays failed.",
+							NULL, &pipeline_max_attempts, 3, 1, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.retry_backoff",
+							"Wait before the first retry of a failed run; doubles with each attempt.",
+							NULL, &pipeline_retry_backoff_s, 30, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.run_retention",
+							"Days of run history kept in pipeline.runs.",
+							NULL, &pipeline_run_retention_days, 30, 1, 36500,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+}
+
+void
+_PG_init(void)
+{
+	define_settings();
+	MarkGUCPrefixReserved("pipeline");
+
+	if (process_shared_preload_libraries_in_progress)
+		launcher_register();
+}

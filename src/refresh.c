@@ -1,0 +1,119 @@
+/*-------------------------------------------------------------------------
+ * refresh.c
+ *	  Refreshing managed views, alone or with their downstream views.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "commands/matview.h"
+#include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "portability/instr_time.h"
+#include "tcop/cmdtag.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "dag.h"
+#include "refresh.h"
+
+/* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
+static bool
+has_usable_unique_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		found = form->indisunique && form->indimmediate && form->indisvalid &&
+			RelationGetIndexPredicate(index) == NIL &&
+			RelationGetIndexExpressions(index) == NIL;
+		index_close(index, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+uint64
+refresh_matview(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
+	QueryCompletion qc;
+
+	stmt->concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
+	stmt->skipData = false;
+	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
+								  pstrdup(RelationGetRelationName(rel)), -1);
+	table_close(rel, NoLock);
+
+	InitializeQueryCompletion(&qc);
+	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
+	return qc.nprocessed;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_refresh);
+
+/*
+ * refresh(matview regclass, cascade boolean)
+ *	 RETURNS TABLE(matview regclass, status text, rows bigint, duration interval)
+ */
+Datum
+pipeline_refresh(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	bool		cascade;
+	Dag		   *dag;
+	List	   *todo;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	relid = PG_GETARG_OID(0);
+	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
+	catalog_get_required(relid);
+
+	InitMaterializedSRF(fcinfo, 0);
+	dag = dag_load();
+	todo = dag_with_downstream(dag, dag_find(dag, relid));
+	if (!cascade)
+		todo = list_make1_int(linitial_int(todo));
+
+	foreach(lc, todo)
+	{
+		Oid			view = dag->nodes[lfirst_int(lc)].relid;
+		instr_time	start;
+		instr_time	elapsed;
+		uint64		rows;
+		Interval   *duration = palloc0(sizeof(Interval));
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		INSTR_TIME_SET_CURRENT(start);
+		rows = refresh_matview(view);
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
+
+		values[0] = ObjectIdGetDatum(view);
+		values[1] = CStringGetTextDatum("succeeded");
+		values[2] = Int64GetDatum((int64) rows);
+		values[3] = IntervalPGetDatum(duration);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
