@@ -22,6 +22,7 @@
 #include "utils/regproc.h"
 
 #include "dag.h"
+#include "dpl.h"
 
 static bool
 collect_relations_walker(Node *node, List **relids)
@@ -48,16 +49,23 @@ collect_relations_walker(Node *node, List **relids)
 List *
 dag_query_dependencies(const char *query_text)
 {
-	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	List	   *raw;
 	Query	   *query;
 	List	   *relids = NIL;
 	List	   *result = NIL;
 	int			i;
+	ErrorContextCallback errcallback;
 
+	errcallback.callback = query_text_error_callback;
+	errcallback.arg = (void *) query_text;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
 	if (list_length(raw) != 1)
 		elog(ERROR, "expected one statement");
 	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
 									  NULL, 0, NULL);
+	error_context_stack = errcallback.previous;
 	collect_relations_walker((Node *) query, &relids);
 
 	/* relids grows as plain views are opened up; walk it as a worklist */

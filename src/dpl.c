@@ -68,6 +68,19 @@ trim(char *s)
 	return s;
 }
 
+void
+query_text_error_callback(void *arg)
+{
+	int			position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery((const char *) arg);
+	}
+}
+
 char *
 dpl_normalize_query(const char *query, const char *what)
 {
@@ -75,6 +88,7 @@ dpl_normalize_query(const char *query, const char *what)
 	List	   *stmts;
 	RawStmt    *raw;
 	size_t		len;
+	ErrorContextCallback errcallback;
 
 	/* one trailing semicolon is customary in .dpl files; drop it */
 	len = strlen(text);
@@ -87,7 +101,12 @@ dpl_normalize_query(const char *query, const char *what)
 				 errmsg("%s has no query", what),
 				 errhint("Write one SELECT statement after the header.")));
 
+	errcallback.callback = query_text_error_callback;
+	errcallback.arg = text;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
+	error_context_stack = errcallback.previous;
 	if (list_length(stmts) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -102,7 +121,7 @@ dpl_normalize_query(const char *query, const char *what)
 	if (!IsA(raw->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is a %s statement, not a query",
+				 errmsg("%s must be a SELECT query, not %s",
 						what, CreateCommandName(raw->stmt)),
 				 errhint("A materialized view is defined by one SELECT statement.")));
 	if (((SelectStmt *) raw->stmt)->intoClause != NULL)

@@ -41,6 +41,12 @@ extern MatviewDefinition *dpl_parse(const char *document);
  */
 extern char *dpl_normalize_query(const char *query, const char *what);
 
+/*
+ * Error context callback for parsing or analyzing a user's query text (arg):
+ * turns a cursor position into one inside that text, as SPI does.
+ */
+extern void query_text_error_callback(void *arg);
+
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);
 

@@ -68,17 +68,24 @@ BEGIN
             || E'\n}' || E'\n'
           INTO result;
     ELSIF format = 'mermaid' THEN
+        WITH nodes AS (
+            SELECT n.rel, n.label, n.managed,
+                   'n' || row_number() OVER (ORDER BY n.rel::text) AS id
+              FROM pipeline.graph_nodes() n
+        )
         SELECT 'graph LR' || E'\n'
-            || coalesce((SELECT string_agg(format('  n%s%s', n.rel::oid,
-                                                   CASE WHEN n.managed
-                                                        THEN '["' || replace(n.label, '"', '#quot;') || '"]'
-                                                        ELSE '[("' || replace(n.label, '"', '#quot;') || '")]' END),
-                                            E'\n' ORDER BY n.rel::text)
-                           FROM pipeline.graph_nodes() n), '')
+            || coalesce((SELECT string_agg('  ' || n.id
+                                           || CASE WHEN n.managed THEN '["' ELSE '[("' END
+                                           || replace(replace(n.label, '"', '#quot;'), E'\n', '<br/>')
+                                           || CASE WHEN n.managed THEN '"]' ELSE '")]' END,
+                                           E'\n' ORDER BY n.rel::text)
+                           FROM nodes n), '')
             || E'\n'
-            || coalesce((SELECT string_agg(format('  n%s --> n%s', e.upstream::oid, e.downstream::oid),
+            || coalesce((SELECT string_agg(format('  %s --> %s', u.id, d.id),
                                             E'\n' ORDER BY e.upstream::text, e.downstream::text)
-                           FROM pipeline.edges e), '')
+                           FROM pipeline.edges e
+                           JOIN nodes u ON u.rel = e.upstream
+                           JOIN nodes d ON d.rel = e.downstream), '')
             || E'\n'
           INTO result;
     ELSIF format = 'json' THEN
@@ -86,7 +93,7 @@ BEGIN
                  'nodes', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                               'relation', n.rel::text,
                                               'managed', n.managed,
-                                              'refresh_interval', d.refresh_interval,
+                                              'refresh_interval', pipeline.interval_label(d.refresh_interval),
                                               'level', o.level)
                                             ORDER BY n.rel::text)
                                       FROM pipeline.graph_nodes() n
@@ -109,13 +116,25 @@ BEGIN
 END
 $$;
 
+-- "2 h", "30 min", "90 s": an interval the same in every IntervalStyle
+CREATE FUNCTION pipeline.interval_label(i interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN s % 86400 = 0 THEN (s / 86400) || ' d'
+                WHEN s % 3600 = 0 THEN (s / 3600) || ' h'
+                WHEN s % 60 = 0 THEN (s / 60) || ' min'
+                ELSE s || ' s' END
+      FROM (SELECT extract(epoch FROM i)::bigint AS s) x;
+$$;
+
 -- every relation in the DAG: managed views and the sources they read
 CREATE FUNCTION pipeline.graph_nodes()
 RETURNS TABLE (rel regclass, label text, managed boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pipeline
 AS $$
-    SELECT d.matview, d.matview::text || E'\n' || 'every ' || d.refresh_interval::text, true
+    SELECT d.matview, d.matview::text || E'\n' || 'every ' || pipeline.interval_label(d.refresh_interval), true
       FROM pipeline.matview_definitions d
     UNION
     SELECT e.upstream, e.upstream::text, false

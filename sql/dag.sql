@@ -1,0 +1,134 @@
+-- Defining views, inferring the DAG, refreshing in its order, dropping.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+
+CREATE SCHEMA src;
+CREATE SCHEMA "we;ird ""schema";
+CREATE TABLE src.a (id int PRIMARY KEY, v int);
+CREATE TABLE src.b (id int, w int);
+INSERT INTO src.a SELECT g, g * 10 FROM generate_series(1, 5) g;
+INSERT INTO src.b SELECT g, g FROM generate_series(1, 3) g;
+-- a plain (unmanaged) view between a source and a managed view
+CREATE VIEW src.a_view AS SELECT id, v FROM src.a WHERE v > 10;
+
+-- Datacoral spellings, trailing semicolon, comment in the query
+SELECT pipeline.define($$
+/**
+ * @datacoral O-1.0.0
+ * @matview-schema src
+ * @matview-name level1
+ * @table-type regular
+ * @update-mode replace
+ * @interval-in-minutes 30
+ */
+SELECT x.id, x.v + coalesce(y.w, 0) AS total   -- alias x, y
+  FROM src.a AS x LEFT JOIN src.b y USING (id);
+$$);
+
+-- subquery, CTE and a plain view: all found by the analyzer
+SELECT pipeline.create_matview('src', 'level2', $$
+  WITH big AS (SELECT id, total FROM src.mv_level1 WHERE total > 20)
+  SELECT big.id, big.total, (SELECT count(*) FROM src.b) AS nb
+    FROM big WHERE big.id IN (SELECT id FROM src.a_view)
+$$, '1 hour');
+
+-- names that need quoting, with quotes and semicolons, never executed as SQL
+SELECT pipeline.create_matview('we;ird "schema', 'top"; DROP TABLE src.a; --', $$
+  SELECT l2.id, l2.total * 2 AS doubled FROM src.mv_level2 l2
+$$, '2 hours');
+SELECT count(*) AS src_a_still_there FROM src.a;
+
+-- a managed view read only through a plain view still is an upstream
+CREATE VIEW src.level1_view AS SELECT * FROM src.mv_level1;
+SELECT pipeline.create_matview('src', 'via_view', 'SELECT count(*) AS n FROM src.level1_view', '1 minute');
+
+SELECT matview, schema_name, name, matview_type, refresh_interval, columns, version
+  FROM pipeline.matviews ORDER BY matview::text;
+SELECT upstream, downstream FROM pipeline.edges ORDER BY downstream::text, upstream::text;
+
+SELECT * FROM pipeline.upstream('"we;ird ""schema"."mv_top""; DROP TABLE src.a; --"');
+SELECT * FROM pipeline.downstream('src.a');
+SELECT * FROM pipeline.downstream('src.mv_level2');
+SELECT * FROM pipeline.refresh_order();
+SELECT * FROM pipeline.upstream('src.a');
+
+-- views are created populated
+SELECT * FROM "we;ird ""schema"."mv_top""; DROP TABLE src.a; --" ORDER BY id;
+
+-- refresh with cascade: every downstream view, each once, after its upstreams
+INSERT INTO src.a VALUES (6, 60);
+UPDATE src.b SET w = 100 WHERE id = 3;
+SELECT matview, status, rows FROM pipeline.refresh('src.mv_level1');
+SELECT * FROM "we;ird ""schema"."mv_top""; DROP TABLE src.a; --" ORDER BY id;
+SELECT * FROM src.mv_via_view;
+-- without cascade only the view itself
+INSERT INTO src.a VALUES (7, 70);
+SELECT matview, status, rows FROM pipeline.refresh('src.mv_level1', cascade => false);
+SELECT count(*) FROM src.mv_level1;
+SELECT count(*) FROM src.mv_level2;
+-- a unique index makes refresh CONCURRENTLY (readers are not blocked)
+CREATE UNIQUE INDEX ON src.mv_level1 (id);
+SELECT matview, status, rows FROM pipeline.refresh('src.mv_level1', false);
+SELECT count(*) FROM src.mv_level1;
+
+-- graph renderings
+SELECT pipeline.graph('dot');
+SELECT pipeline.graph('mermaid');
+SELECT jsonb_pretty(pipeline.graph('json')::jsonb);
+SELECT pipeline.graph('png');
+
+-- time labels: epoch aligned, UTC
+SELECT pipeline.time_label('2 hours', '2026-11-21 13:45:00+00');
+SELECT pipeline.time_label('30 minutes', '2026-11-21 13:45:00+05');
+SELECT pipeline.time_label('7 seconds', '1970-01-01 00:00:13+00');
+SELECT pipeline.time_label('1 hour', '1969-12-31 23:30:00+00');
+SELECT pipeline.time_label('0 seconds', now());
+
+-- drop: refused while managed views depend on it, unless cascade
+SELECT pipeline.drop_matview('src.mv_level2');
+SELECT count(*) FROM pipeline.matviews;
+SELECT pipeline.drop_matview('src.mv_via_view');
+DROP VIEW src.level1_view;
+SELECT pipeline.drop_matview('src.mv_level2', cascade => true);
+SELECT matview FROM pipeline.matviews;
+SELECT * FROM pipeline.edges;
+SELECT count(*) FROM pg_class WHERE relname IN ('mv_level2', 'mv_top"; DROP TABLE src.a; --');
+SELECT pipeline.drop_matview('src.mv_level1');
+
+-- ownership and rights: CREATE on the schema + SELECT on the sources suffice
+CREATE ROLE pipeline_analyst;
+CREATE SCHEMA analytics AUTHORIZATION pipeline_analyst;
+GRANT USAGE ON SCHEMA src TO pipeline_analyst;
+GRANT SELECT ON src.a TO pipeline_analyst;
+SET ROLE pipeline_analyst;
+SELECT pipeline.create_matview('analytics', 'mine', 'SELECT id FROM src.a', '1 minute');
+SELECT owner FROM pipeline.matviews WHERE name = 'mine';
+SELECT relation FROM pipeline.upstream('analytics.mv_mine');
+-- no SELECT on src.b: refused by PostgreSQL's own permission check
+SELECT pipeline.create_matview('analytics', 'theirs', 'SELECT id FROM src.b', '1 minute');
+-- no CREATE on schema src
+SELECT pipeline.create_matview('src', 'mine', 'SELECT id FROM src.a', '1 minute');
+-- the catalogs are readable but not writable
+SELECT count(*) FROM pipeline.matview_definitions;
+DELETE FROM pipeline.matview_definitions;
+INSERT INTO pipeline.edges VALUES ('src.a', 'analytics.mv_mine');
+UPDATE pipeline.matview_definitions SET version = 99;
+SELECT matview, status FROM pipeline.refresh('analytics.mv_mine');
+GRANT USAGE ON SCHEMA analytics TO PUBLIC;
+RESET ROLE;
+-- someone else may not refresh or drop it
+CREATE ROLE pipeline_stranger;
+SET ROLE pipeline_stranger;
+SELECT matview, status FROM pipeline.refresh('analytics.mv_mine');
+SELECT pipeline.drop_matview('analytics.mv_mine');
+RESET ROLE;
+SELECT pipeline.drop_matview('analytics.mv_mine');
+SELECT count(*) FROM pipeline.matviews;
+
+DROP SCHEMA analytics CASCADE;
+DROP SCHEMA src CASCADE;
+DROP SCHEMA "we;ird ""schema" CASCADE;
+DROP ROLE pipeline_analyst;
+DROP ROLE pipeline_stranger;

@@ -1,0 +1,183 @@
+-- Bad input to define()/create_matview()/drop_matview(): each is a clear
+-- error, and the catalog is unchanged afterwards.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE SCHEMA errs;
+CREATE TABLE errs.raw (id int, v text);
+CREATE TEMP TABLE catalog_before AS
+  SELECT (SELECT count(*) FROM pipeline.matview_definitions) AS views,
+         (SELECT count(*) FROM pipeline.edges) AS edges,
+         (SELECT count(*) FROM pg_class WHERE relnamespace = 'errs'::regnamespace) AS rels;
+
+-- missing required keys
+SELECT pipeline.define($$/**
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ */ SELECT 1 AS x$$);
+-- bad intervals
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 1.5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 0
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes -5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 99999999999
+ */ SELECT 1 AS x$$);
+-- unknown and duplicated keys, bad values
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ * @colour blue
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @matview-name b
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @matview-type sometimes
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @matview-type regular
+ * @update-mode append
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * this line is prose
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ * @incremental-key id
+ */ SELECT 1 AS id$$);
+-- header problems
+SELECT pipeline.define('SELECT 1');
+SELECT pipeline.define('/** @matview-schema errs');
+SELECT pipeline.define(NULL);
+-- no query, two statements, not a query
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ $$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ ;$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x; SELECT 2 AS y$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x; DROP TABLE errs.raw$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ INSERT INTO errs.raw VALUES (1, 'x')$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ DELETE FROM errs.raw$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ CREATE TABLE errs.other (x int)$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT * INTO errs.other FROM errs.raw$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ WITH d AS (DELETE FROM errs.raw RETURNING *) SELECT * FROM d$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELEC 1$$);
+-- missing table and column
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT * FROM errs.no_such_table$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT no_such_column FROM errs.raw$$);
+-- missing schema: an error with a hint, never created behind the user's back
+SELECT pipeline.define($$/**
+ * @matview-schema no_such_schema
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x$$);
+SELECT count(*) FROM pg_namespace WHERE nspname = 'no_such_schema';
+-- create_matview's own checks
+SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '0.5 seconds');
+SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '-1 minute');
+SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '1 minute', 'weekly');
+SELECT pipeline.create_matview('errs', 'a', NULL, '1 minute');
+SELECT pipeline.create_matview('errs', '', 'SELECT 1 AS x', '1 minute');
+SELECT pipeline.create_matview('errs', repeat('x', 61), 'SELECT 1 AS x', '1 minute');
+-- a relation of that name that pipeline does not manage
+CREATE TABLE errs.mv_taken (x int);
+SELECT pipeline.create_matview('errs', 'taken', 'SELECT 1 AS x', '1 minute');
+DROP TABLE errs.mv_taken;
+-- drop_matview of something unmanaged
+SELECT pipeline.drop_matview('errs.raw');
+SELECT pipeline.drop_matview(NULL);
+
+-- nothing above left anything behind
+SELECT (SELECT count(*) FROM pipeline.matview_definitions) = views AS views_unchanged,
+       (SELECT count(*) FROM pipeline.edges) = edges AS edges_unchanged,
+       (SELECT count(*) FROM pg_class WHERE relnamespace = 'errs'::regnamespace) = rels AS relations_unchanged
+  FROM catalog_before;
+
+DROP SCHEMA errs CASCADE;
