@@ -47,11 +47,11 @@ define_settings(void)
 	DefineCustomIntVariable("pipeline.max_attempts",
 							"Attempts per view and time label before a run stays failed.",
 							NULL, &pipeline_max_attempts, 3, 1, 100,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pipeline.retry_backoff",
 							"Wait before the first retry of a failed run; doubles with each attempt.",
 							NULL, &pipeline_retry_backoff_s, 30, 0, 86400,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pipeline.run_retention",
 							"Days of run history kept in pipeline.runs.",
 							NULL, &pipeline_run_retention_days, 30, 1, 36500,

@@ -1,10 +1,20 @@
 /*-------------------------------------------------------------------------
  * schedule.c
- *	  Time labels and (in the scheduler) the decision of what is due.
+ *	  Time labels and the decision of what is due.
+ *
+ * A view with interval i has labels at multiples of i since the Unix epoch.
+ * Its label T is due once as_of >= T and every managed upstream U has
+ * succeeded (or was skipped as unchanged) for time_label(U.interval, T).
+ * Only the latest label matters: a view that fell behind catches up in one
+ * run.  Nothing here touches the database except schedule_load_state().
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
@@ -13,6 +23,26 @@
 /* microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01) */
 #define UNIX_TO_PG_EPOCH_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+static const char *const run_status_names[] = {
+	"none", "running", "succeeded", "failed", "skipped"
+};
+
+const char *
+run_status_name(RunStatus status)
+{
+	return run_status_names[status];
+}
+
+RunStatus
+run_status_from_name(const char *name)
+{
+	for (int i = 0; i < lengthof(run_status_names); i++)
+		if (strcmp(run_status_names[i], name) == 0)
+			return (RunStatus) i;
+	elog(ERROR, "unknown run status \"%s\"", name);
+	pg_unreachable();
+}
 
 TimestampTz
 schedule_time_label(int64 interval_us, TimestampTz at)
@@ -24,6 +54,125 @@ schedule_time_label(int64 interval_us, TimestampTz at)
 	if (since_unix % interval_us < 0)
 		floor -= interval_us;
 	return floor - UNIX_TO_PG_EPOCH_US;
+}
+
+ViewState *
+schedule_load_state(Dag *dag)
+{
+	ViewState  *states = palloc(sizeof(ViewState) * Max(dag->count, 1));
+	Datum		values[1];
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum	   *oids = palloc(sizeof(Datum) * Max(dag->count, 1));
+	int			i;
+
+	for (i = 0; i < dag->count; i++)
+	{
+		states[i].last_success_label = NO_LABEL;
+		states[i].latest_label = NO_LABEL;
+		states[i].latest_status = RUN_NONE;
+		states[i].latest_attempt = 0;
+		states[i].latest_finished_at = NO_LABEL;
+		oids[i] = ObjectIdGetDatum(dag->nodes[i].relid);
+	}
+	values[0] = PointerGetDatum(construct_array(oids, dag->count, OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+
+	SPI_connect();
+	if (SPI_execute_with_args(
+							  "SELECT m.ord::int4, "
+							  "       (SELECT r.time_label FROM pipeline.runs r "
+							  "         WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+							  "         ORDER BY r.time_label DESC LIMIT 1), "
+							  "       l.time_label, l.status, l.attempt, l.finished_at "
+							  "  FROM unnest($1) WITH ORDINALITY m(oid, ord) "
+							  "  JOIN LATERAL (SELECT r.time_label, r.status, r.attempt, r.finished_at "
+							  "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
+							  "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pipeline.runs");
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ViewState  *state = &states[DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)) - 1];
+		Datum		d;
+
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		if (!isnull)
+			state->last_success_label = DatumGetTimestampTz(d);
+		state->latest_label = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		state->latest_status = run_status_from_name(SPI_getvalue(tup, desc, 4));
+		state->latest_attempt = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		if (!isnull)
+			state->latest_finished_at = DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+	return states;
+}
+
+Verdict
+schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
+				TimestampTz now, int max_attempts, int retry_backoff_s)
+{
+	DagNode    *node = &dag->nodes[index];
+	ViewState  *state = &states[index];
+	Verdict		verdict;
+	ListCell   *lc;
+
+	verdict.label = schedule_time_label(node->interval_us, as_of);
+	verdict.attempt = 1;
+	verdict.blocking_upstream = -1;
+
+	if (state->last_success_label != NO_LABEL &&
+		state->last_success_label >= verdict.label)
+	{
+		verdict.decision = DECIDE_UP_TO_DATE;
+		return verdict;
+	}
+	if (state->latest_status == RUN_RUNNING)
+	{
+		verdict.decision = DECIDE_RUNNING;
+		return verdict;
+	}
+
+	foreach(lc, node->upstream)
+	{
+		int			up = lfirst_int(lc);
+		TimestampTz needed = schedule_time_label(dag->nodes[up].interval_us,
+												 verdict.label);
+
+		if (states[up].last_success_label == NO_LABEL ||
+			states[up].last_success_label < needed)
+		{
+			verdict.decision = DECIDE_BLOCKED;
+			verdict.blocking_upstream = up;
+			return verdict;
+		}
+	}
+
+	if (state->latest_status == RUN_FAILED && state->latest_label == verdict.label)
+	{
+		int64		backoff_us;
+
+		if (state->latest_attempt >= max_attempts)
+		{
+			verdict.decision = DECIDE_GAVE_UP;
+			return verdict;
+		}
+		/* retry_backoff, doubling per attempt; capped to stay in range */
+		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC <<
+			Min(state->latest_attempt - 1, 20);
+		if (now < state->latest_finished_at + backoff_us)
+		{
+			verdict.decision = DECIDE_RETRY_LATER;
+			return verdict;
+		}
+		verdict.attempt = state->latest_attempt + 1;
+	}
+	verdict.decision = DECIDE_DUE;
+	return verdict;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_time_label);

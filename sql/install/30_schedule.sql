@@ -1,0 +1,114 @@
+-- pipeline: the schedule, run history and health.
+
+CREATE TABLE pipeline.runs (
+    run_id       bigserial PRIMARY KEY,
+    matview      regclass NOT NULL
+                 REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    time_label   timestamptz NOT NULL,
+    attempt      int NOT NULL DEFAULT 1,
+    status       text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+    started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at  timestamptz,
+    rows         bigint,
+    error        text,
+    worker_pid   int
+);
+CREATE INDEX runs_matview_label_idx ON pipeline.runs (matview, time_label DESC, run_id DESC);
+COMMENT ON TABLE pipeline.runs IS 'One row per refresh attempt of a managed view for a time label';
+
+-- One row per source relation and writing transaction, appended by a
+-- statement trigger (and by every refresh that changed a view): a refresh
+-- may be skipped only when no upstream row is newer than the snapshot of its
+-- last success.  Appends only, so writers never contend on a shared row.
+CREATE TABLE pipeline.changes (
+    relation  oid NOT NULL,
+    xid       xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+CREATE INDEX changes_relation_xid_idx ON pipeline.changes (relation, xid);
+COMMENT ON TABLE pipeline.changes IS 'Which transactions wrote to which upstream relations (for skip-unchanged)';
+
+-- The snapshot in which each view last succeeded, for skip-unchanged.
+CREATE TABLE pipeline.refresh_snapshots (
+    matview   regclass PRIMARY KEY
+              REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    snapshot  pg_snapshot NOT NULL
+);
+
+CREATE FUNCTION pipeline.record_change()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pipeline_record_change'
+LANGUAGE C;
+COMMENT ON FUNCTION pipeline.record_change() IS
+    'Statement trigger on sources of managed views: notes that this transaction changed the table';
+
+CREATE FUNCTION pipeline.run_due(as_of timestamptz DEFAULT now())
+RETURNS TABLE (matview regclass, time_label timestamptz, status text)
+AS 'MODULE_PATHNAME', 'pipeline_run_due'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.run_due(timestamptz) IS
+    'One synchronous pass, in DAG order, of every view due as of the given time';
+
+CREATE FUNCTION pipeline.window_start()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pipeline_window_start'
+LANGUAGE C VOLATILE;
+CREATE FUNCTION pipeline.window_end()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pipeline_window_end'
+LANGUAGE C VOLATILE;
+-- volatile: a query that reads its window must never be skipped as unchanged
+COMMENT ON FUNCTION pipeline.window_start() IS
+    'During a run: the previous successful time label of the view being refreshed';
+COMMENT ON FUNCTION pipeline.window_end() IS
+    'During a run: the time label being refreshed';
+
+CREATE FUNCTION pipeline.wake()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_wake'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.wake() IS 'Asks the background scheduler of this database to plan now';
+
+-- managed upstream views (transitively) whose latest run failed
+CREATE FUNCTION pipeline.blocking_upstreams(matview regclass)
+RETURNS TABLE (upstream regclass)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pipeline
+AS $$
+    WITH RECURSIVE up(relation) AS (
+        SELECT e.upstream FROM pipeline.edges e WHERE e.downstream = $1
+        UNION
+        SELECT e.upstream FROM up JOIN pipeline.edges e ON e.downstream = up.relation
+    )
+    SELECT up.relation FROM up
+     WHERE (SELECT r.status FROM pipeline.runs r WHERE r.matview = up.relation
+             ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) = 'failed';
+$$;
+
+CREATE VIEW pipeline.status AS
+WITH last_run AS (
+    SELECT DISTINCT ON (r.matview) r.matview, r.status, r.error, r.time_label
+      FROM pipeline.runs r
+     ORDER BY r.matview, r.time_label DESC, r.run_id DESC
+), last_success AS (
+    SELECT DISTINCT ON (r.matview) r.matview, r.time_label, r.finished_at
+      FROM pipeline.runs r
+     WHERE r.status IN ('succeeded', 'skipped')
+     ORDER BY r.matview, r.time_label DESC, r.run_id DESC
+)
+SELECT d.matview,
+       d.refresh_interval,
+       s.time_label AS last_success_label,
+       s.finished_at AS last_success_at,
+       l.status AS last_status,
+       l.error AS last_error,
+       CASE WHEN s.time_label IS NULL THEN pipeline.time_label(d.refresh_interval)
+            ELSE s.time_label + d.refresh_interval END AS next_label,
+       now() - s.time_label AS freshness,
+       coalesce((SELECT array_agg(b.upstream ORDER BY b.upstream::text)
+                   FROM pipeline.blocking_upstreams(d.matview) b), '{}') AS blocked_by
+  FROM pipeline.matview_definitions d
+  LEFT JOIN last_run l ON l.matview = d.matview
+  LEFT JOIN last_success s ON s.matview = d.matview;
+
+REVOKE ALL ON pipeline.runs, pipeline.changes, pipeline.refresh_snapshots FROM PUBLIC;
+GRANT SELECT ON pipeline.runs, pipeline.status TO PUBLIC;

@@ -1,0 +1,97 @@
+-- Stepping the schedule with run_due(as_of): labels, DAG order, skipping
+-- unchanged views, a failure blocking its downstream, and recovery.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET pipeline.retry_backoff = 0;
+
+CREATE SCHEMA sched;
+CREATE TABLE sched.events (user_id int, n int);
+CREATE TABLE sched.tickets (user_id int, score int);
+INSERT INTO sched.events VALUES (1, 1), (2, 2);
+INSERT INTO sched.tickets VALUES (1, 5), (2, 4);
+SELECT pipeline.create_matview('sched', 'engagement',
+    'SELECT user_id, sum(n) AS touchpoints FROM sched.events GROUP BY user_id', '30 minutes');
+SELECT pipeline.create_matview('sched', 'satisfaction',
+    'SELECT user_id, score, 60 / score AS minutes_per_point FROM sched.tickets', '1 hour');
+SELECT pipeline.create_matview('sched', 'health',
+    'SELECT e.user_id, e.touchpoints * s.score AS score
+       FROM sched.mv_engagement e JOIN sched.mv_satisfaction s USING (user_id)', '4 hours');
+-- the window a run sees
+SELECT pipeline.create_matview('sched', 'windows',
+    'SELECT pipeline.window_start() AS window_start, pipeline.window_end() AS window_end', '30 minutes');
+SELECT pipeline.window_start(), pipeline.window_end();
+
+-- 00:00: every view is due for its label; DAG order, health after its upstreams
+SELECT * FROM pipeline.run_due('2026-01-01 00:00:00+00');
+SELECT * FROM sched.mv_windows;
+-- 00:10: nothing due
+SELECT * FROM pipeline.run_due('2026-01-01 00:10:00+00');
+-- 00:30: only the 30-minute views; unchanged sources are skipped
+SELECT * FROM pipeline.run_due('2026-01-01 00:30:00+00');
+SELECT * FROM sched.mv_windows;
+-- 01:00 after new events: engagement refreshes, satisfaction is skipped
+INSERT INTO sched.events VALUES (1, 10);
+SELECT * FROM pipeline.run_due('2026-01-01 01:00:00+00');
+SELECT * FROM sched.mv_engagement ORDER BY user_id;
+-- a downtime: at 03:50 only the latest label of each view runs
+UPDATE sched.tickets SET score = score + 1;
+SELECT * FROM pipeline.run_due('2026-01-01 03:50:00+00');
+SELECT * FROM sched.mv_satisfaction ORDER BY user_id;
+-- 04:00: health runs after its upstreams succeeded for 04:00
+SELECT * FROM pipeline.run_due('2026-01-01 04:00:00+00');
+SELECT * FROM sched.mv_health ORDER BY user_id;
+
+-- a failing upstream blocks health; retried up to max_attempts, then waits
+INSERT INTO sched.tickets VALUES (3, 0);
+SELECT * FROM pipeline.run_due('2026-01-01 08:00:00+00');
+SELECT * FROM pipeline.run_due('2026-01-01 08:01:00+00');
+SELECT * FROM pipeline.run_due('2026-01-01 08:02:00+00');
+SELECT * FROM pipeline.run_due('2026-01-01 08:03:00+00');
+SELECT matview, time_label, attempt, status, error FROM pipeline.runs
+ WHERE matview = 'sched.mv_satisfaction'::regclass AND time_label = '2026-01-01 08:00:00+00' ORDER BY attempt;
+SELECT matview, last_success_label, last_status, blocked_by FROM pipeline.status ORDER BY matview::text;
+-- the failed view kept its last good data
+SELECT * FROM sched.mv_satisfaction ORDER BY user_id;
+-- fixed: it recovers at the next label, and health follows
+DELETE FROM sched.tickets WHERE score = 0;
+SELECT * FROM pipeline.run_due('2026-01-01 09:00:00+00');
+SELECT * FROM pipeline.run_due('2026-01-01 12:00:00+00');
+SELECT matview, last_success_label, last_status, next_label, blocked_by FROM pipeline.status ORDER BY matview::text;
+
+-- skip-unchanged never misses a change: writes in a rolled-back
+-- subtransaction, then a real write in the same transaction
+BEGIN;
+SAVEPOINT s;
+INSERT INTO sched.events VALUES (3, 1);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO sched.events VALUES (4, 1);
+COMMIT;
+SELECT * FROM pipeline.run_due('2026-01-01 12:30:00+00') WHERE matview = 'sched.mv_engagement'::regclass;
+SELECT user_id FROM sched.mv_engagement ORDER BY user_id;
+TRUNCATE sched.events;
+SELECT * FROM pipeline.run_due('2026-01-01 13:00:00+00') WHERE matview = 'sched.mv_engagement'::regclass;
+SELECT count(*) FROM sched.mv_engagement;
+-- a volatile query is never skipped
+SELECT pipeline.create_matview('sched', 'clock', 'SELECT random() < 2 AS yes', '30 minutes');
+SELECT * FROM pipeline.run_due('2026-01-01 13:30:00+00') WHERE matview = 'sched.mv_clock'::regclass;
+SELECT * FROM pipeline.run_due('2026-01-01 14:00:00+00') WHERE matview = 'sched.mv_clock'::regclass;
+
+-- history is readable, not writable, by others
+CREATE ROLE pipeline_reader;
+SET ROLE pipeline_reader;
+SELECT count(*) > 0 AS sees_runs FROM pipeline.runs;
+DELETE FROM pipeline.runs;
+SELECT count(*) FROM pipeline.changes;
+-- run_due runs only what the caller owns
+SELECT * FROM pipeline.run_due('2026-01-01 14:30:00+00');
+RESET ROLE;
+DROP ROLE pipeline_reader;
+
+SELECT pipeline.drop_matview('sched.mv_engagement', cascade => true);
+SELECT pipeline.drop_matview('sched.mv_satisfaction');
+SELECT pipeline.drop_matview('sched.mv_windows');
+SELECT pipeline.drop_matview('sched.mv_clock');
+SELECT count(*) AS runs_left FROM pipeline.runs;
+DROP SCHEMA sched CASCADE;

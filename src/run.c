@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ * run.c
+ *	  One run: the refresh of one view for one time label, its record in
+ *	  pipeline.runs, and run_due(), the synchronous pass the background
+ *	  scheduler also makes.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "change_tracking.h"
+#include "pipeline.h"
+#include "refresh.h"
+#include "run.h"
+
+/* The micro-batch window of the run in progress, for window_start/end(). */
+static bool window_active = false;
+static TimestampTz window_start_label = NO_LABEL;
+static TimestampTz window_end_label = NO_LABEL;
+
+int64
+run_start(Oid relid, TimestampTz label, int attempt)
+{
+	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		values[4];
+	int64		run_id;
+	bool		isnull;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = TimestampTzGetDatum(label);
+	values[2] = Int32GetDatum(attempt);
+	values[3] = Int32GetDatum(MyProcPid);
+	SPI_connect();
+	catalog_exec_as_owner("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
+						  "VALUES ($1::regclass, $2, $3, 'running', $4) RETURNING run_id",
+						  4, argtypes, values, NULL);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return run_id;
+}
+
+static void
+run_finish(int64 run_id, RunStatus status, int64 rows, const char *error)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(run_status_name(status));
+	values[2] = Int64GetDatum(rows);
+	if (status == RUN_SKIPPED)
+		nulls[2] = 'n';
+	if (error)
+		values[3] = CStringGetTextDatum(error);
+	else
+		nulls[3] = 'n';
+	SPI_connect();
+	catalog_exec_as_owner("UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, "
+						  "       finished_at = clock_timestamp() WHERE run_id = $1",
+						  4, argtypes, values, nulls);
+	SPI_finish();
+}
+
+static TimestampTz
+previous_success_label(Oid relid, TimestampTz label)
+{
+	Oid			argtypes[2] = {OIDOID, TIMESTAMPTZOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label)};
+	TimestampTz previous = NO_LABEL;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	catalog_exec_as_owner("SELECT max(time_label) FROM pipeline.runs WHERE matview = $1::regclass "
+						  "   AND status IN ('succeeded', 'skipped') AND time_label < $2",
+						  2, argtypes, values, NULL);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		previous = DatumGetTimestampTz(d);
+	SPI_finish();
+	return previous;
+}
+
+RunStatus
+run_perform(int64 run_id, Oid relid, TimestampTz label)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	TimestampTz previous = previous_success_label(relid, label);
+	RunStatus	status;
+	int64		rows = 0;
+	char	   *error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_context);
+	PG_TRY();
+	{
+		/* one snapshot for the skip check, the refresh and the saved state */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		window_start_label = previous;
+		window_end_label = label;
+		window_active = true;
+		if (change_tracking_unchanged(relid))
+		{
+			status = RUN_SKIPPED;
+			change_tracking_refreshed(relid, false);
+		}
+		else
+		{
+			rows = (int64) refresh_matview(relid);
+			status = RUN_SUCCEEDED;
+			change_tracking_refreshed(relid, true);
+		}
+		window_active = false;
+		PopActiveSnapshot();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		window_active = false;
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		status = RUN_FAILED;
+		error = edata->message;
+	}
+	PG_END_TRY();
+
+	CommandCounterIncrement();
+	run_finish(run_id, status, rows, error);
+	return status;
+}
+
+void
+run_fail_orphans(void)
+{
+	SPI_connect();
+	catalog_exec_as_owner("UPDATE pipeline.runs SET status = 'failed', finished_at = clock_timestamp(), "
+						  "       error = 'the process running the refresh ended before it finished' "
+						  " WHERE status = 'running' AND worker_pid IS DISTINCT FROM pg_backend_pid() "
+						  "   AND worker_pid NOT IN (SELECT pid FROM pg_catalog.pg_stat_activity "
+						  "                           WHERE pid IS NOT NULL)",
+						  0, NULL, NULL, NULL);
+	SPI_finish();
+}
+
+void
+run_prune_history(void)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_run_retention_days)};
+
+	SPI_connect();
+	/* old runs go, except each view's latest success, which the schedule needs */
+	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
+						  " WHERE r.started_at < now() - make_interval(days => $1) "
+						  "   AND r.status <> 'running' "
+						  "   AND r.run_id <> (SELECT l.run_id FROM pipeline.runs l "
+						  "                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
+						  "                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
+						  1, argtypes, values, NULL);
+	/* a change every saved snapshot already sees can never matter again */
+	catalog_exec_as_owner("DELETE FROM pipeline.changes ch "
+						  " WHERE ch.xid < (SELECT coalesce(min(pg_catalog.pg_snapshot_xmin(s.snapshot)), "
+						  "                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
+						  "                   FROM pipeline.refresh_snapshots s)",
+						  0, NULL, NULL, NULL);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_run_due);
+
+/*
+ * run_due(as_of timestamptz)
+ *	 RETURNS TABLE(matview regclass, time_label timestamptz, status text)
+ *
+ * One pass in DAG order; a view's run counts for its downstream views later
+ * in the same pass.  Runs only views the caller owns, unless superuser.
+ */
+Datum
+pipeline_run_due(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz as_of = PG_ARGISNULL(0) ? GetCurrentTransactionStartTimestamp() :
+	PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz now = GetCurrentTimestamp();
+	Dag		   *dag;
+	ViewState  *states;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	run_fail_orphans();
+	dag = dag_load();
+	states = schedule_load_state(dag);
+
+	for (i = 0; i < dag->count; i++)
+	{
+		Verdict		verdict;
+		RunStatus	status;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		int64		run_id;
+
+		CHECK_FOR_INTERRUPTS();
+		verdict = schedule_decide(dag, states, i, as_of, now,
+								  pipeline_max_attempts, pipeline_retry_backoff_s);
+		if (verdict.decision != DECIDE_DUE)
+			continue;
+		if (!pg_class_ownercheck(dag->nodes[i].relid, GetUserId()))
+			continue;
+
+		run_id = run_start(dag->nodes[i].relid, verdict.label, verdict.attempt);
+		status = run_perform(run_id, dag->nodes[i].relid, verdict.label);
+
+		states[i].latest_label = verdict.label;
+		states[i].latest_status = status;
+		states[i].latest_attempt = verdict.attempt;
+		states[i].latest_finished_at = now;
+		if (status == RUN_SUCCEEDED || status == RUN_SKIPPED)
+			states[i].last_success_label = verdict.label;
+
+		values[0] = ObjectIdGetDatum(dag->nodes[i].relid);
+		values[1] = TimestampTzGetDatum(verdict.label);
+		values[2] = CStringGetTextDatum(run_status_name(status));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_window_start);
+
+Datum
+pipeline_window_start(PG_FUNCTION_ARGS)
+{
+	if (!window_active || window_start_label == NO_LABEL)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(window_start_label);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_window_end);
+
+Datum
+pipeline_window_end(PG_FUNCTION_ARGS)
+{
+	if (!window_active)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(window_end_label);
+}
