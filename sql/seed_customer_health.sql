@@ -3,6 +3,7 @@
 -- DPL documents of the seed, defined as written.  The only change is
 -- Redshift's implicit text-to-number cast in lifetime_value:
 -- sum(substring(amount, 2)) becomes sum(substring(amount, 2)::numeric).
+-- (The post's web page indents with non-breaking spaces; plain spaces here.)
 -- Every view is checked against the same computation done directly on the
 -- raw tables, before and after the raw data changes.
 SET client_min_messages = warning;
