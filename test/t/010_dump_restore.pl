@@ -1,0 +1,174 @@
+# pg_dump keeps a pipeline: a database with a three-level DAG (one view with
+# a name that needs quoting, one owned by a non-superuser, a plain view in
+# the chain) is dumped and restored, and the restored database has the same
+# pipeline.matviews, pipeline.edges and view contents, and refreshes.
+# The restore targets are a database of the same (preloading) cluster and a
+# second cluster that does not preload the library, where CREATE EXTENSION,
+# define and refresh must work on their own.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+
+my $node = PostgreSQL::Test::Cluster->new('preloaded');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pipeline'
+pipeline.enabled = off
+timezone = 'UTC'
+});
+$node->start;
+
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->append_conf('postgresql.conf', "timezone = 'UTC'\n");
+$plain->start;
+
+is($plain->safe_psql('postgres', 'SHOW shared_preload_libraries'), '',
+	'second cluster does not preload pipeline');
+
+# --- the pipeline to dump -------------------------------------------------
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', q{
+CREATE EXTENSION pipeline;
+CREATE ROLE analyst;
+CREATE SCHEMA raw;
+CREATE SCHEMA "we""ird; schema";
+CREATE TABLE raw.items (id int PRIMARY KEY, grp int NOT NULL, price numeric NOT NULL);
+INSERT INTO raw.items SELECT g, g % 7, g * 1.25 FROM generate_series(1, 200) g;
+
+SELECT pipeline.create_matview('raw', 'by_group',
+  'SELECT grp, count(*) AS n, sum(price) AS total FROM raw.items GROUP BY grp', '5 minutes');
+CREATE UNIQUE INDEX by_group_grp ON raw.mv_by_group (grp);
+
+GRANT USAGE, CREATE ON SCHEMA raw TO analyst;
+GRANT SELECT ON raw.mv_by_group TO analyst;
+SET ROLE analyst;
+SELECT pipeline.define($dpl$
+/**
+ * @datacoral O-1.0.0
+ * @matview-schema raw
+ * @matview-name top_groups
+ * @matview-type regular
+ * @interval-in-minutes 60
+ */
+SELECT grp, total FROM raw.mv_by_group WHERE total > 3500;
+$dpl$);
+RESET ROLE;
+
+CREATE VIEW raw.top_view AS SELECT * FROM raw.mv_top_groups;
+SELECT pipeline.create_matview('we"ird; schema', 'Top "3"; DROP TABLE raw.items; --',
+  'SELECT count(*) AS groups, sum(total) AS total FROM raw.top_view', '2 hours');
+});
+
+my $weird = q{"we""ird; schema"."mv_Top ""3""; DROP TABLE raw.items; --"};
+
+# everything about the pipeline that a dump must carry over
+my $q_matviews = q{
+SELECT matview::text, schema_name, name, matview_type, refresh_interval, query,
+       columns, owner, version, created_at, updated_at
+  FROM pipeline.matviews ORDER BY matview::text};
+my $q_edges = q{
+SELECT upstream::text, downstream::text FROM pipeline.edges ORDER BY 1, 2};
+my $q_order = q{SELECT * FROM pipeline.refresh_order()};
+my $q_data = qq{
+SELECT 'by_group', string_agg(format('%s', t), ' ' ORDER BY grp) FROM raw.mv_by_group t
+UNION ALL
+SELECT 'top_groups', string_agg(format('%s', t), ' ' ORDER BY grp) FROM raw.mv_top_groups t
+UNION ALL
+SELECT 'weird', string_agg(format('%s', t), ' ') FROM $weird t};
+my $q_indexes = q{
+SELECT indexrelid::regclass::text, indrelid::regclass::text FROM pg_index
+ WHERE indrelid = 'raw.mv_by_group'::regclass};
+
+my %before = map { $_ => $node->safe_psql('src', $_) }
+  ($q_matviews, $q_edges, $q_order, $q_data, $q_indexes);
+
+is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.matviews'), '3', 'three views defined');
+is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.edges'), '4', 'four edges');
+like($before{$q_order}, qr/\Q$weird\E\|3$/m, 'weird view is on level 3');
+like($before{$q_matviews}, qr/^raw\.mv_top_groups\|.*\|analyst\|1\|/m, 'analyst owns top_groups');
+
+# --- dump, restore in both formats ----------------------------------------
+my $custom = "$tmp/src.dump";
+my $sql = "$tmp/src.sql";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $custom, '-d', 'src' ], 'pg_dump -Fc');
+$node->command_ok([ 'pg_dump', '-f', $sql, '-d', 'src' ], 'pg_dump plain');
+
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'restored', $custom ],
+	'pg_restore into a fresh database');
+
+$plain->safe_psql('postgres', 'CREATE ROLE analyst');
+$plain->safe_psql('postgres', 'CREATE DATABASE restored');
+$plain->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-d', 'restored', '-f', $sql ],
+	'plain dump restored with psql into a cluster that does not preload pipeline');
+
+for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
+{
+	my ($how, $n) = @$target;
+	is($n->safe_psql('restored', $q_matviews), $before{$q_matviews},
+		"$how: pipeline.matviews identical");
+	is($n->safe_psql('restored', $q_edges), $before{$q_edges}, "$how: pipeline.edges identical");
+	is($n->safe_psql('restored', $q_order), $before{$q_order}, "$how: refresh order identical");
+	is($n->safe_psql('restored', $q_data), $before{$q_data}, "$how: views hold the same rows");
+	is($n->safe_psql('restored', $q_indexes), $before{$q_indexes}, "$how: unique index kept");
+	is( $n->safe_psql('restored', q{
+			SELECT count(*) FROM pipeline.matview_definitions d
+			  JOIN pg_class c ON c.oid = d.matview AND c.relkind = 'm' AND c.relispopulated}),
+		'3', "$how: catalog rows point at the restored, populated views");
+
+	# the restored pipeline refreshes, in DAG order, to the right result
+	my $refreshed = $n->safe_psql('restored', q{
+		INSERT INTO raw.items SELECT g, 100, 50 FROM generate_series(1001, 1100) g;
+		SELECT matview, status FROM pipeline.refresh('raw.mv_by_group');});
+	is($refreshed, "raw.mv_by_group|succeeded\nraw.mv_top_groups|succeeded\n$weird|succeeded",
+		"$how: refresh cascades through the restored DAG");
+	is( $n->safe_psql('restored', qq{
+			SELECT (SELECT groups || ' ' || total FROM $weird) =
+			       (SELECT count(*) || ' ' || sum(total)
+			          FROM (SELECT sum(price) AS total FROM raw.items GROUP BY grp) g
+			         WHERE total > 3500)}),
+		't', "$how: top view matches the raw table after refresh");
+	like($n->safe_psql('restored', "SELECT * FROM raw.mv_top_groups WHERE grp = 100"),
+		qr/^100\|5000$/, "$how: new group reached level 2");
+
+	# and takes new definitions
+	is( $n->safe_psql('restored', q{
+			SELECT pipeline.create_matview('raw', 'after_restore',
+			  'SELECT count(*) AS n FROM raw.mv_top_groups', '1 minute');
+			SELECT string_agg(matview::text, ',' ORDER BY matview::text)
+			  FROM pipeline.downstream('raw.mv_top_groups');}),
+		qq{raw.mv_after_restore\n$weird,raw.mv_after_restore}, "$how: define works after restore");
+}
+
+# the source database is untouched by all this
+is($node->safe_psql('src', $q_data), $before{$q_data}, 'source views unchanged');
+
+# --- a fresh CREATE EXTENSION without preloading --------------------------
+$plain->safe_psql('postgres', 'CREATE DATABASE fresh');
+is( $plain->safe_psql('fresh', q{
+		CREATE EXTENSION pipeline;
+		CREATE TABLE t (x int);
+		INSERT INTO t SELECT generate_series(1, 10);
+		SELECT pipeline.define($dpl$
+		/**
+		 * @matview-schema public
+		 * @matview-name sums
+		 * @interval-in-minutes 1
+		 */
+		SELECT sum(x) AS s FROM t
+		$dpl$);
+		SELECT pipeline.create_matview('public', 'doubled', 'SELECT s * 2 AS d FROM mv_sums', '1 minute');
+		INSERT INTO t VALUES (45);
+		SELECT matview || ':' || rows FROM pipeline.refresh('mv_sums');
+		SELECT d FROM mv_doubled;}),
+	"mv_sums\nmv_doubled\nmv_sums:1\nmv_doubled:1\n200",
+	'CREATE EXTENSION, define and refresh work without shared_preload_libraries');
+
+$node->stop;
+$plain->stop;
+done_testing();
