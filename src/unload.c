@@ -269,6 +269,31 @@ partition_dir(HeapTuple tuple, TupleDesc tupdesc, int npart, int *partcols,
 	return dir.data;
 }
 
+/* Errors unless each partition column names exactly one result column. */
+static void
+check_partition_columns(TupleDesc tupdesc, List *partition_by)
+{
+	ListCell   *lc;
+
+	foreach(lc, partition_by)
+	{
+		int			found = 0;
+
+		for (int i = 0; i < tupdesc->natts; i++)
+			if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), (char *) lfirst(lc)) == 0)
+				found++;
+		if (found == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("partition column \"%s\" is not in the query's result",
+							(char *) lfirst(lc))));
+		if (found > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("partition column \"%s\" is ambiguous", (char *) lfirst(lc))));
+	}
+}
+
 static void
 do_unload(UnloadState *st, const char *query, const char *destination,
 		  List *partition_by, bool overwrite)
@@ -288,7 +313,16 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	MemoryContext oldcxt;
 	int			ndata = 0;
 
+	/* the result's columns first, so a bad partition column gets a clear error */
 	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT * FROM (%s\n) AS q LIMIT 0", query);
+	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unload query must be a query returning rows")));
+	check_partition_columns(SPI_tuptable->tupdesc, partition_by);
+
+	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT * FROM (%s\n) AS q", query);
 	foreach(lc, partition_by)
 		appendStringInfo(&sql, "%s q.%s", foreach_current_index(lc) == 0 ? " ORDER BY" : ",",
@@ -484,11 +518,14 @@ pipeline_unload(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unload destination must be an absolute path")));
-	canonicalize_path(destination);
-	if (path_contains_parent_reference(destination))
+	if (strcmp(destination, "..") == 0 || strstr(destination, "/../") != NULL ||
+		strncmp(destination, "../", 3) == 0 ||
+		(strlen(destination) >= 3 &&
+		 strcmp(destination + strlen(destination) - 3, "/..") == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unload destination must not contain \"..\"")));
+	canonicalize_path(destination);
 
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
 
