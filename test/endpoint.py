@@ -82,7 +82,8 @@ def compute(fname, rows):
     if fname == "add":
         return [sum(x for x in r if x is not None) for r in rows]
     if fname == "concat":
-        return ["".join("" if x is None else str(x) for x in r) for r in rows]
+        return ["".join("" if x is None else x if isinstance(x, str) else json.dumps(x)
+                        for x in r) for r in rows]
     if fname == "null":
         return [None for _ in rows]
     raise KeyError("no function %r" % fname)
