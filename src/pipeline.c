@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "pipeline.h"
+#include "external_function.h"
 #include "launcher.h"
 
 PG_MODULE_MAGIC;
@@ -62,6 +63,7 @@ void
 _PG_init(void)
 {
 	define_settings();
+	external_define_settings();
 	MarkGUCPrefixReserved("pipeline");
 
 	if (process_shared_preload_libraries_in_progress)

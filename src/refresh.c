@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "commands/matview.h"
 #include "funcapi.h"
@@ -17,9 +18,11 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "after_refresh.h"
 #include "catalog.h"
 #include "dag.h"
 #include "refresh.h"
+#include "schedule.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
@@ -105,6 +108,8 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_matview(view);
+		after_refresh_run(view, schedule_time_label(dag->nodes[lfirst_int(lc)].interval_us,
+													GetCurrentTransactionStartTimestamp()));
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);

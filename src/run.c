@@ -20,6 +20,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "after_refresh.h"
 #include "catalog.h"
 #include "change_tracking.h"
 #include "pipeline.h"
@@ -122,6 +123,8 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 		else
 		{
 			rows = (int64) refresh_matview(relid);
+			/* inside the run's transaction: its failure fails the run */
+			after_refresh_run(relid, label);
 			status = RUN_SUCCEEDED;
 			change_tracking_refreshed(relid, true);
 		}

@@ -1,0 +1,183 @@
+-- External functions, after-refresh hooks and unload: the SQL surface and
+-- every bad input that needs no HTTP server (the TAP test 050 covers calls).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+RESET client_min_messages;
+
+-- the admin role exists
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = 'pipeline_admin';
+
+-- bad signatures
+SELECT pipeline.create_external_function('public.ext_f(x text', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x text DEFAULT ''a'')', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(OUT x text)', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x text) RETURNS int LANGUAGE sql AS $$select 1$$; --', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x text) RETURNS void SECURITY DEFINER --', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x bytea)', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'record', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('public.ext_f(x no_such_type)', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('no_such_schema.ext_f(x text)', 'text', 'http://127.0.0.1:1/f');
+-- bad endpoints and settings
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'ftp://127.0.0.1/f');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'file:///etc/passwd');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1 /f');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', '127.0.0.1:80/f');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', 'sometimes');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', max_batch_rows => 0);
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', retries => -1);
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', timeout => '0');
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', NULL);
+-- nothing was created by any of those
+SELECT count(*) FROM pg_proc WHERE proname = 'ext_f';
+SELECT count(*) FROM pipeline.external_functions;
+
+-- a good one: a real C function, not executable by PUBLIC
+SELECT pipeline.create_external_function('public.ext_f(s text, n int, flags boolean[])', 'numeric',
+       'http://127.0.0.1:1/f', 'stable', 10, '2 seconds', 0);
+SELECT p.oid::regprocedure, l.lanname, p.provolatile, p.prosrc, p.proacl
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+ WHERE p.proname = 'ext_f';
+SELECT * FROM pipeline.external_functions;
+SELECT pipeline.create_external_function('public.ext_f(s text, n int, flags boolean[])', 'numeric',
+       'http://127.0.0.1:1/f');
+-- nothing listens on port 1: a connection failure names function and endpoint
+SELECT ext_f('a', 1, '{true}');
+
+-- invoke: bad arguments are refused before anything is sent
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '{"a": 1}');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []], ["b", 2]]');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []], 7]');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[]');
+SELECT * FROM pipeline.invoke('lower(text)', '[["A"]]');
+
+-- security: a plain role may neither create nor call
+CREATE ROLE ext_user;
+CREATE ROLE ext_admin IN ROLE pipeline_admin;
+CREATE SCHEMA ext_admin_s AUTHORIZATION ext_admin;
+SET ROLE ext_user;
+SELECT pipeline.create_external_function('public.ext_g(x text)', 'text', 'http://127.0.0.1:1/g');
+SELECT ext_f('a', 1, '{}');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []]]');
+SELECT pipeline.drop_external_function('ext_f(text,int,boolean[])');
+SELECT count(*) FROM pipeline.external_functions;  -- readable by all
+RESET ROLE;
+-- a member of pipeline_admin creates in schemas it may create in, and owns the result
+SET ROLE ext_admin;
+SELECT pipeline.create_external_function('public.ext_g(x text)', 'text', 'http://127.0.0.1:1/g');
+SELECT pipeline.create_external_function('ext_admin_s.ext_g(x text)', 'text', 'http://127.0.0.1:1/g');
+SELECT pg_get_userbyid(proowner), proacl FROM pg_proc WHERE oid = 'ext_admin_s.ext_g(text)'::regprocedure;
+-- an admin may not drop what it does not own
+SELECT pipeline.drop_external_function('ext_f(text,int,boolean[])');
+-- and may not write the catalog directly
+DELETE FROM pipeline.external_function_definitions;
+RESET ROLE;
+
+-- pipeline.allowed_endpoints (superuser only)
+SET ROLE ext_admin;
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/';
+RESET ROLE;
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/allowed/, https://api.example.com';
+SELECT pipeline.create_external_function('public.ext_h(x text)', 'text', 'http://127.0.0.1:1/other');
+SELECT pipeline.create_external_function('public.ext_h(x text)', 'text', 'https://api.example.com.evil.org/h');
+SELECT pipeline.create_external_function('public.ext_h(x text)', 'text', 'https://api.example.com/h');
+SELECT pipeline.create_external_function('public.ext_i(x text)', 'text', 'HTTP://127.0.0.1:1/allowed/i');
+RESET pipeline.allowed_endpoints;
+
+-- dropping
+SELECT pipeline.drop_external_function('lower(text)');
+SELECT pipeline.drop_external_function('ext_h(text)');
+SELECT pipeline.drop_external_function('ext_i(text)');
+SET ROLE ext_admin;
+SELECT pipeline.drop_external_function('ext_admin_s.ext_g(text)');
+RESET ROLE;
+SELECT fn, endpoint FROM pipeline.external_functions;
+SELECT count(*) FROM pg_proc WHERE proname IN ('ext_g', 'ext_h', 'ext_i');
+
+-- after-refresh hooks: run as the view's owner; their failure fails the refresh
+CREATE ROLE ext_mv_owner;
+CREATE SCHEMA ext_mv AUTHORIZATION ext_mv_owner;
+SET ROLE ext_mv_owner;
+CREATE TABLE ext_mv.src (id int);
+GRANT USAGE ON SCHEMA ext_mv TO ext_user;
+INSERT INTO ext_mv.src VALUES (1), (2);
+CREATE TABLE ext_mv.hook_log (matview regclass, time_label timestamptz, who name);
+SELECT pipeline.create_matview('ext_mv', 'counts', 'SELECT count(*) AS n FROM ext_mv.src', '1 hour');
+CREATE FUNCTION ext_mv.log_refresh(m regclass, t timestamptz) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO ext_mv.hook_log VALUES (m, t, current_user) $$;
+CREATE FUNCTION ext_mv.fail_refresh(m regclass, t timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hook says no to %', m; END $$;
+CREATE FUNCTION ext_mv.wrong_args(m regclass) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.wrong_args(regclass)');
+SELECT pipeline.set_after_refresh('ext_mv.src', 'ext_mv.log_refresh(regclass,timestamptz)');
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.log_refresh(regclass,timestamptz)');
+SELECT matview, fn FROM pipeline.after_refresh_hooks;
+RESET ROLE;
+SET ROLE ext_user;
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL);
+RESET ROLE;
+-- the superuser refreshes; the hook runs as ext_mv_owner
+SELECT matview, status, rows FROM pipeline.refresh('ext_mv.mv_counts');
+SELECT matview, time_label = date_trunc('hour', now()) AS labelled, who FROM ext_mv.hook_log;
+SET ROLE ext_mv_owner;
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.fail_refresh(regclass,timestamptz)');
+INSERT INTO ext_mv.src VALUES (3);
+RESET ROLE;
+SELECT matview, status, rows FROM pipeline.refresh('ext_mv.mv_counts');
+SELECT n FROM ext_mv.mv_counts;  -- the failed run left the old contents
+SET ROLE ext_mv_owner;
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL);
+RESET ROLE;
+SELECT matview, status, rows FROM pipeline.refresh('ext_mv.mv_counts');
+SELECT n FROM ext_mv.mv_counts;
+SELECT count(*) FROM ext_mv.hook_log;
+SELECT count(*) FROM pipeline.after_refresh_hooks;
+
+-- unload: privileges and arguments
+SELECT current_setting('data_directory') || '/ext_unload' AS dir \gset
+SET ROLE ext_user;
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir');
+RESET ROLE;
+SELECT * FROM pipeline.unload('SELECT 1 AS a', 'relative/dir');
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir' || '/../escape');
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir', format => 'parquet');
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir', '{b}');
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir', '{a}');
+SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,a}');
+SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,NULL}');
+SELECT * FROM pipeline.unload('DELETE FROM ext_mv.src', :'dir');
+-- partition values that try to leave the destination are encoded
+SELECT replace(path, :'dir', '<dir>') AS path, rows
+  FROM pipeline.unload($$SELECT * FROM (VALUES ('../../etc', 1, 'x'), ('/abs/path', 1, 'y'),
+                                              ('..', 2, 'z'), ('a=b%c d', 3, 'w'),
+                                              (NULL, 4, 'n'), ('..', 2, 'zz')) v(p, q, val)$$,
+                       :'dir', '{p,q}');
+SELECT pg_ls_dir(:'dir') AS entry ORDER BY 1;
+-- CSV quoting as COPY writes it, with a header
+SELECT replace(path, :'dir', '<dir>') AS path, rows
+  FROM pipeline.unload($$SELECT * FROM (VALUES (1, 'plain', 'a,b', 'say "hi"', E'two\nlines', '', NULL::text),
+                                              (2, 'x', ' lead', '\.', 'ok', 'e', 'f')) v(k, "we,ird", b, c, d, e, f)$$,
+                       :'dir' || '/csv');
+SELECT pg_read_file(:'dir' || '/csv/part-00000.csv');
+-- existing files are an error unless overwrite; a failed unload leaves nothing behind
+\set VERBOSITY sqlstate
+SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir' || '/csv');
+\set VERBOSITY default
+SELECT replace(path, :'dir', '<dir>') AS path, rows
+  FROM pipeline.unload('SELECT 1 AS a', :'dir' || '/csv', overwrite => true);
+SELECT pg_read_file(:'dir' || '/csv/part-00000.csv');
+SELECT * FROM pipeline.unload($$SELECT * FROM (VALUES ('short', 1), (repeat('v', 300), 2)) v(p, x)$$,
+                              :'dir' || '/long', '{p}');
+SELECT pg_stat_file(:'dir' || '/long', true);
+SELECT * FROM pipeline.unload($$SELECT p, 1/(p - 2) AS x FROM generate_series(1, 3) p$$,
+                              :'dir' || '/div', '{p}');
+SELECT pg_stat_file(:'dir' || '/div', true);
+
+-- clean up
+SELECT pipeline.drop_external_function('ext_f(text,int,boolean[])');
+SELECT pipeline.drop_matview('ext_mv.mv_counts');
+DROP SCHEMA ext_mv CASCADE;
+DROP SCHEMA ext_admin_s CASCADE;
+DROP ROLE ext_mv_owner;
+DROP ROLE ext_user;
+DROP ROLE ext_admin;
+SELECT count(*) FROM pipeline.external_functions;
