@@ -1244,10 +1244,10 @@ staged_definitions(void)
 	uint64		i;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT dpl FROM pipeline.staged_changes WHERE staged_by = $1 "
-							  " ORDER BY staged_at, schema_name, name",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.staged_changes");
+	/* the table is the catalog owner's; each user reads only their own rows */
+	catalog_exec_as_owner("SELECT dpl FROM pipeline.staged_changes WHERE staged_by = $1 "
+						  " ORDER BY staged_at, schema_name, name",
+						  1, argtypes, values, NULL);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *dpl = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
