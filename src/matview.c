@@ -19,6 +19,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "compat.h"
 #include "dag.h"
 #include "dpl.h"
 #include "matview.h"
@@ -114,9 +115,8 @@ matview_define(MatviewDefinition *def)
 					 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
 							def->schema_name, relname),
 					 errhint("Drop or rename it, or choose another view name.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("redefining \"%s.%s\" is not supported yet", def->schema_name, relname)));
+		/* a redefinition: the compile step checks and rebuilds downstream */
+		return compat_redefine(def);
 	}
 	if (def->type == MATVIEW_INCREMENTAL)
 		ereport(ERROR,

@@ -1,0 +1,242 @@
+-- The compile step: check(), redefinition with downstream rebuild, cycles.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET datestyle = 'ISO, YMD';
+
+CREATE SCHEMA billingdb;
+CREATE SCHEMA analytics;
+CREATE TABLE billingdb.orders (user_id int, amount text, region varchar(10));
+CREATE TABLE billingdb.invoices (user_id int, status text);
+INSERT INTO billingdb.orders VALUES (1, '$10', 'eu'), (1, '$5', 'eu'), (2, '$7', 'us'), (3, '$1', 'us');
+INSERT INTO billingdb.invoices VALUES (1, 'Paid'), (2, 'Paid'), (3, 'Pending');
+
+-- a three-level DAG: lifetime_value -> customer_health -> health_report,
+-- plus a second branch lifetime_value -> big_spenders
+SELECT pipeline.define($$
+/**
+ * @datacoral O-1.0.0
+ * @matview-schema billingdb
+ * @matview-name lifetime_value
+ * @interval-in-minutes 120
+ */
+SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value
+  FROM billingdb.orders o, billingdb.invoices i
+ WHERE o.user_id = i.user_id AND i.status != 'Pending'
+ GROUP BY o.user_id
+$$);
+SELECT pipeline.create_matview('analytics', 'customer_health', $$
+  SELECT l.user_id, l.lifetime_value, l.lifetime_value > 10 AS healthy
+    FROM billingdb.mv_lifetime_value l
+$$, '1 hour');
+SELECT pipeline.create_matview('analytics', 'health_report', $$
+  SELECT h.healthy, count(*) AS customers FROM analytics.mv_customer_health h GROUP BY h.healthy
+$$, '1 hour');
+SELECT pipeline.create_matview('analytics', 'big_spenders', $$
+  SELECT user_id FROM billingdb.mv_lifetime_value WHERE lifetime_value >= 7
+$$, '1 hour');
+
+-- downstream decorations that a rebuild must keep
+CREATE ROLE compile_reader;
+CREATE ROLE compile_owner;
+GRANT USAGE, CREATE ON SCHEMA analytics TO compile_owner;
+GRANT USAGE ON SCHEMA billingdb TO compile_owner;
+GRANT SELECT ON billingdb.mv_lifetime_value TO compile_owner;
+ALTER MATERIALIZED VIEW analytics.mv_big_spenders OWNER TO compile_owner;
+CREATE UNIQUE INDEX customer_health_user ON analytics.mv_customer_health (user_id);
+CREATE INDEX health_report_healthy ON analytics.mv_health_report (healthy) WHERE customers > 0;
+GRANT USAGE ON SCHEMA analytics TO compile_reader;
+GRANT SELECT ON analytics.mv_customer_health TO compile_reader;
+GRANT SELECT ON analytics.mv_big_spenders TO compile_reader WITH GRANT OPTION;
+COMMENT ON MATERIALIZED VIEW analytics.mv_customer_health IS 'one row per customer';
+COMMENT ON COLUMN analytics.mv_customer_health.healthy IS 'spent more than 10';
+
+-- everything a refused change must leave as it was
+CREATE TEMP TABLE snapshot_of AS SELECT 1 AS x WITH NO DATA;
+CREATE FUNCTION pg_temp.state() RETURNS TABLE (what text, val text) LANGUAGE sql AS $$
+  SELECT 'catalog ' || m.matview::text,
+         concat_ws(' | ', m.query, m.columns, m.owner, m.version, m.updated_at = m.created_at)
+    FROM pipeline.matviews m
+  UNION ALL
+  SELECT 'viewdef ' || c.oid::regclass::text, pg_get_viewdef(c.oid)
+    FROM pg_class c WHERE c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace) AND c.relkind = 'm'
+  UNION ALL
+  SELECT 'edge', e.upstream::text || ' -> ' || e.downstream::text FROM pipeline.edges e
+  UNION ALL
+  SELECT 'data lifetime_value', string_agg(format('%s:%s', user_id, lifetime_value), ' ' ORDER BY user_id)
+    FROM billingdb.mv_lifetime_value
+  UNION ALL
+  SELECT 'data customer_health', string_agg(format('%s:%s:%s', user_id, lifetime_value, healthy), ' ' ORDER BY user_id)
+    FROM analytics.mv_customer_health
+  UNION ALL
+  SELECT 'data health_report', string_agg(format('%s:%s', healthy, customers), ' ' ORDER BY healthy)
+    FROM analytics.mv_health_report
+  UNION ALL
+  SELECT 'data big_spenders', string_agg(user_id::text, ' ' ORDER BY user_id)
+    FROM analytics.mv_big_spenders
+  ORDER BY 1, 2
+$$;
+CREATE TEMP TABLE before AS SELECT * FROM pg_temp.state();
+SELECT count(*) AS facts FROM before;
+
+-- check(): a renamed output column breaks the readers that use it, and what
+-- reads a broken view is reported too; a view not using it is fine
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS ltv
+    FROM billingdb.orders o GROUP BY o.user_id
+$$);
+-- the same through DPL
+SELECT * FROM pipeline.check($$
+/**
+ * @matview-schema billingdb
+ * @matview-name lifetime_value
+ * @interval-in-minutes 120
+ */
+SELECT o.user_id AS uid, sum(substring(amount, 2)::numeric) AS lifetime_value
+  FROM billingdb.orders o GROUP BY o.user_id
+$$);
+-- a type change is a break only where a reader's own output type changes
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric)::float8 AS lifetime_value
+    FROM billingdb.orders o GROUP BY o.user_id
+$$);
+-- the changed view's own query does not analyze
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', 'SELECT nope FROM billingdb.orders');
+-- a removed column nobody reads, an added column: fine
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
+    FROM billingdb.orders o GROUP BY o.user_id
+$$);
+-- check() of a view that does not exist yet
+SELECT * FROM pipeline.check($$
+/**
+ * @matview-schema analytics
+ * @matview-name brand_new
+ * @interval-in-minutes 5
+ */
+SELECT count(*) AS n FROM analytics.mv_big_spenders
+$$);
+-- check changed nothing
+SELECT what, val FROM pg_temp.state() EXCEPT SELECT what, val FROM before;
+SELECT what, val FROM before EXCEPT SELECT what, val FROM pg_temp.state();
+
+-- a breaking redefinition is refused, naming every broken view and why
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS ltv
+    FROM billingdb.orders o GROUP BY o.user_id
+$$, '2 hours');
+-- its own errors are the analyzer's
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', 'SELECT nope FROM billingdb.orders', '2 hours');
+-- and it changed nothing: catalog, definitions, edges, data
+SELECT what, val FROM pg_temp.state() EXCEPT SELECT what, val FROM before;
+SELECT what, val FROM before EXCEPT SELECT what, val FROM pg_temp.state();
+
+-- a compatible redefinition: a new column, and amounts now counted from
+-- every order (no invoice filter); downstream rebuilt and populated
+INSERT INTO billingdb.orders VALUES (2, '$9', 'us');
+SELECT pipeline.define($$
+/**
+ * @datacoral O-1.0.1
+ * @matview-schema billingdb
+ * @matview-name lifetime_value
+ * @interval-in-minutes 60
+ */
+SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
+  FROM billingdb.orders o
+ GROUP BY o.user_id
+$$) AS redefined;
+SELECT name, refresh_interval, columns, owner, version, updated_at > created_at AS updated
+  FROM pipeline.matviews ORDER BY name;
+SELECT upstream, downstream FROM pipeline.edges ORDER BY downstream::text, upstream::text;
+-- populated, with the new data all the way down
+SELECT * FROM billingdb.mv_lifetime_value ORDER BY user_id;
+SELECT * FROM analytics.mv_customer_health ORDER BY user_id;
+SELECT * FROM analytics.mv_health_report ORDER BY healthy;
+SELECT * FROM analytics.mv_big_spenders ORDER BY user_id;
+SELECT c.relname, c.relispopulated, pg_get_userbyid(c.relowner) AS owner, c.relacl
+  FROM pg_class c WHERE c.relkind = 'm' AND c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace)
+ ORDER BY 1;
+-- indexes, comments kept
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid IN ('analytics.mv_customer_health'::regclass, 'analytics.mv_health_report'::regclass)
+ ORDER BY 1;
+SELECT obj_description('analytics.mv_customer_health'::regclass, 'pg_class'),
+       col_description('analytics.mv_customer_health'::regclass, 3);
+-- the grant still works for the reader
+SET ROLE compile_reader;
+SELECT count(*) FROM analytics.mv_customer_health;
+RESET ROLE;
+
+-- numeric -> float8: no break where a reader casts it back (big_spenders),
+-- a break where the reader's own output type would change (customer_health)
+SELECT pipeline.create_matview('analytics', 'big_spenders', $$
+  SELECT user_id, lifetime_value::numeric AS lifetime_value FROM billingdb.mv_lifetime_value WHERE lifetime_value >= 7
+$$, '1 hour');
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric)::float8 AS lifetime_value, count(*)::int AS orders
+    FROM billingdb.orders o GROUP BY o.user_id
+$$);
+-- a varchar widening propagates (typmod only) and is no break
+SELECT pipeline.create_matview('analytics', 'regions', $$
+  SELECT DISTINCT region FROM billingdb.orders
+$$, '1 hour');
+SELECT pipeline.create_matview('analytics', 'region_count', $$
+  SELECT count(*) AS n, max(region) AS last_region FROM analytics.mv_regions
+$$, '1 hour');
+SELECT * FROM pipeline.check('analytics.mv_regions', 'SELECT DISTINCT region::varchar(20) AS region FROM billingdb.orders');
+SELECT pipeline.create_matview('analytics', 'regions', 'SELECT DISTINCT region::varchar(20) AS region FROM billingdb.orders', '1 hour');
+SELECT name, columns, version FROM pipeline.matviews WHERE name IN ('regions', 'region_count') ORDER BY name;
+SELECT * FROM analytics.mv_region_count;
+-- widening varchar -> text, which the reader's max() still accepts with the
+-- same output type: accepted, reader rebuilt and populated
+SELECT * FROM pipeline.check('analytics.mv_regions', 'SELECT DISTINCT region::text AS region FROM billingdb.orders');
+SELECT pipeline.create_matview('analytics', 'regions', 'SELECT DISTINCT region::text AS region FROM billingdb.orders', '1 hour');
+SELECT name, columns, version FROM pipeline.matviews WHERE name IN ('regions', 'region_count') ORDER BY name;
+SELECT * FROM analytics.mv_region_count;
+
+-- the rebuilt view stays with its owner even when someone else redefines
+-- the upstream (here a superuser)
+SELECT owner FROM pipeline.matviews WHERE name = 'big_spenders';
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
+    FROM billingdb.orders o GROUP BY o.user_id
+$$, '1 hour');
+SELECT name, owner, version FROM pipeline.matviews ORDER BY name;
+-- only the owner may redefine or check a view
+SET ROLE compile_owner;
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', 'SELECT 1 AS user_id');
+RESET ROLE;
+
+-- cycles are refused, naming the cycle, also through a plain view
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
+  SELECT user_id, 0::numeric AS lifetime_value, 0::bigint AS orders FROM analytics.mv_big_spenders
+$$, '1 hour');
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
+  SELECT user_id, lifetime_value, orders FROM billingdb.mv_lifetime_value
+$$, '1 hour');
+CREATE VIEW analytics.health_view AS SELECT * FROM analytics.mv_health_report;
+SELECT pipeline.create_matview('analytics', 'customer_health', $$
+  SELECT 1 AS user_id, 1::numeric AS lifetime_value, true AS healthy FROM analytics.health_view
+$$, '1 hour');
+-- a plain view on a view that would be rebuilt blocks the redefinition
+SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
+    FROM billingdb.orders o GROUP BY o.user_id
+$$);
+SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
+  SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
+    FROM billingdb.orders o GROUP BY o.user_id
+$$, '1 hour');
+DROP VIEW analytics.health_view;
+
+-- the remap follows every regclass column of every pipeline table
+SELECT count(*) AS regclass_columns FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'pipeline'::regnamespace AND c.relkind = 'r' AND a.atttypid = 'regclass'::regtype;
+
+-- clean up
+SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);
+SELECT pipeline.drop_matview('analytics.mv_regions', cascade => true);
+SELECT count(*) FROM pipeline.matviews;
+DROP SCHEMA billingdb CASCADE;
+DROP SCHEMA analytics CASCADE;
+DROP ROLE compile_reader;
+DROP ROLE compile_owner;

@@ -1,0 +1,111 @@
+-- pipeline: the compile step -- checks, redefinitions, update sets, and the
+-- event triggers that guard managed views against DDL outside the API.
+
+CREATE FUNCTION pipeline."check"(dpl text)
+RETURNS TABLE (matview regclass, status text, detail text)
+AS 'MODULE_PATHNAME', 'pipeline_check_dpl'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline."check"(text) IS
+    'Would this definition break any downstream view?  Changes nothing';
+
+CREATE FUNCTION pipeline."check"(matview regclass, new_query text)
+RETURNS TABLE (matview regclass, status text, detail text)
+AS 'MODULE_PATHNAME', 'pipeline_check_query'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline."check"(regclass, text) IS
+    'Would this new query for a managed view break any downstream view?  Changes nothing';
+
+-- Update sets: per user (staged_by), keyed by the view's schema and name.
+CREATE TABLE pipeline.staged_changes (
+    staged_by    oid NOT NULL,
+    schema_name  name NOT NULL,
+    name         text NOT NULL,
+    dpl          text NOT NULL,
+    query        text NOT NULL,
+    staged_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (staged_by, schema_name, name)
+);
+COMMENT ON TABLE pipeline.staged_changes IS
+    'Staged DPL documents of each user''s update set; read pipeline.staged, write through pipeline.stage()';
+REVOKE ALL ON pipeline.staged_changes FROM PUBLIC;
+
+CREATE VIEW pipeline.staged AS
+SELECT s.schema_name::text || '.' || s.name AS name,
+       s.query,
+       s.staged_at
+  FROM pipeline.staged_changes s
+ WHERE s.staged_by = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+GRANT SELECT ON pipeline.staged TO PUBLIC;
+
+CREATE FUNCTION pipeline.stage(dpl text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_stage'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.stage(text) IS
+    'Adds a DPL document to the calling user''s update set (replacing one for the same view)';
+
+CREATE FUNCTION pipeline.check_staged()
+RETURNS TABLE (matview regclass, status text, detail text)
+AS 'MODULE_PATHNAME', 'pipeline_check_staged'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.check_staged() IS
+    'Judges the final state of the whole update set; changes nothing';
+
+CREATE FUNCTION pipeline.apply_staged()
+RETURNS TABLE (matview regclass, action text)
+AS 'MODULE_PATHNAME', 'pipeline_apply_staged'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_staged() IS
+    'Applies the whole update set, all or nothing, then empties it';
+
+CREATE FUNCTION pipeline.discard_staged()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_discard_staged'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.discard_staged() IS
+    'Empties the calling user''s update set';
+
+-- The guard.
+CREATE FUNCTION pipeline.ddl_in_progress()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_ddl_in_progress'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.ddl_in_progress() IS
+    'True while pipeline itself runs DDL on managed views';
+
+CREATE FUNCTION pipeline.guard_ddl_command_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pipeline_guard_ddl_command_start'
+LANGUAGE C;
+
+CREATE FUNCTION pipeline.guard_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pipeline
+AS $$
+DECLARE
+    doomed text;
+BEGIN
+    IF pipeline.ddl_in_progress() THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(o.object_identity, ', ' ORDER BY o.object_identity)
+      INTO doomed
+      FROM pg_event_trigger_dropped_objects() o
+      JOIN pipeline.matview_definitions d ON d.matview::oid = o.objid
+     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
+    IF doomed IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop managed materialized view(s) % outside pipeline', doomed
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'The command would drop them (directly or by CASCADE) and leave the pipeline catalog inconsistent.',
+                  HINT = 'Drop managed views with pipeline.drop_matview() first, or change them with pipeline.define() / pipeline.stage().';
+    END IF;
+END
+$$;
+
+CREATE EVENT TRIGGER pipeline_guard_ddl ON ddl_command_start
+    WHEN TAG IN ('DROP MATERIALIZED VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER TABLE', 'ALTER INDEX', 'ALTER VIEW')
+    EXECUTE FUNCTION pipeline.guard_ddl_command_start();
+CREATE EVENT TRIGGER pipeline_guard_drop ON sql_drop
+    EXECUTE FUNCTION pipeline.guard_sql_drop();

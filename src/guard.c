@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ * guard.c
+ *	  Refuses renames and drops of managed views done outside the API.
+ *
+ * ddl_command_start sees the parse tree before anything happens:
+ * DROP MATERIALIZED VIEW of a managed view, and a rename (of the view or a
+ * column) or SET SCHEMA through ALTER MATERIALIZED VIEW / TABLE / INDEX are
+ * refused there.  Drops that reach a managed view indirectly (DROP TABLE
+ * source CASCADE, ALTER TABLE source DROP COLUMN ... CASCADE, DROP SCHEMA
+ * ... CASCADE, DROP OWNED) are caught by the sql_drop trigger, written in
+ * PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
+ * pipeline.ddl_in_progress() whether the DDL is pipeline's own.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/event_trigger.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "guard.h"
+#include "matview.h"
+
+/* The managed view rv names, or InvalidOid. */
+static Oid
+managed_view(RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_MATVIEW ||
+		!catalog_is_managed(relid))
+		return InvalidOid;
+	return relid;
+}
+
+static char *
+relation_display_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static void
+guard_drop(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_MATVIEW)
+		return;
+	foreach(lc, stmt->objects)
+	{
+		Oid			relid = managed_view(makeRangeVarFromNameList(lfirst(lc)));
+
+		if (OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("%s is managed by pipeline", relation_display_name(relid)),
+					 errdetail("Dropping it directly would leave the pipeline catalog and its downstream views inconsistent."),
+					 errhint("Use pipeline.drop_matview('%s').", relation_display_name(relid))));
+	}
+}
+
+static void
+refuse_alter(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s %s: it is managed by pipeline", what, relation_display_name(relid)),
+			 errdetail("Downstream queries and the pipeline catalog refer to it by name."),
+			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_guard_ddl_command_start);
+
+/* guard_ddl_command_start() RETURNS event_trigger */
+Datum
+pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *parsetree;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "not fired by event trigger manager");
+	if (matview_ddl_in_progress)
+		PG_RETURN_VOID();
+	trigdata = (EventTriggerData *) fcinfo->context;
+	parsetree = trigdata->parsetree;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropStmt:
+			guard_drop((DropStmt *) parsetree);
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+				Oid			relid = managed_view(stmt->relation);
+
+				if (OidIsValid(relid))
+					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ?
+								 "rename a column of" : "rename");
+				break;
+			}
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+				Oid			relid = managed_view(stmt->relation);
+
+				if (OidIsValid(relid))
+					refuse_alter(relid, "move");
+				break;
+			}
+		default:
+			break;
+	}
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_ddl_in_progress);
+
+/* ddl_in_progress() RETURNS boolean */
+Datum
+pipeline_ddl_in_progress(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(matview_ddl_in_progress);
+}
