@@ -89,6 +89,12 @@ SELECT * FROM pipeline.run_due('2026-01-01 14:30:00+00');
 RESET ROLE;
 DROP ROLE pipeline_reader;
 
+-- a redefinition keeps the run history linked to the new relation
+SELECT count(*) AS engagement_runs FROM pipeline.runs WHERE matview = 'sched.mv_engagement'::regclass;
+SELECT pipeline.create_matview('sched', 'engagement',
+    'SELECT user_id, sum(n) AS touchpoints, count(*) AS events FROM sched.events GROUP BY user_id', '30 minutes');
+SELECT count(*) AS engagement_runs FROM pipeline.runs WHERE matview = 'sched.mv_engagement'::regclass;
+SELECT * FROM pipeline.run_due('2026-01-01 15:00:00+00') WHERE matview = 'sched.mv_engagement'::regclass;
 SELECT pipeline.drop_matview('sched.mv_engagement', cascade => true);
 SELECT pipeline.drop_matview('sched.mv_satisfaction');
 SELECT pipeline.drop_matview('sched.mv_windows');
