@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ]; then
 	rel=${0#"$bench_src"/}
 	set +e
 	runuser -u pipeline_test -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
-		LANG=C.UTF-8 "$work/$rel" "$@"
+		LANG=C.UTF-8 ${BENCH_EXPLAIN:+BENCH_EXPLAIN=$BENCH_EXPLAIN} "$work/$rel" "$@"
 	rc=$?
 	rm -rf "$work"
 	exit $rc

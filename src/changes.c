@@ -31,9 +31,11 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "changes.h"
+#include "pipeline.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
@@ -41,6 +43,7 @@ static bool hook_installed = false;
 static Oid	capture_relid = InvalidOid;
 static ChangeCounts captured;
 static bool captured_any;
+static int64 ties;				/* same (key, sequence) pairs seen by the MERGE */
 
 static void
 changes_ExecutorEnd(QueryDesc *queryDesc)
@@ -124,40 +127,6 @@ append_key_list(StringInfo buf, List *keys, const char *prefix, const char *sep)
 			appendStringInfo(buf, "%s.", prefix);
 		appendStringInfoString(buf, quote_identifier((char *) lfirst(lc)));
 	}
-}
-
-/*
- * Runs a one-row check query "SELECT count, example" and raises the error
- * described when count > 0.
- */
-static void
-check_none(const char *sql, int nargs, Oid *argtypes, Datum *values,
-		   int errcode_value, const char *errmsg_fmt, const char *changes_name,
-		   const char *extra, const char *hint)
-{
-	int64		count;
-	bool		isnull;
-	char	   *example;
-
-	if (SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "apply_changes check failed: %s", sql);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull || count == 0)
-		return;
-	example = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (extra)
-		ereport(ERROR,
-				(errcode(errcode_value),
-				 errmsg_internal(errmsg_fmt, changes_name, (long long) count, extra),
-				 errdetail("For example: %s", example ? example : "(none)"),
-				 errhint("%s", hint)));
-	else
-		ereport(ERROR,
-				(errcode(errcode_value),
-				 errmsg_internal(errmsg_fmt, changes_name, (long long) count),
-				 errdetail("For example: %s", example ? example : "(none)"),
-				 errhint("%s", hint)));
 }
 
 ChangeCounts
@@ -305,27 +274,28 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			elog(ERROR, "could not lock \"%s\"", changes_name);
 	}
 
-	/* null keys */
+	/* null keys, null sequences, unknown ops: one scan */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT count(*), min(c::text) FROM %s c WHERE ", changes_sql);
-	append_key_list(&sql, keys, "c", " IS NULL OR ");
-	appendStringInfoString(&sql, " IS NULL");
-	check_none(sql.data, 0, NULL, NULL, ERRCODE_NOT_NULL_VIOLATION,
-			   "change table \"%s\" has %lld rows with a null key",
-			   changes_name, NULL, "Key columns identify the target row; they must not be null.");
+	{
+		StringInfoData nullkey;
 
-	/* null sequence, unknown ops: one scan */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT count(*) FILTER (WHERE c.%s IS NULL), "
-					 "       min(c::text) FILTER (WHERE c.%s IS NULL), "
-					 "       count(*) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)), "
-					 "       min(c::text) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)) "
-					 "  FROM %s c",
-					 quote_identifier(sequence_by), quote_identifier(sequence_by),
-					 quote_identifier(op_column), quote_identifier(op_column),
-					 quote_identifier(op_column), quote_identifier(op_column),
-					 changes_sql);
+		initStringInfo(&nullkey);
+		append_key_list(&nullkey, keys, "c", " IS NULL OR ");
+		appendStringInfoString(&nullkey, " IS NULL");
+		appendStringInfo(&sql,
+						 "SELECT count(*) FILTER (WHERE %s), "
+						 "       min(c::text) FILTER (WHERE %s), "
+						 "       count(*) FILTER (WHERE c.%s IS NULL), "
+						 "       min(c::text) FILTER (WHERE c.%s IS NULL), "
+						 "       count(*) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)), "
+						 "       min(c::text) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)) "
+						 "  FROM %s c",
+						 nullkey.data, nullkey.data,
+						 quote_identifier(sequence_by), quote_identifier(sequence_by),
+						 quote_identifier(op_column), quote_identifier(op_column),
+						 quote_identifier(op_column), quote_identifier(op_column),
+						 changes_sql);
+	}
 	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "apply_changes check failed: %s", sql.data);
@@ -334,50 +304,43 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		nullseq = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		badop = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		int64		nullkey = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int64		nullseq = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		int64		badop = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 
+		if (nullkey > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("change table \"%s\" has %lld rows with a null key",
+							changes_name, (long long) nullkey),
+					 errdetail("For example: %s", SPI_getvalue(tup, desc, 2)),
+					 errhint("Key columns identify the target row; they must not be null.")));
 		if (nullseq > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("change table \"%s\" has %lld rows with a null sequence \"%s\"",
 							changes_name, (long long) nullseq, sequence_by),
-					 errdetail("For example: %s", SPI_getvalue(tup, desc, 2)),
+					 errdetail("For example: %s", SPI_getvalue(tup, desc, 4)),
 					 errhint("The sequence orders the changes of a key; it must not be null.")));
 		if (badop > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("change table \"%s\" has %lld rows with an unknown operation in \"%s\"",
 							changes_name, (long long) badop, op_column),
-					 errdetail("For example: %s", SPI_getvalue(tup, desc, 4)),
+					 errdetail("For example: %s", SPI_getvalue(tup, desc, 6)),
 					 errhint("Operations are 'I' (insert), 'U' (update) and '%s' (delete).", delete_op)));
 	}
 
 	/*
-	 * Conflicting duplicates: the same (key, sequence) twice with different
-	 * contents, which would make the winner arbitrary.  Identical
-	 * duplicates (a redelivered change) are fine.
+	 * The merge.  Its source keeps the change with the greatest sequence of
+	 * each key (DISTINCT ON, so the planner knows how many rows to expect).
+	 * A change with the same key and sequence as the one sorted before it
+	 * is counted by apply_changes_tie(); this rides on the sort the MERGE
+	 * needs anyway.  Only when there were such
+	 * ties does a second query check that their contents are identical (a
+	 * redelivered change); a conflict is an error, which undoes the MERGE
+	 * with the transaction.
 	 */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT count(*), min(example) FROM ("
-					 " SELECT min(c::text) AS example FROM %s c WHERE (",
-					 changes_sql);
-	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s) IN (SELECT ", quote_identifier(sequence_by));
-	append_key_list(&sql, keys, NULL, ", ");
-	appendStringInfo(&sql, ", %s FROM %s GROUP BY ", quote_identifier(sequence_by), changes_sql);
-	append_key_list(&sql, keys, NULL, ", ");
-	appendStringInfo(&sql, ", %s HAVING count(*) > 1) GROUP BY ", quote_identifier(sequence_by));
-	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s HAVING count(DISTINCT c::text) > 1) d",
-					 quote_identifier(sequence_by));
-	check_none(sql.data, 0, NULL, NULL, ERRCODE_UNIQUE_VIOLATION,
-			   "change table \"%s\" has %lld conflicting changes with the same key and \"%s\"",
-			   changes_name, sequence_by,
-			   "Changes with the same key and sequence must be identical; give them distinct sequence values.");
-
-	/* the merge */
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", target_sql);
 	append_key_list(&sql, keys, NULL, ", ");
@@ -386,7 +349,15 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	appendStringInfo(&sql, ", %s", quote_identifier(op_column));
 	if (!list_has_string(columns, sequence_by))
 		appendStringInfo(&sql, ", %s", quote_identifier(sequence_by));
-	appendStringInfo(&sql, " FROM %s ORDER BY ", changes_sql);
+	/* volatile, so evaluated for every row, in window (= sort) order */
+	appendStringInfo(&sql,
+					 ", CASE WHEN pipeline_prev_seq = %s THEN %s.apply_changes_tie() END AS pipeline_tie"
+					 " FROM (SELECT c.*, lag(c.%s) OVER (PARTITION BY ",
+					 quote_identifier(sequence_by), quote_identifier(PIPELINE_SCHEMA),
+					 quote_identifier(sequence_by));
+	append_key_list(&sql, keys, "c", ", ");
+	appendStringInfo(&sql, " ORDER BY c.%s DESC) AS pipeline_prev_seq FROM %s c) w ORDER BY ",
+					 quote_identifier(sequence_by), changes_sql);
 	append_key_list(&sql, keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC) s ON ", quote_identifier(sequence_by));
 	foreach(lc, keys)
@@ -430,6 +401,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 		hook_installed = true;
 	}
 	captured_any = false;
+	ties = 0;
 	capture_relid = target_relid;
 	PG_TRY();
 	{
@@ -442,6 +414,41 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	PG_END_TRY();
 	if (ret != SPI_OK_MERGE)
 		elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
+	if (ties > 0)
+	{
+		/* same (key, sequence) more than once: must be identical */
+		initStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT count(*), min(example) FROM ("
+						 " SELECT min(c::text) AS example FROM %s c WHERE (",
+						 changes_sql);
+		append_key_list(&sql, keys, "c", ", ");
+		appendStringInfo(&sql, ", c.%s) IN (SELECT ", quote_identifier(sequence_by));
+		append_key_list(&sql, keys, NULL, ", ");
+		appendStringInfo(&sql, ", %s FROM %s GROUP BY ", quote_identifier(sequence_by), changes_sql);
+		append_key_list(&sql, keys, NULL, ", ");
+		appendStringInfo(&sql, ", %s HAVING count(*) > 1) GROUP BY ", quote_identifier(sequence_by));
+		append_key_list(&sql, keys, "c", ", ");
+		appendStringInfo(&sql, ", c.%s HAVING count(DISTINCT c::text) > 1) d",
+						 quote_identifier(sequence_by));
+		if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "apply_changes duplicate check failed");
+		else
+		{
+			bool		isnull;
+			int64		conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (conflicts > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("change table \"%s\" has %lld conflicting changes with the same key and \"%s\"",
+								changes_name, (long long) conflicts, sequence_by),
+						 errdetail("For example: %s",
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+						 errhint("Changes with the same key and sequence must be identical; give them distinct sequence values.")));
+		}
+	}
 	if (captured_any)
 		result = captured;
 	else
@@ -464,6 +471,23 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	}
 	SPI_finish();
 	return result;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_tie);
+
+/*
+ * apply_changes_tie() RETURNS boolean
+ *
+ * Called by apply_changes()'s MERGE for a change whose key and sequence
+ * equal those of the change sorted before it: counts it.  Does nothing
+ * outside apply_changes().
+ */
+Datum
+pipeline_apply_changes_tie(PG_FUNCTION_ARGS)
+{
+	if (OidIsValid(capture_relid))
+		ties++;
+	PG_RETURN_BOOL(false);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes);

@@ -52,3 +52,11 @@ AS 'MODULE_PATHNAME', 'pipeline_ingest'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.ingest(regclass, jsonb, text) IS
     'Inserts a JSON array of messages into a table exactly once per dedup id; bad ones go to pipeline.rejected';
+
+-- internal: apply_changes()'s MERGE counts same (key, sequence) pairs with it
+CREATE FUNCTION pipeline.apply_changes_tie()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes_tie'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_changes_tie() IS
+    'Internal to pipeline.apply_changes(); does nothing when called directly';
