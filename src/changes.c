@@ -349,14 +349,18 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	appendStringInfo(&sql, ", %s", quote_identifier(op_column));
 	if (!list_has_string(columns, sequence_by))
 		appendStringInfo(&sql, ", %s", quote_identifier(sequence_by));
-	/* volatile, so evaluated for every row, in window (= sort) order */
+	/*
+	 * The tie check is volatile, so its subquery level is not flattened and
+	 * it runs for every row below the DISTINCT ON, in window (sort) order.
+	 */
 	appendStringInfo(&sql,
-					 ", CASE WHEN pipeline_prev_seq = %s THEN %s.apply_changes_tie() END AS pipeline_tie"
+					 " FROM (SELECT w.*, CASE WHEN w.pipeline_prev_seq = w.%s"
+					 " THEN %s.apply_changes_tie() END AS pipeline_tie"
 					 " FROM (SELECT c.*, lag(c.%s) OVER (PARTITION BY ",
 					 quote_identifier(sequence_by), quote_identifier(PIPELINE_SCHEMA),
 					 quote_identifier(sequence_by));
 	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, " ORDER BY c.%s DESC) AS pipeline_prev_seq FROM %s c) w ORDER BY ",
+	appendStringInfo(&sql, " ORDER BY c.%s DESC) AS pipeline_prev_seq FROM %s c) w) w2 ORDER BY ",
 					 quote_identifier(sequence_by), changes_sql);
 	append_key_list(&sql, keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC) s ON ", quote_identifier(sequence_by));
@@ -442,8 +446,8 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			if (conflicts > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("change table \"%s\" has %lld conflicting changes with the same key and \"%s\"",
-								changes_name, (long long) conflicts, sequence_by),
+						 errmsg("change table \"%s\" has different changes for the same key and \"%s\" in %lld places",
+								changes_name, sequence_by, (long long) conflicts),
 						 errdetail("For example: %s",
 								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
 						 errhint("Changes with the same key and sequence must be identical; give them distinct sequence values.")));
