@@ -1,0 +1,135 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- a Type-1 mirror (seed 002's cart) and its change table
+CREATE TABLE cart (id bigint PRIMARY KEY, user_id bigint, price numeric(6,2), seq bigint);
+CREATE TABLE cart_changes (id bigint, user_id bigint, price numeric(6,2), seq bigint, op char(1));
+INSERT INTO cart VALUES (1, 10, 1.00, 5), (2, 20, 2.00, 5), (3, 30, 3.00, 50);
+
+-- latest change per key wins; D deletes; I and U upsert; an older change
+-- never overwrites a newer target row; identical redeliveries are fine
+INSERT INTO cart_changes VALUES
+  (1, 11, 1.50, 6, 'U'), (1, 12, 1.60, 7, 'U'),       -- two updates: seq 7 wins
+  (2, NULL, NULL, 6, 'D'),                           -- delete
+  (3, 31, 3.10, 10, 'U'),                            -- older than the target row (50): ignored
+  (4, 40, 4.00, 1, 'I'),                             -- insert
+  (5, 50, 5.00, 1, 'I'), (5, 50, 5.00, 1, 'I'),      -- redelivered twice
+  (6, 60, 6.00, 1, 'I'), (6, NULL, NULL, 2, 'D'),    -- inserted then deleted: nothing
+  (7, 70, 7.00, 3, 'U'),                             -- update of a missing row inserts
+  (8, 80, 8.00, 9, 'I'), (8, 81, 8.10, 8, 'U');      -- out of order: seq 9 wins
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+TABLE cart ORDER BY id;
+SELECT count(*) AS left_in_changes FROM cart_changes;
+
+-- a delete older than the row is ignored too; an insert of an existing key updates
+INSERT INTO cart_changes VALUES (3, NULL, NULL, 40, 'D'), (4, 41, 4.10, 2, 'I');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+TABLE cart ORDER BY id;
+
+-- truncate_changes => false keeps the change table; custom op column and delete op
+CREATE TABLE mirror (k1 int, k2 text, v text, PRIMARY KEY (k1, k2));
+CREATE TABLE mirror_cdc ("Op Code" text, k1 int, k2 text, v text, lsn bigint);
+INSERT INTO mirror VALUES (1, 'a', 'old'), (1, 'b', 'old');
+INSERT INTO mirror_cdc VALUES ('X', 1, 'a', NULL, 100), ('U', 1, 'b', 'new', 101), ('I', 2, 'a', 'two', 102);
+SELECT * FROM pipeline.apply_changes('mirror_cdc', 'mirror', ARRAY['k1', 'k2'], 'lsn',
+                                     op_column => 'Op Code', delete_op => 'X',
+                                     truncate_changes => false);
+TABLE mirror ORDER BY k1, k2;
+SELECT count(*) AS kept FROM mirror_cdc;
+-- applying the same changes again is idempotent for the target
+SELECT * FROM pipeline.apply_changes('mirror_cdc', 'mirror', ARRAY['k1', 'k2'], 'lsn',
+                                     op_column => 'Op Code', delete_op => 'X');
+TABLE mirror ORDER BY k1, k2;
+
+-- a change table with only key columns
+CREATE TABLE keys_only (id int PRIMARY KEY);
+CREATE TABLE keys_only_changes (id int, s int, op text);
+INSERT INTO keys_only_changes VALUES (1, 1, 'I'), (2, 1, 'I'), (2, 2, 'D');
+SELECT * FROM pipeline.apply_changes('keys_only_changes', 'keys_only', '{id}', 's');
+TABLE keys_only;
+
+-- errors: each leaves target and change table as they were
+CREATE FUNCTION cart_state() RETURNS text LANGUAGE sql AS
+$$ SELECT (SELECT string_agg(c::text, ' ' ORDER BY id) FROM cart c) || ' | ' ||
+          coalesce((SELECT string_agg(c::text, ' ' ORDER BY c::text) FROM cart_changes c), '') $$;
+SELECT cart_state() AS before;
+-- null key
+INSERT INTO cart_changes VALUES (9, 90, 9.00, 1, 'I'), (NULL, 1, 1.00, 1, 'I'), (NULL, 2, 2.00, 2, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT cart_state() AS after_null_key;
+DELETE FROM cart_changes WHERE id IS NULL;
+-- null sequence
+INSERT INTO cart_changes VALUES (10, 1, 1.00, NULL, 'I');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+DELETE FROM cart_changes WHERE seq IS NULL;
+-- unknown and null ops
+INSERT INTO cart_changes VALUES (10, 1, 1.00, 1, 'X'), (11, 1, 1.00, 1, NULL);
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+DELETE FROM cart_changes WHERE op IS DISTINCT FROM 'I';
+-- same key and sequence, different contents (the merge runs first; the error undoes it)
+INSERT INTO cart_changes VALUES (1, 99, 9.99, 100, 'U'), (1, 98, 9.98, 100, 'U'), (1, 98, 9.98, 100, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT cart_state() AS after_conflict;
+DELETE FROM cart_changes WHERE id = 1;
+-- a change column the target does not have
+ALTER TABLE cart_changes ADD COLUMN note text;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+ALTER TABLE cart_changes DROP COLUMN note;
+-- missing key, sequence and op columns
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{user_key}', 'seq');
+CREATE TABLE cart_nokey (user_id bigint, seq bigint, op text);
+SELECT * FROM pipeline.apply_changes('cart_nokey', 'cart', '{id}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'lsn');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq', op_column => 'kind');
+-- bad arguments
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id,id}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id,NULL}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', NULL);
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq', delete_op => 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{seq}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart', 'cart', '{id}', 'seq');
+CREATE VIEW cart_view AS SELECT * FROM cart;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart_view', '{id}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_view', 'cart', '{id}', 'seq');
+SELECT cart_state() AS after_errors;
+-- finally the good row goes through
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT cart_state() AS applied;
+
+-- inside a transaction that rolls back, nothing stays
+BEGIN;
+INSERT INTO cart_changes VALUES (1, 1, 1.00, 1000, 'D');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+ROLLBACK;
+SELECT cart_state() AS rolled_back;
+
+-- runs with the caller's privileges; identifiers are quoted
+\set VERBOSITY terse
+CREATE ROLE changes_reader;
+GRANT USAGE ON SCHEMA public TO changes_reader;
+GRANT SELECT ON cart, cart_changes TO changes_reader;
+INSERT INTO cart_changes VALUES (1, 1, 1.00, 1000, 'D');
+SET ROLE changes_reader;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq', truncate_changes => false);
+RESET ROLE;
+GRANT UPDATE, DELETE, INSERT ON cart TO changes_reader;
+SET ROLE changes_reader;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq', truncate_changes => false);
+RESET ROLE;
+SELECT cart_state() AS deleted_by_reader;
+\set VERBOSITY default
+CREATE SCHEMA "odd schema";
+CREATE TABLE "odd schema"."Target; x" ("Key" int PRIMARY KEY, "Value ""q""" text, "Seq" int);
+CREATE TABLE "odd schema"."Changes" ("Key" int, "Value ""q""" text, "Seq" int, op text);
+INSERT INTO "odd schema"."Changes" VALUES (1, 'one', 1, 'I'), (1, 'uno', 2, 'U');
+SELECT * FROM pipeline.apply_changes('"odd schema"."Changes"', '"odd schema"."Target; x"', '{Key}', 'Seq');
+TABLE "odd schema"."Target; x";
+
+DROP SCHEMA "odd schema" CASCADE;
+DROP VIEW cart_view;
+DROP FUNCTION cart_state();
+DROP TABLE cart, cart_changes, cart_nokey, mirror, mirror_cdc, keys_only, keys_only_changes;
+REVOKE ALL ON SCHEMA public FROM changes_reader;
+DROP ROLE changes_reader;

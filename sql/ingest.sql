@@ -1,0 +1,87 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- seed 003's transactions table
+CREATE TABLE transactions (id bigint NOT NULL, account text, amount numeric(10,2) CHECK (amount >= 0),
+                           at timestamptz);
+SELECT * FROM pipeline.ingest('transactions', '[
+  {"dedup_id": "m1", "id": 1, "account": "a", "amount": 10.5, "at": "2024-01-01 10:00:00+00"},
+  {"dedup_id": "m2", "id": 2, "account": "b", "amount": 3},
+  {"dedup_id": "m1", "id": 1, "account": "a", "amount": 10.5, "at": "2024-01-01 10:00:00+00"},
+  {"dedup_id": "m3", "id": 3, "account": "c", "amount": 1, "extra": "ignored"}
+]');
+-- m1 and m2 again are duplicates; the rest are validated
+SELECT * FROM pipeline.ingest('transactions', '[
+  {"dedup_id": "m2", "id": 2, "account": "b", "amount": 3},
+  {"dedup_id": "m1", "id": 99},
+  {"dedup_id": "m4", "id": "four", "amount": 4},
+  {"dedup_id": "m5", "id": 5, "amount": 5, "at": "not a time"},
+  {"dedup_id": "m6", "id": 6, "amount": -1},
+  {"dedup_id": "m7", "amount": 7},
+  {"dedup_id": "m8", "id": 8, "amount": 8},
+  "just a string",
+  {"id": 9, "amount": 9},
+  {"dedup_id": null, "id": 10}
+]');
+SELECT id, account, amount, at FROM transactions ORDER BY id;
+SELECT message, error FROM pipeline.rejected WHERE target = 'transactions'::regclass
+ ORDER BY message::text;
+SELECT dedup_id FROM pipeline.ingested WHERE target = 'transactions'::regclass ORDER BY dedup_id;
+-- a rejected message claims nothing: its corrected resend is accepted
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "m4", "id": 4, "amount": 4}]');
+-- ids are remembered per target
+CREATE TABLE transactions_copy (LIKE transactions);
+SELECT * FROM pipeline.ingest('transactions_copy', '[{"dedup_id": "m1", "id": 1, "amount": 1}]');
+-- another dedup key; an empty batch
+SELECT * FROM pipeline.ingest('transactions_copy', '[{"MessageDeduplicationId": "x", "id": 11}]',
+                              dedup_key => 'MessageDeduplicationId');
+SELECT * FROM pipeline.ingest('transactions_copy', '[]');
+-- a rolled back ingest is forgotten
+BEGIN;
+SELECT * FROM pipeline.ingest('transactions_copy', '[{"dedup_id": "r1", "id": 12}]');
+ROLLBACK;
+SELECT * FROM pipeline.ingest('transactions_copy', '[{"dedup_id": "r1", "id": 12}]');
+SELECT id FROM transactions_copy ORDER BY id;
+
+-- errors, each leaving nothing behind
+CREATE FUNCTION ingest_state() RETURNS text LANGUAGE sql AS
+$$ SELECT (SELECT count(*) FROM transactions) || ' rows, ' ||
+          (SELECT count(*) FROM pipeline.ingested) || ' ids, ' ||
+          (SELECT count(*) FROM pipeline.rejected) || ' rejected' $$;
+SELECT ingest_state() AS before;
+SELECT * FROM pipeline.ingest('transactions', '{"dedup_id": "m9", "id": 9}');
+SELECT * FROM pipeline.ingest('transactions', '"m9"');
+SELECT * FROM pipeline.ingest('transactions', NULL);
+SELECT * FROM pipeline.ingest(NULL, '[]');
+SELECT * FROM pipeline.ingest('transactions', '[]', NULL);
+CREATE VIEW transactions_view AS SELECT * FROM transactions;
+SELECT * FROM pipeline.ingest('transactions_view', '[{"dedup_id": "v1", "id": 1}]');
+SELECT * FROM pipeline.ingest('no_such_table', '[]');
+
+-- privileges: the caller needs INSERT on the target; pipeline's tables are
+-- written only through ingest() and readable by the target's readers
+CREATE ROLE ingest_user;
+GRANT USAGE ON SCHEMA public TO ingest_user;
+SET ROLE ingest_user;
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "p1", "id": 1}]');
+SELECT count(*) AS visible_rejected FROM pipeline.rejected;
+SELECT count(*) AS visible_ids FROM pipeline.ingested;
+INSERT INTO pipeline.ingested VALUES ('transactions', 'forged');
+DELETE FROM pipeline.rejected;
+RESET ROLE;
+SELECT ingest_state() AS after_errors;
+GRANT INSERT, SELECT ON transactions TO ingest_user;
+SET ROLE ingest_user;
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "p1", "id": 21, "amount": 1}, {"dedup_id": "p2", "id": "x"}]');
+SELECT count(*) AS visible_rejected FROM pipeline.rejected;
+SELECT count(*) AS visible_ids FROM pipeline.ingested;
+RESET ROLE;
+SELECT ingest_state() AS after_user;
+
+DROP VIEW transactions_view;
+DROP FUNCTION ingest_state();
+DROP TABLE transactions, transactions_copy;
+DELETE FROM pipeline.ingested;
+DELETE FROM pipeline.rejected;
+REVOKE ALL ON SCHEMA public FROM ingest_user;
+DROP ROLE ingest_user;

@@ -1,0 +1,62 @@
+-- pipeline: change data (API §6): applying CDC change tables, exactly-once
+-- ingestion of JSON messages, and the state of incremental views.
+
+-- Dedup ids already ingested, per target (pipeline.ingest).  Written only by
+-- ingest() (as the catalog owner); a row is readable by whoever may read the
+-- target.
+CREATE TABLE pipeline.ingested (
+    target       regclass NOT NULL,
+    dedup_id     text NOT NULL,
+    ingested_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target, dedup_id)
+);
+COMMENT ON TABLE pipeline.ingested IS
+    'Dedup ids ingested into each target by pipeline.ingest(); written only by ingest()';
+
+-- Messages ingest() could not insert, with the error.
+CREATE TABLE pipeline.rejected (
+    target       regclass NOT NULL,
+    message      jsonb NOT NULL,
+    error        text NOT NULL,
+    rejected_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX rejected_target_idx ON pipeline.rejected (target, rejected_at);
+COMMENT ON TABLE pipeline.rejected IS
+    'Messages pipeline.ingest() rejected, with the validation error; written only by ingest()';
+
+SELECT pg_catalog.pg_extension_config_dump('pipeline.ingested', '');
+SELECT pg_catalog.pg_extension_config_dump('pipeline.rejected', '');
+
+REVOKE ALL ON pipeline.ingested, pipeline.rejected FROM PUBLIC;
+GRANT SELECT ON pipeline.ingested, pipeline.rejected TO PUBLIC;
+ALTER TABLE pipeline.ingested ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pipeline.rejected ENABLE ROW LEVEL SECURITY;
+CREATE POLICY ingested_target_readers ON pipeline.ingested FOR SELECT
+    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY rejected_target_readers ON pipeline.rejected FOR SELECT
+    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+
+CREATE FUNCTION pipeline.apply_changes(changes regclass, target regclass, keys text[],
+                                       sequence_by text, op_column text DEFAULT 'op',
+                                       delete_op text DEFAULT 'D',
+                                       truncate_changes boolean DEFAULT true)
+RETURNS TABLE (inserted bigint, updated bigint, deleted bigint)
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_changes(regclass, regclass, text[], text, text, text, boolean) IS
+    'Applies a table of I/U/D change rows to a mirror table: latest change per key wins';
+
+CREATE FUNCTION pipeline.ingest(target regclass, messages jsonb, dedup_key text DEFAULT 'dedup_id')
+RETURNS TABLE (accepted int, duplicates int, rejected int)
+AS 'MODULE_PATHNAME', 'pipeline_ingest'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.ingest(regclass, jsonb, text) IS
+    'Inserts a JSON array of messages into a table exactly once per dedup id; bad ones go to pipeline.rejected';
+
+-- internal: apply_changes()'s MERGE counts same (key, sequence) pairs with it
+CREATE FUNCTION pipeline.apply_changes_tie()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes_tie'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_changes_tie() IS
+    'Internal to pipeline.apply_changes(); does nothing when called directly';
