@@ -22,6 +22,7 @@
 #include "compat.h"
 #include "dag.h"
 #include "dpl.h"
+#include "incremental.h"
 #include "matview.h"
 
 bool		matview_ddl_in_progress = false;
@@ -119,9 +120,14 @@ matview_define(MatviewDefinition *def)
 		return compat_redefine(def);
 	}
 	if (def->type == MATVIEW_INCREMENTAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("incremental views are not supported yet")));
+	{
+		/* an append-only table (incremental.c) */
+		upstream = dag_query_dependencies(def->query);
+		relid = incremental_create(def, nspid, relname);
+		catalog_insert(relid, def);
+		catalog_set_edges(relid, upstream);
+		return relid;
+	}
 
 	/* the analyzer finds the dependencies and any error in the query */
 	upstream = dag_query_dependencies(def->query);
@@ -238,7 +244,8 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
-		run_ddl(psprintf("DROP MATERIALIZED VIEW %s%s",
+		run_ddl(psprintf("DROP %s %s%s",
+						 get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
 													get_rel_name(victim)),
 						 cascade ? " CASCADE" : ""));

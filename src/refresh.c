@@ -21,6 +21,7 @@
 #include "after_refresh.h"
 #include "catalog.h"
 #include "dag.h"
+#include "incremental.h"
 #include "refresh.h"
 #include "schedule.h"
 
@@ -51,10 +52,14 @@ has_usable_unique_index(Relation rel)
 uint64
 refresh_matview(Oid relid)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
+	Relation	rel;
 	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
 	QueryCompletion qc;
 
+	/* an incremental view is an append-only table */
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+		return incremental_refresh(relid);
+	rel = table_open(relid, AccessShareLock);
 	stmt->concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
 	stmt->skipData = false;
 	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),

@@ -60,3 +60,18 @@ AS 'MODULE_PATHNAME', 'pipeline_apply_changes_tie'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.apply_changes_tie() IS
     'Internal to pipeline.apply_changes(); does nothing when called directly';
+
+-- Progress of incremental (append-only) views: the greatest key appended so
+-- far, advanced in the same transaction as the append.  Written only by
+-- refreshes (as the catalog owner); readable by everyone, like the other
+-- catalogs.
+CREATE TABLE pipeline.incremental_state (
+    matview      regclass PRIMARY KEY REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
+    high_water   text NOT NULL,
+    advanced_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE pipeline.incremental_state IS
+    'High-water mark of each incremental view (text in the key''s type, DateStyle ISO)';
+SELECT pg_catalog.pg_extension_config_dump('pipeline.incremental_state', '');
+REVOKE ALL ON pipeline.incremental_state FROM PUBLIC;
+GRANT SELECT ON pipeline.incremental_state TO PUBLIC;

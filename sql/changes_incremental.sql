@@ -1,0 +1,117 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- a stream (seed 002's Kinesis staging) and an append-only view over it
+CREATE TABLE clicks (seq bigint, at timestamptz, player text, action text);
+INSERT INTO clicks VALUES (1, '2024-01-01 00:00:01+00', 'alice', 'entered shop'),
+                          (2, '2024-01-01 00:00:02+00', 'bob', 'left'),
+                          (3, '2024-01-01 00:00:03+00', 'carol', 'entered shop');
+SELECT pipeline.define($$
+/**
+ * @datacoral O-1.0.0
+ * @matview-schema public
+ * @matview-name shop_entrances
+ * @matview-type incremental
+ * @incremental-key seq
+ * @interval-in-minutes 5
+ */
+SELECT seq, at, player FROM clicks WHERE action = 'entered shop'
+$$) AS shop_entrances;
+SELECT c.relkind, d.matview_type, d.incremental_key
+  FROM pipeline.matview_definitions d JOIN pg_class c ON c.oid = d.matview
+ WHERE d.name = 'shop_entrances';
+SELECT count(*) AS empty_before_refresh FROM mv_shop_entrances;
+SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+TABLE mv_shop_entrances ORDER BY seq;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_shop_entrances'::regclass;
+-- nothing new: nothing appended, mark unchanged
+SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+-- only rows above the mark are appended; a late row below the mark is not
+INSERT INTO clicks VALUES (4, '2024-01-01 00:00:04+00', 'dave', 'entered shop'),
+                          (0, '2024-01-01 00:00:00+00', 'early', 'entered shop'),
+                          (NULL, NULL, 'nokey', 'entered shop');
+SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+TABLE mv_shop_entrances ORDER BY seq;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_shop_entrances'::regclass;
+-- the mark follows the key's order, not its text's ("10" < "9" as text)
+INSERT INTO clicks VALUES (9, '2024-01-01 00:00:09+00', 'nine', 'entered shop'),
+                          (10, '2024-01-01 00:00:10+00', 'ten', 'entered shop');
+SELECT rows FROM pipeline.refresh('mv_shop_entrances');
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_shop_entrances'::regclass;
+SELECT rows AS nothing_twice FROM pipeline.refresh('mv_shop_entrances');
+DELETE FROM clicks WHERE seq IN (9, 10);
+-- rows removed from the source stay in the view (append-only)
+DELETE FROM clicks WHERE seq = 1;
+SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+SELECT count(*) AS still_five FROM mv_shop_entrances;
+
+-- a downstream view reads it; cascade refreshes in DAG order
+SELECT pipeline.create_matview('public', 'shop_count', 'SELECT count(*) AS n FROM mv_shop_entrances',
+                               interval '5 minutes');
+SELECT relation, depth FROM pipeline.upstream('mv_shop_count');
+INSERT INTO clicks VALUES (11, '2024-01-01 00:00:11+00', 'erin', 'entered shop');
+SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+SELECT n FROM mv_shop_count;
+
+-- a timestamp key, through create_matview; the mark does not depend on DateStyle
+SELECT pipeline.create_matview('public', 'by_time', 'SELECT at, player FROM clicks',
+                               interval '1 hour', matview_type => 'incremental',
+                               incremental_key => 'at');
+SET datestyle = 'SQL, DMY';
+SELECT rows FROM pipeline.refresh('mv_by_time');
+SET datestyle = 'Postgres, MDY';
+INSERT INTO clicks VALUES (6, '2024-01-02 00:00:00+00', 'frank', 'left');
+SELECT rows FROM pipeline.refresh('mv_by_time');
+RESET datestyle;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_by_time'::regclass;
+SELECT count(*) AS rows, count(DISTINCT at) AS distinct_times FROM mv_by_time;
+
+-- the query runs as the view's owner, not as the caller
+CREATE ROLE incr_owner;
+CREATE TABLE secret (k int);
+INSERT INTO secret VALUES (1), (2);
+GRANT CREATE ON SCHEMA public TO incr_owner;
+SET ROLE incr_owner;
+SELECT pipeline.create_matview('public', 'secret_copy', 'SELECT k FROM secret', interval '1 hour',
+                               matview_type => 'incremental', incremental_key => 'k');
+RESET ROLE;
+GRANT SELECT ON secret TO incr_owner;
+SET ROLE incr_owner;
+SELECT pipeline.create_matview('public', 'secret_copy', 'SELECT k FROM secret', interval '1 hour',
+                               matview_type => 'incremental', incremental_key => 'k');
+RESET ROLE;
+\set VERBOSITY terse
+REVOKE SELECT ON secret FROM incr_owner;
+-- superuser refreshes, but the owner cannot read secret any more
+SELECT rows FROM pipeline.refresh('mv_secret_copy');
+GRANT SELECT ON secret TO incr_owner;
+SELECT rows FROM pipeline.refresh('mv_secret_copy');
+CREATE ROLE incr_other;
+SET ROLE incr_other;
+SELECT rows FROM pipeline.refresh('mv_secret_copy');
+RESET ROLE;
+-- the state table is written only by pipeline
+SET ROLE incr_owner;
+UPDATE pipeline.incremental_state SET high_water = '0';
+RESET ROLE;
+
+\set VERBOSITY default
+-- definition errors
+SELECT pipeline.create_matview('public', 'bad_key', 'SELECT seq, player FROM clicks',
+                               interval '1 hour', matview_type => 'incremental',
+                               incremental_key => 'nope');
+SELECT pipeline.create_matview('public', 'bad_type', 'SELECT point(seq, seq) AS p FROM clicks',
+                               interval '1 hour', matview_type => 'incremental',
+                               incremental_key => 'p');
+SELECT pipeline.create_matview('public', 'no_key', 'SELECT seq FROM clicks',
+                               interval '1 hour', matview_type => 'incremental');
+SELECT count(*) AS nothing_left FROM pg_class WHERE relname IN ('mv_bad_key', 'mv_bad_type', 'mv_no_key');
+
+-- dropping removes the table and its mark
+SELECT pipeline.drop_matview('mv_shop_entrances', cascade => true);
+SELECT pipeline.drop_matview('mv_by_time');
+SELECT pipeline.drop_matview('mv_secret_copy');
+SELECT count(*) AS marks_left FROM pipeline.incremental_state;
+DROP TABLE clicks, secret;
+REVOKE ALL ON SCHEMA public FROM incr_owner;
+DROP ROLE incr_owner, incr_other;

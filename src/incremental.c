@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ * incremental.c
+ *	  Incremental (append-only) managed views.
+ *
+ * A materialized view cannot be appended to, so an incremental view is a
+ * plain table <schema>.mv_<name> with the query's columns.  Its progress,
+ * the greatest key appended so far, lives in pipeline.incremental_state
+ * and is advanced in the same transaction as the append: after a crash
+ * either both happened or neither, so nothing is appended twice or lost.
+ * The mark is stored as text written and read with DateStyle ISO, so its
+ * meaning does not depend on session settings.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "catalog.h"
+#include "incremental.h"
+#include "matview.h"
+
+/* Runs DDL as the current user, marked as pipeline's own. */
+static void
+run_own_ddl(const char *sql)
+{
+	bool		save = matview_ddl_in_progress;
+
+	matview_ddl_in_progress = true;
+	PG_TRY();
+	{
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) < 0)
+			elog(ERROR, "could not run: %s", sql);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		matview_ddl_in_progress = save;
+	}
+	PG_END_TRY();
+}
+
+/* The key column's attribute, or an error naming the view. */
+static Form_pg_attribute
+key_attribute(Relation rel, const char *key, const char *viewname)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), key) == 0)
+			return att;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("incremental key \"%s\" is not a column of the query of view \"%s\"",
+					key, viewname),
+			 errhint("Name one of the query's output columns in @incremental-key.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+Oid
+incremental_create(MatviewDefinition *def, Oid nspid, const char *relname)
+{
+	char	   *qualified = quote_qualified_identifier(def->schema_name, relname);
+	Oid			relid;
+	Relation	rel;
+	Form_pg_attribute att;
+	TypeCacheEntry *tc;
+
+	/* WITH NO DATA runs nothing: check now that the owner may run the query */
+	run_own_ddl(psprintf("SELECT * FROM (%s) q LIMIT 0", def->query));
+	run_own_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, def->query));
+	CommandCounterIncrement();
+	relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "table \"%s\" was not created", relname);
+
+	rel = table_open(relid, AccessShareLock);
+	att = key_attribute(rel, def->incremental_key, def->name);
+	tc = lookup_type_cache(att->atttypid, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	if (!OidIsValid(tc->gt_opr) || !OidIsValid(tc->lt_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("incremental key \"%s\" of view \"%s\" has type %s, which has no ordering",
+						def->incremental_key, def->name, format_type_be(att->atttypid)),
+				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
+	table_close(rel, NoLock);
+
+	/* the key is what refreshes search by */
+	run_own_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified,
+						 quote_identifier(def->incremental_key)));
+	return relid;
+}
+
+uint64
+incremental_refresh(Oid relid)
+{
+	ManagedView *view = catalog_get_required(relid);
+	Relation	rel;
+	Form_pg_attribute att;
+	char	   *qualified;
+	char	   *keytype;
+	const char *key;
+	char	   *mark = NULL;
+	char	   *new_mark = NULL;
+	uint64		appended = 0;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	StringInfoData sql;
+
+	if (view->type != MATVIEW_INCREMENTAL)
+		elog(ERROR, "\"%s\" is not an incremental view", get_rel_name(relid));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+
+	/* one refresh of a view at a time; readers are not blocked */
+	LockRelationOid(relid, ExclusiveLock);
+	rel = table_open(relid, NoLock);
+	key = view->incremental_key;
+	att = key_attribute(rel, key, view->name);
+	keytype = format_type_be_qualified(att->atttypid);
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
+	SPI_connect();
+
+	/* a fixed format for the mark, whatever the session's settings */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		if (SPI_execute_with_args("SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
+								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read pipeline.incremental_state");
+		if (SPI_processed == 1)
+			mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+
+	/*
+	 * Append as the owner, like REFRESH: a security-restricted operation,
+	 * so the query cannot change the session or escalate.
+	 */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL%s%s%s"
+					 " RETURNING %s AS k) "
+					 "SELECT (SELECT count(*) FROM pipeline_appended), "
+					 "(SELECT a.k::text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
+					 qualified, view->query, quote_identifier(key),
+					 mark ? " AND q." : "", mark ? quote_identifier(key) : "",
+					 mark ? psprintf(" > $1::%s", keytype) : "",
+					 quote_identifier(key));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
+		bool		isnull;
+
+		if (SPI_execute_with_args(sql.data, mark ? 1 : 0, argtypes, values, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not append to \"%s\"", view->name);
+		appended = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		new_mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	/* the new mark, in the same transaction as the rows */
+	if (appended > 0)
+	{
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(new_mark)};
+
+		catalog_exec_as_owner("INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
+							  "VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
+							  "SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
+							  2, argtypes, values, NULL);
+	}
+	AtEOXact_GUC(true, save_nestlevel);
+	SPI_finish();
+	return appended;
+}

@@ -1,0 +1,85 @@
+# Incremental views: after a crash in the middle of appends and refreshes,
+# nothing is appended twice and nothing is lost.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('incremental');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pipeline'
+pipeline.enabled = off
+restart_after_crash = on
+});
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pipeline;
+CREATE TABLE events (seq bigserial, payload text);
+SELECT pipeline.create_matview('public', 'stream', 'SELECT seq, payload FROM events',
+                               interval '1 minute', matview_type => 'incremental',
+                               incremental_key => 'seq');
+});
+
+for my $round (1 .. 4)
+{
+	# a writer that appends and refreshes in a loop, killed mid-flight
+	my $sql = '';
+	for my $i (1 .. 2000)
+	{
+		$sql .= "INSERT INTO events (payload) SELECT 'r$round-$i-' || g FROM generate_series(1, 20) g;\n";
+		$sql .= "SELECT rows FROM pipeline.refresh('mv_stream');\n";
+	}
+	# from a file: IPC::Run feeds a scalar only while we pump it
+	my $file = $node->basedir . "/writer$round.sql";
+	append_to_file($file, $sql);
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-f', $file, '-d', $node->connstr('postgres') ],
+		'>', \$out, '2>', \$err);
+	# let it get going, then crash the server
+	$node->poll_query_until('postgres',
+		"SELECT count(*) > $round * 2000 FROM mv_stream") or die "writer made no progress: $err";
+	usleep(int(rand(200_000)));
+	if ($round % 2)
+	{
+		# kill -9 the writer's backend: the postmaster resets every process
+		# and the cluster goes through crash recovery
+		my $pid = $node->safe_psql('postgres',
+			q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%mv_stream%' OR query LIKE 'INSERT INTO events%' ORDER BY pid LIMIT 1});
+		kill 'KILL', $pid if $pid;
+		$h->finish;
+		$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+	}
+	else
+	{
+		# immediate shutdown (no checkpoint) and restart
+		$node->stop('immediate');
+		$h->finish;
+		$node->start;
+	}
+
+	my $dups = $node->safe_psql('postgres', 'SELECT count(*) - count(DISTINCT seq) FROM mv_stream');
+	is($dups, '0', "round $round: nothing appended twice before the crash")
+	  or diag($node->safe_psql('postgres',
+		q{SELECT string_agg(format('%s:%s', seq, n), ' ') FROM (SELECT seq, count(*) n FROM mv_stream GROUP BY seq HAVING count(*) > 1 ORDER BY seq LIMIT 30) d}));
+	my $mark = $node->safe_psql('postgres',
+		q{SELECT high_water = (SELECT max(seq)::text FROM mv_stream) FROM pipeline.incremental_state});
+	is($mark, 't', "round $round: the stored mark is the greatest key appended");
+
+	$node->safe_psql('postgres', q{SELECT pipeline.refresh('mv_stream')});
+	is($node->safe_psql('postgres', 'SELECT count(*) - count(DISTINCT seq) FROM mv_stream'),
+		'0', "round $round: nothing appended twice after the crash");
+	is($node->safe_psql('postgres',
+		'SELECT count(*) FROM (SELECT seq, payload FROM events EXCEPT SELECT seq, payload FROM mv_stream) x'),
+		'0', "round $round: nothing lost");
+	is($node->safe_psql('postgres',
+		'SELECT count(*) FROM (SELECT seq, payload FROM mv_stream EXCEPT SELECT seq, payload FROM events) x'),
+		'0', "round $round: nothing invented");
+}
+
+$node->stop;
+done_testing();
