@@ -52,19 +52,6 @@ check_hook_signature(Oid fn)
 				 errdetail("A hook must be a function (not a procedure or set-returning function) taking (matview regclass, time_label timestamptz).")));
 }
 
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 PG_FUNCTION_INFO_V1(pipeline_set_after_refresh);
 
 /*
@@ -149,7 +136,7 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 											  get_func_name(fn)));
 	argtypes[0] = REGCLASSOID;
 
-	owner = relation_owner(matview);
+	owner = catalog_relation_owner(matview);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);

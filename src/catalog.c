@@ -18,22 +18,28 @@
 #include "catalog.h"
 #include "pipeline.h"
 
-static Oid
-catalog_owner(void)
+Oid
+catalog_relation_owner(Oid relid)
 {
-	Oid			nsp = get_namespace_oid(PIPELINE_SCHEMA, false);
-	Oid			relid = get_relname_relid("matview_definitions", nsp);
-	HeapTuple	tuple;
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
 
-	if (!OidIsValid(relid))
-		elog(ERROR, "pipeline catalog is missing");
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return owner;
+}
+
+static Oid
+catalog_owner(void)
+{
+	Oid			relid = get_relname_relid("matview_definitions",
+										  get_namespace_oid(PIPELINE_SCHEMA, false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "pipeline catalog is missing");
+	return catalog_relation_owner(relid);
 }
 
 uint64

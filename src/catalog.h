@@ -26,6 +26,9 @@ typedef struct ManagedView
 	int			version;
 } ManagedView;
 
+/* The owner of any relation (needs a transaction). */
+extern Oid	catalog_relation_owner(Oid relid);
+
 extern bool catalog_is_managed(Oid relid);
 
 /* The managed view, or NULL when relid is not managed (palloc'd). */

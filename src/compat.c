@@ -98,19 +98,6 @@ display_name(PendingView *v)
 	return quote_qualified_identifier(v->schema_name, v->relname);
 }
 
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
 /*
  * Runs one utility statement as role, marked as pipeline's own DDL so the
  * guard lets it through, and makes its effects visible.
@@ -120,21 +107,15 @@ run_ddl_as(Oid role, const char *sql)
 {
 	Oid			save_userid;
 	int			save_sec_context;
-	bool		save_flag = matview_ddl_in_progress;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	matview_ddl_in_progress = true;
 	PG_TRY();
 	{
-		SPI_connect();
-		if (SPI_execute(sql, false, 0) < 0)
-			elog(ERROR, "could not run: %s", sql);
-		SPI_finish();
+		matview_run_ddl(sql);
 	}
 	PG_FINALLY();
 	{
-		matview_ddl_in_progress = save_flag;
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
@@ -417,7 +398,7 @@ build_change_set(List *defs)
 								display_name(v)),
 						 errhint("Drop or rename it, or choose another view name.")));
 			affected[v->dagindex] = true;
-			v->owner = relation_owner(v->relid);
+			v->owner = catalog_relation_owner(v->relid);
 			if (!pg_class_ownercheck(v->relid, GetUserId()))
 				aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, display_name(v));
 		}
@@ -446,7 +427,7 @@ build_change_set(List *defs)
 		v->nspid = get_rel_namespace(mv->relid);
 		v->schema_name = get_namespace_name(v->nspid);
 		v->relname = get_rel_name(mv->relid);
-		v->owner = relation_owner(mv->relid);
+		v->owner = catalog_relation_owner(mv->relid);
 		v->query = mv->query;
 		v->dagindex = i;
 		if (mv->type == MATVIEW_INCREMENTAL)

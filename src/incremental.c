@@ -32,27 +32,6 @@
 #include "incremental.h"
 #include "matview.h"
 
-/* Runs DDL as the current user, marked as pipeline's own. */
-static void
-run_own_ddl(const char *sql)
-{
-	bool		save = matview_ddl_in_progress;
-
-	matview_ddl_in_progress = true;
-	PG_TRY();
-	{
-		SPI_connect();
-		if (SPI_execute(sql, false, 0) < 0)
-			elog(ERROR, "could not run: %s", sql);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		matview_ddl_in_progress = save;
-	}
-	PG_END_TRY();
-}
-
 /* The key column's attribute, or an error naming the view. */
 static Form_pg_attribute
 key_attribute(Relation rel, const char *key, const char *viewname)
@@ -84,8 +63,8 @@ incremental_create(MatviewDefinition *def, Oid nspid, const char *relname)
 	TypeCacheEntry *tc;
 
 	/* WITH NO DATA runs nothing: check now that the owner may run the query */
-	run_own_ddl(psprintf("SELECT * FROM (%s) q LIMIT 0", def->query));
-	run_own_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, def->query));
+	matview_run_ddl(psprintf("SELECT * FROM (%s) q LIMIT 0", def->query));
+	matview_run_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, def->query));
 	CommandCounterIncrement();
 	relid = get_relname_relid(relname, nspid);
 	if (!OidIsValid(relid))
@@ -103,7 +82,7 @@ incremental_create(MatviewDefinition *def, Oid nspid, const char *relname)
 	table_close(rel, NoLock);
 
 	/* the key is what refreshes search by */
-	run_own_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified,
+	matview_run_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified,
 						 quote_identifier(def->incremental_key)));
 	return relid;
 }

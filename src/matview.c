@@ -33,9 +33,8 @@ matview_relation_name(const char *name)
 	return psprintf("mv_%s", name);
 }
 
-/* Runs one DDL statement as the current user, marked as pipeline's own. */
-static void
-run_ddl(const char *sql)
+void
+matview_run_ddl(const char *sql)
 {
 	bool		save = matview_ddl_in_progress;
 
@@ -136,7 +135,7 @@ matview_define(MatviewDefinition *def)
 	appendStringInfo(&sql, "CREATE MATERIALIZED VIEW %s AS\n%s\n",
 					 quote_qualified_identifier(def->schema_name, relname),
 					 def->query);
-	run_ddl(sql.data);
+	matview_run_ddl(sql.data);
 	CommandCounterIncrement();
 
 	relid = get_relname_relid(relname, nspid);
@@ -244,7 +243,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
-		run_ddl(psprintf("DROP %s %s%s",
+		matview_run_ddl(psprintf("DROP %s %s%s",
 						 get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
 													get_rel_name(victim)),

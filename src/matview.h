@@ -19,6 +19,12 @@ extern char *matview_relation_name(const char *name);
 extern Oid	matview_define(MatviewDefinition *def);
 
 /*
+ * Runs one DDL statement through SPI as the current user, with
+ * matview_ddl_in_progress set so the DDL guard lets it through.
+ */
+extern void matview_run_ddl(const char *sql);
+
+/*
  * True while pipeline itself runs DDL on managed views, so the event trigger
  * that guards them lets it through.
  */
