@@ -1,8 +1,10 @@
 # pipeline: PGXS build.
 #
-# The install script is assembled from sql/install/*.sql (one fragment per
-# concern, applied in name order); the pg_regress tests are every other
-# sql/*.sql file.  `test/run` builds, installs into a private tree and runs
+# The current version's install script is assembled from sql/install/*.sql
+# (one fragment per concern, applied in name order).  Each released version
+# keeps its full script, frozen, as pipeline--X.sql, and every step has an
+# upgrade script pipeline--X--Y.sql (test: sql/upgrade.sql).  The pg_regress
+# tests are every other sql/*.sql file.  `test/run` builds, installs into a private tree and runs
 # every test; see README.md.
 
 EXTENSION = pipeline
@@ -13,7 +15,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 INSTALL_FRAGMENTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = pipeline--$(EXTVERSION).sql
-DATA = $(wildcard pipeline--*--*.sql)
+DATA = $(filter-out $(DATA_built),$(wildcard pipeline--*.sql))
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --temp-config=test/regress.conf

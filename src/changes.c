@@ -6,9 +6,15 @@
  * The change table holds one row per change: the target's columns (matched
  * by name), an operation column ('I', 'U' or the delete op) and a sequence
  * column.  Per key the change with the greatest sequence wins; the delete op
- * deletes, any other op upserts.  Everything is checked before the target is
- * touched, and the whole application is one MERGE statement, so a failure
- * changes nothing.  The statements run as the calling user.
+ * deletes, any other op upserts.  The statements run as the calling user.
+ *
+ * The whole application is one MERGE whose source reads the change table
+ * once, sorted by key and descending sequence.  Over that sorted stream
+ * apply_changes_row() checks every change (null keys, null sequences,
+ * unknown operations, repeated (key, sequence) pairs) and keeps bad rows out
+ * of the merge; a bad row found is an error after the MERGE, which undoes
+ * it with the rest of the transaction.  Validation so rides on the sort the
+ * merge needs anyway instead of costing scans of its own.
  *
  * MERGE in PostgreSQL 15 reports only its total row count; the split into
  * inserted/updated/deleted is read from the ModifyTable node's own counters
@@ -26,13 +32,16 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
 #include "changes.h"
 #include "pipeline.h"
@@ -43,7 +52,16 @@ static bool hook_installed = false;
 static Oid	capture_relid = InvalidOid;
 static ChangeCounts captured;
 static bool captured_any;
-static int64 ties;				/* same (key, sequence) pairs seen by the MERGE */
+
+/* What apply_changes_row() saw in the MERGE's source, while capturing */
+typedef struct ChangeCheck
+{
+	int64		null_keys;
+	int64		null_sequences;
+	int64		unknown_ops;
+	int64		ties;			/* a (key, sequence) pair repeated */
+} ChangeCheck;
+static ChangeCheck checked;
 
 static void
 changes_ExecutorEnd(QueryDesc *queryDesc)
@@ -129,6 +147,127 @@ append_key_list(StringInfo buf, List *keys, const char *prefix, const char *sep)
 	}
 }
 
+/*
+ * Raises the error for the first kind of bad change apply_changes_row()
+ * counted: null keys, null sequences, unknown operations, with the number
+ * of such rows and an example, found by a scan that runs only on this error
+ * path.  Needs SPI connected.
+ */
+static void
+report_bad_changes(const char *changes_sql, const char *changes_name, List *keys,
+				   const char *sequence_by, const char *op_column, const char *delete_op)
+{
+	StringInfoData sql;
+	StringInfoData nullkey;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(delete_op)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int64		count;
+
+	initStringInfo(&nullkey);
+	append_key_list(&nullkey, keys, "c", " IS NULL OR ");
+	appendStringInfoString(&nullkey, " IS NULL");
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT count(*) FILTER (WHERE %s), "
+					 "       min(c::text) FILTER (WHERE %s), "
+					 "       count(*) FILTER (WHERE c.%s IS NULL), "
+					 "       min(c::text) FILTER (WHERE c.%s IS NULL), "
+					 "       count(*) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)), "
+					 "       min(c::text) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)) "
+					 "  FROM %s c",
+					 nullkey.data, nullkey.data,
+					 quote_identifier(sequence_by), quote_identifier(sequence_by),
+					 quote_identifier(op_column), quote_identifier(op_column),
+					 quote_identifier(op_column), quote_identifier(op_column),
+					 changes_sql);
+	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "apply_changes check failed: %s", sql.data);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+
+	/*
+	 * The merge's own counts decide which error this is; the scan gives the
+	 * example (and the count, unless the change relation is a view whose
+	 * rows changed in between).
+	 */
+	if (checked.null_keys > 0)
+	{
+		count = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg_plural("change table \"%s\" has %lld row with a null key",
+							   "change table \"%s\" has %lld rows with a null key",
+							   count > 0 ? count : checked.null_keys,
+							   changes_name, (long long) (count > 0 ? count : checked.null_keys)),
+				 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 2)) : 0,
+				 errhint("Key columns identify the target row; they must not be null.")));
+	}
+	if (checked.null_sequences > 0)
+	{
+		count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg_plural("change table \"%s\" has %lld row with a null sequence \"%s\"",
+							   "change table \"%s\" has %lld rows with a null sequence \"%s\"",
+							   count > 0 ? count : checked.null_sequences,
+							   changes_name, (long long) (count > 0 ? count : checked.null_sequences),
+							   sequence_by),
+				 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 4)) : 0,
+				 errhint("The sequence orders the changes of a key; it must not be null.")));
+	}
+	count = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg_plural("change table \"%s\" has %lld row with an unknown operation in \"%s\"",
+						   "change table \"%s\" has %lld rows with an unknown operation in \"%s\"",
+						   count > 0 ? count : checked.unknown_ops,
+						   changes_name, (long long) (count > 0 ? count : checked.unknown_ops),
+						   op_column),
+			 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 6)) : 0,
+			 errhint("Operations are 'I' (insert), 'U' (update) and '%s' (delete).", delete_op)));
+}
+
+/*
+ * Changes that repeat a (key, sequence) pair must be identical (a
+ * redelivered change); different ones are an error naming how many pairs
+ * conflict and an example.  Runs only when apply_changes_row() saw
+ * repeats.  Needs SPI connected.
+ */
+static void
+check_repeated_changes(const char *changes_sql, const char *changes_name, List *keys,
+					   const char *sequence_by)
+{
+	StringInfoData sql;
+	bool		isnull;
+	int64		conflicts;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT count(*), min(example) FROM ("
+					 " SELECT min(c::text) AS example FROM %s c GROUP BY ",
+					 changes_sql);
+	append_key_list(&sql, keys, "c", ", ");
+	appendStringInfo(&sql, ", c.%s HAVING count(DISTINCT c::text) > 1) d",
+					 quote_identifier(sequence_by));
+	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "apply_changes duplicate check failed");
+	conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											1, &isnull));
+	if (conflicts > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg_plural("change table \"%s\" has different changes for the same key and \"%s\" in %lld place",
+							   "change table \"%s\" has different changes for the same key and \"%s\" in %lld places",
+							   conflicts, changes_name, sequence_by, (long long) conflicts),
+				 errdetail("For example: %s",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Changes with the same key and sequence must be identical; give them distinct sequence values.")));
+}
+
 ChangeCounts
 changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			  const char *sequence_by, const char *op_column,
@@ -144,6 +283,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	char	   *target_name = display_name(target_relid);
 	List	   *columns = NIL;	/* change columns copied into the target */
 	List	   *set_columns = NIL;	/* non-key columns of those */
+	List	   *source_columns;	/* what the merge reads of a change */
 	bool		target_has_sequence;
 	ListCell   *lc;
 	StringInfoData sql;
@@ -274,94 +414,32 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			elog(ERROR, "could not lock \"%s\"", changes_name);
 	}
 
-	/* null keys, null sequences, unknown ops: one scan */
-	initStringInfo(&sql);
-	{
-		StringInfoData nullkey;
-
-		initStringInfo(&nullkey);
-		append_key_list(&nullkey, keys, "c", " IS NULL OR ");
-		appendStringInfoString(&nullkey, " IS NULL");
-		appendStringInfo(&sql,
-						 "SELECT count(*) FILTER (WHERE %s), "
-						 "       min(c::text) FILTER (WHERE %s), "
-						 "       count(*) FILTER (WHERE c.%s IS NULL), "
-						 "       min(c::text) FILTER (WHERE c.%s IS NULL), "
-						 "       count(*) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)), "
-						 "       min(c::text) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)) "
-						 "  FROM %s c",
-						 nullkey.data, nullkey.data,
-						 quote_identifier(sequence_by), quote_identifier(sequence_by),
-						 quote_identifier(op_column), quote_identifier(op_column),
-						 quote_identifier(op_column), quote_identifier(op_column),
-						 changes_sql);
-	}
-	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "apply_changes check failed: %s", sql.data);
-	else
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		nullkey = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		nullseq = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		int64		badop = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-
-		if (nullkey > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("change table \"%s\" has %lld rows with a null key",
-							changes_name, (long long) nullkey),
-					 errdetail("For example: %s", SPI_getvalue(tup, desc, 2)),
-					 errhint("Key columns identify the target row; they must not be null.")));
-		if (nullseq > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("change table \"%s\" has %lld rows with a null sequence \"%s\"",
-							changes_name, (long long) nullseq, sequence_by),
-					 errdetail("For example: %s", SPI_getvalue(tup, desc, 4)),
-					 errhint("The sequence orders the changes of a key; it must not be null.")));
-		if (badop > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("change table \"%s\" has %lld rows with an unknown operation in \"%s\"",
-							changes_name, (long long) badop, op_column),
-					 errdetail("For example: %s", SPI_getvalue(tup, desc, 6)),
-					 errhint("Operations are 'I' (insert), 'U' (update) and '%s' (delete).", delete_op)));
-	}
-
 	/*
-	 * The merge.  Its source keeps the change with the greatest sequence of
-	 * each key (DISTINCT ON, so the planner knows how many rows to expect).
-	 * A change with the same key and sequence as the one sorted before it
-	 * is counted by apply_changes_tie(); this rides on the sort the MERGE
-	 * needs anyway.  Only when there were such
-	 * ties does a second query check that their contents are identical (a
-	 * redelivered change); a conflict is an error, which undoes the MERGE
-	 * with the transaction.
+	 * The merge.  Its source reads the change table sorted by key and
+	 * descending sequence.  apply_changes_row() is volatile, so the planner
+	 * evaluates it after that sort, on every change in order: it checks
+	 * each change and passes only good ones, and DISTINCT ON then keeps the
+	 * first, the latest, change of each key without sorting again.
 	 */
+	source_columns = list_copy(columns);
+	if (!list_has_string(source_columns, sequence_by))
+		source_columns = lappend(source_columns, (char *) sequence_by);
+	source_columns = lappend(source_columns, (char *) op_column);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", target_sql);
 	append_key_list(&sql, keys, NULL, ", ");
 	appendStringInfoString(&sql, ") ");
-	append_key_list(&sql, columns, NULL, ", ");
-	appendStringInfo(&sql, ", %s", quote_identifier(op_column));
-	if (!list_has_string(columns, sequence_by))
-		appendStringInfo(&sql, ", %s", quote_identifier(sequence_by));
-	/*
-	 * The tie check is volatile, so its subquery level is not flattened and
-	 * it runs for every row below the DISTINCT ON, in window (sort) order.
-	 */
-	appendStringInfo(&sql,
-					 " FROM (SELECT w.*, CASE WHEN w.pipeline_prev_seq = w.%s"
-					 " THEN %s.apply_changes_tie() END AS pipeline_tie"
-					 " FROM (SELECT c.*, lag(c.%s) OVER (PARTITION BY ",
-					 quote_identifier(sequence_by), quote_identifier(PIPELINE_SCHEMA),
+	append_key_list(&sql, source_columns, NULL, ", ");
+	appendStringInfoString(&sql, " FROM (SELECT ");
+	append_key_list(&sql, source_columns, "c", ", ");
+	appendStringInfo(&sql, ", %s.apply_changes_row(c.%s::text, $1, c.%s, ",
+					 quote_identifier(PIPELINE_SCHEMA), quote_identifier(op_column),
 					 quote_identifier(sequence_by));
 	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, " ORDER BY c.%s DESC) AS pipeline_prev_seq FROM %s c) w) w2 ORDER BY ",
-					 quote_identifier(sequence_by), changes_sql);
+	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", changes_sql);
+	append_key_list(&sql, keys, "c", ", ");
+	appendStringInfo(&sql, ", c.%s DESC) w WHERE w.pipeline_good ORDER BY ",
+					 quote_identifier(sequence_by));
 	append_key_list(&sql, keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC) s ON ", quote_identifier(sequence_by));
 	foreach(lc, keys)
@@ -405,7 +483,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 		hook_installed = true;
 	}
 	captured_any = false;
-	ties = 0;
+	memset(&checked, 0, sizeof(checked));
 	capture_relid = target_relid;
 	PG_TRY();
 	{
@@ -418,41 +496,14 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	PG_END_TRY();
 	if (ret != SPI_OK_MERGE)
 		elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
-	if (ties > 0)
-	{
-		/* same (key, sequence) more than once: must be identical */
-		initStringInfo(&sql);
-		appendStringInfo(&sql,
-						 "SELECT count(*), min(example) FROM ("
-						 " SELECT min(c::text) AS example FROM %s c WHERE (",
-						 changes_sql);
-		append_key_list(&sql, keys, "c", ", ");
-		appendStringInfo(&sql, ", c.%s) IN (SELECT ", quote_identifier(sequence_by));
-		append_key_list(&sql, keys, NULL, ", ");
-		appendStringInfo(&sql, ", %s FROM %s GROUP BY ", quote_identifier(sequence_by), changes_sql);
-		append_key_list(&sql, keys, NULL, ", ");
-		appendStringInfo(&sql, ", %s HAVING count(*) > 1) GROUP BY ", quote_identifier(sequence_by));
-		append_key_list(&sql, keys, "c", ", ");
-		appendStringInfo(&sql, ", c.%s HAVING count(DISTINCT c::text) > 1) d",
-						 quote_identifier(sequence_by));
-		if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "apply_changes duplicate check failed");
-		else
-		{
-			bool		isnull;
-			int64		conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull));
 
-			if (conflicts > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("change table \"%s\" has different changes for the same key and \"%s\" in %lld places",
-								changes_name, sequence_by, (long long) conflicts),
-						 errdetail("For example: %s",
-								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
-						 errhint("Changes with the same key and sequence must be identical; give them distinct sequence values.")));
-		}
-	}
+	/* errors found on the way undo the merge with the transaction */
+	if (checked.null_keys > 0 || checked.null_sequences > 0 || checked.unknown_ops > 0)
+		report_bad_changes(changes_sql, changes_name, keys, sequence_by, op_column,
+						   delete_op);
+	if (checked.ties > 0)
+		check_repeated_changes(changes_sql, changes_name, keys, sequence_by);
+
 	if (captured_any)
 		result = captured;
 	else
@@ -477,20 +528,159 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	return result;
 }
 
+/*
+ * apply_changes_row()'s memory between calls of one scan: how to compare
+ * the sequence and key values, and those of the previous good change.
+ */
+typedef struct RowCheckState
+{
+	int			nvalues;		/* the sequence, then the keys */
+	FmgrInfo   *equal;			/* each one's default equality */
+	Oid		   *collation;
+	int16	   *typlen;
+	bool	   *typbyval;
+	bool		any_byref;
+	bool		have_previous;
+	Datum	   *previous;
+	MemoryContext previous_cxt[2];	/* by-reference copies, alternating */
+	int			current_cxt;
+} RowCheckState;
+
+static RowCheckState *
+row_check_state(FunctionCallInfo fcinfo)
+{
+	FmgrInfo   *flinfo = fcinfo->flinfo;
+	RowCheckState *state = flinfo->fn_extra;
+	List	   *argexprs;
+
+	if (state != NULL)
+		return state;
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		elog(ERROR, "apply_changes_row() needs its call expression");
+	argexprs = ((FuncExpr *) flinfo->fn_expr)->args;
+	state = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(RowCheckState));
+	state->nvalues = fcinfo->nargs - 2;
+	state->equal = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(FmgrInfo) * state->nvalues);
+	state->collation = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(Oid) * state->nvalues);
+	state->typlen = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(int16) * state->nvalues);
+	state->typbyval = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(bool) * state->nvalues);
+	state->previous = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(Datum) * state->nvalues);
+	for (int i = 0; i < state->nvalues; i++)
+	{
+		Oid			type = get_fn_expr_argtype(flinfo, i + 2);
+		TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR_FINFO);
+
+		if (!OidIsValid(entry->eq_opr_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify an equality operator for type %s",
+							format_type_be(type)),
+					 errhint("Sequence and key columns need a type with a default btree operator class.")));
+		fmgr_info_cxt(entry->eq_opr_finfo.fn_oid, &state->equal[i], flinfo->fn_mcxt);
+		state->collation[i] = exprCollation(list_nth(argexprs, i + 2));
+		get_typlenbyval(type, &state->typlen[i], &state->typbyval[i]);
+		state->any_byref |= !state->typbyval[i];
+	}
+	if (state->any_byref)
+		for (int i = 0; i < 2; i++)
+			state->previous_cxt[i] = AllocSetContextCreate(flinfo->fn_mcxt,
+														   "apply_changes_row",
+														   ALLOCSET_SMALL_SIZES);
+	flinfo->fn_extra = state;
+	return state;
+}
+
+/* op is 'I', 'U' or the delete op */
+static bool
+known_operation(text *op, text *delete_op)
+{
+	size_t		len = VARSIZE_ANY_EXHDR(op);
+	const char *p = VARDATA_ANY(op);
+
+	return (len == 1 && (p[0] == 'I' || p[0] == 'U')) ||
+		(len == VARSIZE_ANY_EXHDR(delete_op) && memcmp(p, VARDATA_ANY(delete_op), len) == 0);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_row);
+
+/*
+ * apply_changes_row(op text, delete_op text, seq "any", VARIADIC keys "any")
+ *	 RETURNS boolean
+ *
+ * apply_changes()'s MERGE calls this on every change, in key and descending
+ * sequence order.  It returns whether the change may be applied: a change
+ * with a null key, a null sequence or an unknown operation is counted and
+ * refused.  A change with the same key and sequence as the good change
+ * before it is counted as a repeat, whose contents apply_changes() compares
+ * afterwards.  Counts are kept only while apply_changes() runs.
+ */
+Datum
+pipeline_apply_changes_row(PG_FUNCTION_ARGS)
+{
+	RowCheckState *state = row_check_state(fcinfo);
+	bool		counting = OidIsValid(capture_relid);
+	bool		same_key;
+	bool		same_sequence;
+	MemoryContext oldcxt;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
+		!known_operation(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1)))
+	{
+		if (counting)
+			checked.unknown_ops++;
+		PG_RETURN_BOOL(false);
+	}
+	for (int i = 1; i < state->nvalues; i++)
+		if (PG_ARGISNULL(i + 2))
+		{
+			if (counting)
+				checked.null_keys++;
+			PG_RETURN_BOOL(false);
+		}
+	if (PG_ARGISNULL(2))
+	{
+		if (counting)
+			checked.null_sequences++;
+		PG_RETURN_BOOL(false);
+	}
+
+	same_key = state->have_previous;
+	for (int i = 1; same_key && i < state->nvalues; i++)
+		same_key = DatumGetBool(FunctionCall2Coll(&state->equal[i], state->collation[i],
+												  state->previous[i], PG_GETARG_DATUM(i + 2)));
+	same_sequence = same_key &&
+		DatumGetBool(FunctionCall2Coll(&state->equal[0], state->collation[0],
+									   state->previous[0], PG_GETARG_DATUM(2)));
+	if (same_sequence && counting)
+		checked.ties++;
+
+	/* remember this change's values for the next call */
+	if (state->any_byref)
+	{
+		state->current_cxt = 1 - state->current_cxt;
+		MemoryContextReset(state->previous_cxt[state->current_cxt]);
+		oldcxt = MemoryContextSwitchTo(state->previous_cxt[state->current_cxt]);
+	}
+	else
+		oldcxt = CurrentMemoryContext;
+	for (int i = 0; i < state->nvalues; i++)
+		state->previous[i] = datumCopy(PG_GETARG_DATUM(i + 2), state->typbyval[i],
+									   state->typlen[i]);
+	MemoryContextSwitchTo(oldcxt);
+	state->have_previous = true;
+	PG_RETURN_BOOL(true);
+}
+
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_tie);
 
 /*
- * apply_changes_tie() RETURNS boolean
- *
- * Called by apply_changes()'s MERGE for a change whose key and sequence
- * equal those of the change sorted before it: counts it.  Does nothing
- * outside apply_changes().
+ * Version 1.0's internal tie counter, gone since 1.1.  The symbol stays so
+ * that CREATE EXTENSION pipeline VERSION '1.0' (and so the upgrade path)
+ * still loads; it does nothing.
  */
 Datum
 pipeline_apply_changes_tie(PG_FUNCTION_ARGS)
 {
-	if (OidIsValid(capture_relid))
-		ties++;
 	PG_RETURN_BOOL(false);
 }
 

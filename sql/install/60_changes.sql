@@ -53,13 +53,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.ingest(regclass, jsonb, text) IS
     'Inserts a JSON array of messages into a table exactly once per dedup id; bad ones go to pipeline.rejected';
 
--- internal: apply_changes()'s MERGE counts same (key, sequence) pairs with it
-CREATE FUNCTION pipeline.apply_changes_tie()
+-- internal: apply_changes()'s MERGE checks each change with it, in order
+CREATE FUNCTION pipeline.apply_changes_row(op text, delete_op text, seq "any",
+                                           VARIADIC keys "any")
 RETURNS boolean
-AS 'MODULE_PATHNAME', 'pipeline_apply_changes_tie'
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes_row'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION pipeline.apply_changes_tie() IS
-    'Internal to pipeline.apply_changes(); does nothing when called directly';
+COMMENT ON FUNCTION pipeline.apply_changes_row(text, text, "any", "any") IS
+    'Internal to pipeline.apply_changes(); only counts while apply_changes() runs';
 
 -- Progress of incremental (append-only) views: the greatest key appended so
 -- far, advanced in the same transaction as the append.  Written only by

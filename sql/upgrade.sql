@@ -1,0 +1,84 @@
+-- Installing the oldest version and upgrading step by step must give what
+-- a fresh install of the current version gives: the same member objects,
+-- function definitions, columns, constraints, indexes, privileges,
+-- policies, triggers, comments and dump configuration.  In a database of
+-- its own, so the other tests' objects stay out of it.
+SET client_min_messages = warning;
+CREATE DATABASE pipeline_upgrade;
+\c pipeline_upgrade
+SET client_min_messages = warning;
+
+SELECT source, target, path FROM pg_extension_update_paths('pipeline')
+ WHERE path IS NOT NULL ORDER BY source, target;
+
+CREATE TEMP VIEW pipeline_shape AS
+WITH ext AS (
+    SELECT oid, extconfig, extcondition FROM pg_extension WHERE extname = 'pipeline'
+), members AS (
+    SELECT d.classid, d.objid FROM pg_depend d, ext
+     WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+), rels AS (
+    SELECT c.oid FROM pg_class c JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+)
+SELECT 'member ' || pg_describe_object(m.classid, m.objid, 0)
+       || coalesce(' -- ' || obj_description(m.objid, (SELECT relname FROM pg_class WHERE oid = m.classid)), '')
+  FROM members m
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure || ' (' || pg_get_function_arguments(p.oid) || ') returns '
+       || pg_get_function_result(p.oid) || ' as ' || p.prosrc || ' ' || p.provolatile::text || p.proisstrict::text
+       || p.prosecdef::text || coalesce(' ' || p.proacl::text, '') || coalesce(' ' || p.proconfig::text, '')
+  FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+UNION ALL
+SELECT 'column ' || a.attrelid::regclass || ' ' || a.attnum || ' ' || quote_ident(a.attname) || ' '
+       || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || coalesce(' -- ' || col_description(a.attrelid, a.attnum), '')
+  FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint ' || c.conrelid::regclass || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid)
+  FROM pg_constraint c JOIN rels r ON r.oid = c.conrelid
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+UNION ALL
+SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || coalesce(' ' || c.relacl::text, '')
+       || CASE WHEN c.relrowsecurity THEN ' row security' ELSE '' END
+       || coalesce(' view ' || pg_get_viewdef(c.oid), '')
+  FROM pg_class c JOIN rels r ON r.oid = c.oid
+UNION ALL
+SELECT 'policy ' || p.polrelid::regclass || ' ' || p.polname || ' ' || p.polcmd::text || ' '
+       || p.polroles::text || coalesce(' using ' || pg_get_expr(p.polqual, p.polrelid), '')
+       || coalesce(' check ' || pg_get_expr(p.polwithcheck, p.polrelid), '')
+  FROM pg_policy p JOIN rels r ON r.oid = p.polrelid
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid
+ WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'event trigger ' || e.evtname || ' on ' || e.evtevent || ' ' || e.evtfoid::regproc || ' '
+       || e.evtenabled::text || coalesce(' ' || e.evttags::text, '')
+  FROM pg_event_trigger e JOIN members m ON m.classid = 'pg_event_trigger'::regclass AND m.objid = e.oid
+UNION ALL
+SELECT 'dumped ' || cfg::regclass || ' where ' || cond
+  FROM ext, unnest(ext.extconfig, ext.extcondition) AS u(cfg, cond)
+UNION ALL
+SELECT 'schema acl ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'pipeline';
+
+CREATE EXTENSION pipeline VERSION '1.0';
+ALTER EXTENSION pipeline UPDATE;
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
+DROP EXTENSION pipeline;
+CREATE EXTENSION pipeline;
+SELECT extversion AS fresh FROM pg_extension WHERE extname = 'pipeline';
+CREATE TEMP TABLE fresh AS SELECT * FROM pipeline_shape AS s(fact);
+
+SELECT count(*) > 100 AS compared_many_facts FROM fresh;
+-- both empty when the upgrade path is right
+(SELECT 'only after upgrade' AS "where", fact FROM upgraded EXCEPT ALL SELECT 'only after upgrade', fact FROM fresh)
+UNION ALL
+(SELECT 'only in fresh install', fact FROM fresh EXCEPT ALL SELECT 'only in fresh install', fact FROM upgraded)
+ORDER BY 1, 2;
+
+\c contrib_regression
+DROP DATABASE pipeline_upgrade;
