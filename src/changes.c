@@ -417,9 +417,10 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	/*
 	 * The merge.  Its source reads the change table sorted by key and
 	 * descending sequence.  apply_changes_row() is volatile, so the planner
-	 * evaluates it after that sort, on every change in order: it checks
-	 * each change and passes only good ones, and DISTINCT ON then keeps the
-	 * first, the latest, change of each key without sorting again.
+	 * evaluates it after that sort, on every change in order, and DISTINCT
+	 * ON then keeps the first, the latest, change of each key without
+	 * sorting again.  A bad latest change matches no WHEN clause; the error
+	 * raised after the merge undoes the rest.
 	 */
 	source_columns = list_copy(columns);
 	if (!list_has_string(source_columns, sequence_by))
@@ -428,9 +429,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", target_sql);
 	append_key_list(&sql, keys, NULL, ", ");
-	appendStringInfoString(&sql, ") ");
-	append_key_list(&sql, source_columns, NULL, ", ");
-	appendStringInfoString(&sql, " FROM (SELECT ");
+	appendStringInfoString(&sql, ") * FROM (SELECT ");
 	append_key_list(&sql, source_columns, "c", ", ");
 	appendStringInfo(&sql, ", %s.apply_changes_row(c.%s::text, $1, c.%s, ",
 					 quote_identifier(PIPELINE_SCHEMA), quote_identifier(op_column),
@@ -438,7 +437,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	append_key_list(&sql, keys, "c", ", ");
 	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", changes_sql);
 	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s DESC) w WHERE w.pipeline_good ORDER BY ",
+	appendStringInfo(&sql, ", c.%s DESC) w ORDER BY ",
 					 quote_identifier(sequence_by));
 	append_key_list(&sql, keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC) s ON ", quote_identifier(sequence_by));
@@ -450,6 +449,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			appendStringInfoString(&sql, " AND ");
 		appendStringInfo(&sql, "t.%s = s.%s", k, k);
 	}
+	appendStringInfoString(&sql, " WHEN MATCHED AND NOT s.pipeline_good THEN DO NOTHING");
 	if (target_has_sequence)
 		appendStringInfo(&sql, " WHEN MATCHED AND t.%s > s.%s THEN DO NOTHING",
 						 quote_identifier(sequence_by), quote_identifier(sequence_by));
@@ -469,7 +469,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			appendStringInfo(&sql, "%s = s.%s", c, c);
 		}
 	}
-	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.%s::text <> $1 THEN INSERT (",
+	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.pipeline_good AND s.%s::text <> $1 THEN INSERT (",
 					 quote_identifier(op_column));
 	append_key_list(&sql, columns, NULL, ", ");
 	appendStringInfoString(&sql, ") VALUES (");
