@@ -3,7 +3,8 @@
 -- events) with a small deterministic data set, and the two 30-minute views
 -- over the event streams that the seed's engagement query reads.  The four
 -- views of the post itself are in demo/dpl/*.dpl.  The same tables and data
--- are used by the regression test sql/seed_customer_health.sql.
+-- are read by the regression test sql/seed_customer_health.sql (\i), which
+-- also checks every view against the raw tables.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
