@@ -304,6 +304,14 @@ SELECT string_agg(seq::text, ' ' ORDER BY seq) AS left_seqs FROM stream.mv_left_
 SELECT m.name, s.high_water FROM pipeline.incremental_state s JOIN pipeline.matviews m USING (matview)
  ORDER BY 1;
 
+-- the guard: an incremental view's table is renamed, moved or dropped only
+-- through the API
+ALTER TABLE stream.mv_visit_log RENAME TO mv_elsewhere;
+ALTER TABLE stream.mv_visit_log RENAME COLUMN seq TO n;
+ALTER TABLE stream.mv_visit_log SET SCHEMA public;
+DROP TABLE stream.mv_visit_log CASCADE;
+SELECT count(*) AS still_there FROM stream.mv_visit_log;
+
 -- clean up
 SELECT pipeline.drop_matview('stream.mv_visits', cascade => true);
 SELECT pipeline.drop_matview('stream.mv_entrances', cascade => true);
