@@ -9,6 +9,10 @@
  * either both happened or neither, so nothing is appended twice or lost.
  * The mark is stored as text written and read with DateStyle ISO, so its
  * meaning does not depend on session settings.
+ *
+ * A new table is populated at once (incremental_populate); whether a
+ * redefinition keeps a table or rebuilds it from scratch is decided by the
+ * compile step (compat.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
