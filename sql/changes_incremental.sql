@@ -20,12 +20,12 @@ $$) AS shop_entrances;
 SELECT c.relkind, d.matview_type, d.incremental_key
   FROM pipeline.matview_definitions d JOIN pg_class c ON c.oid = d.matview
  WHERE d.name = 'shop_entrances';
-SELECT count(*) AS empty_before_refresh FROM mv_shop_entrances;
-SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+-- created populated, like a materialized view, with its mark
 TABLE mv_shop_entrances ORDER BY seq;
 SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_shop_entrances'::regclass;
 -- nothing new: nothing appended, mark unchanged
 SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_shop_entrances'::regclass;
 -- only rows above the mark are appended; a late row below the mark is not
 INSERT INTO clicks VALUES (4, '2024-01-01 00:00:04+00', 'dave', 'entered shop'),
                           (0, '2024-01-01 00:00:00+00', 'early', 'entered shop'),
@@ -54,11 +54,11 @@ SELECT matview, status, rows FROM pipeline.refresh('mv_shop_entrances');
 SELECT n FROM mv_shop_count;
 
 -- a timestamp key, through create_matview; the mark does not depend on DateStyle
+SET datestyle = 'SQL, DMY';
 SELECT pipeline.create_matview('public', 'by_time', 'SELECT at, player FROM clicks',
                                interval '1 hour', matview_type => 'incremental',
                                incremental_key => 'at');
-SET datestyle = 'SQL, DMY';
-SELECT rows FROM pipeline.refresh('mv_by_time');
+SELECT count(*) AS appended_at_definition FROM mv_by_time;
 SET datestyle = 'Postgres, MDY';
 INSERT INTO clicks VALUES (6, '2024-01-02 00:00:00+00', 'frank', 'left');
 SELECT rows FROM pipeline.refresh('mv_by_time');
@@ -82,6 +82,7 @@ SELECT pipeline.create_matview('public', 'secret_copy', 'SELECT k FROM secret', 
 RESET ROLE;
 \set VERBOSITY terse
 REVOKE SELECT ON secret FROM incr_owner;
+INSERT INTO secret VALUES (3);
 -- superuser refreshes, but the owner cannot read secret any more
 SELECT rows FROM pipeline.refresh('mv_secret_copy');
 GRANT SELECT ON secret TO incr_owner;

@@ -27,6 +27,15 @@
  * first) and create the new ones populated, in order, each as its original
  * owner, restoring indexes, grants and comments, and remapping the catalog
  * rows from the old OID to the new one.
+ *
+ * Incremental views (append-only tables, incremental.c) take part like any
+ * other view, with one difference: their rows are history a query may not
+ * be able to reproduce, so a table whose query, key and columns all stay
+ * the same is kept as it is, rows and high-water mark included.  Any other
+ * change -- a new query or key, new columns through a changed upstream, a
+ * switch between regular and incremental -- rebuilds the table from
+ * scratch: every row of the query is appended again and the mark restarts
+ * from them.  The key must be an ordered output column (a break otherwise).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -56,6 +65,7 @@
 #include "compat.h"
 #include "dag.h"
 #include "dpl.h"
+#include "incremental.h"
 #include "matview.h"
 #include "pipeline.h"
 
@@ -68,7 +78,13 @@ typedef struct PendingView
 	char	   *relname;		/* mv_<name> */
 	Oid			owner;			/* DDL for the view runs as this role */
 	MatviewDefinition *def;		/* new definition; NULL for a rebuilt view */
+	char	   *name;			/* the view's name, without mv_ */
 	char	   *query;			/* the query to (re)create it from */
+	MatviewType type;			/* what it will be */
+	char	   *key;			/* its incremental key, or NULL */
+	MatviewType old_type;		/* what an existing view is now */
+	char	   *old_query;
+	char	   *old_key;
 	int			dagindex;		/* index in the old DAG, -1 when new */
 	List	   *upstream;		/* indexes of pending views it reads */
 	List	   *downstream;
@@ -76,6 +92,8 @@ typedef struct PendingView
 	bool		broken;			/* does not analyze, or its shape breaks */
 	char	   *detail;
 	char	   *dependents;		/* unmanaged objects that block a rebuild */
+	bool		keep;			/* an incremental view whose table, rows and
+								 * mark stay as they are */
 	/* applying */
 	Oid			newrelid;
 } PendingView;
@@ -96,6 +114,27 @@ static char *
 display_name(PendingView *v)
 {
 	return quote_qualified_identifier(v->schema_name, v->relname);
+}
+
+/* The word DDL uses for an existing managed view's relation. */
+static const char *
+relation_keyword(Oid relid)
+{
+	return get_rel_relkind(relid) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW";
+}
+
+/*
+ * True for an existing incremental view that stays incremental with the
+ * same query and key: its table may be kept, rows and mark included, if
+ * its columns do not change either.
+ */
+static bool
+incremental_unchanged(PendingView *v)
+{
+	return OidIsValid(v->relid) &&
+		v->old_type == MATVIEW_INCREMENTAL && v->type == MATVIEW_INCREMENTAL &&
+		strcmp(v->old_query, v->query) == 0 &&
+		v->old_key != NULL && v->key != NULL && strcmp(v->old_key, v->key) == 0;
 }
 
 /*
@@ -347,7 +386,8 @@ sort_change_set(ChangeSet *cs)
 
 /*
  * Builds the set a list of definitions touches, sorted; refuses cycles,
- * unknown schemas, unmanaged relations in the way and incremental views.
+ * unknown schemas, unmanaged relations in the way, and an incremental key
+ * that does not fit the view's type.
  */
 static ChangeSet *
 build_change_set(List *defs)
@@ -380,16 +420,18 @@ build_change_set(List *defs)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("%s is defined twice in one update set", display_name(v))));
+		matview_validate_type(def);
 		v->def = def;
+		v->name = def->name;
 		v->query = def->query;
+		v->type = def->type;
+		v->key = def->incremental_key;
 		v->relid = get_relname_relid(v->relname, v->nspid);
 		v->dagindex = -1;
-		if (def->type == MATVIEW_INCREMENTAL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("redefining %s as an incremental view is not supported", display_name(v))));
 		if (OidIsValid(v->relid))
 		{
+			ManagedView *old;
+
 			v->dagindex = dag_find(dag, v->relid);
 			if (v->dagindex < 0)
 				ereport(ERROR,
@@ -397,10 +439,16 @@ build_change_set(List *defs)
 						 errmsg("relation %s already exists and is not managed by pipeline",
 								display_name(v)),
 						 errhint("Drop or rename it, or choose another view name.")));
+			old = catalog_get_required(v->relid);
+			v->old_type = old->type;
+			v->old_query = old->query;
+			v->old_key = old->incremental_key;
 			affected[v->dagindex] = true;
 			v->owner = catalog_relation_owner(v->relid);
 			if (!pg_class_ownercheck(v->relid, GetUserId()))
-				aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, display_name(v));
+				aclcheck_error(ACLCHECK_NOT_OWNER,
+							   get_rel_relkind(v->relid) == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
+							   display_name(v));
 		}
 		else
 			v->owner = GetUserId();
@@ -428,13 +476,11 @@ build_change_set(List *defs)
 		v->schema_name = get_namespace_name(v->nspid);
 		v->relname = get_rel_name(mv->relid);
 		v->owner = catalog_relation_owner(mv->relid);
-		v->query = mv->query;
+		v->name = mv->name;
+		v->query = v->old_query = mv->query;
+		v->type = v->old_type = mv->type;
+		v->key = v->old_key = mv->incremental_key;
 		v->dagindex = i;
-		if (mv->type == MATVIEW_INCREMENTAL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot rebuild incremental view %s", display_name(v)),
-					 errdetail("It is downstream of a changed view.")));
 	}
 
 	/* edges: stored ones for rebuilt views, the new query's for changed ones */
@@ -615,24 +661,34 @@ judge_view(PendingView *v)
 	Query	   *query = analyze_query(v->query);
 	bool		same = false;
 
-	if (!v->def)
+	if (!v->def || incremental_unchanged(v))
 	{
 		char	   *breaks = compare_shape(v->relid, query, &same);
 
-		if (breaks)
+		/* a changed view's own columns are its readers' concern */
+		if (breaks && !v->def)
 		{
 			v->broken = true;
 			v->detail = breaks;
 		}
 	}
+	if (v->type == MATVIEW_INCREMENTAL && !v->broken)
+		incremental_check_key(v->query, v->key, v->name);
 	if (same)
+	{
+		v->keep = v->type == MATVIEW_INCREMENTAL;
 		return;
+	}
 	if (OidIsValid(v->relid))
-		run_ddl_as(v->owner, psprintf("ALTER MATERIALIZED VIEW %s RENAME TO %s",
-									  display_name(v),
+		run_ddl_as(v->owner, psprintf("ALTER %s %s RENAME TO %s",
+									  relation_keyword(v->relid), display_name(v),
 									  quote_identifier(psprintf("pipeline_old_%u", v->relid))));
-	run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
-								  display_name(v), v->query));
+	if (v->type == MATVIEW_INCREMENTAL)
+		run_ddl_as(v->owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
+									  display_name(v), v->query));
+	else
+		run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
+									  display_name(v), v->query));
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */
@@ -773,6 +829,11 @@ check_change_set(ChangeSet *cs)
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(caller);
 	CurrentResourceOwner = owner;
+
+	/* a table that is kept does not get in the way of what reads it */
+	for (i = 0; i < cs->count; i++)
+		if (cs->views[i].keep)
+			cs->views[i].dependents = NULL;
 }
 
 /* Raises the error that lists every break, if there is one. */
@@ -834,12 +895,32 @@ save_view(PendingView *v)
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(v->relid)};
+	Oid			indexargtypes[2] = {OIDOID, TEXTOID};
+	Datum		indexvalues[2];
+	char		indexnulls[2] = "  ";
 	uint64		i;
 
+	/*
+	 * Not the index an incremental table gets on its key: the new relation
+	 * gets its own if it is incremental (perhaps on another key).
+	 */
+	indexvalues[0] = ObjectIdGetDatum(v->relid);
+	if (v->old_type == MATVIEW_INCREMENTAL)
+		indexvalues[1] = CStringGetTextDatum(v->old_key);
+	else
+		indexnulls[1] = 'n';
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT pg_catalog.pg_get_indexdef(indexrelid) FROM pg_catalog.pg_index "
-							  " WHERE indrelid = $1 ORDER BY indexrelid",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
+							  " WHERE i.indrelid = $1 "
+							  "   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
+							  "        AND i.indexprs IS NULL AND i.indpred IS NULL "
+							  "        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
+							  "                            WHERE a.attrelid = $1 AND a.attname = $2) "
+							  "        AND (SELECT c.relam FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid) "
+							  "            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
+							  "       IS NOT TRUE "
+							  " ORDER BY i.indexrelid",
+							  2, indexargtypes, indexvalues, indexnulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_index");
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -912,7 +993,7 @@ restore_view(PendingView *v, SavedView *saved)
 	foreach(lc, saved->indexdefs)
 		run_ddl_as(v->owner, lfirst(lc));
 	if (saved->comment)
-		run_ddl_as(v->owner, psprintf("COMMENT ON MATERIALIZED VIEW %s IS %s",
+		run_ddl_as(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
 									  qname, quote_literal_cstr(saved->comment)));
 	for (int i = 0; i + 1 < list_length(saved->column_comments); i += 2)
 	{
@@ -1055,7 +1136,7 @@ apply_change_set(ChangeSet *cs)
 	for (i = 0; i < cs->dag->count; i++)
 		bydag[i] = -1;
 	for (i = 0; i < cs->count; i++)
-		if (OidIsValid(cs->views[i].relid))
+		if (OidIsValid(cs->views[i].relid) && !cs->views[i].keep)
 		{
 			saved[i] = save_view(&cs->views[i]);
 			bydag[cs->views[i].dagindex] = i;
@@ -1069,7 +1150,7 @@ apply_change_set(ChangeSet *cs)
 		if (bydag[i] < 0)
 			continue;
 		v = &cs->views[bydag[i]];
-		run_ddl_as(v->owner, psprintf("DROP MATERIALIZED VIEW %s", display_name(v)));
+		run_ddl_as(v->owner, psprintf("DROP %s %s", relation_keyword(v->relid), display_name(v)));
 	}
 
 	for (i = 0; i < cs->count; i++)
@@ -1078,9 +1159,24 @@ apply_change_set(ChangeSet *cs)
 		List	   *upstream;
 
 		CHECK_FOR_INTERRUPTS();
-		run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\n",
-									  display_name(v), v->query));
-		v->newrelid = get_relname_relid(v->relname, v->nspid);
+		if (v->keep)
+		{
+			/* an incremental table that stays: rows and mark included */
+			v->newrelid = v->relid;
+			if (v->def)
+				record_redefinition(v->relid, v->def);
+			catalog_set_edges(v->relid, dag_query_dependencies(v->query));
+			continue;
+		}
+		if (v->type == MATVIEW_INCREMENTAL)
+			v->newrelid = incremental_create_table(v->owner, v->schema_name, v->nspid,
+												   v->relname, v->query, v->key);
+		else
+		{
+			run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\n",
+										  display_name(v), v->query));
+			v->newrelid = get_relname_relid(v->relname, v->nspid);
+		}
 		if (!OidIsValid(v->newrelid))
 			elog(ERROR, "materialized view %s was not created", display_name(v));
 		if (saved[i])
@@ -1096,6 +1192,12 @@ apply_change_set(ChangeSet *cs)
 		}
 		upstream = dag_query_dependencies(v->query);
 		catalog_set_edges(v->newrelid, upstream);
+
+		/* a new table starts from scratch: every row, a new mark */
+		if (v->type == MATVIEW_INCREMENTAL)
+			incremental_populate(v->newrelid);
+		else if (OidIsValid(v->relid) && v->old_type == MATVIEW_INCREMENTAL)
+			incremental_forget_mark(v->newrelid);
 	}
 }
 
@@ -1115,6 +1217,8 @@ compat_redefine(MatviewDefinition *def)
 
 	/* the view's own errors, as the analyzer words them, with a position */
 	dag_query_dependencies(def->query);
+	if (def->type == MATVIEW_INCREMENTAL)
+		incremental_check_key(def->query, def->incremental_key, def->name);
 	check_change_set(cs);
 	refuse_breaks(cs, display_name(&cs->views[0]));
 	apply_change_set(cs);
@@ -1272,11 +1376,7 @@ pipeline_stage(PG_FUNCTION_ARGS)
 				 errmsg("DPL document must not be null")));
 	dpl = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	def = dpl_parse(dpl);
-	if (def->type == MATVIEW_INCREMENTAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("incremental views cannot be staged"),
-				 errhint("Define them with pipeline.define().")));
+	matview_validate_type(def);
 	if (strlen(matview_relation_name(def->name)) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),

@@ -26,16 +26,23 @@
 #include "guard.h"
 #include "matview.h"
 
-/* The managed view rv names, or InvalidOid. */
+/*
+ * The managed view rv names, or InvalidOid: a materialized view, or the
+ * table of an incremental view.
+ */
 static Oid
 managed_view(RangeVar *rv)
 {
 	Oid			relid;
+	char		relkind;
 
 	if (rv == NULL)
 		return InvalidOid;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_MATVIEW ||
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	relkind = get_rel_relkind(relid);
+	if ((relkind != RELKIND_MATVIEW && relkind != RELKIND_RELATION) ||
 		!catalog_is_managed(relid))
 		return InvalidOid;
 	return relid;

@@ -9,6 +9,10 @@
  * either both happened or neither, so nothing is appended twice or lost.
  * The mark is stored as text written and read with DateStyle ISO, so its
  * meaning does not depend on session settings.
+ *
+ * A new table is populated at once (incremental_populate); whether a
+ * redefinition keeps a table or rebuilds it from scratch is decided by the
+ * compile step (compat.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,17 +24,32 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "catalog.h"
 #include "incremental.h"
 #include "matview.h"
+
+static void
+report_missing_key(const char *key, const char *viewname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("incremental key \"%s\" is not a column of the query of view \"%s\"",
+					key, viewname),
+			 errhint("Name one of the query's output columns in @incremental-key.")));
+}
 
 /* The key column's attribute, or an error naming the view. */
 static Form_pg_attribute
@@ -45,52 +64,105 @@ key_attribute(Relation rel, const char *key, const char *viewname)
 		if (!att->attisdropped && strcmp(NameStr(att->attname), key) == 0)
 			return att;
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("incremental key \"%s\" is not a column of the query of view \"%s\"",
-					key, viewname),
-			 errhint("Name one of the query's output columns in @incremental-key.")));
+	report_missing_key(key, viewname);
 	return NULL;				/* keep compiler quiet */
+}
+
+void
+incremental_check_key(const char *query_text, const char *key, const char *viewname)
+{
+	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	Query	   *query;
+	ListCell   *lc;
+	Oid			keytype = InvalidOid;
+	TypeCacheEntry *tc;
+
+	if (list_length(raw) != 1)
+		elog(ERROR, "expected one statement");
+	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
+									  NULL, 0, NULL);
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, key) == 0)
+		{
+			keytype = exprType((Node *) tle->expr);
+			break;
+		}
+	}
+	if (!OidIsValid(keytype))
+		report_missing_key(key, viewname);
+	tc = lookup_type_cache(keytype, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	if (!OidIsValid(tc->gt_opr) || !OidIsValid(tc->lt_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("incremental key \"%s\" of view \"%s\" has type %s, which has no ordering",
+						key, viewname, format_type_be(keytype)),
+				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
+}
+
+Oid
+incremental_create_table(Oid owner, const char *schema_name, Oid nspid,
+						 const char *relname, const char *query, const char *key)
+{
+	char	   *qualified = quote_qualified_identifier(schema_name, relname);
+	Oid			relid;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		matview_run_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, query));
+		CommandCounterIncrement();
+		/* the key is what refreshes search by */
+		matview_run_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified, quote_identifier(key)));
+		CommandCounterIncrement();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "table \"%s\" was not created", relname);
+	return relid;
 }
 
 Oid
 incremental_create(MatviewDefinition *def, Oid nspid, const char *relname)
 {
-	char	   *qualified = quote_qualified_identifier(def->schema_name, relname);
-	Oid			relid;
-	Relation	rel;
-	Form_pg_attribute att;
-	TypeCacheEntry *tc;
-
-	/* WITH NO DATA runs nothing: check now that the owner may run the query */
+	incremental_check_key(def->query, def->incremental_key, def->name);
+	/* the caller must be able to run the query it will own */
 	matview_run_ddl(psprintf("SELECT * FROM (%s) q LIMIT 0", def->query));
-	matview_run_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, def->query));
-	CommandCounterIncrement();
-	relid = get_relname_relid(relname, nspid);
-	if (!OidIsValid(relid))
-		elog(ERROR, "table \"%s\" was not created", relname);
-
-	rel = table_open(relid, AccessShareLock);
-	att = key_attribute(rel, def->incremental_key, def->name);
-	tc = lookup_type_cache(att->atttypid, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
-	if (!OidIsValid(tc->gt_opr) || !OidIsValid(tc->lt_opr))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("incremental key \"%s\" of view \"%s\" has type %s, which has no ordering",
-						def->incremental_key, def->name, format_type_be(att->atttypid)),
-				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
-	table_close(rel, NoLock);
-
-	/* the key is what refreshes search by */
-	matview_run_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified,
-						 quote_identifier(def->incremental_key)));
-	return relid;
+	return incremental_create_table(GetUserId(), def->schema_name, nspid, relname,
+									def->query, def->incremental_key);
 }
 
-uint64
-incremental_refresh(Oid relid)
+void
+incremental_forget_mark(Oid relid)
 {
-	ManagedView *view = catalog_get_required(relid);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	SPI_connect();
+	catalog_exec_as_owner("DELETE FROM pipeline.incremental_state WHERE matview = $1",
+						  1, argtypes, values, NULL);
+	SPI_finish();
+}
+
+/*
+ * Appends the rows above the mark (all rows when from_scratch, after
+ * forgetting the mark) and stores the new mark.  See incremental.h.
+ */
+static uint64
+append_rows(Oid relid, bool from_scratch)
+{
+	char	   *relname = get_rel_name(relid);
+	ManagedView *view;
 	Relation	rel;
 	Form_pg_attribute att;
 	char	   *qualified;
@@ -105,13 +177,26 @@ incremental_refresh(Oid relid)
 	int			save_nestlevel;
 	StringInfoData sql;
 
-	if (view->type != MATVIEW_INCREMENTAL)
-		elog(ERROR, "\"%s\" is not an incremental view", get_rel_name(relid));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-
 	/* one refresh of a view at a time; readers are not blocked */
 	LockRelationOid(relid, ExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("incremental view \"%s\" was dropped or redefined while its refresh waited",
+						relname ? relname : "?"),
+				 errhint("Refresh it again by name.")));
+
+	/*
+	 * The definition as of now, not as of the caller's snapshot: it may
+	 * predate our wait for the lock, or the catalog row written just before
+	 * in this transaction (by define or a redefinition).
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
+	if (view->type != MATVIEW_INCREMENTAL)
+		elog(ERROR, "\"%s\" is not an incremental view", get_rel_name(relid));
 	rel = table_open(relid, NoLock);
 	key = view->incremental_key;
 	att = key_attribute(rel, key, view->name);
@@ -132,12 +217,20 @@ incremental_refresh(Oid relid)
 	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
+	if (from_scratch)
+		incremental_forget_mark(relid);
+	else
 	{
 		Oid			argtypes[1] = {OIDOID};
 		Datum		values[1] = {ObjectIdGetDatum(relid)};
 
+		/*
+		 * Not read_only: that would read with the snapshot taken before we
+		 * waited for the lock, and miss the mark that a refresh we waited
+		 * for has just committed.
+		 */
 		if (SPI_execute_with_args("SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
-								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read pipeline.incremental_state");
 		if (SPI_processed == 1)
 			mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -187,4 +280,18 @@ incremental_refresh(Oid relid)
 	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 	return appended;
+}
+
+uint64
+incremental_refresh(Oid relid)
+{
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	return append_rows(relid, false);
+}
+
+uint64
+incremental_populate(Oid relid)
+{
+	return append_rows(relid, true);
 }

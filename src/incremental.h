@@ -10,11 +10,26 @@
 #include "dpl.h"
 
 /*
- * Creates the (empty) table relname in nspid for an incremental view
- * definition and checks its key: the column must be in the query's output
- * and have an ordering.  Returns the table's OID.  Runs the DDL as the
- * calling user, who owns the table.  Needs a transaction.  The caller
- * records the catalog row and edges.
+ * Errors unless key is an output column of the query (parse-analyzed here)
+ * with an ordering; the errors name viewname.  Needs a transaction.
+ */
+extern void incremental_check_key(const char *query, const char *key,
+								  const char *viewname);
+
+/*
+ * Creates the (empty) table relname in nspid for an incremental view and
+ * the index on its key, as role owner (who owns them), with pipeline's DDL
+ * flag set.  Returns the table's OID.  Needs a transaction.
+ */
+extern Oid	incremental_create_table(Oid owner, const char *schema_name, Oid nspid,
+									 const char *relname, const char *query,
+									 const char *key);
+
+/*
+ * Checks the definition's key and that the calling user may run the query,
+ * then creates the empty table as the calling user (incremental_create_table).
+ * The caller records the catalog row and edges, then populates the table
+ * with incremental_populate().
  */
 extern Oid	incremental_create(MatviewDefinition *def, Oid nspid, const char *relname);
 
@@ -23,9 +38,23 @@ extern Oid	incremental_create(MatviewDefinition *def, Oid nspid, const char *rel
  * high-water mark and advances the mark, in the caller's transaction (so
  * both happen or neither).  The query runs as the view's owner in a
  * security-restricted operation.  Concurrent refreshes of one view queue
- * on a lock.  Returns the number of rows appended.  The caller must own
- * the view or be a superuser.  Needs a transaction and an active snapshot.
+ * on a lock (that does not block readers); the mark is read after the
+ * lock is granted.  Returns the number of rows appended.  The caller must
+ * own the view or be a superuser.  Needs a transaction and an active
+ * snapshot.
  */
 extern uint64 incremental_refresh(Oid relid);
+
+/*
+ * Forgets the view's mark and appends every row of its query, as
+ * incremental_refresh() does, but without checking that the caller owns
+ * the view: for pipeline itself, right after it (re)created the table
+ * (the query still runs as the owner).  The catalog row must say the
+ * current query and key.
+ */
+extern uint64 incremental_populate(Oid relid);
+
+/* Deletes the view's stored mark, if it has one.  Needs a transaction. */
+extern void incremental_forget_mark(Oid relid);
 
 #endif

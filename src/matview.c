@@ -85,6 +85,13 @@ validate_definition(MatviewDefinition *def, char **relname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("refresh interval of \"%s\" must be at least 1 second", def->name)));
 
+	matview_validate_type(def);
+	return nspid;
+}
+
+void
+matview_validate_type(const MatviewDefinition *def)
+{
 	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -95,7 +102,6 @@ validate_definition(MatviewDefinition *def, char **relname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("@incremental-key is only for incremental views"),
 				 errhint("Add @matview-type incremental, or drop the key.")));
-	return nspid;
 }
 
 Oid
@@ -120,11 +126,12 @@ matview_define(MatviewDefinition *def)
 	}
 	if (def->type == MATVIEW_INCREMENTAL)
 	{
-		/* an append-only table (incremental.c) */
+		/* an append-only table (incremental.c), populated like a matview */
 		upstream = dag_query_dependencies(def->query);
 		relid = incremental_create(def, nspid, relname);
 		catalog_insert(relid, def);
 		catalog_set_edges(relid, upstream);
+		incremental_populate(relid);
 		return relid;
 	}
 

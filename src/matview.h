@@ -19,6 +19,12 @@ extern char *matview_relation_name(const char *name);
 extern Oid	matview_define(MatviewDefinition *def);
 
 /*
+ * Errors unless the definition's type and incremental key agree: an
+ * incremental view needs a key, a regular one must not have one.
+ */
+extern void matview_validate_type(const MatviewDefinition *def);
+
+/*
  * Runs one DDL statement through SPI as the current user, with
  * matview_ddl_in_progress set so the DDL guard lets it through.
  */

@@ -24,6 +24,32 @@ SELECT pipeline.create_matview('public', 'stream', 'SELECT seq, payload FROM eve
                                incremental_key => 'seq');
 });
 
+# two refreshes at once: the second waits for the first's lock and then
+# appends above the mark the first committed, not above the one it saw
+# when its statement began
+$node->safe_psql('postgres', q{
+CREATE TABLE race (session text, appended bigint);
+INSERT INTO events (payload) SELECT 'race-' || g FROM generate_series(1, 100) g;
+});
+my $a = $node->background_psql('postgres');
+my $b = $node->background_psql('postgres');
+$a->query_safe(q{BEGIN; INSERT INTO race SELECT 'a', rows FROM pipeline.refresh('mv_stream');});
+$b->query_until(qr/started/, q{
+\echo started
+INSERT INTO race SELECT 'b', rows FROM pipeline.refresh('mv_stream');
+});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%''b'', rows%'}),
+	'a second refresh waits for the first');
+$a->query_safe('COMMIT');
+$b->query_safe('SELECT 1');
+$a->quit;
+$b->quit;
+is($node->safe_psql('postgres', q{SELECT string_agg(session || ' ' || appended, ', ' ORDER BY session) FROM race}),
+	'a 100, b 0', 'the waiting refresh appended nothing the first one had');
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT seq) FROM mv_stream}),
+	'100 100', 'nothing appended twice by racing refreshes');
+
 for my $round (1 .. 4)
 {
 	# a writer that appends and refreshes in a loop, killed mid-flight
