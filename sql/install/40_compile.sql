@@ -95,7 +95,7 @@ BEGIN
       JOIN pipeline.matview_definitions d ON d.matview::oid = o.objid
      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
     IF doomed IS NOT NULL THEN
-        RAISE EXCEPTION 'cannot drop managed materialized view(s) % outside pipeline', doomed
+        RAISE EXCEPTION 'cannot drop managed view(s) % outside pipeline', doomed
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = 'The command would drop them (directly or by CASCADE) and leave the pipeline catalog inconsistent.',
                   HINT = 'Drop managed views with pipeline.drop_matview() first, or change them with pipeline.define() / pipeline.stage().';
