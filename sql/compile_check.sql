@@ -228,9 +228,30 @@ SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
 $$, '1 hour');
 DROP VIEW analytics.health_view;
 
--- the remap follows every regclass column of every pipeline table
-SELECT count(*) AS regclass_columns FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
- WHERE c.relnamespace = 'pipeline'::regnamespace AND c.relkind = 'r' AND a.atttypid = 'regclass'::regtype;
+-- the remap follows every regclass column of every pipeline table: after
+-- the rebuilds above none of them points at a relation that is gone
+CREATE FUNCTION pg_temp.regclass_references(OUT columns int, OUT refs bigint, OUT dangling bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    col record;
+    r bigint;
+    d bigint;
+BEGIN
+    columns := 0; refs := 0; dangling := 0;
+    FOR col IN SELECT a.attrelid::regclass AS tab, a.attname
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                WHERE c.relnamespace = 'pipeline'::regnamespace AND c.relkind = 'r'
+                  AND a.atttypid = 'regclass'::regtype AND NOT a.attisdropped
+    LOOP
+        EXECUTE format('SELECT count(%2$I), count(%2$I) FILTER (WHERE NOT EXISTS
+                          (SELECT FROM pg_class WHERE oid = %2$I)) FROM %1$s', col.tab, col.attname)
+           INTO r, d;
+        columns := columns + 1; refs := refs + r; dangling := dangling + d;
+    END LOOP;
+END
+$$;
+SELECT columns > 0 AS has_columns, refs > 0 AS has_references, dangling
+  FROM pg_temp.regclass_references();
 
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);
