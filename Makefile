@@ -2,8 +2,8 @@
 #
 # The install script is assembled from sql/install/*.sql (one fragment per
 # concern, applied in name order); the pg_regress tests are every other
-# sql/*.sql file.  `test/run` builds, installs into a private tree and runs
-# every test; see README.md.
+# sql/*.sql file, the isolation specs every specs/*.spec.  `test/run`
+# builds, installs into a private tree and runs every test; see README.md.
 
 EXTENSION = pipeline
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pipeline.control)
@@ -17,6 +17,8 @@ DATA = $(wildcard pipeline--*--*.sql)
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --temp-config=test/regress.conf
+ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
+ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -24,7 +26,8 @@ PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 SHLIB_LINK = -lcurl
 
-EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out \
+	tmp_check_iso output_iso
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
