@@ -115,6 +115,8 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 		window_start_label = previous;
 		window_end_label = label;
 		window_active = true;
+		/* waits for a refresh, redefinition or drop of the view in progress */
+		refresh_lock(relid);
 		if (change_tracking_unchanged(relid))
 		{
 			status = RUN_SKIPPED;
