@@ -195,11 +195,14 @@ run_prune_history(void)
 	Datum		values[1] = {Int32GetDatum(pipeline_run_retention_days)};
 
 	SPI_connect();
-	/* old runs go, except each view's latest success, which the schedule needs */
+	/*
+	 * Old runs go, except each view's latest success, which the schedule
+	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
+	 */
 	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
 						  " WHERE r.started_at < now() - make_interval(days => $1) "
 						  "   AND r.status <> 'running' "
-						  "   AND r.run_id <> (SELECT l.run_id FROM pipeline.runs l "
+						  "   AND r.run_id IS DISTINCT FROM (SELECT l.run_id FROM pipeline.runs l "
 						  "                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
 						  "                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
 						  1, argtypes, values, NULL);
