@@ -4,7 +4,8 @@
 # (one fragment per concern, applied in name order).  Each released version
 # keeps its full script, frozen, as pipeline--X.sql, and every step has an
 # upgrade script pipeline--X--Y.sql (test: sql/upgrade.sql).  The pg_regress
-# tests are every other sql/*.sql file.  `test/run` builds, installs into a private tree and runs
+# tests are every other sql/*.sql file, the isolation specs every
+# specs/*.spec.  `test/run` builds, installs into a private tree and runs
 # every test; see README.md.
 
 EXTENSION = pipeline
@@ -19,6 +20,8 @@ DATA = $(filter-out $(DATA_built),$(wildcard pipeline--*.sql))
 
 REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --temp-config=test/regress.conf
+ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
+ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -26,7 +29,8 @@ PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 SHLIB_LINK = -lcurl
 
-EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out
+EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out \
+	tmp_check_iso output_iso
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

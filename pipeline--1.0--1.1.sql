@@ -36,3 +36,22 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A run is claimed by inserting its row.  1.0 could record two runs of one
+-- view for one label and attempt (two run_due passes at once): number the
+-- later ones as further attempts before the constraint goes on.
+UPDATE pipeline.runs r
+   SET attempt = top.attempt + later.k
+  FROM (SELECT run_id, matview, time_label,
+               row_number() OVER (PARTITION BY matview, time_label ORDER BY run_id) AS k
+          FROM (SELECT run_id, matview, time_label,
+                       row_number() OVER (PARTITION BY matview, time_label, attempt
+                                          ORDER BY run_id) AS n
+                  FROM pipeline.runs) numbered
+         WHERE n > 1) later,
+       (SELECT matview, time_label, max(attempt) AS attempt
+          FROM pipeline.runs GROUP BY matview, time_label) top
+ WHERE r.run_id = later.run_id
+   AND top.matview = later.matview AND top.time_label = later.time_label;
+ALTER TABLE pipeline.runs
+    ADD CONSTRAINT runs_matview_time_label_attempt_key UNIQUE (matview, time_label, attempt);

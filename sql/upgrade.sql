@@ -65,8 +65,21 @@ UNION ALL
 SELECT 'schema acl ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'pipeline';
 
 CREATE EXTENSION pipeline VERSION '1.0';
+-- history 1.0 could write: two runs of one view for one label and attempt
+CREATE TABLE raw (x int);
+SELECT pipeline.create_matview('public', 'counted', 'SELECT count(*) AS n FROM raw', '1 hour');
+INSERT INTO pipeline.runs (matview, time_label, attempt, status)
+VALUES ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
+       ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
+       ('mv_counted', '2026-01-01 00:00+00', 2, 'failed'),
+       ('mv_counted', '2026-01-01 01:00+00', 1, 'succeeded');
 ALTER EXTENSION pipeline UPDATE;
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+-- the history is kept, the repeated attempt numbered after the others
+SELECT time_label AT TIME ZONE 'UTC' AS time_label, attempt, status
+  FROM pipeline.runs ORDER BY run_id;
+SELECT pipeline.drop_matview('mv_counted');
+DROP TABLE raw;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

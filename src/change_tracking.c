@@ -40,7 +40,29 @@ query_is_volatile(Oid relid)
 	return volatile_found;
 }
 
-/* Adds the statement trigger to upstream tables lacking it; true if any did. */
+/*
+ * Whether the table has the tracking trigger, as committed by now: locks it
+ * with ShareRowExclusiveLock (the lock CREATE TRIGGER takes, which conflicts
+ * with itself) to the end of the transaction, and reads the relation cache,
+ * which is brought up to date when a lock is acquired.
+ */
+static bool
+has_tracking_trigger(Oid table)
+{
+	Relation	rel = table_open(table, ShareRowExclusiveLock);
+	bool		found = false;
+
+	if (rel->trigdesc != NULL)
+		for (int i = 0; i < rel->trigdesc->numtriggers && !found; i++)
+			found = strcmp(rel->trigdesc->triggers[i].tgname, TRACKING_TRIGGER) == 0;
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * Adds the statement trigger to upstream tables lacking it; true if any
+ * lacked it (changes before it was added were not recorded).
+ */
 static bool
 install_missing_triggers(Oid relid)
 {
@@ -67,6 +89,12 @@ install_missing_triggers(Oid relid)
 		Oid			table = lfirst_oid(lc);
 		bool		save = matview_ddl_in_progress;
 
+		/*
+		 * Another session's first run may be adding it right now: wait with
+		 * the lock CREATE TRIGGER takes, then look again.
+		 */
+		if (has_tracking_trigger(table))
+			continue;
 		matview_ddl_in_progress = true;
 		catalog_exec_as_owner(psprintf("CREATE TRIGGER " TRACKING_TRIGGER
 									   " AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s"

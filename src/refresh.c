@@ -9,13 +9,17 @@
 #include "access/xact.h"
 #include "access/table.h"
 #include "commands/matview.h"
+#include "miscadmin.h"
 #include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
+#include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "after_refresh.h"
@@ -49,6 +53,36 @@ has_usable_unique_index(Relation rel)
 	return found;
 }
 
+void
+refresh_lock(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char		relkind = get_rel_relkind(relid);
+	char	   *qualified;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a managed view was dropped or redefined while the refresh ran"),
+				 errdetail("The relation with OID %u no longer exists.", relid),
+				 errhint("Retry the refresh.")));
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										   relname);
+	/* like REFRESH: no lock for someone who may not refresh */
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER,
+					   relkind == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
+					   relname);
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	/* a redefinition replaces the relation: an OID from before the wait may be gone */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
+						qualified),
+				 errhint("Retry the refresh.")));
+}
+
 uint64
 refresh_matview(Oid relid)
 {
@@ -56,6 +90,7 @@ refresh_matview(Oid relid)
 	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
 	QueryCompletion qc;
 
+	refresh_lock(relid);
 	/* an incremental view is an append-only table */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 		return incremental_refresh(relid);
@@ -100,6 +135,14 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	todo = dag_with_downstream(dag, dag_find(dag, relid));
 	if (!cascade)
 		todo = list_make1_int(linitial_int(todo));
+
+	/*
+	 * Every view first, in DAG order, as run_due() does one by one: none of
+	 * them can then be redefined or dropped under the cascade, and a
+	 * redefinition that wants one of them waits without holding any.
+	 */
+	foreach(lc, todo)
+		refresh_lock(dag->nodes[lfirst_int(lc)].relid);
 
 	foreach(lc, todo)
 	{

@@ -10,9 +10,20 @@
  * Refreshes one materialized view: CONCURRENTLY when it is populated and has
  * a usable unique index, a plain REFRESH otherwise.  The query runs as the
  * view's owner (REFRESH switches to it); the caller must own the view or be
- * a superuser.  Returns the number of rows the query produced.  Needs a
- * transaction and an active snapshot.
+ * a superuser.  Returns the number of rows the query produced.  Takes
+ * refresh_lock() first.  Needs a transaction and an active snapshot.
  */
 extern uint64 refresh_matview(Oid relid);
+
+/*
+ * Waits for any other refresh, redefinition or drop of the view to finish:
+ * ShareUpdateExclusiveLock, held to the end of the transaction, which
+ * conflicts with itself, with the locks REFRESH takes and with DROP, but not
+ * with readers.  Refreshers of one view queue here rather than all taking a
+ * weaker lock and deadlocking when they upgrade it.  Checks ownership before
+ * locking, as REFRESH does; fails with SQLSTATE 40001 when the view is gone
+ * (dropped, or replaced by a redefinition) by the time the lock is granted.
+ */
+extern void refresh_lock(Oid relid);
 
 #endif

@@ -13,11 +13,13 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "after_refresh.h"
@@ -33,23 +35,39 @@ static TimestampTz window_start_label = NO_LABEL;
 static TimestampTz window_end_label = NO_LABEL;
 
 int64
-run_start(Oid relid, TimestampTz label, int attempt)
+run_claim(Oid relid, TimestampTz label, int attempt)
 {
 	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
 	Datum		values[4];
-	int64		run_id;
+	int64		run_id = 0;
 	bool		isnull;
+
+	/*
+	 * Wait for whoever is running, redefining or dropping the view; then it
+	 * may be gone (a redefinition replaces the relation).
+	 */
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		return 0;
+	}
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = TimestampTzGetDatum(label);
 	values[2] = Int32GetDatum(attempt);
 	values[3] = Int32GetDatum(MyProcPid);
 	SPI_connect();
+	/* a session that ran this label and attempt first has its row here */
 	catalog_exec_as_owner("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
-						  "VALUES ($1::regclass, $2, $3, 'running', $4) RETURNING run_id",
+						  "VALUES ($1::regclass, $2, $3, 'running', $4) "
+						  "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
 						  4, argtypes, values, NULL);
-	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_processed == 1)
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
+	if (run_id == 0)
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
 	return run_id;
 }
 
@@ -115,6 +133,8 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 		window_start_label = previous;
 		window_end_label = label;
 		window_active = true;
+		/* waits for a refresh, redefinition or drop of the view in progress */
+		refresh_lock(relid);
 		if (change_tracking_unchanged(relid))
 		{
 			status = RUN_SKIPPED;
@@ -175,11 +195,14 @@ run_prune_history(void)
 	Datum		values[1] = {Int32GetDatum(pipeline_run_retention_days)};
 
 	SPI_connect();
-	/* old runs go, except each view's latest success, which the schedule needs */
+	/*
+	 * Old runs go, except each view's latest success, which the schedule
+	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
+	 */
 	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
 						  " WHERE r.started_at < now() - make_interval(days => $1) "
 						  "   AND r.status <> 'running' "
-						  "   AND r.run_id <> (SELECT l.run_id FROM pipeline.runs l "
+						  "   AND r.run_id IS DISTINCT FROM (SELECT l.run_id FROM pipeline.runs l "
 						  "                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
 						  "                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
 						  1, argtypes, values, NULL);
@@ -233,7 +256,9 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		if (!pg_class_ownercheck(dag->nodes[i].relid, GetUserId()))
 			continue;
 
-		run_id = run_start(dag->nodes[i].relid, verdict.label, verdict.attempt);
+		run_id = run_claim(dag->nodes[i].relid, verdict.label, verdict.attempt);
+		if (run_id == 0)
+			continue;			/* gone, or another session ran it */
 		status = run_perform(run_id, dag->nodes[i].relid, verdict.label);
 
 		states[i].latest_label = verdict.label;

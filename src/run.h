@@ -11,8 +11,18 @@
 
 #include "schedule.h"
 
-/* Records a 'running' run and returns its run_id.  Needs a transaction. */
-extern int64 run_start(Oid relid, TimestampTz label, int attempt);
+/*
+ * Claims the run of a view for a label and attempt: records it as 'running'
+ * and returns its run_id, or returns 0 when the view no longer exists or a
+ * run with that label and attempt is already recorded, so that no two
+ * sessions (run_due() callers, refresh workers) run a view twice for one
+ * label.  Takes ShareUpdateExclusiveLock on the view, to the end of the
+ * transaction when it claims (it waits for a refresh, redefinition or drop
+ * in progress; readers are not blocked); a concurrent claimer of the same
+ * run waits for it and then finds its row (unique on matview, time_label,
+ * attempt).  Needs a transaction.
+ */
+extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
 
 /*
  * Performs the run in a subtransaction: skipped when no upstream changed

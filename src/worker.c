@@ -219,11 +219,11 @@ pipeline_refresh_main(Datum main_arg)
 	managed = OidIsValid(get_extension_oid("pipeline", true)) &&
 		catalog_is_managed(job.relid);
 	if (managed)
-		run_id = run_start(job.relid, job.label, job.attempt);
+		run_id = run_claim(job.relid, job.label, job.attempt);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	if (!managed)
-		proc_exit(0);			/* dropped since it was planned */
+	if (run_id == 0)
+		proc_exit(0);			/* dropped, redefined or run by another session */
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

@@ -11,7 +11,9 @@ CREATE TABLE pipeline.runs (
     finished_at  timestamptz,
     rows         bigint,
     error        text,
-    worker_pid   int
+    worker_pid   int,
+    -- a run is claimed by inserting its row: one per view, label and attempt
+    UNIQUE (matview, time_label, attempt)
 );
 CREATE INDEX runs_matview_label_idx ON pipeline.runs (matview, time_label DESC, run_id DESC);
 COMMENT ON TABLE pipeline.runs IS 'One row per refresh attempt of a managed view for a time label';

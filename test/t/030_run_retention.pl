@@ -1,0 +1,142 @@
+# Pruning of run history and change records (pipeline.run_retention,
+# run_prune_history() in src/run.c), which the scheduler does on its first
+# planning pass and then every minute.
+#
+# The history is built with run_due() and back-dated rows in pipeline.runs
+# while pipeline.enabled is off; turning it on makes the scheduler's first
+# pass prune, and the test waits for that.  The scheduler starts no run of
+# its own: every view has succeeded for a label in 2100 (or 2099), later
+# than today's, or has a run in progress.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('retention');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pipeline'
+pipeline.enabled = off
+pipeline.tick = 100ms
+pipeline.run_retention = 7
+timezone = 'UTC'
+max_worker_processes = 20
+# no other transaction may hold back a snapshot's xmin
+autovacuum = off
+});
+$node->start;
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+# Each view has its own owner, so run_due() as that owner runs only it.
+sql(q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE src (id int);
+	INSERT INTO src VALUES (1);
+	GRANT SELECT ON src TO PUBLIC;
+	GRANT CREATE ON SCHEMA public TO PUBLIC;
+});
+for my $v (qw(often seldom stale failing))
+{
+	sql(qq{
+		CREATE ROLE ${v}_owner;
+		SET ROLE ${v}_owner;
+		SELECT pipeline.create_matview('public', '$v', 'SELECT count(*) AS n FROM src', '1 day');
+	});
+}
+
+sub run_due_as
+{
+	my ($owner, $as_of) = @_;
+	return sql(qq{SET ROLE ${owner}_owner;
+		SELECT status FROM pipeline.run_due('$as_of') WHERE matview = 'mv_$owner'::regclass});
+}
+
+# Change records.  mv_often refreshes before and after the first source
+# change, mv_seldom only in between, so afterwards the oldest saved snapshot
+# (mv_seldom's) has seen the first source change but not the second.
+is(run_due_as('often', '2100-01-01 00:00+00'), 'succeeded', 'often: first run');
+sql('INSERT INTO src VALUES (2)');
+is(run_due_as('seldom', '2100-01-01 00:00+00'), 'succeeded', 'seldom: first run');
+sql('INSERT INTO src VALUES (3)');
+is(run_due_as('often', '2100-01-02 00:00+00'), 'succeeded', 'often: second run');
+
+my $changes_of = sub {
+	my ($rel) = @_;
+	return sql(qq{SELECT string_agg(xid::text, ',' ORDER BY xid) FROM pipeline.changes
+		WHERE relation = '$rel'::regclass});
+};
+my @src = split /,/, $changes_of->('src');
+my @often = split /,/, $changes_of->('mv_often');
+my @seldom = split /,/, $changes_of->('mv_seldom');
+is(scalar @src, 2, 'two source changes recorded');
+is(scalar @often, 2, 'two refreshes of mv_often recorded');
+is(scalar @seldom, 1, 'one refresh of mv_seldom recorded');
+ok($src[0] < $seldom[0] && $seldom[0] < $src[1] && $src[1] < $often[1],
+	'the changes happened in the intended order')
+  or diag("src @src, often @often, seldom @seldom");
+
+# Run history, back-dated (retention: 7 days).  A 'running' row belongs to
+# a live process (the launcher), so it is not failed as an orphan.
+my $launcher = sql(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'});
+like($launcher, qr/^\d+$/, 'launcher is running');
+sql(qq{
+	INSERT INTO pipeline.runs (matview, time_label, attempt, status, started_at, finished_at, worker_pid) VALUES
+	-- mv_often has recent successes: old rows go, recent ones stay
+	('mv_often',   '2099-12-01', 1, 'succeeded', now() - interval '10 days', now() - interval '10 days', 1),
+	('mv_often',   '2099-12-02', 1, 'failed',    now() - interval '10 days', now() - interval '10 days', 1),
+	('mv_often',   '2099-12-03', 1, 'skipped',   now() - interval '8 days',  now() - interval '8 days',  1),
+	('mv_often',   '2099-12-04', 1, 'failed',    now() - interval '6 days',  now() - interval '6 days',  1),
+	('mv_often',   '2099-12-05', 1, 'succeeded', now() - interval '1 day',   now() - interval '1 day',   1),
+	-- mv_stale's only success is old: it stays (the schedule needs it);
+	-- an older failure goes; an old run still in progress stays
+	('mv_stale',   '2099-10-01', 1, 'failed',    now() - interval '50 days', now() - interval '50 days', 1),
+	('mv_stale',   '2099-11-01', 1, 'succeeded', now() - interval '40 days', now() - interval '40 days', 1),
+	('mv_stale',   '2099-11-02', 1, 'running',   now() - interval '39 days', NULL,                       $launcher),
+	-- mv_failing never succeeded: its old failures go, a recent one stays
+	-- (and a run in progress keeps the scheduler from starting another)
+	('mv_failing', '2099-10-01', 1, 'failed',    now() - interval '50 days', now() - interval '50 days', 1),
+	('mv_failing', '2099-10-01', 2, 'failed',    now() - interval '49 days', now() - interval '49 days', 1),
+	('mv_failing', '2099-12-31', 1, 'failed',    now() - interval '2 days',  now() - interval '2 days',  1),
+	('mv_failing', '2100-01-01', 1, 'running',   now() - interval '1 hour',  NULL,                       $launcher);
+});
+
+my $history = q{SELECT string_agg(matview::text || ' ' || time_label::date || '/' || attempt || ' ' || status,
+	E'\n' ORDER BY matview::text, time_label, attempt) FROM pipeline.runs};
+my $before = sql($history);
+
+# enable the scheduler: its first pass prunes
+sql(q{ALTER SYSTEM SET pipeline.enabled = on; SELECT pg_reload_conf();});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pipeline.runs WHERE matview = 'mv_often'::regclass AND time_label = '2099-12-01'}),
+	'the scheduler pruned old history');
+# nothing runs again (every view is up to date for its label in 2100)
+sql(q{ALTER SYSTEM SET pipeline.enabled = off; SELECT pg_reload_conf();});
+
+is(sql($history), join("\n",
+	'mv_failing 2099-12-31/1 failed',
+	'mv_failing 2100-01-01/1 running',
+	'mv_often 2099-12-04/1 failed',
+	'mv_often 2099-12-05/1 succeeded',
+	'mv_often 2100-01-01/1 succeeded',
+	'mv_often 2100-01-02/1 succeeded',
+	'mv_seldom 2100-01-01/1 succeeded',
+	'mv_stale 2099-11-01/1 succeeded',
+	'mv_stale 2099-11-02/1 running'),
+	'history past the retention is gone, except the latest success and runs in progress')
+  or diag("before:\n$before");
+
+# Change records: those every saved snapshot sees are gone; the second
+# source change, which mv_seldom's snapshot cannot see, stays, and so do
+# the records of each view's latest refresh.
+is($changes_of->('src'), $src[1], 'the source change mv_seldom has not seen is kept, the older one deleted');
+is($changes_of->('mv_often'), $often[1], 'the latest refresh of mv_often is kept, the older one deleted');
+is($changes_of->('mv_seldom'), $seldom[0], 'the latest refresh of mv_seldom is kept');
+
+# and skip-unchanged still decides right after the pruning
+is(run_due_as('seldom', '2100-01-02 00:00+00'), 'succeeded', 'seldom: runs, its source changed');
+is(run_due_as('often', '2100-01-03 00:00+00'), 'skipped', 'often: skipped, its source did not change');
+
+$node->stop;
+done_testing();
