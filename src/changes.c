@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -413,6 +414,16 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not lock \"%s\"", changes_name);
 	}
+
+	/*
+	 * One apply into a target at a time: two MERGEs inserting the same new
+	 * key would otherwise fail with a unique violation, since MERGE does not
+	 * turn a concurrent insert into an update.  The lock is self-conflicting
+	 * but lets readers and other writers of the target through; the MERGE
+	 * below takes its snapshot after the wait, so it sees what the previous
+	 * apply committed.
+	 */
+	LockRelationOid(target_relid, ShareUpdateExclusiveLock);
 
 	/*
 	 * The merge.  Its source reads the change table sorted by key and
