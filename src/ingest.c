@@ -33,10 +33,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/resowner.h"
 
 #include "catalog.h"
 #include "ingest.h"
+#include "subxact.h"
 
 typedef struct Message
 {
@@ -154,6 +154,37 @@ insert_messages(const char *insert_sql, Message *msgs, int n)
 		elog(ERROR, "ingest insert failed: %s", SPI_result_code_string(ret));
 }
 
+/* A batch of messages for claim_and_insert() */
+typedef struct Batch
+{
+	Oid			target;
+	const char *insert_sql;
+	Message    *msgs;
+	int			n;
+	int			claimed;
+} Batch;
+
+/* Claims the batch's new dedup ids and inserts their messages. */
+static void
+claim_and_insert(void *arg)
+{
+	Batch	   *batch = (Batch *) arg;
+
+	batch->claimed = claim(batch->target, batch->msgs, batch->n);
+	if (batch->claimed > 0)
+	{
+		Message    *todo = palloc(sizeof(Message) * batch->claimed);
+		int			k = 0;
+
+		for (int i = 0; i < batch->n; i++)
+			if (batch->msgs[i].claimed)
+				todo[k++] = batch->msgs[i];
+		/* insert in the order the messages came */
+		qsort(todo, k, sizeof(Message), message_cmp_ordinal);
+		insert_messages(batch->insert_sql, todo, k);
+	}
+}
+
 /*
  * Runs claim + insert of msgs in a subtransaction.  Returns true on
  * success; on a data error rolls back, stores the error text in *error
@@ -163,51 +194,21 @@ static bool
 try_claim_and_insert(Oid target, const char *insert_sql, Message *msgs, int n,
 					 int *claimed, char **error)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
+	Batch		batch = {target, insert_sql, msgs, n, 0};
+	ErrorData  *edata = subxact_try(claim_and_insert, &batch, false);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller);
-	PG_TRY();
+	if (edata == NULL)
 	{
-		*claimed = claim(target, msgs, n);
-		if (*claimed > 0)
-		{
-			Message    *todo = palloc(sizeof(Message) * *claimed);
-			int			k = 0;
-
-			for (int i = 0; i < n; i++)
-				if (msgs[i].claimed)
-					todo[k++] = msgs[i];
-			/* insert in the order the messages came */
-			qsort(todo, k, sizeof(Message), message_cmp_ordinal);
-			insert_messages(insert_sql, todo, k);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
+		*claimed = batch.claimed;
+		return true;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-		if (!is_data_error(edata))
-			ReThrowError(edata);
-		*error = edata->message;
-		*claimed = 0;
-		for (int i = 0; i < n; i++)
-			msgs[i].claimed = false;
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	if (!is_data_error(edata))
+		ReThrowError(edata);
+	*error = edata->message;
+	*claimed = 0;
+	for (int i = 0; i < n; i++)
+		msgs[i].claimed = false;
+	return false;
 }
 
 IngestCounts

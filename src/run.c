@@ -16,8 +16,6 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -28,6 +26,7 @@
 #include "pipeline.h"
 #include "refresh.h"
 #include "run.h"
+#include "subxact.h"
 
 /* The micro-batch window of the run in progress, for window_start/end(). */
 static bool window_active = false;
@@ -114,65 +113,64 @@ previous_success_label(Oid relid, TimestampTz label)
 	return previous;
 }
 
+/* One refresh of a run: what refresh_run() needs and what it did. */
+typedef struct RefreshRun
+{
+	Oid			relid;
+	TimestampTz label;
+	TimestampTz previous;		/* label of the view's previous success */
+	RunStatus	status;
+	int64		rows;
+} RefreshRun;
+
+/* The refresh of a run; run_perform() runs it in a subtransaction. */
+static void
+refresh_run(void *arg)
+{
+	RefreshRun *run = (RefreshRun *) arg;
+
+	/* one snapshot for the skip check, the refresh and the saved state */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	window_start_label = run->previous;
+	window_end_label = run->label;
+	window_active = true;
+	/* waits for a refresh, redefinition or drop of the view in progress */
+	refresh_lock(run->relid);
+	if (change_tracking_unchanged(run->relid))
+	{
+		run->status = RUN_SKIPPED;
+		change_tracking_refreshed(run->relid, false);
+	}
+	else
+	{
+		run->rows = (int64) refresh_matview(run->relid);
+		/* inside the run's transaction: its failure fails the run */
+		after_refresh_run(run->relid, run->label);
+		run->status = RUN_SUCCEEDED;
+		change_tracking_refreshed(run->relid, true);
+	}
+	window_active = false;
+	PopActiveSnapshot();
+}
+
 RunStatus
 run_perform(int64 run_id, Oid relid, TimestampTz label)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
-	ResourceOwner caller_owner = CurrentResourceOwner;
-	TimestampTz previous = previous_success_label(relid, label);
-	RunStatus	status;
-	int64		rows = 0;
-	char	   *error = NULL;
+	RefreshRun	run = {relid, label, previous_success_label(relid, label), RUN_FAILED, 0};
+	ErrorData  *error;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_context);
-	PG_TRY();
-	{
-		/* one snapshot for the skip check, the refresh and the saved state */
-		PushActiveSnapshot(GetTransactionSnapshot());
-		window_start_label = previous;
-		window_end_label = label;
-		window_active = true;
-		/* waits for a refresh, redefinition or drop of the view in progress */
-		refresh_lock(relid);
-		if (change_tracking_unchanged(relid))
-		{
-			status = RUN_SKIPPED;
-			change_tracking_refreshed(relid, false);
-		}
-		else
-		{
-			rows = (int64) refresh_matview(relid);
-			/* inside the run's transaction: its failure fails the run */
-			after_refresh_run(relid, label);
-			status = RUN_SUCCEEDED;
-			change_tracking_refreshed(relid, true);
-		}
-		window_active = false;
-		PopActiveSnapshot();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		window_active = false;
-		MemoryContextSwitchTo(caller_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller_context);
-		CurrentResourceOwner = caller_owner;
-		status = RUN_FAILED;
-		error = edata->message;
-	}
-	PG_END_TRY();
+	/*
+	 * In the scheduler a cancelled refresh is a failed run and the worker
+	 * goes on; a user's run_due() ends on a cancel.
+	 */
+	error = subxact_try(refresh_run, &run, IsBackgroundWorker);
+	window_active = false;
+	if (error != NULL)
+		run.status = RUN_FAILED;
 
 	CommandCounterIncrement();
-	run_finish(run_id, status, rows, error);
-	return status;
+	run_finish(run_id, run.status, run.rows, error ? error->message : NULL);
+	return run.status;
 }
 
 void

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ * subxact.h
+ *	  Running a piece of work in a subtransaction and catching its error.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_SUBXACT_H
+#define PIPELINE_SUBXACT_H
+
+#include "postgres.h"
+
+typedef void (*SubxactWork) (void *arg);
+
+/*
+ * Runs work(arg) in a subtransaction of the current transaction.  Returns
+ * NULL when it finished (the subtransaction is committed), or the ERROR it
+ * raised, copied into the caller's memory context (the subtransaction is
+ * rolled back).  A cancel or shutdown is re-thrown unless catch_cancel,
+ * since it must end the whole statement.  On return the caller's memory
+ * context and resource owner are current again.
+ */
+extern ErrorData *subxact_try(SubxactWork work, void *arg, bool catch_cancel);
+
+#endif
