@@ -100,4 +100,16 @@ SELECT pipeline.drop_matview('sched.mv_satisfaction');
 SELECT pipeline.drop_matview('sched.mv_windows');
 SELECT pipeline.drop_matview('sched.mv_clock');
 SELECT count(*) AS runs_left FROM pipeline.runs;
+
+-- a cancel (here a statement timeout) ends run_due(); its claims go with it
+CREATE TABLE sched.slow_source (x int);
+SELECT pipeline.create_matview('sched', 'slow',
+    'SELECT count(*) AS n, pg_sleep(CASE WHEN count(*) > 0 THEN 5 ELSE 0 END)::text AS slept FROM sched.slow_source',
+    '1 hour');
+INSERT INTO sched.slow_source VALUES (1);
+SET statement_timeout = '300ms';
+SELECT * FROM pipeline.run_due('2026-01-02 00:00:00+00');
+RESET statement_timeout;
+SELECT count(*) AS runs_after_cancel FROM pipeline.runs;
+SELECT pipeline.drop_matview('sched.mv_slow');
 DROP SCHEMA sched CASCADE;
