@@ -158,78 +158,68 @@ static void
 report_bad_changes(const char *changes_sql, const char *changes_name, List *keys,
 				   const char *sequence_by, const char *op_column, const char *delete_op)
 {
+	StringInfoData bad;			/* SQL condition: the offending rows */
 	StringInfoData sql;
-	StringInfoData nullkey;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(delete_op)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
+	int			sqlstate;
+	const char *what;
+	const char *hint;
+	int64		seen;
 	int64		count;
+	char	   *example;
+	bool		isnull;
 
-	initStringInfo(&nullkey);
-	append_key_list(&nullkey, keys, "c", " IS NULL OR ");
-	appendStringInfoString(&nullkey, " IS NULL");
+	/* the merge's own counts decide which error this is */
+	initStringInfo(&bad);
+	if (checked.null_keys > 0)
+	{
+		append_key_list(&bad, keys, "c", " IS NULL OR ");
+		appendStringInfoString(&bad, " IS NULL");
+		sqlstate = ERRCODE_NOT_NULL_VIOLATION;
+		what = "a null key";
+		hint = "Key columns identify the target row; they must not be null.";
+		seen = checked.null_keys;
+	}
+	else if (checked.null_sequences > 0)
+	{
+		appendStringInfo(&bad, "c.%s IS NULL", quote_identifier(sequence_by));
+		sqlstate = ERRCODE_NOT_NULL_VIOLATION;
+		what = psprintf("a null sequence \"%s\"", sequence_by);
+		hint = "The sequence orders the changes of a key; it must not be null.";
+		seen = checked.null_sequences;
+	}
+	else
+	{
+		appendStringInfo(&bad, "c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)",
+						 quote_identifier(op_column), quote_identifier(op_column));
+		sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+		what = psprintf("an unknown operation in \"%s\"", op_column);
+		hint = psprintf("Operations are 'I' (insert), 'U' (update) and '%s' (delete).", delete_op);
+		seen = checked.unknown_ops;
+	}
+
+	/*
+	 * The scan gives the example, and the count (unless the change relation
+	 * is a view whose rows changed since the merge read them).
+	 */
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT count(*) FILTER (WHERE %s), "
-					 "       min(c::text) FILTER (WHERE %s), "
-					 "       count(*) FILTER (WHERE c.%s IS NULL), "
-					 "       min(c::text) FILTER (WHERE c.%s IS NULL), "
-					 "       count(*) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)), "
-					 "       min(c::text) FILTER (WHERE c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)) "
-					 "  FROM %s c",
-					 nullkey.data, nullkey.data,
-					 quote_identifier(sequence_by), quote_identifier(sequence_by),
-					 quote_identifier(op_column), quote_identifier(op_column),
-					 quote_identifier(op_column), quote_identifier(op_column),
-					 changes_sql);
+	appendStringInfo(&sql, "SELECT count(*), min(c::text) FROM %s c WHERE %s",
+					 changes_sql, bad.data);
 	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "apply_changes check failed: %s", sql.data);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-
-	/*
-	 * The merge's own counts decide which error this is; the scan gives the
-	 * example (and the count, unless the change relation is a view whose
-	 * rows changed in between).
-	 */
-	if (checked.null_keys > 0)
-	{
-		count = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg_plural("change table \"%s\" has %lld row with a null key",
-							   "change table \"%s\" has %lld rows with a null key",
-							   count > 0 ? count : checked.null_keys,
-							   changes_name, (long long) (count > 0 ? count : checked.null_keys)),
-				 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 2)) : 0,
-				 errhint("Key columns identify the target row; they must not be null.")));
-	}
-	if (checked.null_sequences > 0)
-	{
-		count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		ereport(ERROR,
-				(errcode(ERRCODE_NOT_NULL_VIOLATION),
-				 errmsg_plural("change table \"%s\" has %lld row with a null sequence \"%s\"",
-							   "change table \"%s\" has %lld rows with a null sequence \"%s\"",
-							   count > 0 ? count : checked.null_sequences,
-							   changes_name, (long long) (count > 0 ? count : checked.null_sequences),
-							   sequence_by),
-				 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 4)) : 0,
-				 errhint("The sequence orders the changes of a key; it must not be null.")));
-	}
-	count = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (count == 0)
+		count = seen;
+	example = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg_plural("change table \"%s\" has %lld row with an unknown operation in \"%s\"",
-						   "change table \"%s\" has %lld rows with an unknown operation in \"%s\"",
-						   count > 0 ? count : checked.unknown_ops,
-						   changes_name, (long long) (count > 0 ? count : checked.unknown_ops),
-						   op_column),
-			 count > 0 ? errdetail("For example: %s", SPI_getvalue(tup, desc, 6)) : 0,
-			 errhint("Operations are 'I' (insert), 'U' (update) and '%s' (delete).", delete_op)));
+			(errcode(sqlstate),
+			 errmsg_plural("change table \"%s\" has %lld row with %s",
+						   "change table \"%s\" has %lld rows with %s",
+						   count, changes_name, (long long) count, what),
+			 example ? errdetail("For example: %s", example) : 0,
+			 errhint("%s", hint)));
 }
 
 /*
