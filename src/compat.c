@@ -24,10 +24,12 @@
  *
  * Applying: lock every existing view of the set and every other relation
  * the set's queries read (all or nothing, never waiting while holding one),
- * check, then drop the old relations (deepest first) and create the new
- * ones populated, in order, each as its original owner, restoring indexes,
- * grants and comments, and remapping the catalog rows from the old OID to
- * the new one.
+ * rebuild the set from the catalog as committed by then (READ COMMITTED:
+ * a redefinition that waited for another applies on top of it; with a
+ * transaction snapshot, a change is SQLSTATE 40001), check, then drop the
+ * old relations (deepest first) and create the new ones populated, in
+ * order, each as its original owner, restoring indexes, grants and
+ * comments, and remapping the catalog rows from the old OID to the new one.
  *
  * Incremental views (append-only tables, incremental.c) take part like any
  * other view, with one difference: their rows are history a query may not
@@ -56,10 +58,12 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "catalog.h"
@@ -461,16 +465,60 @@ sort_change_set(ChangeSet *cs)
 }
 
 /*
+ * True when relid has a row in pipeline.matview_definitions as of a new
+ * snapshot, whatever the active snapshot sees.
+ */
+static bool
+managed_now(Oid relid)
+{
+	bool		managed;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	managed = catalog_is_managed(relid);
+	PopActiveSnapshot();
+	return managed;
+}
+
+/*
+ * The error for a managed view that changed where this transaction could
+ * not see it: view names it (NULL: the set as a whole changed); waited says
+ * whether the redefinition had locked the set, so waited for it.
+ */
+static void
+report_changed(const char *view, bool waited)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 view == NULL ?
+			 errmsg("managed views changed while the redefinition waited for them") :
+			 waited ?
+			 errmsg("managed view %s was dropped or redefined while the redefinition waited for it",
+					view) :
+			 errmsg("managed view %s was dropped or redefined by a concurrent transaction",
+					view),
+			 IsolationUsesXactSnapshot() ?
+			 errdetail("The snapshot of a REPEATABLE READ or SERIALIZABLE transaction cannot see the change.") : 0,
+			 errhint("Retry the transaction.")));
+}
+
+/*
  * Builds the set a list of definitions touches, sorted; refuses cycles,
  * unknown schemas, unmanaged relations in the way, and an incremental key
  * that does not fit the view's type.
+ *
+ * The catalog rows are read with the active snapshot, the relations are
+ * looked up in the current system catalogs.  When the two disagree because
+ * a managed view was dropped or redefined by a transaction the snapshot
+ * cannot see, returns NULL with *changed naming the view, or with changed
+ * NULL raises SQLSTATE 40001.
  */
 static ChangeSet *
-build_change_set(List *defs)
+build_change_set(List *defs, char **changed)
 {
 	ChangeSet  *cs = palloc0(sizeof(ChangeSet));
 	Dag		   *dag = dag_load();
 	bool	   *affected = palloc0(sizeof(bool) * Max(dag->count, 1));
+	char	   *stale = NULL;
 	ListCell   *lc;
 	int			i;
 
@@ -510,11 +558,19 @@ build_change_set(List *defs)
 
 			v->dagindex = dag_find(dag, v->relid);
 			if (v->dagindex < 0)
+			{
+				/* a view redefined after the snapshot was taken */
+				if (managed_now(v->relid))
+				{
+					stale = display_name(v);
+					goto changed;
+				}
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_TABLE),
-						 errmsg("relation %s already exists and is not managed by pipeline",
-								display_name(v)),
+						 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
+								v->schema_name, v->relname),
 						 errhint("Drop or rename it, or choose another view name.")));
+			}
 			old = catalog_get_required(v->relid);
 			v->old_type = old->type;
 			v->old_query = old->query;
@@ -545,6 +601,16 @@ build_change_set(List *defs)
 					affected[i] = true;
 		if (changed || !affected[i])
 			continue;
+		/* a view dropped or replaced after the snapshot was taken */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(dag->nodes[i].relid)))
+		{
+			if (managed_now(dag->nodes[i].relid))
+				elog(ERROR, "managed view %u has no relation", dag->nodes[i].relid);
+			mv = catalog_get_required(dag->nodes[i].relid);
+			stale = quote_qualified_identifier(mv->schema_name,
+											   matview_relation_name(mv->name));
+			goto changed;
+		}
 		mv = catalog_get_required(dag->nodes[i].relid);
 		v = &cs->views[cs->count++];
 		v->relid = mv->relid;
@@ -581,6 +647,12 @@ build_change_set(List *defs)
 	}
 	sort_change_set(cs);
 	return cs;
+
+changed:
+	if (changed == NULL)
+		report_changed(stale, false);
+	*changed = stale;
+	return NULL;
 }
 
 /*
@@ -703,23 +775,73 @@ lock_all_or_nothing(LockSet *ls)
 }
 
 /*
- * Builds and locks the set; rebuilds it after locking and insists that
- * nothing changed meanwhile (a concurrent redefinition replaces OIDs).
+ * How many times build_and_lock() locks a set (or looks again after a race
+ * with a commit) before it gives up with SQLSTATE 40001: in READ COMMITTED,
+ * once, plus once per change to the set while it waited.
+ */
+#define MAX_LOCK_ROUNDS 10
+
+/*
+ * Builds the set and locks everything it needs (lock_set_for()), then
+ * builds it again, now that nobody can change it, and makes sure the locks
+ * cover it: a concurrent redefinition replaces the OIDs of what it
+ * redefines and rebuilds, so what was locked may be gone after the wait.
+ *
+ * READ COMMITTED: each build reads the catalog with a new snapshot, taken
+ * after the locks, so a redefinition that waited for another one of the
+ * same view applies on top of it, as a second UPDATE of a row would: it is
+ * judged against and replaces the definition committed meanwhile (version
+ * grows again).  If the set changed, its new members are locked (all or
+ * nothing again) and it is built once more.
+ *
+ * REPEATABLE READ, SERIALIZABLE: the transaction's snapshot cannot see what
+ * was committed meanwhile, so any change is SQLSTATE 40001.
+ *
+ * Returns with the snapshot of the last build pushed as the active
+ * snapshot (the rest of the compile step reads the catalog with it); the
+ * caller pops it once done.
  */
 static ChangeSet *
 build_and_lock(List *defs)
 {
-	LockSet    *held = lock_set_for(build_change_set(defs));
-	ChangeSet  *cs;
+	LockSet    *held = NULL;
+	int			rounds = 0;
 
-	lock_all_or_nothing(held);
-	cs = build_change_set(defs);
-	if (!lock_set_covers(held, lock_set_for(cs)))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("managed views changed while the redefinition waited for them"),
-				 errhint("Retry the redefinition.")));
-	return cs;
+	for (;;)
+	{
+		ChangeSet  *cs;
+		LockSet    *need = NULL;
+		char	   *stale = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		/* what is committed now, in the system catalogs and our snapshot */
+		AcceptInvalidationMessages();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		cs = build_change_set(defs, &stale);
+		if (cs != NULL)
+		{
+			need = lock_set_for(cs);
+			if (held != NULL && lock_set_covers(held, need))
+				return cs;
+		}
+		PopActiveSnapshot();
+
+		if (held != NULL)
+			unlock_set(held, -1);
+		if (IsolationUsesXactSnapshot() && (cs == NULL || held != NULL))
+			report_changed(stale, held != NULL);
+		if (++rounds > MAX_LOCK_ROUNDS)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed views changed while the redefinition waited for them"),
+					 errhint("Retry the redefinition.")));
+		held = NULL;
+		if (cs == NULL)
+			continue;			/* a commit raced our snapshot: look again */
+		lock_all_or_nothing(need);
+		held = need;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1374,6 +1496,8 @@ compat_redefine(MatviewDefinition *def)
 	check_change_set(cs);
 	refuse_breaks(cs, display_name(&cs->views[0]));
 	apply_change_set(cs);
+	/* build_and_lock()'s snapshot */
+	PopActiveSnapshot();
 	for (i = 0; i < cs->count; i++)
 		if (cs->views[i].def == def)
 			newrelid = cs->views[i].newrelid;
@@ -1417,7 +1541,7 @@ check_definitions(FunctionCallInfo fcinfo, List *defs)
 	ChangeSet  *cs;
 
 	InitMaterializedSRF(fcinfo, 0);
-	cs = build_change_set(defs);
+	cs = build_change_set(defs, NULL);
 	check_change_set(cs);
 	return_verdicts(fcinfo, cs);
 }
@@ -1581,6 +1705,8 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	check_change_set(cs);
 	refuse_breaks(cs, NULL);
 	apply_change_set(cs);
+	/* build_and_lock()'s snapshot */
+	PopActiveSnapshot();
 	delete_staged();
 	for (i = 0; i < cs->count; i++)
 	{
