@@ -22,11 +22,14 @@
  * and propagates), or when an upstream of it breaks.  Changed views only
  * break when their own query does not analyze.
  *
- * Applying: lock every existing view of the set (all or nothing, never
- * waiting while holding one), check, then drop the old relations (deepest
- * first) and create the new ones populated, in order, each as its original
- * owner, restoring indexes, grants and comments, and remapping the catalog
- * rows from the old OID to the new one.
+ * Applying: lock every existing view of the set and every other relation
+ * the set's queries read (all or nothing, never waiting while holding one),
+ * rebuild the set from the catalog as committed by then (READ COMMITTED:
+ * a redefinition that waited for another applies on top of it; with a
+ * transaction snapshot, a change is SQLSTATE 40001), check, then drop the
+ * old relations (deepest first) and create the new ones populated, in
+ * order, each as its original owner, restoring indexes, grants and
+ * comments, and remapping the catalog rows from the old OID to the new one.
  *
  * Incremental views (append-only tables, incremental.c) take part like any
  * other view, with one difference: their rows are history a query may not
@@ -55,10 +58,12 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "catalog.h"
@@ -86,6 +91,7 @@ typedef struct PendingView
 	char	   *old_query;
 	char	   *old_key;
 	int			dagindex;		/* index in the old DAG, -1 when new */
+	List	   *reads;			/* a changed view: relations its query reads */
 	List	   *upstream;		/* indexes of pending views it reads */
 	List	   *downstream;
 	/* the verdict */
@@ -209,17 +215,19 @@ add_upstream(ChangeSet *cs, int down, int up)
 }
 
 /*
- * The pending views a new query reads.  Relations are taken from the raw
- * parse tree (the query cannot be analyzed yet: it may read views of the
- * set that do not exist in their new form), resolved like the analyzer
- * would; a plain view counts with everything it reads.
+ * The relations a view's query reads directly, found without parse analysis
+ * and without taking any lock: its range variables, resolved as the
+ * analyzer would resolve them now (a name that resolves to nothing, such as
+ * a CTE's, is left out).  With match_new, a name of a view of the set that
+ * does not exist yet makes that view an upstream of this one.
  */
-static void
-find_new_references(ChangeSet *cs, int index)
+static List *
+direct_reads(ChangeSet *cs, int index, bool match_new)
 {
 	PendingView *v = &cs->views[index];
 	List	   *raw = raw_parser(v->query, RAW_PARSE_DEFAULT);
 	List	   *rangevars = NIL;
+	List	   *reads = NIL;
 	ListCell   *lc;
 
 	rangevar_walker(linitial_node(RawStmt, raw)->stmt, &rangevars);
@@ -232,33 +240,105 @@ find_new_references(ChangeSet *cs, int index)
 		if (rv->catalogname != NULL)
 			continue;
 		/* views of the set that do not exist yet */
-		for (i = 0; i < cs->count; i++)
-		{
-			PendingView *other = &cs->views[i];
+		if (match_new)
+			for (i = 0; i < cs->count; i++)
+			{
+				PendingView *other = &cs->views[i];
 
-			if (!OidIsValid(other->relid) &&
-				strcmp(other->relname, rv->relname) == 0 &&
-				(rv->schemaname == NULL ||
-				 strcmp(other->schema_name, rv->schemaname) == 0))
-				add_upstream(cs, index, i);
-		}
-		relid = RangeVarGetRelid(rv, NoLock, true);
-		if (!OidIsValid(relid))
-			continue;
-		if ((i = pending_by_relid(cs, relid)) >= 0)
-			add_upstream(cs, index, i);
-		else if (get_rel_relkind(relid) == RELKIND_VIEW)
-		{
-			List	   *deps;
-			ListCell   *dc;
-
-			deps = dag_query_dependencies(psprintf("SELECT FROM %s",
-												   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-																			  get_rel_name(relid))));
-			foreach(dc, deps)
-				if ((i = pending_by_relid(cs, lfirst_oid(dc))) >= 0)
+				if (!OidIsValid(other->relid) &&
+					strcmp(other->relname, rv->relname) == 0 &&
+					(rv->schemaname == NULL ||
+					 strcmp(other->schema_name, rv->schemaname) == 0))
 					add_upstream(cs, index, i);
-		}
+			}
+		relid = RangeVarGetRelid(rv, NoLock, true);
+		if (OidIsValid(relid))
+			reads = list_append_unique_oid(reads, relid);
+	}
+	return reads;
+}
+
+/*
+ * relids and, for every plain view among them, every relation it reads,
+ * recursively, as the dependencies of the view's rule record them
+ * (pg_depend): the relations a query over relids opens, found without
+ * opening or locking any of them.  Materialized views are not expanded
+ * (reading one does not read its sources).
+ */
+static List *
+view_closure(List *relids)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum	   *elems;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			n = 0;
+	bool		any_view = false;
+	uint64		i;
+
+	foreach(lc, relids)
+		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_VIEW)
+			any_view = true;
+	if (!any_view)
+		return relids;
+
+	elems = palloc(sizeof(Datum) * list_length(relids));
+	foreach(lc, relids)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	SPI_connect();
+	if (SPI_execute_with_args("WITH RECURSIVE r(relid) AS ("
+							  "    SELECT pg_catalog.unnest($1) "
+							  "  UNION "
+							  "    SELECT d.refobjid FROM r "
+							  "      JOIN pg_catalog.pg_class c ON c.oid = r.relid AND c.relkind = 'v' "
+							  "      JOIN pg_catalog.pg_rewrite w ON w.ev_class = c.oid "
+							  "      JOIN pg_catalog.pg_depend d "
+							  "        ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+							  "       AND d.objid = w.oid AND d.deptype = 'n' "
+							  "       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+							  "     WHERE d.refobjid <> r.relid) "
+							  "SELECT r.relid FROM r JOIN pg_catalog.pg_class c ON c.oid = r.relid "
+							  " WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') ORDER BY 1",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the dependencies of plain views");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		result = lappend_oid(result, relid);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * The pending views a new query reads.  Relations are taken from the raw
+ * parse tree (the query cannot be analyzed yet: it may read views of the
+ * set that do not exist in their new form, and analyzing it would lock
+ * what it reads before the set is locked), resolved like the analyzer
+ * would; a plain view counts with everything it reads.  Remembers every
+ * relation the query reads in v->reads.
+ */
+static void
+find_new_references(ChangeSet *cs, int index)
+{
+	PendingView *v = &cs->views[index];
+	ListCell   *lc;
+
+	v->reads = view_closure(direct_reads(cs, index, true));
+	foreach(lc, v->reads)
+	{
+		int			i = pending_by_relid(cs, lfirst_oid(lc));
+
+		if (i >= 0)
+			add_upstream(cs, index, i);
 	}
 }
 
@@ -385,16 +465,60 @@ sort_change_set(ChangeSet *cs)
 }
 
 /*
+ * True when relid has a row in pipeline.matview_definitions as of a new
+ * snapshot, whatever the active snapshot sees.
+ */
+static bool
+managed_now(Oid relid)
+{
+	bool		managed;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	managed = catalog_is_managed(relid);
+	PopActiveSnapshot();
+	return managed;
+}
+
+/*
+ * The error for a managed view that changed where this transaction could
+ * not see it: view names it (NULL: the set as a whole changed); waited says
+ * whether the redefinition had locked the set, so waited for it.
+ */
+static void
+report_changed(const char *view, bool waited)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 view == NULL ?
+			 errmsg("managed views changed while the redefinition waited for them") :
+			 waited ?
+			 errmsg("managed view %s was dropped or redefined while the redefinition waited for it",
+					view) :
+			 errmsg("managed view %s was dropped or redefined by a concurrent transaction",
+					view),
+			 IsolationUsesXactSnapshot() ?
+			 errdetail("The snapshot of a REPEATABLE READ or SERIALIZABLE transaction cannot see the change.") : 0,
+			 errhint("Retry the transaction.")));
+}
+
+/*
  * Builds the set a list of definitions touches, sorted; refuses cycles,
  * unknown schemas, unmanaged relations in the way, and an incremental key
  * that does not fit the view's type.
+ *
+ * The catalog rows are read with the active snapshot, the relations are
+ * looked up in the current system catalogs.  When the two disagree because
+ * a managed view was dropped or redefined by a transaction the snapshot
+ * cannot see, returns NULL with *changed naming the view, or with changed
+ * NULL raises SQLSTATE 40001.
  */
 static ChangeSet *
-build_change_set(List *defs)
+build_change_set(List *defs, char **changed)
 {
 	ChangeSet  *cs = palloc0(sizeof(ChangeSet));
 	Dag		   *dag = dag_load();
 	bool	   *affected = palloc0(sizeof(bool) * Max(dag->count, 1));
+	char	   *stale = NULL;
 	ListCell   *lc;
 	int			i;
 
@@ -434,11 +558,19 @@ build_change_set(List *defs)
 
 			v->dagindex = dag_find(dag, v->relid);
 			if (v->dagindex < 0)
+			{
+				/* a view redefined after the snapshot was taken */
+				if (managed_now(v->relid))
+				{
+					stale = display_name(v);
+					goto changed;
+				}
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_TABLE),
-						 errmsg("relation %s already exists and is not managed by pipeline",
-								display_name(v)),
+						 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
+								v->schema_name, v->relname),
 						 errhint("Drop or rename it, or choose another view name.")));
+			}
 			old = catalog_get_required(v->relid);
 			v->old_type = old->type;
 			v->old_query = old->query;
@@ -469,6 +601,16 @@ build_change_set(List *defs)
 					affected[i] = true;
 		if (changed || !affected[i])
 			continue;
+		/* a view dropped or replaced after the snapshot was taken */
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(dag->nodes[i].relid)))
+		{
+			if (managed_now(dag->nodes[i].relid))
+				elog(ERROR, "managed view %u has no relation", dag->nodes[i].relid);
+			mv = catalog_get_required(dag->nodes[i].relid);
+			stale = quote_qualified_identifier(mv->schema_name,
+											   matview_relation_name(mv->name));
+			goto changed;
+		}
 		mv = catalog_get_required(dag->nodes[i].relid);
 		v = &cs->views[cs->count++];
 		v->relid = mv->relid;
@@ -505,70 +647,201 @@ build_change_set(List *defs)
 	}
 	sort_change_set(cs);
 	return cs;
+
+changed:
+	if (changed == NULL)
+		report_changed(stale, false);
+	*changed = stale;
+	return NULL;
 }
 
 /*
- * Locks every existing view of the set with AccessExclusiveLock in DAG
- * order, all or nothing: when one is busy, every lock taken so far is let
- * go before waiting for it, so a redefinition never waits while holding a
- * view a refresh might want next (no deadlock, whatever order the refresh
- * locks in).
+ * What the compile step locks for a set: every existing view of the set
+ * with AccessExclusiveLock, in DAG order (they are dropped and recreated),
+ * and every other relation the set's queries read with AccessShareLock, in
+ * OID order (they are analyzed and read to populate the views, never
+ * changed).  Sources read through plain views count, as do the plain views.
+ */
+typedef struct LockSet
+{
+	List	   *exclusive;		/* OIDs, AccessExclusiveLock */
+	List	   *shared;			/* OIDs, AccessShareLock */
+} LockSet;
+
+static LockSet *
+lock_set_for(ChangeSet *cs)
+{
+	LockSet    *ls = palloc0(sizeof(LockSet));
+	List	   *reads = NIL;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < cs->count; i++)
+	{
+		PendingView *v = &cs->views[i];
+
+		if (OidIsValid(v->relid))
+			ls->exclusive = lappend_oid(ls->exclusive, v->relid);
+		/* a rebuilt view reads what its stored query names */
+		reads = list_concat_unique_oid(reads,
+									   v->def ? v->reads : direct_reads(cs, i, false));
+	}
+	foreach(lc, view_closure(reads))
+		if (!list_member_oid(ls->exclusive, lfirst_oid(lc)))
+			ls->shared = list_append_unique_oid(ls->shared, lfirst_oid(lc));
+	list_sort(ls->shared, list_oid_cmp);
+	return ls;
+}
+
+/* True when every lock need asks for is in held, or a stronger one is. */
+static bool
+lock_set_covers(LockSet *held, LockSet *need)
+{
+	ListCell   *lc;
+
+	foreach(lc, need->exclusive)
+		if (!list_member_oid(held->exclusive, lfirst_oid(lc)))
+			return false;
+	foreach(lc, need->shared)
+		if (!list_member_oid(held->shared, lfirst_oid(lc)) &&
+			!list_member_oid(held->exclusive, lfirst_oid(lc)))
+			return false;
+	return true;
+}
+
+/* The n first locks of ls, exclusive ones first; -1: all of them. */
+static void
+unlock_set(LockSet *ls, int n)
+{
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, ls->exclusive)
+		if (n < 0 || i++ < n)
+			UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	foreach(lc, ls->shared)
+		if (n < 0 || i++ < n)
+			UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
+ * Takes every lock of ls, all or nothing: when one is busy, every lock
+ * taken so far is let go before waiting for it (an ordinary lock wait, so
+ * cancel and lock_timeout work), then all are tried again.  A redefinition
+ * therefore never waits while holding a view or an upstream a refresh or a
+ * run might want next: no deadlock, whatever order they lock in.  (Without
+ * the upstreams, a redefinition holding a downstream view would wait to read
+ * an upstream a plain REFRESH holds, while the run refreshing it waits for
+ * the downstream view.)
  */
 static void
-lock_change_set(ChangeSet *cs)
+lock_all_or_nothing(LockSet *ls)
 {
 	for (;;)
 	{
-		int			i;
-		int			busy = -1;
+		int			taken = 0;
+		Oid			busy = InvalidOid;
+		LOCKMODE	busy_mode = NoLock;
+		ListCell   *lc;
 
 		CHECK_FOR_INTERRUPTS();
-		for (i = 0; i < cs->count; i++)
+		foreach(lc, ls->exclusive)
 		{
-			if (!OidIsValid(cs->views[i].relid))
-				continue;
-			if (!ConditionalLockRelationOid(cs->views[i].relid, AccessExclusiveLock))
+			if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessExclusiveLock))
 			{
-				busy = i;
+				busy = lfirst_oid(lc);
+				busy_mode = AccessExclusiveLock;
 				break;
 			}
+			taken++;
 		}
-		if (busy < 0)
+		if (!OidIsValid(busy))
+			foreach(lc, ls->shared)
+			{
+				if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessShareLock))
+				{
+					busy = lfirst_oid(lc);
+					busy_mode = AccessShareLock;
+					break;
+				}
+				taken++;
+			}
+		if (!OidIsValid(busy))
 			return;
-		while (--i >= 0)
-			if (OidIsValid(cs->views[i].relid))
-				UnlockRelationOid(cs->views[i].relid, AccessExclusiveLock);
-		LockRelationOid(cs->views[busy].relid, AccessExclusiveLock);
-		UnlockRelationOid(cs->views[busy].relid, AccessExclusiveLock);
+		unlock_set(ls, taken);
+		LockRelationOid(busy, busy_mode);
+		UnlockRelationOid(busy, busy_mode);
 	}
 }
 
 /*
- * Builds and locks the set; rebuilds it after locking and insists that
- * nothing changed meanwhile (a concurrent redefinition replaces OIDs).
+ * How many times build_and_lock() locks a set (or looks again after a race
+ * with a commit) before it gives up with SQLSTATE 40001: in READ COMMITTED,
+ * once, plus once per change to the set while it waited.
+ */
+#define MAX_LOCK_ROUNDS 10
+
+/*
+ * Builds the set and locks everything it needs (lock_set_for()), then
+ * builds it again, now that nobody can change it, and makes sure the locks
+ * cover it: a concurrent redefinition replaces the OIDs of what it
+ * redefines and rebuilds, so what was locked may be gone after the wait.
+ *
+ * READ COMMITTED: each build reads the catalog with a new snapshot, taken
+ * after the locks, so a redefinition that waited for another one of the
+ * same view applies on top of it, as a second UPDATE of a row would: it is
+ * judged against and replaces the definition committed meanwhile (version
+ * grows again).  If the set changed, its new members are locked (all or
+ * nothing again) and it is built once more.
+ *
+ * REPEATABLE READ, SERIALIZABLE: the transaction's snapshot cannot see what
+ * was committed meanwhile, so any change is SQLSTATE 40001.
+ *
+ * Returns with the snapshot of the last build pushed as the active
+ * snapshot (the rest of the compile step reads the catalog with it); the
+ * caller pops it once done.
  */
 static ChangeSet *
 build_and_lock(List *defs)
 {
-	ChangeSet  *first = build_change_set(defs);
-	ChangeSet  *cs;
-	int			i;
+	LockSet    *held = NULL;
+	int			rounds = 0;
 
-	lock_change_set(first);
-	cs = build_change_set(defs);
-	if (cs->count != first->count)
-		goto changed;
-	for (i = 0; i < cs->count; i++)
-		if (pending_by_relid(first, cs->views[i].relid) < 0 && OidIsValid(cs->views[i].relid))
-			goto changed;
-	return cs;
+	for (;;)
+	{
+		ChangeSet  *cs;
+		LockSet    *need = NULL;
+		char	   *stale = NULL;
 
-changed:
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("managed views changed while the redefinition waited for them"),
-			 errhint("Retry the redefinition.")));
-	return NULL;
+		CHECK_FOR_INTERRUPTS();
+		/* what is committed now, in the system catalogs and our snapshot */
+		AcceptInvalidationMessages();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		cs = build_change_set(defs, &stale);
+		if (cs != NULL)
+		{
+			need = lock_set_for(cs);
+			if (held != NULL && lock_set_covers(held, need))
+				return cs;
+		}
+		PopActiveSnapshot();
+
+		if (held != NULL)
+			unlock_set(held, -1);
+		if (IsolationUsesXactSnapshot() && (cs == NULL || held != NULL))
+			report_changed(stale, held != NULL);
+		if (++rounds > MAX_LOCK_ROUNDS)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed views changed while the redefinition waited for them"),
+					 errhint("Retry the redefinition.")));
+		held = NULL;
+		if (cs == NULL)
+			continue;			/* a commit raced our snapshot: look again */
+		lock_all_or_nothing(need);
+		held = need;
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -1213,6 +1486,7 @@ Oid
 compat_redefine(MatviewDefinition *def)
 {
 	ChangeSet  *cs = build_and_lock(list_make1(def));
+	Oid			newrelid = InvalidOid;
 	int			i;
 
 	/* the view's own errors, as the analyzer words them, with a position */
@@ -1222,11 +1496,14 @@ compat_redefine(MatviewDefinition *def)
 	check_change_set(cs);
 	refuse_breaks(cs, display_name(&cs->views[0]));
 	apply_change_set(cs);
+	/* build_and_lock()'s snapshot */
+	PopActiveSnapshot();
 	for (i = 0; i < cs->count; i++)
 		if (cs->views[i].def == def)
-			return cs->views[i].newrelid;
-	elog(ERROR, "redefined view is missing from its change set");
-	return InvalidOid;
+			newrelid = cs->views[i].newrelid;
+	if (!OidIsValid(newrelid))
+		elog(ERROR, "redefined view is missing from its change set");
+	return newrelid;
 }
 
 /* ---------------------------------------------------------------------
@@ -1264,7 +1541,7 @@ check_definitions(FunctionCallInfo fcinfo, List *defs)
 	ChangeSet  *cs;
 
 	InitMaterializedSRF(fcinfo, 0);
-	cs = build_change_set(defs);
+	cs = build_change_set(defs, NULL);
 	check_change_set(cs);
 	return_verdicts(fcinfo, cs);
 }
@@ -1428,6 +1705,8 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	check_change_set(cs);
 	refuse_breaks(cs, NULL);
 	apply_change_set(cs);
+	/* build_and_lock()'s snapshot */
+	PopActiveSnapshot();
 	delete_staged();
 	for (i = 0; i < cs->count; i++)
 	{

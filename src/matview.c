@@ -113,17 +113,13 @@ matview_define(MatviewDefinition *def)
 	List	   *upstream;
 	StringInfoData sql;
 
+	/*
+	 * A redefinition: the compile step checks and rebuilds downstream.  It
+	 * also refuses a relation pipeline does not manage, telling it from a
+	 * view redefined by a transaction our snapshot cannot see.
+	 */
 	if (OidIsValid(relid))
-	{
-		if (!catalog_is_managed(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_TABLE),
-					 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
-							def->schema_name, relname),
-					 errhint("Drop or rename it, or choose another view name.")));
-		/* a redefinition: the compile step checks and rebuilds downstream */
 		return compat_redefine(def);
-	}
 	if (def->type == MATVIEW_INCREMENTAL)
 	{
 		/* an append-only table (incremental.c), populated like a matview */
