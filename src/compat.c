@@ -73,6 +73,7 @@
 #include "incremental.h"
 #include "matview.h"
 #include "pipeline.h"
+#include "subxact.h"
 
 /* One view of a change set. */
 typedef struct PendingView
@@ -1036,6 +1037,13 @@ verdict_detail(PendingView *v)
 	return buf.len ? buf.data : NULL;
 }
 
+/* judge_view() for subxact_try() */
+static void
+judge_view_try(void *arg)
+{
+	judge_view((PendingView *) arg);
+}
+
 /*
  * Judges every view of the set, filling in the verdicts.  Changes nothing:
  * the work happens in a subtransaction that is rolled back.  Needs to be
@@ -1046,6 +1054,7 @@ check_change_set(ChangeSet *cs)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *error;
 	int			i;
 
 	find_unmanaged_dependents(cs);
@@ -1072,32 +1081,12 @@ check_change_set(ChangeSet *cs)
 		if (v->broken)
 			continue;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(caller);
-		PG_TRY();
+		error = subxact_try(judge_view_try, v, false);
+		if (error != NULL)
 		{
-			judge_view(v);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(caller);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(caller);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(caller);
-			CurrentResourceOwner = owner;
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-				ReThrowError(edata);
 			v->broken = true;
-			v->detail = edata->message;
+			v->detail = error->message;
 		}
-		PG_END_TRY();
 	}
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(caller);
