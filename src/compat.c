@@ -726,6 +726,28 @@ unlock_set(LockSet *ls, int n)
 }
 
 /*
+ * Tries to lock each relation of relids in mode without waiting, counting
+ * the locks taken in *taken; at the first busy one stores it in *busy and
+ * returns false.
+ */
+static bool
+try_lock_each(List *relids, LOCKMODE mode, int *taken, Oid *busy)
+{
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
+		{
+			*busy = lfirst_oid(lc);
+			return false;
+		}
+		(*taken)++;
+	}
+	return true;
+}
+
+/*
  * Takes every lock of ls, all or nothing: when one is busy, every lock
  * taken so far is let go before waiting for it (an ordinary lock wait, so
  * cancel and lock_timeout work), then all are tried again.  A redefinition
@@ -742,33 +764,16 @@ lock_all_or_nothing(LockSet *ls)
 	{
 		int			taken = 0;
 		Oid			busy = InvalidOid;
-		LOCKMODE	busy_mode = NoLock;
-		ListCell   *lc;
+		LOCKMODE	busy_mode;
 
 		CHECK_FOR_INTERRUPTS();
-		foreach(lc, ls->exclusive)
+		busy_mode = AccessExclusiveLock;
+		if (try_lock_each(ls->exclusive, busy_mode, &taken, &busy))
 		{
-			if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessExclusiveLock))
-			{
-				busy = lfirst_oid(lc);
-				busy_mode = AccessExclusiveLock;
-				break;
-			}
-			taken++;
+			busy_mode = AccessShareLock;
+			if (try_lock_each(ls->shared, busy_mode, &taken, &busy))
+				return;
 		}
-		if (!OidIsValid(busy))
-			foreach(lc, ls->shared)
-			{
-				if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessShareLock))
-				{
-					busy = lfirst_oid(lc);
-					busy_mode = AccessShareLock;
-					break;
-				}
-				taken++;
-			}
-		if (!OidIsValid(busy))
-			return;
 		unlock_set(ls, taken);
 		LockRelationOid(busy, busy_mode);
 		UnlockRelationOid(busy, busy_mode);
