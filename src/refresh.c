@@ -6,9 +6,11 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "catalog/pg_type.h"
 #include "access/xact.h"
 #include "access/table.h"
 #include "commands/matview.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
@@ -71,6 +73,36 @@ refresh_matview(Oid relid)
 	return qc.nprocessed;
 }
 
+/*
+ * True when some managed view reads relid.  Lets refresh() of a view without
+ * downstream views skip loading the DAG, whose cost grows with the number
+ * of views.  Needs a transaction.
+ */
+static bool
+has_downstream(Oid relid)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare("SELECT 1 FROM pipeline.edges WHERE upstream = $1 LIMIT 1",
+										   1, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare the pipeline.edges lookup");
+		plan = prepared;
+	}
+	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pipeline.edges");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_refresh);
 
 /*
@@ -83,9 +115,10 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
 	bool		cascade;
-	Dag		   *dag;
-	List	   *todo;
-	ListCell   *lc;
+	ManagedView *managed;
+	int			count;
+	Oid		   *views;
+	int64	   *intervals_us;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -93,17 +126,33 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
-	catalog_get_required(relid);
+	managed = catalog_get_required(relid);
 
 	InitMaterializedSRF(fcinfo, 0);
-	dag = dag_load();
-	todo = dag_with_downstream(dag, dag_find(dag, relid));
-	if (!cascade)
-		todo = list_make1_int(linitial_int(todo));
-
-	foreach(lc, todo)
+	if (cascade && has_downstream(relid))
 	{
-		Oid			view = dag->nodes[lfirst_int(lc)].relid;
+		Dag		   *dag = dag_load();
+		List	   *todo = dag_with_downstream(dag, dag_find(dag, relid));
+		ListCell   *lc;
+
+		count = 0;
+		views = palloc(sizeof(Oid) * list_length(todo));
+		intervals_us = palloc(sizeof(int64) * list_length(todo));
+		foreach(lc, todo)
+		{
+			views[count] = dag->nodes[lfirst_int(lc)].relid;
+			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
+		}
+	}
+	else
+	{
+		count = 1;
+		views = &managed->relid;
+		intervals_us = &managed->interval_us;
+	}
+
+	for (int i = 0; i < count; i++)
+	{
 		instr_time	start;
 		instr_time	elapsed;
 		uint64		rows;
@@ -112,14 +161,14 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		INSTR_TIME_SET_CURRENT(start);
-		rows = refresh_matview(view);
-		after_refresh_run(view, schedule_time_label(dag->nodes[lfirst_int(lc)].interval_us,
-													GetCurrentTransactionStartTimestamp()));
+		rows = refresh_matview(views[i]);
+		after_refresh_run(views[i], schedule_time_label(intervals_us[i],
+														GetCurrentTransactionStartTimestamp()));
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
 
-		values[0] = ObjectIdGetDatum(view);
+		values[0] = ObjectIdGetDatum(views[i]);
 		values[1] = CStringGetTextDatum("succeeded");
 		values[2] = Int64GetDatum((int64) rows);
 		values[3] = IntervalPGetDatum(duration);
