@@ -78,11 +78,17 @@ schedule_load_state(Dag *dag)
 												sizeof(Oid), true, TYPALIGN_INT));
 
 	SPI_connect();
+	/*
+	 * One index probe per view for its latest run; a second one, for its
+	 * latest success, only when the latest run is not a success (a success
+	 * of the latest label is the latest success).
+	 */
 	if (SPI_execute_with_args(
 							  "SELECT m.ord::int4, "
-							  "       (SELECT r.time_label FROM pipeline.runs r "
-							  "         WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
-							  "         ORDER BY r.time_label DESC LIMIT 1), "
+							  "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
+							  "       ELSE (SELECT r.time_label FROM pipeline.runs r "
+							  "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+							  "              ORDER BY r.time_label DESC LIMIT 1) END, "
 							  "       l.time_label, l.status, l.attempt, l.finished_at "
 							  "  FROM unnest($1) WITH ORDINALITY m(oid, ord) "
 							  "  JOIN LATERAL (SELECT r.time_label, r.status, r.attempt, r.finished_at "
