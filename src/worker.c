@@ -27,6 +27,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -296,6 +297,8 @@ pipeline_scheduler_main(Datum main_arg)
 	state_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler run state",
 										  ALLOCSET_DEFAULT_SIZES);
 	CacheRegisterRelcacheCallback(schedule_inputs_invalidated, (Datum) 0);
+	/* catalog reads only: compiling them would cost more than it saves */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
