@@ -73,13 +73,23 @@ refresh_matview(Oid relid)
 	return qc.nprocessed;
 }
 
+/* What refresh() needs to know about a view before it starts. */
+typedef struct RefreshTarget
+{
+	int64		interval_us;	/* computed as dag_load() does */
+	bool		has_downstream; /* some managed view reads it */
+	bool		has_hook;		/* it has an after-refresh hook */
+} RefreshTarget;
+
 /*
- * True when some managed view reads relid.  Lets refresh() of a view without
- * downstream views skip loading the DAG, whose cost grows with the number
- * of views.  Needs a transaction.
+ * One lookup with a saved plan, so refresh() of a single view costs little
+ * more than REFRESH itself: no DAG load (whose cost grows with the number
+ * of views) unless downstream views must follow, and no hook call unless
+ * there is a hook.  False when relid is not a managed view.  Needs a
+ * transaction.
  */
 static bool
-has_downstream(Oid relid)
+lookup_refresh_target(Oid relid, RefreshTarget *target)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[1] = {REGCLASSOID};
@@ -89,16 +99,30 @@ has_downstream(Oid relid)
 	SPI_connect();
 	if (plan == NULL)
 	{
-		SPIPlanPtr	prepared = SPI_prepare("SELECT 1 FROM pipeline.edges WHERE upstream = $1 LIMIT 1",
-										   1, argtypes);
+		SPIPlanPtr	prepared =
+			SPI_prepare("SELECT (extract(epoch FROM d.refresh_interval) * 1000000)::int8, "
+						"       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
+						"       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
+						"  FROM pipeline.matview_definitions d WHERE d.matview = $1",
+						1, argtypes);
 
 		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare the pipeline.edges lookup");
+			elog(ERROR, "could not prepare the pipeline catalog lookup");
 		plan = prepared;
 	}
 	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.edges");
-	found = SPI_processed > 0;
+		elog(ERROR, "could not read pipeline.matview_definitions");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		target->interval_us = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		target->has_downstream = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		target->has_hook = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	}
 	SPI_finish();
 	return found;
 }
@@ -115,10 +139,11 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
 	bool		cascade;
-	ManagedView *managed;
+	RefreshTarget target;
 	int			count;
 	Oid		   *views;
 	int64	   *intervals_us;
+	bool		hooks_checked;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -126,10 +151,11 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
-	managed = catalog_get_required(relid);
+	if (!lookup_refresh_target(relid, &target))
+		catalog_get_required(relid);	/* raises the error */
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (cascade && has_downstream(relid))
+	if (cascade && target.has_downstream)
 	{
 		Dag		   *dag = dag_load();
 		List	   *todo = dag_with_downstream(dag, dag_find(dag, relid));
@@ -143,12 +169,14 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 			views[count] = dag->nodes[lfirst_int(lc)].relid;
 			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
 		}
+		hooks_checked = false;	/* after_refresh_run() looks for each */
 	}
 	else
 	{
 		count = 1;
-		views = &managed->relid;
-		intervals_us = &managed->interval_us;
+		views = &relid;
+		intervals_us = &target.interval_us;
+		hooks_checked = true;
 	}
 
 	for (int i = 0; i < count; i++)
@@ -162,8 +190,9 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_matview(views[i]);
-		after_refresh_run(views[i], schedule_time_label(intervals_us[i],
-														GetCurrentTransactionStartTimestamp()));
+		if (!hooks_checked || target.has_hook)
+			after_refresh_run(views[i], schedule_time_label(intervals_us[i],
+															GetCurrentTransactionStartTimestamp()));
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
