@@ -96,7 +96,18 @@ sub finished_runs
 		"SELECT count(*) FROM pipeline.runs WHERE status <> 'running'");
 }
 
+# what the scheduler reads grows with the runs: pipeline.runs, and the system
+# catalogs, where every REFRESH leaves dead row versions behind
+sub relation_kb
+{
+	return split /\|/, $node->safe_psql('postgres', q{
+		SELECT pg_total_relation_size('pipeline.runs') / 1024,
+		       (SELECT sum(pg_total_relation_size(c.oid)) / 1024 FROM pg_class c
+		         WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r')});
+}
+
 my %base;
+my @rel_base;
 my $t0 = time;
 my @checkpoints = grep { $_ < $target_runs } (100, 1000, 2500, 5000, 7500);
 push @checkpoints, $target_runs;
@@ -110,6 +121,7 @@ for my $at (@checkpoints)
 		sleep 0.2;
 	}
 	my $elapsed = time - $t0;
+	@rel_base = relation_kb() unless @rel_base;
 	for my $proc ([ 'scheduler', $scheduler ], [ 'launcher', $launcher ])
 	{
 		my ($name, $pid) = @$proc;
@@ -134,6 +146,9 @@ for my $at (@checkpoints)
 		}
 	}
 }
+my @rel_end = relation_kb();
+printf "relations: from the first sample to the last, pipeline.runs %d -> %d kB, system catalogs %d -> %d kB\n",
+  $rel_base[0], $rel_end[0], $rel_base[1], $rel_end[1];
 my ($ok, $failed, $skipped) = split /\|/, $node->safe_psql('postgres',
 	"SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped') FROM pipeline.runs");
 printf "runs: %d succeeded, %d failed, %d skipped in %.0f s (%.1f runs/s, max_workers %d, %d views of 1 s)\n",
