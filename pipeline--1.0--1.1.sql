@@ -55,3 +55,20 @@ UPDATE pipeline.runs r
    AND top.matview = later.matview AND top.time_label = later.time_label;
 ALTER TABLE pipeline.runs
     ADD CONSTRAINT runs_matview_time_label_attempt_key UNIQUE (matview, time_label, attempt);
+
+-- The background scheduler keeps the DAG and every view's run state between
+-- ticks.  Any write to the tables they come from invalidates that table's
+-- relcache entry when the writing transaction commits, which tells the
+-- scheduler to reload.
+CREATE FUNCTION pipeline.schedule_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pipeline_schedule_changed'
+LANGUAGE C;
+COMMENT ON FUNCTION pipeline.schedule_changed() IS
+    'Statement trigger on matview_definitions, edges and runs: tells the background scheduler to reload them';
+CREATE TRIGGER schedule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pipeline.matview_definitions
+    FOR EACH STATEMENT EXECUTE FUNCTION pipeline.schedule_changed();
+CREATE TRIGGER schedule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pipeline.edges
+    FOR EACH STATEMENT EXECUTE FUNCTION pipeline.schedule_changed();
+CREATE TRIGGER schedule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pipeline.runs
+    FOR EACH STATEMENT EXECUTE FUNCTION pipeline.schedule_changed();

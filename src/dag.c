@@ -120,6 +120,34 @@ typedef struct LoadedNode
 	int			placed;			/* position once sorted, else -1 */
 } LoadedNode;
 
+/* A managed view's OID and its index in the loaded array, for lookups. */
+typedef struct OidIndex
+{
+	Oid			relid;
+	int			index;
+} OidIndex;
+
+static int
+compare_oid_index(const void *a, const void *b)
+{
+	Oid			x = ((const OidIndex *) a)->relid;
+	Oid			y = ((const OidIndex *) b)->relid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Index of relid in the loaded array (by a sorted OidIndex), or -1. */
+static int
+loaded_index(OidIndex *byoid, int count, Oid relid)
+{
+	OidIndex	key;
+	OidIndex   *found;
+
+	key.relid = relid;
+	found = bsearch(&key, byoid, count, sizeof(OidIndex), compare_oid_index);
+	return found ? found->index : -1;
+}
+
 static int
 compare_ready(const void *a, const void *b, void *arg)
 {
@@ -132,11 +160,17 @@ compare_ready(const void *a, const void *b, void *arg)
 	return strcmp(x->name, y->name);
 }
 
+/*
+ * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
+ * a definition changes, and it may hold thousands of views.  Edges are
+ * mapped to nodes by OID here; edges from source tables are dropped.
+ */
 Dag *
 dag_load(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	LoadedNode *loaded;
+	OidIndex   *byoid;
 	int			count;
 	int			i;
 	int		   *order;
@@ -146,11 +180,12 @@ dag_load(void)
 	SPI_connect();
 	if (SPI_execute("SELECT matview::oid, matview::text, "
 					"       (extract(epoch FROM refresh_interval) * 1000000)::int8 "
-					"  FROM pipeline.matview_definitions ORDER BY matview::text",
+					"  FROM pipeline.matview_definitions",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.matview_definitions");
 	count = SPI_processed;
 	loaded = MemoryContextAllocZero(caller, sizeof(LoadedNode) * Max(count, 1));
+	byoid = palloc(sizeof(OidIndex) * Max(count, 1));	/* in SPI's context */
 	for (i = 0; i < count; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -160,29 +195,33 @@ dag_load(void)
 		loaded[i].name = MemoryContextStrdup(caller, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
 		loaded[i].interval_us = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 		loaded[i].placed = -1;
+		byoid[i].relid = loaded[i].relid;
+		byoid[i].index = i;
 	}
+	qsort(byoid, count, sizeof(OidIndex), compare_oid_index);
 
-	/* edges between managed views, as indexes into the name-sorted array */
-	if (SPI_execute("WITH v AS (SELECT matview, row_number() OVER (ORDER BY matview::text) - 1 AS i "
-					"             FROM pipeline.matview_definitions) "
-					"SELECT u.i::int4, d.i::int4 FROM pipeline.edges e "
-					"  JOIN v u ON u.matview = e.upstream JOIN v d ON d.matview = e.downstream",
+	if (SPI_execute("SELECT upstream::oid, downstream::oid FROM pipeline.edges",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.edges");
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
-		int			up = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		int			down = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-		MemoryContext spi = MemoryContextSwitchTo(caller);
+		int			up = loaded_index(byoid, count,
+									  DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)));
+		int			down = loaded_index(byoid, count,
+										DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)));
+		MemoryContext spi;
 
+		if (up < 0 || down < 0)
+			continue;			/* a source relation, not a managed view */
+		spi = MemoryContextSwitchTo(caller);
 		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
 		loaded[up].downstream = lappend_int(loaded[up].downstream, down);
 		loaded[down].pending++;
 		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
+	SPI_finish();				/* frees byoid too */
 
 	/*
 	 * Kahn's algorithm: a node's level is final once all its upstreams are
@@ -237,6 +276,16 @@ dag_load(void)
 			dag->nodes[up].downstream = lappend_int(dag->nodes[up].downstream, i);
 		}
 	}
+
+	/* only the Dag stays: the scheduler keeps it across ticks */
+	for (i = 0; i < count; i++)
+	{
+		pfree(loaded[i].name);
+		list_free(loaded[i].upstream);
+		list_free(loaded[i].downstream);
+	}
+	pfree(loaded);
+	pfree(order);
 	return dag;
 }
 

@@ -6,11 +6,13 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/xact.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/matview.h"
-#include "miscadmin.h"
+#include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
@@ -106,6 +108,60 @@ refresh_matview(Oid relid)
 	return qc.nprocessed;
 }
 
+/* What refresh() needs to know about a view before it starts. */
+typedef struct RefreshTarget
+{
+	int64		interval_us;	/* computed as dag_load() does */
+	bool		has_downstream; /* some managed view reads it */
+	bool		has_hook;		/* it has an after-refresh hook */
+} RefreshTarget;
+
+/*
+ * One lookup with a saved plan, so refresh() of a single view costs little
+ * more than REFRESH itself: no DAG load (whose cost grows with the number
+ * of views) unless downstream views must follow, and no hook call unless
+ * there is a hook.  False when relid is not a managed view.  Needs a
+ * transaction.
+ */
+static bool
+lookup_refresh_target(Oid relid, RefreshTarget *target)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		found;
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		SPIPlanPtr	prepared =
+			SPI_prepare("SELECT (extract(epoch FROM d.refresh_interval) * 1000000)::int8, "
+						"       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
+						"       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
+						"  FROM pipeline.matview_definitions d WHERE d.matview = $1",
+						1, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare the pipeline catalog lookup");
+		plan = prepared;
+	}
+	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pipeline.matview_definitions");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		target->interval_us = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		target->has_downstream = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		target->has_hook = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	SPI_finish();
+	return found;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_refresh);
 
 /*
@@ -118,9 +174,11 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
 	bool		cascade;
-	Dag		   *dag;
-	List	   *todo;
-	ListCell   *lc;
+	RefreshTarget target;
+	int			count;
+	Oid		   *views;
+	int64	   *intervals_us;
+	bool		hooks_checked;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -128,25 +186,44 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
-	catalog_get_required(relid);
+	if (!lookup_refresh_target(relid, &target))
+		catalog_get_required(relid);	/* raises the error */
 
 	InitMaterializedSRF(fcinfo, 0);
-	dag = dag_load();
-	todo = dag_with_downstream(dag, dag_find(dag, relid));
-	if (!cascade)
-		todo = list_make1_int(linitial_int(todo));
+	if (cascade && target.has_downstream)
+	{
+		Dag		   *dag = dag_load();
+		List	   *todo = dag_with_downstream(dag, dag_find(dag, relid));
+		ListCell   *lc;
+
+		count = 0;
+		views = palloc(sizeof(Oid) * list_length(todo));
+		intervals_us = palloc(sizeof(int64) * list_length(todo));
+		foreach(lc, todo)
+		{
+			views[count] = dag->nodes[lfirst_int(lc)].relid;
+			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
+		}
+		hooks_checked = false;	/* after_refresh_run() looks for each */
+	}
+	else
+	{
+		count = 1;
+		views = &relid;
+		intervals_us = &target.interval_us;
+		hooks_checked = true;
+	}
 
 	/*
 	 * Every view first, in DAG order, as run_due() does one by one: none of
 	 * them can then be redefined or dropped under the cascade, and a
 	 * redefinition that wants one of them waits without holding any.
 	 */
-	foreach(lc, todo)
-		refresh_lock(dag->nodes[lfirst_int(lc)].relid);
+	for (int i = 0; i < count; i++)
+		refresh_lock(views[i]);
 
-	foreach(lc, todo)
+	for (int i = 0; i < count; i++)
 	{
-		Oid			view = dag->nodes[lfirst_int(lc)].relid;
 		instr_time	start;
 		instr_time	elapsed;
 		uint64		rows;
@@ -155,14 +232,15 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		INSTR_TIME_SET_CURRENT(start);
-		rows = refresh_matview(view);
-		after_refresh_run(view, schedule_time_label(dag->nodes[lfirst_int(lc)].interval_us,
-													GetCurrentTransactionStartTimestamp()));
+		rows = refresh_matview(views[i]);
+		if (!hooks_checked || target.has_hook)
+			after_refresh_run(views[i], schedule_time_label(intervals_us[i],
+															GetCurrentTransactionStartTimestamp()));
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
 
-		values[0] = ObjectIdGetDatum(view);
+		values[0] = ObjectIdGetDatum(views[i]);
 		values[1] = CStringGetTextDatum("succeeded");
 		values[2] = Int64GetDatum((int64) rows);
 		values[3] = IntervalPGetDatum(duration);

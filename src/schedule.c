@@ -6,13 +6,19 @@
  * Its label T is due once as_of >= T and every managed upstream U has
  * succeeded (or was skipped as unchanged) for time_label(U.interval, T).
  * Only the latest label matters: a view that fell behind catches up in one
- * run.  Nothing here touches the database except schedule_load_state().
+ * run.  Nothing here touches the database except schedule_load_state()
+ * and the trigger that tells the scheduler its inputs changed.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "fmgr.h"
@@ -78,11 +84,17 @@ schedule_load_state(Dag *dag)
 												sizeof(Oid), true, TYPALIGN_INT));
 
 	SPI_connect();
+	/*
+	 * One index probe per view for its latest run; a second one, for its
+	 * latest success, only when the latest run is not a success (a success
+	 * of the latest label is the latest success).
+	 */
 	if (SPI_execute_with_args(
 							  "SELECT m.ord::int4, "
-							  "       (SELECT r.time_label FROM pipeline.runs r "
-							  "         WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
-							  "         ORDER BY r.time_label DESC LIMIT 1), "
+							  "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
+							  "       ELSE (SELECT r.time_label FROM pipeline.runs r "
+							  "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+							  "              ORDER BY r.time_label DESC LIMIT 1) END, "
 							  "       l.time_label, l.status, l.attempt, l.finished_at "
 							  "  FROM unnest($1) WITH ORDINALITY m(oid, ord) "
 							  "  JOIN LATERAL (SELECT r.time_label, r.status, r.attempt, r.finished_at "
@@ -193,4 +205,45 @@ pipeline_time_label(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(at))
 		PG_RETURN_TIMESTAMPTZ(at);
 	PG_RETURN_TIMESTAMPTZ(schedule_time_label(interval_us, at));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_schedule_changed);
+
+/*
+ * Statement trigger on pipeline.matview_definitions, edges and runs: queues
+ * a relcache invalidation of the table, which other backends receive only
+ * once this transaction commits.  The background scheduler keeps the DAG
+ * and the run state across ticks and reloads them on it.  Once per table
+ * and (sub)transaction is enough: a subtransaction's invalidations are
+ * dropped only if it aborts, and then the next write queues one again.
+ */
+Datum
+pipeline_schedule_changed(PG_FUNCTION_ARGS)
+{
+	static struct
+	{
+		Oid			relid;
+		LocalTransactionId lxid;
+		SubTransactionId subxid;
+	}			queued[3];
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
+	int			slot;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pipeline.schedule_changed() must be called as a trigger");
+	relid = RelationGetRelid(trigdata->tg_relation);
+	for (slot = 0; slot < lengthof(queued); slot++)
+		if (queued[slot].relid == relid || !OidIsValid(queued[slot].relid))
+			break;
+	if (slot == lengthof(queued))
+		slot = 0;				/* tables of a dropped extension: reuse */
+	if (queued[slot].relid == relid && queued[slot].lxid == MyProc->lxid &&
+		queued[slot].subxid == GetCurrentSubTransactionId())
+		return PointerGetDatum(NULL);
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	queued[slot].relid = relid;
+	queued[slot].lxid = MyProc->lxid;
+	queued[slot].subxid = GetCurrentSubTransactionId();
+	return PointerGetDatum(NULL);
 }

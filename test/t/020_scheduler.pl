@@ -134,5 +134,25 @@ $node->safe_psql('postgres', 'DROP EXTENSION pipeline CASCADE');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'pipeline'"),
 	'0', 'DROP EXTENSION works while the scheduler runs');
 
+# and a new extension (new catalog tables) is picked up
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	SELECT pipeline.create_matview('public', 'again', 'SELECT 1 AS x', '1 hour');
+});
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status = 'succeeded'"),
+	'the scheduler serves the extension created again');
+
+# the scheduler keeps the DAG and run state between ticks: with nothing else
+# running, changes made by hand must still reach it
+$node->safe_psql('postgres', "DELETE FROM pipeline.runs WHERE matview = 'mv_again'::regclass");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
+	'deleting its runs makes the scheduler run it again');
+$node->safe_psql('postgres', 'TRUNCATE pipeline.runs');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
+	'so does TRUNCATE pipeline.runs');
+
 $node->stop;
 done_testing();

@@ -1,0 +1,212 @@
+# Idle scheduler (run through bench/run idle_scheduler): 10,000 managed
+# views, every one succeeded for its current time label, so nothing is due
+# for hours.  With the background worker on (default tick, 1 s) it reports
+#  - CPU of the scheduler and of the launcher over a wall-clock window,
+#    from utime+stime in /proc/<pid>/stat, as a fraction of one core
+#    (target: < 1% of a core);
+#  - the time one planning pass takes inside the scheduler (its DEBUG1
+#    line "planned N views in X ms, reloaded ..."; target < 20 ms): idle
+#    passes, and passes right after a change to pipeline.runs or to the
+#    definitions, which make the scheduler reload its run state or its DAG;
+#  - from SQL, a whole pass with loading through run_due() with nothing
+#    due, and the DAG load alone through refresh_order().
+# The DAG: 100 source tables; 40% of the views count rows of one source,
+# 30% join two of those (fan-in), 20% read one of the second level
+# (chains), 10% join three of the third level.  Intervals of 1 or 2 days.
+# Knobs: BENCH_VIEWS (10000), BENCH_WINDOW seconds (60).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use Time::HiRes qw(time sleep);
+use POSIX qw(sysconf _SC_CLK_TCK);
+
+my $views = $ENV{BENCH_VIEWS} // 10000;
+my $window = $ENV{BENCH_WINDOW} // 60;
+my $clk_tck = sysconf(_SC_CLK_TCK);
+
+my $node = PostgreSQL::Test::Cluster->new('bench_idle');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pipeline'
+pipeline.enabled = off
+max_worker_processes = 20
+shared_buffers = 256MB
+max_wal_size = 4GB
+# run_due() refreshes every view once in one transaction
+max_locks_per_transaction = 256
+});
+$node->start;
+
+sub median
+{
+	my @s = sort { $a <=> $b } @_;
+	my $n = @s;
+	return $n % 2 ? $s[ ($n - 1) / 2 ] : ($s[ $n / 2 - 1 ] + $s[ $n / 2 ]) / 2;
+}
+
+# --- the DAG
+my $n1 = int($views * 0.4);
+my $n2 = int($views * 0.3);
+my $n3 = int($views * 0.2);
+my $n4 = $views - $n1 - $n2 - $n3;
+my @sql = ('CREATE EXTENSION pipeline;');
+for my $s (1 .. 100)
+{
+	push @sql, "CREATE TABLE src_$s (id int); INSERT INTO src_$s SELECT generate_series(1, 10);";
+}
+for my $i (1 .. $n1)
+{
+	my $s = 1 + $i % 100;
+	push @sql, "SELECT pipeline.create_matview('public', 'a$i', 'SELECT count(*) AS n FROM src_$s', '1 day');";
+}
+for my $i (1 .. $n2)
+{
+	my ($x, $y) = (1 + $i % $n1, 1 + (7 * $i + 3) % $n1);
+	my $iv = $i % 3 ? '1 day' : '2 days';
+	push @sql, "SELECT pipeline.create_matview('public', 'b$i', 'SELECT x.n + y.n AS n FROM mv_a$x x, mv_a$y y', '$iv');";
+}
+for my $i (1 .. $n3)
+{
+	my $x = 1 + $i % $n2;
+	push @sql, "SELECT pipeline.create_matview('public', 'c$i', 'SELECT n * 2 AS n FROM mv_b$x', '2 days');";
+}
+for my $i (1 .. $n4)
+{
+	my ($x, $y, $z) = (1 + $i % $n3, 1 + (3 * $i + 1) % $n3, 1 + (5 * $i + 2) % $n3);
+	push @sql, "SELECT pipeline.create_matview('public', 'd$i', 'SELECT x.n + y.n + z.n AS n FROM mv_c$x x, mv_c$y y, mv_c$z z', '1 day');";
+}
+my $t0 = time;
+$node->safe_psql('postgres', join("\n", @sql), timeout => 3600);
+my $define_s = time - $t0;
+
+# every view succeeds for its current label, in one synchronous pass
+$t0 = time;
+my $ran = $node->safe_psql('postgres',
+	"SELECT count(*) FILTER (WHERE status = 'succeeded') || ' succeeded, ' || count(*) FILTER (WHERE status <> 'succeeded') || ' other' FROM pipeline.run_due()",
+	timeout => 3600);
+my $run_due_s = time - $t0;
+$node->safe_psql('postgres', 'VACUUM ANALYZE');
+my ($count, $edges, $levels) = split /\|/, $node->safe_psql('postgres',
+	'SELECT (SELECT count(*) FROM pipeline.matviews), (SELECT count(*) FROM pipeline.edges), (SELECT max(level) FROM pipeline.refresh_order())');
+printf "setup: %d views, %d edges, %d levels; defined in %.1f s; first run_due() %s in %.1f s\n",
+  $count, $edges, $levels, $define_s, $ran, $run_due_s;
+
+# nothing may become due during the measurement
+my $margin = $node->safe_psql('postgres',
+	"SELECT extract(epoch FROM min(pipeline.time_label(refresh_interval) + refresh_interval) - now())::int FROM pipeline.matview_definitions");
+printf "setup: next time label in %d s (window %d s)%s\n", $margin, $window,
+  $margin > $window + 60 ? '' : ' WARNING: a label falls in the window, rerun later';
+
+# --- planning from SQL, nothing due
+sub timed_median
+{
+	my ($sql, $reps) = @_;
+	my $script = "\\timing on\n" . ("$sql\n" x ($reps + 1));
+	my ($ret, $out, $err) = $node->psql('postgres', $script);
+	die "psql failed: $err" if $ret != 0;
+	my @t = ($out =~ /^Time: ([0-9.]+) ms/mg);
+	shift @t;	# the first call warms the caches
+	return median(@t);
+}
+my $sql_plan = timed_median('SELECT count(*) FROM pipeline.run_due();', 20);
+my $sql_dag = timed_median('SELECT count(*) FROM pipeline.refresh_order();', 20);
+my $sql_trivial = timed_median('SELECT count(*) FROM pipeline.matview_definitions;', 20);
+printf "planning from sql: run_due() with nothing due, median of 20: %.1f ms (target < 20 ms)\n", $sql_plan;
+printf "planning from sql: DAG load alone (refresh_order()) %.1f ms; a count(*) of the catalog %.1f ms\n",
+  $sql_dag, $sql_trivial;
+
+# --- the worker, idle
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET pipeline.enabled = on;
+	ALTER SYSTEM SET log_min_messages = debug1;
+	SELECT pg_reload_conf();
+});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'")
+  or die "no scheduler";
+my $scheduler = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'");
+my $launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
+my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');
+# settle: the first pass marks orphans, prunes history and fills caches
+sleep 5;
+
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	open my $fh, '<', "/proc/$pid/stat" or die "/proc/$pid/stat: $!";
+	my $line = <$fh>;
+	close $fh;
+	$line =~ s/^.*\) //;	# past the command name
+	my @f = split / /, $line;
+	return $f[11] + $f[12];	# utime + stime (fields 14 and 15)
+}
+
+my $runs_before = $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.runs');
+my $log_offset = -s $node->logfile;
+my ($s0, $l0) = (cpu_ticks($scheduler), cpu_ticks($launcher));
+$t0 = time;
+sleep $window;
+my ($s1, $l1) = (cpu_ticks($scheduler), cpu_ticks($launcher));
+my $wall = time - $t0;
+my $runs_after = $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.runs');
+
+# planning passes the scheduler logged since $offset, by what they reloaded
+sub logged_passes
+{
+	my ($offset) = @_;
+	my %passes;
+	my $started = 0;
+	open my $log, '<', $node->logfile or die;
+	seek $log, $offset, 0;
+	while (my $line = <$log>)
+	{
+		next unless $line =~ /\[$scheduler\].*planned (\d+) views in ([0-9.]+) ms, reloaded (.*), started (\d+)/;
+		push @{ $passes{$3} }, $2;
+		$started += $4;
+	}
+	close $log;
+	return (\%passes, $started);
+}
+
+my ($passes, $started) = logged_passes($log_offset);
+my $sched_cpu = ($s1 - $s0) / $clk_tck;
+my $launch_cpu = ($l1 - $l0) / $clk_tck;
+printf "idle worker: tick %s, window %.1f s, runs started during it %d (pipeline.runs %d -> %d)\n",
+  $tick, $wall, $started, $runs_before, $runs_after;
+printf "idle worker: scheduler CPU %.2f s = %.2f%% of one core (target < 1%%)\n",
+  $sched_cpu, 100 * $sched_cpu / $wall;
+printf "idle worker: launcher CPU %.2f s = %.2f%% of one core\n",
+  $launch_cpu, 100 * $launch_cpu / $wall;
+for my $kind (sort keys %$passes)
+{
+	my @t = sort { $a <=> $b } @{ $passes->{$kind} };
+	printf "tick planning in the worker: %d passes in the window that reloaded %s, median %.2f ms, max %.2f ms (target < 20 ms)\n",
+	  scalar(@t), $kind, median(@t), $t[-1];
+}
+
+# passes after a change: a statement that writes no row still fires the
+# trigger, so the scheduler reloads the run state, or the DAG too
+for my $change (
+	[ 'pipeline.runs', 'UPDATE pipeline.runs SET rows = rows WHERE false' ],
+	[ 'the definitions', 'UPDATE pipeline.matview_definitions SET version = version WHERE false' ])
+{
+	my ($what, $sql) = @$change;
+	my $offset = -s $node->logfile;
+	for (1 .. 5)
+	{
+		$node->safe_psql('postgres', $sql);
+		sleep 1.5;
+	}
+	my ($p) = logged_passes($offset);
+	for my $kind (sort keys %$p)
+	{
+		next if $kind eq 'nothing';
+		my @t = sort { $a <=> $b } @{ $p->{$kind} };
+		printf "tick planning in the worker: after a change to %s, %d passes reloaded %s, median %.1f ms, max %.1f ms\n",
+		  $what, scalar(@t), $kind, median(@t), $t[-1];
+	}
+}
+
+$node->stop;
