@@ -112,4 +112,11 @@ SELECT * FROM pipeline.run_due('2026-01-02 00:00:00+00');
 RESET statement_timeout;
 SELECT count(*) AS runs_after_cancel FROM pipeline.runs;
 SELECT pipeline.drop_matview('sched.mv_slow');
+
+-- run_due() labels a year-long interval as time_label() does: a year is 12
+-- months of 30 days in both (extract(epoch) would say 365.25 days)
+SELECT pipeline.create_matview('sched', 'yearly', 'SELECT count(*) AS n FROM sched.slow_source', '1 year');
+SELECT r.time_label = pipeline.time_label('1 year', '2026-03-15 00:00+00') AS same_label, r.status
+  FROM pipeline.run_due('2026-03-15 00:00+00') r WHERE r.matview = 'sched.mv_yearly'::regclass;
+SELECT pipeline.drop_matview('sched.mv_yearly');
 DROP SCHEMA sched CASCADE;

@@ -17,6 +17,7 @@
 
 #include "catalog.h"
 #include "pipeline.h"
+#include "schedule.h"
 
 Oid
 catalog_relation_owner(Oid relid)
@@ -89,9 +90,7 @@ fetch_view(Oid relid)
 		view->name = SPI_getvalue(tup, desc, 2);
 		view->type = matview_type_from_name(SPI_getvalue(tup, desc, 3));
 		interval = DatumGetIntervalP(SPI_getbinval(tup, desc, 4, &isnull));
-		view->interval_us = interval->time +
-			(int64) interval->day * USECS_PER_DAY +
-			(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+		view->interval_us = schedule_interval_usecs(interval);
 		view->query = SPI_getvalue(tup, desc, 5);
 		view->incremental_key = SPI_getvalue(tup, desc, 6);
 		view->version = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));

@@ -20,9 +20,11 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/timestamp.h"
 
 #include "dag.h"
 #include "dpl.h"
+#include "schedule.h"
 
 static bool
 collect_relations_walker(Node *node, List **relids)
@@ -179,7 +181,7 @@ dag_load(void)
 
 	SPI_connect();
 	if (SPI_execute("SELECT matview::oid, matview::text, "
-					"       (extract(epoch FROM refresh_interval) * 1000000)::int8 "
+					"       refresh_interval "
 					"  FROM pipeline.matview_definitions",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.matview_definitions");
@@ -193,7 +195,9 @@ dag_load(void)
 
 		loaded[i].relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		loaded[i].name = MemoryContextStrdup(caller, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
-		loaded[i].interval_us = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		loaded[i].interval_us =
+			schedule_interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3,
+																	&isnull)));
 		loaded[i].placed = -1;
 		byoid[i].relid = loaded[i].relid;
 		byoid[i].index = i;

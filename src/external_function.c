@@ -58,6 +58,7 @@
 #include "catalog.h"
 #include "external_function.h"
 #include "http.h"
+#include "schedule.h"
 
 char	   *pipeline_allowed_endpoints = NULL;
 
@@ -1048,8 +1049,7 @@ bad:
 static int64
 interval_ms(Interval *iv)
 {
-	return (iv->time + (int64) iv->day * USECS_PER_DAY +
-			(int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY) / 1000;
+	return schedule_interval_usecs(iv) / 1000;
 }
 
 /* Runs a utility statement, as the current user or as the catalog owner. */

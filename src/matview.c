@@ -24,6 +24,7 @@
 #include "dpl.h"
 #include "incremental.h"
 #include "matview.h"
+#include "schedule.h"
 
 bool		matview_ddl_in_progress = false;
 
@@ -190,8 +191,7 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(2)), "query");
 	interval = PG_GETARG_INTERVAL_P(3);
 	def->interval = *interval;
-	def->interval_us = interval->time + (int64) interval->day * USECS_PER_DAY +
-		(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	def->interval_us = schedule_interval_usecs(interval);
 	def->type = matview_type_from_name(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	if (!PG_ARGISNULL(5))
 		def->incremental_key = text_to_cstring(PG_GETARG_TEXT_PP(5));

@@ -111,7 +111,7 @@ refresh_matview(Oid relid)
 /* What refresh() needs to know about a view before it starts. */
 typedef struct RefreshTarget
 {
-	int64		interval_us;	/* computed as dag_load() does */
+	int64		interval_us;
 	bool		has_downstream; /* some managed view reads it */
 	bool		has_hook;		/* it has an after-refresh hook */
 } RefreshTarget;
@@ -135,7 +135,7 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 	if (plan == NULL)
 	{
 		SPIPlanPtr	prepared =
-			SPI_prepare("SELECT (extract(epoch FROM d.refresh_interval) * 1000000)::int8, "
+			SPI_prepare("SELECT d.refresh_interval, "
 						"       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
 						"       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
 						"  FROM pipeline.matview_definitions d WHERE d.matview = $1",
@@ -154,7 +154,8 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		target->interval_us = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		target->interval_us =
+			schedule_interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, desc, 1, &isnull)));
 		target->has_downstream = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 		target->has_hook = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 	}

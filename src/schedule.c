@@ -189,14 +189,20 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 
 PG_FUNCTION_INFO_V1(pipeline_time_label);
 
+int64
+schedule_interval_usecs(const Interval *interval)
+{
+	return interval->time + (int64) interval->day * USECS_PER_DAY +
+		(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
 /* time_label(refresh_interval interval, at timestamptz) RETURNS timestamptz */
 Datum
 pipeline_time_label(PG_FUNCTION_ARGS)
 {
 	Interval   *interval = PG_GETARG_INTERVAL_P(0);
 	TimestampTz at = PG_GETARG_TIMESTAMPTZ(1);
-	int64		interval_us = interval->time + (int64) interval->day * USECS_PER_DAY +
-		(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	int64		interval_us = schedule_interval_usecs(interval);
 
 	if (interval_us <= 0)
 		ereport(ERROR,

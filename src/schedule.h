@@ -14,6 +14,12 @@
 
 #define NO_LABEL DT_NOBEGIN
 
+/*
+ * An interval as microseconds, the one conversion every schedule uses: a
+ * month is 30 days (as interval comparison counts it), so a year is 360.
+ */
+extern int64 schedule_interval_usecs(const Interval *interval);
+
 /* Floor of at to a multiple of interval_us counted from the Unix epoch. */
 extern TimestampTz schedule_time_label(int64 interval_us, TimestampTz at);
 
