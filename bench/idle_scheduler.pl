@@ -17,6 +17,7 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use Time::HiRes qw(time sleep);
 use POSIX qw(sysconf _SC_CLK_TCK);
 
@@ -24,10 +25,7 @@ my $views = $ENV{BENCH_VIEWS} // 10000;
 my $window = $ENV{BENCH_WINDOW} // 60;
 my $clk_tck = sysconf(_SC_CLK_TCK);
 
-my $node = PostgreSQL::Test::Cluster->new('bench_idle');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('bench_idle', qq{
 pipeline.enabled = off
 max_worker_processes = 20
 shared_buffers = 256MB
@@ -35,7 +33,6 @@ max_wal_size = 4GB
 # run_due() refreshes every view once in one transaction
 max_locks_per_transaction = 256
 });
-$node->start;
 
 sub median
 {
@@ -121,11 +118,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET log_min_messages = debug1;
 	SELECT pg_reload_conf();
 });
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'")
-  or die "no scheduler";
-my $scheduler = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'");
+my $scheduler = PipelineNode->scheduler_pid($node);
 my $launcher = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
 my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');

@@ -12,19 +12,16 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 
 my $small_pairs = $ENV{BENCH_SMALL_PAIRS} // 200;
 my $medium_pairs = $ENV{BENCH_MEDIUM_PAIRS} // 30;
 
-my $node = PostgreSQL::Test::Cluster->new('bench_refresh_one');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('bench_refresh_one', qq{
 pipeline.enabled = off
 shared_buffers = 256MB
 max_wal_size = 4GB
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;

@@ -7,16 +7,13 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use Time::HiRes qw(time sleep);
 
-my $node = PostgreSQL::Test::Cluster->new('bench_sched');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('bench_sched', qq{
 pipeline.tick = 100ms
 max_worker_processes = 20
 });
-$node->start;
 
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;

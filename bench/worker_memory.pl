@@ -16,22 +16,19 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use Time::HiRes qw(time sleep);
 
 my $target_runs = $ENV{BENCH_RUNS} // 10000;
 my $views = $ENV{BENCH_VIEWS} // 100;
 my $max_workers = $ENV{BENCH_MAX_WORKERS} // 4;
 
-my $node = PostgreSQL::Test::Cluster->new('bench_memory');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('bench_memory', qq{
 pipeline.enabled = off
 pipeline.max_workers = $max_workers
 max_worker_processes = 24
 shared_buffers = 128MB
 });
-$node->start;
 
 my $roots = int($views / 2);
 my @sql = (
@@ -48,11 +45,7 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET pipeline.enabled = on;
 	SELECT pg_reload_conf();
 });
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'")
-  or die "no scheduler";
-my $scheduler = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'");
+my $scheduler = PipelineNode->scheduler_pid($node);
 my $launcher = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
 

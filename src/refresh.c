@@ -60,7 +60,7 @@ refresh_lock(Oid relid)
 {
 	char	   *relname = get_rel_name(relid);
 	char		relkind = get_rel_relkind(relid);
-	char	   *qualified;
+	Oid			nspid = get_rel_namespace(relid);
 
 	if (relname == NULL)
 		ereport(ERROR,
@@ -68,8 +68,6 @@ refresh_lock(Oid relid)
 				 errmsg("a managed view was dropped or redefined while the refresh ran"),
 				 errdetail("The relation with OID %u no longer exists.", relid),
 				 errhint("Retry the refresh.")));
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										   relname);
 	/* like REFRESH: no lock for someone who may not refresh */
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER,
@@ -81,7 +79,7 @@ refresh_lock(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
-						qualified),
+						quote_qualified_identifier(get_namespace_name(nspid), relname)),
 				 errhint("Retry the refresh.")));
 }
 
@@ -216,11 +214,12 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Every view first, in DAG order, as run_due() does one by one: none of
+	 * Every view of a cascade first, in DAG order, as run_due() does one by
+	 * one (refresh_matview() locks a single view itself): none of
 	 * them can then be redefined or dropped under the cascade, and a
 	 * redefinition that wants one of them waits without holding any.
 	 */
-	for (int i = 0; i < count; i++)
+	for (int i = 0; count > 1 && i < count; i++)
 		refresh_lock(views[i]);
 
 	for (int i = 0; i < count; i++)

@@ -8,19 +8,16 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
-my $node = PostgreSQL::Test::Cluster->new('preloaded');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('preloaded', qq{
 pipeline.enabled = off
 timezone = 'UTC'
 });
-$node->start;
 
 my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;

@@ -4,19 +4,16 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('sched');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('sched', qq{
 pipeline.tick = 100ms
 pipeline.retry_backoff = 1s
 max_worker_processes = 20
 restart_after_crash = on
 });
-$node->start;
 
 my $timeout = $PostgreSQL::Test::Utils::timeout_default;
 

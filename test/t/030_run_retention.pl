@@ -10,13 +10,11 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('retention');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('retention', qq{
 pipeline.enabled = off
 pipeline.tick = 100ms
 pipeline.run_retention = 7
@@ -25,7 +23,6 @@ max_worker_processes = 20
 # no other transaction may hold back a snapshot's xmin
 autovacuum = off
 });
-$node->start;
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 

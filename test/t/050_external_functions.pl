@@ -12,6 +12,7 @@ use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -44,14 +45,10 @@ sub reset_stats
 	$http->post("$base/reset");
 }
 
-my $node = PostgreSQL::Test::Cluster->new('external');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('external', qq{
 pipeline.enabled = off
 timezone = 'UTC'
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pipeline');
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }

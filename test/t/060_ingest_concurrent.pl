@@ -3,17 +3,14 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 
-my $node = PostgreSQL::Test::Cluster->new('ingest');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('ingest', qq{
 pipeline.enabled = off
 });
-$node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pipeline;
 CREATE TABLE tx (id int, v int);

@@ -6,19 +6,16 @@
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
+use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('incremental_worker');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pipeline'
+my $node = PipelineNode->start_new('incremental_worker', qq{
 pipeline.enabled = on
 pipeline.tick = 100ms
 pipeline.retry_backoff = 1s
 max_worker_processes = 20
 });
-$node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pipeline;
 CREATE TABLE events (seq bigint, payload text);
