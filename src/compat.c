@@ -780,6 +780,14 @@ lock_all_or_nothing(LockSet *ls)
 	}
 }
 
+void
+compat_lock_all_or_nothing(List *exclusive, List *shared)
+{
+	LockSet		ls = {exclusive, shared};
+
+	lock_all_or_nothing(&ls);
+}
+
 /*
  * How many times build_and_lock() locks a set (or looks again after a race
  * with a commit) before it gives up with SQLSTATE 40001: in READ COMMITTED,

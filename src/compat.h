@@ -27,4 +27,11 @@ extern Oid	compat_redefine(MatviewDefinition *def);
  */
 extern void compat_remap_relation(Oid oldrelid, Oid newrelid);
 
+/*
+ * Locks every relation of exclusive (AccessExclusiveLock) and of shared
+ * (AccessShareLock), all or nothing: while one is busy none is held, so the
+ * caller never deadlocks with a run that locks them in another order.
+ */
+extern void compat_lock_all_or_nothing(List *exclusive, List *shared);
+
 #endif

@@ -14,8 +14,10 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "catalog.h"
@@ -208,6 +210,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	bool		cascade;
 	Dag		   *dag;
 	List	   *doomed;
+	List	   *relids = NIL;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -240,6 +243,30 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 				 errdetail("Depending views: %s.", names.data),
 				 errhint("Use pipeline.drop_matview(..., cascade => true) to drop them too.")));
 	}
+
+	/*
+	 * The owner's right first (as DROP checks it), then every doomed view
+	 * locked at once: dropping one by one, deepest first, would hold a
+	 * downstream view while waiting for an upstream one a run holds, and
+	 * that run wants the downstream view next.
+	 */
+	foreach(lc, doomed)
+	{
+		Oid			victim = dag->nodes[lfirst_int(lc)].relid;
+
+		if (!pg_class_ownercheck(victim, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER,
+						   get_rel_relkind(victim) == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
+						   get_rel_name(victim));
+		relids = lappend_oid(relids, victim);
+	}
+	compat_lock_all_or_nothing(relids, NIL);
+	foreach(lc, relids)
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("a managed view was dropped or redefined while drop_matview() waited for it"),
+					 errhint("Retry the drop.")));
 
 	/* deepest first, so nothing is dropped from under a dependent */
 	for (int i = list_length(doomed) - 1; i >= 0; i--)
