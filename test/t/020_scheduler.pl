@@ -151,5 +151,32 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
 	'so does TRUNCATE pipeline.runs');
 
+# a cancelled refresh (pg_cancel_backend on its worker) is a failed run, and
+# the scheduler goes on: the retry succeeds.  The view sleeps only in the
+# refresh that draws 100 from the sequence (sequences ignore rollbacks).
+$node->safe_psql('postgres', q{
+	CREATE SEQUENCE slow_draw;
+	SELECT pipeline.create_matview('public', 'slow',
+		$$SELECT pg_sleep(CASE WHEN nextval('slow_draw') = 100 THEN 60 ELSE 0 END)::text AS slept$$,
+		'1 hour');
+	SELECT setval('slow_draw', 99);
+});
+my $sleeping = "FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' AND wait_event = 'PgSleep'";
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $sleeping"),
+	'a refresh worker runs the slow view');
+my $scheduler_before = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'");
+$node->safe_psql('postgres', "SELECT pg_cancel_backend(pid) $sleeping");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'failed'"
+	  . " AND error = 'canceling statement due to user request'"),
+	'the cancelled refresh is recorded as a failed run');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'succeeded'"),
+	'its retry succeeds');
+is($node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'"),
+	$scheduler_before, 'the same scheduler process carried on');
+
 $node->stop;
 done_testing();
