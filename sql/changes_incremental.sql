@@ -108,6 +108,12 @@ SELECT pipeline.create_matview('public', 'no_key', 'SELECT seq FROM clicks',
                                interval '1 hour', matview_type => 'incremental');
 SELECT count(*) AS nothing_left FROM pg_class WHERE relname IN ('mv_bad_key', 'mv_bad_type', 'mv_no_key');
 
+-- an incremental view's source cannot be dropped from under it (a
+-- materialized view's source is protected by PostgreSQL's own dependency)
+DROP TABLE clicks;
+DROP TABLE clicks CASCADE;
+SELECT count(*) AS clicks_still_there FROM clicks;
+
 -- dropping removes the table and its mark
 SELECT pipeline.drop_matview('mv_shop_entrances', cascade => true);
 SELECT pipeline.drop_matview('mv_by_time');

@@ -85,6 +85,7 @@ SET search_path = pg_catalog, pipeline
 AS $$
 DECLARE
     doomed text;
+    readers text;
 BEGIN
     IF pipeline.ddl_in_progress() THEN
         RETURN;
@@ -99,6 +100,21 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist',
                   DETAIL = 'The command would drop them (directly or by CASCADE) and leave the pipeline catalog inconsistent.',
                   HINT = 'Drop managed views with pipeline.drop_matview() first, or change them with pipeline.define() / pipeline.stage().';
+    END IF;
+    -- an incremental view is a table: PostgreSQL records no dependency on
+    -- what its query reads, so its sources are guarded here
+    SELECT string_agg(DISTINCT o.object_identity, ', '),
+           string_agg(DISTINCT e.downstream::text, ', ')
+      INTO doomed, readers
+      FROM pg_event_trigger_dropped_objects() o
+      JOIN pipeline.edges e ON e.upstream::oid = o.objid
+      JOIN pipeline.matview_definitions d
+        ON d.matview = e.downstream AND d.matview_type = 'incremental'
+     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
+    IF doomed IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop % because incremental view(s) % read it', doomed, readers
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop the incremental views with pipeline.drop_matview() or redefine them with pipeline.define() first.';
     END IF;
 END
 $$;
