@@ -54,9 +54,12 @@ is(join(' ', @marks), '10 30 60', 'the mark advanced with each batch');
 
 # run history: the worker ran both views, on their labels, and the rows the
 # incremental view's runs appended add up to the rows there are
+# (the worker goes on meanwhile: a run may be in progress, or skipped when
+# nothing changed)
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(DISTINCT status, ',') FROM pipeline.runs}),
-	'succeeded', 'every run succeeded');
+	SELECT string_agg(DISTINCT status || coalesce(': ' || error, ''), ', ') FROM pipeline.runs
+	 WHERE status NOT IN ('succeeded', 'skipped', 'running')}),
+	'', 'no run failed');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM pipeline.runs WHERE worker_pid = pg_backend_pid()}),
 	'0', 'the runs were the worker\'s');
