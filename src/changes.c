@@ -11,10 +11,13 @@
  * The whole application is one MERGE whose source reads the change table
  * once, sorted by key and descending sequence.  Over that sorted stream
  * apply_changes_row() checks every change (null keys, null sequences,
- * unknown operations, repeated (key, sequence) pairs) and keeps bad rows out
- * of the merge; a bad row found is an error after the MERGE, which undoes
- * it with the rest of the transaction.  Validation so rides on the sort the
- * merge needs anyway instead of costing scans of its own.
+ * unknown operations, repeated (key, sequence) pairs); a bad change that is
+ * the latest of its key matches no WHEN clause, and any bad change is an
+ * error after the MERGE, which undoes it with the rest of the transaction.
+ * Validation so rides on the sort the merge needs anyway instead of costing
+ * scans of its own.  Applies into one target are serialized by a
+ * self-conflicting lock, since concurrent MERGEs inserting one new key
+ * would collide.
  *
  * MERGE in PostgreSQL 15 reports only its total row count; the split into
  * inserted/updated/deleted is read from the ModifyTable node's own counters
