@@ -1074,6 +1074,15 @@ check_change_set(ChangeSet *cs)
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller);
+
+	/*
+	 * Judging renames and recreates views: take every lock that needs at
+	 * once, all or nothing, as a redefinition does (which holds them already
+	 * when it gets here), so a check never waits for an upstream a run holds
+	 * while holding a view the run wants next.  The subtransaction's
+	 * rollback lets them go again.
+	 */
+	lock_all_or_nothing(lock_set_for(cs));
 	for (i = 0; i < cs->count; i++)
 	{
 		PendingView *v = &cs->views[i];
