@@ -113,6 +113,12 @@ SELECT count(*) AS nothing_left FROM pg_class WHERE relname IN ('mv_bad_key', 'm
 DROP TABLE clicks;
 DROP TABLE clicks CASCADE;
 SELECT count(*) AS clicks_still_there FROM clicks;
+-- nor can its table's columns be changed outside the compile step
+ALTER TABLE mv_shop_entrances ADD COLUMN extra int;
+ALTER TABLE mv_shop_entrances DROP COLUMN player;
+ALTER TABLE mv_shop_entrances ALTER COLUMN player TYPE varchar(3);
+SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS columns
+  FROM pg_attribute WHERE attrelid = 'mv_shop_entrances'::regclass AND attnum > 0 AND NOT attisdropped;
 
 -- dropping removes the table and its mark
 SELECT pipeline.drop_matview('mv_shop_entrances', cascade => true);

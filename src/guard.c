@@ -5,10 +5,11 @@
  * ddl_command_start sees the parse tree before anything happens:
  * DROP MATERIALIZED VIEW of a managed view, and a rename (of the view or a
  * column) or SET SCHEMA through ALTER MATERIALIZED VIEW / TABLE / INDEX are
- * refused there.  Drops that reach a managed view indirectly (DROP TABLE
- * source CASCADE, ALTER TABLE source DROP COLUMN ... CASCADE, DROP SCHEMA
- * ... CASCADE, DROP OWNED) are caught by the sql_drop trigger, written in
- * PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
+ * refused there, and so is adding, dropping or retyping a column of an
+ * incremental view's table.  Drops that reach a managed view indirectly
+ * (DROP TABLE source CASCADE, ALTER TABLE source DROP COLUMN ... CASCADE,
+ * DROP SCHEMA ... CASCADE, DROP OWNED) are caught by the sql_drop trigger,
+ * written in PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
  * pipeline.ddl_in_progress() whether the DDL is pipeline's own.
  *-------------------------------------------------------------------------
  */
@@ -123,6 +124,25 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 
 				if (OidIsValid(relid))
 					refuse_alter(relid, "move");
+				break;
+			}
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				Oid			relid = managed_view(stmt->relation);
+				ListCell   *lc;
+
+				/* an incremental view's table: its columns are its query's */
+				if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+					break;
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_AddColumn || cmd->subtype == AT_DropColumn ||
+						cmd->subtype == AT_AlterColumnType)
+						refuse_alter(relid, "change the columns of");
+				}
 				break;
 			}
 		default:
