@@ -119,6 +119,13 @@ ALTER TABLE mv_shop_entrances DROP COLUMN player;
 ALTER TABLE mv_shop_entrances ALTER COLUMN player TYPE varchar(3);
 SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS columns
   FROM pg_attribute WHERE attrelid = 'mv_shop_entrances'::regclass AND attnum > 0 AND NOT attisdropped;
+-- a source column it reads (output or WHERE) cannot be dropped or retyped;
+-- a column no incremental view reads can
+ALTER TABLE clicks DROP COLUMN player;
+ALTER TABLE clicks ALTER COLUMN action TYPE varchar(40);
+ALTER TABLE clicks ADD COLUMN unread int;
+ALTER TABLE clicks ALTER COLUMN unread TYPE bigint;
+ALTER TABLE clicks DROP COLUMN unread;
 
 -- dropping removes the table and its mark
 SELECT pipeline.drop_matview('mv_shop_entrances', cascade => true);

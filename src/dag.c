@@ -48,14 +48,12 @@ collect_relations_walker(Node *node, List **relids)
 	return expression_tree_walker(node, collect_relations_walker, relids);
 }
 
-List *
-dag_query_dependencies(const char *query_text)
+/* The analyzed Query of one SELECT, with the text in error contexts. */
+static Query *
+analyze_one(const char *query_text)
 {
 	List	   *raw;
 	Query	   *query;
-	List	   *relids = NIL;
-	List	   *result = NIL;
-	int			i;
 	ErrorContextCallback errcallback;
 
 	errcallback.callback = query_text_error_callback;
@@ -68,6 +66,17 @@ dag_query_dependencies(const char *query_text)
 	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
 									  NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
+	return query;
+}
+
+List *
+dag_query_dependencies(const char *query_text)
+{
+	Query	   *query = analyze_one(query_text);
+	List	   *relids = NIL;
+	List	   *result = NIL;
+	int			i;
+
 	collect_relations_walker((Node *) query, &relids);
 
 	/* relids grows as plain views are opened up; walk it as a worklist */
@@ -97,6 +106,47 @@ dag_query_dependencies(const char *query_text)
 		}
 	}
 	return result;
+}
+
+/* What reads_column_walker() looks for */
+typedef struct ColumnUse
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} ColumnUse;
+
+static bool
+reads_column_walker(Node *node, ColumnUse *use)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((Query *) node)->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			/* selectedCols: the columns the query reads, 0 for a whole row */
+			if (rte->rtekind == RTE_RELATION && rte->relid == use->relid &&
+				(bms_is_member(use->attnum - FirstLowInvalidHeapAttributeNumber,
+							   rte->selectedCols) ||
+				 bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber,
+							   rte->selectedCols)))
+				return true;
+		}
+		return query_tree_walker((Query *) node, reads_column_walker, use, 0);
+	}
+	return expression_tree_walker(node, reads_column_walker, use);
+}
+
+bool
+dag_query_reads_column(const char *query_text, Oid relid, AttrNumber attnum)
+{
+	ColumnUse	use = {relid, attnum};
+
+	return reads_column_walker((Node *) analyze_one(query_text), &use);
 }
 
 int

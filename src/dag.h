@@ -18,6 +18,12 @@
  */
 extern List *dag_query_dependencies(const char *query);
 
+/*
+ * Whether the query reads column attnum of relation relid directly (not
+ * through a plain view, whose own dependency protects the column).
+ */
+extern bool dag_query_reads_column(const char *query, Oid relid, AttrNumber attnum);
+
 /* A snapshot of the managed views and the edges among them. */
 typedef struct DagNode
 {

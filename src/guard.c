@@ -17,15 +17,20 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "catalog.h"
+#include "dag.h"
 #include "guard.h"
 #include "matview.h"
+#include "subxact.h"
 
 /*
  * The managed view rv names, or InvalidOid: a materialized view, or the
@@ -86,6 +91,110 @@ refuse_alter(Oid relid, const char *what)
 			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
 }
 
+/* Name and query of each incremental view that reads relid, alternating. */
+static List *
+incremental_readers(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *readers = NIL;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT d.matview::text, d.query "
+							  "  FROM pipeline.edges e "
+							  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+							  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pipeline.edges");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		readers = lappend(readers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		readers = lappend(readers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return readers;
+}
+
+/* reads_column()'s question for subxact_try() */
+typedef struct ColumnQuestion
+{
+	const char *query;
+	Oid			relid;
+	AttrNumber	attnum;
+	bool		reads;
+} ColumnQuestion;
+
+static void
+ask_reads_column(void *arg)
+{
+	ColumnQuestion *q = (ColumnQuestion *) arg;
+
+	q->reads = dag_query_reads_column(q->query, q->relid, q->attnum);
+}
+
+/*
+ * Whether query reads the column; a query that no longer analyzes (its view
+ * is broken already) does not hold the column.
+ */
+static bool
+reads_column(const char *query, Oid relid, AttrNumber attnum)
+{
+	ColumnQuestion q = {query, relid, attnum, false};
+
+	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
+}
+
+/*
+ * The columns of an incremental view's table are its query's: adding,
+ * dropping or retyping one is refused.  A source column an incremental
+ * view's query reads may not be dropped or retyped either: a table records
+ * no dependency on it, as a materialized view's rewrite rule would.
+ */
+static void
+guard_alter_table(AlterTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	bool		incremental_table;
+	List	   *readers = NIL;	/* "name", query pairs of incremental views */
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return;
+	incremental_table = get_rel_relkind(relid) == RELKIND_RELATION &&
+		OidIsValid(managed_view(stmt->relation));
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		AttrNumber	attnum;
+
+		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
+			cmd->subtype != AT_AlterColumnType)
+			continue;
+		if (incremental_table)
+			refuse_alter(relid, "change the columns of");
+		if (cmd->subtype == AT_AddColumn)
+			continue;
+		attnum = get_attnum(relid, cmd->name);
+		if (attnum == InvalidAttrNumber)
+			continue;
+		if (readers == NIL)
+			readers = incremental_readers(relid);
+		for (int i = 0; i < list_length(readers); i += 2)
+			if (reads_column(list_nth(readers, i + 1), relid, attnum))
+				ereport(ERROR,
+						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						 errmsg("cannot %s column \"%s\" of %s because incremental view %s reads it",
+								cmd->subtype == AT_DropColumn ? "drop" : "alter the type of",
+								cmd->name, relation_display_name(relid),
+								(char *) list_nth(readers, i)),
+						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+	}
+}
+
 PG_FUNCTION_INFO_V1(pipeline_guard_ddl_command_start);
 
 /* guard_ddl_command_start() RETURNS event_trigger */
@@ -127,24 +236,8 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 				break;
 			}
 		case T_AlterTableStmt:
-			{
-				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
-				Oid			relid = managed_view(stmt->relation);
-				ListCell   *lc;
-
-				/* an incremental view's table: its columns are its query's */
-				if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-					break;
-				foreach(lc, stmt->cmds)
-				{
-					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-
-					if (cmd->subtype == AT_AddColumn || cmd->subtype == AT_DropColumn ||
-						cmd->subtype == AT_AlterColumnType)
-						refuse_alter(relid, "change the columns of");
-				}
-				break;
-			}
+			guard_alter_table((AlterTableStmt *) parsetree);
+			break;
 		default:
 			break;
 	}
