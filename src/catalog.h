@@ -29,6 +29,13 @@ typedef struct ManagedView
 /* The owner of any relation (needs a transaction). */
 extern Oid	catalog_relation_owner(Oid relid);
 
+/*
+ * Errors unless the current user owns the managed view relid (a
+ * materialized view, or an incremental view's table), as REFRESH and DROP
+ * check it; name is how the message names it.
+ */
+extern void catalog_require_owner(Oid relid, const char *name);
+
 extern bool catalog_is_managed(Oid relid);
 
 /* The managed view, or NULL when relid is not managed (palloc'd). */

@@ -56,7 +56,6 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "storage/lmgr.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -578,10 +577,7 @@ build_change_set(List *defs, char **changed)
 			v->old_key = old->incremental_key;
 			affected[v->dagindex] = true;
 			v->owner = catalog_relation_owner(v->relid);
-			if (!pg_class_ownercheck(v->relid, GetUserId()))
-				aclcheck_error(ACLCHECK_NOT_OWNER,
-							   get_rel_relkind(v->relid) == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
-							   display_name(v));
+			catalog_require_owner(v->relid, display_name(v));
 		}
 		else
 			v->owner = GetUserId();

@@ -91,7 +91,14 @@ refuse_alter(Oid relid, const char *what)
 			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
 }
 
-/* Name and query of each incremental view that reads relid, alternating. */
+/* An incremental view that reads a relation */
+typedef struct Reader
+{
+	char	   *name;
+	char	   *query;
+} Reader;
+
+/* The incremental views that read relid, as Readers. */
 static List *
 incremental_readers(Oid relid)
 {
@@ -110,9 +117,11 @@ incremental_readers(Oid relid)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(caller);
+		Reader	   *reader = palloc(sizeof(Reader));
 
-		readers = lappend(readers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-		readers = lappend(readers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
+		reader->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		reader->query = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		readers = lappend(readers, reader);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
@@ -159,17 +168,19 @@ guard_alter_table(AlterTableStmt *stmt)
 {
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	bool		incremental_table;
-	List	   *readers = NIL;	/* "name", query pairs of incremental views */
+	List	   *readers = NIL;
+	bool		readers_read = false;
 	ListCell   *lc;
 
 	if (!OidIsValid(relid))
 		return;
 	incremental_table = get_rel_relkind(relid) == RELKIND_RELATION &&
-		OidIsValid(managed_view(stmt->relation));
+		catalog_is_managed(relid);
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 		AttrNumber	attnum;
+		ListCell   *rc;
 
 		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
 			cmd->subtype != AT_AlterColumnType)
@@ -181,17 +192,23 @@ guard_alter_table(AlterTableStmt *stmt)
 		attnum = get_attnum(relid, cmd->name);
 		if (attnum == InvalidAttrNumber)
 			continue;
-		if (readers == NIL)
+		if (!readers_read)
+		{
 			readers = incremental_readers(relid);
-		for (int i = 0; i < list_length(readers); i += 2)
-			if (reads_column(list_nth(readers, i + 1), relid, attnum))
+			readers_read = true;
+		}
+		foreach(rc, readers)
+		{
+			Reader	   *reader = lfirst(rc);
+
+			if (reads_column(reader->query, relid, attnum))
 				ereport(ERROR,
 						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 						 errmsg("cannot %s column \"%s\" of %s because incremental view %s reads it",
 								cmd->subtype == AT_DropColumn ? "drop" : "alter the type of",
-								cmd->name, relation_display_name(relid),
-								(char *) list_nth(readers, i)),
+								cmd->name, relation_display_name(relid), reader->name),
 						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+		}
 	}
 }
 

@@ -28,7 +28,6 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "storage/lmgr.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -285,8 +284,7 @@ append_rows(Oid relid, bool from_scratch)
 uint64
 incremental_refresh(Oid relid)
 {
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	catalog_require_owner(relid, get_rel_name(relid));
 	return append_rows(relid, false);
 }
 

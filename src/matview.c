@@ -14,7 +14,6 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -254,10 +253,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[lfirst_int(lc)].relid;
 
-		if (!pg_class_ownercheck(victim, GetUserId()))
-			aclcheck_error(ACLCHECK_NOT_OWNER,
-						   get_rel_relkind(victim) == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
-						   get_rel_name(victim));
+		catalog_require_owner(victim, get_rel_name(victim));
 		relids = lappend_oid(relids, victim);
 	}
 	compat_lock_all_or_nothing(relids, NIL);

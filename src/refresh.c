@@ -17,7 +17,6 @@
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -59,7 +58,6 @@ void
 refresh_lock(Oid relid)
 {
 	char	   *relname = get_rel_name(relid);
-	char		relkind = get_rel_relkind(relid);
 	Oid			nspid = get_rel_namespace(relid);
 
 	if (relname == NULL)
@@ -69,10 +67,7 @@ refresh_lock(Oid relid)
 				 errdetail("The relation with OID %u no longer exists.", relid),
 				 errhint("Retry the refresh.")));
 	/* like REFRESH: no lock for someone who may not refresh */
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER,
-					   relkind == RELKIND_RELATION ? OBJECT_TABLE : OBJECT_MATVIEW,
-					   relname);
+	catalog_require_owner(relid, relname);
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
 	/* a redefinition replaces the relation: an OID from before the wait may be gone */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))

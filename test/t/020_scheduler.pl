@@ -164,8 +164,7 @@ $node->safe_psql('postgres', q{
 my $sleeping = "FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' AND wait_event = 'PgSleep'";
 ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $sleeping"),
 	'a refresh worker runs the slow view');
-my $scheduler_before = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'");
+my $scheduler_before = PipelineNode->scheduler_pid($node);
 $node->safe_psql('postgres', "SELECT pg_cancel_backend(pid) $sleeping");
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'failed'"
@@ -174,9 +173,7 @@ ok($node->poll_query_until('postgres',
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'succeeded'"),
 	'its retry succeeds');
-is($node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'postgres'"),
-	$scheduler_before, 'the same scheduler process carried on');
+is(PipelineNode->scheduler_pid($node), $scheduler_before, 'the same scheduler process carried on');
 
 $node->stop;
 done_testing();
