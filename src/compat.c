@@ -109,6 +109,7 @@ typedef struct ChangeSet
 	int			count;
 	PendingView *views;			/* in topological order once sorted */
 	Dag		   *dag;
+	bool		locked;			/* build_and_lock() holds what judging needs */
 } ChangeSet;
 
 /* ---------------------------------------------------------------------
@@ -833,7 +834,10 @@ build_and_lock(List *defs)
 		{
 			need = lock_set_for(cs);
 			if (held != NULL && lock_set_covers(held, need))
+			{
+				cs->locked = true;
 				return cs;
+			}
 		}
 		PopActiveSnapshot();
 
@@ -1072,13 +1076,13 @@ check_change_set(ChangeSet *cs)
 	MemoryContextSwitchTo(caller);
 
 	/*
-	 * Judging renames and recreates views: take every lock that needs at
-	 * once, all or nothing, as a redefinition does (which holds them already
-	 * when it gets here), so a check never waits for an upstream a run holds
-	 * while holding a view the run wants next.  The subtransaction's
-	 * rollback lets them go again.
+	 * Judging renames and recreates views: a check takes every lock that
+	 * needs at once, all or nothing, as a redefinition did already, so it
+	 * never waits for an upstream a run holds while holding a view the run
+	 * wants next.  The subtransaction's rollback lets them go again.
 	 */
-	lock_all_or_nothing(lock_set_for(cs));
+	if (!cs->locked)
+		lock_all_or_nothing(lock_set_for(cs));
 	for (i = 0; i < cs->count; i++)
 	{
 		PendingView *v = &cs->views[i];
