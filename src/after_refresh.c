@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "after_refresh.h"
+#include "runas.h"
 #include "catalog.h"
 
 /* Errors unless fn is a plain function taking (regclass, timestamptz). */
@@ -103,19 +104,18 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 	Datum		values[2];
 	Oid			fn;
 	bool		isnull;
+	RunAs		ra;
 	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	char	   *sql;
+	FmgrInfo	flinfo;
+
+	LOCAL_FCINFO(hook, 2);
 
 	values[0] = ObjectIdGetDatum(matview);
 	values[1] = TimestampTzGetDatum(time_label);
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.after_refresh_hooks");
+	runas_spi(InvalidOid, "SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = $1",
+							  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
@@ -130,23 +130,26 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 				 errhint("Set another hook, or clear it with pipeline.set_after_refresh(view, NULL).")));
 	check_hook_signature(fn);
 
-	/* exact argument types select exactly fn */
-	sql = psprintf("SELECT %s($1::pg_catalog.regclass, $2::pg_catalog.timestamptz)",
-				   quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
-											  get_func_name(fn)));
-	argtypes[0] = REGCLASSOID;
-
+	/*
+	 * By OID, as it was bound when set, with the arguments it was checked
+	 * for: nothing is looked up by name.  SPI stays connected, so the hook's
+	 * own SPI use nests.
+	 */
 	owner = catalog_relation_owner(matview);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-
-	/* an error restores user and settings at (sub)transaction abort */
-	if (SPI_execute_with_args(sql, 2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not run the after-refresh hook of %s", get_rel_name(matview));
-
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(fn)),
+				 errdetail("The after-refresh hook of %s runs as the view's owner, %s.",
+						   get_rel_name(matview), GetUserNameFromId(owner, false))));
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*hook, &flinfo, 2, InvalidOid, NULL, NULL);
+	hook->args[0].value = ObjectIdGetDatum(matview);
+	hook->args[0].isnull = false;
+	hook->args[1].value = TimestampTzGetDatum(time_label);
+	hook->args[1].isnull = false;
+	runas_begin_user_code(&ra, owner);
+	(void) FunctionCallInvoke(hook);	/* whatever it returns, NULL too */
+	runas_end(&ra);
 	SPI_finish();
 }

@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "pipeline.h"
+#include "runas.h"
 #include "schedule.h"
 
 Oid
@@ -42,7 +43,7 @@ catalog_require_owner(Oid relid, const char *name)
 					   name);
 }
 
-static Oid
+Oid
 catalog_owner(void)
 {
 	Oid			relid = get_relname_relid("matview_definitions",
@@ -53,23 +54,21 @@ catalog_owner(void)
 	return catalog_relation_owner(relid);
 }
 
+bool
+catalog_binds_queries(void)
+{
+	Oid			relid = get_relname_relid("matview_definitions",
+										  get_namespace_oid(PIPELINE_SCHEMA, false));
+
+	return OidIsValid(relid) && get_attnum(relid, "bound_query") != InvalidAttrNumber;
+}
+
 uint64
 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 					  Datum *values, const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			ret;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(catalog_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	/* an error restores the user at (sub)transaction abort */
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (ret < 0)
-		elog(ERROR, "pipeline catalog statement failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
+	return runas_spi(catalog_owner(), sql, nargs, argtypes, values, nulls,
+					 false, 0, -1);
 }
 
 static ManagedView *
@@ -81,11 +80,15 @@ fetch_view(Oid relid)
 	MemoryContext caller = CurrentMemoryContext;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT schema_name::text, name, matview_type, "
-							  "       refresh_interval, query, incremental_key, version "
-							  "  FROM pipeline.matview_definitions WHERE matview = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.matview_definitions");
+	runas_spi(InvalidOid,
+			  catalog_binds_queries() ?
+			  "SELECT schema_name::text, name, matview_type, refresh_interval, "
+			  "       query, incremental_key, version, bound_query "
+			  "  FROM pipeline.matview_definitions WHERE matview = $1" :
+			  "SELECT schema_name::text, name, matview_type, refresh_interval, "
+			  "       query, incremental_key, version, query "
+			  "  FROM pipeline.matview_definitions WHERE matview = $1",
+			  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -104,6 +107,7 @@ fetch_view(Oid relid)
 		view->query = SPI_getvalue(tup, desc, 5);
 		view->incremental_key = SPI_getvalue(tup, desc, 6);
 		view->version = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		view->bound_query = SPI_getvalue(tup, desc, 8);
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
@@ -144,10 +148,10 @@ catalog_get_required(Oid relid)
 void
 catalog_insert(Oid relid, const MatviewDefinition *def)
 {
-	Oid			argtypes[8] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, INTERVALOID,
-	TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Oid			argtypes[9] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, INTERVALOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
 	Interval   *interval = palloc(sizeof(Interval));
 
 	*interval = def->interval;
@@ -165,16 +169,24 @@ catalog_insert(Oid relid, const MatviewDefinition *def)
 		values[7] = CStringGetTextDatum(def->datacoral_version);
 	else
 		nulls[7] = 'n';
+	values[8] = CStringGetTextDatum(def->bound_query);
 
 	/* NAMEOID wants a Name, not a cstring */
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(def->schema_name));
 
 	SPI_connect();
-	catalog_exec_as_owner("INSERT INTO pipeline.matview_definitions "
-						  "(matview, schema_name, name, matview_type, refresh_interval, "
-						  " query, incremental_key, datacoral_version) "
-						  "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
-						  8, argtypes, values, nulls);
+	if (catalog_binds_queries())
+		catalog_exec_as_owner("INSERT INTO pipeline.matview_definitions "
+							  "(matview, schema_name, name, matview_type, refresh_interval, "
+							  " query, incremental_key, datacoral_version, bound_query) "
+							  "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
+							  9, argtypes, values, nulls);
+	else
+		catalog_exec_as_owner("INSERT INTO pipeline.matview_definitions "
+							  "(matview, schema_name, name, matview_type, refresh_interval, "
+							  " query, incremental_key, datacoral_version) "
+							  "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
+							  8, argtypes, values, nulls);
 	SPI_finish();
 }
 

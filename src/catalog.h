@@ -21,7 +21,8 @@ typedef struct ManagedView
 	char	   *name;
 	MatviewType type;
 	int64		interval_us;
-	char	   *query;
+	char	   *query;			/* as the user wrote it */
+	char	   *bound_query;	/* bound form, for every re-analysis (runas.h) */
 	char	   *incremental_key;
 	int			version;
 } ManagedView;
@@ -36,7 +37,17 @@ extern Oid	catalog_relation_owner(Oid relid);
  */
 extern void catalog_require_owner(Oid relid, const char *name);
 
+/* The owner of pipeline's catalog tables (the extension's owner). */
+extern Oid	catalog_owner(void);
+
 extern bool catalog_is_managed(Oid relid);
+
+/*
+ * Whether the installed catalog keeps bound queries (1.2 on).  Under older
+ * SQL, not yet updated, the stored text stands in for the bound form: the
+ * library keeps serving the old SQL's calls as that version did.
+ */
+extern bool catalog_binds_queries(void);
 
 /* The managed view, or NULL when relid is not managed (palloc'd). */
 extern ManagedView *catalog_get(Oid relid);
@@ -51,8 +62,8 @@ extern void catalog_delete(Oid relid);
 extern void catalog_set_edges(Oid relid, List *upstream_relids);
 
 /*
- * Runs SQL with parameters as the catalog owner; returns SPI_processed.
- * The caller must be connected to SPI.
+ * Runs SQL with parameters as the catalog owner, search_path pinned
+ * (runas_spi()); returns SPI_processed.  The caller must be connected to SPI.
  */
 extern uint64 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 									Datum *values, const char *nulls);

@@ -19,6 +19,7 @@
 #include "catalog.h"
 #include "change_tracking.h"
 #include "matview.h"
+#include "runas.h"
 
 #define TRACKING_TRIGGER "pipeline_record_change"
 
@@ -87,7 +88,6 @@ install_missing_triggers(Oid relid)
 	foreach(lc, tables)
 	{
 		Oid			table = lfirst_oid(lc);
-		bool		save = matview_ddl_in_progress;
 
 		/*
 		 * Another session's first run may be adding it right now: wait with
@@ -95,14 +95,12 @@ install_missing_triggers(Oid relid)
 		 */
 		if (has_tracking_trigger(table))
 			continue;
-		matview_ddl_in_progress = true;
-		catalog_exec_as_owner(psprintf("CREATE TRIGGER " TRACKING_TRIGGER
-									   " AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s"
-									   " FOR EACH STATEMENT EXECUTE FUNCTION pipeline.record_change()",
-									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)),
-																  get_rel_name(table))),
-							  0, NULL, NULL, NULL);
-		matview_ddl_in_progress = save;
+		runas_ddl(catalog_owner(),
+				  psprintf("CREATE TRIGGER " TRACKING_TRIGGER
+						   " AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s"
+						   " FOR EACH STATEMENT EXECUTE FUNCTION pipeline.record_change()",
+						   quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)),
+													  get_rel_name(table))));
 	}
 	return tables != NIL;
 }

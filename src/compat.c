@@ -72,6 +72,7 @@
 #include "incremental.h"
 #include "matview.h"
 #include "pipeline.h"
+#include "runas.h"
 #include "subxact.h"
 
 /* One view of a change set. */
@@ -84,7 +85,10 @@ typedef struct PendingView
 	Oid			owner;			/* DDL for the view runs as this role */
 	MatviewDefinition *def;		/* new definition; NULL for a rebuilt view */
 	char	   *name;			/* the view's name, without mv_ */
-	char	   *query;			/* the query to (re)create it from */
+	char	   *query;			/* the query as its user wrote it */
+	char	   *bound;			/* its bound form (runas.h): stored for a
+								 * rebuilt view, bound in place for a
+								 * changed one once its upstreams exist */
 	MatviewType type;			/* what it will be */
 	char	   *key;			/* its incremental key, or NULL */
 	MatviewType old_type;		/* what an existing view is now */
@@ -145,39 +149,27 @@ incremental_unchanged(PendingView *v)
 }
 
 /*
- * Runs one utility statement as role, marked as pipeline's own DDL so the
- * guard lets it through, and makes its effects visible.
+ * Parse analysis of a pending view's query; errors are the analyzer's.  A
+ * changed view's new query means what it means to its author now (the
+ * caller's search_path), and is bound from that analysis; a rebuilt view's
+ * bound query is analyzed with search_path pinned, whoever the caller is.
  */
-static void
-run_ddl_as(Oid role, const char *sql)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		matview_run_ddl(sql);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	CommandCounterIncrement();
-}
-
-/* Parse analysis of one stored or new query; errors are the analyzer's. */
 static Query *
-analyze_query(const char *query_text)
+analyze_pending(PendingView *v)
 {
-	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	Query	   *query;
+	RunAs		ra;
 
-	if (list_length(raw) != 1)
-		elog(ERROR, "expected one statement");
-	return parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
-									 NULL, 0, NULL);
+	if (v->def)
+	{
+		query = dag_analyze_one(v->query);
+		v->bound = runas_deparse_bound(query);
+		return query;
+	}
+	runas_begin_internal(&ra, InvalidOid);
+	query = dag_analyze_one(v->bound);
+	runas_end(&ra);
+	return query;
 }
 
 static bool
@@ -226,10 +218,15 @@ static List *
 direct_reads(ChangeSet *cs, int index, bool match_new)
 {
 	PendingView *v = &cs->views[index];
-	List	   *raw = raw_parser(v->query, RAW_PARSE_DEFAULT);
+	List	   *raw = raw_parser(v->def ? v->query : v->bound, RAW_PARSE_DEFAULT);
 	List	   *rangevars = NIL;
 	List	   *reads = NIL;
 	ListCell   *lc;
+	RunAs		ra;
+
+	/* names resolve as analyze_pending() will resolve them */
+	if (!v->def)
+		runas_begin_internal(&ra, InvalidOid);
 
 	rangevar_walker(linitial_node(RawStmt, raw)->stmt, &rangevars);
 	foreach(lc, rangevars)
@@ -256,6 +253,8 @@ direct_reads(ChangeSet *cs, int index, bool match_new)
 		if (OidIsValid(relid))
 			reads = list_append_unique_oid(reads, relid);
 	}
+	if (!v->def)
+		runas_end(&ra);
 	return reads;
 }
 
@@ -290,7 +289,7 @@ view_closure(List *relids)
 		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	SPI_connect();
-	if (SPI_execute_with_args("WITH RECURSIVE r(relid) AS ("
+	runas_spi(InvalidOid, "WITH RECURSIVE r(relid) AS ("
 							  "    SELECT pg_catalog.unnest($1) "
 							  "  UNION "
 							  "    SELECT d.refobjid FROM r "
@@ -303,8 +302,7 @@ view_closure(List *relids)
 							  "     WHERE d.refobjid <> r.relid) "
 							  "SELECT r.relid FROM r JOIN pg_catalog.pg_class c ON c.oid = r.relid "
 							  " WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') ORDER BY 1",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the dependencies of plain views");
+							  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -618,6 +616,7 @@ build_change_set(List *defs, char **changed)
 		v->owner = catalog_relation_owner(mv->relid);
 		v->name = mv->name;
 		v->query = v->old_query = mv->query;
+		v->bound = mv->bound_query;
 		v->type = v->old_type = mv->type;
 		v->key = v->old_key = mv->incremental_key;
 		v->dagindex = i;
@@ -938,6 +937,22 @@ compare_shape(Oid relid, Query *query, bool *same)
 	return breaks.len ? breaks.data : NULL;
 }
 
+/* An incremental view's key, checked against its query as analyze_pending() reads it. */
+static void
+check_key(PendingView *v)
+{
+	RunAs		ra;
+
+	if (v->def)
+	{
+		incremental_check_key(v->query, v->key, v->name);
+		return;
+	}
+	runas_begin_internal(&ra, InvalidOid);
+	incremental_check_key(v->bound, v->key, v->name);
+	runas_end(&ra);
+}
+
 /*
  * Judges one view inside the check's subtransaction: analyzes its query
  * and, when readers would see a new shape, puts the new shape in place.
@@ -945,7 +960,7 @@ compare_shape(Oid relid, Query *query, bool *same)
 static void
 judge_view(PendingView *v)
 {
-	Query	   *query = analyze_query(v->query);
+	Query	   *query = analyze_pending(v);
 	bool		same = false;
 
 	if (!v->def || incremental_unchanged(v))
@@ -960,22 +975,18 @@ judge_view(PendingView *v)
 		}
 	}
 	if (v->type == MATVIEW_INCREMENTAL && !v->broken)
-		incremental_check_key(v->query, v->key, v->name);
+		check_key(v);
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
 		return;
 	}
 	if (OidIsValid(v->relid))
-		run_ddl_as(v->owner, psprintf("ALTER %s %s RENAME TO %s",
+		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									  relation_keyword(v->relid), display_name(v),
 									  quote_identifier(psprintf("pipeline_old_%u", v->relid))));
-	if (v->type == MATVIEW_INCREMENTAL)
-		run_ddl_as(v->owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
-									  display_name(v), v->query));
-	else
-		run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
-									  display_name(v), v->query));
+	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
+								   v->type, v->bound, v->key);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */
@@ -996,7 +1007,7 @@ find_unmanaged_dependents(ChangeSet *cs)
 		return;
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT DISTINCT d.refobjid, "
+	runas_spi(InvalidOid, "SELECT DISTINCT d.refobjid, "
 							  "       CASE WHEN r.ev_class IS NOT NULL "
 							  "            THEN CASE c.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END "
 							  "                 || r.ev_class::regclass::text "
@@ -1009,8 +1020,7 @@ find_unmanaged_dependents(ChangeSet *cs)
 							  "   AND d.refobjid = ANY ($1) AND d.deptype = 'n' "
 							  "   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
 							  " ORDER BY 1, 2",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_depend");
+							  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1194,7 +1204,7 @@ save_view(PendingView *v)
 	else
 		indexnulls[1] = 'n';
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
+	runas_spi(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
 							  " WHERE i.indrelid = $1 "
 							  "   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 							  "        AND i.indexprs IS NULL AND i.indpred IS NULL "
@@ -1204,8 +1214,7 @@ save_view(PendingView *v)
 							  "            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 							  "       IS NOT TRUE "
 							  " ORDER BY i.indexrelid",
-							  2, indexargtypes, indexvalues, indexnulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_index");
+							  2, indexargtypes, indexvalues, indexnulls, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *def = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -1216,12 +1225,11 @@ save_view(PendingView *v)
 	}
 
 	/* the owner's own grants first, so grant options exist before use */
-	if (SPI_execute_with_args("SELECT a.grantor, a.grantee, a.privilege_type, a.is_grantable "
+	runas_spi(InvalidOid, "SELECT a.grantor, a.grantee, a.privilege_type, a.is_grantable "
 							  "  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
 							  " WHERE c.oid = $1 AND NOT (a.grantee = c.relowner AND a.grantor = c.relowner) "
 							  " ORDER BY a.grantor <> c.relowner, a.grantor, a.grantee, a.privilege_type",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of %u", v->relid);
+							  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1239,14 +1247,13 @@ save_view(PendingView *v)
 		MemoryContextSwitchTo(spi);
 	}
 
-	if (SPI_execute_with_args("SELECT a.attname::text, d.description, d.objsubid "
+	runas_spi(InvalidOid, "SELECT a.attname::text, d.description, d.objsubid "
 							  "  FROM pg_catalog.pg_description d "
 							  "  LEFT JOIN pg_catalog.pg_attribute a "
 							  "         ON a.attrelid = d.objoid AND a.attnum = d.objsubid "
 							  " WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = $1 "
 							  " ORDER BY d.objsubid",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the comments of %u", v->relid);
+							  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1275,9 +1282,9 @@ restore_view(PendingView *v, SavedView *saved)
 	ListCell   *lc;
 
 	foreach(lc, saved->indexdefs)
-		run_ddl_as(v->owner, lfirst(lc));
+		runas_ddl(v->owner, lfirst(lc));
 	if (saved->comment)
-		run_ddl_as(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
+		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
 									  qname, quote_literal_cstr(saved->comment)));
 	for (int i = 0; i + 1 < list_length(saved->column_comments); i += 2)
 	{
@@ -1286,7 +1293,7 @@ restore_view(PendingView *v, SavedView *saved)
 		/* a changed view may have dropped the column */
 		if (get_attnum(v->newrelid, column) == InvalidAttrNumber)
 			continue;
-		run_ddl_as(v->owner, psprintf("COMMENT ON COLUMN %s.%s IS %s", qname,
+		runas_ddl(v->owner, psprintf("COMMENT ON COLUMN %s.%s IS %s", qname,
 									  quote_identifier(column),
 									  quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
 	}
@@ -1294,7 +1301,7 @@ restore_view(PendingView *v, SavedView *saved)
 	{
 		GrantEntry *g = lfirst(lc);
 
-		run_ddl_as(g->grantor,
+		runas_ddl(g->grantor,
 				   psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
 							OidIsValid(g->grantee) ?
 							quote_identifier(GetUserNameFromId(g->grantee, false)) : "PUBLIC",
@@ -1316,15 +1323,14 @@ remap_statement(void)
 	char	   *result;
 
 	SPI_connect();
-	if (SPI_execute("SELECT quote_ident(c.relname), quote_ident(a.attname) "
+	runas_spi(InvalidOid, "SELECT quote_ident(c.relname), quote_ident(a.attname) "
 					"  FROM pg_catalog.pg_attribute a "
 					"  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
 					" WHERE c.relnamespace = '" PIPELINE_SCHEMA "'::regnamespace "
 					"   AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
 					"   AND a.atttypid = 'pg_catalog.regclass'::regtype "
 					"   AND a.attnum > 0 AND NOT a.attisdropped "
-					" ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not find pipeline's regclass columns");
+					" ORDER BY 1, 2", 0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
 	initStringInfo(&sql);
 	initStringInfo(&sets);
 	initStringInfo(&where);
@@ -1377,9 +1383,9 @@ compat_remap_relation(Oid oldrelid, Oid newrelid)
 static void
 record_redefinition(Oid relid, MatviewDefinition *def)
 {
-	Oid			argtypes[6] = {OIDOID, TEXTOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
 	Interval   *interval = palloc(sizeof(Interval));
 
 	*interval = def->interval;
@@ -1395,13 +1401,20 @@ record_redefinition(Oid relid, MatviewDefinition *def)
 		values[5] = CStringGetTextDatum(def->datacoral_version);
 	else
 		nulls[5] = 'n';
+	values[6] = CStringGetTextDatum(def->bound_query);
 	SPI_connect();
-	catalog_exec_as_owner("UPDATE pipeline.matview_definitions "
+	catalog_exec_as_owner(catalog_binds_queries() ?
+						  "UPDATE pipeline.matview_definitions "
+						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
+						  "       incremental_key = $5, datacoral_version = $6, "
+						  "       bound_query = $7, version = version + 1, updated_at = now() "
+						  " WHERE matview = $1::regclass" :
+						  "UPDATE pipeline.matview_definitions "
 						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
 						  "       incremental_key = $5, datacoral_version = $6, "
 						  "       version = version + 1, updated_at = now() "
 						  " WHERE matview = $1::regclass",
-						  6, argtypes, values, nulls);
+						  7, argtypes, values, nulls);
 	SPI_finish();
 }
 
@@ -1434,7 +1447,7 @@ apply_change_set(ChangeSet *cs)
 		if (bydag[i] < 0)
 			continue;
 		v = &cs->views[bydag[i]];
-		run_ddl_as(v->owner, psprintf("DROP %s %s", relation_keyword(v->relid), display_name(v)));
+		runas_ddl(v->owner, psprintf("DROP %s %s", relation_keyword(v->relid), display_name(v)));
 	}
 
 	for (i = 0; i < cs->count; i++)
@@ -1443,26 +1456,23 @@ apply_change_set(ChangeSet *cs)
 		List	   *upstream;
 
 		CHECK_FOR_INTERRUPTS();
+		/* bound against its upstreams as they now are */
+		if (v->def)
+		{
+			(void) analyze_pending(v);
+			v->def->bound_query = v->bound;
+		}
 		if (v->keep)
 		{
 			/* an incremental table that stays: rows and mark included */
 			v->newrelid = v->relid;
 			if (v->def)
 				record_redefinition(v->relid, v->def);
-			catalog_set_edges(v->relid, dag_query_dependencies(v->query));
+			catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound));
 			continue;
 		}
-		if (v->type == MATVIEW_INCREMENTAL)
-			v->newrelid = incremental_create_table(v->owner, v->schema_name, v->nspid,
-												   v->relname, v->query, v->key);
-		else
-		{
-			run_ddl_as(v->owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\n",
-										  display_name(v), v->query));
-			v->newrelid = get_relname_relid(v->relname, v->nspid);
-		}
-		if (!OidIsValid(v->newrelid))
-			elog(ERROR, "materialized view %s was not created", display_name(v));
+		v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
+											  v->relname, v->type, v->bound, v->key);
 		if (saved[i])
 			restore_view(v, saved[i]);
 
@@ -1474,13 +1484,13 @@ apply_change_set(ChangeSet *cs)
 			if (v->def)
 				record_redefinition(v->newrelid, v->def);
 		}
-		upstream = dag_query_dependencies(v->query);
+		upstream = dag_bound_query_dependencies(v->bound);
 		catalog_set_edges(v->newrelid, upstream);
 
 		/* a new table starts from scratch: every row, a new mark */
-		if (v->type == MATVIEW_INCREMENTAL)
-			incremental_populate(v->newrelid);
-		else if (OidIsValid(v->relid) && v->old_type == MATVIEW_INCREMENTAL)
+		matview_populate(v->newrelid, v->type);
+		if (v->type == MATVIEW_REGULAR && OidIsValid(v->relid) &&
+			v->old_type == MATVIEW_INCREMENTAL)
 			incremental_forget_mark(v->newrelid);
 	}
 }

@@ -24,6 +24,7 @@
 
 #include "dag.h"
 #include "dpl.h"
+#include "runas.h"
 #include "schedule.h"
 
 static bool
@@ -48,9 +49,8 @@ collect_relations_walker(Node *node, List **relids)
 	return expression_tree_walker(node, collect_relations_walker, relids);
 }
 
-/* The analyzed Query of one SELECT, with the text in error contexts. */
-static Query *
-analyze_one(const char *query_text)
+Query *
+dag_analyze_one(const char *query_text)
 {
 	List	   *raw;
 	Query	   *query;
@@ -72,7 +72,7 @@ analyze_one(const char *query_text)
 List *
 dag_query_dependencies(const char *query_text)
 {
-	Query	   *query = analyze_one(query_text);
+	Query	   *query = dag_analyze_one(query_text);
 	List	   *relids = NIL;
 	List	   *result = NIL;
 	int			i;
@@ -105,6 +105,18 @@ dag_query_dependencies(const char *query_text)
 				break;
 		}
 	}
+	return result;
+}
+
+List *
+dag_bound_query_dependencies(const char *bound_query)
+{
+	RunAs		ra;
+	List	   *result;
+
+	runas_begin_internal(&ra, InvalidOid);
+	result = dag_query_dependencies(bound_query);
+	runas_end(&ra);
 	return result;
 }
 
@@ -146,7 +158,7 @@ dag_query_reads_column(const char *query_text, Oid relid, AttrNumber attnum)
 {
 	ColumnUse	use = {relid, attnum};
 
-	return reads_column_walker((Node *) analyze_one(query_text), &use);
+	return reads_column_walker((Node *) dag_analyze_one(query_text), &use);
 }
 
 int
@@ -230,11 +242,10 @@ dag_load(void)
 	Dag		   *dag;
 
 	SPI_connect();
-	if (SPI_execute("SELECT matview::oid, matview::text, "
-					"       refresh_interval "
-					"  FROM pipeline.matview_definitions",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.matview_definitions");
+	runas_spi(InvalidOid,
+			  "SELECT matview::oid, matview::text, refresh_interval "
+			  "  FROM pipeline.matview_definitions",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
 	count = SPI_processed;
 	loaded = MemoryContextAllocZero(caller, sizeof(LoadedNode) * Max(count, 1));
 	byoid = palloc(sizeof(OidIndex) * Max(count, 1));	/* in SPI's context */
@@ -254,9 +265,8 @@ dag_load(void)
 	}
 	qsort(byoid, count, sizeof(OidIndex), compare_oid_index);
 
-	if (SPI_execute("SELECT upstream::oid, downstream::oid FROM pipeline.edges",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.edges");
+	runas_spi(InvalidOid, "SELECT upstream::oid, downstream::oid FROM pipeline.edges",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

@@ -7,6 +7,7 @@
 #ifndef PIPELINE_DAG_H
 #define PIPELINE_DAG_H
 
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 
 /*
@@ -17,6 +18,19 @@
  * Errors (a missing table, a bad column) are the analyzer's own.
  */
 extern List *dag_query_dependencies(const char *query);
+
+/*
+ * The same for a bound query (runas.h): analyzed with search_path pinned,
+ * so it resolves what it was bound to, whoever asks.
+ */
+extern List *dag_bound_query_dependencies(const char *bound_query);
+
+/*
+ * The analyzed Query of one statement, with the text in error contexts (the
+ * analyzer's errors, with a position).  Resolves names with the current
+ * search_path.  Needs a transaction.
+ */
+extern Query *dag_analyze_one(const char *query_text);
 
 /*
  * Whether the query reads column attnum of relation relid directly (not

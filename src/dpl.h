@@ -26,6 +26,7 @@ typedef struct MatviewDefinition
 	Interval	interval;		/* refresh interval as given */
 	int64		interval_us;	/* the same in microseconds (a month is 30 days) */
 	char	   *query;			/* one SELECT, no trailing semicolon */
+	char	   *bound_query;	/* its bound form once analyzed (runas.h) */
 } MatviewDefinition;
 
 /*

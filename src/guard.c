@@ -30,6 +30,7 @@
 #include "dag.h"
 #include "guard.h"
 #include "matview.h"
+#include "runas.h"
 #include "subxact.h"
 
 /*
@@ -108,12 +109,17 @@ incremental_readers(Oid relid)
 	List	   *readers = NIL;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT d.matview::text, d.query "
-							  "  FROM pipeline.edges e "
-							  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-							  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.edges");
+	runas_spi(InvalidOid,
+			  catalog_binds_queries() ?
+			  "SELECT d.matview::text, d.bound_query "
+			  "  FROM pipeline.edges e "
+			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
+			  "SELECT d.matview::text, d.query "
+			  "  FROM pipeline.edges e "
+			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+			  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext spi = MemoryContextSwitchTo(caller);
@@ -141,8 +147,12 @@ static void
 ask_reads_column(void *arg)
 {
 	ColumnQuestion *q = (ColumnQuestion *) arg;
+	RunAs		ra;
 
+	/* a bound query, analyzed as bound whoever runs the DDL */
+	runas_begin_internal(&ra, InvalidOid);
 	q->reads = dag_query_reads_column(q->query, q->relid, q->attnum);
+	runas_end(&ra);
 }
 
 /*
@@ -223,7 +233,7 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "not fired by event trigger manager");
-	if (matview_ddl_in_progress)
+	if (runas_ddl_in_progress())
 		PG_RETURN_VOID();
 	trigdata = (EventTriggerData *) fcinfo->context;
 	parsetree = trigdata->parsetree;
@@ -267,5 +277,5 @@ PG_FUNCTION_INFO_V1(pipeline_ddl_in_progress);
 Datum
 pipeline_ddl_in_progress(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(matview_ddl_in_progress);
+	PG_RETURN_BOOL(runas_ddl_in_progress());
 }

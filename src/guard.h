@@ -6,7 +6,7 @@
  * The SQL-callable functions are the whole interface:
  *	  pipeline.guard_ddl_command_start()	ddl_command_start trigger
  *	  pipeline.ddl_in_progress()			for the sql_drop trigger (PL/pgSQL)
- * Pipeline's own DDL sets matview_ddl_in_progress (matview.h) and passes.
+ * Pipeline's own DDL runs through runas_ddl() (runas.h) and passes.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_GUARD_H

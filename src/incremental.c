@@ -38,6 +38,7 @@
 
 #include "catalog.h"
 #include "incremental.h"
+#include "runas.h"
 #include "matview.h"
 
 static void
@@ -101,46 +102,6 @@ incremental_check_key(const char *query_text, const char *key, const char *viewn
 				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
 }
 
-Oid
-incremental_create_table(Oid owner, const char *schema_name, Oid nspid,
-						 const char *relname, const char *query, const char *key)
-{
-	char	   *qualified = quote_qualified_identifier(schema_name, relname);
-	Oid			relid;
-	Oid			save_userid;
-	int			save_sec_context;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		matview_run_ddl(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", qualified, query));
-		CommandCounterIncrement();
-		/* the key is what refreshes search by */
-		matview_run_ddl(psprintf("CREATE INDEX ON %s (%s)", qualified, quote_identifier(key)));
-		CommandCounterIncrement();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	relid = get_relname_relid(relname, nspid);
-	if (!OidIsValid(relid))
-		elog(ERROR, "table \"%s\" was not created", relname);
-	return relid;
-}
-
-Oid
-incremental_create(MatviewDefinition *def, Oid nspid, const char *relname)
-{
-	incremental_check_key(def->query, def->incremental_key, def->name);
-	/* the caller must be able to run the query it will own */
-	matview_run_ddl(psprintf("SELECT * FROM (%s) q LIMIT 0", def->query));
-	return incremental_create_table(GetUserId(), def->schema_name, nspid, relname,
-									def->query, def->incremental_key);
-}
-
 void
 incremental_forget_mark(Oid relid)
 {
@@ -171,10 +132,10 @@ append_rows(Oid relid, bool from_scratch)
 	char	   *new_mark = NULL;
 	uint64		appended = 0;
 	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
 	int			save_nestlevel;
 	StringInfoData sql;
+	SPIPlanPtr	plan;
+	RunAs		ra;
 
 	/* one refresh of a view at a time; readers are not blocked */
 	LockRelationOid(relid, ExclusiveLock);
@@ -228,16 +189,18 @@ append_rows(Oid relid, bool from_scratch)
 		 * waited for the lock, and miss the mark that a refresh we waited
 		 * for has just committed.
 		 */
-		if (SPI_execute_with_args("SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
-								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read pipeline.incremental_state");
+		runas_spi(InvalidOid, "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
+				  1, argtypes, values, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 			mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	}
 
 	/*
 	 * Append as the owner, like REFRESH: a security-restricted operation,
-	 * so the query cannot change the session or escalate.
+	 * so the query cannot change the session or escalate.  The statement is
+	 * analyzed with search_path pinned (the bound query and our wrapper
+	 * resolve what they were bound to; a plan keeps the path it was made
+	 * with) and run with the owner's own search_path.
 	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -245,25 +208,28 @@ append_rows(Oid relid, bool from_scratch)
 					 " RETURNING %s AS k) "
 					 "SELECT (SELECT count(*) FROM pipeline_appended), "
 					 "(SELECT a.k::text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
-					 qualified, view->query, quote_identifier(key),
+					 qualified, view->bound_query, quote_identifier(key),
 					 mark ? " AND q." : "", mark ? quote_identifier(key) : "",
 					 mark ? psprintf(" > $1::%s", keytype) : "",
 					 quote_identifier(key));
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 	{
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
 		bool		isnull;
 
-		if (SPI_execute_with_args(sql.data, mark ? 1 : 0, argtypes, values, NULL, false, 0) != SPI_OK_SELECT ||
+		runas_begin_internal(&ra, owner);
+		plan = SPI_prepare(sql.data, mark ? 1 : 0, argtypes);
+		runas_end(&ra);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the append to \"%s\"", view->name);
+		runas_begin_user_code(&ra, owner);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "could not append to \"%s\"", view->name);
+		runas_end(&ra);
 		appended = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		new_mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	}
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	/* the new mark, in the same transaction as the rows */
 	if (appended > 0)

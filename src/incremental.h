@@ -17,23 +17,6 @@ extern void incremental_check_key(const char *query, const char *key,
 								  const char *viewname);
 
 /*
- * Creates the (empty) table relname in nspid for an incremental view and
- * the index on its key, as role owner (who owns them), with pipeline's DDL
- * flag set.  Returns the table's OID.  Needs a transaction.
- */
-extern Oid	incremental_create_table(Oid owner, const char *schema_name, Oid nspid,
-									 const char *relname, const char *query,
-									 const char *key);
-
-/*
- * Checks the definition's key and that the calling user may run the query,
- * then creates the empty table as the calling user (incremental_create_table).
- * The caller records the catalog row and edges, then populates the table
- * with incremental_populate().
- */
-extern Oid	incremental_create(MatviewDefinition *def, Oid nspid, const char *relname);
-
-/*
  * Appends the rows of the view's query whose key is above the stored
  * high-water mark and advances the mark, in the caller's transaction (so
  * both happen or neither).  The query runs as the view's owner in a

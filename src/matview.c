@@ -15,6 +15,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -25,9 +26,9 @@
 #include "dpl.h"
 #include "incremental.h"
 #include "matview.h"
+#include "refresh.h"
+#include "runas.h"
 #include "schedule.h"
-
-bool		matview_ddl_in_progress = false;
 
 char *
 matview_relation_name(const char *name)
@@ -35,24 +36,38 @@ matview_relation_name(const char *name)
 	return psprintf("mv_%s", name);
 }
 
-void
-matview_run_ddl(const char *sql)
+Oid
+matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
+						const char *relname, MatviewType type,
+						const char *bound_query, const char *key)
 {
-	bool		save = matview_ddl_in_progress;
+	char	   *qualified = quote_qualified_identifier(schema_name, relname);
+	Oid			relid;
 
-	matview_ddl_in_progress = true;
-	PG_TRY();
+	/* analysis only: no user code runs before the owner's populate */
+	if (type == MATVIEW_INCREMENTAL)
 	{
-		SPI_connect();
-		if (SPI_execute(sql, false, 0) < 0)
-			elog(ERROR, "could not run: %s", sql);
-		SPI_finish();
+		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
+		/* the key is what refreshes search by */
+		runas_ddl(owner, psprintf("CREATE INDEX ON %s (%s)", qualified,
+								  quote_identifier(key)));
 	}
-	PG_FINALLY();
-	{
-		matview_ddl_in_progress = save;
-	}
-	PG_END_TRY();
+	else
+		runas_ddl(owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
+	relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation %s was not created", qualified);
+	return relid;
+}
+
+uint64
+matview_populate(Oid relid, MatviewType type)
+{
+	if (type == MATVIEW_INCREMENTAL)
+		return incremental_populate(relid);
+	return refresh_populate(relid);
 }
 
 /* Checks what the header or arguments say, before anything is created. */
@@ -113,7 +128,6 @@ matview_define(MatviewDefinition *def)
 	Oid			nspid = validate_definition(def, &relname);
 	Oid			relid = get_relname_relid(relname, nspid);
 	List	   *upstream;
-	StringInfoData sql;
 
 	/*
 	 * A redefinition: the compile step checks and rebuilds downstream.  It
@@ -123,31 +137,16 @@ matview_define(MatviewDefinition *def)
 	if (OidIsValid(relid))
 		return compat_redefine(def);
 	if (def->type == MATVIEW_INCREMENTAL)
-	{
-		/* an append-only table (incremental.c), populated like a matview */
-		upstream = dag_query_dependencies(def->query);
-		relid = incremental_create(def, nspid, relname);
-		catalog_insert(relid, def);
-		catalog_set_edges(relid, upstream);
-		incremental_populate(relid);
-		return relid;
-	}
+		incremental_check_key(def->query, def->incremental_key, def->name);
 
-	/* the analyzer finds the dependencies and any error in the query */
-	upstream = dag_query_dependencies(def->query);
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE MATERIALIZED VIEW %s AS\n%s\n",
-					 quote_qualified_identifier(def->schema_name, relname),
-					 def->query);
-	matview_run_ddl(sql.data);
-	CommandCounterIncrement();
-
-	relid = get_relname_relid(relname, nspid);
-	if (!OidIsValid(relid))
-		elog(ERROR, "materialized view \"%s\" was not created", relname);
+	/* what the caller means now, bound for good; the analyzer's errors */
+	def->bound_query = runas_bind_query(def->query);
+	upstream = dag_bound_query_dependencies(def->bound_query);
+	relid = matview_create_relation(GetUserId(), def->schema_name, nspid, relname,
+									def->type, def->bound_query, def->incremental_key);
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, upstream);
+	matview_populate(relid, def->type);
 	return relid;
 }
 
@@ -269,7 +268,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
-		matview_run_ddl(psprintf("DROP %s %s%s",
+		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
 						 get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
 													get_rel_name(victim)),
@@ -277,4 +276,41 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		catalog_delete(victim);
 	}
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
+
+/*
+ * bind_stored_query(matview regclass) RETURNS text: the bound form of a
+ * view defined before queries were bound (the 1.1 -> 1.2 upgrade).  A
+ * materialized view's rule holds exactly what it was bound to; an
+ * incremental view's text is read as its owner reads it.
+ */
+Datum
+pipeline_bind_stored_query(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ManagedView *view = catalog_get_required(relid);
+	char	   *bound;
+	RunAs		ra;
+
+	if (view->type == MATVIEW_REGULAR)
+	{
+		int			nestlevel = NewGUCNestLevel();
+		size_t		len;
+
+		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		bound = TextDatumGetCString(DirectFunctionCall1(pg_get_viewdef,
+														ObjectIdGetDatum(relid)));
+		AtEOXact_GUC(true, nestlevel);
+		len = strlen(bound);
+		while (len > 0 && (bound[len - 1] == ';' || isspace((unsigned char) bound[len - 1])))
+			bound[--len] = '\0';
+		PG_RETURN_TEXT_P(cstring_to_text(bound));
+	}
+	runas_begin_user_code(&ra, catalog_relation_owner(relid));
+	bound = runas_bind_query(view->query);
+	runas_end(&ra);
+	PG_RETURN_TEXT_P(cstring_to_text(bound));
 }

@@ -25,15 +25,20 @@ extern Oid	matview_define(MatviewDefinition *def);
 extern void matview_validate_type(const MatviewDefinition *def);
 
 /*
- * Runs one DDL statement through SPI as the current user, with
- * matview_ddl_in_progress set so the DDL guard lets it through.
+ * Creates the relation of a managed view, empty, from its bound query, as
+ * owner (who owns it): a materialized view WITH NO DATA, or for an
+ * incremental view a table with an index on its key.  Only analysis runs,
+ * under the pinned search_path; returns the OID.  Needs a transaction.
  */
-extern void matview_run_ddl(const char *sql);
+extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
+									const char *relname, MatviewType type,
+									const char *bound_query, const char *key);
 
 /*
- * True while pipeline itself runs DDL on managed views, so the event trigger
- * that guards them lets it through.
+ * Fills a relation matview_create_relation() made (the catalog row must
+ * exist for an incremental view): the query runs as the owner, as user code
+ * (runas.h).  Returns the rows written.
  */
-extern bool matview_ddl_in_progress;
+extern uint64 matview_populate(Oid relid, MatviewType type);
 
 #endif

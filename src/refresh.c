@@ -28,6 +28,7 @@
 #include "dag.h"
 #include "incremental.h"
 #include "refresh.h"
+#include "runas.h"
 #include "schedule.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
@@ -78,27 +79,50 @@ refresh_lock(Oid relid)
 				 errhint("Retry the refresh.")));
 }
 
-uint64
-refresh_matview(Oid relid)
+/*
+ * REFRESH of a materialized view with the owner's own search_path
+ * (runas.h); REFRESH itself runs the query as the owner in a
+ * security-restricted operation.
+ */
+static uint64
+refresh_as_owner(Oid relid, bool allow_concurrent)
 {
 	Relation	rel;
 	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
 	QueryCompletion qc;
+	Oid			owner;
+	RunAs		ra;
 
+	rel = table_open(relid, AccessShareLock);
+	stmt->concurrent = allow_concurrent && RelationIsPopulated(rel) &&
+		has_usable_unique_index(rel);
+	stmt->skipData = false;
+	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
+								  pstrdup(RelationGetRelationName(rel)), -1);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
+	InitializeQueryCompletion(&qc);
+	runas_begin_refresh(&ra, owner);
+	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
+	runas_end(&ra);
+	return qc.nprocessed;
+}
+
+uint64
+refresh_matview(Oid relid)
+{
 	refresh_lock(relid);
 	/* an incremental view is an append-only table */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 		return incremental_refresh(relid);
-	rel = table_open(relid, AccessShareLock);
-	stmt->concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
-	stmt->skipData = false;
-	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
-								  pstrdup(RelationGetRelationName(rel)), -1);
-	table_close(rel, NoLock);
+	return refresh_as_owner(relid, true);
+}
 
-	InitializeQueryCompletion(&qc);
-	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
-	return qc.nprocessed;
+uint64
+refresh_populate(Oid relid)
+{
+	return refresh_as_owner(relid, false);
 }
 
 /* What refresh() needs to know about a view before it starts. */
@@ -123,23 +147,27 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	bool		found;
+	RunAs		ra;
 
 	SPI_connect();
+	/* the path the plan was made with, so it is never re-analyzed */
+	runas_begin_internal(&ra, InvalidOid);
 	if (plan == NULL)
 	{
-		SPIPlanPtr	prepared =
-			SPI_prepare("SELECT d.refresh_interval, "
-						"       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
-						"       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
-						"  FROM pipeline.matview_definitions d WHERE d.matview = $1",
-						1, argtypes);
+		SPIPlanPtr	prepared;
 
+		prepared = SPI_prepare("SELECT d.refresh_interval, "
+							   "       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
+							   "       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
+							   "  FROM pipeline.matview_definitions d WHERE d.matview = $1",
+							   1, argtypes);
 		if (prepared == NULL || SPI_keepplan(prepared) != 0)
 			elog(ERROR, "could not prepare the pipeline catalog lookup");
 		plan = prepared;
 	}
 	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.matview_definitions");
+	runas_end(&ra);
 	found = SPI_processed == 1;
 	if (found)
 	{

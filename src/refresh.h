@@ -16,6 +16,13 @@
 extern uint64 refresh_matview(Oid relid);
 
 /*
+ * Fills a materialized view just created WITH NO DATA: a plain REFRESH as
+ * its owner, with no ownership check or lock of its own (for pipeline
+ * itself, which just made the view).  Returns the rows written.
+ */
+extern uint64 refresh_populate(Oid relid);
+
+/*
  * Waits for any other refresh, redefinition or drop of the view to finish:
  * ShareUpdateExclusiveLock, held to the end of the transaction, which
  * conflicts with itself, with the locks REFRESH takes and with DROP, but not

@@ -19,6 +19,9 @@ CREATE TABLE pipeline.matview_definitions (
     version            int NOT NULL DEFAULT 1,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
+    -- the query bound at definition: fully qualified, deparsed as
+    -- PostgreSQL deparses a view; every re-analysis uses it
+    bound_query        text NOT NULL,
     UNIQUE (schema_name, name),
     CHECK ((matview_type = 'incremental') = (incremental_key IS NOT NULL))
 );

@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ * runas.h
+ *	  The one way pipeline runs SQL as another role, the one way it runs
+ *	  user code, and the one way it runs its own DDL.
+ *
+ * Internal SQL (catalog reads and writes, DDL that pipeline issues) runs
+ * with search_path pinned to "pg_catalog, pg_temp" and names every other
+ * object schema-qualified, so nothing the caller put on its search_path can
+ * be picked up, whoever the statement runs as.
+ *
+ * User code (a view's query while it is populated or refreshed, an
+ * after-refresh hook) runs as the view's owner in a security-restricted
+ * operation, with the search_path the owner gets in a fresh session: the
+ * role's and database's settings (ALTER ROLE / ALTER DATABASE ... SET),
+ * else the server's default, with pg_temp last.  Never the caller's.
+ *
+ * Each begin is paired with a runas_end() on success.  On error the
+ * (sub)transaction abort restores the user, security context and settings,
+ * as it does for PostgreSQL's own REFRESH and SECURITY DEFINER functions;
+ * callers that catch errors do so only through subtransactions
+ * (subxact_try).
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_RUNAS_H
+#define PIPELINE_RUNAS_H
+
+#include "nodes/parsenodes.h"
+
+#define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
+
+typedef struct RunAs
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	bool		user_code;		/* discard settings the code made */
+} RunAs;
+
+/*
+ * Internal SQL as role (InvalidOid: the current user), search_path pinned.
+ * Needs a transaction.
+ */
+extern void runas_begin_internal(RunAs *ra, Oid role);
+
+/*
+ * User code as owner: security-restricted, with the owner's own
+ * search_path (see above).  Settings the code changes are discarded at
+ * runas_end(), as REFRESH discards them.  Needs a transaction.
+ */
+extern void runas_begin_user_code(RunAs *ra, Oid owner);
+
+/*
+ * For PostgreSQL's REFRESH of owner's materialized view: the owner (whose
+ * right to refresh REFRESH checks) with the owner's search_path, not yet
+ * restricted.  REFRESH restricts the operation itself once it has created
+ * its temporary table, before any user code runs, but would keep the
+ * caller's search_path.
+ */
+extern void runas_begin_refresh(RunAs *ra, Oid owner);
+
+extern void runas_end(RunAs *ra);
+
+/* The search_path owner gets in a fresh session of this database. */
+extern char *runas_owner_search_path(Oid owner);
+
+/*
+ * Runs SQL through SPI with parameters (nulls as SPI wants them, or NULL),
+ * as role (InvalidOid: the current user), search_path pinned.  The caller
+ * must be connected to SPI.  Errors unless SPI returns expected_ret (a
+ * negative value accepts any success).  Returns SPI_processed.
+ */
+extern uint64 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes,
+						Datum *values, const char *nulls, bool read_only,
+						long count, int expected_ret);
+
+/*
+ * Runs one utility statement pipeline issues on managed views (every name
+ * in it qualified), as role, search_path pinned, flagged as pipeline's own
+ * DDL so the guard lets it through, then makes its effects visible.  The
+ * flag cannot outlive the statement: it is reset on the way out, error or
+ * not, and at every transaction abort.  Needs a transaction.
+ */
+extern void runas_ddl(Oid role, const char *sql);
+
+/* True while runas_ddl() runs a statement (read by the DDL guard). */
+extern bool runas_ddl_in_progress(void);
+
+/*
+ * The bound form of a query: parse-analyzed as the current user with the
+ * current search_path (what the user meant when defining it), then deparsed
+ * as PostgreSQL deparses a view, with every object outside pg_catalog
+ * schema-qualified, so that re-analysis under the pinned search_path
+ * resolves the same objects whoever does it.  Errors are the analyzer's,
+ * with a position in the text.  Needs a transaction.
+ */
+extern char *runas_bind_query(const char *query_text);
+
+/* The same for a query analyzed already. */
+extern char *runas_deparse_bound(Query *query);
+
+#endif							/* PIPELINE_RUNAS_H */
