@@ -152,7 +152,8 @@ incremental_unchanged(PendingView *v)
  * Parse analysis of a pending view's query; errors are the analyzer's.  A
  * changed view's new query means what it means to its author now (the
  * caller's search_path), and is bound from that analysis; a rebuilt view's
- * bound query is analyzed with search_path pinned, whoever the caller is.
+ * bound query is analyzed as its owner (who rebuilds it) with search_path
+ * pinned, whoever the caller is.
  */
 static Query *
 analyze_pending(PendingView *v)
@@ -166,7 +167,7 @@ analyze_pending(PendingView *v)
 		v->bound = runas_deparse_bound(query);
 		return query;
 	}
-	runas_begin_internal(&ra, InvalidOid);
+	runas_begin_internal(&ra, v->owner);
 	query = dag_analyze_one(v->bound);
 	runas_end(&ra);
 	return query;
@@ -226,7 +227,7 @@ direct_reads(ChangeSet *cs, int index, bool match_new)
 
 	/* names resolve as analyze_pending() will resolve them */
 	if (!v->def)
-		runas_begin_internal(&ra, InvalidOid);
+		runas_begin_internal(&ra, v->owner);
 
 	rangevar_walker(linitial_node(RawStmt, raw)->stmt, &rangevars);
 	foreach(lc, rangevars)
@@ -948,7 +949,7 @@ check_key(PendingView *v)
 		incremental_check_key(v->query, v->key, v->name);
 		return;
 	}
-	runas_begin_internal(&ra, InvalidOid);
+	runas_begin_internal(&ra, v->owner);
 	incremental_check_key(v->bound, v->key, v->name);
 	runas_end(&ra);
 }
@@ -1067,6 +1068,8 @@ judge_view_try(void *arg)
 	judge_view((PendingView *) arg);
 }
 
+static void judge_change_set(ChangeSet *cs);
+
 /*
  * Judges every view of the set, filling in the verdicts.  Changes nothing:
  * the work happens in a subtransaction that is rolled back.  Needs to be
@@ -1077,13 +1080,48 @@ check_change_set(ChangeSet *cs)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *error;
 	int			i;
 
 	find_unmanaged_dependents(cs);
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		judge_change_set(cs);
+	}
+	PG_CATCH();
+	{
+		/* a lock error or a cancel: never leave the subtransaction open */
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+
+	/* a table that is kept does not get in the way of what reads it */
+	for (i = 0; i < cs->count; i++)
+		if (cs->views[i].keep)
+			cs->views[i].dependents = NULL;
+}
+
+/*
+ * check_change_set()'s work inside its subtransaction, which is always
+ * rolled back.
+ */
+static void
+judge_change_set(ChangeSet *cs)
+{
+	int			i;
 
 	/*
 	 * Judging renames and recreates views: a check takes every lock that
@@ -1097,6 +1135,7 @@ check_change_set(ChangeSet *cs)
 	{
 		PendingView *v = &cs->views[i];
 		ListCell   *lc;
+		ErrorData  *error;
 
 		CHECK_FOR_INTERRUPTS();
 		foreach(lc, v->upstream)
@@ -1120,14 +1159,6 @@ check_change_set(ChangeSet *cs)
 			v->detail = error->message;
 		}
 	}
-	RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(caller);
-	CurrentResourceOwner = owner;
-
-	/* a table that is kept does not get in the way of what reads it */
-	for (i = 0; i < cs->count; i++)
-		if (cs->views[i].keep)
-			cs->views[i].dependents = NULL;
 }
 
 /* Raises the error that lists every break, if there is one. */
@@ -1468,7 +1499,7 @@ apply_change_set(ChangeSet *cs)
 			v->newrelid = v->relid;
 			if (v->def)
 				record_redefinition(v->relid, v->def);
-			catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound));
+			catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 			continue;
 		}
 		v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
@@ -1484,7 +1515,7 @@ apply_change_set(ChangeSet *cs)
 			if (v->def)
 				record_redefinition(v->newrelid, v->def);
 		}
-		upstream = dag_bound_query_dependencies(v->bound);
+		upstream = dag_bound_query_dependencies(v->bound, v->owner);
 		catalog_set_edges(v->newrelid, upstream);
 
 		/* a new table starts from scratch: every row, a new mark */

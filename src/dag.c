@@ -109,12 +109,12 @@ dag_query_dependencies(const char *query_text)
 }
 
 List *
-dag_bound_query_dependencies(const char *bound_query)
+dag_bound_query_dependencies(const char *bound_query, Oid owner)
 {
 	RunAs		ra;
 	List	   *result;
 
-	runas_begin_internal(&ra, InvalidOid);
+	runas_begin_internal(&ra, owner);
 	result = dag_query_dependencies(bound_query);
 	runas_end(&ra);
 	return result;

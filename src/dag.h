@@ -20,10 +20,11 @@
 extern List *dag_query_dependencies(const char *query);
 
 /*
- * The same for a bound query (runas.h): analyzed with search_path pinned,
- * so it resolves what it was bound to, whoever asks.
+ * The same for a bound query (runas.h): analyzed as owner (InvalidOid: the
+ * current user) with search_path pinned, so it resolves what it was bound
+ * to, whoever asks.
  */
-extern List *dag_bound_query_dependencies(const char *bound_query);
+extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 
 /*
  * The analyzed Query of one statement, with the text in error contexts (the

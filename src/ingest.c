@@ -36,6 +36,7 @@
 
 #include "catalog.h"
 #include "ingest.h"
+#include "runas.h"
 #include "subxact.h"
 
 typedef struct Message
@@ -144,14 +145,11 @@ insert_messages(const char *insert_sql, Message *msgs, int n)
 	Datum	   *items = palloc(sizeof(Datum) * Max(n, 1));
 	Oid			argtypes[1] = {JSONBARRAYOID};
 	Datum		values[1];
-	int			ret;
 
 	for (int i = 0; i < n; i++)
 		items[i] = msgs[i].message;
 	values[0] = jsonb_array(items, n);
-	ret = SPI_execute_with_args(insert_sql, 1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "ingest insert failed: %s", SPI_result_code_string(ret));
+	runas_spi(InvalidOid, insert_sql, 1, argtypes, values, NULL, false, 0, SPI_OK_INSERT);
 }
 
 /* A batch of messages for claim_and_insert() */
@@ -283,11 +281,11 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 		MemoryContext caller;
 		uint64		n;
 
-		if (SPI_execute_with_args("SELECT m, jsonb_typeof(m) = 'object', "
-								  "       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END "
-								  "  FROM jsonb_array_elements($1) WITH ORDINALITY a(m, o) ORDER BY o",
-								  2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the messages");
+		runas_spi(InvalidOid,
+				  "SELECT m, jsonb_typeof(m) = 'object', "
+				  "       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END "
+				  "  FROM jsonb_array_elements($1) WITH ORDINALITY a(m, o) ORDER BY o",
+				  2, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
 		n = SPI_processed;
 		caller = MemoryContextSwitchTo(TopTransactionContext);
 		msgs = palloc(sizeof(Message) * Max(n, 1));

@@ -141,7 +141,7 @@ matview_define(MatviewDefinition *def)
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);
-	upstream = dag_bound_query_dependencies(def->bound_query);
+	upstream = dag_bound_query_dependencies(def->bound_query, InvalidOid);
 	relid = matview_create_relation(GetUserId(), def->schema_name, nspid, relname,
 									def->type, def->bound_query, def->incremental_key);
 	catalog_insert(relid, def);

@@ -1,0 +1,285 @@
+-- Hardening: no role gains rights it lacks through search_path.
+--
+-- A login role "attacker" owns only its schema "attacker", where it puts
+-- traps that shadow the operators and functions pipeline's own SQL (and
+-- other roles' code) use: =, <>, <, >, <=, >= for the usual types, now(),
+-- clock_timestamp(), unnest(), lower(), count(*), max(), string_agg(), ...
+-- With "attacker, pg_catalog" as its search_path (so the traps win over
+-- pg_catalog), it calls every API function.  A trap logs who ran it and, run
+-- as anyone else, tries to make the attacker a superuser.  Afterwards: the
+-- traps ran only as the attacker, the attacker is no superuser, and the
+-- other roles' views are bound to what they meant when defined.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+
+CREATE ROLE attacker LOGIN;
+CREATE ROLE victim LOGIN;
+CREATE SCHEMA attacker AUTHORIZATION attacker;
+CREATE SCHEMA victim AUTHORIZATION victim;
+GRANT USAGE ON SCHEMA attacker TO victim;
+GRANT CREATE ON SCHEMA public TO attacker;
+
+-- the log the traps write to, as whoever runs them
+CREATE TABLE public.trap_log (who name, trap text);
+GRANT SELECT, INSERT ON public.trap_log TO PUBLIC;
+
+SET SESSION AUTHORIZATION attacker;
+CREATE FUNCTION attacker.sprung(trap text) RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN
+    INSERT INTO public.trap_log VALUES (current_user, trap);
+    IF current_user <> 'attacker' THEN
+        BEGIN
+            EXECUTE 'ALTER ROLE attacker SUPERUSER';
+        EXCEPTION WHEN OTHERS THEN NULL;
+        END;
+    END IF;
+END $f$;
+GRANT EXECUTE ON FUNCTION attacker.sprung(text) TO PUBLIC;
+
+-- operator traps: one comparison function per type and operator
+DO $d$
+DECLARE
+    t text;
+    op record;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['oid', 'regclass', 'text', 'name', 'integer', 'bigint',
+                             'timestamptz', 'boolean', 'xid8', 'regprocedure', 'interval']
+    LOOP
+        FOR op IN SELECT * FROM (VALUES ('=', 'eq'), ('<>', 'ne'), ('<', 'lt'), ('>', 'gt'),
+                                        ('<=', 'le'), ('>=', 'ge')) AS o(sym, word)
+        LOOP
+            EXECUTE format($fn$
+                CREATE FUNCTION attacker.%1$s_%2$s(%3$s, %3$s) RETURNS boolean
+                LANGUAGE plpgsql SET search_path = pg_catalog AS $b$
+                BEGIN
+                    PERFORM attacker.sprung(%4$L);
+                    RETURN $1 OPERATOR(pg_catalog.%5$s) $2;
+                END $b$$fn$, op.word, replace(t, ' ', '_'), t, op.sym || ' ' || t, op.sym);
+            EXECUTE format('CREATE OPERATOR attacker.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = attacker.%s_%s)',
+                           op.sym, t, t, op.word, replace(t, ' ', '_'));
+        END LOOP;
+    END LOOP;
+END $d$;
+
+-- function traps
+CREATE FUNCTION attacker.now() RETURNS timestamptz LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('now'); RETURN pg_catalog.now(); END $f$;
+CREATE FUNCTION attacker.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('clock_timestamp'); RETURN pg_catalog.clock_timestamp(); END $f$;
+CREATE FUNCTION attacker.lower(text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('lower'); RETURN pg_catalog.lower($1); END $f$;
+CREATE FUNCTION attacker.upper(text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('upper'); RETURN pg_catalog.upper($1); END $f$;
+CREATE FUNCTION attacker.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE plpgsql AS $f$
+BEGIN PERFORM attacker.sprung('unnest'); RETURN QUERY SELECT pg_catalog.unnest($1); END $f$;
+CREATE FUNCTION attacker.quote_ident(text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('quote_ident'); RETURN pg_catalog.quote_ident($1); END $f$;
+CREATE FUNCTION attacker.format_type(oid, integer) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('format_type'); RETURN pg_catalog.format_type($1, $2); END $f$;
+CREATE FUNCTION attacker.pg_current_xact_id() RETURNS xid8 LANGUAGE plpgsql AS $f$
+BEGIN PERFORM attacker.sprung('pg_current_xact_id'); RETURN pg_catalog.pg_current_xact_id(); END $f$;
+CREATE FUNCTION attacker.pg_current_snapshot() RETURNS pg_snapshot LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('pg_current_snapshot'); RETURN pg_catalog.pg_current_snapshot(); END $f$;
+CREATE FUNCTION attacker.jsonb_typeof(jsonb) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('jsonb_typeof'); RETURN pg_catalog.jsonb_typeof($1); END $f$;
+CREATE FUNCTION attacker.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('pg_get_userbyid'); RETURN pg_catalog.pg_get_userbyid($1); END $f$;
+CREATE FUNCTION attacker.count_step(bigint) RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('count(*)'); RETURN $1 + 1; END $f$;
+CREATE AGGREGATE attacker.count(*) (SFUNC = attacker.count_step, STYPE = bigint, INITCOND = '0');
+CREATE FUNCTION attacker.max_step(timestamptz, timestamptz) RETURNS timestamptz LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('max'); RETURN pg_catalog.greatest($1, $2); END $f$;
+CREATE AGGREGATE attacker.max(timestamptz) (SFUNC = attacker.max_step, STYPE = timestamptz);
+CREATE FUNCTION attacker.agg_step(text, text, text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('string_agg'); RETURN $1 OPERATOR(pg_catalog.||) $2; END $f$;
+CREATE AGGREGATE attacker.string_agg(text, text) (SFUNC = attacker.agg_step, STYPE = text);
+
+-- the attacker's own pipeline: a source and a view others may build on
+CREATE TABLE attacker.src (id int, t text);
+INSERT INTO attacker.src VALUES (1, 'Alpha'), (2, 'Beta');
+GRANT SELECT ON attacker.src TO victim;
+RESET SESSION AUTHORIZATION;
+
+-- the victim's view reads the attacker's view through lower(); its own
+-- helper function has an unqualified body, resolved with the victim's own
+-- search_path (a fresh session's: "$user", public)
+SET SESSION AUTHORIZATION victim;
+SET search_path = victim, public;
+CREATE TABLE victim.vsrc (n int);
+INSERT INTO victim.vsrc VALUES (1), (2), (3);
+CREATE FUNCTION victim.helper() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) FROM vsrc';
+RESET search_path;
+RESET SESSION AUTHORIZATION;
+
+SET SESSION AUTHORIZATION attacker;
+SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src', '1 hour');
+GRANT SELECT ON attacker.mv_names TO victim;
+RESET SESSION AUTHORIZATION;
+
+SET SESSION AUTHORIZATION victim;
+SELECT pipeline.create_matview('victim', 'lowered',
+    'SELECT id, lower(t) AS t, victim.helper() AS helper_rows FROM attacker.mv_names', '1 hour');
+RESET SESSION AUTHORIZATION;
+-- a superuser's view over the victim's, owned by the extension's owner
+SELECT pipeline.create_matview('public', 'audit',
+    'SELECT count(*) AS n, max(t) AS last_t FROM victim.mv_lowered', '1 hour');
+
+-- the traps are armed: from here on the attacker calls every API function
+-- with its schema ahead of pg_catalog
+SET SESSION AUTHORIZATION attacker;
+SET search_path = attacker, pg_catalog;
+SELECT pg_catalog.count(*) AS traps_before FROM public.trap_log;
+-- (the traps themselves run with search_path = pg_catalog)
+SELECT 'x'::text = 'x'::text AS trap_works_for_attacker;
+
+-- the compile step: stage, judge, apply, discard (the reported attack)
+SELECT pipeline.stage($d$/**
+ * @matview-schema attacker
+ * @matview-name v
+ * @interval-in-minutes 60
+ */ SELECT id FROM attacker.src$d$);
+SELECT pipeline.stage($d$/**
+ * @matview-schema attacker
+ * @matview-name v
+ * @interval-in-minutes 30
+ */ SELECT id, t FROM attacker.src$d$);
+SELECT name FROM pipeline.staged;
+SELECT * FROM pipeline.check_staged();
+SELECT pipeline.discard_staged();
+SELECT pipeline.stage($d$/**
+ * @matview-schema attacker
+ * @matview-name v
+ * @interval-in-minutes 60
+ */ SELECT id FROM attacker.src$d$);
+SELECT * FROM pipeline.apply_staged();
+
+-- redefining its own view rebuilds the victim's and the superuser's views
+SELECT * FROM pipeline.check('attacker.mv_names', 'SELECT id, t FROM attacker.src WHERE id > 0');
+SELECT * FROM pipeline.check($d$/**
+ * @matview-schema attacker
+ * @matview-name names
+ * @interval-in-minutes 60
+ */ SELECT id, t FROM attacker.src WHERE id > 0$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema attacker
+ * @matview-name names
+ * @interval-in-minutes 60
+ */ SELECT id, t FROM attacker.src WHERE id > 0$d$);
+SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1',
+                               '1 hour');
+-- an incremental view of its own, refreshed after new rows
+SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
+                               'incremental', 'id');
+INSERT INTO attacker.src VALUES (3, 'Gamma');
+
+-- refreshing: its own views, and everything due (the victim's included)
+SELECT matview, status FROM pipeline.refresh('attacker.mv_stream');
+SELECT matview, status FROM pipeline.refresh('attacker.mv_names');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00') ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') ORDER BY matview::text;
+-- someone else's view: refused, before anything runs
+SELECT matview, status FROM pipeline.refresh('public.mv_audit');
+
+-- the DAG and the catalog
+SELECT relation, depth FROM pipeline.upstream('public.mv_audit') ORDER BY depth, relation::text;
+SELECT matview, depth FROM pipeline.downstream('attacker.mv_names') ORDER BY depth, matview::text;
+SELECT position, matview FROM pipeline.refresh_order() ORDER BY position;
+SELECT pipeline.graph('dot') IS NOT NULL AS dot, pipeline.graph('mermaid') IS NOT NULL AS mermaid,
+       pipeline.graph('json') IS NOT NULL AS json;
+SELECT pipeline.time_label('1 hour', '2030-01-01 00:30+00');
+SELECT pipeline.window_start(), pipeline.window_end();
+SELECT count(*) >= 0 AS readable FROM pipeline.matviews;
+SELECT count(*) >= 0 AS readable FROM pipeline.status;
+SELECT count(*) >= 0 AS readable FROM pipeline.runs;
+
+-- change data: ingest and apply_changes into its own tables
+CREATE TABLE attacker.events (dedup_id text, n int);
+SELECT * FROM pipeline.ingest('attacker.events', '[{"dedup_id": "a", "n": 1}, {"dedup_id": "a", "n": 1}, {"dedup_id": "b", "n": "x"}]');
+CREATE TABLE attacker.mirror (id int PRIMARY KEY, v text, seq int);
+CREATE TABLE attacker.changes (id int, v text, seq int, op text);
+INSERT INTO attacker.changes VALUES (1, 'a', 1, 'I'), (2, 'b', 2, 'I'), (1, 'c', 3, 'U');
+SELECT * FROM pipeline.apply_changes('attacker.changes', 'attacker.mirror', '{id}', 'seq');
+
+-- hooks and external functions
+CREATE FUNCTION attacker.hook(regclass, timestamptz) RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('hook'); END $f$;
+SELECT pipeline.set_after_refresh('attacker.mv_names', 'attacker.hook(regclass, timestamptz)');
+SELECT matview, status FROM pipeline.refresh('attacker.mv_names', false);
+SELECT pipeline.set_after_refresh('attacker.mv_names', NULL);
+\set VERBOSITY terse
+SELECT pipeline.create_external_function('attacker.ext(x int)', 'int', 'http://127.0.0.1:9/');
+SELECT * FROM pipeline.unload('SELECT 1 AS x', '/tmp/pipeline_attacker_unload');
+\set VERBOSITY default
+
+-- dropping its own views (the one the victim reads only with cascade,
+-- which it may not: the victim's view is not its own)
+SELECT pipeline.drop_matview('attacker.mv_v');
+SELECT pipeline.drop_matview('attacker.mv_stream');
+\set VERBOSITY terse
+SELECT pipeline.drop_matview('attacker.mv_names', true);
+\set VERBOSITY default
+RESET search_path;
+RESET SESSION AUTHORIZATION;
+
+-- a superuser whose search_path was tampered with runs everything due: the
+-- victim's view runs as the victim with the victim's own search_path (its
+-- helper's count(*) and vsrc), the audit view as its owner, and no trap
+SET search_path = attacker, pg_catalog;
+SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY matview::text;
+SELECT matview, status FROM pipeline.refresh('public.mv_audit');
+RESET search_path;
+
+-- the verdict: traps ran only as the attacker, who is no superuser
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'attacker';
+SELECT who, trap FROM public.trap_log WHERE who <> 'attacker' ORDER BY 1, 2;
+SELECT count(*) > 0 AS traps_sprang_for_the_attacker FROM public.trap_log WHERE who = 'attacker';
+
+-- the victim's view is still bound to pg_catalog.lower and its own helper,
+-- and its helper still finds vsrc through the victim's own search_path
+SELECT query, bound_query FROM pipeline.matview_definitions
+ WHERE matview = 'victim.mv_lowered'::regclass;
+SELECT pg_get_viewdef('victim.mv_lowered'::regclass) NOT LIKE '%attacker.lower%' AS still_pg_catalog_lower;
+SELECT * FROM victim.mv_lowered ORDER BY id;
+SELECT * FROM public.mv_audit;
+
+-- the DDL flag of a failed run does not leak: an event trigger that refuses
+-- CREATE TRIGGER fails the first run of a view over a new source, and the
+-- guard still refuses a plain DROP of a managed view afterwards
+CREATE TABLE public.fresh_src (n int);
+SELECT pipeline.create_matview('public', 'fresh', 'SELECT n FROM public.fresh_src', '1 hour');
+CREATE FUNCTION public.no_triggers() RETURNS event_trigger LANGUAGE plpgsql AS $f$
+BEGIN RAISE EXCEPTION 'no triggers today'; END $f$;
+CREATE EVENT TRIGGER no_triggers ON ddl_command_start WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION public.no_triggers();
+SELECT matview, status FROM pipeline.run_due('2031-01-01 00:00+00') WHERE matview = 'public.mv_fresh'::regclass;
+SELECT error FROM pipeline.runs WHERE matview = 'public.mv_fresh'::regclass;
+SELECT pipeline.ddl_in_progress();
+DROP MATERIALIZED VIEW public.mv_fresh;
+DROP EVENT TRIGGER no_triggers;
+DROP FUNCTION public.no_triggers();
+SELECT pipeline.drop_matview('public.mv_fresh');
+
+SELECT pipeline.drop_matview('public.mv_audit');
+SELECT pipeline.drop_matview('victim.mv_lowered');
+SELECT pipeline.drop_matview('attacker.mv_names');
+DROP TABLE public.trap_log, public.fresh_src;
+DROP SCHEMA attacker CASCADE;
+DROP SCHEMA victim CASCADE;
+REVOKE CREATE ON SCHEMA public FROM attacker;
+DROP ROLE attacker;
+DROP ROLE victim;
