@@ -73,8 +73,24 @@ VALUES ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
        ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
        ('mv_counted', '2026-01-01 00:00+00', 2, 'failed'),
        ('mv_counted', '2026-01-01 01:00+00', 1, 'succeeded');
+-- views of both kinds, defined before queries were bound (1.2)
+CREATE TABLE clicks (seq int, who text);
+INSERT INTO clicks VALUES (1, 'a'), (2, 'b');
+SELECT pipeline.create_matview('public', 'lowered', 'SELECT lower(who) AS who FROM raw, clicks', '1 hour');
+SELECT pipeline.create_matview('public', 'click_log', 'SELECT seq, who FROM clicks', '1 hour',
+                               'incremental', 'seq');
 ALTER EXTENSION pipeline UPDATE;
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+-- the upgrade bound them: the rule's form for a materialized view, the
+-- stored text read with the owner's search_path for an incremental one
+SELECT name, query, bound_query FROM pipeline.matview_definitions ORDER BY name;
+-- and a redefinition works on the upgraded catalog
+SELECT pipeline.create_matview('public', 'click_log', 'SELECT seq, who FROM clicks WHERE seq > 1',
+                               '1 hour', 'incremental', 'seq');
+SELECT * FROM public.mv_click_log ORDER BY seq;
+SELECT pipeline.drop_matview('mv_click_log');
+SELECT pipeline.drop_matview('mv_lowered');
+DROP TABLE clicks;
 -- the history is kept, the repeated attempt numbered after the others
 SELECT time_label AT TIME ZONE 'UTC' AS time_label, attempt, status
   FROM pipeline.runs ORDER BY run_id;

@@ -78,10 +78,11 @@ fetch_view(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	ManagedView *view = NULL;
 	MemoryContext caller = CurrentMemoryContext;
+	bool		binds = catalog_binds_queries();
 
 	SPI_connect();
 	runas_spi(InvalidOid,
-			  catalog_binds_queries() ?
+			  binds ?
 			  "SELECT schema_name::text, name, matview_type, refresh_interval, "
 			  "       query, incremental_key, version, bound_query "
 			  "  FROM pipeline.matview_definitions WHERE matview = $1" :
@@ -111,6 +112,16 @@ fetch_view(Oid relid)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
+
+	/* older SQL kept no bound form: read the text as its owner would */
+	if (view != NULL && !binds)
+	{
+		RunAs		ra;
+
+		runas_begin_user_code(&ra, catalog_relation_owner(relid));
+		view->bound_query = runas_bind_query(view->query);
+		runas_end(&ra);
+	}
 	return view;
 }
 
