@@ -246,7 +246,7 @@ RESET search_path;
 
 -- the verdict: traps ran only as the attacker, who is no superuser
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'attacker';
-SELECT who, trap FROM public.trap_log WHERE who <> 'attacker' ORDER BY 1, 2;
+SELECT DISTINCT who, trap FROM public.trap_log WHERE who <> 'attacker' ORDER BY 1, 2;
 SELECT count(*) > 0 AS traps_sprang_for_the_attacker FROM public.trap_log WHERE who = 'attacker';
 
 -- the victim's view is still bound to pg_catalog.lower and its own helper,
