@@ -17,6 +17,17 @@ extern void incremental_check_key(const char *query, const char *key,
 								  const char *viewname);
 
 /*
+ * Errors (naming viewname) unless the query only selects rows an
+ * append-only view can append: no aggregates, GROUP BY, HAVING, DISTINCT,
+ * window functions, LIMIT/OFFSET or set operations other than UNION ALL,
+ * neither in the query nor in the UNION ALL branches, subqueries and WITH
+ * queries its key column comes from (parse-analyzed here).  Call it after
+ * incremental_check_key().  Needs a transaction.
+ */
+extern void incremental_check_query(const char *query, const char *key,
+									const char *viewname);
+
+/*
  * Creates the (empty) table relname in nspid for an incremental view and
  * the index on its key, as role owner (who owns them), with pipeline's DDL
  * flag set.  Returns the table's OID.  Needs a transaction.
