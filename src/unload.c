@@ -162,30 +162,39 @@ parent_directory(const char *path)
 	return pnstrdup(path, slash - path);
 }
 
+/* What remove_temporary() did. */
+typedef enum RemoveResult
+{
+	REMOVE_NOTHING,				/* no such temporary (any more) */
+	REMOVE_DONE,
+	REMOVE_FAILED				/* reported at the caller's elevel */
+} RemoveResult;
+
 /*
  * Removes one temporary file or directory tree (lstat: a symbolic link is
- * removed, not followed) and makes the removal durable.  Never throws;
- * returns whether something was removed.
+ * removed, not followed) and makes the removal durable.  Never throws.
  */
-static bool
+static RemoveResult
 remove_temporary(const char *path, int elevel)
 {
 	struct stat sb;
 	bool		removed;
 
 	if (!is_temporary_name(path) || lstat(path, &sb) != 0)
-		return false;
+		return REMOVE_NOTHING;
 	if (S_ISDIR(sb.st_mode))
 		removed = rmtree(path, true);
 	else
 		removed = unlink(path) == 0;
 	if (!removed)
+	{
 		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not remove unload temporary \"%s\": %m", path)));
-	else
-		(void) fsync_fname_ext(parent_directory(path), true, true, elevel);
-	return removed;
+		return REMOVE_FAILED;
+	}
+	(void) fsync_fname_ext(parent_directory(path), true, true, elevel);
+	return REMOVE_DONE;
 }
 
 /*
@@ -198,7 +207,9 @@ journal_start(UnloadState *st)
 {
 	static int	calls = 0;
 
-	if (MakePGDirectory(UNLOAD_JOURNAL_DIR) != 0 && errno != EEXIST)
+	if (MakePGDirectory(UNLOAD_JOURNAL_DIR) == 0)
+		fsync_fname(".", true);
+	else if (errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", UNLOAD_JOURNAL_DIR)));
@@ -249,13 +260,17 @@ temporary_name(UnloadState *st, const char *dir)
 	return path;
 }
 
-/* Deletes the journal and drops its lock: nothing temporary is left. */
+/*
+ * Drops the journal's lock and deletes it, unless keep: some temporary it
+ * lists is still there, for unload_recover() to try again.
+ */
 static void
-journal_finish(UnloadState *st)
+journal_finish(UnloadState *st, bool keep)
 {
 	if (st->journal_fd < 0)
 		return;
-	(void) unlink(st->journal_path);
+	if (!keep)
+		(void) unlink(st->journal_path);
 	(void) CloseTransientFile(st->journal_fd);
 	st->journal_fd = -1;
 }
@@ -272,6 +287,7 @@ recover_journal(const char *path)
 	char		chunk[8192];
 	ssize_t		got;
 	int			removed = 0;
+	bool		failed = false;
 
 	if (fd < 0)
 		return;
@@ -288,8 +304,17 @@ recover_journal(const char *path)
 	{
 		if (buf.data[i] != '\0')
 			continue;
-		if (remove_temporary(buf.data + start, LOG))
-			removed++;
+		switch (remove_temporary(buf.data + start, LOG))
+		{
+			case REMOVE_DONE:
+				removed++;
+				break;
+			case REMOVE_FAILED:
+				failed = true;
+				break;
+			case REMOVE_NOTHING:
+				break;
+		}
 		start = i + 1;
 	}
 	if (removed > 0)
@@ -302,7 +327,7 @@ recover_journal(const char *path)
 		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("could not read file \"%s\": %m", path)));
-	else
+	else if (!failed)
 		(void) unlink(path);
 	(void) CloseTransientFile(fd);
 	pfree(buf.data);
@@ -486,6 +511,7 @@ static void
 cleanup(UnloadState *st)
 {
 	ListCell   *lc;
+	bool		failed = false;
 
 	if (st->current != NULL)
 		(void) FreeFile(st->current);
@@ -494,17 +520,17 @@ cleanup(UnloadState *st)
 	{
 		UnloadFile *f = (UnloadFile *) lfirst(lc);
 
-		if (!f->in_new_dir)
-			(void) remove_temporary(f->write_path, WARNING);
+		if (!f->in_new_dir && remove_temporary(f->write_path, WARNING) == REMOVE_FAILED)
+			failed = true;
 	}
 	foreach(lc, st->new_dirs)
 	{
 		UnloadDir  *d = (UnloadDir *) lfirst(lc);
 
-		if (d->is_root)
-			(void) remove_temporary(d->physical, WARNING);
+		if (d->is_root && remove_temporary(d->physical, WARNING) == REMOVE_FAILED)
+			failed = true;
 	}
-	journal_finish(st);
+	journal_finish(st, failed);
 }
 
 static void
@@ -779,7 +805,7 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 
 	/* every partition is written: put the files in place */
 	unload_place(st);
-	journal_finish(st);
+	journal_finish(st, false);
 }
 
 /* The column names of partition_by: no nulls, no duplicates. */
