@@ -208,7 +208,7 @@ journal_start(UnloadState *st)
 	static int	calls = 0;
 
 	if (MakePGDirectory(UNLOAD_JOURNAL_DIR) == 0)
-		fsync_fname(".", true);
+		(void) fsync_fname_ext(".", true, false, ERROR);
 	else if (errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -225,7 +225,7 @@ journal_start(UnloadState *st)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not lock file \"%s\": %m", st->journal_path)));
-	fsync_fname(UNLOAD_JOURNAL_DIR, true);
+	(void) fsync_fname_ext(UNLOAD_JOURNAL_DIR, true, false, ERROR);
 }
 
 /* Records a temporary name, durably, before it is created. */
@@ -470,7 +470,10 @@ close_current(UnloadState *st)
 /*
  * Puts everything in place once every file is written and closed: new
  * directories fsynced (deepest first), files in existing directories
- * renamed durably, new roots renamed with their parents fsynced.
+ * renamed durably, new roots renamed with their parents fsynced.  A failed
+ * fsync is an ERROR, never fsync_fname()'s PANIC: these are not the
+ * server's files, and failing the unload (which removes its temporaries)
+ * is the right answer.
  */
 static void
 unload_place(UnloadState *st)
@@ -478,7 +481,8 @@ unload_place(UnloadState *st)
 	ListCell   *lc;
 
 	for (int i = list_length(st->new_dirs) - 1; i >= 0; i--)
-		fsync_fname(((UnloadDir *) list_nth(st->new_dirs, i))->physical, true);
+		(void) fsync_fname_ext(((UnloadDir *) list_nth(st->new_dirs, i))->physical,
+							   true, false, ERROR);
 	foreach(lc, st->files)
 	{
 		UnloadFile *f = (UnloadFile *) lfirst(lc);
@@ -502,7 +506,7 @@ unload_place(UnloadState *st)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
-		fsync_fname(parent_directory(d->path), true);
+		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
 	}
 }
 
