@@ -1,8 +1,10 @@
-# unload: a kill -9 (of the unloading backend, or of the whole server) in the
-# middle of an unload leaves nothing half-done in the destination -- no empty
-# directory, no partial or temporary file, an existing tree unchanged -- once
-# the server is back: the launcher removes what the killed call journalled,
-# and without the launcher the next unload() does.
+# unload: a kill -9 of the unloading backend (the postmaster then resets the
+# whole server), or an immediate shutdown, in the middle of an unload leaves
+# nothing half-done in the destination -- no empty directory, no partial or
+# temporary file, an existing tree unchanged -- once the server is back: the
+# launcher removes what the killed call journalled, and without the launcher
+# the next unload() does.  On 1.1 the destination keeps the directories and
+# the hidden partial files of the killed call.
 #
 # The unload's query sleeps at one row, so the kill lands while it is
 # provably mid-way: some partitions are written, one is half-written.  The
@@ -154,9 +156,9 @@ is(journals(), 0, 'nor a journal');
 my $before = tree($dest);
 is(scalar(grep { $_ ne 'dir' } values %$before), 24, 'one file per partition');
 
-# 2. overwriting an existing tree, adding new partitions (year 2022): kill
-# the whole server mid-way (immediate stop) and start it again; the tree is
-# exactly what it was
+# 2. overwriting an existing tree, adding new partitions (year 2022): stop
+# the whole server mid-way (immediate shutdown: no clean-up runs) and start
+# it again; the tree is exactly what it was
 ($psql, $pid) = start_paused_unload($dest, 2022, 3, 'true');
 ok(scalar(grep { /^\.pipeline-unload-/ } map { (split m{/})[-1] } keys %{ tree($dest) }) > 0,
 	'mid-way: files in existing directories are written under temporary names');
