@@ -28,6 +28,11 @@ SELECT pg_temp.entries(:'dir');
 SELECT pg_read_file(:'dir' || '/t/p=1/part-00000.csv') AS overwritten;
 SELECT pg_temp.journals() AS journals;
 
+-- no rows: the destination is still made, empty, as before
+SELECT count(*) AS files FROM pipeline.unload('SELECT 1 AS x WHERE false', :'dir' || '/empty');
+SELECT pg_temp.entries(:'dir' || '/empty') AS nothing_inside;
+SELECT (pg_stat_file(:'dir' || '/empty')).isdir AS made;
+
 -- an error half-way leaves the existing tree as it was, creates nothing
 -- and leaves no temporary: not in new directories, not beside files
 SELECT * FROM pipeline.unload($$SELECT p, 1 / (p - 4) AS x FROM generate_series(1, 5) p$$,
