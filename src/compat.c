@@ -977,6 +977,8 @@ judge_view(PendingView *v)
 	}
 	if (v->type == MATVIEW_INCREMENTAL && !v->broken)
 		check_key(v);
+	if (v->type == MATVIEW_INCREMENTAL && v->def && !v->broken)
+		incremental_check_query(v->query, v->key, v->name);
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
@@ -1545,6 +1547,8 @@ compat_redefine(MatviewDefinition *def)
 	dag_query_dependencies(def->query);
 	if (def->type == MATVIEW_INCREMENTAL)
 		incremental_check_key(def->query, def->incremental_key, def->name);
+	if (def->type == MATVIEW_INCREMENTAL)
+		incremental_check_query(def->query, def->incremental_key, def->name);
 	check_change_set(cs);
 	refuse_breaks(cs, display_name(&cs->views[0]));
 	apply_change_set(cs);

@@ -13,6 +13,9 @@
  *
  * The header is read line by line; the query is judged by PostgreSQL's own
  * raw parser, so "one SELECT" means exactly what the server means by it.
+ * A document saved on Windows (CRLF) or an old Mac (CR), or with a UTF-8
+ * byte-order mark, is first turned into its LF version, so line numbers in
+ * errors and the stored query are the same whatever the editor.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,6 +24,7 @@
 #include <limits.h>
 
 #include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
@@ -236,13 +240,48 @@ apply_key(MatviewDefinition *def, HeaderState *state, const char *key,
 				 errhint("Known keys: @matview-schema, @matview-name, @interval-in-minutes, @matview-type, @incremental-key, @datacoral, @table-type, @update-mode.")));
 }
 
+/*
+ * A palloc'd copy of a document without a leading UTF-8 byte-order mark
+ * and with LF line endings: a document with any LF has each CRLF turned
+ * into LF, a document with no LF has each CR turned into LF (old Mac
+ * files).  So a document saved with CRLF or CR endings is parsed, and its
+ * query stored, exactly as its LF version; an LF document is not changed,
+ * not even a lone CR inside one of its string literals.
+ */
+static char *
+normalize_document(const char *document)
+{
+	const char *src = document;
+	char	   *out;
+	char	   *dst;
+	bool		cr_only;
+	int			encoding = GetDatabaseEncoding();
+
+	if ((encoding == PG_UTF8 || encoding == PG_SQL_ASCII) &&
+		strncmp(src, "\xEF\xBB\xBF", 3) == 0)
+		src += 3;
+	cr_only = strchr(src, '\n') == NULL;
+	out = dst = palloc(strlen(src) + 1);
+	for (; *src; src++)
+	{
+		if (*src == '\r' && cr_only)
+			*dst++ = '\n';
+		else if (*src == '\r' && src[1] == '\n')
+			continue;			/* the LF that follows is copied */
+		else
+			*dst++ = *src;
+	}
+	*dst = '\0';
+	return out;
+}
+
 MatviewDefinition *
 dpl_parse(const char *document)
 {
 	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
 	HeaderState state = {0};
 	List	   *seen_keys = NIL;
-	char	   *text = pstrdup(document);
+	char	   *text = normalize_document(document);
 	char	   *p = text;
 	char	   *header_end;
 	char	   *line;

@@ -31,7 +31,9 @@ typedef struct MatviewDefinition
 
 /*
  * Parses a DPL document into a palloc'd definition in the current memory
- * context.  Any problem is an ERROR naming the line or key at fault.
+ * context.  Any problem is an ERROR naming the line or key at fault.  LF,
+ * CRLF and CR line endings and a leading UTF-8 byte-order mark are
+ * accepted: a document is read, and its query stored, as its LF version.
  */
 extern MatviewDefinition *dpl_parse(const char *document);
 

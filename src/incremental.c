@@ -102,6 +102,191 @@ incremental_check_key(const char *query_text, const char *key, const char *viewn
 				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
 }
 
+/* Refuses a query whose rows are answers, not new rows to append. */
+static void
+report_not_append(const char *reason, const char *viewname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("incremental view \"%s\" cannot use %s", viewname, reason),
+			 errdetail("An incremental view appends each new row of its query once and never changes it; a query with %s computes rows that change as data arrives.",
+					   reason),
+			 errhint("Define it as a regular view (@matview-type regular), or keep the incremental view a plain query of new rows and compute the rest in a regular view that reads it.")));
+}
+
+/*
+ * True for an absent LIMIT or OFFSET, LIMIT ALL (a null constant) and,
+ * when zero_ok, the fence OFFSET 0.
+ */
+static bool
+limits_nothing(Node *limit, bool zero_ok)
+{
+	Const	   *c;
+
+	if (limit == NULL)
+		return true;
+	limit = strip_implicit_coercions(limit);
+	if (!IsA(limit, Const))
+		return false;
+	c = castNode(Const, limit);
+	if (c->constisnull)
+		return true;
+	if (!zero_ok)
+		return false;
+	if (c->consttype == INT8OID)
+		return DatumGetInt64(c->constvalue) == 0;
+	if (c->consttype == INT4OID)
+		return DatumGetInt32(c->constvalue) == 0;
+	return false;
+}
+
+/*
+ * Why one level of an incremental view's query computes answers rather
+ * than selecting rows (a phrase for "cannot use %s"), or NULL.
+ */
+static const char *
+non_append_reason(Query *query)
+{
+	if (query->hasAggs)
+		return "aggregate functions";
+	if (query->groupClause != NIL || query->groupingSets != NIL)
+		return "GROUP BY";
+	if (query->havingQual != NULL)
+		return "HAVING";
+	if (query->hasDistinctOn)
+		return "DISTINCT ON";
+	if (query->distinctClause != NIL)
+		return "DISTINCT";
+	if (query->hasWindowFuncs)
+		return "window functions";
+	if (!limits_nothing(query->limitCount, false))
+		return "LIMIT";
+	if (!limits_nothing(query->limitOffset, true))
+		return "OFFSET";
+	return NULL;
+}
+
+static void check_query_level(Query *query, AttrNumber keyno, const char *viewname);
+
+/*
+ * Checks every branch of a set operation tree of query: only UNION ALL
+ * appends its branches' rows as they are.
+ */
+static void
+check_set_operation(Query *query, Node *node, AttrNumber keyno, const char *viewname)
+{
+	SetOperationStmt *op;
+	const char *reason = NULL;
+
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = list_nth_node(RangeTblEntry, query->rtable,
+											 castNode(RangeTblRef, node)->rtindex - 1);
+
+		check_query_level(rte->subquery, keyno, viewname);
+		return;
+	}
+	op = castNode(SetOperationStmt, node);
+	if (op->op == SETOP_UNION && !op->all)
+		reason = "UNION without ALL";
+	else if (op->op == SETOP_INTERSECT)
+		reason = op->all ? "INTERSECT ALL" : "INTERSECT";
+	else if (op->op == SETOP_EXCEPT)
+		reason = op->all ? "EXCEPT ALL" : "EXCEPT";
+	if (reason)
+		report_not_append(reason, viewname);
+	check_set_operation(query, op->larg, keyno, viewname);
+	check_set_operation(query, op->rarg, keyno, viewname);
+}
+
+/*
+ * Follows the key column's expression of a query level down to the level
+ * that produces it: through subqueries in FROM, joins and (non-recursive)
+ * WITH queries of that level.  A key computed by an expression ends the
+ * walk.
+ */
+static void
+follow_key(Query *query, Node *expr, const char *viewname)
+{
+	Var		   *var;
+	RangeTblEntry *rte;
+
+	if (expr == NULL || !IsA(expr, Var) || castNode(Var, expr)->varlevelsup != 0)
+		return;
+	var = castNode(Var, expr);
+	if (var->varattno <= 0)
+		return;
+	rte = list_nth_node(RangeTblEntry, query->rtable, var->varno - 1);
+	if (rte->rtekind == RTE_SUBQUERY)
+		check_query_level(rte->subquery, var->varattno, viewname);
+	else if (rte->rtekind == RTE_JOIN && var->varattno <= list_length(rte->joinaliasvars))
+		follow_key(query, list_nth(rte->joinaliasvars, var->varattno - 1), viewname);
+	else if (rte->rtekind == RTE_CTE && rte->ctelevelsup == 0 && !rte->self_reference)
+	{
+		ListCell   *lc;
+
+		foreach(lc, query->cteList)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (strcmp(cte->ctename, rte->ctename) == 0 && !cte->cterecursive &&
+				IsA(cte->ctequery, Query))
+				check_query_level(castNode(Query, cte->ctequery), var->varattno, viewname);
+		}
+	}
+}
+
+/*
+ * Checks one level of the query, then the levels its rows (the key column
+ * among them, output column keyno) come from.
+ */
+static void
+check_query_level(Query *query, AttrNumber keyno, const char *viewname)
+{
+	const char *reason = non_append_reason(query);
+	ListCell   *lc;
+
+	if (reason)
+		report_not_append(reason, viewname);
+	if (query->setOperations)
+	{
+		check_set_operation(query, query->setOperations, keyno, viewname);
+		return;
+	}
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resno == keyno && !tle->resjunk)
+			follow_key(query, (Node *) tle->expr, viewname);
+	}
+}
+
+void
+incremental_check_query(const char *query_text, const char *key, const char *viewname)
+{
+	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
+	Query	   *query;
+	AttrNumber	keyno = InvalidAttrNumber;
+	ListCell   *lc;
+
+	if (list_length(raw) != 1)
+		elog(ERROR, "expected one statement");
+	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
+									  NULL, 0, NULL);
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && key && strcmp(tle->resname, key) == 0)
+		{
+			keyno = tle->resno;
+			break;
+		}
+	}
+	check_query_level(query, keyno, viewname);
+}
+
 void
 incremental_forget_mark(Oid relid)
 {

@@ -17,6 +17,17 @@ extern void incremental_check_key(const char *query, const char *key,
 								  const char *viewname);
 
 /*
+ * Errors (naming viewname) unless the query only selects rows an
+ * append-only view can append: no aggregates, GROUP BY, HAVING, DISTINCT,
+ * window functions, LIMIT/OFFSET or set operations other than UNION ALL,
+ * neither in the query nor in the UNION ALL branches, subqueries and WITH
+ * queries its key column comes from (parse-analyzed here).  Call it after
+ * incremental_check_key().  Needs a transaction.
+ */
+extern void incremental_check_query(const char *query, const char *key,
+									const char *viewname);
+
+/*
  * Appends the rows of the view's query whose key is above the stored
  * high-water mark and advances the mark, in the caller's transaction (so
  * both happen or neither).  The query runs as the view's owner in a

@@ -34,6 +34,7 @@
 
 #include "launcher.h"
 #include "pipeline.h"
+#include "unload.h"
 
 #define MAX_PROCESSES 128
 /* how long the launcher leaves a database alone after DROP DATABASE asked */
@@ -319,6 +320,8 @@ pipeline_launcher_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pipeline launcher");
+	/* the server (re)starts: remove what unloads killed mid-way left */
+	unload_recover();
 
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher_latch = MyLatch;

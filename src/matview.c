@@ -137,7 +137,10 @@ matview_define(MatviewDefinition *def)
 	if (OidIsValid(relid))
 		return compat_redefine(def);
 	if (def->type == MATVIEW_INCREMENTAL)
+	{
 		incremental_check_key(def->query, def->incremental_key, def->name);
+		incremental_check_query(def->query, def->incremental_key, def->name);
+	}
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);

@@ -10,13 +10,35 @@
  * A-Z a-z 0-9 . _ -), so a value can never add a path component or climb out
  * of destination; a NULL value is __HIVE_DEFAULT_PARTITION__.
  *
- * Each file is written under a temporary name and renamed into place once
- * every partition has been written; on any error the temporary files and
- * the directories this call created are removed again.
+ * Nothing half-done ever shows under its final name:
+ *
+ * - A directory this call creates whose parent exists (a "new root") is
+ *   made under a temporary name beside it, and everything below it (more
+ *   new directories, the files) is written inside; the tree is renamed to
+ *   its real name only when it is complete.
+ * - A file in a directory that already exists is written under a temporary
+ *   name in that directory and renamed over its real name at the end.
+ *
+ * Once every partition is written, each file is fsynced, each new directory
+ * fsynced, then the files are put in place with durable_rename() and the new
+ * roots renamed with their parent directories fsynced, so what unload()
+ * returns survives a crash of the machine.
+ *
+ * Temporary names start with ".pipeline-unload-" and carry a token unique
+ * to the call.  Before creating one, the call appends its path to a journal
+ * in the data directory (pgsql_tmp_pipeline_unload/<token>, fsynced; the
+ * pgsql_tmp prefix keeps it out of base backups), on which it holds an
+ * flock() for as long as it runs.  On an error the call removes its
+ * temporaries itself.  A backend killed with -9, or a server crash, leaves
+ * them behind with a journal whose lock the kernel has released:
+ * unload_recover() -- run by the launcher when the server (re)starts and by
+ * every unload() -- removes what such journals list, then the journals.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,18 +59,33 @@
 #define UNLOAD_FILE_NAME "part-00000.csv"
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
+#define UNLOAD_TEMP_PREFIX ".pipeline-unload-"
+#define UNLOAD_JOURNAL_DIR PG_TEMP_FILE_PREFIX "_pipeline_unload"
+
+/* A directory this call created. */
+typedef struct UnloadDir
+{
+	char	   *path;			/* its real name */
+	char	   *physical;		/* where it is until its root is renamed */
+	bool		is_root;		/* its parent existed: it is renamed itself */
+} UnloadDir;
 
 typedef struct UnloadFile
 {
-	char	   *tmp_path;
+	char	   *write_path;		/* where it is written */
 	char	   *final_path;
 	char	   *partition;		/* the relative directory, "" without one */
+	bool		in_new_dir;		/* moves with its new root, not by itself */
 	int64		rows;
 } UnloadFile;
 
 typedef struct UnloadState
 {
-	List	   *created_dirs;	/* in creation order */
+	char	   *token;			/* unique to this call, in temporary names */
+	int			ntemps;			/* temporary names taken so far */
+	int			journal_fd;		/* -1 when there is no journal */
+	char	   *journal_path;
+	List	   *new_dirs;		/* UnloadDir, in creation order */
 	List	   *files;			/* UnloadFile, in writing order */
 	FILE	   *current;
 } UnloadState;
@@ -97,15 +134,264 @@ append_csv_field(StringInfo buf, const char *s)
 	appendStringInfoChar(buf, '"');
 }
 
-/* mkdir -p, remembering the directories it created. */
+/* ---------------------------------------------------------------------
+ * The journal of temporary names, and recovery from it
+ * ---------------------------------------------------------------------
+ */
+
+/* True if path's last component is one of our temporary names. */
+static bool
+is_temporary_name(const char *path)
+{
+	const char *base = last_dir_separator(path);
+
+	base = base ? base + 1 : path;
+	return strncmp(base, UNLOAD_TEMP_PREFIX, strlen(UNLOAD_TEMP_PREFIX)) == 0;
+}
+
+/* The directory path is in ("/" for a path right under the root). */
+static char *
+parent_directory(const char *path)
+{
+	const char *slash = last_dir_separator(path);
+
+	if (slash == NULL)
+		return pstrdup(".");
+	if (slash == path)
+		return pstrdup("/");
+	return pnstrdup(path, slash - path);
+}
+
+/* What remove_temporary() did. */
+typedef enum RemoveResult
+{
+	REMOVE_NOTHING,				/* no such temporary (any more) */
+	REMOVE_DONE,
+	REMOVE_FAILED				/* reported at the caller's elevel */
+} RemoveResult;
+
+/*
+ * Removes one temporary file or directory tree (lstat: a symbolic link is
+ * removed, not followed) and makes the removal durable.  Never throws.
+ */
+static RemoveResult
+remove_temporary(const char *path, int elevel)
+{
+	struct stat sb;
+	bool		removed;
+
+	if (!is_temporary_name(path) || lstat(path, &sb) != 0)
+		return REMOVE_NOTHING;
+	if (S_ISDIR(sb.st_mode))
+		removed = rmtree(path, true);
+	else
+		removed = unlink(path) == 0;
+	if (!removed)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not remove unload temporary \"%s\": %m", path)));
+		return REMOVE_FAILED;
+	}
+	(void) fsync_fname_ext(parent_directory(path), true, true, elevel);
+	return REMOVE_DONE;
+}
+
+/*
+ * Starts the call's journal and takes its lock.  Needs st->journal_fd = -1;
+ * the file is closed (and the lock dropped) by journal_finish() or, on an
+ * error that skips it, at the end of the transaction.
+ */
 static void
-make_directories(UnloadState *st, const char *path)
+journal_start(UnloadState *st)
+{
+	static int	calls = 0;
+
+	if (MakePGDirectory(UNLOAD_JOURNAL_DIR) == 0)
+		(void) fsync_fname_ext(".", true, false, ERROR);
+	else if (errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", UNLOAD_JOURNAL_DIR)));
+	st->token = psprintf("%d.%ld.%d", MyProcPid, (long) MyStartTime, ++calls);
+	st->journal_path = psprintf("%s/%s", UNLOAD_JOURNAL_DIR, st->token);
+	st->journal_fd = OpenTransientFile(st->journal_path,
+									   O_RDWR | O_CREAT | O_EXCL | PG_BINARY);
+	if (st->journal_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", st->journal_path)));
+	if (flock(st->journal_fd, LOCK_EX | LOCK_NB) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not lock file \"%s\": %m", st->journal_path)));
+	(void) fsync_fname_ext(UNLOAD_JOURNAL_DIR, true, false, ERROR);
+}
+
+/* Records a temporary name, durably, before it is created. */
+static void
+journal_add(UnloadState *st, const char *path)
+{
+	size_t		len = strlen(path) + 1;	/* with its terminating NUL */
+
+	errno = 0;
+	if (write(st->journal_fd, path, len) != (ssize_t) len)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", st->journal_path)));
+	}
+	if (pg_fsync(st->journal_fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", st->journal_path)));
+}
+
+/* A new temporary name in directory dir, recorded in the journal. */
+static char *
+temporary_name(UnloadState *st, const char *dir)
+{
+	char	   *path = psprintf("%s%s%s%s.%d", dir, strcmp(dir, "/") == 0 ? "" : "/",
+								UNLOAD_TEMP_PREFIX, st->token, ++st->ntemps);
+
+	journal_add(st, path);
+	return path;
+}
+
+/*
+ * Drops the journal's lock and deletes it, unless keep: some temporary it
+ * lists is still there, for unload_recover() to try again.
+ */
+static void
+journal_finish(UnloadState *st, bool keep)
+{
+	if (st->journal_fd < 0)
+		return;
+	if (!keep)
+		(void) unlink(st->journal_path);
+	(void) CloseTransientFile(st->journal_fd);
+	st->journal_fd = -1;
+}
+
+/*
+ * Removes what the journal at path lists, then the journal, unless the call
+ * that wrote it still holds its lock (it runs).  Never throws.
+ */
+static void
+recover_journal(const char *path)
+{
+	int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+	StringInfoData buf;
+	char		chunk[8192];
+	ssize_t		got;
+	int			removed = 0;
+	bool		failed = false;
+
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		(void) CloseTransientFile(fd);
+		return;
+	}
+	initStringInfo(&buf);
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		appendBinaryStringInfo(&buf, chunk, got);
+	/* whole records only: a record cut short was never created */
+	for (int start = 0, i = 0; i < buf.len; i++)
+	{
+		if (buf.data[i] != '\0')
+			continue;
+		switch (remove_temporary(buf.data + start, LOG))
+		{
+			case REMOVE_DONE:
+				removed++;
+				break;
+			case REMOVE_FAILED:
+				failed = true;
+				break;
+			case REMOVE_NOTHING:
+				break;
+		}
+		start = i + 1;
+	}
+	if (removed > 0)
+		ereport(LOG,
+				(errmsg_plural("removed %d temporary file or directory left by an interrupted unload",
+							   "removed %d temporary files or directories left by an interrupted unload",
+							   removed, removed),
+				 errdetail("Journal \"%s\".", path)));
+	if (got < 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+	else if (!failed)
+		(void) unlink(path);
+	(void) CloseTransientFile(fd);
+	pfree(buf.data);
+}
+
+void
+unload_recover(void)
+{
+	DIR		   *dir = AllocateDir(UNLOAD_JOURNAL_DIR);
+	struct dirent *de;
+
+	if (dir == NULL && errno == ENOENT)
+		return;
+	while ((de = ReadDirExtended(dir, UNLOAD_JOURNAL_DIR, LOG)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		recover_journal(psprintf("%s/%s", UNLOAD_JOURNAL_DIR, de->d_name));
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+}
+
+/* ---------------------------------------------------------------------
+ * Directories and files
+ * ---------------------------------------------------------------------
+ */
+
+static UnloadDir *
+find_new_dir(UnloadState *st, const char *path)
+{
+	ListCell   *lc;
+
+	foreach(lc, st->new_dirs)
+		if (strcmp(((UnloadDir *) lfirst(lc))->path, path) == 0)
+			return (UnloadDir *) lfirst(lc);
+	return NULL;
+}
+
+static void
+make_directory(const char *physical, const char *path)
+{
+	if (MakePGDirectory(physical) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+}
+
+/*
+ * mkdir -p of path, the new part of it under a temporary name: returns
+ * where path's contents are to be written until unload_place() renames its
+ * new root into place.
+ */
+static char *
+prepare_directories(UnloadState *st, const char *path)
 {
 	char	   *p = pstrdup(path);
 	char	   *slash = p;
+	char	   *physical = pstrdup("/");
+	bool		in_new = false;
 
 	for (;;)
 	{
+		UnloadDir  *d;
 		struct stat sb;
 		bool		last;
 
@@ -113,39 +399,115 @@ make_directories(UnloadState *st, const char *path)
 		last = slash == NULL;
 		if (!last)
 			*slash = '\0';
-		if (p[0] != '\0')
+		if (p[0] == '\0')
+			;
+		else if ((d = find_new_dir(st, p)) != NULL)
 		{
-			if (mkdir(p, pg_dir_create_mode) == 0)
-				st->created_dirs = lappend(st->created_dirs, pstrdup(p));
-			else if (errno != EEXIST || stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
+			physical = d->physical;
+			in_new = true;
+		}
+		else if (!in_new && stat(p, &sb) == 0)
+		{
+			if (!S_ISDIR(sb.st_mode))
 				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not create directory \"%s\": %m", p)));
+						(errcode(ERRCODE_DUPLICATE_FILE),
+						 errmsg("could not create directory \"%s\": a file of that name exists", p)));
+			physical = pstrdup(p);
+		}
+		else if (!in_new && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat directory \"%s\": %m", p)));
+		else
+		{
+			d = palloc(sizeof(UnloadDir));
+			d->path = pstrdup(p);
+			d->is_root = !in_new;
+			if (d->is_root)
+				d->physical = temporary_name(st, physical);
+			else
+				d->physical = psprintf("%s/%s", physical, last_dir_separator(p) + 1);
+			make_directory(d->physical, d->path);
+			st->new_dirs = lappend(st->new_dirs, d);
+			physical = d->physical;
+			in_new = true;
 		}
 		if (last)
 			break;
 		*slash = '/';
 	}
 	pfree(p);
+	return physical;
 }
 
-/* Closes the open file, if any, checking for write errors. */
+/* Closes the open file, if any, fsynced, checking for write errors. */
 static void
 close_current(UnloadState *st)
 {
 	UnloadFile *f;
+	FILE	   *file = st->current;
 
-	if (st->current == NULL)
+	if (file == NULL)
 		return;
 	f = (UnloadFile *) llast(st->files);
-	if (FreeFile(st->current) != 0)
+	st->current = NULL;
+	if (fflush(file) != 0 || pg_fsync(fileno(file)) != 0)
 	{
-		st->current = NULL;
+		int			save_errno = errno;
+
+		(void) FreeFile(file);
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", f->tmp_path)));
+				 errmsg("could not write file \"%s\": %m", f->write_path)));
 	}
-	st->current = NULL;
+	if (FreeFile(file) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", f->write_path)));
+}
+
+/*
+ * Puts everything in place once every file is written and closed: new
+ * directories fsynced (deepest first), files in existing directories
+ * renamed durably, new roots renamed with their parents fsynced.  A failed
+ * fsync is an ERROR, never fsync_fname()'s PANIC: these are not the
+ * server's files, and failing the unload (which removes its temporaries)
+ * is the right answer.
+ */
+static void
+unload_place(UnloadState *st)
+{
+	ListCell   *lc;
+
+	for (int i = list_length(st->new_dirs) - 1; i >= 0; i--)
+		(void) fsync_fname_ext(((UnloadDir *) list_nth(st->new_dirs, i))->physical,
+							   true, false, ERROR);
+	foreach(lc, st->files)
+	{
+		UnloadFile *f = (UnloadFile *) lfirst(lc);
+
+		if (!f->in_new_dir)
+			(void) durable_rename(f->write_path, f->final_path, ERROR);
+	}
+	foreach(lc, st->new_dirs)
+	{
+		UnloadDir  *d = (UnloadDir *) lfirst(lc);
+		struct stat sb;
+
+		if (!d->is_root)
+			continue;
+		/* rename() would replace an empty directory made meanwhile */
+		if (lstat(d->path, &sb) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_FILE),
+					 errmsg("directory \"%s\" was created by someone else during the unload", d->path)));
+		if (rename(d->physical, d->path) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
+		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
+	}
 }
 
 /* Removes what an unfinished unload wrote.  Never throws. */
@@ -153,18 +515,26 @@ static void
 cleanup(UnloadState *st)
 {
 	ListCell   *lc;
+	bool		failed = false;
 
 	if (st->current != NULL)
-		FreeFile(st->current);
+		(void) FreeFile(st->current);
 	st->current = NULL;
 	foreach(lc, st->files)
 	{
 		UnloadFile *f = (UnloadFile *) lfirst(lc);
 
-		(void) unlink(f->tmp_path);
+		if (!f->in_new_dir && remove_temporary(f->write_path, WARNING) == REMOVE_FAILED)
+			failed = true;
 	}
-	for (int i = list_length(st->created_dirs) - 1; i >= 0; i--)
-		(void) rmdir((char *) list_nth(st->created_dirs, i));
+	foreach(lc, st->new_dirs)
+	{
+		UnloadDir  *d = (UnloadDir *) lfirst(lc);
+
+		if (d->is_root && remove_temporary(d->physical, WARNING) == REMOVE_FAILED)
+			failed = true;
+	}
+	journal_finish(st, failed);
 }
 
 static void
@@ -174,7 +544,7 @@ write_buf(UnloadState *st, StringInfo buf)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not write file \"%s\": %m",
-						((UnloadFile *) llast(st->files))->tmp_path)));
+						((UnloadFile *) llast(st->files))->write_path)));
 }
 
 /* Starts the file of the partition whose relative directory is reldir. */
@@ -184,6 +554,7 @@ open_partition(UnloadState *st, const char *destination, const char *reldir,
 {
 	UnloadFile *f = palloc0(sizeof(UnloadFile));
 	char	   *dir;
+	char	   *physical;
 	ListCell   *lc;
 	StringInfoData header;
 	bool		first = true;
@@ -199,25 +570,31 @@ open_partition(UnloadState *st, const char *destination, const char *reldir,
 	dir = reldir[0] ? psprintf("%s/%s", destination, reldir) : pstrdup(destination);
 	f->partition = pstrdup(reldir);
 	f->final_path = psprintf("%s/%s", dir, UNLOAD_FILE_NAME);
-	f->tmp_path = psprintf("%s/.%s.%d.tmp", dir, UNLOAD_FILE_NAME, MyProcPid);
-	if (strlen(f->final_path) >= MAXPGPATH - 32)
+	if (strlen(f->final_path) >= MAXPGPATH - 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("unload path for partition \"%.64s...\" is too long", reldir)));
 
-	make_directories(st, dir);
-	if (!overwrite && lstat(f->final_path, &sb) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_FILE),
-				 errmsg("file \"%s\" already exists", f->final_path),
-				 errhint("Pass overwrite => true to replace it.")));
+	physical = prepare_directories(st, dir);
+	f->in_new_dir = strcmp(physical, dir) != 0;
+	if (f->in_new_dir)
+		f->write_path = psprintf("%s/%s", physical, UNLOAD_FILE_NAME);
+	else
+	{
+		if (!overwrite && lstat(f->final_path, &sb) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_FILE),
+					 errmsg("file \"%s\" already exists", f->final_path),
+					 errhint("Pass overwrite => true to replace it.")));
+		f->write_path = temporary_name(st, dir);
+	}
 
 	st->files = lappend(st->files, f);
-	st->current = AllocateFile(f->tmp_path, PG_BINARY_W);
+	st->current = AllocateFile(f->write_path, PG_BINARY_W);
 	if (st->current == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", f->tmp_path)));
+				 errmsg("could not create file \"%s\": %m", f->write_path)));
 
 	initStringInfo(&header);
 	for (int i = 0; i < tupdesc->natts; i++)
@@ -373,7 +750,8 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unload needs at least one column that is not a partition column")));
 
-	make_directories(st, destination);
+	journal_start(st);
+	(void) prepare_directories(st, destination);
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline unload row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -430,16 +808,8 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	SPI_cursor_close(portal);
 
 	/* every partition is written: put the files in place */
-	foreach(lc, st->files)
-	{
-		UnloadFile *f = (UnloadFile *) lfirst(lc);
-
-		if (rename(f->tmp_path, f->final_path) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m",
-							f->tmp_path, f->final_path)));
-	}
+	unload_place(st);
+	journal_finish(st, false);
 }
 
 /* The column names of partition_by: no nulls, no duplicates. */
@@ -531,6 +901,10 @@ pipeline_unload(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&st, 0, sizeof(st));
+	st.journal_fd = -1;
+
+	/* what unloads killed before they finished left behind */
+	unload_recover();
 
 	SPI_connect();
 	PG_TRY();

@@ -1,0 +1,83 @@
+-- DPL documents saved with CRLF (Windows) or CR (old Mac) line endings, or
+-- with a leading UTF-8 byte-order mark, are read exactly as their LF
+-- version: same view, same stored query, same line numbers in errors.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+CREATE SCHEMA crlf;
+CREATE TABLE crlf.src (id int, note text);
+INSERT INTO crlf.src VALUES (1, 'one'), (2, 'two');
+
+-- one document in LF; the tests send it with other endings
+CREATE FUNCTION crlf.doc(name text, eol text DEFAULT E'\n', bom boolean DEFAULT false)
+RETURNS text LANGUAGE sql AS $f$
+  SELECT CASE WHEN bom THEN convert_from('\xefbbbf'::bytea, 'UTF8') ELSE '' END ||
+         replace(format($d$/**
+ * @datacoral O-1.0.0
+ * @matview-schema crlf
+ * @matview-name %s
+ * @interval-in-minutes 60
+ */
+SELECT id,
+       note
+  FROM crlf.src
+ WHERE id > 0;
+$d$, name), E'\n', eol)
+$f$;
+
+SELECT pipeline.define(crlf.doc('lf')) AS lf;
+SELECT pipeline.define(crlf.doc('crlf', E'\r\n')) AS crlf;
+SELECT pipeline.define(crlf.doc('cr', E'\r')) AS cr;
+SELECT pipeline.define(crlf.doc('bom', bom => true)) AS bom;
+SELECT pipeline.define(crlf.doc('bom_crlf', E'\r\n', true)) AS bom_crlf;
+-- every one stored the LF query, without a CR or a byte-order mark
+SELECT m.name, m.refresh_interval, d.datacoral_version,
+       m.query = (SELECT query FROM pipeline.matviews WHERE name = 'lf') AS same_query,
+       strpos(m.query, E'\r') AS cr_at, strpos(m.query, convert_from('\xefbbbf'::bytea, 'UTF8')) AS bom_at
+  FROM pipeline.matviews m JOIN pipeline.matview_definitions d USING (matview)
+ WHERE m.schema_name = 'crlf'
+ ORDER BY m.name;
+SELECT count(*) AS crlf_rows FROM crlf.mv_crlf;
+SELECT count(*) AS cr_rows FROM crlf.mv_cr;
+SELECT count(*) AS bom_rows FROM crlf.mv_bom_crlf;
+
+-- the same document in other endings is no change to the view: check()
+-- finds it ok and a redefinition through stage/apply_staged works
+SELECT matview, status, detail FROM pipeline.check(crlf.doc('lf', E'\r\n', true));
+SELECT pipeline.stage(crlf.doc('crlf', E'\r'));
+SELECT matview, action FROM pipeline.apply_staged();
+SELECT strpos(query, E'\r') AS cr_at FROM pipeline.matviews WHERE name = 'crlf';
+
+-- an LF document keeps a CR inside a string literal of its query
+SELECT pipeline.define(E'/**\n * @matview-schema crlf\n * @matview-name literal\n * @interval-in-minutes 60\n */\nSELECT ''a\rb'' AS s\n');
+SELECT s = E'a\rb' AS cr_kept FROM crlf.mv_literal;
+
+-- line numbers in errors are those of the document, whatever its endings
+CREATE FUNCTION crlf.try(doc text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM pipeline.define(doc);
+  RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLERRM;
+END $f$;
+CREATE TABLE crlf.bad_docs (what text, doc text);
+INSERT INTO crlf.bad_docs VALUES
+  ('unknown key', E'\n\n/**\n * @matview-schema crlf\n * @matview-name bad\n *\n * @colour blue\n * @interval-in-minutes 60\n */\nSELECT 1 AS x'),
+  ('duplicate key', E'/**\n * @matview-schema crlf\n * @matview-name bad\n * @interval-in-minutes 60\n * @matview-name again\n */\nSELECT 1 AS x'),
+  ('unclosed header', E'\n\n\n/**\n * @matview-schema crlf\n SELECT 1'),
+  ('bad value', E'/**\n * @matview-schema crlf\n * @matview-name bad\n * @interval-in-minutes 0\n */\nSELECT 1'),
+  ('not a key line', E'/**\n * @matview-schema crlf\n\n  matview-name bad\n */\nSELECT 1');
+SELECT what, count(DISTINCT error) = 1 AS same_for_lf_crlf_cr, min(error) AS error
+  FROM crlf.bad_docs,
+       LATERAL (VALUES (E'\n'), (E'\r\n'), (E'\r')) e(eol),
+       LATERAL crlf.try(replace(doc, E'\n', eol)) error
+ GROUP BY what ORDER BY what;
+-- and the same behind a byte-order mark
+SELECT crlf.try(convert_from('\xefbbbf'::bytea, 'UTF8') || E'/**\r\n * @matview-schema crlf\r\n * @matview-nam bad\r\n */\r\nSELECT 1') AS unknown_key_on_line_3;
+-- a byte-order mark is only skipped at the very start
+SELECT crlf.try(E'\n' || convert_from('\xefbbbf'::bytea, 'UTF8') || E'/**\n * @matview-schema crlf\n */\nSELECT 1') AS not_a_header;
+SELECT count(*) AS nothing_bad FROM pg_class WHERE relname = 'mv_bad';
+
+-- clean up
+SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'crlf';
+DROP SCHEMA crlf CASCADE;
