@@ -87,17 +87,21 @@ schedule_load_state(Dag *dag)
 	/*
 	 * One index probe per view for its latest run; a second one, for its
 	 * latest success, only when the latest run is not a success (a success
-	 * of the latest label is the latest success).
+	 * of the latest label is the latest success).  A row's labels run from
+	 * time_label to last_time_label, and the rows of a view never overlap
+	 * (a skipped label extends the view's latest row only), so ordering by
+	 * time_label orders by the last label too, and uses the index.
 	 */
 	if (SPI_execute_with_args(
 							  "SELECT m.ord::int4, "
 							  "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
-							  "       ELSE (SELECT r.time_label FROM pipeline.runs r "
+							  "       ELSE (SELECT coalesce(r.last_time_label, r.time_label) FROM pipeline.runs r "
 							  "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
-							  "              ORDER BY r.time_label DESC LIMIT 1) END, "
+							  "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
 							  "       l.time_label, l.status, l.attempt, l.finished_at "
-							  "  FROM unnest($1) WITH ORDINALITY m(oid, ord) "
-							  "  JOIN LATERAL (SELECT r.time_label, r.status, r.attempt, r.finished_at "
+							  "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
+							  "  JOIN LATERAL (SELECT coalesce(r.last_time_label, r.time_label) AS time_label, "
+							  "                       r.status, r.attempt, r.finished_at "
 							  "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
 							  "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
@@ -122,6 +126,23 @@ schedule_load_state(Dag *dag)
 	}
 	SPI_finish();
 	return states;
+}
+
+/*
+ * Whether the failed latest attempt of label may be retried now (see
+ * schedule_decide() in schedule.h).  The backoff doubles per attempt; the
+ * shift is capped to stay in range.
+ */
+static bool
+schedule_retry_ready(const ViewState *state, TimestampTz label,
+					 TimestampTz as_of, TimestampTz now, int retry_backoff_s)
+{
+	int			shift = Min(state->latest_attempt - 1, 20);
+	int64		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC;
+
+	if (now == SCHEDULE_RETRY_ON_AS_OF)
+		return as_of >= label + ((backoff_us << (shift + 1)) - backoff_us);
+	return now >= state->latest_finished_at + (backoff_us << shift);
 }
 
 Verdict
@@ -166,17 +187,12 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 
 	if (state->latest_status == RUN_FAILED && state->latest_label == verdict.label)
 	{
-		int64		backoff_us;
-
 		if (state->latest_attempt >= max_attempts)
 		{
 			verdict.decision = DECIDE_GAVE_UP;
 			return verdict;
 		}
-		/* retry_backoff, doubling per attempt; capped to stay in range */
-		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC <<
-			Min(state->latest_attempt - 1, 20);
-		if (now < state->latest_finished_at + backoff_us)
+		if (!schedule_retry_ready(state, verdict.label, as_of, now, retry_backoff_s))
 		{
 			verdict.decision = DECIDE_RETRY_LATER;
 			return verdict;
