@@ -67,12 +67,13 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	 * can.  The lock above orders claimers of a view, and each statement
 	 * sees what the one before committed.
 	 */
-	catalog_exec_as_owner("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
-						  "SELECT $1::regclass, $2, $3, 'running', $4 "
-						  " WHERE coalesce((SELECT p.last_time_label < $2 FROM pipeline.runs p "
-						  "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
-						  "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
-						  "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
+	catalog_exec_as_owner(psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
+								   "SELECT $1::regclass, $2, $3, 'running', $4 "
+								   " WHERE coalesce((SELECT %s < $2 FROM pipeline.runs p "
+								   "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
+								   "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
+								   "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
+								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
 						  4, argtypes, values, NULL);
 	if (SPI_processed == 1)
 		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -155,7 +156,8 @@ run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
 	char		nulls[4] = "    ";
 
 	SPI_connect();
-	if (status == RUN_SKIPPED && run_collapse_skipped(run_id, relid, label))
+	if (status == RUN_SKIPPED && schedule_history_collapses() &&
+		run_collapse_skipped(run_id, relid, label))
 	{
 		SPI_finish();
 		return;
@@ -188,9 +190,10 @@ previous_success_label(Oid relid, TimestampTz label)
 
 	SPI_connect();
 	/* the last label of a collapsed row (see schedule_load_state) */
-	catalog_exec_as_owner("SELECT coalesce(r.last_time_label, r.time_label) FROM pipeline.runs r "
-						  " WHERE r.matview = $1::regclass AND r.status IN ('succeeded', 'skipped') "
-						  "   AND r.time_label < $2 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1",
+	catalog_exec_as_owner(psprintf("SELECT %s FROM pipeline.runs r "
+								   " WHERE r.matview = $1::regclass AND r.status IN ('succeeded', 'skipped') "
+								   "   AND r.time_label < $2 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1",
+								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r")),
 						  2, argtypes, values, NULL);
 	if (SPI_processed == 1)
 	{

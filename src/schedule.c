@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -21,9 +22,11 @@
 #include "utils/rel.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
+#include "pipeline.h"
 #include "schedule.h"
 
 /* microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01) */
@@ -62,6 +65,14 @@ schedule_time_label(int64 interval_us, TimestampTz at)
 	return floor - UNIX_TO_PG_EPOCH_US;
 }
 
+bool
+schedule_history_collapses(void)
+{
+	Oid			runs = get_relname_relid("runs", get_namespace_oid(PIPELINE_SCHEMA, false));
+
+	return OidIsValid(runs) && get_attnum(runs, "last_time_label") != InvalidAttrNumber;
+}
+
 ViewState *
 schedule_load_state(Dag *dag)
 {
@@ -69,6 +80,8 @@ schedule_load_state(Dag *dag)
 	Datum		values[1];
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum	   *oids = palloc(sizeof(Datum) * Max(dag->count, 1));
+	const char *last_label;
+	char	   *sql;
 	int			i;
 
 	for (i = 0; i < dag->count; i++)
@@ -92,19 +105,19 @@ schedule_load_state(Dag *dag)
 	 * (a skipped label extends the view's latest row only), so ordering by
 	 * time_label orders by the last label too, and uses the index.
 	 */
-	if (SPI_execute_with_args(
-							  "SELECT m.ord::int4, "
-							  "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
-							  "       ELSE (SELECT coalesce(r.last_time_label, r.time_label) FROM pipeline.runs r "
-							  "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
-							  "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
-							  "       l.time_label, l.status, l.attempt, l.finished_at "
-							  "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
-							  "  JOIN LATERAL (SELECT coalesce(r.last_time_label, r.time_label) AS time_label, "
-							  "                       r.status, r.attempt, r.finished_at "
-							  "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
-							  "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
+	sql = psprintf("SELECT m.ord::int4, "
+				   "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
+				   "       ELSE (SELECT %s FROM pipeline.runs r "
+				   "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+				   "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
+				   "       l.time_label, l.status, l.attempt, l.finished_at "
+				   "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
+				   "  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
+				   "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
+				   "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
+				   last_label, last_label);
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.runs");
 	for (i = 0; i < (int) SPI_processed; i++)
 	{

@@ -64,6 +64,21 @@ typedef struct Verdict
 	int			blocking_upstream;	/* node index when BLOCKED, else -1 */
 } Verdict;
 
+/*
+ * Whether pipeline.runs collapses consecutive skipped labels into one row
+ * (has last_time_label: the SQL of 1.2 on).  Older SQL keeps working with
+ * this library, one row per label.  Needs a transaction.
+ */
+extern bool schedule_history_collapses(void);
+
+/*
+ * A row's last label, in SQL, for a pipeline.runs row aliased alias:
+ * coalesce(alias.last_time_label, alias.time_label), or alias.time_label
+ * when the installed SQL does not collapse.  Constant strings.
+ */
+#define SCHEDULE_LAST_LABEL(collapses, alias) \
+	((collapses) ? "coalesce(" alias ".last_time_label, " alias ".time_label)" : alias ".time_label")
+
 /* Loads every view's state, aligned with dag->nodes (palloc'd). */
 extern ViewState *schedule_load_state(Dag *dag);
 
