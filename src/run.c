@@ -247,8 +247,9 @@ refresh_run(void *arg)
 
 /*
  * Says in the server log that a run failed: the view, the label and the
- * error, as pipeline.runs records them.  Needs a transaction (catalog
- * lookups); the view may be gone.
+ * error, as pipeline.runs records them, with the error's SQLSTATE (none
+ * when sqlerrcode is 0).  Needs a transaction (catalog lookups); the view
+ * may be gone.
  */
 static void
 run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *message)
@@ -258,12 +259,12 @@ run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *messag
 
 	if (relname != NULL && nspname != NULL)
 		ereport(LOG,
-				(errcode(sqlerrcode),
+				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
 				 errmsg("pipeline: refresh of \"%s.%s\" for time label %s failed: %s",
 						nspname, relname, timestamptz_to_str(label), message)));
 	else
 		ereport(LOG,
-				(errcode(sqlerrcode),
+				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
 				 errmsg("pipeline: refresh of the view with OID %u for time label %s failed: %s",
 						relid, timestamptz_to_str(label), message)));
 }
@@ -311,7 +312,7 @@ run_fail_orphans(void)
 
 		run_log_failure(DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)),
 						DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)),
-						ERRCODE_CONNECTION_FAILURE, ORPHAN_ERROR);
+						0, ORPHAN_ERROR);
 	}
 	SPI_finish();
 }
@@ -326,8 +327,8 @@ run_prune_history(void)
 	/*
 	 * Old runs go, except each view's latest success, which the schedule
 	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
+	 * A collapsed row is as old as its last label's run (finished_at).
 	 */
-	/* a collapsed row is as old as its last label's run (finished_at) */
 	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
 						  " WHERE coalesce(r.finished_at, r.started_at) "
 						  "       < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
