@@ -356,6 +356,8 @@ PG_FUNCTION_INFO_V1(pipeline_run_due);
  *
  * One pass in DAG order; a view's run counts for its downstream views later
  * in the same pass.  Runs only views the caller owns, unless superuser.
+ * Retries are timed on as_of (see schedule_decide()); a view that waits for
+ * its retry is returned with status 'waiting' and not run.
  */
 Datum
 pipeline_run_due(PG_FUNCTION_ARGS)
