@@ -89,6 +89,9 @@ SELECT * FROM pipeline.run_due('2026-01-01 14:30:00+00');
 RESET ROLE;
 DROP ROLE pipeline_reader;
 
+-- consecutive skipped labels are one row: 03:30 to 12:00 for engagement
+SELECT time_label, last_time_label, label_count, status FROM pipeline.runs
+ WHERE matview = 'sched.mv_engagement'::regclass ORDER BY time_label;
 -- a redefinition keeps the run history linked to the new relation
 SELECT count(*) AS engagement_runs FROM pipeline.runs WHERE matview = 'sched.mv_engagement'::regclass;
 SELECT pipeline.create_matview('sched', 'engagement',

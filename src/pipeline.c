@@ -23,6 +23,7 @@ int			pipeline_tick_ms = 1000;
 int			pipeline_max_attempts = 3;
 int			pipeline_retry_backoff_s = 30;
 int			pipeline_run_retention_days = 30;
+int			pipeline_run_history_per_view = 1000;
 
 void		_PG_init(void);
 
@@ -57,6 +58,11 @@ define_settings(void)
 							"Days of run history kept in pipeline.runs.",
 							NULL, &pipeline_run_retention_days, 30, 1, 36500,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.run_history_per_view",
+							"Rows of run history kept in pipeline.runs per view.",
+							"The latest success of a view is kept beyond it.",
+							&pipeline_run_history_per_view, 1000, 1, PG_INT32_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
 void

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -21,9 +22,11 @@
 #include "utils/rel.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
+#include "pipeline.h"
 #include "schedule.h"
 
 /* microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01) */
@@ -62,6 +65,14 @@ schedule_time_label(int64 interval_us, TimestampTz at)
 	return floor - UNIX_TO_PG_EPOCH_US;
 }
 
+bool
+schedule_history_collapses(void)
+{
+	Oid			runs = get_relname_relid("runs", get_namespace_oid(PIPELINE_SCHEMA, false));
+
+	return OidIsValid(runs) && get_attnum(runs, "last_time_label") != InvalidAttrNumber;
+}
+
 ViewState *
 schedule_load_state(Dag *dag)
 {
@@ -69,6 +80,8 @@ schedule_load_state(Dag *dag)
 	Datum		values[1];
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum	   *oids = palloc(sizeof(Datum) * Max(dag->count, 1));
+	const char *last_label;
+	char	   *sql;
 	int			i;
 
 	for (i = 0; i < dag->count; i++)
@@ -87,20 +100,24 @@ schedule_load_state(Dag *dag)
 	/*
 	 * One index probe per view for its latest run; a second one, for its
 	 * latest success, only when the latest run is not a success (a success
-	 * of the latest label is the latest success).
+	 * of the latest label is the latest success).  A row's labels run from
+	 * time_label to last_time_label, and the rows of a view never overlap
+	 * (a skipped label extends the view's latest row only), so ordering by
+	 * time_label orders by the last label too, and uses the index.
 	 */
-	if (SPI_execute_with_args(
-							  "SELECT m.ord::int4, "
-							  "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
-							  "       ELSE (SELECT r.time_label FROM pipeline.runs r "
-							  "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
-							  "              ORDER BY r.time_label DESC LIMIT 1) END, "
-							  "       l.time_label, l.status, l.attempt, l.finished_at "
-							  "  FROM unnest($1) WITH ORDINALITY m(oid, ord) "
-							  "  JOIN LATERAL (SELECT r.time_label, r.status, r.attempt, r.finished_at "
-							  "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
-							  "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+	last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
+	sql = psprintf("SELECT m.ord::int4, "
+				   "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
+				   "       ELSE (SELECT %s FROM pipeline.runs r "
+				   "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+				   "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
+				   "       l.time_label, l.status, l.attempt, l.finished_at "
+				   "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
+				   "  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
+				   "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
+				   "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
+				   last_label, last_label);
+	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pipeline.runs");
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
@@ -122,6 +139,23 @@ schedule_load_state(Dag *dag)
 	}
 	SPI_finish();
 	return states;
+}
+
+/*
+ * Whether the failed latest attempt of label may be retried now (see
+ * schedule_decide() in schedule.h).  The backoff doubles per attempt; the
+ * shift is capped to stay in range.
+ */
+static bool
+schedule_retry_ready(const ViewState *state, TimestampTz label,
+					 TimestampTz as_of, TimestampTz now, int retry_backoff_s)
+{
+	int			shift = Min(state->latest_attempt - 1, 20);
+	int64		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC;
+
+	if (now == SCHEDULE_RETRY_ON_AS_OF)
+		return as_of >= label + ((backoff_us << (shift + 1)) - backoff_us);
+	return now >= state->latest_finished_at + (backoff_us << shift);
 }
 
 Verdict
@@ -166,17 +200,12 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 
 	if (state->latest_status == RUN_FAILED && state->latest_label == verdict.label)
 	{
-		int64		backoff_us;
-
 		if (state->latest_attempt >= max_attempts)
 		{
 			verdict.decision = DECIDE_GAVE_UP;
 			return verdict;
 		}
-		/* retry_backoff, doubling per attempt; capped to stay in range */
-		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC <<
-			Min(state->latest_attempt - 1, 20);
-		if (now < state->latest_finished_at + backoff_us)
+		if (!schedule_retry_ready(state, verdict.label, as_of, now, retry_backoff_s))
 		{
 			verdict.decision = DECIDE_RETRY_LATER;
 			return verdict;

@@ -32,7 +32,11 @@ typedef enum RunStatus
 	RUN_SKIPPED
 } RunStatus;
 
-/* What the catalogs say about one view, aligned with Dag.nodes. */
+/*
+ * What the catalogs say about one view, aligned with Dag.nodes.  A row of
+ * pipeline.runs that collapsed consecutive skipped labels counts as a run of
+ * its last label (coalesce(last_time_label, time_label)).
+ */
 typedef struct ViewState
 {
 	TimestampTz last_success_label; /* NO_LABEL if none */
@@ -60,12 +64,38 @@ typedef struct Verdict
 	int			blocking_upstream;	/* node index when BLOCKED, else -1 */
 } Verdict;
 
+/*
+ * Whether pipeline.runs collapses consecutive skipped labels into one row
+ * (has last_time_label: the SQL of 1.2 on).  Older SQL keeps working with
+ * this library, one row per label.  Needs a transaction.
+ */
+extern bool schedule_history_collapses(void);
+
+/*
+ * A row's last label, in SQL, for a pipeline.runs row aliased alias:
+ * coalesce(alias.last_time_label, alias.time_label), or alias.time_label
+ * when the installed SQL does not collapse.  Constant strings.
+ */
+#define SCHEDULE_LAST_LABEL(collapses, alias) \
+	((collapses) ? "coalesce(" alias ".last_time_label, " alias ".time_label)" : alias ".time_label")
+
 /* Loads every view's state, aligned with dag->nodes (palloc'd). */
 extern ViewState *schedule_load_state(Dag *dag);
 
 /*
+ * Pass as schedule_decide()'s now to time retries on as_of: run_due(as_of)
+ * steps a simulated clock, in which the wall-clock finish of a failure
+ * means nothing.
+ */
+#define SCHEDULE_RETRY_ON_AS_OF DT_NOBEGIN
+
+/*
  * Decides about node index of dag as of as_of (which picks the label) and
- * now (which times retries).
+ * now (which times retries).  A failed attempt k of label T may be retried
+ * after retry_backoff * 2^(k-1): with a wall clock now, counted from the
+ * failure's finish; with SCHEDULE_RETRY_ON_AS_OF, as_of must have reached
+ * T + retry_backoff * (2^k - 1), when the attempt would be due had every
+ * earlier one started on time.
  */
 extern Verdict schedule_decide(Dag *dag, ViewState *states, int index,
 							   TimestampTz as_of, TimestampTz now,

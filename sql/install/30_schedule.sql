@@ -12,11 +12,20 @@ CREATE TABLE pipeline.runs (
     rows         bigint,
     error        text,
     worker_pid   int,
+    -- consecutive skipped labels of a view are one row: time_label is the
+    -- first, last_time_label the last (NULL for a row of one label)
+    last_time_label timestamptz,
+    label_count  int NOT NULL DEFAULT 1,
     -- a run is claimed by inserting its row: one per view, label and attempt
     UNIQUE (matview, time_label, attempt)
 );
 CREATE INDEX runs_matview_label_idx ON pipeline.runs (matview, time_label DESC, run_id DESC);
-COMMENT ON TABLE pipeline.runs IS 'One row per refresh attempt of a managed view for a time label';
+COMMENT ON TABLE pipeline.runs IS
+    'One row per refresh attempt of a managed view for a time label; consecutive skipped labels share one row';
+COMMENT ON COLUMN pipeline.runs.last_time_label IS
+    'The last of the consecutive skipped labels this row stands for; NULL for a row of one label';
+COMMENT ON COLUMN pipeline.runs.label_count IS
+    'How many time labels this row stands for (1, or the number of consecutive skipped labels)';
 
 -- One row per source relation and writing transaction, appended by a
 -- statement trigger (and by every refresh that changed a view): a refresh
@@ -109,7 +118,9 @@ WITH last_run AS (
       FROM pipeline.runs r
      ORDER BY r.matview, r.time_label DESC, r.run_id DESC
 ), last_success AS (
-    SELECT DISTINCT ON (r.matview) r.matview, r.time_label, r.finished_at
+    -- a row of consecutive skipped labels succeeded for its last label
+    SELECT DISTINCT ON (r.matview) r.matview, coalesce(r.last_time_label, r.time_label) AS time_label,
+           r.finished_at
       FROM pipeline.runs r
      WHERE r.status IN ('succeeded', 'skipped')
      ORDER BY r.matview, r.time_label DESC, r.run_id DESC

@@ -1,6 +1,6 @@
 # Pruning of run history and change records (pipeline.run_retention,
-# run_prune_history() in src/run.c), which the scheduler does on its first
-# planning pass and then every minute.
+# pipeline.run_history_per_view, run_prune_history() in src/run.c), which
+# the scheduler does on its first planning pass and then every minute.
 #
 # The history is built with run_due() and back-dated rows in pipeline.runs
 # while pipeline.enabled is off; turning it on makes the scheduler's first
@@ -18,6 +18,7 @@ my $node = PipelineNode->start_new('retention', qq{
 pipeline.enabled = off
 pipeline.tick = 100ms
 pipeline.run_retention = 7
+pipeline.run_history_per_view = 5
 timezone = 'UTC'
 max_worker_processes = 20
 # no other transaction may hold back a snapshot's xmin
@@ -34,7 +35,7 @@ sql(q{
 	GRANT SELECT ON src TO PUBLIC;
 	GRANT CREATE ON SCHEMA public TO PUBLIC;
 });
-for my $v (qw(often seldom stale failing))
+for my $v (qw(often seldom stale failing busy idle))
 {
 	sql(qq{
 		CREATE ROLE ${v}_owner;
@@ -96,7 +97,24 @@ sql(qq{
 	('mv_failing', '2099-10-01', 1, 'failed',    now() - interval '50 days', now() - interval '50 days', 1),
 	('mv_failing', '2099-10-01', 2, 'failed',    now() - interval '49 days', now() - interval '49 days', 1),
 	('mv_failing', '2099-12-31', 1, 'failed',    now() - interval '2 days',  now() - interval '2 days',  1),
-	('mv_failing', '2100-01-01', 1, 'running',   now() - interval '1 hour',  NULL,                       $launcher);
+	('mv_failing', '2100-01-01', 1, 'running',   now() - interval '1 hour',  NULL,                       $launcher),
+	-- mv_busy has more recent rows than run_history_per_view (5): the
+	-- oldest go, except its latest success
+	('mv_busy',    '2099-12-01', 1, 'succeeded', now() - interval '3 days',  now() - interval '3 days',  1),
+	('mv_busy',    '2099-12-02', 1, 'failed',    now() - interval '3 days',  now() - interval '3 days',  1),
+	('mv_busy',    '2099-12-03', 1, 'failed',    now() - interval '3 days',  now() - interval '3 days',  1),
+	('mv_busy',    '2099-12-04', 1, 'failed',    now() - interval '2 days',  now() - interval '2 days',  1),
+	('mv_busy',    '2099-12-05', 1, 'failed',    now() - interval '2 days',  now() - interval '2 days',  1),
+	('mv_busy',    '2099-12-06', 1, 'failed',    now() - interval '2 days',  now() - interval '2 days',  1),
+	('mv_busy',    '2099-12-07', 1, 'failed',    now() - interval '1 day',   now() - interval '1 day',   1),
+	('mv_busy',    '2099-12-08', 1, 'failed',    now() - interval '1 day',   now() - interval '1 day',   1);
+	-- mv_idle's skipped labels since 2099-11-01 are one row, which started
+	-- long ago but was extended recently: its age is its last label's
+	INSERT INTO pipeline.runs (matview, time_label, attempt, status, started_at, finished_at, worker_pid,
+	                           last_time_label, label_count) VALUES
+	('mv_idle',    '2099-10-01', 1, 'succeeded', now() - interval '30 days', now() - interval '30 days', 1, NULL, 1),
+	('mv_idle',    '2099-11-01', 1, 'skipped',   now() - interval '20 days', now() - interval '2 days',  1, '2099-12-30', 60),
+	('mv_idle',    '2099-12-31', 1, 'succeeded', now() - interval '1 hour',  now() - interval '1 hour',  1, NULL, 1);
 });
 
 my $history = q{SELECT string_agg(matview::text || ' ' || time_label::date || '/' || attempt || ' ' || status,
@@ -112,8 +130,16 @@ ok($node->poll_query_until('postgres',
 sql(q{ALTER SYSTEM SET pipeline.enabled = off; SELECT pg_reload_conf();});
 
 is(sql($history), join("\n",
+	'mv_busy 2099-12-01/1 succeeded',
+	'mv_busy 2099-12-04/1 failed',
+	'mv_busy 2099-12-05/1 failed',
+	'mv_busy 2099-12-06/1 failed',
+	'mv_busy 2099-12-07/1 failed',
+	'mv_busy 2099-12-08/1 failed',
 	'mv_failing 2099-12-31/1 failed',
 	'mv_failing 2100-01-01/1 running',
+	'mv_idle 2099-11-01/1 skipped',
+	'mv_idle 2099-12-31/1 succeeded',
 	'mv_often 2099-12-04/1 failed',
 	'mv_often 2099-12-05/1 succeeded',
 	'mv_often 2100-01-01/1 succeeded',
@@ -121,8 +147,11 @@ is(sql($history), join("\n",
 	'mv_seldom 2100-01-01/1 succeeded',
 	'mv_stale 2099-11-01/1 succeeded',
 	'mv_stale 2099-11-02/1 running'),
-	'history past the retention is gone, except the latest success and runs in progress')
+	'history past the retention or run_history_per_view is gone, except the latest success and runs in progress')
   or diag("before:\n$before");
+is(sql(q{SELECT last_time_label::date || ' ' || label_count FROM pipeline.runs
+	WHERE matview = 'mv_idle'::regclass AND status = 'skipped'}),
+	'2099-12-30 60', 'the collapsed row is kept whole');
 
 # Change records: those every saved snapshot sees are gone; the second
 # source change, which mv_seldom's snapshot cannot see, stays, and so do
