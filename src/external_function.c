@@ -214,7 +214,7 @@ check_allowed_endpoints(char **newval, void **extra, GucSource source)
 				GUC_check_errdetail("Entry \"%s\" is not of the form http(s)://host[:port][/path]%s.",
 									entry->text,
 									url.ambiguous_path ?
-									" (its path holds an encoded '/' or '\\', a '\\' or a dot segment with ';')" : "");
+									" (its path holds an encoded '/' or '\\', a '\\', or a dot segment followed by ';')" : "");
 			GUC_check_errhint("List URL prefixes separated by commas, for example \"https://api.example.com/lambda/, http://127.0.0.1:9000\".");
 			ok = false;
 			break;
@@ -292,7 +292,7 @@ static int
 endpoint_refused_detail(const HttpUrl *url)
 {
 	if (url->ambiguous_path)
-		return errdetail("Its path \"%s\" holds an encoded '/' or '\\', a '\\' or a dot segment with ';', which servers resolve differently, so it matches no prefix of pipeline.allowed_endpoints (\"%s\").",
+		return errdetail("Its path \"%s\" may be read differently by the server (it holds an encoded '/' or '\\', a '\\', or a dot segment followed by ';'), so no prefix of pipeline.allowed_endpoints (\"%s\") admits it.",
 						 url->path, pipeline_allowed_endpoints);
 	return errdetail("It resolves to \"%s\", which matches no prefix of pipeline.allowed_endpoints (\"%s\").",
 					 url->url, pipeline_allowed_endpoints);
@@ -758,23 +758,27 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 						 errmsg("external function %s at \"%s\" returned HTTP status %ld",
 								ef->signature, ef->endpoint, res->status),
-						 errdetail("Reply: %.200s%s (%d attempts).",
-								   res->body, res->body_len > 200 ? "..." : "",
-								   attempt + 1)));
+						 errdetail_plural("Reply: %.200s%s (%d attempt).",
+										  "Reply: %.200s%s (%d attempts).",
+										  attempt + 1,
+										  res->body, res->body_len > 200 ? "..." : "",
+										  attempt + 1)));
 			return;
 		case HTTP_CONNECT_FAILED:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not connect to external function %s at \"%s\": %s",
 							ef->signature, ef->endpoint, res->error),
-					 errdetail("Tried %d times.", attempt + 1)));
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempt + 1, attempt + 1)));
 			break;
 		case HTTP_TIMED_OUT:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("external function %s at \"%s\" timed out after %ld ms",
 							ef->signature, ef->endpoint, ef->timeout_ms),
-					 errdetail("Tried %d times: %s.", attempt + 1, res->error)));
+					 errdetail_plural("Tried %d time: %s.", "Tried %d times: %s.",
+									  attempt + 1, attempt + 1, res->error)));
 			break;
 		case HTTP_TOO_LARGE:
 			ereport(ERROR,
@@ -787,7 +791,8 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("external function %s at \"%s\" failed: %s",
 							ef->signature, ef->endpoint, res->error),
-					 errdetail("Tried %d times.", attempt + 1)));
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempt + 1, attempt + 1)));
 			break;
 	}
 }

@@ -468,6 +468,7 @@ http_url_parse(const char *text, HttpUrl *url, const char **error)
 	CurlParts	parts;
 	CurlParts	again;
 	HttpUrl		check;
+	StringInfoData sent;
 	volatile bool ok = false;
 
 	for (const char *p = text; *p; p++)
@@ -483,6 +484,7 @@ http_url_parse(const char *text, HttpUrl *url, const char **error)
 	}
 
 	memset(&again, 0, sizeof(CurlParts));
+	initStringInfo(&sent);
 	if (!curl_parts_get(text, &parts, error))
 	{
 		curl_parts_free(&parts);
@@ -505,12 +507,18 @@ http_url_parse(const char *text, HttpUrl *url, const char **error)
 		if (ok)
 			url->url = pstrdup(parts.url);
 
-		/* requesting the rebuilt URL must reach what was judged */
+		/*
+		 * Requesting the rebuilt URL must reach what was judged: libcurl
+		 * reads the same host, port and path from it, and the path it will
+		 * send has no dot segment left (libcurl may spell escapes in lower
+		 * case).
+		 */
 		if (ok &&
 			(!curl_parts_get(url->url, &again, error) ||
 			 !url_from_parts(&again, &check, error) ||
 			 strcmp(check.host, url->host) != 0 || check.port != url->port ||
-			 strcmp(check.path, url->path) != 0 || strcmp(again.path, url->path) != 0))
+			 strcmp(check.path, url->path) != 0 ||
+			 !normalise_escapes(again.path, &sent) || strcmp(sent.data, url->path) != 0))
 		{
 			*error = "The URL does not keep its meaning when rebuilt in normal form";
 			ok = false;
