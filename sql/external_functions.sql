@@ -105,6 +105,9 @@ SELECT pipeline.create_external_function('public.ext_x3(x text)', 'text', 'http:
 SET pipeline.allowed_endpoints = 'http://Example.COM/api/, http://127.0.0.1:1/ok';
 SELECT pipeline.create_external_function('public.ext_x4(x text)', 'text', 'http://example.com:80/api/v1');
 SELECT pipeline.create_external_function('public.ext_x5(x text)', 'text', 'http://example.com/api');
+SET pipeline.allowed_endpoints = 'http://[::1]:1/ok';
+SELECT pipeline.create_external_function('public.ext_x6(x text)', 'text', 'http://[::1]:1/ok/v6');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://[::2]:1/ok');
 -- an entry that is not a plain URL prefix is refused by SET and ALTER ROLE ... SET
 SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok, ftp://127.0.0.1/';
 SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok?x=1';
