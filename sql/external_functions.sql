@@ -83,6 +83,60 @@ SELECT pipeline.create_external_function('public.ext_h(x text)', 'text', 'https:
 SELECT pipeline.create_external_function('public.ext_i(x text)', 'text', 'HTTP://127.0.0.1:1/allowed/i');
 RESET pipeline.allowed_endpoints;
 
+-- allowed_endpoints compares normalised URLs (libcurl's parse: dot segments
+-- removed, scheme and host case-folded, default port explicit) and matches
+-- prefixes on path-segment boundaries
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok';
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/../../evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%2e%2E/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%2e');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/okay');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..;/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/a%2f..%2f..%2fevil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'https://127.0.0.1:1/ok');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%zz');
+SELECT count(*) FROM pg_proc WHERE proname = 'ext_x';
+-- admitted: the prefix itself, below it, a query string, spellings of the same URL
+SELECT pipeline.create_external_function('public.ext_x1(x text)', 'text', 'http://127.0.0.1:1/ok');
+SELECT pipeline.create_external_function('public.ext_x2(x text)', 'text', 'HTTP://127.0.0.1:1/ok/./a/../b?c=../../d', retries => 0);
+SELECT pipeline.create_external_function('public.ext_x3(x text)', 'text', 'http://127.0.0.1:1/%6Fk/%7e');
+SET pipeline.allowed_endpoints = 'http://Example.COM/api/, http://127.0.0.1:1/ok';
+SELECT pipeline.create_external_function('public.ext_x4(x text)', 'text', 'http://example.com:80/api/v1');
+SELECT pipeline.create_external_function('public.ext_x5(x text)', 'text', 'http://example.com/api');
+SET pipeline.allowed_endpoints = 'http://[::1]:1/ok';
+SELECT pipeline.create_external_function('public.ext_x6(x text)', 'text', 'http://[::1]:1/ok/v6');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://[::2]:1/ok');
+-- an entry that is not a plain URL prefix is refused by SET and ALTER ROLE ... SET
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok, ftp://127.0.0.1/';
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok?x=1';
+SET pipeline.allowed_endpoints = 'http://user@127.0.0.1:1/ok';
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok/..;/x';
+ALTER ROLE ext_admin SET pipeline.allowed_endpoints = 'nonsense';
+SHOW pipeline.allowed_endpoints;
+RESET pipeline.allowed_endpoints;
+
+-- the list is checked at every call: narrowing it stops existing functions
+-- at their next call (nothing listens on port 1, so a call that passes the
+-- check fails to connect)
+SELECT pipeline.create_external_function('public.ext_n(x text)', 'text', 'http://127.0.0.1:1/ok/../n', retries => 0);
+SELECT endpoint FROM pipeline.external_functions WHERE fn = 'ext_n(text)'::regprocedure;
+SELECT ext_n('a');
+SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok';
+SELECT ext_n('a');
+SELECT * FROM pipeline.invoke('ext_n(text)', '[["a"]]');
+SELECT ext_x2('a');
+BEGIN;
+SET LOCAL pipeline.allowed_endpoints = 'http://127.0.0.1:1/n';
+SELECT ext_n('a');
+ROLLBACK;
+SELECT ext_n('a');
+RESET pipeline.allowed_endpoints;
+SELECT ext_n('a');
+SELECT pipeline.drop_external_function(fn) FROM pipeline.external_functions
+ WHERE fn::text ~ '^ext_(x[0-9]|n)\(';
+
 -- dropping
 SELECT pipeline.drop_external_function('lower(text)');
 SELECT pipeline.drop_external_function('ext_h(text)');

@@ -44,6 +44,7 @@ SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rels r ON 
 UNION ALL
 SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || coalesce(' ' || c.relacl::text, '')
        || CASE WHEN c.relrowsecurity THEN ' row security' ELSE '' END
+       || coalesce(' options ' || c.reloptions::text, '')
        || coalesce(' view ' || pg_get_viewdef(c.oid), '')
   FROM pg_class c JOIN rels r ON r.oid = c.oid
 UNION ALL

@@ -11,6 +11,13 @@
  * the function's return type.  invoke() sends many rows, max_batch_rows per
  * request.
  *
+ * The endpoint is judged against pipeline.allowed_endpoints before every
+ * request, not only at creation, in the normal form libcurl will request
+ * (http_url_parse): narrowing the setting stops existing functions at their
+ * next call.  The normal form of each function's endpoint is kept in its
+ * cache entry with the verdict and the generation of the setting it was
+ * reached under, so a call costs one comparison of two counters.
+ *
  * Values travel as JSON: arguments are encoded by type (numbers, booleans,
  * strings, dates as ISO strings, json/jsonb as is, arrays as JSON arrays,
  * NULL as null); replies are parsed with PostgreSQL's JSON parser and each
@@ -18,8 +25,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <curl/curl.h>
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -62,6 +67,24 @@
 
 char	   *pipeline_allowed_endpoints = NULL;
 
+/*
+ * pipeline.allowed_endpoints, parsed.  The assign hook counts every change
+ * of the setting (SET, RESET, reload, the end of a transaction that SET it
+ * locally); the list is parsed again on first use after one.
+ */
+typedef struct AllowedPrefix
+{
+	const char *text;			/* the entry as written */
+	bool		valid;
+	HttpUrl		url;
+} AllowedPrefix;
+
+static uint64 allow_list_generation = 1;
+static uint64 allow_list_parsed = 0;	/* generation allow_list is of */
+static bool allow_list_set = false; /* false: any http or https URL */
+static List *allow_list = NIL;	/* of AllowedPrefix, in allow_list_context */
+static MemoryContext allow_list_context = NULL;
+
 /* How a value of one SQL type is written to and read from JSON. */
 typedef enum JsonKind
 {
@@ -96,7 +119,11 @@ typedef struct ExternalFunction
 	MemoryContext mcxt;			/* holds everything below */
 	char	   *signature;		/* for messages */
 	char	   *qualified_name; /* sent as external_function */
-	char	   *endpoint;
+	char	   *endpoint;		/* as created; for messages */
+	HttpUrl		url;			/* its normal form; url.url is requested */
+	const char *url_error;		/* why endpoint does not parse, or NULL */
+	uint64		verdict_generation; /* allow_list_generation of allowed */
+	bool		allowed;
 	int			max_batch_rows;
 	long		timeout_ms;
 	int			retries;
@@ -116,13 +143,159 @@ static char *database_name = NULL;
  * Settings
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Splits the setting into entries, parsing each; returns a List of
+ * AllowedPrefix in the current memory context.
+ */
+static List *
+parse_allow_list(const char *setting)
+{
+	List	   *entries = NIL;
+	char	   *list = pstrdup(setting);
+	char	   *save = NULL;
+
+	for (char *tok = strtok_r(list, ",", &save); tok != NULL;
+		 tok = strtok_r(NULL, ",", &save))
+	{
+		AllowedPrefix *entry;
+		const char *error;
+		char	   *end;
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok == '\0')
+			continue;
+		entry = palloc0(sizeof(AllowedPrefix));
+		entry->text = tok;
+		entry->valid = http_url_parse(tok, &entry->url, &error) &&
+			!entry->url.has_userinfo && !entry->url.has_query &&
+			!entry->url.has_fragment && !entry->url.ambiguous_path;
+		entries = lappend(entries, entry);
+	}
+	return entries;
+}
+
+/*
+ * A SET (or ALTER ROLE/DATABASE ... SET) with an entry that is not a plain
+ * http(s)://host[:port][/path] URL is refused with the reason.  From the
+ * configuration file such an entry is accepted and then matches nothing, so
+ * a typo there closes the list rather than opening it.
+ */
+static bool
+check_allowed_endpoints(char **newval, void **extra, GucSource source)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	bool		ok = true;
+
+	if (*newval == NULL || source < PGC_S_INTERACTIVE)
+		return true;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline allowed_endpoints check",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	{
+		ListCell   *lc;
+
+		foreach(lc, parse_allow_list(*newval))
+		{
+			AllowedPrefix *entry = lfirst(lc);
+			const char *error = NULL;
+			HttpUrl		url;
+
+			if (entry->valid)
+				continue;
+			if (!http_url_parse(entry->text, &url, &error))
+				GUC_check_errdetail("Entry \"%s\": %s.", entry->text, error);
+			else
+				GUC_check_errdetail("Entry \"%s\" is not of the form http(s)://host[:port][/path]%s.",
+									entry->text,
+									url.ambiguous_path ?
+									" (its path holds an encoded '/' or '\\', a '\\', or a dot segment followed by ';')" : "");
+			GUC_check_errhint("List URL prefixes separated by commas, for example \"https://api.example.com/lambda/, http://127.0.0.1:9000\".");
+			ok = false;
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return ok;
+}
+
+static void
+assign_allowed_endpoints(const char *newval, void *extra)
+{
+	allow_list_generation++;
+}
+
 void
 external_define_settings(void)
 {
 	DefineCustomStringVariable("pipeline.allowed_endpoints",
 							   "Comma-separated URL prefixes external functions may call (empty: any http or https URL).",
-							   NULL, &pipeline_allowed_endpoints, "",
-							   PGC_SUSET, 0, NULL, NULL, NULL);
+							   "Checked against the normalised URL at every call.",
+							   &pipeline_allowed_endpoints, "",
+							   PGC_SUSET, 0, check_allowed_endpoints,
+							   assign_allowed_endpoints, NULL);
+}
+
+/* Brings allow_list up to date with the setting. */
+static void
+load_allow_list(void)
+{
+	MemoryContext old;
+
+	if (allow_list_parsed == allow_list_generation)
+		return;
+	if (allow_list_context == NULL)
+		allow_list_context = AllocSetContextCreate(TopMemoryContext,
+												   "pipeline allowed_endpoints",
+												   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(allow_list_context);
+	allow_list = NIL;
+	allow_list_parsed = 0;
+	allow_list_set = pipeline_allowed_endpoints != NULL &&
+		pipeline_allowed_endpoints[0] != '\0';
+	if (allow_list_set)
+	{
+		old = MemoryContextSwitchTo(allow_list_context);
+		allow_list = parse_allow_list(pipeline_allowed_endpoints);
+		MemoryContextSwitchTo(old);
+	}
+	allow_list_parsed = allow_list_generation;
+}
+
+/* Does the setting admit url (the normal form of an endpoint)? */
+static bool
+endpoint_allowed(const HttpUrl *url)
+{
+	ListCell   *lc;
+
+	load_allow_list();
+	if (!allow_list_set)
+		return true;
+	foreach(lc, allow_list)
+	{
+		AllowedPrefix *entry = lfirst(lc);
+
+		if (entry->valid && http_url_under(url, &entry->url))
+			return true;
+	}
+	return false;
+}
+
+/* The DETAIL of an endpoint the setting does not admit. */
+static int
+endpoint_refused_detail(const HttpUrl *url)
+{
+	if (url->ambiguous_path)
+		return errdetail("Its path \"%s\" may be read differently by the server (it holds an encoded '/' or '\\', a '\\', or a dot segment followed by ';'), so no prefix of pipeline.allowed_endpoints (\"%s\") admits it.",
+						 url->path, pipeline_allowed_endpoints);
+	return errdetail("It resolves to \"%s\", which matches no prefix of pipeline.allowed_endpoints (\"%s\").",
+					 url->url, pipeline_allowed_endpoints);
 }
 
 /* ---------------------------------------------------------------------
@@ -422,6 +595,11 @@ load_function(ExternalFunction *ef, Oid fn)
 
 	oldcxt = MemoryContextSwitchTo(ef->mcxt);
 	ef->endpoint = endpoint;
+	ef->url_error = NULL;
+	if (!http_url_parse(endpoint, &ef->url, &ef->url_error))
+		Assert(ef->url_error != NULL);
+	ef->verdict_generation = 0;
+	ef->allowed = false;
 	ef->max_batch_rows = max_batch_rows;
 	ef->timeout_ms = (long) Max(timeout_ms, 1);
 	ef->retries = retries;
@@ -520,6 +698,34 @@ retryable(HttpResult *res)
 }
 
 /*
+ * Refuses a request to ef's endpoint unless pipeline.allowed_endpoints, as it
+ * is now, admits it.  The verdict is kept until the setting changes.
+ */
+static void
+require_allowed(ExternalFunction *ef)
+{
+	if (ef->url_error != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external function %s has an invalid endpoint \"%s\"",
+						ef->signature, ef->endpoint),
+				 errdetail("%s.", ef->url_error),
+				 errhint("Recreate the function with pipeline.create_external_function().")));
+	if (ef->verdict_generation != allow_list_generation)
+	{
+		ef->allowed = endpoint_allowed(&ef->url);
+		ef->verdict_generation = allow_list_generation;
+	}
+	if (!ef->allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("endpoint \"%s\" of external function %s is not allowed",
+						ef->endpoint, ef->signature),
+				 endpoint_refused_detail(&ef->url),
+				 errhint("A superuser may add a prefix of the endpoint to pipeline.allowed_endpoints, or the function may be recreated with an allowed endpoint.")));
+}
+
+/*
  * POSTs body to ef's endpoint, retrying connection failures, timeouts and
  * 5xx replies with a doubling, interruptible backoff; throws when the last
  * attempt failed.  On return res holds a reply with a status below 400.
@@ -533,7 +739,8 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 	{
 		long		backoff_ms;
 
-		http_post(ef->endpoint, body->data, body->len, ef->timeout_ms, res);
+		require_allowed(ef);
+		http_post(ef->url.url, body->data, body->len, ef->timeout_ms, res);
 		if (!retryable(res) || attempt >= ef->retries)
 			break;
 		backoff_ms = Min(100L << Min(attempt, 10), 5000L);
@@ -551,23 +758,27 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 						(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 						 errmsg("external function %s at \"%s\" returned HTTP status %ld",
 								ef->signature, ef->endpoint, res->status),
-						 errdetail("Reply: %.200s%s (%d attempts).",
-								   res->body, res->body_len > 200 ? "..." : "",
-								   attempt + 1)));
+						 errdetail_plural("Reply: %.200s%s (%d attempt).",
+										  "Reply: %.200s%s (%d attempts).",
+										  attempt + 1,
+										  res->body, res->body_len > 200 ? "..." : "",
+										  attempt + 1)));
 			return;
 		case HTTP_CONNECT_FAILED:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not connect to external function %s at \"%s\": %s",
 							ef->signature, ef->endpoint, res->error),
-					 errdetail("Tried %d times.", attempt + 1)));
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempt + 1, attempt + 1)));
 			break;
 		case HTTP_TIMED_OUT:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("external function %s at \"%s\" timed out after %ld ms",
 							ef->signature, ef->endpoint, ef->timeout_ms),
-					 errdetail("Tried %d times: %s.", attempt + 1, res->error)));
+					 errdetail_plural("Tried %d time: %s.", "Tried %d times: %s.",
+									  attempt + 1, attempt + 1, res->error)));
 			break;
 		case HTTP_TOO_LARGE:
 			ereport(ERROR,
@@ -580,7 +791,8 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("external function %s at \"%s\" failed: %s",
 							ef->signature, ef->endpoint, res->error),
-					 errdetail("Tried %d times.", attempt + 1)));
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempt + 1, attempt + 1)));
 			break;
 	}
 }
@@ -880,84 +1092,27 @@ check_admin(const char *action)
 					   action)));
 }
 
-/* Does endpoint start with prefix, at a URL boundary? */
-static bool
-endpoint_matches(const char *endpoint, const char *prefix)
-{
-	size_t		len = strlen(prefix);
-	char		next;
-
-	if (len == 0 || pg_strncasecmp(endpoint, prefix, len) != 0)
-		return false;
-	if (prefix[len - 1] == '/')
-		return true;
-	next = endpoint[len];
-	return next == '\0' || next == '/' || next == '?' || next == '#';
-}
-
+/*
+ * Refuses an endpoint that is not an http or https URL, or that
+ * pipeline.allowed_endpoints does not admit.
+ */
 static void
 check_endpoint(const char *endpoint)
 {
-	CURLU	   *url;
-	CURLUcode	rc;
-	char	   *scheme = NULL;
-	bool		ok;
+	HttpUrl		url;
+	const char *error;
 
-	for (const char *p = endpoint; *p; p++)
-		if ((unsigned char) *p <= ' ' || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid endpoint \"%s\"", endpoint),
-					 errdetail("An endpoint may not contain spaces or control characters.")));
-
-	url = curl_url();
-	if (url == NULL)
-		elog(ERROR, "out of memory");
-	rc = curl_url_set(url, CURLUPART_URL, endpoint, 0);
-	if (rc == CURLUE_OK)
-		rc = curl_url_get(url, CURLUPART_SCHEME, &scheme, 0);
-	ok = rc == CURLUE_OK && scheme != NULL &&
-		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
-	if (scheme != NULL)
-		curl_free(scheme);
-	curl_url_cleanup(url);
-	if (!ok || (pg_strncasecmp(endpoint, "http://", 7) != 0 &&
-				pg_strncasecmp(endpoint, "https://", 8) != 0))
+	if (!http_url_parse(endpoint, &url, &error))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid endpoint \"%s\"", endpoint),
-				 errdetail("An endpoint must be an http:// or https:// URL.")));
-
-	if (pipeline_allowed_endpoints != NULL && pipeline_allowed_endpoints[0] != '\0')
-	{
-		char	   *list = pstrdup(pipeline_allowed_endpoints);
-		char	   *save = NULL;
-		bool		allowed = false;
-
-		for (char *tok = strtok_r(list, ",", &save); tok != NULL;
-			 tok = strtok_r(NULL, ",", &save))
-		{
-			char	   *end;
-
-			while (*tok == ' ' || *tok == '\t')
-				tok++;
-			end = tok + strlen(tok);
-			while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-				*--end = '\0';
-			if (endpoint_matches(endpoint, tok))
-			{
-				allowed = true;
-				break;
-			}
-		}
-		if (!allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("endpoint \"%s\" is not allowed", endpoint),
-					 errdetail("pipeline.allowed_endpoints is \"%s\".",
-							   pipeline_allowed_endpoints),
-					 errhint("A superuser may add the endpoint's prefix to pipeline.allowed_endpoints.")));
-	}
+				 errdetail("%s.", error)));
+	if (!endpoint_allowed(&url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("endpoint \"%s\" is not allowed", endpoint),
+				 endpoint_refused_detail(&url),
+				 errhint("A superuser may add a prefix of the endpoint to pipeline.allowed_endpoints.")));
 }
 
 static void

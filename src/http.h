@@ -40,4 +40,48 @@ typedef struct HttpResult
 extern void http_post(const char *url, const char *body, size_t body_len,
 					  long timeout_ms, HttpResult *result);
 
+/*
+ * An http or https URL as libcurl will request it, in the normal form the
+ * allow-list compares (RFC 3986 section 6.2.2): scheme and host in lower
+ * case, the port explicit, percent-escapes of unreserved characters decoded
+ * and the others in upper case, dot segments removed from the path.
+ */
+typedef struct HttpUrl
+{
+	char	   *url;			/* the URL to request: the normal form, with
+								 * any userinfo and query, without fragment */
+	char	   *scheme;			/* "http" or "https" */
+	char	   *host;			/* lower case; an IPv6 address in brackets */
+	int			port;			/* as given, or the scheme's default */
+	char	   *path;			/* normalised; starts with '/' */
+	bool		has_userinfo;
+	bool		has_query;
+	bool		has_fragment;	/* of the text parsed; url has none */
+
+	/*
+	 * The path holds something a server may read as a separator or a dot
+	 * segment after decoding: an encoded '/' or '\', a raw '\', or a segment
+	 * like "..;x" (Tomcat's path parameters).  Such a path never falls under
+	 * an allow-list prefix, since where it ends up depends on the server.
+	 */
+	bool		ambiguous_path;
+} HttpUrl;
+
+/*
+ * Parses text into url (allocated in the current memory context).  Returns
+ * false, with *error pointing to a sentence saying why (capitalised, without
+ * a final period, as libcurl words its own), when text is not an
+ * http or https URL libcurl accepts.  Throws only when out of memory; safe
+ * in a GUC check hook.
+ */
+extern bool http_url_parse(const char *text, HttpUrl *url, const char **error);
+
+/*
+ * Does url fall under prefix: the same scheme, host and port, and prefix's
+ * path a prefix of url's path ending at a segment boundary (a prefix path
+ * "/ok" admits "/ok" and "/ok/x" but not "/okay"; "/ok/" admits "/ok/x" but
+ * not "/ok")?  Query strings play no part; an ambiguous path never matches.
+ */
+extern bool http_url_under(const HttpUrl *url, const HttpUrl *prefix);
+
 #endif

@@ -26,6 +26,7 @@
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "pipeline.h"
 #include "schedule.h"
 
@@ -103,22 +104,27 @@ schedule_load_state(Dag *dag)
 	 * of the latest label is the latest success).  A row's labels run from
 	 * time_label to last_time_label, and the rows of a view never overlap
 	 * (a skipped label extends the view's latest row only), so ordering by
-	 * time_label orders by the last label too, and uses the index.
+	 * time_label orders by the last label too, and uses the index.  Read as
+	 * the catalog owner: row-level security shows a caller of run_due only
+	 * the runs of views it may see, but its views wait for everyone's
+	 * upstream views.
 	 */
 	last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
-	sql = psprintf("SELECT m.ord::int4, "
-				   "       CASE WHEN l.status IN ('succeeded', 'skipped') THEN l.time_label "
+	sql = psprintf("SELECT m.ord::pg_catalog.int4, "
+				   "       CASE WHEN l.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
+				   "            THEN l.time_label "
 				   "       ELSE (SELECT %s FROM pipeline.runs r "
-				   "              WHERE r.matview = m.oid::regclass AND r.status IN ('succeeded', 'skipped') "
+				   "              WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
+				   "                AND r.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
 				   "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
 				   "       l.time_label, l.status, l.attempt, l.finished_at "
 				   "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
 				   "  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
-				   "                  FROM pipeline.runs r WHERE r.matview = m.oid::regclass "
+				   "                  FROM pipeline.runs r "
+				   "                 WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
 				   "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
 				   last_label, last_label);
-	if (SPI_execute_with_args(sql, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.runs");
+	(void) catalog_exec_as_owner(sql, 1, argtypes, values, NULL);
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

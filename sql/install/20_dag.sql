@@ -52,59 +52,66 @@ DECLARE
     result text;
 BEGIN
     IF format = 'dot' THEN
+        WITH nodes AS (SELECT * FROM pipeline.graph_nodes())
         SELECT 'digraph pipeline {' || E'\n'
             || '  rankdir=LR;' || E'\n'
             || '  node [shape=box, style=rounded, fontname="Helvetica"];' || E'\n'
             || coalesce((SELECT string_agg(format('  %s [label=%s, shape=%s];',
-                                                   to_json(n.rel::text), to_json(n.label),
-                                                   CASE WHEN n.managed THEN 'box' ELSE 'cylinder' END),
-                                            E'\n' ORDER BY n.rel::text)
-                           FROM pipeline.graph_nodes() n), '')
+                                                   to_json(n.id), to_json(n.label),
+                                                   CASE WHEN n.managed THEN 'box'
+                                                        WHEN NOT n.managed THEN 'cylinder'
+                                                        ELSE 'box, style=dashed' END),
+                                            E'\n' ORDER BY n.position)
+                           FROM nodes n), '')
             || E'\n'
-            || coalesce((SELECT string_agg(format('  %s -> %s;', to_json(e.upstream::text),
-                                                   to_json(e.downstream::text)),
-                                            E'\n' ORDER BY e.upstream::text, e.downstream::text)
-                           FROM pipeline.edges e), '')
+            || coalesce((SELECT string_agg(format('  %s -> %s;', to_json(u.id), to_json(d.id)),
+                                            E'\n' ORDER BY u.position, d.position)
+                           FROM pipeline.edges e
+                           JOIN nodes u ON u.rel = e.upstream
+                           JOIN nodes d ON d.rel = e.downstream), '')
             || E'\n}' || E'\n'
           INTO result;
     ELSIF format = 'mermaid' THEN
         WITH nodes AS (
-            SELECT n.rel, n.label, n.managed,
-                   'n' || row_number() OVER (ORDER BY n.rel::text) AS id
-              FROM pipeline.graph_nodes() n
+            SELECT n.*, 'n' || n.position AS mid FROM pipeline.graph_nodes() n
         )
         SELECT 'graph LR' || E'\n'
-            || coalesce((SELECT string_agg('  ' || n.id
-                                           || CASE WHEN n.managed THEN '["' ELSE '[("' END
+            || coalesce((SELECT string_agg('  ' || n.mid
+                                           || CASE WHEN NOT n.managed THEN '[("' ELSE '["' END
                                            || replace(replace(n.label, '"', '#quot;'), E'\n', '<br/>')
-                                           || CASE WHEN n.managed THEN '"]' ELSE '")]' END,
-                                           E'\n' ORDER BY n.rel::text)
+                                           || CASE WHEN NOT n.managed THEN '")]' ELSE '"]' END,
+                                           E'\n' ORDER BY n.position)
                            FROM nodes n), '')
             || E'\n'
-            || coalesce((SELECT string_agg(format('  %s --> %s', u.id, d.id),
-                                            E'\n' ORDER BY e.upstream::text, e.downstream::text)
+            || coalesce((SELECT string_agg(format('  %s --> %s', u.mid, d.mid),
+                                            E'\n' ORDER BY u.position, d.position)
                            FROM pipeline.edges e
                            JOIN nodes u ON u.rel = e.upstream
                            JOIN nodes d ON d.rel = e.downstream), '')
             || E'\n'
           INTO result;
     ELSIF format = 'json' THEN
+        WITH nodes AS (SELECT * FROM pipeline.graph_nodes())
         SELECT jsonb_build_object(
                  'nodes', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                              'relation', n.rel::text,
+                                              'relation', n.id,
                                               'managed', n.managed,
                                               'refresh_interval', pipeline.interval_label(d.refresh_interval),
                                               'level', o.level)
-                                            ORDER BY n.rel::text)
-                                      FROM pipeline.graph_nodes() n
-                                      LEFT JOIN pipeline.matview_definitions d ON d.matview = n.rel
-                                      LEFT JOIN pipeline.refresh_order() o ON o.matview = n.rel),
+                                            ORDER BY n.position)
+                                      FROM nodes n
+                                      LEFT JOIN pipeline.matview_definitions d
+                                             ON d.matview = n.rel AND n.managed
+                                      LEFT JOIN pipeline.refresh_order() o
+                                             ON o.matview = n.rel AND n.managed),
                                    '[]'),
                  'edges', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                              'upstream', e.upstream::text,
-                                              'downstream', e.downstream::text)
-                                            ORDER BY e.upstream::text, e.downstream::text)
-                                      FROM pipeline.edges e),
+                                              'upstream', u.id,
+                                              'downstream', d.id)
+                                            ORDER BY u.position, d.position)
+                                      FROM pipeline.edges e
+                                      JOIN nodes u ON u.rel = e.upstream
+                                      JOIN nodes d ON d.rel = e.downstream),
                                    '[]'))::text
           INTO result;
     ELSE
@@ -128,18 +135,44 @@ AS $$
       FROM (SELECT extract(epoch FROM i)::bigint AS s) x;
 $$;
 
--- every relation in the DAG: managed views and the sources they read
+-- Whether the current user owns the relation or may SELECT from it: who
+-- sees the runs of a view (the policy on pipeline.runs) and which relations
+-- graph() names.  In C, so the policy costs a catalog cache probe per row.
+CREATE FUNCTION pipeline.can_see(relation regclass)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_can_see'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION pipeline.can_see(regclass) IS
+    'Whether the current user owns the relation or may SELECT from it (and so sees its runs)';
+
+-- every relation in the DAG: managed views and the sources they read, in
+-- the order graph() draws them; one the caller may not see keeps its place
+-- in the DAG but shows as "unknown N" (N by OID), without label or kind
 CREATE FUNCTION pipeline.graph_nodes()
-RETURNS TABLE (rel regclass, label text, managed boolean)
+RETURNS TABLE (rel regclass, id text, label text, managed boolean, "position" int)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pipeline
 AS $$
-    SELECT d.matview, d.matview::text || E'\n' || 'every ' || pipeline.interval_label(d.refresh_interval), true
-      FROM pipeline.matview_definitions d
-    UNION
-    SELECT e.upstream, e.upstream::text, false
-      FROM pipeline.edges e
-     WHERE NOT EXISTS (SELECT 1 FROM pipeline.matview_definitions d WHERE d.matview = e.upstream);
+    WITH nodes AS (
+        SELECT d.matview AS rel,
+               d.matview::text || E'\n' || 'every ' || pipeline.interval_label(d.refresh_interval) AS label,
+               true AS managed
+          FROM pipeline.matview_definitions d
+        UNION
+        SELECT e.upstream, e.upstream::text, false
+          FROM pipeline.edges e
+         WHERE NOT EXISTS (SELECT 1 FROM pipeline.matview_definitions d WHERE d.matview = e.upstream)
+    ), judged AS (
+        SELECT n.rel, n.label, n.managed, pipeline.can_see(n.rel) AS seen FROM nodes n
+    )
+    SELECT j.rel,
+           CASE WHEN j.seen THEN j.rel::text
+                ELSE 'unknown ' || row_number() OVER (PARTITION BY j.seen ORDER BY j.rel::oid) END,
+           CASE WHEN j.seen THEN j.label ELSE 'unknown' END,
+           CASE WHEN j.seen THEN j.managed END,
+           (row_number() OVER (ORDER BY NOT j.seen, CASE WHEN j.seen THEN j.rel::text END,
+                                        j.rel::oid))::int
+      FROM judged j;
 $$;
 
 CREATE FUNCTION pipeline.time_label(refresh_interval interval, "at" timestamptz DEFAULT now())

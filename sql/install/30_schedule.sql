@@ -96,23 +96,15 @@ AS 'MODULE_PATHNAME', 'pipeline_wake'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.wake() IS 'Asks the background scheduler of this database to plan now';
 
--- managed upstream views (transitively) whose latest run failed
+-- managed upstream views (transitively) whose latest run failed; each one
+-- the caller may not see (pipeline.can_see) as NULL: "unknown".  In C, as it
+-- reads the runs the caller's row-level security hides.
 CREATE FUNCTION pipeline.blocking_upstreams(matview regclass)
 RETURNS TABLE (upstream regclass)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pipeline
-AS $$
-    WITH RECURSIVE up(relation) AS (
-        SELECT e.upstream FROM pipeline.edges e WHERE e.downstream = $1
-        UNION
-        SELECT e.upstream FROM up JOIN pipeline.edges e ON e.downstream = up.relation
-    )
-    SELECT up.relation FROM up
-     WHERE (SELECT r.status FROM pipeline.runs r WHERE r.matview = up.relation
-             ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) = 'failed';
-$$;
+AS 'MODULE_PATHNAME', 'pipeline_blocking_upstreams'
+LANGUAGE C STABLE STRICT;
 
-CREATE VIEW pipeline.status AS
+CREATE VIEW pipeline.status WITH (security_invoker = true) AS
 WITH last_run AS (
     SELECT DISTINCT ON (r.matview) r.matview, r.status, r.error, r.time_label
       FROM pipeline.runs r
@@ -142,3 +134,11 @@ SELECT d.matview,
 
 REVOKE ALL ON pipeline.runs, pipeline.changes, pipeline.refresh_snapshots FROM PUBLIC;
 GRANT SELECT ON pipeline.runs, pipeline.status TO PUBLIC;
+
+-- Error texts carry data values: a role sees the runs of the views it owns
+-- or may SELECT from.  The catalog owner (who writes the runs) and
+-- superusers (the scheduler) are not subject to the policy; pipeline.status
+-- is security_invoker, so the policy holds there too.
+ALTER TABLE pipeline.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY runs_of_visible_views ON pipeline.runs FOR SELECT TO PUBLIC
+    USING (pipeline.can_see(matview));

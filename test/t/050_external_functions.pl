@@ -309,6 +309,80 @@ sql("INSERT INTO cases VALUES ('later', 'Deaths', 5000, '2020-04-12', 'Chad', '2
 like($err, qr/delete_partition\(text\).*failed: requested failure/, 'a failing hook fails the refresh');
 is(sql("SELECT cases FROM mv_deaths WHERE country_region = 'Chad'"), '1005', 'the view kept its old contents');
 
+# --- pipeline.allowed_endpoints: normalised URLs, checked at every call ---
+# A dot segment cannot climb out of an allowed prefix: libcurl would squash
+# it and request $base/echo.  Refused at creation ...
+($out, $err) = try_sql(qq{SET pipeline.allowed_endpoints = '$base/ok';
+SELECT pipeline.create_external_function('public.f_climb(x int)', 'int', '$base/ok/../../echo')});
+like($err, qr/endpoint "\Q$base\E\/ok\/\.\.\/\.\.\/echo" is not allowed.*resolves to "\Q$base\E\/echo"/s,
+	'allow-list: a dot-segment escape from the prefix is refused at creation');
+is(sql("SELECT count(*) FROM pg_proc WHERE proname = 'f_climb'"), '0', 'allow-list: nothing was created');
+sql("DROP FUNCTION IF EXISTS f_climb(int)");	# so that 1.1 can run the rest
+# ... and at every call: created while nothing was restricted, it is called at
+# its normalised URL, and refused once the list is narrowed
+sql("SELECT pipeline.create_external_function('public.f_climb(x int)', 'int', '$base/ok/../echo', retries => 0)");
+reset_stats();
+is(sql("SELECT f_climb(5)"), '5', 'allow-list: without a list the function works');
+is(stats()->{requests}{'/echo'}, 1, 'allow-list: and requests the normalised URL');
+reset_stats();
+($out, $err) = try_sql(qq{SET pipeline.allowed_endpoints = '$base/ok';
+SELECT f_climb(5)});
+like($err, qr/endpoint "\Q$base\E\/ok\/\.\.\/echo" of external function f_climb\(integer\) is not allowed.*resolves to "\Q$base\E\/echo"/s,
+	'allow-list: a dot-segment endpoint is refused at its call, naming function and endpoint');
+($out, $err) = try_sql(qq{SET pipeline.allowed_endpoints = '$base/ok';
+SELECT * FROM pipeline.invoke('f_climb(int)', '[[1], [2]]')});
+like($err, qr/endpoint "\Q$base\E\/ok\/\.\.\/echo" of external function f_climb\(integer\) is not allowed/,
+	'allow-list: and by invoke');
+is(stats()->{requests}{'/echo'} // 0, 0, 'allow-list: no request reached the endpoint');
+
+# Narrowing the list stops a function at its next call in the same session
+# (the verdict is cached per backend until the setting changes) ...
+reset_stats();
+($out, $err) = try_sql(qq{SELECT echo_int(1);
+SET pipeline.allowed_endpoints = '$base/delete_partition';
+SELECT echo_int(2);});
+is($out, '1', 'allow-list: the call before narrowing went through');
+like($err, qr/endpoint "\Q$base\E\/echo" of external function echo_int\(integer\) is not allowed/,
+	'allow-list: the call after narrowing is refused');
+is(stats()->{requests}{'/echo'}, 1, 'allow-list: only the first call reached the endpoint');
+# ... and through the configuration file, for a hook inside a refresh
+sql(q{
+CREATE TABLE hook_src (x int);
+SELECT pipeline.create_matview('public', 'hooked', 'SELECT count(*) AS n FROM hook_src', '1 day');
+CREATE FUNCTION ping(m regclass, t timestamptz) RETURNS void LANGUAGE plpgsql
+AS $f$ BEGIN PERFORM echo_int(1); END $f$;
+SELECT pipeline.set_after_refresh('mv_hooked', 'ping(regclass,timestamptz)');
+});
+is(sql("SELECT status FROM pipeline.refresh('mv_hooked')"), 'succeeded', 'allow-list: a hook calling echo_int works');
+sub reload_allowed
+{
+	my ($value) = @_;
+	sql("ALTER SYSTEM SET pipeline.allowed_endpoints = '$value'");
+	sql("SELECT pg_reload_conf()");
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('pipeline.allowed_endpoints') = '$value'")
+	  or die "the reload did not arrive";
+}
+reload_allowed("$base/delete_partition, $base/ech");
+sql("INSERT INTO hook_src VALUES (1)");
+($out, $err) = try_sql("SELECT status FROM pipeline.refresh('mv_hooked')");
+like($err, qr/endpoint "\Q$base\E\/echo" of external function echo_int\(integer\) is not allowed/,
+	'allow-list: narrowed in the configuration, the hook fails the refresh (no prefix "/ech" of "/echo")');
+is(sql("SELECT n FROM mv_hooked"), '0', 'allow-list: and the view kept its old contents');
+# a malformed entry in the configuration closes the list instead of opening it
+reload_allowed('not a url');
+($out, $err) = try_sql("SELECT echo_int(3)");
+like($err, qr/echo_int\(integer\) is not allowed/, 'allow-list: a malformed configured list admits nothing');
+reload_allowed("$base/echo/");
+($out, $err) = try_sql("SELECT echo_int(3)");
+like($err, qr/echo_int\(integer\) is not allowed/, 'allow-list: "/echo/" does not admit "/echo"');
+reload_allowed("HTTP://127.0.0.1:$port/echo");
+is(sql("SELECT status FROM pipeline.refresh('mv_hooked')"), 'succeeded', 'allow-list: widened again, the hook works');
+sql("ALTER SYSTEM RESET pipeline.allowed_endpoints");
+sql("SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('pipeline.allowed_endpoints') = ''")
+  or die "the reload did not arrive";
+
 # --- soak: 100,000 calls, flat memory -----------------------------------
 my $rss = q{SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmRSS:\s+(\d+)'))[1] || ' ' || (SELECT sum(total_bytes) FROM pg_backend_memory_contexts);};
 $t0 = time;
