@@ -179,3 +179,10 @@ ALTER VIEW pipeline.status SET (security_invoker = true);
 ALTER TABLE pipeline.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_of_visible_views ON pipeline.runs FOR SELECT TO PUBLIC
     USING (pipeline.can_see(matview));
+
+-- functions in SQL resolve nothing through pg_temp ahead of the catalog
+ALTER FUNCTION pipeline.upstream(regclass) SET search_path = pg_catalog, pipeline, pg_temp;
+ALTER FUNCTION pipeline.downstream(regclass) SET search_path = pg_catalog, pipeline, pg_temp;
+ALTER FUNCTION pipeline.graph(text) SET search_path = pg_catalog, pipeline, pg_temp;
+ALTER FUNCTION pipeline.graph_nodes() SET search_path = pg_catalog, pipeline, pg_temp;
+ALTER FUNCTION pipeline.interval_label(interval) SET search_path = pg_catalog, pg_temp;

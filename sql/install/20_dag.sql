@@ -3,7 +3,7 @@
 CREATE FUNCTION pipeline.upstream(matview regclass)
 RETURNS TABLE (relation regclass, depth int)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pipeline
+SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pipeline.matview_definitions d WHERE d.matview = $1) THEN
@@ -26,7 +26,7 @@ $$;
 CREATE FUNCTION pipeline.downstream(relation regclass)
 RETURNS TABLE (matview regclass, depth int)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pipeline
+SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
     WITH RECURSIVE down(matview, depth) AS (
         SELECT e.downstream, 1 FROM pipeline.edges e WHERE e.upstream = $1
@@ -46,7 +46,7 @@ LANGUAGE C STABLE;
 CREATE FUNCTION pipeline.graph(format text DEFAULT 'dot')
 RETURNS text
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pipeline
+SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
 DECLARE
     result text;
@@ -127,6 +127,7 @@ $$;
 CREATE FUNCTION pipeline.interval_label(i interval)
 RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN s % 86400 = 0 THEN (s / 86400) || ' d'
                 WHEN s % 3600 = 0 THEN (s / 3600) || ' h'
@@ -151,7 +152,7 @@ COMMENT ON FUNCTION pipeline.can_see(regclass) IS
 CREATE FUNCTION pipeline.graph_nodes()
 RETURNS TABLE (rel regclass, id text, label text, managed boolean, "position" int)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pipeline
+SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
     WITH nodes AS (
         SELECT d.matview AS rel,
