@@ -29,8 +29,8 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
@@ -303,6 +303,34 @@ guard_rename_trigger(RenameStmt *stmt)
 }
 
 /*
+ * The firing mode (TRIGGER_FIRES_* or TRIGGER_DISABLED) an ALTER TABLE
+ * subcommand gives triggers, or 0; *all when it sets every user trigger.
+ */
+static char
+trigger_mode_set_by(AlterTableCmd *cmd, bool *all)
+{
+	*all = cmd->subtype == AT_EnableTrigAll || cmd->subtype == AT_EnableTrigUser ||
+		cmd->subtype == AT_DisableTrigAll || cmd->subtype == AT_DisableTrigUser;
+	switch (cmd->subtype)
+	{
+		case AT_EnableTrig:
+		case AT_EnableTrigAll:
+		case AT_EnableTrigUser:
+			return TRIGGER_FIRES_ON_ORIGIN;
+		case AT_EnableAlwaysTrig:
+			return TRIGGER_FIRES_ALWAYS;
+		case AT_EnableReplicaTrig:
+			return TRIGGER_FIRES_ON_REPLICA;
+		case AT_DisableTrig:
+		case AT_DisableTrigAll:
+		case AT_DisableTrigUser:
+			return TRIGGER_DISABLED;
+		default:
+			return 0;
+	}
+}
+
+/*
  * ALTER TABLE ... ENABLE [ALWAYS | REPLICA] / DISABLE TRIGGER: refused when
  * it would change how a tracking trigger fires.  ALL and USER set every
  * user trigger to one mode, which is never right for both of them.
@@ -310,54 +338,31 @@ guard_rename_trigger(RenameStmt *stmt)
 static void
 guard_alter_table_triggers(AlterTableStmt *stmt)
 {
+	const char *tracking[2] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER};
 	Oid			relid = InvalidOid;
 	ListCell   *lc;
 
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-		char		mode;
+		bool		all;
+		char		mode = trigger_mode_set_by(cmd, &all);
 
-		switch (cmd->subtype)
-		{
-			case AT_EnableTrig:
-			case AT_EnableTrigAll:
-			case AT_EnableTrigUser:
-				mode = TRIGGER_FIRES_ON_ORIGIN;
-				break;
-			case AT_EnableAlwaysTrig:
-				mode = TRIGGER_FIRES_ALWAYS;
-				break;
-			case AT_EnableReplicaTrig:
-				mode = TRIGGER_FIRES_ON_REPLICA;
-				break;
-			case AT_DisableTrig:
-			case AT_DisableTrigAll:
-			case AT_DisableTrigUser:
-				mode = TRIGGER_DISABLED;
-				break;
-			default:
-				continue;
-		}
+		if (mode == 0)
+			continue;
 		if (!OidIsValid(relid))
 			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		if (cmd->subtype == AT_EnableTrigAll || cmd->subtype == AT_EnableTrigUser ||
-			cmd->subtype == AT_DisableTrigAll || cmd->subtype == AT_DisableTrigUser)
-		{
-			const char *names[2] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER};
-
-			for (int i = 0; i < 2; i++)
-				if (tracking_trigger_in_use(relid, names[i]))
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_IN_USE),
-							 errmsg("cannot %s all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
-									mode == TRIGGER_DISABLED ? "disable" : "enable",
-									relation_display_name(relid), names[i]),
-							 errdetail("Managed views read the table; the trigger must keep firing as it does."),
-							 errhint("Enable or disable the table's other triggers by name.")));
-		}
-		else if (change_tracking_trigger_mode(cmd->name) != mode &&
-				 tracking_trigger_in_use(relid, cmd->name))
+		for (int i = 0; all && i < 2; i++)
+			if (tracking_trigger_in_use(relid, tracking[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("cannot %s all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
+								mode == TRIGGER_DISABLED ? "disable" : "enable",
+								relation_display_name(relid), tracking[i]),
+						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
+						 errhint("Enable or disable the table's other triggers by name.")));
+		if (!all && change_tracking_trigger_mode(cmd->name) != mode &&
+			tracking_trigger_in_use(relid, cmd->name))
 			refuse_tracking_change(relid, cmd->name,
 								   mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
 	}
