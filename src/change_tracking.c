@@ -72,7 +72,7 @@ static bool
 catalog_tracks_commands(void)
 {
 	Oid			relid = get_relname_relid("refresh_snapshots",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
+										  get_namespace_oid(PIPELINE_SCHEMA, true));
 
 	return OidIsValid(relid) && get_attnum(relid, "command_id") != InvalidAttrNumber;
 }
