@@ -110,6 +110,28 @@ SELECT matview, status FROM pipeline.run_due('2026-01-01 07:00+00')
 SELECT matview, status FROM pipeline.run_due('2026-01-01 08:00+00')
  WHERE matview = 'trk.mv_catalog_reader'::regclass;
 
+-- a partition, or a table in an inheritance tree: a write through the
+-- parent fires the parent's statement triggers only, so they always run
+CREATE TABLE trk.parted (k int, v int) PARTITION BY LIST (k);
+CREATE TABLE trk.part1 PARTITION OF trk.parted FOR VALUES IN (1);
+CREATE TABLE trk.inh_parent (v int);
+CREATE TABLE trk.inh_child () INHERITS (trk.inh_parent);
+SELECT pipeline.create_matview('trk', 'partition_reader', 'SELECT count(*) AS n FROM trk.part1', '1 hour');
+SELECT pipeline.create_matview('trk', 'parent_reader', 'SELECT count(*) AS n FROM trk.inh_parent', '1 hour');
+SELECT pipeline.create_matview('trk', 'child_reader', 'SELECT count(*) AS n FROM trk.inh_child', '1 hour');
+SELECT matview, status FROM pipeline.run_due('2026-01-01 09:00+00')
+ WHERE matview::text LIKE 'trk.mv_%reader' AND matview <> 'trk.mv_catalog_reader'::regclass ORDER BY matview::text;
+INSERT INTO trk.parted VALUES (1, 1);
+INSERT INTO trk.inh_child VALUES (1);
+UPDATE trk.inh_parent SET v = 2;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 10:00+00')
+ WHERE matview::text LIKE 'trk.mv_%reader' AND matview <> 'trk.mv_catalog_reader'::regclass ORDER BY matview::text;
+SELECT (SELECT n FROM trk.mv_partition_reader) AS partition_rows,
+       (SELECT n FROM trk.mv_parent_reader) AS parent_rows,
+       (SELECT n FROM trk.mv_child_reader) AS child_rows;
+SELECT count(*) AS triggers FROM pg_trigger
+ WHERE tgrelid IN ('trk.part1'::regclass, 'trk.inh_parent'::regclass, 'trk.inh_child'::regclass);
+
 SELECT count(*) AS dropped
   FROM (SELECT pipeline.drop_matview(matview) FROM pipeline.matview_definitions
          WHERE schema_name = 'trk') d;

@@ -350,6 +350,8 @@ install_missing_triggers(Oid relid)
 	catalog_exec_as_owner("SELECT c.oid FROM pipeline.edges e "
 						  "  JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
 						  " WHERE e.downstream = $1::regclass AND c.relkind = 'r' AND c.oid >= $2 "
+						  "   AND NOT c.relispartition AND NOT c.relhassubclass "
+						  "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) "
 						  "   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
 						  "         WHERE t.tgrelid = c.oid "
 						  "           AND t.tgfoid = 'pipeline.record_change()'::pg_catalog.regprocedure "
@@ -388,9 +390,12 @@ install_missing_triggers(Oid relid)
 
 /*
  * Changed if: no saved snapshot; an upstream we cannot track (foreign or
- * partitioned table, system catalog, sequence, unmanaged matview); or a
- * change row the last success has not seen (change_tracking.h).  Plain
- * views are covered by their own sources, which are edges too.
+ * partitioned table, system catalog, sequence, unmanaged matview, or a
+ * table in an inheritance tree or partition: a write through the parent
+ * fires the parent's statement triggers, not the child's, and a parent's
+ * rows include its children's); or a change row the last success has not
+ * seen (change_tracking.h).  Plain views are covered by their own sources,
+ * which are edges too.
  */
 static const char *const unchanged_query =
 "SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s "
@@ -400,6 +405,8 @@ static const char *const unchanged_query =
 "         JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
 "        WHERE e.downstream = $1::regclass "
 "          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 "
+"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass "
+"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) "
 "               OR (c.relkind = 'm' AND NOT EXISTS "
 "                   (SELECT 1 FROM pipeline.matview_definitions d "
 "                     WHERE d.matview = c.oid)) "
@@ -419,6 +426,8 @@ static const char *const unchanged_query_1_1 =
 "         JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
 "        WHERE e.downstream = $1::regclass "
 "          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 "
+"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass "
+"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) "
 "               OR (c.relkind = 'm' AND NOT EXISTS "
 "                   (SELECT 1 FROM pipeline.matview_definitions d "
 "                     WHERE d.matview = c.oid)) "

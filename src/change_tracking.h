@@ -41,7 +41,8 @@
  * directly, through an operator, a cast, a function's default argument, an
  * aggregate's support functions or a sort/group operator; reads a table
  * under row-level security policies; samples a table without REPEATABLE;
- * or reads a foreign or partitioned table, a system catalog or an unmanaged
+ * or reads a foreign or partitioned table, a partition, a table with
+ * inheritance parents or children, a system catalog or an unmanaged
  * materialized view.  An incremental view always runs.
  *
  * The triggers on each source table, added on a downstream view's first
