@@ -186,3 +186,47 @@ ALTER FUNCTION pipeline.downstream(regclass) SET search_path = pg_catalog, pipel
 ALTER FUNCTION pipeline.graph(text) SET search_path = pg_catalog, pipeline, pg_temp;
 ALTER FUNCTION pipeline.graph_nodes() SET search_path = pg_catalog, pipeline, pg_temp;
 ALTER FUNCTION pipeline.interval_label(interval) SET search_path = pg_catalog, pg_temp;
+-- change tracking
+-- What a success has seen also orders its own transaction's writes
+-- (src/change_tracking.h).  Rows written by 1.1 keep being judged by their
+-- snapshot alone: xid 0 is no transaction's.
+ALTER TABLE pipeline.changes ADD COLUMN command_id bigint NOT NULL DEFAULT 0;
+ALTER TABLE pipeline.changes ALTER COLUMN command_id DROP DEFAULT;
+ALTER TABLE pipeline.refresh_snapshots ADD COLUMN xid xid8 NOT NULL DEFAULT '0',
+    ADD COLUMN command_id bigint NOT NULL DEFAULT 0;
+ALTER TABLE pipeline.refresh_snapshots ALTER COLUMN xid DROP DEFAULT,
+    ALTER COLUMN command_id DROP DEFAULT;
+COMMENT ON FUNCTION pipeline.record_change() IS
+    'Trigger on sources of managed views: notes that this transaction changed the table';
+REVOKE ALL ON FUNCTION pipeline.record_change() FROM PUBLIC;
+-- The tracking trigger fires always (also under session_replication_role =
+-- replica), and a row trigger beside it fires for replication apply
+-- workers, which fire no statement triggers.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT n.nspname, c.relname
+               FROM pg_catalog.pg_trigger g
+               JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE g.tgname = 'pipeline_record_change'
+                AND g.tgfoid = 'pipeline.record_change()'::pg_catalog.regprocedure
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER pipeline_record_change',
+                                  t.nspname, t.relname);
+        EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER pipeline_record_change_replica'
+                                  ' AFTER INSERT OR UPDATE OR DELETE ON %I.%I FOR EACH ROW'
+                                  ' EXECUTE FUNCTION pipeline.record_change()',
+                                  t.nspname, t.relname);
+        EXECUTE pg_catalog.format('ALTER TABLE %I.%I ENABLE REPLICA TRIGGER pipeline_record_change_replica',
+                                  t.nspname, t.relname);
+    END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER pipeline_guard_tracking ON ddl_command_start
+    WHEN TAG IN ('CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER')
+    EXECUTE FUNCTION pipeline.guard_ddl_command_start();
+ALTER EVENT TRIGGER pipeline_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER pipeline_guard_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER pipeline_guard_tracking ENABLE ALWAYS;

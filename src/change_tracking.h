@@ -2,24 +2,93 @@
  * change_tracking.h
  *	  Whether a view's upstreams changed since its last successful run.
  *
- * Every writing transaction leaves one row per source table in
- * pipeline.changes (a statement trigger); every refresh that rewrote a view
- * leaves one for the view.  A view is unchanged when none of those rows is
- * invisible to the snapshot its last success ran in.  Visibility, not
- * counters or clocks, so a concurrent commit can never be missed.
+ * Every writing transaction leaves rows in pipeline.changes for the source
+ * tables it wrote (triggers, see below); every refresh that rewrote a view
+ * leaves one for the view.  A view is unchanged when its last success has
+ * seen every one of those rows.  Visibility, not counters or clocks, so a
+ * concurrent commit can never be missed.
+ *
+ * What a success has seen.  Each success saves, in
+ * pipeline.refresh_snapshots, the snapshot its refresh read the upstreams
+ * in, its own top-level transaction id, and the command id of that
+ * snapshot.  A change row (relation, xid, command_id) is seen by it when
+ *	  - xid is another transaction: pg_visible_in_snapshot(xid, snapshot);
+ *	  - xid is the saving transaction itself: command_id < the saved command
+ *		id (it was written by an earlier command of that transaction, which
+ *		the refresh saw).
+ * The second rule is what lets several runs share one transaction (one
+ * run_due() call): a downstream view that refreshed after its upstream in
+ * the same call has seen the upstream's change row, so it is skipped at the
+ * next label when nothing else changed.  The snapshot alone cannot say it:
+ * PostgreSQL leaves a transaction's own xid out of its snapshots' in-progress
+ * list, so pg_visible_in_snapshot() of one's own xid is true or false
+ * depending on whether some later xid ended first, and either answer would
+ * be wrong for some of the transaction's writes.
+ *
+ * Change rows carry the command id of the write (an AFTER trigger fires
+ * under the command id of its statement).  The triggers add a row per table,
+ * transaction and "refresh position": once a run in this transaction has
+ * taken its snapshot at command id K, a later write adds a new row (with a
+ * command id >= K) even if the table already has one from this transaction,
+ * so a run later in the same transaction, or the next label, sees it as
+ * unseen.  A backend-local cache keeps repeated writes from costing a
+ * catalog lookup each.
+ *
+ * Which views can never be judged unchanged (they always run): a view whose
+ * query, or a plain view it reads, calls a volatile function, or a
+ * non-immutable function that is not one of PostgreSQL's built-ins (its
+ * reads are invisible here: a STABLE SQL function counting rows of a table),
+ * directly, through an operator, a cast, a function's default argument, an
+ * aggregate's support functions or a sort/group operator; reads a table
+ * under row-level security policies; samples a table without REPEATABLE;
+ * or reads a foreign or partitioned table, a partition, a table with
+ * inheritance parents or children, a system catalog or an unmanaged
+ * materialized view.  An incremental view always runs.
+ *
+ * The triggers on each source table, added on a downstream view's first
+ * run (through runas_ddl(), as the extension's owner):
+ *	  pipeline_record_change			AFTER statement, ENABLE ALWAYS: also under
+ *										session_replication_role = replica
+ *	  pipeline_record_change_replica	AFTER row, ENABLE REPLICA: logical
+ *										replication apply workers fire row
+ *										triggers only, never statement ones
+ * A table whose triggers are missing, disabled or altered gets them back and
+ * counts as changed.  The DDL guard (guard.c) refuses dropping, disabling,
+ * renaming or replacing them outside the API.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_CHANGE_TRACKING_H
 #define PIPELINE_CHANGE_TRACKING_H
 
+#include "nodes/parsenodes.h"
+
+#define CHANGE_TRACKING_TRIGGER "pipeline_record_change"
+#define CHANGE_TRACKING_REPLICA_TRIGGER "pipeline_record_change_replica"
+
 /*
- * True when relid may be skipped.  Installs the trigger on upstream tables
- * that lack it (and then answers false).  Uses the active snapshot, which
- * must be the one the refresh will use.
+ * True when relid may be skipped.  Installs the triggers on upstream tables
+ * that lack them (and then answers false).  Needs a transaction and an
+ * active snapshot pushed for this run, which must be the one the refresh and
+ * change_tracking_refreshed() will use; the caller holds the view's lock.
  */
 extern bool change_tracking_unchanged(Oid relid);
 
-/* After a successful refresh: notes the view changed, saves the snapshot. */
+/*
+ * After a successful refresh (rewritten) or a skip: notes the view changed,
+ * saves the active snapshot, transaction and command id (see above).
+ */
 extern void change_tracking_refreshed(Oid relid, bool rewritten);
+
+/* The firing mode (TRIGGER_FIRES_*) of one of the triggers above, or 0. */
+extern char change_tracking_trigger_mode(const char *trigger_name);
+
+/*
+ * Whether CREATE TRIGGER makes one of the triggers above exactly as
+ * pipeline does (as a restored dump does; the firing mode is set after).
+ */
+extern bool change_tracking_trigger_as_made(CreateTrigStmt *stmt);
+
+/* Whether a managed view reads the table (its triggers are in use). */
+extern bool change_tracking_table_in_use(Oid table);
 
 #endif

@@ -11,14 +11,26 @@
  * DROP SCHEMA ... CASCADE, DROP OWNED) are caught by the sql_drop trigger,
  * written in PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
  * pipeline.ddl_in_progress() whether the DDL is pipeline's own.
+ *
+ * The change-tracking triggers on the sources of managed views
+ * (change_tracking.h) are guarded here too: while a managed view reads the
+ * table, DROP TRIGGER, ALTER TRIGGER ... RENAME and any ALTER TABLE ...
+ * ENABLE / DISABLE TRIGGER that would change how one of them fires (by its
+ * name, or ALL / USER) are refused; their names cannot be taken by CREATE
+ * [OR REPLACE] TRIGGER, except by a CREATE TRIGGER that makes one exactly
+ * as pipeline does (a restored dump; creating it needs EXECUTE on
+ * pipeline.record_change(), which PUBLIC lacks).  DROP TABLE takes them
+ * with the table, as before.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
@@ -27,6 +39,7 @@
 #include "utils/memutils.h"
 
 #include "catalog.h"
+#include "change_tracking.h"
 #include "dag.h"
 #include "guard.h"
 #include "matview.h"
@@ -222,6 +235,139 @@ guard_alter_table(AlterTableStmt *stmt)
 	}
 }
 
+/*
+ * Whether relid has the change-tracking trigger name and a managed view
+ * reads the table (a trigger no view needs any more may go).
+ */
+static bool
+tracking_trigger_in_use(Oid relid, const char *name)
+{
+	return OidIsValid(relid) && change_tracking_trigger_mode(name) != 0 &&
+		OidIsValid(get_trigger_oid(relid, name, true)) &&
+		change_tracking_table_in_use(relid);
+}
+
+static void
+refuse_tracking_change(Oid relid, const char *name, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s trigger \"%s\" on %s: pipeline records the table's changes with it",
+					what, name, relation_display_name(relid)),
+			 errdetail("Managed views read the table; without the trigger firing on every write (also under session_replication_role = replica and in logical replication apply workers) they would be skipped as unchanged and keep stale data."),
+			 errhint("Drop the managed views that read the table with pipeline.drop_matview() first; the triggers go with the table when it is dropped.")));
+}
+
+static void
+refuse_tracking_name(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_RESERVED_NAME),
+			 errmsg("trigger name \"%s\" is reserved for pipeline's change tracking", name),
+			 errhint("Choose another name.")));
+}
+
+/* DROP TRIGGER name ON table */
+static void
+guard_drop_trigger(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = lfirst(lc);
+		const char *trigger;
+		Oid			relid;
+
+		if (list_length(names) < 2)
+			continue;
+		trigger = strVal(llast(names));
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																		 list_length(names) - 1)),
+								 NoLock, true);
+		if (tracking_trigger_in_use(relid, trigger))
+			refuse_tracking_change(relid, trigger, "drop");
+	}
+}
+
+/* ALTER TRIGGER name ON table RENAME TO newname */
+static void
+guard_rename_trigger(RenameStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+	if (change_tracking_trigger_mode(stmt->newname) != 0)
+		refuse_tracking_name(stmt->newname);
+	if (tracking_trigger_in_use(relid, stmt->subname))
+		refuse_tracking_change(relid, stmt->subname, "rename");
+}
+
+/*
+ * The firing mode (TRIGGER_FIRES_* or TRIGGER_DISABLED) an ALTER TABLE
+ * subcommand gives triggers, or 0; *all when it sets every user trigger.
+ */
+static char
+trigger_mode_set_by(AlterTableCmd *cmd, bool *all)
+{
+	*all = cmd->subtype == AT_EnableTrigAll || cmd->subtype == AT_EnableTrigUser ||
+		cmd->subtype == AT_DisableTrigAll || cmd->subtype == AT_DisableTrigUser;
+	switch (cmd->subtype)
+	{
+		case AT_EnableTrig:
+		case AT_EnableTrigAll:
+		case AT_EnableTrigUser:
+			return TRIGGER_FIRES_ON_ORIGIN;
+		case AT_EnableAlwaysTrig:
+			return TRIGGER_FIRES_ALWAYS;
+		case AT_EnableReplicaTrig:
+			return TRIGGER_FIRES_ON_REPLICA;
+		case AT_DisableTrig:
+		case AT_DisableTrigAll:
+		case AT_DisableTrigUser:
+			return TRIGGER_DISABLED;
+		default:
+			return 0;
+	}
+}
+
+/*
+ * ALTER TABLE ... ENABLE [ALWAYS | REPLICA] / DISABLE TRIGGER: refused when
+ * it would change how a tracking trigger fires.  ALL and USER set every
+ * user trigger to one mode, which is never right for both of them.
+ */
+static void
+guard_alter_table_triggers(AlterTableStmt *stmt)
+{
+	const char *tracking[2] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER};
+	Oid			relid = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		bool		all;
+		char		mode = trigger_mode_set_by(cmd, &all);
+
+		if (mode == 0)
+			continue;
+		if (!OidIsValid(relid))
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		for (int i = 0; all && i < 2; i++)
+			if (tracking_trigger_in_use(relid, tracking[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("cannot %s all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
+								mode == TRIGGER_DISABLED ? "disable" : "enable",
+								relation_display_name(relid), tracking[i]),
+						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
+						 errhint("Enable or disable the table's other triggers by name.")));
+		if (!all && change_tracking_trigger_mode(cmd->name) != mode &&
+			tracking_trigger_in_use(relid, cmd->name))
+			refuse_tracking_change(relid, cmd->name,
+								   mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
+	}
+}
+
 PG_FUNCTION_INFO_V1(pipeline_guard_ddl_command_start);
 
 /* guard_ddl_command_start() RETURNS event_trigger */
@@ -241,12 +387,32 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:
-			guard_drop((DropStmt *) parsetree);
+			if (((DropStmt *) parsetree)->removeType == OBJECT_TRIGGER)
+				guard_drop_trigger((DropStmt *) parsetree);
+			else
+				guard_drop((DropStmt *) parsetree);
 			break;
+		case T_CreateTrigStmt:
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+				/* a restored dump makes them as pipeline did: let it */
+				if (change_tracking_trigger_mode(stmt->trigname) != 0 &&
+					!change_tracking_trigger_as_made(stmt))
+					refuse_tracking_name(stmt->trigname);
+				break;
+			}
 		case T_RenameStmt:
 			{
 				RenameStmt *stmt = (RenameStmt *) parsetree;
-				Oid			relid = managed_view(stmt->relation);
+				Oid			relid;
+
+				if (stmt->renameType == OBJECT_TRIGGER)
+				{
+					guard_rename_trigger(stmt);
+					break;
+				}
+				relid = managed_view(stmt->relation);
 
 				if (OidIsValid(relid))
 					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ?
@@ -263,6 +429,7 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 				break;
 			}
 		case T_AlterTableStmt:
+			guard_alter_table_triggers((AlterTableStmt *) parsetree);
 			guard_alter_table((AlterTableStmt *) parsetree);
 			break;
 		default:

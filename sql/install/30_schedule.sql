@@ -27,30 +27,38 @@ COMMENT ON COLUMN pipeline.runs.last_time_label IS
 COMMENT ON COLUMN pipeline.runs.label_count IS
     'How many time labels this row stands for (1, or the number of consecutive skipped labels)';
 
--- One row per source relation and writing transaction, appended by a
--- statement trigger (and by every refresh that changed a view): a refresh
--- may be skipped only when no upstream row is newer than the snapshot of its
--- last success.  Appends only, so writers never contend on a shared row.
+-- One row per source relation, writing transaction and refresh position,
+-- appended by triggers (and by every refresh that changed a view): a refresh
+-- may be skipped only when its last success has seen every upstream row
+-- (src/change_tracking.h).  Appends only, so writers never contend on a
+-- shared row.  command_id orders a transaction's own writes against the
+-- runs in it.
 CREATE TABLE pipeline.changes (
-    relation  oid NOT NULL,
-    xid       xid8 NOT NULL DEFAULT pg_current_xact_id()
+    relation    oid NOT NULL,
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    command_id  bigint NOT NULL
 );
 CREATE INDEX changes_relation_xid_idx ON pipeline.changes (relation, xid);
 COMMENT ON TABLE pipeline.changes IS 'Which transactions wrote to which upstream relations (for skip-unchanged)';
 
--- The snapshot in which each view last succeeded, for skip-unchanged.
+-- What each view's last success has seen, for skip-unchanged: the snapshot
+-- its refresh read in, and its transaction and command id (which of that
+-- transaction's own writes it saw).
 CREATE TABLE pipeline.refresh_snapshots (
-    matview   regclass PRIMARY KEY
-              REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
-    snapshot  pg_snapshot NOT NULL
+    matview     regclass PRIMARY KEY
+                REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    snapshot    pg_snapshot NOT NULL,
+    xid         xid8 NOT NULL,
+    command_id  bigint NOT NULL
 );
 
 CREATE FUNCTION pipeline.record_change()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'pipeline_record_change'
 LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.record_change() FROM PUBLIC;
 COMMENT ON FUNCTION pipeline.record_change() IS
-    'Statement trigger on sources of managed views: notes that this transaction changed the table';
+    'Trigger on sources of managed views: notes that this transaction changed the table';
 
 -- The background scheduler keeps the DAG and every view's run state between
 -- ticks.  Any write to the tables they come from invalidates that table's

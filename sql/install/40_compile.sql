@@ -125,3 +125,12 @@ CREATE EVENT TRIGGER pipeline_guard_ddl ON ddl_command_start
     EXECUTE FUNCTION pipeline.guard_ddl_command_start();
 CREATE EVENT TRIGGER pipeline_guard_drop ON sql_drop
     EXECUTE FUNCTION pipeline.guard_sql_drop();
+-- the change-tracking triggers on sources (src/change_tracking.h): not
+-- dropped, renamed, replaced or created outside the API
+CREATE EVENT TRIGGER pipeline_guard_tracking ON ddl_command_start
+    WHEN TAG IN ('CREATE TRIGGER', 'ALTER TRIGGER', 'DROP TRIGGER')
+    EXECUTE FUNCTION pipeline.guard_ddl_command_start();
+-- also in sessions with session_replication_role = replica
+ALTER EVENT TRIGGER pipeline_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER pipeline_guard_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER pipeline_guard_tracking ENABLE ALWAYS;
