@@ -230,3 +230,8 @@ CREATE EVENT TRIGGER pipeline_guard_tracking ON ddl_command_start
 ALTER EVENT TRIGGER pipeline_guard_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER pipeline_guard_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER pipeline_guard_tracking ENABLE ALWAYS;
+
+-- trigger functions are fired, never called: not executable by PUBLIC
+REVOKE ALL ON FUNCTION pipeline.schedule_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pipeline.guard_ddl_command_start(), pipeline.guard_sql_drop() FROM PUBLIC;
+ALTER FUNCTION pipeline.guard_sql_drop() SET search_path = pg_catalog, pipeline, pg_temp;

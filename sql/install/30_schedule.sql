@@ -68,6 +68,7 @@ CREATE FUNCTION pipeline.schedule_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'pipeline_schedule_changed'
 LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.schedule_changed() FROM PUBLIC;
 COMMENT ON FUNCTION pipeline.schedule_changed() IS
     'Statement trigger on matview_definitions, edges and runs: tells the background scheduler to reload them';
 CREATE TRIGGER schedule_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pipeline.matview_definitions

@@ -81,7 +81,7 @@ LANGUAGE C;
 CREATE FUNCTION pipeline.guard_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pipeline
+SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
 DECLARE
     doomed text;
@@ -134,3 +134,6 @@ CREATE EVENT TRIGGER pipeline_guard_tracking ON ddl_command_start
 ALTER EVENT TRIGGER pipeline_guard_ddl ENABLE ALWAYS;
 ALTER EVENT TRIGGER pipeline_guard_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER pipeline_guard_tracking ENABLE ALWAYS;
+
+-- trigger functions: fired, never called
+REVOKE ALL ON FUNCTION pipeline.guard_ddl_command_start(), pipeline.guard_sql_drop() FROM PUBLIC;
