@@ -62,6 +62,7 @@
 
 #include "catalog.h"
 #include "external_function.h"
+#include "runas.h"
 #include "http.h"
 #include "schedule.h"
 
@@ -568,11 +569,11 @@ load_function(ExternalFunction *ef, Oid fn)
 	int			retries;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT endpoint, max_batch_rows, "
-							  "       (extract(epoch FROM timeout) * 1000)::int8, retries "
-							  "  FROM pipeline.external_function_definitions WHERE fn = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.external_function_definitions");
+	runas_spi(InvalidOid,
+			  "SELECT endpoint, max_batch_rows, "
+			  "       (extract(epoch FROM timeout) * 1000)::int8, retries "
+			  "  FROM pipeline.external_function_definitions WHERE fn = $1",
+			  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -1213,8 +1214,8 @@ exec_ddl(const char *sql, bool as_owner)
 {
 	if (as_owner)
 		catalog_exec_as_owner(sql, 0, NULL, NULL, NULL);
-	else if (SPI_execute(sql, false, 0) < 0)
-		elog(ERROR, "could not run \"%s\"", sql);
+	else
+		runas_spi(InvalidOid, sql, 0, NULL, NULL, NULL, false, 0, -1);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_create_external_function);
@@ -1397,9 +1398,8 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 
 	check_admin("drop");
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM pipeline.external_function_definitions WHERE fn = $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.external_function_definitions");
+	runas_spi(InvalidOid, "SELECT 1 FROM pipeline.external_function_definitions WHERE fn = $1",
+			  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
 	found = SPI_processed > 0;
 	if (!found || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
