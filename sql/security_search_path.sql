@@ -205,6 +205,9 @@ SELECT pipeline.window_start(), pipeline.window_end();
 SELECT count(*) >= 0 AS readable FROM pipeline.matviews;
 SELECT count(*) >= 0 AS readable FROM pipeline.status;
 SELECT count(*) >= 0 AS readable FROM pipeline.runs;
+SELECT count(*) >= 0 AS readable FROM pipeline.external_functions;
+SELECT count(*) >= 0 AS readable FROM pipeline.rejected;
+SELECT pipeline.wake();
 
 -- change data: ingest and apply_changes into its own tables
 CREATE TABLE attacker.events (dedup_id text, n int);
@@ -223,6 +226,8 @@ SELECT matview, status FROM pipeline.refresh('attacker.mv_names', false);
 SELECT pipeline.set_after_refresh('attacker.mv_names', NULL);
 \set VERBOSITY terse
 SELECT pipeline.create_external_function('attacker.ext(x int)', 'int', 'http://127.0.0.1:9/');
+SELECT pipeline.drop_external_function('attacker.hook(regclass, timestamptz)');
+SELECT * FROM pipeline.invoke('attacker.hook(regclass, timestamptz)', '[[1, 2]]');
 SELECT * FROM pipeline.unload('SELECT 1 AS x', '/tmp/pipeline_attacker_unload');
 \set VERBOSITY default
 
