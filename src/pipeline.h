@@ -19,5 +19,6 @@ extern int	pipeline_tick_ms;
 extern int	pipeline_max_attempts;
 extern int	pipeline_retry_backoff_s;
 extern int	pipeline_run_retention_days;
+extern int	pipeline_deleted_keys_retention_min;
 
 #endif							/* PIPELINE_H */
