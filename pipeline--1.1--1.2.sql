@@ -19,7 +19,10 @@ CREATE TABLE pipeline.deleted_keys (
     deleted_at  timestamptz NOT NULL,
     PRIMARY KEY (target, key)
 );
-CREATE INDEX deleted_keys_expiry_idx ON pipeline.deleted_keys (target, deleted_at);
+-- what pruning reads; the keys an apply remembers share one deleted_at,
+-- which deduplication would make slow to insert
+CREATE INDEX deleted_keys_expiry_idx ON pipeline.deleted_keys (target, deleted_at)
+    WITH (deduplicate_items = off);
 COMMENT ON TABLE pipeline.deleted_keys IS
     'Keys apply_changes() deleted, with the delete''s sequence: older changes of them are not applied; written only by apply_changes()';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys', '');

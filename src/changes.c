@@ -222,7 +222,6 @@ typedef struct DeleteMemory
 	bool	   *fact_known;
 	int			nfacts;
 	int			maxfacts;
-	bool		merge_facts;	/* a key may have more than one fact */
 	int			pending;		/* null-sequence delete awaiting its key's
 								 * newest sequence in the batch, or -1 */
 
@@ -332,9 +331,6 @@ memory_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos
 		fmgr_info_cxt(func, &m->output[i], cxt);
 		if (!output_is_stable(type))
 			m->pin_settings = true;
-		/* two keys with one text would be one remembered key */
-		if (i > 0 && !output_is_stable(type))
-			m->merge_facts = true;
 	}
 
 	getTypeInputInfo(seq_base, &func, &m->seq_ioparam);
@@ -596,8 +592,12 @@ memory_record(void)
 		n++;
 	}
 
-	/* one row per key, the newest */
-	if (memory->merge_facts && n > 1)
+	/*
+	 * One row per key, the newest, in key order: inserting in the primary
+	 * key's order costs the index much less than in the merge's (numeric,
+	 * say) order.
+	 */
+	if (n > 1)
 	{
 		qsort(kf, n, sizeof(KeyFact), keyfact_cmp);
 		for (int f = 0; f < n; f++)
@@ -644,16 +644,18 @@ memory_record(void)
 	values[0] = ObjectIdGetDatum(memory->target);
 	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false, TYPALIGN_INT));
-	/* without remembered keys, every key is new: a plain insert is enough */
+	/*
+	 * Without remembered keys every key is new, and a plain insert is
+	 * enough.  The arrays are unnested in the target list, which streams
+	 * them (ROWS FROM would store both in tuplestores first).
+	 */
 	catalog_exec_as_owner(memory->remembered ?
 						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-						  " SELECT $1, u.k, u.s, pg_catalog.now()"
-						  "   FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(k, s)"
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
 						  " ON CONFLICT (target, key) DO UPDATE"
 						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at" :
 						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-						  " SELECT $1, u.k, u.s, pg_catalog.now()"
-						  "   FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(k, s)",
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()",
 						  3, argtypes, values, NULL);
 }
 
@@ -1286,10 +1288,7 @@ note_change(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
 			int			fact = memory_add_fact(fcinfo, 2, !PG_ARGISNULL(2));
 
 			if (PG_ARGISNULL(2))
-			{
 				memory->pending = fact;
-				memory->merge_facts = true;
-			}
 		}
 	}
 	else if (memory->pending >= 0 && !PG_ARGISNULL(2))
@@ -1399,7 +1398,6 @@ pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
 			if (PG_ARGISNULL(i))
 				PG_RETURN_BOOL(true);
 		memory_add_fact(fcinfo, 0, true);
-		memory->merge_facts = true;
 	}
 	PG_RETURN_BOOL(true);
 }
