@@ -158,3 +158,27 @@ DROP FUNCTION state(), nested();
 DROP ROLE dk_reader;
 DROP ROLE dk_other;
 SELECT count(*) AS left_in_memory FROM pipeline.deleted_keys;
+
+-- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
+-- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
+-- remembered
+CREATE DATABASE pipeline_changes_old;
+\c pipeline_changes_old
+SET client_min_messages = warning;
+CREATE EXTENSION pipeline VERSION '1.1';
+CREATE TABLE cart (id bigint PRIMARY KEY, v text, seq bigint);
+CREATE TABLE cart_changes (id bigint, v text, seq bigint, op text);
+INSERT INTO cart VALUES (1, 'a', 1);
+INSERT INTO cart_changes VALUES (1, NULL, 3, 'D'), (2, 'b', 1, 'I');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+INSERT INTO cart_changes VALUES (1, 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+ALTER EXTENSION pipeline UPDATE;
+INSERT INTO cart_changes VALUES (2, NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+INSERT INTO cart_changes VALUES (2, 'late', 4, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+TABLE cart;
+SELECT key, sequence FROM pipeline.deleted_keys;
+\c contrib_regression
+DROP DATABASE pipeline_changes_old;

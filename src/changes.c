@@ -225,8 +225,9 @@ typedef struct DeleteMemory
 	int			pending;		/* null-sequence delete awaiting its key's
 								 * newest sequence in the batch, or -1 */
 
+	Oid			relid;			/* pipeline.deleted_keys, or InvalidOid when
+								 * the installed SQL predates it (1.1) */
 	bool		remembered;		/* the target had keys remembered */
-	int64		refused;		/* changes the memory kept out */
 	Relation	heap;			/* pipeline.deleted_keys, for probes */
 	Relation	index;			/* its primary key (target, key) */
 	IndexScanDesc scan;
@@ -282,20 +283,6 @@ pin_output_settings(void)
 	return level;
 }
 
-static Oid
-deleted_keys_relid(void)
-{
-	Oid			relid = get_relname_relid("deleted_keys",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s.deleted_keys\" does not exist", PIPELINE_SCHEMA),
-				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
-	return relid;
-}
-
 /*
  * Sets up the memory for an apply into target, whose change table has the
  * given sequence and key columns.  Needs a transaction; allocates in a
@@ -316,6 +303,8 @@ memory_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos
 
 	m->target = target;
 	m->cxt = cxt;
+	/* a library newer than the installed SQL applies as 1.1 did */
+	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
 	m->nvalues = 1 + list_length(key_attnos);
 	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
 	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
@@ -358,6 +347,8 @@ memory_prune(void)
 	Datum		values[2];
 	Interval   *retention = palloc0(sizeof(Interval));
 
+	if (!OidIsValid(memory->relid))
+		return;
 	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
 	values[0] = ObjectIdGetDatum(memory->target);
 	values[1] = IntervalPGetDatum(retention);
@@ -386,7 +377,7 @@ memory_begin_scan(Snapshot snapshot)
 
 	if (memory->heap == NULL)
 	{
-		memory->heap = table_open(deleted_keys_relid(), AccessShareLock);
+		memory->heap = table_open(memory->relid, AccessShareLock);
 		index = RelationGetPrimaryKeyIndex(memory->heap);
 		if (!OidIsValid(index))
 			elog(ERROR, "pipeline.deleted_keys has no primary key");
@@ -575,7 +566,7 @@ memory_record(void)
 	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 
-	if (memory->nfacts == 0)
+	if (memory->nfacts == 0 || !OidIsValid(memory->relid))
 		return;
 	oldcxt = MemoryContextSwitchTo(memory->cxt);
 	if (memory->pin_settings)
@@ -606,12 +597,14 @@ memory_record(void)
 		n = kept;
 	}
 
-	/* never replace a newer remembered sequence */
+	/*
+	 * Never replace a newer remembered sequence.  A fresh snapshot, as the
+	 * statements' own: it sees what an apply we waited for committed.
+	 */
 	if (memory->remembered && n > 0)
 	{
 		CommandCounterIncrement();
-		PushCopiedSnapshot(GetActiveSnapshot());
-		UpdateActiveSnapshotCommandId();
+		PushActiveSnapshot(GetTransactionSnapshot());
 		memory_begin_scan(GetActiveSnapshot());
 		kept = 0;
 		for (int f = 0; f < n; f++)
@@ -675,8 +668,6 @@ memory_allows_insert(Datum seq, Datum *keys)
 		memory_compare(remembered, seq) < 0;
 	if (level >= 0)
 		AtEOXact_GUC(true, level);
-	if (!allowed)
-		memory->refused++;
 	return allowed;
 }
 
@@ -993,7 +984,7 @@ build_merge(ApplyPlan *p, bool probe)
 						 seq, p->seq_gt, seq);
 	appendStringInfo(&sql, " WHEN MATCHED AND s.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1",
 					 op);
-	if (p->seq_cast)
+	if (p->seq_cast && OidIsValid(memory->relid))
 	{
 		appendStringInfo(&sql, " AND (s.%s IS NOT NULL OR pipeline.apply_changes_deleting(t.%s%s, ",
 						 seq, seq, p->seq_cast);
@@ -1415,11 +1406,12 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_insertable);
 Datum
 pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
 {
-	Datum	   *keys = palloc(sizeof(Datum) * Max(PG_NARGS() - 1, 1));
+	Datum	   *keys;
 
 	if (!OidIsValid(capture_relid) || memory == NULL || !memory->remembered ||
 		PG_NARGS() != memory->nvalues || PG_ARGISNULL(0))
 		PG_RETURN_BOOL(true);
+	keys = palloc(sizeof(Datum) * (PG_NARGS() - 1));
 	for (int i = 1; i < PG_NARGS(); i++)
 	{
 		if (PG_ARGISNULL(i))
