@@ -103,6 +103,24 @@ SELECT * FROM pipeline.apply_changes('event_changes', 'events', '{site,at}', 'ch
 RESET TimeZone;
 SELECT site, note FROM events ORDER BY site;
 
+-- a sequence passed by reference (numeric) and text keys: a NULL-sequence
+-- delete takes its batch's newest sequence for the key (many changes, so
+-- the per-row memory is reused in between)
+CREATE TABLE tags (owner text, tag text, note text, version numeric, PRIMARY KEY (owner, tag));
+CREATE TABLE tag_changes (owner text, tag text, note text, version numeric, op text);
+INSERT INTO tags VALUES ('ann', 'red', 'old', 1.5);
+INSERT INTO tag_changes VALUES ('ann', 'red', NULL, NULL, 'D');
+INSERT INTO tag_changes SELECT 'ann', 'red', 'n' || g, 1.5 + g / 1000.0, 'U' FROM generate_series(1, 2000) g;
+INSERT INTO tag_changes SELECT 'bob', 't' || g, 'x', g, 'I' FROM generate_series(1, 2000) g;
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'tags'::regclass;
+INSERT INTO tag_changes VALUES ('ann', 'red', 'late', 3.4999, 'U'), ('ann', 'red', 'late', 3.5, 'U');
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+INSERT INTO tag_changes VALUES ('ann', 'red', 'newer', 3.5001, 'U');
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+SELECT * FROM tags WHERE owner = 'ann';
+DROP TABLE tags, tag_changes;
+
 -- retention: keys older than pipeline.deleted_keys_retention are pruned by
 -- the next apply into the target; then an old change can insert the key
 SHOW pipeline.deleted_keys_retention;

@@ -1285,9 +1285,11 @@ note_change(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
 	else if (memory->pending >= 0 && !PG_ARGISNULL(2))
 	{
 		int			n = memory->pending;
+		MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
 
 		memory->facts[(Size) n * memory->nvalues] =
 			datumCopy(PG_GETARG_DATUM(2), memory->typbyval[0], memory->typlen[0]);
+		MemoryContextSwitchTo(oldcxt);
 		memory->fact_known[n] = true;
 		memory->pending = -1;
 	}
