@@ -235,3 +235,69 @@ ALTER EVENT TRIGGER pipeline_guard_tracking ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION pipeline.schedule_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pipeline.guard_ddl_command_start(), pipeline.guard_sql_drop() FROM PUBLIC;
 ALTER FUNCTION pipeline.guard_sql_drop() SET search_path = pg_catalog, pipeline, pg_temp;
+-- apply_changes: the deleted-key memory (out-of-order batches never resurrect deleted rows)
+
+-- The deleted-key memory of apply_changes(): the sequence of every key a
+-- delete removed from a target, so that an older change arriving later
+-- (an out-of-order batch) never brings the row back.  key is the key's text
+-- (a row literal for several key columns) and sequence the sequence's, both
+-- written with DateStyle ISO and TimeZone UTC.  Kept for
+-- pipeline.deleted_keys_retention after the delete (pruned by the next
+-- apply into the target); a dropped target's keys go with it.  Written only
+-- by apply_changes() (as the catalog owner); a row is readable by whoever
+-- may read the target.
+CREATE TABLE pipeline.deleted_keys (
+    target      regclass NOT NULL,
+    key         text COLLATE "C" NOT NULL,
+    sequence    text NOT NULL,
+    deleted_at  timestamptz NOT NULL,
+    PRIMARY KEY (target, key)
+);
+-- what pruning reads; the keys an apply remembers share one deleted_at,
+-- which deduplication would make slow to insert
+CREATE INDEX deleted_keys_expiry_idx ON pipeline.deleted_keys (target, deleted_at)
+    WITH (deduplicate_items = off);
+COMMENT ON TABLE pipeline.deleted_keys IS
+    'Keys apply_changes() deleted, with the delete''s sequence: older changes of them are not applied; written only by apply_changes()';
+SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys', '');
+REVOKE ALL ON pipeline.deleted_keys FROM PUBLIC;
+GRANT SELECT ON pipeline.deleted_keys TO PUBLIC;
+ALTER TABLE pipeline.deleted_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
+    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+
+-- internal: apply_changes()'s MERGE calls these as the caller, so they are
+-- executable by PUBLIC; outside apply_changes() they do nothing
+CREATE FUNCTION pipeline.apply_changes_deleting(seq "any", VARIADIC keys "any")
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes_deleting'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_changes_deleting("any", "any") IS
+    'Internal to pipeline.apply_changes(): remembers the sequence of a row a null-sequence delete removes';
+CREATE FUNCTION pipeline.apply_changes_insertable(seq "any", VARIADIC keys "any")
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pipeline_apply_changes_insertable'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.apply_changes_insertable("any", "any") IS
+    'Internal to pipeline.apply_changes(): false when a remembered delete of the key is not older than the change';
+
+-- a dropped table's deleted keys go with it (its OID may be reused)
+CREATE FUNCTION pipeline.forget_deleted_keys()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM pipeline.deleted_keys d
+     USING pg_catalog.pg_event_trigger_dropped_objects() o
+     WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND o.objsubid OPERATOR(pg_catalog.=) 0
+       AND d.target OPERATOR(pg_catalog.=) o.objid::pg_catalog.regclass;
+END
+$$;
+REVOKE ALL ON FUNCTION pipeline.forget_deleted_keys() FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.forget_deleted_keys() IS
+    'Event trigger: removes the deleted keys of dropped tables from pipeline.deleted_keys';
+CREATE EVENT TRIGGER pipeline_forget_deleted_keys ON sql_drop
+    EXECUTE FUNCTION pipeline.forget_deleted_keys();

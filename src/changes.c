@@ -6,18 +6,37 @@
  * The change table holds one row per change: the target's columns (matched
  * by name), an operation column ('I', 'U' or the delete op) and a sequence
  * column.  Per key the change with the greatest sequence wins; the delete op
- * deletes, any other op upserts.  The statements run as the calling user.
+ * deletes, any other op upserts.  A delete whose sequence is NULL (seed 004's
+ * delete rows carry only the key) counts as the newest change of its key.
+ * The statements that read the change table and write the target run as
+ * the calling user.
  *
  * The whole application is one MERGE whose source reads the change table
- * once, sorted by key and descending sequence.  Over that sorted stream
- * apply_changes_row() checks every change (null keys, null sequences,
- * unknown operations, repeated (key, sequence) pairs); a bad change that is
- * the latest of its key matches no WHEN clause, and any bad change is an
- * error after the MERGE, which undoes it with the rest of the transaction.
- * Validation so rides on the sort the merge needs anyway instead of costing
- * scans of its own.  Applies into one target are serialized by a
- * self-conflicting lock, since concurrent MERGEs inserting one new key
- * would collide.
+ * once, sorted by key and descending sequence (NULLs first).  Over that
+ * sorted stream apply_changes_row() checks every change (null keys, null
+ * sequences of inserts and updates, unknown operations, repeated (key,
+ * sequence) pairs); a bad change that is the latest of its key matches no
+ * WHEN clause, and any bad change is an error after the MERGE, which undoes
+ * it with the rest of the transaction.  Validation so rides on the sort the
+ * merge needs anyway instead of costing scans of its own.  Applies into one
+ * target are serialized by a self-conflicting lock, since concurrent MERGEs
+ * inserting one new key would collide.
+ *
+ * The deleted-key memory (pipeline.deleted_keys) makes out-of-order batches
+ * safe for deletes: the sequence of every key a delete removed is
+ * remembered, and a later batch's insert or update of an absent key that is
+ * not newer than the remembered delete is not applied.  It rides on the same
+ * stream: apply_changes_row() sees each key's winning change first, so it
+ * collects the winning deletes in memory (a "fact": key and sequence) at no
+ * extra scan; after the MERGE they are written with one INSERT.  The check
+ * is a function in the MERGE's WHEN NOT MATCHED clause, so only changes that
+ * would insert probe the memory (an index lookup), and only when the target
+ * has remembered keys at all.  Keys are stored as text (the key's output,
+ * a row literal for several columns) under fixed output settings, sequences
+ * as text too, compared after parsing with the sequence type's ordering.
+ * Expired keys (pipeline.deleted_keys_retention) are pruned by each apply
+ * into the target before it starts; a dropped target's keys by an event
+ * trigger.
  *
  * MERGE in PostgreSQL 15 reports only its total row count; the split into
  * inserted/updated/deleted is read from the ModifyTable node's own counters
@@ -26,27 +45,43 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parse_coerce.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "catalog.h"
 #include "changes.h"
 #include "pipeline.h"
 
@@ -152,6 +187,491 @@ append_key_list(StringInfo buf, List *keys, const char *prefix, const char *sep)
 }
 
 /*
+ * ---- The deleted-key memory (pipeline.deleted_keys) ----
+ */
+
+/* Columns of pipeline.deleted_keys (sql/install/60_changes.sql) */
+#define DK_TARGET		1
+#define DK_KEY			2
+#define DK_SEQUENCE		3
+
+/*
+ * The memory as the running apply sees it; NULL outside apply_changes().
+ * Values are the change table's: index 0 is the sequence, 1.. the keys.
+ */
+typedef struct DeleteMemory
+{
+	Oid			target;
+	MemoryContext cxt;			/* this struct, the facts, the key texts */
+	int			nvalues;		/* 1 + number of keys */
+	int16	   *typlen;
+	bool	   *typbyval;
+	FmgrInfo   *output;			/* output functions */
+	Oid			seq_ioparam;	/* parsing a remembered sequence ... */
+	FmgrInfo	seq_input;
+	FmgrInfo	seq_cmp;		/* ... and comparing it */
+	Oid			seq_collation;
+	bool		pin_settings;	/* an output depends on DateStyle and co. */
+
+	/*
+	 * Facts: a key a winning delete removed, and a sequence it is at least
+	 * as new as (unknown for a null-sequence delete of a key with no other
+	 * change in the batch and no sequence in the target).
+	 */
+	Datum	   *facts;			/* maxfacts x nvalues */
+	bool	   *fact_known;
+	int			nfacts;
+	int			maxfacts;
+	int			pending;		/* null-sequence delete awaiting its key's
+								 * newest sequence in the batch, or -1 */
+
+	Oid			relid;			/* pipeline.deleted_keys, or InvalidOid when
+								 * the installed SQL predates it (1.1) */
+	bool		remembered;		/* the target had keys remembered */
+	Relation	heap;			/* pipeline.deleted_keys, for probes */
+	Relation	index;			/* its primary key (target, key) */
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+} DeleteMemory;
+
+static DeleteMemory *memory = NULL;
+
+/* Types whose output does not depend on any setting */
+static bool
+output_is_stable(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case BOOLOID:
+		case CHAROID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Fixes the settings type output depends on, so a key or sequence reads
+ * the same whoever wrote it (and a pg_dump restores what it dumped).
+ * Returns the GUC nest level to pass to AtEOXact_GUC(true, level).
+ */
+static int
+pin_output_settings(void)
+{
+	int			level = NewGUCNestLevel();
+
+	set_config_option("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * Sets up the memory for an apply into target, whose change table has the
+ * given sequence and key columns.  Needs a transaction; allocates in a
+ * child of CurrentMemoryContext.
+ */
+static void
+memory_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "apply_changes deleted keys",
+											  ALLOCSET_DEFAULT_SIZES);
+	DeleteMemory *m = MemoryContextAllocZero(cxt, sizeof(DeleteMemory));
+	Form_pg_attribute seq_att = TupleDescAttr(cdesc, seq_attno - 1);
+	Oid			seq_base = getBaseType(seq_att->atttypid);
+	TypeCacheEntry *entry;
+	Oid			func;
+	bool		isvarlena;
+
+	m->target = target;
+	m->cxt = cxt;
+	/* a library newer than the installed SQL applies as 1.1 did */
+	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
+	m->nvalues = 1 + list_length(key_attnos);
+	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
+	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
+	m->output = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * m->nvalues);
+	m->pending = -1;
+	for (int i = 0; i < m->nvalues; i++)
+	{
+		AttrNumber	attno = i == 0 ? seq_attno : (AttrNumber) list_nth_int(key_attnos, i - 1);
+		Oid			type = TupleDescAttr(cdesc, attno - 1)->atttypid;
+
+		get_typlenbyval(type, &m->typlen[i], &m->typbyval[i]);
+		getTypeOutputInfo(type, &func, &isvarlena);
+		fmgr_info_cxt(func, &m->output[i], cxt);
+		if (!output_is_stable(type))
+			m->pin_settings = true;
+	}
+
+	getTypeInputInfo(seq_base, &func, &m->seq_ioparam);
+	fmgr_info_cxt(func, &m->seq_input, cxt);
+	entry = lookup_type_cache(seq_base, TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(entry->cmp_proc_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify a comparison function for type %s",
+						format_type_be(seq_att->atttypid)),
+				 errhint("The sequence column needs a type with a default btree operator class.")));
+	fmgr_info_cxt(entry->cmp_proc_finfo.fn_oid, &m->seq_cmp, cxt);
+	m->seq_collation = seq_att->attcollation;
+	memory = m;
+}
+
+/*
+ * Forgets the target's keys deleted longer ago than the retention.  Needs
+ * SPI connected; runs as the catalog owner.
+ */
+static void
+memory_prune(void)
+{
+	Oid			argtypes[2] = {REGCLASSOID, INTERVALOID};
+	Datum		values[2];
+	Interval   *retention = palloc0(sizeof(Interval));
+
+	if (!OidIsValid(memory->relid))
+		return;
+	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
+	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = IntervalPGetDatum(retention);
+	catalog_exec_as_owner("DELETE FROM pipeline.deleted_keys"
+						  " WHERE target OPERATOR(pg_catalog.=) $1"
+						  "   AND deleted_at OPERATOR(pg_catalog.<)"
+						  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
+						  2, argtypes, values, NULL);
+	values[0] = ObjectIdGetDatum(memory->target);
+	memory->remembered =
+		catalog_exec_as_owner("SELECT FROM pipeline.deleted_keys"
+							  " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+							  1, argtypes, values, NULL) > 0;
+}
+
+/*
+ * Opens pipeline.deleted_keys and its primary key for probes, and starts an
+ * index scan under the given snapshot, which must stay valid until
+ * memory_end_scan().
+ */
+static void
+memory_begin_scan(Snapshot snapshot)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+	Oid			index;
+
+	if (memory->heap == NULL)
+	{
+		memory->heap = table_open(memory->relid, AccessShareLock);
+		index = RelationGetPrimaryKeyIndex(memory->heap);
+		if (!OidIsValid(index))
+			elog(ERROR, "pipeline.deleted_keys has no primary key");
+		memory->index = index_open(index, AccessShareLock);
+		memory->slot = table_slot_create(memory->heap, NULL);
+	}
+	memory->scan = index_beginscan(memory->heap, memory->index, snapshot, 2, 0);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+static void
+memory_end_scan(void)
+{
+	if (memory->scan != NULL)
+		index_endscan(memory->scan);
+	memory->scan = NULL;
+}
+
+/* Closes what the probes opened and frees the memory; on success only */
+static void
+memory_end(void)
+{
+	memory_end_scan();
+	if (memory->slot != NULL)
+		ExecDropSingleTupleTableSlot(memory->slot);
+	if (memory->index != NULL)
+		index_close(memory->index, NoLock);
+	if (memory->heap != NULL)
+		table_close(memory->heap, NoLock);
+	MemoryContextDelete(memory->cxt);
+	memory = NULL;
+}
+
+/*
+ * The key as remembered: the key column's output, or for several columns
+ * a row literal ('(1,"a b")', as ROW(k1, k2)::text gives).  Needs the
+ * output settings pinned when memory->pin_settings.
+ */
+static char *
+memory_key_text(Datum *keys)
+{
+	StringInfoData buf;
+	int			nkeys = memory->nvalues - 1;
+
+	if (nkeys == 1)
+		return OutputFunctionCall(&memory->output[1], keys[0]);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+	{
+		char	   *value = OutputFunctionCall(&memory->output[i + 1], keys[i]);
+		bool		quote = value[0] == '\0';
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		for (const char *p = value; *p && !quote; p++)
+			quote = *p == '"' || *p == '\\' || *p == '(' || *p == ')' ||
+				*p == ',' || isspace((unsigned char) *p);
+		if (!quote)
+		{
+			appendStringInfoString(&buf, value);
+			continue;
+		}
+		appendStringInfoChar(&buf, '"');
+		for (const char *p = value; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, *p);
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * The remembered sequence of a key, parsed, or false when the key is not
+ * remembered.  Needs memory_begin_scan() and, when memory->pin_settings,
+ * the output settings pinned.
+ */
+static bool
+memory_lookup(const char *key, Datum *sequence)
+{
+	ScanKeyData skey[2];
+	bool		found;
+
+	ScanKeyInit(&skey[0], DK_TARGET, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(memory->target));
+	ScanKeyInit(&skey[1], DK_KEY, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key));
+	skey[1].sk_collation = C_COLLATION_OID;
+	index_rescan(memory->scan, skey, 2, NULL, 0);
+	found = index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		stored = slot_getattr(memory->slot, DK_SEQUENCE, &isnull);
+
+		if (isnull)
+			found = false;
+		else
+			*sequence = InputFunctionCall(&memory->seq_input, TextDatumGetCString(stored),
+										  memory->seq_ioparam, -1);
+	}
+	ExecClearTuple(memory->slot);
+	return found;
+}
+
+static int
+memory_compare(Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(&memory->seq_cmp, memory->seq_collation, a, b));
+}
+
+/*
+ * Adds a fact: the key (the arguments after "first") was deleted by a
+ * change at least as new as argument "first" (when known).  Returns its
+ * index.  Copies the values.
+ */
+static int
+memory_add_fact(FunctionCallInfo fcinfo, int first, bool known)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+	int			n = memory->nvalues;
+	Datum	   *fact;
+
+	if (memory->nfacts == memory->maxfacts)
+	{
+		memory->maxfacts = memory->maxfacts == 0 ? 1024 : memory->maxfacts * 2;
+		if (memory->facts == NULL)
+		{
+			memory->facts = palloc_extended(sizeof(Datum) * n * memory->maxfacts, MCXT_ALLOC_HUGE);
+			memory->fact_known = palloc_extended(sizeof(bool) * memory->maxfacts, MCXT_ALLOC_HUGE);
+		}
+		else
+		{
+			memory->facts = repalloc_huge(memory->facts, sizeof(Datum) * n * memory->maxfacts);
+			memory->fact_known = repalloc_huge(memory->fact_known, sizeof(bool) * memory->maxfacts);
+		}
+	}
+	fact = &memory->facts[(Size) memory->nfacts * n];
+	for (int i = 0; i < n; i++)
+		fact[i] = (i == 0 && !known) ? (Datum) 0 :
+			datumCopy(fcinfo->args[first + i].value, memory->typbyval[i], memory->typlen[i]);
+	memory->fact_known[memory->nfacts] = known;
+	MemoryContextSwitchTo(oldcxt);
+	return memory->nfacts++;
+}
+
+/* A remembered key and sequence, on their way to pipeline.deleted_keys */
+typedef struct KeyFact
+{
+	char	   *key;
+	Datum		sequence;
+} KeyFact;
+
+static int
+keyfact_cmp(const void *a, const void *b)
+{
+	const KeyFact *fa = a;
+	const KeyFact *fb = b;
+	int			c = strcmp(fa->key, fb->key);
+
+	if (c != 0)
+		return c;
+	/* newest first */
+	return -memory_compare(fa->sequence, fb->sequence);
+}
+
+/*
+ * After the merge: writes the facts to pipeline.deleted_keys, one row per
+ * key with its newest sequence, never replacing a newer remembered one.
+ * Needs SPI connected; writes as the catalog owner.
+ */
+static void
+memory_record(void)
+{
+	MemoryContext oldcxt;
+	KeyFact    *kf;
+	int			n = 0;
+	int			kept = 0;
+	int			level = -1;
+	Datum	   *keys;
+	Datum	   *sequences;
+	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+
+	if (memory->nfacts == 0 || !OidIsValid(memory->relid))
+		return;
+	oldcxt = MemoryContextSwitchTo(memory->cxt);
+	if (memory->pin_settings)
+		level = pin_output_settings();
+	kf = palloc_extended(sizeof(KeyFact) * memory->nfacts, MCXT_ALLOC_HUGE);
+	for (int f = 0; f < memory->nfacts; f++)
+	{
+		Datum	   *fact = &memory->facts[(Size) f * memory->nvalues];
+
+		if (!memory->fact_known[f])
+			continue;			/* a null-sequence delete of nothing known */
+		kf[n].key = memory_key_text(&fact[1]);
+		kf[n].sequence = fact[0];
+		n++;
+	}
+
+	/*
+	 * One row per key, the newest, in key order: inserting in the primary
+	 * key's order costs the index much less than in the merge's (numeric,
+	 * say) order.
+	 */
+	if (n > 1)
+	{
+		qsort(kf, n, sizeof(KeyFact), keyfact_cmp);
+		for (int f = 0; f < n; f++)
+			if (kept == 0 || strcmp(kf[kept - 1].key, kf[f].key) != 0)
+				kf[kept++] = kf[f];
+		n = kept;
+	}
+
+	/*
+	 * Never replace a newer remembered sequence.  A fresh snapshot, as the
+	 * statements' own: it sees what an apply we waited for committed.
+	 */
+	if (memory->remembered && n > 0)
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		memory_begin_scan(GetActiveSnapshot());
+		kept = 0;
+		for (int f = 0; f < n; f++)
+		{
+			Datum		remembered;
+
+			if (!memory_lookup(kf[f].key, &remembered) ||
+				memory_compare(remembered, kf[f].sequence) <= 0)
+				kf[kept++] = kf[f];
+		}
+		memory_end_scan();
+		PopActiveSnapshot();
+		n = kept;
+	}
+
+	keys = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
+	sequences = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int f = 0; f < n; f++)
+	{
+		keys[f] = CStringGetTextDatum(kf[f].key);
+		sequences[f] = CStringGetTextDatum(OutputFunctionCall(&memory->output[0],
+															  kf[f].sequence));
+	}
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	MemoryContextSwitchTo(oldcxt);
+	if (n == 0)
+		return;
+
+	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false, TYPALIGN_INT));
+	/*
+	 * Without remembered keys every key is new, and a plain insert is
+	 * enough.  The arrays are unnested in the target list, which streams
+	 * them (ROWS FROM would store both in tuplestores first).
+	 */
+	catalog_exec_as_owner(memory->remembered ?
+						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
+						  " ON CONFLICT (target, key) DO UPDATE"
+						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at" :
+						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()",
+						  3, argtypes, values, NULL);
+}
+
+/*
+ * Whether a change at sequence seq (not null) of an absent key may insert
+ * it: not when the key's remembered delete is as new or newer.  Called by
+ * the merge; needs memory_begin_scan().
+ */
+static bool
+memory_allows_insert(Datum seq, Datum *keys)
+{
+	int			level = memory->pin_settings ? pin_output_settings() : -1;
+	Datum		remembered;
+	bool		allowed;
+
+	allowed = !memory_lookup(memory_key_text(keys), &remembered) ||
+		memory_compare(remembered, seq) < 0;
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	return allowed;
+}
+
+/*
  * Raises the error for the first kind of bad change apply_changes_row()
  * counted: null keys, null sequences, unknown operations, with the number
  * of such rows and an example, found by a scan that runs only on this error
@@ -186,15 +706,17 @@ report_bad_changes(const char *changes_sql, const char *changes_name, List *keys
 	}
 	else if (checked.null_sequences > 0)
 	{
-		appendStringInfo(&bad, "c.%s IS NULL", quote_identifier(sequence_by));
+		appendStringInfo(&bad, "c.%s IS NULL AND c.%s::pg_catalog.text IS DISTINCT FROM $1",
+						 quote_identifier(sequence_by), quote_identifier(op_column));
 		sqlstate = ERRCODE_NOT_NULL_VIOLATION;
-		what = psprintf("a null sequence \"%s\"", sequence_by);
-		hint = "The sequence orders the changes of a key; it must not be null.";
+		what = psprintf("a null sequence \"%s\" on an insert or update", sequence_by);
+		hint = "The sequence orders the changes of a key; only a delete may have a null sequence, which makes it the newest change of its key.";
 		seen = checked.null_sequences;
 	}
 	else
 	{
-		appendStringInfo(&bad, "c.%s IS NULL OR c.%s::text NOT IN ('I', 'U', $1)",
+		appendStringInfo(&bad, "c.%s IS NULL OR c.%s::pg_catalog.text"
+						 " OPERATOR(pg_catalog.<>) ALL (ARRAY['I', 'U', $1])",
 						 quote_identifier(op_column), quote_identifier(op_column));
 		sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
 		what = psprintf("an unknown operation in \"%s\"", op_column);
@@ -207,7 +729,8 @@ report_bad_changes(const char *changes_sql, const char *changes_name, List *keys
 	 * is a view whose rows changed since the merge read them).
 	 */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT count(*), min(c::text) FROM %s c WHERE %s",
+	appendStringInfo(&sql, "SELECT pg_catalog.count(*), pg_catalog.min(c::pg_catalog.text)"
+					 " FROM %s c WHERE %s",
 					 changes_sql, bad.data);
 	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -241,11 +764,13 @@ check_repeated_changes(const char *changes_sql, const char *changes_name, List *
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT count(*), min(example) FROM ("
-					 " SELECT min(c::text) AS example FROM %s c GROUP BY ",
-					 changes_sql);
+					 "SELECT pg_catalog.count(*), pg_catalog.min(example) FROM ("
+					 " SELECT pg_catalog.min(c::pg_catalog.text) AS example FROM %s c"
+					 " WHERE c.%s IS NOT NULL GROUP BY ",
+					 changes_sql, quote_identifier(sequence_by));
 	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s HAVING count(DISTINCT c::text) > 1) d",
+	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT c::pg_catalog.text)"
+					 " OPERATOR(pg_catalog.>) 1) d",
 					 quote_identifier(sequence_by));
 	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "apply_changes duplicate check failed");
@@ -262,30 +787,324 @@ check_repeated_changes(const char *changes_sql, const char *changes_name, List *
 				 errhint("Changes with the same key and sequence must be identical; give them distinct sequence values.")));
 }
 
+/* What changes_apply() found out about its two relations */
+typedef struct ApplyPlan
+{
+	const char *changes_sql;	/* "schema"."name" */
+	const char *target_sql;
+	const char *changes_name;	/* for messages */
+	const char *target_name;
+	List	   *keys;
+	const char *sequence_by;
+	const char *op_column;
+	List	   *columns;		/* change columns copied into the target */
+	List	   *set_columns;	/* non-key columns of those */
+	List	   *key_attnos;		/* the keys' columns in the change table */
+	AttrNumber	seq_attno;		/* the sequence's */
+	List	   *key_eq;			/* per key: the operator t.k = s.k uses */
+	char	   *seq_gt;			/* t.seq > s.seq's, or NULL: no target column */
+	char	   *seq_cast;		/* makes t.seq the changes' sequence type; NULL
+								 * when it cannot */
+} ApplyPlan;
+
+/* "OPERATOR(schema.name)" of an operator, or of pg_catalog's name */
+static char *
+operator_sql(Oid opno, const char *name)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		return psprintf("OPERATOR(pg_catalog.%s)", name);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tup))->oprnamespace)),
+					  name);
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * Checks the key, sequence and operation columns and that every other
+ * change column has a writable target column; fills in the plan.
+ */
+static void
+plan_columns(ApplyPlan *p, Relation changes, Relation target)
+{
+	TupleDesc	cdesc = RelationGetDescr(changes);
+	TupleDesc	tdesc = RelationGetDescr(target);
+	const char *changes_name = p->changes_name;
+	const char *target_name = p->target_name;
+	AttrNumber	tseq;
+	ListCell   *lc;
+
+	/* keys: distinct, in both relations */
+	foreach(lc, p->keys)
+	{
+		char	   *key = lfirst(lc);
+		AttrNumber	cattno = find_column(cdesc, key);
+		AttrNumber	tattno = find_column(tdesc, key);
+
+		for (ListCell *prev = list_head(p->keys); prev != lc; prev = lnext(p->keys, prev))
+			if (strcmp((char *) lfirst(prev), key) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key column \"%s\" is listed twice", key)));
+		if (cattno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("change table \"%s\" has no key column \"%s\"", changes_name, key),
+					 errhint("Every key column must be in the change table and in the target.")));
+		if (tattno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("target \"%s\" has no key column \"%s\"", target_name, key),
+					 errhint("Every key column must be in the change table and in the target.")));
+		if (strcmp(key, p->op_column) == 0 || strcmp(key, p->sequence_by) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key column \"%s\" cannot also be the operation or sequence column", key)));
+		p->key_attnos = lappend_int(p->key_attnos, cattno);
+		p->key_eq = lappend(p->key_eq,
+							operator_sql(lookup_type_cache(TupleDescAttr(tdesc, tattno - 1)->atttypid,
+														   TYPECACHE_EQ_OPR)->eq_opr, "="));
+	}
+	p->seq_attno = find_column(cdesc, p->sequence_by);
+	if (p->seq_attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("change table \"%s\" has no sequence column \"%s\"", changes_name, p->sequence_by)));
+	if (find_column(cdesc, p->op_column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("change table \"%s\" has no operation column \"%s\"", changes_name, p->op_column),
+				 errhint("Name it with op_column => '...'.")));
+	if (strcmp(p->op_column, p->sequence_by) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the operation and sequence columns must differ")));
+
+	/* the target's sequence: compared with the change's, and remembered */
+	tseq = find_column(tdesc, p->sequence_by);
+	if (tseq != InvalidAttrNumber)
+	{
+		Oid			ttype = TupleDescAttr(tdesc, tseq - 1)->atttypid;
+		Oid			ctype = TupleDescAttr(cdesc, p->seq_attno - 1)->atttypid;
+
+		p->seq_gt = operator_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">");
+		if (ttype == ctype)
+			p->seq_cast = "";
+		else if (can_coerce_type(1, &ttype, &ctype, COERCION_EXPLICIT))
+			p->seq_cast = psprintf("::%s",
+								   format_type_extended(ctype, -1, FORMAT_TYPE_FORCE_QUALIFY));
+	}
+
+	/* every other change column must be a writable target column */
+	for (int i = 0; i < cdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(cdesc, i);
+		char	   *name = NameStr(att->attname);
+		AttrNumber	tattno;
+
+		if (att->attisdropped || strcmp(name, p->op_column) == 0)
+			continue;
+		tattno = find_column(tdesc, name);
+		if (tattno == InvalidAttrNumber)
+		{
+			if (strcmp(name, p->sequence_by) == 0)
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("change table \"%s\" column \"%s\" has no column in target \"%s\"",
+							changes_name, name, target_name),
+					 errhint("Columns are matched by name; drop the column from the change table or add it to the target.")));
+		}
+		if (TupleDescAttr(tdesc, tattno - 1)->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("change table \"%s\" column \"%s\" is a generated column of target \"%s\"",
+							changes_name, name, target_name)));
+		p->columns = lappend(p->columns, pstrdup(name));
+		if (!list_has_string(p->keys, name))
+			p->set_columns = lappend(p->set_columns, pstrdup(name));
+	}
+}
+
+/*
+ * The merge.  Its source reads the change table sorted by key and
+ * descending sequence, NULLs (deletes that carry only the key) first.
+ * apply_changes_row() is volatile, so the planner evaluates it after that
+ * sort, on every change in order, and DISTINCT ON then keeps the first, the
+ * latest, change of each key without sorting again.  A bad latest change
+ * matches no WHEN clause; the error raised after the merge undoes the rest.
+ * A null-sequence delete of a row tells apply_changes_deleting() the row's
+ * sequence, to remember; with "probe", an insert first asks
+ * apply_changes_insertable() whether a remembered delete is newer.  $1 is
+ * the delete op.  Every name is qualified: this runs as the caller, under
+ * the caller's search_path.
+ */
+static char *
+build_merge(ApplyPlan *p, bool probe)
+{
+	StringInfoData sql;
+	const char *seq = quote_identifier(p->sequence_by);
+	const char *op = quote_identifier(p->op_column);
+	List	   *source_columns = list_copy(p->columns);
+	List	   *set = p->set_columns != NIL ? p->set_columns : list_make1(linitial(p->keys));
+	ListCell   *lc;
+	ListCell   *eq;
+
+	if (!list_has_string(source_columns, p->sequence_by))
+		source_columns = lappend(source_columns, (char *) p->sequence_by);
+	source_columns = lappend(source_columns, (char *) p->op_column);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", p->target_sql);
+	append_key_list(&sql, p->keys, NULL, ", ");
+	appendStringInfoString(&sql, ") * FROM (SELECT ");
+	append_key_list(&sql, source_columns, "c", ", ");
+	appendStringInfo(&sql, ", pipeline.apply_changes_row(c.%s::pg_catalog.text, $1, c.%s, ",
+					 op, seq);
+	append_key_list(&sql, p->keys, "c", ", ");
+	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", p->changes_sql);
+	append_key_list(&sql, p->keys, "c", ", ");
+	appendStringInfo(&sql, ", c.%s DESC NULLS FIRST) w ORDER BY ", seq);
+	append_key_list(&sql, p->keys, NULL, ", ");
+	appendStringInfo(&sql, ", %s DESC NULLS FIRST) s ON ", seq);
+	forboth(lc, p->keys, eq, p->key_eq)
+	{
+		const char *k = quote_identifier((char *) lfirst(lc));
+
+		if (lc != list_head(p->keys))
+			appendStringInfoString(&sql, " AND ");
+		appendStringInfo(&sql, "t.%s %s s.%s", k, (char *) lfirst(eq), k);
+	}
+	appendStringInfoString(&sql, " WHEN MATCHED AND NOT s.pipeline_good THEN DO NOTHING");
+	if (p->seq_gt)
+		appendStringInfo(&sql, " WHEN MATCHED AND t.%s %s s.%s THEN DO NOTHING",
+						 seq, p->seq_gt, seq);
+	appendStringInfo(&sql, " WHEN MATCHED AND s.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1",
+					 op);
+	if (p->seq_cast && OidIsValid(memory->relid))
+	{
+		appendStringInfo(&sql, " AND (s.%s IS NOT NULL OR pipeline.apply_changes_deleting(t.%s%s, ",
+						 seq, seq, p->seq_cast);
+		append_key_list(&sql, p->keys, "s", ", ");
+		appendStringInfoString(&sql, "))");
+	}
+	appendStringInfoString(&sql, " THEN DELETE WHEN MATCHED THEN UPDATE SET ");
+	/* with only key columns, a no-op assignment still counts the update */
+	foreach(lc, set)
+	{
+		const char *c = quote_identifier((char *) lfirst(lc));
+
+		if (lc != list_head(set))
+			appendStringInfoString(&sql, ", ");
+		appendStringInfo(&sql, "%s = s.%s", c, c);
+	}
+	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.pipeline_good"
+					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1", op);
+	if (probe)
+	{
+		appendStringInfo(&sql, " AND pipeline.apply_changes_insertable(s.%s, ", seq);
+		append_key_list(&sql, p->keys, "s", ", ");
+		appendStringInfoString(&sql, ")");
+	}
+	appendStringInfoString(&sql, " THEN INSERT (");
+	append_key_list(&sql, p->columns, NULL, ", ");
+	appendStringInfoString(&sql, ") VALUES (");
+	append_key_list(&sql, p->columns, "s", ", ");
+	appendStringInfoString(&sql, ")");
+	return sql.data;
+}
+
+/*
+ * Runs the merge, counting what it did and what apply_changes_row() saw,
+ * and collecting the deleted keys.  Needs SPI connected and memory set up.
+ */
+static ChangeCounts
+run_merge(ApplyPlan *p, const char *delete_op)
+{
+	char	   *sql = build_merge(p, memory->remembered);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(delete_op)};
+	int			ret;
+
+	if (!hook_installed)
+	{
+		prev_ExecutorEnd = ExecutorEnd_hook;
+		ExecutorEnd_hook = changes_ExecutorEnd;
+		hook_installed = true;
+	}
+	captured_any = false;
+	memset(&checked, 0, sizeof(checked));
+	capture_relid = memory->target;
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		capture_relid = InvalidOid;
+	}
+	PG_END_TRY();
+	/* the merge's snapshot, which the probes used, is gone */
+	memory_end_scan();
+	if (ret != SPI_OK_MERGE)
+		elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
+
+	/* errors found on the way undo the merge with the transaction */
+	if (checked.null_keys > 0 || checked.null_sequences > 0 || checked.unknown_ops > 0)
+		report_bad_changes(p->changes_sql, p->changes_name, p->keys, p->sequence_by,
+						   p->op_column, delete_op);
+	if (checked.ties > 0)
+		check_repeated_changes(p->changes_sql, p->changes_name, p->keys, p->sequence_by);
+	if (!captured_any)
+		elog(ERROR, "apply_changes could not count the merged rows");
+	return captured;
+}
+
+/* Empties the change table of what was applied.  Needs SPI connected. */
+static void
+empty_changes(ApplyPlan *p)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+
+	/*
+	 * TRUNCATE is safe under READ COMMITTED thanks to the lock; with a
+	 * transaction snapshot, rows committed before the lock may be invisible
+	 * to us, so only delete what we saw.
+	 */
+	if (IsolationUsesXactSnapshot())
+		appendStringInfo(&sql, "DELETE FROM %s", p->changes_sql);
+	else
+		appendStringInfo(&sql, "TRUNCATE %s", p->changes_sql);
+	if (SPI_execute(sql.data, false, 0) < 0)
+		elog(ERROR, "could not empty \"%s\"", p->changes_name);
+}
+
 ChangeCounts
 changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			  const char *sequence_by, const char *op_column,
 			  const char *delete_op, bool truncate_changes)
 {
+	ApplyPlan	plan = {0};
 	Relation	changes;
 	Relation	target;
-	TupleDesc	cdesc;
-	TupleDesc	tdesc;
-	char	   *changes_sql;
-	char	   *target_sql;
-	char	   *changes_name = display_name(changes_relid);
-	char	   *target_name = display_name(target_relid);
-	List	   *columns = NIL;	/* change columns copied into the target */
-	List	   *set_columns = NIL;	/* non-key columns of those */
-	List	   *source_columns;	/* what the merge reads of a change */
-	bool		target_has_sequence;
-	ListCell   *lc;
-	StringInfoData sql;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	ChangeCounts result = {0, 0, 0};
-	int			ret;
+	ChangeCounts result;
 
+	plan.changes_name = display_name(changes_relid);
+	plan.target_name = display_name(target_relid);
+	plan.keys = keys;
+	plan.sequence_by = sequence_by;
+	plan.op_column = op_column;
+	if (memory != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("apply_changes() cannot run inside another apply_changes()"),
+				 errdetail("It was called while applying changes into \"%s\".",
+						   display_name(memory->target))));
 	if (strcmp(delete_op, "I") == 0 || strcmp(delete_op, "U") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -299,7 +1118,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	if (changes_relid == target_relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("change table and target are the same relation \"%s\"", target_name)));
+				 errmsg("change table and target are the same relation \"%s\"", plan.target_name)));
 
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
@@ -307,92 +1126,18 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("target \"%s\" is not a table", target_name)));
+				 errmsg("target \"%s\" is not a table", plan.target_name)));
 	if (truncate_changes &&
 		changes->rd_rel->relkind != RELKIND_RELATION &&
 		changes->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("change table \"%s\" is not a table", changes_name),
+				 errmsg("change table \"%s\" is not a table", plan.changes_name),
 				 errhint("Pass truncate_changes => false to read changes from a view.")));
-	cdesc = RelationGetDescr(changes);
-	tdesc = RelationGetDescr(target);
-	changes_sql = qualified_name(changes);
-	target_sql = qualified_name(target);
+	plan.changes_sql = qualified_name(changes);
+	plan.target_sql = qualified_name(target);
+	plan_columns(&plan, changes, target);
 
-	/* keys: distinct, in both relations */
-	foreach(lc, keys)
-	{
-		char	   *key = lfirst(lc);
-
-		for (ListCell *prev = list_head(keys); prev != lc; prev = lnext(keys, prev))
-			if (strcmp((char *) lfirst(prev), key) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("key column \"%s\" is listed twice", key)));
-		if (find_column(cdesc, key) == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("change table \"%s\" has no key column \"%s\"", changes_name, key),
-					 errhint("Every key column must be in the change table and in the target.")));
-		if (find_column(tdesc, key) == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("target \"%s\" has no key column \"%s\"", target_name, key),
-					 errhint("Every key column must be in the change table and in the target.")));
-		if (strcmp(key, op_column) == 0 || strcmp(key, sequence_by) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("key column \"%s\" cannot also be the operation or sequence column", key)));
-	}
-	if (find_column(cdesc, sequence_by) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("change table \"%s\" has no sequence column \"%s\"", changes_name, sequence_by)));
-	if (find_column(cdesc, op_column) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("change table \"%s\" has no operation column \"%s\"", changes_name, op_column),
-				 errhint("Name it with op_column => '...'.")));
-	if (strcmp(op_column, sequence_by) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the operation and sequence columns must differ")));
-	target_has_sequence = find_column(tdesc, sequence_by) != InvalidAttrNumber;
-
-	/* every other change column must be a writable target column */
-	for (int i = 0; i < cdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(cdesc, i);
-		char	   *name = NameStr(att->attname);
-		AttrNumber	tattno;
-
-		if (att->attisdropped || strcmp(name, op_column) == 0)
-			continue;
-		tattno = find_column(tdesc, name);
-		if (tattno == InvalidAttrNumber)
-		{
-			if (strcmp(name, sequence_by) == 0)
-				continue;
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("change table \"%s\" column \"%s\" has no column in target \"%s\"",
-							changes_name, name, target_name),
-					 errhint("Columns are matched by name; drop the column from the change table or add it to the target.")));
-		}
-		if (TupleDescAttr(tdesc, tattno - 1)->attgenerated)
-			ereport(ERROR,
-					(errcode(ERRCODE_GENERATED_ALWAYS),
-					 errmsg("change table \"%s\" column \"%s\" is a generated column of target \"%s\"",
-							changes_name, name, target_name)));
-		columns = lappend(columns, pstrdup(name));
-		if (!list_has_string(keys, name))
-			set_columns = lappend(set_columns, pstrdup(name));
-	}
-	table_close(target, NoLock);
-	table_close(changes, NoLock);
-
-	args[0] = CStringGetTextDatum(delete_op);
 	SPI_connect();
 
 	/*
@@ -402,10 +1147,10 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	 */
 	if (truncate_changes)
 	{
-		initStringInfo(&sql);
-		appendStringInfo(&sql, "LOCK TABLE %s IN EXCLUSIVE MODE", changes_sql);
-		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not lock \"%s\"", changes_name);
+		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", plan.changes_sql);
+
+		if (SPI_execute(lock, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not lock \"%s\"", plan.changes_name);
 	}
 
 	/*
@@ -414,120 +1159,30 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	 * turn a concurrent insert into an update.  The lock is self-conflicting
 	 * but lets readers and other writers of the target through; the MERGE
 	 * below takes its snapshot after the wait, so it sees what the previous
-	 * apply committed.
+	 * apply committed.  It also makes this apply the only writer of the
+	 * target's deleted keys (pruning aside).
 	 */
 	LockRelationOid(target_relid, ShareUpdateExclusiveLock);
 
-	/*
-	 * The merge.  Its source reads the change table sorted by key and
-	 * descending sequence.  apply_changes_row() is volatile, so the planner
-	 * evaluates it after that sort, on every change in order, and DISTINCT
-	 * ON then keeps the first, the latest, change of each key without
-	 * sorting again.  A bad latest change matches no WHEN clause; the error
-	 * raised after the merge undoes the rest.
-	 */
-	source_columns = list_copy(columns);
-	if (!list_has_string(source_columns, sequence_by))
-		source_columns = lappend(source_columns, (char *) sequence_by);
-	source_columns = lappend(source_columns, (char *) op_column);
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", target_sql);
-	append_key_list(&sql, keys, NULL, ", ");
-	appendStringInfoString(&sql, ") * FROM (SELECT ");
-	append_key_list(&sql, source_columns, "c", ", ");
-	appendStringInfo(&sql, ", %s.apply_changes_row(c.%s::text, $1, c.%s, ",
-					 quote_identifier(PIPELINE_SCHEMA), quote_identifier(op_column),
-					 quote_identifier(sequence_by));
-	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", changes_sql);
-	append_key_list(&sql, keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s DESC) w ORDER BY ",
-					 quote_identifier(sequence_by));
-	append_key_list(&sql, keys, NULL, ", ");
-	appendStringInfo(&sql, ", %s DESC) s ON ", quote_identifier(sequence_by));
-	foreach(lc, keys)
-	{
-		const char *k = quote_identifier((char *) lfirst(lc));
-
-		if (lc != list_head(keys))
-			appendStringInfoString(&sql, " AND ");
-		appendStringInfo(&sql, "t.%s = s.%s", k, k);
-	}
-	appendStringInfoString(&sql, " WHEN MATCHED AND NOT s.pipeline_good THEN DO NOTHING");
-	if (target_has_sequence)
-		appendStringInfo(&sql, " WHEN MATCHED AND t.%s > s.%s THEN DO NOTHING",
-						 quote_identifier(sequence_by), quote_identifier(sequence_by));
-	appendStringInfo(&sql, " WHEN MATCHED AND s.%s::text = $1 THEN DELETE",
-					 quote_identifier(op_column));
-	appendStringInfoString(&sql, " WHEN MATCHED THEN UPDATE SET ");
-	{
-		/* with only key columns, a no-op assignment still counts the update */
-		List	   *set = set_columns != NIL ? set_columns : list_make1(linitial(keys));
-
-		foreach(lc, set)
-		{
-			const char *c = quote_identifier((char *) lfirst(lc));
-
-			if (lc != list_head(set))
-				appendStringInfoString(&sql, ", ");
-			appendStringInfo(&sql, "%s = s.%s", c, c);
-		}
-	}
-	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.pipeline_good AND s.%s::text <> $1 THEN INSERT (",
-					 quote_identifier(op_column));
-	append_key_list(&sql, columns, NULL, ", ");
-	appendStringInfoString(&sql, ") VALUES (");
-	append_key_list(&sql, columns, "s", ", ");
-	appendStringInfoString(&sql, ")");
-
-	if (!hook_installed)
-	{
-		prev_ExecutorEnd = ExecutorEnd_hook;
-		ExecutorEnd_hook = changes_ExecutorEnd;
-		hook_installed = true;
-	}
-	captured_any = false;
-	memset(&checked, 0, sizeof(checked));
-	capture_relid = target_relid;
+	memory_begin(target_relid, RelationGetDescr(changes), plan.seq_attno, plan.key_attnos);
+	table_close(target, NoLock);
+	table_close(changes, NoLock);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0);
+		memory_prune();
+		result = run_merge(&plan, delete_op);
+		memory_record();
+		memory_end();
 	}
 	PG_FINALLY();
 	{
-		capture_relid = InvalidOid;
+		/* after an error, the (sub)transaction's abort releases the rest */
+		memory = NULL;
 	}
 	PG_END_TRY();
-	if (ret != SPI_OK_MERGE)
-		elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
-
-	/* errors found on the way undo the merge with the transaction */
-	if (checked.null_keys > 0 || checked.null_sequences > 0 || checked.unknown_ops > 0)
-		report_bad_changes(changes_sql, changes_name, keys, sequence_by, op_column,
-						   delete_op);
-	if (checked.ties > 0)
-		check_repeated_changes(changes_sql, changes_name, keys, sequence_by);
-
-	if (captured_any)
-		result = captured;
-	else
-		elog(ERROR, "apply_changes could not count the merged rows");
 
 	if (truncate_changes)
-	{
-		initStringInfo(&sql);
-		/*
-		 * TRUNCATE is safe under READ COMMITTED thanks to the lock; with a
-		 * transaction snapshot, rows committed before the lock may be
-		 * invisible to us, so only delete what we saw.
-		 */
-		if (IsolationUsesXactSnapshot())
-			appendStringInfo(&sql, "DELETE FROM %s", changes_sql);
-		else
-			appendStringInfo(&sql, "TRUNCATE %s", changes_sql);
-		if (SPI_execute(sql.data, false, 0) < 0)
-			elog(ERROR, "could not empty \"%s\"", changes_name);
-	}
+		empty_changes(&plan);
 	SPI_finish();
 	return result;
 }
@@ -545,6 +1200,7 @@ typedef struct RowCheckState
 	bool	   *typbyval;
 	bool		any_byref;
 	bool		have_previous;
+	bool		previous_seq_null;
 	Datum	   *previous;
 	MemoryContext previous_cxt[2];	/* by-reference copies, alternating */
 	int			current_cxt;
@@ -594,15 +1250,49 @@ row_check_state(FunctionCallInfo fcinfo)
 	return state;
 }
 
-/* op is 'I', 'U' or the delete op */
-static bool
-known_operation(text *op, text *delete_op)
+/* Which operation op is: 'I' or 'U' (1), the delete op (2), or none (0) */
+static int
+operation_kind(text *op, text *delete_op)
 {
 	size_t		len = VARSIZE_ANY_EXHDR(op);
 	const char *p = VARDATA_ANY(op);
 
-	return (len == 1 && (p[0] == 'I' || p[0] == 'U')) ||
-		(len == VARSIZE_ANY_EXHDR(delete_op) && memcmp(p, VARDATA_ANY(delete_op), len) == 0);
+	if (len == VARSIZE_ANY_EXHDR(delete_op) && memcmp(p, VARDATA_ANY(delete_op), len) == 0)
+		return 2;
+	return len == 1 && (p[0] == 'I' || p[0] == 'U') ? 1 : 0;
+}
+
+/*
+ * Tells the deleted-key memory about a good change in the merge's stream:
+ * the first change of a key is its winner, and a winning delete is a fact;
+ * a null-sequence delete takes its key's newest sequence in the batch, the
+ * first non-null one after it.
+ */
+static void
+note_change(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
+{
+	if (!same_key)
+	{
+		memory->pending = -1;
+		if (is_delete)
+		{
+			int			fact = memory_add_fact(fcinfo, 2, !PG_ARGISNULL(2));
+
+			if (PG_ARGISNULL(2))
+				memory->pending = fact;
+		}
+	}
+	else if (memory->pending >= 0 && !PG_ARGISNULL(2))
+	{
+		int			n = memory->pending;
+		MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+
+		memory->facts[(Size) n * memory->nvalues] =
+			datumCopy(PG_GETARG_DATUM(2), memory->typbyval[0], memory->typlen[0]);
+		MemoryContextSwitchTo(oldcxt);
+		memory->fact_known[n] = true;
+		memory->pending = -1;
+	}
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_row);
@@ -612,23 +1302,28 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_row);
  *	 RETURNS boolean
  *
  * apply_changes()'s MERGE calls this on every change, in key and descending
- * sequence order.  It returns whether the change may be applied: a change
- * with a null key, a null sequence or an unknown operation is counted and
- * refused.  A change with the same key and sequence as the good change
- * before it is counted as a repeat, whose contents apply_changes() compares
- * afterwards.  Counts are kept only while apply_changes() runs.
+ * sequence order (nulls first).  It returns whether the change may be
+ * applied: a change with a null key, an insert or update with a null
+ * sequence, or an unknown operation is counted and refused.  A change with
+ * the same key and (non-null) sequence as the good change before it is
+ * counted as a repeat, whose contents apply_changes() compares afterwards.
+ * Counts and deleted keys are kept only while apply_changes() runs, so the
+ * function is harmless to anyone else who calls it (it is executable by
+ * PUBLIC because the MERGE runs as apply_changes()' caller).
  */
 Datum
 pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 {
 	RowCheckState *state = row_check_state(fcinfo);
-	bool		counting = OidIsValid(capture_relid);
+	bool		counting = OidIsValid(capture_relid) && memory != NULL;
+	int			kind;
+	bool		seq_null = PG_ARGISNULL(2);
 	bool		same_key;
-	bool		same_sequence;
 	MemoryContext oldcxt;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
-		!known_operation(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1)))
+	kind = PG_ARGISNULL(0) || PG_ARGISNULL(1) ? 0 :
+		operation_kind(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1));
+	if (kind == 0)
 	{
 		if (counting)
 			checked.unknown_ops++;
@@ -641,7 +1336,7 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 				checked.null_keys++;
 			PG_RETURN_BOOL(false);
 		}
-	if (PG_ARGISNULL(2))
+	if (seq_null && kind != 2)
 	{
 		if (counting)
 			checked.null_sequences++;
@@ -652,11 +1347,12 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 	for (int i = 1; same_key && i < state->nvalues; i++)
 		same_key = DatumGetBool(FunctionCall2Coll(&state->equal[i], state->collation[i],
 												  state->previous[i], PG_GETARG_DATUM(i + 2)));
-	same_sequence = same_key &&
+	if (counting && same_key && !seq_null && !state->previous_seq_null &&
 		DatumGetBool(FunctionCall2Coll(&state->equal[0], state->collation[0],
-									   state->previous[0], PG_GETARG_DATUM(2)));
-	if (same_sequence && counting)
+									   state->previous[0], PG_GETARG_DATUM(2))))
 		checked.ties++;
+	if (counting)
+		note_change(fcinfo, same_key, kind == 2);
 
 	/* remember this change's values for the next call */
 	if (state->any_byref)
@@ -667,12 +1363,66 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 	}
 	else
 		oldcxt = CurrentMemoryContext;
-	for (int i = 0; i < state->nvalues; i++)
+	for (int i = seq_null ? 1 : 0; i < state->nvalues; i++)
 		state->previous[i] = datumCopy(PG_GETARG_DATUM(i + 2), state->typbyval[i],
 									   state->typlen[i]);
 	MemoryContextSwitchTo(oldcxt);
+	state->previous_seq_null = seq_null;
 	state->have_previous = true;
 	PG_RETURN_BOOL(true);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
+
+/*
+ * apply_changes_deleting(seq "any", VARIADIC keys "any") RETURNS boolean
+ *
+ * apply_changes()'s MERGE calls this when a null-sequence delete removes a
+ * row, with the row's sequence: the key is remembered as deleted at least
+ * that late.  Returns true.  Does nothing outside apply_changes().
+ */
+Datum
+pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
+{
+	if (OidIsValid(capture_relid) && memory != NULL && !PG_ARGISNULL(0) &&
+		PG_NARGS() == memory->nvalues)
+	{
+		for (int i = 1; i < PG_NARGS(); i++)
+			if (PG_ARGISNULL(i))
+				PG_RETURN_BOOL(true);
+		memory_add_fact(fcinfo, 0, true);
+	}
+	PG_RETURN_BOOL(true);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_insertable);
+
+/*
+ * apply_changes_insertable(seq "any", VARIADIC keys "any") RETURNS boolean
+ *
+ * apply_changes()'s MERGE calls this before a change inserts a key that is
+ * not in the target: false when the key's remembered delete is as new as
+ * the change or newer (so an old change never brings a deleted row back).
+ * Returns true outside apply_changes().
+ */
+Datum
+pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
+{
+	Datum	   *keys;
+
+	if (!OidIsValid(capture_relid) || memory == NULL || !memory->remembered ||
+		PG_NARGS() != memory->nvalues || PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	keys = palloc(sizeof(Datum) * (PG_NARGS() - 1));
+	for (int i = 1; i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			PG_RETURN_BOOL(true);
+		keys[i - 1] = PG_GETARG_DATUM(i);
+	}
+	if (memory->scan == NULL)
+		memory_begin_scan(GetActiveSnapshot());
+	PG_RETURN_BOOL(memory_allows_insert(PG_GETARG_DATUM(0), keys));
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_tie);

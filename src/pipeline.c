@@ -24,6 +24,7 @@ int			pipeline_max_attempts = 3;
 int			pipeline_retry_backoff_s = 30;
 int			pipeline_run_retention_days = 30;
 int			pipeline_run_history_per_view = 1000;
+int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
 
 void		_PG_init(void);
 
@@ -63,6 +64,10 @@ define_settings(void)
 							"The latest success of a view is kept beyond it.",
 							&pipeline_run_history_per_view, 1000, 1, PG_INT32_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.deleted_keys_retention",
+							"How long apply_changes remembers a deleted key's sequence in pipeline.deleted_keys.",
+							NULL, &pipeline_deleted_keys_retention_min, 7 * 24 * 60, 1, 36500 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 }
 
 void

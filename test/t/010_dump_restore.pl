@@ -63,6 +63,17 @@ SELECT pipeline.create_matview('we"ird; schema', 'Top "3"; DROP TABLE raw.items;
 
 my $weird = q{"we""ird; schema"."mv_Top ""3""; DROP TABLE raw.items; --"};
 
+# a CDC mirror with remembered deletes (pipeline.deleted_keys): key 2 was
+# deleted at 5 and key 3 at 7, so older changes of them must stay out after
+# a restore too
+$node->safe_psql('src', q{
+CREATE TABLE raw.mirror (id int PRIMARY KEY, v text, seq bigint);
+CREATE TABLE raw.mirror_changes (id int, v text, seq bigint, op text);
+INSERT INTO raw.mirror_changes VALUES (1, 'a', 1, 'I'), (2, 'b', 2, 'I'), (2, NULL, 5, 'D'),
+                                      (3, NULL, 7, 'D');
+SELECT * FROM pipeline.apply_changes('raw.mirror_changes', 'raw.mirror', '{id}', 'seq');
+});
+
 # everything about the pipeline that a dump must carry over
 my $q_matviews = q{
 SELECT matview::text, schema_name, name, matview_type, refresh_interval, query,
@@ -81,8 +92,13 @@ my $q_indexes = q{
 SELECT indexrelid::regclass::text, indrelid::regclass::text FROM pg_index
  WHERE indrelid = 'raw.mv_by_group'::regclass};
 
+my $q_deleted = q{
+SELECT target::text, key, sequence, deleted_at FROM pipeline.deleted_keys ORDER BY 1, 2};
+
 my %before = map { $_ => $node->safe_psql('src', $_) }
-  ($q_matviews, $q_edges, $q_order, $q_data, $q_indexes);
+  ($q_matviews, $q_edges, $q_order, $q_data, $q_indexes, $q_deleted);
+like($before{$q_deleted}, qr/^raw\.mirror\|2\|5\|.*\nraw\.mirror\|3\|7\|/,
+	'deleted keys remembered before the dump');
 
 is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.matviews'), '3', 'three views defined');
 is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.edges'), '4', 'four edges');
@@ -113,6 +129,14 @@ for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
 	is($n->safe_psql('restored', $q_order), $before{$q_order}, "$how: refresh order identical");
 	is($n->safe_psql('restored', $q_data), $before{$q_data}, "$how: views hold the same rows");
 	is($n->safe_psql('restored', $q_indexes), $before{$q_indexes}, "$how: unique index kept");
+	is($n->safe_psql('restored', $q_deleted), $before{$q_deleted},
+		"$how: pipeline.deleted_keys identical");
+	is( $n->safe_psql('restored', q{
+			INSERT INTO raw.mirror_changes VALUES (2, 'late', 4, 'U'), (3, 'late', 6, 'I'),
+			                                      (4, 'new', 1, 'I');
+			SELECT * FROM pipeline.apply_changes('raw.mirror_changes', 'raw.mirror', '{id}', 'seq');
+			SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM raw.mirror;}),
+		"1|0|0\n1:a 4:new", "$how: restored deleted keys keep older changes out");
 	is( $n->safe_psql('restored', q{
 			SELECT count(*) FROM pipeline.matview_definitions d
 			  JOIN pg_class c ON c.oid = d.matview AND c.relkind = 'm' AND c.relispopulated}),

@@ -1,0 +1,202 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- apply_changes remembers the sequence of every key a delete removed
+-- (pipeline.deleted_keys), so a later batch's older change never brings the
+-- row back; seed 004's key-only deletes (NULL sequence) are the newest
+-- change of their key.
+CREATE TABLE cases (id int PRIMARY KEY, cases int, seq bigint);
+CREATE TABLE cases_stage (id int, cases int, seq bigint, op text);
+INSERT INTO cases VALUES (1, 10, 1), (2, 20, 1), (3, 30, 50), (4, 40, 1);
+CREATE FUNCTION state() RETURNS text LANGUAGE sql AS
+$$ SELECT coalesce((SELECT string_agg(format('%s:%s@%s', id, cases, seq), ' ' ORDER BY id) FROM cases), '')
+       || ' | remembered ' ||
+       coalesce((SELECT string_agg(key || '@' || sequence, ' ' ORDER BY key) FROM pipeline.deleted_keys
+                  WHERE target = 'cases'::regclass), '')
+       || ' | staged ' || (SELECT count(*) FROM cases_stage) $$;
+
+-- batch 1: a delete at sequence 3
+INSERT INTO cases_stage VALUES (1, NULL, 3, 'D');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+-- batch 2: an older update (2) and an insert at the delete's own sequence (3)
+-- of the deleted key arrive late: the row stays deleted
+INSERT INTO cases_stage VALUES (1, 11, 2, 'U'), (1, 12, 3, 'I');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+-- batch 3: a newer change brings the key back
+INSERT INTO cases_stage VALUES (1, 14, 4, 'U');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+-- an older delete does not lower what is remembered
+DELETE FROM cases WHERE id = 1;
+INSERT INTO cases_stage VALUES (1, NULL, 2, 'D');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+
+-- a delete with a NULL sequence deletes its key whatever the row's sequence
+-- (3 is at 50), and is the newest change of its key in the batch (4's update
+-- at 7 loses to it); it is remembered at the newest sequence known: the
+-- deleted row's (50), or the batch's for the key (7 > 1)
+INSERT INTO cases_stage VALUES (3, NULL, NULL, 'D'), (4, NULL, NULL, 'D'), (4, 41, 7, 'U');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+INSERT INTO cases_stage VALUES (3, 31, 49, 'U'), (4, 42, 6, 'I');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+-- a NULL-sequence delete of an absent key with nothing else known deletes
+-- nothing and remembers nothing
+INSERT INTO cases_stage VALUES (9, NULL, NULL, 'D'), (9, NULL, NULL, 'D');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+
+-- a NULL sequence on an insert or update is an error that changes nothing
+SELECT state() AS before;
+INSERT INTO cases_stage VALUES (2, NULL, NULL, 'D'), (5, 50, NULL, 'U'), (6, 60, 1, 'I');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state() AS after_null_sequence;
+DELETE FROM cases_stage WHERE op = 'U';
+-- an error found after the merge (a conflicting repeat) also leaves the
+-- memory as it was, as does a rollback
+INSERT INTO cases_stage VALUES (7, 70, 5, 'I'), (7, 71, 5, 'I');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state() AS after_conflict;
+DELETE FROM cases_stage WHERE id = 7;
+BEGIN;
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+ROLLBACK;
+SELECT state() AS rolled_back;
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state() AS applied;
+
+-- a target without the sequence column: the memory still keeps deleted
+-- rows deleted
+CREATE TABLE plain (id int PRIMARY KEY, v text);
+CREATE TABLE plain_changes (id int, v text, s int, op text);
+INSERT INTO plain_changes VALUES (1, 'a', 1, 'I'), (2, 'b', 1, 'I'), (2, NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('plain_changes', 'plain', '{id}', 's');
+INSERT INTO plain_changes VALUES (2, 'late', 4, 'U'), (1, NULL, NULL, 'D');
+SELECT * FROM pipeline.apply_changes('plain_changes', 'plain', '{id}', 's');
+INSERT INTO plain_changes VALUES (1, 'back', 1, 'U'), (2, 'back', 6, 'U');
+SELECT * FROM pipeline.apply_changes('plain_changes', 'plain', '{id}', 's');
+TABLE plain ORDER BY id;
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'plain'::regclass ORDER BY key;
+
+-- several key columns, and keys and sequences whose text depends on
+-- settings: remembered the same whatever the session's TimeZone/DateStyle
+CREATE TABLE events (site text, at timestamptz, note text, changed timestamptz,
+                     PRIMARY KEY (site, at));
+CREATE TABLE event_changes (site text, at timestamptz, note text, changed timestamptz, op text);
+INSERT INTO events VALUES ('north, "a"', '2024-05-01 10:00+00', 'x', '2024-05-01 10:00+00'),
+                          ('', '2024-05-01 10:00+00', 'y', '2024-05-01 10:00+00');
+SET TimeZone = 'America/New_York';
+SET DateStyle = 'SQL, DMY';
+INSERT INTO event_changes VALUES ('north, "a"', '2024-05-01 10:00+00', NULL, '2024-05-02 00:00+00', 'D'),
+                                 ('', '2024-05-01 10:00+00', NULL, '2024-05-02 00:00+00', 'D');
+SELECT * FROM pipeline.apply_changes('event_changes', 'events', '{site,at}', 'changed');
+RESET DateStyle;
+SET TimeZone = 'Asia/Tokyo';
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'events'::regclass ORDER BY key;
+INSERT INTO event_changes VALUES ('north, "a"', '2024-05-01 19:00+09', 'late', '2024-05-02 08:59+09', 'U'),
+                                 ('', '2024-05-01 10:00+00', 'newer', '2024-05-02 09:01+09', 'U');
+SELECT * FROM pipeline.apply_changes('event_changes', 'events', '{site,at}', 'changed');
+RESET TimeZone;
+SELECT site, note FROM events ORDER BY site;
+
+-- a sequence passed by reference (numeric) and text keys: a NULL-sequence
+-- delete takes its batch's newest sequence for the key (many changes, so
+-- the per-row memory is reused in between)
+CREATE TABLE tags (owner text, tag text, note text, version numeric, PRIMARY KEY (owner, tag));
+CREATE TABLE tag_changes (owner text, tag text, note text, version numeric, op text);
+INSERT INTO tags VALUES ('ann', 'red', 'old', 1.5);
+INSERT INTO tag_changes VALUES ('ann', 'red', NULL, NULL, 'D');
+INSERT INTO tag_changes SELECT 'ann', 'red', 'n' || g, 1.5 + g / 1000.0, 'U' FROM generate_series(1, 2000) g;
+INSERT INTO tag_changes SELECT 'bob', 't' || g, 'x', g, 'I' FROM generate_series(1, 2000) g;
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'tags'::regclass;
+INSERT INTO tag_changes VALUES ('ann', 'red', 'late', 3.4999, 'U'), ('ann', 'red', 'late', 3.5, 'U');
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+INSERT INTO tag_changes VALUES ('ann', 'red', 'newer', 3.5001, 'U');
+SELECT * FROM pipeline.apply_changes('tag_changes', 'tags', '{owner,tag}', 'version');
+SELECT * FROM tags WHERE owner = 'ann';
+DROP TABLE tags, tag_changes;
+
+-- retention: keys older than pipeline.deleted_keys_retention are pruned by
+-- the next apply into the target; then an old change can insert the key
+SHOW pipeline.deleted_keys_retention;
+SET pipeline.deleted_keys_retention = '1h';
+UPDATE pipeline.deleted_keys SET deleted_at = now() - interval '61 minutes'
+ WHERE target = 'cases'::regclass AND key = '1';
+UPDATE pipeline.deleted_keys SET deleted_at = now() - interval '59 minutes'
+ WHERE target = 'cases'::regclass AND key = '3';
+INSERT INTO cases_stage VALUES (1, 15, 1, 'U'), (3, 32, 1, 'U');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT state();
+RESET pipeline.deleted_keys_retention;
+
+-- who sees and writes the memory: rows of targets a role may read, written
+-- only by apply_changes
+CREATE ROLE dk_reader;
+CREATE ROLE dk_other;
+GRANT SELECT ON cases TO dk_reader;
+SET ROLE dk_reader;
+SELECT DISTINCT target FROM pipeline.deleted_keys ORDER BY 1;
+INSERT INTO pipeline.deleted_keys VALUES ('cases', '1', '1000', now());
+DELETE FROM pipeline.deleted_keys;
+SET pipeline.deleted_keys_retention = '1min';
+RESET ROLE;
+SET ROLE dk_other;
+SELECT count(*) AS visible_to_other FROM pipeline.deleted_keys;
+RESET ROLE;
+-- the internal functions do nothing outside apply_changes
+SELECT pipeline.apply_changes_insertable(1, 3) AS insertable,
+       pipeline.apply_changes_deleting(100, 5) AS deleting;
+SELECT count(*) AS remembered_for_cases FROM pipeline.deleted_keys WHERE target = 'cases'::regclass;
+
+-- apply_changes inside apply_changes (a trigger on the target) is refused
+CREATE TABLE nested_changes (id int, cases int, seq bigint, op text);
+CREATE FUNCTION nested() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN PERFORM pipeline.apply_changes('nested_changes', 'cases', '{id}', 'seq'); RETURN NEW; END $$;
+CREATE TRIGGER nested BEFORE INSERT ON cases FOR EACH ROW EXECUTE FUNCTION nested();
+INSERT INTO cases_stage VALUES (8, 80, 1, 'I');
+\set VERBOSITY terse
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+\set VERBOSITY default
+DROP TRIGGER nested ON cases;
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+
+-- dropping a target forgets its keys
+SELECT count(*) > 0 AS remembered FROM pipeline.deleted_keys WHERE target = 'plain'::regclass;
+CREATE TEMP TABLE plain_oid AS SELECT 'plain'::regclass::oid AS oid;
+DROP TABLE plain;
+SELECT count(*) AS left_of_dropped FROM pipeline.deleted_keys WHERE target::oid IN (SELECT oid FROM plain_oid);
+
+DROP TABLE cases, cases_stage, plain_changes, events, event_changes, nested_changes;
+DROP FUNCTION state(), nested();
+DROP ROLE dk_reader;
+DROP ROLE dk_other;
+SELECT count(*) AS left_in_memory FROM pipeline.deleted_keys;
+
+-- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
+-- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
+-- remembered
+CREATE DATABASE pipeline_changes_old;
+\c pipeline_changes_old
+SET client_min_messages = warning;
+CREATE EXTENSION pipeline VERSION '1.1';
+CREATE TABLE cart (id bigint PRIMARY KEY, v text, seq bigint);
+CREATE TABLE cart_changes (id bigint, v text, seq bigint, op text);
+INSERT INTO cart VALUES (1, 'a', 1);
+INSERT INTO cart_changes VALUES (1, NULL, 3, 'D'), (2, 'b', 1, 'I');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+INSERT INTO cart_changes VALUES (1, 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+ALTER EXTENSION pipeline UPDATE;
+INSERT INTO cart_changes VALUES (2, NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+INSERT INTO cart_changes VALUES (2, 'late', 4, 'U');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+TABLE cart;
+SELECT key, sequence FROM pipeline.deleted_keys;
+\c contrib_regression
+DROP DATABASE pipeline_changes_old;
