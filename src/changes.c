@@ -83,6 +83,7 @@
 
 #include "catalog.h"
 #include "changes.h"
+#include "runas.h"
 #include "pipeline.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
@@ -732,8 +733,7 @@ report_bad_changes(const char *changes_sql, const char *changes_name, List *keys
 	appendStringInfo(&sql, "SELECT pg_catalog.count(*), pg_catalog.min(c::pg_catalog.text)"
 					 " FROM %s c WHERE %s",
 					 changes_sql, bad.data);
-	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (runas_spi(InvalidOid, sql.data, 1, argtypes, args, NULL, true, 1, SPI_OK_SELECT) != 1)
 		elog(ERROR, "apply_changes check failed: %s", sql.data);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (count == 0)
@@ -772,7 +772,7 @@ check_repeated_changes(const char *changes_sql, const char *changes_name, List *
 	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT c::pg_catalog.text)"
 					 " OPERATOR(pg_catalog.>) 1) d",
 					 quote_identifier(sequence_by));
-	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (runas_spi(InvalidOid, sql.data, 0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT) != 1)
 		elog(ERROR, "apply_changes duplicate check failed");
 	conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											1, &isnull));
@@ -1040,7 +1040,9 @@ run_merge(ApplyPlan *p, const char *delete_op)
 	capture_relid = memory->target;
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql, 1, argtypes, args, NULL, false, 0);
+		/* the target's own triggers are the caller's code, with its names */
+		ret = SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes),
+							   args, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{
@@ -1080,8 +1082,7 @@ empty_changes(ApplyPlan *p)
 		appendStringInfo(&sql, "DELETE FROM %s", p->changes_sql);
 	else
 		appendStringInfo(&sql, "TRUNCATE %s", p->changes_sql);
-	if (SPI_execute(sql.data, false, 0) < 0)
-		elog(ERROR, "could not empty \"%s\"", p->changes_name);
+	runas_spi(InvalidOid, sql.data, 0, NULL, NULL, NULL, false, 0, -1);
 }
 
 ChangeCounts
@@ -1149,8 +1150,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	{
 		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", plan.changes_sql);
 
-		if (SPI_execute(lock, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not lock \"%s\"", plan.changes_name);
+		runas_spi(InvalidOid, lock, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
 
 	/*

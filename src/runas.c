@@ -182,6 +182,21 @@ runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return SPI_processed;
 }
 
+SPIPlanPtr
+runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes)
+{
+	RunAs		ra;
+	SPIPlanPtr	plan;
+
+	runas_begin_internal(&ra, role);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	runas_end(&ra);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare pipeline statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
 static void
 reset_ddl_flag(XactEvent event, void *arg)
 {

@@ -24,6 +24,7 @@
 #ifndef PIPELINE_RUNAS_H
 #define PIPELINE_RUNAS_H
 
+#include "executor/spi.h"
 #include "nodes/parsenodes.h"
 
 #define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
@@ -72,6 +73,17 @@ extern char *runas_owner_search_path(Oid owner);
 extern uint64 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes,
 						Datum *values, const char *nulls, bool read_only,
 						long count, int expected_ret);
+
+/*
+ * Prepares SQL through SPI as role (InvalidOid: the current user) with
+ * search_path pinned.  The plan keeps that path for every re-analysis
+ * (PostgreSQL's plan cache restores the path a plan was made with), so
+ * executing it later resolves the same objects, while code the statement
+ * fires (the caller's own triggers) runs with the search_path in force at
+ * execution.  The caller must be connected to SPI; the plan lives until
+ * SPI_finish() unless kept.
+ */
+extern SPIPlanPtr runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes);
 
 /*
  * Runs one utility statement pipeline issues on managed views (every name
