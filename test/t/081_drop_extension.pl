@@ -46,8 +46,14 @@ $node->safe_psql('postgres', 'INSERT INTO raw VALUES (3, 30)');
 ok($node->poll_query_until('postgres', 'SELECT n2 FROM mv_doubled', '6'),
 	'and the scheduler carries on after it');
 
+# a role that may not drop the extension changes nothing either
+$node->safe_psql('postgres', 'CREATE ROLE intruder');
+my ($rc, $stdout, $stderr) = $node->psql('postgres', 'SET ROLE intruder; DROP EXTENSION pipeline');
+like($stderr, qr/must be owner of extension pipeline/, 'only the owner may drop the extension');
+is($node->safe_psql('postgres', $triggers), '1', 'a refused drop keeps the trigger');
+
 my $log_offset = -s $node->logfile;
-my ($rc, $stdout, $stderr) = $node->psql('postgres', 'DROP EXTENSION pipeline');
+($rc, $stdout, $stderr) = $node->psql('postgres', 'DROP EXTENSION pipeline');
 is($rc, 0, 'plain DROP EXTENSION succeeds after views have run');
 is($stderr, '', 'without a complaint');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'pipeline'"),
