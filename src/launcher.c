@@ -3,7 +3,13 @@
  *	  The launcher: one static background worker that starts a scheduler
  *	  for every database (each scheduler idles where the extension is not
  *	  installed), plus the shared registry of pipeline processes, which
- *	  lets DROP DATABASE send them away first.
+ *	  lets DROP DATABASE send them away first and DROP EXTENSION cancel
+ *	  the refreshes.
+ *
+ * Nothing here can fill up: the launcher's databases are a hash table
+ * pruned to its last scan of pg_database, and the registry has a slot per
+ * backend.  Its spinlock is held only to read or write slots; processes are
+ * signalled after it is released.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -10,6 +10,13 @@
  * of thousands of views costs next to nothing.  A refresh worker records its run as
  * 'running' in one transaction and performs it in another, so the run is
  * visible while it executes and its outcome is recorded even on failure.
+ *
+ * Both hold a share lock on the extension object while they use its
+ * tables, so DROP EXTENSION waits for them rather than dropping a table in
+ * use; the drop cancels the refresh workers (launcher.h) and the scheduler
+ * does not wait for the lock: it idles while a drop is under way, and while
+ * the installed SQL is not the version this library serves (API.md
+ * section 0), until ALTER EXTENSION pipeline UPDATE wakes it.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
