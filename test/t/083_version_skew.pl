@@ -25,7 +25,7 @@ sub wake_and_wait
 {
 	my $which = "backend_type = 'pipeline scheduler' AND datname = 'postgres'";
 	my $last = $node->safe_psql('postgres',
-		"SELECT query_start FROM pg_stat_activity WHERE $which");
+		"SELECT coalesce(max(query_start), '-infinity') FROM pg_stat_activity WHERE $which");
 	$node->safe_psql('postgres', 'SELECT pipeline.wake()');
 	$node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE $which AND query_start > '$last'")
