@@ -76,13 +76,6 @@ typedef struct SharedState
 	ProcessSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends of them */
 } SharedState;
 
-/* A process to signal once the registry's lock is released. */
-typedef struct SignalTarget
-{
-	pid_t		pid;
-	Latch	   *latch;
-} SignalTarget;
-
 static SharedState *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -233,12 +226,13 @@ launcher_extension_dropping(Oid dboid)
 
 /*
  * Registers this session's drop of dboid (kind SLOT_EXTENSION_DROP or
- * SLOT_DATABASE_DROP) until its transaction ends, and collects into targets
- * the database's pipeline processes: refresh workers only, or schedulers
- * too.  Returns how many were collected; targets has room for nslots.
+ * SLOT_DATABASE_DROP) until its transaction ends, and collects into pids
+ * the database's pipeline processes, to be signalled once the lock is
+ * released: refresh workers only, or schedulers too.  Returns how many were
+ * collected; pids has room for nslots.
  */
 static int
-begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, SignalTarget *targets)
+begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, pid_t *pids)
 {
 	int			count = 0;
 
@@ -264,11 +258,7 @@ begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, SignalTarget *targets)
 			continue;
 		if (slot->kind == SLOT_REFRESH ||
 			(slot->kind == SLOT_SCHEDULER && schedulers_too))
-		{
-			targets[count].pid = slot->pid;
-			targets[count].latch = slot->latch;
-			count++;
-		}
+			pids[count++] = slot->pid;
 	}
 	SpinLockRelease(&shared->mutex);
 	return count;
@@ -277,19 +267,19 @@ begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, SignalTarget *targets)
 void
 launcher_extension_drop_begin(void)
 {
-	SignalTarget *targets;
+	pid_t	   *pids;
 	int			count;
 
 	if (shared == NULL)
 		return;
-	targets = palloc(sizeof(SignalTarget) * shared->nslots);
-	count = begin_drop(SLOT_EXTENSION_DROP, MyDatabaseId, false, targets);
+	pids = palloc(sizeof(pid_t) * shared->nslots);
+	count = begin_drop(SLOT_EXTENSION_DROP, MyDatabaseId, false, pids);
 	/* a cancelled refresh records a failed run and ends its transaction */
 	for (int i = 0; i < count; i++)
-		kill(targets[i].pid, SIGINT);
+		kill(pids[i], SIGINT);
 	/* the scheduler sees the drop at its next look and stays idle */
 	launcher_wake(MyDatabaseId);
-	pfree(targets);
+	pfree(pids);
 }
 
 void
@@ -327,16 +317,16 @@ launcher_wake(Oid dboid)
 static void
 stop_database_workers(Oid dboid)
 {
-	SignalTarget *targets;
+	pid_t	   *pids;
 	int			count;
 
 	if (shared == NULL || !OidIsValid(dboid))
 		return;
-	targets = palloc(sizeof(SignalTarget) * shared->nslots);
-	count = begin_drop(SLOT_DATABASE_DROP, dboid, true, targets);
+	pids = palloc(sizeof(pid_t) * shared->nslots);
+	count = begin_drop(SLOT_DATABASE_DROP, dboid, true, pids);
 	for (int i = 0; i < count; i++)
-		kill(targets[i].pid, SIGTERM);
-	pfree(targets);
+		kill(pids[i], SIGTERM);
+	pfree(pids);
 }
 
 static void
