@@ -12,6 +12,7 @@ use Test::More;
 
 my $node = PipelineNode->start_new('dropext', qq{
 pipeline.tick = 100ms
+pipeline.retry_backoff = 1s
 max_worker_processes = 16
 });
 my $timeout = $PostgreSQL::Test::Utils::timeout_default;
