@@ -171,14 +171,20 @@ typedef enum Reloaded
 static const char *const reloaded_names[] = {"nothing", "run state", "DAG and run state"};
 
 /*
- * Reloads what an invalidation marked.  Needs a transaction with an active
- * snapshot.  The flags are cleared before loading, so an invalidation that
- * arrives during the load is not lost.
+ * Reloads what an invalidation marked.  Needs a transaction; loads with a
+ * snapshot of its own, taken after the flags are cleared: a commit whose
+ * invalidation set a flag before that is visible in it, and one whose
+ * invalidation is accepted later (the loads take locks, which accept them)
+ * sets its flag again for the next tick.  The tick's snapshot would not do:
+ * the locks the tick took since (the extension's, pipeline.runs') may have
+ * accepted the invalidation of a commit it does not see, and a DAG loaded
+ * without that definition would then stay cached until the next change.
  */
 static Reloaded
 refresh_cached_plan(Oid extension)
 {
-	Reloaded	reloaded = RELOADED_NOTHING;
+	bool		load_dag;
+	bool		load_states;
 	MemoryContext old;
 
 	if (extension != cached_extension)
@@ -191,29 +197,30 @@ refresh_cached_plan(Oid extension)
 		cached_extension = extension;
 		dag_stale = true;
 	}
-	if (dag_stale || cached_dag == NULL)
-	{
+	load_dag = dag_stale || cached_dag == NULL;
+	load_states = load_dag || states_stale || cached_states == NULL;
+	if (!load_states)
+		return RELOADED_NOTHING;
+
+	if (load_dag)
 		dag_stale = false;
-		states_stale = true;
+	states_stale = false;
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (load_dag)
+	{
 		cached_dag = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
 		cached_dag = dag_load();
 		MemoryContextSwitchTo(old);
-		reloaded = RELOADED_ALL;
 	}
-	if (states_stale || cached_states == NULL)
-	{
-		states_stale = false;
-		cached_states = NULL;
-		MemoryContextReset(state_context);
-		old = MemoryContextSwitchTo(state_context);
-		cached_states = schedule_load_state(cached_dag);
-		MemoryContextSwitchTo(old);
-		if (reloaded == RELOADED_NOTHING)
-			reloaded = RELOADED_STATE;
-	}
-	return reloaded;
+	cached_states = NULL;
+	MemoryContextReset(state_context);
+	old = MemoryContextSwitchTo(state_context);
+	cached_states = schedule_load_state(cached_dag);
+	MemoryContextSwitchTo(old);
+	PopActiveSnapshot();
+	return load_dag ? RELOADED_ALL : RELOADED_STATE;
 }
 
 /*

@@ -108,5 +108,23 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
 	'a view of the extension created again is run by the scheduler');
 
+# dropped and created again, over and over, each definition in its own
+# transaction right after CREATE EXTENSION: the scheduler must see every
+# one (it once cached the new extension's DAG from a snapshot taken before
+# the definition, whose invalidation it had already consumed)
+my $served = 0;
+for my $i (1 .. 20)
+{
+	$node->safe_psql('postgres', qq{
+		DROP EXTENSION pipeline;
+		DROP MATERIALIZED VIEW IF EXISTS mv_again;
+		CREATE EXTENSION pipeline;
+		SELECT pipeline.create_matview('public', 'again', 'SELECT $i AS x', '1 hour');
+	});
+	$served++ if $node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status = 'succeeded'");
+}
+is($served, 20, 'each of 20 extensions created again ran its view');
+
 $node->stop;
 done_testing();
