@@ -24,7 +24,8 @@ ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -I$(srcdir)/src
+# the library knows which version of the SQL it serves (worker.c)
+PG_CPPFLAGS = -I$(srcdir)/src -DPIPELINE_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 SHLIB_LINK = -lcurl

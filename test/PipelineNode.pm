@@ -30,4 +30,22 @@ sub scheduler_pid
 	return $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE $which");
 }
 
+# wait_for_ticks(node, db, n): returns once database db's scheduler has
+# begun n more planning passes (each sets its query_start); a handle
+# instead of a sleep, for tests that assert something did NOT happen
+sub wait_for_ticks
+{
+	my ($class, $node, $db, $n) = @_;
+	my $which = "backend_type = 'pipeline scheduler' AND datname = '" . ($db // 'postgres') . "'";
+	for (1 .. $n)
+	{
+		my $last = $node->safe_psql('postgres',
+			"SELECT coalesce(max(query_start), '-infinity') FROM pg_stat_activity WHERE $which");
+		$node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_stat_activity WHERE $which AND query_start > '$last'")
+		  or die "the pipeline scheduler of $db does not tick";
+	}
+	return;
+}
+
 1;

@@ -1,0 +1,56 @@
+# The launcher forgets dropped databases: after more CREATE/DROP DATABASE
+# cycles than 1.1's fixed table of 128 databases held (each database seen
+# by the launcher, which started its scheduler), a new database with the
+# extension still gets a scheduler that refreshes its views.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $cycles = 140;
+my $batch = 10;
+
+my $node = PipelineNode->start_new('launcher', qq{
+pipeline.tick = 100ms
+max_worker_processes = 24
+});
+# pipeline.wake() wakes the launcher too, so it scans pg_database at once
+$node->safe_psql('postgres', 'CREATE EXTENSION pipeline');
+
+my $schedulers = "SELECT count(DISTINCT datname) FROM pg_stat_activity "
+  . "WHERE backend_type = 'pipeline scheduler' AND datname LIKE 'cycle\\_%'";
+my $all_started = 1;
+for (my $done = 0; $done < $cycles; $done += $batch)
+{
+	my @dbs = map { 'cycle_' . ($done + $_) } 1 .. $batch;
+	$node->safe_psql('postgres', join('', map { "CREATE DATABASE $_;\n" } @dbs));
+	$node->safe_psql('postgres', 'SELECT pipeline.wake()');
+	if (!$node->poll_query_until('postgres', "SELECT ($schedulers) = $batch"))
+	{
+		$all_started = 0;
+		diag('no scheduler for some of ' . join(', ', @dbs) . ' after '
+			  . $done . ' databases');
+		last;
+	}
+	$node->safe_psql('postgres', join('', map { "DROP DATABASE $_;\n" } @dbs));
+}
+ok($all_started, "every one of $cycles databases created and dropped in turn got a scheduler");
+is($node->safe_psql('postgres', $schedulers), '0', 'none is left behind');
+
+$node->safe_psql('postgres', 'CREATE DATABASE late');
+$node->safe_psql('late', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE raw (v int);
+	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
+	INSERT INTO raw VALUES (1), (2), (3);
+});
+ok($node->poll_query_until('late', 'SELECT s FROM mv_total', '6'),
+	'a database created after them has its views refreshed by a scheduler');
+is($node->safe_psql('late',
+	"SELECT count(*) > 0 FROM pipeline.runs WHERE status = 'succeeded' AND worker_pid <> pg_backend_pid()"),
+	't', 'by the background worker');
+
+$node->stop;
+done_testing();
