@@ -249,6 +249,31 @@ SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY mat
 SELECT matview, status FROM pipeline.refresh('public.mv_audit');
 RESET search_path;
 
+-- which search_path the owner's code gets: a view that records it
+SET SESSION AUTHORIZATION victim;
+CREATE FUNCTION victim.current_path() RETURNS text LANGUAGE sql STABLE
+    AS 'SELECT pg_catalog.current_setting(''search_path'')';
+SELECT pipeline.create_matview('victim', 'paths', 'SELECT victim.current_path() AS path', '1 hour');
+RESET SESSION AUTHORIZATION;
+SET search_path = attacker, pg_catalog;
+SELECT path AS server_default FROM victim.mv_paths;
+ALTER ROLE victim SET search_path = victim, public;
+SELECT status FROM pipeline.refresh('victim.mv_paths');
+SELECT path AS role_setting FROM victim.mv_paths;
+DO $$ BEGIN
+    EXECUTE pg_catalog.format('ALTER ROLE victim IN DATABASE %I SET search_path = victim',
+                              pg_catalog.current_database());
+END $$;
+SELECT status FROM pipeline.refresh('victim.mv_paths');
+SELECT path AS role_in_database_setting FROM victim.mv_paths;
+DO $$ BEGIN
+    EXECUTE pg_catalog.format('ALTER ROLE victim IN DATABASE %I RESET search_path',
+                              pg_catalog.current_database());
+END $$;
+ALTER ROLE victim RESET search_path;
+RESET search_path;
+SELECT pipeline.drop_matview('victim.mv_paths');
+
 -- the verdict: traps ran only as the attacker, who is no superuser
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'attacker';
 SELECT DISTINCT who, trap FROM public.trap_log WHERE who <> 'attacker' ORDER BY 1, 2;

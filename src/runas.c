@@ -80,47 +80,24 @@ runas_end(RunAs *ra)
 	SetUserIdAndSecContext(ra->save_userid, ra->save_sec_context);
 }
 
-/* The search_path entry of one pg_db_role_setting row, or NULL. */
+/* The search_path entry of a pg_db_role_setting row's settings, or NULL. */
 static char *
-search_path_setting(Relation settings, Oid database, Oid role)
+search_path_setting(Datum config)
 {
-	ScanKeyData keys[2];
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	ArrayType  *array = DatumGetArrayTypeP(config);
+	Datum	   *items;
+	int			count;
 	char	   *found = NULL;
 
-	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase,
-				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(database));
-	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole,
-				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(role));
-	scan = systable_beginscan(settings, DbRoleSettingDatidRolidIndexId, true,
-							  NULL, 2, keys);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &count);
+	/* the last SET wins, as ProcessGUCArray applies them in order */
+	for (int i = 0; i < count; i++)
 	{
-		bool		isnull;
-		Datum		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
-										  RelationGetDescr(settings), &isnull);
+		char	   *item = TextDatumGetCString(items[i]);
 
-		if (!isnull)
-		{
-			ArrayType  *array = DatumGetArrayTypeP(config);
-			Datum	   *items;
-			int			count;
-
-			deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
-							  &items, NULL, &count);
-			/* the last SET wins, as ProcessGUCArray applies them in order */
-			for (int i = 0; i < count; i++)
-			{
-				char	   *item = TextDatumGetCString(items[i]);
-
-				if (pg_strncasecmp(item, "search_path=", strlen("search_path=")) == 0)
-					found = pstrdup(item + strlen("search_path="));
-			}
-		}
+		if (pg_strncasecmp(item, "search_path=", strlen("search_path=")) == 0)
+			found = pstrdup(item + strlen("search_path="));
 	}
-	systable_endscan(scan);
 	return found;
 }
 
@@ -152,19 +129,41 @@ server_search_path(void)
 char *
 runas_owner_search_path(Oid owner)
 {
-	/* the order a new session applies them in, most specific first */
-	const Oid	databases[4] = {MyDatabaseId, InvalidOid, MyDatabaseId, InvalidOid};
-	const Oid	roles[4] = {owner, owner, InvalidOid, InvalidOid};
+	/*
+	 * A new session applies, most specific first: role in this database,
+	 * role, this database, everyone.  One pass over the (small) catalog
+	 * finds them all.
+	 */
+	char	   *found[4] = {NULL, NULL, NULL, NULL};
 	Relation	settings = table_open(DbRoleSettingRelationId, AccessShareLock);
-	char	   *path = NULL;
+	SysScanDesc scan = systable_beginscan(settings, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
 
-	for (int i = 0; i < 4 && path == NULL; i++)
-		path = search_path_setting(settings, databases[i], roles[i]);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting row = (Form_pg_db_role_setting) GETSTRUCT(tuple);
+		int			rank;
+		bool		isnull;
+		Datum		config;
+
+		if (row->setrole != owner && OidIsValid(row->setrole))
+			continue;
+		if (row->setdatabase != MyDatabaseId && OidIsValid(row->setdatabase))
+			continue;
+		rank = (OidIsValid(row->setrole) ? 0 : 2) + (OidIsValid(row->setdatabase) ? 0 : 1);
+		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
+							  RelationGetDescr(settings), &isnull);
+		if (!isnull)
+			found[rank] = search_path_setting(config);
+	}
+	systable_endscan(scan);
 	table_close(settings, AccessShareLock);
-	if (path == NULL)
-		path = pstrdup(server_search_path());
+
+	for (int rank = 0; rank < 4; rank++)
+		if (found[rank] != NULL)
+			return psprintf("%s, pg_temp", found[rank]);
 	/* temporary objects never shadow the owner's own */
-	return psprintf("%s, pg_temp", path);
+	return psprintf("%s, pg_temp", server_search_path());
 }
 
 uint64
