@@ -25,8 +25,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
-#include "parser/analyze.h"
-#include "parser/parser.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -37,6 +35,7 @@
 #include "utils/typcache.h"
 
 #include "catalog.h"
+#include "dag.h"
 #include "incremental.h"
 #include "runas.h"
 #include "matview.h"
@@ -71,16 +70,11 @@ key_attribute(Relation rel, const char *key, const char *viewname)
 void
 incremental_check_key(const char *query_text, const char *key, const char *viewname)
 {
-	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
-	Query	   *query;
+	Query	   *query = dag_analyze_one(query_text);
 	ListCell   *lc;
 	Oid			keytype = InvalidOid;
 	TypeCacheEntry *tc;
 
-	if (list_length(raw) != 1)
-		elog(ERROR, "expected one statement");
-	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
-									  NULL, 0, NULL);
 	foreach(lc, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
@@ -265,15 +259,10 @@ check_query_level(Query *query, AttrNumber keyno, const char *viewname)
 void
 incremental_check_query(const char *query_text, const char *key, const char *viewname)
 {
-	List	   *raw = raw_parser(query_text, RAW_PARSE_DEFAULT);
-	Query	   *query;
+	Query	   *query = dag_analyze_one(query_text);
 	AttrNumber	keyno = InvalidAttrNumber;
 	ListCell   *lc;
 
-	if (list_length(raw) != 1)
-		elog(ERROR, "expected one statement");
-	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
-									  NULL, 0, NULL);
 	foreach(lc, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
