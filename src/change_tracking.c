@@ -397,43 +397,31 @@ install_missing_triggers(Oid relid)
  * seen (change_tracking.h).  Plain views are covered by their own sources,
  * which are edges too.
  */
+#define UNCHANGED_QUERY(change_seen) \
+"SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
+"                WHERE s.matview = $1::regclass) " \
+"   AND NOT EXISTS ( " \
+"       SELECT 1 FROM pipeline.edges e " \
+"         JOIN pg_catalog.pg_class c ON c.oid = e.upstream " \
+"        WHERE e.downstream = $1::regclass " \
+"          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 " \
+"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass " \
+"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) " \
+"               OR (c.relkind = 'm' AND NOT EXISTS " \
+"                   (SELECT 1 FROM pipeline.matview_definitions d " \
+"                     WHERE d.matview = c.oid)) " \
+"               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s " \
+"                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
+"                             AND NOT " change_seen ")))"
+
 static const char *const unchanged_query =
-"SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s "
-"                WHERE s.matview = $1::regclass) "
-"   AND NOT EXISTS ( "
-"       SELECT 1 FROM pipeline.edges e "
-"         JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
-"        WHERE e.downstream = $1::regclass "
-"          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 "
-"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass "
-"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) "
-"               OR (c.relkind = 'm' AND NOT EXISTS "
-"                   (SELECT 1 FROM pipeline.matview_definitions d "
-"                     WHERE d.matview = c.oid)) "
-"               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s "
-"                           WHERE ch.relation = c.oid AND s.matview = $1::regclass "
-"                             AND NOT CASE WHEN ch.xid = s.xid "
-"                                          THEN ch.command_id < s.command_id "
-"                                          ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) "
-"                                     END)))";
+UNCHANGED_QUERY("CASE WHEN ch.xid = s.xid "
+				"     THEN ch.command_id < s.command_id "
+				"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END");
 
 /* The same under the 1.1 catalog, which has no command ids */
 static const char *const unchanged_query_1_1 =
-"SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s "
-"                WHERE s.matview = $1::regclass) "
-"   AND NOT EXISTS ( "
-"       SELECT 1 FROM pipeline.edges e "
-"         JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
-"        WHERE e.downstream = $1::regclass "
-"          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 "
-"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass "
-"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) "
-"               OR (c.relkind = 'm' AND NOT EXISTS "
-"                   (SELECT 1 FROM pipeline.matview_definitions d "
-"                     WHERE d.matview = c.oid)) "
-"               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s "
-"                           WHERE ch.relation = c.oid AND s.matview = $1::regclass "
-"                             AND NOT pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot))))";
+UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)");
 
 bool
 change_tracking_unchanged(Oid relid)
