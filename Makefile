@@ -27,7 +27,7 @@ PG_CONFIG ?= pg_config
 # the library knows which version of the SQL it serves (worker.c)
 PG_CPPFLAGS = -I$(srcdir)/src -DPIPELINE_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
-	-Wno-sign-compare -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+	-Wno-missing-field-initializers $(if $(WERROR),-Werror)
 SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out \

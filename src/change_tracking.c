@@ -149,7 +149,7 @@ function_is_opaque(Oid fn, void *context)
 				agg->aggserialfn, agg->aggdeserialfn, agg->aggmtransfn,
 			agg->aggminvtransfn, agg->aggmfinalfn};
 
-			for (int i = 0; i < lengthof(support) && !opaque; i++)
+			for (size_t i = 0; i < lengthof(support) && !opaque; i++)
 				opaque = OidIsValid(support[i]) && function_is_opaque(support[i], context);
 			ReleaseSysCache(aggtuple);
 		}

@@ -1020,7 +1020,7 @@ pipeline_invoke(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("argument row %d is not a JSON array", i + 1)));
-		if (JsonContainerSize(row->val.binary.data) != ef->nargs)
+		if ((int) JsonContainerSize(row->val.binary.data) != ef->nargs)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("argument row %d has %d values, but %s takes %d",

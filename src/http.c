@@ -255,7 +255,7 @@ curl_parts_free(CurlParts *parts)
 	char	   *strings[] = {parts->scheme, parts->host, parts->port, parts->path,
 		parts->user, parts->query, parts->fragment, parts->url};
 
-	for (int i = 0; i < lengthof(strings); i++)
+	for (size_t i = 0; i < lengthof(strings); i++)
 		if (strings[i] != NULL)
 			curl_free(strings[i]);
 	if (parts->handle != NULL)

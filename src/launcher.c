@@ -293,7 +293,7 @@ launcher_wake(Oid dboid)
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	for (int i = 0; i < shared->nslots && count < lengthof(latches); i++)
+	for (int i = 0; i < shared->nslots && count < (int) lengthof(latches); i++)
 		if (shared->slots[i].kind == SLOT_SCHEDULER && shared->slots[i].dboid == dboid &&
 			shared->slots[i].latch)
 			latches[count++] = shared->slots[i].latch;

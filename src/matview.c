@@ -183,7 +183,7 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	Interval   *interval;
 	int			i;
 
-	for (i = 0; i < lengthof(argnames); i++)
+	for (i = 0; i < (int) lengthof(argnames); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -47,7 +47,7 @@ run_status_name(RunStatus status)
 RunStatus
 run_status_from_name(const char *name)
 {
-	for (int i = 0; i < lengthof(run_status_names); i++)
+	for (size_t i = 0; i < lengthof(run_status_names); i++)
 		if (strcmp(run_status_names[i], name) == 0)
 			return (RunStatus) i;
 	elog(ERROR, "unknown run status \"%s\"", name);
@@ -274,7 +274,7 @@ pipeline_schedule_changed(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "pipeline.schedule_changed() must be called as a trigger");
 	relid = RelationGetRelid(trigdata->tg_relation);
-	for (slot = 0; slot < lengthof(queued); slot++)
+	for (slot = 0; slot < (int) lengthof(queued); slot++)
 		if (queued[slot].relid == relid || !OidIsValid(queued[slot].relid))
 			break;
 	if (slot == lengthof(queued))
