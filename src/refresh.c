@@ -6,18 +6,21 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/matview.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -27,6 +30,7 @@
 #include "catalog.h"
 #include "dag.h"
 #include "incremental.h"
+#include "pipeline.h"
 #include "refresh.h"
 #include "runas.h"
 #include "schedule.h"
@@ -134,54 +138,68 @@ typedef struct RefreshTarget
 } RefreshTarget;
 
 /*
- * One lookup with a saved plan, so refresh() of a single view costs little
- * more than REFRESH itself: no DAG load (whose cost grows with the number
- * of views) unless downstream views must follow, and no hook call unless
- * there is a hook.  False when relid is not a managed view.  Needs a
- * transaction.
+ * Finds the first row of pipeline's table whose index (on a regclass or oid
+ * column first) has key; copies the row into *row when row is not NULL.
+ * A direct index probe: these catalog tables are readable by everyone and
+ * have no row-level security, and nothing is resolved by name but
+ * pipeline's own objects, in its own schema.
+ */
+static bool
+catalog_probe(Oid nspid, const char *table, const char *index, Oid key,
+			  HeapTuple *row)
+{
+	Oid			tableid = get_relname_relid(table, nspid);
+	Oid			indexid = get_relname_relid(index, nspid);
+	Relation	rel;
+	ScanKeyData scankey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found;
+
+	if (!OidIsValid(tableid) || !OidIsValid(indexid))
+		elog(ERROR, "pipeline catalog index %s is missing", index);
+	rel = table_open(tableid, AccessShareLock);
+	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
+	scan = systable_beginscan(rel, indexid, true, NULL, 1, &scankey);
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	if (found && row != NULL)
+		*row = heap_copytuple(tuple);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * What refresh() needs, from three index probes, so refresh() of a single
+ * view costs little more than REFRESH itself: no DAG load (whose cost grows
+ * with the number of views) unless downstream views must follow, and no
+ * hook call unless there is a hook.  False when relid is not a managed
+ * view.  Needs a transaction.
  */
 static bool
 lookup_refresh_target(Oid relid, RefreshTarget *target)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {REGCLASSOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		found;
-	RunAs		ra;
+	Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
+	HeapTuple	definition;
+	Relation	definitions;
+	bool		isnull;
+	Datum		interval;
 
-	SPI_connect();
-	/* the path the plan was made with, so it is never re-analyzed */
-	runas_begin_internal(&ra, InvalidOid);
-	if (plan == NULL)
-	{
-		SPIPlanPtr	prepared;
-
-		prepared = SPI_prepare("SELECT d.refresh_interval, "
-							   "       EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = d.matview), "
-							   "       EXISTS (SELECT 1 FROM pipeline.after_refresh_hooks h WHERE h.matview = d.matview) "
-							   "  FROM pipeline.matview_definitions d WHERE d.matview = $1",
-							   1, argtypes);
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare the pipeline catalog lookup");
-		plan = prepared;
-	}
-	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline.matview_definitions");
-	runas_end(&ra);
-	found = SPI_processed == 1;
-	if (found)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		target->interval_us =
-			schedule_interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, desc, 1, &isnull)));
-		target->has_downstream = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		target->has_hook = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-	}
-	SPI_finish();
-	return found;
+	if (!catalog_probe(nspid, "matview_definitions", "matview_definitions_pkey",
+					   relid, &definition))
+		return false;
+	definitions = table_open(get_relname_relid("matview_definitions", nspid),
+							 AccessShareLock);
+	interval = heap_getattr(definition,
+							attnameAttNum(definitions, "refresh_interval", false),
+							RelationGetDescr(definitions), &isnull);
+	target->interval_us = schedule_interval_usecs(DatumGetIntervalP(interval));
+	table_close(definitions, AccessShareLock);
+	target->has_downstream = catalog_probe(nspid, "edges", "edges_upstream_idx", relid, NULL);
+	target->has_hook = catalog_probe(nspid, "after_refresh_hooks", "after_refresh_hooks_pkey",
+									 relid, NULL);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_refresh);
