@@ -10,18 +10,14 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/ruleutils.h"
-#include "utils/snapmgr.h"
 
 #include "dag.h"
 #include "runas.h"
@@ -47,29 +43,29 @@ runas_begin_internal(RunAs *ra, Oid role)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-void
-runas_begin_user_code(RunAs *ra, Oid owner)
+/* As owner, with the owner's own search_path; flags add to the context. */
+static void
+begin_as_owner(RunAs *ra, Oid owner, int flags)
 {
 	char	   *path = runas_owner_search_path(owner);
 
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
-	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
 	ra->save_nestlevel = NewGUCNestLevel();
 	set_search_path(path);
 }
 
 void
+runas_begin_user_code(RunAs *ra, Oid owner)
+{
+	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION);
+}
+
+void
 runas_begin_refresh(RunAs *ra, Oid owner)
 {
-	char	   *path = runas_owner_search_path(owner);
-
-	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
-	ra->user_code = true;
-	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	ra->save_nestlevel = NewGUCNestLevel();
-	set_search_path(path);
+	begin_as_owner(ra, owner, 0);
 }
 
 void
