@@ -932,10 +932,15 @@ plan_columns(ApplyPlan *p, Relation changes, Relation target)
 /*
  * The merge.  Its source reads the change table sorted by key and
  * descending sequence, NULLs (deletes that carry only the key) first.
- * apply_changes_row() is volatile, so the planner evaluates it after that
- * sort, on every change in order, and DISTINCT ON then keeps the first, the
- * latest, change of each key without sorting again.  A bad latest change
- * matches no WHEN clause; the error raised after the merge undoes the rest.
+ * apply_changes_row() is volatile, so it stays a filter on the sorted
+ * subquery and runs on every change in order; it never returns null, so
+ * the filter keeps every row (and the planner's estimate for "IS NOT NULL"
+ * is nearly all of them).  As a filter rather than an output column it
+ * costs no projection: the sorted rows reach DISTINCT ON, which keeps the
+ * first, the latest, change of each key without sorting again, as stored
+ * tuples.  The WHEN clauses repeat its verdict in SQL, so a bad latest
+ * change matches no WHEN clause; the error raised after the merge undoes
+ * the rest.
  * A null-sequence delete of a row tells apply_changes_deleting() the row's
  * sequence, to remember; with "probe", an insert first asks
  * apply_changes_insertable() whether a remembered delete is newer.  $1 is
@@ -946,6 +951,7 @@ static char *
 build_merge(ApplyPlan *p, bool probe)
 {
 	StringInfoData sql;
+	StringInfoData good;
 	const char *seq = quote_identifier(p->sequence_by);
 	const char *op = quote_identifier(p->op_column);
 	List	   *source_columns = list_copy(p->columns);
@@ -957,17 +963,34 @@ build_merge(ApplyPlan *p, bool probe)
 		source_columns = lappend(source_columns, (char *) p->sequence_by);
 	source_columns = lappend(source_columns, (char *) p->op_column);
 
+	/*
+	 * What apply_changes_row() answers for a change, in SQL, for the WHEN
+	 * clauses: keys not null, and 'U' or 'I' with a sequence, or the delete
+	 * op (never 'I' or 'U'); operations compared bytewise, as the function
+	 * does, the commonest first.  Null when the operation is.
+	 */
+	initStringInfo(&good);
+	foreach(lc, p->keys)
+		appendStringInfo(&good, "s.%s IS NOT NULL AND ", quote_identifier((char *) lfirst(lc)));
+	appendStringInfo(&good, "(s.%s IS NOT NULL"
+					 " AND (s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'U'"
+					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'I')"
+					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1)",
+					 seq, op, op, op);
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", p->target_sql);
 	append_key_list(&sql, p->keys, NULL, ", ");
 	appendStringInfoString(&sql, ") * FROM (SELECT ");
 	append_key_list(&sql, source_columns, "c", ", ");
-	appendStringInfo(&sql, ", pipeline.apply_changes_row(c.%s::pg_catalog.text, $1, c.%s, ",
+	appendStringInfo(&sql, " FROM %s c ORDER BY ", p->changes_sql);
+	append_key_list(&sql, p->keys, "c", ", ");
+	/* OFFSET 0 keeps the subquery, and its order, under the filter */
+	appendStringInfo(&sql, ", c.%s DESC NULLS FIRST OFFSET 0) w", seq);
+	appendStringInfo(&sql, " WHERE pipeline.apply_changes_row(w.%s::pg_catalog.text, $1, w.%s, ",
 					 op, seq);
-	append_key_list(&sql, p->keys, "c", ", ");
-	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", p->changes_sql);
-	append_key_list(&sql, p->keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s DESC NULLS FIRST) w ORDER BY ", seq);
+	append_key_list(&sql, p->keys, "w", ", ");
+	appendStringInfoString(&sql, ") IS NOT NULL ORDER BY ");
 	append_key_list(&sql, p->keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC NULLS FIRST) s ON ", seq);
 	forboth(lc, p->keys, eq, p->key_eq)
@@ -978,7 +1001,7 @@ build_merge(ApplyPlan *p, bool probe)
 			appendStringInfoString(&sql, " AND ");
 		appendStringInfo(&sql, "t.%s %s s.%s", k, (char *) lfirst(eq), k);
 	}
-	appendStringInfoString(&sql, " WHEN MATCHED AND NOT s.pipeline_good THEN DO NOTHING");
+	appendStringInfo(&sql, " WHEN MATCHED AND (%s) IS NOT TRUE THEN DO NOTHING", good.data);
 	if (p->seq_gt)
 		appendStringInfo(&sql, " WHEN MATCHED AND t.%s %s s.%s THEN DO NOTHING",
 						 seq, p->seq_gt, seq);
@@ -1001,8 +1024,8 @@ build_merge(ApplyPlan *p, bool probe)
 			appendStringInfoString(&sql, ", ");
 		appendStringInfo(&sql, "%s = s.%s", c, c);
 	}
-	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.pipeline_good"
-					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1", op);
+	appendStringInfo(&sql, " WHEN NOT MATCHED AND %s"
+					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1", good.data, op);
 	if (probe)
 	{
 		appendStringInfo(&sql, " AND pipeline.apply_changes_insertable(s.%s, ", seq);
