@@ -594,7 +594,6 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 	Relation	rel = table_open(memory->relid, RowExclusiveLock);
 	CatalogIndexState indexes;
 	TupleTableSlot **slots;
-	BulkInsertState bistate;
 	CommandId	cid;
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
@@ -624,8 +623,11 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 		return;
 	}
 
+	/*
+	 * No bulk-insert state: its ring of buffers would make this backend
+	 * write (and flush WAL for) pages of a large batch itself.
+	 */
 	cid = GetCurrentCommandId(true);
-	bistate = GetBulkInsertState();
 	slots = palloc(sizeof(TupleTableSlot *) * Min(n, WRITE_BATCH));
 	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
 		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
@@ -649,7 +651,7 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 			if (ItemPointerIsValid(&fact->old))
 				simple_heap_delete(rel, &fact->old);
 		}
-		heap_multi_insert(rel, slots, count, cid, 0, bistate);
+		heap_multi_insert(rel, slots, count, cid, 0, NULL);
 		for (int i = 0; i < count; i++)
 		{
 			for (int x = 0; x < indexes->ri_NumIndices; x++)
@@ -668,7 +670,6 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 	}
 	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeBulkInsertState(bistate);
 	CatalogCloseIndexes(indexes);
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
