@@ -28,7 +28,9 @@
  * not newer than the remembered delete is not applied.  It rides on the same
  * stream: apply_changes_row() sees each key's winning change first, so it
  * collects the winning deletes in memory (a "fact": key and sequence) at no
- * extra scan; after the MERGE they are written with one INSERT.  The check
+ * extra scan; after the MERGE they are written straight into the heap (one
+ * multi-insert per thousand rows) and its indexes, not through an INSERT
+ * statement.  The check
  * is a function in the MERGE's WHEN NOT MATCHED clause, so only changes that
  * would insert probe the memory (an index lookup), and only when the target
  * has remembered keys at all.  Keys are stored as text (the key's output,
@@ -48,11 +50,14 @@
 #include <ctype.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
@@ -195,6 +200,7 @@ append_key_list(StringInfo buf, List *keys, const char *prefix, const char *sep)
 #define DK_TARGET		1
 #define DK_KEY			2
 #define DK_SEQUENCE		3
+#define DK_DELETED_AT	4
 
 /*
  * The memory as the running apply sees it; NULL outside apply_changes().
@@ -461,7 +467,7 @@ memory_key_text(Datum *keys)
  * the output settings pinned.
  */
 static bool
-memory_lookup(const char *key, Datum *sequence)
+memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 {
 	ScanKeyData skey[2];
 	bool		found;
@@ -483,6 +489,8 @@ memory_lookup(const char *key, Datum *sequence)
 		else
 			*sequence = InputFunctionCall(&memory->seq_input, TextDatumGetCString(stored),
 										  memory->seq_ioparam, -1);
+		if (found && tid != NULL)
+			*tid = memory->slot->tts_tid;
 	}
 	ExecClearTuple(memory->slot);
 	return found;
@@ -534,7 +542,138 @@ typedef struct KeyFact
 {
 	char	   *key;
 	Datum		sequence;
+	ItemPointerData old;		/* the row it replaces, or invalid */
 } KeyFact;
+
+/* Rows memory_write() hands to heap_multi_insert() at a time */
+#define WRITE_BATCH		1000
+
+/*
+ * Whether memory_write() may write pipeline.deleted_keys itself: only
+ * plain indexes that are ready and checked at once, no triggers, no forced
+ * row security (as installed; an index or trigger added by hand falls back
+ * to SQL).  Opens the indexes into *indexes when it may.
+ */
+static bool
+memory_direct_ok(Relation rel, CatalogIndexState *indexes)
+{
+	CatalogIndexState state;
+
+	if (rel->trigdesc != NULL || rel->rd_rel->relforcerowsecurity)
+		return false;
+	state = CatalogOpenIndexes(rel);
+	for (int i = 0; i < state->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = state->ri_IndexRelationInfo[i];
+
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL ||
+			info->ii_ExclusionOps != NULL || !info->ii_ReadyForInserts ||
+			!state->ri_IndexRelationDescs[i]->rd_index->indimmediate)
+		{
+			CatalogCloseIndexes(state);
+			return false;
+		}
+	}
+	*indexes = state;
+	return true;
+}
+
+/*
+ * Writes the rows of pipeline.deleted_keys: kf[f] with its sequence's text
+ * sequences[f], replacing the row kf[f].old when valid.  As the statement
+ * "INSERT ... SELECT unnest(...)" would, but without the executor: the
+ * heap gets one multi-insert (one WAL record per page) per batch of rows,
+ * then each index its entries.  The extension's own table, written as the
+ * catalog owner would: nothing here checks privileges.  Falls back to the
+ * statement when the table has more than the installed shape.  Needs SPI
+ * connected.
+ */
+static void
+memory_write(KeyFact *kf, Datum *sequences, int n)
+{
+	Relation	rel = table_open(memory->relid, RowExclusiveLock);
+	CatalogIndexState indexes;
+	TupleTableSlot **slots;
+	CommandId	cid;
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+	if (!memory_direct_ok(rel, &indexes))
+	{
+		Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[3];
+		Datum	   *keys = palloc_extended(sizeof(Datum) * n, MCXT_ALLOC_HUGE);
+
+		table_close(rel, NoLock);
+		for (int f = 0; f < n; f++)
+			keys[f] = CStringGetTextDatum(kf[f].key);
+		values[0] = ObjectIdGetDatum(memory->target);
+		values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false,
+													TYPALIGN_INT));
+
+		/*
+		 * The arrays are unnested in the target list, which streams them
+		 * (ROWS FROM would store both in tuplestores first).
+		 */
+		catalog_exec_as_owner("INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+							  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
+							  " ON CONFLICT (target, key) DO UPDATE"
+							  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
+							  3, argtypes, values, NULL);
+		return;
+	}
+
+	/*
+	 * No bulk-insert state: its ring of buffers would make this backend
+	 * write (and flush WAL for) pages of a large batch itself.
+	 */
+	cid = GetCurrentCommandId(true);
+	slots = palloc(sizeof(TupleTableSlot *) * Min(n, WRITE_BATCH));
+	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	for (int first = 0; first < n; first += WRITE_BATCH)
+	{
+		int			count = Min(n - first, WRITE_BATCH);
+
+		for (int i = 0; i < count; i++)
+		{
+			KeyFact    *fact = &kf[first + i];
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, false, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			slot->tts_values[DK_TARGET - 1] = ObjectIdGetDatum(memory->target);
+			slot->tts_values[DK_KEY - 1] = CStringGetTextDatum(fact->key);
+			slot->tts_values[DK_SEQUENCE - 1] = sequences[first + i];
+			slot->tts_values[DK_DELETED_AT - 1] = now;
+			ExecStoreVirtualTuple(slot);
+			/* the older row goes first, so the new one is unique */
+			if (ItemPointerIsValid(&fact->old))
+				simple_heap_delete(rel, &fact->old);
+		}
+		heap_multi_insert(rel, slots, count, cid, 0, NULL);
+		for (int i = 0; i < count; i++)
+		{
+			for (int x = 0; x < indexes->ri_NumIndices; x++)
+			{
+				Relation	index = indexes->ri_IndexRelationDescs[x];
+				IndexInfo  *info = indexes->ri_IndexRelationInfo[x];
+				Datum		values[INDEX_MAX_KEYS];
+				bool		isnull[INDEX_MAX_KEYS];
+
+				FormIndexDatum(info, slots[i], NULL, values, isnull);
+				index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
+							 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							 false, info);
+			}
+		}
+	}
+	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	CatalogCloseIndexes(indexes);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+}
 
 static int
 keyfact_cmp(const void *a, const void *b)
@@ -562,10 +701,7 @@ memory_record(void)
 	int			n = 0;
 	int			kept = 0;
 	int			level = -1;
-	Datum	   *keys;
 	Datum	   *sequences;
-	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
 
 	if (memory->nfacts == 0 || !OidIsValid(memory->relid))
 		return;
@@ -581,6 +717,7 @@ memory_record(void)
 			continue;			/* a null-sequence delete of nothing known */
 		kf[n].key = memory_key_text(&fact[1]);
 		kf[n].sequence = fact[0];
+		ItemPointerSetInvalid(&kf[n].old);
 		n++;
 	}
 
@@ -612,45 +749,30 @@ memory_record(void)
 		{
 			Datum		remembered;
 
-			if (!memory_lookup(kf[f].key, &remembered) ||
-				memory_compare(remembered, kf[f].sequence) <= 0)
+			ItemPointerData old;
+
+			if (!memory_lookup(kf[f].key, &remembered, &old))
 				kf[kept++] = kf[f];
+			else if (memory_compare(remembered, kf[f].sequence) <= 0)
+			{
+				kf[f].old = old;
+				kf[kept++] = kf[f];
+			}
 		}
 		memory_end_scan();
 		PopActiveSnapshot();
 		n = kept;
 	}
 
-	keys = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	sequences = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int f = 0; f < n; f++)
-	{
-		keys[f] = CStringGetTextDatum(kf[f].key);
 		sequences[f] = CStringGetTextDatum(OutputFunctionCall(&memory->output[0],
 															  kf[f].sequence));
-	}
 	if (level >= 0)
 		AtEOXact_GUC(true, level);
 	MemoryContextSwitchTo(oldcxt);
-	if (n == 0)
-		return;
-
-	values[0] = ObjectIdGetDatum(memory->target);
-	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false, TYPALIGN_INT));
-	/*
-	 * Without remembered keys every key is new, and a plain insert is
-	 * enough.  The arrays are unnested in the target list, which streams
-	 * them (ROWS FROM would store both in tuplestores first).
-	 */
-	catalog_exec_as_owner(memory->remembered ?
-						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
-						  " ON CONFLICT (target, key) DO UPDATE"
-						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at" :
-						  "INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()",
-						  3, argtypes, values, NULL);
+	if (n > 0)
+		memory_write(kf, sequences, n);
 }
 
 /*
@@ -665,7 +787,7 @@ memory_allows_insert(Datum seq, Datum *keys)
 	Datum		remembered;
 	bool		allowed;
 
-	allowed = !memory_lookup(memory_key_text(keys), &remembered) ||
+	allowed = !memory_lookup(memory_key_text(keys), &remembered, NULL) ||
 		memory_compare(remembered, seq) < 0;
 	if (level >= 0)
 		AtEOXact_GUC(true, level);
@@ -932,10 +1054,15 @@ plan_columns(ApplyPlan *p, Relation changes, Relation target)
 /*
  * The merge.  Its source reads the change table sorted by key and
  * descending sequence, NULLs (deletes that carry only the key) first.
- * apply_changes_row() is volatile, so the planner evaluates it after that
- * sort, on every change in order, and DISTINCT ON then keeps the first, the
- * latest, change of each key without sorting again.  A bad latest change
- * matches no WHEN clause; the error raised after the merge undoes the rest.
+ * apply_changes_row() is volatile, so it stays a filter on the sorted
+ * subquery and runs on every change in order; it never returns null, so
+ * the filter keeps every row (and the planner's estimate for "IS NOT NULL"
+ * is nearly all of them).  As a filter rather than an output column it
+ * costs no projection: the sorted rows reach DISTINCT ON, which keeps the
+ * first, the latest, change of each key without sorting again, as stored
+ * tuples.  The WHEN clauses repeat its verdict in SQL, so a bad latest
+ * change matches no WHEN clause; the error raised after the merge undoes
+ * the rest.
  * A null-sequence delete of a row tells apply_changes_deleting() the row's
  * sequence, to remember; with "probe", an insert first asks
  * apply_changes_insertable() whether a remembered delete is newer.  $1 is
@@ -946,6 +1073,7 @@ static char *
 build_merge(ApplyPlan *p, bool probe)
 {
 	StringInfoData sql;
+	StringInfoData good;
 	const char *seq = quote_identifier(p->sequence_by);
 	const char *op = quote_identifier(p->op_column);
 	List	   *source_columns = list_copy(p->columns);
@@ -957,17 +1085,34 @@ build_merge(ApplyPlan *p, bool probe)
 		source_columns = lappend(source_columns, (char *) p->sequence_by);
 	source_columns = lappend(source_columns, (char *) p->op_column);
 
+	/*
+	 * What apply_changes_row() answers for a change, in SQL, for the WHEN
+	 * clauses: keys not null, and 'U' or 'I' with a sequence, or the delete
+	 * op (never 'I' or 'U'); operations compared bytewise, as the function
+	 * does, the commonest first.  Null when the operation is.
+	 */
+	initStringInfo(&good);
+	foreach(lc, p->keys)
+		appendStringInfo(&good, "s.%s IS NOT NULL AND ", quote_identifier((char *) lfirst(lc)));
+	appendStringInfo(&good, "(s.%s IS NOT NULL"
+					 " AND (s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'U'"
+					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'I')"
+					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1)",
+					 seq, op, op, op);
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", p->target_sql);
 	append_key_list(&sql, p->keys, NULL, ", ");
 	appendStringInfoString(&sql, ") * FROM (SELECT ");
 	append_key_list(&sql, source_columns, "c", ", ");
-	appendStringInfo(&sql, ", pipeline.apply_changes_row(c.%s::pg_catalog.text, $1, c.%s, ",
+	appendStringInfo(&sql, " FROM %s c ORDER BY ", p->changes_sql);
+	append_key_list(&sql, p->keys, "c", ", ");
+	/* OFFSET 0 keeps the subquery, and its order, under the filter */
+	appendStringInfo(&sql, ", c.%s DESC NULLS FIRST OFFSET 0) w", seq);
+	appendStringInfo(&sql, " WHERE pipeline.apply_changes_row(w.%s::pg_catalog.text, $1, w.%s, ",
 					 op, seq);
-	append_key_list(&sql, p->keys, "c", ", ");
-	appendStringInfo(&sql, ") AS pipeline_good FROM %s c ORDER BY ", p->changes_sql);
-	append_key_list(&sql, p->keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s DESC NULLS FIRST) w ORDER BY ", seq);
+	append_key_list(&sql, p->keys, "w", ", ");
+	appendStringInfoString(&sql, ") IS NOT NULL ORDER BY ");
 	append_key_list(&sql, p->keys, NULL, ", ");
 	appendStringInfo(&sql, ", %s DESC NULLS FIRST) s ON ", seq);
 	forboth(lc, p->keys, eq, p->key_eq)
@@ -978,7 +1123,7 @@ build_merge(ApplyPlan *p, bool probe)
 			appendStringInfoString(&sql, " AND ");
 		appendStringInfo(&sql, "t.%s %s s.%s", k, (char *) lfirst(eq), k);
 	}
-	appendStringInfoString(&sql, " WHEN MATCHED AND NOT s.pipeline_good THEN DO NOTHING");
+	appendStringInfo(&sql, " WHEN MATCHED AND (%s) IS NOT TRUE THEN DO NOTHING", good.data);
 	if (p->seq_gt)
 		appendStringInfo(&sql, " WHEN MATCHED AND t.%s %s s.%s THEN DO NOTHING",
 						 seq, p->seq_gt, seq);
@@ -1001,8 +1146,8 @@ build_merge(ApplyPlan *p, bool probe)
 			appendStringInfoString(&sql, ", ");
 		appendStringInfo(&sql, "%s = s.%s", c, c);
 	}
-	appendStringInfo(&sql, " WHEN NOT MATCHED AND s.pipeline_good"
-					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1", op);
+	appendStringInfo(&sql, " WHEN NOT MATCHED AND %s"
+					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1", good.data, op);
 	if (probe)
 	{
 		appendStringInfo(&sql, " AND pipeline.apply_changes_insertable(s.%s, ", seq);
