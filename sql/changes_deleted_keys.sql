@@ -177,6 +177,30 @@ DROP ROLE dk_reader;
 DROP ROLE dk_other;
 SELECT count(*) AS left_in_memory FROM pipeline.deleted_keys;
 
+-- the memory is written without the executor while pipeline.deleted_keys
+-- has its installed shape; a trigger added by hand makes apply_changes
+-- write it with SQL instead (the trigger sees each row), same results
+CREATE TABLE fb (id int PRIMARY KEY, v text, seq int);
+CREATE TABLE fb_changes (id int, v text, seq int, op text);
+CREATE TABLE fb_log (key text, sequence text);
+CREATE FUNCTION fb_logged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.fb_log VALUES (NEW.key, NEW.sequence); RETURN NEW; END $$;
+CREATE TRIGGER fb_logged AFTER INSERT ON pipeline.deleted_keys
+    FOR EACH ROW EXECUTE FUNCTION fb_logged();
+INSERT INTO fb VALUES (1, 'a', 1), (2, 'b', 1);
+INSERT INTO fb_changes VALUES (1, NULL, 5, 'D'), (2, NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('fb_changes', 'fb', '{id}', 'seq');
+INSERT INTO fb_changes VALUES (1, NULL, 7, 'D');
+SELECT * FROM pipeline.apply_changes('fb_changes', 'fb', '{id}', 'seq');
+INSERT INTO fb_changes VALUES (1, 'old', 6, 'U'), (2, 'new', 6, 'U');
+SELECT * FROM pipeline.apply_changes('fb_changes', 'fb', '{id}', 'seq');
+TABLE fb;
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'fb'::regclass ORDER BY key;
+SELECT key, sequence FROM fb_log ORDER BY key, sequence;
+DROP TRIGGER fb_logged ON pipeline.deleted_keys;
+DROP TABLE fb, fb_changes, fb_log;
+DROP FUNCTION fb_logged();
+
 -- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
 -- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
 -- remembered
