@@ -149,27 +149,41 @@ incremental_unchanged(PendingView *v)
 }
 
 /*
- * Parse analysis of a pending view's query; errors are the analyzer's.  A
- * changed view's new query means what it means to its author now (the
- * caller's search_path), and is bound from that analysis; a rebuilt view's
- * bound query is analyzed as its owner (who rebuilds it) with search_path
- * pinned, whoever the caller is.
+ * How a pending view's query is read: a changed view's new query means what
+ * it means to its author now (the caller's search_path, as the caller); a
+ * rebuilt view's bound query is read with search_path pinned, as its owner
+ * (who rebuilds it), whoever the caller is.  Each reading is bracketed by
+ * begin_reading() and end_reading().
+ */
+static const char *
+begin_reading(PendingView *v, RunAs *ra)
+{
+	if (v->def)
+		return v->query;
+	runas_begin_internal(ra, v->owner);
+	return v->bound;
+}
+
+static void
+end_reading(PendingView *v, RunAs *ra)
+{
+	if (!v->def)
+		runas_end(ra);
+}
+
+/*
+ * Parse analysis of a pending view's query (errors are the analyzer's); a
+ * changed view is bound from it.
  */
 static Query *
 analyze_pending(PendingView *v)
 {
-	Query	   *query;
 	RunAs		ra;
+	Query	   *query = dag_analyze_one(begin_reading(v, &ra));
 
+	end_reading(v, &ra);
 	if (v->def)
-	{
-		query = dag_analyze_one(v->query);
 		v->bound = runas_deparse_bound(query);
-		return query;
-	}
-	runas_begin_internal(&ra, v->owner);
-	query = dag_analyze_one(v->bound);
-	runas_end(&ra);
 	return query;
 }
 
@@ -219,15 +233,11 @@ static List *
 direct_reads(ChangeSet *cs, int index, bool match_new)
 {
 	PendingView *v = &cs->views[index];
-	List	   *raw = raw_parser(v->def ? v->query : v->bound, RAW_PARSE_DEFAULT);
+	RunAs		ra;
+	List	   *raw = raw_parser(begin_reading(v, &ra), RAW_PARSE_DEFAULT);
 	List	   *rangevars = NIL;
 	List	   *reads = NIL;
 	ListCell   *lc;
-	RunAs		ra;
-
-	/* names resolve as analyze_pending() will resolve them */
-	if (!v->def)
-		runas_begin_internal(&ra, v->owner);
 
 	rangevar_walker(linitial_node(RawStmt, raw)->stmt, &rangevars);
 	foreach(lc, rangevars)
@@ -254,8 +264,7 @@ direct_reads(ChangeSet *cs, int index, bool match_new)
 		if (OidIsValid(relid))
 			reads = list_append_unique_oid(reads, relid);
 	}
-	if (!v->def)
-		runas_end(&ra);
+	end_reading(v, &ra);
 	return reads;
 }
 
@@ -938,20 +947,14 @@ compare_shape(Oid relid, Query *query, bool *same)
 	return breaks.len ? breaks.data : NULL;
 }
 
-/* An incremental view's key, checked against its query as analyze_pending() reads it. */
+/* An incremental view's key, checked against its query as it is read. */
 static void
 check_key(PendingView *v)
 {
 	RunAs		ra;
 
-	if (v->def)
-	{
-		incremental_check_key(v->query, v->key, v->name);
-		return;
-	}
-	runas_begin_internal(&ra, v->owner);
-	incremental_check_key(v->bound, v->key, v->name);
-	runas_end(&ra);
+	incremental_check_key(begin_reading(v, &ra), v->key, v->name);
+	end_reading(v, &ra);
 }
 
 /*
