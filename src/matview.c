@@ -9,14 +9,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -299,17 +300,14 @@ pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 
 	if (view->type == MATVIEW_REGULAR)
 	{
-		int			nestlevel = NewGUCNestLevel();
-		size_t		len;
+		/* the query of its _RETURN rule, deparsed as every bound query is */
+		Relation	rel = table_open(relid, AccessShareLock);
 
-		(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		bound = TextDatumGetCString(DirectFunctionCall1(pg_get_viewdef,
-														ObjectIdGetDatum(relid)));
-		AtEOXact_GUC(true, nestlevel);
-		len = strlen(bound);
-		while (len > 0 && (bound[len - 1] == ';' || isspace((unsigned char) bound[len - 1])))
-			bound[--len] = '\0';
+		if (rel->rd_rules == NULL || rel->rd_rules->numLocks != 1)
+			elog(ERROR, "materialized view \"%s\" has no single rule",
+				 RelationGetRelationName(rel));
+		bound = runas_deparse_bound(linitial_node(Query, rel->rd_rules->rules[0]->actions));
+		table_close(rel, AccessShareLock);
 		PG_RETURN_TEXT_P(cstring_to_text(bound));
 	}
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
