@@ -12,7 +12,7 @@ EXTENSION = pipeline
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" pipeline.control)
 
 MODULE_big = pipeline
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 INSTALL_FRAGMENTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = pipeline--$(EXTVERSION).sql
@@ -24,7 +24,7 @@ ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
-# the library knows which version of the SQL it serves (worker.c)
+# the library knows which version of the SQL it serves (src/bgw/worker.c)
 PG_CPPFLAGS = -I$(srcdir)/src -DPIPELINE_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
 	-Wno-missing-field-initializers $(if $(WERROR),-Werror)

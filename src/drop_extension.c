@@ -3,7 +3,7 @@
  *	  DROP EXTENSION pipeline: the managed views stay, as plain materialized
  *	  views and tables, and nothing waits for or trips over a refresh.
  *
- * The change-tracking triggers on source tables (change_tracking.c) call
+ * The change-tracking triggers on source tables (src/schedule/change_tracking.c) call
  * pipeline.record_change(), so PostgreSQL records that they depend on it
  * and would refuse a plain DROP EXTENSION once any view has run.  The
  * ddl_command_start event trigger pipeline_drop_extension sees the statement
@@ -50,8 +50,8 @@
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 
-#include "change_tracking.h"
-#include "launcher.h"
+#include "schedule/change_tracking.h"
+#include "bgw/launcher.h"
 
 /* the name change_tracking.c gives the triggers it adds */
 

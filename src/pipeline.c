@@ -10,9 +10,9 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "pipeline.h"
-#include "external_function.h"
-#include "launcher.h"
+#include "util/settings.h"
+#include "io/external_function.h"
+#include "bgw/launcher.h"
 
 PG_MODULE_MAGIC;
 

@@ -1,0 +1,629 @@
+/*-------------------------------------------------------------------------
+ * launcher.c
+ *	  The launcher: one static background worker that starts a scheduler
+ *	  for every database (each scheduler idles where the extension is not
+ *	  installed), plus the shared registry of pipeline processes, which
+ *	  lets DROP DATABASE send them away first and DROP EXTENSION cancel
+ *	  the refreshes.
+ *
+ * Nothing here can fill up: the launcher's databases are a hash table
+ * pruned to its last scan of pg_database, and the registry has a slot per
+ * backend.  Its spinlock is held only to read or write slots; processes are
+ * signalled after it is released.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "bgw/launcher.h"
+#include "util/settings.h"
+#include "io/unload.h"
+
+/* wait before restarting a scheduler that exited */
+#define SCHEDULER_RESTART_MS 5000
+
+/*
+ * A registered process.  Besides schedulers and refresh workers, a session
+ * that runs DROP DATABASE or DROP EXTENSION pipeline holds a slot until its
+ * transaction ends (drop_in_progress), so the launcher and the schedulers
+ * know to stand aside for exactly as long as the drop is under way.
+ */
+typedef enum SlotKind
+{
+	SLOT_FREE = 0,
+	SLOT_SCHEDULER,
+	SLOT_REFRESH,
+	SLOT_EXTENSION_DROP,
+	SLOT_DATABASE_DROP
+} SlotKind;
+
+typedef struct ProcessSlot
+{
+	SlotKind	kind;
+	Oid			dboid;
+	pid_t		pid;
+	Latch	   *latch;
+} ProcessSlot;
+
+typedef struct SharedState
+{
+	slock_t		mutex;
+	Latch	   *launcher_latch;
+	bool		out_of_slots_logged;	/* a failed worker start was logged */
+	int			nslots;
+	ProcessSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends of them */
+} SharedState;
+
+static SharedState *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+static int	my_slot = -1;
+static bool exit_callback_registered = false;
+static bool xact_callback_registered = false;
+
+PGDLLEXPORT void pipeline_launcher_main(Datum main_arg);
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(SharedState, slots),
+					mul_size(MaxBackends, sizeof(ProcessSlot)));
+}
+
+static void
+shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	/* MaxBackends is known by now (PostgreSQL 15 computes it first) */
+	RequestAddinShmemSpace(MAXALIGN(shared_size()));
+}
+
+static void
+shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("pipeline", shared_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, shared_size());
+		SpinLockInit(&shared->mutex);
+		shared->nslots = MaxBackends;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+release_my_slot(void)
+{
+	if (shared == NULL || my_slot < 0)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[my_slot].kind = SLOT_FREE;
+	shared->slots[my_slot].dboid = InvalidOid;
+	shared->slots[my_slot].latch = NULL;
+	SpinLockRelease(&shared->mutex);
+	my_slot = -1;
+}
+
+static void
+unregister_process(int code, Datum arg)
+{
+	release_my_slot();
+}
+
+/* A drop's slot lasts as long as its transaction. */
+static void
+drop_xact_callback(XactEvent event, void *arg)
+{
+	SlotKind	kind;
+
+	if (shared == NULL || my_slot < 0)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	kind = shared->slots[my_slot].kind;
+	SpinLockRelease(&shared->mutex);
+	if (kind == SLOT_EXTENSION_DROP || kind == SLOT_DATABASE_DROP)
+		release_my_slot();
+}
+
+/*
+ * Takes a free slot for this process; the caller holds the mutex.  There is
+ * one per backend, so one is always free for a process that holds none.
+ */
+static bool
+take_slot(SlotKind kind, Oid dboid)
+{
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		if (shared->slots[i].kind == SLOT_FREE)
+		{
+			shared->slots[i].kind = kind;
+			shared->slots[i].dboid = dboid;
+			shared->slots[i].pid = MyProcPid;
+			shared->slots[i].latch = MyLatch;
+			my_slot = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Is a slot of this kind held for dboid?  The caller holds the mutex. */
+static bool
+slot_held(SlotKind kind, Oid dboid)
+{
+	for (int i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].kind == kind && shared->slots[i].dboid == dboid)
+			return true;
+	return false;
+}
+
+bool
+launcher_register_process(Oid dboid, PipelineProcessKind kind)
+{
+	bool		dropping;
+
+	if (shared == NULL)
+		return true;
+	if (!exit_callback_registered)
+	{
+		on_shmem_exit(unregister_process, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	SpinLockAcquire(&shared->mutex);
+	dropping = slot_held(SLOT_DATABASE_DROP, dboid) ||
+		(kind == PROCESS_REFRESH && slot_held(SLOT_EXTENSION_DROP, dboid));
+	if (!dropping && my_slot < 0)
+		(void) take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER : SLOT_REFRESH, dboid);
+	SpinLockRelease(&shared->mutex);
+	return !dropping;
+}
+
+bool
+launcher_extension_dropping(Oid dboid)
+{
+	bool		dropping;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	dropping = slot_held(SLOT_EXTENSION_DROP, dboid);
+	SpinLockRelease(&shared->mutex);
+	return dropping;
+}
+
+/*
+ * Registers this session's drop of dboid (kind SLOT_EXTENSION_DROP or
+ * SLOT_DATABASE_DROP) until its transaction ends, and collects into pids
+ * the database's pipeline processes, to be signalled once the lock is
+ * released: refresh workers only, or schedulers too.  Returns how many were
+ * collected; pids has room for nslots.
+ */
+static int
+begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, pid_t *pids)
+{
+	int			count = 0;
+
+	if (!exit_callback_registered)
+	{
+		on_shmem_exit(unregister_process, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(drop_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	SpinLockAcquire(&shared->mutex);
+	/* a second drop in the same transaction keeps the slot it has */
+	if (my_slot < 0)
+		(void) take_slot(kind, dboid);
+	for (int i = 0; i < shared->nslots; i++)
+	{
+		ProcessSlot *slot = &shared->slots[i];
+
+		if (slot->dboid != dboid || i == my_slot)
+			continue;
+		if (slot->kind == SLOT_REFRESH ||
+			(slot->kind == SLOT_SCHEDULER && schedulers_too))
+			pids[count++] = slot->pid;
+	}
+	SpinLockRelease(&shared->mutex);
+	return count;
+}
+
+void
+launcher_extension_drop_begin(void)
+{
+	pid_t	   *pids;
+	int			count;
+
+	if (shared == NULL)
+		return;
+	pids = palloc(sizeof(pid_t) * shared->nslots);
+	count = begin_drop(SLOT_EXTENSION_DROP, MyDatabaseId, false, pids);
+	/* a cancelled refresh records a failed run and ends its transaction */
+	for (int i = 0; i < count; i++)
+		kill(pids[i], SIGINT);
+	/* the scheduler sees the drop at its next look and stays idle */
+	launcher_wake(MyDatabaseId);
+	pfree(pids);
+}
+
+void
+launcher_wake(Oid dboid)
+{
+	Latch	   *latches[8];
+	int			count = 0;
+	Latch	   *launcher_latch;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots && count < (int) lengthof(latches); i++)
+		if (shared->slots[i].kind == SLOT_SCHEDULER && shared->slots[i].dboid == dboid &&
+			shared->slots[i].latch)
+			latches[count++] = shared->slots[i].latch;
+	launcher_latch = shared->launcher_latch;
+	SpinLockRelease(&shared->mutex);
+
+	/*
+	 * Latches live in shared memory for good; one whose process has gone
+	 * meanwhile only wakes its successor for nothing.
+	 */
+	for (int i = 0; i < count; i++)
+		SetLatch(latches[i]);
+	if (launcher_latch)
+		SetLatch(launcher_latch);
+}
+
+/*
+ * DROP DATABASE waits only a few seconds for other sessions to leave, and
+ * our workers would never leave by themselves: ask them to, and keep the
+ * launcher from coming back while the drop is under way.
+ */
+static void
+stop_database_workers(Oid dboid)
+{
+	pid_t	   *pids;
+	int			count;
+
+	if (shared == NULL || !OidIsValid(dboid))
+		return;
+	pids = palloc(sizeof(pid_t) * shared->nslots);
+	count = begin_drop(SLOT_DATABASE_DROP, dboid, true, pids);
+	for (int i = 0; i < count; i++)
+		kill(pids[i], SIGTERM);
+	pfree(pids);
+}
+
+static void
+process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				ProcessUtilityContext context, ParamListInfo params,
+				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, DropdbStmt))
+		stop_database_workers(get_database_oid(((DropdbStmt *) parsetree)->dbname, true));
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* Logs the first failed start of a shortage, once cluster-wide. */
+static void
+note_worker_start(bool started, const char *type)
+{
+	bool		log = false;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (started)
+		shared->out_of_slots_logged = false;
+	else if (!shared->out_of_slots_logged)
+		shared->out_of_slots_logged = log = true;
+	SpinLockRelease(&shared->mutex);
+	if (log)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a %s: no background worker slot is free", type),
+				 errdetail("The pipeline extension tries again later, and logs this again only after a worker could be started in between."),
+				 errhint("Raise max_worker_processes (currently %d): pipeline needs one slot for its launcher, one per database for a scheduler and up to pipeline.max_workers per database for refreshes.",
+						 max_worker_processes)));
+}
+
+bool
+launcher_start_worker(const char *function, const char *type, Datum main_arg,
+					  const void *extra, Size extra_size,
+					  BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+	bool		started;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pipeline");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
+	worker.bgw_main_arg = main_arg;
+	worker.bgw_notify_pid = MyProcPid;
+	Assert(extra_size <= BGW_EXTRALEN);
+	if (extra)
+		memcpy(worker.bgw_extra, extra, extra_size);
+	started = RegisterDynamicBackgroundWorker(&worker, handle);
+	note_worker_start(started, type);
+	return started;
+}
+
+bool
+launcher_database_allowed(const char *dbname)
+{
+	char	   *list;
+	List	   *names;
+	ListCell   *lc;
+	bool		allowed = false;
+
+	if (pipeline_databases == NULL || pipeline_databases[0] == '\0')
+		return true;
+	list = pstrdup(pipeline_databases);
+	if (!SplitIdentifierString(list, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), dbname) == 0)
+			allowed = true;
+	return allowed;
+}
+
+/*
+ * The launcher's view of the databases, keyed by OID: exactly those of its
+ * last scan of pg_database that may have a scheduler, plus any whose
+ * scheduler has not stopped yet.  Entries of dropped or excluded databases
+ * go as soon as their scheduler has stopped, so it never fills up
+ * (TimescaleDB's populate_database_htab does the same).
+ */
+typedef struct KnownDatabase
+{
+	Oid			dboid;			/* hash key */
+	BackgroundWorkerHandle *scheduler;
+	TimestampTz retry_at;
+	uint64		seen_in_scan;
+} KnownDatabase;
+
+static HTAB *known = NULL;
+static uint64 scan_number = 0;
+
+static void
+create_known_databases(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(KnownDatabase);
+	ctl.hcxt = TopMemoryContext;
+	known = hash_create("pipeline launcher databases", 64, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* Forgets schedulers that stopped; they may be restarted after a pause. */
+static void
+reap_schedulers(TimestampTz now)
+{
+	HASH_SEQ_STATUS status;
+	KnownDatabase *entry;
+
+	hash_seq_init(&status, known);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		pid_t		pid;
+
+		if (entry->scheduler &&
+			GetBackgroundWorkerPid(entry->scheduler, &pid) == BGWH_STOPPED)
+		{
+			pfree(entry->scheduler);
+			entry->scheduler = NULL;
+			entry->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RESTART_MS);
+		}
+	}
+}
+
+/* Drops the entries the last scan did not see and that have no scheduler. */
+static void
+prune_known_databases(void)
+{
+	HASH_SEQ_STATUS status;
+	KnownDatabase *entry;
+
+	hash_seq_init(&status, known);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->seen_in_scan != scan_number && entry->scheduler == NULL)
+			(void) hash_search(known, &entry->dboid, HASH_REMOVE, NULL);
+}
+
+/* The databases a DROP DATABASE is under way in. */
+static List *
+databases_being_dropped(void)
+{
+	List	   *dropping = NIL;
+	Oid		   *oids = palloc(sizeof(Oid) * shared->nslots);
+	int			count = 0;
+
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].kind == SLOT_DATABASE_DROP)
+			oids[count++] = shared->slots[i].dboid;
+	SpinLockRelease(&shared->mutex);
+	for (int i = 0; i < count; i++)
+		dropping = lappend_oid(dropping, oids[i]);
+	pfree(oids);
+	return dropping;
+}
+
+/* Starts a scheduler for the database unless it has one or waits to retry. */
+static void
+ensure_scheduler(KnownDatabase *entry, TimestampTz now)
+{
+	/* the handle must outlive the transaction */
+	MemoryContext old;
+
+	if (entry->scheduler != NULL || now < entry->retry_at)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!launcher_start_worker("pipeline_scheduler_main", "pipeline scheduler",
+							   ObjectIdGetDatum(entry->dboid), NULL, 0,
+							   &entry->scheduler))
+	{
+		/* no free worker slot: try again later, don't spin */
+		entry->scheduler = NULL;
+		entry->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RESTART_MS);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Starts schedulers for allowed databases that lack one. */
+static void
+launch_schedulers(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	List	   *dropping;
+
+	if (known == NULL)
+		create_known_databases();
+	reap_schedulers(now);
+	scan_number++;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+
+	/*
+	 * Before the catalog snapshot is taken: a drop that ends after this look
+	 * has committed before the scan, which then does not see the database.
+	 * One that begins later finds the scheduler, or the scheduler finds it.
+	 */
+	dropping = databases_being_dropped();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		KnownDatabase *entry;
+		bool		found;
+
+		if (!db->datallowconn || db->datistemplate ||
+			!launcher_database_allowed(NameStr(db->datname)) ||
+			list_member_oid(dropping, db->oid))
+			continue;
+		entry = hash_search(known, &db->oid, HASH_ENTER, &found);
+		if (!found)
+		{
+			entry->scheduler = NULL;
+			entry->retry_at = 0;
+		}
+		entry->seen_in_scan = scan_number;
+		ensure_scheduler(entry, now);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	prune_known_databases();
+}
+
+void
+pipeline_launcher_main(Datum main_arg)
+{
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pipeline launcher");
+	/* the server (re)starts: remove what unloads killed mid-way left */
+	unload_recover();
+
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher_latch = MyLatch;
+	SpinLockRelease(&shared->mutex);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		launch_schedulers();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+launcher_register(void)
+{
+	BackgroundWorker worker;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shmem_startup;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = process_utility;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* exits only by error or signal; the postmaster restarts it */
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pipeline");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pipeline_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pipeline launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pipeline launcher");
+	RegisterBackgroundWorker(&worker);
+}

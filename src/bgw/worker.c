@@ -1,0 +1,594 @@
+/*-------------------------------------------------------------------------
+ * worker.c
+ *	  The per-database scheduler and the refresh workers it starts.
+ *
+ * Every tick (or when woken: a refresh worker ended, pipeline.wake()) the
+ * scheduler asks schedule_decide() about each view and starts a refresh
+ * worker for each due one, up to pipeline.max_workers at once.  It keeps
+ * the DAG and run state between ticks and reloads them only after a commit
+ * that changed them (see schedule_inputs_invalidated), so an idle pipeline
+ * of thousands of views costs next to nothing.  A refresh worker records its run as
+ * 'running' in one transaction and performs it in another, so the run is
+ * visible while it executes and its outcome is recorded even on failure.
+ *
+ * Both hold a share lock on the extension object while they use its
+ * tables, so DROP EXTENSION waits for them rather than dropping a table in
+ * use; the drop cancels the refresh workers (launcher.h) and the scheduler
+ * does not wait for the lock: it idles while a drop is under way, and while
+ * the installed SQL is not the version this library serves (API.md
+ * section 0), until ALTER EXTENSION pipeline UPDATE wakes it.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "bgw/launcher.h"
+#include "util/settings.h"
+#include "schedule/run.h"
+#include "schedule/schedule.h"
+
+#define MAX_IN_FLIGHT 64
+#define PRUNE_EVERY_MS 60000
+
+/* the version of the extension's SQL this library is built for (Makefile) */
+#ifndef PIPELINE_VERSION
+#error "PIPELINE_VERSION must be defined by the build"
+#endif
+
+/* What a refresh worker is asked to do, passed in bgw_extra. */
+typedef struct RefreshJob
+{
+	Oid			dboid;
+	Oid			relid;
+	TimestampTz label;
+	int			attempt;
+} RefreshJob;
+
+typedef struct InFlight
+{
+	Oid			relid;
+	BackgroundWorkerHandle *handle;
+} InFlight;
+
+static InFlight in_flight[MAX_IN_FLIGHT];
+static int	in_flight_count = 0;
+
+/*
+ * The DAG and every view's run state as the scheduler last loaded them,
+ * kept across ticks: loading them costs tens of milliseconds with thousands
+ * of views, and an idle pipeline changes neither.  The statement trigger
+ * pipeline.schedule_changed() invalidates the relcache entry of
+ * matview_definitions, edges or runs when a transaction that wrote them
+ * commits; the callback below marks what must be reloaded.  A reset of the
+ * whole cache (InvalidOid) marks both.
+ */
+static MemoryContext dag_context = NULL;
+static MemoryContext state_context = NULL;
+static Dag *cached_dag = NULL;
+static ViewState *cached_states = NULL;
+static Oid	cached_extension = InvalidOid;
+static Oid	definitions_relid = InvalidOid;
+static Oid	edges_relid = InvalidOid;
+static Oid	runs_relid = InvalidOid;
+static bool dag_stale = true;
+static bool states_stale = true;
+
+/* the scheduler's database, and the version skew it last logged there */
+static char *scheduler_dbname = NULL;
+static Oid	skew_logged_extension = InvalidOid;
+static char *skew_logged_version = NULL;
+
+static void
+schedule_inputs_invalidated(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == definitions_relid || relid == edges_relid)
+		dag_stale = true;
+	if (!OidIsValid(relid) || relid == runs_relid)
+		states_stale = true;
+}
+
+PGDLLEXPORT void pipeline_scheduler_main(Datum main_arg);
+PGDLLEXPORT void pipeline_refresh_main(Datum main_arg);
+
+/*
+ * Forgets refresh workers that ended.  A worker that ended before it could
+ * record its outcome (terminated, or cancelled by DROP EXTENSION between
+ * its two transactions) leaves its run 'running': *orphans_checked is
+ * cleared so that the next tick marks such runs failed.
+ */
+static void
+reap_finished_workers(bool *orphans_checked)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < in_flight_count; i++)
+	{
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(in_flight[i].handle, &pid) == BGWH_STOPPED)
+		{
+			pfree(in_flight[i].handle);
+
+			/*
+			 * Its commits have invalidated the run state already, unless the
+			 * trigger did not fire (session_replication_role = replica, a
+			 * disabled trigger): reload anyway, or the state from before the
+			 * run would start the view again and again.
+			 */
+			states_stale = true;
+			*orphans_checked = false;
+		}
+		else
+			in_flight[kept++] = in_flight[i];
+	}
+	in_flight_count = kept;
+}
+
+static bool
+is_in_flight(Oid relid)
+{
+	for (int i = 0; i < in_flight_count; i++)
+		if (in_flight[i].relid == relid)
+			return true;
+	return false;
+}
+
+typedef enum Reloaded
+{
+	RELOADED_NOTHING,
+	RELOADED_STATE,
+	RELOADED_ALL
+} Reloaded;
+
+static const char *const reloaded_names[] = {"nothing", "run state", "DAG and run state"};
+
+/*
+ * Reloads what an invalidation marked.  Needs a transaction; loads with a
+ * snapshot of its own, taken after the flags are cleared: a commit whose
+ * invalidation set a flag before that is visible in it, and one whose
+ * invalidation is accepted later (the loads take locks, which accept them)
+ * sets its flag again for the next tick.  The tick's snapshot would not do:
+ * the locks the tick took since (the extension's, pipeline.runs') may have
+ * accepted the invalidation of a commit it does not see, and a DAG loaded
+ * without that definition would then stay cached until the next change.
+ */
+static Reloaded
+refresh_cached_plan(Oid extension)
+{
+	bool		load_dag;
+	bool		load_states;
+	MemoryContext old;
+
+	if (extension != cached_extension)
+	{
+		Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
+
+		definitions_relid = get_relname_relid("matview_definitions", nspid);
+		edges_relid = get_relname_relid("edges", nspid);
+		runs_relid = get_relname_relid("runs", nspid);
+		cached_extension = extension;
+		dag_stale = true;
+	}
+	load_dag = dag_stale || cached_dag == NULL;
+	load_states = load_dag || states_stale || cached_states == NULL;
+	if (!load_states)
+		return RELOADED_NOTHING;
+
+	if (load_dag)
+		dag_stale = false;
+	states_stale = false;
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (load_dag)
+	{
+		cached_dag = NULL;
+		MemoryContextReset(dag_context);
+		old = MemoryContextSwitchTo(dag_context);
+		cached_dag = dag_load();
+		MemoryContextSwitchTo(old);
+	}
+	cached_states = NULL;
+	MemoryContextReset(state_context);
+	old = MemoryContextSwitchTo(state_context);
+	cached_states = schedule_load_state(cached_dag);
+	MemoryContextSwitchTo(old);
+	PopActiveSnapshot();
+	return load_dag ? RELOADED_ALL : RELOADED_STATE;
+}
+
+/*
+ * The installed pipeline extension's OID (InvalidOid if none) and, into
+ * *version, its version (palloc'd).  Needs a transaction.
+ */
+static Oid
+find_extension(char **version)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			extension = InvalidOid;
+
+	*version = NULL;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("pipeline"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		datum = heap_getattr(tuple, Anum_pg_extension_extversion,
+										 RelationGetDescr(rel), &isnull);
+
+		extension = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
+		if (!isnull)
+			*version = TextDatumGetCString(datum);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return extension;
+}
+
+/*
+ * Finds the pipeline extension and locks it with AccessShareLock to the end
+ * of the transaction, so that DROP EXTENSION (which takes AccessExclusiveLock
+ * on it before it touches any table) waits until this transaction is done
+ * with the catalog tables instead of pulling them away mid-read.  Returns its
+ * OID and version, or InvalidOid when it is not installed, or, unless wait,
+ * when the lock is not free at once (a drop or an update is under way).
+ */
+static Oid
+lock_extension(bool wait, char **version)
+{
+	Oid			extension = find_extension(version);
+
+	if (!OidIsValid(extension))
+		return InvalidOid;
+	if (wait)
+		LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+	else if (!ConditionalLockDatabaseObject(ExtensionRelationId, extension, 0,
+											AccessShareLock))
+		return InvalidOid;
+	/* it may have been dropped, or updated, while we waited */
+	if (find_extension(version) != extension)
+	{
+		UnlockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+		return InvalidOid;
+	}
+	return extension;
+}
+
+/*
+ * Whether the installed SQL is the version this library serves.  Logs a
+ * mismatch once per extension and version: the scheduler then stays idle
+ * in this database until ALTER EXTENSION pipeline UPDATE.
+ */
+static bool
+version_matches(Oid extension, const char *version)
+{
+	if (version != NULL && strcmp(version, PIPELINE_VERSION) == 0)
+	{
+		skew_logged_extension = InvalidOid;
+		return true;
+	}
+	if (extension == skew_logged_extension && version != NULL &&
+		skew_logged_version != NULL && strcmp(version, skew_logged_version) == 0)
+		return false;
+	ereport(LOG,
+			(errmsg("pipeline scheduler of database \"%s\" is idle: the extension's SQL is version %s, the library is version %s",
+					scheduler_dbname, version ? version : "(none)", PIPELINE_VERSION),
+			 errdetail("No view of this database is refreshed in the background until the versions match; calls of the installed functions keep working."),
+			 errhint("Run ALTER EXTENSION pipeline UPDATE in database \"%s\".",
+					 scheduler_dbname)));
+	skew_logged_extension = extension;
+	if (skew_logged_version)
+		pfree(skew_logged_version);
+	skew_logged_version = MemoryContextStrdup(TopMemoryContext, version ? version : "");
+	return false;
+}
+
+/*
+ * The extension this tick may plan for, locked (see lock_extension), or
+ * InvalidOid: not installed, being dropped (stand aside quietly: the drop
+ * cancels the refreshes and must not wait for the scheduler), or installed
+ * in another version than the library's.
+ */
+static Oid
+usable_extension(void)
+{
+	Oid			extension;
+	char	   *version;
+
+	if (launcher_extension_dropping(MyDatabaseId))
+		return InvalidOid;
+	extension = lock_extension(false, &version);
+	if (!OidIsValid(extension) || !version_matches(extension, version))
+		return InvalidOid;
+	return extension;
+}
+
+/* One planning pass; needs no transaction, runs its own. */
+static void
+scheduler_tick(bool *orphans_checked, TimestampTz *last_prune)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			limit = Min(pipeline_max_workers, MAX_IN_FLIGHT);
+	Oid			extension;
+	Reloaded	reloaded = RELOADED_NOTHING;
+	int			views = 0;
+	int			started_count = 0;
+	instr_time	start;
+	instr_time	elapsed;
+
+	INSTR_TIME_SET_CURRENT(start);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "planning");
+
+	extension = usable_extension();
+	if (OidIsValid(extension))
+	{
+		Dag		   *dag;
+		ViewState  *states;
+
+		if (!*orphans_checked)
+		{
+			run_fail_orphans();
+			*orphans_checked = true;
+		}
+		if (TimestampDifferenceExceeds(*last_prune, now, PRUNE_EVERY_MS))
+		{
+			run_prune_history();
+			*last_prune = now;
+		}
+		reloaded = refresh_cached_plan(extension);
+		dag = cached_dag;
+		states = cached_states;
+		views = dag->count;
+		for (int i = 0; i < dag->count && in_flight_count < limit; i++)
+		{
+			Verdict		verdict;
+			RefreshJob	job;
+			MemoryContext old;
+			bool		started;
+
+			if (is_in_flight(dag->nodes[i].relid))
+				continue;
+			verdict = schedule_decide(dag, states, i, now, now,
+									  pipeline_max_attempts, pipeline_retry_backoff_s);
+			if (verdict.decision != DECIDE_DUE)
+				continue;
+
+			job.dboid = MyDatabaseId;
+			job.relid = dag->nodes[i].relid;
+			job.label = verdict.label;
+			job.attempt = verdict.attempt;
+			old = MemoryContextSwitchTo(TopMemoryContext);
+			started = launcher_start_worker("pipeline_refresh_main", "pipeline refresh",
+											(Datum) 0, &job, sizeof(job),
+											&in_flight[in_flight_count].handle);
+			MemoryContextSwitchTo(old);
+			if (!started)
+				break;			/* no worker slot free: next tick */
+			in_flight[in_flight_count++].relid = job.relid;
+			started_count++;
+		}
+	}
+	else
+	{
+		*orphans_checked = false;
+		cached_extension = InvalidOid;	/* reload all if it comes back */
+	}
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	/* for bench/idle_scheduler: what one planning pass costs */
+	elog(DEBUG1, "pipeline scheduler: planned %d views in %.3f ms, reloaded %s, started %d refreshes",
+		 views, INSTR_TIME_GET_MILLISEC(elapsed), reloaded_names[reloaded], started_count);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+void
+pipeline_scheduler_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	MemoryContext tick_context;
+	bool		orphans_checked = false;
+	TimestampTz last_prune = 0;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (!launcher_register_process(dboid, PROCESS_SCHEDULER))
+		proc_exit(0);			/* the database is being dropped */
+	pgstat_report_appname("pipeline scheduler");
+
+	StartTransactionCommand();
+	scheduler_dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	CommitTransactionCommand();
+
+	tick_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler tick",
+										 ALLOCSET_DEFAULT_SIZES);
+	dag_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler DAG",
+										ALLOCSET_DEFAULT_SIZES);
+	state_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler run state",
+										  ALLOCSET_DEFAULT_SIZES);
+	CacheRegisterRelcacheCallback(schedule_inputs_invalidated, (Datum) 0);
+	/* catalog reads only: compiling them would cost more than it saves */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!launcher_database_allowed(scheduler_dbname))
+			proc_exit(1);
+
+		reap_finished_workers(&orphans_checked);
+		if (pipeline_enabled)
+		{
+			MemoryContextSwitchTo(tick_context);
+			scheduler_tick(&orphans_checked, &last_prune);
+			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextReset(tick_context);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pipeline_tick_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * Claims the job's run and performs it, in two transactions; false when
+ * there was nothing to do (the view was dropped, redefined or run by
+ * another session, or the extension is gone).
+ */
+static bool
+refresh_job(const RefreshJob *job)
+{
+	int64		run_id = 0;
+	char	   *version;
+
+	/* first transaction: the run is visible as 'running' while it executes */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(lock_extension(true, &version)) && catalog_is_managed(job->relid))
+		run_id = run_claim(job->relid, job->label, job->attempt);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (run_id == 0)
+		return false;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!OidIsValid(lock_extension(true, &version)))
+	{
+		/* dropped in between: its run went with it */
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+		return false;
+	}
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("refresh %s", get_rel_name(job->relid)));
+	(void) run_perform(run_id, job->relid, job->label);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
+}
+
+void
+pipeline_refresh_main(Datum main_arg)
+{
+	RefreshJob	job;
+	volatile bool done;
+
+	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
+	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
+		proc_exit(0);			/* the extension or the database is being dropped */
+	pgstat_report_appname("pipeline refresh");
+
+	PG_TRY();
+	{
+		done = refresh_job(&job);
+	}
+	PG_CATCH();
+	{
+		/*
+		 * DROP EXTENSION cancels the refresh workers of its database.  A
+		 * cancel during the refresh itself is a failed run (run_perform
+		 * records it); one before or after leaves without a word, as there
+		 * is nothing left to record it in.  Anything else is reported.
+		 */
+		if (!launcher_extension_dropping(job.dboid))
+			PG_RE_THROW();
+		HOLD_INTERRUPTS();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		proc_exit(0);
+	}
+	PG_END_TRY();
+
+	/* wake the scheduler so downstream views start now, not next tick */
+	if (done)
+		launcher_wake(job.dboid);
+	proc_exit(0);
+}
+
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
+
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	if (!wake_at_commit)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+		launcher_wake(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		wake_at_commit = false;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_wake);
+
+/*
+ * wake() RETURNS void: wakes the scheduler now, and again when the calling
+ * transaction commits, so that what it changed (a definition, or
+ * ALTER EXTENSION pipeline UPDATE, whose script calls it) is planned at
+ * once rather than at the next tick.
+ */
+Datum
+pipeline_wake(PG_FUNCTION_ARGS)
+{
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+	launcher_wake(MyDatabaseId);
+	PG_RETURN_VOID();
+}

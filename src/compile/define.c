@@ -1,0 +1,191 @@
+/*-------------------------------------------------------------------------
+ * define.c
+ *	  define(), create_matview() and drop_matview().
+ *
+ * A new view is created WITH NO DATA as the calling user, so PostgreSQL
+ * checks CREATE on the schema and SELECT on the sources and makes the
+ * caller the owner, then populated as its owner; only the catalog rows are
+ * written as the extension.  A redefinition goes through the compile step.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "compile/compile.h"
+#include "compile/define.h"
+#include "model/catalog.h"
+#include "model/definition.h"
+#include "model/dag.h"
+#include "model/dpl.h"
+#include "util/interval.h"
+#include "util/runas.h"
+#include "views/incremental.h"
+#include "views/matview.h"
+
+Oid
+define_view(MatviewDefinition *def)
+{
+	char	   *relname;
+	Oid			nspid = definition_validate(def, &relname);
+	Oid			relid = get_relname_relid(relname, nspid);
+	List	   *upstream;
+
+	/*
+	 * A redefinition: the compile step checks and rebuilds downstream.  It
+	 * also refuses a relation pipeline does not manage, telling it from a
+	 * view redefined by a transaction our snapshot cannot see.
+	 */
+	if (OidIsValid(relid))
+		return compat_redefine(def);
+	if (def->type == MATVIEW_INCREMENTAL)
+	{
+		incremental_check_key(def->query, def->incremental_key, def->name);
+		incremental_check_query(def->query, def->incremental_key, def->name);
+	}
+
+	/* what the caller means now, bound for good; the analyzer's errors */
+	def->bound_query = runas_bind_query(def->query);
+	upstream = dag_bound_query_dependencies(def->bound_query, InvalidOid);
+	relid = matview_create_relation(GetUserId(), def->schema_name, nspid, relname,
+									def->type, def->bound_query, def->incremental_key);
+	catalog_insert(relid, def);
+	catalog_set_edges(relid, upstream);
+	matview_populate(relid, def->type);
+	return relid;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_define);
+
+/* define(dpl text) RETURNS regclass */
+Datum
+pipeline_define(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("DPL document must not be null")));
+	PG_RETURN_OID(define_view(dpl_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_create_matview);
+
+/*
+ * create_matview(target_schema name, name text, query text,
+ *				  refresh_interval interval, matview_type text,
+ *				  incremental_key text) RETURNS regclass
+ */
+Datum
+pipeline_create_matview(PG_FUNCTION_ARGS)
+{
+	static const char *const argnames[] = {
+		"target_schema", "name", "query", "refresh_interval", "matview_type"
+	};
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	Interval   *interval;
+	int			i;
+
+	for (i = 0; i < (int) lengthof(argnames); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", argnames[i])));
+
+	def->schema_name = pstrdup(NameStr(*PG_GETARG_NAME(0)));
+	def->name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(2)), "query");
+	interval = PG_GETARG_INTERVAL_P(3);
+	def->interval = *interval;
+	def->interval_us = interval_usecs(interval);
+	def->type = matview_type_from_name(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	if (!PG_ARGISNULL(5))
+		def->incremental_key = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	PG_RETURN_OID(define_view(def));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_drop_matview);
+
+/* drop_matview(matview regclass, cascade boolean) RETURNS void */
+Datum
+pipeline_drop_matview(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	bool		cascade;
+	Dag		   *dag;
+	List	   *doomed;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	relid = PG_GETARG_OID(0);
+	cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	catalog_get_required(relid);
+
+	dag = dag_load();
+	doomed = dag_with_downstream(dag, dag_find(dag, relid));
+	if (list_length(doomed) > 1 && !cascade)
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for_each_from(lc, doomed, 1)
+		{
+			Oid			down = dag->nodes[lfirst_int(lc)].relid;
+
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "",
+							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(down)),
+														get_rel_name(down)));
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop \"%s\" because other managed views depend on it",
+						get_rel_name(relid)),
+				 errdetail("Depending views: %s.", names.data),
+				 errhint("Use pipeline.drop_matview(..., cascade => true) to drop them too.")));
+	}
+
+	/*
+	 * The owner's right first (as DROP checks it), then every doomed view
+	 * locked at once: dropping one by one, deepest first, would hold a
+	 * downstream view while waiting for an upstream one a run holds, and
+	 * that run wants the downstream view next.
+	 */
+	foreach(lc, doomed)
+	{
+		Oid			victim = dag->nodes[lfirst_int(lc)].relid;
+
+		catalog_require_owner(victim, get_rel_name(victim));
+		relids = lappend_oid(relids, victim);
+	}
+	compat_lock_all_or_nothing(relids, NIL);
+	foreach(lc, relids)
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("a managed view was dropped or redefined while drop_matview() waited for it"),
+					 errhint("Retry the drop.")));
+
+	/* deepest first, so nothing is dropped from under a dependent */
+	for (int i = list_length(doomed) - 1; i >= 0; i--)
+	{
+		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
+
+		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
+						 get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
+													get_rel_name(victim)),
+						 cascade ? " CASCADE" : ""));
+		catalog_delete(victim);
+	}
+	PG_RETURN_VOID();
+}

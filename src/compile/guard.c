@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ * guard.c
+ *	  Refuses renames and drops of managed views done outside the API.
+ *
+ * ddl_command_start sees the parse tree before anything happens:
+ * DROP MATERIALIZED VIEW of a managed view, and a rename (of the view or a
+ * column) or SET SCHEMA through ALTER MATERIALIZED VIEW / TABLE / INDEX are
+ * refused there, and so is adding, dropping or retyping a column of an
+ * incremental view's table.  Drops that reach a managed view indirectly
+ * (DROP TABLE source CASCADE, ALTER TABLE source DROP COLUMN ... CASCADE,
+ * DROP SCHEMA ... CASCADE, DROP OWNED) are caught by the sql_drop trigger,
+ * written in PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
+ * pipeline.ddl_in_progress() whether the DDL is pipeline's own.
+ *
+ * The change-tracking triggers on the sources of managed views
+ * (change_tracking.h) are guarded here too: while a managed view reads the
+ * table, DROP TRIGGER, ALTER TRIGGER ... RENAME and any ALTER TABLE ...
+ * ENABLE / DISABLE TRIGGER that would change how one of them fires (by its
+ * name, or ALL / USER) are refused; their names cannot be taken by CREATE
+ * [OR REPLACE] TRIGGER, except by a CREATE TRIGGER that makes one exactly
+ * as pipeline does (a restored dump; creating it needs EXECUTE on
+ * pipeline.record_change(), which PUBLIC lacks).  DROP TABLE takes them
+ * with the table, as before.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "model/catalog.h"
+#include "schedule/change_tracking.h"
+#include "model/dag.h"
+#include "compile/guard.h"
+#include "views/matview.h"
+#include "util/runas.h"
+#include "util/subxact.h"
+
+/*
+ * The managed view rv names, or InvalidOid: a materialized view, or the
+ * table of an incremental view.
+ */
+static Oid
+managed_view(RangeVar *rv)
+{
+	Oid			relid;
+	char		relkind;
+
+	if (rv == NULL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	relkind = get_rel_relkind(relid);
+	if ((relkind != RELKIND_MATVIEW && relkind != RELKIND_RELATION) ||
+		!catalog_is_managed(relid))
+		return InvalidOid;
+	return relid;
+}
+
+static char *
+relation_display_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static void
+guard_drop(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_MATVIEW)
+		return;
+	foreach(lc, stmt->objects)
+	{
+		Oid			relid = managed_view(makeRangeVarFromNameList(lfirst(lc)));
+
+		if (OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("%s is managed by pipeline", relation_display_name(relid)),
+					 errdetail("Dropping it directly would leave the pipeline catalog and its downstream views inconsistent."),
+					 errhint("Use pipeline.drop_matview('%s').", relation_display_name(relid))));
+	}
+}
+
+static void
+refuse_alter(Oid relid, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s %s: it is managed by pipeline", what, relation_display_name(relid)),
+			 errdetail("Downstream queries and the pipeline catalog refer to it by name."),
+			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
+}
+
+/* An incremental view that reads a relation */
+typedef struct Reader
+{
+	char	   *name;
+	char	   *query;
+} Reader;
+
+/* The incremental views that read relid, as Readers. */
+static List *
+incremental_readers(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *readers = NIL;
+
+	SPI_connect();
+	runas_spi(InvalidOid,
+			  catalog_binds_queries() ?
+			  "SELECT d.matview::text, d.bound_query "
+			  "  FROM pipeline.edges e "
+			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
+			  "SELECT d.matview::text, d.query "
+			  "  FROM pipeline.edges e "
+			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+			  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		Reader	   *reader = palloc(sizeof(Reader));
+
+		reader->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		reader->query = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		readers = lappend(readers, reader);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return readers;
+}
+
+/* reads_column()'s question for subxact_try() */
+typedef struct ColumnQuestion
+{
+	const char *query;
+	Oid			relid;
+	AttrNumber	attnum;
+	bool		reads;
+} ColumnQuestion;
+
+static void
+ask_reads_column(void *arg)
+{
+	ColumnQuestion *q = (ColumnQuestion *) arg;
+	RunAs		ra;
+
+	/* a bound query, analyzed as bound whoever runs the DDL */
+	runas_begin_internal(&ra, InvalidOid);
+	q->reads = dag_query_reads_column(q->query, q->relid, q->attnum);
+	runas_end(&ra);
+}
+
+/*
+ * Whether query reads the column; a query that no longer analyzes (its view
+ * is broken already) does not hold the column.
+ */
+static bool
+reads_column(const char *query, Oid relid, AttrNumber attnum)
+{
+	ColumnQuestion q = {query, relid, attnum, false};
+
+	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
+}
+
+/*
+ * The columns of an incremental view's table are its query's: adding,
+ * dropping or retyping one is refused.  A source column an incremental
+ * view's query reads may not be dropped or retyped either: a table records
+ * no dependency on it, as a materialized view's rewrite rule would.
+ */
+static void
+guard_alter_table(AlterTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	bool		incremental_table;
+	List	   *readers = NIL;
+	bool		readers_read = false;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return;
+	incremental_table = get_rel_relkind(relid) == RELKIND_RELATION &&
+		catalog_is_managed(relid);
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		AttrNumber	attnum;
+		ListCell   *rc;
+
+		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
+			cmd->subtype != AT_AlterColumnType)
+			continue;
+		if (incremental_table)
+			refuse_alter(relid, "change the columns of");
+		if (cmd->subtype == AT_AddColumn)
+			continue;
+		attnum = get_attnum(relid, cmd->name);
+		if (attnum == InvalidAttrNumber)
+			continue;
+		if (!readers_read)
+		{
+			readers = incremental_readers(relid);
+			readers_read = true;
+		}
+		foreach(rc, readers)
+		{
+			Reader	   *reader = lfirst(rc);
+
+			if (reads_column(reader->query, relid, attnum))
+				ereport(ERROR,
+						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						 errmsg("cannot %s column \"%s\" of %s because incremental view %s reads it",
+								cmd->subtype == AT_DropColumn ? "drop" : "alter the type of",
+								cmd->name, relation_display_name(relid), reader->name),
+						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+		}
+	}
+}
+
+/*
+ * Whether relid has the change-tracking trigger name and a managed view
+ * reads the table (a trigger no view needs any more may go).
+ */
+static bool
+tracking_trigger_in_use(Oid relid, const char *name)
+{
+	return OidIsValid(relid) && change_tracking_trigger_mode(name) != 0 &&
+		OidIsValid(get_trigger_oid(relid, name, true)) &&
+		change_tracking_table_in_use(relid);
+}
+
+static void
+refuse_tracking_change(Oid relid, const char *name, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s trigger \"%s\" on %s: pipeline records the table's changes with it",
+					what, name, relation_display_name(relid)),
+			 errdetail("Managed views read the table; without the trigger firing on every write (also under session_replication_role = replica and in logical replication apply workers) they would be skipped as unchanged and keep stale data."),
+			 errhint("Drop the managed views that read the table with pipeline.drop_matview() first; the triggers go with the table when it is dropped.")));
+}
+
+static void
+refuse_tracking_name(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_RESERVED_NAME),
+			 errmsg("trigger name \"%s\" is reserved for pipeline's change tracking", name),
+			 errhint("Choose another name.")));
+}
+
+/* DROP TRIGGER name ON table */
+static void
+guard_drop_trigger(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = lfirst(lc);
+		const char *trigger;
+		Oid			relid;
+
+		if (list_length(names) < 2)
+			continue;
+		trigger = strVal(llast(names));
+		relid = RangeVarGetRelid(makeRangeVarFromNameList(list_truncate(list_copy(names),
+																		 list_length(names) - 1)),
+								 NoLock, true);
+		if (tracking_trigger_in_use(relid, trigger))
+			refuse_tracking_change(relid, trigger, "drop");
+	}
+}
+
+/* ALTER TRIGGER name ON table RENAME TO newname */
+static void
+guard_rename_trigger(RenameStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+
+	if (change_tracking_trigger_mode(stmt->newname) != 0)
+		refuse_tracking_name(stmt->newname);
+	if (tracking_trigger_in_use(relid, stmt->subname))
+		refuse_tracking_change(relid, stmt->subname, "rename");
+}
+
+/*
+ * The firing mode (TRIGGER_FIRES_* or TRIGGER_DISABLED) an ALTER TABLE
+ * subcommand gives triggers, or 0; *all when it sets every user trigger.
+ */
+static char
+trigger_mode_set_by(AlterTableCmd *cmd, bool *all)
+{
+	*all = cmd->subtype == AT_EnableTrigAll || cmd->subtype == AT_EnableTrigUser ||
+		cmd->subtype == AT_DisableTrigAll || cmd->subtype == AT_DisableTrigUser;
+	switch (cmd->subtype)
+	{
+		case AT_EnableTrig:
+		case AT_EnableTrigAll:
+		case AT_EnableTrigUser:
+			return TRIGGER_FIRES_ON_ORIGIN;
+		case AT_EnableAlwaysTrig:
+			return TRIGGER_FIRES_ALWAYS;
+		case AT_EnableReplicaTrig:
+			return TRIGGER_FIRES_ON_REPLICA;
+		case AT_DisableTrig:
+		case AT_DisableTrigAll:
+		case AT_DisableTrigUser:
+			return TRIGGER_DISABLED;
+		default:
+			return 0;
+	}
+}
+
+/*
+ * ALTER TABLE ... ENABLE [ALWAYS | REPLICA] / DISABLE TRIGGER: refused when
+ * it would change how a tracking trigger fires.  ALL and USER set every
+ * user trigger to one mode, which is never right for both of them.
+ */
+static void
+guard_alter_table_triggers(AlterTableStmt *stmt)
+{
+	const char *tracking[2] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER};
+	Oid			relid = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		bool		all;
+		char		mode = trigger_mode_set_by(cmd, &all);
+
+		if (mode == 0)
+			continue;
+		if (!OidIsValid(relid))
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		for (int i = 0; all && i < 2; i++)
+			if (tracking_trigger_in_use(relid, tracking[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("cannot %s all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
+								mode == TRIGGER_DISABLED ? "disable" : "enable",
+								relation_display_name(relid), tracking[i]),
+						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
+						 errhint("Enable or disable the table's other triggers by name.")));
+		if (!all && change_tracking_trigger_mode(cmd->name) != mode &&
+			tracking_trigger_in_use(relid, cmd->name))
+			refuse_tracking_change(relid, cmd->name,
+								   mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
+	}
+}
+
+PG_FUNCTION_INFO_V1(pipeline_guard_ddl_command_start);
+
+/* guard_ddl_command_start() RETURNS event_trigger */
+Datum
+pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	Node	   *parsetree;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "not fired by event trigger manager");
+	if (runas_ddl_in_progress())
+		PG_RETURN_VOID();
+	trigdata = (EventTriggerData *) fcinfo->context;
+	parsetree = trigdata->parsetree;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropStmt:
+			if (((DropStmt *) parsetree)->removeType == OBJECT_TRIGGER)
+				guard_drop_trigger((DropStmt *) parsetree);
+			else
+				guard_drop((DropStmt *) parsetree);
+			break;
+		case T_CreateTrigStmt:
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+				/* a restored dump makes them as pipeline did: let it */
+				if (change_tracking_trigger_mode(stmt->trigname) != 0 &&
+					!change_tracking_trigger_as_made(stmt))
+					refuse_tracking_name(stmt->trigname);
+				break;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+				Oid			relid;
+
+				if (stmt->renameType == OBJECT_TRIGGER)
+				{
+					guard_rename_trigger(stmt);
+					break;
+				}
+				relid = managed_view(stmt->relation);
+
+				if (OidIsValid(relid))
+					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ?
+								 "rename a column of" : "rename");
+				break;
+			}
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+				Oid			relid = managed_view(stmt->relation);
+
+				if (OidIsValid(relid))
+					refuse_alter(relid, "move");
+				break;
+			}
+		case T_AlterTableStmt:
+			guard_alter_table_triggers((AlterTableStmt *) parsetree);
+			guard_alter_table((AlterTableStmt *) parsetree);
+			break;
+		default:
+			break;
+	}
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_ddl_in_progress);
+
+/* ddl_in_progress() RETURNS boolean */
+Datum
+pipeline_ddl_in_progress(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(runas_ddl_in_progress());
+}

@@ -1,0 +1,119 @@
+/*-------------------------------------------------------------------------
+ * access.c
+ *	  Who may see what.
+ *
+ * pipeline.runs carries error texts, and those carry data values
+ * (invalid input syntax for type integer: "s3cr3t-value"), so a role sees
+ * only the runs of views it owns or may SELECT from: a row-level security
+ * policy on pipeline.runs calls pipeline.can_see(matview), and
+ * pipeline.status is a security_invoker view, so the policy applies to
+ * whoever reads it.
+ *
+ * One thing the caller may not read is still needed for its own views:
+ * whether an upstream it cannot see failed, since that is why its view
+ * waits.  pipeline.blocking_upstreams() reads every run as the catalog
+ * owner and returns such an upstream as NULL ("unknown"), so the caller
+ * learns that something it cannot see holds its view back, but neither
+ * which view nor why.  graph() shows the relations a caller cannot see
+ * the same way, as nodes labelled "unknown".
+ *
+ * The rule is written once, in access_can_see(); the SQL function is C so
+ * that the policy costs a syscache probe per row, not a SQL function call,
+ * and cannot be redirected by anyone's search_path.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
+
+#include "model/access.h"
+#include "model/catalog.h"
+
+bool
+access_can_see(Oid relid, Oid role)
+{
+	HeapTuple	tuple;
+	Oid			owner;
+	bool		is_missing = false;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+
+	if (has_privs_of_role(role, owner))
+		return true;
+	return pg_class_aclcheck_ext(relid, role, ACL_SELECT, &is_missing) == ACLCHECK_OK &&
+		!is_missing;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_can_see);
+
+/*
+ * can_see(relation regclass) RETURNS boolean
+ *
+ * Whether the current user owns relation or may SELECT from it: the
+ * row-level security policy of pipeline.runs, and graph()'s test for a node
+ * it may name.
+ */
+Datum
+pipeline_can_see(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(access_can_see(PG_GETARG_OID(0), GetUserId()));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_blocking_upstreams);
+
+/*
+ * blocking_upstreams(matview regclass) RETURNS TABLE (upstream regclass)
+ *
+ * The managed views upstream of matview (transitively) whose latest run
+ * failed, each one the caller cannot see as NULL.  The runs are read as the
+ * catalog owner: the caller's row-level security would hide exactly the
+ * failures this is meant to report.
+ */
+Datum
+pipeline_blocking_upstreams(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			caller = GetUserId();
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {PG_GETARG_DATUM(0)};
+	uint64		n;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	n = catalog_exec_as_owner("WITH RECURSIVE up(relation) AS ("
+							  "    SELECT e.upstream FROM pipeline.edges e"
+							  "     WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+							  "    UNION"
+							  "    SELECT e.upstream FROM up JOIN pipeline.edges e"
+							  "        ON e.downstream OPERATOR(pg_catalog.=) up.relation"
+							  ")"
+							  "SELECT up.relation FROM up"
+							  " WHERE (SELECT r.status FROM pipeline.runs r"
+							  "         WHERE r.matview OPERATOR(pg_catalog.=) up.relation"
+							  "         ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)"
+							  "       OPERATOR(pg_catalog.=) 'failed'",
+							  1, argtypes, args, NULL);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		upstream = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											 1, &isnull);
+		Datum		values[1] = {upstream};
+		bool		nulls[1] = {isnull || !access_can_see(DatumGetObjectId(upstream), caller)};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ * catalog.h
+ *	  Reading and writing pipeline's metadata tables.
+ *
+ * Writes run as the owner of the catalog tables (the extension owner), so a
+ * user who may define views can record them without being able to write the
+ * tables directly.  All functions need a transaction; they connect to SPI
+ * themselves, so they may be called with or without an SPI connection.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_CATALOG_H
+#define PIPELINE_CATALOG_H
+
+#include "model/dpl.h"
+
+/* One managed view as recorded in pipeline.matview_definitions. */
+typedef struct ManagedView
+{
+	Oid			relid;
+	char	   *schema_name;
+	char	   *name;
+	MatviewType type;
+	int64		interval_us;
+	char	   *query;			/* as the user wrote it */
+	char	   *bound_query;	/* bound form, for every re-analysis (runas.h) */
+	char	   *incremental_key;
+	int			version;
+} ManagedView;
+
+/* The owner of any relation (needs a transaction). */
+extern Oid	catalog_relation_owner(Oid relid);
+
+/*
+ * Errors unless the current user owns the managed view relid (a
+ * materialized view, or an incremental view's table), as REFRESH and DROP
+ * check it; name is how the message names it.
+ */
+extern void catalog_require_owner(Oid relid, const char *name);
+
+/* The owner of pipeline's catalog tables (the extension's owner). */
+extern Oid	catalog_owner(void);
+
+extern bool catalog_is_managed(Oid relid);
+
+/*
+ * Whether the installed catalog keeps bound queries (1.2 on).  Under older
+ * SQL, not yet updated, the stored text stands in for the bound form: the
+ * library keeps serving the old SQL's calls as that version did.
+ */
+extern bool catalog_binds_queries(void);
+
+/* The managed view, or NULL when relid is not managed (palloc'd). */
+extern ManagedView *catalog_get(Oid relid);
+
+/* Errors unless relid is a managed view; returns it. */
+extern ManagedView *catalog_get_required(Oid relid);
+
+extern void catalog_insert(Oid relid, const MatviewDefinition *def);
+extern void catalog_delete(Oid relid);
+
+/* Replaces the upstream edges of a managed view. */
+extern void catalog_set_edges(Oid relid, List *upstream_relids);
+
+/*
+ * Runs SQL with parameters as the catalog owner, search_path pinned
+ * (runas_spi()); returns SPI_processed.  The caller must be connected to SPI.
+ */
+extern uint64 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+									Datum *values, const char *nulls);
+
+#endif

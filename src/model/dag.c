@@ -1,0 +1,383 @@
+/*-------------------------------------------------------------------------
+ * dag.c
+ *	  The dependency graph of managed views.
+ *
+ * Dependencies come from the analyzer (the query's range tables), never
+ * from the query text.  The order is Kahn's topological sort by level, so
+ * every view comes after all of its upstreams, ties broken by name.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/interval.h"
+#include "util/analyze.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/timestamp.h"
+
+#include "model/dag.h"
+#include "model/dpl.h"
+#include "util/runas.h"
+
+static bool
+collect_relations_walker(Node *node, List **relids)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				*relids = list_append_unique_oid(*relids, rte->relid);
+		}
+		return query_tree_walker(query, collect_relations_walker, relids, 0);
+	}
+	return expression_tree_walker(node, collect_relations_walker, relids);
+}
+
+List *
+dag_query_dependencies(const char *query_text)
+{
+	Query	   *query = analyze_one(query_text);
+	List	   *relids = NIL;
+	List	   *result = NIL;
+	int			i;
+
+	collect_relations_walker((Node *) query, &relids);
+
+	/* relids grows as plain views are opened up; walk it as a worklist */
+	for (i = 0; i < list_length(relids); i++)
+	{
+		Oid			relid = list_nth_oid(relids, i);
+		char		relkind = get_rel_relkind(relid);
+
+		switch (relkind)
+		{
+			case RELKIND_VIEW:
+				{
+					Relation	view = table_open(relid, AccessShareLock);
+
+					collect_relations_walker((Node *) get_view_query(view), &relids);
+					table_close(view, AccessShareLock);
+				}
+				/* FALLTHROUGH */
+			case RELKIND_RELATION:
+			case RELKIND_PARTITIONED_TABLE:
+			case RELKIND_MATVIEW:
+			case RELKIND_FOREIGN_TABLE:
+				result = lappend_oid(result, relid);
+				break;
+			default:
+				break;
+		}
+	}
+	return result;
+}
+
+List *
+dag_bound_query_dependencies(const char *bound_query, Oid owner)
+{
+	RunAs		ra;
+	List	   *result;
+
+	runas_begin_internal(&ra, owner);
+	result = dag_query_dependencies(bound_query);
+	runas_end(&ra);
+	return result;
+}
+
+/* What reads_column_walker() looks for */
+typedef struct ColumnUse
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} ColumnUse;
+
+static bool
+reads_column_walker(Node *node, ColumnUse *use)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((Query *) node)->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			/* selectedCols: the columns the query reads, 0 for a whole row */
+			if (rte->rtekind == RTE_RELATION && rte->relid == use->relid &&
+				(bms_is_member(use->attnum - FirstLowInvalidHeapAttributeNumber,
+							   rte->selectedCols) ||
+				 bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber,
+							   rte->selectedCols)))
+				return true;
+		}
+		return query_tree_walker((Query *) node, reads_column_walker, use, 0);
+	}
+	return expression_tree_walker(node, reads_column_walker, use);
+}
+
+bool
+dag_query_reads_column(const char *query_text, Oid relid, AttrNumber attnum)
+{
+	ColumnUse	use = {relid, attnum};
+
+	return reads_column_walker((Node *) analyze_one(query_text), &use);
+}
+
+int
+dag_find(Dag *dag, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < dag->count; i++)
+		if (dag->nodes[i].relid == relid)
+			return i;
+	return -1;
+}
+
+typedef struct LoadedNode
+{
+	Oid			relid;
+	char	   *name;
+	int64		interval_us;
+	List	   *upstream;		/* indexes into the loaded array */
+	List	   *downstream;
+	int			level;
+	int			pending;		/* upstreams not yet placed */
+	int			placed;			/* position once sorted, else -1 */
+} LoadedNode;
+
+/* A managed view's OID and its index in the loaded array, for lookups. */
+typedef struct OidIndex
+{
+	Oid			relid;
+	int			index;
+} OidIndex;
+
+static int
+compare_oid_index(const void *a, const void *b)
+{
+	Oid			x = ((const OidIndex *) a)->relid;
+	Oid			y = ((const OidIndex *) b)->relid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Index of relid in the loaded array (by a sorted OidIndex), or -1. */
+static int
+loaded_index(OidIndex *byoid, int count, Oid relid)
+{
+	OidIndex	key;
+	OidIndex   *found;
+
+	key.relid = relid;
+	found = bsearch(&key, byoid, count, sizeof(OidIndex), compare_oid_index);
+	return found ? found->index : -1;
+}
+
+static int
+compare_ready(const void *a, const void *b, void *arg)
+{
+	LoadedNode *nodes = arg;
+	const LoadedNode *x = &nodes[*(const int *) a];
+	const LoadedNode *y = &nodes[*(const int *) b];
+
+	if (x->level != y->level)
+		return x->level - y->level;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
+ * a definition changes, and it may hold thousands of views.  Edges are
+ * mapped to nodes by OID here; edges from source tables are dropped.
+ */
+Dag *
+dag_load(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	LoadedNode *loaded;
+	OidIndex   *byoid;
+	int			count;
+	int			i;
+	int		   *order;
+	int			placed = 0;
+	Dag		   *dag;
+
+	SPI_connect();
+	runas_spi(InvalidOid,
+			  "SELECT matview::oid, matview::text, refresh_interval "
+			  "  FROM pipeline.matview_definitions",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
+	count = SPI_processed;
+	loaded = MemoryContextAllocZero(caller, sizeof(LoadedNode) * Max(count, 1));
+	byoid = palloc(sizeof(OidIndex) * Max(count, 1));	/* in SPI's context */
+	for (i = 0; i < count; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		loaded[i].relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		loaded[i].name = MemoryContextStrdup(caller, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+		loaded[i].interval_us =
+			interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3,
+																	&isnull)));
+		loaded[i].placed = -1;
+		byoid[i].relid = loaded[i].relid;
+		byoid[i].index = i;
+	}
+	qsort(byoid, count, sizeof(OidIndex), compare_oid_index);
+
+	runas_spi(InvalidOid, "SELECT upstream::oid, downstream::oid FROM pipeline.edges",
+			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int			up = loaded_index(byoid, count,
+									  DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)));
+		int			down = loaded_index(byoid, count,
+										DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)));
+		MemoryContext spi;
+
+		if (up < 0 || down < 0)
+			continue;			/* a source relation, not a managed view */
+		spi = MemoryContextSwitchTo(caller);
+		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
+		loaded[up].downstream = lappend_int(loaded[up].downstream, down);
+		loaded[down].pending++;
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();				/* frees byoid too */
+
+	/*
+	 * Kahn's algorithm: a node's level is final once all its upstreams are
+	 * done.  Sorting by (level, name) afterwards gives a topological order,
+	 * since every view's level exceeds its upstreams'.
+	 */
+	order = palloc(sizeof(int) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		loaded[i].level = 1;
+		if (loaded[i].pending == 0)
+			order[placed++] = i;
+	}
+	for (i = 0; i < placed; i++)
+	{
+		LoadedNode *node = &loaded[order[i]];
+		ListCell   *lc;
+
+		foreach(lc, node->downstream)
+		{
+			LoadedNode *down = &loaded[lfirst_int(lc)];
+
+			down->level = Max(down->level, node->level + 1);
+			if (--down->pending == 0)
+				order[placed++] = lfirst_int(lc);
+		}
+	}
+	if (placed < count)
+		elog(ERROR, "pipeline dependency graph has a cycle");
+	qsort_arg(order, count, sizeof(int), compare_ready, loaded);
+
+	dag = palloc(sizeof(Dag));
+	dag->count = count;
+	dag->nodes = palloc0(sizeof(DagNode) * Max(count, 1));
+	for (i = 0; i < count; i++)
+		loaded[order[i]].placed = i;
+	for (i = 0; i < count; i++)
+	{
+		LoadedNode *src = &loaded[order[i]];
+		DagNode    *node = &dag->nodes[i];
+		ListCell   *lc;
+
+		node->relid = src->relid;
+		node->interval_us = src->interval_us;
+		node->level = src->level;
+		node->position = i + 1;
+		foreach(lc, src->upstream)
+		{
+			int			up = loaded[lfirst_int(lc)].placed;
+
+			node->upstream = lappend_int(node->upstream, up);
+			dag->nodes[up].downstream = lappend_int(dag->nodes[up].downstream, i);
+		}
+	}
+
+	/* only the Dag stays: the scheduler keeps it across ticks */
+	for (i = 0; i < count; i++)
+	{
+		pfree(loaded[i].name);
+		list_free(loaded[i].upstream);
+		list_free(loaded[i].downstream);
+	}
+	pfree(loaded);
+	pfree(order);
+	return dag;
+}
+
+List *
+dag_with_downstream(Dag *dag, int index)
+{
+	bool	   *included = palloc0(sizeof(bool) * dag->count);
+	List	   *result = NIL;
+	int			i;
+
+	included[index] = true;
+	/* nodes are in topological order, so one forward sweep closes the set */
+	for (i = index; i < dag->count; i++)
+	{
+		ListCell   *lc;
+
+		if (!included[i])
+			continue;
+		result = lappend_int(result, i);
+		foreach(lc, dag->nodes[i].downstream)
+			included[lfirst_int(lc)] = true;
+	}
+	pfree(included);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_refresh_order);
+
+/* refresh_order() -> (position int, matview regclass, level int) */
+Datum
+pipeline_refresh_order(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Dag		   *dag;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	dag = dag_load();
+	for (i = 0; i < dag->count; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(dag->nodes[i].position);
+		values[1] = ObjectIdGetDatum(dag->nodes[i].relid);
+		values[2] = Int32GetDatum(dag->nodes[i].level);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ * dag.h
+ *	  The dependency graph: which relations a query reads, and the order
+ *	  in which managed views must be refreshed.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DAG_H
+#define PIPELINE_DAG_H
+
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+
+/*
+ * Relations a query reads, found by PostgreSQL's parse analysis: tables,
+ * views, materialized views and foreign tables, through subqueries, CTEs
+ * and sublinks.  A plain view counts, and so does everything it reads,
+ * recursively, so a managed view read through a plain view is an upstream.
+ * Errors (a missing table, a bad column) are the analyzer's own.
+ */
+extern List *dag_query_dependencies(const char *query);
+
+/*
+ * The same for a bound query (runas.h): analyzed as owner (InvalidOid: the
+ * current user) with search_path pinned, so it resolves what it was bound
+ * to, whoever asks.
+ */
+extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
+
+/*
+ * Whether the query reads column attnum of relation relid directly (not
+ * through a plain view, whose own dependency protects the column).
+ */
+extern bool dag_query_reads_column(const char *query, Oid relid, AttrNumber attnum);
+
+/* A snapshot of the managed views and the edges among them. */
+typedef struct DagNode
+{
+	Oid			relid;
+	int64		interval_us;
+	int			level;			/* 1 + max level of managed upstreams */
+	int			position;		/* 1-based place in refresh order */
+	List	   *upstream;		/* indexes of managed upstream nodes */
+	List	   *downstream;		/* indexes of managed downstream nodes */
+} DagNode;
+
+typedef struct Dag
+{
+	int			count;
+	DagNode    *nodes;			/* sorted in refresh order */
+} Dag;
+
+/* Loads the managed DAG in refresh order (palloc'd in the current context). */
+extern Dag *dag_load(void);
+
+/* Index of relid in dag, or -1. */
+extern int	dag_find(Dag *dag, Oid relid);
+
+/*
+ * The node indexes of relid and its transitive downstream views, in refresh
+ * order (relid first).
+ */
+extern List *dag_with_downstream(Dag *dag, int index);
+
+#endif

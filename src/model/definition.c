@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ * definition.c
+ *	  Checking a view's definition (header or arguments) before anything is
+ *	  created: every path to a view, define(), create_matview() and the
+ *	  compile step, validates here.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "model/definition.h"
+
+char *
+matview_relation_name(const char *name)
+{
+	return psprintf("mv_%s", name);
+}
+
+Oid
+definition_validate(MatviewDefinition *def, char **relname)
+{
+	Oid			nspid;
+
+	if (def->schema_name[0] == '\0' || def->name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("schema and view names must not be empty")));
+	nspid = get_namespace_oid(def->schema_name, true);
+	if (!OidIsValid(nspid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+				 errmsg("schema \"%s\" does not exist", def->schema_name),
+				 errhint("Create it first with CREATE SCHEMA %s.",
+						 quote_identifier(def->schema_name))));
+
+	*relname = matview_relation_name(def->name);
+	if (strlen(*relname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("view name \"%s\" is too long", def->name),
+				 errdetail("The relation name \"mv_\" || name must be at most %d bytes.",
+						   NAMEDATALEN - 1)));
+
+	if (def->interval_us < USECS_PER_SEC || def->interval.month < 0 ||
+		def->interval.day < 0 || def->interval.time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh interval of \"%s\" must be at least 1 second", def->name)));
+
+	definition_validate_type(def);
+	return nspid;
+}
+
+void
+definition_validate_type(const MatviewDefinition *def)
+{
+	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("incremental view \"%s\" needs an incremental key", def->name),
+				 errhint("Add @incremental-key <column> to the header.")));
+	if (def->type == MATVIEW_REGULAR && def->incremental_key != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@incremental-key is only for incremental views"),
+				 errhint("Add @matview-type incremental, or drop the key.")));
+}

@@ -1,0 +1,364 @@
+/*-------------------------------------------------------------------------
+ * dpl.c
+ *	  Parsing of Datacoral DPL documents.
+ *
+ * A document is a header comment followed by one query:
+ *
+ *	/ **
+ *	 * @matview-schema billingdb
+ *	 * @matview-name lifetime_value
+ *	 * @interval-in-minutes 120
+ *	 * /
+ *	SELECT ...;
+ *
+ * The header is read line by line; the query is judged by PostgreSQL's own
+ * raw parser, so "one SELECT" means exactly what the server means by it.
+ * A document saved on Windows (CRLF) or an old Mac (CR), or with a UTF-8
+ * byte-order mark, is first turned into its LF version, so line numbers in
+ * errors and the stored query are the same whatever the editor.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "util/analyze.h"
+#include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "tcop/utility.h"
+
+#include "model/dpl.h"
+
+/* Which keys a header has set so far, for duplicate and conflict checks. */
+typedef struct HeaderState
+{
+	int			type_line;		/* line that set the view type, 0 if none */
+	const char *type_key;
+} HeaderState;
+
+const char *
+matview_type_name(MatviewType type)
+{
+	return type == MATVIEW_INCREMENTAL ? "incremental" : "regular";
+}
+
+MatviewType
+matview_type_from_name(const char *name)
+{
+	if (pg_strcasecmp(name, "regular") == 0)
+		return MATVIEW_REGULAR;
+	if (pg_strcasecmp(name, "incremental") == 0)
+		return MATVIEW_INCREMENTAL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid matview type \"%s\"", name),
+			 errhint("Use \"regular\" or \"incremental\".")));
+	pg_unreachable();
+}
+
+static char *
+trim(char *s)
+{
+	char	   *end;
+
+	while (isspace((unsigned char) *s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char) end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+char *
+dpl_normalize_query(const char *query, const char *what)
+{
+	char	   *text = trim(pstrdup(query));
+	List	   *stmts;
+	RawStmt    *raw;
+	size_t		len;
+	ErrorContextCallback errcallback;
+
+	/* one trailing semicolon is customary in .dpl files; drop it */
+	len = strlen(text);
+	while (len > 0 && (text[len - 1] == ';' || isspace((unsigned char) text[len - 1])))
+		text[--len] = '\0';
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no query", what),
+				 errhint("Write one SELECT statement after the header.")));
+
+	errcallback.callback = query_text_error_callback;
+	errcallback.arg = text;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
+	error_context_stack = errcallback.previous;
+	if (list_length(stmts) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no query", what)));
+	if (list_length(stmts) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has %d statements, expected one SELECT",
+						what, list_length(stmts))));
+
+	raw = linitial_node(RawStmt, stmts);
+	if (!IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s must be a SELECT query, not %s",
+						what, CreateCommandName(raw->stmt)),
+				 errhint("A materialized view is defined by one SELECT statement.")));
+	if (((SelectStmt *) raw->stmt)->intoClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s uses SELECT INTO, not a plain query", what)));
+	return text;
+}
+
+static int64
+parse_positive_minutes(const char *value, int line)
+{
+	int64		minutes = 0;
+	const char *p = value;
+
+	if (*p == '\0')
+		goto bad;
+	for (; *p; p++)
+	{
+		if (!isdigit((unsigned char) *p))
+			goto bad;
+		minutes = minutes * 10 + (*p - '0');
+		if (minutes > INT_MAX)
+			goto bad;
+	}
+	if (minutes <= 0)
+		goto bad;
+	return minutes;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
+			 errdetail("The interval must be a positive whole number of minutes.")));
+	pg_unreachable();
+}
+
+/* Sets the view type, refusing a second key that says something else. */
+static void
+set_type(MatviewDefinition *def, HeaderState *state, const char *key,
+		 MatviewType type, int line)
+{
+	if (state->type_line != 0 && def->type != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@%s on line %d contradicts @%s on line %d",
+						key, line, state->type_key, state->type_line)));
+	def->type = type;
+	state->type_line = line;
+	state->type_key = key;
+}
+
+static void
+bad_value(const char *key, const char *value, int line, const char *allowed)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid @%s \"%s\" on line %d", key, value, line),
+			 errhint("Allowed: %s.", allowed)));
+}
+
+static void
+apply_key(MatviewDefinition *def, HeaderState *state, const char *key,
+		  char *value, int line)
+{
+	if (*value == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@%s on line %d has no value", key, line)));
+
+	if (strcmp(key, "matview-schema") == 0)
+		def->schema_name = value;
+	else if (strcmp(key, "matview-name") == 0)
+		def->name = value;
+	else if (strcmp(key, "interval-in-minutes") == 0)
+	{
+		def->interval_us = parse_positive_minutes(value, line) * USECS_PER_MINUTE;
+		def->interval.time = def->interval_us;
+	}
+	else if (strcmp(key, "matview-type") == 0)
+	{
+		if (strcmp(value, "regular") == 0)
+			set_type(def, state, key, MATVIEW_REGULAR, line);
+		else if (strcmp(value, "incremental") == 0)
+			set_type(def, state, key, MATVIEW_INCREMENTAL, line);
+		else
+			bad_value(key, value, line, "regular, incremental");
+	}
+	else if (strcmp(key, "table-type") == 0)
+	{
+		if (strcmp(value, "regular") != 0)
+			bad_value(key, value, line, "regular");
+		set_type(def, state, key, MATVIEW_REGULAR, line);
+	}
+	else if (strcmp(key, "update-mode") == 0)
+	{
+		if (strcmp(value, "replace") == 0)
+			set_type(def, state, key, MATVIEW_REGULAR, line);
+		else if (strcmp(value, "append") == 0)
+			set_type(def, state, key, MATVIEW_INCREMENTAL, line);
+		else
+			bad_value(key, value, line, "replace, append");
+	}
+	else if (strcmp(key, "incremental-key") == 0)
+		def->incremental_key = value;
+	else if (strcmp(key, "datacoral") == 0)
+		def->datacoral_version = value;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown key @%s on line %d", key, line),
+				 errhint("Known keys: @matview-schema, @matview-name, @interval-in-minutes, @matview-type, @incremental-key, @datacoral, @table-type, @update-mode.")));
+}
+
+/*
+ * A palloc'd copy of a document without a leading UTF-8 byte-order mark
+ * and with LF line endings: a document with any LF has each CRLF turned
+ * into LF, a document with no LF has each CR turned into LF (old Mac
+ * files).  So a document saved with CRLF or CR endings is parsed, and its
+ * query stored, exactly as its LF version; an LF document is not changed,
+ * not even a lone CR inside one of its string literals.
+ */
+static char *
+normalize_document(const char *document)
+{
+	const char *src = document;
+	char	   *out;
+	char	   *dst;
+	bool		cr_only;
+	int			encoding = GetDatabaseEncoding();
+
+	if ((encoding == PG_UTF8 || encoding == PG_SQL_ASCII) &&
+		strncmp(src, "\xEF\xBB\xBF", 3) == 0)
+		src += 3;
+	cr_only = strchr(src, '\n') == NULL;
+	out = dst = palloc(strlen(src) + 1);
+	for (; *src; src++)
+	{
+		if (*src == '\r' && cr_only)
+			*dst++ = '\n';
+		else if (*src == '\r' && src[1] == '\n')
+			continue;			/* the LF that follows is copied */
+		else
+			*dst++ = *src;
+	}
+	*dst = '\0';
+	return out;
+}
+
+MatviewDefinition *
+dpl_parse(const char *document)
+{
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	HeaderState state = {0};
+	List	   *seen_keys = NIL;
+	char	   *text = normalize_document(document);
+	char	   *p = text;
+	char	   *header_end;
+	char	   *line;
+	int			lineno = 1;
+
+	def->type = MATVIEW_REGULAR;
+
+	/* skip leading blank lines, counting them */
+	while (isspace((unsigned char) *p))
+	{
+		if (*p == '\n')
+			lineno++;
+		p++;
+	}
+	if (strncmp(p, "/*", 2) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("DPL document does not start with a /** ... */ header"),
+				 errhint("Begin with a comment of @key value lines, e.g. @matview-schema, @matview-name, @interval-in-minutes.")));
+	header_end = strstr(p + 2, "*/");
+	if (header_end == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("DPL header starting on line %d is not closed with */", lineno)));
+	*header_end = '\0';
+	p += 2;
+	while (*p == '*')
+		p++;
+
+	/* one "@key value" per line; leading " * " decoration is allowed */
+	for (line = p; line != NULL; lineno++)
+	{
+		char	   *next = strchr(line, '\n');
+		char	   *content;
+		char	   *key;
+		char	   *value;
+		ListCell   *lc;
+
+		if (next)
+			*next++ = '\0';
+		content = trim(line);
+		while (*content == '*')
+			content++;
+		content = trim(content);
+		line = next;
+		if (*content == '\0')
+			continue;
+		if (*content != '@')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("line %d of the DPL header is not an @key value line: \"%s\"",
+							lineno, content)));
+		key = content + 1;
+		value = key;
+		while (*value && !isspace((unsigned char) *value))
+			value++;
+		if (*value)
+			*value++ = '\0';
+		value = trim(value);
+		if (*key == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("line %d of the DPL header has an empty key", lineno)));
+		foreach(lc, seen_keys)
+		{
+			if (strcmp(lfirst(lc), key) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("duplicate key @%s on line %d", key, lineno)));
+		}
+		seen_keys = lappend(seen_keys, key);
+		apply_key(def, &state, key, value, lineno);
+	}
+	/* the header's last line ended at the closing marker, not a newline */
+	lineno--;
+
+	if (def->schema_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("DPL header is missing required key @matview-schema")));
+	if (def->name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("DPL header is missing required key @matview-name")));
+	if (def->interval_us == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("DPL header is missing required key @interval-in-minutes")));
+
+	def->query = dpl_normalize_query(header_end + 2, "DPL document");
+	return def;
+}

@@ -1,0 +1,619 @@
+/*-------------------------------------------------------------------------
+ * change_tracking.c
+ *	  Skip-unchanged: which upstreams changed since a view's last success.
+ *	  The design (what a success has seen, which views always run, the
+ *	  triggers) is in change_tracking.h.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_func.h"
+#include "rewrite/prs2lock.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "model/catalog.h"
+#include "schedule/change_tracking.h"
+#include "views/matview.h"
+#include "util/settings.h"
+#include "util/runas.h"
+
+/* The two triggers' types (pg_trigger.tgtype) */
+#define STATEMENT_TRIGGER_TYPE \
+	(TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | \
+	 TRIGGER_TYPE_DELETE | TRIGGER_TYPE_TRUNCATE)
+#define REPLICA_TRIGGER_TYPE \
+	(TRIGGER_TYPE_ROW | TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT | \
+	 TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE)
+
+/*
+ * The latest refresh position taken in this backend's transaction: a run's
+ * snapshot command id.  Writes at or after it need change rows of their
+ * own (change_tracking.h).  Only compared while the top-level transaction
+ * is the same; a position taken in a subtransaction that rolled back stays,
+ * which only adds rows.
+ */
+static FullTransactionId position_xid = {InvalidTransactionId};
+static CommandId position_cid = FirstCommandId;
+
+/*
+ * Tables the trigger has recorded a row for, valid for one (transaction,
+ * subtransaction, position): a row written in a subtransaction that rolls
+ * back is gone, so another subtransaction looks again.
+ */
+#define RECORDED_MAX 16
+static FullTransactionId recorded_xid = {InvalidTransactionId};
+static SubTransactionId recorded_subxid = InvalidSubTransactionId;
+static CommandId recorded_floor = FirstCommandId;
+static Oid	recorded[RECORDED_MAX];
+static int	recorded_count = 0;
+
+/* Whether the installed catalog records command ids (1.2 on). */
+static bool
+catalog_tracks_commands(void)
+{
+	Oid			relid = get_relname_relid("refresh_snapshots",
+										  get_namespace_oid(PIPELINE_SCHEMA, true));
+
+	return OidIsValid(relid) && get_attnum(relid, "command_id") != InvalidAttrNumber;
+}
+
+static void
+note_position(CommandId cid)
+{
+	FullTransactionId xid = GetTopFullTransactionId();
+
+	if (!FullTransactionIdEquals(xid, position_xid) || cid > position_cid)
+	{
+		position_xid = xid;
+		position_cid = cid;
+	}
+}
+
+/* The command id below which this transaction's writes have change rows. */
+static CommandId
+position_floor(void)
+{
+	FullTransactionId xid = GetTopFullTransactionIdIfAny();
+
+	if (FullTransactionIdIsValid(xid) && FullTransactionIdEquals(xid, position_xid))
+		return position_cid;
+	return FirstCommandId;
+}
+
+/*
+ * Reads the extension cannot see: what opaque_walker() looks for in a
+ * view's query and in the plain views it reads.
+ */
+typedef struct OpaqueSearch
+{
+	Oid			user;			/* whose rights the relations are read with */
+	List	   *views;			/* plain views opened, against cycles */
+} OpaqueSearch;
+
+static bool opaque_walker(Node *node, OpaqueSearch *search);
+
+/* pipeline.record_change() */
+static Oid
+record_change_oid(void)
+{
+	return LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("record_change")),
+						  0, NULL, false);
+}
+
+/*
+ * A function whose result may change while no tracked table does: any
+ * volatile function, or a non-immutable one that PostgreSQL did not ship
+ * (it may read any table).  A user-defined aggregate counts by its support
+ * functions.
+ */
+static bool
+function_is_opaque(Oid fn, void *context)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		opaque;
+
+	if (!HeapTupleIsValid(tuple))
+		return true;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	opaque = proc->provolatile == PROVOLATILE_VOLATILE ||
+		(fn >= FirstNormalObjectId && proc->provolatile != PROVOLATILE_IMMUTABLE);
+	if (!opaque && fn >= FirstNormalObjectId && proc->prokind == PROKIND_AGGREGATE)
+	{
+		HeapTuple	aggtuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(fn));
+
+		if (HeapTupleIsValid(aggtuple))
+		{
+			Form_pg_aggregate agg = (Form_pg_aggregate) GETSTRUCT(aggtuple);
+			Oid			support[] = {agg->aggtransfn, agg->aggfinalfn, agg->aggcombinefn,
+				agg->aggserialfn, agg->aggdeserialfn, agg->aggmtransfn,
+			agg->aggminvtransfn, agg->aggmfinalfn};
+
+			for (size_t i = 0; i < lengthof(support) && !opaque; i++)
+				opaque = OidIsValid(support[i]) && function_is_opaque(support[i], context);
+			ReleaseSysCache(aggtuple);
+		}
+	}
+	ReleaseSysCache(tuple);
+	return opaque;
+}
+
+/*
+ * Default arguments are filled in by the planner, not the analyzer: a call
+ * that leaves some out runs the default expressions too.
+ */
+static bool
+defaults_are_opaque(FuncExpr *call, OpaqueSearch *search)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
+	bool		opaque = false;
+
+	if (!HeapTupleIsValid(tuple))
+		return true;
+	if (list_length(call->args) < ((Form_pg_proc) GETSTRUCT(tuple))->pronargs)
+	{
+		bool		isnull;
+		Datum		defaults = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proargdefaults,
+											   &isnull);
+
+		if (!isnull)
+			opaque = opaque_walker(stringToNode(TextDatumGetCString(defaults)), search);
+	}
+	ReleaseSysCache(tuple);
+	return opaque;
+}
+
+/* A sort, group or distinct operator (a user type's may be anything). */
+static bool
+sort_group_is_opaque(SortGroupClause *clause)
+{
+	return (OidIsValid(clause->eqop) && function_is_opaque(get_opcode(clause->eqop), NULL)) ||
+		(OidIsValid(clause->sortop) && function_is_opaque(get_opcode(clause->sortop), NULL));
+}
+
+/*
+ * A relation the query reads: a plain view is opened up (its reads are the
+ * query's), a table must not be filtered by policies (their expressions
+ * may read anything), a sample must be repeatable.
+ */
+static bool
+relation_is_opaque(RangeTblEntry *rte, OpaqueSearch *search)
+{
+	bool		opaque = false;
+
+	if (rte->tablesample != NULL && rte->tablesample->repeatable == NULL)
+		return true;
+	/* whoever of the two the rewriter reads it as */
+	if (rte->relkind == RELKIND_RELATION || rte->relkind == RELKIND_PARTITIONED_TABLE)
+		return check_enable_rls(rte->relid, search->user, true) == RLS_ENABLED ||
+			(OidIsValid(rte->checkAsUser) &&
+			 check_enable_rls(rte->relid, rte->checkAsUser, true) == RLS_ENABLED);
+	if (rte->relkind == RELKIND_VIEW && !list_member_oid(search->views, rte->relid))
+	{
+		Relation	view = table_open(rte->relid, AccessShareLock);
+		Query	   *query = copyObject(get_view_query(view));
+		Oid			save_user = search->user;
+
+		search->views = lappend_oid(search->views, rte->relid);
+		/* as the rewriter reads it: with the view owner's rights, unless security_invoker */
+		if (!RelationHasSecurityInvoker(view))
+			search->user = view->rd_rel->relowner;
+		table_close(view, AccessShareLock);
+		opaque = opaque_walker((Node *) query, search);
+		search->user = save_user;
+	}
+	return opaque;
+}
+
+static bool
+opaque_walker(Node *node, OpaqueSearch *search)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, opaque_walker, (void *) search,
+								 QTW_EXAMINE_RTES_BEFORE | QTW_EXAMINE_SORTGROUP);
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		return rte->rtekind == RTE_RELATION && relation_is_opaque(rte, search);
+	}
+	if (IsA(node, SortGroupClause))
+		return sort_group_is_opaque((SortGroupClause *) node);
+	if (IsA(node, SetOperationStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((SetOperationStmt *) node)->groupClauses)
+			if (sort_group_is_opaque(lfirst_node(SortGroupClause, lc)))
+				return true;
+	}
+	if (IsA(node, MinMaxExpr))
+	{
+		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+												 TYPECACHE_CMP_PROC);
+
+		if (OidIsValid(type->cmp_proc) && function_is_opaque(type->cmp_proc, NULL))
+			return true;
+	}
+	if (IsA(node, FuncExpr) && defaults_are_opaque((FuncExpr *) node, search))
+		return true;
+	if (check_functions_in_node(node, function_is_opaque, NULL))
+		return true;
+	return expression_tree_walker(node, opaque_walker, (void *) search);
+}
+
+/*
+ * True when the view's result may change without any change row: see
+ * change_tracking.h.  An incremental view (a table) always runs.
+ */
+static bool
+reads_opaquely(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	OpaqueSearch search = {rel->rd_rel->relowner, NIL};
+
+	if (rel->rd_rel->relkind == RELKIND_MATVIEW && rel->rd_rules != NULL &&
+		rel->rd_rules->numLocks == 1)
+	{
+		/* the rule holds the bound query, analyzed */
+		List	   *actions = copyObject(rel->rd_rules->rules[0]->actions);
+
+		table_close(rel, AccessShareLock);
+		return opaque_walker((Node *) actions, &search);
+	}
+	table_close(rel, AccessShareLock);
+	return true;
+}
+
+/*
+ * Whether the table has both triggers, as pipeline made them, as committed
+ * by now: locks it with ShareRowExclusiveLock (the lock CREATE TRIGGER
+ * takes, which conflicts with itself) to the end of the transaction, and
+ * reads the relation cache, which is brought up to date when a lock is
+ * acquired.
+ */
+static bool
+has_tracking_triggers(Oid table)
+{
+	Relation	rel = table_open(table, ShareRowExclusiveLock);
+	Oid			fn = record_change_oid();
+	int			found = 0;
+
+	for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &rel->trigdesc->triggers[i];
+		char		mode = change_tracking_trigger_mode(t->tgname);
+
+		if (mode != 0 && t->tgenabled == mode && t->tgfoid == fn &&
+			t->tgtype == (mode == TRIGGER_FIRES_ALWAYS ? STATEMENT_TRIGGER_TYPE : REPLICA_TRIGGER_TYPE) &&
+			t->tgnargs == 0 && t->tgnattr == 0 && t->tgqual == NULL &&
+			t->tgoldtable == NULL && t->tgnewtable == NULL && !t->tgisinternal &&
+			!OidIsValid(t->tgconstraint))
+			found++;
+	}
+	table_close(rel, NoLock);
+	return found == 2;
+}
+
+/* Creates (or puts back) one trigger and sets its firing mode. */
+static void
+create_tracking_trigger(Oid table, const char *name, const char *level,
+						const char *events, const char *mode)
+{
+	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)),
+													   get_rel_name(table));
+
+	runas_ddl(catalog_owner(),
+			  psprintf("CREATE OR REPLACE TRIGGER %s AFTER %s ON %s FOR EACH %s"
+					   " EXECUTE FUNCTION pipeline.record_change()",
+					   quote_identifier(name), events, qualified, level));
+	runas_ddl(catalog_owner(),
+			  psprintf("ALTER TABLE %s ENABLE %s TRIGGER %s",
+					   qualified, mode, quote_identifier(name)));
+}
+
+/*
+ * Adds the triggers to upstream tables lacking them (or whose triggers
+ * were altered); true if any lacked them (changes were not recorded).
+ */
+static bool
+install_missing_triggers(Oid relid)
+{
+	Oid			argtypes[4] = {OIDOID, OIDOID, INT2OID, INT2OID};
+	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
+	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	catalog_exec_as_owner("SELECT c.oid FROM pipeline.edges e "
+						  "  JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
+						  " WHERE e.downstream = $1::regclass AND c.relkind = 'r' AND c.oid >= $2 "
+						  "   AND NOT c.relispartition AND NOT c.relhassubclass "
+						  "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) "
+						  "   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
+						  "         WHERE t.tgrelid = c.oid "
+						  "           AND t.tgfoid = 'pipeline.record_change()'::pg_catalog.regprocedure "
+						  "           AND ((t.tgname = '" CHANGE_TRACKING_TRIGGER "' "
+						  "                 AND t.tgtype = $3 AND t.tgenabled = 'A') "
+						  "             OR (t.tgname = '" CHANGE_TRACKING_REPLICA_TRIGGER "' "
+						  "                 AND t.tgtype = $4 AND t.tgenabled = 'R')) "
+						  "           AND t.tgnargs = 0 AND t.tgqual IS NULL "
+						  "           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 "
+						  "           AND t.tgoldtable IS NULL AND t.tgnewtable IS NULL) <> 2",
+						  4, argtypes, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		tables = lappend_oid(tables, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	foreach(lc, tables)
+	{
+		Oid			table = lfirst_oid(lc);
+
+		/*
+		 * Another session's first run may be adding them right now: wait with
+		 * the lock CREATE TRIGGER takes, then look again.
+		 */
+		if (has_tracking_triggers(table))
+			continue;
+		create_tracking_trigger(table, CHANGE_TRACKING_TRIGGER, "STATEMENT",
+								"INSERT OR UPDATE OR DELETE OR TRUNCATE", "ALWAYS");
+		create_tracking_trigger(table, CHANGE_TRACKING_REPLICA_TRIGGER, "ROW",
+								"INSERT OR UPDATE OR DELETE", "REPLICA");
+	}
+	return tables != NIL;
+}
+
+/*
+ * Changed if: no saved snapshot; an upstream we cannot track (foreign or
+ * partitioned table, system catalog, sequence, unmanaged matview, or a
+ * table in an inheritance tree or partition: a write through the parent
+ * fires the parent's statement triggers, not the child's, and a parent's
+ * rows include its children's); or a change row the last success has not
+ * seen (change_tracking.h).  Plain views are covered by their own sources,
+ * which are edges too.
+ */
+#define UNCHANGED_QUERY(change_seen) \
+"SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
+"                WHERE s.matview = $1::regclass) " \
+"   AND NOT EXISTS ( " \
+"       SELECT 1 FROM pipeline.edges e " \
+"         JOIN pg_catalog.pg_class c ON c.oid = e.upstream " \
+"        WHERE e.downstream = $1::regclass " \
+"          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 " \
+"               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass " \
+"                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) " \
+"               OR (c.relkind = 'm' AND NOT EXISTS " \
+"                   (SELECT 1 FROM pipeline.matview_definitions d " \
+"                     WHERE d.matview = c.oid)) " \
+"               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s " \
+"                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
+"                             AND NOT " change_seen ")))"
+
+static const char *const unchanged_query =
+UNCHANGED_QUERY("CASE WHEN ch.xid = s.xid "
+				"     THEN ch.command_id < s.command_id "
+				"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END");
+
+/* The same under the 1.1 catalog, which has no command ids */
+static const char *const unchanged_query_1_1 =
+UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)");
+
+bool
+change_tracking_unchanged(Oid relid)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId)};
+	bool		unchanged;
+	bool		isnull;
+
+	/*
+	 * From here on, this run's refresh and hook may write: those writes are
+	 * after its snapshot and need rows of their own.
+	 */
+	note_position(GetActiveSnapshot()->curcid);
+	if (reads_opaquely(relid))
+		return false;
+
+	SPI_connect();
+	if (install_missing_triggers(relid))
+	{
+		SPI_finish();
+		return false;
+	}
+	catalog_exec_as_owner(catalog_tracks_commands() ? unchanged_query : unchanged_query_1_1,
+						  2, argtypes, values, NULL);
+	unchanged = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return unchanged;
+}
+
+void
+change_tracking_refreshed(Oid relid, bool rewritten)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	CommandId	cid = GetActiveSnapshot()->curcid;
+	bool		commands = catalog_tracks_commands();
+	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
+	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) cid)};
+	Datum		snapshot;
+	MemoryContext spi;
+	bool		isnull;
+
+	note_position(cid);
+	SPI_connect();
+	if (rewritten)
+	{
+		/* under the current command id: after everything the refresh wrote */
+		Oid			change_types[2] = {OIDOID, INT8OID};
+		Datum		change_values[2] = {ObjectIdGetDatum(relid),
+		Int64GetDatum((int64) GetCurrentCommandId(false))};
+
+		catalog_exec_as_owner(commands ?
+							  "INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
+							  "INSERT INTO pipeline.changes (relation) VALUES ($1)",
+							  commands ? 2 : 1, change_types, change_values, NULL);
+	}
+
+	/*
+	 * The snapshot the refresh read its upstreams in is the active one: a
+	 * read-only statement runs in it (a writing one would take a new one).
+	 */
+	runas_spi(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
+			  0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
+	snapshot = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	spi = MemoryContextSwitchTo(caller);
+	values[1] = datumCopy(snapshot, false, -1);
+	MemoryContextSwitchTo(spi);
+	if (commands)
+		catalog_exec_as_owner("INSERT INTO pipeline.refresh_snapshots (matview, snapshot, xid, command_id) "
+							  "VALUES ($1::regclass, $2, pg_catalog.pg_current_xact_id(), $3) "
+							  "ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
+							  "       xid = excluded.xid, command_id = excluded.command_id",
+							  3, argtypes, values, NULL);
+	else
+		catalog_exec_as_owner("INSERT INTO pipeline.refresh_snapshots (matview, snapshot) "
+							  "VALUES ($1::regclass, $2) "
+							  "ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot",
+							  2, argtypes, values, NULL);
+	SPI_finish();
+}
+
+char
+change_tracking_trigger_mode(const char *trigger_name)
+{
+	if (trigger_name == NULL)
+		return 0;
+	if (strcmp(trigger_name, CHANGE_TRACKING_TRIGGER) == 0)
+		return TRIGGER_FIRES_ALWAYS;
+	if (strcmp(trigger_name, CHANGE_TRACKING_REPLICA_TRIGGER) == 0)
+		return TRIGGER_FIRES_ON_REPLICA;
+	return 0;
+}
+
+bool
+change_tracking_trigger_as_made(CreateTrigStmt *stmt)
+{
+	char		mode = change_tracking_trigger_mode(stmt->trigname);
+
+	return mode != 0 && !stmt->replace && !stmt->isconstraint &&
+		LookupFuncName(stmt->funcname, 0, NULL, true) == record_change_oid() &&
+		stmt->args == NIL && stmt->timing == TRIGGER_TYPE_AFTER &&
+		stmt->columns == NIL && stmt->whenClause == NULL && stmt->transitionRels == NIL &&
+		stmt->row == (mode == TRIGGER_FIRES_ON_REPLICA) &&
+		stmt->events == ((mode == TRIGGER_FIRES_ON_REPLICA ? REPLICA_TRIGGER_TYPE :
+						  STATEMENT_TRIGGER_TYPE) & TRIGGER_TYPE_EVENT_MASK);
+}
+
+bool
+change_tracking_table_in_use(Oid table)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(table)};
+	bool		in_use;
+
+	SPI_connect();
+	in_use = catalog_exec_as_owner("SELECT 1 FROM pipeline.edges e WHERE e.upstream = $1::regclass LIMIT 1",
+								   1, argtypes, values, NULL) > 0;
+	SPI_finish();
+	return in_use;
+}
+
+/* Whether this (sub)transaction has a row for the table already. */
+static bool
+recorded_already(Oid table)
+{
+	FullTransactionId xid = GetTopFullTransactionId();
+	SubTransactionId subxid = GetCurrentSubTransactionId();
+	CommandId	floor = position_floor();
+
+	if (!FullTransactionIdEquals(xid, recorded_xid) || subxid != recorded_subxid ||
+		floor != recorded_floor)
+	{
+		recorded_xid = xid;
+		recorded_subxid = subxid;
+		recorded_floor = floor;
+		recorded_count = 0;
+	}
+	for (int i = 0; i < recorded_count; i++)
+		if (recorded[i] == table)
+			return true;
+	return false;
+}
+
+static void
+remember_recorded(Oid table)
+{
+	if (recorded_count == RECORDED_MAX)
+		recorded_count = 0;
+	recorded[recorded_count++] = table;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_record_change);
+
+/*
+ * The triggers on source tables (statement level, and row level for
+ * replication apply workers): one pipeline.changes row per table,
+ * transaction and refresh position (change_tracking.h).  The existence check
+ * sees rows of rolled-back subtransactions as gone, so a table written again
+ * after a rollback is recorded again.
+ */
+Datum
+pipeline_record_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			table;
+	Oid			argtypes[3] = {OIDOID, INT8OID, INT8OID};
+	Datum		values[3];
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pipeline.record_change() must be called as a trigger");
+	table = RelationGetRelid(trigdata->tg_relation);
+	if (recorded_already(table))
+		return PointerGetDatum(NULL);
+	values[0] = ObjectIdGetDatum(table);
+	/* an AFTER trigger runs under its statement's command id */
+	values[1] = Int64GetDatum((int64) GetCurrentCommandId(false));
+	values[2] = Int64GetDatum((int64) recorded_floor);
+
+	SPI_connect();
+	if (catalog_tracks_commands())
+		catalog_exec_as_owner("INSERT INTO pipeline.changes (relation, command_id) "
+							  "SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
+							  " WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id() "
+							  "   AND command_id >= $3)",
+							  3, argtypes, values, NULL);
+	else
+		catalog_exec_as_owner("INSERT INTO pipeline.changes (relation) "
+							  "SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
+							  " WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id())",
+							  1, argtypes, values, NULL);
+	SPI_finish();
+	remember_recorded(table);
+	return PointerGetDatum(NULL);
+}

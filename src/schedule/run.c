@@ -1,0 +1,442 @@
+/*-------------------------------------------------------------------------
+ * run.c
+ *	  One run: the refresh of one view for one time label, its record in
+ *	  pipeline.runs, and run_due(), the synchronous pass the background
+ *	  scheduler also makes.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "views/hooks.h"
+#include "model/catalog.h"
+#include "schedule/change_tracking.h"
+#include "util/settings.h"
+#include "views/refresh.h"
+#include "schedule/run.h"
+#include "util/subxact.h"
+
+/* The micro-batch window of the run in progress, for window_start/end(). */
+static bool window_active = false;
+static TimestampTz window_start_label = NO_LABEL;
+static TimestampTz window_end_label = NO_LABEL;
+
+int64
+run_claim(Oid relid, TimestampTz label, int attempt)
+{
+	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		values[4];
+	int64		run_id = 0;
+	bool		isnull;
+
+	/*
+	 * Wait for whoever is running, redefining or dropping the view; then it
+	 * may be gone (a redefinition replaces the relation).
+	 */
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		return 0;
+	}
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = TimestampTzGetDatum(label);
+	values[2] = Int32GetDatum(attempt);
+	values[3] = Int32GetDatum(MyProcPid);
+	SPI_connect();
+
+	/*
+	 * A session that ran this label and attempt first has its row here, or,
+	 * if the label was skipped and collapsed into the view's skipped row
+	 * before it (run_finish), that row's labels reach it.  Rows of a view
+	 * never overlap, so the row just before the label is the only one that
+	 * can.  The lock above orders claimers of a view, and each statement
+	 * sees what the one before committed.
+	 */
+	catalog_exec_as_owner(psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
+								   "SELECT $1::regclass, $2, $3, 'running', $4 "
+								   " WHERE coalesce((SELECT %s < $2 FROM pipeline.runs p "
+								   "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
+								   "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
+								   "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
+								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
+						  4, argtypes, values, NULL);
+	if (SPI_processed == 1)
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (run_id == 0)
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+	return run_id;
+}
+
+/*
+ * Keeps the newest pipeline.run_history_per_view rows of a view (of every
+ * view when relid is invalid), and each view's latest success, which the
+ * schedule needs, and runs in progress.  Costs one index scan of at most
+ * that many rows per view.  Needs SPI.
+ */
+static void
+run_bound_history(Oid relid)
+{
+	Oid			argtypes[2] = {INT4OID, OIDOID};
+	Datum		values[2] = {Int32GetDatum(pipeline_run_history_per_view),
+	ObjectIdGetDatum(relid)};
+	char		nulls[2] = {' ', OidIsValid(relid) ? ' ' : 'n'};
+
+	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
+						  " USING (SELECT d.matview, c.time_label, c.run_id, s.run_id AS success_id "
+						  "          FROM pipeline.matview_definitions d "
+						  "          CROSS JOIN LATERAL (SELECT x.time_label, x.run_id FROM pipeline.runs x "
+						  "                               WHERE x.matview = d.matview "
+						  "                               ORDER BY x.time_label DESC, x.run_id DESC "
+						  "                              OFFSET $1 LIMIT 1) c "
+						  "          LEFT JOIN LATERAL (SELECT x.run_id FROM pipeline.runs x "
+						  "                              WHERE x.matview = d.matview "
+						  "                                AND x.status IN ('succeeded', 'skipped') "
+						  "                              ORDER BY x.time_label DESC, x.run_id DESC "
+						  "                              LIMIT 1) s ON true "
+						  "         WHERE $2::regclass IS NULL OR d.matview = $2::regclass) cut "
+						  " WHERE r.matview = cut.matview AND r.time_label <= cut.time_label "
+						  "   AND (r.time_label < cut.time_label OR r.run_id <= cut.run_id) "
+						  "   AND r.status <> 'running' "
+						  "   AND r.run_id IS DISTINCT FROM cut.success_id",
+						  2, argtypes, values, nulls);
+}
+
+/*
+ * A skipped label extends the view's row before it when that row is
+ * skipped too, and the run's own row goes: consecutive skipped labels are
+ * one row, so an idle view's history does not grow with the clock.
+ * Returns whether it did.  Needs SPI.
+ */
+static bool
+run_collapse_skipped(int64 run_id, Oid relid, TimestampTz label)
+{
+	Oid			argtypes[4] = {INT8OID, OIDOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(run_id), ObjectIdGetDatum(relid),
+	TimestampTzGetDatum(label), Int32GetDatum(MyProcPid)};
+
+	return catalog_exec_as_owner("WITH previous AS ( "
+								 "    SELECT p.run_id, p.status FROM pipeline.runs p "
+								 "     WHERE p.matview = $2::regclass AND p.time_label <= $3 AND p.run_id <> $1 "
+								 "     ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1 "
+								 "), extended AS ( "
+								 "    UPDATE pipeline.runs r "
+								 "       SET last_time_label = $3, label_count = r.label_count + 1, "
+								 "           finished_at = pg_catalog.clock_timestamp(), worker_pid = $4 "
+								 "      FROM previous WHERE r.run_id = previous.run_id AND previous.status = 'skipped' "
+								 "    RETURNING r.run_id "
+								 ") "
+								 "DELETE FROM pipeline.runs r WHERE r.run_id = $1 "
+								 "   AND EXISTS (SELECT FROM extended)",
+								 4, argtypes, values, NULL) == 1;
+}
+
+/* Records the outcome of a run.  Needs a transaction. */
+static void
+run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
+		   int64 rows, const char *error)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	SPI_connect();
+	if (status == RUN_SKIPPED && schedule_history_collapses() &&
+		run_collapse_skipped(run_id, relid, label))
+	{
+		SPI_finish();
+		return;
+	}
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(run_status_name(status));
+	values[2] = Int64GetDatum(rows);
+	if (status == RUN_SKIPPED)
+		nulls[2] = 'n';
+	if (error)
+		values[3] = CStringGetTextDatum(error);
+	else
+		nulls[3] = 'n';
+	catalog_exec_as_owner("UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, "
+						  "       finished_at = pg_catalog.clock_timestamp() WHERE run_id = $1",
+						  4, argtypes, values, nulls);
+	/* the run added a row to the view's history */
+	run_bound_history(relid);
+	SPI_finish();
+}
+
+static TimestampTz
+previous_success_label(Oid relid, TimestampTz label)
+{
+	Oid			argtypes[2] = {OIDOID, TIMESTAMPTZOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label)};
+	TimestampTz previous = NO_LABEL;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	/* the last label of a collapsed row (see schedule_load_state) */
+	catalog_exec_as_owner(psprintf("SELECT %s FROM pipeline.runs r "
+								   " WHERE r.matview = $1::regclass AND r.status IN ('succeeded', 'skipped') "
+								   "   AND r.time_label < $2 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1",
+								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r")),
+						  2, argtypes, values, NULL);
+	if (SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			previous = DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+	return previous;
+}
+
+/* One refresh of a run: what refresh_run() needs and what it did. */
+typedef struct RefreshRun
+{
+	Oid			relid;
+	TimestampTz label;
+	TimestampTz previous;		/* label of the view's previous success */
+	RunStatus	status;
+	int64		rows;
+} RefreshRun;
+
+/* The refresh of a run; run_perform() runs it in a subtransaction. */
+static void
+refresh_run(void *arg)
+{
+	RefreshRun *run = (RefreshRun *) arg;
+
+	/* one snapshot for the skip check, the refresh and the saved state */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	window_start_label = run->previous;
+	window_end_label = run->label;
+	window_active = true;
+	/* waits for a refresh, redefinition or drop of the view in progress */
+	refresh_lock(run->relid);
+	if (change_tracking_unchanged(run->relid))
+	{
+		run->status = RUN_SKIPPED;
+		change_tracking_refreshed(run->relid, false);
+	}
+	else
+	{
+		run->rows = (int64) refresh_matview(run->relid);
+		/* inside the run's transaction: its failure fails the run */
+		after_refresh_run(run->relid, run->label);
+		run->status = RUN_SUCCEEDED;
+		change_tracking_refreshed(run->relid, true);
+	}
+	window_active = false;
+	PopActiveSnapshot();
+}
+
+/*
+ * Says in the server log that a run failed: the view, the label and the
+ * error, as pipeline.runs records them, with the error's SQLSTATE (none
+ * when sqlerrcode is 0).  Needs a transaction (catalog lookups); the view
+ * may be gone.
+ */
+static void
+run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *message)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+
+	if (relname != NULL && nspname != NULL)
+		ereport(LOG,
+				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
+				 errmsg("pipeline: refresh of \"%s.%s\" for time label %s failed: %s",
+						nspname, relname, timestamptz_to_str(label), message)));
+	else
+		ereport(LOG,
+				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
+				 errmsg("pipeline: refresh of the view with OID %u for time label %s failed: %s",
+						relid, timestamptz_to_str(label), message)));
+}
+
+RunStatus
+run_perform(int64 run_id, Oid relid, TimestampTz label)
+{
+	RefreshRun	run = {relid, label, previous_success_label(relid, label), RUN_FAILED, 0};
+	ErrorData  *error;
+
+	/*
+	 * In the scheduler a cancelled refresh is a failed run and the worker
+	 * goes on; a user's run_due() ends on a cancel.
+	 */
+	error = subxact_try(refresh_run, &run, IsBackgroundWorker);
+	window_active = false;
+	if (error != NULL)
+	{
+		run.status = RUN_FAILED;
+		run_log_failure(relid, label, error->sqlerrcode, error->message);
+	}
+
+	CommandCounterIncrement();
+	run_finish(run_id, relid, label, run.status, run.rows, error ? error->message : NULL);
+	return run.status;
+}
+
+#define ORPHAN_ERROR "the process running the refresh ended before it finished"
+
+void
+run_fail_orphans(void)
+{
+	SPI_connect();
+	catalog_exec_as_owner("UPDATE pipeline.runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
+						  "       error = '" ORPHAN_ERROR "' "
+						  " WHERE status = 'running' AND worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
+						  "   AND worker_pid NOT IN (SELECT pid FROM pg_catalog.pg_stat_activity "
+						  "                           WHERE pid IS NOT NULL) "
+						  "RETURNING matview::oid, time_label",
+						  0, NULL, NULL, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		run_log_failure(DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)),
+						DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)),
+						0, ORPHAN_ERROR);
+	}
+	SPI_finish();
+}
+
+void
+run_prune_history(void)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_run_retention_days)};
+
+	SPI_connect();
+	/*
+	 * Old runs go, except each view's latest success, which the schedule
+	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
+	 * A collapsed row is as old as its last label's run (finished_at).
+	 */
+	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
+						  " WHERE coalesce(r.finished_at, r.started_at) "
+						  "       < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
+						  "   AND r.status <> 'running' "
+						  "   AND r.run_id IS DISTINCT FROM (SELECT l.run_id FROM pipeline.runs l "
+						  "                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
+						  "                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
+						  1, argtypes, values, NULL);
+	/* and at most pipeline.run_history_per_view rows per view */
+	run_bound_history(InvalidOid);
+	/* a change every saved snapshot already sees can never matter again */
+	catalog_exec_as_owner("DELETE FROM pipeline.changes ch "
+						  " WHERE ch.xid < (SELECT coalesce(min(pg_catalog.pg_snapshot_xmin(s.snapshot)), "
+						  "                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
+						  "                   FROM pipeline.refresh_snapshots s)",
+						  0, NULL, NULL, NULL);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_run_due);
+
+/*
+ * run_due(as_of timestamptz)
+ *	 RETURNS TABLE(matview regclass, time_label timestamptz, status text)
+ *
+ * One pass in DAG order; a view's run counts for its downstream views later
+ * in the same pass.  Runs only views the caller owns, unless superuser.
+ * Retries are timed on as_of (see schedule_decide()); a view that waits for
+ * its retry is returned with status 'waiting' and not run.
+ */
+Datum
+pipeline_run_due(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz as_of = PG_ARGISNULL(0) ? GetCurrentTransactionStartTimestamp() :
+	PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz now = GetCurrentTimestamp();
+	Dag		   *dag;
+	ViewState  *states;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	run_fail_orphans();
+	dag = dag_load();
+	states = schedule_load_state(dag);
+
+	for (i = 0; i < dag->count; i++)
+	{
+		Verdict		verdict;
+		RunStatus	status;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		int64		run_id;
+
+		CHECK_FOR_INTERRUPTS();
+		/* retries are timed on as_of, the clock the caller steps */
+		verdict = schedule_decide(dag, states, i, as_of, SCHEDULE_RETRY_ON_AS_OF,
+								  pipeline_max_attempts, pipeline_retry_backoff_s);
+		if (verdict.decision != DECIDE_DUE && verdict.decision != DECIDE_RETRY_LATER)
+			continue;
+		if (!pg_class_ownercheck(dag->nodes[i].relid, GetUserId()))
+			continue;
+		if (verdict.decision == DECIDE_RETRY_LATER)
+		{
+			/* failed, and waits for its retry: say so, run nothing */
+			values[0] = ObjectIdGetDatum(dag->nodes[i].relid);
+			values[1] = TimestampTzGetDatum(verdict.label);
+			values[2] = CStringGetTextDatum("waiting");
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			continue;
+		}
+
+		run_id = run_claim(dag->nodes[i].relid, verdict.label, verdict.attempt);
+		if (run_id == 0)
+			continue;			/* gone, or another session ran it */
+		status = run_perform(run_id, dag->nodes[i].relid, verdict.label);
+
+		states[i].latest_label = verdict.label;
+		states[i].latest_status = status;
+		states[i].latest_attempt = verdict.attempt;
+		states[i].latest_finished_at = now;
+		if (status == RUN_SUCCEEDED || status == RUN_SKIPPED)
+			states[i].last_success_label = verdict.label;
+
+		values[0] = ObjectIdGetDatum(dag->nodes[i].relid);
+		values[1] = TimestampTzGetDatum(verdict.label);
+		values[2] = CStringGetTextDatum(run_status_name(status));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_window_start);
+
+Datum
+pipeline_window_start(PG_FUNCTION_ARGS)
+{
+	if (!window_active || window_start_label == NO_LABEL)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(window_start_label);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_window_end);
+
+Datum
+pipeline_window_end(PG_FUNCTION_ARGS)
+{
+	if (!window_active)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(window_end_label);
+}

@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ * run.h
+ *	  The life of one run: a refresh of one view for one time label,
+ *	  recorded in pipeline.runs.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_RUN_H
+#define PIPELINE_RUN_H
+
+#include "datatype/timestamp.h"
+
+#include "schedule/schedule.h"
+
+/*
+ * Claims the run of a view for a label and attempt: records it as 'running'
+ * and returns its run_id, or returns 0 when the view no longer exists or a
+ * run with that label and attempt is already recorded (by its own row, or
+ * inside a row of collapsed skipped labels), so that no two
+ * sessions (run_due() callers, refresh workers) run a view twice for one
+ * label.  Takes ShareUpdateExclusiveLock on the view, to the end of the
+ * transaction when it claims (it waits for a refresh, redefinition or drop
+ * in progress; readers are not blocked); a concurrent claimer of the same
+ * run waits for it and then finds its row (unique on matview, time_label,
+ * attempt).  Needs a transaction.
+ */
+extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
+
+/*
+ * Performs the run in a subtransaction: skipped when no upstream changed
+ * since the view's last success, else refreshed (as the view's owner) and
+ * its after-refresh hook called.  Records the outcome in the run row and
+ * returns it; a failure is caught, recorded, logged at LOG and returned,
+ * never raised.  A skipped run whose previous row is skipped too extends
+ * that row and deletes its own (so run_id is gone); a run that keeps its
+ * row trims the view's history to pipeline.run_history_per_view rows.
+ * Needs a transaction; leaves the caller's memory context and resource
+ * owner as they were.
+ */
+extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label);
+
+/*
+ * Marks runs left 'running' by processes that no longer exist as failed,
+ * and logs each at LOG.
+ */
+extern void run_fail_orphans(void);
+
+/*
+ * Deletes history past pipeline.run_retention or, per view, beyond
+ * pipeline.run_history_per_view rows (never a view's latest success), and
+ * spent change records.
+ */
+extern void run_prune_history(void);
+
+#endif

@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ * schedule.c
+ *	  Time labels and the decision of what is due.
+ *
+ * A view with interval i has labels at multiples of i since the Unix epoch.
+ * Its label T is due once as_of >= T and every managed upstream U has
+ * succeeded (or was skipped as unchanged) for time_label(U.interval, T).
+ * Only the latest label matters: a view that fell behind catches up in one
+ * run.  Nothing here touches the database except schedule_load_state()
+ * and the trigger that tells the scheduler its inputs changed.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/interval.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "storage/proc.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+#include "model/catalog.h"
+#include "util/settings.h"
+#include "schedule/schedule.h"
+
+static const char *const run_status_names[] = {
+	"none", "running", "succeeded", "failed", "skipped"
+};
+
+const char *
+run_status_name(RunStatus status)
+{
+	return run_status_names[status];
+}
+
+RunStatus
+run_status_from_name(const char *name)
+{
+	for (size_t i = 0; i < lengthof(run_status_names); i++)
+		if (strcmp(run_status_names[i], name) == 0)
+			return (RunStatus) i;
+	elog(ERROR, "unknown run status \"%s\"", name);
+	pg_unreachable();
+}
+
+bool
+schedule_history_collapses(void)
+{
+	Oid			runs = get_relname_relid("runs", get_namespace_oid(PIPELINE_SCHEMA, false));
+
+	return OidIsValid(runs) && get_attnum(runs, "last_time_label") != InvalidAttrNumber;
+}
+
+ViewState *
+schedule_load_state(Dag *dag)
+{
+	ViewState  *states = palloc(sizeof(ViewState) * Max(dag->count, 1));
+	Datum		values[1];
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum	   *oids = palloc(sizeof(Datum) * Max(dag->count, 1));
+	const char *last_label;
+	char	   *sql;
+	int			i;
+
+	for (i = 0; i < dag->count; i++)
+	{
+		states[i].last_success_label = NO_LABEL;
+		states[i].latest_label = NO_LABEL;
+		states[i].latest_status = RUN_NONE;
+		states[i].latest_attempt = 0;
+		states[i].latest_finished_at = NO_LABEL;
+		oids[i] = ObjectIdGetDatum(dag->nodes[i].relid);
+	}
+	values[0] = PointerGetDatum(construct_array(oids, dag->count, OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+
+	SPI_connect();
+	/*
+	 * One index probe per view for its latest run; a second one, for its
+	 * latest success, only when the latest run is not a success (a success
+	 * of the latest label is the latest success).  A row's labels run from
+	 * time_label to last_time_label, and the rows of a view never overlap
+	 * (a skipped label extends the view's latest row only), so ordering by
+	 * time_label orders by the last label too, and uses the index.  Read as
+	 * the catalog owner: row-level security shows a caller of run_due only
+	 * the runs of views it may see, but its views wait for everyone's
+	 * upstream views.
+	 */
+	last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
+	sql = psprintf("SELECT m.ord::pg_catalog.int4, "
+				   "       CASE WHEN l.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
+				   "            THEN l.time_label "
+				   "       ELSE (SELECT %s FROM pipeline.runs r "
+				   "              WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
+				   "                AND r.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
+				   "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
+				   "       l.time_label, l.status, l.attempt, l.finished_at "
+				   "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
+				   "  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
+				   "                  FROM pipeline.runs r "
+				   "                 WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
+				   "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
+				   last_label, last_label);
+	(void) catalog_exec_as_owner(sql, 1, argtypes, values, NULL);
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ViewState  *state = &states[DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)) - 1];
+		Datum		d;
+
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		if (!isnull)
+			state->last_success_label = DatumGetTimestampTz(d);
+		state->latest_label = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		state->latest_status = run_status_from_name(SPI_getvalue(tup, desc, 4));
+		state->latest_attempt = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		if (!isnull)
+			state->latest_finished_at = DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+	return states;
+}
+
+/*
+ * Whether the failed latest attempt of label may be retried now (see
+ * schedule_decide() in schedule.h).  The backoff doubles per attempt; the
+ * shift is capped to stay in range.
+ */
+static bool
+schedule_retry_ready(const ViewState *state, TimestampTz label,
+					 TimestampTz as_of, TimestampTz now, int retry_backoff_s)
+{
+	int			shift = Min(state->latest_attempt - 1, 20);
+	int64		backoff_us = (int64) retry_backoff_s * USECS_PER_SEC;
+
+	if (now == SCHEDULE_RETRY_ON_AS_OF)
+		return as_of >= label + ((backoff_us << (shift + 1)) - backoff_us);
+	return now >= state->latest_finished_at + (backoff_us << shift);
+}
+
+Verdict
+schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
+				TimestampTz now, int max_attempts, int retry_backoff_s)
+{
+	DagNode    *node = &dag->nodes[index];
+	ViewState  *state = &states[index];
+	Verdict		verdict;
+	ListCell   *lc;
+
+	verdict.label = time_label_of(node->interval_us, as_of);
+	verdict.attempt = 1;
+	verdict.blocking_upstream = -1;
+
+	if (state->last_success_label != NO_LABEL &&
+		state->last_success_label >= verdict.label)
+	{
+		verdict.decision = DECIDE_UP_TO_DATE;
+		return verdict;
+	}
+	if (state->latest_status == RUN_RUNNING)
+	{
+		verdict.decision = DECIDE_RUNNING;
+		return verdict;
+	}
+
+	foreach(lc, node->upstream)
+	{
+		int			up = lfirst_int(lc);
+		TimestampTz needed = time_label_of(dag->nodes[up].interval_us,
+												 verdict.label);
+
+		if (states[up].last_success_label == NO_LABEL ||
+			states[up].last_success_label < needed)
+		{
+			verdict.decision = DECIDE_BLOCKED;
+			verdict.blocking_upstream = up;
+			return verdict;
+		}
+	}
+
+	if (state->latest_status == RUN_FAILED && state->latest_label == verdict.label)
+	{
+		if (state->latest_attempt >= max_attempts)
+		{
+			verdict.decision = DECIDE_GAVE_UP;
+			return verdict;
+		}
+		if (!schedule_retry_ready(state, verdict.label, as_of, now, retry_backoff_s))
+		{
+			verdict.decision = DECIDE_RETRY_LATER;
+			return verdict;
+		}
+		verdict.attempt = state->latest_attempt + 1;
+	}
+	verdict.decision = DECIDE_DUE;
+	return verdict;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_time_label);
+
+/* time_label(refresh_interval interval, at timestamptz) RETURNS timestamptz */
+Datum
+pipeline_time_label(PG_FUNCTION_ARGS)
+{
+	Interval   *interval = PG_GETARG_INTERVAL_P(0);
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(1);
+	int64		interval_us = interval_usecs(interval);
+
+	if (interval_us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh interval must be positive")));
+	if (TIMESTAMP_NOT_FINITE(at))
+		PG_RETURN_TIMESTAMPTZ(at);
+	PG_RETURN_TIMESTAMPTZ(time_label_of(interval_us, at));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_schedule_changed);
+
+/*
+ * Statement trigger on pipeline.matview_definitions, edges and runs: queues
+ * a relcache invalidation of the table, which other backends receive only
+ * once this transaction commits.  The background scheduler keeps the DAG
+ * and the run state across ticks and reloads them on it.  Once per table
+ * and (sub)transaction is enough: a subtransaction's invalidations are
+ * dropped only if it aborts, and then the next write queues one again.
+ */
+Datum
+pipeline_schedule_changed(PG_FUNCTION_ARGS)
+{
+	static struct
+	{
+		Oid			relid;
+		LocalTransactionId lxid;
+		SubTransactionId subxid;
+	}			queued[3];
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
+	int			slot;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pipeline.schedule_changed() must be called as a trigger");
+	relid = RelationGetRelid(trigdata->tg_relation);
+	for (slot = 0; slot < (int) lengthof(queued); slot++)
+		if (queued[slot].relid == relid || !OidIsValid(queued[slot].relid))
+			break;
+	if (slot == lengthof(queued))
+		slot = 0;				/* tables of a dropped extension: reuse */
+	if (queued[slot].relid == relid && queued[slot].lxid == MyProc->lxid &&
+		queued[slot].subxid == GetCurrentSubTransactionId())
+		return PointerGetDatum(NULL);
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	queued[slot].relid = relid;
+	queued[slot].lxid = MyProc->lxid;
+	queued[slot].subxid = GetCurrentSubTransactionId();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ * schedule.h
+ *	  What is due: time labels and the per-view decision, a pure function
+ *	  of the DAG, each view's run state and a clock.  run_due() and the
+ *	  background scheduler both act on it.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_SCHEDULE_H
+#define PIPELINE_SCHEDULE_H
+
+#include "datatype/timestamp.h"
+
+#include "model/dag.h"
+#include "util/interval.h"
+
+#define NO_LABEL DT_NOBEGIN
+
+typedef enum RunStatus
+{
+	RUN_NONE,					/* never ran */
+	RUN_RUNNING,
+	RUN_SUCCEEDED,
+	RUN_FAILED,
+	RUN_SKIPPED
+} RunStatus;
+
+/*
+ * What the catalogs say about one view, aligned with Dag.nodes.  A row of
+ * pipeline.runs that collapsed consecutive skipped labels counts as a run of
+ * its last label (coalesce(last_time_label, time_label)).
+ */
+typedef struct ViewState
+{
+	TimestampTz last_success_label; /* NO_LABEL if none */
+	TimestampTz latest_label;	/* label of the latest run, NO_LABEL if none */
+	RunStatus	latest_status;
+	int			latest_attempt;
+	TimestampTz latest_finished_at;
+} ViewState;
+
+typedef enum Decision
+{
+	DECIDE_UP_TO_DATE,			/* succeeded for its latest label */
+	DECIDE_RUNNING,
+	DECIDE_BLOCKED,				/* an upstream has not succeeded for the label */
+	DECIDE_RETRY_LATER,			/* failed, backing off */
+	DECIDE_GAVE_UP,				/* failed max_attempts times for this label */
+	DECIDE_DUE
+} Decision;
+
+typedef struct Verdict
+{
+	Decision	decision;
+	TimestampTz label;			/* the label it would run */
+	int			attempt;		/* the attempt it would be */
+	int			blocking_upstream;	/* node index when BLOCKED, else -1 */
+} Verdict;
+
+/*
+ * Whether pipeline.runs collapses consecutive skipped labels into one row
+ * (has last_time_label: the SQL of 1.2 on).  Older SQL keeps working with
+ * this library, one row per label.  Needs a transaction.
+ */
+extern bool schedule_history_collapses(void);
+
+/*
+ * A row's last label, in SQL, for a pipeline.runs row aliased alias:
+ * coalesce(alias.last_time_label, alias.time_label), or alias.time_label
+ * when the installed SQL does not collapse.  Constant strings.
+ */
+#define SCHEDULE_LAST_LABEL(collapses, alias) \
+	((collapses) ? "coalesce(" alias ".last_time_label, " alias ".time_label)" : alias ".time_label")
+
+/* Loads every view's state, aligned with dag->nodes (palloc'd). */
+extern ViewState *schedule_load_state(Dag *dag);
+
+/*
+ * Pass as schedule_decide()'s now to time retries on as_of: run_due(as_of)
+ * steps a simulated clock, in which the wall-clock finish of a failure
+ * means nothing.
+ */
+#define SCHEDULE_RETRY_ON_AS_OF DT_NOBEGIN
+
+/*
+ * Decides about node index of dag as of as_of (which picks the label) and
+ * now (which times retries).  A failed attempt k of label T may be retried
+ * after retry_backoff * 2^(k-1): with a wall clock now, counted from the
+ * failure's finish; with SCHEDULE_RETRY_ON_AS_OF, as_of must have reached
+ * T + retry_backoff * (2^k - 1), when the attempt would be due had every
+ * earlier one started on time.
+ */
+extern Verdict schedule_decide(Dag *dag, ViewState *states, int index,
+							   TimestampTz as_of, TimestampTz now,
+							   int max_attempts, int retry_backoff_s);
+
+extern RunStatus run_status_from_name(const char *name);
+extern const char *run_status_name(RunStatus status);
+
+#endif

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ * interval.h
+ *	  Refresh intervals as microseconds, and the time labels they cut.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_INTERVAL_H
+#define PIPELINE_INTERVAL_H
+
+#include "datatype/timestamp.h"
+
+/*
+ * An interval as microseconds, the one conversion every schedule uses: a
+ * month is 30 days (as interval comparison counts it), so a year is 360.
+ */
+extern int64 interval_usecs(const Interval *interval);
+
+/* Floor of at to a multiple of interval_us counted from the Unix epoch. */
+extern TimestampTz time_label_of(int64 interval_us, TimestampTz at);
+
+#endif

@@ -1,0 +1,256 @@
+/*-------------------------------------------------------------------------
+ * runas.c
+ *	  Running internal SQL, user code and pipeline's own DDL: who runs it,
+ *	  in what security context, with what search_path.  See runas.h.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/analyze.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_db_role_setting.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/ruleutils.h"
+
+#include "util/runas.h"
+
+static bool ddl_in_progress = false;
+static bool ddl_callback_registered = false;
+
+static void
+set_search_path(const char *value)
+{
+	(void) set_config_option("search_path", value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+runas_begin_internal(RunAs *ra, Oid role)
+{
+	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
+	ra->user_code = false;
+	ra->save_nestlevel = NewGUCNestLevel();
+	set_search_path(PINNED_SEARCH_PATH);
+	if (OidIsValid(role) && role != ra->save_userid)
+		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* As owner, with the owner's own search_path; flags add to the context. */
+static void
+begin_as_owner(RunAs *ra, Oid owner, int flags)
+{
+	char	   *path = runas_owner_search_path(owner);
+
+	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
+	ra->user_code = true;
+	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
+	ra->save_nestlevel = NewGUCNestLevel();
+	set_search_path(path);
+}
+
+void
+runas_begin_user_code(RunAs *ra, Oid owner)
+{
+	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+runas_begin_refresh(RunAs *ra, Oid owner)
+{
+	begin_as_owner(ra, owner, 0);
+}
+
+void
+runas_end(RunAs *ra)
+{
+	/* user code's own SETs go, as REFRESH drops them; ours are kept no longer */
+	AtEOXact_GUC(!ra->user_code, ra->save_nestlevel);
+	SetUserIdAndSecContext(ra->save_userid, ra->save_sec_context);
+}
+
+/* The search_path entry of a pg_db_role_setting row's settings, or NULL. */
+static char *
+search_path_setting(Datum config)
+{
+	ArrayType  *array = DatumGetArrayTypeP(config);
+	Datum	   *items;
+	int			count;
+	char	   *found = NULL;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &count);
+	/* the last SET wins, as ProcessGUCArray applies them in order */
+	for (int i = 0; i < count; i++)
+	{
+		char	   *item = TextDatumGetCString(items[i]);
+
+		if (pg_strncasecmp(item, "search_path=", strlen("search_path=")) == 0)
+			found = pstrdup(item + strlen("search_path="));
+	}
+	return found;
+}
+
+/*
+ * The server's own default: the configuration file's value when that is
+ * where the session's reset value came from, else the built-in default.
+ * A value from the client, a role or a database is the caller's, not the
+ * owner's.
+ */
+static const char *
+server_search_path(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			count = GetNumConfigOptions();
+
+	for (int i = 0; i < count; i++)
+	{
+		struct config_string *var = (struct config_string *) vars[i];
+
+		if (strcmp(var->gen.name, "search_path") != 0)
+			continue;
+		if (var->gen.reset_source <= PGC_S_ARGV && var->reset_val != NULL)
+			return var->reset_val;
+		return var->boot_val;
+	}
+	return "\"$user\", public";
+}
+
+char *
+runas_owner_search_path(Oid owner)
+{
+	/*
+	 * A new session applies, most specific first: role in this database,
+	 * role, this database, everyone.  One pass over the (small) catalog
+	 * finds them all.
+	 */
+	char	   *found[4] = {NULL, NULL, NULL, NULL};
+	Relation	settings = table_open(DbRoleSettingRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(settings, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting row = (Form_pg_db_role_setting) GETSTRUCT(tuple);
+		int			rank;
+		bool		isnull;
+		Datum		config;
+
+		if (row->setrole != owner && OidIsValid(row->setrole))
+			continue;
+		if (row->setdatabase != MyDatabaseId && OidIsValid(row->setdatabase))
+			continue;
+		rank = (OidIsValid(row->setrole) ? 0 : 2) + (OidIsValid(row->setdatabase) ? 0 : 1);
+		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
+							  RelationGetDescr(settings), &isnull);
+		if (!isnull)
+			found[rank] = search_path_setting(config);
+	}
+	systable_endscan(scan);
+	table_close(settings, AccessShareLock);
+
+	for (int rank = 0; rank < 4; rank++)
+		if (found[rank] != NULL)
+			return psprintf("%s, pg_temp", found[rank]);
+	/* temporary objects never shadow the owner's own */
+	return psprintf("%s, pg_temp", server_search_path());
+}
+
+uint64
+runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
+		  const char *nulls, bool read_only, long count, int expected_ret)
+{
+	RunAs		ra;
+	int			ret;
+
+	runas_begin_internal(&ra, role);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
+	runas_end(&ra);
+	if (ret < 0 || (expected_ret >= 0 && ret != expected_ret))
+		elog(ERROR, "pipeline statement failed (%s): %s", SPI_result_code_string(ret), sql);
+	return SPI_processed;
+}
+
+SPIPlanPtr
+runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes)
+{
+	RunAs		ra;
+	SPIPlanPtr	plan;
+
+	runas_begin_internal(&ra, role);
+	plan = SPI_prepare(sql, nargs, argtypes);
+	runas_end(&ra);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare pipeline statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
+static void
+reset_ddl_flag(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ddl_in_progress = false;
+}
+
+void
+runas_ddl(Oid role, const char *sql)
+{
+	bool		save = ddl_in_progress;
+
+	if (!ddl_callback_registered)
+	{
+		RegisterXactCallback(reset_ddl_flag, NULL);
+		ddl_callback_registered = true;
+	}
+	ddl_in_progress = true;
+	PG_TRY();
+	{
+		SPI_connect();
+		runas_spi(role, sql, 0, NULL, NULL, NULL, false, 0, -1);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		ddl_in_progress = save;
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
+}
+
+bool
+runas_ddl_in_progress(void)
+{
+	return ddl_in_progress;
+}
+
+char *
+runas_bind_query(const char *query_text)
+{
+	return runas_deparse_bound(analyze_one(query_text));
+}
+
+char *
+runas_deparse_bound(Query *query)
+{
+	int			nestlevel;
+	char	   *bound;
+
+	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("a managed view's query must be a SELECT")));
+
+	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
+	nestlevel = NewGUCNestLevel();
+	set_search_path("");
+	bound = pg_get_querydef(query, false);
+	AtEOXact_GUC(true, nestlevel);
+	return bound;
+}

@@ -1,0 +1,155 @@
+/*-------------------------------------------------------------------------
+ * hooks.c
+ *	  set_after_refresh() and running the hook after a refresh.
+ *
+ * The hook of a view is stored in pipeline.after_refresh_hooks (which
+ * references pipeline.matview_definitions, so dropping the view drops its
+ * hook).  A hook takes (matview regclass, time_label timestamptz).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "views/hooks.h"
+#include "util/runas.h"
+#include "model/catalog.h"
+
+/* Errors unless fn is a plain function taking (regclass, timestamptz). */
+static void
+check_hook_signature(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
+		proc->pronargs == 2 &&
+		proc->proargtypes.values[0] == REGCLASSOID &&
+		proc->proargtypes.values[1] == TIMESTAMPTZOID;
+	ReleaseSysCache(tuple);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s cannot be an after-refresh hook", format_procedure(fn)),
+				 errdetail("A hook must be a function (not a procedure or set-returning function) taking (matview regclass, time_label timestamptz).")));
+}
+
+PG_FUNCTION_INFO_V1(pipeline_set_after_refresh);
+
+/*
+ * set_after_refresh(matview regclass, fn regprocedure) RETURNS void
+ *
+ * The caller must own the view (or be a superuser); a NULL fn clears the
+ * hook.  The view's owner needs EXECUTE on fn when the hook runs.
+ */
+Datum
+pipeline_set_after_refresh(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	relid = PG_GETARG_OID(0);
+	catalog_get_required(relid);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, get_rel_name(relid));
+
+	values[0] = ObjectIdGetDatum(relid);
+	SPI_connect();
+	if (PG_ARGISNULL(1))
+		catalog_exec_as_owner("DELETE FROM pipeline.after_refresh_hooks WHERE matview = $1",
+							  1, argtypes, values, NULL);
+	else
+	{
+		Oid			fn = PG_GETARG_OID(1);
+
+		check_hook_signature(fn);
+		values[1] = ObjectIdGetDatum(fn);
+		catalog_exec_as_owner("INSERT INTO pipeline.after_refresh_hooks (matview, fn) "
+							  "VALUES ($1, $2) "
+							  "ON CONFLICT (matview) DO UPDATE SET fn = EXCLUDED.fn",
+							  2, argtypes, values, NULL);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+void
+after_refresh_run(Oid matview, TimestampTz time_label)
+{
+	Oid			argtypes[2] = {OIDOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	Oid			fn;
+	bool		isnull;
+	RunAs		ra;
+	Oid			owner;
+	FmgrInfo	flinfo;
+
+	LOCAL_FCINFO(hook, 2);
+
+	values[0] = ObjectIdGetDatum(matview);
+	values[1] = TimestampTzGetDatum(time_label);
+
+	SPI_connect();
+	runas_spi(InvalidOid, "SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = $1",
+							  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										1, &isnull));
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("after-refresh hook of %s no longer exists", get_rel_name(matview)),
+				 errhint("Set another hook, or clear it with pipeline.set_after_refresh(view, NULL).")));
+	check_hook_signature(fn);
+
+	/*
+	 * By OID, as it was bound when set, with the arguments it was checked
+	 * for: nothing is looked up by name.  SPI stays connected, so the hook's
+	 * own SPI use nests.
+	 */
+	owner = catalog_relation_owner(matview);
+	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(fn)),
+				 errdetail("The after-refresh hook of %s runs as the view's owner, %s.",
+						   get_rel_name(matview), GetUserNameFromId(owner, false))));
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*hook, &flinfo, 2, InvalidOid, NULL, NULL);
+	hook->args[0].value = ObjectIdGetDatum(matview);
+	hook->args[0].isnull = false;
+	hook->args[1].value = TimestampTzGetDatum(time_label);
+	hook->args[1].isnull = false;
+	runas_begin_user_code(&ra, owner);
+	(void) FunctionCallInvoke(hook);	/* whatever it returns, NULL too */
+	runas_end(&ra);
+	SPI_finish();
+}

@@ -1,0 +1,435 @@
+/*-------------------------------------------------------------------------
+ * incremental.c
+ *	  Incremental (append-only) managed views.
+ *
+ * A materialized view cannot be appended to, so an incremental view is a
+ * plain table <schema>.mv_<name> with the query's columns.  Its progress,
+ * the greatest key appended so far, lives in pipeline.incremental_state
+ * and is advanced in the same transaction as the append: after a crash
+ * either both happened or neither, so nothing is appended twice or lost.
+ * The mark is stored as text written and read with DateStyle ISO, so its
+ * meaning does not depend on session settings.
+ *
+ * A new table is populated at once (incremental_populate); whether a
+ * redefinition keeps a table or rebuilds it from scratch is decided by the
+ * compile step (src/compile/).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/analyze.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "views/incremental.h"
+#include "util/runas.h"
+
+static void
+report_missing_key(const char *key, const char *viewname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("incremental key \"%s\" is not a column of the query of view \"%s\"",
+					key, viewname),
+			 errhint("Name one of the query's output columns in @incremental-key.")));
+}
+
+/* The key column's attribute, or an error naming the view. */
+static Form_pg_attribute
+key_attribute(Relation rel, const char *key, const char *viewname)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), key) == 0)
+			return att;
+	}
+	report_missing_key(key, viewname);
+	return NULL;				/* keep compiler quiet */
+}
+
+void
+incremental_check_key(const char *query_text, const char *key, const char *viewname)
+{
+	Query	   *query = analyze_one(query_text);
+	ListCell   *lc;
+	Oid			keytype = InvalidOid;
+	TypeCacheEntry *tc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, key) == 0)
+		{
+			keytype = exprType((Node *) tle->expr);
+			break;
+		}
+	}
+	if (!OidIsValid(keytype))
+		report_missing_key(key, viewname);
+	tc = lookup_type_cache(keytype, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	if (!OidIsValid(tc->gt_opr) || !OidIsValid(tc->lt_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("incremental key \"%s\" of view \"%s\" has type %s, which has no ordering",
+						key, viewname, format_type_be(keytype)),
+				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
+}
+
+/* Refuses a query whose rows are answers, not new rows to append. */
+static void
+report_not_append(const char *reason, const char *viewname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("incremental view \"%s\" cannot use %s", viewname, reason),
+			 errdetail("An incremental view appends each new row of its query once and never changes it; a query with %s computes rows that change as data arrives.",
+					   reason),
+			 errhint("Define it as a regular view (@matview-type regular), or keep the incremental view a plain query of new rows and compute the rest in a regular view that reads it.")));
+}
+
+/*
+ * True for an absent LIMIT or OFFSET, LIMIT ALL (a null constant) and,
+ * when zero_ok, the fence OFFSET 0.
+ */
+static bool
+limits_nothing(Node *limit, bool zero_ok)
+{
+	Const	   *c;
+
+	if (limit == NULL)
+		return true;
+	limit = strip_implicit_coercions(limit);
+	if (!IsA(limit, Const))
+		return false;
+	c = castNode(Const, limit);
+	if (c->constisnull)
+		return true;
+	if (!zero_ok)
+		return false;
+	if (c->consttype == INT8OID)
+		return DatumGetInt64(c->constvalue) == 0;
+	if (c->consttype == INT4OID)
+		return DatumGetInt32(c->constvalue) == 0;
+	return false;
+}
+
+/*
+ * Why one level of an incremental view's query computes answers rather
+ * than selecting rows (a phrase for "cannot use %s"), or NULL.
+ */
+static const char *
+non_append_reason(Query *query)
+{
+	if (query->hasAggs)
+		return "aggregate functions";
+	if (query->groupClause != NIL || query->groupingSets != NIL)
+		return "GROUP BY";
+	if (query->havingQual != NULL)
+		return "HAVING";
+	if (query->hasDistinctOn)
+		return "DISTINCT ON";
+	if (query->distinctClause != NIL)
+		return "DISTINCT";
+	if (query->hasWindowFuncs)
+		return "window functions";
+	if (!limits_nothing(query->limitCount, false))
+		return "LIMIT";
+	if (!limits_nothing(query->limitOffset, true))
+		return "OFFSET";
+	return NULL;
+}
+
+static void check_query_level(Query *query, AttrNumber keyno, const char *viewname);
+
+/*
+ * Checks every branch of a set operation tree of query: only UNION ALL
+ * appends its branches' rows as they are.
+ */
+static void
+check_set_operation(Query *query, Node *node, AttrNumber keyno, const char *viewname)
+{
+	SetOperationStmt *op;
+	const char *reason = NULL;
+
+	if (IsA(node, RangeTblRef))
+	{
+		RangeTblEntry *rte = list_nth_node(RangeTblEntry, query->rtable,
+											 castNode(RangeTblRef, node)->rtindex - 1);
+
+		check_query_level(rte->subquery, keyno, viewname);
+		return;
+	}
+	op = castNode(SetOperationStmt, node);
+	if (op->op == SETOP_UNION && !op->all)
+		reason = "UNION without ALL";
+	else if (op->op == SETOP_INTERSECT)
+		reason = op->all ? "INTERSECT ALL" : "INTERSECT";
+	else if (op->op == SETOP_EXCEPT)
+		reason = op->all ? "EXCEPT ALL" : "EXCEPT";
+	if (reason)
+		report_not_append(reason, viewname);
+	check_set_operation(query, op->larg, keyno, viewname);
+	check_set_operation(query, op->rarg, keyno, viewname);
+}
+
+/*
+ * Follows the key column's expression of a query level down to the level
+ * that produces it: through subqueries in FROM, joins and (non-recursive)
+ * WITH queries of that level.  A key computed by an expression ends the
+ * walk.
+ */
+static void
+follow_key(Query *query, Node *expr, const char *viewname)
+{
+	Var		   *var;
+	RangeTblEntry *rte;
+
+	if (expr == NULL || !IsA(expr, Var) || castNode(Var, expr)->varlevelsup != 0)
+		return;
+	var = castNode(Var, expr);
+	if (var->varattno <= 0)
+		return;
+	rte = list_nth_node(RangeTblEntry, query->rtable, var->varno - 1);
+	if (rte->rtekind == RTE_SUBQUERY)
+		check_query_level(rte->subquery, var->varattno, viewname);
+	else if (rte->rtekind == RTE_JOIN && var->varattno <= list_length(rte->joinaliasvars))
+		follow_key(query, list_nth(rte->joinaliasvars, var->varattno - 1), viewname);
+	else if (rte->rtekind == RTE_CTE && rte->ctelevelsup == 0 && !rte->self_reference)
+	{
+		ListCell   *lc;
+
+		foreach(lc, query->cteList)
+		{
+			CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+			if (strcmp(cte->ctename, rte->ctename) == 0 && !cte->cterecursive &&
+				IsA(cte->ctequery, Query))
+				check_query_level(castNode(Query, cte->ctequery), var->varattno, viewname);
+		}
+	}
+}
+
+/*
+ * Checks one level of the query, then the levels its rows (the key column
+ * among them, output column keyno) come from.
+ */
+static void
+check_query_level(Query *query, AttrNumber keyno, const char *viewname)
+{
+	const char *reason = non_append_reason(query);
+	ListCell   *lc;
+
+	if (reason)
+		report_not_append(reason, viewname);
+	if (query->setOperations)
+	{
+		check_set_operation(query, query->setOperations, keyno, viewname);
+		return;
+	}
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resno == keyno && !tle->resjunk)
+			follow_key(query, (Node *) tle->expr, viewname);
+	}
+}
+
+void
+incremental_check_query(const char *query_text, const char *key, const char *viewname)
+{
+	Query	   *query = analyze_one(query_text);
+	AttrNumber	keyno = InvalidAttrNumber;
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && key && strcmp(tle->resname, key) == 0)
+		{
+			keyno = tle->resno;
+			break;
+		}
+	}
+	check_query_level(query, keyno, viewname);
+}
+
+void
+incremental_forget_mark(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	SPI_connect();
+	catalog_exec_as_owner("DELETE FROM pipeline.incremental_state WHERE matview = $1",
+						  1, argtypes, values, NULL);
+	SPI_finish();
+}
+
+/*
+ * Appends the rows above the mark (all rows when from_scratch, after
+ * forgetting the mark) and stores the new mark.  See incremental.h.
+ */
+static uint64
+append_rows(Oid relid, bool from_scratch)
+{
+	char	   *relname = get_rel_name(relid);
+	ManagedView *view;
+	Relation	rel;
+	Form_pg_attribute att;
+	char	   *qualified;
+	char	   *keytype;
+	const char *key;
+	char	   *mark = NULL;
+	char	   *new_mark = NULL;
+	uint64		appended = 0;
+	Oid			owner;
+	int			save_nestlevel;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	RunAs		ra;
+
+	/* one refresh of a view at a time; readers are not blocked */
+	LockRelationOid(relid, ExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("incremental view \"%s\" was dropped or redefined while its refresh waited",
+						relname ? relname : "?"),
+				 errhint("Refresh it again by name.")));
+
+	/*
+	 * The definition as of now, not as of the caller's snapshot: it may
+	 * predate our wait for the lock, or the catalog row written just before
+	 * in this transaction (by define or a redefinition).
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
+	if (view->type != MATVIEW_INCREMENTAL)
+		elog(ERROR, "\"%s\" is not an incremental view", get_rel_name(relid));
+	rel = table_open(relid, NoLock);
+	key = view->incremental_key;
+	att = key_attribute(rel, key, view->name);
+	keytype = format_type_be_qualified(att->atttypid);
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
+	SPI_connect();
+
+	/* a fixed format for the mark, whatever the session's settings */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	if (from_scratch)
+		incremental_forget_mark(relid);
+	else
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		/*
+		 * Not read_only: that would read with the snapshot taken before we
+		 * waited for the lock, and miss the mark that a refresh we waited
+		 * for has just committed.
+		 */
+		runas_spi(InvalidOid, "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
+				  1, argtypes, values, NULL, false, 1, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+			mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+
+	/*
+	 * Append as the owner, like REFRESH: a security-restricted operation,
+	 * so the query cannot change the session or escalate.  The statement is
+	 * analyzed with search_path pinned (the bound query and our wrapper
+	 * resolve what they were bound to; a plan keeps the path it was made
+	 * with) and run with the owner's own search_path.
+	 */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL%s%s%s"
+					 " RETURNING %s AS k) "
+					 "SELECT (SELECT count(*) FROM pipeline_appended), "
+					 "(SELECT a.k::text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
+					 qualified, view->bound_query, quote_identifier(key),
+					 mark ? " AND q." : "", mark ? quote_identifier(key) : "",
+					 mark ? psprintf(" > $1::%s", keytype) : "",
+					 quote_identifier(key));
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
+		bool		isnull;
+
+		runas_begin_internal(&ra, owner);
+		plan = SPI_prepare(sql.data, mark ? 1 : 0, argtypes);
+		runas_end(&ra);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the append to \"%s\"", view->name);
+		runas_begin_user_code(&ra, owner);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not append to \"%s\"", view->name);
+		runas_end(&ra);
+		appended = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		new_mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+
+	/* the new mark, in the same transaction as the rows */
+	if (appended > 0)
+	{
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(new_mark)};
+
+		catalog_exec_as_owner("INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
+							  "VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
+							  "SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
+							  2, argtypes, values, NULL);
+	}
+	AtEOXact_GUC(true, save_nestlevel);
+	SPI_finish();
+	return appended;
+}
+
+uint64
+incremental_refresh(Oid relid)
+{
+	catalog_require_owner(relid, get_rel_name(relid));
+	return append_rows(relid, false);
+}
+
+uint64
+incremental_populate(Oid relid)
+{
+	return append_rows(relid, true);
+}

@@ -1,0 +1,97 @@
+/*-------------------------------------------------------------------------
+ * matview.c
+ *	  A managed view's relation: its name, creating it empty from its bound
+ *	  query as its owner, and filling it.  define() and the compile step
+ *	  (compile/) decide when.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/interval.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "model/dpl.h"
+#include "views/incremental.h"
+#include "views/matview.h"
+#include "views/refresh.h"
+#include "util/runas.h"
+
+Oid
+matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
+						const char *relname, MatviewType type,
+						const char *bound_query, const char *key)
+{
+	char	   *qualified = quote_qualified_identifier(schema_name, relname);
+	Oid			relid;
+
+	/* analysis only: no user code runs before the owner's populate */
+	if (type == MATVIEW_INCREMENTAL)
+	{
+		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
+		/* the key is what refreshes search by */
+		runas_ddl(owner, psprintf("CREATE INDEX ON %s (%s)", qualified,
+								  quote_identifier(key)));
+	}
+	else
+		runas_ddl(owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
+	relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation %s was not created", qualified);
+	return relid;
+}
+
+uint64
+matview_populate(Oid relid, MatviewType type)
+{
+	if (type == MATVIEW_INCREMENTAL)
+		return incremental_populate(relid);
+	return refresh_populate(relid);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
+
+/*
+ * bind_stored_query(matview regclass) RETURNS text: the bound form of a
+ * view defined before queries were bound (the 1.1 -> 1.2 upgrade).  A
+ * materialized view's rule holds exactly what it was bound to; an
+ * incremental view's text is read as its owner reads it.
+ */
+Datum
+pipeline_bind_stored_query(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ManagedView *view = catalog_get_required(relid);
+	char	   *bound;
+	RunAs		ra;
+
+	if (view->type == MATVIEW_REGULAR)
+	{
+		/* the query of its _RETURN rule, deparsed as every bound query is */
+		Relation	rel = table_open(relid, AccessShareLock);
+
+		if (rel->rd_rules == NULL || rel->rd_rules->numLocks != 1)
+			elog(ERROR, "materialized view \"%s\" has no single rule",
+				 RelationGetRelationName(rel));
+		bound = runas_deparse_bound(linitial_node(Query, rel->rd_rules->rules[0]->actions));
+		table_close(rel, AccessShareLock);
+		PG_RETURN_TEXT_P(cstring_to_text(bound));
+	}
+	runas_begin_user_code(&ra, catalog_relation_owner(relid));
+	bound = runas_bind_query(view->query);
+	runas_end(&ra);
+	PG_RETURN_TEXT_P(cstring_to_text(bound));
+}

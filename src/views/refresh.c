@@ -1,0 +1,291 @@
+/*-------------------------------------------------------------------------
+ * refresh.c
+ *	  Refreshing managed views, alone or with their downstream views.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "util/interval.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/matview.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
+#include "tcop/cmdtag.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "views/hooks.h"
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "views/incremental.h"
+#include "util/settings.h"
+#include "views/refresh.h"
+#include "util/runas.h"
+
+/* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
+static bool
+has_usable_unique_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		found = form->indisunique && form->indimmediate && form->indisvalid &&
+			RelationGetIndexPredicate(index) == NIL &&
+			RelationGetIndexExpressions(index) == NIL;
+		index_close(index, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+void
+refresh_lock(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	Oid			nspid = get_rel_namespace(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a managed view was dropped or redefined while the refresh ran"),
+				 errdetail("The relation with OID %u no longer exists.", relid),
+				 errhint("Retry the refresh.")));
+	/* like REFRESH: no lock for someone who may not refresh */
+	catalog_require_owner(relid, relname);
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	/* a redefinition replaces the relation: an OID from before the wait may be gone */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
+						quote_qualified_identifier(get_namespace_name(nspid), relname)),
+				 errhint("Retry the refresh.")));
+}
+
+/*
+ * REFRESH of a materialized view with the owner's own search_path
+ * (runas.h); REFRESH itself runs the query as the owner in a
+ * security-restricted operation.
+ */
+static uint64
+refresh_as_owner(Oid relid, bool allow_concurrent)
+{
+	Relation	rel;
+	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
+	QueryCompletion qc;
+	Oid			owner;
+	RunAs		ra;
+
+	rel = table_open(relid, AccessShareLock);
+	stmt->concurrent = allow_concurrent && RelationIsPopulated(rel) &&
+		has_usable_unique_index(rel);
+	stmt->skipData = false;
+	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
+								  pstrdup(RelationGetRelationName(rel)), -1);
+	owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
+	InitializeQueryCompletion(&qc);
+	runas_begin_refresh(&ra, owner);
+	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
+	runas_end(&ra);
+	return qc.nprocessed;
+}
+
+uint64
+refresh_matview(Oid relid)
+{
+	refresh_lock(relid);
+	/* an incremental view is an append-only table */
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+		return incremental_refresh(relid);
+	return refresh_as_owner(relid, true);
+}
+
+uint64
+refresh_populate(Oid relid)
+{
+	return refresh_as_owner(relid, false);
+}
+
+/* What refresh() needs to know about a view before it starts. */
+typedef struct RefreshTarget
+{
+	int64		interval_us;
+	bool		has_downstream; /* some managed view reads it */
+	bool		has_hook;		/* it has an after-refresh hook */
+} RefreshTarget;
+
+/*
+ * Finds the first row of pipeline's table whose index (on a regclass or oid
+ * column first) has key; copies the row into *row when row is not NULL.
+ * A direct index probe: these catalog tables are readable by everyone and
+ * have no row-level security, and nothing is resolved by name but
+ * pipeline's own objects, in its own schema.
+ */
+static bool
+catalog_probe(Oid nspid, const char *table, const char *index, Oid key,
+			  HeapTuple *row)
+{
+	Oid			tableid = get_relname_relid(table, nspid);
+	Oid			indexid = get_relname_relid(index, nspid);
+	Relation	rel;
+	ScanKeyData scankey;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found;
+
+	if (!OidIsValid(tableid) || !OidIsValid(indexid))
+		elog(ERROR, "pipeline catalog index %s is missing", index);
+	rel = table_open(tableid, AccessShareLock);
+	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
+	scan = systable_beginscan(rel, indexid, true, NULL, 1, &scankey);
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	if (found && row != NULL)
+		*row = heap_copytuple(tuple);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * What refresh() needs, from three index probes, so refresh() of a single
+ * view costs little more than REFRESH itself: no DAG load (whose cost grows
+ * with the number of views) unless downstream views must follow, and no
+ * hook call unless there is a hook.  False when relid is not a managed
+ * view.  Needs a transaction.
+ */
+static bool
+lookup_refresh_target(Oid relid, RefreshTarget *target)
+{
+	Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
+	HeapTuple	definition;
+	Relation	definitions;
+	bool		isnull;
+	Datum		interval;
+
+	if (!catalog_probe(nspid, "matview_definitions", "matview_definitions_pkey",
+					   relid, &definition))
+		return false;
+	definitions = table_open(get_relname_relid("matview_definitions", nspid),
+							 AccessShareLock);
+	interval = heap_getattr(definition,
+							attnameAttNum(definitions, "refresh_interval", false),
+							RelationGetDescr(definitions), &isnull);
+	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
+	table_close(definitions, AccessShareLock);
+	target->has_downstream = catalog_probe(nspid, "edges", "edges_upstream_idx", relid, NULL);
+	target->has_hook = catalog_probe(nspid, "after_refresh_hooks", "after_refresh_hooks_pkey",
+									 relid, NULL);
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_refresh);
+
+/*
+ * refresh(matview regclass, cascade boolean)
+ *	 RETURNS TABLE(matview regclass, status text, rows bigint, duration interval)
+ */
+Datum
+pipeline_refresh(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	bool		cascade;
+	RefreshTarget target;
+	int			count;
+	Oid		   *views;
+	int64	   *intervals_us;
+	bool		hooks_checked;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("matview must not be null")));
+	relid = PG_GETARG_OID(0);
+	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
+	if (!lookup_refresh_target(relid, &target))
+		catalog_get_required(relid);	/* raises the error */
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (cascade && target.has_downstream)
+	{
+		Dag		   *dag = dag_load();
+		List	   *todo = dag_with_downstream(dag, dag_find(dag, relid));
+		ListCell   *lc;
+
+		count = 0;
+		views = palloc(sizeof(Oid) * list_length(todo));
+		intervals_us = palloc(sizeof(int64) * list_length(todo));
+		foreach(lc, todo)
+		{
+			views[count] = dag->nodes[lfirst_int(lc)].relid;
+			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
+		}
+		hooks_checked = false;	/* after_refresh_run() looks for each */
+	}
+	else
+	{
+		count = 1;
+		views = &relid;
+		intervals_us = &target.interval_us;
+		hooks_checked = true;
+	}
+
+	/*
+	 * Every view of a cascade first, in DAG order, as run_due() does one by
+	 * one (refresh_matview() locks a single view itself): none of
+	 * them can then be redefined or dropped under the cascade, and a
+	 * redefinition that wants one of them waits without holding any.
+	 */
+	for (int i = 0; count > 1 && i < count; i++)
+		refresh_lock(views[i]);
+
+	for (int i = 0; i < count; i++)
+	{
+		instr_time	start;
+		instr_time	elapsed;
+		uint64		rows;
+		Interval   *duration = palloc0(sizeof(Interval));
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		INSTR_TIME_SET_CURRENT(start);
+		rows = refresh_matview(views[i]);
+		if (!hooks_checked || target.has_hook)
+			after_refresh_run(views[i], time_label_of(intervals_us[i],
+															GetCurrentTransactionStartTimestamp()));
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
+
+		values[0] = ObjectIdGetDatum(views[i]);
+		values[1] = CStringGetTextDatum("succeeded");
+		values[2] = Int64GetDatum((int64) rows);
+		values[3] = IntervalPGetDatum(duration);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
