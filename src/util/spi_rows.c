@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * spi_rows.c
+ *	  One statement of internal SQL, its rows copied out.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+
+#include "util/runas.h"
+#include "util/spi_rows.h"
+
+SpiRows *
+spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
+		 const char *nulls, bool read_only, int expected_ret)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	SpiRows    *rows = palloc0(sizeof(SpiRows));
+
+	SPI_connect();
+	rows->count = runas_spi(role, sql, nargs, argtypes, values, nulls,
+							read_only, 0, expected_ret);
+	if (SPI_tuptable != NULL)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		uint64		cells;
+
+		rows->ncols = desc->natts;
+		cells = rows->count * rows->ncols;
+		rows->values = MemoryContextAlloc(caller, sizeof(Datum) * Max(cells, 1));
+		rows->nulls = MemoryContextAlloc(caller, sizeof(bool) * Max(cells, 1));
+		for (uint64 r = 0; r < rows->count; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+
+			for (int c = 0; c < rows->ncols; c++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, c);
+				uint64		cell = r * rows->ncols + c;
+				Datum		value = SPI_getbinval(tup, desc, c + 1, &rows->nulls[cell]);
+				MemoryContext spi = MemoryContextSwitchTo(caller);
+
+				rows->values[cell] = rows->nulls[cell] ? (Datum) 0 :
+					datumCopy(value, att->attbyval, att->attlen);
+				MemoryContextSwitchTo(spi);
+			}
+		}
+	}
+	SPI_finish();
+	return rows;
+}
+
+char *
+spi_rows_text(const SpiRows *rows, uint64 row, int col)
+{
+	bool		isnull;
+	Datum		value = spi_rows_value(rows, row, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(value);
+}

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ * spi_rows.h
+ *	  One statement of internal SQL, its rows copied out: the "connect,
+ *	  execute, copy rows into the caller's context, finish" loop, once.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_SPI_ROWS_H
+#define PIPELINE_SPI_ROWS_H
+
+#include "access/tupdesc.h"
+
+/*
+ * A result, in the memory context of the call: every value of every row,
+ * by-reference values copied, row-major.
+ */
+typedef struct SpiRows
+{
+	uint64		count;			/* rows returned or affected */
+	int			ncols;			/* 0 for a statement without rows */
+	Datum	   *values;			/* count * ncols */
+	bool	   *nulls;
+} SpiRows;
+
+/*
+ * Runs sql with parameters (nulls as SPI wants them, or NULL) as role
+ * (InvalidOid: the current user) with search_path pinned (runas_spi()),
+ * in an SPI connection of its own, so the caller may or may not be
+ * connected.  Errors unless SPI returns expected_ret (negative: any
+ * success).  Needs a transaction.
+ */
+extern SpiRows *spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes,
+						 Datum *values, const char *nulls, bool read_only,
+						 int expected_ret);
+
+/* Value of column col (0-based) of row; *isnull says whether it is null. */
+static inline Datum
+spi_rows_value(const SpiRows *rows, uint64 row, int col, bool *isnull)
+{
+	*isnull = rows->nulls[row * rows->ncols + col];
+	return rows->values[row * rows->ncols + col];
+}
+
+/* A text column's value at row as a C string, or NULL (palloc'd). */
+extern char *spi_rows_text(const SpiRows *rows, uint64 row, int col);
+
+#endif
