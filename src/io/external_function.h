@@ -3,18 +3,17 @@
  *	  SQL functions whose body is an HTTP endpoint speaking the Redshift
  *	  Lambda UDF protocol.
  *
- * The SQL-callable functions (create_external_function,
- * drop_external_function, invoke, and the handler behind every external
- * function) are reached through the install script only.
+ * The SQL-callable functions (create_external_function and
+ * drop_external_function in external_function_define.c; invoke and the
+ * handler behind every external function in external_function.c) are
+ * reached through the install script only.  What the rest of the
+ * extension needs is the setting pipeline.allowed_endpoints, defined at
+ * _PG_init (allowed_endpoints.h).
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_EXTERNAL_FUNCTION_H
 #define PIPELINE_EXTERNAL_FUNCTION_H
 
-/* GUC pipeline.allowed_endpoints: comma-separated URL prefixes, or empty. */
-extern char *pipeline_allowed_endpoints;
-
-/* Defines the GUCs of this module; called from _PG_init. */
-extern void external_define_settings(void);
+#include "io/allowed_endpoints.h"
 
 #endif

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ * external_function_cache.c
+ *	  The per-backend cache of external functions.
+ *
+ * An entry is loaded into a memory context of its own, made a child of the
+ * caller's context while loading, so an error (a dropped function, a
+ * catalog that cannot be read) frees it with the caller's memory and leaves
+ * the hash table as it was; only a complete entry is moved under
+ * CacheMemoryContext and stored.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "io/external_function_cache.h"
+#include "io/http.h"
+#include "io/json_values.h"
+#include "util/spi_rows.h"
+
+static HTAB *function_cache = NULL;
+
+static void
+invalidate_function_cache(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	ExternalFunction *ef;
+
+	if (function_cache == NULL)
+		return;
+	hash_seq_init(&status, function_cache);
+	while ((ef = hash_seq_search(&status)) != NULL)
+		ef->valid = false;
+}
+
+static void
+ensure_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (function_cache != NULL)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(ExternalFunction);
+	ctl.hcxt = CacheMemoryContext;
+	function_cache = hash_create("pipeline external functions", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterSyscacheCallback(PROCOID, invalidate_function_cache, (Datum) 0);
+}
+
+/* Reads fn's row of pipeline.external_function_definitions into ef. */
+static void
+load_definition(ExternalFunction *ef, Oid fn)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(fn)};
+	SpiRows    *rows;
+	bool		isnull;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT endpoint, max_batch_rows, "
+					"       (extract(epoch FROM timeout) * 1000)::int8, retries "
+					"  FROM pipeline.external_function_definitions WHERE fn = $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s is not an external function",
+						format_procedure(fn)),
+				 errhint("Create external functions with pipeline.create_external_function().")));
+	ef->endpoint = MemoryContextStrdup(ef->mcxt, spi_rows_text(rows, 0, 0));
+	ef->max_batch_rows = DatumGetInt32(spi_rows_value(rows, 0, 1, &isnull));
+	ef->timeout_ms = (long) Max(DatumGetInt64(spi_rows_value(rows, 0, 2, &isnull)), 1);
+	ef->retries = DatumGetInt32(spi_rows_value(rows, 0, 3, &isnull));
+}
+
+/*
+ * Fills ef from the catalog: its definition, then names and the JSON
+ * mapping of its argument and return types (in ef->mcxt).
+ */
+static void
+load_function(ExternalFunction *ef, Oid fn)
+{
+	MemoryContext oldcxt;
+	Oid		   *fnargs;
+	int			nargs;
+	Oid			rettype;
+
+	load_definition(ef, fn);
+	rettype = get_func_signature(fn, &fnargs, &nargs);
+
+	oldcxt = MemoryContextSwitchTo(ef->mcxt);
+	ef->url_error = NULL;
+	if (!http_url_parse(ef->endpoint, &ef->url, &ef->url_error))
+		Assert(ef->url_error != NULL);
+	ef->verdict_generation = 0;
+	ef->allowed = false;
+	ef->signature = format_procedure(fn);
+	ef->qualified_name = quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
+													get_func_name(fn));
+	ef->nargs = nargs;
+	ef->args = palloc0(sizeof(TypeIO) * Max(nargs, 1));
+	for (int i = 0; i < nargs; i++)
+		if (!type_io_init(&ef->args[i], fnargs[i], ef->mcxt))
+			elog(ERROR, "external function %s has an unsupported argument type",
+				 ef->signature);
+	if (!type_io_init(&ef->ret, rettype, ef->mcxt))
+		elog(ERROR, "external function %s has an unsupported return type",
+			 ef->signature);
+	ef->return_type_name = format_type_be(rettype);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+ExternalFunction *
+external_function_lookup(Oid fn)
+{
+	ExternalFunction *ef;
+	ExternalFunction loaded;
+	bool		found;
+
+	ensure_cache();
+	ef = hash_search(function_cache, &fn, HASH_FIND, NULL);
+	if (ef != NULL && ef->valid)
+		return ef;
+
+	memset(&loaded, 0, sizeof(loaded));
+	loaded.mcxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline external function",
+										ALLOCSET_SMALL_SIZES);
+	load_function(&loaded, fn);
+	MemoryContextSetParent(loaded.mcxt, CacheMemoryContext);
+
+	ef = hash_search(function_cache, &fn, HASH_ENTER, &found);
+	if (found && ef->mcxt != NULL)
+		MemoryContextDelete(ef->mcxt);
+	*ef = loaded;
+	ef->fn = fn;
+	ef->valid = true;
+	return ef;
+}

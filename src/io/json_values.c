@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ * json_values.c
+ *	  SQL values to and from JSON for external functions.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+
+#include "io/json_values.h"
+
+/* Fills io's element type for an array type; false if it is unsupported. */
+static bool
+array_io_init(TypeIO *io, Oid typid, MemoryContext mcxt)
+{
+	Oid			elemtype = get_element_type(typid);
+
+	if (!OidIsValid(elemtype) || type_is_array(elemtype))
+		return false;
+	io->kind = JK_ARRAY;
+	io->elem = MemoryContextAlloc(mcxt, sizeof(TypeIO));
+	if (!type_io_init(io->elem, elemtype, mcxt))
+		return false;
+	get_typlenbyvalalign(elemtype, &io->elmlen, &io->elmbyval, &io->elmalign);
+	return true;
+}
+
+/* Sets io->kind from typid's category; false if it maps to no JSON kind. */
+static bool
+choose_kind(TypeIO *io, Oid typid, MemoryContext mcxt)
+{
+	char		category;
+	bool		preferred;
+
+	if (typid == JSONOID)
+		io->kind = JK_JSON;
+	else if (typid == JSONBOID)
+		io->kind = JK_JSONB;
+	else
+	{
+		get_type_category_preferred(typid, &category, &preferred);
+		switch (category)
+		{
+			case TYPCATEGORY_BOOLEAN:
+				io->kind = JK_BOOL;
+				break;
+			case TYPCATEGORY_NUMERIC:
+				io->kind = JK_NUMBER;
+				break;
+			case TYPCATEGORY_STRING:
+				io->kind = JK_STRING;
+				break;
+			case TYPCATEGORY_DATETIME:
+				io->kind = JK_DATETIME;
+				break;
+			case TYPCATEGORY_ARRAY:
+				return array_io_init(io, typid, mcxt);
+			default:
+				return false;
+		}
+	}
+	return true;
+}
+
+bool
+type_io_init(TypeIO *io, Oid typid, MemoryContext mcxt)
+{
+	Oid			func;
+	bool		isvarlena;
+
+	memset(io, 0, sizeof(TypeIO));
+	io->typid = typid;
+	if (!choose_kind(io, typid, mcxt))
+		return false;
+	getTypeOutputInfo(typid, &func, &isvarlena);
+	fmgr_info_cxt(func, &io->out, mcxt);
+	getTypeInputInfo(typid, &func, &io->ioparam);
+	fmgr_info_cxt(func, &io->in, mcxt);
+	return true;
+}
+
+bool
+type_supported(Oid typid)
+{
+	TypeIO		io;
+
+	return type_io_init(&io, typid, CurrentMemoryContext);
+}
+
+/*
+ * Appends the values that JSON spells without the output function (a
+ * boolean, an array, a date or time in ISO form); false for the others.
+ */
+static bool
+append_json_native(StringInfo buf, TypeIO *io, Datum value)
+{
+	switch (io->kind)
+	{
+		case JK_BOOL:
+			appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+			return true;
+		case JK_ARRAY:
+			{
+				text	   *t = DatumGetTextPP(DirectFunctionCall1(array_to_json, value));
+
+				appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				return true;
+			}
+		case JK_DATETIME:
+			if (io->typid == DATEOID || io->typid == TIMEOID ||
+				io->typid == TIMETZOID || io->typid == TIMESTAMPOID ||
+				io->typid == TIMESTAMPTZOID)
+			{
+				char		dt[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(dt, value, io->typid, NULL);
+				appendStringInfoChar(buf, '"');
+				appendStringInfoString(buf, dt);
+				appendStringInfoChar(buf, '"');
+				return true;
+			}
+			return false;
+		default:
+			return false;
+	}
+}
+
+void
+append_json_value(StringInfo buf, TypeIO *io, Datum value)
+{
+	char	   *s;
+
+	if (append_json_native(buf, io, value))
+		return;
+	s = OutputFunctionCall(&io->out, value);
+	switch (io->kind)
+	{
+		case JK_NUMBER:
+			/* NaN and infinities are not JSON numbers: send them as strings */
+			if (isdigit((unsigned char) s[0]) ||
+				(s[0] == '-' && isdigit((unsigned char) s[1])))
+				appendStringInfoString(buf, s);
+			else
+				escape_json(buf, s);
+			break;
+		case JK_JSON:
+		case JK_JSONB:
+			appendStringInfoString(buf, s);
+			break;
+		default:
+			escape_json(buf, s);
+			break;
+	}
+	pfree(s);
+}
+
+char *
+json_scalar_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
+}
+
+/* The JSON text of any value, objects and arrays included. */
+static char *
+jsonb_value_text(JsonbValue *v)
+{
+	Jsonb	   *jb = JsonbValueToJsonb(v);
+
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/* A JSON array (v, of jbvBinary) as an array of io's element type. */
+static Datum
+jsonb_array_to_datum(TypeIO *io, JsonbValue *v)
+{
+	JsonbContainer *c = v->val.binary.data;
+	int			n = JsonContainerSize(c);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+
+		elems[i] = jsonb_value_to_datum(io->elem, e, &nulls[i]);
+	}
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(io->elem->typid));
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  io->elem->typid, io->elmlen,
+											  io->elmbyval, io->elmalign));
+}
+
+Datum
+jsonb_value_to_datum(TypeIO *io, JsonbValue *v, bool *isnull)
+{
+	char	   *s;
+
+	*isnull = false;
+	if (v->type == jbvNull)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	if (io->kind == JK_JSONB)
+		return JsonbPGetDatum(JsonbValueToJsonb(v));
+	if (io->kind == JK_JSON)
+		return InputFunctionCall(&io->in, jsonb_value_text(v), io->ioparam, -1);
+	if (io->kind == JK_ARRAY && v->type == jbvBinary &&
+		JsonContainerIsArray(v->val.binary.data))
+		return jsonb_array_to_datum(io, v);
+
+	s = json_scalar_text(v);
+	if (s == NULL)
+	{
+		if (io->kind != JK_STRING)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("a JSON object or array is not a %s",
+							format_type_be(io->typid))));
+		/* a string type takes the JSON text of an object or array */
+		s = jsonb_value_text(v);
+	}
+	return InputFunctionCall(&io->in, s, io->ioparam, -1);
+}

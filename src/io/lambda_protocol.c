@@ -1,0 +1,360 @@
+/*-------------------------------------------------------------------------
+ * lambda_protocol.c
+ *	  Requests and replies of the Redshift Lambda UDF protocol: building
+ *	  the request, sending it with retries, checking the reply.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "common/jsonapi.h"
+#include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "io/allowed_endpoints.h"
+#include "io/external_function_cache.h"
+#include "io/http.h"
+#include "io/json_values.h"
+#include "io/lambda_protocol.h"
+
+/* The "database" of every request: this backend's database. */
+static char *database_name = NULL;
+
+void
+lambda_begin_request(StringInfo buf, ExternalFunction *ef, int num_records)
+{
+	uint64		r1 = pg_prng_uint64(&pg_global_prng_state);
+	uint64		r2 = pg_prng_uint64(&pg_global_prng_state);
+
+	if (database_name == NULL)
+		database_name = MemoryContextStrdup(TopMemoryContext,
+											get_database_name(MyDatabaseId));
+
+	/* a version 4 UUID */
+	appendStringInfo(buf, "{\"request_id\":\"%08x-%04x-4%03x-%04x-%012llx\"",
+					 (uint32) (r1 >> 32), (uint32) (r1 >> 16) & 0xffff,
+					 (uint32) r1 & 0x0fff,
+					 (uint32) ((r2 >> 48) & 0x3fff) | 0x8000,
+					 (unsigned long long) (r2 & UINT64CONST(0xffffffffffff)));
+	appendStringInfoString(buf, ",\"cluster\":");
+	escape_json(buf, cluster_name != NULL ? cluster_name : "");
+	appendStringInfoString(buf, ",\"user\":");
+	escape_json(buf, GetUserNameFromId(GetUserId(), false));
+	appendStringInfoString(buf, ",\"database\":");
+	escape_json(buf, database_name);
+	appendStringInfoString(buf, ",\"external_function\":");
+	escape_json(buf, ef->qualified_name);
+	appendStringInfo(buf, ",\"query_id\":" INT64_FORMAT ",\"num_records\":%d,\"arguments\":[",
+					 (int64) pgstat_get_my_query_id(), num_records);
+}
+
+void
+lambda_end_request(StringInfo buf)
+{
+	appendStringInfoString(buf, "]}");
+}
+
+/* ---------------------------------------------------------------------
+ * Sending, with retries
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+retryable(HttpResult *res)
+{
+	if (res->outcome == HTTP_OK)
+		return res->status >= 500;
+	return res->outcome != HTTP_TOO_LARGE;
+}
+
+/*
+ * Refuses a request to ef's endpoint unless pipeline.allowed_endpoints, as it
+ * is now, admits it.  The verdict is kept until the setting changes.
+ */
+static void
+require_allowed(ExternalFunction *ef)
+{
+	uint64		generation = allowed_endpoints_generation();
+
+	if (ef->url_error != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external function %s has an invalid endpoint \"%s\"",
+						ef->signature, ef->endpoint),
+				 errdetail("%s.", ef->url_error),
+				 errhint("Recreate the function with pipeline.create_external_function().")));
+	if (ef->verdict_generation != generation)
+	{
+		ef->allowed = endpoint_allowed(&ef->url);
+		ef->verdict_generation = generation;
+	}
+	if (!ef->allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("endpoint \"%s\" of external function %s is not allowed",
+						ef->endpoint, ef->signature),
+				 endpoint_refused_detail(&ef->url),
+				 errhint("A superuser may add a prefix of the endpoint to pipeline.allowed_endpoints, or the function may be recreated with an allowed endpoint.")));
+}
+
+/*
+ * POSTs body to ef's endpoint until a reply that is not worth retrying or
+ * the last retry, sleeping a doubling backoff (on the latch, so interrupts
+ * end it) between attempts.  Returns the number of attempts.
+ */
+static int
+post_with_retries(ExternalFunction *ef, StringInfo body, HttpResult *res)
+{
+	for (int attempt = 0;; attempt++)
+	{
+		long		backoff_ms;
+
+		require_allowed(ef);
+		http_post(ef->url.url, body->data, body->len, ef->timeout_ms, res);
+		if (!retryable(res) || attempt >= ef->retries)
+			return attempt + 1;
+		backoff_ms = Min(100L << Min(attempt, 10), 5000L);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 backoff_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Raises the error of a call whose last attempt failed (res). */
+static void
+pg_attribute_noreturn()
+report_failed_call(ExternalFunction *ef, HttpResult *res, int attempts)
+{
+	switch (res->outcome)
+	{
+		case HTTP_OK:
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("external function %s at \"%s\" returned HTTP status %ld",
+							ef->signature, ef->endpoint, res->status),
+					 errdetail_plural("Reply: %.200s%s (%d attempt).",
+									  "Reply: %.200s%s (%d attempts).",
+									  attempts,
+									  res->body, res->body_len > 200 ? "..." : "",
+									  attempts)));
+			break;
+		case HTTP_CONNECT_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not connect to external function %s at \"%s\": %s",
+							ef->signature, ef->endpoint, res->error),
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempts, attempts)));
+			break;
+		case HTTP_TIMED_OUT:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("external function %s at \"%s\" timed out after %ld ms",
+							ef->signature, ef->endpoint, ef->timeout_ms),
+					 errdetail_plural("Tried %d time: %s.", "Tried %d times: %s.",
+									  attempts, attempts, res->error)));
+			break;
+		case HTTP_TOO_LARGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("reply of external function %s at \"%s\" exceeds %d bytes",
+							ef->signature, ef->endpoint, HTTP_MAX_RESPONSE)));
+			break;
+		case HTTP_TRANSFER_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("external function %s at \"%s\" failed: %s",
+							ef->signature, ef->endpoint, res->error),
+					 errdetail_plural("Tried %d time.", "Tried %d times.",
+									  attempts, attempts)));
+			break;
+	}
+	pg_unreachable();
+}
+
+/*
+ * POSTs body to ef's endpoint with retries; throws when the last attempt
+ * failed.  On return res holds a reply with a status below 400.
+ */
+static void
+call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
+{
+	int			attempts = post_with_retries(ef, body, res);
+
+	if (res->outcome != HTTP_OK || res->status >= 400)
+		report_failed_call(ef, res, attempts);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading the reply
+ * ---------------------------------------------------------------------
+ */
+
+/* Parses JSON text that pg_parse_json accepted first; errors name ef. */
+static Jsonb *
+parse_json_reply(ExternalFunction *ef, char *text, size_t len)
+{
+	JsonLexContext *lex;
+	JsonParseErrorType rc;
+
+	lex = makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), true);
+	rc = pg_parse_json(lex, &nullSemAction);
+	if (rc != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned invalid JSON",
+						ef->signature, ef->endpoint),
+				 errdetail("%s", json_errdetail(rc, lex))));
+	if (strlen(text) != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned invalid JSON",
+						ef->signature, ef->endpoint),
+				 errdetail("The reply contains a NUL byte.")));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/*
+ * The reply as a JSON object; a JSON string holding JSON is read in turn,
+ * since a Lambda handler returns json.dumps(...).
+ */
+static Jsonb *
+reply_object(ExternalFunction *ef, HttpResult *res)
+{
+	Jsonb	   *reply;
+	JsonbValue	scalar;
+
+	reply = parse_json_reply(ef, pnstrdup(res->body, res->body_len), res->body_len);
+	if (JB_ROOT_IS_SCALAR(reply) &&
+		JsonbExtractScalar(&reply->root, &scalar) && scalar.type == jbvString)
+		reply = parse_json_reply(ef, pnstrdup(scalar.val.string.val, scalar.val.string.len),
+								 scalar.val.string.len);
+	if (!JB_ROOT_IS_OBJECT(reply))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a reply that is not a JSON object",
+						ef->signature, ef->endpoint)));
+	return reply;
+}
+
+/* Errors unless the reply says "success": true, with its error_msg. */
+static void
+check_success(ExternalFunction *ef, Jsonb *reply)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&reply->root, "success", 7, NULL);
+	JsonbValue *msg;
+	char	   *text = NULL;
+
+	if (v == NULL || v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a reply without a boolean \"success\"",
+						ef->signature, ef->endpoint)));
+	if (v->val.boolean)
+		return;
+	msg = getKeyJsonValueFromContainer(&reply->root, "error_msg", 9, NULL);
+	if (msg != NULL)
+		text = json_scalar_text(msg);
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("external function %s at \"%s\" failed: %s",
+					ef->signature, ef->endpoint,
+					text ? text : "(no error_msg)")));
+}
+
+/* Errors if the reply gives a num_records other than the one sent. */
+static void
+check_num_records(ExternalFunction *ef, Jsonb *reply, int num_records)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&reply->root, "num_records", 11, NULL);
+	char	   *s;
+
+	if (v == NULL || v->type == jbvNull)
+		return;
+	s = json_scalar_text(v);
+	if (v->type != jbvNumeric || strcmp(s, psprintf("%d", num_records)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a wrong num_records",
+						ef->signature, ef->endpoint),
+				 errdetail("Sent %d records, the reply says %s.",
+						   num_records, s ? s : "(not a number)")));
+}
+
+/* The reply's "results" array; errors unless it has num_records values. */
+static JsonbContainer *
+results_array(ExternalFunction *ef, Jsonb *reply, int num_records)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&reply->root, "results", 7, NULL);
+	JsonbContainer *results;
+	int			n;
+
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a reply without a \"results\" array",
+						ef->signature, ef->endpoint)));
+	results = v->val.binary.data;
+	n = JsonContainerSize(results);
+	if (n != num_records)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a wrong number of results",
+						ef->signature, ef->endpoint),
+				 errdetail("Sent %d records, got %d results.", num_records, n)));
+	return results;
+}
+
+JsonbContainer *
+lambda_request_results(ExternalFunction *ef, StringInfo body, int num_records)
+{
+	HttpResult	res;
+	Jsonb	   *reply;
+
+	call_endpoint(ef, body, &res);
+	reply = reply_object(ef, &res);
+	check_success(ef, reply);
+	check_num_records(ef, reply, num_records);
+	return results_array(ef, reply, num_records);
+}
+
+Datum
+lambda_cast_result(ExternalFunction *ef, JsonbContainer *results, int index,
+				   bool *isnull)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile Datum value = (Datum) 0;
+
+	PG_TRY();
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(results, index);
+
+		value = jsonb_value_to_datum(&ef->ret, v, isnull);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("external function %s at \"%s\" returned a result that is not a valid %s",
+						ef->signature, ef->endpoint, format_type_be(ef->ret.typid)),
+				 errdetail("Result %d: %s", index + 1, edata->message)));
+	}
+	PG_END_TRY();
+	return value;
+}
