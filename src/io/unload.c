@@ -25,25 +25,18 @@
  * returns survives a crash of the machine.
  *
  * Temporary names start with ".pipeline-unload-" and carry a token unique
- * to the call.  Before creating one, the call appends its path to a journal
- * in the data directory (pgsql_tmp_pipeline_unload/<token>, fsynced; the
- * pgsql_tmp prefix keeps it out of base backups), on which it holds an
- * flock() for as long as it runs.  On an error the call removes its
- * temporaries itself.  A backend killed with -9, or a server crash, leaves
- * them behind with a journal whose lock the kernel has released:
- * unload_recover() -- run by the launcher when the server (re)starts and by
- * every unload() -- removes what such journals list, then the journals.
+ * to the call; each is recorded in the call's journal before it is created
+ * (unload_journal.c), so what a call killed with -9 or a server crash left
+ * behind is found and removed by unload_recover().  On an error the call
+ * removes its temporaries itself.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/pg_authid.h"
-#include "common/file_perm.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -55,12 +48,11 @@
 #include "utils/portal.h"
 
 #include "io/unload.h"
+#include "io/unload_journal.h"
 
 #define UNLOAD_FILE_NAME "part-00000.csv"
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
-#define UNLOAD_TEMP_PREFIX ".pipeline-unload-"
-#define UNLOAD_JOURNAL_DIR PG_TEMP_FILE_PREFIX "_pipeline_unload"
 
 /* A directory this call created. */
 typedef struct UnloadDir
@@ -81,10 +73,7 @@ typedef struct UnloadFile
 
 typedef struct UnloadState
 {
-	char	   *token;			/* unique to this call, in temporary names */
-	int			ntemps;			/* temporary names taken so far */
-	int			journal_fd;		/* -1 when there is no journal */
-	char	   *journal_path;
+	UnloadJournal journal;		/* of the temporary names it takes */
 	List	   *new_dirs;		/* UnloadDir, in creation order */
 	List	   *files;			/* UnloadFile, in writing order */
 	FILE	   *current;
@@ -132,223 +121,6 @@ append_csv_field(StringInfo buf, const char *s)
 		appendStringInfoChar(buf, *p);
 	}
 	appendStringInfoChar(buf, '"');
-}
-
-/* ---------------------------------------------------------------------
- * The journal of temporary names, and recovery from it
- * ---------------------------------------------------------------------
- */
-
-/* True if path's last component is one of our temporary names. */
-static bool
-is_temporary_name(const char *path)
-{
-	const char *base = last_dir_separator(path);
-
-	base = base ? base + 1 : path;
-	return strncmp(base, UNLOAD_TEMP_PREFIX, strlen(UNLOAD_TEMP_PREFIX)) == 0;
-}
-
-/* The directory path is in ("/" for a path right under the root). */
-static char *
-parent_directory(const char *path)
-{
-	const char *slash = last_dir_separator(path);
-
-	if (slash == NULL)
-		return pstrdup(".");
-	if (slash == path)
-		return pstrdup("/");
-	return pnstrdup(path, slash - path);
-}
-
-/* What remove_temporary() did. */
-typedef enum RemoveResult
-{
-	REMOVE_NOTHING,				/* no such temporary (any more) */
-	REMOVE_DONE,
-	REMOVE_FAILED				/* reported at the caller's elevel */
-} RemoveResult;
-
-/*
- * Removes one temporary file or directory tree (lstat: a symbolic link is
- * removed, not followed) and makes the removal durable.  Never throws.
- */
-static RemoveResult
-remove_temporary(const char *path, int elevel)
-{
-	struct stat sb;
-	bool		removed;
-
-	if (!is_temporary_name(path) || lstat(path, &sb) != 0)
-		return REMOVE_NOTHING;
-	if (S_ISDIR(sb.st_mode))
-		removed = rmtree(path, true);
-	else
-		removed = unlink(path) == 0;
-	if (!removed)
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not remove unload temporary \"%s\": %m", path)));
-		return REMOVE_FAILED;
-	}
-	(void) fsync_fname_ext(parent_directory(path), true, true, elevel);
-	return REMOVE_DONE;
-}
-
-/*
- * Starts the call's journal and takes its lock.  Needs st->journal_fd = -1;
- * the file is closed (and the lock dropped) by journal_finish() or, on an
- * error that skips it, at the end of the transaction.
- */
-static void
-journal_start(UnloadState *st)
-{
-	static int	calls = 0;
-
-	if (MakePGDirectory(UNLOAD_JOURNAL_DIR) == 0)
-		(void) fsync_fname_ext(".", true, false, ERROR);
-	else if (errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", UNLOAD_JOURNAL_DIR)));
-	st->token = psprintf("%d.%ld.%d", MyProcPid, (long) MyStartTime, ++calls);
-	st->journal_path = psprintf("%s/%s", UNLOAD_JOURNAL_DIR, st->token);
-	st->journal_fd = OpenTransientFile(st->journal_path,
-									   O_RDWR | O_CREAT | O_EXCL | PG_BINARY);
-	if (st->journal_fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", st->journal_path)));
-	if (flock(st->journal_fd, LOCK_EX | LOCK_NB) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not lock file \"%s\": %m", st->journal_path)));
-	(void) fsync_fname_ext(UNLOAD_JOURNAL_DIR, true, false, ERROR);
-}
-
-/* Records a temporary name, durably, before it is created. */
-static void
-journal_add(UnloadState *st, const char *path)
-{
-	size_t		len = strlen(path) + 1;	/* with its terminating NUL */
-
-	errno = 0;
-	if (write(st->journal_fd, path, len) != (ssize_t) len)
-	{
-		if (errno == 0)
-			errno = ENOSPC;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", st->journal_path)));
-	}
-	if (pg_fsync(st->journal_fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", st->journal_path)));
-}
-
-/* A new temporary name in directory dir, recorded in the journal. */
-static char *
-temporary_name(UnloadState *st, const char *dir)
-{
-	char	   *path = psprintf("%s%s%s%s.%d", dir, strcmp(dir, "/") == 0 ? "" : "/",
-								UNLOAD_TEMP_PREFIX, st->token, ++st->ntemps);
-
-	journal_add(st, path);
-	return path;
-}
-
-/*
- * Drops the journal's lock and deletes it, unless keep: some temporary it
- * lists is still there, for unload_recover() to try again.
- */
-static void
-journal_finish(UnloadState *st, bool keep)
-{
-	if (st->journal_fd < 0)
-		return;
-	if (!keep)
-		(void) unlink(st->journal_path);
-	(void) CloseTransientFile(st->journal_fd);
-	st->journal_fd = -1;
-}
-
-/*
- * Removes what the journal at path lists, then the journal, unless the call
- * that wrote it still holds its lock (it runs).  Never throws.
- */
-static void
-recover_journal(const char *path)
-{
-	int			fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
-	StringInfoData buf;
-	char		chunk[8192];
-	ssize_t		got;
-	int			removed = 0;
-	bool		failed = false;
-
-	if (fd < 0)
-		return;
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-	{
-		(void) CloseTransientFile(fd);
-		return;
-	}
-	initStringInfo(&buf);
-	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-		appendBinaryStringInfo(&buf, chunk, got);
-	/* whole records only: a record cut short was never created */
-	for (int start = 0, i = 0; i < buf.len; i++)
-	{
-		if (buf.data[i] != '\0')
-			continue;
-		switch (remove_temporary(buf.data + start, LOG))
-		{
-			case REMOVE_DONE:
-				removed++;
-				break;
-			case REMOVE_FAILED:
-				failed = true;
-				break;
-			case REMOVE_NOTHING:
-				break;
-		}
-		start = i + 1;
-	}
-	if (removed > 0)
-		ereport(LOG,
-				(errmsg_plural("removed %d temporary file or directory left by an interrupted unload",
-							   "removed %d temporary files or directories left by an interrupted unload",
-							   removed, removed),
-				 errdetail("Journal \"%s\".", path)));
-	if (got < 0)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", path)));
-	else if (!failed)
-		(void) unlink(path);
-	(void) CloseTransientFile(fd);
-	pfree(buf.data);
-}
-
-void
-unload_recover(void)
-{
-	DIR		   *dir = AllocateDir(UNLOAD_JOURNAL_DIR);
-	struct dirent *de;
-
-	if (dir == NULL && errno == ENOENT)
-		return;
-	while ((de = ReadDirExtended(dir, UNLOAD_JOURNAL_DIR, LOG)) != NULL)
-	{
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		recover_journal(psprintf("%s/%s", UNLOAD_JOURNAL_DIR, de->d_name));
-	}
-	if (dir != NULL)
-		FreeDir(dir);
 }
 
 /* ---------------------------------------------------------------------
@@ -424,7 +196,7 @@ prepare_directories(UnloadState *st, const char *path)
 			d->path = pstrdup(p);
 			d->is_root = !in_new;
 			if (d->is_root)
-				d->physical = temporary_name(st, physical);
+				d->physical = journal_temporary_name(&st->journal, physical);
 			else
 				d->physical = psprintf("%s/%s", physical, last_dir_separator(p) + 1);
 			make_directory(d->physical, d->path);
@@ -534,7 +306,7 @@ cleanup(UnloadState *st)
 		if (d->is_root && remove_temporary(d->physical, WARNING) == REMOVE_FAILED)
 			failed = true;
 	}
-	journal_finish(st, failed);
+	journal_finish(&st->journal, failed);
 }
 
 static void
@@ -586,7 +358,7 @@ open_partition(UnloadState *st, const char *destination, const char *reldir,
 					(errcode(ERRCODE_DUPLICATE_FILE),
 					 errmsg("file \"%s\" already exists", f->final_path),
 					 errhint("Pass overwrite => true to replace it.")));
-		f->write_path = temporary_name(st, dir);
+		f->write_path = journal_temporary_name(&st->journal, dir);
 	}
 
 	st->files = lappend(st->files, f);
@@ -646,94 +418,100 @@ partition_dir(HeapTuple tuple, TupleDesc tupdesc, int npart, int *partcols,
 	return dir.data;
 }
 
-/* Errors unless each partition column names exactly one result column. */
+/*
+ * The index of the one result column named name; errors when none or more
+ * than one is.
+ */
+static int
+partition_column_index(TupleDesc tupdesc, const char *name)
+{
+	int			found = -1;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), name) != 0)
+			continue;
+		if (found >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("partition column \"%s\" is ambiguous", name)));
+		found = i;
+	}
+	if (found < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("partition column \"%s\" is not in the query's result", name)));
+	return found;
+}
+
+/*
+ * Runs the query for its result columns only, so a bad partition column
+ * gets a clear error before anything is written.
+ */
 static void
-check_partition_columns(TupleDesc tupdesc, List *partition_by)
+check_result_columns(const char *query, List *partition_by)
 {
 	ListCell   *lc;
 
+	if (SPI_execute(psprintf("SELECT * FROM (%s\n) AS q LIMIT 0", query), true, 0) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unload query must be a query returning rows")));
 	foreach(lc, partition_by)
-	{
-		int			found = 0;
-
-		for (int i = 0; i < tupdesc->natts; i++)
-			if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), (char *) lfirst(lc)) == 0)
-				found++;
-		if (found == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("partition column \"%s\" is not in the query's result",
-							(char *) lfirst(lc))));
-		if (found > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
-					 errmsg("partition column \"%s\" is ambiguous", (char *) lfirst(lc))));
-	}
+		(void) partition_column_index(SPI_tuptable->tupdesc, (char *) lfirst(lc));
 }
 
-static void
-do_unload(UnloadState *st, const char *query, const char *destination,
-		  List *partition_by, bool overwrite)
+/* A cursor over the query's rows ordered by the partition columns. */
+static Portal
+open_ordered_cursor(const char *query, List *partition_by)
 {
 	StringInfoData sql;
 	ListCell   *lc;
 	SPIPlanPtr	plan;
-	Portal		portal;
-	TupleDesc	tupdesc;
-	int			npart = list_length(partition_by);
-	int		   *partcols = palloc(sizeof(int) * Max(npart, 1));
-	bool	   *is_partition_col;
-	FmgrInfo   *out;
-	char	   *current_dir = NULL;
-	StringInfoData line;
-	MemoryContext rowcxt;
-	MemoryContext oldcxt;
-	int			ndata = 0;
 
-	/* the result's columns first, so a bad partition column gets a clear error */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT * FROM (%s\n) AS q LIMIT 0", query);
-	if (SPI_execute(sql.data, true, 0) != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unload query must be a query returning rows")));
-	check_partition_columns(SPI_tuptable->tupdesc, partition_by);
-
-	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT * FROM (%s\n) AS q", query);
 	foreach(lc, partition_by)
 		appendStringInfo(&sql, "%s q.%s", foreach_current_index(lc) == 0 ? " ORDER BY" : ",",
 						 quote_identifier((char *) lfirst(lc)));
-
 	plan = SPI_prepare(sql.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the unload query: %s",
 			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	tupdesc = portal->tupDesc;
+	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
+}
 
-	is_partition_col = palloc0(sizeof(bool) * Max(tupdesc->natts, 1));
-	out = palloc0(sizeof(FmgrInfo) * Max(tupdesc->natts, 1));
+/* The columns of the cursor's rows, as writing them needs. */
+typedef struct UnloadColumns
+{
+	TupleDesc	tupdesc;
+	int			npart;
+	int		   *partcols;		/* the partition columns, in partition_by order */
+	bool	   *is_partition_col;	/* per column */
+	FmgrInfo   *out;			/* per column: its output function */
+} UnloadColumns;
+
+/*
+ * Fills cols for tupdesc; errors unless some column is not a partition
+ * column (a file needs at least one).
+ */
+static void
+resolve_columns(UnloadColumns *cols, TupleDesc tupdesc, List *partition_by)
+{
+	ListCell   *lc;
+	int			ndata = 0;
+
+	cols->tupdesc = tupdesc;
+	cols->npart = list_length(partition_by);
+	cols->partcols = palloc(sizeof(int) * Max(cols->npart, 1));
+	cols->is_partition_col = palloc0(sizeof(bool) * Max(tupdesc->natts, 1));
+	cols->out = palloc0(sizeof(FmgrInfo) * Max(tupdesc->natts, 1));
 	foreach(lc, partition_by)
 	{
-		int			found = -1;
+		int			col = partition_column_index(tupdesc, (char *) lfirst(lc));
 
-		for (int i = 0; i < tupdesc->natts; i++)
-			if (strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), (char *) lfirst(lc)) == 0)
-			{
-				if (found >= 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_AMBIGUOUS_COLUMN),
-							 errmsg("partition column \"%s\" is ambiguous", (char *) lfirst(lc))));
-				found = i;
-			}
-		if (found < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("partition column \"%s\" is not in the query's result",
-							(char *) lfirst(lc))));
-		partcols[foreach_current_index(lc)] = found;
-		is_partition_col[found] = true;
+		cols->partcols[foreach_current_index(lc)] = col;
+		cols->is_partition_col[col] = true;
 	}
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -741,17 +519,51 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 		bool		isvarlena;
 
 		getTypeOutputInfo(TupleDescAttr(tupdesc, i)->atttypid, &func, &isvarlena);
-		fmgr_info(func, &out[i]);
-		if (!is_partition_col[i])
+		fmgr_info(func, &cols->out[i]);
+		if (!cols->is_partition_col[i])
 			ndata++;
 	}
 	if (ndata == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unload needs at least one column that is not a partition column")));
+}
 
-	journal_start(st);
-	(void) prepare_directories(st, destination);
+/* Sets line to tuple's CSV line: the columns that are not partition columns. */
+static void
+format_row(StringInfo line, const UnloadColumns *cols, HeapTuple tuple)
+{
+	bool		first = true;
+
+	resetStringInfo(line);
+	for (int i = 0; i < cols->tupdesc->natts; i++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (cols->is_partition_col[i])
+			continue;
+		if (!first)
+			appendStringInfoChar(line, ',');
+		first = false;
+		d = heap_getattr(tuple, i + 1, cols->tupdesc, &isnull);
+		append_csv_field(line, isnull ? NULL : OutputFunctionCall(&cols->out[i], d));
+	}
+	appendStringInfoChar(line, '\n');
+}
+
+/*
+ * Writes every row of the cursor to its partition's file, opening the next
+ * file when the partition changes (the rows come ordered by partition).
+ */
+static void
+write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
+		   const char *destination, bool overwrite)
+{
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	StringInfoData line;
+	char	   *current_dir = NULL;
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline unload row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -765,11 +577,10 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[r];
 			char	   *dir;
-			bool		first = true;
 
 			CHECK_FOR_INTERRUPTS();
 			oldcxt = MemoryContextSwitchTo(rowcxt);
-			dir = partition_dir(tuple, tupdesc, npart, partcols, out);
+			dir = partition_dir(tuple, cols->tupdesc, cols->npart, cols->partcols, cols->out);
 			MemoryContextSwitchTo(oldcxt);
 			if (current_dir == NULL || strcmp(dir, current_dir) != 0)
 			{
@@ -777,26 +588,11 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 				if (current_dir != NULL)
 					pfree(current_dir);
 				current_dir = pstrdup(dir);
-				open_partition(st, destination, current_dir, overwrite, tupdesc,
-							   is_partition_col);
+				open_partition(st, destination, current_dir, overwrite, cols->tupdesc,
+							   cols->is_partition_col);
 			}
-
-			resetStringInfo(&line);
 			oldcxt = MemoryContextSwitchTo(rowcxt);
-			for (int i = 0; i < tupdesc->natts; i++)
-			{
-				bool		isnull;
-				Datum		d;
-
-				if (is_partition_col[i])
-					continue;
-				if (!first)
-					appendStringInfoChar(&line, ',');
-				first = false;
-				d = heap_getattr(tuple, i + 1, tupdesc, &isnull);
-				append_csv_field(&line, isnull ? NULL : OutputFunctionCall(&out[i], d));
-			}
-			appendStringInfoChar(&line, '\n');
+			format_row(&line, cols, tuple);
 			MemoryContextSwitchTo(oldcxt);
 			write_buf(st, &line);
 			((UnloadFile *) llast(st->files))->rows++;
@@ -805,11 +601,32 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 		SPI_freetuptable(SPI_tuptable);
 	}
 	close_current(st);
+}
+
+/*
+ * The whole unload in the caller's SPI connection: check the columns, open
+ * the journal, write every partition under temporary names, then put the
+ * files in place.  On an error the caller removes what st lists.
+ */
+static void
+do_unload(UnloadState *st, const char *query, const char *destination,
+		  List *partition_by, bool overwrite)
+{
+	Portal		portal;
+	UnloadColumns cols;
+
+	check_result_columns(query, partition_by);
+	portal = open_ordered_cursor(query, partition_by);
+	resolve_columns(&cols, portal->tupDesc, partition_by);
+
+	journal_start(&st->journal);
+	(void) prepare_directories(st, destination);
+	write_rows(st, portal, &cols, destination, overwrite);
 	SPI_cursor_close(portal);
 
 	/* every partition is written: put the files in place */
 	unload_place(st);
-	journal_finish(st, false);
+	journal_finish(&st->journal, false);
 }
 
 /* The column names of partition_by: no nulls, no duplicates. */
@@ -901,7 +718,7 @@ pipeline_unload(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&st, 0, sizeof(st));
-	st.journal_fd = -1;
+	st.journal.fd = -1;
 
 	/* what unloads killed before they finished left behind */
 	unload_recover();
