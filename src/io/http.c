@@ -124,23 +124,11 @@ ensure_handles(void)
 		curl_easy_reset(easy_handle);
 }
 
-void
-http_post(const char *url, const char *body, size_t body_len,
-		  long timeout_ms, HttpResult *result)
+/* Sets every option of a POST of body to url on easy (freshly reset). */
+static void
+set_post_options(CURL *easy, const char *url, const char *body, size_t body_len,
+				 long timeout_ms)
 {
-	CURL	   *easy;
-	CURLcode	code = CURLE_OK;
-	bool		done = false;
-
-	memset(result, 0, sizeof(HttpResult));
-	ensure_handles();
-	easy = easy_handle;
-
-	response_len = 0;
-	response_too_large = false;
-	if (response_buf != NULL)
-		response_buf[0] = '\0';
-
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -156,58 +144,53 @@ http_post(const char *url, const char *body, size_t body_len,
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_MAX_RESPONSE);
 	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pipeline (PostgreSQL extension)");
+}
 
-	if (curl_multi_add_handle(multi_handle, easy) != CURLM_OK)
-	{
-		discard_easy_handle();
-		elog(ERROR, "could not start an HTTP transfer");
-	}
-	easy_attached = true;
+/* Errors on a failure of the multi handle itself, discarding the easy one. */
+static void
+check_multi(CURLMcode mc)
+{
+	if (mc == CURLM_OK)
+		return;
+	discard_easy_handle();
+	elog(ERROR, "libcurl multi error: %s", curl_multi_strerror(mc));
+}
 
-	/*
-	 * An interrupt thrown by CHECK_FOR_INTERRUPTS leaves easy_attached set;
-	 * the next call (or nothing, at backend exit) cleans up, so the wait
-	 * loop needs no PG_TRY of its own.
-	 */
-	while (!done)
+/*
+ * Drives the transfer of easy (attached to the multi handle) to its end in
+ * slices of at most HTTP_SLICE_MS, checking for interrupts between them;
+ * returns how it ended.
+ *
+ * An interrupt thrown by CHECK_FOR_INTERRUPTS leaves easy_attached set;
+ * the next call (or nothing, at backend exit) cleans up, so the wait loop
+ * needs no PG_TRY of its own.
+ */
+static CURLcode
+run_transfer(CURL *easy)
+{
+	for (;;)
 	{
 		int			running = 0;
 		int			numfds;
-		CURLMsg    *msg;
 		int			queued;
-		CURLMcode	mc;
+		CURLMsg    *msg;
 
-		mc = curl_multi_perform(multi_handle, &running);
-		if (mc != CURLM_OK)
-		{
-			discard_easy_handle();
-			elog(ERROR, "libcurl multi error: %s", curl_multi_strerror(mc));
-		}
+		check_multi(curl_multi_perform(multi_handle, &running));
 		while ((msg = curl_multi_info_read(multi_handle, &queued)) != NULL)
 		{
 			if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
-			{
-				code = msg->data.result;
-				done = true;
-			}
+				return msg->data.result;
 		}
-		if (done)
-			break;
 		if (running > 0)
-		{
-			mc = curl_multi_poll(multi_handle, NULL, 0, HTTP_SLICE_MS, &numfds);
-			if (mc != CURLM_OK)
-			{
-				discard_easy_handle();
-				elog(ERROR, "libcurl multi error: %s", curl_multi_strerror(mc));
-			}
-		}
+			check_multi(curl_multi_poll(multi_handle, NULL, 0, HTTP_SLICE_MS, &numfds));
 		CHECK_FOR_INTERRUPTS();
 	}
+}
 
-	curl_multi_remove_handle(multi_handle, easy);
-	easy_attached = false;
-
+/* Fills result from how the transfer on easy ended (code). */
+static void
+set_outcome(CURL *easy, CURLcode code, HttpResult *result)
+{
 	result->body = response_buf != NULL ? response_buf : "";
 	result->body_len = response_len;
 	if (code == CURLE_OK)
@@ -216,7 +199,6 @@ http_post(const char *url, const char *body, size_t body_len,
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &result->status);
 		return;
 	}
-
 	strlcpy(result->error, curl_easy_strerror(code), sizeof(result->error));
 	if (response_too_large || code == CURLE_FILESIZE_EXCEEDED)
 		result->outcome = HTTP_TOO_LARGE;
@@ -226,8 +208,39 @@ http_post(const char *url, const char *body, size_t body_len,
 		result->outcome = HTTP_CONNECT_FAILED;
 	else
 		result->outcome = HTTP_TRANSFER_FAILED;
+}
+
+void
+http_post(const char *url, const char *body, size_t body_len,
+		  long timeout_ms, HttpResult *result)
+{
+	CURL	   *easy;
+	CURLcode	code;
+
+	memset(result, 0, sizeof(HttpResult));
+	ensure_handles();
+	easy = easy_handle;
+
+	response_len = 0;
+	response_too_large = false;
+	if (response_buf != NULL)
+		response_buf[0] = '\0';
+
+	set_post_options(easy, url, body, body_len, timeout_ms);
+	if (curl_multi_add_handle(multi_handle, easy) != CURLM_OK)
+	{
+		discard_easy_handle();
+		elog(ERROR, "could not start an HTTP transfer");
+	}
+	easy_attached = true;
+	code = run_transfer(easy);
+	curl_multi_remove_handle(multi_handle, easy);
+	easy_attached = false;
+
+	set_outcome(easy, code, result);
 	/* after a failure start over with a fresh handle and connection */
-	discard_easy_handle();
+	if (code != CURLE_OK)
+		discard_easy_handle();
 }
 
 /* ---------------------------------------------------------------------
