@@ -64,18 +64,23 @@ typedef struct ParsedSignature
 								 * qualified */
 } ParsedSignature;
 
+/* Errors unless the user may create or drop (creating) external functions. */
 static void
-check_admin(const char *action)
+check_admin(bool creating)
 {
 	Oid			admin = get_role_oid("pipeline_admin", true);
 
 	if (superuser() || (OidIsValid(admin) && is_member_of_role(GetUserId(), admin)))
 		return;
+	if (creating)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to create external functions"),
+				 errdetail("Only superusers and members of pipeline_admin may create external functions.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to %s external functions", action),
-			 errdetail("Only superusers and members of pipeline_admin may %s external functions.",
-					   action)));
+			 errmsg("permission denied to drop external functions"),
+			 errdetail("Only superusers and members of pipeline_admin may drop external functions.")));
 }
 
 /*
@@ -101,15 +106,23 @@ check_endpoint(const char *endpoint)
 				 errhint("A superuser may add a prefix of the endpoint to pipeline.allowed_endpoints.")));
 }
 
+/* Errors unless an argument (or the result, when is_return) can be typid. */
 static void
-check_type(Oid typid, const char *what)
+check_type(Oid typid, bool is_return)
 {
-	if (!type_supported(typid))
+	if (type_supported(typid))
+		return;
+	if (is_return)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("external functions do not support %s type %s",
-						what, format_type_be(typid)),
+				 errmsg("external functions do not support return type %s",
+						format_type_be(typid)),
 				 errdetail("Supported: text and other string types, numeric types, boolean, date and time types, json, jsonb, and one-dimensional arrays of these.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("external functions do not support argument type %s",
+					format_type_be(typid)),
+			 errdetail("Supported: text and other string types, numeric types, boolean, date and time types, json, jsonb, and one-dimensional arrays of these.")));
 }
 
 /* The keyword of a volatility given in any case. */
@@ -166,7 +179,7 @@ read_arguments(FunctionCallInfo fcinfo, NewExternalFunction *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must be between 1 millisecond and 1 day")));
-	check_type(def->rettype, "return");
+	check_type(def->rettype, true);
 }
 
 /*
@@ -224,7 +237,7 @@ add_parameter(ParsedSignature *sig, FunctionParameter *p, const char *signature)
 				 errmsg("invalid external function signature \"%s\"", signature),
 				 errdetail("Arguments must be plain input arguments without defaults.")));
 	typenameTypeIdAndMod(NULL, p->argType, &typid, &typmod);
-	check_type(typid, "argument");
+	check_type(typid, false);
 
 	if (sig->nargs > 0)
 		appendStringInfoString(&sig->arguments, ", ");
@@ -367,7 +380,7 @@ pipeline_create_external_function(PG_FUNCTION_ARGS)
 	ParsedSignature sig;
 	Oid			fn;
 
-	check_admin("create");
+	check_admin(true);
 	read_arguments(fcinfo, &def);
 	parse_signature(def.signature, &sig);
 	fn = create_function(&def, &sig, own_library(fcinfo), !superuser());
@@ -390,7 +403,7 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 	Datum		values[1] = {ObjectIdGetDatum(fn)};
 	SpiRows    *rows;
 
-	check_admin("drop");
+	check_admin(false);
 	rows = spi_rows(InvalidOid, "SELECT 1 FROM pipeline.external_function_definitions WHERE fn = $1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count == 0 || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
