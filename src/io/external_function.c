@@ -123,17 +123,20 @@ check_invoke_arguments(ExternalFunction *ef, Jsonb *arguments)
 	for (int i = 0; i < nrows; i++)
 	{
 		JsonbValue *row = getIthJsonbValueFromContainer(&arguments->root, i);
+		int			nvalues;
 
 		if (row->type != jbvBinary || !JsonContainerIsArray(row->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("argument row %d is not a JSON array", i + 1)));
-		if ((int) JsonContainerSize(row->val.binary.data) != ef->nargs)
+		nvalues = (int) JsonContainerSize(row->val.binary.data);
+		if (nvalues != ef->nargs)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument row %d has %d values, but %s takes %d",
-							i + 1, (int) JsonContainerSize(row->val.binary.data),
-							ef->signature, ef->nargs)));
+					 errmsg_plural("argument row %d has %d value, but %s takes %d",
+								   "argument row %d has %d values, but %s takes %d",
+								   nvalues,
+								   i + 1, nvalues, ef->signature, ef->nargs)));
 		pfree(row);
 	}
 	return nrows;

@@ -288,8 +288,10 @@ check_num_records(ExternalFunction *ef, Jsonb *reply, int num_records)
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("external function %s at \"%s\" returned a wrong num_records",
 						ef->signature, ef->endpoint),
-				 errdetail("Sent %d records, the reply says %s.",
-						   num_records, s ? s : "(not a number)")));
+				 errdetail_plural("Sent %d record, the reply says %s.",
+								  "Sent %d records, the reply says %s.",
+								  num_records,
+								  num_records, s ? s : "(not a number)")));
 }
 
 /* The reply's "results" array; errors unless it has num_records values. */
@@ -312,7 +314,9 @@ results_array(ExternalFunction *ef, Jsonb *reply, int num_records)
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("external function %s at \"%s\" returned a wrong number of results",
 						ef->signature, ef->endpoint),
-				 errdetail("Sent %d records, got %d results.", num_records, n)));
+				 errdetail_plural("Sent %d record, got %d results.",
+								  "Sent %d records, got %d results.",
+								  num_records, num_records, n)));
 	return results;
 }
 
