@@ -237,7 +237,7 @@ jsonb_value_to_datum(TypeIO *io, JsonbValue *v, bool *isnull)
 		if (io->kind != JK_STRING)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("a JSON object or array is not a %s",
+					 errmsg("a JSON object or array cannot be read as type %s",
 							format_type_be(io->typid))));
 		/* a string type takes the JSON text of an object or array */
 		s = jsonb_value_text(v);

@@ -333,32 +333,37 @@ lambda_request_results(ExternalFunction *ef, StringInfo body, int num_records)
 	return results_array(ef, reply, num_records);
 }
 
+/* What a result being cast is, for the context line of its error. */
+typedef struct CastingResult
+{
+	ExternalFunction *ef;
+	int			index;
+} CastingResult;
+
+static void
+casting_result_context(void *arg)
+{
+	CastingResult *casting = (CastingResult *) arg;
+
+	errcontext("result %d of external function %s at \"%s\", read as %s",
+			   casting->index + 1, casting->ef->signature, casting->ef->endpoint,
+			   casting->ef->return_type_name);
+}
+
 Datum
 lambda_cast_result(ExternalFunction *ef, JsonbContainer *results, int index,
 				   bool *isnull)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile Datum value = (Datum) 0;
+	CastingResult casting = {ef, index};
+	ErrorContextCallback callback;
+	Datum		value;
 
-	PG_TRY();
-	{
-		JsonbValue *v = getIthJsonbValueFromContainer(results, index);
-
-		value = jsonb_value_to_datum(&ef->ret, v, isnull);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("external function %s at \"%s\" returned a result that is not a valid %s",
-						ef->signature, ef->endpoint, format_type_be(ef->ret.typid)),
-				 errdetail("Result %d: %s", index + 1, edata->message)));
-	}
-	PG_END_TRY();
+	callback.callback = casting_result_context;
+	callback.arg = &casting;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	value = jsonb_value_to_datum(&ef->ret, getIthJsonbValueFromContainer(results, index),
+								 isnull);
+	error_context_stack = callback.previous;
 	return value;
 }
