@@ -723,6 +723,10 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	/* what unloads killed before they finished left behind */
 	unload_recover();
 
+	/*
+	 * The files are not PostgreSQL's to clean up at abort: remove them here,
+	 * then re-throw the error unchanged.
+	 */
 	SPI_connect();
 	PG_TRY();
 	{
