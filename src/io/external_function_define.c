@@ -255,8 +255,9 @@ add_parameter(ParsedSignature *sig, FunctionParameter *p, const char *signature)
 }
 
 /*
- * The function signature declares, its schema checked for the caller's
- * CREATE privilege.
+ * Fills sig with the function signature declares: its argument types
+ * resolved and checked, its schema checked for the caller's CREATE
+ * privilege.
  */
 static void
 parse_signature(const char *signature, ParsedSignature *sig)
