@@ -183,39 +183,35 @@ read_arguments(FunctionCallInfo fcinfo, NewExternalFunction *def)
 }
 
 /*
- * Context of a syntax error in a signature.  The position the parser gives
- * is in the CREATE FUNCTION statement we built around the signature, not in
- * the caller's query, so it is dropped.
- */
-static void
-signature_error_context(void *arg)
-{
-	const char *signature = (const char *) arg;
-
-	if (geterrposition() > 0)
-		errposition(0);
-	errcontext("external function signature \"%s\"", signature);
-}
-
-/*
  * Parses signature ("schema.name(arg type, ...)") with PostgreSQL's own
- * grammar; returns the statement it makes of it, or NULL when that is not
- * a plain CREATE FUNCTION of the signature.
+ * grammar; returns the statement it makes of it.
  */
 static CreateFunctionStmt *
 parse_signature_statement(const char *signature)
 {
 	char	   *sql = psprintf("CREATE FUNCTION %s\nRETURNS void LANGUAGE c AS 'x'", signature);
-	ErrorContextCallback callback;
-	List	   *stmts;
+	List	   *stmts = NIL;
 	CreateFunctionStmt *stmt;
+	MemoryContext cxt = CurrentMemoryContext;
 
-	callback.callback = signature_error_context;
-	callback.arg = (void *) signature;
-	callback.previous = error_context_stack;
-	error_context_stack = &callback;
-	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
-	error_context_stack = callback.previous;
+	PG_TRY();
+	{
+		stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid external function signature \"%s\"", signature),
+				 errdetail("%s", edata->message),
+				 errhint("Write it as name(argument type, ...), for example public.delete_partition(path text).")));
+	}
+	PG_END_TRY();
 
 	if (list_length(stmts) != 1 ||
 		!IsA(((RawStmt *) linitial(stmts))->stmt, CreateFunctionStmt))
