@@ -131,8 +131,9 @@ def indent(text, typedefs, tmpdir):
     with open(path, "w") as f:
         f.write(before_indent(text))
     # like pgindent, anything the indenter prints is a failure
+    # in tmpdir: the indenter leaves a backup copy in its working directory
     run = subprocess.run([INDENT] + INDENT_OPTIONS + ["-U" + typedefs, path],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=tmpdir)
     if run.returncode != 0 or run.stdout or run.stderr:
         return None, (run.stdout + run.stderr).strip()
     with open(path) as f:

@@ -124,9 +124,13 @@ def included_headers(sources, pg_config):
     def conf(opt):
         return subprocess.run([pg_config, opt], check=True, capture_output=True,
                               text=True).stdout.strip()
+    server = conf("--includedir-server")
+    if not os.path.exists(os.path.join(server, "postgres.h")):
+        sys.exit(f"typedefs.py: no postgres.h in {server}: give the pg_config of "
+                 "an installation with its server headers (--pg-config or PG_CONFIG)")
     cmd = ["cc", "-M", "-D_GNU_SOURCE", "-DPIPELINE_VERSION=\"0\"",
            "-I" + os.path.join(ROOT, "src"),
-           "-I" + conf("--includedir-server"), "-I" + conf("--includedir")]
+           "-I" + server, "-I" + conf("--includedir")]
     headers = set()
     for src in sources:
         out = subprocess.run(cmd + [src], check=True, capture_output=True,
