@@ -103,15 +103,37 @@ def after_indent(text):
     return text
 
 
-def typedefs_file(ours, tmpdir):
+def typedef_names(ours):
     names = set()
     for path in (PG_TYPEDEFS, ours):
         with open(path) as f:
             names.update(f.read().split())
+    return (names | ADDED) - EXCLUDED
+
+
+def typedefs_file(names, tmpdir):
     path = os.path.join(tmpdir, "typedefs")
     with open(path, "w") as f:
-        f.write("".join(n + "\n" for n in sorted((names | ADDED) - EXCLUDED)))
+        f.write("".join(n + "\n" for n in sorted(names)))
     return path
+
+
+NOISE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+DECLARED = re.compile(r"\b[A-Za-z_]\w*[ \t]*[ \t*][ \t]*\b([A-Za-z_]\w*)[ \t]*(?=[=;,)\[])")
+NOT_TYPES = {"return", "sizeof", "case", "goto", "else", "do"}
+
+
+def variables_named_as_types(text, names):
+    """(line, name) of each variable, parameter or field declared with a
+    typedef's name: the indenter reads a statement that starts with it as a
+    declaration (`text[--len]` comes out as `text[	  --len]`)."""
+    text = NOISE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    found = []
+    for m in DECLARED.finditer(text):
+        before = text[m.start():m.start(1)].split()[0].rstrip("*")
+        if m.group(1) in names and before not in NOT_TYPES:
+            found.append((text.count("\n", 0, m.start(1)) + 1, m.group(1)))
+    return found
 
 
 def check_indent():
@@ -163,10 +185,15 @@ def main():
 
     changed, failed = [], []
     with tempfile.TemporaryDirectory(prefix="pgindent.") as tmpdir:
-        typedefs = typedefs_file(args.typedefs, tmpdir)
+        names = typedef_names(args.typedefs)
+        typedefs = typedefs_file(names, tmpdir)
         for path in c_files(args.paths or [os.path.join(ROOT, "src")]):
             with open(path) as f:
                 before = f.read()
+            for line, name in variables_named_as_types(before, names):
+                print(f"{path}:{line}: warning: \"{name}\" is a type's name; "
+                      "the indenter may lay out its uses as declarations: rename it",
+                      file=sys.stderr)
             after, error = indent(before, typedefs, tmpdir)
             if after is None:
                 failed.append(path)
