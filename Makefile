@@ -38,3 +38,16 @@ include $(PGXS)
 
 pipeline--$(EXTVERSION).sql: $(INSTALL_FRAGMENTS)
 	cat $^ > $@
+
+# Habits of the house (CONTRIBUTING.md, tools/README.md): `make format` lays
+# out src/ as PostgreSQL 15's pgindent does, after regenerating
+# typedefs.list; `make format-check` fails when that would change anything;
+# `make lint` runs cppcheck.
+.PHONY: format format-check lint
+format:
+	tools/typedefs.py --pg-config=$(PG_CONFIG) --output typedefs.list
+	tools/pgindent.py src
+format-check:
+	PG_CONFIG=$(PG_CONFIG) tools/format-check
+lint:
+	tools/lint
