@@ -166,7 +166,7 @@ check_multi(CURLMcode mc)
  * needs no PG_TRY of its own.
  */
 static CURLcode
-run_transfer(CURL *easy)
+run_transfer(const CURL *easy)
 {
 	for (;;)
 	{
@@ -276,9 +276,9 @@ curl_parts_free(CurlParts *parts)
 	memset(parts, 0, sizeof(CurlParts));
 }
 
-/* Parses text with libcurl; false with *error when it refuses it. */
+/* Parses url_text with libcurl; false with *error when it refuses it. */
 static bool
-curl_parts_get(const char *text, CurlParts *parts, const char **error)
+curl_parts_get(const char *url_text, CurlParts *parts, const char **error)
 {
 	CURLUcode	rc;
 
@@ -289,7 +289,7 @@ curl_parts_get(const char *text, CurlParts *parts, const char **error)
 		*error = "Out of memory";
 		return false;
 	}
-	rc = curl_url_set(parts->handle, CURLUPART_URL, text, 0);
+	rc = curl_url_set(parts->handle, CURLUPART_URL, url_text, 0);
 	if (rc != CURLUE_OK)
 	{
 		*error = curl_url_strerror(rc);
@@ -476,7 +476,7 @@ url_from_parts(CurlParts *parts, HttpUrl *url, const char **error)
 }
 
 bool
-http_url_parse(const char *text, HttpUrl *url, const char **error)
+http_url_parse(const char *url_text, HttpUrl *url, const char **error)
 {
 	CurlParts	parts;
 	CurlParts	again;
@@ -484,13 +484,13 @@ http_url_parse(const char *text, HttpUrl *url, const char **error)
 	StringInfoData sent;
 	volatile bool ok = false;
 
-	for (const char *p = text; *p; p++)
+	for (const char *p = url_text; *p; p++)
 		if ((unsigned char) *p <= ' ' || *p == 0x7f)
 		{
 			*error = "A URL may not contain spaces or control characters";
 			return false;
 		}
-	if (pg_strncasecmp(text, "http://", 7) != 0 && pg_strncasecmp(text, "https://", 8) != 0)
+	if (pg_strncasecmp(url_text, "http://", 7) != 0 && pg_strncasecmp(url_text, "https://", 8) != 0)
 	{
 		*error = "An endpoint must be an http:// or https:// URL";
 		return false;
@@ -498,7 +498,7 @@ http_url_parse(const char *text, HttpUrl *url, const char **error)
 
 	memset(&again, 0, sizeof(CurlParts));
 	initStringInfo(&sent);
-	if (!curl_parts_get(text, &parts, error))
+	if (!curl_parts_get(url_text, &parts, error))
 	{
 		curl_parts_free(&parts);
 		return false;

@@ -68,13 +68,13 @@ typedef struct HttpUrl
 } HttpUrl;
 
 /*
- * Parses text into url (allocated in the current memory context).  Returns
+ * Parses url_text into url (allocated in the current memory context).  Returns
  * false, with *error pointing to a sentence saying why (capitalised, without
- * a final period, as libcurl words its own), when text is not an
+ * a final period, as libcurl words its own), when url_text is not an
  * http or https URL libcurl accepts.  Throws only when out of memory; safe
  * in a GUC check hook.
  */
-extern bool http_url_parse(const char *text, HttpUrl *url, const char **error);
+extern bool http_url_parse(const char *url_text, HttpUrl *url, const char **error);
 
 /*
  * Does url fall under prefix: the same scheme, host and port, and prefix's

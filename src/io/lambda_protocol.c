@@ -203,12 +203,12 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 
 /* Parses JSON text that pg_parse_json accepted first; errors name ef. */
 static Jsonb *
-parse_json_reply(ExternalFunction *ef, char *text, size_t len)
+parse_json_reply(ExternalFunction *ef, char *reply_text, size_t len)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
 
-	lex = makeJsonLexContextCstringLen(text, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(reply_text, len, GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &nullSemAction);
 	if (rc != JSON_SUCCESS)
 		ereport(ERROR,
@@ -216,13 +216,13 @@ parse_json_reply(ExternalFunction *ef, char *text, size_t len)
 				 errmsg("external function %s at \"%s\" returned invalid JSON",
 						ef->signature, ef->endpoint),
 				 errdetail("%s", json_errdetail(rc, lex))));
-	if (strlen(text) != len)
+	if (strlen(reply_text) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("external function %s at \"%s\" returned invalid JSON",
 						ef->signature, ef->endpoint),
 				 errdetail("The reply contains a NUL byte.")));
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(reply_text)));
 }
 
 /*
@@ -254,7 +254,7 @@ check_success(ExternalFunction *ef, Jsonb *reply)
 {
 	JsonbValue *v = getKeyJsonValueFromContainer(&reply->root, "success", 7, NULL);
 	JsonbValue *msg;
-	char	   *text = NULL;
+	char	   *error_text = NULL;
 
 	if (v == NULL || v->type != jbvBool)
 		ereport(ERROR,
@@ -265,12 +265,12 @@ check_success(ExternalFunction *ef, Jsonb *reply)
 		return;
 	msg = getKeyJsonValueFromContainer(&reply->root, "error_msg", 9, NULL);
 	if (msg != NULL)
-		text = json_scalar_text(msg);
+		error_text = json_scalar_text(msg);
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 			 errmsg("external function %s at \"%s\" failed: %s",
 					ef->signature, ef->endpoint,
-					text ? text : "(no error_msg)")));
+					error_text ? error_text : "(no error_msg)")));
 }
 
 /* Errors if the reply gives a num_records other than the one sent. */

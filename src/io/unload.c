@@ -322,7 +322,7 @@ write_buf(UnloadState *st, StringInfo buf)
 /* Starts the file of the partition whose relative directory is reldir. */
 static void
 open_partition(UnloadState *st, const char *destination, const char *reldir,
-			   bool overwrite, TupleDesc tupdesc, bool *is_partition_col)
+			   bool overwrite, TupleDesc tupdesc, const bool *is_partition_col)
 {
 	UnloadFile *f = palloc0(sizeof(UnloadFile));
 	char	   *dir;
@@ -385,7 +385,7 @@ open_partition(UnloadState *st, const char *destination, const char *reldir,
 
 /* The relative directory of a row's partition ("" without partitions). */
 static char *
-partition_dir(HeapTuple tuple, TupleDesc tupdesc, int npart, int *partcols,
+partition_dir(HeapTuple tuple, TupleDesc tupdesc, int npart, const int *partcols,
 			  FmgrInfo *out)
 {
 	StringInfoData dir;
@@ -396,7 +396,7 @@ partition_dir(HeapTuple tuple, TupleDesc tupdesc, int npart, int *partcols,
 		int			col = partcols[i];
 		bool		isnull;
 		Datum		d = heap_getattr(tuple, col + 1, tupdesc, &isnull);
-		int			start = dir.len;
+		int			start;
 
 		if (i > 0)
 			appendStringInfoChar(&dir, '/');
