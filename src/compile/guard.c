@@ -44,6 +44,7 @@
 #include "compile/guard.h"
 #include "views/matview.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 #include "util/subxact.h"
 
 /*
@@ -118,32 +119,28 @@ incremental_readers(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	MemoryContext caller = CurrentMemoryContext;
 	List	   *readers = NIL;
+	SpiRows    *rows;
 
-	SPI_connect();
-	runas_spi(InvalidOid,
-			  catalog_binds_queries() ?
-			  "SELECT d.matview::text, d.bound_query "
-			  "  FROM pipeline.edges e "
-			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
-			  "SELECT d.matview::text, d.query "
-			  "  FROM pipeline.edges e "
-			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
-			  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	rows = spi_rows(InvalidOid,
+					catalog_binds_queries() ?
+					"SELECT d.matview::text, d.bound_query "
+					"  FROM pipeline.edges e "
+					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
+					"SELECT d.matview::text, d.query "
+					"  FROM pipeline.edges e "
+					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
 	{
-		MemoryContext spi = MemoryContextSwitchTo(caller);
 		Reader	   *reader = palloc(sizeof(Reader));
 
-		reader->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		reader->query = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		reader->name = spi_rows_text(rows, i, 0);
+		reader->query = spi_rows_text(rows, i, 1);
 		readers = lappend(readers, reader);
-		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
 	return readers;
 }
 
