@@ -358,8 +358,12 @@ changeset_refuse_breaks(ChangeSet *cs, const char *changed)
 	ereport(ERROR,
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 			 changed ?
-			 errmsg("redefining %s would break %d managed view(s)", changed, broken) :
-			 errmsg("the staged update set would break %d managed view(s)", broken),
+			 errmsg_plural("redefining %s would break %d managed view",
+						   "redefining %s would break %d managed views",
+						   broken, changed, broken) :
+			 errmsg_plural("the staged update set would break %d managed view",
+						   "the staged update set would break %d managed views",
+						   broken, broken),
 			 errdetail_internal("%s", detail.data),
 			 errhint("Stage the change together with fixes for the broken views with pipeline.stage() and apply them with pipeline.apply_staged(); pipeline.check_staged() judges them as a whole.")));
 }
