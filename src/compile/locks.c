@@ -155,9 +155,9 @@ changeset_lock(ChangeSet *cs)
 }
 
 /*
- * How many times changeset_build_and_lock() locks a set (or looks again after a race
- * with a commit) before it gives up with SQLSTATE 40001: in READ COMMITTED,
- * once, plus once per change to the set while it waited.
+ * How many times changeset_build_and_lock() locks a set (or looks again
+ * after a race with a commit) before it gives up with SQLSTATE 40001: in
+ * READ COMMITTED, once, plus once per change to the set while it waited.
  */
 #define MAX_LOCK_ROUNDS 10
 
