@@ -56,8 +56,8 @@ typedef struct ChangeSet
 } ChangeSet;
 
 /*
- * Builds the set a list of validated or unvalidated definitions touches,
- * sorted; validates each definition (model/definition.h) and refuses
+ * Builds the set a list of definitions touches, sorted; validates each
+ * definition (definition_validate(), model/definition.h) and refuses
  * cycles, a view defined twice, unmanaged relations in the way, and views
  * the caller does not own.  Takes no lock on any view or source.
  *
