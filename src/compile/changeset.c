@@ -435,8 +435,8 @@ add_changed_view(ChangeSet *cs, MatviewDefinition *def, bool *affected, char **s
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation %s already exists and is not managed by pipeline",
-						pending_display_name(v)),
+				 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
+						v->schema_name, v->relname),
 				 errhint("Drop or rename it, or choose another view name.")));
 	}
 	old = catalog_get_required(v->relid);
