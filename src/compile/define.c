@@ -2,10 +2,13 @@
  * define.c
  *	  define(), create_matview() and drop_matview().
  *
- * A new view is created WITH NO DATA as the calling user, so PostgreSQL
- * checks CREATE on the schema and SELECT on the sources and makes the
- * caller the owner, then populated as its owner; only the catalog rows are
- * written as the extension.  A redefinition goes through the compile step.
+ * Every definition is validated once (definition_validate()).  A new view
+ * is created through matview_create(), the one creation path: WITH NO DATA
+ * as the calling user, so PostgreSQL checks CREATE on the schema and SELECT
+ * on the sources and makes the caller the owner, then populated as its
+ * owner; only the catalog rows are written as the extension.  A
+ * redefinition goes through the compile step (compile_redefine()), as an
+ * update set does.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,6 +24,7 @@
 
 #include "compile/compile.h"
 #include "compile/define.h"
+#include "compile/locks.h"
 #include "model/catalog.h"
 #include "model/definition.h"
 #include "model/dag.h"
@@ -36,7 +40,6 @@ define_view(MatviewDefinition *def)
 	char	   *relname;
 	Oid			nspid = definition_validate(def, &relname);
 	Oid			relid = get_relname_relid(relname, nspid);
-	List	   *upstream;
 
 	/*
 	 * A redefinition: the compile step checks and rebuilds downstream.  It
@@ -44,7 +47,7 @@ define_view(MatviewDefinition *def)
 	 * view redefined by a transaction our snapshot cannot see.
 	 */
 	if (OidIsValid(relid))
-		return compat_redefine(def);
+		return compile_redefine(def);
 	if (def->type == MATVIEW_INCREMENTAL)
 	{
 		incremental_check_key(def->query, def->incremental_key, def->name);
@@ -53,13 +56,7 @@ define_view(MatviewDefinition *def)
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);
-	upstream = dag_bound_query_dependencies(def->bound_query, InvalidOid);
-	relid = matview_create_relation(GetUserId(), def->schema_name, nspid, relname,
-									def->type, def->bound_query, def->incremental_key);
-	catalog_insert(relid, def);
-	catalog_set_edges(relid, upstream);
-	matview_populate(relid, def->type);
-	return relid;
+	return matview_create(GetUserId(), nspid, relname, def);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_define);
@@ -167,7 +164,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		catalog_require_owner(victim, get_rel_name(victim));
 		relids = lappend_oid(relids, victim);
 	}
-	compat_lock_all_or_nothing(relids, NIL);
+	compile_lock_all_or_nothing(relids, NIL);
 	foreach(lc, relids)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
 			ereport(ERROR,

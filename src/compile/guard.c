@@ -44,6 +44,7 @@
 #include "compile/guard.h"
 #include "views/matview.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 #include "util/subxact.h"
 
 /*
@@ -95,12 +96,16 @@ guard_drop(DropStmt *stmt)
 	}
 }
 
+/*
+ * Refuses DDL on a managed view; message is a whole sentence (marked with
+ * gettext_noop() for translation) with one %s for the view's name.
+ */
 static void
-refuse_alter(Oid relid, const char *what)
+refuse_alter(Oid relid, const char *message)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("cannot %s %s: it is managed by pipeline", what, relation_display_name(relid)),
+			 errmsg(message, relation_display_name(relid)),
 			 errdetail("Downstream queries and the pipeline catalog refer to it by name."),
 			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
 }
@@ -118,32 +123,28 @@ incremental_readers(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	MemoryContext caller = CurrentMemoryContext;
 	List	   *readers = NIL;
+	SpiRows    *rows;
 
-	SPI_connect();
-	runas_spi(InvalidOid,
-			  catalog_binds_queries() ?
-			  "SELECT d.matview::text, d.bound_query "
-			  "  FROM pipeline.edges e "
-			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
-			  "SELECT d.matview::text, d.query "
-			  "  FROM pipeline.edges e "
-			  "  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-			  " WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
-			  1, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	rows = spi_rows(InvalidOid,
+					catalog_binds_queries() ?
+					"SELECT d.matview::text, d.bound_query "
+					"  FROM pipeline.edges e "
+					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
+					"SELECT d.matview::text, d.query "
+					"  FROM pipeline.edges e "
+					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
 	{
-		MemoryContext spi = MemoryContextSwitchTo(caller);
 		Reader	   *reader = palloc(sizeof(Reader));
 
-		reader->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		reader->query = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		reader->name = spi_rows_text(rows, i, 0);
+		reader->query = spi_rows_text(rows, i, 1);
 		readers = lappend(readers, reader);
-		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
 	return readers;
 }
 
@@ -209,7 +210,7 @@ guard_alter_table(AlterTableStmt *stmt)
 			cmd->subtype != AT_AlterColumnType)
 			continue;
 		if (incremental_table)
-			refuse_alter(relid, "change the columns of");
+			refuse_alter(relid, gettext_noop("cannot change the columns of %s: it is managed by pipeline"));
 		if (cmd->subtype == AT_AddColumn)
 			continue;
 		attnum = get_attnum(relid, cmd->name);
@@ -227,8 +228,10 @@ guard_alter_table(AlterTableStmt *stmt)
 			if (reads_column(reader->query, relid, attnum))
 				ereport(ERROR,
 						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-						 errmsg("cannot %s column \"%s\" of %s because incremental view %s reads it",
-								cmd->subtype == AT_DropColumn ? "drop" : "alter the type of",
+						 cmd->subtype == AT_DropColumn ?
+						 errmsg("cannot drop column \"%s\" of %s because incremental view %s reads it",
+								cmd->name, relation_display_name(relid), reader->name) :
+						 errmsg("cannot alter the type of column \"%s\" of %s because incremental view %s reads it",
 								cmd->name, relation_display_name(relid), reader->name),
 						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 		}
@@ -247,13 +250,16 @@ tracking_trigger_in_use(Oid relid, const char *name)
 		change_tracking_table_in_use(relid);
 }
 
+/*
+ * Refuses DDL on a tracking trigger in use; message is a whole sentence
+ * (gettext_noop()) with %s for the trigger's name, then the table's.
+ */
 static void
-refuse_tracking_change(Oid relid, const char *name, const char *what)
+refuse_tracking_change(Oid relid, const char *name, const char *message)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("cannot %s trigger \"%s\" on %s: pipeline records the table's changes with it",
-					what, name, relation_display_name(relid)),
+			 errmsg(message, name, relation_display_name(relid)),
 			 errdetail("Managed views read the table; without the trigger firing on every write (also under session_replication_role = replica and in logical replication apply workers) they would be skipped as unchanged and keep stale data."),
 			 errhint("Drop the managed views that read the table with pipeline.drop_matview() first; the triggers go with the table when it is dropped.")));
 }
@@ -286,7 +292,8 @@ guard_drop_trigger(DropStmt *stmt)
 																		 list_length(names) - 1)),
 								 NoLock, true);
 		if (tracking_trigger_in_use(relid, trigger))
-			refuse_tracking_change(relid, trigger, "drop");
+			refuse_tracking_change(relid, trigger,
+								   gettext_noop("cannot drop trigger \"%s\" on %s: pipeline records the table's changes with it"));
 	}
 }
 
@@ -299,7 +306,8 @@ guard_rename_trigger(RenameStmt *stmt)
 	if (change_tracking_trigger_mode(stmt->newname) != 0)
 		refuse_tracking_name(stmt->newname);
 	if (tracking_trigger_in_use(relid, stmt->subname))
-		refuse_tracking_change(relid, stmt->subname, "rename");
+		refuse_tracking_change(relid, stmt->subname,
+							   gettext_noop("cannot rename trigger \"%s\" on %s: pipeline records the table's changes with it"));
 }
 
 /*
@@ -356,15 +364,18 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 			if (tracking_trigger_in_use(relid, tracking[i]))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
-						 errmsg("cannot %s all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
-								mode == TRIGGER_DISABLED ? "disable" : "enable",
+						 mode == TRIGGER_DISABLED ?
+						 errmsg("cannot disable all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
+								relation_display_name(relid), tracking[i]) :
+						 errmsg("cannot enable all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
 								relation_display_name(relid), tracking[i]),
 						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
 						 errhint("Enable or disable the table's other triggers by name.")));
 		if (!all && change_tracking_trigger_mode(cmd->name) != mode &&
 			tracking_trigger_in_use(relid, cmd->name))
-			refuse_tracking_change(relid, cmd->name,
-								   mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
+			refuse_tracking_change(relid, cmd->name, mode == TRIGGER_DISABLED ?
+								   gettext_noop("cannot disable trigger \"%s\" on %s: pipeline records the table's changes with it") :
+								   gettext_noop("cannot change the firing mode of trigger \"%s\" on %s: pipeline records the table's changes with it"));
 	}
 }
 
@@ -416,7 +427,8 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 
 				if (OidIsValid(relid))
 					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ?
-								 "rename a column of" : "rename");
+								 gettext_noop("cannot rename a column of %s: it is managed by pipeline") :
+								 gettext_noop("cannot rename %s: it is managed by pipeline"));
 				break;
 			}
 		case T_AlterObjectSchemaStmt:
@@ -425,7 +437,7 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 				Oid			relid = managed_view(stmt->relation);
 
 				if (OidIsValid(relid))
-					refuse_alter(relid, "move");
+					refuse_alter(relid, gettext_noop("cannot move %s: it is managed by pipeline"));
 				break;
 			}
 		case T_AlterTableStmt:

@@ -27,6 +27,7 @@
 #include "model/dag.h"
 #include "model/dpl.h"
 #include "util/runas.h"
+#include "util/toposort.h"
 
 static bool
 collect_relations_walker(Node *node, List **relids)
@@ -159,9 +160,7 @@ typedef struct LoadedNode
 	char	   *name;
 	int64		interval_us;
 	List	   *upstream;		/* indexes into the loaded array */
-	List	   *downstream;
 	int			level;
-	int			pending;		/* upstreams not yet placed */
 	int			placed;			/* position once sorted, else -1 */
 } LoadedNode;
 
@@ -206,6 +205,35 @@ compare_ready(const void *a, const void *b, void *arg)
 }
 
 /*
+ * The refresh order of the loaded nodes: Kahn's sort gives each node its
+ * level, and sorting by (level, name) then is a topological order too,
+ * since every view's level exceeds its upstreams'.
+ */
+static int *
+refresh_order(LoadedNode *loaded, int count)
+{
+	List	  **upstream = palloc(sizeof(List *) * Max(count, 1));
+	TopoSort   *ts;
+	int		   *order;
+	int			i;
+
+	for (i = 0; i < count; i++)
+		upstream[i] = loaded[i].upstream;
+	ts = toposort(count, upstream);
+	if (ts->placed < count)
+		elog(ERROR, "pipeline dependency graph has a cycle");
+	for (i = 0; i < count; i++)
+		loaded[i].level = ts->level[i];
+	qsort_arg(ts->order, count, sizeof(int), compare_ready, loaded);
+	order = ts->order;
+	pfree(ts->is_placed);
+	pfree(ts->level);
+	pfree(ts);
+	pfree(upstream);
+	return order;
+}
+
+/*
  * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
  * a definition changes, and it may hold thousands of views.  Edges are
  * mapped to nodes by OID here; edges from source tables are dropped.
@@ -219,7 +247,6 @@ dag_load(void)
 	int			count;
 	int			i;
 	int		   *order;
-	int			placed = 0;
 	Dag		   *dag;
 
 	SPI_connect();
@@ -262,41 +289,11 @@ dag_load(void)
 			continue;			/* a source relation, not a managed view */
 		spi = MemoryContextSwitchTo(caller);
 		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
-		loaded[up].downstream = lappend_int(loaded[up].downstream, down);
-		loaded[down].pending++;
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();				/* frees byoid too */
 
-	/*
-	 * Kahn's algorithm: a node's level is final once all its upstreams are
-	 * done.  Sorting by (level, name) afterwards gives a topological order,
-	 * since every view's level exceeds its upstreams'.
-	 */
-	order = palloc(sizeof(int) * Max(count, 1));
-	for (i = 0; i < count; i++)
-	{
-		loaded[i].level = 1;
-		if (loaded[i].pending == 0)
-			order[placed++] = i;
-	}
-	for (i = 0; i < placed; i++)
-	{
-		LoadedNode *node = &loaded[order[i]];
-		ListCell   *lc;
-
-		foreach(lc, node->downstream)
-		{
-			LoadedNode *down = &loaded[lfirst_int(lc)];
-
-			down->level = Max(down->level, node->level + 1);
-			if (--down->pending == 0)
-				order[placed++] = lfirst_int(lc);
-		}
-	}
-	if (placed < count)
-		elog(ERROR, "pipeline dependency graph has a cycle");
-	qsort_arg(order, count, sizeof(int), compare_ready, loaded);
+	order = refresh_order(loaded, count);
 
 	dag = palloc(sizeof(Dag));
 	dag->count = count;
@@ -327,7 +324,6 @@ dag_load(void)
 	{
 		pfree(loaded[i].name);
 		list_free(loaded[i].upstream);
-		list_free(loaded[i].downstream);
 	}
 	pfree(loaded);
 	pfree(order);

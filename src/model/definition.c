@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * definition.c
  *	  Checking a view's definition (header or arguments) before anything is
- *	  created: every path to a view, define(), create_matview() and the
- *	  compile step, validates here.
+ *	  created: every path to a view, define(), create_matview(), check(),
+ *	  stage() and apply_staged(), validates here.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,25 +19,38 @@ matview_relation_name(const char *name)
 	return psprintf("mv_%s", name);
 }
 
-Oid
-definition_validate(MatviewDefinition *def, char **relname)
-{
-	Oid			nspid;
+static void validate_type(const MatviewDefinition *def);
 
+static void
+check_names_not_empty(const MatviewDefinition *def)
+{
 	if (def->schema_name[0] == '\0' || def->name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("schema and view names must not be empty")));
-	nspid = get_namespace_oid(def->schema_name, true);
+}
+
+static Oid
+lookup_schema(const MatviewDefinition *def)
+{
+	Oid			nspid = get_namespace_oid(def->schema_name, true);
+
 	if (!OidIsValid(nspid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
 				 errmsg("schema \"%s\" does not exist", def->schema_name),
 				 errhint("Create it first with CREATE SCHEMA %s.",
 						 quote_identifier(def->schema_name))));
+	return nspid;
+}
 
-	*relname = matview_relation_name(def->name);
-	if (strlen(*relname) >= NAMEDATALEN)
+/* The checks after the schema's: name length, interval, type and key. */
+static char *
+check_name_interval_type(const MatviewDefinition *def)
+{
+	char	   *relname = matview_relation_name(def->name);
+
+	if (strlen(relname) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("view name \"%s\" is too long", def->name),
@@ -50,12 +63,34 @@ definition_validate(MatviewDefinition *def, char **relname)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("refresh interval of \"%s\" must be at least 1 second", def->name)));
 
-	definition_validate_type(def);
+	validate_type(def);
+	return relname;
+}
+
+Oid
+definition_validate(const MatviewDefinition *def, char **relname)
+{
+	Oid			nspid;
+
+	check_names_not_empty(def);
+	nspid = lookup_schema(def);
+	*relname = check_name_interval_type(def);
 	return nspid;
 }
 
 void
-definition_validate_type(const MatviewDefinition *def)
+definition_validate_fields(const MatviewDefinition *def)
+{
+	check_names_not_empty(def);
+	(void) check_name_interval_type(def);
+}
+
+/*
+ * The type and incremental key agree: an incremental view needs a key, a
+ * regular one must not have one.
+ */
+static void
+validate_type(const MatviewDefinition *def)
 {
 	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
 		ereport(ERROR,

@@ -12,16 +12,18 @@
 extern char *matview_relation_name(const char *name);
 
 /*
- * Errors unless the definition can be created: the schema exists, the names
- * are not empty and fit, the interval is at least a second, and the type
- * and key agree.  Returns the schema's OID and sets *relname.
+ * Errors unless the definition can be created: the names are not empty, the
+ * schema exists, the names fit, the interval is at least a second, and the
+ * type and key agree.  Returns the schema's OID and sets *relname.  The one
+ * validation of every path to a view: define(), create_matview(), check(),
+ * stage() and apply_staged().
  */
-extern Oid	definition_validate(MatviewDefinition *def, char **relname);
+extern Oid	definition_validate(const MatviewDefinition *def, char **relname);
 
 /*
- * Errors unless the definition's type and incremental key agree: an
- * incremental view needs a key, a regular one must not have one.
+ * The same checks but the schema's, for a definition kept for later
+ * (stage()): its schema is looked up when the definition is used.
  */
-extern void definition_validate_type(const MatviewDefinition *def);
+extern void definition_validate_fields(const MatviewDefinition *def);
 
 #endif

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * matview.c
- *	  A managed view's relation: its name, creating it empty from its bound
- *	  query as its owner, and filling it.  define() and the compile step
+ *	  A managed view's relation: creating it empty from its bound query as
+ *	  its owner, filling it, and the one path that creates a new managed
+ *	  view (relation, catalog rows, data).  define() and the compile step
  *	  (compile/) decide when.
  *-------------------------------------------------------------------------
  */
@@ -60,6 +61,20 @@ matview_populate(Oid relid, MatviewType type)
 	if (type == MATVIEW_INCREMENTAL)
 		return incremental_populate(relid);
 	return refresh_populate(relid);
+}
+
+Oid
+matview_create(Oid owner, Oid nspid, const char *relname,
+			   const MatviewDefinition *def)
+{
+	Oid			relid = matview_create_relation(owner, def->schema_name, nspid, relname,
+												def->type, def->bound_query,
+												def->incremental_key);
+
+	catalog_insert(relid, def);
+	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));
+	matview_populate(relid, def->type);
+	return relid;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);

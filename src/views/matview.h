@@ -25,4 +25,15 @@ extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid
  */
 extern uint64 matview_populate(Oid relid, MatviewType type);
 
+/*
+ * The one way a new managed view comes to be, for define(), create_matview()
+ * and an update set alike: from a validated definition (model/definition.h)
+ * whose bound_query is set, creates the relation relname in schema nspid as
+ * owner (matview_create_relation()), records it and the edges to what its
+ * bound query reads in the catalogs, then fills it (matview_populate()).
+ * Returns the relation's OID.  Needs a transaction.
+ */
+extern Oid	matview_create(Oid owner, Oid nspid, const char *relname,
+						   const MatviewDefinition *def);
+
 #endif

@@ -1,0 +1,378 @@
+/*-------------------------------------------------------------------------
+ * apply.c
+ *	  Applying a change set: what a rebuilt view keeps from its predecessor
+ *	  (indexes, grants, comments), dropping the old relations, creating the
+ *	  new ones in order, remapping every catalog row from an old OID to the
+ *	  new one, and recording a changed view's new definition.
+ *
+ * Incremental views keep their table, rows and high-water mark when their
+ * query, key and columns all stay the same (their rows are history a query
+ * may not reproduce); any other change rebuilds the table from scratch.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "compile/apply.h"
+#include "compile/changeset.h"
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "util/runas.h"
+#include "util/settings.h"
+#include "util/spi_rows.h"
+#include "views/incremental.h"
+#include "views/matview.h"
+
+typedef struct SavedView
+{
+	List	   *indexdefs;		/* CREATE INDEX statements */
+	List	   *grants;			/* GrantEntry */
+	char	   *comment;
+	List	   *column_comments;	/* pairs: name, comment */
+} SavedView;
+
+typedef struct GrantEntry
+{
+	Oid			grantor;
+	Oid			grantee;		/* InvalidOid: PUBLIC */
+	char	   *privilege;
+	bool		grantable;
+} GrantEntry;
+
+/*
+ * The indexes of v's relation, as CREATE INDEX statements: not the index an
+ * incremental table gets on its key (the new relation gets its own if it is
+ * incremental, perhaps on another key).
+ */
+static List *
+save_indexes(PendingView *v)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	List	   *indexdefs = NIL;
+	SpiRows    *rows;
+	uint64		i;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	if (v->old_type == MATVIEW_INCREMENTAL)
+		values[1] = CStringGetTextDatum(v->old_key);
+	else
+		nulls[1] = 'n';
+	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
+					" WHERE i.indrelid = $1 "
+					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
+					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
+					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
+					"                            WHERE a.attrelid = $1 AND a.attname = $2) "
+					"        AND (SELECT c.relam FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid) "
+					"            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
+					"       IS NOT TRUE "
+					" ORDER BY i.indexrelid",
+					2, argtypes, values, nulls, true, SPI_OK_SELECT);
+	for (i = 0; i < rows->count; i++)
+		indexdefs = lappend(indexdefs, spi_rows_text(rows, i, 0));
+	return indexdefs;
+}
+
+/* The grants on v's relation, the owner's own first (grant options exist before use). */
+static List *
+save_grants(PendingView *v)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(v->relid)};
+	List	   *grants = NIL;
+	SpiRows    *rows;
+	uint64		i;
+
+	rows = spi_rows(InvalidOid, "SELECT a.grantor, a.grantee, a.privilege_type, a.is_grantable "
+					"  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+					" WHERE c.oid = $1 AND NOT (a.grantee = c.relowner AND a.grantor = c.relowner) "
+					" ORDER BY a.grantor <> c.relowner, a.grantor, a.grantee, a.privilege_type",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (i = 0; i < rows->count; i++)
+	{
+		GrantEntry *g = palloc(sizeof(GrantEntry));
+		bool		isnull;
+
+		g->grantor = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		g->grantee = DatumGetObjectId(spi_rows_value(rows, i, 1, &isnull));
+		g->privilege = spi_rows_text(rows, i, 2);
+		g->grantable = DatumGetBool(spi_rows_value(rows, i, 3, &isnull));
+		grants = lappend(grants, g);
+	}
+	return grants;
+}
+
+/* The comments on v's relation and its columns, into saved. */
+static void
+save_comments(PendingView *v, SavedView *saved)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(v->relid)};
+	SpiRows    *rows;
+	uint64		i;
+
+	rows = spi_rows(InvalidOid, "SELECT a.attname::text, d.description, d.objsubid "
+					"  FROM pg_catalog.pg_description d "
+					"  LEFT JOIN pg_catalog.pg_attribute a "
+					"         ON a.attrelid = d.objoid AND a.attnum = d.objsubid "
+					" WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = $1 "
+					" ORDER BY d.objsubid",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (i = 0; i < rows->count; i++)
+	{
+		char	   *column = spi_rows_text(rows, i, 0);
+		char	   *comment = spi_rows_text(rows, i, 1);
+
+		if (column == NULL)
+			saved->comment = comment;
+		else
+			saved->column_comments = lappend(lappend(saved->column_comments, column),
+											 comment);
+	}
+}
+
+/* What a rebuilt view keeps from its predecessor, read before it is dropped. */
+static SavedView *
+save_view(PendingView *v)
+{
+	SavedView  *saved = palloc0(sizeof(SavedView));
+
+	saved->indexdefs = save_indexes(v);
+	saved->grants = save_grants(v);
+	save_comments(v, saved);
+	return saved;
+}
+
+static void
+restore_view(PendingView *v, SavedView *saved)
+{
+	char	   *qname = pending_display_name(v);
+	ListCell   *lc;
+
+	foreach(lc, saved->indexdefs)
+		runas_ddl(v->owner, lfirst(lc));
+	if (saved->comment)
+		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
+									  qname, quote_literal_cstr(saved->comment)));
+	for (int i = 0; i + 1 < list_length(saved->column_comments); i += 2)
+	{
+		char	   *column = list_nth(saved->column_comments, i);
+
+		/* a changed view may have dropped the column */
+		if (get_attnum(v->newrelid, column) == InvalidAttrNumber)
+			continue;
+		runas_ddl(v->owner, psprintf("COMMENT ON COLUMN %s.%s IS %s", qname,
+									  quote_identifier(column),
+									  quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
+	}
+	foreach(lc, saved->grants)
+	{
+		GrantEntry *g = lfirst(lc);
+
+		runas_ddl(g->grantor,
+				   psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
+							OidIsValid(g->grantee) ?
+							quote_identifier(GetUserNameFromId(g->grantee, false)) : "PUBLIC",
+							g->grantable ? " WITH GRANT OPTION" : ""));
+	}
+}
+
+/*
+ * One statement that points every regclass column of every pipeline table
+ * that holds $1 at $2, so foreign keys among them hold: "WITH u0 AS (UPDATE
+ * ...), ... SELECT 1", one UPDATE per table, so no row is updated twice.
+ * The tables are found in the system catalogs, so tables added by other
+ * modules (run history) follow automatically.
+ */
+static char *
+remap_statement(void)
+{
+	StringInfoData sql;
+	StringInfoData sets;
+	StringInfoData where;
+	char	   *table = NULL;
+	int			n = 0;
+	uint64		i;
+	SpiRows    *rows;
+
+	rows = spi_rows(InvalidOid, "SELECT quote_ident(c.relname), quote_ident(a.attname) "
+					"  FROM pg_catalog.pg_attribute a "
+					"  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+					" WHERE c.relnamespace = '" PIPELINE_SCHEMA "'::regnamespace "
+					"   AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+					"   AND a.atttypid = 'pg_catalog.regclass'::regtype "
+					"   AND a.attnum > 0 AND NOT a.attisdropped "
+					" ORDER BY 1, 2", 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	initStringInfo(&sql);
+	initStringInfo(&sets);
+	initStringInfo(&where);
+	for (i = 0; i <= rows->count; i++)
+	{
+		char	   *t = i < rows->count ? spi_rows_text(rows, i, 0) : NULL;
+		char	   *col;
+
+		if (table && (t == NULL || strcmp(t, table) != 0))
+		{
+			appendStringInfo(&sql, "%su%d AS (UPDATE %s.%s SET %s WHERE %s)",
+							 n ? ", " : "WITH ", n, PIPELINE_SCHEMA, table, sets.data, where.data);
+			n++;
+			resetStringInfo(&sets);
+			resetStringInfo(&where);
+		}
+		if (t == NULL)
+			break;
+		table = t;
+		col = spi_rows_text(rows, i, 1);
+		appendStringInfo(&sets, "%s%s = CASE WHEN %s = $1 THEN $2 ELSE %s END",
+						 sets.len ? ", " : "", col, col, col);
+		appendStringInfo(&where, "%s%s = $1", where.len ? " OR " : "", col);
+	}
+	appendStringInfoString(&sql, " SELECT 1");
+	return sql.data;
+}
+
+/* Runs remap_statement()'s statement for one relation, as the catalog owner. */
+static void
+remap_relation(const char *statement, Oid oldrelid, Oid newrelid)
+{
+	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
+	Datum		values[2] = {ObjectIdGetDatum(oldrelid), ObjectIdGetDatum(newrelid)};
+
+	(void) spi_rows(catalog_owner(), statement, 2, argtypes, values, NULL, false, -1);
+}
+
+/* Records a changed view's new definition and bumps its version. */
+static void
+record_redefinition(Oid relid, MatviewDefinition *def)
+{
+	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	Interval   *interval = palloc(sizeof(Interval));
+
+	*interval = def->interval;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(def->query);
+	values[2] = CStringGetTextDatum(matview_type_name(def->type));
+	values[3] = IntervalPGetDatum(interval);
+	if (def->incremental_key)
+		values[4] = CStringGetTextDatum(def->incremental_key);
+	else
+		nulls[4] = 'n';
+	if (def->datacoral_version)
+		values[5] = CStringGetTextDatum(def->datacoral_version);
+	else
+		nulls[5] = 'n';
+	values[6] = CStringGetTextDatum(def->bound_query);
+	(void) spi_rows(catalog_owner(), catalog_binds_queries() ?
+						  "UPDATE pipeline.matview_definitions "
+						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
+						  "       incremental_key = $5, datacoral_version = $6, "
+						  "       bound_query = $7, version = version + 1, updated_at = now() "
+						  " WHERE matview = $1::regclass" :
+						  "UPDATE pipeline.matview_definitions "
+						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
+						  "       incremental_key = $5, datacoral_version = $6, "
+						  "       version = version + 1, updated_at = now() "
+						  " WHERE matview = $1::regclass",
+					7, argtypes, values, nulls, false, -1);
+}
+
+/*
+ * Drops the old relation of every view of the set that is not kept, deepest
+ * first: the old relations depend on each other as the old DAG says.
+ */
+static void
+drop_old_relations(ChangeSet *cs)
+{
+	int		   *bydag = palloc(sizeof(int) * Max(cs->dag->count, 1));
+	int			i;
+
+	for (i = 0; i < cs->dag->count; i++)
+		bydag[i] = -1;
+	for (i = 0; i < cs->count; i++)
+		if (OidIsValid(cs->views[i].relid) && !cs->views[i].keep)
+			bydag[cs->views[i].dagindex] = i;
+	for (i = cs->dag->count - 1; i >= 0; i--)
+	{
+		PendingView *v;
+
+		if (bydag[i] < 0)
+			continue;
+		v = &cs->views[bydag[i]];
+		runas_ddl(v->owner, psprintf("DROP %s %s", relation_keyword(v->relid),
+									 pending_display_name(v)));
+	}
+}
+
+/* An incremental table that stays: rows and mark included. */
+static void
+keep_view(PendingView *v)
+{
+	v->newrelid = v->relid;
+	if (v->def)
+		record_redefinition(v->relid, v->def);
+	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
+}
+
+/*
+ * The one way an existing view is redefined or rebuilt: a new relation
+ * under its name, as its owner, with what its predecessor kept (saved), the
+ * catalog rows moved to the new OID, the new definition recorded for a
+ * changed view, new edges, and every row of the query (a new table starts
+ * from scratch, with a new mark).
+ */
+static void
+replace_view(PendingView *v, SavedView *saved, const char *remap)
+{
+	v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
+										  v->relname, v->type, v->bound, v->key);
+	restore_view(v, saved);
+	remap_relation(remap, v->relid, v->newrelid);
+	if (v->def)
+		record_redefinition(v->newrelid, v->def);
+	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
+	matview_populate(v->newrelid, v->type);
+	if (v->type == MATVIEW_REGULAR && v->old_type == MATVIEW_INCREMENTAL)
+		incremental_forget_mark(v->newrelid);
+}
+
+void
+changeset_apply(ChangeSet *cs)
+{
+	SavedView **saved = palloc0(sizeof(SavedView *) * Max(cs->count, 1));
+	char	   *remap = remap_statement();
+	int			i;
+
+	for (i = 0; i < cs->count; i++)
+		if (OidIsValid(cs->views[i].relid) && !cs->views[i].keep)
+			saved[i] = save_view(&cs->views[i]);
+	drop_old_relations(cs);
+
+	for (i = 0; i < cs->count; i++)
+	{
+		PendingView *v = &cs->views[i];
+
+		CHECK_FOR_INTERRUPTS();
+		/* bound against its upstreams as they now are */
+		if (v->def)
+		{
+			(void) pending_analyze(v);
+			v->def->bound_query = v->bound;
+		}
+		if (v->keep)
+			keep_view(v);
+		else if (!OidIsValid(v->relid))
+			v->newrelid = matview_create(v->owner, v->nspid, v->relname, v->def);
+		else
+			replace_view(v, saved[i], remap);
+	}
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ * apply.h
+ *	  Applying a judged, locked change set.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_APPLY_H
+#define PIPELINE_APPLY_H
+
+#include "compile/changeset.h"
+
+/*
+ * Replaces every view of a judged set that nothing breaks, locked by
+ * changeset_build_and_lock(): drops the old relations (deepest first), then
+ * in order creates each new one (matview_create()) or rebuilds it as its
+ * original owner, restoring indexes, grants and comments and remapping the
+ * catalog rows to the new OID, and fills it.  Sets each view's newrelid.
+ */
+extern void changeset_apply(ChangeSet *cs);
+
+#endif

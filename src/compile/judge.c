@@ -1,0 +1,369 @@
+/*-------------------------------------------------------------------------
+ * judge.c
+ *	  Judging a change set.  Inside a subtransaction that is always rolled
+ *	  back, each view is analyzed by PostgreSQL's own parser in the set's
+ *	  order.  A changed or new view is created WITH NO DATA under its name
+ *	  (the old relation renamed aside), so what reads it is analyzed
+ *	  against the new shape; a downstream view is recreated only when its
+ *	  own output shape changed.  Each view is judged in a subtransaction of
+ *	  its own, so that one failure does not hide the others.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "compile/changeset.h"
+#include "compile/judge.h"
+#include "compile/locks.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "util/subxact.h"
+#include "views/incremental.h"
+#include "views/matview.h"
+
+/*
+ * Compares an existing relation's columns with an analyzed query's output.
+ * Sets *same when a relation created from the query would look identical
+ * to readers; returns a description of any break (a column gone or of
+ * another type or collation), or NULL.
+ */
+static char *
+compare_shape(Oid relid, Query *query, bool *same)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *tles = NIL;
+	ListCell   *lc;
+	StringInfoData breaks;
+	int			live = 0;
+	int			i;
+
+	initStringInfo(&breaks);
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk)
+			tles = lappend(tles, tle);
+	}
+	*same = true;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		TargetEntry *tle = NULL;
+		TargetEntry *at;
+
+		if (att->attisdropped)
+			continue;
+		at = live < list_length(tles) ? list_nth_node(TargetEntry, tles, live) : NULL;
+		live++;
+		foreach(lc, tles)
+		{
+			TargetEntry *t = lfirst(lc);
+
+			if (t->resname && strcmp(t->resname, NameStr(att->attname)) == 0)
+			{
+				tle = t;
+				break;
+			}
+		}
+		if (tle == NULL)
+		{
+			*same = false;
+			appendStringInfo(&breaks, "%scolumn %s would disappear",
+							 breaks.len ? "; " : "", quote_identifier(NameStr(att->attname)));
+			continue;
+		}
+		if (tle != at || exprTypmod((Node *) tle->expr) != att->atttypmod)
+			*same = false;
+		if (exprType((Node *) tle->expr) != att->atttypid ||
+			exprCollation((Node *) tle->expr) != att->attcollation)
+		{
+			*same = false;
+			if (exprType((Node *) tle->expr) != att->atttypid)
+				appendStringInfo(&breaks, "%scolumn %s would change type from %s to %s",
+								 breaks.len ? "; " : "", quote_identifier(NameStr(att->attname)),
+								 format_type_be(att->atttypid),
+								 format_type_be(exprType((Node *) tle->expr)));
+			else
+				appendStringInfo(&breaks, "%scolumn %s would change collation",
+								 breaks.len ? "; " : "", quote_identifier(NameStr(att->attname)));
+		}
+	}
+	if (live != list_length(tles))
+		*same = false;
+	relation_close(rel, AccessShareLock);
+	return breaks.len ? breaks.data : NULL;
+}
+
+/* An incremental view's key, checked against its query as it is read. */
+static void
+check_key(PendingView *v)
+{
+	RunAs		ra;
+
+	incremental_check_key(pending_begin_reading(v, &ra), v->key, v->name);
+	pending_end_reading(v, &ra);
+}
+
+/*
+ * Judges one view inside the check's subtransaction: analyzes its query
+ * and, when readers would see a new shape, puts the new shape in place.
+ */
+static void
+judge_view(PendingView *v)
+{
+	Query	   *query = pending_analyze(v);
+	bool		same = false;
+
+	if (!v->def || pending_incremental_unchanged(v))
+	{
+		char	   *breaks = compare_shape(v->relid, query, &same);
+
+		/* a changed view's own columns are its readers' concern */
+		if (breaks && !v->def)
+		{
+			v->broken = true;
+			v->detail = breaks;
+		}
+	}
+	if (v->type == MATVIEW_INCREMENTAL && !v->broken)
+		check_key(v);
+	if (v->type == MATVIEW_INCREMENTAL && v->def && !v->broken)
+		incremental_check_query(v->query, v->key, v->name);
+	if (same)
+	{
+		v->keep = v->type == MATVIEW_INCREMENTAL;
+		return;
+	}
+	if (OidIsValid(v->relid))
+		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
+									  relation_keyword(v->relid), pending_display_name(v),
+									  quote_identifier(psprintf("pipeline_old_%u", v->relid))));
+	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
+								   v->type, v->bound, v->key);
+}
+
+/* Marks the views that unmanaged objects (plain views, ...) depend on. */
+static void
+find_unmanaged_dependents(ChangeSet *cs)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(cs->count, 1));
+	int			n = 0;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	SpiRows    *rows;
+	uint64		r;
+	int			i;
+
+	for (i = 0; i < cs->count; i++)
+		if (OidIsValid(cs->views[i].relid))
+			elems[n++] = ObjectIdGetDatum(cs->views[i].relid);
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	rows = spi_rows(InvalidOid, "SELECT DISTINCT d.refobjid, "
+					"       CASE WHEN r.ev_class IS NOT NULL "
+					"            THEN CASE c.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END "
+					"                 || r.ev_class::regclass::text "
+					"            ELSE pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) END "
+					"  FROM pg_catalog.pg_depend d "
+					"  LEFT JOIN pg_catalog.pg_rewrite r "
+					"         ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid "
+					"  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.ev_class "
+					" WHERE d.refclassid = 'pg_catalog.pg_class'::regclass "
+					"   AND d.refobjid = ANY ($1) AND d.deptype = 'n' "
+					"   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
+					" ORDER BY 1, 2",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (r = 0; r < rows->count; r++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(spi_rows_value(rows, r, 0, &isnull));
+		char	   *what = spi_rows_text(rows, r, 1);
+		PendingView *v = &cs->views[changeset_find(cs, relid)];
+
+		v->dependents = v->dependents
+			? psprintf("%s, %s", v->dependents, what)
+			: what;
+	}
+}
+
+bool
+pending_is_broken(PendingView *v)
+{
+	return v->broken || v->dependents != NULL;
+}
+
+char *
+pending_verdict_detail(PendingView *v)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (v->def && !OidIsValid(v->relid))
+		appendStringInfo(&buf, "new view %s", pending_display_name(v));
+	if (v->detail)
+		appendStringInfo(&buf, "%s%s", buf.len ? ": " : "", v->detail);
+	if (v->dependents)
+		appendStringInfo(&buf, "%s%s depends on it and is not managed by pipeline",
+						 buf.len ? "; " : "", v->dependents);
+	return buf.len ? buf.data : NULL;
+}
+
+/* judge_view() for subxact_try() */
+static void
+judge_view_try(void *arg)
+{
+	judge_view((PendingView *) arg);
+}
+
+/* Marks v broken, and returns true, when one of its upstreams breaks. */
+static bool
+upstream_breaks(ChangeSet *cs, PendingView *v)
+{
+	ListCell   *lc;
+
+	foreach(lc, v->upstream)
+	{
+		PendingView *up = &cs->views[lfirst_int(lc)];
+
+		if (up->broken)
+		{
+			v->broken = true;
+			v->detail = psprintf("upstream %s breaks", pending_display_name(up));
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * changeset_judge()'s work inside its subtransaction, which is always
+ * rolled back.
+ */
+static void
+judge_change_set(ChangeSet *cs)
+{
+	int			i;
+
+	/*
+	 * Judging renames and recreates views: a check takes every lock that
+	 * needs at once, all or nothing, as a redefinition did already, so it
+	 * never waits for an upstream a run holds while holding a view the run
+	 * wants next.  The subtransaction's rollback lets them go again.
+	 */
+	if (!cs->locked)
+		changeset_lock(cs);
+	for (i = 0; i < cs->count; i++)
+	{
+		PendingView *v = &cs->views[i];
+		ErrorData  *error;
+
+		CHECK_FOR_INTERRUPTS();
+		if (upstream_breaks(cs, v))
+			continue;
+
+		error = subxact_try(judge_view_try, v, false);
+		if (error != NULL)
+		{
+			v->broken = true;
+			v->detail = error->message;
+		}
+	}
+}
+
+/*
+ * Runs judge_change_set() in a subtransaction that is rolled back whatever
+ * happens.  Its own errors are caught view by view; one that escapes (a
+ * lock error, a cancel) is passed on unchanged once the subtransaction is
+ * gone, so it is never left open.
+ */
+static void
+judge_in_rolled_back_subxact(ChangeSet *cs)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		judge_change_set(cs);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+}
+
+void
+changeset_judge(ChangeSet *cs)
+{
+	int			i;
+
+	find_unmanaged_dependents(cs);
+	judge_in_rolled_back_subxact(cs);
+
+	/* a table that is kept does not get in the way of what reads it */
+	for (i = 0; i < cs->count; i++)
+		if (cs->views[i].keep)
+			cs->views[i].dependents = NULL;
+}
+
+void
+changeset_refuse_breaks(ChangeSet *cs, const char *changed)
+{
+	StringInfoData detail;
+	int			broken = 0;
+	int			i;
+
+	initStringInfo(&detail);
+	for (i = 0; i < cs->count; i++)
+	{
+		PendingView *v = &cs->views[i];
+
+		if (!pending_is_broken(v))
+			continue;
+		broken++;
+		appendStringInfo(&detail, "%s%s: %s", detail.len ? "\n" : "",
+						 pending_display_name(v), pending_verdict_detail(v));
+	}
+	if (broken == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+			 changed ?
+			 errmsg_plural("redefining %s would break %d managed view",
+						   "redefining %s would break %d managed views",
+						   broken, changed, broken) :
+			 errmsg_plural("the staged update set would break %d managed view",
+						   "the staged update set would break %d managed views",
+						   broken, broken),
+			 errdetail_internal("%s", detail.data),
+			 errhint("Stage the change together with fixes for the broken views with pipeline.stage() and apply them with pipeline.apply_staged(); pipeline.check_staged() judges them as a whole.")));
+}

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ * locks.c
+ *	  Locking a change set: every existing view of the set exclusively and
+ *	  every other relation its queries read shared, all or nothing, then
+ *	  building the set again until the locks cover the set as committed.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
+#include "utils/snapmgr.h"
+
+#include "compile/changeset.h"
+#include "compile/locks.h"
+
+/*
+ * What the compile step locks for a set: every existing view of the set
+ * with AccessExclusiveLock, in DAG order (they are dropped and recreated),
+ * and every other relation the set's queries read with AccessShareLock, in
+ * OID order (they are analyzed and read to populate the views, never
+ * changed).  Sources read through plain views count, as do the plain views.
+ */
+typedef struct LockSet
+{
+	List	   *exclusive;		/* OIDs, AccessExclusiveLock */
+	List	   *shared;			/* OIDs, AccessShareLock */
+} LockSet;
+
+static LockSet *
+lock_set_for(ChangeSet *cs)
+{
+	LockSet    *ls = palloc0(sizeof(LockSet));
+	List	   *reads = NIL;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < cs->count; i++)
+	{
+		PendingView *v = &cs->views[i];
+
+		if (OidIsValid(v->relid))
+			ls->exclusive = lappend_oid(ls->exclusive, v->relid);
+		/* a rebuilt view reads what its stored query names */
+		reads = list_concat_unique_oid(reads,
+									   v->def ? v->reads : changeset_direct_reads(cs, i));
+	}
+	foreach(lc, changeset_view_closure(reads))
+		if (!list_member_oid(ls->exclusive, lfirst_oid(lc)))
+			ls->shared = list_append_unique_oid(ls->shared, lfirst_oid(lc));
+	list_sort(ls->shared, list_oid_cmp);
+	return ls;
+}
+
+/* True when every lock need asks for is in held, or a stronger one is. */
+static bool
+lock_set_covers(LockSet *held, LockSet *need)
+{
+	ListCell   *lc;
+
+	foreach(lc, need->exclusive)
+		if (!list_member_oid(held->exclusive, lfirst_oid(lc)))
+			return false;
+	foreach(lc, need->shared)
+		if (!list_member_oid(held->shared, lfirst_oid(lc)) &&
+			!list_member_oid(held->exclusive, lfirst_oid(lc)))
+			return false;
+	return true;
+}
+
+/* The n first locks of ls, exclusive ones first; -1: all of them. */
+static void
+unlock_set(LockSet *ls, int n)
+{
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, ls->exclusive)
+		if (n < 0 || i++ < n)
+			UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	foreach(lc, ls->shared)
+		if (n < 0 || i++ < n)
+			UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
+ * Tries to lock each relation of relids in mode without waiting, counting
+ * the locks taken in *taken; at the first busy one stores it in *busy and
+ * returns false.
+ */
+static bool
+try_lock_each(List *relids, LOCKMODE mode, int *taken, Oid *busy)
+{
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
+		{
+			*busy = lfirst_oid(lc);
+			return false;
+		}
+		(*taken)++;
+	}
+	return true;
+}
+
+/*
+ * Takes every lock of ls, all or nothing: when one is busy, every lock
+ * taken so far is let go before waiting for it (an ordinary lock wait, so
+ * cancel and lock_timeout work), then all are tried again.  A redefinition
+ * therefore never waits while holding a view or an upstream a refresh or a
+ * run might want next: no deadlock, whatever order they lock in.  (Without
+ * the upstreams, a redefinition holding a downstream view would wait to read
+ * an upstream a plain REFRESH holds, while the run refreshing it waits for
+ * the downstream view.)
+ */
+static void
+lock_all_or_nothing(LockSet *ls)
+{
+	for (;;)
+	{
+		int			taken = 0;
+		Oid			busy = InvalidOid;
+		LOCKMODE	busy_mode;
+
+		CHECK_FOR_INTERRUPTS();
+		busy_mode = AccessExclusiveLock;
+		if (try_lock_each(ls->exclusive, busy_mode, &taken, &busy))
+		{
+			busy_mode = AccessShareLock;
+			if (try_lock_each(ls->shared, busy_mode, &taken, &busy))
+				return;
+		}
+		unlock_set(ls, taken);
+		LockRelationOid(busy, busy_mode);
+		UnlockRelationOid(busy, busy_mode);
+	}
+}
+
+void
+compile_lock_all_or_nothing(List *exclusive, List *shared)
+{
+	LockSet		ls = {exclusive, shared};
+
+	lock_all_or_nothing(&ls);
+}
+
+void
+changeset_lock(ChangeSet *cs)
+{
+	lock_all_or_nothing(lock_set_for(cs));
+}
+
+/*
+ * How many times changeset_build_and_lock() locks a set (or looks again
+ * after a race with a commit) before it gives up with SQLSTATE 40001: in
+ * READ COMMITTED, once, plus once per change to the set while it waited.
+ */
+#define MAX_LOCK_ROUNDS 10
+
+/*
+ * Builds the set and locks everything it needs (lock_set_for()), then
+ * builds it again, now that nobody can change it, and makes sure the locks
+ * cover it: a concurrent redefinition replaces the OIDs of what it
+ * redefines and rebuilds, so what was locked may be gone after the wait.
+ *
+ * READ COMMITTED: each build reads the catalog with a new snapshot, taken
+ * after the locks, so a redefinition that waited for another one of the
+ * same view applies on top of it, as a second UPDATE of a row would: it is
+ * judged against and replaces the definition committed meanwhile (version
+ * grows again).  If the set changed, its new members are locked (all or
+ * nothing again) and it is built once more.
+ *
+ * REPEATABLE READ, SERIALIZABLE: the transaction's snapshot cannot see what
+ * was committed meanwhile, so any change is SQLSTATE 40001.
+ *
+ * Returns with the snapshot of the last build pushed as the active
+ * snapshot (the rest of the compile step reads the catalog with it); the
+ * caller pops it once done.
+ */
+ChangeSet *
+changeset_build_and_lock(List *defs)
+{
+	LockSet    *held = NULL;
+	int			rounds = 0;
+
+	for (;;)
+	{
+		ChangeSet  *cs;
+		LockSet    *need = NULL;
+		char	   *stale = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		/* what is committed now, in the system catalogs and our snapshot */
+		AcceptInvalidationMessages();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		cs = changeset_build(defs, &stale);
+		if (cs != NULL)
+		{
+			need = lock_set_for(cs);
+			if (held != NULL && lock_set_covers(held, need))
+			{
+				cs->locked = true;
+				return cs;
+			}
+		}
+		PopActiveSnapshot();
+
+		if (held != NULL)
+			unlock_set(held, -1);
+		if (IsolationUsesXactSnapshot() && (cs == NULL || held != NULL))
+			changeset_report_changed(stale, held != NULL);
+		if (++rounds > MAX_LOCK_ROUNDS)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed views changed while the redefinition waited for them"),
+					 errhint("Retry the redefinition.")));
+		held = NULL;
+		if (cs == NULL)
+			continue;			/* a commit raced our snapshot: look again */
+		lock_all_or_nothing(need);
+		held = need;
+	}
+}

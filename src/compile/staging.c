@@ -1,0 +1,157 @@
+/*-------------------------------------------------------------------------
+ * staging.c
+ *	  Update sets: stage() keeps a user's definitions aside, check_staged()
+ *	  judges them as one change set, apply_staged() applies them as one
+ *	  (so a change and the fixes of the views it would break land
+ *	  together), discard_staged() forgets them.  Each user sees only their
+ *	  own rows of pipeline.staged_changes, which belongs to the catalog
+ *	  owner.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#include "compile/apply.h"
+#include "compile/changeset.h"
+#include "compile/compile.h"
+#include "compile/judge.h"
+#include "compile/locks.h"
+#include "model/catalog.h"
+#include "model/definition.h"
+#include "model/dpl.h"
+#include "util/spi_rows.h"
+
+/* The current user's staged definitions, parsed, in staging order. */
+static List *
+staged_definitions(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
+	List	   *defs = NIL;
+	SpiRows    *rows;
+	uint64		i;
+
+	/* the table is the catalog owner's; each user reads only their own rows */
+	rows = spi_rows(catalog_owner(),
+					"SELECT dpl FROM pipeline.staged_changes WHERE staged_by = $1 "
+					" ORDER BY staged_at, schema_name, name",
+					1, argtypes, values, NULL, false, -1);
+	for (i = 0; i < rows->count; i++)
+		defs = lappend(defs, dpl_parse(spi_rows_text(rows, i, 0)));
+	return defs;
+}
+
+static void
+delete_staged(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.staged_changes WHERE staged_by = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_stage);
+
+/* stage(dpl text) RETURNS void */
+Datum
+pipeline_stage(PG_FUNCTION_ARGS)
+{
+	MatviewDefinition *def;
+	Oid			argtypes[5] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char	   *dpl;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("DPL document must not be null")));
+	dpl = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	def = dpl_parse(dpl);
+	/* the schema may come later: it is looked up when the set is built */
+	definition_validate_fields(def);
+
+	values[0] = ObjectIdGetDatum(GetUserId());
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(def->schema_name));
+	values[2] = CStringGetTextDatum(def->name);
+	values[3] = CStringGetTextDatum(dpl);
+	values[4] = CStringGetTextDatum(def->query);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.staged_changes "
+					"       (staged_by, schema_name, name, dpl, query) "
+					"VALUES ($1, $2, $3, $4, $5) "
+					"ON CONFLICT (staged_by, schema_name, name) DO UPDATE "
+					"   SET dpl = EXCLUDED.dpl, query = EXCLUDED.query, "
+					"       staged_at = clock_timestamp()",
+					5, argtypes, values, NULL, false, -1);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_check_staged);
+
+/* check_staged() RETURNS TABLE(matview regclass, status text, detail text) */
+Datum
+pipeline_check_staged(PG_FUNCTION_ARGS)
+{
+	compile_check_definitions(fcinfo, staged_definitions());
+	return (Datum) 0;
+}
+
+/* What apply_staged() reports it did to a view of the set. */
+static const char *
+action_name(PendingView *v)
+{
+	if (!v->def)
+		return "rebuilt";
+	return OidIsValid(v->relid) ? "redefined" : "created";
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_staged);
+
+/* apply_staged() RETURNS TABLE(matview regclass, action text) */
+Datum
+pipeline_apply_staged(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *defs;
+	ChangeSet  *cs;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	defs = staged_definitions();
+	if (defs == NIL)
+		return (Datum) 0;
+	cs = changeset_build_and_lock(defs);
+	changeset_judge(cs);
+	changeset_refuse_breaks(cs, NULL);
+	changeset_apply(cs);
+	/* changeset_build_and_lock()'s snapshot */
+	PopActiveSnapshot();
+	delete_staged();
+	for (i = 0; i < cs->count; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = ObjectIdGetDatum(cs->views[i].newrelid);
+		values[1] = CStringGetTextDatum(action_name(&cs->views[i]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_discard_staged);
+
+/* discard_staged() RETURNS void */
+Datum
+pipeline_discard_staged(PG_FUNCTION_ARGS)
+{
+	delete_staged();
+	PG_RETURN_VOID();
+}
