@@ -27,6 +27,7 @@
 #include "model/dag.h"
 #include "model/dpl.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 
 static bool
 collect_relations_walker(Node *node, List **relids)
@@ -206,14 +207,108 @@ compare_ready(const void *a, const void *b, void *arg)
 }
 
 /*
+ * The managed views, one LoadedNode each, and into *byoid their OIDs sorted, for loaded_index().  Returns how many.
+ */
+static int
+load_views(LoadedNode **nodes, OidIndex **byoid)
+{
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT matview::oid, matview::text, refresh_interval "
+								"  FROM pipeline.matview_definitions",
+								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	int			count = (int) rows->count;
+	LoadedNode *loaded = palloc0(sizeof(LoadedNode) * Max(count, 1));
+	OidIndex   *index = palloc(sizeof(OidIndex) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		loaded[i].relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		loaded[i].name = TextDatumGetCString(spi_rows_value(rows, i, 1, &isnull));
+		loaded[i].interval_us =
+			interval_usecs(DatumGetIntervalP(spi_rows_value(rows, i, 2, &isnull)));
+		loaded[i].placed = -1;
+		index[i].relid = loaded[i].relid;
+		index[i].index = i;
+	}
+	qsort(index, count, sizeof(OidIndex), compare_oid_index);
+	*nodes = loaded;
+	*byoid = index;
+	return count;
+}
+
+/*
+ * Links the loaded views by the edges among them; edges from source
+ * tables are dropped.
+ */
+static void
+load_edges(LoadedNode *loaded, OidIndex *byoid, int count)
+{
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT upstream::oid, downstream::oid FROM pipeline.edges",
+								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+		int			up = loaded_index(byoid, count,
+									  DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
+		int			down = loaded_index(byoid, count,
+										DatumGetObjectId(spi_rows_value(rows, i, 1, &isnull)));
+
+		if (up < 0 || down < 0)
+			continue;			/* a source relation, not a managed view */
+		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
+		loaded[up].downstream = lappend_int(loaded[up].downstream, down);
+		loaded[down].pending++;
+	}
+}
+
+/* The Dag of the loaded views, placed in order (indexes into loaded). */
+static Dag *
+build_dag(LoadedNode *loaded, const int *order, int count)
+{
+	Dag		   *dag = palloc(sizeof(Dag));
+
+	dag->count = count;
+	dag->nodes = palloc0(sizeof(DagNode) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		loaded[order[i]].placed = i;
+	for (int i = 0; i < count; i++)
+	{
+		LoadedNode *src = &loaded[order[i]];
+		DagNode    *node = &dag->nodes[i];
+		ListCell   *lc;
+
+		node->relid = src->relid;
+		node->interval_us = src->interval_us;
+		node->level = src->level;
+		node->position = i + 1;
+		foreach(lc, src->upstream)
+		{
+			int			up = loaded[lfirst_int(lc)].placed;
+
+			node->upstream = lappend_int(node->upstream, up);
+			dag->nodes[up].downstream = lappend_int(dag->nodes[up].downstream, i);
+		}
+	}
+	return dag;
+}
+
+/*
  * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
  * a definition changes, and it may hold thousands of views.  Edges are
- * mapped to nodes by OID here; edges from source tables are dropped.
+ * mapped to nodes by OID here.  Everything but the Dag is built in a
+ * context of its own and freed with it: the scheduler keeps the Dag across
+ * ticks.
  */
 Dag *
 dag_load(void)
 {
 	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work = AllocSetContextCreate(caller, "pipeline dag_load",
+											   ALLOCSET_DEFAULT_SIZES);
 	LoadedNode *loaded;
 	OidIndex   *byoid;
 	int			count;
@@ -222,51 +317,9 @@ dag_load(void)
 	int			placed = 0;
 	Dag		   *dag;
 
-	SPI_connect();
-	runas_spi(InvalidOid,
-			  "SELECT matview::oid, matview::text, refresh_interval "
-			  "  FROM pipeline.matview_definitions",
-			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
-	count = SPI_processed;
-	loaded = MemoryContextAllocZero(caller, sizeof(LoadedNode) * Max(count, 1));
-	byoid = palloc(sizeof(OidIndex) * Max(count, 1));	/* in SPI's context */
-	for (i = 0; i < count; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-
-		loaded[i].relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		loaded[i].name = MemoryContextStrdup(caller, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
-		loaded[i].interval_us =
-			interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3,
-																	&isnull)));
-		loaded[i].placed = -1;
-		byoid[i].relid = loaded[i].relid;
-		byoid[i].index = i;
-	}
-	qsort(byoid, count, sizeof(OidIndex), compare_oid_index);
-
-	runas_spi(InvalidOid, "SELECT upstream::oid, downstream::oid FROM pipeline.edges",
-			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
-	for (i = 0; i < (int) SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		int			up = loaded_index(byoid, count,
-									  DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)));
-		int			down = loaded_index(byoid, count,
-										DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)));
-		MemoryContext spi;
-
-		if (up < 0 || down < 0)
-			continue;			/* a source relation, not a managed view */
-		spi = MemoryContextSwitchTo(caller);
-		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
-		loaded[up].downstream = lappend_int(loaded[up].downstream, down);
-		loaded[down].pending++;
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();				/* frees byoid too */
+	MemoryContextSwitchTo(work);
+	count = load_views(&loaded, &byoid);
+	load_edges(loaded, byoid, count);
 
 	/*
 	 * Kahn's algorithm: a node's level is final once all its upstreams are
@@ -298,39 +351,9 @@ dag_load(void)
 		elog(ERROR, "pipeline dependency graph has a cycle");
 	qsort_arg(order, count, sizeof(int), compare_ready, loaded);
 
-	dag = palloc(sizeof(Dag));
-	dag->count = count;
-	dag->nodes = palloc0(sizeof(DagNode) * Max(count, 1));
-	for (i = 0; i < count; i++)
-		loaded[order[i]].placed = i;
-	for (i = 0; i < count; i++)
-	{
-		LoadedNode *src = &loaded[order[i]];
-		DagNode    *node = &dag->nodes[i];
-		ListCell   *lc;
-
-		node->relid = src->relid;
-		node->interval_us = src->interval_us;
-		node->level = src->level;
-		node->position = i + 1;
-		foreach(lc, src->upstream)
-		{
-			int			up = loaded[lfirst_int(lc)].placed;
-
-			node->upstream = lappend_int(node->upstream, up);
-			dag->nodes[up].downstream = lappend_int(dag->nodes[up].downstream, i);
-		}
-	}
-
-	/* only the Dag stays: the scheduler keeps it across ticks */
-	for (i = 0; i < count; i++)
-	{
-		pfree(loaded[i].name);
-		list_free(loaded[i].upstream);
-		list_free(loaded[i].downstream);
-	}
-	pfree(loaded);
-	pfree(order);
+	MemoryContextSwitchTo(caller);
+	dag = build_dag(loaded, order, count);
+	MemoryContextDelete(work);
 	return dag;
 }
 
