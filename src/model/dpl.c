@@ -127,28 +127,16 @@ static int64
 parse_positive_minutes(const char *value, int line)
 {
 	int64		minutes = 0;
-	const char *p = value;
+	const char *p;
 
-	if (*p == '\0')
-		goto bad;
-	for (; *p; p++)
-	{
-		if (!isdigit((unsigned char) *p))
-			goto bad;
+	for (p = value; isdigit((unsigned char) *p) && minutes <= INT_MAX; p++)
 		minutes = minutes * 10 + (*p - '0');
-		if (minutes > INT_MAX)
-			goto bad;
-	}
-	if (minutes <= 0)
-		goto bad;
+	if (p == value || *p != '\0' || minutes <= 0 || minutes > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
+				 errdetail("The interval must be a positive whole number of minutes.")));
 	return minutes;
-
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
-			 errdetail("The interval must be a positive whole number of minutes.")));
-	pg_unreachable();
 }
 
 /* Sets the view type, refusing a second key that says something else. */
@@ -165,6 +153,9 @@ set_type(MatviewDefinition *def, HeaderState *state, const char *key,
 	state->type_line = line;
 	state->type_key = key;
 }
+
+static void bad_value(const char *key, const char *value, int line,
+					  const char *allowed) pg_attribute_noreturn();
 
 static void
 bad_value(const char *key, const char *value, int line, const char *allowed)
@@ -263,25 +254,22 @@ normalize_document(const char *document)
 	return out;
 }
 
-MatviewDefinition *
-dpl_parse(const char *document)
+/*
+ * Finds the header comment of text (which it cuts at the closing marker)
+ * and returns where its content begins; *lineno counts the lines before
+ * it, *rest is where the query begins.
+ */
+static char *
+open_header(char *text, int *lineno, char **rest)
 {
-	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
-	HeaderState state = {0};
-	List	   *seen_keys = NIL;
-	char	   *text = normalize_document(document);
 	char	   *p = text;
 	char	   *header_end;
-	char	   *line;
-	int			lineno = 1;
-
-	def->type = MATVIEW_REGULAR;
 
 	/* skip leading blank lines, counting them */
 	while (isspace((unsigned char) *p))
 	{
 		if (*p == '\n')
-			lineno++;
+			(*lineno)++;
 		p++;
 	}
 	if (strncmp(p, "/*", 2) != 0)
@@ -293,46 +281,71 @@ dpl_parse(const char *document)
 	if (header_end == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header starting on line %d is not closed with */", lineno)));
+				 errmsg("DPL header starting on line %d is not closed with */", *lineno)));
 	*header_end = '\0';
+	*rest = header_end + 2;
 	p += 2;
 	while (*p == '*')
 		p++;
+	return p;
+}
 
-	/* one "@key value" per line; leading " * " decoration is allowed */
-	for (line = p; line != NULL; lineno++)
+/*
+ * Splits one header line (its " * " decoration trimmed) into *key and
+ * *value; false for a blank line.
+ */
+static bool
+split_header_line(char *line, int lineno, char **key, char **value)
+{
+	char	   *content = trim(line);
+	char	   *v;
+
+	while (*content == '*')
+		content++;
+	content = trim(content);
+	if (*content == '\0')
+		return false;
+	if (*content != '@')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line %d of the DPL header is not an @key value line: \"%s\"",
+						lineno, content)));
+	*key = content + 1;
+	v = *key;
+	while (*v && !isspace((unsigned char) *v))
+		v++;
+	if (*v)
+		*v++ = '\0';
+	*value = trim(v);
+	if (**key == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line %d of the DPL header has an empty key", lineno)));
+	return true;
+}
+
+/*
+ * Applies each "@key value" line of the header's content, whose first line
+ * is line number lineno, to def; a key may appear once.
+ */
+static void
+parse_header(MatviewDefinition *def, char *content, int lineno)
+{
+	HeaderState state = {0};
+	List	   *seen_keys = NIL;
+	char	   *next;
+
+	for (char *line = content; line != NULL; line = next, lineno++)
 	{
-		char	   *next = strchr(line, '\n');
-		char	   *content;
 		char	   *key;
 		char	   *value;
 		ListCell   *lc;
 
+		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		content = trim(line);
-		while (*content == '*')
-			content++;
-		content = trim(content);
-		line = next;
-		if (*content == '\0')
+		if (!split_header_line(line, lineno, &key, &value))
 			continue;
-		if (*content != '@')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line %d of the DPL header is not an @key value line: \"%s\"",
-							lineno, content)));
-		key = content + 1;
-		value = key;
-		while (*value && !isspace((unsigned char) *value))
-			value++;
-		if (*value)
-			*value++ = '\0';
-		value = trim(value);
-		if (*key == '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line %d of the DPL header has an empty key", lineno)));
 		foreach(lc, seen_keys)
 		{
 			if (strcmp(lfirst(lc), key) == 0)
@@ -343,22 +356,32 @@ dpl_parse(const char *document)
 		seen_keys = lappend(seen_keys, key);
 		apply_key(def, &state, key, value, lineno);
 	}
-	/* the header's last line ended at the closing marker, not a newline */
-	lineno--;
+}
 
-	if (def->schema_name == NULL)
+static void
+require_key(bool present, const char *key)
+{
+	if (!present)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @matview-schema")));
-	if (def->name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @matview-name")));
-	if (def->interval_us == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @interval-in-minutes")));
+				 errmsg("DPL header is missing required key @%s", key)));
+}
 
-	def->query = dpl_normalize_query(header_end + 2, "DPL document");
+MatviewDefinition *
+dpl_parse(const char *document)
+{
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	char	   *text = normalize_document(document);
+	char	   *header;
+	char	   *query;
+	int			lineno = 1;
+
+	def->type = MATVIEW_REGULAR;
+	header = open_header(text, &lineno, &query);
+	parse_header(def, header, lineno);
+	require_key(def->schema_name != NULL, "matview-schema");
+	require_key(def->name != NULL, "matview-name");
+	require_key(def->interval_us != 0, "interval-in-minutes");
+	def->query = dpl_normalize_query(query, "DPL document");
 	return def;
 }
