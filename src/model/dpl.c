@@ -32,6 +32,10 @@
 
 #include "model/dpl.h"
 
+static void report_no_query(const char *argname) pg_attribute_noreturn();
+static void report_statements(const char *argname, int count) pg_attribute_noreturn();
+static void report_not_select(const char *argname, RawStmt *raw) pg_attribute_noreturn();
+
 /* Which keys a header has set so far, for duplicate and conflict checks. */
 typedef struct HeaderState
 {
@@ -73,8 +77,55 @@ trim(char *s)
 	return s;
 }
 
+/* Refuses query text that holds no statement. */
+static void
+report_no_query(const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 argname ?
+			 errmsg("argument \"%s\" has no query", argname) :
+			 errmsg("DPL document has no query"),
+			 argname ? 0 : errhint("Write one SELECT statement after the header.")));
+}
+
+/* Refuses query text that holds more than one statement. */
+static void
+report_statements(const char *argname, int count)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 argname ?
+			 errmsg_plural("argument \"%s\" has %d statement, expected one SELECT",
+						   "argument \"%s\" has %d statements, expected one SELECT",
+						   count, argname, count) :
+			 errmsg_plural("DPL document has %d statement, expected one SELECT",
+						   "DPL document has %d statements, expected one SELECT",
+						   count, count)));
+}
+
+/* Refuses a statement other than a plain SELECT: another kind, or SELECT INTO. */
+static void
+report_not_select(const char *argname, RawStmt *raw)
+{
+	if (IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 argname ?
+				 errmsg("argument \"%s\" uses SELECT INTO, not a plain query", argname) :
+				 errmsg("DPL document uses SELECT INTO, not a plain query")));
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 argname ?
+			 errmsg("argument \"%s\" must be a SELECT query, not %s",
+					argname, CreateCommandName(raw->stmt)) :
+			 errmsg("DPL document must be a SELECT query, not %s",
+					CreateCommandName(raw->stmt)),
+			 errhint("A materialized view is defined by one SELECT statement.")));
+}
+
 char *
-dpl_normalize_query(const char *query, const char *what)
+dpl_normalize_query(const char *query, const char *argname)
 {
 	char	   *text = trim(pstrdup(query));
 	List	   *stmts;
@@ -86,12 +137,8 @@ dpl_normalize_query(const char *query, const char *what)
 	len = strlen(text);
 	while (len > 0 && (text[len - 1] == ';' || isspace((unsigned char) text[len - 1])))
 		text[--len] = '\0';
-
 	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has no query", what),
-				 errhint("Write one SELECT statement after the header.")));
+		report_no_query(argname);
 
 	errcallback.callback = query_text_error_callback;
 	errcallback.arg = text;
@@ -100,26 +147,13 @@ dpl_normalize_query(const char *query, const char *what)
 	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
 	error_context_stack = errcallback.previous;
 	if (list_length(stmts) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has no query", what)));
+		report_no_query(argname);
 	if (list_length(stmts) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d statements, expected one SELECT",
-						what, list_length(stmts))));
+		report_statements(argname, list_length(stmts));
 
 	raw = linitial_node(RawStmt, stmts);
-	if (!IsA(raw->stmt, SelectStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s must be a SELECT query, not %s",
-						what, CreateCommandName(raw->stmt)),
-				 errhint("A materialized view is defined by one SELECT statement.")));
-	if (((SelectStmt *) raw->stmt)->intoClause != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s uses SELECT INTO, not a plain query", what)));
+	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
+		report_not_select(argname, raw);
 	return text;
 }
 
@@ -382,6 +416,6 @@ dpl_parse(const char *document)
 	require_key(def->schema_name != NULL, "matview-schema");
 	require_key(def->name != NULL, "matview-name");
 	require_key(def->interval_us != 0, "interval-in-minutes");
-	def->query = dpl_normalize_query(query, "DPL document");
+	def->query = dpl_normalize_query(query, NULL);
 	return def;
 }
