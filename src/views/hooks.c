@@ -129,7 +129,7 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("after-refresh hook of %s no longer exists", get_rel_name(matview)),
+				 errmsg("after-refresh hook of \"%s\" no longer exists", get_rel_name(matview)),
 				 errhint("Set another hook, or clear it with pipeline.set_after_refresh(view, NULL).")));
 	check_hook_signature(fn);
 
@@ -142,7 +142,7 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", format_procedure(fn)),
-				 errdetail("The after-refresh hook of %s runs as the view's owner, %s.",
+				 errdetail("The after-refresh hook of \"%s\" runs as the view's owner, \"%s\".",
 						   get_rel_name(matview), GetUserNameFromId(owner, false))));
 	fmgr_info(fn, &flinfo);
 	InitFunctionCallInfoData(*hook, &flinfo, 2, InvalidOid, NULL, NULL);
