@@ -145,7 +145,7 @@ typedef struct RefreshTarget
  * pipeline's own objects, in its own schema.
  */
 static bool
-catalog_probe(Oid nspid, const char *table, const char *index, Oid key,
+probe_catalog_table(Oid nspid, const char *table, const char *index, Oid key,
 			  HeapTuple *row)
 {
 	Oid			tableid = get_relname_relid(table, nspid);
@@ -186,7 +186,7 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 	bool		isnull;
 	Datum		interval;
 
-	if (!catalog_probe(nspid, "matview_definitions", "matview_definitions_pkey",
+	if (!probe_catalog_table(nspid, "matview_definitions", "matview_definitions_pkey",
 					   relid, &definition))
 		return false;
 	definitions = table_open(get_relname_relid("matview_definitions", nspid),
@@ -196,8 +196,8 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 							RelationGetDescr(definitions), &isnull);
 	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
 	table_close(definitions, AccessShareLock);
-	target->has_downstream = catalog_probe(nspid, "edges", "edges_upstream_idx", relid, NULL);
-	target->has_hook = catalog_probe(nspid, "after_refresh_hooks", "after_refresh_hooks_pkey",
+	target->has_downstream = probe_catalog_table(nspid, "edges", "edges_upstream_idx", relid, NULL);
+	target->has_hook = probe_catalog_table(nspid, "after_refresh_hooks", "after_refresh_hooks_pkey",
 									 relid, NULL);
 	return true;
 }
