@@ -42,6 +42,7 @@
 #include "bgw/launcher.h"
 #include "bgw/refresh_worker.h"
 #include "bgw/scheduler.h"
+#include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
@@ -178,11 +179,9 @@ reload_stale_inputs(Oid extension)
 
 	if (extension != cached_extension)
 	{
-		Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
-
-		definitions_relid = get_relname_relid("matview_definitions", nspid);
-		edges_relid = get_relname_relid("edges", nspid);
-		runs_relid = get_relname_relid("runs", nspid);
+		definitions_relid = catalog_table("matview_definitions");
+		edges_relid = catalog_table("edges");
+		runs_relid = catalog_table("runs");
 		cached_extension = extension;
 		dag_stale = true;
 	}

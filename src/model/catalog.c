@@ -45,10 +45,23 @@ catalog_require_owner(Oid relid, const char *name)
 }
 
 Oid
+catalog_table(const char *name)
+{
+	return get_relname_relid(name, get_namespace_oid(PIPELINE_SCHEMA, true));
+}
+
+bool
+catalog_has_column(const char *table, const char *column)
+{
+	Oid			relid = catalog_table(table);
+
+	return OidIsValid(relid) && get_attnum(relid, column) != InvalidAttrNumber;
+}
+
+Oid
 catalog_owner(void)
 {
-	Oid			relid = get_relname_relid("matview_definitions",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
+	Oid			relid = catalog_table("matview_definitions");
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "pipeline catalog is missing");
@@ -58,10 +71,7 @@ catalog_owner(void)
 bool
 catalog_binds_queries(void)
 {
-	Oid			relid = get_relname_relid("matview_definitions",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
-
-	return OidIsValid(relid) && get_attnum(relid, "bound_query") != InvalidAttrNumber;
+	return catalog_has_column("matview_definitions", "bound_query");
 }
 
 uint64

@@ -37,6 +37,16 @@ extern Oid	catalog_relation_owner(Oid relid);
  */
 extern void catalog_require_owner(Oid relid, const char *name);
 
+/* The OID of pipeline's table name, or InvalidOid (needs a transaction). */
+extern Oid	catalog_table(const char *name);
+
+/*
+ * Whether pipeline's table has the column: how the library tells which
+ * version of the SQL is installed, to keep serving an older one until
+ * ALTER EXTENSION pipeline UPDATE.
+ */
+extern bool catalog_has_column(const char *table, const char *column);
+
 /* The owner of pipeline's catalog tables (the extension's owner). */
 extern Oid	catalog_owner(void);
 

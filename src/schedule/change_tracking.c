@@ -71,10 +71,7 @@ static int	recorded_count = 0;
 static bool
 catalog_tracks_commands(void)
 {
-	Oid			relid = get_relname_relid("refresh_snapshots",
-										  get_namespace_oid(PIPELINE_SCHEMA, true));
-
-	return OidIsValid(relid) && get_attnum(relid, "command_id") != InvalidAttrNumber;
+	return catalog_has_column("refresh_snapshots", "command_id");
 }
 
 static void

@@ -56,9 +56,7 @@ run_status_from_name(const char *name)
 bool
 schedule_history_collapses(void)
 {
-	Oid			runs = get_relname_relid("runs", get_namespace_oid(PIPELINE_SCHEMA, false));
-
-	return OidIsValid(runs) && get_attnum(runs, "last_time_label") != InvalidAttrNumber;
+	return catalog_has_column("runs", "last_time_label");
 }
 
 /* A view's state before its runs are read: it never ran. */
