@@ -292,7 +292,6 @@ incremental_forget_mark(Oid relid)
 /* What an append needs to know about its view, read under its lock. */
 typedef struct AppendTarget
 {
-	Oid			relid;
 	ManagedView *view;
 	char	   *qualified;		/* the table's name, schema-qualified */
 	char	   *keytype;		/* the key column's type, qualified */
@@ -340,7 +339,6 @@ lock_append_target(Oid relid, AppendTarget *target)
 	if (target->view->type != MATVIEW_INCREMENTAL)
 		elog(ERROR, "\"%s\" is not an incremental view", relname);
 
-	target->relid = relid;
 	rel = table_open(relid, NoLock);
 	target->keytype = format_type_be_qualified(key_attribute(rel, target->view->incremental_key,
 															   target->view->name)->atttypid);
