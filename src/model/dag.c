@@ -16,16 +16,12 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
-#include "parser/analyze.h"
-#include "parser/parser.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/regproc.h"
 #include "utils/timestamp.h"
 
 #include "model/dag.h"
-#include "model/dpl.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 

@@ -32,7 +32,6 @@
 
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
-#include "views/matview.h"
 #include "util/settings.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"

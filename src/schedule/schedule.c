@@ -14,10 +14,8 @@
 
 #include "util/interval.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"

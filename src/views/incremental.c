@@ -35,7 +35,6 @@
 #include "utils/typcache.h"
 
 #include "model/catalog.h"
-#include "model/dag.h"
 #include "views/incremental.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
