@@ -68,7 +68,7 @@ static int	recorded_count = 0;
 
 /* Whether the installed catalog records command ids (1.2 on). */
 static bool
-catalog_tracks_commands(void)
+sql_tracks_command_ids(void)
 {
 	return catalog_has_column("refresh_snapshots", "command_id");
 }
@@ -439,7 +439,7 @@ change_tracking_unchanged(Oid relid)
 	if (install_missing_triggers(relid))
 		return false;
 	rows = spi_rows(catalog_owner(),
-					catalog_tracks_commands() ? unchanged_query : unchanged_query_1_1,
+					sql_tracks_command_ids() ? unchanged_query : unchanged_query_1_1,
 					2, argtypes, values, NULL, false, -1);
 	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
@@ -448,7 +448,7 @@ void
 change_tracking_refreshed(Oid relid, bool rewritten)
 {
 	CommandId	cid = GetActiveSnapshot()->curcid;
-	bool		commands = catalog_tracks_commands();
+	bool		commands = sql_tracks_command_ids();
 	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
 	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) cid)};
 	SpiRows    *snapshot;
@@ -585,7 +585,7 @@ pipeline_record_change(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum((int64) GetCurrentCommandId(false));
 	values[2] = Int64GetDatum((int64) recorded_floor);
 
-	if (catalog_tracks_commands())
+	if (sql_tracks_command_ids())
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.changes (relation, command_id) "
 						"SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
