@@ -84,9 +84,11 @@ report_no_query(const char *argname)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 argname ?
-			 errmsg("argument \"%s\" has no query", argname) :
+			 errmsg("argument \"%s\" has no statement", argname) :
 			 errmsg("DPL document has no query"),
-			 argname ? 0 : errhint("Write one SELECT statement after the header.")));
+			 argname ?
+			 errhint("Pass one SELECT statement.") :
+			 errhint("Write one SELECT statement after the header.")));
 }
 
 /* Refuses query text that holds more than one statement. */
