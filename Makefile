@@ -24,7 +24,7 @@ ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
 ISOLATION_OPTS = --temp-config=test/regress.conf
 
 PG_CONFIG ?= pg_config
-# the library knows which version of the SQL it serves (src/bgw/worker.c)
+# the library knows which version of the SQL it serves (src/bgw/scheduler.c)
 PG_CPPFLAGS = -I$(srcdir)/src -DPIPELINE_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
 	-Wno-missing-field-initializers $(if $(WERROR),-Werror)

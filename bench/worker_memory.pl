@@ -1,7 +1,7 @@
 # Worker memory (run through bench/run worker_memory): the background
 # worker drives BENCH_RUNS (10,000) scheduled runs and the memory of its
 # long-lived processes is sampled along the way.  Refresh workers are
-# short-lived (one process per run, src/bgw/worker.c: pipeline_refresh_main
+# short-lived (one process per run, src/bgw/refresh_worker.c: pipeline_refresh_main
 # exits after its run), so the processes that could grow are the
 # per-database scheduler and the launcher.  Per sample: VmRSS and its parts
 # from /proc/<pid>/status: RssAnon (private memory: where a leak shows),

@@ -170,6 +170,11 @@ SELECT pipeline.create_matview('errs', repeat('x', 61), 'SELECT 1 AS x', '1 minu
 CREATE TABLE errs.mv_taken (x int);
 SELECT pipeline.create_matview('errs', 'taken', 'SELECT 1 AS x', '1 minute');
 DROP TABLE errs.mv_taken;
+-- create_matview's query is checked as a DPL document's is; the errors name the argument
+SELECT pipeline.create_matview('errs', 'a', ' ; ', '1 minute');
+SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x; SELECT 2 AS y', '1 minute');
+SELECT pipeline.create_matview('errs', 'a', 'DELETE FROM errs.raw', '1 minute');
+SELECT pipeline.create_matview('errs', 'a', 'SELECT * INTO errs.other FROM errs.raw', '1 minute');
 -- drop_matview of something unmanaged
 SELECT pipeline.drop_matview('errs.raw');
 SELECT pipeline.drop_matview(NULL);

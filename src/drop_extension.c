@@ -53,8 +53,6 @@
 #include "schedule/change_tracking.h"
 #include "bgw/launcher.h"
 
-/* the name change_tracking.c gives the triggers it adds */
-
 /* Does the DROP EXTENSION statement name pipeline? */
 static bool
 drops_pipeline(DropStmt *stmt)
@@ -68,8 +66,8 @@ drops_pipeline(DropStmt *stmt)
 			return true;
 	return false;
 }
+
 /* Is the trigger trigger_oid one of the two change-tracking triggers? */
-/* Is the trigger trigger_oid called TRACKING_TRIGGER? */
 static bool
 is_tracking_trigger(Oid trigger_oid)
 {
@@ -87,8 +85,7 @@ is_tracking_trigger(Oid trigger_oid)
 	{
 		const char *name = NameStr(((Form_pg_trigger) GETSTRUCT(tuple))->tgname);
 
-		tracking = strcmp(name, CHANGE_TRACKING_TRIGGER) == 0 ||
-			strcmp(name, CHANGE_TRACKING_REPLICA_TRIGGER) == 0;
+		tracking = change_tracking_trigger_mode(name) != 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -98,8 +95,9 @@ is_tracking_trigger(Oid trigger_oid)
 /*
  * The tracking triggers: those that depend on pipeline.record_change()
  * (pg_depend's index on the referenced object finds them) and carry one
- * of their two names (the statement trigger and the replica row trigger).  Another trigger a user made on the function stays, and keeps
- * blocking a plain DROP EXTENSION as any dependency does.
+ * of their two names (the statement trigger and the replica row trigger).
+ * Another trigger a user made on the function stays, and keeps blocking a
+ * plain DROP EXTENSION as any dependency does.
  */
 static ObjectAddresses *
 tracking_triggers(Oid record_change)

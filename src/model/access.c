@@ -27,7 +27,6 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -35,6 +34,7 @@
 
 #include "model/access.h"
 #include "model/catalog.h"
+#include "util/spi_rows.h"
 
 bool
 access_can_see(Oid relid, Oid role)
@@ -87,33 +87,31 @@ pipeline_blocking_upstreams(PG_FUNCTION_ARGS)
 	Oid			caller = GetUserId();
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {PG_GETARG_DATUM(0)};
-	uint64		n;
+	SpiRows    *rows;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	SPI_connect();
-	n = catalog_exec_as_owner("WITH RECURSIVE up(relation) AS ("
-							  "    SELECT e.upstream FROM pipeline.edges e"
-							  "     WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-							  "    UNION"
-							  "    SELECT e.upstream FROM up JOIN pipeline.edges e"
-							  "        ON e.downstream OPERATOR(pg_catalog.=) up.relation"
-							  ")"
-							  "SELECT up.relation FROM up"
-							  " WHERE (SELECT r.status FROM pipeline.runs r"
-							  "         WHERE r.matview OPERATOR(pg_catalog.=) up.relation"
-							  "         ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)"
-							  "       OPERATOR(pg_catalog.=) 'failed'",
-							  1, argtypes, args, NULL);
-	for (uint64 i = 0; i < n; i++)
+	rows = spi_rows(catalog_owner(),
+					"WITH RECURSIVE up(relation) AS ("
+					"    SELECT e.upstream FROM pipeline.edges e"
+					"     WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+					"    UNION"
+					"    SELECT e.upstream FROM up JOIN pipeline.edges e"
+					"        ON e.downstream OPERATOR(pg_catalog.=) up.relation"
+					")"
+					"SELECT up.relation FROM up"
+					" WHERE (SELECT r.status FROM pipeline.runs r"
+					"         WHERE r.matview OPERATOR(pg_catalog.=) up.relation"
+					"         ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)"
+					"       OPERATOR(pg_catalog.=) 'failed'",
+					1, argtypes, args, NULL, false, -1);
+	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
-		Datum		upstream = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											 1, &isnull);
+		Datum		upstream = spi_rows_value(rows, i, 0, &isnull);
 		Datum		values[1] = {upstream};
 		bool		nulls[1] = {isnull || !access_can_see(DatumGetObjectId(upstream), caller)};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
 	return (Datum) 0;
 }

@@ -20,6 +20,7 @@
 #include "model/catalog.h"
 #include "util/settings.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 
 Oid
 catalog_relation_owner(Oid relid)
@@ -44,10 +45,23 @@ catalog_require_owner(Oid relid, const char *name)
 }
 
 Oid
+catalog_table(const char *name)
+{
+	return get_relname_relid(name, get_namespace_oid(PIPELINE_SCHEMA, true));
+}
+
+bool
+catalog_has_column(const char *table, const char *column)
+{
+	Oid			relid = catalog_table(table);
+
+	return OidIsValid(relid) && get_attnum(relid, column) != InvalidAttrNumber;
+}
+
+Oid
 catalog_owner(void)
 {
-	Oid			relid = get_relname_relid("matview_definitions",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
+	Oid			relid = catalog_table("matview_definitions");
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "pipeline catalog is missing");
@@ -57,10 +71,7 @@ catalog_owner(void)
 bool
 catalog_binds_queries(void)
 {
-	Oid			relid = get_relname_relid("matview_definitions",
-										  get_namespace_oid(PIPELINE_SCHEMA, false));
-
-	return OidIsValid(relid) && get_attnum(relid, "bound_query") != InvalidAttrNumber;
+	return catalog_has_column("matview_definitions", "bound_query");
 }
 
 uint64
@@ -71,53 +82,51 @@ catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 					 false, 0, -1);
 }
 
+/* The managed view of a row of fetch_view()'s query (palloc'd). */
+static ManagedView *
+view_from_row(Oid relid, const SpiRows *rows)
+{
+	ManagedView *view = palloc0(sizeof(ManagedView));
+	bool		isnull;
+
+	view->relid = relid;
+	view->schema_name = spi_rows_text(rows, 0, 0);
+	view->name = spi_rows_text(rows, 0, 1);
+	view->type = matview_type_from_name(spi_rows_text(rows, 0, 2));
+	view->interval_us = interval_usecs(DatumGetIntervalP(spi_rows_value(rows, 0, 3, &isnull)));
+	view->query = spi_rows_text(rows, 0, 4);
+	view->incremental_key = spi_rows_text(rows, 0, 5);
+	view->version = DatumGetInt32(spi_rows_value(rows, 0, 6, &isnull));
+	view->bound_query = spi_rows_text(rows, 0, 7);
+	return view;
+}
+
 static ManagedView *
 fetch_view(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	ManagedView *view = NULL;
-	MemoryContext caller = CurrentMemoryContext;
+	ManagedView *view;
 	bool		binds = catalog_binds_queries();
+	SpiRows    *rows;
+	RunAs		ra;
 
-	SPI_connect();
-	runas_spi(InvalidOid,
-			  binds ?
-			  "SELECT schema_name::text, name, matview_type, refresh_interval, "
-			  "       query, incremental_key, version, bound_query "
-			  "  FROM pipeline.matview_definitions WHERE matview = $1" :
-			  "SELECT schema_name::text, name, matview_type, refresh_interval, "
-			  "       query, incremental_key, version, query "
-			  "  FROM pipeline.matview_definitions WHERE matview = $1",
-			  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Interval   *interval;
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-
-		view = palloc0(sizeof(ManagedView));
-		view->relid = relid;
-		view->schema_name = SPI_getvalue(tup, desc, 1);
-		view->name = SPI_getvalue(tup, desc, 2);
-		view->type = matview_type_from_name(SPI_getvalue(tup, desc, 3));
-		interval = DatumGetIntervalP(SPI_getbinval(tup, desc, 4, &isnull));
-		view->interval_us = interval_usecs(interval);
-		view->query = SPI_getvalue(tup, desc, 5);
-		view->incremental_key = SPI_getvalue(tup, desc, 6);
-		view->version = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		view->bound_query = SPI_getvalue(tup, desc, 8);
-		MemoryContextSwitchTo(spi);
-	}
-	SPI_finish();
+	rows = spi_rows(InvalidOid,
+					binds ?
+					"SELECT schema_name::text, name, matview_type, refresh_interval, "
+					"       query, incremental_key, version, bound_query "
+					"  FROM pipeline.matview_definitions WHERE matview = $1" :
+					"SELECT schema_name::text, name, matview_type, refresh_interval, "
+					"       query, incremental_key, version, query "
+					"  FROM pipeline.matview_definitions WHERE matview = $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count != 1)
+		return NULL;
+	view = view_from_row(relid, rows);
 
 	/* older SQL kept no bound form: read the text as its owner would */
-	if (view != NULL && !binds)
+	if (!binds)
 	{
-		RunAs		ra;
-
 		runas_begin_user_code(&ra, catalog_relation_owner(relid));
 		view->bound_query = runas_bind_query(view->query);
 		runas_end(&ra);
@@ -185,20 +194,20 @@ catalog_insert(Oid relid, const MatviewDefinition *def)
 	/* NAMEOID wants a Name, not a cstring */
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(def->schema_name));
 
-	SPI_connect();
 	if (catalog_binds_queries())
-		catalog_exec_as_owner("INSERT INTO pipeline.matview_definitions "
-							  "(matview, schema_name, name, matview_type, refresh_interval, "
-							  " query, incremental_key, datacoral_version, bound_query) "
-							  "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
-							  9, argtypes, values, nulls);
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.matview_definitions "
+						"(matview, schema_name, name, matview_type, refresh_interval, "
+						" query, incremental_key, datacoral_version, bound_query) "
+						"VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
+						9, argtypes, values, nulls, false, -1);
 	else
-		catalog_exec_as_owner("INSERT INTO pipeline.matview_definitions "
-							  "(matview, schema_name, name, matview_type, refresh_interval, "
-							  " query, incremental_key, datacoral_version) "
-							  "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
-							  8, argtypes, values, nulls);
-	SPI_finish();
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.matview_definitions "
+						"(matview, schema_name, name, matview_type, refresh_interval, "
+						" query, incremental_key, datacoral_version) "
+						"VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
+						8, argtypes, values, nulls, false, -1);
 }
 
 void
@@ -207,10 +216,9 @@ catalog_delete(Oid relid)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	SPI_connect();
-	catalog_exec_as_owner("DELETE FROM pipeline.matview_definitions WHERE matview = $1::regclass",
-						  1, argtypes, values, NULL);
-	SPI_finish();
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.matview_definitions WHERE matview = $1::regclass",
+					1, argtypes, values, NULL, false, -1);
 }
 
 void
@@ -227,11 +235,11 @@ catalog_set_edges(Oid relid, List *upstream_relids)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 
-	SPI_connect();
-	catalog_exec_as_owner("DELETE FROM pipeline.edges WHERE downstream = $1::regclass",
-						  1, argtypes, values, NULL);
-	catalog_exec_as_owner("INSERT INTO pipeline.edges (upstream, downstream) "
-						  "SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
-						  2, argtypes, values, NULL);
-	SPI_finish();
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.edges WHERE downstream = $1::regclass",
+					1, argtypes, values, NULL, false, -1);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.edges (upstream, downstream) "
+					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
+					2, argtypes, values, NULL, false, -1);
 }

@@ -37,6 +37,16 @@ extern Oid	catalog_relation_owner(Oid relid);
  */
 extern void catalog_require_owner(Oid relid, const char *name);
 
+/* The OID of pipeline's table name, or InvalidOid (needs a transaction). */
+extern Oid	catalog_table(const char *name);
+
+/*
+ * Whether pipeline's table has the column: how the library tells which
+ * version of the SQL is installed, to keep serving an older one until
+ * ALTER EXTENSION pipeline UPDATE.
+ */
+extern bool catalog_has_column(const char *table, const char *column);
+
 /* The owner of pipeline's catalog tables (the extension's owner). */
 extern Oid	catalog_owner(void);
 
@@ -63,7 +73,9 @@ extern void catalog_set_edges(Oid relid, List *upstream_relids);
 
 /*
  * Runs SQL with parameters as the catalog owner, search_path pinned
- * (runas_spi()); returns SPI_processed.  The caller must be connected to SPI.
+ * (runas_spi()); returns SPI_processed.  The caller must be connected to SPI
+ * and reads SPI_tuptable itself; a caller that is not, or that only wants
+ * the rows, uses spi_rows(catalog_owner(), ...) (util/spi_rows.h).
  */
 extern uint64 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 									Datum *values, const char *nulls);

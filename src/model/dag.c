@@ -16,18 +16,15 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
-#include "parser/analyze.h"
-#include "parser/parser.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/regproc.h"
 #include "utils/timestamp.h"
 
 #include "model/dag.h"
-#include "model/dpl.h"
 #include "util/runas.h"
 #include "util/toposort.h"
+#include "util/spi_rows.h"
 
 static bool
 collect_relations_walker(Node *node, List **relids)
@@ -184,10 +181,9 @@ compare_oid_index(const void *a, const void *b)
 static int
 loaded_index(OidIndex *byoid, int count, Oid relid)
 {
-	OidIndex	key;
+	OidIndex	key = {.relid = relid,.index = -1};
 	OidIndex   *found;
 
-	key.relid = relid;
 	found = bsearch(&key, byoid, count, sizeof(OidIndex), compare_oid_index);
 	return found ? found->index : -1;
 }
@@ -214,7 +210,6 @@ refresh_order(LoadedNode *loaded, int count)
 {
 	List	  **upstream = palloc(sizeof(List *) * Max(count, 1));
 	TopoSort   *ts;
-	int		   *order;
 	int			i;
 
 	for (i = 0; i < count; i++)
@@ -225,82 +220,78 @@ refresh_order(LoadedNode *loaded, int count)
 	for (i = 0; i < count; i++)
 		loaded[i].level = ts->level[i];
 	qsort_arg(ts->order, count, sizeof(int), compare_ready, loaded);
-	order = ts->order;
-	pfree(ts->is_placed);
-	pfree(ts->level);
-	pfree(ts);
-	pfree(upstream);
-	return order;
+	return ts->order;			/* the rest goes with dag_load()'s context */
 }
 
 /*
- * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
- * a definition changes, and it may hold thousands of views.  Edges are
- * mapped to nodes by OID here; edges from source tables are dropped.
+ * The managed views, one LoadedNode each, and into *byoid their OIDs
+ * sorted, for loaded_index().  Returns how many.
  */
-Dag *
-dag_load(void)
+static int
+load_views(LoadedNode **nodes, OidIndex **byoid)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	LoadedNode *loaded;
-	OidIndex   *byoid;
-	int			count;
-	int			i;
-	int		   *order;
-	Dag		   *dag;
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT matview::oid, matview::text, refresh_interval "
+								"  FROM pipeline.matview_definitions",
+								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	int			count = (int) rows->count;
+	LoadedNode *loaded = palloc0(sizeof(LoadedNode) * Max(count, 1));
+	OidIndex   *index = palloc(sizeof(OidIndex) * Max(count, 1));
 
-	SPI_connect();
-	runas_spi(InvalidOid,
-			  "SELECT matview::oid, matview::text, refresh_interval "
-			  "  FROM pipeline.matview_definitions",
-			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
-	count = SPI_processed;
-	loaded = MemoryContextAllocZero(caller, sizeof(LoadedNode) * Max(count, 1));
-	byoid = palloc(sizeof(OidIndex) * Max(count, 1));	/* in SPI's context */
-	for (i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 
-		loaded[i].relid = DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		loaded[i].name = MemoryContextStrdup(caller, SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+		loaded[i].relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		loaded[i].name = TextDatumGetCString(spi_rows_value(rows, i, 1, &isnull));
 		loaded[i].interval_us =
-			interval_usecs(DatumGetIntervalP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3,
-																	&isnull)));
+			interval_usecs(DatumGetIntervalP(spi_rows_value(rows, i, 2, &isnull)));
 		loaded[i].placed = -1;
-		byoid[i].relid = loaded[i].relid;
-		byoid[i].index = i;
+		index[i].relid = loaded[i].relid;
+		index[i].index = i;
 	}
-	qsort(byoid, count, sizeof(OidIndex), compare_oid_index);
+	qsort(index, count, sizeof(OidIndex), compare_oid_index);
+	*nodes = loaded;
+	*byoid = index;
+	return count;
+}
 
-	runas_spi(InvalidOid, "SELECT upstream::oid, downstream::oid FROM pipeline.edges",
-			  0, NULL, NULL, NULL, true, 0, SPI_OK_SELECT);
-	for (i = 0; i < (int) SPI_processed; i++)
+/*
+ * Links the loaded views by the edges among them; edges from source
+ * tables are dropped.
+ */
+static void
+load_edges(LoadedNode *loaded, OidIndex *byoid, int count)
+{
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT upstream::oid, downstream::oid FROM pipeline.edges",
+								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+
+	for (uint64 i = 0; i < rows->count; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 		int			up = loaded_index(byoid, count,
-									  DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)));
+									  DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
 		int			down = loaded_index(byoid, count,
-										DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)));
-		MemoryContext spi;
+										DatumGetObjectId(spi_rows_value(rows, i, 1, &isnull)));
 
 		if (up < 0 || down < 0)
 			continue;			/* a source relation, not a managed view */
-		spi = MemoryContextSwitchTo(caller);
 		loaded[down].upstream = lappend_int(loaded[down].upstream, up);
-		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();				/* frees byoid too */
+}
 
-	order = refresh_order(loaded, count);
+/* The Dag of the loaded views, placed in order (indexes into loaded). */
+static Dag *
+build_dag(LoadedNode *loaded, const int *order, int count)
+{
+	Dag		   *dag = palloc(sizeof(Dag));
 
-	dag = palloc(sizeof(Dag));
 	dag->count = count;
 	dag->nodes = palloc0(sizeof(DagNode) * Max(count, 1));
-	for (i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 		loaded[order[i]].placed = i;
-	for (i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 	{
 		LoadedNode *src = &loaded[order[i]];
 		DagNode    *node = &dag->nodes[i];
@@ -318,15 +309,37 @@ dag_load(void)
 			dag->nodes[up].downstream = lappend_int(dag->nodes[up].downstream, i);
 		}
 	}
+	return dag;
+}
 
-	/* only the Dag stays: the scheduler keeps it across ticks */
-	for (i = 0; i < count; i++)
-	{
-		pfree(loaded[i].name);
-		list_free(loaded[i].upstream);
-	}
-	pfree(loaded);
-	pfree(order);
+/*
+ * Two plain scans, no sorting in SQL: the scheduler reloads the DAG whenever
+ * a definition changes, and it may hold thousands of views.  Edges are
+ * mapped to nodes by OID here.  Everything but the Dag is built in a
+ * context of its own and freed with it: the scheduler keeps the Dag across
+ * ticks.
+ */
+Dag *
+dag_load(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work = AllocSetContextCreate(caller, "pipeline dag_load",
+											   ALLOCSET_DEFAULT_SIZES);
+	LoadedNode *loaded;
+	OidIndex   *byoid;
+	int			count;
+	int		   *order;
+	Dag		   *dag;
+
+	MemoryContextSwitchTo(work);
+	count = load_views(&loaded, &byoid);
+	load_edges(loaded, byoid, count);
+
+	order = refresh_order(loaded, count);
+
+	MemoryContextSwitchTo(caller);
+	dag = build_dag(loaded, order, count);
+	MemoryContextDelete(work);
 	return dag;
 }
 

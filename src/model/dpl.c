@@ -32,6 +32,10 @@
 
 #include "model/dpl.h"
 
+static void report_no_query(const char *argname) pg_attribute_noreturn();
+static void report_statements(const char *argname, int count) pg_attribute_noreturn();
+static void report_not_select(const char *argname, RawStmt *raw) pg_attribute_noreturn();
+
 /* Which keys a header has set so far, for duplicate and conflict checks. */
 typedef struct HeaderState
 {
@@ -73,8 +77,57 @@ trim(char *s)
 	return s;
 }
 
+/* Refuses query text that holds no statement. */
+static void
+report_no_query(const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 argname ?
+			 errmsg("argument \"%s\" has no statement", argname) :
+			 errmsg("DPL document has no query"),
+			 argname ?
+			 errhint("Pass one SELECT statement.") :
+			 errhint("Write one SELECT statement after the header.")));
+}
+
+/* Refuses query text that holds more than one statement. */
+static void
+report_statements(const char *argname, int count)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 argname ?
+			 errmsg_plural("argument \"%s\" has %d statement, expected one SELECT",
+						   "argument \"%s\" has %d statements, expected one SELECT",
+						   count, argname, count) :
+			 errmsg_plural("DPL document has %d statement, expected one SELECT",
+						   "DPL document has %d statements, expected one SELECT",
+						   count, count)));
+}
+
+/* Refuses a statement other than a plain SELECT: another kind, or SELECT INTO. */
+static void
+report_not_select(const char *argname, RawStmt *raw)
+{
+	if (IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 argname ?
+				 errmsg("argument \"%s\" uses SELECT INTO, not a plain query", argname) :
+				 errmsg("DPL document uses SELECT INTO, not a plain query")));
+	ereport(ERROR,
+			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			 argname ?
+			 errmsg("argument \"%s\" must be a SELECT query, not %s",
+					argname, CreateCommandName(raw->stmt)) :
+			 errmsg("DPL document must be a SELECT query, not %s",
+					CreateCommandName(raw->stmt)),
+			 errhint("A materialized view is defined by one SELECT statement.")));
+}
+
 char *
-dpl_normalize_query(const char *query, const char *what)
+dpl_normalize_query(const char *query, const char *argname)
 {
 	char	   *text = trim(pstrdup(query));
 	List	   *stmts;
@@ -86,12 +139,8 @@ dpl_normalize_query(const char *query, const char *what)
 	len = strlen(text);
 	while (len > 0 && (text[len - 1] == ';' || isspace((unsigned char) text[len - 1])))
 		text[--len] = '\0';
-
 	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has no query", what),
-				 errhint("Write one SELECT statement after the header.")));
+		report_no_query(argname);
 
 	errcallback.callback = query_text_error_callback;
 	errcallback.arg = text;
@@ -100,26 +149,13 @@ dpl_normalize_query(const char *query, const char *what)
 	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
 	error_context_stack = errcallback.previous;
 	if (list_length(stmts) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has no query", what)));
+		report_no_query(argname);
 	if (list_length(stmts) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d statements, expected one SELECT",
-						what, list_length(stmts))));
+		report_statements(argname, list_length(stmts));
 
 	raw = linitial_node(RawStmt, stmts);
-	if (!IsA(raw->stmt, SelectStmt))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s must be a SELECT query, not %s",
-						what, CreateCommandName(raw->stmt)),
-				 errhint("A materialized view is defined by one SELECT statement.")));
-	if (((SelectStmt *) raw->stmt)->intoClause != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s uses SELECT INTO, not a plain query", what)));
+	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
+		report_not_select(argname, raw);
 	return text;
 }
 
@@ -127,28 +163,16 @@ static int64
 parse_positive_minutes(const char *value, int line)
 {
 	int64		minutes = 0;
-	const char *p = value;
+	const char *p;
 
-	if (*p == '\0')
-		goto bad;
-	for (; *p; p++)
-	{
-		if (!isdigit((unsigned char) *p))
-			goto bad;
+	for (p = value; isdigit((unsigned char) *p) && minutes <= INT_MAX; p++)
 		minutes = minutes * 10 + (*p - '0');
-		if (minutes > INT_MAX)
-			goto bad;
-	}
-	if (minutes <= 0)
-		goto bad;
+	if (p == value || *p != '\0' || minutes <= 0 || minutes > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
+				 errdetail("The interval must be a positive whole number of minutes.")));
 	return minutes;
-
-bad:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
-			 errdetail("The interval must be a positive whole number of minutes.")));
-	pg_unreachable();
 }
 
 /* Sets the view type, refusing a second key that says something else. */
@@ -165,6 +189,9 @@ set_type(MatviewDefinition *def, HeaderState *state, const char *key,
 	state->type_line = line;
 	state->type_key = key;
 }
+
+static void bad_value(const char *key, const char *value, int line,
+					  const char *allowed) pg_attribute_noreturn();
 
 static void
 bad_value(const char *key, const char *value, int line, const char *allowed)
@@ -263,25 +290,22 @@ normalize_document(const char *document)
 	return out;
 }
 
-MatviewDefinition *
-dpl_parse(const char *document)
+/*
+ * Finds the header comment of text (which it cuts at the closing marker)
+ * and returns where its content begins; *lineno counts the lines before
+ * it, *rest is where the query begins.
+ */
+static char *
+open_header(char *text, int *lineno, char **rest)
 {
-	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
-	HeaderState state = {0};
-	List	   *seen_keys = NIL;
-	char	   *text = normalize_document(document);
 	char	   *p = text;
 	char	   *header_end;
-	char	   *line;
-	int			lineno = 1;
-
-	def->type = MATVIEW_REGULAR;
 
 	/* skip leading blank lines, counting them */
 	while (isspace((unsigned char) *p))
 	{
 		if (*p == '\n')
-			lineno++;
+			(*lineno)++;
 		p++;
 	}
 	if (strncmp(p, "/*", 2) != 0)
@@ -293,46 +317,71 @@ dpl_parse(const char *document)
 	if (header_end == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header starting on line %d is not closed with */", lineno)));
+				 errmsg("DPL header starting on line %d is not closed with */", *lineno)));
 	*header_end = '\0';
+	*rest = header_end + 2;
 	p += 2;
 	while (*p == '*')
 		p++;
+	return p;
+}
 
-	/* one "@key value" per line; leading " * " decoration is allowed */
-	for (line = p; line != NULL; lineno++)
+/*
+ * Splits one header line (its " * " decoration trimmed) into *key and
+ * *value; false for a blank line.
+ */
+static bool
+split_header_line(char *line, int lineno, char **key, char **value)
+{
+	char	   *content = trim(line);
+	char	   *v;
+
+	while (*content == '*')
+		content++;
+	content = trim(content);
+	if (*content == '\0')
+		return false;
+	if (*content != '@')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line %d of the DPL header is not an @key value line: \"%s\"",
+						lineno, content)));
+	*key = content + 1;
+	v = *key;
+	while (*v && !isspace((unsigned char) *v))
+		v++;
+	if (*v)
+		*v++ = '\0';
+	*value = trim(v);
+	if (**key == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("line %d of the DPL header has an empty key", lineno)));
+	return true;
+}
+
+/*
+ * Applies each "@key value" line of the header's content, whose first line
+ * is line number lineno, to def; a key may appear once.
+ */
+static void
+parse_header(MatviewDefinition *def, char *content, int lineno)
+{
+	HeaderState state = {0};
+	List	   *seen_keys = NIL;
+	char	   *next;
+
+	for (char *line = content; line != NULL; line = next, lineno++)
 	{
-		char	   *next = strchr(line, '\n');
-		char	   *content;
 		char	   *key;
 		char	   *value;
 		ListCell   *lc;
 
+		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		content = trim(line);
-		while (*content == '*')
-			content++;
-		content = trim(content);
-		line = next;
-		if (*content == '\0')
+		if (!split_header_line(line, lineno, &key, &value))
 			continue;
-		if (*content != '@')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line %d of the DPL header is not an @key value line: \"%s\"",
-							lineno, content)));
-		key = content + 1;
-		value = key;
-		while (*value && !isspace((unsigned char) *value))
-			value++;
-		if (*value)
-			*value++ = '\0';
-		value = trim(value);
-		if (*key == '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line %d of the DPL header has an empty key", lineno)));
 		foreach(lc, seen_keys)
 		{
 			if (strcmp(lfirst(lc), key) == 0)
@@ -343,22 +392,32 @@ dpl_parse(const char *document)
 		seen_keys = lappend(seen_keys, key);
 		apply_key(def, &state, key, value, lineno);
 	}
-	/* the header's last line ended at the closing marker, not a newline */
-	lineno--;
+}
 
-	if (def->schema_name == NULL)
+static void
+require_key(bool present, const char *key)
+{
+	if (!present)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @matview-schema")));
-	if (def->name == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @matview-name")));
-	if (def->interval_us == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @interval-in-minutes")));
+				 errmsg("DPL header is missing required key @%s", key)));
+}
 
-	def->query = dpl_normalize_query(header_end + 2, "DPL document");
+MatviewDefinition *
+dpl_parse(const char *document)
+{
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	char	   *text = normalize_document(document);
+	char	   *header;
+	char	   *query;
+	int			lineno = 1;
+
+	def->type = MATVIEW_REGULAR;
+	header = open_header(text, &lineno, &query);
+	parse_header(def, header, lineno);
+	require_key(def->schema_name != NULL, "matview-schema");
+	require_key(def->name != NULL, "matview-name");
+	require_key(def->interval_us != 0, "interval-in-minutes");
+	def->query = dpl_normalize_query(query, NULL);
 	return def;
 }

@@ -39,10 +39,10 @@ extern MatviewDefinition *dpl_parse(const char *document);
 
 /*
  * Checks that query text is exactly one plain SELECT (no INTO) and returns
- * it trimmed and without a trailing semicolon.  "what" names the input in
- * error messages.
+ * it trimmed and without a trailing semicolon.  Errors name the function
+ * argument argname the text came from, or the DPL document when NULL.
  */
-extern char *dpl_normalize_query(const char *query, const char *what);
+extern char *dpl_normalize_query(const char *query, const char *argname);
 
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);

@@ -23,7 +23,6 @@
 #include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -33,9 +32,9 @@
 
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
-#include "views/matview.h"
 #include "util/settings.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 
 /* The two triggers' types (pg_trigger.tgtype) */
 #define STATEMENT_TRIGGER_TYPE \
@@ -69,12 +68,9 @@ static int	recorded_count = 0;
 
 /* Whether the installed catalog records command ids (1.2 on). */
 static bool
-catalog_tracks_commands(void)
+sql_tracks_command_ids(void)
 {
-	Oid			relid = get_relname_relid("refresh_snapshots",
-										  get_namespace_oid(PIPELINE_SCHEMA, true));
-
-	return OidIsValid(relid) && get_attnum(relid, "command_id") != InvalidAttrNumber;
+	return catalog_has_column("refresh_snapshots", "command_id");
 }
 
 static void
@@ -346,29 +342,30 @@ install_missing_triggers(Oid relid)
 	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
 	List	   *tables = NIL;
 	ListCell   *lc;
+	SpiRows    *rows;
 
-	catalog_exec_as_owner("SELECT c.oid FROM pipeline.edges e "
-						  "  JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
-						  " WHERE e.downstream = $1::regclass AND c.relkind = 'r' AND c.oid >= $2 "
-						  "   AND NOT c.relispartition AND NOT c.relhassubclass "
-						  "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) "
-						  "   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
-						  "         WHERE t.tgrelid = c.oid "
-						  "           AND t.tgfoid = 'pipeline.record_change()'::pg_catalog.regprocedure "
-						  "           AND ((t.tgname = '" CHANGE_TRACKING_TRIGGER "' "
-						  "                 AND t.tgtype = $3 AND t.tgenabled = 'A') "
-						  "             OR (t.tgname = '" CHANGE_TRACKING_REPLICA_TRIGGER "' "
-						  "                 AND t.tgtype = $4 AND t.tgenabled = 'R')) "
-						  "           AND t.tgnargs = 0 AND t.tgqual IS NULL "
-						  "           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 "
-						  "           AND t.tgoldtable IS NULL AND t.tgnewtable IS NULL) <> 2",
-						  4, argtypes, values, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	rows = spi_rows(catalog_owner(),
+					"SELECT c.oid FROM pipeline.edges e "
+					"  JOIN pg_catalog.pg_class c ON c.oid = e.upstream "
+					" WHERE e.downstream = $1::regclass AND c.relkind = 'r' AND c.oid >= $2 "
+					"   AND NOT c.relispartition AND NOT c.relhassubclass "
+					"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) "
+					"   AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t "
+					"         WHERE t.tgrelid = c.oid "
+					"           AND t.tgfoid = 'pipeline.record_change()'::pg_catalog.regprocedure "
+					"           AND ((t.tgname = '" CHANGE_TRACKING_TRIGGER "' "
+					"                 AND t.tgtype = $3 AND t.tgenabled = 'A') "
+					"             OR (t.tgname = '" CHANGE_TRACKING_REPLICA_TRIGGER "' "
+					"                 AND t.tgtype = $4 AND t.tgenabled = 'R')) "
+					"           AND t.tgnargs = 0 AND t.tgqual IS NULL "
+					"           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 "
+					"           AND t.tgoldtable IS NULL AND t.tgnewtable IS NULL) <> 2",
+					4, argtypes, values, NULL, false, -1);
+	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
 
-		tables = lappend_oid(tables, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
+		tables = lappend_oid(tables, DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
 	}
 	foreach(lc, tables)
 	{
@@ -428,7 +425,7 @@ change_tracking_unchanged(Oid relid)
 {
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId)};
-	bool		unchanged;
+	SpiRows    *rows;
 	bool		isnull;
 
 	/*
@@ -439,34 +436,25 @@ change_tracking_unchanged(Oid relid)
 	if (reads_opaquely(relid))
 		return false;
 
-	SPI_connect();
 	if (install_missing_triggers(relid))
-	{
-		SPI_finish();
 		return false;
-	}
-	catalog_exec_as_owner(catalog_tracks_commands() ? unchanged_query : unchanged_query_1_1,
-						  2, argtypes, values, NULL);
-	unchanged = SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	return unchanged;
+	rows = spi_rows(catalog_owner(),
+					sql_tracks_command_ids() ? unchanged_query : unchanged_query_1_1,
+					2, argtypes, values, NULL, false, -1);
+	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
 
 void
 change_tracking_refreshed(Oid relid, bool rewritten)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	CommandId	cid = GetActiveSnapshot()->curcid;
-	bool		commands = catalog_tracks_commands();
+	bool		commands = sql_tracks_command_ids();
 	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
 	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) cid)};
-	Datum		snapshot;
-	MemoryContext spi;
+	SpiRows    *snapshot;
 	bool		isnull;
 
 	note_position(cid);
-	SPI_connect();
 	if (rewritten)
 	{
 		/* under the current command id: after everything the refresh wrote */
@@ -474,34 +462,33 @@ change_tracking_refreshed(Oid relid, bool rewritten)
 		Datum		change_values[2] = {ObjectIdGetDatum(relid),
 		Int64GetDatum((int64) GetCurrentCommandId(false))};
 
-		catalog_exec_as_owner(commands ?
-							  "INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
-							  "INSERT INTO pipeline.changes (relation) VALUES ($1)",
-							  commands ? 2 : 1, change_types, change_values, NULL);
+		(void) spi_rows(catalog_owner(),
+						commands ?
+						"INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
+						"INSERT INTO pipeline.changes (relation) VALUES ($1)",
+						commands ? 2 : 1, change_types, change_values, NULL, false, -1);
 	}
 
 	/*
 	 * The snapshot the refresh read its upstreams in is the active one: a
 	 * read-only statement runs in it (a writing one would take a new one).
 	 */
-	runas_spi(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
-			  0, NULL, NULL, NULL, true, 1, SPI_OK_SELECT);
-	snapshot = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	spi = MemoryContextSwitchTo(caller);
-	values[1] = datumCopy(snapshot, false, -1);
-	MemoryContextSwitchTo(spi);
+	snapshot = spi_rows(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
+						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
 	if (commands)
-		catalog_exec_as_owner("INSERT INTO pipeline.refresh_snapshots (matview, snapshot, xid, command_id) "
-							  "VALUES ($1::regclass, $2, pg_catalog.pg_current_xact_id(), $3) "
-							  "ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
-							  "       xid = excluded.xid, command_id = excluded.command_id",
-							  3, argtypes, values, NULL);
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.refresh_snapshots (matview, snapshot, xid, command_id) "
+						"VALUES ($1::regclass, $2, pg_catalog.pg_current_xact_id(), $3) "
+						"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
+						"       xid = excluded.xid, command_id = excluded.command_id",
+						3, argtypes, values, NULL, false, -1);
 	else
-		catalog_exec_as_owner("INSERT INTO pipeline.refresh_snapshots (matview, snapshot) "
-							  "VALUES ($1::regclass, $2) "
-							  "ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot",
-							  2, argtypes, values, NULL);
-	SPI_finish();
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.refresh_snapshots (matview, snapshot) "
+						"VALUES ($1::regclass, $2) "
+						"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot",
+						2, argtypes, values, NULL, false, -1);
 }
 
 char
@@ -535,13 +522,10 @@ change_tracking_table_in_use(Oid table)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(table)};
-	bool		in_use;
 
-	SPI_connect();
-	in_use = catalog_exec_as_owner("SELECT 1 FROM pipeline.edges e WHERE e.upstream = $1::regclass LIMIT 1",
-								   1, argtypes, values, NULL) > 0;
-	SPI_finish();
-	return in_use;
+	return spi_rows(catalog_owner(),
+					"SELECT 1 FROM pipeline.edges e WHERE e.upstream = $1::regclass LIMIT 1",
+					1, argtypes, values, NULL, false, -1)->count > 0;
 }
 
 /* Whether this (sub)transaction has a row for the table already. */
@@ -601,19 +585,19 @@ pipeline_record_change(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum((int64) GetCurrentCommandId(false));
 	values[2] = Int64GetDatum((int64) recorded_floor);
 
-	SPI_connect();
-	if (catalog_tracks_commands())
-		catalog_exec_as_owner("INSERT INTO pipeline.changes (relation, command_id) "
-							  "SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
-							  " WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id() "
-							  "   AND command_id >= $3)",
-							  3, argtypes, values, NULL);
+	if (sql_tracks_command_ids())
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.changes (relation, command_id) "
+						"SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
+						" WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id() "
+						"   AND command_id >= $3)",
+						3, argtypes, values, NULL, false, -1);
 	else
-		catalog_exec_as_owner("INSERT INTO pipeline.changes (relation) "
-							  "SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
-							  " WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id())",
-							  1, argtypes, values, NULL);
-	SPI_finish();
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.changes (relation) "
+						"SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "
+						" WHERE relation = $1 AND xid = pg_catalog.pg_current_xact_id())",
+						1, argtypes, values, NULL, false, -1);
 	remember_recorded(table);
 	return PointerGetDatum(NULL);
 }

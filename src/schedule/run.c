@@ -9,7 +9,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -27,6 +26,7 @@
 #include "util/settings.h"
 #include "views/refresh.h"
 #include "schedule/run.h"
+#include "util/spi_rows.h"
 #include "util/subxact.h"
 
 /* The micro-batch window of the run in progress, for window_start/end(). */
@@ -40,6 +40,7 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
 	Datum		values[4];
 	int64		run_id = 0;
+	SpiRows    *rows;
 	bool		isnull;
 
 	/*
@@ -57,7 +58,6 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	values[1] = TimestampTzGetDatum(label);
 	values[2] = Int32GetDatum(attempt);
 	values[3] = Int32GetDatum(MyProcPid);
-	SPI_connect();
 
 	/*
 	 * A session that ran this label and attempt first has its row here, or,
@@ -67,17 +67,17 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	 * can.  The lock above orders claimers of a view, and each statement
 	 * sees what the one before committed.
 	 */
-	catalog_exec_as_owner(psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
-								   "SELECT $1::regclass, $2, $3, 'running', $4 "
-								   " WHERE coalesce((SELECT %s < $2 FROM pipeline.runs p "
-								   "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
-								   "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
-								   "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
-								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
-						  4, argtypes, values, NULL);
-	if (SPI_processed == 1)
-		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	rows = spi_rows(catalog_owner(),
+					psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
+							 "SELECT $1::regclass, $2, $3, 'running', $4 "
+							 " WHERE coalesce((SELECT %s < $2 FROM pipeline.runs p "
+							 "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
+							 "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
+							 "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
+							 SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
+					4, argtypes, values, NULL, false, -1);
+	if (rows->count == 1)
+		run_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 	if (run_id == 0)
 		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
 	return run_id;
@@ -87,7 +87,7 @@ run_claim(Oid relid, TimestampTz label, int attempt)
  * Keeps the newest pipeline.run_history_per_view rows of a view (of every
  * view when relid is invalid), and each view's latest success, which the
  * schedule needs, and runs in progress.  Costs one index scan of at most
- * that many rows per view.  Needs SPI.
+ * that many rows per view.
  */
 static void
 run_bound_history(Oid relid)
@@ -97,31 +97,32 @@ run_bound_history(Oid relid)
 	ObjectIdGetDatum(relid)};
 	char		nulls[2] = {' ', OidIsValid(relid) ? ' ' : 'n'};
 
-	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
-						  " USING (SELECT d.matview, c.time_label, c.run_id, s.run_id AS success_id "
-						  "          FROM pipeline.matview_definitions d "
-						  "          CROSS JOIN LATERAL (SELECT x.time_label, x.run_id FROM pipeline.runs x "
-						  "                               WHERE x.matview = d.matview "
-						  "                               ORDER BY x.time_label DESC, x.run_id DESC "
-						  "                              OFFSET $1 LIMIT 1) c "
-						  "          LEFT JOIN LATERAL (SELECT x.run_id FROM pipeline.runs x "
-						  "                              WHERE x.matview = d.matview "
-						  "                                AND x.status IN ('succeeded', 'skipped') "
-						  "                              ORDER BY x.time_label DESC, x.run_id DESC "
-						  "                              LIMIT 1) s ON true "
-						  "         WHERE $2::regclass IS NULL OR d.matview = $2::regclass) cut "
-						  " WHERE r.matview = cut.matview AND r.time_label <= cut.time_label "
-						  "   AND (r.time_label < cut.time_label OR r.run_id <= cut.run_id) "
-						  "   AND r.status <> 'running' "
-						  "   AND r.run_id IS DISTINCT FROM cut.success_id",
-						  2, argtypes, values, nulls);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.runs r "
+					" USING (SELECT d.matview, c.time_label, c.run_id, s.run_id AS success_id "
+					"          FROM pipeline.matview_definitions d "
+					"          CROSS JOIN LATERAL (SELECT x.time_label, x.run_id FROM pipeline.runs x "
+					"                               WHERE x.matview = d.matview "
+					"                               ORDER BY x.time_label DESC, x.run_id DESC "
+					"                              OFFSET $1 LIMIT 1) c "
+					"          LEFT JOIN LATERAL (SELECT x.run_id FROM pipeline.runs x "
+					"                              WHERE x.matview = d.matview "
+					"                                AND x.status IN ('succeeded', 'skipped') "
+					"                              ORDER BY x.time_label DESC, x.run_id DESC "
+					"                              LIMIT 1) s ON true "
+					"         WHERE $2::regclass IS NULL OR d.matview = $2::regclass) cut "
+					" WHERE r.matview = cut.matview AND r.time_label <= cut.time_label "
+					"   AND (r.time_label < cut.time_label OR r.run_id <= cut.run_id) "
+					"   AND r.status <> 'running' "
+					"   AND r.run_id IS DISTINCT FROM cut.success_id",
+					2, argtypes, values, nulls, false, -1);
 }
 
 /*
  * A skipped label extends the view's row before it when that row is
  * skipped too, and the run's own row goes: consecutive skipped labels are
  * one row, so an idle view's history does not grow with the clock.
- * Returns whether it did.  Needs SPI.
+ * Returns whether it did.
  */
 static bool
 run_collapse_skipped(int64 run_id, Oid relid, TimestampTz label)
@@ -130,20 +131,21 @@ run_collapse_skipped(int64 run_id, Oid relid, TimestampTz label)
 	Datum		values[4] = {Int64GetDatum(run_id), ObjectIdGetDatum(relid),
 	TimestampTzGetDatum(label), Int32GetDatum(MyProcPid)};
 
-	return catalog_exec_as_owner("WITH previous AS ( "
-								 "    SELECT p.run_id, p.status FROM pipeline.runs p "
-								 "     WHERE p.matview = $2::regclass AND p.time_label <= $3 AND p.run_id <> $1 "
-								 "     ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1 "
-								 "), extended AS ( "
-								 "    UPDATE pipeline.runs r "
-								 "       SET last_time_label = $3, label_count = r.label_count + 1, "
-								 "           finished_at = pg_catalog.clock_timestamp(), worker_pid = $4 "
-								 "      FROM previous WHERE r.run_id = previous.run_id AND previous.status = 'skipped' "
-								 "    RETURNING r.run_id "
-								 ") "
-								 "DELETE FROM pipeline.runs r WHERE r.run_id = $1 "
-								 "   AND EXISTS (SELECT FROM extended)",
-								 4, argtypes, values, NULL) == 1;
+	return spi_rows(catalog_owner(),
+					"WITH previous AS ( "
+					"    SELECT p.run_id, p.status FROM pipeline.runs p "
+					"     WHERE p.matview = $2::regclass AND p.time_label <= $3 AND p.run_id <> $1 "
+					"     ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1 "
+					"), extended AS ( "
+					"    UPDATE pipeline.runs r "
+					"       SET last_time_label = $3, label_count = r.label_count + 1, "
+					"           finished_at = pg_catalog.clock_timestamp(), worker_pid = $4 "
+					"      FROM previous WHERE r.run_id = previous.run_id AND previous.status = 'skipped' "
+					"    RETURNING r.run_id "
+					") "
+					"DELETE FROM pipeline.runs r WHERE r.run_id = $1 "
+					"   AND EXISTS (SELECT FROM extended)",
+					4, argtypes, values, NULL, false, -1)->count == 1;
 }
 
 /* Records the outcome of a run.  Needs a transaction. */
@@ -155,13 +157,9 @@ run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
 	Datum		values[4];
 	char		nulls[4] = "    ";
 
-	SPI_connect();
 	if (status == RUN_SKIPPED && schedule_history_collapses() &&
 		run_collapse_skipped(run_id, relid, label))
-	{
-		SPI_finish();
 		return;
-	}
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(run_status_name(status));
 	values[2] = Int64GetDatum(rows);
@@ -171,12 +169,12 @@ run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
 		values[3] = CStringGetTextDatum(error);
 	else
 		nulls[3] = 'n';
-	catalog_exec_as_owner("UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, "
-						  "       finished_at = pg_catalog.clock_timestamp() WHERE run_id = $1",
-						  4, argtypes, values, nulls);
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, "
+					"       finished_at = pg_catalog.clock_timestamp() WHERE run_id = $1",
+					4, argtypes, values, nulls, false, -1);
 	/* the run added a row to the view's history */
 	run_bound_history(relid);
-	SPI_finish();
 }
 
 static TimestampTz
@@ -184,25 +182,21 @@ previous_success_label(Oid relid, TimestampTz label)
 {
 	Oid			argtypes[2] = {OIDOID, TIMESTAMPTZOID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label)};
-	TimestampTz previous = NO_LABEL;
+	SpiRows    *rows;
 	bool		isnull;
 	Datum		d;
 
-	SPI_connect();
 	/* the last label of a collapsed row (see schedule_load_state) */
-	catalog_exec_as_owner(psprintf("SELECT %s FROM pipeline.runs r "
-								   " WHERE r.matview = $1::regclass AND r.status IN ('succeeded', 'skipped') "
-								   "   AND r.time_label < $2 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1",
-								   SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r")),
-						  2, argtypes, values, NULL);
-	if (SPI_processed == 1)
-	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			previous = DatumGetTimestampTz(d);
-	}
-	SPI_finish();
-	return previous;
+	rows = spi_rows(catalog_owner(),
+					psprintf("SELECT %s FROM pipeline.runs r "
+							 " WHERE r.matview = $1::regclass AND r.status IN ('succeeded', 'skipped') "
+							 "   AND r.time_label < $2 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1",
+							 SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r")),
+					2, argtypes, values, NULL, false, -1);
+	if (rows->count != 1)
+		return NO_LABEL;
+	d = spi_rows_value(rows, 0, 0, &isnull);
+	return isnull ? NO_LABEL : DatumGetTimestampTz(d);
 }
 
 /* One refresh of a run: what refresh_run() needs and what it did. */
@@ -297,24 +291,24 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 void
 run_fail_orphans(void)
 {
-	SPI_connect();
-	catalog_exec_as_owner("UPDATE pipeline.runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
-						  "       error = '" ORPHAN_ERROR "' "
-						  " WHERE status = 'running' AND worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
-						  "   AND worker_pid NOT IN (SELECT pid FROM pg_catalog.pg_stat_activity "
-						  "                           WHERE pid IS NOT NULL) "
-						  "RETURNING matview::oid, time_label",
-						  0, NULL, NULL, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"UPDATE pipeline.runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
+					"       error = '" ORPHAN_ERROR "' "
+					" WHERE status = 'running' AND worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
+					"   AND worker_pid NOT IN (SELECT pid FROM pg_catalog.pg_stat_activity "
+					"                           WHERE pid IS NOT NULL) "
+					"RETURNING matview::oid, time_label",
+					0, NULL, NULL, NULL, false, -1);
+	for (uint64 i = 0; i < rows->count; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
 
-		run_log_failure(DatumGetObjectId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)),
-						DatumGetTimestampTz(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)),
+		run_log_failure(DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)),
+						DatumGetTimestampTz(spi_rows_value(rows, i, 1, &isnull)),
 						0, ORPHAN_ERROR);
 	}
-	SPI_finish();
 }
 
 void
@@ -323,29 +317,29 @@ run_prune_history(void)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(pipeline_run_retention_days)};
 
-	SPI_connect();
 	/*
 	 * Old runs go, except each view's latest success, which the schedule
 	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
 	 * A collapsed row is as old as its last label's run (finished_at).
 	 */
-	catalog_exec_as_owner("DELETE FROM pipeline.runs r "
-						  " WHERE coalesce(r.finished_at, r.started_at) "
-						  "       < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
-						  "   AND r.status <> 'running' "
-						  "   AND r.run_id IS DISTINCT FROM (SELECT l.run_id FROM pipeline.runs l "
-						  "                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
-						  "                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
-						  1, argtypes, values, NULL);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.runs r "
+					" WHERE coalesce(r.finished_at, r.started_at) "
+					"       < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
+					"   AND r.status <> 'running' "
+					"   AND r.run_id IS DISTINCT FROM (SELECT l.run_id FROM pipeline.runs l "
+					"                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
+					"                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
+					1, argtypes, values, NULL, false, -1);
 	/* and at most pipeline.run_history_per_view rows per view */
 	run_bound_history(InvalidOid);
 	/* a change every saved snapshot already sees can never matter again */
-	catalog_exec_as_owner("DELETE FROM pipeline.changes ch "
-						  " WHERE ch.xid < (SELECT coalesce(min(pg_catalog.pg_snapshot_xmin(s.snapshot)), "
-						  "                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
-						  "                   FROM pipeline.refresh_snapshots s)",
-						  0, NULL, NULL, NULL);
-	SPI_finish();
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.changes ch "
+					" WHERE ch.xid < (SELECT coalesce(min(pg_catalog.pg_snapshot_xmin(s.snapshot)), "
+					"                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
+					"                   FROM pipeline.refresh_snapshots s)",
+					0, NULL, NULL, NULL, false, -1);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);

@@ -14,22 +14,22 @@
 
 #include "util/interval.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
 #include "model/catalog.h"
 #include "util/settings.h"
 #include "schedule/schedule.h"
+#include "util/spi_rows.h"
 
 static const char *const run_status_names[] = {
 	"none", "running", "succeeded", "failed", "skipped"
@@ -54,81 +54,101 @@ run_status_from_name(const char *name)
 bool
 schedule_history_collapses(void)
 {
-	Oid			runs = get_relname_relid("runs", get_namespace_oid(PIPELINE_SCHEMA, false));
+	return catalog_has_column("runs", "last_time_label");
+}
 
-	return OidIsValid(runs) && get_attnum(runs, "last_time_label") != InvalidAttrNumber;
+/* A view's state before its runs are read: it never ran. */
+static void
+state_init(ViewState *state)
+{
+	state->last_success_label = NO_LABEL;
+	state->latest_label = NO_LABEL;
+	state->latest_status = RUN_NONE;
+	state->latest_attempt = 0;
+	state->latest_finished_at = NO_LABEL;
+}
+
+/*
+ * The latest run and latest success of each view in the array $1, one row
+ * per view that has run: (its 1-based place in $1, last success's label,
+ * latest run's label, status, attempt, finished_at).
+ *
+ * One index probe per view for its latest run; a second one, for its latest
+ * success, only when the latest run is not a success (a success of the
+ * latest label is the latest success).  A row's labels run from time_label
+ * to last_time_label, and the rows of a view never overlap (a skipped label
+ * extends the view's latest row only), so ordering by time_label orders by
+ * the last label too, and uses the index.
+ */
+static char *
+latest_runs_query(void)
+{
+	const char *last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
+
+	return psprintf("SELECT m.ord::pg_catalog.int4, "
+					"       CASE WHEN l.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
+					"            THEN l.time_label "
+					"       ELSE (SELECT %s FROM pipeline.runs r "
+					"              WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
+					"                AND r.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
+					"              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
+					"       l.time_label, l.status, l.attempt, l.finished_at "
+					"  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
+					"  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
+					"                  FROM pipeline.runs r "
+					"                 WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
+					"                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
+					last_label, last_label);
 }
 
 ViewState *
 schedule_load_state(Dag *dag)
 {
 	ViewState  *states = palloc(sizeof(ViewState) * Max(dag->count, 1));
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work = AllocSetContextCreate(caller, "pipeline schedule_load_state",
+											   ALLOCSET_DEFAULT_SIZES);
 	Datum		values[1];
 	Oid			argtypes[1] = {OIDARRAYOID};
-	Datum	   *oids = palloc(sizeof(Datum) * Max(dag->count, 1));
-	const char *last_label;
-	char	   *sql;
-	int			i;
+	Datum	   *oids;
+	SpiRows    *rows;
 
-	for (i = 0; i < dag->count; i++)
+	/* only the states stay: the scheduler keeps them across ticks */
+	MemoryContextSwitchTo(work);
+	oids = palloc(sizeof(Datum) * Max(dag->count, 1));
+	for (int i = 0; i < dag->count; i++)
 	{
-		states[i].last_success_label = NO_LABEL;
-		states[i].latest_label = NO_LABEL;
-		states[i].latest_status = RUN_NONE;
-		states[i].latest_attempt = 0;
-		states[i].latest_finished_at = NO_LABEL;
+		state_init(&states[i]);
 		oids[i] = ObjectIdGetDatum(dag->nodes[i].relid);
 	}
 	values[0] = PointerGetDatum(construct_array(oids, dag->count, OIDOID,
 												sizeof(Oid), true, TYPALIGN_INT));
 
-	SPI_connect();
 	/*
-	 * One index probe per view for its latest run; a second one, for its
-	 * latest success, only when the latest run is not a success (a success
-	 * of the latest label is the latest success).  A row's labels run from
-	 * time_label to last_time_label, and the rows of a view never overlap
-	 * (a skipped label extends the view's latest row only), so ordering by
-	 * time_label orders by the last label too, and uses the index.  Read as
-	 * the catalog owner: row-level security shows a caller of run_due only
-	 * the runs of views it may see, but its views wait for everyone's
+	 * As the catalog owner: row-level security shows a caller of run_due
+	 * only the runs of views it may see, but its views wait for everyone's
 	 * upstream views.
 	 */
-	last_label = SCHEDULE_LAST_LABEL(schedule_history_collapses(), "r");
-	sql = psprintf("SELECT m.ord::pg_catalog.int4, "
-				   "       CASE WHEN l.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
-				   "            THEN l.time_label "
-				   "       ELSE (SELECT %s FROM pipeline.runs r "
-				   "              WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
-				   "                AND r.status OPERATOR(pg_catalog.=) ANY ('{succeeded,skipped}'::pg_catalog.text[]) "
-				   "              ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) END, "
-				   "       l.time_label, l.status, l.attempt, l.finished_at "
-				   "  FROM pg_catalog.unnest($1) WITH ORDINALITY m(oid, ord) "
-				   "  JOIN LATERAL (SELECT %s AS time_label, r.status, r.attempt, r.finished_at "
-				   "                  FROM pipeline.runs r "
-				   "                 WHERE r.matview OPERATOR(pg_catalog.=) m.oid::pg_catalog.regclass "
-				   "                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true",
-				   last_label, last_label);
-	(void) catalog_exec_as_owner(sql, 1, argtypes, values, NULL);
-	for (i = 0; i < (int) SPI_processed; i++)
+	rows = spi_rows(catalog_owner(), latest_runs_query(), 1, argtypes, values, NULL,
+					false, -1);
+	for (uint64 row = 0; row < rows->count; row++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		ViewState  *state = &states[DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)) - 1];
+		ViewState  *state = &states[DatumGetInt32(spi_rows_value(rows, row, 0, &isnull)) - 1];
 		Datum		d;
 
-		d = SPI_getbinval(tup, desc, 2, &isnull);
+		d = spi_rows_value(rows, row, 1, &isnull);
 		if (!isnull)
 			state->last_success_label = DatumGetTimestampTz(d);
-		state->latest_label = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-		state->latest_status = run_status_from_name(SPI_getvalue(tup, desc, 4));
-		state->latest_attempt = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-		d = SPI_getbinval(tup, desc, 6, &isnull);
+		state->latest_label = DatumGetTimestampTz(spi_rows_value(rows, row, 2, &isnull));
+		state->latest_status = run_status_from_name(spi_rows_text(rows, row, 3));
+		state->latest_attempt = DatumGetInt32(spi_rows_value(rows, row, 4, &isnull));
+		d = spi_rows_value(rows, row, 5, &isnull);
 		if (!isnull)
 			state->latest_finished_at = DatumGetTimestampTz(d);
 	}
-	SPI_finish();
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(work);
 	return states;
 }
 

@@ -25,11 +25,31 @@
 static bool ddl_in_progress = false;
 static bool ddl_callback_registered = false;
 
-static void
-set_search_path(const char *value)
+int
+runas_pin_settings(const RunAsSetting *settings, int count)
 {
-	(void) set_config_option("search_path", value, PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	int			nestlevel = NewGUCNestLevel();
+
+	for (int i = 0; i < count; i++)
+		(void) set_config_option(settings[i].name, settings[i].value,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+runas_unpin_settings(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/* A nest level with search_path set to path; see runas_pin_settings(). */
+static int
+pin_search_path(const char *path)
+{
+	RunAsSetting setting = {"search_path", path};
+
+	return runas_pin_settings(&setting, 1);
 }
 
 void
@@ -37,8 +57,7 @@ runas_begin_internal(RunAs *ra, Oid role)
 {
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = false;
-	ra->save_nestlevel = NewGUCNestLevel();
-	set_search_path(PINNED_SEARCH_PATH);
+	ra->save_nestlevel = pin_search_path(PINNED_SEARCH_PATH);
 	if (OidIsValid(role) && role != ra->save_userid)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -52,8 +71,7 @@ begin_as_owner(RunAs *ra, Oid owner, int flags)
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
-	ra->save_nestlevel = NewGUCNestLevel();
-	set_search_path(path);
+	ra->save_nestlevel = pin_search_path(path);
 }
 
 void
@@ -248,9 +266,8 @@ runas_deparse_bound(Query *query)
 				 errmsg("a managed view's query must be a SELECT")));
 
 	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
-	nestlevel = NewGUCNestLevel();
-	set_search_path("");
+	nestlevel = pin_search_path("");
 	bound = pg_get_querydef(query, false);
-	AtEOXact_GUC(true, nestlevel);
+	runas_unpin_settings(nestlevel);
 	return bound;
 }

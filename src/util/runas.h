@@ -61,6 +61,24 @@ extern void runas_begin_refresh(RunAs *ra, Oid owner);
 
 extern void runas_end(RunAs *ra);
 
+/* A setting and the value it is pinned to (runas_pin_settings()). */
+typedef struct RunAsSetting
+{
+	const char *name;
+	const char *value;
+} RunAsSetting;
+
+/*
+ * Sets count settings to fixed values in a GUC nest level of their own,
+ * whatever the session, role or database says: the search_path of
+ * internal SQL, or the output formats (DateStyle and the like) in which a
+ * value is written as text and read back.  Returns the nest level to pass
+ * to runas_unpin_settings(), which restores the caller's values.  On error
+ * the (sub)transaction abort restores them.  Needs a transaction.
+ */
+extern int	runas_pin_settings(const RunAsSetting *settings, int count);
+extern void runas_unpin_settings(int nestlevel);
+
 /* The search_path owner gets in a fresh session of this database. */
 extern char *runas_owner_search_path(Oid owner);
 

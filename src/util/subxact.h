@@ -6,7 +6,7 @@
 #ifndef PIPELINE_SUBXACT_H
 #define PIPELINE_SUBXACT_H
 
-#include "postgres.h"
+#include "utils/elog.h"
 
 typedef void (*SubxactWork) (void *arg);
 

@@ -13,7 +13,6 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -27,6 +26,7 @@
 #include "views/hooks.h"
 #include "util/runas.h"
 #include "model/catalog.h"
+#include "util/spi_rows.h"
 
 /* Errors unless fn is a plain function taking (regclass, timestamptz). */
 static void
@@ -78,69 +78,71 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, get_rel_name(relid));
 
 	values[0] = ObjectIdGetDatum(relid);
-	SPI_connect();
 	if (PG_ARGISNULL(1))
-		catalog_exec_as_owner("DELETE FROM pipeline.after_refresh_hooks WHERE matview = $1",
-							  1, argtypes, values, NULL);
+		(void) spi_rows(catalog_owner(),
+						"DELETE FROM pipeline.after_refresh_hooks WHERE matview = $1",
+						1, argtypes, values, NULL, false, -1);
 	else
 	{
 		Oid			fn = PG_GETARG_OID(1);
 
 		check_hook_signature(fn);
 		values[1] = ObjectIdGetDatum(fn);
-		catalog_exec_as_owner("INSERT INTO pipeline.after_refresh_hooks (matview, fn) "
-							  "VALUES ($1, $2) "
-							  "ON CONFLICT (matview) DO UPDATE SET fn = EXCLUDED.fn",
-							  2, argtypes, values, NULL);
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.after_refresh_hooks (matview, fn) "
+						"VALUES ($1, $2) "
+						"ON CONFLICT (matview) DO UPDATE SET fn = EXCLUDED.fn",
+						2, argtypes, values, NULL, false, -1);
 	}
-	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/* The hook set for matview, or InvalidOid. */
+static Oid
+hook_of(Oid matview)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(matview)};
+	SpiRows    *rows;
+	bool		isnull;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count == 0)
+		return InvalidOid;
+	return DatumGetObjectId(spi_rows_value(rows, 0, 0, &isnull));
 }
 
 void
 after_refresh_run(Oid matview, TimestampTz time_label)
 {
-	Oid			argtypes[2] = {OIDOID, TIMESTAMPTZOID};
-	Datum		values[2];
-	Oid			fn;
-	bool		isnull;
+	Oid			fn = hook_of(matview);
 	RunAs		ra;
 	Oid			owner;
 	FmgrInfo	flinfo;
 
 	LOCAL_FCINFO(hook, 2);
 
-	values[0] = ObjectIdGetDatum(matview);
-	values[1] = TimestampTzGetDatum(time_label);
-
-	SPI_connect();
-	runas_spi(InvalidOid, "SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = $1",
-							  1, argtypes, values, NULL, true, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
+	if (!OidIsValid(fn))
 		return;
-	}
-	fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										1, &isnull));
 	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("after-refresh hook of %s no longer exists", get_rel_name(matview)),
+				 errmsg("after-refresh hook of \"%s\" no longer exists", get_rel_name(matview)),
 				 errhint("Set another hook, or clear it with pipeline.set_after_refresh(view, NULL).")));
 	check_hook_signature(fn);
 
 	/*
 	 * By OID, as it was bound when set, with the arguments it was checked
-	 * for: nothing is looked up by name.  SPI stays connected, so the hook's
-	 * own SPI use nests.
+	 * for: nothing is looked up by name.
 	 */
 	owner = catalog_relation_owner(matview);
 	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", format_procedure(fn)),
-				 errdetail("The after-refresh hook of %s runs as the view's owner, %s.",
+				 errdetail("The after-refresh hook of \"%s\" runs as the view's owner, \"%s\".",
 						   get_rel_name(matview), GetUserNameFromId(owner, false))));
 	fmgr_info(fn, &flinfo);
 	InitFunctionCallInfoData(*hook, &flinfo, 2, InvalidOid, NULL, NULL);
@@ -151,5 +153,4 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 	runas_begin_user_code(&ra, owner);
 	(void) FunctionCallInvoke(hook);	/* whatever it returns, NULL too */
 	runas_end(&ra);
-	SPI_finish();
 }

@@ -3,8 +3,8 @@
  *	  Hooks called after each successful refresh of a managed view.
  *-------------------------------------------------------------------------
  */
-#ifndef PIPELINE_AFTER_REFRESH_H
-#define PIPELINE_AFTER_REFRESH_H
+#ifndef PIPELINE_HOOKS_H
+#define PIPELINE_HOOKS_H
 
 #include "datatype/timestamp.h"
 

@@ -28,7 +28,6 @@
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -36,9 +35,12 @@
 #include "utils/typcache.h"
 
 #include "model/catalog.h"
-#include "model/dag.h"
 #include "views/incremental.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
+
+static void report_missing_key(const char *key, const char *viewname) pg_attribute_noreturn();
+static void report_not_append(const char *reason, const char *viewname) pg_attribute_noreturn();
 
 static void
 report_missing_key(const char *key, const char *viewname)
@@ -64,7 +66,6 @@ key_attribute(Relation rel, const char *key, const char *viewname)
 			return att;
 	}
 	report_missing_key(key, viewname);
-	return NULL;				/* keep compiler quiet */
 }
 
 void
@@ -282,36 +283,41 @@ incremental_forget_mark(Oid relid)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 
-	SPI_connect();
-	catalog_exec_as_owner("DELETE FROM pipeline.incremental_state WHERE matview = $1",
-						  1, argtypes, values, NULL);
-	SPI_finish();
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.incremental_state WHERE matview = $1",
+					1, argtypes, values, NULL, false, -1);
 }
 
+/* What an append needs to know about its view, read under its lock. */
+typedef struct AppendTarget
+{
+	ManagedView *view;
+	char	   *qualified;		/* the table's name, schema-qualified */
+	char	   *keytype;		/* the key column's type, qualified */
+	Oid			owner;
+} AppendTarget;
+
 /*
- * Appends the rows above the mark (all rows when from_scratch, after
- * forgetting the mark) and stores the new mark.  See incremental.h.
+ * The format a mark is written in and read back in, whatever the
+ * session's settings: the mark is the key's text form.
  */
-static uint64
-append_rows(Oid relid, bool from_scratch)
+static const RunAsSetting mark_format[] = {
+	{"datestyle", "ISO, YMD"},
+	{"intervalstyle", "postgres"},
+	{"extra_float_digits", "3"},
+};
+
+/*
+ * Waits for a refresh of the view in progress (one at a time; readers are
+ * not blocked), then reads the view as it is now.  Fails with SQLSTATE
+ * 40001 when the view went while we waited.
+ */
+static void
+lock_append_target(Oid relid, AppendTarget *target)
 {
 	char	   *relname = get_rel_name(relid);
-	ManagedView *view;
 	Relation	rel;
-	Form_pg_attribute att;
-	char	   *qualified;
-	char	   *keytype;
-	const char *key;
-	char	   *mark = NULL;
-	char	   *new_mark = NULL;
-	uint64		appended = 0;
-	Oid			owner;
-	int			save_nestlevel;
-	StringInfoData sql;
-	SPIPlanPtr	plan;
-	RunAs		ra;
 
-	/* one refresh of a view at a time; readers are not blocked */
 	LockRelationOid(relid, ExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
@@ -327,97 +333,133 @@ append_rows(Oid relid, bool from_scratch)
 	 */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	view = catalog_get_required(relid);
+	target->view = catalog_get_required(relid);
 	PopActiveSnapshot();
-	if (view->type != MATVIEW_INCREMENTAL)
-		elog(ERROR, "\"%s\" is not an incremental view", get_rel_name(relid));
+	if (target->view->type != MATVIEW_INCREMENTAL)
+		elog(ERROR, "\"%s\" is not an incremental view", relname);
+
 	rel = table_open(relid, NoLock);
-	key = view->incremental_key;
-	att = key_attribute(rel, key, view->name);
-	keytype = format_type_be_qualified(att->atttypid);
-	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-										   RelationGetRelationName(rel));
-	owner = rel->rd_rel->relowner;
+	target->keytype = format_type_be_qualified(key_attribute(rel, target->view->incremental_key,
+															   target->view->name)->atttypid);
+	target->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												   RelationGetRelationName(rel));
+	target->owner = rel->rd_rel->relowner;
 	table_close(rel, NoLock);
+}
 
-	SPI_connect();
-
-	/* a fixed format for the mark, whatever the session's settings */
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-
-	if (from_scratch)
-		incremental_forget_mark(relid);
-	else
-	{
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-		/*
-		 * Not read_only: that would read with the snapshot taken before we
-		 * waited for the lock, and miss the mark that a refresh we waited
-		 * for has just committed.
-		 */
-		runas_spi(InvalidOid, "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
-				  1, argtypes, values, NULL, false, 1, SPI_OK_SELECT);
-		if (SPI_processed == 1)
-			mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	}
+/* The view's stored mark, or NULL when it has none (palloc'd). */
+static char *
+read_mark(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
 
 	/*
-	 * Append as the owner, like REFRESH: a security-restricted operation,
-	 * so the query cannot change the session or escalate.  The statement is
-	 * analyzed with search_path pinned (the bound query and our wrapper
-	 * resolve what they were bound to; a plan keeps the path it was made
-	 * with) and run with the owner's own search_path.
+	 * Not read_only: that would read with the snapshot taken before we
+	 * waited for the lock, and miss the mark that a refresh we waited for
+	 * has just committed.
 	 */
+	rows = spi_rows(InvalidOid,
+					"SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
+/* The statement that appends the rows above mark (every row when NULL). */
+static char *
+append_statement(const AppendTarget *target, const char *mark)
+{
+	const char *key = quote_identifier(target->view->incremental_key);
+	StringInfoData sql;
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL%s%s%s"
+					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL",
+					 target->qualified, target->view->bound_query, key);
+	if (mark)
+		appendStringInfo(&sql, " AND q.%s > $1::%s", key, target->keytype);
+	appendStringInfo(&sql,
 					 " RETURNING %s AS k) "
 					 "SELECT (SELECT count(*) FROM pipeline_appended), "
 					 "(SELECT a.k::text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
-					 qualified, view->bound_query, quote_identifier(key),
-					 mark ? " AND q." : "", mark ? quote_identifier(key) : "",
-					 mark ? psprintf(" > $1::%s", keytype) : "",
-					 quote_identifier(key));
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
-		bool		isnull;
+					 key);
+	return sql.data;
+}
 
-		runas_begin_internal(&ra, owner);
-		plan = SPI_prepare(sql.data, mark ? 1 : 0, argtypes);
-		runas_end(&ra);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the append to \"%s\"", view->name);
-		runas_begin_user_code(&ra, owner);
-		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not append to \"%s\"", view->name);
-		runas_end(&ra);
-		appended = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		new_mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	}
+/*
+ * Appends the rows above mark as the owner, like REFRESH: a
+ * security-restricted operation, so the query cannot change the session or
+ * escalate.  The statement is analyzed with search_path pinned (the bound
+ * query and our wrapper resolve what they were bound to; a plan keeps the
+ * path it was made with) and run with the owner's own search_path.
+ * Returns the rows appended and, into *new_mark, the greatest key among
+ * them (palloc'd; NULL when none).
+ */
+static uint64
+append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
+	SPIPlanPtr	plan;
+	RunAs		ra;
+	bool		isnull;
+	uint64		appended;
+	char	   *greatest;
 
-	/* the new mark, in the same transaction as the rows */
-	if (appended > 0)
-	{
-		Oid			argtypes[2] = {OIDOID, TEXTOID};
-		Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(new_mark)};
-
-		catalog_exec_as_owner("INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
-							  "VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
-							  "SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
-							  2, argtypes, values, NULL);
-	}
-	AtEOXact_GUC(true, save_nestlevel);
+	SPI_connect();
+	plan = runas_spi_prepare(target->owner, append_statement(target, mark),
+							 mark ? 1 : 0, argtypes);
+	runas_begin_user_code(&ra, target->owner);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not append to \"%s\"", target->view->name);
+	runas_end(&ra);
+	appended = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	greatest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*new_mark = greatest ? MemoryContextStrdup(caller, greatest) : NULL;
 	SPI_finish();
+	return appended;
+}
+
+/* Stores the view's new mark, in the same transaction as its rows. */
+static void
+save_mark(Oid relid, const char *mark)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(mark)};
+
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
+					"VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
+					"SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
+					2, argtypes, values, NULL, false, -1);
+}
+
+/*
+ * Appends the rows above the mark (all rows when from_scratch, after
+ * forgetting the mark) and stores the new mark.  See incremental.h.
+ */
+static uint64
+append_rows(Oid relid, bool from_scratch)
+{
+	AppendTarget target;
+	char	   *mark = NULL;
+	char	   *new_mark = NULL;
+	uint64		appended;
+	int			format_level;
+
+	lock_append_target(relid, &target);
+	format_level = runas_pin_settings(mark_format, lengthof(mark_format));
+	if (from_scratch)
+		incremental_forget_mark(relid);
+	else
+		mark = read_mark(relid);
+	appended = append_above_mark(&target, mark, &new_mark);
+	if (appended > 0)
+		save_mark(relid, new_mark);
+	runas_unpin_settings(format_level);
 	return appended;
 }
 

@@ -145,11 +145,10 @@ typedef struct RefreshTarget
  * pipeline's own objects, in its own schema.
  */
 static bool
-catalog_probe(Oid nspid, const char *table, const char *index, Oid key,
-			  HeapTuple *row)
+probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *row)
 {
-	Oid			tableid = get_relname_relid(table, nspid);
-	Oid			indexid = get_relname_relid(index, nspid);
+	Oid			tableid = catalog_table(table);
+	Oid			indexid = catalog_table(index);
 	Relation	rel;
 	ScanKeyData scankey;
 	SysScanDesc scan;
@@ -180,25 +179,23 @@ catalog_probe(Oid nspid, const char *table, const char *index, Oid key,
 static bool
 lookup_refresh_target(Oid relid, RefreshTarget *target)
 {
-	Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
 	HeapTuple	definition;
 	Relation	definitions;
 	bool		isnull;
 	Datum		interval;
 
-	if (!catalog_probe(nspid, "matview_definitions", "matview_definitions_pkey",
-					   relid, &definition))
+	if (!probe_catalog_table("matview_definitions", "matview_definitions_pkey",
+							 relid, &definition))
 		return false;
-	definitions = table_open(get_relname_relid("matview_definitions", nspid),
-							 AccessShareLock);
+	definitions = table_open(catalog_table("matview_definitions"), AccessShareLock);
 	interval = heap_getattr(definition,
 							attnameAttNum(definitions, "refresh_interval", false),
 							RelationGetDescr(definitions), &isnull);
 	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
 	table_close(definitions, AccessShareLock);
-	target->has_downstream = catalog_probe(nspid, "edges", "edges_upstream_idx", relid, NULL);
-	target->has_hook = catalog_probe(nspid, "after_refresh_hooks", "after_refresh_hooks_pkey",
-									 relid, NULL);
+	target->has_downstream = probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
+	target->has_hook = probe_catalog_table("after_refresh_hooks", "after_refresh_hooks_pkey",
+										   relid, NULL);
 	return true;
 }
 

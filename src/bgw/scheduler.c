@@ -1,35 +1,27 @@
 /*-------------------------------------------------------------------------
- * worker.c
- *	  The per-database scheduler and the refresh workers it starts.
+ * scheduler.c
+ *	  The per-database scheduler: decides what is due and starts refresh
+ *	  workers for it (refresh_worker.c).
  *
  * Every tick (or when woken: a refresh worker ended, pipeline.wake()) the
  * scheduler asks schedule_decide() about each view and starts a refresh
  * worker for each due one, up to pipeline.max_workers at once.  It keeps
  * the DAG and run state between ticks and reloads them only after a commit
  * that changed them (see schedule_inputs_invalidated), so an idle pipeline
- * of thousands of views costs next to nothing.  A refresh worker records its run as
- * 'running' in one transaction and performs it in another, so the run is
- * visible while it executes and its outcome is recorded even on failure.
+ * of thousands of views costs next to nothing.
  *
- * Both hold a share lock on the extension object while they use its
- * tables, so DROP EXTENSION waits for them rather than dropping a table in
- * use; the drop cancels the refresh workers (launcher.h) and the scheduler
- * does not wait for the lock: it idles while a drop is under way, and while
- * the installed SQL is not the version this library serves (API.md
- * section 0), until ALTER EXTENSION pipeline UPDATE wakes it.
+ * It holds a share lock on the extension object while it reads the
+ * extension's tables (extension_lock.h), but does not wait for it: it
+ * idles while a drop is under way, and while the installed SQL is not the
+ * version this library serves (the library serves the calls of an older
+ * installed SQL, but plans only for its own), until
+ * ALTER EXTENSION pipeline UPDATE wakes it.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -37,23 +29,22 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
-#include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgw/extension_lock.h"
+#include "bgw/launcher.h"
+#include "bgw/refresh_worker.h"
+#include "bgw/scheduler.h"
 #include "model/catalog.h"
 #include "model/dag.h"
-#include "bgw/launcher.h"
-#include "util/settings.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
+#include "util/settings.h"
 
 #define MAX_IN_FLIGHT 64
 #define PRUNE_EVERY_MS 60000
@@ -63,23 +54,23 @@
 #error "PIPELINE_VERSION must be defined by the build"
 #endif
 
-/* What a refresh worker is asked to do, passed in bgw_extra. */
-typedef struct RefreshJob
-{
-	Oid			dboid;
-	Oid			relid;
-	TimestampTz label;
-	int			attempt;
-} RefreshJob;
-
+/* A refresh worker this scheduler started, until it has ended. */
 typedef struct InFlight
 {
 	Oid			relid;
-	BackgroundWorkerHandle *handle;
+	BackgroundWorkerHandle *handle;	/* in TopMemoryContext */
 } InFlight;
 
 static InFlight in_flight[MAX_IN_FLIGHT];
 static int	in_flight_count = 0;
+
+/*
+ * Housekeeping: whether runs left 'running' by ended processes have been
+ * marked failed since a refresh worker last ended (or the extension came
+ * back), and when history was last pruned.
+ */
+static bool orphans_checked = false;
+static TimestampTz last_prune = 0;
 
 /*
  * The DAG and every view's run state as the scheduler last loaded them,
@@ -115,17 +106,14 @@ schedule_inputs_invalidated(Datum arg, Oid relid)
 		states_stale = true;
 }
 
-PGDLLEXPORT void pipeline_scheduler_main(Datum main_arg);
-PGDLLEXPORT void pipeline_refresh_main(Datum main_arg);
-
 /*
  * Forgets refresh workers that ended.  A worker that ended before it could
  * record its outcome (terminated, or cancelled by DROP EXTENSION between
- * its two transactions) leaves its run 'running': *orphans_checked is
+ * its two transactions) leaves its run 'running': orphans_checked is
  * cleared so that the next tick marks such runs failed.
  */
 static void
-reap_finished_workers(bool *orphans_checked)
+reap_finished_workers(void)
 {
 	int			kept = 0;
 
@@ -144,7 +132,7 @@ reap_finished_workers(bool *orphans_checked)
 			 * run would start the view again and again.
 			 */
 			states_stale = true;
-			*orphans_checked = false;
+			orphans_checked = false;
 		}
 		else
 			in_flight[kept++] = in_flight[i];
@@ -181,7 +169,7 @@ static const char *const reloaded_names[] = {"nothing", "run state", "DAG and ru
  * without that definition would then stay cached until the next change.
  */
 static Reloaded
-refresh_cached_plan(Oid extension)
+reload_stale_inputs(Oid extension)
 {
 	bool		load_dag;
 	bool		load_states;
@@ -189,11 +177,9 @@ refresh_cached_plan(Oid extension)
 
 	if (extension != cached_extension)
 	{
-		Oid			nspid = get_namespace_oid(PIPELINE_SCHEMA, false);
-
-		definitions_relid = get_relname_relid("matview_definitions", nspid);
-		edges_relid = get_relname_relid("edges", nspid);
-		runs_relid = get_relname_relid("runs", nspid);
+		definitions_relid = catalog_table("matview_definitions");
+		edges_relid = catalog_table("edges");
+		runs_relid = catalog_table("runs");
 		cached_extension = extension;
 		dag_stale = true;
 	}
@@ -221,69 +207,6 @@ refresh_cached_plan(Oid extension)
 	MemoryContextSwitchTo(old);
 	PopActiveSnapshot();
 	return load_dag ? RELOADED_ALL : RELOADED_STATE;
-}
-
-/*
- * The installed pipeline extension's OID (InvalidOid if none) and, into
- * *version, its version (palloc'd).  Needs a transaction.
- */
-static Oid
-find_extension(char **version)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			extension = InvalidOid;
-
-	*version = NULL;
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("pipeline"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		datum = heap_getattr(tuple, Anum_pg_extension_extversion,
-										 RelationGetDescr(rel), &isnull);
-
-		extension = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
-		if (!isnull)
-			*version = TextDatumGetCString(datum);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return extension;
-}
-
-/*
- * Finds the pipeline extension and locks it with AccessShareLock to the end
- * of the transaction, so that DROP EXTENSION (which takes AccessExclusiveLock
- * on it before it touches any table) waits until this transaction is done
- * with the catalog tables instead of pulling them away mid-read.  Returns its
- * OID and version, or InvalidOid when it is not installed, or, unless wait,
- * when the lock is not free at once (a drop or an update is under way).
- */
-static Oid
-lock_extension(bool wait, char **version)
-{
-	Oid			extension = find_extension(version);
-
-	if (!OidIsValid(extension))
-		return InvalidOid;
-	if (wait)
-		LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
-	else if (!ConditionalLockDatabaseObject(ExtensionRelationId, extension, 0,
-											AccessShareLock))
-		return InvalidOid;
-	/* it may have been dropped, or updated, while we waited */
-	if (find_extension(version) != extension)
-	{
-		UnlockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
-		return InvalidOid;
-	}
-	return extension;
 }
 
 /*
@@ -316,7 +239,7 @@ version_matches(Oid extension, const char *version)
 }
 
 /*
- * The extension this tick may plan for, locked (see lock_extension), or
+ * The extension this tick may plan for, locked (see extension_lock.h), or
  * InvalidOid: not installed, being dropped (stand aside quietly: the drop
  * cancels the refreshes and must not wait for the scheduler), or installed
  * in another version than the library's.
@@ -329,18 +252,74 @@ usable_extension(void)
 
 	if (launcher_extension_dropping(MyDatabaseId))
 		return InvalidOid;
-	extension = lock_extension(false, &version);
+	extension = extension_lock(false, &version);
 	if (!OidIsValid(extension) || !version_matches(extension, version))
 		return InvalidOid;
 	return extension;
 }
 
+/* Marks orphaned runs failed and prunes history, each when it is time. */
+static void
+housekeeping(TimestampTz now)
+{
+	if (!orphans_checked)
+	{
+		run_fail_orphans();
+		orphans_checked = true;
+	}
+	if (TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
+	{
+		run_prune_history();
+		last_prune = now;
+	}
+}
+
+/*
+ * Starts a refresh worker for each due view that has none, in DAG order,
+ * until pipeline.max_workers are in flight or no worker slot is free.
+ * Returns how many it started.
+ */
+static int
+start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
+{
+	int			limit = Min(pipeline_max_workers, MAX_IN_FLIGHT);
+	int			started_count = 0;
+
+	for (int i = 0; i < dag->count && in_flight_count < limit; i++)
+	{
+		Verdict		verdict;
+		RefreshJob	job;
+		MemoryContext old;
+		bool		started;
+
+		if (is_in_flight(dag->nodes[i].relid))
+			continue;
+		verdict = schedule_decide(dag, states, i, now, now,
+								  pipeline_max_attempts, pipeline_retry_backoff_s);
+		if (verdict.decision != DECIDE_DUE)
+			continue;
+
+		job.dboid = MyDatabaseId;
+		job.relid = dag->nodes[i].relid;
+		job.label = verdict.label;
+		job.attempt = verdict.attempt;
+		/* the handle outlives the tick */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		started = refresh_worker_start(&job, &in_flight[in_flight_count].handle);
+		MemoryContextSwitchTo(old);
+		if (!started)
+			break;				/* no worker slot free: next tick */
+		in_flight[in_flight_count++].relid = job.relid;
+		started_count++;
+	}
+	return started_count;
+}
+
 /* One planning pass; needs no transaction, runs its own. */
 static void
-scheduler_tick(bool *orphans_checked, TimestampTz *last_prune)
+scheduler_tick(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int			limit = Min(pipeline_max_workers, MAX_IN_FLIGHT);
 	Oid			extension;
 	Reloaded	reloaded = RELOADED_NOTHING;
 	int			views = 0;
@@ -357,55 +336,14 @@ scheduler_tick(bool *orphans_checked, TimestampTz *last_prune)
 	extension = usable_extension();
 	if (OidIsValid(extension))
 	{
-		Dag		   *dag;
-		ViewState  *states;
-
-		if (!*orphans_checked)
-		{
-			run_fail_orphans();
-			*orphans_checked = true;
-		}
-		if (TimestampDifferenceExceeds(*last_prune, now, PRUNE_EVERY_MS))
-		{
-			run_prune_history();
-			*last_prune = now;
-		}
-		reloaded = refresh_cached_plan(extension);
-		dag = cached_dag;
-		states = cached_states;
-		views = dag->count;
-		for (int i = 0; i < dag->count && in_flight_count < limit; i++)
-		{
-			Verdict		verdict;
-			RefreshJob	job;
-			MemoryContext old;
-			bool		started;
-
-			if (is_in_flight(dag->nodes[i].relid))
-				continue;
-			verdict = schedule_decide(dag, states, i, now, now,
-									  pipeline_max_attempts, pipeline_retry_backoff_s);
-			if (verdict.decision != DECIDE_DUE)
-				continue;
-
-			job.dboid = MyDatabaseId;
-			job.relid = dag->nodes[i].relid;
-			job.label = verdict.label;
-			job.attempt = verdict.attempt;
-			old = MemoryContextSwitchTo(TopMemoryContext);
-			started = launcher_start_worker("pipeline_refresh_main", "pipeline refresh",
-											(Datum) 0, &job, sizeof(job),
-											&in_flight[in_flight_count].handle);
-			MemoryContextSwitchTo(old);
-			if (!started)
-				break;			/* no worker slot free: next tick */
-			in_flight[in_flight_count++].relid = job.relid;
-			started_count++;
-		}
+		housekeeping(now);
+		reloaded = reload_stale_inputs(extension);
+		views = cached_dag->count;
+		started_count = start_due_refreshes(cached_dag, cached_states, now);
 	}
 	else
 	{
-		*orphans_checked = false;
+		orphans_checked = false;
 		cached_extension = InvalidOid;	/* reload all if it comes back */
 	}
 
@@ -425,8 +363,6 @@ pipeline_scheduler_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext tick_context;
-	bool		orphans_checked = false;
-	TimestampTz last_prune = 0;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -460,11 +396,11 @@ pipeline_scheduler_main(Datum main_arg)
 		if (!launcher_database_allowed(scheduler_dbname))
 			proc_exit(1);
 
-		reap_finished_workers(&orphans_checked);
+		reap_finished_workers();
 		if (pipeline_enabled)
 		{
 			MemoryContextSwitchTo(tick_context);
-			scheduler_tick(&orphans_checked, &last_prune);
+			scheduler_tick();
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(tick_context);
 		}
@@ -472,89 +408,6 @@ pipeline_scheduler_main(Datum main_arg)
 						 pipeline_tick_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-}
-
-/*
- * Claims the job's run and performs it, in two transactions; false when
- * there was nothing to do (the view was dropped, redefined or run by
- * another session, or the extension is gone).
- */
-static bool
-refresh_job(const RefreshJob *job)
-{
-	int64		run_id = 0;
-	char	   *version;
-
-	/* first transaction: the run is visible as 'running' while it executes */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(lock_extension(true, &version)) && catalog_is_managed(job->relid))
-		run_id = run_claim(job->relid, job->label, job->attempt);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	if (run_id == 0)
-		return false;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!OidIsValid(lock_extension(true, &version)))
-	{
-		/* dropped in between: its run went with it */
-		PopActiveSnapshot();
-		AbortCurrentTransaction();
-		return false;
-	}
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("refresh %s", get_rel_name(job->relid)));
-	(void) run_perform(run_id, job->relid, job->label);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return true;
-}
-
-void
-pipeline_refresh_main(Datum main_arg)
-{
-	RefreshJob	job;
-	volatile bool done;
-
-	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
-	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
-		proc_exit(0);			/* the extension or the database is being dropped */
-	pgstat_report_appname("pipeline refresh");
-
-	PG_TRY();
-	{
-		done = refresh_job(&job);
-	}
-	PG_CATCH();
-	{
-		/*
-		 * DROP EXTENSION cancels the refresh workers of its database.  A
-		 * cancel during the refresh itself is a failed run (run_perform
-		 * records it); one before or after leaves without a word, as there
-		 * is nothing left to record it in.  Anything else is reported.
-		 */
-		if (!launcher_extension_dropping(job.dboid))
-			PG_RE_THROW();
-		HOLD_INTERRUPTS();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		proc_exit(0);
-	}
-	PG_END_TRY();
-
-	/* wake the scheduler so downstream views start now, not next tick */
-	if (done)
-		launcher_wake(job.dboid);
-	proc_exit(0);
 }
 
 static bool wake_at_commit = false;
