@@ -365,7 +365,7 @@ note_worker_start(bool started, const char *type)
 	if (log)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a %s: no background worker slot is free", type),
+				 errmsg("could not start background worker \"%s\": no background worker slot is free", type),
 				 errdetail("The pipeline extension tries again later, and logs this again only after a worker could be started in between."),
 				 errhint("Raise max_worker_processes (currently %d): pipeline needs one slot for its launcher, one per database for a scheduler and up to pipeline.max_workers per database for refreshes.",
 						 max_worker_processes)));

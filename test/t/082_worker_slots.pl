@@ -16,7 +16,7 @@ max_worker_processes = 2
 max_logical_replication_workers = 0
 });
 
-my $message = qr/WARNING:  could not start a pipeline refresh: no background worker slot is free/;
+my $message = qr/WARNING:  could not start background worker "pipeline refresh": no background worker slot is free/;
 # counted from the node's start: a test run again appends to the same log file
 my $log_start = -s $node->logfile;
 sub count_messages
