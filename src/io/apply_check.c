@@ -182,7 +182,7 @@ apply_check_report(const ApplyPlan *p, const char *delete_op)
 
 /*
  * apply_changes_row()'s memory between calls of one scan: how to compare
- * the sequence and key values, and those of the previous good change.
+ * the sequence and key values, and those of the previous change.
  */
 typedef struct RowCheckState
 {
@@ -193,8 +193,8 @@ typedef struct RowCheckState
 	bool	   *typbyval;
 	bool		any_byref;
 	bool		have_previous;
-	bool		previous_seq_null;
 	Datum	   *previous;
+	bool	   *previous_null;
 	MemoryContext previous_cxt[2];	/* by-reference copies, alternating */
 	int			current_cxt;
 } RowCheckState;
@@ -218,6 +218,7 @@ row_check_state(FunctionCallInfo fcinfo)
 	state->typlen = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(int16) * state->nvalues);
 	state->typbyval = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(bool) * state->nvalues);
 	state->previous = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(Datum) * state->nvalues);
+	state->previous_null = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(bool) * state->nvalues);
 	for (int i = 0; i < state->nvalues; i++)
 	{
 		Oid			type = get_fn_expr_argtype(flinfo, i + 2);
@@ -255,6 +256,63 @@ operation_kind(text *op, text *delete_op)
 	return len == 1 && (p[0] == 'I' || p[0] == 'U') ? 1 : 0;
 }
 
+/*
+ * Whether value i of this call equals the previous change's, NULLs equal
+ * to each other (as DISTINCT ON groups them).
+ */
+static bool
+same_as_previous(RowCheckState *state, FunctionCallInfo fcinfo, int i)
+{
+	if (PG_ARGISNULL(i + 2) || state->previous_null[i])
+		return PG_ARGISNULL(i + 2) && state->previous_null[i];
+	return DatumGetBool(FunctionCall2Coll(&state->equal[i], state->collation[i],
+										  state->previous[i], PG_GETARG_DATUM(i + 2)));
+}
+
+/* Keeps this call's values as the previous change's for the next call */
+static void
+remember_change(RowCheckState *state, FunctionCallInfo fcinfo)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (state->any_byref)
+	{
+		state->current_cxt = 1 - state->current_cxt;
+		MemoryContextReset(state->previous_cxt[state->current_cxt]);
+		oldcxt = MemoryContextSwitchTo(state->previous_cxt[state->current_cxt]);
+	}
+	for (int i = 0; i < state->nvalues; i++)
+	{
+		state->previous_null[i] = PG_ARGISNULL(i + 2);
+		if (!state->previous_null[i])
+			state->previous[i] = datumCopy(PG_GETARG_DATUM(i + 2), state->typbyval[i],
+										   state->typlen[i]);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	state->have_previous = true;
+}
+
+/*
+ * Counts a bad change by its first fault: an unknown operation, a null key,
+ * or a null sequence on an insert or update.  Returns whether it is bad.
+ */
+static bool
+count_if_bad(RowCheckState *state, FunctionCallInfo fcinfo, int kind, bool counting)
+{
+	int64	   *fault = NULL;
+
+	if (kind == 0)
+		fault = &checked.unknown_ops;
+	for (int i = 1; fault == NULL && i < state->nvalues; i++)
+		if (PG_ARGISNULL(i + 2))
+			fault = &checked.null_keys;
+	if (fault == NULL && PG_ARGISNULL(2) && kind != 2)
+		fault = &checked.null_sequences;
+	if (fault != NULL && counting)
+		(*fault)++;
+	return fault != NULL;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_row);
 
 /*
@@ -262,14 +320,20 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_row);
  *	 RETURNS boolean
  *
  * apply_changes()'s MERGE calls this on every change, in key and descending
- * sequence order (nulls first).  It returns whether the change may be
- * applied: a change with a null key, an insert or update with a null
- * sequence, or an unknown operation is counted and refused.  A change with
- * the same key and (non-null) sequence as the good change before it is
- * counted as a repeat, whose contents apply_changes() compares afterwards.
- * Counts and deleted keys are kept only while apply_changes() runs, so the
- * function is harmless to anyone else who calls it (it is executable by
- * PUBLIC because the MERGE runs as apply_changes()' caller).
+ * sequence order (nulls first), as the filter "IS NOT NULL" of its source.
+ * It returns true for the first change of each key, when it is good, and
+ * NULL for every other change, so the MERGE sees exactly the newest change
+ * of each key (as DISTINCT ON would keep it, NULL keys grouped together)
+ * and only if it may be applied: a key whose newest change is bad is left
+ * alone.  A change is bad if it has a null key, if it is an insert or
+ * update with a null sequence, or if its operation is unknown; bad changes
+ * are counted wherever they are.  A change with the same key and
+ * (non-null) sequence as the one before it is counted as a repeat, whose
+ * contents apply_changes() compares afterwards.  Counts, deleted keys and
+ * the NULLs are only for apply_changes()'s MERGE: called anywhere else, the
+ * function only answers whether the change is good, and so is harmless (it
+ * is executable by PUBLIC because the MERGE runs as apply_changes()'
+ * caller).
  */
 Datum
 pipeline_apply_changes_row(PG_FUNCTION_ARGS)
@@ -277,57 +341,27 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 	RowCheckState *state = row_check_state(fcinfo);
 	bool		counting = counting_now;
 	int			kind;
-	bool		seq_null = PG_ARGISNULL(2);
+	bool		bad;
 	bool		same_key;
-	MemoryContext oldcxt;
 
 	kind = PG_ARGISNULL(0) || PG_ARGISNULL(1) ? 0 :
 		operation_kind(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1));
-	if (kind == 0)
-	{
-		if (counting)
-			checked.unknown_ops++;
-		PG_RETURN_BOOL(false);
-	}
-	for (int i = 1; i < state->nvalues; i++)
-		if (PG_ARGISNULL(i + 2))
-		{
-			if (counting)
-				checked.null_keys++;
-			PG_RETURN_BOOL(false);
-		}
-	if (seq_null && kind != 2)
-	{
-		if (counting)
-			checked.null_sequences++;
-		PG_RETURN_BOOL(false);
-	}
-
+	bad = count_if_bad(state, fcinfo, kind, counting);
 	same_key = state->have_previous;
 	for (int i = 1; same_key && i < state->nvalues; i++)
-		same_key = DatumGetBool(FunctionCall2Coll(&state->equal[i], state->collation[i],
-												  state->previous[i], PG_GETARG_DATUM(i + 2)));
-	if (counting && same_key && !seq_null && !state->previous_seq_null &&
-		DatumGetBool(FunctionCall2Coll(&state->equal[0], state->collation[0],
-									   state->previous[0], PG_GETARG_DATUM(2))))
-		checked.ties++;
-	if (counting)
-		deleted_keys_note(fcinfo, same_key, kind == 2);
-
-	/* remember this change's values for the next call */
-	if (state->any_byref)
+		same_key = same_as_previous(state, fcinfo, i);
+	if (counting && !bad)
 	{
-		state->current_cxt = 1 - state->current_cxt;
-		MemoryContextReset(state->previous_cxt[state->current_cxt]);
-		oldcxt = MemoryContextSwitchTo(state->previous_cxt[state->current_cxt]);
+		/* a repeat matters only when no change is bad */
+		if (same_key && !PG_ARGISNULL(2) && !state->previous_null[0] &&
+			same_as_previous(state, fcinfo, 0))
+			checked.ties++;
+		deleted_keys_note(fcinfo, same_key, kind == 2);
 	}
-	else
-		oldcxt = CurrentMemoryContext;
-	for (int i = seq_null ? 1 : 0; i < state->nvalues; i++)
-		state->previous[i] = datumCopy(PG_GETARG_DATUM(i + 2), state->typbyval[i],
-									   state->typlen[i]);
-	MemoryContextSwitchTo(oldcxt);
-	state->previous_seq_null = seq_null;
-	state->have_previous = true;
+	remember_change(state, fcinfo);
+	if (!counting)
+		PG_RETURN_BOOL(!bad);
+	if (bad || same_key)
+		PG_RETURN_NULL();
 	PG_RETURN_BOOL(true);
 }

@@ -8,10 +8,10 @@
  * descending sequence (NULLs first: a delete that carries only the key is
  * the newest change of its key).  pipeline.apply_changes_row() is a filter
  * on that sorted subquery, so it sees every change in order and checks it
- * at no extra scan; DISTINCT ON then keeps each key's first, newest,
- * change.  The WHEN clauses repeat the row check's verdict in SQL, so a bad
- * newest change matches no WHEN clause; apply_changes() raises the error
- * after the MERGE, which undoes the rest.
+ * at no extra scan, and it lets through only each key's first, newest,
+ * change, and only if that is good.  A key whose newest change is bad is
+ * left alone; apply_changes() raises the error after the MERGE, which
+ * undoes the rest.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -211,38 +211,17 @@ apply_plan_columns(ApplyPlan *p, Relation changes, Relation target)
 }
 
 /*
- * What apply_changes_row() answers for a change, in SQL, for the WHEN
- * clauses: keys not null, and 'U' or 'I' with a sequence, or the delete op
- * (never 'I' or 'U'); operations compared bytewise, as the function does,
- * the commonest first.  Null when the operation is.
- */
-static char *
-good_change_sql(const ApplyPlan *p)
-{
-	StringInfoData good;
-	const char *op = quote_identifier(p->op_column);
-	ListCell   *lc;
-
-	initStringInfo(&good);
-	foreach(lc, p->keys)
-		appendStringInfo(&good, "s.%s IS NOT NULL AND ", quote_identifier((char *) lfirst(lc)));
-	appendStringInfo(&good, "(s.%s IS NOT NULL"
-					 " AND (s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'U'"
-					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) 'I')"
-					 " OR s.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) $1)",
-					 quote_identifier(p->sequence_by), op, op, op);
-	return good.data;
-}
-
-/*
  * "MERGE INTO target t USING (source) s ON keys": the change table sorted by
- * key and descending sequence, checked row by row, newest change per key.
- * apply_changes_row() is volatile, so it stays a filter on the sorted
- * subquery (OFFSET 0 keeps the subquery, and its order, under the filter)
- * and runs on every change in order; it never returns null, so the filter
- * keeps every row (and the planner's estimate for "IS NOT NULL" is nearly
- * all of them).  As a filter rather than an output column it costs no
- * projection: DISTINCT ON keeps the sorted tuples as stored.
+ * key and descending sequence, checked row by row, the newest change of
+ * each key if it is good.  apply_changes_row() is volatile, so it stays a
+ * filter on the sorted subquery (OFFSET 0 keeps the subquery, and its
+ * order, under the filter) and runs on every change in order.  It keeps a
+ * key's first change, if good, and returns NULL for every other: it is
+ * DISTINCT ON and the validation in one pass, with no node of its own.
+ * The planner's estimate for "IS NOT NULL" is nearly all rows, as for the
+ * DISTINCT ON it replaces; as a filter rather than an output column it
+ * costs no projection, and the merge join reads the sorted tuples as
+ * stored.
  */
 static void
 append_merge_source(StringInfo sql, const ApplyPlan *p)
@@ -256,9 +235,7 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 		source_columns = lappend(source_columns, (char *) p->sequence_by);
 	source_columns = lappend(source_columns, (char *) p->op_column);
 
-	appendStringInfo(sql, "MERGE INTO %s t USING (SELECT DISTINCT ON (", p->target_sql);
-	append_name_list(sql, p->keys, NULL, ", ");
-	appendStringInfoString(sql, ") * FROM (SELECT ");
+	appendStringInfo(sql, "MERGE INTO %s t USING (SELECT * FROM (SELECT ", p->target_sql);
 	append_name_list(sql, source_columns, "c", ", ");
 	appendStringInfo(sql, " FROM %s c ORDER BY ", p->changes_sql);
 	append_name_list(sql, p->keys, "c", ", ");
@@ -266,9 +243,7 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 	appendStringInfo(sql, " WHERE pipeline.apply_changes_row(w.%s::pg_catalog.text, $1, w.%s, ",
 					 quote_identifier(p->op_column), seq);
 	append_name_list(sql, p->keys, "w", ", ");
-	appendStringInfoString(sql, ") IS NOT NULL ORDER BY ");
-	append_name_list(sql, p->keys, NULL, ", ");
-	appendStringInfo(sql, ", %s DESC NULLS FIRST) s ON ", seq);
+	appendStringInfoString(sql, ") IS NOT NULL) s ON ");
 	forboth(lc, p->keys, eq, p->key_eq)
 	{
 		const char *k = quote_identifier((char *) lfirst(lc));
@@ -280,21 +255,19 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 }
 
 /*
- * The WHEN MATCHED clauses: a bad change does nothing, nor does one older
- * than the row; the delete op deletes (a null-sequence delete first tells
+ * The WHEN MATCHED clauses: a change older than the row does nothing; the
+ * delete op deletes (a null-sequence delete first tells
  * apply_changes_deleting() the row's sequence, with remember_deletes), any
  * other op updates.
  */
 static void
-append_when_matched(StringInfo sql, const ApplyPlan *p, const char *good,
-					bool remember_deletes)
+append_when_matched(StringInfo sql, const ApplyPlan *p, bool remember_deletes)
 {
 	const char *seq = quote_identifier(p->sequence_by);
 	const char *op = quote_identifier(p->op_column);
 	List	   *set = p->set_columns != NIL ? p->set_columns : list_make1(linitial(p->keys));
 	ListCell   *lc;
 
-	appendStringInfo(sql, " WHEN MATCHED AND (%s) IS NOT TRUE THEN DO NOTHING", good);
 	if (p->seq_gt)
 		appendStringInfo(sql, " WHEN MATCHED AND t.%s %s s.%s THEN DO NOTHING",
 						 seq, p->seq_gt, seq);
@@ -320,15 +293,14 @@ append_when_matched(StringInfo sql, const ApplyPlan *p, const char *good,
 }
 
 /*
- * WHEN NOT MATCHED: a good change other than a delete inserts, after asking
+ * WHEN NOT MATCHED: a change other than a delete inserts, after asking
  * apply_changes_insertable() when probe.
  */
 static void
-append_when_not_matched(StringInfo sql, const ApplyPlan *p, const char *good, bool probe)
+append_when_not_matched(StringInfo sql, const ApplyPlan *p, bool probe)
 {
-	appendStringInfo(sql, " WHEN NOT MATCHED AND %s"
-					 " AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1",
-					 good, quote_identifier(p->op_column));
+	appendStringInfo(sql, " WHEN NOT MATCHED AND s.%s::pg_catalog.text OPERATOR(pg_catalog.<>) $1",
+					 quote_identifier(p->op_column));
 	if (probe)
 	{
 		appendStringInfo(sql, " AND pipeline.apply_changes_insertable(s.%s, ",
@@ -347,11 +319,10 @@ char *
 apply_plan_merge(const ApplyPlan *p, bool remember_deletes, bool probe)
 {
 	StringInfoData sql;
-	char	   *good = good_change_sql(p);
 
 	initStringInfo(&sql);
 	append_merge_source(&sql, p);
-	append_when_matched(&sql, p, good, remember_deletes);
-	append_when_not_matched(&sql, p, good, probe);
+	append_when_matched(&sql, p, remember_deletes);
+	append_when_not_matched(&sql, p, probe);
 	return sql.data;
 }

@@ -44,9 +44,10 @@ extern void apply_plan_columns(ApplyPlan *p, Relation changes, Relation target);
 
 /*
  * The MERGE that applies the change table to the target, with the delete
- * op as parameter $1.  Per key the newest change wins; a bad one (as
- * pipeline.apply_changes_row() judges) matches no WHEN clause.  Every change
- * passes through apply_changes_row() in key and descending sequence order.
+ * op as parameter $1.  Every change passes through
+ * pipeline.apply_changes_row() in key and descending sequence order, which
+ * lets through each key's newest change if it is good: a key whose newest
+ * change is bad is left alone.
  * With remember_deletes, a null-sequence delete
  * passes the row's sequence to the deleted-key memory; with probe, an
  * insert of an absent key first asks the memory whether it was deleted by
