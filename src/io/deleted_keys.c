@@ -469,6 +469,35 @@ memory_direct_ok(Relation rel, CatalogIndexState *indexes)
 }
 
 /*
+ * memory_write() through an INSERT statement, as the catalog owner, for a
+ * table that has more than its installed shape.  Needs SPI connected.
+ */
+static void
+memory_write_by_statement(KeyFact *kf, Datum *sequences, int n)
+{
+	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	Datum	   *keys = palloc_extended(sizeof(Datum) * n, MCXT_ALLOC_HUGE);
+
+	for (int f = 0; f < n; f++)
+		keys[f] = CStringGetTextDatum(kf[f].key);
+	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+
+	/*
+	 * The arrays are unnested in the target list, which streams them (ROWS
+	 * FROM would store both in tuplestores first).
+	 */
+	catalog_exec_as_owner("INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
+						  " ON CONFLICT (target, key) DO UPDATE"
+						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
+						  3, argtypes, values, NULL);
+}
+
+/*
  * Writes the rows of pipeline.deleted_keys: kf[f] with its sequence's text
  * sequences[f], replacing the row kf[f].old when valid.  As the statement
  * "INSERT ... SELECT unnest(...)" would, but without the executor: the
@@ -489,27 +518,8 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 
 	if (!memory_direct_ok(rel, &indexes))
 	{
-		Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
-		Datum		values[3];
-		Datum	   *keys = palloc_extended(sizeof(Datum) * n, MCXT_ALLOC_HUGE);
-
 		table_close(rel, NoLock);
-		for (int f = 0; f < n; f++)
-			keys[f] = CStringGetTextDatum(kf[f].key);
-		values[0] = ObjectIdGetDatum(memory->target);
-		values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false,
-													TYPALIGN_INT));
-
-		/*
-		 * The arrays are unnested in the target list, which streams them
-		 * (ROWS FROM would store both in tuplestores first).
-		 */
-		catalog_exec_as_owner("INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-							  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
-							  " ON CONFLICT (target, key) DO UPDATE"
-							  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
-							  3, argtypes, values, NULL);
+		memory_write_by_statement(kf, sequences, n);
 		return;
 	}
 
