@@ -5,7 +5,7 @@
  *	  order, and the errors raised after the MERGE from what it counted.
  *
  * Validation so rides on the sort the MERGE needs anyway instead of costing
- * scans of its own: comparing each change with the previous good one finds
+ * scans of its own: comparing each change with the one before it finds
  * repeated (key, sequence) pairs, and the first change of a key is its
  * winner, which is what the deleted-key memory needs to know.  Only the
  * error paths read the change table again, to count and show an example.

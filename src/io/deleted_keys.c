@@ -20,9 +20,12 @@
  *
  * Visibility: the probes read the memory under the MERGE's snapshot, and
  * the write decides what to replace under a fresh one taken after the
- * MERGE, so both see what an earlier apply into the target committed (the
- * apply's lock on the target made this one wait for it).  That lock also
- * makes the running apply the only writer of its target's keys.
+ * MERGE.  In READ COMMITTED both are taken after the apply's lock on the
+ * target was granted, so both see what an earlier apply into the target
+ * committed; under a transaction snapshot taken before that, such an apply
+ * surfaces as an error (a serialization failure, or a unique violation on
+ * the memory's primary key), never as a lost key.  The lock also makes the
+ * running apply the only writer of its target's keys.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
