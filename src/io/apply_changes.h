@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  * apply_changes.h
  *	  Applying a table of CDC changes (I/U/D rows ordered by a sequence)
- *	  to a Type-1 mirror table: pipeline.apply_changes().
+ *	  to a Type-1 mirror table: pipeline.apply_changes().  The steps live
+ *	  in apply_plan (the columns and the MERGE), apply_check (the row
+ *	  check and its errors) and deleted_keys (the deleted-key memory).
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_CHANGES_H
@@ -18,15 +20,24 @@ typedef struct ChangeCounts
 } ChangeCounts;
 
 /*
- * Applies the changes in relation "changes" to "target" (see API.md §6 and
- * §9).  The statements that touch the change table and the target run as
- * the calling user; the deleted-key memory (pipeline.deleted_keys: the
- * sequence of every key a delete removed, so that an older change arriving
- * later never brings the row back) is read and written as the catalog
- * owner.  Needs a transaction and an active snapshot; connects to SPI
- * itself.  Any bad input is an ERROR, and the error undoes whatever the
- * call had done.  Not re-entrant: a trigger on the target that calls
- * apply_changes() again gets an error.
+ * Applies the changes in relation "changes" to "target".  Columns are
+ * matched by name; keys name the key columns, sequence_by the column that
+ * orders the changes of a key, op_column the operation ('I', 'U' or
+ * delete_op).  Per key the change with the greatest sequence wins (a
+ * delete with a null sequence counts as the newest): delete_op deletes the
+ * row, any other operation inserts or updates it, and a change older than
+ * the target row's own sequence (when the target has that column) does
+ * nothing.  With truncate_changes the change table is emptied of what was
+ * applied.  Returns how many rows were inserted, updated and deleted.
+ *
+ * The statements that touch the change table and the target run as the
+ * calling user; the deleted-key memory (pipeline.deleted_keys: the sequence
+ * of every key a delete removed, so that an older change arriving later
+ * never brings the row back) is read and written as the catalog owner.
+ * Needs a transaction and an active snapshot; connects to SPI itself.  Any
+ * bad input is an ERROR, and the error undoes whatever the call had done.
+ * Not re-entrant: a trigger on the target that calls apply_changes() again
+ * gets an error.
  */
 extern ChangeCounts changes_apply(Oid changes, Oid target, List *keys,
 								  const char *sequence_by, const char *op_column,

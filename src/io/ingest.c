@@ -37,6 +37,7 @@
 #include "model/catalog.h"
 #include "io/ingest.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 #include "util/subxact.h"
 
 typedef struct Message
@@ -212,28 +213,35 @@ try_claim_and_insert(Oid target, const char *insert_sql, Message *msgs, int n,
 	return false;
 }
 
-IngestCounts
-ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
+/* One call of ingest_messages(): its messages and what became of them */
+typedef struct IngestState
 {
-	Relation	target;
-	char	   *target_name;
+	Oid			target;
+	char	   *insert_sql;		/* INSERT taking the messages as jsonb[] $1 */
+	MemoryContext cxt;			/* the call's: outlives the subtransactions */
+	Message    *msgs;			/* messages with a dedup id */
+	int			nmsgs;
+	Datum	   *rejected_msgs;	/* and the error text of each */
+	char	  **rejected_errors;
+	int			nrejected;
+	IngestCounts counts;
+} IngestState;
+
+/*
+ * Checks the target (a table the caller may insert into) and the messages
+ * (an array), and returns the INSERT that takes the messages as jsonb[] $1
+ * and fills every column it can from the keys of the same name.
+ */
+static char *
+ingest_insert_sql(Oid target_relid, Jsonb *messages, const char *dedup_key)
+{
+	Relation	target = table_open(target_relid, AccessShareLock);
+	char	   *target_name = DatumGetCString(DirectFunctionCall1(regclassout,
+																  ObjectIdGetDatum(target_relid)));
 	char	   *target_sql;
 	StringInfoData cols;
-	StringInfoData insert_sql;
-	IngestCounts counts = {0, 0, 0};
-	Message    *msgs;
-	int			nmsgs = 0;
-	Datum	   *rejected_msgs;
-	char	  **rejected_errors;
-	int			nrejected = 0;
 	AclResult	aclresult;
-	bool		first;
-	char	   *error = NULL;
-	int			claimed;
-	int			ncand;
 
-	target = table_open(target_relid, AccessShareLock);
-	target_name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(target_relid)));
 	if (target->rd_rel->relkind != RELKIND_RELATION &&
 		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -253,136 +261,165 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	target_sql = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(target)),
 											RelationGetRelationName(target));
 	initStringInfo(&cols);
-	first = true;
 	for (int i = 0; i < RelationGetDescr(target)->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(target), i);
 
 		if (att->attisdropped || att->attgenerated)
 			continue;
-		appendStringInfo(&cols, "%s%s", first ? "" : ", ", quote_identifier(NameStr(att->attname)));
-		first = false;
+		appendStringInfo(&cols, "%s%s", cols.len == 0 ? "" : ", ",
+						 quote_identifier(NameStr(att->attname)));
 	}
 	table_close(target, NoLock);
-	if (first)
+	if (cols.len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" has no columns to insert into", target_name)));
+	return psprintf("INSERT INTO %s (%s) SELECT %s FROM unnest($1::jsonb[]) m, "
+					"LATERAL jsonb_populate_record(NULL::%s, m) r",
+					target_sql, cols.data, cols.data, target_sql);
+}
 
-	initStringInfo(&insert_sql);
-	appendStringInfo(&insert_sql,
-					 "INSERT INTO %s (%s) SELECT %s FROM unnest($1::jsonb[]) m, "
-					 "LATERAL jsonb_populate_record(NULL::%s, m) r",
-					 target_sql, cols.data, cols.data, target_sql);
+/* Sets a message aside for pipeline.rejected, with its error */
+static void
+reject(IngestState *st, Datum message, const char *error)
+{
+	st->rejected_msgs[st->nrejected] = message;
+	st->rejected_errors[st->nrejected++] = MemoryContextStrdup(st->cxt, error);
+}
 
-	SPI_connect();
+/*
+ * Splits the array into messages with a dedup id, in input order, and
+ * rejected ones: non-objects and messages without the id.
+ */
+static void
+split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
+{
+	Oid			argtypes[2] = {JSONBOID, TEXTOID};
+	Datum		values[2] = {JsonbPGetDatum(messages), CStringGetTextDatum(dedup_key)};
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT m, jsonb_typeof(m) = 'object', "
+								"       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END "
+								"  FROM jsonb_array_elements($1) WITH ORDINALITY a(m, o) ORDER BY o",
+								2, argtypes, values, NULL, true, SPI_OK_SELECT);
+	uint64		n = rows->count;
 
-	/* split the array: non-objects and id-less messages are rejected */
+	st->msgs = palloc(sizeof(Message) * Max(n, 1));
+	st->rejected_msgs = palloc(sizeof(Datum) * Max(n, 1));
+	st->rejected_errors = palloc(sizeof(char *) * Max(n, 1));
+	for (uint64 r = 0; r < n; r++)
 	{
-		Oid			argtypes[2] = {JSONBOID, TEXTOID};
-		Datum		values[2] = {JsonbPGetDatum(messages), CStringGetTextDatum(dedup_key)};
-		MemoryContext caller;
-		uint64		n;
+		bool		isnull;
+		Datum		m = PointerGetDatum(PG_DETOAST_DATUM(spi_rows_value(rows, r, 0, &isnull)));
+		bool		is_object = DatumGetBool(spi_rows_value(rows, r, 1, &isnull));
+		char	   *id = spi_rows_text(rows, r, 2);
 
-		runas_spi(InvalidOid,
-				  "SELECT m, jsonb_typeof(m) = 'object', "
-				  "       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END "
-				  "  FROM jsonb_array_elements($1) WITH ORDINALITY a(m, o) ORDER BY o",
-				  2, argtypes, values, NULL, true, 0, SPI_OK_SELECT);
-		n = SPI_processed;
-		caller = MemoryContextSwitchTo(TopTransactionContext);
-		msgs = palloc(sizeof(Message) * Max(n, 1));
-		rejected_msgs = palloc(sizeof(Datum) * Max(n, 1));
-		rejected_errors = palloc(sizeof(char *) * Max(n, 1));
-		for (uint64 r = 0; r < n; r++)
+		if (!is_object)
+			reject(st, m, "message is not a JSON object");
+		else if (id == NULL)
+			reject(st, m, psprintf("message has no \"%s\" (the dedup key)", dedup_key));
+		else
 		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum		m = SPI_getbinval(tup, desc, 1, &isnull);
-			bool		is_object = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-			char	   *id = SPI_getvalue(tup, desc, 3);
-
-			m = PointerGetDatum(PG_DETOAST_DATUM_COPY(m));
-			if (!is_object)
-			{
-				rejected_msgs[nrejected] = m;
-				rejected_errors[nrejected++] = pstrdup("message is not a JSON object");
-			}
-			else if (id == NULL)
-			{
-				rejected_msgs[nrejected] = m;
-				rejected_errors[nrejected++] =
-					psprintf("message has no \"%s\" (the dedup key)", dedup_key);
-			}
-			else
-			{
-				msgs[nmsgs].ordinal = (int) r;
-				msgs[nmsgs].message = m;
-				msgs[nmsgs].id = pstrdup(id);
-				msgs[nmsgs].claimed = false;
-				nmsgs++;
-			}
+			st->msgs[st->nmsgs].ordinal = (int) r;
+			st->msgs[st->nmsgs].message = m;
+			st->msgs[st->nmsgs].id = id;
+			st->msgs[st->nmsgs].claimed = false;
+			st->nmsgs++;
 		}
-		MemoryContextSwitchTo(caller);
 	}
+}
 
-	/* duplicates within the batch: keep the first of each id */
-	qsort(msgs, nmsgs, sizeof(Message), message_cmp_id);
-	ncand = 0;
-	for (int i = 0; i < nmsgs; i++)
+/*
+ * Sorts the messages by dedup id and keeps the first of each id in the
+ * batch, counting the others as duplicates; returns how many are left.
+ */
+static int
+drop_batch_duplicates(IngestState *st)
+{
+	int			ncand = 0;
+
+	qsort(st->msgs, st->nmsgs, sizeof(Message), message_cmp_id);
+	for (int i = 0; i < st->nmsgs; i++)
 	{
-		if (ncand > 0 && strcmp(msgs[ncand - 1].id, msgs[i].id) == 0)
+		if (ncand > 0 && strcmp(st->msgs[ncand - 1].id, st->msgs[i].id) == 0)
 		{
-			counts.duplicates++;
+			st->counts.duplicates++;
 			continue;
 		}
-		msgs[ncand++] = msgs[i];
+		st->msgs[ncand++] = st->msgs[i];
 	}
+	return ncand;
+}
 
+/*
+ * The slow path, after the whole batch failed on bad data: one message at
+ * a time, in id order, rejecting the ones that fail.
+ */
+static void
+ingest_one_by_one(IngestState *st, int ncand)
+{
+	char	   *error = NULL;
+	int			claimed;
+
+	for (int i = 0; i < ncand; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (try_claim_and_insert(st->target, st->insert_sql, &st->msgs[i], 1, &claimed, &error))
+		{
+			if (claimed == 1)
+				st->counts.accepted++;
+			else
+				st->counts.duplicates++;
+		}
+		else
+			reject(st, st->msgs[i].message, error);
+	}
+}
+
+/* Records the rejected messages in pipeline.rejected.  Needs SPI connected. */
+static void
+record_rejected(IngestState *st)
+{
+	Oid			argtypes[3] = {OIDOID, JSONBARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+
+	values[0] = ObjectIdGetDatum(st->target);
+	values[1] = jsonb_array(st->rejected_msgs, st->nrejected);
+	values[2] = text_array(st->rejected_errors, st->nrejected);
+	catalog_exec_as_owner("INSERT INTO pipeline.rejected (target, message, error) "
+						  "SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
+						  3, argtypes, values, NULL);
+}
+
+IngestCounts
+ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
+{
+	IngestState st = {0};
+	char	   *error = NULL;
+	int			claimed;
+	int			ncand;
+
+	st.target = target_relid;
+	st.cxt = CurrentMemoryContext;
+	st.insert_sql = ingest_insert_sql(target_relid, messages, dedup_key);
+	split_messages(&st, messages, dedup_key);
+	ncand = drop_batch_duplicates(&st);
+
+	SPI_connect();
 	/* fast path: the whole batch at once */
 	if (ncand > 0 &&
-		try_claim_and_insert(target_relid, insert_sql.data, msgs, ncand, &claimed, &error))
+		try_claim_and_insert(target_relid, st.insert_sql, st.msgs, ncand, &claimed, &error))
 	{
-		counts.accepted += claimed;
-		counts.duplicates += ncand - claimed;
+		st.counts.accepted += claimed;
+		st.counts.duplicates += ncand - claimed;
 	}
 	else
-	{
-		/* slow path: one message at a time, in id order */
-		for (int i = 0; i < ncand; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (try_claim_and_insert(target_relid, insert_sql.data, &msgs[i], 1, &claimed, &error))
-			{
-				if (claimed == 1)
-					counts.accepted++;
-				else
-					counts.duplicates++;
-			}
-			else
-			{
-				rejected_msgs[nrejected] = msgs[i].message;
-				rejected_errors[nrejected++] = MemoryContextStrdup(TopTransactionContext, error);
-			}
-		}
-	}
-
-	if (nrejected > 0)
-	{
-		Oid			argtypes[3] = {OIDOID, JSONBARRAYOID, TEXTARRAYOID};
-		Datum		values[3];
-
-		values[0] = ObjectIdGetDatum(target_relid);
-		values[1] = jsonb_array(rejected_msgs, nrejected);
-		values[2] = text_array(rejected_errors, nrejected);
-		catalog_exec_as_owner("INSERT INTO pipeline.rejected (target, message, error) "
-							  "SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
-							  3, argtypes, values, NULL);
-	}
-	counts.rejected = nrejected;
+		ingest_one_by_one(&st, ncand);
+	if (st.nrejected > 0)
+		record_rejected(&st);
+	st.counts.rejected = st.nrejected;
 	SPI_finish();
-	return counts;
+	return st.counts;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_ingest);

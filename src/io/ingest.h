@@ -10,12 +10,13 @@
 #include "postgres.h"
 #include "utils/jsonb.h"
 
+/* What one call did with its messages */
 typedef struct IngestCounts
 {
 	int32		accepted;
 	int32		duplicates;
 	int32		rejected;
-}			IngestCounts;
+} IngestCounts;
 
 /*
  * Inserts the messages (a JSON array of objects) into target, skipping the

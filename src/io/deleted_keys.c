@@ -1,0 +1,777 @@
+/*-------------------------------------------------------------------------
+ * deleted_keys.c
+ *	  apply_changes()'s deleted-key memory: collecting the keys the MERGE
+ *	  deletes, probing pipeline.deleted_keys before an insert of an absent
+ *	  key, and writing the new keys after the MERGE.
+ *
+ * The memory rides on the MERGE's sorted stream: the row check sees each
+ * key's winning change first, so it hands the winning deletes here (a
+ * "fact": key and sequence) at no extra scan.  After the MERGE they are
+ * written straight into the heap (one multi-insert per thousand rows) and
+ * its indexes, not through an INSERT statement.  The check is a function
+ * in the MERGE's WHEN NOT MATCHED clause, so only changes that would insert
+ * probe the memory (an index lookup), and only when the target has
+ * remembered keys at all.  Keys are stored as text (the key's output, a row
+ * literal for several columns) under fixed output settings, sequences as
+ * text too, compared after parsing with the sequence type's ordering.
+ * Expired keys (pipeline.deleted_keys_retention) are pruned by each apply
+ * into the target before it starts; a dropped target's keys by an event
+ * trigger.
+ *
+ * Visibility: the probes read the memory under the MERGE's snapshot, and
+ * the write decides what to replace under a fresh one taken after the
+ * MERGE.  In READ COMMITTED both are taken after the apply's lock on the
+ * target was granted, so both see what an earlier apply into the target
+ * committed; under a transaction snapshot taken before that, such an apply
+ * surfaces as an error (a serialization failure, or a unique violation on
+ * the memory's primary key), never as a lost key.  The lock also makes the
+ * running apply the only writer of its target's keys.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "io/deleted_keys.h"
+#include "model/catalog.h"
+#include "util/settings.h"
+
+/* Columns of pipeline.deleted_keys */
+#define DK_TARGET		1
+#define DK_KEY			2
+#define DK_SEQUENCE		3
+#define DK_DELETED_AT	4
+
+/*
+ * The memory as the running apply sees it; NULL outside apply_changes().
+ * Values are the change table's: index 0 is the sequence, 1.. the keys.
+ */
+typedef struct DeleteMemory
+{
+	Oid			target;
+	MemoryContext cxt;			/* this struct, the facts, the key texts */
+	int			nvalues;		/* 1 + number of keys */
+	int16	   *typlen;
+	bool	   *typbyval;
+	FmgrInfo   *output;			/* output functions */
+	Oid			seq_ioparam;	/* parsing a remembered sequence ... */
+	FmgrInfo	seq_input;
+	FmgrInfo	seq_cmp;		/* ... and comparing it */
+	Oid			seq_collation;
+	bool		pin_settings;	/* an output depends on DateStyle and co. */
+
+	/*
+	 * Facts: a key a winning delete removed, and a sequence it is at least
+	 * as new as (unknown for a null-sequence delete of a key with no other
+	 * change in the batch and no sequence in the target).
+	 */
+	Datum	   *facts;			/* maxfacts x nvalues */
+	bool	   *fact_known;
+	int			nfacts;
+	int			maxfacts;
+	int			pending;		/* null-sequence delete awaiting its key's
+								 * newest sequence in the batch, or -1 */
+
+	Oid			relid;			/* pipeline.deleted_keys, or InvalidOid when
+								 * the installed SQL predates it (1.1) */
+	bool		remembered;		/* the target had keys remembered */
+	Relation	heap;			/* pipeline.deleted_keys, for probes */
+	Relation	index;			/* its primary key (target, key) */
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+} DeleteMemory;
+
+static DeleteMemory *memory = NULL;
+
+/* Whether the MERGE runs: only then do its helper functions act */
+static bool merging = false;
+
+/* Types whose output does not depend on any setting */
+static bool
+output_is_stable(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case BOOLOID:
+		case CHAROID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Fixes the settings type output depends on, so a key or sequence reads
+ * the same whoever wrote it (and a pg_dump restores what it dumped).
+ * Returns the GUC nest level to pass to AtEOXact_GUC(true, level).
+ */
+static int
+pin_output_settings(void)
+{
+	int			level = NewGUCNestLevel();
+
+	set_config_option("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
+					  GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "apply_changes deleted keys",
+											  ALLOCSET_DEFAULT_SIZES);
+	DeleteMemory *m = MemoryContextAllocZero(cxt, sizeof(DeleteMemory));
+	Form_pg_attribute seq_att = TupleDescAttr(cdesc, seq_attno - 1);
+	Oid			seq_base = getBaseType(seq_att->atttypid);
+	TypeCacheEntry *entry;
+	Oid			func;
+	bool		isvarlena;
+
+	m->target = target;
+	m->cxt = cxt;
+	/* a library newer than the installed SQL applies as 1.1 did */
+	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
+	m->nvalues = 1 + list_length(key_attnos);
+	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
+	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
+	m->output = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * m->nvalues);
+	m->pending = -1;
+	for (int i = 0; i < m->nvalues; i++)
+	{
+		AttrNumber	attno = i == 0 ? seq_attno : (AttrNumber) list_nth_int(key_attnos, i - 1);
+		Oid			type = TupleDescAttr(cdesc, attno - 1)->atttypid;
+
+		get_typlenbyval(type, &m->typlen[i], &m->typbyval[i]);
+		getTypeOutputInfo(type, &func, &isvarlena);
+		fmgr_info_cxt(func, &m->output[i], cxt);
+		if (!output_is_stable(type))
+			m->pin_settings = true;
+	}
+
+	getTypeInputInfo(seq_base, &func, &m->seq_ioparam);
+	fmgr_info_cxt(func, &m->seq_input, cxt);
+	entry = lookup_type_cache(seq_base, TYPECACHE_CMP_PROC_FINFO);
+	if (!OidIsValid(entry->cmp_proc_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify a comparison function for type %s",
+						format_type_be(seq_att->atttypid)),
+				 errhint("The sequence column needs a type with a default btree operator class.")));
+	fmgr_info_cxt(entry->cmp_proc_finfo.fn_oid, &m->seq_cmp, cxt);
+	m->seq_collation = seq_att->attcollation;
+	memory = m;
+}
+
+Oid
+deleted_keys_target(void)
+{
+	return memory != NULL ? memory->target : InvalidOid;
+}
+
+bool
+deleted_keys_installed(void)
+{
+	return OidIsValid(memory->relid);
+}
+
+bool
+deleted_keys_prune(void)
+{
+	Oid			argtypes[2] = {REGCLASSOID, INTERVALOID};
+	Datum		values[2];
+	Interval   *retention = palloc0(sizeof(Interval));
+
+	if (!OidIsValid(memory->relid))
+		return false;
+	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
+	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = IntervalPGetDatum(retention);
+	catalog_exec_as_owner("DELETE FROM pipeline.deleted_keys"
+						  " WHERE target OPERATOR(pg_catalog.=) $1"
+						  "   AND deleted_at OPERATOR(pg_catalog.<)"
+						  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
+						  2, argtypes, values, NULL);
+	values[0] = ObjectIdGetDatum(memory->target);
+	memory->remembered =
+		catalog_exec_as_owner("SELECT FROM pipeline.deleted_keys"
+							  " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+							  1, argtypes, values, NULL) > 0;
+	return memory->remembered;
+}
+
+/*
+ * Opens pipeline.deleted_keys and its primary key for probes, and starts an
+ * index scan under the given snapshot, which must stay valid until
+ * memory_end_scan().
+ */
+static void
+memory_begin_scan(Snapshot snapshot)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+	Oid			index;
+
+	if (memory->heap == NULL)
+	{
+		memory->heap = table_open(memory->relid, AccessShareLock);
+		index = RelationGetPrimaryKeyIndex(memory->heap);
+		if (!OidIsValid(index))
+			elog(ERROR, "pipeline.deleted_keys has no primary key");
+		memory->index = index_open(index, AccessShareLock);
+		memory->slot = table_slot_create(memory->heap, NULL);
+	}
+	memory->scan = index_beginscan(memory->heap, memory->index, snapshot, 2, 0);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+static void
+memory_end_scan(void)
+{
+	if (memory->scan != NULL)
+		index_endscan(memory->scan);
+	memory->scan = NULL;
+}
+
+void
+deleted_keys_merge_begin(void)
+{
+	merging = true;
+}
+
+void
+deleted_keys_merge_end(void)
+{
+	merging = false;
+	memory_end_scan();
+}
+
+void
+deleted_keys_end(void)
+{
+	memory_end_scan();
+	if (memory->slot != NULL)
+		ExecDropSingleTupleTableSlot(memory->slot);
+	if (memory->index != NULL)
+		index_close(memory->index, NoLock);
+	if (memory->heap != NULL)
+		table_close(memory->heap, NoLock);
+	MemoryContextDelete(memory->cxt);
+	memory = NULL;
+}
+
+void
+deleted_keys_forget(void)
+{
+	memory = NULL;
+	merging = false;
+}
+
+/*
+ * The key as remembered: the key column's output, or for several columns
+ * a row literal ('(1,"a b")', as ROW(k1, k2)::text gives).  Needs the
+ * output settings pinned when memory->pin_settings.
+ */
+static char *
+memory_key_text(Datum *keys)
+{
+	StringInfoData buf;
+	int			nkeys = memory->nvalues - 1;
+
+	if (nkeys == 1)
+		return OutputFunctionCall(&memory->output[1], keys[0]);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < nkeys; i++)
+	{
+		char	   *value = OutputFunctionCall(&memory->output[i + 1], keys[i]);
+		bool		quote = value[0] == '\0';
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		for (const char *p = value; *p && !quote; p++)
+			quote = *p == '"' || *p == '\\' || *p == '(' || *p == ')' ||
+				*p == ',' || isspace((unsigned char) *p);
+		if (!quote)
+		{
+			appendStringInfoString(&buf, value);
+			continue;
+		}
+		appendStringInfoChar(&buf, '"');
+		for (const char *p = value; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, *p);
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * The remembered sequence of a key, parsed, or false when the key is not
+ * remembered.  Needs memory_begin_scan() and, when memory->pin_settings,
+ * the output settings pinned.
+ */
+static bool
+memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
+{
+	ScanKeyData skey[2];
+	bool		found;
+
+	ScanKeyInit(&skey[0], DK_TARGET, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(memory->target));
+	ScanKeyInit(&skey[1], DK_KEY, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(key));
+	skey[1].sk_collation = C_COLLATION_OID;
+	index_rescan(memory->scan, skey, 2, NULL, 0);
+	found = index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		stored = slot_getattr(memory->slot, DK_SEQUENCE, &isnull);
+
+		if (isnull)
+			found = false;
+		else
+			*sequence = InputFunctionCall(&memory->seq_input, TextDatumGetCString(stored),
+										  memory->seq_ioparam, -1);
+		if (found && tid != NULL)
+			*tid = memory->slot->tts_tid;
+	}
+	ExecClearTuple(memory->slot);
+	return found;
+}
+
+static int
+memory_compare(Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(&memory->seq_cmp, memory->seq_collation, a, b));
+}
+
+/*
+ * Adds a fact: the key (the arguments after "first") was deleted by a
+ * change at least as new as argument "first" (when known).  Returns its
+ * index.  Copies the values.
+ */
+static int
+memory_add_fact(FunctionCallInfo fcinfo, int first, bool known)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+	int			n = memory->nvalues;
+	Datum	   *fact;
+
+	if (memory->nfacts == memory->maxfacts)
+	{
+		memory->maxfacts = memory->maxfacts == 0 ? 1024 : memory->maxfacts * 2;
+		if (memory->facts == NULL)
+		{
+			memory->facts = palloc_extended(sizeof(Datum) * n * memory->maxfacts, MCXT_ALLOC_HUGE);
+			memory->fact_known = palloc_extended(sizeof(bool) * memory->maxfacts, MCXT_ALLOC_HUGE);
+		}
+		else
+		{
+			memory->facts = repalloc_huge(memory->facts, sizeof(Datum) * n * memory->maxfacts);
+			memory->fact_known = repalloc_huge(memory->fact_known, sizeof(bool) * memory->maxfacts);
+		}
+	}
+	fact = &memory->facts[(Size) memory->nfacts * n];
+	for (int i = 0; i < n; i++)
+		fact[i] = (i == 0 && !known) ? (Datum) 0 :
+			datumCopy(fcinfo->args[first + i].value, memory->typbyval[i], memory->typlen[i]);
+	memory->fact_known[memory->nfacts] = known;
+	MemoryContextSwitchTo(oldcxt);
+	return memory->nfacts++;
+}
+
+/* A remembered key and sequence, on their way to pipeline.deleted_keys */
+typedef struct KeyFact
+{
+	char	   *key;
+	Datum		sequence;
+	ItemPointerData old;		/* the row it replaces, or invalid */
+} KeyFact;
+
+/* Rows memory_write() hands to heap_multi_insert() at a time */
+#define WRITE_BATCH		1000
+
+/*
+ * Whether memory_write() may write pipeline.deleted_keys itself: only
+ * plain indexes that are ready and checked at once, no triggers, no forced
+ * row security (as installed; an index or trigger added by hand falls back
+ * to SQL).  Opens the indexes into *indexes when it may.
+ */
+static bool
+memory_direct_ok(Relation rel, CatalogIndexState *indexes)
+{
+	CatalogIndexState state;
+
+	if (rel->trigdesc != NULL || rel->rd_rel->relforcerowsecurity)
+		return false;
+	state = CatalogOpenIndexes(rel);
+	for (int i = 0; i < state->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = state->ri_IndexRelationInfo[i];
+
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL ||
+			info->ii_ExclusionOps != NULL || !info->ii_ReadyForInserts ||
+			!state->ri_IndexRelationDescs[i]->rd_index->indimmediate)
+		{
+			CatalogCloseIndexes(state);
+			return false;
+		}
+	}
+	*indexes = state;
+	return true;
+}
+
+/*
+ * memory_write() through an INSERT statement, as the catalog owner, for a
+ * table that has more than its installed shape.  Needs SPI connected.
+ */
+static void
+memory_write_by_statement(KeyFact *kf, Datum *sequences, int n)
+{
+	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	Datum	   *keys = palloc_extended(sizeof(Datum) * n, MCXT_ALLOC_HUGE);
+
+	for (int f = 0; f < n; f++)
+		keys[f] = CStringGetTextDatum(kf[f].key);
+	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+
+	/*
+	 * The arrays are unnested in the target list, which streams them (ROWS
+	 * FROM would store both in tuplestores first).
+	 */
+	catalog_exec_as_owner("INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
+						  " ON CONFLICT (target, key) DO UPDATE"
+						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
+						  3, argtypes, values, NULL);
+}
+
+/*
+ * Writes the rows of pipeline.deleted_keys: kf[f] with its sequence's text
+ * sequences[f], replacing the row kf[f].old when valid.  As the statement
+ * "INSERT ... SELECT unnest(...)" would, but without the executor: the
+ * heap gets one multi-insert (one WAL record per page) per batch of rows,
+ * then each index its entries.  The extension's own table, written as the
+ * catalog owner would: nothing here checks privileges.  Falls back to the
+ * statement when the table has more than the installed shape.  Needs SPI
+ * connected.
+ */
+static void
+memory_write(KeyFact *kf, Datum *sequences, int n)
+{
+	Relation	rel = table_open(memory->relid, RowExclusiveLock);
+	CatalogIndexState indexes;
+	TupleTableSlot **slots;
+	CommandId	cid;
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+
+	if (!memory_direct_ok(rel, &indexes))
+	{
+		table_close(rel, NoLock);
+		memory_write_by_statement(kf, sequences, n);
+		return;
+	}
+
+	/*
+	 * No bulk-insert state: its ring of buffers would make this backend
+	 * write (and flush WAL for) pages of a large batch itself.
+	 */
+	cid = GetCurrentCommandId(true);
+	slots = palloc(sizeof(TupleTableSlot *) * Min(n, WRITE_BATCH));
+	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	for (int first = 0; first < n; first += WRITE_BATCH)
+	{
+		int			count = Min(n - first, WRITE_BATCH);
+
+		for (int i = 0; i < count; i++)
+		{
+			KeyFact    *fact = &kf[first + i];
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, false, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			slot->tts_values[DK_TARGET - 1] = ObjectIdGetDatum(memory->target);
+			slot->tts_values[DK_KEY - 1] = CStringGetTextDatum(fact->key);
+			slot->tts_values[DK_SEQUENCE - 1] = sequences[first + i];
+			slot->tts_values[DK_DELETED_AT - 1] = now;
+			ExecStoreVirtualTuple(slot);
+			/* the older row goes first, so the new one is unique */
+			if (ItemPointerIsValid(&fact->old))
+				simple_heap_delete(rel, &fact->old);
+		}
+		heap_multi_insert(rel, slots, count, cid, 0, NULL);
+		for (int i = 0; i < count; i++)
+		{
+			for (int x = 0; x < indexes->ri_NumIndices; x++)
+			{
+				Relation	index = indexes->ri_IndexRelationDescs[x];
+				IndexInfo  *info = indexes->ri_IndexRelationInfo[x];
+				Datum		values[INDEX_MAX_KEYS];
+				bool		isnull[INDEX_MAX_KEYS];
+
+				FormIndexDatum(info, slots[i], NULL, values, isnull);
+				index_insert(index, values, isnull, &slots[i]->tts_tid, rel,
+							 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							 false, info);
+			}
+		}
+	}
+	for (int i = 0; i < Min(n, WRITE_BATCH); i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	CatalogCloseIndexes(indexes);
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+}
+
+static int
+keyfact_cmp(const void *a, const void *b)
+{
+	const KeyFact *fa = a;
+	const KeyFact *fb = b;
+	int			c = strcmp(fa->key, fb->key);
+
+	if (c != 0)
+		return c;
+	/* newest first */
+	return -memory_compare(fa->sequence, fb->sequence);
+}
+
+void
+deleted_keys_record(void)
+{
+	MemoryContext oldcxt;
+	KeyFact    *kf;
+	int			n = 0;
+	int			kept = 0;
+	int			level = -1;
+	Datum	   *sequences;
+
+	if (memory->nfacts == 0 || !OidIsValid(memory->relid))
+		return;
+	oldcxt = MemoryContextSwitchTo(memory->cxt);
+	if (memory->pin_settings)
+		level = pin_output_settings();
+	kf = palloc_extended(sizeof(KeyFact) * memory->nfacts, MCXT_ALLOC_HUGE);
+	for (int f = 0; f < memory->nfacts; f++)
+	{
+		Datum	   *fact = &memory->facts[(Size) f * memory->nvalues];
+
+		if (!memory->fact_known[f])
+			continue;			/* a null-sequence delete of nothing known */
+		kf[n].key = memory_key_text(&fact[1]);
+		kf[n].sequence = fact[0];
+		ItemPointerSetInvalid(&kf[n].old);
+		n++;
+	}
+
+	/*
+	 * One row per key, the newest, in key order: inserting in the primary
+	 * key's order costs the index much less than in the merge's (numeric,
+	 * say) order.
+	 */
+	if (n > 1)
+	{
+		qsort(kf, n, sizeof(KeyFact), keyfact_cmp);
+		for (int f = 0; f < n; f++)
+			if (kept == 0 || strcmp(kf[kept - 1].key, kf[f].key) != 0)
+				kf[kept++] = kf[f];
+		n = kept;
+	}
+
+	/*
+	 * Never replace a newer remembered sequence.  A fresh snapshot, as the
+	 * statements' own: it sees what an apply we waited for committed.
+	 */
+	if (memory->remembered && n > 0)
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		memory_begin_scan(GetActiveSnapshot());
+		kept = 0;
+		for (int f = 0; f < n; f++)
+		{
+			Datum		remembered;
+
+			ItemPointerData old;
+
+			if (!memory_lookup(kf[f].key, &remembered, &old))
+				kf[kept++] = kf[f];
+			else if (memory_compare(remembered, kf[f].sequence) <= 0)
+			{
+				kf[f].old = old;
+				kf[kept++] = kf[f];
+			}
+		}
+		memory_end_scan();
+		PopActiveSnapshot();
+		n = kept;
+	}
+
+	sequences = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int f = 0; f < n; f++)
+		sequences[f] = CStringGetTextDatum(OutputFunctionCall(&memory->output[0],
+															  kf[f].sequence));
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	MemoryContextSwitchTo(oldcxt);
+	if (n > 0)
+		memory_write(kf, sequences, n);
+}
+
+/*
+ * Whether a change at sequence seq (not null) of an absent key may insert
+ * it: not when the key's remembered delete is as new or newer.  Called by
+ * the merge; needs memory_begin_scan().
+ */
+static bool
+memory_allows_insert(Datum seq, Datum *keys)
+{
+	int			level = memory->pin_settings ? pin_output_settings() : -1;
+	Datum		remembered;
+	bool		allowed;
+
+	allowed = !memory_lookup(memory_key_text(keys), &remembered, NULL) ||
+		memory_compare(remembered, seq) < 0;
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	return allowed;
+}
+
+/*
+ * A null-sequence delete takes its key's newest sequence in the batch, the
+ * first non-null one after it.
+ */
+void
+deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
+{
+	if (!same_key)
+	{
+		memory->pending = -1;
+		if (is_delete)
+		{
+			int			fact = memory_add_fact(fcinfo, 2, !PG_ARGISNULL(2));
+
+			if (PG_ARGISNULL(2))
+				memory->pending = fact;
+		}
+	}
+	else if (memory->pending >= 0 && !PG_ARGISNULL(2))
+	{
+		int			n = memory->pending;
+		MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+
+		memory->facts[(Size) n * memory->nvalues] =
+			datumCopy(PG_GETARG_DATUM(2), memory->typbyval[0], memory->typlen[0]);
+		MemoryContextSwitchTo(oldcxt);
+		memory->fact_known[n] = true;
+		memory->pending = -1;
+	}
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
+
+/*
+ * apply_changes_deleting(seq "any", VARIADIC keys "any") RETURNS boolean
+ *
+ * apply_changes()'s MERGE calls this when a null-sequence delete removes a
+ * row, with the row's sequence: the key is remembered as deleted at least
+ * that late.  Returns true.  Does nothing outside apply_changes().
+ */
+Datum
+pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
+{
+	if (merging && memory != NULL && !PG_ARGISNULL(0) &&
+		PG_NARGS() == memory->nvalues)
+	{
+		for (int i = 1; i < PG_NARGS(); i++)
+			if (PG_ARGISNULL(i))
+				PG_RETURN_BOOL(true);
+		memory_add_fact(fcinfo, 0, true);
+	}
+	PG_RETURN_BOOL(true);
+}
+
+PG_FUNCTION_INFO_V1(pipeline_apply_changes_insertable);
+
+/*
+ * apply_changes_insertable(seq "any", VARIADIC keys "any") RETURNS boolean
+ *
+ * apply_changes()'s MERGE calls this before a change inserts a key that is
+ * not in the target: false when the key's remembered delete is as new as
+ * the change or newer (so an old change never brings a deleted row back).
+ * Returns true outside apply_changes().
+ */
+Datum
+pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
+{
+	Datum	   *keys;
+
+	if (!merging || memory == NULL || !memory->remembered ||
+		PG_NARGS() != memory->nvalues || PG_ARGISNULL(0))
+		PG_RETURN_BOOL(true);
+	keys = palloc(sizeof(Datum) * (PG_NARGS() - 1));
+	for (int i = 1; i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			PG_RETURN_BOOL(true);
+		keys[i - 1] = PG_GETARG_DATUM(i);
+	}
+	if (memory->scan == NULL)
+		memory_begin_scan(GetActiveSnapshot());
+	PG_RETURN_BOOL(memory_allows_insert(PG_GETARG_DATUM(0), keys));
+}

@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ * deleted_keys.h
+ *	  apply_changes()'s deleted-key memory (pipeline.deleted_keys): the
+ *	  sequence of every key a delete removed from a target, so that an
+ *	  older change arriving later never brings the row back.
+ *
+ * One apply at a time has a memory (apply_changes() is not re-entrant); it
+ * lives from deleted_keys_begin() to deleted_keys_end(), or until
+ * deleted_keys_forget() after an error, whose abort releases what it held.
+ * Reads and writes of pipeline.deleted_keys run as the catalog owner.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DELETED_KEYS_H
+#define PIPELINE_DELETED_KEYS_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+
+/*
+ * Sets up the memory for an apply into target whose change table has the
+ * given sequence and key columns.  Errors if the sequence's type has no
+ * default btree ordering.  Needs a transaction; allocates in a child of
+ * CurrentMemoryContext.
+ */
+extern void deleted_keys_begin(Oid target, TupleDesc changes, AttrNumber seq_attno,
+							   List *key_attnos);
+
+/* The target of the apply that has a memory, or InvalidOid if none has */
+extern Oid	deleted_keys_target(void);
+
+/*
+ * Whether the installed SQL has pipeline.deleted_keys (1.2 on); a library
+ * newer than its SQL applies as 1.1 did, remembering nothing.
+ */
+extern bool deleted_keys_installed(void);
+
+/*
+ * Forgets the target's keys deleted longer ago than
+ * pipeline.deleted_keys_retention, and returns whether the target still
+ * has keys remembered (then inserts must probe the memory).  Needs SPI
+ * connected.
+ */
+extern bool deleted_keys_prune(void);
+
+/*
+ * Brackets the MERGE: only between these do the MERGE's helper functions
+ * (apply_changes_deleting(), apply_changes_insertable()) act.  The end also
+ * closes the probes' index scan, whose snapshot was the MERGE's.
+ */
+extern void deleted_keys_merge_begin(void);
+extern void deleted_keys_merge_end(void);
+
+/*
+ * Told by the row check about each good change in the MERGE's stream (key
+ * and descending sequence order): the first change of a key is its winner,
+ * and a winning delete is remembered.  fcinfo is apply_changes_row()'s:
+ * argument 2 is the sequence, the keys follow.
+ */
+extern void deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete);
+
+/*
+ * After the MERGE: writes the winning deletes to pipeline.deleted_keys, one
+ * row per key with its newest sequence, never replacing a newer remembered
+ * one.  Needs SPI connected.
+ */
+extern void deleted_keys_record(void);
+
+/* Frees the memory and closes what it opened; on success only */
+extern void deleted_keys_end(void);
+
+/* Drops the memory after an error (the abort has released its resources) */
+extern void deleted_keys_forget(void);
+
+#endif
