@@ -52,7 +52,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -61,6 +60,7 @@
 
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
+#include "util/runas.h"
 #include "util/settings.h"
 
 /* Columns of pipeline.deleted_keys */
@@ -138,26 +138,22 @@ output_is_stable(Oid type)
 }
 
 /*
- * Fixes the settings type output depends on, so a key or sequence reads
- * the same whoever wrote it (and a pg_dump restores what it dumped).
- * Returns the GUC nest level to pass to AtEOXact_GUC(true, level).
+ * The settings type output depends on, fixed while keys and sequences are
+ * written as text, so a key reads the same whoever wrote it (and a pg_dump
+ * restores what it dumped).
  */
+static const RunAsSetting output_settings[] = {
+	{"datestyle", "ISO, MDY"},
+	{"intervalstyle", "postgres"},
+	{"timezone", "UTC"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+};
+
 static int
 pin_output_settings(void)
 {
-	int			level = NewGUCNestLevel();
-
-	set_config_option("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
-					  GUC_ACTION_SAVE, true, 0, false);
-	set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-					  GUC_ACTION_SAVE, true, 0, false);
-	set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
-					  GUC_ACTION_SAVE, true, 0, false);
-	set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
-					  GUC_ACTION_SAVE, true, 0, false);
-	set_config_option("bytea_output", "hex", PGC_USERSET, PGC_S_SESSION,
-					  GUC_ACTION_SAVE, true, 0, false);
-	return level;
+	return runas_pin_settings(output_settings, lengthof(output_settings));
 }
 
 void
@@ -667,7 +663,7 @@ deleted_keys_record(void)
 		sequences[f] = CStringGetTextDatum(OutputFunctionCall(&memory->output[0],
 															  kf[f].sequence));
 	if (level >= 0)
-		AtEOXact_GUC(true, level);
+		runas_unpin_settings(level);
 	MemoryContextSwitchTo(oldcxt);
 	if (n > 0)
 		memory_write(kf, sequences, n);
@@ -688,7 +684,7 @@ memory_allows_insert(Datum seq, Datum *keys)
 	allowed = !memory_lookup(memory_key_text(keys), &remembered, NULL) ||
 		memory_compare(remembered, seq) < 0;
 	if (level >= 0)
-		AtEOXact_GUC(true, level);
+		runas_unpin_settings(level);
 	return allowed;
 }
 

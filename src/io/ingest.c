@@ -122,11 +122,9 @@ claim(Oid target, Message *msgs, int n)
 	for (uint64 r = 0; r < claimed; r++)
 	{
 		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		Message		key;
+		Message		key = {.ordinal = -1,.id = id};
 		Message    *found;
 
-		key.id = id;
-		key.ordinal = -1;
 		/* ids are distinct: compare by id only */
 		found = bsearch(&key, msgs, n, sizeof(Message), message_cmp_id_only);
 		if (found == NULL)
