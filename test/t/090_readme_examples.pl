@@ -11,6 +11,7 @@
 #                                  argument names and types (and RETURNS
 #                                  TABLE columns); a relation's columns too
 #   <!-- file: PATH -->            must equal the repository's file PATH
+# Every path of the repository the text names in backticks must exist.
 #
 # psql runs from the top of the tree (for \i demo/setup.sql) as
 # psql -X -q -P footer=off, so outputs show no command tags and no row
@@ -104,6 +105,23 @@ for my $blk (@files)
 {
 	my $want = PostgreSQL::Test::Utils::slurp_file("$src/$blk->{markarg}");
 	is($blk->{text}, $want, "README.md:$blk->{line} is $blk->{markarg}");
+}
+
+# --- files the text names -------------------------------------------------
+# every `path` of this repository the README names (a lone path in
+# backticks, globs allowed) exists, so a moved or renamed file is noticed
+my %named;
+for my $line (@lines)
+{
+	while ($line =~ /`((?:src|sql|test|demo|bench|doc|expected|specs|\.ci)\/[^`\s<>]*)`/g)
+	{
+		$named{$1} = 1;
+	}
+}
+for my $path (sort keys %named)
+{
+	my @found = glob("$src/$path");
+	ok(@found && -e $found[0], "README.md names $path, which exists");
 }
 
 # --- a server and the reference endpoint --------------------------------
