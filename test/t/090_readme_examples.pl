@@ -18,7 +18,7 @@
 # counts, with errors, notices and warnings where psql prints them; blank
 # lines and trailing spaces are not compared.  The variable endpoint is the
 # URL of /delete_partition of test/endpoint.py, started here as the README
-# says, with --root a fresh directory.  README_OUTPUT=FILE writes what every
+# says, with --root a fresh directory, and lake that directory.  README_OUTPUT=FILE writes what every
 # example printed to FILE.
 use strict;
 use warnings;
@@ -154,6 +154,7 @@ my $out = '';
 		[
 			'psql', '-X', '-q', '-P', 'footer=off',
 			'-v', "endpoint=http://127.0.0.1:$port/delete_partition",
+			'-v', "lake=$root",
 			'-d', $node->connstr('postgres')
 		],
 		'<', \$script, '>&', \$out);
