@@ -201,10 +201,14 @@ for my $n (0 .. $#examples)
 }
 
 # --- signatures -----------------------------------------------------------
+# in a database of their own (the examples end with DROP EXTENSION)
+$node->safe_psql('postgres', 'CREATE DATABASE signatures');
+$node->safe_psql('signatures', 'CREATE EXTENSION pipeline');
+
 # name -> list of "arg type, ...|column type, ..." of each overload, types
 # as format_type prints them
 my %have;
-for my $row (split /\n/, $node->safe_psql('postgres', q{
+for my $row (split /\n/, $node->safe_psql('signatures', q{
 	SELECT p.proname || '=' ||
 	       coalesce((SELECT string_agg(coalesce(p.proargnames[k], '?') || ' ' || format_type(t, NULL), ', ' ORDER BY k)
 	                   FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY a(t, k)
@@ -230,7 +234,7 @@ sub canonical_type
 {
 	my ($type) = @_;
 	$type =~ s/\s+/ /g;
-	$canonical{$type} //= $node->safe_psql('postgres', "SELECT format_type('$type'::regtype, NULL)");
+	$canonical{$type} //= $node->safe_psql('signatures', "SELECT format_type('$type'::regtype, NULL)");
 	return $canonical{$type};
 }
 
