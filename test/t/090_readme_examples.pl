@@ -200,6 +200,34 @@ for my $n (0 .. $#examples)
 	}
 }
 
+# --- demo/setup.sql, loaded twice -----------------------------------------
+# the README says loading it again starts over, and it leaves the session's
+# psql variables and settings as they were
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE reload');
+	my $reload = q{
+\i demo/setup.sql
+\set dpl `cat demo/dpl/lifetime_value.dpl`
+SELECT pipeline.define(:'dpl') IS NOT NULL AS defined;
+SELECT count(*) AS orders FROM billingdb.orders;
+INSERT INTO billingdb.orders VALUES (61, 12, '$1.00', now());
+\i demo/setup.sql
+SELECT count(*) AS orders FROM billingdb.orders;
+SELECT string_agg(matview::text, ', ' ORDER BY matview::text) AS views FROM pipeline.matviews;
+\echo ON_ERROR_STOP :ON_ERROR_STOP
+SHOW client_min_messages;
+};
+	my $got = '';
+	my $cwd = Cwd::getcwd();
+	chdir $src or die "chdir $src: $!";
+	IPC::Run::run([ 'psql', '-X', '-q', '-A', '-t', '-d', $node->connstr('reload') ],
+		'<', \$reload, '>&', \$got);
+	chdir $cwd;
+	is($got, "t\n60\n60\ndeviceevents.mv_heartbeat, webevents.mv_siteactivity\n"
+		  . "ON_ERROR_STOP off\nnotice\n",
+		'demo/setup.sql loads again, starting over, and leaves psql and the session as they were');
+}
+
 # --- signatures -----------------------------------------------------------
 # in a database of their own (the examples end with DROP EXTENSION)
 $node->safe_psql('postgres', 'CREATE DATABASE signatures');
