@@ -16,10 +16,13 @@
 # psql runs from the top of the tree (for \i demo/setup.sql) as
 # psql -X -q -P footer=off, so outputs show no command tags and no row
 # counts, with errors, notices and warnings where psql prints them; blank
-# lines and trailing spaces are not compared.  The variable endpoint is the
-# URL of /delete_partition of test/endpoint.py, started here as the README
-# says, with --root a fresh directory, and lake that directory.  README_OUTPUT=FILE writes what every
-# example printed to FILE.
+# lines and trailing spaces are not compared.  The psql variable endpoint is
+# the URL of /delete_partition of test/endpoint.py, started here as the
+# README says, with --root a fresh directory, and lake is that directory.
+# README_OUTPUT=FILE also writes what every example printed to FILE.
+#
+# Then: demo/setup.sql loads twice and leaves the session as it was, as the
+# README says.  Last, the signature lists, in a database of their own.
 use strict;
 use warnings;
 
@@ -125,6 +128,8 @@ for my $path (sort keys %named)
 }
 
 # --- a server and the reference endpoint --------------------------------
+# the scheduler off from the start, as the README has it before any view
+# exists, so no run but run_due's happens
 my $node = PipelineNode->start_new('readme', "pipeline.enabled = off\n");
 my $root = "$tmp/partitions";
 mkdir $root or die "mkdir $root: $!";
