@@ -95,8 +95,9 @@ for (my $b = 0; $b < @blocks; $b++)
 		  if $next && $next->{info} eq '' && $next->{follows_block} && $next->{mark} eq '';
 		# a statement left open would run into the next example
 		my ($last) = grep { /\S/ && !/^\s*--/ } reverse split /\n/, $blk->{text};
-		BAIL_OUT("README.md:$blk->{line}: an example must end with ';' or a psql command")
-		  unless defined $last && ($last =~ /;\s*(--.*)?$/ || $last =~ /^\s*\\/);
+		BAIL_OUT("README.md:$blk->{line}: an example must end with ';', \\g or a psql command")
+		  unless defined $last
+		  && ($last =~ /;\s*(--.*)?$/ || $last =~ /^\s*\\/ || $last =~ /\\g\S*(\s.*)?$/);
 		push @examples, $blk;
 	}
 }
