@@ -11,7 +11,7 @@
 #                                  argument names and types (and RETURNS
 #                                  TABLE columns); a relation's columns too
 #   <!-- file: PATH -->            must equal the repository's file PATH
-# Every path of the repository the text names in backticks must exist.
+# Every path the text names in backticks must exist in the repository.
 #
 # psql runs from the top of the tree (for \i demo/setup.sql) as
 # psql -X -q -P footer=off, so outputs show no command tags and no row
@@ -113,11 +113,16 @@ for my $blk (@files)
 
 # --- files the text names -------------------------------------------------
 # every `path` of this repository the README names (a lone path in
-# backticks, globs allowed) exists, so a moved or renamed file is noticed
+# backticks, globs allowed, or a file name of the top folder) exists, so a
+# moved or renamed file is noticed, and none it names lies outside it
 my %named;
 for my $line (@lines)
 {
 	while ($line =~ /`((?:src|sql|test|demo|bench|doc|expected|specs|\.ci)\/[^`\s<>]*)`/g)
+	{
+		$named{$1} = 1;
+	}
+	while ($line =~ /`([\w.-]+\.(?:md|sql|c|h|pl|pm|py|conf|control|spec|out))`/g)
 	{
 		$named{$1} = 1;
 	}
