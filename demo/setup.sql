@@ -5,9 +5,33 @@
 -- views of the post itself are in demo/dpl/*.dpl.  The same tables and data
 -- are read by the regression test sql/seed_customer_health.sql (\i), which
 -- also checks every view against the raw tables.
-\set ON_ERROR_STOP on
-SET client_min_messages = warning;
+--
+-- Run it again to start over: it first drops the demo's managed views
+-- (with every managed view that reads them) and its schemas.  One
+-- transaction, so an error leaves things as they were; it sets no psql
+-- variable and no setting beyond the transaction.
+BEGIN;
+SET LOCAL client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- the guard refuses DROP SCHEMA ... CASCADE over managed views: drop them
+-- through the API first, each with its downstream views
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    LOOP
+        SELECT m.matview INTO v
+          FROM pipeline.matviews m
+         WHERE m.schema_name IN ('billingdb', 'zendesk', 'webevents', 'deviceevents', 'events')
+            OR m.matview = to_regclass('public.mv_customer_health')
+         LIMIT 1;
+        EXIT WHEN v IS NULL;
+        PERFORM pipeline.drop_matview(v, "cascade" => true);
+    END LOOP;
+END
+$$;
+DROP SCHEMA IF EXISTS billingdb, zendesk, webevents, deviceevents, events CASCADE;
 
 CREATE SCHEMA billingdb;
 CREATE SCHEMA zendesk;
@@ -82,8 +106,11 @@ SELECT g, 'dev-' || g % 15, g % 9 + 2, CASE WHEN g % 10 = 0 THEN 'crash' ELSE 'h
        timestamptz '2026-11-01 00:00+00' + g * interval '11 minutes'
   FROM generate_series(1, 150) g;
 
--- the two views the seed's engagement query reads
-SELECT pipeline.define($$
+-- the two views the seed's engagement query reads (in a DO block, so
+-- loading the file prints nothing)
+DO $do$
+BEGIN
+PERFORM pipeline.define($dpl$
 /**
  * @datacoral O-1.0.0
  * @matview-schema webevents
@@ -100,8 +127,8 @@ FROM
       webevents.pageviews p
 WHERE
       p.user_id IS NOT NULL;
-$$);
-SELECT pipeline.define($$
+$dpl$);
+PERFORM pipeline.define($dpl$
 /**
  * @datacoral O-1.0.0
  * @matview-schema deviceevents
@@ -118,4 +145,7 @@ FROM
       deviceevents.events e
 WHERE
       e.kind = 'heartbeat';
-$$);
+$dpl$);
+END
+$do$;
+COMMIT;
