@@ -1,7 +1,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 
--- a Type-1 mirror (seed 002's cart) and its change table
+-- a Type-1 mirror (a shopping cart) and its change table
 CREATE TABLE cart (id bigint PRIMARY KEY, user_id bigint, price numeric(6,2), seq bigint);
 CREATE TABLE cart_changes (id bigint, user_id bigint, price numeric(6,2), seq bigint, op char(1));
 INSERT INTO cart VALUES (1, 10, 1.00, 5), (2, 20, 2.00, 5), (3, 30, 3.00, 50);

@@ -3,7 +3,7 @@ CREATE EXTENSION IF NOT EXISTS pipeline;
 
 -- apply_changes remembers the sequence of every key a delete removed
 -- (pipeline.deleted_keys), so a later batch's older change never brings the
--- row back; seed 004's key-only deletes (NULL sequence) are the newest
+-- row back; key-only deletes (NULL sequence) are the newest
 -- change of their key.
 CREATE TABLE cases (id int PRIMARY KEY, cases int, seq bigint);
 CREATE TABLE cases_stage (id int, cases int, seq bigint, op text);

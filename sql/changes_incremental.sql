@@ -1,7 +1,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 
--- a stream (seed 002's Kinesis staging) and an append-only view over it
+-- a stream (a Kinesis staging table) and an append-only view over it
 CREATE TABLE clicks (seq bigint, at timestamptz, player text, action text);
 INSERT INTO clicks VALUES (1, '2024-01-01 00:00:01+00', 'alice', 'entered shop'),
                           (2, '2024-01-01 00:00:02+00', 'bob', 'left'),

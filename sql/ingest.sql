@@ -1,7 +1,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 
--- seed 003's transactions table
+-- a transactions table fed by a message stream
 CREATE TABLE transactions (id bigint NOT NULL, account text, amount numeric(10,2) CHECK (amount >= 0),
                            at timestamptz);
 SELECT * FROM pipeline.ingest('transactions', '[

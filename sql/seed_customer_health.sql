@@ -1,4 +1,4 @@
--- The Datacoral customer_health example (shared/seeds/000): raw tables from
+-- The Datacoral customer_health example: raw tables from
 -- four "slices", two 30-minute views over the event streams, and the four
 -- DPL documents of the seed, defined as written.  The only change is
 -- Redshift's implicit text-to-number cast in lifetime_value:

@@ -1,4 +1,4 @@
--- pipeline: change data (API §6): applying CDC change tables, exactly-once
+-- pipeline: change data: applying CDC change tables, exactly-once
 -- ingestion of JSON messages, and the state of incremental views.
 
 -- Dedup ids already ingested, per target (pipeline.ingest).  Written only by

@@ -7,7 +7,7 @@
  * The change table holds one row per change: the target's columns (matched
  * by name), an operation column ('I', 'U' or the delete op) and a sequence
  * column.  Per key the change with the greatest sequence wins; the delete op
- * deletes, any other op upserts.  A delete whose sequence is NULL (seed 004's
+ * deletes, any other op upserts.  A delete whose sequence is NULL (a source's
  * delete rows carry only the key) counts as the newest change of its key.
  * The statements that read the change table and write the target run as
  * the calling user.

@@ -1,7 +1,7 @@
 # External functions against the reference endpoint (test/endpoint.py) over
 # real HTTP on loopback: calls, batching, keep-alive, every failure mode,
 # retries, cancel / statement_timeout / terminate during a slow call, the
-# seed 004 upsert flow on a local lake, after-refresh hooks, and a soak of
+# the Datacoral upsert flow on a local lake, after-refresh hooks, and a soak of
 # 100,000 calls with flat backend memory.
 use strict;
 use warnings;
@@ -191,7 +191,7 @@ like($$e, qr/terminating connection|server closed the connection/, 'terminate en
 ok($elapsed < 10, sprintf('terminate took %.2f s', $elapsed));
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '0', 'the backend is gone');
 
-# --- seed 004: upsert into cases, delete and rewrite lake partitions ----
+# --- the upsert flow: upsert into cases, delete and rewrite lake partitions ----
 create_fn('public.delete_partition(path text)', 'boolean', '/delete_partition', volatility => 'stable');
 ($out, $err) = try_sql("SELECT delete_partition('../outside')");
 like($err, qr/delete_partition\(text\).*failed: path '..\/outside' is outside the root/,

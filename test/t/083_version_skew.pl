@@ -1,4 +1,4 @@
-# A library newer than the installed SQL (API.md section 0): in a database
+# A library newer than the installed SQL: in a database
 # with pipeline 1.1 the scheduler stays idle, says so once in the log, and
 # picks up when ALTER EXTENSION pipeline UPDATE commits (the update wakes
 # it: with an hour-long tick nothing else would).
