@@ -26,7 +26,7 @@ char	   *pipeline_allowed_endpoints = NULL;
 /* One entry of the setting, parsed. */
 typedef struct AllowedPrefix
 {
-	const char *text;			/* the entry as written */
+	const char *written;	/* the entry as written */
 	bool		valid;
 	HttpUrl		url;
 } AllowedPrefix;
@@ -72,7 +72,7 @@ parse_allow_list(const char *setting)
 		if (*tok == '\0')
 			continue;
 		entry = palloc0(sizeof(AllowedPrefix));
-		entry->text = tok;
+		entry->written = tok;
 		entry->valid = http_url_parse(tok, &entry->url, &error) &&
 			!entry->url.has_userinfo && !entry->url.has_query &&
 			!entry->url.has_fragment && !entry->url.ambiguous_path;
@@ -98,14 +98,14 @@ report_invalid_entry(const char *setting)
 
 		if (entry->valid)
 			continue;
-		if (!http_url_parse(entry->text, &url, &error))
-			GUC_check_errdetail("Entry \"%s\": %s.", entry->text, error);
+		if (!http_url_parse(entry->written, &url, &error))
+			GUC_check_errdetail("Entry \"%s\": %s.", entry->written, error);
 		else if (url.ambiguous_path)
 			GUC_check_errdetail("Entry \"%s\" is not of the form http(s)://host[:port][/path] (its path holds an encoded '/' or '\\', a '\\', or a dot segment followed by ';').",
-								entry->text);
+								entry->written);
 		else
 			GUC_check_errdetail("Entry \"%s\" is not of the form http(s)://host[:port][/path].",
-								entry->text);
+								entry->written);
 		GUC_check_errhint("List URL prefixes separated by commas, for example \"https://api.example.com/lambda/, http://127.0.0.1:9000\".");
 		return true;
 	}

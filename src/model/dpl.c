@@ -129,24 +129,24 @@ report_not_select(const char *argname, RawStmt *raw)
 char *
 dpl_normalize_query(const char *query, const char *argname)
 {
-	char	   *text = trim(pstrdup(query));
+	char	   *query_text = trim(pstrdup(query));
 	List	   *stmts;
 	RawStmt    *raw;
 	size_t		len;
 	ErrorContextCallback errcallback;
 
 	/* one trailing semicolon is customary in .dpl files; drop it */
-	len = strlen(text);
-	while (len > 0 && (text[len - 1] == ';' || isspace((unsigned char) text[len - 1])))
-		text[--len] = '\0';
+	len = strlen(query_text);
+	while (len > 0 && (query_text[len - 1] == ';' || isspace((unsigned char) query_text[len - 1])))
+		query_text[--len] = '\0';
 	if (len == 0)
 		report_no_query(argname);
 
 	errcallback.callback = query_text_error_callback;
-	errcallback.arg = text;
+	errcallback.arg = query_text;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	stmts = raw_parser(text, RAW_PARSE_DEFAULT);
+	stmts = raw_parser(query_text, RAW_PARSE_DEFAULT);
 	error_context_stack = errcallback.previous;
 	if (list_length(stmts) == 0)
 		report_no_query(argname);
@@ -156,7 +156,7 @@ dpl_normalize_query(const char *query, const char *argname)
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
 		report_not_select(argname, raw);
-	return text;
+	return query_text;
 }
 
 static int64
@@ -296,9 +296,9 @@ normalize_document(const char *document)
  * it, *rest is where the query begins.
  */
 static char *
-open_header(char *text, int *lineno, char **rest)
+open_header(char *document, int *lineno, char **rest)
 {
-	char	   *p = text;
+	char	   *p = document;
 	char	   *header_end;
 
 	/* skip leading blank lines, counting them */
@@ -407,13 +407,13 @@ MatviewDefinition *
 dpl_parse(const char *document)
 {
 	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
-	char	   *text = normalize_document(document);
+	char	   *normalized = normalize_document(document);
 	char	   *header;
 	char	   *query;
 	int			lineno = 1;
 
 	def->type = MATVIEW_REGULAR;
-	header = open_header(text, &lineno, &query);
+	header = open_header(normalized, &lineno, &query);
 	parse_header(def, header, lineno);
 	require_key(def->schema_name != NULL, "matview-schema");
 	require_key(def->name != NULL, "matview-name");
