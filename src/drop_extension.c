@@ -167,9 +167,9 @@ pipeline_before_drop_extension(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	/*
-	 * PostgreSQL checks ownership after this trigger; check it first, so
-	 * that a role that may not drop the extension cannot cancel refreshes
-	 * or remove triggers either.
+	 * PostgreSQL checks ownership after this trigger; check it first, so that
+	 * a role that may not drop the extension cannot cancel refreshes or
+	 * remove triggers either.
 	 */
 	if (!pg_extension_ownercheck(extension, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_EXTENSION, "pipeline");

@@ -87,15 +87,16 @@ pipeline_refresh_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
 	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
-		proc_exit(0);			/* the extension or the database is being dropped */
+		proc_exit(0);			/* the extension or the database is being
+								 * dropped */
 	pgstat_report_appname("pipeline refresh");
 
 	/*
 	 * Not to raise another error: to leave quietly when the error is the
 	 * cancel of DROP EXTENSION.  A cancel during the refresh itself is a
-	 * failed run (run_perform records it); one before or after leaves
-	 * without a word, as there is nothing left to record it in.  Any other
-	 * error is re-thrown and reported as the worker's exit.
+	 * failed run (run_perform records it); one before or after leaves without
+	 * a word, as there is nothing left to record it in.  Any other error is
+	 * re-thrown and reported as the worker's exit.
 	 */
 	PG_TRY();
 	{

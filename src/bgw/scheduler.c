@@ -58,7 +58,7 @@
 typedef struct InFlight
 {
 	Oid			relid;
-	BackgroundWorkerHandle *handle;	/* in TopMemoryContext */
+	BackgroundWorkerHandle *handle; /* in TopMemoryContext */
 } InFlight;
 
 static InFlight in_flight[MAX_IN_FLIGHT];

@@ -161,7 +161,7 @@ restore_view(PendingView *v, SavedView *saved)
 		runas_ddl(v->owner, lfirst(lc));
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
-									  qname, quote_literal_cstr(saved->comment)));
+									 qname, quote_literal_cstr(saved->comment)));
 	for (int i = 0; i + 1 < list_length(saved->column_comments); i += 2)
 	{
 		char	   *column = list_nth(saved->column_comments, i);
@@ -170,18 +170,18 @@ restore_view(PendingView *v, SavedView *saved)
 		if (get_attnum(v->newrelid, column) == InvalidAttrNumber)
 			continue;
 		runas_ddl(v->owner, psprintf("COMMENT ON COLUMN %s.%s IS %s", qname,
-									  quote_identifier(column),
-									  quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
+									 quote_identifier(column),
+									 quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
 	}
 	foreach(lc, saved->grants)
 	{
 		GrantEntry *g = lfirst(lc);
 
 		runas_ddl(g->grantor,
-				   psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
-							OidIsValid(g->grantee) ?
-							quote_identifier(GetUserNameFromId(g->grantee, false)) : "PUBLIC",
-							g->grantable ? " WITH GRANT OPTION" : ""));
+				  psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
+						   OidIsValid(g->grantee) ?
+						   quote_identifier(GetUserNameFromId(g->grantee, false)) : "PUBLIC",
+						   g->grantable ? " WITH GRANT OPTION" : ""));
 	}
 }
 
@@ -273,16 +273,16 @@ record_redefinition(Oid relid, MatviewDefinition *def)
 		nulls[5] = 'n';
 	values[6] = CStringGetTextDatum(def->bound_query);
 	(void) spi_rows(catalog_owner(), catalog_binds_queries() ?
-						  "UPDATE pipeline.matview_definitions "
-						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
-						  "       incremental_key = $5, datacoral_version = $6, "
-						  "       bound_query = $7, version = version + 1, updated_at = now() "
-						  " WHERE matview = $1::regclass" :
-						  "UPDATE pipeline.matview_definitions "
-						  "   SET query = $2, matview_type = $3, refresh_interval = $4, "
-						  "       incremental_key = $5, datacoral_version = $6, "
-						  "       version = version + 1, updated_at = now() "
-						  " WHERE matview = $1::regclass",
+					"UPDATE pipeline.matview_definitions "
+					"   SET query = $2, matview_type = $3, refresh_interval = $4, "
+					"       incremental_key = $5, datacoral_version = $6, "
+					"       bound_query = $7, version = version + 1, updated_at = now() "
+					" WHERE matview = $1::regclass" :
+					"UPDATE pipeline.matview_definitions "
+					"   SET query = $2, matview_type = $3, refresh_interval = $4, "
+					"       incremental_key = $5, datacoral_version = $6, "
+					"       version = version + 1, updated_at = now() "
+					" WHERE matview = $1::regclass",
 					7, argtypes, values, nulls, false, -1);
 }
 

@@ -265,7 +265,8 @@ static void report_cycle(ChangeSet *cs, const bool *placed) pg_attribute_noretur
 static void
 report_cycle(ChangeSet *cs, const bool *placed)
 {
-	int		   *state = palloc0(sizeof(int) * cs->count);	/* 0 new, 1 on path, 2 done */
+	int		   *state = palloc0(sizeof(int) * cs->count);	/* 0 new, 1 on path, 2
+															 * done */
 	int		   *path = palloc(sizeof(int) * (cs->count + 1));
 	int			start = -1;
 	int			depth = 0;

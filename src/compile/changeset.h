@@ -26,8 +26,8 @@ typedef struct PendingView
 	char	   *name;			/* the view's name, without mv_ */
 	char	   *query;			/* the query as its user wrote it */
 	char	   *bound;			/* its bound form (runas.h): stored for a
-								 * rebuilt view, bound in place for a
-								 * changed one once its upstreams exist */
+								 * rebuilt view, bound in place for a changed
+								 * one once its upstreams exist */
 	MatviewType type;			/* what it will be */
 	char	   *key;			/* its incremental key, or NULL */
 	MatviewType old_type;		/* what an existing view is now */

@@ -154,8 +154,8 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	/*
 	 * The owner's right first (as DROP checks it), then every doomed view
 	 * locked at once: dropping one by one, deepest first, would hold a
-	 * downstream view while waiting for an upstream one a run holds, and
-	 * that run wants the downstream view next.
+	 * downstream view while waiting for an upstream one a run holds, and that
+	 * run wants the downstream view next.
 	 */
 	foreach(lc, doomed)
 	{
@@ -178,10 +178,10 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
 		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
-						 get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
-													get_rel_name(victim)),
-						 cascade ? " CASCADE" : ""));
+									   get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
+									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
+																  get_rel_name(victim)),
+									   cascade ? " CASCADE" : ""));
 		catalog_delete(victim);
 	}
 	PG_RETURN_VOID();

@@ -289,7 +289,7 @@ guard_drop_trigger(DropStmt *stmt)
 			continue;
 		trigger = strVal(llast(names));
 		relid = RangeVarGetRelid(makeRangeVarFromNameList(list_truncate(list_copy(names),
-																		 list_length(names) - 1)),
+																		list_length(names) - 1)),
 								 NoLock, true);
 		if (tracking_trigger_in_use(relid, trigger))
 			refuse_tracking_change(relid, trigger,

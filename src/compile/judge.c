@@ -150,8 +150,8 @@ judge_view(PendingView *v)
 	}
 	if (OidIsValid(v->relid))
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
-									  relation_keyword(v->relid), pending_display_name(v),
-									  quote_identifier(psprintf("pipeline_old_%u", v->relid))));
+									 relation_keyword(v->relid), pending_display_name(v),
+									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
 	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 								   v->type, v->bound, v->key);
 }

@@ -26,7 +26,7 @@ char	   *pipeline_allowed_endpoints = NULL;
 /* One entry of the setting, parsed. */
 typedef struct AllowedPrefix
 {
-	const char *written;	/* the entry as written */
+	const char *written;		/* the entry as written */
 	bool		valid;
 	HttpUrl		url;
 } AllowedPrefix;
@@ -208,4 +208,3 @@ endpoint_refused_detail(const HttpUrl *url)
 	return errdetail("It resolves to \"%s\", which matches no prefix of pipeline.allowed_endpoints (\"%s\").",
 					 url->url, pipeline_allowed_endpoints);
 }
-

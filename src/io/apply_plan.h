@@ -30,8 +30,8 @@ typedef struct ApplyPlan
 	AttrNumber	seq_attno;		/* the sequence's */
 	List	   *key_eq;			/* per key: the operator t.k = s.k uses */
 	char	   *seq_gt;			/* t.seq > s.seq's, or NULL: no target column */
-	char	   *seq_cast;		/* makes t.seq the changes' sequence type; NULL
-								 * when it cannot */
+	char	   *seq_cast;		/* makes t.seq the changes' sequence type;
+								 * NULL when it cannot */
 } ApplyPlan;
 
 /*

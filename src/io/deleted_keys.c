@@ -88,8 +88,8 @@ typedef struct DeleteMemory
 	bool		pin_settings;	/* an output depends on DateStyle and co. */
 
 	/*
-	 * Facts: a key a winning delete removed, and a sequence it is at least
-	 * as new as (unknown for a null-sequence delete of a key with no other
+	 * Facts: a key a winning delete removed, and a sequence it is at least as
+	 * new as (unknown for a null-sequence delete of a key with no other
 	 * change in the batch and no sequence in the target).
 	 */
 	Datum	   *facts;			/* maxfacts x nvalues */
@@ -523,8 +523,8 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 	}
 
 	/*
-	 * No bulk-insert state: its ring of buffers would make this backend
-	 * write (and flush WAL for) pages of a large batch itself.
+	 * No bulk-insert state: its ring of buffers would make this backend write
+	 * (and flush WAL for) pages of a large batch itself.
 	 */
 	cid = GetCurrentCommandId(true);
 	slots = palloc(sizeof(TupleTableSlot *) * Min(n, WRITE_BATCH));

@@ -266,7 +266,7 @@ static void
 curl_parts_free(CurlParts *parts)
 {
 	char	   *strings[] = {parts->scheme, parts->host, parts->port, parts->path,
-		parts->user, parts->query, parts->fragment, parts->url};
+	parts->user, parts->query, parts->fragment, parts->url};
 
 	for (size_t i = 0; i < lengthof(strings); i++)
 		if (strings[i] != NULL)

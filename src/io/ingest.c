@@ -103,9 +103,9 @@ static int
 claim(Oid target, Message *msgs, int n)
 {
 	static const char *sql =
-		"INSERT INTO pipeline.ingested (target, dedup_id) "
-		"SELECT $1, u FROM unnest($2::text[]) u ORDER BY u COLLATE \"C\" "
-		"ON CONFLICT DO NOTHING RETURNING dedup_id";
+	"INSERT INTO pipeline.ingested (target, dedup_id) "
+	"SELECT $1, u FROM unnest($2::text[]) u ORDER BY u COLLATE \"C\" "
+	"ON CONFLICT DO NOTHING RETURNING dedup_id";
 	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
 	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
 	Datum		values[2];

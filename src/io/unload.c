@@ -486,7 +486,8 @@ typedef struct UnloadColumns
 {
 	TupleDesc	tupdesc;
 	int			npart;
-	int		   *partcols;		/* the partition columns, in partition_by order */
+	int		   *partcols;		/* the partition columns, in partition_by
+								 * order */
 	bool	   *is_partition_col;	/* per column */
 	FmgrInfo   *out;			/* per column: its output function */
 } UnloadColumns;

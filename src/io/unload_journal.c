@@ -102,7 +102,7 @@ journal_start(UnloadJournal *journal)
 static void
 journal_add(UnloadJournal *journal, const char *path)
 {
-	size_t		len = strlen(path) + 1;	/* with its terminating NUL */
+	size_t		len = strlen(path) + 1; /* with its terminating NUL */
 
 	errno = 0;
 	if (write(journal->fd, path, len) != (ssize_t) len)

@@ -24,7 +24,8 @@ typedef struct MatviewDefinition
 	char	   *incremental_key;	/* NULL unless incremental */
 	char	   *datacoral_version;	/* NULL when absent */
 	Interval	interval;		/* refresh interval as given */
-	int64		interval_us;	/* the same in microseconds (a month is 30 days) */
+	int64		interval_us;	/* the same in microseconds (a month is 30
+								 * days) */
 	char	   *query;			/* one SELECT, no trailing semicolon */
 	char	   *bound_query;	/* its bound form once analyzed (runas.h) */
 } MatviewDefinition;

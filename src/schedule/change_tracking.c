@@ -211,7 +211,11 @@ relation_is_opaque(RangeTblEntry *rte, OpaqueSearch *search)
 		Oid			save_user = search->user;
 
 		search->views = lappend_oid(search->views, rte->relid);
-		/* as the rewriter reads it: with the view owner's rights, unless security_invoker */
+
+		/*
+		 * as the rewriter reads it: with the view owner's rights, unless
+		 * security_invoker
+		 */
 		if (!RelationHasSecurityInvoker(view))
 			search->user = view->rd_rel->relowner;
 		table_close(view, AccessShareLock);

@@ -64,8 +64,8 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	 * if the label was skipped and collapsed into the view's skipped row
 	 * before it (run_finish), that row's labels reach it.  Rows of a view
 	 * never overlap, so the row just before the label is the only one that
-	 * can.  The lock above orders claimers of a view, and each statement
-	 * sees what the one before committed.
+	 * can.  The lock above orders claimers of a view, and each statement sees
+	 * what the one before committed.
 	 */
 	rows = spi_rows(catalog_owner(),
 					psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
@@ -319,8 +319,8 @@ run_prune_history(void)
 
 	/*
 	 * Old runs go, except each view's latest success, which the schedule
-	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL).
-	 * A collapsed row is as old as its last label's run (finished_at).
+	 * needs (a view that never succeeded has none: IS DISTINCT FROM NULL). A
+	 * collapsed row is as old as its last label's run (finished_at).
 	 */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.runs r "

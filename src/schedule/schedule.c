@@ -125,8 +125,8 @@ schedule_load_state(Dag *dag)
 												sizeof(Oid), true, TYPALIGN_INT));
 
 	/*
-	 * As the catalog owner: row-level security shows a caller of run_due
-	 * only the runs of views it may see, but its views wait for everyone's
+	 * As the catalog owner: row-level security shows a caller of run_due only
+	 * the runs of views it may see, but its views wait for everyone's
 	 * upstream views.
 	 */
 	rows = spi_rows(catalog_owner(), latest_runs_query(), 1, argtypes, values, NULL,
@@ -198,7 +198,7 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 	{
 		int			up = lfirst_int(lc);
 		TimestampTz needed = time_label_of(dag->nodes[up].interval_us,
-												 verdict.label);
+										   verdict.label);
 
 		if (states[up].last_success_label == NO_LABEL ||
 			states[up].last_success_label < needed)

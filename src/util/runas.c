@@ -145,8 +145,8 @@ runas_owner_search_path(Oid owner)
 {
 	/*
 	 * A new session applies, most specific first: role in this database,
-	 * role, this database, everyone.  One pass over the (small) catalog
-	 * finds them all.
+	 * role, this database, everyone.  One pass over the (small) catalog finds
+	 * them all.
 	 */
 	char	   *found[4] = {NULL, NULL, NULL, NULL};
 	Relation	settings = table_open(DbRoleSettingRelationId, AccessShareLock);

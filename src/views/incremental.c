@@ -176,7 +176,7 @@ check_set_operation(Query *query, Node *node, AttrNumber keyno, const char *view
 	if (IsA(node, RangeTblRef))
 	{
 		RangeTblEntry *rte = list_nth_node(RangeTblEntry, query->rtable,
-											 castNode(RangeTblRef, node)->rtindex - 1);
+										   castNode(RangeTblRef, node)->rtindex - 1);
 
 		check_query_level(rte->subquery, keyno, viewname);
 		return;
@@ -340,7 +340,7 @@ lock_append_target(Oid relid, AppendTarget *target)
 
 	rel = table_open(relid, NoLock);
 	target->keytype = format_type_be_qualified(key_attribute(rel, target->view->incremental_key,
-															   target->view->name)->atttypid);
+															 target->view->name)->atttypid);
 	target->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												   RelationGetRelationName(rel));
 	target->owner = rel->rd_rel->relowner;
@@ -356,9 +356,9 @@ read_mark(Oid relid)
 	SpiRows    *rows;
 
 	/*
-	 * Not read_only: that would read with the snapshot taken before we
-	 * waited for the lock, and miss the mark that a refresh we waited for
-	 * has just committed.
+	 * Not read_only: that would read with the snapshot taken before we waited
+	 * for the lock, and miss the mark that a refresh we waited for has just
+	 * committed.
 	 */
 	rows = spi_rows(InvalidOid,
 					"SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",

@@ -74,7 +74,11 @@ refresh_lock(Oid relid)
 	/* like REFRESH: no lock for someone who may not refresh */
 	catalog_require_owner(relid, relname);
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
-	/* a redefinition replaces the relation: an OID from before the wait may be gone */
+
+	/*
+	 * a redefinition replaces the relation: an OID from before the wait may
+	 * be gone
+	 */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -253,9 +257,9 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 
 	/*
 	 * Every view of a cascade first, in DAG order, as run_due() does one by
-	 * one (refresh_matview() locks a single view itself): none of
-	 * them can then be redefined or dropped under the cascade, and a
-	 * redefinition that wants one of them waits without holding any.
+	 * one (refresh_matview() locks a single view itself): none of them can
+	 * then be redefined or dropped under the cascade, and a redefinition that
+	 * wants one of them waits without holding any.
 	 */
 	for (int i = 0; count > 1 && i < count; i++)
 		refresh_lock(views[i]);
@@ -273,7 +277,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		rows = refresh_matview(views[i]);
 		if (!hooks_checked || target.has_hook)
 			after_refresh_run(views[i], time_label_of(intervals_us[i],
-															GetCurrentTransactionStartTimestamp()));
+													  GetCurrentTransactionStartTimestamp()));
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		duration->time = INSTR_TIME_GET_MICROSEC(elapsed);
