@@ -174,14 +174,14 @@ probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *ro
 }
 
 /*
- * What refresh() needs, from three index probes, so refresh() of a single
- * view costs little more than REFRESH itself: no DAG load (whose cost grows
- * with the number of views) unless downstream views must follow, and no
- * hook call unless there is a hook.  False when relid is not a managed
+ * What refresh() needs, from index probes, so refresh() of a single view
+ * costs little more than REFRESH itself: no DAG load (whose cost grows with
+ * the number of views) unless downstream views must follow (edges are
+ * probed only for a cascade), and no hook call unless there is a hook.  False when relid is not a managed
  * view.  Needs a transaction.
  */
 static bool
-lookup_refresh_target(Oid relid, RefreshTarget *target)
+lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
 {
 	HeapTuple	definition;
 	Relation	definitions;
@@ -197,7 +197,8 @@ lookup_refresh_target(Oid relid, RefreshTarget *target)
 							RelationGetDescr(definitions), &isnull);
 	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
 	table_close(definitions, AccessShareLock);
-	target->has_downstream = probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
+	target->has_downstream = cascade &&
+		probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
 	target->has_hook = probe_catalog_table("after_refresh_hooks", "after_refresh_hooks_pkey",
 										   relid, NULL);
 	return true;
@@ -227,7 +228,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
-	if (!lookup_refresh_target(relid, &target))
+	if (!lookup_refresh_target(relid, cascade, &target))
 		catalog_get_required(relid);	/* raises the error */
 
 	InitMaterializedSRF(fcinfo, 0);
