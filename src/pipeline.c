@@ -13,6 +13,7 @@
 #include "util/settings.h"
 #include "io/external_function.h"
 #include "bgw/launcher.h"
+#include "compile/rebind.h"
 
 PG_MODULE_MAGIC;
 
@@ -76,6 +77,7 @@ _PG_init(void)
 	define_settings();
 	external_define_settings();
 	MarkGUCPrefixReserved("pipeline");
+	rebind_install_hook();
 
 	if (process_shared_preload_libraries_in_progress)
 		launcher_register();

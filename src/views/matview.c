@@ -77,6 +77,21 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 	return relid;
 }
 
+char *
+matview_bound_from_rule(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	char	   *bound;
+
+	if (rel->rd_rules == NULL || rel->rd_rules->numLocks != 1)
+		elog(ERROR, "materialized view \"%s\" has no single rule",
+			 RelationGetRelationName(rel));
+	/* a copy: the deparser takes locks by rewriting the tree in place */
+	bound = runas_deparse_bound(copyObject(linitial_node(Query, rel->rd_rules->rules[0]->actions)));
+	table_close(rel, AccessShareLock);
+	return bound;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
 
 /*
@@ -94,17 +109,7 @@ pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 	RunAs		ra;
 
 	if (view->type == MATVIEW_REGULAR)
-	{
-		/* the query of its _RETURN rule, deparsed as every bound query is */
-		Relation	rel = table_open(relid, AccessShareLock);
-
-		if (rel->rd_rules == NULL || rel->rd_rules->numLocks != 1)
-			elog(ERROR, "materialized view \"%s\" has no single rule",
-				 RelationGetRelationName(rel));
-		bound = runas_deparse_bound(linitial_node(Query, rel->rd_rules->rules[0]->actions));
-		table_close(rel, AccessShareLock);
-		PG_RETURN_TEXT_P(cstring_to_text(bound));
-	}
+		PG_RETURN_TEXT_P(cstring_to_text(matview_bound_from_rule(relid)));
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	bound = runas_bind_query(view->query);
 	runas_end(&ra);

@@ -36,4 +36,11 @@ extern uint64 matview_populate(Oid relid, MatviewType type);
 extern Oid	matview_create(Oid owner, Oid nspid, const char *relname,
 						   const MatviewDefinition *def);
 
+/*
+ * The bound form of a materialized view's query, deparsed from its rule:
+ * the rule names its objects by OID, so this follows every rename since
+ * the view was defined.  Takes AccessShareLock on the view.
+ */
+extern char *matview_bound_from_rule(Oid relid);
+
 #endif

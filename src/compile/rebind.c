@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ * rebind.c
+ *	  Keeping stored bound queries current across renames.
+ *
+ * A bound query names objects by their names, fully qualified, as they
+ * were when the view was defined; PostgreSQL keeps a view bound by OID, so
+ * after ALTER ... RENAME or SET SCHEMA of a table, column, function, type
+ * or schema a view reads, the view still works but the stored text names
+ * what no longer exists, and every re-analysis of it (the compile step,
+ * an incremental view's append) would fail.  So around each such
+ * statement the bound form is taken again from what is bound by OID: a
+ * materialized view's rule, deparsed afterwards; an incremental view's
+ * query, analyzed before the statement and deparsed after it.  Deparsing
+ * the same tree resolves the new names, as ruleutils does for a view.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "compile/rebind.h"
+#include "model/catalog.h"
+#include "util/analyze.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "util/subxact.h"
+#include "views/matview.h"
+
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* One managed view around a renaming statement. */
+typedef struct BoundView
+{
+	Oid			relid;
+	Oid			owner;
+	char	   *stored;			/* the bound query as stored */
+	Query	   *query;			/* an incremental view's, analyzed before */
+} BoundView;
+
+/* Whether stmt may change a name that a bound query spells out. */
+static bool
+changes_names(Node *stmt)
+{
+	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt);
+}
+
+/* Whether this database has pipeline's SQL with bound queries. */
+static bool
+binds_queries_here(void)
+{
+	return OidIsValid(get_extension_oid("pipeline", true)) &&
+		catalog_binds_queries();
+}
+
+/* analyze_one() of a view's bound query as its owner, for subxact_try() */
+static void
+analyze_as_owner(void *arg)
+{
+	BoundView  *view = (BoundView *) arg;
+	RunAs		ra;
+
+	runas_begin_internal(&ra, view->owner);
+	view->query = analyze_one(view->stored);
+	runas_end(&ra);
+}
+
+/*
+ * Every managed view with its stored bound query; incremental views also
+ * analyzed now, before the statement renames anything.  A view whose query
+ * no longer analyzes (broken already) is left as it is.
+ */
+static List *
+views_before(void)
+{
+	SpiRows    *rows;
+	List	   *views = NIL;
+
+	/* as the catalog's owner: whoever renames may not read the catalog */
+	rows = spi_rows(catalog_owner(),
+					"SELECT matview::oid, bound_query, matview_type "
+					"  FROM pipeline.matview_definitions",
+					0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+		BoundView  *view = palloc0(sizeof(BoundView));
+
+		view->relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		view->stored = spi_rows_text(rows, i, 1);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
+			continue;
+		view->owner = catalog_relation_owner(view->relid);
+		if (strcmp(spi_rows_text(rows, i, 2), "incremental") == 0 &&
+			subxact_try(analyze_as_owner, view, false) != NULL)
+			continue;
+		views = lappend(views, view);
+	}
+	return views;
+}
+
+/* The bound form of view now, or NULL if it cannot be had. */
+static char *
+bound_after(BoundView *view)
+{
+	if (view->query != NULL)
+		return runas_deparse_bound(view->query);
+	if (get_rel_relkind(view->relid) == RELKIND_MATVIEW)
+		return matview_bound_from_rule(view->relid);
+	return NULL;
+}
+
+/* Stores the bound form of each view that the statement changed. */
+static void
+rebind_after(List *views)
+{
+	ListCell   *lc;
+
+	foreach(lc, views)
+	{
+		BoundView  *view = lfirst(lc);
+		char	   *bound = bound_after(view);
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2];
+
+		if (bound == NULL || strcmp(bound, view->stored) == 0)
+			continue;
+		values[0] = ObjectIdGetDatum(view->relid);
+		values[1] = CStringGetTextDatum(bound);
+		(void) spi_rows(catalog_owner(),
+						"UPDATE pipeline.matview_definitions SET bound_query = $2 "
+						" WHERE matview = $1::regclass",
+						2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+	}
+}
+
+static void
+rebind_process_utility(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc)
+{
+	/* pipeline's own DDL keeps its catalogs itself */
+	bool		rebind = changes_names(pstmt->utilityStmt) &&
+	!runas_ddl_in_progress() && IsTransactionState() &&
+	binds_queries_here();
+	List	   *views = rebind ? views_before() : NIL;
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	if (views != NIL)
+	{
+		CommandCounterIncrement();
+		rebind_after(views);
+	}
+}
+
+void
+rebind_install_hook(void)
+{
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = rebind_process_utility;
+}
