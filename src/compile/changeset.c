@@ -190,12 +190,10 @@ changeset_view_closure(List *relids)
 	Datum	   *elems;
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
-	List	   *result = NIL;
 	ListCell   *lc;
 	SpiRows    *rows;
 	int			n = 0;
 	bool		any_view = false;
-	uint64		i;
 
 	foreach(lc, relids)
 		if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_VIEW)
@@ -221,13 +219,7 @@ changeset_view_closure(List *relids)
 					"SELECT r.relid FROM r JOIN pg_catalog.pg_class c ON c.oid = r.relid "
 					" WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') ORDER BY 1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	for (i = 0; i < rows->count; i++)
-	{
-		bool		isnull;
-
-		result = lappend_oid(result, DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
-	}
-	return result;
+	return spi_rows_oids(rows, 0);
 }
 
 /*

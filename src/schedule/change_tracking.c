@@ -344,7 +344,7 @@ install_missing_triggers(Oid relid)
 	Oid			argtypes[4] = {OIDOID, OIDOID, INT2OID, INT2OID};
 	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
 	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
-	List	   *tables = NIL;
+	List	   *tables;
 	ListCell   *lc;
 	SpiRows    *rows;
 
@@ -365,12 +365,7 @@ install_missing_triggers(Oid relid)
 					"           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 "
 					"           AND t.tgoldtable IS NULL AND t.tgnewtable IS NULL) <> 2",
 					4, argtypes, values, NULL, false, -1);
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		bool		isnull;
-
-		tables = lappend_oid(tables, DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
-	}
+	tables = spi_rows_oids(rows, 0);
 	foreach(lc, tables)
 	{
 		Oid			table = lfirst_oid(lc);

@@ -60,3 +60,19 @@ spi_rows_text(const SpiRows *rows, uint64 row, int col)
 
 	return isnull ? NULL : TextDatumGetCString(value);
 }
+
+List *
+spi_rows_oids(const SpiRows *rows, int col)
+{
+	List	   *oids = NIL;
+
+	for (uint64 r = 0; r < rows->count; r++)
+	{
+		bool		isnull;
+		Datum		value = spi_rows_value(rows, r, col, &isnull);
+
+		if (!isnull)
+			oids = lappend_oid(oids, DatumGetObjectId(value));
+	}
+	return oids;
+}

@@ -8,6 +8,7 @@
 #define PIPELINE_SPI_ROWS_H
 
 #include "access/tupdesc.h"
+#include "nodes/pg_list.h"
 
 /*
  * A result, in the memory context of the call: every value of every row,
@@ -39,6 +40,9 @@ spi_rows_value(const SpiRows *rows, uint64 row, int col, bool *isnull)
 	*isnull = rows->nulls[row * rows->ncols + col];
 	return rows->values[row * rows->ncols + col];
 }
+
+/* An oid column's non-null values, in row order. */
+extern List *spi_rows_oids(const SpiRows *rows, int col);
 
 /* A text column's value at row as a C string, or NULL (palloc'd). */
 extern char *spi_rows_text(const SpiRows *rows, uint64 row, int col);
