@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -73,21 +74,52 @@ analyze_as_owner(void *arg)
 }
 
 /*
- * Every managed view with its stored bound query; incremental views also
- * analyzed now, before the statement renames anything.  A view whose query
- * no longer analyzes (broken already) is left as it is.
+ * The relation stmt renames or moves (or one of whose columns it renames),
+ * or InvalidOid when it names no relation (a function, a type, a schema).
+ */
+static Oid
+renamed_relation(Node *stmt)
+{
+	RangeVar   *relation = NULL;
+	Oid			relid;
+
+	if (IsA(stmt, RenameStmt))
+		relation = ((RenameStmt *) stmt)->relation;
+	else if (IsA(stmt, AlterObjectSchemaStmt))
+		relation = ((AlterObjectSchemaStmt *) stmt)->relation;
+	relid = relation ? RangeVarGetRelid(relation, NoLock, true) : InvalidOid;
+
+	/* a composite type's attribute: views read it through other relations */
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
+		return InvalidOid;
+	return relid;
+}
+
+/*
+ * The managed views whose bound query stmt may change, with their stored
+ * bound queries: those that read the relation it renames (pipeline.edges
+ * holds everything a view reads, through plain views too), or every view
+ * when it renames something else.  Incremental views are analyzed now,
+ * before the statement renames anything; a view whose query no longer
+ * analyzes (broken already) is left as it is.
  */
 static List *
-views_before(void)
+views_before(Node *stmt)
 {
+	Oid			relid = renamed_relation(stmt);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
 	List	   *views = NIL;
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	rows = spi_rows(catalog_owner(),
-					"SELECT matview::oid, bound_query, matview_type "
-					"  FROM pipeline.matview_definitions",
-					0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+					"SELECT d.matview::oid, d.bound_query, d.matview_type "
+					"  FROM pipeline.matview_definitions d "
+					" WHERE $1 = 0 OR d.matview IN "
+					"       (SELECT e.downstream FROM pipeline.edges e "
+					"         WHERE e.upstream = $1::regclass)",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
@@ -151,7 +183,7 @@ rebind_process_utility(PlannedStmt *pstmt, const char *queryString,
 	bool		rebind = changes_names(pstmt->utilityStmt) &&
 	!runas_ddl_in_progress() && IsTransactionState() &&
 	binds_queries_here();
-	List	   *views = rebind ? views_before() : NIL;
+	List	   *views = rebind ? views_before(pstmt->utilityStmt) : NIL;
 
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,

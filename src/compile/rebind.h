@@ -9,7 +9,8 @@
 
 /*
  * Installs the ProcessUtility hook that, after a RENAME or SET SCHEMA,
- * re-deparses every managed view's bound query (call from _PG_init).
+ * takes the bound query again of each managed view it may change (call
+ * from _PG_init).
  */
 extern void rebind_install_hook(void);
 
