@@ -22,6 +22,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -130,9 +131,20 @@ views_before(Node *stmt)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
 		view->owner = catalog_relation_owner(view->relid);
-		if (strcmp(spi_rows_text(rows, i, 2), "incremental") == 0 &&
-			subxact_try(analyze_as_owner, view, false) != NULL)
-			continue;
+		if (strcmp(spi_rows_text(rows, i, 2), "incremental") == 0)
+		{
+			if (subxact_try(analyze_as_owner, view, false) != NULL)
+				continue;
+		}
+		else
+		{
+			/*
+			 * Locked now, before the statement locks what the view reads, in
+			 * the order a REFRESH of it takes them: deparsing its rule
+			 * afterwards then never waits for a refresh that waits for us.
+			 */
+			LockRelationOid(view->relid, AccessShareLock);
+		}
 		views = lappend(views, view);
 	}
 	return views;
