@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  * pipeline.c
- *	  Module entry point: defines the settings and, when preloaded,
- *	  registers the scheduler's launcher.
+ *	  Module entry point: defines the settings, hooks utility statements
+ *	  and, when preloaded, registers the scheduler's launcher.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "util/settings.h"
@@ -28,6 +30,8 @@ int			pipeline_run_history_per_view = 1000;
 int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
 
 void		_PG_init(void);
+
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 static void
 define_settings(void)
@@ -71,13 +75,40 @@ define_settings(void)
 							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 }
 
+/*
+ * The one ProcessUtility hook: before DROP DATABASE the database's pipeline
+ * processes are asked to leave; around a RENAME or SET SCHEMA the bound
+ * queries that name what it renames are taken again.
+ */
+static void
+pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
+						 bool readOnlyTree, ProcessUtilityContext context,
+						 ParamListInfo params, QueryEnvironment *queryEnv,
+						 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	List	   *rebinding;
+
+	if (IsA(parsetree, DropdbStmt))
+		launcher_stop_database_workers(get_database_oid(((DropdbStmt *) parsetree)->dbname, true));
+	rebinding = rebind_before(parsetree);
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	rebind_after(rebinding);
+}
+
 void
 _PG_init(void)
 {
 	define_settings();
 	external_define_settings();
 	MarkGUCPrefixReserved("pipeline");
-	rebind_install_hook();
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = pipeline_process_utility;
 
 	if (process_shared_preload_libraries_in_progress)
 		launcher_register();

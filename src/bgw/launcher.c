@@ -80,7 +80,6 @@ typedef struct SharedState
 static SharedState *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static int	my_slot = -1;
 static bool exit_callback_registered = false;
 static bool xact_callback_registered = false;
@@ -310,13 +309,8 @@ launcher_wake(Oid dboid)
 		SetLatch(launcher_latch);
 }
 
-/*
- * DROP DATABASE waits only a few seconds for other sessions to leave, and
- * our workers would never leave by themselves: ask them to, and keep the
- * launcher from coming back while the drop is under way.
- */
-static void
-stop_database_workers(Oid dboid)
+void
+launcher_stop_database_workers(Oid dboid)
 {
 	pid_t	   *pids;
 	int			count;
@@ -328,24 +322,6 @@ stop_database_workers(Oid dboid)
 	for (int i = 0; i < count; i++)
 		kill(pids[i], SIGTERM);
 	pfree(pids);
-}
-
-static void
-process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-				ProcessUtilityContext context, ParamListInfo params,
-				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (IsA(parsetree, DropdbStmt))
-		stop_database_workers(get_database_oid(((DropdbStmt *) parsetree)->dbname, true));
-
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
-								  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
 }
 
 /* Logs the first failed start of a shortage, once cluster-wide. */
@@ -613,8 +589,6 @@ launcher_register(void)
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shmem_startup;
-	prev_process_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = process_utility;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -42,6 +42,14 @@ extern bool launcher_register_process(Oid dboid, PipelineProcessKind kind);
 extern bool launcher_extension_dropping(Oid dboid);
 
 /*
+ * Before DROP DATABASE: asks the pipeline processes of database dboid to
+ * leave (they would never leave by themselves, and DROP DATABASE waits only
+ * a few seconds) and keeps the launcher from starting new ones while the
+ * drop is under way.  Does nothing unless the library was preloaded.
+ */
+extern void launcher_stop_database_workers(Oid dboid);
+
+/*
  * Called when DROP EXTENSION pipeline starts, in its transaction: marks the
  * current database as dropping until the transaction ends, cancels the
  * database's refresh workers (SIGINT, as pg_cancel_backend) and wakes its

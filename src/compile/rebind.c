@@ -8,7 +8,9 @@
  * or schema a view reads, the view still works but the stored text names
  * what no longer exists, and every re-analysis of it (the compile step,
  * an incremental view's append) would fail.  So around each such
- * statement the bound form is taken again from what is bound by OID: a
+ * statement (pipeline.c's ProcessUtility hook calls rebind_before() and
+ * rebind_after() around it) the bound form is taken again from what is
+ * bound by OID: a
  * materialized view's rule, deparsed afterwards; an incremental view's
  * query, analyzed before the statement and deparsed after it.  Deparsing
  * the same tree resolves the new names, as ruleutils does for a view.
@@ -23,7 +25,6 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
-#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -35,8 +36,6 @@
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/matview.h"
-
-static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /* One managed view around a renaming statement. */
 typedef struct BoundView
@@ -163,7 +162,7 @@ bound_after(BoundView *view)
 
 /* Stores the bound form of each view that the statement changed. */
 static void
-rebind_after(List *views)
+store_bound_forms(List *views)
 {
 	ListCell   *lc;
 
@@ -185,34 +184,21 @@ rebind_after(List *views)
 	}
 }
 
-static void
-rebind_process_utility(PlannedStmt *pstmt, const char *queryString,
-					   bool readOnlyTree, ProcessUtilityContext context,
-					   ParamListInfo params, QueryEnvironment *queryEnv,
-					   DestReceiver *dest, QueryCompletion *qc)
+List *
+rebind_before(Node *stmt)
 {
 	/* pipeline's own DDL keeps its catalogs itself */
-	bool		rebind = changes_names(pstmt->utilityStmt) &&
-	!runas_ddl_in_progress() && IsTransactionState() &&
-	binds_queries_here();
-	List	   *views = rebind ? views_before(pstmt->utilityStmt) : NIL;
-
-	if (prev_process_utility_hook)
-		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
-								  params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-	if (views != NIL)
-	{
-		CommandCounterIncrement();
-		rebind_after(views);
-	}
+	if (!changes_names(stmt) || runas_ddl_in_progress() ||
+		!IsTransactionState() || !binds_queries_here())
+		return NIL;
+	return views_before(stmt);
 }
 
 void
-rebind_install_hook(void)
+rebind_after(List *views)
 {
-	prev_process_utility_hook = ProcessUtility_hook;
-	ProcessUtility_hook = rebind_process_utility;
+	if (views == NIL)
+		return;
+	CommandCounterIncrement();
+	store_bound_forms(views);
 }

@@ -7,11 +7,16 @@
 #ifndef PIPELINE_REBIND_H
 #define PIPELINE_REBIND_H
 
+#include "nodes/pg_list.h"
+
 /*
- * Installs the ProcessUtility hook that, after a RENAME or SET SCHEMA,
- * takes the bound query again of each managed view it may change (call
- * from _PG_init).
+ * Before a utility statement: when it may rename something a managed
+ * view's bound query names (ALTER ... RENAME, SET SCHEMA), the views it
+ * may change, prepared for rebind_after(); else NIL.  Needs a transaction.
  */
-extern void rebind_install_hook(void);
+extern List *rebind_before(Node *stmt);
+
+/* After the statement: stores the new bound form of each of views. */
+extern void rebind_after(List *views);
 
 #endif
