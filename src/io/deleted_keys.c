@@ -62,6 +62,7 @@
 #include "model/catalog.h"
 #include "util/runas.h"
 #include "util/settings.h"
+#include "util/spi_rows.h"
 
 /* Columns of pipeline.deleted_keys */
 #define DK_TARGET		1
@@ -228,16 +229,23 @@ deleted_keys_prune(void)
 	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
 	values[0] = ObjectIdGetDatum(memory->target);
 	values[1] = IntervalPGetDatum(retention);
-	catalog_exec_as_owner("DELETE FROM pipeline.deleted_keys"
-						  " WHERE target OPERATOR(pg_catalog.=) $1"
-						  "   AND deleted_at OPERATOR(pg_catalog.<)"
-						  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
-						  2, argtypes, values, NULL);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.deleted_keys"
+					" WHERE target OPERATOR(pg_catalog.=) $1"
+					"   AND deleted_at OPERATOR(pg_catalog.<)"
+					"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
+					2, argtypes, values, NULL, false, SPI_OK_DELETE);
 	values[0] = ObjectIdGetDatum(memory->target);
+
+	/*
+	 * not read-only: a snapshot taken now, after the apply's lock, sees the
+	 * keys an apply that held the lock before us committed
+	 */
 	memory->remembered =
-		catalog_exec_as_owner("SELECT FROM pipeline.deleted_keys"
-							  " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
-							  1, argtypes, values, NULL) > 0;
+		spi_rows(catalog_owner(),
+				 "SELECT FROM pipeline.deleted_keys"
+				 " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
 	return memory->remembered;
 }
 
@@ -489,11 +497,12 @@ memory_write_by_statement(KeyFact *kf, Datum *sequences, int n)
 	 * The arrays are unnested in the target list, which streams them (ROWS
 	 * FROM would store both in tuplestores first).
 	 */
-	catalog_exec_as_owner("INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
-						  " SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
-						  " ON CONFLICT (target, key) DO UPDATE"
-						  " SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
-						  3, argtypes, values, NULL);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
+					" SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
+					" ON CONFLICT (target, key) DO UPDATE"
+					" SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
+					3, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
 /*

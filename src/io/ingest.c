@@ -109,7 +109,7 @@ claim(Oid target, Message *msgs, int n)
 	char	  **ids = palloc(sizeof(char *) * Max(n, 1));
 	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
 	Datum		values[2];
-	uint64		claimed;
+	SpiRows    *claimed;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -118,10 +118,11 @@ claim(Oid target, Message *msgs, int n)
 	}
 	values[0] = ObjectIdGetDatum(target);
 	values[1] = text_array(ids, n);
-	claimed = catalog_exec_as_owner(sql, 2, argtypes, values, NULL);
-	for (uint64 r = 0; r < claimed; r++)
+	claimed = spi_rows(catalog_owner(), sql, 2, argtypes, values, NULL, false,
+					   SPI_OK_INSERT_RETURNING);
+	for (uint64 r = 0; r < claimed->count; r++)
 	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		char	   *id = spi_rows_text(claimed, r, 0);
 		Message		key = {.ordinal = -1,.id = id};
 		Message    *found;
 
@@ -131,7 +132,7 @@ claim(Oid target, Message *msgs, int n)
 			elog(ERROR, "ingest claimed an unknown id \"%s\"", id);
 		found->claimed = true;
 	}
-	return (int) claimed;
+	return (int) claimed->count;
 }
 
 /*
@@ -384,9 +385,10 @@ record_rejected(IngestState *st)
 	values[0] = ObjectIdGetDatum(st->target);
 	values[1] = jsonb_array(st->rejected_msgs, st->nrejected);
 	values[2] = text_array(st->rejected_errors, st->nrejected);
-	catalog_exec_as_owner("INSERT INTO pipeline.rejected (target, message, error) "
-						  "SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
-						  3, argtypes, values, NULL);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.rejected (target, message, error) "
+					"SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
+					3, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
 IngestCounts

@@ -74,14 +74,6 @@ catalog_binds_queries(void)
 	return catalog_has_column("matview_definitions", "bound_query");
 }
 
-uint64
-catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
-					  Datum *values, const char *nulls)
-{
-	return runas_spi(catalog_owner(), sql, nargs, argtypes, values, nulls,
-					 false, 0, -1);
-}
-
 /* The managed view of a row of fetch_view()'s query (palloc'd). */
 static ManagedView *
 view_from_row(Oid relid, const SpiRows *rows)

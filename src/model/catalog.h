@@ -71,13 +71,4 @@ extern void catalog_delete(Oid relid);
 /* Replaces the upstream edges of a managed view. */
 extern void catalog_set_edges(Oid relid, List *upstream_relids);
 
-/*
- * Runs SQL with parameters as the catalog owner, search_path pinned
- * (runas_spi()); returns SPI_processed.  The caller must be connected to SPI
- * and reads SPI_tuptable itself; a caller that is not, or that only wants
- * the rows, uses spi_rows(catalog_owner(), ...) (util/spi_rows.h).
- */
-extern uint64 catalog_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
-									Datum *values, const char *nulls);
-
 #endif
