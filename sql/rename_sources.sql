@@ -30,9 +30,25 @@ SELECT pipeline.define($$/**
 SELECT t, a FROM ren_src.k$$);
 RESET ROLE;
 
--- a hostile schema first on the renaming role's search_path changes nothing
+-- a hostile schema first on the renaming role's search_path: its
+-- operators and functions shadow the ones pipeline's own SQL uses, and
+-- fail loudly if anything resolves to them
 CREATE SCHEMA ren_trap;
 GRANT USAGE ON SCHEMA ren_trap TO PUBLIC;
+CREATE FUNCTION ren_trap.trap_oid(oid, oid) RETURNS boolean
+    LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'trap = ran as %', current_user; END$f$;
+CREATE FUNCTION ren_trap.trap_oid_int(oid, integer) RETURNS boolean
+    LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'trap = ran as %', current_user; END$f$;
+CREATE FUNCTION ren_trap.trap_regclass(regclass, regclass) RETURNS boolean
+    LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'trap = ran as %', current_user; END$f$;
+CREATE FUNCTION ren_trap.trap_text(text, text) RETURNS boolean
+    LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'trap = ran as %', current_user; END$f$;
+CREATE OPERATOR ren_trap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = ren_trap.trap_oid);
+CREATE OPERATOR ren_trap.= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = ren_trap.trap_oid_int);
+CREATE OPERATOR ren_trap.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = ren_trap.trap_regclass);
+CREATE OPERATOR ren_trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = ren_trap.trap_text);
+CREATE FUNCTION ren_trap.unnest(anyarray) RETURNS SETOF anyelement
+    LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'trap unnest ran as %', current_user; END$f$;
 SET search_path = ren_trap, pg_catalog;
 SET ROLE ren_owner;
 ALTER TABLE ren_src.k RENAME COLUMN a TO z;
@@ -76,6 +92,6 @@ SELECT pipeline.drop_matview('ren.mv_k1', cascade => true);
 SELECT pipeline.drop_matview('ren.mv_appended');
 DROP SCHEMA ren CASCADE;
 DROP SCHEMA ren_source CASCADE;
-DROP SCHEMA ren_trap;
+DROP SCHEMA ren_trap CASCADE;
 DROP ROLE ren_owner;
 DROP ROLE ren_views;
