@@ -1,0 +1,140 @@
+-- Differential refresh: each construct, each kind of change, compared with a
+-- full recompute of the view's query (both ways, EXCEPT ALL, and by the
+-- text of every row, so a numeric's scale counts), and what
+-- pipeline.runs.detail / refresh says about how the refresh ran.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+
+CREATE SCHEMA diff;
+CREATE TABLE diff.users (id int PRIMARY KEY, name text, region text, referrer int);
+CREATE TABLE diff.events (id bigserial PRIMARY KEY, user_id int, kind text,
+                          amount numeric, qty int, flag boolean, at timestamptz);
+INSERT INTO diff.users VALUES (1, 'ann', 'eu', NULL), (2, 'bob', 'us', 1), (3, 'cy', NULL, 2),
+                              (4, 'di', 'eu', 2);
+INSERT INTO diff.events (user_id, kind, amount, qty, flag, at)
+SELECT 1 + i % 4, CASE i % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE NULL END,
+       (i % 7) * 1.5, i % 5, i % 2 = 0, '2026-01-01'::timestamptz + i * interval '1 hour'
+  FROM generate_series(1, 40) i;
+
+-- rows of a view and of its query, each as text, that the other lacks
+CREATE FUNCTION diff.differences(view regclass, query text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((SELECT v::text FROM %s v EXCEPT ALL SELECT q::text FROM (%s) q) '
+                   'UNION ALL (SELECT q::text FROM (%s) q EXCEPT ALL SELECT v::text FROM %s v)) d',
+                   view, query, query, view) INTO n;
+    RETURN n;
+END
+$$;
+
+SELECT pipeline.create_matview('diff', 'filtered',
+    'SELECT id, user_id, amount * 2 AS doubled FROM diff.events WHERE kind = ''a''', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'joined',
+    'SELECT e.id, u.name, r.name AS referrer_name, e.qty FROM diff.events e
+       JOIN diff.users u ON u.id = e.user_id JOIN diff.users r ON r.id = u.referrer', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'per_user',
+    'SELECT user_id, count(*) AS n, count(kind) AS kinds, sum(qty) AS qty, sum(amount) AS amount,
+            avg(amount) AS mean, avg(qty) AS mean_qty, min(amount) AS low, max(at) AS last,
+            bool_and(flag) AS all_flag, bool_or(flag) AS any_flag
+       FROM diff.events GROUP BY user_id HAVING count(*) > 1', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'totals',
+    'SELECT count(*) AS n, sum(amount) AS amount, max(qty) AS top FROM diff.events', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'kinds',
+    'SELECT DISTINCT kind, region FROM diff.events e, diff.users u WHERE u.id = e.user_id', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'by_region',
+    'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
+       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region', '1 hour',
+    refresh_mode => 'differential');
+SELECT name, refresh_mode, full_refresh_reason, pg_catalog.pg_class.relkind
+  FROM pipeline.matviews JOIN pg_catalog.pg_class ON pg_class.oid = matview
+ WHERE schema_name = 'diff' ORDER BY name;
+
+CREATE TABLE diff.expect (name text, query text);
+INSERT INTO diff.expect VALUES
+ ('filtered', 'SELECT id, user_id, amount * 2 AS doubled FROM diff.events WHERE kind = ''a'''),
+ ('joined', 'SELECT e.id, u.name, r.name AS referrer_name, e.qty FROM diff.events e
+       JOIN diff.users u ON u.id = e.user_id JOIN diff.users r ON r.id = u.referrer'),
+ ('per_user', 'SELECT user_id, count(*) AS n, count(kind) AS kinds, sum(qty) AS qty, sum(amount) AS amount,
+            avg(amount) AS mean, avg(qty) AS mean_qty, min(amount) AS low, max(at) AS last,
+            bool_and(flag) AS all_flag, bool_or(flag) AS any_flag
+       FROM diff.events GROUP BY user_id HAVING count(*) > 1'),
+ ('totals', 'SELECT count(*) AS n, sum(amount) AS amount, max(qty) AS top FROM diff.events'),
+ ('kinds', 'SELECT DISTINCT kind, region FROM diff.events e, diff.users u WHERE u.id = e.user_id'),
+ ('by_region', 'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
+       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region');
+
+-- refresh all in DAG order; each view's detail and differences
+CREATE FUNCTION diff.step(label text) RETURNS TABLE (step text, name text, detail text, differences bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN SELECT x.name, x.query FROM diff.expect x
+              ORDER BY array_position(ARRAY['filtered','joined','per_user','totals','kinds','by_region'], x.name) LOOP
+        PERFORM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false);
+        step := label;
+        name := e.name;
+        detail := (SELECT r.detail FROM pipeline.runs r
+                    WHERE r.matview = format('diff.mv_%s', e.name)::regclass ORDER BY r.run_id DESC LIMIT 1);
+        differences := diff.differences(format('diff.mv_%s', e.name)::regclass, e.query);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+SELECT * FROM diff.step('created');
+
+INSERT INTO diff.events (user_id, kind, amount, qty, flag, at)
+VALUES (1, 'a', 100.125, 9, true, '2026-03-01'), (5, 'b', NULL, NULL, NULL, NULL), (NULL, 'a', 2, 1, false, now());
+SELECT * FROM diff.step('insert');
+
+-- the minimum and the largest scale of user 1 go; keys change
+DELETE FROM diff.events WHERE amount = 100.125;
+DELETE FROM diff.events WHERE user_id = 2 AND amount = 0;
+UPDATE diff.events SET user_id = 3 WHERE id % 5 = 0;
+UPDATE diff.users SET referrer = 4 WHERE id = 3;
+UPDATE diff.users SET region = 'apac' WHERE id = 1;
+SELECT * FROM diff.step('delete, update');
+
+-- a group vanishes and comes back; rolled back work leaves no trace
+BEGIN;
+DELETE FROM diff.events WHERE user_id = 4;
+SAVEPOINT s;
+INSERT INTO diff.events (user_id, amount) VALUES (4, 1000);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+BEGIN;
+INSERT INTO diff.events (user_id, amount) SELECT 9, g FROM generate_series(1, 100) g;
+ROLLBACK;
+SELECT * FROM diff.step('vanish');
+COPY diff.events (user_id, kind, amount, qty, flag) FROM stdin;
+4	a	1.10	3	t
+4	\N	1.1	4	f
+\.
+SELECT * FROM diff.step('copy');
+
+-- a refresh in the same transaction as the writes, twice
+BEGIN;
+UPDATE diff.events SET amount = amount + 0.5 WHERE user_id = 1;
+SELECT * FROM diff.step('same transaction 1');
+UPDATE diff.events SET qty = qty + 1 WHERE user_id = 3;
+SELECT * FROM diff.step('same transaction 2');
+COMMIT;
+
+-- a truncate makes the next refresh full
+TRUNCATE diff.users CASCADE;
+INSERT INTO diff.users VALUES (1, 'eve', 'eu', NULL), (3, 'fay', 'us', 1);
+SELECT * FROM diff.step('truncate');
+SELECT * FROM diff.step('nothing');
+
+-- the view is a table of exactly the query's columns
+SELECT * FROM diff.mv_per_user ORDER BY user_id;
+SELECT * FROM diff.mv_totals;

@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ * diff_sql.h
+ *	  The SQL of a differential refresh, generated from a view's shape
+ *	  (diff_shape.h).  differential.c runs it.
+ *
+ *	  Names the statements share:
+ *	  - pipeline_delta_<relid>: ephemeral relation of one changed source's
+ *	    captured rows in the refresh window, with the source's column names
+ *	    and pipeline_m (+1 a row that came, -1 a row that went);
+ *	  - the delta (diff_sql_delta): the view's inner rows that came and
+ *	    went, as c1..cN and pipeline_m;
+ *	  - pipeline_dv (bag views): the delta with duplicates counted;
+ *	  - pipeline_dg (grouped views): the delta per group;
+ *	  - the state table (grouped views), alias s: keys k1..kN,
+ *	    pipeline_count, per aggregate what it needs, pipeline_stale.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DIFF_SQL_H
+#define PIPELINE_DIFF_SQL_H
+
+#include "views/diff_shape.h"
+
+typedef struct DiffSql DiffSql;
+
+/*
+ * The generator for a view (qualified name of its table) and, for a
+ * grouped view, its state table (qualified).  Deparses as needed: call in
+ * a transaction, as anyone (no user code runs).
+ */
+extern DiffSql *diff_sql_prepare(DiffShape *shape, const char *view, const char *state);
+
+/* The delta when the sources changed_relids (Oids) changed. */
+extern char *diff_sql_delta(DiffSql *sql, List *changed_relids);
+
+/* The columns of the ephemeral relation of a source's changes, in order. */
+extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
+
+/* Bag views: pipeline_dv from a delta, then deleting and inserting rows. */
+extern char *diff_sql_bag_counts(DiffSql *sql, const char *delta);
+extern char *diff_sql_bag_delete(DiffSql *sql);
+extern char *diff_sql_bag_insert(DiffSql *sql);
+extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
+
+/* Grouped views. */
+extern char *diff_sql_state_columns(DiffSql *sql);
+extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
+extern char *diff_sql_state_merge(DiffSql *sql);
+extern char *diff_sql_state_stale_count(DiffSql *sql);
+extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys);
+extern char *diff_sql_state_populate(DiffSql *sql);
+extern char *diff_sql_view_delete_groups(DiffSql *sql);
+extern char *diff_sql_view_insert_groups(DiffSql *sql);
+extern char *diff_sql_view_populate(DiffSql *sql);
+
+#endif

@@ -1,0 +1,564 @@
+/*-------------------------------------------------------------------------
+ * differential.c
+ *	  One differential refresh (differential.h): the window of changes
+ *	  since the view's position, the fallbacks to a full recompute, running
+ *	  the generated SQL (diff_sql.h) and saving the new position.
+ *
+ *	  Everything a refresh reads, the change logs and the sources, it reads
+ *	  in one snapshot, taken after the view's lock and after the capture of
+ *	  every source is in place; the position saved is that snapshot.  A log
+ *	  row commits or aborts with the write it describes, so the sources in
+ *	  this snapshot are exactly the sources in the position's snapshot plus
+ *	  the window's rows: nothing is missed or counted twice, and a refresh
+ *	  that fails leaves the position, the view and its state as they were.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+
+#include "model/catalog.h"
+#include "util/runas.h"
+#include "util/settings.h"
+#include "util/spi_rows.h"
+#include "views/capture.h"
+#include "views/diff_sql.h"
+#include "views/differential.h"
+#include "views/refresh.h"
+
+/* The change log of a captured source, qualified. */
+static char *
+capture_log_name(Oid source)
+{
+	int			ncolumns;
+	AttrNumber *attnums;
+	Oid			log = capture_log(source, &ncolumns, &attnums);
+
+	if (!OidIsValid(log))
+		elog(ERROR, "relation %u is not captured", source);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(log)), get_rel_name(log));
+}
+
+/* Whether source's log has every column in attnums. */
+static bool
+capture_covers(Oid source, Bitmapset *attnums)
+{
+	int			ncolumns;
+	AttrNumber *captured;
+	Bitmapset  *have = NULL;
+
+	if (!OidIsValid(capture_log(source, &ncolumns, &captured)))
+		return false;
+	for (int i = 0; i < ncolumns; i++)
+		have = bms_add_member(have, captured[i]);
+	return bms_is_subset(attnums, have);
+}
+
+/* Whether the position has seen the start of source's capture. */
+static bool
+capture_seen_by(Oid source, SpiRows *position)
+{
+	Oid			argtypes[3] = {XID8OID, PG_SNAPSHOTOID, XID8OID};
+	Datum		values[3];
+	bool		isnull;
+	SpiRows    *rows;
+
+	values[0] = FullTransactionIdGetDatum(capture_started_xid(source));
+	values[1] = spi_rows_value(position, 0, 0, &isnull);
+	values[2] = spi_rows_value(position, 0, 1, &isnull);
+	rows = spi_rows(InvalidOid,
+					"SELECT pg_catalog.pg_visible_in_snapshot($1, $2) OR $1 OPERATOR(pg_catalog.=) $3",
+					3, argtypes, values, NULL, true, SPI_OK_SELECT);
+	return DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
+}
+
+/* Changes of fewer rows than this are applied whatever the fraction. */
+#define DIFFERENTIAL_MIN_ROWS_FOR_FULL 10000
+
+/* One changed source's rows in the window. */
+typedef struct SourceWindow
+{
+	Oid			relid;
+	TupleDesc	desc;
+	Tuplestorestate *rows;
+	uint64		count;
+	bool		truncated;
+} SourceWindow;
+
+typedef struct DiffRefresh
+{
+	Oid			relid;
+	Oid			owner;
+	char	   *view;			/* qualified */
+	char	   *state;			/* qualified; NULL for a bag view */
+	DiffShape  *shape;
+	DiffSql    *sql;
+	List	   *windows;		/* SourceWindow of sources with changes */
+	uint64		written;
+} DiffRefresh;
+
+const char *
+differential_reason(const char *bound_query, Oid owner)
+{
+	return diff_classify(bound_query, owner, NULL);
+}
+
+static char *
+state_table_name(Oid relid)
+{
+	return psprintf("state_%u", relid);
+}
+
+static Oid
+state_table(Oid relid)
+{
+	return get_relname_relid(state_table_name(relid), get_namespace_oid(PIPELINE_SCHEMA, false));
+}
+
+/* Classifies and prepares; *reason says why not when it returns false. */
+static bool
+prepare(DiffRefresh *r, Oid relid, const char **reason)
+{
+	ManagedView *view = catalog_get_required(relid);
+
+	r->relid = relid;
+	r->owner = catalog_relation_owner(relid);
+	r->view = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	*reason = diff_classify(view->bound_query, r->owner, &r->shape);
+	if (*reason != NULL)
+		return false;
+	if (r->shape->grouped)
+		r->state = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
+	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
+	return true;
+}
+
+/* Runs one generated statement as the view's owner, as user code. */
+static uint64
+run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
+{
+	SPIPlanPtr	plan = runas_spi_prepare(r->owner, sql, 0, NULL);
+	RunAs		ra;
+	int			ret;
+
+	runas_begin_user_code(&ra, r->owner);
+	ret = SPI_execute_snapshot(plan, NULL, NULL, GetActiveSnapshot(), InvalidSnapshot,
+							   read_only, true, 0);
+	runas_end(&ra);
+	if (ret < 0)
+		elog(ERROR, "differential refresh statement failed (%s): %s",
+			 SPI_result_code_string(ret), sql);
+	SPI_freeplan(plan);
+	return SPI_processed;
+}
+
+/* The last statement's rows as an ephemeral relation for the next ones. */
+static void
+register_result(const char *name, MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rows, SPI_tuptable->vals[i]);
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = SPI_processed;
+	enr->reldata = rows;
+	MemoryContextSwitchTo(old);
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
+}
+
+static void
+register_window(SourceWindow *window)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = psprintf("pipeline_delta_%u", window->relid);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = window->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = window->count;
+	enr->reldata = window->rows;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "could not register ephemeral relation \"%s\"", enr->md.name);
+}
+
+/* Recomputes the view: its rows replaced in this transaction. */
+static void
+apply_full(DiffRefresh *r)
+{
+	ManagedView *view = catalog_get_required(r->relid);
+
+	SPI_connect();
+	if (r->state != NULL)
+	{
+		run_as_owner(r, psprintf("DELETE FROM %s", r->state), false);
+		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		run_as_owner(r, diff_sql_state_populate(r->sql), false);
+		r->written = run_as_owner(r, diff_sql_view_populate(r->sql), false);
+	}
+	else
+	{
+		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		r->written = run_as_owner(r, diff_sql_bag_populate(r->sql, view->bound_query), false);
+	}
+	SPI_finish();
+}
+
+/* Groups whose extreme or scale may have gone: recomputed from the sources. */
+static void
+recompute_stale_groups(DiffRefresh *r)
+{
+	int64		without_null;
+	int64		with_null;
+	bool		isnull;
+
+	run_as_owner(r, diff_sql_state_stale_count(r->sql), true);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not count stale groups");
+	without_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	with_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (without_null > 0)
+		run_as_owner(r, diff_sql_state_recompute(r->sql, false), false);
+	if (with_null > 0)
+		run_as_owner(r, diff_sql_state_recompute(r->sql, true), false);
+}
+
+/* Applies the windows' changes. */
+static void
+apply_changes(DiffRefresh *r)
+{
+	MemoryContext context = CurrentMemoryContext;
+	List	   *changed = NIL;
+	char	   *delta;
+	ListCell   *lc;
+
+	SPI_connect();
+	foreach(lc, r->windows)
+	{
+		register_window(lfirst(lc));
+		changed = lappend_oid(changed, ((SourceWindow *) lfirst(lc))->relid);
+	}
+	delta = diff_sql_delta(r->sql, changed);
+	if (r->state == NULL)
+	{
+		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
+		register_result("pipeline_dv", context);
+		r->written = run_as_owner(r, diff_sql_bag_delete(r->sql), false);
+		r->written += run_as_owner(r, diff_sql_bag_insert(r->sql), false);
+	}
+	else
+	{
+		run_as_owner(r, diff_sql_group_delta(r->sql, delta), true);
+		register_result("pipeline_dg", context);
+		run_as_owner(r, diff_sql_state_merge(r->sql), false);
+		recompute_stale_groups(r);
+		r->written = run_as_owner(r, diff_sql_view_delete_groups(r->sql), false);
+		r->written += run_as_owner(r, diff_sql_view_insert_groups(r->sql), false);
+	}
+	SPI_finish();
+}
+
+/* The view's saved position: snapshot, xid, command id; NULL when none. */
+static SpiRows *
+read_position(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT snapshot, xid, command_id FROM pipeline.differential_positions "
+					"WHERE matview = $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	return rows->count == 1 ? rows : NULL;
+}
+
+static void
+save_position(Oid relid)
+{
+	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
+	Datum		values[3];
+	SpiRows    *snapshot;
+	bool		isnull;
+
+	/* a read-only statement sees the active snapshot itself */
+	snapshot = spi_rows(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
+						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
+	values[2] = Int64GetDatum((int64) GetActiveSnapshot()->curcid);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.differential_positions (matview, snapshot, xid, command_id) "
+					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3) "
+					"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
+					"xid = excluded.xid, command_id = excluded.command_id",
+					3, argtypes, values, NULL, false, -1);
+}
+
+static void
+forget_position(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.differential_positions WHERE matview = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
+/*
+ * The rows of source's log the snapshot sees and the position did not: of
+ * another transaction, those not visible to the position's snapshot; of the
+ * position's own transaction, those written at or after its command id.
+ */
+static SourceWindow *
+read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
+{
+	MemoryContext context = CurrentMemoryContext;
+	SourceWindow *window = palloc0(sizeof(SourceWindow));
+	Oid			argtypes[3] = {PG_SNAPSHOTOID, XID8OID, INT8OID};
+	Datum		values[3];
+	bool		isnull;
+	StringInfoData sql;
+	int			attnum = -1;
+	RunAs		ra;
+	int			ret;
+
+	for (int i = 0; i < 3; i++)
+		values[i] = spi_rows_value(position, 0, i, &isnull);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		appendStringInfo(&sql, "l.a%d AS %s, ", attnum,
+						 quote_identifier(get_attname(source->relid, attnum, false)));
+	appendStringInfo(&sql, "l.sign::pg_catalog.int8 AS pipeline_m FROM %s l "
+					 "WHERE l.xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($1) "
+					 "AND NOT CASE WHEN l.xid OPERATOR(pg_catalog.=) $2 THEN l.cid < $3 "
+					 "ELSE pg_catalog.pg_visible_in_snapshot(l.xid, $1) END",
+					 capture_log_name(source->relid));
+
+	window->relid = source->relid;
+	SPI_connect();
+	runas_begin_internal(&ra, catalog_owner());
+	ret = SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, true, 0);
+	runas_end(&ra);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the change log of %u", source->relid);
+	{
+		MemoryContext old = MemoryContextSwitchTo(context);
+		int			natts = SPI_tuptable->tupdesc->natts;
+
+		window->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		window->rows = tuplestore_begin_heap(false, false, work_mem);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+
+			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts, &isnull)) == 0)
+				window->truncated = true;
+			else
+			{
+				tuplestore_puttuple(window->rows, tuple);
+				window->count++;
+			}
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return window;
+}
+
+/*
+ * Makes sure every source is captured with the columns the view reads.
+ * True when something had to be registered: the refresh is then full.
+ */
+static bool
+ensure_capture(DiffRefresh *r)
+{
+	bool		registered = false;
+	ListCell   *lc;
+
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+
+		if (!capture_covers(source->relid, source->attnums))
+		{
+			capture_register(r->relid, source->relid, source->attnums);
+			registered = true;
+		}
+	}
+	return registered;
+}
+
+/* NULL when the windows can be applied, else why the refresh is full. */
+static char *
+read_windows(DiffRefresh *r)
+{
+	SpiRows    *position = read_position(r->relid);
+	ListCell   *lc;
+
+	if (position == NULL)
+		return "no saved position (first refresh after a restore or an upgrade)";
+	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
+		return "the view's state is missing";
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+		SourceWindow *window;
+		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source->relid)),
+													  get_rel_name(source->relid));
+		double		reltuples;
+
+		if (!capture_seen_by(source->relid, position))
+			return psprintf("capture of %s started after the last refresh", name);
+		window = read_window(r, source, position);
+		if (window->truncated)
+			return psprintf("source %s was truncated", name);
+		reltuples = Max(0.0, (double) get_rel_reltuples(source->relid));
+		if (window->count > DIFFERENTIAL_MIN_ROWS_FOR_FULL &&
+			window->count > pipeline_differential_max_fraction * reltuples)
+			return psprintf("%llu changes in %s, more than pipeline.differential_max_fraction of its rows",
+							(unsigned long long) window->count, name);
+		if (window->count > 0)
+			r->windows = lappend(r->windows, window);
+	}
+	return NULL;
+}
+
+static char *
+describe_windows(DiffRefresh *r)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "differential: ");
+	if (r->windows == NIL)
+		appendStringInfoString(&buf, "no changes");
+	foreach(lc, r->windows)
+	{
+		SourceWindow *window = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%llu changes in %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (unsigned long long) window->count,
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(window->relid)),
+													get_rel_name(window->relid)));
+	}
+	return buf.data;
+}
+
+/* After a refresh: positions saved, logs pruned. */
+static void
+finish(DiffRefresh *r, bool position_usable)
+{
+	ListCell   *lc;
+
+	if (position_usable)
+		save_position(r->relid);
+	else
+		forget_position(r->relid);
+	foreach(lc, r->shape->sources)
+		capture_prune(((DiffSource *) lfirst(lc))->relid);
+}
+
+uint64
+differential_refresh(Oid relid)
+{
+	DiffRefresh r = {0};
+	const char *reason;
+	char	   *full_reason;
+	bool		registered;
+
+	if (!prepare(&r, relid, &reason))
+	{
+		/* a source changed since definition (row-level security, say) */
+		refresh_set_detail(psprintf("full: %s", reason));
+		return 0;
+	}
+	registered = ensure_capture(&r);
+	/* after the lock and the capture: see refresh_matview() */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	full_reason = registered ? "capture of a source started in this refresh" : read_windows(&r);
+	if (full_reason != NULL)
+	{
+		apply_full(&r);
+		refresh_set_detail(psprintf("full: %s", full_reason));
+	}
+	else
+	{
+		if (r.windows != NIL)
+			apply_changes(&r);
+		refresh_set_detail(describe_windows(&r));
+	}
+	/* a snapshot older than the capture could have missed a write */
+	finish(&r, !(registered && IsolationUsesXactSnapshot()));
+	PopActiveSnapshot();
+	return r.written;
+}
+
+static void
+create_state_table(DiffRefresh *r)
+{
+	char	   *owner = GetUserNameFromId(r->owner, false);
+
+	runas_ddl(catalog_owner(), psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 70)",
+										r->state, diff_sql_state_columns(r->sql)));
+	runas_ddl(catalog_owner(), psprintf("CREATE INDEX ON %s (pipeline_stale) WHERE pipeline_stale",
+										r->state));
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
+										quote_identifier(owner)));
+	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
+}
+
+uint64
+differential_create(Oid relid)
+{
+	DiffRefresh r = {0};
+	const char *reason;
+
+	if (!prepare(&r, relid, &reason))
+		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
+	if (r.state != NULL)
+		create_state_table(&r);
+	ensure_capture(&r);
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	apply_full(&r);
+	finish(&r, !IsolationUsesXactSnapshot());
+	PopActiveSnapshot();
+	return r.written;
+}
+
+void
+differential_forget(Oid relid)
+{
+	Oid			state = state_table(relid);
+
+	capture_unregister(relid);
+	forget_position(relid);
+	if (OidIsValid(state))
+		runas_ddl(catalog_owner(), psprintf("DROP TABLE %s",
+											quote_qualified_identifier(PIPELINE_SCHEMA,
+																	   state_table_name(relid))));
+}
