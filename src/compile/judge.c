@@ -143,6 +143,12 @@ judge_view(PendingView *v)
 		check_key(v);
 	if (v->type == MATVIEW_INCREMENTAL && v->def && !v->broken)
 		incremental_check_query(v->query, v->key, v->name);
+	/* a changed view asking for a refresh mode it cannot have breaks */
+	if (v->def)
+	{
+		v->def->bound_query = v->bound;
+		matview_resolve_refresh_mode(v->def, v->owner);
+	}
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;

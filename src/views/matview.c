@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  * matview.c
  *	  A managed view's relation: creating it empty from its bound query as
- *	  its owner, filling it, and the one path that creates a new managed
- *	  view (relation, catalog rows, data).  define() and the compile step
+ *	  its owner, filling it, the one path that creates a new managed view
+ *	  (relation, catalog rows, data), and choosing how a view is refreshed
+ *	  (its refresh mode).  define() and the compile step
  *	  (compile/) decide when.
  *-------------------------------------------------------------------------
  */
@@ -23,6 +24,7 @@
 
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "model/definition.h"
 #include "model/dpl.h"
 #include "views/incremental.h"
 #include "views/matview.h"
@@ -63,13 +65,38 @@ matview_populate(Oid relid, MatviewType type)
 	return refresh_populate(relid);
 }
 
+/* The placeholder until differential refresh exists. */
+const char *
+matview_differential_reason(const MatviewDefinition *def, Oid owner)
+{
+	return "differential refresh is not available yet";
+}
+
+void
+matview_resolve_refresh_mode(MatviewDefinition *def, Oid owner)
+{
+	char	   *name = quote_qualified_identifier(def->schema_name,
+												  matview_relation_name(def->name));
+	const char *reason = NULL;
+
+	/* under older SQL there is nowhere to record how a view is refreshed */
+	if (!catalog_has_refresh_modes())
+		reason = CATALOG_OLD_SQL_FULL_REASON;
+	else if (def->type == MATVIEW_REGULAR)
+		reason = matview_differential_reason(def, owner);
+	definition_resolve_refresh_mode(def, name, reason);
+}
+
 Oid
 matview_create(Oid owner, Oid nspid, const char *relname,
-			   const MatviewDefinition *def)
+			   MatviewDefinition *def)
 {
-	Oid			relid = matview_create_relation(owner, def->schema_name, nspid, relname,
-												def->type, def->bound_query,
-												def->incremental_key);
+	Oid			relid;
+
+	matview_resolve_refresh_mode(def, owner);
+	relid = matview_create_relation(owner, def->schema_name, nspid, relname,
+									def->type, def->bound_query,
+									def->incremental_key);
 
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));

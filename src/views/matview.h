@@ -28,13 +28,29 @@ extern uint64 matview_populate(Oid relid, MatviewType type);
 /*
  * The one way a new managed view comes to be, for define(), create_matview()
  * and an update set alike: from a validated definition (model/definition.h)
- * whose bound_query is set, creates the relation relname in schema nspid as
- * owner (matview_create_relation()), records it and the edges to what its
+ * whose bound_query is set, resolves its refresh mode
+ * (matview_resolve_refresh_mode()), creates the relation relname in schema
+ * nspid as owner (matview_create_relation()), records it and the edges to what its
  * bound query reads in the catalogs, then fills it (matview_populate()).
  * Returns the relation's OID.  Needs a transaction.
  */
 extern Oid	matview_create(Oid owner, Oid nspid, const char *relname,
-						   const MatviewDefinition *def);
+						   MatviewDefinition *def);
+
+/*
+ * Why a regular view's bound query cannot be refreshed differentially when
+ * owner owns it (a lower-case phrase, as pipeline.matviews shows it), or
+ * NULL when it can.  Needs a transaction; def's bound_query is set.
+ */
+extern const char *matview_differential_reason(const MatviewDefinition *def, Oid owner);
+
+/*
+ * Resolves def's refresh mode (definition_resolve_refresh_mode()) for a
+ * view owner owns, with matview_differential_reason(): an ERROR when it
+ * asks for differential refresh and cannot have it.  Called just before a
+ * view is created or replaced, and when a definition is judged.
+ */
+extern void matview_resolve_refresh_mode(MatviewDefinition *def, Oid owner);
 
 /*
  * The bound form of a materialized view's query, deparsed from its rule:
