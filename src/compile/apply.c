@@ -27,6 +27,7 @@
 #include "util/settings.h"
 #include "util/spi_rows.h"
 #include "views/incremental.h"
+#include "views/differential.h"
 #include "views/matview.h"
 
 typedef struct SavedView
@@ -296,12 +297,16 @@ keep_view(PendingView *v)
 static void
 replace_view(PendingView *v, SavedView *saved, const char *remap)
 {
+	/* the old relation's state, capture and position are not the new one's */
+	differential_forget(v->relid);
 	v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
-										  v->relname, v->type, v->bound, v->key);
+										  v->relname, v->type, v->mode, v->bound, v->key);
 	restore_view(v, saved);
 	remap_relation(remap, v->relid, v->newrelid);
 	if (v->def)
 		catalog_update_definition(v->newrelid, v->def);
+	else if (v->type == MATVIEW_REGULAR)
+		catalog_set_refresh_mode(v->newrelid, v->mode, v->full_reason);
 	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	matview_populate(v->newrelid, v->type);
 	if (v->type == MATVIEW_REGULAR && v->old_type == MATVIEW_INCREMENTAL)
@@ -332,8 +337,8 @@ changeset_apply(ChangeSet *cs)
 			v->def->bound_query = v->bound;
 		}
 		/* a new view's is resolved by matview_create() */
-		if (v->def && OidIsValid(v->relid))
-			matview_resolve_refresh_mode(v->def, v->owner);
+		if (OidIsValid(v->relid))
+			pending_resolve_refresh_mode(v);
 		if (v->keep)
 			keep_view(v);
 		else if (!OidIsValid(v->relid))

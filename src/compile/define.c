@@ -32,6 +32,7 @@
 #include "model/dpl.h"
 #include "util/interval.h"
 #include "util/runas.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 
@@ -190,6 +191,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
+		differential_forget(victim);
 		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
 									   get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),

@@ -143,12 +143,9 @@ judge_view(PendingView *v)
 		check_key(v);
 	if (v->type == MATVIEW_INCREMENTAL && v->def && !v->broken)
 		incremental_check_query(v->query, v->key, v->name);
-	/* a changed view asking for a refresh mode it cannot have breaks */
-	if (v->def)
-	{
-		v->def->bound_query = v->bound;
-		matview_resolve_refresh_mode(v->def, v->owner);
-	}
+	/* a view asking for a refresh mode it cannot have breaks */
+	if (!v->broken)
+		pending_resolve_refresh_mode(v);
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
@@ -159,7 +156,7 @@ judge_view(PendingView *v)
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
 	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
-								   v->type, v->bound, v->key);
+								   v->type, v->mode, v->bound, v->key);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */

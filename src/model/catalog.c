@@ -320,3 +320,21 @@ catalog_set_edges(Oid relid, List *upstream_relids)
 					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
 					2, argtypes, values, NULL, false, -1);
 }
+
+void
+catalog_set_refresh_mode(Oid relid, RefreshMode mode, const char *full_reason)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (!catalog_has_refresh_modes())
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(refresh_mode_name(mode));
+	set_text_param(values, nulls, 2, full_reason);
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.matview_definitions SET refresh_mode = $2, full_refresh_reason = $3 "
+					" WHERE matview = $1::regclass",
+					3, argtypes, values, nulls, false, -1);
+}

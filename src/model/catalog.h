@@ -94,6 +94,13 @@ extern void catalog_insert(Oid relid, const MatviewDefinition *def);
  * version; def's refresh mode must be resolved.
  */
 extern void catalog_update_definition(Oid relid, const MatviewDefinition *def);
+
+/*
+ * Records how a regular view rebuilt without a new definition is now
+ * refreshed (an upstream's change may have made it full).  Nothing under
+ * SQL older than 1.3.
+ */
+extern void catalog_set_refresh_mode(Oid relid, RefreshMode mode, const char *full_reason);
 extern void catalog_delete(Oid relid);
 
 /* Replaces the upstream edges of a managed view. */

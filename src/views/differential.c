@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -26,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 #include "utils/xid8.h"
 
@@ -410,6 +412,21 @@ ensure_capture(DiffRefresh *r)
 	return registered;
 }
 
+/* The planner's estimate of relid's rows (0 when never analyzed). */
+static double
+relation_tuples(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	double		tuples = 0;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		tuples = Max(0, ((Form_pg_class) GETSTRUCT(tuple))->reltuples);
+		ReleaseSysCache(tuple);
+	}
+	return tuples;
+}
+
 /* NULL when the windows can be applied, else why the refresh is full. */
 static char *
 read_windows(DiffRefresh *r)
@@ -434,7 +451,7 @@ read_windows(DiffRefresh *r)
 		window = read_window(r, source, position);
 		if (window->truncated)
 			return psprintf("source %s was truncated", name);
-		reltuples = Max(0.0, (double) get_rel_reltuples(source->relid));
+		reltuples = relation_tuples(source->relid);
 		if (window->count > DIFFERENTIAL_MIN_ROWS_FOR_FULL &&
 			window->count > pipeline_differential_max_fraction * reltuples)
 			return psprintf("%llu changes in %s, more than pipeline.differential_max_fraction of its rows",
@@ -553,8 +570,11 @@ differential_create(Oid relid)
 void
 differential_forget(Oid relid)
 {
-	Oid			state = state_table(relid);
+	Oid			state;
 
+	if (!catalog_has_refresh_modes())
+		return;
+	state = state_table(relid);
 	capture_unregister(relid);
 	forget_position(relid);
 	if (OidIsValid(state))

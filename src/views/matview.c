@@ -12,6 +12,7 @@
 #include "util/interval.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -26,6 +27,7 @@
 #include "model/dag.h"
 #include "model/definition.h"
 #include "model/dpl.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/refresh.h"
@@ -33,7 +35,7 @@
 
 Oid
 matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
-						const char *relname, MatviewType type,
+						const char *relname, MatviewType type, RefreshMode mode,
 						const char *bound_query, const char *key)
 {
 	char	   *qualified = quote_qualified_identifier(schema_name, relname);
@@ -48,6 +50,10 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 		runas_ddl(owner, psprintf("CREATE INDEX ON %s (%s)", qualified,
 								  quote_identifier(key)));
 	}
+	else if (mode == REFRESH_MODE_DIFFERENTIAL)
+		/* PostgreSQL lets no extension change a materialized view's rows */
+		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
 	else
 		runas_ddl(owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
 								  qualified, bound_query));
@@ -62,14 +68,15 @@ matview_populate(Oid relid, MatviewType type)
 {
 	if (type == MATVIEW_INCREMENTAL)
 		return incremental_populate(relid);
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+		return differential_create(relid);
 	return refresh_populate(relid);
 }
 
-/* The placeholder until differential refresh exists. */
 const char *
 matview_differential_reason(const MatviewDefinition *def, Oid owner)
 {
-	return "differential refresh is not available yet";
+	return differential_reason(def->bound_query, owner);
 }
 
 void
@@ -95,7 +102,7 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 
 	matview_resolve_refresh_mode(def, owner);
 	relid = matview_create_relation(owner, def->schema_name, nspid, relname,
-									def->type, def->bound_query,
+									def->type, def->refresh_mode, def->bound_query,
 									def->incremental_key);
 
 	catalog_insert(relid, def);

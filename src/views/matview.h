@@ -10,17 +10,19 @@
 
 /*
  * Creates the relation of a managed view, empty, from its bound query, as
- * owner (who owns it): a materialized view WITH NO DATA, or for an
- * incremental view a table with an index on its key.  Only analysis runs,
+ * owner (who owns it): a materialized view WITH NO DATA, a table for a
+ * differentially refreshed view (mode), or for an incremental view a table
+ * with an index on its key.  Only analysis runs,
  * under the pinned search_path; returns the OID.  Needs a transaction.
  */
 extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
-									const char *relname, MatviewType type,
+									const char *relname, MatviewType type, RefreshMode mode,
 									const char *bound_query, const char *key);
 
 /*
  * Fills a relation matview_create_relation() made (the catalog row must
- * exist for an incremental view): the query runs as the owner, as user code
+ * exist for an incremental or a differential view; a differential view's
+ * state and capture are set up here: differential_create()): the query runs as the owner, as user code
  * (runas.h).  Returns the rows written.
  */
 extern uint64 matview_populate(Oid relid, MatviewType type);

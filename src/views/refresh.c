@@ -31,6 +31,7 @@
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "util/settings.h"
 #include "views/refresh.h"
@@ -142,9 +143,10 @@ refresh_matview(Oid relid)
 {
 	refresh_set_detail(NULL);
 	refresh_lock(relid);
-	/* an incremental view is an append-only table */
+	/* an incremental view is an append-only table, a differential view a table */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
-		return incremental_refresh(relid);
+		return catalog_get_required(relid)->type == MATVIEW_INCREMENTAL ?
+			incremental_refresh(relid) : differential_refresh(relid);
 	return refresh_as_owner(relid, true);
 }
 
