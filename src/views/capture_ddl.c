@@ -41,7 +41,7 @@ typedef struct CaptureTrigger
 	bool		old_table;		/* REFERENCING OLD TABLE AS pipeline_old */
 	bool		new_table;		/* REFERENCING NEW TABLE AS pipeline_new */
 	char		mode;			/* TRIGGER_FIRES_* */
-}			CaptureTrigger;
+} CaptureTrigger;
 
 static const CaptureTrigger capture_triggers[] = {
 	{CAPTURE_INSERT_TRIGGER, TRIGGER_TYPE_AFTER | TRIGGER_TYPE_INSERT, "INSERT",
@@ -79,14 +79,14 @@ capture_function_oid(void)
 char
 capture_trigger_mode(const char *trigger_name)
 {
-	const		CaptureTrigger *spec = capture_trigger(trigger_name);
+	const CaptureTrigger *spec = capture_trigger(trigger_name);
 
 	return spec == NULL ? 0 : spec->mode;
 }
 
 /* Whether transitionRels names exactly the transition tables of spec. */
 static bool
-transitions_as_made(List *transitions, const CaptureTrigger * spec)
+transitions_as_made(List *transitions, const CaptureTrigger *spec)
 {
 	ListCell   *lc;
 
@@ -107,7 +107,7 @@ transitions_as_made(List *transitions, const CaptureTrigger * spec)
 bool
 capture_trigger_as_made(CreateTrigStmt *stmt)
 {
-	const		CaptureTrigger *spec = capture_trigger(stmt->trigname);
+	const CaptureTrigger *spec = capture_trigger(stmt->trigname);
 	Oid			fn = capture_function_oid();
 
 	return spec != NULL && OidIsValid(fn) && !stmt->replace && !stmt->isconstraint &&
@@ -121,7 +121,7 @@ capture_trigger_as_made(CreateTrigStmt *stmt)
 
 /* Whether a trigger of the relcache is spec, as pipeline made it. */
 static bool
-trigger_as_made(const Trigger *t, const CaptureTrigger * spec, Oid fn)
+trigger_as_made(const Trigger *t, const CaptureTrigger *spec, Oid fn)
 {
 	return strcmp(t->tgname, spec->name) == 0 && t->tgenabled == spec->mode &&
 		t->tgfoid == fn && t->tgtype == spec->type && t->tgnargs == 0 &&
@@ -134,7 +134,7 @@ trigger_as_made(const Trigger *t, const CaptureTrigger * spec, Oid fn)
 }
 
 static bool
-has_trigger_as_made(Oid source, const CaptureTrigger * spec, Oid fn)
+has_trigger_as_made(Oid source, const CaptureTrigger *spec, Oid fn)
 {
 	Relation	rel = table_open(source, NoLock);
 	bool		found = false;
@@ -153,7 +153,7 @@ qualified_relation_name(Oid relid)
 }
 
 static void
-create_trigger(const char *table, const CaptureTrigger * spec)
+create_trigger(const char *table, const CaptureTrigger *spec)
 {
 	StringInfoData sql;
 
@@ -184,7 +184,7 @@ capture_ensure_triggers(Oid source)
 
 	for (size_t i = 0; i < lengthof(capture_triggers); i++)
 	{
-		const		CaptureTrigger *spec = &capture_triggers[i];
+		const CaptureTrigger *spec = &capture_triggers[i];
 
 		if (has_trigger_as_made(source, spec, fn))
 			continue;

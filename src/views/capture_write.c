@@ -68,7 +68,7 @@ typedef struct CaptureTarget
 	bool		valid;
 	Oid			log;			/* InvalidOid: not captured */
 	Bitmapset  *captured;		/* source attnums in the log */
-}			CaptureTarget;
+} CaptureTarget;
 
 static HTAB *capture_targets = NULL;
 
@@ -86,7 +86,7 @@ typedef struct LogWriter
 	TupleTableSlot *slots[CAPTURE_BATCH];
 	int			nslots;			/* slots created */
 	int			nfilled;		/* slots holding a row image */
-}			LogWriter;
+} LogWriter;
 
 static void
 invalidate_targets(Datum arg, Oid relid)
@@ -154,7 +154,7 @@ registered_log(Oid source)
 }
 
 static void
-load_target(CaptureTarget * target)
+load_target(CaptureTarget *target)
 {
 	Relation	log;
 	TupleDesc	desc;
@@ -244,7 +244,7 @@ update_touches_captured(TriggerData *trigdata, const Bitmapset *captured)
  * while captured) is written NULL rather than misread.
  */
 static void
-writer_begin(LogWriter * w, Oid log, Relation source, bool bulk)
+writer_begin(LogWriter *w, Oid log, Relation source, bool bulk)
 {
 	TupleDesc	desc;
 	TupleDesc	source_desc = RelationGetDescr(source);
@@ -278,7 +278,7 @@ writer_begin(LogWriter * w, Oid log, Relation source, bool bulk)
 }
 
 static void
-writer_flush(LogWriter * w)
+writer_flush(LogWriter *w)
 {
 	if (w->nfilled == 0)
 		return;
@@ -290,7 +290,7 @@ writer_flush(LogWriter * w)
 
 /* Adds one row image of source_slot (NULL: a TRUNCATE marker). */
 static void
-writer_add(LogWriter * w, TupleTableSlot *source_slot, int16 sign)
+writer_add(LogWriter *w, TupleTableSlot *source_slot, int16 sign)
 {
 	TupleTableSlot *slot;
 
@@ -323,7 +323,7 @@ writer_add(LogWriter * w, TupleTableSlot *source_slot, int16 sign)
 }
 
 static void
-writer_end(LogWriter * w)
+writer_end(LogWriter *w)
 {
 	writer_flush(w);
 	for (int i = 0; i < w->nslots; i++)
@@ -341,7 +341,7 @@ writer_end(LogWriter * w)
  * triggers of the statement read the same tuplestore.
  */
 static void
-writer_add_transition(LogWriter * w, Tuplestorestate *rows, TupleTableSlot *slot,
+writer_add_transition(LogWriter *w, Tuplestorestate *rows, TupleTableSlot *slot,
 					  int16 sign)
 {
 	int			reader = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
