@@ -71,3 +71,99 @@ AS 'MODULE_PATHNAME', 'pipeline_create_matview'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.create_matview(name, text, text, interval, text, text, text, jsonb) IS
     'Creates (or redefines) <target_schema>.mv_<name> from a query';
+
+-- ==== change capture (sql/install/70_capture.sql, src/views/capture.h) ====
+CREATE SEQUENCE pipeline.capture_log_seq;
+COMMENT ON SEQUENCE pipeline.capture_log_seq IS
+    'Numbers the change logs pipeline.capture_log_<n>';
+
+CREATE TABLE pipeline.capture_sources (
+    source       regclass PRIMARY KEY,
+    log_table    regclass NOT NULL,
+    -- source attnums the log holds (column a<attnum>); only grows while captured
+    columns      int2[] NOT NULL,
+    -- the transaction that started or last widened capture: a refresh
+    -- position that does not see it predates the capture
+    capture_xid  xid8 NOT NULL
+);
+COMMENT ON TABLE pipeline.capture_sources IS
+    'Tables whose changes are captured for differential refresh, and their change logs';
+
+CREATE TABLE pipeline.capture_consumers (
+    matview  regclass
+             REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    source   regclass,
+    columns  int2[] NOT NULL,
+    PRIMARY KEY (matview, source)
+);
+COMMENT ON TABLE pipeline.capture_consumers IS
+    'Which managed view needs which captured columns of which table';
+
+REVOKE ALL ON pipeline.capture_sources, pipeline.capture_consumers,
+    pipeline.capture_log_seq FROM PUBLIC;
+
+-- fired, never called; creating a trigger on it needs EXECUTE, which only
+-- the extension's owner has
+CREATE FUNCTION pipeline.capture_change()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pipeline_capture_change'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.capture_change() FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.capture_change() IS
+    'Trigger on tables differential views read: appends the changed rows to the table''s change log';
+
+-- internal (the differential refresh registers its views itself); for tests
+CREATE FUNCTION pipeline.capture_register(matview regclass, source regclass, columns int2[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_capture_register'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION pipeline.capture_register(regclass, regclass, int2[]) FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.capture_register(regclass, regclass, int2[]) IS
+    'Internal: the view needs these columns of the table; starts or widens capture';
+
+CREATE FUNCTION pipeline.capture_unregister(matview regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_capture_unregister'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION pipeline.capture_unregister(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.capture_unregister(regclass) IS
+    'Internal: the view needs no captured columns; stops capture of tables nobody needs';
+
+CREATE FUNCTION pipeline.capture_prune(source regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_capture_prune'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION pipeline.capture_prune(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.capture_prune(regclass) IS
+    'Internal: deletes the change-log rows of the table every consumer has consumed';
+
+-- a dropped table's triggers go with it; its log and rows go here
+CREATE FUNCTION pipeline.capture_forget_dropped()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'pipeline_capture_forget_dropped'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.capture_forget_dropped() FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.capture_forget_dropped() IS
+    'Event trigger: removes the change log and capture rows of dropped tables';
+CREATE EVENT TRIGGER pipeline_capture_dropped ON sql_drop
+    EXECUTE FUNCTION pipeline.capture_forget_dropped();
+ALTER EVENT TRIGGER pipeline_capture_dropped ENABLE ALWAYS;
+
+-- Differential refresh (src/views/differential.c): where each differential
+-- view's last refresh left off, the snapshot it read its sources and their
+-- change logs in, with its transaction and command id (which of that
+-- transaction's own writes it saw).  Derived state: not dumped (a restored
+-- view's first refresh is full), owned by the extension's owner, readable by
+-- nobody else, deleted with its view.  A view's state table
+-- (pipeline.state_<oid>, grouped views) is made when the view is, belongs
+-- to the view's owner and is a member of the extension (so not dumped).
+CREATE TABLE pipeline.differential_positions (
+    matview     regclass PRIMARY KEY
+                REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    snapshot    pg_snapshot NOT NULL,
+    xid         xid8 NOT NULL,
+    command_id  bigint NOT NULL
+);
+REVOKE ALL ON pipeline.differential_positions FROM PUBLIC;
+COMMENT ON TABLE pipeline.differential_positions IS
+    'Where each differentially refreshed view''s last refresh left off in its sources'' change logs';

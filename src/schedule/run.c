@@ -20,6 +20,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "views/capture.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
@@ -356,6 +357,8 @@ run_prune_history(void)
 					"                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
 					"                   FROM pipeline.refresh_snapshots s)",
 					0, NULL, NULL, NULL, false, -1);
+	/* and change-log rows every consumer has consumed */
+	capture_prune_all();
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);
