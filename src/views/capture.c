@@ -129,8 +129,6 @@ check_capturable(Relation rel, const Bitmapset *attnums)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot capture changes of %s", relation_display_name(relid)),
 				 errdetail("Only ordinary tables outside inheritance trees and partitioning can be captured.")));
-	if (bms_is_empty(attnums))
-		elog(ERROR, "no columns to capture");
 	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
 		if (attnum < 1 || attnum > RelationGetNumberOfAttributes(rel) ||
 			TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attisdropped)
@@ -168,6 +166,26 @@ upsert_source(Oid source, Oid log, const Bitmapset *attnums)
 					"ON CONFLICT (source) DO UPDATE SET log_table = excluded.log_table, "
 					"       columns = excluded.columns, capture_xid = excluded.capture_xid",
 					3, argtypes, values, NULL, false, SPI_OK_INSERT);
+}
+
+bool
+capture_serves(Oid matview, Oid source, Bitmapset *attnums)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(matview), ObjectIdGetDatum(source)};
+	Bitmapset  *captured;
+	SpiRows    *rows;
+	bool		isnull;
+
+	if (!OidIsValid(read_source(source, &captured, NULL)) || !bms_is_subset(attnums, captured))
+		return false;
+	rows = spi_rows(catalog_owner(),
+					"SELECT c.columns FROM pipeline.capture_consumers c "
+					" WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND c.source OPERATOR(pg_catalog.=) $2::pg_catalog.regclass",
+					2, argtypes, values, NULL, false, SPI_OK_SELECT);
+	return rows->count == 1 &&
+		bms_is_subset(attnums, array_to_attnums(spi_rows_value(rows, 0, 0, &isnull)));
 }
 
 void
@@ -331,7 +349,7 @@ capture_prune(Oid source)
 					psprintf("DELETE FROM %s l WHERE l.xid OPERATOR(pg_catalog.<) "
 							 "LEAST($2, (SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin(p.snapshot)) "
 							 "   FROM pipeline.capture_consumers c "
-							 "   JOIN pipeline.refresh_snapshots p "
+							 "   JOIN pipeline.differential_positions p "
 							 "     ON p.matview OPERATOR(pg_catalog.=) c.matview "
 							 "  WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass))",
 							 relation_display_name(log)),

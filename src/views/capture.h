@@ -53,6 +53,13 @@
 extern void capture_register(Oid matview, Oid source, Bitmapset *attnums);
 
 /*
+ * Whether source is captured with attnums and matview is registered as
+ * consuming them: then capture_register() has nothing to do (and need not
+ * make writers wait for its lock).
+ */
+extern bool capture_serves(Oid matview, Oid source, Bitmapset *attnums);
+
+/*
  * Forgets what matview consumes, and stops capture (triggers, log, row) of
  * every table nobody consumes any more.
  */
@@ -73,7 +80,7 @@ extern FullTransactionId capture_started_xid(Oid source);
 
 /*
  * Deletes log rows every consumer has consumed: xid below the least
- * pg_snapshot_xmin of the consumers' positions (pipeline.refresh_snapshots)
+ * pg_snapshot_xmin of the consumers' positions (pipeline.differential_positions)
  * and below the oldest snapshot still open (a consumer whose first refresh
  * is running saves its position later).  Consumers without a position do
  * not hold it back.

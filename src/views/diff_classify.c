@@ -264,6 +264,7 @@ collect_sources(Query *query, DiffShape *shape)
 			source->relid = rte->relid;
 			shape->sources = lappend(shape->sources, source);
 		}
+		attno = -1;
 		while ((attno = bms_next_member(attnums, attno)) >= 0)
 			source->attnums = bms_add_member(source->attnums,
 											 attno + FirstLowInvalidHeapAttributeNumber);

@@ -107,7 +107,7 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 	{
 		case DIFF_SUM:
 		case DIFF_AVG:
-			appendStringInfo(buf, ", pg_catalog.coalesce(pg_catalog.sum(pipeline_m::pg_catalog.numeric "
+			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m::pg_catalog.numeric "
 							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric), 0) AS d_sum_%d", x, i);
 			if (agg->numeric_arg)
 				appendStringInfo(buf,
@@ -115,7 +115,7 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 								 ", pg_catalog.count(*) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d) AS d_ins_sc_n_%d"
 								 ", pg_catalog.max(del_sc_%d) AS d_del_sc_%d"
 								 ", pg_catalog.count(*) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d) AS d_del_sc_n_%d"
-								 ", pg_catalog.coalesce(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d",
+								 ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d",
 								 i, i, x, i, i, i, i, x, i, i, x, x, i);
 			break;
 		case DIFF_MIN:
@@ -145,7 +145,7 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 	int			i = 0;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT %s%s pg_catalog.coalesce(pg_catalog.sum(pipeline_m), 0)::pg_catalog.int8 AS d_count",
+	appendStringInfo(&buf, "SELECT %s%s COALESCE(pg_catalog.sum(pipeline_m), 0)::pg_catalog.int8 AS d_count",
 					 column_list("c", 1, sql->nkeys), sql->nkeys > 0 ? "," : "");
 	foreach(lc, sql->shape->aggs)
 	{
@@ -188,7 +188,7 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 								 i, nn, grows, i, i, i, kept, i, kept);
 				appendStringInfo(stale, " OR (%s > 0 AND (d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
 								 "OR (d.d_del_sc_%d = s.scale_%d AND %s <= 0 "
-								 "AND NOT pg_catalog.coalesce(d.d_ins_sc_%d >= s.scale_%d, false))))",
+								 "AND NOT COALESCE(d.d_ins_sc_%d >= s.scale_%d, false))))",
 								 nn, i, i, i, i, i, kept, i, i);
 			}
 			break;
@@ -225,7 +225,7 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			if (agg->numeric_arg)
 			{
 				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
-				appendStringInfo(values, ", d.d_ins_sc_%d, pg_catalog.coalesce(d.d_ins_sc_n_%d, 0)", i, i);
+				appendStringInfo(values, ", d.d_ins_sc_%d, COALESCE(d.d_ins_sc_n_%d, 0)", i, i);
 				/* a row that came and went in one window may hold the scale */
 				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
 								 i, i, i);
@@ -276,8 +276,8 @@ diff_sql_state_merge(DiffSql *sql)
 	}
 	return psprintf("MERGE INTO %s s USING pipeline_dg d ON %s "
 					"%s"
-					"WHEN MATCHED THEN UPDATE SET %s, pipeline_stale = (false%s) "
-					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, (false%s))",
+					"WHEN MATCHED THEN UPDATE SET %s, pipeline_stale = COALESCE(false%s, false) "
+					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, COALESCE(false%s, false))",
 					sql->state, rows_equal("s.k", "d.c", sql->nkeys),
 					sql->nkeys > 0 ?
 					"WHEN MATCHED AND s.pipeline_count + d.d_count = 0 THEN DELETE " : "",
@@ -325,7 +325,7 @@ state_query(DiffSql *sql, const char *restriction)
 			continue;
 		appendStringInfo(&buf, ", pg_catalog.count(c%d) AS nn_%d", x, i);
 		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
-			appendStringInfo(&buf, ", pg_catalog.coalesce(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS sum_%d",
+			appendStringInfo(&buf, ", COALESCE(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS sum_%d",
 							 x, i);
 		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
 			appendStringInfo(&buf, ", pg_catalog.max(sc_%d) AS scale_%d, pg_catalog.count(*) "
@@ -385,10 +385,9 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys)
 							column_list("c", 1, sql->nkeys), column_list("s.k", 1, sql->nkeys),
 							sql->state);
 	else
-		restriction = psprintf("WHERE ROW(%s)::record IN (SELECT ROW(%s)::record FROM %s s "
-							"WHERE s.pipeline_stale AND (%s))",
-							column_list("c", 1, sql->nkeys), column_list("s.k", 1, sql->nkeys),
-							sql->state, key_has_null(sql->nkeys, "s.k"));
+		restriction = psprintf("WHERE EXISTS (SELECT FROM %s s WHERE s.pipeline_stale AND (%s) AND %s)",
+							   sql->state, key_has_null(sql->nkeys, "s.k"),
+							   rows_equal("s.k", "i0.c", sql->nkeys));
 	return psprintf("UPDATE %s s SET (%s, pipeline_stale) = (%s, false) FROM (%s) r "
 					"WHERE s.pipeline_stale AND %s",
 					sql->state, state_value_columns(sql, ""), state_value_columns(sql, "r."),

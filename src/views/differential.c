@@ -53,21 +53,6 @@ capture_log_name(Oid source)
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(log)), get_rel_name(log));
 }
 
-/* Whether source's log has every column in attnums. */
-static bool
-capture_covers(Oid source, Bitmapset *attnums)
-{
-	int			ncolumns;
-	AttrNumber *captured;
-	Bitmapset  *have = NULL;
-
-	if (!OidIsValid(capture_log(source, &ncolumns, &captured)))
-		return false;
-	for (int i = 0; i < ncolumns; i++)
-		have = bms_add_member(have, captured[i]);
-	return bms_is_subset(attnums, have);
-}
-
 /* Whether the position has seen the start of source's capture. */
 static bool
 capture_seen_by(Oid source, SpiRows *position)
@@ -133,7 +118,13 @@ state_table(Oid relid)
 static bool
 prepare(DiffRefresh *r, Oid relid, const char **reason)
 {
-	ManagedView *view = catalog_get_required(relid);
+	ManagedView *view;
+
+	/* the definition as of now: it may have been written just before */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
 
 	r->relid = relid;
 	r->owner = catalog_relation_owner(relid);
@@ -403,7 +394,7 @@ ensure_capture(DiffRefresh *r)
 	{
 		DiffSource *source = lfirst(lc);
 
-		if (!capture_covers(source->relid, source->attnums))
+		if (!capture_serves(r->relid, source->relid, source->attnums))
 		{
 			capture_register(r->relid, source->relid, source->attnums);
 			registered = true;
