@@ -32,7 +32,6 @@ Oid
 compile_redefine(MatviewDefinition *def)
 {
 	ChangeSet  *cs = changeset_build_and_lock(list_make1(def));
-
 	PendingView *changed = NULL;
 	int			i;
 
