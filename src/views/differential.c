@@ -224,7 +224,8 @@ recompute_stale_groups(DiffRefresh *r)
 	int64		with_null;
 	bool		isnull;
 
-	run_as_owner(r, diff_sql_state_stale_count(r->sql), true);
+	/* not read-only: it must see what the MERGE just wrote */
+	run_as_owner(r, diff_sql_state_stale_count(r->sql), false);
 	if (SPI_processed != 1)
 		elog(ERROR, "could not count stale groups");
 	without_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
