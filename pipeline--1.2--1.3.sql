@@ -162,7 +162,8 @@ CREATE TABLE pipeline.differential_positions (
                 REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
     snapshot    pg_snapshot NOT NULL,
     xid         xid8 NOT NULL,
-    command_id  bigint NOT NULL
+    command_id  bigint NOT NULL,
+    row_count   bigint NOT NULL             -- the view's rows after that refresh
 );
 REVOKE ALL ON pipeline.differential_positions FROM PUBLIC;
 COMMENT ON TABLE pipeline.differential_positions IS

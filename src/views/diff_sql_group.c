@@ -100,9 +100,8 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 {
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
-	appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE c%d IS NOT NULL AND pipeline_m > 0) "
-					 "OPERATOR(pg_catalog.-) pg_catalog.count(*) FILTER (WHERE c%d IS NOT NULL AND pipeline_m < 0) AS d_nn_%d",
-					 x, x, i);
+	appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
+					 x, i);
 	switch (agg->kind)
 	{
 		case DIFF_SUM:
@@ -112,9 +111,9 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 			if (agg->numeric_arg)
 				appendStringInfo(buf,
 								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
-								 ", pg_catalog.count(*) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d) AS d_ins_sc_n_%d"
+								 ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d), 0)::pg_catalog.int8 AS d_ins_sc_n_%d"
 								 ", pg_catalog.max(del_sc_%d) AS d_del_sc_%d"
-								 ", pg_catalog.count(*) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d) AS d_del_sc_n_%d"
+								 ", COALESCE(OPERATOR(pg_catalog.-) pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d), 0)::pg_catalog.int8 AS d_del_sc_n_%d"
 								 ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d",
 								 i, i, x, i, i, i, i, x, i, i, x, x, i);
 			break;
@@ -128,9 +127,8 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
-			appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE c%d AND pipeline_m > 0) "
-							 "OPERATOR(pg_catalog.-) pg_catalog.count(*) FILTER (WHERE c%d AND pipeline_m < 0) AS d_true_%d",
-							 x, x, i);
+			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d), 0)::pg_catalog.int8 AS d_true_%d",
+							 x, i);
 			break;
 		default:
 			break;

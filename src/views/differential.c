@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -93,7 +94,9 @@ typedef struct DiffRefresh
 	DiffShape  *shape;
 	DiffSql    *sql;
 	List	   *windows;		/* SourceWindow of sources with changes */
-	uint64		written;
+	int64		rows;			/* the view's rows: set by a full refresh */
+	int64		inserted;		/* rows a differential refresh wrote */
+	int64		deleted;
 } DiffRefresh;
 
 const char *
@@ -134,7 +137,15 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	if (*reason != NULL)
 		return false;
 	if (r->shape->grouped)
+	{
+		Oid			state = state_table(relid);
+
 		r->state = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
+		/* the state belongs to whoever owns the view now */
+		if (OidIsValid(state) && catalog_relation_owner(state) != r->owner)
+			runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
+												quote_identifier(GetUserNameFromId(r->owner, false))));
+	}
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	return true;
 }
@@ -206,12 +217,12 @@ apply_full(DiffRefresh *r)
 		run_as_owner(r, psprintf("DELETE FROM %s", r->state), false);
 		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
 		run_as_owner(r, diff_sql_state_populate(r->sql), false);
-		r->written = run_as_owner(r, diff_sql_view_populate(r->sql), false);
+		r->rows = run_as_owner(r, diff_sql_view_populate(r->sql), false);
 	}
 	else
 	{
 		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
-		r->written = run_as_owner(r, diff_sql_bag_populate(r->sql, view->bound_query), false);
+		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, view->bound_query), false);
 	}
 	SPI_finish();
 }
@@ -256,8 +267,8 @@ apply_changes(DiffRefresh *r)
 	{
 		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
 		register_result("pipeline_dv", context);
-		r->written = run_as_owner(r, diff_sql_bag_delete(r->sql), false);
-		r->written += run_as_owner(r, diff_sql_bag_insert(r->sql), false);
+		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql), false);
+		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
 	}
 	else
 	{
@@ -265,8 +276,8 @@ apply_changes(DiffRefresh *r)
 		register_result("pipeline_dg", context);
 		run_as_owner(r, diff_sql_state_merge(r->sql), false);
 		recompute_stale_groups(r);
-		r->written = run_as_owner(r, diff_sql_view_delete_groups(r->sql), false);
-		r->written += run_as_owner(r, diff_sql_view_insert_groups(r->sql), false);
+		r->deleted = run_as_owner(r, diff_sql_view_delete_groups(r->sql), false);
+		r->inserted = run_as_owner(r, diff_sql_view_insert_groups(r->sql), false);
 	}
 	SPI_finish();
 }
@@ -280,17 +291,17 @@ read_position(Oid relid)
 	SpiRows    *rows;
 
 	rows = spi_rows(catalog_owner(),
-					"SELECT snapshot, xid, command_id FROM pipeline.differential_positions "
+					"SELECT snapshot, xid, command_id, row_count FROM pipeline.differential_positions "
 					"WHERE matview = $1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	return rows->count == 1 ? rows : NULL;
 }
 
 static void
-save_position(Oid relid)
+save_position(Oid relid, int64 rows)
 {
-	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
-	Datum		values[3];
+	Oid			argtypes[4] = {OIDOID, PG_SNAPSHOTOID, INT8OID, INT8OID};
+	Datum		values[4];
 	SpiRows    *snapshot;
 	bool		isnull;
 
@@ -300,12 +311,13 @@ save_position(Oid relid)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
 	values[2] = Int64GetDatum((int64) GetActiveSnapshot()->curcid);
+	values[3] = Int64GetDatum(rows);
 	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.differential_positions (matview, snapshot, xid, command_id) "
-					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3) "
+					"INSERT INTO pipeline.differential_positions (matview, snapshot, xid, command_id, row_count) "
+					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3, $4) "
 					"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
-					"xid = excluded.xid, command_id = excluded.command_id",
-					3, argtypes, values, NULL, false, -1);
+					"xid = excluded.xid, command_id = excluded.command_id, row_count = excluded.row_count",
+					4, argtypes, values, NULL, false, -1);
 }
 
 static void
@@ -344,11 +356,23 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
 		appendStringInfo(&sql, "l.a%d AS %s, ", attnum,
 						 quote_identifier(get_attname(source->relid, attnum, false)));
-	appendStringInfo(&sql, "l.sign::pg_catalog.int8 AS pipeline_m FROM %s l "
+	/*
+	 * Consolidated: a row that came and went inside the window cancels out,
+	 * so no expression is evaluated on a row neither snapshot holds.
+	 */
+	appendStringInfo(&sql, "pg_catalog.sum(l.sign)::pg_catalog.int8 AS pipeline_m, "
+					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l "
 					 "WHERE l.xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($1) "
 					 "AND NOT CASE WHEN l.xid OPERATOR(pg_catalog.=) $2 THEN l.cid < $3 "
 					 "ELSE pg_catalog.pg_visible_in_snapshot(l.xid, $1) END",
 					 capture_log_name(source->relid));
+	if (!bms_is_empty(source->attnums))
+	{
+		appendStringInfoString(&sql, " GROUP BY ");
+		for (int i = 1; i <= bms_num_members(source->attnums); i++)
+			appendStringInfo(&sql, "%s%d", i > 1 ? ", " : "", i);
+	}
+	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
 
 	window->relid = source->relid;
 	SPI_connect();
@@ -361,17 +385,23 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 		MemoryContext old = MemoryContextSwitchTo(context);
 		int			natts = SPI_tuptable->tupdesc->natts;
 
+		/* the ephemeral relation has the columns and pipeline_m */
 		window->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		window->desc->natts = natts - 1;
 		window->rows = tuplestore_begin_heap(false, false, work_mem);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[i];
 
-			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts, &isnull)) == 0)
+			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts, &isnull)))
 				window->truncated = true;
-			else
+			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts - 1, &isnull)) != 0)
 			{
-				tuplestore_puttuple(window->rows, tuple);
+				Datum	   *values = palloc(sizeof(Datum) * natts);
+				bool	   *nulls = palloc(sizeof(bool) * natts);
+
+				heap_deform_tuple(tuple, SPI_tuptable->tupdesc, values, nulls);
+				tuplestore_puttuple(window->rows, heap_form_tuple(window->desc, values, nulls));
 				window->count++;
 			}
 		}
@@ -428,6 +458,11 @@ read_windows(DiffRefresh *r)
 
 	if (position == NULL)
 		return "no saved position (first refresh after a restore or an upgrade)";
+	{
+		bool		isnull;
+
+		r->rows = DatumGetInt64(spi_rows_value(position, 0, 3, &isnull));
+	}
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		return "the view's state is missing";
 	foreach(lc, r->shape->sources)
@@ -483,11 +518,33 @@ finish(DiffRefresh *r, bool position_usable)
 	ListCell   *lc;
 
 	if (position_usable)
-		save_position(r->relid);
+		save_position(r->relid, r->rows);
 	else
 		forget_position(r->relid);
 	foreach(lc, r->shape->sources)
 		capture_prune(((DiffSource *) lfirst(lc))->relid);
+}
+
+/*
+ * A view whose query the classifier no longer accepts (a source now has
+ * row-level security, say): its rows replaced by a recompute, its position
+ * forgotten so that a later differential refresh starts over.
+ */
+static uint64
+refresh_unsupported(DiffRefresh *r, const char *reason)
+{
+	ManagedView *view = catalog_get_required(r->relid);
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+	r->rows = run_as_owner(r, psprintf("INSERT INTO %s %s", r->view, view->bound_query), false);
+	SPI_finish();
+	forget_position(r->relid);
+	PopActiveSnapshot();
+	refresh_set_detail(psprintf("full: %s", reason));
+	return (uint64) r->rows;
 }
 
 uint64
@@ -499,11 +556,7 @@ differential_refresh(Oid relid)
 	bool		registered;
 
 	if (!prepare(&r, relid, &reason))
-	{
-		/* a source changed since definition (row-level security, say) */
-		refresh_set_detail(psprintf("full: %s", reason));
-		return 0;
-	}
+		return refresh_unsupported(&r, reason);
 	registered = ensure_capture(&r);
 	/* after the lock and the capture: see refresh_matview() */
 	CommandCounterIncrement();
@@ -518,12 +571,13 @@ differential_refresh(Oid relid)
 	{
 		if (r.windows != NIL)
 			apply_changes(&r);
+		r.rows += r.inserted - r.deleted;
 		refresh_set_detail(describe_windows(&r));
 	}
 	/* a snapshot older than the capture could have missed a write */
 	finish(&r, !(registered && IsolationUsesXactSnapshot()));
 	PopActiveSnapshot();
-	return r.written;
+	return (uint64) r.rows;
 }
 
 static void
@@ -556,7 +610,7 @@ differential_create(Oid relid)
 	apply_full(&r);
 	finish(&r, !IsolationUsesXactSnapshot());
 	PopActiveSnapshot();
-	return r.written;
+	return (uint64) r.rows;
 }
 
 void
@@ -570,7 +624,10 @@ differential_forget(Oid relid)
 	capture_unregister(relid);
 	forget_position(relid);
 	if (OidIsValid(state))
-		runas_ddl(catalog_owner(), psprintf("DROP TABLE %s",
-											quote_qualified_identifier(PIPELINE_SCHEMA,
-																	   state_table_name(relid))));
+	{
+		char	   *name = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
+
+		runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline DROP TABLE %s", name));
+		runas_ddl(catalog_owner(), psprintf("DROP TABLE %s", name));
+	}
 }
