@@ -138,3 +138,13 @@ SELECT * FROM diff.step('nothing');
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;
+
+-- clean up
+SELECT pipeline.drop_matview('diff.mv_filtered');
+SELECT pipeline.drop_matview('diff.mv_joined');
+SELECT pipeline.drop_matview('diff.mv_per_user', "cascade" => true);
+SELECT pipeline.drop_matview('diff.mv_totals');
+SELECT pipeline.drop_matview('diff.mv_kinds');
+SELECT count(*) AS capture_left FROM pipeline.capture_sources;
+SELECT count(*) AS states_left FROM pg_class WHERE relnamespace = 'pipeline'::regnamespace AND relname LIKE 'state%';
+DROP SCHEMA diff CASCADE;

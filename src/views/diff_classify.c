@@ -139,6 +139,26 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 	}
 	if (check_functions_in_node(node, function_reason, check))
 		return true;
+	/* defaults are filled in by the planner: a call leaving some out runs them */
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *call = (FuncExpr *) node;
+		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
+		Node	   *defaults = NULL;
+
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		datum = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proargdefaults,
+												&isnull);
+
+			if (!isnull && list_length(call->args) < ((Form_pg_proc) GETSTRUCT(tuple))->pronargs)
+				defaults = stringToNode(TextDatumGetCString(datum));
+			ReleaseSysCache(tuple);
+		}
+		if (defaults != NULL && expression_reason_walker(defaults, check))
+			return true;
+	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, expression_reason_walker, check, 0);
 	return expression_tree_walker(node, expression_reason_walker, check);
