@@ -1,7 +1,7 @@
 -- Differential refresh: each construct, each kind of change, compared with a
 -- full recompute of the view's query (both ways, EXCEPT ALL, and by the
--- text of every row, so a numeric's scale counts), and what
--- pipeline.runs.detail / refresh says about how the refresh ran.
+-- text of every row, so a numeric's scale counts); what refresh() says the
+-- view holds, and what pipeline.runs.detail says about how a run went.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 SET timezone = 'UTC';
@@ -72,18 +72,16 @@ INSERT INTO diff.expect VALUES
        JOIN diff.users u ON u.id = p.user_id GROUP BY u.region');
 
 -- refresh all in DAG order; each view's detail and differences
-CREATE FUNCTION diff.step(label text) RETURNS TABLE (step text, name text, detail text, differences bigint)
+CREATE FUNCTION diff.step(label text) RETURNS TABLE (step text, name text, rows bigint, differences bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     e record;
 BEGIN
     FOR e IN SELECT x.name, x.query FROM diff.expect x
               ORDER BY array_position(ARRAY['filtered','joined','per_user','totals','kinds','by_region'], x.name) LOOP
-        PERFORM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false);
+        SELECT r.rows INTO rows FROM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false) r;
         step := label;
         name := e.name;
-        detail := (SELECT r.detail FROM pipeline.runs r
-                    WHERE r.matview = format('diff.mv_%s', e.name)::regclass ORDER BY r.run_id DESC LIMIT 1);
         differences := diff.differences(format('diff.mv_%s', e.name)::regclass, e.query);
         RETURN NEXT;
     END LOOP;
@@ -134,6 +132,15 @@ TRUNCATE diff.users CASCADE;
 INSERT INTO diff.users VALUES (1, 'eve', 'eu', NULL), (3, 'fay', 'us', 1);
 SELECT * FROM diff.step('truncate');
 SELECT * FROM diff.step('nothing');
+
+-- runs say how they went
+INSERT INTO diff.events (user_id, amount) VALUES (2, 7);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00') WHERE matview::text LIKE 'diff.%' ORDER BY 1;
+SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' ORDER BY 1;
+TRUNCATE diff.events;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview::text LIKE 'diff.%' ORDER BY 1;
+SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' AND r.time_label > '2030-01-01 00:00+00' ORDER BY 1;
+SELECT name, differences FROM diff.expect, LATERAL diff.differences(format('diff.mv_%s', name)::regclass, query) differences ORDER BY 1;
 
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;

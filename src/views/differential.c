@@ -17,7 +17,9 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -503,8 +505,9 @@ describe_windows(DiffRefresh *r)
 	{
 		SourceWindow *window = lfirst(lc);
 
-		appendStringInfo(&buf, "%s%llu changes in %s", foreach_current_index(lc) > 0 ? ", " : "",
+		appendStringInfo(&buf, "%s%llu %s in %s", foreach_current_index(lc) > 0 ? ", " : "",
 						 (unsigned long long) window->count,
+						 window->count == 1 ? "change" : "changes",
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(window->relid)),
 													get_rel_name(window->relid)));
 	}
@@ -594,6 +597,34 @@ create_state_table(DiffRefresh *r)
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
 }
 
+/*
+ * The view's table depends on what it reads, as a materialized view's rule
+ * does: a source (or a column of it) cannot be dropped from under it, and a
+ * DROP ... CASCADE reaches the view, which the guard refuses.
+ */
+static void
+record_source_dependencies(DiffRefresh *r)
+{
+	ObjectAddress view;
+	ListCell   *lc;
+
+	ObjectAddressSet(view, RelationRelationId, r->relid);
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+		ObjectAddress read;
+		int			attnum = -1;
+
+		ObjectAddressSet(read, RelationRelationId, source->relid);
+		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
+		while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		{
+			ObjectAddressSubSet(read, RelationRelationId, source->relid, attnum);
+			recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
+		}
+	}
+}
+
 uint64
 differential_create(Oid relid)
 {
@@ -604,6 +635,7 @@ differential_create(Oid relid)
 		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
 	if (r.state != NULL)
 		create_state_table(&r);
+	record_source_dependencies(&r);
 	ensure_capture(&r);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
