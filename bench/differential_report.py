@@ -124,8 +124,9 @@ if writer:
             continue
         runs = writer[m]
         r = med([runs[k] / writer["off"][k] for k in runs])
+        rm = med(runs.values()) / med(writer["off"].values())
         tgt = "  (target <= 1.3x)" if m == "capture" else ""
-        print(f"  {names[m]:46s} {med(runs.values()):8.1f} ms  {r:.3f}x{tgt}")
+        print(f"  {names[m]:46s} {med(runs.values()):8.1f} ms  {r:.3f}x (ratio of medians {rm:.3f}x){tgt}")
 
 wpath = os.path.join(out, "reader_windows")
 if os.path.exists(wpath):
