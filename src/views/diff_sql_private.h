@@ -7,7 +7,7 @@
 #ifndef PIPELINE_DIFF_SQL_PRIVATE_H
 #define PIPELINE_DIFF_SQL_PRIVATE_H
 
-#include "views/diff_sql.h"
+#include "views/diff_shape.h"
 
 #define MULTIPLICITY_PLACEHOLDER "'pipeline_multiplicity'::text"
 #define AGG_PARAM_BASE 9000		/* $9001..: an aggregate in the finalize */
@@ -44,10 +44,10 @@ extern char *rows_equal(const char *left_prefix, const char *right_prefix, int n
 extern char *name_list(List *names, const char *prefix);
 
 /* The view's inner rows as they are now, each once. */
-extern char *inner_now(DiffSql *sql);
+extern char *inner_now(struct DiffSql *sql);
 
 /* Window columns: the largest scale among rows (that came, that went). */
-extern char *scale_windows(DiffSql *sql, bool delta);
+extern char *scale_windows(struct DiffSql *sql, bool delta);
 
 /* The SQL type of expr, with its typmod and collation. */
 extern char *column_type(Expr *expr);

@@ -41,7 +41,6 @@
 #include "views/capture.h"
 #include "views/diff_sql.h"
 #include "views/differential.h"
-#include "views/refresh.h"
 
 /* The change log of a captured source, qualified. */
 static char *
@@ -89,6 +88,7 @@ typedef struct SourceWindow
 
 typedef struct DiffRefresh
 {
+	char	   *detail;			/* how it ran, for pipeline.runs.detail */
 	Oid			relid;
 	Oid			owner;
 	char	   *view;			/* qualified */
@@ -207,12 +207,19 @@ register_window(SourceWindow *window)
 		elog(ERROR, "could not register ephemeral relation \"%s\"", enr->md.name);
 }
 
+static void create_state_table(DiffRefresh *r);
+static void record_source_dependencies(DiffRefresh *r);
+
 /* Recomputes the view: its rows replaced in this transaction. */
 static void
 apply_full(DiffRefresh *r)
 {
 	ManagedView *view = catalog_get_required(r->relid);
 
+	/* a restored view's state and dependencies were not dumped */
+	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
+		create_state_table(r);
+	record_source_dependencies(r);
 	SPI_connect();
 	if (r->state != NULL)
 	{
@@ -546,12 +553,12 @@ refresh_unsupported(DiffRefresh *r, const char *reason)
 	SPI_finish();
 	forget_position(r->relid);
 	PopActiveSnapshot();
-	refresh_set_detail(psprintf("full: %s", reason));
+	r->detail = psprintf("full: %s", reason);
 	return (uint64) r->rows;
 }
 
 uint64
-differential_refresh(Oid relid)
+differential_refresh(Oid relid, char **detail)
 {
 	DiffRefresh r = {0};
 	const char *reason;
@@ -559,7 +566,12 @@ differential_refresh(Oid relid)
 	bool		registered;
 
 	if (!prepare(&r, relid, &reason))
-		return refresh_unsupported(&r, reason);
+	{
+		uint64		rows = refresh_unsupported(&r, reason);
+
+		*detail = r.detail;
+		return rows;
+	}
 	registered = ensure_capture(&r);
 	/* after the lock and the capture: see refresh_matview() */
 	CommandCounterIncrement();
@@ -568,18 +580,19 @@ differential_refresh(Oid relid)
 	if (full_reason != NULL)
 	{
 		apply_full(&r);
-		refresh_set_detail(psprintf("full: %s", full_reason));
+		r.detail = psprintf("full: %s", full_reason);
 	}
 	else
 	{
 		if (r.windows != NIL)
 			apply_changes(&r);
 		r.rows += r.inserted - r.deleted;
-		refresh_set_detail(describe_windows(&r));
+		r.detail = describe_windows(&r);
 	}
 	/* a snapshot older than the capture could have missed a write */
 	finish(&r, !(registered && IsolationUsesXactSnapshot()));
 	PopActiveSnapshot();
+	*detail = r.detail;
 	return (uint64) r.rows;
 }
 
@@ -609,6 +622,9 @@ record_source_dependencies(DiffRefresh *r)
 	ListCell   *lc;
 
 	ObjectAddressSet(view, RelationRelationId, r->relid);
+	/* made anew: the sources may differ since the last full refresh */
+	deleteDependencyRecordsForClass(RelationRelationId, r->relid, RelationRelationId,
+									DEPENDENCY_NORMAL);
 	foreach(lc, r->shape->sources)
 	{
 		DiffSource *source = lfirst(lc);
@@ -633,9 +649,6 @@ differential_create(Oid relid)
 
 	if (!prepare(&r, relid, &reason))
 		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
-	if (r.state != NULL)
-		create_state_table(&r);
-	record_source_dependencies(&r);
 	ensure_capture(&r);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

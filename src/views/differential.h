@@ -25,11 +25,11 @@ extern uint64 differential_create(Oid relid);
 /*
  * One refresh, the view locked (refresh_lock()) and the refresh's snapshot
  * active, taken after the lock: applies the changes, or recomputes when
- * that is the only exact or the cheaper way; pipeline.runs.detail says
- * which (refresh_last_detail()).  Saves the view's position.  Returns the
- * rows written.
+ * that is the only exact or the cheaper way; *detail says which
+ * ("differential: ..." or "full: <why>", for pipeline.runs.detail).  Saves
+ * the view's position.  Returns the rows the view holds.
  */
-extern uint64 differential_refresh(Oid relid);
+extern uint64 differential_refresh(Oid relid, char **detail);
 
 /* Forgets what a dropped or replaced differential view kept. */
 extern void differential_forget(Oid relid);

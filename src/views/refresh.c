@@ -145,8 +145,16 @@ refresh_matview(Oid relid)
 	refresh_lock(relid);
 	/* an incremental view is an append-only table, a differential view a table */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
-		return catalog_get_required(relid)->type == MATVIEW_INCREMENTAL ?
-			incremental_refresh(relid) : differential_refresh(relid);
+	{
+		char	   *detail = NULL;
+		uint64		rows;
+
+		if (catalog_get_required(relid)->type == MATVIEW_INCREMENTAL)
+			return incremental_refresh(relid);
+		rows = differential_refresh(relid, &detail);
+		refresh_set_detail(detail);
+		return rows;
+	}
 	return refresh_as_owner(relid, true);
 }
 

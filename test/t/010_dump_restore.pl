@@ -139,7 +139,7 @@ for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
 		"1|0|0\n1:a 4:new", "$how: restored deleted keys keep older changes out");
 	is( $n->safe_psql('restored', q{
 			SELECT count(*) FROM pipeline.matview_definitions d
-			  JOIN pg_class c ON c.oid = d.matview AND c.relkind = 'm' AND c.relispopulated}),
+			  JOIN pg_class c ON c.oid = d.matview AND c.relkind IN ('m', 'r') AND c.relispopulated}),
 		'3', "$how: catalog rows point at the restored, populated views");
 
 	# the restored pipeline refreshes, in DAG order, to the right result
