@@ -189,8 +189,9 @@ capture_ensure_triggers(Oid source)
 		if (has_trigger_as_made(source, spec, fn))
 			continue;
 		/* a trigger of that name someone altered (or a dump made) */
-		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-											quote_identifier(spec->name), table));
+		if (OidIsValid(get_trigger_oid(source, spec->name, true)))
+			runas_ddl(catalog_owner(), psprintf("DROP TRIGGER %s ON %s",
+												quote_identifier(spec->name), table));
 		create_trigger(table, spec);
 		created = true;
 	}
@@ -203,9 +204,10 @@ capture_drop_triggers(Oid source)
 	char	   *table = qualified_relation_name(source);
 
 	for (size_t i = 0; i < lengthof(capture_triggers); i++)
-		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-											quote_identifier(capture_triggers[i].name),
-											table));
+		if (OidIsValid(get_trigger_oid(source, capture_triggers[i].name, true)))
+			runas_ddl(catalog_owner(), psprintf("DROP TRIGGER %s ON %s",
+												quote_identifier(capture_triggers[i].name),
+												table));
 }
 
 /*
