@@ -110,6 +110,25 @@ RESET search_path;
 RESET ROLE;
 SELECT * FROM take_log('cap.src');
 
+-- a statement that changes no row logs nothing; with a BEFORE UPDATE row
+-- trigger (which may change any column) an update of other columns is
+-- logged
+SET ROLE cap_owner;
+CREATE FUNCTION cap.bump() RETURNS trigger LANGUAGE plpgsql
+    AS 'BEGIN NEW.k := NEW.k + NEW.extra; RETURN NEW; END';
+CREATE TRIGGER bump BEFORE UPDATE ON cap.src FOR EACH ROW EXECUTE FUNCTION cap.bump();
+RESET ROLE;
+SET ROLE cap_writer;
+:hostile;
+DELETE FROM cap.src WHERE id < 0;
+UPDATE cap.src SET extra = 1 WHERE id = 4;
+RESET search_path;
+RESET ROLE;
+SELECT * FROM take_log('cap.src');
+SET ROLE cap_owner;
+DROP TRIGGER bump ON cap.src;
+RESET ROLE;
+
 -- TRUNCATE leaves a marker; COPY, MERGE and ON CONFLICT are captured
 SET ROLE cap_writer;
 :hostile;

@@ -17,8 +17,8 @@
 --     (capture_prune(), after the run history is pruned); the catalog rows
 --     go with their view (capture_unregister(), ON DELETE CASCADE) or their
 --     table (the sql_drop trigger below);
---   the dump/restore test (test/t/010_dump_restore.pl) covers them once a
---     differential view uses them.
+--   dump/restore: test/t/074_capture_dump.pl (the triggers are dumped and
+--     restored past the guard, logs and these tables are not).
 
 CREATE SEQUENCE pipeline.capture_log_seq;
 COMMENT ON SEQUENCE pipeline.capture_log_seq IS

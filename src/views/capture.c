@@ -168,24 +168,36 @@ upsert_source(Oid source, Oid log, const Bitmapset *attnums)
 					3, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
-bool
-capture_serves(Oid matview, Oid source, Bitmapset *attnums)
+/*
+ * Whether the consumer row is there with exactly attnums, the table
+ * captures them all and has its triggers, all committed: then nothing
+ * needs the lock that makes writers wait.  Any writer from now on logs
+ * (the registration that made all this waited for the writers before it).
+ */
+static bool
+registered_already(Oid matview, Oid source, const Bitmapset *attnums)
 {
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2] = {ObjectIdGetDatum(matview), ObjectIdGetDatum(source)};
-	Bitmapset  *captured;
 	SpiRows    *rows;
 	bool		isnull;
 
-	if (!OidIsValid(read_source(source, &captured, NULL)) || !bms_is_subset(attnums, captured))
-		return false;
 	rows = spi_rows(catalog_owner(),
-					"SELECT c.columns FROM pipeline.capture_consumers c "
+					"SELECT c.columns, s.columns FROM pipeline.capture_consumers c "
+					"  JOIN pipeline.capture_sources s ON s.source OPERATOR(pg_catalog.=) c.source "
 					" WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 					"   AND c.source OPERATOR(pg_catalog.=) $2::pg_catalog.regclass",
 					2, argtypes, values, NULL, false, SPI_OK_SELECT);
 	return rows->count == 1 &&
-		bms_is_subset(attnums, array_to_attnums(spi_rows_value(rows, 0, 0, &isnull)));
+		bms_equal(array_to_attnums(spi_rows_value(rows, 0, 0, &isnull)), attnums) &&
+		bms_is_subset(attnums, array_to_attnums(spi_rows_value(rows, 0, 1, &isnull))) &&
+		capture_has_triggers(source);
+}
+
+bool
+capture_serves(Oid matview, Oid source, Bitmapset *attnums)
+{
+	return registered_already(matview, source, attnums);
 }
 
 void
@@ -197,6 +209,8 @@ capture_register(Oid matview, Oid source, Bitmapset *attnums)
 	Oid			log;
 	bool		changed = false;
 
+	if (registered_already(matview, source, attnums))
+		return;
 	/* writers in progress finish first; new ones wait for our commit */
 	LockRelationOid(source, ShareRowExclusiveLock);
 	rel = table_open(source, NoLock);

@@ -44,11 +44,14 @@
 
 /*
  * View matview needs the columns attnums of table source: records it and
- * starts or widens capture.  Locks source with ShareRowExclusiveLock first
- * (CREATE TRIGGER's lock: writers in progress finish, new ones wait for our
- * commit), then creates the log, adds missing columns and (re)creates
- * missing or altered triggers; capture_xid becomes this transaction when
- * any of that happened.  The consumer's columns are replaced by attnums.
+ * starts or widens capture.  When all of that is in place and committed
+ * already, it returns at once, taking only AccessShareLock (a refresh may
+ * call it every time).  Otherwise it locks source with
+ * ShareRowExclusiveLock first (CREATE TRIGGER's lock: writers in progress
+ * finish, new ones wait for our commit), then creates the log, adds
+ * missing columns and (re)creates missing or altered triggers;
+ * capture_xid becomes this transaction when any of that happened.  The
+ * consumer's columns are replaced by attnums.
  */
 extern void capture_register(Oid matview, Oid source, Bitmapset *attnums);
 

@@ -176,6 +176,24 @@ create_trigger(const char *table, const CaptureTrigger *spec)
 }
 
 bool
+capture_has_triggers(Oid source)
+{
+	Oid			fn = capture_function_oid();
+	Relation	rel = table_open(source, AccessShareLock);
+	int			found = 0;
+
+	for (size_t i = 0; i < lengthof(capture_triggers); i++)
+		for (int t = 0; rel->trigdesc != NULL && t < rel->trigdesc->numtriggers; t++)
+			if (trigger_as_made(&rel->trigdesc->triggers[t], &capture_triggers[i], fn))
+			{
+				found++;
+				break;
+			}
+	table_close(rel, NoLock);
+	return found == lengthof(capture_triggers);
+}
+
+bool
 capture_ensure_triggers(Oid source)
 {
 	Oid			fn = capture_function_oid();

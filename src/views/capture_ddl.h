@@ -44,6 +44,12 @@ extern Oid	capture_function_oid(void);
  */
 extern bool capture_ensure_triggers(Oid source);
 
+/*
+ * Whether source has every capture trigger as pipeline makes it, as
+ * committed (its relcache entry, brought up to date by AccessShareLock).
+ */
+extern bool capture_has_triggers(Oid source);
+
 /* Drops source's capture triggers, those there are. */
 extern void capture_drop_triggers(Oid source);
 

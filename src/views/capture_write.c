@@ -404,9 +404,12 @@ PG_FUNCTION_INFO_V1(pipeline_capture_change);
 
 /*
  * capture_change() RETURNS trigger: the capture triggers (capture.h).
- * The row-level one logs only in a logical replication apply worker; any
- * other session fires the statement triggers, also under
- * session_replication_role = replica (they are ENABLE ALWAYS).
+ * The row-level one logs only in a logical replication worker, and there
+ * the statement-level INSERT, UPDATE and DELETE ones log nothing: an apply
+ * worker fires row triggers only, a table synchronization worker's COPY
+ * fires both.  Any other session fires the statement triggers alone, also
+ * under session_replication_role = replica (they are ENABLE ALWAYS).
+ * TRUNCATE has only the statement trigger, which every session fires.
  */
 Datum
 pipeline_capture_change(PG_FUNCTION_ARGS)
@@ -414,10 +417,14 @@ pipeline_capture_change(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	CaptureTarget *target;
 	Oid			log;
+	bool		row_level;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		elog(ERROR, "pipeline.capture_change() must be called as an AFTER trigger");
-	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && !IsLogicalWorker())
+	/* in a logical replication worker, rows are logged by the row trigger */
+	row_level = TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) != 0;
+	if (row_level != IsLogicalWorker() &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		return PointerGetDatum(NULL);
 	target = capture_target(RelationGetRelid(trigdata->tg_relation));
 	log = target->log;
@@ -427,7 +434,7 @@ pipeline_capture_change(PG_FUNCTION_ARGS)
 		!update_touches_captured(trigdata, target->captured))
 		return PointerGetDatum(NULL);
 	/* target may be invalidated from here on: only log is used */
-	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	if (row_level)
 		log_row(trigdata, log);
 	else
 		log_statement(trigdata, log);
