@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -119,12 +120,34 @@ state_table(Oid relid)
 	return get_relname_relid(state_table_name(relid), get_namespace_oid(PIPELINE_SCHEMA, false));
 }
 
+/* Locks every relation the view reads (pipeline.edges) against changes. */
+static void
+lock_upstreams(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+	ListCell   *lc;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT e.upstream::pg_catalog.oid FROM pipeline.edges e "
+					" WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	foreach(lc, spi_rows_oids(rows, 0))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
 /* Classifies and prepares; *reason says why not when it returns false. */
 static bool
 prepare(DiffRefresh *r, Oid relid, const char **reason)
 {
 	ManagedView *view;
 
+	/*
+	 * What it reads first, as REFRESH would: a rename in progress commits
+	 * its new bound query before we read it.
+	 */
+	lock_upstreams(relid);
 	/* the definition as of now: it may have been written just before */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
