@@ -103,7 +103,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM mv_slow'), '1', 'the slow 
 # and once more: created again, it is served again
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;
-	SELECT pipeline.create_matview('public', 'again', 'SELECT count(*) AS n FROM raw', '1 second');
+	SELECT pipeline.create_matview('public', 'again', 'SELECT count(*) AS n FROM raw', '1 second',
+	                               refresh_mode => 'full');
 });
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
