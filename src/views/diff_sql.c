@@ -16,6 +16,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
@@ -23,6 +24,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "util/runas.h"
 #include "views/diff_sql.h"
@@ -47,6 +50,55 @@ rows_equal(const char *left_prefix, const char *right_prefix, int n)
 		return pstrdup("true");
 	return psprintf("ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
 					column_list(left_prefix, 1, n), column_list(right_prefix, 1, n));
+}
+
+char *
+keys_equal(DiffSql *sql, const char *left_prefix, const char *right_prefix, int n)
+{
+	StringInfoData buf;
+
+	if (n == 0)
+		return pstrdup("true");
+	initStringInfo(&buf);
+	for (int i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%s%d %s %s%d", i > 1 ? " AND " : "", left_prefix, i,
+						 sql->key_ops[i - 1], right_prefix, i);
+	return buf.data;
+}
+
+char *
+some_key_null(const char *prefix, int n)
+{
+	StringInfoData buf;
+
+	if (n == 0)
+		return pstrdup("false");
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%s%d IS NULL", i > 1 ? " OR " : "", prefix, i);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* OPERATOR(schema.=): the equality of type, qualified whatever the path. */
+static char *
+equality_operator(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	HeapTuple	tuple;
+	char	   *text;
+
+	if (!OidIsValid(entry->eq_opr))
+		elog(ERROR, "type %s has no equality operator", format_type_be(type));
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
+	text = psprintf("OPERATOR(%s.%s)",
+					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
+					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+	ReleaseSysCache(tuple);
+	return text;
 }
 
 static char *
@@ -263,30 +315,30 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 	DiffSql    *sql = palloc0(sizeof(DiffSql));
 	List	   *exprs = NIL;
 	ListCell   *lc;
+	int			i = 0;
 
 	sql->shape = shape;
 	sql->view = view;
 	sql->state = state;
+	/* a bag view's rows are matched by every column, a grouped one's by key */
 	foreach(lc, shape->query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
 
-		if (!tle->resjunk)
-			sql->view_columns = lappend(sql->view_columns,
-										(char *) quote_identifier(tle->resname));
+		if (tle->resjunk)
+			continue;
+		sql->view_columns = lappend(sql->view_columns, (char *) quote_identifier(tle->resname));
+		if (!shape->grouped)
+			exprs = lappend(exprs, tle->expr);
 	}
-	if (!shape->grouped)
+	foreach(lc, shape->keys)
+		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
+	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
+	foreach(lc, exprs)
+		sql->key_ops[foreach_current_index(lc)] = equality_operator(exprType(lfirst(lc)));
+	if (shape->grouped)
 	{
-		foreach(lc, shape->query->targetList)
-			if (!lfirst_node(TargetEntry, lc)->resjunk)
-				exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
-	}
-	else
-	{
-		int			i = 0;
-
-		foreach(lc, shape->keys)
-			exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
+		/* c1..c<nkeys> the keys, then each aggregate's argument */
 		sql->nkeys = list_length(exprs);
 		sql->arg_column = palloc0(sizeof(int) * (list_length(shape->aggs) + 1));
 		foreach(lc, shape->aggs)
@@ -400,16 +452,33 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 }
 
 char *
-diff_sql_bag_delete(DiffSql *sql)
+diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 {
+	int			n = list_length(sql->view_columns);
+	StringInfoData match;
+	ListCell   *lc;
+
+	initStringInfo(&match);
+	if (null_columns)
+		appendStringInfo(&match, "ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record AND %s",
+						 name_list(sql->view_columns, "v."), column_list("d.c", 1, n),
+						 some_key_null("d.c", n));
+	else
+	{
+		/* every column equal, by name on the view's side */
+		foreach(lc, sql->view_columns)
+			appendStringInfo(&match, "v.%s %s d.c%d AND ", (char *) lfirst(lc),
+							 sql->key_ops[foreach_current_index(lc)],
+							 foreach_current_index(lc) + 1);
+		appendStringInfo(&match, "NOT %s", some_key_null("d.c", n));
+	}
 	return psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 					"SELECT x.ctid FROM (SELECT v.ctid, pg_catalog.row_number() OVER "
 					"(PARTITION BY d.pipeline_row ORDER BY v.ctid) AS rn, "
 					"OPERATOR(pg_catalog.-) d.pipeline_m AS k "
-					"FROM %s v JOIN pipeline_dv d ON ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record "
+					"FROM %s v JOIN pipeline_dv d ON %s "
 					"WHERE d.pipeline_m < 0) x WHERE x.rn <= x.k))",
-					sql->view, sql->view, name_list(sql->view_columns, "v."),
-					column_list("d.c", 1, list_length(sql->view_columns)));
+					sql->view, sql->view, match.data);
 }
 
 char *

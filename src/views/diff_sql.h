@@ -35,21 +35,36 @@ extern char *diff_sql_delta(DiffSql *sql, List *changed_relids);
 /* The columns of the ephemeral relation of a source's changes, in order. */
 extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
 
+/*
+ * Statements that match rows by key (a bag view's by every column) come in
+ * two: with null_keys false for the rows of pipeline_dv/pipeline_dg whose
+ * keys are all non-NULL (matched by equality, which indexes serve), true
+ * for the others (matched as records, NULLs equal): run that one only when
+ * there are such rows.
+ */
+
 /* Bag views: pipeline_dv from a delta, then deleting and inserting rows. */
 extern char *diff_sql_bag_counts(DiffSql *sql, const char *delta);
-extern char *diff_sql_bag_delete(DiffSql *sql);
+extern char *diff_sql_bag_delete(DiffSql *sql, bool null_columns);
 extern char *diff_sql_bag_insert(DiffSql *sql);
 extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
 
 /* Grouped views. */
 extern char *diff_sql_state_columns(DiffSql *sql);
 extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
-extern char *diff_sql_state_merge(DiffSql *sql);
+extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
 extern char *diff_sql_state_stale_count(DiffSql *sql);
 extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys);
 extern char *diff_sql_state_populate(DiffSql *sql);
-extern char *diff_sql_view_delete_groups(DiffSql *sql);
-extern char *diff_sql_view_insert_groups(DiffSql *sql);
+extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
+extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);
+
+/* Indexes: the state table's keys, the view's key columns (first column of a bag view). */
+extern char *diff_sql_state_index(DiffSql *sql);
+extern char *diff_sql_view_index(DiffSql *sql, const char *index_name);
+
+/* How many key columns the statements above match on (all of a bag's). */
+extern int	diff_sql_key_count(DiffSql *sql);
 extern char *diff_sql_view_populate(DiffSql *sql);
 
 #endif

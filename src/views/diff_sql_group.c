@@ -245,8 +245,26 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 	}
 }
 
+/* The rows of pipeline_dg with (null_keys) or without a NULL key, as d. */
+static char *
+group_delta_rows(DiffSql *sql, bool null_keys)
+{
+	if (sql->nkeys == 0)
+		return pstrdup("pipeline_dg");
+	return psprintf("(SELECT * FROM pipeline_dg WHERE %s%s)", null_keys ? "" : "NOT ",
+					some_key_null("c", sql->nkeys));
+}
+
+/* s's keys match d's: by equality, or as records for rows with a NULL key. */
+static char *
+state_matches(DiffSql *sql, const char *other, bool null_keys)
+{
+	return null_keys ? rows_equal("s.k", other, sql->nkeys) :
+		keys_equal(sql, "s.k", other, sql->nkeys);
+}
+
 char *
-diff_sql_state_merge(DiffSql *sql)
+diff_sql_state_merge(DiffSql *sql, bool null_keys)
 {
 	StringInfoData set,
 				update_stale,
@@ -272,25 +290,15 @@ diff_sql_state_merge(DiffSql *sql)
 		append_state_update(&set, &update_stale, lfirst(lc), i);
 		append_state_insert(&columns, &values, &insert_stale, lfirst(lc), i);
 	}
-	return psprintf("MERGE INTO %s s USING pipeline_dg d ON %s "
+	return psprintf("MERGE INTO %s s USING %s d ON %s "
 					"%s"
 					"WHEN MATCHED THEN UPDATE SET %s, pipeline_stale = COALESCE(false%s, false) "
 					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, COALESCE(false%s, false))",
-					sql->state, rows_equal("s.k", "d.c", sql->nkeys),
+					sql->state, group_delta_rows(sql, null_keys),
+					state_matches(sql, "d.c", null_keys),
 					sql->nkeys > 0 ?
 					"WHEN MATCHED AND s.pipeline_count + d.d_count = 0 THEN DELETE " : "",
 					set.data, update_stale.data, columns.data, values.data, insert_stale.data);
-}
-
-static char *
-key_has_null(int nkeys, const char *prefix)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 1; i <= nkeys; i++)
-		appendStringInfo(&buf, "%s%s%d IS NULL", i > 1 ? " OR " : "", prefix, i);
-	return nkeys > 0 ? buf.data : "false";
 }
 
 char *
@@ -298,7 +306,7 @@ diff_sql_state_stale_count(DiffSql *sql)
 {
 	return psprintf("SELECT pg_catalog.count(*) FILTER (WHERE NOT (%s)), "
 					"pg_catalog.count(*) FILTER (WHERE %s) FROM %s s WHERE s.pipeline_stale",
-					key_has_null(sql->nkeys, "s.k"), key_has_null(sql->nkeys, "s.k"), sql->state);
+					some_key_null("s.k", sql->nkeys), some_key_null("s.k", sql->nkeys), sql->state);
 }
 
 /* The state of each group from the inner rows now; restriction: a WHERE or "". */
@@ -373,23 +381,18 @@ state_value_columns(DiffSql *sql, const char *prefix)
 char *
 diff_sql_state_recompute(DiffSql *sql, bool null_keys)
 {
-	char	   *restriction;
+	char	   *restriction = "";
 
-	if (sql->nkeys == 0)
-		restriction = "";
-	else if (!null_keys)
-		/* a semi-join on the keys: an index on them serves it */
-		restriction = psprintf("WHERE (%s) IN (SELECT %s FROM %s s WHERE s.pipeline_stale)",
-							column_list("c", 1, sql->nkeys), column_list("s.k", 1, sql->nkeys),
-							sql->state);
-	else
-		restriction = psprintf("WHERE EXISTS (SELECT FROM %s s WHERE s.pipeline_stale AND (%s) AND %s)",
-							   sql->state, key_has_null(sql->nkeys, "s.k"),
-							   rows_equal("s.k", "i0.c", sql->nkeys));
+	/* a semi-join on the keys: indexes on the sources' keys serve it */
+	if (sql->nkeys > 0)
+		restriction = psprintf("WHERE EXISTS (SELECT FROM %s s WHERE s.pipeline_stale AND %s%s AND %s)",
+							   sql->state, null_keys ? "" : "NOT ",
+							   some_key_null("s.k", sql->nkeys),
+							   state_matches(sql, "i0.c", null_keys));
 	return psprintf("UPDATE %s s SET (%s, pipeline_stale) = (%s, false) FROM (%s) r "
 					"WHERE s.pipeline_stale AND %s",
 					sql->state, state_value_columns(sql, ""), state_value_columns(sql, "r."),
-					state_query(sql, restriction), rows_equal("s.k", "r.k", sql->nkeys));
+					state_query(sql, restriction), state_matches(sql, "r.k", null_keys));
 }
 
 char *
@@ -401,27 +404,43 @@ diff_sql_state_populate(DiffSql *sql)
 }
 
 /* The view's key columns: the select list's entries that are group keys. */
-static char *
+static List *
 view_key_columns(DiffSql *sql)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sql->shape->keys)
+		names = lappend(names, (char *) quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	return names;
+}
+
+/* v's key columns match d's c1..: by equality, or as records. */
+static char *
+view_matches(DiffSql *sql, bool null_keys)
 {
 	StringInfoData buf;
 	ListCell   *lc;
 
+	if (null_keys)
+		return psprintf("ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+						name_list(view_key_columns(sql), "v."),
+						column_list("d.c", 1, sql->nkeys));
 	initStringInfo(&buf);
-	foreach(lc, sql->shape->keys)
-		appendStringInfo(&buf, "%sv.%s", buf.len > 0 ? ", " : "",
-						 quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	foreach(lc, view_key_columns(sql))
+		appendStringInfo(&buf, "%sv.%s %s d.c%d", buf.len > 0 ? " AND " : "",
+						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
+						 foreach_current_index(lc) + 1);
 	return buf.data;
 }
 
 char *
-diff_sql_view_delete_groups(DiffSql *sql)
+diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)
 {
 	if (sql->nkeys == 0)
 		return psprintf("DELETE FROM %s", sql->view);
-	return psprintf("DELETE FROM %s v USING pipeline_dg d WHERE ROW(%s)::record "
-					"OPERATOR(pg_catalog.=) ROW(%s)::record",
-					sql->view, view_key_columns(sql), column_list("d.c", 1, sql->nkeys));
+	return psprintf("DELETE FROM %s v USING %s d WHERE %s", sql->view,
+					group_delta_rows(sql, null_keys), view_matches(sql, null_keys));
 }
 
 static char *
@@ -435,12 +454,40 @@ view_insert_from_state(DiffSql *sql, const char *join)
 }
 
 char *
-diff_sql_view_insert_groups(DiffSql *sql)
+diff_sql_view_insert_groups(DiffSql *sql, bool null_keys)
 {
 	if (sql->nkeys == 0)
 		return view_insert_from_state(sql, "");
-	return view_insert_from_state(sql, psprintf("JOIN pipeline_dg d ON %s",
-												rows_equal("s.k", "d.c", sql->nkeys)));
+	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s",
+												group_delta_rows(sql, null_keys),
+												state_matches(sql, "d.c", null_keys)));
+}
+
+char *
+diff_sql_state_index(DiffSql *sql)
+{
+	if (sql->nkeys == 0)
+		return NULL;
+	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
+					column_list("k", 1, sql->nkeys));
+}
+
+char *
+diff_sql_view_index(DiffSql *sql, const char *index_name)
+{
+	List	   *columns = sql->shape->grouped ? view_key_columns(sql) :
+		list_make1(linitial(sql->view_columns));
+
+	if (columns == NIL)
+		return NULL;
+	return psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", quote_identifier(index_name),
+					sql->view, name_list(columns, ""));
+}
+
+int
+diff_sql_key_count(DiffSql *sql)
+{
+	return sql->shape->grouped ? sql->nkeys : list_length(sql->view_columns);
 }
 
 char *

@@ -30,6 +30,8 @@ struct DiffSql
 	int			nkeys;			/* grouped: c1..c<nkeys> are the keys */
 	int		   *arg_column;		/* grouped: per aggregate, its c<n> or 0 */
 	List	   *view_columns;	/* quoted column names of the view */
+	char	  **key_ops;		/* per key (grouped) or column (bag), 0-based:
+								 * its type's equality, OPERATOR(schema.=) */
 	char	   *finalize_list;	/* grouped: the select list from s */
 	char	   *finalize_having;	/* grouped: NULL or a condition on s */
 };
@@ -39,6 +41,17 @@ extern char *column_list(const char *prefix, int from, int to);
 
 /* ROW(a..)::record = ROW(b..)::record: equal, NULLs included, hashable */
 extern char *rows_equal(const char *left_prefix, const char *right_prefix, int n);
+
+/*
+ * "l1 = r1 AND ...": the first n keys (columns of a bag view) equal, by
+ * their types' equality operators; "true" for none.  Indexable, but false
+ * for NULLs: rows with a NULL key go through rows_equal().
+ */
+extern char *keys_equal(struct DiffSql *sql, const char *left_prefix,
+						const char *right_prefix, int n);
+
+/* "(p1 IS NULL OR ...)": some of the first n keys is NULL; "false" for none. */
+extern char *some_key_null(const char *prefix, int n);
 
 /* The quoted names, each after prefix, comma-separated. */
 extern char *name_list(List *names, const char *prefix);

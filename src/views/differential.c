@@ -194,16 +194,24 @@ run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 	return SPI_processed;
 }
 
-/* The last statement's rows as an ephemeral relation for the next ones. */
-static void
-register_result(const char *name, MemoryContext context)
+/*
+ * The last statement's rows as an ephemeral relation for the next ones.
+ * Returns whether any row has a NULL among its first nkeys columns.
+ */
+static bool
+register_result(const char *name, MemoryContext context, int nkeys)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
 	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
 	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
+	bool		null_keys = false;
 
 	for (uint64 i = 0; i < SPI_processed; i++)
+	{
 		tuplestore_puttuple(rows, SPI_tuptable->vals[i]);
+		for (int k = 1; k <= nkeys && !null_keys; k++)
+			null_keys = heap_attisnull(SPI_tuptable->vals[i], k, SPI_tuptable->tupdesc);
+	}
 	enr->md.name = pstrdup(name);
 	enr->md.reliddesc = InvalidOid;
 	enr->md.tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
@@ -213,6 +221,7 @@ register_result(const char *name, MemoryContext context)
 	MemoryContextSwitchTo(old);
 	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
 		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
+	return null_keys;
 }
 
 static void
@@ -286,6 +295,8 @@ apply_changes(DiffRefresh *r)
 	MemoryContext context = CurrentMemoryContext;
 	List	   *changed = NIL;
 	char	   *delta;
+	int			nkeys;
+	bool		null_keys;
 	ListCell   *lc;
 
 	SPI_connect();
@@ -295,21 +306,31 @@ apply_changes(DiffRefresh *r)
 		changed = lappend_oid(changed, ((SourceWindow *) lfirst(lc))->relid);
 	}
 	delta = diff_sql_delta(r->sql, changed);
+	nkeys = diff_sql_key_count(r->sql);
 	if (r->state == NULL)
 	{
 		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
-		register_result("pipeline_dv", context);
-		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql), false);
+		null_keys = register_result("pipeline_dv", context, nkeys);
+		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
+		if (null_keys)
+			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
 		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
 	}
 	else
 	{
 		run_as_owner(r, diff_sql_group_delta(r->sql, delta), true);
-		register_result("pipeline_dg", context);
-		run_as_owner(r, diff_sql_state_merge(r->sql), false);
+		null_keys = register_result("pipeline_dg", context, nkeys);
+		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
+		if (null_keys)
+			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
 		recompute_stale_groups(r);
-		r->deleted = run_as_owner(r, diff_sql_view_delete_groups(r->sql), false);
-		r->inserted = run_as_owner(r, diff_sql_view_insert_groups(r->sql), false);
+		r->deleted = run_as_owner(r, diff_sql_view_delete_groups(r->sql, false), false);
+		r->inserted = run_as_owner(r, diff_sql_view_insert_groups(r->sql, false), false);
+		if (null_keys && nkeys > 0)
+		{
+			r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, true), false);
+			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, true), false);
+		}
 	}
 	SPI_finish();
 }
@@ -628,6 +649,8 @@ create_state_table(DiffRefresh *r)
 										r->state, diff_sql_state_columns(r->sql)));
 	runas_ddl(catalog_owner(), psprintf("CREATE INDEX ON %s (pipeline_stale) WHERE pipeline_stale",
 										r->state));
+	if (diff_sql_state_index(r->sql) != NULL)
+		runas_ddl(catalog_owner(), diff_sql_state_index(r->sql));
 	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
 										quote_identifier(owner)));
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
@@ -669,10 +692,15 @@ differential_create(Oid relid)
 {
 	DiffRefresh r = {0};
 	const char *reason;
+	char	   *index;
 
 	if (!prepare(&r, relid, &reason))
 		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
 	ensure_capture(&r);
+	/* what finds a changed group's (or row's) rows in the view */
+	index = diff_sql_view_index(r.sql, psprintf("%.40s_pipeline_key", get_rel_name(relid)));
+	if (index != NULL)
+		runas_ddl(r.owner, index);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	apply_full(&r);
