@@ -189,7 +189,7 @@ find_unmanaged_dependents(ChangeSet *cs)
 					" WHERE d.refclassid = 'pg_catalog.pg_class'::regclass "
 					"   AND d.refobjid = ANY ($1) AND d.deptype = 'n' "
 					"   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
-					/* a differential view's table depends on what it reads */
+	/* a differential view's table depends on what it reads */
 					"   AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ANY ($1)) "
 					" ORDER BY 1, 2",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);

@@ -139,7 +139,11 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 	}
 	if (check_functions_in_node(node, function_reason, check))
 		return true;
-	/* defaults are filled in by the planner: a call leaving some out runs them */
+
+	/*
+	 * defaults are filled in by the planner: a call leaving some out runs
+	 * them
+	 */
 	if (IsA(node, FuncExpr))
 	{
 		FuncExpr   *call = (FuncExpr *) node;
@@ -195,7 +199,7 @@ source_reason(RangeTblEntry *rte)
 	{
 		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
 		bool		rls = HeapTupleIsValid(tuple) &&
-			((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+		((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
 
 		if (HeapTupleIsValid(tuple))
 			ReleaseSysCache(tuple);

@@ -97,6 +97,7 @@ equality_operator(Oid type)
 	text = psprintf("OPERATOR(%s.%s)",
 					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
 					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+
 	ReleaseSysCache(tuple);
 	return text;
 }
@@ -421,11 +422,13 @@ diff_sql_delta(DiffSql *sql, List *changed_relids)
 								i == term ?
 								psprintf("pipeline_delta_%u %s", occurrence->relid, occurrence->alias) :
 								source_before(sql, occurrence));
+
 			appendStringInfo(&multiplicity, "%s%s.pipeline_m",
 							 multiplicity.len > 0 ? " OPERATOR(pg_catalog.*) " : "",
 							 occurrence->alias);
 		}
 		text = replace_once(text, MULTIPLICITY_PLACEHOLDER, multiplicity.data);
+
 		appendStringInfo(&buf, "%s(%s)", term > 0 ? " UNION ALL " : "", text);
 	}
 	if (buf.len == 0)
@@ -497,4 +500,3 @@ diff_sql_bag_populate(DiffSql *sql, const char *bound_query)
 	return psprintf("INSERT INTO %s (%s) %s", sql->view, name_list(sql->view_columns, ""),
 					bound_query);
 }
-

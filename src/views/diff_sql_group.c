@@ -73,7 +73,7 @@ scale_windows(DiffSql *sql, bool delta)
 	ListCell   *lc;
 	int			i = 0;
 	char	   *partition = sql->nkeys > 0 ?
-		psprintf("PARTITION BY %s", column_list("c", 1, sql->nkeys)) : "";
+	psprintf("PARTITION BY %s", column_list("c", 1, sql->nkeys)) : "";
 
 	initStringInfo(&buf);
 	foreach(lc, sql->shape->aggs)
@@ -476,7 +476,7 @@ char *
 diff_sql_view_index(DiffSql *sql, const char *index_name)
 {
 	List	   *columns = sql->shape->grouped ? view_key_columns(sql) :
-		list_make1(linitial(sql->view_columns));
+	list_make1(linitial(sql->view_columns));
 
 	if (columns == NIL)
 		return NULL;

@@ -144,8 +144,8 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	ManagedView *view;
 
 	/*
-	 * What it reads first, as REFRESH would: a rename in progress commits
-	 * its new bound query before we read it.
+	 * What it reads first, as REFRESH would: a rename in progress commits its
+	 * new bound query before we read it.
 	 */
 	lock_upstreams(relid);
 	/* the definition as of now: it may have been written just before */
@@ -409,6 +409,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
 		appendStringInfo(&sql, "l.a%d AS %s, ", attnum,
 						 quote_identifier(get_attname(source->relid, attnum, false)));
+
 	/*
 	 * Consolidated: a row that came and went inside the window cancels out,
 	 * so no expression is evaluated on a row neither snapshot holds.
@@ -450,11 +451,12 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 				window->truncated = true;
 			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts - 1, &isnull)) != 0)
 			{
-				Datum	   *values = palloc(sizeof(Datum) * natts);
-				bool	   *nulls = palloc(sizeof(bool) * natts);
+				Datum	   *row_values = palloc(sizeof(Datum) * natts);
+				bool	   *row_nulls = palloc(sizeof(bool) * natts);
 
-				heap_deform_tuple(tuple, SPI_tuptable->tupdesc, values, nulls);
-				tuplestore_puttuple(window->rows, heap_form_tuple(window->desc, values, nulls));
+				heap_deform_tuple(tuple, SPI_tuptable->tupdesc, row_values, row_nulls);
+				tuplestore_puttuple(window->rows,
+									heap_form_tuple(window->desc, row_values, row_nulls));
 				window->count++;
 			}
 		}

@@ -143,7 +143,11 @@ refresh_matview(Oid relid)
 {
 	refresh_set_detail(NULL);
 	refresh_lock(relid);
-	/* an incremental view is an append-only table, a differential view a table */
+
+	/*
+	 * an incremental view is an append-only table, a differential view a
+	 * table
+	 */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 	{
 		char	   *detail = NULL;
