@@ -53,6 +53,11 @@ SELECT pipeline.create_matview('diff', 'by_region',
     'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
        JOIN diff.users u ON u.id = p.user_id GROUP BY u.region', '1 hour',
     refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'unioned',
+    'SELECT user_id AS k, amount, ''event'' AS src FROM diff.events WHERE kind = ''b''
+     UNION ALL SELECT id, referrer * 1.5, region FROM diff.users
+     UNION ALL SELECT p.user_id, p.low, ''low'' FROM diff.mv_per_user p WHERE p.n > 7', '1 hour',
+    refresh_mode => 'differential');
 SELECT name, refresh_mode, full_refresh_reason, pg_catalog.pg_class.relkind
   FROM pipeline.matviews JOIN pg_catalog.pg_class ON pg_class.oid = matview
  WHERE schema_name = 'diff' ORDER BY name;
@@ -69,7 +74,10 @@ INSERT INTO diff.expect VALUES
  ('totals', 'SELECT count(*) AS n, sum(amount) AS amount, max(qty) AS top FROM diff.events'),
  ('kinds', 'SELECT DISTINCT kind, region FROM diff.events e, diff.users u WHERE u.id = e.user_id'),
  ('by_region', 'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
-       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region');
+       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region'),
+ ('unioned', 'SELECT user_id AS k, amount, ''event'' AS src FROM diff.events WHERE kind = ''b''
+     UNION ALL SELECT id, referrer * 1.5, region FROM diff.users
+     UNION ALL SELECT p.user_id, p.low, ''low'' FROM diff.mv_per_user p WHERE p.n > 7');
 
 -- refresh all in DAG order; each view's detail and differences
 CREATE FUNCTION diff.step(label text) RETURNS TABLE (step text, name text, rows bigint, differences bigint)
@@ -78,7 +86,7 @@ DECLARE
     e record;
 BEGIN
     FOR e IN SELECT x.name, x.query FROM diff.expect x
-              ORDER BY array_position(ARRAY['filtered','joined','per_user','totals','kinds','by_region'], x.name) LOOP
+              ORDER BY array_position(ARRAY['filtered','joined','per_user','totals','kinds','by_region','unioned'], x.name) LOOP
         SELECT r.rows INTO rows FROM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false) r;
         step := label;
         name := e.name;
@@ -147,6 +155,7 @@ SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;
 
 -- clean up
+SELECT pipeline.drop_matview('diff.mv_unioned');
 SELECT pipeline.drop_matview('diff.mv_filtered');
 SELECT pipeline.drop_matview('diff.mv_joined');
 SELECT pipeline.drop_matview('diff.mv_per_user', "cascade" => true);

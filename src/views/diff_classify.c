@@ -51,8 +51,6 @@ query_level_reason(Query *query)
 		return "grouping sets are not supported";
 	if (query->hasDistinctOn)
 		return "DISTINCT ON is not supported";
-	if (query->setOperations != NULL)
-		return "set operations (UNION, INTERSECT, EXCEPT) are not supported";
 	if (query->hasRecursive)
 		return "recursive queries are not supported";
 	if (query->cteList != NIL)
@@ -253,6 +251,7 @@ range_table_reason(Query *query)
 static const char *
 collect_sources(Query *query, DiffShape *shape)
 {
+	/* (a UNION ALL's branches add theirs one by one) */
 	Node	   *reads;
 	int			rtindex = 0;
 	ListCell   *lc;
@@ -293,8 +292,6 @@ collect_sources(Query *query, DiffShape *shape)
 			source->attnums = bms_add_member(source->attnums,
 											 attno + FirstLowInvalidHeapAttributeNumber);
 	}
-	if (shape->sources == NIL)
-		return "the query reads no table";
 	return NULL;
 }
 
@@ -443,11 +440,58 @@ bag_reason(Query *query)
 	return NULL;
 }
 
+/* One SELECT without set operations: everything but the top's shape. */
+static const char *
+block_reason(Query *query, DiffShape *shape)
+{
+	FunctionCheck check = {NULL};
+	const char *reason = query_level_reason(query);
+
+	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
+		reason = check.reason;
+	if (reason == NULL)
+		reason = range_table_reason(query);
+	if (reason == NULL)
+		reason = collect_sources(query, shape);
+	return reason;
+}
+
+static bool
+is_grouped(Query *query)
+{
+	return query->hasAggs || query->groupClause != NIL || query->distinctClause != NIL;
+}
+
+/* A UNION ALL of plain SELECTs: each branch a block, the whole a bag. */
+static const char *
+union_reason(Query *query, Node *node, DiffShape *shape)
+{
+	if (IsA(node, SetOperationStmt))
+	{
+		SetOperationStmt *op = (SetOperationStmt *) node;
+		const char *reason;
+
+		if (op->op != SETOP_UNION || !op->all)
+			return "set operations other than UNION ALL are not supported";
+		reason = union_reason(query, op->larg, shape);
+		return reason != NULL ? reason : union_reason(query, op->rarg, shape);
+	}
+	else
+	{
+		RangeTblEntry *rte = rt_fetch(castNode(RangeTblRef, node)->rtindex, query->rtable);
+		const char *reason = block_reason(rte->subquery, shape);
+
+		if (reason == NULL && (is_grouped(rte->subquery) || rte->subquery->setOperations != NULL))
+			reason = "aggregates and DISTINCT inside UNION ALL are not supported";
+		shape->blocks = lappend(shape->blocks, rte->subquery);
+		return reason;
+	}
+}
+
 const char *
 diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 {
 	DiffShape  *shape = palloc0(sizeof(DiffShape));
-	FunctionCheck check = {NULL};
 	const char *reason;
 	Query	   *query;
 	RunAs		ra;
@@ -457,16 +501,23 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	runas_end(&ra);
 	shape->query = query;
 
-	reason = query_level_reason(query);
-	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
-		reason = check.reason;
-	if (reason == NULL)
-		reason = range_table_reason(query);
-	if (reason == NULL)
-		reason = collect_sources(query, shape);
-	if (reason == NULL)
-		reason = (query->hasAggs || query->groupClause != NIL || query->distinctClause != NIL) ?
-			grouping_reason(query, shape) : bag_reason(query);
+	if (query->setOperations != NULL)
+	{
+		reason = query->limitCount != NULL || query->limitOffset != NULL ?
+			"LIMIT and OFFSET are not supported" :
+			union_reason(query, query->setOperations, shape);
+		if (reason == NULL)
+			reason = bag_reason(query);
+	}
+	else
+	{
+		shape->blocks = list_make1(query);
+		reason = block_reason(query, shape);
+		if (reason == NULL)
+			reason = is_grouped(query) ? grouping_reason(query, shape) : bag_reason(query);
+	}
+	if (reason == NULL && shape->sources == NIL)
+		reason = "the query reads no table";
 	if (reason == NULL && shapep != NULL)
 		*shapep = shape;
 	return reason;

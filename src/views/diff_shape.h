@@ -7,7 +7,7 @@
  *	  A maintained query is one SELECT over tables joined by inner or cross
  *	  joins, filtered by a WHERE clause, with at the top a plain projection
  *	  (a bag of rows), GROUP BY keys (or none) with supported aggregates and
- *	  HAVING, or DISTINCT.  Everything else is refreshed fully, with the
+ *	  HAVING, or DISTINCT; or a UNION ALL of such queries without grouping.  Everything else is refreshed fully, with the
  *	  reason the classifier returns.
  *-------------------------------------------------------------------------
  */
@@ -49,6 +49,8 @@ typedef struct DiffSource
 typedef struct DiffShape
 {
 	Query	   *query;			/* the analyzed bound query */
+	List	   *blocks;			/* Query: the query itself, or the branches of
+								 * a UNION ALL (bag views only) */
 	bool		grouped;		/* GROUP BY, an aggregate or DISTINCT */
 	List	   *sources;		/* DiffSource */
 	List	   *keys;			/* grouped: TargetEntry of each group key */

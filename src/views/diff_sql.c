@@ -129,11 +129,12 @@ deparse_pinned_expression(Node *expr)
 	return text;
 }
 
-/* The view's query with our aliases and the select list exprs. */
+/* A SELECT of the view with our aliases and the select list exprs. */
 static void
-flatten_query(DiffSql *sql, List *exprs)
+flatten_query(DiffSql *sql, Query *block, List *exprs)
 {
-	Query	   *query = copyObject(sql->shape->query);
+	Query	   *query = copyObject(block);
+	DiffBranch *branch = palloc0(sizeof(DiffBranch));
 	List	   *targets = NIL;
 	int			rtindex = 0;
 	ListCell   *lc;
@@ -155,7 +156,7 @@ flatten_query(DiffSql *sql, List *exprs)
 										 occurrence->alias);
 		rte->alias = makeAlias(occurrence->alias, NIL);
 		rte->eref->aliasname = occurrence->alias;
-		sql->occurrences = lappend(sql->occurrences, occurrence);
+		branch->occurrences = lappend(branch->occurrences, occurrence);
 	}
 	foreach(lc, exprs)
 		targets = lappend(targets, makeTargetEntry(lfirst(lc), list_length(targets) + 1,
@@ -171,7 +172,8 @@ flatten_query(DiffSql *sql, List *exprs)
 	query->hasAggs = false;
 	query->distinctClause = NIL;
 	query->sortClause = NIL;
-	sql->inner = runas_deparse_bound(query);
+	branch->inner = runas_deparse_bound(query);
+	sql->branches = lappend(sql->branches, branch);
 }
 
 /* Aggregates and keys of the select list become $n, deparsed; see below. */
@@ -354,8 +356,23 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 			}
 		}
 		prepare_finalize(sql);
+		flatten_query(sql, shape->query, exprs);
 	}
-	flatten_query(sql, exprs);
+	else
+	{
+		/* each branch's own select list (a UNION ALL's columns by position) */
+		foreach(lc, shape->blocks)
+		{
+			Query	   *block = lfirst(lc);
+			List	   *columns = NIL;
+			ListCell   *tl;
+
+			foreach(tl, block->targetList)
+				if (!lfirst_node(TargetEntry, tl)->resjunk)
+					columns = lappend(columns, lfirst_node(TargetEntry, tl)->expr);
+			flatten_query(sql, block, columns);
+		}
+	}
 	return sql;
 }
 
@@ -397,20 +414,19 @@ source_before(DiffSql *sql, DiffOccurrence *occurrence)
 					columns, occurrence->relid, occurrence->alias);
 }
 
-char *
-diff_sql_delta(DiffSql *sql, List *changed_relids)
+/* The terms of one branch's delta, each "(...)", appended to buf. */
+static void
+append_branch_delta(DiffSql *sql, DiffBranch *branch, List *changed_relids, StringInfo buf)
 {
 	List	   *changed = NIL;
-	StringInfoData buf;
 	ListCell   *lc;
 
-	foreach(lc, sql->occurrences)
+	foreach(lc, branch->occurrences)
 		if (list_member_oid(changed_relids, ((DiffOccurrence *) lfirst(lc))->relid))
 			changed = lappend(changed, lfirst(lc));
-	initStringInfo(&buf);
 	for (int term = 0; term < list_length(changed); term++)
 	{
-		char	   *text = sql->inner;
+		char	   *text = branch->inner;
 		StringInfoData multiplicity;
 
 		initStringInfo(&multiplicity);
@@ -429,8 +445,19 @@ diff_sql_delta(DiffSql *sql, List *changed_relids)
 		}
 		text = replace_once(text, MULTIPLICITY_PLACEHOLDER, multiplicity.data);
 
-		appendStringInfo(&buf, "%s(%s)", term > 0 ? " UNION ALL " : "", text);
+		appendStringInfo(buf, "%s(%s)", buf->len > 0 ? " UNION ALL " : "", text);
 	}
+}
+
+char *
+diff_sql_delta(DiffSql *sql, List *changed_relids)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, sql->branches)
+		append_branch_delta(sql, lfirst(lc), changed_relids, &buf);
 	if (buf.len == 0)
 		elog(ERROR, "differential refresh: no changed source");
 	return buf.data;
@@ -440,7 +467,9 @@ diff_sql_delta(DiffSql *sql, List *changed_relids)
 char *
 inner_now(DiffSql *sql)
 {
-	return replace_once(sql->inner, MULTIPLICITY_PLACEHOLDER, "1::pg_catalog.int8");
+	/* grouped views have one branch */
+	return replace_once(((DiffBranch *) linitial(sql->branches))->inner,
+						MULTIPLICITY_PLACEHOLDER, "1::pg_catalog.int8");
 }
 
 char *

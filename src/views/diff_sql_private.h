@@ -13,6 +13,13 @@
 #define AGG_PARAM_BASE 9000		/* $9001..: an aggregate in the finalize */
 #define KEY_PARAM_BASE 9500		/* $9501..: a group key in the finalize */
 
+/* One SELECT of the view, flattened (diff_sql.c). */
+typedef struct DiffBranch
+{
+	List	   *occurrences;	/* DiffOccurrence, in range-table order */
+	char	   *inner;			/* the flattened query, placeholder inside */
+} DiffBranch;
+
 typedef struct DiffOccurrence
 {
 	Oid			relid;
@@ -25,8 +32,8 @@ struct DiffSql
 	DiffShape  *shape;
 	const char *view;
 	const char *state;
-	List	   *occurrences;	/* DiffOccurrence, in range-table order */
-	char	   *inner;			/* the flattened query, placeholder inside */
+	List	   *branches;		/* DiffBranch: the query, or each UNION ALL
+								 * branch */
 	int			nkeys;			/* grouped: c1..c<nkeys> are the keys */
 	int		   *arg_column;		/* grouped: per aggregate, its c<n> or 0 */
 	List	   *view_columns;	/* quoted column names of the view */
