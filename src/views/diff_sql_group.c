@@ -480,7 +480,7 @@ diff_sql_view_index(DiffSql *sql, const char *index_name)
 
 	if (columns == NIL)
 		return NULL;
-	return psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", quote_identifier(index_name),
+	return psprintf("CREATE INDEX %s ON %s (%s)", quote_identifier(index_name),
 					sql->view, name_list(columns, ""));
 }
 

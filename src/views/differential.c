@@ -694,14 +694,17 @@ differential_create(Oid relid)
 {
 	DiffRefresh r = {0};
 	const char *reason;
+	char	   *index_name;
 	char	   *index;
 
 	if (!prepare(&r, relid, &reason))
 		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
 	ensure_capture(&r);
 	/* what finds a changed group's (or row's) rows in the view */
-	index = diff_sql_view_index(r.sql, psprintf("%.40s_pipeline_key", get_rel_name(relid)));
-	if (index != NULL)
+	index_name = psprintf("%.40s_pipeline_key", get_rel_name(relid));
+	index = diff_sql_view_index(r.sql, index_name);
+	/* a redefinition may have restored it with the view's other indexes */
+	if (index != NULL && !OidIsValid(get_relname_relid(index_name, get_rel_namespace(relid))))
 		runas_ddl(r.owner, index);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

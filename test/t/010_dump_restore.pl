@@ -90,7 +90,7 @@ UNION ALL
 SELECT 'weird', string_agg(format('%s', t), ' ') FROM $weird t};
 my $q_indexes = q{
 SELECT indexrelid::regclass::text, indrelid::regclass::text FROM pg_index
- WHERE indrelid = 'raw.mv_by_group'::regclass};
+ WHERE indrelid = 'raw.mv_by_group'::regclass ORDER BY 1};
 
 my $q_deleted = q{
 SELECT target::text, key, sequence, deleted_at FROM pipeline.deleted_keys ORDER BY 1, 2};
