@@ -121,9 +121,15 @@ sub rnd_user_id { return chance(0.08) ? undef : 1 + int(rand(45)); }
 sub rnd_amount
 {
 	return undef if chance(0.08);
+	# scales 0 to 3, and a trailing zero after an odd last digit (1.5 is
+	# written 1.50): sums see many scales, yet one value has one text, since
+	# min/max of equal values written differently (99, 99.0) would depend on
+	# the order rows are read in, in a recompute too
 	my $scale = int(rand(4));
-	my $v = sprintf('%.*f', $scale, rand(100) - (chance(0.1) ? 50 : 0));
-	$v .= '0' x int(rand(2)) if $scale > 0;    # 1.5 and 1.50: same value, other scale
+	my $n = int(rand(100 * 10**$scale)) - (chance(0.1) ? 50 * 10**$scale : 0);
+	$n += 1 if $scale > 0 && $n % 10 == 0;
+	my $v = sprintf('%.*f', $scale, $n / 10**$scale);
+	$v .= '0' if $scale > 0 && abs($n) % 2 == 1;
 	return $v;
 }
 
@@ -288,7 +294,7 @@ if ($mode eq 'differential')
 {
 	is( $session->query_safe(q{
 			SELECT string_agg(m.matview::text || ' ' || coalesce(m.refresh_mode, 'NULL') || ' '
-			                  || coalesce(m.full_refresh_reason, 'NULL') || ' ' || c.relkind, ', ' ORDER BY m.matview::text)
+			                  || coalesce(m.full_refresh_reason, 'NULL') || ' ' || c.relkind::text, ', ' ORDER BY m.matview::text)
 			  FROM pipeline.matviews m JOIN pg_class c ON c.oid = m.matview
 			 WHERE m.refresh_mode IS DISTINCT FROM 'differential' OR m.full_refresh_reason IS NOT NULL
 			    OR c.relkind <> 'r'}),
@@ -443,8 +449,9 @@ my $has_detail = $session->query_safe(q{
 if ($mode eq 'differential' && $has_detail eq '1')
 {
 	my $details = $session->query_safe(q{
-		SELECT split_part(detail, ':', 1) || ' ' || count(*) FROM pipeline.runs
-		 WHERE matview::text LIKE 'd.mv\_%' AND status = 'succeeded' GROUP BY 1 ORDER BY 1});
+		SELECT kind || ' ' || n FROM (SELECT split_part(detail, ':', 1) AS kind, count(*) AS n
+		  FROM pipeline.runs WHERE matview::text LIKE 'd.mv\_%' AND status = 'succeeded'
+		 GROUP BY 1) k ORDER BY 1});
 	note("run_due refreshes by kind: $details");
 	like($details, qr/^differential \d+$/m, 'run_due refreshed differentially') if $styles{run_due};
 }
