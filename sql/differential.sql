@@ -150,6 +150,17 @@ SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matvie
 SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' AND r.time_label > '2030-01-01 00:00+00' ORDER BY 1;
 SELECT name, differences FROM diff.expect, LATERAL diff.differences(format('diff.mv_%s', name)::regclass, query) differences ORDER BY 1;
 
+-- only the refresh writes a differential view's table; dropping what it
+-- reads is refused as for a materialized view
+INSERT INTO diff.mv_totals VALUES (1, 2, 3);
+DELETE FROM diff.mv_filtered;
+TRUNCATE diff.mv_kinds;
+ALTER TABLE diff.events DROP COLUMN qty;
+DROP TABLE diff.users;
+ALTER TABLE diff.mv_totals DISABLE TRIGGER pipeline_view_guard;
+ALTER TABLE diff.mv_totals DISABLE TRIGGER ALL;
+DROP TRIGGER pipeline_view_guard ON diff.mv_totals;
+
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;

@@ -131,7 +131,7 @@ add_pipeline_triggers(ObjectAddresses *triggers, Oid fn)
 }
 
 /*
- * Removes every tracking and capture trigger; each table is locked as DROP
+ * Removes every tracking, capture and view-guard trigger; each table is locked as DROP
  * TRIGGER locks it.
  */
 static void
@@ -139,6 +139,7 @@ drop_tracking_triggers(void)
 {
 	Oid			record_change;
 	Oid			capture_change = capture_function_oid();
+	Oid			view_guard;
 	ObjectAddresses *triggers = new_object_addresses();
 
 	record_change = LookupFuncName(list_make2(makeString("pipeline"),
@@ -148,6 +149,11 @@ drop_tracking_triggers(void)
 		add_pipeline_triggers(triggers, record_change);
 	if (OidIsValid(capture_change))
 		add_pipeline_triggers(triggers, capture_change);
+	/* the differential views' write guards: their tables stay, writable */
+	view_guard = LookupFuncName(list_make2(makeString("pipeline"), makeString("view_guard")),
+								0, NULL, true);
+	if (OidIsValid(view_guard))
+		add_pipeline_triggers(triggers, view_guard);
 	performMultipleDeletions(triggers, DROP_RESTRICT,
 							 PERFORM_DELETION_INTERNAL | PERFORM_DELETION_QUIETLY);
 	free_object_addresses(triggers);

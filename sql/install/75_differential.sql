@@ -17,3 +17,15 @@ CREATE TABLE pipeline.differential_positions (
 REVOKE ALL ON pipeline.differential_positions FROM PUBLIC;
 COMMENT ON TABLE pipeline.differential_positions IS
     'Where each differentially refreshed view''s last refresh left off in its sources'' change logs';
+
+-- On each differential view's table, BEFORE INSERT, UPDATE, DELETE or
+-- TRUNCATE, per statement, ENABLE ALWAYS: only the view's refresh writes
+-- it.  Fired, never called; creating a trigger on it needs EXECUTE, which
+-- only the extension's owner has.
+CREATE FUNCTION pipeline.view_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pipeline_view_guard'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.view_guard() FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.view_guard() IS
+    'Trigger on differential views'' tables: refuses writes but their refresh''s';

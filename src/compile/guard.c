@@ -46,6 +46,7 @@
 #include "model/dag.h"
 #include "compile/guard.h"
 #include "views/capture.h"
+#include "views/differential.h"
 #include "views/matview.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -318,6 +319,24 @@ refuse_tracking_name(const char *name)
 			 errhint("Choose another name.")));
 }
 
+/*
+ * Refuses changing a differential view's write guard (what is "drop",
+ * "rename", "disable", ...): its rows are its refresh's alone.
+ */
+static void
+refuse_view_guard_change(Oid relid, const char *name, const char *what)
+{
+	if (!OidIsValid(relid) || strcmp(name, VIEW_GUARD_TRIGGER) != 0 ||
+		!OidIsValid(get_trigger_oid(relid, name, true)) || !catalog_is_managed(relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s trigger \"%s\" on managed view %s", what, name,
+					relation_display_name(relid)),
+			 errdetail("The trigger keeps every write but the view's refresh out of it."),
+			 errhint("Drop the view with pipeline.drop_matview(), or redefine it with pipeline.define().")));
+}
+
 /* DROP TRIGGER name ON table */
 static void
 guard_drop_trigger(DropStmt *stmt)
@@ -339,6 +358,7 @@ guard_drop_trigger(DropStmt *stmt)
 		if (tracking_trigger_in_use(relid, trigger))
 			refuse_tracking_change(relid, trigger,
 								   gettext_noop("cannot drop trigger \"%s\" on %s: pipeline records the table's changes with it"));
+		refuse_view_guard_change(relid, trigger, "drop");
 	}
 }
 
@@ -353,6 +373,7 @@ guard_rename_trigger(RenameStmt *stmt)
 	if (tracking_trigger_in_use(relid, stmt->subname))
 		refuse_tracking_change(relid, stmt->subname,
 							   gettext_noop("cannot rename trigger \"%s\" on %s: pipeline records the table's changes with it"));
+	refuse_view_guard_change(relid, stmt->subname, "rename");
 }
 
 /*
@@ -418,6 +439,9 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 								relation_display_name(relid), tracking[i]),
 						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
 						 errhint("Enable or disable the table's other triggers by name.")));
+		if (mode != TRIGGER_FIRES_ALWAYS)
+			refuse_view_guard_change(relid, all ? VIEW_GUARD_TRIGGER : cmd->name,
+									 mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
 		if (!all && reserved_trigger_mode(cmd->name) != mode &&
 			tracking_trigger_in_use(relid, cmd->name))
 			refuse_tracking_change(relid, cmd->name, mode == TRIGGER_DISABLED ?

@@ -22,6 +22,7 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -237,6 +238,53 @@ register_window(SourceWindow *window)
 	enr->reldata = window->rows;
 	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
 		elog(ERROR, "could not register ephemeral relation \"%s\"", enr->md.name);
+}
+
+/*
+ * Whether this backend is writing a differential view's table for its
+ * refresh: the view guard trigger (pipeline.view_guard()) refuses every
+ * other write.  Set only around the refresh's statements.
+ */
+static bool writing_view = false;
+
+static void
+while_writing_view(void (*write) (DiffRefresh *r), DiffRefresh *r)
+{
+	writing_view = true;
+	PG_TRY();
+	{
+		write(r);
+	}
+	PG_FINALLY();
+	{
+		writing_view = false;
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_view_guard);
+
+/*
+ * view_guard() RETURNS trigger: BEFORE INSERT, UPDATE, DELETE or TRUNCATE
+ * of a differential view's table, per statement.  Its rows are its query's
+ * answer and its state's image: a write by anyone else would make the
+ * next refresh apply changes to rows that are not there.
+ */
+Datum
+pipeline_view_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigger = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pipeline.view_guard() is a trigger function");
+	if (!writing_view)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view %s is written only by its refresh",
+						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigger->tg_relation)),
+												   RelationGetRelationName(trigger->tg_relation))),
+				 errhint("Refresh it with pipeline.refresh(), or change its query with pipeline.define().")));
+	return PointerGetDatum(NULL);
 }
 
 static void create_state_table(DiffRefresh *r);
@@ -586,17 +634,23 @@ finish(DiffRefresh *r, bool position_usable)
  * row-level security, say): its rows replaced by a recompute, its position
  * forgotten so that a later differential refresh starts over.
  */
-static uint64
-refresh_unsupported(DiffRefresh *r, const char *reason)
+static void
+recompute_rows(DiffRefresh *r)
 {
 	ManagedView *view = catalog_get_required(r->relid);
 
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
 	run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
 	r->rows = run_as_owner(r, psprintf("INSERT INTO %s %s", r->view, view->bound_query), false);
 	SPI_finish();
+}
+
+static uint64
+refresh_unsupported(DiffRefresh *r, const char *reason)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	while_writing_view(recompute_rows, r);
 	forget_position(r->relid);
 	PopActiveSnapshot();
 	r->detail = psprintf("full: %s", reason);
@@ -625,13 +679,13 @@ differential_refresh(Oid relid, char **detail)
 	full_reason = registered ? "capture of a source started in this refresh" : read_windows(&r);
 	if (full_reason != NULL)
 	{
-		apply_full(&r);
+		while_writing_view(apply_full, &r);
 		r.detail = psprintf("full: %s", full_reason);
 	}
 	else
 	{
 		if (r.windows != NIL)
-			apply_changes(&r);
+			while_writing_view(apply_changes, &r);
 		r.rows += r.inserted - r.deleted;
 		r.detail = describe_windows(&r);
 	}
@@ -689,6 +743,20 @@ record_source_dependencies(DiffRefresh *r)
 	}
 }
 
+/* The trigger that refuses writes outside the refresh, unless it is there. */
+static void
+add_view_guard(DiffRefresh *r)
+{
+	if (OidIsValid(get_trigger_oid(r->relid, VIEW_GUARD_TRIGGER, true)))
+		return;
+	runas_ddl(catalog_owner(),
+			  psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+					   "FOR EACH STATEMENT EXECUTE FUNCTION %s.view_guard()",
+					   VIEW_GUARD_TRIGGER, r->view, PIPELINE_SCHEMA));
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
+										r->view, VIEW_GUARD_TRIGGER));
+}
+
 uint64
 differential_create(Oid relid)
 {
@@ -703,12 +771,13 @@ differential_create(Oid relid)
 	/* what finds a changed group's (or row's) rows in the view */
 	index_name = psprintf("%.40s_pipeline_key", get_rel_name(relid));
 	index = diff_sql_view_index(r.sql, index_name);
+	add_view_guard(&r);
 	/* a redefinition may have restored it with the view's other indexes */
 	if (index != NULL && !OidIsValid(get_relname_relid(index_name, get_rel_namespace(relid))))
 		runas_ddl(r.owner, index);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	apply_full(&r);
+	while_writing_view(apply_full, &r);
 	finish(&r, !IsolationUsesXactSnapshot());
 	PopActiveSnapshot();
 	return (uint64) r.rows;

@@ -9,6 +9,9 @@
 #ifndef PIPELINE_DIFFERENTIAL_H
 #define PIPELINE_DIFFERENTIAL_H
 
+/* On a differential view's table: refuses writes but the refresh's. */
+#define VIEW_GUARD_TRIGGER "pipeline_view_guard"
+
 /*
  * NULL when the bound query of a view owned by owner can be refreshed
  * differentially, else the reason why not.
