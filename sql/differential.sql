@@ -161,6 +161,24 @@ ALTER TABLE diff.mv_totals DISABLE TRIGGER pipeline_view_guard;
 ALTER TABLE diff.mv_totals DISABLE TRIGGER ALL;
 DROP TRIGGER pipeline_view_guard ON diff.mv_totals;
 
+-- a refresh checks that the owner may still read the sources, as a
+-- recompute would
+CREATE ROLE diff_owner;
+GRANT USAGE ON SCHEMA diff TO diff_owner;
+GRANT CREATE ON SCHEMA diff TO diff_owner;
+GRANT SELECT ON diff.users TO diff_owner;
+SET ROLE diff_owner;
+SELECT pipeline.create_matview('diff', 'names', 'SELECT name FROM diff.users', '1 hour');
+RESET ROLE;
+INSERT INTO diff.users VALUES (9, 'gus', 'eu', NULL);
+REVOKE SELECT ON diff.users FROM diff_owner;
+SELECT status FROM pipeline.refresh('diff.mv_names');
+GRANT SELECT ON diff.users TO diff_owner;
+SELECT status, rows FROM pipeline.refresh('diff.mv_names');
+SET ROLE diff_owner;
+SELECT pipeline.drop_matview('diff.mv_names');
+RESET ROLE;
+
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;
@@ -175,3 +193,4 @@ SELECT pipeline.drop_matview('diff.mv_kinds');
 SELECT count(*) AS capture_left FROM pipeline.capture_sources;
 SELECT count(*) AS states_left FROM pg_class WHERE relnamespace = 'pipeline'::regnamespace AND relname LIKE 'state%';
 DROP SCHEMA diff CASCADE;
+DROP ROLE diff_owner;

@@ -138,6 +138,23 @@ lock_upstreams(Oid relid)
 		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 }
 
+/*
+ * The owner may still read what the query reads, as a recompute would
+ * check: a delta term may read only a change log (which carries no
+ * permission check), so the refresh checks, as the owner, first.
+ */
+static void
+check_owner_may_read(DiffRefresh *r)
+{
+	RunAs		ra;
+	ListCell   *lc;
+
+	runas_begin_internal(&ra, r->owner);
+	foreach(lc, r->shape->blocks)
+		(void) ExecCheckRTPerms(((Query *) lfirst(lc))->rtable, true);
+	runas_end(&ra);
+}
+
 /* Classifies and prepares; *reason says why not when it returns false. */
 static bool
 prepare(DiffRefresh *r, Oid relid, const char **reason)
@@ -162,6 +179,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	*reason = diff_classify(view->bound_query, r->owner, &r->shape);
 	if (*reason != NULL)
 		return false;
+	check_owner_may_read(r);
 	if (r->shape->grouped)
 	{
 		Oid			state = state_table(relid);
