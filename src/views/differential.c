@@ -98,6 +98,7 @@ typedef struct DiffRefresh
 	DiffShape  *shape;
 	DiffSql    *sql;
 	List	   *windows;		/* SourceWindow of sources with changes */
+	List	   *read;			/* every SourceWindow read */
 	int64		rows;			/* the view's rows: set by a full refresh */
 	int64		inserted;		/* rows a differential refresh wrote */
 	int64		deleted;
@@ -218,7 +219,7 @@ run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
  * Returns whether any row has a NULL among its first nkeys columns.
  */
 static bool
-register_result(const char *name, MemoryContext context, int nkeys)
+register_result(const char *name, MemoryContext context, int nkeys, Tuplestorestate **store)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
 	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
@@ -237,6 +238,7 @@ register_result(const char *name, MemoryContext context, int nkeys)
 	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
 	enr->md.enrtuples = SPI_processed;
 	enr->reldata = rows;
+	*store = rows;
 	MemoryContextSwitchTo(old);
 	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
 		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
@@ -363,6 +365,7 @@ apply_changes(DiffRefresh *r)
 	char	   *delta;
 	int			nkeys;
 	bool		null_keys;
+	Tuplestorestate *counted;
 	ListCell   *lc;
 
 	SPI_connect();
@@ -376,7 +379,7 @@ apply_changes(DiffRefresh *r)
 	if (r->state == NULL)
 	{
 		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
-		null_keys = register_result("pipeline_dv", context, nkeys);
+		null_keys = register_result("pipeline_dv", context, nkeys, &counted);
 		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
 		if (null_keys)
 			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
@@ -385,7 +388,7 @@ apply_changes(DiffRefresh *r)
 	else
 	{
 		run_as_owner(r, diff_sql_group_delta(r->sql, delta), true);
-		null_keys = register_result("pipeline_dg", context, nkeys);
+		null_keys = register_result("pipeline_dg", context, nkeys, &counted);
 		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
 		if (null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
@@ -399,6 +402,8 @@ apply_changes(DiffRefresh *r)
 		}
 	}
 	SPI_finish();
+	/* its file, when it spilled, goes now rather than at commit */
+	tuplestore_end(counted);
 }
 
 /* The view's saved position: snapshot, xid, command id; NULL when none. */
@@ -597,6 +602,7 @@ read_windows(DiffRefresh *r)
 		if (!capture_seen_by(source->relid, position))
 			return psprintf("capture of %s started after the last refresh", name);
 		window = read_window(r, source, position);
+		r->read = lappend(r->read, window);
 		if (window->truncated)
 			return psprintf("source %s was truncated", name);
 		reltuples = relation_tuples(source->relid);
@@ -639,6 +645,9 @@ finish(DiffRefresh *r, bool position_usable)
 {
 	ListCell   *lc;
 
+	/* the windows' files, when they spilled, go now rather than at commit */
+	foreach(lc, r->read)
+		tuplestore_end(((SourceWindow *) lfirst(lc))->rows);
 	if (position_usable)
 		save_position(r->relid, r->rows);
 	else
