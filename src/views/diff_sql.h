@@ -54,7 +54,14 @@ extern char *diff_sql_state_columns(DiffSql *sql);
 extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
 extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
 extern char *diff_sql_state_stale_count(DiffSql *sql);
-extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys);
+
+/*
+ * The stale groups' state from the sources, in steps 1 to 4 (NULL when a
+ * step has nothing to do): extremes, numeric scales and sums, how many
+ * inputs have the scale, then the groups are no longer stale.
+ */
+#define DIFF_RECOMPUTE_STEPS 4
+extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
 extern char *diff_sql_state_populate(DiffSql *sql);
 extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
 extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);

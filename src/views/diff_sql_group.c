@@ -179,15 +179,19 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 											i, i, i, i, i);
 				char	   *grows = psprintf("(s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d)", i, i, i);
 
+				/* scale_n 0 with inputs left marks the scale (and sum) stale */
+				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
+												   "OR (d.d_del_sc_%d = s.scale_%d AND %s <= 0 "
+												   "AND NOT COALESCE(d.d_ins_sc_%d >= s.scale_%d, false)), false)",
+												   i, i, i, i, i, kept, i, i);
+
 				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL WHEN %s THEN d.d_ins_sc_%d "
 								 "ELSE s.scale_%d END", i, nn, grows, i, i);
-				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 THEN 0 WHEN %s THEN d.d_ins_sc_n_%d "
+
+				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 WHEN %s THEN d.d_ins_sc_n_%d "
 								 "WHEN d.d_ins_sc_%d = s.scale_%d THEN %s + d.d_ins_sc_n_%d ELSE %s END",
-								 i, nn, grows, i, i, i, kept, i, kept);
-				appendStringInfo(stale, " OR (%s > 0 AND (d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
-								 "OR (d.d_del_sc_%d = s.scale_%d AND %s <= 0 "
-								 "AND NOT COALESCE(d.d_ins_sc_%d >= s.scale_%d, false))))",
-								 nn, i, i, i, i, i, kept, i, i);
+								 i, nn, scale_stale, grows, i, i, i, kept, i, kept);
+				appendStringInfo(stale, " OR (%s > 0 AND %s)", nn, scale_stale);
 			}
 			break;
 		case DIFF_MIN:
@@ -223,8 +227,9 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			if (agg->numeric_arg)
 			{
 				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
-				appendStringInfo(values, ", d.d_ins_sc_%d, COALESCE(d.d_ins_sc_n_%d, 0)", i, i);
 				/* a row that came and went in one window may hold the scale */
+				appendStringInfo(values, ", d.d_ins_sc_%d, CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
+								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", i, i, i, i);
 				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
 								 i, i, i);
 			}
@@ -378,21 +383,66 @@ state_value_columns(DiffSql *sql, const char *prefix)
 	return buf.data;
 }
 
-char *
-diff_sql_state_recompute(DiffSql *sql, bool null_keys)
+/* i's rows of s's group: "WHERE <keys match>" for a correlated subquery. */
+static char *
+group_rows(DiffSql *sql, bool null_keys)
 {
-	char	   *restriction = "";
+	return psprintf("FROM (%s) i WHERE %s", inner_now(sql),
+					null_keys ? rows_equal("i.c", "s.k", sql->nkeys) :
+					keys_equal(sql, "i.c", "s.k", sql->nkeys));
+}
 
-	/* a semi-join on the keys: indexes on the sources' keys serve it */
-	if (sql->nkeys > 0)
-		restriction = psprintf("WHERE EXISTS (SELECT FROM %s s WHERE s.pipeline_stale AND %s%s AND %s)",
-							   sql->state, null_keys ? "" : "NOT ",
-							   some_key_null("s.k", sql->nkeys),
-							   state_matches(sql, "i0.c", null_keys));
-	return psprintf("UPDATE %s s SET (%s, pipeline_stale) = (%s, false) FROM (%s) r "
-					"WHERE s.pipeline_stale AND %s",
-					sql->state, state_value_columns(sql, ""), state_value_columns(sql, "r."),
-					state_query(sql, restriction), state_matches(sql, "r.k", null_keys));
+/* The stale groups with (null_keys) or without a NULL key. */
+static char *
+stale_groups(DiffSql *sql, bool null_keys)
+{
+	return psprintf("s.pipeline_stale AND %s%s", null_keys ? "" : "NOT ",
+					some_key_null("s.k", sql->nkeys));
+}
+
+char *
+diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
+{
+	StringInfoData set;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&set);
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+		int			x = sql->arg_column[++i];
+
+		/*
+		 * 1: each extreme, one index probe per group when the sources have an
+		 * index on (key, value); 2 and 3: a numeric's largest scale and its
+		 * sum (they need the group's rows), then how many have it.
+		 */
+		if (step == 1 && (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX))
+			appendStringInfo(&set, "%sext_%d = (SELECT pg_catalog.%s(i.c%d) %s)",
+							 set.len > 0 ? ", " : "", i, agg->kind == DIFF_MIN ? "min" : "max",
+							 x, group_rows(sql, null_keys));
+		else if (step == 2 && agg->numeric_arg && (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
+			appendStringInfo(&set,
+							 "%sscale_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
+							 "(SELECT pg_catalog.max(pg_catalog.scale(i.c%d)) %s) ELSE s.scale_%d END, "
+							 "sum_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
+							 "(SELECT pg_catalog.sum(i.c%d) %s) ELSE s.sum_%d END",
+							 set.len > 0 ? ", " : "", i, i, i, x, group_rows(sql, null_keys), i,
+							 i, i, i, x, group_rows(sql, null_keys), i);
+		else if (step == 3 && agg->numeric_arg && (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
+			appendStringInfo(&set,
+							 "%sscale_n_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
+							 "(SELECT pg_catalog.count(*) %s AND pg_catalog.scale(i.c%d) = s.scale_%d) "
+							 "ELSE s.scale_n_%d END",
+							 set.len > 0 ? ", " : "", i, i, i, group_rows(sql, null_keys), x, i, i);
+	}
+	if (step == 4)
+		appendStringInfoString(&set, "pipeline_stale = false");
+	if (set.len == 0)
+		return NULL;
+	return psprintf("UPDATE %s s SET %s WHERE %s", sql->state, set.data,
+					step == 4 ? "s.pipeline_stale" : stale_groups(sql, null_keys));
 }
 
 char *

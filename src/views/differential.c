@@ -350,10 +350,19 @@ recompute_stale_groups(DiffRefresh *r)
 		elog(ERROR, "could not count stale groups");
 	without_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	with_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (without_null > 0)
-		run_as_owner(r, diff_sql_state_recompute(r->sql, false), false);
-	if (with_null > 0)
-		run_as_owner(r, diff_sql_state_recompute(r->sql, true), false);
+	for (int step = 1; step <= DIFF_RECOMPUTE_STEPS; step++)
+		for (int with_nulls = 0; with_nulls <= 1; with_nulls++)
+		{
+			char	   *sql = diff_sql_state_recompute(r->sql, with_nulls, step);
+
+			/* the last step clears every stale group at once */
+			int64		groups = step == DIFF_RECOMPUTE_STEPS ?
+			(with_nulls ? 0 : without_null + with_null) :
+			(with_nulls ? with_null : without_null);
+
+			if (sql != NULL && groups > 0)
+				run_as_owner(r, sql, false);
+		}
 }
 
 /* Applies the windows' changes. */
