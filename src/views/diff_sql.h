@@ -56,12 +56,13 @@ extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
 extern char *diff_sql_state_stale_count(DiffSql *sql);
 
 /*
- * The stale groups' state from the sources, in steps 1 to 4 (NULL when a
- * step has nothing to do): extremes, numeric scales and sums, how many
- * inputs have the scale, then the groups are no longer stale.
+ * The stale groups' state from the sources, in steps 1 to
+ * diff_sql_state_recompute_steps() (NULL when a step has nothing to do):
+ * extremes, then each numeric aggregate's scale and sum, then the groups
+ * are no longer stale (the last step: all groups, null_keys false only).
  */
-#define DIFF_RECOMPUTE_STEPS 4
 extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
+extern int	diff_sql_state_recompute_steps(DiffSql *sql);
 extern char *diff_sql_state_populate(DiffSql *sql);
 extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
 extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);

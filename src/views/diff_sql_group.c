@@ -400,6 +400,13 @@ stale_groups(DiffSql *sql, bool null_keys)
 					some_key_null("s.k", sql->nkeys));
 }
 
+/*
+ * Step 1: each extreme of the stale groups, one index probe per group when
+ * the sources have an index on (key, value).  Step 1 + n: numeric
+ * aggregate n's largest scale, how many inputs have it and its sum, in one
+ * pass over the group's rows, for the groups whose scale went stale.  Last
+ * step: no group is stale any more.
+ */
 char *
 diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 {
@@ -407,42 +414,43 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 	ListCell   *lc;
 	int			i = 0;
 
+	if (step > list_length(sql->shape->aggs) + 1)
+		return step == list_length(sql->shape->aggs) + 2 ?
+			psprintf("UPDATE %s s SET pipeline_stale = false WHERE s.pipeline_stale", sql->state) :
+			NULL;
 	initStringInfo(&set);
 	foreach(lc, sql->shape->aggs)
 	{
 		DiffAgg    *agg = lfirst(lc);
 		int			x = sql->arg_column[++i];
 
-		/*
-		 * 1: each extreme, one index probe per group when the sources have an
-		 * index on (key, value); 2 and 3: a numeric's largest scale and its
-		 * sum (they need the group's rows), then how many have it.
-		 */
 		if (step == 1 && (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX))
 			appendStringInfo(&set, "%sext_%d = (SELECT pg_catalog.%s(i.c%d) %s)",
 							 set.len > 0 ? ", " : "", i, agg->kind == DIFF_MIN ? "min" : "max",
 							 x, group_rows(sql, null_keys));
-		else if (step == 2 && agg->numeric_arg && (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
-			appendStringInfo(&set,
-							 "%sscale_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
-							 "(SELECT pg_catalog.max(pg_catalog.scale(i.c%d)) %s) ELSE s.scale_%d END, "
-							 "sum_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
-							 "(SELECT pg_catalog.sum(i.c%d) %s) ELSE s.sum_%d END",
-							 set.len > 0 ? ", " : "", i, i, i, x, group_rows(sql, null_keys), i,
-							 i, i, i, x, group_rows(sql, null_keys), i);
-		else if (step == 3 && agg->numeric_arg && (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
-			appendStringInfo(&set,
-							 "%sscale_n_%d = CASE WHEN s.nn_%d > 0 AND s.scale_n_%d <= 0 THEN "
-							 "(SELECT pg_catalog.count(*) %s AND pg_catalog.scale(i.c%d) = s.scale_%d) "
-							 "ELSE s.scale_n_%d END",
-							 set.len > 0 ? ", " : "", i, i, i, group_rows(sql, null_keys), x, i, i);
+		else if (step == i + 1 && agg->numeric_arg &&
+				 (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
+			return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
+							"(SELECT (pg_catalog.array_agg(g.sc ORDER BY g.sc DESC NULLS LAST))[1], "
+							"COALESCE((pg_catalog.array_agg(g.n ORDER BY g.sc DESC NULLS LAST))[1], 0), "
+							"COALESCE(pg_catalog.sum(g.part), 0) "
+							"FROM (SELECT pg_catalog.scale(i.c%d) AS sc, pg_catalog.count(*) AS n, "
+							"pg_catalog.sum(i.c%d) AS part %s AND i.c%d IS NOT NULL GROUP BY 1) g) "
+							"WHERE %s AND s.nn_%d > 0 AND s.scale_n_%d <= 0",
+							sql->state, i, i, i, x, x, group_rows(sql, null_keys), x,
+							stale_groups(sql, null_keys), i, i);
 	}
-	if (step == 4)
-		appendStringInfoString(&set, "pipeline_stale = false");
 	if (set.len == 0)
 		return NULL;
 	return psprintf("UPDATE %s s SET %s WHERE %s", sql->state, set.data,
-					step == 4 ? "s.pipeline_stale" : stale_groups(sql, null_keys));
+					stale_groups(sql, null_keys));
+}
+
+/* How many steps diff_sql_state_recompute() has. */
+int
+diff_sql_state_recompute_steps(DiffSql *sql)
+{
+	return list_length(sql->shape->aggs) + 2;
 }
 
 char *

@@ -340,6 +340,7 @@ apply_full(DiffRefresh *r)
 static void
 recompute_stale_groups(DiffRefresh *r)
 {
+	int			steps = diff_sql_state_recompute_steps(r->sql);
 	int64		without_null;
 	int64		with_null;
 	bool		isnull;
@@ -350,13 +351,13 @@ recompute_stale_groups(DiffRefresh *r)
 		elog(ERROR, "could not count stale groups");
 	without_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	with_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	for (int step = 1; step <= DIFF_RECOMPUTE_STEPS; step++)
+	for (int step = 1; step <= steps; step++)
 		for (int with_nulls = 0; with_nulls <= 1; with_nulls++)
 		{
 			char	   *sql = diff_sql_state_recompute(r->sql, with_nulls, step);
 
 			/* the last step clears every stale group at once */
-			int64		groups = step == DIFF_RECOMPUTE_STEPS ?
+			int64		groups = step == steps ?
 			(with_nulls ? 0 : without_null + with_null) :
 			(with_nulls ? with_null : without_null);
 
