@@ -248,7 +248,7 @@ sub write_op
 	return 'DELETE FROM d.users WHERE ' . user_where() . ";\n" if $r < 0.96;
 	# a whole group vanishes
 	return "DELETE FROM d.events WHERE user_id = $u;\n" if $r < 0.985 || $concurrent;
-	return pick("TRUNCATE d.events;\n" . insert_events(int(rand(30))), "TRUNCATE d.users;\n" . insert_users(5 + int(rand(20))),
+	return pick("TRUNCATE d.events;\n" . insert_events(1 + int(rand(30))), "TRUNCATE d.users;\n" . insert_users(5 + int(rand(20))),
 		"TRUNCATE d.events, d.users;\n");
 }
 
