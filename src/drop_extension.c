@@ -55,6 +55,7 @@
 
 #include "schedule/change_tracking.h"
 #include "views/capture.h"
+#include "views/differential.h"
 #include "bgw/launcher.h"
 
 /* Does the DROP EXTENSION statement name pipeline? */
@@ -89,7 +90,8 @@ is_tracking_trigger(Oid trigger_oid)
 	{
 		const char *name = NameStr(((Form_pg_trigger) GETSTRUCT(tuple))->tgname);
 
-		tracking = change_tracking_trigger_mode(name) != 0 || capture_trigger_mode(name) != 0;
+		tracking = change_tracking_trigger_mode(name) != 0 || capture_trigger_mode(name) != 0 ||
+			strcmp(name, VIEW_GUARD_TRIGGER) == 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
