@@ -8,6 +8,8 @@
 #   small in 1000: the same kind of view while 1,000 other managed views
 #                  exist (what the fixed overhead scales with)
 #   medium:        100,000 groups aggregated from 1,000,000 rows
+# The views are full-mode (materialized views); "differential" lines refresh
+# a differential view of the same query (nothing changed) instead.
 # Repetitions: BENCH_SMALL_PAIRS (default 200), BENCH_MEDIUM_PAIRS (15).
 use strict;
 use warnings;
@@ -31,9 +33,17 @@ $node->safe_psql('postgres', q{
 	INSERT INTO big_src SELECT g, g % 1000 FROM generate_series(1, 1000000) g;
 	VACUUM ANALYZE small_src, big_src;
 	SELECT pipeline.create_matview('public', 'small',
-		'SELECT id % 10 AS k, count(*) AS n, sum(v) AS s FROM small_src GROUP BY 1', '1 hour');
+		'SELECT id % 10 AS k, count(*) AS n, sum(v) AS s FROM small_src GROUP BY 1', '1 hour',
+		refresh_mode => 'full');
 	SELECT pipeline.create_matview('public', 'medium',
-		'SELECT id % 100000 AS k, count(*) AS n, sum(v) AS s, max(v) AS m FROM big_src GROUP BY 1', '1 hour');
+		'SELECT id % 100000 AS k, count(*) AS n, sum(v) AS s, max(v) AS m FROM big_src GROUP BY 1', '1 hour',
+		refresh_mode => 'full');
+	SELECT pipeline.create_matview('public', 'small_diff',
+		'SELECT id % 10 AS k, count(*) AS n, sum(v) AS s FROM small_src GROUP BY 1', '1 hour',
+		refresh_mode => 'differential');
+	SELECT pipeline.create_matview('public', 'medium_diff',
+		'SELECT id % 100000 AS k, count(*) AS n, sum(v) AS s, max(v) AS m FROM big_src GROUP BY 1', '1 hour',
+		refresh_mode => 'differential');
 });
 
 sub median
@@ -44,11 +54,14 @@ sub median
 }
 
 # Alternating pairs in one session; returns (pipeline ms list, bare ms list).
+# $piped is the view pipeline.refresh refreshes (by default $view, the
+# materialized view REFRESH refreshes).
 sub alternate
 {
-	my ($view, $pairs) = @_;
+	my ($view, $pairs, $piped) = @_;
+	$piped //= $view;
 	my @stmts = (
-		"SELECT count(*) FROM pipeline.refresh('$view'::regclass, false);",
+		"SELECT count(*) FROM pipeline.refresh('$piped'::regclass, false);",
 		"REFRESH MATERIALIZED VIEW $view;");
 	my $script = "\\timing on\n";
 	# warm-up: one of each, not counted
@@ -77,8 +90,8 @@ sub alternate
 
 sub report
 {
-	my ($label, $view, $pairs) = @_;
-	my ($pl, $bare) = alternate($view, $pairs);
+	my ($label, $view, $pairs, $piped) = @_;
+	my ($pl, $bare) = alternate($view, $pairs, $piped);
 	my @ratios = map { $pl->[$_] / $bare->[$_] } 0 .. $#$pl;
 	my @sr = sort { $a <=> $b } @ratios;
 	printf "%s: %d alternating pairs; bare REFRESH median %.3f ms, pipeline.refresh median %.3f ms\n",
@@ -92,11 +105,15 @@ sub report
 
 report('small', 'mv_small', $small_pairs);
 report('medium', 'mv_medium', $medium_pairs);
+# the same queries as differential views, nothing changed since their last
+# refresh, against the bare REFRESH of the materialized views
+report('small, differential', 'mv_small', $small_pairs, 'mv_small_diff');
+report('medium, differential', 'mv_medium', $medium_pairs, 'mv_medium_diff');
 
 # the same small view again with 1,000 more managed views in the database:
 # 100 roots over small_src and 900 views reading them
 $node->safe_psql('postgres', join("\n",
-	(map { "SELECT pipeline.create_matview('public', 'o$_', 'SELECT count(*) AS n FROM small_src', '1 hour');" } 1 .. 100),
+	(map { "SELECT pipeline.create_matview('public', 'o$_', 'SELECT count(*) AS n FROM small_src', '1 hour', refresh_mode => 'full');" } 1 .. 100),
 	(map { "SELECT pipeline.create_matview('public', 'p$_', 'SELECT n FROM mv_o" . (1 + $_ % 100) . "', '1 hour');" } 1 .. 900)));
 report('small in thousand', 'mv_small', $small_pairs);
 

@@ -41,13 +41,13 @@ CREATE ROLE compile_owner;
 GRANT USAGE, CREATE ON SCHEMA analytics TO compile_owner;
 GRANT USAGE ON SCHEMA billingdb TO compile_owner;
 GRANT SELECT ON billingdb.mv_lifetime_value TO compile_owner;
-ALTER MATERIALIZED VIEW analytics.mv_big_spenders OWNER TO compile_owner;
+ALTER TABLE analytics.mv_big_spenders OWNER TO compile_owner;
 CREATE UNIQUE INDEX customer_health_user ON analytics.mv_customer_health (user_id);
 CREATE INDEX health_report_healthy ON analytics.mv_health_report (healthy) WHERE customers > 0;
 GRANT USAGE ON SCHEMA analytics TO compile_reader;
 GRANT SELECT ON analytics.mv_customer_health TO compile_reader;
 GRANT SELECT ON analytics.mv_big_spenders TO compile_reader WITH GRANT OPTION;
-COMMENT ON MATERIALIZED VIEW analytics.mv_customer_health IS 'one row per customer';
+COMMENT ON TABLE analytics.mv_customer_health IS 'one row per customer';
 COMMENT ON COLUMN analytics.mv_customer_health.healthy IS 'spent more than 10';
 
 -- everything a refused change must leave as it was
@@ -58,7 +58,7 @@ CREATE FUNCTION pg_temp.state() RETURNS TABLE (what text, val text) LANGUAGE sql
     FROM pipeline.matviews m
   UNION ALL
   SELECT 'viewdef ' || c.oid::regclass::text, pg_get_viewdef(c.oid)
-    FROM pg_class c WHERE c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace) AND c.relkind = 'm'
+    FROM pg_class c WHERE c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace) AND c.relkind IN ('m', 'r') AND c.relname LIKE 'mv\_%'
   UNION ALL
   SELECT 'edge', e.upstream::text || ' -> ' || e.downstream::text FROM pipeline.edges e
   UNION ALL
@@ -153,7 +153,7 @@ SELECT * FROM analytics.mv_customer_health ORDER BY user_id;
 SELECT * FROM analytics.mv_health_report ORDER BY healthy;
 SELECT * FROM analytics.mv_big_spenders ORDER BY user_id;
 SELECT c.relname, c.relispopulated, pg_get_userbyid(c.relowner) AS owner, c.relacl
-  FROM pg_class c WHERE c.relkind = 'm' AND c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace)
+  FROM pg_class c WHERE c.relkind IN ('m', 'r') AND c.relname LIKE 'mv\_%' AND c.relnamespace IN ('billingdb'::regnamespace, 'analytics'::regnamespace)
  ORDER BY 1;
 -- indexes, comments kept
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index

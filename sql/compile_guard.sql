@@ -5,8 +5,8 @@ CREATE EXTENSION IF NOT EXISTS pipeline;
 CREATE SCHEMA guarded;
 CREATE TABLE guarded.src (id int, v int, unused int);
 INSERT INTO guarded.src VALUES (1, 10, 0);
-SELECT pipeline.create_matview('guarded', 'top', 'SELECT id, v FROM guarded.src', '1 hour');
-SELECT pipeline.create_matview('guarded', 'down', 'SELECT id FROM guarded.mv_top', '1 hour');
+SELECT pipeline.create_matview('guarded', 'top', 'SELECT id, v FROM guarded.src', '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('guarded', 'down', 'SELECT id FROM guarded.mv_top', '1 hour', refresh_mode => 'full');
 
 DROP MATERIALIZED VIEW guarded.mv_down;
 DROP MATERIALIZED VIEW IF EXISTS guarded.mv_top CASCADE;
@@ -35,7 +35,7 @@ DROP MATERIALIZED VIEW guarded.unmanaged2;
 DROP MATERIALIZED VIEW IF EXISTS guarded.nothing_here;
 
 -- the API itself passes its own DDL
-SELECT pipeline.create_matview('guarded', 'top', 'SELECT id, v, 1 AS one FROM guarded.src', '1 hour');
+SELECT pipeline.create_matview('guarded', 'top', 'SELECT id, v, 1 AS one FROM guarded.src', '1 hour', refresh_mode => 'full');
 SELECT pipeline.drop_matview('guarded.mv_top', cascade => true);
 SELECT count(*) FROM pipeline.matviews;
 DROP SCHEMA guarded CASCADE;

@@ -180,7 +180,7 @@ SELECT pipeline.define($d$/**
  * @interval-in-minutes 60
  */ SELECT id, t FROM attacker.src WHERE id > 0$d$);
 SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1',
-                               '1 hour');
+                               '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');

@@ -16,7 +16,7 @@ CREATE TABLE trk_owner.other (x int);
 INSERT INTO trk_owner.src VALUES (1), (2);
 CREATE FUNCTION trk_owner.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
 CREATE TRIGGER mine AFTER INSERT ON trk_owner.src FOR EACH STATEMENT EXECUTE FUNCTION trk_owner.noop();
-SELECT pipeline.create_matview('trk_owner', 'counted', 'SELECT count(*) AS n FROM trk_owner.src', '1 hour');
+SELECT pipeline.create_matview('trk_owner', 'counted', 'SELECT count(*) AS n FROM trk_owner.src', '1 hour', refresh_mode => 'full');
 
 -- the first run adds the triggers: statement level always, row level for replicas
 SELECT * FROM pipeline.run_due('2026-01-01 00:00+00');

@@ -1,8 +1,9 @@
--- Installing the oldest version and upgrading step by step must give what
--- a fresh install of the current version gives: the same member objects,
--- function definitions, columns, constraints, indexes, privileges,
--- policies, triggers, comments and dump configuration.  In a database of
--- its own, so the other tests' objects stay out of it.
+-- Installing the oldest version and upgrading step by step (1.0 to 1.2,
+-- then 1.3) must give what a fresh install of the current version gives:
+-- the same member objects, function definitions, columns, constraints,
+-- indexes, privileges, policies, triggers, comments and dump
+-- configuration.  In a database of its own, so the other tests' objects
+-- stay out of it.
 SET client_min_messages = warning;
 CREATE DATABASE pipeline_upgrade;
 \c pipeline_upgrade
@@ -80,7 +81,7 @@ INSERT INTO clicks VALUES (1, 'a'), (2, 'b');
 SELECT pipeline.create_matview('public', 'lowered', 'SELECT lower(who) AS who FROM raw, clicks', '1 hour');
 SELECT pipeline.create_matview('public', 'click_log', 'SELECT seq, who FROM clicks', '1 hour',
                                'incremental', 'seq');
-ALTER EXTENSION pipeline UPDATE;
+ALTER EXTENSION pipeline UPDATE TO '1.2';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 -- the upgrade bound them: the rule's form for a materialized view, the
 -- stored text read with the owner's search_path for an incremental one
@@ -89,6 +90,23 @@ SELECT name, query, bound_query FROM pipeline.matview_definitions ORDER BY name;
 SELECT pipeline.create_matview('public', 'click_log', 'SELECT seq, who FROM clicks WHERE seq > 1',
                                '1 hour', 'incremental', 'seq');
 SELECT * FROM public.mv_click_log ORDER BY seq;
+-- views defined under 1.2's SQL (by this newer library), before refresh modes (1.3)
+SELECT pipeline.create_matview('public', 'who_count', 'SELECT who, count(*) AS n FROM clicks GROUP BY who',
+                               '1 hour');
+SELECT pipeline.define($d$/**
+ * @matview-schema public
+ * @matview-name who_count
+ * @interval-in-minutes 30
+ */ SELECT who, count(*) AS n FROM clicks GROUP BY who$d$);
+ALTER EXTENSION pipeline UPDATE TO '1.3';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+-- regular views defined before refresh modes refresh fully until redefined
+SELECT d.name, d.requested_refresh_mode, m.refresh_mode, m.full_refresh_reason
+  FROM pipeline.matview_definitions d JOIN pipeline.matviews m USING (matview) ORDER BY d.name;
+SELECT pipeline.create_matview('public', 'who_count', 'SELECT who, count(*) AS n FROM clicks GROUP BY who',
+                               '1 hour', refresh_mode => 'full');
+SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE name = 'who_count';
+SELECT pipeline.drop_matview('mv_who_count');
 SELECT pipeline.drop_matview('mv_click_log');
 SELECT pipeline.drop_matview('mv_lowered');
 DROP TABLE clicks;

@@ -18,7 +18,10 @@
  *	   (the scheduler and the refresh workers take AccessShareLock on the
  *	   extension around their catalog work);
  *	3. removes the tracking triggers through PostgreSQL's dependency code,
- *	   as DROP TRIGGER would (and so without the DDL guard's event triggers).
+ *	   as DROP TRIGGER would (and so without the DDL guard's event triggers),
+ *	   and the change-capture triggers (src/views/capture.h), which call
+ *	   pipeline.capture_change(), the same way.  The change logs are
+ *	   extension members and go with the extension.
  *
  * All of it in the DROP's transaction: a drop that fails after this leaves
  * the triggers in place.  DROP EXTENSION pipeline CASCADE goes the same way;
@@ -51,6 +54,8 @@
 #include "utils/rel.h"
 
 #include "schedule/change_tracking.h"
+#include "views/capture.h"
+#include "views/differential.h"
 #include "bgw/launcher.h"
 
 /* Does the DROP EXTENSION statement name pipeline? */
@@ -67,7 +72,7 @@ drops_pipeline(DropStmt *stmt)
 	return false;
 }
 
-/* Is the trigger trigger_oid one of the two change-tracking triggers? */
+/* Is the trigger trigger_oid a change-tracking or change-capture one? */
 static bool
 is_tracking_trigger(Oid trigger_oid)
 {
@@ -85,7 +90,8 @@ is_tracking_trigger(Oid trigger_oid)
 	{
 		const char *name = NameStr(((Form_pg_trigger) GETSTRUCT(tuple))->tgname);
 
-		tracking = change_tracking_trigger_mode(name) != 0;
+		tracking = change_tracking_trigger_mode(name) != 0 || capture_trigger_mode(name) != 0 ||
+			strcmp(name, VIEW_GUARD_TRIGGER) == 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -93,16 +99,14 @@ is_tracking_trigger(Oid trigger_oid)
 }
 
 /*
- * The tracking triggers: those that depend on pipeline.record_change()
- * (pg_depend's index on the referenced object finds them) and carry one
- * of their two names (the statement trigger and the replica row trigger).
- * Another trigger a user made on the function stays, and keeps blocking a
- * plain DROP EXTENSION as any dependency does.
+ * Adds to triggers those that depend on function fn (pg_depend's index on
+ * the referenced object finds them) and carry one of pipeline's trigger
+ * names.  Another trigger a user made on the function stays, and keeps
+ * blocking a plain DROP EXTENSION as any dependency does.
  */
-static ObjectAddresses *
-tracking_triggers(Oid record_change)
+static void
+add_pipeline_triggers(ObjectAddresses *triggers, Oid fn)
 {
-	ObjectAddresses *triggers = new_object_addresses();
 	Relation	rel = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData key[2];
 	SysScanDesc scan;
@@ -111,7 +115,7 @@ tracking_triggers(Oid record_change)
 	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(ProcedureRelationId));
 	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(record_change));
+				ObjectIdGetDatum(fn));
 	scan = systable_beginscan(rel, DependReferenceIndexId, true, NULL, 2, key);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
@@ -126,22 +130,32 @@ tracking_triggers(Oid record_change)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return triggers;
 }
 
-/* Removes every tracking trigger; each table is locked as DROP TRIGGER locks it. */
+/*
+ * Removes every tracking, capture and view-guard trigger; each table is locked as DROP
+ * TRIGGER locks it.
+ */
 static void
 drop_tracking_triggers(void)
 {
 	Oid			record_change;
-	ObjectAddresses *triggers;
+	Oid			capture_change = capture_function_oid();
+	Oid			view_guard;
+	ObjectAddresses *triggers = new_object_addresses();
 
 	record_change = LookupFuncName(list_make2(makeString("pipeline"),
 											  makeString("record_change")),
 								   0, NULL, true);
-	if (!OidIsValid(record_change))
-		return;
-	triggers = tracking_triggers(record_change);
+	if (OidIsValid(record_change))
+		add_pipeline_triggers(triggers, record_change);
+	if (OidIsValid(capture_change))
+		add_pipeline_triggers(triggers, capture_change);
+	/* the differential views' write guards: their tables stay, writable */
+	view_guard = LookupFuncName(list_make2(makeString("pipeline"), makeString("view_guard")),
+								0, NULL, true);
+	if (OidIsValid(view_guard))
+		add_pipeline_triggers(triggers, view_guard);
 	performMultipleDeletions(triggers, DROP_RESTRICT,
 							 PERFORM_DELETION_INTERNAL | PERFORM_DELETION_QUIETLY);
 	free_object_addresses(triggers);

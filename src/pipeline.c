@@ -28,6 +28,7 @@ int			pipeline_retry_backoff_s = 30;
 int			pipeline_run_retention_days = 30;
 int			pipeline_run_history_per_view = 1000;
 int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
+double		pipeline_differential_max_fraction = 0.25;
 
 void		_PG_init(void);
 
@@ -73,6 +74,11 @@ define_settings(void)
 							"How long apply_changes remembers a deleted key's sequence in pipeline.deleted_keys.",
 							NULL, &pipeline_deleted_keys_retention_min, 7 * 24 * 60, 1, 36500 * 24 * 60,
 							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomRealVariable("pipeline.differential_max_fraction",
+							 "Above this fraction of a source's rows changed, a differential view refreshes fully.",
+							 "Changes of fewer than 10,000 rows are always applied differentially.",
+							 &pipeline_differential_max_fraction, 0.25, 0.0, 1000.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 /*

@@ -22,11 +22,33 @@ CREATE TABLE pipeline.matview_definitions (
     -- the query bound at definition: fully qualified, deparsed as
     -- PostgreSQL deparses a view; every re-analysis uses it
     bound_query        text NOT NULL,
+    -- how a regular view is refreshed (NULL for any other type): the mode
+    -- its definition asked for, the mode it got, and why it is refreshed
+    -- fully when it is
+    requested_refresh_mode text
+        CONSTRAINT matview_definitions_requested_refresh_mode_check
+        CHECK (requested_refresh_mode IN ('auto', 'differential', 'full')),
+    refresh_mode       text
+        CONSTRAINT matview_definitions_refresh_mode_check
+        CHECK (refresh_mode IN ('differential', 'full')),
+    full_refresh_reason text,
     UNIQUE (schema_name, name),
-    CHECK ((matview_type = 'incremental') = (incremental_key IS NOT NULL))
+    CHECK ((matview_type = 'incremental') = (incremental_key IS NOT NULL)),
+    CONSTRAINT matview_definitions_requested_refresh_mode_regular
+        CHECK ((matview_type = 'regular') = (requested_refresh_mode IS NOT NULL)),
+    CONSTRAINT matview_definitions_refresh_mode_regular
+        CHECK ((matview_type = 'regular') = (refresh_mode IS NOT NULL)),
+    CONSTRAINT matview_definitions_full_refresh_reason_check
+        CHECK ((refresh_mode IS NOT DISTINCT FROM 'full') = (full_refresh_reason IS NOT NULL))
 );
 COMMENT ON TABLE pipeline.matview_definitions IS
     'Managed materialized views; read pipeline.matviews instead, write through pipeline.define()';
+COMMENT ON COLUMN pipeline.matview_definitions.requested_refresh_mode IS
+    'The refresh mode the definition asked for (auto, differential, full); NULL unless the view is regular';
+COMMENT ON COLUMN pipeline.matview_definitions.refresh_mode IS
+    'How the view is refreshed: differential or full; NULL unless the view is regular';
+COMMENT ON COLUMN pipeline.matview_definitions.full_refresh_reason IS
+    'Why the view is refreshed fully; NULL unless refresh_mode is full';
 
 CREATE TABLE pipeline.edges (
     upstream    regclass NOT NULL,
@@ -54,7 +76,9 @@ SELECT d.matview,
        pg_catalog.pg_get_userbyid(c.relowner) AS owner,
        d.version,
        d.created_at,
-       d.updated_at
+       d.updated_at,
+       d.refresh_mode,
+       d.full_refresh_reason
   FROM pipeline.matview_definitions d
   JOIN pg_catalog.pg_class c ON c.oid = d.matview;
 

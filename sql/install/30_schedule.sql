@@ -16,6 +16,8 @@ CREATE TABLE pipeline.runs (
     -- first, last_time_label the last (NULL for a row of one label)
     last_time_label timestamptz,
     label_count  int NOT NULL DEFAULT 1,
+    -- what the refresh said about how it ran (e.g. why it recomputed fully)
+    detail       text,
     -- a run is claimed by inserting its row: one per view, label and attempt
     UNIQUE (matview, time_label, attempt)
 );
@@ -26,6 +28,8 @@ COMMENT ON COLUMN pipeline.runs.last_time_label IS
     'The last of the consecutive skipped labels this row stands for; NULL for a row of one label';
 COMMENT ON COLUMN pipeline.runs.label_count IS
     'How many time labels this row stands for (1, or the number of consecutive skipped labels)';
+COMMENT ON COLUMN pipeline.runs.detail IS
+    'What the refresh said about how it ran (differential, or full and why); NULL when it said nothing';
 
 -- One row per source relation, writing transaction and refresh position,
 -- appended by triggers (and by every refresh that changed a view): a refresh

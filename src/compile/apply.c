@@ -27,6 +27,7 @@
 #include "util/settings.h"
 #include "util/spi_rows.h"
 #include "views/incremental.h"
+#include "views/differential.h"
 #include "views/matview.h"
 
 typedef struct SavedView
@@ -249,43 +250,6 @@ remap_relation(const char *statement, Oid oldrelid, Oid newrelid)
 	(void) spi_rows(catalog_owner(), statement, 2, argtypes, values, NULL, false, -1);
 }
 
-/* Records a changed view's new definition and bumps its version. */
-static void
-record_redefinition(Oid relid, MatviewDefinition *def)
-{
-	Oid			argtypes[7] = {OIDOID, TEXTOID, TEXTOID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
-	Interval   *interval = palloc(sizeof(Interval));
-
-	*interval = def->interval;
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetTextDatum(def->query);
-	values[2] = CStringGetTextDatum(matview_type_name(def->type));
-	values[3] = IntervalPGetDatum(interval);
-	if (def->incremental_key)
-		values[4] = CStringGetTextDatum(def->incremental_key);
-	else
-		nulls[4] = 'n';
-	if (def->datacoral_version)
-		values[5] = CStringGetTextDatum(def->datacoral_version);
-	else
-		nulls[5] = 'n';
-	values[6] = CStringGetTextDatum(def->bound_query);
-	(void) spi_rows(catalog_owner(), catalog_binds_queries() ?
-					"UPDATE pipeline.matview_definitions "
-					"   SET query = $2, matview_type = $3, refresh_interval = $4, "
-					"       incremental_key = $5, datacoral_version = $6, "
-					"       bound_query = $7, version = version + 1, updated_at = now() "
-					" WHERE matview = $1::regclass" :
-					"UPDATE pipeline.matview_definitions "
-					"   SET query = $2, matview_type = $3, refresh_interval = $4, "
-					"       incremental_key = $5, datacoral_version = $6, "
-					"       version = version + 1, updated_at = now() "
-					" WHERE matview = $1::regclass",
-					7, argtypes, values, nulls, false, -1);
-}
-
 /*
  * Drops the old relation of every view of the set that is not kept, deepest
  * first: the old relations depend on each other as the old DAG says.
@@ -319,7 +283,7 @@ keep_view(PendingView *v)
 {
 	v->newrelid = v->relid;
 	if (v->def)
-		record_redefinition(v->relid, v->def);
+		catalog_update_definition(v->relid, v->def);
 	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 }
 
@@ -333,12 +297,16 @@ keep_view(PendingView *v)
 static void
 replace_view(PendingView *v, SavedView *saved, const char *remap)
 {
+	/* the old relation's state, capture and position are not the new one's */
+	differential_forget(v->relid);
 	v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
-										  v->relname, v->type, v->bound, v->key);
+										  v->relname, v->type, v->mode, v->bound, v->key);
 	restore_view(v, saved);
 	remap_relation(remap, v->relid, v->newrelid);
 	if (v->def)
-		record_redefinition(v->newrelid, v->def);
+		catalog_update_definition(v->newrelid, v->def);
+	else if (v->type == MATVIEW_REGULAR)
+		catalog_set_refresh_mode(v->newrelid, v->mode, v->full_reason);
 	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	matview_populate(v->newrelid, v->type);
 	if (v->type == MATVIEW_REGULAR && v->old_type == MATVIEW_INCREMENTAL)
@@ -368,6 +336,9 @@ changeset_apply(ChangeSet *cs)
 			(void) pending_analyze(v);
 			v->def->bound_query = v->bound;
 		}
+		/* a new view's is resolved by matview_create() */
+		if (OidIsValid(v->relid))
+			pending_resolve_refresh_mode(v);
 		if (v->keep)
 			keep_view(v);
 		else if (!OidIsValid(v->relid))

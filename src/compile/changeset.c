@@ -25,6 +25,7 @@
 #include "utils/syscache.h"
 
 #include "compile/changeset.h"
+#include "views/matview.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "model/definition.h"
@@ -91,6 +92,30 @@ pending_analyze(PendingView *v)
  * What a query reads, without locks
  * ---------------------------------------------------------------------
  */
+
+void
+pending_resolve_refresh_mode(PendingView *v)
+{
+	MatviewDefinition *def = v->def;
+
+	if (def == NULL)
+	{
+		/* what a rebuilt view asked for, as it was defined */
+		ManagedView *view = catalog_get_required(v->relid);
+
+		def = palloc0(sizeof(MatviewDefinition));
+		def->schema_name = v->schema_name;
+		def->name = v->name;
+		def->type = v->type;
+		def->requested_mode = view->requested_mode;
+		def->bound_query = v->bound;
+	}
+	else
+		def->bound_query = v->bound;
+	matview_resolve_refresh_mode(def, v->owner);
+	v->mode = def->refresh_mode;
+	v->full_reason = def->full_refresh_reason;
+}
 
 static bool
 rangevar_walker(Node *node, List **rangevars)

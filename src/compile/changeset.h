@@ -42,6 +42,9 @@ typedef struct PendingView
 	char	   *dependents;		/* unmanaged objects that block a rebuild */
 	bool		keep;			/* an incremental view whose table, rows and
 								 * mark stay as they are */
+	/* how it will be refreshed: pending_resolve_refresh_mode() */
+	RefreshMode mode;
+	char	   *full_reason;	/* why full, or NULL */
 	/* applying (apply.c) */
 	Oid			newrelid;
 } PendingView;
@@ -121,5 +124,14 @@ extern void pending_end_reading(PendingView *v, RunAs *ra);
  * changed view is bound from it.
  */
 extern Query *pending_analyze(PendingView *v);
+
+/*
+ * Sets v's mode and full_reason from its bound query as its upstreams now
+ * are (pending_analyze() first): a changed view's definition resolves it
+ * (an error when it asks for differential and cannot have it), a rebuilt
+ * view keeps the mode it asked for, which an upstream's change may make
+ * full, or impossible.
+ */
+extern void pending_resolve_refresh_mode(PendingView *v);
 
 #endif

@@ -24,14 +24,22 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "model/dpl.h"
+#include "util/runas.h"
 #include "views/incremental.h"
+#include "views/matview.h"
 
 Oid
 compile_redefine(MatviewDefinition *def)
 {
 	ChangeSet  *cs = changeset_build_and_lock(list_make1(def));
-	Oid			newrelid = InvalidOid;
+	PendingView *changed = NULL;
 	int			i;
+
+	for (i = 0; i < cs->count; i++)
+		if (cs->views[i].def == def)
+			changed = &cs->views[i];
+	if (changed == NULL)
+		elog(ERROR, "redefined view is missing from its change set");
 
 	/* the view's own errors, as the analyzer words them, with a position */
 	dag_query_dependencies(def->query);
@@ -40,17 +48,20 @@ compile_redefine(MatviewDefinition *def)
 		incremental_check_key(def->query, def->incremental_key, def->name);
 		incremental_check_query(def->query, def->incremental_key, def->name);
 	}
+
+	/*
+	 * and a refresh mode it cannot have, said as itself rather than as a
+	 * break: bound as changeset_apply() will bind it, since only this view
+	 * and what reads it change
+	 */
+	def->bound_query = runas_bind_query(def->query);
+	matview_resolve_refresh_mode(def, changed->owner);
 	changeset_judge(cs);
 	changeset_refuse_breaks(cs, pending_display_name(&cs->views[0]));
 	changeset_apply(cs);
 	/* changeset_build_and_lock()'s snapshot */
 	PopActiveSnapshot();
-	for (i = 0; i < cs->count; i++)
-		if (cs->views[i].def == def)
-			newrelid = cs->views[i].newrelid;
-	if (!OidIsValid(newrelid))
-		elog(ERROR, "redefined view is missing from its change set");
-	return newrelid;
+	return changed->newrelid;
 }
 
 /* One row per view of the set: its OID, "ok" or "breaks", and why. */
@@ -124,6 +135,7 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	def->name = mv->name;
 	def->type = mv->type;
 	def->incremental_key = mv->incremental_key;
+	def->requested_mode = mv->requested_mode;
 	def->interval_us = mv->interval_us;
 	def->interval.time = mv->interval_us;
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(1)), "new_query");

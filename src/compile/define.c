@@ -18,6 +18,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -31,6 +32,7 @@
 #include "model/dpl.h"
 #include "util/interval.h"
 #include "util/runas.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 
@@ -77,20 +79,26 @@ PG_FUNCTION_INFO_V1(pipeline_create_matview);
 /*
  * create_matview(target_schema name, name text, query text,
  *				  refresh_interval interval, matview_type text,
- *				  incremental_key text) RETURNS regclass
+ *				  incremental_key text, refresh_mode text, options jsonb)
+ *	 RETURNS regclass
+ *
+ * The SQL of 1.2 and before declares only the first six arguments.  NULL
+ * options are no options; a NULL refresh_mode is refused like a NULL
+ * matview_type, rather than read as a mode nobody asked for.
  */
 Datum
 pipeline_create_matview(PG_FUNCTION_ARGS)
 {
 	static const char *const argnames[] = {
-		"target_schema", "name", "query", "refresh_interval", "matview_type"
+		"target_schema", "name", "query", "refresh_interval", "matview_type",
+		NULL, "refresh_mode"
 	};
 	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
 	Interval   *interval;
 	int			i;
 
-	for (i = 0; i < (int) lengthof(argnames); i++)
-		if (PG_ARGISNULL(i))
+	for (i = 0; i < (int) lengthof(argnames) && i < PG_NARGS(); i++)
+		if (argnames[i] != NULL && PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", argnames[i])));
@@ -104,6 +112,12 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	def->type = matview_type_from_name(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	if (!PG_ARGISNULL(5))
 		def->incremental_key = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	def->requested_mode = REFRESH_MODE_AUTO;
+	if (PG_NARGS() > 6)
+		def->requested_mode = refresh_mode_from_name(text_to_cstring(PG_GETARG_TEXT_PP(6)));
+	/* every other DPL key, checked as a DPL header's */
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		dpl_apply_options(def, PG_GETARG_JSONB_P(7));
 	PG_RETURN_OID(define_view(def));
 }
 
@@ -177,6 +191,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
+		differential_forget(victim);
 		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
 									   get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),

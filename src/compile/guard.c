@@ -20,7 +20,10 @@
  * [OR REPLACE] TRIGGER, except by a CREATE TRIGGER that makes one exactly
  * as pipeline does (a restored dump; creating it needs EXECUTE on
  * pipeline.record_change(), which PUBLIC lacks).  DROP TABLE takes them
- * with the table, as before.
+ * with the table, as before.  The change-capture triggers of differential
+ * refresh (views/capture.h) are guarded the same way while the table is
+ * captured, and so are its captured columns: dropping or retyping one a
+ * view consumes is refused (a table view records no dependency on them).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -42,6 +45,8 @@
 #include "schedule/change_tracking.h"
 #include "model/dag.h"
 #include "compile/guard.h"
+#include "views/capture.h"
+#include "views/differential.h"
 #include "views/matview.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -181,6 +186,24 @@ reads_column(const char *query, Oid relid, AttrNumber attnum)
 	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
 }
 
+/* Dropping or retyping a column whose changes a view consumes is refused. */
+static void
+guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
+{
+	char	   *consumer = capture_column_consumer(relid, attnum);
+
+	if (consumer == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+			 cmd->subtype == AT_DropColumn ?
+			 errmsg("cannot drop column \"%s\" of %s because managed view %s reads its changes",
+					cmd->name, relation_display_name(relid), consumer) :
+			 errmsg("cannot alter the type of column \"%s\" of %s because managed view %s reads its changes",
+					cmd->name, relation_display_name(relid), consumer),
+			 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+}
+
 /*
  * The columns of an incremental view's table are its query's: adding,
  * dropping or retyping one is refused.  A source column an incremental
@@ -216,6 +239,7 @@ guard_alter_table(AlterTableStmt *stmt)
 		attnum = get_attnum(relid, cmd->name);
 		if (attnum == InvalidAttrNumber)
 			continue;
+		guard_captured_column(relid, cmd, attnum);
 		if (!readers_read)
 		{
 			readers = incremental_readers(relid);
@@ -239,15 +263,31 @@ guard_alter_table(AlterTableStmt *stmt)
 }
 
 /*
- * Whether relid has the change-tracking trigger name and a managed view
- * reads the table (a trigger no view needs any more may go).
+ * The firing mode of a trigger name pipeline reserves (change tracking or
+ * change capture), or 0.
+ */
+static char
+reserved_trigger_mode(const char *name)
+{
+	char		mode = change_tracking_trigger_mode(name);
+
+	return mode != 0 ? mode : capture_trigger_mode(name);
+}
+
+/*
+ * Whether relid has the reserved trigger name and pipeline uses it: a
+ * managed view reads the table (tracking) or the table is captured (a
+ * trigger no view needs any more may go).
  */
 static bool
 tracking_trigger_in_use(Oid relid, const char *name)
 {
-	return OidIsValid(relid) && change_tracking_trigger_mode(name) != 0 &&
-		OidIsValid(get_trigger_oid(relid, name, true)) &&
-		change_tracking_table_in_use(relid);
+	if (!OidIsValid(relid) || reserved_trigger_mode(name) == 0 ||
+		!OidIsValid(get_trigger_oid(relid, name, true)))
+		return false;
+	if (change_tracking_trigger_mode(name) != 0)
+		return change_tracking_table_in_use(relid);
+	return capture_table_in_use(relid);
 }
 
 /*
@@ -257,9 +297,13 @@ tracking_trigger_in_use(Oid relid, const char *name)
 static void
 refuse_tracking_change(Oid relid, const char *name, const char *message)
 {
+	bool		capture = capture_trigger_mode(name) != 0;
+
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg(message, name, relation_display_name(relid)),
+			 capture ?
+			 errdetail("Differentially refreshed views read the table's changes from the log this trigger writes; without it firing on every write they would miss changes.") :
 			 errdetail("Managed views read the table; without the trigger firing on every write (also under session_replication_role = replica and in logical replication apply workers) they would be skipped as unchanged and keep stale data."),
 			 errhint("Drop the managed views that read the table with pipeline.drop_matview() first; the triggers go with the table when it is dropped.")));
 }
@@ -269,8 +313,28 @@ refuse_tracking_name(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_RESERVED_NAME),
+			 capture_trigger_mode(name) != 0 ?
+			 errmsg("trigger name \"%s\" is reserved for pipeline's change capture", name) :
 			 errmsg("trigger name \"%s\" is reserved for pipeline's change tracking", name),
 			 errhint("Choose another name.")));
+}
+
+/*
+ * Refuses changing a differential view's write guard (what is "drop",
+ * "rename", "disable", ...): its rows are its refresh's alone.
+ */
+static void
+refuse_view_guard_change(Oid relid, const char *name, const char *what)
+{
+	if (!OidIsValid(relid) || strcmp(name, VIEW_GUARD_TRIGGER) != 0 ||
+		!OidIsValid(get_trigger_oid(relid, name, true)) || !catalog_is_managed(relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("cannot %s trigger \"%s\" on managed view %s", what, name,
+					relation_display_name(relid)),
+			 errdetail("The trigger keeps every write but the view's refresh out of it."),
+			 errhint("Drop the view with pipeline.drop_matview(), or redefine it with pipeline.define().")));
 }
 
 /* DROP TRIGGER name ON table */
@@ -294,6 +358,7 @@ guard_drop_trigger(DropStmt *stmt)
 		if (tracking_trigger_in_use(relid, trigger))
 			refuse_tracking_change(relid, trigger,
 								   gettext_noop("cannot drop trigger \"%s\" on %s: pipeline records the table's changes with it"));
+		refuse_view_guard_change(relid, trigger, "drop");
 	}
 }
 
@@ -303,11 +368,12 @@ guard_rename_trigger(RenameStmt *stmt)
 {
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 
-	if (change_tracking_trigger_mode(stmt->newname) != 0)
+	if (reserved_trigger_mode(stmt->newname) != 0)
 		refuse_tracking_name(stmt->newname);
 	if (tracking_trigger_in_use(relid, stmt->subname))
 		refuse_tracking_change(relid, stmt->subname,
 							   gettext_noop("cannot rename trigger \"%s\" on %s: pipeline records the table's changes with it"));
+	refuse_view_guard_change(relid, stmt->subname, "rename");
 }
 
 /*
@@ -346,7 +412,9 @@ trigger_mode_set_by(AlterTableCmd *cmd, bool *all)
 static void
 guard_alter_table_triggers(AlterTableStmt *stmt)
 {
-	const char *tracking[2] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER};
+	const char *tracking[] = {CHANGE_TRACKING_TRIGGER, CHANGE_TRACKING_REPLICA_TRIGGER,
+		CAPTURE_INSERT_TRIGGER, CAPTURE_UPDATE_TRIGGER, CAPTURE_DELETE_TRIGGER,
+	CAPTURE_TRUNCATE_TRIGGER, CAPTURE_REPLICA_TRIGGER};
 	Oid			relid = InvalidOid;
 	ListCell   *lc;
 
@@ -360,7 +428,7 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 			continue;
 		if (!OidIsValid(relid))
 			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-		for (int i = 0; all && i < 2; i++)
+		for (size_t i = 0; all && i < lengthof(tracking); i++)
 			if (tracking_trigger_in_use(relid, tracking[i]))
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
@@ -371,7 +439,10 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 								relation_display_name(relid), tracking[i]),
 						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
 						 errhint("Enable or disable the table's other triggers by name.")));
-		if (!all && change_tracking_trigger_mode(cmd->name) != mode &&
+		if (mode != TRIGGER_FIRES_ALWAYS)
+			refuse_view_guard_change(relid, all ? VIEW_GUARD_TRIGGER : cmd->name,
+									 mode == TRIGGER_DISABLED ? "disable" : "change the firing mode of");
+		if (!all && reserved_trigger_mode(cmd->name) != mode &&
 			tracking_trigger_in_use(relid, cmd->name))
 			refuse_tracking_change(relid, cmd->name, mode == TRIGGER_DISABLED ?
 								   gettext_noop("cannot disable trigger \"%s\" on %s: pipeline records the table's changes with it") :
@@ -408,8 +479,9 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
 
 				/* a restored dump makes them as pipeline did: let it */
-				if (change_tracking_trigger_mode(stmt->trigname) != 0 &&
-					!change_tracking_trigger_as_made(stmt))
+				if (reserved_trigger_mode(stmt->trigname) != 0 &&
+					!change_tracking_trigger_as_made(stmt) &&
+					!capture_trigger_as_made(stmt))
 					refuse_tracking_name(stmt->trigname);
 				break;
 			}

@@ -143,6 +143,9 @@ judge_view(PendingView *v)
 		check_key(v);
 	if (v->type == MATVIEW_INCREMENTAL && v->def && !v->broken)
 		incremental_check_query(v->query, v->key, v->name);
+	/* a view asking for a refresh mode it cannot have breaks */
+	if (!v->broken)
+		pending_resolve_refresh_mode(v);
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
@@ -153,7 +156,7 @@ judge_view(PendingView *v)
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
 	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
-								   v->type, v->bound, v->key);
+								   v->type, v->mode, v->bound, v->key);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */
@@ -186,6 +189,8 @@ find_unmanaged_dependents(ChangeSet *cs)
 					" WHERE d.refclassid = 'pg_catalog.pg_class'::regclass "
 					"   AND d.refobjid = ANY ($1) AND d.deptype = 'n' "
 					"   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
+	/* a differential view's table depends on what it reads */
+					"   AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ANY ($1)) "
 					" ORDER BY 1, 2",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (r = 0; r < rows->count; r++)

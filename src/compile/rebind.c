@@ -99,7 +99,8 @@ renamed_relation(Node *stmt)
  * The managed views whose bound query stmt may change, with their stored
  * bound queries: those that read the relation it renames (pipeline.edges
  * holds everything a view reads, through plain views too), or every view
- * when it renames something else.  Incremental views are analyzed now,
+ * when it renames something else.  Views kept in tables (stream and
+ * differential views) are analyzed now,
  * before the statement renames anything; a view whose query no longer
  * analyzes (broken already) is left as it is.
  */
@@ -130,7 +131,8 @@ views_before(Node *stmt)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
 		view->owner = catalog_relation_owner(view->relid);
-		if (strcmp(spi_rows_text(rows, i, 2), "incremental") == 0)
+		/* a table (stream or differential view) keeps no rule to deparse */
+		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
 			if (subxact_try(analyze_as_owner, view, false) != NULL)
 				continue;

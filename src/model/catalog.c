@@ -74,9 +74,42 @@ catalog_binds_queries(void)
 	return catalog_has_column("matview_definitions", "bound_query");
 }
 
+bool
+catalog_has_refresh_modes(void)
+{
+	return catalog_has_column("matview_definitions", "refresh_mode");
+}
+
+/*
+ * A view's refresh modes from columns 8 to 10 of fetch_view()'s row; under
+ * SQL without them a regular view is refreshed fully.
+ */
+static void
+refresh_modes_from_row(ManagedView *view, const SpiRows *rows, bool has_modes)
+{
+	char	   *requested = spi_rows_text(rows, 0, 8);
+	char	   *mode = spi_rows_text(rows, 0, 9);
+
+	view->requested_mode = REFRESH_MODE_AUTO;
+	view->refresh_mode = REFRESH_MODE_NONE;
+	view->full_refresh_reason = spi_rows_text(rows, 0, 10);
+	if (view->type != MATVIEW_REGULAR)
+		return;
+	if (!has_modes)
+	{
+		view->refresh_mode = REFRESH_MODE_FULL;
+		view->full_refresh_reason = pstrdup(CATALOG_OLD_SQL_FULL_REASON);
+		return;
+	}
+	if (requested == NULL || mode == NULL)
+		elog(ERROR, "managed view %u has no refresh mode", view->relid);
+	view->requested_mode = refresh_mode_from_name(requested);
+	view->refresh_mode = refresh_mode_from_name(mode);
+}
+
 /* The managed view of a row of fetch_view()'s query (palloc'd). */
 static ManagedView *
-view_from_row(Oid relid, const SpiRows *rows)
+view_from_row(Oid relid, const SpiRows *rows, bool has_modes)
 {
 	ManagedView *view = palloc0(sizeof(ManagedView));
 	bool		isnull;
@@ -90,6 +123,7 @@ view_from_row(Oid relid, const SpiRows *rows)
 	view->incremental_key = spi_rows_text(rows, 0, 5);
 	view->version = DatumGetInt32(spi_rows_value(rows, 0, 6, &isnull));
 	view->bound_query = spi_rows_text(rows, 0, 7);
+	refresh_modes_from_row(view, rows, has_modes);
 	return view;
 }
 
@@ -100,21 +134,23 @@ fetch_view(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	ManagedView *view;
 	bool		binds = catalog_binds_queries();
+	bool		has_modes = catalog_has_refresh_modes();
 	SpiRows    *rows;
 	RunAs		ra;
 
+	/* the columns of older SQL's catalog as stand-ins for newer ones */
 	rows = spi_rows(InvalidOid,
-					binds ?
-					"SELECT schema_name::text, name, matview_type, refresh_interval, "
-					"       query, incremental_key, version, bound_query "
-					"  FROM pipeline.matview_definitions WHERE matview = $1" :
-					"SELECT schema_name::text, name, matview_type, refresh_interval, "
-					"       query, incremental_key, version, query "
-					"  FROM pipeline.matview_definitions WHERE matview = $1",
+					psprintf("SELECT schema_name::text, name, matview_type, refresh_interval, "
+							 "       query, incremental_key, version, %s, %s "
+							 "  FROM pipeline.matview_definitions WHERE matview = $1",
+							 binds ? "bound_query" : "query",
+							 has_modes ?
+							 "requested_refresh_mode, refresh_mode, full_refresh_reason" :
+							 "NULL::text, NULL::text, NULL::text"),
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return NULL;
-	view = view_from_row(relid, rows);
+	view = view_from_row(relid, rows, has_modes);
 
 	/* older SQL kept no bound form: read the text as its owner would */
 	if (!binds)
@@ -157,49 +193,98 @@ catalog_get_required(Oid relid)
 	return view;
 }
 
+/* Parameter i of a statement: text, or NULL for a null pointer. */
+static void
+set_text_param(Datum *values, char *nulls, int i, const char *value)
+{
+	nulls[i] = value ? ' ' : 'n';
+	values[i] = value ? CStringGetTextDatum(value) : (Datum) 0;
+}
+
+/*
+ * The parameters of a definition for catalog_insert() and
+ * catalog_update_definition(): $1 the relation, $2 the schema, $3 to $12 the
+ * columns, in the order of the statements below.
+ */
+#define DEFINITION_PARAMS 12
+
+static void
+definition_params(Oid relid, const MatviewDefinition *def, Oid *argtypes,
+				  Datum *values, char *nulls)
+{
+	Interval   *interval = palloc(sizeof(Interval));
+
+	/* AUTO is only ever asked for: the resolved mode is never AUTO */
+	if (def->refresh_mode == REFRESH_MODE_AUTO)
+		elog(ERROR, "refresh mode of view \"%s\" was not resolved", def->name);
+	*interval = def->interval;
+	for (int i = 0; i < DEFINITION_PARAMS; i++)
+		argtypes[i] = TEXTOID;
+	argtypes[0] = OIDOID;
+	values[0] = ObjectIdGetDatum(relid);
+	nulls[0] = ' ';
+	argtypes[1] = NAMEOID;
+	/* NAMEOID wants a Name, not a cstring */
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(def->schema_name));
+	nulls[1] = ' ';
+	set_text_param(values, nulls, 2, def->name);
+	set_text_param(values, nulls, 3, matview_type_name(def->type));
+	argtypes[4] = INTERVALOID;
+	values[4] = IntervalPGetDatum(interval);
+	nulls[4] = ' ';
+	set_text_param(values, nulls, 5, def->query);
+	set_text_param(values, nulls, 6, def->incremental_key);
+	set_text_param(values, nulls, 7, def->datacoral_version);
+	set_text_param(values, nulls, 8, def->bound_query);
+	set_text_param(values, nulls, 9, def->type == MATVIEW_REGULAR ?
+				   refresh_mode_name(def->requested_mode) : NULL);
+	set_text_param(values, nulls, 10, refresh_mode_name(def->refresh_mode));
+	set_text_param(values, nulls, 11, def->full_refresh_reason);
+}
+
 void
 catalog_insert(Oid relid, const MatviewDefinition *def)
 {
-	Oid			argtypes[9] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, INTERVALOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
-	Interval   *interval = palloc(sizeof(Interval));
+	Oid			argtypes[DEFINITION_PARAMS];
+	Datum		values[DEFINITION_PARAMS];
+	char		nulls[DEFINITION_PARAMS];
+	bool		binds = catalog_binds_queries();
+	bool		has_modes = catalog_has_refresh_modes();
 
-	*interval = def->interval;
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = CStringGetDatum(def->schema_name);
-	values[2] = CStringGetTextDatum(def->name);
-	values[3] = CStringGetTextDatum(matview_type_name(def->type));
-	values[4] = IntervalPGetDatum(interval);
-	values[5] = CStringGetTextDatum(def->query);
-	if (def->incremental_key)
-		values[6] = CStringGetTextDatum(def->incremental_key);
-	else
-		nulls[6] = 'n';
-	if (def->datacoral_version)
-		values[7] = CStringGetTextDatum(def->datacoral_version);
-	else
-		nulls[7] = 'n';
-	values[8] = CStringGetTextDatum(def->bound_query);
+	definition_params(relid, def, argtypes, values, nulls);
+	/* only the columns the installed SQL has (bound_query: 1.2, modes: 1.3) */
+	(void) spi_rows(catalog_owner(),
+					psprintf("INSERT INTO pipeline.matview_definitions "
+							 "(matview, schema_name, name, matview_type, refresh_interval, "
+							 " query, incremental_key, datacoral_version%s%s) "
+							 "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8%s%s)",
+							 binds ? ", bound_query" : "",
+							 has_modes ? ", requested_refresh_mode, refresh_mode, full_refresh_reason" : "",
+							 binds ? ", $9" : "",
+							 has_modes ? ", $10, $11, $12" : ""),
+					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
+}
 
-	/* NAMEOID wants a Name, not a cstring */
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(def->schema_name));
+void
+catalog_update_definition(Oid relid, const MatviewDefinition *def)
+{
+	Oid			argtypes[DEFINITION_PARAMS];
+	Datum		values[DEFINITION_PARAMS];
+	char		nulls[DEFINITION_PARAMS];
 
-	if (catalog_binds_queries())
-		(void) spi_rows(catalog_owner(),
-						"INSERT INTO pipeline.matview_definitions "
-						"(matview, schema_name, name, matview_type, refresh_interval, "
-						" query, incremental_key, datacoral_version, bound_query) "
-						"VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8, $9)",
-						9, argtypes, values, nulls, false, -1);
-	else
-		(void) spi_rows(catalog_owner(),
-						"INSERT INTO pipeline.matview_definitions "
-						"(matview, schema_name, name, matview_type, refresh_interval, "
-						" query, incremental_key, datacoral_version) "
-						"VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8)",
-						8, argtypes, values, nulls, false, -1);
+	definition_params(relid, def, argtypes, values, nulls);
+	/* $2 and $3, the names, stay as they are: they name the relation */
+	(void) spi_rows(catalog_owner(),
+					psprintf("UPDATE pipeline.matview_definitions "
+							 "   SET matview_type = $4, refresh_interval = $5, query = $6, "
+							 "       incremental_key = $7, datacoral_version = $8, %s%s"
+							 "       version = version + 1, updated_at = now() "
+							 " WHERE matview = $1::regclass",
+							 catalog_binds_queries() ? "bound_query = $9, " : "",
+							 catalog_has_refresh_modes() ?
+							 "requested_refresh_mode = $10, refresh_mode = $11, "
+							 "full_refresh_reason = $12, " : ""),
+					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
 }
 
 void
@@ -234,4 +319,22 @@ catalog_set_edges(Oid relid, List *upstream_relids)
 					"INSERT INTO pipeline.edges (upstream, downstream) "
 					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
 					2, argtypes, values, NULL, false, -1);
+}
+
+void
+catalog_set_refresh_mode(Oid relid, RefreshMode mode, const char *full_reason)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (!catalog_has_refresh_modes())
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(refresh_mode_name(mode));
+	set_text_param(values, nulls, 2, full_reason);
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.matview_definitions SET refresh_mode = $2, full_refresh_reason = $3 "
+					" WHERE matview = $1::regclass",
+					3, argtypes, values, nulls, false, -1);
 }

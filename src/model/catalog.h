@@ -25,7 +25,18 @@ typedef struct ManagedView
 	char	   *bound_query;	/* bound form, for every re-analysis (runas.h) */
 	char	   *incremental_key;
 	int			version;
+	/* as in MatviewDefinition (dpl.h) */
+	RefreshMode requested_mode; /* auto unless regular */
+	RefreshMode refresh_mode;	/* none unless regular */
+	char	   *full_refresh_reason;	/* NULL unless refresh_mode is full */
 } ManagedView;
+
+/*
+ * Why a regular view is refreshed fully under SQL older than 1.3, which has
+ * no refresh modes: it can be nothing else until the extension is updated.
+ */
+#define CATALOG_OLD_SQL_FULL_REASON \
+	"the extension's SQL predates differential refresh; run ALTER EXTENSION pipeline UPDATE"
 
 /* The owner of any relation (needs a transaction). */
 extern Oid	catalog_relation_owner(Oid relid);
@@ -59,13 +70,37 @@ extern bool catalog_is_managed(Oid relid);
  */
 extern bool catalog_binds_queries(void);
 
+/*
+ * Whether the installed catalog records refresh modes (1.3 on).  Under
+ * older SQL every regular view is refreshed fully, and nothing about its
+ * mode is read or written.
+ */
+extern bool catalog_has_refresh_modes(void);
+
 /* The managed view, or NULL when relid is not managed (palloc'd). */
 extern ManagedView *catalog_get(Oid relid);
 
 /* Errors unless relid is a managed view; returns it. */
 extern ManagedView *catalog_get_required(Oid relid);
 
+/*
+ * Records a new managed view; def's refresh mode must be resolved
+ * (definition_resolve_refresh_mode()).
+ */
 extern void catalog_insert(Oid relid, const MatviewDefinition *def);
+
+/*
+ * Records a changed view's new definition (its names stay) and bumps its
+ * version; def's refresh mode must be resolved.
+ */
+extern void catalog_update_definition(Oid relid, const MatviewDefinition *def);
+
+/*
+ * Records how a regular view rebuilt without a new definition is now
+ * refreshed (an upstream's change may have made it full).  Nothing under
+ * SQL older than 1.3.
+ */
+extern void catalog_set_refresh_mode(Oid relid, RefreshMode mode, const char *full_reason);
 extern void catalog_delete(Oid relid);
 
 /* Replaces the upstream edges of a managed view. */

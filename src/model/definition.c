@@ -102,4 +102,54 @@ validate_type(const MatviewDefinition *def)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("@incremental-key is only for incremental views"),
 				 errhint("Add @matview-type incremental, or drop the key.")));
+	/* a DPL header said so already, naming its line (dpl.c) */
+	if (def->type != MATVIEW_REGULAR && def->requested_mode != REFRESH_MODE_AUTO)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh mode \"%s\" does not apply to %s views",
+						refresh_mode_name(def->requested_mode), matview_type_name(def->type)),
+				 errdetail("Only regular views have a refresh mode."),
+				 errhint("Leave refresh_mode at \"auto\".")));
+}
+
+/*
+ * A reason (a lower-case phrase, as pipeline.matviews shows it) as a
+ * sentence for errdetail: its first letter in upper case, a period at the
+ * end.
+ */
+static char *
+reason_sentence(const char *reason)
+{
+	char	   *sentence = psprintf("%s.", reason);
+
+	if (sentence[0] >= 'a' && sentence[0] <= 'z')
+		sentence[0] += 'A' - 'a';
+	return sentence;
+}
+
+void
+definition_resolve_refresh_mode(MatviewDefinition *def, const char *view_name_for_errors,
+								const char *unsupported_reason)
+{
+	def->full_refresh_reason = NULL;
+	if (def->type != MATVIEW_REGULAR)
+		def->refresh_mode = REFRESH_MODE_NONE;
+	else if (def->requested_mode == REFRESH_MODE_FULL)
+	{
+		def->refresh_mode = REFRESH_MODE_FULL;
+		def->full_refresh_reason = pstrdup("refresh mode is full");
+	}
+	else if (unsupported_reason == NULL)
+		def->refresh_mode = REFRESH_MODE_DIFFERENTIAL;
+	else if (def->requested_mode == REFRESH_MODE_AUTO)
+	{
+		def->refresh_mode = REFRESH_MODE_FULL;
+		def->full_refresh_reason = pstrdup(unsupported_reason);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("view %s cannot be refreshed differentially", view_name_for_errors),
+				 errdetail_internal("%s", reason_sentence(unsupported_reason)),
+				 errhint("Define it with refresh mode \"auto\" (differential when possible, full otherwise) or \"full\".")));
 }

@@ -26,4 +26,18 @@ extern Oid	definition_validate(const MatviewDefinition *def, char **relname);
  */
 extern void definition_validate_fields(const MatviewDefinition *def);
 
+/*
+ * Sets def's refresh_mode and full_refresh_reason from the mode it asks
+ * for, just before the view is created or replaced.  unsupported_reason is
+ * why its query cannot be refreshed differentially (a lower-case phrase,
+ * as pipeline.matviews shows it), or NULL when it can.  A view that is not
+ * regular has none; full is full ("refresh mode is full"); auto is
+ * differential when it can be, else full for that reason; differential
+ * when it cannot be is an ERROR (SQLSTATE 0A000) naming the view as
+ * view_name_for_errors, the reason in its DETAIL.
+ */
+extern void definition_resolve_refresh_mode(MatviewDefinition *def,
+											const char *view_name_for_errors,
+											const char *unsupported_reason);
+
 #endif

@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * dpl.c
- *	  Parsing of Datacoral DPL documents.
+ *	  Parsing of Datacoral DPL documents, and the keys they (and
+ *	  create_matview()'s options) may set.
  *
  * A document is a header comment followed by one query:
  *
@@ -16,6 +17,11 @@
  * A document saved on Windows (CRLF) or an old Mac (CR), or with a UTF-8
  * byte-order mark, is first turned into its LF version, so line numbers in
  * errors and the stored query are the same whatever the editor.
+ *
+ * What each key means, which types of view take it and which
+ * create_matview() parameter carries it is one table (dpl_keys); a header
+ * line and an entry of create_matview()'s options are applied by the same
+ * apply_key(), so the two accept exactly the same keys and values.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -25,6 +31,7 @@
 
 #include "util/analyze.h"
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
@@ -36,12 +43,23 @@ static void report_no_query(const char *argname) pg_attribute_noreturn();
 static void report_statements(const char *argname, int count) pg_attribute_noreturn();
 static void report_not_select(const char *argname, RawStmt *raw) pg_attribute_noreturn();
 
-/* Which keys a header has set so far, for duplicate and conflict checks. */
-typedef struct HeaderState
+/* A key given so far, and where (its line; 0 in options). */
+typedef struct GivenKey
+{
+	const char *name;
+	int			line;
+} GivenKey;
+
+/*
+ * The keys a header or options have set so far, for duplicate, conflict
+ * and type checks.
+ */
+typedef struct KeyState
 {
 	int			type_line;		/* line that set the view type, 0 if none */
 	const char *type_key;
-} HeaderState;
+	List	   *given;			/* GivenKey */
+} KeyState;
 
 const char *
 matview_type_name(MatviewType type)
@@ -60,6 +78,39 @@ matview_type_from_name(const char *name)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid matview type \"%s\"", name),
 			 errhint("Use \"regular\" or \"incremental\".")));
+	pg_unreachable();
+}
+
+const char *
+refresh_mode_name(RefreshMode mode)
+{
+	switch (mode)
+	{
+		case REFRESH_MODE_AUTO:
+			return "auto";
+		case REFRESH_MODE_DIFFERENTIAL:
+			return "differential";
+		case REFRESH_MODE_FULL:
+			return "full";
+		case REFRESH_MODE_NONE:
+			break;
+	}
+	return NULL;
+}
+
+RefreshMode
+refresh_mode_from_name(const char *name)
+{
+	if (pg_strcasecmp(name, "auto") == 0)
+		return REFRESH_MODE_AUTO;
+	if (pg_strcasecmp(name, "differential") == 0)
+		return REFRESH_MODE_DIFFERENTIAL;
+	if (pg_strcasecmp(name, "full") == 0)
+		return REFRESH_MODE_FULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid refresh mode \"%s\"", name),
+			 errhint("Use \"auto\", \"differential\" or \"full\".")));
 	pg_unreachable();
 }
 
@@ -159,8 +210,105 @@ dpl_normalize_query(const char *query, const char *argname)
 	return query_text;
 }
 
-static int64
-parse_positive_minutes(const char *value, int line)
+/*
+ * The keys.  A key comes from a DPL header line (line > 0) or from
+ * create_matview()'s options (line 0); both go through apply_key(), so DPL
+ * and create_matview() accept exactly the same keys with the same values.
+ */
+
+/* Which views a key applies to: a set of (1 << MatviewType). */
+#define FOR_TYPE(type) (1u << (type))
+#define FOR_ALL_TYPES (FOR_TYPE(MATVIEW_REGULAR) | FOR_TYPE(MATVIEW_INCREMENTAL))
+
+typedef void (*ApplyValue) (MatviewDefinition *def, KeyState *state,
+							const char *key, char *value, int line);
+
+typedef struct DplKey
+{
+	const char *name;			/* without '@' */
+	const char *parameter;		/* create_matview()'s parameter that carries
+								 * it, or NULL: given in options */
+	unsigned	types;			/* FOR_TYPE() of each type it applies to */
+	bool		repeatable;		/* may be given more than once */
+	ApplyValue	apply;
+} DplKey;
+
+static void apply_schema(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_interval(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_incremental_key(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_refresh_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_datacoral(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_table_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_update_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+
+/* In the order error hints list them. */
+static const DplKey dpl_keys[] = {
+	{"matview-schema", "target_schema", FOR_ALL_TYPES, false, apply_schema},
+	{"matview-name", "name", FOR_ALL_TYPES, false, apply_name},
+	{"interval-in-minutes", "refresh_interval", FOR_ALL_TYPES, false, apply_interval},
+	{"matview-type", "matview_type", FOR_ALL_TYPES, false, apply_matview_type},
+	/* whether the type needs or refuses it is definition_validate()'s call */
+	{"incremental-key", "incremental_key", FOR_ALL_TYPES, false, apply_incremental_key},
+	{"refresh-mode", "refresh_mode", FOR_TYPE(MATVIEW_REGULAR), false, apply_refresh_mode},
+	{"datacoral", NULL, FOR_ALL_TYPES, false, apply_datacoral},
+	/* Datacoral's other spellings of the type */
+	{"table-type", "matview_type", FOR_ALL_TYPES, false, apply_table_type},
+	{"update-mode", "matview_type", FOR_ALL_TYPES, false, apply_update_mode},
+};
+
+static const DplKey *
+find_key(const char *name)
+{
+	for (int i = 0; i < (int) lengthof(dpl_keys); i++)
+		if (strcmp(dpl_keys[i].name, name) == 0)
+			return &dpl_keys[i];
+	return NULL;
+}
+
+/* "@a, @b" for a header, "a, b" for options: the keys each one takes. */
+static char *
+known_keys(bool in_options)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < (int) lengthof(dpl_keys); i++)
+		if (!in_options || dpl_keys[i].parameter == NULL)
+			appendStringInfo(&buf, "%s%s%s", buf.len ? ", " : "",
+							 in_options ? "" : "@", dpl_keys[i].name);
+	return buf.data;
+}
+
+static void report_bad_value(const char *key, const char *value, int line,
+							 const char *allowed) pg_attribute_noreturn();
+
+static void
+report_bad_value(const char *key, const char *value, int line, const char *allowed)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 line ?
+			 errmsg("invalid @%s \"%s\" on line %d", key, value, line) :
+			 errmsg("invalid value \"%s\" for option \"%s\"", value, key),
+			 errhint("Allowed: %s.", allowed)));
+}
+
+static void
+apply_schema(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->schema_name = value;
+}
+
+static void
+apply_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->name = value;
+}
+
+static void
+apply_interval(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
 	int64		minutes = 0;
 	const char *p;
@@ -172,12 +320,13 @@ parse_positive_minutes(const char *value, int line)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),
 				 errdetail("The interval must be a positive whole number of minutes.")));
-	return minutes;
+	def->interval_us = minutes * USECS_PER_MINUTE;
+	def->interval.time = def->interval_us;
 }
 
 /* Sets the view type, refusing a second key that says something else. */
 static void
-set_type(MatviewDefinition *def, HeaderState *state, const char *key,
+set_type(MatviewDefinition *def, KeyState *state, const char *key,
 		 MatviewType type, int line)
 {
 	if (state->type_line != 0 && def->type != type)
@@ -190,69 +339,171 @@ set_type(MatviewDefinition *def, HeaderState *state, const char *key,
 	state->type_key = key;
 }
 
-static void bad_value(const char *key, const char *value, int line,
-					  const char *allowed) pg_attribute_noreturn();
-
 static void
-bad_value(const char *key, const char *value, int line, const char *allowed)
+apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid @%s \"%s\" on line %d", key, value, line),
-			 errhint("Allowed: %s.", allowed)));
+	if (strcmp(value, "regular") == 0)
+		set_type(def, state, key, MATVIEW_REGULAR, line);
+	else if (strcmp(value, "incremental") == 0)
+		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
+	else
+		report_bad_value(key, value, line, "regular, incremental");
 }
 
 static void
-apply_key(MatviewDefinition *def, HeaderState *state, const char *key,
-		  char *value, int line)
+apply_table_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	if (*value == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("@%s on line %d has no value", key, line)));
+	if (strcmp(value, "regular") != 0)
+		report_bad_value(key, value, line, "regular");
+	set_type(def, state, key, MATVIEW_REGULAR, line);
+}
 
-	if (strcmp(key, "matview-schema") == 0)
-		def->schema_name = value;
-	else if (strcmp(key, "matview-name") == 0)
-		def->name = value;
-	else if (strcmp(key, "interval-in-minutes") == 0)
-	{
-		def->interval_us = parse_positive_minutes(value, line) * USECS_PER_MINUTE;
-		def->interval.time = def->interval_us;
-	}
-	else if (strcmp(key, "matview-type") == 0)
-	{
-		if (strcmp(value, "regular") == 0)
-			set_type(def, state, key, MATVIEW_REGULAR, line);
-		else if (strcmp(value, "incremental") == 0)
-			set_type(def, state, key, MATVIEW_INCREMENTAL, line);
-		else
-			bad_value(key, value, line, "regular, incremental");
-	}
-	else if (strcmp(key, "table-type") == 0)
-	{
-		if (strcmp(value, "regular") != 0)
-			bad_value(key, value, line, "regular");
+static void
+apply_update_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	if (strcmp(value, "replace") == 0)
 		set_type(def, state, key, MATVIEW_REGULAR, line);
-	}
-	else if (strcmp(key, "update-mode") == 0)
-	{
-		if (strcmp(value, "replace") == 0)
-			set_type(def, state, key, MATVIEW_REGULAR, line);
-		else if (strcmp(value, "append") == 0)
-			set_type(def, state, key, MATVIEW_INCREMENTAL, line);
-		else
-			bad_value(key, value, line, "replace, append");
-	}
-	else if (strcmp(key, "incremental-key") == 0)
-		def->incremental_key = value;
-	else if (strcmp(key, "datacoral") == 0)
-		def->datacoral_version = value;
+	else if (strcmp(value, "append") == 0)
+		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
 	else
+		report_bad_value(key, value, line, "replace, append");
+}
+
+static void
+apply_incremental_key(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->incremental_key = value;
+}
+
+static void
+apply_refresh_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	if (strcmp(value, "auto") == 0)
+		def->requested_mode = REFRESH_MODE_AUTO;
+	else if (strcmp(value, "differential") == 0)
+		def->requested_mode = REFRESH_MODE_DIFFERENTIAL;
+	else if (strcmp(value, "full") == 0)
+		def->requested_mode = REFRESH_MODE_FULL;
+	else
+		report_bad_value(key, value, line, "auto, differential, full");
+}
+
+static void
+apply_datacoral(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->datacoral_version = value;
+}
+
+/* Refuses a key that is unknown, or in options has a parameter of its own. */
+static const DplKey *
+lookup_key(const char *key, int line)
+{
+	const DplKey *known = find_key(key);
+
+	if (known == NULL && line)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown key @%s on line %d", key, line),
-				 errhint("Known keys: @matview-schema, @matview-name, @interval-in-minutes, @matview-type, @incremental-key, @datacoral, @table-type, @update-mode.")));
+				 errhint("Known keys: %s.", known_keys(false))));
+	if (known == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown option \"%s\"", key),
+				 errhint("Options are DPL keys without \"@\" that have no parameter of their own: %s.",
+						 known_keys(true))));
+	if (line == 0 && known->parameter != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" has a parameter of its own", key),
+				 errhint("Pass it as create_matview()'s %s parameter.", known->parameter)));
+	return known;
+}
+
+/* Refuses a second value for a key that is not repeatable. */
+static void
+check_not_given(const KeyState *state, const char *key, int line)
+{
+	const DplKey *known = find_key(key);
+	ListCell   *lc;
+
+	if (known != NULL && known->repeatable)
+		return;
+	foreach(lc, state->given)
+	{
+		GivenKey   *given = lfirst(lc);
+
+		if (strcmp(given->name, key) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 line ?
+					 errmsg("duplicate key @%s on line %d", key, line) :
+					 errmsg("duplicate option \"%s\"", key)));
+	}
+}
+
+/*
+ * Applies one key and its value to def, from header line line (0: from
+ * create_matview()'s options); a key may appear once unless repeatable.
+ */
+static void
+apply_key(MatviewDefinition *def, KeyState *state, const char *key,
+		  char *value, int line)
+{
+	const DplKey *known;
+	GivenKey   *given;
+
+	check_not_given(state, key, line);
+	if (*value == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 line ?
+				 errmsg("@%s on line %d has no value", key, line) :
+				 errmsg("option \"%s\" has no value", key)));
+	known = lookup_key(key, line);
+	known->apply(def, state, known->name, value, line);
+
+	given = palloc(sizeof(GivenKey));
+	given->name = known->name;
+	given->line = line;
+	state->given = lappend(state->given, given);
+}
+
+/* The names of the types a key applies to, for messages: "regular". */
+static char *
+type_names(unsigned types)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int type = MATVIEW_REGULAR; type <= MATVIEW_INCREMENTAL; type++)
+		if (types & FOR_TYPE(type))
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+							 matview_type_name((MatviewType) type));
+	return buf.data;
+}
+
+/* Refuses a key given for a type of view it does not apply to. */
+static void
+check_keys_fit_type(const MatviewDefinition *def, const KeyState *state)
+{
+	ListCell   *lc;
+
+	foreach(lc, state->given)
+	{
+		GivenKey   *given = lfirst(lc);
+		const DplKey *known = find_key(given->name);
+
+		if (known->types & FOR_TYPE(def->type))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 given->line ?
+				 errmsg("@%s on line %d does not apply to %s views",
+						given->name, given->line, matview_type_name(def->type)) :
+				 errmsg("option \"%s\" does not apply to %s views",
+						given->name, matview_type_name(def->type)),
+				 errdetail("It applies to views of type: %s.", type_names(known->types))));
+	}
 }
 
 /*
@@ -362,35 +613,23 @@ split_header_line(char *line, int lineno, char **key, char **value)
 
 /*
  * Applies each "@key value" line of the header's content, whose first line
- * is line number lineno, to def; a key may appear once.
+ * is line number lineno, to def (apply_key()).
  */
 static void
-parse_header(MatviewDefinition *def, char *content, int lineno)
+parse_header(MatviewDefinition *def, KeyState *state, char *content, int lineno)
 {
-	HeaderState state = {0};
-	List	   *seen_keys = NIL;
 	char	   *next;
 
 	for (char *line = content; line != NULL; line = next, lineno++)
 	{
 		char	   *key;
 		char	   *value;
-		ListCell   *lc;
 
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		if (!split_header_line(line, lineno, &key, &value))
-			continue;
-		foreach(lc, seen_keys)
-		{
-			if (strcmp(lfirst(lc), key) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("duplicate key @%s on line %d", key, lineno)));
-		}
-		seen_keys = lappend(seen_keys, key);
-		apply_key(def, &state, key, value, lineno);
+		if (split_header_line(line, lineno, &key, &value))
+			apply_key(def, state, key, value, lineno);
 	}
 }
 
@@ -408,16 +647,101 @@ dpl_parse(const char *document)
 {
 	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
 	char	   *normalized = normalize_document(document);
+	KeyState	state = {0};
 	char	   *header;
 	char	   *query;
 	int			lineno = 1;
 
 	def->type = MATVIEW_REGULAR;
+	def->requested_mode = REFRESH_MODE_AUTO;
 	header = open_header(normalized, &lineno, &query);
-	parse_header(def, header, lineno);
+	parse_header(def, &state, header, lineno);
+	check_keys_fit_type(def, &state);
 	require_key(def->schema_name != NULL, "matview-schema");
 	require_key(def->name != NULL, "matview-name");
 	require_key(def->interval_us != 0, "interval-in-minutes");
 	def->query = dpl_normalize_query(query, NULL);
 	return def;
+}
+
+/* A JSON string's text, palloc'd. */
+static char *
+json_string(const JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static void report_option_not_string(const char *key, bool repeatable) pg_attribute_noreturn();
+
+static void
+report_option_not_string(const char *key, bool repeatable)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 repeatable ?
+			 errmsg("option \"%s\" must be a JSON string or an array of strings", key) :
+			 errmsg("option \"%s\" must be a JSON string", key),
+			 errhint("Write the value as it would follow @%s in a DPL header.", key)));
+}
+
+/*
+ * Applies one option: a string, or each string of an array for a
+ * repeatable key.
+ */
+static void
+apply_option(MatviewDefinition *def, KeyState *state, const char *key,
+			 const JsonbValue *value)
+{
+	const DplKey *known = find_key(key);
+	bool		repeatable = known != NULL && known->repeatable;
+	JsonbIterator *it;
+	JsonbIteratorToken token;
+	JsonbValue	elem;
+
+	if (value->type == jbvString)
+	{
+		apply_key(def, state, key, json_string(value), 0);
+		return;
+	}
+	/* an unknown key or one with a parameter: say that first */
+	(void) lookup_key(key, 0);
+	if (!repeatable || value->type != jbvBinary ||
+		!JsonContainerIsArray(value->val.binary.data))
+		report_option_not_string(key, repeatable);
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((token = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (token != WJB_ELEM)
+			continue;
+		if (elem.type != jbvString)
+			report_option_not_string(key, repeatable);
+		apply_key(def, state, key, json_string(&elem), 0);
+	}
+}
+
+void
+dpl_apply_options(MatviewDefinition *def, Jsonb *options)
+{
+	KeyState	state = {0};
+	JsonbIterator *it;
+	JsonbIteratorToken token;
+	JsonbValue	v;
+	char	   *key = NULL;
+
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass DPL keys without \"@\" and their values as strings, e.g. '{\"datacoral\": \"1.0\"}'.")));
+	it = JsonbIteratorInit(&options->root);
+	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (token == WJB_KEY)
+			key = json_string(&v);
+		else if (token == WJB_VALUE)
+			apply_option(def, &state, key, &v);
+	}
+	check_keys_fit_type(def, &state);
 }

@@ -1,19 +1,35 @@
 /*-------------------------------------------------------------------------
  * dpl.h
  *	  Parsing of Datacoral DPL documents: a comment header of "@key value"
- *	  lines followed by one SELECT.
+ *	  lines followed by one SELECT; the same keys as create_matview()'s
+ *	  options.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_DPL_H
 #define PIPELINE_DPL_H
 
 #include "datatype/timestamp.h"
+#include "utils/jsonb.h"
 
 typedef enum MatviewType
 {
 	MATVIEW_REGULAR,
 	MATVIEW_INCREMENTAL
 } MatviewType;
+
+/*
+ * How a regular view is refreshed (API.md section 8).  A definition asks
+ * for auto, differential or full; definition_resolve_refresh_mode()
+ * (model/definition.h) turns that into differential or full, or none for a
+ * view that is not regular (NULL in the catalog).
+ */
+typedef enum RefreshMode
+{
+	REFRESH_MODE_AUTO,			/* requested only: differential when possible */
+	REFRESH_MODE_DIFFERENTIAL,
+	REFRESH_MODE_FULL,
+	REFRESH_MODE_NONE			/* resolved only: not a regular view */
+} RefreshMode;
 
 /* A view definition, whether it came from DPL or from create_matview(). */
 typedef struct MatviewDefinition
@@ -28,6 +44,12 @@ typedef struct MatviewDefinition
 								 * days) */
 	char	   *query;			/* one SELECT, no trailing semicolon */
 	char	   *bound_query;	/* its bound form once analyzed (runas.h) */
+	RefreshMode requested_mode; /* as given: auto (the default), differential
+								 * or full */
+	/* resolved by definition_resolve_refresh_mode(); AUTO until then */
+	RefreshMode refresh_mode;	/* differential, full or none */
+	char	   *full_refresh_reason;	/* why full; NULL unless refresh_mode
+										 * is full */
 } MatviewDefinition;
 
 /*
@@ -39,6 +61,15 @@ typedef struct MatviewDefinition
 extern MatviewDefinition *dpl_parse(const char *document);
 
 /*
+ * Applies create_matview()'s options to def, whose type is set: a JSON
+ * object of DPL keys without '@' and their values as JSON strings (an array
+ * of strings for a repeatable key).  The keys are checked and applied
+ * exactly as in a DPL header; a key create_matview() has a parameter for is
+ * refused, naming the parameter.  NULL is no options.
+ */
+extern void dpl_apply_options(MatviewDefinition *def, Jsonb *options);
+
+/*
  * Checks that query text is exactly one plain SELECT (no INTO) and returns
  * it trimmed and without a trailing semicolon.  Errors name the function
  * argument argname the text came from, or the DPL document when NULL.
@@ -47,5 +78,14 @@ extern char *dpl_normalize_query(const char *query, const char *argname);
 
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);
+
+/* "auto", "differential", "full"; NULL for REFRESH_MODE_NONE. */
+extern const char *refresh_mode_name(RefreshMode mode);
+
+/*
+ * The mode of a name as stored or passed to create_matview() (any case);
+ * an unknown name is an ERROR listing the accepted ones.
+ */
+extern RefreshMode refresh_mode_from_name(const char *name);
 
 #endif

@@ -33,6 +33,7 @@
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
 #include "util/settings.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 
@@ -273,6 +274,7 @@ reads_opaquely(Oid relid)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	OpaqueSearch search = {rel->rd_rel->relowner, NIL};
+	char		relkind = rel->rd_rel->relkind;
 
 	if (rel->rd_rel->relkind == RELKIND_MATVIEW && rel->rd_rules != NULL &&
 		rel->rd_rules->numLocks == 1)
@@ -284,6 +286,20 @@ reads_opaquely(Oid relid)
 		return opaque_walker((Node *) actions, &search);
 	}
 	table_close(rel, AccessShareLock);
+	if (relkind == RELKIND_RELATION)
+	{
+		/* a differential view's table: its bound query, analyzed as its owner */
+		ManagedView *view = catalog_get_required(relid);
+		RunAs		ra;
+		Query	   *query;
+
+		if (view->type != MATVIEW_REGULAR)
+			return true;
+		runas_begin_internal(&ra, search.user);
+		query = analyze_one(view->bound_query);
+		runas_end(&ra);
+		return opaque_walker((Node *) query, &search);
+	}
 	return true;
 }
 

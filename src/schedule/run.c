@@ -20,6 +20,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "views/capture.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
@@ -148,14 +149,18 @@ run_collapse_skipped(int64 run_id, Oid relid, TimestampTz label)
 					4, argtypes, values, NULL, false, -1)->count == 1;
 }
 
-/* Records the outcome of a run.  Needs a transaction. */
+/*
+ * Records the outcome of a run, and what its refresh said about how it ran
+ * (detail, or NULL) when the installed SQL has runs.detail (1.3 on).  Needs
+ * a transaction.
+ */
 static void
 run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
-		   int64 rows, const char *error)
+		   int64 rows, const char *error, const char *detail)
 {
-	Oid			argtypes[4] = {INT8OID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = "    ";
+	Oid			argtypes[5] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
 
 	if (status == RUN_SKIPPED && schedule_history_collapses() &&
 		run_collapse_skipped(run_id, relid, label))
@@ -169,10 +174,17 @@ run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
 		values[3] = CStringGetTextDatum(error);
 	else
 		nulls[3] = 'n';
+	if (detail)
+		values[4] = CStringGetTextDatum(detail);
+	else
+		nulls[4] = 'n';
 	(void) spi_rows(catalog_owner(),
+					catalog_has_column("runs", "detail") ?
+					"UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, detail = $5, "
+					"       finished_at = pg_catalog.clock_timestamp() WHERE run_id = $1" :
 					"UPDATE pipeline.runs SET status = $2, rows = $3, error = $4, "
 					"       finished_at = pg_catalog.clock_timestamp() WHERE run_id = $1",
-					4, argtypes, values, nulls, false, -1);
+					5, argtypes, values, nulls, false, -1);
 	/* the run added a row to the view's history */
 	run_bound_history(relid);
 }
@@ -207,6 +219,7 @@ typedef struct RefreshRun
 	TimestampTz previous;		/* label of the view's previous success */
 	RunStatus	status;
 	int64		rows;
+	char	   *detail;			/* what the refresh said about how it ran */
 } RefreshRun;
 
 /* The refresh of a run; run_perform() runs it in a subtransaction. */
@@ -230,6 +243,8 @@ refresh_run(void *arg)
 	else
 	{
 		run->rows = (int64) refresh_matview(run->relid);
+		if (refresh_last_detail())
+			run->detail = pstrdup(refresh_last_detail());
 		/* inside the run's transaction: its failure fails the run */
 		after_refresh_run(run->relid, run->label);
 		run->status = RUN_SUCCEEDED;
@@ -266,7 +281,7 @@ run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *messag
 RunStatus
 run_perform(int64 run_id, Oid relid, TimestampTz label)
 {
-	RefreshRun	run = {relid, label, previous_success_label(relid, label), RUN_FAILED, 0};
+	RefreshRun	run = {relid, label, previous_success_label(relid, label), RUN_FAILED, 0, NULL};
 	ErrorData  *error;
 
 	/*
@@ -282,7 +297,9 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	}
 
 	CommandCounterIncrement();
-	run_finish(run_id, relid, label, run.status, run.rows, error ? error->message : NULL);
+	/* a failed refresh's detail is not kept: the error says what happened */
+	run_finish(run_id, relid, label, run.status, run.rows, error ? error->message : NULL,
+			   error ? NULL : run.detail);
 	return run.status;
 }
 
@@ -340,6 +357,8 @@ run_prune_history(void)
 					"                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
 					"                   FROM pipeline.refresh_snapshots s)",
 					0, NULL, NULL, NULL, false, -1);
+	/* and change-log rows every consumer has consumed */
+	capture_prune_all();
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);

@@ -21,5 +21,6 @@ extern int	pipeline_retry_backoff_s;
 extern int	pipeline_run_retention_days;
 extern int	pipeline_run_history_per_view;
 extern int	pipeline_deleted_keys_retention_min;
+extern double pipeline_differential_max_fraction;
 
 #endif							/* PIPELINE_H */

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  * matview.c
  *	  A managed view's relation: creating it empty from its bound query as
- *	  its owner, filling it, and the one path that creates a new managed
- *	  view (relation, catalog rows, data).  define() and the compile step
+ *	  its owner, filling it, the one path that creates a new managed view
+ *	  (relation, catalog rows, data), and choosing how a view is refreshed
+ *	  (its refresh mode).  define() and the compile step
  *	  (compile/) decide when.
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 #include "util/interval.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -23,7 +25,9 @@
 
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "model/definition.h"
 #include "model/dpl.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/refresh.h"
@@ -31,7 +35,7 @@
 
 Oid
 matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
-						const char *relname, MatviewType type,
+						const char *relname, MatviewType type, RefreshMode mode,
 						const char *bound_query, const char *key)
 {
 	char	   *qualified = quote_qualified_identifier(schema_name, relname);
@@ -46,6 +50,10 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 		runas_ddl(owner, psprintf("CREATE INDEX ON %s (%s)", qualified,
 								  quote_identifier(key)));
 	}
+	else if (mode == REFRESH_MODE_DIFFERENTIAL)
+		/* PostgreSQL lets no extension change a materialized view's rows */
+		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
+								  qualified, bound_query));
 	else
 		runas_ddl(owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
 								  qualified, bound_query));
@@ -60,16 +68,42 @@ matview_populate(Oid relid, MatviewType type)
 {
 	if (type == MATVIEW_INCREMENTAL)
 		return incremental_populate(relid);
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+		return differential_create(relid);
 	return refresh_populate(relid);
+}
+
+const char *
+matview_differential_reason(const MatviewDefinition *def, Oid owner)
+{
+	return differential_reason(def->bound_query, owner);
+}
+
+void
+matview_resolve_refresh_mode(MatviewDefinition *def, Oid owner)
+{
+	char	   *name = quote_qualified_identifier(def->schema_name,
+												  matview_relation_name(def->name));
+	const char *reason = NULL;
+
+	/* under older SQL there is nowhere to record how a view is refreshed */
+	if (!catalog_has_refresh_modes())
+		reason = CATALOG_OLD_SQL_FULL_REASON;
+	else if (def->type == MATVIEW_REGULAR)
+		reason = matview_differential_reason(def, owner);
+	definition_resolve_refresh_mode(def, name, reason);
 }
 
 Oid
 matview_create(Oid owner, Oid nspid, const char *relname,
-			   const MatviewDefinition *def)
+			   MatviewDefinition *def)
 {
-	Oid			relid = matview_create_relation(owner, def->schema_name, nspid, relname,
-												def->type, def->bound_query,
-												def->incremental_key);
+	Oid			relid;
+
+	matview_resolve_refresh_mode(def, owner);
+	relid = matview_create_relation(owner, def->schema_name, nspid, relname,
+									def->type, def->refresh_mode, def->bound_query,
+									def->incremental_key);
 
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));

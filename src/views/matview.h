@@ -10,17 +10,19 @@
 
 /*
  * Creates the relation of a managed view, empty, from its bound query, as
- * owner (who owns it): a materialized view WITH NO DATA, or for an
- * incremental view a table with an index on its key.  Only analysis runs,
+ * owner (who owns it): a materialized view WITH NO DATA, a table for a
+ * differentially refreshed view (mode), or for an incremental view a table
+ * with an index on its key.  Only analysis runs,
  * under the pinned search_path; returns the OID.  Needs a transaction.
  */
 extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
-									const char *relname, MatviewType type,
+									const char *relname, MatviewType type, RefreshMode mode,
 									const char *bound_query, const char *key);
 
 /*
  * Fills a relation matview_create_relation() made (the catalog row must
- * exist for an incremental view): the query runs as the owner, as user code
+ * exist for an incremental or a differential view; a differential view's
+ * state and capture are set up here: differential_create()): the query runs as the owner, as user code
  * (runas.h).  Returns the rows written.
  */
 extern uint64 matview_populate(Oid relid, MatviewType type);
@@ -28,13 +30,29 @@ extern uint64 matview_populate(Oid relid, MatviewType type);
 /*
  * The one way a new managed view comes to be, for define(), create_matview()
  * and an update set alike: from a validated definition (model/definition.h)
- * whose bound_query is set, creates the relation relname in schema nspid as
- * owner (matview_create_relation()), records it and the edges to what its
+ * whose bound_query is set, resolves its refresh mode
+ * (matview_resolve_refresh_mode()), creates the relation relname in schema
+ * nspid as owner (matview_create_relation()), records it and the edges to what its
  * bound query reads in the catalogs, then fills it (matview_populate()).
  * Returns the relation's OID.  Needs a transaction.
  */
 extern Oid	matview_create(Oid owner, Oid nspid, const char *relname,
-						   const MatviewDefinition *def);
+						   MatviewDefinition *def);
+
+/*
+ * Why a regular view's bound query cannot be refreshed differentially when
+ * owner owns it (a lower-case phrase, as pipeline.matviews shows it), or
+ * NULL when it can.  Needs a transaction; def's bound_query is set.
+ */
+extern const char *matview_differential_reason(const MatviewDefinition *def, Oid owner);
+
+/*
+ * Resolves def's refresh mode (definition_resolve_refresh_mode()) for a
+ * view owner owns, with matview_differential_reason(): an ERROR when it
+ * asks for differential refresh and cannot have it.  Called just before a
+ * view is created or replaced, and when a definition is judged.
+ */
+extern void matview_resolve_refresh_mode(MatviewDefinition *def, Oid owner);
 
 /*
  * The bound form of a materialized view's query, deparsed from its rule:

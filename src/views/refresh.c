@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -30,6 +31,7 @@
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "util/settings.h"
 #include "views/refresh.h"
@@ -117,13 +119,46 @@ refresh_as_owner(Oid relid, bool allow_concurrent)
 	return qc.nprocessed;
 }
 
+/* What the last refresh said about how it ran (TopMemoryContext). */
+static char *refresh_detail = NULL;
+
+void
+refresh_set_detail(const char *detail)
+{
+	char	   *copy = detail ? MemoryContextStrdup(TopMemoryContext, detail) : NULL;
+
+	if (refresh_detail)
+		pfree(refresh_detail);
+	refresh_detail = copy;
+}
+
+const char *
+refresh_last_detail(void)
+{
+	return refresh_detail;
+}
+
 uint64
 refresh_matview(Oid relid)
 {
+	refresh_set_detail(NULL);
 	refresh_lock(relid);
-	/* an incremental view is an append-only table */
+
+	/*
+	 * an incremental view is an append-only table, a differential view a
+	 * table
+	 */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
-		return incremental_refresh(relid);
+	{
+		char	   *detail = NULL;
+		uint64		rows;
+
+		if (catalog_get_required(relid)->type == MATVIEW_INCREMENTAL)
+			return incremental_refresh(relid);
+		rows = differential_refresh(relid, &detail);
+		refresh_set_detail(detail);
+		return rows;
+	}
 	return refresh_as_owner(relid, true);
 }
 

@@ -33,4 +33,13 @@ extern uint64 refresh_populate(Oid relid);
  */
 extern void refresh_lock(Oid relid);
 
+/*
+ * What the refresh in progress says about how it ran ("differential: ...",
+ * "full: <why>"), for pipeline.runs.detail: a backend-local copy, reset to
+ * NULL when refresh_matview() starts.  refresh_last_detail() returns what
+ * the last refresh set, or NULL.
+ */
+extern void refresh_set_detail(const char *detail);
+extern const char *refresh_last_detail(void);
+
 #endif

@@ -24,7 +24,8 @@ $node->safe_psql('src', q{
 	CREATE EXTENSION pipeline;
 	CREATE TABLE events (x int);
 	INSERT INTO events VALUES (1), (2);
-	SELECT pipeline.create_matview('public', 'counted', 'SELECT count(*) AS n FROM public.events', '1 hour');
+	SELECT pipeline.create_matview('public', 'counted', 'SELECT count(*) AS n FROM public.events', '1 hour',
+		refresh_mode => 'full');
 	SELECT count(*) FROM pipeline.run_due('2026-01-01 00:00+00');
 });
 my $q_triggers = q{SELECT tgname, tgenabled FROM pg_trigger

@@ -26,7 +26,8 @@ $node->safe_psql('postgres', q{
 	INSERT INTO raw VALUES (1, 10), (2, 20);
 	CREATE TABLE events (seq int, what text);
 	INSERT INTO events VALUES (1, 'a'), (2, 'b');
-	SELECT pipeline.create_matview('public', 'totals', 'SELECT count(*) AS n, sum(v) AS s FROM raw', '1 second');
+	SELECT pipeline.create_matview('public', 'totals', 'SELECT count(*) AS n, sum(v) AS s FROM raw', '1 second',
+	                               refresh_mode => 'full');
 	SELECT pipeline.create_matview('public', 'doubled', 'SELECT n * 2 AS n2 FROM mv_totals', '1 second');
 	SELECT pipeline.create_matview('public', 'stream', 'SELECT seq, what FROM events', '1 second',
 	                               'incremental', 'seq');
@@ -102,7 +103,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM mv_slow'), '1', 'the slow 
 # and once more: created again, it is served again
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;
-	SELECT pipeline.create_matview('public', 'again', 'SELECT count(*) AS n FROM raw', '1 second');
+	SELECT pipeline.create_matview('public', 'again', 'SELECT count(*) AS n FROM raw', '1 second',
+	                               refresh_mode => 'full');
 });
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),

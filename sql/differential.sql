@@ -1,0 +1,196 @@
+-- Differential refresh: each construct, each kind of change, compared with a
+-- full recompute of the view's query (both ways, EXCEPT ALL, and by the
+-- text of every row, so a numeric's scale counts); what refresh() says the
+-- view holds, and what pipeline.runs.detail says about how a run went.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+
+CREATE SCHEMA diff;
+CREATE TABLE diff.users (id int PRIMARY KEY, name text, region text, referrer int);
+CREATE TABLE diff.events (id bigserial PRIMARY KEY, user_id int, kind text,
+                          amount numeric, qty int, flag boolean, at timestamptz);
+INSERT INTO diff.users VALUES (1, 'ann', 'eu', NULL), (2, 'bob', 'us', 1), (3, 'cy', NULL, 2),
+                              (4, 'di', 'eu', 2);
+INSERT INTO diff.events (user_id, kind, amount, qty, flag, at)
+SELECT 1 + i % 4, CASE i % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE NULL END,
+       (i % 7) * 1.5, i % 5, i % 2 = 0, '2026-01-01'::timestamptz + i * interval '1 hour'
+  FROM generate_series(1, 40) i;
+
+-- rows of a view and of its query, each as text, that the other lacks
+CREATE FUNCTION diff.differences(view regclass, query text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((SELECT v::text FROM %s v EXCEPT ALL SELECT q::text FROM (%s) q) '
+                   'UNION ALL (SELECT q::text FROM (%s) q EXCEPT ALL SELECT v::text FROM %s v)) d',
+                   view, query, query, view) INTO n;
+    RETURN n;
+END
+$$;
+
+SELECT pipeline.create_matview('diff', 'filtered',
+    'SELECT id, user_id, amount * 2 AS doubled FROM diff.events WHERE kind = ''a''', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'joined',
+    'SELECT e.id, u.name, r.name AS referrer_name, e.qty FROM diff.events e
+       JOIN diff.users u ON u.id = e.user_id JOIN diff.users r ON r.id = u.referrer', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'per_user',
+    'SELECT user_id, count(*) AS n, count(kind) AS kinds, sum(qty) AS qty, sum(amount) AS amount,
+            avg(amount) AS mean, avg(qty) AS mean_qty, min(amount) AS low, max(at) AS last,
+            bool_and(flag) AS all_flag, bool_or(flag) AS any_flag
+       FROM diff.events GROUP BY user_id HAVING count(*) > 1', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'totals',
+    'SELECT count(*) AS n, sum(amount) AS amount, max(qty) AS top FROM diff.events', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'kinds',
+    'SELECT DISTINCT kind, region FROM diff.events e, diff.users u WHERE u.id = e.user_id', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'by_region',
+    'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
+       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region', '1 hour',
+    refresh_mode => 'differential');
+SELECT pipeline.create_matview('diff', 'unioned',
+    'SELECT user_id AS k, amount, ''event'' AS src FROM diff.events WHERE kind = ''b''
+     UNION ALL SELECT id, referrer * 1.5, region FROM diff.users
+     UNION ALL SELECT p.user_id, p.low, ''low'' FROM diff.mv_per_user p WHERE p.n > 7', '1 hour',
+    refresh_mode => 'differential');
+SELECT name, refresh_mode, full_refresh_reason, pg_catalog.pg_class.relkind
+  FROM pipeline.matviews JOIN pg_catalog.pg_class ON pg_class.oid = matview
+ WHERE schema_name = 'diff' ORDER BY name;
+
+CREATE TABLE diff.expect (name text, query text);
+INSERT INTO diff.expect VALUES
+ ('filtered', 'SELECT id, user_id, amount * 2 AS doubled FROM diff.events WHERE kind = ''a'''),
+ ('joined', 'SELECT e.id, u.name, r.name AS referrer_name, e.qty FROM diff.events e
+       JOIN diff.users u ON u.id = e.user_id JOIN diff.users r ON r.id = u.referrer'),
+ ('per_user', 'SELECT user_id, count(*) AS n, count(kind) AS kinds, sum(qty) AS qty, sum(amount) AS amount,
+            avg(amount) AS mean, avg(qty) AS mean_qty, min(amount) AS low, max(at) AS last,
+            bool_and(flag) AS all_flag, bool_or(flag) AS any_flag
+       FROM diff.events GROUP BY user_id HAVING count(*) > 1'),
+ ('totals', 'SELECT count(*) AS n, sum(amount) AS amount, max(qty) AS top FROM diff.events'),
+ ('kinds', 'SELECT DISTINCT kind, region FROM diff.events e, diff.users u WHERE u.id = e.user_id'),
+ ('by_region', 'SELECT u.region, sum(p.n) AS n, max(p.low) AS low FROM diff.mv_per_user p
+       JOIN diff.users u ON u.id = p.user_id GROUP BY u.region'),
+ ('unioned', 'SELECT user_id AS k, amount, ''event'' AS src FROM diff.events WHERE kind = ''b''
+     UNION ALL SELECT id, referrer * 1.5, region FROM diff.users
+     UNION ALL SELECT p.user_id, p.low, ''low'' FROM diff.mv_per_user p WHERE p.n > 7');
+
+-- refresh all in DAG order; each view's detail and differences
+CREATE FUNCTION diff.step(label text) RETURNS TABLE (step text, name text, rows bigint, differences bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN SELECT x.name, x.query FROM diff.expect x
+              ORDER BY array_position(ARRAY['filtered','joined','per_user','totals','kinds','by_region','unioned'], x.name) LOOP
+        SELECT r.rows INTO rows FROM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false) r;
+        step := label;
+        name := e.name;
+        differences := diff.differences(format('diff.mv_%s', e.name)::regclass, e.query);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+SELECT * FROM diff.step('created');
+
+INSERT INTO diff.events (user_id, kind, amount, qty, flag, at)
+VALUES (1, 'a', 100.125, 9, true, '2026-03-01'), (5, 'b', NULL, NULL, NULL, NULL), (NULL, 'a', 2, 1, false, now());
+SELECT * FROM diff.step('insert');
+
+-- the minimum and the largest scale of user 1 go; keys change
+DELETE FROM diff.events WHERE amount = 100.125;
+DELETE FROM diff.events WHERE user_id = 2 AND amount = 0;
+UPDATE diff.events SET user_id = 3 WHERE id % 5 = 0;
+UPDATE diff.users SET referrer = 4 WHERE id = 3;
+UPDATE diff.users SET region = 'apac' WHERE id = 1;
+SELECT * FROM diff.step('delete, update');
+
+-- a group vanishes and comes back; rolled back work leaves no trace
+BEGIN;
+DELETE FROM diff.events WHERE user_id = 4;
+SAVEPOINT s;
+INSERT INTO diff.events (user_id, amount) VALUES (4, 1000);
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+BEGIN;
+INSERT INTO diff.events (user_id, amount) SELECT 9, g FROM generate_series(1, 100) g;
+ROLLBACK;
+SELECT * FROM diff.step('vanish');
+COPY diff.events (user_id, kind, amount, qty, flag) FROM stdin;
+4	a	1.10	3	t
+4	\N	1.1	4	f
+\.
+SELECT * FROM diff.step('copy');
+
+-- a refresh in the same transaction as the writes, twice
+BEGIN;
+UPDATE diff.events SET amount = amount + 0.5 WHERE user_id = 1;
+SELECT * FROM diff.step('same transaction 1');
+UPDATE diff.events SET qty = qty + 1 WHERE user_id = 3;
+SELECT * FROM diff.step('same transaction 2');
+COMMIT;
+
+-- a truncate makes the next refresh full
+TRUNCATE diff.users CASCADE;
+INSERT INTO diff.users VALUES (1, 'eve', 'eu', NULL), (3, 'fay', 'us', 1);
+SELECT * FROM diff.step('truncate');
+SELECT * FROM diff.step('nothing');
+
+-- runs say how they went
+INSERT INTO diff.events (user_id, amount) VALUES (2, 7);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00') WHERE matview::text LIKE 'diff.%' ORDER BY 1;
+SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' ORDER BY 1;
+TRUNCATE diff.events;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview::text LIKE 'diff.%' ORDER BY 1;
+SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' AND r.time_label > '2030-01-01 00:00+00' ORDER BY 1;
+SELECT name, differences FROM diff.expect, LATERAL diff.differences(format('diff.mv_%s', name)::regclass, query) differences ORDER BY 1;
+
+-- only the refresh writes a differential view's table; dropping what it
+-- reads is refused as for a materialized view
+INSERT INTO diff.mv_totals VALUES (1, 2, 3);
+DELETE FROM diff.mv_filtered;
+TRUNCATE diff.mv_kinds;
+ALTER TABLE diff.events DROP COLUMN qty;
+DROP TABLE diff.users;
+ALTER TABLE diff.mv_totals DISABLE TRIGGER pipeline_view_guard;
+ALTER TABLE diff.mv_totals DISABLE TRIGGER ALL;
+DROP TRIGGER pipeline_view_guard ON diff.mv_totals;
+
+-- a refresh checks that the owner may still read the sources, as a
+-- recompute would
+CREATE ROLE diff_owner;
+GRANT USAGE ON SCHEMA diff TO diff_owner;
+GRANT CREATE ON SCHEMA diff TO diff_owner;
+GRANT SELECT ON diff.users TO diff_owner;
+SET ROLE diff_owner;
+SELECT pipeline.create_matview('diff', 'names', 'SELECT name FROM diff.users', '1 hour');
+RESET ROLE;
+INSERT INTO diff.users VALUES (9, 'gus', 'eu', NULL);
+REVOKE SELECT ON diff.users FROM diff_owner;
+SELECT status FROM pipeline.refresh('diff.mv_names');
+GRANT SELECT ON diff.users TO diff_owner;
+SELECT status, rows FROM pipeline.refresh('diff.mv_names');
+SET ROLE diff_owner;
+SELECT pipeline.drop_matview('diff.mv_names');
+RESET ROLE;
+
+-- the view is a table of exactly the query's columns
+SELECT * FROM diff.mv_per_user ORDER BY user_id;
+SELECT * FROM diff.mv_totals;
+
+-- clean up
+SELECT pipeline.drop_matview('diff.mv_unioned');
+SELECT pipeline.drop_matview('diff.mv_filtered');
+SELECT pipeline.drop_matview('diff.mv_joined');
+SELECT pipeline.drop_matview('diff.mv_per_user', "cascade" => true);
+SELECT pipeline.drop_matview('diff.mv_totals');
+SELECT pipeline.drop_matview('diff.mv_kinds');
+SELECT count(*) AS capture_left FROM pipeline.capture_sources;
+SELECT count(*) AS states_left FROM pg_class WHERE relnamespace = 'pipeline'::regnamespace AND relname LIKE 'state%';
+DROP SCHEMA diff CASCADE;
+DROP ROLE diff_owner;

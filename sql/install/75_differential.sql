@@ -1,0 +1,31 @@
+-- Differential refresh (src/views/differential.c): where each differential
+-- view's last refresh left off, the snapshot it read its sources and their
+-- change logs in, with its transaction and command id (which of that
+-- transaction's own writes it saw).  Derived state: not dumped (a restored
+-- view's first refresh is full), owned by the extension's owner, readable by
+-- nobody else, deleted with its view.  A view's state table
+-- (pipeline.state_<oid>, grouped views) is made when the view is, belongs
+-- to the view's owner and is a member of the extension (so not dumped).
+CREATE TABLE pipeline.differential_positions (
+    matview     regclass PRIMARY KEY
+                REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
+    snapshot    pg_snapshot NOT NULL,
+    xid         xid8 NOT NULL,
+    command_id  bigint NOT NULL,
+    row_count   bigint NOT NULL             -- the view's rows after that refresh
+);
+REVOKE ALL ON pipeline.differential_positions FROM PUBLIC;
+COMMENT ON TABLE pipeline.differential_positions IS
+    'Where each differentially refreshed view''s last refresh left off in its sources'' change logs';
+
+-- On each differential view's table, BEFORE INSERT, UPDATE, DELETE or
+-- TRUNCATE, per statement, ENABLE ALWAYS: only the view's refresh writes
+-- it.  Fired, never called; creating a trigger on it needs EXECUTE, which
+-- only the extension's owner has.
+CREATE FUNCTION pipeline.view_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pipeline_view_guard'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION pipeline.view_guard() FROM PUBLIC;
+COMMENT ON FUNCTION pipeline.view_guard() IS
+    'Trigger on differential views'' tables: refuses writes but their refresh''s';

@@ -1,0 +1,230 @@
+-- Refresh modes (API.md section 8): what a definition asks for (DPL
+-- @refresh-mode, create_matview's refresh_mode), what a view gets
+-- (pipeline.matviews.refresh_mode and full_refresh_reason), and
+-- create_matview's options, checked by the same code as a DPL header.
+-- A query differential refresh cannot maintain (here: a window function)
+-- refreshes fully in auto, with the reason, and asking for differential is
+-- refused with that reason.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+
+CREATE SCHEMA modes;
+CREATE TABLE modes.events (id int, user_id int, amount numeric);
+INSERT INTO modes.events SELECT g, g % 3, g FROM generate_series(1, 9) g;
+
+-- DPL: auto (the default and written out), full
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name counts
+ * @interval-in-minutes 60
+ * @refresh-mode auto
+ */
+SELECT user_id, count(*) AS n FROM modes.events GROUP BY user_id$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name everything
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT id, user_id, amount FROM modes.events$$);
+SELECT name, matview_type, refresh_mode, full_refresh_reason
+  FROM pipeline.matviews WHERE schema_name = 'modes' ORDER BY name;
+SELECT name, requested_refresh_mode FROM pipeline.matview_definitions
+ WHERE schema_name = 'modes' ORDER BY name;
+-- differential views are tables, full ones materialized views
+SELECT relname, relkind FROM pg_class
+ WHERE relnamespace = 'modes'::regnamespace AND relname LIKE 'mv\_%' ORDER BY relname;
+
+\set VERBOSITY default
+-- differential is refused for a query it cannot maintain, with the reason
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name diff
+ * @interval-in-minutes 60
+ * @refresh-mode differential
+ */
+SELECT id, row_number() OVER (ORDER BY id) AS n FROM modes.events$$);
+-- also when redefining a view
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode differential
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id LIMIT 10$$);
+-- a bad value lists the good ones
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name bad
+ * @interval-in-minutes 60
+ * @refresh-mode fast
+ */
+SELECT id FROM modes.events$$);
+-- only regular views have a refresh mode
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name stream
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ * @matview-type incremental
+ * @incremental-key id
+ */
+SELECT id, amount FROM modes.events$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name stream
+ * @interval-in-minutes 60
+ * @update-mode append
+ * @incremental-key id
+ * @refresh-mode auto
+ */
+SELECT id, amount FROM modes.events$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name stream
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ * @refresh-mode auto
+ */
+SELECT id, amount FROM modes.events$$);
+\set VERBOSITY terse
+SELECT count(*) AS views_after_refusals FROM pipeline.matviews WHERE schema_name = 'modes';
+
+-- check() reports the refusal and changes nothing
+SELECT * FROM pipeline.check($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode differential
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id LIMIT 10$$);
+SELECT * FROM pipeline.check($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id$$);
+SELECT name, version, refresh_mode FROM pipeline.matviews WHERE name = 'totals';
+
+-- a redefinition records the mode it asks for
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id$$);
+SELECT name, version, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE name = 'totals';
+
+-- an update set keeps each definition's mode until it is applied
+SELECT pipeline.stage($$/**
+ * @matview-schema modes
+ * @matview-name counts
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, count(*) AS n, max(amount) AS top FROM modes.events GROUP BY user_id$$);
+SELECT pipeline.stage($$/**
+ * @matview-schema modes
+ * @matview-name staged_diff
+ * @interval-in-minutes 60
+ * @refresh-mode differential
+ */
+SELECT DISTINCT ON (id) id FROM modes.events$$);
+SELECT matview, status, detail FROM pipeline.check_staged() ORDER BY detail;
+SELECT * FROM pipeline.apply_staged();
+SELECT pipeline.discard_staged();
+SELECT pipeline.stage($$/**
+ * @matview-schema modes
+ * @matview-name counts
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, count(*) AS n, max(amount) AS top FROM modes.events GROUP BY user_id$$);
+SELECT * FROM pipeline.apply_staged();
+SELECT name, version, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE name = 'counts';
+
+-- a view rebuilt because its upstream changed keeps its mode
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name top_users
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id FROM modes.mv_totals WHERE total > 10$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY user_id$$);
+SELECT name, version, refresh_mode, full_refresh_reason
+  FROM pipeline.matviews WHERE name IN ('totals', 'top_users') ORDER BY name;
+
+-- create_matview(): refresh_mode, and every other DPL key in options
+SELECT pipeline.create_matview('modes', 'by_param', 'SELECT id FROM modes.events', '1 hour',
+                               refresh_mode => 'full', options => '{"datacoral": "2.1"}');
+SELECT pipeline.create_matview('modes', 'by_param_auto', 'SELECT id FROM modes.events', '1 hour',
+                               refresh_mode => 'AUTO', options => NULL);
+SELECT pipeline.create_matview('modes', 'stream', 'SELECT id, amount FROM modes.events', '1 hour',
+                               'incremental', 'id');
+SELECT d.name, d.matview_type, d.requested_refresh_mode, m.refresh_mode, m.full_refresh_reason,
+       d.datacoral_version
+  FROM pipeline.matview_definitions d JOIN pipeline.matviews m USING (matview)
+ WHERE d.name IN ('by_param', 'by_param_auto', 'stream') ORDER BY d.name;
+
+\set VERBOSITY default
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events LIMIT 1', '1 hour',
+                               refresh_mode => 'differential');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               refresh_mode => 'sometimes');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               refresh_mode => NULL);
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               'incremental', 'id', refresh_mode => 'full');
+-- options: unknown keys, keys that have a parameter, values that are not strings
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"colour": "blue"}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"@datacoral": "1.0"}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"refresh-mode": "full"}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"matview-name": "other"}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"update-mode": "append"}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"datacoral": 1}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"datacoral": ["1", "2"]}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '{"datacoral": ""}');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '["datacoral"]');
+SELECT pipeline.create_matview('modes', 'p', 'SELECT id FROM modes.events', '1 hour',
+                               options => '"datacoral"');
+\set VERBOSITY terse
+SELECT count(*) AS views_after_refusals FROM pipeline.matviews WHERE schema_name = 'modes';
+
+-- the new columns, in the order they are shown
+SELECT attname FROM pg_attribute
+ WHERE attrelid = 'pipeline.matviews'::regclass AND attnum > 10 ORDER BY attnum;
+SELECT pg_get_function_arguments('pipeline.create_matview'::regproc);
+
+-- runs.detail: what a refresh says about how it ran (nothing, so far)
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00')
+ WHERE matview::text LIKE 'modes.%' ORDER BY matview::text;
+SELECT r.matview, r.status, r.detail FROM pipeline.runs r
+ WHERE r.matview::text LIKE 'modes.%' ORDER BY r.matview::text;
+
+SELECT pipeline.drop_matview('modes.mv_totals', cascade => true);
+SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'modes';
+DROP SCHEMA modes CASCADE;

@@ -1,0 +1,535 @@
+/*-------------------------------------------------------------------------
+ * diff_classify.c
+ *	  The classifier: whether a view's bound query can be refreshed
+ *	  differentially, and if so its shape (diff_shape.h).  Reasons are
+ *	  stable sentences: pipeline.matviews.full_refresh_reason shows them
+ *	  and refresh_mode 'differential' refuses with them.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/transam.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "model/catalog.h"
+#include "util/analyze.h"
+#include "util/runas.h"
+#include "util/settings.h"
+#include "views/diff_shape.h"
+
+static char *
+qualified_relation_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* Shapes of the query as a whole. */
+static const char *
+query_level_reason(Query *query)
+{
+	if (query->hasWindowFuncs)
+		return "window functions are not supported";
+	if (query->limitCount != NULL || query->limitOffset != NULL)
+		return "LIMIT and OFFSET are not supported";
+	if (query->groupingSets != NIL)
+		return "grouping sets are not supported";
+	if (query->hasDistinctOn)
+		return "DISTINCT ON is not supported";
+	if (query->hasRecursive)
+		return "recursive queries are not supported";
+	if (query->cteList != NIL)
+		return "WITH queries are not supported";
+	if (query->hasSubLinks)
+		return "subqueries in expressions are not supported";
+	if (query->hasTargetSRFs)
+		return "set-returning functions are not supported";
+	if (query->rowMarks != NIL)
+		return "FOR UPDATE and FOR SHARE are not supported";
+	if (query->distinctClause != NIL && (query->groupClause != NIL || query->hasAggs))
+		return "DISTINCT together with aggregates is not supported";
+	return NULL;
+}
+
+/* What a function call may not be: see function_reason(). */
+typedef struct FunctionCheck
+{
+	const char *reason;
+} FunctionCheck;
+
+/*
+ * Built-in stable functions whose result changes while no table does: the
+ * clock, settings, the catalogs and privileges.
+ */
+static bool
+reads_clock_or_catalogs(const char *name, int nargs)
+{
+	static const char *const names[] = {
+		"now", "statement_timestamp", "transaction_timestamp", "current_setting",
+		"current_database", "current_schema", "current_schemas", "current_query",
+		"inet_client_addr", "inet_client_port", "inet_server_addr", "inet_server_port",
+		"version", "obj_description", "col_description", "shobj_description",
+		"format_type", "row_security_active",
+	};
+
+	for (size_t i = 0; i < lengthof(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	if (strcmp(name, "age") == 0 && nargs == 1)
+		return true;
+	return strncmp(name, "pg_", 3) == 0 || strncmp(name, "to_reg", 6) == 0 ||
+		(strncmp(name, "has_", 4) == 0 && strstr(name, "_privilege") != NULL);
+}
+
+static bool
+function_reason(Oid fn, void *context)
+{
+	FunctionCheck *check = (FunctionCheck *) context;
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->provolatile == PROVOLATILE_VOLATILE)
+		check->reason = "volatile functions are not supported";
+	else if (proc->provolatile != PROVOLATILE_IMMUTABLE && fn >= FirstNormalObjectId)
+		check->reason = psprintf("function %s is not immutable",
+								 quote_qualified_identifier(get_namespace_name(proc->pronamespace),
+															NameStr(proc->proname)));
+	else if (proc->provolatile != PROVOLATILE_IMMUTABLE &&
+			 reads_clock_or_catalogs(NameStr(proc->proname), proc->pronargs))
+		check->reason = psprintf("function %s reads the clock, the settings or the catalogs",
+								 NameStr(proc->proname));
+	ReleaseSysCache(tuple);
+	return check->reason != NULL;
+}
+
+static bool
+expression_reason_walker(Node *node, FunctionCheck *check)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SQLValueFunction))
+	{
+		check->reason = "CURRENT_DATE, CURRENT_USER and similar values are not supported";
+		return true;
+	}
+	if (IsA(node, NextValueExpr))
+	{
+		check->reason = "volatile functions are not supported";
+		return true;
+	}
+	if (check_functions_in_node(node, function_reason, check))
+		return true;
+
+	/*
+	 * defaults are filled in by the planner: a call leaving some out runs
+	 * them
+	 */
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *call = (FuncExpr *) node;
+		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
+		Node	   *defaults = NULL;
+
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		datum = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proargdefaults,
+												&isnull);
+
+			if (!isnull && list_length(call->args) < ((Form_pg_proc) GETSTRUCT(tuple))->pronargs)
+				defaults = stringToNode(TextDatumGetCString(datum));
+			ReleaseSysCache(tuple);
+		}
+		if (defaults != NULL && expression_reason_walker(defaults, check))
+			return true;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, expression_reason_walker, check, 0);
+	return expression_tree_walker(node, expression_reason_walker, check);
+}
+
+/* Why a table the query reads cannot be captured, or NULL. */
+static const char *
+source_reason(RangeTblEntry *rte)
+{
+	char		relkind = get_rel_relkind(rte->relid);
+	Oid			nspid = get_rel_namespace(rte->relid);
+	char	   *name = qualified_relation_name(rte->relid);
+
+	if (rte->tablesample != NULL)
+		return "TABLESAMPLE is not supported";
+	if (relkind == RELKIND_VIEW)
+		return psprintf("source %s is a plain view, which is not supported yet", name);
+	if (relkind == RELKIND_MATVIEW)
+		return catalog_is_managed(rte->relid) ?
+			psprintf("upstream %s is refreshed fully", name) :
+			psprintf("source %s is a materialized view pipeline does not manage", name);
+	if (relkind == RELKIND_FOREIGN_TABLE)
+		return psprintf("source %s is a foreign table", name);
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		return psprintf("source %s is partitioned", name);
+	if (relkind != RELKIND_RELATION)
+		return psprintf("source %s is not a table", name);
+	if (get_rel_relispartition(rte->relid))
+		return psprintf("source %s is a partition", name);
+	if (has_subclass(rte->relid) || has_superclass(rte->relid))
+		return psprintf("source %s is in an inheritance tree", name);
+	if (IsCatalogNamespace(nspid) || nspid == get_namespace_oid(PIPELINE_SCHEMA, true))
+		return psprintf("source %s is a system catalog", name);
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+		bool		rls = HeapTupleIsValid(tuple) &&
+		((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+
+		if (HeapTupleIsValid(tuple))
+			ReleaseSysCache(tuple);
+		if (rls)
+			return psprintf("source %s has row-level security", name);
+	}
+	return NULL;
+}
+
+/* The range table: tables and inner joins only. */
+static const char *
+range_table_reason(Query *query)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		const char *reason = NULL;
+
+		switch (rte->rtekind)
+		{
+			case RTE_RELATION:
+				reason = source_reason(rte);
+				break;
+			case RTE_JOIN:
+				if (rte->jointype != JOIN_INNER)
+					reason = "outer joins are not supported";
+				break;
+			case RTE_SUBQUERY:
+				reason = "subqueries in FROM are not supported";
+				break;
+			case RTE_FUNCTION:
+			case RTE_TABLEFUNC:
+				reason = "functions in FROM are not supported";
+				break;
+			case RTE_VALUES:
+				reason = "VALUES in FROM is not supported";
+				break;
+			default:
+				reason = "this kind of FROM item is not supported";
+				break;
+		}
+		if (reason != NULL)
+			return reason;
+	}
+	return NULL;
+}
+
+/* A source entry per table, with the columns every occurrence reads. */
+static const char *
+collect_sources(Query *query, DiffShape *shape)
+{
+	/* (a UNION ALL's branches add theirs one by one) */
+	Node	   *reads;
+	int			rtindex = 0;
+	ListCell   *lc;
+
+	/* join alias Vars name base columns only through the join */
+	reads = flatten_join_alias_vars(query, (Node *) list_make3(query->targetList,
+															   query->jointree,
+															   query->havingQual));
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		Bitmapset  *attnums = NULL;
+		DiffSource *source;
+		int			attno = -1;
+
+		rtindex++;
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		pull_varattnos(reads, rtindex, &attnums);
+		while ((attno = bms_next_member(attnums, attno)) >= 0)
+		{
+			AttrNumber	attnum = attno + FirstLowInvalidHeapAttributeNumber;
+
+			if (attnum == 0)
+				return "whole-row references are not supported";
+			if (attnum < 0)
+				return "system columns are not supported";
+		}
+		source = diff_shape_source(shape, rte->relid);
+		if (source == NULL)
+		{
+			source = palloc0(sizeof(DiffSource));
+			source->relid = rte->relid;
+			shape->sources = lappend(shape->sources, source);
+		}
+		attno = -1;
+		while ((attno = bms_next_member(attnums, attno)) >= 0)
+			source->attnums = bms_add_member(source->attnums,
+											 attno + FirstLowInvalidHeapAttributeNumber);
+	}
+	return NULL;
+}
+
+static bool
+has_equality(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	return OidIsValid(entry->eq_opr);
+}
+
+/* The kind of a built-in aggregate the refresh maintains, or a reason. */
+static const char *
+aggregate_kind(Aggref *aggref, DiffAgg *agg)
+{
+	char	   *name = get_func_name(aggref->aggfnoid);
+	int			nargs = list_length(aggref->args);
+
+	if (aggref->aggdistinct != NIL || aggref->aggorder != NIL || aggref->aggfilter != NULL)
+		return "aggregates with DISTINCT, ORDER BY or FILTER are not supported";
+	if (aggref->aggfnoid >= FirstNormalObjectId || aggref->agglevelsup != 0 || nargs > 1)
+		return psprintf("aggregate %s is not supported", name);
+	agg->aggref = aggref;
+	if (nargs == 1)
+	{
+		agg->arg = linitial_node(TargetEntry, aggref->args)->expr;
+		agg->argtype = exprType((Node *) agg->arg);
+	}
+	if (strcmp(name, "count") == 0)
+		agg->kind = nargs == 0 ? DIFF_COUNT_STAR : DIFF_COUNT;
+	else if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
+	{
+		agg->kind = name[0] == 's' ? DIFF_SUM : DIFF_AVG;
+		if (agg->argtype == FLOAT4OID || agg->argtype == FLOAT8OID)
+			return "float aggregates are refreshed fully";
+		if (agg->argtype != INT2OID && agg->argtype != INT4OID &&
+			agg->argtype != INT8OID && agg->argtype != NUMERICOID)
+			return psprintf("aggregate %s(%s) is not supported", name,
+							format_type_be(agg->argtype));
+		agg->numeric_arg = agg->argtype == NUMERICOID;
+	}
+	else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0)
+		agg->kind = name[1] == 'i' ? DIFF_MIN : DIFF_MAX;
+	else if (strcmp(name, "bool_and") == 0 || strcmp(name, "every") == 0)
+		agg->kind = DIFF_BOOL_AND;
+	else if (strcmp(name, "bool_or") == 0)
+		agg->kind = DIFF_BOOL_OR;
+	else
+		return psprintf("aggregate %s is not supported", name);
+	return NULL;
+}
+
+typedef struct AggCollect
+{
+	DiffShape  *shape;
+	const char *reason;
+} AggCollect;
+
+static bool
+collect_aggregates_walker(Node *node, AggCollect *collect)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		DiffAgg    *agg = palloc0(sizeof(DiffAgg));
+		ListCell   *lc;
+
+		collect->reason = aggregate_kind((Aggref *) node, agg);
+		if (collect->reason != NULL)
+			return true;
+		foreach(lc, collect->shape->aggs)
+			if (equal(((DiffAgg *) lfirst(lc))->aggref, node))
+				return false;
+		collect->shape->aggs = lappend(collect->shape->aggs, agg);
+		return false;			/* an argument holds no aggregate */
+	}
+	return expression_tree_walker(node, collect_aggregates_walker, collect);
+}
+
+/* Whether node uses a column outside every group key and aggregate. */
+static bool
+ungrouped_column_walker(Node *node, List *keys)
+{
+	ListCell   *lc;
+
+	if (node == NULL || IsA(node, Aggref))
+		return false;
+	foreach(lc, keys)
+		if (equal(lfirst_node(TargetEntry, lc)->expr, node))
+			return false;
+	if (IsA(node, Var))
+		return true;
+	return expression_tree_walker(node, ungrouped_column_walker, keys);
+}
+
+/* Group keys, aggregates and what finalizing from them needs. */
+static const char *
+grouping_reason(Query *query, DiffShape *shape)
+{
+	AggCollect	collect = {shape, NULL};
+	ListCell   *lc;
+
+	shape->grouped = true;
+	if (query->distinctClause != NIL)
+	{
+		foreach(lc, query->targetList)
+			if (!lfirst_node(TargetEntry, lc)->resjunk)
+				shape->keys = lappend(shape->keys, lfirst(lc));
+	}
+	foreach(lc, query->groupClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst_node(SortGroupClause, lc),
+												   query->targetList);
+
+		if (tle->resjunk)
+			return "every GROUP BY expression must be an output column";
+		shape->keys = lappend(shape->keys, tle);
+	}
+	foreach(lc, shape->keys)
+		if (!has_equality(exprType((Node *) lfirst_node(TargetEntry, lc)->expr)))
+			return psprintf("group key %s has a type without an equality operator",
+							quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	if (collect_aggregates_walker((Node *) query->targetList, &collect) ||
+		collect_aggregates_walker(query->havingQual, &collect))
+		return collect.reason;
+	if (ungrouped_column_walker((Node *) query->targetList, shape->keys) ||
+		ungrouped_column_walker(query->havingQual, shape->keys))
+		return "every output column must be a group key or use one only inside aggregates";
+	return NULL;
+}
+
+static const char *
+bag_reason(Query *query)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && !has_equality(exprType((Node *) tle->expr)))
+			return psprintf("column %s has a type without an equality operator",
+							quote_identifier(tle->resname));
+	}
+	return NULL;
+}
+
+/* One SELECT without set operations: everything but the top's shape. */
+static const char *
+block_reason(Query *query, DiffShape *shape)
+{
+	FunctionCheck check = {NULL};
+	const char *reason = query_level_reason(query);
+
+	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
+		reason = check.reason;
+	if (reason == NULL)
+		reason = range_table_reason(query);
+	if (reason == NULL)
+		reason = collect_sources(query, shape);
+	return reason;
+}
+
+static bool
+is_grouped(Query *query)
+{
+	return query->hasAggs || query->groupClause != NIL || query->distinctClause != NIL;
+}
+
+/* A UNION ALL of plain SELECTs: each branch a block, the whole a bag. */
+static const char *
+union_reason(Query *query, Node *node, DiffShape *shape)
+{
+	if (IsA(node, SetOperationStmt))
+	{
+		SetOperationStmt *op = (SetOperationStmt *) node;
+		const char *reason;
+
+		if (op->op != SETOP_UNION || !op->all)
+			return "set operations other than UNION ALL are not supported";
+		reason = union_reason(query, op->larg, shape);
+		return reason != NULL ? reason : union_reason(query, op->rarg, shape);
+	}
+	else
+	{
+		RangeTblEntry *rte = rt_fetch(castNode(RangeTblRef, node)->rtindex, query->rtable);
+		const char *reason = block_reason(rte->subquery, shape);
+
+		if (reason == NULL && (is_grouped(rte->subquery) || rte->subquery->setOperations != NULL))
+			reason = "aggregates and DISTINCT inside UNION ALL are not supported";
+		shape->blocks = lappend(shape->blocks, rte->subquery);
+		return reason;
+	}
+}
+
+const char *
+diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
+{
+	DiffShape  *shape = palloc0(sizeof(DiffShape));
+	const char *reason;
+	Query	   *query;
+	RunAs		ra;
+
+	runas_begin_internal(&ra, owner);
+	query = analyze_one(bound_query);
+	runas_end(&ra);
+	shape->query = query;
+
+	if (query->setOperations != NULL)
+	{
+		reason = query->limitCount != NULL || query->limitOffset != NULL ?
+			"LIMIT and OFFSET are not supported" :
+			union_reason(query, query->setOperations, shape);
+		if (reason == NULL)
+			reason = bag_reason(query);
+	}
+	else
+	{
+		shape->blocks = list_make1(query);
+		reason = block_reason(query, shape);
+		if (reason == NULL)
+			reason = is_grouped(query) ? grouping_reason(query, shape) : bag_reason(query);
+	}
+	if (reason == NULL && shape->sources == NIL)
+		reason = "the query reads no table";
+	if (reason == NULL && shapep != NULL)
+		*shapep = shape;
+	return reason;
+}
+
+DiffSource *
+diff_shape_source(DiffShape *shape, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, shape->sources)
+		if (((DiffSource *) lfirst(lc))->relid == relid)
+			return lfirst(lc);
+	return NULL;
+}

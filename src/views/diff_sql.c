@@ -1,0 +1,531 @@
+/*-------------------------------------------------------------------------
+ * diff_sql.c
+ *	  Generating a differential refresh's SQL (diff_sql.h).
+ *
+ *	  The view's FROM and WHERE are deparsed once, with every table given
+ *	  an alias of ours (pipeline_src_<n>) and the select list replaced by
+ *	  the expressions the refresh needs (c1..cN) and a placeholder for the
+ *	  row's multiplicity.  A delta term is that text with some FROM items
+ *	  swapped: for changed tables t_1..t_k in order, term i reads t_1..t_i-1
+ *	  as they are now, t_i's changes, and t_i+1..t_k as they were (now
+ *	  minus the changes), so the terms add up to exactly the change of the
+ *	  join (the telescoping sum of signed bags).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "util/runas.h"
+#include "views/diff_sql.h"
+#include "views/diff_sql_private.h"
+
+char *
+column_list(const char *prefix, int from, int to)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = from; i <= to; i++)
+		appendStringInfo(&buf, "%s%s%d", i > from ? ", " : "", prefix, i);
+	return buf.data;
+}
+
+/* ROW(a..)::record = ROW(b..)::record: equal, NULLs included, hashable */
+char *
+rows_equal(const char *left_prefix, const char *right_prefix, int n)
+{
+	if (n == 0)
+		return pstrdup("true");
+	return psprintf("ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+					column_list(left_prefix, 1, n), column_list(right_prefix, 1, n));
+}
+
+char *
+keys_equal(DiffSql *sql, const char *left_prefix, const char *right_prefix, int n)
+{
+	StringInfoData buf;
+
+	if (n == 0)
+		return pstrdup("true");
+	initStringInfo(&buf);
+	for (int i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%s%d %s %s%d", i > 1 ? " AND " : "", left_prefix, i,
+						 sql->key_ops[i - 1], right_prefix, i);
+	return buf.data;
+}
+
+char *
+some_key_null(const char *prefix, int n)
+{
+	StringInfoData buf;
+
+	if (n == 0)
+		return pstrdup("false");
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%s%d IS NULL", i > 1 ? " OR " : "", prefix, i);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* OPERATOR(schema.=): the equality of type, qualified whatever the path. */
+static char *
+equality_operator(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	HeapTuple	tuple;
+	char	   *text;
+
+	if (!OidIsValid(entry->eq_opr))
+		elog(ERROR, "type %s has no equality operator", format_type_be(type));
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
+	text = psprintf("OPERATOR(%s.%s)",
+					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
+					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+
+	ReleaseSysCache(tuple);
+	return text;
+}
+
+static char *
+replace_once(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	StringInfoData buf;
+
+	if (at == NULL || strstr(at + strlen(from), from) != NULL)
+		elog(ERROR, "differential refresh: \"%s\" does not occur exactly once in \"%s\"",
+			 from, text);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, text, at - text);
+	appendStringInfoString(&buf, to);
+	appendStringInfoString(&buf, at + strlen(from));
+	return buf.data;
+}
+
+static char *
+deparse_pinned_expression(Node *expr)
+{
+	RunAsSetting path = {"search_path", ""};
+	int			nestlevel = runas_pin_settings(&path, 1);
+	char	   *text = deparse_expression(expr, NIL, false, false);
+
+	runas_unpin_settings(nestlevel);
+	return text;
+}
+
+/* A SELECT of the view with our aliases and the select list exprs. */
+static void
+flatten_query(DiffSql *sql, Query *block, List *exprs)
+{
+	Query	   *query = copyObject(block);
+	DiffBranch *branch = palloc0(sizeof(DiffBranch));
+	List	   *targets = NIL;
+	int			rtindex = 0;
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		DiffOccurrence *occurrence;
+
+		rtindex++;
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		occurrence = palloc0(sizeof(DiffOccurrence));
+		occurrence->relid = rte->relid;
+		occurrence->alias = psprintf("pipeline_src_%d", rtindex);
+		occurrence->from_item = psprintf("%s%s %s", rte->inh ? "" : "ONLY ",
+										 quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
+																	get_rel_name(rte->relid)),
+										 occurrence->alias);
+		rte->alias = makeAlias(occurrence->alias, NIL);
+		rte->eref->aliasname = occurrence->alias;
+		branch->occurrences = lappend(branch->occurrences, occurrence);
+	}
+	foreach(lc, exprs)
+		targets = lappend(targets, makeTargetEntry(lfirst(lc), list_length(targets) + 1,
+												   psprintf("c%d", list_length(targets) + 1),
+												   false));
+	targets = lappend(targets, makeTargetEntry((Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+																  CStringGetTextDatum("pipeline_multiplicity"),
+																  false, false),
+											   list_length(targets) + 1, "pipeline_m", false));
+	query->targetList = targets;
+	query->groupClause = NIL;
+	query->havingQual = NULL;
+	query->hasAggs = false;
+	query->distinctClause = NIL;
+	query->sortClause = NIL;
+	branch->inner = runas_deparse_bound(query);
+	sql->branches = lappend(sql->branches, branch);
+}
+
+/* Aggregates and keys of the select list become $n, deparsed; see below. */
+static Node *
+finalize_mutator(Node *node, DiffSql *sql)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	if (node == NULL)
+		return NULL;
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		i++;
+		if (equal(node, agg->aggref))
+		{
+			Param	   *param = makeNode(Param);
+
+			param->paramkind = PARAM_EXTERN;
+			param->paramid = AGG_PARAM_BASE + i;
+			param->paramtype = agg->aggref->aggtype;
+			param->paramtypmod = -1;
+			param->paramcollid = agg->aggref->aggcollid;
+			param->location = -1;
+			return (Node *) param;
+		}
+	}
+	i = 0;
+	foreach(lc, sql->shape->keys)
+	{
+		Expr	   *key = lfirst_node(TargetEntry, lc)->expr;
+
+		i++;
+		if (equal(node, key))
+		{
+			Param	   *param = makeNode(Param);
+
+			param->paramkind = PARAM_EXTERN;
+			param->paramid = KEY_PARAM_BASE + i;
+			param->paramtype = exprType((Node *) key);
+			param->paramtypmod = exprTypmod((Node *) key);
+			param->paramcollid = exprCollation((Node *) key);
+			param->location = -1;
+			return (Node *) param;
+		}
+	}
+	return expression_tree_mutator(node, finalize_mutator, sql);
+}
+
+/* The value of aggregate number n (1-based) from its state in s. */
+static char *
+aggregate_value(DiffAgg *agg, int n)
+{
+	switch (agg->kind)
+	{
+		case DIFF_COUNT_STAR:
+			return pstrdup("s.pipeline_count");
+		case DIFF_COUNT:
+			return psprintf("s.nn_%d", n);
+		case DIFF_SUM:
+			if (agg->argtype == INT2OID || agg->argtype == INT4OID)
+				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d::pg_catalog.int8 END)", n, n);
+			if (agg->argtype == INT8OID)
+				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d END)", n, n);
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL THEN s.sum_%d "
+							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) END)", n, n, n, n, n);
+		case DIFF_AVG:
+			if (!agg->numeric_arg)
+				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL "
+								"ELSE s.sum_%d OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric END)",
+								n, n, n);
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL "
+							"THEN s.sum_%d OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric "
+							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) OPERATOR(pg_catalog./) "
+							"s.nn_%d::pg_catalog.numeric END)", n, n, n, n, n, n, n);
+		case DIFF_MIN:
+		case DIFF_MAX:
+			return psprintf("s.ext_%d", n);
+		case DIFF_BOOL_AND:
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d = s.nn_%d END)", n, n, n);
+		case DIFF_BOOL_OR:
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d > 0 END)", n, n);
+	}
+	return NULL;
+}
+
+/* Replaces $9001.. and $9501.. in text by values from s. */
+static char *
+substitute_params(DiffSql *sql, char *text)
+{
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, sql->shape->aggs)
+	{
+		char	   *param = psprintf("$%d", AGG_PARAM_BASE + ++i);
+		char	   *value = aggregate_value(lfirst(lc), i);
+
+		while (strstr(text, param) != NULL)
+			text = replace_once(text, param, value);
+	}
+	for (i = 1; i <= list_length(sql->shape->keys); i++)
+	{
+		char	   *param = psprintf("$%d", KEY_PARAM_BASE + i);
+
+		while (strstr(text, param) != NULL)
+			text = replace_once(text, param, psprintf("s.k%d", i));
+	}
+	return text;
+}
+
+static void
+prepare_finalize(DiffSql *sql)
+{
+	StringInfoData list;
+	ListCell   *lc;
+
+	initStringInfo(&list);
+	foreach(lc, sql->shape->query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Node	   *value;
+
+		if (tle->resjunk)
+			continue;
+		value = finalize_mutator((Node *) tle->expr, sql);
+		appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "",
+						 substitute_params(sql, deparse_pinned_expression(value)));
+	}
+	sql->finalize_list = list.data;
+	if (sql->shape->query->havingQual != NULL)
+		sql->finalize_having =
+			substitute_params(sql, deparse_pinned_expression(finalize_mutator(sql->shape->query->havingQual,
+																			  sql)));
+}
+
+DiffSql *
+diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
+{
+	DiffSql    *sql = palloc0(sizeof(DiffSql));
+	List	   *exprs = NIL;
+	ListCell   *lc;
+	int			i = 0;
+
+	sql->shape = shape;
+	sql->view = view;
+	sql->state = state;
+	/* a bag view's rows are matched by every column, a grouped one's by key */
+	foreach(lc, shape->query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resjunk)
+			continue;
+		sql->view_columns = lappend(sql->view_columns, (char *) quote_identifier(tle->resname));
+		if (!shape->grouped)
+			exprs = lappend(exprs, tle->expr);
+	}
+	foreach(lc, shape->keys)
+		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
+	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
+	foreach(lc, exprs)
+		sql->key_ops[foreach_current_index(lc)] = equality_operator(exprType(lfirst(lc)));
+	if (shape->grouped)
+	{
+		/* c1..c<nkeys> the keys, then each aggregate's argument */
+		sql->nkeys = list_length(exprs);
+		sql->arg_column = palloc0(sizeof(int) * (list_length(shape->aggs) + 1));
+		foreach(lc, shape->aggs)
+		{
+			DiffAgg    *agg = lfirst(lc);
+
+			i++;
+			if (agg->arg != NULL)
+			{
+				exprs = lappend(exprs, agg->arg);
+				sql->arg_column[i] = list_length(exprs);
+			}
+		}
+		prepare_finalize(sql);
+		flatten_query(sql, shape->query, exprs);
+	}
+	else
+	{
+		/* each branch's own select list (a UNION ALL's columns by position) */
+		foreach(lc, shape->blocks)
+		{
+			Query	   *block = lfirst(lc);
+			List	   *columns = NIL;
+			ListCell   *tl;
+
+			foreach(tl, block->targetList)
+				if (!lfirst_node(TargetEntry, tl)->resjunk)
+					columns = lappend(columns, lfirst_node(TargetEntry, tl)->expr);
+			flatten_query(sql, block, columns);
+		}
+	}
+	return sql;
+}
+
+List *
+diff_sql_captured_columns(DiffSql *sql, Oid relid)
+{
+	DiffSource *source = diff_shape_source(sql->shape, relid);
+	List	   *names = NIL;
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		names = lappend(names, (char *) quote_identifier(get_attname(relid, attnum, false)));
+	return names;
+}
+
+char *
+name_list(List *names, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s%s", buf.len > 0 ? ", " : "", prefix, (char *) lfirst(lc));
+	return buf.data;
+}
+
+/* A source as it was before the changes: now, minus what came, plus what went. */
+static char *
+source_before(DiffSql *sql, DiffOccurrence *occurrence)
+{
+	char	   *columns = name_list(diff_sql_captured_columns(sql, occurrence->relid), "");
+
+	return psprintf("(SELECT %s, 1::pg_catalog.int8 AS pipeline_m FROM %s "
+					"UNION ALL SELECT %s, OPERATOR(pg_catalog.-) pipeline_m FROM pipeline_delta_%u) %s",
+					columns,
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(occurrence->relid)),
+											   get_rel_name(occurrence->relid)),
+					columns, occurrence->relid, occurrence->alias);
+}
+
+/* The terms of one branch's delta, each "(...)", appended to buf. */
+static void
+append_branch_delta(DiffSql *sql, DiffBranch *branch, List *changed_relids, StringInfo buf)
+{
+	List	   *changed = NIL;
+	ListCell   *lc;
+
+	foreach(lc, branch->occurrences)
+		if (list_member_oid(changed_relids, ((DiffOccurrence *) lfirst(lc))->relid))
+			changed = lappend(changed, lfirst(lc));
+	for (int term = 0; term < list_length(changed); term++)
+	{
+		char	   *text = branch->inner;
+		StringInfoData multiplicity;
+
+		initStringInfo(&multiplicity);
+		for (int i = term; i < list_length(changed); i++)
+		{
+			DiffOccurrence *occurrence = list_nth(changed, i);
+
+			text = replace_once(text, occurrence->from_item,
+								i == term ?
+								psprintf("pipeline_delta_%u %s", occurrence->relid, occurrence->alias) :
+								source_before(sql, occurrence));
+
+			appendStringInfo(&multiplicity, "%s%s.pipeline_m",
+							 multiplicity.len > 0 ? " OPERATOR(pg_catalog.*) " : "",
+							 occurrence->alias);
+		}
+		text = replace_once(text, MULTIPLICITY_PLACEHOLDER, multiplicity.data);
+
+		appendStringInfo(buf, "%s(%s)", buf->len > 0 ? " UNION ALL " : "", text);
+	}
+}
+
+char *
+diff_sql_delta(DiffSql *sql, List *changed_relids)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, sql->branches)
+		append_branch_delta(sql, lfirst(lc), changed_relids, &buf);
+	if (buf.len == 0)
+		elog(ERROR, "differential refresh: no changed source");
+	return buf.data;
+}
+
+/* The view's inner rows as they are now, each once. */
+char *
+inner_now(DiffSql *sql)
+{
+	/* grouped views have one branch */
+	return replace_once(((DiffBranch *) linitial(sql->branches))->inner,
+						MULTIPLICITY_PLACEHOLDER, "1::pg_catalog.int8");
+}
+
+char *
+diff_sql_bag_counts(DiffSql *sql, const char *delta)
+{
+	char	   *columns = column_list("c", 1, list_length(sql->view_columns));
+
+	return psprintf("SELECT %s, pg_catalog.sum(pipeline_m)::pg_catalog.int8 AS pipeline_m, "
+					"pg_catalog.row_number() OVER () AS pipeline_row "
+					"FROM (%s) d GROUP BY %s HAVING pg_catalog.sum(pipeline_m) <> 0",
+					columns, delta, columns);
+}
+
+char *
+diff_sql_bag_delete(DiffSql *sql, bool null_columns)
+{
+	int			n = list_length(sql->view_columns);
+	StringInfoData match;
+	ListCell   *lc;
+
+	initStringInfo(&match);
+	if (null_columns)
+		appendStringInfo(&match, "ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record AND %s",
+						 name_list(sql->view_columns, "v."), column_list("d.c", 1, n),
+						 some_key_null("d.c", n));
+	else
+	{
+		/* every column equal, by name on the view's side */
+		foreach(lc, sql->view_columns)
+			appendStringInfo(&match, "v.%s %s d.c%d AND ", (char *) lfirst(lc),
+							 sql->key_ops[foreach_current_index(lc)],
+							 foreach_current_index(lc) + 1);
+		appendStringInfo(&match, "NOT %s", some_key_null("d.c", n));
+	}
+	return psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"SELECT x.ctid FROM (SELECT v.ctid, pg_catalog.row_number() OVER "
+					"(PARTITION BY d.pipeline_row ORDER BY v.ctid) AS rn, "
+					"OPERATOR(pg_catalog.-) d.pipeline_m AS k "
+					"FROM %s v JOIN pipeline_dv d ON %s "
+					"WHERE d.pipeline_m < 0) x WHERE x.rn <= x.k))",
+					sql->view, sql->view, match.data);
+}
+
+char *
+diff_sql_bag_insert(DiffSql *sql)
+{
+	return psprintf("INSERT INTO %s (%s) SELECT %s FROM pipeline_dv d "
+					"CROSS JOIN LATERAL pg_catalog.generate_series(1, d.pipeline_m) "
+					"WHERE d.pipeline_m > 0",
+					sql->view, name_list(sql->view_columns, ""),
+					column_list("d.c", 1, list_length(sql->view_columns)));
+}
+
+char *
+diff_sql_bag_populate(DiffSql *sql, const char *bound_query)
+{
+	return psprintf("INSERT INTO %s (%s) %s", sql->view, name_list(sql->view_columns, ""),
+					bound_query);
+}

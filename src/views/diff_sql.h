@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ * diff_sql.h
+ *	  The SQL of a differential refresh, generated from a view's shape
+ *	  (diff_shape.h).  differential.c runs it.
+ *
+ *	  Names the statements share:
+ *	  - pipeline_delta_<relid>: ephemeral relation of one changed source's
+ *	    captured rows in the refresh window, with the source's column names
+ *	    and pipeline_m (+1 a row that came, -1 a row that went);
+ *	  - the delta (diff_sql_delta): the view's inner rows that came and
+ *	    went, as c1..cN and pipeline_m;
+ *	  - pipeline_dv (bag views): the delta with duplicates counted;
+ *	  - pipeline_dg (grouped views): the delta per group;
+ *	  - the state table (grouped views), alias s: keys k1..kN,
+ *	    pipeline_count, per aggregate what it needs, pipeline_stale.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DIFF_SQL_H
+#define PIPELINE_DIFF_SQL_H
+
+#include "views/diff_shape.h"
+
+typedef struct DiffSql DiffSql;
+
+/*
+ * The generator for a view (qualified name of its table) and, for a
+ * grouped view, its state table (qualified).  Deparses as needed: call in
+ * a transaction, as anyone (no user code runs).
+ */
+extern DiffSql *diff_sql_prepare(DiffShape *shape, const char *view, const char *state);
+
+/* The delta when the sources changed_relids (Oids) changed. */
+extern char *diff_sql_delta(DiffSql *sql, List *changed_relids);
+
+/* The columns of the ephemeral relation of a source's changes, in order. */
+extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
+
+/*
+ * Statements that match rows by key (a bag view's by every column) come in
+ * two: with null_keys false for the rows of pipeline_dv/pipeline_dg whose
+ * keys are all non-NULL (matched by equality, which indexes serve), true
+ * for the others (matched as records, NULLs equal): run that one only when
+ * there are such rows.
+ */
+
+/* Bag views: pipeline_dv from a delta, then deleting and inserting rows. */
+extern char *diff_sql_bag_counts(DiffSql *sql, const char *delta);
+extern char *diff_sql_bag_delete(DiffSql *sql, bool null_columns);
+extern char *diff_sql_bag_insert(DiffSql *sql);
+extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
+
+/* Grouped views. */
+extern char *diff_sql_state_columns(DiffSql *sql);
+extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
+extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
+extern char *diff_sql_state_stale_count(DiffSql *sql);
+
+/*
+ * The stale groups' state from the sources, in steps 1 to
+ * diff_sql_state_recompute_steps() (NULL when a step has nothing to do):
+ * extremes, then each numeric aggregate's scale and sum, then the groups
+ * are no longer stale (the last step: all groups, null_keys false only).
+ */
+extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
+extern int	diff_sql_state_recompute_steps(DiffSql *sql);
+extern char *diff_sql_state_populate(DiffSql *sql);
+extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
+extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);
+
+/* Indexes: the state table's keys, the view's key columns (first column of a bag view). */
+extern char *diff_sql_state_index(DiffSql *sql);
+extern char *diff_sql_view_index(DiffSql *sql, const char *index_name);
+
+/* How many key columns the statements above match on (all of a bag's). */
+extern int	diff_sql_key_count(DiffSql *sql);
+extern char *diff_sql_view_populate(DiffSql *sql);
+
+#endif

@@ -1,0 +1,555 @@
+/*-------------------------------------------------------------------------
+ * diff_sql_group.c
+ *	  The SQL of grouped views (GROUP BY, aggregates, DISTINCT): each
+ *	  group's state in the state table (keys, row count, per aggregate
+ *	  what maintaining it needs), the delta per group merged into it, the
+ *	  groups whose minimum, maximum or numeric scale may have gone
+ *	  recomputed from the sources, and the view's rows of the changed
+ *	  groups written again from their state.  See diff_sql.h.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+
+#include "views/diff_sql.h"
+#include "views/diff_sql_private.h"
+
+/* The type of inner column c<n>, for the state table. */
+char *
+column_type(Expr *expr)
+{
+	Oid			collation = exprCollation((Node *) expr);
+	Oid			type = exprType((Node *) expr);
+	char	   *name = format_type_with_typemod(type, exprTypmod((Node *) expr));
+
+	if (OidIsValid(collation) && collation != get_typcollation(type))
+		return psprintf("%s COLLATE %s", name, generate_collation_name(collation));
+	return name;
+}
+
+char *
+diff_sql_state_columns(DiffSql *sql)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	foreach(lc, sql->shape->keys)
+		appendStringInfo(&buf, "k%d %s, ", ++i, column_type(lfirst_node(TargetEntry, lc)->expr));
+	appendStringInfoString(&buf, "pipeline_count pg_catalog.int8 NOT NULL");
+	i = 0;
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		i++;
+		if (agg->kind != DIFF_COUNT_STAR)
+			appendStringInfo(&buf, ", nn_%d pg_catalog.int8 NOT NULL", i);
+		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+			appendStringInfo(&buf, ", sum_%d pg_catalog.numeric NOT NULL", i);
+		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+			appendStringInfo(&buf, ", scale_%d pg_catalog.int4, scale_n_%d pg_catalog.int8 NOT NULL", i, i);
+		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+			appendStringInfo(&buf, ", ext_%d %s", i, column_type(agg->arg));
+		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
+			appendStringInfo(&buf, ", true_%d pg_catalog.int8 NOT NULL", i);
+	}
+	appendStringInfoString(&buf, ", pipeline_stale boolean NOT NULL DEFAULT false");
+	return buf.data;
+}
+
+/* Window columns: the largest scale among the rows that came (went). */
+char *
+scale_windows(DiffSql *sql, bool delta)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+	char	   *partition = sql->nkeys > 0 ?
+	psprintf("PARTITION BY %s", column_list("c", 1, sql->nkeys)) : "";
+
+	initStringInfo(&buf);
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+		int			x = sql->arg_column[++i];
+
+		if (!agg->numeric_arg || (agg->kind != DIFF_SUM && agg->kind != DIFF_AVG))
+			continue;
+		if (delta)
+			appendStringInfo(&buf,
+							 ", pg_catalog.max(pg_catalog.scale(c%d)) FILTER (WHERE pipeline_m > 0) OVER (%s) AS ins_sc_%d"
+							 ", pg_catalog.max(pg_catalog.scale(c%d)) FILTER (WHERE pipeline_m < 0) OVER (%s) AS del_sc_%d",
+							 x, partition, i, x, partition, i);
+		else
+			appendStringInfo(&buf, ", pg_catalog.max(pg_catalog.scale(c%d)) OVER (%s) AS sc_%d",
+							 x, partition, i);
+	}
+	return buf.data;
+}
+
+static void
+append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
+{
+	if (agg->kind == DIFF_COUNT_STAR)
+		return;
+	appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
+					 x, i);
+	switch (agg->kind)
+	{
+		case DIFF_SUM:
+		case DIFF_AVG:
+			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m::pg_catalog.numeric "
+							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric), 0) AS d_sum_%d", x, i);
+			if (agg->numeric_arg)
+				appendStringInfo(buf,
+								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
+								 ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d), 0)::pg_catalog.int8 AS d_ins_sc_n_%d"
+								 ", pg_catalog.max(del_sc_%d) AS d_del_sc_%d"
+								 ", COALESCE(OPERATOR(pg_catalog.-) pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d), 0)::pg_catalog.int8 AS d_del_sc_n_%d"
+								 ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d",
+								 i, i, x, i, i, i, i, x, i, i, x, x, i);
+			break;
+		case DIFF_MIN:
+		case DIFF_MAX:
+			appendStringInfo(buf,
+							 ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m > 0) AS d_ins_%d"
+							 ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m < 0) AS d_del_%d",
+							 agg->kind == DIFF_MIN ? "min" : "max", x, i,
+							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+			break;
+		case DIFF_BOOL_AND:
+		case DIFF_BOOL_OR:
+			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d), 0)::pg_catalog.int8 AS d_true_%d",
+							 x, i);
+			break;
+		default:
+			break;
+	}
+}
+
+char *
+diff_sql_group_delta(DiffSql *sql, const char *delta)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT %s%s COALESCE(pg_catalog.sum(pipeline_m), 0)::pg_catalog.int8 AS d_count",
+					 column_list("c", 1, sql->nkeys), sql->nkeys > 0 ? "," : "");
+	foreach(lc, sql->shape->aggs)
+	{
+		i++;
+		append_group_delta_aggregate(&buf, lfirst(lc), i, sql->arg_column[i]);
+	}
+	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) d0) d", scale_windows(sql, true), delta);
+	if (sql->nkeys > 0)
+		appendStringInfo(&buf, " GROUP BY %s", column_list("c", 1, sql->nkeys));
+	return buf.data;
+}
+
+/* SET list of the state MERGE for aggregate i: old state s, delta d. */
+static void
+append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
+{
+	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", i, i);
+
+	if (agg->kind == DIFF_COUNT_STAR)
+		return;
+	appendStringInfo(set, ", nn_%d = %s", i, nn);
+	switch (agg->kind)
+	{
+		case DIFF_SUM:
+		case DIFF_AVG:
+			appendStringInfo(set, ", sum_%d = CASE WHEN %s = 0 THEN 0 ELSE s.sum_%d + d.d_sum_%d END",
+							 i, nn, i, i);
+			if (agg->numeric_arg)
+			{
+				/* how many inputs keep the display scale, after the deletes */
+				char	   *kept = psprintf("(CASE WHEN d.d_del_sc_%d = s.scale_%d "
+											"THEN s.scale_n_%d - d.d_del_sc_n_%d ELSE s.scale_n_%d END)",
+											i, i, i, i, i);
+				char	   *grows = psprintf("(s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d)", i, i, i);
+
+				/* scale_n 0 with inputs left marks the scale (and sum) stale */
+				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
+												   "OR (d.d_del_sc_%d = s.scale_%d AND %s <= 0 "
+												   "AND NOT COALESCE(d.d_ins_sc_%d >= s.scale_%d, false)), false)",
+												   i, i, i, i, i, kept, i, i);
+
+				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL WHEN %s THEN d.d_ins_sc_%d "
+								 "ELSE s.scale_%d END", i, nn, grows, i, i);
+
+				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 WHEN %s THEN d.d_ins_sc_n_%d "
+								 "WHEN d.d_ins_sc_%d = s.scale_%d THEN %s + d.d_ins_sc_n_%d ELSE %s END",
+								 i, nn, scale_stale, grows, i, i, i, kept, i, kept);
+				appendStringInfo(stale, " OR (%s > 0 AND %s)", nn, scale_stale);
+			}
+			break;
+		case DIFF_MIN:
+		case DIFF_MAX:
+			appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
+							 i, nn, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i);
+			appendStringInfo(stale, " OR (%s > 0 AND d.d_del_%d %s s.ext_%d)",
+							 nn, i, agg->kind == DIFF_MIN ? "<=" : ">=", i);
+			break;
+		case DIFF_BOOL_AND:
+		case DIFF_BOOL_OR:
+			appendStringInfo(set, ", true_%d = s.true_%d + d.d_true_%d", i, i, i);
+			break;
+		default:
+			break;
+	}
+}
+
+/* INSERT values of the state MERGE for aggregate i: a new group. */
+static void
+append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffAgg *agg, int i)
+{
+	if (agg->kind == DIFF_COUNT_STAR)
+		return;
+	appendStringInfo(columns, ", nn_%d", i);
+	appendStringInfo(values, ", d.d_nn_%d", i);
+	switch (agg->kind)
+	{
+		case DIFF_SUM:
+		case DIFF_AVG:
+			appendStringInfo(columns, ", sum_%d", i);
+			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN 0 ELSE d.d_sum_%d END", i, i);
+			if (agg->numeric_arg)
+			{
+				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
+				/* a row that came and went in one window may hold the scale */
+				appendStringInfo(values, ", d.d_ins_sc_%d, CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
+								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", i, i, i, i);
+				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
+								 i, i, i);
+			}
+			break;
+		case DIFF_MIN:
+		case DIFF_MAX:
+			appendStringInfo(columns, ", ext_%d", i);
+			appendStringInfo(values, ", d.d_ins_%d", i);
+			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", i, i);
+			break;
+		case DIFF_BOOL_AND:
+		case DIFF_BOOL_OR:
+			appendStringInfo(columns, ", true_%d", i);
+			appendStringInfo(values, ", d.d_true_%d", i);
+			break;
+		default:
+			break;
+	}
+}
+
+/* The rows of pipeline_dg with (null_keys) or without a NULL key, as d. */
+static char *
+group_delta_rows(DiffSql *sql, bool null_keys)
+{
+	if (sql->nkeys == 0)
+		return pstrdup("pipeline_dg");
+	return psprintf("(SELECT * FROM pipeline_dg WHERE %s%s)", null_keys ? "" : "NOT ",
+					some_key_null("c", sql->nkeys));
+}
+
+/* s's keys match d's: by equality, or as records for rows with a NULL key. */
+static char *
+state_matches(DiffSql *sql, const char *other, bool null_keys)
+{
+	return null_keys ? rows_equal("s.k", other, sql->nkeys) :
+		keys_equal(sql, "s.k", other, sql->nkeys);
+}
+
+char *
+diff_sql_state_merge(DiffSql *sql, bool null_keys)
+{
+	StringInfoData set,
+				update_stale,
+				columns,
+				values,
+				insert_stale;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&set);
+	initStringInfo(&update_stale);
+	initStringInfo(&columns);
+	initStringInfo(&values);
+	initStringInfo(&insert_stale);
+	appendStringInfoString(&set, "pipeline_count = s.pipeline_count + d.d_count");
+	appendStringInfo(&columns, "%s%spipeline_count", column_list("k", 1, sql->nkeys),
+					 sql->nkeys > 0 ? ", " : "");
+	appendStringInfo(&values, "%s%sd.d_count", column_list("d.c", 1, sql->nkeys),
+					 sql->nkeys > 0 ? ", " : "");
+	foreach(lc, sql->shape->aggs)
+	{
+		i++;
+		append_state_update(&set, &update_stale, lfirst(lc), i);
+		append_state_insert(&columns, &values, &insert_stale, lfirst(lc), i);
+	}
+	return psprintf("MERGE INTO %s s USING %s d ON %s "
+					"%s"
+					"WHEN MATCHED THEN UPDATE SET %s, pipeline_stale = COALESCE(false%s, false) "
+					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, COALESCE(false%s, false))",
+					sql->state, group_delta_rows(sql, null_keys),
+					state_matches(sql, "d.c", null_keys),
+					sql->nkeys > 0 ?
+					"WHEN MATCHED AND s.pipeline_count + d.d_count = 0 THEN DELETE " : "",
+					set.data, update_stale.data, columns.data, values.data, insert_stale.data);
+}
+
+char *
+diff_sql_state_stale_count(DiffSql *sql)
+{
+	return psprintf("SELECT pg_catalog.count(*) FILTER (WHERE NOT (%s)), "
+					"pg_catalog.count(*) FILTER (WHERE %s) FROM %s s WHERE s.pipeline_stale",
+					some_key_null("s.k", sql->nkeys), some_key_null("s.k", sql->nkeys), sql->state);
+}
+
+/* The state of each group from the inner rows now; restriction: a WHERE or "". */
+static char *
+state_query(DiffSql *sql, const char *restriction)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	for (int k = 1; k <= sql->nkeys; k++)
+		appendStringInfo(&buf, "c%d AS k%d, ", k, k);
+	appendStringInfoString(&buf, "pg_catalog.count(*) AS pipeline_count");
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+		int			x = sql->arg_column[++i];
+
+		if (agg->kind == DIFF_COUNT_STAR)
+			continue;
+		appendStringInfo(&buf, ", pg_catalog.count(c%d) AS nn_%d", x, i);
+		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+			appendStringInfo(&buf, ", COALESCE(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS sum_%d",
+							 x, i);
+		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+			appendStringInfo(&buf, ", pg_catalog.max(sc_%d) AS scale_%d, pg_catalog.count(*) "
+							 "FILTER (WHERE pg_catalog.scale(c%d) = sc_%d) AS scale_n_%d", i, i, x, i, i);
+		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+			appendStringInfo(&buf, ", pg_catalog.%s(c%d) AS ext_%d",
+							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
+			appendStringInfo(&buf, ", pg_catalog.count(*) FILTER (WHERE c%d) AS true_%d", x, i);
+	}
+	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) i0 %s) i", scale_windows(sql, false),
+					 inner_now(sql), restriction);
+	if (sql->nkeys > 0)
+		appendStringInfo(&buf, " GROUP BY %s", column_list("c", 1, sql->nkeys));
+	return buf.data;
+}
+
+/* The state columns but the keys, for an UPDATE ... SET (...) = (...). */
+static char *
+state_value_columns(DiffSql *sql, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%spipeline_count", prefix);
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		i++;
+		if (agg->kind != DIFF_COUNT_STAR)
+			appendStringInfo(&buf, ", %snn_%d", prefix, i);
+		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+			appendStringInfo(&buf, ", %ssum_%d", prefix, i);
+		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+			appendStringInfo(&buf, ", %sscale_%d, %sscale_n_%d", prefix, i, prefix, i);
+		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+			appendStringInfo(&buf, ", %sext_%d", prefix, i);
+		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
+			appendStringInfo(&buf, ", %strue_%d", prefix, i);
+	}
+	return buf.data;
+}
+
+/* i's rows of s's group: "WHERE <keys match>" for a correlated subquery. */
+static char *
+group_rows(DiffSql *sql, bool null_keys)
+{
+	return psprintf("FROM (%s) i WHERE %s", inner_now(sql),
+					null_keys ? rows_equal("i.c", "s.k", sql->nkeys) :
+					keys_equal(sql, "i.c", "s.k", sql->nkeys));
+}
+
+/* The stale groups with (null_keys) or without a NULL key. */
+static char *
+stale_groups(DiffSql *sql, bool null_keys)
+{
+	return psprintf("s.pipeline_stale AND %s%s", null_keys ? "" : "NOT ",
+					some_key_null("s.k", sql->nkeys));
+}
+
+/*
+ * Step 1: each extreme of the stale groups, one index probe per group when
+ * the sources have an index on (key, value).  Step 1 + n: numeric
+ * aggregate n's largest scale, how many inputs have it and its sum, in one
+ * pass over the group's rows, for the groups whose scale went stale.  Last
+ * step: no group is stale any more.
+ */
+char *
+diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
+{
+	StringInfoData set;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (step > list_length(sql->shape->aggs) + 1)
+		return step == list_length(sql->shape->aggs) + 2 ?
+			psprintf("UPDATE %s s SET pipeline_stale = false WHERE s.pipeline_stale", sql->state) :
+			NULL;
+	initStringInfo(&set);
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+		int			x = sql->arg_column[++i];
+
+		if (step == 1 && (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX))
+			appendStringInfo(&set, "%sext_%d = (SELECT pg_catalog.%s(i.c%d) %s)",
+							 set.len > 0 ? ", " : "", i, agg->kind == DIFF_MIN ? "min" : "max",
+							 x, group_rows(sql, null_keys));
+		else if (step == i + 1 && agg->numeric_arg &&
+				 (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
+			return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
+							"(SELECT (pg_catalog.array_agg(g.sc ORDER BY g.sc DESC NULLS LAST))[1], "
+							"COALESCE((pg_catalog.array_agg(g.n ORDER BY g.sc DESC NULLS LAST))[1], 0), "
+							"COALESCE(pg_catalog.sum(g.part), 0) "
+							"FROM (SELECT pg_catalog.scale(i.c%d) AS sc, pg_catalog.count(*) AS n, "
+							"pg_catalog.sum(i.c%d) AS part %s AND i.c%d IS NOT NULL GROUP BY 1) g) "
+							"WHERE %s AND s.nn_%d > 0 AND s.scale_n_%d <= 0",
+							sql->state, i, i, i, x, x, group_rows(sql, null_keys), x,
+							stale_groups(sql, null_keys), i, i);
+	}
+	if (set.len == 0)
+		return NULL;
+	return psprintf("UPDATE %s s SET %s WHERE %s", sql->state, set.data,
+					stale_groups(sql, null_keys));
+}
+
+/* How many steps diff_sql_state_recompute() has. */
+int
+diff_sql_state_recompute_steps(DiffSql *sql)
+{
+	return list_length(sql->shape->aggs) + 2;
+}
+
+char *
+diff_sql_state_populate(DiffSql *sql)
+{
+	return psprintf("INSERT INTO %s (%s%s%s) %s", sql->state, column_list("k", 1, sql->nkeys),
+					sql->nkeys > 0 ? ", " : "", state_value_columns(sql, ""),
+					state_query(sql, ""));
+}
+
+/* The view's key columns: the select list's entries that are group keys. */
+static List *
+view_key_columns(DiffSql *sql)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sql->shape->keys)
+		names = lappend(names, (char *) quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	return names;
+}
+
+/* v's key columns match d's c1..: by equality, or as records. */
+static char *
+view_matches(DiffSql *sql, bool null_keys)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (null_keys)
+		return psprintf("ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+						name_list(view_key_columns(sql), "v."),
+						column_list("d.c", 1, sql->nkeys));
+	initStringInfo(&buf);
+	foreach(lc, view_key_columns(sql))
+		appendStringInfo(&buf, "%sv.%s %s d.c%d", buf.len > 0 ? " AND " : "",
+						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
+						 foreach_current_index(lc) + 1);
+	return buf.data;
+}
+
+char *
+diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)
+{
+	if (sql->nkeys == 0)
+		return psprintf("DELETE FROM %s", sql->view);
+	return psprintf("DELETE FROM %s v USING %s d WHERE %s", sql->view,
+					group_delta_rows(sql, null_keys), view_matches(sql, null_keys));
+}
+
+static char *
+view_insert_from_state(DiffSql *sql, const char *join)
+{
+	return psprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s%s%s",
+					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
+					sql->state, join,
+					sql->finalize_having ? (strlen(join) > 0 ? " AND " : " WHERE ") : "",
+					sql->finalize_having ? sql->finalize_having : "");
+}
+
+char *
+diff_sql_view_insert_groups(DiffSql *sql, bool null_keys)
+{
+	if (sql->nkeys == 0)
+		return view_insert_from_state(sql, "");
+	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s",
+												group_delta_rows(sql, null_keys),
+												state_matches(sql, "d.c", null_keys)));
+}
+
+char *
+diff_sql_state_index(DiffSql *sql)
+{
+	if (sql->nkeys == 0)
+		return NULL;
+	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
+					column_list("k", 1, sql->nkeys));
+}
+
+char *
+diff_sql_view_index(DiffSql *sql, const char *index_name)
+{
+	List	   *columns = sql->shape->grouped ? view_key_columns(sql) :
+	list_make1(linitial(sql->view_columns));
+
+	if (columns == NIL)
+		return NULL;
+	return psprintf("CREATE INDEX %s ON %s (%s)", quote_identifier(index_name),
+					sql->view, name_list(columns, ""));
+}
+
+int
+diff_sql_key_count(DiffSql *sql)
+{
+	return sql->shape->grouped ? sql->nkeys : list_length(sql->view_columns);
+}
+
+char *
+diff_sql_view_populate(DiffSql *sql)
+{
+	return view_insert_from_state(sql, "");
+}

@@ -1,0 +1,825 @@
+/*-------------------------------------------------------------------------
+ * differential.c
+ *	  One differential refresh (differential.h): the window of changes
+ *	  since the view's position, the fallbacks to a full recompute, running
+ *	  the generated SQL (diff_sql.h) and saving the new position.
+ *
+ *	  Everything a refresh reads, the change logs and the sources, it reads
+ *	  in one snapshot, taken after the view's lock and after the capture of
+ *	  every source is in place; the position saved is that snapshot.  A log
+ *	  row commits or aborts with the write it describes, so the sources in
+ *	  this snapshot are exactly the sources in the position's snapshot plus
+ *	  the window's rows: nothing is missed or counted twice, and a refresh
+ *	  that fails leaves the position, the view and its state as they were.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+
+#include "model/catalog.h"
+#include "util/runas.h"
+#include "util/settings.h"
+#include "util/spi_rows.h"
+#include "views/capture.h"
+#include "views/diff_sql.h"
+#include "views/differential.h"
+
+/* The change log of a captured source, qualified. */
+static char *
+capture_log_name(Oid source)
+{
+	int			ncolumns;
+	AttrNumber *attnums;
+	Oid			log = capture_log(source, &ncolumns, &attnums);
+
+	if (!OidIsValid(log))
+		elog(ERROR, "relation %u is not captured", source);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(log)), get_rel_name(log));
+}
+
+/* Changes of fewer rows than this are applied whatever the fraction. */
+#define DIFFERENTIAL_MIN_ROWS_FOR_FULL 10000
+
+/* One changed source's rows in the window. */
+typedef struct SourceWindow
+{
+	Oid			relid;
+	TupleDesc	desc;
+	Tuplestorestate *rows;
+	uint64		count;
+	bool		truncated;
+} SourceWindow;
+
+typedef struct DiffRefresh
+{
+	char	   *detail;			/* how it ran, for pipeline.runs.detail */
+	Oid			relid;
+	Oid			owner;
+	char	   *view;			/* qualified */
+	char	   *state;			/* qualified; NULL for a bag view */
+	DiffShape  *shape;
+	DiffSql    *sql;
+	List	   *windows;		/* SourceWindow of sources with changes */
+	List	   *read;			/* every SourceWindow read */
+	int64		rows;			/* the view's rows: set by a full refresh */
+	int64		inserted;		/* rows a differential refresh wrote */
+	int64		deleted;
+} DiffRefresh;
+
+const char *
+differential_reason(const char *bound_query, Oid owner)
+{
+	return diff_classify(bound_query, owner, NULL);
+}
+
+static char *
+state_table_name(Oid relid)
+{
+	return psprintf("state_%u", relid);
+}
+
+static Oid
+state_table(Oid relid)
+{
+	return get_relname_relid(state_table_name(relid), get_namespace_oid(PIPELINE_SCHEMA, false));
+}
+
+/* Locks every relation the view reads (pipeline.edges) against changes. */
+static void
+lock_upstreams(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+	ListCell   *lc;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT e.upstream::pg_catalog.oid FROM pipeline.edges e "
+					" WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	foreach(lc, spi_rows_oids(rows, 0))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+/*
+ * The owner may still read what the query reads, as a recompute would
+ * check: a delta term may read only a change log (which carries no
+ * permission check), so the refresh checks, as the owner, first.
+ */
+static void
+check_owner_may_read(DiffRefresh *r)
+{
+	RunAs		ra;
+	ListCell   *lc;
+
+	runas_begin_internal(&ra, r->owner);
+	foreach(lc, r->shape->blocks)
+		(void) ExecCheckRTPerms(((Query *) lfirst(lc))->rtable, true);
+	runas_end(&ra);
+}
+
+/* Classifies and prepares; *reason says why not when it returns false. */
+static bool
+prepare(DiffRefresh *r, Oid relid, const char **reason)
+{
+	ManagedView *view;
+
+	/*
+	 * What it reads first, as REFRESH would: a rename in progress commits its
+	 * new bound query before we read it.
+	 */
+	lock_upstreams(relid);
+	/* the definition as of now: it may have been written just before */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
+
+	r->relid = relid;
+	r->owner = catalog_relation_owner(relid);
+	r->view = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	*reason = diff_classify(view->bound_query, r->owner, &r->shape);
+	if (*reason != NULL)
+		return false;
+	check_owner_may_read(r);
+	if (r->shape->grouped)
+	{
+		Oid			state = state_table(relid);
+
+		r->state = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
+		/* the state belongs to whoever owns the view now */
+		if (OidIsValid(state) && catalog_relation_owner(state) != r->owner)
+			runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
+												quote_identifier(GetUserNameFromId(r->owner, false))));
+	}
+	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
+	return true;
+}
+
+/* Runs one generated statement as the view's owner, as user code. */
+static uint64
+run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
+{
+	SPIPlanPtr	plan = runas_spi_prepare(r->owner, sql, 0, NULL);
+	RunAs		ra;
+	int			ret;
+
+	runas_begin_user_code(&ra, r->owner);
+	ret = SPI_execute_snapshot(plan, NULL, NULL, GetActiveSnapshot(), InvalidSnapshot,
+							   read_only, true, 0);
+	runas_end(&ra);
+	if (ret < 0)
+		elog(ERROR, "differential refresh statement failed (%s): %s",
+			 SPI_result_code_string(ret), sql);
+	SPI_freeplan(plan);
+	return SPI_processed;
+}
+
+/*
+ * The last statement's rows as an ephemeral relation for the next ones.
+ * Returns whether any row has a NULL among its first nkeys columns.
+ */
+static bool
+register_result(const char *name, MemoryContext context, int nkeys, Tuplestorestate **store)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
+	bool		null_keys = false;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		tuplestore_puttuple(rows, SPI_tuptable->vals[i]);
+		for (int k = 1; k <= nkeys && !null_keys; k++)
+			null_keys = heap_attisnull(SPI_tuptable->vals[i], k, SPI_tuptable->tupdesc);
+	}
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = SPI_processed;
+	enr->reldata = rows;
+	*store = rows;
+	MemoryContextSwitchTo(old);
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
+	return null_keys;
+}
+
+static void
+register_window(SourceWindow *window)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = psprintf("pipeline_delta_%u", window->relid);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = window->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = window->count;
+	enr->reldata = window->rows;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "could not register ephemeral relation \"%s\"", enr->md.name);
+}
+
+/*
+ * Whether this backend is writing a differential view's table for its
+ * refresh: the view guard trigger (pipeline.view_guard()) refuses every
+ * other write.  Set only around the refresh's statements.
+ */
+static bool writing_view = false;
+
+static void
+while_writing_view(void (*write) (DiffRefresh *r), DiffRefresh *r)
+{
+	writing_view = true;
+	PG_TRY();
+	{
+		write(r);
+	}
+	PG_FINALLY();
+	{
+		writing_view = false;
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(pipeline_view_guard);
+
+/*
+ * view_guard() RETURNS trigger: BEFORE INSERT, UPDATE, DELETE or TRUNCATE
+ * of a differential view's table, per statement.  Its rows are its query's
+ * answer and its state's image: a write by anyone else would make the
+ * next refresh apply changes to rows that are not there.
+ */
+Datum
+pipeline_view_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigger = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pipeline.view_guard() is a trigger function");
+	if (!writing_view)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view %s is written only by its refresh",
+						quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trigger->tg_relation)),
+												   RelationGetRelationName(trigger->tg_relation))),
+				 errhint("Refresh it with pipeline.refresh(), or change its query with pipeline.define().")));
+	return PointerGetDatum(NULL);
+}
+
+static void create_state_table(DiffRefresh *r);
+static void record_source_dependencies(DiffRefresh *r);
+
+/* Recomputes the view: its rows replaced in this transaction. */
+static void
+apply_full(DiffRefresh *r)
+{
+	ManagedView *view = catalog_get_required(r->relid);
+
+	/* a restored view's state and dependencies were not dumped */
+	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
+		create_state_table(r);
+	record_source_dependencies(r);
+	SPI_connect();
+	if (r->state != NULL)
+	{
+		run_as_owner(r, psprintf("DELETE FROM %s", r->state), false);
+		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		run_as_owner(r, diff_sql_state_populate(r->sql), false);
+		r->rows = run_as_owner(r, diff_sql_view_populate(r->sql), false);
+	}
+	else
+	{
+		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, view->bound_query), false);
+	}
+	SPI_finish();
+}
+
+/* Groups whose extreme or scale may have gone: recomputed from the sources. */
+static void
+recompute_stale_groups(DiffRefresh *r)
+{
+	int			steps = diff_sql_state_recompute_steps(r->sql);
+	int64		without_null;
+	int64		with_null;
+	bool		isnull;
+
+	/* not read-only: it must see what the MERGE just wrote */
+	run_as_owner(r, diff_sql_state_stale_count(r->sql), false);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not count stale groups");
+	without_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	with_null = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	for (int step = 1; step <= steps; step++)
+		for (int with_nulls = 0; with_nulls <= 1; with_nulls++)
+		{
+			char	   *sql = diff_sql_state_recompute(r->sql, with_nulls, step);
+
+			/* the last step clears every stale group at once */
+			int64		groups = step == steps ?
+			(with_nulls ? 0 : without_null + with_null) :
+			(with_nulls ? with_null : without_null);
+
+			if (sql != NULL && groups > 0)
+				run_as_owner(r, sql, false);
+		}
+}
+
+/* Applies the windows' changes. */
+static void
+apply_changes(DiffRefresh *r)
+{
+	MemoryContext context = CurrentMemoryContext;
+	List	   *changed = NIL;
+	char	   *delta;
+	int			nkeys;
+	bool		null_keys;
+	Tuplestorestate *counted;
+	ListCell   *lc;
+
+	SPI_connect();
+	foreach(lc, r->windows)
+	{
+		register_window(lfirst(lc));
+		changed = lappend_oid(changed, ((SourceWindow *) lfirst(lc))->relid);
+	}
+	delta = diff_sql_delta(r->sql, changed);
+	nkeys = diff_sql_key_count(r->sql);
+	if (r->state == NULL)
+	{
+		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
+		null_keys = register_result("pipeline_dv", context, nkeys, &counted);
+		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
+		if (null_keys)
+			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
+		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
+	}
+	else
+	{
+		run_as_owner(r, diff_sql_group_delta(r->sql, delta), true);
+		null_keys = register_result("pipeline_dg", context, nkeys, &counted);
+		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
+		if (null_keys)
+			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
+		recompute_stale_groups(r);
+		r->deleted = run_as_owner(r, diff_sql_view_delete_groups(r->sql, false), false);
+		r->inserted = run_as_owner(r, diff_sql_view_insert_groups(r->sql, false), false);
+		if (null_keys && nkeys > 0)
+		{
+			r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, true), false);
+			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, true), false);
+		}
+	}
+	SPI_finish();
+	/* its file, when it spilled, goes now rather than at commit */
+	tuplestore_end(counted);
+}
+
+/* The view's saved position: snapshot, xid, command id; NULL when none. */
+static SpiRows *
+read_position(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT snapshot, xid, command_id, row_count FROM pipeline.differential_positions "
+					"WHERE matview = $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	return rows->count == 1 ? rows : NULL;
+}
+
+static void
+save_position(Oid relid, int64 rows)
+{
+	Oid			argtypes[4] = {OIDOID, PG_SNAPSHOTOID, INT8OID, INT8OID};
+	Datum		values[4];
+	SpiRows    *snapshot;
+	bool		isnull;
+
+	/* a read-only statement sees the active snapshot itself */
+	snapshot = spi_rows(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
+						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
+	values[2] = Int64GetDatum((int64) GetActiveSnapshot()->curcid);
+	values[3] = Int64GetDatum(rows);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.differential_positions (matview, snapshot, xid, command_id, row_count) "
+					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3, $4) "
+					"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
+					"xid = excluded.xid, command_id = excluded.command_id, row_count = excluded.row_count",
+					4, argtypes, values, NULL, false, -1);
+}
+
+static void
+forget_position(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.differential_positions WHERE matview = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
+/*
+ * The rows of source's log the snapshot sees and the position did not: of
+ * another transaction, those not visible to the position's snapshot; of the
+ * position's own transaction, those written at or after its command id.
+ */
+static SourceWindow *
+read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
+{
+	MemoryContext context = CurrentMemoryContext;
+	SourceWindow *window = palloc0(sizeof(SourceWindow));
+	Oid			argtypes[3] = {PG_SNAPSHOTOID, XID8OID, INT8OID};
+	Datum		values[3];
+	bool		isnull;
+	StringInfoData sql;
+	int			attnum = -1;
+	RunAs		ra;
+	int			ret;
+
+	for (int i = 0; i < 3; i++)
+		values[i] = spi_rows_value(position, 0, i, &isnull);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		appendStringInfo(&sql, "l.a%d AS %s, ", attnum,
+						 quote_identifier(get_attname(source->relid, attnum, false)));
+
+	/*
+	 * Consolidated: a row that came and went inside the window cancels out,
+	 * so no expression is evaluated on a row neither snapshot holds.
+	 */
+	appendStringInfo(&sql, "pg_catalog.sum(l.sign)::pg_catalog.int8 AS pipeline_m, "
+					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l "
+					 "WHERE l.xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($1) "
+					 "AND NOT CASE WHEN l.xid OPERATOR(pg_catalog.=) $2 THEN l.cid < $3 "
+					 "ELSE pg_catalog.pg_visible_in_snapshot(l.xid, $1) END",
+					 capture_log_name(source->relid));
+	if (!bms_is_empty(source->attnums))
+	{
+		appendStringInfoString(&sql, " GROUP BY ");
+		for (int i = 1; i <= bms_num_members(source->attnums); i++)
+			appendStringInfo(&sql, "%s%d", i > 1 ? ", " : "", i);
+	}
+	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
+
+	window->relid = source->relid;
+	SPI_connect();
+	runas_begin_internal(&ra, catalog_owner());
+	ret = SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, true, 0);
+	runas_end(&ra);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the change log of %u", source->relid);
+	{
+		MemoryContext old = MemoryContextSwitchTo(context);
+		int			natts = SPI_tuptable->tupdesc->natts;
+
+		/* the ephemeral relation has the columns and pipeline_m */
+		window->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		window->desc->natts = natts - 1;
+		window->rows = tuplestore_begin_heap(false, false, work_mem);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+
+			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts, &isnull)))
+				window->truncated = true;
+			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts - 1, &isnull)) != 0)
+			{
+				Datum	   *row_values = palloc(sizeof(Datum) * natts);
+				bool	   *row_nulls = palloc(sizeof(bool) * natts);
+
+				heap_deform_tuple(tuple, SPI_tuptable->tupdesc, row_values, row_nulls);
+				tuplestore_puttuple(window->rows,
+									heap_form_tuple(window->desc, row_values, row_nulls));
+				window->count++;
+			}
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return window;
+}
+
+/*
+ * Makes sure every source is captured with the columns the view reads.
+ * True when something had to be registered: the refresh is then full.
+ */
+static bool
+ensure_capture(DiffRefresh *r)
+{
+	bool		registered = false;
+	ListCell   *lc;
+
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+
+		if (!capture_serves(r->relid, source->relid, source->attnums))
+		{
+			capture_register(r->relid, source->relid, source->attnums);
+			registered = true;
+		}
+	}
+	return registered;
+}
+
+/* The planner's estimate of relid's rows (0 when never analyzed). */
+static double
+relation_tuples(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	double		tuples = 0;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		tuples = Max(0, ((Form_pg_class) GETSTRUCT(tuple))->reltuples);
+		ReleaseSysCache(tuple);
+	}
+	return tuples;
+}
+
+/* NULL when the windows can be applied, else why the refresh is full. */
+static char *
+read_windows(DiffRefresh *r)
+{
+	SpiRows    *position = read_position(r->relid);
+	ListCell   *lc;
+
+	/*
+	 * The view's columns are captured since its registration, which its
+	 * position has seen (ensure_capture() made the refresh full otherwise);
+	 * widening for another view (capture_xid) does not matter to it.
+	 */
+	if (position == NULL)
+		return "no saved position (first refresh after a restore or an upgrade)";
+	{
+		bool		isnull;
+
+		r->rows = DatumGetInt64(spi_rows_value(position, 0, 3, &isnull));
+	}
+	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
+		return "the view's state is missing";
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+		SourceWindow *window;
+		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source->relid)),
+													  get_rel_name(source->relid));
+		double		reltuples;
+
+		window = read_window(r, source, position);
+		r->read = lappend(r->read, window);
+		if (window->truncated)
+			return psprintf("source %s was truncated", name);
+		reltuples = relation_tuples(source->relid);
+		if (window->count > DIFFERENTIAL_MIN_ROWS_FOR_FULL &&
+			window->count > pipeline_differential_max_fraction * reltuples)
+			return psprintf("%llu changes in %s, more than pipeline.differential_max_fraction of its rows",
+							(unsigned long long) window->count, name);
+		if (window->count > 0)
+			r->windows = lappend(r->windows, window);
+	}
+	return NULL;
+}
+
+static char *
+describe_windows(DiffRefresh *r)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "differential: ");
+	if (r->windows == NIL)
+		appendStringInfoString(&buf, "no changes");
+	foreach(lc, r->windows)
+	{
+		SourceWindow *window = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%llu %s in %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 (unsigned long long) window->count,
+						 window->count == 1 ? "change" : "changes",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(window->relid)),
+													get_rel_name(window->relid)));
+	}
+	return buf.data;
+}
+
+/* After a refresh: positions saved, logs pruned. */
+static void
+finish(DiffRefresh *r, bool position_usable)
+{
+	ListCell   *lc;
+
+	/* the windows' files, when they spilled, go now rather than at commit */
+	foreach(lc, r->read)
+		tuplestore_end(((SourceWindow *) lfirst(lc))->rows);
+	if (position_usable)
+		save_position(r->relid, r->rows);
+	else
+		forget_position(r->relid);
+	foreach(lc, r->shape->sources)
+		capture_prune(((DiffSource *) lfirst(lc))->relid);
+}
+
+/*
+ * A view whose query the classifier no longer accepts (a source now has
+ * row-level security, say): its rows replaced by a recompute, its position
+ * forgotten so that a later differential refresh starts over.
+ */
+static void
+recompute_rows(DiffRefresh *r)
+{
+	ManagedView *view = catalog_get_required(r->relid);
+
+	SPI_connect();
+	run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+	r->rows = run_as_owner(r, psprintf("INSERT INTO %s %s", r->view, view->bound_query), false);
+	SPI_finish();
+}
+
+static uint64
+refresh_unsupported(DiffRefresh *r, const char *reason)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	while_writing_view(recompute_rows, r);
+	forget_position(r->relid);
+	PopActiveSnapshot();
+	r->detail = psprintf("full: %s", reason);
+	return (uint64) r->rows;
+}
+
+uint64
+differential_refresh(Oid relid, char **detail)
+{
+	DiffRefresh r = {0};
+	const char *reason;
+	char	   *full_reason;
+	bool		registered;
+
+	if (!prepare(&r, relid, &reason))
+	{
+		uint64		rows = refresh_unsupported(&r, reason);
+
+		*detail = r.detail;
+		return rows;
+	}
+	registered = ensure_capture(&r);
+	/* after the lock and the capture: see refresh_matview() */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	full_reason = registered ? "capture of a source started in this refresh" : read_windows(&r);
+	if (full_reason != NULL)
+	{
+		while_writing_view(apply_full, &r);
+		r.detail = psprintf("full: %s", full_reason);
+	}
+	else
+	{
+		if (r.windows != NIL)
+			while_writing_view(apply_changes, &r);
+		r.rows += r.inserted - r.deleted;
+		r.detail = describe_windows(&r);
+	}
+	/* a snapshot older than the capture could have missed a write */
+	finish(&r, !(registered && IsolationUsesXactSnapshot()));
+	PopActiveSnapshot();
+	*detail = r.detail;
+	return (uint64) r.rows;
+}
+
+static void
+create_state_table(DiffRefresh *r)
+{
+	char	   *owner = GetUserNameFromId(r->owner, false);
+
+	runas_ddl(catalog_owner(), psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 70)",
+										r->state, diff_sql_state_columns(r->sql)));
+	runas_ddl(catalog_owner(), psprintf("CREATE INDEX ON %s (pipeline_stale) WHERE pipeline_stale",
+										r->state));
+	if (diff_sql_state_index(r->sql) != NULL)
+		runas_ddl(catalog_owner(), diff_sql_state_index(r->sql));
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
+										quote_identifier(owner)));
+	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
+}
+
+/*
+ * The view's table depends on what it reads, as a materialized view's rule
+ * does: a source (or a column of it) cannot be dropped from under it, and a
+ * DROP ... CASCADE reaches the view, which the guard refuses.
+ */
+static void
+record_source_dependencies(DiffRefresh *r)
+{
+	ObjectAddress view;
+	ListCell   *lc;
+
+	ObjectAddressSet(view, RelationRelationId, r->relid);
+	/* made anew: the sources may differ since the last full refresh */
+	deleteDependencyRecordsForClass(RelationRelationId, r->relid, RelationRelationId,
+									DEPENDENCY_NORMAL);
+	foreach(lc, r->shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+		ObjectAddress read;
+		int			attnum = -1;
+
+		ObjectAddressSet(read, RelationRelationId, source->relid);
+		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
+		while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		{
+			ObjectAddressSubSet(read, RelationRelationId, source->relid, attnum);
+			recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
+		}
+	}
+}
+
+/* The trigger that refuses writes outside the refresh, unless it is there. */
+static void
+add_view_guard(DiffRefresh *r)
+{
+	if (OidIsValid(get_trigger_oid(r->relid, VIEW_GUARD_TRIGGER, true)))
+		return;
+	runas_ddl(catalog_owner(),
+			  psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+					   "FOR EACH STATEMENT EXECUTE FUNCTION %s.view_guard()",
+					   VIEW_GUARD_TRIGGER, r->view, PIPELINE_SCHEMA));
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER %s",
+										r->view, VIEW_GUARD_TRIGGER));
+}
+
+uint64
+differential_create(Oid relid)
+{
+	DiffRefresh r = {0};
+	const char *reason;
+	char	   *index_name;
+	char	   *index;
+
+	if (!prepare(&r, relid, &reason))
+		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
+	ensure_capture(&r);
+	/* what finds a changed group's (or row's) rows in the view */
+	index_name = psprintf("%.40s_pipeline_key", get_rel_name(relid));
+	index = diff_sql_view_index(r.sql, index_name);
+	add_view_guard(&r);
+	/* a redefinition may have restored it with the view's other indexes */
+	if (index != NULL && !OidIsValid(get_relname_relid(index_name, get_rel_namespace(relid))))
+		runas_ddl(r.owner, index);
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	while_writing_view(apply_full, &r);
+	finish(&r, !IsolationUsesXactSnapshot());
+	PopActiveSnapshot();
+	return (uint64) r.rows;
+}
+
+void
+differential_forget(Oid relid)
+{
+	Oid			state;
+
+	if (!catalog_has_refresh_modes())
+		return;
+	state = state_table(relid);
+	capture_unregister(relid);
+	forget_position(relid);
+	if (OidIsValid(state))
+	{
+		char	   *name = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
+
+		runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline DROP TABLE %s", name));
+		runas_ddl(catalog_owner(), psprintf("DROP TABLE %s", name));
+	}
+}

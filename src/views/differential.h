@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ * differential.h
+ *	  Differential refresh of a regular view whose query the classifier
+ *	  (diff_shape.h) accepts: the view is a table; each refresh applies the
+ *	  changes its sources' change logs (capture.h) hold since the view's
+ *	  last refresh.  The design is in views/README.md.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DIFFERENTIAL_H
+#define PIPELINE_DIFFERENTIAL_H
+
+/* On a differential view's table: refuses writes but the refresh's. */
+#define VIEW_GUARD_TRIGGER "pipeline_view_guard"
+
+/*
+ * NULL when the bound query of a view owned by owner can be refreshed
+ * differentially, else the reason why not.
+ */
+extern const char *differential_reason(const char *bound_query, Oid owner);
+
+/*
+ * Sets up a new differential view whose (empty) table and catalog row
+ * exist: its state table, the capture of its sources, then fills it.
+ * Returns the rows it holds.
+ */
+extern uint64 differential_create(Oid relid);
+
+/*
+ * One refresh, the view locked (refresh_lock()) and the refresh's snapshot
+ * active, taken after the lock: applies the changes, or recomputes when
+ * that is the only exact or the cheaper way; *detail says which
+ * ("differential: ..." or "full: <why>", for pipeline.runs.detail).  Saves
+ * the view's position.  Returns the rows the view holds.
+ */
+extern uint64 differential_refresh(Oid relid, char **detail);
+
+/* Forgets what a dropped or replaced differential view kept. */
+extern void differential_forget(Oid relid);
+
+#endif
