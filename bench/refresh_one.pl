@@ -107,8 +107,8 @@ report('small', 'mv_small', $small_pairs);
 report('medium', 'mv_medium', $medium_pairs);
 # the same queries as differential views, nothing changed since their last
 # refresh, against the bare REFRESH of the materialized views
-report('small, differential', 'mv_small', $small_pairs, 'mv_small_diff');
-report('medium, differential', 'mv_medium', $medium_pairs, 'mv_medium_diff');
+report('small differential', 'mv_small', $small_pairs, 'mv_small_diff');
+report('medium differential', 'mv_medium', $medium_pairs, 'mv_medium_diff');
 
 # the same small view again with 1,000 more managed views in the database:
 # 100 roots over small_src and 900 views reading them
