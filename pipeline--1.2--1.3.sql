@@ -163,7 +163,10 @@ CREATE TABLE pipeline.differential_positions (
     snapshot    pg_snapshot NOT NULL,
     xid         xid8 NOT NULL,
     command_id  bigint NOT NULL,
-    row_count   bigint NOT NULL             -- the view's rows after that refresh
+    row_count   bigint NOT NULL,            -- the view's rows after that refresh
+    settings    text NOT NULL DEFAULT '',   -- the settings its answer depends on
+    saved_at    timestamptz NOT NULL        -- past pipeline.change_log_retention,
+                DEFAULT now()               -- the position is forgotten
 );
 REVOKE ALL ON pipeline.differential_positions FROM PUBLIC;
 COMMENT ON TABLE pipeline.differential_positions IS

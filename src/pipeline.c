@@ -29,6 +29,7 @@ int			pipeline_run_retention_days = 30;
 int			pipeline_run_history_per_view = 1000;
 int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
 double		pipeline_differential_max_fraction = 0.25;
+int			pipeline_change_log_retention_min = 24 * 60;
 
 void		_PG_init(void);
 
@@ -79,6 +80,11 @@ define_settings(void)
 							 "Changes of fewer than 10,000 rows are always applied differentially.",
 							 &pipeline_differential_max_fraction, 0.25, 0.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.change_log_retention",
+							"How long change-log rows are kept for a differential view that does not refresh.",
+							"Past it, the view's next refresh is full and the logs are pruned without it.",
+							&pipeline_change_log_retention_min, 24 * 60, 1, 36500 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 }
 
 /*

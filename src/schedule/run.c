@@ -357,6 +357,20 @@ run_prune_history(void)
 					"                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
 					"                   FROM pipeline.refresh_snapshots s)",
 					0, NULL, NULL, NULL, false, -1);
+
+	/*
+	 * A differential view not refreshed for pipeline.change_log_retention
+	 * lets go of its sources' change logs: its next refresh is full
+	 */
+	if (catalog_has_column("differential_positions", "saved_at"))
+	{
+		Datum		retention[1] = {Int32GetDatum(pipeline_change_log_retention_min)};
+
+		(void) spi_rows(catalog_owner(),
+						"DELETE FROM pipeline.differential_positions p "
+						" WHERE p.saved_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)",
+						1, argtypes, retention, NULL, false, -1);
+	}
 	/* and change-log rows every consumer has consumed */
 	capture_prune_all();
 }

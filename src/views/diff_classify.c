@@ -70,6 +70,7 @@ query_level_reason(Query *query)
 typedef struct FunctionCheck
 {
 	const char *reason;
+	bool		stable;			/* a stable built-in is called */
 } FunctionCheck;
 
 /*
@@ -116,6 +117,8 @@ function_reason(Oid fn, void *context)
 			 reads_clock_or_catalogs(NameStr(proc->proname), proc->pronargs))
 		check->reason = psprintf("function %s reads the clock, the settings or the catalogs",
 								 NameStr(proc->proname));
+	else if (proc->provolatile != PROVOLATILE_IMMUTABLE)
+		check->stable = true;
 	ReleaseSysCache(tuple);
 	return check->reason != NULL;
 }
@@ -444,11 +447,12 @@ bag_reason(Query *query)
 static const char *
 block_reason(Query *query, DiffShape *shape)
 {
-	FunctionCheck check = {NULL};
+	FunctionCheck check = {NULL, false};
 	const char *reason = query_level_reason(query);
 
 	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
 		reason = check.reason;
+	shape->reads_settings |= check.stable;
 	if (reason == NULL)
 		reason = range_table_reason(query);
 	if (reason == NULL)

@@ -52,6 +52,9 @@ typedef struct DiffShape
 	List	   *blocks;			/* Query: the query itself, or the branches of
 								 * a UNION ALL (bag views only) */
 	bool		grouped;		/* GROUP BY, an aggregate or DISTINCT */
+	bool		reads_settings; /* calls a stable built-in (timestamptz::date,
+								 * to_char, ...): its answer depends on
+								 * settings such as TimeZone */
 	List	   *sources;		/* DiffSource */
 	List	   *keys;			/* grouped: TargetEntry of each group key */
 	List	   *aggs;			/* grouped: DiffAgg */

@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -398,6 +399,30 @@ apply_changes(DiffRefresh *r)
 	tuplestore_end(counted);
 }
 
+/*
+ * The settings a view's answer depends on when it calls stable built-ins
+ * (timestamptz::date depends on TimeZone, to_char on lc_time, ...): rows
+ * applied under other settings would not be the recompute's.  Empty for a
+ * view of immutable expressions only.
+ */
+static char *
+settings_read(DiffRefresh *r)
+{
+	static const char *const names[] = {
+		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
+		"extra_float_digits",
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (!r->shape->reads_settings)
+		return buf.data;
+	for (size_t i = 0; i < lengthof(names); i++)
+		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", names[i],
+						 GetConfigOption(names[i], false, false));
+	return buf.data;
+}
+
 /* The view's saved position: snapshot, xid, command id; NULL when none. */
 static SpiRows *
 read_position(Oid relid)
@@ -407,17 +432,17 @@ read_position(Oid relid)
 	SpiRows    *rows;
 
 	rows = spi_rows(catalog_owner(),
-					"SELECT snapshot, xid, command_id, row_count FROM pipeline.differential_positions "
+					"SELECT snapshot, xid, command_id, row_count, settings FROM pipeline.differential_positions "
 					"WHERE matview = $1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	return rows->count == 1 ? rows : NULL;
 }
 
 static void
-save_position(Oid relid, int64 rows)
+save_position(Oid relid, int64 rows, const char *settings)
 {
-	Oid			argtypes[4] = {OIDOID, PG_SNAPSHOTOID, INT8OID, INT8OID};
-	Datum		values[4];
+	Oid			argtypes[5] = {OIDOID, PG_SNAPSHOTOID, INT8OID, INT8OID, TEXTOID};
+	Datum		values[5];
 	SpiRows    *snapshot;
 	bool		isnull;
 
@@ -428,12 +453,15 @@ save_position(Oid relid, int64 rows)
 	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
 	values[2] = Int64GetDatum((int64) GetActiveSnapshot()->curcid);
 	values[3] = Int64GetDatum(rows);
+	values[4] = CStringGetTextDatum(settings);
 	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.differential_positions (matview, snapshot, xid, command_id, row_count) "
-					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3, $4) "
+					"INSERT INTO pipeline.differential_positions "
+					"       (matview, snapshot, xid, command_id, row_count, settings, saved_at) "
+					"VALUES ($1, $2, pg_catalog.pg_current_xact_id(), $3, $4, $5, pg_catalog.now()) "
 					"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
-					"xid = excluded.xid, command_id = excluded.command_id, row_count = excluded.row_count",
-					4, argtypes, values, NULL, false, -1);
+					"xid = excluded.xid, command_id = excluded.command_id, row_count = excluded.row_count, "
+					"settings = excluded.settings, saved_at = excluded.saved_at",
+					5, argtypes, values, NULL, false, -1);
 }
 
 static void
@@ -580,11 +608,15 @@ read_windows(DiffRefresh *r)
 	 * widening for another view (capture_xid) does not matter to it.
 	 */
 	if (position == NULL)
-		return "no saved position (first refresh after a restore or an upgrade)";
+		return "no saved position (first refresh, after a restore or an upgrade, or pipeline.change_log_retention passed)";
 	{
 		bool		isnull;
+		char	   *settings = spi_rows_text(position, 0, 4);
 
 		r->rows = DatumGetInt64(spi_rows_value(position, 0, 3, &isnull));
+		if (strcmp(settings, settings_read(r)) != 0)
+			return psprintf("the settings its expressions depend on differ from its last refresh's (%s)",
+							settings_read(r));
 	}
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		return "the view's state is missing";
@@ -644,7 +676,7 @@ finish(DiffRefresh *r, bool position_usable)
 	foreach(lc, r->read)
 		tuplestore_end(((SourceWindow *) lfirst(lc))->rows);
 	if (position_usable)
-		save_position(r->relid, r->rows);
+		save_position(r->relid, r->rows, settings_read(r));
 	else
 		forget_position(r->relid);
 	foreach(lc, r->shape->sources)
