@@ -184,6 +184,18 @@ SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');
+-- a differential view of its own, grouped: change logs read, state merged,
+-- a deleted maximum recomputed, all with the traps first in search_path
+SELECT pipeline.create_matview('attacker', 'tally',
+    'SELECT id OPERATOR(pg_catalog.%) 2 AS k, pg_catalog.count(*) AS n, pg_catalog.sum(id) AS s,
+            pg_catalog.min(t) AS lo, pg_catalog.max(id) AS hi FROM attacker.src GROUP BY 1',
+    '1 hour', refresh_mode => 'differential');
+INSERT INTO attacker.src VALUES (4, 'Delta');
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
+DELETE FROM attacker.src WHERE id = 4;
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
+SELECT k, n, s, lo, hi FROM attacker.mv_tally ORDER BY k;
+SELECT pipeline.drop_matview('attacker.mv_tally');
 INSERT INTO attacker.src VALUES (3, 'Gamma');
 
 -- refreshing: its own views, and everything due (the victim's included)
