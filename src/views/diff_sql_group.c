@@ -314,9 +314,9 @@ diff_sql_state_stale_count(DiffSql *sql)
 					some_key_null("s.k", sql->nkeys), some_key_null("s.k", sql->nkeys), sql->state);
 }
 
-/* The state of each group from the inner rows now; restriction: a WHERE or "". */
+/* The state of each group from the inner rows now. */
 static char *
-state_query(DiffSql *sql, const char *restriction)
+state_query(DiffSql *sql)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -347,38 +347,38 @@ state_query(DiffSql *sql, const char *restriction)
 		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
 			appendStringInfo(&buf, ", pg_catalog.count(*) FILTER (WHERE c%d) AS true_%d", x, i);
 	}
-	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) i0 %s) i", scale_windows(sql, false),
-					 inner_now(sql), restriction);
+	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) i0) i", scale_windows(sql, false),
+					 inner_now(sql));
 	if (sql->nkeys > 0)
 		appendStringInfo(&buf, " GROUP BY %s", column_list("c", 1, sql->nkeys));
 	return buf.data;
 }
 
-/* The state columns but the keys, for an UPDATE ... SET (...) = (...). */
+/* The state columns but the keys, in state_query()'s order. */
 static char *
-state_value_columns(DiffSql *sql, const char *prefix)
+state_value_columns(DiffSql *sql)
 {
 	StringInfoData buf;
 	ListCell   *lc;
 	int			i = 0;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%spipeline_count", prefix);
+	appendStringInfoString(&buf, "pipeline_count");
 	foreach(lc, sql->shape->aggs)
 	{
 		DiffAgg    *agg = lfirst(lc);
 
 		i++;
 		if (agg->kind != DIFF_COUNT_STAR)
-			appendStringInfo(&buf, ", %snn_%d", prefix, i);
+			appendStringInfo(&buf, ", nn_%d", i);
 		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
-			appendStringInfo(&buf, ", %ssum_%d", prefix, i);
+			appendStringInfo(&buf, ", sum_%d", i);
 		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
-			appendStringInfo(&buf, ", %sscale_%d, %sscale_n_%d", prefix, i, prefix, i);
+			appendStringInfo(&buf, ", scale_%d, scale_n_%d", i, i);
 		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
-			appendStringInfo(&buf, ", %sext_%d", prefix, i);
+			appendStringInfo(&buf, ", ext_%d", i);
 		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
-			appendStringInfo(&buf, ", %strue_%d", prefix, i);
+			appendStringInfo(&buf, ", true_%d", i);
 	}
 	return buf.data;
 }
@@ -457,8 +457,8 @@ char *
 diff_sql_state_populate(DiffSql *sql)
 {
 	return psprintf("INSERT INTO %s (%s%s%s) %s", sql->state, column_list("k", 1, sql->nkeys),
-					sql->nkeys > 0 ? ", " : "", state_value_columns(sql, ""),
-					state_query(sql, ""));
+					sql->nkeys > 0 ? ", " : "", state_value_columns(sql),
+					state_query(sql));
 }
 
 /* The view's key columns: the select list's entries that are group keys. */

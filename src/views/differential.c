@@ -77,6 +77,7 @@ typedef struct DiffRefresh
 	Oid			relid;
 	Oid			owner;
 	char	   *view;			/* qualified */
+	char	   *bound_query;	/* the view's stored bound query */
 	char	   *state;			/* qualified; NULL for a bag view */
 	DiffShape  *shape;
 	DiffSql    *sql;
@@ -160,7 +161,8 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	r->owner = catalog_relation_owner(relid);
 	r->view = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
-	*reason = diff_classify(view->bound_query, r->owner, &r->shape);
+	r->bound_query = view->bound_query;
+	*reason = diff_classify(r->bound_query, r->owner, &r->shape);
 	if (*reason != NULL)
 		return false;
 	check_owner_may_read(r);
@@ -197,16 +199,33 @@ run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 	return SPI_processed;
 }
 
+/* rows (desc, count of them) as the ephemeral relation name for what follows */
+static void
+register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows, uint64 count)
+{
+	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = pstrdup(name);
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = count;
+	enr->reldata = rows;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
+}
+
 /*
- * The last statement's rows as an ephemeral relation for the next ones.
- * Returns whether any row has a NULL among its first nkeys columns.
+ * The last statement's rows as an ephemeral relation for the next ones,
+ * kept in context (*store, to end when done).  Returns whether any row has
+ * a NULL among its first nkeys columns.
  */
 static bool
 register_result(const char *name, MemoryContext context, int nkeys, Tuplestorestate **store)
 {
 	MemoryContext old = MemoryContextSwitchTo(context);
-	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
 	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
+	TupleDesc	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 	bool		null_keys = false;
 
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -215,32 +234,10 @@ register_result(const char *name, MemoryContext context, int nkeys, Tuplestorest
 		for (int k = 1; k <= nkeys && !null_keys; k++)
 			null_keys = heap_attisnull(SPI_tuptable->vals[i], k, SPI_tuptable->tupdesc);
 	}
-	enr->md.name = pstrdup(name);
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = SPI_processed;
-	enr->reldata = rows;
-	*store = rows;
 	MemoryContextSwitchTo(old);
-	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
-		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
+	register_rows(name, desc, rows, SPI_processed);
+	*store = rows;
 	return null_keys;
-}
-
-static void
-register_window(SourceWindow *window)
-{
-	EphemeralNamedRelation enr = palloc0(sizeof(EphemeralNamedRelationData));
-
-	enr->md.name = psprintf("pipeline_delta_%u", window->relid);
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = window->desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = window->count;
-	enr->reldata = window->rows;
-	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
-		elog(ERROR, "could not register ephemeral relation \"%s\"", enr->md.name);
 }
 
 /*
@@ -297,8 +294,6 @@ static void record_source_dependencies(DiffRefresh *r);
 static void
 apply_full(DiffRefresh *r)
 {
-	ManagedView *view = catalog_get_required(r->relid);
-
 	/* a restored view's state and dependencies were not dumped */
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		create_state_table(r);
@@ -314,7 +309,7 @@ apply_full(DiffRefresh *r)
 	else
 	{
 		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
-		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, view->bound_query), false);
+		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, r->bound_query), false);
 	}
 	SPI_finish();
 }
@@ -364,8 +359,11 @@ apply_changes(DiffRefresh *r)
 	SPI_connect();
 	foreach(lc, r->windows)
 	{
-		register_window(lfirst(lc));
-		changed = lappend_oid(changed, ((SourceWindow *) lfirst(lc))->relid);
+		SourceWindow *window = lfirst(lc);
+
+		register_rows(psprintf("pipeline_delta_%u", window->relid), window->desc,
+					  window->rows, window->count);
+		changed = lappend_oid(changed, window->relid);
 	}
 	delta = diff_sql_delta(r->sql, changed);
 	nkeys = diff_sql_key_count(r->sql);
@@ -612,11 +610,12 @@ read_windows(DiffRefresh *r)
 	{
 		bool		isnull;
 		char	   *settings = spi_rows_text(position, 0, 4);
+		char	   *now = settings_read(r);
 
 		r->rows = DatumGetInt64(spi_rows_value(position, 0, 3, &isnull));
-		if (strcmp(settings, settings_read(r)) != 0)
+		if (strcmp(settings, now) != 0)
 			return psprintf("the settings its expressions depend on differ from its last refresh's (%s)",
-							settings_read(r));
+							now);
 	}
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		return "the view's state is missing";
@@ -691,11 +690,9 @@ finish(DiffRefresh *r, bool position_usable)
 static void
 recompute_rows(DiffRefresh *r)
 {
-	ManagedView *view = catalog_get_required(r->relid);
-
 	SPI_connect();
 	run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
-	r->rows = run_as_owner(r, psprintf("INSERT INTO %s %s", r->view, view->bound_query), false);
+	r->rows = run_as_owner(r, psprintf("INSERT INTO %s %s", r->view, r->bound_query), false);
 	SPI_finish();
 }
 
