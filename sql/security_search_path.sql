@@ -196,6 +196,19 @@ DELETE FROM attacker.src WHERE id = 4;
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
 SELECT k, n, s, lo, hi FROM attacker.mv_tally ORDER BY k;
 SELECT pipeline.drop_matview('attacker.mv_tally');
+-- the same through a plain view of its own, expanded into the refresh
+CREATE VIEW attacker.src_view AS
+  SELECT id, t FROM attacker.src WHERE id OPERATOR(pg_catalog.>) 0;
+SELECT pipeline.create_matview('attacker', 'tally_v',
+    'SELECT pg_catalog.count(*) AS n, pg_catalog.max(id) AS hi FROM attacker.src_view',
+    '1 hour', refresh_mode => 'differential');
+INSERT INTO attacker.src VALUES (4, 'Delta');
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally_v');
+DELETE FROM attacker.src WHERE id = 4;
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally_v');
+SELECT n, hi FROM attacker.mv_tally_v;
+SELECT pipeline.drop_matview('attacker.mv_tally_v');
+DROP VIEW attacker.src_view;
 INSERT INTO attacker.src VALUES (3, 'Gamma');
 
 -- refreshing: its own views, and everything due (the victim's included)

@@ -30,6 +30,7 @@
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
+#include "views/diff_expand.h"
 #include "views/diff_shape.h"
 
 static char *
@@ -179,8 +180,6 @@ source_reason(RangeTblEntry *rte)
 
 	if (rte->tablesample != NULL)
 		return "TABLESAMPLE is not supported";
-	if (relkind == RELKIND_VIEW)
-		return psprintf("source %s is a plain view, which is not supported yet", name);
 	if (relkind == RELKIND_MATVIEW)
 		return catalog_is_managed(rte->relid) ?
 			psprintf("upstream %s is refreshed fully", name) :
@@ -224,7 +223,12 @@ range_table_reason(Query *query)
 		switch (rte->rtekind)
 		{
 			case RTE_RELATION:
-				reason = source_reason(rte);
+				/* a view's entry, out of FROM: diff_expand_views() */
+				if (rte->relkind != RELKIND_VIEW)
+					reason = source_reason(rte);
+				break;
+			case RTE_RESULT:
+				/* a join flattened by diff_expand_views() */
 				break;
 			case RTE_JOIN:
 				if (rte->jointype != JOIN_INNER)
@@ -271,7 +275,7 @@ collect_sources(Query *query, DiffShape *shape)
 		int			attno = -1;
 
 		rtindex++;
-		if (rte->rtekind != RTE_RELATION)
+		if (rte->rtekind != RTE_RELATION || rte->relkind == RELKIND_VIEW)
 			continue;
 		pull_varattnos(reads, rtindex, &attnums);
 		while ((attno = bms_next_member(attnums, attno)) >= 0)
@@ -466,6 +470,19 @@ is_grouped(Query *query)
 	return query->hasAggs || query->groupClause != NIL || query->distinctClause != NIL;
 }
 
+/* block with the plain views it reads expanded, their fingerprints kept */
+static Query *
+expand_views(Query *block, DiffShape *shape, const char **reason)
+{
+	StringInfoData fingerprint;
+
+	initStringInfo(&fingerprint);
+	appendStringInfoString(&fingerprint, shape->views);
+	block = diff_expand_views(block, shape->owner, &fingerprint, reason);
+	shape->views = fingerprint.data;
+	return block;
+}
+
 /* A UNION ALL of plain SELECTs: each branch a block, the whole a bag. */
 static const char *
 union_reason(Query *query, Node *node, DiffShape *shape)
@@ -483,7 +500,11 @@ union_reason(Query *query, Node *node, DiffShape *shape)
 	else
 	{
 		RangeTblEntry *rte = rt_fetch(castNode(RangeTblRef, node)->rtindex, query->rtable);
-		const char *reason = block_reason(rte->subquery, shape);
+		const char *reason;
+
+		rte->subquery = expand_views(rte->subquery, shape, &reason);
+		if (reason == NULL)
+			reason = block_reason(rte->subquery, shape);
 
 		if (reason == NULL && (is_grouped(rte->subquery) || rte->subquery->setOperations != NULL))
 			reason = "aggregates and DISTINCT inside UNION ALL are not supported";
@@ -504,6 +525,8 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	query = analyze_one(bound_query);
 	runas_end(&ra);
 	shape->query = query;
+	shape->owner = owner;
+	shape->views = "";
 
 	if (query->setOperations != NULL)
 	{
@@ -515,8 +538,11 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	}
 	else
 	{
+		query = expand_views(query, shape, &reason);
+		shape->query = query;
 		shape->blocks = list_make1(query);
-		reason = block_reason(query, shape);
+		if (reason == NULL)
+			reason = block_reason(query, shape);
 		if (reason == NULL)
 			reason = is_grouped(query) ? grouping_reason(query, shape) : bag_reason(query);
 	}

@@ -7,8 +7,9 @@
  *	  A maintained query is one SELECT over tables joined by inner or cross
  *	  joins, filtered by a WHERE clause, with at the top a plain projection
  *	  (a bag of rows), GROUP BY keys (or none) with supported aggregates and
- *	  HAVING, or DISTINCT; or a UNION ALL of such queries without grouping.  Everything else is refreshed fully, with the
- *	  reason the classifier returns.
+ *	  HAVING, or DISTINCT; or a UNION ALL of such queries without grouping.
+ *	  Plain views it reads are expanded first (diff_expand.h).  Everything
+ *	  else is refreshed fully, with the reason the classifier returns.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_DIFF_SHAPE_H
@@ -48,13 +49,17 @@ typedef struct DiffSource
 
 typedef struct DiffShape
 {
-	Query	   *query;			/* the analyzed bound query */
+	Query	   *query;			/* the analyzed bound query, plain views
+								 * expanded */
+	Oid			owner;			/* the view's owner, who reads */
 	List	   *blocks;			/* Query: the query itself, or the branches of
 								 * a UNION ALL (bag views only) */
 	bool		grouped;		/* GROUP BY, an aggregate or DISTINCT */
 	bool		reads_settings; /* calls a stable built-in (timestamptz::date,
 								 * to_char, ...): its answer depends on
 								 * settings such as TimeZone */
+	char	   *views;			/* each plain view expanded, "oid:hash" of its
+								 * definition; "" when none */
 	List	   *sources;		/* DiffSource */
 	List	   *keys;			/* grouped: TargetEntry of each group key */
 	List	   *aggs;			/* grouped: DiffAgg */

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -145,7 +146,8 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 		DiffOccurrence *occurrence;
 
 		rtindex++;
-		if (rte->rtekind != RTE_RELATION)
+		/* a plain view's entry is out of FROM (diff_expand.h) */
+		if (rte->rtekind != RTE_RELATION || rte->relkind == RELKIND_VIEW)
 			continue;
 		occurrence = palloc0(sizeof(DiffOccurrence));
 		occurrence->relid = rte->relid;

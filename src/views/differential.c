@@ -397,12 +397,7 @@ apply_changes(DiffRefresh *r)
 	tuplestore_end(counted);
 }
 
-/*
- * The settings a view's answer depends on when it calls stable built-ins
- * (timestamptz::date depends on TimeZone, to_char on lc_time, ...): rows
- * applied under other settings would not be the recompute's.  Empty for a
- * view of immutable expressions only.
- */
+/* The settings, when the view calls stable built-ins: see depends_on(). */
 static char *
 settings_read(DiffRefresh *r)
 {
@@ -419,6 +414,42 @@ settings_read(DiffRefresh *r)
 		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", names[i],
 						 GetConfigOption(names[i], false, false));
 	return buf.data;
+}
+
+/*
+ * What a view's answer depends on besides its sources' rows, saved with its
+ * position: the settings when it calls stable built-ins (timestamptz::date
+ * depends on TimeZone, to_char on lc_time, ...), then the definitions of
+ * the plain views it reads.  Rows applied under other settings or other
+ * views would not be the recompute's.  Empty for a view of tables and
+ * immutable expressions only.
+ */
+#define VIEWS_PREFIX "; plain views "
+
+static char *
+depends_on(DiffRefresh *r)
+{
+	char	   *settings = settings_read(r);
+
+	return r->shape->views[0] == '\0' ? settings :
+		psprintf("%s" VIEWS_PREFIX "%s", settings, r->shape->views);
+}
+
+/* Why what the view depends on differs from saved's, or NULL. */
+static char *
+depends_on_differs(DiffRefresh *r, const char *saved)
+{
+	char	   *now = depends_on(r);
+	const char *saved_views = strstr(saved, VIEWS_PREFIX);
+	const char *now_views = strstr(now, VIEWS_PREFIX);
+
+	if (strcmp(saved, now) == 0)
+		return NULL;
+	if ((saved_views == NULL) != (now_views == NULL) ||
+		(saved_views != NULL && strcmp(saved_views, now_views) != 0))
+		return "a plain view it reads was replaced since its last refresh";
+	return psprintf("the settings its expressions depend on differ from its last refresh's (%s)",
+					settings_read(r));
 }
 
 /* The view's saved position: snapshot, xid, command id; NULL when none. */
@@ -609,13 +640,11 @@ read_windows(DiffRefresh *r)
 		return "no saved position (first refresh, after a restore or an upgrade, or pipeline.change_log_retention passed)";
 	{
 		bool		isnull;
-		char	   *settings = spi_rows_text(position, 0, 4);
-		char	   *now = settings_read(r);
+		char	   *differs = depends_on_differs(r, spi_rows_text(position, 0, 4));
 
 		r->rows = DatumGetInt64(spi_rows_value(position, 0, 3, &isnull));
-		if (strcmp(settings, now) != 0)
-			return psprintf("the settings its expressions depend on differ from its last refresh's (%s)",
-							now);
+		if (differs != NULL)
+			return differs;
 	}
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		return "the view's state is missing";
@@ -675,7 +704,7 @@ finish(DiffRefresh *r, bool position_usable)
 	foreach(lc, r->read)
 		tuplestore_end(((SourceWindow *) lfirst(lc))->rows);
 	if (position_usable)
-		save_position(r->relid, r->rows, settings_read(r));
+		save_position(r->relid, r->rows, depends_on(r));
 	else
 		forget_position(r->relid);
 	foreach(lc, r->shape->sources)

@@ -52,6 +52,13 @@ CREATE SCHEMA d;
 CREATE TABLE d.users (id int, name text, region text, referrer int);
 CREATE TABLE d.events (id int, user_id int, kind text, amount numeric, qty int,
                        flag bool, eventtime timestamptz);
+-- plain views, expanded into the managed views that read them
+CREATE VIEW d.paid AS
+  SELECT e.id, e.user_id AS uid, e.amount * 10 AS amount10, u.region
+    FROM d.events e JOIN d.users u ON u.id = e.user_id
+   WHERE e.kind IN ('buy', 'refund');
+CREATE VIEW d.paid_outside_north AS
+  SELECT * FROM d.paid WHERE region IS DISTINCT FROM 'north';
 });
 
 # --- the DAG, in definition order (upstreams first) -----------------------
@@ -100,6 +107,11 @@ my @views = (
 	                    FROM d.mv_buys b, d.mv_views v
 	                   WHERE b.user_id = v.user_id
 	                   GROUP BY b.user_id} ],
+	# through plain views (one over the other), grouped and joined again
+	[ via_views => q{SELECT p.region, count(*) AS n, sum(p.amount10) AS total, max(p.amount10) AS top
+	                   FROM d.paid_outside_north p GROUP BY p.region} ],
+	[ via_views_bag => q{SELECT p.id, p.amount10, u.name FROM d.paid p JOIN d.users u USING (region)
+	                      WHERE u.referrer IS NOT NULL} ],
 	[ eng_total => q{SELECT count(*) AS n_engaged, sum(touchpoints) AS touchpoints FROM d.mv_engagement} ],
 	# the seed's customer_health: three single-row views joined without a condition
 	[ health => q{SELECT t.n * u.n_users AS refunds_x_users, t.sum_amount, u.n_referred,

@@ -1,0 +1,257 @@
+/*-------------------------------------------------------------------------
+ * diff_expand.c
+ *	  Plain views a differentially refreshed query reads, expanded into it
+ *	  (diff_expand.h), so that their tables become the query's sources.
+ *
+ *	  As the rewriter expands a view, permissions included: the query's
+ *	  entry for the view stays in its range table (out of FROM) so that the
+ *	  owner's SELECT on the view is checked, and the view's own entries
+ *	  carry the view owner's identity (or none, for a security_invoker
+ *	  view).  Unlike the rewriter, the view's tables are then joined into
+ *	  the query itself rather than kept as a subquery: the differential SQL
+ *	  swaps FROM items of one SELECT.  Every join being inner, the FROM
+ *	  clause becomes a flat list and every ON condition part of WHERE.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "common/hashfn.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "views/diff_expand.h"
+
+/* Views inside views inside ...: deeper than this is refused. */
+#define MAX_VIEW_DEPTH 16
+
+static bool
+is_view_entry(Query *query, Node *item)
+{
+	RangeTblEntry *rte;
+
+	if (!IsA(item, RangeTblRef))
+		return false;
+	rte = rt_fetch(((RangeTblRef *) item)->rtindex, query->rtable);
+	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW;
+}
+
+static bool
+reads_a_view(Query *query, Node *node)
+{
+	ListCell   *lc;
+
+	if (IsA(node, FromExpr))
+	{
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			if (reads_a_view(query, lfirst(lc)))
+				return true;
+		return false;
+	}
+	if (IsA(node, JoinExpr))
+		return reads_a_view(query, ((JoinExpr *) node)->larg) ||
+			reads_a_view(query, ((JoinExpr *) node)->rarg);
+	return is_view_entry(query, node);
+}
+
+/*
+ * The FROM items under node as a flat list (*items) and its conditions
+ * (*quals).  A join's range table entry is referenced no more: it becomes
+ * an empty one, which the deparser names but never prints.
+ */
+static const char *
+flatten_from(Query *query, Node *node, List **items, List **quals)
+{
+	if (IsA(node, RangeTblRef))
+		*items = lappend(*items, node);
+	else if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+		{
+			const char *reason = flatten_from(query, lfirst(lc), items, quals);
+
+			if (reason != NULL)
+				return reason;
+		}
+		if (((FromExpr *) node)->quals != NULL)
+			*quals = lappend(*quals, ((FromExpr *) node)->quals);
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+		RangeTblEntry *rte = rt_fetch(join->rtindex, query->rtable);
+		const char *reason;
+
+		if (join->jointype != JOIN_INNER)
+			return "outer joins are not supported";
+		reason = flatten_from(query, join->larg, items, quals);
+		if (reason == NULL)
+			reason = flatten_from(query, join->rarg, items, quals);
+		if (reason != NULL)
+			return reason;
+		if (join->quals != NULL)
+			*quals = lappend(*quals, join->quals);
+		rte->rtekind = RTE_RESULT;
+		rte->joinaliasvars = NIL;
+		rte->joinleftcols = NIL;
+		rte->joinrightcols = NIL;
+		rte->join_using_alias = NULL;
+	}
+	else
+		elog(ERROR, "unrecognized node type in FROM: %d", (int) nodeTag(node));
+	return NULL;
+}
+
+/* Join alias columns replaced by the columns they stand for. */
+static void
+flatten_join_columns(Query *query)
+{
+	query->targetList = (List *) flatten_join_alias_vars(query, (Node *) query->targetList);
+	query->jointree = (FromExpr *) flatten_join_alias_vars(query, (Node *) query->jointree);
+	query->havingQual = flatten_join_alias_vars(query, query->havingQual);
+}
+
+/* Why the query of view name cannot be joined into its reader, or NULL. */
+static const char *
+view_query_reason(const char *name, Query *view)
+{
+	const char *what = NULL;
+
+	if (view->setOperations != NULL)
+		what = "set operations";
+	else if (view->hasAggs || view->groupClause != NIL || view->groupingSets != NIL ||
+			 view->havingQual != NULL)
+		what = "aggregates or GROUP BY";
+	else if (view->distinctClause != NIL)
+		what = "DISTINCT";
+	else if (view->hasWindowFuncs)
+		what = "window functions";
+	else if (view->limitCount != NULL || view->limitOffset != NULL)
+		what = "LIMIT or OFFSET";
+	else if (view->cteList != NIL)
+		what = "WITH";
+	else if (view->hasSubLinks)
+		what = "subqueries in expressions";
+	else if (view->hasTargetSRFs)
+		what = "set-returning functions";
+	else if (view->rowMarks != NIL)
+		what = "FOR UPDATE or FOR SHARE";
+	return what == NULL ? NULL :
+		psprintf("plain view %s uses %s, so it cannot be expanded", name, what);
+}
+
+/*
+ * The query of the view at rtindex, ready to join into query: checked,
+ * its join columns flattened and its range table entries numbered after
+ * query's.  Appends the view's fingerprint.
+ */
+static const char *
+view_to_join(Query *query, int rtindex, Oid owner, StringInfo fingerprint, Query **viewp)
+{
+	RangeTblEntry *rte = rt_fetch(rtindex, query->rtable);
+	Relation	rel = table_open(rte->relid, AccessShareLock);
+	char	   *name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												  RelationGetRelationName(rel));
+	Query	   *view = copyObject(get_view_query(rel));
+	const char *reason = NULL;
+	char	   *text = nodeToString(view);
+
+	/* a replaced view changes it: the next refresh is then full */
+	appendStringInfo(fingerprint, "%s%u:" UINT64_FORMAT, fingerprint->len > 0 ? " " : "",
+					 rte->relid,
+					 hash_bytes_extended((const unsigned char *) text, strlen(text), 0));
+	if (RelationIsSecurityView(rel))
+		reason = psprintf("plain view %s is a security barrier", name);
+	else if (rel->rd_rel->relowner != owner && !RelationHasSecurityInvoker(rel))
+		reason = psprintf("plain view %s belongs to another role", name);
+	else
+		reason = view_query_reason(name, view);
+	table_close(rel, NoLock);
+	if (reason != NULL)
+		return reason;
+	flatten_join_columns(view);
+	OffsetVarNodes((Node *) view, list_length(query->rtable), 0);
+	*viewp = view;
+	return NULL;
+}
+
+/* The FROM items and conditions of the view at rtindex replace it. */
+static const char *
+expand_one(Query **queryp, int rtindex, Oid owner, StringInfo fingerprint,
+		   List **items, List **quals)
+{
+	Query	   *query = *queryp;
+	Query	   *view;
+	const char *reason = view_to_join(query, rtindex, owner, fingerprint, &view);
+	List	   *view_items = NIL;
+	RangeTblEntry *rte;
+	bool		sublinks = false;
+
+	if (reason != NULL)
+		return reason;
+	/* the reader's columns of the view become the view's expressions */
+	rte = rt_fetch(rtindex, query->rtable);
+	*quals = (List *) ReplaceVarsFromTargetList((Node *) *quals, rtindex, 0, rte,
+												view->targetList, REPLACEVARS_REPORT_ERROR,
+												0, &sublinks);
+	query = (Query *) ReplaceVarsFromTargetList((Node *) query, rtindex, 0, rte,
+												view->targetList, REPLACEVARS_REPORT_ERROR,
+												0, &sublinks);
+	query->hasSubLinks |= sublinks;
+	query->rtable = list_concat(query->rtable, view->rtable);
+	reason = flatten_from(query, (Node *) view->jointree, &view_items, quals);
+	*items = list_concat(*items, view_items);
+	*queryp = query;
+	return reason;
+}
+
+Query *
+diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **reason)
+{
+	List	   *items = NIL;
+	List	   *quals = NIL;
+
+	*reason = NULL;
+	if (query->jointree == NULL || !reads_a_view(query, (Node *) query->jointree))
+		return query;
+	query = copyObject(query);
+	flatten_join_columns(query);
+	*reason = flatten_from(query, (Node *) query->jointree, &items, &quals);
+	for (int depth = 0; *reason == NULL; depth++)
+	{
+		List	   *expanded = NIL;
+		bool		any = false;
+		ListCell   *lc;
+
+		if (depth == MAX_VIEW_DEPTH)
+		{
+			*reason = "plain views are nested too deeply";
+			break;
+		}
+		foreach(lc, items)
+		{
+			if (*reason == NULL && is_view_entry(query, lfirst(lc)))
+			{
+				*reason = expand_one(&query, ((RangeTblRef *) lfirst(lc))->rtindex, owner,
+									 fingerprint, &expanded, &quals);
+				any = true;
+			}
+			else
+				expanded = lappend(expanded, lfirst(lc));
+		}
+		items = expanded;
+		if (!any)
+			break;
+	}
+	query->jointree = makeFromExpr(items, quals == NIL ? NULL : (Node *) make_ands_explicit(quals));
+	return query;
+}

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ * diff_expand.h
+ *	  Plain views a differentially refreshed query reads, expanded into it
+ *	  (diff_expand.c).
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_DIFF_EXPAND_H
+#define PIPELINE_DIFF_EXPAND_H
+
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+
+/*
+ * query (one SELECT, no set operations) with every plain view in its FROM
+ * replaced by the view's tables and conditions, views in views too; query
+ * itself when it reads none.  Its FROM is then a flat list of inner-joined
+ * items.  A view it reads stays in its range table, out of FROM, for the
+ * permission check on it.  Appends "oid:hash" of each view's definition to
+ * fingerprint.  *reason says why not (the query returned is then not to
+ * be used): a view that aggregates, a security barrier, ...
+ */
+extern Query *diff_expand_views(Query *query, Oid owner, StringInfo fingerprint,
+								const char **reason);
+
+#endif
