@@ -179,18 +179,24 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 											i, i, i, i, i);
 				char	   *grows = psprintf("(s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d)", i, i, i);
 
-				/* scale_n 0 with inputs left marks the scale (and sum) stale */
+				/* and how many have it after the inserts */
+				char	   *have = psprintf("(CASE WHEN %s THEN d.d_ins_sc_n_%d "
+											"WHEN d.d_ins_sc_%d = s.scale_%d THEN %s + d.d_ins_sc_n_%d ELSE %s END)",
+											grows, i, i, i, kept, i, kept);
+
+				/*
+				 * None left, or a larger one gone: the scale (and sum) must be
+				 * recomputed.  A row joined in one delta term and out in
+				 * another is an insert and a delete of one scale, so only the
+				 * net count can say that none is left.
+				 */
 				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
-												   "OR (d.d_del_sc_%d = s.scale_%d AND %s <= 0 "
-												   "AND NOT COALESCE(d.d_ins_sc_%d >= s.scale_%d, false)), false)",
-												   i, i, i, i, i, kept, i, i);
+												   "OR %s <= 0, false)", i, i, i, have);
 
 				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL WHEN %s THEN d.d_ins_sc_%d "
 								 "ELSE s.scale_%d END", i, nn, grows, i, i);
-
-				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 WHEN %s THEN d.d_ins_sc_n_%d "
-								 "WHEN d.d_ins_sc_%d = s.scale_%d THEN %s + d.d_ins_sc_n_%d ELSE %s END",
-								 i, nn, scale_stale, grows, i, i, i, kept, i, kept);
+				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 ELSE %s END",
+								 i, nn, scale_stale, have);
 				appendStringInfo(stale, " OR (%s > 0 AND %s)", nn, scale_stale);
 			}
 			break;
