@@ -215,6 +215,26 @@ SELECT diff.differences('diff.mv_by_area',
     'SELECT a.region, sum(p.amount) AS total, count(*) AS n FROM diff.payments p
        JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');
 SELECT pipeline.drop_matview('diff.mv_by_area');
+-- the same in a group that had no value yet: the row taken back is neither
+-- its maximum nor of its scale
+INSERT INTO diff.accounts VALUES (3, 'w'), (4, 'w');
+INSERT INTO diff.payments VALUES (5, 3, NULL);
+SELECT pipeline.create_matview('diff', 'area_top',
+    'SELECT a.region, max(p.amount) AS top, sum(p.amount) AS total FROM diff.payments p
+       JOIN diff.accounts a ON a.id = p.account GROUP BY a.region', '1 hour',
+    refresh_mode => 'differential');
+INSERT INTO diff.payments VALUES (6, 4, 350.0000), (7, 3, 8.7170);
+UPDATE diff.accounts SET region = 'e' WHERE id = 4;
+SELECT status FROM pipeline.refresh('diff.mv_area_top');
+SELECT * FROM diff.mv_area_top ORDER BY region;
+DELETE FROM diff.payments WHERE id = 7;
+INSERT INTO diff.payments VALUES (8, 3, 1.5);
+SELECT status FROM pipeline.refresh('diff.mv_area_top');
+SELECT * FROM diff.mv_area_top ORDER BY region;
+SELECT diff.differences('diff.mv_area_top',
+    'SELECT a.region, max(p.amount) AS top, sum(p.amount) AS total FROM diff.payments p
+       JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');
+SELECT pipeline.drop_matview('diff.mv_area_top');
 
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;

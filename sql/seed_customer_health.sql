@@ -100,6 +100,9 @@ $$);
 SELECT matview, schema_name, name, matview_type, refresh_interval, columns,
        version, owner = current_user AS owned_by_definer
   FROM pipeline.matviews ORDER BY matview::text;
+-- every view of the seed, engagement and customer_health included, is
+-- refreshed differentially in auto mode
+SELECT matview, refresh_mode, full_refresh_reason FROM pipeline.matviews ORDER BY matview::text;
 SELECT upstream, downstream FROM pipeline.edges ORDER BY downstream::text, upstream::text;
 SELECT * FROM pipeline.refresh_order();
 SELECT * FROM pipeline.upstream('public.mv_customer_health');

@@ -173,28 +173,29 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 							 i, nn, i, i);
 			if (agg->numeric_arg)
 			{
-				/* how many inputs keep the display scale, after the deletes */
-				char	   *kept = psprintf("(CASE WHEN d.d_del_sc_%d = s.scale_%d "
-											"THEN s.scale_n_%d - d.d_del_sc_n_%d ELSE s.scale_n_%d END)",
-											i, i, i, i, i);
-				char	   *grows = psprintf("(s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d)", i, i, i);
-
-				/* and how many have it after the inserts */
-				char	   *have = psprintf("(CASE WHEN %s THEN d.d_ins_sc_n_%d "
-											"WHEN d.d_ins_sc_%d = s.scale_%d THEN %s + d.d_ins_sc_n_%d ELSE %s END)",
-											grows, i, i, i, kept, i, kept);
+				/* the largest scale after the inserts */
+				char	   *scale = psprintf("(CASE WHEN s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d "
+											 "THEN d.d_ins_sc_%d ELSE s.scale_%d END)", i, i, i, i, i);
 
 				/*
-				 * None left, or a larger one gone: the scale (and sum) must be
-				 * recomputed.  A row joined in one delta term and out in
-				 * another is an insert and a delete of one scale, so only the
-				 * net count can say that none is left.
+				 * How many inputs have it: those that had, minus the deletes,
+				 * plus the inserts of it.  A row joined in by one delta term
+				 * and out by another is an insert and a delete of one scale:
+				 * only this net count says whether any is left.
 				 */
-				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > s.scale_%d "
-												   "OR %s <= 0, false)", i, i, i, have);
+				char	   *have = psprintf("((CASE WHEN s.scale_%d = %s THEN s.scale_n_%d ELSE 0 END) "
+											"- (CASE WHEN d.d_del_sc_%d = %s THEN d.d_del_sc_n_%d ELSE 0 END) "
+											"+ (CASE WHEN d.d_ins_sc_%d = %s THEN d.d_ins_sc_n_%d ELSE 0 END))",
+											i, scale, i, i, scale, i, i, scale, i);
 
-				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL WHEN %s THEN d.d_ins_sc_%d "
-								 "ELSE s.scale_%d END", i, nn, grows, i, i);
+				/*
+				 * none left, or a larger one gone: recomputed from the
+				 * sources
+				 */
+				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > %s OR %s <= 0, false)",
+												   i, i, scale, have);
+
+				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, scale);
 				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 ELSE %s END",
 								 i, nn, scale_stale, have);
 				appendStringInfo(stale, " OR (%s > 0 AND %s)", nn, scale_stale);
@@ -204,8 +205,15 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 		case DIFF_MAX:
 			appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
 							 i, nn, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i);
-			appendStringInfo(stale, " OR (%s > 0 AND d.d_del_%d %s s.ext_%d)",
-							 nn, i, agg->kind == DIFF_MIN ? "<=" : ">=", i);
+
+			/*
+			 * A deleted value at or beyond the new extreme may have been it
+			 * (or the insert of it may be one a delta term took back)
+			 */
+			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(d.d_del_%d %s %s(s.ext_%d, d.d_ins_%d), "
+							 "d.d_del_%d IS NOT NULL))",
+							 nn, i, agg->kind == DIFF_MIN ? "<=" : ">=",
+							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, i);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:

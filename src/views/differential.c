@@ -792,6 +792,25 @@ create_state_table(DiffRefresh *r)
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
 }
 
+/* The plain views a query reads, directly or through one another. */
+static List *
+expanded_views(DiffShape *shape)
+{
+	List	   *views = NIL;
+	ListCell   *block;
+	ListCell   *lc;
+
+	foreach(block, shape->blocks)
+		foreach(lc, ((Query *) lfirst(block))->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+				views = list_append_unique_oid(views, rte->relid);
+		}
+	return views;
+}
+
 /*
  * The view's table depends on what it reads, as a materialized view's rule
  * does: a source (or a column of it) cannot be dropped from under it, and a
@@ -820,6 +839,14 @@ record_source_dependencies(DiffRefresh *r)
 			ObjectAddressSubSet(read, RelationRelationId, source->relid, attnum);
 			recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
 		}
+	}
+	/* and on the plain views expanded into it (their entries stay) */
+	foreach(lc, expanded_views(r->shape))
+	{
+		ObjectAddress read;
+
+		ObjectAddressSet(read, RelationRelationId, lfirst_oid(lc));
+		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
 	}
 }
 

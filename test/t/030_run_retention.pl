@@ -1,5 +1,7 @@
-# Pruning of run history and change records (pipeline.run_retention,
-# pipeline.run_history_per_view, run_prune_history() in src/run.c), which
+# Pruning of run history, change records and differential refresh's
+# positions and change logs (pipeline.run_retention,
+# pipeline.run_history_per_view, pipeline.change_log_retention,
+# run_prune_history() in src/schedule/run.c), which
 # the scheduler does on its first planning pass and then every minute.
 #
 # The history is built with run_due() and back-dated rows in pipeline.runs
@@ -19,6 +21,7 @@ pipeline.enabled = off
 pipeline.tick = 100ms
 pipeline.run_retention = 7
 pipeline.run_history_per_view = 5
+pipeline.change_log_retention = 60
 timezone = 'UTC'
 max_worker_processes = 20
 # no other transaction may hold back a snapshot's xmin
@@ -117,6 +120,37 @@ sql(qq{
 	('mv_idle',    '2099-12-31', 1, 'succeeded', now() - interval '1 hour',  now() - interval '1 hour',  1, NULL, 1);
 });
 
+# Differential refresh (pipeline.change_log_retention: 60 minutes).  Both
+# views consume dsrc's change log; mv_dfresh has consumed its latest row,
+# mv_dstale has not and its position is back-dated past the retention: the
+# pruning lets that position go, and with it the log rows only it needed.
+sql(q{
+	CREATE ROLE diff_owner;
+	CREATE TABLE dsrc (id int, amount numeric);
+	ALTER TABLE dsrc OWNER TO diff_owner;
+	INSERT INTO dsrc VALUES (1, 1.5);
+	SET ROLE diff_owner;
+	SELECT pipeline.create_matview('public', 'dfresh', 'SELECT count(*) AS n, sum(amount) AS total FROM dsrc',
+	                               '1 day', refresh_mode => 'differential');
+	SELECT pipeline.create_matview('public', 'dstale', 'SELECT id, amount FROM dsrc',
+	                               '1 day', refresh_mode => 'differential');
+});
+sub run_due_diff
+{
+	return sql(qq{SET ROLE diff_owner;
+		SELECT string_agg(matview::text || ' ' || status, ', ' ORDER BY matview::text)
+		  FROM pipeline.run_due('$_[0]')});
+}
+is(run_due_diff('2100-01-01 00:00+00'), 'mv_dfresh succeeded, mv_dstale succeeded',
+	'differential views: first runs');
+sql(q{INSERT INTO dsrc VALUES (2, 2.5);
+	SET ROLE diff_owner; SELECT pipeline.refresh('mv_dfresh')});
+my $log_rows = q{SELECT format('SELECT count(*) FROM %s', log_table) FROM pipeline.capture_sources
+	WHERE source = 'dsrc'::regclass};
+is(sql(sql($log_rows)), '1', 'the change mv_dstale has not consumed is in the log');
+sql(q{UPDATE pipeline.differential_positions SET saved_at = now() - interval '61 minutes'
+	WHERE matview = 'mv_dstale'::regclass});
+
 my $history = q{SELECT string_agg(matview::text || ' ' || time_label::date || '/' || attempt || ' ' || status,
 	E'\n' ORDER BY matview::text, time_label, attempt) FROM pipeline.runs};
 my $before = sql($history);
@@ -126,6 +160,9 @@ sql(q{ALTER SYSTEM SET pipeline.enabled = on; SELECT pg_reload_conf();});
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 0 FROM pipeline.runs WHERE matview = 'mv_often'::regclass AND time_label = '2099-12-01'}),
 	'the scheduler pruned old history');
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pipeline.differential_positions WHERE matview = 'mv_dstale'::regclass}),
+	'the scheduler let go of the position older than pipeline.change_log_retention');
 # nothing runs again (every view is up to date for its label in 2100)
 sql(q{ALTER SYSTEM SET pipeline.enabled = off; SELECT pg_reload_conf();});
 
@@ -136,6 +173,8 @@ is(sql($history), join("\n",
 	'mv_busy 2099-12-06/1 failed',
 	'mv_busy 2099-12-07/1 failed',
 	'mv_busy 2099-12-08/1 failed',
+	'mv_dfresh 2100-01-01/1 succeeded',
+	'mv_dstale 2100-01-01/1 succeeded',
 	'mv_failing 2099-12-31/1 failed',
 	'mv_failing 2100-01-01/1 running',
 	'mv_idle 2099-11-01/1 skipped',
@@ -159,6 +198,24 @@ is(sql(q{SELECT last_time_label::date || ' ' || label_count FROM pipeline.runs
 is($changes_of->('src'), $src[1], 'the source change mv_seldom has not seen is kept, the older one deleted');
 is($changes_of->('mv_often'), $often[1], 'the latest refresh of mv_often is kept, the older one deleted');
 is($changes_of->('mv_seldom'), $seldom[0], 'the latest refresh of mv_seldom is kept');
+
+# the change log kept nothing for mv_dstale, whose next refresh is full and
+# exact; mv_dfresh kept its position
+is(sql(q{SELECT count(*) FROM pipeline.differential_positions WHERE matview = 'mv_dfresh'::regclass}),
+	'1', 'a position within the retention is kept');
+is(sql(sql($log_rows)), '0', 'log rows no position needs are pruned');
+sql('INSERT INTO dsrc VALUES (3, 3.5)');
+is(run_due_diff('2100-01-02 00:00+00'), 'mv_dfresh succeeded, mv_dstale succeeded',
+	'differential views: second runs');
+is(sql(q{SELECT string_agg(matview::text || ': ' || detail, E'\n' ORDER BY matview::text) FROM pipeline.runs
+	WHERE matview IN ('mv_dfresh'::regclass, 'mv_dstale'::regclass) AND time_label = '2100-01-02'}),
+	"mv_dfresh: differential: 1 change in public.dsrc\n"
+	  . "mv_dstale: full: no saved position (first refresh, after a restore or an upgrade, "
+	  . "or pipeline.change_log_retention passed)",
+	'the view past the retention refreshes fully, the other differentially');
+is(sql(q{SELECT (SELECT string_agg(id || ' ' || amount, ',' ORDER BY id) FROM mv_dstale)
+	|| ' / ' || (SELECT n || ' ' || total FROM mv_dfresh)}),
+	'1 1.5,2 2.5,3 3.5 / 3 7.5', 'both views are exact');
 
 # and skip-unchanged still decides right after the pruning
 is(run_due_as('seldom', '2100-01-02 00:00+00'), 'succeeded', 'seldom: runs, its source changed');
