@@ -231,6 +231,14 @@ DELETE FROM diff.payments WHERE id = 7;
 INSERT INTO diff.payments VALUES (8, 3, 1.5);
 SELECT status FROM pipeline.refresh('diff.mv_area_top');
 SELECT * FROM diff.mv_area_top ORDER BY region;
+-- and in a group that appears: payment 9, of an account that did not
+-- exist, goes as the account comes; the new group has no value
+INSERT INTO diff.payments VALUES (9, 5, 330), (10, 5, NULL);
+SELECT status FROM pipeline.refresh('diff.mv_area_top');
+DELETE FROM diff.payments WHERE id = 9;
+INSERT INTO diff.accounts VALUES (5, 'z');
+SELECT status FROM pipeline.refresh('diff.mv_area_top');
+SELECT * FROM diff.mv_area_top ORDER BY region;
 SELECT diff.differences('diff.mv_area_top',
     'SELECT a.region, max(p.amount) AS top, sum(p.amount) AS total FROM diff.payments p
        JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');

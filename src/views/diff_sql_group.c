@@ -242,16 +242,18 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			{
 				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
 				/* a row that came and went in one window may hold the scale */
-				appendStringInfo(values, ", d.d_ins_sc_%d, CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
-								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", i, i, i, i);
+				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_sc_%d END, "
+								 "CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
+								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", i, i, i, i, i);
 				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
 								 i, i, i);
 			}
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:
+			/* a value one delta term brought and another took back is none */
 			appendStringInfo(columns, ", ext_%d", i);
-			appendStringInfo(values, ", d.d_ins_%d", i);
+			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_%d END", i, i);
 			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", i, i);
 			break;
 		case DIFF_BOOL_AND:
@@ -415,8 +417,9 @@ stale_groups(DiffSql *sql, bool null_keys)
 }
 
 /*
- * Step 1: each extreme of the stale groups, one index probe per group when
- * the sources have an index on (key, value).  Step 1 + n: numeric
+ * Step 1: the extremes of the stale groups that a deleted value reached
+ * (pipeline_dg still holds the delta), one index probe each when the
+ * sources have an index on (key, value).  Step 1 + n: numeric
  * aggregate n's largest scale, how many inputs have it and its sum, in one
  * pass over the group's rows, for the groups whose scale went stale.  Last
  * step: no group is stale any more.
@@ -438,10 +441,12 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 		DiffAgg    *agg = lfirst(lc);
 		int			x = sql->arg_column[++i];
 
+		/* only an extreme a deleted value reached (see the MERGE) */
 		if (step == 1 && (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX))
-			appendStringInfo(&set, "%sext_%d = (SELECT pg_catalog.%s(i.c%d) %s)",
-							 set.len > 0 ? ", " : "", i, agg->kind == DIFF_MIN ? "min" : "max",
-							 x, group_rows(sql, null_keys));
+			appendStringInfo(&set, "%sext_%d = CASE WHEN COALESCE(d.d_del_%d %s s.ext_%d, d.d_del_%d IS NOT NULL) "
+							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END",
+							 set.len > 0 ? ", " : "", i, i, agg->kind == DIFF_MIN ? "<=" : ">=", i, i,
+							 agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
 		else if (step == i + 1 && agg->numeric_arg &&
 				 (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
 			return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
@@ -456,8 +461,9 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 	}
 	if (set.len == 0)
 		return NULL;
-	return psprintf("UPDATE %s s SET %s WHERE %s", sql->state, set.data,
-					stale_groups(sql, null_keys));
+	return psprintf("UPDATE %s s SET %s FROM %s d WHERE %s AND %s", sql->state, set.data,
+					group_delta_rows(sql, null_keys), stale_groups(sql, null_keys),
+					state_matches(sql, "d.c", null_keys));
 }
 
 /* How many steps diff_sql_state_recompute() has. */
