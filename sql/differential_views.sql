@@ -46,7 +46,12 @@ INSERT INTO pv.expect VALUES
  ('joined', 'SELECT r.uid, r.doubled, u.region AS again FROM pv.buys_by_region r, pv.users u WHERE u.user_id = r.uid'),
  ('regions', 'SELECT DISTINCT region, kind FROM pv.event_regions'),
  ('invoker', 'SELECT user_id, sum(amount) AS total FROM pv.invoker_buys GROUP BY user_id'),
- ('unioned', 'SELECT uid, doubled FROM pv.buys UNION ALL SELECT user_id, amount FROM pv.invoker_buys');
+ ('unioned', 'SELECT uid, doubled FROM pv.buys UNION ALL SELECT user_id, amount FROM pv.invoker_buys'),
+ -- joins written with USING and with an alias, around a view
+ ('using', 'SELECT user_id, region, count(*) AS n, sum(doubled) AS s
+              FROM pv.events JOIN pv.users USING (user_id) JOIN pv.buys ON uid = user_id GROUP BY user_id, region'),
+ ('aliased', 'SELECT j.id, j.region, b.doubled
+                FROM (pv.events JOIN pv.users USING (user_id)) AS j JOIN pv.buys b ON b.uid = j.user_id');
 SELECT pipeline.create_matview('pv', name, query, '1 hour', refresh_mode => 'differential')
   FROM pv.expect ORDER BY name;
 SELECT matview, refresh_mode, full_refresh_reason FROM pipeline.matviews

@@ -19,6 +19,7 @@
 #include "catalog/pg_class.h"
 #include "common/hashfn.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
@@ -109,6 +110,24 @@ flatten_from(Query *query, Node *node, List **items, List **quals)
 	else
 		elog(ERROR, "unrecognized node type in FROM: %d", (int) nodeTag(node));
 	return NULL;
+}
+
+/*
+ * A column written through a join's alias (j.id) names the join for the
+ * deparser (varnosyn); the join is gone from FROM, so it names its table.
+ */
+static bool
+name_tables_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
+	{
+		((Var *) node)->varnosyn = ((Var *) node)->varno;
+		((Var *) node)->varattnosyn = ((Var *) node)->varattno;
+		return false;
+	}
+	return expression_tree_walker(node, name_tables_walker, context);
 }
 
 /* Join alias columns replaced by the columns they stand for. */
@@ -253,5 +272,8 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 			break;
 	}
 	query->jointree = makeFromExpr(items, quals == NIL ? NULL : (Node *) make_ands_explicit(quals));
+	(void) name_tables_walker((Node *) query->targetList, NULL);
+	(void) name_tables_walker((Node *) query->jointree, NULL);
+	(void) name_tables_walker(query->havingQual, NULL);
 	return query;
 }
