@@ -57,9 +57,10 @@ extern char *diff_sql_state_stale_count(DiffSql *sql);
 
 /*
  * The stale groups' state from the sources, in steps 1 to
- * diff_sql_state_recompute_steps() (NULL when a step has nothing to do):
- * extremes, then each numeric aggregate's scale and sum, then the groups
- * are no longer stale (the last step: all groups, null_keys false only).
+ * diff_sql_state_recompute_steps() (NULL when a step has nothing to do),
+ * each for the stale groups with (null_keys) or without a NULL key: each
+ * numeric aggregate's scale and sum, then the extremes, which also marks
+ * the groups no longer stale.
  */
 extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
 extern int	diff_sql_state_recompute_steps(DiffSql *sql);

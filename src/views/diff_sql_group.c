@@ -417,24 +417,40 @@ stale_groups(DiffSql *sql, bool null_keys)
 }
 
 /*
- * Step 1: the extremes of the stale groups that a deleted value reached
- * (pipeline_dg still holds the delta), one index probe each when the
- * sources have an index on (key, value).  Step 1 + n: numeric
- * aggregate n's largest scale, how many inputs have it and its sum, in one
- * pass over the group's rows, for the groups whose scale went stale.  Last
- * step: no group is stale any more.
+ * Step n: numeric aggregate n's largest scale, how many inputs have it and
+ * its sum, in one pass over the group's rows, for the groups whose scale
+ * went stale.  Last step: the extremes of the stale groups that a deleted
+ * value reached (pipeline_dg still holds the delta), one index probe each
+ * when the sources have an index on (key, value); and no group is stale
+ * any more.
  */
 char *
 diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 {
+	int			naggs = list_length(sql->shape->aggs);
 	StringInfoData set;
 	ListCell   *lc;
 	int			i = 0;
 
-	if (step > list_length(sql->shape->aggs) + 1)
-		return step == list_length(sql->shape->aggs) + 2 ?
-			psprintf("UPDATE %s s SET pipeline_stale = false WHERE s.pipeline_stale", sql->state) :
-			NULL;
+	if (step <= naggs)
+	{
+		DiffAgg    *agg = list_nth(sql->shape->aggs, step - 1);
+		int			x = sql->arg_column[step];
+
+		if (!agg->numeric_arg || (agg->kind != DIFF_SUM && agg->kind != DIFF_AVG))
+			return NULL;
+		return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
+						"(SELECT (pg_catalog.array_agg(g.sc ORDER BY g.sc DESC NULLS LAST))[1], "
+						"COALESCE((pg_catalog.array_agg(g.n ORDER BY g.sc DESC NULLS LAST))[1], 0), "
+						"COALESCE(pg_catalog.sum(g.part), 0) "
+						"FROM (SELECT pg_catalog.scale(i.c%d) AS sc, pg_catalog.count(*) AS n, "
+						"pg_catalog.sum(i.c%d) AS part %s AND i.c%d IS NOT NULL GROUP BY 1) g) "
+						"WHERE %s AND s.nn_%d > 0 AND s.scale_n_%d <= 0",
+						sql->state, step, step, step, x, x, group_rows(sql, null_keys), x,
+						stale_groups(sql, null_keys), step, step);
+	}
+	if (step > naggs + 1)
+		return NULL;
 	initStringInfo(&set);
 	foreach(lc, sql->shape->aggs)
 	{
@@ -442,35 +458,25 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 		int			x = sql->arg_column[++i];
 
 		/* only an extreme a deleted value reached (see the MERGE) */
-		if (step == 1 && (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX))
-			appendStringInfo(&set, "%sext_%d = CASE WHEN COALESCE(d.d_del_%d %s s.ext_%d, d.d_del_%d IS NOT NULL) "
-							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END",
-							 set.len > 0 ? ", " : "", i, i, agg->kind == DIFF_MIN ? "<=" : ">=", i, i,
+		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(d.d_del_%d %s s.ext_%d, d.d_del_%d IS NOT NULL) "
+							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END, ",
+							 i, i, agg->kind == DIFF_MIN ? "<=" : ">=", i, i,
 							 agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
-		else if (step == i + 1 && agg->numeric_arg &&
-				 (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG))
-			return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
-							"(SELECT (pg_catalog.array_agg(g.sc ORDER BY g.sc DESC NULLS LAST))[1], "
-							"COALESCE((pg_catalog.array_agg(g.n ORDER BY g.sc DESC NULLS LAST))[1], 0), "
-							"COALESCE(pg_catalog.sum(g.part), 0) "
-							"FROM (SELECT pg_catalog.scale(i.c%d) AS sc, pg_catalog.count(*) AS n, "
-							"pg_catalog.sum(i.c%d) AS part %s AND i.c%d IS NOT NULL GROUP BY 1) g) "
-							"WHERE %s AND s.nn_%d > 0 AND s.scale_n_%d <= 0",
-							sql->state, i, i, i, x, x, group_rows(sql, null_keys), x,
-							stale_groups(sql, null_keys), i, i);
 	}
 	if (set.len == 0)
-		return NULL;
-	return psprintf("UPDATE %s s SET %s FROM %s d WHERE %s AND %s", sql->state, set.data,
-					group_delta_rows(sql, null_keys), stale_groups(sql, null_keys),
-					state_matches(sql, "d.c", null_keys));
+		return psprintf("UPDATE %s s SET pipeline_stale = false WHERE %s", sql->state,
+						stale_groups(sql, null_keys));
+	return psprintf("UPDATE %s s SET %spipeline_stale = false FROM %s d WHERE %s AND %s",
+					sql->state, set.data, group_delta_rows(sql, null_keys),
+					stale_groups(sql, null_keys), state_matches(sql, "d.c", null_keys));
 }
 
 /* How many steps diff_sql_state_recompute() has. */
 int
 diff_sql_state_recompute_steps(DiffSql *sql)
 {
-	return list_length(sql->shape->aggs) + 2;
+	return list_length(sql->shape->aggs) + 1;
 }
 
 char *

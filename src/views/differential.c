@@ -333,11 +333,7 @@ recompute_stale_groups(DiffRefresh *r)
 		for (int with_nulls = 0; with_nulls <= 1; with_nulls++)
 		{
 			char	   *sql = diff_sql_state_recompute(r->sql, with_nulls, step);
-
-			/* the last step clears every stale group at once */
-			int64		groups = step == steps ?
-			(with_nulls ? 0 : without_null + with_null) :
-			(with_nulls ? with_null : without_null);
+			int64		groups = with_nulls ? with_null : without_null;
 
 			if (sql != NULL && groups > 0)
 				run_as_owner(r, sql, false);
