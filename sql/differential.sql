@@ -244,6 +244,25 @@ SELECT diff.differences('diff.mv_area_top',
        JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');
 SELECT pipeline.drop_matview('diff.mv_area_top');
 
+-- over a stream (incremental) view: what each append adds is captured
+CREATE TABLE diff.clicks (id int PRIMARY KEY, user_id int, amount numeric);
+INSERT INTO diff.clicks SELECT g, g % 3, g * 0.5 FROM generate_series(1, 6) g;
+SELECT pipeline.create_matview('diff', 'click_stream', 'SELECT id, user_id, amount FROM diff.clicks',
+                               '1 hour', 'incremental', 'id');
+SELECT pipeline.create_matview('diff', 'click_totals',
+    'SELECT user_id, count(*) AS n, sum(amount) AS total, max(amount) AS top
+       FROM diff.mv_click_stream GROUP BY user_id', '1 hour', refresh_mode => 'differential');
+INSERT INTO diff.clicks SELECT g, g % 4, g * 1.5 FROM generate_series(7, 12) g;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 05:00+00')
+ WHERE matview::text LIKE 'diff.mv_click%' ORDER BY 1;
+SELECT matview, detail FROM pipeline.runs
+ WHERE matview::text LIKE 'diff.mv_click%' AND time_label = '2030-01-01 05:00+00' ORDER BY 1;
+SELECT * FROM diff.mv_click_totals ORDER BY user_id;
+SELECT diff.differences('diff.mv_click_totals',
+    'SELECT user_id, count(*) AS n, sum(amount) AS total, max(amount) AS top
+       FROM diff.clicks GROUP BY user_id');
+SELECT pipeline.drop_matview('diff.mv_click_stream', "cascade" => true);
+
 -- the view is a table of exactly the query's columns
 SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;
