@@ -101,6 +101,17 @@ SELECT * FROM pv.step('after replace');
 SELECT r.matview, r.detail FROM pipeline.runs r
  WHERE r.matview = 'pv.mv_per_user'::regclass ORDER BY r.run_id DESC LIMIT 1;
 
+-- a replacement alone, no write: the views that read the view run (in
+-- full), the others are skipped; at the next label all are skipped
+SELECT count(*) FROM pipeline.run_due('2031-02-01 03:00+00') WHERE matview::text LIKE 'pv.%';
+CREATE OR REPLACE VIEW pv.buys AS
+  SELECT e.user_id AS uid, e.amount * 2 AS doubled FROM pv.events e WHERE e.kind = 'buy';
+SELECT matview, status FROM pipeline.run_due('2031-02-01 04:00+00') WHERE matview::text LIKE 'pv.%' ORDER BY 1;
+SELECT r.matview, r.detail FROM pipeline.runs r
+ WHERE r.matview::text LIKE 'pv.%' AND r.time_label = '2031-02-01 04:00+00' ORDER BY 1;
+SELECT matview, status FROM pipeline.run_due('2031-02-01 05:00+00') WHERE matview::text LIKE 'pv.%' ORDER BY 1;
+SELECT * FROM pv.step('after a replacement alone');
+
 -- views that cannot be expanded: refreshed fully in auto, with the reason;
 -- refused in differential
 CREATE ROLE pv_other;

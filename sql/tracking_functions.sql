@@ -132,6 +132,15 @@ SELECT (SELECT n FROM trk.mv_partition_reader) AS partition_rows,
 SELECT count(*) AS triggers FROM pg_trigger
  WHERE tgrelid IN ('trk.part1'::regclass, 'trk.inh_parent'::regclass, 'trk.inh_child'::regclass);
 
+-- a plain view it reads replaced, no table written: the view runs (and
+-- reads the new definition), then is skipped again
+CREATE OR REPLACE VIEW trk.plain AS SELECT x FROM trk.src WHERE x > 1;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 11:00+00')
+ WHERE matview = 'trk.mv_judged'::regclass;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 12:00+00')
+ WHERE matview = 'trk.mv_judged'::regclass;
+SELECT count(*) = (SELECT count(*) FROM trk.src WHERE x > 1) AS new_definition_read FROM trk.mv_judged;
+
 SELECT count(*) AS dropped
   FROM (SELECT pipeline.drop_matview(matview) FROM pipeline.matview_definitions
          WHERE schema_name = 'trk') d;

@@ -407,9 +407,21 @@ install_missing_triggers(Oid relid)
  * fires the parent's statement triggers, not the child's, and a parent's
  * rows include its children's); or a change row the last success has not
  * seen (change_tracking.h).  Plain views are covered by their own sources,
- * which are edges too.
+ * which are edges too, and by their definition: a view replaced since (its
+ * pg_rewrite row written by a transaction the last success could not see,
+ * or by that success's own) counts as changed.  pg_rewrite's xmin is a
+ * 32-bit xid: widened with the epoch of the next xid.
  */
-#define UNCHANGED_QUERY(change_seen) \
+#define VIEW_REPLACED(own_xid) \
+"EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r, pipeline.refresh_snapshots s, " \
+"               LATERAL (SELECT r.xmin::text::int8 AS x, " \
+"                  pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8 AS n) v, " \
+"               LATERAL (SELECT ((((v.n >> 32) - CASE WHEN v.x > (v.n & 4294967295) THEN 1 ELSE 0 END) << 32) " \
+"                                 | v.x)::text::xid8 AS xid) w " \
+"         WHERE r.ev_class = c.oid AND s.matview = $1::regclass AND v.x >= 3 " \
+"           AND (" own_xid "NOT pg_catalog.pg_visible_in_snapshot(w.xid, s.snapshot)))"
+
+#define UNCHANGED_QUERY(change_seen, own_xid) \
 "SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
 "                WHERE s.matview = $1::regclass) " \
 "   AND NOT EXISTS ( " \
@@ -419,6 +431,7 @@ install_missing_triggers(Oid relid)
 "          AND (c.relkind NOT IN ('r', 'm', 'v') OR c.oid < $2 " \
 "               OR (c.relkind = 'r' AND (c.relispartition OR c.relhassubclass " \
 "                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))) " \
+"               OR (c.relkind = 'v' AND " VIEW_REPLACED(own_xid) ") " \
 "               OR (c.relkind = 'm' AND NOT EXISTS " \
 "                   (SELECT 1 FROM pipeline.matview_definitions d " \
 "                     WHERE d.matview = c.oid)) " \
@@ -429,11 +442,12 @@ install_missing_triggers(Oid relid)
 static const char *const unchanged_query =
 UNCHANGED_QUERY("CASE WHEN ch.xid = s.xid "
 				"     THEN ch.command_id < s.command_id "
-				"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END");
+				"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END",
+				"w.xid = s.xid OR ");
 
 /* The same under the 1.1 catalog, which has no command ids */
 static const char *const unchanged_query_1_1 =
-UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)");
+UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)", "");
 
 bool
 change_tracking_unchanged(Oid relid)
