@@ -274,23 +274,47 @@ housekeeping(TimestampTz now)
 	}
 }
 
+/* A view the scheduler may start a refresh of. */
+typedef struct DueView
+{
+	int			index;			/* in the DAG */
+	Verdict		verdict;
+	TimestampTz waiting_since;	/* the label of its latest run */
+} DueView;
+
+/* The view waiting longest first; then DAG order. */
+static int
+due_view_cmp(const void *a, const void *b)
+{
+	const DueView *x = (const DueView *) a;
+	const DueView *y = (const DueView *) b;
+
+	if (x->waiting_since != y->waiting_since)
+		return x->waiting_since < y->waiting_since ? -1 : 1;
+	return x->index - y->index;
+}
+
 /*
- * Starts a refresh worker for each due view that has none, in DAG order,
- * until pipeline.max_workers are in flight or no worker slot is free.
- * Returns how many it started.
+ * Starts a refresh worker for each due view that has none, until
+ * pipeline.max_workers are in flight or no worker slot is free: the views
+ * whose latest run is oldest first, so that when more is due than fits no
+ * view starves behind those earlier in the DAG (a downstream view is due
+ * for a label only once its upstreams succeeded for it, so DAG order per
+ * label holds whatever the order here).  Returns how many it started.
  */
 static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {
 	int			limit = Min(pipeline_max_workers, MAX_IN_FLIGHT);
+	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
+	int			due_count = 0;
 	int			started_count = 0;
 
-	for (int i = 0; i < dag->count && in_flight_count < limit; i++)
+	if (in_flight_count >= limit)
+		return 0;
+	for (int i = 0; i < dag->count; i++)
 	{
 		Verdict		verdict;
-		RefreshJob	job;
-		MemoryContext old;
-		bool		started;
 
 		if (is_in_flight(dag->nodes[i].relid))
 			continue;
@@ -298,11 +322,23 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
 		if (verdict.decision != DECIDE_DUE)
 			continue;
+		due[due_count].index = i;
+		due[due_count].verdict = verdict;
+		due[due_count].waiting_since = states[i].latest_label;
+		due_count++;
+	}
+	qsort(due, due_count, sizeof(DueView), due_view_cmp);
+
+	for (int d = 0; d < due_count && in_flight_count < limit; d++)
+	{
+		RefreshJob	job;
+		MemoryContext old;
+		bool		started;
 
 		job.dboid = MyDatabaseId;
-		job.relid = dag->nodes[i].relid;
-		job.label = verdict.label;
-		job.attempt = verdict.attempt;
+		job.relid = dag->nodes[due[d].index].relid;
+		job.label = due[d].verdict.label;
+		job.attempt = due[d].verdict.attempt;
 		/* the handle outlives the tick */
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		started = refresh_worker_start(&job, &in_flight[in_flight_count].handle);
@@ -312,6 +348,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		in_flight[in_flight_count++].relid = job.relid;
 		started_count++;
 	}
+	pfree(due);
 	return started_count;
 }
 

@@ -1,0 +1,49 @@
+# More is due than the workers can run: one worker, six views of a
+# one-second interval whose refresh takes 0.3 s (1.8 s of work per second).
+# Every view still gets its turn, the one whose latest run is oldest first,
+# instead of the views early in the DAG taking every slot at every label
+# while the others starve.  Progress is polled for, not timed.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PipelineNode->start_new('fair', qq{
+pipeline.tick = 100ms
+pipeline.max_workers = 1
+max_worker_processes = 20
+});
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE src (x int);
+	INSERT INTO src VALUES (1);
+});
+# pg_sleep makes each refresh slow, and the view run at every label (a
+# volatile function: never skipped)
+for my $i (1 .. 6)
+{
+	$node->safe_psql('postgres', qq{
+		SELECT pipeline.create_matview('public', 'v$i',
+			'SELECT x FROM public.src WHERE pg_catalog.pg_sleep(0.3) IS NOT NULL', '1 second')});
+}
+
+# every view, the last in the DAG included, refreshes again and again
+ok( $node->poll_query_until('postgres', q{
+		SELECT min(n) >= 3 FROM (
+		  SELECT m.matview, count(r.run_id) AS n
+		    FROM pipeline.matviews m
+		    LEFT JOIN pipeline.runs r ON r.matview = m.matview AND r.status = 'succeeded'
+		   GROUP BY m.matview) c}),
+	'every view keeps refreshing although more is due than one worker can run');
+note('successful runs: ' . $node->safe_psql('postgres', q{
+	SELECT string_agg(c.matview || ' ' || c.n, ', ' ORDER BY c.matview) FROM (
+	  SELECT m.matview::text AS matview, count(r.run_id) AS n
+	    FROM pipeline.matviews m
+	    LEFT JOIN pipeline.runs r ON r.matview = m.matview AND r.status = 'succeeded'
+	   GROUP BY 1) c}));
+
+$node->stop;
+done_testing();
