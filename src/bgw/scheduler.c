@@ -274,6 +274,31 @@ housekeeping(TimestampTz now)
 	}
 }
 
+/*
+ * When more was due than pipeline.max_workers could run: logged once, and
+ * again only after a minute of keeping up.
+ */
+#define KEPT_UP_MS 60000
+static bool behind_logged = false;
+static TimestampTz last_behind = 0;
+
+static void
+note_behind(bool behind, int waiting, TimestampTz now)
+{
+	if (behind)
+	{
+		if (!behind_logged)
+			ereport(LOG,
+					(errmsg("pipeline: %d due refreshes wait for a worker: more is due than pipeline.max_workers (%d) can run",
+							waiting, pipeline_max_workers),
+					 errhint("Raise pipeline.max_workers (and max_worker_processes with it), or lengthen the intervals.")));
+		behind_logged = true;
+		last_behind = now;
+	}
+	else if (behind_logged && TimestampDifferenceExceeds(last_behind, now, KEPT_UP_MS))
+		behind_logged = false;
+}
+
 /* A view the scheduler may start a refresh of. */
 typedef struct DueView
 {
@@ -309,9 +334,8 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
 	int			due_count = 0;
 	int			started_count = 0;
+	int			d;
 
-	if (in_flight_count >= limit)
-		return 0;
 	for (int i = 0; i < dag->count; i++)
 	{
 		Verdict		verdict;
@@ -329,7 +353,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	}
 	qsort(due, due_count, sizeof(DueView), due_view_cmp);
 
-	for (int d = 0; d < due_count && in_flight_count < limit; d++)
+	for (d = 0; d < due_count && in_flight_count < limit; d++)
 	{
 		RefreshJob	job;
 		MemoryContext old;
@@ -348,6 +372,23 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		in_flight[in_flight_count++].relid = job.relid;
 		started_count++;
 	}
+
+	/*
+	 * Behind: a view left waiting has missed a whole label since its latest
+	 * run.  (A lack of worker slots is reported where a start fails.)
+	 */
+	if (in_flight_count >= limit)
+	{
+		int			missed = 0;
+
+		for (int w = d; w < due_count; w++)
+			if (due[w].waiting_since != NO_LABEL &&
+				due[w].verdict.label - due[w].waiting_since > dag->nodes[due[w].index].interval_us)
+				missed++;
+		note_behind(missed > 0, due_count - d, now);
+	}
+	else
+		note_behind(false, 0, now);
 	pfree(due);
 	return started_count;
 }

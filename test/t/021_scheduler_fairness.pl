@@ -2,7 +2,8 @@
 # one-second interval whose refresh takes 0.3 s (1.8 s of work per second).
 # Every view still gets its turn, the one whose latest run is oldest first,
 # instead of the views early in the DAG taking every slot at every label
-# while the others starve.  Progress is polled for, not timed.
+# while the others starve.  Progress is polled for, not timed.  Falling
+# behind is logged once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -44,6 +45,11 @@ note('successful runs: ' . $node->safe_psql('postgres', q{
 	    FROM pipeline.matviews m
 	    LEFT JOIN pipeline.runs r ON r.matview = m.matview AND r.status = 'succeeded'
 	   GROUP BY 1) c}));
+
+# and the scheduler said once that it cannot keep up, naming the setting
+my @behind = (slurp_file($node->logfile) =~
+	  /more is due than pipeline\.max_workers \(1\) can run/g);
+is(scalar(@behind), 1, 'falling behind is logged once, naming pipeline.max_workers');
 
 $node->stop;
 done_testing();
