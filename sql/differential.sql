@@ -18,17 +18,7 @@ SELECT 1 + i % 4, CASE i % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE NULL END,
   FROM generate_series(1, 40) i;
 
 -- rows of a view and of its query, each as text, that the other lacks
-CREATE FUNCTION diff.differences(view regclass, query text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    EXECUTE format('SELECT count(*) FROM ((SELECT v::text FROM %s v EXCEPT ALL SELECT q::text FROM (%s) q) '
-                   'UNION ALL (SELECT q::text FROM (%s) q EXCEPT ALL SELECT v::text FROM %s v)) d',
-                   view, query, query, view) INTO n;
-    RETURN n;
-END
-$$;
+\i test/differences.sql
 
 SELECT pipeline.create_matview('diff', 'filtered',
     'SELECT id, user_id, amount * 2 AS doubled FROM diff.events WHERE kind = ''a''', '1 hour',
@@ -90,7 +80,7 @@ BEGIN
         SELECT r.rows INTO rows FROM pipeline.refresh(format('diff.mv_%s', e.name)::regclass, false) r;
         step := label;
         name := e.name;
-        differences := diff.differences(format('diff.mv_%s', e.name)::regclass, e.query);
+        differences := pg_temp.differences(format('diff.mv_%s', e.name)::regclass, e.query);
         RETURN NEXT;
     END LOOP;
 END
@@ -148,7 +138,7 @@ SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff
 TRUNCATE diff.events;
 SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview::text LIKE 'diff.%' ORDER BY 1;
 SELECT r.matview, r.detail FROM pipeline.runs r WHERE r.matview::text LIKE 'diff.%' AND r.time_label > '2030-01-01 00:00+00' ORDER BY 1;
-SELECT name, differences FROM diff.expect, LATERAL diff.differences(format('diff.mv_%s', name)::regclass, query) differences ORDER BY 1;
+SELECT name, differences FROM diff.expect, LATERAL pg_temp.differences(format('diff.mv_%s', name)::regclass, query) differences ORDER BY 1;
 
 -- only the refresh writes a differential view's table; dropping what it
 -- reads is refused as for a materialized view
@@ -168,11 +158,11 @@ INSERT INTO diff.events (user_id, at) VALUES (1, '2026-06-01 23:30+00');
 SET timezone = 'Asia/Tokyo';
 SELECT matview, status FROM pipeline.run_due('2030-01-01 02:00+00') WHERE matview = 'diff.mv_days'::regclass;
 SELECT detail FROM pipeline.runs WHERE matview = 'diff.mv_days'::regclass ORDER BY run_id DESC LIMIT 1;
-SELECT diff.differences('diff.mv_days', 'SELECT at::date AS day, count(*) AS n FROM diff.events GROUP BY 1');
+SELECT pg_temp.differences('diff.mv_days', 'SELECT at::date AS day, count(*) AS n FROM diff.events GROUP BY 1');
 INSERT INTO diff.events (user_id, at) VALUES (1, '2026-06-02 23:30+00');
 SELECT matview, status FROM pipeline.run_due('2030-01-01 03:00+00') WHERE matview = 'diff.mv_days'::regclass;
 SELECT detail FROM pipeline.runs WHERE matview = 'diff.mv_days'::regclass ORDER BY run_id DESC LIMIT 1;
-SELECT diff.differences('diff.mv_days', 'SELECT at::date AS day, count(*) AS n FROM diff.events GROUP BY 1');
+SELECT pg_temp.differences('diff.mv_days', 'SELECT at::date AS day, count(*) AS n FROM diff.events GROUP BY 1');
 SET timezone = 'UTC';
 SELECT pipeline.drop_matview('diff.mv_days');
 
@@ -211,7 +201,7 @@ INSERT INTO diff.payments VALUES (4, 2, 4.0004);
 UPDATE diff.accounts SET region = 'h' WHERE id = 2;
 SELECT status FROM pipeline.refresh('diff.mv_by_area');
 SELECT * FROM diff.mv_by_area ORDER BY region;
-SELECT diff.differences('diff.mv_by_area',
+SELECT pg_temp.differences('diff.mv_by_area',
     'SELECT a.region, sum(p.amount) AS total, count(*) AS n FROM diff.payments p
        JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');
 SELECT pipeline.drop_matview('diff.mv_by_area');
@@ -239,7 +229,7 @@ DELETE FROM diff.payments WHERE id = 9;
 INSERT INTO diff.accounts VALUES (5, 'z');
 SELECT status FROM pipeline.refresh('diff.mv_area_top');
 SELECT * FROM diff.mv_area_top ORDER BY region;
-SELECT diff.differences('diff.mv_area_top',
+SELECT pg_temp.differences('diff.mv_area_top',
     'SELECT a.region, max(p.amount) AS top, sum(p.amount) AS total FROM diff.payments p
        JOIN diff.accounts a ON a.id = p.account GROUP BY a.region');
 SELECT pipeline.drop_matview('diff.mv_area_top');
@@ -258,7 +248,7 @@ SELECT matview, status FROM pipeline.run_due('2030-01-01 05:00+00')
 SELECT matview, detail FROM pipeline.runs
  WHERE matview::text LIKE 'diff.mv_click%' AND time_label = '2030-01-01 05:00+00' ORDER BY 1;
 SELECT * FROM diff.mv_click_totals ORDER BY user_id;
-SELECT diff.differences('diff.mv_click_totals',
+SELECT pg_temp.differences('diff.mv_click_totals',
     'SELECT user_id, count(*) AS n, sum(amount) AS total, max(amount) AS top
        FROM diff.clicks GROUP BY user_id');
 SELECT pipeline.drop_matview('diff.mv_click_stream', "cascade" => true);

@@ -27,17 +27,7 @@ CREATE VIEW pv.event_regions AS
 CREATE VIEW pv.invoker_buys WITH (security_invoker) AS
   SELECT e.user_id, e.amount FROM pv.events e WHERE e.kind = 'buy';
 
-CREATE FUNCTION pv.differences(view regclass, query text) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    EXECUTE format('SELECT count(*) FROM ((SELECT v::text FROM %s v EXCEPT ALL SELECT q::text FROM (%s) q) '
-                   'UNION ALL (SELECT q::text FROM (%s) q EXCEPT ALL SELECT v::text FROM %s v)) d',
-                   view, query, query, view) INTO n;
-    RETURN n;
-END
-$$;
+\i test/differences.sql
 
 CREATE TABLE pv.expect (name text PRIMARY KEY, query text NOT NULL);
 INSERT INTO pv.expect VALUES
@@ -66,7 +56,7 @@ BEGIN
         PERFORM pipeline.refresh(format('pv.mv_%s', e.name)::regclass, false);
         step := label;
         name := e.name;
-        differences := pv.differences(format('pv.mv_%s', e.name)::regclass, e.query);
+        differences := pg_temp.differences(format('pv.mv_%s', e.name)::regclass, e.query);
         RETURN NEXT;
     END LOOP;
 END
