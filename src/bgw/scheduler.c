@@ -45,6 +45,7 @@
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
+#include "util/subxact.h"
 
 #define MAX_IN_FLIGHT 64
 #define PRUNE_EVERY_MS 60000
@@ -299,6 +300,43 @@ note_behind(bool behind, int waiting, TimestampTz now)
 		behind_logged = false;
 }
 
+typedef struct SkipCheck
+{
+	Oid			relid;
+	Verdict    *verdict;
+	bool		skipped;
+} SkipCheck;
+
+static void
+skip_check(void *arg)
+{
+	SkipCheck  *check = (SkipCheck *) arg;
+
+	check->skipped = run_skip_if_unchanged(check->relid, check->verdict->label,
+										   check->verdict->attempt);
+}
+
+/*
+ * Records the view's due run skipped, in the tick's transaction, when its
+ * upstreams did not change; false when a worker must run it.  An error
+ * (the view dropped meanwhile, ...) leaves the decision to the worker,
+ * which records it.
+ */
+static bool
+skip_without_worker(Oid relid, Verdict *verdict)
+{
+	SkipCheck	check = {relid, verdict, false};
+	ErrorData  *error = subxact_try(skip_check, &check, false);
+
+	if (error != NULL)
+	{
+		elog(DEBUG1, "pipeline scheduler: the skip check of relation %u failed: %s",
+			 relid, error->message);
+		return false;
+	}
+	return check.skipped;
+}
+
 /* A view the scheduler may start a refresh of. */
 typedef struct DueView
 {
@@ -334,6 +372,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
 	int			due_count = 0;
 	int			started_count = 0;
+	int			skipped_count = 0;
 	int			d;
 
 	for (int i = 0; i < dag->count; i++)
@@ -359,6 +398,12 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		MemoryContext old;
 		bool		started;
 
+		/* a view whose upstreams did not change costs no worker */
+		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict))
+		{
+			skipped_count++;
+			continue;
+		}
 		job.dboid = MyDatabaseId;
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
@@ -390,6 +435,9 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	else
 		note_behind(false, 0, now);
 	pfree(due);
+	/* what waited for the skipped views may be due now: plan again at once */
+	if (skipped_count > 0)
+		SetLatch(MyLatch);
 	return started_count;
 }
 

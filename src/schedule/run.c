@@ -303,6 +303,39 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	return run.status;
 }
 
+bool
+run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
+{
+	bool		skipped = false;
+
+	/* never wait: a worker can */
+	if (!ConditionalLockRelationOid(relid, ShareUpdateExclusiveLock))
+		return false;
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) || !catalog_is_managed(relid))
+	{
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		return false;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (change_tracking_unchanged(relid))
+	{
+		int64		run_id = run_claim(relid, label, attempt);
+
+		if (run_id != 0)
+		{
+			change_tracking_refreshed(relid, false);
+			CommandCounterIncrement();
+			run_finish(run_id, relid, label, RUN_SKIPPED, 0, NULL, NULL);
+			skipped = true;
+		}
+	}
+	PopActiveSnapshot();
+	/* a claim holds the view to the end of the transaction; else let go */
+	if (!skipped)
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+	return skipped;
+}
+
 #define ORPHAN_ERROR "the process running the refresh ended before it finished"
 
 void

@@ -39,6 +39,18 @@ extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
 extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label);
 
 /*
+ * For the scheduler: when the view's upstreams did not change since its
+ * last success, claims the run and records it skipped, in the caller's
+ * transaction and without a worker, and returns true.  False, with nothing
+ * recorded, when they changed (or the check had to install tracking
+ * triggers), when the run was claimed by someone else, or when a refresh,
+ * redefinition or drop holds the view: a worker then decides.  One
+ * snapshot for the check and the saved state, as a worker's run.  Raises
+ * on errors: call it in a subtransaction.
+ */
+extern bool run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt);
+
+/*
  * Marks runs left 'running' by processes that no longer exist as failed,
  * and logs each at LOG.
  */
