@@ -12,12 +12,15 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_db_role_setting.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/ruleutils.h"
 
 #include "util/runas.h"
@@ -180,15 +183,105 @@ runas_owner_search_path(Oid owner)
 	return psprintf("%s, pg_temp", server_search_path());
 }
 
+/*
+ * Plans of internal statements, kept for the life of the backend: the same
+ * few statements run at every refresh and every skip, and planning them
+ * each time was most of their cost.  PostgreSQL's plan cache re-plans a
+ * kept plan when what it uses changes, under the search_path it was made
+ * with (runas_spi_prepare()).  Bounded: texts that name a view's own
+ * tables differ per view, so past KEPT_PLANS_MAX statements every kept
+ * plan is let go.
+ */
+#define KEPT_PLANS_MAX 256
+
+typedef struct KeptPlan
+{
+	uint64		key;			/* hash of the text, the role, the types */
+	char	   *sql;
+	Oid			role;
+	int			nargs;
+	Oid		   *argtypes;
+	SPIPlanPtr	plan;
+} KeptPlan;
+
+static HTAB *kept_plans = NULL;
+
+static void
+forget_kept_plans(void)
+{
+	HASH_SEQ_STATUS seq;
+	KeptPlan   *entry;
+
+	hash_seq_init(&seq, kept_plans);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		SPI_freeplan(entry->plan);
+		pfree(entry->sql);
+		if (entry->argtypes != NULL)
+			pfree(entry->argtypes);
+	}
+	hash_destroy(kept_plans);
+	kept_plans = NULL;
+}
+
+/* The kept plan of the statement, made now if need be; NULL if it cannot be kept. */
+static SPIPlanPtr
+kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
+{
+	uint64		key = hash_bytes_extended((const unsigned char *) sql, strlen(sql), role);
+	KeptPlan   *entry;
+	SPIPlanPtr	plan;
+
+	if (nargs > 0)
+		key = hash_bytes_extended((const unsigned char *) argtypes, nargs * sizeof(Oid), key);
+	if (kept_plans != NULL && hash_get_num_entries(kept_plans) >= KEPT_PLANS_MAX)
+		forget_kept_plans();
+	if (kept_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(KeptPlan);
+		kept_plans = hash_create("pipeline kept plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(kept_plans, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		/* another statement of the same hash is simply not kept */
+		if (entry->role != role || entry->nargs != nargs || strcmp(entry->sql, sql) != 0 ||
+			(nargs > 0 && memcmp(entry->argtypes, argtypes, nargs * sizeof(Oid)) != 0))
+			return NULL;
+		return entry->plan;
+	}
+	plan = runas_spi_prepare(role, sql, nargs, argtypes);
+	if (SPI_keepplan(plan) != 0)
+		return NULL;
+	entry = hash_search(kept_plans, &key, HASH_ENTER, NULL);
+	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	entry->role = role;
+	entry->nargs = nargs;
+	entry->argtypes = NULL;
+	if (nargs > 0)
+	{
+		entry->argtypes = MemoryContextAlloc(TopMemoryContext, nargs * sizeof(Oid));
+		memcpy(entry->argtypes, argtypes, nargs * sizeof(Oid));
+	}
+	entry->plan = plan;
+	return plan;
+}
+
 uint64
 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 		  const char *nulls, bool read_only, long count, int expected_ret)
 {
+	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes);
 	RunAs		ra;
 	int			ret;
 
 	runas_begin_internal(&ra, role);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
+	ret = plan != NULL ?
+		SPI_execute_plan(plan, values, nulls, read_only, count) :
+		SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
 	runas_end(&ra);
 	if (ret < 0 || (expected_ret >= 0 && ret != expected_ret))
 		elog(ERROR, "pipeline statement failed (%s): %s", SPI_result_code_string(ret), sql);
