@@ -234,8 +234,21 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 
 	if (nargs > 0)
 		key = hash_bytes_extended((const unsigned char *) argtypes, nargs * sizeof(Oid), key);
-	if (kept_plans != NULL && hash_get_num_entries(kept_plans) >= KEPT_PLANS_MAX)
-		forget_kept_plans();
+	if (kept_plans != NULL)
+	{
+		entry = hash_search(kept_plans, &key, HASH_FIND, NULL);
+		if (entry != NULL)
+		{
+			/* another statement of the same hash is simply not kept */
+			if (entry->role != role || entry->nargs != nargs || strcmp(entry->sql, sql) != 0 ||
+				(nargs > 0 && memcmp(entry->argtypes, argtypes, nargs * sizeof(Oid)) != 0))
+				return NULL;
+			return entry->plan;
+		}
+		/* full: let every kept plan go before keeping a new one */
+		if (hash_get_num_entries(kept_plans) >= KEPT_PLANS_MAX)
+			forget_kept_plans();
+	}
 	if (kept_plans == NULL)
 	{
 		HASHCTL		ctl;
@@ -243,15 +256,6 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(KeptPlan);
 		kept_plans = hash_create("pipeline kept plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-	entry = hash_search(kept_plans, &key, HASH_FIND, NULL);
-	if (entry != NULL)
-	{
-		/* another statement of the same hash is simply not kept */
-		if (entry->role != role || entry->nargs != nargs || strcmp(entry->sql, sql) != 0 ||
-			(nargs > 0 && memcmp(entry->argtypes, argtypes, nargs * sizeof(Oid)) != 0))
-			return NULL;
-		return entry->plan;
 	}
 	plan = runas_spi_prepare(role, sql, nargs, argtypes);
 	if (SPI_keepplan(plan) != 0)
