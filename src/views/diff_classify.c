@@ -223,8 +223,7 @@ range_table_reason(Query *query)
 		switch (rte->rtekind)
 		{
 			case RTE_RELATION:
-				/* a view's entry, out of FROM: diff_expand_views() */
-				if (rte->relkind != RELKIND_VIEW)
+				if (!diff_view_entry(rte))
 					reason = source_reason(rte);
 				break;
 			case RTE_RESULT:
@@ -275,7 +274,7 @@ collect_sources(Query *query, DiffShape *shape)
 		int			attno = -1;
 
 		rtindex++;
-		if (rte->rtekind != RTE_RELATION || rte->relkind == RELKIND_VIEW)
+		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
 		pull_varattnos(reads, rtindex, &attnums);
 		while ((attno = bms_next_member(attnums, attno)) >= 0)

@@ -16,7 +16,6 @@
 #include "postgres.h"
 
 #include "access/table.h"
-#include "catalog/pg_class.h"
 #include "common/hashfn.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -36,12 +35,8 @@
 static bool
 is_view_entry(Query *query, Node *item)
 {
-	RangeTblEntry *rte;
-
-	if (!IsA(item, RangeTblRef))
-		return false;
-	rte = rt_fetch(((RangeTblRef *) item)->rtindex, query->rtable);
-	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW;
+	return IsA(item, RangeTblRef) &&
+		diff_view_entry(rt_fetch(((RangeTblRef *) item)->rtindex, query->rtable));
 }
 
 static bool

@@ -7,6 +7,7 @@
 #ifndef PIPELINE_DIFF_EXPAND_H
 #define PIPELINE_DIFF_EXPAND_H
 
+#include "catalog/pg_class.h"
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 
@@ -21,5 +22,15 @@
  */
 extern Query *diff_expand_views(Query *query, Oid owner, StringInfo fingerprint,
 								const char **reason);
+
+/*
+ * Whether rte is a plain view's entry: after diff_expand_views(), out of
+ * FROM, kept for the permission check on the view and read by nothing.
+ */
+static inline bool
+diff_view_entry(RangeTblEntry *rte)
+{
+	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW;
+}
 
 #endif

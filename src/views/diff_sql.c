@@ -15,7 +15,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -29,6 +28,7 @@
 #include "utils/typcache.h"
 
 #include "util/runas.h"
+#include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
 
@@ -146,8 +146,7 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 		DiffOccurrence *occurrence;
 
 		rtindex++;
-		/* a plain view's entry is out of FROM (diff_expand.h) */
-		if (rte->rtekind != RTE_RELATION || rte->relkind == RELKIND_VIEW)
+		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
 		occurrence = palloc0(sizeof(DiffOccurrence));
 		occurrence->relid = rte->relid;

@@ -42,6 +42,7 @@
 #include "util/settings.h"
 #include "util/spi_rows.h"
 #include "views/capture.h"
+#include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/differential.h"
 
@@ -801,7 +802,7 @@ expanded_views(DiffShape *shape)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-			if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+			if (diff_view_entry(rte))
 				views = list_append_unique_oid(views, rte->relid);
 		}
 	return views;
