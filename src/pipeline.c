@@ -23,6 +23,7 @@ bool		pipeline_enabled = true;
 char	   *pipeline_databases = NULL;
 int			pipeline_max_workers = 2;
 int			pipeline_tick_ms = 1000;
+int			pipeline_worker_idle_timeout_ms = 10000;
 int			pipeline_max_attempts = 3;
 int			pipeline_retry_backoff_s = 30;
 int			pipeline_run_retention_days = 30;
@@ -53,6 +54,11 @@ define_settings(void)
 	DefineCustomIntVariable("pipeline.tick",
 							"How often the scheduler looks for due views.",
 							NULL, &pipeline_tick_ms, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.worker_idle_timeout",
+							"How long an idle refresh worker waits for another run before it exits.",
+							"0 makes every refresh worker exit after one run.",
+							&pipeline_worker_idle_timeout_ms, 10000, 0, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("pipeline.max_attempts",
 							"Attempts per view and time label before a run stays failed.",

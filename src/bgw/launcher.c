@@ -60,12 +60,26 @@ typedef enum SlotKind
 	SLOT_DATABASE_DROP
 } SlotKind;
 
+/* Where a refresh worker is in the pool (launcher.h). */
+typedef enum JobState
+{
+	JOB_BUSY,					/* performing a job */
+	JOB_IDLE,					/* waiting for one */
+	JOB_GIVEN,					/* given one, not taken yet */
+	JOB_LEAVING					/* exiting: gets none any more */
+} JobState;
+
 typedef struct ProcessSlot
 {
 	SlotKind	kind;
 	Oid			dboid;
 	pid_t		pid;
 	Latch	   *latch;
+	/* a refresh worker's mailbox */
+	JobState	job_state;
+	RefreshJob	job;
+	uint64		jobs_given;
+	uint64		jobs_finished;
 } ProcessSlot;
 
 typedef struct SharedState
@@ -173,6 +187,10 @@ take_slot(SlotKind kind, Oid dboid)
 			shared->slots[i].dboid = dboid;
 			shared->slots[i].pid = MyProcPid;
 			shared->slots[i].latch = MyLatch;
+			/* a refresh worker registers busy with its first job */
+			shared->slots[i].job_state = JOB_BUSY;
+			shared->slots[i].jobs_given = 1;
+			shared->slots[i].jobs_finished = 0;
 			my_slot = i;
 			return true;
 		}
@@ -209,6 +227,108 @@ launcher_register_process(Oid dboid, PipelineProcessKind kind)
 		(void) take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER : SLOT_REFRESH, dboid);
 	SpinLockRelease(&shared->mutex);
 	return !dropping;
+}
+
+void
+launcher_job_finished(void)
+{
+	ProcessSlot *slot;
+
+	if (shared == NULL || my_slot < 0)
+		return;
+	slot = &shared->slots[my_slot];
+	SpinLockAcquire(&shared->mutex);
+	slot->jobs_finished = slot->jobs_given;
+	slot->job_state = JOB_IDLE;
+	SpinLockRelease(&shared->mutex);
+}
+
+bool
+launcher_take_job(RefreshJob *job)
+{
+	ProcessSlot *slot;
+	bool		taken = false;
+
+	if (shared == NULL || my_slot < 0)
+		return false;
+	slot = &shared->slots[my_slot];
+	SpinLockAcquire(&shared->mutex);
+	if (slot->job_state == JOB_GIVEN)
+	{
+		*job = slot->job;
+		slot->job_state = JOB_BUSY;
+		taken = true;
+	}
+	SpinLockRelease(&shared->mutex);
+	return taken;
+}
+
+bool
+launcher_leave_if_idle(void)
+{
+	ProcessSlot *slot;
+	bool		leaving = true;
+
+	if (shared == NULL || my_slot < 0)
+		return true;
+	slot = &shared->slots[my_slot];
+	SpinLockAcquire(&shared->mutex);
+	if (slot->job_state == JOB_GIVEN)
+		leaving = false;
+	else
+		slot->job_state = JOB_LEAVING;
+	SpinLockRelease(&shared->mutex);
+	return leaving;
+}
+
+/* The slot of refresh worker pid; the caller holds the mutex. */
+static ProcessSlot *
+refresh_slot_of(pid_t pid)
+{
+	for (int i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].pid == pid)
+			return &shared->slots[i];
+	return NULL;
+}
+
+bool
+launcher_give_job(pid_t pid, const RefreshJob *job, uint64 *ticket)
+{
+	ProcessSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	slot = refresh_slot_of(pid);
+	if (slot != NULL && slot->job_state == JOB_IDLE)
+	{
+		slot->job = *job;
+		slot->job_state = JOB_GIVEN;
+		*ticket = ++slot->jobs_given;
+		latch = slot->latch;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (latch == NULL)
+		return false;
+	SetLatch(latch);
+	return true;
+}
+
+bool
+launcher_job_done(pid_t pid, uint64 ticket)
+{
+	ProcessSlot *slot;
+	bool		done = false;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	slot = refresh_slot_of(pid);
+	if (slot != NULL)
+		done = slot->jobs_finished >= ticket;
+	SpinLockRelease(&shared->mutex);
+	return done;
 }
 
 bool

@@ -13,7 +13,21 @@
 #ifndef PIPELINE_LAUNCHER_H
 #define PIPELINE_LAUNCHER_H
 
+#include "datatype/timestamp.h"
 #include "postmaster/bgworker.h"
+
+/*
+ * What a refresh worker is asked to do: a run of one view for one label.
+ * The first job of a worker comes in bgw_extra, the later ones through its
+ * registry slot (launcher_give_job); always by value, never a pointer.
+ */
+typedef struct RefreshJob
+{
+	Oid			dboid;
+	Oid			relid;
+	TimestampTz label;
+	int			attempt;
+} RefreshJob;
 
 /* What a registered process is. */
 typedef enum PipelineProcessKind
@@ -34,6 +48,41 @@ extern void launcher_register(void);
  * step, so a drop that begins later finds this process and signals it.
  */
 extern bool launcher_register_process(Oid dboid, PipelineProcessKind kind);
+
+/*
+ * The refresh pool.  A refresh worker registers busy with its first job
+ * (ticket 1); when a job is done it says so and waits, idle, for the next
+ * one its scheduler puts in its slot.  Tickets count the jobs given to a
+ * worker, so the scheduler can tell that the job it gave is done even if
+ * the worker has taken another since.
+ */
+
+/* The refresh worker's side: its job is done, it is idle. */
+extern void launcher_job_finished(void);
+
+/* Takes the job given to this idle worker, if one was; false if none. */
+extern bool launcher_take_job(RefreshJob *job);
+
+/*
+ * Leaves the pool if no job was given meanwhile: true when this worker may
+ * exit (no job will be given to it any more), false when it has a job to
+ * take.
+ */
+extern bool launcher_leave_if_idle(void);
+
+/*
+ * The scheduler's side: gives job to the idle refresh worker pid and sets
+ * its latch.  False when that worker is not idle in the pool (it is busy,
+ * leaving, or gone); else *ticket is the job's ticket.
+ */
+extern bool launcher_give_job(pid_t pid, const RefreshJob *job, uint64 *ticket);
+
+/*
+ * Has the refresh worker pid finished the job with this ticket?  False too
+ * while it has not registered yet, or when it is gone (the caller learns
+ * that from the worker's handle).
+ */
+extern bool launcher_job_done(pid_t pid, uint64 ticket);
 
 /*
  * Is a DROP EXTENSION pipeline under way (not yet committed or rolled back)

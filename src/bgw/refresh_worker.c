@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * refresh_worker.c
- *	  The refresh worker: performs one run (a refresh of one view for one
- *	  time label) that the scheduler found due, then exits.
+ *	  The refresh worker: performs the runs (a refresh of one view for one
+ *	  time label) that the scheduler gives it, one after another, and exits
+ *	  once idle for pipeline.worker_idle_timeout.
  *
  * It records its run as 'running' in one transaction and performs it in
  * another (run_claim, run_perform), so the run is visible while it
@@ -14,18 +15,27 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "bgw/extension_lock.h"
 #include "bgw/launcher.h"
 #include "bgw/refresh_worker.h"
 #include "model/catalog.h"
 #include "schedule/run.h"
+#include "schedule/schedule.h"
+#include "util/settings.h"
 
 bool
 refresh_worker_start(const RefreshJob *job, BackgroundWorkerHandle **handle)
@@ -76,35 +86,24 @@ run_refresh_job(const RefreshJob *job)
 	return true;
 }
 
-void
-pipeline_refresh_main(Datum main_arg)
+/*
+ * Runs the job.  Not to raise another error: to leave quietly when the
+ * error is the cancel of DROP EXTENSION.  A cancel during the refresh
+ * itself is a failed run (run_perform records it); one before or after
+ * leaves without a word, as there is nothing left to record it in.  Any
+ * other error is re-thrown and reported as the worker's exit (the
+ * scheduler starts another worker; the run, if claimed, is marked failed).
+ */
+static void
+serve_job(const RefreshJob *job)
 {
-	RefreshJob	job;
-	volatile bool done;
-
-	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
-	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
-		proc_exit(0);			/* the extension or the database is being
-								 * dropped */
-	pgstat_report_appname("pipeline refresh");
-
-	/*
-	 * Not to raise another error: to leave quietly when the error is the
-	 * cancel of DROP EXTENSION.  A cancel during the refresh itself is a
-	 * failed run (run_perform records it); one before or after leaves without
-	 * a word, as there is nothing left to record it in.  Any other error is
-	 * re-thrown and reported as the worker's exit.
-	 */
 	PG_TRY();
 	{
-		done = run_refresh_job(&job);
+		(void) run_refresh_job(job);
 	}
 	PG_CATCH();
 	{
-		if (!launcher_extension_dropping(job.dboid))
+		if (!launcher_extension_dropping(job->dboid))
 			PG_RE_THROW();
 		HOLD_INTERRUPTS();
 		FlushErrorState();
@@ -112,9 +111,104 @@ pipeline_refresh_main(Datum main_arg)
 		proc_exit(0);
 	}
 	PG_END_TRY();
+}
 
-	/* wake the scheduler so downstream views start now, not next tick */
-	if (done)
+/*
+ * Undoes what a run may have left in the session, so that it cannot reach
+ * the next run (of another owner, maybe).  Transactions end the rest: an
+ * abort restores the identity and settings, runas_end() reverts the
+ * settings a view's query changed, and temporary objects cannot be made in
+ * a security-restricted operation.  Session advisory locks outlive all of
+ * that; the identity is restored here too, in case.
+ */
+static void
+forget_run(Oid userid, int sec_context)
+{
+	SetUserIdAndSecContext(userid, sec_context);
+	LockReleaseSession(USER_LOCKMETHOD);
+}
+
+/*
+ * Waits, idle, for the scheduler's next job; false when the worker should
+ * exit: idle for pipeline.worker_idle_timeout, the extension being
+ * dropped, or the database no longer served.  A job given just as the
+ * worker decides to leave is lost only in the last two cases; the
+ * scheduler sees the worker gone and plans the view again.
+ */
+static bool
+wait_for_job(RefreshJob *job, const char *dbname)
+{
+	TimestampTz idle_since = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		long		timeout;
+
+		/* a cancel that reaches an idle worker is DROP EXTENSION's */
+		QueryCancelPending = false;
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (launcher_extension_dropping(job->dboid) || !pipeline_enabled ||
+			!launcher_database_allowed(dbname))
+			return false;
+		if (launcher_take_job(job))
+			return true;
+		timeout = pipeline_worker_idle_timeout_ms -
+			(long) ((GetCurrentTimestamp() - idle_since) / 1000);
+		if (timeout <= 0)
+			return !launcher_leave_if_idle() && launcher_take_job(job);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+pipeline_refresh_main(Datum main_arg)
+{
+	RefreshJob	job;
+	char	   *dbname;
+	Oid			userid;
+	int			sec_context;
+	MemoryContext job_context;
+
+	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
+	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
+		proc_exit(0);			/* the extension or the database is being
+								 * dropped */
+	pgstat_report_appname("pipeline refresh");
+	/* the scheduler learns of this worker's runs through its slot */
+	schedule_runs_writes_reported();
+	StartTransactionCommand();
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(job.dboid));
+	CommitTransactionCommand();
+	GetUserIdAndSecContext(&userid, &sec_context);
+	job_context = AllocSetContextCreate(TopMemoryContext, "pipeline refresh job",
+										ALLOCSET_DEFAULT_SIZES);
+
+	/* the first job came with the worker, the next ones through its slot */
+	do
+	{
+		MemoryContextSwitchTo(job_context);
+		serve_job(&job);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(job_context);
+		forget_run(userid, sec_context);
+		launcher_job_finished();
+
+		/*
+		 * the scheduler gives this worker the next job, and starts downstream
+		 * views now
+		 */
 		launcher_wake(job.dboid);
+	} while (wait_for_job(&job, dbname));
 	proc_exit(0);
 }

@@ -1,26 +1,18 @@
 /*-------------------------------------------------------------------------
  * refresh_worker.h
- *	  The refresh worker: a dynamic background worker that performs one
- *	  run the scheduler found due, then exits.
+ *	  The refresh worker: a dynamic background worker that performs the
+ *	  runs its scheduler gives it (the first one in bgw_extra, the next
+ *	  ones through its registry slot, launcher.h), until idle for
+ *	  pipeline.worker_idle_timeout.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_REFRESH_WORKER_H
 #define PIPELINE_REFRESH_WORKER_H
 
-#include "datatype/timestamp.h"
-#include "postmaster/bgworker.h"
-
-/* What a refresh worker is asked to do; passed by value in bgw_extra. */
-typedef struct RefreshJob
-{
-	Oid			dboid;
-	Oid			relid;
-	TimestampTz label;
-	int			attempt;
-} RefreshJob;
+#include "bgw/launcher.h"
 
 /*
- * Starts a refresh worker for job; false when no background worker slot
+ * Starts a refresh worker with job as its first; false when no background worker slot
  * is free (launcher_start_worker() logs that).  *handle is allocated in
  * the current memory context, which must outlive the worker.
  */
@@ -28,7 +20,7 @@ extern bool refresh_worker_start(const RefreshJob *job, BackgroundWorkerHandle *
 
 /*
  * The worker's entry point (bgw_function_name "pipeline_refresh_main"):
- * claims the job's run, performs it and wakes the scheduler.
+ * claims each job's run, performs it and wakes the scheduler.
  */
 PGDLLEXPORT void pipeline_refresh_main(Datum main_arg);
 

@@ -47,7 +47,7 @@
 #include "util/settings.h"
 #include "util/subxact.h"
 
-#define MAX_IN_FLIGHT 64
+#define MAX_WORKERS 64
 #define PRUNE_EVERY_MS 60000
 
 /* the version of the extension's SQL this library is built for (Makefile) */
@@ -55,15 +55,22 @@
 #error "PIPELINE_VERSION must be defined by the build"
 #endif
 
-/* A refresh worker this scheduler started, until it has ended. */
-typedef struct InFlight
+/*
+ * A refresh worker of this scheduler's pool, until it has ended: busy with
+ * the run of one view, or idle, waiting for the next job (launcher.h).
+ */
+typedef struct PoolWorker
 {
-	Oid			relid;
 	BackgroundWorkerHandle *handle; /* in TopMemoryContext */
-} InFlight;
+	pid_t		pid;			/* 0 until it has started */
+	Oid			relid;			/* the view it runs; InvalidOid when idle */
+	uint64		ticket;			/* of that job */
+	int			index;			/* the view's node in the DAG of generation */
+	uint64		generation;
+} PoolWorker;
 
-static InFlight in_flight[MAX_IN_FLIGHT];
-static int	in_flight_count = 0;
+static PoolWorker workers[MAX_WORKERS];
+static int	worker_count = 0;
 
 /*
  * Housekeeping: whether runs left 'running' by ended processes have been
@@ -93,10 +100,39 @@ static Oid	runs_relid = InvalidOid;
 static bool dag_stale = true;
 static bool states_stale = true;
 
+/*
+ * Views whose state alone must be loaded again, by node index in the cached
+ * DAG: those the scheduler skipped and those a worker finished a run of
+ * (their writes of pipeline.runs invalidate nothing, schedule.h), so that
+ * a finished run costs a lookup of its view, not of all.  In dag_context,
+ * with the DAG; dag_generation tells a worker's index of an older DAG (all
+ * states are loaded again with the DAG anyway).
+ */
+static int *pending_indexes = NULL;
+static bool *pending = NULL;
+static int	pending_count = 0;
+static uint64 dag_generation = 0;
+
 /* the scheduler's database, and the version skew it last logged there */
 static char *scheduler_dbname = NULL;
 static Oid	skew_logged_extension = InvalidOid;
 static char *skew_logged_version = NULL;
+
+/* The state of node index of DAG generation changed: load it again. */
+static void
+state_changed(int index, uint64 generation)
+{
+	if (generation != dag_generation || pending == NULL)
+	{
+		states_stale = true;
+		return;
+	}
+	if (!pending[index])
+	{
+		pending[index] = true;
+		pending_indexes[pending_count++] = index;
+	}
+}
 
 static void
 schedule_inputs_invalidated(Datum arg, Oid relid)
@@ -108,59 +144,126 @@ schedule_inputs_invalidated(Datum arg, Oid relid)
 }
 
 /*
- * Forgets refresh workers that ended.  A worker that ended before it could
- * record its outcome (terminated, or cancelled by DROP EXTENSION between
- * its two transactions) leaves its run 'running': orphans_checked is
- * cleared so that the next tick marks such runs failed.
+ * Notes the jobs the pool's workers finished, and forgets the workers that
+ * ended.  A worker that ended busy may have ended before it could record
+ * its outcome (terminated, or cancelled by DROP EXTENSION between its two
+ * transactions) and left its run 'running': orphans_checked is cleared so
+ * that the next tick marks such runs failed.
  */
 static void
-reap_finished_workers(void)
+reap_workers(void)
 {
 	int			kept = 0;
 
-	for (int i = 0; i < in_flight_count; i++)
+	for (int i = 0; i < worker_count; i++)
 	{
+		PoolWorker *worker = &workers[i];
+		bool		busy = OidIsValid(worker->relid);
 		pid_t		pid;
 
-		if (GetBackgroundWorkerPid(in_flight[i].handle, &pid) == BGWH_STOPPED)
+		switch (GetBackgroundWorkerPid(worker->handle, &pid))
 		{
-			pfree(in_flight[i].handle);
-
-			/*
-			 * Its commits have invalidated the run state already, unless the
-			 * trigger did not fire (session_replication_role = replica, a
-			 * disabled trigger): reload anyway, or the state from before the
-			 * run would start the view again and again.
-			 */
-			states_stale = true;
-			orphans_checked = false;
+			case BGWH_STOPPED:
+				pfree(worker->handle);
+				if (busy)
+				{
+					states_stale = true;
+					orphans_checked = false;
+				}
+				continue;
+			case BGWH_STARTED:
+				worker->pid = pid;
+				break;
+			default:
+				break;
 		}
-		else
-			in_flight[kept++] = in_flight[i];
+		if (busy && worker->pid != 0 && launcher_job_done(worker->pid, worker->ticket))
+		{
+			state_changed(worker->index, worker->generation);
+			worker->relid = InvalidOid;
+		}
+		workers[kept++] = *worker;
 	}
-	in_flight_count = kept;
+	worker_count = kept;
 }
 
 static bool
 is_in_flight(Oid relid)
 {
-	for (int i = 0; i < in_flight_count; i++)
-		if (in_flight[i].relid == relid)
+	for (int i = 0; i < worker_count; i++)
+		if (workers[i].relid == relid)
 			return true;
 	return false;
+}
+
+static int
+busy_workers(void)
+{
+	int			busy = 0;
+
+	for (int i = 0; i < worker_count; i++)
+		if (OidIsValid(workers[i].relid))
+			busy++;
+	return busy;
+}
+
+/*
+ * Gives job to an idle worker of the pool, or starts a worker for it while
+ * the pool is smaller than limit; false when neither could be done (no
+ * background worker slot is free: the next tick tries again).
+ */
+static bool
+dispatch(const RefreshJob *job, int index, int limit)
+{
+	PoolWorker *worker;
+	MemoryContext old;
+	bool		started;
+
+	for (int i = 0; i < worker_count; i++)
+	{
+		worker = &workers[i];
+		if (!OidIsValid(worker->relid) && worker->pid != 0 &&
+			launcher_give_job(worker->pid, job, &worker->ticket))
+		{
+			worker->relid = job->relid;
+			worker->index = index;
+			worker->generation = dag_generation;
+			return true;
+		}
+	}
+	if (worker_count >= limit)
+		return false;			/* the idle ones are leaving: next pass */
+	worker = &workers[worker_count];
+	/* the handle outlives the tick */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	started = refresh_worker_start(job, &worker->handle);
+	MemoryContextSwitchTo(old);
+	if (!started)
+		return false;
+	worker->pid = 0;
+	worker->relid = job->relid;
+	worker->ticket = 1;			/* the first job, in bgw_extra */
+	worker->index = index;
+	worker->generation = dag_generation;
+	worker_count++;
+	return true;
 }
 
 typedef enum Reloaded
 {
 	RELOADED_NOTHING,
+	RELOADED_SOME_STATES,
 	RELOADED_STATE,
 	RELOADED_ALL
 } Reloaded;
 
-static const char *const reloaded_names[] = {"nothing", "run state", "DAG and run state"};
+static const char *const reloaded_names[] = {
+	"nothing", "some views' run state", "run state", "DAG and run state"
+};
 
 /*
- * Reloads what an invalidation marked.  Needs a transaction; loads with a
+ * Reloads what an invalidation marked, or else the state of the views
+ * pending (state_changed).  Needs a transaction; loads with a
  * snapshot of its own, taken after the flags are cleared: a commit whose
  * invalidation set a flag before that is visible in it, and one whose
  * invalidation is accepted later (the loads take locks, which accept them)
@@ -186,7 +289,7 @@ reload_stale_inputs(Oid extension)
 	}
 	load_dag = dag_stale || cached_dag == NULL;
 	load_states = load_dag || states_stale || cached_states == NULL;
-	if (!load_states)
+	if (!load_states && pending_count == 0)
 		return RELOADED_NOTHING;
 
 	if (load_dag)
@@ -196,18 +299,31 @@ reload_stale_inputs(Oid extension)
 	if (load_dag)
 	{
 		cached_dag = NULL;
+		pending = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
 		cached_dag = dag_load();
+		pending = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
+		pending_indexes = palloc(sizeof(int) * Max(cached_dag->count, 1));
+		pending_count = 0;
+		MemoryContextSwitchTo(old);
+		dag_generation++;
+	}
+	else if (!load_states)
+		schedule_reload_states(cached_dag, cached_states, pending_indexes, pending_count);
+	if (load_states)
+	{
+		cached_states = NULL;
+		MemoryContextReset(state_context);
+		old = MemoryContextSwitchTo(state_context);
+		cached_states = schedule_load_state(cached_dag);
 		MemoryContextSwitchTo(old);
 	}
-	cached_states = NULL;
-	MemoryContextReset(state_context);
-	old = MemoryContextSwitchTo(state_context);
-	cached_states = schedule_load_state(cached_dag);
-	MemoryContextSwitchTo(old);
+	for (int i = 0; i < pending_count; i++)
+		pending[pending_indexes[i]] = false;
+	pending_count = 0;
 	PopActiveSnapshot();
-	return load_dag ? RELOADED_ALL : RELOADED_STATE;
+	return load_dag ? RELOADED_ALL : load_states ? RELOADED_STATE : RELOADED_SOME_STATES;
 }
 
 /*
@@ -263,15 +379,18 @@ usable_extension(void)
 static void
 housekeeping(TimestampTz now)
 {
+	/* this process's writes of pipeline.runs invalidate nothing: reload */
 	if (!orphans_checked)
 	{
 		run_fail_orphans();
 		orphans_checked = true;
+		states_stale = true;
 	}
 	if (TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
 	{
 		run_prune_history();
 		last_prune = now;
+		states_stale = true;
 	}
 }
 
@@ -358,20 +477,21 @@ due_view_cmp(const void *a, const void *b)
 }
 
 /*
- * Starts a refresh worker for each due view that has none, until
- * pipeline.max_workers are in flight or no worker slot is free: the views
+ * Hands each due view that is not running to a refresh worker of the pool,
+ * until pipeline.max_workers are busy or no worker slot is free: the views
  * whose latest run is oldest first, so that when more is due than fits no
  * view starves behind those earlier in the DAG (a downstream view is due
  * for a label only once its upstreams succeeded for it, so DAG order per
- * label holds whatever the order here).  Returns how many it started.
+ * label holds whatever the order here).  Returns how many it dispatched.
  */
 static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {
-	int			limit = Min(pipeline_max_workers, MAX_IN_FLIGHT);
+	int			limit = Min(pipeline_max_workers, MAX_WORKERS);
+	int			busy = busy_workers();
 	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
 	int			due_count = 0;
-	int			started_count = 0;
+	int			dispatched_count = 0;
 	int			skipped_count = 0;
 	int			d;
 
@@ -392,15 +512,14 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	}
 	qsort(due, due_count, sizeof(DueView), due_view_cmp);
 
-	for (d = 0; d < due_count && in_flight_count < limit; d++)
+	for (d = 0; d < due_count && busy < limit; d++)
 	{
 		RefreshJob	job;
-		MemoryContext old;
-		bool		started;
 
 		/* a view whose upstreams did not change costs no worker */
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict))
 		{
+			state_changed(due[d].index, dag_generation);
 			skipped_count++;
 			continue;
 		}
@@ -408,21 +527,17 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
-		/* the handle outlives the tick */
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		started = refresh_worker_start(&job, &in_flight[in_flight_count].handle);
-		MemoryContextSwitchTo(old);
-		if (!started)
+		if (!dispatch(&job, due[d].index, limit))
 			break;				/* no worker slot free: next tick */
-		in_flight[in_flight_count++].relid = job.relid;
-		started_count++;
+		busy++;
+		dispatched_count++;
 	}
 
 	/*
 	 * Behind: a view left waiting has missed a whole label since its latest
 	 * run.  (A lack of worker slots is reported where a start fails.)
 	 */
-	if (in_flight_count >= limit)
+	if (busy >= limit)
 	{
 		int			missed = 0;
 
@@ -438,7 +553,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	/* what waited for the skipped views may be due now: plan again at once */
 	if (skipped_count > 0)
 		SetLatch(MyLatch);
-	return started_count;
+	return dispatched_count;
 }
 
 /* One planning pass; needs no transaction, runs its own. */
@@ -449,7 +564,7 @@ scheduler_tick(void)
 	Oid			extension;
 	Reloaded	reloaded = RELOADED_NOTHING;
 	int			views = 0;
-	int			started_count = 0;
+	int			dispatched_count = 0;
 	instr_time	start;
 	instr_time	elapsed;
 
@@ -465,7 +580,7 @@ scheduler_tick(void)
 		housekeeping(now);
 		reloaded = reload_stale_inputs(extension);
 		views = cached_dag->count;
-		started_count = start_due_refreshes(cached_dag, cached_states, now);
+		dispatched_count = start_due_refreshes(cached_dag, cached_states, now);
 	}
 	else
 	{
@@ -478,8 +593,8 @@ scheduler_tick(void)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	/* for bench/idle_scheduler: what one planning pass costs */
-	elog(DEBUG1, "pipeline scheduler: planned %d views in %.3f ms, reloaded %s, started %d refreshes",
-		 views, INSTR_TIME_GET_MILLISEC(elapsed), reloaded_names[reloaded], started_count);
+	elog(DEBUG1, "pipeline scheduler: planned %d views in %.3f ms, reloaded %s, dispatched %d refreshes",
+		 views, INSTR_TIME_GET_MILLISEC(elapsed), reloaded_names[reloaded], dispatched_count);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -509,6 +624,7 @@ pipeline_scheduler_main(Datum main_arg)
 	state_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler run state",
 										  ALLOCSET_DEFAULT_SIZES);
 	CacheRegisterRelcacheCallback(schedule_inputs_invalidated, (Datum) 0);
+	schedule_runs_writes_reported();
 	/* catalog reads only: compiling them would cost more than it saves */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	for (;;)
@@ -522,7 +638,7 @@ pipeline_scheduler_main(Datum main_arg)
 		if (!launcher_database_allowed(scheduler_dbname))
 			proc_exit(1);
 
-		reap_finished_workers();
+		reap_workers();
 		if (pipeline_enabled)
 		{
 			MemoryContextSwitchTo(tick_context);

@@ -101,10 +101,13 @@ latest_runs_query(void)
 					last_label, last_label);
 }
 
-ViewState *
-schedule_load_state(Dag *dag)
+/*
+ * Loads the state of the count views of dag at indexes (every view when
+ * indexes is NULL) into states.
+ */
+static void
+load_states(Dag *dag, ViewState *states, const int *indexes, int count)
 {
-	ViewState  *states = palloc(sizeof(ViewState) * Max(dag->count, 1));
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(caller, "pipeline schedule_load_state",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -115,13 +118,15 @@ schedule_load_state(Dag *dag)
 
 	/* only the states stay: the scheduler keeps them across ticks */
 	MemoryContextSwitchTo(work);
-	oids = palloc(sizeof(Datum) * Max(dag->count, 1));
-	for (int i = 0; i < dag->count; i++)
+	oids = palloc(sizeof(Datum) * Max(count, 1));
+	for (int i = 0; i < count; i++)
 	{
-		state_init(&states[i]);
-		oids[i] = ObjectIdGetDatum(dag->nodes[i].relid);
+		int			index = indexes ? indexes[i] : i;
+
+		state_init(&states[index]);
+		oids[i] = ObjectIdGetDatum(dag->nodes[index].relid);
 	}
-	values[0] = PointerGetDatum(construct_array(oids, dag->count, OIDOID,
+	values[0] = PointerGetDatum(construct_array(oids, count, OIDOID,
 												sizeof(Oid), true, TYPALIGN_INT));
 
 	/*
@@ -134,7 +139,8 @@ schedule_load_state(Dag *dag)
 	for (uint64 row = 0; row < rows->count; row++)
 	{
 		bool		isnull;
-		ViewState  *state = &states[DatumGetInt32(spi_rows_value(rows, row, 0, &isnull)) - 1];
+		int			place = DatumGetInt32(spi_rows_value(rows, row, 0, &isnull)) - 1;
+		ViewState  *state = &states[indexes ? indexes[place] : place];
 		Datum		d;
 
 		d = spi_rows_value(rows, row, 1, &isnull);
@@ -149,7 +155,22 @@ schedule_load_state(Dag *dag)
 	}
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(work);
+}
+
+ViewState *
+schedule_load_state(Dag *dag)
+{
+	ViewState  *states = palloc(sizeof(ViewState) * Max(dag->count, 1));
+
+	load_states(dag, states, NULL, dag->count);
 	return states;
+}
+
+void
+schedule_reload_states(Dag *dag, ViewState *states, const int *indexes, int count)
+{
+	if (count > 0)
+		load_states(dag, states, indexes, count);
 }
 
 /*
@@ -246,14 +267,25 @@ pipeline_time_label(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(time_label_of(interval_us, at));
 }
 
+/* see schedule_runs_writes_reported() */
+static bool runs_writes_reported = false;
+
+void
+schedule_runs_writes_reported(void)
+{
+	runs_writes_reported = true;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_schedule_changed);
 
 /*
  * Statement trigger on pipeline.matview_definitions, edges and runs: queues
  * a relcache invalidation of the table, which other backends receive only
  * once this transaction commits.  The background scheduler keeps the DAG
- * and the run state across ticks and reloads them on it.  Once per table
- * and (sub)transaction is enough: a subtransaction's invalidations are
+ * and the run state across ticks and reloads them on it; it learns of the
+ * runs written by itself and its refresh workers otherwise
+ * (schedule_runs_writes_reported).  Once per table and (sub)transaction is
+ * enough: a subtransaction's invalidations are
  * dropped only if it aborts, and then the next write queues one again.
  */
 Datum
@@ -272,6 +304,9 @@ pipeline_schedule_changed(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "pipeline.schedule_changed() must be called as a trigger");
 	relid = RelationGetRelid(trigdata->tg_relation);
+	if (runs_writes_reported &&
+		strcmp(RelationGetRelationName(trigdata->tg_relation), "runs") == 0)
+		return PointerGetDatum(NULL);
 	for (slot = 0; slot < (int) lengthof(queued); slot++)
 		if (queued[slot].relid == relid || !OidIsValid(queued[slot].relid))
 			break;

@@ -74,6 +74,19 @@ extern bool schedule_history_collapses(void);
 /* Loads every view's state, aligned with dag->nodes (palloc'd). */
 extern ViewState *schedule_load_state(Dag *dag);
 
+/* Loads again the state of the count views of dag at indexes. */
+extern void schedule_reload_states(Dag *dag, ViewState *states,
+								   const int *indexes, int count);
+
+/*
+ * For the background scheduler and its refresh workers: this process's
+ * writes of pipeline.runs queue no invalidation (pipeline.schedule_changed),
+ * as the scheduler learns of them itself and reloads the state of just the
+ * views it skipped or a worker ran.  Writes of other sessions (run_due, a
+ * manual refresh) still make it reload every view's state.
+ */
+extern void schedule_runs_writes_reported(void);
+
 /*
  * Pass as schedule_decide()'s now to time retries on as_of: run_due(as_of)
  * steps a simulated clock, in which the wall-clock finish of a failure

@@ -16,6 +16,7 @@ extern bool pipeline_enabled;
 extern char *pipeline_databases;
 extern int	pipeline_max_workers;
 extern int	pipeline_tick_ms;
+extern int	pipeline_worker_idle_timeout_ms;
 extern int	pipeline_max_attempts;
 extern int	pipeline_retry_backoff_s;
 extern int	pipeline_run_retention_days;
