@@ -1,0 +1,195 @@
+# What a run costs under the scheduler, and how many always-changing views
+# it keeps fresh (run through bench/run run_cost).
+#
+# Every view is trivial and refreshes at every label: SELECT id, random()
+# FROM a 10-row table (a volatile function: never skipped, refreshed
+# fully), with a one-second interval; pipeline.tick = 100ms.
+#
+# 1. Everything changing: for each N of BENCH_NS ("200 400 800 1600"), N
+#    such views, max_workers BENCH_WORKERS (2), BENCH_WINDOW seconds (30)
+#    after a settling pause.  Reports runs per second and each view's lag
+#    at the end (now minus its latest succeeded label): p50 / p99 / max,
+#    and max / p50 (goals: p99 <= 2 s up to the largest N it can; beyond,
+#    no view more than 10x the median behind).
+# 2. Per-run overhead: with every view due at every second and one worker
+#    (max_workers 1), the scheduler is saturated; the wall time per run is
+#    the window over the runs done, against a bare REFRESH MATERIALIZED
+#    VIEW of the same views, one statement after another, in one session
+#    (the baseline, measured in the same run with the scheduler off).  CPU
+#    per run (scheduler plus refresh workers) against the bare session's
+#    CPU per REFRESH too.  Goal: <= 1.5x.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use Time::HiRes qw(time sleep);
+use POSIX qw(sysconf _SC_CLK_TCK);
+
+my @ns = split ' ', ($ENV{BENCH_NS} // '200 400 800 1600');
+my $workers = $ENV{BENCH_WORKERS} // 2;
+my $window = $ENV{BENCH_WINDOW} // 30;
+my $clk_tck = sysconf(_SC_CLK_TCK);
+
+my $node = PipelineNode->start_new('bench_run_cost', qq{
+pipeline.enabled = off
+pipeline.tick = 100ms
+pipeline.max_workers = $workers
+max_worker_processes = 20
+shared_buffers = 256MB
+max_locks_per_transaction = 256
+});
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE src (id int);
+	INSERT INTO src SELECT generate_series(1, 10);
+});
+
+my $views = 0;
+
+sub create_views_up_to
+{
+	my ($n) = @_;
+	my @sql;
+	for my $i ($views + 1 .. $n)
+	{
+		push @sql, "SELECT pipeline.create_matview('public', 'v$i', "
+		  . "'SELECT id, pg_catalog.random() AS r FROM public.src', '1 second');";
+	}
+	$node->safe_psql('postgres', join("\n", @sql), timeout => 3600) if @sql;
+	$views = $n;
+	$node->safe_psql('postgres', 'VACUUM ANALYZE');
+}
+
+sub cpu_ticks
+{
+	my ($pid, $children) = @_;
+	open my $fh, '<', "/proc/$pid/stat" or return 0;	# gone meanwhile
+	my $line = <$fh>;
+	close $fh;
+	$line =~ s/^.*\) //;	# past the command name
+	my @f = split / /, $line;
+	# utime + stime (fields 14, 15), or cutime + cstime (16, 17)
+	return $children ? $f[13] + $f[14] : $f[11] + $f[12];
+}
+
+my $postmaster = do
+{
+	open my $fh, '<', $node->data_dir . '/postmaster.pid' or die "postmaster.pid: $!";
+	my $pid = <$fh>;
+	chomp $pid;
+	$pid;
+};
+
+# CPU ticks of the scheduler and of the refresh workers: those alive now,
+# and, through the postmaster's reaped children, those that exited (the
+# bare session's backend too, once it has exited)
+sub pipeline_cpu
+{
+	my %ticks = (scheduler => 0, workers => 0, reaped => cpu_ticks($postmaster, 1));
+	for my $row (split /\n/, $node->safe_psql('postgres', q{
+		SELECT pid, backend_type FROM pg_stat_activity
+		 WHERE backend_type IN ('pipeline scheduler', 'pipeline refresh')}))
+	{
+		my ($pid, $type) = split /\|/, $row;
+		$ticks{ $type eq 'pipeline scheduler' ? 'scheduler' : 'workers' } += cpu_ticks($pid, 0);
+	}
+	return \%ticks;
+}
+
+sub cpu_used
+{
+	my ($before, $after) = @_;
+	# a worker alive at the start and gone at the end: its ticks moved to
+	# the reaped count, and the difference of the sums still holds
+	return ($after->{scheduler} + $after->{workers} + $after->{reaped}
+		  - $before->{scheduler} - $before->{workers} - $before->{reaped}) / $clk_tck;
+}
+
+sub percentile
+{
+	my ($p, @s) = @_;
+	@s = sort { $a <=> $b } @s;
+	return $s[ int($p * (@s - 1) + 0.5) ];
+}
+
+sub set_scheduler
+{
+	my ($settings) = @_;
+	$node->safe_psql('postgres', join('', map { "ALTER SYSTEM SET $_;" } @$settings)
+		  . 'SELECT pg_reload_conf();');
+}
+
+my $succeeded = q{SELECT count(*) FROM pipeline.runs WHERE status = 'succeeded'};
+
+# runs the scheduler over the views for the window: runs/s, lags, CPU
+sub measure
+{
+	my ($max_workers) = @_;
+	set_scheduler([ "pipeline.max_workers = $max_workers", 'pipeline.enabled = on' ]);
+	sleep 5;	# settle: catch up with the labels missed while off
+	my $runs0 = $node->safe_psql('postgres', $succeeded);
+	my $cpu0 = pipeline_cpu();
+	my $t0 = time;
+	sleep $window;
+	my $cpu1 = pipeline_cpu();
+	my $wall = time - $t0;
+	my $runs1 = $node->safe_psql('postgres', $succeeded);
+	my @lags = split /\n/, $node->safe_psql('postgres', q{
+		SELECT coalesce(extract(epoch FROM now() - max(r.time_label)), 1e9)
+		  FROM pipeline.matviews m
+		  LEFT JOIN pipeline.runs r ON r.matview = m.matview AND r.status = 'succeeded'
+		 GROUP BY m.matview});
+	set_scheduler([ 'pipeline.enabled = off' ]);
+	# let the last runs end before the next step
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' AND state = 'active'});
+	return {
+		runs => $runs1 - $runs0,
+		wall => $wall,
+		cpu => cpu_used($cpu0, $cpu1),
+		lags => \@lags,
+	};
+}
+
+printf "run_cost: trivial views (10 rows, random(): refreshed at every label), 1 s interval, tick 100ms, window %d s\n",
+  $window;
+my $largest_ok = 0;
+for my $n (@ns)
+{
+	create_views_up_to($n);
+	my $m = measure($workers);
+	my @lags = @{ $m->{lags} };
+	my ($p50, $p99, $max) = (percentile(0.5, @lags), percentile(0.99, @lags), percentile(1, @lags));
+	$largest_ok = $n if $p99 <= 2;
+	printf "run_cost: everything changing, N %d, max_workers %d: %.0f runs/s (%.2f of the %d due/s), "
+	  . "lag p50 %.2f s, p99 %.2f s, max %.2f s, max/p50 %.1f, CPU %.0f%% of a core\n",
+	  $n, $workers, $m->{runs} / $m->{wall}, $m->{runs} / $m->{wall} / $n, $n,
+	  $p50, $p99, $max, $max / ($p50 || 1e-9), 100 * $m->{cpu} / $m->{wall};
+}
+printf "run_cost: largest N with lag p99 <= 2 s: %d (of %s; goal >= 800)\n", $largest_ok, join(' ', @ns);
+
+# 2. per-run overhead: one worker, saturated
+my $m = measure(1);
+my $run_wall_ms = 1000 * $m->{wall} / $m->{runs};
+my $run_cpu_ms = 1000 * $m->{cpu} / $m->{runs};
+
+# the baseline: a bare REFRESH of each view in turn, one session, scheduler off
+my $script = join("\n", map { "REFRESH MATERIALIZED VIEW public.mv_v$_;" } 1 .. $views) . "\n";
+my $rounds = $ENV{BENCH_BARE_ROUNDS} // 3;
+my $cpu0 = pipeline_cpu();
+my $t0 = time;
+$node->safe_psql('postgres', $script, timeout => 3600) for 1 .. $rounds;
+my $bare_wall = time - $t0;
+my $cpu1 = pipeline_cpu();
+my $bare_count = $views * $rounds;
+my $bare_wall_ms = 1000 * $bare_wall / $bare_count;
+my $bare_cpu_ms = 1000 * cpu_used($cpu0, $cpu1) / $bare_count;
+
+printf "run_cost: per run, one worker saturated by %d views: %d runs in %.1f s, %.3f ms wall, %.3f ms CPU (scheduler + worker)\n",
+  $views, $m->{runs}, $m->{wall}, $run_wall_ms, $run_cpu_ms;
+printf "run_cost: bare REFRESH MATERIALIZED VIEW, %d in one session: %.3f ms wall, %.3f ms CPU (its backend) each\n",
+  $bare_count, $bare_wall_ms, $bare_cpu_ms;
+printf "run_cost: per-run overhead: wall %.2fx, CPU %.2fx the bare REFRESH (goal <= 1.5x)\n",
+  $run_wall_ms / $bare_wall_ms, $run_cpu_ms / $bare_cpu_ms;
+
+$node->stop;
