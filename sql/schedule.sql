@@ -122,4 +122,22 @@ SELECT pipeline.create_matview('sched', 'yearly', 'SELECT count(*) AS n FROM sch
 SELECT r.time_label = pipeline.time_label('1 year', '2026-03-15 00:00+00') AS same_label, r.status
   FROM pipeline.run_due('2026-03-15 00:00+00') r WHERE r.matview = 'sched.mv_yearly'::regclass;
 SELECT pipeline.drop_matview('sched.mv_yearly');
+
+-- pipeline.status.lag: how far behind its schedule a view is, from the first
+-- label after its last success (a new view counts as up to date for the label
+-- it was defined in); unknown to a role that may not see its runs
+SELECT pipeline.create_matview('sched', 'hourly', 'SELECT count(*) AS n FROM sched.slow_source', '1 hour');
+SELECT lag AS lag_when_defined FROM pipeline.status WHERE matview = 'sched.mv_hourly'::regclass;
+INSERT INTO pipeline.runs (matview, time_label, attempt, status, started_at, finished_at, worker_pid)
+VALUES ('sched.mv_hourly', pipeline.time_label('1 hour', now()) - interval '3 hours', 1, 'succeeded',
+        now(), now(), 0);
+SELECT lag > interval '2 hours' AND lag <= interval '3 hours' AS lag_two_labels_behind
+  FROM pipeline.status WHERE matview = 'sched.mv_hourly'::regclass;
+SELECT 'sched.mv_hourly'::regclass::oid AS hourly_oid \gset
+CREATE ROLE sched_outsider;
+SET ROLE sched_outsider;
+SELECT lag IS NULL AS lag_unknown_to_others FROM pipeline.status WHERE matview::oid = :hourly_oid;
+RESET ROLE;
+DROP ROLE sched_outsider;
+SELECT pipeline.drop_matview('sched.mv_hourly');
 DROP SCHEMA sched CASCADE;

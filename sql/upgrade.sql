@@ -1,7 +1,7 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3) must give what a fresh install of the current version gives:
--- the same member objects, function definitions, columns, constraints,
--- indexes, privileges, policies, triggers, comments and dump
+-- then 1.3, then 1.4) must give what a fresh install of the current
+-- version gives: the same member objects, function definitions, columns,
+-- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
 -- stay out of it.
 SET client_min_messages = warning;
@@ -106,6 +106,10 @@ SELECT d.name, d.requested_refresh_mode, m.refresh_mode, m.full_refresh_reason
 SELECT pipeline.create_matview('public', 'who_count', 'SELECT who, count(*) AS n FROM clicks GROUP BY who',
                                '1 hour', refresh_mode => 'full');
 SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE name = 'who_count';
+-- 1.4: pipeline.status shows how far behind each view is
+ALTER EXTENSION pipeline UPDATE TO '1.4';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT matview, lag IS NOT NULL AND lag >= '0' AS has_lag FROM pipeline.status ORDER BY matview::text;
 SELECT pipeline.drop_matview('mv_who_count');
 SELECT pipeline.drop_matview('mv_click_log');
 SELECT pipeline.drop_matview('mv_lowered');

@@ -140,10 +140,17 @@ SELECT d.matview,
             ELSE s.time_label + d.refresh_interval END AS next_label,
        now() - s.time_label AS freshness,
        coalesce((SELECT array_agg(b.upstream ORDER BY b.upstream::text)
-                   FROM pipeline.blocking_upstreams(d.matview) b), '{}') AS blocked_by
+                   FROM pipeline.blocking_upstreams(d.matview) b), '{}') AS blocked_by,
+       -- a view is populated when defined: as if it succeeded for the label
+       -- then; unknown (NULL) to a role that may not see the view's runs
+       CASE WHEN pipeline.can_see(d.matview) THEN
+            greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
+                              + d.refresh_interval), '0'::interval) END AS lag
   FROM pipeline.matview_definitions d
   LEFT JOIN last_run l ON l.matview = d.matview
   LEFT JOIN last_success s ON s.matview = d.matview;
+COMMENT ON COLUMN pipeline.status.lag IS
+    'How far behind its schedule: since the first label after its last success fell due; 0 when up to date';
 
 REVOKE ALL ON pipeline.runs, pipeline.changes, pipeline.refresh_snapshots FROM PUBLIC;
 GRANT SELECT ON pipeline.runs, pipeline.status TO PUBLIC;

@@ -61,13 +61,12 @@ typedef enum SlotKind
 } SlotKind;
 
 /* Where a refresh worker is in the pool (launcher.h). */
-typedef enum JobState
+typedef enum WorkerState
 {
-	JOB_BUSY,					/* performing a job */
-	JOB_IDLE,					/* waiting for one */
-	JOB_GIVEN,					/* given one, not taken yet */
-	JOB_LEAVING					/* exiting: gets none any more */
-} JobState;
+	WORKER_BUSY,				/* performing a job */
+	WORKER_IDLE,				/* waiting for one */
+	WORKER_LEAVING				/* exiting: takes none any more */
+} WorkerState;
 
 typedef struct ProcessSlot
 {
@@ -75,12 +74,38 @@ typedef struct ProcessSlot
 	Oid			dboid;
 	pid_t		pid;
 	Latch	   *latch;
-	/* a refresh worker's mailbox */
-	JobState	job_state;
-	RefreshJob	job;
-	uint64		jobs_given;
-	uint64		jobs_finished;
+	WorkerState worker_state;	/* of a refresh worker */
+	int			queue;			/* a scheduler's run queue, or -1 */
 } ProcessSlot;
+
+/*
+ * A scheduler's run queue: the jobs it has dispatched and not yet
+ * collected.  Workers take the oldest waiting one; a taken job is done
+ * once its worker says so, or lost once that worker is gone.
+ */
+typedef enum QueuedState
+{
+	QUEUED_FREE = 0,
+	QUEUED_WAITING,
+	QUEUED_TAKEN,
+	QUEUED_DONE
+} QueuedState;
+
+typedef struct QueuedJob
+{
+	QueuedState state;
+	uint64		seq;			/* order of queueing */
+	pid_t		worker;			/* who took it */
+	RefreshJob	job;
+} QueuedJob;
+
+typedef struct RunQueue
+{
+	pid_t		scheduler;		/* 0: free */
+	Oid			dboid;
+	uint64		next_seq;
+	QueuedJob	jobs[LAUNCHER_QUEUE_SIZE];
+} RunQueue;
 
 typedef struct SharedState
 {
@@ -92,6 +117,9 @@ typedef struct SharedState
 } SharedState;
 
 static SharedState *shared = NULL;
+
+/* one per possible scheduler: each is a background worker */
+static RunQueue *queues = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static int	my_slot = -1;
@@ -107,13 +135,19 @@ shared_size(void)
 					mul_size(MaxBackends, sizeof(ProcessSlot)));
 }
 
+static Size
+queues_size(void)
+{
+	return mul_size(max_worker_processes, sizeof(RunQueue));
+}
+
 static void
 shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	/* MaxBackends is known by now (PostgreSQL 15 computes it first) */
-	RequestAddinShmemSpace(MAXALIGN(shared_size()));
+	RequestAddinShmemSpace(add_size(MAXALIGN(shared_size()), MAXALIGN(queues_size())));
 }
 
 static void
@@ -131,6 +165,9 @@ shmem_startup(void)
 		SpinLockInit(&shared->mutex);
 		shared->nslots = MaxBackends;
 	}
+	queues = ShmemInitStruct("pipeline run queues", queues_size(), &found);
+	if (!found)
+		memset(queues, 0, queues_size());
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -140,6 +177,8 @@ release_my_slot(void)
 	if (shared == NULL || my_slot < 0)
 		return;
 	SpinLockAcquire(&shared->mutex);
+	if (shared->slots[my_slot].queue >= 0)
+		queues[shared->slots[my_slot].queue].scheduler = 0;
 	shared->slots[my_slot].kind = SLOT_FREE;
 	shared->slots[my_slot].dboid = InvalidOid;
 	shared->slots[my_slot].latch = NULL;
@@ -173,6 +212,26 @@ drop_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * Gives the scheduler registering in slot an empty run queue; the caller
+ * holds the mutex.  There is one per background worker, so one is free.
+ */
+static void
+take_queue(ProcessSlot *slot, Oid dboid)
+{
+	for (int q = 0; q < max_worker_processes; q++)
+	{
+		if (queues[q].scheduler == 0)
+		{
+			memset(&queues[q], 0, sizeof(RunQueue));
+			queues[q].scheduler = MyProcPid;
+			queues[q].dboid = dboid;
+			slot->queue = q;
+			return;
+		}
+	}
+}
+
+/*
  * Takes a free slot for this process; the caller holds the mutex.  There is
  * one per backend, so one is always free for a process that holds none.
  */
@@ -187,11 +246,11 @@ take_slot(SlotKind kind, Oid dboid)
 			shared->slots[i].dboid = dboid;
 			shared->slots[i].pid = MyProcPid;
 			shared->slots[i].latch = MyLatch;
-			/* a refresh worker registers busy with its first job */
-			shared->slots[i].job_state = JOB_BUSY;
-			shared->slots[i].jobs_given = 1;
-			shared->slots[i].jobs_finished = 0;
+			shared->slots[i].worker_state = WORKER_IDLE;
+			shared->slots[i].queue = -1;
 			my_slot = i;
+			if (kind == SLOT_SCHEDULER)
+				take_queue(&shared->slots[i], dboid);
 			return true;
 		}
 	}
@@ -229,56 +288,29 @@ launcher_register_process(Oid dboid, PipelineProcessKind kind)
 	return !dropping;
 }
 
-void
-launcher_job_finished(void)
+/* The run queue of dboid's scheduler, or NULL; the caller holds the mutex. */
+static RunQueue *
+queue_of(Oid dboid)
 {
-	ProcessSlot *slot;
-
-	if (shared == NULL || my_slot < 0)
-		return;
-	slot = &shared->slots[my_slot];
-	SpinLockAcquire(&shared->mutex);
-	slot->jobs_finished = slot->jobs_given;
-	slot->job_state = JOB_IDLE;
-	SpinLockRelease(&shared->mutex);
+	for (int q = 0; q < max_worker_processes; q++)
+		if (queues[q].scheduler != 0 && queues[q].dboid == dboid)
+			return &queues[q];
+	return NULL;
 }
 
-bool
-launcher_take_job(RefreshJob *job)
+/* The oldest waiting job of queue, or NULL; the caller holds the mutex. */
+static QueuedJob *
+oldest_waiting(RunQueue *queue)
 {
-	ProcessSlot *slot;
-	bool		taken = false;
+	QueuedJob  *oldest = NULL;
 
-	if (shared == NULL || my_slot < 0)
-		return false;
-	slot = &shared->slots[my_slot];
-	SpinLockAcquire(&shared->mutex);
-	if (slot->job_state == JOB_GIVEN)
-	{
-		*job = slot->job;
-		slot->job_state = JOB_BUSY;
-		taken = true;
-	}
-	SpinLockRelease(&shared->mutex);
-	return taken;
-}
-
-bool
-launcher_leave_if_idle(void)
-{
-	ProcessSlot *slot;
-	bool		leaving = true;
-
-	if (shared == NULL || my_slot < 0)
-		return true;
-	slot = &shared->slots[my_slot];
-	SpinLockAcquire(&shared->mutex);
-	if (slot->job_state == JOB_GIVEN)
-		leaving = false;
-	else
-		slot->job_state = JOB_LEAVING;
-	SpinLockRelease(&shared->mutex);
-	return leaving;
+	if (queue == NULL)
+		return NULL;
+	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
+		if (queue->jobs[e].state == QUEUED_WAITING &&
+			(oldest == NULL || queue->jobs[e].seq < oldest->seq))
+			oldest = &queue->jobs[e];
+	return oldest;
 }
 
 /* The slot of refresh worker pid; the caller holds the mutex. */
@@ -291,44 +323,157 @@ refresh_slot_of(pid_t pid)
 	return NULL;
 }
 
-bool
-launcher_give_job(pid_t pid, const RefreshJob *job, uint64 *ticket)
+int
+launcher_queue_job(const RefreshJob *job)
 {
-	ProcessSlot *slot;
-	Latch	   *latch = NULL;
+	RunQueue   *queue;
+	int			entry = -1;
 
-	if (shared == NULL)
-		return false;
+	if (shared == NULL || my_slot < 0 || shared->slots[my_slot].queue < 0)
+		return -1;
 	SpinLockAcquire(&shared->mutex);
-	slot = refresh_slot_of(pid);
-	if (slot != NULL && slot->job_state == JOB_IDLE)
+	queue = &queues[shared->slots[my_slot].queue];
+	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 	{
-		slot->job = *job;
-		slot->job_state = JOB_GIVEN;
-		*ticket = ++slot->jobs_given;
-		latch = slot->latch;
+		if (queue->jobs[e].state == QUEUED_FREE)
+		{
+			queue->jobs[e].state = QUEUED_WAITING;
+			queue->jobs[e].seq = queue->next_seq++;
+			queue->jobs[e].worker = 0;
+			queue->jobs[e].job = *job;
+			entry = e;
+			break;
+		}
 	}
 	SpinLockRelease(&shared->mutex);
-	if (latch == NULL)
-		return false;
-	SetLatch(latch);
-	return true;
+	return entry;
+}
+
+int
+launcher_queue_collect(int *done, int *lost)
+{
+	RunQueue   *queue;
+	int			count = 0;
+
+	if (shared == NULL || my_slot < 0 || shared->slots[my_slot].queue < 0)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	queue = &queues[shared->slots[my_slot].queue];
+	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
+	{
+		QueuedJob  *queued = &queue->jobs[e];
+
+		if (queued->state == QUEUED_DONE ||
+			(queued->state == QUEUED_TAKEN && refresh_slot_of(queued->worker) == NULL))
+		{
+			done[count] = e;
+			lost[count] = queued->state == QUEUED_TAKEN;
+			count++;
+			queued->state = QUEUED_FREE;
+		}
+	}
+	SpinLockRelease(&shared->mutex);
+	return count;
+}
+
+void
+launcher_pool_counts(Oid dboid, int *idle, int *waiting)
+{
+	*idle = *waiting = 0;
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
+			shared->slots[i].worker_state == WORKER_IDLE)
+			(*idle)++;
+	if (my_slot >= 0 && shared->slots[my_slot].queue >= 0)
+	{
+		RunQueue   *queue = &queues[shared->slots[my_slot].queue];
+
+		for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
+			if (queue->jobs[e].state == QUEUED_WAITING)
+				(*waiting)++;
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+launcher_wake_idle_workers(Oid dboid, int count)
+{
+	Latch	   *latches[LAUNCHER_QUEUE_SIZE];
+	int			found = 0;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots && found < Min(count, LAUNCHER_QUEUE_SIZE); i++)
+		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
+			shared->slots[i].worker_state == WORKER_IDLE && shared->slots[i].latch)
+			latches[found++] = shared->slots[i].latch;
+	SpinLockRelease(&shared->mutex);
+	for (int i = 0; i < found; i++)
+		SetLatch(latches[i]);
 }
 
 bool
-launcher_job_done(pid_t pid, uint64 ticket)
+launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket)
 {
-	ProcessSlot *slot;
-	bool		done = false;
+	RunQueue   *queue;
+	QueuedJob  *oldest;
 
-	if (shared == NULL)
+	if (shared == NULL || my_slot < 0)
 		return false;
 	SpinLockAcquire(&shared->mutex);
-	slot = refresh_slot_of(pid);
-	if (slot != NULL)
-		done = slot->jobs_finished >= ticket;
+	queue = queue_of(dboid);
+	oldest = oldest_waiting(queue);
+	if (oldest != NULL)
+	{
+		oldest->state = QUEUED_TAKEN;
+		oldest->worker = MyProcPid;
+		*job = oldest->job;
+		ticket->queue = queue - queues;
+		ticket->scheduler = queue->scheduler;
+		ticket->entry = oldest - queue->jobs;
+		ticket->seq = oldest->seq;
+		shared->slots[my_slot].worker_state = WORKER_BUSY;
+	}
 	SpinLockRelease(&shared->mutex);
-	return done;
+	return oldest != NULL;
+}
+
+void
+launcher_job_finished(const JobTicket *ticket)
+{
+	RunQueue   *queue;
+	QueuedJob  *queued;
+
+	if (shared == NULL || my_slot < 0)
+		return;
+	queue = &queues[ticket->queue];
+	queued = &queue->jobs[ticket->entry];
+	SpinLockAcquire(&shared->mutex);
+	/* not if the scheduler went meanwhile: its queue may be another's now */
+	if (queue->scheduler == ticket->scheduler && queued->state == QUEUED_TAKEN &&
+		queued->seq == ticket->seq && queued->worker == MyProcPid)
+		queued->state = QUEUED_DONE;
+	shared->slots[my_slot].worker_state = WORKER_IDLE;
+	SpinLockRelease(&shared->mutex);
+}
+
+bool
+launcher_leave_if_idle(Oid dboid)
+{
+	bool		leaving;
+
+	if (shared == NULL || my_slot < 0)
+		return true;
+	SpinLockAcquire(&shared->mutex);
+	leaving = oldest_waiting(queue_of(dboid)) == NULL;
+	if (leaving)
+		shared->slots[my_slot].worker_state = WORKER_LEAVING;
+	SpinLockRelease(&shared->mutex);
+	return leaving;
 }
 
 bool
@@ -402,8 +547,8 @@ launcher_extension_drop_begin(void)
 	pfree(pids);
 }
 
-void
-launcher_wake(Oid dboid)
+static void
+wake(Oid dboid, bool launcher_too)
 {
 	Latch	   *latches[8];
 	int			count = 0;
@@ -416,7 +561,7 @@ launcher_wake(Oid dboid)
 		if (shared->slots[i].kind == SLOT_SCHEDULER && shared->slots[i].dboid == dboid &&
 			shared->slots[i].latch)
 			latches[count++] = shared->slots[i].latch;
-	launcher_latch = shared->launcher_latch;
+	launcher_latch = launcher_too ? shared->launcher_latch : NULL;
 	SpinLockRelease(&shared->mutex);
 
 	/*
@@ -427,6 +572,18 @@ launcher_wake(Oid dboid)
 		SetLatch(latches[i]);
 	if (launcher_latch)
 		SetLatch(launcher_latch);
+}
+
+void
+launcher_wake(Oid dboid)
+{
+	wake(dboid, true);
+}
+
+void
+launcher_wake_scheduler(Oid dboid)
+{
+	wake(dboid, false);
 }
 
 void

@@ -17,9 +17,8 @@
 #include "postmaster/bgworker.h"
 
 /*
- * What a refresh worker is asked to do: a run of one view for one label.
- * The first job of a worker comes in bgw_extra, the later ones through its
- * registry slot (launcher_give_job); always by value, never a pointer.
+ * What a refresh worker is asked to do: a run of one view for one label,
+ * through its scheduler's run queue, by value.
  */
 typedef struct RefreshJob
 {
@@ -50,39 +49,52 @@ extern void launcher_register(void);
 extern bool launcher_register_process(Oid dboid, PipelineProcessKind kind);
 
 /*
- * The refresh pool.  A refresh worker registers busy with its first job
- * (ticket 1); when a job is done it says so and waits, idle, for the next
- * one its scheduler puts in its slot.  Tickets count the jobs given to a
- * worker, so the scheduler can tell that the job it gave is done even if
- * the worker has taken another since.
+ * The refresh pool.  Each scheduler has a run queue in shared memory: the
+ * jobs it dispatched and has not collected yet, at most
+ * LAUNCHER_QUEUE_SIZE (twice the largest pipeline.max_workers).  The
+ * refresh workers of its database take the oldest waiting job whenever
+ * they are free, so a worker goes from one run to the next without waiting
+ * for the scheduler, and a job never waits behind one long run while
+ * another worker is free.  A job is done once its worker says so, and lost
+ * once that worker is gone before.
  */
+#define LAUNCHER_QUEUE_SIZE 128
 
-/* The refresh worker's side: its job is done, it is idle. */
-extern void launcher_job_finished(void);
-
-/* Takes the job given to this idle worker, if one was; false if none. */
-extern bool launcher_take_job(RefreshJob *job);
+/* Which queued job a worker took (launcher_take_job). */
+typedef struct JobTicket
+{
+	int			queue;
+	pid_t		scheduler;
+	int			entry;
+	uint64		seq;
+} JobTicket;
 
 /*
- * Leaves the pool if no job was given meanwhile: true when this worker may
- * exit (no job will be given to it any more), false when it has a job to
- * take.
+ * The scheduler's side.  launcher_queue_job() adds a waiting job to this
+ * scheduler's queue: returns its entry (0 .. LAUNCHER_QUEUE_SIZE - 1), or
+ * -1 when the queue is full.  launcher_queue_collect() frees the entries
+ * whose job is done or lost and returns how many, with their entries in
+ * done[] and in lost[] whether each was lost (arrays of
+ * LAUNCHER_QUEUE_SIZE).  launcher_pool_counts() says how many refresh
+ * workers of dboid are idle and how many of this scheduler's jobs wait;
+ * launcher_wake_idle_workers() sets the latches of up to count idle ones.
  */
-extern bool launcher_leave_if_idle(void);
+extern int	launcher_queue_job(const RefreshJob *job);
+extern int	launcher_queue_collect(int *done, int *lost);
+extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
+extern void launcher_wake_idle_workers(Oid dboid, int count);
 
 /*
- * The scheduler's side: gives job to the idle refresh worker pid and sets
- * its latch.  False when that worker is not idle in the pool (it is busy,
- * leaving, or gone); else *ticket is the job's ticket.
+ * The refresh worker's side.  launcher_take_job() takes the oldest job
+ * waiting in the queue of dboid's scheduler (false if none), and marks
+ * this worker busy; launcher_job_finished() marks it done and this worker
+ * idle.  launcher_leave_if_idle() marks this worker leaving unless a job
+ * waits: true when it may exit (it takes no job any more), false when it
+ * should take one.
  */
-extern bool launcher_give_job(pid_t pid, const RefreshJob *job, uint64 *ticket);
-
-/*
- * Has the refresh worker pid finished the job with this ticket?  False too
- * while it has not registered yet, or when it is gone (the caller learns
- * that from the worker's handle).
- */
-extern bool launcher_job_done(pid_t pid, uint64 ticket);
+extern bool launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket);
+extern void launcher_job_finished(const JobTicket *ticket);
+extern bool launcher_leave_if_idle(Oid dboid);
 
 /*
  * Is a DROP EXTENSION pipeline under way (not yet committed or rolled back)
@@ -110,6 +122,9 @@ extern void launcher_extension_drop_begin(void);
 
 /* Sets the latch of the scheduler of dboid (if any) and the launcher's. */
 extern void launcher_wake(Oid dboid);
+
+/* Sets the latch of the scheduler of dboid (if any) only. */
+extern void launcher_wake_scheduler(Oid dboid);
 
 /*
  * Starts a dynamic worker of this library; false if no slot was free.  The

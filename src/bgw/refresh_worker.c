@@ -38,10 +38,10 @@
 #include "util/settings.h"
 
 bool
-refresh_worker_start(const RefreshJob *job, BackgroundWorkerHandle **handle)
+refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
 {
 	return launcher_start_worker("pipeline_refresh_main", "pipeline refresh",
-								 (Datum) 0, job, sizeof(*job), handle);
+								 ObjectIdGetDatum(dboid), NULL, 0, handle);
 }
 
 /*
@@ -58,6 +58,13 @@ run_refresh_job(const RefreshJob *job)
 	/* first transaction: the run is visible as 'running' while it executes */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+
+	/*
+	 * the claim needs no WAL flush of its own: the outcome's commit flushes
+	 * it
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (OidIsValid(extension_lock(true, &version)) && catalog_is_managed(job->relid))
 		run_id = run_claim(job->relid, job->label, job->attempt);
@@ -129,14 +136,14 @@ forget_run(Oid userid, int sec_context)
 }
 
 /*
- * Waits, idle, for the scheduler's next job; false when the worker should
- * exit: idle for pipeline.worker_idle_timeout, the extension being
- * dropped, or the database no longer served.  A job given just as the
- * worker decides to leave is lost only in the last two cases; the
- * scheduler sees the worker gone and plans the view again.
+ * Waits, idle, for a job in the scheduler's queue; false when the worker
+ * should exit: idle for pipeline.worker_idle_timeout, the extension being
+ * dropped, or the database no longer served.  A job taken just before
+ * leaving for the last two is lost: the scheduler collects it as such and
+ * plans the view again.
  */
 static bool
-wait_for_job(RefreshJob *job, const char *dbname)
+wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)
 {
 	TimestampTz idle_since = GetCurrentTimestamp();
 
@@ -152,17 +159,18 @@ wait_for_job(RefreshJob *job, const char *dbname)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (launcher_extension_dropping(job->dboid) || !pipeline_enabled ||
+		if (launcher_extension_dropping(dboid) || !pipeline_enabled ||
 			!launcher_database_allowed(dbname))
 			return false;
-		if (launcher_take_job(job))
+		if (launcher_take_job(dboid, job, ticket))
 			return true;
 		timeout = pipeline_worker_idle_timeout_ms -
 			(long) ((GetCurrentTimestamp() - idle_since) / 1000);
-		if (timeout <= 0)
-			return !launcher_leave_if_idle() && launcher_take_job(job);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout, PG_WAIT_EXTENSION);
+		if (timeout <= 0 && launcher_leave_if_idle(dboid))
+			return false;
+		if (timeout > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -170,45 +178,41 @@ wait_for_job(RefreshJob *job, const char *dbname)
 void
 pipeline_refresh_main(Datum main_arg)
 {
+	Oid			dboid = DatumGetObjectId(main_arg);
 	RefreshJob	job;
+	JobTicket	ticket;
 	char	   *dbname;
 	Oid			userid;
 	int			sec_context;
 	MemoryContext job_context;
 
-	memcpy(&job, MyBgworkerEntry->bgw_extra, sizeof(job));
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
-	if (!launcher_register_process(job.dboid, PROCESS_REFRESH))
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	if (!launcher_register_process(dboid, PROCESS_REFRESH))
 		proc_exit(0);			/* the extension or the database is being
 								 * dropped */
 	pgstat_report_appname("pipeline refresh");
-	/* the scheduler learns of this worker's runs through its slot */
+	/* the scheduler learns of this worker's runs through its run queue */
 	schedule_runs_writes_reported();
 	StartTransactionCommand();
-	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(job.dboid));
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
 	CommitTransactionCommand();
 	GetUserIdAndSecContext(&userid, &sec_context);
 	job_context = AllocSetContextCreate(TopMemoryContext, "pipeline refresh job",
 										ALLOCSET_DEFAULT_SIZES);
 
-	/* the first job came with the worker, the next ones through its slot */
-	do
+	while (wait_for_job(dboid, dbname, &job, &ticket))
 	{
 		MemoryContextSwitchTo(job_context);
 		serve_job(&job);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);
 		forget_run(userid, sec_context);
-		launcher_job_finished();
-
-		/*
-		 * the scheduler gives this worker the next job, and starts downstream
-		 * views now
-		 */
-		launcher_wake(job.dboid);
-	} while (wait_for_job(&job, dbname));
+		launcher_job_finished(&ticket);
+		/* the scheduler collects the job, and starts downstream views now */
+		launcher_wake_scheduler(dboid);
+	}
 	proc_exit(0);
 }

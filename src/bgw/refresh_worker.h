@@ -1,9 +1,8 @@
 /*-------------------------------------------------------------------------
  * refresh_worker.h
  *	  The refresh worker: a dynamic background worker that performs the
- *	  runs its scheduler gives it (the first one in bgw_extra, the next
- *	  ones through its registry slot, launcher.h), until idle for
- *	  pipeline.worker_idle_timeout.
+ *	  runs its scheduler queues (launcher.h), one after another, until
+ *	  idle for pipeline.worker_idle_timeout.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_REFRESH_WORKER_H
@@ -12,11 +11,12 @@
 #include "bgw/launcher.h"
 
 /*
- * Starts a refresh worker with job as its first; false when no background worker slot
- * is free (launcher_start_worker() logs that).  *handle is allocated in
- * the current memory context, which must outlive the worker.
+ * Starts a refresh worker of database dboid's pool; false when no
+ * background worker slot is free (launcher_start_worker() logs that).
+ * *handle is allocated in the current memory context, which must outlive
+ * the worker.
  */
-extern bool refresh_worker_start(const RefreshJob *job, BackgroundWorkerHandle **handle);
+extern bool refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle);
 
 /*
  * The worker's entry point (bgw_function_name "pipeline_refresh_main"):

@@ -55,22 +55,24 @@
 #error "PIPELINE_VERSION must be defined by the build"
 #endif
 
-/*
- * A refresh worker of this scheduler's pool, until it has ended: busy with
- * the run of one view, or idle, waiting for the next job (launcher.h).
- */
-typedef struct PoolWorker
-{
-	BackgroundWorkerHandle *handle; /* in TopMemoryContext */
-	pid_t		pid;			/* 0 until it has started */
-	Oid			relid;			/* the view it runs; InvalidOid when idle */
-	uint64		ticket;			/* of that job */
-	int			index;			/* the view's node in the DAG of generation */
-	uint64		generation;
-} PoolWorker;
-
-static PoolWorker workers[MAX_WORKERS];
+/* The refresh workers this scheduler started, until they have ended. */
+static BackgroundWorkerHandle *workers[MAX_WORKERS];	/* in TopMemoryContext */
 static int	worker_count = 0;
+
+/*
+ * The views of the jobs in this scheduler's run queue (launcher.h), by
+ * entry, until collected: relid InvalidOid for a free entry; the view's
+ * node in the DAG of that generation.
+ */
+typedef struct QueuedView
+{
+	Oid			relid;
+	int			index;
+	uint64		generation;
+} QueuedView;
+
+static QueuedView queued[LAUNCHER_QUEUE_SIZE];
+static int	queued_count = 0;
 
 /*
  * Housekeeping: whether runs left 'running' by ended processes have been
@@ -110,6 +112,7 @@ static bool states_stale = true;
  */
 static int *pending_indexes = NULL;
 static bool *pending = NULL;
+static bool *node_queued = NULL;	/* whether a node's view is in the queue */
 static int	pending_count = 0;
 static uint64 dag_generation = 0;
 
@@ -143,13 +146,7 @@ schedule_inputs_invalidated(Datum arg, Oid relid)
 		states_stale = true;
 }
 
-/*
- * Notes the jobs the pool's workers finished, and forgets the workers that
- * ended.  A worker that ended busy may have ended before it could record
- * its outcome (terminated, or cancelled by DROP EXTENSION between its two
- * transactions) and left its run 'running': orphans_checked is cleared so
- * that the next tick marks such runs failed.
- */
+/* Forgets the refresh workers that ended. */
 static void
 reap_workers(void)
 {
@@ -157,96 +154,98 @@ reap_workers(void)
 
 	for (int i = 0; i < worker_count; i++)
 	{
-		PoolWorker *worker = &workers[i];
-		bool		busy = OidIsValid(worker->relid);
 		pid_t		pid;
 
-		switch (GetBackgroundWorkerPid(worker->handle, &pid))
-		{
-			case BGWH_STOPPED:
-				pfree(worker->handle);
-				if (busy)
-				{
-					states_stale = true;
-					orphans_checked = false;
-				}
-				continue;
-			case BGWH_STARTED:
-				worker->pid = pid;
-				break;
-			default:
-				break;
-		}
-		if (busy && worker->pid != 0 && launcher_job_done(worker->pid, worker->ticket))
-		{
-			state_changed(worker->index, worker->generation);
-			worker->relid = InvalidOid;
-		}
-		workers[kept++] = *worker;
+		if (GetBackgroundWorkerPid(workers[i], &pid) == BGWH_STOPPED)
+			pfree(workers[i]);
+		else
+			workers[kept++] = workers[i];
 	}
 	worker_count = kept;
 }
 
-static bool
-is_in_flight(Oid relid)
+/*
+ * Collects the queued jobs that are done, whose views' state is loaded
+ * again at the next pass, and those lost with a worker that ended before
+ * it finished (terminated, or cancelled by DROP EXTENSION between its two
+ * transactions): that may have left its run 'running', so orphans_checked
+ * is cleared for the next tick to mark such runs failed.
+ */
+static void
+collect_jobs(void)
 {
-	for (int i = 0; i < worker_count; i++)
-		if (workers[i].relid == relid)
-			return true;
-	return false;
-}
+	int			entries[LAUNCHER_QUEUE_SIZE];
+	int			lost[LAUNCHER_QUEUE_SIZE];
+	int			count = launcher_queue_collect(entries, lost);
 
-static int
-busy_workers(void)
-{
-	int			busy = 0;
+	for (int k = 0; k < count; k++)
+	{
+		QueuedView *view = &queued[entries[k]];
 
-	for (int i = 0; i < worker_count; i++)
-		if (OidIsValid(workers[i].relid))
-			busy++;
-	return busy;
+		if (lost[k])
+		{
+			states_stale = true;
+			orphans_checked = false;
+		}
+		else
+			state_changed(view->index, view->generation);
+		if (view->generation == dag_generation && node_queued != NULL)
+			node_queued[view->index] = false;
+		view->relid = InvalidOid;
+		queued_count--;
+	}
 }
 
 /*
- * Gives job to an idle worker of the pool, or starts a worker for it while
- * the pool is smaller than limit; false when neither could be done (no
- * background worker slot is free: the next tick tries again).
+ * After the DAG was loaded again: the node of each queued view in it, so
+ * that it is not queued twice.
  */
-static bool
-dispatch(const RefreshJob *job, int index, int limit)
+static void
+requeue_views_in_new_dag(Dag *dag)
 {
-	PoolWorker *worker;
-	MemoryContext old;
-	bool		started;
-
-	for (int i = 0; i < worker_count; i++)
+	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 	{
-		worker = &workers[i];
-		if (!OidIsValid(worker->relid) && worker->pid != 0 &&
-			launcher_give_job(worker->pid, job, &worker->ticket))
+		if (!OidIsValid(queued[e].relid))
+			continue;
+		for (int i = 0; i < dag->count; i++)
 		{
-			worker->relid = job->relid;
-			worker->index = index;
-			worker->generation = dag_generation;
-			return true;
+			if (dag->nodes[i].relid == queued[e].relid)
+			{
+				queued[e].index = i;
+				queued[e].generation = dag_generation;
+				node_queued[i] = true;
+				break;
+			}
 		}
 	}
-	if (worker_count >= limit)
-		return false;			/* the idle ones are leaving: next pass */
-	worker = &workers[worker_count];
-	/* the handle outlives the tick */
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	started = refresh_worker_start(job, &worker->handle);
-	MemoryContextSwitchTo(old);
-	if (!started)
-		return false;
-	worker->pid = 0;
-	worker->relid = job->relid;
-	worker->ticket = 1;			/* the first job, in bgw_extra */
-	worker->index = index;
-	worker->generation = dag_generation;
-	worker_count++;
-	return true;
+}
+
+/*
+ * Starts refresh workers while jobs wait and fewer workers are idle, up to
+ * limit workers, and wakes the idle ones.  A start that fails (no
+ * background worker slot) is tried again at the next pass.
+ */
+static void
+staff_queue(int limit)
+{
+	int			idle;
+	int			waiting;
+
+	launcher_pool_counts(MyDatabaseId, &idle, &waiting);
+	if (waiting == 0)
+		return;
+	launcher_wake_idle_workers(MyDatabaseId, waiting);
+	while (waiting > idle && worker_count < limit)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		bool		started = refresh_worker_start(MyDatabaseId, &workers[worker_count]);
+
+		MemoryContextSwitchTo(old);
+		if (!started)
+			break;
+		worker_count++;
+		idle++;
+	}
 }
 
 typedef enum Reloaded
@@ -300,14 +299,17 @@ reload_stale_inputs(Oid extension)
 	{
 		cached_dag = NULL;
 		pending = NULL;
+		node_queued = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
 		cached_dag = dag_load();
 		pending = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		pending_indexes = palloc(sizeof(int) * Max(cached_dag->count, 1));
 		pending_count = 0;
+		node_queued = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		dag_generation++;
+		requeue_views_in_new_dag(cached_dag);
 	}
 	else if (!load_states)
 		schedule_reload_states(cached_dag, cached_states, pending_indexes, pending_count);
@@ -477,8 +479,10 @@ due_view_cmp(const void *a, const void *b)
 }
 
 /*
- * Hands each due view that is not running to a refresh worker of the pool,
- * until pipeline.max_workers are busy or no worker slot is free: the views
+ * Queues each due view that is not queued yet for the refresh workers, up
+ * to twice pipeline.max_workers jobs in flight (so that a worker that
+ * finishes a run finds the next one waiting), then sees that enough
+ * workers serve the queue (staff_queue).  The views
  * whose latest run is oldest first, so that when more is due than fits no
  * view starves behind those earlier in the DAG (a downstream view is due
  * for a label only once its upstreams succeeded for it, so DAG order per
@@ -488,7 +492,7 @@ static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {
 	int			limit = Min(pipeline_max_workers, MAX_WORKERS);
-	int			busy = busy_workers();
+	int			capacity = 2 * limit;
 	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
 	int			due_count = 0;
 	int			dispatched_count = 0;
@@ -499,7 +503,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	{
 		Verdict		verdict;
 
-		if (is_in_flight(dag->nodes[i].relid))
+		if (node_queued[i])
 			continue;
 		verdict = schedule_decide(dag, states, i, now, now,
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
@@ -512,9 +516,10 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	}
 	qsort(due, due_count, sizeof(DueView), due_view_cmp);
 
-	for (d = 0; d < due_count && busy < limit; d++)
+	for (d = 0; d < due_count && queued_count < capacity; d++)
 	{
 		RefreshJob	job;
+		int			entry;
 
 		/* a view whose upstreams did not change costs no worker */
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict))
@@ -527,17 +532,23 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
-		if (!dispatch(&job, due[d].index, limit))
-			break;				/* no worker slot free: next tick */
-		busy++;
+		entry = launcher_queue_job(&job);
+		if (entry < 0)
+			break;
+		queued[entry].relid = job.relid;
+		queued[entry].index = due[d].index;
+		queued[entry].generation = dag_generation;
+		node_queued[due[d].index] = true;
+		queued_count++;
 		dispatched_count++;
 	}
+	staff_queue(limit);
 
 	/*
 	 * Behind: a view left waiting has missed a whole label since its latest
 	 * run.  (A lack of worker slots is reported where a start fails.)
 	 */
-	if (busy >= limit)
+	if (queued_count >= capacity)
 	{
 		int			missed = 0;
 
@@ -627,6 +638,12 @@ pipeline_scheduler_main(Datum main_arg)
 	schedule_runs_writes_reported();
 	/* catalog reads only: compiling them would cost more than it saves */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * A skip lost in a crash is only judged again: its commit need not wait
+	 * for the WAL flush
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -639,6 +656,7 @@ pipeline_scheduler_main(Datum main_arg)
 			proc_exit(1);
 
 		reap_workers();
+		collect_jobs();
 		if (pipeline_enabled)
 		{
 			MemoryContextSwitchTo(tick_context);

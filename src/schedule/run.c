@@ -88,7 +88,9 @@ run_claim(Oid relid, TimestampTz label, int attempt)
  * Keeps the newest pipeline.run_history_per_view rows of a view (of every
  * view when relid is invalid), and each view's latest success, which the
  * schedule needs, and runs in progress.  Costs one index scan of at most
- * that many rows per view.
+ * that many rows per view.  A run bounds its own view's history: the views
+ * come from a one-row list then, not from a filter on every view, which a
+ * generic plan would scan at every run.
  */
 static void
 run_bound_history(Oid relid)
@@ -96,27 +98,27 @@ run_bound_history(Oid relid)
 	Oid			argtypes[2] = {INT4OID, OIDOID};
 	Datum		values[2] = {Int32GetDatum(pipeline_run_history_per_view),
 	ObjectIdGetDatum(relid)};
-	char		nulls[2] = {' ', OidIsValid(relid) ? ' ' : 'n'};
 
 	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.runs r "
-					" USING (SELECT d.matview, c.time_label, c.run_id, s.run_id AS success_id "
-					"          FROM pipeline.matview_definitions d "
-					"          CROSS JOIN LATERAL (SELECT x.time_label, x.run_id FROM pipeline.runs x "
-					"                               WHERE x.matview = d.matview "
-					"                               ORDER BY x.time_label DESC, x.run_id DESC "
-					"                              OFFSET $1 LIMIT 1) c "
-					"          LEFT JOIN LATERAL (SELECT x.run_id FROM pipeline.runs x "
-					"                              WHERE x.matview = d.matview "
-					"                                AND x.status IN ('succeeded', 'skipped') "
-					"                              ORDER BY x.time_label DESC, x.run_id DESC "
-					"                              LIMIT 1) s ON true "
-					"         WHERE $2::regclass IS NULL OR d.matview = $2::regclass) cut "
-					" WHERE r.matview = cut.matview AND r.time_label <= cut.time_label "
-					"   AND (r.time_label < cut.time_label OR r.run_id <= cut.run_id) "
-					"   AND r.status <> 'running' "
-					"   AND r.run_id IS DISTINCT FROM cut.success_id",
-					2, argtypes, values, nulls, false, -1);
+					psprintf("DELETE FROM pipeline.runs r "
+							 " USING (SELECT d.matview, c.time_label, c.run_id, s.run_id AS success_id "
+							 "          FROM %s d "
+							 "          CROSS JOIN LATERAL (SELECT x.time_label, x.run_id FROM pipeline.runs x "
+							 "                               WHERE x.matview = d.matview "
+							 "                               ORDER BY x.time_label DESC, x.run_id DESC "
+							 "                              OFFSET $1 LIMIT 1) c "
+							 "          LEFT JOIN LATERAL (SELECT x.run_id FROM pipeline.runs x "
+							 "                              WHERE x.matview = d.matview "
+							 "                                AND x.status IN ('succeeded', 'skipped') "
+							 "                              ORDER BY x.time_label DESC, x.run_id DESC "
+							 "                              LIMIT 1) s ON true) cut "
+							 " WHERE r.matview = cut.matview AND r.time_label <= cut.time_label "
+							 "   AND (r.time_label < cut.time_label OR r.run_id <= cut.run_id) "
+							 "   AND r.status <> 'running' "
+							 "   AND r.run_id IS DISTINCT FROM cut.success_id",
+							 OidIsValid(relid) ? "(SELECT $2::pg_catalog.regclass AS matview)"
+							 : "pipeline.matview_definitions"),
+					OidIsValid(relid) ? 2 : 1, argtypes, values, NULL, false, -1);
 }
 
 /*

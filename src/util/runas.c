@@ -14,6 +14,7 @@
 #include "catalog/pg_db_role_setting.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -189,8 +190,11 @@ runas_owner_search_path(Oid owner)
  * each time was most of their cost.  PostgreSQL's plan cache re-plans a
  * kept plan when what it uses changes, under the search_path it was made
  * with (runas_spi_prepare()).  Bounded: texts that name a view's own
- * tables differ per view, so past KEPT_PLANS_MAX statements every kept
- * plan is let go.
+ * tables differ per view, so past KEPT_PLANS_MAX statements the one used
+ * least recently goes.  Not all of them: a refresh worker serving more
+ * views than that would then plan the statements every run repeats again
+ * and again (a new plan is planned for its parameters five times before
+ * the plan cache settles on a generic one).
  */
 #define KEPT_PLANS_MAX 256
 
@@ -202,26 +206,23 @@ typedef struct KeptPlan
 	int			nargs;
 	Oid		   *argtypes;
 	SPIPlanPtr	plan;
+	dlist_node	recency;		/* in kept_recency, the most recent first */
 } KeptPlan;
 
 static HTAB *kept_plans = NULL;
+static dlist_head kept_recency = DLIST_STATIC_INIT(kept_recency);
 
 static void
-forget_kept_plans(void)
+forget_least_recent_plan(void)
 {
-	HASH_SEQ_STATUS seq;
-	KeptPlan   *entry;
+	KeptPlan   *entry = dlist_container(KeptPlan, recency, dlist_tail_node(&kept_recency));
 
-	hash_seq_init(&seq, kept_plans);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-	{
-		SPI_freeplan(entry->plan);
-		pfree(entry->sql);
-		if (entry->argtypes != NULL)
-			pfree(entry->argtypes);
-	}
-	hash_destroy(kept_plans);
-	kept_plans = NULL;
+	dlist_delete(&entry->recency);
+	SPI_freeplan(entry->plan);
+	pfree(entry->sql);
+	if (entry->argtypes != NULL)
+		pfree(entry->argtypes);
+	(void) hash_search(kept_plans, &entry->key, HASH_REMOVE, NULL);
 }
 
 /* The kept plan of the statement, made now if need be; NULL if it cannot be kept. */
@@ -243,13 +244,13 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 			if (entry->role != role || entry->nargs != nargs || strcmp(entry->sql, sql) != 0 ||
 				(nargs > 0 && memcmp(entry->argtypes, argtypes, nargs * sizeof(Oid)) != 0))
 				return NULL;
+			dlist_move_head(&kept_recency, &entry->recency);
 			return entry->plan;
 		}
-		/* full: let every kept plan go before keeping a new one */
 		if (hash_get_num_entries(kept_plans) >= KEPT_PLANS_MAX)
-			forget_kept_plans();
+			forget_least_recent_plan();
 	}
-	if (kept_plans == NULL)
+	else
 	{
 		HASHCTL		ctl;
 
@@ -271,6 +272,7 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 		memcpy(entry->argtypes, argtypes, nargs * sizeof(Oid));
 	}
 	entry->plan = plan;
+	dlist_push_head(&kept_recency, &entry->recency);
 	return plan;
 }
 

@@ -2,7 +2,8 @@
 # one-second interval whose refresh takes 0.3 s (1.8 s of work per second).
 # Every view still gets its turn, the one whose latest run is oldest first,
 # instead of the views early in the DAG taking every slot at every label
-# while the others starve.  Progress is polled for, not timed.  Falling
+# while the others starve: between two runs of a view, at most twice as
+# many runs as there are other views (a bound in runs, not in time).  Progress is polled for, not timed.  Falling
 # behind is logged once.  A view whose upstreams did not change is skipped
 # by the scheduler itself: a skip costs no process.
 use strict;
@@ -46,6 +47,17 @@ ok( $node->poll_query_until('postgres', q{
 		   WHERE m.name <> 'quiet'
 		   GROUP BY m.matview) c}),
 	'every view keeps refreshing although more is due than one worker can run');
+# the bound: between two runs of a view, the one worker runs each other
+# view at most twice (oldest label first), so at most 2 x 5 = 10 others;
+# walking in DAG order, the first views would run again and again instead
+is( $node->safe_psql('postgres', q{
+		WITH busy AS (
+		    SELECT r.matview, row_number() OVER (ORDER BY r.started_at, r.run_id) AS seq
+		      FROM pipeline.runs r
+		     WHERE r.status = 'succeeded' AND r.matview <> 'mv_quiet'::regclass)
+		SELECT coalesce(max(gap), 0) <= 10 FROM (
+		    SELECT seq - lag(seq) OVER (PARTITION BY matview ORDER BY seq) - 1 AS gap FROM busy) g}),
+	't', 'between two runs of any view, at most 10 runs of the five others');
 note('successful runs: ' . $node->safe_psql('postgres', q{
 	SELECT string_agg(c.matview || ' ' || c.n, ', ' ORDER BY c.matview) FROM (
 	  SELECT m.matview::text AS matview, count(r.run_id) AS n

@@ -55,7 +55,7 @@ is($node->safe_psql('postgres', 'SELECT s FROM mv_total'), '3', 'the view is as 
 
 $node->safe_psql('postgres', 'ALTER EXTENSION pipeline UPDATE');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'pipeline'"),
-	'1.3', 'updated to 1.3');
+	'1.4', 'updated to 1.4');
 ok($node->poll_query_until('postgres', 'SELECT s FROM mv_total', '6'),
 	'after the update the scheduler refreshes the view, woken by the update');
 is($node->safe_psql('postgres',
