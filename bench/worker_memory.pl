@@ -1,9 +1,9 @@
 # Worker memory (run through bench/run worker_memory): the background
 # worker drives BENCH_RUNS (10,000) scheduled runs and the memory of its
-# long-lived processes is sampled along the way.  Refresh workers are
-# short-lived (one process per run, src/bgw/refresh_worker.c: pipeline_refresh_main
-# exits after its run), so the processes that could grow are the
-# per-database scheduler and the launcher.  Per sample: VmRSS and its parts
+# long-lived processes is sampled along the way: the per-database
+# scheduler, the launcher and one refresh worker of the pool (which serves
+# run after run; pipeline.worker_idle_timeout is raised so that it stays).
+# Per sample: VmRSS and its parts
 # from /proc/<pid>/status: RssAnon (private memory: where a leak shows),
 # RssFile, and RssShmem (the shared buffers and other shared memory the
 # process has touched so far, which grows with use up to shared_buffers and
@@ -26,6 +26,7 @@ my $max_workers = $ENV{BENCH_MAX_WORKERS} // 4;
 my $node = PipelineNode->start_new('bench_memory', qq{
 pipeline.enabled = off
 pipeline.max_workers = $max_workers
+pipeline.worker_idle_timeout = 1h
 max_worker_processes = 24
 shared_buffers = 128MB
 });
@@ -101,6 +102,7 @@ sub relation_kb
 
 my %base;
 my @rel_base;
+my $refresh_worker;
 my $t0 = time;
 my @checkpoints = grep { $_ < $target_runs } (100, 1000, 2500, 5000, 7500);
 push @checkpoints, $target_runs;
@@ -115,7 +117,11 @@ for my $at (@checkpoints)
 	}
 	my $elapsed = time - $t0;
 	@rel_base = relation_kb() unless @rel_base;
-	for my $proc ([ 'scheduler', $scheduler ], [ 'launcher', $launcher ])
+	# the pool's first worker, as it was when the first sample was taken
+	$refresh_worker //= $node->safe_psql('postgres',
+		"SELECT min(pid) FROM pg_stat_activity WHERE backend_type = 'pipeline refresh'");
+	for my $proc ([ 'scheduler', $scheduler ], [ 'launcher', $launcher ],
+		[ 'refresh worker', $refresh_worker ])
 	{
 		my ($name, $pid) = @$proc;
 		die "$name $pid is gone (restarted?)" unless -e "/proc/$pid";
