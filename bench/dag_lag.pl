@@ -48,12 +48,6 @@ for my $c (1 .. $chains)
 $node->safe_psql('postgres', join("\n", @sql), timeout => 600);
 $node->safe_psql('postgres', 'VACUUM ANALYZE');
 
-sub percentile
-{
-	my ($p, @s) = @_;
-	@s = sort { $a <=> $b } @s;
-	return $s[ int($p * (@s - 1) + 0.5) ];
-}
 
 # the critical path's refreshes: a chain refreshed bare, level by level
 my $chain_script = join("\n",
@@ -99,8 +93,8 @@ my @lags = values %lag;
 printf "dag_lag: %d chains x %d levels, 1 s intervals, one insert per chain per second, max_workers %d, window %d s\n",
   $chains, $levels, $workers, $window;
 printf "dag_lag: insert-to-top lag of %d inserts: p50 %.3f s, p90 %.3f s, max %.3f s (goal: median <= 1.2 s)\n",
-  scalar(@lags), percentile(0.5, @lags), percentile(0.9, @lags), percentile(1, @lags);
+  scalar(@lags), PipelineNode->percentile(0.5, @lags), PipelineNode->percentile(0.9, @lags), PipelineNode->percentile(1, @lags);
 printf "dag_lag: critical path: a chain's %d bare REFRESHes in a row %.3f s, plus 0.5 s average wait for the label: %.3f s; median lag %.2fx that\n",
-  $levels, $chain_bare, $chain_bare + 0.5, percentile(0.5, @lags) / ($chain_bare + 0.5);
+  $levels, $chain_bare, $chain_bare + 0.5, PipelineNode->percentile(0.5, @lags) / ($chain_bare + 0.5);
 
 $node->stop;

@@ -125,23 +125,13 @@ my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');
 # settle: the first pass marks orphans, prunes history and fills caches
 sleep 5;
 
-sub cpu_ticks
-{
-	my ($pid) = @_;
-	open my $fh, '<', "/proc/$pid/stat" or die "/proc/$pid/stat: $!";
-	my $line = <$fh>;
-	close $fh;
-	$line =~ s/^.*\) //;	# past the command name
-	my @f = split / /, $line;
-	return $f[11] + $f[12];	# utime + stime (fields 14 and 15)
-}
 
 my $runs_before = $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.runs');
 my $log_offset = -s $node->logfile;
-my ($s0, $l0) = (cpu_ticks($scheduler), cpu_ticks($launcher));
+my ($s0, $l0) = (PipelineNode->cpu_ticks($scheduler), PipelineNode->cpu_ticks($launcher));
 $t0 = time;
 sleep $window;
-my ($s1, $l1) = (cpu_ticks($scheduler), cpu_ticks($launcher));
+my ($s1, $l1) = (PipelineNode->cpu_ticks($scheduler), PipelineNode->cpu_ticks($launcher));
 my $wall = time - $t0;
 my $runs_after = $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.runs');
 

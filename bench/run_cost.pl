@@ -64,17 +64,6 @@ sub create_views_up_to
 	$node->safe_psql('postgres', 'VACUUM ANALYZE');
 }
 
-sub cpu_ticks
-{
-	my ($pid, $children) = @_;
-	open my $fh, '<', "/proc/$pid/stat" or return 0;	# gone meanwhile
-	my $line = <$fh>;
-	close $fh;
-	$line =~ s/^.*\) //;	# past the command name
-	my @f = split / /, $line;
-	# utime + stime (fields 14, 15), or cutime + cstime (16, 17)
-	return $children ? $f[13] + $f[14] : $f[11] + $f[12];
-}
 
 my $postmaster = do
 {
@@ -89,13 +78,13 @@ my $postmaster = do
 # bare session's backend too, once it has exited)
 sub pipeline_cpu
 {
-	my %ticks = (scheduler => 0, workers => 0, reaped => cpu_ticks($postmaster, 1));
+	my %ticks = (scheduler => 0, workers => 0, reaped => PipelineNode->cpu_ticks($postmaster, 1));
 	for my $row (split /\n/, $node->safe_psql('postgres', q{
 		SELECT pid, backend_type FROM pg_stat_activity
 		 WHERE backend_type IN ('pipeline scheduler', 'pipeline refresh')}))
 	{
 		my ($pid, $type) = split /\|/, $row;
-		$ticks{ $type eq 'pipeline scheduler' ? 'scheduler' : 'workers' } += cpu_ticks($pid, 0);
+		$ticks{ $type eq 'pipeline scheduler' ? 'scheduler' : 'workers' } += PipelineNode->cpu_ticks($pid, 0);
 	}
 	return \%ticks;
 }
@@ -114,12 +103,6 @@ sub cpu_used
 	return ($scheduler + $rest) / $clk_tck;
 }
 
-sub percentile
-{
-	my ($p, @s) = @_;
-	@s = sort { $a <=> $b } @s;
-	return $s[ int($p * (@s - 1) + 0.5) ];
-}
 
 sub set_scheduler
 {
@@ -175,7 +158,7 @@ for my $n (@ns)
 	create_views_up_to($n);
 	my $m = measure($workers, $window, 1);
 	my @lags = @{ $m->{lags} };
-	my ($p50, $p99, $max) = (percentile(0.5, @lags), percentile(0.99, @lags), percentile(1, @lags));
+	my ($p50, $p99, $max) = (PipelineNode->percentile(0.5, @lags), PipelineNode->percentile(0.99, @lags), PipelineNode->percentile(1, @lags));
 	$largest_ok = $n if $p99 <= 2;
 	printf "run_cost: everything changing, N %d, max_workers %d: %.0f runs/s (%.2f of the %d due/s), "
 	  . "lag p50 %.2f s, p99 %.2f s, max %.2f s, max/p50 %.1f, CPU %.0f%% of a core\n",

@@ -44,34 +44,17 @@ $node->safe_psql('postgres', join("\n", @sql), timeout => 3600);
 $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.run_due()', timeout => 3600);
 $node->safe_psql('postgres', 'VACUUM ANALYZE');
 
-sub cpu_ticks
-{
-	my ($pid, $children) = @_;
-	open my $fh, '<', "/proc/$pid/stat" or return 0;	# gone meanwhile
-	my $line = <$fh>;
-	close $fh;
-	$line =~ s/^.*\) //;	# past the command name
-	my @f = split / /, $line;
-	# utime + stime (fields 14, 15), or cutime + cstime (16, 17)
-	return $children ? $f[13] + $f[14] : $f[11] + $f[12];
-}
 
 # refresh workers alive now: a pool worker's ticks reach the postmaster's
 # reaped count only when it exits
 sub live_worker_ticks
 {
 	my $sum = 0;
-	$sum += cpu_ticks($_, 0) for split /\n/, $node->safe_psql('postgres',
+	$sum += PipelineNode->cpu_ticks($_, 0) for split /\n/, $node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline refresh'});
 	return $sum;
 }
 
-sub percentile
-{
-	my ($p, @s) = @_;
-	@s = sort { $a <=> $b } @s;
-	return $s[ int($p * (@s - 1) + 0.5) ];
-}
 
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET pipeline.enabled = on;
@@ -89,10 +72,10 @@ sleep 5;
 my $labels = q{SELECT coalesce(sum(r.label_count), 0) FROM pipeline.runs r WHERE r.status IN ('succeeded', 'skipped')};
 my $log_offset = -s $node->logfile;
 my $recorded0 = $node->safe_psql('postgres', $labels);
-my ($s0, $w0) = (cpu_ticks($scheduler, 0), cpu_ticks($postmaster, 1) + live_worker_ticks());
+my ($s0, $w0) = (PipelineNode->cpu_ticks($scheduler, 0), PipelineNode->cpu_ticks($postmaster, 1) + live_worker_ticks());
 my $t0 = time;
 sleep $window;
-my ($s1, $w1) = (cpu_ticks($scheduler, 0), cpu_ticks($postmaster, 1) + live_worker_ticks());
+my ($s1, $w1) = (PipelineNode->cpu_ticks($scheduler, 0), PipelineNode->cpu_ticks($postmaster, 1) + live_worker_ticks());
 my $wall = time - $t0;
 my $recorded1 = $node->safe_psql('postgres', $labels);
 my @lags = split /\n/, $node->safe_psql('postgres', q{
@@ -114,7 +97,7 @@ printf "skip_scheduler: %d views of 1 s over unchanged tables, window %.1f s, ti
 printf "skip_scheduler: labels recorded %d of %d due in the window: ratio %.3f (goal 1.0)\n",
   $recorded1 - $recorded0, $due, ($recorded1 - $recorded0) / $due;
 printf "skip_scheduler: lag at the end p50 %.2f s, p99 %.2f s, max %.2f s over %d views (goal p99 <= 2 s)\n",
-  percentile(0.5, @lags), percentile(0.99, @lags), percentile(1, @lags), scalar(@lags);
+  PipelineNode->percentile(0.5, @lags), PipelineNode->percentile(0.99, @lags), PipelineNode->percentile(1, @lags), scalar(@lags);
 printf "skip_scheduler: CPU scheduler %.1f%%, refresh workers %.1f%% of one core (goal < 20%% together)\n",
   100 * ($s1 - $s0) / $clk_tck / $wall, 100 * ($w1 - $w0) / $clk_tck / $wall;
 printf "skip_scheduler: refreshes dispatched to workers in the window: %d\n", $started;

@@ -48,4 +48,27 @@ sub wait_for_ticks
 	return;
 }
 
+# cpu_ticks(pid, children): the process's CPU time in clock ticks (utime +
+# stime), or with children true that of its children that ended (cutime +
+# cstime); 0 when the process is gone (for the benchmarks)
+sub cpu_ticks
+{
+	my ($class, $pid, $children) = @_;
+	open my $fh, '<', "/proc/$pid/stat" or return 0;
+	my $line = <$fh>;
+	close $fh;
+	$line =~ s/^.*\) //;	# past the command name
+	my @f = split / /, $line;
+	# fields 14 and 15, or 16 and 17
+	return $children ? $f[13] + $f[14] : $f[11] + $f[12];
+}
+
+# percentile(p, values): the value at fraction p of the sorted values
+sub percentile
+{
+	my ($class, $p, @s) = @_;
+	@s = sort { $a <=> $b } @s;
+	return $s[ int($p * (@s - 1) + 0.5) ];
+}
+
 1;
