@@ -1,6 +1,7 @@
 # Insert-to-top lag of a 10x10 DAG (run through bench/run dag_lag): ten
-# chains of ten views with a one-second interval, each over the one
-# before; one insert into each chain's table per second (its clock
+# chains of ten views with a one-second interval, each over the one before
+# (materialized views, refresh_mode full: a bare REFRESH is the baseline);
+# one insert into each chain's table per second (its clock
 # timestamp), pipeline.tick = 100ms, max_workers BENCH_WORKERS (2).  The
 # top of a chain keeps the newest insert it holds and when it was
 # refreshed; an insert's lag is the first top refresh that holds it minus
@@ -33,17 +34,18 @@ for my $c (1 .. $chains)
 {
 	push @sql, "CREATE TABLE base_$c (ts timestamptz);",
 	  "INSERT INTO base_$c VALUES (clock_timestamp());",
-	  "SELECT pipeline.create_matview('public', 'c${c}_l1', 'SELECT max(ts) AS newest FROM public.base_$c', '1 second');";
+	  "SELECT pipeline.create_matview('public', 'c${c}_l1', 'SELECT max(ts) AS newest FROM public.base_$c', '1 second', refresh_mode => 'full');";
 	for my $l (2 .. $levels - 1)
 	{
 		my $prev = $l - 1;
 		push @sql, "SELECT pipeline.create_matview('public', 'c${c}_l$l', "
-		  . "'SELECT newest FROM public.mv_c${c}_l$prev', '1 second');";
+		  . "'SELECT newest FROM public.mv_c${c}_l$prev', '1 second', refresh_mode => 'full');";
 	}
 	my $prev = $levels - 1;
 	# the top notes when it was refreshed (volatile: it runs at every label)
 	push @sql, "SELECT pipeline.create_matview('public', 'c${c}_top', "
-	  . "'SELECT newest, pg_catalog.clock_timestamp() AS refreshed_at FROM public.mv_c${c}_l$prev', '1 second');";
+	  . "'SELECT newest, pg_catalog.clock_timestamp() AS refreshed_at FROM public.mv_c${c}_l$prev', '1 second', "
+	  . "refresh_mode => 'full');";
 }
 $node->safe_psql('postgres', join("\n", @sql), timeout => 600);
 $node->safe_psql('postgres', 'VACUUM ANALYZE');

@@ -145,7 +145,7 @@ sub logged_passes
 	seek $log, $offset, 0;
 	while (my $line = <$log>)
 	{
-		next unless $line =~ /\[$scheduler\].*planned (\d+) views in ([0-9.]+) ms, reloaded (.*), started (\d+)/;
+		next unless $line =~ /\[$scheduler\].*planned (\d+) views in ([0-9.]+) ms, reloaded (.*), (?:started|dispatched) (\d+)/;
 		push @{ $passes{$3} }, $2;
 		$started += $4;
 	}

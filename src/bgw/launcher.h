@@ -51,14 +51,14 @@ extern bool launcher_register_process(Oid dboid, PipelineProcessKind kind);
 /*
  * The refresh pool.  Each scheduler has a run queue in shared memory: the
  * jobs it dispatched and has not collected yet, at most
- * LAUNCHER_QUEUE_SIZE (twice the largest pipeline.max_workers).  The
+ * LAUNCHER_QUEUE_SIZE (four per worker of the largest pipeline.max_workers).  The
  * refresh workers of its database take the oldest waiting job whenever
  * they are free, so a worker goes from one run to the next without waiting
  * for the scheduler, and a job never waits behind one long run while
  * another worker is free.  A job is done once its worker says so, and lost
  * once that worker is gone before.
  */
-#define LAUNCHER_QUEUE_SIZE 128
+#define LAUNCHER_QUEUE_SIZE 256
 
 /* Which queued job a worker took (launcher_take_job). */
 typedef struct JobTicket

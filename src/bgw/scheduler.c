@@ -48,6 +48,8 @@
 #include "util/subxact.h"
 
 #define MAX_WORKERS 64
+/* jobs in flight per worker: enough for a pass every few runs (pass_needed) */
+#define QUEUE_DEPTH 4
 #define PRUNE_EVERY_MS 60000
 
 /* the version of the extension's SQL this library is built for (Makefile) */
@@ -388,11 +390,11 @@ housekeeping(TimestampTz now)
 		orphans_checked = true;
 		states_stale = true;
 	}
+	/* pruning never deletes what the cached state holds that matters */
 	if (TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
 	{
 		run_prune_history();
 		last_prune = now;
-		states_stale = true;
 	}
 }
 
@@ -480,8 +482,8 @@ due_view_cmp(const void *a, const void *b)
 
 /*
  * Queues each due view that is not queued yet for the refresh workers, up
- * to twice pipeline.max_workers jobs in flight (so that a worker that
- * finishes a run finds the next one waiting), then sees that enough
+ * to QUEUE_DEPTH jobs in flight per worker (so that a worker that finishes
+ * a run finds the next one waiting), then sees that enough
  * workers serve the queue (staff_queue).  The views
  * whose latest run is oldest first, so that when more is due than fits no
  * view starves behind those earlier in the DAG (a downstream view is due
@@ -492,7 +494,7 @@ static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {
 	int			limit = Min(pipeline_max_workers, MAX_WORKERS);
-	int			capacity = 2 * limit;
+	int			capacity = Min(QUEUE_DEPTH * limit, LAUNCHER_QUEUE_SIZE);
 	DueView    *due = palloc(sizeof(DueView) * Max(dag->count, 1));
 	int			due_count = 0;
 	int			dispatched_count = 0;
@@ -610,11 +612,40 @@ scheduler_tick(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Whether to plan now.  A finished run wakes the scheduler, but while as
+ * many jobs wait in the queue as there are workers, the workers have their
+ * next runs and a pass could only add to the queue: it waits for the
+ * queue to run low, or for the tick.  So a busy pool costs a pass per few
+ * runs, not one per run.
+ */
+static bool
+pass_needed(TimestampTz last_pass)
+{
+	int			idle;
+	int			waiting;
+
+	if (TimestampDifferenceExceeds(last_pass, GetCurrentTimestamp(), pipeline_tick_ms))
+		return true;
+	launcher_pool_counts(MyDatabaseId, &idle, &waiting);
+	return waiting < Min(pipeline_max_workers, MAX_WORKERS);
+}
+
+/* How long to sleep for the next tick, in ms */
+static long
+until_next_tick(TimestampTz last_pass)
+{
+	long		elapsed = (long) ((GetCurrentTimestamp() - last_pass) / 1000);
+
+	return Max(1, pipeline_tick_ms - elapsed);
+}
+
 void
 pipeline_scheduler_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext tick_context;
+	TimestampTz last_pass = 0;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -657,15 +688,16 @@ pipeline_scheduler_main(Datum main_arg)
 
 		reap_workers();
 		collect_jobs();
-		if (pipeline_enabled)
+		if (pipeline_enabled && pass_needed(last_pass))
 		{
+			last_pass = GetCurrentTimestamp();
 			MemoryContextSwitchTo(tick_context);
 			scheduler_tick();
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(tick_context);
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pipeline_tick_ms, PG_WAIT_EXTENSION);
+						 until_next_tick(last_pass), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

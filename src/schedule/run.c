@@ -363,6 +363,9 @@ run_fail_orphans(void)
 	}
 }
 
+/* the pipeline.run_history_per_view the last pass over every view bounded to */
+static int	history_bounded_to = -1;
+
 void
 run_prune_history(void)
 {
@@ -383,8 +386,18 @@ run_prune_history(void)
 					"                     WHERE l.matview = r.matview AND l.status IN ('succeeded', 'skipped') "
 					"                     ORDER BY l.time_label DESC, l.run_id DESC LIMIT 1)",
 					1, argtypes, values, NULL, false, -1);
-	/* and at most pipeline.run_history_per_view rows per view */
-	run_bound_history(InvalidOid);
+
+	/*
+	 * and at most pipeline.run_history_per_view rows per view: each run
+	 * bounds its own view's history, so a pass over every view is needed only
+	 * when the setting is new to this process (a lowered setting, or views
+	 * that ran under another process's)
+	 */
+	if (pipeline_run_history_per_view != history_bounded_to)
+	{
+		run_bound_history(InvalidOid);
+		history_bounded_to = pipeline_run_history_per_view;
+	}
 	/* a change every saved snapshot already sees can never matter again */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.changes ch "

@@ -19,6 +19,7 @@
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/array.h"
@@ -355,6 +356,13 @@ capture_prune(Oid source)
 		return;
 	rel = table_open(log, RowExclusiveLock);
 	horizon = oldest_open_xid(rel);
+
+	/*
+	 * a log without a page (never written, or emptied and vacuumed) holds
+	 * nothing
+	 */
+	if (RelationGetNumberOfBlocks(rel) == 0)
+		horizon = InvalidFullTransactionId;
 	table_close(rel, NoLock);
 	if (!FullTransactionIdIsValid(horizon))
 		return;
