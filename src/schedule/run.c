@@ -305,6 +305,61 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	return run.status;
 }
 
+/*
+ * Records label (attempt) of the view skipped, as a claim and its outcome
+ * would (run_claim(), run_finish()), in one statement: the view's latest
+ * row is extended when it is a row of skipped labels before this one, else
+ * a skipped row is added, unless a row of the same label and attempt or
+ * one reaching the label exists.  False when it did not record it.  The
+ * caller holds the view's lock, which orders claimers.  For the SQL that
+ * collapses skipped labels (1.2 on).
+ */
+static bool
+record_skip(Oid relid, TimestampTz label, int attempt)
+{
+	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		values[4] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label),
+	Int32GetDatum(attempt), Int32GetDatum(MyProcPid)};
+	SpiRows    *rows;
+	bool		isnull;
+
+	rows = spi_rows(catalog_owner(),
+					"WITH latest AS ( "
+					"    SELECT p.run_id, p.status, coalesce(p.last_time_label, p.time_label) AS last_label "
+					"      FROM pipeline.runs p "
+					"     WHERE p.matview = $1::regclass AND p.time_label <= $2 "
+					"     ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1 "
+					"), earlier AS ( "
+					"    SELECT coalesce(p.last_time_label, p.time_label) AS last_label "
+					"      FROM pipeline.runs p "
+					"     WHERE p.matview = $1::regclass AND p.time_label < $2 "
+					"     ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1 "
+					"), extended AS ( "
+					"    UPDATE pipeline.runs r "
+					"       SET last_time_label = $2, label_count = r.label_count + 1, "
+					"           finished_at = pg_catalog.clock_timestamp(), worker_pid = $4 "
+					"      FROM latest "
+					"     WHERE r.run_id = latest.run_id AND latest.status = 'skipped' "
+					"       AND latest.last_label < $2 "
+					"    RETURNING r.run_id "
+					"), added AS ( "
+					"    INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid, finished_at) "
+					"    SELECT $1::regclass, $2, $3, 'skipped', $4, pg_catalog.clock_timestamp() "
+					"     WHERE NOT EXISTS (SELECT FROM extended) "
+					"       AND coalesce((SELECT e.last_label < $2 FROM earlier e), true) "
+					"    ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id "
+					") "
+					"SELECT (SELECT count(*) FROM extended), (SELECT count(*) FROM added)",
+					4, argtypes, values, NULL, false, -1);
+	if (DatumGetInt64(spi_rows_value(rows, 0, 1, &isnull)) > 0)
+	{
+		/* a new row in the view's history */
+		run_bound_history(relid);
+		return true;
+	}
+	return DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull)) > 0;
+}
+
 bool
 run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 {
@@ -321,15 +376,21 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (change_tracking_unchanged(relid))
 	{
-		int64		run_id = run_claim(relid, label, attempt);
-
-		if (run_id != 0)
+		if (schedule_history_collapses())
+			skipped = record_skip(relid, label, attempt);
+		else
 		{
-			change_tracking_refreshed(relid, false);
-			CommandCounterIncrement();
-			run_finish(run_id, relid, label, RUN_SKIPPED, 0, NULL, NULL);
-			skipped = true;
+			int64		run_id = run_claim(relid, label, attempt);
+
+			if (run_id != 0)
+			{
+				CommandCounterIncrement();
+				run_finish(run_id, relid, label, RUN_SKIPPED, 0, NULL, NULL);
+				skipped = true;
+			}
 		}
+		if (skipped)
+			change_tracking_refreshed(relid, false);
 	}
 	PopActiveSnapshot();
 	/* a claim holds the view to the end of the transaction; else let go */

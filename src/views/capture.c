@@ -343,18 +343,18 @@ oldest_open_xid(Relation log)
 	return FullTransactionIdFromEpochAndXid(epoch, horizon);
 }
 
-void
-capture_prune(Oid source)
+/* Deletes the rows of source's change log every consumer has consumed. */
+static void
+prune_log(Oid source, Oid log)
 {
 	Oid			argtypes[2] = {OIDOID, XID8OID};
 	Datum		values[2] = {ObjectIdGetDatum(source), (Datum) 0};
-	Oid			log = read_source(source, NULL, NULL);
 	Relation	rel;
 	FullTransactionId horizon;
 
-	if (!OidIsValid(log))
-		return;
-	rel = table_open(log, RowExclusiveLock);
+	rel = try_table_open(log, RowExclusiveLock);
+	if (rel == NULL)
+		return;					/* dropped meanwhile */
 	horizon = oldest_open_xid(rel);
 
 	/*
@@ -379,18 +379,32 @@ capture_prune(Oid source)
 }
 
 void
+capture_prune(Oid source)
+{
+	Oid			log = read_source(source, NULL, NULL);
+
+	if (OidIsValid(log))
+		prune_log(source, log);
+}
+
+void
 capture_prune_all(void)
 {
 	SpiRows    *rows;
-	ListCell   *lc;
 
 	if (!sql_has_capture())
 		return;
 	rows = spi_rows(catalog_owner(),
-					"SELECT s.source::pg_catalog.oid FROM pipeline.capture_sources s ORDER BY 1",
+					"SELECT s.source::pg_catalog.oid, s.log_table::pg_catalog.oid "
+					"  FROM pipeline.capture_sources s ORDER BY 1",
 					0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	foreach(lc, spi_rows_oids(rows, 0))
-		capture_prune(lfirst_oid(lc));
+	for (uint64 row = 0; row < rows->count; row++)
+	{
+		bool		isnull;
+
+		prune_log(DatumGetObjectId(spi_rows_value(rows, row, 0, &isnull)),
+				  DatumGetObjectId(spi_rows_value(rows, row, 1, &isnull)));
+	}
 }
 
 bool

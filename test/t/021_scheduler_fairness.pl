@@ -75,6 +75,15 @@ is( $node->safe_psql('postgres', q{
 		   AND r.worker_pid NOT IN (SELECT pid FROM pg_stat_activity
 		                             WHERE backend_type = 'pipeline scheduler')}),
 	'0', 'every skip was recorded by the scheduler, not by a refresh worker');
+# consecutive skipped labels are one row, extended in place by each skip
+# (labels the scheduler was too busy to visit are not in label_count)
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) = 1 AND bool_and(r.label_count >= 3 AND r.last_time_label > r.time_label)
+		  FROM pipeline.runs r
+		 WHERE r.matview = 'mv_quiet'::regclass AND r.status = 'skipped'}),
+	't', 'the skipped labels are one row')
+  or diag($node->safe_psql('postgres',
+	q{SELECT * FROM pipeline.runs WHERE matview = 'mv_quiet'::regclass ORDER BY run_id}));
 
 # and the scheduler said once that it cannot keep up, naming the setting
 my @behind = (slurp_file($node->logfile) =~
