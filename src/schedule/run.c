@@ -427,6 +427,10 @@ run_fail_orphans(void)
 /* the pipeline.run_history_per_view the last pass over every view bounded to */
 static int	history_bounded_to = -1;
 
+/* when run_prune_history() last pruned every change log */
+#define LOG_PRUNE_EVERY_MS (10 * 60 * 1000)
+static TimestampTz logs_pruned_at = 0;
+
 void
 run_prune_history(void)
 {
@@ -480,8 +484,17 @@ run_prune_history(void)
 						" WHERE p.saved_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)",
 						1, argtypes, retention, NULL, false, -1);
 	}
-	/* and change-log rows every consumer has consumed */
-	capture_prune_all();
+
+	/*
+	 * and change-log rows every consumer has consumed: a backstop, as each
+	 * differential refresh prunes its sources' logs, so every ten minutes
+	 * (with thousands of captured tables a pass costs tens of milliseconds)
+	 */
+	if (TimestampDifferenceExceeds(logs_pruned_at, GetCurrentTimestamp(), LOG_PRUNE_EVERY_MS))
+	{
+		capture_prune_all();
+		logs_pruned_at = GetCurrentTimestamp();
+	}
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);
