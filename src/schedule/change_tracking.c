@@ -23,6 +23,8 @@
 #include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -449,6 +451,70 @@ UNCHANGED_QUERY("CASE WHEN ch.xid = s.xid "
 static const char *const unchanged_query_1_1 =
 UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)", "");
 
+/*
+ * The views whose source tables all had their tracking triggers when last
+ * looked at, so that a process judging many views at every tick (the
+ * scheduler) does not look again each time.  Any relation cache
+ * invalidation empties it: creating, dropping, renaming, enabling or
+ * disabling a trigger, inheritance and partitioning, and a change to
+ * pipeline.edges (its statement trigger invalidates that table) all send
+ * one, and the invalidations are read just before the set is.  Coarse, but
+ * only in the safe direction: an emptied set looks again.
+ */
+#define TRIGGERED_MAX 4096
+static HTAB *triggered_views = NULL;
+static uint64 relcache_invalidations = 0;
+
+static void
+forget_triggered_views(Datum arg, Oid relid)
+{
+	relcache_invalidations++;
+	if (triggered_views != NULL)
+	{
+		hash_destroy(triggered_views);
+		triggered_views = NULL;
+	}
+}
+
+/* install_missing_triggers(), unless the view's sources had them already */
+static bool
+triggers_were_missing(Oid relid)
+{
+	static bool callback_registered = false;
+	bool		found = false;
+	uint64		invalidations_before;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_triggered_views, (Datum) 0);
+		callback_registered = true;
+	}
+	/* what committed by now: as late as the look it replaces */
+	AcceptInvalidationMessages();
+	if (triggered_views != NULL)
+		(void) hash_search(triggered_views, &relid, HASH_FIND, &found);
+	if (found)
+		return false;
+	invalidations_before = relcache_invalidations;
+	if (install_missing_triggers(relid))
+		return true;
+	/* an invalidation read while looking may be of what was looked at */
+	if (relcache_invalidations != invalidations_before)
+		return false;
+	if (triggered_views == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(Oid);
+		triggered_views = hash_create("pipeline views with tracking triggers", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS);
+	}
+	if (hash_get_num_entries(triggered_views) < TRIGGERED_MAX)
+		(void) hash_search(triggered_views, &relid, HASH_ENTER, NULL);
+	return false;
+}
+
 bool
 change_tracking_unchanged(Oid relid)
 {
@@ -465,7 +531,7 @@ change_tracking_unchanged(Oid relid)
 	if (reads_opaquely(relid))
 		return false;
 
-	if (install_missing_triggers(relid))
+	if (triggers_were_missing(relid))
 		return false;
 	rows = spi_rows(catalog_owner(),
 					sql_tracks_command_ids() ? unchanged_query : unchanged_query_1_1,

@@ -368,7 +368,12 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 	/* never wait: a worker can */
 	if (!ConditionalLockRelationOid(relid, ShareUpdateExclusiveLock))
 		return false;
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) || !catalog_is_managed(relid))
+
+	/*
+	 * A relation pipeline no longer manages fails below (no definition, or
+	 * the run's reference to it), and the caller leaves it to a worker.
+	 */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
 		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
 		return false;
