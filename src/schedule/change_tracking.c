@@ -454,12 +454,14 @@ UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)", "");
 /*
  * The views whose source tables all had their tracking triggers when last
  * looked at, so that a process judging many views at every tick (the
- * scheduler) does not look again each time.  Any relation cache
- * invalidation empties it: creating, dropping, renaming, enabling or
- * disabling a trigger, inheritance and partitioning, and a change to
- * pipeline.edges (its statement trigger invalidates that table) all send
- * one, and the invalidations are read just before the set is.  Coarse, but
- * only in the safe direction: an emptied set looks again.
+ * scheduler) does not look again each time.  The guard (compile/guard.c)
+ * refuses dropping, renaming or disabling those triggers, and a
+ * redefinition makes a new relation; still, any relation cache
+ * invalidation empties the set: a trigger's change, inheritance and
+ * partitioning, and a change to pipeline.edges (its statement trigger
+ * invalidates that table) all send one, and the invalidations are read
+ * just before the set is.  Coarse, but only in the safe direction: an
+ * emptied set looks again.
  */
 #define TRIGGERED_MAX 4096
 static HTAB *triggered_views = NULL;
