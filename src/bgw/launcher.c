@@ -313,6 +313,14 @@ oldest_waiting(RunQueue *queue)
 	return oldest;
 }
 
+/* Is slot an idle refresh worker of dboid?  The caller holds the mutex. */
+static bool
+idle_refresh_worker(const ProcessSlot *slot, Oid dboid)
+{
+	return slot->kind == SLOT_REFRESH && slot->dboid == dboid &&
+		slot->worker_state == WORKER_IDLE;
+}
+
 /* The slot of refresh worker pid; the caller holds the mutex. */
 static ProcessSlot *
 refresh_slot_of(pid_t pid)
@@ -384,8 +392,7 @@ launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < shared->nslots; i++)
-		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
-			shared->slots[i].worker_state == WORKER_IDLE)
+		if (idle_refresh_worker(&shared->slots[i], dboid))
 			(*idle)++;
 	if (my_slot >= 0 && shared->slots[my_slot].queue >= 0)
 	{
@@ -408,8 +415,7 @@ launcher_wake_idle_workers(Oid dboid, int count)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < shared->nslots && found < Min(count, LAUNCHER_QUEUE_SIZE); i++)
-		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
-			shared->slots[i].worker_state == WORKER_IDLE && shared->slots[i].latch)
+		if (idle_refresh_worker(&shared->slots[i], dboid) && shared->slots[i].latch)
 			latches[found++] = shared->slots[i].latch;
 	SpinLockRelease(&shared->mutex);
 	for (int i = 0; i < found; i++)

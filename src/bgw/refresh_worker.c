@@ -45,11 +45,11 @@ refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
 }
 
 /*
- * Claims the job's run and performs it, in two transactions; false when
- * there was nothing to do (the view was dropped, redefined or run by
+ * Claims the job's run and performs it, in two transactions; does nothing
+ * when there is nothing to do (the view was dropped, redefined or run by
  * another session, or the extension is gone).
  */
-static bool
+static void
 run_refresh_job(const RefreshJob *job)
 {
 	int64		run_id = 0;
@@ -71,7 +71,7 @@ run_refresh_job(const RefreshJob *job)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (run_id == 0)
-		return false;
+		return;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -81,7 +81,7 @@ run_refresh_job(const RefreshJob *job)
 		/* dropped in between: its run went with it */
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
-		return false;
+		return;
 	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("refresh %s", get_rel_name(job->relid)));
@@ -90,7 +90,6 @@ run_refresh_job(const RefreshJob *job)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return true;
 }
 
 /*
@@ -106,7 +105,7 @@ serve_job(const RefreshJob *job)
 {
 	PG_TRY();
 	{
-		(void) run_refresh_job(job);
+		run_refresh_job(job);
 	}
 	PG_CATCH();
 	{

@@ -355,14 +355,13 @@ prune_log(Oid source, Oid log)
 	rel = try_table_open(log, RowExclusiveLock);
 	if (rel == NULL)
 		return;					/* dropped meanwhile */
-	horizon = oldest_open_xid(rel);
 
 	/*
 	 * a log without a page (never written, or emptied and vacuumed) holds
 	 * nothing
 	 */
-	if (RelationGetNumberOfBlocks(rel) == 0)
-		horizon = InvalidFullTransactionId;
+	horizon = RelationGetNumberOfBlocks(rel) == 0 ? InvalidFullTransactionId :
+		oldest_open_xid(rel);
 	table_close(rel, NoLock);
 	if (!FullTransactionIdIsValid(horizon))
 		return;
