@@ -157,3 +157,23 @@ SELECT pipeline.apply_changes_row('U', 'D', 1, 1) AS good,
        pipeline.apply_changes_row('X', 'D', 1, 1) AS unknown_op,
        pipeline.apply_changes_row('I', 'D', 1, NULL::int) AS null_key;
 DROP TABLE tags, tag_changes;
+
+-- ignore_columns: a stream's offset column is left out instead of refused;
+-- a column that is not there, or is a key, the sequence or the operation,
+-- is an error that applies nothing
+CREATE TABLE cart (id int PRIMARY KEY, seq int, price numeric);
+CREATE TABLE cart_changes (stream_offset bigint, id int, seq int, op text, price numeric);
+INSERT INTO cart_changes VALUES (1, 1, 1, 'I', 10), (2, 2, 1, 'I', 20), (3, 1, 2, 'U', 11);
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq',
+                                     ignore_columns => '{stream_offset,no_such}');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq',
+                                     ignore_columns => '{seq}');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq',
+                                     ignore_columns => ARRAY[NULL]);
+SELECT count(*) AS nothing_applied FROM cart;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq',
+                                     ignore_columns => '{stream_offset}');
+TABLE cart ORDER BY id;
+SELECT count(*) AS changes_left FROM cart_changes;
+DROP TABLE cart, cart_changes;

@@ -165,6 +165,16 @@ SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.wrong_args(regclas
 SELECT pipeline.set_after_refresh('ext_mv.src', 'ext_mv.log_refresh(regclass,timestamptz)');
 SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.log_refresh(regclass,timestamptz)');
 SELECT matview, fn FROM pipeline.after_refresh_hooks;
+-- a bare name is enough when it names exactly one function
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL);
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.log_refresh');
+SELECT matview, fn FROM pipeline.after_refresh_hooks;
+CREATE FUNCTION ext_mv.log_refresh(m text) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.log_refresh');
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.no_such_hook');
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.wrong_args');
+DROP FUNCTION ext_mv.log_refresh(text);
+SELECT matview, fn FROM pipeline.after_refresh_hooks;
 RESET ROLE;
 SET ROLE ext_user;
 SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL);

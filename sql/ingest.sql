@@ -78,6 +78,28 @@ SELECT count(*) AS visible_ids FROM pipeline.ingested;
 RESET ROLE;
 SELECT ingest_state() AS after_user;
 
+-- a rejection keeps its dedup id; a corrected resend with that id is
+-- accepted and marks the rejection accepted
+DELETE FROM pipeline.rejected;
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "fix1", "id": "bad"}, {"id": 5}]');
+SELECT dedup_id, error, accepted_at IS NULL AS open FROM pipeline.rejected ORDER BY dedup_id;
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "fix1", "id": 31, "amount": 3}]');
+SELECT dedup_id, accepted_at IS NULL AS open,
+       accepted_at >= rejected_at AS accepted_after FROM pipeline.rejected ORDER BY dedup_id;
+-- a duplicate of an accepted id changes nothing
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "fix1", "id": "bad again"}]');
+SELECT count(*) AS rejections FROM pipeline.rejected;
+
+-- pipeline.ingested_retention: the next ingest into the target forgets ids
+-- older than it, and only those; a forgotten id is accepted again
+SET pipeline.ingested_retention = '1h';
+UPDATE pipeline.ingested SET ingested_at = now() - interval '2 hours' WHERE dedup_id IN ('p1', 'p2');
+UPDATE pipeline.ingested SET ingested_at = now() - interval '59 minutes' WHERE dedup_id = 'fix1';
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "fix1", "id": 32}, {"dedup_id": "p1", "id": 33}]');
+SELECT dedup_id FROM pipeline.ingested WHERE target = 'transactions'::regclass
+   AND dedup_id IN ('p1', 'p2', 'fix1') ORDER BY 1;
+RESET pipeline.ingested_retention;
+
 DROP VIEW transactions_view;
 DROP FUNCTION ingest_state();
 DROP TABLE transactions, transactions_copy;

@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, then 1.4) must give what a fresh install of the current
+-- then 1.3, 1.4 and 1.5) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -110,6 +110,17 @@ SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE name
 ALTER EXTENSION pipeline UPDATE TO '1.4';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT matview, lag IS NOT NULL AND lag >= '0' AS has_lag FROM pipeline.status ORDER BY matview::text;
+-- 1.5: declared flows; a rejection recorded before keeps a NULL dedup id
+CREATE TABLE ingest_target (dedup_id text, n int);
+SELECT * FROM pipeline.ingest('ingest_target', '[{"dedup_id": "r1", "n": "x"}]');
+ALTER EXTENSION pipeline UPDATE TO '1.5';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT dedup_id, accepted_at FROM pipeline.rejected;
+SELECT * FROM pipeline.ingest('ingest_target', '[{"dedup_id": "r1", "n": 1}, {"dedup_id": "r2", "n": "y"}]');
+SELECT dedup_id, accepted_at IS NOT NULL AS accepted FROM pipeline.rejected ORDER BY dedup_id;
+DELETE FROM pipeline.rejected;
+DELETE FROM pipeline.ingested;
+DROP TABLE ingest_target;
 SELECT pipeline.drop_matview('mv_who_count');
 SELECT pipeline.drop_matview('mv_click_log');
 SELECT pipeline.drop_matview('mv_lowered');

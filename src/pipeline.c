@@ -29,6 +29,7 @@ int			pipeline_retry_backoff_s = 30;
 int			pipeline_run_retention_days = 30;
 int			pipeline_run_history_per_view = 1000;
 int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
+int			pipeline_ingested_retention_min = 7 * 24 * 60;
 double		pipeline_differential_max_fraction = 0.25;
 int			pipeline_change_log_retention_min = 24 * 60;
 
@@ -80,6 +81,11 @@ define_settings(void)
 	DefineCustomIntVariable("pipeline.deleted_keys_retention",
 							"How long apply_changes remembers a deleted key's sequence in pipeline.deleted_keys.",
 							NULL, &pipeline_deleted_keys_retention_min, 7 * 24 * 60, 1, 36500 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.ingested_retention",
+							"How long ingest remembers a dedup id in pipeline.ingested.",
+							"A message resent later than this after its first delivery is inserted again.",
+							&pipeline_ingested_retention_min, 7 * 24 * 60, 1, 36500 * 24 * 60,
 							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 	DefineCustomRealVariable("pipeline.differential_max_fraction",
 							 "Above this fraction of a source's rows changed, a differential view refreshes fully.",

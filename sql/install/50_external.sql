@@ -68,12 +68,12 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.invoke(regprocedure, jsonb) IS
     'Calls an external function on many argument rows ([[a1,a2..],..]), max_batch_rows per request';
 
-CREATE FUNCTION pipeline.set_after_refresh(matview regclass, fn regprocedure)
+CREATE FUNCTION pipeline.set_after_refresh(matview regclass, fn text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pipeline_set_after_refresh'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION pipeline.set_after_refresh(regclass, regprocedure) IS
-    'Sets (or, with a NULL fn, clears) fn(matview regclass, time_label timestamptz), called after each refresh as the view owner';
+COMMENT ON FUNCTION pipeline.set_after_refresh(regclass, text) IS
+    'Sets (or, with a NULL fn, clears) fn(matview regclass, time_label timestamptz), called after each refresh as the view owner; fn is a name or a signature';
 
 CREATE FUNCTION pipeline.unload(query text, destination text,
                                 partition_by text[] DEFAULT '{}',

@@ -18,11 +18,25 @@ CREATE TABLE pipeline.rejected (
     target       regclass NOT NULL,
     message      jsonb NOT NULL,
     error        text NOT NULL,
-    rejected_at  timestamptz NOT NULL DEFAULT now()
+    rejected_at  timestamptz NOT NULL DEFAULT now(),
+    dedup_id     text,
+    accepted_at  timestamptz
 );
 CREATE INDEX rejected_target_idx ON pipeline.rejected (target, rejected_at);
 COMMENT ON TABLE pipeline.rejected IS
     'Messages pipeline.ingest() rejected, with the validation error; written only by ingest()';
+COMMENT ON COLUMN pipeline.rejected.dedup_id IS
+    'The message''s dedup id; NULL when it had none';
+COMMENT ON COLUMN pipeline.rejected.accepted_at IS
+    'When a later message with the same dedup id was accepted; NULL until then';
+
+-- what pruning by pipeline.ingested_retention reads; the ids of one ingest
+-- share ingested_at, which deduplication would make slow to insert
+CREATE INDEX ingested_expiry_idx ON pipeline.ingested (target, ingested_at)
+    WITH (deduplicate_items = off);
+-- the rejections a later accepted message may close
+CREATE INDEX rejected_open_idx ON pipeline.rejected (target, dedup_id)
+    WHERE dedup_id IS NOT NULL AND accepted_at IS NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('pipeline.ingested', '');
 SELECT pg_catalog.pg_extension_config_dump('pipeline.rejected', '');
@@ -39,11 +53,12 @@ CREATE POLICY rejected_target_readers ON pipeline.rejected FOR SELECT
 CREATE FUNCTION pipeline.apply_changes(changes regclass, target regclass, keys text[],
                                        sequence_by text, op_column text DEFAULT 'op',
                                        delete_op text DEFAULT 'D',
-                                       truncate_changes boolean DEFAULT true)
+                                       truncate_changes boolean DEFAULT true,
+                                       ignore_columns text[] DEFAULT '{}')
 RETURNS TABLE (inserted bigint, updated bigint, deleted bigint)
 AS 'MODULE_PATHNAME', 'pipeline_apply_changes'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION pipeline.apply_changes(regclass, regclass, text[], text, text, text, boolean) IS
+COMMENT ON FUNCTION pipeline.apply_changes(regclass, regclass, text[], text, text, text, boolean, text[]) IS
     'Applies a table of I/U/D change rows to a mirror table: latest change per key wins';
 
 CREATE FUNCTION pipeline.ingest(target regclass, messages jsonb, dedup_key text DEFAULT 'dedup_id')

@@ -236,7 +236,7 @@ lock_for_apply(ApplyPlan *p, Oid target_relid, bool truncate_changes)
 ChangeCounts
 changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 			  const char *sequence_by, const char *op_column,
-			  const char *delete_op, bool truncate_changes)
+			  const char *delete_op, List *ignore_columns, bool truncate_changes)
 {
 	ApplyPlan	plan = {0};
 	Relation	changes;
@@ -248,6 +248,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	plan.keys = keys;
 	plan.sequence_by = sequence_by;
 	plan.op_column = op_column;
+	plan.ignored = ignore_columns;
 	check_arguments(&plan, changes_relid, target_relid, delete_op);
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
@@ -290,9 +291,9 @@ pipeline_apply_changes_tie(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(false);
 }
 
-/* The keys argument as a list of names; none may be null */
+/* A text[] argument as a list of names; none may be null */
 static List *
-key_list(ArrayType *keyarray)
+name_list(ArrayType *keyarray, const char *argname)
 {
 	Datum	   *elems;
 	bool	   *elemnulls;
@@ -305,7 +306,7 @@ key_list(ArrayType *keyarray)
 		if (elemnulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("keys must not contain null")));
+					 errmsg("%s must not contain null", argname)));
 		keys = lappend(keys, TextDatumGetCString(elems[i]));
 	}
 	return keys;
@@ -316,33 +317,38 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes);
 /*
  * apply_changes(changes regclass, target regclass, keys text[],
  *				 sequence_by text, op_column text, delete_op text,
- *				 truncate_changes boolean)
+ *				 truncate_changes boolean, ignore_columns text[])
  *	 RETURNS TABLE(inserted bigint, updated bigint, deleted bigint)
+ *
+ * SQL older than 1.5 has no ignore_columns.
  */
 Datum
 pipeline_apply_changes(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	static const char *const argnames[] = {"changes", "target", "keys", "sequence_by",
-	"op_column", "delete_op", "truncate_changes"};
+	"op_column", "delete_op", "truncate_changes", "ignore_columns"};
 	List	   *keys;
+	List	   *ignored = NIL;
 	ChangeCounts counts;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", argnames[i])));
-	keys = key_list(PG_GETARG_ARRAYTYPE_P(2));
+	keys = name_list(PG_GETARG_ARRAYTYPE_P(2), "keys");
+	if (PG_NARGS() > 7)
+		ignored = name_list(PG_GETARG_ARRAYTYPE_P(7), "ignore_columns");
 
 	InitMaterializedSRF(fcinfo, 0);
 	counts = changes_apply(PG_GETARG_OID(0), PG_GETARG_OID(1), keys,
 						   text_to_cstring(PG_GETARG_TEXT_PP(3)),
 						   text_to_cstring(PG_GETARG_TEXT_PP(4)),
 						   text_to_cstring(PG_GETARG_TEXT_PP(5)),
-						   PG_GETARG_BOOL(6));
+						   ignored, PG_GETARG_BOOL(6));
 	values[0] = Int64GetDatum(counts.inserted);
 	values[1] = Int64GetDatum(counts.updated);
 	values[2] = Int64GetDatum(counts.deleted);

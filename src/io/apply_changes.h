@@ -27,8 +27,9 @@ typedef struct ChangeCounts
  * delete with a null sequence counts as the newest): delete_op deletes the
  * row, any other operation inserts or updates it, and a change older than
  * the target row's own sequence (when the target has that column) does
- * nothing.  With truncate_changes the change table is emptied of what was
- * applied.  Returns how many rows were inserted, updated and deleted.
+ * nothing.  Change columns named in ignore_columns are left out; any
+ * other must match a target column.  With truncate_changes the change
+ * table is emptied of what was applied.  Returns how many rows were inserted, updated and deleted.
  *
  * The statements that touch the change table and the target run as the
  * calling user; the deleted-key memory (pipeline.deleted_keys: the sequence
@@ -41,6 +42,7 @@ typedef struct ChangeCounts
  */
 extern ChangeCounts changes_apply(Oid changes, Oid target, List *keys,
 								  const char *sequence_by, const char *op_column,
-								  const char *delete_op, bool truncate_changes);
+								  const char *delete_op, List *ignore_columns,
+								  bool truncate_changes);
 
 #endif

@@ -165,6 +165,33 @@ plan_sequence(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 	}
 }
 
+/*
+ * The columns to leave out: change columns, none of them a key, the
+ * sequence or the operation.
+ */
+static void
+plan_ignored(ApplyPlan *p, TupleDesc cdesc)
+{
+	ListCell   *lc;
+
+	foreach(lc, p->ignored)
+	{
+		char	   *name = lfirst(lc);
+
+		if (find_column(cdesc, name) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("change table \"%s\" has no column \"%s\" to ignore",
+							p->changes_name, name)));
+		if (list_has_string(p->keys, name) || strcmp(name, p->sequence_by) == 0 ||
+			strcmp(name, p->op_column) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" cannot be ignored", name),
+					 errdetail("It is a key, the sequence or the operation column.")));
+	}
+}
+
 /* Every other change column must be a writable target column */
 static void
 plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
@@ -175,7 +202,8 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 		char	   *name = NameStr(att->attname);
 		AttrNumber	tattno;
 
-		if (att->attisdropped || strcmp(name, p->op_column) == 0)
+		if (att->attisdropped || strcmp(name, p->op_column) == 0 ||
+			list_has_string(p->ignored, name))
 			continue;
 		tattno = find_column(tdesc, name);
 		if (tattno == InvalidAttrNumber)
@@ -186,7 +214,7 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("change table \"%s\" column \"%s\" has no column in target \"%s\"",
 							p->changes_name, name, p->target_name),
-					 errhint("Columns are matched by name; drop the column from the change table or add it to the target.")));
+					 errhint("Columns are matched by name; add it to the target, or leave it out with ignore_columns.")));
 		}
 		if (TupleDescAttr(tdesc, tattno - 1)->attgenerated)
 			ereport(ERROR,
@@ -207,6 +235,7 @@ apply_plan_columns(ApplyPlan *p, Relation changes, Relation target)
 
 	plan_keys(p, cdesc, tdesc);
 	plan_sequence(p, cdesc, tdesc);
+	plan_ignored(p, cdesc);
 	plan_copied_columns(p, cdesc, tdesc);
 }
 

@@ -24,6 +24,7 @@ typedef struct ApplyPlan
 	List	   *keys;			/* key column names */
 	const char *sequence_by;
 	const char *op_column;
+	List	   *ignored;		/* change columns left out */
 	List	   *columns;		/* change columns copied into the target */
 	List	   *set_columns;	/* non-key columns of those */
 	List	   *key_attnos;		/* the keys' columns in the change table */

@@ -14,7 +14,11 @@
  * all with jsonb_populate_record).  Only when that fails on bad data does
  * it fall back to one subtransaction per message, to find and reject the
  * bad ones with their error text; a rejected message claims nothing, so a
- * corrected resend with the same id is accepted.
+ * corrected resend with the same id is accepted, and marks its rejection
+ * accepted (pipeline.rejected.accepted_at).
+ *
+ * Ids older than pipeline.ingested_retention are forgotten by the next
+ * ingest into the same target.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -33,10 +37,12 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "model/catalog.h"
 #include "io/ingest.h"
 #include "util/runas.h"
+#include "util/settings.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 
@@ -220,8 +226,9 @@ typedef struct IngestState
 	MemoryContext cxt;			/* the call's: outlives the subtransactions */
 	Message    *msgs;			/* messages with a dedup id */
 	int			nmsgs;
-	Datum	   *rejected_msgs;	/* and the error text of each */
+	Datum	   *rejected_msgs;	/* and the error text and id of each */
 	char	  **rejected_errors;
+	char	  **rejected_ids;	/* NULL for a message without an id */
 	int			nrejected;
 	IngestCounts counts;
 } IngestState;
@@ -279,11 +286,12 @@ ingest_insert_sql(Oid target_relid, Jsonb *messages, const char *dedup_key)
 					target_sql, cols.data, cols.data, target_sql);
 }
 
-/* Sets a message aside for pipeline.rejected, with its error */
+/* Sets a message aside for pipeline.rejected, with its error and id */
 static void
-reject(IngestState *st, Datum message, const char *error)
+reject(IngestState *st, Datum message, const char *error, char *id)
 {
 	st->rejected_msgs[st->nrejected] = message;
+	st->rejected_ids[st->nrejected] = id;
 	st->rejected_errors[st->nrejected++] = MemoryContextStrdup(st->cxt, error);
 }
 
@@ -306,6 +314,7 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 	st->msgs = palloc(sizeof(Message) * Max(n, 1));
 	st->rejected_msgs = palloc(sizeof(Datum) * Max(n, 1));
 	st->rejected_errors = palloc(sizeof(char *) * Max(n, 1));
+	st->rejected_ids = palloc(sizeof(char *) * Max(n, 1));
 	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
@@ -314,9 +323,9 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 		char	   *id = spi_rows_text(rows, r, 2);
 
 		if (!is_object)
-			reject(st, m, "message is not a JSON object");
+			reject(st, m, "message is not a JSON object", NULL);
 		else if (id == NULL)
-			reject(st, m, psprintf("message has no \"%s\" (the dedup key)", dedup_key));
+			reject(st, m, psprintf("message has no \"%s\" (the dedup key)", dedup_key), NULL);
 		else
 		{
 			st->msgs[st->nmsgs].ordinal = (int) r;
@@ -371,24 +380,96 @@ ingest_one_by_one(IngestState *st, int ncand)
 				st->counts.duplicates++;
 		}
 		else
-			reject(st, st->msgs[i].message, error);
+			reject(st, st->msgs[i].message, error, st->msgs[i].id);
 	}
 }
 
-/* Records the rejected messages in pipeline.rejected.  Needs SPI connected. */
+/*
+ * Records the rejected messages in pipeline.rejected, with their dedup ids
+ * under SQL 1.5 on.  Needs SPI connected.
+ */
 static void
-record_rejected(IngestState *st)
+record_rejected(IngestState *st, bool with_ids)
 {
-	Oid			argtypes[3] = {OIDOID, JSONBARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {OIDOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[4];
+	Datum	   *ids = palloc(sizeof(Datum) * st->nrejected);
+	bool	   *idnulls = palloc(sizeof(bool) * st->nrejected);
+	int			dims[1] = {st->nrejected};
+	int			lbs[1] = {1};
 
+	for (int i = 0; i < st->nrejected; i++)
+	{
+		idnulls[i] = st->rejected_ids[i] == NULL;
+		ids[i] = idnulls[i] ? (Datum) 0 : CStringGetTextDatum(st->rejected_ids[i]);
+	}
 	values[0] = ObjectIdGetDatum(st->target);
 	values[1] = jsonb_array(st->rejected_msgs, st->nrejected);
 	values[2] = text_array(st->rejected_errors, st->nrejected);
+	values[3] = PointerGetDatum(construct_md_array(ids, idnulls, 1, dims, lbs, TEXTOID,
+												   -1, false, TYPALIGN_INT));
+	if (with_ids)
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.rejected (target, message, error, dedup_id) "
+						"SELECT $1, m, e, i FROM unnest($2::jsonb[], $3::text[], $4::text[]) u(m, e, i)",
+						4, argtypes, values, NULL, false, SPI_OK_INSERT);
+	else
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.rejected (target, message, error) "
+						"SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
+						3, argtypes, values, NULL, false, SPI_OK_INSERT);
+}
+
+/*
+ * Marks the earlier rejections of the ids accepted now as accepted.  One
+ * probe of the partial index of open rejections when there are none, the
+ * common case.  Needs SPI connected.
+ */
+static void
+mark_rejections_accepted(IngestState *st)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
+	Datum		values[2];
+	char	  **ids = palloc(sizeof(char *) * Max(st->nmsgs, 1));
+	int			n = 0;
+	SpiRows    *open;
+
+	values[0] = ObjectIdGetDatum(st->target);
+	open = spi_rows(catalog_owner(),
+					"SELECT 1 FROM pipeline.rejected WHERE target = $1 "
+					"AND dedup_id IS NOT NULL AND accepted_at IS NULL LIMIT 1",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	if (open->count == 0)
+		return;
+	for (int i = 0; i < st->nmsgs; i++)
+		if (st->msgs[i].claimed)
+			ids[n++] = st->msgs[i].id;
+	if (n == 0)
+		return;
+	values[1] = text_array(ids, n);
 	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.rejected (target, message, error) "
-					"SELECT $1, m, e FROM unnest($2::jsonb[], $3::text[]) u(m, e)",
-					3, argtypes, values, NULL, false, SPI_OK_INSERT);
+					"UPDATE pipeline.rejected SET accepted_at = now() WHERE target = $1 "
+					"AND dedup_id = ANY ($2) AND dedup_id IS NOT NULL AND accepted_at IS NULL",
+					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+}
+
+/*
+ * Forgets the target's ids ingested longer than pipeline.ingested_retention
+ * ago (an index range of (target, ingested_at)).  Needs SPI connected.
+ */
+static void
+prune_ingested(Oid target)
+{
+	Oid			argtypes[2] = {OIDOID, INTERVALOID};
+	Datum		values[2];
+	Interval   *retention = palloc0(sizeof(Interval));
+
+	retention->time = (int64) pipeline_ingested_retention_min * USECS_PER_MINUTE;
+	values[0] = ObjectIdGetDatum(target);
+	values[1] = IntervalPGetDatum(retention);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.ingested WHERE target = $1 AND ingested_at < now() - $2",
+					2, argtypes, values, NULL, false, SPI_OK_DELETE);
 }
 
 IngestCounts
@@ -398,6 +479,7 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	char	   *error = NULL;
 	int			claimed;
 	int			ncand;
+	bool		new_sql;
 
 	st.target = target_relid;
 	st.cxt = CurrentMemoryContext;
@@ -406,6 +488,9 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	ncand = drop_batch_duplicates(&st);
 
 	SPI_connect();
+	new_sql = catalog_has_column("rejected", "accepted_at");
+	if (new_sql)
+		prune_ingested(target_relid);
 	/* fast path: the whole batch at once */
 	if (ncand > 0 &&
 		try_claim_and_insert(target_relid, st.insert_sql, st.msgs, ncand, &claimed, &error))
@@ -415,8 +500,10 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	}
 	else
 		ingest_one_by_one(&st, ncand);
+	if (new_sql && st.counts.accepted > 0)
+		mark_rejections_accepted(&st);
 	if (st.nrejected > 0)
-		record_rejected(&st);
+		record_rejected(&st, new_sql);
 	st.counts.rejected = st.nrejected;
 	SPI_finish();
 	return st.counts;

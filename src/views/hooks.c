@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -53,10 +54,40 @@ check_hook_signature(Oid fn)
 				 errdetail("A hook must be a function (not a procedure or set-returning function) taking (matview regclass, time_label timestamptz).")));
 }
 
+/*
+ * The function a hook argument names: "name" or "schema.name" when exactly
+ * one function has that name (under the caller's search_path, as any name
+ * the caller types), or a full signature "name(regclass, timestamptz)".
+ * The hook is stored by OID, so the name is resolved once, here.
+ */
+static Oid
+hook_function(const char *spec)
+{
+	List	   *names;
+	FuncCandidateList candidates;
+
+	if (strchr(spec, '(') != NULL)
+		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(spec)));
+	names = stringToQualifiedNameList(spec);
+	candidates = FuncnameGetCandidates(names, -1, NIL, false, false, false, true);
+	if (candidates == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function \"%s\" does not exist", spec),
+				 errhint("Name a function taking (matview regclass, time_label timestamptz).")));
+	if (candidates->next != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("more than one function is named \"%s\"", spec),
+				 errhint("Give its argument types: %s(regclass, timestamptz).", spec)));
+	return candidates->oid;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_set_after_refresh);
 
 /*
- * set_after_refresh(matview regclass, fn regprocedure) RETURNS void
+ * set_after_refresh(matview regclass, fn text) RETURNS void
+ * (fn regprocedure under SQL older than 1.5)
  *
  * The caller must own the view (or be a superuser); a NULL fn clears the
  * hook.  The view's owner needs EXECUTE on fn when the hook runs.
@@ -84,8 +115,12 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 						1, argtypes, values, NULL, false, -1);
 	else
 	{
-		Oid			fn = PG_GETARG_OID(1);
+		Oid			fn;
 
+		if (get_fn_expr_argtype(fcinfo->flinfo, 1) == REGPROCEDUREOID)
+			fn = PG_GETARG_OID(1);
+		else
+			fn = hook_function(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 		check_hook_signature(fn);
 		values[1] = ObjectIdGetDatum(fn);
 		(void) spi_rows(catalog_owner(),
