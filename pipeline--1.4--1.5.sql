@@ -35,3 +35,24 @@ CREATE INDEX ingested_expiry_idx ON pipeline.ingested (target, ingested_at)
     WITH (deduplicate_items = off);
 CREATE INDEX rejected_open_idx ON pipeline.rejected (target, dedup_id)
     WHERE dedup_id IS NOT NULL AND accepted_at IS NULL;
+
+-- mirrors: a third type of view, the DPL keys without a column of their
+-- own kept as options, and the first key a mirror consumed
+ALTER TABLE pipeline.matview_definitions
+    DROP CONSTRAINT matview_definitions_matview_type_check,
+    ADD CONSTRAINT matview_definitions_matview_type_check
+        CHECK (matview_type IN ('regular', 'incremental', 'mirror')),
+    DROP CONSTRAINT matview_definitions_check,
+    ADD CONSTRAINT matview_definitions_check
+        CHECK (CASE matview_type WHEN 'incremental' THEN incremental_key IS NOT NULL
+                                 WHEN 'mirror' THEN true
+                                 ELSE incremental_key IS NULL END),
+    ADD COLUMN options jsonb NOT NULL DEFAULT '{}'
+        CONSTRAINT matview_definitions_options_check CHECK (jsonb_typeof(options) = 'object');
+COMMENT ON COLUMN pipeline.matview_definitions.options IS
+    'The DPL keys given without a column of their own (mirror-keys, ...), as create_matview() options';
+ALTER TABLE pipeline.incremental_state ADD COLUMN first_key text;
+COMMENT ON TABLE pipeline.incremental_state IS
+    'High-water mark of each incremental view and mirror (text in the key''s type, DateStyle ISO)';
+COMMENT ON COLUMN pipeline.incremental_state.first_key IS
+    'A mirror''s least consumed key: its stream can rebuild it while the stream still holds that key';

@@ -133,6 +133,16 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION victim;
 SELECT pipeline.create_matview('victim', 'lowered',
     'SELECT id, lower(t) AS t, victim.helper() AS helper_rows FROM attacker.mv_names', '1 hour');
+-- a mirror of a stage table and one of a stream, both the victim's
+CREATE TABLE victim.stage (op text, seq bigint, id int, t text);
+CREATE TABLE victim.stream (pos bigint, op text, seq bigint, id int, t text);
+SELECT pipeline.create_matview('victim', 'staged', 'SELECT op, seq, id, t FROM victim.stage', '1 hour',
+                               'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+SELECT pipeline.create_matview('victim', 'streamed', 'SELECT pos, op, seq, id, t FROM victim.stream',
+                               '1 hour', 'mirror', 'pos',
+                               options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO victim.stage VALUES ('I', 1, 1, 'a'), ('I', 1, 2, 'b'), ('D', 2, 2, NULL);
+INSERT INTO victim.stream VALUES (1, 'I', 1, 1, 'a'), (2, 'I', 1, 2, 'b'), (3, 'D', 2, 2, NULL);
 RESET SESSION AUTHORIZATION;
 -- a superuser's view over the victim's, owned by the extension's owner
 SELECT pipeline.create_matview('public', 'audit',
@@ -184,6 +194,28 @@ SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');
+-- mirrors of its own (a stream and a stage), apply_changes leaving a column
+-- out, a hook named without its signature, and ingest
+CREATE TABLE attacker.cdc (pos bigint, op text, seq bigint, id int, t text);
+INSERT INTO attacker.cdc VALUES (1, 'I', 1, 1, 'x'), (2, 'U', 2, 1, 'y'), (3, 'I', 1, 2, 'z'),
+                                    (4, 'D', 3, 1, NULL);
+SELECT pipeline.create_matview('attacker', 'mirrored', 'SELECT pos, op, seq, id, t FROM attacker.cdc',
+                               '1 hour', 'mirror', 'pos',
+                               options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO attacker.cdc VALUES (5, 'U', 2, 2, 'zz'), (6, 'U', 0, 1, 'late');
+SELECT status FROM pipeline.refresh('attacker.mv_mirrored');
+SELECT * FROM attacker.mv_mirrored ORDER BY id;
+CREATE TABLE attacker.cdc_target (id int PRIMARY KEY, seq bigint, t text);
+SELECT * FROM pipeline.apply_changes('attacker.cdc', 'attacker.cdc_target', '{id}', 'seq',
+                                     truncate_changes => false, ignore_columns => '{pos}');
+CREATE FUNCTION attacker.hooked(regclass, timestamptz) RETURNS void LANGUAGE sql AS 'SELECT';
+SELECT pipeline.set_after_refresh('attacker.mv_mirrored', 'attacker.hooked');
+SELECT pipeline.set_after_refresh('attacker.mv_mirrored', NULL);
+SELECT * FROM pipeline.ingest('attacker.cdc_target', '[{"dedup_id": "m1", "id": 5}, {"dedup_id": "m2", "id": "x"}]');
+SELECT * FROM pipeline.ingest('attacker.cdc_target', '[{"dedup_id": "m2", "id": 6}]');
+SELECT dedup_id, accepted_at IS NOT NULL AS accepted FROM pipeline.rejected;
+SELECT pipeline.drop_matview('attacker.mv_mirrored');
+DROP TABLE attacker.cdc, attacker.cdc_target;
 -- a differential view of its own, grouped: change logs read, state merged,
 -- a deleted maximum recomputed, all with the traps first in search_path
 SELECT pipeline.create_matview('attacker', 'tally',
@@ -272,7 +304,15 @@ RESET SESSION AUTHORIZATION;
 SET search_path = attacker, pg_catalog;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY matview::text;
 SELECT matview, status FROM pipeline.refresh('public.mv_audit');
+-- the victim's mirrors, with new changes, as the victim
+INSERT INTO victim.stage VALUES ('U', 3, 1, 'a2'), ('I', 1, 2, 'late');
+INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late');
+SELECT matview, status FROM pipeline.refresh('victim.mv_staged');
+SELECT matview, status FROM pipeline.refresh('victim.mv_streamed');
 RESET search_path;
+TABLE victim.mv_staged;
+TABLE victim.mv_streamed;
+SELECT count(*) AS stage_emptied FROM victim.stage;
 
 -- which search_path the owner's code gets: a view that records it
 SET SESSION AUTHORIZATION victim;
@@ -331,6 +371,8 @@ SELECT pipeline.drop_matview('public.mv_fresh');
 
 SELECT pipeline.drop_matview('public.mv_audit');
 SELECT pipeline.drop_matview('victim.mv_lowered');
+SELECT pipeline.drop_matview('victim.mv_staged');
+SELECT pipeline.drop_matview('victim.mv_streamed');
 SELECT pipeline.drop_matview('attacker.mv_names');
 DROP TABLE public.trap_log, public.fresh_src;
 DROP SCHEMA attacker CASCADE;

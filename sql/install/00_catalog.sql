@@ -11,7 +11,7 @@ CREATE TABLE pipeline.matview_definitions (
     schema_name        name NOT NULL,
     name               text NOT NULL,
     matview_type       text NOT NULL DEFAULT 'regular'
-                       CHECK (matview_type IN ('regular', 'incremental')),
+                       CHECK (matview_type IN ('regular', 'incremental', 'mirror')),
     refresh_interval   interval NOT NULL CHECK (refresh_interval >= interval '1 second'),
     query              text NOT NULL,
     incremental_key    text,
@@ -33,13 +33,21 @@ CREATE TABLE pipeline.matview_definitions (
         CHECK (refresh_mode IN ('differential', 'full')),
     full_refresh_reason text,
     UNIQUE (schema_name, name),
-    CHECK ((matview_type = 'incremental') = (incremental_key IS NOT NULL)),
+    -- a stream needs its incremental key, a mirror may have one
+    CONSTRAINT matview_definitions_check
+        CHECK (CASE matview_type WHEN 'incremental' THEN incremental_key IS NOT NULL
+                                 WHEN 'mirror' THEN true
+                                 ELSE incremental_key IS NULL END),
     CONSTRAINT matview_definitions_requested_refresh_mode_regular
         CHECK ((matview_type = 'regular') = (requested_refresh_mode IS NOT NULL)),
     CONSTRAINT matview_definitions_refresh_mode_regular
         CHECK ((matview_type = 'regular') = (refresh_mode IS NOT NULL)),
     CONSTRAINT matview_definitions_full_refresh_reason_check
-        CHECK ((refresh_mode IS NOT DISTINCT FROM 'full') = (full_refresh_reason IS NOT NULL))
+        CHECK ((refresh_mode IS NOT DISTINCT FROM 'full') = (full_refresh_reason IS NOT NULL)),
+    -- the DPL keys given that have no column of their own (a mirror's
+    -- keys, ...), as create_matview()'s options take them
+    options            jsonb NOT NULL DEFAULT '{}'
+        CONSTRAINT matview_definitions_options_check CHECK (jsonb_typeof(options) = 'object')
 );
 COMMENT ON TABLE pipeline.matview_definitions IS
     'Managed materialized views; read pipeline.matviews instead, write through pipeline.define()';
@@ -49,6 +57,8 @@ COMMENT ON COLUMN pipeline.matview_definitions.refresh_mode IS
     'How the view is refreshed: differential or full; NULL unless the view is regular';
 COMMENT ON COLUMN pipeline.matview_definitions.full_refresh_reason IS
     'Why the view is refreshed fully; NULL unless refresh_mode is full';
+COMMENT ON COLUMN pipeline.matview_definitions.options IS
+    'The DPL keys given without a column of their own (mirror-keys, ...), as create_matview() options';
 
 CREATE TABLE pipeline.edges (
     upstream    regclass NOT NULL,

@@ -48,26 +48,27 @@ typedef struct GrantEntry
 
 /*
  * The indexes of v's relation, as CREATE INDEX statements: not the index an
- * incremental table gets on its key (the new relation gets its own if it is
- * incremental, perhaps on another key).
+ * incremental table gets on its key, nor a mirror's primary key (the new
+ * relation gets its own, perhaps on other columns).
  */
 static List *
 save_indexes(PendingView *v)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = "  ";
+	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
+	Datum		values[3];
+	char		nulls[3] = "   ";
 	List	   *indexdefs = NIL;
 	SpiRows    *rows;
 	uint64		i;
 
 	values[0] = ObjectIdGetDatum(v->relid);
+	values[2] = BoolGetDatum(v->old_type == MATVIEW_MIRROR);
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
 	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
-					" WHERE i.indrelid = $1 "
+					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
 					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
@@ -76,7 +77,7 @@ save_indexes(PendingView *v)
 					"            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
-					2, argtypes, values, nulls, true, SPI_OK_SELECT);
+					3, argtypes, values, nulls, true, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 		indexdefs = lappend(indexdefs, spi_rows_text(rows, i, 0));
 	return indexdefs;
@@ -300,7 +301,8 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	/* the old relation's state, capture and position are not the new one's */
 	differential_forget(v->relid);
 	v->newrelid = matview_create_relation(v->owner, v->schema_name, v->nspid,
-										  v->relname, v->type, v->mode, v->bound, v->key);
+										  v->relname, v->type, v->mode, v->bound, v->key,
+										  v->options);
 	restore_view(v, saved);
 	remap_relation(remap, v->relid, v->newrelid);
 	if (v->def)
@@ -309,7 +311,7 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 		catalog_set_refresh_mode(v->newrelid, v->mode, v->full_reason);
 	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	matview_populate(v->newrelid, v->type);
-	if (v->type == MATVIEW_REGULAR && v->old_type == MATVIEW_INCREMENTAL)
+	if (v->type == MATVIEW_REGULAR && v->old_type != MATVIEW_REGULAR)
 		incremental_forget_mark(v->newrelid);
 }
 

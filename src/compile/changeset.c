@@ -435,6 +435,7 @@ add_changed_view(ChangeSet *cs, MatviewDefinition *def, bool *affected, char **s
 	v->query = def->query;
 	v->type = def->type;
 	v->key = def->incremental_key;
+	v->options = def->options_json ? def->options_json : "{}";
 	v->relid = get_relname_relid(v->relname, v->nspid);
 	v->dagindex = -1;
 	v->owner = GetUserId();
@@ -461,6 +462,7 @@ add_changed_view(ChangeSet *cs, MatviewDefinition *def, bool *affected, char **s
 	v->old_type = old->type;
 	v->old_query = old->query;
 	v->old_key = old->incremental_key;
+	v->old_options = old->options_json;
 	affected[v->dagindex] = true;
 	v->owner = catalog_relation_owner(v->relid);
 	catalog_require_owner(v->relid, pending_display_name(v));
@@ -484,6 +486,7 @@ add_rebuilt_view(ChangeSet *cs, int i)
 	v->bound = mv->bound_query;
 	v->type = v->old_type = mv->type;
 	v->key = v->old_key = mv->incremental_key;
+	v->options = v->old_options = mv->options_json;
 	v->dagindex = i;
 }
 

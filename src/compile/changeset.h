@@ -30,9 +30,11 @@ typedef struct PendingView
 								 * one once its upstreams exist */
 	MatviewType type;			/* what it will be */
 	char	   *key;			/* its incremental key, or NULL */
+	char	   *options;		/* its other DPL keys, as stored (JSON) */
 	MatviewType old_type;		/* what an existing view is now */
 	char	   *old_query;
 	char	   *old_key;
+	char	   *old_options;
 	int			dagindex;		/* index in the old DAG, -1 when new */
 	List	   *reads;			/* a changed view: relations its query reads */
 	List	   *upstream;		/* indexes of pending views it reads */
@@ -40,8 +42,8 @@ typedef struct PendingView
 	bool		broken;			/* does not analyze, or its shape breaks */
 	char	   *detail;
 	char	   *dependents;		/* unmanaged objects that block a rebuild */
-	bool		keep;			/* an incremental view whose table, rows and
-								 * mark stay as they are */
+	bool		keep;			/* an incremental view or mirror whose table,
+								 * rows and mark stay as they are */
 	/* how it will be refreshed: pending_resolve_refresh_mode() */
 	RefreshMode mode;
 	char	   *full_reason;	/* why full, or NULL */

@@ -27,6 +27,7 @@
 #include "util/runas.h"
 #include "views/incremental.h"
 #include "views/matview.h"
+#include "views/mirror.h"
 
 Oid
 compile_redefine(MatviewDefinition *def)
@@ -48,6 +49,8 @@ compile_redefine(MatviewDefinition *def)
 		incremental_check_key(def->query, def->incremental_key, def->name);
 		incremental_check_query(def->query, def->incremental_key, def->name);
 	}
+	if (def->type == MATVIEW_MIRROR)
+		mirror_check(def);
 
 	/*
 	 * and a refresh mode it cannot have, said as itself rather than as a
@@ -136,6 +139,16 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	def->type = mv->type;
 	def->incremental_key = mv->incremental_key;
 	def->requested_mode = mv->requested_mode;
+	if (mv->type == MATVIEW_MIRROR)
+	{
+		MatviewDefinition *stored = dpl_stored_options(MATVIEW_MIRROR, mv->options_json);
+
+		def->mirror_keys = stored->mirror_keys;
+		def->mirror_sequence = stored->mirror_sequence;
+		def->mirror_operation = stored->mirror_operation;
+		def->mirror_delete_value = stored->mirror_delete_value;
+	}
+	def->options_json = mv->options_json;
 	def->interval_us = mv->interval_us;
 	def->interval.time = mv->interval_us;
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(1)), "new_query");

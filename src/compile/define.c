@@ -35,6 +35,7 @@
 #include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
+#include "views/mirror.h"
 
 Oid
 define_view(MatviewDefinition *def)
@@ -55,6 +56,8 @@ define_view(MatviewDefinition *def)
 		incremental_check_key(def->query, def->incremental_key, def->name);
 		incremental_check_query(def->query, def->incremental_key, def->name);
 	}
+	if (def->type == MATVIEW_MIRROR)
+		mirror_check(def);
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);

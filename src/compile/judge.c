@@ -32,6 +32,7 @@
 #include "util/subxact.h"
 #include "views/incremental.h"
 #include "views/matview.h"
+#include "views/mirror.h"
 
 /*
  * Compares an existing relation's columns with an analyzed query's output.
@@ -118,6 +119,67 @@ check_key(PendingView *v)
 	pending_end_reading(v, &ra);
 }
 
+/* Whether two lists of names are equal, in order. */
+static bool
+same_names(List *a, List *b)
+{
+	ListCell   *la;
+	ListCell   *lb;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(la, a, lb, b)
+		if (strcmp((char *) lfirst(la), (char *) lfirst(lb)) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * A mirror keeps its table, rows and mark when its columns (the query's
+ * but the operation and incremental key) and keys stay; otherwise it is
+ * rebuilt from its stream, which a changed definition may do only while
+ * the stream holds everything the mirror consumed.  Returns true when the
+ * mirror is judged (kept or broken); false to create its new table as any
+ * changed view's.
+ */
+static bool
+judge_mirror(PendingView *v, Query *query)
+{
+	MatviewDefinition *mirror = dpl_stored_options(MATVIEW_MIRROR, v->options);
+	MatviewDefinition *old;
+	char	   *breaks;
+	char	   *refusal;
+	bool		same;
+
+	if (!OidIsValid(v->relid) || v->old_type != MATVIEW_MIRROR)
+		return false;
+	old = dpl_stored_options(MATVIEW_MIRROR, v->old_options);
+	mirror->incremental_key = v->key;
+	breaks = compare_shape(v->relid, mirror_table_query(query, mirror), &same);
+	/* a rebuilt mirror's own columns are its readers' concern, as any view's */
+	if (breaks && !v->def)
+	{
+		v->broken = true;
+		v->detail = breaks;
+		return true;
+	}
+	if (same && same_names(mirror->mirror_keys, old->mirror_keys) &&
+		(v->key == NULL) == (v->old_key == NULL) &&
+		(v->key == NULL || strcmp(v->key, v->old_key) == 0))
+	{
+		v->keep = true;
+		return true;
+	}
+	refusal = v->def ? mirror_rebuild_refusal(v->relid, v->owner, v->old_key, v->bound, v->key) : NULL;
+	if (refusal)
+	{
+		v->broken = true;
+		v->detail = psprintf("mirror %s would be rebuilt, but %s", pending_display_name(v), refusal);
+		return true;
+	}
+	return false;
+}
+
 /*
  * Judges one view inside the check's subtransaction: analyzes its query
  * and, when readers would see a new shape, puts the new shape in place.
@@ -127,6 +189,15 @@ judge_view(PendingView *v)
 {
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
+
+	if (v->type == MATVIEW_MIRROR)
+	{
+		if (!v->broken)
+			pending_resolve_refresh_mode(v);
+		if (judge_mirror(v, query))
+			return;
+		goto create;
+	}
 
 	if (!v->def || pending_incremental_unchanged(v))
 	{
@@ -151,12 +222,13 @@ judge_view(PendingView *v)
 		v->keep = v->type == MATVIEW_INCREMENTAL;
 		return;
 	}
+create:
 	if (OidIsValid(v->relid))
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
 	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
-								   v->type, v->mode, v->bound, v->key);
+								   v->type, v->mode, v->bound, v->key, v->options);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */

@@ -102,8 +102,9 @@ static ChangeCounts
 run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 {
 	char	   *sql = apply_plan_merge(p, deleted_keys_installed(), probe);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(delete_op)};
+	Oid		   *argtypes;
+	Datum	   *args;
+	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
 
 	if (!hook_installed)
 	{
@@ -118,7 +119,7 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	PG_TRY();
 	{
 		/* the target's own triggers are the caller's code, with its names */
-		int			ret = SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes),
+		int			ret = SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
 										   args, NULL, false, 0);
 
 		if (ret != SPI_OK_MERGE)
@@ -140,9 +141,12 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	return captured;
 }
 
-/* Empties the change table of what was applied.  Needs SPI connected. */
+/*
+ * Empties the change table (table_sql, "schema"."name") of what was
+ * applied.  Needs SPI connected.
+ */
 static void
-empty_changes(ApplyPlan *p)
+empty_changes(const char *table_sql)
 {
 	StringInfoData sql;
 
@@ -154,9 +158,9 @@ empty_changes(ApplyPlan *p)
 	 * to us, so only delete what we saw.
 	 */
 	if (IsolationUsesXactSnapshot())
-		appendStringInfo(&sql, "DELETE FROM %s", p->changes_sql);
+		appendStringInfo(&sql, "DELETE FROM %s", table_sql);
 	else
-		appendStringInfo(&sql, "TRUNCATE %s", p->changes_sql);
+		appendStringInfo(&sql, "TRUNCATE %s", table_sql);
 	runas_spi(InvalidOid, sql.data, 0, NULL, NULL, NULL, false, 0, -1);
 }
 
@@ -209,9 +213,9 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
 
 /*
  * The locks that order this apply among others.  Keep writers of the
- * change table out until commit, so that what we truncate is exactly what
- * we applied; in READ COMMITTED every statement after this takes a fresh
- * snapshot after the lock.
+ * change table (table_sql, NULL for none) out until commit, so that what
+ * we truncate is exactly what we applied; in READ COMMITTED every
+ * statement after this takes a fresh snapshot after the lock.
  *
  * One apply into a target at a time: two MERGEs inserting the same new key
  * would otherwise fail with a unique violation, since MERGE does not turn a
@@ -222,15 +226,48 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
  * (pruning aside).  Needs SPI connected.
  */
 static void
-lock_for_apply(ApplyPlan *p, Oid target_relid, bool truncate_changes)
+lock_for_apply(const char *table_sql, Oid target_relid)
 {
-	if (truncate_changes)
+	if (table_sql)
 	{
-		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", p->changes_sql);
+		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", table_sql);
 
 		runas_spi(InvalidOid, lock, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
 	LockRelationOid(target_relid, ShareUpdateExclusiveLock);
+}
+
+/*
+ * Applies the planned changes (columns described by cdesc) to the target:
+ * the locks, the merge with the deleted-key memory, then emptying
+ * table_sql when not NULL.
+ */
+static ChangeCounts
+apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
+			  const char *delete_op, const char *table_sql)
+{
+	ChangeCounts result;
+
+	SPI_connect();
+	lock_for_apply(table_sql, target_relid);
+	deleted_keys_begin(target_relid, cdesc, plan->seq_attno, plan->key_attnos);
+	PG_TRY();
+	{
+		result = run_merge(plan, target_relid, delete_op, deleted_keys_prune());
+		deleted_keys_record();
+		deleted_keys_end();
+	}
+	PG_FINALLY();
+	{
+		/* after an error, the (sub)transaction's abort releases the rest */
+		deleted_keys_forget();
+	}
+	PG_END_TRY();
+
+	if (table_sql)
+		empty_changes(table_sql);
+	SPI_finish();
+	return result;
 }
 
 ChangeCounts
@@ -241,7 +278,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	ApplyPlan	plan = {0};
 	Relation	changes;
 	Relation	target;
-	ChangeCounts result;
+	TupleDesc	cdesc;
 
 	plan.changes_name = display_name(changes_relid);
 	plan.target_name = display_name(target_relid);
@@ -253,29 +290,37 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
 	plan_apply(&plan, changes, target, truncate_changes);
-
-	SPI_connect();
-	lock_for_apply(&plan, target_relid, truncate_changes);
-	deleted_keys_begin(target_relid, RelationGetDescr(changes), plan.seq_attno, plan.key_attnos);
+	cdesc = CreateTupleDescCopy(RelationGetDescr(changes));
 	table_close(target, NoLock);
 	table_close(changes, NoLock);
-	PG_TRY();
-	{
-		result = run_merge(&plan, target_relid, delete_op, deleted_keys_prune());
-		deleted_keys_record();
-		deleted_keys_end();
-	}
-	PG_FINALLY();
-	{
-		/* after an error, the (sub)transaction's abort releases the rest */
-		deleted_keys_forget();
-	}
-	PG_END_TRY();
+	return apply_planned(&plan, cdesc, target_relid, delete_op,
+						 truncate_changes ? plan.changes_sql : NULL);
+}
 
-	if (truncate_changes)
-		empty_changes(&plan);
-	SPI_finish();
-	return result;
+ChangeCounts
+changes_apply_query(const ChangeQuery *source, Oid target_relid, List *keys,
+					const char *sequence_by, const char *op_column,
+					const char *delete_op, List *ignore_columns)
+{
+	ApplyPlan	plan = {0};
+	Relation	target;
+
+	plan.changes_name = source->name;
+	plan.target_name = display_name(target_relid);
+	plan.keys = keys;
+	plan.sequence_by = sequence_by;
+	plan.op_column = op_column;
+	plan.ignored = ignore_columns;
+	plan.changes_sql = psprintf("(%s)", source->sql);
+	plan.source_nargs = source->nargs;
+	plan.source_argtypes = source->argtypes;
+	plan.source_values = source->values;
+	check_arguments(&plan, InvalidOid, target_relid, delete_op);
+	target = table_open(target_relid, AccessShareLock);
+	plan.target_sql = qualified_name(target);
+	apply_plan_columns_desc(&plan, source->desc, RelationGetDescr(target));
+	table_close(target, NoLock);
+	return apply_planned(&plan, source->desc, target_relid, delete_op, source->empty_table_sql);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_tie);

@@ -11,6 +11,9 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
+#include "nodes/pg_list.h"
+
 /* What one application of a change table did to the target. */
 typedef struct ChangeCounts
 {
@@ -44,5 +47,32 @@ extern ChangeCounts changes_apply(Oid changes, Oid target, List *keys,
 								  const char *sequence_by, const char *op_column,
 								  const char *delete_op, List *ignore_columns,
 								  bool truncate_changes);
+
+/*
+ * Changes read by a query instead of a table (a mirror's): sql is a SELECT
+ * whose parameters are $2 on ($1 is taken), desc its output columns, name
+ * how messages call it.  With empty_table_sql ("schema"."name" of the one
+ * table the query reads), that table is locked against writers before the
+ * changes are read and emptied after they are applied.
+ */
+typedef struct ChangeQuery
+{
+	const char *sql;
+	const char *name;
+	TupleDesc	desc;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *values;
+	const char *empty_table_sql;
+} ChangeQuery;
+
+/*
+ * changes_apply() with changes read by a query, all as the current user
+ * (the deleted-key memory aside).  Same rules, same errors.
+ */
+extern ChangeCounts changes_apply_query(const ChangeQuery *source, Oid target,
+										List *keys, const char *sequence_by,
+										const char *op_column, const char *delete_op,
+										List *ignore_columns);
 
 #endif

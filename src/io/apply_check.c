@@ -60,11 +60,12 @@ static void
 find_bad_rows(const ApplyPlan *p, const char *condition, const char *delete_op,
 			  int64 *count, char **example)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(delete_op)};
+	Oid		   *argtypes;
+	Datum	   *args;
+	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
 	char	   *sql = psprintf("SELECT pg_catalog.count(*), pg_catalog.min(c::pg_catalog.text)"
 							   " FROM %s c WHERE %s", p->changes_sql, condition);
-	SpiRows    *rows = spi_rows(InvalidOid, sql, 1, argtypes, args, NULL, true, SPI_OK_SELECT);
+	SpiRows    *rows = spi_rows(InvalidOid, sql, nargs, argtypes, args, NULL, true, SPI_OK_SELECT);
 	bool		isnull;
 
 	if (rows->count != 1)
@@ -140,24 +141,36 @@ report_bad_changes(const ApplyPlan *p, const char *delete_op)
  * conflict and an example.  Runs only when the row check saw repeats.
  */
 static void
-check_repeated_changes(const ApplyPlan *p)
+check_repeated_changes(const ApplyPlan *p, const char *delete_op)
 {
+	Oid		   *argtypes;
+	Datum	   *args;
+	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
+	StringInfoData change;
 	StringInfoData sql;
 	SpiRows    *rows;
 	bool		isnull;
 	int64		conflicts;
 
+	/* what the change says: ignored columns (a stream's offset) aside */
+	initStringInfo(&change);
+	appendStringInfoString(&change, "ROW(");
+	append_name_list(&change, p->columns, "c", ", ");
+	if (!apply_plan_copies(p, p->sequence_by))
+		appendStringInfo(&change, ", c.%s", quote_identifier(p->sequence_by));
+	appendStringInfo(&change, ", c.%s)::pg_catalog.text", quote_identifier(p->op_column));
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT pg_catalog.count(*), pg_catalog.min(example) FROM ("
-					 " SELECT pg_catalog.min(c::pg_catalog.text) AS example FROM %s c"
+					 " SELECT pg_catalog.min(%s) AS example FROM %s c"
 					 " WHERE c.%s IS NOT NULL GROUP BY ",
-					 p->changes_sql, quote_identifier(p->sequence_by));
+					 change.data, p->changes_sql, quote_identifier(p->sequence_by));
 	append_name_list(&sql, p->keys, "c", ", ");
-	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT c::pg_catalog.text)"
+	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT %s)"
 					 " OPERATOR(pg_catalog.>) 1) d",
-					 quote_identifier(p->sequence_by));
-	rows = spi_rows(InvalidOid, sql.data, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+					 quote_identifier(p->sequence_by), change.data);
+	rows = spi_rows(InvalidOid, sql.data, nargs, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		elog(ERROR, "apply_changes duplicate check failed");
 	conflicts = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
@@ -177,7 +190,7 @@ apply_check_report(const ApplyPlan *p, const char *delete_op)
 	if (checked.null_keys > 0 || checked.null_sequences > 0 || checked.unknown_ops > 0)
 		report_bad_changes(p, delete_op);
 	if (checked.ties > 0)
-		check_repeated_changes(p);
+		check_repeated_changes(p, delete_op);
 }
 
 /*

@@ -230,9 +230,12 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 void
 apply_plan_columns(ApplyPlan *p, Relation changes, Relation target)
 {
-	TupleDesc	cdesc = RelationGetDescr(changes);
-	TupleDesc	tdesc = RelationGetDescr(target);
+	apply_plan_columns_desc(p, RelationGetDescr(changes), RelationGetDescr(target));
+}
 
+void
+apply_plan_columns_desc(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
+{
 	plan_keys(p, cdesc, tdesc);
 	plan_sequence(p, cdesc, tdesc);
 	plan_ignored(p, cdesc);
@@ -342,6 +345,29 @@ append_when_not_matched(StringInfo sql, const ApplyPlan *p, bool probe)
 	appendStringInfoString(sql, ") VALUES (");
 	append_name_list(sql, p->columns, "s", ", ");
 	appendStringInfoString(sql, ")");
+}
+
+bool
+apply_plan_copies(const ApplyPlan *p, const char *name)
+{
+	return list_has_string(p->columns, name);
+}
+
+int
+apply_plan_args(const ApplyPlan *p, const char *delete_op, Oid **argtypes, Datum **values)
+{
+	int			nargs = 1 + p->source_nargs;
+
+	*argtypes = palloc(sizeof(Oid) * nargs);
+	*values = palloc(sizeof(Datum) * nargs);
+	(*argtypes)[0] = TEXTOID;
+	(*values)[0] = CStringGetTextDatum(delete_op);
+	for (int i = 0; i < p->source_nargs; i++)
+	{
+		(*argtypes)[i + 1] = p->source_argtypes[i];
+		(*values)[i + 1] = p->source_values[i];
+	}
+	return nargs;
 }
 
 char *

@@ -17,7 +17,10 @@
 /* The change table and the target as the apply sees them */
 typedef struct ApplyPlan
 {
-	const char *changes_sql;	/* "schema"."name", for SQL text */
+	const char *changes_sql;	/* "schema"."name", or "(query)", for SQL text */
+	int			source_nargs;	/* parameters the query takes, as $2... */
+	Oid		   *source_argtypes;
+	Datum	   *source_values;
 	const char *target_sql;
 	const char *changes_name;	/* as the user names them, for messages */
 	const char *target_name;
@@ -43,6 +46,9 @@ typedef struct ApplyPlan
  */
 extern void apply_plan_columns(ApplyPlan *p, Relation changes, Relation target);
 
+/* The same for change columns described by cdesc (a query's). */
+extern void apply_plan_columns_desc(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc);
+
 /*
  * The MERGE that applies the change table to the target, with the delete
  * op as parameter $1.  Every change passes through
@@ -56,6 +62,16 @@ extern void apply_plan_columns(ApplyPlan *p, Relation changes, Relation target);
  * caller under the caller's search_path.
  */
 extern char *apply_plan_merge(const ApplyPlan *p, bool remember_deletes, bool probe);
+
+/* Whether the change column name is copied into the target. */
+extern bool apply_plan_copies(const ApplyPlan *p, const char *name);
+
+/*
+ * The parameters of every statement reading the changes: $1 the delete
+ * op, then the change query's own.  Returns how many.
+ */
+extern int	apply_plan_args(const ApplyPlan *p, const char *delete_op, Oid **argtypes,
+							Datum **values);
 
 /*
  * Appends the quoted names in list, each prefixed "prefix." unless prefix

@@ -80,6 +80,12 @@ catalog_has_refresh_modes(void)
 	return catalog_has_column("matview_definitions", "refresh_mode");
 }
 
+bool
+catalog_has_options(void)
+{
+	return catalog_has_column("matview_definitions", "options");
+}
+
 /*
  * A view's refresh modes from columns 8 to 10 of fetch_view()'s row; under
  * SQL without them a regular view is refreshed fully.
@@ -124,6 +130,7 @@ view_from_row(Oid relid, const SpiRows *rows, bool has_modes)
 	view->version = DatumGetInt32(spi_rows_value(rows, 0, 6, &isnull));
 	view->bound_query = spi_rows_text(rows, 0, 7);
 	refresh_modes_from_row(view, rows, has_modes);
+	view->options_json = spi_rows_text(rows, 0, 11);
 	return view;
 }
 
@@ -141,12 +148,13 @@ fetch_view(Oid relid)
 	/* the columns of older SQL's catalog as stand-ins for newer ones */
 	rows = spi_rows(InvalidOid,
 					psprintf("SELECT schema_name::text, name, matview_type, refresh_interval, "
-							 "       query, incremental_key, version, %s, %s "
+							 "       query, incremental_key, version, %s, %s, %s "
 							 "  FROM pipeline.matview_definitions WHERE matview = $1",
 							 binds ? "bound_query" : "query",
 							 has_modes ?
 							 "requested_refresh_mode, refresh_mode, full_refresh_reason" :
-							 "NULL::text, NULL::text, NULL::text"),
+							 "NULL::text, NULL::text, NULL::text",
+							 catalog_has_options() ? "options::text" : "'{}'::text"),
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return NULL;
@@ -206,7 +214,7 @@ set_text_param(Datum *values, char *nulls, int i, const char *value)
  * catalog_update_definition(): $1 the relation, $2 the schema, $3 to $12 the
  * columns, in the order of the statements below.
  */
-#define DEFINITION_PARAMS 12
+#define DEFINITION_PARAMS 13
 
 static void
 definition_params(Oid relid, const MatviewDefinition *def, Oid *argtypes,
@@ -240,6 +248,7 @@ definition_params(Oid relid, const MatviewDefinition *def, Oid *argtypes,
 				   refresh_mode_name(def->requested_mode) : NULL);
 	set_text_param(values, nulls, 10, refresh_mode_name(def->refresh_mode));
 	set_text_param(values, nulls, 11, def->full_refresh_reason);
+	set_text_param(values, nulls, 12, def->options_json ? def->options_json : "{}");
 }
 
 void
@@ -250,18 +259,25 @@ catalog_insert(Oid relid, const MatviewDefinition *def)
 	char		nulls[DEFINITION_PARAMS];
 	bool		binds = catalog_binds_queries();
 	bool		has_modes = catalog_has_refresh_modes();
+	bool		has_options = catalog_has_options();
 
 	definition_params(relid, def, argtypes, values, nulls);
-	/* only the columns the installed SQL has (bound_query: 1.2, modes: 1.3) */
+
+	/*
+	 * only the columns the installed SQL has (bound_query: 1.2, modes: 1.3,
+	 * options: 1.5)
+	 */
 	(void) spi_rows(catalog_owner(),
 					psprintf("INSERT INTO pipeline.matview_definitions "
 							 "(matview, schema_name, name, matview_type, refresh_interval, "
-							 " query, incremental_key, datacoral_version%s%s) "
-							 "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8%s%s)",
+							 " query, incremental_key, datacoral_version%s%s%s) "
+							 "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8%s%s%s)",
 							 binds ? ", bound_query" : "",
 							 has_modes ? ", requested_refresh_mode, refresh_mode, full_refresh_reason" : "",
+							 has_options ? ", options" : "",
 							 binds ? ", $9" : "",
-							 has_modes ? ", $10, $11, $12" : ""),
+							 has_modes ? ", $10, $11, $12" : "",
+							 has_options ? ", $13::pg_catalog.jsonb" : ""),
 					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
 }
 
@@ -277,13 +293,14 @@ catalog_update_definition(Oid relid, const MatviewDefinition *def)
 	(void) spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.matview_definitions "
 							 "   SET matview_type = $4, refresh_interval = $5, query = $6, "
-							 "       incremental_key = $7, datacoral_version = $8, %s%s"
+							 "       incremental_key = $7, datacoral_version = $8, %s%s%s"
 							 "       version = version + 1, updated_at = now() "
 							 " WHERE matview = $1::regclass",
 							 catalog_binds_queries() ? "bound_query = $9, " : "",
 							 catalog_has_refresh_modes() ?
 							 "requested_refresh_mode = $10, refresh_mode = $11, "
-							 "full_refresh_reason = $12, " : ""),
+							 "full_refresh_reason = $12, " : "",
+							 catalog_has_options() ? "options = $13::pg_catalog.jsonb, " : ""),
 					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
 }
 

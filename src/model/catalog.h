@@ -29,6 +29,7 @@ typedef struct ManagedView
 	RefreshMode requested_mode; /* auto unless regular */
 	RefreshMode refresh_mode;	/* none unless regular */
 	char	   *full_refresh_reason;	/* NULL unless refresh_mode is full */
+	char	   *options_json;	/* the other DPL keys given ("{}" if none) */
 } ManagedView;
 
 /*
@@ -76,6 +77,12 @@ extern bool catalog_binds_queries(void);
  * mode is read or written.
  */
 extern bool catalog_has_refresh_modes(void);
+
+/*
+ * Whether the installed catalog keeps the DPL keys without a column of
+ * their own, and so knows mirrors (1.5 on).
+ */
+extern bool catalog_has_options(void);
 
 /* The managed view, or NULL when relid is not managed (palloc'd). */
 extern ManagedView *catalog_get(Oid relid);

@@ -100,8 +100,18 @@ validate_type(const MatviewDefinition *def)
 	if (def->type == MATVIEW_REGULAR && def->incremental_key != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("@incremental-key is only for incremental views"),
+				 errmsg("@incremental-key is only for incremental views and mirrors"),
 				 errhint("Add @matview-type incremental, or drop the key.")));
+	if (def->type == MATVIEW_MIRROR && def->mirror_keys == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mirror \"%s\" needs @mirror-keys", def->name),
+				 errhint("Name the columns that identify a row: @mirror-keys id (\"mirror-keys\" in create_matview()'s options).")));
+	if (def->type == MATVIEW_MIRROR && def->mirror_sequence == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mirror \"%s\" needs @mirror-sequence", def->name),
+				 errhint("Name the column that orders the changes of a key: @mirror-sequence seq (\"mirror-sequence\" in create_matview()'s options).")));
 	/* a DPL header said so already, naming its line (dpl.c) */
 	if (def->type != MATVIEW_REGULAR && def->requested_mode != REFRESH_MODE_AUTO)
 		ereport(ERROR,

@@ -36,6 +36,8 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
 
 #include "model/dpl.h"
 
@@ -64,20 +66,28 @@ typedef struct KeyState
 const char *
 matview_type_name(MatviewType type)
 {
-	return type == MATVIEW_INCREMENTAL ? "incremental" : "regular";
+	switch (type)
+	{
+		case MATVIEW_REGULAR:
+			break;
+		case MATVIEW_INCREMENTAL:
+			return "incremental";
+		case MATVIEW_MIRROR:
+			return "mirror";
+	}
+	return "regular";
 }
 
 MatviewType
 matview_type_from_name(const char *name)
 {
-	if (pg_strcasecmp(name, "regular") == 0)
-		return MATVIEW_REGULAR;
-	if (pg_strcasecmp(name, "incremental") == 0)
-		return MATVIEW_INCREMENTAL;
+	for (int type = MATVIEW_REGULAR; type <= MATVIEW_TYPE_LAST; type++)
+		if (pg_strcasecmp(name, matview_type_name((MatviewType) type)) == 0)
+			return (MatviewType) type;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid matview type \"%s\"", name),
-			 errhint("Use \"regular\" or \"incremental\".")));
+			 errhint("Use \"regular\", \"incremental\" or \"mirror\".")));
 	pg_unreachable();
 }
 
@@ -218,7 +228,8 @@ dpl_normalize_query(const char *query, const char *argname)
 
 /* Which views a key applies to: a set of (1 << MatviewType). */
 #define FOR_TYPE(type) (1u << (type))
-#define FOR_ALL_TYPES (FOR_TYPE(MATVIEW_REGULAR) | FOR_TYPE(MATVIEW_INCREMENTAL))
+#define FOR_ALL_TYPES (FOR_TYPE(MATVIEW_REGULAR) | FOR_TYPE(MATVIEW_INCREMENTAL) | \
+					   FOR_TYPE(MATVIEW_MIRROR))
 
 typedef void (*ApplyValue) (MatviewDefinition *def, KeyState *state,
 							const char *key, char *value, int line);
@@ -242,6 +253,8 @@ static void apply_refresh_mode(MatviewDefinition *def, KeyState *state, const ch
 static void apply_datacoral(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_table_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_update_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 
 /* In the order error hints list them. */
 static const DplKey dpl_keys[] = {
@@ -253,6 +266,10 @@ static const DplKey dpl_keys[] = {
 	{"incremental-key", "incremental_key", FOR_ALL_TYPES, false, apply_incremental_key},
 	{"refresh-mode", "refresh_mode", FOR_TYPE(MATVIEW_REGULAR), false, apply_refresh_mode},
 	{"datacoral", NULL, FOR_ALL_TYPES, false, apply_datacoral},
+	{"mirror-keys", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_keys},
+	{"mirror-sequence", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
+	{"mirror-operation", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
+	{"mirror-delete-value", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
 	/* Datacoral's other spellings of the type */
 	{"table-type", "matview_type", FOR_ALL_TYPES, false, apply_table_type},
 	{"update-mode", "matview_type", FOR_ALL_TYPES, false, apply_update_mode},
@@ -346,8 +363,10 @@ apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, cha
 		set_type(def, state, key, MATVIEW_REGULAR, line);
 	else if (strcmp(value, "incremental") == 0)
 		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
+	else if (strcmp(value, "mirror") == 0)
+		set_type(def, state, key, MATVIEW_MIRROR, line);
 	else
-		report_bad_value(key, value, line, "regular, incremental");
+		report_bad_value(key, value, line, "regular, incremental, mirror");
 }
 
 static void
@@ -392,6 +411,75 @@ static void
 apply_datacoral(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
 	def->datacoral_version = value;
+}
+
+/*
+ * The mirror's keys: column names separated by commas, each as written
+ * (no case folding: they name the query's output columns).
+ */
+static void
+apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	char	   *copy = pstrdup(value);
+	char	   *next;
+
+	def->mirror_keys = NIL;
+	for (char *name = copy; name != NULL; name = next)
+	{
+		next = strchr(name, ',');
+		if (next)
+			*next++ = '\0';
+		name = trim(name);
+		if (*name == '\0')
+			report_bad_value(key, value, line, "column names separated by commas");
+		for (ListCell *lc = list_head(def->mirror_keys); lc; lc = lnext(def->mirror_keys, lc))
+			if (strcmp((char *) lfirst(lc), name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 line ?
+						 errmsg("@%s on line %d names column \"%s\" twice", key, line, name) :
+						 errmsg("option \"%s\" names column \"%s\" twice", key, name)));
+		def->mirror_keys = lappend(def->mirror_keys, name);
+	}
+}
+
+/* mirror-sequence, mirror-operation and mirror-delete-value: one word */
+static void
+apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	if (strcmp(key, "mirror-sequence") == 0)
+		def->mirror_sequence = value;
+	else if (strcmp(key, "mirror-operation") == 0)
+		def->mirror_operation = value;
+	else
+		def->mirror_delete_value = value;
+}
+
+/*
+ * Adds a key with no parameter nor column of its own to the definition's
+ * options_json, as a JSON string.
+ */
+static void
+remember_option(MatviewDefinition *def, const DplKey *known, const char *value)
+{
+	StringInfoData buf;
+
+	if (known->parameter != NULL || strcmp(known->name, "datacoral") == 0)
+		return;
+	initStringInfo(&buf);
+	if (def->options_json == NULL || strcmp(def->options_json, "{}") == 0)
+		appendStringInfoChar(&buf, '{');
+	else
+	{
+		appendStringInfoString(&buf, def->options_json);
+		buf.data[--buf.len] = '\0'; /* the closing brace */
+		appendStringInfoString(&buf, ", ");
+	}
+	escape_json(&buf, known->name);
+	appendStringInfoString(&buf, ": ");
+	escape_json(&buf, value);
+	appendStringInfoChar(&buf, '}');
+	def->options_json = buf.data;
 }
 
 /* Refuses a key that is unknown, or in options has a parameter of its own. */
@@ -461,6 +549,7 @@ apply_key(MatviewDefinition *def, KeyState *state, const char *key,
 				 errmsg("option \"%s\" has no value", key)));
 	known = lookup_key(key, line);
 	known->apply(def, state, known->name, value, line);
+	remember_option(def, known, value);
 
 	given = palloc(sizeof(GivenKey));
 	given->name = known->name;
@@ -475,7 +564,7 @@ type_names(unsigned types)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int type = MATVIEW_REGULAR; type <= MATVIEW_INCREMENTAL; type++)
+	for (int type = MATVIEW_REGULAR; type <= MATVIEW_TYPE_LAST; type++)
 		if (types & FOR_TYPE(type))
 			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
 							 matview_type_name((MatviewType) type));
@@ -633,6 +722,18 @@ parse_header(MatviewDefinition *def, KeyState *state, char *content, int lineno)
 	}
 }
 
+/* The optional keys of a mirror, as API.md section 9 defaults them. */
+static void
+fill_defaults(MatviewDefinition *def)
+{
+	if (def->type != MATVIEW_MIRROR)
+		return;
+	if (def->mirror_operation == NULL)
+		def->mirror_operation = "op";
+	if (def->mirror_delete_value == NULL)
+		def->mirror_delete_value = "D";
+}
+
 static void
 require_key(bool present, const char *key)
 {
@@ -654,9 +755,11 @@ dpl_parse(const char *document)
 
 	def->type = MATVIEW_REGULAR;
 	def->requested_mode = REFRESH_MODE_AUTO;
+	def->options_json = "{}";
 	header = open_header(normalized, &lineno, &query);
 	parse_header(def, &state, header, lineno);
 	check_keys_fit_type(def, &state);
+	fill_defaults(def);
 	require_key(def->schema_name != NULL, "matview-schema");
 	require_key(def->name != NULL, "matview-name");
 	require_key(def->interval_us != 0, "interval-in-minutes");
@@ -744,4 +847,19 @@ dpl_apply_options(MatviewDefinition *def, Jsonb *options)
 			apply_option(def, &state, key, &v);
 	}
 	check_keys_fit_type(def, &state);
+	fill_defaults(def);
+}
+
+MatviewDefinition *
+dpl_stored_options(MatviewType type, const char *options_json)
+{
+	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+
+	def->type = type;
+	def->options_json = "{}";
+	if (options_json != NULL)
+		dpl_apply_options(def, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																  CStringGetDatum(options_json))));
+	fill_defaults(def);
+	return def;
 }

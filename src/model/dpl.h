@@ -14,8 +14,11 @@
 typedef enum MatviewType
 {
 	MATVIEW_REGULAR,
-	MATVIEW_INCREMENTAL
+	MATVIEW_INCREMENTAL,
+	MATVIEW_MIRROR				/* latest row per key of a change stream */
 } MatviewType;
+
+#define MATVIEW_TYPE_LAST MATVIEW_MIRROR
 
 /*
  * How a regular view is refreshed (API.md section 8).  A definition asks
@@ -50,6 +53,19 @@ typedef struct MatviewDefinition
 	RefreshMode refresh_mode;	/* differential, full or none */
 	char	   *full_refresh_reason;	/* why full; NULL unless refresh_mode
 										 * is full */
+	/* a mirror's (API.md section 9); NIL and NULL for other types */
+	List	   *mirror_keys;	/* column names */
+	char	   *mirror_sequence;
+	char	   *mirror_operation;	/* default "op" */
+	char	   *mirror_delete_value;	/* default "D" */
+
+	/*
+	 * The keys given that have no create_matview() parameter nor catalog
+	 * column of their own (mirror-*, ...), as the JSON object
+	 * create_matview()'s options take: what pipeline.matview_definitions
+	 * stores, and what dpl_apply_options() reads back.  "{}" when none.
+	 */
+	char	   *options_json;
 } MatviewDefinition;
 
 /*
@@ -75,6 +91,13 @@ extern void dpl_apply_options(MatviewDefinition *def, Jsonb *options);
  * argument argname the text came from, or the DPL document when NULL.
  */
 extern char *dpl_normalize_query(const char *query, const char *argname);
+
+/*
+ * A definition of type with the options stored for it (options_json as
+ * MatviewDefinition has it), applied as create_matview() applies them, and
+ * defaults filled in: how a stored view's mirror settings are read back.
+ */
+extern MatviewDefinition *dpl_stored_options(MatviewType type, const char *options_json);
 
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);

@@ -290,12 +290,15 @@ reads_opaquely(Oid relid)
 	table_close(rel, AccessShareLock);
 	if (relkind == RELKIND_RELATION)
 	{
-		/* a differential view's table: its bound query, analyzed as its owner */
+		/*
+		 * a differential view's or mirror's table: its bound query, as its
+		 * owner
+		 */
 		ManagedView *view = catalog_get_required(relid);
 		RunAs		ra;
 		Query	   *query;
 
-		if (view->type != MATVIEW_REGULAR)
+		if (view->type == MATVIEW_INCREMENTAL)
 			return true;
 		runas_begin_internal(&ra, search.user);
 		query = analyze_one(view->bound_query);

@@ -347,9 +347,14 @@ lock_append_target(Oid relid, AppendTarget *target)
 	table_close(rel, NoLock);
 }
 
-/* The view's stored mark, or NULL when it has none (palloc'd). */
-static char *
-read_mark(Oid relid)
+int
+incremental_pin_mark_format(void)
+{
+	return runas_pin_settings(mark_format, lengthof(mark_format));
+}
+
+char *
+incremental_read_mark(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
@@ -423,18 +428,40 @@ append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
 	return appended;
 }
 
-/* Stores the view's new mark, in the same transaction as its rows. */
-static void
-save_mark(Oid relid, const char *mark)
+void
+incremental_save_mark(Oid relid, const char *mark, const char *first_key)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(mark)};
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {ObjectIdGetDatum(relid), CStringGetTextDatum(mark),
+	first_key ? CStringGetTextDatum(first_key) : (Datum) 0};
 
-	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
-					"VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
-					"SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
-					2, argtypes, values, NULL, false, -1);
+	if (first_key == NULL)
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
+						"VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
+						"SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at",
+						2, argtypes, values, NULL, false, -1);
+	else
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.incremental_state AS s "
+						"       (matview, high_water, advanced_at, first_key) "
+						"VALUES ($1, $2, now(), $3) ON CONFLICT (matview) DO UPDATE "
+						"SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at, "
+						"    first_key = coalesce(s.first_key, EXCLUDED.first_key)",
+						3, argtypes, values, NULL, false, -1);
+}
+
+char *
+incremental_first_key(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT first_key FROM pipeline.incremental_state WHERE matview = $1",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
 }
 
 /*
@@ -451,14 +478,14 @@ append_rows(Oid relid, bool from_scratch)
 	int			format_level;
 
 	lock_append_target(relid, &target);
-	format_level = runas_pin_settings(mark_format, lengthof(mark_format));
+	format_level = incremental_pin_mark_format();
 	if (from_scratch)
 		incremental_forget_mark(relid);
 	else
-		mark = read_mark(relid);
+		mark = incremental_read_mark(relid);
 	appended = append_above_mark(&target, mark, &new_mark);
 	if (appended > 0)
-		save_mark(relid, new_mark);
+		incremental_save_mark(relid, new_mark, NULL);
 	runas_unpin_settings(format_level);
 	return appended;
 }

@@ -51,4 +51,21 @@ extern uint64 incremental_populate(Oid relid);
 /* Deletes the view's stored mark, if it has one.  Needs a transaction. */
 extern void incremental_forget_mark(Oid relid);
 
+/*
+ * The stored mark of an incremental view or mirror, or NULL (palloc'd).
+ * Read it, and write it, with the format pinned: incremental_pin_mark_format()
+ * returns the nest level runas_unpin_settings() takes.
+ */
+extern int	incremental_pin_mark_format(void);
+extern char *incremental_read_mark(Oid relid);
+
+/*
+ * Stores a new mark in the caller's transaction; first_key (a mirror's
+ * least consumed key, 1.5 on) is kept once set.  NULL leaves it alone.
+ */
+extern void incremental_save_mark(Oid relid, const char *mark, const char *first_key);
+
+/* A mirror's first consumed key, or NULL. */
+extern char *incremental_first_key(Oid relid);
+
 #endif

@@ -30,13 +30,15 @@
 #include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
+#include "views/mirror.h"
 #include "views/refresh.h"
 #include "util/runas.h"
 
 Oid
 matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 						const char *relname, MatviewType type, RefreshMode mode,
-						const char *bound_query, const char *key)
+						const char *bound_query, const char *key,
+						const char *options_json)
 {
 	char	   *qualified = quote_qualified_identifier(schema_name, relname);
 	Oid			relid;
@@ -50,6 +52,8 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 		runas_ddl(owner, psprintf("CREATE INDEX ON %s (%s)", qualified,
 								  quote_identifier(key)));
 	}
+	else if (type == MATVIEW_MIRROR)
+		mirror_create_table(owner, qualified, bound_query, options_json, key);
 	else if (mode == REFRESH_MODE_DIFFERENTIAL)
 		/* PostgreSQL lets no extension change a materialized view's rows */
 		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
@@ -68,6 +72,8 @@ matview_populate(Oid relid, MatviewType type)
 {
 	if (type == MATVIEW_INCREMENTAL)
 		return incremental_populate(relid);
+	if (type == MATVIEW_MIRROR)
+		return mirror_populate(relid);
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 		return differential_create(relid);
 	return refresh_populate(relid);
@@ -103,7 +109,7 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 	matview_resolve_refresh_mode(def, owner);
 	relid = matview_create_relation(owner, def->schema_name, nspid, relname,
 									def->type, def->refresh_mode, def->bound_query,
-									def->incremental_key);
+									def->incremental_key, def->options_json);
 
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));

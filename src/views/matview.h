@@ -12,12 +12,14 @@
  * Creates the relation of a managed view, empty, from its bound query, as
  * owner (who owns it): a materialized view WITH NO DATA, a table for a
  * differentially refreshed view (mode), or for an incremental view a table
- * with an index on its key.  Only analysis runs,
- * under the pinned search_path; returns the OID.  Needs a transaction.
+ * with an index on its key, or for a mirror its table (options_json holds
+ * its keys; views/mirror.h).  Only analysis runs, under the pinned
+ * search_path; returns the OID.  Needs a transaction.
  */
 extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 									const char *relname, MatviewType type, RefreshMode mode,
-									const char *bound_query, const char *key);
+									const char *bound_query, const char *key,
+									const char *options_json);
 
 /*
  * Fills a relation matview_create_relation() made (the catalog row must

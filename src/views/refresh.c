@@ -34,6 +34,7 @@
 #include "views/differential.h"
 #include "views/incremental.h"
 #include "util/settings.h"
+#include "views/mirror.h"
 #include "views/refresh.h"
 #include "util/runas.h"
 
@@ -145,17 +146,22 @@ refresh_matview(Oid relid)
 	refresh_lock(relid);
 
 	/*
-	 * an incremental view is an append-only table, a differential view a
-	 * table
+	 * an incremental view is an append-only table, a mirror and a
+	 * differential view tables
 	 */
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 	{
 		char	   *detail = NULL;
 		uint64		rows;
 
-		if (catalog_get_required(relid)->type == MATVIEW_INCREMENTAL)
+		MatviewType type = catalog_get_required(relid)->type;
+
+		if (type == MATVIEW_INCREMENTAL)
 			return incremental_refresh(relid);
-		rows = differential_refresh(relid, &detail);
+		if (type == MATVIEW_MIRROR)
+			rows = mirror_refresh(relid, &detail);
+		else
+			rows = differential_refresh(relid, &detail);
 		refresh_set_detail(detail);
 		return rows;
 	}

@@ -1,0 +1,474 @@
+/*-------------------------------------------------------------------------
+ * mirror.c
+ *	  Mirrors: a table <schema>.mv_<name> keeping the latest row per key
+ *	  of a change stream (seed 002's cart, seed 004's cases).
+ *
+ * The query yields change rows: the mirror keys, a sequence, an operation
+ * column and the other columns.  Each run applies them with
+ * apply_changes()' rules (io/apply_changes.h), deleted-key memory
+ * included:
+ *	- with an incremental key, the rows above the mirror's mark, and the new
+ *	  mark is stored in the same transaction (exactly once across crashes);
+ *	  the first key ever consumed is recorded, so a redefinition can tell
+ *	  whether the stream still holds everything to rebuild from;
+ *	- without one, every row of the one table the query reads (a stage),
+ *	  which is locked against writers and emptied in the same transaction.
+ * The table has the query's columns except the operation column and the
+ * incremental key, and a primary key on the mirror keys.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "nodes/nodeFuncs.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "io/apply_changes.h"
+#include "model/catalog.h"
+#include "model/dag.h"
+#include "util/analyze.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "views/incremental.h"
+#include "views/mirror.h"
+
+/* The output column called name, or NULL. */
+static TargetEntry *
+output_column(Query *query, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
+			return tle;
+	}
+	return NULL;
+}
+
+static void
+require_column(Query *query, const MatviewDefinition *def, const char *column,
+			   const char *what, const char *dpl_key)
+{
+	if (output_column(query, column) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s \"%s\" is not a column of the query of mirror \"%s\"",
+						what, column, def->name),
+				 errhint("Name one of the query's output columns in @%s.", dpl_key)));
+}
+
+static void
+refuse_double_role(const MatviewDefinition *def, const char *column, const char *roles)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("column \"%s\" of mirror \"%s\" cannot be both %s", column, def->name, roles),
+			 errdetail("The keys, the sequence, the operation and the incremental key are four different columns.")));
+}
+
+/* Without an incremental key the query reads one table, which runs empty. */
+static void
+check_stage(const MatviewDefinition *def)
+{
+	List	   *reads = dag_query_dependencies(def->query);
+	Oid			stage = list_length(reads) == 1 ? linitial_oid(reads) : InvalidOid;
+	char		relkind = OidIsValid(stage) ? get_rel_relkind(stage) : '\0';
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mirror \"%s\" without @incremental-key must read exactly one table", def->name),
+				 errdetail("Each run applies every row of that table and empties it."),
+				 errhint("Name the stream's arrival order in @incremental-key to consume a stream above a mark instead.")));
+}
+
+void
+mirror_check(const MatviewDefinition *def)
+{
+	Query	   *query;
+	ListCell   *lc;
+
+	if (!catalog_has_options())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mirrors need version 1.5 of the extension's SQL"),
+				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
+	query = analyze_one(def->query);
+	foreach(lc, def->mirror_keys)
+	{
+		const char *key = lfirst(lc);
+
+		require_column(query, def, key, "mirror key", "mirror-keys");
+		if (strcmp(key, def->mirror_sequence) == 0 || strcmp(key, def->mirror_operation) == 0 ||
+			(def->incremental_key && strcmp(key, def->incremental_key) == 0))
+			refuse_double_role(def, key, "a key and the sequence, operation or incremental key");
+	}
+	require_column(query, def, def->mirror_sequence, "sequence column", "mirror-sequence");
+	require_column(query, def, def->mirror_operation, "operation column", "mirror-operation");
+	if (strcmp(def->mirror_sequence, def->mirror_operation) == 0)
+		refuse_double_role(def, def->mirror_sequence, "the sequence and the operation");
+	if (strcmp(def->mirror_delete_value, "I") == 0 || strcmp(def->mirror_delete_value, "U") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@mirror-delete-value of mirror \"%s\" must not be \"%s\"",
+						def->name, def->mirror_delete_value),
+				 errdetail("'I' and 'U' are the insert and update operations.")));
+	if (def->incremental_key)
+	{
+		if (strcmp(def->incremental_key, def->mirror_sequence) == 0 ||
+			strcmp(def->incremental_key, def->mirror_operation) == 0)
+			refuse_double_role(def, def->incremental_key,
+							   "the incremental key and the sequence or operation");
+		incremental_check_key(def->query, def->incremental_key, def->name);
+		incremental_check_query(def->query, def->incremental_key, def->name);
+	}
+	else
+		check_stage(def);
+}
+
+Query *
+mirror_table_query(Query *query, const MatviewDefinition *mirror)
+{
+	Query	   *copy = palloc(sizeof(Query));
+	ListCell   *lc;
+
+	memcpy(copy, query, sizeof(Query));
+	copy->targetList = NIL;
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resjunk || tle->resname == NULL ||
+			strcmp(tle->resname, mirror->mirror_operation) == 0 ||
+			(mirror->incremental_key && strcmp(tle->resname, mirror->incremental_key) == 0))
+			continue;
+		copy->targetList = lappend(copy->targetList, tle);
+	}
+	return copy;
+}
+
+/* The stored mirror settings of a definition with this key and options. */
+static MatviewDefinition *
+stored_mirror(const char *options_json, const char *incremental_key)
+{
+	MatviewDefinition *mirror = dpl_stored_options(MATVIEW_MIRROR, options_json);
+
+	mirror->incremental_key = (char *) incremental_key;
+	return mirror;
+}
+
+/* The bound query, analyzed as owner with search_path pinned. */
+static Query *
+analyze_bound(const char *bound_query, Oid owner)
+{
+	RunAs		ra;
+	Query	   *query;
+
+	runas_begin_internal(&ra, owner);
+	query = analyze_one(bound_query);
+	runas_end(&ra);
+	return query;
+}
+
+void
+mirror_create_table(Oid owner, const char *qualified, const char *bound_query,
+					const char *options_json, const char *incremental_key)
+{
+	MatviewDefinition *mirror = stored_mirror(options_json, incremental_key);
+	Query	   *kept = mirror_table_query(analyze_bound(bound_query, owner), mirror);
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "CREATE TABLE ");
+	appendStringInfoString(&sql, qualified);
+	appendStringInfoString(&sql, " AS SELECT ");
+	foreach(lc, kept->targetList)
+		appendStringInfo(&sql, "%sq.%s", lc == list_head(kept->targetList) ? "" : ", ",
+						 quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	appendStringInfo(&sql, " FROM (%s) q WITH NO DATA", bound_query);
+	runas_ddl(owner, sql.data);
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ADD PRIMARY KEY (", qualified);
+	foreach(lc, mirror->mirror_keys)
+		appendStringInfo(&sql, "%s%s", lc == list_head(mirror->mirror_keys) ? "" : ", ",
+						 quote_identifier((char *) lfirst(lc)));
+	appendStringInfoChar(&sql, ')');
+	runas_ddl(owner, sql.data);
+}
+
+/* What one run of a mirror needs, read under its lock. */
+typedef struct MirrorRun
+{
+	Oid			relid;
+	Oid			owner;
+	ManagedView *view;
+	MatviewDefinition *mirror;
+	Query	   *query;			/* the bound query, analyzed */
+	char	   *keytype;		/* the incremental key's type, qualified */
+} MirrorRun;
+
+/*
+ * Reads the view as it is now, under the refresh lock its caller holds
+ * (refresh_lock(), or the creation of the table in this transaction).
+ */
+static void
+load_run(Oid relid, MirrorRun *run)
+{
+	/* the definition as of now, as incremental views read theirs */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	run->view = catalog_get_required(relid);
+	PopActiveSnapshot();
+	if (run->view->type != MATVIEW_MIRROR)
+		elog(ERROR, "\"%s\" is not a mirror", run->view->name);
+	run->relid = relid;
+	run->owner = catalog_relation_owner(relid);
+	run->mirror = stored_mirror(run->view->options_json, run->view->incremental_key);
+	run->query = analyze_bound(run->view->bound_query, run->owner);
+	run->keytype = NULL;
+	if (run->view->incremental_key)
+	{
+		TargetEntry *tle = output_column(run->query, run->view->incremental_key);
+
+		if (tle == NULL)
+			elog(ERROR, "incremental key \"%s\" of mirror \"%s\" is not in its query",
+				 run->view->incremental_key, run->view->name);
+		run->keytype = format_type_be_qualified(exprType((Node *) tle->expr));
+	}
+}
+
+/*
+ * Runs a query of one row as the current user: analyzed with search_path
+ * pinned (the bound query resolves what it was bound to), executed with
+ * the search_path in force (the owner's, for user code).  Returns the
+ * row's column col as text (palloc'd in the caller's context), or NULL.
+ * Needs SPI connected.
+ */
+static char *
+one_value(const char *sql, int nargs, Oid *argtypes, Datum *values, int col)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *value;
+
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
+						 values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "mirror query returned no row: %s", sql);
+	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+	return value ? MemoryContextStrdup(caller, value) : NULL;
+}
+
+/*
+ * The least and greatest keys above mark (every key when NULL), as text;
+ * NULL when there is none.  Needs SPI connected, as the owner.
+ */
+static void
+stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
+{
+	const char *key = quote_identifier(run->view->incremental_key);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
+	char	   *sql;
+
+	sql = psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, pg_catalog.max(q.%s)::pg_catalog.text "
+				   "  FROM (%s) q%s",
+				   key, key, run->view->bound_query,
+				   mark ? psprintf(" WHERE q.%s > $1::%s", key, run->keytype) : "");
+	*least = one_value(sql, mark ? 1 : 0, argtypes, values, 1);
+	*greatest = one_value(sql, mark ? 1 : 0, argtypes, values, 2);
+}
+
+/* The one table a stage mirror reads, as "schema"."name". */
+static char *
+stage_table(MirrorRun *run)
+{
+	List	   *reads = dag_bound_query_dependencies(run->view->bound_query, run->owner);
+	Oid			stage;
+
+	if (list_length(reads) != 1)
+		elog(ERROR, "mirror \"%s\" reads %d tables, not one stage", run->view->name,
+			 list_length(reads));
+	stage = linitial_oid(reads);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(stage)),
+									  get_rel_name(stage));
+}
+
+/* The columns of the query as a tuple descriptor (types and names). */
+static TupleDesc
+query_columns(Query *query)
+{
+	return ExecCleanTypeFromTL(query->targetList);
+}
+
+/* Applies the changes source describes into the mirror. */
+static ChangeCounts
+apply_source(MirrorRun *run, ChangeQuery *source)
+{
+	List	   *ignored = NIL;
+
+	source->desc = query_columns(run->query);
+	source->name = psprintf("the query of mirror %s", run->view->name);
+	if (run->view->incremental_key)
+		ignored = list_make1(run->view->incremental_key);
+	return changes_apply_query(source, run->relid, run->mirror->mirror_keys,
+							   run->mirror->mirror_sequence, run->mirror->mirror_operation,
+							   run->mirror->mirror_delete_value, ignored);
+}
+
+/*
+ * A stream mirror: the changes between the mark and the greatest key now
+ * there, and the new mark.  Needs SPI connected, as the owner.
+ */
+static ChangeCounts
+consume_stream(MirrorRun *run, bool from_scratch)
+{
+	const char *key = quote_identifier(run->view->incremental_key);
+	char	   *mark = from_scratch ? NULL : incremental_read_mark(run->relid);
+	char	   *least;
+	char	   *greatest;
+	ChangeQuery source = {0};
+	Oid		   *argtypes = palloc(sizeof(Oid) * 2);
+	Datum	   *values = palloc(sizeof(Datum) * 2);
+	ChangeCounts counts = {0};
+
+	stream_bounds(run, mark, &least, &greatest);
+	if (greatest == NULL)
+		return counts;
+
+	/* $1 is the apply's own; a key committed later below greatest waits */
+	argtypes[0] = argtypes[1] = TEXTOID;
+	values[0] = CStringGetTextDatum(greatest);
+	source.argtypes = argtypes;
+	source.values = values;
+	if (mark)
+	{
+		values[1] = CStringGetTextDatum(mark);
+		source.nargs = 2;
+		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s <= $2::%s AND q.%s > $3::%s",
+							  run->view->bound_query, key, run->keytype, key, run->keytype);
+	}
+	else
+	{
+		source.nargs = 1;
+		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s <= $2::%s",
+							  run->view->bound_query, key, run->keytype);
+	}
+	counts = apply_source(run, &source);
+	incremental_save_mark(run->relid, greatest, mark == NULL ? least : NULL);
+	return counts;
+}
+
+/* A stage mirror: every row of the stage, which is emptied. */
+static ChangeCounts
+consume_stage(MirrorRun *run)
+{
+	ChangeQuery source = {0};
+
+	source.sql = run->view->bound_query;
+	source.empty_table_sql = stage_table(run);
+	return apply_source(run, &source);
+}
+
+static uint64
+consume(Oid relid, bool from_scratch, char **detail)
+{
+	MirrorRun	run;
+	ChangeCounts counts;
+	RunAs		ra;
+	int			format_level;
+
+	load_run(relid, &run);
+	format_level = incremental_pin_mark_format();
+	if (from_scratch)
+		incremental_forget_mark(relid);
+
+	/*
+	 * The query, the apply and the target's triggers are the owner's code,
+	 * restricted as REFRESH restricts it; the mark and the deleted-key memory
+	 * are written as the catalog owner.
+	 */
+	runas_begin_user_code(&ra, run.owner);
+	SPI_connect();
+	if (run.view->incremental_key)
+		counts = consume_stream(&run, from_scratch);
+	else
+		counts = consume_stage(&run);
+	SPI_finish();
+	runas_end(&ra);
+	runas_unpin_settings(format_level);
+	if (detail)
+		*detail = psprintf("mirror: " INT64_FORMAT " inserted, " INT64_FORMAT " updated, "
+						   INT64_FORMAT " deleted",
+						   counts.inserted, counts.updated, counts.deleted);
+	return (uint64) (counts.inserted + counts.updated + counts.deleted);
+}
+
+uint64
+mirror_refresh(Oid relid, char **detail)
+{
+	catalog_require_owner(relid, get_rel_name(relid));
+	return consume(relid, false, detail);
+}
+
+uint64
+mirror_populate(Oid relid)
+{
+	return consume(relid, true, NULL);
+}
+
+char *
+mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
+					   const char *new_bound, const char *new_key)
+{
+	char	   *first_key;
+	Query	   *query;
+	TargetEntry *tle;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	RunAs		ra;
+	int			format_level;
+	bool		held;
+
+	if (old_key == NULL)
+		return pstrdup("it empties its stage table as it consumes it, so the changes it applied are gone");
+	if (new_key == NULL || strcmp(old_key, new_key) != 0)
+		return psprintf("its incremental key would change from %s to %s, so its mark would mean nothing",
+						quote_identifier(old_key), new_key ? quote_identifier(new_key) : "none");
+	first_key = incremental_first_key(relid);
+	if (first_key == NULL)
+		return NULL;			/* nothing consumed yet */
+
+	query = analyze_bound(new_bound, owner);
+	tle = output_column(query, new_key);
+	if (tle == NULL)
+		return NULL;			/* the query's own error comes first */
+	format_level = incremental_pin_mark_format();
+	values[0] = CStringGetTextDatum(first_key);
+	runas_begin_user_code(&ra, owner);
+	SPI_connect();
+	held = strcmp(one_value(psprintf("SELECT EXISTS (SELECT FROM (%s) q WHERE q.%s <= $1::%s)",
+									 new_bound, quote_identifier(new_key),
+									 format_type_be_qualified(exprType((Node *) tle->expr))),
+							1, argtypes, values, 1), "t") == 0;
+	SPI_finish();
+	runas_end(&ra);
+	runas_unpin_settings(format_level);
+	if (held)
+		return NULL;
+	return psprintf("its stream no longer holds key %s, the first it consumed, so it cannot be rebuilt from the stream",
+					first_key);
+}
