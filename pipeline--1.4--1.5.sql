@@ -25,8 +25,19 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.set_after_refresh(regclass, text) IS
     'Sets (or, with a NULL fn, clears) fn(matview regclass, time_label timestamptz), called after each refresh as the view owner; fn is a name or a signature';
 
--- rejected messages keep their dedup id and learn when a resend was accepted
-ALTER TABLE pipeline.rejected ADD COLUMN dedup_id text, ADD COLUMN accepted_at timestamptz;
+-- rejected messages keep their dedup id and learn when a resend was
+-- accepted; quarantined stream rows say which table they came from, and
+-- are readable by who may read both the view and that table
+ALTER TABLE pipeline.rejected ADD COLUMN dedup_id text, ADD COLUMN accepted_at timestamptz,
+    ADD COLUMN source regclass;
+COMMENT ON TABLE pipeline.rejected IS
+    'Messages pipeline.ingest() rejected and stream rows quarantined, with the error; written only by pipeline';
+COMMENT ON COLUMN pipeline.rejected.source IS
+    'The stream table a quarantined row came from (@on-error quarantine); NULL for ingest()';
+DROP POLICY rejected_target_readers ON pipeline.rejected;
+CREATE POLICY rejected_target_readers ON pipeline.rejected FOR SELECT
+    USING (pg_catalog.has_table_privilege(target, 'SELECT')
+           AND (source IS NULL OR pg_catalog.has_table_privilege(source, 'SELECT')));
 COMMENT ON COLUMN pipeline.rejected.dedup_id IS
     'The message''s dedup id; NULL when it had none';
 COMMENT ON COLUMN pipeline.rejected.accepted_at IS

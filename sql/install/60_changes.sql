@@ -20,15 +20,18 @@ CREATE TABLE pipeline.rejected (
     error        text NOT NULL,
     rejected_at  timestamptz NOT NULL DEFAULT now(),
     dedup_id     text,
-    accepted_at  timestamptz
+    accepted_at  timestamptz,
+    source       regclass
 );
 CREATE INDEX rejected_target_idx ON pipeline.rejected (target, rejected_at);
 COMMENT ON TABLE pipeline.rejected IS
-    'Messages pipeline.ingest() rejected, with the validation error; written only by ingest()';
+    'Messages pipeline.ingest() rejected and stream rows quarantined, with the error; written only by pipeline';
 COMMENT ON COLUMN pipeline.rejected.dedup_id IS
     'The message''s dedup id; NULL when it had none';
 COMMENT ON COLUMN pipeline.rejected.accepted_at IS
     'When a later message with the same dedup id was accepted; NULL until then';
+COMMENT ON COLUMN pipeline.rejected.source IS
+    'The stream table a quarantined row came from (@on-error quarantine); NULL for ingest()';
 
 -- what pruning by pipeline.ingested_retention reads; the ids of one ingest
 -- share ingested_at, which deduplication would make slow to insert
@@ -47,8 +50,10 @@ ALTER TABLE pipeline.ingested ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pipeline.rejected ENABLE ROW LEVEL SECURITY;
 CREATE POLICY ingested_target_readers ON pipeline.ingested FOR SELECT
     USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+-- a quarantined row is the stream table's: readable by who may read both
 CREATE POLICY rejected_target_readers ON pipeline.rejected FOR SELECT
-    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+    USING (pg_catalog.has_table_privilege(target, 'SELECT')
+           AND (source IS NULL OR pg_catalog.has_table_privilege(source, 'SELECT')));
 
 CREATE FUNCTION pipeline.apply_changes(changes regclass, target regclass, keys text[],
                                        sequence_by text, op_column text DEFAULT 'op',

@@ -28,6 +28,7 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/quarantine.h"
 
 Oid
 compile_redefine(MatviewDefinition *def)
@@ -48,6 +49,7 @@ compile_redefine(MatviewDefinition *def)
 	{
 		incremental_check_key(def->query, def->incremental_key, def->name);
 		incremental_check_query(def->query, def->incremental_key, def->name);
+		quarantine_check(def);
 	}
 	if (def->type == MATVIEW_MIRROR)
 		mirror_check(def);

@@ -36,6 +36,7 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/quarantine.h"
 
 Oid
 define_view(MatviewDefinition *def)
@@ -55,6 +56,7 @@ define_view(MatviewDefinition *def)
 	{
 		incremental_check_key(def->query, def->incremental_key, def->name);
 		incremental_check_query(def->query, def->incremental_key, def->name);
+		quarantine_check(def);
 	}
 	if (def->type == MATVIEW_MIRROR)
 		mirror_check(def);

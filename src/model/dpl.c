@@ -255,6 +255,7 @@ static void apply_table_type(MatviewDefinition *def, KeyState *state, const char
 static void apply_update_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_on_error(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 
 /* In the order error hints list them. */
 static const DplKey dpl_keys[] = {
@@ -270,6 +271,7 @@ static const DplKey dpl_keys[] = {
 	{"mirror-sequence", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
 	{"mirror-operation", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
 	{"mirror-delete-value", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
+	{"on-error", NULL, FOR_TYPE(MATVIEW_INCREMENTAL) | FOR_TYPE(MATVIEW_MIRROR), false, apply_on_error},
 	/* Datacoral's other spellings of the type */
 	{"table-type", "matview_type", FOR_ALL_TYPES, false, apply_table_type},
 	{"update-mode", "matview_type", FOR_ALL_TYPES, false, apply_update_mode},
@@ -453,6 +455,17 @@ apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char
 		def->mirror_operation = value;
 	else
 		def->mirror_delete_value = value;
+}
+
+static void
+apply_on_error(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	if (strcmp(value, "stop") == 0)
+		def->quarantine = false;
+	else if (strcmp(value, "quarantine") == 0)
+		def->quarantine = true;
+	else
+		report_bad_value(key, value, line, "stop, quarantine");
 }
 
 /*

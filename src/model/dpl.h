@@ -58,6 +58,8 @@ typedef struct MatviewDefinition
 	char	   *mirror_sequence;
 	char	   *mirror_operation;	/* default "op" */
 	char	   *mirror_delete_value;	/* default "D" */
+	/* @on-error quarantine (stream views and mirrors): set bad rows aside */
+	bool		quarantine;
 
 	/*
 	 * The keys given that have no create_matview() parameter nor catalog

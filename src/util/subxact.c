@@ -13,8 +13,8 @@
 
 #include "util/subxact.h"
 
-ErrorData *
-subxact_try(SubxactWork work, void *arg, bool catch_cancel)
+static ErrorData *
+run_in_subxact(SubxactWork work, void *arg, bool catch_cancel, bool keep)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
@@ -25,7 +25,10 @@ subxact_try(SubxactWork work, void *arg, bool catch_cancel)
 	PG_TRY();
 	{
 		work(arg);
-		ReleaseCurrentSubTransaction();
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
@@ -43,4 +46,16 @@ subxact_try(SubxactWork work, void *arg, bool catch_cancel)
 		 error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
 		ReThrowError(error);
 	return error;
+}
+
+ErrorData *
+subxact_try(SubxactWork work, void *arg, bool catch_cancel)
+{
+	return run_in_subxact(work, arg, catch_cancel, true);
+}
+
+ErrorData *
+subxact_probe(SubxactWork work, void *arg)
+{
+	return run_in_subxact(work, arg, false, false);
 }

@@ -20,4 +20,10 @@ typedef void (*SubxactWork) (void *arg);
  */
 extern ErrorData *subxact_try(SubxactWork work, void *arg, bool catch_cancel);
 
+/*
+ * The same, but the subtransaction is always rolled back: what would work
+ * raise?  A cancel or shutdown is re-thrown.
+ */
+extern ErrorData *subxact_probe(SubxactWork work, void *arg);
+
 #endif

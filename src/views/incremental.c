@@ -36,6 +36,8 @@
 
 #include "model/catalog.h"
 #include "views/incremental.h"
+#include "views/quarantine.h"
+#include "views/refresh.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 
@@ -464,6 +466,69 @@ incremental_first_key(Oid relid)
 	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
 }
 
+/* Appends the batch's rows with stream keys in (lo, hi] (or (lo, hi)). */
+static void
+append_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+{
+	const AppendTarget *target = b->arg;
+	const char *key = quote_identifier(b->key);
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0};
+	char	   *sql;
+
+	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s",
+				   target->qualified, target->view->bound_query, key,
+				   hi_inclusive ? "<=" : "<", b->keytype,
+				   lo ? psprintf(" AND q.%s > $2::%s", key, b->keytype) : "");
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, lo ? 2 : 1, argtypes),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not append to \"%s\"", target->view->name);
+	b->applied[0] += SPI_processed;
+}
+
+/*
+ * The append of a view with @on-error quarantine: the batch is the stream
+ * table's rows above the mark, and the mark passes every one of them, the
+ * rows set aside included (views/quarantine.h).
+ */
+static uint64
+append_quarantining(const AppendTarget *target, const char *mark, char **new_mark,
+					int64 *quarantined)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	StreamBatch b = {0};
+	char	   *column;
+	RunAs		ra;
+	Query	   *query;
+
+	runas_begin_internal(&ra, target->owner);
+	query = analyze_one(target->view->bound_query);
+	runas_end(&ra);
+	if (!quarantine_stream_of(query, target->view->incremental_key, &b.stream, &column))
+		elog(ERROR, "the stream of \"%s\" no longer reads one table", target->view->name);
+	b.view = target->view->relid;
+	b.view_name = target->view->name;
+	b.owner = target->owner;
+	b.bound_query = target->view->bound_query;
+	b.key = target->view->incremental_key;
+	b.keytype = target->keytype;
+	b.stream_column = column;
+	b.mark = mark;
+	b.run = append_range;
+	b.arg = (void *) target;
+
+	SPI_connect();
+	runas_begin_user_code(&ra, target->owner);
+	b.greatest = quarantine_greatest(&b);
+	if (b.greatest)
+		quarantine_run(&b);
+	runas_end(&ra);
+	SPI_finish();
+	*new_mark = b.greatest ? MemoryContextStrdup(caller, b.greatest) : NULL;
+	*quarantined = b.quarantined;
+	return (uint64) b.applied[0];
+}
+
 /*
  * Appends the rows above the mark (all rows when from_scratch, after
  * forgetting the mark) and stores the new mark.  See incremental.h.
@@ -475,6 +540,7 @@ append_rows(Oid relid, bool from_scratch)
 	char	   *mark = NULL;
 	char	   *new_mark = NULL;
 	uint64		appended;
+	int64		quarantined = 0;
 	int			format_level;
 
 	lock_append_target(relid, &target);
@@ -483,10 +549,15 @@ append_rows(Oid relid, bool from_scratch)
 		incremental_forget_mark(relid);
 	else
 		mark = incremental_read_mark(relid);
-	appended = append_above_mark(&target, mark, &new_mark);
-	if (appended > 0)
+	if (dpl_stored_options(MATVIEW_INCREMENTAL, target.view->options_json)->quarantine)
+		appended = append_quarantining(&target, mark, &new_mark, &quarantined);
+	else
+		appended = append_above_mark(&target, mark, &new_mark);
+	if (new_mark)
 		incremental_save_mark(relid, new_mark, NULL);
 	runas_unpin_settings(format_level);
+	if (quarantined > 0)
+		refresh_set_detail(psprintf("quarantined " INT64_FORMAT " rows (pipeline.rejected)", quarantined));
 	return appended;
 }
 

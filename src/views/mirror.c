@@ -41,6 +41,7 @@
 #include "util/spi_rows.h"
 #include "views/incremental.h"
 #include "views/mirror.h"
+#include "views/quarantine.h"
 
 /* The output column called name, or NULL. */
 static TargetEntry *
@@ -137,6 +138,7 @@ mirror_check(const MatviewDefinition *def)
 	}
 	else
 		check_stage(def);
+	quarantine_check(def);
 }
 
 Query *
@@ -372,6 +374,96 @@ consume_stream(MirrorRun *run, bool from_scratch)
 	return counts;
 }
 
+/*
+ * Applies the changes with stream keys in (lo, hi] (or (lo, hi)), without
+ * the mirror keys in excluded: a quarantining run's part (quarantine.h).
+ */
+static void
+apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+{
+	MirrorRun  *run = b->arg;
+	const char *key = quote_identifier(b->key);
+	ChangeQuery source = {0};
+	Oid		   *argtypes = palloc(sizeof(Oid) * 3);
+	Datum	   *values = palloc0(sizeof(Datum) * 3);
+	ChangeCounts counts;
+	StringInfoData sql;
+	ListCell   *lc;
+
+	/* $1 is the apply's own; $2 hi, $3 lo, $4 the keys left out */
+	argtypes[0] = argtypes[1] = TEXTOID;
+	argtypes[2] = TEXTARRAYOID;
+	values[0] = CStringGetTextDatum(hi);
+	if (lo)
+		values[1] = CStringGetTextDatum(lo);
+	values[2] = excluded;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
+					 run->view->bound_query, key, hi_inclusive ? "<=" : "<", run->keytype);
+	if (lo)
+		appendStringInfo(&sql, " AND q.%s > $3::%s", key, run->keytype);
+	if (excluded)
+	{
+		appendStringInfoString(&sql, " AND ROW(");
+		foreach(lc, run->mirror->mirror_keys)
+			appendStringInfo(&sql, "%sq.%s", lc == list_head(run->mirror->mirror_keys) ? "" : ", ",
+							 quote_identifier((char *) lfirst(lc)));
+		appendStringInfoString(&sql, ")::pg_catalog.text <> ALL ($4)");
+	}
+	source.sql = sql.data;
+	source.nargs = 3;
+	source.argtypes = argtypes;
+	source.values = values;
+	counts = apply_source(run, &source);
+	b->applied[0] += counts.inserted;
+	b->applied[1] += counts.updated;
+	b->applied[2] += counts.deleted;
+}
+
+/*
+ * A stream mirror with @on-error quarantine: the batch is the stream
+ * table's rows above the mark, and the mark passes all of them, the rows
+ * set aside included.  Needs SPI connected, as the owner.
+ */
+static ChangeCounts
+consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
+{
+	StreamBatch b = {0};
+	char	   *column;
+	ChangeCounts counts = {0};
+	char	   *least = NULL;
+
+	if (!quarantine_stream_of(run->query, run->view->incremental_key, &b.stream, &column))
+		elog(ERROR, "the stream of mirror \"%s\" no longer reads one table", run->view->name);
+	b.view = run->relid;
+	b.view_name = run->view->name;
+	b.owner = run->owner;
+	b.bound_query = run->view->bound_query;
+	b.key = run->view->incremental_key;
+	b.keytype = run->keytype;
+	b.stream_column = column;
+	b.mirror_keys = run->mirror->mirror_keys;
+	b.mark = from_scratch ? NULL : incremental_read_mark(run->relid);
+	b.run = apply_range;
+	b.arg = run;
+	b.greatest = quarantine_greatest(&b);
+	if (b.greatest == NULL)
+		return counts;
+	if (b.mark == NULL)
+		least = one_value(psprintf("SELECT pg_catalog.min(s.%s)::pg_catalog.text FROM %s s",
+								   quote_identifier(column),
+								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b.stream)),
+															  get_rel_name(b.stream))),
+						  0, NULL, NULL, 1);
+	quarantine_run(&b);
+	incremental_save_mark(run->relid, b.greatest, least);
+	counts.inserted = b.applied[0];
+	counts.updated = b.applied[1];
+	counts.deleted = b.applied[2];
+	*quarantined = b.quarantined;
+	return counts;
+}
+
 /* A stage mirror: every row of the stage, which is emptied. */
 static ChangeCounts
 consume_stage(MirrorRun *run)
@@ -390,6 +482,7 @@ consume(Oid relid, bool from_scratch, char **detail)
 	ChangeCounts counts;
 	RunAs		ra;
 	int			format_level;
+	int64		quarantined = 0;
 
 	load_run(relid, &run);
 	format_level = incremental_pin_mark_format();
@@ -403,7 +496,9 @@ consume(Oid relid, bool from_scratch, char **detail)
 	 */
 	runas_begin_user_code(&ra, run.owner);
 	SPI_connect();
-	if (run.view->incremental_key)
+	if (run.view->incremental_key && run.mirror->quarantine)
+		counts = consume_quarantining(&run, from_scratch, &quarantined);
+	else if (run.view->incremental_key)
 		counts = consume_stream(&run, from_scratch);
 	else
 		counts = consume_stage(&run);
@@ -412,8 +507,10 @@ consume(Oid relid, bool from_scratch, char **detail)
 	runas_unpin_settings(format_level);
 	if (detail)
 		*detail = psprintf("mirror: " INT64_FORMAT " inserted, " INT64_FORMAT " updated, "
-						   INT64_FORMAT " deleted",
-						   counts.inserted, counts.updated, counts.deleted);
+						   INT64_FORMAT " deleted%s",
+						   counts.inserted, counts.updated, counts.deleted,
+						   quarantined ? psprintf("; quarantined " INT64_FORMAT " rows (pipeline.rejected)",
+												  quarantined) : "");
 	return (uint64) (counts.inserted + counts.updated + counts.deleted);
 }
 

@@ -1,0 +1,123 @@
+-- @on-error quarantine: a stream view or mirror goes on past rows that fail
+-- with a data error; they go to pipeline.rejected, the mark moves on.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+CREATE SCHEMA q;
+
+-- a stream view shredding JSON events, two of them malformed
+CREATE TABLE q.events (stream_offset bigserial PRIMARY KEY, payload jsonb NOT NULL);
+SELECT pipeline.define($d$/**
+ * @matview-schema q
+ * @matview-name parsed
+ * @matview-type incremental
+ * @incremental-key stream_offset
+ * @on-error quarantine
+ * @interval-in-minutes 1
+ */
+SELECT stream_offset, (payload->>'n')::int AS n, payload->>'op' AS op,
+       (payload->>'id')::int AS id, (payload->>'seq')::int AS seq
+  FROM q.events$d$);
+SELECT options FROM pipeline.matview_definitions WHERE name = 'parsed';
+-- nothing fails: everything arrives, nothing is set aside
+INSERT INTO q.events (payload) VALUES ('{"n": 1, "op": "I", "id": 1, "seq": 1}');
+SELECT status, rows FROM pipeline.refresh('q.mv_parsed');
+INSERT INTO q.events (payload) VALUES
+  ('{"n": 2, "op": "I", "id": 2, "seq": 1}'), ('{"n": "two", "op": "I", "id": 3, "seq": 1}'),
+  ('{"n": 4, "op": "I", "id": 4, "seq": 1}'), ('{"n": 99999999999, "op": "I", "id": 5, "seq": 1}'),
+  ('{"n": 6, "op": "U", "id": 1, "seq": 2}');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00');
+SELECT detail FROM pipeline.runs WHERE matview = 'q.mv_parsed'::regclass ORDER BY run_id DESC LIMIT 1;
+TABLE q.mv_parsed ORDER BY stream_offset;
+SELECT target, source, message, error, dedup_id, accepted_at FROM pipeline.rejected ORDER BY message->>'stream_offset';
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'q.mv_parsed'::regclass;
+-- the mark moved past them: the next run takes only what is new
+INSERT INTO q.events (payload) VALUES ('{"n": 7, "op": "I", "id": 7, "seq": 1}');
+SELECT status, rows FROM pipeline.refresh('q.mv_parsed');
+SELECT count(*) AS rejected_once FROM pipeline.rejected;
+
+-- a mirror over a stream table: a failing change sets aside every change
+-- of its key in the batch, and the key keeps its row
+CREATE TABLE q.cdc (pos bigserial PRIMARY KEY, op text, id int, seq int, v text);
+SELECT pipeline.create_matview('q', 'mirror', 'SELECT pos, op, id, seq, v::int AS v FROM q.cdc',
+                               '1 hour', 'mirror', 'pos',
+                               options => '{"mirror-keys": "id", "mirror-sequence": "seq", "on-error": "quarantine"}');
+INSERT INTO q.cdc (op, id, seq, v) VALUES ('I', 1, 1, '10'), ('I', 2, 1, '20'), ('I', 3, 1, '30');
+SELECT status, rows FROM pipeline.refresh('q.mv_mirror');
+INSERT INTO q.cdc (op, id, seq, v) VALUES
+  ('U', 1, 2, '11'),
+  ('U', 2, 2, '21'), ('U', 2, NULL, '22'),      -- NULL sequence on an update
+  ('U', 3, 2, 'thirty-one'), ('U', 3, 3, '32'), -- a bad cast
+  ('X', 4, 1, '40'),                            -- an unknown operation
+  ('I', 5, 1, '50');
+SELECT status, rows FROM pipeline.refresh('q.mv_mirror');
+TABLE q.mv_mirror ORDER BY id;
+SELECT message->>'pos' AS pos, error FROM pipeline.rejected WHERE target = 'q.mv_mirror'::regclass
+ ORDER BY (message->>'pos')::int;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'q.mv_mirror'::regclass;
+-- later good changes of those keys apply as usual
+INSERT INTO q.cdc (op, id, seq, v) VALUES ('U', 2, 5, '25'), ('U', 3, 5, '35');
+SELECT status, rows FROM pipeline.refresh('q.mv_mirror');
+TABLE q.mv_mirror ORDER BY id;
+
+-- only data errors are set aside: any other error fails the run as without
+-- quarantine, and nothing of the batch is applied
+CREATE FUNCTION q.strict_check(v text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+    IF v = 'boom' THEN RAISE EXCEPTION 'not a data error'; END IF;
+    RETURN v;
+END $f$;
+SELECT pipeline.create_matview('q', 'checked', 'SELECT pos, q.strict_check(v) AS v FROM q.cdc',
+                               '1 hour', 'incremental', 'pos', options => '{"on-error": "quarantine"}');
+INSERT INTO q.cdc (op, id, seq, v) VALUES ('I', 9, 1, 'fine'), ('I', 9, 2, 'boom');
+SELECT status, rows FROM pipeline.refresh('q.mv_checked');
+SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') WHERE matview = 'q.mv_checked'::regclass;
+SELECT error FROM pipeline.runs WHERE matview = 'q.mv_checked'::regclass ORDER BY run_id DESC LIMIT 1;
+SELECT count(*) AS checked_rows FROM q.mv_checked;
+SELECT pipeline.drop_matview('q.mv_checked');
+
+-- set-aside rows are readable only by roles that may read both the view
+-- and the stream table
+CREATE ROLE q_view_reader;
+CREATE ROLE q_both_reader;
+GRANT USAGE ON SCHEMA q TO q_view_reader, q_both_reader;
+GRANT SELECT ON q.mv_parsed TO q_view_reader, q_both_reader;
+GRANT SELECT ON q.events TO q_both_reader;
+SET ROLE q_view_reader;
+SELECT count(*) AS visible_to_view_reader FROM pipeline.rejected;
+SET ROLE q_both_reader;
+SELECT count(*) AS visible_to_both_reader FROM pipeline.rejected;
+RESET ROLE;
+REVOKE ALL ON q.mv_parsed, q.events FROM q_view_reader, q_both_reader;
+REVOKE USAGE ON SCHEMA q FROM q_view_reader, q_both_reader;
+DROP ROLE q_view_reader;
+DROP ROLE q_both_reader;
+
+-- bad definitions
+SELECT pipeline.create_matview('q', 'bad', 'SELECT op, id, seq FROM q.cdc', '1 hour', 'mirror',
+                               options => '{"mirror-keys": "id", "mirror-sequence": "seq", "on-error": "quarantine"}');
+SELECT pipeline.create_matview('q', 'bad',
+    'SELECT c.pos, c.op FROM q.cdc c JOIN q.events e ON e.stream_offset = c.pos',
+    '1 hour', 'incremental', 'pos', options => '{"on-error": "quarantine"}');
+SELECT pipeline.create_matview('q', 'bad', 'SELECT pos + 0 AS pos, op FROM q.cdc',
+                               '1 hour', 'incremental', 'pos', options => '{"on-error": "quarantine"}');
+SELECT pipeline.create_matview('q', 'bad', 'SELECT pos, op FROM q.cdc', '1 hour', 'regular',
+                               options => '{"on-error": "quarantine"}');
+SELECT pipeline.create_matview('q', 'bad', 'SELECT pos, op FROM q.cdc', '1 hour', 'incremental', 'pos',
+                               options => '{"on-error": "skip"}');
+SELECT pipeline.define($d$/**
+ * @matview-schema q
+ * @matview-name bad
+ * @matview-type incremental
+ * @incremental-key pos
+ * @on-error quarantine
+ * @on-error stop
+ * @interval-in-minutes 1
+ */
+SELECT pos, op FROM q.cdc$d$);
+SELECT count(*) AS nothing_created FROM pg_class WHERE relname = 'mv_bad';
+
+SELECT pipeline.drop_matview('q.mv_mirror');
+SELECT pipeline.drop_matview('q.mv_parsed');
+DELETE FROM pipeline.rejected;
+DROP SCHEMA q CASCADE;

@@ -1,0 +1,445 @@
+/*-------------------------------------------------------------------------
+ * quarantine.c
+ *	  @on-error quarantine for stream views and mirrors.
+ *
+ * A batch is first run whole, in a subtransaction: when nothing fails, that
+ * is all it costs.  When it fails with a data error (SQLSTATE classes 22
+ * and 23: a bad cast, a NULL key, a constraint; never a cancel, a lock
+ * timeout or a serialization failure), the batch's stream keys are
+ * bisected: each half is run again in a subtransaction that is always
+ * rolled back, until the keys that fail on their own are found.  The rest
+ * of the batch then runs range by range between the failing keys (for a
+ * mirror, also without any change of a failing change's mirror key, so
+ * that key keeps its row), and the stream table's rows left out go to
+ * pipeline.rejected as to_jsonb of the row, with the error.  The caller
+ * advances its mark past the whole batch.
+ *
+ * Everything here runs as the view's owner, security-restricted (the
+ * caller's runas_begin_user_code()); only pipeline.rejected is written as
+ * the catalog owner.  Rows set aside are readable by roles that may read
+ * both the view and the stream table (the policy on pipeline.rejected).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "model/catalog.h"
+#include "util/analyze.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "util/subxact.h"
+#include "views/quarantine.h"
+
+bool
+quarantine_stream_of(Query *query, const char *key, Oid *table, char **column)
+{
+	ListCell   *lc;
+	Var		   *var = NULL;
+	RangeTblEntry *rte;
+
+	if (query->setOperations || query->hasSubLinks || query->cteList != NIL ||
+		list_length(query->rtable) != 1)
+		return false;
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, key) == 0 &&
+			IsA(tle->expr, Var))
+			var = castNode(Var, tle->expr);
+	}
+	if (var == NULL || var->varlevelsup != 0 || var->varattno <= 0)
+		return false;
+	rte = rt_fetch(var->varno, query->rtable);
+	if (rte->rtekind != RTE_RELATION ||
+		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
+		return false;
+	*table = rte->relid;
+	*column = get_attname(rte->relid, var->varattno, false);
+	return true;
+}
+
+void
+quarantine_check(const MatviewDefinition *def)
+{
+	Oid			table;
+	char	   *column;
+
+	if (!def->quarantine)
+		return;
+	if (!catalog_has_options())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("@on-error quarantine needs version 1.5 of the extension's SQL"),
+				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
+	if (def->incremental_key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("@on-error quarantine of \"%s\" needs @incremental-key", def->name),
+				 errdetail("Bad rows are found and set aside by their stream key.")));
+	if (!quarantine_stream_of(analyze_one(def->query), def->incremental_key, &table, &column))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("@on-error quarantine of \"%s\" needs a query that reads exactly one table, with the incremental key a plain column of it",
+						def->name),
+				 errdetail("A row set aside is that table's row; the key finds it."),
+				 errhint("Keep the stream view a plain query of its table, and join or compute in a view that reads it.")));
+}
+
+/* The failures a batch is stopped by, in quarantine mode. */
+static bool
+is_data_error(const ErrorData *edata)
+{
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION ||
+		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
+static char *
+stream_sql(const StreamBatch *b)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->stream)),
+									  get_rel_name(b->stream));
+}
+
+/*
+ * The first column of every row of sql, as text in the caller's memory:
+ * analyzed with search_path pinned, run with the search_path in force (the
+ * owner's).  Needs SPI connected.
+ */
+static List *
+query_texts(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *texts = NIL;
+
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
+						 values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "quarantine query failed: %s", sql);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		texts = lappend(texts, value ? pstrdup(value) : NULL);
+		MemoryContextSwitchTo(old);
+	}
+	return texts;
+}
+
+static Datum
+text_array(List *texts)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(texts), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, texts)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+char *
+quarantine_greatest(const StreamBatch *b)
+{
+	const char *col = quote_identifier(b->stream_column);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
+	List	   *texts;
+
+	texts = query_texts(psprintf("SELECT pg_catalog.max(s.%s)::pg_catalog.text FROM %s s%s",
+								 col, stream_sql(b),
+								 b->mark ? psprintf(" WHERE s.%s > $1::%s", col, b->keytype) : ""),
+						b->mark ? 1 : 0, argtypes, values);
+	return linitial(texts);
+}
+
+/* The batch's distinct stream keys, ascending. */
+static char **
+batch_keys(const StreamBatch *b, int *count)
+{
+	const char *col = quote_identifier(b->stream_column);
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(b->greatest),
+	b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
+	List	   *texts;
+	char	  **keys;
+	ListCell   *lc;
+	int			n = 0;
+
+	texts = query_texts(psprintf("SELECT d.k::pg_catalog.text FROM (SELECT DISTINCT s.%s AS k FROM %s s "
+								 " WHERE s.%s <= $1::%s%s) d ORDER BY d.k",
+								 col, stream_sql(b), col, b->keytype,
+								 b->mark ? psprintf(" AND s.%s > $2::%s", col, b->keytype) : ""),
+						b->mark ? 2 : 1, argtypes, values);
+	keys = palloc(sizeof(char *) * Max(list_length(texts), 1));
+	foreach(lc, texts)
+		keys[n++] = lfirst(lc);
+	*count = n;
+	return keys;
+}
+
+/* One run of part of the batch, for subxact_try() and subxact_probe() */
+typedef struct Attempt
+{
+	StreamBatch *batch;
+	const char *lo;
+	const char *hi;
+	bool		hi_inclusive;
+	Datum		excluded;
+} Attempt;
+
+static void
+attempt_work(void *arg)
+{
+	Attempt    *a = arg;
+
+	a->batch->run(a->batch, a->lo, a->hi, a->hi_inclusive, a->excluded);
+}
+
+/* What running keys[first..last] raises (rolled back either way). */
+static ErrorData *
+probe_range(StreamBatch *b, char **keys, int first, int last)
+{
+	Attempt		a = {b, first == 0 ? b->mark : keys[first - 1], keys[last], true, (Datum) 0};
+	ErrorData  *edata = subxact_probe(attempt_work, &a);
+
+	if (edata && !is_data_error(edata))
+		ReThrowError(edata);
+	return edata;
+}
+
+/* A stream key whose rows fail on their own, with the error. */
+typedef struct BadKey
+{
+	char	   *key;
+	char	   *error;
+} BadKey;
+
+/*
+ * keys[first..last] fail with error: adds, in ascending order, the keys
+ * that fail on their own.
+ */
+static void
+bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List **bad)
+{
+	int			middle;
+	ErrorData  *edata;
+
+	CHECK_FOR_INTERRUPTS();
+	if (first == last)
+	{
+		BadKey	   *k = palloc(sizeof(BadKey));
+
+		k->key = keys[first];
+		k->error = pstrdup(error);
+		*bad = lappend(*bad, k);
+		return;
+	}
+	middle = first + (last - first) / 2;
+	if ((edata = probe_range(b, keys, first, middle)) != NULL)
+		bisect(b, keys, first, middle, edata->message, bad);
+	if ((edata = probe_range(b, keys, middle + 1, last)) != NULL)
+		bisect(b, keys, middle + 1, last, edata->message, bad);
+}
+
+/* ROW(q.k1, ...)::text, the text a mirror key is set aside by */
+static char *
+mirror_key_sql(const StreamBatch *b)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ROW(");
+	foreach(lc, b->mirror_keys)
+		appendStringInfo(&buf, "%sq.%s", lc == list_head(b->mirror_keys) ? "" : ", ",
+						 quote_identifier((char *) lfirst(lc)));
+	appendStringInfoString(&buf, ")::pg_catalog.text");
+	return buf.data;
+}
+
+/* The query for collect_texts() and its arguments */
+typedef struct Collect
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *values;
+	List	   *texts;
+} Collect;
+
+static void
+collect_work(void *arg)
+{
+	Collect    *c = arg;
+
+	c->texts = query_texts(c->sql, c->nargs, c->argtypes, c->values);
+}
+
+/*
+ * The mirror keys of the bad stream keys' rows; a row whose key itself
+ * cannot be computed is only set aside itself.
+ */
+static List *
+bad_mirror_keys(StreamBatch *b, List *bad)
+{
+	List	   *keys = NIL;
+	ListCell   *lc;
+	Oid			argtypes[1] = {TEXTOID};
+
+	foreach(lc, bad)
+	{
+		BadKey	   *k = lfirst(lc);
+		Datum		values[1] = {CStringGetTextDatum(k->key)};
+		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s = $1::%s",
+								  mirror_key_sql(b), b->bound_query,
+								  quote_identifier(b->key), b->keytype),
+		1, argtypes, values, NIL};
+		ErrorData  *edata = subxact_try(collect_work, &c, false);
+
+		if (edata && !is_data_error(edata))
+			ReThrowError(edata);
+		if (edata == NULL)
+			keys = list_concat_unique(keys, c.texts);
+	}
+	return keys;
+}
+
+/*
+ * The stream keys, in (lo, hi), of the other changes of the mirror keys
+ * set aside.
+ */
+static List *
+sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+{
+	const char *key = quote_identifier(b->key);
+	Oid			argtypes[3] = {TEXTARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {excluded, CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0};
+
+	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text FROM (%s) q "
+								" WHERE q.%s %s $2::%s%s AND %s = ANY ($1)",
+								key, b->bound_query, key, hi_inclusive ? "<=" : "<", b->keytype,
+								lo ? psprintf(" AND q.%s > $3::%s", key, b->keytype) : "",
+								mirror_key_sql(b)),
+					   lo ? 3 : 2, argtypes, values);
+}
+
+/*
+ * Records the stream table's rows of the keys set aside in
+ * pipeline.rejected: read as the owner, written as the catalog owner.
+ */
+static void
+record(StreamBatch *b, List *bad, List *siblings)
+{
+	const char *col = quote_identifier(b->stream_column);
+	List	   *keys = NIL;
+	Oid			argtypes[4] = {OIDOID, TEXTARRAYOID, TEXTARRAYOID, OIDOID};
+	Datum		values[4];
+	List	   *messages = NIL;
+	List	   *errors = NIL;
+	ListCell   *lc;
+	SpiRows    *rows;
+	Oid			readtypes[1] = {TEXTARRAYOID};
+	Datum		readvalues[1];
+	MemoryContext caller = CurrentMemoryContext;
+
+	foreach(lc, bad)
+		keys = lappend(keys, ((BadKey *) lfirst(lc))->key);
+	keys = list_concat(keys, siblings);
+	readvalues[0] = text_array(keys);
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
+										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s)::pg_catalog.text "
+													"  FROM %s s WHERE s.%s = ANY ($1::%s[]) ORDER BY s.%s",
+													col, stream_sql(b), col, b->keytype, col),
+										   1, readtypes),
+						 readvalues, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the rows set aside");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *key = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		char	   *message = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		const char *error = "set aside: another change of its mirror key in this batch failed";
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		foreach(lc, bad)
+			if (strcmp(((BadKey *) lfirst(lc))->key, key) == 0)
+				error = ((BadKey *) lfirst(lc))->error;
+		messages = lappend(messages, pstrdup(message));
+		errors = lappend(errors, pstrdup(error));
+		MemoryContextSwitchTo(old);
+	}
+	b->quarantined = list_length(messages);
+	values[0] = ObjectIdGetDatum(b->view);
+	values[1] = text_array(messages);
+	values[2] = text_array(errors);
+	values[3] = ObjectIdGetDatum(b->stream);
+	rows = spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.rejected (target, message, error, source) "
+					"SELECT $1, m::pg_catalog.jsonb, e, $4 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) u(m, e)",
+					4, argtypes, values, NULL, false, SPI_OK_INSERT);
+	(void) rows;
+}
+
+void
+quarantine_run(StreamBatch *b)
+{
+	Attempt		whole = {b, b->mark, b->greatest, true, (Datum) 0};
+	ErrorData  *edata;
+	char	  **keys;
+	int			nkeys;
+	List	   *bad = NIL;
+	List	   *excluded_keys = NIL;
+	Datum		excluded = (Datum) 0;
+	List	   *siblings = NIL;
+	const char *lo = b->mark;
+	ListCell   *lc;
+
+	b->quarantined = 0;
+	memset(b->applied, 0, sizeof(b->applied));
+	edata = subxact_try(attempt_work, &whole, false);
+	if (edata == NULL)
+		return;
+	if (!is_data_error(edata))
+		ReThrowError(edata);
+
+	keys = batch_keys(b, &nkeys);
+	if (nkeys > 0)
+		bisect(b, keys, 0, nkeys - 1, edata->message, &bad);
+	/* failing only together (or where no key can tell): stop, as without */
+	if (bad == NIL)
+		ReThrowError(edata);
+
+	if (b->mirror_keys != NIL)
+		excluded_keys = bad_mirror_keys(b, bad);
+	if (excluded_keys != NIL)
+		excluded = text_array(excluded_keys);
+	/* the probes were rolled back: only what follows counts */
+	memset(b->applied, 0, sizeof(b->applied));
+
+	/* the rest, range by range between the failing keys */
+	foreach(lc, bad)
+	{
+		const char *hi = ((BadKey *) lfirst(lc))->key;
+
+		if (excluded)
+			siblings = list_concat(siblings, sibling_keys(b, lo, hi, false, excluded));
+		b->run(b, lo, hi, false, excluded);
+		lo = hi;
+	}
+	if (excluded)
+		siblings = list_concat(siblings, sibling_keys(b, lo, b->greatest, true, excluded));
+	b->run(b, lo, b->greatest, true, excluded);
+	record(b, bad, siblings);
+}

@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ * quarantine.h
+ *	  @on-error quarantine: a stream view's or mirror's batch goes on past
+ *	  rows that fail with a data error; they go to pipeline.rejected.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_QUARANTINE_H
+#define PIPELINE_QUARANTINE_H
+
+#include "postgres.h"
+
+#include "model/dpl.h"
+#include "nodes/parsenodes.h"
+
+/*
+ * The one table a stream reads and its column that is the incremental key
+ * (key, an output column of query): true when the query reads exactly one
+ * table and the key is a plain column of it.
+ */
+extern bool quarantine_stream_of(Query *query, const char *key, Oid *table, char **column);
+
+/* Errors unless def, asking for quarantine, reads a stream it can bisect. */
+extern void quarantine_check(const MatviewDefinition *def);
+
+/* One batch of a stream: the rows whose stream key is in (mark, greatest]. */
+typedef struct StreamBatch
+{
+	Oid			view;
+	const char *view_name;
+	Oid			owner;
+	const char *bound_query;
+	const char *key;			/* the incremental key (output column) */
+	const char *keytype;		/* its type, qualified */
+	Oid			stream;			/* the table the stream reads */
+	const char *stream_column;	/* its column that is the key */
+	List	   *mirror_keys;	/* a mirror's key columns; NIL otherwise */
+	const char *mark;			/* NULL: from the first row */
+	const char *greatest;
+
+	/*
+	 * Runs the batch for stream keys above lo (NULL: no bound) up to hi
+	 * (inclusive or not), leaving out the rows whose mirror key, as
+	 * ROW(keys)::text, is in excluded (a text[]; 0 for none).
+	 */
+	void		(*run) (struct StreamBatch *batch, const char *lo, const char *hi,
+						bool hi_inclusive, Datum excluded);
+	void	   *arg;
+	/* what the runs that count did (inserted/appended, updated, deleted) */
+	int64		applied[3];
+	/* out: how many stream rows went to pipeline.rejected */
+	int64		quarantined;
+} StreamBatch;
+
+/*
+ * The greatest key of the stream table above mark, as text (NULL: none).
+ * Runs as the current user.
+ */
+extern char *quarantine_greatest(const StreamBatch *batch);
+
+/*
+ * Runs the batch.  When it fails with a data error (SQLSTATE classes 22
+ * and 23), finds the failing stream keys by bisecting the batch's keys in
+ * subtransactions that are rolled back, runs the rest of the batch (for a
+ * mirror, without any change of a failing change's key), and records the
+ * stream table's rows that were left out in pipeline.rejected.  Any other
+ * error, or a data error no single key explains, propagates.  Runs as the
+ * current user (the view's owner, security-restricted); needs SPI
+ * connected.
+ */
+extern void quarantine_run(StreamBatch *batch);
+
+#endif
