@@ -37,7 +37,6 @@
 #include "model/catalog.h"
 #include "views/incremental.h"
 #include "views/quarantine.h"
-#include "views/refresh.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 
@@ -534,7 +533,7 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
  * forgetting the mark) and stores the new mark.  See incremental.h.
  */
 static uint64
-append_rows(Oid relid, bool from_scratch)
+append_rows(Oid relid, bool from_scratch, char **detail)
 {
 	AppendTarget target;
 	char	   *mark = NULL;
@@ -556,20 +555,20 @@ append_rows(Oid relid, bool from_scratch)
 	if (new_mark)
 		incremental_save_mark(relid, new_mark, NULL);
 	runas_unpin_settings(format_level);
-	if (quarantined > 0)
-		refresh_set_detail(psprintf("quarantined " INT64_FORMAT " rows (pipeline.rejected)", quarantined));
+	if (quarantined > 0 && detail)
+		*detail = psprintf("quarantined " INT64_FORMAT " rows (pipeline.rejected)", quarantined);
 	return appended;
 }
 
 uint64
-incremental_refresh(Oid relid)
+incremental_refresh(Oid relid, char **detail)
 {
 	catalog_require_owner(relid, get_rel_name(relid));
-	return append_rows(relid, false);
+	return append_rows(relid, false, detail);
 }
 
 uint64
 incremental_populate(Oid relid)
 {
-	return append_rows(relid, true);
+	return append_rows(relid, true, NULL);
 }

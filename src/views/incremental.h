@@ -33,11 +33,12 @@ extern void incremental_check_query(const char *query, const char *key,
  * both happen or neither).  The query runs as the view's owner in a
  * security-restricted operation.  Concurrent refreshes of one view queue
  * on a lock (that does not block readers); the mark is read after the
- * lock is granted.  Returns the number of rows appended.  The caller must
- * own the view or be a superuser.  Needs a transaction and an active
- * snapshot.
+ * lock is granted.  Returns the number of rows appended; *detail says
+ * how many rows @on-error quarantine set aside, if any (else NULL).  The
+ * caller must own the view or be a superuser.  Needs a transaction and an
+ * active snapshot.
  */
-extern uint64 incremental_refresh(Oid relid);
+extern uint64 incremental_refresh(Oid relid, char **detail);
 
 /*
  * Forgets the view's mark and appends every row of its query, as

@@ -153,12 +153,11 @@ refresh_matview(Oid relid)
 	{
 		char	   *detail = NULL;
 		uint64		rows;
-
 		MatviewType type = catalog_get_required(relid)->type;
 
 		if (type == MATVIEW_INCREMENTAL)
-			return incremental_refresh(relid);
-		if (type == MATVIEW_MIRROR)
+			rows = incremental_refresh(relid, &detail);
+		else if (type == MATVIEW_MIRROR)
 			rows = mirror_refresh(relid, &detail);
 		else
 			rows = differential_refresh(relid, &detail);
