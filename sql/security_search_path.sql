@@ -140,7 +140,7 @@ SELECT pipeline.create_matview('victim', 'staged', 'SELECT op, seq, id, t FROM v
                                'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
 SELECT pipeline.create_matview('victim', 'streamed', 'SELECT pos, op, seq, id, t FROM victim.stream',
                                '1 hour', 'mirror', 'pos',
-                               options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+                               options => '{"mirror-keys": "id", "mirror-sequence": "seq", "on-error": "quarantine"}');
 INSERT INTO victim.stage VALUES ('I', 1, 1, 'a'), ('I', 1, 2, 'b'), ('D', 2, 2, NULL);
 INSERT INTO victim.stream VALUES (1, 'I', 1, 1, 'a'), (2, 'I', 1, 2, 'b'), (3, 'D', 2, 2, NULL);
 RESET SESSION AUTHORIZATION;
@@ -306,12 +306,13 @@ SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY mat
 SELECT matview, status FROM pipeline.refresh('public.mv_audit');
 -- the victim's mirrors, with new changes, as the victim
 INSERT INTO victim.stage VALUES ('U', 3, 1, 'a2'), ('I', 1, 2, 'late');
-INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late');
+INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late'), (6, 'U', NULL, 3, 'bad');
 SELECT matview, status FROM pipeline.refresh('victim.mv_staged');
 SELECT matview, status FROM pipeline.refresh('victim.mv_streamed');
 RESET search_path;
 TABLE victim.mv_staged;
 TABLE victim.mv_streamed;
+SELECT message, error FROM pipeline.rejected WHERE target = 'victim.mv_streamed'::regclass;
 SELECT count(*) AS stage_emptied FROM victim.stage;
 
 -- which search_path the owner's code gets: a view that records it
