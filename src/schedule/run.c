@@ -250,7 +250,8 @@ refresh_run(void *arg)
 		/* inside the run's transaction: its failure fails the run */
 		after_refresh_run(run->relid, run->label);
 		run->status = RUN_SUCCEEDED;
-		change_tracking_refreshed(run->relid, true);
+		/* a stream or mirror that wrote nothing is no change downstream */
+		change_tracking_refreshed(run->relid, !refresh_last_unchanged());
 	}
 	window_active = false;
 	PopActiveSnapshot();

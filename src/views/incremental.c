@@ -394,6 +394,26 @@ append_statement(const AppendTarget *target, const char *mark)
 }
 
 /*
+ * Whether the query has a row above mark (an index probe when the key is a
+ * stream table's indexed column).  Runs as the current user, the owner's
+ * user code; needs SPI connected.
+ */
+static bool
+rows_above_mark(const AppendTarget *target, const char *mark)
+{
+	const char *key = quote_identifier(target->view->incremental_key);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(mark)};
+	char	   *sql = psprintf("SELECT FROM (%s) q WHERE q.%s > $1::%s LIMIT 1",
+							   target->view->bound_query, key, target->keytype);
+
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes), values, NULL,
+						 true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the stream of \"%s\"", target->view->name);
+	return SPI_processed > 0;
+}
+
+/*
  * Appends the rows above mark as the owner, like REFRESH: a
  * security-restricted operation, so the query cannot change the session or
  * escalate.  The statement is analyzed with search_path pinned (the bound
@@ -415,9 +435,21 @@ append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
 	char	   *greatest;
 
 	SPI_connect();
+	runas_begin_user_code(&ra, target->owner);
+
+	/*
+	 * Nothing above the mark: no INSERT at all, so the table's change
+	 * tracking sees no write and its downstream views may skip
+	 */
+	if (mark && !rows_above_mark(target, mark))
+	{
+		runas_end(&ra);
+		SPI_finish();
+		*new_mark = NULL;
+		return 0;
+	}
 	plan = runas_spi_prepare(target->owner, append_statement(target, mark),
 							 mark ? 1 : 0, argtypes);
-	runas_begin_user_code(&ra, target->owner);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not append to \"%s\"", target->view->name);

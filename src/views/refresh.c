@@ -123,6 +123,9 @@ refresh_as_owner(Oid relid, bool allow_concurrent)
 /* What the last refresh said about how it ran (TopMemoryContext). */
 static char *refresh_detail = NULL;
 
+/* The last refresh wrote nothing (refresh_last_unchanged()). */
+static bool last_unchanged = false;
+
 void
 refresh_set_detail(const char *detail)
 {
@@ -139,10 +142,17 @@ refresh_last_detail(void)
 	return refresh_detail;
 }
 
+bool
+refresh_last_unchanged(void)
+{
+	return last_unchanged;
+}
+
 uint64
 refresh_matview(Oid relid)
 {
 	refresh_set_detail(NULL);
+	last_unchanged = false;
 	refresh_lock(relid);
 
 	/*
@@ -162,6 +172,8 @@ refresh_matview(Oid relid)
 		else
 			rows = differential_refresh(relid, &detail);
 		refresh_set_detail(detail);
+		/* an append or an apply counts the rows it wrote */
+		last_unchanged = type != MATVIEW_REGULAR && rows == 0;
 		return rows;
 	}
 	return refresh_as_owner(relid, true);

@@ -42,4 +42,12 @@ extern void refresh_lock(Oid relid);
 extern void refresh_set_detail(const char *detail);
 extern const char *refresh_last_detail(void);
 
+/*
+ * Whether the last refresh_matview() left the view's rows as they were: an
+ * incremental view that appended nothing, a mirror that applied nothing.
+ * Its downstream views need not run for it (schedule/change_tracking.h).
+ * False for any other refresh.
+ */
+extern bool refresh_last_unchanged(void);
+
 #endif
