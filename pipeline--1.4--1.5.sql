@@ -52,7 +52,7 @@ CREATE INDEX rejected_open_idx ON pipeline.rejected (target, dedup_id)
 ALTER TABLE pipeline.matview_definitions
     DROP CONSTRAINT matview_definitions_matview_type_check,
     ADD CONSTRAINT matview_definitions_matview_type_check
-        CHECK (matview_type IN ('regular', 'incremental', 'mirror')),
+        CHECK (matview_type IN ('regular', 'incremental', 'mirror', 'unload')),
     DROP CONSTRAINT matview_definitions_check,
     ADD CONSTRAINT matview_definitions_check
         CHECK (CASE matview_type WHEN 'incremental' THEN incremental_key IS NOT NULL
@@ -67,3 +67,24 @@ COMMENT ON TABLE pipeline.incremental_state IS
     'High-water mark of each incremental view and mirror (text in the key''s type, DateStyle ISO)';
 COMMENT ON COLUMN pipeline.incremental_state.first_key IS
     'A mirror''s least consumed key: its stream can rebuild it while the stream still holds that key';
+
+-- lake publications
+-- What each lake publication (@matview-type unload) has published, per
+-- partition: its rows' digest (NULL: to be republished), and the files
+-- with their sizes, to tell when the tree on disk differs.  The
+-- publication's own table <schema>.mv_<name> is the manifest users read;
+-- this is pipeline's bookkeeping.  Written by the publication's runs (as
+-- the catalog owner); readable by everyone, like the other catalogs.
+CREATE TABLE pipeline.publication_state (
+    publication  regclass NOT NULL REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
+    partition    text NOT NULL,
+    digest       text,
+    files        text[] NOT NULL,
+    sizes        bigint[] NOT NULL,
+    PRIMARY KEY (publication, partition)
+);
+COMMENT ON TABLE pipeline.publication_state IS
+    'Per partition of each lake publication: the digest of its rows and the files published; written only by pipeline';
+SELECT pg_catalog.pg_extension_config_dump('pipeline.publication_state', '');
+REVOKE ALL ON pipeline.publication_state FROM PUBLIC;
+GRANT SELECT ON pipeline.publication_state TO PUBLIC;

@@ -11,7 +11,7 @@ CREATE TABLE pipeline.matview_definitions (
     schema_name        name NOT NULL,
     name               text NOT NULL,
     matview_type       text NOT NULL DEFAULT 'regular'
-                       CHECK (matview_type IN ('regular', 'incremental', 'mirror')),
+                       CHECK (matview_type IN ('regular', 'incremental', 'mirror', 'unload')),
     refresh_interval   interval NOT NULL CHECK (refresh_interval >= interval '1 second'),
     query              text NOT NULL,
     incremental_key    text,

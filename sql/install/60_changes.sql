@@ -164,3 +164,23 @@ COMMENT ON FUNCTION pipeline.forget_deleted_keys() IS
     'Event trigger: removes the deleted keys of dropped tables from pipeline.deleted_keys';
 CREATE EVENT TRIGGER pipeline_forget_deleted_keys ON sql_drop
     EXECUTE FUNCTION pipeline.forget_deleted_keys();
+
+-- What each lake publication (@matview-type unload) has published, per
+-- partition: its rows' digest (NULL: to be republished), and the files
+-- with their sizes, to tell when the tree on disk differs.  The
+-- publication's own table <schema>.mv_<name> is the manifest users read;
+-- this is pipeline's bookkeeping.  Written by the publication's runs (as
+-- the catalog owner); readable by everyone, like the other catalogs.
+CREATE TABLE pipeline.publication_state (
+    publication  regclass NOT NULL REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
+    partition    text NOT NULL,
+    digest       text,
+    files        text[] NOT NULL,
+    sizes        bigint[] NOT NULL,
+    PRIMARY KEY (publication, partition)
+);
+COMMENT ON TABLE pipeline.publication_state IS
+    'Per partition of each lake publication: the digest of its rows and the files published; written only by pipeline';
+SELECT pg_catalog.pg_extension_config_dump('pipeline.publication_state', '');
+REVOKE ALL ON pipeline.publication_state FROM PUBLIC;
+GRANT SELECT ON pipeline.publication_state TO PUBLIC;

@@ -29,6 +29,7 @@
 #include "views/incremental.h"
 #include "views/differential.h"
 #include "views/matview.h"
+#include "views/publication.h"
 
 typedef struct SavedView
 {
@@ -285,6 +286,9 @@ keep_view(PendingView *v)
 	v->newrelid = v->relid;
 	if (v->def)
 		catalog_update_definition(v->relid, v->def);
+	/* a redefined publication writes nothing now; its next run, everything */
+	if (v->def && v->type == MATVIEW_UNLOAD)
+		publication_mark_stale(v->relid);
 	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 }
 

@@ -28,6 +28,7 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/publication.h"
 #include "views/quarantine.h"
 
 Oid
@@ -53,6 +54,8 @@ compile_redefine(MatviewDefinition *def)
 	}
 	if (def->type == MATVIEW_MIRROR)
 		mirror_check(def);
+	if (def->type == MATVIEW_UNLOAD)
+		publication_check(def, changed->relid);
 
 	/*
 	 * and a refresh mode it cannot have, said as itself rather than as a
@@ -141,14 +144,18 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	def->type = mv->type;
 	def->incremental_key = mv->incremental_key;
 	def->requested_mode = mv->requested_mode;
-	if (mv->type == MATVIEW_MIRROR)
+	if (mv->type != MATVIEW_REGULAR)
 	{
-		MatviewDefinition *stored = dpl_stored_options(MATVIEW_MIRROR, mv->options_json);
+		MatviewDefinition *stored = dpl_stored_options(mv->type, mv->options_json);
 
 		def->mirror_keys = stored->mirror_keys;
 		def->mirror_sequence = stored->mirror_sequence;
 		def->mirror_operation = stored->mirror_operation;
 		def->mirror_delete_value = stored->mirror_delete_value;
+		def->quarantine = stored->quarantine;
+		def->unload_destination = stored->unload_destination;
+		def->unload_partition_by = stored->unload_partition_by;
+		def->unload_delete_function = stored->unload_delete_function;
 	}
 	def->options_json = mv->options_json;
 	def->interval_us = mv->interval_us;

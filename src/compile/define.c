@@ -36,6 +36,7 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/publication.h"
 #include "views/quarantine.h"
 
 Oid
@@ -60,6 +61,8 @@ define_view(MatviewDefinition *def)
 	}
 	if (def->type == MATVIEW_MIRROR)
 		mirror_check(def);
+	if (def->type == MATVIEW_UNLOAD)
+		publication_check(def, InvalidOid);
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);

@@ -190,6 +190,18 @@ judge_view(PendingView *v)
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
 
+	/* a publication's relation is its manifest, whatever its query */
+	if (v->type == MATVIEW_UNLOAD)
+	{
+		if (!v->broken)
+			pending_resolve_refresh_mode(v);
+		if (OidIsValid(v->relid) && v->old_type == MATVIEW_UNLOAD)
+		{
+			v->keep = true;
+			return;
+		}
+		goto create;
+	}
 	if (v->type == MATVIEW_MIRROR)
 	{
 		if (!v->broken)

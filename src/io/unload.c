@@ -50,7 +50,6 @@
 #include "io/unload.h"
 #include "io/unload_journal.h"
 
-#define UNLOAD_FILE_NAME "part-00000.csv"
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
 
@@ -449,11 +448,13 @@ partition_column_index(TupleDesc tupdesc, const char *name)
  * gets a clear error before anything is written.
  */
 static void
-check_result_columns(const char *query, List *partition_by)
+check_result_columns(const char *query, List *partition_by, const UnloadParams *params)
 {
 	ListCell   *lc;
 
-	if (SPI_execute(psprintf("SELECT * FROM (%s\n) AS q LIMIT 0", query), true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT * FROM (%s\n) AS q LIMIT 0", query),
+							  params->nargs, params->argtypes, params->values, NULL,
+							  true, 0) != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unload query must be a query returning rows")));
@@ -463,7 +464,7 @@ check_result_columns(const char *query, List *partition_by)
 
 /* A cursor over the query's rows ordered by the partition columns. */
 static Portal
-open_ordered_cursor(const char *query, List *partition_by)
+open_ordered_cursor(const char *query, List *partition_by, const UnloadParams *params)
 {
 	StringInfoData sql;
 	ListCell   *lc;
@@ -474,11 +475,11 @@ open_ordered_cursor(const char *query, List *partition_by)
 	foreach(lc, partition_by)
 		appendStringInfo(&sql, "%s q.%s", foreach_current_index(lc) == 0 ? " ORDER BY" : ",",
 						 quote_identifier((char *) lfirst(lc)));
-	plan = SPI_prepare(sql.data, 0, NULL);
+	plan = SPI_prepare(sql.data, params->nargs, params->argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the unload query: %s",
 			 SPI_result_code_string(SPI_result));
-	return SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	return SPI_cursor_open(NULL, plan, params->values, NULL, true);
 }
 
 /* The columns of the cursor's rows, as writing them needs. */
@@ -611,13 +612,13 @@ write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
  */
 static void
 do_unload(UnloadState *st, const char *query, const char *destination,
-		  List *partition_by, bool overwrite)
+		  List *partition_by, bool overwrite, const UnloadParams *params)
 {
 	Portal		portal;
 	UnloadColumns cols;
 
-	check_result_columns(query, partition_by);
-	portal = open_ordered_cursor(query, partition_by);
+	check_result_columns(query, partition_by, params);
+	portal = open_ordered_cursor(query, partition_by, params);
 	resolve_columns(&cols, portal->tupDesc, partition_by);
 
 	journal_start(&st->journal);
@@ -628,6 +629,83 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	/* every partition is written: put the files in place */
 	unload_place(st);
 	journal_finish(&st->journal, false);
+}
+
+List *
+unload_query(const char *query, const UnloadParams *params, const char *destination,
+			 List *partition_by)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	UnloadState st;
+	List	   *written = NIL;
+	ListCell   *lc;
+
+	memset(&st, 0, sizeof(st));
+	st.journal.fd = -1;
+	unload_recover();
+	SPI_connect();
+	PG_TRY();
+	{
+		do_unload(&st, query, destination, partition_by, true, params);
+	}
+	PG_CATCH();
+	{
+		cleanup(&st);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	foreach(lc, st.files)
+	{
+		UnloadFile *f = (UnloadFile *) lfirst(lc);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		UnloadedFile *out = palloc(sizeof(UnloadedFile));
+
+		out->path = pstrdup(f->final_path);
+		out->partition = pstrdup(f->partition);
+		out->rows = f->rows;
+		written = lappend(written, out);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return written;
+}
+
+char *
+unload_partition_dir(List *columns, List *values)
+{
+	StringInfoData dir;
+	ListCell   *c;
+	ListCell   *v;
+
+	initStringInfo(&dir);
+	forboth(c, columns, v, values)
+	{
+		if (dir.len > 0)
+			appendStringInfoChar(&dir, '/');
+		append_encoded(&dir, (char *) lfirst(c));
+		appendStringInfoChar(&dir, '=');
+		if (lfirst(v) == NULL)
+			appendStringInfoString(&dir, UNLOAD_NULL_PARTITION);
+		else
+			append_encoded(&dir, (char *) lfirst(v));
+	}
+	return dir.data;
+}
+
+void
+unload_check_destination(const char *destination)
+{
+	if (!is_absolute_path(destination))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unload destination must be an absolute path")));
+	if (strcmp(destination, "..") == 0 || strstr(destination, "/../") != NULL ||
+		strncmp(destination, "../", 3) == 0 ||
+		(strlen(destination) >= 3 &&
+		 strcmp(destination + strlen(destination) - 3, "/..") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unload destination must not contain \"..\"")));
 }
 
 /* The column names of partition_by: no nulls, no duplicates. */
@@ -702,17 +780,7 @@ pipeline_unload(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("unload format \"%s\" is not supported", format),
 				 errhint("Use csv.")));
-	if (!is_absolute_path(destination))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unload destination must be an absolute path")));
-	if (strcmp(destination, "..") == 0 || strstr(destination, "/../") != NULL ||
-		strncmp(destination, "../", 3) == 0 ||
-		(strlen(destination) >= 3 &&
-		 strcmp(destination + strlen(destination) - 3, "/..") == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unload destination must not contain \"..\"")));
+	unload_check_destination(destination);
 	canonicalize_path(destination);
 
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
@@ -731,7 +799,9 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	SPI_connect();
 	PG_TRY();
 	{
-		do_unload(&st, query, destination, partition_by, overwrite);
+		UnloadParams none = {0};
+
+		do_unload(&st, query, destination, partition_by, overwrite, &none);
 	}
 	PG_CATCH();
 	{

@@ -13,5 +13,40 @@
 #include "io/unload_journal.h"
 
 #define UNLOAD_FORMAT_CSV "csv"
+#define UNLOAD_FILE_NAME "part-00000.csv"
+
+/* The parameters of an unload's query. */
+typedef struct UnloadParams
+{
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *values;
+} UnloadParams;
+
+/* A file an unload wrote. */
+typedef struct UnloadedFile
+{
+	char	   *path;			/* absolute */
+	char	   *partition;		/* the relative directory */
+	int64		rows;
+} UnloadedFile;
+
+/*
+ * Writes the query's rows (with its parameters) under destination,
+ * partitioned, each file replacing the one before it atomically, as
+ * unload(overwrite => true) does, as the current user.  Returns the files
+ * written (UnloadedFile).  The caller checks the right to write files.
+ */
+extern List *unload_query(const char *query, const UnloadParams *params,
+						  const char *destination, List *partition_by);
+
+/*
+ * The relative directory unload() writes a partition to, from its column
+ * names and values as text (NULL for a null).
+ */
+extern char *unload_partition_dir(List *columns, List *values);
+
+/* Errors unless destination is absolute and without "..". */
+extern void unload_check_destination(const char *destination);
 
 #endif

@@ -97,11 +97,22 @@ validate_type(const MatviewDefinition *def)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("incremental view \"%s\" needs an incremental key", def->name),
 				 errhint("Add @incremental-key <column> to the header.")));
-	if (def->type == MATVIEW_REGULAR && def->incremental_key != NULL)
+	if ((def->type == MATVIEW_REGULAR || def->type == MATVIEW_UNLOAD) &&
+		def->incremental_key != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("@incremental-key is only for incremental views and mirrors"),
 				 errhint("Add @matview-type incremental, or drop the key.")));
+	if (def->type == MATVIEW_UNLOAD && def->unload_destination == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lake publication \"%s\" needs @unload-destination", def->name),
+				 errhint("Name the directory to publish to: @unload-destination /srv/lake/... (\"unload-destination\" in create_matview()'s options).")));
+	if (def->type == MATVIEW_UNLOAD && def->unload_partition_by == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lake publication \"%s\" needs @unload-partition-by", def->name),
+				 errhint("Name the columns that make a partition: @unload-partition-by year, month, day.")));
 	if (def->type == MATVIEW_MIRROR && def->mirror_keys == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

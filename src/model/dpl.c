@@ -36,6 +36,8 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 
@@ -74,6 +76,8 @@ matview_type_name(MatviewType type)
 			return "incremental";
 		case MATVIEW_MIRROR:
 			return "mirror";
+		case MATVIEW_UNLOAD:
+			return "unload";
 	}
 	return "regular";
 }
@@ -87,7 +91,7 @@ matview_type_from_name(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid matview type \"%s\"", name),
-			 errhint("Use \"regular\", \"incremental\" or \"mirror\".")));
+			 errhint("Use \"regular\", \"incremental\", \"mirror\" or \"unload\".")));
 	pg_unreachable();
 }
 
@@ -229,7 +233,7 @@ dpl_normalize_query(const char *query, const char *argname)
 /* Which views a key applies to: a set of (1 << MatviewType). */
 #define FOR_TYPE(type) (1u << (type))
 #define FOR_ALL_TYPES (FOR_TYPE(MATVIEW_REGULAR) | FOR_TYPE(MATVIEW_INCREMENTAL) | \
-					   FOR_TYPE(MATVIEW_MIRROR))
+					   FOR_TYPE(MATVIEW_MIRROR) | FOR_TYPE(MATVIEW_UNLOAD))
 
 typedef void (*ApplyValue) (MatviewDefinition *def, KeyState *state,
 							const char *key, char *value, int line);
@@ -256,6 +260,7 @@ static void apply_update_mode(MatviewDefinition *def, KeyState *state, const cha
 static void apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_on_error(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_unload(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 
 /* In the order error hints list them. */
 static const DplKey dpl_keys[] = {
@@ -272,6 +277,9 @@ static const DplKey dpl_keys[] = {
 	{"mirror-operation", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
 	{"mirror-delete-value", NULL, FOR_TYPE(MATVIEW_MIRROR), false, apply_mirror_name},
 	{"on-error", NULL, FOR_TYPE(MATVIEW_INCREMENTAL) | FOR_TYPE(MATVIEW_MIRROR), false, apply_on_error},
+	{"unload-destination", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
+	{"unload-partition-by", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
+	{"unload-delete-function", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
 	/* Datacoral's other spellings of the type */
 	{"table-type", "matview_type", FOR_ALL_TYPES, false, apply_table_type},
 	{"update-mode", "matview_type", FOR_ALL_TYPES, false, apply_update_mode},
@@ -367,8 +375,10 @@ apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, cha
 		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
 	else if (strcmp(value, "mirror") == 0)
 		set_type(def, state, key, MATVIEW_MIRROR, line);
+	else if (strcmp(value, "unload") == 0)
+		set_type(def, state, key, MATVIEW_UNLOAD, line);
 	else
-		report_bad_value(key, value, line, "regular, incremental, mirror");
+		report_bad_value(key, value, line, "regular, incremental, mirror, unload");
 }
 
 static void
@@ -416,16 +426,16 @@ apply_datacoral(MatviewDefinition *def, KeyState *state, const char *key, char *
 }
 
 /*
- * The mirror's keys: column names separated by commas, each as written
- * (no case folding: they name the query's output columns).
+ * Column names separated by commas, each as written (no case folding: they
+ * name the query's output columns); none twice.
  */
-static void
-apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+static List *
+column_list(const char *key, char *value, int line)
 {
 	char	   *copy = pstrdup(value);
 	char	   *next;
+	List	   *names = NIL;
 
-	def->mirror_keys = NIL;
 	for (char *name = copy; name != NULL; name = next)
 	{
 		next = strchr(name, ',');
@@ -434,15 +444,35 @@ apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char
 		name = trim(name);
 		if (*name == '\0')
 			report_bad_value(key, value, line, "column names separated by commas");
-		for (ListCell *lc = list_head(def->mirror_keys); lc; lc = lnext(def->mirror_keys, lc))
+		for (ListCell *lc = list_head(names); lc; lc = lnext(names, lc))
 			if (strcmp((char *) lfirst(lc), name) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 line ?
 						 errmsg("@%s on line %d names column \"%s\" twice", key, line, name) :
 						 errmsg("option \"%s\" names column \"%s\" twice", key, name)));
-		def->mirror_keys = lappend(def->mirror_keys, name);
+		names = lappend(names, name);
 	}
+	return names;
+}
+
+/* The mirror's keys. */
+static void
+apply_mirror_keys(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->mirror_keys = column_list(key, value, line);
+}
+
+/* unload-destination, unload-partition-by, unload-delete-function */
+static void
+apply_unload(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	if (strcmp(key, "unload-destination") == 0)
+		def->unload_destination = value;
+	else if (strcmp(key, "unload-partition-by") == 0)
+		def->unload_partition_by = column_list(key, value, line);
+	else
+		def->unload_delete_function = value;
 }
 
 /* mirror-sequence, mirror-operation and mirror-delete-value: one word */
@@ -861,6 +891,23 @@ dpl_apply_options(MatviewDefinition *def, Jsonb *options)
 	}
 	check_keys_fit_type(def, &state);
 	fill_defaults(def);
+}
+
+void
+dpl_set_option(MatviewDefinition *def, const char *key, const char *value)
+{
+	StringInfoData json;
+	Datum		path[1] = {CStringGetTextDatum(key)};
+	Datum		options;
+
+	initStringInfo(&json);
+	escape_json(&json, value);
+	options = DirectFunctionCall1(jsonb_in, CStringGetDatum(def->options_json ? def->options_json : "{}"));
+	options = DirectFunctionCall4(jsonb_set, options,
+								  PointerGetDatum(construct_array(path, 1, TEXTOID, -1, false, TYPALIGN_INT)),
+								  DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
+								  BoolGetDatum(true));
+	def->options_json = DatumGetCString(DirectFunctionCall1(jsonb_out, options));
 }
 
 MatviewDefinition *

@@ -15,10 +15,11 @@ typedef enum MatviewType
 {
 	MATVIEW_REGULAR,
 	MATVIEW_INCREMENTAL,
-	MATVIEW_MIRROR				/* latest row per key of a change stream */
+	MATVIEW_MIRROR,				/* latest row per key of a change stream */
+	MATVIEW_UNLOAD				/* a partitioned file tree equal to a query */
 } MatviewType;
 
-#define MATVIEW_TYPE_LAST MATVIEW_MIRROR
+#define MATVIEW_TYPE_LAST MATVIEW_UNLOAD
 
 /*
  * How a regular view is refreshed (API.md section 8).  A definition asks
@@ -60,6 +61,10 @@ typedef struct MatviewDefinition
 	char	   *mirror_delete_value;	/* default "D" */
 	/* @on-error quarantine (stream views and mirrors): set bad rows aside */
 	bool		quarantine;
+	/* a lake publication's (@matview-type unload) */
+	char	   *unload_destination;
+	List	   *unload_partition_by;	/* column names */
+	char	   *unload_delete_function; /* as given, or NULL */
 
 	/*
 	 * The keys given that have no create_matview() parameter nor catalog
@@ -100,6 +105,9 @@ extern char *dpl_normalize_query(const char *query, const char *argname);
  * defaults filled in: how a stored view's mirror settings are read back.
  */
 extern MatviewDefinition *dpl_stored_options(MatviewType type, const char *options_json);
+
+/* Sets (or replaces) one key of def's options_json, as a JSON string. */
+extern void dpl_set_option(MatviewDefinition *def, const char *key, const char *value);
 
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);

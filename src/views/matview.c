@@ -31,6 +31,7 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/publication.h"
 #include "views/refresh.h"
 #include "util/runas.h"
 
@@ -54,6 +55,8 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 	}
 	else if (type == MATVIEW_MIRROR)
 		mirror_create_table(owner, qualified, bound_query, options_json, key);
+	else if (type == MATVIEW_UNLOAD)
+		publication_create_table(owner, qualified);
 	else if (mode == REFRESH_MODE_DIFFERENTIAL)
 		/* PostgreSQL lets no extension change a materialized view's rows */
 		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
@@ -74,6 +77,8 @@ matview_populate(Oid relid, MatviewType type)
 		return incremental_populate(relid);
 	if (type == MATVIEW_MIRROR)
 		return mirror_populate(relid);
+	if (type == MATVIEW_UNLOAD)
+		return publication_populate(relid);
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 		return differential_create(relid);
 	return refresh_populate(relid);

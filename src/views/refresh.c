@@ -35,6 +35,7 @@
 #include "views/incremental.h"
 #include "util/settings.h"
 #include "views/mirror.h"
+#include "views/publication.h"
 #include "views/refresh.h"
 #include "util/runas.h"
 
@@ -169,6 +170,8 @@ refresh_matview(Oid relid)
 			rows = incremental_refresh(relid, &detail);
 		else if (type == MATVIEW_MIRROR)
 			rows = mirror_refresh(relid, &detail);
+		else if (type == MATVIEW_UNLOAD)
+			rows = publication_refresh(relid, &detail);
 		else
 			rows = differential_refresh(relid, &detail);
 		refresh_set_detail(detail);

@@ -1,0 +1,655 @@
+/*-------------------------------------------------------------------------
+ * publication.c
+ *	  Lake publications (@matview-type unload, seed 004): a partitioned
+ *	  CSV file tree kept equal to a query.
+ *
+ * <schema>.mv_<name> is the manifest, a row per published partition
+ * (partition, rows, files, published_at).  pipeline.publication_state
+ * keeps, per partition, the digest of its rows (md5 over its rows' text,
+ * sorted) and the files with their sizes.  Each run:
+ *	1. computes every partition's digest from the query (one pass);
+ *	2. rewrites the partitions that are new, whose digest changed (or was
+ *	   cleared by a redefinition), or whose files are missing or of another
+ *	   size than published, with unload()'s machinery: each file written
+ *	   aside, fsynced, renamed over the old one, the directory fsynced, so a
+ *	   reader (or a crash) sees the old file or the new one, never none;
+ *	3. removes the files the state lists for partitions without rows any
+ *	   more (never any other file), and their emptied directories;
+ *	4. calls the delete function, if any, with the relative path of each
+ *	   partition removed or replaced, as seed 004's Lambda; a failed call
+ *	   fails the run, whose state is then not saved, so the next run does
+ *	   the partition, and calls, again;
+ *	5. records the manifest and the state in the run's transaction.
+ * A run killed between 2 and 5 leaves new files and old state: the next run
+ * finds the digests differ and writes them again.  The owner must be a
+ * superuser or have pg_write_server_files, checked at every run.  Paths
+ * are made with DateStyle ISO (the format of incremental marks), so they
+ * do not depend on the session that runs.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "io/unload.h"
+#include "io/unload_journal.h"
+#include "model/catalog.h"
+#include "util/analyze.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "views/incremental.h"
+#include "views/publication.h"
+
+static void
+require_file_writer(Oid role, const char *name)
+{
+	if (!superuser_arg(role) && !has_privs_of_role(role, ROLE_PG_WRITE_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to publish \"%s\" to files", name),
+				 errdetail("Only superusers and roles with privileges of pg_write_server_files may own a lake publication.")));
+}
+
+/* The delete function named by spec (a name or a signature). */
+static Oid
+delete_function(const char *spec)
+{
+	List	   *names;
+	FuncCandidateList candidates;
+
+	if (strchr(spec, '(') != NULL)
+		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(spec)));
+	names = stringToQualifiedNameList(spec);
+	candidates = FuncnameGetCandidates(names, -1, NIL, false, false, false, true);
+	if (candidates == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("delete function \"%s\" does not exist", spec),
+				 errhint("Name a function taking (path text), such as an external function.")));
+	if (candidates->next != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("more than one function is named \"%s\"", spec),
+				 errhint("Give its argument types: %s(text).", spec)));
+	return candidates->oid;
+}
+
+static void
+check_delete_signature(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset && proc->pronargs == 1 &&
+		proc->proargtypes.values[0] == TEXTOID;
+	ReleaseSysCache(tuple);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("function %s cannot be a delete function", format_procedure(fn)),
+				 errdetail("A delete function takes (path text), the partition's path relative to the destination.")));
+}
+
+/* The destination as compared and used: canonical, no trailing slash. */
+static char *
+canonical_destination(const char *destination)
+{
+	char	   *path = pstrdup(destination);
+
+	canonicalize_path(path);
+	return path;
+}
+
+static bool
+inside(const char *a, const char *b)
+{
+	size_t		n = strlen(b);
+
+	return strcmp(a, b) == 0 || strcmp(b, "/") == 0 ||
+		(strncmp(a, b, n) == 0 && a[n] == '/');
+}
+
+/* Refuses a destination that overlaps another publication's. */
+static void
+check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT matview::pg_catalog.text, options OPERATOR(pg_catalog.->>) 'unload-destination' "
+					"  FROM pipeline.matview_definitions "
+					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
+					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 r = 0; r < rows->count; r++)
+	{
+		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
+
+		if (inside(destination, other) || inside(other, destination))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("destination \"%s\" of lake publication \"%s\" overlaps \"%s\" of %s",
+							destination, def->name, other, spi_rows_text(rows, r, 0)),
+					 errdetail("Each publication removes the files it published; two in one tree would remove each other's.")));
+	}
+}
+
+void
+publication_check(MatviewDefinition *def, Oid relid)
+{
+	Query	   *query;
+	ListCell   *lc;
+	int			columns = 0;
+	char	   *destination;
+
+	if (!catalog_has_options())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lake publications need version 1.5 of the extension's SQL"),
+				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
+	require_file_writer(GetUserId(), def->name);
+	unload_check_destination(def->unload_destination);
+	destination = canonical_destination(def->unload_destination);
+	check_overlap(def, destination, relid);
+
+	query = analyze_one(def->query);
+	foreach(lc, query->targetList)
+		if (!lfirst_node(TargetEntry, lc)->resjunk)
+			columns++;
+	foreach(lc, def->unload_partition_by)
+	{
+		const char *name = lfirst(lc);
+		bool		found = false;
+
+		ListCell   *t;
+
+		foreach(t, query->targetList)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, t);
+
+			found |= !tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("partition column \"%s\" is not a column of the query of \"%s\"",
+							name, def->name)));
+	}
+	if (columns <= list_length(def->unload_partition_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("every column of the query of \"%s\" is a partition column", def->name),
+				 errdetail("A partition's file holds the other columns.")));
+	if (def->unload_delete_function)
+	{
+		Oid			fn = delete_function(def->unload_delete_function);
+
+		check_delete_signature(fn);
+		def->unload_delete_function = format_procedure_qualified(fn);
+		dpl_set_option(def, "unload-delete-function", def->unload_delete_function);
+	}
+}
+
+void
+publication_create_table(Oid owner, const char *qualified)
+{
+	runas_ddl(owner, psprintf("CREATE TABLE %s (partition text PRIMARY KEY, rows bigint NOT NULL, "
+							  "files text[] NOT NULL, published_at timestamptz NOT NULL)",
+							  qualified));
+}
+
+void
+publication_mark_stale(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.publication_state SET digest = NULL WHERE publication = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
+/* One partition as published before, or as the query has it now. */
+typedef struct Partition
+{
+	char	   *dir;			/* relative path */
+	char	   *key;			/* the partition values, as a text[] literal */
+	char	   *digest;
+	int64		rows;
+	List	   *files;			/* published: absolute paths */
+	List	   *sizes;			/* int64 per file, boxed in palloc'd memory */
+	bool		seen;			/* (published) the query still has it */
+	bool		replaced;		/* (published) it is rewritten */
+} Partition;
+
+/* Whether a published partition's files are not as published. */
+static bool
+files_differ(const Partition *p)
+{
+	ListCell   *f;
+	ListCell   *s;
+
+	forboth(f, p->files, s, p->sizes)
+	{
+		struct stat st;
+
+		if (stat((char *) lfirst(f), &st) != 0 || (int64) st.st_size != *(int64 *) lfirst(s))
+			return true;
+	}
+	return false;
+}
+
+/* Array elements as a list of C strings (a NULL element as NULL). */
+static List *
+array_texts(Datum array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *out = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		out = lappend(out, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
+	return out;
+}
+
+static Datum
+text_array(List *texts)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(texts), 1));
+	int			n = 0;
+
+	ListCell   *lc;
+
+	foreach(lc, texts)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* "ARRAY[q.a::text, ...]": a row's partition values. */
+static char *
+partition_values_sql(List *partition_by)
+{
+	StringInfoData buf;
+
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ARRAY[");
+	foreach(lc, partition_by)
+		appendStringInfo(&buf, "%sq.%s::pg_catalog.text", buf.len > 6 ? ", " : "",
+						 quote_identifier((char *) lfirst(lc)));
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
+ * The query's partitions with their digests.  Needs SPI connected, as the
+ * owner's user code.
+ */
+static List *
+current_partitions(const char *bound_query, List *partition_by)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *values = partition_values_sql(partition_by);
+	char	   *sql = psprintf("SELECT %s, %s::pg_catalog.text, pg_catalog.count(*), "
+							   "pg_catalog.md5(pg_catalog.string_agg(q::pg_catalog.text, E'\\n' "
+							   "ORDER BY q::pg_catalog.text)) FROM (%s) q GROUP BY 1",
+							   values, values, bound_query);
+	List	   *parts = NIL;
+
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 0, NULL), NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the partitions of a publication");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		array = SPI_getbinval(tuple, desc, 1, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		Partition  *p = palloc0(sizeof(Partition));
+
+		p->dir = unload_partition_dir(partition_by, array_texts(array));
+		p->key = pstrdup(SPI_getvalue(tuple, desc, 2));
+		p->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		p->digest = pstrdup(SPI_getvalue(tuple, desc, 4));
+		parts = lappend(parts, p);
+		MemoryContextSwitchTo(old);
+	}
+	return parts;
+}
+
+/* What the publication published before, by partition. */
+static List *
+published_partitions(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+	List	   *parts = NIL;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT partition, digest, files, sizes::pg_catalog.text[] FROM pipeline.publication_state "
+					" WHERE publication = $1",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	for (uint64 r = 0; r < rows->count; r++)
+	{
+		Partition  *p = palloc0(sizeof(Partition));
+		bool		isnull;
+		List	   *sizes;
+		ListCell   *lc;
+
+		p->dir = spi_rows_text(rows, r, 0);
+		p->digest = spi_rows_text(rows, r, 1);
+		p->files = array_texts(spi_rows_value(rows, r, 2, &isnull));
+		sizes = array_texts(spi_rows_value(rows, r, 3, &isnull));
+		foreach(lc, sizes)
+		{
+			int64	   *boxed = palloc(sizeof(int64));
+
+			*boxed = pg_strtoint64((char *) lfirst(lc));
+			p->sizes = lappend(p->sizes, boxed);
+		}
+		parts = lappend(parts, p);
+	}
+	return parts;
+}
+
+static Partition *
+find_partition(List *parts, const char *dir)
+{
+	ListCell   *lc;
+
+	foreach(lc, parts)
+		if (strcmp(((Partition *) lfirst(lc))->dir, dir) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
+/*
+ * Removes a published partition's files (only those) and the directories
+ * that leaves empty, up to the destination; each removal made durable.
+ */
+static void
+remove_partition(const Partition *p, const char *destination)
+{
+	ListCell   *lc;
+
+	foreach(lc, p->files)
+	{
+		char	   *file = lfirst(lc);
+		char	   *dir;
+
+		if (!inside(file, destination) || strcmp(file, destination) == 0)
+			continue;
+		if (unlink(file) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", file)));
+		dir = parent_directory(file);
+		fsync_fname(dir, true);
+		/* the directories it leaves empty, deepest first */
+		while (strcmp(dir, destination) != 0 && inside(dir, destination) && rmdir(dir) == 0)
+		{
+			char	   *parent = parent_directory(dir);
+
+			fsync_fname(parent, true);
+			dir = parent;
+		}
+	}
+}
+
+/* Calls the delete function with a partition's relative path. */
+static void
+call_delete(Oid fn, Oid owner, const char *dir)
+{
+	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(fn)),
+				 errdetail("The delete function of a publication runs as its owner.")));
+	(void) OidFunctionCall1(fn, CStringGetTextDatum(dir));
+}
+
+/* Records a written partition in the state (catalog owner) and manifest. */
+static void
+record_written(Oid relid, const char *manifest, Partition *p, List *written)
+{
+	List	   *files = NIL;
+	List	   *sizes = NIL;
+	Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	Oid			mtypes[3] = {TEXTOID, INT8OID, TEXTARRAYOID};
+	Datum		mvalues[3];
+	ListCell   *lc;
+
+	foreach(lc, written)
+	{
+		UnloadedFile *f = lfirst(lc);
+		struct stat st;
+
+		if (strcmp(f->partition, p->dir) != 0)
+			continue;
+		if (stat(f->path, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat published file \"%s\": %m", f->path)));
+		files = lappend(files, f->path);
+		sizes = lappend(sizes, psprintf(INT64_FORMAT, (int64) st.st_size));
+	}
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(p->dir);
+	values[2] = CStringGetTextDatum(p->digest);
+	values[3] = text_array(files);
+	values[4] = text_array(sizes);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.publication_state AS s (publication, partition, digest, files, sizes) "
+					"VALUES ($1, $2, $3, $4, $5::pg_catalog.int8[]) ON CONFLICT (publication, partition) "
+					"DO UPDATE SET digest = EXCLUDED.digest, files = EXCLUDED.files, sizes = EXCLUDED.sizes",
+					5, argtypes, values, NULL, false, -1);
+	mvalues[0] = CStringGetTextDatum(p->dir);
+	mvalues[1] = Int64GetDatum(p->rows);
+	mvalues[2] = text_array(files);
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
+										   psprintf("INSERT INTO %s AS m (partition, rows, files, published_at) "
+													"VALUES ($1, $2, $3, pg_catalog.now()) ON CONFLICT (partition) "
+													"DO UPDATE SET rows = EXCLUDED.rows, files = EXCLUDED.files, "
+													"published_at = EXCLUDED.published_at", manifest),
+										   3, mtypes),
+						 mvalues, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a published partition");
+}
+
+/* Forgets a removed partition in the state and the manifest. */
+static void
+record_removed(Oid relid, const char *manifest, const Partition *p)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(p->dir)};
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.publication_state WHERE publication = $1 AND partition = $2",
+					2, argtypes, values, NULL, false, -1);
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
+										   psprintf("DELETE FROM %s WHERE partition OPERATOR(pg_catalog.=) $1",
+													manifest),
+										   1, argtypes + 1),
+						 values + 1, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget a removed partition");
+}
+
+/* "a, b, c" of at most ten names, then how many more */
+static char *
+some_names(List *names)
+{
+	StringInfoData buf;
+	int			n = 0;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		char	   *name = lfirst(lc);
+
+		if (n++ == 10)
+		{
+			appendStringInfo(&buf, " and %d more", list_length(names) - 10);
+			break;
+		}
+		appendStringInfo(&buf, "%s%s", n > 1 ? ", " : "", name);
+	}
+	return buf.data;
+}
+
+static uint64
+publish(Oid relid, char **detail)
+{
+	ManagedView *view;
+	MatviewDefinition *def;
+	Oid			owner;
+	char	   *destination;
+	char	   *manifest;
+	Oid			fn = InvalidOid;
+	List	   *now;
+	List	   *before;
+	List	   *to_write = NIL;
+	List	   *keys = NIL;
+	List	   *written = NIL;
+	List	   *written_dirs = NIL;
+	List	   *removed_dirs = NIL;
+	RunAs		ra;
+	int			format_level;
+	ListCell   *lc;
+
+	/* the definition as of now, as a stream's run reads it */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
+	def = dpl_stored_options(MATVIEW_UNLOAD, view->options_json);
+	owner = catalog_relation_owner(relid);
+	require_file_writer(owner, view->name);
+	destination = canonical_destination(def->unload_destination);
+	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid));
+
+	format_level = incremental_pin_mark_format();
+	runas_begin_user_code(&ra, owner);
+	if (def->unload_delete_function)
+	{
+		/* resolved as its definer wrote it, with the path pinned */
+		fn = delete_function(def->unload_delete_function);
+		check_delete_signature(fn);
+	}
+	SPI_connect();
+	now = current_partitions(view->bound_query, def->unload_partition_by);
+	before = published_partitions(relid);
+
+	/* what to write: new, changed or damaged partitions */
+	foreach(lc, now)
+	{
+		Partition  *p = lfirst(lc);
+		Partition  *old = find_partition(before, p->dir);
+
+		if (old)
+			old->seen = true;
+		if (old && old->digest && strcmp(old->digest, p->digest) == 0 && !files_differ(old))
+			continue;
+		if (old)
+			old->replaced = true;
+		to_write = lappend(to_write, p);
+		keys = lappend(keys, p->key);
+		written_dirs = lappend(written_dirs, p->dir);
+	}
+	if (to_write != NIL)
+	{
+		UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
+
+		params.argtypes[0] = TEXTARRAYOID;
+		params.values[0] = text_array(keys);
+		written = unload_query(psprintf("SELECT * FROM (%s) q WHERE %s::pg_catalog.text "
+										"OPERATOR(pg_catalog.=) ANY ($1)",
+										view->bound_query,
+										partition_values_sql(def->unload_partition_by)),
+							   &params, destination, def->unload_partition_by);
+	}
+	foreach(lc, before)
+	{
+		Partition  *old = lfirst(lc);
+
+		if (!old->seen)
+		{
+			remove_partition(old, destination);
+			removed_dirs = lappend(removed_dirs, old->dir);
+		}
+	}
+
+	/* the local tree is as it should be: now the lake's copy */
+	foreach(lc, before)
+	{
+		Partition  *old = lfirst(lc);
+
+		if (OidIsValid(fn) && (!old->seen || old->replaced))
+			call_delete(fn, owner, old->dir);
+	}
+
+	foreach(lc, to_write)
+		record_written(relid, manifest, lfirst(lc), written);
+	foreach(lc, before)
+		if (!((Partition *) lfirst(lc))->seen)
+			record_removed(relid, manifest, lfirst(lc));
+	SPI_finish();
+	runas_end(&ra);
+	runas_unpin_settings(format_level);
+
+	if (detail)
+		*detail = psprintf("published: %d written%s%s, %d removed%s%s, %d unchanged",
+						   list_length(written_dirs), written_dirs ? " (" : "",
+						   written_dirs ? psprintf("%s)", some_names(written_dirs)) : "",
+						   list_length(removed_dirs), removed_dirs ? " (" : "",
+						   removed_dirs ? psprintf("%s)", some_names(removed_dirs)) : "",
+						   list_length(now) - list_length(written_dirs));
+	return (uint64) (list_length(written_dirs) + list_length(removed_dirs));
+}
+
+uint64
+publication_refresh(Oid relid, char **detail)
+{
+	catalog_require_owner(relid, get_rel_name(relid));
+	return publish(relid, detail);
+}
+
+uint64
+publication_populate(Oid relid)
+{
+	return publish(relid, NULL);
+}
