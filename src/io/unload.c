@@ -479,7 +479,7 @@ open_ordered_cursor(const char *query, List *partition_by, const UnloadParams *p
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the unload query: %s",
 			 SPI_result_code_string(SPI_result));
-	return SPI_cursor_open(NULL, plan, params->values, NULL, true);
+	return SPI_cursor_open(NULL, plan, params->values, NULL, false);
 }
 
 /* The columns of the cursor's rows, as writing them needs. */

@@ -408,7 +408,7 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 							   target->view->bound_query, key, target->keytype);
 
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes), values, NULL,
-						 true, 1) != SPI_OK_SELECT)
+						 false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the stream of \"%s\"", target->view->name);
 	return SPI_processed > 0;
 }
@@ -553,9 +553,10 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
 	b.greatest = quarantine_greatest(&b);
 	if (b.greatest)
 		quarantine_run(&b);
+	/* in SPI's memory, which SPI_finish() frees */
+	*new_mark = b.greatest ? MemoryContextStrdup(caller, b.greatest) : NULL;
 	runas_end(&ra);
 	SPI_finish();
-	*new_mark = b.greatest ? MemoryContextStrdup(caller, b.greatest) : NULL;
 	*quarantined = b.quarantined;
 	return (uint64) b.applied[0];
 }

@@ -5,8 +5,8 @@
  *
  * <schema>.mv_<name> is the manifest, a row per published partition
  * (partition, rows, files, published_at).  pipeline.publication_state
- * keeps, per partition, the digest of its rows (md5 over its rows' text,
- * sorted) and the files with their sizes.  Each run:
+ * keeps, per partition, the digest of its rows (the sum of their text's
+ * 64-bit hashes) and the files with their sizes.  Each run:
  *	1. computes every partition's digest from the query (one pass);
  *	2. rewrites the partitions that are new, whose digest changed (or was
  *	   cleared by a redefinition), or whose files are missing or of another
@@ -321,13 +321,26 @@ current_partitions(const char *bound_query, List *partition_by)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *values = partition_values_sql(partition_by);
-	char	   *sql = psprintf("SELECT %s, %s::pg_catalog.text, pg_catalog.count(*), "
-							   "pg_catalog.md5(pg_catalog.string_agg(q::pg_catalog.text, E'\\n' "
-							   "ORDER BY q::pg_catalog.text)) FROM (%s) q GROUP BY 1",
-							   values, values, bound_query);
+	StringInfoData group_by;
+	char	   *sql;
+	ListCell   *lc;
 	List	   *parts = NIL;
 
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 0, NULL), NULL, NULL, true, 0) != SPI_OK_SELECT)
+	/*
+	 * A partition's digest is the sum of its rows' 64-bit hashes: the same
+	 * whatever the order, so no sort, and the grouping is a hash aggregate
+	 * over the partition columns
+	 */
+	initStringInfo(&group_by);
+	foreach(lc, partition_by)
+		appendStringInfo(&group_by, "%sq.%s", group_by.len ? ", " : "",
+						 quote_identifier((char *) lfirst(lc)));
+	sql = psprintf("SELECT %s, %s::pg_catalog.text, pg_catalog.count(*), "
+				   "pg_catalog.sum(pg_catalog.hashtextextended(q::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text "
+				   "FROM (%s) q GROUP BY %s",
+				   values, values, bound_query, group_by.data);
+
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 0, NULL), NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the partitions of a publication");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -549,6 +562,8 @@ publish(Oid relid, char **detail)
 	RunAs		ra;
 	int			format_level;
 	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
+	int			changed;
 
 	/* the definition as of now, as a stream's run reads it */
 	CommandCounterIncrement();
@@ -627,18 +642,21 @@ publish(Oid relid, char **detail)
 	foreach(lc, before)
 		if (!((Partition *) lfirst(lc))->seen)
 			record_removed(relid, manifest, lfirst(lc));
+
+	/* what SPI_finish() frees is read before it */
+	changed = list_length(written_dirs) + list_length(removed_dirs);
+	if (detail)
+		*detail = MemoryContextStrdup(caller,
+									  psprintf("published: %d written%s%s, %d removed%s%s, %d unchanged",
+											   list_length(written_dirs), written_dirs ? " (" : "",
+											   written_dirs ? psprintf("%s)", some_names(written_dirs)) : "",
+											   list_length(removed_dirs), removed_dirs ? " (" : "",
+											   removed_dirs ? psprintf("%s)", some_names(removed_dirs)) : "",
+											   list_length(now) - list_length(written_dirs)));
 	SPI_finish();
 	runas_end(&ra);
 	runas_unpin_settings(format_level);
-
-	if (detail)
-		*detail = psprintf("published: %d written%s%s, %d removed%s%s, %d unchanged",
-						   list_length(written_dirs), written_dirs ? " (" : "",
-						   written_dirs ? psprintf("%s)", some_names(written_dirs)) : "",
-						   list_length(removed_dirs), removed_dirs ? " (" : "",
-						   removed_dirs ? psprintf("%s)", some_names(removed_dirs)) : "",
-						   list_length(now) - list_length(written_dirs));
-	return (uint64) (list_length(written_dirs) + list_length(removed_dirs));
+	return (uint64) changed;
 }
 
 uint64

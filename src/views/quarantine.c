@@ -125,7 +125,7 @@ query_texts(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	List	   *texts = NIL;
 
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
-						 values, NULL, true, 0) != SPI_OK_SELECT)
+						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "quarantine query failed: %s", sql);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -364,7 +364,7 @@ record(StreamBatch *b, List *bad, List *siblings)
 													"  FROM %s s WHERE s.%s = ANY ($1::%s[]) ORDER BY s.%s",
 													col, stream_sql(b), col, b->keytype, col),
 										   1, readtypes),
-						 readvalues, NULL, true, 0) != SPI_OK_SELECT)
+						 readvalues, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the rows set aside");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
