@@ -633,20 +633,28 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 
 List *
 unload_query(const char *query, const UnloadParams *params, const char *destination,
-			 List *partition_by)
+			 List *partition_by, bool overwrite)
 {
 	MemoryContext caller = CurrentMemoryContext;
+	UnloadParams none = {0};
 	UnloadState st;
 	List	   *written = NIL;
 	ListCell   *lc;
 
 	memset(&st, 0, sizeof(st));
 	st.journal.fd = -1;
+
+	/* what unloads killed before they finished left behind */
 	unload_recover();
+
+	/*
+	 * The files are not PostgreSQL's to clean up at abort: remove them here,
+	 * then re-throw the error unchanged.
+	 */
 	SPI_connect();
 	PG_TRY();
 	{
-		do_unload(&st, query, destination, partition_by, true, params);
+		do_unload(&st, query, destination, partition_by, overwrite, params ? params : &none);
 	}
 	PG_CATCH();
 	{
@@ -757,7 +765,6 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	char	   *format;
 	bool		overwrite;
 	List	   *partition_by;
-	UnloadState st;
 	ListCell   *lc;
 
 	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
@@ -786,41 +793,15 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
 
 	InitMaterializedSRF(fcinfo, 0);
-	memset(&st, 0, sizeof(st));
-	st.journal.fd = -1;
-
-	/* what unloads killed before they finished left behind */
-	unload_recover();
-
-	/*
-	 * The files are not PostgreSQL's to clean up at abort: remove them here,
-	 * then re-throw the error unchanged.
-	 */
-	SPI_connect();
-	PG_TRY();
+	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite))
 	{
-		UnloadParams none = {0};
-
-		do_unload(&st, query, destination, partition_by, overwrite, &none);
-	}
-	PG_CATCH();
-	{
-		cleanup(&st);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	/* the list lives in SPI's memory: report before SPI_finish */
-	foreach(lc, st.files)
-	{
-		UnloadFile *f = (UnloadFile *) lfirst(lc);
+		UnloadedFile *f = (UnloadedFile *) lfirst(lc);
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		values[0] = CStringGetTextDatum(f->final_path);
+		values[0] = CStringGetTextDatum(f->path);
 		values[1] = Int64GetDatum(f->rows);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
 	return (Datum) 0;
 }

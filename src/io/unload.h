@@ -32,13 +32,15 @@ typedef struct UnloadedFile
 } UnloadedFile;
 
 /*
- * Writes the query's rows (with its parameters) under destination,
- * partitioned, each file replacing the one before it atomically, as
- * unload(overwrite => true) does, as the current user.  Returns the files
- * written (UnloadedFile).  The caller checks the right to write files.
+ * unload(): writes the query's rows (with its parameters; NULL for none)
+ * under destination, partitioned, nothing half-done ever under a final
+ * name, an existing file replaced atomically with overwrite (else an
+ * error), as the current user.  Returns the files written (UnloadedFile),
+ * in the caller's memory.  The caller checks the right to write files and
+ * the destination (unload_check_destination()).
  */
 extern List *unload_query(const char *query, const UnloadParams *params,
-						  const char *destination, List *partition_by);
+						  const char *destination, List *partition_by, bool overwrite);
 
 /*
  * The relative directory unload() writes a partition to, from its column

@@ -5,8 +5,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "util/analyze.h"
 
@@ -41,4 +47,45 @@ analyze_one(const char *query_text)
 									  NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
 	return query;
+}
+
+Oid
+lookup_function(const char *spec, const char *args)
+{
+	FuncCandidateList candidates;
+
+	if (strchr(spec, '(') != NULL)
+		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(spec)));
+	candidates = FuncnameGetCandidates(stringToQualifiedNameList(spec), -1, NIL,
+									   false, false, false, true);
+	if (candidates == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function \"%s\" does not exist", spec),
+				 errhint("Name a function taking %s.", args)));
+	if (candidates->next != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
+				 errmsg("more than one function is named \"%s\"", spec),
+				 errhint("Give its argument types: %s%s.", spec, args)));
+	return candidates->oid;
+}
+
+bool
+function_takes(Oid fn, int nargs, const Oid *argtypes)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset && proc->pronargs == nargs;
+	for (int i = 0; ok && i < nargs; i++)
+		ok = proc->proargtypes.values[i] == argtypes[i];
+	ReleaseSysCache(tuple);
+	return ok;
 }

@@ -22,4 +22,18 @@ extern Query *analyze_one(const char *query_text);
  */
 extern void query_text_error_callback(void *arg);
 
+/*
+ * The function spec names: "name" or "schema.name" when exactly one
+ * function has that name (resolved with the current search_path, as any
+ * name its user types), or a signature "name(type, ...)".  args is the
+ * argument list an error's hint suggests, as "(path text)".
+ */
+extern Oid	lookup_function(const char *spec, const char *args);
+
+/*
+ * Whether fn is a plain function (not a procedure, not set-returning)
+ * taking exactly nargs arguments of argtypes; errors when fn is gone.
+ */
+extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
+
 #endif

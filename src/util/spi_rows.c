@@ -5,6 +5,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -75,4 +78,16 @@ spi_rows_oids(const SpiRows *rows, int col)
 			oids = lappend_oid(oids, DatumGetObjectId(value));
 	}
 	return oids;
+}
+
+Datum
+spi_text_array(List *texts)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(texts), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, texts)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

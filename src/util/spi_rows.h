@@ -47,4 +47,7 @@ extern List *spi_rows_oids(const SpiRows *rows, int col);
 /* A text column's value at row as a C string, or NULL (palloc'd). */
 extern char *spi_rows_text(const SpiRows *rows, uint64 row, int col);
 
+/* A text[] of a list of C strings, for a statement's parameter. */
+extern Datum spi_text_array(List *texts);
+
 #endif

@@ -27,60 +27,20 @@
 #include "views/hooks.h"
 #include "util/runas.h"
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/spi_rows.h"
 
 /* Errors unless fn is a plain function taking (regclass, timestamptz). */
 static void
 check_hook_signature(Oid fn)
 {
-	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	Form_pg_proc proc;
-	bool		ok;
+	static const Oid args[2] = {REGCLASSOID, TIMESTAMPTZOID};
 
-	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function with OID %u does not exist", fn)));
-	proc = (Form_pg_proc) GETSTRUCT(tuple);
-	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset &&
-		proc->pronargs == 2 &&
-		proc->proargtypes.values[0] == REGCLASSOID &&
-		proc->proargtypes.values[1] == TIMESTAMPTZOID;
-	ReleaseSysCache(tuple);
-	if (!ok)
+	if (!function_takes(fn, 2, args))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("function %s cannot be an after-refresh hook", format_procedure(fn)),
 				 errdetail("A hook must be a function (not a procedure or set-returning function) taking (matview regclass, time_label timestamptz).")));
-}
-
-/*
- * The function a hook argument names: "name" or "schema.name" when exactly
- * one function has that name (under the caller's search_path, as any name
- * the caller types), or a full signature "name(regclass, timestamptz)".
- * The hook is stored by OID, so the name is resolved once, here.
- */
-static Oid
-hook_function(const char *spec)
-{
-	List	   *names;
-	FuncCandidateList candidates;
-
-	if (strchr(spec, '(') != NULL)
-		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(spec)));
-	names = stringToQualifiedNameList(spec);
-	candidates = FuncnameGetCandidates(names, -1, NIL, false, false, false, true);
-	if (candidates == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function \"%s\" does not exist", spec),
-				 errhint("Name a function taking (matview regclass, time_label timestamptz).")));
-	if (candidates->next != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
-				 errmsg("more than one function is named \"%s\"", spec),
-				 errhint("Give its argument types: %s(regclass, timestamptz).", spec)));
-	return candidates->oid;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_set_after_refresh);
@@ -120,7 +80,9 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 		if (get_fn_expr_argtype(fcinfo->flinfo, 1) == REGPROCEDUREOID)
 			fn = PG_GETARG_OID(1);
 		else
-			fn = hook_function(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+			/* resolved once, as its caller means it: the hook is kept by OID */
+			fn = lookup_function(text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								 "(matview regclass, time_label timestamptz)");
 		check_hook_signature(fn);
 		values[1] = ObjectIdGetDatum(fn);
 		(void) spi_rows(catalog_owner(),

@@ -69,50 +69,19 @@ require_file_writer(Oid role, const char *name)
 				 errdetail("Only superusers and roles with privileges of pg_write_server_files may own a lake publication.")));
 }
 
-/* The delete function named by spec (a name or a signature). */
+/* The delete function spec names (a name or a signature). */
 static Oid
 delete_function(const char *spec)
 {
-	List	   *names;
-	FuncCandidateList candidates;
+	static const Oid args[1] = {TEXTOID};
+	Oid			fn = lookup_function(spec, "(path text)");
 
-	if (strchr(spec, '(') != NULL)
-		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(spec)));
-	names = stringToQualifiedNameList(spec);
-	candidates = FuncnameGetCandidates(names, -1, NIL, false, false, false, true);
-	if (candidates == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("delete function \"%s\" does not exist", spec),
-				 errhint("Name a function taking (path text), such as an external function.")));
-	if (candidates->next != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_FUNCTION),
-				 errmsg("more than one function is named \"%s\"", spec),
-				 errhint("Give its argument types: %s(text).", spec)));
-	return candidates->oid;
-}
-
-static void
-check_delete_signature(Oid fn)
-{
-	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	Form_pg_proc proc;
-	bool		ok;
-
-	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function with OID %u does not exist", fn)));
-	proc = (Form_pg_proc) GETSTRUCT(tuple);
-	ok = proc->prokind == PROKIND_FUNCTION && !proc->proretset && proc->pronargs == 1 &&
-		proc->proargtypes.values[0] == TEXTOID;
-	ReleaseSysCache(tuple);
-	if (!ok)
+	if (!function_takes(fn, 1, args))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("function %s cannot be a delete function", format_procedure(fn)),
 				 errdetail("A delete function takes (path text), the partition's path relative to the destination.")));
+	return fn;
 }
 
 /* The destination as compared and used: canonical, no trailing slash. */
@@ -211,7 +180,6 @@ publication_check(MatviewDefinition *def, Oid relid)
 	{
 		Oid			fn = delete_function(def->unload_delete_function);
 
-		check_delete_signature(fn);
 		def->unload_delete_function = format_procedure_qualified(fn);
 		dpl_set_option(def, "unload-delete-function", def->unload_delete_function);
 	}
@@ -280,19 +248,6 @@ array_texts(Datum array)
 	for (int i = 0; i < n; i++)
 		out = lappend(out, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
 	return out;
-}
-
-static Datum
-text_array(List *texts)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(texts), 1));
-	int			n = 0;
-
-	ListCell   *lc;
-
-	foreach(lc, texts)
-		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* "ARRAY[q.a::text, ...]": a row's partition values. */
@@ -482,8 +437,8 @@ record_written(Oid relid, const char *manifest, Partition *p, List *written)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(p->dir);
 	values[2] = CStringGetTextDatum(p->digest);
-	values[3] = text_array(files);
-	values[4] = text_array(sizes);
+	values[3] = spi_text_array(files);
+	values[4] = spi_text_array(sizes);
 	(void) spi_rows(catalog_owner(),
 					"INSERT INTO pipeline.publication_state AS s (publication, partition, digest, files, sizes) "
 					"VALUES ($1, $2, $3, $4, $5::pg_catalog.int8[]) ON CONFLICT (publication, partition) "
@@ -491,7 +446,7 @@ record_written(Oid relid, const char *manifest, Partition *p, List *written)
 					5, argtypes, values, NULL, false, -1);
 	mvalues[0] = CStringGetTextDatum(p->dir);
 	mvalues[1] = Int64GetDatum(p->rows);
-	mvalues[2] = text_array(files);
+	mvalues[2] = spi_text_array(files);
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
 										   psprintf("INSERT INTO %s AS m (partition, rows, files, published_at) "
 													"VALUES ($1, $2, $3, pg_catalog.now()) ON CONFLICT (partition) "
@@ -583,7 +538,6 @@ publish(Oid relid, char **detail)
 	{
 		/* resolved as its definer wrote it, with the path pinned */
 		fn = delete_function(def->unload_delete_function);
-		check_delete_signature(fn);
 	}
 	SPI_connect();
 	now = current_partitions(view->bound_query, def->unload_partition_by);
@@ -610,12 +564,12 @@ publish(Oid relid, char **detail)
 		UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
 
 		params.argtypes[0] = TEXTARRAYOID;
-		params.values[0] = text_array(keys);
+		params.values[0] = spi_text_array(keys);
 		written = unload_query(psprintf("SELECT * FROM (%s) q WHERE %s::pg_catalog.text "
 										"OPERATOR(pg_catalog.=) ANY ($1)",
 										view->bound_query,
 										partition_values_sql(def->unload_partition_by)),
-							   &params, destination, def->unload_partition_by);
+							   &params, destination, def->unload_partition_by, true);
 	}
 	foreach(lc, before)
 	{

@@ -138,18 +138,6 @@ query_texts(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	return texts;
 }
 
-static Datum
-text_array(List *texts)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(texts), 1));
-	int			n = 0;
-	ListCell   *lc;
-
-	foreach(lc, texts)
-		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
 char *
 quarantine_greatest(const StreamBatch *b)
 {
@@ -358,7 +346,7 @@ record(StreamBatch *b, List *bad, List *siblings)
 	foreach(lc, bad)
 		keys = lappend(keys, ((BadKey *) lfirst(lc))->key);
 	keys = list_concat(keys, siblings);
-	readvalues[0] = text_array(keys);
+	readvalues[0] = spi_text_array(keys);
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
 										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s)::pg_catalog.text "
 													"  FROM %s s WHERE s.%s = ANY ($1::%s[]) ORDER BY s.%s",
@@ -382,8 +370,8 @@ record(StreamBatch *b, List *bad, List *siblings)
 	}
 	b->quarantined = list_length(messages);
 	values[0] = ObjectIdGetDatum(b->view);
-	values[1] = text_array(messages);
-	values[2] = text_array(errors);
+	values[1] = spi_text_array(messages);
+	values[2] = spi_text_array(errors);
 	values[3] = ObjectIdGetDatum(b->stream);
 	rows = spi_rows(catalog_owner(),
 					"INSERT INTO pipeline.rejected (target, message, error, source) "
@@ -424,7 +412,7 @@ quarantine_run(StreamBatch *b)
 	if (b->mirror_keys != NIL)
 		excluded_keys = bad_mirror_keys(b, bad);
 	if (excluded_keys != NIL)
-		excluded = text_array(excluded_keys);
+		excluded = spi_text_array(excluded_keys);
 	/* the probes were rolled back: only what follows counts */
 	memset(b->applied, 0, sizeof(b->applied));
 

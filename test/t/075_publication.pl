@@ -293,7 +293,7 @@ my @bad = (
 	[ qq{{"unload-destination": "$lake/cases/day", "unload-partition-by": "day"}}, qr/overlaps/, 'overlapping destination' ],
 	[ qq{{"unload-destination": "$lake", "unload-partition-by": "day"}}, qr/overlaps/, 'enclosing destination' ],
 	[ qq{{"unload-destination": "$lake/other", "unload-partition-by": "nope"}}, qr/partition column "nope" is not a column/, 'partition column not in the query' ],
-	[ qq{{"unload-destination": "$lake/other", "unload-partition-by": "day", "unload-delete-function": "public.hold_it"}}, qr/delete function "public.hold_it" does not exist/, 'missing delete function' ],
+	[ qq{{"unload-destination": "$lake/other", "unload-partition-by": "day", "unload-delete-function": "public.hold_it"}}, qr/function "public.hold_it" does not exist/, 'missing delete function' ],
 	[ qq{{"unload-destination": "$lake/other", "unload-partition-by": "day", "unload-delete-function": "pg_catalog.abs(int)"}}, qr/cannot be a delete function/, 'delete function with the wrong signature' ],
 	[ qq{{"unload-destination": "$lake/other", "unload-partition-by": "day", "mirror-keys": "id"}}, qr/option "mirror-keys" does not apply to unload views/, 'a key unload does not take' ],
 );
