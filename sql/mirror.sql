@@ -153,6 +153,13 @@ SELECT count(*) AS stage_rows FROM shop.cases_stage;
 INSERT INTO shop.cases_stage VALUES ('remove', '2020-05-15 10:00', 2, NULL, NULL);
 SELECT status, rows FROM pipeline.refresh('shop.mv_cases');
 TABLE shop.mv_cases ORDER BY case_id;
+-- emptying its stage is not a change it must run for: an idle stage is skipped
+SELECT status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview = 'shop.mv_cases'::regclass;
+SELECT status FROM pipeline.run_due('2030-01-01 02:00+00') WHERE matview = 'shop.mv_cases'::regclass;
+INSERT INTO shop.cases_stage VALUES ('U', '2020-05-16 10:00', 1, '2020-05-12', 'reopened');
+SELECT status FROM pipeline.run_due('2030-01-01 03:00+00') WHERE matview = 'shop.mv_cases'::regclass;
+SELECT status FROM pipeline.run_due('2030-01-01 04:00+00') WHERE matview = 'shop.mv_cases'::regclass;
+TABLE shop.mv_cases ORDER BY case_id;
 -- a redefinition changing its columns cannot rebuild: the stage is gone
 SELECT pipeline.create_matview('shop', 'cases',
     'SELECT change_kind, changed_at, case_id, opened FROM shop.cases_stage', '1 hour', 'mirror',

@@ -545,12 +545,15 @@ change_tracking_unchanged(Oid relid)
 }
 
 void
-change_tracking_refreshed(Oid relid, bool rewritten)
+change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 {
 	CommandId	cid = GetActiveSnapshot()->curcid;
+
+	/* after the refresh's own writes, which it made by consuming */
+	CommandId	seen_to = consumed ? GetCurrentCommandId(false) : cid;
 	bool		commands = sql_tracks_command_ids();
 	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
-	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) cid)};
+	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) seen_to)};
 	SpiRows    *snapshot;
 	bool		isnull;
 

@@ -75,9 +75,11 @@ extern bool change_tracking_unchanged(Oid relid);
 
 /*
  * After a successful refresh (rewritten) or a skip: notes the view changed,
- * saves the active snapshot, transaction and command id (see above).
+ * saves the active snapshot, transaction and command id (see above).  With
+ * consumed, the refresh emptied what it read (a stage mirror): its own
+ * writes of its sources count as seen, so it may skip the next label.
  */
-extern void change_tracking_refreshed(Oid relid, bool rewritten);
+extern void change_tracking_refreshed(Oid relid, bool rewritten, bool consumed);
 
 /* The firing mode (TRIGGER_FIRES_*) of one of the triggers above, or 0. */
 extern char change_tracking_trigger_mode(const char *trigger_name);

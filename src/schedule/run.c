@@ -240,7 +240,7 @@ refresh_run(void *arg)
 	if (change_tracking_unchanged(run->relid))
 	{
 		run->status = RUN_SKIPPED;
-		change_tracking_refreshed(run->relid, false);
+		change_tracking_refreshed(run->relid, false, false);
 	}
 	else
 	{
@@ -251,7 +251,8 @@ refresh_run(void *arg)
 		after_refresh_run(run->relid, run->label);
 		run->status = RUN_SUCCEEDED;
 		/* a stream or mirror that wrote nothing is no change downstream */
-		change_tracking_refreshed(run->relid, !refresh_last_unchanged());
+		change_tracking_refreshed(run->relid, !refresh_last_unchanged(),
+								  refresh_last_consumed());
 	}
 	window_active = false;
 	PopActiveSnapshot();
@@ -396,7 +397,7 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 			}
 		}
 		if (skipped)
-			change_tracking_refreshed(relid, false);
+			change_tracking_refreshed(relid, false, false);
 	}
 	PopActiveSnapshot();
 	/* a claim holds the view to the end of the transaction; else let go */

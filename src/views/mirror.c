@@ -527,6 +527,12 @@ mirror_populate(Oid relid)
 	return consume(relid, true, NULL);
 }
 
+bool
+mirror_consumes_stage(Oid relid)
+{
+	return catalog_get_required(relid)->incremental_key == NULL;
+}
+
 char *
 mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 					   const char *new_bound, const char *new_key)

@@ -127,6 +127,9 @@ static char *refresh_detail = NULL;
 /* The last refresh wrote nothing (refresh_last_unchanged()). */
 static bool last_unchanged = false;
 
+/* The last refresh emptied its source (refresh_last_consumed()). */
+static bool last_consumed = false;
+
 void
 refresh_set_detail(const char *detail)
 {
@@ -149,11 +152,18 @@ refresh_last_unchanged(void)
 	return last_unchanged;
 }
 
+bool
+refresh_last_consumed(void)
+{
+	return last_consumed;
+}
+
 uint64
 refresh_matview(Oid relid)
 {
 	refresh_set_detail(NULL);
 	last_unchanged = false;
+	last_consumed = false;
 	refresh_lock(relid);
 
 	/*
@@ -177,6 +187,7 @@ refresh_matview(Oid relid)
 		refresh_set_detail(detail);
 		/* an append or an apply counts the rows it wrote */
 		last_unchanged = type != MATVIEW_REGULAR && rows == 0;
+		last_consumed = type == MATVIEW_MIRROR && mirror_consumes_stage(relid);
 		return rows;
 	}
 	return refresh_as_owner(relid, true);

@@ -50,4 +50,10 @@ extern const char *refresh_last_detail(void);
  */
 extern bool refresh_last_unchanged(void);
 
+/*
+ * Whether the last refresh_matview() emptied the table it read (a stage
+ * mirror): its own writes of that table are not changes to refresh for.
+ */
+extern bool refresh_last_consumed(void);
+
 #endif
