@@ -8,7 +8,8 @@
 # partition removed or replaced.  Then: a run killed with -9 while it calls
 # the delete function leaves every partition complete (old or new), and the
 # next run finishes the job; a redefinition writes nothing and republishes
-# everything at the next run; bad definitions are refused.
+# everything at the next run; bad definitions are refused.  Last, a small
+# stage -> mirror -> publication flow under the background scheduler.
 #
 # PIPELINE_PUBLICATION_SEED sets the seed (printed either way).
 use strict;
@@ -220,12 +221,14 @@ is(sql('SELECT count(*) FROM cases_stage'), '0', 'the mirror emptied its stage')
 like(sql(q{SELECT detail FROM pipeline.runs WHERE matview = 'mv_cases_lake'::regclass ORDER BY run_id DESC LIMIT 1}),
 	qr/^published: \d+ written.*, \d+ removed.*, \d+ unchanged$/, 'runs.detail lists partitions written and removed');
 
-# a file damaged on disk is written again
+# a file damaged on disk is written again by the next run that is not
+# skipped (nothing changed upstream, so a scheduled run would skip)
 my ($victim) = sort keys %{ files() };
 open(my $fh, '>>', $victim) or die;
 print $fh "garbage\n";
 close $fh;
-run_round();
+like(run_round(), qr/mv_cases_lake skipped/, 'nothing changed upstream: the publication is skipped');
+sql("SELECT status FROM pipeline.refresh('mv_cases_lake')");
 same_contents('after a damaged file');
 
 # --- kill -9 during a publication -----------------------------------------
@@ -314,6 +317,47 @@ sql(q{CREATE ROLE plain_user; GRANT CREATE, USAGE ON SCHEMA public TO plain_user
 like(try_sql(qq{SET ROLE plain_user; SELECT pipeline.create_matview('public', 'bad', '$q', '1 hour', 'unload',
 		options => '{"unload-destination": "$lake/other", "unload-partition-by": "day"}')}),
 	qr/permission denied to publish "bad" to files/, 'refused: an owner who may not write server files');
+
+# --- the same flow under the background scheduler ---------------------------
+sql(q{ALTER SYSTEM SET pipeline.enabled = on});
+sql(q{ALTER SYSTEM SET pipeline.tick = '100ms'});
+sql(q{SELECT pg_reload_conf()});
+sql(qq{
+CREATE TABLE stage2 (op text, changed_at timestamptz, id int, cases int, report_date date);
+SELECT pipeline.create_matview('public', 'cases2', 'SELECT op, changed_at, id, cases, report_date FROM public.stage2',
+                               '1 second', 'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "changed_at"}');
+SELECT pipeline.create_matview('public', 'cases2_lake',
+    'SELECT id, cases, extract(day FROM report_date)::int AS day FROM public.mv_cases2', '1 second', 'unload',
+    options => '{"unload-destination": "$lake/cases2", "unload-partition-by": "day"}');
+INSERT INTO stage2 VALUES ('I', now(), 1, 10, '2020-05-12'), ('I', now(), 2, 20, '2020-05-13');
+SELECT pipeline.wake();
+});
+my $day12 = "$lake/cases2/day=12/part-00000.csv";
+my $day13 = "$lake/cases2/day=13/part-00000.csv";
+my $day14 = "$lake/cases2/day=14/part-00000.csv";
+sub wait_for_files
+{
+	my ($want) = @_;
+	for (my $i = 0; $i < 300; $i++)
+	{
+		my %got;
+		for my $f ($day12, $day13, $day14)
+		{
+			$got{$f} = PostgreSQL::Test::Utils::slurp_file($f) if -f $f;
+		}
+		return 1 if join('|', map { "$_=" . ($got{$_} // '') } sort keys %got) eq $want;
+		sleep 0.1;
+	}
+	return 0;
+}
+ok(wait_for_files("$day12=id,cases\n1,10\n|$day13=id,cases\n2,20\n"),
+	'under the scheduler: the stage reached the lake');
+sql(q{INSERT INTO stage2 VALUES ('U', now(), 1, 11, '2020-05-12'), ('U', now(), 2, 20, '2020-05-14');
+      SELECT pipeline.wake()});
+ok(wait_for_files("$day12=id,cases\n1,11\n|$day14=id,cases\n2,20\n"),
+	'under the scheduler: a change and a move reached the lake, the emptied day is gone');
+is(sql(q{SELECT count(*) FROM pipeline.runs WHERE matview::text LIKE 'mv_cases2%' AND status = 'failed'}), '0',
+	'under the scheduler: no run failed');
 
 $node->stop;
 $endpoint->kill_kill;
