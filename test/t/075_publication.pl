@@ -318,6 +318,37 @@ like(try_sql(qq{SET ROLE plain_user; SELECT pipeline.create_matview('public', 'b
 		options => '{"unload-destination": "$lake/other", "unload-partition-by": "day"}')}),
 	qr/permission denied to publish "bad" to files/, 'refused: an owner who may not write server files');
 
+# --- a publication of a non-superuser, run with traps first in search_path ---
+# the owner may write server files; the caller's search_path holds operators
+# and functions that raise if anything resolves to them
+sql(qq{
+CREATE ROLE lake_writer;
+GRANT pg_write_server_files TO lake_writer;
+GRANT CREATE, USAGE ON SCHEMA public TO lake_writer;
+GRANT SELECT ON mv_cases TO lake_writer;
+CREATE SCHEMA trap;
+CREATE FUNCTION trap.text_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  \$f\$ BEGIN RAISE EXCEPTION 'trap: text = text resolved to the trap'; END \$f\$;
+CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.text_eq);
+CREATE FUNCTION trap.md5(text) RETURNS text LANGUAGE plpgsql AS
+  \$f\$ BEGIN RAISE EXCEPTION 'trap: md5'; END \$f\$;
+CREATE FUNCTION trap.now() RETURNS timestamptz LANGUAGE plpgsql AS
+  \$f\$ BEGIN RAISE EXCEPTION 'trap: now'; END \$f\$;
+GRANT USAGE ON SCHEMA trap TO PUBLIC;
+});
+sql(qq{SET ROLE lake_writer;
+	SELECT pipeline.create_matview('public', 'writer_lake', 'SELECT id, cases, extract(day FROM report_date)::int AS day FROM public.mv_cases',
+	                               '1 hour', 'unload', options => '{"unload-destination": "$lake/writer", "unload-partition-by": "day"}')});
+is(sql(q{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'mv_writer_lake'}), 'lake_writer',
+	'a role with pg_write_server_files owns its publication');
+sql(q{INSERT INTO cases_stage SELECT 'U', now(), id, case_type, cases + 5, to_char(report_date, 'FMMM/FMDD/YYYY'), country_region FROM mv_cases});
+is(sql(q{SET search_path = trap, public, pg_catalog;
+	SELECT string_agg(matview::text || ' ' || status, ', ' ORDER BY matview::text) FROM pipeline.refresh('mv_cases')}),
+	'mv_cases succeeded, mv_cases_lake succeeded, mv_writer_lake succeeded',
+	'traps first in the caller\'s search_path: the cascade runs, no trap resolves');
+is(sql(q{SELECT sum(rows) FROM mv_writer_lake}), sql(q{SELECT count(*) FROM mv_cases}),
+	'the non-superuser\'s publication has every row');
+
 # --- the same flow under the background scheduler ---------------------------
 sql(q{ALTER SYSTEM SET pipeline.enabled = on});
 sql(q{ALTER SYSTEM SET pipeline.tick = '100ms'});
