@@ -228,6 +228,22 @@ SELECT pipeline.define($d$/**
  * @interval-in-minutes 5
  */
 SELECT * FROM shop.mv_cart_staging$d$);
+-- an update set checks a mirror's keys as define() does
+SELECT pipeline.stage($d$/**
+ * @matview-schema shop
+ * @matview-name bad
+ * @matview-type mirror
+ * @incremental-key stream_offset
+ * @mirror-keys nope
+ * @mirror-sequence seq
+ * @interval-in-minutes 5
+ */
+SELECT * FROM shop.mv_cart_staging$d$);
+SELECT status, detail FROM pipeline.check_staged();
+\set VERBOSITY terse
+SELECT * FROM pipeline.apply_staged();
+\set VERBOSITY default
+SELECT pipeline.discard_staged();
 SELECT count(*) AS nothing_created FROM pg_class WHERE relname LIKE 'mv_bad%';
 
 -- readers and other roles: the table is the owner's, like any managed view

@@ -33,6 +33,8 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
+#include "views/publication.h"
+#include "views/quarantine.h"
 
 /*
  * Compares an existing relation's columns with an analyzed query's output.
@@ -189,6 +191,14 @@ judge_view(PendingView *v)
 {
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
+
+	/* a definition's own keys, as define() checks them (update sets too) */
+	if (v->def && v->type == MATVIEW_MIRROR)
+		mirror_check(v->def);
+	if (v->def && v->type == MATVIEW_UNLOAD)
+		publication_check(v->def, v->relid);
+	if (v->def && v->type == MATVIEW_INCREMENTAL)
+		quarantine_check(v->def);
 
 	/* a publication's relation is its manifest, whatever its query */
 	if (v->type == MATVIEW_UNLOAD)
