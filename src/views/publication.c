@@ -284,7 +284,8 @@ current_partitions(const char *bound_query, List *partition_by)
 	/*
 	 * A partition's digest is the sum of its rows' 64-bit hashes: the same
 	 * whatever the order, so no sort, and the grouping is a hash aggregate
-	 * over the partition columns
+	 * over the partition columns.  The rows' text, not their values, is
+	 * hashed: 1.0 and 1.00 are equal numerics but different files.
 	 */
 	initStringInfo(&group_by);
 	foreach(lc, partition_by)
