@@ -348,6 +348,11 @@ is(sql(q{SET search_path = trap, public, pg_catalog;
 	'traps first in the caller\'s search_path: the cascade runs, no trap resolves');
 is(sql(q{SELECT sum(rows) FROM mv_writer_lake}), sql(q{SELECT count(*) FROM mv_cases}),
 	'the non-superuser\'s publication has every row');
+# the right to write files is checked again at every run
+sql(q{REVOKE pg_write_server_files FROM lake_writer});
+like(try_sql(q{SELECT pipeline.refresh('mv_writer_lake')}),
+	qr/permission denied to publish "writer_lake" to files/, 'an owner who lost pg_write_server_files cannot publish');
+sql(q{GRANT pg_write_server_files TO lake_writer});
 
 # --- the same flow under the background scheduler ---------------------------
 sql(q{ALTER SYSTEM SET pipeline.enabled = on});
