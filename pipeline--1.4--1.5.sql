@@ -74,7 +74,8 @@ COMMENT ON COLUMN pipeline.incremental_state.first_key IS
 -- with their sizes, to tell when the tree on disk differs.  The
 -- publication's own table <schema>.mv_<name> is the manifest users read;
 -- this is pipeline's bookkeeping.  Written by the publication's runs (as
--- the catalog owner); readable by everyone, like the other catalogs.
+-- the catalog owner); a row (its paths name partition values) is readable
+-- by whoever may read the publication's manifest.
 CREATE TABLE pipeline.publication_state (
     publication  regclass NOT NULL REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
     partition    text NOT NULL,
@@ -88,3 +89,6 @@ COMMENT ON TABLE pipeline.publication_state IS
 SELECT pg_catalog.pg_extension_config_dump('pipeline.publication_state', '');
 REVOKE ALL ON pipeline.publication_state FROM PUBLIC;
 GRANT SELECT ON pipeline.publication_state TO PUBLIC;
+ALTER TABLE pipeline.publication_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY publication_state_readers ON pipeline.publication_state FOR SELECT
+    USING (pg_catalog.has_table_privilege(publication, 'SELECT'));

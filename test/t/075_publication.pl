@@ -317,6 +317,8 @@ sql(q{CREATE ROLE plain_user; GRANT CREATE, USAGE ON SCHEMA public TO plain_user
 like(try_sql(qq{SET ROLE plain_user; SELECT pipeline.create_matview('public', 'bad', '$q', '1 hour', 'unload',
 		options => '{"unload-destination": "$lake/other", "unload-partition-by": "day"}')}),
 	qr/permission denied to publish "bad" to files/, 'refused: an owner who may not write server files');
+is(sql(q{SET ROLE plain_user; SELECT count(*) FROM pipeline.publication_state}), '0',
+	'what a publication published is readable only by readers of its manifest');
 
 # --- a publication of a non-superuser, run with traps first in search_path ---
 # the owner may write server files; the caller's search_path holds operators
