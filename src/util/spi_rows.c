@@ -15,16 +15,10 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 
-SpiRows *
-spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
-		 const char *nulls, bool read_only, int expected_ret)
+/* Copies SPI's last result into rows, in memory context caller. */
+static void
+copy_result(SpiRows *rows, MemoryContext caller)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	SpiRows    *rows = palloc0(sizeof(SpiRows));
-
-	SPI_connect();
-	rows->count = runas_spi(role, sql, nargs, argtypes, values, nulls,
-							read_only, 0, expected_ret);
 	if (SPI_tuptable != NULL)
 	{
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -51,6 +45,35 @@ spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 			}
 		}
 	}
+}
+
+SpiRows *
+spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
+		 const char *nulls, bool read_only, int expected_ret)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	SpiRows    *rows = palloc0(sizeof(SpiRows));
+
+	SPI_connect();
+	rows->count = runas_spi(role, sql, nargs, argtypes, values, nulls,
+							read_only, 0, expected_ret);
+	copy_result(rows, caller);
+	SPI_finish();
+	return rows;
+}
+
+SpiRows *
+spi_rows_user_code(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	SpiRows    *rows = palloc0(sizeof(SpiRows));
+
+	SPI_connect();
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", sql);
+	rows->count = SPI_processed;
+	copy_result(rows, caller);
 	SPI_finish();
 	return rows;
 }

@@ -33,6 +33,16 @@ extern SpiRows *spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes,
 						 Datum *values, const char *nulls, bool read_only,
 						 int expected_ret);
 
+/*
+ * The same for a SELECT that reads a view's query (user code) as the
+ * current user: analyzed with search_path pinned, so the bound query and
+ * the wrapper resolve what they were bound to, and run with the
+ * search_path in force (the owner's, inside runas_begin_user_code()), as
+ * code the query calls expects.  It sees what this transaction wrote so
+ * far.
+ */
+extern SpiRows *spi_rows_user_code(const char *sql, int nargs, Oid *argtypes, Datum *values);
+
 /* Value of column col (0-based) of row; *isnull says whether it is null. */
 static inline Datum
 spi_rows_value(const SpiRows *rows, uint64 row, int col, bool *isnull)

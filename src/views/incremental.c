@@ -396,7 +396,7 @@ append_statement(const AppendTarget *target, const char *mark)
 /*
  * Whether the query has a row above mark (an index probe when the key is a
  * stream table's indexed column).  Runs as the current user, the owner's
- * user code; needs SPI connected.
+ * user code.
  */
 static bool
 rows_above_mark(const AppendTarget *target, const char *mark)
@@ -404,13 +404,10 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 	const char *key = quote_identifier(target->view->incremental_key);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(mark)};
-	char	   *sql = psprintf("SELECT FROM (%s) q WHERE q.%s > $1::%s LIMIT 1",
-							   target->view->bound_query, key, target->keytype);
 
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes), values, NULL,
-						 false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the stream of \"%s\"", target->view->name);
-	return SPI_processed > 0;
+	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s > $1::%s LIMIT 1",
+									   target->view->bound_query, key, target->keytype),
+							  1, argtypes, values)->count > 0;
 }
 
 /*

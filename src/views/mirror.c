@@ -255,28 +255,22 @@ load_run(Oid relid, MirrorRun *run)
 }
 
 /*
- * Runs a query of one row as the current user: analyzed with search_path
- * pinned (the bound query resolves what it was bound to), executed with
- * the search_path in force (the owner's, for user code).  Returns the
- * row's column col as text (palloc'd in the caller's context), or NULL.
- * Needs SPI connected.
+ * Column col (0-based) of the one row sql returns, as text (NULL for a
+ * null), run as the current user (spi_rows_user_code()).
  */
 static char *
 one_value(const char *sql, int nargs, Oid *argtypes, Datum *values, int col)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *value;
+	SpiRows    *rows = spi_rows_user_code(sql, nargs, argtypes, values);
 
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
-						 values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (rows->count != 1)
 		elog(ERROR, "mirror query returned no row: %s", sql);
-	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
-	return value ? MemoryContextStrdup(caller, value) : NULL;
+	return spi_rows_text(rows, 0, col);
 }
 
 /*
  * The least and greatest keys above mark (every key when NULL), as text;
- * NULL when there is none.  Needs SPI connected, as the owner.
+ * NULL when there is none.  As the owner.
  */
 static void
 stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
@@ -284,14 +278,15 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 	const char *key = quote_identifier(run->view->incremental_key);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
-	char	   *sql;
+	SpiRows    *rows;
 
-	sql = psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, pg_catalog.max(q.%s)::pg_catalog.text "
-				   "  FROM (%s) q%s",
-				   key, key, run->view->bound_query,
-				   mark ? psprintf(" WHERE q.%s > $1::%s", key, run->keytype) : "");
-	*least = one_value(sql, mark ? 1 : 0, argtypes, values, 1);
-	*greatest = one_value(sql, mark ? 1 : 0, argtypes, values, 2);
+	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
+									   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q%s",
+									   key, key, run->view->bound_query,
+									   mark ? psprintf(" WHERE q.%s > $1::%s", key, run->keytype) : ""),
+							  mark ? 1 : 0, argtypes, values);
+	*least = spi_rows_text(rows, 0, 0);
+	*greatest = spi_rows_text(rows, 0, 1);
 }
 
 /* The one table a stage mirror reads, as "schema"."name". */
@@ -454,7 +449,7 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 								   quote_identifier(column),
 								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b.stream)),
 															  get_rel_name(b.stream))),
-						  0, NULL, NULL, 1);
+						  0, NULL, NULL, 0);
 	quarantine_run(&b);
 	incremental_save_mark(run->relid, b.greatest, least);
 	counts.inserted = b.applied[0];
@@ -562,12 +557,10 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 	format_level = incremental_pin_mark_format();
 	values[0] = CStringGetTextDatum(first_key);
 	runas_begin_user_code(&ra, owner);
-	SPI_connect();
-	held = strcmp(one_value(psprintf("SELECT EXISTS (SELECT FROM (%s) q WHERE q.%s <= $1::%s)",
-									 new_bound, quote_identifier(new_key),
-									 format_type_be_qualified(exprType((Node *) tle->expr))),
-							1, argtypes, values, 1), "t") == 0;
-	SPI_finish();
+	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s <= $1::%s LIMIT 1",
+									   new_bound, quote_identifier(new_key),
+									   format_type_be_qualified(exprType((Node *) tle->expr))),
+							  1, argtypes, values)->count > 0;
 	runas_end(&ra);
 	runas_unpin_settings(format_level);
 	if (held)

@@ -267,14 +267,11 @@ partition_values_sql(List *partition_by)
 	return buf.data;
 }
 
-/*
- * The query's partitions with their digests.  Needs SPI connected, as the
- * owner's user code.
- */
+/* The query's partitions with their digests, read as the owner's user code. */
 static List *
 current_partitions(const char *bound_query, List *partition_by)
 {
-	MemoryContext caller = CurrentMemoryContext;
+	SpiRows    *rows;
 	char	   *values = partition_values_sql(partition_by);
 	StringInfoData group_by;
 	char	   *sql;
@@ -296,23 +293,17 @@ current_partitions(const char *bound_query, List *partition_by)
 				   "FROM (%s) q GROUP BY %s",
 				   values, values, bound_query, group_by.data);
 
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 0, NULL), NULL, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the partitions of a publication");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	rows = spi_rows_user_code(sql, 0, NULL, NULL);
+	for (uint64 r = 0; r < rows->count; r++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		array = SPI_getbinval(tuple, desc, 1, &isnull);
-		MemoryContext old = MemoryContextSwitchTo(caller);
 		Partition  *p = palloc0(sizeof(Partition));
+		bool		isnull;
 
-		p->dir = unload_partition_dir(partition_by, array_texts(array));
-		p->key = pstrdup(SPI_getvalue(tuple, desc, 2));
-		p->rows = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
-		p->digest = pstrdup(SPI_getvalue(tuple, desc, 4));
+		p->dir = unload_partition_dir(partition_by, array_texts(spi_rows_value(rows, r, 0, &isnull)));
+		p->key = spi_rows_text(rows, r, 1);
+		p->rows = DatumGetInt64(spi_rows_value(rows, r, 2, &isnull));
+		p->digest = spi_rows_text(rows, r, 3);
 		parts = lappend(parts, p);
-		MemoryContextSwitchTo(old);
 	}
 	return parts;
 }

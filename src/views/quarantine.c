@@ -114,27 +114,17 @@ stream_sql(const StreamBatch *b)
 }
 
 /*
- * The first column of every row of sql, as text in the caller's memory:
- * analyzed with search_path pinned, run with the search_path in force (the
- * owner's).  Needs SPI connected.
+ * The first column of every row of sql, as text (NULL for a null), run as
+ * the current user (spi_rows_user_code()).
  */
 static List *
 query_texts(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
-	MemoryContext caller = CurrentMemoryContext;
+	SpiRows    *rows = spi_rows_user_code(sql, nargs, argtypes, values);
 	List	   *texts = NIL;
 
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "quarantine query failed: %s", sql);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		char	   *value = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		texts = lappend(texts, value ? pstrdup(value) : NULL);
-		MemoryContextSwitchTo(old);
-	}
+	for (uint64 r = 0; r < rows->count; r++)
+		texts = lappend(texts, spi_rows_text(rows, r, 0));
 	return texts;
 }
 
