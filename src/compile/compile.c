@@ -132,32 +132,20 @@ Datum
 pipeline_check_query(PG_FUNCTION_ARGS)
 {
 	ManagedView *mv;
-	MatviewDefinition *def = palloc0(sizeof(MatviewDefinition));
+	MatviewDefinition *def;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("matview and new_query must not be null")));
 	mv = catalog_get_required(PG_GETARG_OID(0));
+	/* the view's type and its other DPL keys, as stored */
+	def = dpl_stored_options(mv->type, mv->options_json);
+	def->options_json = mv->options_json;
 	def->schema_name = mv->schema_name;
 	def->name = mv->name;
-	def->type = mv->type;
 	def->incremental_key = mv->incremental_key;
 	def->requested_mode = mv->requested_mode;
-	if (mv->type != MATVIEW_REGULAR)
-	{
-		MatviewDefinition *stored = dpl_stored_options(mv->type, mv->options_json);
-
-		def->mirror_keys = stored->mirror_keys;
-		def->mirror_sequence = stored->mirror_sequence;
-		def->mirror_operation = stored->mirror_operation;
-		def->mirror_delete_value = stored->mirror_delete_value;
-		def->quarantine = stored->quarantine;
-		def->unload_destination = stored->unload_destination;
-		def->unload_partition_by = stored->unload_partition_by;
-		def->unload_delete_function = stored->unload_delete_function;
-	}
-	def->options_json = mv->options_json;
 	def->interval_us = mv->interval_us;
 	def->interval.time = mv->interval_us;
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(1)), "new_query");

@@ -383,7 +383,6 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	Datum	   *values = palloc0(sizeof(Datum) * 3);
 	ChangeCounts counts;
 	StringInfoData sql;
-	ListCell   *lc;
 
 	/* $1 is the apply's own; $2 hi, $3 lo, $4 the keys left out */
 	argtypes[0] = argtypes[1] = TEXTOID;
@@ -398,13 +397,8 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	if (lo)
 		appendStringInfo(&sql, " AND q.%s > $3::%s", key, run->keytype);
 	if (excluded)
-	{
-		appendStringInfoString(&sql, " AND ROW(");
-		foreach(lc, run->mirror->mirror_keys)
-			appendStringInfo(&sql, "%sq.%s", lc == list_head(run->mirror->mirror_keys) ? "" : ", ",
-							 quote_identifier((char *) lfirst(lc)));
-		appendStringInfoString(&sql, ")::pg_catalog.text <> ALL ($4)");
-	}
+		appendStringInfo(&sql, " AND %s <> ALL ($4)",
+						 quarantine_mirror_key_sql(run->mirror->mirror_keys));
 	source.sql = sql.data;
 	source.nargs = 3;
 	source.argtypes = argtypes;
@@ -520,12 +514,6 @@ uint64
 mirror_populate(Oid relid)
 {
 	return consume(relid, true, NULL);
-}
-
-bool
-mirror_consumes_stage(Oid relid)
-{
-	return catalog_get_required(relid)->incremental_key == NULL;
 }
 
 char *

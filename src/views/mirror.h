@@ -43,9 +43,6 @@ extern void mirror_create_table(Oid owner, const char *qualified, const char *bo
 extern uint64 mirror_refresh(Oid relid, char **detail);
 extern uint64 mirror_populate(Oid relid);
 
-/* Whether the mirror consumes (empties) a stage: it has no incremental key. */
-extern bool mirror_consumes_stage(Oid relid);
-
 /*
  * Why a redefinition that changes a mirror's keys or columns cannot
  * rebuild it from its stream (NULL when it can): a stage is emptied as it

@@ -232,17 +232,16 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		bisect(b, keys, middle + 1, last, edata->message, bad);
 }
 
-/* ROW(q.k1, ...)::text, the text a mirror key is set aside by */
-static char *
-mirror_key_sql(const StreamBatch *b)
+char *
+quarantine_mirror_key_sql(List *mirror_keys)
 {
 	StringInfoData buf;
 	ListCell   *lc;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ROW(");
-	foreach(lc, b->mirror_keys)
-		appendStringInfo(&buf, "%sq.%s", lc == list_head(b->mirror_keys) ? "" : ", ",
+	foreach(lc, mirror_keys)
+		appendStringInfo(&buf, "%sq.%s", lc == list_head(mirror_keys) ? "" : ", ",
 						 quote_identifier((char *) lfirst(lc)));
 	appendStringInfoString(&buf, ")::pg_catalog.text");
 	return buf.data;
@@ -282,7 +281,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 		BadKey	   *k = lfirst(lc);
 		Datum		values[1] = {CStringGetTextDatum(k->key)};
 		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s = $1::%s",
-								  mirror_key_sql(b), b->bound_query,
+								  quarantine_mirror_key_sql(b->mirror_keys), b->bound_query,
 								  quote_identifier(b->key), b->keytype),
 		1, argtypes, values, NIL};
 		ErrorData  *edata = subxact_try(collect_work, &c, false);
@@ -310,7 +309,7 @@ sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 								" WHERE q.%s %s $2::%s%s AND %s = ANY ($1)",
 								key, b->bound_query, key, hi_inclusive ? "<=" : "<", b->keytype,
 								lo ? psprintf(" AND q.%s > $3::%s", key, b->keytype) : "",
-								mirror_key_sql(b)),
+								quarantine_mirror_key_sql(b->mirror_keys)),
 					   lo ? 3 : 2, argtypes, values);
 }
 

@@ -52,6 +52,12 @@ typedef struct StreamBatch
 } StreamBatch;
 
 /*
+ * ROW(q.k1, ...)::text over a query aliased q: the text a mirror key is set
+ * aside by (StreamBatch.run's excluded).
+ */
+extern char *quarantine_mirror_key_sql(List *mirror_keys);
+
+/*
  * The greatest key of the stream table above mark, as text (NULL: none).
  * Runs as the current user.
  */

@@ -174,7 +174,8 @@ refresh_matview(Oid relid)
 	{
 		char	   *detail = NULL;
 		uint64		rows;
-		MatviewType type = catalog_get_required(relid)->type;
+		ManagedView *view = catalog_get_required(relid);
+		MatviewType type = view->type;
 
 		if (type == MATVIEW_INCREMENTAL)
 			rows = incremental_refresh(relid, &detail);
@@ -187,7 +188,8 @@ refresh_matview(Oid relid)
 		refresh_set_detail(detail);
 		/* an append or an apply counts the rows it wrote */
 		last_unchanged = type != MATVIEW_REGULAR && rows == 0;
-		last_consumed = type == MATVIEW_MIRROR && mirror_consumes_stage(relid);
+		/* a mirror without a stream key empties its stage */
+		last_consumed = type == MATVIEW_MIRROR && view->incremental_key == NULL;
 		return rows;
 	}
 	return refresh_as_owner(relid, true);
