@@ -525,22 +525,13 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
 {
 	MemoryContext caller = CurrentMemoryContext;
 	StreamBatch b = {0};
-	char	   *column;
 	RunAs		ra;
 	Query	   *query;
 
 	runas_begin_internal(&ra, target->owner);
 	query = analyze_one(target->view->bound_query);
 	runas_end(&ra);
-	if (!quarantine_stream_of(query, target->view->incremental_key, &b.stream, &column))
-		elog(ERROR, "the stream of \"%s\" no longer reads one table", target->view->name);
-	b.view = target->view->relid;
-	b.view_name = target->view->name;
-	b.owner = target->owner;
-	b.bound_query = target->view->bound_query;
-	b.key = target->view->incremental_key;
-	b.keytype = target->keytype;
-	b.stream_column = column;
+	quarantine_batch_begin(&b, target->view, target->owner, query, target->keytype);
 	b.mark = mark;
 	b.run = append_range;
 	b.arg = (void *) target;

@@ -255,20 +255,6 @@ load_run(Oid relid, MirrorRun *run)
 }
 
 /*
- * Column col (0-based) of the one row sql returns, as text (NULL for a
- * null), run as the current user (spi_rows_user_code()).
- */
-static char *
-one_value(const char *sql, int nargs, Oid *argtypes, Datum *values, int col)
-{
-	SpiRows    *rows = spi_rows_user_code(sql, nargs, argtypes, values);
-
-	if (rows->count != 1)
-		elog(ERROR, "mirror query returned no row: %s", sql);
-	return spi_rows_text(rows, 0, col);
-}
-
-/*
  * The least and greatest keys above mark (every key when NULL), as text;
  * NULL when there is none.  As the owner.
  */
@@ -418,19 +404,10 @@ static ChangeCounts
 consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 {
 	StreamBatch b = {0};
-	char	   *column;
 	ChangeCounts counts = {0};
 	char	   *least = NULL;
 
-	if (!quarantine_stream_of(run->query, run->view->incremental_key, &b.stream, &column))
-		elog(ERROR, "the stream of mirror \"%s\" no longer reads one table", run->view->name);
-	b.view = run->relid;
-	b.view_name = run->view->name;
-	b.owner = run->owner;
-	b.bound_query = run->view->bound_query;
-	b.key = run->view->incremental_key;
-	b.keytype = run->keytype;
-	b.stream_column = column;
+	quarantine_batch_begin(&b, run->view, run->owner, run->query, run->keytype);
 	b.mirror_keys = run->mirror->mirror_keys;
 	b.mark = from_scratch ? NULL : incremental_read_mark(run->relid);
 	b.run = apply_range;
@@ -439,11 +416,7 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 	if (b.greatest == NULL)
 		return counts;
 	if (b.mark == NULL)
-		least = one_value(psprintf("SELECT pg_catalog.min(s.%s)::pg_catalog.text FROM %s s",
-								   quote_identifier(column),
-								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b.stream)),
-															  get_rel_name(b.stream))),
-						  0, NULL, NULL, 0);
+		least = quarantine_least(&b);
 	quarantine_run(&b);
 	incremental_save_mark(run->relid, b.greatest, least);
 	counts.inserted = b.applied[0];

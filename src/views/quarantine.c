@@ -128,19 +128,49 @@ query_texts(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	return texts;
 }
 
-char *
-quarantine_greatest(const StreamBatch *b)
+void
+quarantine_batch_begin(StreamBatch *b, const ManagedView *view, Oid owner, Query *query,
+					   const char *keytype)
+{
+	char	   *column;
+
+	if (!quarantine_stream_of(query, view->incremental_key, &b->stream, &column))
+		elog(ERROR, "the stream of \"%s\" no longer reads one table", view->name);
+	b->view = view->relid;
+	b->view_name = view->name;
+	b->owner = owner;
+	b->bound_query = view->bound_query;
+	b->key = view->incremental_key;
+	b->keytype = keytype;
+	b->stream_column = column;
+}
+
+/* min or max of the stream table's key, above the mark, as text (or NULL) */
+static char *
+stream_extreme(const StreamBatch *b, const char *aggregate)
 {
 	const char *col = quote_identifier(b->stream_column);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
 	List	   *texts;
 
-	texts = query_texts(psprintf("SELECT pg_catalog.max(s.%s)::pg_catalog.text FROM %s s%s",
-								 col, stream_sql(b),
+	texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s%s",
+								 aggregate, col, stream_sql(b),
 								 b->mark ? psprintf(" WHERE s.%s > $1::%s", col, b->keytype) : ""),
 						b->mark ? 1 : 0, argtypes, values);
 	return linitial(texts);
+}
+
+char *
+quarantine_greatest(const StreamBatch *b)
+{
+	return stream_extreme(b, "max");
+}
+
+char *
+quarantine_least(const StreamBatch *b)
+{
+	return stream_extreme(b, "min");
 }
 
 /* The batch's distinct stream keys, ascending. */

@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "model/catalog.h"
 #include "model/dpl.h"
 #include "nodes/parsenodes.h"
 
@@ -58,10 +59,19 @@ typedef struct StreamBatch
 extern char *quarantine_mirror_key_sql(List *mirror_keys);
 
 /*
- * The greatest key of the stream table above mark, as text (NULL: none).
- * Runs as the current user.
+ * Fills in the batch's view, owner, key and stream (the one table query,
+ * the view's bound query analyzed, reads); errors when the query no longer
+ * reads one.  The caller sets the mark, run and arg.
+ */
+extern void quarantine_batch_begin(StreamBatch *batch, const ManagedView *view, Oid owner,
+								   Query *query, const char *keytype);
+
+/*
+ * The greatest and the least key of the stream table above mark, as text
+ * (NULL: none).  Run as the current user.
  */
 extern char *quarantine_greatest(const StreamBatch *batch);
+extern char *quarantine_least(const StreamBatch *batch);
 
 /*
  * Runs the batch.  When it fails with a data error (SQLSTATE classes 22
