@@ -16,6 +16,7 @@
 #include "io/external_function.h"
 #include "bgw/launcher.h"
 #include "compile/rebind.h"
+#include "schedule/alerts.h"
 
 PG_MODULE_MAGIC;
 
@@ -130,6 +131,7 @@ _PG_init(void)
 {
 	define_settings();
 	external_define_settings();
+	alerts_define_settings();
 	MarkGUCPrefixReserved("pipeline");
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = pipeline_process_utility;

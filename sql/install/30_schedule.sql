@@ -18,6 +18,9 @@ CREATE TABLE pipeline.runs (
     label_count  int NOT NULL DEFAULT 1,
     -- what the refresh said about how it ran (e.g. why it recomputed fully)
     detail       text,
+    -- the start of the process that ran it: with worker_pid, tells a live
+    -- run from one a crashed or former primary left 'running'
+    worker_started_at timestamptz,
     -- a run is claimed by inserting its row: one per view, label and attempt
     UNIQUE (matview, time_label, attempt)
 );
@@ -145,10 +148,18 @@ SELECT d.matview,
        -- then; unknown (NULL) to a role that may not see the view's runs
        CASE WHEN pipeline.can_see(d.matview) THEN
             greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
-                              + d.refresh_interval), '0'::interval) END AS lag
+                              + d.refresh_interval), '0'::interval) END AS lag,
+       (d.options ->> 'freshness-sla-minutes')::int AS sla_minutes,
+       -- older than its SLA: since its last success's label, or its definition's
+       CASE WHEN NOT d.options ? 'freshness-sla-minutes' THEN false
+            WHEN pipeline.can_see(d.matview) THEN
+            now() - coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
+            > make_interval(mins => (d.options ->> 'freshness-sla-minutes')::int) END AS sla_breached
   FROM pipeline.matview_definitions d
   LEFT JOIN last_run l ON l.matview = d.matview
   LEFT JOIN last_success s ON s.matview = d.matview;
+COMMENT ON COLUMN pipeline.status.sla_breached IS
+    'Whether its freshness exceeds @freshness-sla-minutes (false without an SLA; NULL to a role that may not see its runs)';
 COMMENT ON COLUMN pipeline.status.lag IS
     'How far behind its schedule: since the first label after its last success fell due; 0 when up to date';
 

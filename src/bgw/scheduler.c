@@ -36,12 +36,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgw/alert_sender.h"
 #include "bgw/extension_lock.h"
 #include "bgw/launcher.h"
 #include "bgw/refresh_worker.h"
 #include "bgw/scheduler.h"
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "schedule/alerts.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
@@ -569,6 +571,34 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	return dispatched_count;
 }
 
+/* The alert sender this scheduler started, or NULL (TopMemoryContext). */
+static BackgroundWorkerHandle *alert_sender = NULL;
+
+/*
+ * Starts the alert sender when alerts wait to be POSTed and it is not
+ * running: it, not this process, waits for the endpoint.
+ */
+static void
+start_alert_sender(void)
+{
+	pid_t		pid;
+	MemoryContext old;
+
+	if (alert_sender != NULL && GetBackgroundWorkerPid(alert_sender, &pid) != BGWH_STOPPED)
+		return;
+	if (alert_sender != NULL)
+	{
+		pfree(alert_sender);
+		alert_sender = NULL;
+	}
+	if (!alerts_undelivered())
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (!alert_sender_start(MyDatabaseId, &alert_sender))
+		alert_sender = NULL;
+	MemoryContextSwitchTo(old);
+}
+
 /* One planning pass; needs no transaction, runs its own. */
 static void
 scheduler_tick(void)
@@ -594,6 +624,10 @@ scheduler_tick(void)
 		reloaded = reload_stale_inputs(extension);
 		views = cached_dag->count;
 		dispatched_count = start_due_refreshes(cached_dag, cached_states, now);
+		/* in memory but for a view whose SLA state changed */
+		alerts_check_slas(cached_dag, cached_states, now);
+		if (pipeline_alert_endpoint[0] != '\0')
+			start_alert_sender();
 	}
 	else
 	{

@@ -27,6 +27,7 @@
 #include "util/settings.h"
 #include "util/spi_rows.h"
 #include "views/incremental.h"
+#include "views/audit.h"
 #include "views/differential.h"
 #include "views/matview.h"
 #include "views/publication.h"
@@ -285,7 +286,10 @@ keep_view(PendingView *v)
 {
 	v->newrelid = v->relid;
 	if (v->def)
+	{
+		audit_bind(v->def, v->type == MATVIEW_UNLOAD ? InvalidOid : v->relid);
 		catalog_update_definition(v->relid, v->def);
+	}
 	/* a redefined publication writes nothing now; its next run, everything */
 	if (v->def && v->type == MATVIEW_UNLOAD)
 		publication_mark_stale(v->relid);
@@ -310,11 +314,14 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	restore_view(v, saved);
 	remap_relation(remap, v->relid, v->newrelid);
 	if (v->def)
+	{
+		audit_bind(v->def, v->type == MATVIEW_UNLOAD ? InvalidOid : v->newrelid);
 		catalog_update_definition(v->newrelid, v->def);
+	}
 	else if (v->type == MATVIEW_REGULAR)
 		catalog_set_refresh_mode(v->newrelid, v->mode, v->full_reason);
 	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
-	matview_populate(v->newrelid, v->type);
+	matview_populate(v->newrelid, v->type, v->def ? v->def->options_json : v->options);
 	if (v->type == MATVIEW_REGULAR && v->old_type != MATVIEW_REGULAR)
 		incremental_forget_mark(v->newrelid);
 }

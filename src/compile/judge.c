@@ -30,6 +30,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
+#include "views/audit.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
@@ -183,11 +184,11 @@ judge_mirror(PendingView *v, Query *query)
 }
 
 /*
- * Judges one view inside the check's subtransaction: analyzes its query
- * and, when readers would see a new shape, puts the new shape in place.
+ * Analyzes a view's query and, when readers would see a new shape, puts
+ * the new shape in place; returns the relation with its new shape.
  */
-static void
-judge_view(PendingView *v)
+static Oid
+judge_view_shape(PendingView *v)
 {
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
@@ -208,7 +209,7 @@ judge_view(PendingView *v)
 		if (OidIsValid(v->relid) && v->old_type == MATVIEW_UNLOAD)
 		{
 			v->keep = true;
-			return;
+			return v->relid;
 		}
 		goto create;
 	}
@@ -217,7 +218,7 @@ judge_view(PendingView *v)
 		if (!v->broken)
 			pending_resolve_refresh_mode(v);
 		if (judge_mirror(v, query))
-			return;
+			return v->relid;
 		goto create;
 	}
 
@@ -242,15 +243,34 @@ judge_view(PendingView *v)
 	if (same)
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
-		return;
+		return v->relid;
 	}
 create:
 	if (OidIsValid(v->relid))
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
-	(void) matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
+	return matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 								   v->type, v->mode, v->bound, v->key, v->options);
+}
+
+/*
+ * Judges one view inside the check's subtransaction: its query and shape
+ * (judge_view_shape()), then a definition's expectations, which must bind
+ * to its new columns as define() binds them.
+ */
+static void
+judge_view(PendingView *v)
+{
+	Oid			shape = judge_view_shape(v);
+
+	if (v->def && !v->broken)
+	{
+		MatviewDefinition def = *v->def;
+
+		def.bound_query = v->bound;
+		audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
+	}
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */

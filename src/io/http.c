@@ -23,6 +23,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 
 #include "io/http.h"
 
@@ -558,4 +560,21 @@ http_url_under(const HttpUrl *url, const HttpUrl *prefix)
 		return false;
 	return prefix->path[len - 1] == '/' ||
 		url->path[len] == '\0' || url->path[len] == '/';
+}
+
+bool
+http_retryable(const HttpResult *result)
+{
+	if (result->outcome == HTTP_OK)
+		return result->status >= 500;
+	return result->outcome != HTTP_TOO_LARGE;
+}
+
+void
+http_backoff(int attempt)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 Min(100L << Min(attempt, 10), 5000L), PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
 }

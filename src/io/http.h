@@ -41,6 +41,18 @@ extern void http_post(const char *url, const char *body, size_t body_len,
 					  long timeout_ms, HttpResult *result);
 
 /*
+ * Whether a request is worth sending again: no reply, or a 5xx one (not
+ * one too large to read).
+ */
+extern bool http_retryable(const HttpResult *result);
+
+/*
+ * Sleeps the backoff before retry attempt + 1 (doubling from 100 ms, at
+ * most 5 s), on the latch: interrupts end it.
+ */
+extern void http_backoff(int attempt);
+
+/*
  * An http or https URL as libcurl will request it, in the normal form the
  * allow-list compares (RFC 3986 section 6.2.2): scheme and host in lower
  * case, the port explicit, percent-escapes of unreserved characters decoded

@@ -69,14 +69,6 @@ lambda_end_request(StringInfo buf)
  * ---------------------------------------------------------------------
  */
 
-static bool
-retryable(HttpResult *res)
-{
-	if (res->outcome == HTTP_OK)
-		return res->status >= 500;
-	return res->outcome != HTTP_TOO_LARGE;
-}
-
 /*
  * Refuses a request to ef's endpoint unless pipeline.allowed_endpoints, as it
  * is now, admits it.  The verdict is kept until the setting changes.
@@ -117,17 +109,11 @@ post_with_retries(ExternalFunction *ef, StringInfo body, HttpResult *res)
 {
 	for (int attempt = 0;; attempt++)
 	{
-		long		backoff_ms;
-
 		require_allowed(ef);
 		http_post(ef->url.url, body->data, body->len, ef->timeout_ms, res);
-		if (!retryable(res) || attempt >= ef->retries)
+		if (!http_retryable(res) || attempt >= ef->retries)
 			return attempt + 1;
-		backoff_ms = Min(100L << Min(attempt, 10), 5000L);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 backoff_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		http_backoff(attempt);
 	}
 }
 

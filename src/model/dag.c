@@ -21,6 +21,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "model/catalog.h"
 #include "model/dag.h"
 #include "util/runas.h"
 #include "util/toposort.h"
@@ -156,6 +157,8 @@ typedef struct LoadedNode
 	Oid			relid;
 	char	   *name;
 	int64		interval_us;
+	int64		sla_us;
+	TimestampTz defined_label;
 	List	   *upstream;		/* indexes into the loaded array */
 	int			level;
 	int			placed;			/* position once sorted, else -1 */
@@ -230,8 +233,13 @@ refresh_order(LoadedNode *loaded, int count)
 static int
 load_views(LoadedNode **nodes, OidIndex **byoid)
 {
+	/* an SLA in minutes, as a whole number of them (dpl.c) */
 	SpiRows    *rows = spi_rows(InvalidOid,
-								"SELECT matview::oid, matview::text, refresh_interval "
+								catalog_has_options() ?
+								"SELECT matview::oid, matview::text, refresh_interval, created_at, "
+								"       (options OPERATOR(pg_catalog.->>) 'freshness-sla-minutes')::pg_catalog.int8 "
+								"  FROM pipeline.matview_definitions" :
+								"SELECT matview::oid, matview::text, refresh_interval, created_at, NULL::pg_catalog.int8 "
 								"  FROM pipeline.matview_definitions",
 								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	int			count = (int) rows->count;
@@ -241,11 +249,17 @@ load_views(LoadedNode **nodes, OidIndex **byoid)
 	for (int i = 0; i < count; i++)
 	{
 		bool		isnull;
+		Datum		d;
 
 		loaded[i].relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
 		loaded[i].name = TextDatumGetCString(spi_rows_value(rows, i, 1, &isnull));
 		loaded[i].interval_us =
 			interval_usecs(DatumGetIntervalP(spi_rows_value(rows, i, 2, &isnull)));
+		loaded[i].defined_label =
+			time_label_of(loaded[i].interval_us,
+						  DatumGetTimestampTz(spi_rows_value(rows, i, 3, &isnull)));
+		d = spi_rows_value(rows, i, 4, &isnull);
+		loaded[i].sla_us = isnull ? 0 : DatumGetInt64(d) * USECS_PER_MINUTE;
 		loaded[i].placed = -1;
 		index[i].relid = loaded[i].relid;
 		index[i].index = i;
@@ -299,6 +313,8 @@ build_dag(LoadedNode *loaded, const int *order, int count)
 
 		node->relid = src->relid;
 		node->interval_us = src->interval_us;
+		node->sla_us = src->sla_us;
+		node->defined_label = src->defined_label;
 		node->level = src->level;
 		node->position = i + 1;
 		foreach(lc, src->upstream)

@@ -7,6 +7,7 @@
 #ifndef PIPELINE_DAG_H
 #define PIPELINE_DAG_H
 
+#include "datatype/timestamp.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 
@@ -37,6 +38,9 @@ typedef struct DagNode
 {
 	Oid			relid;
 	int64		interval_us;
+	int64		sla_us;			/* @freshness-sla-minutes; 0 when none */
+	TimestampTz defined_label;	/* its label when defined: as fresh as that
+								 * before its first success */
 	int			level;			/* 1 + max level of managed upstreams */
 	int			position;		/* 1-based place in refresh order */
 	List	   *upstream;		/* indexes of managed upstream nodes */

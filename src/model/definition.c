@@ -92,6 +92,14 @@ definition_validate_fields(const MatviewDefinition *def)
 static void
 validate_type(const MatviewDefinition *def)
 {
+	if (def->sla_minutes > 0 && def->sla_minutes * USECS_PER_MINUTE < def->interval_us)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("freshness SLA of %d minutes for \"%s\" is shorter than its refresh interval",
+						def->sla_minutes, def->name),
+				 errdetail("A view refreshed every %lld minutes is up to that old between runs.",
+						   (long long) (def->interval_us / USECS_PER_MINUTE)),
+				 errhint("Give @freshness-sla-minutes at least the interval.")));
 	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

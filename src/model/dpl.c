@@ -261,6 +261,10 @@ static void apply_mirror_keys(MatviewDefinition *def, KeyState *state, const cha
 static void apply_mirror_name(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_on_error(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 static void apply_unload(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_expect(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_expect_unique(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_expect_rows(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
+static void apply_sla(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line);
 
 /* In the order error hints list them. */
 static const DplKey dpl_keys[] = {
@@ -280,6 +284,10 @@ static const DplKey dpl_keys[] = {
 	{"unload-destination", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
 	{"unload-partition-by", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
 	{"unload-delete-function", NULL, FOR_TYPE(MATVIEW_UNLOAD), false, apply_unload},
+	{"expect", NULL, FOR_ALL_TYPES, true, apply_expect},
+	{"expect-unique", NULL, FOR_ALL_TYPES, false, apply_expect_unique},
+	{"expect-rows", NULL, FOR_ALL_TYPES, false, apply_expect_rows},
+	{"freshness-sla-minutes", NULL, FOR_ALL_TYPES, false, apply_sla},
 	/* Datacoral's other spellings of the type */
 	{"table-type", "matview_type", FOR_ALL_TYPES, false, apply_table_type},
 	{"update-mode", "matview_type", FOR_ALL_TYPES, false, apply_update_mode},
@@ -498,6 +506,110 @@ apply_on_error(MatviewDefinition *def, KeyState *state, const char *key, char *v
 		report_bad_value(key, value, line, "stop, quarantine");
 }
 
+bool
+dpl_split_expectation(const char *value, char **name, char **expression)
+{
+	const char *colon = strchr(value, ':');
+
+	if (colon == NULL)
+		return false;
+	*name = trim(pnstrdup(value, colon - value));
+	*expression = trim(pstrdup(colon + 1));
+	return **name != '\0' && **expression != '\0';
+}
+
+/* "name: expression"; names are unique among a view's expectations */
+static void
+apply_expect(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	char	   *name;
+	char	   *expression;
+	ListCell   *lc;
+
+	if (!dpl_split_expectation(value, &name, &expression))
+		report_bad_value(key, value, line, "<name>: <boolean expression over a row of the view>");
+	for (const char *c = name; *c; c++)
+		if (!(isalnum((unsigned char) *c) || *c == '_' || *c == '-' || IS_HIGHBIT_SET(*c)))
+			report_bad_value(key, value, line,
+							 "a name of letters, digits, \"_\" and \"-\", a colon, then a boolean expression");
+	foreach(lc, def->expectations)
+	{
+		char	   *other;
+		char	   *ignored;
+
+		(void) dpl_split_expectation(lfirst(lc), &other, &ignored);
+		if (strcmp(other, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 line ?
+					 errmsg("@%s on line %d names expectation \"%s\" a second time", key, line, name) :
+					 errmsg("option \"%s\" names expectation \"%s\" twice", key, name)));
+	}
+	def->expectations = lappend(def->expectations, psprintf("%s: %s", name, expression));
+}
+
+static void
+apply_expect_unique(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	def->expect_unique = column_list(key, value, line);
+}
+
+/* A whole number of at least 0 (of at least 1 when positive), or -1. */
+static int64
+parse_count(const char *text, bool positive)
+{
+	char	   *end;
+	long long	n;
+
+	if (!isdigit((unsigned char) *text))
+		return -1;
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || (positive && n < 1))
+		return -1;
+	return (int64) n;
+}
+
+/* "<min>" or "<min>..<max>", min <= max */
+static void
+apply_expect_rows(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	const char *allowed = "<min> or <min>..<max>, whole numbers";
+	char	   *dots = strstr(value, "..");
+
+	def->has_expect_rows = true;
+	def->expect_rows_max = -1;
+	if (dots == NULL)
+		def->expect_rows_min = parse_count(value, false);
+	else
+	{
+		def->expect_rows_min = parse_count(trim(pnstrdup(value, dots - value)), false);
+		def->expect_rows_max = parse_count(trim(pstrdup(dots + 2)), false);
+		if (def->expect_rows_max < 0)
+			report_bad_value(key, value, line, allowed);
+	}
+	if (def->expect_rows_min < 0)
+		report_bad_value(key, value, line, allowed);
+	if (def->expect_rows_max >= 0 && def->expect_rows_max < def->expect_rows_min)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 line ?
+				 errmsg("@%s on line %d has its bounds reversed: %s", key, line, value) :
+				 errmsg("option \"%s\" has its bounds reversed: %s", key, value),
+				 errhint("Write the least number of rows first: <min>..<max>.")));
+}
+
+/* at least the view's interval: definition_validate() checks that */
+static void
+apply_sla(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
+{
+	int64		minutes = parse_count(value, true);
+
+	if (minutes < 1 || minutes > INT_MAX)
+		report_bad_value(key, value, line, "a whole number of minutes, at least 1");
+	def->sla_minutes = (int) minutes;
+}
+
 /*
  * Adds a key with no parameter nor column of its own to the definition's
  * options_json, as a JSON string.
@@ -507,7 +619,9 @@ remember_option(MatviewDefinition *def, const DplKey *known, const char *value)
 {
 	StringInfoData buf;
 
-	if (known->parameter != NULL || strcmp(known->name, "datacoral") == 0)
+	/* a repeatable key's values are one array (dpl_set_expectations()) */
+	if (known->parameter != NULL || strcmp(known->name, "datacoral") == 0 ||
+		known->repeatable)
 		return;
 	initStringInfo(&buf);
 	if (def->options_json == NULL || strcmp(def->options_json, "{}") == 0)
@@ -769,6 +883,8 @@ parse_header(MatviewDefinition *def, KeyState *state, char *content, int lineno)
 static void
 fill_defaults(MatviewDefinition *def)
 {
+	if (def->expectations != NIL)
+		dpl_set_expectations(def);
 	if (def->type != MATVIEW_MIRROR)
 		return;
 	if (def->mirror_operation == NULL)
@@ -893,21 +1009,47 @@ dpl_apply_options(MatviewDefinition *def, Jsonb *options)
 	fill_defaults(def);
 }
 
+/* Sets (or replaces) key of def's options_json to a JSON value's text. */
+static void
+set_option_json(MatviewDefinition *def, const char *key, const char *json)
+{
+	Datum		path[1] = {CStringGetTextDatum(key)};
+	Datum		options;
+
+	options = DirectFunctionCall1(jsonb_in, CStringGetDatum(def->options_json ? def->options_json : "{}"));
+	options = DirectFunctionCall4(jsonb_set, options,
+								  PointerGetDatum(construct_array(path, 1, TEXTOID, -1, false, TYPALIGN_INT)),
+								  DirectFunctionCall1(jsonb_in, CStringGetDatum(json)),
+								  BoolGetDatum(true));
+	def->options_json = DatumGetCString(DirectFunctionCall1(jsonb_out, options));
+}
+
 void
 dpl_set_option(MatviewDefinition *def, const char *key, const char *value)
 {
 	StringInfoData json;
-	Datum		path[1] = {CStringGetTextDatum(key)};
-	Datum		options;
 
 	initStringInfo(&json);
 	escape_json(&json, value);
-	options = DirectFunctionCall1(jsonb_in, CStringGetDatum(def->options_json ? def->options_json : "{}"));
-	options = DirectFunctionCall4(jsonb_set, options,
-								  PointerGetDatum(construct_array(path, 1, TEXTOID, -1, false, TYPALIGN_INT)),
-								  DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)),
-								  BoolGetDatum(true));
-	def->options_json = DatumGetCString(DirectFunctionCall1(jsonb_out, options));
+	set_option_json(def, key, json.data);
+}
+
+void
+dpl_set_expectations(MatviewDefinition *def)
+{
+	StringInfoData json;
+	ListCell   *lc;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	foreach(lc, def->expectations)
+	{
+		if (lc != list_head(def->expectations))
+			appendStringInfoString(&json, ", ");
+		escape_json(&json, lfirst(lc));
+	}
+	appendStringInfoChar(&json, ']');
+	set_option_json(def, "expect", json.data);
 }
 
 MatviewDefinition *

@@ -65,6 +65,14 @@ typedef struct MatviewDefinition
 	char	   *unload_destination;
 	List	   *unload_partition_by;	/* column names */
 	char	   *unload_delete_function; /* as given, or NULL */
+	/* audits and freshness (API.md section 10), for every type */
+	List	   *expectations;	/* "name: expression" strings, as given or,
+								 * once stored, bound (views/audit.h) */
+	List	   *expect_unique;	/* column names; NIL when none */
+	bool		has_expect_rows;
+	int64		expect_rows_min;
+	int64		expect_rows_max;	/* -1: no upper bound */
+	int			sla_minutes;	/* @freshness-sla-minutes; 0 when none */
 
 	/*
 	 * The keys given that have no create_matview() parameter nor catalog
@@ -108,6 +116,15 @@ extern MatviewDefinition *dpl_stored_options(MatviewType type, const char *optio
 
 /* Sets (or replaces) one key of def's options_json, as a JSON string. */
 extern void dpl_set_option(MatviewDefinition *def, const char *key, const char *value);
+
+/* Sets def's "expect" option to the JSON array of def->expectations. */
+extern void dpl_set_expectations(MatviewDefinition *def);
+
+/*
+ * Splits "name: expression" (an @expect value) at its first colon; false
+ * when it has no name or no expression.
+ */
+extern bool dpl_split_expectation(const char *value, char **name, char **expression);
 
 extern const char *matview_type_name(MatviewType type);
 extern MatviewType matview_type_from_name(const char *name);

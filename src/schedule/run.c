@@ -20,9 +20,11 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "views/audit.h"
 #include "views/capture.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
+#include "schedule/alerts.h"
 #include "schedule/change_tracking.h"
 #include "util/settings.h"
 #include "views/refresh.h"
@@ -38,8 +40,8 @@ static TimestampTz window_end_label = NO_LABEL;
 int64
 run_claim(Oid relid, TimestampTz label, int attempt)
 {
-	Oid			argtypes[4] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID};
-	Datum		values[4];
+	Oid			argtypes[5] = {OIDOID, TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[5];
 	int64		run_id = 0;
 	SpiRows    *rows;
 	bool		isnull;
@@ -59,6 +61,7 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	values[1] = TimestampTzGetDatum(label);
 	values[2] = Int32GetDatum(attempt);
 	values[3] = Int32GetDatum(MyProcPid);
+	values[4] = TimestampTzGetDatum(MyStartTimestamp);
 
 	/*
 	 * A session that ran this label and attempt first has its row here, or,
@@ -66,17 +69,21 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	 * before it (run_finish), that row's labels reach it.  Rows of a view
 	 * never overlap, so the row just before the label is the only one that
 	 * can.  The lock above orders claimers of a view, and each statement sees
-	 * what the one before committed.
+	 * what the one before committed.  The process's start (1.6 on) tells
+	 * its run from an orphan whose process id it reuses (run_fail_orphans()).
 	 */
 	rows = spi_rows(catalog_owner(),
-					psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid) "
-							 "SELECT $1::regclass, $2, $3, 'running', $4 "
+					psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid%s) "
+							 "SELECT $1::regclass, $2, $3, 'running', $4%s "
 							 " WHERE coalesce((SELECT %s < $2 FROM pipeline.runs p "
 							 "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
 							 "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
 							 "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
+							 catalog_has_column("runs", "worker_started_at") ? ", worker_started_at" : "",
+							 catalog_has_column("runs", "worker_started_at") ? ", $5" : "",
 							 SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
-					4, argtypes, values, NULL, false, -1);
+					catalog_has_column("runs", "worker_started_at") ? 5 : 4,
+					argtypes, values, NULL, false, -1);
 	if (rows->count == 1)
 		run_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 	if (run_id == 0)
@@ -292,6 +299,7 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	 * In the scheduler a cancelled refresh is a failed run and the worker
 	 * goes on; a user's run_due() ends on a cancel.
 	 */
+	audit_forget();
 	error = subxact_try(refresh_run, &run, IsBackgroundWorker);
 	window_active = false;
 	if (error != NULL)
@@ -304,6 +312,9 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	/* a failed refresh's detail is not kept: the error says what happened */
 	run_finish(run_id, relid, label, run.status, run.rows, error ? error->message : NULL,
 			   error ? NULL : run.detail);
+	/* every check of the run, passed or failed, its contents kept or not */
+	audit_record(run_id, relid);
+	alerts_after_run(relid, label, run_id, run.status, error != NULL && audit_failed());
 	return run.status;
 }
 
@@ -397,7 +408,11 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 			}
 		}
 		if (skipped)
+		{
 			change_tracking_refreshed(relid, false, false);
+			/* a skip is a success: its contents are current */
+			alerts_after_run(relid, label, 0, RUN_SKIPPED, false);
+		}
 	}
 	PopActiveSnapshot();
 	/* a claim holds the view to the end of the transaction; else let go */
@@ -413,21 +428,32 @@ run_fail_orphans(void)
 {
 	SpiRows    *rows;
 
+	/*
+	 * A run is live while its process is: the same process id and, from
+	 * 1.6, the same start (a process id of a crashed server's, or of a
+	 * former primary's, may be a live process's here).  A run from before
+	 * this server started is never live.
+	 */
 	rows = spi_rows(catalog_owner(),
-					"UPDATE pipeline.runs SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
-					"       error = '" ORPHAN_ERROR "' "
-					" WHERE status = 'running' AND worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
-					"   AND worker_pid NOT IN (SELECT pid FROM pg_catalog.pg_stat_activity "
-					"                           WHERE pid IS NOT NULL) "
-					"RETURNING matview::oid, time_label",
+					psprintf("UPDATE pipeline.runs r SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
+							 "       error = '" ORPHAN_ERROR "' "
+							 " WHERE r.status = 'running' AND r.worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
+							 "   AND (r.started_at < pg_catalog.pg_postmaster_start_time() "
+							 "        OR NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a "
+							 "                        WHERE a.pid = r.worker_pid%s)) "
+							 "RETURNING r.matview::oid, r.time_label, r.run_id",
+							 catalog_has_column("runs", "worker_started_at") ?
+							 " AND (r.worker_started_at IS NULL OR a.backend_start = r.worker_started_at)" : ""),
 					0, NULL, NULL, NULL, false, -1);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
+		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		TimestampTz label = DatumGetTimestampTz(spi_rows_value(rows, i, 1, &isnull));
 
-		run_log_failure(DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)),
-						DatumGetTimestampTz(spi_rows_value(rows, i, 1, &isnull)),
-						0, ORPHAN_ERROR);
+		run_log_failure(relid, label, 0, ORPHAN_ERROR);
+		alerts_after_run(relid, label, DatumGetInt64(spi_rows_value(rows, i, 2, &isnull)),
+						 RUN_FAILED, false);
 	}
 }
 
@@ -574,6 +600,8 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(run_status_name(status));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	/* freshness as of the clock the caller steps, as the scheduler's is of now */
+	alerts_check_slas(dag, states, as_of);
 	return (Datum) 0;
 }
 

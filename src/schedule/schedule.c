@@ -66,6 +66,8 @@ state_init(ViewState *state)
 	state->latest_status = RUN_NONE;
 	state->latest_attempt = 0;
 	state->latest_finished_at = NO_LABEL;
+	state->sla_known = false;
+	state->sla_open = false;
 }
 
 /*

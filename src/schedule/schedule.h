@@ -36,6 +36,9 @@ typedef struct ViewState
 	RunStatus	latest_status;
 	int			latest_attempt;
 	TimestampTz latest_finished_at;
+	/* its SLA incident as alerts_check_slas() last saw it */
+	bool		sla_known;
+	bool		sla_open;
 } ViewState;
 
 typedef enum Decision

@@ -27,6 +27,7 @@
 #include "model/dag.h"
 #include "model/definition.h"
 #include "model/dpl.h"
+#include "views/audit.h"
 #include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
@@ -70,18 +71,27 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 	return relid;
 }
 
+/*
+ * A view's first contents, audited: a definition whose first contents fail
+ * is refused (a publication audits its query before it writes).
+ */
 uint64
-matview_populate(Oid relid, MatviewType type)
+matview_populate(Oid relid, MatviewType type, const char *options_json)
 {
+	uint64		rows;
+
 	if (type == MATVIEW_INCREMENTAL)
-		return incremental_populate(relid);
-	if (type == MATVIEW_MIRROR)
-		return mirror_populate(relid);
-	if (type == MATVIEW_UNLOAD)
+		rows = incremental_populate(relid);
+	else if (type == MATVIEW_MIRROR)
+		rows = mirror_populate(relid);
+	else if (type == MATVIEW_UNLOAD)
 		return publication_populate(relid);
-	if (get_rel_relkind(relid) == RELKIND_RELATION)
-		return differential_create(relid);
-	return refresh_populate(relid);
+	else if (get_rel_relkind(relid) == RELKIND_RELATION)
+		rows = differential_create(relid);
+	else
+		rows = refresh_populate(relid);
+	audit_check(relid, type, options_json, NULL);
+	return rows;
 }
 
 const char *
@@ -115,10 +125,12 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 	relid = matview_create_relation(owner, def->schema_name, nspid, relname,
 									def->type, def->refresh_mode, def->bound_query,
 									def->incremental_key, def->options_json);
+	/* expectations bound to the new relation's columns */
+	audit_bind(def, def->type == MATVIEW_UNLOAD ? InvalidOid : relid);
 
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));
-	matview_populate(relid, def->type);
+	matview_populate(relid, def->type, def->options_json);
 	return relid;
 }
 

@@ -25,9 +25,11 @@ extern Oid	matview_create_relation(Oid owner, const char *schema_name, Oid nspid
  * Fills a relation matview_create_relation() made (the catalog row must
  * exist for an incremental or a differential view; a differential view's
  * state and capture are set up here: differential_create()): the query runs as the owner, as user code
- * (runas.h).  Returns the rows written.
+ * (runas.h).  Then audits them against the expectations of options_json
+ * (the view's options as stored): a definition whose first contents fail
+ * is refused.  Returns the rows written.
  */
-extern uint64 matview_populate(Oid relid, MatviewType type);
+extern uint64 matview_populate(Oid relid, MatviewType type, const char *options_json);
 
 /*
  * The one way a new managed view comes to be, for define(), create_matview()

@@ -57,6 +57,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/incremental.h"
+#include "views/audit.h"
 #include "views/publication.h"
 
 static void
@@ -523,6 +524,9 @@ publish(Oid relid, char **detail)
 	destination = canonical_destination(def->unload_destination);
 	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));
+
+	/* the query's rows pass their audits before any file is written */
+	audit_check(relid, MATVIEW_UNLOAD, view->options_json, view->bound_query);
 
 	format_level = incremental_pin_mark_format();
 	runas_begin_user_code(&ra, owner);

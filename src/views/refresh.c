@@ -22,12 +22,14 @@
 #include "tcop/cmdtag.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "views/audit.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "model/dag.h"
@@ -158,9 +160,38 @@ refresh_last_consumed(void)
 	return last_consumed;
 }
 
+static bool probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *row);
+
+/*
+ * A view's stored options ("{}" under SQL without them), by an index probe:
+ * whether a materialized view has expectations costs little.
+ */
+static char *
+stored_options(Oid relid)
+{
+	HeapTuple	definition;
+	Relation	definitions;
+	bool		isnull;
+	Datum		options;
+	char	   *json = "{}";
+
+	if (!catalog_has_options() ||
+		!probe_catalog_table("matview_definitions", "matview_definitions_pkey", relid, &definition))
+		return json;
+	definitions = table_open(catalog_table("matview_definitions"), AccessShareLock);
+	options = heap_getattr(definition, attnameAttNum(definitions, "options", false),
+						   RelationGetDescr(definitions), &isnull);
+	if (!isnull)
+		json = JsonbToCString(NULL, &DatumGetJsonbP(options)->root, VARSIZE(DatumGetPointer(options)));
+	table_close(definitions, AccessShareLock);
+	return json;
+}
+
 uint64
 refresh_matview(Oid relid)
 {
+	uint64		rows;
+
 	refresh_set_detail(NULL);
 	last_unchanged = false;
 	last_consumed = false;
@@ -173,7 +204,6 @@ refresh_matview(Oid relid)
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 	{
 		char	   *detail = NULL;
-		uint64		rows;
 		ManagedView *view = catalog_get_required(relid);
 		MatviewType type = view->type;
 
@@ -190,9 +220,14 @@ refresh_matview(Oid relid)
 		last_unchanged = type != MATVIEW_REGULAR && rows == 0;
 		/* a mirror without a stream key empties its stage */
 		last_consumed = type == MATVIEW_MIRROR && view->incremental_key == NULL;
+		/* a publication checks its query before it writes a file */
+		if (type != MATVIEW_UNLOAD)
+			audit_check(relid, type, view->options_json, NULL);
 		return rows;
 	}
-	return refresh_as_owner(relid, true);
+	rows = refresh_as_owner(relid, true);
+	audit_check(relid, MATVIEW_REGULAR, stored_options(relid), NULL);
+	return rows;
 }
 
 uint64

@@ -1,0 +1,308 @@
+/*-------------------------------------------------------------------------
+ * alerts.c
+ *	  Incidents and their alerts: opened and closed in the transaction that
+ *	  records a run's outcome (or, for an SLA, by the scheduler's pass), so
+ *	  an incident survives restarts and reaches a standby with the run.
+ *
+ * "Once per incident" is the database's: at most one open incident of a
+ * kind per view (a partial unique index) and one alert of a kind per
+ * incident (a unique constraint), each inserted with ON CONFLICT DO
+ * NOTHING, and the NOTIFY sent by the statement that inserted the alert.
+ * So a retried run, a second scheduler pass or a restart cannot send one
+ * twice, and the in-memory flags of the scheduler only save statements.
+ *
+ * Delivery to pipeline.alert_endpoint is at least once: the sender POSTs
+ * outside any transaction, then records the outcome; a crash in between
+ * sends it again, with the same incident_id for the receiver to drop.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "bgw/extension_lock.h"
+#include "io/allowed_endpoints.h"
+#include "io/http.h"
+#include "model/catalog.h"
+#include "schedule/alerts.h"
+#include "util/spi_rows.h"
+
+char	   *pipeline_alert_endpoint = NULL;
+
+/* As an external function's defaults: its timeout and retries */
+#define ALERT_TIMEOUT_MS 30000
+#define ALERT_RETRIES 2
+/* between delivery attempts of an alert: doubling, at most 5 minutes */
+#define ALERT_RETRY_MAX_S 300
+
+static bool
+check_alert_endpoint(char **newval, void **extra, GucSource source)
+{
+	HttpUrl		url;
+	const char *error;
+
+	if (*newval == NULL || **newval == '\0')
+		return true;
+	if (!http_url_parse(*newval, &url, &error))
+	{
+		GUC_check_errdetail("%s.", error);
+		return false;
+	}
+	return true;
+}
+
+void
+alerts_define_settings(void)
+{
+	DefineCustomStringVariable("pipeline.alert_endpoint",
+							   "An http(s) URL the scheduler POSTs each alert to (empty: NOTIFY only).",
+							   "At least once per alert, with incident_id; pipeline.allowed_endpoints applies.",
+							   &pipeline_alert_endpoint, "",
+							   PGC_SUSET, 0, check_alert_endpoint, NULL, NULL);
+}
+
+static bool
+alerts_installed(void)
+{
+	return OidIsValid(catalog_table("alerts"));
+}
+
+static bool
+endpoint_set(void)
+{
+	return pipeline_alert_endpoint != NULL && pipeline_alert_endpoint[0] != '\0';
+}
+
+/*
+ * The alert of an incident just opened or closed, and its NOTIFY: what the
+ * statements below end with.  $1 view, $2 label, $3 run, $4 alert kind,
+ * $5 deliver.
+ */
+#define QUEUE_AND_NOTIFY \
+	", alerted AS ( " \
+	"    INSERT INTO pipeline.alerts (incident_id, matview, kind, time_label, run_id, deliver) " \
+	"    SELECT c.incident_id, $1::pg_catalog.regclass, $4, $2, $3, $5 FROM changed c " \
+	"    ON CONFLICT (incident_id, kind) DO NOTHING RETURNING incident_id " \
+	") " \
+	"SELECT pg_catalog.pg_notify('pipeline_alerts', pg_catalog.json_build_object( " \
+	"           'matview', $1::pg_catalog.regclass::pg_catalog.text, 'kind', $4, " \
+	"           'time_label', $2, 'run_id', $3, 'incident_id', a.incident_id)::pg_catalog.text) " \
+	"  FROM alerted a"
+
+/*
+ * Opens (open) or closes the view's open incident of incident_kind, and
+ * when it did, sends alert_kind.  Returns whether it did.
+ */
+static bool
+change_incident(bool open, Oid relid, const char *incident_kind, const char *alert_kind,
+				TimestampTz label, int64 run_id)
+{
+	Oid			argtypes[6] = {OIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, BOOLOID, TEXTOID};
+	Datum		values[6] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label),
+		Int64GetDatum(run_id), CStringGetTextDatum(alert_kind),
+	BoolGetDatum(endpoint_set()), CStringGetTextDatum(incident_kind)};
+	char		nulls[6] = {' ', label == NO_LABEL ? 'n' : ' ', run_id == 0 ? 'n' : ' ', ' ', ' ', ' '};
+
+	return spi_rows(catalog_owner(),
+					open ?
+					"WITH changed AS ( "
+					"    INSERT INTO pipeline.incidents (matview, kind, time_label, run_id) "
+					"    VALUES ($1::pg_catalog.regclass, $6, $2, $3) "
+					"    ON CONFLICT (matview, kind) WHERE closed_at IS NULL DO NOTHING "
+					"    RETURNING incident_id "
+					")" QUEUE_AND_NOTIFY :
+					"WITH changed AS ( "
+					"    UPDATE pipeline.incidents SET closed_at = pg_catalog.clock_timestamp(), closed_run_id = $3 "
+					"     WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"       AND kind OPERATOR(pg_catalog.=) $6 AND closed_at IS NULL "
+					"    RETURNING incident_id "
+					")" QUEUE_AND_NOTIFY,
+					6, argtypes, values, nulls, false, -1)->count > 0;
+}
+
+void
+alerts_after_run(Oid relid, TimestampTz label, int64 run_id, RunStatus status, bool audit_failed)
+{
+	if (!alerts_installed())
+		return;
+	if (status == RUN_FAILED)
+		(void) change_incident(true, relid, "failure", audit_failed ? "audit_failed" : "failed",
+							   label, run_id);
+	else if (status == RUN_SUCCEEDED || status == RUN_SKIPPED)
+		(void) change_incident(false, relid, "failure", "recovered", label, run_id);
+}
+
+void
+alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
+{
+	bool		installed = false;
+	bool		checked = false;
+
+	for (int i = 0; i < dag->count; i++)
+	{
+		DagNode    *node = &dag->nodes[i];
+		ViewState  *state = &states[i];
+		TimestampTz fresh_as_of;
+		bool		breached;
+
+		if (node->sla_us == 0)
+			continue;
+		fresh_as_of = state->last_success_label != NO_LABEL ?
+			state->last_success_label : node->defined_label;
+		breached = now - fresh_as_of > node->sla_us;
+		if (state->sla_known && state->sla_open == breached)
+			continue;
+		if (!checked)
+		{
+			installed = alerts_installed();
+			checked = true;
+		}
+		if (!installed)
+			return;
+		/* the label it is late for, or the one it is back within its SLA with */
+		(void) change_incident(breached, node->relid, "sla",
+							   breached ? "sla_breached" : "sla_recovered",
+							   breached ? time_label_of(node->interval_us, now) : fresh_as_of, 0);
+		state->sla_known = true;
+		state->sla_open = breached;
+	}
+}
+
+bool
+alerts_undelivered(void)
+{
+	if (!endpoint_set() || !alerts_installed())
+		return false;
+	return spi_rows(catalog_owner(),
+					"SELECT FROM pipeline.alerts "
+					" WHERE deliver AND delivered_at IS NULL "
+					"   AND coalesce(next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
+					" LIMIT 1",
+					0, NULL, NULL, NULL, true, SPI_OK_SELECT)->count > 0;
+}
+
+/* One alert due for delivery. */
+typedef struct DueAlert
+{
+	int64		alert_id;
+	int			attempts;
+	char	   *body;
+} DueAlert;
+
+/*
+ * The oldest alert due, in a transaction of its own; false when none is
+ * (or the extension is gone).
+ */
+static bool
+next_due_alert(DueAlert *alert)
+{
+	SpiRows    *rows = NULL;
+	char	   *version;
+	bool		isnull;
+	MemoryContext caller = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(extension_lock(true, &version)) && alerts_installed())
+		rows = spi_rows(catalog_owner(),
+						"SELECT a.alert_id, a.attempts, pg_catalog.json_build_object( "
+						"           'matview', a.matview::pg_catalog.text, 'kind', a.kind, "
+						"           'time_label', a.time_label, 'run_id', a.run_id, "
+						"           'incident_id', a.incident_id, 'alert_id', a.alert_id, "
+						"           'created_at', a.created_at)::pg_catalog.text "
+						"  FROM pipeline.alerts a "
+						" WHERE a.deliver AND a.delivered_at IS NULL "
+						"   AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
+						" ORDER BY a.alert_id LIMIT 1",
+						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	if (rows != NULL && rows->count == 1)
+	{
+		alert->alert_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
+		alert->attempts = DatumGetInt32(spi_rows_value(rows, 0, 1, &isnull));
+		alert->body = MemoryContextStrdup(caller, spi_rows_text(rows, 0, 2));
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return rows != NULL && rows->count == 1;
+}
+
+/* Records a delivery attempt: delivered, or when to try again and why not. */
+static void
+record_attempt(const DueAlert *alert, const char *error)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, INT4OID};
+	Datum		values[3] = {Int64GetDatum(alert->alert_id),
+		error ? CStringGetTextDatum(error) : (Datum) 0,
+	Int32GetDatum(Min(ALERT_RETRY_MAX_S, 1 << Min(alert->attempts, 16)))};
+	char		nulls[3] = {' ', error ? ' ' : 'n', ' '};
+	char	   *version;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (OidIsValid(extension_lock(true, &version)) && alerts_installed())
+		(void) spi_rows(catalog_owner(),
+						"UPDATE pipeline.alerts SET attempts = attempts + 1, last_error = $2, "
+						"       delivered_at = CASE WHEN $2 IS NULL THEN pg_catalog.clock_timestamp() END, "
+						"       next_attempt_at = CASE WHEN $2 IS NOT NULL "
+						"           THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
+						"                pg_catalog.make_interval(secs => $3) END "
+						" WHERE alert_id OPERATOR(pg_catalog.=) $1",
+						3, argtypes, values, nulls, false, -1);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* POSTs one alert with retries; NULL when the endpoint took it, else why not. */
+static char *
+post_alert(const char *body)
+{
+	HttpUrl		url;
+	const char *error;
+	HttpResult	res;
+
+	if (!http_url_parse(pipeline_alert_endpoint, &url, &error))
+		return psprintf("pipeline.alert_endpoint is not a URL: %s", error);
+	for (int attempt = 0;; attempt++)
+	{
+		if (!endpoint_allowed(&url))
+			return psprintf("pipeline.alert_endpoint \"%s\" matches no prefix of pipeline.allowed_endpoints",
+							url.url);
+		http_post(url.url, body, strlen(body), ALERT_TIMEOUT_MS, &res);
+		if (res.outcome == HTTP_OK && res.status >= 200 && res.status < 300)
+			return NULL;
+		if (!http_retryable(&res) || attempt >= ALERT_RETRIES)
+			break;
+		http_backoff(attempt);
+	}
+	if (res.outcome == HTTP_OK)
+		return psprintf("HTTP status %ld", res.status);
+	return pstrdup(res.error);
+}
+
+void
+alerts_deliver(void)
+{
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "pipeline alert delivery",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(work);
+	DueAlert	alert = {0};
+
+	while (endpoint_set() && next_due_alert(&alert))
+	{
+		CHECK_FOR_INTERRUPTS();
+		record_attempt(&alert, post_alert(alert.body));
+		MemoryContextReset(work);
+	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(work);
+}

@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ * audit.c
+ *	  Audits before publishing: binding a view's expectations when it is
+ *	  defined, checking them over its new contents before its transaction
+ *	  commits, and recording every check.
+ *
+ * A view's contents are checked by one scan for its row expectations and
+ * its row count, and one grouping per @expect-unique; examples are read
+ * only for an expectation that failed.  An expectation is stored as
+ * "name: <expression over v>", v being a row of the view, bound as a
+ * view's query is (util/README.md): qualified with an empty search_path,
+ * so it means at every check what it meant when the view was defined.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ruleutils.h"
+
+#include "model/catalog.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "views/audit.h"
+
+/* What one check found. */
+typedef struct AuditOutcome
+{
+	char	   *expectation;	/* its name; unique(...) and rows(...) for
+								 * the others */
+	bool		passed;
+	int64		violations;
+	char	   *example;		/* one violating row, or NULL */
+} AuditOutcome;
+
+/* The outcomes of the last check, for audit_record() (audit_context). */
+static MemoryContext audit_context = NULL;
+static Oid	outcomes_relid = InvalidOid;
+static List *outcomes = NIL;
+static bool last_failed = false;
+
+/* An example is one row as text, cut to this many bytes. */
+#define AUDIT_EXAMPLE_MAX 200
+
+void
+audit_forget(void)
+{
+	if (audit_context == NULL)
+		audit_context = AllocSetContextCreate(TopMemoryContext, "pipeline audits",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(audit_context);
+	outcomes = NIL;
+	outcomes_relid = InvalidOid;
+	last_failed = false;
+}
+
+bool
+audit_failed(void)
+{
+	return last_failed;
+}
+
+bool
+audit_has_expectations(const char *options_json)
+{
+	return options_json != NULL && strstr(options_json, "\"expect") != NULL;
+}
+
+static void report_not_expression(const char *name, const char *view) pg_attribute_noreturn();
+
+static void
+report_not_expression(const char *name, const char *view)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("expectation \"%s\" of view \"%s\" is not an expression over one row of the view",
+					name, view),
+			 errhint("Write @expect <name>: <boolean expression>, e.g. @expect positive: amount > 0.")));
+}
+
+/*
+ * The expression's text parsed alone: "SELECT (expression)" must be a bare
+ * target list of one entry, so no text of the user's can add a FROM, a
+ * clause or a statement.
+ */
+static RawStmt *
+parse_expression(const char *name, const char *expression, const char *view, char **text)
+{
+	List	   *raw;
+	RawStmt    *stmt;
+	SelectStmt *select;
+
+	*text = psprintf("SELECT (%s)", expression);
+	raw = raw_parser(*text, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		report_not_expression(name, view);
+	stmt = linitial_node(RawStmt, raw);
+	select = (SelectStmt *) stmt->stmt;
+	if (!IsA(select, SelectStmt) || list_length(select->targetList) != 1 ||
+		select->fromClause != NIL || select->whereClause != NULL ||
+		select->groupClause != NIL || select->havingClause != NULL ||
+		select->windowClause != NIL || select->valuesLists != NIL ||
+		select->sortClause != NIL || select->limitCount != NULL ||
+		select->limitOffset != NULL || select->lockingClause != NIL ||
+		select->withClause != NULL || select->op != SETOP_NONE ||
+		select->distinctClause != NIL || select->intoClause != NULL)
+		report_not_expression(name, view);
+	return stmt;
+}
+
+/* One expectation bound over a row v of relation shape. */
+static char *
+bind_expectation(const char *name, const char *expression, Oid shape, const char *view)
+{
+	char	   *text;
+	RawStmt    *stmt = parse_expression(name, expression, view, &text);
+	SelectStmt *select = (SelectStmt *) stmt->stmt;
+	RangeVar   *row = makeRangeVar(get_namespace_name(get_rel_namespace(shape)),
+								   get_rel_name(shape), -1);
+	Query	   *query;
+	Node	   *expr;
+	Oid			type;
+	RunAsSetting empty_path = {"search_path", ""};
+	int			nestlevel;
+	char	   *bound;
+
+	row->alias = makeAlias("v", NIL);
+	select->fromClause = list_make1(row);
+	query = parse_analyze_fixedparams(stmt, text, NULL, 0, NULL);
+	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs)
+		report_not_expression(name, view);
+	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
+	type = exprType(expr);
+	if (type != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("expectation \"%s\" of view \"%s\" is not boolean: it is of type %s",
+						name, view, format_type_be(type)),
+				 errhint("An expectation is a condition every row must meet, e.g. amount > 0.")));
+
+	/* as runas_deparse_bound(): everything outside pg_catalog qualified */
+	nestlevel = runas_pin_settings(&empty_path, 1);
+	bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
+	runas_unpin_settings(nestlevel);
+	return bound;
+}
+
+/* A temporary view with the query's columns, for a publication's shape. */
+static Oid
+make_shape(const char *bound_query)
+{
+	runas_ddl(GetUserId(), psprintf("CREATE TEMPORARY VIEW pipeline_audit_shape AS %s", bound_query));
+	return RangeVarGetRelid(makeRangeVar("pg_temp", "pipeline_audit_shape", -1), NoLock, false);
+}
+
+void
+audit_bind(MatviewDefinition *def, Oid shape)
+{
+	bool		temporary = !OidIsValid(shape);
+	List	   *bound = NIL;
+	ListCell   *lc;
+
+	if (def->expectations == NIL && def->expect_unique == NIL)
+		return;
+	if (temporary)
+		shape = make_shape(def->bound_query);
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+
+		if (!dpl_split_expectation(lfirst(lc), &name, &expression))
+			elog(ERROR, "malformed expectation \"%s\"", (char *) lfirst(lc));
+		bound = lappend(bound, psprintf("%s: %s", name,
+										bind_expectation(name, expression, shape, def->name)));
+	}
+	foreach(lc, def->expect_unique)
+		if (get_attnum(shape, lfirst(lc)) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("@expect-unique of view \"%s\" names column \"%s\", which the view does not have",
+							def->name, (char *) lfirst(lc))));
+	if (temporary)
+		runas_ddl(GetUserId(), "DROP VIEW pg_temp.pipeline_audit_shape");
+	if (def->expectations != NIL)
+	{
+		def->expectations = bound;
+		dpl_set_expectations(def);
+	}
+}
+
+/* Keeps one outcome (in audit_context). */
+static void
+keep_outcome(const char *expectation, int64 violations, const char *example)
+{
+	MemoryContext old = MemoryContextSwitchTo(audit_context);
+	AuditOutcome *o = palloc0(sizeof(AuditOutcome));
+
+	o->expectation = pstrdup(expectation);
+	o->passed = violations == 0;
+	o->violations = violations;
+	if (example != NULL)
+		o->example = pnstrdup(example, pg_mbcliplen(example, strlen(example), AUDIT_EXAMPLE_MAX));
+	outcomes = lappend(outcomes, o);
+	MemoryContextSwitchTo(old);
+}
+
+/* "a, b" of quoted names, each prefixed (e.g. "v.") */
+static char *
+column_names(List *columns, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, columns)
+		appendStringInfo(&buf, "%s%s%s", buf.len ? ", " : "", prefix,
+						 quote_identifier(lfirst(lc)));
+	return buf.data;
+}
+
+/*
+ * @expect-unique: rows whose key (no column NULL: NULLs are distinct, as
+ * in a UNIQUE constraint) another row has too, and one such key.
+ */
+static void
+check_unique(List *columns, const char *source)
+{
+	char	   *keys = column_names(columns, "v.");
+	StringInfoData not_null;
+	ListCell   *lc;
+	SpiRows    *rows;
+	bool		isnull;
+	Datum		count;
+
+	initStringInfo(&not_null);
+	foreach(lc, columns)
+		appendStringInfo(&not_null, "%sv.%s IS NOT NULL", not_null.len ? " AND " : "",
+						 quote_identifier(lfirst(lc)));
+	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
+									   "  FROM (SELECT pg_catalog.count(*) AS n, ROW(%s)::pg_catalog.text AS k "
+									   "          FROM %s WHERE %s GROUP BY %s "
+									   "        HAVING pg_catalog.count(*) > 1) d",
+									   keys, source, not_null.data, keys),
+							  0, NULL, NULL);
+	count = spi_rows_value(rows, 0, 0, &isnull);
+	keep_outcome(psprintf("unique(%s)", column_names(columns, "")),
+				 isnull ? 0 : DatumGetInt64(count),
+				 isnull ? NULL : psprintf("(%s)=%s", column_names(columns, ""),
+										  spi_rows_text(rows, 0, 1)));
+}
+
+/*
+ * The row expectations and the row count, in one scan; an example of each
+ * expectation that failed.
+ */
+static void
+check_rows(MatviewDefinition *def, const char *source)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+	SpiRows    *rows;
+	bool		isnull;
+	int			i;
+	int64		count;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT pg_catalog.count(*)");
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+
+		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+		appendStringInfo(&sql, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
+	}
+	appendStringInfo(&sql, " FROM %s", source);
+	rows = spi_rows_user_code(sql.data, 0, NULL, NULL);
+
+	i = 1;
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+		int64		violations = DatumGetInt64(spi_rows_value(rows, 0, i++, &isnull));
+		char	   *example = NULL;
+
+		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+		if (violations > 0)
+			example = spi_rows_text(spi_rows_user_code(psprintf("SELECT v::pg_catalog.text FROM %s "
+																" WHERE (%s) IS NOT TRUE LIMIT 1",
+																source, expression),
+													   0, NULL, NULL), 0, 0);
+		keep_outcome(name, violations, example);
+	}
+
+	count = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
+	if (def->has_expect_rows)
+	{
+		int64		violations = 0;
+		char	   *bounds = def->expect_rows_max < 0 ?
+			psprintf(INT64_FORMAT "..", def->expect_rows_min) :
+			psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
+
+		/* the rows missing, or the rows too many */
+		if (count < def->expect_rows_min)
+			violations = def->expect_rows_min - count;
+		else if (def->expect_rows_max >= 0 && count > def->expect_rows_max)
+			violations = count - def->expect_rows_max;
+		keep_outcome(psprintf("rows(%s)", bounds), violations,
+					 violations ? psprintf(INT64_FORMAT " rows", count) : NULL);
+	}
+}
+
+/* Errors with the first failed outcome, when any failed. */
+static void
+report_failures(Oid relid)
+{
+	AuditOutcome *first = NULL;
+	int			failed = 0;
+	ListCell   *lc;
+
+	foreach(lc, outcomes)
+	{
+		AuditOutcome *o = lfirst(lc);
+
+		if (o->passed)
+			continue;
+		if (first == NULL)
+			first = o;
+		failed++;
+	}
+	if (first == NULL)
+		return;
+	last_failed = true;
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("audit of %s failed: expectation \"%s\" is violated by " INT64_FORMAT " %s%s%s%s",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											   get_rel_name(relid)),
+					first->expectation, first->violations, first->violations == 1 ? "row" : "rows",
+					first->example ? ", e.g. " : "", first->example ? first->example : "",
+					failed > 1 ? psprintf(" (and %d more expectations failed)", failed - 1) : ""),
+			 errdetail("The view keeps its previous contents; pipeline.audits has every check.")));
+}
+
+void
+audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
+{
+	MatviewDefinition *def;
+	char	   *source;
+	RunAs		ra;
+
+	audit_forget();
+	if (!audit_has_expectations(options_json))
+		return;
+	def = dpl_stored_options(type, options_json);
+	if (def->expectations == NIL && def->expect_unique == NIL && !def->has_expect_rows)
+		return;
+	outcomes_relid = relid;
+	source = source_query ?
+		psprintf("(%s) v", source_query) :
+		psprintf("%s v", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)));
+
+	/* what the refresh wrote, as REFRESH reads the query: as the owner */
+	CommandCounterIncrement();
+	runas_begin_user_code(&ra, catalog_relation_owner(relid));
+	if (def->expectations != NIL || def->has_expect_rows)
+		check_rows(def, source);
+	if (def->expect_unique != NIL)
+		check_unique(def->expect_unique, source);
+	runas_end(&ra);
+	report_failures(relid);
+}
+
+void
+audit_record(int64 run_id, Oid relid)
+{
+	ListCell   *lc;
+
+	if (outcomes == NIL || outcomes_relid != relid || !OidIsValid(catalog_table("audits")))
+		return;
+	foreach(lc, outcomes)
+	{
+		AuditOutcome *o = lfirst(lc);
+		Oid			argtypes[6] = {INT8OID, OIDOID, TEXTOID, BOOLOID, INT8OID, TEXTOID};
+		Datum		values[6] = {Int64GetDatum(run_id), ObjectIdGetDatum(relid),
+			CStringGetTextDatum(o->expectation), BoolGetDatum(o->passed),
+		Int64GetDatum(o->violations), o->example ? CStringGetTextDatum(o->example) : (Datum) 0};
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', o->example ? ' ' : 'n'};
+
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.audits (run_id, matview, expectation, passed, violations, example) "
+						"VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6)",
+						6, argtypes, values, nulls, false, -1);
+	}
+}

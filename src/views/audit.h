@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ * audit.h
+ *	  Audits before publishing (API.md section 10): a view's expectations
+ *	  are checked over its new contents inside the transaction that made
+ *	  them, so contents that fail are never seen.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_AUDIT_H
+#define PIPELINE_AUDIT_H
+
+#include "model/dpl.h"
+
+/*
+ * Binds def's @expect expressions to the columns of relation shape (the
+ * view's relation, or for a publication any relation with its query's
+ * columns: InvalidOid makes one from def->bound_query): each becomes
+ * "name: <deparsed expression over v>", qualified as bound queries are,
+ * in def->expectations and def->options_json.  Checks @expect-unique's
+ * columns.  Errors name the expectation: not boolean, not an expression of
+ * one row, a column the view does not have.
+ */
+extern void audit_bind(MatviewDefinition *def, Oid shape);
+
+/*
+ * Checks view relid's stored expectations (its options_json, of a view of
+ * type) over its contents, or over source_query's rows when not NULL (a
+ * publication, before it writes).  As the view's owner, in a
+ * security-restricted operation.  Every check's outcome is kept for
+ * audit_record(); when one fails, errors naming it, the number of rows
+ * that violate it and one of them.  Does nothing for a view without
+ * expectations.
+ */
+extern void audit_check(Oid relid, MatviewType type, const char *options_json,
+						const char *source_query);
+
+/* Whether options_json holds any expectation (cheap: for every refresh). */
+extern bool audit_has_expectations(const char *options_json);
+
+/* Forgets the outcomes kept; a run starts so. */
+extern void audit_forget(void);
+
+/* Whether the last check failed an expectation (not another error). */
+extern bool audit_failed(void);
+
+/*
+ * Records the outcomes kept for view relid in pipeline.audits under
+ * run_id, when the installed SQL has it (1.6 on).  Needs a transaction.
+ */
+extern void audit_record(int64 run_id, Oid relid);
+
+#endif							/* PIPELINE_AUDIT_H */
