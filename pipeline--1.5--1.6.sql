@@ -125,3 +125,243 @@ CREATE POLICY incidents_of_visible_views ON pipeline.incidents FOR SELECT TO PUB
     USING (pipeline.can_see(matview));
 CREATE POLICY alerts_of_visible_views ON pipeline.alerts FOR SELECT TO PUBLIC
     USING (pipeline.can_see(matview));
+-- The status picture (API.md section 10): graph() gains with_status (a new
+-- parameter: dropped and made again, so no old call becomes ambiguous), and
+-- the helpers it reads: duration_label(), graph_health() and
+-- graph_nodes_status().  graph() and graph_nodes_status() read
+-- pipeline.status.sla_minutes and sla_breached, added above.
+DROP FUNCTION pipeline.graph(text);
+CREATE FUNCTION pipeline.graph(format text DEFAULT 'dot', with_status boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+    show_status boolean := coalesce(with_status, false);
+BEGIN
+    IF format = 'dot' THEN
+        WITH nodes AS (SELECT * FROM pipeline.graph_nodes_status(show_status))
+        SELECT 'digraph pipeline {' || E'\n'
+            || '  rankdir=LR;' || E'\n'
+            || '  node [shape=box, style=rounded, fontname="Helvetica"];' || E'\n'
+            || coalesce((SELECT string_agg(format('  %s [label=%s, shape=%s];',
+                                                   to_json(n.id), to_json(n.label),
+                                                   CASE WHEN n.managed AND n.health IS NOT NULL
+                                                        THEN format('box, style="rounded,filled", fillcolor="%s", color="%s"',
+                                                                    n.fill, n.border)
+                                                        WHEN n.managed THEN 'box'
+                                                        WHEN NOT n.managed THEN 'cylinder'
+                                                        ELSE 'box, style=dashed' END),
+                                            E'\n' ORDER BY n.position)
+                           FROM nodes n), '')
+            || E'\n'
+            || coalesce((SELECT string_agg(format('  %s -> %s;', to_json(u.id), to_json(d.id)),
+                                            E'\n' ORDER BY u.position, d.position)
+                           FROM pipeline.edges e
+                           JOIN nodes u ON u.rel = e.upstream
+                           JOIN nodes d ON d.rel = e.downstream), '')
+            -- with status, a legend of the colours (its id has a space, so no
+            -- relation's id, which would be quoted, can be the same)
+            || coalesce((SELECT E'\n' || '  "health legend" [shape=plaintext, fontname="Helvetica", fontsize=10, label=<'
+                                || '<table border="0" cellspacing="3" cellpadding="3"><tr><td><b>health</b></td></tr>'
+                                || string_agg(format('<tr><td bgcolor="%s" color="%s" border="1" style="rounded">%s</td></tr>',
+                                                     h.fill, h.border, h.caption),
+                                              '' ORDER BY h.position)
+                                || '</table>>];' || E'\n'
+                                || '  { rank=sink; "health legend"; }'
+                           FROM pipeline.graph_health() h
+                          WHERE show_status AND h.health <> 'unknown'), '')
+            || E'\n}' || E'\n'
+          INTO result;
+    ELSIF format = 'mermaid' THEN
+        WITH nodes AS (
+            SELECT n.*, 'n' || n.position AS mid FROM pipeline.graph_nodes_status(show_status) n
+        )
+        SELECT 'graph LR' || E'\n'
+            || coalesce((SELECT string_agg('  ' || n.mid
+                                           || CASE WHEN NOT n.managed THEN '[("' ELSE '["' END
+                                           || replace(replace(n.label, '"', '#quot;'), E'\n', '<br/>')
+                                           || CASE WHEN NOT n.managed THEN '")]' ELSE '"]' END,
+                                           E'\n' ORDER BY n.position)
+                           FROM nodes n), '')
+            || E'\n'
+            || coalesce((SELECT string_agg(format('  %s --> %s', u.mid, d.mid),
+                                            E'\n' ORDER BY u.position, d.position)
+                           FROM pipeline.edges e
+                           JOIN nodes u ON u.rel = e.upstream
+                           JOIN nodes d ON d.rel = e.downstream), '')
+            || E'\n'
+            -- with status: a class for each health shown, and its nodes
+            || coalesce((SELECT string_agg(format('  classDef %s fill:%s,stroke:%s,color:#1a1a1a%s',
+                                                  h.health, h.fill, h.border,
+                                                  CASE WHEN h.health = 'unknown'
+                                                       THEN ',stroke-dasharray:4 3' ELSE '' END)
+                                           || E'\n'
+                                           || format('  class %s %s',
+                                                     (SELECT string_agg(n.mid, ',' ORDER BY n.position)
+                                                        FROM nodes n WHERE n.health = h.health),
+                                                     h.health),
+                                           E'\n' ORDER BY h.position) || E'\n'
+                           FROM pipeline.graph_health() h
+                          WHERE show_status AND EXISTS (SELECT FROM nodes n WHERE n.health = h.health)),
+                        '')
+          INTO result;
+    ELSIF format = 'json' THEN
+        WITH nodes AS (SELECT * FROM pipeline.graph_nodes_status(show_status))
+        SELECT jsonb_build_object(
+                 'nodes', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                              'relation', n.id,
+                                              'managed', n.managed,
+                                              'refresh_interval', pipeline.interval_label(d.refresh_interval),
+                                              'level', o.level)
+                                            || CASE WHEN n.health IS NULL THEN '{}'::jsonb
+                                                    ELSE jsonb_build_object(
+                                                         'status', n.last_status,
+                                                         'health', n.health,
+                                                         'freshness', floor(extract(epoch FROM n.freshness))::bigint,
+                                                         'last_duration_ms',
+                                                         round(extract(epoch FROM n.last_duration) * 1000)::bigint,
+                                                         'sla_breached', n.sla_breached,
+                                                         'blocked_by', n.blocked_by) END
+                                            ORDER BY n.position)
+                                      FROM nodes n
+                                      LEFT JOIN pipeline.matview_definitions d
+                                             ON d.matview = n.rel AND n.managed
+                                      LEFT JOIN pipeline.refresh_order() o
+                                             ON o.matview = n.rel AND n.managed),
+                                   '[]'),
+                 'edges', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                              'upstream', u.id,
+                                              'downstream', d.id)
+                                            ORDER BY u.position, d.position)
+                                      FROM pipeline.edges e
+                                      JOIN nodes u ON u.rel = e.upstream
+                                      JOIN nodes d ON d.rel = e.downstream),
+                                   '[]'))::text
+          INTO result;
+    ELSE
+        RAISE EXCEPTION 'unknown graph format "%"', format
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''dot'', ''mermaid'' or ''json''.';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION pipeline.graph(text, boolean) IS
+    'The DAG as graphviz dot, Mermaid or JSON; with_status colours each view by its health';
+
+-- "340 ms", "1.2 s", "42 s", "5 min", "2 h", "3 d": any duration in its
+-- largest unit, rounded down (a freshness, how long a run took)
+CREATE FUNCTION pipeline.duration_label(d interval)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN d < '0'::interval THEN '-' ELSE '' END
+           || CASE WHEN s < 1 THEN floor(s * 1000) || ' ms'
+                   WHEN s < 10 THEN trunc(s, 1) || ' s'
+                   WHEN s < 60 THEN floor(s) || ' s'
+                   WHEN s < 3600 THEN floor(s / 60) || ' min'
+                   WHEN s < 86400 THEN floor(s / 3600) || ' h'
+                   ELSE floor(s / 86400) || ' d' END
+      FROM (SELECT abs(extract(epoch FROM d)) AS s) x;
+$$;
+COMMENT ON FUNCTION pipeline.duration_label(interval) IS
+    'A duration in its largest unit, rounded down: 340 ms, 1.2 s, 42 s, 5 min, 2 h, 3 d';
+
+-- The healths graph(with_status => true) colours views by, in the order
+-- its legend lists them, with the legend's caption, fill and border
+-- colours.  Which one a view has: graph_nodes_status().
+CREATE FUNCTION pipeline.graph_health()
+RETURNS TABLE (health text, caption text, fill text, border text, "position" int)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('ok',           'ok',           '#c8e6c9', '#2e7d32', 1),
+           ('skipped',      'skipped',      '#e6f2e6', '#81a881', 2),
+           ('running',      'running',      '#cfe0fc', '#1f5fbf', 3),
+           ('sla_breached', 'SLA breached', '#fff0a0', '#b8860b', 4),
+           ('blocked',      'blocked',      '#fddcb5', '#d9730d', 5),
+           ('failed',       'failed',       '#f6c1bd', '#c62828', 6),
+           ('never_run',    'never run',    '#eeeeee', '#9e9e9e', 7),
+           ('unknown',      'unknown',      '#ffffff', '#9e9e9e', 8)
+$$;
+COMMENT ON FUNCTION pipeline.graph_health() IS
+    'The healths pipeline.graph() colours views by, with caption and colours, in legend order';
+
+-- graph_nodes() and, with with_status, what graph() shows of each view as
+-- the caller sees it (pipeline.status and pipeline.runs, under their
+-- row-level security): its last status, freshness, the duration of its
+-- latest refresh (succeeded or failed: skipped labels refresh nothing),
+-- the failed upstreams blocking it (node ids; null for one the caller may
+-- not see) and its health, the first that holds of running, failed,
+-- blocked, sla_breached, skipped, ok, never_run; "unknown" for a node the
+-- caller may not see.  The label gains a line "succeeded - 5 min fresh -
+-- 1.2 s" (a middle dot between the parts in a UTF8 database), and "blocked
+-- by ..." / "SLA ... breached" when they hold.  Source relations have no
+-- health.  Shows the caller only what the caller may read anyway.
+CREATE FUNCTION pipeline.graph_nodes_status(with_status boolean)
+RETURNS TABLE (rel regclass, id text, label text, managed boolean, "position" int,
+               last_status text, health text, freshness interval, last_duration interval,
+               sla_breached boolean, blocked_by jsonb, fill text, border text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH nodes AS (
+        SELECT * FROM pipeline.graph_nodes()
+    ), views AS (
+        SELECT s.matview, s.last_status, s.freshness, s.sla_minutes, s.sla_breached,
+               pipeline.can_see(s.matview) AS seen,
+               (SELECT r.finished_at - r.started_at
+                  FROM pipeline.runs r
+                 WHERE r.matview = s.matview AND r.status IN ('succeeded', 'failed')
+                   AND r.finished_at IS NOT NULL
+                 ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) AS last_duration,
+               coalesce((SELECT jsonb_agg(b.id ORDER BY u.ord)
+                           FROM unnest(s.blocked_by) WITH ORDINALITY u(upstream, ord)
+                           LEFT JOIN nodes b ON b.rel = u.upstream), '[]') AS blocked_by
+          FROM pipeline.status s
+         WHERE with_status
+    ), judged AS (
+        SELECT n.*, v.*,
+               CASE WHEN NOT with_status OR NOT n.managed THEN NULL
+                    WHEN n.managed IS NULL OR NOT v.seen THEN 'unknown'
+                    WHEN v.last_status = 'running' THEN 'running'
+                    WHEN v.last_status = 'failed' THEN 'failed'
+                    WHEN jsonb_array_length(v.blocked_by) > 0 THEN 'blocked'
+                    WHEN v.sla_breached THEN 'sla_breached'
+                    WHEN v.last_status = 'skipped' THEN 'skipped'
+                    WHEN v.last_status = 'succeeded' THEN 'ok'
+                    ELSE 'never_run' END AS health,
+               CASE WHEN getdatabaseencoding() = 'UTF8' THEN ' ' || chr(183) || ' ' ELSE ', ' END AS sep
+          FROM nodes n
+          LEFT JOIN views v ON v.matview = n.rel
+    )
+    SELECT j.rel, j.id,
+           CASE WHEN j.managed AND j.health IS NOT NULL AND j.health <> 'unknown'
+                THEN concat_ws(E'\n', j.label,
+                               concat_ws(j.sep, coalesce(j.last_status, 'never run'),
+                                         pipeline.duration_label(j.freshness) || ' fresh',
+                                         pipeline.duration_label(j.last_duration)),
+                               CASE WHEN jsonb_array_length(j.blocked_by) > 0 THEN
+                                    'blocked by ' || (SELECT string_agg(coalesce(b.id, 'unknown'), ', ' ORDER BY b.ord)
+                                                        FROM jsonb_array_elements_text(j.blocked_by)
+                                                             WITH ORDINALITY b(id, ord)) END,
+                               CASE WHEN j.sla_breached THEN
+                                    'SLA ' || coalesce(pipeline.interval_label(j.sla_minutes * interval '1 minute') || ' ', '')
+                                    || 'breached' END)
+                ELSE j.label END,
+           j.managed, j.position,
+           CASE WHEN j.health <> 'unknown' THEN j.last_status END,
+           j.health,
+           CASE WHEN j.health <> 'unknown' THEN j.freshness END,
+           CASE WHEN j.health <> 'unknown' THEN j.last_duration END,
+           CASE WHEN j.health <> 'unknown' THEN coalesce(j.sla_breached, false) END,
+           CASE WHEN j.health <> 'unknown' THEN j.blocked_by END,
+           h.fill, h.border
+      FROM judged j
+      LEFT JOIN pipeline.graph_health() h ON h.health = j.health;
+$$;
+COMMENT ON FUNCTION pipeline.graph_nodes_status(boolean) IS
+    'The nodes pipeline.graph() draws and, with with_status, each view''s status and health as the caller sees it';

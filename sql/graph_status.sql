@@ -32,9 +32,13 @@ SELECT pipeline.create_matview('gs', 'amounts', 'SELECT id, amount::numeric AS a
 SELECT pipeline.create_matview('gs', 'revenue', 'SELECT sum(amount) AS total FROM gs.mv_amounts', '1 hour');
 SELECT pipeline.create_matview('gs', 'activity', 'SELECT count(*) AS n FROM gs.events', '30 minutes');
 SELECT pipeline.create_matview('gs', 'catalog', 'SELECT count(*) AS n FROM gs.products', '30 minutes');
+-- an SLA of an hour, which labels of January 2026 are far beyond
+SELECT pipeline.create_matview('gs', 'late', 'SELECT max(id) AS last_id FROM gs.events', '1 hour',
+                               options => '{"freshness-sla-minutes": "60"}');
 
 -- 00:00 every view runs; 01:00 a bad amount fails amounts, which blocks
--- revenue; activity read a new event, catalog is unchanged (skipped)
+-- revenue; activity and late read a new event, catalog is unchanged
+-- (skipped); late succeeded but is over its SLA
 SELECT * FROM pipeline.run_due('2026-01-01 00:00+00');
 INSERT INTO gs.orders VALUES (3, 'n/a');
 INSERT INTO gs.events VALUES (2);
@@ -43,7 +47,8 @@ SELECT * FROM pipeline.run_due('2026-01-01 01:00+00');
 SELECT pipeline.create_matview('gs', 'later', 'SELECT n FROM gs.mv_catalog', '1 day');
 SELECT matview, last_status, blocked_by FROM pipeline.status ORDER BY matview::text;
 
--- without status: exactly the graph of old
+-- with_status false (the default) or NULL: the graph without status (whose
+-- output sql/dag.sql and sql/access.sql check)
 SELECT pipeline.graph('dot', false) = pipeline.graph('dot') AS dot_same,
        pipeline.graph('mermaid', with_status => false) = pipeline.graph('mermaid') AS mermaid_same,
        pipeline.graph('json', NULL) = pipeline.graph('json') AS json_same;
@@ -109,5 +114,6 @@ SELECT pipeline.graph('png', true);
 SELECT pipeline.drop_matview('gs.mv_amounts', cascade => true);
 SELECT pipeline.drop_matview('gs.mv_catalog', cascade => true);
 SELECT pipeline.drop_matview('gs.mv_activity');
+SELECT pipeline.drop_matview('gs.mv_late');
 DROP SCHEMA gs CASCADE;
 DROP ROLE gs_reader;

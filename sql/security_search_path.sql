@@ -141,6 +141,10 @@ SELECT pipeline.create_matview('victim', 'staged', 'SELECT op, seq, id, t FROM v
 SELECT pipeline.create_matview('victim', 'streamed', 'SELECT pos, op, seq, id, t FROM victim.stream',
                                '1 hour', 'mirror', 'pos',
                                options => '{"mirror-keys": "id", "mirror-sequence": "seq", "on-error": "quarantine"}');
+-- audited, with a freshness SLA (1.6): its expectations bound at definition
+SELECT pipeline.create_matview('victim', 'audited', 'SELECT n FROM victim.vsrc', '1 hour',
+    options => '{"expect": ["positive: n > 0", "short: length(n::text) < 5"], "expect-unique": "n",
+                 "expect-rows": "1..10", "freshness-sla-minutes": "60"}');
 INSERT INTO victim.stage VALUES ('I', 1, 1, 'a'), ('I', 1, 2, 'b'), ('D', 2, 2, NULL);
 INSERT INTO victim.stream VALUES (1, 'I', 1, 1, 'a'), (2, 'I', 1, 2, 'b'), (3, 'D', 2, 2, NULL);
 RESET SESSION AUTHORIZATION;
@@ -191,6 +195,11 @@ SELECT pipeline.define($d$/**
  */ SELECT id, t FROM attacker.src WHERE id > 0$d$);
 SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1',
                                '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
+-- an audited view of its own: its expectations mean the traps, which run
+-- as the attacker only
+SELECT pipeline.create_matview('attacker', 'checked', 'SELECT id, t FROM attacker.src', '1 hour',
+    options => '{"expect": ["positive: id > 0"], "expect-unique": "id", "expect-rows": "1..100"}');
+SELECT status FROM pipeline.refresh('attacker.mv_checked');
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');
@@ -292,6 +301,7 @@ SELECT * FROM pipeline.unload('SELECT 1 AS x', '/tmp/pipeline_attacker_unload');
 -- which it may not: the victim's view is not its own)
 SELECT pipeline.drop_matview('attacker.mv_v');
 SELECT pipeline.drop_matview('attacker.mv_stream');
+SELECT pipeline.drop_matview('attacker.mv_checked');
 \set VERBOSITY terse
 SELECT pipeline.drop_matview('attacker.mv_names', true);
 \set VERBOSITY default
@@ -304,6 +314,11 @@ RESET SESSION AUTHORIZATION;
 SET search_path = attacker, pg_catalog;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY matview::text;
 SELECT matview, status FROM pipeline.refresh('public.mv_audit');
+-- the victim's audits ran (as the victim, bound), and its SLA incident
+-- opened and closed with the catalog owner's pinned path
+SELECT a.matview, a.expectation, a.passed FROM pipeline.audits a
+ WHERE a.matview = 'victim.mv_audited'::regclass ORDER BY a.run_id, a.expectation;
+SELECT matview, kind FROM pipeline.alerts ORDER BY alert_id;
 -- the victim's mirrors, with new changes, as the victim
 INSERT INTO victim.stage VALUES ('U', 3, 1, 'a2'), ('I', 1, 2, 'late');
 INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late'), (6, 'U', NULL, 3, 'bad');
@@ -374,6 +389,7 @@ SELECT pipeline.drop_matview('public.mv_audit');
 SELECT pipeline.drop_matview('victim.mv_lowered');
 SELECT pipeline.drop_matview('victim.mv_staged');
 SELECT pipeline.drop_matview('victim.mv_streamed');
+SELECT pipeline.drop_matview('victim.mv_audited');
 SELECT pipeline.drop_matview('attacker.mv_names');
 DROP TABLE public.trap_log, public.fresh_src;
 DROP SCHEMA attacker CASCADE;

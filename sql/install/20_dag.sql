@@ -76,7 +76,7 @@ BEGIN
             -- with status, a legend of the colours (its id has a space, so no
             -- relation's id, which would be quoted, can be the same)
             || coalesce((SELECT E'\n' || '  "health legend" [shape=plaintext, fontname="Helvetica", fontsize=10, label=<'
-                                || '<table border="0" cellspacing="3" cellpadding="3">'
+                                || '<table border="0" cellspacing="3" cellpadding="3"><tr><td><b>health</b></td></tr>'
                                 || string_agg(format('<tr><td bgcolor="%s" color="%s" border="1" style="rounded">%s</td></tr>',
                                                      h.fill, h.border, h.caption),
                                               '' ORDER BY h.position)
@@ -262,10 +262,10 @@ COMMENT ON FUNCTION pipeline.graph_health() IS
 -- the failed upstreams blocking it (node ids; null for one the caller may
 -- not see) and its health, the first that holds of running, failed,
 -- blocked, sla_breached, skipped, ok, never_run; "unknown" for a node the
--- caller may not see.  The label gains a line "succeeded · 5 min fresh ·
--- 1.2 s", and "blocked by ..." / "SLA ... breached" when they hold.
--- Source relations have no health.  Shows the caller only what the
--- caller may read anyway.
+-- caller may not see.  The label gains a line "succeeded - 5 min fresh -
+-- 1.2 s" (a middle dot between the parts in a UTF8 database), and "blocked
+-- by ..." / "SLA ... breached" when they hold.  Source relations have no
+-- health.  Shows the caller only what the caller may read anyway.
 CREATE FUNCTION pipeline.graph_nodes_status(with_status boolean)
 RETURNS TABLE (rel regclass, id text, label text, managed boolean, "position" int,
                last_status text, health text, freshness interval, last_duration interval,

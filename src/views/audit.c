@@ -119,6 +119,37 @@ parse_expression(const char *name, const char *expression, const char *view, cha
 	return stmt;
 }
 
+/*
+ * The expectation's query analyzed; its errors (a column the view lacks,
+ * a function that does not exist) say which expectation, with no cursor
+ * position: the text analyzed is not the text the user sent.
+ */
+static Query *
+analyze_expectation(RawStmt *stmt, const char *text, const char *name, const char *view)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Query	   *query = NULL;
+
+	PG_TRY();
+	{
+		query = parse_analyze_fixedparams(stmt, text, NULL, 0, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(error->sqlerrcode),
+				 errmsg("expectation \"%s\" of view \"%s\" is broken: %s", name, view, error->message),
+				 error->hint ? errhint("%s", error->hint) : 0));
+	}
+	PG_END_TRY();
+	return query;
+}
+
 /* One expectation bound over a row v of relation shape. */
 static char *
 bind_expectation(const char *name, const char *expression, Oid shape, const char *view)
@@ -137,7 +168,7 @@ bind_expectation(const char *name, const char *expression, Oid shape, const char
 
 	row->alias = makeAlias("v", NIL);
 	select->fromClause = list_make1(row);
-	query = parse_analyze_fixedparams(stmt, text, NULL, 0, NULL);
+	query = analyze_expectation(stmt, text, name, view);
 	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs)
 		report_not_expression(name, view);
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;

@@ -1,0 +1,214 @@
+-- Audits before publishing (API.md section 10): @expect, @expect-unique and
+-- @expect-rows, checked over a refresh's new contents before they can be
+-- seen; pipeline.audits; the freshness SLA in pipeline.status.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SET timezone = 'UTC';
+CREATE SCHEMA billing;
+CREATE TABLE billing.accounts (id int, score int, region text);
+INSERT INTO billing.accounts SELECT g, g * 10, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END
+  FROM generate_series(1, 5) g;
+
+-- the keys, their values, and the definition's refusals
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect-foo score > 0
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect score > 0
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect positive: score + 1
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect positive: balance > 0
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect-rows 10..5
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect-rows some
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect-unique id, balance
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect positive: score > 0
+ * @expect positive: score < 100
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect total: sum(score) > 0
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect sneaky: true) FROM pg_catalog.pg_class v --
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @freshness-sla-minutes 30
+ */ SELECT id, score FROM billing.accounts$d$);
+-- in create_matview()'s options: a string, or an array of them
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "positive: score > 0"}');
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": ["positive: score > 0", "small: score < 1000"]}');
+SELECT options FROM pipeline.matview_definitions WHERE name = 'health';
+SELECT pipeline.drop_matview('billing.mv_health');
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"freshness-sla-minutes": 90}');
+-- nothing was left behind by the refusals
+SELECT count(*) AS views FROM pipeline.matview_definitions;
+SELECT to_regclass('billing.mv_health') AS relation;
+
+-- a definition whose first contents fail is refused
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect big: score > 30
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT to_regclass('billing.mv_health') AS relation;
+
+-- expectations are stored bound, as queries are
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect positive: score > 0
+ * @expect known_region: region IN ('eu', 'us')
+ * @expect-unique id
+ * @expect-rows 1..100
+ * @freshness-sla-minutes 120
+ */ SELECT id, score, region FROM billing.accounts$d$);
+SELECT options FROM pipeline.matview_definitions WHERE name = 'health';
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name by_region
+ * @interval-in-minutes 60
+ */ SELECT region, sum(score) AS score FROM billing.mv_health GROUP BY region$d$);
+
+-- a run that passes records every check
+SELECT matview, status FROM pipeline.run_due('2026-01-01 10:00+00') ORDER BY matview::text;
+SELECT r.time_label, a.expectation, a.passed, a.violations, a.example
+  FROM pipeline.audits a JOIN pipeline.runs r USING (run_id) ORDER BY a.run_id, a.expectation;
+
+-- bad data: the run fails naming the first expectation, its count and an
+-- example; the view keeps its previous contents; downstream waits
+INSERT INTO billing.accounts VALUES (6, -5, 'eu'), (7, 70, 'mars'), (1, 15, 'us');
+SELECT matview, status FROM pipeline.run_due('2026-01-01 11:00+00') ORDER BY matview::text;
+SELECT status, error FROM pipeline.runs WHERE matview = 'billing.mv_health'::regclass
+ ORDER BY run_id DESC LIMIT 1;
+SELECT a.expectation, a.passed, a.violations, a.example
+  FROM pipeline.audits a WHERE a.run_id = (SELECT max(run_id) FROM pipeline.audits) ORDER BY a.expectation;
+SELECT count(*) AS rows_kept FROM billing.mv_health;
+SELECT matview, last_status, blocked_by FROM pipeline.status ORDER BY matview::text;
+-- a manual refresh is refused the same way
+SELECT status FROM pipeline.refresh('billing.mv_health');
+-- retried like any failure: fixed data passes
+DELETE FROM billing.accounts WHERE id > 5 OR score = 15;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 11:30+00') ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 12:00+00') ORDER BY matview::text;
+
+-- @expect-unique treats NULLs as distinct, as a UNIQUE constraint does
+INSERT INTO billing.accounts VALUES (NULL, 1, 'eu'), (NULL, 2, 'eu');
+SELECT status FROM pipeline.refresh('billing.mv_health', cascade => false);
+
+-- a redefinition that breaks an expectation's column is refused, and
+-- check() says why
+SELECT pipeline.check($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect known_region: region IN ('eu', 'us')
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect known_region: region IN ('eu', 'us')
+ */ SELECT id, score, region AS area FROM billing.accounts$d$);
+SELECT options ->> 'expect' AS still FROM pipeline.matview_definitions WHERE name = 'health';
+
+-- the freshness SLA (2 hours): in pipeline.status, and an incident when
+-- the view is older than that, which ends when it is fresh again
+SELECT matview, sla_minutes, sla_breached IS NOT NULL AS known FROM pipeline.status ORDER BY matview::text;
+UPDATE billing.accounts SET score = -1 WHERE id = 1;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 13:00+00') ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 14:00+00') ORDER BY matview::text;
+SELECT i.matview, i.kind, i.closed_at IS NULL AS open FROM pipeline.incidents i ORDER BY i.incident_id;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 14:30+00') ORDER BY matview::text;
+SELECT i.matview, i.kind, i.time_label, i.closed_at IS NULL AS open FROM pipeline.incidents i ORDER BY i.incident_id;
+UPDATE billing.accounts SET score = 10 WHERE id = 1;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 15:00+00') ORDER BY matview::text;
+SELECT i.matview, i.kind, i.closed_at IS NULL AS open FROM pipeline.incidents i ORDER BY i.incident_id;
+-- each kind once per incident, in order
+SELECT a.matview, a.kind, a.time_label, a.run_id IS NOT NULL AS has_run, a.deliver
+  FROM pipeline.alerts a ORDER BY a.alert_id;
+
+-- a stream view: a batch that fails is not appended
+CREATE TABLE billing.events (seq bigserial, amount int);
+INSERT INTO billing.events (amount) VALUES (1), (2);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name event_log
+ * @matview-type incremental
+ * @incremental-key seq
+ * @interval-in-minutes 60
+ * @expect positive: amount > 0
+ */ SELECT seq, amount FROM billing.events$d$);
+INSERT INTO billing.events (amount) VALUES (3), (-4);
+SELECT status FROM pipeline.refresh('billing.mv_event_log');
+SELECT seq, amount FROM billing.mv_event_log ORDER BY seq;
+
+-- a mirror too
+CREATE TABLE billing.changes (offs bigserial, id int, seq int, op text, plan text);
+INSERT INTO billing.changes (id, seq, op, plan) VALUES (1, 1, 'I', 'free'), (2, 1, 'I', 'pro');
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name plans
+ * @matview-type mirror
+ * @incremental-key offs
+ * @mirror-keys id
+ * @mirror-sequence seq
+ * @interval-in-minutes 60
+ * @expect known_plan: plan IN ('free', 'pro')
+ */ SELECT offs, id, seq, op, plan FROM billing.changes$d$);
+INSERT INTO billing.changes (id, seq, op, plan) VALUES (1, 2, 'U', 'gold');
+SELECT status FROM pipeline.refresh('billing.mv_plans');
+SELECT id, plan FROM billing.mv_plans ORDER BY id;
+
+SELECT pipeline.drop_matview('billing.mv_plans');
+SELECT pipeline.drop_matview('billing.mv_event_log');
+SELECT pipeline.drop_matview('billing.mv_health', cascade => true);
+SELECT count(*) AS audits_left FROM pipeline.audits;
+DROP SCHEMA billing CASCADE;
