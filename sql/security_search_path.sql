@@ -314,17 +314,17 @@ RESET SESSION AUTHORIZATION;
 SET search_path = attacker, pg_catalog;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 00:00+00') ORDER BY matview::text;
 SELECT matview, status FROM pipeline.refresh('public.mv_audit');
--- the victim's audits ran (as the victim, bound), and its SLA incident
--- opened and closed with the catalog owner's pinned path
-SELECT a.matview, a.expectation, a.passed FROM pipeline.audits a
- WHERE a.matview = 'victim.mv_audited'::regclass ORDER BY a.run_id, a.expectation;
-SELECT matview, kind FROM pipeline.alerts ORDER BY alert_id;
 -- the victim's mirrors, with new changes, as the victim
 INSERT INTO victim.stage VALUES ('U', 3, 1, 'a2'), ('I', 1, 2, 'late');
 INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late'), (6, 'U', NULL, 3, 'bad');
 SELECT matview, status FROM pipeline.refresh('victim.mv_staged');
 SELECT matview, status FROM pipeline.refresh('victim.mv_streamed');
 RESET search_path;
+-- the victim's audits ran (as the victim, bound), and its SLA incident
+-- opened and closed with the catalog owner's pinned path
+SELECT a.matview, a.expectation, a.passed FROM pipeline.audits a
+ WHERE a.matview = 'victim.mv_audited'::regclass ORDER BY a.run_id, a.expectation;
+SELECT matview, kind FROM pipeline.alerts ORDER BY alert_id;
 TABLE victim.mv_staged;
 TABLE victim.mv_streamed;
 SELECT message, error FROM pipeline.rejected WHERE target = 'victim.mv_streamed'::regclass;

@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4 and 1.5) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5 and 1.6) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -121,6 +121,15 @@ SELECT dedup_id, accepted_at IS NOT NULL AS accepted FROM pipeline.rejected ORDE
 DELETE FROM pipeline.rejected;
 DELETE FROM pipeline.ingested;
 DROP TABLE ingest_target;
+-- 1.6: operating a pipeline; runs recorded before have no process start,
+-- and pipeline.status gains the freshness SLA
+ALTER EXTENSION pipeline UPDATE TO '1.6';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT count(*) AS runs, count(worker_started_at) AS with_start FROM pipeline.runs;
+SELECT matview, sla_minutes, sla_breached FROM pipeline.status ORDER BY matview::text;
+SELECT pipeline.create_matview('public', 'who_count', 'SELECT who, count(*) AS n FROM clicks GROUP BY who',
+                               '1 hour', options => '{"expect": "counted: n > 0", "freshness-sla-minutes": "60"}');
+SELECT matview, sla_minutes FROM pipeline.status ORDER BY matview::text;
 SELECT pipeline.drop_matview('mv_who_count');
 SELECT pipeline.drop_matview('mv_click_log');
 SELECT pipeline.drop_matview('mv_lowered');

@@ -17,6 +17,10 @@ Functions (by path):
   /null              returns null for every row
   /lambda            like /echo, but the body is json.dumps(...) of the
                      reply, as an AWS Lambda handler returns it
+  /alerts            a receiver of pipeline's alerts: keeps each POSTed
+                     alert (GET /alerts lists them, in arrival order); with
+                     fail_once=1 the first POST of each (incident_id, kind)
+                     gets HTTP 500; sleep=S waits S seconds first
 
 Switches (query parameters, any path):
   fail=1       success:false with error_msg "requested failure"
@@ -49,6 +53,8 @@ import urllib.parse
 
 lock = threading.Lock()
 stats = {"requests": {}, "records": {}, "connections": 0, "keys": {}}
+alerts = []
+failed_alerts = set()
 ROOT = None
 
 
@@ -130,6 +136,28 @@ class Handler(socketserver.StreamRequestHandler):
             if not keep:
                 return
 
+    def alert(self, method, q, body):
+        if method == "GET":
+            with lock:
+                self.send(200, json.dumps(alerts))
+            return True
+        try:
+            alert = json.loads(body or b"{}")
+        except ValueError:
+            self.send(400, "{}")
+            return True
+        if "sleep" in q:
+            time.sleep(float(q["sleep"]))
+        first = (alert.get("incident_id"), alert.get("kind"))
+        with lock:
+            fail = "fail_once" in q and first not in failed_alerts
+            alert["answered"] = 500 if fail else 200
+            alerts.append(alert)
+            if fail:
+                failed_alerts.add(first)
+        self.send(500 if fail else 200, "{}")
+        return True
+
     def dispatch(self, method, target, body):
         url = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(url.query))
@@ -144,8 +172,12 @@ class Handler(socketserver.StreamRequestHandler):
                 stats["records"].clear()
                 stats["keys"].clear()
                 stats["connections"] = 0
+                alerts.clear()
+                failed_alerts.clear()
             self.send(200, "{}")
             return True
+        if path == "/alerts":
+            return self.alert(method, q, body)
         fname = path.strip("/")
         try:
             req = json.loads(body or b"{}")

@@ -1,0 +1,138 @@
+# Alerts (API.md section 10) under the background scheduler, over real HTTP
+# to the reference endpoint (test/endpoint.py, /alerts): an incident is a
+# view's first failure to its next success; each of its alerts is sent once
+# as NOTIFY pipeline_alerts and POSTed at least once; exactly once when the
+# endpoint answers, and again with the same incident_id when it fails once;
+# a slow endpoint holds up no refresh.
+use strict;
+use warnings;
+
+use HTTP::Tiny;
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $src = $ENV{PIPELINE_SRC} // '.';
+my $tmp = PostgreSQL::Test::Utils::tempdir();
+
+my $portfile = "$tmp/endpoint.port";
+my $endpoint = IPC::Run::start(
+	[ 'python3', "$src/test/endpoint.py", '--port-file', $portfile ],
+	'>', "$tmp/endpoint.log", '2>&1');
+for (my $i = 0; $i < 100 && !-s $portfile; $i++) { sleep 0.1; }
+my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
+chomp $port;
+ok($port =~ /^\d+$/, "endpoint listens on port $port");
+my $base = "http://127.0.0.1:$port";
+my $http = HTTP::Tiny->new(timeout => 10);
+
+# the alerts the endpoint received, in arrival order
+sub received
+{
+	return decode_json($http->get("$base/alerts")->{content});
+}
+
+my $node = PipelineNode->start_new('alerts', qq{
+pipeline.databases = 'postgres'
+pipeline.tick = 100ms
+pipeline.retry_backoff = 1s
+pipeline.max_attempts = 1000
+pipeline.alert_endpoint = '$base/alerts'
+timezone = 'UTC'
+});
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sql(q{
+CREATE EXTENSION pipeline;
+CREATE TABLE accounts (id int, score int);
+INSERT INTO accounts VALUES (1, 10), (2, 20);
+CREATE TABLE ticks (n int);
+SELECT pipeline.create_matview('public', 'health', 'SELECT id, score FROM accounts', '1 second',
+                               options => '{"expect": "positive: score > 0"}');
+SELECT pipeline.create_matview('public', 'heartbeat', 'SELECT count(*) AS n, now() AS at FROM ticks',
+                               '1 second');
+});
+
+# a listener, for as long as the first incident takes
+my ($listen_out, $listen_err) = ('', '');
+my $listener = IPC::Run::start(
+	[ 'psql', '-X', '-A', '-t', '-d', $node->connstr('postgres'),
+	  '-c', 'LISTEN pipeline_alerts', '-c', 'SELECT pg_sleep(12)', '-c', 'SELECT 1' ],
+	'>', \$listen_out, '2>', \$listen_err);
+sleep 0.5;
+
+# bad data: the view fails its audit, again and again (each retry fails)
+sql("INSERT INTO accounts VALUES (3, -1)");
+$node->poll_query_until('postgres',
+	"SELECT count(*) >= 3 FROM pipeline.runs WHERE matview = 'mv_health'::regclass AND status = 'failed'")
+  or die "the view did not fail three times";
+sql("DELETE FROM accounts WHERE score < 0");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pipeline.alerts WHERE kind = 'recovered' AND delivered_at IS NOT NULL)")
+  or die "no recovered alert was delivered";
+$listener->finish;
+
+my @notified = map { decode_json($_) }
+  ($listen_out =~ /Asynchronous notification "pipeline_alerts" with payload "(.*)" received/g);
+# psql prints the payload as sent; the JSON's own quotes come through as is
+is(scalar(@notified), 2, 'one incident: two NOTIFYs') or diag($listen_out . $listen_err);
+is_deeply([ map { $_->{kind} } @notified ], [ 'audit_failed', 'recovered' ],
+	'audit_failed, then recovered');
+is($notified[0]{incident_id}, $notified[1]{incident_id}, 'both of one incident');
+is($notified[0]{matview}, 'mv_health', 'the view is named');
+ok(!exists $notified[0]{error}, 'no error text in the NOTIFY');
+like($notified[0]{run_id}, qr/^\d+$/, 'the run that failed');
+
+my $failures = sql("SELECT count(*) FROM pipeline.runs WHERE matview = 'mv_health'::regclass AND status = 'failed'");
+cmp_ok($failures, '>=', 3, "$failures failed runs, one incident");
+is(sql("SELECT count(*) FROM pipeline.incidents"), '1', 'one incident');
+my $posted = received();
+is_deeply([ map { [ $_->{kind}, $_->{incident_id}, $_->{answered} ] } @$posted ],
+	[ [ 'audit_failed', $notified[0]{incident_id}, 200 ], [ 'recovered', $notified[0]{incident_id}, 200 ] ],
+	'each alert POSTed exactly once when the endpoint answers');
+
+# the endpoint fails each alert's first POST: it comes again, the same
+$http->post("$base/reset");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?fail_once=1'");
+sql("SELECT pg_reload_conf()");
+sleep 0.5;
+sql("INSERT INTO accounts VALUES (4, -4)");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pipeline.alerts WHERE kind = 'audit_failed' AND delivered_at IS NOT NULL AND incident_id > 1)")
+  or die "the second incident's alert was not delivered";
+sql("DELETE FROM accounts WHERE score < 0");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 2 FROM pipeline.alerts WHERE incident_id > 1 AND delivered_at IS NOT NULL")
+  or die "the second incident did not end";
+$posted = received();
+is_deeply([ map { [ $_->{kind}, $_->{answered} ] } @$posted ],
+	[ [ 'audit_failed', 500 ], [ 'audit_failed', 200 ], [ 'recovered', 500 ], [ 'recovered', 200 ] ],
+	'a failed POST is sent again');
+is($posted->[0]{incident_id}, $posted->[1]{incident_id}, 'the repeat carries the same incident_id');
+isnt($posted->[0]{incident_id}, $notified[0]{incident_id}, 'a new incident');
+
+# a slow endpoint: views keep refreshing while an alert waits for it
+$http->post("$base/reset");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=8'");
+sql("SELECT pg_reload_conf()");
+sleep 0.5;
+sql("INSERT INTO accounts VALUES (5, -5)");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
+  or die "no alert sender";
+my $before = sql("SELECT count(*) FROM pipeline.runs WHERE matview = 'mv_heartbeat'::regclass");
+sql("INSERT INTO ticks VALUES (1)");
+$node->poll_query_until('postgres',
+	"SELECT n = 1 FROM mv_heartbeat")
+  or die "the heartbeat view stopped";
+ok(sql("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')") eq 't',
+	'refreshed while the alert sender waits for the endpoint');
+is(scalar(@{ received() }), 0, 'the slow endpoint has not answered yet');
+
+$node->stop;
+$endpoint->kill_kill;
+done_testing();
