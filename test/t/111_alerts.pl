@@ -83,7 +83,7 @@ is(scalar(@notified), 2, 'one incident: two NOTIFYs') or diag($listen_out . $lis
 is_deeply([ map { $_->{kind} } @notified ], [ 'audit_failed', 'recovered' ],
 	'audit_failed, then recovered');
 is($notified[0]{incident_id}, $notified[1]{incident_id}, 'both of one incident');
-is($notified[0]{matview}, 'mv_health', 'the view is named');
+is($notified[0]{matview}, 'public.mv_health', 'the view is named, qualified');
 ok(!exists $notified[0]{error}, 'no error text in the NOTIFY');
 like($notified[0]{run_id}, qr/^\d+$/, 'the run that failed');
 
