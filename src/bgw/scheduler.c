@@ -44,6 +44,7 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/alerts.h"
+#include "schedule/change_tracking.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
@@ -81,9 +82,12 @@ static int	queued_count = 0;
 /*
  * Housekeeping: whether runs left 'running' by ended processes have been
  * marked failed since a refresh worker last ended (or the extension came
- * back), and when history was last pruned.
+ * back), whether the lake publications were told to compare their files
+ * with their manifests (once per life of this process: the first tick after
+ * a promotion, a crash or a restart), and when history was last pruned.
  */
 static bool orphans_checked = false;
+static bool publications_rechecked = false;
 static TimestampTz last_prune = 0;
 
 /*
@@ -381,8 +385,13 @@ usable_extension(void)
 	return extension;
 }
 
-/* Marks orphaned runs failed and prunes history, each when it is time. */
-static void
+/*
+ * Marks orphaned runs failed, has the publications re-check their files and
+ * prunes history, each when it is time.  True when the tick must dispatch
+ * nothing and commit first: a publication's run that began before the
+ * commit could still be skipped.
+ */
+static bool
 housekeeping(TimestampTz now)
 {
 	/* this process's writes of pipeline.runs invalidate nothing: reload */
@@ -392,12 +401,25 @@ housekeeping(TimestampTz now)
 		orphans_checked = true;
 		states_stale = true;
 	}
+	if (!publications_rechecked)
+	{
+		uint64		publications = change_tracking_recheck_publications();
+
+		publications_rechecked = true;
+		if (publications > 0)
+		{
+			elog(DEBUG1, "pipeline scheduler: " UINT64_FORMAT " lake publications compare their files with their manifests at their next runs",
+				 publications);
+			return true;
+		}
+	}
 	/* pruning never deletes what the cached state holds that matters */
 	if (TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
 	{
 		run_prune_history();
 		last_prune = now;
 	}
+	return false;
 }
 
 /*
@@ -618,9 +640,15 @@ scheduler_tick(void)
 	pgstat_report_activity(STATE_RUNNING, "planning");
 
 	extension = usable_extension();
-	if (OidIsValid(extension))
+	if (!OidIsValid(extension))
 	{
-		housekeeping(now);
+		orphans_checked = false;
+		cached_extension = InvalidOid;	/* reload all if it comes back */
+	}
+	else if (housekeeping(now))
+		SetLatch(MyLatch);		/* plan right after this commit */
+	else
+	{
 		reloaded = reload_stale_inputs(extension);
 		views = cached_dag->count;
 		dispatched_count = start_due_refreshes(cached_dag, cached_states, now);
@@ -628,11 +656,6 @@ scheduler_tick(void)
 		alerts_check_slas(cached_dag, cached_states, now);
 		if (pipeline_alert_endpoint[0] != '\0')
 			start_alert_sender();
-	}
-	else
-	{
-		orphans_checked = false;
-		cached_extension = InvalidOid;	/* reload all if it comes back */
 	}
 
 	PopActiveSnapshot();

@@ -574,7 +574,7 @@ parse_count(const char *text, bool positive)
 static void
 apply_expect_rows(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	const char *allowed = "<min> or <min>..<max>, whole numbers";
+	const char *allowed = "<min>, <min>.. or <min>..<max>, whole numbers";
 	char	   *dots = strstr(value, "..");
 
 	def->has_expect_rows = true;
@@ -583,10 +583,16 @@ apply_expect_rows(MatviewDefinition *def, KeyState *state, const char *key, char
 		def->expect_rows_min = parse_count(value, false);
 	else
 	{
+		char	   *max = trim(pstrdup(dots + 2));
+
 		def->expect_rows_min = parse_count(trim(pnstrdup(value, dots - value)), false);
-		def->expect_rows_max = parse_count(trim(pstrdup(dots + 2)), false);
-		if (def->expect_rows_max < 0)
-			report_bad_value(key, value, line, allowed);
+		/* "<min>.." has no upper bound */
+		if (*max != '\0')
+		{
+			def->expect_rows_max = parse_count(max, false);
+			if (def->expect_rows_max < 0)
+				report_bad_value(key, value, line, allowed);
+		}
 	}
 	if (def->expect_rows_min < 0)
 		report_bad_value(key, value, line, allowed);

@@ -594,6 +594,16 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 						2, argtypes, values, NULL, false, -1);
 }
 
+uint64
+change_tracking_recheck_publications(void)
+{
+	/* with no saved snapshot a view counts as changed */
+	return spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.refresh_snapshots s USING pipeline.matview_definitions d "
+					" WHERE d.matview = s.matview AND d.matview_type = 'unload'",
+					0, NULL, NULL, NULL, false, SPI_OK_DELETE)->count;
+}
+
 char
 change_tracking_trigger_mode(const char *trigger_name)
 {

@@ -81,6 +81,19 @@ extern bool change_tracking_unchanged(Oid relid);
  */
 extern void change_tracking_refreshed(Oid relid, bool rewritten, bool consumed);
 
+/*
+ * Forgets what the last success of every lake publication has seen, so that
+ * its next run is not skipped: a publication's output is a file tree, which
+ * no change row covers, and a run that is not skipped compares the files
+ * with the manifest and rewrites the partitions missing or damaged
+ * (views/publication.h).  For the scheduler, once per process: after a
+ * promotion (or a crash, or a restore) the files need not be what this
+ * database's catalog says they are.  Returns how many publications.  Needs
+ * a transaction; a run that commits before the caller's transaction may
+ * still have been skipped, so the caller dispatches no run in it.
+ */
+extern uint64 change_tracking_recheck_publications(void);
+
 /* The firing mode (TRIGGER_FIRES_*) of one of the triggers above, or 0. */
 extern char change_tracking_trigger_mode(const char *trigger_name);
 

@@ -69,8 +69,8 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	 * before it (run_finish), that row's labels reach it.  Rows of a view
 	 * never overlap, so the row just before the label is the only one that
 	 * can.  The lock above orders claimers of a view, and each statement sees
-	 * what the one before committed.  The process's start (1.6 on) tells
-	 * its run from an orphan whose process id it reuses (run_fail_orphans()).
+	 * what the one before committed.  The process's start (1.6 on) tells its
+	 * run from an orphan whose process id it reuses (run_fail_orphans()).
 	 */
 	rows = spi_rows(catalog_owner(),
 					psprintf("INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid%s) "
@@ -429,10 +429,10 @@ run_fail_orphans(void)
 	SpiRows    *rows;
 
 	/*
-	 * A run is live while its process is: the same process id and, from
-	 * 1.6, the same start (a process id of a crashed server's, or of a
-	 * former primary's, may be a live process's here).  A run from before
-	 * this server started is never live.
+	 * A run is live while its process is: the same process id and, from 1.6,
+	 * the same start (a process id of a crashed server's, or of a former
+	 * primary's, may be a live process's here).  A run from before this
+	 * server started is never live.
 	 */
 	rows = spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.runs r SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
@@ -600,7 +600,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(run_status_name(status));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	/* freshness as of the clock the caller steps, as the scheduler's is of now */
+	/* freshness on the clock the caller steps (the scheduler's: now) */
 	alerts_check_slas(dag, states, as_of);
 	return (Datum) 0;
 }

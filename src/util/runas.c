@@ -297,11 +297,18 @@ runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 SPIPlanPtr
 runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes)
 {
+	return runas_spi_prepare_cursor(role, sql, nargs, argtypes, 0);
+}
+
+SPIPlanPtr
+runas_spi_prepare_cursor(Oid role, const char *sql, int nargs, Oid *argtypes,
+						 int cursor_options)
+{
 	RunAs		ra;
 	SPIPlanPtr	plan;
 
 	runas_begin_internal(&ra, role);
-	plan = SPI_prepare(sql, nargs, argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 	runas_end(&ra);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare pipeline statement (%s): %s",

@@ -103,6 +103,10 @@ extern uint64 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes,
  */
 extern SPIPlanPtr runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes);
 
+/* The same with SPI_prepare_cursor()'s options (CURSOR_OPT_PARALLEL_OK). */
+extern SPIPlanPtr runas_spi_prepare_cursor(Oid role, const char *sql, int nargs,
+										   Oid *argtypes, int cursor_options);
+
 /*
  * Runs one utility statement pipeline issues on managed views (every name
  * in it qualified), as role, search_path pinned, flagged as pipeline's own

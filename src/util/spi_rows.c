@@ -65,11 +65,19 @@ spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 SpiRows *
 spi_rows_user_code(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
+	return spi_rows_user_code_scan(sql, nargs, argtypes, values, false);
+}
+
+SpiRows *
+spi_rows_user_code_scan(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						bool parallel)
+{
 	MemoryContext caller = CurrentMemoryContext;
 	SpiRows    *rows = palloc0(sizeof(SpiRows));
 
 	SPI_connect();
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
+	if (SPI_execute_plan(runas_spi_prepare_cursor(InvalidOid, sql, nargs, argtypes,
+												  parallel ? CURSOR_OPT_PARALLEL_OK : 0),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", sql);
 	rows->count = SPI_processed;

@@ -43,6 +43,13 @@ extern SpiRows *spi_rows(Oid role, const char *sql, int nargs, Oid *argtypes,
  */
 extern SpiRows *spi_rows_user_code(const char *sql, int nargs, Oid *argtypes, Datum *values);
 
+/*
+ * The same, planned for parallel query when parallel is true (a scan of a
+ * whole relation, whose functions the planner finds parallel safe).
+ */
+extern SpiRows *spi_rows_user_code_scan(const char *sql, int nargs, Oid *argtypes,
+										Datum *values, bool parallel);
+
 /* Value of column col (0-based) of row; *isnull says whether it is null. */
 static inline Datum
 spi_rows_value(const SpiRows *rows, uint64 row, int col, bool *isnull)

@@ -14,8 +14,11 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -27,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/ruleutils.h"
 
 #include "model/catalog.h"
@@ -262,62 +266,142 @@ column_names(List *columns, const char *prefix)
 }
 
 /*
+ * Whether relation relid has a unique index (valid, immediate, no
+ * predicate, no expressions) on exactly these columns: then no two rows
+ * can share a key with no NULL in it, and the refresh would have failed.
+ */
+static bool
+unique_index_on(Oid relid, List *columns)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		if (form->indisunique && form->indimmediate && form->indisvalid &&
+			form->indnkeyatts == list_length(columns) &&
+			RelationGetIndexPredicate(index) == NIL &&
+			RelationGetIndexExpressions(index) == NIL)
+		{
+			ListCell   *col;
+
+			found = true;
+			foreach(col, columns)
+			{
+				AttrNumber	attnum = get_attnum(relid, lfirst(col));
+				bool		covered = false;
+
+				for (int k = 0; k < form->indnkeyatts; k++)
+					covered |= form->indkey.values[k] == attnum;
+				found &= covered;
+			}
+		}
+		index_close(index, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * @expect-unique: rows whose key (no column NULL: NULLs are distinct, as
- * in a UNIQUE constraint) another row has too, and one such key.
+ * in a UNIQUE constraint) another row has too, and one such key.  A
+ * grouping of every row, unless the view's relation (is_relation) has a
+ * unique index on the key.
  */
 static void
-check_unique(List *columns, const char *source)
+check_unique(Oid relid, List *columns, const char *source, bool is_relation)
 {
 	char	   *keys = column_names(columns, "v.");
+	char	   *name = psprintf("unique(%s)", column_names(columns, ""));
 	StringInfoData not_null;
 	ListCell   *lc;
 	SpiRows    *rows;
 	bool		isnull;
 	Datum		count;
 
+	if (is_relation && unique_index_on(relid, columns))
+	{
+		keep_outcome(name, 0, NULL);
+		return;
+	}
 	initStringInfo(&not_null);
 	foreach(lc, columns)
 		appendStringInfo(&not_null, "%sv.%s IS NOT NULL", not_null.len ? " AND " : "",
 						 quote_identifier(lfirst(lc)));
-	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
-									   "  FROM (SELECT pg_catalog.count(*) AS n, ROW(%s)::pg_catalog.text AS k "
-									   "          FROM %s WHERE %s GROUP BY %s "
-									   "        HAVING pg_catalog.count(*) > 1) d",
-									   keys, source, not_null.data, keys),
-							  0, NULL, NULL);
+	rows = spi_rows_user_code_scan(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
+											"  FROM (SELECT pg_catalog.count(*) AS n, ROW(%s)::pg_catalog.text AS k "
+											"          FROM %s WHERE %s GROUP BY %s "
+											"        HAVING pg_catalog.count(*) > 1) d",
+											keys, source, not_null.data, keys),
+								   0, NULL, NULL, true);
 	count = spi_rows_value(rows, 0, 0, &isnull);
-	keep_outcome(psprintf("unique(%s)", column_names(columns, "")),
-				 isnull ? 0 : DatumGetInt64(count),
+	keep_outcome(name, isnull ? 0 : DatumGetInt64(count),
 				 isnull ? NULL : psprintf("(%s)=%s", column_names(columns, ""),
 										  spi_rows_text(rows, 0, 1)));
 }
 
 /*
- * The row expectations and the row count, in one scan; an example of each
- * expectation that failed.
+ * Rows of source, or of a stream's batch: those above its mark (batch_where
+ * compares the key with $1, the mark as text; NULL for every row).
+ */
+typedef struct AuditRows
+{
+	const char *source;			/* "<relation or (query)> v" */
+	const char *batch_where;
+	const char *batch_mark;
+} AuditRows;
+
+static SpiRows *
+select_rows(const AuditRows *rows, const char *select, const char *where, const char *tail,
+			bool parallel)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {rows->batch_mark ? CStringGetTextDatum(rows->batch_mark) : (Datum) 0};
+	char	   *conditions = rows->batch_where && where ?
+		psprintf(" WHERE %s AND (%s)", rows->batch_where, where) :
+		rows->batch_where ? psprintf(" WHERE %s", rows->batch_where) :
+		where ? psprintf(" WHERE %s", where) : "";
+
+	return spi_rows_user_code_scan(psprintf("SELECT %s FROM %s%s%s", select, rows->source,
+											conditions, tail),
+								   rows->batch_where ? 1 : 0, argtypes, values, parallel);
+}
+
+/*
+ * The row expectations, over the rows (a stream's batch only), in one scan
+ * with the row count when it is of every row; an example of each
+ * expectation that failed.  The row count is of the whole relation.
  */
 static void
-check_rows(MatviewDefinition *def, const char *source)
+check_rows(MatviewDefinition *def, const AuditRows *scope)
 {
-	StringInfoData sql;
+	StringInfoData counts;
 	ListCell   *lc;
 	SpiRows    *rows;
 	bool		isnull;
 	int			i;
-	int64		count;
+	int64		count = 0;
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT pg_catalog.count(*)");
+	initStringInfo(&counts);
+	appendStringInfoString(&counts, "pg_catalog.count(*)");
 	foreach(lc, def->expectations)
 	{
 		char	   *name;
 		char	   *expression;
 
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
-		appendStringInfo(&sql, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
+		appendStringInfo(&counts, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
 	}
-	appendStringInfo(&sql, " FROM %s", source);
-	rows = spi_rows_user_code(sql.data, 0, NULL, NULL);
+	/* a scan of every row: worth parallel workers when they are free */
+	rows = select_rows(scope, counts.data, NULL, "", true);
 
 	i = 1;
 	foreach(lc, def->expectations)
@@ -329,21 +413,23 @@ check_rows(MatviewDefinition *def, const char *source)
 
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 		if (violations > 0)
-			example = spi_rows_text(spi_rows_user_code(psprintf("SELECT v::pg_catalog.text FROM %s "
-																" WHERE (%s) IS NOT TRUE LIMIT 1",
-																source, expression),
-													   0, NULL, NULL), 0, 0);
+			example = spi_rows_text(select_rows(scope, "v::pg_catalog.text",
+												psprintf("(%s) IS NOT TRUE", expression),
+												" LIMIT 1", false), 0, 0);
 		keep_outcome(name, violations, example);
 	}
 
-	count = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 	if (def->has_expect_rows)
 	{
+		AuditRows	whole = {scope->source, NULL, NULL};
 		int64		violations = 0;
 		char	   *bounds = def->expect_rows_max < 0 ?
 			psprintf(INT64_FORMAT "..", def->expect_rows_min) :
 			psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
 
+		count = DatumGetInt64(spi_rows_value(scope->batch_where ?
+											 select_rows(&whole, "pg_catalog.count(*)", NULL, "", true) :
+											 rows, 0, 0, &isnull));
 		/* the rows missing, or the rows too many */
 		if (count < def->expect_rows_min)
 			violations = def->expect_rows_min - count;
@@ -389,8 +475,15 @@ report_failures(Oid relid)
 void
 audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
 {
+	audit_check_batch(relid, type, options_json, source_query, NULL, NULL);
+}
+
+void
+audit_check_batch(Oid relid, MatviewType type, const char *options_json,
+				  const char *source_query, const char *batch_key, const char *batch_mark)
+{
 	MatviewDefinition *def;
-	char	   *source;
+	AuditRows	scope = {0};
 	RunAs		ra;
 
 	audit_forget();
@@ -400,18 +493,24 @@ audit_check(Oid relid, MatviewType type, const char *options_json, const char *s
 	if (def->expectations == NIL && def->expect_unique == NIL && !def->has_expect_rows)
 		return;
 	outcomes_relid = relid;
-	source = source_query ?
+	scope.source = source_query ?
 		psprintf("(%s) v", source_query) :
 		psprintf("%s v", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid)));
+	if (batch_key != NULL && batch_mark != NULL)
+	{
+		scope.batch_where = psprintf("v.%s > $1::%s", quote_identifier(batch_key),
+									 format_type_be_qualified(get_atttype(relid, get_attnum(relid, batch_key))));
+		scope.batch_mark = batch_mark;
+	}
 
 	/* what the refresh wrote, as REFRESH reads the query: as the owner */
 	CommandCounterIncrement();
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	if (def->expectations != NIL || def->has_expect_rows)
-		check_rows(def, source);
+		check_rows(def, &scope);
 	if (def->expect_unique != NIL)
-		check_unique(def->expect_unique, source);
+		check_unique(relid, def->expect_unique, scope.source, source_query == NULL);
 	runas_end(&ra);
 	report_failures(relid);
 }

@@ -33,6 +33,16 @@ extern void audit_bind(MatviewDefinition *def, Oid shape);
 extern void audit_check(Oid relid, MatviewType type, const char *options_json,
 						const char *source_query);
 
+/*
+ * The same for a stream view's batch: its row expectations are checked on
+ * the rows whose batch_key is above batch_mark (the mark before the run,
+ * as text in incremental_pin_mark_format()'s format; every row when NULL),
+ * uniqueness and the row count on the whole relation.
+ */
+extern void audit_check_batch(Oid relid, MatviewType type, const char *options_json,
+							  const char *source_query, const char *batch_key,
+							  const char *batch_mark);
+
 /* Whether options_json holds any expectation (cheap: for every refresh). */
 extern bool audit_has_expectations(const char *options_json);
 

@@ -204,11 +204,22 @@ refresh_matview(Oid relid)
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 	{
 		char	   *detail = NULL;
+		char	   *batch_mark = NULL;
 		ManagedView *view = catalog_get_required(relid);
 		MatviewType type = view->type;
 
 		if (type == MATVIEW_INCREMENTAL)
+		{
+			/* a stream's batch is what lies above its mark before the run */
+			if (audit_has_expectations(view->options_json))
+			{
+				int			format_level = incremental_pin_mark_format();
+
+				batch_mark = incremental_read_mark(relid);
+				runas_unpin_settings(format_level);
+			}
 			rows = incremental_refresh(relid, &detail);
+		}
 		else if (type == MATVIEW_MIRROR)
 			rows = mirror_refresh(relid, &detail);
 		else if (type == MATVIEW_UNLOAD)
@@ -221,7 +232,15 @@ refresh_matview(Oid relid)
 		/* a mirror without a stream key empties its stage */
 		last_consumed = type == MATVIEW_MIRROR && view->incremental_key == NULL;
 		/* a publication checks its query before it writes a file */
-		if (type != MATVIEW_UNLOAD)
+		if (type == MATVIEW_INCREMENTAL && batch_mark != NULL)
+		{
+			int			format_level = incremental_pin_mark_format();
+
+			audit_check_batch(relid, type, view->options_json, NULL,
+							  view->incremental_key, batch_mark);
+			runas_unpin_settings(format_level);
+		}
+		else if (type != MATVIEW_UNLOAD)
 			audit_check(relid, type, view->options_json, NULL);
 		return rows;
 	}
