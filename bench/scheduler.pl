@@ -96,7 +96,7 @@ sub branch_wall
 		SELECT pg_reload_conf();
 	});
 	sleep 0.5;
-	$node->safe_psql('postgres', q{TRUNCATE pipeline.runs});
+	$node->safe_psql('postgres', q{TRUNCATE pipeline.runs CASCADE});
 	my $t0 = time;
 	$node->safe_psql('postgres', q{ALTER SYSTEM SET pipeline.enabled = on; SELECT pg_reload_conf()});
 	$node->poll_query_until('postgres',

@@ -11,9 +11,7 @@
  * So a retried run, a second scheduler pass or a restart cannot send one
  * twice, and the in-memory flags of the scheduler only save statements.
  *
- * Delivery to pipeline.alert_endpoint is at least once: the sender POSTs
- * outside any transaction, then records the outcome; a crash in between
- * sends it again, with the same incident_id for the receiver to drop.
+ * Delivery to pipeline.alert_endpoint is bgw/alert_sender.c's.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,7 +26,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "bgw/extension_lock.h"
 #include "io/allowed_endpoints.h"
 #include "io/http.h"
 #include "model/catalog.h"
@@ -37,11 +34,6 @@
 
 char	   *pipeline_alert_endpoint = NULL;
 
-/* As an external function's defaults: its timeout and retries */
-#define ALERT_TIMEOUT_MS 30000
-#define ALERT_RETRIES 2
-/* between delivery attempts of an alert: doubling, at most 5 minutes */
-#define ALERT_RETRY_MAX_S 300
 
 static bool
 check_alert_endpoint(char **newval, void **extra, GucSource source)
@@ -69,14 +61,14 @@ alerts_define_settings(void)
 							   PGC_SUSET, 0, check_alert_endpoint, NULL, NULL);
 }
 
-static bool
+bool
 alerts_installed(void)
 {
 	return OidIsValid(catalog_table("alerts"));
 }
 
-static bool
-endpoint_set(void)
+bool
+alerts_endpoint_set(void)
 {
 	return pipeline_alert_endpoint != NULL && pipeline_alert_endpoint[0] != '\0';
 }
@@ -108,7 +100,7 @@ change_incident(bool open, Oid relid, const char *incident_kind, const char *ale
 	Oid			argtypes[6] = {OIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, BOOLOID, TEXTOID};
 	Datum		values[6] = {ObjectIdGetDatum(relid), TimestampTzGetDatum(label),
 		Int64GetDatum(run_id), CStringGetTextDatum(alert_kind),
-	BoolGetDatum(endpoint_set()), CStringGetTextDatum(incident_kind)};
+	BoolGetDatum(alerts_endpoint_set()), CStringGetTextDatum(incident_kind)};
 	char		nulls[6] = {' ', label == NO_LABEL ? 'n' : ' ', run_id == 0 ? 'n' : ' ', ' ', ' ', ' '};
 
 	return spi_rows(catalog_owner(),
@@ -179,7 +171,7 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 bool
 alerts_undelivered(void)
 {
-	if (!endpoint_set() || !alerts_installed())
+	if (!alerts_endpoint_set() || !alerts_installed())
 		return false;
 	return spi_rows(catalog_owner(),
 					"SELECT FROM pipeline.alerts "
@@ -187,122 +179,4 @@ alerts_undelivered(void)
 					"   AND coalesce(next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
 					" LIMIT 1",
 					0, NULL, NULL, NULL, true, SPI_OK_SELECT)->count > 0;
-}
-
-/* One alert due for delivery. */
-typedef struct DueAlert
-{
-	int64		alert_id;
-	int			attempts;
-	char	   *body;
-} DueAlert;
-
-/*
- * The oldest alert due, in a transaction of its own; false when none is
- * (or the extension is gone).
- */
-static bool
-next_due_alert(DueAlert *alert)
-{
-	SpiRows    *rows = NULL;
-	char	   *version;
-	bool		isnull;
-	MemoryContext caller = CurrentMemoryContext;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(extension_lock(true, &version)) && alerts_installed())
-		rows = spi_rows(catalog_owner(),
-						"SELECT a.alert_id, a.attempts, pg_catalog.json_build_object( "
-						"           'matview', a.matview::pg_catalog.text, 'kind', a.kind, "
-						"           'time_label', a.time_label, 'run_id', a.run_id, "
-						"           'incident_id', a.incident_id, 'alert_id', a.alert_id, "
-						"           'created_at', a.created_at)::pg_catalog.text "
-						"  FROM pipeline.alerts a "
-						" WHERE a.deliver AND a.delivered_at IS NULL "
-						"   AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
-						" ORDER BY a.alert_id LIMIT 1",
-						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	if (rows != NULL && rows->count == 1)
-	{
-		alert->alert_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
-		alert->attempts = DatumGetInt32(spi_rows_value(rows, 0, 1, &isnull));
-		alert->body = MemoryContextStrdup(caller, spi_rows_text(rows, 0, 2));
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	return rows != NULL && rows->count == 1;
-}
-
-/* Records a delivery attempt: delivered, or when to try again and why not. */
-static void
-record_attempt(const DueAlert *alert, const char *error)
-{
-	Oid			argtypes[3] = {INT8OID, TEXTOID, INT4OID};
-	Datum		values[3] = {Int64GetDatum(alert->alert_id),
-		error ? CStringGetTextDatum(error) : (Datum) 0,
-	Int32GetDatum(Min(ALERT_RETRY_MAX_S, 1 << Min(alert->attempts, 16)))};
-	char		nulls[3] = {' ', error ? ' ' : 'n', ' '};
-	char	   *version;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(extension_lock(true, &version)) && alerts_installed())
-		(void) spi_rows(catalog_owner(),
-						"UPDATE pipeline.alerts SET attempts = attempts + 1, last_error = $2, "
-						"       delivered_at = CASE WHEN $2 IS NULL THEN pg_catalog.clock_timestamp() END, "
-						"       next_attempt_at = CASE WHEN $2 IS NOT NULL "
-						"           THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-						"                pg_catalog.make_interval(secs => $3) END "
-						" WHERE alert_id OPERATOR(pg_catalog.=) $1",
-						3, argtypes, values, nulls, false, -1);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
-
-/* POSTs one alert with retries; NULL when the endpoint took it, else why not. */
-static char *
-post_alert(const char *body)
-{
-	HttpUrl		url;
-	const char *error;
-	HttpResult	res;
-
-	if (!http_url_parse(pipeline_alert_endpoint, &url, &error))
-		return psprintf("pipeline.alert_endpoint is not a URL: %s", error);
-	for (int attempt = 0;; attempt++)
-	{
-		if (!endpoint_allowed(&url))
-			return psprintf("pipeline.alert_endpoint \"%s\" matches no prefix of pipeline.allowed_endpoints",
-							url.url);
-		http_post(url.url, body, strlen(body), ALERT_TIMEOUT_MS, &res);
-		if (res.outcome == HTTP_OK && res.status >= 200 && res.status < 300)
-			return NULL;
-		if (!http_retryable(&res) || attempt >= ALERT_RETRIES)
-			break;
-		http_backoff(attempt);
-	}
-	if (res.outcome == HTTP_OK)
-		return psprintf("HTTP status %ld", res.status);
-	return pstrdup(res.error);
-}
-
-void
-alerts_deliver(void)
-{
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "pipeline alert delivery",
-											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext caller = MemoryContextSwitchTo(work);
-	DueAlert	alert = {0};
-
-	while (endpoint_set() && next_due_alert(&alert))
-	{
-		CHECK_FOR_INTERRUPTS();
-		record_attempt(&alert, post_alert(alert.body));
-		MemoryContextReset(work);
-	}
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(work);
 }

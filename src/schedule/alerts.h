@@ -37,11 +37,10 @@ extern void alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now);
 /* Whether alerts wait to be POSTed now.  Needs a transaction. */
 extern bool alerts_undelivered(void);
 
-/*
- * POSTs the alerts due for delivery, oldest first, until none is due or
- * the process should stop; each attempt recorded.  Runs its own
- * transactions; no HTTP request inside one.
- */
-extern void alerts_deliver(void);
+/* Whether the installed SQL has pipeline.alerts (1.6 on). */
+extern bool alerts_installed(void);
+
+/* Whether pipeline.alert_endpoint is set. */
+extern bool alerts_endpoint_set(void);
 
 #endif							/* PIPELINE_ALERTS_H */

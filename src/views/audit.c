@@ -41,8 +41,8 @@
 /* What one check found. */
 typedef struct AuditOutcome
 {
-	char	   *expectation;	/* its name; unique(...) and rows(...) for
-								 * the others */
+	char	   *expectation;	/* its name; unique(...) and rows(...) for the
+								 * others */
 	bool		passed;
 	int64		violations;
 	char	   *example;		/* one violating row, or NULL */
@@ -366,9 +366,9 @@ select_rows(const AuditRows *rows, const char *select, const char *where, const 
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {rows->batch_mark ? CStringGetTextDatum(rows->batch_mark) : (Datum) 0};
 	char	   *conditions = rows->batch_where && where ?
-		psprintf(" WHERE %s AND (%s)", rows->batch_where, where) :
-		rows->batch_where ? psprintf(" WHERE %s", rows->batch_where) :
-		where ? psprintf(" WHERE %s", where) : "";
+	psprintf(" WHERE %s AND (%s)", rows->batch_where, where) :
+	rows->batch_where ? psprintf(" WHERE %s", rows->batch_where) :
+	where ? psprintf(" WHERE %s", where) : "";
 
 	return spi_rows_user_code_scan(psprintf("SELECT %s FROM %s%s%s", select, rows->source,
 											conditions, tail),
@@ -388,7 +388,6 @@ check_rows(MatviewDefinition *def, const AuditRows *scope)
 	SpiRows    *rows;
 	bool		isnull;
 	int			i;
-	int64		count = 0;
 
 	initStringInfo(&counts);
 	appendStringInfoString(&counts, "pg_catalog.count(*)");
@@ -422,10 +421,11 @@ check_rows(MatviewDefinition *def, const AuditRows *scope)
 	if (def->has_expect_rows)
 	{
 		AuditRows	whole = {scope->source, NULL, NULL};
+		int64		count;
 		int64		violations = 0;
 		char	   *bounds = def->expect_rows_max < 0 ?
-			psprintf(INT64_FORMAT "..", def->expect_rows_min) :
-			psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
+		psprintf(INT64_FORMAT "..", def->expect_rows_min) :
+		psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
 
 		count = DatumGetInt64(spi_rows_value(scope->batch_where ?
 											 select_rows(&whole, "pg_catalog.count(*)", NULL, "", true) :

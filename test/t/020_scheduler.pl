@@ -146,10 +146,10 @@ $node->safe_psql('postgres', "DELETE FROM pipeline.runs WHERE matview = 'mv_agai
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
 	'deleting its runs makes the scheduler run it again');
-$node->safe_psql('postgres', 'TRUNCATE pipeline.runs');
+$node->safe_psql('postgres', 'TRUNCATE pipeline.runs CASCADE');  # audits go with their runs
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) >= 1 FROM pipeline.runs WHERE matview = 'mv_again'::regclass AND status IN ('succeeded', 'skipped')"),
-	'so does TRUNCATE pipeline.runs');
+	'so does TRUNCATE pipeline.runs (CASCADE: and the audits)');
 
 # a cancelled refresh (pg_cancel_backend on its worker) is a failed run, and
 # the scheduler goes on: the retry succeeds.  The view sleeps only in the
