@@ -159,6 +159,22 @@ SELECT pipeline.define($d$/**
  */ SELECT id, score, region AS area FROM billing.accounts$d$);
 SELECT options ->> 'expect' AS still FROM pipeline.matview_definitions WHERE name = 'health';
 
+-- a redefinition upstream that changes the type of a column a downstream
+-- view's expectation reads: the downstream view breaks (its columns may not
+-- change type, and the judge binds its stored expectations to its new
+-- columns too)
+CREATE TABLE billing.src2 (k int, amount int);
+INSERT INTO billing.src2 VALUES (1, 5);
+SELECT pipeline.create_matview('billing', 'up', 'SELECT k, amount FROM billing.src2', '1 hour');
+SELECT pipeline.create_matview('billing', 'down', 'SELECT k, amount FROM billing.mv_up', '1 hour',
+                               options => '{"expect": "positive: amount > 0"}');
+SELECT * FROM pipeline.check($d$/**
+ * @matview-schema billing
+ * @matview-name up
+ * @interval-in-minutes 60
+ */ SELECT k, amount::text AS amount FROM billing.src2$d$);
+SELECT pipeline.drop_matview('billing.mv_up', cascade => true);
+
 -- the freshness SLA (2 hours): in pipeline.status, and an incident when
 -- the view is older than that, which ends when it is fresh again
 SELECT matview, sla_minutes, sla_breached IS NOT NULL AS known FROM pipeline.status ORDER BY matview::text;

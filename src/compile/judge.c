@@ -256,21 +256,22 @@ create:
 
 /*
  * Judges one view inside the check's subtransaction: its query and shape
- * (judge_view_shape()), then a definition's expectations, which must bind
- * to its new columns as define() binds them.
+ * (judge_view_shape()), then its expectations (a definition's, or a
+ * rebuilt view's stored ones), which must bind to its new columns as
+ * define() binds them.
  */
 static void
 judge_view(PendingView *v)
 {
 	Oid			shape = judge_view_shape(v);
+	MatviewDefinition def;
 
-	if (v->def && !v->broken)
-	{
-		MatviewDefinition def = *v->def;
-
-		def.bound_query = v->bound;
-		audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
-	}
+	if (v->broken)
+		return;
+	/* a rebuilt view's stored expectations must still bind to its columns */
+	def = v->def ? *v->def : *dpl_stored_options(v->type, v->options);
+	def.bound_query = v->bound;
+	audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */
