@@ -13,7 +13,8 @@
 # The DAG: 100 source tables; 40% of the views count rows of one source,
 # 30% join two of those (fan-in), 20% read one of the second level
 # (chains), 10% join three of the third level.  Intervals of 1 or 2 days.
-# Knobs: BENCH_VIEWS (10000), BENCH_WINDOW seconds (60).
+# Knobs: BENCH_VIEWS (10000), BENCH_WINDOW seconds (60), BENCH_SLA (minutes:
+# every view gets @freshness-sla-minutes, so each tick checks 10,000 SLAs).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,6 +24,7 @@ use POSIX qw(sysconf _SC_CLK_TCK);
 
 my $views = $ENV{BENCH_VIEWS} // 10000;
 my $window = $ENV{BENCH_WINDOW} // 60;
+my $sla = $ENV{BENCH_SLA} ? ", options => '{\"freshness-sla-minutes\": \"$ENV{BENCH_SLA}\"}'" : '';
 my $clk_tck = sysconf(_SC_CLK_TCK);
 
 my $node = PipelineNode->start_new('bench_idle', qq{
@@ -54,23 +56,23 @@ for my $s (1 .. 100)
 for my $i (1 .. $n1)
 {
 	my $s = 1 + $i % 100;
-	push @sql, "SELECT pipeline.create_matview('public', 'a$i', 'SELECT count(*) AS n FROM src_$s', '1 day');";
+	push @sql, "SELECT pipeline.create_matview('public', 'a$i', 'SELECT count(*) AS n FROM src_$s', '1 day'$sla);";
 }
 for my $i (1 .. $n2)
 {
 	my ($x, $y) = (1 + $i % $n1, 1 + (7 * $i + 3) % $n1);
 	my $iv = $i % 3 ? '1 day' : '2 days';
-	push @sql, "SELECT pipeline.create_matview('public', 'b$i', 'SELECT x.n + y.n AS n FROM mv_a$x x, mv_a$y y', '$iv');";
+	push @sql, "SELECT pipeline.create_matview('public', 'b$i', 'SELECT x.n + y.n AS n FROM mv_a$x x, mv_a$y y', '$iv'$sla);";
 }
 for my $i (1 .. $n3)
 {
 	my $x = 1 + $i % $n2;
-	push @sql, "SELECT pipeline.create_matview('public', 'c$i', 'SELECT n * 2 AS n FROM mv_b$x', '2 days');";
+	push @sql, "SELECT pipeline.create_matview('public', 'c$i', 'SELECT n * 2 AS n FROM mv_b$x', '2 days'$sla);";
 }
 for my $i (1 .. $n4)
 {
 	my ($x, $y, $z) = (1 + $i % $n3, 1 + (3 * $i + 1) % $n3, 1 + (5 * $i + 2) % $n3);
-	push @sql, "SELECT pipeline.create_matview('public', 'd$i', 'SELECT x.n + y.n + z.n AS n FROM mv_c$x x, mv_c$y y, mv_c$z z', '1 day');";
+	push @sql, "SELECT pipeline.create_matview('public', 'd$i', 'SELECT x.n + y.n + z.n AS n FROM mv_c$x x, mv_c$y y, mv_c$z z', '1 day'$sla);";
 }
 my $t0 = time;
 $node->safe_psql('postgres', join("\n", @sql), timeout => 3600);

@@ -223,6 +223,21 @@ INSERT INTO billing.changes (id, seq, op, plan) VALUES (1, 2, 'U', 'gold');
 SELECT status FROM pipeline.refresh('billing.mv_plans');
 SELECT id, plan FROM billing.mv_plans ORDER BY id;
 
+-- a lake publication: its query's rows are audited before any file is
+-- written (a fresh directory, named at random, under /tmp)
+SELECT '/tmp/pipeline_audit_lake_' || md5(random()::text) AS lake \gset
+SELECT pipeline.create_matview('billing', 'lake', 'SELECT region, id, score FROM billing.accounts WHERE id IS NOT NULL',
+                               '1 hour', 'unload',
+                               options => jsonb_build_object('unload-destination', :'lake',
+                                                             'unload-partition-by', 'region',
+                                                             'expect', 'positive: score > 0'));
+SELECT count(*) AS partitions_written FROM pg_ls_dir(:'lake');
+UPDATE billing.accounts SET score = -7 WHERE id = 2;
+INSERT INTO billing.accounts VALUES (8, 80, 'apac');
+SELECT status FROM pipeline.refresh('billing.mv_lake');
+SELECT count(*) AS partitions_still FROM pg_ls_dir(:'lake');
+SELECT partition, rows FROM billing.mv_lake ORDER BY partition;
+SELECT pipeline.drop_matview('billing.mv_lake');
 SELECT pipeline.drop_matview('billing.mv_plans');
 SELECT pipeline.drop_matview('billing.mv_event_log');
 SELECT pipeline.drop_matview('billing.mv_health', cascade => true);

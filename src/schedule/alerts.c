@@ -132,6 +132,29 @@ alerts_after_run(Oid relid, TimestampTz label, int64 run_id, RunStatus status, b
 		(void) change_incident(false, relid, "failure", "recovered", label, run_id);
 }
 
+/*
+ * Marks the SLA state of every view with an SLA whose state is unknown
+ * (after a load of its run state): whether it has an open SLA incident, in
+ * one statement for them all.
+ */
+static void
+learn_open_slas(Dag *dag, ViewState *states)
+{
+	SpiRows    *rows = spi_rows(catalog_owner(),
+								"SELECT matview::pg_catalog.oid FROM pipeline.incidents "
+								" WHERE kind OPERATOR(pg_catalog.=) 'sla' AND closed_at IS NULL",
+								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	List	   *open = spi_rows_oids(rows, 0);
+
+	for (int i = 0; i < dag->count; i++)
+	{
+		if (dag->nodes[i].sla_us == 0 || states[i].sla_known)
+			continue;
+		states[i].sla_known = true;
+		states[i].sla_open = list_member_oid(open, dag->nodes[i].relid);
+	}
+}
+
 void
 alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 {
@@ -147,23 +170,24 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 
 		if (node->sla_us == 0)
 			continue;
-		fresh_as_of = state->last_success_label != NO_LABEL ?
-			state->last_success_label : node->defined_label;
-		breached = now - fresh_as_of > node->sla_us;
-		if (state->sla_known && state->sla_open == breached)
-			continue;
 		if (!checked)
 		{
 			installed = alerts_installed();
 			checked = true;
+			if (!installed)
+				return;
 		}
-		if (!installed)
-			return;
+		if (!state->sla_known)
+			learn_open_slas(dag, states);
+		fresh_as_of = state->last_success_label != NO_LABEL ?
+			state->last_success_label : node->defined_label;
+		breached = now - fresh_as_of > node->sla_us;
+		if (state->sla_open == breached)
+			continue;
 		/* the label it is late for, or the one it is back within its SLA with */
 		(void) change_incident(breached, node->relid, "sla",
 							   breached ? "sla_breached" : "sla_recovered",
 							   breached ? time_label_of(node->interval_us, now) : fresh_as_of, 0);
-		state->sla_known = true;
 		state->sla_open = breached;
 	}
 }

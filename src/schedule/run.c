@@ -430,20 +430,23 @@ run_fail_orphans(void)
 
 	/*
 	 * A run is live while its process is: the same process id and, from 1.6,
-	 * the same start (a process id of a crashed server's, or of a former
-	 * primary's, may be a live process's here).  A run from before this
-	 * server started is never live.
+	 * the same process start (a process id of a crashed server's, or of a
+	 * former primary's, may be a live process's here).  A run recorded
+	 * without its process's start is live only if it began after this server
+	 * started.
 	 */
 	rows = spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.runs r SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
 							 "       error = '" ORPHAN_ERROR "' "
 							 " WHERE r.status = 'running' AND r.worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
-							 "   AND (r.started_at < pg_catalog.pg_postmaster_start_time() "
-							 "        OR NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a "
-							 "                        WHERE a.pid = r.worker_pid%s)) "
+							 "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a "
+							 "                    WHERE a.pid = r.worker_pid AND %s) "
 							 "RETURNING r.matview::oid, r.time_label, r.run_id",
 							 catalog_has_column("runs", "worker_started_at") ?
-							 " AND (r.worker_started_at IS NULL OR a.backend_start = r.worker_started_at)" : ""),
+							 "CASE WHEN r.worker_started_at IS NULL "
+							 "     THEN r.started_at >= pg_catalog.pg_postmaster_start_time() "
+							 "     ELSE a.backend_start = r.worker_started_at END" :
+							 "r.started_at >= pg_catalog.pg_postmaster_start_time()"),
 					0, NULL, NULL, NULL, false, -1);
 	for (uint64 i = 0; i < rows->count; i++)
 	{

@@ -79,7 +79,8 @@ ok($src[0] < $seldom[0] && $seldom[0] < $src[1] && $src[1] < $often[1],
   or diag("src @src, often @often, seldom @seldom");
 
 # Run history, back-dated (retention: 7 days).  A 'running' row belongs to
-# a live process (the launcher), so it is not failed as an orphan.
+# a live process (the launcher: its process id and start, set below), so it
+# is not failed as an orphan.
 my $launcher = sql(q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'});
 like($launcher, qr/^\d+$/, 'launcher is running');
 sql(qq{
@@ -118,6 +119,8 @@ sql(qq{
 	('mv_idle',    '2099-10-01', 1, 'succeeded', now() - interval '30 days', now() - interval '30 days', 1, NULL, 1),
 	('mv_idle',    '2099-11-01', 1, 'skipped',   now() - interval '20 days', now() - interval '2 days',  1, '2099-12-30', 60),
 	('mv_idle',    '2099-12-31', 1, 'succeeded', now() - interval '1 hour',  now() - interval '1 hour',  1, NULL, 1);
+	UPDATE pipeline.runs SET worker_started_at = (SELECT backend_start FROM pg_stat_activity WHERE pid = $launcher)
+	 WHERE status = 'running';
 });
 
 # Differential refresh (pipeline.change_log_retention: 60 minutes).  Both
