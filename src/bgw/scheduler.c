@@ -451,6 +451,7 @@ typedef struct SkipCheck
 {
 	Oid			relid;
 	Verdict    *verdict;
+	bool		after_failure;	/* its latest run failed */
 	bool		skipped;
 } SkipCheck;
 
@@ -460,7 +461,7 @@ skip_check(void *arg)
 	SkipCheck  *check = (SkipCheck *) arg;
 
 	check->skipped = run_skip_if_unchanged(check->relid, check->verdict->label,
-										   check->verdict->attempt);
+										   check->verdict->attempt, check->after_failure);
 }
 
 /*
@@ -470,9 +471,9 @@ skip_check(void *arg)
  * which records it.
  */
 static bool
-skip_without_worker(Oid relid, Verdict *verdict)
+skip_without_worker(Oid relid, Verdict *verdict, bool after_failure)
 {
-	SkipCheck	check = {relid, verdict, false};
+	SkipCheck	check = {relid, verdict, after_failure, false};
 	ErrorData  *error = subxact_try(skip_check, &check, false);
 
 	if (error != NULL)
@@ -548,7 +549,8 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		int			entry;
 
 		/* a view whose upstreams did not change costs no worker */
-		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict))
+		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict,
+								states[due[d].index].latest_status == RUN_FAILED))
 		{
 			state_changed(due[d].index, dag_generation);
 			skipped_count++;

@@ -374,7 +374,7 @@ record_skip(Oid relid, TimestampTz label, int attempt)
 }
 
 bool
-run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
+run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt, bool after_failure)
 {
 	bool		skipped = false;
 
@@ -411,7 +411,8 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt)
 		{
 			change_tracking_refreshed(relid, false, false);
 			/* a skip is a success: its contents are current */
-			alerts_after_run(relid, label, 0, RUN_SKIPPED, false);
+			if (after_failure)
+				alerts_after_run(relid, label, 0, RUN_SKIPPED, false);
 		}
 	}
 	PopActiveSnapshot();

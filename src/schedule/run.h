@@ -46,9 +46,11 @@ extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label);
  * triggers), when the run was claimed by someone else, or when a refresh,
  * redefinition or drop holds the view: a worker then decides.  One
  * snapshot for the check and the saved state, as a worker's run.  Raises
- * on errors: call it in a subtransaction.
+ * on errors: call it in a subtransaction.  after_failure: the view's
+ * latest run failed, so the skip ends its failure incident (alerts.h).
  */
-extern bool run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt);
+extern bool run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt,
+								  bool after_failure);
 
 /*
  * Marks runs left 'running' by processes that no longer exist as failed,
