@@ -163,32 +163,53 @@ refresh_last_consumed(void)
 static bool probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *row);
 
 /*
- * A view's stored options ("{}" under SQL without them), by an index probe:
- * whether a materialized view has expectations costs little.
+ * The options of a definition row ("{}" when it has none, cheaply: no
+ * text made of an empty object).
+ */
+static char *
+definition_options(HeapTuple definition, Relation definitions)
+{
+	bool		isnull;
+	Datum		options;
+	Jsonb	   *jsonb;
+
+	if (!catalog_has_options())
+		return "{}";
+	options = heap_getattr(definition, attnameAttNum(definitions, "options", false),
+						   RelationGetDescr(definitions), &isnull);
+	if (isnull)
+		return "{}";
+	jsonb = DatumGetJsonbP(options);
+	if (JB_ROOT_COUNT(jsonb) == 0)
+		return "{}";
+	return JsonbToCString(NULL, &jsonb->root, VARSIZE(jsonb));
+}
+
+/*
+ * A view's stored options, by an index probe: whether a materialized view
+ * has expectations costs little.
  */
 static char *
 stored_options(Oid relid)
 {
 	HeapTuple	definition;
 	Relation	definitions;
-	bool		isnull;
-	Datum		options;
-	char	   *json = "{}";
+	char	   *json;
 
-	if (!catalog_has_options() ||
-		!probe_catalog_table("matview_definitions", "matview_definitions_pkey", relid, &definition))
-		return json;
+	if (!probe_catalog_table("matview_definitions", "matview_definitions_pkey", relid, &definition))
+		return "{}";
 	definitions = table_open(catalog_table("matview_definitions"), AccessShareLock);
-	options = heap_getattr(definition, attnameAttNum(definitions, "options", false),
-						   RelationGetDescr(definitions), &isnull);
-	if (!isnull)
-		json = JsonbToCString(NULL, &DatumGetJsonbP(options)->root, VARSIZE(DatumGetPointer(options)));
+	json = definition_options(definition, definitions);
 	table_close(definitions, AccessShareLock);
 	return json;
 }
 
-uint64
-refresh_matview(Oid relid)
+/*
+ * refresh_matview(), with the view's stored options when the caller has
+ * them (NULL: looked up when needed).
+ */
+static uint64
+refresh_view(Oid relid, const char *matview_options)
 {
 	uint64		rows;
 
@@ -245,8 +266,15 @@ refresh_matview(Oid relid)
 		return rows;
 	}
 	rows = refresh_as_owner(relid, true);
-	audit_check(relid, MATVIEW_REGULAR, stored_options(relid), NULL);
+	audit_check(relid, MATVIEW_REGULAR,
+				matview_options ? matview_options : stored_options(relid), NULL);
 	return rows;
+}
+
+uint64
+refresh_matview(Oid relid)
+{
+	return refresh_view(relid, NULL);
 }
 
 uint64
@@ -259,6 +287,7 @@ refresh_populate(Oid relid)
 typedef struct RefreshTarget
 {
 	int64		interval_us;
+	char	   *options;		/* its stored options, for its audits */
 	bool		has_downstream; /* some managed view reads it */
 	bool		has_hook;		/* it has an after-refresh hook */
 } RefreshTarget;
@@ -318,6 +347,7 @@ lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
 							attnameAttNum(definitions, "refresh_interval", false),
 							RelationGetDescr(definitions), &isnull);
 	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
+	target->options = definition_options(definition, definitions);
 	table_close(definitions, AccessShareLock);
 	target->has_downstream = cascade &&
 		probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
@@ -397,7 +427,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		INSTR_TIME_SET_CURRENT(start);
-		rows = refresh_matview(views[i]);
+		rows = refresh_view(views[i], count == 1 ? target.options : NULL);
 		if (!hooks_checked || target.has_hook)
 			after_refresh_run(views[i], time_label_of(intervals_us[i],
 													  GetCurrentTransactionStartTimestamp()));
