@@ -3,7 +3,8 @@
 # view's first failure to its next success; each of its alerts is sent once
 # as NOTIFY pipeline_alerts and POSTed at least once; exactly once when the
 # endpoint answers, and again with the same incident_id when it fails once;
-# a slow endpoint holds up no refresh.
+# a slow endpoint holds up no refresh; an SLA breach is seen by the
+# scheduler though nothing runs.
 use strict;
 use warnings;
 
@@ -132,6 +133,43 @@ $node->poll_query_until('postgres',
 ok(sql("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')") eq 't',
 	'refreshed while the alert sender waits for the endpoint');
 is(scalar(@{ received() }), 0, 'the slow endpoint has not answered yet');
+
+# an SLA breach the scheduler sees though nothing runs: a view stuck behind
+# a failing upstream, its data older than its SLA (its definition made to
+# look ten minutes old), and its return within the SLA once the upstream
+# is fixed
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts'");
+sql("SELECT pg_reload_conf()");
+sql(q{
+CREATE TABLE src3 (x int);
+INSERT INTO src3 VALUES (1);
+SELECT pipeline.create_matview('public', 'up3', 'SELECT x FROM src3', '1 minute',
+                               options => '{"expect": "positive: x > 0"}');
+UPDATE src3 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT last_status = 'failed' FROM pipeline.status WHERE matview = 'mv_up3'::regclass")
+  or die "up3 did not fail";
+sql(q{
+SELECT pipeline.create_matview('public', 'down3', 'SELECT x FROM mv_up3', '1 minute',
+                               options => '{"freshness-sla-minutes": "2"}');
+UPDATE pipeline.matview_definitions SET created_at = now() - interval '10 minutes'
+ WHERE matview = 'mv_down3'::regclass;
+});
+ok($node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pipeline.alerts WHERE matview = 'mv_down3'::regclass AND kind = 'sla_breached')"),
+	'the scheduler sees the breach of a view that does not run');
+is(sql("SELECT count(*) FROM pipeline.runs WHERE matview = 'mv_down3'::regclass"), '0', 'it did not run');
+is(sql("SELECT sla_breached FROM pipeline.status WHERE matview = 'mv_down3'::regclass"), 't',
+	'pipeline.status says so');
+sql("UPDATE src3 SET x = 3");
+# not to wait for the next minute's label: a pass a few minutes ahead
+sql("SELECT count(*) FROM pipeline.run_due(now() + interval '5 minutes')");
+ok($node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pipeline.alerts WHERE matview = 'mv_down3'::regclass AND kind = 'sla_recovered')"),
+	'back within its SLA once it ran');
+is(sql("SELECT string_agg(kind, ',' ORDER BY alert_id) FROM pipeline.alerts WHERE matview = 'mv_down3'::regclass"),
+	'sla_breached,sla_recovered', 'once each');
 
 $node->stop;
 $endpoint->kill_kill;
