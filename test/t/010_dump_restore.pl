@@ -1,7 +1,8 @@
 # pg_dump keeps a pipeline: a database with a three-level DAG (one view with
 # a name that needs quoting, one owned by a non-superuser, a plain view in
 # the chain) is dumped and restored, and the restored database has the same
-# pipeline.matviews, pipeline.edges and view contents, and refreshes.
+# pipeline.matviews, pipeline.edges and view contents, refreshes, and
+# audits with its expectations as they were bound.
 # The restore targets are a database of the same (preloading) cluster and a
 # second cluster that does not preload the library, where CREATE EXTENSION,
 # define and refresh must work on their own.
@@ -38,7 +39,9 @@ CREATE TABLE raw.items (id int PRIMARY KEY, grp int NOT NULL, price numeric NOT 
 INSERT INTO raw.items SELECT g, g % 7, g * 1.25 FROM generate_series(1, 200) g;
 
 SELECT pipeline.create_matview('raw', 'by_group',
-  'SELECT grp, count(*) AS n, sum(price) AS total FROM raw.items GROUP BY grp', '5 minutes');
+  'SELECT grp, count(*) AS n, sum(price) AS total FROM raw.items GROUP BY grp', '5 minutes',
+  options => '{"expect": "positive_total: total > 0", "expect-unique": "grp", "expect-rows": "1..",
+               "freshness-sla-minutes": "60"}');
 CREATE UNIQUE INDEX by_group_grp ON raw.mv_by_group (grp);
 
 GRANT USAGE, CREATE ON SCHEMA raw TO analyst;
@@ -156,6 +159,17 @@ for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
 		't', "$how: top view matches the raw table after refresh");
 	like($n->safe_psql('restored', "SELECT * FROM raw.mv_top_groups WHERE grp = 100"),
 		qr/^100\|5000$/, "$how: new group reached level 2");
+
+	# its audits came with it, bound as they were
+	is( $n->safe_psql('restored', q{
+			SELECT options->>'expect' FROM pipeline.matview_definitions WHERE name = 'by_group'}),
+		'["positive_total: (v.total > (0)::numeric)"]', "$how: expectations restored bound");
+	my ($rc, $out, $err) = $n->psql('restored', q{
+		INSERT INTO raw.items VALUES (5000, 500, -1);
+		SELECT matview, status FROM pipeline.refresh('raw.mv_by_group');});
+	like($err, qr/audit of raw\.mv_by_group failed: expectation "positive_total" is violated by 1 row/,
+		"$how: a restored view audits its new contents");
+	$n->safe_psql('restored', 'DELETE FROM raw.items WHERE id = 5000');
 
 	# and takes new definitions
 	is( $n->safe_psql('restored', q{
