@@ -175,6 +175,22 @@ SELECT * FROM pipeline.check($d$/**
  */ SELECT k, amount::text AS amount FROM billing.src2$d$);
 SELECT pipeline.drop_matview('billing.mv_up', cascade => true);
 
+-- expectations stay bound across renames, as queries do: a function an
+-- expectation calls is renamed and moved, and the stored text follows
+CREATE FUNCTION billing.plausible(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 < 1000000';
+SELECT pipeline.create_matview('billing', 'scores', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "plausible: billing.plausible(score)"}');
+CREATE SCHEMA checks;
+ALTER FUNCTION billing.plausible(int) RENAME TO believable;
+ALTER FUNCTION billing.believable(int) SET SCHEMA checks;
+SELECT options ->> 'expect' AS bound FROM pipeline.matview_definitions WHERE name = 'scores';
+SELECT status FROM pipeline.refresh('billing.mv_scores');
+SELECT pipeline.drop_matview('billing.mv_scores');
+DROP SCHEMA checks CASCADE;
+-- an expectation reads one row: no subquery
+SELECT pipeline.create_matview('billing', 'scores', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "sneaky: score < (SELECT max(score) FROM billing.accounts)"}');
+
 -- the freshness SLA (2 hours): in pipeline.status, and an incident when
 -- the view is older than that, which ends when it is fresh again
 SELECT matview, sla_minutes, sla_breached IS NOT NULL AS known FROM pipeline.status ORDER BY matview::text;

@@ -13,7 +13,8 @@
  * bound by OID: a
  * materialized view's rule, deparsed afterwards; an incremental view's
  * query, analyzed before the statement and deparsed after it.  Deparsing
- * the same tree resolves the new names, as ruleutils does for a view.
+ * the same tree resolves the new names, as ruleutils does for a view.  A
+ * view's expectations (views/audit.h) are kept so too.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -35,6 +36,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
+#include "views/audit.h"
 #include "views/matview.h"
 
 /* One managed view around a renaming statement. */
@@ -44,6 +46,9 @@ typedef struct BoundView
 	Oid			owner;
 	char	   *stored;			/* the bound query as stored */
 	Query	   *query;			/* an incremental view's, analyzed before */
+	MatviewType type;
+	char	   *options;		/* its options as stored */
+	List	   *expectations;	/* its expectations, analyzed before */
 } BoundView;
 
 /* Whether stmt may change a name that a bound query spells out. */
@@ -70,6 +75,18 @@ analyze_as_owner(void *arg)
 
 	runas_begin_internal(&ra, view->owner);
 	view->query = analyze_one(view->stored);
+	runas_end(&ra);
+}
+
+/* audit_analyze_stored() of a view's expectations, for subxact_try() */
+static void
+analyze_expectations(void *arg)
+{
+	BoundView  *view = (BoundView *) arg;
+	RunAs		ra;
+
+	runas_begin_internal(&ra, view->owner);
+	view->expectations = audit_analyze_stored(view->relid, view->type, view->options);
 	runas_end(&ra);
 }
 
@@ -115,7 +132,13 @@ views_before(Node *stmt)
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	rows = spi_rows(catalog_owner(),
-					"SELECT d.matview::oid, d.bound_query, d.matview_type "
+					catalog_has_options() ?
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text "
+					"  FROM pipeline.matview_definitions d "
+					" WHERE $1 = 0 OR d.matview = $1::regclass OR d.matview IN "
+					"       (SELECT e.downstream FROM pipeline.edges e "
+					"         WHERE e.upstream = $1::regclass)" :
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}' "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $1 = 0 OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
@@ -131,6 +154,23 @@ views_before(Node *stmt)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
 		view->owner = catalog_relation_owner(view->relid);
+		view->type = matview_type_from_name(spi_rows_text(rows, i, 2));
+		view->options = spi_rows_text(rows, i, 3);
+
+		/*
+		 * its expectations name their columns and functions as bound queries
+		 * do
+		 */
+		if (audit_has_expectations(view->options) &&
+			subxact_try(analyze_expectations, view, false) != NULL)
+			view->expectations = NIL;
+		/* the view itself: only its expectations can name its own columns */
+		if (view->relid == relid)
+		{
+			if (view->expectations != NIL)
+				views = lappend(views, view);
+			continue;
+		}
 		/* a table (stream or differential view) keeps no rule to deparse */
 		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
@@ -162,6 +202,21 @@ bound_after(BoundView *view)
 	return NULL;
 }
 
+/* Stores the bound expectations of a view, when the statement changed them. */
+static void
+store_bound_expectations(BoundView *view)
+{
+	char	   *options = audit_rebound_options(view->relid, view->type, view->options,
+												view->expectations);
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(view->relid), CStringGetTextDatum(options)};
+
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.matview_definitions SET options = $2::pg_catalog.jsonb "
+					" WHERE matview = $1::regclass AND options IS DISTINCT FROM $2::pg_catalog.jsonb",
+					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+}
+
 /* Stores the bound form of each view that the statement changed. */
 static void
 store_bound_forms(List *views)
@@ -171,10 +226,13 @@ store_bound_forms(List *views)
 	foreach(lc, views)
 	{
 		BoundView  *view = lfirst(lc);
-		char	   *bound = bound_after(view);
+		char	   *bound;
 		Oid			argtypes[2] = {OIDOID, TEXTOID};
 		Datum		values[2];
 
+		if (view->expectations != NIL)
+			store_bound_expectations(view);
+		bound = bound_after(view);
 		if (bound == NULL || strcmp(bound, view->stored) == 0)
 			continue;
 		values[0] = ObjectIdGetDatum(view->relid);

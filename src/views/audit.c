@@ -154,9 +154,9 @@ analyze_expectation(RawStmt *stmt, const char *text, const char *name, const cha
 	return query;
 }
 
-/* One expectation bound over a row v of relation shape. */
-static char *
-bind_expectation(const char *name, const char *expression, Oid shape, const char *view)
+/* One expectation analyzed over a row v of relation shape: its expression. */
+static Node *
+analyze_over_shape(const char *name, const char *expression, Oid shape, const char *view)
 {
 	char	   *text;
 	RawStmt    *stmt = parse_expression(name, expression, view, &text);
@@ -166,14 +166,11 @@ bind_expectation(const char *name, const char *expression, Oid shape, const char
 	Query	   *query;
 	Node	   *expr;
 	Oid			type;
-	RunAsSetting empty_path = {"search_path", ""};
-	int			nestlevel;
-	char	   *bound;
 
 	row->alias = makeAlias("v", NIL);
 	select->fromClause = list_make1(row);
 	query = analyze_expectation(stmt, text, name, view);
-	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs)
+	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs || query->hasSubLinks)
 		report_not_expression(name, view);
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
 	type = exprType(expr);
@@ -183,12 +180,74 @@ bind_expectation(const char *name, const char *expression, Oid shape, const char
 				 errmsg("expectation \"%s\" of view \"%s\" is not boolean: it is of type %s",
 						name, view, format_type_be(type)),
 				 errhint("An expectation is a condition every row must meet, e.g. amount > 0.")));
+	return expr;
+}
 
-	/* as runas_deparse_bound(): everything outside pg_catalog qualified */
-	nestlevel = runas_pin_settings(&empty_path, 1);
-	bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
+/* An analyzed expectation's bound text, as runas_deparse_bound() deparses. */
+static char *
+deparse_over_shape(Node *expr, Oid shape)
+{
+	RunAsSetting empty_path = {"search_path", ""};
+	int			nestlevel = runas_pin_settings(&empty_path, 1);
+	char	   *bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
+
 	runas_unpin_settings(nestlevel);
 	return bound;
+}
+
+/* One expectation bound over a row v of relation shape. */
+static char *
+bind_expectation(const char *name, const char *expression, Oid shape, const char *view)
+{
+	return deparse_over_shape(analyze_over_shape(name, expression, shape, view), shape);
+}
+
+/* An expectation of a stored view, analyzed before a rename. */
+typedef struct AnalyzedExpectation
+{
+	char	   *name;
+	Node	   *expr;
+} AnalyzedExpectation;
+
+List *
+audit_analyze_stored(Oid relid, MatviewType type, const char *options_json)
+{
+	MatviewDefinition *def;
+	List	   *analyzed = NIL;
+	ListCell   *lc;
+
+	if (type == MATVIEW_UNLOAD || !audit_has_expectations(options_json))
+		return NIL;
+	def = dpl_stored_options(type, options_json);
+	foreach(lc, def->expectations)
+	{
+		AnalyzedExpectation *e = palloc(sizeof(AnalyzedExpectation));
+		char	   *expression;
+
+		(void) dpl_split_expectation(lfirst(lc), &e->name, &expression);
+		e->expr = analyze_over_shape(e->name, expression, relid, get_rel_name(relid));
+		analyzed = lappend(analyzed, e);
+	}
+	return analyzed;
+}
+
+char *
+audit_rebound_options(Oid relid, MatviewType type, const char *options_json, List *analyzed)
+{
+	MatviewDefinition *def = dpl_stored_options(type, options_json);
+	List	   *bound = NIL;
+	ListCell   *lc;
+
+	foreach(lc, analyzed)
+	{
+		AnalyzedExpectation *e = lfirst(lc);
+
+		bound = lappend(bound, psprintf("%s: %s", e->name, deparse_over_shape(e->expr, relid)));
+	}
+	def->options_json = pstrdup(options_json);
+	def->expectations = bound;
+	dpl_set_expectations(def);
+	return def->options_json;
 }
 
 /* A temporary view with the query's columns, for a publication's shape. */

@@ -46,6 +46,16 @@ extern void audit_check_batch(Oid relid, MatviewType type, const char *options_j
 /* Whether options_json holds any expectation (cheap: for every refresh). */
 extern bool audit_has_expectations(const char *options_json);
 
+/*
+ * For keeping expectations bound across renames (compile/rebind.c): the
+ * stored expectations of view relid analyzed (before a rename), and the
+ * view's options with them deparsed again (after it), naming what they
+ * are bound to by its new names.  NIL for none, or a publication's.
+ */
+extern List *audit_analyze_stored(Oid relid, MatviewType type, const char *options_json);
+extern char *audit_rebound_options(Oid relid, MatviewType type, const char *options_json,
+								   List *analyzed);
+
 /* Forgets the outcomes kept; a run starts so. */
 extern void audit_forget(void);
 
