@@ -145,6 +145,11 @@ SELECT pipeline.create_matview('victim', 'streamed', 'SELECT pos, op, seq, id, t
 SELECT pipeline.create_matview('victim', 'audited', 'SELECT n FROM victim.vsrc', '1 hour',
     options => '{"expect": ["positive: n > 0", "short: length(n::text) < 5"], "expect-unique": "n",
                  "expect-rows": "1..10", "freshness-sla-minutes": "60"}');
+-- and one over the attacker's view, with a private column and a literal
+-- that a session with standard_conforming_strings = off would misread
+SELECT pipeline.create_matview('victim', 'guarded',
+    'SELECT id, t, ''C:\temp'' AS dir, victim.helper() AS private_rows FROM attacker.mv_names', '1 hour',
+    options => '{"expect": ["dir_kept: length(dir) = 7", "short: length(t) < 10"]}');
 INSERT INTO victim.stage VALUES ('I', 1, 1, 'a'), ('I', 1, 2, 'b'), ('D', 2, 2, NULL);
 INSERT INTO victim.stream VALUES (1, 'I', 1, 1, 'a'), (2, 'I', 1, 2, 'b'), (3, 'D', 2, 2, NULL);
 RESET SESSION AUTHORIZATION;
@@ -195,6 +200,14 @@ SELECT pipeline.define($d$/**
  */ SELECT id, t FROM attacker.src WHERE id > 0$d$);
 SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1',
                                '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
+-- a redefinition that breaks the victim's audit, made with
+-- standard_conforming_strings off: refused; the victim's query and
+-- expectations are read as written ("dir_kept" holds), and the error shows
+-- no row of the victim's view, which the attacker may not read
+SET standard_conforming_strings = off;
+SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t || ''-long-long-long'' AS t FROM attacker.src WHERE id > 1',
+                               '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
+RESET standard_conforming_strings;
 -- an audited view of its own: its expectations mean the traps, which run
 -- as the attacker only
 SELECT pipeline.create_matview('attacker', 'checked', 'SELECT id, t FROM attacker.src', '1 hour',
@@ -320,8 +333,8 @@ INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late'), (
 SELECT matview, status FROM pipeline.refresh('victim.mv_staged');
 SELECT matview, status FROM pipeline.refresh('victim.mv_streamed');
 RESET search_path;
--- the victim's audits ran (as the victim, bound), and its SLA incident
--- opened and closed with the catalog owner's pinned path
+-- the victim's audits ran (as the victim, bound); no SLA incident: the
+-- attacker's run_due in 2030 could not open one (before the fix it did)
 SELECT a.matview, a.expectation, a.passed FROM pipeline.audits a
  WHERE a.matview = 'victim.mv_audited'::regclass ORDER BY a.run_id, a.expectation;
 SELECT matview, kind FROM pipeline.alerts ORDER BY alert_id;
@@ -390,6 +403,7 @@ SELECT pipeline.drop_matview('victim.mv_lowered');
 SELECT pipeline.drop_matview('victim.mv_staged');
 SELECT pipeline.drop_matview('victim.mv_streamed');
 SELECT pipeline.drop_matview('victim.mv_audited');
+SELECT pipeline.drop_matview('victim.mv_guarded');
 SELECT pipeline.drop_matview('attacker.mv_names');
 DROP TABLE public.trap_log, public.fresh_src;
 DROP SCHEMA attacker CASCADE;

@@ -265,13 +265,28 @@ judge_view(PendingView *v)
 {
 	Oid			shape = judge_view_shape(v);
 	MatviewDefinition def;
+	RunAs		ra;
 
 	if (v->broken)
 		return;
-	/* a rebuilt view's stored expectations must still bind to its columns */
-	def = v->def ? *v->def : *dpl_stored_options(v->type, v->options);
+	if (v->def)
+	{
+		def = *v->def;
+		def.bound_query = v->bound;
+		audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
+		return;
+	}
+
+	/*
+	 * a rebuilt view's stored expectations must still bind to its columns:
+	 * read as its bound query is, as its owner (pending_begin_reading())
+	 */
+	def = *dpl_stored_options(v->type, v->options);
+	def.name = v->name;
 	def.bound_query = v->bound;
+	runas_begin_internal(&ra, v->owner);
 	audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
+	runas_end(&ra);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */

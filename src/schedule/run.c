@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -430,6 +431,12 @@ run_fail_orphans(void)
 	SpiRows    *rows;
 
 	/*
+	 * pg_stat_activity as it is now, not as this transaction first read it: a
+	 * worker that started since is alive
+	 */
+	pgstat_clear_snapshot();
+
+	/*
 	 * A run is live while its process is: the same process id and, from 1.6,
 	 * the same process start (a process id of a crashed server's, or of a
 	 * former primary's, may be a live process's here).  A run recorded
@@ -500,6 +507,19 @@ run_prune_history(void)
 		run_bound_history(InvalidOid);
 		history_bounded_to = pipeline_run_history_per_view;
 	}
+	/* closed incidents (with their alerts), and alerts nobody took, as runs */
+	if (OidIsValid(catalog_table("incidents")))
+	{
+		(void) spi_rows(catalog_owner(),
+						"DELETE FROM pipeline.incidents i "
+						" WHERE i.closed_at < pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+						1, argtypes, values, NULL, false, -1);
+		(void) spi_rows(catalog_owner(),
+						"DELETE FROM pipeline.alerts a "
+						" WHERE a.created_at < pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+						1, argtypes, values, NULL, false, -1);
+	}
+
 	/* a change every saved snapshot already sees can never matter again */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.changes ch "
@@ -604,8 +624,13 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(run_status_name(status));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	/* freshness on the clock the caller steps (the scheduler's: now) */
-	alerts_check_slas(dag, states, as_of);
+
+	/*
+	 * freshness on the clock the caller steps (the scheduler's: now); a
+	 * superuser's only, as it opens and closes incidents of every view
+	 */
+	if (superuser())
+		alerts_check_slas(dag, states, as_of);
 	return (Datum) 0;
 }
 

@@ -56,12 +56,41 @@ pin_search_path(const char *path)
 	return runas_pin_settings(&setting, 1);
 }
 
+/*
+ * What pipeline's own SQL, and the bound text it reads, is parsed with:
+ * the pinned path, and string literals as written (a caller's
+ * standard_conforming_strings = off would read a backslash otherwise).
+ */
+static const RunAsSetting internal_settings[] = {
+	{"search_path", PINNED_SEARCH_PATH},
+	{"standard_conforming_strings", "on"},
+};
+
+/*
+ * What bound text is written with, as pg_dump does: every name outside
+ * pg_catalog qualified, and constants in forms any session reads back the
+ * same (ISO dates, postgres intervals, floats that round-trip).
+ */
+static const RunAsSetting bound_text_settings[] = {
+	{"search_path", ""},
+	{"DateStyle", "ISO"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "3"},
+	{"standard_conforming_strings", "on"},
+};
+
+int
+runas_pin_bound_text_settings(void)
+{
+	return runas_pin_settings(bound_text_settings, lengthof(bound_text_settings));
+}
+
 void
 runas_begin_internal(RunAs *ra, Oid role)
 {
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = false;
-	ra->save_nestlevel = pin_search_path(PINNED_SEARCH_PATH);
+	ra->save_nestlevel = runas_pin_settings(internal_settings, lengthof(internal_settings));
 	if (OidIsValid(role) && role != ra->save_userid)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -372,7 +401,7 @@ runas_deparse_bound(Query *query)
 				 errmsg("a managed view's query must be a SELECT")));
 
 	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
-	nestlevel = pin_search_path("");
+	nestlevel = runas_pin_bound_text_settings();
 	bound = pg_get_querydef(query, false);
 	runas_unpin_settings(nestlevel);
 	return bound;

@@ -79,6 +79,13 @@ typedef struct RunAsSetting
 extern int	runas_pin_settings(const RunAsSetting *settings, int count);
 extern void runas_unpin_settings(int nestlevel);
 
+/*
+ * Pins what bound text is deparsed with (an empty search_path, ISO dates,
+ * postgres intervals, round-trip floats, standard strings); returns the
+ * nest level for runas_unpin_settings().
+ */
+extern int	runas_pin_bound_text_settings(void);
+
 /* The search_path owner gets in a fresh session of this database. */
 extern char *runas_owner_search_path(Oid owner);
 

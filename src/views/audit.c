@@ -27,6 +27,7 @@
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -183,12 +184,11 @@ analyze_over_shape(const char *name, const char *expression, Oid shape, const ch
 	return expr;
 }
 
-/* An analyzed expectation's bound text, as runas_deparse_bound() deparses. */
+/* An analyzed expectation's bound text, deparsed as runas_deparse_bound() does. */
 static char *
 deparse_over_shape(Node *expr, Oid shape)
 {
-	RunAsSetting empty_path = {"search_path", ""};
-	int			nestlevel = runas_pin_settings(&empty_path, 1);
+	int			nestlevel = runas_pin_bound_text_settings();
 	char	   *bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
 
 	runas_unpin_settings(nestlevel);
@@ -506,6 +506,7 @@ report_failures(Oid relid)
 	AuditOutcome *first = NULL;
 	int			failed = 0;
 	ListCell   *lc;
+	const char *example;
 
 	foreach(lc, outcomes)
 	{
@@ -517,16 +518,25 @@ report_failures(Oid relid)
 			first = o;
 		failed++;
 	}
+	example = first ? first->example : NULL;
 	if (first == NULL)
 		return;
 	last_failed = true;
+
+	/*
+	 * The example is a row of the view: only for who may read it (a
+	 * redefinition upstream runs the audits of others' views)
+	 */
+	if (!pg_class_ownercheck(relid, GetUserId()) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		example = NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("audit of %s failed: expectation \"%s\" is violated by " INT64_FORMAT " %s%s%s%s",
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											   get_rel_name(relid)),
 					first->expectation, first->violations, first->violations == 1 ? "row" : "rows",
-					first->example ? ", e.g. " : "", first->example ? first->example : "",
+					example ? ", e.g. " : "", example ? example : "",
 					failed > 1 ? psprintf(" (and %d more expectations failed)", failed - 1) : ""),
 			 errdetail("The view keeps its previous contents; pipeline.audits has every check.")));
 }
