@@ -4,7 +4,10 @@ package PipelineNode;
 
 use strict;
 use warnings;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes;
 
 # start_new(name, conf): a started node whose postgresql.conf preloads
 # pipeline, plus conf (more settings, one per line)
@@ -69,6 +72,24 @@ sub percentile
 	my ($class, $p, @s) = @_;
 	@s = sort { $a <=> $b } @s;
 	return $s[ int($p * (@s - 1) + 0.5) ];
+}
+
+# start_endpoint(tmpdir, args...): test/endpoint.py on a free loopback port,
+# with args (e.g. '--root', DIR), logging to tmpdir/endpoint.log; returns
+# (the IPC::Run handle, its port)
+sub start_endpoint
+{
+	my ($class, $tmp, @args) = @_;
+	my $src = $ENV{PIPELINE_SRC} // '.';
+	my $portfile = "$tmp/endpoint.port";
+	unlink $portfile;
+	my $endpoint = IPC::Run::start(
+		[ 'python3', "$src/test/endpoint.py", @args, '--port-file', $portfile ],
+		'>', "$tmp/endpoint.log", '2>&1');
+	for (my $i = 0; $i < 100 && !-s $portfile; $i++) { Time::HiRes::sleep(0.1); }
+	my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
+	chomp $port;
+	return ($endpoint, $port);
 }
 
 1;

@@ -38,6 +38,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/audit.h"
+#include "views/refresh.h"
 
 /* What one check found. */
 typedef struct AuditOutcome
@@ -342,10 +343,7 @@ unique_index_on(Oid relid, List *columns)
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (form->indisunique && form->indimmediate && form->indisvalid &&
-			form->indnkeyatts == list_length(columns) &&
-			RelationGetIndexPredicate(index) == NIL &&
-			RelationGetIndexExpressions(index) == NIL)
+		if (refresh_index_is_plain_unique(index) && form->indnkeyatts == list_length(columns))
 		{
 			ListCell   *col;
 

@@ -41,6 +41,16 @@
 #include "views/refresh.h"
 #include "util/runas.h"
 
+bool
+refresh_index_is_plain_unique(Relation index)
+{
+	Form_pg_index form = index->rd_index;
+
+	return form->indisunique && form->indimmediate && form->indisvalid &&
+		RelationGetIndexPredicate(index) == NIL &&
+		RelationGetIndexExpressions(index) == NIL;
+}
+
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
 has_usable_unique_index(Relation rel)
@@ -52,11 +62,8 @@ has_usable_unique_index(Relation rel)
 	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = index->rd_index;
 
-		found = form->indisunique && form->indimmediate && form->indisvalid &&
-			RelationGetIndexPredicate(index) == NIL &&
-			RelationGetIndexExpressions(index) == NIL;
+		found = refresh_index_is_plain_unique(index);
 		index_close(index, AccessShareLock);
 		if (found)
 			break;

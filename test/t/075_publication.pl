@@ -36,13 +36,7 @@ my $lake = "$tmp/lake";        # the publication's destination
 make_path($remote, $lake);
 chmod 0777, $tmp, $lake;
 
-my $portfile = "$tmp/endpoint.port";
-my $endpoint = IPC::Run::start(
-	[ 'python3', "$src/test/endpoint.py", '--root', $remote, '--port-file', $portfile ],
-	'>', "$tmp/endpoint.log", '2>&1');
-for (my $i = 0; $i < 100 && !-s $portfile; $i++) { sleep 0.1; }
-my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
-chomp $port;
+my ($endpoint, $port) = PipelineNode->start_endpoint($tmp, '--root', $remote);
 my $base = "http://127.0.0.1:$port";
 my $http = HTTP::Tiny->new(timeout => 10);
 sub deletes { return decode_json($http->get("$base/stats")->{content})->{records}{'/delete_partition'} // 0; }

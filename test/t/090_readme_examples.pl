@@ -139,13 +139,7 @@ for my $path (sort keys %named)
 my $node = PipelineNode->start_new('readme', "pipeline.enabled = off\n");
 my $root = "$tmp/partitions";
 mkdir $root or die "mkdir $root: $!";
-my $portfile = "$tmp/endpoint.port";
-my $endpoint = IPC::Run::start(
-	[ 'python3', "$src/test/endpoint.py", '--root', $root, '--port-file', $portfile ],
-	'>', "$tmp/endpoint.log", '2>&1');
-for (my $i = 0; $i < 100 && !-s $portfile; $i++) { sleep 0.1; }
-my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
-chomp $port;
+my ($endpoint, $port) = PipelineNode->start_endpoint($tmp, '--root', $root);
 # a partition for the example to delete
 mkdir "$root/$_" for ('cases', 'cases/year=2020', 'cases/year=2020/month=3',
 	'cases/year=2020/month=3/day=29');

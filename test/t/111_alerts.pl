@@ -20,13 +20,7 @@ use Time::HiRes qw(time sleep);
 my $src = $ENV{PIPELINE_SRC} // '.';
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 
-my $portfile = "$tmp/endpoint.port";
-my $endpoint = IPC::Run::start(
-	[ 'python3', "$src/test/endpoint.py", '--port-file', $portfile ],
-	'>', "$tmp/endpoint.log", '2>&1');
-for (my $i = 0; $i < 100 && !-s $portfile; $i++) { sleep 0.1; }
-my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
-chomp $port;
+my ($endpoint, $port) = PipelineNode->start_endpoint($tmp);
 ok($port =~ /^\d+$/, "endpoint listens on port $port");
 my $base = "http://127.0.0.1:$port";
 my $http = HTTP::Tiny->new(timeout => 10);
