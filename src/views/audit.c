@@ -38,7 +38,6 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/audit.h"
-#include "views/refresh.h"
 
 /* What one check found. */
 typedef struct AuditOutcome
@@ -325,6 +324,16 @@ column_names(List *columns, const char *prefix)
 	return buf.data;
 }
 
+bool
+audit_plain_unique_index(Relation index)
+{
+	Form_pg_index form = index->rd_index;
+
+	return form->indisunique && form->indimmediate && form->indisvalid &&
+		RelationGetIndexPredicate(index) == NIL &&
+		RelationGetIndexExpressions(index) == NIL;
+}
+
 /*
  * Whether relation relid has a unique index (valid, immediate, no
  * predicate, no expressions) on exactly these columns: then no two rows
@@ -343,7 +352,7 @@ unique_index_on(Oid relid, List *columns)
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (refresh_index_is_plain_unique(index) && form->indnkeyatts == list_length(columns))
+		if (audit_plain_unique_index(index) && form->indnkeyatts == list_length(columns))
 		{
 			ListCell   *col;
 

@@ -9,6 +9,7 @@
 #define PIPELINE_AUDIT_H
 
 #include "model/dpl.h"
+#include "utils/relcache.h"
 
 /*
  * Binds def's @expect expressions to the columns of relation shape (the
@@ -55,6 +56,13 @@ extern bool audit_has_expectations(const char *options_json);
 extern List *audit_analyze_stored(Oid relid, MatviewType type, const char *options_json);
 extern char *audit_rebound_options(Oid relid, MatviewType type, const char *options_json,
 								   List *analyzed);
+
+/*
+ * Whether index is unique, immediate and valid, with no predicate and no
+ * expressions: what guarantees an @expect-unique on its columns, and what
+ * REFRESH ... CONCURRENTLY needs (views/refresh.c).
+ */
+extern bool audit_plain_unique_index(Relation index);
 
 /* Forgets the outcomes kept; a run starts so. */
 extern void audit_forget(void);

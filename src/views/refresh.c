@@ -41,16 +41,6 @@
 #include "views/refresh.h"
 #include "util/runas.h"
 
-bool
-refresh_index_is_plain_unique(Relation index)
-{
-	Form_pg_index form = index->rd_index;
-
-	return form->indisunique && form->indimmediate && form->indisvalid &&
-		RelationGetIndexPredicate(index) == NIL &&
-		RelationGetIndexExpressions(index) == NIL;
-}
-
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
 has_usable_unique_index(Relation rel)
@@ -63,7 +53,7 @@ has_usable_unique_index(Relation rel)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 
-		found = refresh_index_is_plain_unique(index);
+		found = audit_plain_unique_index(index);
 		index_close(index, AccessShareLock);
 		if (found)
 			break;

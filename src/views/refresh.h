@@ -6,8 +6,6 @@
 #ifndef PIPELINE_REFRESH_H
 #define PIPELINE_REFRESH_H
 
-#include "utils/relcache.h"
-
 /*
  * Refreshes one materialized view: CONCURRENTLY when it is populated and has
  * a usable unique index, a plain REFRESH otherwise.  The query runs as the
@@ -57,12 +55,5 @@ extern bool refresh_last_unchanged(void);
  * mirror): its own writes of that table are not changes to refresh for.
  */
 extern bool refresh_last_consumed(void);
-
-/*
- * Whether index is unique, immediate and valid, with no predicate and no
- * expressions: what REFRESH ... CONCURRENTLY needs, and what guarantees an
- * @expect-unique.
- */
-extern bool refresh_index_is_plain_unique(Relation index);
 
 #endif
