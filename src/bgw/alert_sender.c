@@ -71,9 +71,7 @@ next_due_alert(DueAlert *alert)
 						"           'time_label', a.time_label, 'run_id', a.run_id, "
 						"           'incident_id', a.incident_id, 'alert_id', a.alert_id, "
 						"           'created_at', a.created_at)::pg_catalog.text "
-						"  FROM pipeline.alerts a "
-						" WHERE a.deliver AND a.delivered_at IS NULL "
-						"   AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
+						"  FROM pipeline.alerts a WHERE " ALERT_DUE_NOW
 						" ORDER BY a.alert_id LIMIT 1",
 						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	if (rows != NULL && rows->count == 1)

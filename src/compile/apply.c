@@ -287,7 +287,7 @@ keep_view(PendingView *v)
 	v->newrelid = v->relid;
 	if (v->def)
 	{
-		audit_bind(v->def, v->type == MATVIEW_UNLOAD ? InvalidOid : v->relid);
+		audit_bind(v->def, v->relid);
 		catalog_update_definition(v->relid, v->def);
 	}
 	/* a redefined publication writes nothing now; its next run, everything */
@@ -315,7 +315,7 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	remap_relation(remap, v->relid, v->newrelid);
 	if (v->def)
 	{
-		audit_bind(v->def, v->type == MATVIEW_UNLOAD ? InvalidOid : v->newrelid);
+		audit_bind(v->def, v->newrelid);
 		catalog_update_definition(v->newrelid, v->def);
 	}
 	else if (v->type == MATVIEW_REGULAR)

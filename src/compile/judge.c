@@ -269,24 +269,13 @@ judge_view(PendingView *v)
 
 	if (v->broken)
 		return;
-	if (v->def)
-	{
-		def = *v->def;
-		def.bound_query = v->bound;
-		audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
-		return;
-	}
-
-	/*
-	 * a rebuilt view's stored expectations must still bind to its columns:
-	 * read as its bound query is, as its owner (pending_begin_reading())
-	 */
-	def = *dpl_stored_options(v->type, v->options);
+	/* a rebuilt view's stored ones are read as its bound query is */
+	def = v->def ? *v->def : *dpl_stored_options(v->type, v->options);
 	def.name = v->name;
 	def.bound_query = v->bound;
-	runas_begin_internal(&ra, v->owner);
-	audit_bind(&def, v->type == MATVIEW_UNLOAD ? InvalidOid : shape);
-	runas_end(&ra);
+	(void) pending_begin_reading(v, &ra);
+	audit_bind(&def, shape);
+	pending_end_reading(v, &ra);
 }
 
 /* Marks the views that unmanaged objects (plain views, ...) depend on. */

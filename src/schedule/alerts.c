@@ -198,9 +198,6 @@ alerts_undelivered(void)
 	if (!alerts_endpoint_set() || !alerts_installed())
 		return false;
 	return spi_rows(catalog_owner(),
-					"SELECT FROM pipeline.alerts "
-					" WHERE deliver AND delivered_at IS NULL "
-					"   AND coalesce(next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() "
-					" LIMIT 1",
+					"SELECT FROM pipeline.alerts a WHERE " ALERT_DUE_NOW " LIMIT 1",
 					0, NULL, NULL, NULL, true, SPI_OK_SELECT)->count > 0;
 }

@@ -34,6 +34,11 @@ extern void alerts_after_run(Oid relid, TimestampTz label, int64 run_id,
  */
 extern void alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now);
 
+/* The condition on pipeline.alerts a of an alert to POST now. */
+#define ALERT_DUE_NOW \
+	"a.deliver AND a.delivered_at IS NULL " \
+	"AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now()"
+
 /* Whether alerts wait to be POSTed now.  Needs a transaction. */
 extern bool alerts_undelivered(void);
 

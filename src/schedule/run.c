@@ -46,6 +46,7 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	int64		run_id = 0;
 	SpiRows    *rows;
 	bool		isnull;
+	bool		with_start = catalog_has_column("runs", "worker_started_at");
 
 	/*
 	 * Wait for whoever is running, redefining or dropping the view; then it
@@ -80,10 +81,10 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 							 "                  WHERE p.matview = $1::regclass AND p.time_label < $2 "
 							 "                  ORDER BY p.time_label DESC, p.run_id DESC LIMIT 1), true) "
 							 "ON CONFLICT (matview, time_label, attempt) DO NOTHING RETURNING run_id",
-							 catalog_has_column("runs", "worker_started_at") ? ", worker_started_at" : "",
-							 catalog_has_column("runs", "worker_started_at") ? ", $5" : "",
+							 with_start ? ", worker_started_at" : "",
+							 with_start ? ", $5" : "",
 							 SCHEDULE_LAST_LABEL(schedule_history_collapses(), "p")),
-					catalog_has_column("runs", "worker_started_at") ? 5 : 4,
+					with_start ? 5 : 4,
 					argtypes, values, NULL, false, -1);
 	if (rows->count == 1)
 		run_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));

@@ -27,13 +27,13 @@
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
+#include "model/access.h"
 #include "model/catalog.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -261,7 +261,8 @@ make_shape(const char *bound_query)
 void
 audit_bind(MatviewDefinition *def, Oid shape)
 {
-	bool		temporary = !OidIsValid(shape);
+	/* a publication's relation is its manifest, not its query's rows */
+	bool		temporary = def->type == MATVIEW_UNLOAD || !OidIsValid(shape);
 	List	   *bound = NIL;
 	ListCell   *lc;
 
@@ -525,7 +526,6 @@ report_failures(Oid relid)
 			first = o;
 		failed++;
 	}
-	example = first ? first->example : NULL;
 	if (first == NULL)
 		return;
 	last_failed = true;
@@ -534,9 +534,7 @@ report_failures(Oid relid)
 	 * The example is a row of the view: only for who may read it (a
 	 * redefinition upstream runs the audits of others' views)
 	 */
-	if (!pg_class_ownercheck(relid, GetUserId()) &&
-		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		example = NULL;
+	example = access_can_see(relid, GetUserId()) ? first->example : NULL;
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("audit of %s failed: expectation \"%s\" is violated by " INT64_FORMAT " %s%s%s%s",

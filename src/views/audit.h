@@ -13,8 +13,8 @@
 
 /*
  * Binds def's @expect expressions to the columns of relation shape (the
- * view's relation, or for a publication any relation with its query's
- * columns: InvalidOid makes one from def->bound_query): each becomes
+ * view's relation; for a publication, whose relation is its manifest, or
+ * with InvalidOid, a temporary one made from def->bound_query): each becomes
  * "name: <deparsed expression over v>", qualified as bound queries are,
  * in def->expectations and def->options_json.  Checks @expect-unique's
  * columns.  Errors name the expectation: not boolean, not an expression of

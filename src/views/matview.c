@@ -126,7 +126,7 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 									def->type, def->refresh_mode, def->bound_query,
 									def->incremental_key, def->options_json);
 	/* expectations bound to the new relation's columns */
-	audit_bind(def, def->type == MATVIEW_UNLOAD ? InvalidOid : relid);
+	audit_bind(def, relid);
 
 	catalog_insert(relid, def);
 	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));
