@@ -279,11 +279,17 @@ SELECT matview, depth FROM pipeline.downstream('attacker.mv_names') ORDER BY dep
 SELECT position, matview FROM pipeline.refresh_order() ORDER BY position;
 SELECT pipeline.graph('dot') IS NOT NULL AS dot, pipeline.graph('mermaid') IS NOT NULL AS mermaid,
        pipeline.graph('json') IS NOT NULL AS json;
+-- the status picture (1.6): its helpers pin their path, as graph() does
+SELECT pipeline.graph('dot', true) IS NOT NULL AS dot, pipeline.graph('mermaid', true) IS NOT NULL AS mermaid,
+       pipeline.graph('json', with_status => true) IS NOT NULL AS json;
 SELECT pipeline.time_label('1 hour', '2030-01-01 00:30+00');
 SELECT pipeline.window_start(), pipeline.window_end();
 SELECT count(*) >= 0 AS readable FROM pipeline.matviews;
 SELECT count(*) >= 0 AS readable FROM pipeline.status;
 SELECT count(*) >= 0 AS readable FROM pipeline.runs;
+SELECT count(*) >= 0 AS readable FROM pipeline.audits;
+SELECT count(*) >= 0 AS readable FROM pipeline.incidents;
+SELECT count(*) >= 0 AS readable FROM pipeline.alerts;
 SELECT count(*) >= 0 AS readable FROM pipeline.external_functions;
 SELECT count(*) >= 0 AS readable FROM pipeline.rejected;
 SELECT pipeline.wake();
