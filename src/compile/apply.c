@@ -292,7 +292,11 @@ keep_view(PendingView *v)
 	}
 	/* a redefined publication writes nothing now; its next run, everything */
 	if (v->def && v->type == MATVIEW_UNLOAD)
+	{
 		publication_mark_stale(v->relid);
+		/* it may read other tables now: its changes are followed anew */
+		differential_forget(v->relid);
+	}
 	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 }
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -44,11 +45,16 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/portal.h"
 
 #include "io/unload.h"
 #include "io/unload_journal.h"
+
+#ifndef HAVE_INT128
+#error "a publication's digest is summed in a 128-bit integer"
+#endif
 
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
@@ -68,6 +74,7 @@ typedef struct UnloadFile
 	char	   *partition;		/* the relative directory, "" without one */
 	bool		in_new_dir;		/* moves with its new root, not by itself */
 	int64		rows;
+	int128		digest;			/* sum of its rows' 64-bit hashes */
 } UnloadFile;
 
 typedef struct UnloadState
@@ -491,6 +498,8 @@ typedef struct UnloadColumns
 								 * order */
 	bool	   *is_partition_col;	/* per column */
 	FmgrInfo   *out;			/* per column: its output function */
+	TupleDesc	record_desc;	/* with digests: the rows as records */
+	FmgrInfo	record_out;
 } UnloadColumns;
 
 /*
@@ -498,10 +507,17 @@ typedef struct UnloadColumns
  * column (a file needs at least one).
  */
 static void
-resolve_columns(UnloadColumns *cols, TupleDesc tupdesc, List *partition_by)
+resolve_columns(UnloadColumns *cols, TupleDesc tupdesc, List *partition_by, bool digests)
 {
 	ListCell   *lc;
 	int			ndata = 0;
+
+	cols->record_desc = NULL;
+	if (digests)
+	{
+		cols->record_desc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		fmgr_info(F_RECORD_OUT, &cols->record_out);
+	}
 
 	cols->tupdesc = tupdesc;
 	cols->npart = list_length(partition_by);
@@ -554,6 +570,38 @@ format_row(StringInfo line, const UnloadColumns *cols, HeapTuple tuple)
 	appendStringInfoChar(line, '\n');
 }
 
+/* The 64-bit hash of a row's text, as hashtextextended(q::text, 0). */
+static int64
+row_hash(const UnloadColumns *cols, HeapTuple tuple)
+{
+	Datum		record = heap_copy_tuple_as_datum(tuple, cols->record_desc);
+	char	   *text = OutputFunctionCall((FmgrInfo *) &cols->record_out, record);
+
+	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+												 CStringGetTextDatum(text), Int64GetDatum(0)));
+}
+
+/* An int128 in decimal, as numeric prints an integer. */
+static char *
+int128_text(int128 value)
+{
+	char		digits[48];
+	int			at = sizeof(digits) - 1;
+	bool		negative = value < 0;
+
+	digits[at] = '\0';
+	do
+	{
+		int			digit = (int) (value % 10);
+
+		digits[--at] = '0' + (negative ? -digit : digit);
+		value /= 10;
+	} while (value != 0);
+	if (negative)
+		digits[--at] = '-';
+	return pstrdup(&digits[at]);
+}
+
 /*
  * Writes every row of the cursor to its partition's file, opening the next
  * file when the partition changes (the rows come ordered by partition).
@@ -595,6 +643,8 @@ write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
 			}
 			oldcxt = MemoryContextSwitchTo(rowcxt);
 			format_row(&line, cols, tuple);
+			if (cols->record_desc)
+				((UnloadFile *) llast(st->files))->digest += row_hash(cols, tuple);
 			MemoryContextSwitchTo(oldcxt);
 			write_buf(st, &line);
 			((UnloadFile *) llast(st->files))->rows++;
@@ -612,14 +662,14 @@ write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
  */
 static void
 do_unload(UnloadState *st, const char *query, const char *destination,
-		  List *partition_by, bool overwrite, const UnloadParams *params)
+		  List *partition_by, bool overwrite, const UnloadParams *params, bool digests)
 {
 	Portal		portal;
 	UnloadColumns cols;
 
 	check_result_columns(query, partition_by, params);
 	portal = open_ordered_cursor(query, partition_by, params);
-	resolve_columns(&cols, portal->tupDesc, partition_by);
+	resolve_columns(&cols, portal->tupDesc, partition_by, digests);
 
 	journal_start(&st->journal);
 	(void) prepare_directories(st, destination);
@@ -633,7 +683,7 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 
 List *
 unload_query(const char *query, const UnloadParams *params, const char *destination,
-			 List *partition_by, bool overwrite)
+			 List *partition_by, bool overwrite, bool digests)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	UnloadParams none = {0};
@@ -654,7 +704,8 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 	SPI_connect();
 	PG_TRY();
 	{
-		do_unload(&st, query, destination, partition_by, overwrite, params ? params : &none);
+		do_unload(&st, query, destination, partition_by, overwrite, params ? params : &none,
+				  digests);
 	}
 	PG_CATCH();
 	{
@@ -671,6 +722,7 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 		out->path = pstrdup(f->final_path);
 		out->partition = pstrdup(f->partition);
 		out->rows = f->rows;
+		out->digest = digests ? int128_text(f->digest) : NULL;
 		written = lappend(written, out);
 		MemoryContextSwitchTo(old);
 	}
@@ -793,7 +845,7 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
 
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite))
+	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite, false))
 	{
 		UnloadedFile *f = (UnloadedFile *) lfirst(lc);
 		Datum		values[2];

@@ -29,6 +29,7 @@ typedef struct UnloadedFile
 	char	   *path;			/* absolute */
 	char	   *partition;		/* the relative directory */
 	int64		rows;
+	char	   *digest;			/* with digests: the sum of its rows' hashes */
 } UnloadedFile;
 
 /*
@@ -37,10 +38,14 @@ typedef struct UnloadedFile
  * name, an existing file replaced atomically with overwrite (else an
  * error), as the current user.  Returns the files written (UnloadedFile),
  * in the caller's memory.  The caller checks the right to write files and
- * the destination (unload_check_destination()).
+ * the destination (unload_check_destination()).  With digests, each file's
+ * digest is what SQL would compute over its rows (alias q) as
+ * sum(hashtextextended(q::text, 0)::numeric)::text: a lake publication's
+ * digest of a partition.
  */
 extern List *unload_query(const char *query, const UnloadParams *params,
-						  const char *destination, List *partition_by, bool overwrite);
+						  const char *destination, List *partition_by, bool overwrite,
+						  bool digests);
 
 /*
  * The relative directory unload() writes a partition to, from its column

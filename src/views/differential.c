@@ -25,9 +25,11 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "nodes/params.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -502,6 +504,56 @@ forget_position(Oid relid)
 }
 
 /*
+ * Receives a window's rows (its columns, pipeline_m, pipeline_truncated)
+ * straight into its tuplestore, without the last column, which it reads.
+ */
+typedef struct WindowReceiver
+{
+	DestReceiver pub;
+	SourceWindow *window;
+	MemoryContext context;		/* the window's */
+} WindowReceiver;
+
+static void
+window_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	WindowReceiver *receiver = (WindowReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(receiver->context);
+
+	/* the ephemeral relation has the columns and pipeline_m */
+	receiver->window->desc = CreateTupleDescCopy(typeinfo);
+	receiver->window->desc->natts = typeinfo->natts - 1;
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+window_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SourceWindow *window = ((WindowReceiver *) self)->window;
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	slot_getallattrs(slot);
+	if (DatumGetBool(slot->tts_values[natts - 1]))
+		window->truncated = true;
+	if (DatumGetInt64(slot->tts_values[natts - 2]) != 0)
+	{
+		tuplestore_putvalues(window->rows, window->desc, slot->tts_values, slot->tts_isnull);
+		window->count++;
+	}
+	return true;
+}
+
+static void
+window_shutdown(DestReceiver *self)
+{
+}
+
+static void
+window_destroy(DestReceiver *self)
+{
+}
+
+/*
  * The rows of source's log the snapshot sees and the position did not: of
  * another transaction, those not visible to the position's snapshot; of the
  * position's own transaction, those written at or after its command id.
@@ -509,18 +561,23 @@ forget_position(Oid relid)
 static SourceWindow *
 read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 {
-	MemoryContext context = CurrentMemoryContext;
 	SourceWindow *window = palloc0(sizeof(SourceWindow));
-	Oid			argtypes[3] = {PG_SNAPSHOTOID, XID8OID, INT8OID};
-	Datum		values[3];
-	bool		isnull;
+	WindowReceiver receiver = {{window_receive, window_startup, window_shutdown, window_destroy,
+	DestNone}, window, CurrentMemoryContext};
+	static const Oid argtypes[3] = {PG_SNAPSHOTOID, XID8OID, INT8OID};
+	ParamListInfo params = makeParamList(3);
+	SPIExecuteOptions options = {0};
 	StringInfoData sql;
 	int			attnum = -1;
 	RunAs		ra;
 	int			ret;
 
 	for (int i = 0; i < 3; i++)
-		values[i] = spi_rows_value(position, 0, i, &isnull);
+	{
+		params->params[i].value = spi_rows_value(position, 0, i, &params->params[i].isnull);
+		params->params[i].ptype = argtypes[i];
+		params->params[i].pflags = PARAM_FLAG_CONST;
+	}
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
@@ -546,39 +603,17 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
 
 	window->relid = source->relid;
+	window->rows = tuplestore_begin_heap(false, false, work_mem);
+	options.params = params;
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
 	SPI_connect();
 	runas_begin_internal(&ra, catalog_owner());
-	ret = SPI_execute_with_args(sql.data, 3, argtypes, values, NULL, true, 0);
+	ret = SPI_execute_extended(sql.data, &options);
 	runas_end(&ra);
-	if (ret != SPI_OK_SELECT)
+	/* SPI_OK_UTILITY: SPI calls a receiver of its own DestNone */
+	if (ret < 0)
 		elog(ERROR, "could not read the change log of %u", source->relid);
-	{
-		MemoryContext old = MemoryContextSwitchTo(context);
-		int			natts = SPI_tuptable->tupdesc->natts;
-
-		/* the ephemeral relation has the columns and pipeline_m */
-		window->desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-		window->desc->natts = natts - 1;
-		window->rows = tuplestore_begin_heap(false, false, work_mem);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-
-			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts, &isnull)))
-				window->truncated = true;
-			if (DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, natts - 1, &isnull)) != 0)
-			{
-				Datum	   *row_values = palloc(sizeof(Datum) * natts);
-				bool	   *row_nulls = palloc(sizeof(bool) * natts);
-
-				heap_deform_tuple(tuple, SPI_tuptable->tupdesc, row_values, row_nulls);
-				tuplestore_puttuple(window->rows,
-									heap_form_tuple(window->desc, row_values, row_nulls));
-				window->count++;
-			}
-		}
-		MemoryContextSwitchTo(old);
-	}
 	SPI_finish();
 	return window;
 }
@@ -771,6 +806,128 @@ differential_refresh(Oid relid, char **detail)
 	PopActiveSnapshot();
 	*detail = r.detail;
 	return (uint64) r.rows;
+}
+
+/*
+ * The delta's column (c<n>) of each output column named in columns, or
+ * NULL with *reason set: a grouped query's changes are known by its keys.
+ */
+static List *
+delta_columns(DiffRefresh *r, List *columns, char **reason)
+{
+	List	   *found = NIL;
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		const char *name = lfirst(lc);
+		List	   *candidates = r->shape->grouped ? r->shape->keys : r->shape->query->targetList;
+		int			position = 0;
+		ListCell   *t;
+
+		foreach(t, candidates)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, t);
+
+			if (tle->resjunk)
+				continue;
+			if (tle->resname && strcmp(tle->resname, name) == 0)
+				break;
+			position++;
+		}
+		if (t == NULL)
+		{
+			*reason = psprintf("partition column %s is computed by an aggregate",
+							   quote_identifier(name));
+			return NIL;
+		}
+		found = lappend(found, psprintf("d.c%d", position + 1));
+	}
+	return found;
+}
+
+/* The distinct values of the delta's columns, each row a text[]'s elements. */
+static List *
+changed_values(DiffRefresh *r, List *delta_cols)
+{
+	MemoryContext context = CurrentMemoryContext;
+	List	   *changed = NIL;
+	List	   *values = NIL;
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT DISTINCT ARRAY[");
+	foreach(lc, delta_cols)
+		appendStringInfo(&sql, "%s%s::pg_catalog.text", foreach_current_index(lc) > 0 ? ", " : "",
+						 (char *) lfirst(lc));
+	SPI_connect();
+	foreach(lc, r->windows)
+	{
+		SourceWindow *window = lfirst(lc);
+
+		register_rows(psprintf("pipeline_delta_%u", window->relid), window->desc,
+					  window->rows, window->count);
+		changed = lappend_oid(changed, window->relid);
+	}
+	appendStringInfo(&sql, "] FROM (%s) d", diff_sql_delta(r->sql, changed));
+	run_as_owner(r, sql.data, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		array = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		MemoryContext old = MemoryContextSwitchTo(context);
+		List	   *row = NIL;
+
+		deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (int e = 0; e < n; e++)
+			row = lappend(row, nulls[e] ? NULL : TextDatumGetCString(elems[e]));
+		values = lappend(values, row);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return values;
+}
+
+DiffChanges *
+differential_changes(Oid relid, List *columns)
+{
+	DiffRefresh r = {0};
+	DiffChanges *changes = palloc0(sizeof(DiffChanges));
+	const char *reason;
+	bool		registered;
+	List	   *delta_cols;
+
+	if (!prepare(&r, relid, &reason))
+	{
+		/* nothing to follow: what it followed before stops */
+		capture_unregister(relid);
+		forget_position(relid);
+		changes->reason = pstrdup(reason);
+		return changes;
+	}
+	delta_cols = delta_columns(&r, columns, &changes->reason);
+	if (changes->reason != NULL)
+		return changes;
+	registered = ensure_capture(&r);
+	/* after the locks and the capture, as differential_refresh() */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	changes->reason = registered ? "capture of a source started in this run" : read_windows(&r);
+	if (changes->reason == NULL)
+	{
+		changes->known = true;
+		if (r.windows != NIL)
+			changes->values = changed_values(&r, delta_cols);
+		changes->detail = describe_windows(&r);
+	}
+	finish(&r, !(registered && IsolationUsesXactSnapshot()));
+	PopActiveSnapshot();
+	return changes;
 }
 
 static void

@@ -9,6 +9,8 @@
 #ifndef PIPELINE_DIFFERENTIAL_H
 #define PIPELINE_DIFFERENTIAL_H
 
+#include "nodes/pg_list.h"
+
 /* On a differential view's table: refuses writes but the refresh's. */
 #define VIEW_GUARD_TRIGGER "pipeline_view_guard"
 
@@ -33,6 +35,24 @@ extern uint64 differential_create(Oid relid);
  * the view's position.  Returns the rows the view holds.
  */
 extern uint64 differential_refresh(Oid relid, char **detail);
+
+/*
+ * For a consumer of a query's changes that keeps none of its rows (a lake
+ * publication; relid its relation, whose catalog row holds the query): the
+ * values the output columns named in columns took in the rows that came or
+ * went since its last call, or why they cannot be known (then read
+ * everything).  Saves the consumer's position, in the caller's transaction.
+ */
+typedef struct DiffChanges
+{
+	bool		known;			/* else read everything, for reason */
+	char	   *reason;
+	List	   *values;			/* changed rows' values: a List of text (NULL
+								 * for null) each, distinct */
+	char	   *detail;			/* "differential: n changes in t" */
+} DiffChanges;
+
+extern DiffChanges *differential_changes(Oid relid, List *columns);
 
 /* Forgets what a dropped or replaced differential view kept. */
 extern void differential_forget(Oid relid);

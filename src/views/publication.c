@@ -40,10 +40,12 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -58,6 +60,7 @@
 #include "util/spi_rows.h"
 #include "views/incremental.h"
 #include "views/audit.h"
+#include "views/differential.h"
 #include "views/publication.h"
 
 static void
@@ -216,6 +219,7 @@ typedef struct Partition
 	List	   *sizes;			/* int64 per file, boxed in palloc'd memory */
 	bool		seen;			/* (published) the query still has it */
 	bool		replaced;		/* (published) it is rewritten */
+	bool		null_key;		/* (now) a partition value is NULL */
 } Partition;
 
 /* Whether a published partition's files are not as published. */
@@ -268,6 +272,86 @@ partition_values_sql(List *partition_by)
 	return buf.data;
 }
 
+/* The typed part of partitions_rows_sql(). */
+static char *
+partitions_filter_sql(List *partition_by, List *types, bool null_keys)
+{
+	StringInfoData buf;
+	StringInfoData values;
+	StringInfoData nulls;
+	ListCell   *c;
+	ListCell   *t;
+
+	initStringInfo(&buf);
+	initStringInfo(&values);
+	initStringInfo(&nulls);
+	appendStringInfoString(&buf, "(ROW(");
+	forboth(c, partition_by, t, types)
+	{
+		int			i = foreach_current_index(c);
+		const char *column = quote_identifier((char *) lfirst(c));
+
+		appendStringInfo(&buf, "%sq.%s", i > 0 ? ", " : "", column);
+		appendStringInfo(&values, "%s(k::pg_catalog.text[])[%d]::%s", i > 0 ? ", " : "", i + 1,
+						 (char *) lfirst(t));
+		appendStringInfo(&nulls, " OR q.%s IS NULL", column);
+	}
+	appendStringInfo(&buf, ") IN (SELECT %s FROM pg_catalog.unnest($1) k)%s)",
+					 values.data, null_keys ? nulls.data : "");
+	return buf.data;
+}
+
+/*
+ * The rows of the query (alias q) in the partitions of the keys in $1
+ * (text[] literals of their values, as Partition.key), as "FROM ... WHERE
+ * ...".  Equality of the values as their types first, so that an index on
+ * what the partition columns come from serves it (a NULL is equal to
+ * nothing: keys with one need the column IS NULL); then, on the rows that
+ * passed (OFFSET 0 keeps the order), of their text, which is what makes a
+ * partition (1.0 and 1.00 are equal numerics, two partitions).
+ */
+static char *
+partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bool null_keys)
+{
+	return psprintf("FROM (SELECT * FROM (%s) q WHERE %s OFFSET 0) q WHERE %s::pg_catalog.text "
+					"OPERATOR(pg_catalog.=) ANY ($1)",
+					bound_query, partitions_filter_sql(partition_by, types, null_keys),
+					partition_values_sql(partition_by));
+}
+
+/* Each partition column's type, qualified, to cast a value's text to. */
+static List *
+partition_types(const char *bound_query, Oid owner, List *partition_by)
+{
+	RunAs		ra;
+	Query	   *query;
+	List	   *types = NIL;
+	ListCell   *c;
+
+	runas_begin_internal(&ra, owner);
+	query = analyze_one(bound_query);
+	runas_end(&ra);
+	foreach(c, partition_by)
+	{
+		ListCell   *t;
+
+		foreach(t, query->targetList)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, t);
+
+			if (!tle->resjunk && tle->resname && strcmp(tle->resname, lfirst(c)) == 0)
+			{
+				types = lappend(types, format_type_extended(exprType((Node *) tle->expr), -1,
+															FORMAT_TYPE_FORCE_QUALIFY));
+				break;
+			}
+		}
+		if (t == NULL)
+			elog(ERROR, "partition column \"%s\" is not a column of the query", (char *) lfirst(c));
+	}
+	return types;
+}
+
 /* The query's partitions with their digests, read as the owner's user code. */
 static List *
 current_partitions(const char *bound_query, List *partition_by)
@@ -300,7 +384,10 @@ current_partitions(const char *bound_query, List *partition_by)
 		Partition  *p = palloc0(sizeof(Partition));
 		bool		isnull;
 
-		p->dir = unload_partition_dir(partition_by, array_texts(spi_rows_value(rows, r, 0, &isnull)));
+		List	   *values = array_texts(spi_rows_value(rows, r, 0, &isnull));
+
+		p->dir = unload_partition_dir(partition_by, values);
+		p->null_key = list_member_ptr(values, NULL);
 		p->key = spi_rows_text(rows, r, 1);
 		p->rows = DatumGetInt64(spi_rows_value(rows, r, 2, &isnull));
 		p->digest = spi_rows_text(rows, r, 3);
@@ -491,6 +578,101 @@ some_names(List *names)
 	return buf.data;
 }
 
+/* A partition's key (Partition.key) from its values' text. */
+static char *
+partition_key(List *values)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * list_length(values));
+	bool	   *nulls = palloc(sizeof(bool) * list_length(values));
+	int			dims[1] = {list_length(values)};
+	int			lbs[1] = {1};
+	ListCell   *lc;
+
+	foreach(lc, values)
+	{
+		int			i = foreach_current_index(lc);
+
+		nulls[i] = lfirst(lc) == NULL;
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum((char *) lfirst(lc));
+	}
+	return OidOutputFunctionCall(F_ARRAY_OUT,
+								 PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID,
+																	-1, false, TYPALIGN_INT)));
+}
+
+/* Why the run cannot go by the changes alone, or NULL. */
+static const char *
+whole_run_reason(const DiffChanges *changes, List *before)
+{
+	ListCell   *lc;
+
+	if (!changes->known)
+		return changes->reason;
+	foreach(lc, before)
+	{
+		Partition  *old = lfirst(lc);
+
+		if (old->digest == NULL)
+			return "redefined since its last run";
+		if (files_differ(old))
+			return psprintf("the files of partition %s are not as published", old->dir);
+	}
+	return NULL;
+}
+
+/*
+ * Writes the partitions the changes touched, as the query has them now,
+ * into *written; returns a Partition of each, with its rows and digest as
+ * the writer counted them.  The published ones touched that have no rows
+ * any more are marked not seen, every other published one seen.
+ */
+static List *
+write_changed(const char *bound_query, List *partition_by, List *types, const char *destination,
+			  const DiffChanges *changes, List *before, List **written)
+{
+	UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
+	List	   *keys = NIL;
+	List	   *now = NIL;
+	bool		null_keys = false;
+	ListCell   *lc;
+
+	foreach(lc, before)
+		((Partition *) lfirst(lc))->seen = true;
+	foreach(lc, changes->values)
+	{
+		List	   *values = lfirst(lc);
+
+		keys = lappend(keys, partition_key(values));
+		null_keys |= list_member_ptr(values, NULL);
+	}
+	if (keys == NIL)
+		return NIL;
+	params.argtypes[0] = TEXTARRAYOID;
+	params.values[0] = spi_text_array(keys);
+	*written = unload_query(psprintf("SELECT * %s",
+									 partitions_rows_sql(bound_query, partition_by, types, null_keys)),
+							&params, destination, partition_by, true, true);
+	foreach(lc, *written)
+	{
+		UnloadedFile *f = lfirst(lc);
+		Partition  *p = palloc0(sizeof(Partition));
+
+		p->dir = f->partition;
+		p->rows = f->rows;
+		p->digest = f->digest;
+		now = lappend(now, p);
+	}
+	foreach(lc, changes->values)
+	{
+		char	   *dir = unload_partition_dir(partition_by, lfirst(lc));
+		Partition  *old = find_partition(before, dir);
+
+		if (old && !find_partition(now, dir))
+			old->seen = false;
+	}
+	return now;
+}
+
 static uint64
 publish(Oid relid, char **detail)
 {
@@ -500,6 +682,9 @@ publish(Oid relid, char **detail)
 	char	   *destination;
 	char	   *manifest;
 	Oid			fn = InvalidOid;
+	List	   *types;
+	DiffChanges *changes;
+	const char *whole;
 	List	   *now;
 	List	   *before;
 	List	   *to_write = NIL;
@@ -511,6 +696,7 @@ publish(Oid relid, char **detail)
 	int			format_level;
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
+	int			published;
 	int			changed;
 
 	/* the definition as of now, as a stream's run reads it */
@@ -524,11 +710,14 @@ publish(Oid relid, char **detail)
 	destination = canonical_destination(def->unload_destination);
 	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));
+	types = partition_types(view->bound_query, owner, def->unload_partition_by);
 
 	/* the query's rows pass their audits before any file is written */
 	audit_check(relid, MATVIEW_UNLOAD, view->options_json, view->bound_query);
 
+	/* partition values are text made under these settings, changes' too */
 	format_level = incremental_pin_mark_format();
+	changes = differential_changes(relid, def->unload_partition_by);
 	runas_begin_user_code(&ra, owner);
 	if (def->unload_delete_function)
 	{
@@ -536,10 +725,20 @@ publish(Oid relid, char **detail)
 		fn = delete_function(def->unload_delete_function);
 	}
 	SPI_connect();
-	now = current_partitions(view->bound_query, def->unload_partition_by);
 	before = published_partitions(relid);
+	whole = whole_run_reason(changes, before);
+	if (whole == NULL)
+		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,
+							changes, before, &written);
+	else
+		now = current_partitions(view->bound_query, def->unload_partition_by);
 
-	/* what to write: new, changed or damaged partitions */
+	/*
+	 * What to write (written already when going by the changes): new,
+	 * changed or damaged partitions.  A partition rewritten with the rows it
+	 * had (a change the query's columns do not show) counts as unchanged.
+	 */
+	published = list_length(before);
 	foreach(lc, now)
 	{
 		Partition  *p = lfirst(lc);
@@ -547,6 +746,8 @@ publish(Oid relid, char **detail)
 
 		if (old)
 			old->seen = true;
+		else
+			published++;
 		if (old && old->digest && strcmp(old->digest, p->digest) == 0 && !files_differ(old))
 			continue;
 		if (old)
@@ -555,17 +756,19 @@ publish(Oid relid, char **detail)
 		keys = lappend(keys, p->key);
 		written_dirs = lappend(written_dirs, p->dir);
 	}
-	if (to_write != NIL)
+	if (whole != NULL && to_write != NIL)
 	{
 		UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
+		bool		null_keys = false;
 
+		foreach(lc, to_write)
+			null_keys |= ((Partition *) lfirst(lc))->null_key;
 		params.argtypes[0] = TEXTARRAYOID;
 		params.values[0] = spi_text_array(keys);
-		written = unload_query(psprintf("SELECT * FROM (%s) q WHERE %s::pg_catalog.text "
-										"OPERATOR(pg_catalog.=) ANY ($1)",
-										view->bound_query,
-										partition_values_sql(def->unload_partition_by)),
-							   &params, destination, def->unload_partition_by, true);
+		written = unload_query(psprintf("SELECT * %s",
+										partitions_rows_sql(view->bound_query, def->unload_partition_by,
+															types, null_keys)),
+							   &params, destination, def->unload_partition_by, true, false);
 	}
 	foreach(lc, before)
 	{
@@ -595,14 +798,18 @@ publish(Oid relid, char **detail)
 
 	/* what SPI_finish() frees is read before it */
 	changed = list_length(written_dirs) + list_length(removed_dirs);
+	published -= list_length(removed_dirs);
 	if (detail)
 		*detail = MemoryContextStrdup(caller,
-									  psprintf("published: %d written%s%s, %d removed%s%s, %d unchanged",
+									  psprintf("published: %d written%s%s, %d removed%s%s, %d unchanged; %s",
 											   list_length(written_dirs), written_dirs ? " (" : "",
 											   written_dirs ? psprintf("%s)", some_names(written_dirs)) : "",
 											   list_length(removed_dirs), removed_dirs ? " (" : "",
 											   removed_dirs ? psprintf("%s)", some_names(removed_dirs)) : "",
-											   list_length(now) - list_length(written_dirs)));
+											   published - list_length(written_dirs),
+											   whole ? psprintf("read whole: %s", whole) :
+											   psprintf("read by changes (%s)",
+														changes->detail + strlen("differential: "))));
 	SPI_finish();
 	runas_end(&ra);
 	runas_unpin_settings(format_level);
