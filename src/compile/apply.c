@@ -23,6 +23,7 @@
 #include "compile/changeset.h"
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "schedule/change_tracking.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -296,6 +297,8 @@ keep_view(PendingView *v)
 		publication_mark_stale(v->relid);
 		/* it may read other tables now: its changes are followed anew */
 		differential_forget(v->relid);
+		/* and the next run is not skipped, whatever changed upstream */
+		change_tracking_forget_seen(v->relid);
 	}
 	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 }

@@ -594,6 +594,17 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 						2, argtypes, values, NULL, false, -1);
 }
 
+void
+change_tracking_forget_seen(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	/* with no saved snapshot a view counts as changed */
+	(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.refresh_snapshots WHERE matview = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
 uint64
 change_tracking_recheck_publications(void)
 {

@@ -82,6 +82,12 @@ extern bool change_tracking_unchanged(Oid relid);
 extern void change_tracking_refreshed(Oid relid, bool rewritten, bool consumed);
 
 /*
+ * Forgets what relid's last success has seen, so that its next run is not
+ * skipped: a redefined publication wrote nothing, its next run writes.
+ */
+extern void change_tracking_forget_seen(Oid relid);
+
+/*
  * Forgets what the last success of every lake publication has seen, so that
  * its next run is not skipped: a publication's output is a file tree, which
  * no change row covers, and a run that is not skipped compares the files

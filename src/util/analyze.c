@@ -7,12 +7,15 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "util/analyze.h"
 
@@ -88,4 +91,24 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 		ok = proc->proargtypes.values[i] == argtypes[i];
 	ReleaseSysCache(tuple);
 	return ok;
+}
+
+char *
+equality_operator_sql(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	HeapTuple	tuple;
+	char	   *text;
+
+	if (!OidIsValid(entry->eq_opr))
+		elog(ERROR, "type %s has no equality operator", format_type_be(type));
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
+	text = psprintf("OPERATOR(%s.%s)",
+					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
+					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+
+	ReleaseSysCache(tuple);
+	return text;
 }

@@ -36,4 +36,11 @@ extern Oid	lookup_function(const char *spec, const char *args);
  */
 extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 
+/*
+ * "OPERATOR(schema.=)": the equality operator of type (its type cache's),
+ * qualified, so that SQL comparing two values of it means that operator
+ * whatever the search_path.  Errors when the type has none.
+ */
+extern char *equality_operator_sql(Oid type);
+
 #endif

@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
@@ -80,27 +81,6 @@ some_key_null(const char *prefix, int n)
 		appendStringInfo(&buf, "%s%s%d IS NULL", i > 1 ? " OR " : "", prefix, i);
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
-}
-
-/* OPERATOR(schema.=): the equality of type, qualified whatever the path. */
-static char *
-equality_operator(Oid type)
-{
-	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
-	HeapTuple	tuple;
-	char	   *text;
-
-	if (!OidIsValid(entry->eq_opr))
-		elog(ERROR, "type %s has no equality operator", format_type_be(type));
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
-	text = psprintf("OPERATOR(%s.%s)",
-					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
-					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
-
-	ReleaseSysCache(tuple);
-	return text;
 }
 
 static char *
@@ -339,7 +319,7 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
 	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
 	foreach(lc, exprs)
-		sql->key_ops[foreach_current_index(lc)] = equality_operator(exprType(lfirst(lc)));
+		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(lfirst(lc)));
 	if (shape->grouped)
 	{
 		/* c1..c<nkeys> the keys, then each aggregate's argument */

@@ -910,6 +910,8 @@ differential_changes(Oid relid, List *columns)
 		changes->reason = pstrdup(reason);
 		return changes;
 	}
+	/* a grouped query's consumer keeps no state: it reads the keys */
+	r.state = NULL;
 	delta_cols = delta_columns(&r, columns, &changes->reason);
 	if (changes->reason != NULL)
 		return changes;

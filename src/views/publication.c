@@ -208,6 +208,13 @@ publication_mark_stale(Oid relid)
 					1, argtypes, values, NULL, false, -1);
 }
 
+/* A partition column's type, to cast a value's text to and compare. */
+typedef struct PartitionType
+{
+	char	   *name;			/* qualified */
+	char	   *equality;		/* OPERATOR(schema.=) */
+} PartitionType;
+
 /* One partition as published before, or as the query has it now. */
 typedef struct Partition
 {
@@ -277,27 +284,24 @@ static char *
 partitions_filter_sql(List *partition_by, List *types, bool null_keys)
 {
 	StringInfoData buf;
-	StringInfoData values;
 	StringInfoData nulls;
 	ListCell   *c;
 	ListCell   *t;
 
 	initStringInfo(&buf);
-	initStringInfo(&values);
 	initStringInfo(&nulls);
-	appendStringInfoString(&buf, "(ROW(");
+	appendStringInfoString(&buf, "(EXISTS (SELECT FROM pg_catalog.unnest($1) k WHERE ");
 	forboth(c, partition_by, t, types)
 	{
 		int			i = foreach_current_index(c);
+		PartitionType *type = lfirst(t);
 		const char *column = quote_identifier((char *) lfirst(c));
 
-		appendStringInfo(&buf, "%sq.%s", i > 0 ? ", " : "", column);
-		appendStringInfo(&values, "%s(k::pg_catalog.text[])[%d]::%s", i > 0 ? ", " : "", i + 1,
-						 (char *) lfirst(t));
+		appendStringInfo(&buf, "%sq.%s %s (k::pg_catalog.text[])[%d]::%s", i > 0 ? " AND " : "",
+						 column, type->equality, i + 1, type->name);
 		appendStringInfo(&nulls, " OR q.%s IS NULL", column);
 	}
-	appendStringInfo(&buf, ") IN (SELECT %s FROM pg_catalog.unnest($1) k)%s)",
-					 values.data, null_keys ? nulls.data : "");
+	appendStringInfo(&buf, ")%s)", null_keys ? nulls.data : "");
 	return buf.data;
 }
 
@@ -319,7 +323,7 @@ partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bo
 					partition_values_sql(partition_by));
 }
 
-/* Each partition column's type, qualified, to cast a value's text to. */
+/* Each partition column's PartitionType. */
 static List *
 partition_types(const char *bound_query, Oid owner, List *partition_by)
 {
@@ -341,8 +345,12 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 
 			if (!tle->resjunk && tle->resname && strcmp(tle->resname, lfirst(c)) == 0)
 			{
-				types = lappend(types, format_type_extended(exprType((Node *) tle->expr), -1,
-															FORMAT_TYPE_FORCE_QUALIFY));
+				PartitionType *type = palloc(sizeof(PartitionType));
+				Oid			typid = exprType((Node *) tle->expr);
+
+				type->name = format_type_extended(typid, -1, FORMAT_TYPE_FORCE_QUALIFY);
+				type->equality = equality_operator_sql(typid);
+				types = lappend(types, type);
 				break;
 			}
 		}
@@ -358,25 +366,19 @@ current_partitions(const char *bound_query, List *partition_by)
 {
 	SpiRows    *rows;
 	char	   *values = partition_values_sql(partition_by);
-	StringInfoData group_by;
 	char	   *sql;
-	ListCell   *lc;
 	List	   *parts = NIL;
 
 	/*
 	 * A partition's digest is the sum of its rows' 64-bit hashes: the same
-	 * whatever the order, so no sort, and the grouping is a hash aggregate
-	 * over the partition columns.  The rows' text, not their values, is
-	 * hashed: 1.0 and 1.00 are equal numerics but different files.
+	 * whatever the order, so no sort, and the grouping is a hash aggregate.
+	 * Text, not values, makes partitions and is hashed: 1.0 and 1.00 are
+	 * equal numerics but different directories and files.
 	 */
-	initStringInfo(&group_by);
-	foreach(lc, partition_by)
-		appendStringInfo(&group_by, "%sq.%s", group_by.len ? ", " : "",
-						 quote_identifier((char *) lfirst(lc)));
 	sql = psprintf("SELECT %s, %s::pg_catalog.text, pg_catalog.count(*), "
 				   "pg_catalog.sum(pg_catalog.hashtextextended(q::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text "
-				   "FROM (%s) q GROUP BY %s",
-				   values, values, bound_query, group_by.data);
+				   "FROM (%s) q GROUP BY 1",
+				   values, values, bound_query);
 
 	rows = spi_rows_user_code(sql, 0, NULL, NULL);
 	for (uint64 r = 0; r < rows->count; r++)
@@ -734,9 +736,9 @@ publish(Oid relid, char **detail)
 		now = current_partitions(view->bound_query, def->unload_partition_by);
 
 	/*
-	 * What to write (written already when going by the changes): new,
-	 * changed or damaged partitions.  A partition rewritten with the rows it
-	 * had (a change the query's columns do not show) counts as unchanged.
+	 * What to write (written already when going by the changes): new, changed
+	 * or damaged partitions.  A partition rewritten with the rows it had (a
+	 * change the query's columns do not show) counts as unchanged.
 	 */
 	published = list_length(before);
 	foreach(lc, now)

@@ -190,6 +190,9 @@ for my $round (1 .. 6)
 	sql('INSERT INTO cases_stage VALUES ' . join(', ', @rows));
 	like(run_round(), qr/^mv_cases succeeded, mv_cases_lake succeeded$/, "round $round: both ran");
 	same_contents("round $round");
+	like(sql(q{SELECT detail FROM pipeline.runs WHERE matview = 'mv_cases_lake'::regclass ORDER BY run_id DESC LIMIT 1}),
+		qr/; read by changes \(\d+ changes? in public\.mv_cases\)$/,
+		"round $round: the run read the changed partitions only");
 
 	my %new_digest = map { split /#/, $_, 2 } split / /, sql(q{
 		SELECT string_agg(partition || '#' || digest, ' ' ORDER BY partition) FROM pipeline.publication_state});
@@ -213,7 +216,7 @@ for my $round (1 .. 6)
 }
 is(sql('SELECT count(*) FROM cases_stage'), '0', 'the mirror emptied its stage');
 like(sql(q{SELECT detail FROM pipeline.runs WHERE matview = 'mv_cases_lake'::regclass ORDER BY run_id DESC LIMIT 1}),
-	qr/^published: \d+ written.*, \d+ removed.*, \d+ unchanged$/, 'runs.detail lists partitions written and removed');
+	qr/^published: \d+ written.*, \d+ removed.*, \d+ unchanged; read /, 'runs.detail lists partitions written and removed');
 
 # a file damaged on disk is written again by the next run that is not
 # skipped (nothing changed upstream, so a scheduled run would skip)

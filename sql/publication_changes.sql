@@ -1,0 +1,168 @@
+-- Lake publications go by their sources' changes: a run reads the
+-- changed partitions' rows only, and reads everything when it cannot know
+-- what changed (first run, a truncate, a redefinition, damaged files, a
+-- query a differential refresh could not follow).  After every run the
+-- files hold exactly the query's rows, and each partition's digest is the
+-- one a whole run would compute.
+SET client_min_messages = warning;
+-- the expected lines and digests below print dates as publications do
+SET DateStyle = ISO;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+SELECT current_setting('data_directory') || '/publication_changes' AS lake \gset
+CREATE SCHEMA pc;
+CREATE TABLE pc.events (id int PRIMARY KEY, day date, region text, amount numeric);
+INSERT INTO pc.events
+SELECT g, date '2026-01-01' + g % 3, CASE WHEN g % 4 = 0 THEN NULL ELSE 'r' || g % 2 END, g * 1.5
+  FROM generate_series(1, 30) g;
+CREATE INDEX ON pc.events (day, region);
+CREATE TABLE pc.prices (id int PRIMARY KEY, price numeric);
+INSERT INTO pc.prices VALUES (1, 1.0), (2, 1.00), (3, 2);
+
+-- a publication's files, as (partition, CSV line) without headers
+CREATE FUNCTION pg_temp.lake_lines(manifest regclass) RETURNS TABLE (partition text, line text)
+LANGUAGE plpgsql AS $$
+DECLARE m record; f text;
+BEGIN
+  FOR m IN EXECUTE format('SELECT partition, files FROM %s', manifest) LOOP
+    FOREACH f IN ARRAY m.files LOOP
+      RETURN QUERY SELECT m.partition, l
+                     FROM regexp_split_to_table(rtrim(pg_read_file(f), E'\n'), E'\n') WITH ORDINALITY AS t(l, n)
+                    WHERE n > 1;
+    END LOOP;
+  END LOOP;
+END $$;
+-- lines in the files but not in expected, and the other way round
+CREATE FUNCTION pg_temp.differences(manifest regclass, expected text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM ((SELECT * FROM pg_temp.lake_lines(%L) EXCEPT ALL %s)
+                  UNION ALL (%s EXCEPT ALL SELECT * FROM pg_temp.lake_lines(%L))) d',
+                 manifest, expected, expected, manifest) INTO n;
+  RETURN n;
+END $$;
+-- partitions whose saved digest is not the one of the query's rows now
+CREATE FUNCTION pg_temp.stale_digests(manifest regclass, query text, partition text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM pipeline.publication_state s
+                   WHERE s.publication = %L::regclass
+                     AND s.digest IS DISTINCT FROM
+                         (SELECT pg_catalog.sum(pg_catalog.hashtextextended(q::text, 0)::numeric)::text
+                            FROM (%s) q WHERE %s = s.partition)',
+                 manifest, query, partition) INTO n;
+  RETURN n;
+END $$;
+CREATE FUNCTION pg_temp.last_detail(v regclass) RETURNS text LANGUAGE sql AS $$
+  SELECT detail FROM pipeline.runs WHERE matview = v ORDER BY run_id DESC LIMIT 1
+$$;
+
+SELECT pipeline.create_matview('pc', 'events_lake', 'SELECT id, amount, day, region FROM pc.events', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/events', 'unload-partition-by', 'day, region'));
+CREATE FUNCTION pg_temp.check_events() RETURNS TABLE (differences bigint, stale_digests bigint)
+LANGUAGE sql AS $$
+  SELECT pg_temp.differences('pc.mv_events_lake',
+           $q$SELECT 'day=' || day || '/region=' || coalesce(region, '__HIVE_DEFAULT_PARTITION__'),
+                     id || ',' || amount FROM pc.events$q$),
+         pg_temp.stale_digests('pc.mv_events_lake', 'SELECT id, amount, day, region FROM pc.events',
+           $p$'day=' || q.day || '/region=' || coalesce(q.region, '__HIVE_DEFAULT_PARTITION__')$p$)
+$$;
+SELECT * FROM pg_temp.check_events();
+SELECT partition, rows FROM pc.mv_events_lake ORDER BY partition;
+
+-- the first scheduled run has no position yet: it reads everything
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_events_lake');
+
+-- an update in one partition, a new partition, a partition emptied: those
+-- three are read and written, the others are not
+UPDATE pc.events SET amount = amount + 1 WHERE id = 7;
+INSERT INTO pc.events VALUES (31, '2026-02-01', 'r9', 99);
+DELETE FROM pc.events WHERE day = '2026-01-01' AND region IS NULL;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_events_lake');
+SELECT * FROM pg_temp.check_events();
+SELECT partition, rows FROM pc.mv_events_lake ORDER BY partition;
+
+-- a row moving to another partition; a row that came and went in the
+-- window; an update that changes no column the query reads
+UPDATE pc.events SET day = '2026-02-01', region = 'r9' WHERE id = 8;
+INSERT INTO pc.events VALUES (32, '2026-03-01', 'gone', 1);
+DELETE FROM pc.events WHERE id = 32;
+ALTER TABLE pc.events ADD COLUMN note text;
+UPDATE pc.events SET note = 'x' WHERE id = 9;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 02:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_events_lake');
+SELECT * FROM pg_temp.check_events();
+
+-- a damaged file: the next run reads everything and writes it again
+SELECT files[1] AS damaged FROM pc.mv_events_lake WHERE partition = 'day=2026-01-03/region=r0' \gset
+COPY (SELECT 'garbage') TO :'damaged';
+UPDATE pc.events SET amount = 0 WHERE id = 5;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 03:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT regexp_replace(pg_temp.last_detail('pc.mv_events_lake'), '\(.*\)', '(...)', 'g');
+SELECT * FROM pg_temp.check_events();
+
+-- a redefinition writes nothing; its next run reads everything
+SELECT pipeline.create_matview('pc', 'events_lake', 'SELECT id, amount, day, region FROM pc.events WHERE id > 2', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/events', 'unload-partition-by', 'day, region'));
+SELECT matview, status FROM pipeline.run_due('2030-01-01 04:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT regexp_replace(pg_temp.last_detail('pc.mv_events_lake'), '\(.*\)', '(...)', 'g');
+SELECT pg_temp.differences('pc.mv_events_lake',
+         $q$SELECT 'day=' || day || '/region=' || coalesce(region, '__HIVE_DEFAULT_PARTITION__'),
+                   id || ',' || amount FROM pc.events WHERE id > 2$q$);
+-- and the runs after it go by the changes again
+UPDATE pc.events SET amount = amount * 2 WHERE id IN (3, 4);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 05:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_events_lake');
+SELECT pg_temp.differences('pc.mv_events_lake',
+         $q$SELECT 'day=' || day || '/region=' || coalesce(region, '__HIVE_DEFAULT_PARTITION__'),
+                   id || ',' || amount FROM pc.events WHERE id > 2$q$);
+
+-- equal values, different partitions: 1.0 and 1.00 are equal numerics but
+-- two partitions; a change in one does not rewrite the other
+SELECT pipeline.create_matview('pc', 'prices_lake', 'SELECT id, price FROM pc.prices', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/prices', 'unload-partition-by', 'price'));
+SELECT matview, status FROM pipeline.run_due('2030-01-01 06:00+00') WHERE matview::text LIKE 'pc.%';
+INSERT INTO pc.prices VALUES (4, 1.0);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 07:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_prices_lake');
+SELECT partition, rows FROM pc.mv_prices_lake ORDER BY partition;
+SELECT pg_temp.differences('pc.mv_prices_lake', $q$SELECT 'price=' || price, id::text FROM pc.prices$q$);
+-- a truncated source: everything is read, the emptied partitions removed
+TRUNCATE pc.prices;
+INSERT INTO pc.prices VALUES (5, 3);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 08:00+00') WHERE matview::text LIKE 'pc.%';
+SELECT pg_temp.last_detail('pc.mv_prices_lake');
+SELECT partition, rows FROM pc.mv_prices_lake ORDER BY partition;
+SELECT count(*) AS price_dirs FROM pg_ls_dir(:'lake' || '/prices');
+
+-- grouped: partitions by a group key follow the changes; by an aggregate
+-- or of a query a differential refresh cannot follow, runs read everything
+SELECT pipeline.create_matview('pc', 'daily_lake',
+       'SELECT day, region, count(*) AS n, sum(amount) AS total FROM pc.events GROUP BY day, region', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/daily', 'unload-partition-by', 'day'));
+SELECT pipeline.create_matview('pc', 'sizes_lake',
+       'SELECT region, count(*) AS n FROM pc.events GROUP BY region', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/sizes', 'unload-partition-by', 'n'));
+SELECT pipeline.create_matview('pc', 'first_lake',
+       'SELECT id, day FROM pc.events ORDER BY id LIMIT 5', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/first', 'unload-partition-by', 'day'));
+SELECT matview, status FROM pipeline.run_due('2030-01-01 09:00+00') WHERE matview::text LIKE 'pc.%' ORDER BY 1;
+UPDATE pc.events SET amount = amount + 10 WHERE id = 10;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 10:00+00') WHERE matview::text LIKE 'pc.%' ORDER BY 1;
+SELECT v, pg_temp.last_detail(v::regclass)
+  FROM unnest(ARRAY['pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_first_lake']) v;
+SELECT pg_temp.differences('pc.mv_daily_lake',
+         $q$SELECT 'day=' || day, coalesce(region, '') || ',' || count(*) || ',' || sum(amount)
+              FROM pc.events GROUP BY day, region$q$);
+
+-- dropping a publication stops following its sources
+SELECT pipeline.drop_matview('pc.mv_prices_lake');
+SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.prices'::regclass;
+SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 'pc.prices'::regclass AND tgname LIKE 'pipeline_capture%';
+
+SELECT pipeline.drop_matview(v)
+  FROM unnest(ARRAY['pc.mv_events_lake', 'pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_first_lake']::regclass[]) v;
+DROP SCHEMA pc CASCADE;
