@@ -52,10 +52,6 @@
 #include "io/unload.h"
 #include "io/unload_journal.h"
 
-#ifndef HAVE_INT128
-#error "a publication's digest is summed in a 128-bit integer"
-#endif
-
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
 
@@ -74,7 +70,9 @@ typedef struct UnloadFile
 	char	   *partition;		/* the relative directory, "" without one */
 	bool		in_new_dir;		/* moves with its new root, not by itself */
 	int64		rows;
-	int128		digest;			/* sum of its rows' 64-bit hashes */
+	int128		digest;			/* sum of its rows' 64-bit hashes (c.h's
+								 * int128: no platform PostgreSQL 15 builds on
+								 * for pipeline lacks it) */
 } UnloadFile;
 
 typedef struct UnloadState

@@ -386,10 +386,10 @@ current_partitions(const char *bound_query, List *partition_by)
 		Partition  *p = palloc0(sizeof(Partition));
 		bool		isnull;
 
-		List	   *values = array_texts(spi_rows_value(rows, r, 0, &isnull));
+		List	   *texts = array_texts(spi_rows_value(rows, r, 0, &isnull));
 
-		p->dir = unload_partition_dir(partition_by, values);
-		p->null_key = list_member_ptr(values, NULL);
+		p->dir = unload_partition_dir(partition_by, texts);
+		p->null_key = list_member_ptr(texts, NULL);
 		p->key = spi_rows_text(rows, r, 1);
 		p->rows = DatumGetInt64(spi_rows_value(rows, r, 2, &isnull));
 		p->digest = spi_rows_text(rows, r, 3);
