@@ -19,7 +19,8 @@ if [ "$(id -u)" = 0 ]; then
 	rel=${0#"$bench_src"/}
 	set +e
 	runuser -u pipeline_test -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
-		LANG=C.UTF-8 ${BENCH_EXPLAIN:+BENCH_EXPLAIN=$BENCH_EXPLAIN} "$work/$rel" "$@"
+		LANG=C.UTF-8 ${BENCH_EXPLAIN:+BENCH_EXPLAIN=$BENCH_EXPLAIN} \
+		${BENCH_NO_INDEX:+BENCH_NO_INDEX=$BENCH_NO_INDEX} "$work/$rel" "$@"
 	rc=$?
 	rm -rf "$work"
 	exit $rc
