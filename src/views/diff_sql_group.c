@@ -518,13 +518,39 @@ view_matches(DiffSql *sql, bool null_keys)
 	return buf.data;
 }
 
+/* " AND <HAVING on s>", or "" */
+static char *
+and_having(DiffSql *sql)
+{
+	return sql->finalize_having ? psprintf(" AND %s", sql->finalize_having) : "";
+}
+
+/*
+ * The changed groups' rows are rewritten in place: most groups that change
+ * had a row and keep one, and an update writes each once where a delete
+ * and an insert wrote it twice.
+ */
+char *
+diff_sql_view_update_groups(DiffSql *sql, bool null_keys)
+{
+	if (sql->nkeys == 0)
+		return NULL;
+	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s",
+					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
+					sql->state, group_delta_rows(sql, null_keys), view_matches(sql, null_keys),
+					state_matches(sql, "d.c", null_keys), and_having(sql));
+}
+
+/* Rows of changed groups that have no row in the view's answer any more. */
 char *
 diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)
 {
 	if (sql->nkeys == 0)
 		return psprintf("DELETE FROM %s", sql->view);
-	return psprintf("DELETE FROM %s v USING %s d WHERE %s", sql->view,
-					group_delta_rows(sql, null_keys), view_matches(sql, null_keys));
+	return psprintf("DELETE FROM %s v USING %s d WHERE %s AND NOT EXISTS "
+					"(SELECT FROM %s s WHERE %s%s)", sql->view,
+					group_delta_rows(sql, null_keys), view_matches(sql, null_keys),
+					sql->state, state_matches(sql, "d.c", null_keys), and_having(sql));
 }
 
 static char *
@@ -537,14 +563,17 @@ view_insert_from_state(DiffSql *sql, const char *join)
 					sql->finalize_having ? sql->finalize_having : "");
 }
 
+/* Rows of changed groups that the view's answer has and the view has not. */
 char *
 diff_sql_view_insert_groups(DiffSql *sql, bool null_keys)
 {
 	if (sql->nkeys == 0)
 		return view_insert_from_state(sql, "");
-	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s",
+	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s WHERE NOT EXISTS "
+												"(SELECT FROM %s v WHERE %s)",
 												group_delta_rows(sql, null_keys),
-												state_matches(sql, "d.c", null_keys)));
+												state_matches(sql, "d.c", null_keys),
+												sql->view, view_matches(sql, null_keys)));
 }
 
 char *

@@ -383,12 +383,14 @@ apply_changes(DiffRefresh *r)
 		if (null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
 		recompute_stale_groups(r);
-		r->deleted = run_as_owner(r, diff_sql_view_delete_groups(r->sql, false), false);
-		r->inserted = run_as_owner(r, diff_sql_view_insert_groups(r->sql, false), false);
-		if (null_keys && nkeys > 0)
+		for (int with_nulls = 0; with_nulls <= (null_keys && nkeys > 0); with_nulls++)
 		{
-			r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, true), false);
-			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, true), false);
+			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
+
+			if (update != NULL)
+				run_as_owner(r, update, false);
+			r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, with_nulls), false);
+			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, with_nulls), false);
 		}
 	}
 	SPI_finish();
