@@ -343,19 +343,16 @@ recompute_stale_groups(DiffRefresh *r)
 		}
 }
 
-/* Applies the windows' changes. */
-static void
-apply_changes(DiffRefresh *r)
+/*
+ * Each changed source's window as its ephemeral relation, in the caller's
+ * SPI connection; returns the delta that reads them.
+ */
+static char *
+register_windows(DiffRefresh *r)
 {
-	MemoryContext context = CurrentMemoryContext;
 	List	   *changed = NIL;
-	char	   *delta;
-	int			nkeys;
-	bool		null_keys;
-	Tuplestorestate *counted;
 	ListCell   *lc;
 
-	SPI_connect();
 	foreach(lc, r->windows)
 	{
 		SourceWindow *window = lfirst(lc);
@@ -364,7 +361,21 @@ apply_changes(DiffRefresh *r)
 					  window->rows, window->count);
 		changed = lappend_oid(changed, window->relid);
 	}
-	delta = diff_sql_delta(r->sql, changed);
+	return diff_sql_delta(r->sql, changed);
+}
+
+/* Applies the windows' changes. */
+static void
+apply_changes(DiffRefresh *r)
+{
+	MemoryContext context = CurrentMemoryContext;
+	char	   *delta;
+	int			nkeys;
+	bool		null_keys;
+	Tuplestorestate *counted;
+
+	SPI_connect();
+	delta = register_windows(r);
 	nkeys = diff_sql_key_count(r->sql);
 	if (r->state == NULL)
 	{
@@ -853,7 +864,6 @@ static List *
 changed_values(DiffRefresh *r, List *delta_cols)
 {
 	MemoryContext context = CurrentMemoryContext;
-	List	   *changed = NIL;
 	List	   *values = NIL;
 	StringInfoData sql;
 	ListCell   *lc;
@@ -864,15 +874,7 @@ changed_values(DiffRefresh *r, List *delta_cols)
 		appendStringInfo(&sql, "%s%s::pg_catalog.text", foreach_current_index(lc) > 0 ? ", " : "",
 						 (char *) lfirst(lc));
 	SPI_connect();
-	foreach(lc, r->windows)
-	{
-		SourceWindow *window = lfirst(lc);
-
-		register_rows(psprintf("pipeline_delta_%u", window->relid), window->desc,
-					  window->rows, window->count);
-		changed = lappend_oid(changed, window->relid);
-	}
-	appendStringInfo(&sql, "] FROM (%s) d", diff_sql_delta(r->sql, changed));
+	appendStringInfo(&sql, "] FROM (%s) d", register_windows(r));
 	run_as_owner(r, sql.data, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
