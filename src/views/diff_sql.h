@@ -65,12 +65,16 @@ extern char *diff_sql_state_stale_count(DiffSql *sql);
 extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
 extern int	diff_sql_state_recompute_steps(DiffSql *sql);
 extern char *diff_sql_state_populate(DiffSql *sql);
+
 /*
  * The view's rows of the changed groups, from the state, in this order:
  * rows kept updated (NULL without group keys), rows gone deleted, new rows
  * inserted.
  */
 extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys);
+
+/* Whether the view has a HAVING (a group may leave it without losing rows). */
+extern bool diff_sql_has_having(DiffSql *sql);
 extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
 extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);
 

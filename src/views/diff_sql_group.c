@@ -541,6 +541,12 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys)
 					state_matches(sql, "d.c", null_keys), and_having(sql));
 }
 
+bool
+diff_sql_has_having(DiffSql *sql)
+{
+	return sql->finalize_having != NULL;
+}
+
 /* Rows of changed groups that have no row in the view's answer any more. */
 char *
 diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)

@@ -218,29 +218,88 @@ register_rows(const char *name, TupleDesc desc, Tuplestorestate *rows, uint64 co
 		elog(ERROR, "could not register ephemeral relation \"%s\"", name);
 }
 
-/*
- * The last statement's rows as an ephemeral relation for the next ones,
- * kept in context (*store, to end when done).  Returns whether any row has
- * a NULL among its first nkeys columns.
- */
-static bool
-register_result(const char *name, MemoryContext context, int nkeys, Tuplestorestate **store)
+/* What the rows of a delta (pipeline_dv, pipeline_dg) held. */
+typedef struct DeltaRows
 {
-	MemoryContext old = MemoryContextSwitchTo(context);
-	Tuplestorestate *rows = tuplestore_begin_heap(false, false, work_mem);
-	TupleDesc	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-	bool		null_keys = false;
+	Tuplestorestate *rows;
+	uint64		count;
+	int			nkeys;
+	bool		null_keys;		/* a NULL among the first nkeys columns */
+	bool		negative;		/* column nkeys + 1 (the count) below 0 */
+} DeltaRows;
 
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		tuplestore_puttuple(rows, SPI_tuptable->vals[i]);
-		for (int k = 1; k <= nkeys && !null_keys; k++)
-			null_keys = heap_attisnull(SPI_tuptable->vals[i], k, SPI_tuptable->tupdesc);
-	}
+/* Receives a delta's rows straight into a tuplestore, noting DeltaRows'. */
+typedef struct DeltaReceiver
+{
+	DestReceiver pub;
+	DeltaRows  *delta;
+	TupleDesc	desc;			/* copied in context */
+	MemoryContext context;
+} DeltaReceiver;
+
+static void
+delta_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	DeltaReceiver *receiver = (DeltaReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(receiver->context);
+
+	/* the executor's memory goes with the statement: the relation stays */
+	receiver->desc = CreateTupleDescCopy(typeinfo);
 	MemoryContextSwitchTo(old);
-	register_rows(name, desc, rows, SPI_processed);
-	*store = rows;
-	return null_keys;
+}
+
+static bool
+delta_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	DeltaRows  *delta = ((DeltaReceiver *) self)->delta;
+
+	slot_getsomeattrs(slot, delta->nkeys + 1);
+	for (int k = 0; k < delta->nkeys && !delta->null_keys; k++)
+		delta->null_keys = slot->tts_isnull[k];
+	if (DatumGetInt64(slot->tts_values[delta->nkeys]) < 0)
+		delta->negative = true;
+	tuplestore_puttupleslot(delta->rows, slot);
+	delta->count++;
+	return true;
+}
+
+static void
+delta_shutdown(DestReceiver *self)
+{
+}
+
+/*
+ * Runs a read-only statement of the refresh as the view's owner, its rows
+ * kept in context as the ephemeral relation name for the statements after
+ * it (end delta->rows when done).
+ */
+static void
+run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
+				  MemoryContext context, DeltaRows *delta)
+{
+	SPIPlanPtr	plan = runas_spi_prepare(r->owner, sql, 0, NULL);
+	DeltaReceiver receiver = {{delta_receive, delta_startup, delta_shutdown, delta_shutdown,
+	DestNone}, delta, NULL, context};
+	SPIExecuteOptions options = {0};
+	MemoryContext old = MemoryContextSwitchTo(context);
+	RunAs		ra;
+	int			ret;
+
+	memset(delta, 0, sizeof(DeltaRows));
+	delta->nkeys = nkeys;
+	delta->rows = tuplestore_begin_heap(false, false, work_mem);
+	MemoryContextSwitchTo(old);
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
+	runas_begin_user_code(&ra, r->owner);
+	ret = SPI_execute_plan_extended(plan, &options);
+	runas_end(&ra);
+	/* SPI_OK_UTILITY: SPI calls a receiver of its own DestNone */
+	if (ret < 0)
+		elog(ERROR, "differential refresh statement failed (%s): %s",
+			 SPI_result_code_string(ret), sql);
+	SPI_freeplan(plan);
+	register_rows(name, receiver.desc, delta->rows, delta->count);
 }
 
 /*
@@ -371,42 +430,43 @@ apply_changes(DiffRefresh *r)
 	MemoryContext context = CurrentMemoryContext;
 	char	   *delta;
 	int			nkeys;
-	bool		null_keys;
-	Tuplestorestate *counted;
+	DeltaRows	counted;
 
 	SPI_connect();
 	delta = register_windows(r);
 	nkeys = diff_sql_key_count(r->sql);
 	if (r->state == NULL)
 	{
-		run_as_owner(r, diff_sql_bag_counts(r->sql, delta), true);
-		null_keys = register_result("pipeline_dv", context, nkeys, &counted);
+		run_into_relation(r, diff_sql_bag_counts(r->sql, delta), "pipeline_dv", nkeys, context,
+						  &counted);
 		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
-		if (null_keys)
+		if (counted.null_keys)
 			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
 		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
 	}
 	else
 	{
-		run_as_owner(r, diff_sql_group_delta(r->sql, delta), true);
-		null_keys = register_result("pipeline_dg", context, nkeys, &counted);
+		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
+						  &counted);
 		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
-		if (null_keys)
+		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
 		recompute_stale_groups(r);
-		for (int with_nulls = 0; with_nulls <= (null_keys && nkeys > 0); with_nulls++)
+		for (int with_nulls = 0; with_nulls <= (counted.null_keys && nkeys > 0); with_nulls++)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
 
 			if (update != NULL)
 				run_as_owner(r, update, false);
-			r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, with_nulls), false);
+			/* a group leaves the answer by losing rows or failing HAVING */
+			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
+				r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, with_nulls), false);
 			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, with_nulls), false);
 		}
 	}
 	SPI_finish();
 	/* its file, when it spilled, goes now rather than at commit */
-	tuplestore_end(counted);
+	tuplestore_end(counted.rows);
 }
 
 /* The settings, when the view calls stable built-ins: see depends_on(). */
@@ -1039,7 +1099,11 @@ differential_create(Oid relid)
 	index_name = psprintf("%.40s_pipeline_key", get_rel_name(relid));
 	index = diff_sql_view_index(r.sql, index_name);
 	add_view_guard(&r);
-	/* room on each page keeps a changed group's new row there: no new index entry */
+
+	/*
+	 * room on each page keeps a changed group's new row there: no new index
+	 * entry
+	 */
 	if (r.shape->grouped)
 		runas_ddl(r.owner, psprintf("ALTER TABLE %s SET (fillfactor = 70)", r.view));
 	/* a redefinition may have restored it with the view's other indexes */
