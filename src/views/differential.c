@@ -446,13 +446,17 @@ apply_changes(DiffRefresh *r)
 	}
 	else
 	{
+		int			passes;
+
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
 						  &counted);
 		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
 		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
 		recompute_stale_groups(r);
-		for (int with_nulls = 0; with_nulls <= (counted.null_keys && nkeys > 0); with_nulls++)
+		/* a second pass for groups with a NULL key, matched as records */
+		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
+		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
 
