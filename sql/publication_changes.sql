@@ -138,6 +138,35 @@ SELECT pg_temp.last_detail('pc.mv_prices_lake');
 SELECT partition, rows FROM pc.mv_prices_lake ORDER BY partition;
 SELECT count(*) AS price_dirs FROM pg_ls_dir(:'lake' || '/prices');
 
+-- char(n) and boolean partition columns: rows found by their typed values
+-- (char without a length, not char(1)), directories named as the files are
+-- (t, not true)
+CREATE TABLE pc.flags (id int PRIMARY KEY, country char(2), active boolean);
+INSERT INTO pc.flags VALUES (1, 'US', true), (2, 'FR', false), (3, 'US', NULL);
+SELECT pipeline.create_matview('pc', 'flags_lake', 'SELECT id, country, active FROM pc.flags', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/flags', 'unload-partition-by', 'country, active'));
+UPDATE pc.flags SET id = 10 WHERE id = 1;
+INSERT INTO pc.flags VALUES (4, 'US', NULL);
+SELECT matview, status FROM pipeline.run_due('2030-01-01 08:30+00') WHERE matview::text = 'pc.mv_flags_lake';
+SELECT pg_temp.last_detail('pc.mv_flags_lake');
+SELECT partition, rows FROM pc.mv_flags_lake ORDER BY partition;
+SELECT pg_temp.differences('pc.mv_flags_lake',
+         $q$SELECT 'country=' || country || '/active=' || coalesce(CASE active WHEN true THEN 't' WHEN false THEN 'f' END, '__HIVE_DEFAULT_PARTITION__'),
+                   id::text FROM pc.flags$q$);
+-- a partition's text depends on settings: under another TimeZone the
+-- next run reads everything, so no partition is published twice
+CREATE TABLE pc.ticks (id int PRIMARY KEY, at timestamptz);
+INSERT INTO pc.ticks VALUES (1, '2026-01-01 00:00+00'), (2, '2026-01-02 00:00+00');
+SELECT pipeline.create_matview('pc', 'ticks_lake', 'SELECT id, at FROM pc.ticks', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/ticks', 'unload-partition-by', 'at'));
+SET TimeZone = 'Europe/Paris';
+UPDATE pc.ticks SET id = 3 WHERE id = 2;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 08:40+00') WHERE matview::text = 'pc.mv_ticks_lake';
+SELECT regexp_replace(regexp_replace(pg_temp.last_detail('pc.mv_ticks_lake'), '\(at=[^)]*\)', '(...)', 'g'),
+                      '\(TimeZone=Europe/Paris, .*$', '(TimeZone=Europe/Paris, ...)');
+SELECT partition, rows FROM pc.mv_ticks_lake ORDER BY partition;
+RESET TimeZone;
+
 -- grouped: partitions by a group key follow the changes; by an aggregate
 -- or of a query a differential refresh cannot follow, runs read everything
 SELECT pipeline.create_matview('pc', 'daily_lake',
@@ -146,6 +175,9 @@ SELECT pipeline.create_matview('pc', 'daily_lake',
 SELECT pipeline.create_matview('pc', 'sizes_lake',
        'SELECT region, count(*) AS n FROM pc.events GROUP BY region', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/sizes', 'unload-partition-by', 'n'));
+SELECT pipeline.create_matview('pc', 'amounts_lake',
+       'SELECT amount, count(*) AS n FROM pc.events GROUP BY amount', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/amounts', 'unload-partition-by', 'amount'));
 SELECT pipeline.create_matview('pc', 'first_lake',
        'SELECT id, day FROM pc.events ORDER BY id LIMIT 5', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/first', 'unload-partition-by', 'day'));
@@ -153,7 +185,7 @@ SELECT matview, status FROM pipeline.run_due('2030-01-01 09:00+00') WHERE matvie
 UPDATE pc.events SET amount = amount + 10 WHERE id = 10;
 SELECT matview, status FROM pipeline.run_due('2030-01-01 10:00+00') WHERE matview::text LIKE 'pc.%' ORDER BY 1;
 SELECT v, pg_temp.last_detail(v::regclass)
-  FROM unnest(ARRAY['pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_first_lake']) v;
+  FROM unnest(ARRAY['pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_amounts_lake', 'pc.mv_first_lake']) v;
 SELECT pg_temp.differences('pc.mv_daily_lake',
          $q$SELECT 'day=' || day, coalesce(region, '') || ',' || count(*) || ',' || sum(amount)
               FROM pc.events GROUP BY day, region$q$);
@@ -164,5 +196,6 @@ SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.
 SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 'pc.prices'::regclass AND tgname LIKE 'pipeline_capture%';
 
 SELECT pipeline.drop_matview(v)
-  FROM unnest(ARRAY['pc.mv_events_lake', 'pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_first_lake']::regclass[]) v;
+  FROM unnest(ARRAY['pc.mv_events_lake', 'pc.mv_daily_lake', 'pc.mv_sizes_lake', 'pc.mv_amounts_lake', 'pc.mv_first_lake',
+                    'pc.mv_flags_lake', 'pc.mv_ticks_lake']::regclass[]) v;
 DROP SCHEMA pc CASCADE;

@@ -112,3 +112,10 @@ equality_operator_sql(Oid type)
 	ReleaseSysCache(tuple);
 	return text;
 }
+
+char *
+output_text_sql(const char *expr)
+{
+	return psprintf("CASE WHEN %s IS NULL THEN NULL ELSE pg_catalog.format('%%s', %s) END",
+					expr, expr);
+}

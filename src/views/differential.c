@@ -16,17 +16,21 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -40,6 +44,7 @@
 #include "utils/xid8.h"
 
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -479,7 +484,7 @@ settings_read(DiffRefresh *r)
 {
 	static const char *const names[] = {
 		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
-		"extra_float_digits",
+		"extra_float_digits", "bytea_output",
 	};
 	StringInfoData buf;
 
@@ -886,6 +891,27 @@ differential_refresh(Oid relid, char **detail)
 }
 
 /*
+ * Whether equal values of expr's type (and collation) are the same value,
+ * printed alike: its btree operator class says so (equalimage), as for
+ * deduplicating index entries.
+ */
+static bool
+equal_means_same(Expr *expr)
+{
+	Oid			type = exprType((Node *) expr);
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	Oid			proc;
+
+	if (!OidIsValid(opclass))
+		return false;
+	proc = get_opfamily_proc(get_opclass_family(opclass), get_opclass_input_type(opclass),
+							 get_opclass_input_type(opclass), BTEQUALIMAGE_PROC);
+	return OidIsValid(proc) &&
+		DatumGetBool(OidFunctionCall1Coll(proc, exprCollation((Node *) expr),
+										  ObjectIdGetDatum(get_opclass_input_type(opclass))));
+}
+
+/*
  * The delta's column (c<n>) of each output column named in columns, or
  * NULL with *reason set: a grouped query's changes are known by its keys.
  */
@@ -914,7 +940,18 @@ delta_columns(DiffRefresh *r, List *columns, char **reason)
 		}
 		if (t == NULL)
 		{
-			*reason = psprintf("partition column %s is computed by an aggregate",
+			*reason = psprintf("partition column %s is not a group key",
+							   quote_identifier(name));
+			return NIL;
+		}
+
+		/*
+		 * A group shows one member's key; a change to another, equal but
+		 * printed otherwise (1.0 and 1.00), would name another partition.
+		 */
+		if (r->shape->grouped && !equal_means_same(lfirst_node(TargetEntry, t)->expr))
+		{
+			*reason = psprintf("partition column %s is a group key whose equal values may print differently",
 							   quote_identifier(name));
 			return NIL;
 		}
@@ -935,10 +972,10 @@ changed_values(DiffRefresh *r, List *delta_cols)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT DISTINCT ARRAY[");
 	foreach(lc, delta_cols)
-		appendStringInfo(&sql, "%s%s::pg_catalog.text", foreach_current_index(lc) > 0 ? ", " : "",
-						 (char *) lfirst(lc));
+		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 output_text_sql((char *) lfirst(lc)));
 	SPI_connect();
-	appendStringInfo(&sql, "] FROM (%s) d", register_windows(r));
+	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r));
 	run_as_owner(r, sql.data, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -980,6 +1017,8 @@ differential_changes(Oid relid, List *columns)
 	}
 	/* a grouped query's consumer keeps no state: it reads the keys */
 	r.state = NULL;
+	/* its partitions are text, which settings (TimeZone, ...) change */
+	r.shape->reads_settings = true;
 	delta_cols = delta_columns(&r, columns, &changes->reason);
 	if (changes->reason != NULL)
 		return changes;

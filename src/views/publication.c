@@ -226,7 +226,6 @@ typedef struct Partition
 	List	   *sizes;			/* int64 per file, boxed in palloc'd memory */
 	bool		seen;			/* (published) the query still has it */
 	bool		replaced;		/* (published) it is rewritten */
-	bool		null_key;		/* (now) a partition value is NULL */
 } Partition;
 
 /* Whether a published partition's files are not as published. */
@@ -262,7 +261,7 @@ array_texts(Datum array)
 	return out;
 }
 
-/* "ARRAY[q.a::text, ...]": a row's partition values. */
+/* "ARRAY[<q.a's text>, ...]": a row's partition values, as unload names them. */
 static char *
 partition_values_sql(List *partition_by)
 {
@@ -273,54 +272,68 @@ partition_values_sql(List *partition_by)
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ARRAY[");
 	foreach(lc, partition_by)
-		appendStringInfo(&buf, "%sq.%s::pg_catalog.text", buf.len > 6 ? ", " : "",
-						 quote_identifier((char *) lfirst(lc)));
-	appendStringInfoChar(&buf, ']');
-	return buf.data;
-}
-
-/* The typed part of partitions_rows_sql(). */
-static char *
-partitions_filter_sql(List *partition_by, List *types, bool null_keys)
-{
-	StringInfoData buf;
-	StringInfoData nulls;
-	ListCell   *c;
-	ListCell   *t;
-
-	initStringInfo(&buf);
-	initStringInfo(&nulls);
-	appendStringInfoString(&buf, "(EXISTS (SELECT FROM pg_catalog.unnest($1) k WHERE ");
-	forboth(c, partition_by, t, types)
-	{
-		int			i = foreach_current_index(c);
-		PartitionType *type = lfirst(t);
-		const char *column = quote_identifier((char *) lfirst(c));
-
-		appendStringInfo(&buf, "%sq.%s %s (k::pg_catalog.text[])[%d]::%s", i > 0 ? " AND " : "",
-						 column, type->equality, i + 1, type->name);
-		appendStringInfo(&nulls, " OR q.%s IS NULL", column);
-	}
-	appendStringInfo(&buf, ")%s)", null_keys ? nulls.data : "");
+		appendStringInfo(&buf, "%s%s", buf.len > 6 ? ", " : "",
+						 output_text_sql(psprintf("q.%s", quote_identifier((char *) lfirst(lc)))));
+	appendStringInfoString(&buf, "]::pg_catalog.text[]");
 	return buf.data;
 }
 
 /*
- * The rows of the query (alias q) in the partitions of the keys in $1
- * (text[] literals of their values, as Partition.key), as "FROM ... WHERE
- * ...".  Equality of the values as their types first, so that an index on
- * what the partition columns come from serves it (a NULL is equal to
- * nothing: keys with one need the column IS NULL); then, on the rows that
- * passed (OFFSET 0 keeps the order), of their text, which is what makes a
- * partition (1.0 and 1.00 are equal numerics, two partitions).
+ * "EXISTS (...)": q's partition values equal, as their types, those of a
+ * key in $1.  A NULL equals nothing: rows with one never pass.
+ */
+static char *
+partitions_typed_sql(List *partition_by, List *types)
+{
+	StringInfoData buf;
+	ListCell   *c;
+	ListCell   *t;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "EXISTS (SELECT FROM pg_catalog.unnest($1) k WHERE ");
+	forboth(c, partition_by, t, types)
+	{
+		int			i = foreach_current_index(c);
+		PartitionType *type = lfirst(t);
+
+		appendStringInfo(&buf, "%sq.%s %s (k::pg_catalog.text[])[%d]::%s", i > 0 ? " AND " : "",
+						 quote_identifier((char *) lfirst(c)), type->equality, i + 1, type->name);
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * A query of the rows of the query in the partitions of the keys in $1
+ * (text[] literals of their values, as Partition.key).  types NULL: by the
+ * text of their values, a scan of the query (a whole run reads it all
+ * anyway).  Else equality of the values as their types first, so that an
+ * index on what the partition columns are computed from serves it (rows
+ * with a NULL value, which equality never finds, in a branch of their own,
+ * when a key has one); then, on the rows that passed (OFFSET 0 keeps the
+ * order), of their text, which is what makes a partition (1.0 and 1.00 are
+ * equal numerics, two partitions).
  */
 static char *
 partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bool null_keys)
 {
-	return psprintf("FROM (SELECT * FROM (%s) q WHERE %s OFFSET 0) q WHERE %s::pg_catalog.text "
-					"OPERATOR(pg_catalog.=) ANY ($1)",
-					bound_query, partitions_filter_sql(partition_by, types, null_keys),
-					partition_values_sql(partition_by));
+	char	   *text_match = psprintf("%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)",
+									  partition_values_sql(partition_by));
+	StringInfoData nulls;
+	ListCell   *lc;
+
+	if (types == NIL)
+		return psprintf("SELECT * FROM (%s) q WHERE %s", bound_query, text_match);
+	initStringInfo(&nulls);
+	foreach(lc, partition_by)
+		appendStringInfo(&nulls, "%sq.%s IS NULL", foreach_current_index(lc) > 0 ? " OR " : "",
+						 quote_identifier((char *) lfirst(lc)));
+	return psprintf("SELECT * FROM (SELECT * FROM (%s) q WHERE %s%s%s%s OFFSET 0) q WHERE %s",
+					bound_query, partitions_typed_sql(partition_by, types),
+					null_keys ? " UNION ALL SELECT * FROM (" : "",
+					null_keys ? bound_query : "",
+					null_keys ? psprintf(") q WHERE %s", nulls.data) : "",
+					text_match);
 }
 
 /* Each partition column's PartitionType. */
@@ -348,7 +361,9 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 				PartitionType *type = palloc(sizeof(PartitionType));
 				Oid			typid = exprType((Node *) tle->expr);
 
-				type->name = format_type_extended(typid, -1, FORMAT_TYPE_FORCE_QUALIFY);
+				/* char and bit without a length, not char(1) and bit(1) */
+				type->name = format_type_extended(typid, -1,
+												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 				type->equality = equality_operator_sql(typid);
 				types = lappend(types, type);
 				break;
@@ -386,10 +401,7 @@ current_partitions(const char *bound_query, List *partition_by)
 		Partition  *p = palloc0(sizeof(Partition));
 		bool		isnull;
 
-		List	   *texts = array_texts(spi_rows_value(rows, r, 0, &isnull));
-
-		p->dir = unload_partition_dir(partition_by, texts);
-		p->null_key = list_member_ptr(texts, NULL);
+		p->dir = unload_partition_dir(partition_by, array_texts(spi_rows_value(rows, r, 0, &isnull)));
 		p->key = spi_rows_text(rows, r, 1);
 		p->rows = DatumGetInt64(spi_rows_value(rows, r, 2, &isnull));
 		p->digest = spi_rows_text(rows, r, 3);
@@ -651,8 +663,7 @@ write_changed(const char *bound_query, List *partition_by, List *types, const ch
 		return NIL;
 	params.argtypes[0] = TEXTARRAYOID;
 	params.values[0] = spi_text_array(keys);
-	*written = unload_query(psprintf("SELECT * %s",
-									 partitions_rows_sql(bound_query, partition_by, types, null_keys)),
+	*written = unload_query(partitions_rows_sql(bound_query, partition_by, types, null_keys),
 							&params, destination, partition_by, true, true);
 	foreach(lc, *written)
 	{
@@ -761,15 +772,11 @@ publish(Oid relid, char **detail)
 	if (whole != NULL && to_write != NIL)
 	{
 		UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
-		bool		null_keys = false;
 
-		foreach(lc, to_write)
-			null_keys |= ((Partition *) lfirst(lc))->null_key;
 		params.argtypes[0] = TEXTARRAYOID;
 		params.values[0] = spi_text_array(keys);
-		written = unload_query(psprintf("SELECT * %s",
-										partitions_rows_sql(view->bound_query, def->unload_partition_by,
-															types, null_keys)),
+		written = unload_query(partitions_rows_sql(view->bound_query, def->unload_partition_by,
+												   NIL, false),
 							   &params, destination, def->unload_partition_by, true, false);
 	}
 	foreach(lc, before)
