@@ -421,8 +421,8 @@ housekeeping(TimestampTz now)
 
 		/*
 		 * Planning after this commit: pruning a change log locks it, and a
-		 * skip check then locking its table would take the two the other
-		 * way round from capture_register() (table, then log): a deadlock.
+		 * skip check then locking its table would take the two the other way
+		 * round from capture_register() (table, then log): a deadlock.
 		 */
 		return true;
 	}
