@@ -114,8 +114,14 @@ equality_operator_sql(Oid type)
 }
 
 char *
-output_text_sql(const char *expr)
+output_text_sql(const char *expr, Oid type)
 {
-	return psprintf("CASE WHEN %s IS NULL THEN NULL ELSE pg_catalog.format('%%s', %s) END",
-					expr, expr);
+	Oid			output;
+	bool		is_varlena;
+
+	getTypeOutputInfo(type, &output, &is_varlena);
+	return psprintf("%s(%s)::pg_catalog.text",
+					quote_qualified_identifier(get_namespace_name(get_func_namespace(output)),
+											   get_func_name(output)),
+					expr);
 }

@@ -44,10 +44,11 @@ extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 extern char *equality_operator_sql(Oid type);
 
 /*
- * SQL of expr's value as text the way its type's output function writes it
- * (what COPY and unload write), NULL for NULL: not expr::text, which some
+ * SQL of expr's value (of type type) as text the way the type's output
+ * function writes it (what COPY and unload write), NULL for NULL: its
+ * output function called by its qualified name, not expr::text, which some
  * types cast their own way (true::text is 'true', its output 't').
  */
-extern char *output_text_sql(const char *expr);
+extern char *output_text_sql(const char *expr, Oid type);
 
 #endif

@@ -912,7 +912,7 @@ equal_means_same(Expr *expr)
 }
 
 /*
- * The delta's column (c<n>) of each output column named in columns, or
+ * The text of the delta's column (c<n>) of each output column named in columns, or
  * NULL with *reason set: a grouped query's changes are known by its keys.
  */
 static List *
@@ -955,7 +955,8 @@ delta_columns(DiffRefresh *r, List *columns, char **reason)
 							   quote_identifier(name));
 			return NIL;
 		}
-		found = lappend(found, psprintf("d.c%d", position + 1));
+		found = lappend(found, output_text_sql(psprintf("d.c%d", position + 1),
+											   exprType((Node *) lfirst_node(TargetEntry, t)->expr)));
 	}
 	return found;
 }
@@ -973,7 +974,7 @@ changed_values(DiffRefresh *r, List *delta_cols)
 	appendStringInfoString(&sql, "SELECT DISTINCT ARRAY[");
 	foreach(lc, delta_cols)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 output_text_sql((char *) lfirst(lc)));
+						 (char *) lfirst(lc));
 	SPI_connect();
 	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r));
 	run_as_owner(r, sql.data, true);

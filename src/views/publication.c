@@ -211,6 +211,7 @@ publication_mark_stale(Oid relid)
 /* A partition column's type, to cast a value's text to and compare. */
 typedef struct PartitionType
 {
+	Oid			oid;
 	char	   *name;			/* qualified */
 	char	   *equality;		/* OPERATOR(schema.=) */
 } PartitionType;
@@ -263,17 +264,18 @@ array_texts(Datum array)
 
 /* "ARRAY[<q.a's text>, ...]": a row's partition values, as unload names them. */
 static char *
-partition_values_sql(List *partition_by)
+partition_values_sql(List *partition_by, List *types)
 {
 	StringInfoData buf;
-
-	ListCell   *lc;
+	ListCell   *c;
+	ListCell   *t;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ARRAY[");
-	foreach(lc, partition_by)
+	forboth(c, partition_by, t, types)
 		appendStringInfo(&buf, "%s%s", buf.len > 6 ? ", " : "",
-						 output_text_sql(psprintf("q.%s", quote_identifier((char *) lfirst(lc)))));
+						 output_text_sql(psprintf("q.%s", quote_identifier((char *) lfirst(c))),
+										 ((PartitionType *) lfirst(t))->oid));
 	appendStringInfoString(&buf, "]::pg_catalog.text[]");
 	return buf.data;
 }
@@ -305,7 +307,7 @@ partitions_typed_sql(List *partition_by, List *types)
 
 /*
  * A query of the rows of the query in the partitions of the keys in $1
- * (text[] literals of their values, as Partition.key).  types NULL: by the
+ * (text[] literals of their values, as Partition.key).  Not typed: by the
  * text of their values, a scan of the query (a whole run reads it all
  * anyway).  Else equality of the values as their types first, so that an
  * index on what the partition columns are computed from serves it (rows
@@ -315,14 +317,15 @@ partitions_typed_sql(List *partition_by, List *types)
  * equal numerics, two partitions).
  */
 static char *
-partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bool null_keys)
+partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bool typed,
+					bool null_keys)
 {
 	char	   *text_match = psprintf("%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)",
-									  partition_values_sql(partition_by));
+									  partition_values_sql(partition_by, types));
 	StringInfoData nulls;
 	ListCell   *lc;
 
-	if (types == NIL)
+	if (!typed)
 		return psprintf("SELECT * FROM (%s) q WHERE %s", bound_query, text_match);
 	initStringInfo(&nulls);
 	foreach(lc, partition_by)
@@ -361,6 +364,7 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 				PartitionType *type = palloc(sizeof(PartitionType));
 				Oid			typid = exprType((Node *) tle->expr);
 
+				type->oid = typid;
 				/* char and bit without a length, not char(1) and bit(1) */
 				type->name = format_type_extended(typid, -1,
 												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
@@ -377,10 +381,10 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 
 /* The query's partitions with their digests, read as the owner's user code. */
 static List *
-current_partitions(const char *bound_query, List *partition_by)
+current_partitions(const char *bound_query, List *partition_by, List *types)
 {
 	SpiRows    *rows;
-	char	   *values = partition_values_sql(partition_by);
+	char	   *values = partition_values_sql(partition_by, types);
 	char	   *sql;
 	List	   *parts = NIL;
 
@@ -663,7 +667,7 @@ write_changed(const char *bound_query, List *partition_by, List *types, const ch
 		return NIL;
 	params.argtypes[0] = TEXTARRAYOID;
 	params.values[0] = spi_text_array(keys);
-	*written = unload_query(partitions_rows_sql(bound_query, partition_by, types, null_keys),
+	*written = unload_query(partitions_rows_sql(bound_query, partition_by, types, true, null_keys),
 							&params, destination, partition_by, true, true);
 	foreach(lc, *written)
 	{
@@ -744,7 +748,7 @@ publish(Oid relid, char **detail)
 		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,
 							changes, before, &written);
 	else
-		now = current_partitions(view->bound_query, def->unload_partition_by);
+		now = current_partitions(view->bound_query, def->unload_partition_by, types);
 
 	/*
 	 * What to write (written already when going by the changes): new, changed
@@ -776,7 +780,7 @@ publish(Oid relid, char **detail)
 		params.argtypes[0] = TEXTARRAYOID;
 		params.values[0] = spi_text_array(keys);
 		written = unload_query(partitions_rows_sql(view->bound_query, def->unload_partition_by,
-												   NIL, false),
+												   types, false, false),
 							   &params, destination, def->unload_partition_by, true, false);
 	}
 	foreach(lc, before)
