@@ -64,7 +64,13 @@ extern List *spi_rows_oids(const SpiRows *rows, int col);
 /* A text column's value at row as a C string, or NULL (palloc'd). */
 extern char *spi_rows_text(const SpiRows *rows, uint64 row, int col);
 
-/* A text[] of a list of C strings, for a statement's parameter. */
+/*
+ * A text[] of a list of C strings (a NULL item a null element), for a
+ * statement's parameter.
+ */
 extern Datum spi_text_array(List *texts);
+
+/* spi_text_array()'s inverse: a text[]'s elements, NULL for a null. */
+extern List *spi_array_texts(Datum array);
 
 #endif

@@ -33,7 +33,6 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
 #include "storage/lmgr.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -982,17 +981,9 @@ changed_values(DiffRefresh *r, List *delta_cols)
 	{
 		bool		isnull;
 		Datum		array = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
 		MemoryContext old = MemoryContextSwitchTo(context);
-		List	   *row = NIL;
 
-		deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		for (int e = 0; e < n; e++)
-			row = lappend(row, nulls[e] ? NULL : TextDatumGetCString(elems[e]));
-		values = lappend(values, row);
+		values = lappend(values, spi_array_texts(array));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();

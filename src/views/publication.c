@@ -43,7 +43,6 @@
 #include "nodes/nodeFuncs.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -134,6 +133,22 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	}
 }
 
+/* The query's output column called name, or NULL. */
+static TargetEntry *
+output_column(Query *query, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
+			return tle;
+	}
+	return NULL;
+}
+
 void
 publication_check(MatviewDefinition *def, Oid relid)
 {
@@ -159,17 +174,8 @@ publication_check(MatviewDefinition *def, Oid relid)
 	foreach(lc, def->unload_partition_by)
 	{
 		const char *name = lfirst(lc);
-		bool		found = false;
 
-		ListCell   *t;
-
-		foreach(t, query->targetList)
-		{
-			TargetEntry *tle = lfirst_node(TargetEntry, t);
-
-			found |= !tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0;
-		}
-		if (!found)
+		if (output_column(query, name) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("partition column \"%s\" is not a column of the query of \"%s\"",
@@ -244,22 +250,6 @@ files_differ(const Partition *p)
 			return true;
 	}
 	return false;
-}
-
-/* Array elements as a list of C strings (a NULL element as NULL). */
-static List *
-array_texts(Datum array)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *out = NIL;
-
-	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		out = lappend(out, nulls[i] ? NULL : TextDatumGetCString(elems[i]));
-	return out;
 }
 
 /* "ARRAY[<q.a's text>, ...]": a row's partition values, as unload names them. */
@@ -353,28 +343,17 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 	runas_end(&ra);
 	foreach(c, partition_by)
 	{
-		ListCell   *t;
+		TargetEntry *tle = output_column(query, lfirst(c));
+		PartitionType *type = palloc(sizeof(PartitionType));
 
-		foreach(t, query->targetList)
-		{
-			TargetEntry *tle = lfirst_node(TargetEntry, t);
-
-			if (!tle->resjunk && tle->resname && strcmp(tle->resname, lfirst(c)) == 0)
-			{
-				PartitionType *type = palloc(sizeof(PartitionType));
-				Oid			typid = exprType((Node *) tle->expr);
-
-				type->oid = typid;
-				/* char and bit without a length, not char(1) and bit(1) */
-				type->name = format_type_extended(typid, -1,
-												  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-				type->equality = equality_operator_sql(typid);
-				types = lappend(types, type);
-				break;
-			}
-		}
-		if (t == NULL)
+		if (tle == NULL)
 			elog(ERROR, "partition column \"%s\" is not a column of the query", (char *) lfirst(c));
+		type->oid = exprType((Node *) tle->expr);
+		/* char and bit without a length, not char(1) and bit(1) */
+		type->name = format_type_extended(type->oid, -1,
+										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		type->equality = equality_operator_sql(type->oid);
+		types = lappend(types, type);
 	}
 	return types;
 }
@@ -405,7 +384,7 @@ current_partitions(const char *bound_query, List *partition_by, List *types)
 		Partition  *p = palloc0(sizeof(Partition));
 		bool		isnull;
 
-		p->dir = unload_partition_dir(partition_by, array_texts(spi_rows_value(rows, r, 0, &isnull)));
+		p->dir = unload_partition_dir(partition_by, spi_array_texts(spi_rows_value(rows, r, 0, &isnull)));
 		p->key = spi_rows_text(rows, r, 1);
 		p->rows = DatumGetInt64(spi_rows_value(rows, r, 2, &isnull));
 		p->digest = spi_rows_text(rows, r, 3);
@@ -436,8 +415,8 @@ published_partitions(Oid relid)
 
 		p->dir = spi_rows_text(rows, r, 0);
 		p->digest = spi_rows_text(rows, r, 1);
-		p->files = array_texts(spi_rows_value(rows, r, 2, &isnull));
-		sizes = array_texts(spi_rows_value(rows, r, 3, &isnull));
+		p->files = spi_array_texts(spi_rows_value(rows, r, 2, &isnull));
+		sizes = spi_array_texts(spi_rows_value(rows, r, 3, &isnull));
 		foreach(lc, sizes)
 		{
 			int64	   *boxed = palloc(sizeof(int64));
@@ -600,22 +579,7 @@ some_names(List *names)
 static char *
 partition_key(List *values)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * list_length(values));
-	bool	   *nulls = palloc(sizeof(bool) * list_length(values));
-	int			dims[1] = {list_length(values)};
-	int			lbs[1] = {1};
-	ListCell   *lc;
-
-	foreach(lc, values)
-	{
-		int			i = foreach_current_index(lc);
-
-		nulls[i] = lfirst(lc) == NULL;
-		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum((char *) lfirst(lc));
-	}
-	return OidOutputFunctionCall(F_ARRAY_OUT,
-								 PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID,
-																	-1, false, TYPALIGN_INT)));
+	return OidOutputFunctionCall(F_ARRAY_OUT, spi_text_array(values));
 }
 
 /* Why the run cannot go by the changes alone, or NULL. */
