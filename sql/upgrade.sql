@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5 and 1.6) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6 and 1.7) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -139,6 +139,22 @@ SELECT time_label AT TIME ZONE 'UTC' AS time_label, attempt, status
   FROM pipeline.runs ORDER BY run_id;
 SELECT pipeline.drop_matview('mv_counted');
 DROP TABLE raw;
+-- 1.7: min() and max() of differential views keep their groups' best
+-- values; a view made before keeps its state (the extreme alone) until it
+-- is redefined, and is refreshed as exactly as before
+CREATE TABLE prices (item int, price int);
+INSERT INTO prices SELECT i % 3, i FROM generate_series(1, 30) i;
+SELECT pipeline.create_matview('public', 'cheapest', 'SELECT item, min(price) AS low, max(price) AS high FROM prices GROUP BY item',
+                               '1 hour', refresh_mode => 'differential');
+ALTER EXTENSION pipeline UPDATE TO '1.7';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+DELETE FROM prices WHERE price IN (1, 2, 3, 28, 29, 30);
+SELECT status FROM pipeline.refresh('mv_cheapest');
+SELECT * FROM mv_cheapest ORDER BY item;
+SELECT count(*) FILTER (WHERE a.attname LIKE 'top\_%') AS kept_columns, count(*) FILTER (WHERE a.attname LIKE 'ext\_%') AS extreme_columns
+  FROM pg_attribute a WHERE a.attrelid = ('pipeline.state_' || 'mv_cheapest'::regclass::oid)::regclass AND a.attnum > 0;
+SELECT pipeline.drop_matview('mv_cheapest');
+DROP TABLE prices;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -32,3 +32,34 @@ LANGUAGE C;
 REVOKE ALL ON FUNCTION pipeline.view_guard() FROM PUBLIC;
 COMMENT ON FUNCTION pipeline.view_guard() IS
     'Trigger on differential views'' tables: refuses writes but their refresh''s';
+
+-- 1.7: the best few values of a group that a grouped view's state keeps
+-- for each min() and max() (src/views/diff_extremes.c), after a refresh's
+-- changes; NULL when they are unknown and must be read from the sources.
+-- A pure function of its arguments; the generated refresh SQL calls it as
+-- the view's owner, so it is executable by PUBLIC.
+CREATE FUNCTION pipeline.extremes_after(kept anyarray, old_count bigint, deleted anyarray,
+                                        deleted_counts bigint[], inserted anyelement,
+                                        new_count bigint, descending boolean)
+RETURNS anyarray
+AS 'MODULE_PATHNAME', 'pipeline_extremes_after'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION pipeline.extremes_after(anyarray, bigint, anyarray, bigint[], anyelement, bigint, boolean) IS
+    'Internal to differential refresh: the best values of a group kept for min() or max() after deletes and an insert';
+-- and, when a state is filled from the sources, each group's best values
+CREATE FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pipeline_kept_extremes_step'
+LANGUAGE C IMMUTABLE;
+CREATE FUNCTION pipeline.kept_extremes_final(internal, anyelement, boolean)
+RETURNS anyarray
+AS 'MODULE_PATHNAME', 'pipeline_kept_extremes_final'
+LANGUAGE C IMMUTABLE;
+CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean) (
+    SFUNC = pipeline.kept_extremes_step,
+    STYPE = internal,
+    FINALFUNC = pipeline.kept_extremes_final,
+    FINALFUNC_EXTRA
+);
+COMMENT ON AGGREGATE pipeline.kept_extremes(anyelement, boolean) IS
+    'Internal to differential refresh: a group''s best values kept for min() (false) or max() (true)';

@@ -51,6 +51,18 @@ extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
 
 /* Grouped views. */
 extern char *diff_sql_state_columns(DiffSql *sql);
+
+/*
+ * Each min() and max() keeps its group's best DIFF_EXTREMES_KEPT values
+ * in the state (top_<n>, see diff_extremes.c) rather than the extreme
+ * alone (ext_<n>, state tables made before 1.7).  keep: the state table
+ * has top_ columns, or is yet to be made and pipeline.extremes_after()
+ * exists.  The first aggregate kept either way is
+ * diff_sql_first_extreme(): 0 when the view has no min() or max().
+ */
+#define DIFF_EXTREMES_KEPT 8
+extern void diff_sql_keep_extremes(DiffSql *sql, bool keep);
+extern int	diff_sql_first_extreme(DiffSql *sql);
 extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
 extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
 extern char *diff_sql_state_stale_count(DiffSql *sql);

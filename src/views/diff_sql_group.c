@@ -20,17 +20,42 @@
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
 
-/* The type of inner column c<n>, for the state table. */
-char *
-column_type(Expr *expr)
+/* The type of inner column c<n> (an array of it), for the state table. */
+static char *
+column_type(Expr *expr, bool array)
 {
 	Oid			collation = exprCollation((Node *) expr);
 	Oid			type = exprType((Node *) expr);
 	char	   *name = format_type_with_typemod(type, exprTypmod((Node *) expr));
 
+	if (array)
+		name = psprintf("%s[]", name);
 	if (OidIsValid(collation) && collation != get_typcollation(type))
 		return psprintf("%s COLLATE %s", name, generate_collation_name(collation));
 	return name;
+}
+
+static bool
+is_extreme(DiffAgg *agg)
+{
+	return agg->kind == DIFF_MIN || agg->kind == DIFF_MAX;
+}
+
+void
+diff_sql_keep_extremes(DiffSql *sql, bool keep)
+{
+	sql->keep_extremes = keep;
+}
+
+int
+diff_sql_first_extreme(DiffSql *sql)
+{
+	ListCell   *lc;
+
+	foreach(lc, sql->shape->aggs)
+		if (is_extreme(lfirst(lc)))
+			return foreach_current_index(lc) + 1;
+	return 0;
 }
 
 char *
@@ -42,7 +67,7 @@ diff_sql_state_columns(DiffSql *sql)
 
 	initStringInfo(&buf);
 	foreach(lc, sql->shape->keys)
-		appendStringInfo(&buf, "k%d %s, ", ++i, column_type(lfirst_node(TargetEntry, lc)->expr));
+		appendStringInfo(&buf, "k%d %s, ", ++i, column_type(lfirst_node(TargetEntry, lc)->expr, false));
 	appendStringInfoString(&buf, "pipeline_count pg_catalog.int8 NOT NULL");
 	i = 0;
 	foreach(lc, sql->shape->aggs)
@@ -56,13 +81,39 @@ diff_sql_state_columns(DiffSql *sql)
 			appendStringInfo(&buf, ", sum_%d pg_catalog.numeric NOT NULL", i);
 		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
 			appendStringInfo(&buf, ", scale_%d pg_catalog.int4, scale_n_%d pg_catalog.int8 NOT NULL", i, i);
-		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
-			appendStringInfo(&buf, ", ext_%d %s", i, column_type(agg->arg));
+		if (is_extreme(agg))
+			appendStringInfo(&buf, ", ext_%d %s", i, column_type(agg->arg, false));
+		if (is_extreme(agg) && sql->keep_extremes)
+			appendStringInfo(&buf, ", top_%d %s", i, column_type(agg->arg, true));
 		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
 			appendStringInfo(&buf, ", true_%d pg_catalog.int8 NOT NULL", i);
 	}
 	appendStringInfoString(&buf, ", pipeline_stale boolean NOT NULL DEFAULT false");
 	return buf.data;
+}
+
+/*
+ * When extremes are kept, the delta's d_gone_<n> and d_gone_n_<n> hold
+ * the values that went of min() or max() number i's argument: n is the
+ * first of them with the same argument (min(x) and max(x) share them).
+ * 0 when extremes are not kept or i is no min() or max().
+ */
+static int
+gone_values(DiffSql *sql, int i)
+{
+	DiffAgg    *agg = list_nth(sql->shape->aggs, i - 1);
+	ListCell   *lc;
+
+	if (!sql->keep_extremes || !is_extreme(agg))
+		return 0;
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *other = lfirst(lc);
+
+		if (is_extreme(other) && equal(other->arg, agg->arg))
+			return foreach_current_index(lc) + 1;
+	}
+	return i;
 }
 
 /* Window columns: the largest scale among the rows that came (went). */
@@ -96,7 +147,7 @@ scale_windows(DiffSql *sql, bool delta)
 }
 
 static void
-append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
+append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x, int gone)
 {
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
@@ -124,6 +175,13 @@ append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x)
 							 ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m < 0) AS d_del_%d",
 							 agg->kind == DIFF_MIN ? "min" : "max", x, i,
 							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+			/* every value that went, and of how many rows: once per argument */
+			if (gone == i)
+				appendStringInfo(buf,
+								 ", pg_catalog.array_agg(c%d) FILTER (WHERE pipeline_m < 0 AND c%d IS NOT NULL) AS d_gone_%d"
+								 ", pg_catalog.array_agg((OPERATOR(pg_catalog.-) pipeline_m)::pg_catalog.int8) "
+								 "FILTER (WHERE pipeline_m < 0 AND c%d IS NOT NULL) AS d_gone_n_%d",
+								 x, x, i, x, i);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
@@ -148,7 +206,7 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_group_delta_aggregate(&buf, lfirst(lc), i, sql->arg_column[i]);
+		append_group_delta_aggregate(&buf, lfirst(lc), i, sql->arg_column[i], gone_values(sql, i));
 	}
 	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) d0) d", scale_windows(sql, true), delta);
 	if (sql->nkeys > 0)
@@ -158,7 +216,7 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 
 /* SET list of the state MERGE for aggregate i: old state s, delta d. */
 static void
-append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
+append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int gone)
 {
 	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", i, i);
 
@@ -203,6 +261,22 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:
+			if (gone > 0)
+			{
+				char	   *kept = psprintf("pipeline.extremes_after(s.top_%d, s.nn_%d, d.d_gone_%d, "
+											"d.d_gone_n_%d, d.d_ins_%d, %s, %s)",
+											i, i, gone, gone, i, nn, agg->kind == DIFF_MIN ? "false" : "true");
+
+				/* without deletes the extreme is known as before */
+				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN d.d_gone_%d IS NULL "
+								 "THEN %s(s.ext_%d, d.d_ins_%d) ELSE (%s)[1] END",
+								 i, nn, gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, kept);
+				appendStringInfo(set, ", top_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, kept);
+				/* unknown: read from the sources */
+				appendStringInfo(stale, " OR (%s > 0 AND (d.d_gone_%d IS NOT NULL OR s.top_%d IS NULL) AND %s IS NULL)",
+								 nn, gone, i, kept);
+				break;
+			}
 			appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
 							 i, nn, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i);
 
@@ -226,7 +300,8 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i)
 
 /* INSERT values of the state MERGE for aggregate i: a new group. */
 static void
-append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffAgg *agg, int i)
+append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffAgg *agg, int i,
+					bool keep_extremes)
 {
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
@@ -254,6 +329,12 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			/* a value one delta term brought and another took back is none */
 			appendStringInfo(columns, ", ext_%d", i);
 			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_%d END", i, i);
+			if (keep_extremes)
+			{
+				appendStringInfo(columns, ", top_%d", i);
+				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
+								 "ELSE ARRAY[d.d_ins_%d] END", i, i, i);
+			}
 			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", i, i);
 			break;
 		case DIFF_BOOL_AND:
@@ -308,8 +389,8 @@ diff_sql_state_merge(DiffSql *sql, bool null_keys)
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_state_update(&set, &update_stale, lfirst(lc), i);
-		append_state_insert(&columns, &values, &insert_stale, lfirst(lc), i);
+		append_state_update(&set, &update_stale, lfirst(lc), i, gone_values(sql, i));
+		append_state_insert(&columns, &values, &insert_stale, lfirst(lc), i, sql->keep_extremes);
 	}
 	return psprintf("MERGE INTO %s s USING %s d ON %s "
 					"%s"
@@ -357,9 +438,12 @@ state_query(DiffSql *sql)
 		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
 			appendStringInfo(&buf, ", pg_catalog.max(sc_%d) AS scale_%d, pg_catalog.count(*) "
 							 "FILTER (WHERE pg_catalog.scale(c%d) = sc_%d) AS scale_n_%d", i, i, x, i, i);
-		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+		if (is_extreme(agg))
 			appendStringInfo(&buf, ", pg_catalog.%s(c%d) AS ext_%d",
 							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+		if (is_extreme(agg) && sql->keep_extremes)
+			appendStringInfo(&buf, ", pipeline.kept_extremes(c%d, %s) AS top_%d",
+							 x, agg->kind == DIFF_MIN ? "false" : "true", i);
 		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
 			appendStringInfo(&buf, ", pg_catalog.count(*) FILTER (WHERE c%d) AS true_%d", x, i);
 	}
@@ -391,8 +475,10 @@ state_value_columns(DiffSql *sql)
 			appendStringInfo(&buf, ", sum_%d", i);
 		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
 			appendStringInfo(&buf, ", scale_%d, scale_n_%d", i, i);
-		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+		if (is_extreme(agg))
 			appendStringInfo(&buf, ", ext_%d", i);
+		if (is_extreme(agg) && sql->keep_extremes)
+			appendStringInfo(&buf, ", top_%d", i);
 		if (agg->kind == DIFF_BOOL_AND || agg->kind == DIFF_BOOL_OR)
 			appendStringInfo(&buf, ", true_%d", i);
 	}
@@ -414,6 +500,60 @@ stale_groups(DiffSql *sql, bool null_keys)
 {
 	return psprintf("s.pipeline_stale AND %s%s", null_keys ? "" : "NOT ",
 					some_key_null("s.k", sql->nkeys));
+}
+
+/* "s.top_<n> IS NULL AND s.nn_<n> > 0 OR ...": some kept values unknown */
+static char *
+unknown_kept(DiffSql *sql)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, sql->shape->aggs)
+		if (is_extreme(lfirst(lc)))
+			appendStringInfo(&buf, "%s(s.top_%d IS NULL AND s.nn_%d > 0)", buf.len > 0 ? " OR " : "",
+							 foreach_current_index(lc) + 1, foreach_current_index(lc) + 1);
+	return buf.data;
+}
+
+/*
+ * The last two recompute steps when extremes are kept: the best values of
+ * each stale group whose kept ones are unknown, read in order (an index on
+ * the sources' (key, value) serves it) and no more than are kept; then the
+ * extremes from them, and no group is stale any more.
+ */
+static char *
+recompute_kept_extremes(DiffSql *sql, bool null_keys, bool read)
+{
+	StringInfoData set;
+	ListCell   *lc;
+
+	initStringInfo(&set);
+	foreach(lc, sql->shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+		int			i = foreach_current_index(lc) + 1;
+		int			x = sql->arg_column[i];
+		const char *order = agg->kind == DIFF_MIN ? "" : " DESC";
+
+		if (!is_extreme(agg))
+			continue;
+		if (read)
+			appendStringInfo(&set, "%stop_%d = CASE WHEN s.top_%d IS NULL AND s.nn_%d > 0 "
+							 "THEN (SELECT pg_catalog.array_agg(t.v ORDER BY t.v%s) FROM "
+							 "(SELECT i.c%d AS v %s AND i.c%d IS NOT NULL ORDER BY i.c%d%s LIMIT %d) t) "
+							 "ELSE s.top_%d END",
+							 set.len > 0 ? ", " : "", i, i, i, order, x, group_rows(sql, null_keys),
+							 x, x, order, DIFF_EXTREMES_KEPT, i);
+		else
+			appendStringInfo(&set, "ext_%d = (s.top_%d)[1], ", i, i);
+	}
+	if (read)
+		return psprintf("UPDATE %s s SET %s WHERE %s AND (%s)", sql->state, set.data,
+						stale_groups(sql, null_keys), unknown_kept(sql));
+	return psprintf("UPDATE %s s SET %spipeline_stale = false WHERE %s", sql->state, set.data,
+					stale_groups(sql, null_keys));
 }
 
 /*
@@ -449,9 +589,11 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 						sql->state, step, step, step, x, x, group_rows(sql, null_keys), x,
 						stale_groups(sql, null_keys), step, step);
 	}
-	if (step > naggs + 1)
+	if (step > diff_sql_state_recompute_steps(sql))
 		return NULL;
 	initStringInfo(&set);
+	if (sql->keep_extremes)
+		return recompute_kept_extremes(sql, null_keys, step == naggs + 1);
 	foreach(lc, sql->shape->aggs)
 	{
 		DiffAgg    *agg = lfirst(lc);
@@ -476,7 +618,7 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 int
 diff_sql_state_recompute_steps(DiffSql *sql)
 {
-	return list_length(sql->shape->aggs) + 1;
+	return list_length(sql->shape->aggs) + (sql->keep_extremes ? 2 : 1);
 }
 
 char *

@@ -41,6 +41,7 @@ struct DiffSql
 								 * its type's equality, OPERATOR(schema.=) */
 	char	   *finalize_list;	/* grouped: the select list from s */
 	char	   *finalize_having;	/* grouped: NULL or a condition on s */
+	bool		keep_extremes;	/* min/max state: top_<n>[], not ext_<n> */
 };
 
 /* "prefix<from>, ..., prefix<to>" */
@@ -68,8 +69,5 @@ extern char *inner_now(struct DiffSql *sql);
 
 /* Window columns: the largest scale among rows (that came, that went). */
 extern char *scale_windows(struct DiffSql *sql, bool delta);
-
-/* The SQL type of expr, with its typmod and collation. */
-extern char *column_type(Expr *expr);
 
 #endif

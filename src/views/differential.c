@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
+#include "parser/parse_func.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -113,6 +114,27 @@ state_table(Oid relid)
 	return get_relname_relid(state_table_name(relid), get_namespace_oid(PIPELINE_SCHEMA, false));
 }
 
+/*
+ * Whether the view's state keeps its groups' best values for min() and
+ * max() (diff_sql.h): a state table made before 1.7 keeps the extreme
+ * alone until the view is redefined.
+ */
+static bool
+state_keeps_extremes(Oid relid, DiffSql *sql)
+{
+	int			first = diff_sql_first_extreme(sql);
+	Oid			state = state_table(relid);
+	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYELEMENTOID, INT8OID,
+	BOOLOID};
+
+	if (first == 0)
+		return false;
+	if (OidIsValid(state))
+		return get_attnum(state, psprintf("top_%d", first)) != InvalidAttrNumber;
+	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("extremes_after")),
+									 7, argtypes, true));
+}
+
 /* Locks every relation the view reads (pipeline.edges) against changes. */
 static void
 lock_upstreams(Oid relid)
@@ -184,6 +206,8 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 												quote_identifier(GetUserNameFromId(r->owner, false))));
 	}
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
+	if (r->shape->grouped)
+		diff_sql_keep_extremes(r->sql, state_keeps_extremes(relid, r->sql));
 	return true;
 }
 
@@ -427,6 +451,12 @@ register_windows(DiffRefresh *r)
 	return diff_sql_delta(r->sql, changed);
 }
 
+/* Joins of the changed groups with the state and the view: by index. */
+static const RunAsSetting find_groups_by_key[] = {
+	{"enable_hashjoin", "off"},
+	{"enable_mergejoin", "off"},
+};
+
 /* Applies the windows' changes. */
 static void
 apply_changes(DiffRefresh *r)
@@ -451,13 +481,28 @@ apply_changes(DiffRefresh *r)
 	else
 	{
 		int			passes;
+		bool		few;
+		int			by_key = 0;
 
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
 						  &counted);
+
+		/*
+		 * Few groups changed: the statements below find them by key in the
+		 * state's and the view's indexes, which the planner would price as
+		 * uncached and pass over for reading both whole
+		 */
+		few = nkeys > 0 && r->rows > 0 && counted.count * 2 <= (uint64) r->rows;
+		if (few)
+			by_key = runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key));
 		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
 		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
+		if (few)
+			runas_unpin_settings(by_key);
 		recompute_stale_groups(r);
+		if (few)
+			by_key = runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key));
 		/* a second pass for groups with a NULL key, matched as records */
 		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
 		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
@@ -471,6 +516,8 @@ apply_changes(DiffRefresh *r)
 				r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, with_nulls), false);
 			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, with_nulls), false);
 		}
+		if (few)
+			runas_unpin_settings(by_key);
 	}
 	SPI_finish();
 	/* its file, when it spilled, goes now rather than at commit */

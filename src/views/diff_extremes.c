@@ -1,0 +1,343 @@
+/*-------------------------------------------------------------------------
+ * diff_extremes.c
+ *	  The extremes a grouped view's state keeps for each min() and max()
+ *	  (1.7): the best few values of the group, so that deleting the
+ *	  current extreme moves to the next one instead of searching the
+ *	  sources.  pipeline.extremes_after() is the whole rule; the SQL that
+ *	  calls it is diff_sql_group.c's.
+ *
+ * What is kept, best first (smallest for min, largest for max), is always
+ * a prefix of the group's values in that order, duplicates included: the
+ * m values kept are the group's m best, and every value not kept is no
+ * better than the last one kept.  A refresh's changes keep it so:
+ *
+ * - a deleted value better than the last kept is one of them (else the
+ *   state is not what it claims: unknown); removed once per row deleted;
+ *   a deleted value equal to the last kept removes it, one worse changes
+ *   nothing kept;
+ * - of the inserted values only the best is known, and how many rows came;
+ *   when it is no worse than the last kept it is added, and unless it is
+ *   the only row that came, the kept values worse than it are dropped
+ *   (another inserted value may lie between);
+ * - when every kept value went while the group still had others (or a
+ *   value went when none was kept), the next ones are unknown: the
+ *   refresh reads them from the sources.
+ *
+ * Deletes are applied before inserts, so a row one delta term of a join
+ * brings and another takes back (an insert and a delete of one value)
+ * leaves what is kept as it was or unknown, never wrong.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "views/diff_sql.h"
+
+/* What one call needs to compare and rebuild values of the element type. */
+typedef struct ExtremesType
+{
+	FmgrInfo   *compare;
+	Oid			collation;
+	bool		descending;
+	Oid			elemtype;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+} ExtremesType;
+
+/* a is better than b: it comes first in the kept order */
+static bool
+better(ExtremesType *t, Datum a, Datum b)
+{
+	int32		cmp = DatumGetInt32(FunctionCall2Coll(t->compare, t->collation, a, b));
+
+	return t->descending ? cmp > 0 : cmp < 0;
+}
+
+static bool
+same(ExtremesType *t, Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(t->compare, t->collation, a, b)) == 0;
+}
+
+/* The elements of array (never NULL: only values are kept or counted). */
+static int
+array_values(ExtremesType *t, ArrayType *array, Datum **values)
+{
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(array, t->elemtype, t->typlen, t->typbyval, t->typalign,
+					  values, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (nulls[i])
+			elog(ERROR, "pipeline.extremes_after(): NULL among the values");
+	return n;
+}
+
+/*
+ * Removes one copy of each deleted value (deleted_counts[i] copies of
+ * deleted[i]) from kept[0..*nkept); false when a deleted value better than
+ * the last kept is not among them, or nothing is kept to compare with.
+ */
+static bool
+remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *deleted,
+			   Datum *deleted_counts, int ndeleted)
+{
+	for (int i = 0; i < ndeleted; i++)
+	{
+		for (int64 copies = deleted_counts ? DatumGetInt64(deleted_counts[i]) : 1; copies > 0; copies--)
+		{
+			int			found = -1;
+
+			/* all kept went: whether this one was among them is unknown */
+			if (*nkept == 0)
+				return false;
+			if (better(t, kept[*nkept - 1], deleted[i]))
+				break;			/* not kept: nothing to remove */
+			for (int j = *nkept - 1; j >= 0 && found < 0; j--)
+				if (same(t, kept[j], deleted[i]))
+					found = j;
+			if (found < 0)
+				return false;
+			memmove(&kept[found], &kept[found + 1], sizeof(Datum) * (*nkept - found - 1));
+			(*nkept)--;
+		}
+	}
+	return true;
+}
+
+/*
+ * pipeline.extremes_after(kept anyarray, old_count bigint, deleted
+ * anyarray, deleted_counts bigint[], inserted anyelement, new_count
+ * bigint, descending boolean) RETURNS anyarray: the values kept after a
+ * refresh's changes, or NULL when they are unknown.  old_count and
+ * new_count are how many non-NULL values the group had before and has
+ * after; deleted the values of rows that went (deleted_counts how many
+ * rows each), inserted the best value of the rows that came.
+ */
+/*
+ * What comparing and rebuilding values of the element type needs, looked
+ * up once per call site (the MERGE calls the function for every group).
+ */
+static ExtremesType *
+extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
+{
+	ExtremesType *t = fcinfo->flinfo->fn_extra;
+	Oid			elemtype = get_fn_expr_argtype(fcinfo->flinfo, value_arg);
+
+	if (!OidIsValid(elemtype))
+		elog(ERROR, "pipeline.extremes_after() could not determine its element type");
+	if (t == NULL || t->elemtype != elemtype)
+	{
+		TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_CMP_PROC_FINFO);
+
+		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
+			elog(ERROR, "no comparison function for type %s", format_type_be(elemtype));
+		t = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ExtremesType));
+		t->compare = &typcache->cmp_proc_finfo;
+		t->elemtype = elemtype;
+		get_typlenbyvalalign(elemtype, &t->typlen, &t->typbyval, &t->typalign);
+		fcinfo->flinfo->fn_extra = t;
+	}
+	t->collation = PG_GET_COLLATION();
+	t->descending = descending;
+	return t;
+}
+
+/* The last element of a one-dimensional array without NULLs, or false. */
+static bool
+last_element(ExtremesType *t, ArrayType *array, Datum *last)
+{
+	int			index;
+	bool		isnull;
+
+	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] < 1)
+		return false;
+	index = ARR_LBOUND(array)[0] + ARR_DIMS(array)[0] - 1;
+	*last = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
+							  t->typalign, &isnull);
+	return !isnull;
+}
+
+/*
+ * pipeline.extremes_after(kept anyarray, old_count bigint, deleted
+ * anyarray, deleted_counts bigint[], inserted anyelement, new_count
+ * bigint, descending boolean) RETURNS anyarray: the values kept after a
+ * refresh's changes, or NULL when they are unknown.  old_count and
+ * new_count are how many non-NULL values the group had before and has
+ * after; deleted the values of rows that went (deleted_counts how many
+ * rows each), inserted the best value of the rows that came.
+ */
+PG_FUNCTION_INFO_V1(pipeline_extremes_after);
+Datum
+pipeline_extremes_after(PG_FUNCTION_ARGS)
+{
+	ExtremesType *t = extremes_type(fcinfo, 4, PG_GETARG_BOOL(6));
+	int64		old_count = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+
+	/* rows that came: the net change plus those that went */
+	int64		came = (PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5)) - old_count;
+	Datum	   *kept = NULL;
+	int			nkept = 0;
+	Datum	   *result;
+	int			nresult = 0;
+
+	if (PG_ARGISNULL(0) && old_count > 0)
+		PG_RETURN_NULL();		/* unknown, until read from the sources */
+
+	/* the common case: rows came, none better than the last kept */
+	if (!PG_ARGISNULL(0) && PG_ARGISNULL(2))
+	{
+		Datum		last;
+
+		if (!last_element(t, PG_GETARG_ARRAYTYPE_P(0), &last))
+			PG_RETURN_NULL();
+		if (PG_ARGISNULL(4) || better(t, last, PG_GETARG_DATUM(4)))
+			PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+
+	if (!PG_ARGISNULL(0))
+		nkept = array_values(t, PG_GETARG_ARRAYTYPE_P(0), &kept);
+	if (nkept == 0 && old_count > 0)
+		PG_RETURN_NULL();
+
+	if (!PG_ARGISNULL(2))
+	{
+		Datum	   *deleted;
+		int			ndeleted = array_values(t, PG_GETARG_ARRAYTYPE_P(2), &deleted);
+		Datum	   *counts = NULL;
+
+		if (!PG_ARGISNULL(3))
+		{
+			bool	   *count_nulls;
+			int			ncounts;
+
+			deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+							  TYPALIGN_DOUBLE, &counts, &count_nulls, &ncounts);
+			if (ncounts != ndeleted)
+				elog(ERROR, "pipeline.extremes_after(): one count per deleted value expected");
+		}
+		for (int i = 0; i < ndeleted; i++)
+			came += counts ? DatumGetInt64(counts[i]) : 1;
+		if (!remove_deleted(t, kept, &nkept, deleted, counts, ndeleted))
+			PG_RETURN_NULL();
+		if (nkept == 0 && old_count > 0)
+			PG_RETURN_NULL();
+	}
+
+	result = palloc(sizeof(Datum) * (nkept + 1));
+	if (!PG_ARGISNULL(4) && (nkept == 0 || !better(t, kept[nkept - 1], PG_GETARG_DATUM(4))))
+	{
+		Datum		inserted = PG_GETARG_DATUM(4);
+		bool		alone = came == 1;
+		int			i = 0;
+
+		/* kept values no worse than it, then it, then (alone) the others */
+		for (; i < nkept && !better(t, inserted, kept[i]); i++)
+			result[nresult++] = kept[i];
+		result[nresult++] = inserted;
+		for (; alone && i < nkept; i++)
+			result[nresult++] = kept[i];
+	}
+	else
+	{
+		memcpy(result, kept, sizeof(Datum) * nkept);
+		nresult = nkept;
+	}
+	if (nresult == 0)
+		PG_RETURN_NULL();
+	nresult = Min(nresult, DIFF_EXTREMES_KEPT);
+	PG_RETURN_ARRAYTYPE_P(construct_array(result, nresult, t->elemtype, t->typlen, t->typbyval,
+										  t->typalign));
+}
+
+/* pipeline.kept_extremes()'s state: the best values so far, best first. */
+typedef struct KeptExtremes
+{
+	ExtremesType type;
+	int			n;
+	Datum		values[DIFF_EXTREMES_KEPT];
+} KeptExtremes;
+
+/*
+ * pipeline.kept_extremes(value anyelement, descending boolean) aggregate,
+ * step: keeps the group's DIFF_EXTREMES_KEPT best values (duplicates
+ * included), copied into the aggregate's context.  One comparison per
+ * value that is not among them, as min() and max() make.
+ */
+PG_FUNCTION_INFO_V1(pipeline_kept_extremes_step);
+Datum
+pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	MemoryContext old;
+	KeptExtremes *state = PG_ARGISNULL(0) ? NULL : (KeptExtremes *) PG_GETARG_POINTER(0);
+	Datum		value;
+	int			position;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "pipeline.kept_extremes_step() called in a non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
+	if (state == NULL)
+	{
+		TypeCacheEntry *typcache;
+
+		state = MemoryContextAllocZero(aggcontext, sizeof(KeptExtremes));
+		state->type.elemtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		typcache = lookup_type_cache(state->type.elemtype, TYPECACHE_CMP_PROC_FINFO);
+		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
+			elog(ERROR, "no comparison function for type %s", format_type_be(state->type.elemtype));
+		state->type.compare = &typcache->cmp_proc_finfo;
+		state->type.collation = PG_GET_COLLATION();
+		state->type.descending = PG_GETARG_BOOL(2);
+		get_typlenbyvalalign(state->type.elemtype, &state->type.typlen, &state->type.typbyval,
+							 &state->type.typalign);
+	}
+	value = PG_GETARG_DATUM(1);
+	if (state->n == DIFF_EXTREMES_KEPT &&
+		!better(&state->type, value, state->values[DIFF_EXTREMES_KEPT - 1]))
+		PG_RETURN_POINTER(state);
+
+	/* after the values no worse than it, the worst dropped when full */
+	if (state->n == DIFF_EXTREMES_KEPT)
+	{
+		if (!state->type.typbyval)
+			pfree(DatumGetPointer(state->values[DIFF_EXTREMES_KEPT - 1]));
+		state->n--;
+	}
+	for (position = state->n; position > 0 && better(&state->type, value, state->values[position - 1]);
+		 position--)
+		state->values[position] = state->values[position - 1];
+	old = MemoryContextSwitchTo(aggcontext);
+	state->values[position] = datumCopy(value, state->type.typbyval, state->type.typlen);
+	MemoryContextSwitchTo(old);
+	state->n++;
+	PG_RETURN_POINTER(state);
+}
+
+/* The kept values as an array, best first; NULL when there were none. */
+PG_FUNCTION_INFO_V1(pipeline_kept_extremes_final);
+Datum
+pipeline_kept_extremes_final(PG_FUNCTION_ARGS)
+{
+	KeptExtremes *state = PG_ARGISNULL(0) ? NULL : (KeptExtremes *) PG_GETARG_POINTER(0);
+
+	if (state == NULL || state->n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_ARRAYTYPE_P(construct_array(state->values, state->n, state->type.elemtype,
+										  state->type.typlen, state->type.typbyval,
+										  state->type.typalign));
+}
