@@ -58,6 +58,7 @@ LANGUAGE C IMMUTABLE;
 CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean) (
     SFUNC = pipeline.kept_extremes_step,
     STYPE = internal,
+    SSPACE = 100,               -- its fixed part: so the planner may hash groups
     FINALFUNC = pipeline.kept_extremes_final,
     FINALFUNC_EXTRA
 );

@@ -72,7 +72,8 @@ extern char *diff_sql_state_stale_count(DiffSql *sql);
  * diff_sql_state_recompute_steps() (NULL when a step has nothing to do),
  * each for the stale groups with (null_keys) or without a NULL key: each
  * numeric aggregate's scale and sum, then the extremes, which also marks
- * the groups no longer stale.
+ * the groups no longer stale (when extremes are kept: the kept values that
+ * are unknown read again, then the extremes from them).
  */
 extern char *diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step);
 extern int	diff_sql_state_recompute_steps(DiffSql *sql);
