@@ -29,6 +29,13 @@ SELECT pipeline.extremes_after('{9,7,5}'::int[], 10, '{9}', '{1}', 8, 11, true) 
        pipeline.extremes_after('{1,3,5}'::int[], 20, NULL, NULL, 9, 21, false) AS one_worse_came,
        pipeline.extremes_after('{b,c}'::text[] COLLATE "C", 5, NULL, NULL, 'B' COLLATE "C", 7, false) AS c_collation;
 
+-- called by hand with odd arguments: an answer or a clear error, no crash
+SELECT pipeline.extremes_after('{{1,2},{3,4}}'::int[], 4, NULL, NULL, 0, 5, false) AS two_dimensions,
+       pipeline.extremes_after('{1,2}'::int[], 4, '{1}', '{9223372036854775807}', 0, -9223372036854775807, false) AS huge_counts,
+       pipeline.extremes_after('{1,2}'::int[], 4, '{1,2}', '{-1,0}', NULL, 4, false) AS negative_counts;
+SELECT pipeline.extremes_after('{1}'::int[], 4, '{1}', '{1,1}', 0, 5, false);
+SELECT pipeline.extremes_after(ARRAY['<a/>'::xml], 1, NULL, NULL, '<b/>'::xml, 2, false);
+
 -- the aggregate filling a state: the eight best, duplicates included
 SELECT pipeline.kept_extremes(v, false) AS smallest, pipeline.kept_extremes(v, true) AS largest
   FROM unnest('{5,3,NULL,9,1,1,7,2,8,6,4}'::int[]) v;
@@ -36,6 +43,7 @@ SELECT pipeline.kept_extremes(v, false) IS NULL AS none_for_nulls
   FROM unnest('{NULL,NULL}'::int[]) v;
 SELECT g, pipeline.kept_extremes(t, true) AS largest
   FROM (VALUES (1, 'b'), (1, 'a'), (2, 'z'), (1, 'c')) x(g, t) GROUP BY g ORDER BY g;
+SELECT pipeline.kept_extremes(x, false) FROM (VALUES ('<a/>'::xml)) v(x);
 
 -- views: per group extremes of an int, a text in "C" order, a timestamp;
 -- their full recompute after every refresh must be the same rows

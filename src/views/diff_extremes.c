@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -78,7 +79,9 @@ array_values(ExtremesType *t, ArrayType *array, Datum **values)
 					  values, &nulls, &n);
 	for (int i = 0; i < n; i++)
 		if (nulls[i])
-			elog(ERROR, "pipeline.extremes_after(): NULL among the values");
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("pipeline.extremes_after() takes no NULL among its values")));
 	return n;
 }
 
@@ -140,7 +143,10 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
 		TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_CMP_PROC_FINFO);
 
 		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
-			elog(ERROR, "no comparison function for type %s", format_type_be(elemtype));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify a comparison function for type %s",
+							format_type_be(elemtype))));
 		t = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ExtremesType));
 		t->compare = &typcache->cmp_proc_finfo;
 		t->elemtype = elemtype;
@@ -184,7 +190,7 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 	int64		old_count = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 
 	/* rows that came: the net change plus those that went */
-	int64		came = (PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5)) - old_count;
+	int64		came;
 	Datum	   *kept = NULL;
 	int			nkept = 0;
 	Datum	   *result;
@@ -192,6 +198,8 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) && old_count > 0)
 		PG_RETURN_NULL();		/* unknown, until read from the sources */
+	if (pg_sub_s64_overflow(PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5), old_count, &came))
+		came = -1;
 
 	/* the common case: rows came, none better than the last kept */
 	if (!PG_ARGISNULL(0) && PG_ARGISNULL(2))
@@ -223,10 +231,13 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 			deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
 							  TYPALIGN_DOUBLE, &counts, &count_nulls, &ncounts);
 			if (ncounts != ndeleted)
-				elog(ERROR, "pipeline.extremes_after(): one count per deleted value expected");
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("pipeline.extremes_after() takes one count per deleted value")));
 		}
 		for (int i = 0; i < ndeleted; i++)
-			came += counts ? DatumGetInt64(counts[i]) : 1;
+			if (pg_add_s64_overflow(came, counts ? DatumGetInt64(counts[i]) : 1, &came))
+				came = -1;		/* not one row, whatever it is */
 		if (!remove_deleted(t, kept, &nkept, deleted, counts, ndeleted))
 			PG_RETURN_NULL();
 		if (nkept == 0 && old_count > 0)
@@ -299,7 +310,10 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 		state->type.elemtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 		typcache = lookup_type_cache(state->type.elemtype, TYPECACHE_CMP_PROC_FINFO);
 		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
-			elog(ERROR, "no comparison function for type %s", format_type_be(state->type.elemtype));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("could not identify a comparison function for type %s",
+							format_type_be(state->type.elemtype))));
 		state->type.compare = &typcache->cmp_proc_finfo;
 		state->type.collation = PG_GET_COLLATION();
 		state->type.descending = PG_GETARG_BOOL(2);
