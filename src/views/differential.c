@@ -488,11 +488,12 @@ apply_changes(DiffRefresh *r)
 						  &counted);
 
 		/*
-		 * Few groups changed: the statements below find them by key in the
-		 * state's and the view's indexes, which the planner would price as
-		 * uncached and pass over for reading both whole
+		 * Up to three in four groups changed: the statements below find them
+		 * by key in the state's and the view's indexes, which the planner
+		 * would price as uncached and pass over for reading both whole (and
+		 * sorting them)
 		 */
-		few = nkeys > 0 && r->rows > 0 && counted.count * 2 <= (uint64) r->rows;
+		few = nkeys > 0 && r->rows > 0 && counted.count * 4 <= (uint64) r->rows * 3;
 		if (few)
 			by_key = runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key));
 		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
