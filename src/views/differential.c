@@ -457,6 +457,25 @@ static const RunAsSetting find_groups_by_key[] = {
 	{"enable_mergejoin", "off"},
 };
 
+/*
+ * Runs a statement joining the changed groups (pipeline_dg) with the state
+ * or the view, as run_as_owner() does.  by_key: when up to three in four
+ * groups changed, it finds them by key in the state's and the view's
+ * indexes, which the planner would price as uncached and pass over for
+ * reading both whole (and, at 10M rows, sorting them).  Not for the rows
+ * with a NULL key: matched as records, no index serves them.
+ */
+static uint64
+run_by_key(DiffRefresh *r, const char *sql, bool by_key)
+{
+	int			nestlevel = by_key ? runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) : 0;
+	uint64		rows = run_as_owner(r, sql, false);
+
+	if (by_key)
+		runas_unpin_settings(nestlevel);
+	return rows;
+}
+
 /* Applies the windows' changes. */
 static void
 apply_changes(DiffRefresh *r)
@@ -482,43 +501,28 @@ apply_changes(DiffRefresh *r)
 	{
 		int			passes;
 		bool		few;
-		int			by_key = 0;
 
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
 						  &counted);
-
-		/*
-		 * Up to three in four groups changed: the statements below find them
-		 * by key in the state's and the view's indexes, which the planner
-		 * would price as uncached and pass over for reading both whole (and
-		 * sorting them)
-		 */
 		few = nkeys > 0 && r->rows > 0 && counted.count * 4 <= (uint64) r->rows * 3;
-		if (few)
-			by_key = runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key));
-		run_as_owner(r, diff_sql_state_merge(r->sql, false), false);
+		run_by_key(r, diff_sql_state_merge(r->sql, false), few);
 		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
-		if (few)
-			runas_unpin_settings(by_key);
 		recompute_stale_groups(r);
-		if (few)
-			by_key = runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key));
 		/* a second pass for groups with a NULL key, matched as records */
 		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
 		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
+			bool		by_key = few && !with_nulls;
 
 			if (update != NULL)
-				run_as_owner(r, update, false);
+				run_by_key(r, update, by_key);
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
-				r->deleted += run_as_owner(r, diff_sql_view_delete_groups(r->sql, with_nulls), false);
-			r->inserted += run_as_owner(r, diff_sql_view_insert_groups(r->sql, with_nulls), false);
+				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls), by_key);
+			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls), by_key);
 		}
-		if (few)
-			runas_unpin_settings(by_key);
 	}
 	SPI_finish();
 	/* its file, when it spilled, goes now rather than at commit */
