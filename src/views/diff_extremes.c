@@ -118,18 +118,25 @@ remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *deleted,
 }
 
 /*
- * pipeline.extremes_after(kept anyarray, old_count bigint, deleted
- * anyarray, deleted_counts bigint[], inserted anyelement, new_count
- * bigint, descending boolean) RETURNS anyarray: the values kept after a
- * refresh's changes, or NULL when they are unknown.  old_count and
- * new_count are how many non-NULL values the group had before and has
- * after; deleted the values of rows that went (deleted_counts how many
- * rows each), inserted the best value of the rows that came.
- */
-/*
  * What comparing and rebuilding values of the element type needs, looked
  * up once per call site (the MERGE calls the function for every group).
  */
+/* t for values of elemtype: its btree comparison and storage. */
+static void
+extremes_type_init(ExtremesType *t, Oid elemtype)
+{
+	TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_CMP_PROC_FINFO);
+
+	if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify a comparison function for type %s",
+						format_type_be(elemtype))));
+	t->compare = &typcache->cmp_proc_finfo;
+	t->elemtype = elemtype;
+	get_typlenbyvalalign(elemtype, &t->typlen, &t->typbyval, &t->typalign);
+}
+
 static ExtremesType *
 extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
 {
@@ -140,17 +147,8 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
 		elog(ERROR, "pipeline.extremes_after() could not determine its element type");
 	if (t == NULL || t->elemtype != elemtype)
 	{
-		TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_CMP_PROC_FINFO);
-
-		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("could not identify a comparison function for type %s",
-							format_type_be(elemtype))));
 		t = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ExtremesType));
-		t->compare = &typcache->cmp_proc_finfo;
-		t->elemtype = elemtype;
-		get_typlenbyvalalign(elemtype, &t->typlen, &t->typbyval, &t->typalign);
+		extremes_type_init(t, elemtype);
 		fcinfo->flinfo->fn_extra = t;
 	}
 	t->collation = PG_GET_COLLATION();
@@ -188,9 +186,8 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 {
 	ExtremesType *t = extremes_type(fcinfo, 4, PG_GETARG_BOOL(6));
 	int64		old_count = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
-
-	/* rows that came: the net change plus those that went */
-	int64		came;
+	ArrayType  *kept_array;
+	int64		came;			/* rows that came: net change plus those gone */
 	Datum	   *kept = NULL;
 	int			nkept = 0;
 	Datum	   *result;
@@ -198,22 +195,23 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) && old_count > 0)
 		PG_RETURN_NULL();		/* unknown, until read from the sources */
+	kept_array = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
 	if (pg_sub_s64_overflow(PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5), old_count, &came))
 		came = -1;
 
 	/* the common case: rows came, none better than the last kept */
-	if (!PG_ARGISNULL(0) && PG_ARGISNULL(2))
+	if (kept_array != NULL && PG_ARGISNULL(2))
 	{
 		Datum		last;
 
-		if (!last_element(t, PG_GETARG_ARRAYTYPE_P(0), &last))
+		if (!last_element(t, kept_array, &last))
 			PG_RETURN_NULL();
 		if (PG_ARGISNULL(4) || better(t, last, PG_GETARG_DATUM(4)))
-			PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+			PG_RETURN_ARRAYTYPE_P(kept_array);
 	}
 
-	if (!PG_ARGISNULL(0))
-		nkept = array_values(t, PG_GETARG_ARRAYTYPE_P(0), &kept);
+	if (kept_array != NULL)
+		nkept = array_values(t, kept_array, &kept);
 	if (nkept == 0 && old_count > 0)
 		PG_RETURN_NULL();
 
@@ -304,21 +302,10 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 	}
 	if (state == NULL)
 	{
-		TypeCacheEntry *typcache;
-
 		state = MemoryContextAllocZero(aggcontext, sizeof(KeptExtremes));
-		state->type.elemtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-		typcache = lookup_type_cache(state->type.elemtype, TYPECACHE_CMP_PROC_FINFO);
-		if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("could not identify a comparison function for type %s",
-							format_type_be(state->type.elemtype))));
-		state->type.compare = &typcache->cmp_proc_finfo;
+		extremes_type_init(&state->type, get_fn_expr_argtype(fcinfo->flinfo, 1));
 		state->type.collation = PG_GET_COLLATION();
 		state->type.descending = PG_GETARG_BOOL(2);
-		get_typlenbyvalalign(state->type.elemtype, &state->type.typlen, &state->type.typbyval,
-							 &state->type.typalign);
 	}
 	value = PG_GETARG_DATUM(1);
 	if (state->n == DIFF_EXTREMES_KEPT &&

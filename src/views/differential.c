@@ -115,15 +115,14 @@ state_table(Oid relid)
 }
 
 /*
- * Whether the view's state keeps its groups' best values for min() and
- * max() (diff_sql.h): a state table made before 1.7 keeps the extreme
- * alone until the view is redefined.
+ * Whether a view's state table (InvalidOid: yet to be made) keeps its
+ * groups' best values for min() and max() (diff_sql.h): one made before
+ * 1.7 keeps the extreme alone until the view is redefined.
  */
 static bool
-state_keeps_extremes(Oid relid, DiffSql *sql)
+state_keeps_extremes(Oid state, DiffSql *sql)
 {
 	int			first = diff_sql_first_extreme(sql);
-	Oid			state = state_table(relid);
 	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYELEMENTOID, INT8OID,
 	BOOLOID};
 
@@ -174,6 +173,7 @@ static bool
 prepare(DiffRefresh *r, Oid relid, const char **reason)
 {
 	ManagedView *view;
+	Oid			state = InvalidOid; /* a grouped view's, when made */
 
 	/*
 	 * What it reads first, as REFRESH would: a rename in progress commits its
@@ -197,8 +197,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	check_owner_may_read(r);
 	if (r->shape->grouped)
 	{
-		Oid			state = state_table(relid);
-
+		state = state_table(relid);
 		r->state = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
 		/* the state belongs to whoever owns the view now */
 		if (OidIsValid(state) && catalog_relation_owner(state) != r->owner)
@@ -207,7 +206,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	}
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	if (r->shape->grouped)
-		diff_sql_keep_extremes(r->sql, state_keeps_extremes(relid, r->sql));
+		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
 	return true;
 }
 
