@@ -107,6 +107,11 @@ CREATE FUNCTION attacker.agg_step(text, text, text) RETURNS text LANGUAGE plpgsq
 SET search_path = pg_catalog AS $f$
 BEGIN PERFORM attacker.sprung('string_agg'); RETURN $1 OPERATOR(pg_catalog.||) $2; END $f$;
 CREATE AGGREGATE attacker.string_agg(text, text) (SFUNC = attacker.agg_step, STYPE = text);
+-- what a differential min()/max() gathers its kept values with (1.7)
+CREATE FUNCTION attacker.array_step(integer[], integer) RETURNS integer[] LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('array_agg'); RETURN $1 OPERATOR(pg_catalog.||) $2; END $f$;
+CREATE AGGREGATE attacker.array_agg(integer) (SFUNC = attacker.array_step, STYPE = integer[]);
 
 -- the attacker's own pipeline: a source and a view others may build on
 CREATE TABLE attacker.src (id int, t text);
@@ -247,6 +252,14 @@ SELECT pipeline.create_matview('attacker', 'tally',
 INSERT INTO attacker.src VALUES (4, 'Delta');
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
 DELETE FROM attacker.src WHERE id = 4;
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
+-- two new maxima at once (the state keeps the larger alone), the larger
+-- deleted (the next values read again, 1.7), then the next one (from them)
+INSERT INTO attacker.src VALUES (6, 'Foxtrot'), (8, 'Hotel');
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
+DELETE FROM attacker.src WHERE id = 8;
+SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
+DELETE FROM attacker.src WHERE id = 6;
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
 SELECT k, n, s, lo, hi FROM attacker.mv_tally ORDER BY k;
 SELECT pipeline.drop_matview('attacker.mv_tally');
