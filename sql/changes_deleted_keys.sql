@@ -122,16 +122,45 @@ SELECT * FROM tags WHERE owner = 'ann';
 DROP TABLE tags, tag_changes;
 
 -- retention: keys older than pipeline.deleted_keys_retention are pruned by
--- the next apply into the target; then an old change can insert the key
+-- an apply into the target once its last pruning is an eighth of the
+-- retention old; then an old change can insert the key
 SHOW pipeline.deleted_keys_retention;
 SET pipeline.deleted_keys_retention = '1h';
 UPDATE pipeline.deleted_keys SET deleted_at = now() - interval '61 minutes'
  WHERE target = 'cases'::regclass AND key = '1';
 UPDATE pipeline.deleted_keys SET deleted_at = now() - interval '59 minutes'
  WHERE target = 'cases'::regclass AND key = '3';
+-- pruned 7 minutes ago, under an eighth of the hour: key 1 is still remembered
+UPDATE pipeline.deleted_keys_targets SET pruned_at = now() - interval '7 minutes'
+ WHERE target = 'cases'::regclass;
+INSERT INTO cases_stage VALUES (1, 15, 1, 'U');
+SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
+SELECT pruned_at < now() - interval '6 minutes' AS not_pruned
+  FROM pipeline.deleted_keys_targets WHERE target = 'cases'::regclass;
+-- 8 minutes ago: this apply prunes key 1 and inserts it, key 3 stays
+UPDATE pipeline.deleted_keys_targets SET pruned_at = now() - interval '8 minutes'
+ WHERE target = 'cases'::regclass;
 INSERT INTO cases_stage VALUES (1, 15, 1, 'U'), (3, 32, 1, 'U');
 SELECT * FROM pipeline.apply_changes('cases_stage', 'cases', '{id}', 'seq');
 SELECT state();
+SELECT pruned_at > now() - interval '1 minute' AS pruned_now
+  FROM pipeline.deleted_keys_targets WHERE target = 'cases'::regclass;
+-- a target whose keys all expired is forgotten: its applies probe nothing
+CREATE TABLE expiring (id int PRIMARY KEY, seq int);
+CREATE TABLE expiring_changes (id int, seq int, op text);
+INSERT INTO expiring VALUES (1, 1);
+INSERT INTO expiring_changes VALUES (1, 2, 'D');
+SELECT * FROM pipeline.apply_changes('expiring_changes', 'expiring', '{id}', 'seq');
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'expiring'::regclass;
+SELECT count(*) AS tracked FROM pipeline.deleted_keys_targets WHERE target = 'expiring'::regclass;
+UPDATE pipeline.deleted_keys SET deleted_at = now() - interval '2 hours'
+ WHERE target = 'expiring'::regclass;
+UPDATE pipeline.deleted_keys_targets SET pruned_at = now() - interval '1 hour'
+ WHERE target = 'expiring'::regclass;
+INSERT INTO expiring_changes VALUES (1, 1, 'I');
+SELECT * FROM pipeline.apply_changes('expiring_changes', 'expiring', '{id}', 'seq');
+SELECT count(*) AS tracked FROM pipeline.deleted_keys_targets WHERE target = 'expiring'::regclass;
+DROP TABLE expiring, expiring_changes;
 RESET pipeline.deleted_keys_retention;
 
 -- who sees and writes the memory: rows of targets a role may read, written
@@ -144,9 +173,12 @@ SELECT DISTINCT target FROM pipeline.deleted_keys ORDER BY 1;
 INSERT INTO pipeline.deleted_keys VALUES ('cases', '1', '1000', now());
 DELETE FROM pipeline.deleted_keys;
 SET pipeline.deleted_keys_retention = '1min';
+INSERT INTO pipeline.deleted_keys_targets VALUES ('cases', now());
+SELECT target FROM pipeline.deleted_keys_targets ORDER BY 1;
 RESET ROLE;
 SET ROLE dk_other;
 SELECT count(*) AS visible_to_other FROM pipeline.deleted_keys;
+SELECT count(*) AS targets_visible_to_other FROM pipeline.deleted_keys_targets;
 RESET ROLE;
 -- the internal functions do nothing outside apply_changes
 SELECT pipeline.apply_changes_insertable(1, 3) AS insertable,
@@ -170,6 +202,7 @@ SELECT count(*) > 0 AS remembered FROM pipeline.deleted_keys WHERE target = 'pla
 CREATE TEMP TABLE plain_oid AS SELECT 'plain'::regclass::oid AS oid;
 DROP TABLE plain;
 SELECT count(*) AS left_of_dropped FROM pipeline.deleted_keys WHERE target::oid IN (SELECT oid FROM plain_oid);
+SELECT count(*) AS tracked_dropped FROM pipeline.deleted_keys_targets WHERE target::oid IN (SELECT oid FROM plain_oid);
 
 DROP TABLE cases, cases_stage, plain_changes, events, event_changes, nested_changes;
 DROP FUNCTION state(), nested();

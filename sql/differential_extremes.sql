@@ -93,7 +93,9 @@ SELECT * FROM ext.differences();
 SELECT format('SELECT s.k1 AS g, s.ext_1 AS lo, s.top_1 = (SELECT array_agg(v ORDER BY v) FROM
                  (SELECT v FROM ext.facts WHERE g = s.k1 ORDER BY v LIMIT 8) x) AS eight_smallest_kept
                  FROM pipeline.%I s ORDER BY 1', 'state_' || 'ext.mv_per_group'::regclass::oid)
+\set ECHO none
 \gexec
+\set ECHO all
 
 -- rounds of changes reaching the extremes: the same groups lose their
 -- smallest and largest v again and again (more than eight times, so the
@@ -136,7 +138,9 @@ SELECT format('SELECT s.k1 AS g, cardinality(s.top_1) BETWEEN 1 AND 8 AS some_ke
                  s.top_1 = (SELECT array_agg(v ORDER BY v) FROM
                    (SELECT v FROM ext.facts WHERE g = s.k1 ORDER BY v LIMIT cardinality(s.top_1)) x) AS a_prefix
                  FROM pipeline.%I s ORDER BY 1', 'state_' || 'ext.mv_per_group'::regclass::oid)
+\set ECHO none
 \gexec
+\set ECHO all
 
 -- a group that loses every row, then comes back
 DELETE FROM ext.facts WHERE g = 3;

@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6 and 1.7) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7 and 1.8) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -155,6 +155,22 @@ SELECT count(*) FILTER (WHERE a.attname LIKE 'top\_%') AS kept_columns, count(*)
   FROM pg_attribute a WHERE a.attrelid = ('pipeline.state_' || 'mv_cheapest'::regclass::oid)::regclass AND a.attnum > 0;
 SELECT pipeline.drop_matview('mv_cheapest');
 DROP TABLE prices;
+-- 1.8: the deleted-key memory loses its expiry index; targets with keys
+-- remembered are listed in pipeline.deleted_keys_targets, due for pruning
+CREATE TABLE mirror (id int PRIMARY KEY, seq int);
+CREATE TABLE mirror_changes (id int, seq int, op text);
+INSERT INTO mirror VALUES (1, 1), (2, 1);
+INSERT INTO mirror_changes VALUES (1, 5, 'D');
+SELECT * FROM pipeline.apply_changes('mirror_changes', 'mirror', '{id}', 'seq');
+ALTER EXTENSION pipeline UPDATE TO '1.8';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT target, pruned_at FROM pipeline.deleted_keys_targets;
+INSERT INTO mirror_changes VALUES (1, 4, 'U'), (2, 5, 'D');
+SELECT * FROM pipeline.apply_changes('mirror_changes', 'mirror', '{id}', 'seq');
+SELECT target, pruned_at > now() - interval '1 minute' AS pruned_now FROM pipeline.deleted_keys_targets;
+SELECT key, sequence FROM pipeline.deleted_keys ORDER BY key;
+DROP TABLE mirror, mirror_changes;
+SELECT count(*) AS forgotten FROM pipeline.deleted_keys_targets;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -105,10 +105,11 @@ GRANT SELECT ON pipeline.incremental_state TO PUBLIC;
 -- (an out-of-order batch) never brings the row back.  key is the key's text
 -- (a row literal for several key columns) and sequence the sequence's, both
 -- written with DateStyle ISO and TimeZone UTC.  Kept for
--- pipeline.deleted_keys_retention after the delete (pruned by the next
--- apply into the target); a dropped target's keys go with it.  Written only
--- by apply_changes() (as the catalog owner); a row is readable by whoever
--- may read the target.
+-- pipeline.deleted_keys_retention after the delete (an apply into the
+-- target prunes its expired keys, at most every eighth of the retention:
+-- pipeline.deleted_keys_targets); a dropped target's keys go with it.
+-- Written only by apply_changes() (as the catalog owner); a row is readable
+-- by whoever may read the target.
 CREATE TABLE pipeline.deleted_keys (
     target      regclass NOT NULL,
     key         text COLLATE "C" NOT NULL,
@@ -116,10 +117,6 @@ CREATE TABLE pipeline.deleted_keys (
     deleted_at  timestamptz NOT NULL,
     PRIMARY KEY (target, key)
 );
--- what pruning reads; the keys an apply remembers share one deleted_at,
--- which deduplication would make slow to insert
-CREATE INDEX deleted_keys_expiry_idx ON pipeline.deleted_keys (target, deleted_at)
-    WITH (deduplicate_items = off);
 COMMENT ON TABLE pipeline.deleted_keys IS
     'Keys apply_changes() deleted, with the delete''s sequence: older changes of them are not applied; written only by apply_changes()';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys', '');
@@ -127,6 +124,24 @@ REVOKE ALL ON pipeline.deleted_keys FROM PUBLIC;
 GRANT SELECT ON pipeline.deleted_keys TO PUBLIC;
 ALTER TABLE pipeline.deleted_keys ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
+    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+
+-- The targets that have deleted keys remembered, and when their expired
+-- keys were last pruned.  A row here is what makes an apply probe the
+-- memory at all; pruning (a scan of the target's keys, no index on
+-- deleted_at to keep up per key) runs when the last one is an eighth of
+-- the retention old.  Written only by apply_changes().
+CREATE TABLE pipeline.deleted_keys_targets (
+    target      regclass PRIMARY KEY,
+    pruned_at   timestamptz NOT NULL
+);
+COMMENT ON TABLE pipeline.deleted_keys_targets IS
+    'Targets with deleted keys remembered in pipeline.deleted_keys, and when their expired keys were last pruned; written only by apply_changes()';
+SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys_targets', '');
+REVOKE ALL ON pipeline.deleted_keys_targets FROM PUBLIC;
+GRANT SELECT ON pipeline.deleted_keys_targets TO PUBLIC;
+ALTER TABLE pipeline.deleted_keys_targets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY deleted_keys_targets_readers ON pipeline.deleted_keys_targets FOR SELECT
     USING (pg_catalog.has_table_privilege(target, 'SELECT'));
 
 -- internal: apply_changes()'s MERGE calls these as the caller, so they are
@@ -153,6 +168,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     DELETE FROM pipeline.deleted_keys d
+     USING pg_catalog.pg_event_trigger_dropped_objects() o
+     WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND o.objsubid OPERATOR(pg_catalog.=) 0
+       AND d.target OPERATOR(pg_catalog.=) o.objid::pg_catalog.regclass;
+    DELETE FROM pipeline.deleted_keys_targets d
      USING pg_catalog.pg_event_trigger_dropped_objects() o
      WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
        AND o.objsubid OPERATOR(pg_catalog.=) 0

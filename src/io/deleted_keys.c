@@ -14,9 +14,11 @@
  * remembered keys at all.  Keys are stored as text (the key's output, a row
  * literal for several columns) under fixed output settings, sequences as
  * text too, compared after parsing with the sequence type's ordering.
- * Expired keys (pipeline.deleted_keys_retention) are pruned by each apply
- * into the target before it starts; a dropped target's keys by an event
- * trigger.
+ * Expired keys (pipeline.deleted_keys_retention) are pruned by an apply
+ * into the target before it starts, when the last pruning
+ * (pipeline.deleted_keys_targets) is an eighth of the retention old: with
+ * no index on deleted_at to keep up for every key, pruning reads all the
+ * target's keys.  A dropped target's keys go by an event trigger.
  *
  * Visibility: the probes read the memory under the MERGE's snapshot, and
  * the write decides what to replace under a fresh one taken after the
@@ -102,6 +104,8 @@ typedef struct DeleteMemory
 
 	Oid			relid;			/* pipeline.deleted_keys, or InvalidOid when
 								 * the installed SQL predates it (1.1) */
+	Oid			targets_relid;	/* pipeline.deleted_keys_targets, or
+								 * InvalidOid before 1.8 */
 	bool		remembered;		/* the target had keys remembered */
 	Relation	heap;			/* pipeline.deleted_keys, for probes */
 	Relation	index;			/* its primary key (target, key) */
@@ -174,6 +178,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	m->cxt = cxt;
 	/* a library newer than the installed SQL applies as 1.1 did */
 	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
+	m->targets_relid = get_relname_relid("deleted_keys_targets",
+										 get_namespace_oid(PIPELINE_SCHEMA, false));
 	m->nvalues = 1 + list_length(key_attnos);
 	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
 	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
@@ -217,35 +223,78 @@ deleted_keys_installed(void)
 	return OidIsValid(memory->relid);
 }
 
-bool
-deleted_keys_prune(void)
+/*
+ * The 1.2-1.7 memory (no pipeline.deleted_keys_targets): every apply prunes
+ * through the expiry index, then looks for a remembered key.
+ */
+static bool
+prune_every_apply(Datum *values, Oid *argtypes)
 {
-	Oid			argtypes[2] = {REGCLASSOID, INTERVALOID};
-	Datum		values[2];
-	Interval   *retention = palloc0(sizeof(Interval));
-
-	if (!OidIsValid(memory->relid))
-		return false;
-	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
-	values[0] = ObjectIdGetDatum(memory->target);
-	values[1] = IntervalPGetDatum(retention);
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.deleted_keys"
 					" WHERE target OPERATOR(pg_catalog.=) $1"
 					"   AND deleted_at OPERATOR(pg_catalog.<)"
 					"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
 					2, argtypes, values, NULL, false, SPI_OK_DELETE);
+	return spi_rows(catalog_owner(),
+					"SELECT FROM pipeline.deleted_keys"
+					" WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
+}
+
+bool
+deleted_keys_prune(void)
+{
+	Oid			argtypes[3] = {REGCLASSOID, INTERVALOID, INTERVALOID};
+	Datum		values[3];
+	Interval   *retention = palloc0(sizeof(Interval));
+	Interval   *prune_every = palloc0(sizeof(Interval));
+	SpiRows    *target;
+
+	if (!OidIsValid(memory->relid))
+		return false;
+	retention->time = (int64) pipeline_deleted_keys_retention_min * USECS_PER_MINUTE;
+	prune_every->time = retention->time / 8;
 	values[0] = ObjectIdGetDatum(memory->target);
+	values[1] = IntervalPGetDatum(retention);
+	values[2] = IntervalPGetDatum(prune_every);
 
 	/*
-	 * not read-only: a snapshot taken now, after the apply's lock, sees the
-	 * keys an apply that held the lock before us committed
+	 * Statements that are not read-only: a snapshot taken now, after the
+	 * apply's lock, sees what an apply that held the lock before us
+	 * committed.
 	 */
-	memory->remembered =
-		spi_rows(catalog_owner(),
-				 "SELECT FROM pipeline.deleted_keys"
-				 " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
-				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
+	if (!OidIsValid(memory->targets_relid))
+		return memory->remembered = prune_every_apply(values, argtypes);
+	target = spi_rows(catalog_owner(),
+					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
+					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
+					  "  FROM pipeline.deleted_keys_targets"
+					  " WHERE target OPERATOR(pg_catalog.=) $1",
+					  3, argtypes, values, NULL, false, SPI_OK_SELECT);
+	memory->remembered = target->count > 0;
+	if (memory->remembered && DatumGetBool(target->values[0]))
+	{
+		/* due: the target's keys are read through the primary key */
+		(void) spi_rows(catalog_owner(),
+						"DELETE FROM pipeline.deleted_keys"
+						" WHERE target OPERATOR(pg_catalog.=) $1"
+						"   AND deleted_at OPERATOR(pg_catalog.<)"
+						"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
+						2, argtypes, values, NULL, false, SPI_OK_DELETE);
+		memory->remembered =
+			spi_rows(catalog_owner(),
+					 "SELECT FROM pipeline.deleted_keys"
+					 " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
+		(void) spi_rows(catalog_owner(), memory->remembered ?
+						"UPDATE pipeline.deleted_keys_targets SET pruned_at = pg_catalog.now()"
+						" WHERE target OPERATOR(pg_catalog.=) $1" :
+						"DELETE FROM pipeline.deleted_keys_targets"
+						" WHERE target OPERATOR(pg_catalog.=) $1",
+						1, argtypes, values, NULL, false,
+						memory->remembered ? SPI_OK_UPDATE : SPI_OK_DELETE);
+	}
 	return memory->remembered;
 }
 
@@ -674,8 +723,20 @@ deleted_keys_record(void)
 	if (level >= 0)
 		runas_unpin_settings(level);
 	MemoryContextSwitchTo(oldcxt);
-	if (n > 0)
-		memory_write(kf, sequences, n);
+	if (n == 0)
+		return;
+	if (!memory->remembered && OidIsValid(memory->targets_relid))
+	{
+		/* the target's first keys: later applies probe and prune them */
+		Oid			argtypes[1] = {REGCLASSOID};
+		Datum		values[1] = {ObjectIdGetDatum(memory->target)};
+
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.deleted_keys_targets (target, pruned_at)"
+						" VALUES ($1, pg_catalog.now()) ON CONFLICT (target) DO NOTHING",
+						1, argtypes, values, NULL, false, SPI_OK_INSERT);
+	}
+	memory_write(kf, sequences, n);
 }
 
 /*

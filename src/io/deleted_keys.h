@@ -39,9 +39,9 @@ extern bool deleted_keys_installed(void);
 
 /*
  * Forgets the target's keys deleted longer ago than
- * pipeline.deleted_keys_retention, and returns whether the target still
- * has keys remembered (then inserts must probe the memory).  Needs SPI
- * connected.
+ * pipeline.deleted_keys_retention (when its last pruning is an eighth of
+ * the retention old), and returns whether the target still has keys
+ * remembered (then inserts must probe the memory).  Needs SPI connected.
  */
 extern bool deleted_keys_prune(void);
 

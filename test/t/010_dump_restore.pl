@@ -97,11 +97,14 @@ SELECT indexrelid::regclass::text, indrelid::regclass::text FROM pg_index
 
 my $q_deleted = q{
 SELECT target::text, key, sequence, deleted_at FROM pipeline.deleted_keys ORDER BY 1, 2};
+my $q_deleted_targets = q{
+SELECT target::text, pruned_at FROM pipeline.deleted_keys_targets ORDER BY 1};
 
 my %before = map { $_ => $node->safe_psql('src', $_) }
-  ($q_matviews, $q_edges, $q_order, $q_data, $q_indexes, $q_deleted);
+  ($q_matviews, $q_edges, $q_order, $q_data, $q_indexes, $q_deleted, $q_deleted_targets);
 like($before{$q_deleted}, qr/^raw\.mirror\|2\|5\|.*\nraw\.mirror\|3\|7\|/,
 	'deleted keys remembered before the dump');
+like($before{$q_deleted_targets}, qr/^raw\.mirror\|/, 'and their target listed');
 
 is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.matviews'), '3', 'three views defined');
 is($node->safe_psql('src', 'SELECT count(*) FROM pipeline.edges'), '4', 'four edges');
@@ -134,6 +137,8 @@ for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
 	is($n->safe_psql('restored', $q_indexes), $before{$q_indexes}, "$how: unique index kept");
 	is($n->safe_psql('restored', $q_deleted), $before{$q_deleted},
 		"$how: pipeline.deleted_keys identical");
+	is($n->safe_psql('restored', $q_deleted_targets), $before{$q_deleted_targets},
+		"$how: pipeline.deleted_keys_targets identical");
 	is( $n->safe_psql('restored', q{
 			INSERT INTO raw.mirror_changes VALUES (2, 'late', 4, 'U'), (3, 'late', 6, 'I'),
 			                                      (4, 'new', 1, 'I');
