@@ -7,10 +7,11 @@ DROP INDEX pipeline.deleted_keys_expiry_idx;
 
 CREATE TABLE pipeline.deleted_keys_targets (
     target      regclass PRIMARY KEY,
-    pruned_at   timestamptz NOT NULL
+    pruned_at   timestamptz NOT NULL,
+    keys        bigint NOT NULL     -- how many are remembered
 );
 COMMENT ON TABLE pipeline.deleted_keys_targets IS
-    'Targets with deleted keys remembered in pipeline.deleted_keys, and when their expired keys were last pruned; written only by apply_changes()';
+    'Targets with deleted keys remembered in pipeline.deleted_keys, how many, and when their expired keys were last pruned; written only by apply_changes()';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys_targets', '');
 REVOKE ALL ON pipeline.deleted_keys_targets FROM PUBLIC;
 GRANT SELECT ON pipeline.deleted_keys_targets TO PUBLIC;
@@ -18,8 +19,8 @@ ALTER TABLE pipeline.deleted_keys_targets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deleted_keys_targets_readers ON pipeline.deleted_keys_targets FOR SELECT
     USING (pg_catalog.has_table_privilege(target, 'SELECT'));
 -- the targets remembered so far, due for pruning at their next apply
-INSERT INTO pipeline.deleted_keys_targets (target, pruned_at)
-SELECT DISTINCT target, '-infinity'::timestamptz FROM pipeline.deleted_keys;
+INSERT INTO pipeline.deleted_keys_targets (target, pruned_at, keys)
+SELECT target, '-infinity'::timestamptz, count(*) FROM pipeline.deleted_keys GROUP BY target;
 
 CREATE OR REPLACE FUNCTION pipeline.forget_deleted_keys()
 RETURNS event_trigger

@@ -163,6 +163,41 @@ SELECT count(*) AS tracked FROM pipeline.deleted_keys_targets WHERE target = 'ex
 DROP TABLE expiring, expiring_changes;
 RESET pipeline.deleted_keys_retention;
 
+-- a batch of fewer changes than the target has keys remembered probes them
+-- one by one (an index scan each); a bigger one reads them whole (one
+-- scan); both keep older changes out
+CREATE TABLE many (id int PRIMARY KEY, v text, seq int);
+CREATE TABLE many_changes (id int, v text, seq int, op text);
+CREATE FUNCTION memory_scans() RETURNS bigint LANGUAGE sql AS
+$$ SELECT idx_scan FROM pg_stat_all_indexes WHERE indexrelid = 'pipeline.deleted_keys_pkey'::regclass $$;
+CREATE TEMP TABLE scans (step text, n bigint);
+INSERT INTO many SELECT g, 'x', 1 FROM generate_series(1, 3000) g;
+INSERT INTO many_changes SELECT g, NULL, 10, 'D' FROM generate_series(1, 3000) g;
+SELECT * FROM pipeline.apply_changes('many_changes', 'many', '{id}', 'seq');
+SELECT keys FROM pipeline.deleted_keys_targets WHERE target = 'many'::regclass;
+INSERT INTO many_changes VALUES (1, 'old', 9, 'U'), (2, 'new', 11, 'U'), (3, 'old', 10, 'I'),
+                                (5000, 'fresh', 1, 'I');
+ANALYZE many_changes;
+SELECT pg_stat_force_next_flush();
+INSERT INTO scans SELECT 'before', memory_scans();
+SELECT * FROM pipeline.apply_changes('many_changes', 'many', '{id}', 'seq', truncate_changes => false);
+SELECT pg_stat_force_next_flush();
+INSERT INTO scans SELECT 'four changes', memory_scans();
+DELETE FROM many_changes;
+INSERT INTO many_changes SELECT g, 'bulk', CASE WHEN g % 2 = 0 THEN 9 ELSE 12 END, 'U'
+  FROM generate_series(4, 3999) g;
+ANALYZE many_changes;
+SELECT * FROM pipeline.apply_changes('many_changes', 'many', '{id}', 'seq');
+SELECT pg_stat_force_next_flush();
+INSERT INTO scans SELECT '3996 changes', memory_scans();
+SELECT step, n - lag(n) OVER (ORDER BY n) AS memory_index_scans FROM scans ORDER BY n OFFSET 1;
+SELECT count(*) AS rows, count(*) FILTER (WHERE v = 'bulk') AS bulk,
+       count(*) FILTER (WHERE v = 'bulk' AND id % 2 = 0 AND id <= 3000) AS bulk_older_than_delete,
+       string_agg(id || ':' || v, ' ' ORDER BY id) FILTER (WHERE id < 4 OR id = 5000) AS first
+  FROM many;
+DROP TABLE many, many_changes;
+DROP FUNCTION memory_scans();
+
 -- who sees and writes the memory: rows of targets a role may read, written
 -- only by apply_changes
 CREATE ROLE dk_reader;
@@ -173,7 +208,7 @@ SELECT DISTINCT target FROM pipeline.deleted_keys ORDER BY 1;
 INSERT INTO pipeline.deleted_keys VALUES ('cases', '1', '1000', now());
 DELETE FROM pipeline.deleted_keys;
 SET pipeline.deleted_keys_retention = '1min';
-INSERT INTO pipeline.deleted_keys_targets VALUES ('cases', now());
+INSERT INTO pipeline.deleted_keys_targets VALUES ('cases', now(), 0);
 SELECT target FROM pipeline.deleted_keys_targets ORDER BY 1;
 RESET ROLE;
 SET ROLE dk_other;

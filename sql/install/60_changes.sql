@@ -126,17 +126,21 @@ ALTER TABLE pipeline.deleted_keys ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
     USING (pg_catalog.has_table_privilege(target, 'SELECT'));
 
--- The targets that have deleted keys remembered, and when their expired
--- keys were last pruned.  A row here is what makes an apply probe the
--- memory at all; pruning (a scan of the target's keys, no index on
--- deleted_at to keep up per key) runs when the last one is an eighth of
--- the retention old.  Written only by apply_changes().
+-- The targets that have deleted keys remembered, how many (counted by
+-- apply_changes(), recounted when pruning), and when their expired keys
+-- were last pruned.  A row here is what makes an apply look at the memory
+-- at all; pruning (a scan of the target's keys, no index on deleted_at to
+-- keep up per key) runs when the last one is an eighth of the retention
+-- old; and an apply of more changes than the target has keys reads them
+-- whole instead of probing them one by one.  Written only by
+-- apply_changes().
 CREATE TABLE pipeline.deleted_keys_targets (
     target      regclass PRIMARY KEY,
-    pruned_at   timestamptz NOT NULL
+    pruned_at   timestamptz NOT NULL,
+    keys        bigint NOT NULL     -- how many are remembered
 );
 COMMENT ON TABLE pipeline.deleted_keys_targets IS
-    'Targets with deleted keys remembered in pipeline.deleted_keys, and when their expired keys were last pruned; written only by apply_changes()';
+    'Targets with deleted keys remembered in pipeline.deleted_keys, how many, and when their expired keys were last pruned; written only by apply_changes()';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys_targets', '');
 REVOKE ALL ON pipeline.deleted_keys_targets FROM PUBLIC;
 GRANT SELECT ON pipeline.deleted_keys_targets TO PUBLIC;

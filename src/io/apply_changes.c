@@ -33,6 +33,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/execnodes.h"
+#include "optimizer/plancat.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -250,7 +251,8 @@ apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
 
 	SPI_connect();
 	lock_for_apply(table_sql, target_relid);
-	deleted_keys_begin(target_relid, cdesc, plan->seq_attno, plan->key_attnos);
+	deleted_keys_begin(target_relid, cdesc, plan->seq_attno, plan->key_attnos,
+					   plan->changes_estimate);
 	PG_TRY();
 	{
 		result = run_merge(plan, target_relid, delete_op, deleted_keys_prune());
@@ -268,6 +270,21 @@ apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
 		empty_changes(table_sql);
 	SPI_finish();
 	return result;
+}
+
+/* The rows of the change table, as the planner would estimate them */
+static double
+changes_estimate(Relation changes)
+{
+	int32	   *widths = palloc0(sizeof(int32) * (RelationGetDescr(changes)->natts + 1));
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
+
+	if (changes->rd_rel->relkind != RELKIND_RELATION)
+		return 0;
+	estimate_rel_size(changes, widths, &pages, &tuples, &allvisfrac);
+	return tuples;
 }
 
 ChangeCounts
@@ -290,6 +307,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
 	plan_apply(&plan, changes, target, truncate_changes);
+	plan.changes_estimate = changes_estimate(changes);
 	cdesc = CreateTupleDescCopy(RelationGetDescr(changes));
 	table_close(target, NoLock);
 	table_close(changes, NoLock);

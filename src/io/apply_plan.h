@@ -36,6 +36,8 @@ typedef struct ApplyPlan
 	char	   *seq_gt;			/* t.seq > s.seq's, or NULL: no target column */
 	char	   *seq_cast;		/* makes t.seq the changes' sequence type;
 								 * NULL when it cannot */
+	double		changes_estimate;	/* rows in the change table, as the
+									 * planner guesses them; 0 for a query */
 } ApplyPlan;
 
 /*

@@ -72,6 +72,14 @@
 #define DK_SEQUENCE		3
 #define DK_DELETED_AT	4
 
+/* A remembered key read whole, with its sequence parsed and its row */
+typedef struct LoadedKey
+{
+	char	   *key;
+	Datum		sequence;
+	ItemPointerData tid;
+} LoadedKey;
+
 /*
  * The memory as the running apply sees it; NULL outside apply_changes().
  * Values are the change table's: index 0 is the sequence, 1.. the keys.
@@ -107,6 +115,17 @@ typedef struct DeleteMemory
 	Oid			targets_relid;	/* pipeline.deleted_keys_targets, or
 								 * InvalidOid before 1.8 */
 	bool		remembered;		/* the target had keys remembered */
+	double		changes;		/* changes expected (an estimate, 0: unknown) */
+	int64		nremembered;	/* how many (pipeline.deleted_keys_targets) */
+
+	/*
+	 * The target's remembered keys read whole, sorted by key, when they are
+	 * fewer than the changes: lookups then search them instead of probing the
+	 * index once per insert and per delete.  NULL when not read.
+	 */
+	LoadedKey  *loaded;
+	Size		nloaded;
+
 	Relation	heap;			/* pipeline.deleted_keys, for probes */
 	Relation	index;			/* its primary key (target, key) */
 	IndexScanDesc scan;
@@ -117,6 +136,8 @@ static DeleteMemory *memory = NULL;
 
 /* Whether the MERGE runs: only then do its helper functions act */
 static bool merging = false;
+
+static void memory_load(void);
 
 /* Types whose output does not depend on any setting */
 static bool
@@ -162,7 +183,8 @@ pin_output_settings(void)
 }
 
 void
-deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos)
+deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos,
+				   double changes)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
 											  "apply_changes deleted keys",
@@ -176,6 +198,7 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 
 	m->target = target;
 	m->cxt = cxt;
+	m->changes = changes;
 	/* a library newer than the installed SQL applies as 1.1 did */
 	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
 	m->targets_relid = get_relname_relid("deleted_keys_targets",
@@ -268,12 +291,15 @@ deleted_keys_prune(void)
 		return memory->remembered = prune_every_apply(values, argtypes);
 	target = spi_rows(catalog_owner(),
 					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
-					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
+					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys"
 					  "  FROM pipeline.deleted_keys_targets"
 					  " WHERE target OPERATOR(pg_catalog.=) $1",
 					  3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	memory->remembered = target->count > 0;
-	if (memory->remembered && DatumGetBool(target->values[0]))
+	if (!memory->remembered)
+		return false;
+	memory->nremembered = DatumGetInt64(target->values[1]);
+	if (DatumGetBool(target->values[0]))
 	{
 		/* due: the target's keys are read through the primary key */
 		(void) spi_rows(catalog_owner(),
@@ -282,29 +308,35 @@ deleted_keys_prune(void)
 						"   AND deleted_at OPERATOR(pg_catalog.<)"
 						"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
 						2, argtypes, values, NULL, false, SPI_OK_DELETE);
-		memory->remembered =
-			spi_rows(catalog_owner(),
-					 "SELECT FROM pipeline.deleted_keys"
-					 " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
-					 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
+		memory->nremembered =
+			DatumGetInt64(spi_rows(catalog_owner(),
+								   "SELECT pg_catalog.count(*) FROM pipeline.deleted_keys"
+								   " WHERE target OPERATOR(pg_catalog.=) $1",
+								   1, argtypes, values, NULL, false, SPI_OK_SELECT)->values[0]);
+		memory->remembered = memory->nremembered > 0;
+		values[1] = Int64GetDatum(memory->nremembered);
+		argtypes[1] = INT8OID;
 		(void) spi_rows(catalog_owner(), memory->remembered ?
-						"UPDATE pipeline.deleted_keys_targets SET pruned_at = pg_catalog.now()"
+						"UPDATE pipeline.deleted_keys_targets"
+						"   SET pruned_at = pg_catalog.now(), keys = $2"
 						" WHERE target OPERATOR(pg_catalog.=) $1" :
 						"DELETE FROM pipeline.deleted_keys_targets"
 						" WHERE target OPERATOR(pg_catalog.=) $1",
-						1, argtypes, values, NULL, false,
+						memory->remembered ? 2 : 1, argtypes, values, NULL, false,
 						memory->remembered ? SPI_OK_UPDATE : SPI_OK_DELETE);
 	}
+	if (memory->remembered && memory->nremembered <= memory->changes)
+		memory_load();
 	return memory->remembered;
 }
 
 /*
  * Opens pipeline.deleted_keys and its primary key for probes, and starts an
- * index scan under the given snapshot, which must stay valid until
- * memory_end_scan().
+ * index scan with nkeys keys (the target; and the key) under the given
+ * snapshot, which must stay valid until memory_end_scan().
  */
 static void
-memory_begin_scan(Snapshot snapshot)
+memory_begin_scan(Snapshot snapshot, int nkeys)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
 	Oid			index;
@@ -318,7 +350,7 @@ memory_begin_scan(Snapshot snapshot)
 		memory->index = index_open(index, AccessShareLock);
 		memory->slot = table_slot_create(memory->heap, NULL);
 	}
-	memory->scan = index_beginscan(memory->heap, memory->index, snapshot, 2, 0);
+	memory->scan = index_beginscan(memory->heap, memory->index, snapshot, nkeys, 0);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -407,16 +439,85 @@ memory_key_text(Datum *keys)
 	return buf.data;
 }
 
+static int
+loaded_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const LoadedKey *) a)->key, ((const LoadedKey *) b)->key);
+}
+
+/*
+ * Reads all the target's remembered keys, with their sequences parsed, into
+ * memory->loaded, sorted by key.  Needs the apply's lock on the target,
+ * which keeps other applies from changing them until the end.
+ */
+static void
+memory_load(void)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(memory->cxt);
+	int			level = memory->pin_settings ? pin_output_settings() : -1;
+	Size		capacity = Max(memory->nremembered, 64);
+	ScanKeyData skey;
+
+	memory->loaded = palloc_extended(sizeof(LoadedKey) * capacity, MCXT_ALLOC_HUGE);
+	memory->nloaded = 0;
+	CommandCounterIncrement();	/* see the pruning */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	memory_begin_scan(GetActiveSnapshot(), 1);
+	ScanKeyInit(&skey, DK_TARGET, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(memory->target));
+	index_rescan(memory->scan, &skey, 1, NULL, 0);
+	while (index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot))
+	{
+		LoadedKey  *entry;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (memory->nloaded == capacity)
+		{
+			capacity *= 2;
+			memory->loaded = repalloc_huge(memory->loaded, sizeof(LoadedKey) * capacity);
+		}
+		entry = &memory->loaded[memory->nloaded++];
+		entry->key = TextDatumGetCString(slot_getattr(memory->slot, DK_KEY, &isnull));
+		entry->sequence =
+			InputFunctionCall(&memory->seq_input,
+							  TextDatumGetCString(slot_getattr(memory->slot, DK_SEQUENCE, &isnull)),
+							  memory->seq_ioparam, -1);
+		entry->tid = memory->slot->tts_tid;
+	}
+	memory_end_scan();
+	PopActiveSnapshot();
+	if (level >= 0)
+		runas_unpin_settings(level);
+	/* in the index's order already ("C" is strcmp's): qsort sees that */
+	qsort(memory->loaded, memory->nloaded, sizeof(LoadedKey), loaded_key_cmp);
+	MemoryContextSwitchTo(oldcxt);
+}
+
 /*
  * The remembered sequence of a key, parsed, or false when the key is not
- * remembered.  Needs memory_begin_scan() and, when memory->pin_settings,
- * the output settings pinned.
+ * remembered.  Needs the keys loaded or memory_begin_scan() and, when
+ * memory->pin_settings, the output settings pinned.
  */
 static bool
 memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 {
 	ScanKeyData skey[2];
 	bool		found;
+
+	if (memory->loaded != NULL)
+	{
+		LoadedKey	probe = {.key = (char *) key};
+		LoadedKey  *hit = bsearch(&probe, memory->loaded, memory->nloaded,
+								  sizeof(LoadedKey), loaded_key_cmp);
+
+		if (hit == NULL)
+			return false;
+		*sequence = hit->sequence;
+		if (tid != NULL)
+			*tid = hit->tid;
+		return true;
+	}
 
 	ScanKeyInit(&skey[0], DK_TARGET, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(memory->target));
@@ -632,6 +733,24 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 	CommandCounterIncrement();
 }
 
+/*
+ * Adds keys newly remembered to the target's count in
+ * pipeline.deleted_keys_targets (its row made by the target's first keys:
+ * later applies probe and prune them).  Needs SPI connected.
+ */
+static void
+count_remembered(int64 added)
+{
+	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added)};
+
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys)"
+					" VALUES ($1, pg_catalog.now(), $2) ON CONFLICT (target)"
+					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2",
+					2, argtypes, values, NULL, false, SPI_OK_INSERT);
+}
+
 static int
 keyfact_cmp(const void *a, const void *b)
 {
@@ -653,6 +772,7 @@ deleted_keys_record(void)
 	int			n = 0;
 	int			kept = 0;
 	int			level = -1;
+	int			replaced = 0;
 	Datum	   *sequences;
 
 	if (memory->nfacts == 0 || !OidIsValid(memory->relid))
@@ -688,19 +808,24 @@ deleted_keys_record(void)
 	}
 
 	/*
-	 * Never replace a newer remembered sequence.  A fresh snapshot, as the
-	 * statements' own: it sees what an apply we waited for committed.
+	 * Never replace a newer remembered sequence.  Unless the keys were read
+	 * whole, a fresh snapshot, as the statements' own: it sees what an apply
+	 * we waited for committed.
 	 */
 	if (memory->remembered && n > 0)
 	{
-		CommandCounterIncrement();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		memory_begin_scan(GetActiveSnapshot());
+		bool		probe = memory->loaded == NULL;
+
+		if (probe)
+		{
+			CommandCounterIncrement();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			memory_begin_scan(GetActiveSnapshot(), 2);
+		}
 		kept = 0;
 		for (int f = 0; f < n; f++)
 		{
 			Datum		remembered;
-
 			ItemPointerData old;
 
 			if (!memory_lookup(kf[f].key, &remembered, &old))
@@ -709,10 +834,14 @@ deleted_keys_record(void)
 			{
 				kf[f].old = old;
 				kf[kept++] = kf[f];
+				replaced++;
 			}
 		}
-		memory_end_scan();
-		PopActiveSnapshot();
+		if (probe)
+		{
+			memory_end_scan();
+			PopActiveSnapshot();
+		}
 		n = kept;
 	}
 
@@ -725,24 +854,15 @@ deleted_keys_record(void)
 	MemoryContextSwitchTo(oldcxt);
 	if (n == 0)
 		return;
-	if (!memory->remembered && OidIsValid(memory->targets_relid))
-	{
-		/* the target's first keys: later applies probe and prune them */
-		Oid			argtypes[1] = {REGCLASSOID};
-		Datum		values[1] = {ObjectIdGetDatum(memory->target)};
-
-		(void) spi_rows(catalog_owner(),
-						"INSERT INTO pipeline.deleted_keys_targets (target, pruned_at)"
-						" VALUES ($1, pg_catalog.now()) ON CONFLICT (target) DO NOTHING",
-						1, argtypes, values, NULL, false, SPI_OK_INSERT);
-	}
 	memory_write(kf, sequences, n);
+	if (OidIsValid(memory->targets_relid) && n > replaced)
+		count_remembered(n - replaced);
 }
 
 /*
  * Whether a change at sequence seq (not null) of an absent key may insert
  * it: not when the key's remembered delete is as new or newer.  Called by
- * the merge; needs memory_begin_scan().
+ * the merge; needs the keys loaded or memory_begin_scan().
  */
 static bool
 memory_allows_insert(Datum seq, Datum *keys)
@@ -837,7 +957,7 @@ pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 		keys[i - 1] = PG_GETARG_DATUM(i);
 	}
-	if (memory->scan == NULL)
-		memory_begin_scan(GetActiveSnapshot());
+	if (memory->loaded == NULL && memory->scan == NULL)
+		memory_begin_scan(GetActiveSnapshot(), 2);
 	PG_RETURN_BOOL(memory_allows_insert(PG_GETARG_DATUM(0), keys));
 }

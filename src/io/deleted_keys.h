@@ -21,12 +21,14 @@
 
 /*
  * Sets up the memory for an apply into target whose change table has the
- * given sequence and key columns.  Errors if the sequence's type has no
+ * given sequence and key columns, and about "changes" rows (an estimate; 0
+ * when unknown: it decides whether the target's remembered keys are read
+ * whole or probed one by one).  Errors if the sequence's type has no
  * default btree ordering.  Needs a transaction; allocates in a child of
  * CurrentMemoryContext.
  */
-extern void deleted_keys_begin(Oid target, TupleDesc changes, AttrNumber seq_attno,
-							   List *key_attnos);
+extern void deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno,
+							   List *key_attnos, double changes);
 
 /* The target of the apply that has a memory, or InvalidOid if none has */
 extern Oid	deleted_keys_target(void);
