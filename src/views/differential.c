@@ -210,15 +210,37 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	return true;
 }
 
+/*
+ * A generated statement of the refresh, prepared as it will run: as the
+ * view's owner, inside runas_begin_user_code().  The plan cache analyzes a
+ * statement again when it runs under another search_path than the one it
+ * was prepared with, so preparing it under the internal, pinned one made
+ * every statement be analyzed twice.  What the statement calls resolves in
+ * pg_catalog first either way (the owner's search_path puts it first unless
+ * it names it), and its parts from the view's query are deparsed fully
+ * qualified.
+ */
+static SPIPlanPtr
+prepare_as_owner(const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare differential refresh statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
 /* Runs one generated statement as the view's owner, as user code. */
 static uint64
 run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 {
-	SPIPlanPtr	plan = runas_spi_prepare(r->owner, sql, 0, NULL);
+	SPIPlanPtr	plan;
 	RunAs		ra;
 	int			ret;
 
 	runas_begin_user_code(&ra, r->owner);
+	plan = prepare_as_owner(sql);
 	ret = SPI_execute_snapshot(plan, NULL, NULL, GetActiveSnapshot(), InvalidSnapshot,
 							   read_only, true, 0);
 	runas_end(&ra);
@@ -304,7 +326,7 @@ static void
 run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 				  MemoryContext context, DeltaRows *delta)
 {
-	SPIPlanPtr	plan = runas_spi_prepare(r->owner, sql, 0, NULL);
+	SPIPlanPtr	plan;
 	DeltaReceiver receiver = {{delta_receive, delta_startup, delta_shutdown, delta_shutdown,
 	DestNone}, delta, NULL, context};
 	SPIExecuteOptions options = {0};
@@ -319,6 +341,7 @@ run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
 	runas_begin_user_code(&ra, r->owner);
+	plan = prepare_as_owner(sql);
 	ret = SPI_execute_plan_extended(plan, &options);
 	runas_end(&ra);
 	/* SPI_OK_UTILITY: SPI calls a receiver of its own DestNone */
