@@ -227,24 +227,40 @@ runas_owner_search_path(Oid owner)
  */
 #define KEPT_PLANS_MAX 256
 
+/*
+ * Of which user code's (runas_kept_user_plan()): a differential refresh's
+ * statements are large (its plans take about a megabyte a view), so a
+ * worker keeps those of the last few views it refreshed.
+ */
+#define KEPT_USER_PLANS_MAX 64
+
 typedef struct KeptPlan
 {
-	uint64		key;			/* hash of the text, the role, the types */
+	uint64		key;			/* hash of the text, the role, the types, the
+								 * variant */
 	char	   *sql;
 	Oid			role;
 	int			nargs;
 	Oid		   *argtypes;
+	int64		variant;		/* -1: internal; else a user-code plan's */
 	SPIPlanPtr	plan;
 	dlist_node	recency;		/* in kept_recency, the most recent first */
 } KeptPlan;
 
 static HTAB *kept_plans = NULL;
 static dlist_head kept_recency = DLIST_STATIC_INIT(kept_recency);
+static int	kept_user_plans = 0;
 
+/* Forgets the least recent kept plan (only_user: of user code) */
 static void
-forget_least_recent_plan(void)
+forget_least_recent_plan(bool only_user)
 {
 	KeptPlan   *entry = dlist_container(KeptPlan, recency, dlist_tail_node(&kept_recency));
+
+	while (only_user && entry->variant < 0)
+		entry = dlist_container(KeptPlan, recency, dlist_prev_node(&kept_recency, &entry->recency));
+	if (entry->variant >= 0)
+		kept_user_plans--;
 
 	dlist_delete(&entry->recency);
 	SPI_freeplan(entry->plan);
@@ -254,9 +270,13 @@ forget_least_recent_plan(void)
 	(void) hash_search(kept_plans, &entry->key, HASH_REMOVE, NULL);
 }
 
-/* The kept plan of the statement, made now if need be; NULL if it cannot be kept. */
+/*
+ * The kept plan of the statement (variant -1: internal SQL, prepared as
+ * role with search_path pinned; else user code, prepared in the caller's
+ * runas_begin_user_code()), made now if need be; NULL if it cannot be kept.
+ */
 static SPIPlanPtr
-kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
+kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
 {
 	uint64		key = hash_bytes_extended((const unsigned char *) sql, strlen(sql), role);
 	KeptPlan   *entry;
@@ -264,20 +284,24 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 
 	if (nargs > 0)
 		key = hash_bytes_extended((const unsigned char *) argtypes, nargs * sizeof(Oid), key);
+	key = hash_bytes_extended((const unsigned char *) &variant, sizeof(variant), key);
 	if (kept_plans != NULL)
 	{
 		entry = hash_search(kept_plans, &key, HASH_FIND, NULL);
 		if (entry != NULL)
 		{
 			/* another statement of the same hash is simply not kept */
-			if (entry->role != role || entry->nargs != nargs || strcmp(entry->sql, sql) != 0 ||
+			if (entry->role != role || entry->nargs != nargs || entry->variant != variant ||
+				strcmp(entry->sql, sql) != 0 ||
 				(nargs > 0 && memcmp(entry->argtypes, argtypes, nargs * sizeof(Oid)) != 0))
 				return NULL;
 			dlist_move_head(&kept_recency, &entry->recency);
 			return entry->plan;
 		}
 		if (hash_get_num_entries(kept_plans) >= KEPT_PLANS_MAX)
-			forget_least_recent_plan();
+			forget_least_recent_plan(false);
+		if (variant >= 0 && kept_user_plans >= KEPT_USER_PLANS_MAX)
+			forget_least_recent_plan(true);
 	}
 	else
 	{
@@ -287,14 +311,28 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 		ctl.entrysize = sizeof(KeptPlan);
 		kept_plans = hash_create("pipeline kept plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
-	plan = runas_spi_prepare(role, sql, nargs, argtypes);
+	if (variant >= 0)
+	{
+		plan = SPI_prepare(sql, nargs, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare pipeline statement (%s): %s",
+				 SPI_result_code_string(SPI_result), sql);
+	}
+	else
+		plan = runas_spi_prepare(role, sql, nargs, argtypes);
 	if (SPI_keepplan(plan) != 0)
+	{
+		SPI_freeplan(plan);
 		return NULL;
+	}
 	entry = hash_search(kept_plans, &key, HASH_ENTER, NULL);
 	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
 	entry->role = role;
 	entry->nargs = nargs;
 	entry->argtypes = NULL;
+	entry->variant = variant;
+	if (variant >= 0)
+		kept_user_plans++;
 	if (nargs > 0)
 	{
 		entry->argtypes = MemoryContextAlloc(TopMemoryContext, nargs * sizeof(Oid));
@@ -305,11 +343,18 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
+SPIPlanPtr
+runas_kept_user_plan(Oid owner, const char *sql, int64 variant)
+{
+	Assert(variant >= 0);
+	return kept_plan(owner, sql, 0, NULL, variant);
+}
+
 uint64
 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 		  const char *nulls, bool read_only, long count, int expected_ret)
 {
-	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes);
+	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes, -1);
 	RunAs		ra;
 	int			ret;
 

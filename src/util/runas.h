@@ -59,6 +59,17 @@ extern void runas_begin_user_code(RunAs *ra, Oid owner);
  */
 extern void runas_begin_refresh(RunAs *ra, Oid owner);
 
+/*
+ * A statement of user code, prepared as it runs: in the caller's
+ * runas_begin_user_code() for owner, which must be in force, and kept for
+ * the backend's life like runas_spi()'s statements (the plan cache plans it
+ * again when what it uses changes, or the owner's search_path).  variant
+ * (>= 0) tells apart plans of one text that must not be shared, e.g. made
+ * for very different numbers of rows.  Never free it.  NULL when it cannot
+ * be kept: then prepare it yourself.
+ */
+extern SPIPlanPtr runas_kept_user_plan(Oid owner, const char *sql, int64 variant);
+
 extern void runas_end(RunAs *ra);
 
 /* A setting and the value it is pinned to (runas_pin_settings()). */

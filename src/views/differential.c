@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
+#include "optimizer/cost.h"
 #include "parser/parse_func.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -92,6 +93,7 @@ typedef struct DiffRefresh
 	List	   *windows;		/* SourceWindow of sources with changes */
 	List	   *read;			/* every SourceWindow read */
 	int64		rows;			/* the view's rows: set by a full refresh */
+	uint64		changes;		/* rows of the windows read */
 	int64		inserted;		/* rows a differential refresh wrote */
 	int64		deleted;
 } DiffRefresh;
@@ -211,20 +213,36 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 }
 
 /*
- * A generated statement of the refresh, prepared as it will run: as the
- * view's owner, inside runas_begin_user_code().  The plan cache analyzes a
- * statement again when it runs under another search_path than the one it
- * was prepared with, so preparing it under the internal, pinned one made
- * every statement be analyzed twice.  What the statement calls resolves in
- * pg_catalog first either way (the owner's search_path puts it first unless
- * it names it), and its parts from the view's query are deparsed fully
- * qualified.
+ * The plan of a generated statement of the refresh, prepared as it runs:
+ * as the view's owner, inside runas_begin_user_code() (which must be in
+ * force).  The plan cache analyzes a statement again when it runs under
+ * another search_path than the one it was prepared with (preparing under
+ * the internal, pinned one made every statement be analyzed twice).  What
+ * the statement calls resolves in pg_catalog first either way (the owner's
+ * search_path puts it first unless it names it), and its parts from the
+ * view's query are deparsed fully qualified.
+ *
+ * Kept across refreshes (runas_kept_user_plan()): parsing and planning the
+ * large generated statements was most of the cost of a refresh of a few
+ * changes.  A kept plan is a generic one, made for the number of rows of
+ * its first run and the join methods allowed then, so plans are kept apart
+ * by those: the changes read, to a factor of eight, and run_by_key()'s
+ * settings.  *kept says whether the caller must leave the plan alone.
  */
 static SPIPlanPtr
-prepare_as_owner(const char *sql)
+plan_as_owner(DiffRefresh *r, const char *sql, bool *kept)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	int64		size_class = 0;
+	SPIPlanPtr	plan;
 
+	for (uint64 n = r->changes; n >= 8; n /= 8)
+		size_class++;
+	plan = runas_kept_user_plan(r->owner, sql,
+								size_class * 4 + (enable_hashjoin ? 2 : 0) + (enable_mergejoin ? 1 : 0));
+	*kept = plan != NULL;
+	if (plan != NULL)
+		return plan;
+	plan = SPI_prepare(sql, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare differential refresh statement (%s): %s",
 			 SPI_result_code_string(SPI_result), sql);
@@ -236,18 +254,20 @@ static uint64
 run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 {
 	SPIPlanPtr	plan;
+	bool		kept;
 	RunAs		ra;
 	int			ret;
 
 	runas_begin_user_code(&ra, r->owner);
-	plan = prepare_as_owner(sql);
+	plan = plan_as_owner(r, sql, &kept);
 	ret = SPI_execute_snapshot(plan, NULL, NULL, GetActiveSnapshot(), InvalidSnapshot,
 							   read_only, true, 0);
 	runas_end(&ra);
 	if (ret < 0)
 		elog(ERROR, "differential refresh statement failed (%s): %s",
 			 SPI_result_code_string(ret), sql);
-	SPI_freeplan(plan);
+	if (!kept)
+		SPI_freeplan(plan);
 	return SPI_processed;
 }
 
@@ -327,6 +347,7 @@ run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 				  MemoryContext context, DeltaRows *delta)
 {
 	SPIPlanPtr	plan;
+	bool		kept;
 	DeltaReceiver receiver = {{delta_receive, delta_startup, delta_shutdown, delta_shutdown,
 	DestNone}, delta, NULL, context};
 	SPIExecuteOptions options = {0};
@@ -341,14 +362,15 @@ run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 	options.read_only = true;
 	options.dest = (DestReceiver *) &receiver;
 	runas_begin_user_code(&ra, r->owner);
-	plan = prepare_as_owner(sql);
+	plan = plan_as_owner(r, sql, &kept);
 	ret = SPI_execute_plan_extended(plan, &options);
 	runas_end(&ra);
 	/* SPI_OK_UTILITY: SPI calls a receiver of its own DestNone */
 	if (ret < 0)
 		elog(ERROR, "differential refresh statement failed (%s): %s",
 			 SPI_result_code_string(ret), sql);
-	SPI_freeplan(plan);
+	if (!kept)
+		SPI_freeplan(plan);
 	register_rows(name, receiver.desc, delta->rows, delta->count);
 }
 
@@ -854,6 +876,7 @@ read_windows(DiffRefresh *r)
 							(unsigned long long) window->count, name);
 		if (window->count > 0)
 			r->windows = lappend(r->windows, window);
+		r->changes += window->count;
 	}
 	return NULL;
 }
