@@ -246,12 +246,9 @@ deleted_keys_installed(void)
 	return OidIsValid(memory->relid);
 }
 
-/*
- * The 1.2-1.7 memory (no pipeline.deleted_keys_targets): every apply prunes
- * through the expiry index, then looks for a remembered key.
- */
-static bool
-prune_every_apply(Datum *values, Oid *argtypes)
+/* Forgets the target's keys ($1) deleted longer ago than $2 */
+static void
+delete_expired_keys(Datum *values, Oid *argtypes)
 {
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.deleted_keys"
@@ -259,6 +256,16 @@ prune_every_apply(Datum *values, Oid *argtypes)
 					"   AND deleted_at OPERATOR(pg_catalog.<)"
 					"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
 					2, argtypes, values, NULL, false, SPI_OK_DELETE);
+}
+
+/*
+ * The 1.2-1.7 memory (no pipeline.deleted_keys_targets): every apply prunes
+ * through the expiry index, then looks for a remembered key.
+ */
+static bool
+prune_every_apply(Datum *values, Oid *argtypes)
+{
+	delete_expired_keys(values, argtypes);
 	return spi_rows(catalog_owner(),
 					"SELECT FROM pipeline.deleted_keys"
 					" WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
@@ -302,12 +309,7 @@ deleted_keys_prune(void)
 	if (DatumGetBool(target->values[0]))
 	{
 		/* due: the target's keys are read through the primary key */
-		(void) spi_rows(catalog_owner(),
-						"DELETE FROM pipeline.deleted_keys"
-						" WHERE target OPERATOR(pg_catalog.=) $1"
-						"   AND deleted_at OPERATOR(pg_catalog.<)"
-						"       (pg_catalog.now() OPERATOR(pg_catalog.-) $2)",
-						2, argtypes, values, NULL, false, SPI_OK_DELETE);
+		delete_expired_keys(values, argtypes);
 		memory->nremembered =
 			DatumGetInt64(spi_rows(catalog_owner(),
 								   "SELECT pg_catalog.count(*) FROM pipeline.deleted_keys"
