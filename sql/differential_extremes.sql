@@ -154,3 +154,33 @@ SELECT g, lo, hi, first_t, n FROM ext.mv_per_group WHERE g = 3;
 SELECT pipeline.drop_matview('ext.mv_per_region');
 SELECT pipeline.drop_matview('ext.mv_per_group');
 DROP SCHEMA ext CASCADE;
+
+-- min() and max() of a type of the caller's own (an enum in public, on
+-- the caller's search_path): the state names it qualified, since it is
+-- made under the pinned search_path; and a look-alike ordering operator
+-- in public is never what a refresh compares with
+CREATE TYPE public.grade AS ENUM ('e', 'd', 'c', 'b', 'a');
+CREATE TABLE public.marks (who int, mark grade);
+INSERT INTO public.marks SELECT i % 4, (ARRAY['e', 'd', 'c', 'b', 'a'])[1 + i % 5]::grade
+  FROM generate_series(1, 40) i;
+SELECT pipeline.create_matview('public', 'mark_range',
+    'SELECT who, min(mark) AS worst, max(mark) AS best FROM public.marks GROUP BY who',
+    '1 hour', refresh_mode => 'differential');
+SELECT status FROM pipeline.refresh('public.mv_mark_range');
+CREATE FUNCTION public.trap_grade(grade, grade) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'trap operator called by %', current_user; END $$;
+CREATE OPERATOR public.< (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_grade);
+CREATE OPERATOR public.> (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_grade);
+CREATE OPERATOR public.<= (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_grade);
+CREATE OPERATOR public.>= (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_grade);
+DELETE FROM public.marks WHERE mark IN ('e', 'a') AND who < 2;
+UPDATE public.marks SET mark = 'a' WHERE who = 3 AND mark = 'c';
+SELECT status FROM pipeline.refresh('public.mv_mark_range');
+DROP FUNCTION public.trap_grade(grade, grade) CASCADE;
+SELECT v.*, v.worst = r.worst AND v.best = r.best AS equals_recompute
+  FROM public.mv_mark_range v
+  JOIN (SELECT who, min(mark) AS worst, max(mark) AS best FROM public.marks GROUP BY who) r USING (who)
+ ORDER BY who;
+SELECT pipeline.drop_matview('public.mv_mark_range');
+DROP TABLE public.marks;
+DROP TYPE public.grade;

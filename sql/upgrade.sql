@@ -146,8 +146,34 @@ CREATE TABLE prices (item int, price int);
 INSERT INTO prices SELECT i % 3, i FROM generate_series(1, 30) i;
 SELECT pipeline.create_matview('public', 'cheapest', 'SELECT item, min(price) AS low, max(price) AS high FROM prices GROUP BY item',
                                '1 hour', refresh_mode => 'differential');
+-- and over an enum, whose ordering operators pg_catalog has only for
+-- anyenum: a look-alike operator on the owner's search_path (here public)
+-- must not be what the legacy refresh compares with
+CREATE TYPE grade AS ENUM ('l11', 'l12', 'l13', 'l14', 'l15', 'l16', 'l17', 'l18', 'l19', 'l20',
+    'l21', 'l22', 'l23', 'l24', 'l25', 'l26', 'l27', 'l28', 'l29', 'l30',
+    'l31', 'l32', 'l33', 'l34', 'l35', 'l36', 'l37', 'l38', 'l39', 'l40');
+CREATE TABLE labels (item int, label grade);
+INSERT INTO labels SELECT i % 3, ('l' || (10 + i))::grade FROM generate_series(1, 30) i;
+SELECT pipeline.create_matview('public', 'first_label', 'SELECT item, min(label) AS low, max(label) AS high FROM labels GROUP BY item',
+                               '1 hour', refresh_mode => 'differential');
 ALTER EXTENSION pipeline UPDATE TO '1.7';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT status FROM pipeline.refresh('mv_first_label');
+CREATE FUNCTION public.trap_compare(grade, grade) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE NOTICE 'trap operator called by %', current_user; RETURN false; END $$;
+CREATE OPERATOR public.<= (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_compare);
+CREATE OPERATOR public.>= (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_compare);
+CREATE OPERATOR public.< (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_compare);
+CREATE OPERATOR public.> (LEFTARG = grade, RIGHTARG = grade, FUNCTION = public.trap_compare);
+SET client_min_messages = notice;
+DELETE FROM labels WHERE label IN ('l11', 'l12', 'l13', 'l38', 'l39', 'l40');
+SELECT status FROM pipeline.refresh('mv_first_label');
+SET client_min_messages = warning;
+SELECT * FROM mv_first_label ORDER BY item;
+SELECT pipeline.drop_matview('mv_first_label');
+DROP TABLE labels;
+DROP FUNCTION public.trap_compare(grade, grade) CASCADE;
+DROP TYPE grade;
 DELETE FROM prices WHERE price IN (1, 2, 3, 28, 29, 30);
 SELECT status FROM pipeline.refresh('mv_cheapest');
 SELECT * FROM mv_cheapest ORDER BY item;

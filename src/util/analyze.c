@@ -7,6 +7,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "parser/analyze.h"
@@ -93,21 +94,56 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 	return ok;
 }
 
+/* "OPERATOR(schema.name)" of operator opno */
+static char *
+operator_sql(Oid opno)
+{
+	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	char	   *text;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	text = psprintf("OPERATOR(%s.%s)",
+					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
+					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+
+	ReleaseSysCache(tuple);
+	return text;
+}
+
 char *
 equality_operator_sql(Oid type)
 {
 	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
-	HeapTuple	tuple;
-	char	   *text;
 
 	if (!OidIsValid(entry->eq_opr))
 		elog(ERROR, "type %s has no equality operator", format_type_be(type));
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
+	return operator_sql(entry->eq_opr);
+}
+
+char *
+ordering_operator_sql(Oid type, bool greater)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	Oid			opno = greater ? entry->gt_opr : entry->lt_opr;
+
+	if (!OidIsValid(opno))
+		elog(ERROR, "type %s has no ordering operator", format_type_be(type));
+	return operator_sql(opno);
+}
+
+char *
+collation_name_sql(Oid collation)
+{
+	HeapTuple	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+	Form_pg_collation coll;
+	char	   *text;
+
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
-	text = psprintf("OPERATOR(%s.%s)",
-					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
-					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+		elog(ERROR, "cache lookup failed for collation %u", collation);
+	coll = (Form_pg_collation) GETSTRUCT(tuple);
+	text = quote_qualified_identifier(get_namespace_name(coll->collnamespace),
+									  NameStr(coll->collname));
 
 	ReleaseSysCache(tuple);
 	return text;

@@ -44,6 +44,16 @@ extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 extern char *equality_operator_sql(Oid type);
 
 /*
+ * "OPERATOR(schema.<)" or, greater, "OPERATOR(schema.>)": the ordering
+ * operators of type (its type cache's, from its default btree operator
+ * class), qualified as equality_operator_sql()'s.  Errors when it has none.
+ */
+extern char *ordering_operator_sql(Oid type, bool greater);
+
+/* A collation's name, schema-qualified and quoted, for SQL text */
+extern char *collation_name_sql(Oid collation);
+
+/*
  * SQL of expr's value (of type type) as text the way the type's output
  * function writes it (what COPY and unload write), NULL for NULL: its
  * output function called by its qualified name, not expr::text, which some

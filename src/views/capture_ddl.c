@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -248,19 +249,7 @@ append_log_columns(StringInfo sql, bool after_column, const char *clause,
 											  FORMAT_TYPE_TYPEMOD_GIVEN |
 											  FORMAT_TYPE_FORCE_QUALIFY));
 		if (OidIsValid(attr->attcollation))
-		{
-			HeapTuple	tuple = SearchSysCache1(COLLOID,
-												ObjectIdGetDatum(attr->attcollation));
-			Form_pg_collation coll;
-
-			if (!HeapTupleIsValid(tuple))
-				elog(ERROR, "cache lookup failed for collation %u", attr->attcollation);
-			coll = (Form_pg_collation) GETSTRUCT(tuple);
-			appendStringInfo(sql, " COLLATE %s",
-							 quote_qualified_identifier(get_namespace_name(coll->collnamespace),
-														NameStr(coll->collname)));
-			ReleaseSysCache(tuple);
-		}
+			appendStringInfo(sql, " COLLATE %s", collation_name_sql(attr->attcollation));
 		after_column = true;
 	}
 }

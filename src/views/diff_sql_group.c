@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 
+#include "util/analyze.h"
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
 
@@ -26,12 +27,15 @@ column_type(Expr *expr, bool array)
 {
 	Oid			collation = exprCollation((Node *) expr);
 	Oid			type = exprType((Node *) expr);
-	char	   *name = format_type_with_typemod(type, exprTypmod((Node *) expr));
+
+	/* qualified: the state is made under the pinned search_path */
+	char	   *name = format_type_extended(type, exprTypmod((Node *) expr),
+											FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 
 	if (array)
 		name = psprintf("%s[]", name);
 	if (OidIsValid(collation) && collation != get_typcollation(type))
-		return psprintf("%s COLLATE %s", name, generate_collation_name(collation));
+		return psprintf("%s COLLATE %s", name, collation_name_sql(collation));
 	return name;
 }
 
@@ -284,9 +288,9 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int g
 			 * A deleted value at or beyond the new extreme may have been it
 			 * (or the insert of it may be one a delta term took back)
 			 */
-			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(d.d_del_%d %s %s(s.ext_%d, d.d_ins_%d), "
+			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (d.d_del_%d %s %s(s.ext_%d, d.d_ins_%d)), "
 							 "d.d_del_%d IS NOT NULL))",
-							 nn, i, agg->kind == DIFF_MIN ? "<=" : ">=",
+							 nn, i, ordering_operator_sql(agg->argtype, agg->kind == DIFF_MIN),
 							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, i);
 			break;
 		case DIFF_BOOL_AND:
@@ -601,9 +605,10 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 
 		/* only an extreme a deleted value reached (see the MERGE) */
 		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
-			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(d.d_del_%d %s s.ext_%d, d.d_del_%d IS NOT NULL) "
+			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(NOT (d.d_del_%d %s s.ext_%d), "
+							 "d.d_del_%d IS NOT NULL) "
 							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END, ",
-							 i, i, agg->kind == DIFF_MIN ? "<=" : ">=", i, i,
+							 i, i, ordering_operator_sql(agg->argtype, agg->kind == DIFF_MIN), i, i,
 							 agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
 	}
 	if (set.len == 0)
