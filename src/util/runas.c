@@ -217,8 +217,10 @@ runas_owner_search_path(Oid owner)
  * Plans of internal statements, kept for the life of the backend: the same
  * few statements run at every refresh and every skip, and planning them
  * each time was most of their cost.  PostgreSQL's plan cache re-plans a
- * kept plan when what it uses changes, under the search_path it was made
- * with (runas_spi_prepare()).  Bounded: texts that name a view's own
+ * kept plan when what it uses changes, and analyzes it again when it runs
+ * under another search_path than it was made with: internal plans are
+ * made and run with the pinned one (runas_spi_prepare(), runas_spi()),
+ * user code's in the owner's context.  Bounded: texts that name a view's own
  * tables differ per view, so past KEPT_PLANS_MAX statements the one used
  * least recently goes.  Not all of them: a refresh worker serving more
  * views than that would then plan the statements every run repeats again
