@@ -413,9 +413,10 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 /*
  * Appends the rows above mark as the owner, like REFRESH: a
  * security-restricted operation, so the query cannot change the session or
- * escalate.  The statement is analyzed with search_path pinned (the bound
- * query and our wrapper resolve what they were bound to; a plan keeps the
- * path it was made with) and run with the owner's own search_path.
+ * escalate.  The statement is prepared with search_path pinned and run with
+ * the owner's own search_path, under which the plan cache analyzes it
+ * again: the bound query names everything with its schema; the wrapper's
+ * comparison of the key does not yet.
  * Returns the rows appended and, into *new_mark, the greatest key among
  * them (palloc'd; NULL when none).
  */
