@@ -135,3 +135,41 @@ SELECT count(*) AS marks_left FROM pipeline.incremental_state;
 DROP TABLE clicks, secret;
 REVOKE ALL ON SCHEMA public FROM incr_owner;
 DROP ROLE incr_owner, incr_other;
+
+-- a key of a type with no comparison of its own in pg_catalog (an enum:
+-- pg_catalog has anyenum's): the statements around the bound query run
+-- under the owner's search_path (here "$user", public) and must compare
+-- keys with the type's own operators, never a look-alike in public
+CREATE TYPE public.tick AS ENUM ('t1', 't2', 't3', 't4', 't5', 't6');
+CREATE TABLE ticks (at tick, seq int, op text, id int, v text);
+INSERT INTO ticks VALUES ('t1', 1, 'I', 1, 'a'), ('t2', 2, 'I', 2, 'b');
+SELECT pipeline.create_matview('public', 'tick_log', 'SELECT at, id, v FROM ticks',
+                               interval '1 hour', matview_type => 'incremental',
+                               incremental_key => 'at');
+SELECT pipeline.define($d$/**
+ * @matview-schema public
+ * @matview-name tick_mirror
+ * @matview-type mirror
+ * @incremental-key at
+ * @mirror-keys id
+ * @mirror-sequence seq
+ * @interval-in-minutes 60
+ */
+SELECT at, seq, op, id, v FROM public.ticks$d$);
+CREATE FUNCTION public.trap_tick(tick, tick) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'trap operator called by %', current_user; END $$;
+CREATE OPERATOR public.< (LEFTARG = tick, RIGHTARG = tick, FUNCTION = public.trap_tick);
+CREATE OPERATOR public.> (LEFTARG = tick, RIGHTARG = tick, FUNCTION = public.trap_tick);
+CREATE OPERATOR public.<= (LEFTARG = tick, RIGHTARG = tick, FUNCTION = public.trap_tick);
+CREATE OPERATOR public.>= (LEFTARG = tick, RIGHTARG = tick, FUNCTION = public.trap_tick);
+CREATE OPERATOR public.= (LEFTARG = tick, RIGHTARG = tick, FUNCTION = public.trap_tick);
+INSERT INTO ticks VALUES ('t3', 3, 'U', 1, 'a2'), ('t4', 4, 'D', 2, NULL), ('t5', 5, 'I', 3, 'c');
+SELECT matview, status, rows FROM pipeline.refresh('mv_tick_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_tick_mirror');
+DROP FUNCTION public.trap_tick(tick, tick) CASCADE;
+TABLE mv_tick_log ORDER BY at;
+TABLE mv_tick_mirror ORDER BY id;
+SELECT pipeline.drop_matview('mv_tick_mirror');
+SELECT pipeline.drop_matview('mv_tick_log');
+DROP TABLE ticks;
+DROP TYPE public.tick;

@@ -122,13 +122,17 @@ equality_operator_sql(Oid type)
 }
 
 char *
-ordering_operator_sql(Oid type, bool greater)
+comparison_operator_sql(Oid type, int strategy)
 {
-	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
-	Oid			opno = greater ? entry->gt_opr : entry->lt_opr;
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);
+	Oid			opno = InvalidOid;
 
+	if (OidIsValid(entry->btree_opf))
+		opno = get_opfamily_member(entry->btree_opf, entry->btree_opintype,
+								   entry->btree_opintype, strategy);
 	if (!OidIsValid(opno))
-		elog(ERROR, "type %s has no ordering operator", format_type_be(type));
+		elog(ERROR, "type %s has no comparison operator of btree strategy %d",
+			 format_type_be(type), strategy);
 	return operator_sql(opno);
 }
 

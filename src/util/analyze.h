@@ -44,11 +44,14 @@ extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 extern char *equality_operator_sql(Oid type);
 
 /*
- * "OPERATOR(schema.<)" or, greater, "OPERATOR(schema.>)": the ordering
- * operators of type (its type cache's, from its default btree operator
- * class), qualified as equality_operator_sql()'s.  Errors when it has none.
+ * "OPERATOR(schema.op)": the comparison of type with strategy (a btree
+ * strategy number: BTLessStrategyNumber ... BTGreaterStrategyNumber) of the
+ * type's default btree operator family, qualified as
+ * equality_operator_sql()'s, so that "a OPERATOR(...) b" compares as the
+ * type compares (an enum's, a domain's base type's, citext's own) whatever
+ * the search_path it is analyzed under.  Errors when the type has none.
  */
-extern char *ordering_operator_sql(Oid type, bool greater);
+extern char *comparison_operator_sql(Oid type, int strategy);
 
 /* A collation's name, schema-qualified and quoted, for SQL text */
 extern char *collation_name_sql(Oid collation);

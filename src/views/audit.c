@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -35,6 +36,7 @@
 
 #include "model/access.h"
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/audit.h"
@@ -573,8 +575,11 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 													get_rel_name(relid)));
 	if (batch_key != NULL && batch_mark != NULL)
 	{
-		scope.batch_where = psprintf("v.%s > $1::%s", quote_identifier(batch_key),
-									 format_type_be_qualified(get_atttype(relid, get_attnum(relid, batch_key))));
+		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));
+
+		scope.batch_where = psprintf("v.%s %s $1::%s", quote_identifier(batch_key),
+									 comparison_operator_sql(keytype, BTGreaterStrategyNumber),
+									 format_type_be_qualified(keytype));
 		scope.batch_mark = batch_mark;
 	}
 

@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
@@ -290,7 +291,7 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int g
 			 */
 			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (d.d_del_%d %s %s(s.ext_%d, d.d_ins_%d)), "
 							 "d.d_del_%d IS NOT NULL))",
-							 nn, i, ordering_operator_sql(agg->argtype, agg->kind == DIFF_MIN),
+							 nn, i, comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber),
 							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, i);
 			break;
 		case DIFF_BOOL_AND:
@@ -608,7 +609,7 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(NOT (d.d_del_%d %s s.ext_%d), "
 							 "d.d_del_%d IS NOT NULL) "
 							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END, ",
-							 i, i, ordering_operator_sql(agg->argtype, agg->kind == DIFF_MIN), i, i,
+							 i, i, comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber), i, i,
 							 agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
 	}
 	if (set.len == 0)

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "util/analyze.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -295,6 +296,7 @@ typedef struct AppendTarget
 	ManagedView *view;
 	char	   *qualified;		/* the table's name, schema-qualified */
 	char	   *keytype;		/* the key column's type, qualified */
+	Oid			keytypid;
 	Oid			owner;
 } AppendTarget;
 
@@ -340,8 +342,9 @@ lock_append_target(Oid relid, AppendTarget *target)
 		elog(ERROR, "\"%s\" is not an incremental view", relname);
 
 	rel = table_open(relid, NoLock);
-	target->keytype = format_type_be_qualified(key_attribute(rel, target->view->incremental_key,
-															 target->view->name)->atttypid);
+	target->keytypid = key_attribute(rel, target->view->incremental_key,
+									 target->view->name)->atttypid;
+	target->keytype = format_type_be_qualified(target->keytypid);
 	target->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												   RelationGetRelationName(rel));
 	target->owner = rel->rd_rel->relowner;
@@ -384,7 +387,9 @@ append_statement(const AppendTarget *target, const char *mark)
 					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL",
 					 target->qualified, target->view->bound_query, key);
 	if (mark)
-		appendStringInfo(&sql, " AND q.%s > $1::%s", key, target->keytype);
+		appendStringInfo(&sql, " AND q.%s %s $1::%s", key,
+						 comparison_operator_sql(target->keytypid, BTGreaterStrategyNumber),
+						 target->keytype);
 	appendStringInfo(&sql,
 					 " RETURNING %s AS k) "
 					 "SELECT (SELECT count(*) FROM pipeline_appended), "
@@ -405,8 +410,10 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(mark)};
 
-	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s > $1::%s LIMIT 1",
-									   target->view->bound_query, key, target->keytype),
+	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s %s $1::%s LIMIT 1",
+									   target->view->bound_query, key,
+									   comparison_operator_sql(target->keytypid, BTGreaterStrategyNumber),
+									   target->keytype),
 							  1, argtypes, values)->count > 0;
 }
 
@@ -507,8 +514,11 @@ append_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 
 	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s",
 				   target->qualified, target->view->bound_query, key,
-				   hi_inclusive ? "<=" : "<", b->keytype,
-				   lo ? psprintf(" AND q.%s > $2::%s", key, b->keytype) : "");
+				   comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber :
+										   BTLessStrategyNumber), b->keytype,
+				   lo ? psprintf(" AND q.%s %s $2::%s", key,
+								 comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
+								 b->keytype) : "");
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, lo ? 2 : 1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not append to \"%s\"", target->view->name);
@@ -532,7 +542,7 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
 	runas_begin_internal(&ra, target->owner);
 	query = analyze_one(target->view->bound_query);
 	runas_end(&ra);
-	quarantine_batch_begin(&b, target->view, target->owner, query, target->keytype);
+	quarantine_batch_begin(&b, target->view, target->owner, query, target->keytypid);
 	b.mark = mark;
 	b.run = append_range;
 	b.arg = (void *) target;

@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -222,7 +223,18 @@ typedef struct MirrorRun
 	MatviewDefinition *mirror;
 	Query	   *query;			/* the bound query, analyzed */
 	char	   *keytype;		/* the incremental key's type, qualified */
+	Oid			keytypid;
 } MirrorRun;
+
+/*
+ * The key type's comparison of btree strategy, qualified: the statements
+ * run under the owner's search_path
+ */
+static char *
+key_op(MirrorRun *run, int strategy)
+{
+	return comparison_operator_sql(run->keytypid, strategy);
+}
 
 /*
  * Reads the view as it is now, under the refresh lock its caller holds
@@ -250,7 +262,8 @@ load_run(Oid relid, MirrorRun *run)
 		if (tle == NULL)
 			elog(ERROR, "incremental key \"%s\" of mirror \"%s\" is not in its query",
 				 run->view->incremental_key, run->view->name);
-		run->keytype = format_type_be_qualified(exprType((Node *) tle->expr));
+		run->keytypid = exprType((Node *) tle->expr);
+		run->keytype = format_type_be_qualified(run->keytypid);
 	}
 }
 
@@ -269,7 +282,9 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
 									   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q%s",
 									   key, key, run->view->bound_query,
-									   mark ? psprintf(" WHERE q.%s > $1::%s", key, run->keytype) : ""),
+									   mark ? psprintf(" WHERE q.%s %s $1::%s", key,
+													   key_op(run, BTGreaterStrategyNumber),
+													   run->keytype) : ""),
 							  mark ? 1 : 0, argtypes, values);
 	*least = spi_rows_text(rows, 0, 0);
 	*greatest = spi_rows_text(rows, 0, 1);
@@ -341,14 +356,16 @@ consume_stream(MirrorRun *run, bool from_scratch)
 	{
 		values[1] = CStringGetTextDatum(mark);
 		source.nargs = 2;
-		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s <= $2::%s AND q.%s > $3::%s",
-							  run->view->bound_query, key, run->keytype, key, run->keytype);
+		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s AND q.%s %s $3::%s",
+							  run->view->bound_query, key, key_op(run, BTLessEqualStrategyNumber),
+							  run->keytype, key, key_op(run, BTGreaterStrategyNumber), run->keytype);
 	}
 	else
 	{
 		source.nargs = 1;
-		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s <= $2::%s",
-							  run->view->bound_query, key, run->keytype);
+		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
+							  run->view->bound_query, key, key_op(run, BTLessEqualStrategyNumber),
+							  run->keytype);
 	}
 	counts = apply_source(run, &source);
 	incremental_save_mark(run->relid, greatest, mark == NULL ? least : NULL);
@@ -379,9 +396,12 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	values[2] = excluded;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
-					 run->view->bound_query, key, hi_inclusive ? "<=" : "<", run->keytype);
+					 run->view->bound_query, key,
+					 key_op(run, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
+					 run->keytype);
 	if (lo)
-		appendStringInfo(&sql, " AND q.%s > $3::%s", key, run->keytype);
+		appendStringInfo(&sql, " AND q.%s %s $3::%s", key, key_op(run, BTGreaterStrategyNumber),
+						 run->keytype);
 	if (excluded)
 		appendStringInfo(&sql, " AND %s <> ALL ($4)",
 						 quarantine_mirror_key_sql(run->mirror->mirror_keys));
@@ -407,7 +427,7 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 	ChangeCounts counts = {0};
 	char	   *least = NULL;
 
-	quarantine_batch_begin(&b, run->view, run->owner, run->query, run->keytype);
+	quarantine_batch_begin(&b, run->view, run->owner, run->query, run->keytypid);
 	b.mirror_keys = run->mirror->mirror_keys;
 	b.mark = from_scratch ? NULL : incremental_read_mark(run->relid);
 	b.run = apply_range;
@@ -518,8 +538,10 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 	format_level = incremental_pin_mark_format();
 	values[0] = CStringGetTextDatum(first_key);
 	runas_begin_user_code(&ra, owner);
-	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s <= $1::%s LIMIT 1",
+	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s %s $1::%s LIMIT 1",
 									   new_bound, quote_identifier(new_key),
+									   comparison_operator_sql(exprType((Node *) tle->expr),
+															   BTLessEqualStrategyNumber),
 									   format_type_be_qualified(exprType((Node *) tle->expr))),
 							  1, argtypes, values)->count > 0;
 	runas_end(&ra);

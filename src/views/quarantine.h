@@ -32,6 +32,7 @@ typedef struct StreamBatch
 	const char *bound_query;
 	const char *key;			/* the incremental key (output column) */
 	const char *keytype;		/* its type, qualified */
+	Oid			keytypid;
 	Oid			stream;			/* the table the stream reads */
 	const char *stream_column;	/* its column that is the key */
 	List	   *mirror_keys;	/* a mirror's key columns; NIL otherwise */
@@ -64,7 +65,7 @@ extern char *quarantine_mirror_key_sql(List *mirror_keys);
  * reads one.  The caller sets the mark, run and arg.
  */
 extern void quarantine_batch_begin(StreamBatch *batch, const ManagedView *view, Oid owner,
-								   Query *query, const char *keytype);
+								   Query *query, Oid keytype);
 
 /*
  * The greatest and the least key of the stream table above mark, as text
