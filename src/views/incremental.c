@@ -422,8 +422,8 @@ rows_above_mark(const AppendTarget *target, const char *mark)
  * security-restricted operation, so the query cannot change the session or
  * escalate.  The statement is prepared with search_path pinned and run with
  * the owner's own search_path, under which the plan cache analyzes it
- * again: the bound query names everything with its schema; the wrapper's
- * comparison of the key does not yet.
+ * again: the bound query names everything with its schema, and the key is
+ * compared with its type's own operator, qualified.
  * Returns the rows appended and, into *new_mark, the greatest key among
  * them (palloc'd; NULL when none).
  */
