@@ -17,15 +17,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_operator.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "io/apply_plan.h"
+#include "util/analyze.h"
 
 /* attribute number of a live column called name, or InvalidAttrNumber */
 static AttrNumber
@@ -69,20 +68,11 @@ append_name_list(StringInfo buf, List *names, const char *prefix, const char *se
 	}
 }
 
-/* "OPERATOR(schema.name)" of an operator, or of pg_catalog's name */
+/* "OPERATOR(schema.name)" of an operator, or of pg_catalog's name if none */
 static char *
-operator_sql(Oid opno, const char *name)
+operator_or_catalog_sql(Oid opno, const char *name)
 {
-	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	char	   *result;
-
-	if (!HeapTupleIsValid(tup))
-		return psprintf("OPERATOR(pg_catalog.%s)", name);
-	result = psprintf("OPERATOR(%s.%s)",
-					  quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tup))->oprnamespace)),
-					  name);
-	ReleaseSysCache(tup);
-	return result;
+	return OidIsValid(opno) ? operator_sql(opno) : psprintf("OPERATOR(pg_catalog.%s)", name);
 }
 
 /* The keys: distinct, in both relations, neither the sequence nor the op */
@@ -118,8 +108,8 @@ plan_keys(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 					 errmsg("key column \"%s\" cannot also be the operation or sequence column", key)));
 		p->key_attnos = lappend_int(p->key_attnos, cattno);
 		p->key_eq = lappend(p->key_eq,
-							operator_sql(lookup_type_cache(TupleDescAttr(tdesc, tattno - 1)->atttypid,
-														   TYPECACHE_EQ_OPR)->eq_opr, "="));
+							operator_or_catalog_sql(lookup_type_cache(TupleDescAttr(tdesc, tattno - 1)->atttypid,
+																	  TYPECACHE_EQ_OPR)->eq_opr, "="));
 	}
 }
 
@@ -156,7 +146,7 @@ plan_sequence(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 		Oid			ttype = TupleDescAttr(tdesc, tseq - 1)->atttypid;
 		Oid			ctype = TupleDescAttr(cdesc, p->seq_attno - 1)->atttypid;
 
-		p->seq_gt = operator_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">");
+		p->seq_gt = operator_or_catalog_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">");
 		if (ttype == ctype)
 			p->seq_cast = "";
 		else if (can_coerce_type(1, &ttype, &ctype, COERCION_EXPLICIT))

@@ -318,14 +318,17 @@ deleted_keys_prune(void)
 		memory->remembered = memory->nremembered > 0;
 		values[1] = Int64GetDatum(memory->nremembered);
 		argtypes[1] = INT8OID;
-		(void) spi_rows(catalog_owner(), memory->remembered ?
-						"UPDATE pipeline.deleted_keys_targets"
-						"   SET pruned_at = pg_catalog.now(), keys = $2"
-						" WHERE target OPERATOR(pg_catalog.=) $1" :
-						"DELETE FROM pipeline.deleted_keys_targets"
-						" WHERE target OPERATOR(pg_catalog.=) $1",
-						memory->remembered ? 2 : 1, argtypes, values, NULL, false,
-						memory->remembered ? SPI_OK_UPDATE : SPI_OK_DELETE);
+		if (memory->remembered)
+			(void) spi_rows(catalog_owner(),
+							"UPDATE pipeline.deleted_keys_targets"
+							"   SET pruned_at = pg_catalog.now(), keys = $2"
+							" WHERE target OPERATOR(pg_catalog.=) $1",
+							2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+		else
+			(void) spi_rows(catalog_owner(),
+							"DELETE FROM pipeline.deleted_keys_targets"
+							" WHERE target OPERATOR(pg_catalog.=) $1",
+							1, argtypes, values, NULL, false, SPI_OK_DELETE);
 	}
 	if (memory->remembered && memory->nremembered <= memory->changes)
 		memory_load();

@@ -94,8 +94,7 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 	return ok;
 }
 
-/* "OPERATOR(schema.name)" of operator opno */
-static char *
+char *
 operator_sql(Oid opno)
 {
 	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));

@@ -36,6 +36,9 @@ extern Oid	lookup_function(const char *spec, const char *args);
  */
 extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 
+/* "OPERATOR(schema.name)" of operator opno, for SQL text */
+extern char *operator_sql(Oid opno);
+
 /*
  * "OPERATOR(schema.=)": the equality operator of type (its type cache's),
  * qualified, so that SQL comparing two values of it means that operator
