@@ -51,6 +51,11 @@ SELECT pipeline.create_matview('diff', 'unioned',
 SELECT name, refresh_mode, full_refresh_reason, pg_catalog.pg_class.relkind
   FROM pipeline.matviews JOIN pg_catalog.pg_class ON pg_class.oid = matview
  WHERE schema_name = 'diff' ORDER BY name;
+-- aggregates of one argument share its count of non-NULL values, and sum()
+-- and avg() of it one sum and scale
+SELECT pg_catalog.string_agg(attname, ' ' ORDER BY attnum) AS per_user_state
+  FROM pg_catalog.pg_attribute
+ WHERE attrelid = ('pipeline.state_' || 'diff.mv_per_user'::regclass::oid)::regclass AND attnum > 0;
 
 CREATE TABLE diff.expect (name text, query text);
 INSERT INTO diff.expect VALUES

@@ -208,37 +208,40 @@ finalize_mutator(Node *node, DiffSql *sql)
 
 /* The value of aggregate number n (1-based) from its state in s. */
 static char *
-aggregate_value(DiffAgg *agg, int n)
+aggregate_value(DiffSql *sql, DiffAgg *agg, int n)
 {
+	int			nn = sql->nn_column[n];
+	int			sum = sql->sum_column[n];
+
 	switch (agg->kind)
 	{
 		case DIFF_COUNT_STAR:
 			return pstrdup("s.pipeline_count");
 		case DIFF_COUNT:
-			return psprintf("s.nn_%d", n);
+			return psprintf("s.nn_%d", nn);
 		case DIFF_SUM:
 			if (agg->argtype == INT2OID || agg->argtype == INT4OID)
-				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d::pg_catalog.int8 END)", n, n);
+				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d::pg_catalog.int8 END)", nn, sum);
 			if (agg->argtype == INT8OID)
-				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d END)", n, n);
+				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d END)", nn, sum);
 			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL THEN s.sum_%d "
-							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) END)", n, n, n, n, n);
+							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) END)", nn, sum, sum, sum, sum);
 		case DIFF_AVG:
 			if (!agg->numeric_arg)
 				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL "
 								"ELSE s.sum_%d OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric END)",
-								n, n, n);
+								nn, sum, nn);
 			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL "
 							"THEN s.sum_%d OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric "
 							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) OPERATOR(pg_catalog./) "
-							"s.nn_%d::pg_catalog.numeric END)", n, n, n, n, n, n, n);
+							"s.nn_%d::pg_catalog.numeric END)", nn, sum, sum, nn, sum, sum, nn);
 		case DIFF_MIN:
 		case DIFF_MAX:
 			return psprintf("s.ext_%d", n);
 		case DIFF_BOOL_AND:
-			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d = s.nn_%d END)", n, n, n);
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d = s.nn_%d END)", nn, n, nn);
 		case DIFF_BOOL_OR:
-			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d > 0 END)", n, n);
+			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.true_%d > 0 END)", nn, n);
 	}
 	return NULL;
 }
@@ -253,7 +256,7 @@ substitute_params(DiffSql *sql, char *text)
 	foreach(lc, sql->shape->aggs)
 	{
 		char	   *param = psprintf("$%d", AGG_PARAM_BASE + ++i);
-		char	   *value = aggregate_value(lfirst(lc), i);
+		char	   *value = aggregate_value(sql, lfirst(lc), i);
 
 		while (strstr(text, param) != NULL)
 			text = replace_once(text, param, value);
@@ -291,6 +294,43 @@ prepare_finalize(DiffSql *sql)
 		sql->finalize_having =
 			substitute_params(sql, deparse_pinned_expression(finalize_mutator(sql->shape->query->havingQual,
 																			  sql)));
+}
+
+/*
+ * With share, aggregates of one argument keep one count of its non-NULL
+ * values (nn_<n>, n the first of them), and sum() and avg() of it one sum
+ * and scale (sum_<n>, scale_<n>, scale_n_<n>): view A's count, sum, avg,
+ * min and max of amount keep one count instead of four, one sum instead
+ * of two.  State tables made before 1.9 keep them per aggregate.
+ */
+void
+diff_sql_share_columns(DiffSql *sql, bool share)
+{
+	int			naggs = list_length(sql->shape->aggs);
+
+	sql->nn_column = palloc0(sizeof(int) * (naggs + 1));
+	sql->sum_column = palloc0(sizeof(int) * (naggs + 1));
+	for (int i = 1; i <= naggs; i++)
+	{
+		DiffAgg    *agg = list_nth(sql->shape->aggs, i - 1);
+		bool		sums = agg->kind == DIFF_SUM || agg->kind == DIFF_AVG;
+
+		sql->nn_column[i] = i;
+		sql->sum_column[i] = i;
+		for (int j = 1; share && j < i; j++)
+		{
+			DiffAgg    *other = list_nth(sql->shape->aggs, j - 1);
+			bool		other_sums = other->kind == DIFF_SUM || other->kind == DIFF_AVG;
+
+			if (agg->arg == NULL || other->arg == NULL || !equal(agg->arg, other->arg))
+				continue;
+			if (sql->nn_column[i] == i)
+				sql->nn_column[i] = j;
+			if (sums && other_sums && sql->sum_column[i] == i)
+				sql->sum_column[i] = j;
+		}
+	}
+	prepare_finalize(sql);
 }
 
 DiffSql *
@@ -336,7 +376,7 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 				sql->arg_column[i] = list_length(exprs);
 			}
 		}
-		prepare_finalize(sql);
+		diff_sql_share_columns(sql, true);
 		flatten_query(sql, shape->query, exprs);
 	}
 	else

@@ -62,6 +62,15 @@ extern char *diff_sql_state_columns(DiffSql *sql);
  */
 #define DIFF_EXTREMES_KEPT 8
 extern void diff_sql_keep_extremes(DiffSql *sql, bool keep);
+
+/*
+ * Whether aggregates of one argument share their state columns (1.9 on;
+ * see diff_sql.c).  share: the state table was made that way, or is yet
+ * to be made; diff_sql_prepare() assumes it.  diff_sql_shared_nn(): the
+ * first aggregate that reads another's count of non-NULL values, 0 if none.
+ */
+extern void diff_sql_share_columns(DiffSql *sql, bool share);
+extern int	diff_sql_shared_nn(DiffSql *sql);
 extern int	diff_sql_first_extreme(DiffSql *sql);
 extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
 extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);

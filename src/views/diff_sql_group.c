@@ -46,6 +46,29 @@ is_extreme(DiffAgg *agg)
 	return agg->kind == DIFF_MIN || agg->kind == DIFF_MAX;
 }
 
+/* Aggregate i keeps the count of its argument's non-NULL values itself. */
+static bool
+owns_nn(DiffSql *sql, DiffAgg *agg, int i)
+{
+	return agg->kind != DIFF_COUNT_STAR && sql->nn_column[i] == i;
+}
+
+/* Aggregate i is a sum() or avg() that keeps the sum itself. */
+static bool
+owns_sum(DiffSql *sql, DiffAgg *agg, int i)
+{
+	return (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && sql->sum_column[i] == i;
+}
+
+int
+diff_sql_shared_nn(DiffSql *sql)
+{
+	for (int i = 1; i <= list_length(sql->shape->aggs); i++)
+		if (sql->nn_column[i] != i)
+			return i;
+	return 0;
+}
+
 void
 diff_sql_keep_extremes(DiffSql *sql, bool keep)
 {
@@ -80,11 +103,11 @@ diff_sql_state_columns(DiffSql *sql)
 		DiffAgg    *agg = lfirst(lc);
 
 		i++;
-		if (agg->kind != DIFF_COUNT_STAR)
+		if (owns_nn(sql, agg, i))
 			appendStringInfo(&buf, ", nn_%d pg_catalog.int8 NOT NULL", i);
-		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+		if (owns_sum(sql, agg, i))
 			appendStringInfo(&buf, ", sum_%d pg_catalog.numeric NOT NULL", i);
-		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+		if (owns_sum(sql, agg, i) && agg->numeric_arg)
 			appendStringInfo(&buf, ", scale_%d pg_catalog.int4, scale_n_%d pg_catalog.int8 NOT NULL", i, i);
 		if (is_extreme(agg))
 			appendStringInfo(&buf, ", ext_%d %s", i, column_type(agg->arg, false));
@@ -137,7 +160,7 @@ scale_windows(DiffSql *sql, bool delta)
 		DiffAgg    *agg = lfirst(lc);
 		int			x = sql->arg_column[++i];
 
-		if (!agg->numeric_arg || (agg->kind != DIFF_SUM && agg->kind != DIFF_AVG))
+		if (!agg->numeric_arg || !owns_sum(sql, agg, i))
 			continue;
 		if (delta)
 			appendStringInfo(&buf,
@@ -152,18 +175,24 @@ scale_windows(DiffSql *sql, bool delta)
 }
 
 static void
-append_group_delta_aggregate(StringInfo buf, DiffAgg *agg, int i, int x, int gone)
+append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 {
-	if (agg->kind == DIFF_COUNT_STAR)
-		return;
-	appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
-					 x, i);
+	int			x = sql->arg_column[i];
+	int			gone = gone_values(sql, i);
+
+	if (owns_nn(sql, agg, i))
+		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
+						 x, i);
 	switch (agg->kind)
 	{
 		case DIFF_SUM:
 		case DIFF_AVG:
-			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m::pg_catalog.numeric "
-							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric), 0) AS d_sum_%d", x, i);
+			if (!owns_sum(sql, agg, i))
+				break;
+			/* most rows come or go once: no multiplication for them */
+			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
+							 "THEN c%d::pg_catalog.numeric ELSE pipeline_m::pg_catalog.numeric "
+							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
 			if (agg->numeric_arg)
 				appendStringInfo(buf,
 								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
@@ -211,7 +240,7 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_group_delta_aggregate(&buf, lfirst(lc), i, sql->arg_column[i], gone_values(sql, i));
+		append_group_delta_aggregate(&buf, sql, lfirst(lc), i);
 	}
 	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) d0) d", scale_windows(sql, true), delta);
 	if (sql->nkeys > 0)
@@ -221,17 +250,22 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 
 /* SET list of the state MERGE for aggregate i: old state s, delta d. */
 static void
-append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int gone)
+append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg, int i)
 {
-	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", i, i);
+	int			n = sql->nn_column[i];
+	int			gone = gone_values(sql, i);
+	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", n, n);
 
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
-	appendStringInfo(set, ", nn_%d = %s", i, nn);
+	if (owns_nn(sql, agg, i))
+		appendStringInfo(set, ", nn_%d = %s", i, nn);
 	switch (agg->kind)
 	{
 		case DIFF_SUM:
 		case DIFF_AVG:
+			if (!owns_sum(sql, agg, i))
+				break;
 			appendStringInfo(set, ", sum_%d = CASE WHEN %s = 0 THEN 0 ELSE s.sum_%d + d.d_sum_%d END",
 							 i, nn, i, i);
 			if (agg->numeric_arg)
@@ -270,7 +304,7 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int g
 			{
 				char	   *kept = psprintf("pipeline.extremes_after(s.top_%d, s.nn_%d, d.d_gone_%d, "
 											"d.d_gone_n_%d, d.d_ins_%d, %s, %s)",
-											i, i, gone, gone, i, nn, agg->kind == DIFF_MIN ? "false" : "true");
+											i, n, gone, gone, i, nn, agg->kind == DIFF_MIN ? "false" : "true");
 
 				/* without deletes the extreme is known as before */
 				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN d.d_gone_%d IS NULL "
@@ -305,42 +339,49 @@ append_state_update(StringInfo set, StringInfo stale, DiffAgg *agg, int i, int g
 
 /* INSERT values of the state MERGE for aggregate i: a new group. */
 static void
-append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffAgg *agg, int i,
-					bool keep_extremes)
+append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffSql *sql,
+					DiffAgg *agg, int i)
 {
+	int			n = sql->nn_column[i];
+
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
-	appendStringInfo(columns, ", nn_%d", i);
-	appendStringInfo(values, ", d.d_nn_%d", i);
+	if (owns_nn(sql, agg, i))
+	{
+		appendStringInfo(columns, ", nn_%d", i);
+		appendStringInfo(values, ", d.d_nn_%d", i);
+	}
 	switch (agg->kind)
 	{
 		case DIFF_SUM:
 		case DIFF_AVG:
+			if (!owns_sum(sql, agg, i))
+				break;
 			appendStringInfo(columns, ", sum_%d", i);
-			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN 0 ELSE d.d_sum_%d END", i, i);
+			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN 0 ELSE d.d_sum_%d END", n, i);
 			if (agg->numeric_arg)
 			{
 				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
 				/* a row that came and went in one window may hold the scale */
 				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_sc_%d END, "
 								 "CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
-								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", i, i, i, i, i);
+								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", n, i, i, i, i);
 				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
-								 i, i, i);
+								 n, i, i);
 			}
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:
 			/* a value one delta term brought and another took back is none */
 			appendStringInfo(columns, ", ext_%d", i);
-			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_%d END", i, i);
-			if (keep_extremes)
+			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_%d END", n, i);
+			if (sql->keep_extremes)
 			{
 				appendStringInfo(columns, ", top_%d", i);
 				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
-								 "ELSE ARRAY[d.d_ins_%d] END", i, i, i);
+								 "ELSE ARRAY[d.d_ins_%d] END", n, i, i);
 			}
-			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", i, i);
+			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", n, i);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
@@ -394,8 +435,8 @@ diff_sql_state_merge(DiffSql *sql, bool null_keys)
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_state_update(&set, &update_stale, lfirst(lc), i, gone_values(sql, i));
-		append_state_insert(&columns, &values, &insert_stale, lfirst(lc), i, sql->keep_extremes);
+		append_state_update(&set, &update_stale, sql, lfirst(lc), i);
+		append_state_insert(&columns, &values, &insert_stale, sql, lfirst(lc), i);
 	}
 	return psprintf("MERGE INTO %s s USING %s d ON %s "
 					"%s"
@@ -434,13 +475,12 @@ state_query(DiffSql *sql)
 		DiffAgg    *agg = lfirst(lc);
 		int			x = sql->arg_column[++i];
 
-		if (agg->kind == DIFF_COUNT_STAR)
-			continue;
-		appendStringInfo(&buf, ", pg_catalog.count(c%d) AS nn_%d", x, i);
-		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+		if (owns_nn(sql, agg, i))
+			appendStringInfo(&buf, ", pg_catalog.count(c%d) AS nn_%d", x, i);
+		if (owns_sum(sql, agg, i))
 			appendStringInfo(&buf, ", COALESCE(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS sum_%d",
 							 x, i);
-		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+		if (owns_sum(sql, agg, i) && agg->numeric_arg)
 			appendStringInfo(&buf, ", pg_catalog.max(sc_%d) AS scale_%d, pg_catalog.count(*) "
 							 "FILTER (WHERE pg_catalog.scale(c%d) = sc_%d) AS scale_n_%d", i, i, x, i, i);
 		if (is_extreme(agg))
@@ -474,11 +514,11 @@ state_value_columns(DiffSql *sql)
 		DiffAgg    *agg = lfirst(lc);
 
 		i++;
-		if (agg->kind != DIFF_COUNT_STAR)
+		if (owns_nn(sql, agg, i))
 			appendStringInfo(&buf, ", nn_%d", i);
-		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+		if (owns_sum(sql, agg, i))
 			appendStringInfo(&buf, ", sum_%d", i);
-		if ((agg->kind == DIFF_SUM || agg->kind == DIFF_AVG) && agg->numeric_arg)
+		if (owns_sum(sql, agg, i) && agg->numeric_arg)
 			appendStringInfo(&buf, ", scale_%d, scale_n_%d", i, i);
 		if (is_extreme(agg))
 			appendStringInfo(&buf, ", ext_%d", i);
@@ -518,7 +558,7 @@ unknown_kept(DiffSql *sql)
 	foreach(lc, sql->shape->aggs)
 		if (is_extreme(lfirst(lc)))
 			appendStringInfo(&buf, "%s(s.top_%d IS NULL AND s.nn_%d > 0)", buf.len > 0 ? " OR " : "",
-							 foreach_current_index(lc) + 1, foreach_current_index(lc) + 1);
+							 foreach_current_index(lc) + 1, sql->nn_column[foreach_current_index(lc) + 1]);
 	return buf.data;
 }
 
@@ -549,7 +589,7 @@ recompute_kept_extremes(DiffSql *sql, bool null_keys, bool read)
 							 "THEN (SELECT pg_catalog.array_agg(t.v ORDER BY t.v%s) FROM "
 							 "(SELECT i.c%d AS v %s AND i.c%d IS NOT NULL ORDER BY i.c%d%s LIMIT %d) t) "
 							 "ELSE s.top_%d END",
-							 set.len > 0 ? ", " : "", i, i, i, order, x, group_rows(sql, null_keys),
+							 set.len > 0 ? ", " : "", i, i, sql->nn_column[i], order, x, group_rows(sql, null_keys),
 							 x, x, order, DIFF_EXTREMES_KEPT, i);
 		else
 			appendStringInfo(&set, "ext_%d = (s.top_%d)[1], ", i, i);
@@ -582,7 +622,7 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 		DiffAgg    *agg = list_nth(sql->shape->aggs, step - 1);
 		int			x = sql->arg_column[step];
 
-		if (!agg->numeric_arg || (agg->kind != DIFF_SUM && agg->kind != DIFF_AVG))
+		if (!agg->numeric_arg || !owns_sum(sql, agg, step))
 			return NULL;
 		return psprintf("UPDATE %s s SET (scale_%d, scale_n_%d, sum_%d) = "
 						"(SELECT (pg_catalog.array_agg(g.sc ORDER BY g.sc DESC NULLS LAST))[1], "
@@ -592,7 +632,7 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 						"pg_catalog.sum(i.c%d) AS part %s AND i.c%d IS NOT NULL GROUP BY 1) g) "
 						"WHERE %s AND s.nn_%d > 0 AND s.scale_n_%d <= 0",
 						sql->state, step, step, step, x, x, group_rows(sql, null_keys), x,
-						stale_groups(sql, null_keys), step, step);
+						stale_groups(sql, null_keys), sql->nn_column[step], step);
 	}
 	if (step > diff_sql_state_recompute_steps(sql))
 		return NULL;

@@ -36,6 +36,10 @@ struct DiffSql
 								 * branch */
 	int			nkeys;			/* grouped: c1..c<nkeys> are the keys */
 	int		   *arg_column;		/* grouped: per aggregate, its c<n> or 0 */
+	int		   *nn_column;		/* grouped: per aggregate, the n of the nn_<n>
+								 * it reads (diff_sql_share_columns) */
+	int		   *sum_column;		/* grouped: per sum or avg, the n of its
+								 * sum_<n>, scale_<n> and scale_n_<n> */
 	List	   *view_columns;	/* quoted column names of the view */
 	char	  **key_ops;		/* per key (grouped) or column (bag), 0-based:
 								 * its type's equality, OPERATOR(schema.=) */

@@ -208,7 +208,15 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	}
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	if (r->shape->grouped)
+	{
+		int			shared = diff_sql_shared_nn(r->sql);
+
+		/* a state made before 1.9 has a count per aggregate */
+		if (shared > 0 && OidIsValid(state) &&
+			get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber)
+			diff_sql_share_columns(r->sql, false);
 		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
+	}
 	return true;
 }
 
@@ -559,9 +567,15 @@ apply_changes(DiffRefresh *r)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
 			bool		by_key = few && !with_nulls;
+			uint64		updated = update != NULL ? run_by_key(r, update, by_key) : 0;
 
-			if (update != NULL)
-				run_by_key(r, update, by_key);
+			/*
+			 * Every changed group kept its state and its row, which passed
+			 * HAVING and was rewritten (the usual case): none left the answer
+			 * or came into it.
+			 */
+			if (!counted.null_keys && updated == counted.count)
+				continue;
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
 				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls), by_key);
