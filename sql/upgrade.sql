@@ -197,6 +197,30 @@ SELECT target, pruned_at > now() - interval '1 minute' AS pruned_now FROM pipeli
 SELECT key, sequence FROM pipeline.deleted_keys ORDER BY key;
 DROP TABLE mirror, mirror_changes;
 SELECT count(*) AS forgotten FROM pipeline.deleted_keys_targets;
+-- 1.9: a differential view's state keeps one count of non-NULL values per
+-- argument rather than per aggregate, and min() and max() take in the best
+-- values of the rows that came; a state made before keeps its counts and
+-- its view is refreshed as exactly as before
+CREATE TABLE scores (item int, score numeric);
+INSERT INTO scores SELECT i % 3, i / 4.0 FROM generate_series(1, 30) i;
+CREATE VIEW scores_now AS
+SELECT item, count(score) AS n, sum(score) AS total, avg(score) AS mean, min(score) AS low, max(score) AS high
+  FROM scores GROUP BY item;
+SELECT pipeline.create_matview('public', 'scored', 'SELECT item, count(score) AS n, sum(score) AS total, avg(score) AS mean, min(score) AS low, max(score) AS high FROM scores GROUP BY item',
+                               '1 hour', refresh_mode => 'differential');
+ALTER EXTENSION pipeline UPDATE TO '1.9';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+INSERT INTO scores SELECT i % 3, i / 8.0 FROM generate_series(31, 60) i;
+DELETE FROM scores WHERE score IN (0.25, 7.5, 3.625);
+SELECT status FROM pipeline.refresh('mv_scored');
+SELECT count(*) AS differences
+  FROM ((SELECT * FROM mv_scored EXCEPT ALL SELECT * FROM scores_now)
+        UNION ALL (SELECT * FROM scores_now EXCEPT ALL SELECT * FROM mv_scored)) d;
+SELECT count(*) FILTER (WHERE a.attname LIKE 'nn\_%') AS counts
+  FROM pg_attribute a WHERE a.attrelid = ('pipeline.state_' || 'mv_scored'::regclass::oid)::regclass AND a.attnum > 0;
+SELECT pipeline.drop_matview('mv_scored');
+DROP VIEW scores_now;
+DROP TABLE scores;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

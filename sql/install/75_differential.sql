@@ -46,6 +46,17 @@ AS 'MODULE_PATHNAME', 'pipeline_extremes_after'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION pipeline.extremes_after(anyarray, bigint, anyarray, bigint[], anyelement, bigint, boolean) IS
     'Internal to differential refresh: the best values of a group kept for min() or max() after deletes and an insert';
+-- 1.9: the same with the best values of the rows that came (kept_extremes()
+-- of them) rather than the best alone: an append of several rows to a group
+-- keeps its best values known instead of only the new best
+CREATE FUNCTION pipeline.extremes_merged(kept anyarray, old_count bigint, deleted anyarray,
+                                         deleted_counts bigint[], inserted anyarray,
+                                         new_count bigint, descending boolean)
+RETURNS anyarray
+AS 'MODULE_PATHNAME', 'pipeline_extremes_merged'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION pipeline.extremes_merged(anyarray, bigint, anyarray, bigint[], anyarray, bigint, boolean) IS
+    'Internal to differential refresh: the best values of a group kept for min() or max() after deletes and inserts';
 -- and, when a state is filled from the sources, each group's best values
 CREATE FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean)
 RETURNS internal
@@ -64,3 +75,22 @@ CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean) (
 );
 COMMENT ON AGGREGATE pipeline.kept_extremes(anyelement, boolean) IS
     'Internal to differential refresh: a group''s best values kept for min() (false) or max() (true)';
+-- and of the rows that came, each delta row counted as many times as the
+-- rows it stands for
+CREATE FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pipeline_kept_extremes_step'
+LANGUAGE C IMMUTABLE;
+CREATE FUNCTION pipeline.kept_extremes_final(internal, anyelement, boolean, bigint)
+RETURNS anyarray
+AS 'MODULE_PATHNAME', 'pipeline_kept_extremes_final'
+LANGUAGE C IMMUTABLE;
+CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) (
+    SFUNC = pipeline.kept_extremes_step,
+    STYPE = internal,
+    SSPACE = 100,
+    FINALFUNC = pipeline.kept_extremes_final,
+    FINALFUNC_EXTRA
+);
+COMMENT ON AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) IS
+    'Internal to differential refresh: a group''s best values kept for min() (false) or max() (true), each value counted the given times';

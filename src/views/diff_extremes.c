@@ -117,10 +117,6 @@ remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *deleted,
 	return true;
 }
 
-/*
- * What comparing and rebuilding values of the element type needs, looked
- * up once per call site (the MERGE calls the function for every group).
- */
 /* t for values of elemtype: its btree comparison and storage. */
 static void
 extremes_type_init(ExtremesType *t, Oid elemtype)
@@ -137,11 +133,19 @@ extremes_type_init(ExtremesType *t, Oid elemtype)
 	get_typlenbyvalalign(elemtype, &t->typlen, &t->typbyval, &t->typalign);
 }
 
+/*
+ * What comparing and rebuilding the values of argument value_arg (of its
+ * elements: array_arg) needs, looked up once per call site (the MERGE
+ * calls the function for every group).
+ */
 static ExtremesType *
-extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
+extremes_type(FunctionCallInfo fcinfo, int value_arg, bool array_arg, bool descending)
 {
 	ExtremesType *t = fcinfo->flinfo->fn_extra;
 	Oid			elemtype = get_fn_expr_argtype(fcinfo->flinfo, value_arg);
+
+	if (array_arg)
+		elemtype = get_element_type(elemtype);
 
 	if (!OidIsValid(elemtype))
 		elog(ERROR, "pipeline.extremes_after() could not determine its element type");
@@ -154,6 +158,21 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool descending)
 	t->collation = PG_GET_COLLATION();
 	t->descending = descending;
 	return t;
+}
+
+/* The first element of a one-dimensional array without NULLs, or false. */
+static bool
+first_element(ExtremesType *t, ArrayType *array, Datum *first)
+{
+	int			index;
+	bool		isnull;
+
+	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] < 1)
+		return false;
+	index = ARR_LBOUND(array)[0];
+	*first = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
+							   t->typalign, &isnull);
+	return !isnull;
 }
 
 /* The last element of a one-dimensional array without NULLs, or false. */
@@ -172,19 +191,18 @@ last_element(ExtremesType *t, ArrayType *array, Datum *last)
 }
 
 /*
- * pipeline.extremes_after(kept anyarray, old_count bigint, deleted
- * anyarray, deleted_counts bigint[], inserted anyelement, new_count
- * bigint, descending boolean) RETURNS anyarray: the values kept after a
- * refresh's changes, or NULL when they are unknown.  old_count and
- * new_count are how many non-NULL values the group had before and has
- * after; deleted the values of rows that went (deleted_counts how many
- * rows each), inserted the best value of the rows that came.
+ * The values kept after a refresh's changes (see the file's header), or
+ * NULL when they are unknown: fcinfo's arguments are those of
+ * pipeline.extremes_after() but the inserted values, here the best of the
+ * rows that came (when any_inserted) and all those known, best first
+ * (NULL: the best alone).
  */
-PG_FUNCTION_INFO_V1(pipeline_extremes_after);
-Datum
-pipeline_extremes_after(PG_FUNCTION_ARGS)
+static Datum
+extremes_after(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datum best_inserted,
+			   ArrayType *inserted_array)
 {
-	ExtremesType *t = extremes_type(fcinfo, 4, PG_GETARG_BOOL(6));
+	Datum	   *inserted = &best_inserted;
+	int			ninserted = any_inserted ? 1 : 0;
 	int64		old_count = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	ArrayType  *kept_array;
 	int64		came;			/* rows that came: net change plus those gone */
@@ -192,6 +210,8 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 	int			nkept = 0;
 	Datum	   *result;
 	int			nresult = 0;
+	int			k = 0;
+	int			i = 0;
 
 	if (PG_ARGISNULL(0) && old_count > 0)
 		PG_RETURN_NULL();		/* unknown, until read from the sources */
@@ -206,9 +226,11 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 
 		if (!last_element(t, kept_array, &last))
 			PG_RETURN_NULL();
-		if (PG_ARGISNULL(4) || better(t, last, PG_GETARG_DATUM(4)))
+		if (!any_inserted || better(t, last, best_inserted))
 			PG_RETURN_ARRAYTYPE_P(kept_array);
 	}
+	if (inserted_array != NULL)
+		ninserted = array_values(t, inserted_array, &inserted);
 
 	if (kept_array != NULL)
 		nkept = array_values(t, kept_array, &kept);
@@ -233,8 +255,8 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("pipeline.extremes_after() takes one count per deleted value")));
 		}
-		for (int i = 0; i < ndeleted; i++)
-			if (pg_add_s64_overflow(came, counts ? DatumGetInt64(counts[i]) : 1, &came))
+		for (int d = 0; d < ndeleted; d++)
+			if (pg_add_s64_overflow(came, counts ? DatumGetInt64(counts[d]) : 1, &came))
 				came = -1;		/* not one row, whatever it is */
 		if (!remove_deleted(t, kept, &nkept, deleted, counts, ndeleted))
 			PG_RETURN_NULL();
@@ -242,30 +264,73 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 	}
 
-	result = palloc(sizeof(Datum) * (nkept + 1));
-	if (!PG_ARGISNULL(4) && (nkept == 0 || !better(t, kept[nkept - 1], PG_GETARG_DATUM(4))))
+	/*
+	 * The kept and the inserted values merged, as far as both are known to
+	 * hold every value before: a value not kept is no better than the last
+	 * kept, and unless every row that came is among the inserted, one not
+	 * among them no better than the last of them.
+	 */
+	result = palloc(sizeof(Datum) * (nkept + ninserted));
+	while (k < nkept || i < ninserted)
 	{
-		Datum		inserted = PG_GETARG_DATUM(4);
-		bool		alone = came == 1;
-		int			i = 0;
+		bool		take_kept = i == ninserted ||
+		(k < nkept && !better(t, inserted[i], kept[k]));
+		Datum		next = take_kept ? kept[k] : inserted[i];
 
-		/* kept values no worse than it, then it, then (alone) the others */
-		for (; i < nkept && !better(t, inserted, kept[i]); i++)
-			result[nresult++] = kept[i];
-		result[nresult++] = inserted;
-		for (; alone && i < nkept; i++)
-			result[nresult++] = kept[i];
-	}
-	else
-	{
-		memcpy(result, kept, sizeof(Datum) * nkept);
-		nresult = nkept;
+		if (nkept > 0 && better(t, kept[nkept - 1], next))
+			break;
+		if (ninserted > 0 && ninserted != came && better(t, inserted[ninserted - 1], next))
+			break;
+		result[nresult++] = next;
+		if (take_kept)
+			k++;
+		else
+			i++;
 	}
 	if (nresult == 0)
 		PG_RETURN_NULL();
 	nresult = Min(nresult, DIFF_EXTREMES_KEPT);
 	PG_RETURN_ARRAYTYPE_P(construct_array(result, nresult, t->elemtype, t->typlen, t->typbyval,
 										  t->typalign));
+}
+
+/*
+ * pipeline.extremes_after(kept anyarray, old_count bigint, deleted
+ * anyarray, deleted_counts bigint[], inserted anyelement, new_count
+ * bigint, descending boolean) RETURNS anyarray: the values kept after a
+ * refresh's changes, or NULL when they are unknown.  old_count and
+ * new_count are how many non-NULL values the group had before and has
+ * after; deleted the values of rows that went (deleted_counts how many
+ * rows each), inserted the best value of the rows that came.
+ */
+PG_FUNCTION_INFO_V1(pipeline_extremes_after);
+Datum
+pipeline_extremes_after(PG_FUNCTION_ARGS)
+{
+	ExtremesType *t = extremes_type(fcinfo, 4, false, PG_GETARG_BOOL(6));
+
+	return extremes_after(fcinfo, t, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
+						  NULL);
+}
+
+/*
+ * pipeline.extremes_merged(kept anyarray, old_count bigint, deleted
+ * anyarray, deleted_counts bigint[], inserted anyarray, new_count bigint,
+ * descending boolean) RETURNS anyarray (1.9): as extremes_after(), with
+ * the best values of the rows that came (pipeline.kept_extremes() of
+ * them) rather than the best alone, so that an append of several rows
+ * keeps eight values known where it kept one.
+ */
+PG_FUNCTION_INFO_V1(pipeline_extremes_merged);
+Datum
+pipeline_extremes_merged(PG_FUNCTION_ARGS)
+{
+	ExtremesType *t = extremes_type(fcinfo, 0, true, PG_GETARG_BOOL(6));
+	ArrayType  *inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	Datum		best = (Datum) 0;
+	bool		any = inserted != NULL && first_element(t, inserted, &best);
+
+	return extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
 }
 
 /* pipeline.kept_extremes()'s state: the best values so far, best first. */
@@ -280,21 +345,22 @@ typedef struct KeptExtremes
  * pipeline.kept_extremes(value anyelement, descending boolean) aggregate,
  * step: keeps the group's DIFF_EXTREMES_KEPT best values (duplicates
  * included), copied into the aggregate's context.  One comparison per
- * value that is not among them, as min() and max() make.
+ * value that is not among them, as min() and max() make.  The 1.9 form
+ * kept_extremes(value, descending, copies bigint) counts a value copies
+ * times: a refresh's delta row stands for that many rows.
  */
 PG_FUNCTION_INFO_V1(pipeline_kept_extremes_step);
 Datum
 pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	MemoryContext old;
 	KeptExtremes *state = PG_ARGISNULL(0) ? NULL : (KeptExtremes *) PG_GETARG_POINTER(0);
+	int64		copies = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_INT64(3) : 1;
 	Datum		value;
-	int			position;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "pipeline.kept_extremes_step() called in a non-aggregate context");
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1) || copies < 1)
 	{
 		if (state == NULL)
 			PG_RETURN_NULL();
@@ -308,24 +374,30 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 		state->type.descending = PG_GETARG_BOOL(2);
 	}
 	value = PG_GETARG_DATUM(1);
-	if (state->n == DIFF_EXTREMES_KEPT &&
-		!better(&state->type, value, state->values[DIFF_EXTREMES_KEPT - 1]))
-		PG_RETURN_POINTER(state);
-
-	/* after the values no worse than it, the worst dropped when full */
-	if (state->n == DIFF_EXTREMES_KEPT)
+	for (int64 copy = 0; copy < Min(copies, DIFF_EXTREMES_KEPT); copy++)
 	{
-		if (!state->type.typbyval)
-			pfree(DatumGetPointer(state->values[DIFF_EXTREMES_KEPT - 1]));
-		state->n--;
+		int			position;
+		MemoryContext old;
+
+		if (state->n == DIFF_EXTREMES_KEPT &&
+			!better(&state->type, value, state->values[DIFF_EXTREMES_KEPT - 1]))
+			break;
+
+		/* after the values no worse than it, the worst dropped when full */
+		if (state->n == DIFF_EXTREMES_KEPT)
+		{
+			if (!state->type.typbyval)
+				pfree(DatumGetPointer(state->values[DIFF_EXTREMES_KEPT - 1]));
+			state->n--;
+		}
+		for (position = state->n; position > 0 && better(&state->type, value, state->values[position - 1]);
+			 position--)
+			state->values[position] = state->values[position - 1];
+		old = MemoryContextSwitchTo(aggcontext);
+		state->values[position] = datumCopy(value, state->type.typbyval, state->type.typlen);
+		MemoryContextSwitchTo(old);
+		state->n++;
 	}
-	for (position = state->n; position > 0 && better(&state->type, value, state->values[position - 1]);
-		 position--)
-		state->values[position] = state->values[position - 1];
-	old = MemoryContextSwitchTo(aggcontext);
-	state->values[position] = datumCopy(value, state->type.typbyval, state->type.typlen);
-	MemoryContextSwitchTo(old);
-	state->n++;
 	PG_RETURN_POINTER(state);
 }
 

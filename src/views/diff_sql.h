@@ -64,6 +64,13 @@ extern char *diff_sql_state_columns(DiffSql *sql);
 extern void diff_sql_keep_extremes(DiffSql *sql, bool keep);
 
 /*
+ * With merge (1.9, pipeline.extremes_merged() exists), the kept values are
+ * merged with the best eight of the rows that came rather than their best
+ * alone.
+ */
+extern void diff_sql_merge_inserted(DiffSql *sql, bool merge);
+
+/*
  * Whether aggregates of one argument share their state columns (1.9 on;
  * see diff_sql.c).  share: the state table was made that way, or is yet
  * to be made; diff_sql_prepare() assumes it.  diff_sql_shared_nn(): the

@@ -75,6 +75,26 @@ diff_sql_keep_extremes(DiffSql *sql, bool keep)
 	sql->keep_extremes = keep;
 }
 
+void
+diff_sql_merge_inserted(DiffSql *sql, bool merge)
+{
+	sql->merge_inserted = merge;
+}
+
+/* The best values of the rows that came go into the kept ones (1.9). */
+static bool
+merges_inserted(DiffSql *sql)
+{
+	return sql->keep_extremes && sql->merge_inserted;
+}
+
+/* The best value of the rows that came to min() or max() number i, in d. */
+static char *
+inserted_best(DiffSql *sql, int i)
+{
+	return merges_inserted(sql) ? psprintf("(d.d_best_%d)[1]", i) : psprintf("d.d_ins_%d", i);
+}
+
 int
 diff_sql_first_extreme(DiffSql *sql)
 {
@@ -204,10 +224,15 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:
-			appendStringInfo(buf,
-							 ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m > 0) AS d_ins_%d"
-							 ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m < 0) AS d_del_%d",
-							 agg->kind == DIFF_MIN ? "min" : "max", x, i,
+			/* the best of the rows that came, or (1.9) their best eight */
+			if (merges_inserted(sql))
+				appendStringInfo(buf, ", pipeline.kept_extremes(c%d, %s, pipeline_m) "
+								 "FILTER (WHERE pipeline_m > 0) AS d_best_%d",
+								 x, agg->kind == DIFF_MIN ? "false" : "true", i);
+			else
+				appendStringInfo(buf, ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m > 0) AS d_ins_%d",
+								 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+			appendStringInfo(buf, ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m < 0) AS d_del_%d",
 							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
 			/* every value that went, and of how many rows: once per argument */
 			if (gone == i)
@@ -302,14 +327,17 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 		case DIFF_MAX:
 			if (gone > 0)
 			{
-				char	   *kept = psprintf("pipeline.extremes_after(s.top_%d, s.nn_%d, d.d_gone_%d, "
-											"d.d_gone_n_%d, d.d_ins_%d, %s, %s)",
-											i, n, gone, gone, i, nn, agg->kind == DIFF_MIN ? "false" : "true");
+				char	   *kept = psprintf("pipeline.%s(s.top_%d, s.nn_%d, d.d_gone_%d, "
+											"d.d_gone_n_%d, d.d_%s_%d, %s, %s)",
+											merges_inserted(sql) ? "extremes_merged" : "extremes_after",
+											i, n, gone, gone, merges_inserted(sql) ? "best" : "ins", i,
+											nn, agg->kind == DIFF_MIN ? "false" : "true");
 
 				/* without deletes the extreme is known as before */
 				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN d.d_gone_%d IS NULL "
-								 "THEN %s(s.ext_%d, d.d_ins_%d) ELSE (%s)[1] END",
-								 i, nn, gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, kept);
+								 "THEN %s(s.ext_%d, %s) ELSE (%s)[1] END",
+								 i, nn, gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i,
+								 inserted_best(sql, i), kept);
 				appendStringInfo(set, ", top_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, kept);
 				/* unknown: read from the sources */
 				appendStringInfo(stale, " OR (%s > 0 AND (d.d_gone_%d IS NOT NULL OR s.top_%d IS NULL) AND %s IS NULL)",
@@ -374,12 +402,17 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 		case DIFF_MAX:
 			/* a value one delta term brought and another took back is none */
 			appendStringInfo(columns, ", ext_%d", i);
-			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_%d END", n, i);
+			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE %s END", n,
+							 inserted_best(sql, i));
 			if (sql->keep_extremes)
 			{
 				appendStringInfo(columns, ", top_%d", i);
-				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
-								 "ELSE ARRAY[d.d_ins_%d] END", n, i, i);
+				if (merges_inserted(sql))
+					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
+									 "ELSE d.d_best_%d END", n, i, i);
+				else
+					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
+									 "ELSE ARRAY[d.d_ins_%d] END", n, i, i);
 			}
 			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", n, i);
 			break;

@@ -136,6 +136,17 @@ state_keeps_extremes(Oid state, DiffSql *sql)
 									 7, argtypes, true));
 }
 
+/* Whether the installed SQL has pipeline.extremes_merged() (1.9 on). */
+static bool
+extremes_merged_exists(void)
+{
+	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYARRAYOID, INT8OID,
+	BOOLOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("extremes_merged")),
+									 7, argtypes, true));
+}
+
 /* Locks every relation the view reads (pipeline.edges) against changes. */
 static void
 lock_upstreams(Oid relid)
@@ -209,13 +220,15 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	if (r->shape->grouped)
 	{
+		bool		merge = extremes_merged_exists();
 		int			shared = diff_sql_shared_nn(r->sql);
 
 		/* a state made before 1.9 has a count per aggregate */
-		if (shared > 0 && OidIsValid(state) &&
-			get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber)
+		if (shared > 0 && (OidIsValid(state) ?
+						   get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber : !merge))
 			diff_sql_share_columns(r->sql, false);
 		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
+		diff_sql_merge_inserted(r->sql, merge);
 	}
 	return true;
 }
