@@ -36,6 +36,19 @@ SELECT pipeline.extremes_after('{{1,2},{3,4}}'::int[], 4, NULL, NULL, 0, 5, fals
 SELECT pipeline.extremes_after('{1}'::int[], 4, '{1}', '{1,1}', 0, 5, false);
 SELECT pipeline.extremes_after(ARRAY['<a/>'::xml], 1, NULL, NULL, '<b/>'::xml, 2, false);
 
+-- 1.9: the best values of the rows that came, merged; kept as far as both
+-- lists are known to hold every value before (all that came: as many
+-- values as rows came)
+SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, NULL, NULL, '{2,4,9}'::int[], 13, false) AS all_came_known,
+       pipeline.extremes_merged('{1,3,5}'::int[], 10, NULL, NULL, '{2,4}'::int[], 15, false) AS more_came,
+       pipeline.extremes_merged('{1,3,5}'::int[], 10, NULL, NULL, '{7,8}'::int[], 12, false) AS all_worse,
+       pipeline.extremes_merged('{1,2,3,4,5,6,7,8}'::int[], 20, NULL, NULL, '{0,0,4}'::int[], 23, false) AS eight_at_most,
+       pipeline.extremes_merged(NULL::int[], 0, NULL, NULL, '{4,6}'::int[], 2, false) AS first_values,
+       pipeline.extremes_merged('{9,7,5}'::int[], 10, '{9}', '{1}', '{8,6}'::int[], 11, true) AS max_side;
+-- asked again with the same arguments, or with other deletes: each its own answer
+SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, v.gone, '{1}', '{4}'::int[], 10, false) AS after_delete
+  FROM (VALUES ('{1}'::int[]), ('{1}'), ('{3}'), ('{2}'), ('{3}'), ('{1}')) v(gone);
+
 -- the aggregate filling a state: the eight best, duplicates included
 SELECT pipeline.kept_extremes(v, false) AS smallest, pipeline.kept_extremes(v, true) AS largest
   FROM unnest('{5,3,NULL,9,1,1,7,2,8,6,4}'::int[]) v;
@@ -44,6 +57,9 @@ SELECT pipeline.kept_extremes(v, false) IS NULL AS none_for_nulls
 SELECT g, pipeline.kept_extremes(t, true) AS largest
   FROM (VALUES (1, 'b'), (1, 'a'), (2, 'z'), (1, 'c')) x(g, t) GROUP BY g ORDER BY g;
 SELECT pipeline.kept_extremes(x, false) FROM (VALUES ('<a/>'::xml)) v(x);
+-- 1.9: a value counted as many times as the rows it stands for
+SELECT pipeline.kept_extremes(v, false, n) AS smallest
+  FROM (VALUES (5, 1), (2, 3), (9, 0), (1, 2), (7, 9)) x(v, n);
 
 -- views: per group extremes of an int, a text in "C" order, a timestamp;
 -- their full recompute after every refresh must be the same rows

@@ -33,10 +33,12 @@
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/typcache.h"
 
 #include "views/diff_sql.h"
@@ -314,6 +316,57 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 }
 
 /*
+ * For a group with deletes, a refresh's MERGE asks for its kept values up
+ * to three times (for the extreme, the kept values, whether they are
+ * unknown), the other min() and max() in between: the last few answers
+ * are kept, found by the bytes of their arguments (the function is
+ * immutable).
+ */
+#define ANSWERS_KEPT 4
+
+typedef struct KeptAnswer
+{
+	StringInfoData arguments;
+	bool		isnull;
+	Datum		answer;			/* a flat array, in answers_context */
+} KeptAnswer;
+
+static KeptAnswer answers[ANSWERS_KEPT];
+static int	answers_next;
+static StringInfoData asked;	/* this call's arguments */
+static MemoryContext answers_context;
+
+/* fcinfo's arguments (and t's type and collation) as bytes, into buf */
+static void
+arguments_bytes(FunctionCallInfo fcinfo, ExtremesType *t, StringInfo buf)
+{
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, (char *) &t->elemtype, sizeof(Oid));
+	appendBinaryStringInfo(buf, (char *) &t->collation, sizeof(Oid));
+	for (int arg = 0; arg < PG_NARGS(); arg++)
+	{
+		if (PG_ARGISNULL(arg))
+			appendStringInfoChar(buf, 'n');
+		else if (arg == 1 || arg == 5 || arg == 6)
+		{
+			Datum		value = PG_GETARG_DATUM(arg);
+
+			appendStringInfoChar(buf, 'v');
+			appendBinaryStringInfo(buf, (char *) &value, sizeof(Datum));
+		}
+		else
+		{
+			struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(arg));
+			int32		length = VARSIZE_ANY_EXHDR(value);
+
+			appendStringInfoChar(buf, 'a');
+			appendBinaryStringInfo(buf, (char *) &length, sizeof(int32));
+			appendBinaryStringInfo(buf, VARDATA_ANY(value), length);
+		}
+	}
+}
+
+/*
  * pipeline.extremes_merged(kept anyarray, old_count bigint, deleted
  * anyarray, deleted_counts bigint[], inserted anyarray, new_count bigint,
  * descending boolean) RETURNS anyarray (1.9): as extremes_after(), with
@@ -329,8 +382,52 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	ArrayType  *inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	Datum		best = (Datum) 0;
 	bool		any = inserted != NULL && first_element(t, inserted, &best);
+	KeptAnswer *slot;
+	Datum		answer;
+	MemoryContext old;
 
-	return extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	/* without deletes it is asked once, and mostly answered at once */
+	if (PG_ARGISNULL(2))
+		return extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	if (answers_context == NULL)
+	{
+		answers_context = AllocSetContextCreate(TopMemoryContext, "pipeline kept extremes",
+												ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(answers_context);
+		initStringInfo(&asked);
+		for (int i = 0; i < ANSWERS_KEPT; i++)
+			initStringInfo(&answers[i].arguments);
+		MemoryContextSwitchTo(old);
+	}
+	arguments_bytes(fcinfo, t, &asked);
+	for (int i = 0; i < ANSWERS_KEPT; i++)
+	{
+		KeptAnswer *known = &answers[i];
+
+		if (known->arguments.len != asked.len ||
+			memcmp(known->arguments.data, asked.data, asked.len) != 0)
+			continue;
+		if (known->isnull)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(datumCopy(known->answer, false, -1));
+	}
+
+	answer = extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	slot = &answers[answers_next];
+	answers_next = (answers_next + 1) % ANSWERS_KEPT;
+	if (!slot->isnull && DatumGetPointer(slot->answer) != NULL)
+		pfree(DatumGetPointer(slot->answer));
+	resetStringInfo(&slot->arguments);
+	appendBinaryStringInfo(&slot->arguments, asked.data, asked.len);
+	slot->isnull = fcinfo->isnull;
+	slot->answer = (Datum) 0;
+	if (!fcinfo->isnull)
+	{
+		old = MemoryContextSwitchTo(answers_context);
+		slot->answer = datumCopy(answer, false, -1);
+		MemoryContextSwitchTo(old);
+	}
+	return answer;
 }
 
 /* pipeline.kept_extremes()'s state: the best values so far, best first. */
