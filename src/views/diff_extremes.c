@@ -162,33 +162,21 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool array_arg, bool desce
 	return t;
 }
 
-/* The first element of a one-dimensional array without NULLs, or false. */
+/*
+ * The first (or last) element of a one-dimensional array without NULLs,
+ * or false.
+ */
 static bool
-first_element(ExtremesType *t, ArrayType *array, Datum *first)
+end_element(ExtremesType *t, ArrayType *array, bool last, Datum *element)
 {
 	int			index;
 	bool		isnull;
 
 	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] < 1)
 		return false;
-	index = ARR_LBOUND(array)[0];
-	*first = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
-							   t->typalign, &isnull);
-	return !isnull;
-}
-
-/* The last element of a one-dimensional array without NULLs, or false. */
-static bool
-last_element(ExtremesType *t, ArrayType *array, Datum *last)
-{
-	int			index;
-	bool		isnull;
-
-	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] < 1)
-		return false;
-	index = ARR_LBOUND(array)[0] + ARR_DIMS(array)[0] - 1;
-	*last = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
-							  t->typalign, &isnull);
+	index = ARR_LBOUND(array)[0] + (last ? ARR_DIMS(array)[0] - 1 : 0);
+	*element = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
+								 t->typalign, &isnull);
 	return !isnull;
 }
 
@@ -226,7 +214,7 @@ extremes_after(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 	{
 		Datum		last;
 
-		if (!last_element(t, kept_array, &last))
+		if (!end_element(t, kept_array, true, &last))
 			PG_RETURN_NULL();
 		if (!any_inserted || better(t, last, best_inserted))
 			PG_RETURN_ARRAYTYPE_P(kept_array);
@@ -381,7 +369,7 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	ExtremesType *t = extremes_type(fcinfo, 0, true, PG_GETARG_BOOL(6));
 	ArrayType  *inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	Datum		best = (Datum) 0;
-	bool		any = inserted != NULL && first_element(t, inserted, &best);
+	bool		any = inserted != NULL && end_element(t, inserted, false, &best);
 	KeptAnswer *slot;
 	Datum		answer;
 	MemoryContext old;
