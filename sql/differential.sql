@@ -56,6 +56,12 @@ SELECT name, refresh_mode, full_refresh_reason, pg_catalog.pg_class.relkind
 SELECT pg_catalog.string_agg(attname, ' ' ORDER BY attnum) AS per_user_state
   FROM pg_catalog.pg_attribute
  WHERE attrelid = ('pipeline.state_' || 'diff.mv_per_user'::regclass::oid)::regclass AND attnum > 0;
+-- and a delta's largest numeric scale, of how many rows (1.9): NULLs, NaN
+-- and infinities have none; each value counts the rows it stands for
+SELECT pipeline.max_scale(v, n) AS scale, pipeline.max_scale_rows(v, n) AS scale_rows
+  FROM (VALUES (1.5, 2), (2.25, 1), (3.75, 3), ('NaN', 5), (NULL, 1), ('Infinity', 1), (7, 4)) x(v, n);
+SELECT pipeline.max_scale(v, 1) AS scale, pipeline.max_scale_rows(v, 1) AS scale_rows
+  FROM (VALUES ('NaN'::numeric)) x(v);
 
 CREATE TABLE diff.expect (name text, query text);
 INSERT INTO diff.expect VALUES

@@ -94,3 +94,35 @@ CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) (
 );
 COMMENT ON AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) IS
     'Internal to differential refresh: a group''s best values kept for min() (false) or max() (true), each value counted the given times';
+
+-- 1.9: the largest display scale among a delta's numeric values and of how
+-- many rows (each value counted as many times as the rows it stands for),
+-- in one pass: two aggregates sharing one state (src/views/diff_scale.c)
+CREATE FUNCTION pipeline.scale_census_step(internal, numeric, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'pipeline_scale_census_step'
+LANGUAGE C IMMUTABLE;
+CREATE FUNCTION pipeline.scale_census_scale(internal)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pipeline_scale_census_scale'
+LANGUAGE C IMMUTABLE;
+CREATE FUNCTION pipeline.scale_census_rows(internal)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pipeline_scale_census_rows'
+LANGUAGE C IMMUTABLE;
+CREATE AGGREGATE pipeline.max_scale(numeric, bigint) (
+    SFUNC = pipeline.scale_census_step,
+    STYPE = internal,
+    SSPACE = 16,
+    FINALFUNC = pipeline.scale_census_scale
+);
+COMMENT ON AGGREGATE pipeline.max_scale(numeric, bigint) IS
+    'Internal to differential refresh: the largest display scale among the values';
+CREATE AGGREGATE pipeline.max_scale_rows(numeric, bigint) (
+    SFUNC = pipeline.scale_census_step,
+    STYPE = internal,
+    SSPACE = 16,
+    FINALFUNC = pipeline.scale_census_rows
+);
+COMMENT ON AGGREGATE pipeline.max_scale_rows(numeric, bigint) IS
+    'Internal to differential refresh: how many rows have the largest display scale among the values, each value counted the given times';

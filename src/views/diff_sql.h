@@ -64,11 +64,12 @@ extern char *diff_sql_state_columns(DiffSql *sql);
 extern void diff_sql_keep_extremes(DiffSql *sql, bool keep);
 
 /*
- * With merge (1.9, pipeline.extremes_merged() exists), the kept values are
- * merged with the best eight of the rows that came rather than their best
- * alone.
+ * With installed (1.9's functions are: pipeline.extremes_merged() exists),
+ * the kept values are merged with the best eight of the rows that came
+ * rather than their best alone, and a numeric sum's scale in the delta is
+ * counted by pipeline.max_scale() rather than in a window.
  */
-extern void diff_sql_merge_inserted(DiffSql *sql, bool merge);
+extern void diff_sql_use_1_9_functions(DiffSql *sql, bool installed);
 
 /*
  * Whether aggregates of one argument share their state columns (1.9 on;

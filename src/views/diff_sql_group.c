@@ -76,16 +76,16 @@ diff_sql_keep_extremes(DiffSql *sql, bool keep)
 }
 
 void
-diff_sql_merge_inserted(DiffSql *sql, bool merge)
+diff_sql_use_1_9_functions(DiffSql *sql, bool installed)
 {
-	sql->merge_inserted = merge;
+	sql->functions_1_9 = installed;
 }
 
 /* The best values of the rows that came go into the kept ones (1.9). */
 static bool
 merges_inserted(DiffSql *sql)
 {
-	return sql->keep_extremes && sql->merge_inserted;
+	return sql->keep_extremes && sql->functions_1_9;
 }
 
 /* The best value of the rows that came to min() or max() number i, in d. */
@@ -180,7 +180,7 @@ scale_windows(DiffSql *sql, bool delta)
 		DiffAgg    *agg = lfirst(lc);
 		int			x = sql->arg_column[++i];
 
-		if (!agg->numeric_arg || !owns_sum(sql, agg, i))
+		if (!agg->numeric_arg || !owns_sum(sql, agg, i) || (delta && sql->functions_1_9))
 			continue;
 		if (delta)
 			appendStringInfo(&buf,
@@ -213,14 +213,25 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
 							 "THEN c%d::pg_catalog.numeric ELSE pipeline_m::pg_catalog.numeric "
 							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
-			if (agg->numeric_arg)
+			/* the largest scale that came and went, and of how many rows */
+			if (agg->numeric_arg && sql->functions_1_9)
+				appendStringInfo(buf,
+								 ", pipeline.max_scale(c%d, pipeline_m) FILTER (WHERE pipeline_m > 0) AS d_ins_sc_%d"
+								 ", pipeline.max_scale_rows(c%d, pipeline_m) FILTER (WHERE pipeline_m > 0) AS d_ins_sc_n_%d"
+								 ", pipeline.max_scale(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_%d"
+								 ", pipeline.max_scale_rows(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_n_%d",
+								 x, i, x, i, x, i, x, i);
+			else if (agg->numeric_arg)
 				appendStringInfo(buf,
 								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
 								 ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d), 0)::pg_catalog.int8 AS d_ins_sc_n_%d"
 								 ", pg_catalog.max(del_sc_%d) AS d_del_sc_%d"
-								 ", COALESCE(OPERATOR(pg_catalog.-) pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d), 0)::pg_catalog.int8 AS d_del_sc_n_%d"
-								 ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d",
-								 i, i, x, i, i, i, i, x, i, i, x, x, i);
+								 ", COALESCE(OPERATOR(pg_catalog.-) pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d), 0)::pg_catalog.int8 AS d_del_sc_n_%d",
+								 i, i, x, i, i, i, i, x, i, i);
+			/* a NaN or an infinity went: the scale is read again */
+			if (agg->numeric_arg)
+				appendStringInfo(buf, ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL "
+								 "AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d", x, x, i);
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:

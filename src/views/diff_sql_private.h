@@ -46,8 +46,8 @@ struct DiffSql
 	char	   *finalize_list;	/* grouped: the select list from s */
 	char	   *finalize_having;	/* grouped: NULL or a condition on s */
 	bool		keep_extremes;	/* min/max state: top_<n>[], not ext_<n> */
-	bool		merge_inserted; /* kept values merged with the best of the
-								 * rows that came (extremes_merged(), 1.9) */
+	bool		functions_1_9;	/* 1.9's extremes_merged(), kept_extremes(...,
+								 * copies) and max_scale() are installed */
 };
 
 /* "prefix<from>, ..., prefix<to>" */

@@ -228,7 +228,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 						   get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber : !merge))
 			diff_sql_share_columns(r->sql, false);
 		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
-		diff_sql_merge_inserted(r->sql, merge);
+		diff_sql_use_1_9_functions(r->sql, merge);
 	}
 	return true;
 }
