@@ -337,10 +337,11 @@ arguments_bytes(FunctionCallInfo fcinfo, ExtremesType *t, StringInfo buf)
 			appendStringInfoChar(buf, 'n');
 		else if (arg == 1 || arg == 5 || arg == 6)
 		{
-			Datum		value = PG_GETARG_DATUM(arg);
+			/* by value (a bigint Datum may be a pointer on 32-bit builds) */
+			int64		value = arg == 6 ? PG_GETARG_BOOL(arg) : PG_GETARG_INT64(arg);
 
 			appendStringInfoChar(buf, 'v');
-			appendBinaryStringInfo(buf, (char *) &value, sizeof(Datum));
+			appendBinaryStringInfo(buf, (char *) &value, sizeof(int64));
 		}
 		else
 		{
