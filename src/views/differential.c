@@ -136,9 +136,13 @@ state_keeps_extremes(Oid state, DiffSql *sql)
 									 7, argtypes, true));
 }
 
-/* Whether the installed SQL has pipeline.extremes_merged() (1.9 on). */
+/*
+ * Whether the installed SQL has 1.9's functions for differential refresh
+ * (extremes_merged(), kept_extremes(..., copies), max_scale()): the library
+ * also serves 1.8's SQL until ALTER EXTENSION pipeline UPDATE.
+ */
 static bool
-extremes_merged_exists(void)
+functions_1_9_installed(void)
 {
 	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYARRAYOID, INT8OID,
 	BOOLOID};
@@ -220,15 +224,15 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	if (r->shape->grouped)
 	{
-		bool		merge = extremes_merged_exists();
+		bool		installed_1_9 = functions_1_9_installed();
 		int			shared = diff_sql_shared_nn(r->sql);
 
 		/* a state made before 1.9 has a count per aggregate */
 		if (shared > 0 && (OidIsValid(state) ?
-						   get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber : !merge))
+						   get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber : !installed_1_9))
 			diff_sql_share_columns(r->sql, false);
 		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
-		diff_sql_use_1_9_functions(r->sql, merge);
+		diff_sql_use_1_9_functions(r->sql, installed_1_9);
 	}
 	return true;
 }
