@@ -272,6 +272,18 @@ forget_least_recent_plan(bool only_user)
 	(void) hash_search(kept_plans, &entry->key, HASH_REMOVE, NULL);
 }
 
+/* SPI_prepare_cursor(), erroring when the statement cannot be prepared */
+static SPIPlanPtr
+prepare_or_error(const char *sql, int nargs, Oid *argtypes, int cursor_options)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare pipeline statement (%s): %s",
+			 SPI_result_code_string(SPI_result), sql);
+	return plan;
+}
+
 /*
  * The kept plan of the statement (variant -1: internal SQL, prepared as
  * role with search_path pinned; else user code, prepared in the caller's
@@ -313,15 +325,8 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
 		ctl.entrysize = sizeof(KeptPlan);
 		kept_plans = hash_create("pipeline kept plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
-	if (variant >= 0)
-	{
-		plan = SPI_prepare(sql, nargs, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare pipeline statement (%s): %s",
-				 SPI_result_code_string(SPI_result), sql);
-	}
-	else
-		plan = runas_spi_prepare(role, sql, nargs, argtypes);
+	plan = variant >= 0 ? prepare_or_error(sql, nargs, argtypes, 0) :
+		runas_spi_prepare(role, sql, nargs, argtypes);
 	if (SPI_keepplan(plan) != 0)
 	{
 		SPI_freeplan(plan);
@@ -346,10 +351,14 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
 }
 
 SPIPlanPtr
-runas_kept_user_plan(Oid owner, const char *sql, int64 variant)
+runas_kept_user_plan(Oid owner, const char *sql, int64 variant, bool *kept)
 {
+	SPIPlanPtr	plan;
+
 	Assert(variant >= 0);
-	return kept_plan(owner, sql, 0, NULL, variant);
+	plan = kept_plan(owner, sql, 0, NULL, variant);
+	*kept = plan != NULL;
+	return *kept ? plan : prepare_or_error(sql, 0, NULL, 0);
 }
 
 uint64
@@ -384,11 +393,8 @@ runas_spi_prepare_cursor(Oid role, const char *sql, int nargs, Oid *argtypes,
 	SPIPlanPtr	plan;
 
 	runas_begin_internal(&ra, role);
-	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+	plan = prepare_or_error(sql, nargs, argtypes, cursor_options);
 	runas_end(&ra);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare pipeline statement (%s): %s",
-			 SPI_result_code_string(SPI_result), sql);
 	return plan;
 }
 

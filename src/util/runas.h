@@ -65,10 +65,11 @@ extern void runas_begin_refresh(RunAs *ra, Oid owner);
  * the backend's life like runas_spi()'s statements (the plan cache plans it
  * again when what it uses changes, or the owner's search_path).  variant
  * (>= 0) tells apart plans of one text that must not be shared, e.g. made
- * for very different numbers of rows.  Never free it.  NULL when it cannot
- * be kept: then prepare it yourself.
+ * for very different numbers of rows.  *kept: the plan is kept, never free
+ * it; else it was prepared for this call alone (it could not be kept), and
+ * the caller frees it.
  */
-extern SPIPlanPtr runas_kept_user_plan(Oid owner, const char *sql, int64 variant);
+extern SPIPlanPtr runas_kept_user_plan(Oid owner, const char *sql, int64 variant, bool *kept);
 
 extern void runas_end(RunAs *ra);
 

@@ -258,20 +258,12 @@ static SPIPlanPtr
 plan_as_owner(DiffRefresh *r, const char *sql, bool *kept)
 {
 	int64		size_class = 0;
-	SPIPlanPtr	plan;
 
 	for (uint64 n = r->changes; n >= 8; n /= 8)
 		size_class++;
-	plan = runas_kept_user_plan(r->owner, sql,
-								size_class * 4 + (enable_hashjoin ? 2 : 0) + (enable_mergejoin ? 1 : 0));
-	*kept = plan != NULL;
-	if (plan != NULL)
-		return plan;
-	plan = SPI_prepare(sql, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare differential refresh statement (%s): %s",
-			 SPI_result_code_string(SPI_result), sql);
-	return plan;
+	return runas_kept_user_plan(r->owner, sql,
+								size_class * 4 + (enable_hashjoin ? 2 : 0) + (enable_mergejoin ? 1 : 0),
+								kept);
 }
 
 /* Runs one generated statement as the view's owner, as user code. */
