@@ -227,16 +227,6 @@ typedef struct MirrorRun
 } MirrorRun;
 
 /*
- * The key type's comparison of btree strategy, qualified: the statements
- * run under the owner's search_path
- */
-static char *
-key_op(MirrorRun *run, int strategy)
-{
-	return comparison_operator_sql(run->keytypid, strategy);
-}
-
-/*
  * Reads the view as it is now, under the refresh lock its caller holds
  * (refresh_lock(), or the creation of the table in this transaction).
  */
@@ -283,7 +273,7 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 									   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q%s",
 									   key, key, run->view->bound_query,
 									   mark ? psprintf(" WHERE q.%s %s $1::%s", key,
-													   key_op(run, BTGreaterStrategyNumber),
+													   comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
 													   run->keytype) : ""),
 							  mark ? 1 : 0, argtypes, values);
 	*least = spi_rows_text(rows, 0, 0);
@@ -357,14 +347,14 @@ consume_stream(MirrorRun *run, bool from_scratch)
 		values[1] = CStringGetTextDatum(mark);
 		source.nargs = 2;
 		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s AND q.%s %s $3::%s",
-							  run->view->bound_query, key, key_op(run, BTLessEqualStrategyNumber),
-							  run->keytype, key, key_op(run, BTGreaterStrategyNumber), run->keytype);
+							  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
+							  run->keytype, key, comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber), run->keytype);
 	}
 	else
 	{
 		source.nargs = 1;
 		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
-							  run->view->bound_query, key, key_op(run, BTLessEqualStrategyNumber),
+							  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
 							  run->keytype);
 	}
 	counts = apply_source(run, &source);
@@ -397,10 +387,10 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
 					 run->view->bound_query, key,
-					 key_op(run, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
+					 comparison_operator_sql(run->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
 					 run->keytype);
 	if (lo)
-		appendStringInfo(&sql, " AND q.%s %s $3::%s", key, key_op(run, BTGreaterStrategyNumber),
+		appendStringInfo(&sql, " AND q.%s %s $3::%s", key, comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
 						 run->keytype);
 	if (excluded)
 		appendStringInfo(&sql, " AND %s <> ALL ($4)",

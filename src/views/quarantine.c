@@ -147,16 +147,6 @@ quarantine_batch_begin(StreamBatch *b, const ManagedView *view, Oid owner, Query
 	b->stream_column = column;
 }
 
-/*
- * The key type's comparison of btree strategy, qualified: the statements
- * run under the owner's search_path
- */
-static char *
-key_op(const StreamBatch *b, int strategy)
-{
-	return comparison_operator_sql(b->keytypid, strategy);
-}
-
 /* min or max of the stream table's key, above the mark, as text (or NULL) */
 static char *
 stream_extreme(const StreamBatch *b, const char *aggregate)
@@ -169,7 +159,7 @@ stream_extreme(const StreamBatch *b, const char *aggregate)
 	texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s%s",
 								 aggregate, col, stream_sql(b),
 								 b->mark ? psprintf(" WHERE s.%s %s $1::%s", col,
-													key_op(b, BTGreaterStrategyNumber), b->keytype) : ""),
+													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : ""),
 						b->mark ? 1 : 0, argtypes, values);
 	return linitial(texts);
 }
@@ -201,9 +191,9 @@ batch_keys(const StreamBatch *b, int *count)
 
 	texts = query_texts(psprintf("SELECT d.k::pg_catalog.text FROM (SELECT DISTINCT s.%s AS k FROM %s s "
 								 " WHERE s.%s %s $1::%s%s) d ORDER BY d.k",
-								 col, stream_sql(b), col, key_op(b, BTLessEqualStrategyNumber), b->keytype,
+								 col, stream_sql(b), col, comparison_operator_sql(b->keytypid, BTLessEqualStrategyNumber), b->keytype,
 								 b->mark ? psprintf(" AND s.%s %s $2::%s", col,
-													key_op(b, BTGreaterStrategyNumber), b->keytype) : ""),
+													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : ""),
 						b->mark ? 2 : 1, argtypes, values);
 	keys = palloc(sizeof(char *) * Max(list_length(texts), 1));
 	foreach(lc, texts)
@@ -326,7 +316,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 		Datum		values[1] = {CStringGetTextDatum(k->key)};
 		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s %s $1::%s",
 								  quarantine_mirror_key_sql(b->mirror_keys), b->bound_query,
-								  quote_identifier(b->key), key_op(b, BTEqualStrategyNumber),
+								  quote_identifier(b->key), comparison_operator_sql(b->keytypid, BTEqualStrategyNumber),
 								  b->keytype),
 		1, argtypes, values, NIL};
 		ErrorData  *edata = subxact_try(collect_work, &c, false);
@@ -353,10 +343,10 @@ sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text FROM (%s) q "
 								" WHERE q.%s %s $2::%s%s AND %s = ANY ($1)",
 								key, b->bound_query, key,
-								key_op(b, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
+								comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
 								b->keytype,
 								lo ? psprintf(" AND q.%s %s $3::%s", key,
-											  key_op(b, BTGreaterStrategyNumber), b->keytype) : "",
+											  comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
 								quarantine_mirror_key_sql(b->mirror_keys)),
 					   lo ? 3 : 2, argtypes, values);
 }
@@ -388,7 +378,7 @@ record(StreamBatch *b, List *bad, List *siblings)
 										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s)::pg_catalog.text "
 													"  FROM %s s WHERE s.%s %s ANY ($1::%s[]) ORDER BY s.%s",
 													col, stream_sql(b), col,
-													key_op(b, BTEqualStrategyNumber), b->keytype, col),
+													comparison_operator_sql(b->keytypid, BTEqualStrategyNumber), b->keytype, col),
 										   1, readtypes),
 						 readvalues, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the rows set aside");
