@@ -253,8 +253,8 @@ INSERT INTO attacker.src VALUES (4, 'Delta');
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
 DELETE FROM attacker.src WHERE id = 4;
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
--- two new maxima at once (the state keeps the larger alone), the larger
--- deleted (the next values read again, 1.7), then the next one (from them)
+-- two new maxima at once (1.9 keeps both; 1.7 and 1.8 kept the larger
+-- alone and read the next values again), the larger deleted, then the next
 INSERT INTO attacker.src VALUES (6, 'Foxtrot'), (8, 'Hotel');
 SELECT matview, status, rows FROM pipeline.refresh('attacker.mv_tally');
 DELETE FROM attacker.src WHERE id = 8;
@@ -340,6 +340,17 @@ SELECT pipeline.drop_matview('attacker.mv_names', true);
 RESET search_path;
 RESET SESSION AUTHORIZATION;
 
+-- the victim's differential view over numerics: its delta's scale count and
+-- the kept values merged with the best that came (1.9) are refreshed below
+-- by a superuser with the traps first in search_path
+SET SESSION AUTHORIZATION victim;
+CREATE TABLE victim.scores (g int, v numeric);
+INSERT INTO victim.scores SELECT i % 3, i / 4.0 FROM generate_series(1, 30) i;
+SELECT pipeline.create_matview('victim', 'score_range',
+    'SELECT g, sum(v) AS total, min(v) AS lo, max(v) AS hi FROM victim.scores GROUP BY g',
+    '1 hour', refresh_mode => 'differential');
+RESET SESSION AUTHORIZATION;
+
 -- a superuser whose search_path was tampered with runs everything due: the
 -- victim's view runs as the victim with the victim's own search_path (its
 -- helper's count(*) and vsrc), the audit view as its owner, and no trap
@@ -351,7 +362,15 @@ INSERT INTO victim.stage VALUES ('U', 3, 1, 'a2'), ('I', 1, 2, 'late');
 INSERT INTO victim.stream VALUES (4, 'U', 3, 1, 'a2'), (5, 'I', 1, 2, 'late'), (6, 'U', NULL, 3, 'bad');
 SELECT matview, status FROM pipeline.refresh('victim.mv_staged');
 SELECT matview, status FROM pipeline.refresh('victim.mv_streamed');
+-- the victim's numeric view, with rows that came and went, as the victim
+INSERT INTO victim.scores VALUES (1, 0.125), (1, 99.5), (1, 98.5), (2, 7.3);
+DELETE FROM victim.scores WHERE v IN (0.5, 7.5);
+SELECT matview, status FROM pipeline.refresh('victim.mv_score_range');
 RESET search_path;
+SELECT (SELECT pg_catalog.array_agg(r::text ORDER BY r.g) FROM victim.mv_score_range r) =
+       (SELECT pg_catalog.array_agg(q::text ORDER BY q.g)
+          FROM (SELECT g, sum(v) AS total, min(v) AS lo, max(v) AS hi FROM victim.scores GROUP BY g) q)
+       AS score_range_equals_recompute;
 -- the victim's audits ran (as the victim, bound); no SLA incident: the
 -- attacker's run_due in 2030 could not open one (before the fix it did)
 SELECT a.matview, a.expectation, a.passed FROM pipeline.audits a
@@ -423,6 +442,7 @@ SELECT pipeline.drop_matview('victim.mv_staged');
 SELECT pipeline.drop_matview('victim.mv_streamed');
 SELECT pipeline.drop_matview('victim.mv_audited');
 SELECT pipeline.drop_matview('victim.mv_guarded');
+SELECT pipeline.drop_matview('victim.mv_score_range');
 SELECT pipeline.drop_matview('attacker.mv_names');
 DROP TABLE public.trap_log, public.fresh_src;
 DROP SCHEMA attacker CASCADE;
