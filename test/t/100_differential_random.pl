@@ -1,7 +1,8 @@
 # Differential refresh gives exactly the answer of a full recompute: a
 # seeded random mix of writes to two tables (INSERT of one row and many,
 # COPY, UPDATE of values, group keys and join keys, DELETE, the current
-# min/max deleted, rare TRUNCATE; in autocommit, in transactions, in
+# min/max deleted, several of a large group's best values deleted or made
+# worse at once, rare TRUNCATE; in autocommit, in transactions, in
 # subtransactions rolled back to a savepoint, in transactions rolled back;
 # NULLs in keys and values; groups appearing and vanishing), with a second
 # session committing while refreshes run.  After every refresh round each of
@@ -83,6 +84,11 @@ my @views = (
 	                           bool_and(flag) AS all_flag, bool_or(flag) AS any_flag
 	                      FROM d.events GROUP BY user_id, kind
 	                    HAVING count(*) > 1 OR sum(qty) > 40} ],
+	# few groups of many rows: each keeps only its best min/max values, and
+	# write_op() takes several of them at once, often with worse ones coming
+	[ by_kind => q{SELECT kind, count(*) AS n, min(amount) AS min_amount, max(amount) AS max_amount,
+	                      min(eventtime) AS first_at, max(eventtime) AS last_at, max(qty) AS max_qty
+	                 FROM d.events GROUP BY kind} ],
 	# no GROUP BY: one row, also over no input (refunds are rare, TRUNCATE)
 	[ totals => q{SELECT count(*) AS n, count(qty) AS n_qty, sum(amount) AS sum_amount, sum(qty) AS sum_qty,
 	                     avg(amount) AS avg_amount, min(amount) AS min_amount, max(eventtime) AS last_at,
@@ -256,6 +262,18 @@ sub write_op
 		"UPDATE d.events SET amount = amount - 100 WHERE id IN (SELECT id FROM d.events WHERE user_id = $u AND amount IS NOT NULL ORDER BY amount DESC LIMIT 1);\n",
 		"DELETE FROM d.events WHERE eventtime = (SELECT max(eventtime) FROM d.events WHERE kind = 'view' AND user_id = $u);\n",
 	) if $r < 0.78;
+	# several of a large group's best values go, or turn worse than every
+	# other (shifts by whole hundreds keep one text per value)
+	my $kind = chance(0.1) ? 'IS NULL' : "= '" . pick(grep { defined } @kinds) . "'";
+	my $top = 'SELECT id FROM d.events WHERE kind ' . $kind . ' AND %s IS NOT NULL ORDER BY %s LIMIT ' . (1 + int(rand(10)));
+	return pick(
+		sprintf("DELETE FROM d.events WHERE id IN ($top);\n", 'amount', 'amount DESC'),
+		sprintf("DELETE FROM d.events WHERE id IN ($top);\n", 'amount', 'amount'),
+		sprintf("UPDATE d.events SET amount = amount - 200 WHERE id IN ($top);\n", 'amount', 'amount DESC'),
+		sprintf("UPDATE d.events SET amount = amount + 200 WHERE id IN ($top);\n", 'amount', 'amount'),
+		sprintf("UPDATE d.events SET eventtime = eventtime - interval '40 days' WHERE id IN ($top);\n", 'eventtime', 'eventtime DESC'),
+		sprintf("UPDATE d.events SET qty = qty - 30 WHERE id IN ($top);\n", 'qty', 'qty DESC'),
+	) if $r < 0.85;
 	return 'DELETE FROM d.events WHERE ' . event_where() . ";\n" if $r < 0.92;
 	return 'DELETE FROM d.users WHERE ' . user_where() . ";\n" if $r < 0.96;
 	# a whole group vanishes
