@@ -406,6 +406,35 @@ ALTER ROLE victim RESET search_path;
 RESET search_path;
 SELECT pipeline.drop_matview('victim.mv_paths');
 
+-- a database setting that lists pg_catalog after another schema (what the
+-- database's owner may set) is the path the victim's new sessions get; the
+-- victim's code that pipeline runs still searches pg_catalog first.  A
+-- differential view's stored query names pg_catalog's lower() unqualified,
+-- as a view's deparsed text does, and a refresh parses it again, with the
+-- comparisons pipeline writes around it: no trap runs as the victim
+SET SESSION AUTHORIZATION victim;
+CREATE TABLE victim.tags (id int, t text);
+INSERT INTO victim.tags VALUES (1, 'Red'), (2, 'red'), (3, 'Blue');
+SELECT pipeline.create_matview('victim', 'tag_counts',
+    'SELECT lower(t) AS tag, count(*) AS n, max(id) AS last_id FROM victim.tags GROUP BY 1',
+    '1 hour', refresh_mode => 'differential');
+RESET SESSION AUTHORIZATION;
+DO $$ BEGIN
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET search_path = attacker, pg_catalog',
+                              pg_catalog.current_database());
+END $$;
+INSERT INTO victim.tags VALUES (4, 'BLUE'), (5, 'Green');
+SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
+-- the largest id of 'red' goes: the next is read from the sources
+DELETE FROM victim.tags WHERE id = 2;
+SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
+DO $$ BEGIN
+    EXECUTE pg_catalog.format('ALTER DATABASE %I RESET search_path', pg_catalog.current_database());
+END $$;
+SELECT * FROM victim.mv_tag_counts ORDER BY tag;
+SELECT refresh_mode FROM pipeline.matviews WHERE matview = 'victim.mv_tag_counts'::regclass;
+SELECT pipeline.drop_matview('victim.mv_tag_counts');
+
 -- the verdict: traps ran only as the attacker, who is no superuser
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'attacker';
 SELECT DISTINCT who, trap FROM public.trap_log WHERE who <> 'attacker' ORDER BY 1, 2;

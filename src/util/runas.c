@@ -23,6 +23,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
+#include "utils/varlena.h"
 
 #include "util/runas.h"
 
@@ -173,6 +174,39 @@ server_search_path(void)
 	return "\"$user\", public";
 }
 
+/*
+ * The path as the owner's code gets it: pg_catalog first and pg_temp last,
+ * wherever (and whether) the setting lists them.  A schema before
+ * pg_catalog would shadow its operators and functions in all that pipeline
+ * has parsed again as the owner: a differential view's stored query, whose
+ * deparsed text leaves pg_catalog's names unqualified, and the SQL around
+ * it.  pg_temp early would let the caller's temporary objects run as the
+ * owner.  A setting that is no list of names goes on as it is, to fail as
+ * it would in a session.
+ */
+static char *
+owner_path(const char *setting)
+{
+	char	   *raw = pstrdup(setting);
+	List	   *names;
+	ListCell   *lc;
+	StringInfoData path;
+
+	if (!SplitIdentifierString(raw, ',', &names))
+		return psprintf("%s, pg_temp", setting);
+	initStringInfo(&path);
+	appendStringInfoString(&path, "pg_catalog");
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (strcmp(name, "pg_catalog") != 0 && strcmp(name, "pg_temp") != 0)
+			appendStringInfo(&path, ", %s", quote_identifier(name));
+	}
+	appendStringInfoString(&path, ", pg_temp");
+	return path.data;
+}
+
 char *
 runas_owner_search_path(Oid owner)
 {
@@ -208,9 +242,8 @@ runas_owner_search_path(Oid owner)
 
 	for (int rank = 0; rank < 4; rank++)
 		if (found[rank] != NULL)
-			return psprintf("%s, pg_temp", found[rank]);
-	/* temporary objects never shadow the owner's own */
-	return psprintf("%s, pg_temp", server_search_path());
+			return owner_path(found[rank]);
+	return owner_path(server_search_path());
 }
 
 /*

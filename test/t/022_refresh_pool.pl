@@ -72,8 +72,9 @@ $node->safe_psql('postgres', q{
 	DELETE FROM public.observed;   -- what the sessions' own first refreshes noted
 });
 
-# the owner's search_path, with pg_temp last (as the refresh pins it)
-my $expected_path = q{CASE who WHEN 'alice' THEN 'alice, public, pg_temp' ELSE 'bob, public, pg_temp' END};
+# the owner's search_path, with pg_catalog first and pg_temp last (as the
+# refresh pins it)
+my $expected_path = q{CASE who WHEN 'alice' THEN 'pg_catalog, alice, public, pg_temp' ELSE 'pg_catalog, bob, public, pg_temp' END};
 
 # waits for n more runs of each view than were noted so far
 sub wait_for_runs
