@@ -96,11 +96,13 @@ runas_begin_internal(RunAs *ra, Oid role)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+static char *owner_search_path(Oid owner);
+
 /* As owner, with the owner's own search_path; flags add to the context. */
 static void
 begin_as_owner(RunAs *ra, Oid owner, int flags)
 {
-	char	   *path = runas_owner_search_path(owner);
+	char	   *path = owner_search_path(owner);
 
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
@@ -207,8 +209,12 @@ owner_path(const char *setting)
 	return path.data;
 }
 
-char *
-runas_owner_search_path(Oid owner)
+/*
+ * The search_path owner gets in a fresh session of this database, as its
+ * code gets it (owner_path()).
+ */
+static char *
+owner_search_path(Oid owner)
 {
 	/*
 	 * A new session applies, most specific first: role in this database,

@@ -98,8 +98,6 @@ extern void runas_unpin_settings(int nestlevel);
  */
 extern int	runas_pin_bound_text_settings(void);
 
-/* The search_path owner gets in a fresh session of this database. */
-extern char *runas_owner_search_path(Oid owner);
 
 /*
  * Runs SQL through SPI with parameters (nulls as SPI wants them, or NULL),
