@@ -400,6 +400,15 @@ runas_kept_user_plan(Oid owner, const char *sql, int64 variant, bool *kept)
 	return *kept ? plan : prepare_or_error(sql, 0, NULL, 0);
 }
 
+SPIPlanPtr
+runas_kept_internal_plan(Oid role, const char *sql, int nargs, Oid *argtypes, bool *kept)
+{
+	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes, -1);
+
+	*kept = plan != NULL;
+	return *kept ? plan : runas_spi_prepare(role, sql, nargs, argtypes);
+}
+
 uint64
 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 		  const char *nulls, bool read_only, long count, int expected_ret)

@@ -71,6 +71,15 @@ extern void runas_begin_refresh(RunAs *ra, Oid owner);
  */
 extern SPIPlanPtr runas_kept_user_plan(Oid owner, const char *sql, int64 variant, bool *kept);
 
+/*
+ * The plan of an internal statement, prepared as role with search_path
+ * pinned and kept as runas_spi()'s are, for a caller that runs it itself
+ * (under runas_begin_internal() for role): to send its rows to a receiver
+ * of its own.  *kept as for runas_kept_user_plan().
+ */
+extern SPIPlanPtr runas_kept_internal_plan(Oid role, const char *sql, int nargs, Oid *argtypes,
+										   bool *kept);
+
 extern void runas_end(RunAs *ra);
 
 /* A setting and the value it is pinned to (runas_pin_settings()). */
