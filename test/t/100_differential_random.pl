@@ -243,7 +243,8 @@ sub write_op
 	return insert_users(1 + int(rand(3))) if $r < 0.32;
 	return 'UPDATE d.events SET amount = ' . lit(rnd_amount(), 'num') . ', qty = ' . lit(rnd_qty(), 'num')
 	  . ' WHERE ' . event_where() . ";\n" if $r < 0.42;
-	return 'UPDATE d.events SET amount = amount + ' . lit(rnd_amount() // '0.5', 'num') . ', qty = qty - 1, eventtime = eventtime + interval \'1 hour\''
+	# a whole number keeps the value's text the one rnd_amount() gives it
+	return 'UPDATE d.events SET amount = amount + ' . (int(rand(21)) - 10) . ', qty = qty - 1, eventtime = eventtime + interval \'1 hour\''
 	  . ' WHERE ' . event_where() . ";\n" if $r < 0.47;
 	# group keys and join keys
 	return 'UPDATE d.events SET user_id = ' . lit(rnd_user_id(), 'num') . ' WHERE ' . event_where() . ";\n" if $r < 0.53;
