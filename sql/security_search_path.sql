@@ -406,56 +406,63 @@ ALTER ROLE victim RESET search_path;
 RESET search_path;
 SELECT pipeline.drop_matview('victim.mv_paths');
 
--- the attacker owns the database (as on a host that gives each team its
--- own) and sets everyone's search_path there with pg_catalog after its
--- schema: the path the victim's new sessions get.  The victim's code that
--- pipeline runs still searches pg_catalog first.  A differential view's
--- stored query names pg_catalog's lower() unqualified, as a view's deparsed
--- text does, and a refresh parses it again with the comparisons pipeline
--- writes around it: no trap runs as the victim
+-- a database the attacker owns (as on a host that gives each team its
+-- own), where it sets everyone's search_path with pg_catalog after its
+-- schema: the path the victim's new sessions get there.  The victim's code
+-- that pipeline runs still searches pg_catalog first.  A differential
+-- view's stored query names pg_catalog's lower() unqualified, as a view's
+-- deparsed text does, and a refresh parses it again with the comparisons
+-- pipeline writes around it: no trap runs as the victim.  A database of
+-- its own, so that nothing set here outlives a failure
+RESET SESSION AUTHORIZATION;
+RESET search_path;
+CREATE DATABASE pipeline_hosted OWNER attacker;
+\c pipeline_hosted
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+CREATE EXTENSION pipeline;
+CREATE SCHEMA attacker AUTHORIZATION attacker;
+CREATE SCHEMA victim AUTHORIZATION victim;
+CREATE TABLE public.trap_log (who name, trap text);
+GRANT SELECT, INSERT ON public.trap_log TO PUBLIC;
+SET SESSION AUTHORIZATION attacker;
+CREATE FUNCTION attacker.lower(text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN INSERT INTO public.trap_log VALUES (current_user, 'lower'); RETURN pg_catalog.lower($1); END $f$;
+CREATE FUNCTION attacker.int_eq(integer, integer) RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN INSERT INTO public.trap_log VALUES (current_user, '= integer'); RETURN $1 OPERATOR(pg_catalog.=) $2; END $f$;
+CREATE OPERATOR attacker.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = attacker.int_eq);
+GRANT USAGE ON SCHEMA attacker TO PUBLIC;
+DO $$ BEGIN
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET search_path = attacker, pg_catalog',
+                              pg_catalog.current_database());
+END $$;
 SET SESSION AUTHORIZATION victim;
 CREATE TABLE victim.tags (id int, t text);
 INSERT INTO victim.tags VALUES (1, 'Red'), (2, 'red'), (3, 'Blue');
 SELECT pipeline.create_matview('victim', 'tag_counts',
     'SELECT lower(t) AS tag, count(*) AS n, max(id) AS last_id FROM victim.tags GROUP BY 1',
     '1 hour', refresh_mode => 'differential');
-RESET SESSION AUTHORIZATION;
-CREATE TABLE public.database_owner AS
-    SELECT r.rolname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
-     WHERE d.datname = current_database();
-DO $$ BEGIN
-    EXECUTE format('ALTER DATABASE %I OWNER TO attacker', current_database());
-END $$;
-SET SESSION AUTHORIZATION attacker;
-SET search_path = attacker, pg_catalog;
-DO $$ BEGIN
-    EXECUTE pg_catalog.format('ALTER DATABASE %I SET search_path = attacker, pg_catalog',
-                              pg_catalog.current_database());
-END $$;
 -- the victim, in a session with that path, writes (its own statements
 -- name the operator: that path would trap them in any session) and
 -- refreshes
-SET SESSION AUTHORIZATION victim;
 SET search_path = attacker, pg_catalog;
 INSERT INTO victim.tags VALUES (4, 'BLUE'), (5, 'Green');
 SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
 -- the largest id of 'red' goes: the next is read from the sources
 DELETE FROM victim.tags WHERE id OPERATOR(pg_catalog.=) 2;
 SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
-SET SESSION AUTHORIZATION attacker;
-DO $$ BEGIN
-    EXECUTE pg_catalog.format('ALTER DATABASE %I RESET search_path', pg_catalog.current_database());
-END $$;
-RESET SESSION AUTHORIZATION;
 RESET search_path;
-DO $$ BEGIN
-    EXECUTE format('ALTER DATABASE %I OWNER TO %I', current_database(),
-                   (SELECT rolname FROM public.database_owner));
-END $$;
-DROP TABLE public.database_owner;
+RESET SESSION AUTHORIZATION;
 SELECT * FROM victim.mv_tag_counts ORDER BY tag;
 SELECT refresh_mode FROM pipeline.matviews WHERE matview = 'victim.mv_tag_counts'::regclass;
-SELECT pipeline.drop_matview('victim.mv_tag_counts');
+SELECT count(*) > 0 AS trap_works FROM (SELECT attacker.lower('X')) t;
+SELECT DISTINCT who, trap FROM public.trap_log WHERE who <> 'attacker' AND who <> current_user ORDER BY 1, 2;
+\c contrib_regression
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+DROP DATABASE pipeline_hosted;
 
 -- the verdict: traps ran only as the attacker, who is no superuser
 SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'attacker';
