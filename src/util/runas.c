@@ -324,6 +324,18 @@ prepare_or_error(const char *sql, int nargs, Oid *argtypes, int cursor_options)
 }
 
 /*
+ * A new plan of the statement (variant -1: internal SQL, prepared as role
+ * with search_path pinned; else user code, prepared in the caller's
+ * runas_begin_user_code()).
+ */
+static SPIPlanPtr
+prepare_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
+{
+	return variant >= 0 ? prepare_or_error(sql, nargs, argtypes, 0) :
+		runas_spi_prepare(role, sql, nargs, argtypes);
+}
+
+/*
  * The kept plan of the statement (variant -1: internal SQL, prepared as
  * role with search_path pinned; else user code, prepared in the caller's
  * runas_begin_user_code()), made now if need be; NULL if it cannot be kept.
@@ -364,8 +376,7 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
 		ctl.entrysize = sizeof(KeptPlan);
 		kept_plans = hash_create("pipeline kept plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 	}
-	plan = variant >= 0 ? prepare_or_error(sql, nargs, argtypes, 0) :
-		runas_spi_prepare(role, sql, nargs, argtypes);
+	plan = prepare_plan(role, sql, nargs, argtypes, variant);
 	if (SPI_keepplan(plan) != 0)
 	{
 		SPI_freeplan(plan);
@@ -389,24 +400,27 @@ kept_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant)
 	return plan;
 }
 
+/* The kept plan, else one for this call alone (*kept says which) */
+static SPIPlanPtr
+kept_or_new_plan(Oid role, const char *sql, int nargs, Oid *argtypes, int64 variant, bool *kept)
+{
+	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes, variant);
+
+	*kept = plan != NULL;
+	return *kept ? plan : prepare_plan(role, sql, nargs, argtypes, variant);
+}
+
 SPIPlanPtr
 runas_kept_user_plan(Oid owner, const char *sql, int64 variant, bool *kept)
 {
-	SPIPlanPtr	plan;
-
 	Assert(variant >= 0);
-	plan = kept_plan(owner, sql, 0, NULL, variant);
-	*kept = plan != NULL;
-	return *kept ? plan : prepare_or_error(sql, 0, NULL, 0);
+	return kept_or_new_plan(owner, sql, 0, NULL, variant, kept);
 }
 
 SPIPlanPtr
 runas_kept_internal_plan(Oid role, const char *sql, int nargs, Oid *argtypes, bool *kept)
 {
-	SPIPlanPtr	plan = kept_plan(role, sql, nargs, argtypes, -1);
-
-	*kept = plan != NULL;
-	return *kept ? plan : runas_spi_prepare(role, sql, nargs, argtypes);
+	return kept_or_new_plan(role, sql, nargs, argtypes, -1, kept);
 }
 
 uint64

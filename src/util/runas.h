@@ -107,7 +107,6 @@ extern void runas_unpin_settings(int nestlevel);
  */
 extern int	runas_pin_bound_text_settings(void);
 
-
 /*
  * Runs SQL through SPI with parameters (nulls as SPI wants them, or NULL),
  * as role (InvalidOid: the current user), search_path pinned.  The caller
