@@ -433,6 +433,15 @@ CREATE FUNCTION attacker.int_eq(integer, integer) RETURNS boolean LANGUAGE plpgs
 SET search_path = pg_catalog AS $f$
 BEGIN INSERT INTO public.trap_log VALUES (current_user, '= integer'); RETURN $1 OPERATOR(pg_catalog.=) $2; END $f$;
 CREATE OPERATOR attacker.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = attacker.int_eq);
+-- better matches than polymorphic and variadic built-ins: pg_catalog's
+-- cardinality(anyarray) and concat(VARIADIC "any") lose to these wherever
+-- they are searched, even after pg_catalog
+CREATE FUNCTION attacker.cardinality(integer[]) RETURNS integer LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN INSERT INTO public.trap_log VALUES (current_user, 'cardinality'); RETURN pg_catalog.cardinality($1); END $f$;
+CREATE FUNCTION attacker.concat(text, text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN INSERT INTO public.trap_log VALUES (current_user, 'concat'); RETURN $1 OPERATOR(pg_catalog.||) $2; END $f$;
 GRANT USAGE ON SCHEMA attacker TO PUBLIC;
 DO $$ BEGIN
     EXECUTE pg_catalog.format('ALTER DATABASE %I SET search_path = attacker, pg_catalog',
@@ -444,6 +453,14 @@ INSERT INTO victim.tags VALUES (1, 'Red'), (2, 'red'), (3, 'Blue');
 SELECT pipeline.create_matview('victim', 'tag_counts',
     'SELECT lower(t) AS tag, count(*) AS n, max(id) AS last_id FROM victim.tags GROUP BY 1',
     '1 hour', refresh_mode => 'differential');
+-- the victim names pg_catalog's functions; the stored query must keep
+-- meaning them, in a full refresh and in a differential one
+CREATE TABLE victim.lists (id int, ids int[], t text);
+INSERT INTO victim.lists VALUES (1, '{1,2}', 'a'), (2, '{3}', 'b');
+SELECT pipeline.create_matview('victim', 'list_sizes',
+    'SELECT pg_catalog.concat(t, ''!'') AS label, sum(pg_catalog.cardinality(ids)) AS n
+       FROM victim.lists GROUP BY 1',
+    '1 hour', refresh_mode => 'differential');
 -- the victim, in a session with that path, writes (its own statements
 -- name the operator: that path would trap them in any session) and
 -- refreshes
@@ -453,11 +470,15 @@ SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
 -- the largest id of 'red' goes: the next is read from the sources
 DELETE FROM victim.tags WHERE id OPERATOR(pg_catalog.=) 2;
 SELECT matview, status FROM pipeline.refresh('victim.mv_tag_counts');
+INSERT INTO victim.lists VALUES (3, '{4,5,6}', 'a'), (4, '{}', 'c');
+SELECT matview, status FROM pipeline.refresh('victim.mv_list_sizes');
 RESET search_path;
 RESET SESSION AUTHORIZATION;
 SELECT * FROM victim.mv_tag_counts ORDER BY tag;
+SELECT * FROM victim.mv_list_sizes ORDER BY label;
+SELECT full_refresh_reason FROM pipeline.matviews WHERE matview = 'victim.mv_list_sizes'::regclass;
 SELECT refresh_mode FROM pipeline.matviews WHERE matview = 'victim.mv_tag_counts'::regclass;
-SELECT count(*) > 0 AS trap_works FROM (SELECT attacker.lower('X')) t;
+SELECT count(*) > 0 AS trap_works FROM (SELECT attacker.lower('X'), attacker.cardinality('{1}'), attacker.concat('a', 'b')) t;
 SELECT DISTINCT who, trap FROM public.trap_log WHERE who <> 'attacker' AND who <> current_user ORDER BY 1, 2;
 \c contrib_regression
 SET client_min_messages = warning;

@@ -12,6 +12,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
+#include "util/runas.h"
 #include "util/settings.h"
 #include "io/external_function.h"
 #include "bgw/launcher.h"
@@ -132,6 +133,7 @@ _PG_init(void)
 	define_settings();
 	external_define_settings();
 	alerts_define_settings();
+	runas_init();
 	MarkGUCPrefixReserved("pipeline");
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = pipeline_process_utility;

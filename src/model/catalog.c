@@ -163,7 +163,7 @@ fetch_view(Oid relid)
 	/* older SQL kept no bound form: read the text as its owner would */
 	if (!binds)
 	{
-		runas_begin_user_code(&ra, catalog_relation_owner(relid));
+		runas_begin_owner_session(&ra, catalog_relation_owner(relid));
 		view->bound_query = runas_bind_query(view->query);
 		runas_end(&ra);
 	}

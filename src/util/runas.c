@@ -13,9 +13,11 @@
 #include "access/xact.h"
 #include "catalog/pg_db_role_setting.h"
 #include "common/hashfn.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -29,6 +31,22 @@
 
 static bool ddl_in_progress = false;
 static bool ddl_callback_registered = false;
+
+/*
+ * The owner's search_path, while a user-code block is in force and none of
+ * its statements is being planned or run; else empty.  The block parses its
+ * statements with the pinned path, the one their bound text was written for
+ * (pg_catalog's names unqualified, every other one qualified), so they call
+ * what the view's definition called; the hooks below plan and run each one
+ * with this path, so the owner's code finds its names as in a session of
+ * its own.  A setting (PGC_INTERNAL, set only here) so that GUC nest levels,
+ * and a (sub)transaction abort, restore it with search_path.
+ */
+static char *owner_run_path = NULL;
+
+static planner_hook_type prev_planner_hook = NULL;
+static ExecutorRun_hook_type prev_executor_run_hook = NULL;
+static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
 
 int
 runas_pin_settings(const RunAsSetting *settings, int count)
@@ -48,13 +66,107 @@ runas_unpin_settings(int nestlevel)
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* A nest level with search_path set to path; see runas_pin_settings(). */
+/* Sets owner_run_path at the current nest level, restored with it. */
+static void
+pin_owner_run_path(const char *path)
+{
+	(void) set_config_option("pipeline.owner_run_path", path,
+							 PGC_INTERNAL, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * A nest level with search_path set to path and owner_run_path to
+ * run_path; see runas_pin_settings().
+ */
 static int
-pin_search_path(const char *path)
+pin_search_path(const char *path, const char *run_path)
 {
 	RunAsSetting setting = {"search_path", path};
+	int			nestlevel = runas_pin_settings(&setting, 1);
 
-	return runas_pin_settings(&setting, 1);
+	pin_owner_run_path(run_path);
+	return nestlevel;
+}
+
+/*
+ * For the top statement of a user-code block: a nest level with the
+ * owner's search_path, and none to switch to for the statements its code
+ * runs in turn (a function's own SET search_path stays in force for its
+ * statements).  -1 outside a block.
+ */
+static int
+begin_owner_run(void)
+{
+	if (owner_run_path == NULL || owner_run_path[0] == '\0')
+		return -1;
+	/* search_path copies the value before owner_run_path lets go of it */
+	return pin_search_path(owner_run_path, "");
+}
+
+/* Ends begin_owner_run(): what the statement set goes, as REFRESH drops it */
+static void
+end_owner_run(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(false, nestlevel);
+}
+
+static PlannedStmt *
+plan_with_owner_path(Query *parse, const char *query_string, int cursor_options,
+					 ParamListInfo bound_params)
+{
+	int			nestlevel = begin_owner_run();
+	PlannedStmt *plan;
+
+	plan = prev_planner_hook ?
+		prev_planner_hook(parse, query_string, cursor_options, bound_params) :
+		standard_planner(parse, query_string, cursor_options, bound_params);
+	end_owner_run(nestlevel);
+	return plan;
+}
+
+static void
+run_with_owner_path(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once)
+{
+	int			nestlevel = begin_owner_run();
+
+	if (prev_executor_run_hook)
+		prev_executor_run_hook(query, direction, count, execute_once);
+	else
+		standard_ExecutorRun(query, direction, count, execute_once);
+	end_owner_run(nestlevel);
+}
+
+/* ExecutorFinish() fires AFTER triggers, which are code too */
+static void
+finish_with_owner_path(QueryDesc *query)
+{
+	int			nestlevel = begin_owner_run();
+
+	if (prev_executor_finish_hook)
+		prev_executor_finish_hook(query);
+	else
+		standard_ExecutorFinish(query);
+	end_owner_run(nestlevel);
+}
+
+void
+runas_init(void)
+{
+	DefineCustomStringVariable("pipeline.owner_run_path",
+							   "The search_path the statements of pipeline's user-code blocks plan and run with.",
+							   "Set by pipeline only.",
+							   &owner_run_path, "", PGC_INTERNAL,
+							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
+							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
+							   NULL, NULL, NULL);
+	prev_planner_hook = planner_hook;
+	planner_hook = plan_with_owner_path;
+	prev_executor_run_hook = ExecutorRun_hook;
+	ExecutorRun_hook = run_with_owner_path;
+	prev_executor_finish_hook = ExecutorFinish_hook;
+	ExecutorFinish_hook = finish_with_owner_path;
 }
 
 /*
@@ -92,34 +204,46 @@ runas_begin_internal(RunAs *ra, Oid role)
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = false;
 	ra->save_nestlevel = runas_pin_settings(internal_settings, lengthof(internal_settings));
+	pin_owner_run_path("");
 	if (OidIsValid(role) && role != ra->save_userid)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
 static char *owner_search_path(Oid owner);
 
-/* As owner, with the owner's own search_path; flags add to the context. */
+/*
+ * As owner, flags added to the context; statements parsed with the pinned
+ * path and planned and run with the owner's (bound), or everything with the
+ * owner's.
+ */
 static void
-begin_as_owner(RunAs *ra, Oid owner, int flags)
+begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 {
 	char	   *path = owner_search_path(owner);
 
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
-	ra->save_nestlevel = pin_search_path(path);
+	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
+		pin_search_path(path, "");
 }
 
 void
 runas_begin_user_code(RunAs *ra, Oid owner)
 {
-	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION);
+	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION, true);
 }
 
 void
 runas_begin_refresh(RunAs *ra, Oid owner)
 {
-	begin_as_owner(ra, owner, 0);
+	begin_as_owner(ra, owner, 0, true);
+}
+
+void
+runas_begin_owner_session(RunAs *ra, Oid owner)
+{
+	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION, false);
 }
 
 void
@@ -257,9 +381,10 @@ owner_search_path(Oid owner)
  * few statements run at every refresh and every skip, and planning them
  * each time was most of their cost.  PostgreSQL's plan cache re-plans a
  * kept plan when what it uses changes, and analyzes it again when it runs
- * under another search_path than it was made with: internal plans are
- * made and run with the pinned one (runas_spi_prepare(), runas_spi()),
- * user code's in the owner's context.  Bounded: texts that name a view's own
+ * under another search_path than it was made with: all are made and run
+ * with the pinned one (user code's plan and run with the owner's, inside
+ * the planner and executor hooks, where the plan cache does not look).
+ * Bounded: texts that name a view's own
  * tables differ per view, so past KEPT_PLANS_MAX statements the one used
  * least recently goes.  Not all of them: a refresh worker serving more
  * views than that would then plan the statements every run repeats again

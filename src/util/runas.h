@@ -12,7 +12,12 @@
  * after-refresh hook) runs as the view's owner in a security-restricted
  * operation, with the search_path the owner gets in a fresh session: the
  * role's and database's settings (ALTER ROLE / ALTER DATABASE ... SET),
- * else the server's default, with pg_temp last.  Never the caller's.
+ * else the server's default, with pg_catalog first and pg_temp last.
+ * Never the caller's.  The statements pipeline hands it, made of a view's
+ * bound text, are parsed with the pinned path that text was written for,
+ * and planned and run with the owner's: a function of the owner's that
+ * matches better than the built-in the definition bound (a look-alike of a
+ * polymorphic or variadic one) is never called in its place.
  *
  * Each begin is paired with a runas_end() on success.  On error the
  * (sub)transaction abort restores the user, security context and settings,
@@ -29,6 +34,9 @@
 
 #define PINNED_SEARCH_PATH "pg_catalog, pg_temp"
 
+/* At load: the setting and the planner and executor hooks user code needs */
+extern void runas_init(void);
+
 typedef struct RunAs
 {
 	Oid			save_userid;
@@ -44,15 +52,22 @@ typedef struct RunAs
 extern void runas_begin_internal(RunAs *ra, Oid role);
 
 /*
- * User code as owner: security-restricted, with the owner's own
- * search_path (see above).  Settings the code changes are discarded at
- * runas_end(), as REFRESH discards them.  Needs a transaction.
+ * User code as owner: security-restricted; statements parsed with the
+ * pinned search_path, planned and run with the owner's own (see above).
+ * Settings the code changes are discarded at runas_end(), as REFRESH
+ * discards them.  Needs a transaction.
  */
 extern void runas_begin_user_code(RunAs *ra, Oid owner);
 
 /*
+ * The same with the owner's search_path for everything, parsing too: for a
+ * function called by OID (a hook), or the owner's own text not bound yet.
+ */
+extern void runas_begin_owner_session(RunAs *ra, Oid owner);
+
+/*
  * For PostgreSQL's REFRESH of owner's materialized view: the owner (whose
- * right to refresh REFRESH checks) with the owner's search_path, not yet
+ * right to refresh REFRESH checks), statements as in user code, not yet
  * restricted.  REFRESH restricts the operation itself once it has created
  * its temporary table, before any user code runs, but would keep the
  * caller's search_path.
@@ -63,7 +78,7 @@ extern void runas_begin_refresh(RunAs *ra, Oid owner);
  * A statement of user code, prepared as it runs: in the caller's
  * runas_begin_user_code() for owner, which must be in force, and kept for
  * the backend's life like runas_spi()'s statements (the plan cache plans it
- * again when what it uses changes, or the owner's search_path).  variant
+ * again when what it uses changes).  variant
  * (>= 0) tells apart plans of one text that must not be shared, e.g. made
  * for very different numbers of rows.  *kept: the plan is kept, never free
  * it; else it was prepared for this call alone (it could not be kept), and

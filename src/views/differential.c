@@ -240,12 +240,8 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 /*
  * The plan of a generated statement of the refresh, prepared as it runs:
  * as the view's owner, inside runas_begin_user_code() (which must be in
- * force).  The plan cache analyzes a statement again when it runs under
- * another search_path than the one it was prepared with (preparing under
- * the internal, pinned one made every statement be analyzed twice).  What
- * the statement calls resolves in pg_catalog first either way (the owner's
- * search_path puts it first unless it names it), and its parts from the
- * view's query are deparsed fully qualified.
+ * force): parsed with the pinned search_path its bound parts were deparsed
+ * for, planned and run with the owner's.
  *
  * Kept across refreshes (runas_kept_user_plan()): parsing and planning the
  * large generated statements was most of the cost of a refresh of a few

@@ -147,7 +147,7 @@ after_refresh_run(Oid matview, TimestampTz time_label)
 	hook->args[0].isnull = false;
 	hook->args[1].value = TimestampTzGetDatum(time_label);
 	hook->args[1].isnull = false;
-	runas_begin_user_code(&ra, owner);
+	runas_begin_owner_session(&ra, owner);
 	(void) FunctionCallInvoke(hook);	/* whatever it returns, NULL too */
 	runas_end(&ra);
 }

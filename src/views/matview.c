@@ -167,7 +167,7 @@ pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 
 	if (view->type == MATVIEW_REGULAR)
 		PG_RETURN_TEXT_P(cstring_to_text(matview_bound_from_rule(relid)));
-	runas_begin_user_code(&ra, catalog_relation_owner(relid));
+	runas_begin_owner_session(&ra, catalog_relation_owner(relid));
 	bound = runas_bind_query(view->query);
 	runas_end(&ra);
 	PG_RETURN_TEXT_P(cstring_to_text(bound));
