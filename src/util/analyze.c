@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
@@ -163,4 +164,18 @@ output_text_sql(const char *expr, Oid type)
 					quote_qualified_identifier(get_namespace_name(get_func_namespace(output)),
 											   get_func_name(output)),
 					expr);
+}
+
+bool
+equality_is_image(Oid type, Oid collation)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);
+	Oid			proc = InvalidOid;
+
+	if (OidIsValid(entry->btree_opf))
+		proc = get_opfamily_proc(entry->btree_opf, entry->btree_opintype,
+								 entry->btree_opintype, BTEQUALIMAGE_PROC);
+	return OidIsValid(proc) &&
+		DatumGetBool(OidFunctionCall1Coll(proc, collation,
+										  ObjectIdGetDatum(entry->btree_opintype)));
 }

@@ -67,4 +67,14 @@ extern char *collation_name_sql(Oid collation);
  */
 extern char *output_text_sql(const char *expr, Oid type);
 
+/*
+ * Whether values of type equal by its default btree equality (with
+ * collation) are the same value to the byte, as B-tree deduplication asks
+ * (the operator class's equalimage support function).  Not so for numeric
+ * (2.5 = 2.50), floats (-0 = 0), intervals, nondeterministic collations,
+ * arrays and records: rows equal by their columns may still read
+ * differently.
+ */
+extern bool equality_is_image(Oid type, Oid collation);
+
 #endif

@@ -358,8 +358,15 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 	foreach(lc, shape->keys)
 		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
 	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
+	sql->read_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	foreach(lc, exprs)
-		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(lfirst(lc)));
+	{
+		Node	   *expr = lfirst(lc);
+
+		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(expr));
+		if (!shape->grouped && !equality_is_image(exprType(expr), exprCollation(expr)))
+			sql->read_types[foreach_current_index(lc)] = exprType(expr);
+	}
 	if (shape->grouped)
 	{
 		/* c1..c<nkeys> the keys, then each aggregate's argument */
@@ -493,15 +500,47 @@ inner_now(DiffSql *sql)
 						MULTIPLICITY_PLACEHOLDER, "1::pg_catalog.int8");
 }
 
+/*
+ * " AND <text of v.column> IS NOT DISTINCT FROM <text of d.c<n>>" for each
+ * column whose equal values may read differently.  Rows that read
+ * differently are different rows of a bag: a recompute shows each as it
+ * reads.
+ */
+static char *
+view_row_reads_alike(DiffSql *sql)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, sql->view_columns)
+	{
+		int			i = foreach_current_index(lc);
+
+		if (OidIsValid(sql->read_types[i]))
+			appendStringInfo(&buf, " AND %s IS NOT DISTINCT FROM %s",
+							 output_text_sql(psprintf("v.%s", (char *) lfirst(lc)), sql->read_types[i]),
+							 output_text_sql(psprintf("d.c%d", i + 1), sql->read_types[i]));
+	}
+	return buf.data;
+}
+
 char *
 diff_sql_bag_counts(DiffSql *sql, const char *delta)
 {
 	char	   *columns = column_list("c", 1, list_length(sql->view_columns));
+	StringInfoData group_by;
 
+	initStringInfo(&group_by);
+	appendStringInfoString(&group_by, columns);
+	for (int i = 0; i < list_length(sql->view_columns); i++)
+		if (OidIsValid(sql->read_types[i]))
+			appendStringInfo(&group_by, ", %s",
+							 output_text_sql(psprintf("c%d", i + 1), sql->read_types[i]));
 	return psprintf("SELECT %s, pg_catalog.sum(pipeline_m)::pg_catalog.int8 AS pipeline_m, "
 					"pg_catalog.row_number() OVER () AS pipeline_row "
 					"FROM (%s) d GROUP BY %s HAVING pg_catalog.sum(pipeline_m) <> 0",
-					columns, delta, columns);
+					columns, delta, group_by.data);
 }
 
 char *
@@ -525,6 +564,7 @@ diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 							 foreach_current_index(lc) + 1);
 		appendStringInfo(&match, "NOT %s", some_key_null("d.c", n));
 	}
+	appendStringInfoString(&match, view_row_reads_alike(sql));
 	return psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 					"SELECT x.ctid FROM (SELECT v.ctid, pg_catalog.row_number() OVER "
 					"(PARTITION BY d.pipeline_row ORDER BY v.ctid) AS rn, "

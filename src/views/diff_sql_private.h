@@ -43,6 +43,9 @@ struct DiffSql
 	List	   *view_columns;	/* quoted column names of the view */
 	char	  **key_ops;		/* per key (grouped) or column (bag), 0-based:
 								 * its type's equality, OPERATOR(schema.=) */
+	Oid		   *read_types;		/* bag: per column, 0-based, its type where
+								 * equal values may read differently (2.5,
+								 * 2.50), else InvalidOid */
 	char	   *finalize_list;	/* grouped: the select list from s */
 	char	   *finalize_having;	/* grouped: NULL or a condition on s */
 	bool		keep_extremes;	/* min/max state: top_<n>[], not ext_<n> */

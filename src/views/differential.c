@@ -797,6 +797,23 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 		appendStringInfoString(&sql, " GROUP BY ");
 		for (int i = 1; i <= bms_num_members(source->attnums); i++)
 			appendStringInfo(&sql, "%s%d", i > 1 ? ", " : "", i);
+
+		/*
+		 * and by how a value reads where equal ones may read differently
+		 * (2.5, 2.50): a row updated from one to the other changes the view,
+		 * as a recompute would show
+		 */
+		attnum = -1;
+		while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		{
+			Oid			type;
+			int32		typmod;
+			Oid			collation;
+
+			get_atttypetypmodcoll(source->relid, attnum, &type, &typmod, &collation);
+			if (!equality_is_image(type, collation))
+				appendStringInfo(&sql, ", %s", output_text_sql(psprintf("l.a%d", attnum), type));
+		}
 	}
 	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
 
