@@ -16,12 +16,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/nbtree.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -1036,27 +1034,6 @@ differential_refresh(Oid relid, char **detail)
 }
 
 /*
- * Whether equal values of expr's type (and collation) are the same value,
- * printed alike: its btree operator class says so (equalimage), as for
- * deduplicating index entries.
- */
-static bool
-equal_means_same(Expr *expr)
-{
-	Oid			type = exprType((Node *) expr);
-	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
-	Oid			proc;
-
-	if (!OidIsValid(opclass))
-		return false;
-	proc = get_opfamily_proc(get_opclass_family(opclass), get_opclass_input_type(opclass),
-							 get_opclass_input_type(opclass), BTEQUALIMAGE_PROC);
-	return OidIsValid(proc) &&
-		DatumGetBool(OidFunctionCall1Coll(proc, exprCollation((Node *) expr),
-										  ObjectIdGetDatum(get_opclass_input_type(opclass))));
-}
-
-/*
  * The text of the delta's column (c<n>) of each output column named in columns, or
  * NULL with *reason set: a grouped query's changes are known by its keys.
  */
@@ -1072,6 +1049,7 @@ delta_columns(DiffRefresh *r, List *columns, char **reason)
 		List	   *candidates = r->shape->grouped ? r->shape->keys : r->shape->query->targetList;
 		int			position = 0;
 		ListCell   *t;
+		Node	   *key;
 
 		foreach(t, candidates)
 		{
@@ -1094,7 +1072,8 @@ delta_columns(DiffRefresh *r, List *columns, char **reason)
 		 * A group shows one member's key; a change to another, equal but
 		 * printed otherwise (1.0 and 1.00), would name another partition.
 		 */
-		if (r->shape->grouped && !equal_means_same(lfirst_node(TargetEntry, t)->expr))
+		key = (Node *) lfirst_node(TargetEntry, t)->expr;
+		if (r->shape->grouped && !equality_is_image(exprType(key), exprCollation(key)))
 		{
 			*reason = psprintf("partition column %s is a group key whose equal values may print differently",
 							   quote_identifier(name));

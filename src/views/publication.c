@@ -477,12 +477,17 @@ remove_partition(const Partition *p, const char *destination)
 static void
 call_delete(Oid fn, Oid owner, const char *dir)
 {
+	RunAs		ra;
+
 	if (pg_proc_aclcheck(fn, owner, ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", format_procedure(fn)),
 				 errdetail("The delete function of a publication runs as its owner.")));
+	/* called by OID: with the owner's search_path for its body, as a hook */
+	runas_begin_owner_session(&ra, owner);
 	(void) OidFunctionCall1(fn, CStringGetTextDatum(dir));
+	runas_end(&ra);
 }
 
 /* Records a written partition in the state (catalog owner) and manifest. */
