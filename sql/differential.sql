@@ -122,9 +122,13 @@ BEGIN;
 INSERT INTO diff.events (user_id, amount) SELECT 9, g FROM generate_series(1, 100) g;
 ROLLBACK;
 SELECT * FROM diff.step('vanish');
+-- equal amounts of two scales: the sum and mean read with the larger; the
+-- minimum is a smaller one, since a minimum among equal values of two
+-- scales reads as whichever comes first
 COPY diff.events (user_id, kind, amount, qty, flag) FROM stdin;
 4	a	1.10	3	t
 4	\N	1.1	4	f
+4	b	0.5	1	t
 \.
 SELECT * FROM diff.step('copy');
 

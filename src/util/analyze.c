@@ -11,6 +11,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
@@ -178,4 +179,13 @@ equality_is_image(Oid type, Oid collation)
 	return OidIsValid(proc) &&
 		DatumGetBool(OidFunctionCall1Coll(proc, collation,
 										  ObjectIdGetDatum(entry->btree_opintype)));
+}
+
+char *
+reading_sql(const char *expr, Oid type)
+{
+	/* equal numerics read alike when their display scales are the same */
+	if (getBaseType(type) == NUMERICOID)
+		return psprintf("pg_catalog.scale(%s)", expr);
+	return output_text_sql(expr, type);
 }

@@ -77,4 +77,11 @@ extern char *output_text_sql(const char *expr, Oid type);
  */
 extern bool equality_is_image(Oid type, Oid collation);
 
+/*
+ * SQL of what, with equality, tells apart values of type that read
+ * differently (for a type of which equality_is_image() is false): a
+ * numeric's scale, else the text its output function writes.
+ */
+extern char *reading_sql(const char *expr, Oid type);
+
 #endif

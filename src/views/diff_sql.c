@@ -501,8 +501,8 @@ inner_now(DiffSql *sql)
 }
 
 /*
- * " AND <text of v.column> IS NOT DISTINCT FROM <text of d.c<n>>" for each
- * column whose equal values may read differently.  Rows that read
+ * " AND <how v.column reads> IS NOT DISTINCT FROM <how d.c<n> reads>"
+ * (reading_sql()) for each column whose equal values may read differently.  Rows that read
  * differently are different rows of a bag: a recompute shows each as it
  * reads.
  */
@@ -519,8 +519,8 @@ view_row_reads_alike(DiffSql *sql)
 
 		if (OidIsValid(sql->read_types[i]))
 			appendStringInfo(&buf, " AND %s IS NOT DISTINCT FROM %s",
-							 output_text_sql(psprintf("v.%s", (char *) lfirst(lc)), sql->read_types[i]),
-							 output_text_sql(psprintf("d.c%d", i + 1), sql->read_types[i]));
+							 reading_sql(psprintf("v.%s", (char *) lfirst(lc)), sql->read_types[i]),
+							 reading_sql(psprintf("d.c%d", i + 1), sql->read_types[i]));
 	}
 	return buf.data;
 }
@@ -536,7 +536,7 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 	for (int i = 0; i < list_length(sql->view_columns); i++)
 		if (OidIsValid(sql->read_types[i]))
 			appendStringInfo(&group_by, ", %s",
-							 output_text_sql(psprintf("c%d", i + 1), sql->read_types[i]));
+							 reading_sql(psprintf("c%d", i + 1), sql->read_types[i]));
 	return psprintf("SELECT %s, pg_catalog.sum(pipeline_m)::pg_catalog.int8 AS pipeline_m, "
 					"pg_catalog.row_number() OVER () AS pipeline_row "
 					"FROM (%s) d GROUP BY %s HAVING pg_catalog.sum(pipeline_m) <> 0",

@@ -810,7 +810,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 
 			get_atttypetypmodcoll(source->relid, attnum, &type, &typmod, &collation);
 			if (!equality_is_image(type, collation))
-				appendStringInfo(&sql, ", %s", output_text_sql(psprintf("l.a%d", attnum), type));
+				appendStringInfo(&sql, ", %s", reading_sql(psprintf("l.a%d", attnum), type));
 		}
 	}
 	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
