@@ -66,10 +66,15 @@ runas_unpin_settings(int nestlevel)
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* Sets owner_run_path at the current nest level, restored with it. */
+/*
+ * Sets owner_run_path at the current nest level, restored with it; an
+ * empty one only over another (internal statements run at every refresh).
+ */
 static void
 pin_owner_run_path(const char *path)
 {
+	if (path[0] == '\0' && (owner_run_path == NULL || owner_run_path[0] == '\0'))
+		return;
 	(void) set_config_option("pipeline.owner_run_path", path,
 							 PGC_INTERNAL, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -142,7 +147,9 @@ run_with_owner_path(QueryDesc *query, ScanDirection direction, uint64 count, boo
 static void
 finish_with_owner_path(QueryDesc *query)
 {
-	int			nestlevel = begin_owner_run();
+	/* a plain SELECT fires none (REFRESH's is one) */
+	bool		fires = query->operation != CMD_SELECT || query->plannedstmt->hasModifyingCTE;
+	int			nestlevel = fires ? begin_owner_run() : -1;
 
 	if (prev_executor_finish_hook)
 		prev_executor_finish_hook(query);
