@@ -406,6 +406,62 @@ ALTER ROLE victim RESET search_path;
 RESET search_path;
 SELECT pipeline.drop_matview('victim.mv_paths');
 
+-- the owner's code that runs outside a statement's plan and run: index
+-- expressions (built when a refresh without a unique index fills the view,
+-- and when a redefinition upstream rebuilds it) and partition pruning at
+-- executor start.  The victim's SQL functions name the victim's own objects
+-- unqualified (found through "$user" in the victim's path); the attacker,
+-- whose redefinition rebuilds the victim's view in the attacker's own
+-- session, has a temporary domain of the same name there
+SET SESSION AUTHORIZATION attacker;
+CREATE FUNCTION attacker.sprung_check() RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('temporary domain'); RETURN true; END $f$;
+CREATE TABLE attacker.labels_src (id int, t text);
+INSERT INTO attacker.labels_src VALUES (1, 'Alpha'), (2, 'Beta');
+SELECT pipeline.create_matview('attacker', 'labels', 'SELECT id, t FROM attacker.labels_src', '1 hour');
+GRANT SELECT ON attacker.mv_labels TO victim;
+SET SESSION AUTHORIZATION victim;
+CREATE TYPE victim.label AS ENUM ('Alpha', 'Beta');
+CREATE FUNCTION victim.label_len(text) RETURNS int LANGUAGE sql IMMUTABLE
+    AS $$ SELECT pg_catalog.length(($1::label)::text) $$;
+CREATE FUNCTION victim.norm(text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT pg_catalog.lower($1) $$;
+CREATE FUNCTION victim.sort_key(text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT norm($1) $$;
+SELECT pipeline.create_matview('victim', 'ranked', 'SELECT id, t FROM attacker.mv_labels', '1 hour');
+CREATE INDEX ranked_len ON victim.mv_ranked (victim.label_len(t));
+CREATE INDEX ranked_key ON victim.mv_ranked (victim.sort_key(t));
+SELECT matview, status FROM pipeline.refresh('victim.mv_ranked');
+CREATE TABLE victim.cfg (region int);
+INSERT INTO victim.cfg VALUES (1);
+CREATE FUNCTION victim.region() RETURNS int LANGUAGE plpgsql STABLE
+    AS $$ BEGIN RETURN (SELECT region FROM cfg LIMIT 1); END $$;
+CREATE TABLE victim.parted (k int, v text) PARTITION BY LIST (k);
+CREATE TABLE victim.parted_1 PARTITION OF victim.parted FOR VALUES IN (1);
+CREATE TABLE victim.parted_2 PARTITION OF victim.parted FOR VALUES IN (2);
+INSERT INTO victim.parted VALUES (1, 'one'), (2, 'two');
+SELECT pipeline.create_matview('victim', 'pruned',
+    'SELECT k, v FROM victim.parted WHERE k = victim.region()', '1 hour');
+TABLE victim.mv_pruned;
+SET SESSION AUTHORIZATION attacker;
+CREATE DOMAIN pg_temp.label AS text CHECK (attacker.sprung_check());
+SELECT pipeline.create_matview('attacker', 'labels',
+    'SELECT id, t FROM attacker.labels_src WHERE id > 0', '1 hour');
+-- (read as the victim: the planner inlines the index's SQL functions, whose
+-- bodies need the victim's path)
+SET SESSION AUTHORIZATION victim;
+SELECT id, t FROM victim.mv_ranked ORDER BY id;
+RESET SESSION AUTHORIZATION;
+SELECT indexrelid::regclass AS kept_index FROM pg_index
+ WHERE indrelid = 'victim.mv_ranked'::regclass ORDER BY 1;
+SET SESSION AUTHORIZATION victim;
+SELECT pipeline.drop_matview('victim.mv_pruned');
+SELECT pipeline.drop_matview('victim.mv_ranked');
+SET SESSION AUTHORIZATION attacker;
+SELECT pipeline.drop_matview('attacker.mv_labels');
+RESET SESSION AUTHORIZATION;
+
 -- a database the attacker owns (as on a host that gives each team its
 -- own), where it sets everyone's search_path with pg_catalog after its
 -- schema: the path the victim's new sessions get there.  The victim's code

@@ -163,7 +163,7 @@ restore_view(PendingView *v, SavedView *saved)
 	ListCell   *lc;
 
 	foreach(lc, saved->indexdefs)
-		runas_ddl(v->owner, lfirst(lc));
+		runas_create_index(v->owner, lfirst(lc));
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
 									 qname, quote_literal_cstr(saved->comment)));

@@ -11,13 +11,18 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_db_role_setting.h"
+#include "commands/tablecmds.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "optimizer/planner.h"
+#include "parser/parse_utilcmd.h"
+#include "parser/parser.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -45,6 +50,7 @@ static bool ddl_callback_registered = false;
 static char *owner_run_path = NULL;
 
 static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorRun_hook_type prev_executor_run_hook = NULL;
 static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
 
@@ -131,6 +137,19 @@ plan_with_owner_path(Query *parse, const char *query_string, int cursor_options,
 	return plan;
 }
 
+/* ExecutorStart() prunes partitions, calling stable functions */
+static void
+start_with_owner_path(QueryDesc *query, int eflags)
+{
+	int			nestlevel = begin_owner_run();
+
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(query, eflags);
+	else
+		standard_ExecutorStart(query, eflags);
+	end_owner_run(nestlevel);
+}
+
 static void
 run_with_owner_path(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once)
 {
@@ -170,6 +189,8 @@ runas_init(void)
 							   NULL, NULL, NULL);
 	prev_planner_hook = planner_hook;
 	planner_hook = plan_with_owner_path;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = start_with_owner_path;
 	prev_executor_run_hook = ExecutorRun_hook;
 	ExecutorRun_hook = run_with_owner_path;
 	prev_executor_finish_hook = ExecutorFinish_hook;
@@ -244,7 +265,8 @@ runas_begin_user_code(RunAs *ra, Oid owner)
 void
 runas_begin_refresh(RunAs *ra, Oid owner)
 {
-	begin_as_owner(ra, owner, 0, true);
+	/* REFRESH parses no text of ours: its query is the rule's, bound */
+	begin_as_owner(ra, owner, 0, false);
 }
 
 void
@@ -599,8 +621,9 @@ reset_ddl_flag(XactEvent event, void *arg)
 		ddl_in_progress = false;
 }
 
-void
-runas_ddl(Oid role, const char *sql)
+/* Runs run(arg) with the DDL guard letting pipeline's statements through */
+static void
+with_ddl_flag(void (*run) (void *arg), void *arg)
 {
 	bool		save = ddl_in_progress;
 
@@ -612,9 +635,7 @@ runas_ddl(Oid role, const char *sql)
 	ddl_in_progress = true;
 	PG_TRY();
 	{
-		SPI_connect();
-		runas_spi(role, sql, 0, NULL, NULL, NULL, false, 0, -1);
-		SPI_finish();
+		run(arg);
 	}
 	PG_FINALLY();
 	{
@@ -622,6 +643,68 @@ runas_ddl(Oid role, const char *sql)
 	}
 	PG_END_TRY();
 	CommandCounterIncrement();
+}
+
+typedef struct DdlCall
+{
+	Oid			role;
+	const char *sql;
+	IndexStmt  *index;			/* transformed already */
+} DdlCall;
+
+static void
+run_ddl(void *arg)
+{
+	DdlCall    *call = arg;
+
+	SPI_connect();
+	runas_spi(call->role, call->sql, 0, NULL, NULL, NULL, false, 0, -1);
+	SPI_finish();
+}
+
+void
+runas_ddl(Oid role, const char *sql)
+{
+	DdlCall		call = {role, sql, NULL};
+
+	with_ddl_flag(run_ddl, &call);
+}
+
+static void
+run_index_build(void *arg)
+{
+	DdlCall    *call = arg;
+	PlannedStmt *wrapper = makeNode(PlannedStmt);
+	RunAs		ra;
+
+	wrapper->commandType = CMD_UTILITY;
+	wrapper->utilityStmt = (Node *) call->index;
+	wrapper->stmt_len = strlen(call->sql);
+	runas_begin_owner_session(&ra, call->role);
+	ProcessUtility(wrapper, call->sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, NULL);
+	runas_end(&ra);
+}
+
+void
+runas_create_index(Oid owner, const char *indexdef)
+{
+	RawStmt    *raw = linitial_node(RawStmt, raw_parser(indexdef, RAW_PARSE_DEFAULT));
+	IndexStmt  *stmt = castNode(IndexStmt, raw->stmt);
+	DdlCall		call = {owner, indexdef, NULL};
+	RunAs		ra;
+	Oid			relid;
+
+	/* read as written, with the pinned path, as ProcessUtility() would */
+	runas_begin_internal(&ra, owner);
+	relid = RangeVarGetRelidExtended(stmt->relation, stmt->concurrent ?
+									 ShareUpdateExclusiveLock : ShareLock,
+									 0, RangeVarCallbackOwnsRelation, NULL);
+	call.index = transformIndexStmt(relid, stmt, indexdef);
+	runas_end(&ra);
+
+	/* built as the owner's code runs (its expressions are), ready as it is */
+	with_ddl_flag(run_index_build, &call);
 }
 
 bool

@@ -67,8 +67,9 @@ extern void runas_begin_owner_session(RunAs *ra, Oid owner);
 
 /*
  * For PostgreSQL's REFRESH of owner's materialized view: the owner (whose
- * right to refresh REFRESH checks), statements as in user code, not yet
- * restricted.  REFRESH restricts the operation itself once it has created
+ * right to refresh REFRESH checks) with the owner's search_path for
+ * everything (REFRESH runs the rule's bound query, and qualifies its own
+ * SQL), not yet restricted.  REFRESH restricts the operation itself once it has created
  * its temporary table, before any user code runs, but would keep the
  * caller's search_path.
  */
@@ -155,6 +156,15 @@ extern SPIPlanPtr runas_spi_prepare_cursor(Oid role, const char *sql, int nargs,
  * not, and at every transaction abort.  Needs a transaction.
  */
 extern void runas_ddl(Oid role, const char *sql);
+
+/*
+ * The same for a CREATE INDEX (as pg_get_indexdef() writes it) on owner's
+ * relation: the statement read with the pinned search_path, as the owner,
+ * the index built as the owner's code runs (runas_begin_owner_session()):
+ * its expressions call the owner's functions, whose bodies find their
+ * names with the owner's path, never in the caller's temporary schema.
+ */
+extern void runas_create_index(Oid owner, const char *indexdef);
 
 /* True while runas_ddl() runs a statement (read by the DDL guard). */
 extern bool runas_ddl_in_progress(void);
