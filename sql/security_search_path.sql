@@ -462,6 +462,49 @@ SET SESSION AUTHORIZATION attacker;
 SELECT pipeline.drop_matview('attacker.mv_labels');
 RESET SESSION AUTHORIZATION;
 
+-- casts are found by their types, not by a name the query writes: one the
+-- attacker adds later to its own type, or an implicit one reached when the
+-- attacker's view changes a column's type, would run as the owner of a view
+-- whose stored query pipeline parses again (a differential refresh, a
+-- rebuild).  pipeline calls no cast function of a third role
+SET SESSION AUTHORIZATION attacker;
+CREATE TYPE attacker.mood AS ENUM ('ok', 'sad');
+CREATE TABLE attacker.feed (id int, m attacker.mood);
+INSERT INTO attacker.feed VALUES (1, 'ok');
+GRANT SELECT ON attacker.feed TO victim;
+CREATE TABLE attacker.words (id int, t text);
+INSERT INTO attacker.words VALUES (1, 'Alpha'), (2, 'Beta');
+SELECT pipeline.create_matview('attacker', 'words', 'SELECT id, t FROM attacker.words', '1 hour');
+GRANT SELECT ON attacker.mv_words TO victim;
+SET SESSION AUTHORIZATION victim;
+SELECT pipeline.create_matview('victim', 'moods', 'SELECT id, m::text AS m FROM attacker.feed',
+    '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('victim', 'last_word',
+    'SELECT count(*) AS n, max(lower(t)) AS last_t FROM attacker.mv_words', '1 hour');
+SET SESSION AUTHORIZATION attacker;
+CREATE FUNCTION attacker.mood_to_text(attacker.mood) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('late cast'); RETURN 'x'; END $f$;
+CREATE CAST (attacker.mood AS text) WITH FUNCTION attacker.mood_to_text(attacker.mood);
+INSERT INTO attacker.feed VALUES (2, 'sad');
+CREATE TYPE attacker.word AS (v text);
+CREATE FUNCTION attacker.word_to_text(attacker.word) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('implicit cast'); RETURN $1.v; END $f$;
+CREATE CAST (attacker.word AS text) WITH FUNCTION attacker.word_to_text(attacker.word) AS IMPLICIT;
+-- the rebuild of the victim's view would call the implicit cast: refused
+SELECT pipeline.create_matview('attacker', 'words',
+    'SELECT id, ROW(t)::attacker.word AS t FROM attacker.words', '1 hour');
+SET SESSION AUTHORIZATION victim;
+-- the refresh would call the late cast: refused
+SELECT matview, status FROM pipeline.refresh('victim.mv_moods');
+TABLE victim.mv_moods;
+SELECT pipeline.drop_matview('victim.mv_moods');
+SELECT pipeline.drop_matview('victim.mv_last_word');
+SET SESSION AUTHORIZATION attacker;
+SELECT pipeline.drop_matview('attacker.mv_words');
+RESET SESSION AUTHORIZATION;
+
 -- a database the attacker owns (as on a host that gives each team its
 -- own), where it sets everyone's search_path with pg_catalog after its
 -- schema: the path the victim's new sessions get there.  The victim's code

@@ -8,10 +8,14 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_cast.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
@@ -188,4 +192,64 @@ reading_sql(const char *expr, Oid type)
 	if (getBaseType(type) == NUMERICOID)
 		return psprintf("pg_catalog.scale(%s)", expr);
 	return output_text_sql(expr, type);
+}
+
+/*
+ * Whether fn is the function of a cast (from its first argument's type to
+ * its result type, as CREATE CAST requires).
+ */
+static bool
+is_cast_function(Form_pg_proc proc, Oid fn)
+{
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (proc->pronargs < 1)
+		return false;
+	tuple = SearchSysCache2(CASTSOURCETARGET, ObjectIdGetDatum(proc->proargtypes.values[0]),
+							ObjectIdGetDatum(proc->prorettype));
+	if (HeapTupleIsValid(tuple))
+	{
+		found = ((Form_pg_cast) GETSTRUCT(tuple))->castfunc == fn;
+		ReleaseSysCache(tuple);
+	}
+	return found;
+}
+
+static bool
+cast_owner_walker(Node *node, Oid *owner)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, cast_owner_walker, owner, 0);
+	if (IsA(node, FuncExpr))
+	{
+		Oid			fn = ((FuncExpr *) node)->funcid;
+		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+		Form_pg_proc proc;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for function %u", fn);
+		proc = (Form_pg_proc) GETSTRUCT(tuple);
+		if (proc->pronamespace != PG_CATALOG_NAMESPACE && proc->proowner != *owner &&
+			!superuser_arg(proc->proowner) && is_cast_function(proc, fn))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the query calls %s, the cast function of role \"%s\"",
+							format_procedure(fn), GetUserNameFromId(proc->proowner, false)),
+					 errdetail("A cast is found by its types, not by a name the query writes, so one that "
+							   "another role creates later would be called without the query naming it: "
+							   "pipeline calls only casts that are built in, a superuser's or the view owner's (\"%s\").",
+							   GetUserNameFromId(*owner, false)),
+					 errhint("Cast through a built-in type, or have the cast made by the view's owner or a superuser.")));
+		ReleaseSysCache(tuple);
+	}
+	return expression_tree_walker(node, cast_owner_walker, owner);
+}
+
+void
+check_cast_owners(Query *query, Oid owner)
+{
+	(void) cast_owner_walker((Node *) query, &owner);
 }

@@ -20,6 +20,7 @@
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "optimizer/planner.h"
+#include "parser/analyze.h"
 #include "parser/parse_utilcmd.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
@@ -49,6 +50,7 @@ static bool ddl_callback_registered = false;
  */
 static char *owner_run_path = NULL;
 
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorRun_hook_type prev_executor_run_hook = NULL;
@@ -123,6 +125,16 @@ end_owner_run(int nestlevel)
 		AtEOXact_GUC(false, nestlevel);
 }
 
+/* A user-code statement calls no cast of a third role (check_cast_owners()) */
+static void
+check_user_code_casts(ParseState *pstate, Query *query, JumbleState *jumble)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jumble);
+	if (owner_run_path != NULL && owner_run_path[0] != '\0')
+		check_cast_owners(query, GetUserId());
+}
+
 static PlannedStmt *
 plan_with_owner_path(Query *parse, const char *query_string, int cursor_options,
 					 ParamListInfo bound_params)
@@ -187,6 +199,8 @@ runas_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
 							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
 							   NULL, NULL, NULL);
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = check_user_code_casts;
 	prev_planner_hook = planner_hook;
 	planner_hook = plan_with_owner_path;
 	prev_executor_start_hook = ExecutorStart_hook;
@@ -716,7 +730,10 @@ runas_ddl_in_progress(void)
 char *
 runas_bind_query(const char *query_text)
 {
-	return runas_deparse_bound(analyze_one(query_text));
+	Query	   *query = analyze_one(query_text);
+
+	check_cast_owners(query, GetUserId());
+	return runas_deparse_bound(query);
 }
 
 char *
