@@ -83,7 +83,7 @@ pending_analyze(PendingView *v)
 	Query	   *query = analyze_one(pending_begin_reading(v, &ra));
 
 	/* a view rebuilt as its owner calls no cast of a third role */
-	check_cast_owners(query, v->owner);
+	check_cast_owners((Node *) query, v->owner);
 	pending_end_reading(v, &ra);
 	if (v->def)
 		v->bound = runas_deparse_bound(query);

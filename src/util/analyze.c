@@ -5,8 +5,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_cast.h"
 #include "catalog/pg_collation.h"
@@ -19,6 +21,7 @@
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -195,24 +198,26 @@ reading_sql(const char *expr, Oid type)
 }
 
 /*
- * Whether fn is the function of a cast (from its first argument's type to
- * its result type, as CREATE CAST requires).
+ * Whether fn is the function of some cast.  Looked up by the function, not
+ * by its types: CREATE CAST takes a function whose result only converts
+ * to the target without a function (varchar for text), or whose argument
+ * is polymorphic.  pg_cast is small, and only functions of a third role
+ * are looked up.
  */
 static bool
-is_cast_function(Form_pg_proc proc, Oid fn)
+is_cast_function(Oid fn)
 {
-	HeapTuple	tuple;
-	bool		found = false;
+	Relation	casts = table_open(CastRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
 
-	if (proc->pronargs < 1)
-		return false;
-	tuple = SearchSysCache2(CASTSOURCETARGET, ObjectIdGetDatum(proc->proargtypes.values[0]),
-							ObjectIdGetDatum(proc->prorettype));
-	if (HeapTupleIsValid(tuple))
-	{
-		found = ((Form_pg_cast) GETSTRUCT(tuple))->castfunc == fn;
-		ReleaseSysCache(tuple);
-	}
+	ScanKeyInit(&key, Anum_pg_cast_castfunc, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(fn));
+	scan = systable_beginscan(casts, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(casts, AccessShareLock);
 	return found;
 }
 
@@ -225,7 +230,8 @@ cast_owner_walker(Node *node, Oid *owner)
 		return query_tree_walker((Query *) node, cast_owner_walker, owner, 0);
 	if (IsA(node, FuncExpr))
 	{
-		Oid			fn = ((FuncExpr *) node)->funcid;
+		FuncExpr   *call = (FuncExpr *) node;
+		Oid			fn = call->funcid;
 		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 		Form_pg_proc proc;
 
@@ -233,7 +239,9 @@ cast_owner_walker(Node *node, Oid *owner)
 			elog(ERROR, "cache lookup failed for function %u", fn);
 		proc = (Form_pg_proc) GETSTRUCT(tuple);
 		if (proc->pronamespace != PG_CATALOG_NAMESPACE && proc->proowner != *owner &&
-			!superuser_arg(proc->proowner) && is_cast_function(proc, fn))
+			!superuser_arg(proc->proowner) &&
+			(call->funcformat == COERCE_EXPLICIT_CAST || call->funcformat == COERCE_IMPLICIT_CAST ||
+			 is_cast_function(fn)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("the query calls %s, the cast function of role \"%s\"",
@@ -249,7 +257,7 @@ cast_owner_walker(Node *node, Oid *owner)
 }
 
 void
-check_cast_owners(Query *query, Oid owner)
+check_cast_owners(Node *node, Oid owner)
 {
-	(void) cast_owner_walker((Node *) query, &owner);
+	(void) cast_owner_walker(node, &owner);
 }

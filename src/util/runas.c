@@ -132,7 +132,7 @@ check_user_code_casts(ParseState *pstate, Query *query, JumbleState *jumble)
 	if (prev_post_parse_analyze_hook)
 		prev_post_parse_analyze_hook(pstate, query, jumble);
 	if (owner_run_path != NULL && owner_run_path[0] != '\0')
-		check_cast_owners(query, GetUserId());
+		check_cast_owners((Node *) query, GetUserId());
 }
 
 static PlannedStmt *
@@ -708,6 +708,7 @@ runas_create_index(Oid owner, const char *indexdef)
 	DdlCall		call = {owner, indexdef, NULL};
 	RunAs		ra;
 	Oid			relid;
+	ListCell   *lc;
 
 	/* read as written, with the pinned path, as ProcessUtility() would */
 	runas_begin_internal(&ra, owner);
@@ -715,6 +716,9 @@ runas_create_index(Oid owner, const char *indexdef)
 									 ShareUpdateExclusiveLock : ShareLock,
 									 0, RangeVarCallbackOwnsRelation, NULL);
 	call.index = transformIndexStmt(relid, stmt, indexdef);
+	foreach(lc, call.index->indexParams)
+		check_cast_owners(lfirst_node(IndexElem, lc)->expr, owner);
+	check_cast_owners(call.index->whereClause, owner);
 	runas_end(&ra);
 
 	/* built as the owner's code runs (its expressions are), ready as it is */
@@ -732,7 +736,7 @@ runas_bind_query(const char *query_text)
 {
 	Query	   *query = analyze_one(query_text);
 
-	check_cast_owners(query, GetUserId());
+	check_cast_owners((Node *) query, GetUserId());
 	return runas_deparse_bound(query);
 }
 
