@@ -506,6 +506,51 @@ SET SESSION AUTHORIZATION attacker;
 SELECT pipeline.drop_matview('attacker.mv_words');
 RESET SESSION AUTHORIZATION;
 
+-- casts no parse shows, or parsed outside a view's refresh: pipeline's own
+-- statements (apply_changes() of another role's change table, run by a
+-- superuser; a stream view's append, prepared as internal SQL) and casts
+-- looked up as code runs (a quarantined row's to_jsonb() finds a cast to
+-- json).  Every function pipeline's statements call passes the same check
+SET SESSION AUTHORIZATION attacker;
+CREATE TYPE attacker.opk AS ENUM ('I', 'U', 'D');
+CREATE FUNCTION attacker.opk_text(attacker.opk) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('op cast'); RETURN $1::varchar; END $f$;
+CREATE CAST (attacker.opk AS text) WITH FUNCTION attacker.opk_text(attacker.opk);
+CREATE TABLE attacker.cdc_changes (id int, v text, seq bigint, op attacker.opk);
+INSERT INTO attacker.cdc_changes VALUES (1, 'a', 1, 'I'), (2, 'b', 2, 'I');
+GRANT ALL ON attacker.cdc_changes TO PUBLIC;
+CREATE TYPE attacker.mood2 AS ENUM ('ok', 'bad');
+CREATE TABLE attacker.feed2 (id int PRIMARY KEY, m attacker.mood2, v int);
+INSERT INTO attacker.feed2 VALUES (1, 'ok', 1);
+GRANT SELECT ON attacker.feed2 TO victim;
+SET SESSION AUTHORIZATION victim;
+SELECT pipeline.create_matview('victim', 'feed_moods', 'SELECT id, m::text AS m FROM attacker.feed2', '1 hour',
+    matview_type => 'incremental', incremental_key => 'id');
+SELECT pipeline.create_matview('victim', 'feed_ratio', 'SELECT id, 100 / v AS r FROM attacker.feed2', '1 hour',
+    matview_type => 'incremental', incremental_key => 'id', options => '{"on-error": "quarantine"}');
+SET SESSION AUTHORIZATION attacker;
+CREATE FUNCTION attacker.mood2_text(attacker.mood2) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('late stream cast'); RETURN 'x'; END $f$;
+CREATE CAST (attacker.mood2 AS text) WITH FUNCTION attacker.mood2_text(attacker.mood2);
+CREATE FUNCTION attacker.mood2_json(attacker.mood2) RETURNS json LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('json cast'); RETURN pg_catalog.to_json($1::varchar); END $f$;
+CREATE CAST (attacker.mood2 AS json) WITH FUNCTION attacker.mood2_json(attacker.mood2);
+INSERT INTO attacker.feed2 VALUES (2, 'bad', 0);
+RESET SESSION AUTHORIZATION;
+CREATE TABLE public.applied (id int PRIMARY KEY, v text, seq bigint);
+SELECT * FROM pipeline.apply_changes('attacker.cdc_changes', 'public.applied', '{id}', 'seq');
+SET SESSION AUTHORIZATION victim;
+SELECT matview, status FROM pipeline.refresh('victim.mv_feed_moods');
+SELECT matview, status FROM pipeline.refresh('victim.mv_feed_ratio');
+SELECT pg_catalog.count(*) AS rejected_rows FROM pipeline.rejected WHERE target = 'victim.mv_feed_ratio'::regclass;
+SELECT pipeline.drop_matview('victim.mv_feed_moods');
+SELECT pipeline.drop_matview('victim.mv_feed_ratio');
+RESET SESSION AUTHORIZATION;
+DROP TABLE public.applied;
+
 -- a database the attacker owns (as on a host that gives each team its
 -- own), where it sets everyone's search_path with pg_catalog after its
 -- schema: the path the victim's new sessions get there.  The victim's code

@@ -221,6 +221,30 @@ is_cast_function(Oid fn)
 	return found;
 }
 
+void
+check_cast_function(Oid fn, Oid user, bool called_as_cast)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->pronamespace != PG_CATALOG_NAMESPACE && proc->proowner != user &&
+		!superuser_arg(proc->proowner) && (called_as_cast || is_cast_function(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("pipeline does not call %s, the cast function of role \"%s\", as role \"%s\"",
+						format_procedure(fn), GetUserNameFromId(proc->proowner, false),
+						GetUserNameFromId(user, false)),
+				 errdetail("A cast is found by its types, not by a name the query writes, so one that "
+						   "another role creates later would be called without the query naming it: "
+						   "what pipeline runs calls only casts that are built in, a superuser's or "
+						   "those of the role it runs as (a view's owner)."),
+				 errhint("Cast through a built-in type, or have the cast made by the view's owner or a superuser.")));
+	ReleaseSysCache(tuple);
+}
+
 static bool
 cast_owner_walker(Node *node, Oid *owner)
 {
@@ -229,30 +253,9 @@ cast_owner_walker(Node *node, Oid *owner)
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, cast_owner_walker, owner, 0);
 	if (IsA(node, FuncExpr))
-	{
-		FuncExpr   *call = (FuncExpr *) node;
-		Oid			fn = call->funcid;
-		HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-		Form_pg_proc proc;
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for function %u", fn);
-		proc = (Form_pg_proc) GETSTRUCT(tuple);
-		if (proc->pronamespace != PG_CATALOG_NAMESPACE && proc->proowner != *owner &&
-			!superuser_arg(proc->proowner) &&
-			(call->funcformat == COERCE_EXPLICIT_CAST || call->funcformat == COERCE_IMPLICIT_CAST ||
-			 is_cast_function(fn)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the query calls %s, the cast function of role \"%s\"",
-							format_procedure(fn), GetUserNameFromId(proc->proowner, false)),
-					 errdetail("A cast is found by its types, not by a name the query writes, so one that "
-							   "another role creates later would be called without the query naming it: "
-							   "pipeline calls only casts that are built in, a superuser's or the view owner's (\"%s\").",
-							   GetUserNameFromId(*owner, false)),
-					 errhint("Cast through a built-in type, or have the cast made by the view's owner or a superuser.")));
-		ReleaseSysCache(tuple);
-	}
+		check_cast_function(((FuncExpr *) node)->funcid, *owner,
+							((FuncExpr *) node)->funcformat == COERCE_EXPLICIT_CAST ||
+							((FuncExpr *) node)->funcformat == COERCE_IMPLICIT_CAST);
 	return expression_tree_walker(node, cast_owner_walker, owner);
 }
 

@@ -94,4 +94,11 @@ extern char *reading_sql(const char *expr, Oid type);
  */
 extern void check_cast_owners(Node *node, Oid owner);
 
+/*
+ * The same for one function about to be called as user: errors when it is
+ * a cast function (called_as_cast: the parser made the call as one) of a
+ * role that is neither user nor a superuser.
+ */
+extern void check_cast_function(Oid fn, Oid user, bool called_as_cast);
+
 #endif

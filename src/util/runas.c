@@ -50,7 +50,18 @@ static bool ddl_callback_registered = false;
  */
 static char *owner_run_path = NULL;
 
+/*
+ * Whether pipeline is running SQL of its own or a view's (any runas block):
+ * then every statement analyzed, and every function about to be called,
+ * calls no cast function of a role other than the one it runs as, unless a
+ * superuser's (check_cast_owners()).  A setting, as owner_run_path is, so
+ * that an abort inside a block restores it.
+ */
+static bool checking_casts = false;
+
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorRun_hook_type prev_executor_run_hook = NULL;
@@ -125,14 +136,52 @@ end_owner_run(int nestlevel)
 		AtEOXact_GUC(false, nestlevel);
 }
 
-/* A user-code statement calls no cast of a third role (check_cast_owners()) */
+/* Arms checking_casts at the current nest level, restored with it. */
 static void
-check_user_code_casts(ParseState *pstate, Query *query, JumbleState *jumble)
+pin_checking_casts(void)
+{
+	if (!checking_casts)
+		(void) set_config_option("pipeline.checking_casts", "on",
+								 PGC_INTERNAL, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* A statement analyzed in a block calls no cast of a third role */
+static void
+check_statement_casts(ParseState *pstate, Query *query, JumbleState *jumble)
 {
 	if (prev_post_parse_analyze_hook)
 		prev_post_parse_analyze_hook(pstate, query, jumble);
-	if (owner_run_path != NULL && owner_run_path[0] != '\0')
+	if (checking_casts)
 		check_cast_owners((Node *) query, GetUserId());
+}
+
+/*
+ * Nor any function called in a block: what no parse shows, a cast looked
+ * up as code runs (to_jsonb() of a row, a PL/pgSQL assignment) or inlined.
+ * PostgreSQL asks this of every function not built in, before the first
+ * call; pipeline needs no hook of its own on the call.
+ */
+static bool
+check_called_cast(Oid fn)
+{
+	if (checking_casts)
+		check_cast_function(fn, GetUserId(), false);
+	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn) : false;
+}
+
+/*
+ * A function with SECURITY DEFINER or SET clauses is not asked about
+ * (above) but entered through PostgreSQL's fmgr_security_definer(), which
+ * calls this at each entry, as its definer and with its settings.
+ */
+static void
+check_entered_cast(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (event == FHET_START && checking_casts)
+		check_cast_function(flinfo->fn_oid, GetUserId(), false);
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
 }
 
 static PlannedStmt *
@@ -199,8 +248,19 @@ runas_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
 							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("pipeline.checking_casts",
+							 "Whether pipeline is running a statement, and checks the casts it calls.",
+							 "Set by pipeline only.",
+							 &checking_casts, false, PGC_INTERNAL,
+							 GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
+							 GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
+							 NULL, NULL, NULL);
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
-	post_parse_analyze_hook = check_user_code_casts;
+	post_parse_analyze_hook = check_statement_casts;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = check_called_cast;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = check_entered_cast;
 	prev_planner_hook = planner_hook;
 	planner_hook = plan_with_owner_path;
 	prev_executor_start_hook = ExecutorStart_hook;
@@ -247,6 +307,7 @@ runas_begin_internal(RunAs *ra, Oid role)
 	ra->user_code = false;
 	ra->save_nestlevel = runas_pin_settings(internal_settings, lengthof(internal_settings));
 	pin_owner_run_path("");
+	pin_checking_casts();
 	if (OidIsValid(role) && role != ra->save_userid)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -268,6 +329,7 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
 	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
 		pin_search_path(path, "");
+	pin_checking_casts();
 }
 
 void
