@@ -36,6 +36,10 @@ EXTRA_CLEAN = tmp_install tmp_check results regression.diffs regression.out \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: an object built against an older
+# struct layout would link silently.  Every header rebuilds every object.
+$(OBJS): $(wildcard src/*.h src/*/*.h)
+
 pipeline--$(EXTVERSION).sql: $(INSTALL_FRAGMENTS)
 	cat $^ > $@
 
