@@ -86,11 +86,11 @@ extern char *reading_sql(const char *expr, Oid type);
 
 /*
  * Errors when node (a Query, an expression) calls the cast function of a
- * role that is neither owner nor a superuser (built-in casts pass).  A stored query is parsed
- * again at refreshes and rebuilds, and a cast is found by its types: one
- * that the owner of a type adds later, or an implicit one reached when an
- * upstream view's column changes type, would otherwise run as owner
- * without the query naming it.
+ * role that is neither owner nor a superuser (built-in casts pass).  A
+ * stored query is parsed again at refreshes and rebuilds, and a cast is
+ * found by its types: one that the owner of a type adds later, or an
+ * implicit one reached when an upstream view's column changes type, would
+ * otherwise run as owner without the query naming it.
  */
 extern void check_cast_owners(Node *node, Oid owner);
 

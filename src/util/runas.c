@@ -85,6 +85,14 @@ runas_unpin_settings(int nestlevel)
 	AtEOXact_GUC(true, nestlevel);
 }
 
+/* Sets one of pipeline's PGC_INTERNAL settings at the current nest level */
+static void
+pin_internal_setting(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_INTERNAL, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
 /*
  * Sets owner_run_path at the current nest level, restored with it; an
  * empty one only over another (internal statements run at every refresh).
@@ -92,11 +100,8 @@ runas_unpin_settings(int nestlevel)
 static void
 pin_owner_run_path(const char *path)
 {
-	if (path[0] == '\0' && (owner_run_path == NULL || owner_run_path[0] == '\0'))
-		return;
-	(void) set_config_option("pipeline.owner_run_path", path,
-							 PGC_INTERNAL, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	if (path[0] != '\0' || (owner_run_path != NULL && owner_run_path[0] != '\0'))
+		pin_internal_setting("pipeline.owner_run_path", path);
 }
 
 /*
@@ -141,9 +146,7 @@ static void
 pin_checking_casts(void)
 {
 	if (!checking_casts)
-		(void) set_config_option("pipeline.checking_casts", "on",
-								 PGC_INTERNAL, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+		pin_internal_setting("pipeline.checking_casts", "on");
 }
 
 /* A statement analyzed in a block calls no cast of a third role */

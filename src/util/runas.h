@@ -69,9 +69,9 @@ extern void runas_begin_owner_session(RunAs *ra, Oid owner);
  * For PostgreSQL's REFRESH of owner's materialized view: the owner (whose
  * right to refresh REFRESH checks) with the owner's search_path for
  * everything (REFRESH runs the rule's bound query, and qualifies its own
- * SQL), not yet restricted.  REFRESH restricts the operation itself once it has created
- * its temporary table, before any user code runs, but would keep the
- * caller's search_path.
+ * SQL), not yet restricted.  REFRESH restricts the operation itself once
+ * it has created its temporary table, before any user code runs, but would
+ * keep the caller's search_path.
  */
 extern void runas_begin_refresh(RunAs *ra, Oid owner);
 
