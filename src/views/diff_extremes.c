@@ -49,6 +49,7 @@ typedef struct ExtremesType
 	FmgrInfo   *compare;
 	Oid			collation;
 	bool		descending;
+	Oid			argtype;		/* the argument it was looked up for */
 	Oid			elemtype;
 	int16		typlen;
 	bool		typbyval;
@@ -144,17 +145,17 @@ static ExtremesType *
 extremes_type(FunctionCallInfo fcinfo, int value_arg, bool array_arg, bool descending)
 {
 	ExtremesType *t = fcinfo->flinfo->fn_extra;
-	Oid			elemtype = get_fn_expr_argtype(fcinfo->flinfo, value_arg);
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, value_arg);
 
-	if (array_arg)
-		elemtype = get_element_type(elemtype);
-
-	if (!OidIsValid(elemtype))
-		elog(ERROR, "pipeline.extremes_after() could not determine its element type");
-	if (t == NULL || t->elemtype != elemtype)
+	if (t == NULL || t->argtype != argtype)
 	{
+		Oid			elemtype = array_arg ? get_element_type(argtype) : argtype;
+
+		if (!OidIsValid(elemtype))
+			elog(ERROR, "pipeline.extremes_after() could not determine its element type");
 		t = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ExtremesType));
 		extremes_type_init(t, elemtype);
+		t->argtype = argtype;
 		fcinfo->flinfo->fn_extra = t;
 	}
 	t->collation = PG_GET_COLLATION();

@@ -447,6 +447,22 @@ group_delta_rows(DiffSql *sql, bool null_keys)
 					some_key_null("c", sql->nkeys));
 }
 
+/*
+ * The keys alone of group_delta_rows(), for the statements that only find
+ * the changed groups by them: the executor keeps a copy of each joined row
+ * of an UPDATE's or DELETE's other relations (a whole-row value, for
+ * rechecking after a concurrent update), and OFFSET 0 keeps this subquery
+ * from being pulled up, so that copy is of the keys, not of the delta's
+ * wide rows.
+ */
+static char *
+group_delta_keys(DiffSql *sql, bool null_keys)
+{
+	return psprintf("(SELECT %s FROM pipeline_dg WHERE %s%s OFFSET 0)",
+					column_list("c", 1, sql->nkeys), null_keys ? "" : "NOT ",
+					some_key_null("c", sql->nkeys));
+}
+
 /* s's keys match d's: by equality, or as records for rows with a NULL key. */
 static char *
 state_matches(DiffSql *sql, const char *other, bool null_keys)
@@ -769,7 +785,7 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys)
 		return NULL;
 	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s",
 					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
-					sql->state, group_delta_rows(sql, null_keys), view_matches(sql, null_keys),
+					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
 					state_matches(sql, "d.c", null_keys), and_having(sql));
 }
 
@@ -787,7 +803,7 @@ diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)
 		return psprintf("DELETE FROM %s", sql->view);
 	return psprintf("DELETE FROM %s v USING %s d WHERE %s AND NOT EXISTS "
 					"(SELECT FROM %s s WHERE %s%s)", sql->view,
-					group_delta_rows(sql, null_keys), view_matches(sql, null_keys),
+					group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
 					sql->state, state_matches(sql, "d.c", null_keys), and_having(sql));
 }
 
@@ -809,7 +825,7 @@ diff_sql_view_insert_groups(DiffSql *sql, bool null_keys)
 		return view_insert_from_state(sql, "");
 	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s WHERE NOT EXISTS "
 												"(SELECT FROM %s v WHERE %s)",
-												group_delta_rows(sql, null_keys),
+												group_delta_keys(sql, null_keys),
 												state_matches(sql, "d.c", null_keys),
 												sql->view, view_matches(sql, null_keys)));
 }

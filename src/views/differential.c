@@ -506,28 +506,38 @@ register_windows(DiffRefresh *r)
 	return diff_sql_delta(r->sql, changed);
 }
 
-/* Joins of the changed groups with the state and the view: by index. */
+/*
+ * Joins of the changed groups with the state and the view: by index, or
+ * by hashing what is read whole (never sorting it for a merge join).
+ */
 static const RunAsSetting find_groups_by_key[] = {
 	{"enable_hashjoin", "off"},
+	{"enable_mergejoin", "off"},
+};
+static const RunAsSetting find_groups_by_hash[] = {
 	{"enable_mergejoin", "off"},
 };
 
 /*
  * Runs a statement joining the changed groups (pipeline_dg) with the state
- * or the view, as run_as_owner() does.  by_key: when up to three in four
+ * or the view, as run_as_owner() does.  by_key: when up to one in ten
  * groups changed, it finds them by key in the state's and the view's
  * indexes, which the planner would price as uncached and pass over for
- * reading both whole (and, at 10M rows, sorting them).  Not for the rows
- * with a NULL key: matched as records, no index serves them.
+ * reading both whole.  Above that, reading both whole into a hash table
+ * costs less than an index lookup per group (an append to 10M rows
+ * changes 63% of 10,000 groups: 10% fewer instructions for the whole
+ * refresh).  The rows with a NULL key are matched as records, which no
+ * index serves.
  */
 static uint64
 run_by_key(DiffRefresh *r, const char *sql, bool by_key)
 {
-	int			nestlevel = by_key ? runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) : 0;
+	int			nestlevel = by_key ?
+	runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) :
+	runas_pin_settings(find_groups_by_hash, lengthof(find_groups_by_hash));
 	uint64		rows = run_as_owner(r, sql, false);
 
-	if (by_key)
-		runas_unpin_settings(nestlevel);
+	runas_unpin_settings(nestlevel);
 	return rows;
 }
 
@@ -559,7 +569,7 @@ apply_changes(DiffRefresh *r)
 
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
 						  &counted);
-		few = nkeys > 0 && r->rows > 0 && counted.count * 4 <= (uint64) r->rows * 3;
+		few = nkeys > 0 && r->rows > 0 && counted.count * 10 <= (uint64) r->rows;
 		run_by_key(r, diff_sql_state_merge(r->sql, false), few);
 		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
