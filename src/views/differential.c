@@ -256,7 +256,8 @@ plan_as_owner(DiffRefresh *r, const char *sql, bool *kept)
 	for (uint64 n = r->changes; n >= 8; n /= 8)
 		size_class++;
 	return runas_kept_user_plan(r->owner, sql,
-								size_class * 4 + (enable_hashjoin ? 2 : 0) + (enable_mergejoin ? 1 : 0),
+								size_class * 8 + (enable_nestloop ? 4 : 0) +
+								(enable_hashjoin ? 2 : 0) + (enable_mergejoin ? 1 : 0),
 								kept);
 }
 
@@ -508,7 +509,9 @@ register_windows(DiffRefresh *r)
 
 /*
  * Joins of the changed groups with the state and the view: by index, or
- * by hashing what is read whole (never sorting it for a merge join).
+ * by hashing what is read whole (never sorting it for a merge join, nor
+ * looking up one side per row because a state or view not analyzed since
+ * it grew looks small).
  */
 static const RunAsSetting find_groups_by_key[] = {
 	{"enable_hashjoin", "off"},
@@ -516,6 +519,7 @@ static const RunAsSetting find_groups_by_key[] = {
 };
 static const RunAsSetting find_groups_by_hash[] = {
 	{"enable_mergejoin", "off"},
+	{"enable_nestloop", "off"},
 };
 
 /*
