@@ -455,10 +455,11 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 	}
 	if (state == NULL)
 	{
+		/* looked up once per call site, not per group */
+		ExtremesType *type = extremes_type(fcinfo, 1, false, PG_GETARG_BOOL(2));
+
 		state = MemoryContextAllocZero(aggcontext, sizeof(KeptExtremes));
-		extremes_type_init(&state->type, get_fn_expr_argtype(fcinfo->flinfo, 1));
-		state->type.collation = PG_GET_COLLATION();
-		state->type.descending = PG_GETARG_BOOL(2);
+		state->type = *type;
 	}
 	value = PG_GETARG_DATUM(1);
 	for (int64 copy = 0; copy < Min(copies, DIFF_EXTREMES_KEPT); copy++)
