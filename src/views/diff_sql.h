@@ -98,15 +98,25 @@ extern char *diff_sql_state_populate(DiffSql *sql);
 
 /*
  * The view's rows of the changed groups, from the state, in this order:
- * rows kept updated (NULL without group keys), rows gone deleted, new rows
+ * rows kept updated (NULL without group keys; without null_keys it returns
+ * the keys it rewrote, c1.. and a count of 1), rows gone deleted, new rows
  * inserted.
  */
 extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys);
 
 /* Whether the view has a HAVING (a group may leave it without losing rows). */
 extern bool diff_sql_has_having(DiffSql *sql);
-extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys);
-extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys);
+
+/*
+ * The changed groups' keys (without a NULL key) that the UPDATE did not
+ * rewrite: the caller keeps the keys it returned as pipeline_du, and these
+ * as pipeline_dl for the statements below (left_only).
+ */
+extern char *diff_sql_group_keys_left(DiffSql *sql);
+
+/* left_only: only for the groups in pipeline_dl. */
+extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only);
+extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only);
 
 /* Indexes: the state table's keys, the view's key columns (first column of a bag view). */
 extern char *diff_sql_state_index(DiffSql *sql);

@@ -463,6 +463,37 @@ group_delta_keys(DiffSql *sql, bool null_keys)
 					some_key_null("c", sql->nkeys));
 }
 
+char *
+diff_sql_group_keys_left(DiffSql *sql)
+{
+	StringInfoData types;
+	ListCell   *lc;
+
+	/*
+	 * Plans are kept by their text, and this one names no relation of the
+	 * view: the keys' types and collations (as numbers, never a user's name)
+	 * tell apart the texts of views whose keys differ.
+	 */
+	initStringInfo(&types);
+	foreach(lc, sql->shape->keys)
+	{
+		Node	   *key = (Node *) lfirst_node(TargetEntry, lc)->expr;
+
+		appendStringInfo(&types, " %u/%d/%u", exprType(key), exprTypmod(key), exprCollation(key));
+	}
+	return psprintf("SELECT %s, 1::pg_catalog.int8 FROM pipeline_dg WHERE NOT %s AND NOT EXISTS "
+					"(SELECT FROM pipeline_du u WHERE %s) /* keys%s */",
+					column_list("c", 1, sql->nkeys), some_key_null("c", sql->nkeys),
+					keys_equal(sql, "u.c", "pipeline_dg.c", sql->nkeys), types.data);
+}
+
+/* The keys of diff_sql_group_keys_left(), kept as pipeline_dl. */
+static char *
+group_delta_keys_left(DiffSql *sql)
+{
+	return psprintf("(SELECT %s FROM pipeline_dl OFFSET 0)", column_list("c", 1, sql->nkeys));
+}
+
 /* s's keys match d's: by equality, or as records for rows with a NULL key. */
 static char *
 state_matches(DiffSql *sql, const char *other, bool null_keys)
@@ -783,10 +814,12 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys)
 {
 	if (sql->nkeys == 0)
 		return NULL;
-	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s",
+	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s%s%s%s",
 					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
 					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
-					state_matches(sql, "d.c", null_keys), and_having(sql));
+					state_matches(sql, "d.c", null_keys), and_having(sql),
+					null_keys ? "" : " RETURNING ", null_keys ? "" : column_list("d.c", 1, sql->nkeys),
+					null_keys ? "" : ", 1::pg_catalog.int8");
 }
 
 bool
@@ -797,13 +830,14 @@ diff_sql_has_having(DiffSql *sql)
 
 /* Rows of changed groups that have no row in the view's answer any more. */
 char *
-diff_sql_view_delete_groups(DiffSql *sql, bool null_keys)
+diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only)
 {
 	if (sql->nkeys == 0)
 		return psprintf("DELETE FROM %s", sql->view);
 	return psprintf("DELETE FROM %s v USING %s d WHERE %s AND NOT EXISTS "
 					"(SELECT FROM %s s WHERE %s%s)", sql->view,
-					group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
+					left_only ? group_delta_keys_left(sql) : group_delta_keys(sql, null_keys),
+					view_matches(sql, null_keys),
 					sql->state, state_matches(sql, "d.c", null_keys), and_having(sql));
 }
 
@@ -819,12 +853,13 @@ view_insert_from_state(DiffSql *sql, const char *join)
 
 /* Rows of changed groups that the view's answer has and the view has not. */
 char *
-diff_sql_view_insert_groups(DiffSql *sql, bool null_keys)
+diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only)
 {
 	if (sql->nkeys == 0)
 		return view_insert_from_state(sql, "");
 	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s WHERE NOT EXISTS "
 												"(SELECT FROM %s v WHERE %s)",
+												left_only ? group_delta_keys_left(sql) :
 												group_delta_keys(sql, null_keys),
 												state_matches(sql, "d.c", null_keys),
 												sql->view, view_matches(sql, null_keys)));

@@ -350,13 +350,14 @@ delta_shutdown(DestReceiver *self)
 }
 
 /*
- * Runs a read-only statement of the refresh as the view's owner, its rows
- * kept in context as the ephemeral relation name for the statements after
- * it (end delta->rows when done).
+ * Runs a statement of the refresh as the view's owner, its rows (a query's,
+ * or what a write returns: read_only false) kept in context as the
+ * ephemeral relation name for the statements after it (end delta->rows
+ * when done).
  */
 static void
 run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
-				  MemoryContext context, DeltaRows *delta)
+				  MemoryContext context, DeltaRows *delta, bool read_only)
 {
 	SPIPlanPtr	plan;
 	bool		kept;
@@ -371,7 +372,7 @@ run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 	delta->nkeys = nkeys;
 	delta->rows = tuplestore_begin_heap(false, false, work_mem);
 	MemoryContextSwitchTo(old);
-	options.read_only = true;
+	options.read_only = read_only;
 	options.dest = (DestReceiver *) &receiver;
 	runas_begin_user_code(&ra, r->owner);
 	plan = plan_as_owner(r, sql, &kept);
@@ -546,6 +547,24 @@ run_by_key(DiffRefresh *r, const char *sql, bool by_key)
 	return rows;
 }
 
+/*
+ * run_by_key() for the view's UPDATE, which returns the keys it rewrote:
+ * kept as pipeline_du for the statements that look for the groups it did
+ * not reach.  Returns how many.
+ */
+static uint64
+run_keeping_keys(DiffRefresh *r, const char *sql, bool by_key, MemoryContext context,
+				 DeltaRows *rewritten)
+{
+	int			nestlevel = by_key ?
+	runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) :
+	runas_pin_settings(find_groups_by_hash, lengthof(find_groups_by_hash));
+
+	run_into_relation(r, sql, "pipeline_du", diff_sql_key_count(r->sql), context, rewritten, false);
+	runas_unpin_settings(nestlevel);
+	return rewritten->count;
+}
+
 /* Applies the windows' changes. */
 static void
 apply_changes(DiffRefresh *r)
@@ -561,7 +580,7 @@ apply_changes(DiffRefresh *r)
 	if (r->state == NULL)
 	{
 		run_into_relation(r, diff_sql_bag_counts(r->sql, delta), "pipeline_dv", nkeys, context,
-						  &counted);
+						  &counted, true);
 		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
 		if (counted.null_keys)
 			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
@@ -571,9 +590,11 @@ apply_changes(DiffRefresh *r)
 	{
 		int			passes;
 		bool		few;
+		DeltaRows	rewritten = {0};
+		DeltaRows	left = {0};
 
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
-						  &counted);
+						  &counted, true);
 		few = nkeys > 0 && r->rows > 0 && counted.count * 5 <= (uint64) r->rows;
 		run_by_key(r, diff_sql_state_merge(r->sql, false), few);
 		if (counted.null_keys)
@@ -585,7 +606,13 @@ apply_changes(DiffRefresh *r)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
 			bool		by_key = few && !with_nulls;
-			uint64		updated = update != NULL ? run_by_key(r, update, by_key) : 0;
+			bool		left_only = update != NULL && !with_nulls;
+			uint64		updated;
+
+			if (left_only)
+				updated = run_keeping_keys(r, update, by_key, context, &rewritten);
+			else
+				updated = update != NULL ? run_by_key(r, update, by_key) : 0;
 
 			/*
 			 * Every changed group kept its state and its row, which passed
@@ -594,11 +621,33 @@ apply_changes(DiffRefresh *r)
 			 */
 			if (!counted.null_keys && updated == counted.count)
 				continue;
+
+			/*
+			 * The groups that were not rewritten (pipeline_du holds those
+			 * that were): gone, new or failing HAVING, usually few.  Found by
+			 * hashing, kept with their exact number, then by key when few.
+			 */
+			if (left_only)
+			{
+				int			nestlevel = runas_pin_settings(find_groups_by_hash,
+														   lengthof(find_groups_by_hash));
+
+				run_into_relation(r, diff_sql_group_keys_left(r->sql), "pipeline_dl", nkeys, context,
+								  &left, true);
+				runas_unpin_settings(nestlevel);
+				by_key = r->rows > 0 && left.count * 5 <= (uint64) r->rows;
+			}
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
-				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls), by_key);
-			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls), by_key);
+				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls, left_only),
+										 by_key);
+			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls, left_only),
+									  by_key);
 		}
+		if (rewritten.rows != NULL)
+			tuplestore_end(rewritten.rows);
+		if (left.rows != NULL)
+			tuplestore_end(left.rows);
 	}
 	SPI_finish();
 	/* its file, when it spilled, goes now rather than at commit */
