@@ -523,6 +523,22 @@ static const RunAsSetting find_groups_by_hash[] = {
 	{"enable_nestloop", "off"},
 };
 
+/* Pins the join methods find_groups_by_key or _by_hash allow; unpin with its level. */
+static int
+pin_group_joins(bool by_key)
+{
+	return by_key ?
+		runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) :
+		runas_pin_settings(find_groups_by_hash, lengthof(find_groups_by_hash));
+}
+
+/* Whether so many changed groups are few enough to be found by key. */
+static bool
+few_groups(DiffRefresh *r, uint64 groups)
+{
+	return r->rows > 0 && groups * 5 <= (uint64) r->rows;
+}
+
 /*
  * Runs a statement joining the changed groups (pipeline_dg) with the state
  * or the view, as run_as_owner() does.  by_key: when up to one in five
@@ -538,9 +554,7 @@ static const RunAsSetting find_groups_by_hash[] = {
 static uint64
 run_by_key(DiffRefresh *r, const char *sql, bool by_key)
 {
-	int			nestlevel = by_key ?
-	runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) :
-	runas_pin_settings(find_groups_by_hash, lengthof(find_groups_by_hash));
+	int			nestlevel = pin_group_joins(by_key);
 	uint64		rows = run_as_owner(r, sql, false);
 
 	runas_unpin_settings(nestlevel);
@@ -556,9 +570,7 @@ static uint64
 run_keeping_keys(DiffRefresh *r, const char *sql, bool by_key, MemoryContext context,
 				 DeltaRows *rewritten)
 {
-	int			nestlevel = by_key ?
-	runas_pin_settings(find_groups_by_key, lengthof(find_groups_by_key)) :
-	runas_pin_settings(find_groups_by_hash, lengthof(find_groups_by_hash));
+	int			nestlevel = pin_group_joins(by_key);
 
 	run_into_relation(r, sql, "pipeline_du", diff_sql_key_count(r->sql), context, rewritten, false);
 	runas_unpin_settings(nestlevel);
@@ -595,7 +607,7 @@ apply_changes(DiffRefresh *r)
 
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
 						  &counted, true);
-		few = nkeys > 0 && r->rows > 0 && counted.count * 5 <= (uint64) r->rows;
+		few = nkeys > 0 && few_groups(r, counted.count);
 		run_by_key(r, diff_sql_state_merge(r->sql, false), few);
 		if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
@@ -629,13 +641,12 @@ apply_changes(DiffRefresh *r)
 			 */
 			if (left_only)
 			{
-				int			nestlevel = runas_pin_settings(find_groups_by_hash,
-														   lengthof(find_groups_by_hash));
+				int			nestlevel = pin_group_joins(false);
 
 				run_into_relation(r, diff_sql_group_keys_left(r->sql), "pipeline_dl", nkeys, context,
 								  &left, true);
 				runas_unpin_settings(nestlevel);
-				by_key = r->rows > 0 && left.count * 5 <= (uint64) r->rows;
+				by_key = few_groups(r, left.count);
 			}
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
