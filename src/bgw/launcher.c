@@ -75,6 +75,8 @@ typedef struct ProcessSlot
 	pid_t		pid;
 	Latch	   *latch;
 	WorkerState worker_state;	/* of a refresh worker */
+	Oid			owner;			/* the owner whose jobs a refresh worker
+								 * takes; InvalidOid before its first */
 	int			queue;			/* a scheduler's run queue, or -1 */
 } ProcessSlot;
 
@@ -247,6 +249,7 @@ take_slot(SlotKind kind, Oid dboid)
 			shared->slots[i].pid = MyProcPid;
 			shared->slots[i].latch = MyLatch;
 			shared->slots[i].worker_state = WORKER_IDLE;
+			shared->slots[i].owner = InvalidOid;
 			shared->slots[i].queue = -1;
 			my_slot = i;
 			if (kind == SLOT_SCHEDULER)
@@ -298,9 +301,12 @@ queue_of(Oid dboid)
 	return NULL;
 }
 
-/* The oldest waiting job of queue, or NULL; the caller holds the mutex. */
+/*
+ * The oldest waiting job of queue that a worker bound to owner may take
+ * (InvalidOid: any), or NULL; the caller holds the mutex.
+ */
 static QueuedJob *
-oldest_waiting(RunQueue *queue)
+oldest_waiting(RunQueue *queue, Oid owner)
 {
 	QueuedJob  *oldest = NULL;
 
@@ -308,6 +314,7 @@ oldest_waiting(RunQueue *queue)
 		return NULL;
 	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 		if (queue->jobs[e].state == QUEUED_WAITING &&
+			(!OidIsValid(owner) || queue->jobs[e].job.owner == owner) &&
 			(oldest == NULL || queue->jobs[e].seq < oldest->seq))
 			oldest = &queue->jobs[e];
 	return oldest;
@@ -319,6 +326,17 @@ idle_refresh_worker(const ProcessSlot *slot, Oid dboid)
 {
 	return slot->kind == SLOT_REFRESH && slot->dboid == dboid &&
 		slot->worker_state == WORKER_IDLE;
+}
+
+/*
+ * Is slot an idle refresh worker of dboid that may take a job waiting in
+ * queue?  The caller holds the mutex.
+ */
+static bool
+idle_worker_for_queue(const ProcessSlot *slot, Oid dboid, RunQueue *queue)
+{
+	return idle_refresh_worker(slot, dboid) &&
+		(!OidIsValid(slot->owner) || oldest_waiting(queue, slot->owner) != NULL);
 }
 
 /* The slot of refresh worker pid; the caller holds the mutex. */
@@ -391,9 +409,6 @@ launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	for (int i = 0; i < shared->nslots; i++)
-		if (idle_refresh_worker(&shared->slots[i], dboid))
-			(*idle)++;
 	if (my_slot >= 0 && shared->slots[my_slot].queue >= 0)
 	{
 		RunQueue   *queue = &queues[shared->slots[my_slot].queue];
@@ -401,6 +416,10 @@ launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 		for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 			if (queue->jobs[e].state == QUEUED_WAITING)
 				(*waiting)++;
+		/* a worker bound to an owner with nothing waiting will leave */
+		for (int i = 0; i < shared->nslots; i++)
+			if (idle_worker_for_queue(&shared->slots[i], dboid, queue))
+				(*idle)++;
 	}
 	SpinLockRelease(&shared->mutex);
 }
@@ -432,9 +451,10 @@ launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket)
 		return false;
 	SpinLockAcquire(&shared->mutex);
 	queue = queue_of(dboid);
-	oldest = oldest_waiting(queue);
+	oldest = oldest_waiting(queue, shared->slots[my_slot].owner);
 	if (oldest != NULL)
 	{
+		shared->slots[my_slot].owner = oldest->job.owner;
 		oldest->state = QUEUED_TAKEN;
 		oldest->worker = MyProcPid;
 		*job = oldest->job;
@@ -468,14 +488,19 @@ launcher_job_finished(const JobTicket *ticket)
 }
 
 bool
-launcher_leave_if_idle(Oid dboid)
+launcher_leave_if_idle(Oid dboid, bool timed_out)
 {
+	RunQueue   *queue;
+	Oid			owner;
 	bool		leaving;
 
 	if (shared == NULL || my_slot < 0)
 		return true;
 	SpinLockAcquire(&shared->mutex);
-	leaving = oldest_waiting(queue_of(dboid)) == NULL;
+	queue = queue_of(dboid);
+	owner = shared->slots[my_slot].owner;
+	leaving = oldest_waiting(queue, owner) == NULL &&
+		(timed_out || (OidIsValid(owner) && oldest_waiting(queue, InvalidOid) != NULL));
 	if (leaving)
 		shared->slots[my_slot].worker_state = WORKER_LEAVING;
 	SpinLockRelease(&shared->mutex);

@@ -26,6 +26,7 @@ typedef struct RefreshJob
 	Oid			relid;
 	TimestampTz label;
 	int			attempt;
+	Oid			owner;			/* whose code the run runs: the view's owner */
 } RefreshJob;
 
 /* What a registered process is. */
@@ -85,16 +86,21 @@ extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
 extern void launcher_wake_idle_workers(Oid dboid, int count);
 
 /*
- * The refresh worker's side.  launcher_take_job() takes the oldest job
- * waiting in the queue of dboid's scheduler (false if none), and marks
+ * The refresh worker's side.  A worker runs one owner's code only: the
+ * owner of its first job (PL/pgSQL keeps what a function's first call in a
+ * session resolved, util/plpgsql_paths.h), so it takes only that owner's
+ * jobs.  launcher_take_job() takes the oldest job waiting in the queue of
+ * dboid's scheduler that this worker may take (false if none), and marks
  * this worker busy; launcher_job_finished() marks it done and this worker
  * idle.  launcher_leave_if_idle() marks this worker leaving unless a job
- * waits: true when it may exit (it takes no job any more), false when it
- * should take one.
+ * it may take waits: true when it may exit (it takes no job any more),
+ * false when it should take one.  A worker leaves at once, timed_out or
+ * not, when only other owners' jobs wait, so that a worker for them can
+ * start in its place.
  */
 extern bool launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket);
 extern void launcher_job_finished(const JobTicket *ticket);
-extern bool launcher_leave_if_idle(Oid dboid);
+extern bool launcher_leave_if_idle(Oid dboid, bool timed_out);
 
 /*
  * Is a DROP EXTENSION pipeline under way (not yet committed or rolled back)

@@ -136,8 +136,9 @@ forget_run(Oid userid, int sec_context)
 
 /*
  * Waits, idle, for a job in the scheduler's queue; false when the worker
- * should exit: idle for pipeline.worker_idle_timeout, the extension being
- * dropped, or the database no longer served.  A job taken just before
+ * should exit: idle for pipeline.worker_idle_timeout, only other owners'
+ * jobs waiting (launcher.h), the extension being dropped, or the database
+ * no longer served.  A job taken just before
  * leaving for the last two is lost: the scheduler collects it as such and
  * plans the view again.
  */
@@ -165,7 +166,7 @@ wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)
 			return true;
 		timeout = pipeline_worker_idle_timeout_ms -
 			(long) ((GetCurrentTimestamp() - idle_since) / 1000);
-		if (timeout <= 0 && launcher_leave_if_idle(dboid))
+		if (launcher_leave_if_idle(dboid, timeout <= 0))
 			return false;
 		if (timeout > 0)
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

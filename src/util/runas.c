@@ -33,6 +33,7 @@
 #include "utils/ruleutils.h"
 #include "utils/varlena.h"
 
+#include "util/plpgsql_paths.h"
 #include "util/runas.h"
 
 static bool ddl_in_progress = false;
@@ -163,26 +164,33 @@ check_statement_casts(ParseState *pstate, Query *query, JumbleState *jumble)
  * Nor any function called in a block: what no parse shows, a cast looked
  * up as code runs (to_jsonb() of a row, a PL/pgSQL assignment) or inlined.
  * PostgreSQL asks this of every function not built in, before the first
- * call; pipeline needs no hook of its own on the call.
+ * call.  A PL/pgSQL function is answered true, so that each of its calls
+ * reaches check_entered_function() (plpgsql_paths.h).
  */
 static bool
-check_called_cast(Oid fn)
+check_called_function(Oid fn)
 {
 	if (checking_casts)
 		check_cast_function(fn, GetUserId(), false);
+	if (plpgsql_paths_watch(fn))
+		return true;
 	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn) : false;
 }
 
 /*
- * A function with SECURITY DEFINER or SET clauses is not asked about
- * (above) but entered through PostgreSQL's fmgr_security_definer(), which
+ * A function with SECURITY DEFINER or SET clauses, or one answered true
+ * above, is entered through PostgreSQL's fmgr_security_definer(), which
  * calls this at each entry, as its definer and with its settings.
  */
 static void
-check_entered_cast(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+check_entered_function(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 {
-	if (event == FHET_START && checking_casts)
-		check_cast_function(flinfo->fn_oid, GetUserId(), false);
+	if (event == FHET_START)
+	{
+		if (checking_casts)
+			check_cast_function(flinfo->fn_oid, GetUserId(), false);
+		plpgsql_paths_check(flinfo->fn_oid, checking_casts);
+	}
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, private);
 }
@@ -261,9 +269,9 @@ runas_init(void)
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = check_statement_casts;
 	prev_needs_fmgr_hook = needs_fmgr_hook;
-	needs_fmgr_hook = check_called_cast;
+	needs_fmgr_hook = check_called_function;
 	prev_fmgr_hook = fmgr_hook;
-	fmgr_hook = check_entered_cast;
+	fmgr_hook = check_entered_function;
 	prev_planner_hook = planner_hook;
 	planner_hook = plan_with_owner_path;
 	prev_executor_start_hook = ExecutorStart_hook;

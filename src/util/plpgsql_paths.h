@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ * plpgsql_paths.h
+ *	  PL/pgSQL functions compiled under another role's search_path are not
+ *	  run where pipeline is involved (plpgsql_paths.c says why and how).
+ *	  runas.c calls both from PostgreSQL's function-manager hooks.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_PLPGSQL_PATHS_H
+#define PIPELINE_PLPGSQL_PATHS_H
+
+/* Whether fn's calls must be seen (it is a PL/pgSQL function) */
+extern bool plpgsql_paths_watch(Oid fn);
+
+/*
+ * At the start of a call of fn, as the role it runs as and with its
+ * settings in force; by_pipeline: inside one of pipeline's runas blocks.
+ * Errors when an earlier call in this session, as another role under
+ * another search_path, may have shaped the form this one runs, and
+ * pipeline ran either.
+ */
+extern void plpgsql_paths_check(Oid fn, bool by_pipeline);
+
+#endif
