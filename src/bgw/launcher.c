@@ -301,12 +301,9 @@ queue_of(Oid dboid)
 	return NULL;
 }
 
-/*
- * The oldest waiting job of queue that a worker bound to owner may take
- * (InvalidOid: any), or NULL; the caller holds the mutex.
- */
+/* The oldest waiting job of queue, or NULL; the caller holds the mutex. */
 static QueuedJob *
-oldest_waiting(RunQueue *queue, Oid owner)
+oldest_waiting(RunQueue *queue)
 {
 	QueuedJob  *oldest = NULL;
 
@@ -314,10 +311,20 @@ oldest_waiting(RunQueue *queue, Oid owner)
 		return NULL;
 	for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 		if (queue->jobs[e].state == QUEUED_WAITING &&
-			(!OidIsValid(owner) || queue->jobs[e].job.owner == owner) &&
 			(oldest == NULL || queue->jobs[e].seq < oldest->seq))
 			oldest = &queue->jobs[e];
 	return oldest;
+}
+
+/*
+ * May a worker bound to owner (InvalidOid: none yet) take job?  Only the
+ * oldest waiting job is ever taken, so that no view waits behind younger
+ * runs of another owner; a worker bound to another owner leaves instead.
+ */
+static bool
+owner_may_take(Oid owner, const QueuedJob *job)
+{
+	return job != NULL && (!OidIsValid(owner) || job->job.owner == owner);
 }
 
 /* Is slot an idle refresh worker of dboid?  The caller holds the mutex. */
@@ -335,8 +342,7 @@ idle_refresh_worker(const ProcessSlot *slot, Oid dboid)
 static bool
 idle_worker_for_queue(const ProcessSlot *slot, Oid dboid, RunQueue *queue)
 {
-	return idle_refresh_worker(slot, dboid) &&
-		(!OidIsValid(slot->owner) || oldest_waiting(queue, slot->owner) != NULL);
+	return idle_refresh_worker(slot, dboid) && owner_may_take(slot->owner, oldest_waiting(queue));
 }
 
 /* The slot of refresh worker pid; the caller holds the mutex. */
@@ -451,7 +457,9 @@ launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket)
 		return false;
 	SpinLockAcquire(&shared->mutex);
 	queue = queue_of(dboid);
-	oldest = oldest_waiting(queue, shared->slots[my_slot].owner);
+	oldest = oldest_waiting(queue);
+	if (!owner_may_take(shared->slots[my_slot].owner, oldest))
+		oldest = NULL;
 	if (oldest != NULL)
 	{
 		shared->slots[my_slot].owner = oldest->job.owner;
@@ -490,17 +498,14 @@ launcher_job_finished(const JobTicket *ticket)
 bool
 launcher_leave_if_idle(Oid dboid, bool timed_out)
 {
-	RunQueue   *queue;
-	Oid			owner;
+	QueuedJob  *oldest;
 	bool		leaving;
 
 	if (shared == NULL || my_slot < 0)
 		return true;
 	SpinLockAcquire(&shared->mutex);
-	queue = queue_of(dboid);
-	owner = shared->slots[my_slot].owner;
-	leaving = oldest_waiting(queue, owner) == NULL &&
-		(timed_out || (OidIsValid(owner) && oldest_waiting(queue, InvalidOid) != NULL));
+	oldest = oldest_waiting(queue_of(dboid));
+	leaving = oldest == NULL ? timed_out : !owner_may_take(shared->slots[my_slot].owner, oldest);
 	if (leaving)
 		shared->slots[my_slot].worker_state = WORKER_LEAVING;
 	SpinLockRelease(&shared->mutex);

@@ -88,15 +88,15 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
 /*
  * The refresh worker's side.  A worker runs one owner's code only: the
  * owner of its first job (PL/pgSQL keeps what a function's first call in a
- * session resolved, util/plpgsql_paths.h), so it takes only that owner's
- * jobs.  launcher_take_job() takes the oldest job waiting in the queue of
- * dboid's scheduler that this worker may take (false if none), and marks
- * this worker busy; launcher_job_finished() marks it done and this worker
- * idle.  launcher_leave_if_idle() marks this worker leaving unless a job
- * it may take waits: true when it may exit (it takes no job any more),
- * false when it should take one.  A worker leaves at once, timed_out or
- * not, when only other owners' jobs wait, so that a worker for them can
- * start in its place.
+ * session resolved, util/plpgsql_paths.h).  launcher_take_job() takes the
+ * oldest job waiting in the queue of dboid's scheduler if this worker may
+ * take it (false otherwise, or if none), and marks this worker busy;
+ * launcher_job_finished() marks it done and this worker idle.
+ * launcher_leave_if_idle() marks this worker leaving unless a job it may
+ * take waits: true when it may exit (it takes no job any more), false
+ * when it should take one.  It leaves when timed_out and no job waits, and
+ * at once when the oldest job waiting is another owner's, so that a worker
+ * for that one starts in its place and no view waits behind younger runs.
  */
 extern bool launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket);
 extern void launcher_job_finished(const JobTicket *ticket);
