@@ -67,6 +67,7 @@ typedef struct FunctionRuns
 	TransactionId xmin;			/* the pg_proc row the runs compiled from */
 	ItemPointerData tid;
 	List	   *runs;			/* PathRun, in runs_context */
+	PathRun    *last;			/* the run the last call matched or added */
 } FunctionRuns;
 
 static HTAB *functions = NULL;
@@ -139,6 +140,7 @@ refresh_entry(FunctionRuns *entry, bool found)
 		if (found)
 			list_free_deep(entry->runs);
 		entry->runs = NIL;
+		entry->last = NULL;
 		entry->plpgsql = is_plpgsql(proc->prolang);
 		entry->definer = proc->prosecdef;
 		entry->xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
@@ -205,24 +207,33 @@ current_order(void)
 }
 
 void
-plpgsql_paths_check(Oid fn, bool by_pipeline)
+plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache)
 {
-	FunctionRuns *entry;
-	bool		found;
+	FunctionRuns *entry = cache ? (FunctionRuns *) DatumGetPointer(*cache) : NULL;
+	bool		found = true;
 	Oid			role = GetUserId();
 	ListCell   *lc;
 	List	   *order = NIL;	/* the current path's, once needed */
-	bool		seen = false;
+	PathRun    *seen = NULL;
 	MemoryContext old;
-	PathRun    *run;
 
-	if (functions == NULL)
-		init_functions();
-	entry = hash_search(functions, &fn, HASH_ENTER, &found);
-	if (!found)
-		entry->runs = NIL;
+	if (entry == NULL)
+	{
+		if (functions == NULL)
+			init_functions();
+		entry = hash_search(functions, &fn, HASH_ENTER, &found);
+		if (!found)
+			entry->runs = NIL;
+		if (cache)
+			*cache = PointerGetDatum(entry);
+	}
 	refresh_entry(entry, found);
 	if (!entry->plpgsql)
+		return;
+	/* the usual call: as the last one, known to pipeline if need be */
+	if (entry->last != NULL && entry->last->role == role &&
+		(entry->last->by_pipeline || !by_pipeline) &&
+		OverrideSearchPathMatchesCurrent(entry->last->path))
 		return;
 
 	old = MemoryContextSwitchTo(runs_context);
@@ -240,21 +251,22 @@ plpgsql_paths_check(Oid fn, bool by_pipeline)
 		if (same_path && earlier->role == role)
 		{
 			earlier->by_pipeline |= by_pipeline;
-			seen = true;
+			seen = earlier;
 		}
 		else if (!same_path && (earlier->role != role || entry->definer) &&
 				 (earlier->by_pipeline || by_pipeline))
 			refuse(fn, role, earlier);
 	}
-	if (!seen)
+	if (seen == NULL)
 	{
-		run = palloc(sizeof(PathRun));
-		run->role = role;
-		run->by_pipeline = by_pipeline;
-		run->path = GetOverrideSearchPath(runs_context);
-		run->order = path_order(run->path);
-		entry->runs = lappend(entry->runs, run);
+		seen = palloc(sizeof(PathRun));
+		seen->role = role;
+		seen->by_pipeline = by_pipeline;
+		seen->path = GetOverrideSearchPath(runs_context);
+		seen->order = path_order(seen->path);
+		entry->runs = lappend(entry->runs, seen);
 	}
+	entry->last = seen;
 	list_free(order);
 	MemoryContextSwitchTo(old);
 }

@@ -16,8 +16,9 @@ extern bool plpgsql_paths_watch(Oid fn);
  * settings in force; by_pipeline: inside one of pipeline's runas blocks.
  * Errors when an earlier call in this session, as another role under
  * another search_path, may have shaped the form this one runs, and
- * pipeline ran either.
+ * pipeline ran either.  cache, when not NULL, is a Datum kept with the
+ * caller's FmgrInfo (zero at first) that spares later calls a lookup.
  */
-extern void plpgsql_paths_check(Oid fn, bool by_pipeline);
+extern void plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache);
 
 #endif

@@ -189,7 +189,10 @@ check_entered_function(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private
 	{
 		if (checking_casts)
 			check_cast_function(flinfo->fn_oid, GetUserId(), false);
-		plpgsql_paths_check(flinfo->fn_oid, checking_casts);
+		/* the call's own Datum, unless another hook may use it too */
+		plpgsql_paths_check(flinfo->fn_oid, checking_casts,
+							prev_fmgr_hook == NULL && fmgr_hook == check_entered_function ?
+							private : NULL);
 	}
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, private);
