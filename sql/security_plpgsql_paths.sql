@@ -36,9 +36,26 @@ BEGIN
     x := t;
     RETURN x;
 END $f$;
--- the same, with its own path: never refused
+-- the same, with its own path (pg_temp last): never refused
+-- (tag_n() takes an int: a call shares the form PL/pgSQL's validator
+-- compiles; tag_set() has its own path, without pg_temp last)
+CREATE FUNCTION plp_victim.tag_n(n int) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
+DECLARE
+    x label;
+BEGIN
+    x := n::text;
+    RETURN x;
+END $f$;
+CREATE FUNCTION plp_victim.tag_set(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = plp_victim, public AS $f$
+DECLARE
+    x label;
+BEGIN
+    x := t;
+    RETURN x;
+END $f$;
 CREATE FUNCTION plp_victim.tag_pinned(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE
-SET search_path = plp_victim, pg_catalog AS $f$
+SET search_path = plp_victim, pg_catalog, pg_temp AS $f$
 DECLARE
     x label;
 BEGIN
@@ -152,10 +169,59 @@ INSERT INTO plp_attacker.src VALUES ('d');
 SELECT matview, status FROM pipeline.refresh('plp_attacker.mv_up') ORDER BY matview::text;
 SELECT * FROM plp_victim.mv_down ORDER BY t;
 
+-- 4. Compiled without a call: PL/pgSQL's validator, called from SQL,
+-- compiles (and keeps) the function it is given, under the caller's path.
+-- It counts as a run of every PL/pgSQL function: the rebuild is refused.
+SET SESSION AUTHORIZATION plp_victim;
+SELECT pipeline.create_matview('plp_victim', 'down_n',
+    'SELECT plp_victim.tag_n(pg_catalog.length(t)) AS n FROM plp_attacker.mv_up', '1 hour');
+RESET SESSION AUTHORIZATION;
+\c
+SET client_min_messages = warning;
+SET SESSION AUTHORIZATION plp_attacker;
+SET search_path = plp_attacker, plp_victim, public;
+SELECT plpgsql_validator('plp_victim.tag_n(int)'::regprocedure);
+SELECT pipeline.create_matview('plp_attacker', 'up', 'SELECT t, 2 AS n FROM plp_attacker.src', '1 hour');
+\c
+SET client_min_messages = warning;
+
+-- 5. The session's temporary schema is the session's, whoever made what is
+-- in it.  (a) The attacker's temporary domain "label" on a path that
+-- searches pg_temp right after pg_catalog: not the victim's path, though
+-- both end the same.  (b) A function with its own search_path that does
+-- not end with pg_temp searches the temporary schema first: pipeline does
+-- not run it in a session that has one.
+SET SESSION AUTHORIZATION plp_attacker;
+CREATE DOMAIN pg_temp.label AS text CHECK (plp_attacker.spy(VALUE));
+SET search_path = pg_catalog, pg_temp, plp_victim, public;
+SELECT plp_victim.tag('temporary label');
+SELECT pipeline.create_matview('plp_attacker', 'up', 'SELECT t, 2 AS n FROM plp_attacker.src', '1 hour');
+\c
+SET client_min_messages = warning;
+SET SESSION AUTHORIZATION plp_victim;
+SELECT pipeline.drop_matview('plp_victim.mv_down_n');
+SELECT pipeline.create_matview('plp_victim', 'down_set',
+    'SELECT plp_victim.tag_set(t) AS t FROM plp_attacker.mv_up', '1 hour');
+RESET SESSION AUTHORIZATION;
+\c
+SET client_min_messages = warning;
+SET SESSION AUTHORIZATION plp_attacker;
+CREATE DOMAIN pg_temp.label AS text CHECK (plp_attacker.spy(VALUE));
+SELECT pipeline.create_matview('plp_attacker', 'up', 'SELECT t, 2 AS n FROM plp_attacker.src', '1 hour');
+RESET SESSION AUTHORIZATION;
+\c
+SET client_min_messages = warning;
+-- in a session without temporary objects, the same redefinition rebuilds
+SET SESSION AUTHORIZATION plp_attacker;
+SELECT pipeline.create_matview('plp_attacker', 'up', 'SELECT t, 2 AS n FROM plp_attacker.src', '1 hour');
+RESET SESSION AUTHORIZATION;
+SELECT * FROM plp_victim.mv_down_set ORDER BY t;
+
 -- the verdict: the CHECK ran as the attacker only
 SELECT who, count(*) > 0 AS ran FROM public.plp_log GROUP BY who ORDER BY who;
 
 SELECT pipeline.drop_matview('plp_victim.mv_down');
+SELECT pipeline.drop_matview('plp_victim.mv_down_set');
 SELECT pipeline.drop_matview('plp_victim.mv_down_pinned');
 SELECT pipeline.drop_matview('plp_victim.mv_second');
 SELECT pipeline.drop_matview('plp_victim.mv_second_pinned');

@@ -27,15 +27,24 @@
  * took effect, so each is checked under the path it compiles with.  That
  * takes every PL/pgSQL function through PostgreSQL's
  * fmgr_security_definer() (needs_fmgr_hook), at a small cost per call.
+ * PL/pgSQL's validator compiles (and keeps) the function it is given too:
+ * called from SQL (not by CREATE FUNCTION), which function it compiled is
+ * not known here, so its (role, path) counts as a run of every one.
+ *
+ * Apart from compiled forms, a session's temporary schema is the session's,
+ * whoever made what is in it: code pipeline runs as an owner in another
+ * role's session must not search it before the owner's schemas, so a
+ * function entered with its own search_path that does (pg_temp not last)
+ * is refused there.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
-#include "commands/proclang.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -62,6 +71,7 @@ typedef struct FunctionRuns
 {
 	Oid			fn;				/* hash key */
 	bool		plpgsql;		/* false: not watched */
+	bool		validator;		/* PL/pgSQL's validator */
 	bool		definer;		/* SECURITY DEFINER: compare paths alone */
 	uint64		checked;		/* the pg_proc generation last compared */
 	TransactionId xmin;			/* the pg_proc row the runs compiled from */
@@ -72,6 +82,9 @@ typedef struct FunctionRuns
 
 static HTAB *functions = NULL;
 static MemoryContext runs_context = NULL;
+
+/* PathRuns of PL/pgSQL's validator called from SQL: runs of every function */
+static List *validator_runs = NIL;
 
 /* Bumped by every pg_proc invalidation: entries compare pg_proc again */
 static uint64 proc_generation = 1;
@@ -97,24 +110,48 @@ init_functions(void)
 	CacheRegisterSyscacheCallback(PROCOID, proc_changed, (Datum) 0);
 }
 
-/* Is the language PL/pgSQL?  (No such language: no.) */
-static bool
-is_plpgsql(Oid language)
+/* PL/pgSQL's language and validator, or InvalidOid (not installed) */
+static Oid
+plpgsql_language(Oid *validator)
 {
-	return language == get_language_oid("plpgsql", true) && OidIsValid(language);
+	HeapTuple	tuple = SearchSysCache1(LANGNAME, CStringGetDatum("plpgsql"));
+	Oid			language = InvalidOid;
+
+	*validator = InvalidOid;
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_language form = (Form_pg_language) GETSTRUCT(tuple);
+
+		language = form->oid;
+		*validator = form->lanvalidator;
+		ReleaseSysCache(tuple);
+	}
+	return language;
+}
+
+/* Is proc PL/pgSQL's (plpgsql), or its validator (validator)? */
+static void
+classify(Oid fn, Form_pg_proc proc, bool *plpgsql, bool *validator)
+{
+	Oid			validator_fn;
+	Oid			language = plpgsql_language(&validator_fn);
+
+	*plpgsql = OidIsValid(language) && proc->prolang == language;
+	*validator = OidIsValid(validator_fn) && fn == validator_fn;
 }
 
 bool
 plpgsql_paths_watch(Oid fn)
 {
 	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	bool		watch;
+	bool		plpgsql;
+	bool		validator;
 
 	if (!HeapTupleIsValid(tuple))
 		return false;
-	watch = is_plpgsql(((Form_pg_proc) GETSTRUCT(tuple))->prolang);
+	classify(fn, (Form_pg_proc) GETSTRUCT(tuple), &plpgsql, &validator);
 	ReleaseSysCache(tuple);
-	return watch;
+	return plpgsql || validator;
 }
 
 /*
@@ -141,7 +178,7 @@ refresh_entry(FunctionRuns *entry, bool found)
 			list_free_deep(entry->runs);
 		entry->runs = NIL;
 		entry->last = NULL;
-		entry->plpgsql = is_plpgsql(proc->prolang);
+		classify(entry->fn, proc, &entry->plpgsql, &entry->validator);
 		entry->definer = proc->prosecdef;
 		entry->xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
 		entry->tid = tuple->t_self;
@@ -158,19 +195,18 @@ refuse(Oid fn, Oid role, const PathRun *earlier)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("pipeline does not run PL/pgSQL function %s as role %s under this search_path",
 					format_procedure(fn), GetUserNameFromId(role, false)),
-			 errdetail("This session ran it as role %s under another search_path, and PL/pgSQL keeps the types it resolved then for the whole session.",
+			 errdetail("This session ran it (or compiled PL/pgSQL functions) as role %s under another search_path, and PL/pgSQL keeps the types it resolved then for the whole session.",
 					   GetUserNameFromId(earlier->role, false)),
-			 errhint("Give the function its own search_path (ALTER FUNCTION ... SET search_path = ...), or run this in a new session.")));
+			 errhint("Give the function its own search_path ending with pg_temp (ALTER FUNCTION ... SET search_path = ..., pg_temp), or run this in a new session.")));
 }
 
 /*
  * The schemas a type name is looked up in, in order, as far as the order
- * decides: the temporary schema (as InvalidOid: there is one per session)
- * when it comes first, then the rest without it.  Elsewhere it decides
- * nothing a compiled function found (a name found earlier on the path wins)
- * and it appears there once the session makes it (pg_catalog, pg_temp).
- * Two paths spelled apart (pg_catalog named or implied) that look names up
- * alike give the same list.
+ * decides: the temporary schema as InvalidOid (there is one per session),
+ * except in last place, where it decides nothing a compiled function found
+ * (a name found earlier wins) and appears once the session makes it
+ * ("pg_catalog, pg_temp").  Two paths spelled apart (pg_catalog named or
+ * implied) that look names up alike give the same list.
  */
 static List *
 path_order(OverrideSearchPath *path)
@@ -186,11 +222,10 @@ path_order(OverrideSearchPath *path)
 	{
 		Oid			schema = lfirst_oid(lc);
 
-		if (!isTempNamespace(schema))
-			order = lappend_oid(order, schema);
-		else if (order == NIL)
-			order = lappend_oid(order, InvalidOid);
+		order = lappend_oid(order, isTempNamespace(schema) ? InvalidOid : schema);
 	}
+	if (order != NIL && !OidIsValid(llast_oid(order)))
+		order = list_delete_last(order);
 	return order;
 }
 
@@ -206,8 +241,68 @@ current_order(void)
 	return order;
 }
 
+/* Was run under the current path?  *order: its path_order(), once needed */
+static bool
+same_path(const PathRun *run, List **order)
+{
+	if (OverrideSearchPathMatchesCurrent(run->path))
+		return true;
+	if (*order == NIL)
+		*order = current_order();
+	return equal(*order, run->order);
+}
+
+/*
+ * May run have shaped what a call under role with the current path runs?
+ * definer: the function is SECURITY DEFINER (role is always its owner).
+ */
+static bool
+conflicts(const PathRun *run, Oid role, bool definer, bool by_pipeline, List **order)
+{
+	if (!run->by_pipeline && !by_pipeline)
+		return false;
+	if (run->role == role && !definer)
+		return false;
+	return !same_path(run, order);
+}
+
+/* A new PathRun for role and the current path, in runs_context */
+static PathRun *
+new_run(Oid role, bool by_pipeline)
+{
+	PathRun    *run = palloc(sizeof(PathRun));
+
+	run->role = role;
+	run->by_pipeline = by_pipeline;
+	run->path = GetOverrideSearchPath(runs_context);
+	run->order = path_order(run->path);
+	return run;
+}
+
+/* A call of PL/pgSQL's validator from SQL: a run of every function */
+static void
+validator_called(Oid role, bool by_pipeline)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, validator_runs)
+	{
+		PathRun    *earlier = lfirst(lc);
+
+		if (earlier->role == role && OverrideSearchPathMatchesCurrent(earlier->path))
+		{
+			earlier->by_pipeline |= by_pipeline;
+			return;
+		}
+	}
+	old = MemoryContextSwitchTo(runs_context);
+	validator_runs = lappend(validator_runs, new_run(role, by_pipeline));
+	MemoryContextSwitchTo(old);
+}
+
 void
-plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache)
+plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 {
 	FunctionRuns *entry = cache ? (FunctionRuns *) DatumGetPointer(*cache) : NULL;
 	bool		found = true;
@@ -223,11 +318,16 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache)
 			init_functions();
 		entry = hash_search(functions, &fn, HASH_ENTER, &found);
 		if (!found)
+		{
 			entry->runs = NIL;
+			entry->last = NULL;
+		}
 		if (cache)
 			*cache = PointerGetDatum(entry);
 	}
 	refresh_entry(entry, found);
+	if (entry->validator && from_sql)
+		validator_called(role, by_pipeline);
 	if (!entry->plpgsql)
 		return;
 	/* the usual call: as the last one, known to pipeline if need be */
@@ -236,37 +336,49 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache)
 		OverrideSearchPathMatchesCurrent(entry->last->path))
 		return;
 
-	old = MemoryContextSwitchTo(runs_context);
+	foreach(lc, validator_runs)
+		if (conflicts(lfirst(lc), role, entry->definer, by_pipeline, &order))
+			refuse(fn, role, lfirst(lc));
 	foreach(lc, entry->runs)
 	{
 		PathRun    *earlier = lfirst(lc);
-		bool		same_path = OverrideSearchPathMatchesCurrent(earlier->path);
 
-		if (!same_path)
-		{
-			if (order == NIL)
-				order = current_order();
-			same_path = equal(order, earlier->order);
-		}
-		if (same_path && earlier->role == role)
+		if (conflicts(earlier, role, entry->definer, by_pipeline, &order))
+			refuse(fn, role, earlier);
+		if (earlier->role == role && same_path(earlier, &order))
 		{
 			earlier->by_pipeline |= by_pipeline;
 			seen = earlier;
 		}
-		else if (!same_path && (earlier->role != role || entry->definer) &&
-				 (earlier->by_pipeline || by_pipeline))
-			refuse(fn, role, earlier);
 	}
+	old = MemoryContextSwitchTo(runs_context);
 	if (seen == NULL)
 	{
-		seen = palloc(sizeof(PathRun));
-		seen->role = role;
-		seen->by_pipeline = by_pipeline;
-		seen->path = GetOverrideSearchPath(runs_context);
-		seen->order = path_order(seen->path);
+		seen = new_run(role, by_pipeline);
 		entry->runs = lappend(entry->runs, seen);
 	}
+	MemoryContextSwitchTo(old);
 	entry->last = seen;
 	list_free(order);
-	MemoryContextSwitchTo(old);
+}
+
+void
+plpgsql_paths_check_temp(Oid fn)
+{
+	Oid			temp;
+	Oid			temp_toast;
+	List	   *order;
+
+	GetTempNamespaceState(&temp, &temp_toast);
+	if (!OidIsValid(temp))
+		return;
+	order = current_order();
+	if (list_member_oid(order, InvalidOid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("pipeline does not run function %s with this session's temporary schema searched before other schemas",
+						format_procedure(fn)),
+				 errdetail("Its search_path does not end with pg_temp, and the temporary objects of the session pipeline runs it in may be another role's."),
+				 errhint("End the function's search_path with pg_temp (ALTER FUNCTION ... SET search_path = ..., pg_temp), or run this in a new session.")));
+	list_free(order);
 }

@@ -13,12 +13,21 @@ extern bool plpgsql_paths_watch(Oid fn);
 
 /*
  * At the start of a call of fn, as the role it runs as and with its
- * settings in force; by_pipeline: inside one of pipeline's runas blocks.
- * Errors when an earlier call in this session, as another role under
- * another search_path, may have shaped the form this one runs, and
- * pipeline ran either.  cache, when not NULL, is a Datum kept with the
- * caller's FmgrInfo (zero at first) that spares later calls a lookup.
+ * settings in force; by_pipeline: inside one of pipeline's runas blocks;
+ * from_sql: called by a statement (not by CREATE FUNCTION).  Errors when
+ * an earlier call in this session, as another role under another
+ * search_path, may have shaped the form this one runs, and pipeline ran
+ * either.  cache, when not NULL, is a Datum kept with the caller's
+ * FmgrInfo (zero at first) that spares later calls a lookup.
  */
-extern void plpgsql_paths_check(Oid fn, bool by_pipeline, Datum *cache);
+extern void plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache);
+
+/*
+ * Inside pipeline's blocks, at the start of a call of a function entered
+ * with its own settings: errors when its search_path searches this
+ * session's temporary schema (which may hold another role's objects)
+ * before others.
+ */
+extern void plpgsql_paths_check_temp(Oid fn);
 
 #endif

@@ -188,9 +188,12 @@ check_entered_function(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private
 	if (event == FHET_START)
 	{
 		if (checking_casts)
+		{
 			check_cast_function(flinfo->fn_oid, GetUserId(), false);
+			plpgsql_paths_check_temp(flinfo->fn_oid);
+		}
 		/* the call's own Datum, unless another hook may use it too */
-		plpgsql_paths_check(flinfo->fn_oid, checking_casts,
+		plpgsql_paths_check(flinfo->fn_oid, checking_casts, flinfo->fn_expr != NULL,
 							prev_fmgr_hook == NULL && fmgr_hook == check_entered_function ?
 							private : NULL);
 	}
