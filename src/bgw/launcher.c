@@ -505,7 +505,19 @@ launcher_leave_if_idle(Oid dboid, bool timed_out)
 		return true;
 	SpinLockAcquire(&shared->mutex);
 	oldest = oldest_waiting(queue_of(dboid));
-	leaving = oldest == NULL ? timed_out : !owner_may_take(shared->slots[my_slot].owner, oldest);
+	if (oldest == NULL)
+		leaving = timed_out;
+	else if (owner_may_take(shared->slots[my_slot].owner, oldest))
+		leaving = false;
+	else
+	{
+		/* another owner's: leave, unless an idle worker of its own is here */
+		leaving = true;
+		for (int i = 0; i < shared->nslots && leaving; i++)
+			if (i != my_slot && idle_refresh_worker(&shared->slots[i], dboid) &&
+				owner_may_take(shared->slots[i].owner, oldest))
+				leaving = false;
+	}
 	if (leaving)
 		shared->slots[my_slot].worker_state = WORKER_LEAVING;
 	SpinLockRelease(&shared->mutex);

@@ -95,8 +95,9 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  * launcher_leave_if_idle() marks this worker leaving unless a job it may
  * take waits: true when it may exit (it takes no job any more), false
  * when it should take one.  It leaves when timed_out and no job waits, and
- * at once when the oldest job waiting is another owner's, so that a worker
- * for that one starts in its place and no view waits behind younger runs.
+ * at once when the oldest job waiting is another owner's and no idle worker
+ * may take it, so that a worker for that one starts in its place and no
+ * view waits behind younger runs.
  */
 extern bool launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket);
 extern void launcher_job_finished(const JobTicket *ticket);
