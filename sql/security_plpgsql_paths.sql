@@ -64,12 +64,9 @@ BEGIN
 END $f$;
 
 SET SESSION AUTHORIZATION plp_attacker;
-CREATE FUNCTION plp_attacker.spy(v text) RETURNS boolean LANGUAGE plpgsql
-SET search_path = pg_catalog AS $f$
-BEGIN
-    INSERT INTO public.plp_log VALUES (current_user, v);
-    RETURN true;
-END $f$;
+-- (in SQL, so that the check on PL/pgSQL calls does not see it run)
+CREATE FUNCTION plp_attacker.spy(v text) RETURNS boolean LANGUAGE sql
+    AS $f$ INSERT INTO public.plp_log VALUES (current_user, v) RETURNING true $f$;
 CREATE DOMAIN plp_attacker.label AS text CHECK (plp_attacker.spy(VALUE));
 CREATE TABLE plp_attacker.src (t text);
 INSERT INTO plp_attacker.src VALUES ('a');
@@ -217,9 +214,44 @@ SELECT pipeline.create_matview('plp_attacker', 'up', 'SELECT t, 2 AS n FROM plp_
 RESET SESSION AUTHORIZATION;
 SELECT * FROM plp_victim.mv_down_set ORDER BY t;
 
+-- 6. The validator compiles under the caller's path whatever the
+-- function's own SET says, and a call of it leaves no function's last run
+-- vouching for the next call.  tag_any() is polymorphic and pinned; the
+-- victim's text view runs it, the validator compiles its int4 form under
+-- the attacker's path, then the victim's int view would use that form.
+SET SESSION AUTHORIZATION plp_victim;
+CREATE FUNCTION plp_victim.tag_any(v anyelement) RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = plp_victim, pg_catalog, pg_temp AS $f$
+DECLARE
+    x label;
+BEGIN
+    x := v::text;
+    RETURN x;
+END $f$;
+CREATE TABLE plp_victim.nums (n int, t text);
+INSERT INTO plp_victim.nums VALUES (1, 'one');
+SELECT pipeline.create_matview('plp_victim', 'any_text',
+    'SELECT plp_victim.tag_any(t) AS t FROM plp_victim.nums', '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('plp_victim', 'any_int',
+    'SELECT plp_victim.tag_any(n) AS t FROM plp_victim.nums', '1 hour', refresh_mode => 'full');
+RESET SESSION AUTHORIZATION;
+\c
+SET client_min_messages = warning;
+SELECT matview, status FROM pipeline.refresh('plp_victim.mv_any_text');
+SET SESSION AUTHORIZATION plp_attacker;
+SET search_path = plp_attacker, plp_victim, public;
+SELECT plpgsql_validator('plp_victim.tag_any(anyelement)'::regprocedure);
+RESET SESSION AUTHORIZATION;
+SELECT matview, status FROM pipeline.refresh('plp_victim.mv_any_int');
+\c
+SET client_min_messages = warning;
+SELECT matview, status FROM pipeline.refresh('plp_victim.mv_any_int');
+
 -- the verdict: the CHECK ran as the attacker only
 SELECT who, count(*) > 0 AS ran FROM public.plp_log GROUP BY who ORDER BY who;
 
+SELECT pipeline.drop_matview('plp_victim.mv_any_text');
+SELECT pipeline.drop_matview('plp_victim.mv_any_int');
 SELECT pipeline.drop_matview('plp_victim.mv_down');
 SELECT pipeline.drop_matview('plp_victim.mv_down_set');
 SELECT pipeline.drop_matview('plp_victim.mv_down_pinned');

@@ -20,16 +20,18 @@
  * another).  A call is refused when an earlier one ran as another role
  * under another path and pipeline ran either of them.  The role is the one
  * the function runs as: its definer for SECURITY DEFINER, which therefore
- * compares the paths alone.  A function with its own SET search_path runs
- * under that path every time and is never refused.
+ * compares the paths alone.  A function with its own SET search_path is
+ * called under that path every time, so its calls never conflict.
  *
  * Calls are seen as they start (fmgr_hook), after SECURITY DEFINER and SET
  * took effect, so each is checked under the path it compiles with.  That
  * takes every PL/pgSQL function through PostgreSQL's
  * fmgr_security_definer() (needs_fmgr_hook), at a small cost per call.
- * PL/pgSQL's validator compiles (and keeps) the function it is given too:
- * called from SQL (not by CREATE FUNCTION), which function it compiled is
- * not known here, so its (role, path) counts as a run of every one.
+ * PL/pgSQL's validator compiles (and keeps) the function it is given too,
+ * under the caller's path whatever the function's own SET says: called
+ * from SQL (not by CREATE FUNCTION), which function it compiled is not
+ * known here, so its (role, path) counts as a run of every one, and no
+ * function's last run vouches for a call after it.
  *
  * Apart from compiled forms, a session's temporary schema is the session's,
  * whoever made what is in it: code pipeline runs as an owner in another
@@ -78,6 +80,7 @@ typedef struct FunctionRuns
 	ItemPointerData tid;
 	List	   *runs;			/* PathRun, in runs_context */
 	PathRun    *last;			/* the run the last call matched or added */
+	uint64		validator_calls;	/* validator_generation then */
 } FunctionRuns;
 
 static HTAB *functions = NULL;
@@ -85,6 +88,9 @@ static MemoryContext runs_context = NULL;
 
 /* PathRuns of PL/pgSQL's validator called from SQL: runs of every function */
 static List *validator_runs = NIL;
+
+/* Bumped by every such call: a function's last run no longer vouches */
+static uint64 validator_generation = 0;
 
 /* Bumped by every pg_proc invalidation: entries compare pg_proc again */
 static uint64 proc_generation = 1;
@@ -286,6 +292,7 @@ validator_called(Oid role, bool by_pipeline)
 	ListCell   *lc;
 	MemoryContext old;
 
+	validator_generation++;
 	foreach(lc, validator_runs)
 	{
 		PathRun    *earlier = lfirst(lc);
@@ -321,6 +328,7 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 		{
 			entry->runs = NIL;
 			entry->last = NULL;
+			entry->validator_calls = 0;
 		}
 		if (cache)
 			*cache = PointerGetDatum(entry);
@@ -331,7 +339,8 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	if (!entry->plpgsql)
 		return;
 	/* the usual call: as the last one, known to pipeline if need be */
-	if (entry->last != NULL && entry->last->role == role &&
+	if (entry->last != NULL && entry->validator_calls == validator_generation &&
+		entry->last->role == role &&
 		(entry->last->by_pipeline || !by_pipeline) &&
 		OverrideSearchPathMatchesCurrent(entry->last->path))
 		return;
@@ -359,6 +368,7 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	}
 	MemoryContextSwitchTo(old);
 	entry->last = seen;
+	entry->validator_calls = validator_generation;
 	list_free(order);
 }
 
