@@ -422,7 +422,7 @@ launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 		for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 			if (queue->jobs[e].state == QUEUED_WAITING)
 				(*waiting)++;
-		/* a worker bound to an owner with nothing waiting will leave */
+		/* idle workers that may take the oldest job: the others will leave */
 		for (int i = 0; i < shared->nslots; i++)
 			if (idle_worker_for_queue(&shared->slots[i], dboid, queue))
 				(*idle)++;

@@ -136,11 +136,11 @@ forget_run(Oid userid, int sec_context)
 
 /*
  * Waits, idle, for a job in the scheduler's queue; false when the worker
- * should exit: idle for pipeline.worker_idle_timeout, only other owners'
- * jobs waiting (launcher.h), the extension being dropped, or the database
- * no longer served.  A job taken just before
- * leaving for the last two is lost: the scheduler collects it as such and
- * plans the view again.
+ * should exit: idle for pipeline.worker_idle_timeout, the oldest job
+ * waiting another owner's (launcher.h), the extension being dropped, or
+ * the database no longer served.  A job taken just before leaving for the
+ * last two is lost: the scheduler collects it as such and plans the view
+ * again.
  */
 static bool
 wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)
