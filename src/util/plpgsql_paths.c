@@ -14,14 +14,17 @@
  * owners' code in one session (run_due, a refresh worker, the session whose
  * redefinition rebuilds another owner's view), so it must not.
  *
- * What is kept, per function, is every (role, search_path) a call of it
- * ran under in this session since its pg_proc row last changed: each may
- * have compiled a form (another argument type or collation compiles
- * another).  A call is refused when an earlier one ran as another role
- * under another path and pipeline ran either of them.  The role is the one
- * the function runs as: its definer for SECURITY DEFINER, which therefore
- * compares the paths alone.  A function with its own SET search_path is
- * called under that path every time, so its calls never conflict.
+ * What is kept, per function and role, is the search_paths calls of it
+ * ran under in this session since its pg_proc row last changed (each may
+ * have compiled a form: another argument type or collation compiles
+ * another), the first two only: of two distinct paths one differs from any
+ * other, and that is all a check asks, so a session that switches among
+ * many paths keeps two per role (and that there were more).  A call is
+ * refused when an earlier one ran as another role under another path and
+ * pipeline ran either of them.  The role is the one the function runs as:
+ * its definer for SECURITY DEFINER, which therefore compares the paths
+ * alone.  A function with its own SET search_path is called under that
+ * path every time, so its calls never conflict.
  *
  * Calls are seen as they start (fmgr_hook), after SECURITY DEFINER and SET
  * took effect, so each is checked under the path it compiles with.  That
@@ -59,15 +62,28 @@
 
 #include "util/plpgsql_paths.h"
 
-/* One (role, search_path) a function ran under */
-typedef struct PathRun
+/* A search_path a function ran under */
+typedef struct RunPath
 {
-	Oid			role;
-	bool		by_pipeline;	/* inside one of pipeline's runas blocks */
 	OverrideSearchPath *path;	/* as set: quick to compare */
 	List	   *order;			/* the schemas in the order names are looked
 								 * up (path_order()) */
-} PathRun;
+	bool		by_pipeline;	/* a run inside one of pipeline's runas blocks */
+} RunPath;
+
+/*
+ * A function's runs as one role in this session: its first two paths, and
+ * whether it ran under more (two is enough to tell: of two distinct paths
+ * one differs from any other).
+ */
+typedef struct RoleRuns
+{
+	Oid			role;
+	int			npaths;
+	RunPath		paths[2];
+	bool		more;			/* ran under other paths too */
+	bool		more_by_pipeline;	/* pipeline ran one of those */
+} RoleRuns;
 
 typedef struct FunctionRuns
 {
@@ -78,16 +94,17 @@ typedef struct FunctionRuns
 	uint64		checked;		/* the pg_proc generation last compared */
 	TransactionId xmin;			/* the pg_proc row the runs compiled from */
 	ItemPointerData tid;
-	List	   *runs;			/* PathRun, in runs_context */
-	PathRun    *last;			/* the run the last call matched or added */
+	List	   *roles;			/* RoleRuns, in runs_context */
+	RoleRuns   *last;			/* the last call's role and path, or NULL */
+	int			last_path;
 	uint64		validator_calls;	/* validator_generation then */
 } FunctionRuns;
 
 static HTAB *functions = NULL;
 static MemoryContext runs_context = NULL;
 
-/* PathRuns of PL/pgSQL's validator called from SQL: runs of every function */
-static List *validator_runs = NIL;
+/* RoleRuns of PL/pgSQL's validator called from SQL: runs of every function */
+static List *validator_roles = NIL;
 
 /* Bumped by every such call: a function's last run no longer vouches */
 static uint64 validator_generation = 0;
@@ -160,6 +177,27 @@ plpgsql_paths_watch(Oid fn)
 	return plpgsql || validator;
 }
 
+/* Frees runs (RoleRuns) and what they hold */
+static void
+free_roles(List *runs)
+{
+	ListCell   *lc;
+
+	foreach(lc, runs)
+	{
+		RoleRuns   *r = lfirst(lc);
+
+		for (int i = 0; i < r->npaths; i++)
+		{
+			list_free(r->paths[i].path->schemas);
+			pfree(r->paths[i].path);
+			list_free(r->paths[i].order);
+		}
+		pfree(r);
+	}
+	list_free(runs);
+}
+
 /*
  * Compares the entry with fn's pg_proc row, once per pg_proc change: a new
  * row (CREATE OR REPLACE, ALTER FUNCTION, or a new function that reuses the
@@ -181,8 +219,8 @@ refresh_entry(FunctionRuns *entry, bool found)
 		!ItemPointerEquals(&entry->tid, &tuple->t_self))
 	{
 		if (found)
-			list_free_deep(entry->runs);
-		entry->runs = NIL;
+			free_roles(entry->roles);
+		entry->roles = NIL;
 		entry->last = NULL;
 		classify(entry->fn, proc, &entry->plpgsql, &entry->validator);
 		entry->definer = proc->prosecdef;
@@ -195,7 +233,7 @@ refresh_entry(FunctionRuns *entry, bool found)
 
 /* The error for a call under role that an earlier run may have shaped */
 static void
-refuse(Oid fn, Oid role, const PathRun *earlier)
+refuse(Oid fn, Oid role, const RoleRuns *earlier)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -247,65 +285,77 @@ current_order(void)
 	return order;
 }
 
-/* Was run under the current path?  *order: its path_order(), once needed */
+/* Is path the current one?  *order: the current path_order(), once needed */
 static bool
-same_path(const PathRun *run, List **order)
+is_current(const RunPath *path, List **order)
 {
-	if (OverrideSearchPathMatchesCurrent(run->path))
+	if (OverrideSearchPathMatchesCurrent(path->path))
 		return true;
 	if (*order == NIL)
 		*order = current_order();
-	return equal(*order, run->order);
+	return equal(*order, path->order);
 }
 
 /*
- * May run have shaped what a call under role with the current path runs?
- * definer: the function is SECURITY DEFINER (role is always its owner).
+ * May the runs r have shaped what a call as role under the current path
+ * runs, with pipeline running either?  definer: the function is SECURITY
+ * DEFINER (role is always its owner, so only the paths tell).  Of paths
+ * beyond the first two only that there were some is kept: one of them may
+ * be the current path, and is taken to differ.
  */
 static bool
-conflicts(const PathRun *run, Oid role, bool definer, bool by_pipeline, List **order)
+conflicts(const RoleRuns *r, Oid role, bool definer, bool by_pipeline, List **order)
 {
-	if (!run->by_pipeline && !by_pipeline)
+	if (r->role == role && !definer)
 		return false;
-	if (run->role == role && !definer)
-		return false;
-	return !same_path(run, order);
+	for (int i = 0; i < r->npaths; i++)
+		if ((by_pipeline || r->paths[i].by_pipeline) && !is_current(&r->paths[i], order))
+			return true;
+	return r->more && (by_pipeline || r->more_by_pipeline);
 }
 
-/* A new PathRun for role and the current path, in runs_context */
-static PathRun *
-new_run(Oid role, bool by_pipeline)
+/*
+ * Notes a run as role under the current path in *runs (RoleRuns, in
+ * runs_context): returns its role's RoleRuns, and in *path which of its
+ * paths is the current one (-1: one beyond the first two).
+ */
+static RoleRuns *
+note_run(List **runs, Oid role, bool by_pipeline, List **order, int *path)
 {
-	PathRun    *run = palloc(sizeof(PathRun));
-
-	run->role = role;
-	run->by_pipeline = by_pipeline;
-	run->path = GetOverrideSearchPath(runs_context);
-	run->order = path_order(run->path);
-	return run;
-}
-
-/* A call of PL/pgSQL's validator from SQL: a run of every function */
-static void
-validator_called(Oid role, bool by_pipeline)
-{
+	RoleRuns   *r = NULL;
 	ListCell   *lc;
 	MemoryContext old;
 
-	validator_generation++;
-	foreach(lc, validator_runs)
-	{
-		PathRun    *earlier = lfirst(lc);
-
-		if (earlier->role == role && OverrideSearchPathMatchesCurrent(earlier->path))
-		{
-			earlier->by_pipeline |= by_pipeline;
-			return;
-		}
-	}
+	foreach(lc, *runs)
+		if (((RoleRuns *) lfirst(lc))->role == role)
+			r = lfirst(lc);
+	*path = -1;
+	for (int i = 0; r != NULL && i < r->npaths && *path < 0; i++)
+		if (is_current(&r->paths[i], order))
+			*path = i;
 	old = MemoryContextSwitchTo(runs_context);
-	validator_runs = lappend(validator_runs, new_run(role, by_pipeline));
+	if (r == NULL)
+	{
+		r = palloc0(sizeof(RoleRuns));
+		r->role = role;
+		*runs = lappend(*runs, r);
+	}
+	if (*path < 0 && r->npaths < 2)
+	{
+		*path = r->npaths++;
+		r->paths[*path].path = GetOverrideSearchPath(runs_context);
+		r->paths[*path].order = path_order(r->paths[*path].path);
+		r->paths[*path].by_pipeline = false;
+	}
 	MemoryContextSwitchTo(old);
+	if (*path >= 0)
+		r->paths[*path].by_pipeline |= by_pipeline;
+	else
+	{
+		r->more = true;
+		r->more_by_pipeline |= by_pipeline;
+	}
+	return r;
 }
 
 void
@@ -316,8 +366,7 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	Oid			role = GetUserId();
 	ListCell   *lc;
 	List	   *order = NIL;	/* the current path's, once needed */
-	PathRun    *seen = NULL;
-	MemoryContext old;
+	int			path;
 
 	if (entry == NULL)
 	{
@@ -326,7 +375,7 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 		entry = hash_search(functions, &fn, HASH_ENTER, &found);
 		if (!found)
 		{
-			entry->runs = NIL;
+			entry->roles = NIL;
 			entry->last = NULL;
 			entry->validator_calls = 0;
 		}
@@ -335,39 +384,32 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	}
 	refresh_entry(entry, found);
 	if (entry->validator && from_sql)
-		validator_called(role, by_pipeline);
+	{
+		/* a run of every function: none's last run vouches any more */
+		validator_generation++;
+		(void) note_run(&validator_roles, role, by_pipeline, &order, &path);
+	}
 	if (!entry->plpgsql)
+	{
+		list_free(order);
 		return;
+	}
 	/* the usual call: as the last one, known to pipeline if need be */
-	if (entry->last != NULL && entry->validator_calls == validator_generation &&
+	if (entry->last != NULL && entry->last_path >= 0 &&
+		entry->validator_calls == validator_generation &&
 		entry->last->role == role &&
-		(entry->last->by_pipeline || !by_pipeline) &&
-		OverrideSearchPathMatchesCurrent(entry->last->path))
+		(entry->last->paths[entry->last_path].by_pipeline || !by_pipeline) &&
+		OverrideSearchPathMatchesCurrent(entry->last->paths[entry->last_path].path))
 		return;
 
-	foreach(lc, validator_runs)
+	foreach(lc, validator_roles)
 		if (conflicts(lfirst(lc), role, entry->definer, by_pipeline, &order))
 			refuse(fn, role, lfirst(lc));
-	foreach(lc, entry->runs)
-	{
-		PathRun    *earlier = lfirst(lc);
-
-		if (conflicts(earlier, role, entry->definer, by_pipeline, &order))
-			refuse(fn, role, earlier);
-		if (earlier->role == role && same_path(earlier, &order))
-		{
-			earlier->by_pipeline |= by_pipeline;
-			seen = earlier;
-		}
-	}
-	old = MemoryContextSwitchTo(runs_context);
-	if (seen == NULL)
-	{
-		seen = new_run(role, by_pipeline);
-		entry->runs = lappend(entry->runs, seen);
-	}
-	MemoryContextSwitchTo(old);
-	entry->last = seen;
+	foreach(lc, entry->roles)
+		if (conflicts(lfirst(lc), role, entry->definer, by_pipeline, &order))
+			refuse(fn, role, lfirst(lc));
+	entry->last = note_run(&entry->roles, role, by_pipeline, &order, &path);
+	entry->last_path = path;
 	entry->validator_calls = validator_generation;
 	list_free(order);
 }
