@@ -20,9 +20,7 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_class.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -36,7 +34,6 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "bgw/alert_sender.h"
@@ -515,21 +512,6 @@ due_view_cmp(const void *a, const void *b)
 	return x->index - y->index;
 }
 
-/* The role whose code a view's runs run: its owner (InvalidOid if gone) */
-static Oid
-view_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner = InvalidOid;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-		ReleaseSysCache(tuple);
-	}
-	return owner;
-}
-
 /*
  * Queues each due view that is not queued yet for the refresh workers, up
  * to QUEUE_DEPTH jobs in flight per worker (so that a worker that finishes
@@ -585,7 +567,8 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
-		job.owner = view_owner(job.relid);
+		/* whose code the run runs (InvalidOid: dropped since) */
+		job.owner = catalog_relation_owner_if_exists(job.relid);
 		entry = launcher_queue_job(&job);
 		if (entry < 0)
 			break;

@@ -24,13 +24,10 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
-#include "utils/syscache.h"
 
 #include "model/access.h"
 #include "model/catalog.h"
@@ -39,16 +36,11 @@
 bool
 access_can_see(Oid relid, Oid role)
 {
-	HeapTuple	tuple;
-	Oid			owner;
+	Oid			owner = catalog_relation_owner_if_exists(relid);
 	bool		is_missing = false;
 
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
+	if (!OidIsValid(owner))
 		return false;
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-
 	if (has_privs_of_role(role, owner))
 		return true;
 	return pg_class_aclcheck_ext(relid, role, ACL_SELECT, &is_missing) == ACLCHECK_OK &&

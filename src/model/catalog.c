@@ -23,15 +23,26 @@
 #include "util/spi_rows.h"
 
 Oid
-catalog_relation_owner(Oid relid)
+catalog_relation_owner_if_exists(Oid relid)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
+	Oid			owner = InvalidOid;
 
-	if (!HeapTupleIsValid(tuple))
+	if (HeapTupleIsValid(tuple))
+	{
+		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+	}
+	return owner;
+}
+
+Oid
+catalog_relation_owner(Oid relid)
+{
+	Oid			owner = catalog_relation_owner_if_exists(relid);
+
+	if (!OidIsValid(owner))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
 	return owner;
 }
 

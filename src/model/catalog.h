@@ -42,6 +42,9 @@ typedef struct ManagedView
 /* The owner of any relation (needs a transaction). */
 extern Oid	catalog_relation_owner(Oid relid);
 
+/* The same, or InvalidOid when the relation is gone. */
+extern Oid	catalog_relation_owner_if_exists(Oid relid);
+
 /*
  * Errors unless the current user owns the managed view relid (a
  * materialized view, or an incremental view's table), as REFRESH and DROP
