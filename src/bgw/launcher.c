@@ -336,13 +336,13 @@ idle_refresh_worker(const ProcessSlot *slot, Oid dboid)
 }
 
 /*
- * Is slot an idle refresh worker of dboid that may take a job waiting in
- * queue?  The caller holds the mutex.
+ * Is slot an idle refresh worker of dboid that may take job (the oldest
+ * waiting)?  The caller holds the mutex.
  */
 static bool
-idle_worker_for_queue(const ProcessSlot *slot, Oid dboid, RunQueue *queue)
+idle_worker_may_take(const ProcessSlot *slot, Oid dboid, const QueuedJob *job)
 {
-	return idle_refresh_worker(slot, dboid) && owner_may_take(slot->owner, oldest_waiting(queue));
+	return idle_refresh_worker(slot, dboid) && owner_may_take(slot->owner, job);
 }
 
 /* The slot of refresh worker pid; the caller holds the mutex. */
@@ -418,13 +418,14 @@ launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 	if (my_slot >= 0 && shared->slots[my_slot].queue >= 0)
 	{
 		RunQueue   *queue = &queues[shared->slots[my_slot].queue];
+		QueuedJob  *oldest = oldest_waiting(queue);
 
 		for (int e = 0; e < LAUNCHER_QUEUE_SIZE; e++)
 			if (queue->jobs[e].state == QUEUED_WAITING)
 				(*waiting)++;
 		/* idle workers that may take the oldest job: the others will leave */
 		for (int i = 0; i < shared->nslots; i++)
-			if (idle_worker_for_queue(&shared->slots[i], dboid, queue))
+			if (idle_worker_may_take(&shared->slots[i], dboid, oldest))
 				(*idle)++;
 	}
 	SpinLockRelease(&shared->mutex);
@@ -514,8 +515,7 @@ launcher_leave_if_idle(Oid dboid, bool timed_out)
 		/* another owner's: leave, unless an idle worker of its own is here */
 		leaving = true;
 		for (int i = 0; i < shared->nslots && leaving; i++)
-			if (i != my_slot && idle_refresh_worker(&shared->slots[i], dboid) &&
-				owner_may_take(shared->slots[i].owner, oldest))
+			if (i != my_slot && idle_worker_may_take(&shared->slots[i], dboid, oldest))
 				leaving = false;
 	}
 	if (leaving)
