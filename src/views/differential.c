@@ -562,19 +562,20 @@ run_by_key(DiffRefresh *r, const char *sql, bool by_key)
 }
 
 /*
- * run_by_key() for the view's UPDATE, which returns the keys it rewrote:
- * kept as pipeline_du for the statements that look for the groups it did
- * not reach.  Returns how many.
+ * run_by_key() for a statement whose rows (a write's: read_only false) are
+ * kept as the ephemeral relation name (run_into_relation()): the view's
+ * UPDATE returning the keys it rewrote (pipeline_du), the keys it did not
+ * reach (pipeline_dl).  Returns how many rows.
  */
 static uint64
-run_keeping_keys(DiffRefresh *r, const char *sql, bool by_key, MemoryContext context,
-				 DeltaRows *rewritten)
+run_keeping_keys(DiffRefresh *r, const char *sql, const char *name, bool by_key,
+				 MemoryContext context, DeltaRows *keys, bool read_only)
 {
 	int			nestlevel = pin_group_joins(by_key);
 
-	run_into_relation(r, sql, "pipeline_du", diff_sql_key_count(r->sql), context, rewritten, false);
+	run_into_relation(r, sql, name, diff_sql_key_count(r->sql), context, keys, read_only);
 	runas_unpin_settings(nestlevel);
-	return rewritten->count;
+	return keys->count;
 }
 
 /* Applies the windows' changes. */
@@ -622,7 +623,8 @@ apply_changes(DiffRefresh *r)
 			uint64		updated;
 
 			if (left_only)
-				updated = run_keeping_keys(r, update, by_key, context, &rewritten);
+				updated = run_keeping_keys(r, update, "pipeline_du", by_key, context, &rewritten,
+										   false);
 			else
 				updated = update != NULL ? run_by_key(r, update, by_key) : 0;
 
@@ -640,14 +642,9 @@ apply_changes(DiffRefresh *r)
 			 * hashing, kept with their exact number, then by key when few.
 			 */
 			if (left_only)
-			{
-				int			nestlevel = pin_group_joins(false);
-
-				run_into_relation(r, diff_sql_group_keys_left(r->sql), "pipeline_dl", nkeys, context,
-								  &left, true);
-				runas_unpin_settings(nestlevel);
-				by_key = few_groups(r, left.count);
-			}
+				by_key = few_groups(r, run_keeping_keys(r, diff_sql_group_keys_left(r->sql),
+														"pipeline_dl", false, context, &left,
+														true));
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
 				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls, left_only),
