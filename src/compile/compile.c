@@ -25,11 +25,7 @@
 #include "model/dag.h"
 #include "model/dpl.h"
 #include "util/runas.h"
-#include "views/incremental.h"
 #include "views/matview.h"
-#include "views/mirror.h"
-#include "views/publication.h"
-#include "views/quarantine.h"
 
 Oid
 compile_redefine(MatviewDefinition *def)
@@ -46,16 +42,7 @@ compile_redefine(MatviewDefinition *def)
 
 	/* the view's own errors, as the analyzer words them, with a position */
 	dag_query_dependencies(def->query);
-	if (def->type == MATVIEW_INCREMENTAL)
-	{
-		incremental_check_key(def->query, def->incremental_key, def->name);
-		incremental_check_query(def->query, def->incremental_key, def->name);
-		quarantine_check(def);
-	}
-	if (def->type == MATVIEW_MIRROR)
-		mirror_check(def);
-	if (def->type == MATVIEW_UNLOAD)
-		publication_check(def, changed->relid);
+	matview_check_kind(def, changed->relid);
 
 	/*
 	 * and a refresh mode it cannot have, said as itself rather than as a

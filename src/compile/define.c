@@ -33,11 +33,7 @@
 #include "util/interval.h"
 #include "util/runas.h"
 #include "views/differential.h"
-#include "views/incremental.h"
 #include "views/matview.h"
-#include "views/mirror.h"
-#include "views/publication.h"
-#include "views/quarantine.h"
 
 Oid
 define_view(MatviewDefinition *def)
@@ -53,16 +49,7 @@ define_view(MatviewDefinition *def)
 	 */
 	if (OidIsValid(relid))
 		return compile_redefine(def);
-	if (def->type == MATVIEW_INCREMENTAL)
-	{
-		incremental_check_key(def->query, def->incremental_key, def->name);
-		incremental_check_query(def->query, def->incremental_key, def->name);
-		quarantine_check(def);
-	}
-	if (def->type == MATVIEW_MIRROR)
-		mirror_check(def);
-	if (def->type == MATVIEW_UNLOAD)
-		publication_check(def, InvalidOid);
+	matview_check_kind(def, InvalidOid);
 
 	/* what the caller means now, bound for good; the analyzer's errors */
 	def->bound_query = runas_bind_query(def->query);

@@ -62,6 +62,21 @@ analyze_one(const char *query_text)
 	return query;
 }
 
+TargetEntry *
+query_output_column(Query *query, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
+			return tle;
+	}
+	return NULL;
+}
+
 Oid
 lookup_function(const char *spec, const char *args)
 {

@@ -22,6 +22,9 @@ extern Query *analyze_one(const char *query_text);
  */
 extern void query_text_error_callback(void *arg);
 
+/* The query's output column (not resjunk) called name, or NULL */
+extern TargetEntry *query_output_column(Query *query, const char *name);
+
 /*
  * The function spec names: "name" or "schema.name" when exactly one
  * function has that name (resolved with the current search_path, as any

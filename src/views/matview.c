@@ -33,6 +33,7 @@
 #include "views/matview.h"
 #include "views/mirror.h"
 #include "views/publication.h"
+#include "views/quarantine.h"
 #include "views/refresh.h"
 #include "util/runas.h"
 
@@ -92,6 +93,27 @@ matview_populate(Oid relid, MatviewType type, const char *options_json)
 		rows = refresh_populate(relid);
 	audit_check(relid, type, options_json, NULL);
 	return rows;
+}
+
+void
+matview_check_kind(MatviewDefinition *def, Oid relid)
+{
+	switch (def->type)
+	{
+		case MATVIEW_INCREMENTAL:
+			incremental_check_key(def->query, def->incremental_key, def->name);
+			incremental_check_query(def->query, def->incremental_key, def->name);
+			quarantine_check(def);
+			break;
+		case MATVIEW_MIRROR:
+			mirror_check(def);
+			break;
+		case MATVIEW_UNLOAD:
+			publication_check(def, relid);
+			break;
+		case MATVIEW_REGULAR:
+			break;
+	}
 }
 
 const char *

@@ -59,6 +59,14 @@ extern const char *matview_differential_reason(const MatviewDefinition *def, Oid
 extern void matview_resolve_refresh_mode(MatviewDefinition *def, Oid owner);
 
 /*
+ * The checks def's kind makes of its query and options (an incremental
+ * view's key and query and its quarantine, a mirror's keys, a lake
+ * publication's destination and partitions), erroring as the analyzer
+ * would.  relid is the relation a redefinition replaces, else InvalidOid.
+ */
+extern void matview_check_kind(MatviewDefinition *def, Oid relid);
+
+/*
  * The bound form of a materialized view's query, deparsed from its rule:
  * the rule names its objects by OID, so this follows every rename since
  * the view was defined.  Takes AccessShareLock on the view.

@@ -44,27 +44,12 @@
 #include "views/mirror.h"
 #include "views/quarantine.h"
 
-/* The output column called name, or NULL. */
-static TargetEntry *
-output_column(Query *query, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
-			return tle;
-	}
-	return NULL;
-}
 
 static void
 require_column(Query *query, const MatviewDefinition *def, const char *column,
 			   const char *what, const char *dpl_key)
 {
-	if (output_column(query, column) == NULL)
+	if (query_output_column(query, column) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s \"%s\" is not a column of the query of mirror \"%s\"",
@@ -247,7 +232,7 @@ load_run(Oid relid, MirrorRun *run)
 	run->keytype = NULL;
 	if (run->view->incremental_key)
 	{
-		TargetEntry *tle = output_column(run->query, run->view->incremental_key);
+		TargetEntry *tle = query_output_column(run->query, run->view->incremental_key);
 
 		if (tle == NULL)
 			elog(ERROR, "incremental key \"%s\" of mirror \"%s\" is not in its query",
@@ -522,7 +507,7 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 		return NULL;			/* nothing consumed yet */
 
 	query = analyze_bound(new_bound, owner);
-	tle = output_column(query, new_key);
+	tle = query_output_column(query, new_key);
 	if (tle == NULL)
 		return NULL;			/* the query's own error comes first */
 	format_level = incremental_pin_mark_format();

@@ -133,21 +133,6 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	}
 }
 
-/* The query's output column called name, or NULL. */
-static TargetEntry *
-output_column(Query *query, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
-			return tle;
-	}
-	return NULL;
-}
 
 void
 publication_check(MatviewDefinition *def, Oid relid)
@@ -175,7 +160,7 @@ publication_check(MatviewDefinition *def, Oid relid)
 	{
 		const char *name = lfirst(lc);
 
-		if (output_column(query, name) == NULL)
+		if (query_output_column(query, name) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("partition column \"%s\" is not a column of the query of \"%s\"",
@@ -343,7 +328,7 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 	runas_end(&ra);
 	foreach(c, partition_by)
 	{
-		TargetEntry *tle = output_column(query, lfirst(c));
+		TargetEntry *tle = query_output_column(query, lfirst(c));
 		PartitionType *type = palloc(sizeof(PartitionType));
 
 		if (tle == NULL)
