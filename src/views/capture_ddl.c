@@ -231,7 +231,13 @@ capture_drop_triggers(Oid source)
 
 /*
  * "clause a<N> type COLLATE collation" for each attnum, into sql, separated
- * by commas (and preceded by one when after_column).
+ * by commas (and preceded by one when after_column).  A domain's column is
+ * logged as its base type: adding a column of a domain to a log holding
+ * rows would check the domain's constraints (and compute its default) on
+ * each of them, as the catalog owner, running whatever functions the
+ * domain's owner put there.  The values are the source's, checked when
+ * they were written; the log's reader gives them their domain back
+ * (views/differential.c).
  */
 static void
 append_log_columns(StringInfo sql, bool after_column, const char *clause,
@@ -243,9 +249,11 @@ append_log_columns(StringInfo sql, bool after_column, const char *clause,
 	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+		int32		typmod = attr->atttypmod;
+		Oid			type = getBaseTypeAndTypmod(attr->atttypid, &typmod);
 
 		appendStringInfo(sql, "%s%sa%d %s", after_column ? ", " : " ", clause, attnum,
-						 format_type_extended(attr->atttypid, attr->atttypmod,
+						 format_type_extended(type, typmod,
 											  FORMAT_TYPE_TYPEMOD_GIVEN |
 											  FORMAT_TYPE_FORCE_QUALIFY));
 		if (OidIsValid(attr->attcollation))

@@ -40,6 +40,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -265,7 +266,10 @@ writer_begin(LogWriter *w, Oid log, Relation source, bool bulk)
 		if (attnum == 0 || attnum > source_desc->natts)
 			continue;
 		source_attr = TupleDescAttr(source_desc, attnum - 1);
-		if (source_attr->attisdropped || source_attr->atttypid != attr->atttypid)
+		/* a domain's column is logged as its base type (capture_ddl.c) */
+		if (source_attr->attisdropped ||
+			(source_attr->atttypid != attr->atttypid &&
+			 getBaseType(source_attr->atttypid) != attr->atttypid))
 			continue;
 		w->source_attnums[i] = attnum;
 		w->max_source_attnum = Max(w->max_source_attnum, attnum);
