@@ -1,6 +1,7 @@
 -- DPL documents saved with CRLF (Windows) or CR (old Mac) line endings, or
 -- with a leading UTF-8 byte-order mark, are read exactly as their LF
 -- version: same view, same stored query, same line numbers in errors.
+-- A header value may end in a SQL comment, as API.md's examples do.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 
@@ -77,6 +78,37 @@ SELECT crlf.try(convert_from('\xefbbbf'::bytea, 'UTF8') || E'/**\r\n * @matview-
 -- a byte-order mark is only skipped at the very start
 SELECT crlf.try(E'\n' || convert_from('\xefbbbf'::bytea, 'UTF8') || E'/**\n * @matview-schema crlf\n */\nSELECT 1') AS not_a_header;
 SELECT count(*) AS nothing_bad FROM pg_class WHERE relname = 'mv_bad';
+
+-- a header value may end in a SQL comment (API.md's examples); a "--"
+-- inside quotes, or not after white space, is part of the value
+SELECT pipeline.define($d$/**
+ * @matview-schema crlf   -- the schema
+ * @matview-name commented  -- a name
+ * @interval-in-minutes 30	-- half an hour, after a tab
+ * @expect-rows 1..10 -- between one and ten
+ * @expect dashes: note <> 'a -- b' -- a quoted "--" stays
+ */
+SELECT id, note FROM crlf.src$d$) AS commented;
+SELECT name, refresh_interval FROM pipeline.matviews WHERE name = 'commented';
+SELECT options FROM pipeline.matview_definitions WHERE name = 'commented';
+SELECT crlf.try($d$/**
+ * @matview-schema crlf
+ * @matview-name glued
+ * @interval-in-minutes 60
+ * @expect-unique id--not a comment
+ */
+SELECT id, note FROM crlf.src$d$) AS glued_dashes_are_the_value;
+-- a delete function's name of bad syntax is refused naming key and line
+SELECT crlf.try($d$/**
+ * @matview-schema crlf
+ * @matview-name lake
+ * @matview-type unload
+ * @unload-destination /nonexistent/lake
+ * @unload-partition-by id
+ * @unload-delete-function public."unterminated
+ * @interval-in-minutes 60
+ */
+SELECT id, note FROM crlf.src$d$) AS bad_delete_function;
 
 -- clean up
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'crlf';

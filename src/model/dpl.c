@@ -40,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/varlena.h"
 
 #include "model/dpl.h"
 
@@ -480,7 +481,15 @@ apply_unload(MatviewDefinition *def, KeyState *state, const char *key, char *val
 	else if (strcmp(key, "unload-partition-by") == 0)
 		def->unload_partition_by = column_list(key, value, line);
 	else
+	{
+		List	   *names;
+
+		/* a name's syntax here, so its error names key and line */
+		if (strchr(value, '(') == NULL && !SplitIdentifierString(pstrdup(value), '.', &names))
+			report_bad_value(key, value, line,
+							 "a function's name, optionally schema-qualified, or its signature");
 		def->unload_delete_function = value;
+	}
 }
 
 /* mirror-sequence, mirror-operation and mirror-delete-value: one word */
@@ -830,8 +839,37 @@ open_header(char *document, int *lineno, char **rest)
 }
 
 /*
+ * value without a trailing SQL comment: from the first "--" that follows
+ * white space outside quotes ("@mirror-keys id  -- one or more columns",
+ * as API.md writes its examples).  In an @expect expression that is where
+ * SQL's own comment would start.
+ */
+static char *
+strip_comment(char *value)
+{
+	char		quote = '\0';
+
+	for (char *c = value; *c; c++)
+	{
+		if (quote != '\0')
+		{
+			if (*c == quote)
+				quote = '\0';
+		}
+		else if (*c == '\'' || *c == '"')
+			quote = *c;
+		else if (c[0] == '-' && c[1] == '-' && (c == value || isspace((unsigned char) c[-1])))
+		{
+			*c = '\0';
+			break;
+		}
+	}
+	return trim(value);
+}
+
+/*
  * Splits one header line (its " * " decoration trimmed) into *key and
- * *value; false for a blank line.
+ * *value, without a trailing comment; false for a blank line.
  */
 static bool
 split_header_line(char *line, int lineno, char **key, char **value)
@@ -855,7 +893,7 @@ split_header_line(char *line, int lineno, char **key, char **value)
 		v++;
 	if (*v)
 		*v++ = '\0';
-	*value = trim(v);
+	*value = strip_comment(v);
 	if (**key == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
