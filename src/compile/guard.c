@@ -263,6 +263,52 @@ guard_alter_table(AlterTableStmt *stmt)
 }
 
 /*
+ * ALTER TABLE ... ATTACH PARTITION and INHERIT: refused for a table whose
+ * changes pipeline records (change capture for differential views,
+ * tracking for skip-unchanged).  A write through the parent fires the
+ * parent's statement triggers, not the table's: once detached again, the
+ * table would look unchanged to the views that read it, with rows they
+ * never saw.
+ */
+static void
+guard_alter_table_inheritance(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		Oid			relid;
+		Oid			parent;
+
+		if (cmd->subtype == AT_AttachPartition)
+		{
+			relid = RangeVarGetRelid(castNode(PartitionCmd, cmd->def)->name, NoLock, true);
+			parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+		}
+		else if (cmd->subtype == AT_AddInherit)
+		{
+			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+			parent = RangeVarGetRelid(castNode(RangeVar, cmd->def), NoLock, true);
+		}
+		else
+			continue;
+		if (!OidIsValid(relid) || !OidIsValid(parent) ||
+			(!capture_table_in_use(relid) && !change_tracking_table_in_use(relid)))
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 cmd->subtype == AT_AttachPartition ?
+				 errmsg("cannot attach %s as a partition of %s: managed views read its changes",
+						relation_display_name(relid), relation_display_name(parent)) :
+				 errmsg("cannot make %s inherit from %s: managed views read its changes",
+						relation_display_name(relid), relation_display_name(parent)),
+				 errdetail("Writes through the parent would not be recorded as the table's changes."),
+				 errhint("Drop the views that read the table, or redefine them to read another, first.")));
+	}
+}
+
+/*
  * The firing mode of a trigger name pipeline reserves (change tracking or
  * change capture), or 0.
  */
@@ -515,6 +561,7 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 		case T_AlterTableStmt:
 			guard_alter_table_triggers((AlterTableStmt *) parsetree);
 			guard_alter_table((AlterTableStmt *) parsetree);
+			guard_alter_table_inheritance((AlterTableStmt *) parsetree);
 			break;
 		default:
 			break;
