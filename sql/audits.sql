@@ -65,11 +65,18 @@ SELECT pipeline.define($d$/**
  * @interval-in-minutes 60
  * @expect total: sum(score) > 0
  */ SELECT id, score FROM billing.accounts$d$);
+-- (a comment after white space ends the value; one glued to it stays)
 SELECT pipeline.define($d$/**
  * @matview-schema billing
  * @matview-name health
  * @interval-in-minutes 60
  * @expect sneaky: true) FROM pg_catalog.pg_class v --
+ */ SELECT id, score FROM billing.accounts$d$);
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name health
+ * @interval-in-minutes 60
+ * @expect sneaky: true) FROM pg_catalog.pg_class v--
  */ SELECT id, score FROM billing.accounts$d$);
 SELECT pipeline.define($d$/**
  * @matview-schema billing

@@ -175,6 +175,11 @@ SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.no_such_hook');
 SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.wrong_args');
 DROP FUNCTION ext_mv.log_refresh(text);
 SELECT matview, fn FROM pipeline.after_refresh_hooks;
+-- by OID (API.md section 4): a regprocedure, checked the same way
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.wrong_args(regclass)'::regprocedure);
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL::regprocedure);
+SELECT pipeline.set_after_refresh('ext_mv.mv_counts', 'ext_mv.log_refresh(regclass,timestamptz)'::regprocedure);
+SELECT matview, fn FROM pipeline.after_refresh_hooks;
 RESET ROLE;
 SET ROLE ext_user;
 SELECT pipeline.set_after_refresh('ext_mv.mv_counts', NULL);

@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7 and 1.8) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9 and 1.10) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -228,6 +228,12 @@ SELECT count(*) FILTER (WHERE a.attname LIKE 'nn\_%') AS counts
 SELECT pipeline.drop_matview('mv_scored');
 DROP VIEW scores_now;
 DROP TABLE scores;
+-- 1.10: set_after_refresh() takes a regprocedure as well
+ALTER EXTENSION pipeline UPDATE TO '1.10';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT pg_catalog.pg_get_function_identity_arguments(p.oid) AS set_after_refresh
+  FROM pg_catalog.pg_proc p
+ WHERE p.proname = 'set_after_refresh' AND p.pronamespace = 'pipeline'::regnamespace ORDER BY 1;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -75,6 +75,15 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.set_after_refresh(regclass, text) IS
     'Sets (or, with a NULL fn, clears) fn(matview regclass, time_label timestamptz), called after each refresh as the view owner; fn is a name or a signature';
 
+-- 1.10: fn by OID as well (API.md section 4), such as a regprocedure that
+-- create_external_function() returned; a quoted literal still means text
+CREATE FUNCTION pipeline.set_after_refresh(matview regclass, fn regprocedure)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pipeline_set_after_refresh'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pipeline.set_after_refresh(regclass, regprocedure) IS
+    'Sets (or, with a NULL fn, clears) fn(matview regclass, time_label timestamptz), called after each refresh as the view owner; fn by its OID';
+
 CREATE FUNCTION pipeline.unload(query text, destination text,
                                 partition_by text[] DEFAULT '{}',
                                 format text DEFAULT 'csv',

@@ -96,6 +96,27 @@ report_not_expression(const char *name, const char *view)
 			 errhint("Write @expect <name>: <boolean expression>, e.g. @expect positive: amount > 0.")));
 }
 
+static void report_broken(MemoryContext caller, const char *name, const char *view) pg_attribute_noreturn();
+
+/*
+ * Inside PG_CATCH: the error parsing or analyzing an expectation, saying
+ * which, with no cursor position (the text parsed is not the text the user
+ * sent).
+ */
+static void
+report_broken(MemoryContext caller, const char *name, const char *view)
+{
+	ErrorData  *error;
+
+	MemoryContextSwitchTo(caller);
+	error = CopyErrorData();
+	FlushErrorState();
+	ereport(ERROR,
+			(errcode(error->sqlerrcode),
+			 errmsg("expectation \"%s\" of view \"%s\" is broken: %s", name, view, error->message),
+			 error->hint ? errhint("%s", error->hint) : 0));
+}
+
 /*
  * The expression's text parsed alone: "SELECT (expression)" must be a bare
  * target list of one entry, so no text of the user's can add a FROM, a
@@ -104,12 +125,21 @@ report_not_expression(const char *name, const char *view)
 static RawStmt *
 parse_expression(const char *name, const char *expression, const char *view, char **text)
 {
-	List	   *raw;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *raw = NIL;
 	RawStmt    *stmt;
 	SelectStmt *select;
 
 	*text = psprintf("SELECT (%s)", expression);
-	raw = raw_parser(*text, RAW_PARSE_DEFAULT);
+	PG_TRY();
+	{
+		raw = raw_parser(*text, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		report_broken(caller, name, view);
+	}
+	PG_END_TRY();
 	if (list_length(raw) != 1)
 		report_not_expression(name, view);
 	stmt = linitial_node(RawStmt, raw);
@@ -128,8 +158,7 @@ parse_expression(const char *name, const char *expression, const char *view, cha
 
 /*
  * The expectation's query analyzed; its errors (a column the view lacks,
- * a function that does not exist) say which expectation, with no cursor
- * position: the text analyzed is not the text the user sent.
+ * a function that does not exist) say which expectation (report_broken()).
  */
 static Query *
 analyze_expectation(RawStmt *stmt, const char *text, const char *name, const char *view)
@@ -143,15 +172,7 @@ analyze_expectation(RawStmt *stmt, const char *text, const char *name, const cha
 	}
 	PG_CATCH();
 	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller);
-		error = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(error->sqlerrcode),
-				 errmsg("expectation \"%s\" of view \"%s\" is broken: %s", name, view, error->message),
-				 error->hint ? errhint("%s", error->hint) : 0));
+		report_broken(caller, name, view);
 	}
 	PG_END_TRY();
 	return query;

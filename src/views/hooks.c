@@ -47,7 +47,8 @@ PG_FUNCTION_INFO_V1(pipeline_set_after_refresh);
 
 /*
  * set_after_refresh(matview regclass, fn text) RETURNS void
- * (fn regprocedure under SQL older than 1.5)
+ * set_after_refresh(matview regclass, fn regprocedure) RETURNS void
+ * (SQL older than 1.5, and 1.10 on)
  *
  * The caller must own the view (or be a superuser); a NULL fn clears the
  * hook.  The view's owner needs EXECUTE on fn when the hook runs.
