@@ -29,6 +29,15 @@ SELECT message, error FROM pipeline.rejected WHERE target = 'transactions'::regc
 SELECT dedup_id FROM pipeline.ingested WHERE target = 'transactions'::regclass ORDER BY dedup_id;
 -- a rejected message claims nothing: its corrected resend is accepted
 SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "m4", "id": 4, "amount": 4}]');
+-- in one batch too: a repeat of an id whose earlier messages were all
+-- rejected is tried (and marks those rejections accepted); a repeat of an
+-- accepted id is a duplicate
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "b1", "id": "y"},
+  {"dedup_id": "b1", "id": "z"}, {"dedup_id": "b1", "id": 21}, {"dedup_id": "b1", "id": 22},
+  {"dedup_id": "b2", "id": 23}, {"dedup_id": "b2", "id": "w"}]');
+SELECT id FROM transactions WHERE id > 20 ORDER BY id;
+SELECT message->>'id' AS id, dedup_id, accepted_at IS NOT NULL AS accepted
+  FROM pipeline.rejected WHERE dedup_id IN ('b1', 'b2') ORDER BY 1;
 -- ids are remembered per target
 CREATE TABLE transactions_copy (LIKE transactions);
 SELECT * FROM pipeline.ingest('transactions_copy', '[{"dedup_id": "m1", "id": 1, "amount": 1}]');

@@ -338,49 +338,72 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 }
 
 /*
- * Sorts the messages by dedup id and keeps the first of each id in the
- * batch, counting the others as duplicates; returns how many are left.
+ * Sorts the messages by dedup id, the first of each id in the batch first
+ * and the later ones with the same id (repeats, in id and batch order)
+ * after them; returns how many come first.
  */
 static int
-drop_batch_duplicates(IngestState *st)
+split_batch_repeats(IngestState *st)
 {
-	int			ncand = 0;
+	Message    *repeats = palloc(sizeof(Message) * Max(st->nmsgs, 1));
+	int			nfirst = 0;
+	int			nrepeats = 0;
 
 	qsort(st->msgs, st->nmsgs, sizeof(Message), message_cmp_id);
 	for (int i = 0; i < st->nmsgs; i++)
 	{
-		if (ncand > 0 && strcmp(st->msgs[ncand - 1].id, st->msgs[i].id) == 0)
-		{
-			st->counts.duplicates++;
-			continue;
-		}
-		st->msgs[ncand++] = st->msgs[i];
+		if (nfirst > 0 && strcmp(st->msgs[nfirst - 1].id, st->msgs[i].id) == 0)
+			repeats[nrepeats++] = st->msgs[i];
+		else
+			st->msgs[nfirst++] = st->msgs[i];
 	}
-	return ncand;
+	memcpy(st->msgs + nfirst, repeats, sizeof(Message) * nrepeats);
+	pfree(repeats);
+	return nfirst;
 }
 
-/*
- * The slow path, after the whole batch failed on bad data: one message at
- * a time, in id order, rejecting the ones that fail.
- */
-static void
-ingest_one_by_one(IngestState *st, int ncand)
+/* One message claimed and inserted alone: false when it was rejected. */
+static bool
+ingest_one(IngestState *st, Message *msg)
 {
 	char	   *error = NULL;
 	int			claimed;
 
-	for (int i = 0; i < ncand; i++)
+	CHECK_FOR_INTERRUPTS();
+	if (!try_claim_and_insert(st->target, st->insert_sql, msg, 1, &claimed, &error))
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (try_claim_and_insert(st->target, st->insert_sql, &st->msgs[i], 1, &claimed, &error))
+		reject(st, msg->message, error, msg->id);
+		return false;
+	}
+	if (claimed == 1)
+		st->counts.accepted++;
+	else
+		st->counts.duplicates++;
+	return true;
+}
+
+/*
+ * The slow path, after the whole batch failed on bad data: one message at
+ * a time, in id order, rejecting the ones that fail.  A repeat of an id in
+ * the batch is a duplicate, unless every message before it with that id was
+ * rejected: then it is tried, as a resend in a later batch would be.
+ */
+static void
+ingest_one_by_one(IngestState *st, int nfirst)
+{
+	int			r = nfirst;
+
+	for (int i = 0; i < nfirst; i++)
+	{
+		bool		done = ingest_one(st, &st->msgs[i]);
+
+		for (; r < st->nmsgs && strcmp(st->msgs[r].id, st->msgs[i].id) == 0; r++)
 		{
-			if (claimed == 1)
-				st->counts.accepted++;
-			else
+			if (done)
 				st->counts.duplicates++;
+			else
+				done = ingest_one(st, &st->msgs[r]);
 		}
-		else
-			reject(st, st->msgs[i].message, error, st->msgs[i].id);
 	}
 }
 
@@ -478,32 +501,33 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	IngestState st = {0};
 	char	   *error = NULL;
 	int			claimed;
-	int			ncand;
+	int			nfirst;
 	bool		new_sql;
 
 	st.target = target_relid;
 	st.cxt = CurrentMemoryContext;
 	st.insert_sql = ingest_insert_sql(target_relid, messages, dedup_key);
 	split_messages(&st, messages, dedup_key);
-	ncand = drop_batch_duplicates(&st);
+	nfirst = split_batch_repeats(&st);
 
 	SPI_connect();
 	new_sql = catalog_has_column("rejected", "accepted_at");
 	if (new_sql)
 		prune_ingested(target_relid);
-	/* fast path: the whole batch at once */
-	if (ncand > 0 &&
-		try_claim_and_insert(target_relid, st.insert_sql, st.msgs, ncand, &claimed, &error))
+	/* fast path: the first message of each id, all at once */
+	if (nfirst > 0 &&
+		try_claim_and_insert(target_relid, st.insert_sql, st.msgs, nfirst, &claimed, &error))
 	{
 		st.counts.accepted += claimed;
-		st.counts.duplicates += ncand - claimed;
+		st.counts.duplicates += st.nmsgs - claimed;
 	}
 	else
-		ingest_one_by_one(&st, ncand);
-	if (new_sql && st.counts.accepted > 0)
-		mark_rejections_accepted(&st);
+		ingest_one_by_one(&st, nfirst);
+	/* rejections first: one this batch accepted a resend of is marked too */
 	if (st.nrejected > 0)
 		record_rejected(&st, new_sql);
+	if (new_sql && st.counts.accepted > 0)
+		mark_rejections_accepted(&st);
 	st.counts.rejected = st.nrejected;
 	SPI_finish();
 	return st.counts;
