@@ -44,16 +44,32 @@ CREATE INDEX rejected_open_idx ON pipeline.rejected (target, dedup_id)
 SELECT pg_catalog.pg_extension_config_dump('pipeline.ingested', '');
 SELECT pg_catalog.pg_extension_config_dump('pipeline.rejected', '');
 
+-- Whether the current role reads every row of relation: true unless row
+-- level security applies to it there (its owner, a superuser or a role
+-- with BYPASSRLS reads them all; a forced policy binds the owner too).
+-- The side tables of a target under row-level security (ingested ids,
+-- rejected messages, deleted keys) show its rows only to such a role,
+-- since which of them a policy would let the role see is not known (1.10).
+-- Every name in it qualified, and no SET clause, so a policy inlines it.
+CREATE FUNCTION pipeline.reads_all_rows(relation regclass) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.row_security_active(relation) IS NOT TRUE $$;
+COMMENT ON FUNCTION pipeline.reads_all_rows(regclass) IS
+    'Whether no row-level security applies to the current role on relation: the policies of pipeline''s side tables (ingested, rejected, deleted_keys) use it';
+
 REVOKE ALL ON pipeline.ingested, pipeline.rejected FROM PUBLIC;
 GRANT SELECT ON pipeline.ingested, pipeline.rejected TO PUBLIC;
 ALTER TABLE pipeline.ingested ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pipeline.rejected ENABLE ROW LEVEL SECURITY;
 CREATE POLICY ingested_target_readers ON pipeline.ingested FOR SELECT
-    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+    USING (pg_catalog.has_table_privilege(target, 'SELECT')
+           AND pipeline.reads_all_rows(target));
 -- a quarantined row is the stream table's: readable by who may read both
 CREATE POLICY rejected_target_readers ON pipeline.rejected FOR SELECT
     USING (pg_catalog.has_table_privilege(target, 'SELECT')
-           AND (source IS NULL OR pg_catalog.has_table_privilege(source, 'SELECT')));
+           AND pipeline.reads_all_rows(target)
+           AND (source IS NULL OR (pg_catalog.has_table_privilege(source, 'SELECT')
+                                   AND pipeline.reads_all_rows(source))));
 
 CREATE FUNCTION pipeline.apply_changes(changes regclass, target regclass, keys text[],
                                        sequence_by text, op_column text DEFAULT 'op',
@@ -84,8 +100,7 @@ COMMENT ON FUNCTION pipeline.apply_changes_row(text, text, "any", "any") IS
 
 -- Progress of incremental (append-only) views: the greatest key appended so
 -- far, advanced in the same transaction as the append.  Written only by
--- refreshes (as the catalog owner); readable by everyone, like the other
--- catalogs.
+-- refreshes (as the catalog owner); readable by who may see the view.
 CREATE TABLE pipeline.incremental_state (
     matview      regclass PRIMARY KEY REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
     high_water   text NOT NULL,
@@ -99,6 +114,10 @@ COMMENT ON COLUMN pipeline.incremental_state.first_key IS
 SELECT pg_catalog.pg_extension_config_dump('pipeline.incremental_state', '');
 REVOKE ALL ON pipeline.incremental_state FROM PUBLIC;
 GRANT SELECT ON pipeline.incremental_state TO PUBLIC;
+-- a mark is a value of the view's key: readable by who may see the view (1.10)
+ALTER TABLE pipeline.incremental_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY incremental_state_of_visible_views ON pipeline.incremental_state FOR SELECT
+    USING (pipeline.can_see(matview));
 
 -- The deleted-key memory of apply_changes(): the sequence of every key a
 -- delete removed from a target, so that an older change arriving later
@@ -124,7 +143,8 @@ REVOKE ALL ON pipeline.deleted_keys FROM PUBLIC;
 GRANT SELECT ON pipeline.deleted_keys TO PUBLIC;
 ALTER TABLE pipeline.deleted_keys ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
-    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+    USING (pg_catalog.has_table_privilege(target, 'SELECT')
+           AND pipeline.reads_all_rows(target));
 
 -- The targets that have deleted keys remembered, how many (counted by
 -- apply_changes(), recounted when pruning), and when their expired keys

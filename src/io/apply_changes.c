@@ -32,9 +32,11 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "optimizer/plancat.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -229,6 +231,18 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
 static void
 lock_for_apply(const char *table_sql, Oid target_relid)
 {
+	/*
+	 * The rights the MERGE will need, before its lock: a role without them
+	 * must not hold the target (and its VACUUM, its owner's applies) up.
+	 */
+	static const AclMode needed[] = {ACL_INSERT, ACL_UPDATE, ACL_DELETE};
+
+	for (size_t i = 0; i < lengthof(needed); i++)
+		if (pg_class_aclcheck(target_relid, GetUserId(), needed[i]) != ACLCHECK_OK &&
+			(needed[i] == ACL_DELETE ||
+			 pg_attribute_aclcheck_all(target_relid, GetUserId(), needed[i],
+									   ACLMASK_ANY) != ACLCHECK_OK))
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(target_relid));
 	if (table_sql)
 	{
 		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", table_sql);

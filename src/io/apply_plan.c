@@ -145,13 +145,14 @@ plan_sequence(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 	{
 		Oid			ttype = TupleDescAttr(tdesc, tseq - 1)->atttypid;
 		Oid			ctype = TupleDescAttr(cdesc, p->seq_attno - 1)->atttypid;
+		Oid			cbase = getBaseType(ctype);
 
 		p->seq_gt = operator_or_catalog_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">");
-		if (ttype == ctype)
+		/* to the change sequence's base type: no domain's checks run */
+		if (ttype == ctype || ttype == cbase)
 			p->seq_cast = "";
-		else if (can_coerce_type(1, &ttype, &ctype, COERCION_EXPLICIT))
-			p->seq_cast = psprintf("::%s",
-								   format_type_extended(ctype, -1, FORMAT_TYPE_FORCE_QUALIFY));
+		else if (can_coerce_type(1, &ttype, &cbase, COERCION_EXPLICIT))
+			p->seq_cast = psprintf("::%s", comparison_type_sql(ctype));
 	}
 }
 

@@ -281,8 +281,15 @@ ingest_insert_sql(Oid target_relid, Jsonb *messages, const char *dedup_key)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" has no columns to insert into", target_name)));
-	return psprintf("INSERT INTO %s (%s) SELECT %s FROM unnest($1::jsonb[]) m, "
-					"LATERAL jsonb_populate_record(NULL::%s, m) r",
+
+	/*
+	 * Every name qualified: prepared with the pinned path, the statement is
+	 * analyzed again under the caller's (whose target triggers run with it),
+	 * where an exact match such as public.unnest(jsonb[]) would beat
+	 * pg_catalog's polymorphic functions.
+	 */
+	return psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_catalog.unnest($1::pg_catalog.jsonb[]) m, "
+					"LATERAL pg_catalog.jsonb_populate_record(NULL::%s, m) r",
 					target_sql, cols.data, cols.data, target_sql);
 }
 

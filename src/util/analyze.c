@@ -160,6 +160,12 @@ comparison_operator_sql(Oid type, int strategy)
 }
 
 char *
+comparison_type_sql(Oid type)
+{
+	return format_type_be_qualified(getBaseType(type));
+}
+
+char *
 collation_name_sql(Oid collation)
 {
 	HeapTuple	tuple = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));

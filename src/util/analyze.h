@@ -59,6 +59,15 @@ extern char *equality_operator_sql(Oid type);
  */
 extern char *comparison_operator_sql(Oid type, int strategy);
 
+/*
+ * The qualified name of type, or of its base type when it is a domain, for
+ * casting a parameter or value that SQL compares with values of type: a
+ * cast to a domain checks its constraints, which run the domain owner's
+ * code as whoever runs the statement, and a comparison needs none of it
+ * (the domain's operators are its base type's).
+ */
+extern char *comparison_type_sql(Oid type);
+
 /* A collation's name, schema-qualified and quoted, for SQL text */
 extern char *collation_name_sql(Oid collation);
 

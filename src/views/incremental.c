@@ -344,7 +344,7 @@ lock_append_target(Oid relid, AppendTarget *target)
 	rel = table_open(relid, NoLock);
 	target->keytypid = key_attribute(rel, target->view->incremental_key,
 									 target->view->name)->atttypid;
-	target->keytype = format_type_be_qualified(target->keytypid);
+	target->keytype = comparison_type_sql(target->keytypid);
 	target->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												   RelationGetRelationName(rel));
 	target->owner = rel->rd_rel->relowner;
@@ -392,8 +392,8 @@ append_statement(const AppendTarget *target, const char *mark)
 						 target->keytype);
 	appendStringInfo(&sql,
 					 " RETURNING %s AS k) "
-					 "SELECT (SELECT count(*) FROM pipeline_appended), "
-					 "(SELECT a.k::text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
+					 "SELECT (SELECT pg_catalog.count(*) FROM pipeline_appended), "
+					 "(SELECT a.k::pg_catalog.text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
 					 key);
 	return sql.data;
 }

@@ -238,7 +238,7 @@ load_run(Oid relid, MirrorRun *run)
 			elog(ERROR, "incremental key \"%s\" of mirror \"%s\" is not in its query",
 				 run->view->incremental_key, run->view->name);
 		run->keytypid = exprType((Node *) tle->expr);
-		run->keytype = format_type_be_qualified(run->keytypid);
+		run->keytype = comparison_type_sql(run->keytypid);
 	}
 }
 
@@ -517,7 +517,7 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 									   new_bound, quote_identifier(new_key),
 									   comparison_operator_sql(exprType((Node *) tle->expr),
 															   BTLessEqualStrategyNumber),
-									   format_type_be_qualified(exprType((Node *) tle->expr))),
+									   comparison_type_sql(exprType((Node *) tle->expr))),
 							  1, argtypes, values)->count > 0;
 	runas_end(&ra);
 	runas_unpin_settings(format_level);

@@ -142,7 +142,7 @@ quarantine_batch_begin(StreamBatch *b, const ManagedView *view, Oid owner, Query
 	b->owner = owner;
 	b->bound_query = view->bound_query;
 	b->key = view->incremental_key;
-	b->keytype = format_type_be_qualified(keytype);
+	b->keytype = comparison_type_sql(keytype);
 	b->keytypid = keytype;
 	b->stream_column = column;
 }
