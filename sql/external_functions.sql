@@ -108,6 +108,9 @@ SELECT pipeline.create_external_function('public.ext_x5(x text)', 'text', 'http:
 SET pipeline.allowed_endpoints = 'http://[::1]:1/ok';
 SELECT pipeline.create_external_function('public.ext_x6(x text)', 'text', 'http://[::1]:1/ok/v6');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://[::2]:1/ok');
+-- a zone id names an interface the host part does not show: refused
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://[::1%25eth1]:1/ok/v6');
+SET pipeline.allowed_endpoints = 'http://[fe80::1%25eth0]:1/ok';
 -- an entry that is not a plain URL prefix is refused by SET and ALTER ROLE ... SET
 SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok, ftp://127.0.0.1/';
 SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/ok?x=1';

@@ -305,6 +305,21 @@ curl_parts_get(const char *url_text, CurlParts *parts, const char **error)
 		*error = "The URL lacks a scheme, host, port or path";
 		return false;
 	}
+
+	/*
+	 * An IPv6 zone id (fe80::1%eth0) is not part of the host libcurl gives,
+	 * so an entry for one interface would admit every other
+	 */
+	{
+		char	   *zone = NULL;
+
+		if (curl_url_get(parts->handle, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK && zone)
+		{
+			curl_free(zone);
+			*error = "An IPv6 address with a zone id is not accepted";
+			return false;
+		}
+	}
 	/* absent parts are reported as errors and leave the pointer NULL */
 	(void) curl_url_get(parts->handle, CURLUPART_USER, &parts->user, 0);
 	(void) curl_url_get(parts->handle, CURLUPART_QUERY, &parts->query, 0);
