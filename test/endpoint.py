@@ -24,6 +24,7 @@ Functions (by path):
 
 Switches (query parameters, any path):
   fail=1       success:false with error_msg "requested failure"
+  fail_msg=T   success:false with error_msg T
   status=N     reply with HTTP status N (a JSON error body)
   garbage=1    reply with a body that is not JSON
   sleep=S      wait S seconds before answering
@@ -206,8 +207,9 @@ class Handler(socketserver.StreamRequestHandler):
         if "garbage" in q:
             self.send(200, "this is {not json", "text/plain")
             return True
-        if "fail" in q:
-            self.send(200, json.dumps({"success": False, "error_msg": "requested failure"}))
+        if "fail" in q or "fail_msg" in q:
+            self.send(200, json.dumps({"success": False,
+                                       "error_msg": q.get("fail_msg", "requested failure")}))
             return True
         if req.get("num_records") != len(rows):
             self.send(200, json.dumps({"success": False,

@@ -234,6 +234,35 @@ reply_object(ExternalFunction *ef, HttpResult *res)
 	return reply;
 }
 
+/*
+ * An endpoint's text for an error message: control characters escaped (a
+ * newline would start what looks like another line of the server log) and
+ * at most 1,000 bytes, cut at a character boundary.
+ */
+static char *
+endpoint_text(const char *text)
+{
+	StringInfoData out;
+	int			len = strlen(text);
+	int			keep = pg_mbcliplen(text, len, Min(len, 1000));
+
+	initStringInfo(&out);
+	for (int i = 0; i < keep; i++)
+	{
+		unsigned char c = (unsigned char) text[i];
+
+		if (c == '\n')
+			appendStringInfoString(&out, "\\n");
+		else if (c < ' ' || c == 0x7f)
+			appendStringInfo(&out, "\\x%02x", c);
+		else
+			appendStringInfoChar(&out, (char) c);
+	}
+	if (keep < len)
+		appendStringInfoString(&out, "...");
+	return out.data;
+}
+
 /* Errors unless the reply says "success": true, with its error_msg. */
 static void
 check_success(ExternalFunction *ef, Jsonb *reply)
@@ -251,7 +280,7 @@ check_success(ExternalFunction *ef, Jsonb *reply)
 		return;
 	msg = getKeyJsonValueFromContainer(&reply->root, "error_msg", 9, NULL);
 	if (msg != NULL)
-		error_text = json_scalar_text(msg);
+		error_text = endpoint_text(json_scalar_text(msg));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 			 errmsg("external function %s at \"%s\" failed: %s",

@@ -104,6 +104,8 @@ is(sql(q{SELECT string_agg(coalesce(result::text, 'NULL'), ',' ORDER BY ordinali
 # --- failure modes ------------------------------------------------------
 my @failures = (
 	[ 'f_fail(x int)', 'int', '/echo?fail=1', {}, qr/external function f_fail\(integer\) at "\Q$base\E\/echo\?fail=1" failed: requested failure/, 1 ],
+	# an endpoint's message cannot start a line of its own in the server log
+	[ 'f_lines(x int)', 'int', '/echo?fail_msg=one%0ALOG:%20%20forged%07', {}, qr/f_lines\(integer\) at ".*" failed: one\\nLOG:  forged\\x07/, 1 ],
 	[ 'f_400(x int)', 'int', '/echo?status=400', {}, qr/f_400\(integer\) at "\Q$base\E.*" returned HTTP status 400/, 1 ],
 	[ 'f_500(x int)', 'int', '/echo?status=500', { retries => 2 }, qr/f_500\(integer\) at ".*" returned HTTP status 500.*3 attempts/s, 3 ],
 	[ 'f_garbage(x int)', 'int', '/echo?garbage=1', {}, qr/f_garbage\(integer\) at ".*" returned invalid JSON/, 1 ],
