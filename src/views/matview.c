@@ -76,22 +76,38 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
  * A view's first contents, audited: a definition whose first contents fail
  * is refused (a publication audits its query before it writes).
  */
+/* error context of a view's first fill: which view */
+static void
+populate_error_context(void *arg)
+{
+	Oid			relid = *(Oid *) arg;
+	char	   *name = get_rel_name(relid);
+
+	if (name != NULL)
+		errcontext("filling %s",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
+}
+
 uint64
 matview_populate(Oid relid, MatviewType type, const char *options_json)
 {
+	ErrorContextCallback context = {error_context_stack, populate_error_context, &relid};
 	uint64		rows;
 
+	error_context_stack = &context;
 	if (type == MATVIEW_INCREMENTAL)
 		rows = incremental_populate(relid);
 	else if (type == MATVIEW_MIRROR)
 		rows = mirror_populate(relid);
 	else if (type == MATVIEW_UNLOAD)
-		return publication_populate(relid);
+		rows = publication_populate(relid);
 	else if (get_rel_relkind(relid) == RELKIND_RELATION)
 		rows = differential_create(relid);
 	else
 		rows = refresh_populate(relid);
-	audit_check(relid, type, options_json, NULL);
+	if (type != MATVIEW_UNLOAD)
+		audit_check(relid, type, options_json, NULL);
+	error_context_stack = context.previous;
 	return rows;
 }
 
