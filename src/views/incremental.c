@@ -73,23 +73,13 @@ key_attribute(Relation rel, const char *key, const char *viewname)
 void
 incremental_check_key(const char *query_text, const char *key, const char *viewname)
 {
-	Query	   *query = analyze_one(query_text);
-	ListCell   *lc;
-	Oid			keytype = InvalidOid;
+	TargetEntry *tle = query_output_column(analyze_one(query_text), key);
+	Oid			keytype;
 	TypeCacheEntry *tc;
 
-	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && strcmp(tle->resname, key) == 0)
-		{
-			keytype = exprType((Node *) tle->expr);
-			break;
-		}
-	}
-	if (!OidIsValid(keytype))
+	if (tle == NULL)
 		report_missing_key(key, viewname);
+	keytype = exprType((Node *) tle->expr);
 	tc = lookup_type_cache(keytype, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
 	if (!OidIsValid(tc->gt_opr) || !OidIsValid(tc->lt_opr))
 		ereport(ERROR,
@@ -263,20 +253,9 @@ void
 incremental_check_query(const char *query_text, const char *key, const char *viewname)
 {
 	Query	   *query = analyze_one(query_text);
-	AttrNumber	keyno = InvalidAttrNumber;
-	ListCell   *lc;
+	TargetEntry *tle = key ? query_output_column(query, key) : NULL;
 
-	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && key && strcmp(tle->resname, key) == 0)
-		{
-			keyno = tle->resno;
-			break;
-		}
-	}
-	check_query_level(query, keyno, viewname);
+	check_query_level(query, tle ? tle->resno : InvalidAttrNumber, viewname);
 }
 
 void
