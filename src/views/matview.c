@@ -72,10 +72,6 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 	return relid;
 }
 
-/*
- * A view's first contents, audited: a definition whose first contents fail
- * is refused (a publication audits its query before it writes).
- */
 /* error context of a view's first fill: which view */
 static void
 populate_error_context(void *arg)
@@ -88,6 +84,10 @@ populate_error_context(void *arg)
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
 }
 
+/*
+ * A view's first contents, audited: a definition whose first contents fail
+ * is refused (a publication audits its query before it writes).
+ */
 uint64
 matview_populate(Oid relid, MatviewType type, const char *options_json)
 {

@@ -44,7 +44,6 @@
 #include "views/mirror.h"
 #include "views/quarantine.h"
 
-
 static void
 require_column(Query *query, const MatviewDefinition *def, const char *column,
 			   const char *what, const char *dpl_key)

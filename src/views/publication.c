@@ -133,7 +133,6 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	}
 }
 
-
 void
 publication_check(MatviewDefinition *def, Oid relid)
 {
