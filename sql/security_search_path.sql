@@ -238,6 +238,9 @@ SELECT * FROM pipeline.apply_changes('attacker.cdc', 'attacker.cdc_target', '{id
 CREATE FUNCTION attacker.hooked(regclass, timestamptz) RETURNS void LANGUAGE sql AS 'SELECT';
 SELECT pipeline.set_after_refresh('attacker.mv_mirrored', 'attacker.hooked');
 SELECT pipeline.set_after_refresh('attacker.mv_mirrored', NULL);
+-- by OID too (1.10)
+SELECT pipeline.set_after_refresh('attacker.mv_mirrored', 'attacker.hooked(regclass, timestamptz)'::regprocedure);
+SELECT pipeline.set_after_refresh('attacker.mv_mirrored', NULL::regprocedure);
 SELECT * FROM pipeline.ingest('attacker.cdc_target', '[{"dedup_id": "m1", "id": 5}, {"dedup_id": "m2", "id": "x"}]');
 SELECT * FROM pipeline.ingest('attacker.cdc_target', '[{"dedup_id": "m2", "id": 6}]');
 SELECT dedup_id, accepted_at IS NOT NULL AS accepted FROM pipeline.rejected;
