@@ -44,22 +44,18 @@
 bool
 quarantine_stream_of(Query *query, const char *key, Oid *table, char **column)
 {
-	ListCell   *lc;
-	Var		   *var = NULL;
+	TargetEntry *tle;
+	Var		   *var;
 	RangeTblEntry *rte;
 
 	if (query->setOperations || query->hasSubLinks || query->cteList != NIL ||
 		list_length(query->rtable) != 1)
 		return false;
-	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && strcmp(tle->resname, key) == 0 &&
-			IsA(tle->expr, Var))
-			var = castNode(Var, tle->expr);
-	}
-	if (var == NULL || var->varlevelsup != 0 || var->varattno <= 0)
+	tle = query_output_column(query, key);
+	if (tle == NULL || !IsA(tle->expr, Var))
+		return false;
+	var = castNode(Var, tle->expr);
+	if (var->varlevelsup != 0 || var->varattno <= 0)
 		return false;
 	rte = rt_fetch(var->varno, query->rtable);
 	if (rte->rtekind != RTE_RELATION ||
