@@ -491,6 +491,28 @@ diff_sql_delta(DiffSql *sql, List *changed_relids)
 	return buf.data;
 }
 
+bool
+diff_sql_gains_only(DiffSql *sql, List *changed_relids)
+{
+	ListCell   *lc;
+
+	if (!sql->functions_1_9 || (!sql->keep_extremes && diff_sql_first_extreme(sql) > 0))
+		return false;
+	foreach(lc, sql->branches)
+	{
+		DiffBranch *branch = lfirst(lc);
+		ListCell   *oc;
+		int			changed = 0;
+
+		foreach(oc, branch->occurrences)
+			if (list_member_oid(changed_relids, ((DiffOccurrence *) lfirst(oc))->relid))
+				changed++;
+		if (changed > 1)
+			return false;
+	}
+	return true;
+}
+
 /* The view's inner rows as they are now, each once. */
 char *
 inner_now(DiffSql *sql)

@@ -32,6 +32,17 @@ extern DiffSql *diff_sql_prepare(DiffShape *shape, const char *view, const char 
 /* The delta when the sources changed_relids (Oids) changed. */
 extern char *diff_sql_delta(DiffSql *sql, List *changed_relids);
 
+/*
+ * Whether, when each changed source's rows all came (each once), the delta
+ * is of gains alone, every row of it with multiplicity 1: no branch of the
+ * query reads two changed sources (or one twice), whose terms would take
+ * rows back.  A grouped view's statements for such a delta (gains true)
+ * leave out what rows that went need, which makes an append cheaper.
+ * False also where those statements do not apply (a state made before 1.7
+ * or 1.9's functions missing).
+ */
+extern bool diff_sql_gains_only(DiffSql *sql, List *changed_relids);
+
 /* The columns of the ephemeral relation of a source's changes, in order. */
 extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
 
@@ -80,8 +91,8 @@ extern void diff_sql_use_1_9_functions(DiffSql *sql, bool installed);
 extern void diff_sql_share_columns(DiffSql *sql, bool share);
 extern int	diff_sql_shared_nn(DiffSql *sql);
 extern int	diff_sql_first_extreme(DiffSql *sql);
-extern char *diff_sql_group_delta(DiffSql *sql, const char *delta);
-extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys);
+extern char *diff_sql_group_delta(DiffSql *sql, const char *delta, bool gains);
+extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains);
 extern char *diff_sql_state_stale_count(DiffSql *sql);
 
 /*

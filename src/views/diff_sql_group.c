@@ -164,6 +164,27 @@ gone_values(DiffSql *sql, int i)
 	return i;
 }
 
+/*
+ * d's column d_<what>_<i> of what went, or in a delta of gains alone
+ * (diff_sql.h), where nothing went, the constant it would hold: the
+ * statement then neither reads nor carries it, and the planner folds what
+ * depends on it.
+ */
+static char *
+went(bool gains, const char *what, int i, const char *constant)
+{
+	return gains ? pstrdup(constant) : psprintf("d.d_%s_%d", what, i);
+}
+
+/* went() of min() or max() number i's argument, its array or its counts. */
+static char *
+went_value(DiffSql *sql, bool gains, const char *what, int i, bool array)
+{
+	DiffAgg    *agg = list_nth(sql->shape->aggs, i - 1);
+
+	return went(gains, what, i, psprintf("NULL::%s", column_type(agg->arg, array)));
+}
+
 /* Window columns: the largest scale among the rows that came (went). */
 char *
 scale_windows(DiffSql *sql, bool delta)
@@ -194,13 +215,21 @@ scale_windows(DiffSql *sql, bool delta)
 	return buf.data;
 }
 
+/*
+ * Aggregate i's columns of the delta per group.  Of a delta of gains
+ * alone, where every row came once, only those of the rows that came:
+ * counted rather than summed, unfiltered.
+ */
 static void
-append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
+append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, bool gains)
 {
 	int			x = sql->arg_column[i];
 	int			gone = gone_values(sql, i);
+	const char *came = gains ? "" : " FILTER (WHERE pipeline_m > 0)";
 
-	if (owns_nn(sql, agg, i))
+	if (owns_nn(sql, agg, i) && gains)
+		appendStringInfo(buf, ", pg_catalog.count(c%d) AS d_nn_%d", x, i);
+	else if (owns_nn(sql, agg, i))
 		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
 						 x, i);
 	switch (agg->kind)
@@ -210,18 +239,25 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 			if (!owns_sum(sql, agg, i))
 				break;
 			/* most rows come or go once: no multiplication for them */
-			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
-							 "THEN c%d::pg_catalog.numeric ELSE pipeline_m::pg_catalog.numeric "
-							 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
+			if (gains)
+				appendStringInfo(buf, ", COALESCE(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS d_sum_%d",
+								 x, i);
+			else
+				appendStringInfo(buf, ", COALESCE(pg_catalog.sum(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
+								 "THEN c%d::pg_catalog.numeric ELSE pipeline_m::pg_catalog.numeric "
+								 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
 			/* the largest scale that came and went, and of how many rows */
 			if (agg->numeric_arg && sql->functions_1_9)
 				appendStringInfo(buf,
-								 ", pipeline.max_scale(c%d, pipeline_m) FILTER (WHERE pipeline_m > 0) AS d_ins_sc_%d"
-								 ", pipeline.max_scale_rows(c%d, pipeline_m) FILTER (WHERE pipeline_m > 0) AS d_ins_sc_n_%d"
+								 ", pipeline.max_scale(c%d, pipeline_m)%s AS d_ins_sc_%d"
+								 ", pipeline.max_scale_rows(c%d, pipeline_m)%s AS d_ins_sc_n_%d",
+								 x, came, i, x, came, i);
+			if (agg->numeric_arg && sql->functions_1_9 && !gains)
+				appendStringInfo(buf,
 								 ", pipeline.max_scale(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_%d"
 								 ", pipeline.max_scale_rows(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_n_%d",
-								 x, i, x, i, x, i, x, i);
-			else if (agg->numeric_arg)
+								 x, i, x, i);
+			else if (agg->numeric_arg && !sql->functions_1_9)
 				appendStringInfo(buf,
 								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
 								 ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d), 0)::pg_catalog.int8 AS d_ins_sc_n_%d"
@@ -229,7 +265,7 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 								 ", COALESCE(OPERATOR(pg_catalog.-) pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m < 0 AND pg_catalog.scale(c%d) = del_sc_%d), 0)::pg_catalog.int8 AS d_del_sc_n_%d",
 								 i, i, x, i, i, i, i, x, i, i);
 			/* a NaN or an infinity went: the scale is read again */
-			if (agg->numeric_arg)
+			if (agg->numeric_arg && !gains)
 				appendStringInfo(buf, ", COALESCE(pg_catalog.bool_or(pipeline_m < 0 AND c%d IS NOT NULL "
 								 "AND pg_catalog.scale(c%d) IS NULL), false) AS d_special_%d", x, x, i);
 			break;
@@ -237,12 +273,13 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 		case DIFF_MAX:
 			/* the best of the rows that came, or (1.9) their best eight */
 			if (merges_inserted(sql))
-				appendStringInfo(buf, ", pipeline.kept_extremes(c%d, %s, pipeline_m) "
-								 "FILTER (WHERE pipeline_m > 0) AS d_best_%d",
-								 x, agg->kind == DIFF_MIN ? "false" : "true", i);
+				appendStringInfo(buf, ", pipeline.kept_extremes(c%d, %s, pipeline_m)%s AS d_best_%d",
+								 x, agg->kind == DIFF_MIN ? "false" : "true", came, i);
 			else
-				appendStringInfo(buf, ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m > 0) AS d_ins_%d",
-								 agg->kind == DIFF_MIN ? "min" : "max", x, i);
+				appendStringInfo(buf, ", pg_catalog.%s(c%d)%s AS d_ins_%d",
+								 agg->kind == DIFF_MIN ? "min" : "max", x, came, i);
+			if (gains)
+				break;
 			appendStringInfo(buf, ", pg_catalog.%s(c%d) FILTER (WHERE pipeline_m < 0) AS d_del_%d",
 							 agg->kind == DIFF_MIN ? "min" : "max", x, i);
 			/* every value that went, and of how many rows: once per argument */
@@ -255,8 +292,11 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
-			appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d), 0)::pg_catalog.int8 AS d_true_%d",
-							 x, i);
+			if (gains)
+				appendStringInfo(buf, ", pg_catalog.count(*) FILTER (WHERE c%d) AS d_true_%d", x, i);
+			else
+				appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d), 0)::pg_catalog.int8 AS d_true_%d",
+								 x, i);
 			break;
 		default:
 			break;
@@ -264,19 +304,21 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i)
 }
 
 char *
-diff_sql_group_delta(DiffSql *sql, const char *delta)
+diff_sql_group_delta(DiffSql *sql, const char *delta, bool gains)
 {
 	StringInfoData buf;
 	ListCell   *lc;
 	int			i = 0;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "SELECT %s%s COALESCE(pg_catalog.sum(pipeline_m), 0)::pg_catalog.int8 AS d_count",
-					 column_list("c", 1, sql->nkeys), sql->nkeys > 0 ? "," : "");
+	appendStringInfo(&buf, "SELECT %s%s %s AS d_count",
+					 column_list("c", 1, sql->nkeys), sql->nkeys > 0 ? "," : "",
+					 gains ? "pg_catalog.count(*)" :
+					 "COALESCE(pg_catalog.sum(pipeline_m), 0)::pg_catalog.int8");
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_group_delta_aggregate(&buf, sql, lfirst(lc), i);
+		append_group_delta_aggregate(&buf, sql, lfirst(lc), i, gains);
 	}
 	appendStringInfo(&buf, " FROM (SELECT *%s FROM (%s) d0) d", scale_windows(sql, true), delta);
 	if (sql->nkeys > 0)
@@ -286,11 +328,13 @@ diff_sql_group_delta(DiffSql *sql, const char *delta)
 
 /* SET list of the state MERGE for aggregate i: old state s, delta d. */
 static void
-append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg, int i)
+append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg, int i,
+					bool gains)
 {
 	int			n = sql->nn_column[i];
 	int			gone = gone_values(sql, i);
 	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", n, n);
+	char	   *del_sc = went(gains, "del_sc", i, "NULL::pg_catalog.int4");
 
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
@@ -317,16 +361,19 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 				 * only this net count says whether any is left.
 				 */
 				char	   *have = psprintf("((CASE WHEN s.scale_%d = %s THEN s.scale_n_%d ELSE 0 END) "
-											"- (CASE WHEN d.d_del_sc_%d = %s THEN d.d_del_sc_n_%d ELSE 0 END) "
+											"- (CASE WHEN %s = %s THEN %s ELSE 0 END) "
 											"+ (CASE WHEN d.d_ins_sc_%d = %s THEN d.d_ins_sc_n_%d ELSE 0 END))",
-											i, scale, i, i, scale, i, i, scale, i);
+											i, scale, i, del_sc, scale,
+											went(gains, "del_sc_n", i, "NULL::pg_catalog.int8"),
+											i, scale, i);
 
 				/*
 				 * none left, or a larger one gone: recomputed from the
 				 * sources
 				 */
-				char	   *scale_stale = psprintf("COALESCE(d.d_special_%d OR d.d_del_sc_%d > %s OR %s <= 0, false)",
-												   i, i, scale, have);
+				char	   *scale_stale = psprintf("COALESCE(%s OR %s > %s OR %s <= 0, false)",
+												   went(gains, "special", i, "false"), del_sc,
+												   scale, have);
 
 				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, scale);
 				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 ELSE %s END",
@@ -338,21 +385,23 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 		case DIFF_MAX:
 			if (gone > 0)
 			{
-				char	   *kept = psprintf("pipeline.%s(s.top_%d, s.nn_%d, d.d_gone_%d, "
-											"d.d_gone_n_%d, d.d_%s_%d, %s, %s)",
+				char	   *values_gone = went_value(sql, gains, "gone", gone, true);
+				char	   *kept = psprintf("pipeline.%s(s.top_%d, s.nn_%d, %s, %s, d.d_%s_%d, %s, %s)",
 											merges_inserted(sql) ? "extremes_merged" : "extremes_after",
-											i, n, gone, gone, merges_inserted(sql) ? "best" : "ins", i,
+											i, n, values_gone,
+											went(gains, "gone_n", gone, "NULL::pg_catalog.int8[]"),
+											merges_inserted(sql) ? "best" : "ins", i,
 											nn, agg->kind == DIFF_MIN ? "false" : "true");
 
 				/* without deletes the extreme is known as before */
-				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN d.d_gone_%d IS NULL "
+				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN %s IS NULL "
 								 "THEN %s(s.ext_%d, %s) ELSE (%s)[1] END",
-								 i, nn, gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i,
+								 i, nn, values_gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i,
 								 inserted_best(sql, i), kept);
 				appendStringInfo(set, ", top_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, kept);
 				/* unknown: read from the sources */
-				appendStringInfo(stale, " OR (%s > 0 AND (d.d_gone_%d IS NOT NULL OR s.top_%d IS NULL) AND %s IS NULL)",
-								 nn, gone, i, kept);
+				appendStringInfo(stale, " OR (%s > 0 AND (%s IS NOT NULL OR s.top_%d IS NULL) AND %s IS NULL)",
+								 nn, values_gone, i, kept);
 				break;
 			}
 			appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
@@ -362,10 +411,12 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 			 * A deleted value at or beyond the new extreme may have been it
 			 * (or the insert of it may be one a delta term took back)
 			 */
-			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (d.d_del_%d %s %s(s.ext_%d, d.d_ins_%d)), "
-							 "d.d_del_%d IS NOT NULL))",
-							 nn, i, comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber),
-							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, i);
+			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (%s %s %s(s.ext_%d, d.d_ins_%d)), "
+							 "%s IS NOT NULL))",
+							 nn, went_value(sql, gains, "del", i, false),
+							 comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber),
+							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i,
+							 went_value(sql, gains, "del", i, false));
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
@@ -379,9 +430,10 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 /* INSERT values of the state MERGE for aggregate i: a new group. */
 static void
 append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, DiffSql *sql,
-					DiffAgg *agg, int i)
+					DiffAgg *agg, int i, bool gains)
 {
 	int			n = sql->nn_column[i];
+	char	   *del;
 
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
@@ -400,18 +452,22 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN 0 ELSE d.d_sum_%d END", n, i);
 			if (agg->numeric_arg)
 			{
+				char	   *del_sc = went(gains, "del_sc", i, "NULL::pg_catalog.int4");
+				char	   *special = went(gains, "special", i, "false");
+
 				appendStringInfo(columns, ", scale_%d, scale_n_%d", i, i);
 				/* a row that came and went in one window may hold the scale */
 				appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE d.d_ins_sc_%d END, "
-								 "CASE WHEN d.d_del_sc_%d IS NOT NULL OR d.d_special_%d "
-								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", n, i, i, i, i);
-				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (d.d_del_sc_%d IS NOT NULL OR d.d_special_%d))",
-								 n, i, i);
+								 "CASE WHEN %s IS NOT NULL OR %s "
+								 "THEN 0 ELSE COALESCE(d.d_ins_sc_n_%d, 0) END", n, i, del_sc, special, i);
+				appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND (%s IS NOT NULL OR %s))",
+								 n, del_sc, special);
 			}
 			break;
 		case DIFF_MIN:
 		case DIFF_MAX:
 			/* a value one delta term brought and another took back is none */
+			del = went_value(sql, gains, "del", i, false);
 			appendStringInfo(columns, ", ext_%d", i);
 			appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 THEN NULL ELSE %s END", n,
 							 inserted_best(sql, i));
@@ -419,13 +475,13 @@ append_state_insert(StringInfo columns, StringInfo values, StringInfo stale, Dif
 			{
 				appendStringInfo(columns, ", top_%d", i);
 				if (merges_inserted(sql))
-					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
-									 "ELSE d.d_best_%d END", n, i, i);
+					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR %s IS NOT NULL THEN NULL "
+									 "ELSE d.d_best_%d END", n, del, i);
 				else
-					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR d.d_del_%d IS NOT NULL THEN NULL "
-									 "ELSE ARRAY[d.d_ins_%d] END", n, i, i);
+					appendStringInfo(values, ", CASE WHEN d.d_nn_%d = 0 OR %s IS NOT NULL THEN NULL "
+									 "ELSE ARRAY[d.d_ins_%d] END", n, del, i);
 			}
-			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND d.d_del_%d IS NOT NULL)", n, i);
+			appendStringInfo(stale, " OR (d.d_nn_%d > 0 AND %s IS NOT NULL)", n, del);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
@@ -503,7 +559,7 @@ state_matches(DiffSql *sql, const char *other, bool null_keys)
 }
 
 char *
-diff_sql_state_merge(DiffSql *sql, bool null_keys)
+diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains)
 {
 	StringInfoData set,
 				update_stale,
@@ -526,8 +582,8 @@ diff_sql_state_merge(DiffSql *sql, bool null_keys)
 	foreach(lc, sql->shape->aggs)
 	{
 		i++;
-		append_state_update(&set, &update_stale, sql, lfirst(lc), i);
-		append_state_insert(&columns, &values, &insert_stale, sql, lfirst(lc), i);
+		append_state_update(&set, &update_stale, sql, lfirst(lc), i, gains);
+		append_state_insert(&columns, &values, &insert_stale, sql, lfirst(lc), i, gains);
 	}
 	return psprintf("MERGE INTO %s s USING %s d ON %s "
 					"%s"

@@ -76,6 +76,7 @@ typedef struct SourceWindow
 	Tuplestorestate *rows;
 	uint64		count;
 	bool		truncated;
+	bool		only_new;		/* every row came, once (pipeline_m 1) */
 } SourceWindow;
 
 typedef struct DiffRefresh
@@ -489,14 +490,17 @@ recompute_stale_groups(DiffRefresh *r)
 
 /*
  * Each changed source's window as its ephemeral relation, in the caller's
- * SPI connection; returns the delta that reads them.
+ * SPI connection; returns the delta that reads them, and in gains whether
+ * it is a delta of gains alone (diff_sql.h): every window's rows came, and
+ * no branch of the query reads two of them.
  */
 static char *
-register_windows(DiffRefresh *r)
+register_windows(DiffRefresh *r, bool *gains)
 {
 	List	   *changed = NIL;
 	ListCell   *lc;
 
+	*gains = true;
 	foreach(lc, r->windows)
 	{
 		SourceWindow *window = lfirst(lc);
@@ -504,7 +508,9 @@ register_windows(DiffRefresh *r)
 		register_rows(psprintf("pipeline_delta_%u", window->relid), window->desc,
 					  window->rows, window->count);
 		changed = lappend_oid(changed, window->relid);
+		*gains = *gains && window->only_new;
 	}
+	*gains = *gains && diff_sql_gains_only(r->sql, changed);
 	return diff_sql_delta(r->sql, changed);
 }
 
@@ -584,11 +590,12 @@ apply_changes(DiffRefresh *r)
 {
 	MemoryContext context = CurrentMemoryContext;
 	char	   *delta;
+	bool		gains;
 	int			nkeys;
 	DeltaRows	counted;
 
 	SPI_connect();
-	delta = register_windows(r);
+	delta = register_windows(r, &gains);
 	nkeys = diff_sql_key_count(r->sql);
 	if (r->state == NULL)
 	{
@@ -606,12 +613,12 @@ apply_changes(DiffRefresh *r)
 		DeltaRows	rewritten = {0};
 		DeltaRows	left = {0};
 
-		run_into_relation(r, diff_sql_group_delta(r->sql, delta), "pipeline_dg", nkeys, context,
-						  &counted, true);
+		run_into_relation(r, diff_sql_group_delta(r->sql, delta, gains), "pipeline_dg", nkeys,
+						  context, &counted, true);
 		few = nkeys > 0 && few_groups(r, counted.count);
-		run_by_key(r, diff_sql_state_merge(r->sql, false), few);
+		run_by_key(r, diff_sql_state_merge(r->sql, false, gains), few);
 		if (counted.null_keys)
-			run_as_owner(r, diff_sql_state_merge(r->sql, true), false);
+			run_as_owner(r, diff_sql_state_merge(r->sql, true, gains), false);
 		recompute_stale_groups(r);
 		/* a second pass for groups with a NULL key, matched as records */
 		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
@@ -813,7 +820,10 @@ window_receive(TupleTableSlot *slot, DestReceiver *self)
 			return false;
 		}
 		window->truncated = true;
+		window->only_new = false;
 	}
+	if (DatumGetInt64(slot->tts_values[natts - 2]) != 1)
+		window->only_new = false;
 	if (DatumGetInt64(slot->tts_values[natts - 2]) != 0)
 	{
 		tuplestore_putvalues(window->rows, window->desc, slot->tts_values, slot->tts_isnull);
@@ -921,6 +931,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 						 quote_identifier(get_attname(source->relid, attnum, false)));
 	window->relid = source->relid;
 	window->rows = tuplestore_begin_heap(false, false, work_mem);
+	window->only_new = true;
 	SPI_connect();
 
 	/*
@@ -941,6 +952,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	 */
 	tuplestore_clear(window->rows);
 	window->count = 0;
+	window->only_new = true;
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %spg_catalog.sum(l.sign)::pg_catalog.int8 AS pipeline_m, "
 					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l WHERE %s",
@@ -1224,6 +1236,7 @@ changed_values(DiffRefresh *r, List *delta_cols)
 	List	   *values = NIL;
 	StringInfoData sql;
 	ListCell   *lc;
+	bool		gains;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT DISTINCT ARRAY[");
@@ -1231,7 +1244,7 @@ changed_values(DiffRefresh *r, List *delta_cols)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
 						 (char *) lfirst(lc));
 	SPI_connect();
-	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r));
+	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r, &gains));
 	run_as_owner(r, sql.data, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
