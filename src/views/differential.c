@@ -601,8 +601,10 @@ apply_changes(DiffRefresh *r)
 	{
 		run_into_relation(r, diff_sql_bag_counts(r->sql, delta), "pipeline_dv", nkeys, context,
 						  &counted, true);
-		r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
-		if (counted.null_keys)
+		/* an append deletes nothing: no statement that looks for rows */
+		if (counted.negative)
+			r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
+		if (counted.negative && counted.null_keys)
 			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
 		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
 	}
