@@ -13,8 +13,8 @@ COMMENT ON COLUMN pipeline.matview_definitions.delete_function IS
     'A lake publication''s delete function (@unload-delete-function), resolved when defined and called by OID; NULL when none';
 -- 1.5 to 1.10 kept it in the options as a qualified signature
 -- (format_procedure_qualified), resolved at definition: it names the same
--- function under any search_path.  One dropped since stays NULL, and the
--- publication's runs fail saying so until it is redefined.
+-- function under any search_path.  One dropped (or renamed) since stays NULL,
+-- and the publication's runs fail saying so until it is redefined.
 UPDATE pipeline.matview_definitions
    SET delete_function = pg_catalog.to_regprocedure(options OPERATOR(pg_catalog.->>) 'unload-delete-function')
  WHERE matview_type OPERATOR(pg_catalog.=) 'unload'
