@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9 and 1.10) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10 and 1.11) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -234,6 +234,39 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT pg_catalog.pg_get_function_identity_arguments(p.oid) AS set_after_refresh
   FROM pg_catalog.pg_proc p
  WHERE p.proname = 'set_after_refresh' AND p.pronamespace = 'pipeline'::regnamespace ORDER BY 1;
+-- 1.11: a lake publication's delete function is kept by OID; the update
+-- resolves the qualified signature 1.10 kept in the options, and one
+-- dropped since stays NULL (its runs fail, saying so)
+CREATE TABLE cases (id int, day int);
+INSERT INTO cases VALUES (1, 1), (2, 2);
+CREATE TABLE deleted (path text);
+CREATE FUNCTION delete_partition(path text) RETURNS boolean LANGUAGE sql
+AS $$ INSERT INTO deleted VALUES (path) RETURNING true $$;
+CREATE FUNCTION gone(path text) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+SELECT current_setting('data_directory') || '/upgrade_lake' AS lake \gset
+SELECT pipeline.create_matview('public', 'lake', 'SELECT id, day FROM cases', '1 hour', 'unload',
+    options => jsonb_build_object('unload-destination', :'lake' || '/a', 'unload-partition-by', 'day',
+                                  'unload-delete-function', 'delete_partition'));
+SELECT pipeline.create_matview('public', 'lake_gone', 'SELECT id, day FROM cases', '1 hour', 'unload',
+    options => jsonb_build_object('unload-destination', :'lake' || '/b', 'unload-partition-by', 'day',
+                                  'unload-delete-function', 'gone'));
+DROP FUNCTION gone(text);
+SELECT name, options ->> 'unload-delete-function' AS stored FROM pipeline.matview_definitions ORDER BY name;
+ALTER EXTENSION pipeline UPDATE TO '1.11';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT name, options ->> 'unload-delete-function' AS stored, delete_function
+  FROM pipeline.matview_definitions ORDER BY name;
+-- called by OID: a renamed function keeps working, a dropped one cannot be
+ALTER FUNCTION delete_partition(text) RENAME TO delete_lake_partition;
+DELETE FROM cases WHERE id = 2;
+SELECT status FROM pipeline.refresh('mv_lake');
+SELECT path FROM deleted;
+DROP FUNCTION delete_lake_partition(text);
+SELECT status FROM pipeline.refresh('mv_lake_gone');
+SELECT pipeline.drop_matview('mv_lake');
+SELECT pipeline.drop_matview('mv_lake_gone');
+DROP FUNCTION delete_lake_partition(text);
+DROP TABLE cases, deleted;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

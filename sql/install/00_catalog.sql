@@ -47,7 +47,12 @@ CREATE TABLE pipeline.matview_definitions (
     -- the DPL keys given that have no column of their own (a mirror's
     -- keys, ...), as create_matview()'s options take them
     options            jsonb NOT NULL DEFAULT '{}'
-        CONSTRAINT matview_definitions_options_check CHECK (jsonb_typeof(options) = 'object')
+        CONSTRAINT matview_definitions_options_check CHECK (jsonb_typeof(options) = 'object'),
+    -- a lake publication's delete function, resolved when it was defined
+    -- and kept by OID (1.11); options keep @unload-delete-function as given
+    delete_function    regprocedure
+        CONSTRAINT matview_definitions_delete_function_check
+        CHECK (delete_function IS NULL OR matview_type = 'unload')
 );
 COMMENT ON TABLE pipeline.matview_definitions IS
     'Managed materialized views; read pipeline.matviews instead, write through pipeline.define()';
@@ -59,6 +64,8 @@ COMMENT ON COLUMN pipeline.matview_definitions.full_refresh_reason IS
     'Why the view is refreshed fully; NULL unless refresh_mode is full';
 COMMENT ON COLUMN pipeline.matview_definitions.options IS
     'The DPL keys given without a column of their own (mirror-keys, ...), as create_matview() options';
+COMMENT ON COLUMN pipeline.matview_definitions.delete_function IS
+    'A lake publication''s delete function (@unload-delete-function), resolved when defined and called by OID; NULL when none';
 
 CREATE TABLE pipeline.edges (
     upstream    regclass NOT NULL,

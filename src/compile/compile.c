@@ -129,6 +129,8 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	/* the view's type and its other DPL keys, as stored */
 	def = dpl_stored_options(mv->type, mv->options_json);
 	def->options_json = mv->options_json;
+	/* a publication's delete function is the one it keeps, by OID */
+	def->unload_delete_fn = mv->delete_function;
 	def->schema_name = mv->schema_name;
 	def->name = mv->name;
 	def->incremental_key = mv->incremental_key;

@@ -10,7 +10,10 @@
  * (DROP TABLE source CASCADE, ALTER TABLE source DROP COLUMN ... CASCADE,
  * DROP SCHEMA ... CASCADE, DROP OWNED) are caught by the sql_drop trigger,
  * written in PL/pgSQL over pg_event_trigger_dropped_objects(); it asks
- * pipeline.ddl_in_progress() whether the DDL is pipeline's own.
+ * pipeline.ddl_in_progress() whether the DDL is pipeline's own.  A second
+ * sql_drop trigger, pipeline.guard_function_drop() (PL/pgSQL too), refuses
+ * dropping a function a view calls by OID (an after-refresh hook, a lake
+ * publication's delete function: 1.11), whoever drops it.
  *
  * The change-tracking triggers on the sources of managed views
  * (change_tracking.h) are guarded here too: while a managed view reads the

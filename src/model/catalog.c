@@ -97,6 +97,12 @@ catalog_has_options(void)
 	return catalog_has_column("matview_definitions", "options");
 }
 
+bool
+catalog_has_delete_functions(void)
+{
+	return catalog_has_column("matview_definitions", "delete_function");
+}
+
 /*
  * A view's refresh modes from columns 8 to 10 of fetch_view()'s row; under
  * SQL without them a regular view is refreshed fully.
@@ -142,6 +148,9 @@ view_from_row(Oid relid, const SpiRows *rows, bool has_modes)
 	view->bound_query = spi_rows_text(rows, 0, 7);
 	refresh_modes_from_row(view, rows, has_modes);
 	view->options_json = spi_rows_text(rows, 0, 11);
+	view->delete_function = DatumGetObjectId(spi_rows_value(rows, 0, 12, &isnull));
+	if (isnull)
+		view->delete_function = InvalidOid;
 	return view;
 }
 
@@ -159,13 +168,15 @@ fetch_view(Oid relid)
 	/* the columns of older SQL's catalog as stand-ins for newer ones */
 	rows = spi_rows(InvalidOid,
 					psprintf("SELECT schema_name::text, name, matview_type, refresh_interval, "
-							 "       query, incremental_key, version, %s, %s, %s "
+							 "       query, incremental_key, version, %s, %s, %s, %s "
 							 "  FROM pipeline.matview_definitions WHERE matview = $1",
 							 binds ? "bound_query" : "query",
 							 has_modes ?
 							 "requested_refresh_mode, refresh_mode, full_refresh_reason" :
 							 "NULL::text, NULL::text, NULL::text",
-							 catalog_has_options() ? "options::text" : "'{}'::text"),
+							 catalog_has_options() ? "options::text" : "'{}'::text",
+							 catalog_has_delete_functions() ?
+							 "delete_function::pg_catalog.oid" : "NULL::pg_catalog.oid"),
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return NULL;
@@ -222,10 +233,10 @@ set_text_param(Datum *values, char *nulls, int i, const char *value)
 
 /*
  * The parameters of a definition for catalog_insert() and
- * catalog_update_definition(): $1 the relation, $2 the schema, $3 to $12 the
+ * catalog_update_definition(): $1 the relation, $2 the schema, $3 to $14 the
  * columns, in the order of the statements below.
  */
-#define DEFINITION_PARAMS 13
+#define DEFINITION_PARAMS 14
 
 static void
 definition_params(Oid relid, const MatviewDefinition *def, Oid *argtypes,
@@ -260,6 +271,10 @@ definition_params(Oid relid, const MatviewDefinition *def, Oid *argtypes,
 	set_text_param(values, nulls, 10, refresh_mode_name(def->refresh_mode));
 	set_text_param(values, nulls, 11, def->full_refresh_reason);
 	set_text_param(values, nulls, 12, def->options_json ? def->options_json : "{}");
+	/* a publication's delete function, by OID (publication_check()) */
+	argtypes[13] = OIDOID;
+	values[13] = ObjectIdGetDatum(def->unload_delete_fn);
+	nulls[13] = OidIsValid(def->unload_delete_fn) ? ' ' : 'n';
 }
 
 void
@@ -271,24 +286,27 @@ catalog_insert(Oid relid, const MatviewDefinition *def)
 	bool		binds = catalog_binds_queries();
 	bool		has_modes = catalog_has_refresh_modes();
 	bool		has_options = catalog_has_options();
+	bool		has_delete_functions = catalog_has_delete_functions();
 
 	definition_params(relid, def, argtypes, values, nulls);
 
 	/*
 	 * only the columns the installed SQL has (bound_query: 1.2, modes: 1.3,
-	 * options: 1.5)
+	 * options: 1.5, delete_function: 1.11)
 	 */
 	(void) spi_rows(catalog_owner(),
 					psprintf("INSERT INTO pipeline.matview_definitions "
 							 "(matview, schema_name, name, matview_type, refresh_interval, "
-							 " query, incremental_key, datacoral_version%s%s%s) "
-							 "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8%s%s%s)",
+							 " query, incremental_key, datacoral_version%s%s%s%s) "
+							 "VALUES ($1::regclass, $2, $3, $4, $5, $6, $7, $8%s%s%s%s)",
 							 binds ? ", bound_query" : "",
 							 has_modes ? ", requested_refresh_mode, refresh_mode, full_refresh_reason" : "",
 							 has_options ? ", options" : "",
+							 has_delete_functions ? ", delete_function" : "",
 							 binds ? ", $9" : "",
 							 has_modes ? ", $10, $11, $12" : "",
-							 has_options ? ", $13::pg_catalog.jsonb" : ""),
+							 has_options ? ", $13::pg_catalog.jsonb" : "",
+							 has_delete_functions ? ", $14::pg_catalog.regprocedure" : ""),
 					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
 }
 
@@ -304,14 +322,16 @@ catalog_update_definition(Oid relid, const MatviewDefinition *def)
 	(void) spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.matview_definitions "
 							 "   SET matview_type = $4, refresh_interval = $5, query = $6, "
-							 "       incremental_key = $7, datacoral_version = $8, %s%s%s"
+							 "       incremental_key = $7, datacoral_version = $8, %s%s%s%s"
 							 "       version = version + 1, updated_at = now() "
 							 " WHERE matview = $1::regclass",
 							 catalog_binds_queries() ? "bound_query = $9, " : "",
 							 catalog_has_refresh_modes() ?
 							 "requested_refresh_mode = $10, refresh_mode = $11, "
 							 "full_refresh_reason = $12, " : "",
-							 catalog_has_options() ? "options = $13::pg_catalog.jsonb, " : ""),
+							 catalog_has_options() ? "options = $13::pg_catalog.jsonb, " : "",
+							 catalog_has_delete_functions() ?
+							 "delete_function = $14::pg_catalog.regprocedure, " : ""),
 					DEFINITION_PARAMS, argtypes, values, nulls, false, -1);
 }
 

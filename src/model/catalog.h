@@ -30,6 +30,8 @@ typedef struct ManagedView
 	RefreshMode refresh_mode;	/* none unless regular */
 	char	   *full_refresh_reason;	/* NULL unless refresh_mode is full */
 	char	   *options_json;	/* the other DPL keys given ("{}" if none) */
+	Oid			delete_function;	/* a publication's, by OID (1.11), or
+									 * InvalidOid */
 } ManagedView;
 
 /*
@@ -86,6 +88,13 @@ extern bool catalog_has_refresh_modes(void);
  * their own, and so knows mirrors (1.5 on).
  */
 extern bool catalog_has_options(void);
+
+/*
+ * Whether the installed catalog keeps a publication's delete function by
+ * OID (1.11 on).  Under older SQL the options keep it as qualified text,
+ * looked up at each run.
+ */
+extern bool catalog_has_delete_functions(void);
 
 /* The managed view, or NULL when relid is not managed (palloc'd). */
 extern ManagedView *catalog_get(Oid relid);

@@ -65,6 +65,9 @@ typedef struct MatviewDefinition
 	char	   *unload_destination;
 	List	   *unload_partition_by;	/* column names */
 	char	   *unload_delete_function; /* as given, or NULL */
+	Oid			unload_delete_fn;	/* what it names, by OID, once resolved
+									 * (publication_check()); InvalidOid until
+									 * then */
 	/* audits and freshness (API.md section 10), for every type */
 	List	   *expectations;	/* "name: expression" strings, as given or,
 								 * once stored, bound (views/audit.h) */

@@ -15,8 +15,10 @@
  *	   reader (or a crash) sees the old file or the new one, never none;
  *	3. removes the files the state lists for partitions without rows any
  *	   more (never any other file), and their emptied directories;
- *	4. calls the delete function, if any, with the relative path of each
- *	   partition removed or replaced, as seed 004's Lambda; a failed call
+ *	4. calls the delete function, if any, by the OID it was resolved to
+ *	   when the publication was defined (1.11; older SQL keeps only its
+ *	   qualified name), with the relative path of each partition removed
+ *	   or replaced, as seed 004's Lambda; a failed call
  *	   fails the run, whose state is then not saved, so the next run does
  *	   the partition, and calls, again;
  *	5. records the manifest and the state in the run's transaction.
@@ -72,18 +74,59 @@ require_file_writer(Oid role, const char *name)
 				 errdetail("Only superusers and roles with privileges of pg_write_server_files may own a lake publication.")));
 }
 
-/* The delete function spec names (a name or a signature). */
-static Oid
-delete_function(const char *spec)
+/* Errors unless fn is a plain function taking (path text). */
+static void
+check_delete_signature(Oid fn)
 {
 	static const Oid args[1] = {TEXTOID};
-	Oid			fn = lookup_function(spec, "(path text)");
 
 	if (!function_takes(fn, 1, args))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("function %s cannot be a delete function", format_procedure(fn)),
 				 errdetail("A delete function takes (path text), the partition's path relative to the destination.")));
+}
+
+/* The delete function spec names (a name or a signature). */
+static Oid
+delete_function(const char *spec)
+{
+	Oid			fn = lookup_function(spec, "(path text)");
+
+	check_delete_signature(fn);
+	return fn;
+}
+
+/*
+ * The delete function of a publication's run, by OID (1.11), or InvalidOid
+ * when it has none: the one resolved when it was defined, whatever it is
+ * called now.  One dropped since (the guard refuses DROP FUNCTION of it, but
+ * not every drop goes through the guard) is an error that says what to do.
+ * Under SQL older than 1.11, the qualified text the options keep is looked
+ * up, as those versions did (under runas_begin_user_code(): the path
+ * pinned).
+ */
+static Oid
+run_delete_function(const ManagedView *view, const MatviewDefinition *def)
+{
+	Oid			fn = view->delete_function;
+
+	if (!catalog_has_delete_functions())
+		/* qualified as its definer meant it, looked up with the path pinned */
+		return def->unload_delete_function ? delete_function(def->unload_delete_function) :
+			InvalidOid;
+	if (!OidIsValid(fn) && def->unload_delete_function == NULL)
+		return InvalidOid;
+	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("delete function of lake publication %s no longer exists",
+						quote_qualified_identifier(view->schema_name, get_rel_name(view->relid))),
+				 def->unload_delete_function ?
+				 errdetail("The function that @unload-delete-function %s named when the publication was defined was dropped.",
+						   def->unload_delete_function) : 0,
+				 errhint("Redefine the publication with another @unload-delete-function, or without one.")));
+	check_delete_signature(fn);
 	return fn;
 }
 
@@ -170,13 +213,26 @@ publication_check(MatviewDefinition *def, Oid relid)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("every column of the query of \"%s\" is a partition column", def->name),
 				 errdetail("A partition's file holds the other columns.")));
-	if (def->unload_delete_function)
+	if (def->unload_delete_function == NULL)
+		def->unload_delete_fn = InvalidOid;
+	else if (!OidIsValid(def->unload_delete_fn))
 	{
-		Oid			fn = delete_function(def->unload_delete_function);
+		/*
+		 * resolved once, as its definer means it (the caller's path), and
+		 * kept by OID; the options keep the text as given
+		 */
+		def->unload_delete_fn = delete_function(def->unload_delete_function);
 
-		def->unload_delete_function = format_procedure_qualified(fn);
-		dpl_set_option(def, "unload-delete-function", def->unload_delete_function);
+		/* older SQL keeps it only there, qualified, to look up at each run */
+		if (!catalog_has_delete_functions())
+		{
+			def->unload_delete_function = format_procedure_qualified(def->unload_delete_fn);
+			dpl_set_option(def, "unload-delete-function", def->unload_delete_function);
+		}
 	}
+	else
+		/* check() of a stored publication: the function it keeps */
+		check_delete_signature(def->unload_delete_fn);
 }
 
 void
@@ -689,11 +745,8 @@ publish(Oid relid, char **detail)
 	format_level = incremental_pin_mark_format();
 	changes = differential_changes(relid, def->unload_partition_by);
 	runas_begin_user_code(&ra, owner);
-	if (def->unload_delete_function)
-	{
-		/* resolved as its definer wrote it, with the path pinned */
-		fn = delete_function(def->unload_delete_function);
-	}
+	/* by OID, as it was resolved when the publication was defined */
+	fn = run_delete_function(view, def);
 	SPI_connect();
 	before = published_partitions(relid);
 	whole = whole_run_reason(changes, before);
