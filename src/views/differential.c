@@ -529,6 +529,17 @@ static const RunAsSetting find_groups_by_hash[] = {
 	{"enable_nestloop", "off"},
 };
 
+/*
+ * The delta per group of changes with rows that went is sorted by group,
+ * not hashed: the planner counts 8 kB for each of its array_agg()s of the
+ * values gone (an aggregate of internal state that declares no size), so a
+ * HashAggregate holds a few hundred groups in memory and spills the rest
+ * in batches, read and hashed again; their real state is a few bytes.
+ */
+static const RunAsSetting delta_of_losses[] = {
+	{"enable_hashagg", "off"},
+};
+
 /* Pins the join methods find_groups_by_key or _by_hash allow; unpin with its level. */
 static int
 pin_group_joins(bool by_key)
@@ -614,9 +625,14 @@ apply_changes(DiffRefresh *r)
 		bool		few;
 		DeltaRows	rewritten = {0};
 		DeltaRows	left = {0};
+		int			nestlevel = 0;
 
+		if (!gains)
+			nestlevel = runas_pin_settings(delta_of_losses, lengthof(delta_of_losses));
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta, gains), "pipeline_dg", nkeys,
 						  context, &counted, true);
+		if (!gains)
+			runas_unpin_settings(nestlevel);
 		few = nkeys > 0 && few_groups(r, counted.count);
 		run_by_key(r, diff_sql_state_merge(r->sql, false, gains), few);
 		if (counted.null_keys)
