@@ -914,7 +914,7 @@ memory_allows_insert(Datum seq, Datum *keys)
  * A null-sequence delete takes its key's newest sequence in the batch, the
  * first non-null one after it.
  */
-void
+bool
 deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
 {
 	if (!same_key)
@@ -939,6 +939,7 @@ deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
 		memory->fact_known[n] = true;
 		memory->pending = -1;
 	}
+	return memory->pending >= 0;
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
