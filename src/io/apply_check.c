@@ -18,6 +18,7 @@
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
@@ -38,11 +39,15 @@ typedef struct ChangeCheck
 static ChangeCheck checked;
 static bool counting_now = false;
 
+/* whether deleted_keys_note() wants the current key's next changes */
+static bool note_key = false;
+
 void
 apply_check_begin(void)
 {
 	memset(&checked, 0, sizeof(checked));
 	counting_now = true;
+	note_key = false;
 }
 
 void
@@ -201,6 +206,7 @@ typedef struct RowCheckState
 {
 	int			nvalues;		/* the sequence, then the keys */
 	FmgrInfo   *equal;			/* each one's default equality */
+	bool	   *by_image;		/* ... is that of the Datums themselves */
 	Oid		   *collation;
 	int16	   *typlen;
 	bool	   *typbyval;
@@ -211,6 +217,26 @@ typedef struct RowCheckState
 	MemoryContext previous_cxt[2];	/* by-reference copies, alternating */
 	int			current_cxt;
 } RowCheckState;
+
+/*
+ * Whether equality function eqfn is equality of the by-value Datums: the
+ * integer types' and oid's, whose values have one Datum each.
+ */
+static bool
+equal_by_image(Oid eqfn)
+{
+	switch (eqfn)
+	{
+		case F_INT2EQ:
+		case F_INT4EQ:
+		case F_INT8EQ:
+		case F_OIDEQ:
+		case F_DATE_EQ:
+			return true;
+		default:
+			return false;
+	}
+}
 
 static RowCheckState *
 row_check_state(FunctionCallInfo fcinfo)
@@ -227,6 +253,7 @@ row_check_state(FunctionCallInfo fcinfo)
 	state = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(RowCheckState));
 	state->nvalues = fcinfo->nargs - 2;
 	state->equal = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(FmgrInfo) * state->nvalues);
+	state->by_image = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(bool) * state->nvalues);
 	state->collation = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(Oid) * state->nvalues);
 	state->typlen = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(int16) * state->nvalues);
 	state->typbyval = MemoryContextAlloc(flinfo->fn_mcxt, sizeof(bool) * state->nvalues);
@@ -244,6 +271,7 @@ row_check_state(FunctionCallInfo fcinfo)
 							format_type_be(type)),
 					 errhint("Sequence and key columns need a type with a default btree operator class.")));
 		fmgr_info_cxt(entry->eq_opr_finfo.fn_oid, &state->equal[i], flinfo->fn_mcxt);
+		state->by_image[i] = equal_by_image(entry->eq_opr_finfo.fn_oid);
 		state->collation[i] = exprCollation(list_nth(argexprs, i + 2));
 		get_typlenbyval(type, &state->typlen[i], &state->typbyval[i]);
 		state->any_byref |= !state->typbyval[i];
@@ -257,14 +285,28 @@ row_check_state(FunctionCallInfo fcinfo)
 	return state;
 }
 
+/* A text argument, detoasted only if it must be (PG_GETARG_TEXT_PP inline) */
+static inline text *
+text_arg(Datum value)
+{
+	text	   *t = (text *) DatumGetPointer(value);
+
+	if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t))
+		t = pg_detoast_datum_packed(t);
+	return t;
+}
+
 /* Which operation op is: 'I' or 'U' (1), the delete op (2), or none (0) */
 static int
 operation_kind(text *op, text *delete_op)
 {
 	size_t		len = VARSIZE_ANY_EXHDR(op);
 	const char *p = VARDATA_ANY(op);
+	const char *d = VARDATA_ANY(delete_op);
 
-	if (len == VARSIZE_ANY_EXHDR(delete_op) && memcmp(p, VARDATA_ANY(delete_op), len) == 0)
+	/* the ops are a letter each, mostly */
+	if (len == VARSIZE_ANY_EXHDR(delete_op) &&
+		(len == 1 ? p[0] == d[0] : memcmp(p, d, len) == 0))
 		return 2;
 	return len == 1 && (p[0] == 'I' || p[0] == 'U') ? 1 : 0;
 }
@@ -278,6 +320,8 @@ same_as_previous(RowCheckState *state, FunctionCallInfo fcinfo, int i)
 {
 	if (PG_ARGISNULL(i + 2) || state->previous_null[i])
 		return PG_ARGISNULL(i + 2) && state->previous_null[i];
+	if (state->by_image[i])
+		return state->previous[i] == PG_GETARG_DATUM(i + 2);
 	return DatumGetBool(FunctionCall2Coll(&state->equal[i], state->collation[i],
 										  state->previous[i], PG_GETARG_DATUM(i + 2)));
 }
@@ -297,9 +341,10 @@ remember_change(RowCheckState *state, FunctionCallInfo fcinfo)
 	for (int i = 0; i < state->nvalues; i++)
 	{
 		state->previous_null[i] = PG_ARGISNULL(i + 2);
-		if (!state->previous_null[i])
-			state->previous[i] = datumCopy(PG_GETARG_DATUM(i + 2), state->typbyval[i],
-										   state->typlen[i]);
+		if (state->previous_null[i])
+			continue;
+		state->previous[i] = state->typbyval[i] ? PG_GETARG_DATUM(i + 2) :
+			datumCopy(PG_GETARG_DATUM(i + 2), false, state->typlen[i]);
 	}
 	MemoryContextSwitchTo(oldcxt);
 	state->have_previous = true;
@@ -358,7 +403,7 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 	bool		same_key;
 
 	kind = PG_ARGISNULL(0) || PG_ARGISNULL(1) ? 0 :
-		operation_kind(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1));
+		operation_kind(text_arg(PG_GETARG_DATUM(0)), text_arg(PG_GETARG_DATUM(1)));
 	bad = count_if_bad(state, fcinfo, kind, counting);
 	same_key = state->have_previous;
 	for (int i = 1; same_key && i < state->nvalues; i++)
@@ -369,7 +414,10 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 		if (same_key && !PG_ARGISNULL(2) && !state->previous_null[0] &&
 			same_as_previous(state, fcinfo, 0))
 			checked.ties++;
-		deleted_keys_note(fcinfo, same_key, kind == 2);
+		if (same_key ? note_key : kind == 2)
+			note_key = deleted_keys_note(fcinfo, same_key, kind == 2);
+		else if (!same_key)
+			note_key = false;
 	}
 	remember_change(state, fcinfo);
 	if (!counting)
