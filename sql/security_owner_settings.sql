@@ -131,6 +131,25 @@ SELECT id, f FROM os_owner.mv_days ORDER BY id;
 ALTER ROLE os_owner IN DATABASE :"DBNAME" RESET extra_float_digits;
 ALTER DATABASE :"DBNAME" RESET extra_float_digits;
 
+-- what a differential refresh builds from the bound query is read with
+-- standard_conforming_strings on, whatever the caller's: 'a\b' stays
+SET SESSION AUTHORIZATION os_owner;
+CREATE TABLE os_owner.words (id int PRIMARY KEY, k text);
+INSERT INTO os_owner.words VALUES (1, 'a\b'), (2, 'ab');
+SELECT pipeline.create_matview('os_owner', 'slashes',
+    $q$SELECT k, count(*) AS n FROM os_owner.words WHERE k = 'a\b' GROUP BY k$q$, '1 hour',
+    refresh_mode => 'differential');
+SET standard_conforming_strings = off;
+INSERT INTO os_owner.words VALUES (3, E'a\\b'), (4, 'ab');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 04:00+00')
+ WHERE matview = 'os_owner.mv_slashes'::regclass;
+SELECT detail FROM pipeline.runs WHERE matview = 'os_owner.mv_slashes'::regclass
+ ORDER BY run_id DESC LIMIT 1;
+RESET standard_conforming_strings;
+SELECT k, n FROM os_owner.mv_slashes;
+SELECT pipeline.drop_matview('os_owner.mv_slashes');
+RESET SESSION AUTHORIZATION;
+
 -- a default that no longer applies (here written into the catalog past
 -- ALTER ROLE's check) is skipped with a warning saying whose it is, and
 -- the next one applies, as a new session of the role would

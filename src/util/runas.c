@@ -388,6 +388,14 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
 		pin_search_path(path, "");
 	owner_session_apply(session, pinned_formats);
+
+	/*
+	 * Text is read as written, as internal SQL reads it: the bound text was
+	 * deparsed for standard_conforming_strings on, and a caller's off would
+	 * read 'a\b' in it as 'ab'.
+	 */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	pin_checking_casts();
 }
 
