@@ -146,16 +146,23 @@ read_file_values(void)
  * The server's value of variable i: this session's reset value when it
  * came from the configuration (file, command line or built in), else the
  * configuration files' value; NULL when neither gives one (the built-in
- * default applies).
+ * default applies).  A copy: GetConfigOptionResetString() writes a number
+ * into a buffer of its own, and a reload replaces the files' values.
  */
 static const char *
 server_value(int i)
 {
+	const char *value;
+
 	if (variables[i]->reset_source <= PGC_S_ARGV)
-		return GetConfigOptionResetString(variables[i]->name);
-	if (!file_values_read || file_values_reload_time != PgReloadTime)
-		read_file_values();
-	return file_values[i];
+		value = GetConfigOptionResetString(variables[i]->name);
+	else
+	{
+		if (!file_values_read || file_values_reload_time != PgReloadTime)
+			read_file_values();
+		value = file_values[i];
+	}
+	return value != NULL ? pstrdup(value) : NULL;
 }
 
 /* The built-in default of variable i, as text */
