@@ -55,6 +55,15 @@ SHOW TimeZone;
 SHOW DateStyle;
 SHOW extra_float_digits;
 
+-- a role without settings gets the server's (test/regress.conf: UTC, not
+-- the built-in GMT), not the PST8PDT that pg_regress gives its sessions
+SET SESSION AUTHORIZATION os_other;
+SELECT pipeline.create_matview('os_other', 'plain',
+    $q$SELECT id, ts::text AS t, pg_catalog.to_char(ts, 'TZ') AS zone FROM os_other.events$q$,
+    '1 hour');
+SELECT id, t, zone FROM os_other.mv_plain ORDER BY id;
+SELECT pipeline.drop_matview('os_other.mv_plain');
+
 -- a superuser's refresh from a session with other settings: the owner's rows
 RESET SESSION AUTHORIZATION;
 SET search_path = os_other, public, pg_catalog;
