@@ -97,6 +97,13 @@ SELECT * FROM pipeline.edges;
 SELECT count(*) FROM pg_class WHERE relname IN ('mv_level2', 'mv_top"; DROP TABLE src.a; --');
 SELECT pipeline.drop_matview('src.mv_level1');
 
+-- dropped over a list in one statement, the downstream view first: each
+-- call sees what the calls before it dropped
+SELECT pipeline.create_matview('src', 'first', 'SELECT id FROM src.a', '1 minute');
+SELECT pipeline.create_matview('src', 'second', 'SELECT id FROM src.mv_first', '1 minute');
+SELECT pipeline.drop_matview(v) FROM unnest('{src.mv_second,src.mv_first}'::regclass[]) v;
+SELECT count(*) FROM pipeline.matviews WHERE schema_name = 'src';
+
 -- ownership and rights: CREATE on the schema + SELECT on the sources suffice
 CREATE ROLE pipeline_analyst;
 CREATE SCHEMA analytics AUTHORIZATION pipeline_analyst;

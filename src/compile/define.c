@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -20,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -135,9 +137,17 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-	catalog_get_required(relid);
 
+	/*
+	 * The catalog as this call finds it, with what earlier calls in the same
+	 * statement dropped (drop_matview() over a list, downstream views first):
+	 * the statement's own snapshot still shows their rows.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_get_required(relid);
 	dag = dag_load();
+	PopActiveSnapshot();
 	doomed = dag_with_downstream(dag, dag_find(dag, relid));
 	if (list_length(doomed) > 1 && !cascade)
 	{
