@@ -7,8 +7,12 @@
 #include "postgres.h"
 
 #include "util/analyze.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_db_role_setting.h"
 #include "commands/tablecmds.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -20,13 +24,15 @@
 #include "parser/parse_utilcmd.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
+#include "utils/varlena.h"
 
-#include "util/owner_session.h"
 #include "util/plpgsql_paths.h"
 #include "util/runas.h"
 
@@ -54,16 +60,6 @@ static char *owner_run_path = NULL;
  */
 static bool checking_casts = false;
 
-/*
- * Which settings of a fresh session (owner_session.h) pipeline has pinned
- * a format of (runas_pin_settings()) around what runs now: a character per
- * setting, 'p' where pinned ("" when none).  A user-code block leaves them
- * as pinned, so a mark or a partition's text is written and read in the one
- * format it is kept in.  A setting, as owner_run_path is, so that nest
- * levels and aborts restore it.
- */
-static char *pinned_formats = NULL;
-
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static fmgr_hook_type prev_fmgr_hook = NULL;
@@ -71,35 +67,6 @@ static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 static ExecutorRun_hook_type prev_executor_run_hook = NULL;
 static ExecutorFinish_hook_type prev_executor_finish_hook = NULL;
-
-static void pin_internal_setting(const char *name, const char *value);
-
-/*
- * Marks the settings of a fresh session among settings pinned in
- * pinned_formats, at the current nest level.
- */
-static void
-note_pinned_formats(const RunAsSetting *settings, int count)
-{
-	char		pinned[OWNER_SESSION_NSETTINGS + 1];
-
-	if (pinned_formats != NULL && pinned_formats[0] != '\0')
-		strlcpy(pinned, pinned_formats, sizeof(pinned));
-	else
-	{
-		memset(pinned, '-', OWNER_SESSION_NSETTINGS);
-		pinned[OWNER_SESSION_NSETTINGS] = '\0';
-	}
-	for (int i = 0; i < count; i++)
-	{
-		int			index = owner_session_setting_index(settings[i].name);
-
-		if (index >= 0)
-			pinned[index] = 'p';
-	}
-	if (strcmp(pinned, pinned_formats != NULL ? pinned_formats : "") != 0 && strchr(pinned, 'p'))
-		pin_internal_setting("pipeline.pinned_formats", pinned);
-}
 
 int
 runas_pin_settings(const RunAsSetting *settings, int count)
@@ -110,7 +77,6 @@ runas_pin_settings(const RunAsSetting *settings, int count)
 		(void) set_config_option(settings[i].name, settings[i].value,
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-	note_pinned_formats(settings, count);
 	return nestlevel;
 }
 
@@ -299,13 +265,6 @@ runas_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
 							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
 							   NULL, NULL, NULL);
-	DefineCustomStringVariable("pipeline.pinned_formats",
-							   "The settings pipeline has pinned a format of, which user code keeps.",
-							   "Set by pipeline only.",
-							   &pinned_formats, "", PGC_INTERNAL,
-							   GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_NOT_IN_SAMPLE |
-							   GUC_DISALLOW_IN_FILE | GUC_DISALLOW_IN_AUTO_FILE,
-							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("pipeline.checking_casts",
 							 "Whether pipeline is running a statement, and checks the casts it calls.",
 							 "Set by pipeline only.",
@@ -370,32 +329,23 @@ runas_begin_internal(RunAs *ra, Oid role)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+static char *owner_search_path(Oid owner);
+
 /*
  * As owner, flags added to the context; statements parsed with the pinned
  * path and planned and run with the owner's (bound), or everything with the
- * owner's.  The other settings of the owner's fresh session are in force
- * throughout, but for formats pipeline pinned around the block.
+ * owner's.
  */
 static void
 begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 {
-	OwnerSession *session = owner_session_read(owner);
-	char	   *path = session->search_path;
+	char	   *path = owner_search_path(owner);
 
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
 	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
 		pin_search_path(path, "");
-	owner_session_apply(session, pinned_formats);
-
-	/*
-	 * Text is read as written, as internal SQL reads it: the bound text was
-	 * deparsed for standard_conforming_strings on, and a caller's off would
-	 * read 'a\b' in it as 'ab'.
-	 */
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	pin_checking_casts();
 }
 
@@ -418,27 +368,134 @@ runas_begin_owner_session(RunAs *ra, Oid owner)
 	begin_as_owner(ra, owner, SECURITY_RESTRICTED_OPERATION, false);
 }
 
-char *
-runas_user_code_settings(Oid owner)
-{
-	StringInfoData buf;
-	RunAs		ra;
-
-	initStringInfo(&buf);
-	runas_begin_user_code(&ra, owner);
-	for (int i = 0; i < OWNER_SESSION_NSETTINGS; i++)
-		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", owner_session_settings[i],
-						 GetConfigOption(owner_session_settings[i], false, false));
-	runas_end(&ra);
-	return buf.data;
-}
-
 void
 runas_end(RunAs *ra)
 {
 	/* user code's own SETs go, as REFRESH drops them; ours are kept no longer */
 	AtEOXact_GUC(!ra->user_code, ra->save_nestlevel);
 	SetUserIdAndSecContext(ra->save_userid, ra->save_sec_context);
+}
+
+/* The search_path entry of a pg_db_role_setting row's settings, or NULL. */
+static char *
+search_path_setting(Datum config)
+{
+	ArrayType  *array = DatumGetArrayTypeP(config);
+	Datum	   *items;
+	int			count;
+	char	   *found = NULL;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &count);
+	/* the last SET wins, as ProcessGUCArray applies them in order */
+	for (int i = 0; i < count; i++)
+	{
+		char	   *item = TextDatumGetCString(items[i]);
+
+		if (pg_strncasecmp(item, "search_path=", strlen("search_path=")) == 0)
+			found = pstrdup(item + strlen("search_path="));
+	}
+	return found;
+}
+
+/*
+ * The server's own default: the configuration file's value when that is
+ * where the session's reset value came from, else the built-in default.
+ * A value from the client, a role or a database is the caller's, not the
+ * owner's.
+ */
+static const char *
+server_search_path(void)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			count = GetNumConfigOptions();
+
+	for (int i = 0; i < count; i++)
+	{
+		struct config_string *var = (struct config_string *) vars[i];
+
+		if (strcmp(var->gen.name, "search_path") != 0)
+			continue;
+		if (var->gen.reset_source <= PGC_S_ARGV && var->reset_val != NULL)
+			return var->reset_val;
+		return var->boot_val;
+	}
+	return "\"$user\", public";
+}
+
+/*
+ * The path as the owner's code gets it: pg_catalog first and pg_temp last,
+ * wherever (and whether) the setting lists them.  A schema before
+ * pg_catalog would shadow its operators and functions in all that pipeline
+ * has parsed again as the owner: a differential view's stored query, whose
+ * deparsed text leaves pg_catalog's names unqualified, and the SQL around
+ * it.  pg_temp early would let the caller's temporary objects run as the
+ * owner.  A setting that is no list of names goes on as it is, to fail as
+ * it would in a session.
+ */
+static char *
+owner_path(const char *setting)
+{
+	char	   *raw = pstrdup(setting);
+	List	   *names;
+	ListCell   *lc;
+	StringInfoData path;
+
+	if (!SplitIdentifierString(raw, ',', &names))
+		return psprintf("%s, pg_temp", setting);
+	initStringInfo(&path);
+	appendStringInfoString(&path, "pg_catalog");
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (strcmp(name, "pg_catalog") != 0 && strcmp(name, "pg_temp") != 0)
+			appendStringInfo(&path, ", %s", quote_identifier(name));
+	}
+	appendStringInfoString(&path, ", pg_temp");
+	return path.data;
+}
+
+/*
+ * The search_path owner gets in a fresh session of this database, as its
+ * code gets it (owner_path()).
+ */
+static char *
+owner_search_path(Oid owner)
+{
+	/*
+	 * A new session applies, most specific first: role in this database,
+	 * role, this database, everyone.  One pass over the (small) catalog finds
+	 * them all.
+	 */
+	char	   *found[4] = {NULL, NULL, NULL, NULL};
+	Relation	settings = table_open(DbRoleSettingRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(settings, InvalidOid, false, NULL, 0, NULL);
+	HeapTuple	tuple;
+
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting row = (Form_pg_db_role_setting) GETSTRUCT(tuple);
+		int			rank;
+		bool		isnull;
+		Datum		config;
+
+		if (row->setrole != owner && OidIsValid(row->setrole))
+			continue;
+		if (row->setdatabase != MyDatabaseId && OidIsValid(row->setdatabase))
+			continue;
+		rank = (OidIsValid(row->setrole) ? 0 : 2) + (OidIsValid(row->setdatabase) ? 0 : 1);
+		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
+							  RelationGetDescr(settings), &isnull);
+		if (!isnull)
+			found[rank] = search_path_setting(config);
+	}
+	systable_endscan(scan);
+	table_close(settings, AccessShareLock);
+
+	for (int rank = 0; rank < 4; rank++)
+		if (found[rank] != NULL)
+			return owner_path(found[rank]);
+	return owner_path(server_search_path());
 }
 
 /*

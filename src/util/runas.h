@@ -12,10 +12,7 @@
  * after-refresh hook) runs as the view's owner in a security-restricted
  * operation, with the search_path the owner gets in a fresh session: the
  * role's and database's settings (ALTER ROLE / ALTER DATABASE ... SET),
- * else the server's default, with pg_catalog first and pg_temp last, and
- * the other settings a query's rows depend on (TimeZone, DateStyle,
- * lc_time, ...: owner_session.h) as that fresh session has them, but for
- * formats pipeline pins around the block itself (runas_pin_settings()).
+ * else the server's default, with pg_catalog first and pg_temp last.
  * Never the caller's.  The statements pipeline hands it, made of a view's
  * bound text, are parsed with the pinned path that text was written for,
  * and planned and run with the owner's: a function of the owner's that
@@ -101,13 +98,6 @@ extern SPIPlanPtr runas_kept_internal_plan(Oid role, const char *sql, int nargs,
 
 extern void runas_end(RunAs *ra);
 
-/*
- * The settings of owner_session.h that user code of owner runs with now, as
- * "TimeZone=..., DateStyle=..., ...": what its rows depend on besides its
- * sources'.  Needs a transaction.
- */
-extern char *runas_user_code_settings(Oid owner);
-
 /* A setting and the value it is pinned to (runas_pin_settings()). */
 typedef struct RunAsSetting
 {
@@ -119,8 +109,7 @@ typedef struct RunAsSetting
  * Sets count settings to fixed values in a GUC nest level of their own,
  * whatever the session, role or database says: the search_path of
  * internal SQL, or the output formats (DateStyle and the like) in which a
- * value is written as text and read back.  A user-code block begun inside
- * keeps these, instead of the owner's defaults.  Returns the nest level to pass
+ * value is written as text and read back.  Returns the nest level to pass
  * to runas_unpin_settings(), which restores the caller's values.  On error
  * the (sub)transaction abort restores them.  Needs a transaction.
  */

@@ -687,16 +687,23 @@ apply_changes(DiffRefresh *r)
 	tuplestore_end(counted.rows);
 }
 
-/*
- * The settings, when the view calls stable built-ins (see depends_on()):
- * those its code runs with, its owner's defaults.
- */
+/* The settings, when the view calls stable built-ins: see depends_on(). */
 static char *
 settings_read(DiffRefresh *r)
 {
+	static const char *const names[] = {
+		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
+		"extra_float_digits", "bytea_output",
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
 	if (!r->shape->reads_settings)
-		return pstrdup("");
-	return runas_user_code_settings(r->owner);
+		return buf.data;
+	for (size_t i = 0; i < lengthof(names); i++)
+		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", names[i],
+						 GetConfigOption(names[i], false, false));
+	return buf.data;
 }
 
 /*

@@ -104,56 +104,6 @@ ok($node->poll_query_until('postgres',
 $node->safe_psql('postgres', 'INSERT INTO raw VALUES (9, 9)');
 wait_for_top('postgres', '90', 'superuser-owned views keep running');
 
-# a view's code runs with its owner's settings whoever refreshes it: the
-# worker (a session of the bootstrap superuser, here with a TimeZone of
-# its own) and a manual refresh from a session with another one give the
-# same rows.  An owner without settings gets the server's, here from
-# postgresql.auto.conf, though both sessions have another.
-$node->safe_psql('postgres', "ALTER SYSTEM SET timezone = 'Pacific/Auckland'");
-$node->reload;
-ok($node->poll_query_until('postgres', "SELECT current_setting('TimeZone') = 'Pacific/Auckland'"),
-	'the server TimeZone is reloaded');
-$node->safe_psql('postgres', q{
-	ALTER ROLE CURRENT_USER SET TimeZone = 'America/New_York';
-	CREATE ROLE tz_owner;
-	ALTER ROLE tz_owner SET TimeZone = 'Asia/Tokyo';
-	CREATE ROLE tz_plain;
-	CREATE TABLE stamps (id int, ts timestamptz);
-	INSERT INTO stamps VALUES (1, '2026-06-01 20:30+00');
-	GRANT SELECT ON stamps TO tz_owner, tz_plain;
-	GRANT CREATE ON SCHEMA public TO tz_owner, tz_plain;
-	SET ROLE tz_owner;
-	SELECT pipeline.create_matview('public', 'tz_owner', 'SELECT id, ts::text AS t FROM stamps', '1 second');
-	SET ROLE tz_plain;
-	SELECT pipeline.create_matview('public', 'tz_plain', 'SELECT id, ts::text AS t FROM stamps', '1 second');
-	RESET ROLE;
-	INSERT INTO stamps VALUES (2, '2026-06-02 20:30+00');
-});
-my $stamps = "SELECT string_agg(t, ', ' ORDER BY id) FROM";
-ok($node->poll_query_until('postgres', "$stamps mv_tz_owner",
-	'2026-06-02 05:30:00+09, 2026-06-03 05:30:00+09'),
-	"the worker's refresh has the owner's TimeZone");
-ok($node->poll_query_until('postgres', "$stamps mv_tz_plain",
-	'2026-06-02 08:30:00+12, 2026-06-03 08:30:00+12'),
-	"the worker's refresh of an owner without settings has the server's");
-$node->safe_psql('postgres', q{
-	SET TimeZone = 'Europe/Paris';
-	SELECT count(*) FROM pipeline.refresh('mv_tz_owner');
-	SELECT count(*) FROM pipeline.refresh('mv_tz_plain');
-});
-is($node->safe_psql('postgres', "$stamps mv_tz_owner"),
-	'2026-06-02 05:30:00+09, 2026-06-03 05:30:00+09', 'a manual refresh agrees with the worker');
-is($node->safe_psql('postgres', "$stamps mv_tz_plain"),
-	'2026-06-02 08:30:00+12, 2026-06-03 08:30:00+12',
-	'a manual refresh agrees with the worker (server default)');
-$node->safe_psql('postgres', q{
-	SELECT pipeline.drop_matview('mv_tz_owner');
-	SELECT pipeline.drop_matview('mv_tz_plain');
-	ALTER ROLE CURRENT_USER RESET TimeZone;
-	ALTER SYSTEM RESET timezone;
-});
-$node->reload;
-
 # a second database is served too, without configuration
 $node->safe_psql('postgres', 'CREATE DATABASE second');
 setup_db('second');
