@@ -55,6 +55,21 @@ SELECT matview, status FROM pipeline.refresh('dt.mv_amounts');
 SELECT * FROM dt.compare('dt.mv_amounts', 'SELECT amount, label FROM dt.items WHERE id > 1');
 SELECT amount, label FROM dt.mv_amounts ORDER BY amount::text;
 
+-- what a differential refresh builds from the bound query is read with
+-- standard_conforming_strings on, whatever the caller's: 'a\b' stays itself
+CREATE TABLE dt.words (id int PRIMARY KEY, k text);
+INSERT INTO dt.words VALUES (1, 'a\b'), (2, 'ab');
+SELECT pipeline.create_matview('dt', 'slashes',
+    $q$SELECT k, count(*) AS n FROM dt.words WHERE k = 'a\b' GROUP BY k$q$, '1 hour',
+    refresh_mode => 'differential');
+SET standard_conforming_strings = off;
+INSERT INTO dt.words VALUES (3, E'a\\b'), (4, 'ab');
+SELECT status FROM pipeline.refresh('dt.mv_slashes');
+SHOW standard_conforming_strings;
+RESET standard_conforming_strings;
+SELECT k, n FROM dt.mv_slashes;
+SELECT pipeline.drop_matview('dt.mv_slashes');
+
 SELECT pipeline.drop_matview('dt.mv_amounts');
 SELECT pipeline.drop_matview('dt.mv_rows');
 DROP SCHEMA dt CASCADE;

@@ -346,6 +346,14 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
 	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
 		pin_search_path(path, "");
+
+	/*
+	 * Text is read as written, as internal SQL reads it: bound text is
+	 * deparsed for standard_conforming_strings on, and a caller's off would
+	 * read 'a\b' in it as 'ab'.
+	 */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	pin_checking_casts();
 }
 
