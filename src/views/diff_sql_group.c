@@ -248,16 +248,18 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, 
 								 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
 			/* the largest scale that came and went, and of how many rows */
 			if (agg->numeric_arg && sql->functions_1_9)
+			{
 				appendStringInfo(buf,
 								 ", pipeline.max_scale(c%d, pipeline_m)%s AS d_ins_sc_%d"
 								 ", pipeline.max_scale_rows(c%d, pipeline_m)%s AS d_ins_sc_n_%d",
 								 x, came, i, x, came, i);
-			if (agg->numeric_arg && sql->functions_1_9 && !gains)
-				appendStringInfo(buf,
-								 ", pipeline.max_scale(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_%d"
-								 ", pipeline.max_scale_rows(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_n_%d",
-								 x, i, x, i);
-			else if (agg->numeric_arg && !sql->functions_1_9)
+				if (!gains)
+					appendStringInfo(buf,
+									 ", pipeline.max_scale(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_%d"
+									 ", pipeline.max_scale_rows(c%d, OPERATOR(pg_catalog.-) pipeline_m) FILTER (WHERE pipeline_m < 0) AS d_del_sc_n_%d",
+									 x, i, x, i);
+			}
+			else if (agg->numeric_arg)
 				appendStringInfo(buf,
 								 ", pg_catalog.max(ins_sc_%d) AS d_ins_sc_%d"
 								 ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pipeline_m > 0 AND pg_catalog.scale(c%d) = ins_sc_%d), 0)::pg_catalog.int8 AS d_ins_sc_n_%d"
@@ -335,6 +337,7 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 	int			gone = gone_values(sql, i);
 	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", n, n);
 	char	   *del_sc = went(gains, "del_sc", i, "NULL::pg_catalog.int4");
+	char	   *del;
 
 	if (agg->kind == DIFF_COUNT_STAR)
 		return;
@@ -411,12 +414,12 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 			 * A deleted value at or beyond the new extreme may have been it
 			 * (or the insert of it may be one a delta term took back)
 			 */
+			del = went_value(sql, gains, "del", i, false);
 			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (%s %s %s(s.ext_%d, d.d_ins_%d)), "
 							 "%s IS NOT NULL))",
-							 nn, went_value(sql, gains, "del", i, false),
+							 nn, del,
 							 comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber),
-							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i,
-							 went_value(sql, gains, "del", i, false));
+							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, del);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:

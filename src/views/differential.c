@@ -488,30 +488,50 @@ recompute_stale_groups(DiffRefresh *r)
 		}
 }
 
-/*
- * Each changed source's window as its ephemeral relation, in the caller's
- * SPI connection; returns the delta that reads them, and in gains whether
- * it is a delta of gains alone (diff_sql.h): every window's rows came, and
- * no branch of the query reads two of them.
- */
-static char *
-register_windows(DiffRefresh *r, bool *gains)
+/* The sources with changes in the windows (Oids). */
+static List *
+changed_sources(DiffRefresh *r)
 {
 	List	   *changed = NIL;
 	ListCell   *lc;
 
-	*gains = true;
+	foreach(lc, r->windows)
+		changed = lappend_oid(changed, ((SourceWindow *) lfirst(lc))->relid);
+	return changed;
+}
+
+/*
+ * Each changed source's window as its ephemeral relation, in the caller's
+ * SPI connection; returns the delta that reads them.
+ */
+static char *
+register_windows(DiffRefresh *r)
+{
+	ListCell   *lc;
+
 	foreach(lc, r->windows)
 	{
 		SourceWindow *window = lfirst(lc);
 
 		register_rows(psprintf("pipeline_delta_%u", window->relid), window->desc,
 					  window->rows, window->count);
-		changed = lappend_oid(changed, window->relid);
-		*gains = *gains && window->only_new;
 	}
-	*gains = *gains && diff_sql_gains_only(r->sql, changed);
-	return diff_sql_delta(r->sql, changed);
+	return diff_sql_delta(r->sql, changed_sources(r));
+}
+
+/*
+ * Whether the delta is of gains alone (diff_sql.h): every window's rows
+ * came, and no branch of the query reads two changed sources.
+ */
+static bool
+gains_only(DiffRefresh *r)
+{
+	ListCell   *lc;
+
+	foreach(lc, r->windows)
+		if (!((SourceWindow *) lfirst(lc))->only_new)
+			return false;
+	return diff_sql_gains_only(r->sql, changed_sources(r));
 }
 
 /*
@@ -606,7 +626,8 @@ apply_changes(DiffRefresh *r)
 	DeltaRows	counted;
 
 	SPI_connect();
-	delta = register_windows(r, &gains);
+	delta = register_windows(r);
+	gains = gains_only(r);
 	nkeys = diff_sql_key_count(r->sql);
 	if (r->state == NULL)
 	{
@@ -614,9 +635,11 @@ apply_changes(DiffRefresh *r)
 						  &counted, true);
 		/* an append deletes nothing: no statement that looks for rows */
 		if (counted.negative)
+		{
 			r->deleted = run_as_owner(r, diff_sql_bag_delete(r->sql, false), false);
-		if (counted.negative && counted.null_keys)
-			r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
+			if (counted.null_keys)
+				r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
+		}
 		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
 	}
 	else
@@ -1254,7 +1277,6 @@ changed_values(DiffRefresh *r, List *delta_cols)
 	List	   *values = NIL;
 	StringInfoData sql;
 	ListCell   *lc;
-	bool		gains;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT DISTINCT ARRAY[");
@@ -1262,7 +1284,7 @@ changed_values(DiffRefresh *r, List *delta_cols)
 		appendStringInfo(&sql, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
 						 (char *) lfirst(lc));
 	SPI_connect();
-	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r, &gains));
+	appendStringInfo(&sql, "]::pg_catalog.text[] FROM (%s) d", register_windows(r));
 	run_as_owner(r, sql.data, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
