@@ -48,6 +48,15 @@ SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, NULL, NULL, '{2,4,9}'::int
 -- asked again with the same arguments, or with other deletes: each its own answer
 SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, v.gone, '{1}', '{4}'::int[], 10, false) AS after_delete
   FROM (VALUES ('{1}'::int[]), ('{1}'), ('{3}'), ('{2}'), ('{3}'), ('{1}')) v(gone);
+-- a deleted value better than the last kept and not kept came and went
+-- inside the window (a view reading its changes as logged sees both): taken
+-- from the inserted values; unknown when it is not among them, or when
+-- others came and none is left to bound them
+SELECT pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10,8}'::int[], 11, true) AS came_and_went,
+       pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10}'::int[], 10, true) AS only_it_came,
+       pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10}'::int[], 11, true) AS others_came,
+       pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{11,8}'::int[], 11, true) AS not_among_them,
+       pipeline.extremes_merged('{1,3,5}'::int[], 10, '{2,2}', '{1,1}', '{2,2,4}'::int[], 11, false) AS twice;
 
 -- the aggregate filling a state: the eight best, duplicates included
 SELECT pipeline.kept_extremes(v, false) AS smallest, pipeline.kept_extremes(v, true) AS largest

@@ -11,8 +11,10 @@
  * m values kept are the group's m best, and every value not kept is no
  * better than the last one kept.  A refresh's changes keep it so:
  *
- * - a deleted value better than the last kept is one of them (else the
- *   state is not what it claims: unknown); removed once per row deleted;
+ * - a deleted value better than the last kept is one of them, removed
+ *   once per row deleted, or else one that came and went inside the
+ *   window, taken from the inserted values (else the state is not what it
+ *   claims: unknown);
  *   a deleted value equal to the last kept removes it, one worse changes
  *   nothing kept;
  * - of the inserted values only the best is known, and how many rows came;
@@ -88,33 +90,50 @@ array_values(ExtremesType *t, ArrayType *array, Datum **values)
 	return n;
 }
 
+/* Removes one copy of value from values[0..*n); false when it is not there. */
+static bool
+remove_value(ExtremesType *t, Datum *values, int *n, Datum value)
+{
+	for (int j = *n - 1; j >= 0; j--)
+		if (same(t, values[j], value))
+		{
+			memmove(&values[j], &values[j + 1], sizeof(Datum) * (*n - j - 1));
+			(*n)--;
+			return true;
+		}
+	return false;
+}
+
 /*
  * Removes one copy of each deleted value (deleted_counts[i] copies of
  * deleted[i]) from kept[0..*nkept); false when a deleted value better than
  * the last kept is not among them, or nothing is kept to compare with.
+ * Such a value not kept came and went again inside the window (a window
+ * read as logged has both images): it is taken from the best that came,
+ * inserted[0..*ninserted) of *came rows, when it is among them.
  */
 static bool
-remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *deleted,
-			   Datum *deleted_counts, int ndeleted)
+remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *inserted, int *ninserted,
+			   int64 *came, Datum *deleted, Datum *deleted_counts, int ndeleted)
 {
 	for (int i = 0; i < ndeleted; i++)
 	{
 		for (int64 copies = deleted_counts ? DatumGetInt64(deleted_counts[i]) : 1; copies > 0; copies--)
 		{
-			int			found = -1;
-
 			/* all kept went: whether this one was among them is unknown */
 			if (*nkept == 0)
 				return false;
 			if (better(t, kept[*nkept - 1], deleted[i]))
 				break;			/* not kept: nothing to remove */
-			for (int j = *nkept - 1; j >= 0 && found < 0; j--)
-				if (same(t, kept[j], deleted[i]))
-					found = j;
-			if (found < 0)
+			if (remove_value(t, kept, nkept, deleted[i]))
+				continue;
+			if (!remove_value(t, inserted, ninserted, deleted[i]))
 				return false;
-			memmove(&kept[found], &kept[found + 1], sizeof(Datum) * (*nkept - found - 1));
-			(*nkept)--;
+			if (*came > 0)
+				(*came)--;
+			/* what else came is unknown without a last value to bound it */
+			if (*ninserted == 0 && *came != 0)
+				return false;
 		}
 	}
 	return true;
@@ -249,7 +268,7 @@ extremes_after(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 		for (int d = 0; d < ndeleted; d++)
 			if (pg_add_s64_overflow(came, counts ? DatumGetInt64(counts[d]) : 1, &came))
 				came = -1;		/* not one row, whatever it is */
-		if (!remove_deleted(t, kept, &nkept, deleted, counts, ndeleted))
+		if (!remove_deleted(t, kept, &nkept, inserted, &ninserted, &came, deleted, counts, ndeleted))
 			PG_RETURN_NULL();
 		if (nkept == 0 && old_count > 0)
 			PG_RETURN_NULL();

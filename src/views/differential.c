@@ -95,6 +95,7 @@ typedef struct DiffRefresh
 	uint64		changes;		/* rows of the windows read */
 	int64		inserted;		/* rows a differential refresh wrote */
 	int64		deleted;
+	bool		rows_as_logged; /* windows read without consolidating them */
 } DiffRefresh;
 
 const char *
@@ -822,8 +823,8 @@ forget_position(Oid relid)
  * into its tuplestore, without the flag, which it reads.  Read plainly, the
  * flag says a row is not a new row image (a delete's, an update's old one,
  * a truncate marker): the receiver then stops the scan, since the window
- * must be consolidated.  Read consolidated, it says the source was
- * truncated.
+ * must be consolidated.  Read consolidated or as logged, it says the
+ * source was truncated.
  */
 typedef struct WindowReceiver
 {
@@ -975,11 +976,22 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	window->only_new = true;
 	SPI_connect();
 
+	/* the rows as logged, each image with its sign (reads_rows_as_logged()) */
+	initStringInfo(&sql);
+	if (r->rows_as_logged)
+	{
+		receiver.plain = false;
+		appendStringInfo(&sql, "SELECT %sl.sign::pg_catalog.int8 AS pipeline_m, "
+						 "l.sign OPERATOR(pg_catalog.=) 0 AS pipeline_truncated FROM %s l WHERE %s",
+						 columns.data, log, in_window);
+		run_window_query(sql.data, params, &receiver);
+		return window_read(window, source);
+	}
+
 	/*
 	 * A window of new row images alone (inserts, COPY) is the change as it
 	 * stands: every row is in the snapshot, and a row twice counts as two.
 	 */
-	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s1::pg_catalog.int8 AS pipeline_m, "
 					 "l.sign OPERATOR(pg_catalog.<>) 1 AS pipeline_other FROM %s l WHERE %s",
 					 columns.data, log, in_window);
@@ -1157,6 +1169,42 @@ finish(DiffRefresh *r, bool position_usable)
  * row-level security, say): its rows replaced by a recompute, its position
  * forgotten so that a later differential refresh starts over.
  */
+/*
+ * Whether a view may read its windows as logged, every row image with its
+ * sign, instead of consolidated: when no expression is evaluated on a
+ * source row, a row that came and went inside the window is only counted
+ * twice, once each way, by aggregates that are sums of what rows bring
+ * (count, sum, avg, the scales kept, bool_and and bool_or as counts) or
+ * keep values (min, max: a value that went and was not kept makes its
+ * group's kept values unknown, and the group is read again).  So: one
+ * table read once, no WHERE, plain columns as group keys and aggregate
+ * arguments, no FILTER or DISTINCT.  Consolidating costs a sort of the
+ * window by every column it reads.
+ */
+static bool
+reads_rows_as_logged(DiffShape *shape)
+{
+	Query	   *query = linitial(shape->blocks);
+	ListCell   *lc;
+
+	if (list_length(shape->blocks) != 1 || list_length(shape->sources) != 1 ||
+		shape->aggs == NIL || query->distinctClause != NIL || query->hasTargetSRFs ||
+		list_length(query->rtable) != 1 || query->jointree->quals != NULL)
+		return false;
+	foreach(lc, shape->keys)
+		if (!IsA(lfirst_node(TargetEntry, lc)->expr, Var))
+			return false;
+	foreach(lc, shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		if ((agg->arg != NULL && !IsA(agg->arg, Var)) || agg->aggref->aggfilter != NULL ||
+			agg->aggref->aggdistinct != NIL)
+			return false;
+	}
+	return true;
+}
+
 static void
 recompute_rows(DiffRefresh *r)
 {
@@ -1194,6 +1242,7 @@ differential_refresh(Oid relid, char **detail)
 		return rows;
 	}
 	registered = ensure_capture(&r);
+	r.rows_as_logged = reads_rows_as_logged(r.shape);
 	/* after the lock and the capture: see refresh_matview() */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
