@@ -421,6 +421,34 @@ arguments_match(FunctionCallInfo fcinfo, ExtremesType *t, StringInfo known)
 }
 
 /*
+ * The kept values, when they stay as they are after deletes: they are
+ * known, and every value that went and the best that came are worse than
+ * the last kept (one equal to it would take its place, or join it); else
+ * NULL.
+ */
+static ArrayType *
+kept_unchanged(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datum best_inserted)
+{
+	ArrayType  *kept = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *counts = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	Datum		last;
+	Datum	   *deleted;
+	int			ndeleted;
+
+	if (kept == NULL || !end_element(t, kept, true, &last) ||
+		(any_inserted && !better(t, last, best_inserted)))
+		return NULL;
+	ndeleted = array_values(t, PG_GETARG_ARRAYTYPE_P(2), &deleted);
+	/* counts that do not match are extremes_after()'s error */
+	if (counts == NULL || ArrayGetNItems(ARR_NDIM(counts), ARR_DIMS(counts)) != ndeleted)
+		return NULL;
+	for (int i = 0; i < ndeleted; i++)
+		if (!better(t, last, deleted[i]))
+			return NULL;
+	return kept;
+}
+
+/*
  * pipeline.extremes_merged(kept anyarray, old_count bigint, deleted
  * anyarray, deleted_counts bigint[], inserted anyarray, new_count bigint,
  * descending boolean) RETURNS anyarray (1.9): as extremes_after(), with
@@ -436,6 +464,7 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	ArrayType  *inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	Datum		best = (Datum) 0;
 	bool		any = inserted != NULL && end_element(t, inserted, false, &best);
+	ArrayType  *unchanged;
 	KeptAnswer *slot;
 	Datum		answer;
 	MemoryContext old;
@@ -443,6 +472,9 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	/* without deletes it is asked once, and mostly answered at once */
 	if (PG_ARGISNULL(2))
 		return extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	/* with them too, mostly: a delete seldom takes one of the best eight */
+	if ((unchanged = kept_unchanged(fcinfo, t, any, best)) != NULL)
+		PG_RETURN_ARRAYTYPE_P(unchanged);
 	if (answers_context == NULL)
 	{
 		answers_context = AllocSetContextCreate(TopMemoryContext, "pipeline kept extremes",
