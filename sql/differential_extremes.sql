@@ -57,6 +57,11 @@ SELECT pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10,8}'::i
        pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10}'::int[], 11, true) AS others_came,
        pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{11,8}'::int[], 11, true) AS not_among_them,
        pipeline.extremes_merged('{1,3,5}'::int[], 10, '{2,2}', '{1,1}', '{2,2,4}'::int[], 11, false) AS twice;
+-- values that went and came all worse than the last kept leave it as it
+-- is; one equal to the last kept takes its place
+SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, '{7,9}', '{1,2}', '{6}'::int[], 8, false) AS worse_only,
+       pipeline.extremes_merged('{1,3,5}'::int[], 10, '{5}', '{1}', '{6}'::int[], 10, false) AS last_went,
+       pipeline.extremes_merged('{9,7,5}'::int[], 10, '{4}', '{1}', '{5}'::int[], 10, true) AS equal_came;
 
 -- the aggregate filling a state: the eight best, duplicates included
 SELECT pipeline.kept_extremes(v, false) AS smallest, pipeline.kept_extremes(v, true) AS largest
