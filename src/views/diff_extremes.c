@@ -32,6 +32,7 @@
  */
 #include "postgres.h"
 
+#include "access/tupmacs.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
@@ -182,22 +183,47 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool array_arg, bool desce
 	return t;
 }
 
+/* The element after the one at p, in an array's data without NULLs */
+static char *
+next_element(ExtremesType *t, char *p)
+{
+	p = att_addlength_pointer(p, t->typlen, p);
+	return (char *) att_align_nominal(p, t->typalign);
+}
+
+/* The first element of a one-dimensional array without a NULL bitmap */
+static char *
+first_element(ArrayType *array)
+{
+	return (char *) array + ARR_OVERHEAD_NONULLS(1);
+}
+
 /*
  * The first (or last) element of a one-dimensional array without NULLs,
- * or false.
+ * or false.  Read in place: the arrays are a few values long.
  */
 static bool
 end_element(ExtremesType *t, ArrayType *array, bool last, Datum *element)
 {
-	int			index;
-	bool		isnull;
+	int			n;
+	char	   *p;
 
-	if (ARR_NDIM(array) != 1 || ARR_DIMS(array)[0] < 1)
+	if (ARR_NDIM(array) != 1 || (n = ARR_DIMS(array)[0]) < 1)
 		return false;
-	index = ARR_LBOUND(array)[0] + (last ? ARR_DIMS(array)[0] - 1 : 0);
-	*element = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
-								 t->typalign, &isnull);
-	return !isnull;
+	if (ARR_HASNULL(array))
+	{
+		int			index = ARR_LBOUND(array)[0] + (last ? n - 1 : 0);
+		bool		isnull;
+
+		*element = array_get_element(PointerGetDatum(array), 1, &index, -1, t->typlen, t->typbyval,
+									 t->typalign, &isnull);
+		return !isnull;
+	}
+	p = first_element(array);
+	for (int i = 1; last && i < n; i++)
+		p = next_element(t, p);
+	*element = fetch_att(p, t->typbyval, t->typlen);
+	return true;
 }
 
 /*
@@ -431,19 +457,23 @@ kept_unchanged(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 {
 	ArrayType  *kept = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
 	ArrayType  *counts = PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3);
+	ArrayType  *deleted = PG_GETARG_ARRAYTYPE_P(2);
+	char	   *p;
 	Datum		last;
-	Datum	   *deleted;
 	int			ndeleted;
 
 	if (kept == NULL || !end_element(t, kept, true, &last) ||
 		(any_inserted && !better(t, last, best_inserted)))
 		return NULL;
-	ndeleted = array_values(t, PG_GETARG_ARRAYTYPE_P(2), &deleted);
-	/* counts that do not match are extremes_after()'s error */
+	ndeleted = ArrayGetNItems(ARR_NDIM(deleted), ARR_DIMS(deleted));
+	/* counts that do not match, and NULLs, are extremes_after()'s errors */
 	if (counts == NULL || ArrayGetNItems(ARR_NDIM(counts), ARR_DIMS(counts)) != ndeleted)
 		return NULL;
-	for (int i = 0; i < ndeleted; i++)
-		if (!better(t, last, deleted[i]))
+	if (ARR_HASNULL(deleted))
+		return NULL;
+	p = first_element(deleted);
+	for (int i = 0; i < ndeleted; i++, p = next_element(t, p))
+		if (!better(t, last, fetch_att(p, t->typbyval, t->typlen)))
 			return NULL;
 	return kept;
 }
