@@ -83,9 +83,15 @@ is($node->safe_psql('postgres', q{
 	                    WHERE u.matview = 'mv_stream'::regclass AND u.status = 'succeeded'
 	                      AND u.time_label >= s.time_label AND u.finished_at <= s.started_at)}),
 	'0', 'the reader ran a label only after the incremental view succeeded for it');
+# (the worker goes on: the latest run may be one in progress, or a skip
+# when nothing changed since, as for the reader after an empty append)
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(format('%s %s', matview, last_status), ', ' ORDER BY matview::text) FROM pipeline.status}),
-	'mv_stream succeeded, mv_summary succeeded', 'pipeline.status shows both healthy');
+	SELECT string_agg(format('%s %s', matview,
+	                         CASE WHEN last_status IN ('succeeded', 'skipped', 'running')
+	                                   AND last_success_label IS NOT NULL
+	                              THEN 'healthy' ELSE coalesce(last_status, 'never ran') END),
+	                  ', ' ORDER BY matview::text) FROM pipeline.status}),
+	'mv_stream healthy, mv_summary healthy', 'pipeline.status shows both healthy');
 
 # redefinitions while the worker runs: a new interval keeps the table, rows
 # and mark; a new query rebuilds it from scratch, once
