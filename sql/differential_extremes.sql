@@ -62,6 +62,8 @@ SELECT pipeline.extremes_merged('{9,7,5}'::int[], 10, '{10}', '{1}', '{10,8}'::i
 SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, '{7,9}', '{1,2}', '{6}'::int[], 8, false) AS worse_only,
        pipeline.extremes_merged('{1,3,5}'::int[], 10, '{5}', '{1}', '{6}'::int[], 10, false) AS last_went,
        pipeline.extremes_merged('{9,7,5}'::int[], 10, '{4}', '{1}', '{5}'::int[], 10, true) AS equal_came;
+-- deleted values in two dimensions are read as any array is (not in place)
+SELECT pipeline.extremes_merged('{9,7,5}'::numeric[], 10, '{{1,2},{3,4}}', '{1,1,1,1}', NULL, 6, true) AS two_dimensions;
 
 -- the aggregate filling a state: the eight best, duplicates included
 SELECT pipeline.kept_extremes(v, false) AS smallest, pipeline.kept_extremes(v, true) AS largest

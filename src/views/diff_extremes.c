@@ -191,7 +191,7 @@ next_element(ExtremesType *t, char *p)
 	return (char *) att_align_nominal(p, t->typalign);
 }
 
-/* The first element of a one-dimensional array without a NULL bitmap */
+/* The first element of a one-dimensional array without a NULL bitmap (only) */
 static char *
 first_element(ArrayType *array)
 {
@@ -469,7 +469,7 @@ kept_unchanged(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 	/* counts that do not match, and NULLs, are extremes_after()'s errors */
 	if (counts == NULL || ArrayGetNItems(ARR_NDIM(counts), ARR_DIMS(counts)) != ndeleted)
 		return NULL;
-	if (ARR_HASNULL(deleted))
+	if (ARR_NDIM(deleted) > 1 || ARR_HASNULL(deleted))
 		return NULL;
 	p = first_element(deleted);
 	for (int i = 0; i < ndeleted; i++, p = next_element(t, p))
