@@ -942,6 +942,42 @@ window_read(SourceWindow *window, DiffSource *source)
 }
 
 /*
+ * Whether a view may read its windows as logged, every row image with its
+ * sign, instead of consolidated: when no expression is evaluated on a
+ * source row, a row that came and went inside the window is only counted
+ * twice, once each way, by aggregates that are sums of what rows bring
+ * (count, sum, avg, the scales kept, bool_and and bool_or as counts) or
+ * keep values (min, max: a value that went and was not kept is taken from
+ * the best that came, diff_extremes.c).  So: one
+ * table read once, no WHERE, plain columns as group keys and aggregate
+ * arguments, no FILTER or DISTINCT.  Consolidating costs a sort of the
+ * window by every column it reads.
+ */
+static bool
+reads_rows_as_logged(DiffShape *shape)
+{
+	Query	   *query = linitial(shape->blocks);
+	ListCell   *lc;
+
+	if (list_length(shape->blocks) != 1 || list_length(shape->sources) != 1 ||
+		shape->aggs == NIL || query->distinctClause != NIL || query->hasTargetSRFs ||
+		list_length(query->rtable) != 1 || query->jointree->quals != NULL)
+		return false;
+	foreach(lc, shape->keys)
+		if (!IsA(lfirst_node(TargetEntry, lc)->expr, Var))
+			return false;
+	foreach(lc, shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		if ((agg->arg != NULL && !IsA(agg->arg, Var)) || agg->aggref->aggfilter != NULL ||
+			agg->aggref->aggdistinct != NIL)
+			return false;
+	}
+	return true;
+}
+
+/*
  * The rows of source's log the snapshot sees and the position did not: of
  * another transaction, those not visible to the position's snapshot; of the
  * position's own transaction, those written at or after its command id.
@@ -1169,42 +1205,6 @@ finish(DiffRefresh *r, bool position_usable)
  * row-level security, say): its rows replaced by a recompute, its position
  * forgotten so that a later differential refresh starts over.
  */
-/*
- * Whether a view may read its windows as logged, every row image with its
- * sign, instead of consolidated: when no expression is evaluated on a
- * source row, a row that came and went inside the window is only counted
- * twice, once each way, by aggregates that are sums of what rows bring
- * (count, sum, avg, the scales kept, bool_and and bool_or as counts) or
- * keep values (min, max: a value that went and was not kept makes its
- * group's kept values unknown, and the group is read again).  So: one
- * table read once, no WHERE, plain columns as group keys and aggregate
- * arguments, no FILTER or DISTINCT.  Consolidating costs a sort of the
- * window by every column it reads.
- */
-static bool
-reads_rows_as_logged(DiffShape *shape)
-{
-	Query	   *query = linitial(shape->blocks);
-	ListCell   *lc;
-
-	if (list_length(shape->blocks) != 1 || list_length(shape->sources) != 1 ||
-		shape->aggs == NIL || query->distinctClause != NIL || query->hasTargetSRFs ||
-		list_length(query->rtable) != 1 || query->jointree->quals != NULL)
-		return false;
-	foreach(lc, shape->keys)
-		if (!IsA(lfirst_node(TargetEntry, lc)->expr, Var))
-			return false;
-	foreach(lc, shape->aggs)
-	{
-		DiffAgg    *agg = lfirst(lc);
-
-		if ((agg->arg != NULL && !IsA(agg->arg, Var)) || agg->aggref->aggfilter != NULL ||
-			agg->aggref->aggdistinct != NIL)
-			return false;
-	}
-	return true;
-}
-
 static void
 recompute_rows(DiffRefresh *r)
 {
