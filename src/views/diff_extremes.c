@@ -465,11 +465,15 @@ kept_unchanged(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 	if (kept == NULL || !end_element(t, kept, true, &last) ||
 		(any_inserted && !better(t, last, best_inserted)))
 		return NULL;
-	ndeleted = ArrayGetNItems(ARR_NDIM(deleted), ARR_DIMS(deleted));
-	/* counts that do not match, and NULLs, are extremes_after()'s errors */
-	if (counts == NULL || ArrayGetNItems(ARR_NDIM(counts), ARR_DIMS(counts)) != ndeleted)
-		return NULL;
+
+	/*
+	 * read in place only in one dimension; NULLs and counts that do not match
+	 * are extremes_after()'s errors
+	 */
 	if (ARR_NDIM(deleted) > 1 || ARR_HASNULL(deleted))
+		return NULL;
+	ndeleted = ArrayGetNItems(ARR_NDIM(deleted), ARR_DIMS(deleted));
+	if (counts == NULL || ArrayGetNItems(ARR_NDIM(counts), ARR_DIMS(counts)) != ndeleted)
 		return NULL;
 	p = first_element(deleted);
 	for (int i = 0; i < ndeleted; i++, p = next_element(t, p))
