@@ -65,8 +65,9 @@ changes_ExecutorEnd(QueryDesc *queryDesc)
 	{
 		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
 
-		if (mt->resultRelInfo != NULL &&
-			RelationGetRelid(mt->resultRelInfo->ri_RelationDesc) == capture_relid)
+		/* the root is the target itself, also when it is partitioned */
+		if (mt->rootResultRelInfo != NULL &&
+			RelationGetRelid(mt->rootResultRelInfo->ri_RelationDesc) == capture_relid)
 		{
 			/* nested MERGEs (triggers) end first: the outer one is last */
 			captured.inserted = (int64) mt->mt_merge_inserted;
