@@ -190,6 +190,37 @@ SELECT pg_temp.differences('pc.mv_daily_lake',
          $q$SELECT 'day=' || day, coalesce(region, '') || ',' || count(*) || ',' || sum(amount)
               FROM pc.events GROUP BY day, region$q$);
 
+-- a partition whose files are already gone (a run whose delete function
+-- failed after removing them, rolled back; or removed by hand) is removed
+-- from the manifest by the retry, never a PANIC on its missing directory
+CREATE TABLE pc.refusals (refuse boolean);
+INSERT INTO pc.refusals VALUES (true);
+CREATE FUNCTION pc.delete_partition(path text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  IF (SELECT refuse FROM pc.refusals) THEN RAISE EXCEPTION 'delete refused for %', path; END IF;
+  RETURN true;
+END $f$;
+CREATE TABLE pc.kinds (id int PRIMARY KEY, kind int);
+INSERT INTO pc.kinds VALUES (1, 1), (2, 2), (3, 3);
+SELECT pipeline.create_matview('pc', 'kinds_lake', 'SELECT id, kind FROM pc.kinds', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/kinds', 'unload-partition-by', 'kind',
+                                     'unload-delete-function', 'pc.delete_partition'));
+DELETE FROM pc.kinds WHERE id = 2;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 11:00+00') WHERE matview = 'pc.mv_kinds_lake'::regclass;
+SELECT error FROM pipeline.runs WHERE matview = 'pc.mv_kinds_lake'::regclass AND status = 'failed';
+SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
+UPDATE pc.refusals SET refuse = false;
+SELECT matview, status FROM pipeline.run_due('2030-01-01 12:00+00') WHERE matview = 'pc.mv_kinds_lake'::regclass;
+SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
+-- a rolled-back refresh that removed a partition's files, then another
+DELETE FROM pc.kinds WHERE id = 3;
+BEGIN;
+SELECT matview, status FROM pipeline.refresh('pc.mv_kinds_lake');
+ROLLBACK;
+SELECT matview, status FROM pipeline.refresh('pc.mv_kinds_lake');
+SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
+SELECT pipeline.drop_matview('pc.mv_kinds_lake');
+
 -- dropping a publication stops following its sources
 SELECT pipeline.drop_matview('pc.mv_prices_lake');
 SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.prices'::regclass;

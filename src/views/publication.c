@@ -481,6 +481,22 @@ find_partition(List *parts, const char *dir)
 }
 
 /*
+ * Makes a removal in directory dir durable.  A directory already gone has
+ * nothing to sync (someone removed the partition, or an earlier attempt
+ * did); a failed fsync is an ERROR, never fsync_fname()'s PANIC: these are
+ * not the server's files.
+ */
+static void
+sync_directory(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0 && errno == ENOENT)
+		return;
+	(void) fsync_fname_ext(dir, true, false, ERROR);
+}
+
+/*
  * Removes a published partition's files (only those) and the directories
  * that leaves empty, up to the destination; each removal made durable.
  */
@@ -501,13 +517,13 @@ remove_partition(const Partition *p, const char *destination)
 					(errcode_for_file_access(),
 					 errmsg("could not remove file \"%s\": %m", file)));
 		dir = parent_directory(file);
-		fsync_fname(dir, true);
+		sync_directory(dir);
 		/* the directories it leaves empty, deepest first */
 		while (strcmp(dir, destination) != 0 && inside(dir, destination) && rmdir(dir) == 0)
 		{
 			char	   *parent = parent_directory(dir);
 
-			fsync_fname(parent, true);
+			sync_directory(parent);
 			dir = parent;
 		}
 	}
