@@ -11,13 +11,22 @@
 
 #include "util/interval.h"
 #include "util/analyze.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -98,6 +107,82 @@ dag_bound_query_dependencies(const char *bound_query, Oid owner)
 	result = dag_query_dependencies(bound_query);
 	runas_end(&ra);
 	return result;
+}
+
+/* The query's range table entries of relations, as entries of nothing */
+static bool
+forget_relations_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				rte->rtekind = RTE_RESULT;
+		}
+		return query_tree_walker(query, forget_relations_walker, context, 0);
+	}
+	return expression_tree_walker(node, forget_relations_walker, context);
+}
+
+/*
+ * Deletes the dependencies of relation relid itself (not of its columns) on
+ * anything but relations, its schema and its access method: those
+ * dag_record_query_dependencies() records.
+ */
+static void
+delete_query_dependencies(Oid relid)
+{
+	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
+	ScanKeyData key[3];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[2], Anum_pg_depend_objsubid, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(0));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 3, key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->deptype == DEPENDENCY_NORMAL &&
+			dep->refclassid != RelationRelationId &&
+			dep->refclassid != NamespaceRelationId &&
+			dep->refclassid != AccessMethodRelationId)
+			CatalogTupleDelete(depend, &tuple->t_self);
+	}
+	systable_endscan(scan);
+	table_close(depend, RowExclusiveLock);
+}
+
+void
+dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
+{
+	ObjectAddress view;
+	RunAs		ra;
+	Query	   *query;
+
+	if (get_rel_relkind(relid) != RELKIND_RELATION)
+		return;
+	delete_query_dependencies(relid);
+	runas_begin_internal(&ra, owner);
+	query = analyze_one(bound_query);
+	runas_end(&ra);
+	(void) forget_relations_walker((Node *) query, NULL);
+	ObjectAddressSet(view, RelationRelationId, relid);
+	recordDependencyOnExpr(&view, (Node *) query, NIL, DEPENDENCY_NORMAL);
+	CommandCounterIncrement();
 }
 
 /* What reads_column_walker() looks for */

@@ -43,6 +43,7 @@
 #include "utils/xid8.h"
 
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
@@ -1461,6 +1462,8 @@ record_source_dependencies(DiffRefresh *r)
 		ObjectAddressSet(read, RelationRelationId, lfirst_oid(lc));
 		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
 	}
+	/* and on the functions, operators and types its query names */
+	dag_record_query_dependencies(r->relid, r->bound_query, r->owner);
 }
 
 /* The trigger that refuses writes outside the refresh, unless it is there. */
