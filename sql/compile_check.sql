@@ -255,6 +255,36 @@ $$;
 SELECT columns > 0 AS has_columns, refs > 0 AS has_references, dangling
   FROM pg_temp.regclass_references();
 
+-- a redefinition keeps column grants of the columns that stay, and an
+-- index on a column that goes is not kept (as ALTER TABLE DROP COLUMN
+-- drops it), with a notice, for a materialized and a differential view
+CREATE TABLE analytics.kept_src (id int PRIMARY KEY, a int, b int);
+INSERT INTO analytics.kept_src VALUES (1, 10, 100), (2, 20, 200);
+SELECT pipeline.create_matview('analytics', 'kept_full', 'SELECT id, a, b FROM analytics.kept_src',
+                               '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('analytics', 'kept_diff', 'SELECT id, a, b FROM analytics.kept_src',
+                               '1 hour', refresh_mode => 'differential');
+CREATE INDEX kept_full_b ON analytics.mv_kept_full (b);
+CREATE INDEX kept_full_a ON analytics.mv_kept_full (a) WHERE a > 0;
+CREATE INDEX kept_diff_ab ON analytics.mv_kept_diff ((a + b));
+GRANT SELECT (a, b) ON analytics.mv_kept_full TO compile_reader;
+GRANT SELECT (a), UPDATE (b) ON analytics.mv_kept_diff TO compile_reader;
+SELECT * FROM pipeline.check('analytics.mv_kept_full', 'SELECT id, a FROM analytics.kept_src');
+SET client_min_messages = notice;
+SELECT pipeline.create_matview('analytics', 'kept_full', 'SELECT id, a FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'full');
+SELECT pipeline.create_matview('analytics', 'kept_diff', 'SELECT id, a FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'differential');
+SET client_min_messages = warning;
+SELECT c.relname AS view, i.indexrelid::regclass AS index
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+ WHERE c.relname IN ('mv_kept_full', 'mv_kept_diff') ORDER BY 1, 2;
+SELECT c.relname AS view, a.attname, a.attacl
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relname IN ('mv_kept_full', 'mv_kept_diff') AND a.attacl IS NOT NULL ORDER BY 1, 2;
+SELECT pipeline.drop_matview('analytics.mv_kept_full');
+SELECT pipeline.drop_matview('analytics.mv_kept_diff');
+
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);
 SELECT pipeline.drop_matview('analytics.mv_regions', cascade => true);

@@ -35,7 +35,7 @@
 
 typedef struct SavedView
 {
-	List	   *indexdefs;		/* CREATE INDEX statements */
+	List	   *indexes;		/* SavedIndex */
 	List	   *grants;			/* GrantEntry */
 	char	   *comment;
 	List	   *column_comments;	/* pairs: name, comment */
@@ -47,12 +47,22 @@ typedef struct GrantEntry
 	Oid			grantee;		/* InvalidOid: PUBLIC */
 	char	   *privilege;
 	bool		grantable;
+	char	   *column;			/* a column's grant; NULL: the relation's */
 } GrantEntry;
 
+typedef struct SavedIndex
+{
+	char	   *name;
+	char	   *definition;		/* CREATE INDEX statement */
+	List	   *columns;		/* names of the columns it uses */
+} SavedIndex;
+
 /*
- * The indexes of v's relation, as CREATE INDEX statements: not the index an
- * incremental table gets on its key, nor a mirror's primary key (the new
- * relation gets its own, perhaps on other columns).
+ * The indexes of v's relation, as CREATE INDEX statements with the columns
+ * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
+ * index): not the index an incremental table gets on its key, nor a
+ * mirror's primary key (the new relation gets its own, perhaps on other
+ * columns).
  */
 static List *
 save_indexes(PendingView *v)
@@ -60,7 +70,7 @@ save_indexes(PendingView *v)
 	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
 	Datum		values[3];
 	char		nulls[3] = "   ";
-	List	   *indexdefs = NIL;
+	List	   *indexes = NIL;
 	SpiRows    *rows;
 	uint64		i;
 
@@ -70,7 +80,16 @@ save_indexes(PendingView *v)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
-	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i "
+	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), "
+					"       (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid), "
+					"       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_depend d "
+					"               JOIN pg_catalog.pg_attribute a "
+					"                 ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+					"              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"                AND d.objid = i.indexrelid "
+					"                AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
+					"  FROM pg_catalog.pg_index i "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
@@ -82,11 +101,22 @@ save_indexes(PendingView *v)
 					" ORDER BY i.indexrelid",
 					3, argtypes, values, nulls, true, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
-		indexdefs = lappend(indexdefs, spi_rows_text(rows, i, 0));
-	return indexdefs;
+	{
+		SavedIndex *index = palloc(sizeof(SavedIndex));
+		bool		isnull;
+
+		index->definition = spi_rows_text(rows, i, 0);
+		index->name = spi_rows_text(rows, i, 1);
+		index->columns = spi_array_texts(spi_rows_value(rows, i, 2, &isnull));
+		indexes = lappend(indexes, index);
+	}
+	return indexes;
 }
 
-/* The grants on v's relation, the owner's own first (grant options exist before use). */
+/*
+ * The grants on v's relation and on its columns, the owner's own first
+ * (grant options exist before use), the relation's before its columns'.
+ */
 static List *
 save_grants(PendingView *v)
 {
@@ -96,10 +126,18 @@ save_grants(PendingView *v)
 	SpiRows    *rows;
 	uint64		i;
 
-	rows = spi_rows(InvalidOid, "SELECT a.grantor, a.grantee, a.privilege_type, a.is_grantable "
-					"  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-					" WHERE c.oid = $1 AND NOT (a.grantee = c.relowner AND a.grantor = c.relowner) "
-					" ORDER BY a.grantor <> c.relowner, a.grantor, a.grantee, a.privilege_type",
+	rows = spi_rows(InvalidOid, "SELECT g.grantor, g.grantee, g.privilege_type, g.is_grantable, g.attname "
+					"  FROM (SELECT a.*, NULL::text AS attname "
+					"          FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+					"         WHERE c.oid = $1 "
+					"        UNION ALL "
+					"        SELECT a.*, att.attname::text "
+					"          FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a "
+					"         WHERE att.attrelid = $1 AND att.attnum > 0 AND NOT att.attisdropped) g, "
+					"       pg_catalog.pg_class c "
+					" WHERE c.oid = $1 AND NOT (g.grantee = c.relowner AND g.grantor = c.relowner) "
+					" ORDER BY g.grantor <> c.relowner, g.attname IS NOT NULL, g.grantor, g.grantee, "
+					"          g.privilege_type, g.attname",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 	{
@@ -110,6 +148,7 @@ save_grants(PendingView *v)
 		g->grantee = DatumGetObjectId(spi_rows_value(rows, i, 1, &isnull));
 		g->privilege = spi_rows_text(rows, i, 2);
 		g->grantable = DatumGetBool(spi_rows_value(rows, i, 3, &isnull));
+		g->column = spi_rows_text(rows, i, 4);
 		grants = lappend(grants, g);
 	}
 	return grants;
@@ -150,7 +189,7 @@ save_view(PendingView *v)
 {
 	SavedView  *saved = palloc0(sizeof(SavedView));
 
-	saved->indexdefs = save_indexes(v);
+	saved->indexes = save_indexes(v);
 	saved->grants = save_grants(v);
 	save_comments(v, saved);
 	return saved;
@@ -162,8 +201,25 @@ restore_view(PendingView *v, SavedView *saved)
 	char	   *qname = pending_display_name(v);
 	ListCell   *lc;
 
-	foreach(lc, saved->indexdefs)
-		runas_create_index(v->owner, lfirst(lc));
+	foreach(lc, saved->indexes)
+	{
+		SavedIndex *index = lfirst(lc);
+		ListCell   *col;
+		char	   *gone = NULL;
+
+		/* as ALTER TABLE DROP COLUMN drops the indexes on the column */
+		foreach(col, index->columns)
+			if (get_attnum(v->newrelid, lfirst(col)) == InvalidAttrNumber)
+				gone = lfirst(col);
+		if (gone)
+		{
+			ereport(NOTICE,
+					(errmsg("index \"%s\" of %s is not kept: the view has no column \"%s\" now",
+							index->name, qname, gone)));
+			continue;
+		}
+		runas_create_index(v->owner, index->definition);
+	}
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
 									 qname, quote_literal_cstr(saved->comment)));
@@ -182,8 +238,13 @@ restore_view(PendingView *v, SavedView *saved)
 	{
 		GrantEntry *g = lfirst(lc);
 
+		/* a changed view may have dropped the column */
+		if (g->column && get_attnum(v->newrelid, g->column) == InvalidAttrNumber)
+			continue;
 		runas_ddl(g->grantor,
-				  psprintf("GRANT %s ON %s TO %s%s", g->privilege, qname,
+				  psprintf("GRANT %s%s%s%s ON %s TO %s%s", g->privilege,
+						   g->column ? " (" : "", g->column ? quote_identifier(g->column) : "",
+						   g->column ? ")" : "", qname,
 						   OidIsValid(g->grantee) ?
 						   quote_identifier(GetUserNameFromId(g->grantee, false)) : "PUBLIC",
 						   g->grantable ? " WITH GRANT OPTION" : ""));
