@@ -11,11 +11,13 @@
  * failure forgets both.
  *
  * The whole batch is first tried in one subtransaction (claim all, insert
- * all with jsonb_populate_record).  Only when that fails on bad data does
- * it fall back to one subtransaction per message, to find and reject the
- * bad ones with their error text; a rejected message claims nothing, so a
- * corrected resend with the same id is accepted, and marks its rejection
- * accepted (pipeline.rejected.accepted_at).
+ * all with jsonb_populate_record, one INSERT per run of messages with the
+ * same fields: a field a message leaves out takes its default).  Only when
+ * that fails on bad data does it fall back to one subtransaction per
+ * message, to find and reject the bad ones with their error text; a
+ * rejected message claims nothing, so a corrected resend with the same id
+ * is accepted, and marks its rejection accepted
+ * (pipeline.rejected.accepted_at).
  *
  * Ids older than pipeline.ingested_retention are forgotten by the next
  * ingest into the same target.
@@ -51,8 +53,24 @@ typedef struct Message
 	int			ordinal;		/* place in the input array */
 	Datum		message;		/* jsonb */
 	char	   *id;				/* dedup id */
+	char	   *shape;			/* per insertable column: '1' if a key of it */
 	bool		claimed;
 } Message;
+
+/*
+ * The target's insertable columns and the INSERT for each message shape (the
+ * columns a message has keys for): a column it has no key for takes its
+ * default, as in an INSERT that leaves it out.
+ */
+typedef struct InsertTarget
+{
+	char	   *target_sql;		/* qualified, quoted name */
+	int			ncols;
+	char	  **names;			/* column names */
+	List	   *shapes;			/* pairs: shape, INSERT taking jsonb[] $1 */
+	MemoryContext cxt;			/* the call's, for shapes: outlives the
+								 * subtransactions */
+} InsertTarget;
 
 static int
 message_cmp_id(const void *a, const void *b)
@@ -142,30 +160,76 @@ claim(Oid target, Message *msgs, int n)
 }
 
 /*
- * Inserts msgs (all claimed) into target as the calling user; "insert_sql"
- * takes a jsonb[] parameter.
+ * The INSERT of messages of one shape: the columns they have keys for,
+ * filled by jsonb_populate_record, the others left to their defaults.
+ * Every name qualified: prepared with the pinned path, the statement is
+ * analyzed again under the caller's (whose target triggers run with it),
+ * where an exact match such as public.unnest(jsonb[]) would beat
+ * pg_catalog's polymorphic functions.
+ */
+static const char *
+shape_insert_sql(InsertTarget *t, const char *shape)
+{
+	StringInfoData cols;
+	StringInfoData values;
+	ListCell   *lc;
+	char	   *sql;
+	MemoryContext oldcxt;
+
+	for (lc = list_head(t->shapes); lc != NULL; lc = lnext(t->shapes, lnext(t->shapes, lc)))
+		if (strcmp(lfirst(lc), shape) == 0)
+			return lfirst(lnext(t->shapes, lc));
+	initStringInfo(&cols);
+	initStringInfo(&values);
+	for (int i = 0; i < t->ncols; i++)
+	{
+		const char *col = quote_identifier(t->names[i]);
+
+		if (shape[i] != '1')
+			continue;
+		appendStringInfo(&cols, "%s%s", cols.len == 0 ? "" : ", ", col);
+		appendStringInfo(&values, "%sr.%s", values.len == 0 ? "" : ", ", col);
+	}
+	oldcxt = MemoryContextSwitchTo(t->cxt);
+	sql = psprintf("INSERT INTO %s %s%s%s SELECT %s FROM pg_catalog.unnest($1::pg_catalog.jsonb[]) m, "
+				   "LATERAL pg_catalog.jsonb_populate_record(NULL::%s, m) r",
+				   t->target_sql, cols.len ? "(" : "", cols.data, cols.len ? ")" : "",
+				   values.data, t->target_sql);
+	t->shapes = lappend(lappend(t->shapes, pstrdup(shape)), sql);
+	MemoryContextSwitchTo(oldcxt);
+	return sql;
+}
+
+/*
+ * Inserts msgs (all claimed, in order) into the target as the calling user,
+ * one INSERT per run of messages of the same shape.
  */
 static void
-insert_messages(const char *insert_sql, Message *msgs, int n)
+insert_messages(InsertTarget *t, Message *msgs, int n)
 {
 	Datum	   *items = palloc(sizeof(Datum) * Max(n, 1));
 	Oid			argtypes[1] = {JSONBARRAYOID};
-	Datum		values[1];
 
-	for (int i = 0; i < n; i++)
-		items[i] = msgs[i].message;
-	values[0] = jsonb_array(items, n);
-	/* the target's own triggers are the caller's code, with its names */
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, insert_sql, 1, argtypes),
-						 values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "ingest insert failed");
+	for (int start = 0, end; start < n; start = end)
+	{
+		Datum		values[1];
+		const char *sql = shape_insert_sql(t, msgs[start].shape);
+
+		for (end = start; end < n && strcmp(msgs[end].shape, msgs[start].shape) == 0; end++)
+			items[end - start] = msgs[end].message;
+		values[0] = jsonb_array(items, end - start);
+		/* the target's own triggers are the caller's code, with its names */
+		if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "ingest insert failed");
+	}
 }
 
 /* A batch of messages for claim_and_insert() */
 typedef struct Batch
 {
 	Oid			target;
-	const char *insert_sql;
+	InsertTarget *insert;
 	Message    *msgs;
 	int			n;
 	int			claimed;
@@ -188,7 +252,7 @@ claim_and_insert(void *arg)
 				todo[k++] = batch->msgs[i];
 		/* insert in the order the messages came */
 		qsort(todo, k, sizeof(Message), message_cmp_ordinal);
-		insert_messages(batch->insert_sql, todo, k);
+		insert_messages(batch->insert, todo, k);
 	}
 }
 
@@ -198,10 +262,10 @@ claim_and_insert(void *arg)
  * and returns false; other errors propagate.
  */
 static bool
-try_claim_and_insert(Oid target, const char *insert_sql, Message *msgs, int n,
+try_claim_and_insert(Oid target, InsertTarget *insert, Message *msgs, int n,
 					 int *claimed, char **error)
 {
-	Batch		batch = {target, insert_sql, msgs, n, 0};
+	Batch		batch = {target, insert, msgs, n, 0};
 	ErrorData  *edata = subxact_try(claim_and_insert, &batch, false);
 
 	if (edata == NULL)
@@ -222,7 +286,7 @@ try_claim_and_insert(Oid target, const char *insert_sql, Message *msgs, int n,
 typedef struct IngestState
 {
 	Oid			target;
-	char	   *insert_sql;		/* INSERT taking the messages as jsonb[] $1 */
+	InsertTarget *insert;		/* the target's columns and INSERTs */
 	MemoryContext cxt;			/* the call's: outlives the subtransactions */
 	Message    *msgs;			/* messages with a dedup id */
 	int			nmsgs;
@@ -235,18 +299,21 @@ typedef struct IngestState
 
 /*
  * Checks the target (a table the caller may insert into) and the messages
- * (an array), and returns the INSERT that takes the messages as jsonb[] $1
- * and fills every column it can from the keys of the same name.
+ * (an array), and returns the target's insertable columns: not generated,
+ * not an identity GENERATED ALWAYS (which a message cannot set, as an
+ * INSERT cannot).
  */
-static char *
-ingest_insert_sql(Oid target_relid, Jsonb *messages, const char *dedup_key)
+static InsertTarget *
+ingest_target(Oid target_relid, Jsonb *messages, const char *dedup_key)
 {
 	Relation	target = table_open(target_relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(target);
 	char	   *target_name = DatumGetCString(DirectFunctionCall1(regclassout,
 																  ObjectIdGetDatum(target_relid)));
-	char	   *target_sql;
-	StringInfoData cols;
+	InsertTarget *t = palloc0(sizeof(InsertTarget));
 	AclResult	aclresult;
+
+	t->cxt = CurrentMemoryContext;
 
 	if (target->rd_rel->relkind != RELKIND_RELATION &&
 		target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
@@ -264,33 +331,43 @@ ingest_insert_sql(Oid target_relid, Jsonb *messages, const char *dedup_key)
 				 errhint("Pass the messages as a JSON array of objects, such as '[{\"%s\": \"1\", ...}]'.",
 						 dedup_key)));
 
-	target_sql = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(target)),
-											RelationGetRelationName(target));
-	initStringInfo(&cols);
-	for (int i = 0; i < RelationGetDescr(target)->natts; i++)
+	t->target_sql = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(target)),
+											   RelationGetRelationName(target));
+	t->names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	for (int i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(target), i);
+		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (att->attisdropped || att->attgenerated)
+		if (att->attisdropped || att->attgenerated ||
+			att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
 			continue;
-		appendStringInfo(&cols, "%s%s", cols.len == 0 ? "" : ", ",
-						 quote_identifier(NameStr(att->attname)));
+		t->names[t->ncols++] = pstrdup(NameStr(att->attname));
 	}
 	table_close(target, NoLock);
-	if (cols.len == 0)
+	if (t->ncols == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" has no columns to insert into", target_name)));
+	return t;
+}
 
-	/*
-	 * Every name qualified: prepared with the pinned path, the statement is
-	 * analyzed again under the caller's (whose target triggers run with it),
-	 * where an exact match such as public.unnest(jsonb[]) would beat
-	 * pg_catalog's polymorphic functions.
-	 */
-	return psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_catalog.unnest($1::pg_catalog.jsonb[]) m, "
-					"LATERAL pg_catalog.jsonb_populate_record(NULL::%s, m) r",
-					target_sql, cols.data, cols.data, target_sql);
+/* Which of the target's insertable columns message m has a key for */
+static char *
+message_shape(InsertTarget *t, Jsonb *m)
+{
+	char	   *shape = palloc(t->ncols + 1);
+
+	for (int i = 0; i < t->ncols; i++)
+	{
+		JsonbValue	key;
+
+		key.type = jbvString;
+		key.val.string.val = t->names[i];
+		key.val.string.len = strlen(t->names[i]);
+		shape[i] = findJsonbValueFromContainer(&m->root, JB_FOBJECT, &key) ? '1' : '0';
+	}
+	shape[t->ncols] = '\0';
+	return shape;
 }
 
 /* Sets a message aside for pipeline.rejected, with its error and id */
@@ -338,6 +415,7 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 			st->msgs[st->nmsgs].ordinal = (int) r;
 			st->msgs[st->nmsgs].message = m;
 			st->msgs[st->nmsgs].id = id;
+			st->msgs[st->nmsgs].shape = message_shape(st->insert, DatumGetJsonbP(m));
 			st->msgs[st->nmsgs].claimed = false;
 			st->nmsgs++;
 		}
@@ -377,7 +455,7 @@ ingest_one(IngestState *st, Message *msg)
 	int			claimed;
 
 	CHECK_FOR_INTERRUPTS();
-	if (!try_claim_and_insert(st->target, st->insert_sql, msg, 1, &claimed, &error))
+	if (!try_claim_and_insert(st->target, st->insert, msg, 1, &claimed, &error))
 	{
 		reject(st, msg->message, error, msg->id);
 		return false;
@@ -513,7 +591,7 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 
 	st.target = target_relid;
 	st.cxt = CurrentMemoryContext;
-	st.insert_sql = ingest_insert_sql(target_relid, messages, dedup_key);
+	st.insert = ingest_target(target_relid, messages, dedup_key);
 	split_messages(&st, messages, dedup_key);
 	nfirst = split_batch_repeats(&st);
 
@@ -523,7 +601,7 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 		prune_ingested(target_relid);
 	/* fast path: the first message of each id, all at once */
 	if (nfirst > 0 &&
-		try_claim_and_insert(target_relid, st.insert_sql, st.msgs, nfirst, &claimed, &error))
+		try_claim_and_insert(target_relid, st.insert, st.msgs, nfirst, &claimed, &error))
 	{
 		st.counts.accepted += claimed;
 		st.counts.duplicates += st.nmsgs - claimed;
