@@ -139,5 +139,10 @@ SET ROLE sched_outsider;
 SELECT lag IS NULL AS lag_unknown_to_others FROM pipeline.status WHERE matview::oid = :hourly_oid;
 RESET ROLE;
 DROP ROLE sched_outsider;
+-- an infinite as_of is refused: it has no label, and recording one would
+-- leave the view with a last run no later label could follow
+SELECT * FROM pipeline.run_due('infinity');
+SELECT * FROM pipeline.run_due('-infinity');
+SELECT count(*) AS infinite_runs FROM pipeline.runs WHERE NOT isfinite(time_label);
 SELECT pipeline.drop_matview('sched.mv_hourly');
 DROP SCHEMA sched CASCADE;

@@ -577,6 +577,11 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 	ViewState  *states;
 	int			i;
 
+	/* labels are multiples of intervals: an infinite one has none */
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite time")));
 	InitMaterializedSRF(fcinfo, 0);
 	run_fail_orphans();
 	dag = dag_load();
