@@ -36,8 +36,16 @@
 #include "util/toposort.h"
 #include "util/spi_rows.h"
 
+/* What to do with each relation entry of a query's range tables */
+typedef struct RelationVisit
+{
+	void		(*visit) (RangeTblEntry *rte, void *arg);
+	void	   *arg;
+} RelationVisit;
+
+/* Visits the relation entries of every range table: subqueries, CTEs, sublinks */
 static bool
-collect_relations_walker(Node *node, List **relids)
+relation_entries_walker(Node *node, RelationVisit *visit)
 {
 	if (node == NULL)
 		return false;
@@ -51,11 +59,28 @@ collect_relations_walker(Node *node, List **relids)
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
 			if (rte->rtekind == RTE_RELATION)
-				*relids = list_append_unique_oid(*relids, rte->relid);
+				visit->visit(rte, visit->arg);
 		}
-		return query_tree_walker(query, collect_relations_walker, relids, 0);
+		return query_tree_walker(query, relation_entries_walker, visit, 0);
 	}
-	return expression_tree_walker(node, collect_relations_walker, relids);
+	return expression_tree_walker(node, relation_entries_walker, visit);
+}
+
+static void
+collect_relation(RangeTblEntry *rte, void *arg)
+{
+	List	  **relids = arg;
+
+	*relids = list_append_unique_oid(*relids, rte->relid);
+}
+
+/* Adds the relations node's range tables name to *relids */
+static void
+collect_relations(Node *node, List **relids)
+{
+	RelationVisit visit = {collect_relation, relids};
+
+	(void) relation_entries_walker(node, &visit);
 }
 
 List *
@@ -66,7 +91,7 @@ dag_query_dependencies(const char *query_text)
 	List	   *result = NIL;
 	int			i;
 
-	collect_relations_walker((Node *) query, &relids);
+	collect_relations((Node *) query, &relids);
 
 	/* relids grows as plain views are opened up; walk it as a worklist */
 	for (i = 0; i < list_length(relids); i++)
@@ -80,7 +105,7 @@ dag_query_dependencies(const char *query_text)
 				{
 					Relation	view = table_open(relid, AccessShareLock);
 
-					collect_relations_walker((Node *) get_view_query(view), &relids);
+					collect_relations((Node *) get_view_query(view), &relids);
 					table_close(view, AccessShareLock);
 				}
 				/* FALLTHROUGH */
@@ -109,27 +134,11 @@ dag_bound_query_dependencies(const char *bound_query, Oid owner)
 	return result;
 }
 
-/* The query's range table entries of relations, as entries of nothing */
-static bool
-forget_relations_walker(Node *node, void *context)
+/* A relation entry as an entry of nothing: no dependency is found on it */
+static void
+forget_relation(RangeTblEntry *rte, void *arg)
 {
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-	{
-		Query	   *query = (Query *) node;
-		ListCell   *lc;
-
-		foreach(lc, query->rtable)
-		{
-			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
-
-			if (rte->rtekind == RTE_RELATION)
-				rte->rtekind = RTE_RESULT;
-		}
-		return query_tree_walker(query, forget_relations_walker, context, 0);
-	}
-	return expression_tree_walker(node, forget_relations_walker, context);
+	rte->rtekind = RTE_RESULT;
 }
 
 /*
@@ -172,6 +181,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 	ObjectAddress view;
 	RunAs		ra;
 	Query	   *query;
+	RelationVisit visit = {0};
 
 	if (get_rel_relkind(relid) != RELKIND_RELATION)
 		return;
@@ -179,7 +189,8 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 	runas_begin_internal(&ra, owner);
 	query = analyze_one(bound_query);
 	runas_end(&ra);
-	(void) forget_relations_walker((Node *) query, NULL);
+	visit.visit = forget_relation;
+	(void) relation_entries_walker((Node *) query, &visit);
 	ObjectAddressSet(view, RelationRelationId, relid);
 	recordDependencyOnExpr(&view, (Node *) query, NIL, DEPENDENCY_NORMAL);
 	CommandCounterIncrement();
