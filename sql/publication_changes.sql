@@ -221,6 +221,15 @@ SELECT matview, status FROM pipeline.refresh('pc.mv_kinds_lake');
 SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
 SELECT pipeline.drop_matview('pc.mv_kinds_lake');
 
+-- destinations overlap where their files would go, too: a link to another
+-- publication's tree is refused like the tree itself
+SELECT pipeline.create_matview('pc', 'linked_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/linked', 'unload-partition-by', 'day'));
+SELECT format('COPY (SELECT) TO PROGRAM %L', format('ln -s %s/linked %s/alias', :'lake', :'lake')) \gexec
+SELECT pipeline.create_matview('pc', 'alias_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/alias/inner', 'unload-partition-by', 'day'));
+SELECT pipeline.drop_matview('pc.mv_linked_lake');
+
 -- dropping a publication stops following its sources
 SELECT pipeline.drop_matview('pc.mv_prices_lake');
 SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.prices'::regclass;

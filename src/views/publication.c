@@ -149,6 +149,46 @@ inside(const char *a, const char *b)
 		(strncmp(a, b, n) == 0 && a[n] == '/');
 }
 
+/*
+ * The canonical path with the symbolic links of its longest existing
+ * prefix resolved: where its files would really go.
+ */
+static char *
+resolved_destination(const char *path)
+{
+	char	   *real = realpath(path, NULL);	/* malloc'd */
+	char	   *parent;
+
+	if (real != NULL)
+	{
+		char	   *copy = pstrdup(real);
+
+		free(real);
+		return copy;
+	}
+	if (errno != ENOENT || strcmp(path, "/") == 0)
+		return pstrdup(path);
+	parent = parent_directory(path);
+	if (strcmp(parent, path) == 0)
+		return pstrdup(path);
+	return psprintf("%s/%s", resolved_destination(parent), last_dir_separator(path) + 1);
+}
+
+/*
+ * Whether two destinations overlap, as written or where their files would
+ * go (a link to another publication's tree).
+ */
+static bool
+destinations_overlap(const char *a, const char *b)
+{
+	char	   *real_a = resolved_destination(a);
+	char	   *real_b = resolved_destination(b);
+
+	canonicalize_path(real_a);
+	canonicalize_path(real_b);
+	return inside(a, b) || inside(b, a) || inside(real_a, real_b) || inside(real_b, real_a);
+}
+
 /* Refuses a destination that overlaps another publication's. */
 static void
 check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
@@ -167,7 +207,7 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	{
 		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
 
-		if (inside(destination, other) || inside(other, destination))
+		if (destinations_overlap(destination, other))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("destination \"%s\" of lake publication \"%s\" overlaps \"%s\" of %s",
