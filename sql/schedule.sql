@@ -143,6 +143,12 @@ DROP ROLE sched_outsider;
 -- leave the view with a last run no later label could follow
 SELECT * FROM pipeline.run_due('infinity');
 SELECT * FROM pipeline.run_due('-infinity');
+SELECT * FROM pipeline.run_due('294276-12-31 23:59:59+00');
+-- time labels hold to the ends of the range (the sum of a time near its
+-- end and the distance between the epochs overflowed)
+SELECT pipeline.time_label('1 hour', '294276-12-31 23:59:59+00'),
+       pipeline.time_label('1 day', '4713-11-25 00:00:01+00 BC'),
+       pipeline.time_label('1 minute', '1969-12-31 23:59:30+00');
 SELECT count(*) AS infinite_runs FROM pipeline.runs WHERE NOT isfinite(time_label);
 SELECT pipeline.drop_matview('sched.mv_hourly');
 DROP SCHEMA sched CASCADE;

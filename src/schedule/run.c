@@ -16,6 +16,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -577,11 +578,15 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 	ViewState  *states;
 	int			i;
 
-	/* labels are multiples of intervals: an infinite one has none */
-	if (TIMESTAMP_NOT_FINITE(as_of))
+	/*
+	 * Labels are multiples of intervals: an infinite time has none, and a
+	 * label near the end of PostgreSQL's range would have no next one.
+	 */
+	if (TIMESTAMP_NOT_FINITE(as_of) ||
+		as_of >= (TimestampTz) (date2j(100000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("as_of must be a finite time")));
+				 errmsg("as_of must be a finite time before the year 100000")));
 	InitMaterializedSRF(fcinfo, 0);
 	run_fail_orphans();
 	dag = dag_load();

@@ -5,6 +5,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "utils/timestamp.h"
 
 #include "util/interval.h"
@@ -23,11 +24,26 @@ interval_usecs(const Interval *interval)
 TimestampTz
 time_label_of(int64 interval_us, TimestampTz at)
 {
-	int64		since_unix = at + UNIX_TO_PG_EPOCH_US;
-	int64		floor = since_unix - since_unix % interval_us;
+	/*
+	 * How far at is past its label, from remainders, so that no sum comes
+	 * near the ends of int64 (at + the epochs' distance overflows in the last
+	 * thirty years of PostgreSQL's range); C's remainder takes the dividend's
+	 * sign, the label is a floor toward -infinity.
+	 */
+	int64		past = at % interval_us;
+	TimestampTz label;
 
-	/* C division truncates toward zero; labels floor toward -infinity */
-	if (since_unix % interval_us < 0)
-		floor -= interval_us;
-	return floor - UNIX_TO_PG_EPOCH_US;
+	if (pg_add_s64_overflow(past, UNIX_TO_PG_EPOCH_US % interval_us, &past))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("interval out of range")));
+	past %= interval_us;
+	if (past < 0)
+		past += interval_us;
+	label = at - past;
+	if (!IS_VALID_TIMESTAMP(label))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return label;
 }
