@@ -225,9 +225,16 @@ SELECT pipeline.drop_matview('pc.mv_kinds_lake');
 -- publication's tree is refused like the tree itself
 SELECT pipeline.create_matview('pc', 'linked_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/linked', 'unload-partition-by', 'day'));
-SELECT format('COPY (SELECT) TO PROGRAM %L', format('ln -s %s/linked %s/alias', :'lake', :'lake')) \gexec
-SELECT pipeline.create_matview('pc', 'alias_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
-       options => jsonb_build_object('unload-destination', :'lake' || '/alias/inner', 'unload-partition-by', 'day'));
+SELECT set_config('pc.lake', :'lake', false) IS NOT NULL AS lake_set;
+DO $$
+DECLARE lake text := current_setting('pc.lake');
+BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L', format('ln -s %s/linked %s/alias', lake, lake));
+  PERFORM pipeline.create_matview('pc', 'alias_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
+          options => jsonb_build_object('unload-destination', lake || '/alias/inner', 'unload-partition-by', 'day'));
+EXCEPTION WHEN invalid_parameter_value THEN
+  RAISE WARNING '%', replace(SQLERRM, lake, '<lake>');
+END $$;
 SELECT pipeline.drop_matview('pc.mv_linked_lake');
 
 -- dropping a publication stops following its sources
