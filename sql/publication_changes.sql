@@ -237,6 +237,22 @@ EXCEPTION WHEN invalid_parameter_value THEN
 END $$;
 SELECT pipeline.drop_matview('pc.mv_linked_lake');
 
+-- a publication redefined in place lets go of what its old query named:
+-- here a table named by a regclass constant, not read
+CREATE TABLE pc.lookup (id int);
+CREATE FUNCTION pc.kind_of(id int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT id % 2';
+SELECT pipeline.create_matview('pc', 'named_lake',
+       $q$SELECT id, pc.kind_of(id) AS kind, 'pc.lookup'::regclass::text AS named FROM pc.events$q$, '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/named', 'unload-partition-by', 'kind'));
+DROP TABLE pc.lookup;
+DROP FUNCTION pc.kind_of(int);
+SELECT pipeline.create_matview('pc', 'named_lake',
+       $q$SELECT id, id % 2 AS kind, 'none' AS named FROM pc.events$q$, '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/named', 'unload-partition-by', 'kind'));
+DROP TABLE pc.lookup;
+DROP FUNCTION pc.kind_of(int);
+SELECT pipeline.drop_matview('pc.mv_named_lake');
+
 -- dropping a publication stops following its sources
 SELECT pipeline.drop_matview('pc.mv_prices_lake');
 SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.prices'::regclass;

@@ -143,11 +143,11 @@ forget_relation(RangeTblEntry *rte, void *arg)
 
 /*
  * Deletes the dependencies of relation relid itself (not of its columns) on
- * anything but relations, its schema and its access method: those
- * dag_record_query_dependencies() records.
+ * anything but its schema and its access method, and on relations only
+ * with relations_too: those dag_record_query_dependencies() records.
  */
 static void
-delete_query_dependencies(Oid relid)
+delete_query_dependencies(Oid relid, bool relations_too)
 {
 	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 	ScanKeyData key[3];
@@ -166,7 +166,7 @@ delete_query_dependencies(Oid relid)
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 
 		if (dep->deptype == DEPENDENCY_NORMAL &&
-			dep->refclassid != RelationRelationId &&
+			(relations_too || dep->refclassid != RelationRelationId) &&
 			dep->refclassid != NamespaceRelationId &&
 			dep->refclassid != AccessMethodRelationId)
 			CatalogTupleDelete(depend, &tuple->t_self);
@@ -176,7 +176,8 @@ delete_query_dependencies(Oid relid)
 }
 
 void
-dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
+dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner,
+							  bool sources_recorded)
 {
 	ObjectAddress view;
 	RunAs		ra;
@@ -185,7 +186,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 
 	if (get_rel_relkind(relid) != RELKIND_RELATION)
 		return;
-	delete_query_dependencies(relid);
+	delete_query_dependencies(relid, !sources_recorded);
 	runas_begin_internal(&ra, owner);
 	query = analyze_one(bound_query);
 	runas_end(&ra);

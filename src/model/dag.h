@@ -29,15 +29,19 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 
 /*
  * Records that a managed view's table (relid) depends on what its bound
- * query names other than relations (functions, operators, types,
- * collations, constraints), as a materialized view's rule makes its view
- * depend on them: none can be dropped, or dropped and created anew under
- * the same name, from under a query that is analyzed by name at every run.
- * Replaces what an earlier call recorded; a materialized view, which has
- * its rule, is left alone.  The relations stay the guard's (and, for a
- * differential view, its refresh's) to protect.
+ * query names other than the relations it reads (functions, operators,
+ * types, collations, constraints, a regclass constant's relation), as a
+ * materialized view's rule makes its view depend on them: none can be
+ * dropped, or dropped and created anew under the same name, from under a
+ * query that is analyzed by name at every run.  Replaces what an earlier
+ * call recorded, its dependencies on relations too unless
+ * sources_recorded (a differential view's refresh has just recorded those
+ * on its sources); a materialized view, which has its rule, is left alone.
+ * The relations read stay the guard's (and, for a differential view, its
+ * refresh's) to protect.
  */
-extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
+extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner,
+										  bool sources_recorded);
 
 /*
  * Whether the query reads column attnum of relation relid directly (not

@@ -1463,7 +1463,7 @@ record_source_dependencies(DiffRefresh *r)
 		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
 	}
 	/* and on the functions, operators and types its query names */
-	dag_record_query_dependencies(r->relid, r->bound_query, r->owner);
+	dag_record_query_dependencies(r->relid, r->bound_query, r->owner, true);
 }
 
 /* The trigger that refuses writes outside the refresh, unless it is there. */
