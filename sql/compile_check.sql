@@ -282,8 +282,33 @@ SELECT c.relname AS view, i.indexrelid::regclass AS index
 SELECT c.relname AS view, a.attname, a.attacl
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relname IN ('mv_kept_full', 'mv_kept_diff') AND a.attacl IS NOT NULL ORDER BY 1, 2;
+-- grants passed on by their grantees are given again in the order that
+-- holds: a right after the grant option it is passed on with, whatever
+-- the roles' OIDs (chain_b, made first, receives from chain_a)
+CREATE ROLE chain_b;
+CREATE ROLE chain_a;
+CREATE ROLE chain_c;
+GRANT USAGE ON SCHEMA analytics TO chain_a, chain_b, chain_c;
+GRANT SELECT (a) ON analytics.mv_kept_diff TO chain_a WITH GRANT OPTION;
+GRANT SELECT ON analytics.mv_kept_full TO chain_a WITH GRANT OPTION;
+SET ROLE chain_a;
+GRANT SELECT (a) ON analytics.mv_kept_diff TO chain_b WITH GRANT OPTION;
+GRANT SELECT ON analytics.mv_kept_full TO chain_b WITH GRANT OPTION;
+SET ROLE chain_b;
+GRANT SELECT (a) ON analytics.mv_kept_diff TO chain_c;
+GRANT SELECT ON analytics.mv_kept_full TO chain_c;
+RESET ROLE;
+SELECT pipeline.create_matview('analytics', 'kept_full', 'SELECT id, a, 1 AS c FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'full');
+SELECT pipeline.create_matview('analytics', 'kept_diff', 'SELECT id, a, 1 AS c FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'differential');
+SELECT c.relname AS view, c.relacl, a.attacl
+  FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'a'
+ WHERE c.relname IN ('mv_kept_full', 'mv_kept_diff') ORDER BY 1;
 SELECT pipeline.drop_matview('analytics.mv_kept_full');
 SELECT pipeline.drop_matview('analytics.mv_kept_diff');
+DROP OWNED BY chain_a, chain_b, chain_c;
+DROP ROLE chain_a, chain_b, chain_c;
 
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);

@@ -195,6 +195,57 @@ save_view(PendingView *v)
 	return saved;
 }
 
+/* Whether grant g passes on a right that one of given holds with grant option */
+static bool
+grant_option_given(const GrantEntry *g, List *given)
+{
+	ListCell   *lc;
+
+	foreach(lc, given)
+	{
+		GrantEntry *h = lfirst(lc);
+
+		if (h->grantable && h->grantee == g->grantor &&
+			strcmp(h->privilege, g->privilege) == 0 &&
+			(h->column == NULL || (g->column && strcmp(h->column, g->column) == 0)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The grants in an order that can be granted again: each one after the
+ * grant that gave its grantor the right with grant option (the owner's
+ * first); any left over (a chain that no longer holds) come last, and fail
+ * as they would by hand.
+ */
+static List *
+grants_in_order(List *grants, Oid owner)
+{
+	List	   *ordered = NIL;
+	List	   *pending = list_copy(grants);
+	bool		progress = true;
+
+	while (pending != NIL && progress)
+	{
+		ListCell   *lc;
+
+		progress = false;
+		foreach(lc, pending)
+		{
+			GrantEntry *g = lfirst(lc);
+
+			if (g->grantor == owner || grant_option_given(g, ordered))
+			{
+				ordered = lappend(ordered, g);
+				pending = foreach_delete_current(pending, lc);
+				progress = true;
+			}
+		}
+	}
+	return list_concat(ordered, pending);
+}
+
 static void
 restore_view(PendingView *v, SavedView *saved)
 {
@@ -234,7 +285,7 @@ restore_view(PendingView *v, SavedView *saved)
 									 quote_identifier(column),
 									 quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
 	}
-	foreach(lc, saved->grants)
+	foreach(lc, grants_in_order(saved->grants, v->owner))
 	{
 		GrantEntry *g = lfirst(lc);
 
