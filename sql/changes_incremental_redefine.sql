@@ -316,6 +316,28 @@ ALTER TABLE stream.mv_visit_log SET SCHEMA public;
 DROP TABLE stream.mv_visit_log CASCADE;
 SELECT count(*) AS still_there FROM stream.mv_visit_log;
 
+-- an index of the user's on the new key, named by default, takes another
+-- name when the key index has its own, and a differential view's key
+-- index is not carried along into another kind of view
+SELECT pipeline.create_matview('stream', 'keyed', 'SELECT seq, at FROM stream.clicks', '5 minutes',
+                               'incremental', incremental_key => 'seq');
+CREATE INDEX ON stream.mv_keyed (at);
+SET client_min_messages = notice;
+SELECT pipeline.create_matview('stream', 'keyed', 'SELECT seq, at FROM stream.clicks', '5 minutes',
+                               'incremental', incremental_key => 'at');
+SET client_min_messages = warning;
+SELECT pipeline.create_matview('stream', 'grouped', 'SELECT seq, player FROM stream.clicks',
+                               '5 minutes', refresh_mode => 'differential');
+SELECT pipeline.create_matview('stream', 'grouped', 'SELECT seq, player FROM stream.clicks',
+                               '5 minutes', 'incremental', incremental_key => 'seq');
+SELECT c.relname AS view, i.indexrelid::regclass AS index, pg_get_indexdef(i.indexrelid) LIKE '%(' || a.attname || ')' AS on_key
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+  JOIN pipeline.matview_definitions d ON d.matview = c.oid
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = d.incremental_key
+ WHERE c.relname IN ('mv_keyed', 'mv_grouped') ORDER BY 1, 2::text;
+SELECT pipeline.drop_matview('stream.mv_grouped');
+SELECT pipeline.drop_matview('stream.mv_keyed');
+
 -- clean up
 SELECT pipeline.drop_matview('stream.mv_visits', cascade => true);
 SELECT pipeline.drop_matview('stream.mv_entrances', cascade => true);

@@ -60,22 +60,25 @@ typedef struct SavedIndex
 /*
  * The indexes of v's relation, as CREATE INDEX statements with the columns
  * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
- * index): not the index an incremental table gets on its key, nor a
- * mirror's primary key (the new relation gets its own, perhaps on other
- * columns).
+ * index): not pipeline's own key index (<view>_pipeline_key, a
+ * differential or incremental view's), nor the index an incremental table
+ * got on its key before it was named so, nor a mirror's primary key (the
+ * new relation gets its own, perhaps on other columns).
  */
 static List *
 save_indexes(PendingView *v)
 {
-	Oid			argtypes[3] = {OIDOID, TEXTOID, BOOLOID};
-	Datum		values[3];
-	char		nulls[3] = "   ";
+	Oid			argtypes[4] = {OIDOID, TEXTOID, BOOLOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
 	List	   *indexes = NIL;
 	SpiRows    *rows;
 	uint64		i;
 
 	values[0] = ObjectIdGetDatum(v->relid);
 	values[2] = BoolGetDatum(v->old_type == MATVIEW_MIRROR);
+	/* pipeline's own key index (a differential or incremental view's) */
+	values[3] = CStringGetTextDatum(psprintf("%.40s_pipeline_key", get_rel_name(v->relid)));
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
@@ -91,6 +94,8 @@ save_indexes(PendingView *v)
 					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
 					"  FROM pg_catalog.pg_index i "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
+					"   AND (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid) "
+					"       OPERATOR(pg_catalog.<>) $4 "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
 					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
@@ -99,7 +104,7 @@ save_indexes(PendingView *v)
 					"            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
-					3, argtypes, values, nulls, true, SPI_OK_SELECT);
+					4, argtypes, values, nulls, true, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 	{
 		SavedIndex *index = palloc(sizeof(SavedIndex));
@@ -246,6 +251,28 @@ grants_in_order(List *grants, Oid owner)
 	return list_concat(ordered, pending);
 }
 
+/*
+ * The CREATE INDEX statement that restores a saved index on the new
+ * relation: as it was, or without its name when an index of the new
+ * relation has it (pipeline's own key index, named by PostgreSQL after the
+ * key column, as the user's index on that column was), so that PostgreSQL
+ * picks another.
+ */
+static const char *
+index_definition_to_restore(const SavedIndex *index, PendingView *v)
+{
+	char	   *named = psprintf(" INDEX %s ON ", quote_identifier(index->name));
+	const char *at = strstr(index->definition, named);
+
+	if (!OidIsValid(get_relname_relid(index->name, v->nspid)) || at == NULL)
+		return index->definition;
+	ereport(NOTICE,
+			(errmsg("index \"%s\" of %s is restored under another name: the view's key index has its name",
+					index->name, pending_display_name(v))));
+	return psprintf("%.*s INDEX ON %s", (int) (at - index->definition), index->definition,
+					at + strlen(named));
+}
+
 static void
 restore_view(PendingView *v, SavedView *saved)
 {
@@ -269,7 +296,7 @@ restore_view(PendingView *v, SavedView *saved)
 							index->name, qname, gone)));
 			continue;
 		}
-		runas_create_index(v->owner, index->definition);
+		runas_create_index(v->owner, index_definition_to_restore(index, v));
 	}
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
