@@ -67,7 +67,8 @@ typedef struct InsertTarget
 	char	   *target_sql;		/* qualified, quoted name */
 	int			ncols;
 	char	  **names;			/* column names */
-	List	   *shapes;			/* pairs: shape, INSERT taking jsonb[] $1 */
+	List	   *shapes;			/* pairs: shape, prepared INSERT taking
+								 * jsonb[] $1 */
 	MemoryContext cxt;			/* the call's, for shapes: outlives the
 								 * subtransactions */
 } InsertTarget;
@@ -160,16 +161,17 @@ claim(Oid target, Message *msgs, int n)
 }
 
 /*
- * The INSERT of messages of one shape: the columns they have keys for,
- * filled by jsonb_populate_record, the others left to their defaults.
- * Every name qualified: prepared with the pinned path, the statement is
+ * The INSERT of messages of one shape, prepared once a call: the columns
+ * they have keys for, filled by jsonb_populate_record, the others left to
+ * their defaults.  Every name qualified: prepared with the pinned path, the statement is
  * analyzed again under the caller's (whose target triggers run with it),
  * where an exact match such as public.unnest(jsonb[]) would beat
  * pg_catalog's polymorphic functions.
  */
-static const char *
-shape_insert_sql(InsertTarget *t, const char *shape)
+static SPIPlanPtr
+shape_insert(InsertTarget *t, const char *shape)
 {
+	Oid			argtypes[1] = {JSONBARRAYOID};
 	StringInfoData cols;
 	StringInfoData values;
 	ListCell   *lc;
@@ -195,9 +197,11 @@ shape_insert_sql(InsertTarget *t, const char *shape)
 				   "LATERAL pg_catalog.jsonb_populate_record(NULL::%s, m) r",
 				   t->target_sql, cols.len ? "(" : "", cols.data, cols.len ? ")" : "",
 				   values.data, t->target_sql);
-	t->shapes = lappend(lappend(t->shapes, pstrdup(shape)), sql);
+	/* prepared once a call: in SPI's memory, which outlives subtransactions */
+	t->shapes = lappend(lappend(t->shapes, pstrdup(shape)),
+						runas_spi_prepare(InvalidOid, sql, 1, argtypes));
 	MemoryContextSwitchTo(oldcxt);
-	return sql;
+	return llast(t->shapes);
 }
 
 /*
@@ -208,19 +212,17 @@ static void
 insert_messages(InsertTarget *t, Message *msgs, int n)
 {
 	Datum	   *items = palloc(sizeof(Datum) * Max(n, 1));
-	Oid			argtypes[1] = {JSONBARRAYOID};
 
 	for (int start = 0, end; start < n; start = end)
 	{
 		Datum		values[1];
-		const char *sql = shape_insert_sql(t, msgs[start].shape);
+		SPIPlanPtr	plan = shape_insert(t, msgs[start].shape);
 
 		for (end = start; end < n && strcmp(msgs[end].shape, msgs[start].shape) == 0; end++)
 			items[end - start] = msgs[end].message;
 		values[0] = jsonb_array(items, end - start);
 		/* the target's own triggers are the caller's code, with its names */
-		if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 1, argtypes),
-							 values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "ingest insert failed");
 	}
 }
