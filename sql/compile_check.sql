@@ -309,6 +309,15 @@ SELECT pipeline.drop_matview('analytics.mv_kept_full');
 SELECT pipeline.drop_matview('analytics.mv_kept_diff');
 DROP OWNED BY chain_a, chain_b, chain_c;
 DROP ROLE chain_a, chain_b, chain_c;
+-- an index of the view's that cannot be made again fails the redefinition,
+-- saying which; nothing changes
+SELECT pipeline.create_matview('analytics', 'kept_text', 'SELECT id, a::text AS t FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'full');
+CREATE INDEX kept_text_lower ON analytics.mv_kept_text (lower(t));
+SELECT pipeline.create_matview('analytics', 'kept_text', 'SELECT id, a AS t FROM analytics.kept_src', '1 hour',
+                               refresh_mode => 'full');
+SELECT version, query FROM pipeline.matviews WHERE matview = 'analytics.mv_kept_text'::regclass;
+SELECT pipeline.drop_matview('analytics.mv_kept_text');
 
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);

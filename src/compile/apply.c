@@ -273,9 +273,18 @@ index_definition_to_restore(const SavedIndex *index, PendingView *v)
 					at + strlen(named));
 }
 
+/* Error context: which of the view's indexes could not be made again */
+static void
+restoring_index_context(void *arg)
+{
+	errcontext("restoring index \"%s\" of the redefined view (drop it first, or change it)",
+			   ((SavedIndex *) arg)->name);
+}
+
 static void
 restore_view(PendingView *v, SavedView *saved)
 {
+	ErrorContextCallback restoring = {.callback = restoring_index_context};
 	char	   *qname = pending_display_name(v);
 	ListCell   *lc;
 
@@ -296,7 +305,11 @@ restore_view(PendingView *v, SavedView *saved)
 							index->name, qname, gone)));
 			continue;
 		}
+		restoring.arg = index;
+		restoring.previous = error_context_stack;
+		error_context_stack = &restoring;
 		runas_create_index(v->owner, index_definition_to_restore(index, v));
+		error_context_stack = restoring.previous;
 	}
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
