@@ -143,11 +143,12 @@ forget_relation(RangeTblEntry *rte, void *arg)
 
 /*
  * Deletes the dependencies of relation relid itself (not of its columns) on
- * anything but its schema and its access method, and on relations only
- * with relations_too: those dag_record_query_dependencies() records.
+ * anything but its schema and its access method: those
+ * dag_record_query_dependencies() records, and a differential view's on
+ * its sources.
  */
 static void
-delete_query_dependencies(Oid relid, bool relations_too)
+delete_query_dependencies(Oid relid)
 {
 	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 	ScanKeyData key[3];
@@ -166,7 +167,6 @@ delete_query_dependencies(Oid relid, bool relations_too)
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 
 		if (dep->deptype == DEPENDENCY_NORMAL &&
-			(relations_too || dep->refclassid != RelationRelationId) &&
 			dep->refclassid != NamespaceRelationId &&
 			dep->refclassid != AccessMethodRelationId)
 			CatalogTupleDelete(depend, &tuple->t_self);
@@ -176,8 +176,7 @@ delete_query_dependencies(Oid relid, bool relations_too)
 }
 
 void
-dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner,
-							  bool sources_recorded)
+dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 {
 	ObjectAddress view;
 	RunAs		ra;
@@ -186,7 +185,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner,
 
 	if (get_rel_relkind(relid) != RELKIND_RELATION)
 		return;
-	delete_query_dependencies(relid, !sources_recorded);
+	delete_query_dependencies(relid);
 	runas_begin_internal(&ra, owner);
 	query = analyze_one(bound_query);
 	runas_end(&ra);

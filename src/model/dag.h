@@ -33,15 +33,13 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
  * types, collations, constraints, a regclass constant's relation), as a
  * materialized view's rule makes its view depend on them: none can be
  * dropped, or dropped and created anew under the same name, from under a
- * query that is analyzed by name at every run.  Replaces what an earlier
- * call recorded, its dependencies on relations too unless
- * sources_recorded (a differential view's refresh has just recorded those
- * on its sources); a materialized view, which has its rule, is left alone.
- * The relations read stay the guard's (and, for a differential view, its
- * refresh's) to protect.
+ * query that is analyzed by name at every run.  Replaces every dependency
+ * of the table itself an earlier call or a differential refresh recorded,
+ * on relations too; a materialized view, which has its rule, is left
+ * alone.  The relations read stay the guard's (and, for a differential
+ * view, its refresh's, which records them after this) to protect.
  */
-extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner,
-										  bool sources_recorded);
+extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 
 /*
  * Whether the query reads column attnum of relation relid directly (not

@@ -1437,9 +1437,12 @@ record_source_dependencies(DiffRefresh *r)
 	ListCell   *lc;
 
 	ObjectAddressSet(view, RelationRelationId, r->relid);
-	/* made anew: the sources may differ since the last full refresh */
-	deleteDependencyRecordsForClass(RelationRelationId, r->relid, RelationRelationId,
-									DEPENDENCY_NORMAL);
+
+	/*
+	 * made anew, from what the query names but its sources (functions,
+	 * operators, types): the sources may differ since the last full refresh
+	 */
+	dag_record_query_dependencies(r->relid, r->bound_query, r->owner);
 	foreach(lc, r->shape->sources)
 	{
 		DiffSource *source = lfirst(lc);
@@ -1462,8 +1465,6 @@ record_source_dependencies(DiffRefresh *r)
 		ObjectAddressSet(read, RelationRelationId, lfirst_oid(lc));
 		recordDependencyOn(&view, &read, DEPENDENCY_NORMAL);
 	}
-	/* and on the functions, operators and types its query names */
-	dag_record_query_dependencies(r->relid, r->bound_query, r->owner, true);
 }
 
 /* The trigger that refuses writes outside the refresh, unless it is there. */
