@@ -83,8 +83,7 @@ save_indexes(PendingView *v)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
-	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), "
-					"       (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid), "
+	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname::text, "
 					"       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_depend d "
 					"               JOIN pg_catalog.pg_attribute a "
 					"                 ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
@@ -92,16 +91,14 @@ save_indexes(PendingView *v)
 					"                AND d.objid = i.indexrelid "
 					"                AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
-					"  FROM pg_catalog.pg_index i "
+					"  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
-					"   AND (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid) "
-					"       OPERATOR(pg_catalog.<>) $4 "
+					"   AND ic.relname OPERATOR(pg_catalog.<>) $4 "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
 					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
 					"                            WHERE a.attrelid = $1 AND a.attname = $2) "
-					"        AND (SELECT c.relam FROM pg_catalog.pg_class c WHERE c.oid = i.indexrelid) "
-					"            = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
+					"        AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
 					4, argtypes, values, nulls, true, SPI_OK_SELECT);
