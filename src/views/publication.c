@@ -150,52 +150,47 @@ inside(const char *a, const char *b)
 }
 
 /*
- * The canonical path with the symbolic links of its longest existing
- * prefix resolved: where its files would really go.
+ * A canonical absolute path with the symbolic links of its longest existing
+ * prefix resolved, canonical too: where its files would really go.
  */
 static char *
 resolved_destination(const char *path)
 {
 	char	   *real = realpath(path, NULL);	/* malloc'd */
-	char	   *parent;
+	char	   *resolved;
 
 	if (real != NULL)
 	{
-		char	   *copy = pstrdup(real);
-
+		resolved = pstrdup(real);
 		free(real);
-		return copy;
 	}
-	if (errno != ENOENT || strcmp(path, "/") == 0)
-		return pstrdup(path);
-	parent = parent_directory(path);
-	if (strcmp(parent, path) == 0)
-		return pstrdup(path);
-	return psprintf("%s/%s", resolved_destination(parent), last_dir_separator(path) + 1);
+	else if (errno != ENOENT || strcmp(path, "/") == 0)
+		resolved = pstrdup(path);
+	else
+		resolved = psprintf("%s/%s", resolved_destination(parent_directory(path)),
+							last_dir_separator(path) + 1);
+	canonicalize_path(resolved);
+	return resolved;
+}
+
+/* Whether one of two paths is inside the other */
+static bool
+overlap(const char *a, const char *b)
+{
+	return inside(a, b) || inside(b, a);
 }
 
 /*
- * Whether two destinations overlap, as written or where their files would
- * go (a link to another publication's tree).
+ * Refuses a destination that overlaps another publication's, as written or
+ * where its files would go (a link to another publication's tree).
  */
-static bool
-destinations_overlap(const char *a, const char *b)
-{
-	char	   *real_a = resolved_destination(a);
-	char	   *real_b = resolved_destination(b);
-
-	canonicalize_path(real_a);
-	canonicalize_path(real_b);
-	return inside(a, b) || inside(b, a) || inside(real_a, real_b) || inside(real_b, real_a);
-}
-
-/* Refuses a destination that overlaps another publication's. */
 static void
 check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
+	char	   *real_destination = resolved_destination(destination);
 
 	rows = spi_rows(InvalidOid,
 					"SELECT matview::pg_catalog.text, options OPERATOR(pg_catalog.->>) 'unload-destination' "
@@ -207,7 +202,8 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	{
 		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
 
-		if (destinations_overlap(destination, other))
+		if (overlap(destination, other) ||
+			overlap(real_destination, resolved_destination(other)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("destination \"%s\" of lake publication \"%s\" overlaps \"%s\" of %s",
