@@ -163,10 +163,10 @@ claim(Oid target, Message *msgs, int n)
 /*
  * The INSERT of messages of one shape, prepared once a call: the columns
  * they have keys for, filled by jsonb_populate_record, the others left to
- * their defaults.  Every name qualified: prepared with the pinned path, the statement is
- * analyzed again under the caller's (whose target triggers run with it),
- * where an exact match such as public.unnest(jsonb[]) would beat
- * pg_catalog's polymorphic functions.
+ * their defaults.  Every name qualified: prepared with the pinned path,
+ * the statement is analyzed again under the caller's (whose target
+ * triggers run with it), where an exact match such as
+ * public.unnest(jsonb[]) would beat pg_catalog's polymorphic functions.
  */
 static SPIPlanPtr
 shape_insert(InsertTarget *t, const char *shape)
