@@ -71,11 +71,8 @@ static void
 analyze_as_owner(void *arg)
 {
 	BoundView  *view = (BoundView *) arg;
-	RunAs		ra;
 
-	runas_begin_internal(&ra, view->owner);
-	view->query = analyze_one(view->stored);
-	runas_end(&ra);
+	view->query = analyze_bound(view->stored, view->owner);
 }
 
 /* audit_analyze_stored() of a view's expectations, for subxact_try() */

@@ -179,16 +179,13 @@ void
 dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 {
 	ObjectAddress view;
-	RunAs		ra;
 	Query	   *query;
 	RelationVisit visit = {0};
 
 	if (get_rel_relkind(relid) != RELKIND_RELATION)
 		return;
 	delete_query_dependencies(relid);
-	runas_begin_internal(&ra, owner);
-	query = analyze_one(bound_query);
-	runas_end(&ra);
+	query = analyze_bound(bound_query, owner);
 	visit.visit = forget_relation;
 	(void) relation_entries_walker((Node *) query, &visit);
 	ObjectAddressSet(view, RelationRelationId, relid);

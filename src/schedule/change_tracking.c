@@ -295,15 +295,10 @@ reads_opaquely(Oid relid)
 		 * owner
 		 */
 		ManagedView *view = catalog_get_required(relid);
-		RunAs		ra;
-		Query	   *query;
 
 		if (view->type == MATVIEW_INCREMENTAL)
 			return true;
-		runas_begin_internal(&ra, search.user);
-		query = analyze_one(view->bound_query);
-		runas_end(&ra);
-		return opaque_walker((Node *) query, &search);
+		return opaque_walker((Node *) analyze_bound(view->bound_query, search.user), &search);
 	}
 	return true;
 }

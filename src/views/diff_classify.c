@@ -28,7 +28,6 @@
 
 #include "model/catalog.h"
 #include "util/analyze.h"
-#include "util/runas.h"
 #include "util/settings.h"
 #include "views/diff_expand.h"
 #include "views/diff_shape.h"
@@ -517,12 +516,8 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 {
 	DiffShape  *shape = palloc0(sizeof(DiffShape));
 	const char *reason;
-	Query	   *query;
-	RunAs		ra;
+	Query	   *query = analyze_bound(bound_query, owner);
 
-	runas_begin_internal(&ra, owner);
-	query = analyze_one(bound_query);
-	runas_end(&ra);
 	shape->query = query;
 	shape->owner = owner;
 	shape->views = "";

@@ -354,9 +354,12 @@ incremental_read_mark(Oid relid)
 	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
 }
 
-/* The statement that appends the rows above mark (every row when NULL). */
+/*
+ * The statement that appends the rows above mark ($1), or every row but
+ * those set aside before ($1, when set_aside), or every row.
+ */
 static char *
-append_statement(const AppendTarget *target, const char *mark)
+append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 {
 	const char *key = quote_identifier(target->view->incremental_key);
 	StringInfoData sql;
@@ -369,6 +372,9 @@ append_statement(const AppendTarget *target, const char *mark)
 		appendStringInfo(&sql, " AND q.%s %s $1::%s", key,
 						 comparison_operator_sql(target->keytypid, BTGreaterStrategyNumber),
 						 target->keytype);
+	else if (set_aside)
+		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key),
+															  target->keytypid, 1));
 	appendStringInfo(&sql,
 					 " RETURNING %s AS k) "
 					 "SELECT (SELECT pg_catalog.count(*) FROM pipeline_appended), "
@@ -410,7 +416,7 @@ static uint64
 append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	Oid			argtypes[1] = {TEXTOID};
+	Oid			argtypes[1] = {mark ? TEXTOID : TEXTARRAYOID};
 	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
 	SPIPlanPtr	plan;
 	RunAs		ra;
@@ -432,8 +438,12 @@ append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
 		*new_mark = NULL;
 		return 0;
 	}
-	plan = runas_spi_prepare(target->owner, append_statement(target, mark),
-							 mark ? 1 : 0, argtypes);
+	if (mark == NULL)
+		values[0] = quarantine_replay_set_aside(target->view->relid,
+												analyze_bound(target->view->bound_query, target->owner),
+												target->view->incremental_key);
+	plan = runas_spi_prepare(target->owner, append_statement(target, mark, values[0] != (Datum) 0),
+							 values[0] != (Datum) 0 ? 1 : 0, argtypes);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not append to \"%s\"", target->view->name);
@@ -487,18 +497,20 @@ append_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 {
 	const AppendTarget *target = b->arg;
 	const char *key = quote_identifier(b->key);
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0};
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3] = {CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0,
+	b->set_aside};
 	char	   *sql;
 
-	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s",
+	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s%s",
 				   target->qualified, target->view->bound_query, key,
 				   comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber :
 										   BTLessStrategyNumber), b->keytype,
 				   lo ? psprintf(" AND q.%s %s $2::%s", key,
 								 comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
-								 b->keytype) : "");
-	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, lo ? 2 : 1, argtypes),
+								 b->keytype) : "",
+				   b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3) : "");
+	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 3, argtypes),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not append to \"%s\"", target->view->name);
 	b->applied[0] += SPI_processed;
@@ -516,12 +528,9 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
 	MemoryContext caller = CurrentMemoryContext;
 	StreamBatch b = {0};
 	RunAs		ra;
-	Query	   *query;
 
-	runas_begin_internal(&ra, target->owner);
-	query = analyze_one(target->view->bound_query);
-	runas_end(&ra);
-	quarantine_batch_begin(&b, target->view, target->owner, query, target->keytypid);
+	quarantine_batch_begin(&b, target->view, target->owner,
+						   analyze_bound(target->view->bound_query, target->owner), target->keytypid);
 	b.mark = mark;
 	b.run = append_range;
 	b.arg = (void *) target;

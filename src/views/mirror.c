@@ -157,19 +157,6 @@ stored_mirror(const char *options_json, const char *incremental_key)
 	return mirror;
 }
 
-/* The bound query, analyzed as owner with search_path pinned. */
-static Query *
-analyze_bound(const char *bound_query, Oid owner)
-{
-	RunAs		ra;
-	Query	   *query;
-
-	runas_begin_internal(&ra, owner);
-	query = analyze_one(bound_query);
-	runas_end(&ra);
-	return query;
-}
-
 void
 mirror_create_table(Oid owner, const char *qualified, const char *bound_query,
 					const char *options_json, const char *incremental_key)
@@ -321,25 +308,33 @@ consume_stream(MirrorRun *run, bool from_scratch)
 	if (greatest == NULL)
 		return counts;
 
-	/* $1 is the apply's own; a key committed later below greatest waits */
-	argtypes[0] = argtypes[1] = TEXTOID;
+	/*
+	 * $1 is the apply's own; a key committed later below greatest waits; $3
+	 * is the mark, or from scratch the keys set aside before
+	 */
+	argtypes[0] = TEXTOID;
 	values[0] = CStringGetTextDatum(greatest);
 	source.argtypes = argtypes;
 	source.values = values;
+	source.nargs = 1;
+	source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
+						  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
+						  run->keytype);
 	if (mark)
 	{
+		argtypes[1] = TEXTOID;
 		values[1] = CStringGetTextDatum(mark);
 		source.nargs = 2;
-		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s AND q.%s %s $3::%s",
-							  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
-							  run->keytype, key, comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber), run->keytype);
+		source.sql = psprintf("%s AND q.%s %s $3::%s", source.sql, key,
+							  comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber), run->keytype);
 	}
-	else
+	else if ((values[1] = quarantine_replay_set_aside(run->relid, run->query,
+													  run->view->incremental_key)) != (Datum) 0)
 	{
-		source.nargs = 1;
-		source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
-							  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
-							  run->keytype);
+		argtypes[1] = TEXTARRAYOID;
+		source.nargs = 2;
+		source.sql = psprintf("%s%s", source.sql,
+							  quarantine_leave_out_sql(psprintf("q.%s", key), run->keytypid, 3));
 	}
 	counts = apply_source(run, &source);
 	incremental_save_mark(run->relid, greatest, mark == NULL ? least : NULL);
@@ -356,18 +351,22 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	MirrorRun  *run = b->arg;
 	const char *key = quote_identifier(b->key);
 	ChangeQuery source = {0};
-	Oid		   *argtypes = palloc(sizeof(Oid) * 3);
-	Datum	   *values = palloc0(sizeof(Datum) * 3);
+	Oid		   *argtypes = palloc(sizeof(Oid) * 4);
+	Datum	   *values = palloc0(sizeof(Datum) * 4);
 	ChangeCounts counts;
 	StringInfoData sql;
 
-	/* $1 is the apply's own; $2 hi, $3 lo, $4 the keys left out */
+	/*
+	 * $1 is the apply's own; $2 hi, $3 lo, $4 the mirror keys left out, $5
+	 * the stream keys set aside before
+	 */
 	argtypes[0] = argtypes[1] = TEXTOID;
-	argtypes[2] = TEXTARRAYOID;
+	argtypes[2] = argtypes[3] = TEXTARRAYOID;
 	values[0] = CStringGetTextDatum(hi);
 	if (lo)
 		values[1] = CStringGetTextDatum(lo);
 	values[2] = excluded;
+	values[3] = b->set_aside;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
 					 run->view->bound_query, key,
@@ -379,8 +378,10 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 	if (excluded)
 		appendStringInfo(&sql, " AND %s <> ALL ($4)",
 						 quarantine_mirror_key_sql(run->mirror->mirror_keys));
+	if (b->set_aside)
+		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 5));
 	source.sql = sql.data;
-	source.nargs = 3;
+	source.nargs = 4;
 	source.argtypes = argtypes;
 	source.values = values;
 	counts = apply_source(run, &source);

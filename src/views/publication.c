@@ -409,14 +409,11 @@ partitions_rows_sql(const char *bound_query, List *partition_by, List *types, bo
 static List *
 partition_types(const char *bound_query, Oid owner, List *partition_by)
 {
-	RunAs		ra;
 	Query	   *query;
 	List	   *types = NIL;
 	ListCell   *c;
 
-	runas_begin_internal(&ra, owner);
-	query = analyze_one(bound_query);
-	runas_end(&ra);
+	query = analyze_bound(bound_query, owner);
 	foreach(c, partition_by)
 	{
 		TargetEntry *tle = query_output_column(query, lfirst(c));

@@ -160,6 +160,47 @@ stream_extreme(const StreamBatch *b, const char *aggregate)
 	return linitial(texts);
 }
 
+Datum
+quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column)
+{
+	Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, TEXTOID};
+	Datum		values[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream),
+	CStringGetTextDatum(stream_column)};
+	SpiRows    *rows;
+	bool		isnull;
+	Datum		keys;
+
+	/* before 1.5 nothing was set aside, and rejected has no source column */
+	if (!catalog_has_options())
+		return (Datum) 0;
+	/* the JSON value's text, no type's code: read as the catalog owner */
+	rows = spi_rows(catalog_owner(),
+					"SELECT pg_catalog.array_agg(DISTINCT r.message ->> $3) FROM pipeline.rejected r "
+					" WHERE r.target = $1 AND r.source = $2 AND r.message ->> $3 IS NOT NULL",
+					3, argtypes, values, NULL, false, SPI_OK_SELECT);
+	keys = spi_rows_value(rows, 0, 0, &isnull);
+	return isnull ? (Datum) 0 : keys;
+}
+
+Datum
+quarantine_replay_set_aside(Oid view, Query *query, const char *key)
+{
+	Oid			stream;
+	char	   *column;
+
+	if (!quarantine_stream_of(query, key, &stream, &column))
+		return (Datum) 0;
+	return quarantine_set_aside_keys(view, stream, column);
+}
+
+char *
+quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param)
+{
+	return psprintf(" AND NOT %s %s ANY ($%d::%s[])", key_sql,
+					comparison_operator_sql(keytype, BTEqualStrategyNumber), param,
+					comparison_type_sql(keytype));
+}
+
 char *
 quarantine_greatest(const StreamBatch *b)
 {
@@ -177,20 +218,21 @@ static char **
 batch_keys(const StreamBatch *b, int *count)
 {
 	const char *col = quote_identifier(b->stream_column);
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(b->greatest),
-	b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3] = {CStringGetTextDatum(b->greatest),
+	b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0, b->set_aside};
 	List	   *texts;
 	char	  **keys;
 	ListCell   *lc;
 	int			n = 0;
 
 	texts = query_texts(psprintf("SELECT d.k::pg_catalog.text FROM (SELECT DISTINCT s.%s AS k FROM %s s "
-								 " WHERE s.%s %s $1::%s%s) d ORDER BY d.k",
+								 " WHERE s.%s %s $1::%s%s%s) d ORDER BY d.k",
 								 col, stream_sql(b), col, comparison_operator_sql(b->keytypid, BTLessEqualStrategyNumber), b->keytype,
 								 b->mark ? psprintf(" AND s.%s %s $2::%s", col,
-													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : ""),
-						b->mark ? 2 : 1, argtypes, values);
+													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								 b->set_aside ? quarantine_leave_out_sql(psprintf("s.%s", col), b->keytypid, 3) : ""),
+						3, argtypes, values);
 	keys = palloc(sizeof(char *) * Max(list_length(texts), 1));
 	foreach(lc, texts)
 		keys[n++] = lfirst(lc);
@@ -333,18 +375,20 @@ static List *
 sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
 {
 	const char *key = quote_identifier(b->key);
-	Oid			argtypes[3] = {TEXTARRAYOID, TEXTOID, TEXTOID};
-	Datum		values[3] = {excluded, CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0};
+	Oid			argtypes[4] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[4] = {excluded, CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0,
+	b->set_aside};
 
 	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text FROM (%s) q "
-								" WHERE q.%s %s $2::%s%s AND %s = ANY ($1)",
+								" WHERE q.%s %s $2::%s%s%s AND %s = ANY ($1)",
 								key, b->bound_query, key,
 								comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
 								b->keytype,
 								lo ? psprintf(" AND q.%s %s $3::%s", key,
 											  comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 4) : "",
 								quarantine_mirror_key_sql(b->mirror_keys)),
-					   lo ? 3 : 2, argtypes, values);
+					   4, argtypes, values);
 }
 
 /*
@@ -420,6 +464,8 @@ quarantine_run(StreamBatch *b)
 
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
+	if (b->mark == NULL)
+		b->set_aside = quarantine_set_aside_keys(b->view, b->stream, b->stream_column);
 	edata = subxact_try(attempt_work, &whole, false);
 	if (edata == NULL)
 		return;

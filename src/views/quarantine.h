@@ -40,6 +40,13 @@ typedef struct StreamBatch
 	const char *greatest;
 
 	/*
+	 * A replay from the first row (a rebuild): the stream keys, as a text[],
+	 * of the rows set aside before (quarantine_set_aside_keys()), which every
+	 * run leaves out; 0 for none.  quarantine_run() fills it in.
+	 */
+	Datum		set_aside;
+
+	/*
 	 * Runs the batch for stream keys above lo (NULL: no bound) up to hi
 	 * (inclusive or not), leaving out the rows whose mirror key, as
 	 * ROW(keys)::text, is in excluded (a text[]; 0 for none).
@@ -66,6 +73,28 @@ extern char *quarantine_mirror_key_sql(List *mirror_keys);
  */
 extern void quarantine_batch_begin(StreamBatch *batch, const ManagedView *view, Oid owner,
 								   Query *query, Oid keytype);
+
+/*
+ * The stream keys of the rows pipeline.rejected holds for view from
+ * stream, as a text[] of the key column's values (0 when none).  A replay
+ * from the first row (a rebuild) leaves them out, quarantining or not:
+ * the runs that set them aside moved the mark past them, so the rebuilt
+ * view holds what the runs applied, and none is set aside twice.
+ */
+extern Datum quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column);
+
+/*
+ * The same for a view whose query is query and incremental key key, which
+ * need not quarantine now: 0 unless the query reads one table with the key
+ * a plain column of it, as quarantining did.
+ */
+extern Datum quarantine_replay_set_aside(Oid view, Query *query, const char *key);
+
+/*
+ * " AND NOT key_sql = ANY ($param::type[])", with the type's own equality:
+ * what leaves the keys of quarantine_set_aside_keys() out of a statement.
+ */
+extern char *quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param);
 
 /*
  * The greatest and the least key of the stream table above mark, as text
