@@ -28,7 +28,6 @@
 #include "utils/typcache.h"
 
 #include "util/analyze.h"
-#include "util/runas.h"
 
 void
 query_text_error_callback(void *arg)
@@ -60,18 +59,6 @@ analyze_one(const char *query_text)
 	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), query_text,
 									  NULL, 0, NULL);
 	error_context_stack = errcallback.previous;
-	return query;
-}
-
-Query *
-analyze_bound(const char *bound_query, Oid role)
-{
-	RunAs		ra;
-	Query	   *query;
-
-	runas_begin_internal(&ra, role);
-	query = analyze_one(bound_query);
-	runas_end(&ra);
 	return query;
 }
 

@@ -17,12 +17,6 @@
 extern Query *analyze_one(const char *query_text);
 
 /*
- * analyze_one() of a stored, bound query as role, with search_path pinned:
- * how a view's query is read back.
- */
-extern Query *analyze_bound(const char *bound_query, Oid role);
-
-/*
  * Error context callback for parsing or analyzing a user's query text (arg):
  * turns a cursor position into one inside that text, as SPI does.
  */

@@ -696,6 +696,18 @@ runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return SPI_processed;
 }
 
+Query *
+analyze_bound(const char *bound_query, Oid role)
+{
+	RunAs		ra;
+	Query	   *query;
+
+	runas_begin_internal(&ra, role);
+	query = analyze_one(bound_query);
+	runas_end(&ra);
+	return query;
+}
+
 SPIPlanPtr
 runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes)
 {

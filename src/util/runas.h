@@ -134,6 +134,12 @@ extern uint64 runas_spi(Oid role, const char *sql, int nargs, Oid *argtypes,
 						long count, int expected_ret);
 
 /*
+ * analyze_one() of a stored, bound query as role, with search_path pinned:
+ * how a view's query is read back.
+ */
+extern Query *analyze_bound(const char *bound_query, Oid role);
+
+/*
  * Prepares SQL through SPI as role (InvalidOid: the current user) with
  * search_path pinned.  The plan keeps that path for every re-analysis
  * (PostgreSQL's plan cache restores the path a plan was made with), so

@@ -28,6 +28,7 @@
 
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/runas.h"
 #include "util/settings.h"
 #include "views/diff_expand.h"
 #include "views/diff_shape.h"
