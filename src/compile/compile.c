@@ -14,6 +14,7 @@
 
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/snapmgr.h"
 
 #include "compile/apply.h"
@@ -84,14 +85,67 @@ return_verdicts(FunctionCallInfo fcinfo, ChangeSet *cs)
 	}
 }
 
-void
-compile_check_definitions(FunctionCallInfo fcinfo, List *defs)
+/*
+ * How many times check() judges a set again after a redefinition committed
+ * while it judged, before it answers with what it has.
+ */
+#define MAX_CHECK_ROUNDS 10
+
+/* The set of defs as committed now, read with a new snapshot. */
+static ChangeSet *
+build_as_committed(List *defs)
 {
 	ChangeSet  *cs;
 
-	InitMaterializedSRF(fcinfo, 0);
+	AcceptInvalidationMessages();
+	PushActiveSnapshot(GetTransactionSnapshot());
 	cs = changeset_build(defs, NULL);
-	changeset_judge(cs);
+	PopActiveSnapshot();
+	return cs;
+}
+
+static bool
+same_text(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether two builds of a set hold the same views, defined the same way. */
+static bool
+same_set(ChangeSet *a, ChangeSet *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (int i = 0; i < a->count; i++)
+		if (a->views[i].relid != b->views[i].relid ||
+			!same_text(a->views[i].old_query, b->views[i].old_query) ||
+			!same_text(a->views[i].old_options, b->views[i].old_options))
+			return false;
+	return true;
+}
+
+/*
+ * check() takes no lock, but judging reads the set's views, so it waits
+ * behind a redefinition that replaces them.  When one committed meanwhile
+ * the set judged is stale (a downstream view missing, views gone): in READ
+ * COMMITTED the set is built and judged again as it is now.
+ */
+void
+compile_check_definitions(FunctionCallInfo fcinfo, List *defs)
+{
+	ChangeSet  *cs = build_as_committed(defs);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int round = 1;; round++)
+	{
+		ChangeSet  *now;
+
+		changeset_judge(cs);
+		now = build_as_committed(defs);
+		if (same_set(cs, now) || round == MAX_CHECK_ROUNDS)
+			break;
+		cs = now;
+	}
 	return_verdicts(fcinfo, cs);
 }
 
