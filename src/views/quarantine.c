@@ -182,13 +182,43 @@ quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column)
 	return isnull ? (Datum) 0 : keys;
 }
 
+/*
+ * The table column the query's output column key is, through joins, or
+ * false: looser than quarantine_stream_of(), since a query that stopped
+ * quarantining may read other tables too.
+ */
+static bool
+key_column_of(Query *query, const char *key, Oid *table, char **column)
+{
+	TargetEntry *tle = query_output_column(query, key);
+	Node	   *expr = tle ? (Node *) tle->expr : NULL;
+
+	while (expr && IsA(expr, Var) && castNode(Var, expr)->varlevelsup == 0 &&
+		   castNode(Var, expr)->varattno > 0)
+	{
+		Var		   *var = castNode(Var, expr);
+		RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
+
+		if (rte->rtekind == RTE_RELATION)
+		{
+			*table = rte->relid;
+			*column = get_attname(rte->relid, var->varattno, false);
+			return true;
+		}
+		if (rte->rtekind != RTE_JOIN || var->varattno > list_length(rte->joinaliasvars))
+			break;
+		expr = list_nth(rte->joinaliasvars, var->varattno - 1);
+	}
+	return false;
+}
+
 Datum
 quarantine_replay_set_aside(Oid view, Query *query, const char *key)
 {
 	Oid			stream;
 	char	   *column;
 
-	if (!quarantine_stream_of(query, key, &stream, &column))
+	if (!key_column_of(query, key, &stream, &column))
 		return (Datum) 0;
 	return quarantine_set_aside_keys(view, stream, column);
 }

@@ -85,8 +85,8 @@ extern Datum quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_
 
 /*
  * The same for a view whose query is query and incremental key key, which
- * need not quarantine now: 0 unless the query reads one table with the key
- * a plain column of it, as quarantining did.
+ * need not quarantine now: 0 unless the key is a plain column of a table
+ * the query reads (through joins too).
  */
 extern Datum quarantine_replay_set_aside(Oid view, Query *query, const char *key);
 
