@@ -269,6 +269,29 @@ DROP TRIGGER fb_logged ON pipeline.deleted_keys;
 DROP TABLE fb, fb_changes, fb_log;
 DROP FUNCTION fb_logged();
 
+-- keys that = takes as one but that print differently (numeric 1.0 and 1,
+-- float -0 and 0, interval 1 day and 24 hours) are one key to the memory
+-- too: a late change of another spelling does not bring the row back
+CREATE TABLE spell (n numeric, f float8, i interval, v text, seq int,
+                    PRIMARY KEY (n, f, i));
+CREATE TABLE spell_changes (n numeric, f float8, i interval, v text, seq int, op text);
+INSERT INTO spell_changes VALUES (1, 0, '1 day', 'a', 1, 'I'), (2.50, 1, '1 mon', 'b', 1, 'I');
+SELECT * FROM pipeline.apply_changes('spell_changes', 'spell', '{n,f,i}', 'seq');
+INSERT INTO spell_changes VALUES (1.0, '-0', '24 hours', NULL, 3, 'D'), (2.5, 1, '30 days', NULL, 3, 'D');
+SELECT * FROM pipeline.apply_changes('spell_changes', 'spell', '{n,f,i}', 'seq');
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'spell'::regclass ORDER BY key;
+INSERT INTO spell_changes VALUES (1, 0, '1 day', 'late', 2, 'U'), (2.500, 1, '1 mon', 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('spell_changes', 'spell', '{n,f,i}', 'seq');
+TABLE spell;
+-- a key remembered as it was spelled before (the library of 1.11 until
+-- now) still holds
+INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)
+VALUES ('spell'::regclass, '(3.0,1,"1 day")', '5', now());
+INSERT INTO spell_changes VALUES (3.0, 1, '1 day', 'late', 4, 'I');
+SELECT * FROM pipeline.apply_changes('spell_changes', 'spell', '{n,f,i}', 'seq');
+TABLE spell;
+DROP TABLE spell, spell_changes;
+
 -- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
 -- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
 -- remembered

@@ -93,6 +93,9 @@ typedef struct DeleteMemory
 	int16	   *typlen;
 	bool	   *typbyval;
 	FmgrInfo   *output;			/* output functions */
+	PGFunction *canonical;		/* per key: to one spelling of equal values,
+								 * or NULL (canonical_form_of()) */
+	bool		any_canonical;
 	Oid			seq_ioparam;	/* parsing a remembered sequence ... */
 	FmgrInfo	seq_input;
 	FmgrInfo	seq_cmp;		/* ... and comparing it */
@@ -183,6 +186,49 @@ pin_output_settings(void)
 	return runas_pin_settings(output_settings, lengthof(output_settings));
 }
 
+/* float8's 0 for -0, which = takes for it */
+static Datum
+float8_without_minus_zero(PG_FUNCTION_ARGS)
+{
+	float8		value = PG_GETARG_FLOAT8(0);
+
+	PG_RETURN_FLOAT8(value == 0 ? 0 : value);
+}
+
+static Datum
+float4_without_minus_zero(PG_FUNCTION_ARGS)
+{
+	float4		value = PG_GETARG_FLOAT4(0);
+
+	PG_RETURN_FLOAT4(value == 0 ? 0 : value);
+}
+
+/*
+ * For a key type whose = takes values that print differently for one key
+ * (numeric 1.0 and 1, float -0 and 0, interval 1 day and 24 hours), the
+ * function that gives each such value one spelling, so the memory's text
+ * is the same for all; NULL for other types.  Keys of other types whose =
+ * is not the identity of their text (a nondeterministic collation, citext)
+ * are remembered as they are spelled (README).
+ */
+static PGFunction
+canonical_form_of(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case NUMERICOID:
+			return numeric_trim_scale;
+		case FLOAT8OID:
+			return float8_without_minus_zero;
+		case FLOAT4OID:
+			return float4_without_minus_zero;
+		case INTERVALOID:
+			return interval_justify_interval;
+		default:
+			return NULL;
+	}
+}
+
 void
 deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos,
 				   double changes)
@@ -208,6 +254,7 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
 	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
 	m->output = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * m->nvalues);
+	m->canonical = MemoryContextAllocZero(cxt, sizeof(PGFunction) * m->nvalues);
 	m->pending = -1;
 	for (int i = 0; i < m->nvalues; i++)
 	{
@@ -219,6 +266,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 		fmgr_info_cxt(func, &m->output[i], cxt);
 		if (!output_is_stable(type))
 			m->pin_settings = true;
+		if (i > 0 && (m->canonical[i] = canonical_form_of(type)) != NULL)
+			m->any_canonical = true;
 	}
 
 	getTypeInputInfo(seq_base, &func, &m->seq_ioparam);
@@ -402,24 +451,36 @@ deleted_keys_forget(void)
 	merging = false;
 }
 
+/* Key column i's value as text, in its one spelling when canonical. */
+static char *
+key_value_text(const Datum *keys, int i, bool canonical)
+{
+	Datum		value = keys[i];
+
+	if (canonical && memory->canonical[i + 1] != NULL)
+		value = DirectFunctionCall1(memory->canonical[i + 1], value);
+	return OutputFunctionCall(&memory->output[i + 1], value);
+}
+
 /*
- * The key as remembered: the key column's output, or for several columns
- * a row literal ('(1,"a b")', as ROW(k1, k2)::text gives).  Needs the
- * output settings pinned when memory->pin_settings.
+ * The key's text: the key column's output, or for several columns a row
+ * literal ('(1,"a b")', as ROW(k1, k2)::text gives); each value in its one
+ * spelling when canonical.  Needs the output settings pinned when
+ * memory->pin_settings.
  */
 static char *
-memory_key_text(Datum *keys)
+key_text(Datum *keys, bool canonical)
 {
 	StringInfoData buf;
 	int			nkeys = memory->nvalues - 1;
 
 	if (nkeys == 1)
-		return OutputFunctionCall(&memory->output[1], keys[0]);
+		return key_value_text(keys, 0, canonical);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
 	for (int i = 0; i < nkeys; i++)
 	{
-		char	   *value = OutputFunctionCall(&memory->output[i + 1], keys[i]);
+		char	   *value = key_value_text(keys, i, canonical);
 		bool		quote = value[0] == '\0';
 
 		if (i > 0)
@@ -443,6 +504,29 @@ memory_key_text(Datum *keys)
 	}
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+/* The key as remembered. */
+static char *
+memory_key_text(Datum *keys)
+{
+	return key_text(keys, true);
+}
+
+/*
+ * The key as remembered before equal keys had one spelling (1.11's
+ * library), for keys remembered then; NULL when it is key, the text as
+ * remembered now.
+ */
+static char *
+spelled_differently(const char *key, Datum *keys)
+{
+	char	   *spelled;
+
+	if (!memory->any_canonical)
+		return NULL;
+	spelled = key_text(keys, false);
+	return strcmp(spelled, key) == 0 ? NULL : spelled;
 }
 
 static int
@@ -594,6 +678,7 @@ memory_add_fact(FunctionCallInfo fcinfo, int first, bool known)
 typedef struct KeyFact
 {
 	char	   *key;
+	char	   *spelled;		/* memory_key_text_as_spelled(), or NULL */
 	Datum		sequence;
 	ItemPointerData old;		/* the row it replaces, or invalid */
 } KeyFact;
@@ -820,6 +905,7 @@ deleted_keys_record(void)
 		if (!memory->fact_known[f])
 			continue;			/* a null-sequence delete of nothing known */
 		kf[n].key = memory_key_text(&fact[1]);
+		kf[n].spelled = spelled_differently(kf[n].key, &fact[1]);
 		kf[n].sequence = fact[0];
 		ItemPointerSetInvalid(&kf[n].old);
 		n++;
@@ -860,6 +946,10 @@ deleted_keys_record(void)
 			Datum		remembered;
 			ItemPointerData old;
 
+			/* a newer delete remembered as the key was spelled before */
+			if (kf[f].spelled != NULL && memory_lookup(kf[f].spelled, &remembered, NULL) &&
+				memory_compare(remembered, kf[f].sequence) > 0)
+				continue;
 			if (!memory_lookup(kf[f].key, &remembered, &old))
 				kf[kept++] = kf[f];
 			else if (memory_compare(remembered, kf[f].sequence) <= 0)
@@ -901,10 +991,15 @@ memory_allows_insert(Datum seq, Datum *keys)
 {
 	int			level = memory->pin_settings ? pin_output_settings() : -1;
 	Datum		remembered;
+	char	   *key = memory_key_text(keys);
+	char	   *spelled = spelled_differently(key, keys);
 	bool		allowed;
 
-	allowed = !memory_lookup(memory_key_text(keys), &remembered, NULL) ||
+	allowed = !memory_lookup(key, &remembered, NULL) ||
 		memory_compare(remembered, seq) < 0;
+	if (allowed && spelled != NULL)
+		allowed = !memory_lookup(spelled, &remembered, NULL) ||
+			memory_compare(remembered, seq) < 0;
 	if (level >= 0)
 		runas_unpin_settings(level);
 	return allowed;
