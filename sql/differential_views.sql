@@ -41,7 +41,13 @@ INSERT INTO pv.expect VALUES
  ('using', 'SELECT user_id, region, count(*) AS n, sum(doubled) AS s
               FROM pv.events JOIN pv.users USING (user_id) JOIN pv.buys ON uid = user_id GROUP BY user_id, region'),
  ('aliased', 'SELECT j.id, j.region, b.doubled
-                FROM (pv.events JOIN pv.users USING (user_id)) AS j JOIN pv.buys b ON b.uid = j.user_id');
+                FROM (pv.events JOIN pv.users USING (user_id)) AS j JOIN pv.buys b ON b.uid = j.user_id'),
+ -- an aggregate used twice, and a literal that looks like the refresh's
+ -- own placeholders
+ ('twice', 'SELECT user_id, sum(amount) * sum(amount) AS sq,
+                   CASE WHEN count(*) > 0 THEN sum(amount) / count(*) END AS mean,
+                   ''price $9501, "$9001"'' AS label
+              FROM pv.events GROUP BY user_id HAVING sum(amount) > -100 AND sum(amount) < 100000');
 SELECT pipeline.create_matview('pv', name, query, '1 hour', refresh_mode => 'differential')
   FROM pv.expect ORDER BY name;
 SELECT matview, refresh_mode, full_refresh_reason FROM pipeline.matviews

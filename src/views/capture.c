@@ -225,10 +225,18 @@ capture_register(Oid matview, Oid source, Bitmapset *attnums)
 		log = capture_create_log(rel, attnums);
 		changed = true;
 	}
-	else if (!bms_is_empty(missing))
+	else
 	{
-		capture_add_log_columns(log, rel, missing);
-		changed = true;
+		/* a column retyped while no view read it is logged anew */
+		Bitmapset  *stale = capture_drop_stale_log_columns(log, rel,
+														   bms_intersect(attnums, captured));
+
+		missing = bms_union(missing, stale);
+		if (!bms_is_empty(missing))
+		{
+			capture_add_log_columns(log, rel, missing);
+			changed = true;
+		}
 	}
 	table_close(rel, NoLock);
 	/* triggers missing or altered: writes may have gone unlogged */

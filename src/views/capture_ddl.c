@@ -338,6 +338,39 @@ capture_add_log_columns(Oid log, Relation source, const Bitmapset *attnums)
 	runas_ddl(catalog_owner(), sql.data);
 }
 
+Bitmapset *
+capture_drop_stale_log_columns(Oid log, Relation source, const Bitmapset *attnums)
+{
+	TupleDesc	desc = RelationGetDescr(source);
+	Bitmapset  *stale = NULL;
+	StringInfoData sql;
+	int			attnum = -1;
+
+	initStringInfo(&sql);
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+		char	   *column = psprintf("a%d", attnum);
+		AttrNumber	logattnum = get_attnum(log, column);
+		int32		typmod = attr->atttypmod;
+		Oid			type = getBaseTypeAndTypmod(attr->atttypid, &typmod);
+		Oid			logtype;
+		int32		logtypmod;
+		Oid			logcollation;
+
+		if (logattnum == InvalidAttrNumber)
+			continue;
+		get_atttypetypmodcoll(log, logattnum, &logtype, &logtypmod, &logcollation);
+		if (logtype == type && logtypmod == typmod && logcollation == attr->attcollation)
+			continue;
+		stale = bms_add_member(stale, attnum);
+		appendStringInfo(&sql, "%sDROP COLUMN %s", sql.len ? ", " : "", column);
+	}
+	if (stale != NULL)
+		runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s %s", qualified_relation_name(log), sql.data));
+	return stale;
+}
+
 void
 capture_drop_log(Oid log)
 {

@@ -62,6 +62,15 @@ extern Oid	capture_create_log(Relation source, const Bitmapset *attnums);
 /* Adds columns attnums of source to the log. */
 extern void capture_add_log_columns(Oid log, Relation source, const Bitmapset *attnums);
 
+/*
+ * Drops the log's columns of attnums (of captured) whose type, typmod or
+ * collation is no longer the source column's (retyped while no view read
+ * it, since the guard refuses retyping a column a view reads), and
+ * returns them: the caller adds them again.
+ */
+extern Bitmapset *capture_drop_stale_log_columns(Oid log, Relation source,
+												 const Bitmapset *attnums);
+
 /* Drops a log (it stops being an extension member first). */
 extern void capture_drop_log(Oid log);
 

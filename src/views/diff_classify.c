@@ -89,10 +89,19 @@ reads_clock_or_catalogs(const char *name, int nargs)
 		"format_type", "row_security_active",
 	};
 
+	size_t		length = strlen(name);
+
 	for (size_t i = 0; i < lengthof(names); i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;
 	if (strcmp(name, "age") == 0 && nargs == 1)
+		return true;
+	/* an enum's labels, and the reg* types' names, are read from catalogs */
+	if (strncmp(name, "enum_", 5) == 0)
+		return true;
+	if (strncmp(name, "reg", 3) == 0 &&
+		((length > 3 && strcmp(name + length - 3, "out") == 0) ||
+		 (length > 2 && strcmp(name + length - 2, "in") == 0)))
 		return true;
 	return strncmp(name, "pg_", 3) == 0 || strncmp(name, "to_reg", 6) == 0 ||
 		(strncmp(name, "has_", 4) == 0 && strstr(name, "_privilege") != NULL);

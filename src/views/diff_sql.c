@@ -246,29 +246,59 @@ aggregate_value(DiffSql *sql, DiffAgg *agg, int n)
 	return NULL;
 }
 
-/* Replaces $9001.. and $9501.. in text by values from s. */
+/*
+ * Replaces every parameter $9001.. and $9501.. of a deparsed expression by
+ * its value from s: aggregate n (1-based) by aggs[n - 1], group key n by
+ * "s.k<n>".  Only parameters outside quoted literals and identifiers are
+ * parameters: the query's own text may hold '$9001'.
+ */
 static char *
-substitute_params(DiffSql *sql, char *text)
+substitute_params(DiffSql *sql, const char *text)
 {
+	int			naggs = list_length(sql->shape->aggs);
+	int			nkeys = list_length(sql->shape->keys);
+	char	  **aggs = palloc(sizeof(char *) * Max(naggs, 1));
+	StringInfoData buf;
+	char		quote = 0;
 	int			i = 0;
 	ListCell   *lc;
 
 	foreach(lc, sql->shape->aggs)
 	{
-		char	   *param = psprintf("$%d", AGG_PARAM_BASE + ++i);
-		char	   *value = aggregate_value(sql, lfirst(lc), i);
-
-		while (strstr(text, param) != NULL)
-			text = replace_once(text, param, value);
+		aggs[i] = aggregate_value(sql, lfirst(lc), i + 1);
+		i++;
 	}
-	for (i = 1; i <= list_length(sql->shape->keys); i++)
+	initStringInfo(&buf);
+	for (const char *p = text; *p; p++)
 	{
-		char	   *param = psprintf("$%d", KEY_PARAM_BASE + i);
+		char	   *end;
+		long		n;
 
-		while (strstr(text, param) != NULL)
-			text = replace_once(text, param, psprintf("s.k%d", i));
+		/* a doubled quote inside a literal closes and reopens it: no harm */
+		if (quote != 0 || *p == '\'' || *p == '"')
+		{
+			if (quote == 0)
+				quote = *p;
+			else if (*p == quote)
+				quote = 0;
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		if (*p != '$' || !isdigit((unsigned char) p[1]))
+		{
+			appendStringInfoChar(&buf, *p);
+			continue;
+		}
+		n = strtol(p + 1, &end, 10);
+		if (n > AGG_PARAM_BASE && n <= AGG_PARAM_BASE + naggs)
+			appendStringInfoString(&buf, aggs[n - AGG_PARAM_BASE - 1]);
+		else if (n > KEY_PARAM_BASE && n <= KEY_PARAM_BASE + nkeys)
+			appendStringInfo(&buf, "s.k%ld", n - KEY_PARAM_BASE);
+		else
+			appendBinaryStringInfo(&buf, p, end - p);
+		p = end - 1;
 	}
-	return text;
+	return buf.data;
 }
 
 static void

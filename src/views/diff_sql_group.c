@@ -22,22 +22,27 @@
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
 
-/* The type of inner column c<n> (an array of it), for the state table. */
+/* The type of inner column c<n> (an array of it), without its collation. */
+static char *
+column_type_name(Expr *expr, bool array)
+{
+	/* qualified: the state is made under the pinned search_path */
+	char	   *name = format_type_extended(exprType((Node *) expr), exprTypmod((Node *) expr),
+											FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+
+	return array ? psprintf("%s[]", name) : name;
+}
+
+/* The same with its collation, for the state table. */
 static char *
 column_type(Expr *expr, bool array)
 {
 	Oid			collation = exprCollation((Node *) expr);
-	Oid			type = exprType((Node *) expr);
 
-	/* qualified: the state is made under the pinned search_path */
-	char	   *name = format_type_extended(type, exprTypmod((Node *) expr),
-											FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-
-	if (array)
-		name = psprintf("%s[]", name);
-	if (OidIsValid(collation) && collation != get_typcollation(type))
-		return psprintf("%s COLLATE %s", name, collation_name_sql(collation));
-	return name;
+	if (OidIsValid(collation) && collation != get_typcollation(exprType((Node *) expr)))
+		return psprintf("%s COLLATE %s", column_type_name(expr, array),
+						collation_name_sql(collation));
+	return column_type_name(expr, array);
 }
 
 static bool
@@ -182,7 +187,11 @@ went_value(DiffSql *sql, bool gains, const char *what, int i, bool array)
 {
 	DiffAgg    *agg = list_nth(sql->shape->aggs, i - 1);
 
-	return went(gains, what, i, psprintf("NULL::%s", column_type(agg->arg, array)));
+	/*
+	 * no COLLATE: PostgreSQL 15 merges the collations of a MERGE action's SET
+	 * list, and two explicit ones conflict; the column has its own
+	 */
+	return went(gains, what, i, psprintf("NULL::%s", column_type_name(agg->arg, array)));
 }
 
 /* Window columns: the largest scale among the rows that came (went). */

@@ -718,7 +718,7 @@ settings_read(DiffRefresh *r)
 {
 	static const char *const names[] = {
 		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
-		"extra_float_digits", "bytea_output",
+		"extra_float_digits", "bytea_output", "default_text_search_config",
 	};
 	StringInfoData buf;
 
@@ -1227,6 +1227,33 @@ refresh_unsupported(DiffRefresh *r, const char *reason)
 	return (uint64) r->rows;
 }
 
+/*
+ * Refuses a refresh while a source has trigger events pending: a write whose
+ * statement has not ended (a data-modifying WITH around the refresh, a
+ * statement trigger that refreshes) is in the source but not yet in its
+ * change log, which the statement's end writes after the position this
+ * refresh saves, so the next refresh would apply it again.  PostgreSQL
+ * refuses ALTER TABLE there the same way (CheckTableNotInUse()).
+ */
+static void
+refuse_pending_writes(DiffRefresh *r)
+{
+	ListCell   *lc;
+
+	foreach(lc, r->shape->sources)
+	{
+		Oid			source = ((DiffSource *) lfirst(lc))->relid;
+
+		if (AfterTriggerPendingOnRel(source))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot refresh \"%s\" while writes to its source \"%s\" have pending trigger events",
+							get_rel_name(r->relid), get_rel_name(source)),
+					 errdetail("Its change log gets those writes when their statement ends."),
+					 errhint("Refresh in a statement of its own after the write, and after SET CONSTRAINTS ALL IMMEDIATE if the source has deferred constraints.")));
+	}
+}
+
 uint64
 differential_refresh(Oid relid, char **detail)
 {
@@ -1242,6 +1269,7 @@ differential_refresh(Oid relid, char **detail)
 		*detail = r.detail;
 		return rows;
 	}
+	refuse_pending_writes(&r);
 	registered = ensure_capture(&r);
 	r.rows_as_logged = reads_rows_as_logged(r.shape);
 	/* after the lock and the capture: see refresh_matview() */
