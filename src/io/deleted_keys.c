@@ -678,7 +678,7 @@ memory_add_fact(FunctionCallInfo fcinfo, int first, bool known)
 typedef struct KeyFact
 {
 	char	   *key;
-	char	   *spelled;		/* memory_key_text_as_spelled(), or NULL */
+	char	   *spelled;		/* spelled_differently(), or NULL */
 	Datum		sequence;
 	ItemPointerData old;		/* the row it replaces, or invalid */
 } KeyFact;

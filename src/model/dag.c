@@ -83,10 +83,10 @@ collect_relations(Node *node, List **relids)
 	(void) relation_entries_walker(node, &visit);
 }
 
-List *
-dag_query_dependencies(const char *query_text)
+/* The relations an analyzed query reads, plain views opened up. */
+static List *
+relations_read(Query *query)
 {
-	Query	   *query = analyze_one(query_text);
 	List	   *relids = NIL;
 	List	   *result = NIL;
 	int			i;
@@ -123,15 +123,15 @@ dag_query_dependencies(const char *query_text)
 }
 
 List *
+dag_query_dependencies(const char *query_text)
+{
+	return relations_read(analyze_one(query_text));
+}
+
+List *
 dag_bound_query_dependencies(const char *bound_query, Oid owner)
 {
-	RunAs		ra;
-	List	   *result;
-
-	runas_begin_internal(&ra, owner);
-	result = dag_query_dependencies(bound_query);
-	runas_end(&ra);
-	return result;
+	return relations_read(analyze_bound(bound_query, owner));
 }
 
 /* A relation entry as an entry of nothing: no dependency is found on it */

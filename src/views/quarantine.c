@@ -41,29 +41,46 @@
 #include "util/subxact.h"
 #include "views/quarantine.h"
 
+/*
+ * The table column the query's output column key is, through joins, or
+ * false.  A rebuild looks for it in any query: one that stopped
+ * quarantining may read other tables too.
+ */
+static bool
+key_column_of(Query *query, const char *key, Oid *table, char **column)
+{
+	TargetEntry *tle = query_output_column(query, key);
+	Node	   *expr = tle ? (Node *) tle->expr : NULL;
+
+	while (expr && IsA(expr, Var) && castNode(Var, expr)->varlevelsup == 0 &&
+		   castNode(Var, expr)->varattno > 0)
+	{
+		Var		   *var = castNode(Var, expr);
+		RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
+
+		if (rte->rtekind == RTE_RELATION)
+		{
+			*table = rte->relid;
+			*column = get_attname(rte->relid, var->varattno, false);
+			return true;
+		}
+		if (rte->rtekind != RTE_JOIN || var->varattno > list_length(rte->joinaliasvars))
+			break;
+		expr = list_nth(rte->joinaliasvars, var->varattno - 1);
+	}
+	return false;
+}
+
 bool
 quarantine_stream_of(Query *query, const char *key, Oid *table, char **column)
 {
-	TargetEntry *tle;
-	Var		   *var;
-	RangeTblEntry *rte;
+	char		relkind;
 
 	if (query->setOperations || query->hasSubLinks || query->cteList != NIL ||
-		list_length(query->rtable) != 1)
+		list_length(query->rtable) != 1 || !key_column_of(query, key, table, column))
 		return false;
-	tle = query_output_column(query, key);
-	if (tle == NULL || !IsA(tle->expr, Var))
-		return false;
-	var = castNode(Var, tle->expr);
-	if (var->varlevelsup != 0 || var->varattno <= 0)
-		return false;
-	rte = rt_fetch(var->varno, query->rtable);
-	if (rte->rtekind != RTE_RELATION ||
-		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
-		return false;
-	*table = rte->relid;
-	*column = get_attname(rte->relid, var->varattno, false);
-	return true;
+	relkind = get_rel_relkind(*table);
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
 }
 
 void
@@ -160,8 +177,12 @@ stream_extreme(const StreamBatch *b, const char *aggregate)
 	return linitial(texts);
 }
 
-Datum
-quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column)
+/*
+ * The stream keys of the rows pipeline.rejected holds for view from
+ * stream, as a text[] of the key column's values (0 when none).
+ */
+static Datum
+set_aside_keys(Oid view, Oid stream, const char *stream_column)
 {
 	Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, TEXTOID};
 	Datum		values[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream),
@@ -182,36 +203,6 @@ quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column)
 	return isnull ? (Datum) 0 : keys;
 }
 
-/*
- * The table column the query's output column key is, through joins, or
- * false: looser than quarantine_stream_of(), since a query that stopped
- * quarantining may read other tables too.
- */
-static bool
-key_column_of(Query *query, const char *key, Oid *table, char **column)
-{
-	TargetEntry *tle = query_output_column(query, key);
-	Node	   *expr = tle ? (Node *) tle->expr : NULL;
-
-	while (expr && IsA(expr, Var) && castNode(Var, expr)->varlevelsup == 0 &&
-		   castNode(Var, expr)->varattno > 0)
-	{
-		Var		   *var = castNode(Var, expr);
-		RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
-
-		if (rte->rtekind == RTE_RELATION)
-		{
-			*table = rte->relid;
-			*column = get_attname(rte->relid, var->varattno, false);
-			return true;
-		}
-		if (rte->rtekind != RTE_JOIN || var->varattno > list_length(rte->joinaliasvars))
-			break;
-		expr = list_nth(rte->joinaliasvars, var->varattno - 1);
-	}
-	return false;
-}
-
 Datum
 quarantine_replay_set_aside(Oid view, Query *query, const char *key)
 {
@@ -220,7 +211,7 @@ quarantine_replay_set_aside(Oid view, Query *query, const char *key)
 
 	if (!key_column_of(query, key, &stream, &column))
 		return (Datum) 0;
-	return quarantine_set_aside_keys(view, stream, column);
+	return set_aside_keys(view, stream, column);
 }
 
 char *
@@ -495,7 +486,7 @@ quarantine_run(StreamBatch *b)
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
 	if (b->mark == NULL)
-		b->set_aside = quarantine_set_aside_keys(b->view, b->stream, b->stream_column);
+		b->set_aside = set_aside_keys(b->view, b->stream, b->stream_column);
 	edata = subxact_try(attempt_work, &whole, false);
 	if (edata == NULL)
 		return;

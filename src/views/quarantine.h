@@ -41,8 +41,8 @@ typedef struct StreamBatch
 
 	/*
 	 * A replay from the first row (a rebuild): the stream keys, as a text[],
-	 * of the rows set aside before (quarantine_set_aside_keys()), which every
-	 * run leaves out; 0 for none.  quarantine_run() fills it in.
+	 * of the rows set aside before (quarantine_replay_set_aside()), which
+	 * every run leaves out; 0 for none.  quarantine_run() fills it in.
 	 */
 	Datum		set_aside;
 
@@ -75,24 +75,19 @@ extern void quarantine_batch_begin(StreamBatch *batch, const ManagedView *view, 
 								   Query *query, Oid keytype);
 
 /*
- * The stream keys of the rows pipeline.rejected holds for view from
- * stream, as a text[] of the key column's values (0 when none).  A replay
- * from the first row (a rebuild) leaves them out, quarantining or not:
- * the runs that set them aside moved the mark past them, so the rebuilt
- * view holds what the runs applied, and none is set aside twice.
- */
-extern Datum quarantine_set_aside_keys(Oid view, Oid stream, const char *stream_column);
-
-/*
- * The same for a view whose query is query and incremental key key, which
- * need not quarantine now: 0 unless the key is a plain column of a table
- * the query reads (through joins too).
+ * The stream keys, as a text[] of the key column's values (0 when none),
+ * of the rows pipeline.rejected holds for view from the table whose column
+ * the query's incremental key is (through joins too; 0 when it is no
+ * table's column).  A replay from the first row (a rebuild) leaves them
+ * out, quarantining or not: the runs that set them aside moved the mark
+ * past them, so the rebuilt view holds what the runs applied, and none is
+ * set aside twice.
  */
 extern Datum quarantine_replay_set_aside(Oid view, Query *query, const char *key);
 
 /*
  * " AND NOT key_sql = ANY ($param::type[])", with the type's own equality:
- * what leaves the keys of quarantine_set_aside_keys() out of a statement.
+ * what leaves the keys of quarantine_replay_set_aside() out of a statement.
  */
 extern char *quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param);
 
