@@ -45,6 +45,7 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "util/analyze.h"
+#include "util/freed_memory.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -1270,6 +1271,8 @@ differential_refresh(Oid relid, char **detail)
 		return rows;
 	}
 	refuse_pending_writes(&r);
+	/* a refresh every minute would fault its largest blocks in every time */
+	freed_memory_keep();
 	registered = ensure_capture(&r);
 	r.rows_as_logged = reads_rows_as_logged(r.shape);
 	/* after the lock and the capture: see refresh_matview() */
