@@ -48,6 +48,12 @@ SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '{"a": 1}');
 SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []], ["b", 2]]');
 SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []], 7]');
 SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[]');
+-- a value that does not fit its parameter's type, in any row, before any
+-- request (nothing listens: a request would fail to connect instead)
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, []], ["b", "x", []]]');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 2.5, []]]');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, [true, "maybe"]]]');
+SELECT * FROM pipeline.invoke('ext_f(text,int,boolean[])', '[["a", 1, {"b": true}]]');
 SELECT * FROM pipeline.invoke('lower(text)', '[["A"]]');
 
 -- security: a plain role may neither create nor call

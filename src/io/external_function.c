@@ -21,6 +21,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -105,22 +106,78 @@ check_execute(Oid fn)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
 }
 
-/*
- * Checks every row of arguments before anything is sent: a JSON array of
- * arrays of ef->nargs values.  Returns the number of rows.
- */
-static int
-check_invoke_arguments(ExternalFunction *ef, Jsonb *arguments)
+/* Which argument is being read, for the context line of its error. */
+typedef struct ReadingArgument
 {
-	int			nrows;
+	ExternalFunction *ef;
+	int			row;
+	int			arg;
+} ReadingArgument;
+
+static void
+reading_argument_context(void *arg)
+{
+	ReadingArgument *reading = (ReadingArgument *) arg;
+
+	errcontext("argument %d of row %d of invoke(%s), read as %s",
+			   reading->arg + 1, reading->row + 1, reading->ef->signature,
+			   format_type_be(reading->ef->args[reading->arg].typid));
+}
+
+/*
+ * One row of invoke()'s arguments as a call would send it: each value read
+ * as its parameter's type (so a value that does not fit is refused, as a
+ * call's cast would refuse it) and written back as JSON by that type.
+ */
+static char *
+argument_row_json(ExternalFunction *ef, JsonbContainer *row, int rowno)
+{
+	ReadingArgument reading = {ef, rowno, 0};
+	ErrorContextCallback callback;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	callback.callback = reading_argument_context;
+	callback.arg = &reading;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	for (reading.arg = 0; reading.arg < ef->nargs; reading.arg++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(row, reading.arg);
+		bool		isnull;
+		Datum		value = jsonb_value_to_datum(&ef->args[reading.arg], v, &isnull);
+
+		if (reading.arg > 0)
+			appendStringInfoChar(&buf, ',');
+		if (isnull)
+			appendStringInfoString(&buf, "null");
+		else
+			append_json_value(&buf, &ef->args[reading.arg], value);
+	}
+	error_context_stack = callback.previous;
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
+ * Reads every row of arguments before anything is sent: a JSON array of
+ * arrays of ef->nargs values that fit ef's parameter types.  Returns each
+ * row as a call would send it, in the caller's memory context.
+ */
+static char **
+read_invoke_arguments(ExternalFunction *ef, Jsonb *arguments, int *nrows)
+{
+	char	  **rows;
 
 	if (!JB_ROOT_IS_ARRAY(arguments) || JB_ROOT_IS_SCALAR(arguments))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("arguments must be a JSON array of argument arrays"),
 				 errhint("Pass [[a1, a2, ...], ...], one inner array per call.")));
-	nrows = JsonContainerSize(&arguments->root);
-	for (int i = 0; i < nrows; i++)
+	*nrows = JsonContainerSize(&arguments->root);
+	rows = palloc(sizeof(char *) * Max(*nrows, 1));
+	for (int i = 0; i < *nrows; i++)
 	{
 		JsonbValue *row = getIthJsonbValueFromContainer(&arguments->root, i);
 		int			nvalues;
@@ -137,17 +194,18 @@ check_invoke_arguments(ExternalFunction *ef, Jsonb *arguments)
 								   "argument row %d has %d values, but %s takes %d",
 								   nvalues,
 								   i + 1, nvalues, ef->signature, ef->nargs)));
+		rows[i] = argument_row_json(ef, row->val.binary.data, i);
 		pfree(row);
 	}
-	return nrows;
+	return rows;
 }
 
 /*
- * Sends rows start .. start + count - 1 of arguments in one request and
- * adds a row (ordinality, result) per result to the tuplestore.
+ * Sends rows start .. start + count - 1 in one request and adds a row
+ * (ordinality, result) per result to the tuplestore.
  */
 static void
-invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, Jsonb *arguments,
+invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, char **rows,
 			 int start, int count)
 {
 	MemoryContext caller = begin_request_memory();
@@ -158,11 +216,9 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, Jsonb *arguments,
 	lambda_begin_request(&body, ef, count);
 	for (int i = 0; i < count; i++)
 	{
-		JsonbValue *row = getIthJsonbValueFromContainer(&arguments->root, start + i);
-
 		if (i > 0)
 			appendStringInfoChar(&body, ',');
-		(void) JsonbToCString(&body, row->val.binary.data, 16);
+		appendStringInfoString(&body, rows[start + i]);
 	}
 	lambda_end_request(&body);
 
@@ -194,6 +250,7 @@ pipeline_invoke(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Jsonb	   *arguments;
 	ExternalFunction *ef;
+	char	  **rows;
 	int			nrows;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -203,11 +260,11 @@ pipeline_invoke(PG_FUNCTION_ARGS)
 	arguments = PG_GETARG_JSONB_P(1);
 	check_execute(PG_GETARG_OID(0));
 	ef = external_function_lookup(PG_GETARG_OID(0));
-	nrows = check_invoke_arguments(ef, arguments);
+	rows = read_invoke_arguments(ef, arguments, &nrows);
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int start = 0; start < nrows; start += ef->max_batch_rows)
-		invoke_batch(rsinfo, ef, arguments, start,
+		invoke_batch(rsinfo, ef, rows, start,
 					 Min(ef->max_batch_rows, nrows - start));
 	return (Datum) 0;
 }

@@ -100,6 +100,11 @@ is($s->{requests}{'/echo'}, 8, 'invoke sent ceil(50 / 7) = 8 requests');
 is($s->{records}{'/echo'}, 50, 'carrying 50 records');
 is(sql(q{SELECT string_agg(coalesce(result::text, 'NULL'), ',' ORDER BY ordinality) FROM pipeline.invoke('add3(int,numeric,float8)', '[[1,2,3],[null,null,null],[4,5,6]]')}),
 	'6,0,15', 'invoke with several arguments and nulls');
+# invoke sends what a call with those values would: each value read as its
+# parameter's type and written back by it (the endpoint sums numbers; the
+# strings invoke was given would have failed its sum)
+is(sql(q{SELECT result::text FROM pipeline.invoke('add3(int,numeric,float8)', '[["1", "2.50", "3e0"]]')}),
+	'6.5', 'invoke sends its arguments as their parameters\' types');
 
 # --- failure modes ------------------------------------------------------
 my @failures = (
