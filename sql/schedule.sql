@@ -46,12 +46,18 @@ SELECT * FROM sched.mv_health ORDER BY user_id;
 -- a failing upstream blocks health; retried up to max_attempts, then waits
 INSERT INTO sched.tickets VALUES (3, 0);
 SELECT * FROM pipeline.run_due('2026-01-01 08:00:00+00');
+-- its next label is the failed one, to be retried (1.12: before, its last
+-- success's label plus the interval, 05:00, a label long past)
+SELECT matview, last_success_label, attempt, next_label FROM pipeline.status
+  JOIN pipeline.runs USING (matview)
+ WHERE matview = 'sched.mv_satisfaction'::regclass AND time_label = '2026-01-01 08:00:00+00';
 SELECT * FROM pipeline.run_due('2026-01-01 08:01:00+00');
 SELECT * FROM pipeline.run_due('2026-01-01 08:02:00+00');
 SELECT * FROM pipeline.run_due('2026-01-01 08:03:00+00');
 SELECT matview, time_label, attempt, status, error FROM pipeline.runs
  WHERE matview = 'sched.mv_satisfaction'::regclass AND time_label = '2026-01-01 08:00:00+00' ORDER BY attempt;
-SELECT matview, last_success_label, last_status, blocked_by FROM pipeline.status ORDER BY matview::text;
+-- the failed label was given up on: the next is 09:00 (health waits for 08:00)
+SELECT matview, last_success_label, last_status, next_label, blocked_by FROM pipeline.status ORDER BY matview::text;
 -- the failed view kept its last good data
 SELECT * FROM sched.mv_satisfaction ORDER BY user_id;
 -- fixed: it recovers at the next label, and health follows

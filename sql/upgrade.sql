@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10 and 1.11) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11 and 1.12) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -267,6 +267,9 @@ SELECT pipeline.drop_matview('mv_lake');
 SELECT pipeline.drop_matview('mv_lake_gone');
 DROP FUNCTION delete_lake_partition(text);
 DROP TABLE cases, deleted;
+-- 1.12: pipeline.status.next_label follows the latest run, failed ones too
+ALTER EXTENSION pipeline UPDATE TO '1.12';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

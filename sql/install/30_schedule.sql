@@ -122,7 +122,8 @@ LANGUAGE C STABLE STRICT;
 
 CREATE VIEW pipeline.status WITH (security_invoker = true) AS
 WITH last_run AS (
-    SELECT DISTINCT ON (r.matview) r.matview, r.status, r.error, r.time_label
+    SELECT DISTINCT ON (r.matview) r.matview, r.status, r.error, r.time_label,
+           r.last_time_label, r.attempt
       FROM pipeline.runs r
      ORDER BY r.matview, r.time_label DESC, r.run_id DESC
 ), last_success AS (
@@ -139,8 +140,14 @@ SELECT d.matview,
        s.finished_at AS last_success_at,
        l.status AS last_status,
        l.error AS last_error,
-       CASE WHEN s.time_label IS NULL THEN pipeline.time_label(d.refresh_interval)
-            ELSE s.time_label + d.refresh_interval END AS next_label,
+       -- the label its latest run is for while that one is running or will
+       -- be retried, else the one after it (1.12: a failed label was not one)
+       CASE WHEN l.matview IS NULL THEN pipeline.time_label(d.refresh_interval)
+            WHEN l.status = 'running'
+                 OR (l.status = 'failed'
+                     AND l.attempt < coalesce(current_setting('pipeline.max_attempts', true)::int, 3))
+                 THEN l.time_label
+            ELSE coalesce(l.last_time_label, l.time_label) + d.refresh_interval END AS next_label,
        now() - s.time_label AS freshness,
        coalesce((SELECT array_agg(b.upstream ORDER BY b.upstream::text)
                    FROM pipeline.blocking_upstreams(d.matview) b), '{}') AS blocked_by,
