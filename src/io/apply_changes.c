@@ -46,7 +46,6 @@
 #include "io/apply_check.h"
 #include "io/apply_plan.h"
 #include "io/deleted_keys.h"
-#include "util/freed_memory.h"
 #include "util/runas.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
@@ -265,8 +264,6 @@ apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
 {
 	ChangeCounts result;
 
-	/* a CDC feed applies batch after batch in one session */
-	freed_memory_keep();
 	SPI_connect();
 	lock_for_apply(table_sql, target_relid);
 	deleted_keys_begin(target_relid, cdesc, plan->seq_attno, plan->key_attnos,
