@@ -22,6 +22,7 @@
 #include "parser/parse_func.h"
 #include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -305,15 +306,14 @@ reads_opaquely(Oid relid)
 
 /*
  * Whether the table has both triggers, as pipeline made them, as committed
- * by now: locks it with ShareRowExclusiveLock (the lock CREATE TRIGGER
- * takes, which conflicts with itself) to the end of the transaction, and
- * reads the relation cache, which is brought up to date when a lock is
- * acquired.
+ * by now: the caller holds ShareRowExclusiveLock (the lock CREATE TRIGGER
+ * takes, which conflicts with itself), and the relation cache is brought up
+ * to date when a lock is acquired.
  */
 static bool
 has_tracking_triggers(Oid table)
 {
-	Relation	rel = table_open(table, ShareRowExclusiveLock);
+	Relation	rel = table_open(table, NoLock);
 	Oid			fn = record_change_oid();
 	int			found = 0;
 
@@ -331,6 +331,25 @@ has_tracking_triggers(Oid table)
 	}
 	table_close(rel, NoLock);
 	return found == 2;
+}
+
+/*
+ * A change row for relid under the current command id: whatever reads it
+ * counts it as changed until a success sees this command.
+ */
+static void
+record_change_now(Oid relid)
+{
+	bool		commands = sql_tracks_command_ids();
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid),
+	Int64GetDatum((int64) GetCurrentCommandId(false))};
+
+	(void) spi_rows(catalog_owner(),
+					commands ?
+					"INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
+					"INSERT INTO pipeline.changes (relation) VALUES ($1)",
+					commands ? 2 : 1, argtypes, values, NULL, false, -1);
 }
 
 /* Creates (or puts back) one trigger and sets its firing mode. */
@@ -352,15 +371,18 @@ create_tracking_trigger(Oid table, const char *name, const char *level,
 
 /*
  * Adds the triggers to upstream tables lacking them (or whose triggers
- * were altered); true if any lacked them (changes were not recorded).
+ * were altered), with a change row for each: writes before went
+ * unrecorded, for every view reading the table.  True if it added any, or
+ * if, without wait, a table lacking them was busy and keeps lacking them.
+ * A table another session gave them meanwhile has that session's row.
  */
 static bool
-install_missing_triggers(Oid relid)
+install_missing_triggers(Oid relid, bool wait)
 {
 	Oid			argtypes[4] = {OIDOID, OIDOID, INT2OID, INT2OID};
 	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
 	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
-	List	   *tables;
+	bool		missing = false;
 	ListCell   *lc;
 	SpiRows    *rows;
 
@@ -381,23 +403,39 @@ install_missing_triggers(Oid relid)
 					"           AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 "
 					"           AND t.tgoldtable IS NULL AND t.tgnewtable IS NULL) <> 2",
 					4, argtypes, values, NULL, false, -1);
-	tables = spi_rows_oids(rows, 0);
-	foreach(lc, tables)
+	foreach(lc, spi_rows_oids(rows, 0))
 	{
 		Oid			table = lfirst_oid(lc);
 
 		/*
-		 * Another session's first run may be adding them right now: wait with
-		 * the lock CREATE TRIGGER takes, then look again.
+		 * Another session's first run may be adding them right now: lock as
+		 * CREATE TRIGGER does, to the end of the transaction, then look
+		 * again.
 		 */
-		if (has_tracking_triggers(table))
+		if (wait)
+			LockRelationOid(table, ShareRowExclusiveLock);
+		else if (!ConditionalLockRelationOid(table, ShareRowExclusiveLock))
+		{
+			missing = true;
 			continue;
+		}
+		if (has_tracking_triggers(table))
+		{
+			/* the 1.1 catalog has no command ids: no row to rely on */
+			if (!sql_tracks_command_ids())
+				missing = true;
+			continue;
+		}
 		create_tracking_trigger(table, CHANGE_TRACKING_TRIGGER, "STATEMENT",
 								"INSERT OR UPDATE OR DELETE OR TRUNCATE", "ALWAYS");
 		create_tracking_trigger(table, CHANGE_TRACKING_REPLICA_TRIGGER, "ROW",
 								"INSERT OR UPDATE OR DELETE", "REPLICA");
+		/* a row of the 1.1 catalog is never seen by its own transaction */
+		if (sql_tracks_command_ids())
+			record_change_now(table);
+		missing = true;
 	}
-	return tables != NIL;
+	return missing;
 }
 
 /*
@@ -476,13 +514,12 @@ forget_triggered_views(Datum arg, Oid relid)
 	}
 }
 
-/* install_missing_triggers(), unless the view's sources had them already */
+/* Whether the view is in the set above */
 static bool
-triggers_were_missing(Oid relid)
+triggers_known_present(Oid relid)
 {
 	static bool callback_registered = false;
 	bool		found = false;
-	uint64		invalidations_before;
 
 	if (!callback_registered)
 	{
@@ -493,10 +530,19 @@ triggers_were_missing(Oid relid)
 	AcceptInvalidationMessages();
 	if (triggered_views != NULL)
 		(void) hash_search(triggered_views, &relid, HASH_FIND, &found);
-	if (found)
+	return found;
+}
+
+/* install_missing_triggers(), unless the view's sources had them already */
+static bool
+triggers_were_missing(Oid relid, bool wait)
+{
+	uint64		invalidations_before;
+
+	if (triggers_known_present(relid))
 		return false;
 	invalidations_before = relcache_invalidations;
-	if (install_missing_triggers(relid))
+	if (install_missing_triggers(relid, wait))
 		return true;
 	/* an invalidation read while looking may be of what was looked at */
 	if (relcache_invalidations != invalidations_before)
@@ -515,6 +561,18 @@ triggers_were_missing(Oid relid)
 	return false;
 }
 
+void
+change_tracking_install_triggers(Oid relid)
+{
+	if (triggers_known_present(relid))
+		return;
+	/* what change_tracking_unchanged() would install: nothing if opaque */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!reads_opaquely(relid))
+		(void) triggers_were_missing(relid, true);
+	PopActiveSnapshot();
+}
+
 bool
 change_tracking_unchanged(Oid relid)
 {
@@ -531,7 +589,7 @@ change_tracking_unchanged(Oid relid)
 	if (reads_opaquely(relid))
 		return false;
 
-	if (triggers_were_missing(relid))
+	if (triggers_were_missing(relid, false))
 		return false;
 	rows = spi_rows(catalog_owner(),
 					sql_tracks_command_ids() ? unchanged_query : unchanged_query_1_1,
@@ -553,19 +611,9 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	bool		isnull;
 
 	note_position(cid);
+	/* under the current command id: after everything the refresh wrote */
 	if (rewritten)
-	{
-		/* under the current command id: after everything the refresh wrote */
-		Oid			change_types[2] = {OIDOID, INT8OID};
-		Datum		change_values[2] = {ObjectIdGetDatum(relid),
-		Int64GetDatum((int64) GetCurrentCommandId(false))};
-
-		(void) spi_rows(catalog_owner(),
-						commands ?
-						"INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
-						"INSERT INTO pipeline.changes (relation) VALUES ($1)",
-						commands ? 2 : 1, change_types, change_values, NULL, false, -1);
-	}
+		record_change_now(relid);
 
 	/*
 	 * The snapshot the refresh read its upstreams in is the active one: a

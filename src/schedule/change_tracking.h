@@ -53,7 +53,7 @@
  *										replication apply workers fire row
  *										triggers only, never statement ones
  * A table whose triggers are missing, disabled or altered gets them back and
- * counts as changed.  The DDL guard (guard.c) refuses dropping, disabling,
+ * a change row: writes before went unrecorded, for every view reading it.  The DDL guard (guard.c) refuses dropping, disabling,
  * renaming or replacing them outside the API.
  *-------------------------------------------------------------------------
  */
@@ -66,10 +66,22 @@
 #define CHANGE_TRACKING_REPLICA_TRIGGER "pipeline_record_change_replica"
 
 /*
+ * Installs the triggers on relid's upstream tables that lack them, waiting
+ * for the tables' writers.  For a run, in its transaction, before it locks
+ * the view: locks are then taken upstream first, as a refresh cascade or a
+ * transaction that writes a source and then refreshes takes them, and the
+ * run waits for such a transaction instead of deadlocking with it.
+ */
+extern void change_tracking_install_triggers(Oid relid);
+
+/*
  * True when relid may be skipped.  Installs the triggers on upstream tables
- * that lack them (and then answers false).  Needs a transaction and an
- * active snapshot pushed for this run, which must be the one the refresh and
- * change_tracking_refreshed() will use; the caller holds the view's lock.
+ * that lack them, but only where the table's lock is free at once (the
+ * scheduler never waits, and a wait here is the deadlock above), and then
+ * answers false; a busy table is left to the next run.  Needs a transaction
+ * and an active snapshot pushed for this run, which must be the one the
+ * refresh and change_tracking_refreshed() will use; the caller holds the
+ * view's lock.
  */
 extern bool change_tracking_unchanged(Oid relid);
 

@@ -39,6 +39,21 @@ static bool window_active = false;
 static TimestampTz window_start_label = NO_LABEL;
 static TimestampTz window_end_label = NO_LABEL;
 
+static void
+install_triggers(void *relid)
+{
+	change_tracking_install_triggers(*(Oid *) relid);
+}
+
+void
+run_prepare(Oid relid)
+{
+	ErrorData  *error = subxact_try(install_triggers, &relid, false);
+
+	if (error != NULL)
+		FreeErrorData(error);
+}
+
 int64
 run_claim(Oid relid, TimestampTz label, int attempt)
 {
@@ -618,6 +633,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 			continue;
 		}
 
+		run_prepare(dag->nodes[i].relid);
 		run_id = run_claim(dag->nodes[i].relid, verdict.label, verdict.attempt);
 		if (run_id == 0)
 			continue;			/* gone, or another session ran it */

@@ -12,6 +12,15 @@
 #include "schedule/schedule.h"
 
 /*
+ * First in a run's transaction, before run_claim() in the caller's (or
+ * run_perform() in a worker's) and before anything locks the view: adds
+ * missing tracking triggers to its sources, waiting for their writers
+ * (change_tracking_install_triggers()).  An error is left for the run to
+ * meet and record; a cancel is raised.
+ */
+extern void run_prepare(Oid relid);
+
+/*
  * Claims the run of a view for a label and attempt: records it as 'running'
  * and returns its run_id, or returns 0 when the view no longer exists or a
  * run with that label and attempt is already recorded (by its own row, or
