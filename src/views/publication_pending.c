@@ -1,0 +1,229 @@
+/*-------------------------------------------------------------------------
+ * publication_pending.c
+ *	  The files a lake publication's runs wrote, kept outside the
+ *	  transaction (publication_pending.h).
+ *
+ * The list is a file of records "<full transaction id>\0<partition>\0
+ * <path>\0"; a record cut short (a crash while writing a new list, before
+ * its rename) is never read, since the list is replaced by rename only.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "common/string.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/lwlock.h"
+
+#include "io/unload.h"
+#include "views/publication_pending.h"
+
+#define PENDING_DIR "pipeline_publications"
+
+typedef struct PendingRecord
+{
+	FullTransactionId xid;
+	PendingFile file;
+} PendingRecord;
+
+static char *
+list_path(Oid relid)
+{
+	return psprintf("%s/%u.%u", PENDING_DIR, MyDatabaseId, relid);
+}
+
+/* The records of relid's list (PendingRecord), none when it has none. */
+static List *
+read_list(Oid relid)
+{
+	char	   *path = list_path(relid);
+	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	StringInfoData buf;
+	List	   *records = NIL;
+	char		chunk[8192];
+	ssize_t		n;
+	int			at = 0;
+
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return NIL;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	}
+	initStringInfo(&buf);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+	CloseTransientFile(fd);
+
+	/* whole records only: three NUL-terminated fields */
+	for (;;)
+	{
+		char	   *fields[3];
+		int			next = at;
+		int			i;
+		PendingRecord *record;
+
+		for (i = 0; i < 3; i++)
+		{
+			char	   *end = memchr(buf.data + next, '\0', buf.len - next);
+
+			if (end == NULL)
+				break;
+			fields[i] = buf.data + next;
+			next = end - buf.data + 1;
+		}
+		if (i < 3)
+			break;
+		record = palloc(sizeof(PendingRecord));
+		record->xid = FullTransactionIdFromU64(strtou64(fields[0], NULL, 10));
+		record->file.partition = pstrdup(fields[1]);
+		record->file.path = pstrdup(fields[2]);
+		records = lappend(records, record);
+		at = next;
+	}
+	return records;
+}
+
+/* Replaces relid's list with records, durably; no records, no list. */
+static void
+write_list(Oid relid, List *records)
+{
+	char	   *path = list_path(relid);
+	char	   *temporary = psprintf("%s.tmp", path);
+	StringInfoData buf;
+	ListCell   *lc;
+	int			fd;
+
+	if (records == NIL)
+	{
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", path)));
+		return;
+	}
+	if (MakePGDirectory(PENDING_DIR) == 0)
+		(void) fsync_fname_ext(".", true, false, ERROR);
+	else if (errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", PENDING_DIR)));
+	initStringInfo(&buf);
+	foreach(lc, records)
+	{
+		PendingRecord *record = lfirst(lc);
+
+		appendStringInfo(&buf, UINT64_FORMAT, U64FromFullTransactionId(record->xid));
+		appendStringInfoChar(&buf, '\0');
+		appendBinaryStringInfo(&buf, record->file.partition, strlen(record->file.partition) + 1);
+		appendBinaryStringInfo(&buf, record->file.path, strlen(record->file.path) + 1);
+	}
+	fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", temporary)));
+	errno = 0;
+	if (write(fd, buf.data, buf.len) != buf.len)
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", temporary)));
+	}
+	CloseTransientFile(fd);
+	/* fsyncs the file, renames it, fsyncs the directory */
+	(void) durable_rename(temporary, path, ERROR);
+}
+
+/*
+ * Whether xid committed.  One too old for the commit log to say is taken
+ * as not committed: its files are then rewritten or removed, which is
+ * never wrong, only work.
+ */
+static bool
+committed(FullTransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	bool		result = false;
+
+	if (!FullTransactionIdPrecedes(xid, next) ||
+		U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) >= (UINT64CONST(1) << 31))
+		return false;
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
+	if (TransactionIdFollowsOrEquals(XidFromFullTransactionId(xid),
+									 ShmemVariableCache->oldestClogXid))
+		result = TransactionIdDidCommit(XidFromFullTransactionId(xid));
+	LWLockRelease(XactTruncationLock);
+	return result;
+}
+
+List *
+pending_take_uncommitted(Oid relid)
+{
+	FullTransactionId mine = GetTopFullTransactionId();
+	List	   *records = read_list(relid);
+	List	   *kept = NIL;
+	List	   *uncommitted = NIL;
+	ListCell   *lc;
+
+	foreach(lc, records)
+	{
+		PendingRecord *record = lfirst(lc);
+
+		if (FullTransactionIdEquals(record->xid, mine))
+			kept = lappend(kept, record);
+		else if (!committed(record->xid))
+		{
+			uncommitted = lappend(uncommitted, &record->file);
+			/* dealt with again, should this run not commit either */
+			record->xid = mine;
+			kept = lappend(kept, record);
+		}
+	}
+	if (list_length(kept) != list_length(records) || uncommitted != NIL)
+		write_list(relid, kept);
+	return uncommitted;
+}
+
+void
+pending_add(Oid relid, List *written)
+{
+	FullTransactionId mine = GetTopFullTransactionId();
+	List	   *records;
+	ListCell   *lc;
+
+	if (written == NIL)
+		return;
+	records = read_list(relid);
+	foreach(lc, written)
+	{
+		UnloadedFile *f = lfirst(lc);
+		PendingRecord *record = palloc(sizeof(PendingRecord));
+
+		record->xid = mine;
+		record->file.partition = f->partition;
+		record->file.path = f->path;
+		records = lappend(records, record);
+	}
+	write_list(relid, records);
+}
+
+void
+pending_forget(Oid relid)
+{
+	write_list(relid, NIL);
+}

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ * publication_pending.h
+ *	  The files a lake publication's runs wrote, kept outside the
+ *	  transaction, so that a run that did not commit is undone by the next.
+ *
+ * A run writes its partitions before it commits; a rollback, a failed
+ * delete function or a crash takes back the state that lists them, not the
+ * files.  So, once written and before the state is, the run adds each file
+ * with its transaction to pipeline_publications/<database>.<publication> in
+ * the data directory (rewritten whole, renamed into place durably).  The
+ * next run takes the files of transactions that did not commit: it removes
+ * those its state does not list and rewrites the partitions it does.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_PUBLICATION_PENDING_H
+#define PIPELINE_PUBLICATION_PENDING_H
+
+/* A file a run wrote */
+typedef struct PendingFile
+{
+	char	   *partition;		/* the relative directory */
+	char	   *path;			/* absolute */
+} PendingFile;
+
+/*
+ * The files (PendingFile) of publication relid's runs that did not commit,
+ * other than the current transaction's.  They stay listed, now under the
+ * current transaction, until a run that dealt with them commits; files of
+ * committed runs are forgotten.
+ */
+extern List *pending_take_uncommitted(Oid relid);
+
+/* Adds the files written (UnloadedFile, io/unload.h) under this transaction. */
+extern void pending_add(Oid relid, List *written);
+
+/* Forgets a dropped publication's files. */
+extern void pending_forget(Oid relid);
+
+#endif
