@@ -221,6 +221,25 @@ SELECT matview, status FROM pipeline.refresh('pc.mv_kinds_lake');
 SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
 SELECT pipeline.drop_matview('pc.mv_kinds_lake');
 
+-- files written by a run that did not commit: a new partition (the
+-- state never listed it) is removed, a partition rewritten with other rows
+-- of the same size is written again, by the next run
+CREATE TABLE pc.rolled (id int PRIMARY KEY, kind int);
+INSERT INTO pc.rolled VALUES (1, 1), (2, 1), (3, 2);
+SELECT pipeline.create_matview('pc', 'rolled_lake', 'SELECT id, kind FROM pc.rolled', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/rolled', 'unload-partition-by', 'kind'));
+BEGIN;
+INSERT INTO pc.rolled VALUES (4, 9);
+UPDATE pc.rolled SET id = 5 WHERE id = 1;
+SELECT matview, status FROM pipeline.refresh('pc.mv_rolled_lake');
+ROLLBACK;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
+SELECT matview, status FROM pipeline.refresh('pc.mv_rolled_lake');
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
+SELECT pipeline.drop_matview('pc.mv_rolled_lake');
+
 -- destinations overlap where their files would go, too: a link to another
 -- publication's tree is refused like the tree itself
 SELECT pipeline.create_matview('pc', 'linked_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',

@@ -63,6 +63,7 @@
 #include "views/audit.h"
 #include "views/differential.h"
 #include "views/publication.h"
+#include "views/publication_pending.h"
 
 static void
 require_file_writer(Oid role, const char *name)
@@ -309,6 +310,8 @@ typedef struct Partition
 	List	   *sizes;			/* int64 per file, boxed in palloc'd memory */
 	bool		seen;			/* (published) the query still has it */
 	bool		replaced;		/* (published) it is rewritten */
+	bool		uncommitted;	/* (published) a run that did not commit wrote
+								 * it */
 } Partition;
 
 /* Whether a published partition's files are not as published. */
@@ -562,6 +565,37 @@ remove_partition(const Partition *p, const char *destination)
 	}
 }
 
+/*
+ * Undoes what runs that did not commit wrote (publication_pending.h): a
+ * file the state does not list goes, a partition it lists is rewritten.
+ */
+static void
+undo_uncommitted(Oid relid, List *before, const char *destination)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_take_uncommitted(relid))
+	{
+		PendingFile *f = lfirst(lc);
+		Partition  *old = find_partition(before, f->partition);
+		bool		listed = false;
+		ListCell   *file;
+
+		if (old)
+		{
+			old->uncommitted = true;
+			foreach(file, old->files)
+				listed |= strcmp((char *) lfirst(file), f->path) == 0;
+		}
+		if (!listed)
+		{
+			Partition	stray = {.files = list_make1(f->path)};
+
+			remove_partition(&stray, destination);
+		}
+	}
+}
+
 /* Calls the delete function with a partition's relative path. */
 static void
 call_delete(Oid fn, Oid owner, const char *dir)
@@ -690,6 +724,8 @@ whole_run_reason(const DiffChanges *changes, List *before)
 
 		if (old->digest == NULL)
 			return "redefined since its last run";
+		if (old->uncommitted)
+			return psprintf("partition %s was written by a run that did not commit", old->dir);
 		if (files_differ(old))
 			return psprintf("the files of partition %s are not as published", old->dir);
 	}
@@ -798,10 +834,14 @@ publish(Oid relid, char **detail)
 	fn = run_delete_function(view, def);
 	SPI_connect();
 	before = published_partitions(relid);
+	undo_uncommitted(relid, before, destination);
 	whole = whole_run_reason(changes, before);
 	if (whole == NULL)
+	{
 		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,
 							changes, before, &written);
+		pending_add(relid, written);
+	}
 	else
 		now = current_partitions(view->bound_query, def->unload_partition_by, types);
 
@@ -820,7 +860,8 @@ publish(Oid relid, char **detail)
 			old->seen = true;
 		else
 			published++;
-		if (old && old->digest && strcmp(old->digest, p->digest) == 0 && !files_differ(old))
+		if (old && old->digest && strcmp(old->digest, p->digest) == 0 && !files_differ(old) &&
+			!old->uncommitted)
 			continue;
 		if (old)
 			old->replaced = true;
@@ -837,6 +878,7 @@ publish(Oid relid, char **detail)
 		written = unload_query(partitions_rows_sql(view->bound_query, def->unload_partition_by,
 												   types, false, false),
 							   &params, destination, def->unload_partition_by, true, false);
+		pending_add(relid, written);
 	}
 	foreach(lc, before)
 	{
