@@ -290,21 +290,25 @@ refresh_run(void *arg)
  * may be gone.
  */
 static void
-run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *message)
+run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *message,
+				const char *detail)
 {
 	char	   *relname = get_rel_name(relid);
 	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
 
+	/* the detail too: a deadlock's says which processes held what */
 	if (relname != NULL && nspname != NULL)
 		ereport(LOG,
 				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
 				 errmsg("pipeline: refresh of \"%s.%s\" for time label %s failed: %s",
-						nspname, relname, timestamptz_to_str(label), message)));
+						nspname, relname, timestamptz_to_str(label), message),
+				 detail ? errdetail_internal("%s", detail) : 0));
 	else
 		ereport(LOG,
 				(sqlerrcode != 0 ? errcode(sqlerrcode) : 0,
 				 errmsg("pipeline: refresh of the view with OID %u for time label %s failed: %s",
-						relid, timestamptz_to_str(label), message)));
+						relid, timestamptz_to_str(label), message),
+				 detail ? errdetail_internal("%s", detail) : 0));
 }
 
 RunStatus
@@ -323,7 +327,7 @@ run_perform(int64 run_id, Oid relid, TimestampTz label)
 	if (error != NULL)
 	{
 		run.status = RUN_FAILED;
-		run_log_failure(relid, label, error->sqlerrcode, error->message);
+		run_log_failure(relid, label, error->sqlerrcode, error->message, error->detail);
 	}
 
 	CommandCounterIncrement();
@@ -479,7 +483,7 @@ run_fail_orphans(void)
 		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
 		TimestampTz label = DatumGetTimestampTz(spi_rows_value(rows, i, 1, &isnull));
 
-		run_log_failure(relid, label, 0, ORPHAN_ERROR);
+		run_log_failure(relid, label, 0, ORPHAN_ERROR, NULL);
 		alerts_after_run(relid, label, DatumGetInt64(spi_rows_value(rows, i, 2, &isnull)),
 						 RUN_FAILED, false);
 	}
