@@ -24,6 +24,7 @@
 
 #include "views/audit.h"
 #include "views/capture.h"
+#include "views/differential.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "schedule/alerts.h"
@@ -40,15 +41,16 @@ static TimestampTz window_start_label = NO_LABEL;
 static TimestampTz window_end_label = NO_LABEL;
 
 static void
-install_triggers(void *relid)
+lock_upstream_first(void *relid)
 {
 	change_tracking_install_triggers(*(Oid *) relid);
+	differential_lock_sources_to_capture(*(Oid *) relid);
 }
 
 void
 run_prepare(Oid relid)
 {
-	ErrorData  *error = subxact_try(install_triggers, &relid, false);
+	ErrorData  *error = subxact_try(lock_upstream_first, &relid, false);
 
 	if (error != NULL)
 		FreeErrorData(error);

@@ -14,9 +14,11 @@
 /*
  * First in a run's transaction, before run_claim() in the caller's (or
  * run_perform() in a worker's) and before anything locks the view: adds
- * missing tracking triggers to its sources, waiting for their writers
- * (change_tracking_install_triggers()).  An error is left for the run to
- * meet and record; a cancel is raised.
+ * missing tracking triggers to its sources and takes the lock change
+ * capture will take on sources it starts capturing, waiting for their
+ * writers (change_tracking_install_triggers(),
+ * differential_lock_sources_to_capture()).  An error is left for the run
+ * to meet and record; a cancel is raised.
  */
 extern void run_prepare(Oid relid);
 

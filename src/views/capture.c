@@ -196,6 +196,18 @@ registered_already(Oid matview, Oid source, const Bitmapset *attnums)
 }
 
 bool
+capture_consumes_any(Oid matview)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(matview)};
+
+	return spi_rows(catalog_owner(),
+					"SELECT 1 FROM pipeline.capture_consumers c "
+					" WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass LIMIT 1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT)->count > 0;
+}
+
+bool
 capture_serves(Oid matview, Oid source, Bitmapset *attnums)
 {
 	return registered_already(matview, source, attnums);

@@ -62,6 +62,9 @@ extern void capture_register(Oid matview, Oid source, Bitmapset *attnums);
  */
 extern bool capture_serves(Oid matview, Oid source, Bitmapset *attnums);
 
+/* Whether matview is registered as consuming any source. */
+extern bool capture_consumes_any(Oid matview);
+
 /*
  * Forgets what matview consumes, and stops capture (triggers, log, row) of
  * every table nobody consumes any more.

@@ -1099,6 +1099,31 @@ ensure_capture(DiffRefresh *r)
 	return registered;
 }
 
+void
+differential_lock_sources_to_capture(Oid relid)
+{
+	ManagedView *view;
+	DiffShape  *shape;
+	ListCell   *lc;
+
+	/* a view registered once stays so: the common case costs one probe */
+	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
+		return;
+	view = catalog_get_required(relid);
+	if (view->type != MATVIEW_REGULAR && view->type != MATVIEW_UNLOAD)
+		return;
+	if (diff_classify(view->bound_query, catalog_relation_owner(relid), &shape) != NULL ||
+		(view->type == MATVIEW_UNLOAD && shape->grouped))
+		return;
+	foreach(lc, shape->sources)
+	{
+		DiffSource *source = lfirst(lc);
+
+		if (!capture_serves(relid, source->relid, source->attnums))
+			LockRelationOid(source->relid, ShareRowExclusiveLock);
+	}
+}
+
 /* The planner's estimate of relid's rows (0 when never analyzed). */
 static double
 relation_tuples(Oid relid)

@@ -57,4 +57,17 @@ extern DiffChanges *differential_changes(Oid relid, List *columns);
 /* Forgets what a dropped or replaced differential view kept. */
 extern void differential_forget(Oid relid);
 
+/*
+ * For a run, before it locks the view: takes the lock change capture will
+ * take on each source the view's next refresh (or publication run) starts
+ * capturing (ShareRowExclusiveLock, which waits for the source's writers),
+ * so that locks are taken upstream first, as change_tracking.h says why.
+ * Nothing for a view registered as consuming any source already (a source
+ * added to it later is a redefinition, which makes a new relation or
+ * forgets the old registration), or for a grouped publication, whose
+ * capture depends on its partition columns (its first run may still wait
+ * for a source while holding the publication).
+ */
+extern void differential_lock_sources_to_capture(Oid relid);
+
 #endif
