@@ -75,6 +75,8 @@ VALUES ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
        ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
        ('mv_counted', '2026-01-01 00:00+00', 2, 'failed'),
        ('mv_counted', '2026-01-01 01:00+00', 1, 'succeeded');
+-- this library runs nothing on 1.0's catalog, and says why
+SELECT * FROM pipeline.run_due('2026-01-01 02:00+00');
 -- views of both kinds, defined before queries were bound (1.2)
 CREATE TABLE clicks (seq int, who text);
 INSERT INTO clicks VALUES (1, 'a'), (2, 'b');

@@ -608,6 +608,12 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite time before the year 100000")));
+	/* 1.0 could record a run twice; claims rely on 1.1's unique key */
+	if (!OidIsValid(catalog_table("runs_matview_time_label_attempt_key")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pipeline.run_due() needs version 1.1 or later of the extension's SQL"),
+				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
 	InitMaterializedSRF(fcinfo, 0);
 	run_fail_orphans();
 	dag = dag_load();
