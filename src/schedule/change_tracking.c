@@ -39,6 +39,7 @@
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "views/publication_pending.h"
 
 /* The two triggers' types (pg_trigger.tgtype) */
 #define STATEMENT_TRIGGER_TYPE \
@@ -564,7 +565,11 @@ triggers_were_missing(Oid relid, bool wait)
 void
 change_tracking_install_triggers(Oid relid)
 {
-	if (triggers_known_present(relid))
+	/*
+	 * Under the 1.1 catalog an addition leaves no change row, so only the
+	 * skip check, which then answers false, may add them.
+	 */
+	if (!sql_tracks_command_ids() || triggers_known_present(relid))
 		return;
 	/* what change_tracking_unchanged() would install: nothing if opaque */
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -588,6 +593,9 @@ change_tracking_unchanged(Oid relid)
 	note_position(GetActiveSnapshot()->curcid);
 	if (reads_opaquely(relid))
 		return false;
+	/* a publication's files of a run that did not commit: no change row */
+	if (pending_has_uncommitted(relid))
+		return false;
 
 	if (triggers_were_missing(relid, false))
 		return false;
@@ -610,7 +618,8 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	SpiRows    *snapshot;
 	bool		isnull;
 
-	note_position(cid);
+	/* a write after what the run saw, its own consuming included, is new */
+	note_position(seen_to);
 	/* under the current command id: after everything the refresh wrote */
 	if (rewritten)
 		record_change_now(relid);

@@ -4,7 +4,9 @@
  *	  transaction (publication_pending.h).
  *
  * The list is a file of records "<full transaction id>\0<partition>\0
- * <path>\0"; a record cut short (a crash while writing a new list, before
+ * <path>\0", the transaction being the run's subtransaction, whose commit
+ * status outlives the transaction (a failed run in a committed run_due()
+ * wrote files too); a record cut short (a crash while writing a new list, before
  * its rename) is never read, since the list is replaced by rename only.
  *-------------------------------------------------------------------------
  */
@@ -171,10 +173,23 @@ committed(FullTransactionId xid)
 	return result;
 }
 
+/*
+ * Whether xid is this transaction's or one of its subtransactions' not
+ * rolled back: its files are this run's business.
+ */
+static bool
+current(FullTransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+
+	return FullTransactionIdPrecedes(xid, next) &&
+		U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) < (UINT64CONST(1) << 31) &&
+		TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(xid));
+}
+
 List *
 pending_take_uncommitted(Oid relid)
 {
-	FullTransactionId mine = GetTopFullTransactionId();
 	List	   *records = read_list(relid);
 	List	   *kept = NIL;
 	List	   *uncommitted = NIL;
@@ -184,13 +199,17 @@ pending_take_uncommitted(Oid relid)
 	{
 		PendingRecord *record = lfirst(lc);
 
-		if (FullTransactionIdEquals(record->xid, mine))
+		if (current(record->xid))
 			kept = lappend(kept, record);
 		else if (!committed(record->xid))
 		{
 			uncommitted = lappend(uncommitted, &record->file);
-			/* dealt with again, should this run not commit either */
-			record->xid = mine;
+
+			/*
+			 * dealt with again should this run not commit either (a failed
+			 * run's subtransaction, or the whole transaction)
+			 */
+			record->xid = GetCurrentFullTransactionId();
 			kept = lappend(kept, record);
 		}
 	}
@@ -199,10 +218,24 @@ pending_take_uncommitted(Oid relid)
 	return uncommitted;
 }
 
+bool
+pending_has_uncommitted(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, read_list(relid))
+	{
+		PendingRecord *record = lfirst(lc);
+
+		if (!current(record->xid) && !committed(record->xid))
+			return true;
+	}
+	return false;
+}
+
 void
 pending_add(Oid relid, List *written)
 {
-	FullTransactionId mine = GetTopFullTransactionId();
 	List	   *records;
 	ListCell   *lc;
 
@@ -214,7 +247,8 @@ pending_add(Oid relid, List *written)
 		UnloadedFile *f = lfirst(lc);
 		PendingRecord *record = palloc(sizeof(PendingRecord));
 
-		record->xid = mine;
+		/* the run's subtransaction: a failed run commits no file */
+		record->xid = GetCurrentFullTransactionId();
 		record->file.partition = f->partition;
 		record->file.path = f->path;
 		records = lappend(records, record);

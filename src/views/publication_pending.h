@@ -25,12 +25,21 @@ typedef struct PendingFile
 /*
  * The files (PendingFile) of publication relid's runs that did not commit,
  * other than the current transaction's.  They stay listed, now under the
- * current transaction, until a run that dealt with them commits; files of
- * committed runs are forgotten.
+ * current subtransaction, until a run that dealt with them commits; files
+ * of committed runs are forgotten.
  */
 extern List *pending_take_uncommitted(Oid relid);
 
-/* Adds the files written (UnloadedFile, io/unload.h) under this transaction. */
+/*
+ * Whether the list holds files of runs that did not commit: the
+ * publication's next run must not be skipped, though no source changed.
+ */
+extern bool pending_has_uncommitted(Oid relid);
+
+/*
+ * Adds the files written (UnloadedFile, io/unload.h) under the current
+ * subtransaction.
+ */
 extern void pending_add(Oid relid, List *written);
 
 /* Forgets a dropped publication's files. */
