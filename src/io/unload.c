@@ -653,6 +653,29 @@ write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
 	close_current(st);
 }
 
+/* What st wrote, as UnloadedFile, in context */
+static List *
+written_files(UnloadState *st, bool digests, MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	List	   *written = NIL;
+	ListCell   *lc;
+
+	foreach(lc, st->files)
+	{
+		UnloadFile *f = (UnloadFile *) lfirst(lc);
+		UnloadedFile *out = palloc(sizeof(UnloadedFile));
+
+		out->path = pstrdup(f->final_path);
+		out->partition = pstrdup(f->partition);
+		out->rows = f->rows;
+		out->digest = digests ? int128_text(f->digest) : NULL;
+		written = lappend(written, out);
+	}
+	MemoryContextSwitchTo(old);
+	return written;
+}
+
 /*
  * The whole unload in the caller's SPI connection: check the columns, open
  * the journal, write every partition under temporary names, then put the
@@ -660,7 +683,8 @@ write_rows(UnloadState *st, Portal portal, const UnloadColumns *cols,
  */
 static void
 do_unload(UnloadState *st, const char *query, const char *destination,
-		  List *partition_by, bool overwrite, const UnloadParams *params, bool digests)
+		  List *partition_by, bool overwrite, const UnloadParams *params, bool digests,
+		  const UnloadBeforePlace *before_place)
 {
 	Portal		portal;
 	UnloadColumns cols;
@@ -675,19 +699,22 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	SPI_cursor_close(portal);
 
 	/* every partition is written: put the files in place */
+	if (before_place)
+		before_place->callback(written_files(st, digests, CurrentMemoryContext),
+							   before_place->arg);
 	unload_place(st);
 	journal_finish(&st->journal, false);
 }
 
 List *
 unload_query(const char *query, const UnloadParams *params, const char *destination,
-			 List *partition_by, bool overwrite, bool digests)
+			 List *partition_by, bool overwrite, bool digests,
+			 const UnloadBeforePlace *before_place)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	UnloadParams none = {0};
 	UnloadState st;
-	List	   *written = NIL;
-	ListCell   *lc;
+	List	   *written;
 
 	memset(&st, 0, sizeof(st));
 	st.journal.fd = -1;
@@ -703,7 +730,7 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 	PG_TRY();
 	{
 		do_unload(&st, query, destination, partition_by, overwrite, params ? params : &none,
-				  digests);
+				  digests, before_place);
 	}
 	PG_CATCH();
 	{
@@ -711,19 +738,7 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	foreach(lc, st.files)
-	{
-		UnloadFile *f = (UnloadFile *) lfirst(lc);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		UnloadedFile *out = palloc(sizeof(UnloadedFile));
-
-		out->path = pstrdup(f->final_path);
-		out->partition = pstrdup(f->partition);
-		out->rows = f->rows;
-		out->digest = digests ? int128_text(f->digest) : NULL;
-		written = lappend(written, out);
-		MemoryContextSwitchTo(old);
-	}
+	written = written_files(&st, digests, caller);
 	SPI_finish();
 	return written;
 }
@@ -843,7 +858,7 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
 
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite, false))
+	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite, false, NULL))
 	{
 		UnloadedFile *f = (UnloadedFile *) lfirst(lc);
 		Datum		values[2];

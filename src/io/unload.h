@@ -33,6 +33,17 @@ typedef struct UnloadedFile
 } UnloadedFile;
 
 /*
+ * Called with the files (UnloadedFile) when all are written and fsynced
+ * under temporary names, before any is renamed into place: to list them
+ * somewhere that outlives the transaction (views/publication_pending.h).
+ */
+typedef struct UnloadBeforePlace
+{
+	void		(*callback) (List *files, void *arg);
+	void	   *arg;
+} UnloadBeforePlace;
+
+/*
  * unload(): writes the query's rows (with its parameters; NULL for none)
  * under destination, partitioned, nothing half-done ever under a final
  * name, an existing file replaced atomically with overwrite (else an
@@ -41,11 +52,12 @@ typedef struct UnloadedFile
  * the destination (unload_check_destination()).  With digests, each file's
  * digest is what SQL would compute over its rows (alias q) as
  * sum(hashtextextended(q::text, 0)::numeric)::text: a lake publication's
- * digest of a partition.
+ * digest of a partition.  before_place (or NULL) is told the files before
+ * they are placed.
  */
 extern List *unload_query(const char *query, const UnloadParams *params,
 						  const char *destination, List *partition_by, bool overwrite,
-						  bool digests);
+						  bool digests, const UnloadBeforePlace *before_place);
 
 /*
  * The relative directory unload() writes a partition to, from its column

@@ -740,7 +740,8 @@ whole_run_reason(const DiffChanges *changes, List *before)
  */
 static List *
 write_changed(const char *bound_query, List *partition_by, List *types, const char *destination,
-			  const DiffChanges *changes, List *before, List **written)
+			  const DiffChanges *changes, List *before, const UnloadBeforePlace *listing,
+			  List **written)
 {
 	UnloadParams params = {1, palloc(sizeof(Oid)), palloc(sizeof(Datum))};
 	List	   *keys = NIL;
@@ -762,7 +763,7 @@ write_changed(const char *bound_query, List *partition_by, List *types, const ch
 	params.argtypes[0] = TEXTARRAYOID;
 	params.values[0] = spi_text_array(keys);
 	*written = unload_query(partitions_rows_sql(bound_query, partition_by, types, true, null_keys),
-							&params, destination, partition_by, true, true);
+							&params, destination, partition_by, true, true, listing);
 	foreach(lc, *written)
 	{
 		UnloadedFile *f = lfirst(lc);
@@ -782,6 +783,13 @@ write_changed(const char *bound_query, List *partition_by, List *types, const ch
 			old->seen = false;
 	}
 	return now;
+}
+
+/* UnloadBeforePlace: files are listed before they are in place */
+static void
+list_pending(List *files, void *relid)
+{
+	pending_add(*(Oid *) relid, files);
 }
 
 static uint64
@@ -809,6 +817,7 @@ publish(Oid relid, char **detail)
 	MemoryContext caller = CurrentMemoryContext;
 	int			published;
 	int			changed;
+	UnloadBeforePlace listing = {list_pending, &relid};
 
 	/* the definition as of now, as a stream's run reads it */
 	CommandCounterIncrement();
@@ -839,8 +848,7 @@ publish(Oid relid, char **detail)
 	if (whole == NULL)
 	{
 		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,
-							changes, before, &written);
-		pending_add(relid, written);
+							changes, before, &listing, &written);
 	}
 	else
 		now = current_partitions(view->bound_query, def->unload_partition_by, types);
@@ -877,8 +885,7 @@ publish(Oid relid, char **detail)
 		params.values[0] = spi_text_array(keys);
 		written = unload_query(partitions_rows_sql(view->bound_query, def->unload_partition_by,
 												   types, false, false),
-							   &params, destination, def->unload_partition_by, true, false);
-		pending_add(relid, written);
+							   &params, destination, def->unload_partition_by, true, false, &listing);
 	}
 	foreach(lc, before)
 	{

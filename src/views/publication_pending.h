@@ -5,8 +5,9 @@
  *
  * A run writes its partitions before it commits; a rollback, a failed
  * delete function or a crash takes back the state that lists them, not the
- * files.  So, once written and before the state is, the run adds each file
- * with its transaction to pipeline_publications/<database>.<publication> in
+ * files.  So, once written under temporary names and before they are put
+ * in place (io/unload.h's UnloadBeforePlace), the run adds each file with
+ * its subtransaction to pipeline_publications/<database>.<publication> in
  * the data directory (rewritten whole, renamed into place durably).  The
  * next run takes the files of transactions that did not commit: it removes
  * those its state does not list and rewrites the partitions it does.
