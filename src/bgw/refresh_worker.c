@@ -85,8 +85,7 @@ run_refresh_job(const RefreshJob *job)
 	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("refresh %s", get_rel_name(job->relid)));
-	run_prepare(job->relid);
-	(void) run_perform(run_id, job->relid, job->label);
+	(void) run_perform(run_id, job->relid, job->label, true);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

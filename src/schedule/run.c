@@ -244,6 +244,8 @@ previous_success_label(Oid relid, TimestampTz label)
 typedef struct RefreshRun
 {
 	Oid			relid;
+	bool		view_unlocked;	/* nothing holds the view yet: run_prepare()'s
+								 * work comes first */
 	TimestampTz label;
 	TimestampTz previous;		/* label of the view's previous success */
 	RunStatus	status;
@@ -256,6 +258,10 @@ static void
 refresh_run(void *arg)
 {
 	RefreshRun *run = (RefreshRun *) arg;
+
+	/* as run_prepare(), but its failure (or cancel) is the run's */
+	if (run->view_unlocked)
+		lock_upstream_first(&run->relid);
 
 	/* one snapshot for the skip check, the refresh and the saved state */
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -314,9 +320,10 @@ run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *messag
 }
 
 RunStatus
-run_perform(int64 run_id, Oid relid, TimestampTz label)
+run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked)
 {
-	RefreshRun	run = {relid, label, previous_success_label(relid, label), RUN_FAILED, 0, NULL};
+	RefreshRun	run = {relid, view_unlocked, label, previous_success_label(relid, label),
+	RUN_FAILED, 0, NULL};
 	ErrorData  *error;
 
 	/*
@@ -649,7 +656,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		run_id = run_claim(dag->nodes[i].relid, verdict.label, verdict.attempt);
 		if (run_id == 0)
 			continue;			/* gone, or another session ran it */
-		status = run_perform(run_id, dag->nodes[i].relid, verdict.label);
+		status = run_perform(run_id, dag->nodes[i].relid, verdict.label, false);
 
 		states[i].latest_label = verdict.label;
 		states[i].latest_status = status;

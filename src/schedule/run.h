@@ -12,8 +12,9 @@
 #include "schedule/schedule.h"
 
 /*
- * First in a run's transaction, before run_claim() in the caller's (or
- * run_perform() in a worker's) and before anything locks the view: adds
+ * First in a run's transaction, before run_claim() and before anything
+ * locks the view (a worker, whose claim was its own transaction, has
+ * run_perform() do it, with view_unlocked): adds
  * missing tracking triggers to its sources and takes the lock change
  * capture will take on sources it starts capturing, waiting for their
  * writers (change_tracking_install_triggers(),
@@ -44,10 +45,12 @@ extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
  * never raised.  A skipped run whose previous row is skipped too extends
  * that row and deletes its own (so run_id is gone); a run that keeps its
  * row trims the view's history to pipeline.run_history_per_view rows.
- * Needs a transaction; leaves the caller's memory context and resource
- * owner as they were.
+ * With view_unlocked (a worker's run, claimed in a transaction of its
+ * own), it first does run_prepare()'s work, inside the run: its failure or
+ * cancel is the run's.  Needs a transaction; leaves the caller's memory
+ * context and resource owner as they were.
  */
-extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label);
+extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked);
 
 /*
  * For the scheduler: when the view's upstreams did not change since its
