@@ -44,6 +44,7 @@
 
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "model/dpl.h"
 #include "util/analyze.h"
 #include "util/freed_memory.h"
 #include "util/runas.h"
@@ -1099,6 +1100,8 @@ ensure_capture(DiffRefresh *r)
 	return registered;
 }
 
+static List *delta_columns(DiffRefresh *r, List *columns, char **reason);
+
 void
 differential_lock_sources_to_capture(Oid relid)
 {
@@ -1112,9 +1115,20 @@ differential_lock_sources_to_capture(Oid relid)
 	view = catalog_get_required(relid);
 	if (view->type != MATVIEW_REGULAR && view->type != MATVIEW_UNLOAD)
 		return;
-	if (diff_classify(view->bound_query, catalog_relation_owner(relid), &shape) != NULL ||
-		(view->type == MATVIEW_UNLOAD && shape->grouped))
+	if (diff_classify(view->bound_query, catalog_relation_owner(relid), &shape) != NULL)
 		return;
+	if (view->type == MATVIEW_UNLOAD)
+	{
+		/* a publication follows changes only by what delta_columns() takes */
+		DiffRefresh r = {0};
+		char	   *reason = NULL;
+
+		r.shape = shape;
+		(void) delta_columns(&r, dpl_stored_options(MATVIEW_UNLOAD, view->options_json)->unload_partition_by,
+							 &reason);
+		if (reason != NULL)
+			return;
+	}
 	foreach(lc, shape->sources)
 	{
 		DiffSource *source = lfirst(lc);

@@ -64,9 +64,8 @@ extern void differential_forget(Oid relid);
  * so that locks are taken upstream first, as change_tracking.h says why.
  * Nothing for a view registered as consuming any source already (a source
  * added to it later is a redefinition, which makes a new relation or
- * forgets the old registration), or for a grouped publication, whose
- * capture depends on its partition columns (its first run may still wait
- * for a source while holding the publication).
+ * forgets the old registration), or for a publication whose partition
+ * columns its changes cannot name (it captures nothing).
  */
 extern void differential_lock_sources_to_capture(Oid relid);
 

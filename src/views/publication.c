@@ -818,6 +818,7 @@ publish(Oid relid, char **detail)
 	int			published;
 	int			changed;
 	UnloadBeforePlace listing = {list_pending, &relid};
+	List	   *removing = NIL;
 
 	/* the definition as of now, as a stream's run reads it */
 	CommandCounterIncrement();
@@ -887,6 +888,24 @@ publish(Oid relid, char **detail)
 												   types, false, false),
 							   &params, destination, def->unload_partition_by, true, false, &listing);
 	}
+	/* a removal this run does not commit is undone by the next, too */
+	foreach(lc, before)
+	{
+		Partition  *old = lfirst(lc);
+		ListCell   *f;
+
+		if (old->seen)
+			continue;
+		foreach(f, old->files)
+		{
+			UnloadedFile *file = palloc0(sizeof(UnloadedFile));
+
+			file->path = lfirst(f);
+			file->partition = old->dir;
+			removing = lappend(removing, file);
+		}
+	}
+	pending_add(relid, removing);
 	foreach(lc, before)
 	{
 		Partition  *old = lfirst(lc);

@@ -17,6 +17,8 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xloginsert.h"
+#include "replication/message.h"
 #include "common/string.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -187,6 +189,27 @@ current(FullTransactionId xid)
 		TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(xid));
 }
 
+/*
+ * The current subtransaction's xid, made durable before a list names it:
+ * PostgreSQL writes no WAL when it hands out an xid, so after a crash an
+ * xid no flushed record carries may be handed out again, and a list would
+ * then take another transaction's commit for the run's.  A flushed record
+ * made under it moves recovery's next xid past it.
+ */
+static FullTransactionId
+durable_current_xid(void)
+{
+	static FullTransactionId flushed = {0};
+	FullTransactionId xid = GetCurrentFullTransactionId();
+
+	if (!FullTransactionIdEquals(xid, flushed))
+	{
+		XLogFlush(LogLogicalMessage("pipeline", "", 0, false));
+		flushed = xid;
+	}
+	return xid;
+}
+
 List *
 pending_take_uncommitted(Oid relid)
 {
@@ -209,7 +232,7 @@ pending_take_uncommitted(Oid relid)
 			 * dealt with again should this run not commit either (a failed
 			 * run's subtransaction, or the whole transaction)
 			 */
-			record->xid = GetCurrentFullTransactionId();
+			record->xid = durable_current_xid();
 			kept = lappend(kept, record);
 		}
 	}
@@ -248,7 +271,7 @@ pending_add(Oid relid, List *written)
 		PendingRecord *record = palloc(sizeof(PendingRecord));
 
 		/* the run's subtransaction: a failed run commits no file */
-		record->xid = GetCurrentFullTransactionId();
+		record->xid = durable_current_xid();
 		record->file.partition = f->partition;
 		record->file.path = f->path;
 		records = lappend(records, record);
