@@ -23,6 +23,7 @@
 #include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -371,6 +372,13 @@ create_tracking_trigger(Oid table, const char *name, const char *level,
 }
 
 /*
+ * The transaction that last added triggers: under REPEATABLE READ its
+ * snapshot is older than them, and writes committed between the two are
+ * neither in it nor recorded.
+ */
+static LocalTransactionId triggers_added_lxid = InvalidLocalTransactionId;
+
+/*
  * Adds the triggers to upstream tables lacking them (or whose triggers
  * were altered), with a change row for each: writes before went
  * unrecorded, for every view reading the table.  True if it added any, or
@@ -434,6 +442,7 @@ install_missing_triggers(Oid relid, bool wait)
 		/* a row of the 1.1 catalog is never seen by its own transaction */
 		if (sql_tracks_command_ids())
 			record_change_now(table);
+		triggers_added_lxid = MyProc->lxid;
 		missing = true;
 	}
 	return missing;
@@ -623,6 +632,12 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	/* under the current command id: after everything the refresh wrote */
 	if (rewritten)
 		record_change_now(relid);
+	/* what the run saw may miss writes nothing recorded: not seen as all */
+	if (IsolationUsesXactSnapshot() && triggers_added_lxid == MyProc->lxid)
+	{
+		change_tracking_forget_seen(relid);
+		return;
+	}
 
 	/*
 	 * The snapshot the refresh read its upstreams in is the active one: a

@@ -244,15 +244,26 @@ pending_take_uncommitted(Oid relid)
 bool
 pending_has_uncommitted(Oid relid)
 {
+	List	   *records = read_list(relid);
+	bool		mine = false;
 	ListCell   *lc;
 
-	foreach(lc, read_list(relid))
+	foreach(lc, records)
 	{
 		PendingRecord *record = lfirst(lc);
 
-		if (!current(record->xid) && !committed(record->xid))
+		if (current(record->xid))
+			mine = true;
+		else if (!committed(record->xid))
 			return true;
 	}
+
+	/*
+	 * All committed: forgotten now, before the commit log that says so is
+	 * truncated (a publication may be skipped for long)
+	 */
+	if (records != NIL && !mine)
+		write_list(relid, NIL);
 	return false;
 }
 

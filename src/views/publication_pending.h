@@ -34,6 +34,7 @@ extern List *pending_take_uncommitted(Oid relid);
 /*
  * Whether the list holds files of runs that did not commit: the
  * publication's next run must not be skipped, though no source changed.
+ * A list of committed runs' files only is forgotten.
  */
 extern bool pending_has_uncommitted(Oid relid);
 
