@@ -391,6 +391,7 @@ install_missing_triggers(Oid relid, bool wait)
 	Oid			argtypes[4] = {OIDOID, OIDOID, INT2OID, INT2OID};
 	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
 	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
+	bool		commands = sql_tracks_command_ids();
 	bool		missing = false;
 	ListCell   *lc;
 	SpiRows    *rows;
@@ -431,7 +432,7 @@ install_missing_triggers(Oid relid, bool wait)
 		if (has_tracking_triggers(table))
 		{
 			/* the 1.1 catalog has no command ids: no row to rely on */
-			if (!sql_tracks_command_ids())
+			if (!commands)
 				missing = true;
 			continue;
 		}
@@ -440,7 +441,7 @@ install_missing_triggers(Oid relid, bool wait)
 		create_tracking_trigger(table, CHANGE_TRACKING_REPLICA_TRIGGER, "ROW",
 								"INSERT OR UPDATE OR DELETE", "REPLICA");
 		/* a row of the 1.1 catalog is never seen by its own transaction */
-		if (sql_tracks_command_ids())
+		if (commands)
 			record_change_now(table);
 		triggers_added_lxid = MyProc->lxid;
 		missing = true;

@@ -53,8 +53,9 @@
  *										replication apply workers fire row
  *										triggers only, never statement ones
  * A table whose triggers are missing, disabled or altered gets them back and
- * a change row: writes before went unrecorded, for every view reading it.  The DDL guard (guard.c) refuses dropping, disabling,
- * renaming or replacing them outside the API.
+ * a change row: writes before went unrecorded, for every view reading it.
+ * The DDL guard (guard.c) refuses dropping, disabling, renaming or
+ * replacing them outside the API.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_CHANGE_TRACKING_H

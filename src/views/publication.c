@@ -847,10 +847,8 @@ publish(Oid relid, char **detail)
 	undo_uncommitted(relid, before, destination);
 	whole = whole_run_reason(changes, before);
 	if (whole == NULL)
-	{
 		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,
 							changes, before, &listing, &written);
-	}
 	else
 		now = current_partitions(view->bound_query, def->unload_partition_by, types);
 

@@ -12,16 +12,15 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "access/transam.h"
 #include "access/xact.h"
-#include "access/xloginsert.h"
-#include "replication/message.h"
+#include "access/xlog.h"
 #include "common/string.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "replication/message.h"
 #include "storage/fd.h"
 #include "storage/lwlock.h"
 
@@ -153,6 +152,16 @@ write_list(Oid relid, List *records)
 	(void) durable_rename(temporary, path, ERROR);
 }
 
+/* Whether xid was handed out, and recently enough for its 32 bits to say */
+static bool
+recent(FullTransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+
+	return FullTransactionIdPrecedes(xid, next) &&
+		U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) < (UINT64CONST(1) << 31);
+}
+
 /*
  * Whether xid committed.  One too old for the commit log to say is taken
  * as not committed: its files are then rewritten or removed, which is
@@ -161,11 +170,9 @@ write_list(Oid relid, List *records)
 static bool
 committed(FullTransactionId xid)
 {
-	FullTransactionId next = ReadNextFullTransactionId();
 	bool		result = false;
 
-	if (!FullTransactionIdPrecedes(xid, next) ||
-		U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) >= (UINT64CONST(1) << 31))
+	if (!recent(xid))
 		return false;
 	LWLockAcquire(XactTruncationLock, LW_SHARED);
 	if (TransactionIdFollowsOrEquals(XidFromFullTransactionId(xid),
@@ -182,11 +189,7 @@ committed(FullTransactionId xid)
 static bool
 current(FullTransactionId xid)
 {
-	FullTransactionId next = ReadNextFullTransactionId();
-
-	return FullTransactionIdPrecedes(xid, next) &&
-		U64FromFullTransactionId(next) - U64FromFullTransactionId(xid) < (UINT64CONST(1) << 31) &&
-		TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(xid));
+	return recent(xid) && TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(xid));
 }
 
 /*
@@ -288,10 +291,4 @@ pending_add(Oid relid, List *written)
 		records = lappend(records, record);
 	}
 	write_list(relid, records);
-}
-
-void
-pending_forget(Oid relid)
-{
-	write_list(relid, NIL);
 }

@@ -44,7 +44,4 @@ extern bool pending_has_uncommitted(Oid relid);
  */
 extern void pending_add(Oid relid, List *written);
 
-/* Forgets a dropped publication's files. */
-extern void pending_forget(Oid relid);
-
 #endif
