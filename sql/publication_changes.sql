@@ -280,7 +280,18 @@ UPDATE pc.rolled SET id = 1 WHERE id = 5;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 07:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
 SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
+-- the list of a dropped publication, and the lists of a dropped database,
+-- are forgotten by the next run of a publication
+SELECT format('%s.%s', d.oid, 'pc.mv_rolled_lake'::regclass::oid) AS rolled_list
+  FROM pg_database d WHERE d.datname = current_database() \gset
+SELECT format('COPY (SELECT) TO %L', current_setting('data_directory') || '/pipeline_publications/4000000000.1') AS fake_list \gset
+:fake_list;
+SELECT CASE f WHEN :'rolled_list' THEN 'rolled_lake''s' ELSE f END AS list
+  FROM pg_ls_dir('pipeline_publications') f WHERE f IN (:'rolled_list', '4000000000.1') ORDER BY 1;
 SELECT pipeline.drop_matview('pc.mv_rolled_lake');
+SELECT matview, status FROM pipeline.refresh('pc.mv_events_lake');
+SELECT CASE f WHEN :'rolled_list' THEN 'rolled_lake''s' ELSE f END AS list
+  FROM pg_ls_dir('pipeline_publications') f WHERE f IN (:'rolled_list', '4000000000.1') ORDER BY 1;
 
 -- destinations overlap where their files would go, too: a link to another
 -- publication's tree is refused like the tree itself

@@ -828,6 +828,7 @@ publish(Oid relid, char **detail)
 	def = dpl_stored_options(MATVIEW_UNLOAD, view->options_json);
 	owner = catalog_relation_owner(relid);
 	require_file_writer(owner, view->name);
+	pending_forget_dropped();
 	destination = canonical_destination(def->unload_destination);
 	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));

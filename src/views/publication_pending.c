@@ -23,6 +23,8 @@
 #include "replication/message.h"
 #include "storage/fd.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "utils/syscache.h"
 
 #include "io/unload.h"
 #include "views/publication_pending.h"
@@ -291,4 +293,56 @@ pending_add(Oid relid, List *written)
 		records = lappend(records, record);
 	}
 	write_list(relid, records);
+}
+
+/*
+ * Whether relid's list may go with its relation: none of its runs is this
+ * transaction's or still running (a publication whose creation has not
+ * committed has its first run's files listed, but no relation we see).
+ */
+static bool
+runs_over(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, read_list(relid))
+	{
+		FullTransactionId xid = ((PendingRecord *) lfirst(lc))->xid;
+
+		if (current(xid) ||
+			(recent(xid) && TransactionIdIsInProgress(XidFromFullTransactionId(xid))))
+			return false;
+	}
+	return true;
+}
+
+void
+pending_forget_dropped(void)
+{
+	DIR		   *dir = AllocateDir(PENDING_DIR);
+	struct dirent *de;
+
+	if (dir == NULL && errno == ENOENT)
+		return;
+	while ((de = ReadDir(dir, PENDING_DIR)) != NULL)
+	{
+		Oid			db;
+		Oid			relid;
+		char		rest;
+		bool		gone;
+
+		CHECK_FOR_INTERRUPTS();
+		/* "<database>.<publication>", not a list being written (".tmp") */
+		if (sscanf(de->d_name, "%u.%u%c", &db, &relid, &rest) != 2)
+			continue;
+		if (db != MyDatabaseId)
+			gone = !SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db));
+		else
+			gone = !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) && runs_over(relid);
+		if (gone && unlink(psprintf("%s/%s", PENDING_DIR, de->d_name)) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s/%s\": %m", PENDING_DIR, de->d_name)));
+	}
+	FreeDir(dir);
 }

@@ -44,4 +44,11 @@ extern bool pending_has_uncommitted(Oid relid);
  */
 extern void pending_add(Oid relid, List *written);
 
+/*
+ * Forgets the lists of publications that are gone: those of dropped
+ * databases, and in this database those whose relation is dropped and
+ * whose runs are over.  Their files stay, as a dropped publication's do.
+ */
+extern void pending_forget_dropped(void);
+
 #endif
