@@ -566,15 +566,16 @@ remove_partition(const Partition *p, const char *destination)
 }
 
 /*
- * Undoes what runs that did not commit wrote (publication_pending.h): a
- * file the state does not list goes, a partition it lists is rewritten.
+ * Undoes what runs that did not commit wrote (publication_pending.h),
+ * relid's and those adopted from a dropped publication: a file the state
+ * does not list goes, a partition it lists is rewritten.
  */
 static void
-undo_uncommitted(Oid relid, List *before, const char *destination)
+undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted)
 {
 	ListCell   *lc;
 
-	foreach(lc, pending_take_uncommitted(relid))
+	foreach(lc, list_concat(pending_take_uncommitted(relid), adopted))
 	{
 		PendingFile *f = lfirst(lc);
 		Partition  *old = find_partition(before, f->partition);
@@ -819,6 +820,7 @@ publish(Oid relid, char **detail)
 	int			changed;
 	UnloadBeforePlace listing = {list_pending, &relid};
 	List	   *removing = NIL;
+	List	   *adopted;
 
 	/* the definition as of now, as a stream's run reads it */
 	CommandCounterIncrement();
@@ -828,8 +830,8 @@ publish(Oid relid, char **detail)
 	def = dpl_stored_options(MATVIEW_UNLOAD, view->options_json);
 	owner = catalog_relation_owner(relid);
 	require_file_writer(owner, view->name);
-	pending_forget_dropped();
 	destination = canonical_destination(def->unload_destination);
+	adopted = pending_forget_dropped(relid, destination);
 	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										  get_rel_name(relid));
 	types = partition_types(view->bound_query, owner, def->unload_partition_by);
@@ -845,7 +847,7 @@ publish(Oid relid, char **detail)
 	fn = run_delete_function(view, def);
 	SPI_connect();
 	before = published_partitions(relid);
-	undo_uncommitted(relid, before, destination);
+	undo_uncommitted(relid, before, destination, adopted);
 	whole = whole_run_reason(changes, before);
 	if (whole == NULL)
 		now = write_changed(view->bound_query, def->unload_partition_by, types, destination,

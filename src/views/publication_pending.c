@@ -301,11 +301,11 @@ pending_add(Oid relid, List *written)
  * committed has its first run's files listed, but no relation we see).
  */
 static bool
-runs_over(Oid relid)
+runs_over(List *records)
 {
 	ListCell   *lc;
 
-	foreach(lc, read_list(relid))
+	foreach(lc, records)
 	{
 		FullTransactionId xid = ((PendingRecord *) lfirst(lc))->xid;
 
@@ -316,33 +316,72 @@ runs_over(Oid relid)
 	return true;
 }
 
-void
-pending_forget_dropped(void)
+/* Whether path is inside the directory dir (both canonical, absolute) */
+static bool
+inside_directory(const char *path, const char *dir)
+{
+	size_t		n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || strcmp(dir, "/") == 0);
+}
+
+List *
+pending_forget_dropped(Oid relid, const char *destination)
 {
 	DIR		   *dir = AllocateDir(PENDING_DIR);
 	struct dirent *de;
+	List	   *adopted = NIL;
+	List	   *adopted_files = NIL;
+	List	   *gone_lists = NIL;
+	ListCell   *lc;
 
 	if (dir == NULL && errno == ENOENT)
-		return;
+		return NIL;
 	while ((de = ReadDir(dir, PENDING_DIR)) != NULL)
 	{
 		Oid			db;
-		Oid			relid;
+		Oid			other;
 		char		rest;
-		bool		gone;
+		List	   *records;
 
 		CHECK_FOR_INTERRUPTS();
 		/* "<database>.<publication>", not a list being written (".tmp") */
-		if (sscanf(de->d_name, "%u.%u%c", &db, &relid, &rest) != 2)
+		if (sscanf(de->d_name, "%u.%u%c", &db, &other, &rest) != 2)
 			continue;
 		if (db != MyDatabaseId)
-			gone = !SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db));
-		else
-			gone = !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) && runs_over(relid);
-		if (gone && unlink(psprintf("%s/%s", PENDING_DIR, de->d_name)) != 0 && errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s/%s\": %m", PENDING_DIR, de->d_name)));
+		{
+			if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(db)))
+				gone_lists = lappend(gone_lists, psprintf("%s/%s", PENDING_DIR, de->d_name));
+			continue;
+		}
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(other)))
+			continue;
+		records = read_list(other);
+		if (!runs_over(records))
+			continue;
+		foreach(lc, records)
+		{
+			PendingRecord *record = lfirst(lc);
+
+			if (committed(record->xid) || !inside_directory(record->file.path, destination))
+				continue;
+			record->xid = durable_current_xid();
+			adopted = lappend(adopted, record);
+			adopted_files = lappend(adopted_files, &record->file);
+		}
+		gone_lists = lappend(gone_lists, list_path(other));
 	}
 	FreeDir(dir);
+
+	/* listed as relid's before their old list goes */
+	if (adopted != NIL)
+		write_list(relid, list_concat(read_list(relid), adopted));
+	foreach(lc, gone_lists)
+	{
+		if (unlink(lfirst(lc)) != 0 && errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", (char *) lfirst(lc))));
+	}
+	return adopted_files;
 }

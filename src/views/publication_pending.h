@@ -46,9 +46,13 @@ extern void pending_add(Oid relid, List *written);
 
 /*
  * Forgets the lists of publications that are gone: those of dropped
- * databases, and in this database those whose relation is dropped and
- * whose runs are over.  Their files stay, as a dropped publication's do.
+ * databases, and in this database those whose relation is dropped (or its
+ * creation rolled back) and whose runs are over.  Their files stay, as a
+ * dropped publication's do, but for those of runs that did not commit
+ * inside destination, publication relid's: they are returned (PendingFile),
+ * now listed as relid's under the current subtransaction, for its run to
+ * undo.  A creation rolled back, then made again, had written them.
  */
-extern void pending_forget_dropped(void);
+extern List *pending_forget_dropped(Oid relid, const char *destination);
 
 #endif
