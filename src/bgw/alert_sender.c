@@ -22,6 +22,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -112,18 +113,36 @@ record_attempt(const DueAlert *alert, const char *error)
 	CommitTransactionCommand();
 }
 
-/* POSTs one alert with retries; NULL when the endpoint took it, else why not. */
+/* Settings changed since the last call (a reload) take effect now. */
+static void
+reload_settings(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * POSTs one alert with retries, each to the endpoint set then; NULL when
+ * the endpoint took it, else why not.
+ */
 static char *
 post_alert(const char *body)
 {
-	HttpUrl		url;
-	const char *error;
 	HttpResult	res;
 
-	if (!http_url_parse(pipeline_alert_endpoint, &url, &error))
-		return psprintf("pipeline.alert_endpoint is not a URL: %s", error);
 	for (int attempt = 0;; attempt++)
 	{
+		HttpUrl		url;
+		const char *error;
+
+		reload_settings();
+		if (!alerts_endpoint_set())
+			return pstrdup("pipeline.alert_endpoint was reset");
+		if (!http_url_parse(pipeline_alert_endpoint, &url, &error))
+			return psprintf("pipeline.alert_endpoint is not a URL: %s", error);
 		if (!endpoint_allowed(&url))
 			return psprintf("pipeline.alert_endpoint \"%s\" matches no prefix of pipeline.allowed_endpoints",
 							url.url);
@@ -140,8 +159,8 @@ post_alert(const char *body)
 }
 
 /*
- * POSTs the alerts due for delivery, oldest first, until none is due;
- * each attempt recorded.  Runs its own transactions; no HTTP request
+ * POSTs the alerts due for delivery, oldest first, until none is due or
+ * the endpoint is reset; each attempt recorded.  Runs its own transactions; no HTTP request
  * inside one.
  */
 static void
@@ -152,8 +171,11 @@ deliver_alerts(void)
 	MemoryContext caller = MemoryContextSwitchTo(work);
 	DueAlert	alert = {0};
 
-	while (alerts_endpoint_set() && next_due_alert(&alert))
+	for (;;)
 	{
+		reload_settings();
+		if (!alerts_endpoint_set() || !next_due_alert(&alert))
+			break;
 		CHECK_FOR_INTERRUPTS();
 		record_attempt(&alert, post_alert(alert.body));
 		MemoryContextReset(work);

@@ -165,6 +165,32 @@ ok($node->poll_query_until('postgres',
 is(sql("SELECT string_agg(kind, ',' ORDER BY alert_id) FROM pipeline.alerts WHERE matview = 'mv_down3'::regclass"),
 	'sla_breached,sla_recovered', 'once each');
 
+# the alert sender follows a reload: once the endpoint is set to '',
+# alerts not yet POSTed stay undelivered (it kept POSTing them to the
+# endpoint it started with)
+$http->post("$base/reset");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=2'");
+sql("SELECT pg_reload_conf()");
+sql(q{
+CREATE TABLE src4 (x int);
+INSERT INTO src4 VALUES (1);
+SELECT pipeline.create_matview('public', 'r' || i, 'SELECT x FROM src4', '1 second',
+                               options => '{"expect": "positive: x > 0"}')
+  FROM generate_series(1, 3) i;
+UPDATE src4 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 3 FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$' AND kind = 'audit_failed'")
+  or die "the three views did not fail";
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = ''");
+sql("SELECT pg_reload_conf()");
+$node->poll_query_until('postgres',
+	"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
+  or die "the alert sender did not stop";
+cmp_ok(scalar(@{ received() }), '<=', 1, 'after the endpoint was reset, at most the alert on its way was POSTed');
+cmp_ok(sql("SELECT count(*) FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$' AND delivered_at IS NULL"),
+	'>=', 2, 'the others wait, undelivered');
+
 $node->stop;
 $endpoint->kill_kill;
 done_testing();
