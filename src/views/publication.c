@@ -786,6 +786,47 @@ write_changed(const char *bound_query, List *partition_by, List *types, const ch
 	return now;
 }
 
+/*
+ * The partitions of a whole run as written: the files were read by a
+ * second statement, which in READ COMMITTED sees what committed since the
+ * digests were read.  A partition takes its rows and digest from its file;
+ * one that had no rows by then is dropped from to_write (and written_dirs)
+ * and, if it was published, marked not seen, to be removed.
+ */
+static List *
+as_written(List *to_write, List *written, List *before, List **written_dirs, int *published)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, to_write)
+	{
+		Partition  *p = lfirst(lc);
+		Partition  *old = find_partition(before, p->dir);
+		UnloadedFile *file = NULL;
+		ListCell   *f;
+
+		foreach(f, written)
+		{
+			if (strcmp(((UnloadedFile *) lfirst(f))->partition, p->dir) == 0)
+				file = lfirst(f);
+		}
+		if (file != NULL)
+		{
+			p->rows = file->rows;
+			p->digest = file->digest;
+			kept = lappend(kept, p);
+			continue;
+		}
+		*written_dirs = list_delete_ptr(*written_dirs, p->dir);
+		if (old)
+			old->seen = false;
+		else
+			(*published)--;
+	}
+	return kept;
+}
+
 /* UnloadBeforePlace: files are listed before they are in place */
 static void
 list_pending(List *files, void *relid)
@@ -887,7 +928,8 @@ publish(Oid relid, char **detail)
 		params.values[0] = spi_text_array(keys);
 		written = unload_query(partitions_rows_sql(view->bound_query, def->unload_partition_by,
 												   types, false, false),
-							   &params, destination, def->unload_partition_by, true, false, &listing);
+							   &params, destination, def->unload_partition_by, true, true, &listing);
+		to_write = as_written(to_write, written, before, &written_dirs, &published);
 	}
 	/* a removal this run does not commit is undone by the next, too */
 	foreach(lc, before)
