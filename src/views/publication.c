@@ -37,13 +37,16 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/fd.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -64,6 +67,9 @@
 #include "views/differential.h"
 #include "views/publication.h"
 #include "views/publication_pending.h"
+
+/* The extension's lock on this object sub-id orders publication definitions */
+#define PUBLICATION_DEFINITION_LOCK 1
 
 static void
 require_file_writer(Oid role, const char *name)
@@ -193,12 +199,21 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	SpiRows    *rows;
 	char	   *real_destination = resolved_destination(destination);
 
+	/*
+	 * Publications of this database are defined in turn, each checked against
+	 * those committed before it: two defined at once would each miss the
+	 * other.
+	 */
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false),
+					   PUBLICATION_DEFINITION_LOCK, ExclusiveLock);
+	PushActiveSnapshot(GetLatestSnapshot());
 	rows = spi_rows(InvalidOid,
 					"SELECT matview::pg_catalog.text, options OPERATOR(pg_catalog.->>) 'unload-destination' "
 					"  FROM pipeline.matview_definitions "
 					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
 					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
 	for (uint64 r = 0; r < rows->count; r++)
 	{
 		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
