@@ -246,6 +246,34 @@ INSERT INTO billing.changes (id, seq, op, plan) VALUES (1, 2, 'U', 'gold');
 SELECT status FROM pipeline.refresh('billing.mv_plans');
 SELECT id, plan FROM billing.mv_plans ORDER BY id;
 
+-- a redefinition that keeps a stream's or a mirror's rows audits them, as a
+-- new view's first contents are: one they break is refused
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name event_log
+ * @matview-type incremental
+ * @incremental-key seq
+ * @interval-in-minutes 60
+ * @expect positive: amount > 0
+ * @expect small: amount < 2
+ */ SELECT seq, amount FROM billing.events$d$);
+DELETE FROM billing.changes WHERE plan = 'gold';
+INSERT INTO billing.changes (id, seq, op, plan) VALUES (3, 1, 'I', 'pro');
+SELECT status FROM pipeline.refresh('billing.mv_plans');
+SELECT pipeline.define($d$/**
+ * @matview-schema billing
+ * @matview-name plans
+ * @matview-type mirror
+ * @incremental-key offs
+ * @mirror-keys id
+ * @mirror-sequence seq
+ * @interval-in-minutes 60
+ * @expect known_plan: plan IN ('free', 'pro')
+ * @expect-unique plan
+ */ SELECT offs, id, seq, op, plan FROM billing.changes$d$);
+SELECT name, options->'expect' AS expect, options->'expect-unique' AS expect_unique
+  FROM pipeline.matview_definitions WHERE name IN ('event_log', 'plans') ORDER BY name;
+
 -- a lake publication: its query's rows are audited before any file is
 -- written (a fresh directory, named at random, under /tmp)
 SELECT '/tmp/pipeline_audit_lake_' || md5(random()::text) AS lake \gset

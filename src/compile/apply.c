@@ -439,6 +439,9 @@ keep_view(PendingView *v)
 	{
 		audit_bind(v->def, v->relid);
 		catalog_update_definition(v->relid, v->def);
+		/* the rows it keeps are its first contents, audited as a new view's */
+		if (v->type != MATVIEW_UNLOAD)
+			audit_check(v->relid, v->type, v->def->options_json, NULL);
 	}
 	/* a redefined publication writes nothing now; its next run, everything */
 	if (v->def && v->type == MATVIEW_UNLOAD)
