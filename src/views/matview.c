@@ -23,6 +23,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "model/access.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "model/definition.h"
@@ -84,17 +85,11 @@ populate_error_context(void *arg)
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
 }
 
-/*
- * A view's first contents, audited: a definition whose first contents fail
- * is refused (a publication audits its query before it writes).
- */
-uint64
-matview_populate(Oid relid, MatviewType type, const char *options_json)
+static uint64
+populate(Oid relid, MatviewType type, const char *options_json)
 {
-	ErrorContextCallback context = {error_context_stack, populate_error_context, &relid};
 	uint64		rows;
 
-	error_context_stack = &context;
 	if (type == MATVIEW_INCREMENTAL)
 		rows = incremental_populate(relid);
 	else if (type == MATVIEW_MIRROR)
@@ -107,6 +102,53 @@ matview_populate(Oid relid, MatviewType type, const char *options_json)
 		rows = refresh_populate(relid);
 	if (type != MATVIEW_UNLOAD)
 		audit_check(relid, type, options_json, NULL);
+	return rows;
+}
+
+/*
+ * A view's first contents, audited: a definition whose first contents fail
+ * is refused (a publication audits its query before it writes).  A
+ * redefinition upstream rebuilds other owners' views: the error of one the
+ * caller may not read is not shown, as it may carry its data ("invalid
+ * input syntax for type integer: <a value>"); a failed audit's is, without
+ * its example.
+ */
+uint64
+matview_populate(Oid relid, MatviewType type, const char *options_json)
+{
+	ErrorContextCallback context = {error_context_stack, populate_error_context, &relid};
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		rows = 0;
+
+	error_context_stack = &context;
+	if (access_can_see(relid, GetUserId()))
+		rows = populate(relid, type, options_json);
+	else
+	{
+		audit_forget();
+		PG_TRY();
+		{
+			rows = populate(relid, type, options_json);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *error;
+
+			MemoryContextSwitchTo(caller);
+			error = CopyErrorData();
+			if (error->elevel > ERROR || audit_failed() ||
+				error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				PG_RE_THROW();
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(error->sqlerrcode),
+					 errmsg("could not build %s",
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													   get_rel_name(relid))),
+					 errdetail("Its error is shown only to who may read it: its owner sees it when refreshing it.")));
+		}
+		PG_END_TRY();
+	}
 	error_context_stack = context.previous;
 	return rows;
 }
