@@ -83,18 +83,40 @@ journal_start(UnloadJournal *journal)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", UNLOAD_JOURNAL_DIR)));
-	journal->token = psprintf("%d.%ld.%d", MyProcPid, (long) MyStartTime, ++calls);
-	journal->path = psprintf("%s/%s", UNLOAD_JOURNAL_DIR, journal->token);
-	journal->fd = OpenTransientFile(journal->path,
-									O_RDWR | O_CREAT | O_EXCL | PG_BINARY);
-	if (journal->fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", journal->path)));
-	if (flock(journal->fd, LOCK_EX | LOCK_NB) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not lock file \"%s\": %m", journal->path)));
+	for (;;)
+	{
+		struct stat locked;
+		struct stat named;
+
+		journal->token = psprintf("%d.%ld.%d", MyProcPid, (long) MyStartTime, ++calls);
+		journal->path = psprintf("%s/%s", UNLOAD_JOURNAL_DIR, journal->token);
+		journal->fd = OpenTransientFile(journal->path,
+										O_RDWR | O_CREAT | O_EXCL | PG_BINARY);
+		if (journal->fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create file \"%s\": %m", journal->path)));
+		/* waits only while another backend's recovery looks at it */
+		if (flock(journal->fd, LOCK_EX) != 0 || fstat(journal->fd, &locked) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock file \"%s\": %m", journal->path)));
+
+		/*
+		 * Until locked, the journal looked like a dead call's: a recovery may
+		 * have removed it.  The one locked must be the one named.
+		 */
+		if (stat(journal->path, &named) == 0)
+		{
+			if (named.st_dev == locked.st_dev && named.st_ino == locked.st_ino)
+				break;
+		}
+		else if (errno != ENOENT)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat file \"%s\": %m", journal->path)));
+		(void) CloseTransientFile(journal->fd);
+	}
 	(void) fsync_fname_ext(UNLOAD_JOURNAL_DIR, true, false, ERROR);
 }
 
