@@ -139,11 +139,11 @@ incremental_readers(Oid relid)
 					"SELECT d.matview::text, d.bound_query "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'" :
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental' ORDER BY 1" :
 					"SELECT d.matview::text, d.query "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental'",
+					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental' ORDER BY 1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{

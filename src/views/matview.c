@@ -106,6 +106,20 @@ populate(Oid relid, MatviewType type, const char *options_json)
 }
 
 /*
+ * Whether an error building a view says nothing of its data: a cancel, or
+ * a refusal for want of rights, PostgreSQL's or this extension's (whose
+ * files are named "src/..."), which name objects only.
+ */
+static bool
+safe_to_show(const ErrorData *error)
+{
+	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		return true;
+	return error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && error->filename != NULL &&
+		(strcmp(error->filename, "aclchk.c") == 0 || strncmp(error->filename, "src/", 4) == 0);
+}
+
+/*
  * A view's first contents, audited: a definition whose first contents fail
  * is refused (a publication audits its query before it writes).  A
  * redefinition upstream rebuilds other owners' views: the error of one the
@@ -136,8 +150,7 @@ matview_populate(Oid relid, MatviewType type, const char *options_json)
 
 			MemoryContextSwitchTo(caller);
 			error = CopyErrorData();
-			if (error->elevel > ERROR || audit_failed() ||
-				error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			if (error->elevel > ERROR || audit_failed() || safe_to_show(error))
 				PG_RE_THROW();
 			FlushErrorState();
 			ereport(ERROR,
