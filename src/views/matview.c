@@ -107,16 +107,24 @@ populate(Oid relid, MatviewType type, const char *options_json)
 
 /*
  * Whether an error building a view says nothing of its data: a cancel, or
- * a refusal for want of rights, PostgreSQL's or this extension's (whose
- * files are named "src/..."), which name objects only.
+ * a refusal for want of rights that names objects only, PostgreSQL's or
+ * this extension's (by the file that raised it).
  */
 static bool
 safe_to_show(const ErrorData *error)
 {
+	static const char *const refusers[] = {
+		"aclchk.c", "analyze.c", "plpgsql_paths.c", "publication.c", "unload.c", "hooks.c"
+	};
+
 	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
 		return true;
-	return error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && error->filename != NULL &&
-		(strcmp(error->filename, "aclchk.c") == 0 || strncmp(error->filename, "src/", 4) == 0);
+	if (error->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || error->filename == NULL)
+		return false;
+	for (size_t i = 0; i < lengthof(refusers); i++)
+		if (strcmp(error->filename, refusers[i]) == 0)
+			return true;
+	return false;
 }
 
 /*
