@@ -289,6 +289,19 @@ SELECT status FROM pipeline.refresh('billing.mv_lake');
 SELECT count(*) AS partitions_still FROM pg_ls_dir(:'lake');
 SELECT partition, rows FROM billing.mv_lake ORDER BY partition;
 SELECT pipeline.drop_matview('billing.mv_lake');
+
+-- @expect-unique trusts a unique index on the key only when it compares as
+-- the audit's grouping does: with the column's collation and its type's
+-- default operator class (here "C" would let 'a' and 'A' both in)
+CREATE COLLATION billing.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE billing.codes (code text COLLATE billing.ci);
+INSERT INTO billing.codes VALUES ('a');
+SELECT pipeline.create_matview('billing', 'codes', 'SELECT code FROM billing.codes', '1 hour',
+       options => '{"expect-unique": "code"}');
+CREATE UNIQUE INDEX codes_c ON billing.mv_codes (code COLLATE "C");
+INSERT INTO billing.codes VALUES ('A');
+SELECT status FROM pipeline.refresh('billing.mv_codes');
+SELECT pipeline.drop_matview('billing.mv_codes');
 SELECT pipeline.drop_matview('billing.mv_plans');
 SELECT pipeline.drop_matview('billing.mv_event_log');
 SELECT pipeline.drop_matview('billing.mv_health', cascade => true);

@@ -19,6 +19,8 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
@@ -360,8 +362,9 @@ audit_plain_unique_index(Relation index)
 
 /*
  * Whether relation relid has a unique index (valid, immediate, no
- * predicate, no expressions) on exactly these columns: then no two rows
- * can share a key with no NULL in it, and the refresh would have failed.
+ * predicate, no expressions) on exactly these columns, each with its
+ * collation and its type's default operator class: then no two rows can
+ * share a key with no NULL in it, and the refresh would have failed.
  */
 static bool
 unique_index_on(Oid relid, List *columns)
@@ -384,10 +387,15 @@ unique_index_on(Oid relid, List *columns)
 			foreach(col, columns)
 			{
 				AttrNumber	attnum = get_attnum(relid, lfirst(col));
+				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+				Oid			opclass = GetDefaultOpClass(att->atttypid, BTREE_AM_OID);
 				bool		covered = false;
 
+				/* compared as the grouping compares: its collation, its = */
 				for (int k = 0; k < form->indnkeyatts; k++)
-					covered |= form->indkey.values[k] == attnum;
+					covered |= form->indkey.values[k] == attnum &&
+						index->rd_indcollation[k] == att->attcollation &&
+						OidIsValid(opclass) && index->rd_opfamily[k] == get_opclass_family(opclass);
 				found &= covered;
 			}
 		}
