@@ -223,11 +223,13 @@ SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir', '{a}');
 SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,a}');
 SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,NULL}');
 SELECT * FROM pipeline.unload('DELETE FROM ext_mv.src', :'dir');
--- partition values that try to leave the destination are encoded
+-- partition values that try to leave the destination are encoded, and a
+-- value spelled as NULL's directory is told apart from NULL
 SELECT replace(path, :'dir', '<dir>') AS path, rows
   FROM pipeline.unload($$SELECT * FROM (VALUES ('../../etc', 1, 'x'), ('/abs/path', 1, 'y'),
                                               ('..', 2, 'z'), ('a=b%c d', 3, 'w'),
-                                              (NULL, 4, 'n'), ('..', 2, 'zz')) v(p, q, val)$$,
+                                              (NULL, 4, 'n'), ('..', 2, 'zz'),
+                                              ('__HIVE_DEFAULT_PARTITION__', 4, 'h')) v(p, q, val)$$,
                        :'dir', '{p,q}');
 SELECT pg_ls_dir(:'dir') AS entry ORDER BY 1;
 -- CSV quoting as COPY writes it, with a header

@@ -89,6 +89,12 @@ append_encoded(StringInfo buf, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
+	/* a value spelled as NULL's directory is not NULL: its first _ encoded */
+	if (strcmp(s, UNLOAD_NULL_PARTITION) == 0)
+	{
+		appendStringInfoString(buf, "%5F");
+		s++;
+	}
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
 	{
 		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
