@@ -305,6 +305,23 @@ SELECT pipeline.create_matview('pc', 'again_lake', 'SELECT id, kind FROM pc.roll
 SELECT d FROM pg_ls_dir(:'lake' || '/again') d ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_again_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 SELECT pipeline.drop_matview('pc.mv_again_lake');
+-- a run rolled back, then the destination changed: what did not commit in
+-- the tree left behind goes too (the rest of it stays, for its readers)
+CREATE TABLE pc.moved (id int, k text);
+INSERT INTO pc.moved VALUES (1, 'a');
+SELECT pipeline.create_matview('pc', 'moved_lake', 'SELECT id, k FROM pc.moved', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/moved1', 'unload-partition-by', 'k'));
+BEGIN;
+INSERT INTO pc.moved VALUES (2, 'b');
+SELECT matview, status FROM pipeline.refresh('pc.mv_moved_lake');
+ROLLBACK;
+SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d ORDER BY 1;
+SELECT pipeline.create_matview('pc', 'moved_lake', 'SELECT id, k FROM pc.moved', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/moved2', 'unload-partition-by', 'k'));
+SELECT matview, status FROM pipeline.refresh('pc.mv_moved_lake');
+SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/moved2') d ORDER BY 1;
+SELECT pipeline.drop_matview('pc.mv_moved_lake');
 
 -- destinations overlap where their files would go, too: a link to another
 -- publication's tree is refused like the tree itself

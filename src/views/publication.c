@@ -580,6 +580,39 @@ remove_partition(const Partition *p, const char *destination)
 	}
 }
 
+/* The destination a listed file was written under: less its partition */
+static char *
+written_destination(const PendingFile *f)
+{
+	char	   *dir = parent_directory(f->path);
+	size_t		n = strlen(dir);
+	size_t		m = strlen(f->partition);
+
+	if (n > m && strcmp(dir + n - m, f->partition) == 0 && dir[n - m - 1] == '/')
+		dir[n - m - 1] = '\0';
+	return dir;
+}
+
+/* Whether path is inside the destination of a publication other than relid */
+static bool
+in_other_destination(Oid relid, const char *path)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT options OPERATOR(pg_catalog.->>) 'unload-destination' "
+					"  FROM pipeline.matview_definitions "
+					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
+					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 r = 0; r < rows->count; r++)
+		if (inside(path, canonical_destination(spi_rows_text(rows, r, 0))))
+			return true;
+	return false;
+}
+
 /*
  * Undoes what runs that did not commit wrote (publication_pending.h),
  * relid's and those adopted from a dropped publication: a file the state
@@ -597,6 +630,20 @@ undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted
 		bool		listed = false;
 		ListCell   *file;
 
+		/*
+		 * In the tree of a destination it left (a redefinition changed it),
+		 * readers must not meet rows that never committed either: the file
+		 * goes, unless another publication writes there now.
+		 */
+		if (!inside(f->path, destination))
+		{
+			char	   *root = written_destination(f);
+			Partition	stray = {.files = list_make1(f->path)};
+
+			if (!in_other_destination(relid, f->path))
+				remove_partition(&stray, root);
+			continue;
+		}
 		if (old)
 		{
 			old->uncommitted = true;
