@@ -187,6 +187,21 @@ overlap(const char *a, const char *b)
 	return inside(a, b) || inside(b, a);
 }
 
+/* The publications but relid, as role: their names and destinations */
+static SpiRows *
+other_publications(Oid relid, Oid role)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	return spi_rows(role,
+					"SELECT matview::pg_catalog.text, options OPERATOR(pg_catalog.->>) 'unload-destination' "
+					"  FROM pipeline.matview_definitions "
+					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
+					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+}
+
 /*
  * Refuses a destination that overlaps another publication's, as written or
  * where its files would go (a link to another publication's tree).
@@ -194,8 +209,6 @@ overlap(const char *a, const char *b)
 static void
 check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
 	char	   *real_destination = resolved_destination(destination);
 
@@ -207,12 +220,7 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false),
 					   PUBLICATION_DEFINITION_LOCK, ExclusiveLock);
 	PushActiveSnapshot(GetLatestSnapshot());
-	rows = spi_rows(InvalidOid,
-					"SELECT matview::pg_catalog.text, options OPERATOR(pg_catalog.->>) 'unload-destination' "
-					"  FROM pipeline.matview_definitions "
-					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
-					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	rows = other_publications(relid, InvalidOid);
 	PopActiveSnapshot();
 	for (uint64 r = 0; r < rows->count; r++)
 	{
@@ -597,18 +605,10 @@ written_destination(const PendingFile *f)
 static bool
 in_other_destination(Oid relid, const char *path)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	SpiRows    *rows;
+	SpiRows    *rows = other_publications(relid, catalog_owner());
 
-	rows = spi_rows(catalog_owner(),
-					"SELECT options OPERATOR(pg_catalog.->>) 'unload-destination' "
-					"  FROM pipeline.matview_definitions "
-					" WHERE matview_type OPERATOR(pg_catalog.=) 'unload' "
-					"   AND matview OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 r = 0; r < rows->count; r++)
-		if (inside(path, canonical_destination(spi_rows_text(rows, r, 0))))
+		if (inside(path, canonical_destination(spi_rows_text(rows, r, 1))))
 			return true;
 	return false;
 }
