@@ -126,13 +126,15 @@ reload_settings(void)
 
 /*
  * POSTs one alert with retries, each to the endpoint set then; NULL when
- * the endpoint took it, else why not.
+ * the endpoint took it, else why not.  *reset: the endpoint was set to ''
+ * before anything was sent, so nothing was attempted.
  */
 static char *
-post_alert(const char *body)
+post_alert(const char *body, bool *reset)
 {
 	HttpResult	res;
 
+	*reset = false;
 	for (int attempt = 0;; attempt++)
 	{
 		HttpUrl		url;
@@ -140,7 +142,10 @@ post_alert(const char *body)
 
 		reload_settings();
 		if (!alerts_endpoint_set())
+		{
+			*reset = attempt == 0;
 			return pstrdup("pipeline.alert_endpoint was reset");
+		}
 		if (!http_url_parse(pipeline_alert_endpoint, &url, &error))
 			return psprintf("pipeline.alert_endpoint is not a URL: %s", error);
 		if (!endpoint_allowed(&url))
@@ -173,11 +178,17 @@ deliver_alerts(void)
 
 	for (;;)
 	{
+		char	   *error;
+		bool		reset;
+
 		reload_settings();
 		if (!alerts_endpoint_set() || !next_due_alert(&alert))
 			break;
 		CHECK_FOR_INTERRUPTS();
-		record_attempt(&alert, post_alert(alert.body));
+		error = post_alert(alert.body, &reset);
+		if (reset)
+			break;
+		record_attempt(&alert, error);
 		MemoryContextReset(work);
 	}
 	MemoryContextSwitchTo(caller);

@@ -96,11 +96,21 @@ journal_start(UnloadJournal *journal)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not create file \"%s\": %m", journal->path)));
-		/* waits only while another backend's recovery looks at it */
-		if (flock(journal->fd, LOCK_EX) != 0 || fstat(journal->fd, &locked) != 0)
+		CHECK_FOR_INTERRUPTS();
+		if (flock(journal->fd, LOCK_EX | LOCK_NB) != 0)
+		{
+			/* another backend's recovery holds it, and removes it: anew */
+			if (errno != EWOULDBLOCK)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not lock file \"%s\": %m", journal->path)));
+			(void) CloseTransientFile(journal->fd);
+			continue;
+		}
+		if (fstat(journal->fd, &locked) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not lock file \"%s\": %m", journal->path)));
+					 errmsg("could not stat file \"%s\": %m", journal->path)));
 
 		/*
 		 * Until locked, the journal looked like a dead call's: a recovery may

@@ -19,10 +19,10 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "commands/defrem.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -360,6 +360,15 @@ audit_plain_unique_index(Relation index)
 		RelationGetIndexExpressions(index) == NIL;
 }
 
+/* Whether two collations take the same strings as equal */
+static bool
+same_equality(Oid a, Oid b)
+{
+	return a == b ||
+		(OidIsValid(a) && OidIsValid(b) &&
+		 get_collation_isdeterministic(a) && get_collation_isdeterministic(b));
+}
+
 /*
  * Whether relation relid has a unique index (valid, immediate, no
  * predicate, no expressions) on exactly these columns, each with its
@@ -391,10 +400,10 @@ unique_index_on(Oid relid, List *columns)
 				Oid			opclass = GetDefaultOpClass(att->atttypid, BTREE_AM_OID);
 				bool		covered = false;
 
-				/* compared as the grouping compares: its collation, its = */
+				/* compared as the grouping compares: its =, its collation */
 				for (int k = 0; k < form->indnkeyatts; k++)
 					covered |= form->indkey.values[k] == attnum &&
-						index->rd_indcollation[k] == att->attcollation &&
+						same_equality(index->rd_indcollation[k], att->attcollation) &&
 						OidIsValid(opclass) && index->rd_opfamily[k] == get_opclass_family(opclass);
 				found &= covered;
 			}

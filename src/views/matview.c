@@ -37,6 +37,7 @@
 #include "views/quarantine.h"
 #include "views/refresh.h"
 #include "util/runas.h"
+#include "util/subxact.h"
 
 Oid
 matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
@@ -106,25 +107,32 @@ populate(Oid relid, MatviewType type, const char *options_json)
 }
 
 /*
- * Whether an error building a view says nothing of its data: a cancel, or
- * a refusal for want of rights that names objects only, PostgreSQL's or
- * this extension's (by the file that raised it).
+ * Whether an error building a view says nothing of its data: a refusal for
+ * want of rights that names objects only, PostgreSQL's or pipeline's PL/pgSQL
+ * path check's (by the file that raised it).
  */
 static bool
 safe_to_show(const ErrorData *error)
 {
-	static const char *const refusers[] = {
-		"aclchk.c", "analyze.c", "plpgsql_paths.c", "publication.c", "unload.c", "hooks.c"
-	};
+	return error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE && error->filename != NULL &&
+		(strcmp(error->filename, "aclchk.c") == 0 || strcmp(error->filename, "plpgsql_paths.c") == 0);
+}
 
-	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED)
-		return true;
-	if (error->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || error->filename == NULL)
-		return false;
-	for (size_t i = 0; i < lengthof(refusers); i++)
-		if (strcmp(error->filename, refusers[i]) == 0)
-			return true;
-	return false;
+typedef struct PopulateCall
+{
+	Oid			relid;
+	MatviewType type;
+	const char *options_json;
+	uint64		rows;
+} PopulateCall;
+
+/* populate() for subxact_try() */
+static void
+populate_call(void *arg)
+{
+	PopulateCall *call = arg;
+
+	call->rows = populate(call->relid, call->type, call->options_json);
 }
 
 /*
@@ -132,46 +140,39 @@ safe_to_show(const ErrorData *error)
  * is refused (a publication audits its query before it writes).  A
  * redefinition upstream rebuilds other owners' views: the error of one the
  * caller may not read is not shown, as it may carry its data ("invalid
- * input syntax for type integer: <a value>"); a failed audit's is, without
- * its example.
+ * input syntax for type integer: <a value>"), only logged; a failed
+ * audit's is, without its example.
  */
 uint64
 matview_populate(Oid relid, MatviewType type, const char *options_json)
 {
 	ErrorContextCallback context = {error_context_stack, populate_error_context, &relid};
-	MemoryContext caller = CurrentMemoryContext;
-	uint64		rows = 0;
+	PopulateCall call = {relid, type, options_json, 0};
+	char	   *name;
+	ErrorData  *error;
 
 	error_context_stack = &context;
 	if (access_can_see(relid, GetUserId()))
-		rows = populate(relid, type, options_json);
+		call.rows = populate(relid, type, options_json);
 	else
 	{
+		name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										  get_rel_name(relid));
 		audit_forget();
-		PG_TRY();
-		{
-			rows = populate(relid, type, options_json);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *error;
-
-			MemoryContextSwitchTo(caller);
-			error = CopyErrorData();
-			if (error->elevel > ERROR || audit_failed() || safe_to_show(error))
-				PG_RE_THROW();
-			FlushErrorState();
+		/* rolled back before anything is said; a cancel is re-thrown */
+		error = subxact_try(populate_call, &call, false);
+		if (error != NULL && (audit_failed() || safe_to_show(error)))
+			ReThrowError(error);
+		if (error != NULL)
 			ereport(ERROR,
 					(errcode(error->sqlerrcode),
-					 errmsg("could not build %s",
-							quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													   get_rel_name(relid))),
-					 errdetail("Its error is shown only to who may read it: its owner sees it when refreshing it.")));
-		}
-		PG_END_TRY();
+					 errmsg("could not build %s", name),
+					 errdetail("The error is not shown to a role that may not read the view (owned by %s); it is in the server log.",
+							   GetUserNameFromId(catalog_relation_owner(relid), false)),
+					 errdetail_log("%s", error->message)));
 	}
 	error_context_stack = context.previous;
-	return rows;
+	return call.rows;
 }
 
 void

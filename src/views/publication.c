@@ -68,7 +68,10 @@
 #include "views/publication.h"
 #include "views/publication_pending.h"
 
-/* The extension's lock on this object sub-id orders publication definitions */
+/*
+ * Publication definitions take turns on this sub-id of the extension's
+ * object lock (DROP EXTENSION locks sub-id 0, which it does not conflict with)
+ */
 #define PUBLICATION_DEFINITION_LOCK 1
 
 static void
@@ -601,62 +604,113 @@ written_destination(const PendingFile *f)
 	return dir;
 }
 
-/* Whether path is inside the destination of a publication other than relid */
-static bool
-in_other_destination(Oid relid, const char *path)
+/*
+ * The destinations of the publications but relid, as written and where
+ * their files go, as committed by now: waits for a definition in progress,
+ * which may be writing its first files.
+ */
+static List *
+other_destinations(Oid relid)
 {
-	SpiRows    *rows = other_publications(relid, catalog_owner());
+	SpiRows    *rows;
+	List	   *destinations = NIL;
 
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false),
+					   PUBLICATION_DEFINITION_LOCK, ShareLock);
+	PushActiveSnapshot(GetLatestSnapshot());
+	rows = other_publications(relid, catalog_owner());
+	PopActiveSnapshot();
 	for (uint64 r = 0; r < rows->count; r++)
-		if (inside(path, canonical_destination(spi_rows_text(rows, r, 1))))
-			return true;
-	return false;
+	{
+		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
+
+		destinations = lappend(destinations, other);
+		destinations = lappend(destinations, resolved_destination(other));
+	}
+	return destinations;
+}
+
+/* The partition of parts that lists the file at path, if any */
+static Partition *
+partition_listing(List *parts, const char *path)
+{
+	ListCell   *lc;
+	ListCell   *file;
+
+	foreach(lc, parts)
+	{
+		Partition  *p = lfirst(lc);
+
+		foreach(file, p->files)
+			if (strcmp((char *) lfirst(file), path) == 0)
+				return p;
+	}
+	return NULL;
 }
 
 /*
- * Undoes what runs that did not commit wrote (publication_pending.h),
- * relid's and those adopted from a dropped publication: a file the state
- * does not list goes, a partition it lists is rewritten.
+ * Undoes a file a run that did not commit wrote (publication_pending.h),
+ * relid's or adopted from a dropped publication: a file the state lists
+ * (by its path) has its partition rewritten, any other goes.  For relid's
+ * own, its partition is rewritten too.
+ */
+static void
+undo_file(const PendingFile *f, List *before, const char *destination, bool own)
+{
+	Partition  *holder = partition_listing(before, f->path);
+	Partition  *named;
+	Partition	stray = {.files = list_make1(f->path)};
+
+	if (holder)
+	{
+		holder->uncommitted = true;
+		return;
+	}
+	named = own ? find_partition(before, f->partition) : NULL;
+	if (named)
+		named->uncommitted = true;
+	remove_partition(&stray, destination);
+}
+
+/*
+ * Undoes what runs that did not commit wrote.  In the tree of a destination
+ * the publication left (a redefinition changed it), readers must not meet
+ * rows that never committed either: such a file goes, unless another
+ * publication's destination holds it now.
  */
 static void
 undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted)
 {
+	List	   *others = NIL;
+	bool		others_read = false;
 	ListCell   *lc;
 
-	foreach(lc, list_concat(pending_take_uncommitted(relid), adopted))
+	foreach(lc, pending_take_uncommitted(relid))
 	{
 		PendingFile *f = lfirst(lc);
-		Partition  *old = find_partition(before, f->partition);
-		bool		listed = false;
-		ListCell   *file;
+		Partition	stray = {.files = list_make1(f->path)};
+		char	   *real_dir;
+		bool		taken = false;
+		ListCell   *o;
 
-		/*
-		 * In the tree of a destination it left (a redefinition changed it),
-		 * readers must not meet rows that never committed either: the file
-		 * goes, unless another publication writes there now.
-		 */
-		if (!inside(f->path, destination))
+		if (inside(f->path, destination))
 		{
-			char	   *root = written_destination(f);
-			Partition	stray = {.files = list_make1(f->path)};
-
-			if (!in_other_destination(relid, f->path))
-				remove_partition(&stray, root);
+			undo_file(f, before, destination, true);
 			continue;
 		}
-		if (old)
+		if (!others_read)
 		{
-			old->uncommitted = true;
-			foreach(file, old->files)
-				listed |= strcmp((char *) lfirst(file), f->path) == 0;
+			others = other_destinations(relid);
+			others_read = true;
 		}
-		if (!listed)
-		{
-			Partition	stray = {.files = list_make1(f->path)};
-
-			remove_partition(&stray, destination);
-		}
+		real_dir = resolved_destination(parent_directory(f->path));
+		foreach(o, others)
+			taken |= inside(f->path, lfirst(o)) || inside(real_dir, lfirst(o));
+		if (!taken)
+			remove_partition(&stray, written_destination(f));
 	}
+	foreach(lc, adopted)
+		undo_file(lfirst(lc), before, destination, false);
 }
 
 /* Calls the delete function with a partition's relative path. */

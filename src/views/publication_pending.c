@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "access/subtrans.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -24,6 +25,8 @@
 #include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
+#include "utils/inval.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "io/unload.h"
@@ -308,9 +311,16 @@ runs_over(List *records)
 	foreach(lc, records)
 	{
 		FullTransactionId xid = ((PendingRecord *) lfirst(lc))->xid;
+		TransactionId top = XidFromFullTransactionId(xid);
 
-		if (current(xid) ||
-			(recent(xid) && TransactionIdIsInProgress(XidFromFullTransactionId(xid))))
+		if (current(xid))
+			return false;
+		if (!recent(xid))
+			continue;
+		/* a failed run's subtransaction is over, its transaction may not be */
+		if (TransactionIdFollowsOrEquals(top, TransactionXmin))
+			top = SubTransGetTopmostTransaction(top);
+		if (TransactionIdIsInProgress(top))
 			return false;
 	}
 	return true;
@@ -337,6 +347,8 @@ pending_forget_dropped(Oid relid, const char *destination)
 
 	if (dir == NULL && errno == ENOENT)
 		return NIL;
+	/* relations created by transactions that committed by now are seen */
+	AcceptInvalidationMessages();
 	while ((de = ReadDir(dir, PENDING_DIR)) != NULL)
 	{
 		Oid			db;
