@@ -19,6 +19,27 @@ ALTER MATERIALIZED VIEW guarded.mv_top SET SCHEMA elsewhere;
 ALTER TABLE guarded.src DROP COLUMN v CASCADE;
 DROP TABLE guarded.src CASCADE;
 DROP SCHEMA guarded CASCADE;
+-- the same through commands PostgreSQL applies to a relation's columns
+-- too, as its owner (not a superuser) with a trap schema first in its path
+CREATE ROLE guard_owner;
+GRANT CREATE, USAGE ON SCHEMA guarded TO guard_owner;
+CREATE SCHEMA guard_trap AUTHORIZATION guard_owner;
+CREATE FUNCTION guard_trap.lower(text) RETURNS text LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: lower ran as %', current_user; END $f$;
+SELECT pipeline.create_matview('guarded', 'owned', 'SELECT id, v FROM guarded.src', '1 hour');
+ALTER TABLE guarded.mv_owned OWNER TO guard_owner;
+SET ROLE guard_owner;
+SET search_path = guard_trap, pg_catalog;
+ALTER FOREIGN TABLE guarded.mv_top RENAME COLUMN v TO w;
+ALTER FOREIGN TABLE guarded.mv_owned RENAME COLUMN v TO w;
+ALTER TYPE guarded.mv_owned RENAME ATTRIBUTE v TO w;
+ALTER FOREIGN TABLE guarded.mv_owned RENAME TO mv_other;
+RESET search_path;
+RESET ROLE;
+SELECT pipeline.drop_matview('guarded.mv_owned');
+DROP SCHEMA guard_trap CASCADE;
+REVOKE ALL ON SCHEMA guarded FROM guard_owner;
+DROP ROLE guard_owner;
 -- all still there
 SELECT matview, columns FROM pipeline.matviews ORDER BY 1;
 SELECT count(*) FROM guarded.mv_down;

@@ -16,6 +16,7 @@
 #include "util/settings.h"
 #include "io/external_function.h"
 #include "bgw/launcher.h"
+#include "compile/guard.h"
 #include "compile/rebind.h"
 #include "schedule/alerts.h"
 
@@ -103,8 +104,9 @@ define_settings(void)
 
 /*
  * The one ProcessUtility hook: before DROP DATABASE the database's pipeline
- * processes are asked to leave; around a RENAME or SET SCHEMA the bound
- * queries that name what it renames are taken again.
+ * processes are asked to leave; the guard sees the commands its event
+ * trigger's tags miss; around a RENAME or SET SCHEMA the bound queries that
+ * name what it renames are taken again.
  */
 static void
 pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -117,6 +119,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (IsA(parsetree, DropdbStmt))
 		launcher_stop_database_workers(get_database_oid(((DropdbStmt *) parsetree)->dbname, true));
+	guard_untagged_statement(parsetree);
 	rebinding = rebind_before(parsetree);
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,

@@ -36,6 +36,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -499,6 +500,8 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 	}
 }
 
+static void guard_statement(Node *parsetree);
+
 PG_FUNCTION_INFO_V1(pipeline_guard_ddl_command_start);
 
 /* guard_ddl_command_start() RETURNS event_trigger */
@@ -514,7 +517,44 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 	trigdata = (EventTriggerData *) fcinfo->context;
 	parsetree = trigdata->parsetree;
+	guard_statement(parsetree);
+	PG_RETURN_VOID();
+}
 
+/*
+ * Commands the event trigger's tags (1.12) do not name, though PostgreSQL
+ * applies them to tables and materialized views too: ALTER FOREIGN TABLE
+ * and ALTER TYPE (of a relation's row type) rename its columns.
+ */
+static bool
+untagged(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_RenameStmt:
+			return ((RenameStmt *) parsetree)->relationType == OBJECT_FOREIGN_TABLE ||
+				((RenameStmt *) parsetree)->relationType == OBJECT_TYPE;
+		case T_AlterTableStmt:
+			return ((AlterTableStmt *) parsetree)->objtype == OBJECT_FOREIGN_TABLE ||
+				((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE;
+		case T_AlterObjectSchemaStmt:
+			return ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_FOREIGN_TABLE;
+		default:
+			return false;
+	}
+}
+
+void
+guard_untagged_statement(Node *parsetree)
+{
+	if (untagged(parsetree) && !runas_ddl_in_progress() &&
+		OidIsValid(get_extension_oid("pipeline", true)))
+		guard_statement(parsetree);
+}
+
+static void
+guard_statement(Node *parsetree)
+{
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:
@@ -547,7 +587,8 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 				relid = managed_view(stmt->relation);
 
 				if (OidIsValid(relid))
-					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ?
+					refuse_alter(relid, stmt->renameType == OBJECT_COLUMN ||
+								 stmt->renameType == OBJECT_ATTRIBUTE ?
 								 gettext_noop("cannot rename a column of %s: it is managed by pipeline") :
 								 gettext_noop("cannot rename %s: it is managed by pipeline"));
 				break;
@@ -569,7 +610,6 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 		default:
 			break;
 	}
-	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(pipeline_ddl_in_progress);

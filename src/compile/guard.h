@@ -6,10 +6,19 @@
  * The SQL-callable functions are the whole interface:
  *	  pipeline.guard_ddl_command_start()	ddl_command_start trigger
  *	  pipeline.ddl_in_progress()			for the sql_drop trigger (PL/pgSQL)
- * Pipeline's own DDL runs through runas_ddl() (runas.h) and passes.
+ * and the ProcessUtility hook's guard_untagged_statement().  Pipeline's
+ * own DDL runs through runas_ddl() (runas.h) and passes.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_GUARD_H
 #define PIPELINE_GUARD_H
+
+#include "nodes/nodes.h"
+
+/*
+ * The guard for the commands the event trigger's tags miss (ALTER FOREIGN
+ * TABLE and ALTER TYPE on a managed view), from the ProcessUtility hook.
+ */
+extern void guard_untagged_statement(Node *parsetree);
 
 #endif
