@@ -127,6 +127,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	Oid			relid;
 	bool		cascade;
 	Dag		   *dag;
+	Dag		   *now;
 	List	   *doomed;
 	List	   *relids = NIL;
 	ListCell   *lc;
@@ -190,6 +191,20 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("a managed view was dropped or redefined while drop_matview() waited for it"),
 					 errhint("Retry the drop.")));
+
+	/*
+	 * A view defined downstream while it waited is not in the set (nor was
+	 * its owner asked): DROP ... CASCADE would take it, catalog rows left.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+	now = dag_load();
+	PopActiveSnapshot();
+	if (list_length(dag_with_downstream(now, dag_find(now, relid))) != list_length(doomed))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a managed view was defined downstream of \"%s\" while drop_matview() waited for it",
+						get_rel_name(relid)),
+				 errhint("Retry the drop.")));
 
 	/* deepest first, so nothing is dropped from under a dependent */
 	for (int i = list_length(doomed) - 1; i >= 0; i--)
