@@ -100,9 +100,41 @@ SELECT pipeline.define($d$/**
 RESET ROLE;
 RESET search_path;
 
+-- a rebuild keeps the view's row-level security: its flags and policies
+CREATE ROLE rb_mallory LOGIN;
+GRANT USAGE ON SCHEMA rb TO rb_mallory;
+UPDATE rb.secrets SET code = '42';
+SET ROLE rb_bob;
+ALTER TABLE rb.mv_d2 ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rb.mv_d2 FORCE ROW LEVEL SECURITY;
+CREATE POLICY nothing_for_mallory ON rb.mv_d2 FOR SELECT TO rb_mallory USING (false);
+CREATE POLICY all_for_bob ON rb.mv_d2 AS PERMISSIVE FOR ALL TO rb_bob, rb_alice USING (true) WITH CHECK (true);
+GRANT SELECT ON rb.mv_d2 TO rb_mallory;
+RESET ROLE;
+SET ROLE rb_mallory;
+SELECT count(*) AS mallory_sees FROM rb.mv_d2;
+RESET ROLE;
+SET ROLE rb_alice;
+SET search_path = rb_trap, public, pg_catalog;
+SELECT pipeline.define($d$/**
+ * @matview-schema rb
+ * @matview-name u
+ * @interval-in-minutes 60
+ */ SELECT k, x, 1 AS extra FROM rb.src_u$d$);
+RESET ROLE;
+RESET search_path;
+SET ROLE rb_mallory;
+SELECT count(*) AS mallory_sees FROM rb.mv_d2;
+RESET ROLE;
+SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'rb.mv_d2'::regclass;
+SELECT policyname, permissive, roles, cmd, qual, with_check FROM pg_policies
+ WHERE schemaname = 'rb' AND tablename = 'mv_d2' ORDER BY 1;
+
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview(v) FROM unnest(ARRAY['rb.mv_d3', 'rb.mv_d2', 'rb.mv_u']::regclass[]) v;
+REVOKE USAGE ON SCHEMA rb FROM rb_mallory;
 DROP SCHEMA rb CASCADE;
 DROP SCHEMA rb_trap CASCADE;
 DROP ROLE rb_alice;
 DROP ROLE rb_bob;
+DROP ROLE rb_mallory;
