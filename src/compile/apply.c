@@ -410,7 +410,6 @@ restore_view(PendingView *v, SavedView *saved)
 									 quote_identifier(column),
 									 quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
 	}
-	restore_row_security(v, saved, qname);
 	foreach(lc, grants_in_order(saved->grants, v->owner))
 	{
 		GrantEntry *g = lfirst(lc);
@@ -572,6 +571,8 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	dag_record_query_dependencies(v->newrelid, v->bound, v->owner);
 	matview_populate(v->newrelid, v->type, v->def ? v->def->options_json : v->options);
+	/* after the rows: the owner's policies need not admit its own inserts */
+	restore_row_security(v, saved, pending_display_name(v));
 	if (v->type == MATVIEW_REGULAR && v->old_type != MATVIEW_REGULAR)
 		incremental_forget_mark(v->newrelid);
 }
