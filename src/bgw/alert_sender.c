@@ -165,8 +165,8 @@ post_alert(const char *body, bool *reset)
 
 /*
  * POSTs the alerts due for delivery, oldest first, until none is due or
- * the endpoint is reset; each attempt recorded.  Runs its own transactions; no HTTP request
- * inside one.
+ * the endpoint is reset; each attempt recorded.  Runs its own
+ * transactions; no HTTP request inside one.
  */
 static void
 deliver_alerts(void)
