@@ -36,6 +36,7 @@
 #include "util/runas.h"
 #include "views/differential.h"
 #include "views/matview.h"
+#include "util/relation_name.h"
 
 Oid
 define_view(MatviewDefinition *def)
@@ -160,8 +161,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 			Oid			down = dag->nodes[lfirst_int(lc)].relid;
 
 			appendStringInfo(&names, "%s%s", names.len ? ", " : "",
-							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(down)),
-														get_rel_name(down)));
+							 relation_qualified_name(down));
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -214,8 +214,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		differential_forget(victim);
 		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
 									   get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
-									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(victim)),
-																  get_rel_name(victim)),
+									   relation_qualified_name(victim),
 									   cascade ? " CASCADE" : ""));
 		catalog_delete(victim);
 	}

@@ -55,6 +55,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
+#include "util/relation_name.h"
 
 /*
  * The managed view rv names, or InvalidOid: a materialized view, or the
@@ -78,13 +79,6 @@ managed_view(RangeVar *rv)
 	return relid;
 }
 
-static char *
-relation_display_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 static void
 guard_drop(DropStmt *stmt)
 {
@@ -99,9 +93,9 @@ guard_drop(DropStmt *stmt)
 		if (OidIsValid(relid))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("%s is managed by pipeline", relation_display_name(relid)),
+					 errmsg("%s is managed by pipeline", relation_qualified_name(relid)),
 					 errdetail("Dropping it directly would leave the pipeline catalog and its downstream views inconsistent."),
-					 errhint("Use pipeline.drop_matview('%s').", relation_display_name(relid))));
+					 errhint("Use pipeline.drop_matview('%s').", relation_qualified_name(relid))));
 	}
 }
 
@@ -114,7 +108,7 @@ refuse_alter(Oid relid, const char *message)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg(message, relation_display_name(relid)),
+			 errmsg(message, relation_qualified_name(relid)),
 			 errdetail("Downstream queries and the pipeline catalog refer to it by name."),
 			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
 }
@@ -202,9 +196,9 @@ guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 			 cmd->subtype == AT_DropColumn ?
 			 errmsg("cannot drop column \"%s\" of %s because managed view %s reads its changes",
-					cmd->name, relation_display_name(relid), consumer) :
+					cmd->name, relation_qualified_name(relid), consumer) :
 			 errmsg("cannot alter the type of column \"%s\" of %s because managed view %s reads its changes",
-					cmd->name, relation_display_name(relid), consumer),
+					cmd->name, relation_qualified_name(relid), consumer),
 			 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 }
 
@@ -258,9 +252,9 @@ guard_alter_table(AlterTableStmt *stmt)
 						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 						 cmd->subtype == AT_DropColumn ?
 						 errmsg("cannot drop column \"%s\" of %s because incremental view %s reads it",
-								cmd->name, relation_display_name(relid), reader->name) :
+								cmd->name, relation_qualified_name(relid), reader->name) :
 						 errmsg("cannot alter the type of column \"%s\" of %s because incremental view %s reads it",
-								cmd->name, relation_display_name(relid), reader->name),
+								cmd->name, relation_qualified_name(relid), reader->name),
 						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 		}
 	}
@@ -304,9 +298,9 @@ guard_alter_table_inheritance(AlterTableStmt *stmt)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 cmd->subtype == AT_AttachPartition ?
 				 errmsg("cannot attach %s as a partition of %s: managed views read its changes",
-						relation_display_name(relid), relation_display_name(parent)) :
+						relation_qualified_name(relid), relation_qualified_name(parent)) :
 				 errmsg("cannot make %s inherit from %s: managed views read its changes",
-						relation_display_name(relid), relation_display_name(parent)),
+						relation_qualified_name(relid), relation_qualified_name(parent)),
 				 errdetail("Writes through the parent would not be recorded as the table's changes."),
 				 errhint("Drop the views that read the table, or redefine them to read another, first.")));
 	}
@@ -351,7 +345,7 @@ refuse_tracking_change(Oid relid, const char *name, const char *message)
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg(message, name, relation_display_name(relid)),
+			 errmsg(message, name, relation_qualified_name(relid)),
 			 capture ?
 			 errdetail("Differentially refreshed views read the table's changes from the log this trigger writes; without it firing on every write they would miss changes.") :
 			 errdetail("Managed views read the table; without the trigger firing on every write (also under session_replication_role = replica and in logical replication apply workers) they would be skipped as unchanged and keep stale data."),
@@ -382,7 +376,7 @@ refuse_view_guard_change(Oid relid, const char *name, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("cannot %s trigger \"%s\" on managed view %s", what, name,
-					relation_display_name(relid)),
+					relation_qualified_name(relid)),
 			 errdetail("The trigger keeps every write but the view's refresh out of it."),
 			 errhint("Drop the view with pipeline.drop_matview(), or redefine it with pipeline.define().")));
 }
@@ -484,9 +478,9 @@ guard_alter_table_triggers(AlterTableStmt *stmt)
 						(errcode(ERRCODE_OBJECT_IN_USE),
 						 mode == TRIGGER_DISABLED ?
 						 errmsg("cannot disable all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
-								relation_display_name(relid), tracking[i]) :
+								relation_qualified_name(relid), tracking[i]) :
 						 errmsg("cannot enable all triggers of %s: pipeline records the table's changes with trigger \"%s\"",
-								relation_display_name(relid), tracking[i]),
+								relation_qualified_name(relid), tracking[i]),
 						 errdetail("Managed views read the table; the trigger must keep firing as it does."),
 						 errhint("Enable or disable the table's other triggers by name.")));
 		if (mode != TRIGGER_FIRES_ALWAYS)

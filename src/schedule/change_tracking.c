@@ -41,6 +41,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/publication_pending.h"
+#include "util/relation_name.h"
 
 /* The two triggers' types (pg_trigger.tgtype) */
 #define STATEMENT_TRIGGER_TYPE \
@@ -359,8 +360,7 @@ static void
 create_tracking_trigger(Oid table, const char *name, const char *level,
 						const char *events, const char *mode)
 {
-	char	   *qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)),
-													   get_rel_name(table));
+	char	   *qualified = relation_qualified_name(table);
 
 	runas_ddl(catalog_owner(),
 			  psprintf("CREATE OR REPLACE TRIGGER %s AFTER %s ON %s FOR EACH %s"

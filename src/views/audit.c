@@ -42,6 +42,7 @@
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "views/audit.h"
+#include "util/relation_name.h"
 
 /* What one check found. */
 typedef struct AuditOutcome
@@ -578,8 +579,7 @@ report_failures(Oid relid)
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("audit of %s failed: expectation \"%s\" is violated by " INT64_FORMAT " %s%s%s%s",
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-											   get_rel_name(relid)),
+					relation_qualified_name(relid),
 					first->expectation, first->violations, first->violations == 1 ? "row" : "rows",
 					example ? ", e.g. " : "", example ? example : "",
 					failed > 1 ? psprintf(" (and %d more expectations failed)", failed - 1) : ""),
@@ -609,8 +609,7 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 	outcomes_relid = relid;
 	scope.source = source_query ?
 		psprintf("(%s) v", source_query) :
-		psprintf("%s v", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-													get_rel_name(relid)));
+		psprintf("%s v", relation_qualified_name(relid));
 	if (batch_key != NULL && batch_mark != NULL)
 	{
 		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));

@@ -34,13 +34,7 @@
 #include "util/spi_rows.h"
 #include "views/capture.h"
 #include "views/capture_ddl.h"
-
-static char *
-relation_display_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
+#include "util/relation_name.h"
 
 /* Whether the installed SQL has change capture (1.3 on). */
 static bool
@@ -128,14 +122,14 @@ check_capturable(Relation rel, const Bitmapset *attnums)
 		has_superclass(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot capture changes of %s", relation_display_name(relid)),
+				 errmsg("cannot capture changes of %s", relation_qualified_name(relid)),
 				 errdetail("Only ordinary tables outside inheritance trees and partitioning can be captured.")));
 	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
 		if (attnum < 1 || attnum > RelationGetNumberOfAttributes(rel) ||
 			TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attisdropped)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column %d of %s does not exist", attnum, relation_display_name(relid))));
+					 errmsg("column %d of %s does not exist", attnum, relation_qualified_name(relid))));
 }
 
 static void
@@ -393,7 +387,7 @@ prune_log(Oid source, Oid log)
 							 "   JOIN pipeline.differential_positions p "
 							 "     ON p.matview OPERATOR(pg_catalog.=) c.matview "
 							 "  WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass))",
-							 relation_display_name(log)),
+							 relation_qualified_name(log)),
 					2, argtypes, values, NULL, false, SPI_OK_DELETE);
 }
 
@@ -466,7 +460,7 @@ pipeline_capture_register(PG_FUNCTION_ARGS)
 	if (!catalog_is_managed(matview))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is not a managed view", relation_display_name(matview))));
+				 errmsg("%s is not a managed view", relation_qualified_name(matview))));
 	capture_register(matview, PG_GETARG_OID(1), array_to_attnums(PG_GETARG_DATUM(2)));
 	PG_RETURN_VOID();
 }

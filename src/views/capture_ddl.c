@@ -32,6 +32,7 @@
 #include "util/settings.h"
 #include "util/spi_rows.h"
 #include "views/capture_ddl.h"
+#include "util/relation_name.h"
 
 /* One capture trigger as pipeline makes it */
 typedef struct CaptureTrigger
@@ -146,13 +147,6 @@ has_trigger_as_made(Oid source, const CaptureTrigger *spec, Oid fn)
 	return found;
 }
 
-static char *
-qualified_relation_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 static void
 create_trigger(const char *table, const CaptureTrigger *spec)
 {
@@ -198,7 +192,7 @@ bool
 capture_ensure_triggers(Oid source)
 {
 	Oid			fn = capture_function_oid();
-	char	   *table = qualified_relation_name(source);
+	char	   *table = relation_qualified_name(source);
 	bool		created = false;
 
 	for (size_t i = 0; i < lengthof(capture_triggers); i++)
@@ -220,7 +214,7 @@ capture_ensure_triggers(Oid source)
 void
 capture_drop_triggers(Oid source)
 {
-	char	   *table = qualified_relation_name(source);
+	char	   *table = relation_qualified_name(source);
 
 	for (size_t i = 0; i < lengthof(capture_triggers); i++)
 		if (OidIsValid(get_trigger_oid(source, capture_triggers[i].name, true)))
@@ -321,7 +315,7 @@ capture_create_log(Relation source, const Bitmapset *attnums)
 	runas_ddl(catalog_owner(),
 			  psprintf("COMMENT ON TABLE %s IS %s", name,
 					   quote_literal_cstr(psprintf("Change log of %s for differential refresh (pipeline.capture_sources)",
-												   qualified_relation_name(RelationGetRelid(source))))));
+												   relation_qualified_name(RelationGetRelid(source))))));
 	return log;
 }
 
@@ -333,7 +327,7 @@ capture_add_log_columns(Oid log, Relation source, const Bitmapset *attnums)
 	if (bms_is_empty(attnums))
 		return;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "ALTER TABLE %s", qualified_relation_name(log));
+	appendStringInfo(&sql, "ALTER TABLE %s", relation_qualified_name(log));
 	append_log_columns(&sql, false, "ADD COLUMN ", source, attnums);
 	runas_ddl(catalog_owner(), sql.data);
 }
@@ -367,7 +361,7 @@ capture_drop_stale_log_columns(Oid log, Relation source, const Bitmapset *attnum
 		appendStringInfo(&sql, "%sDROP COLUMN %s", sql.len ? ", " : "", column);
 	}
 	if (stale != NULL)
-		runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s %s", qualified_relation_name(log), sql.data));
+		runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s %s", relation_qualified_name(log), sql.data));
 	return stale;
 }
 
@@ -378,7 +372,7 @@ capture_drop_log(Oid log)
 
 	if (get_rel_name(log) == NULL)
 		return;
-	name = qualified_relation_name(log);
+	name = relation_qualified_name(log);
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline DROP TABLE %s", name));
 	runas_ddl(catalog_owner(), psprintf("DROP TABLE %s", name));
 }

@@ -32,13 +32,7 @@
 #include "util/settings.h"
 #include "views/diff_expand.h"
 #include "views/diff_shape.h"
-
-static char *
-qualified_relation_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
+#include "util/relation_name.h"
 
 /* Shapes of the query as a whole. */
 static const char *
@@ -185,7 +179,7 @@ source_reason(RangeTblEntry *rte)
 {
 	char		relkind = get_rel_relkind(rte->relid);
 	Oid			nspid = get_rel_namespace(rte->relid);
-	char	   *name = qualified_relation_name(rte->relid);
+	char	   *name = relation_qualified_name(rte->relid);
 
 	if (rte->tablesample != NULL)
 		return "TABLESAMPLE is not supported";

@@ -32,6 +32,7 @@
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
+#include "util/relation_name.h"
 
 char *
 column_list(const char *prefix, int from, int to)
@@ -132,8 +133,7 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 		occurrence->relid = rte->relid;
 		occurrence->alias = psprintf("pipeline_src_%d", rtindex);
 		occurrence->from_item = psprintf("%s%s %s", rte->inh ? "" : "ONLY ",
-										 quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
-																	get_rel_name(rte->relid)),
+										 relation_qualified_name(rte->relid),
 										 occurrence->alias);
 		rte->alias = makeAlias(occurrence->alias, NIL);
 		rte->eref->aliasname = occurrence->alias;
@@ -467,8 +467,7 @@ source_before(DiffSql *sql, DiffOccurrence *occurrence)
 	return psprintf("(SELECT %s, 1::pg_catalog.int8 AS pipeline_m FROM %s "
 					"UNION ALL SELECT %s, OPERATOR(pg_catalog.-) pipeline_m FROM pipeline_delta_%u) %s",
 					columns,
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(occurrence->relid)),
-											   get_rel_name(occurrence->relid)),
+					relation_qualified_name(occurrence->relid),
 					columns, occurrence->relid, occurrence->alias);
 }
 

@@ -54,6 +54,7 @@
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/differential.h"
+#include "util/relation_name.h"
 
 /* The change log of a captured source, qualified. */
 static char *
@@ -65,7 +66,7 @@ capture_log_name(Oid source)
 
 	if (!OidIsValid(log))
 		elog(ERROR, "relation %u is not captured", source);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(log)), get_rel_name(log));
+	return relation_qualified_name(log);
 }
 
 /* Changes of fewer rows than this are applied whatever the fraction. */
@@ -208,8 +209,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 
 	r->relid = relid;
 	r->owner = catalog_relation_owner(relid);
-	r->view = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
+	r->view = relation_qualified_name(relid);
 	r->bound_query = view->bound_query;
 	*reason = diff_classify(r->bound_query, r->owner, &r->shape);
 	if (*reason != NULL)
@@ -1181,8 +1181,7 @@ read_windows(DiffRefresh *r)
 	{
 		DiffSource *source = lfirst(lc);
 		SourceWindow *window;
-		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(source->relid)),
-													  get_rel_name(source->relid));
+		char	   *name = relation_qualified_name(source->relid);
 		double		reltuples;
 
 		window = read_window(r, source, position);
@@ -1218,8 +1217,7 @@ describe_windows(DiffRefresh *r)
 		appendStringInfo(&buf, "%s%llu %s in %s", foreach_current_index(lc) > 0 ? ", " : "",
 						 (unsigned long long) window->count,
 						 window->count == 1 ? "change" : "changes",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(window->relid)),
-													get_rel_name(window->relid)));
+						 relation_qualified_name(window->relid));
 	}
 	return buf.data;
 }

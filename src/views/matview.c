@@ -38,6 +38,7 @@
 #include "views/refresh.h"
 #include "util/runas.h"
 #include "util/subxact.h"
+#include "util/relation_name.h"
 
 Oid
 matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
@@ -156,8 +157,7 @@ matview_populate(Oid relid, MatviewType type, const char *options_json)
 		call.rows = populate(relid, type, options_json);
 	else
 	{
-		name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										  get_rel_name(relid));
+		name = relation_qualified_name(relid);
 		audit_forget();
 		/* rolled back before anything is said; a cancel is re-thrown */
 		error = subxact_try(populate_call, &call, false);

@@ -43,6 +43,7 @@
 #include "views/incremental.h"
 #include "views/mirror.h"
 #include "views/quarantine.h"
+#include "util/relation_name.h"
 
 static void
 require_column(Query *query, const MatviewDefinition *def, const char *column,
@@ -262,8 +263,7 @@ stage_table(MirrorRun *run)
 		elog(ERROR, "mirror \"%s\" reads %d tables, not one stage", run->view->name,
 			 list_length(reads));
 	stage = linitial_oid(reads);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(stage)),
-									  get_rel_name(stage));
+	return relation_qualified_name(stage);
 }
 
 /* The columns of the query as a tuple descriptor (types and names). */

@@ -67,6 +67,7 @@
 #include "views/differential.h"
 #include "views/publication.h"
 #include "views/publication_pending.h"
+#include "util/relation_name.h"
 
 /*
  * Publication definitions take turns on this sub-id of the extension's
@@ -989,8 +990,7 @@ publish(Oid relid, char **detail)
 	require_file_writer(owner, view->name);
 	destination = canonical_destination(def->unload_destination);
 	adopted = pending_forget_dropped(relid, destination);
-	manifest = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										  get_rel_name(relid));
+	manifest = relation_qualified_name(relid);
 	types = partition_types(view->bound_query, owner, def->unload_partition_by);
 
 	/* the query's rows pass their audits before any file is written */

@@ -40,6 +40,7 @@
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/quarantine.h"
+#include "util/relation_name.h"
 
 /*
  * The table column the query's output column key is, through joins, or
@@ -123,8 +124,7 @@ is_data_error(const ErrorData *edata)
 static char *
 stream_sql(const StreamBatch *b)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->stream)),
-									  get_rel_name(b->stream));
+	return relation_qualified_name(b->stream);
 }
 
 /*
