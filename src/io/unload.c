@@ -876,3 +876,12 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+bool
+unload_path_inside(const char *path, const char *dir)
+{
+	size_t		n = strlen(dir);
+
+	return strcmp(path, dir) == 0 || strcmp(dir, "/") == 0 ||
+		(strncmp(path, dir, n) == 0 && path[n] == '/');
+}

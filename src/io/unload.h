@@ -68,4 +68,7 @@ extern char *unload_partition_dir(List *columns, List *values);
 /* Errors unless destination is absolute and without "..". */
 extern void unload_check_destination(const char *destination);
 
+/* Whether path is dir or inside it (both canonical, absolute) */
+extern bool unload_path_inside(const char *path, const char *dir);
+
 #endif

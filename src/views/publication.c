@@ -151,15 +151,6 @@ canonical_destination(const char *destination)
 	return path;
 }
 
-static bool
-inside(const char *a, const char *b)
-{
-	size_t		n = strlen(b);
-
-	return strcmp(a, b) == 0 || strcmp(b, "/") == 0 ||
-		(strncmp(a, b, n) == 0 && a[n] == '/');
-}
-
 /*
  * A canonical absolute path with the symbolic links of its longest existing
  * prefix resolved, canonical too: where its files would really go.
@@ -188,7 +179,7 @@ resolved_destination(const char *path)
 static bool
 overlap(const char *a, const char *b)
 {
-	return inside(a, b) || inside(b, a);
+	return unload_path_inside(a, b) || unload_path_inside(b, a);
 }
 
 /* The publications but relid, as role: their names and destinations */
@@ -573,7 +564,7 @@ remove_partition(const Partition *p, const char *destination)
 		char	   *file = lfirst(lc);
 		char	   *dir;
 
-		if (!inside(file, destination) || strcmp(file, destination) == 0)
+		if (!unload_path_inside(file, destination) || strcmp(file, destination) == 0)
 			continue;
 		if (unlink(file) != 0 && errno != ENOENT)
 			ereport(ERROR,
@@ -582,7 +573,7 @@ remove_partition(const Partition *p, const char *destination)
 		dir = parent_directory(file);
 		sync_directory(dir);
 		/* the directories it leaves empty, deepest first */
-		while (strcmp(dir, destination) != 0 && inside(dir, destination) && rmdir(dir) == 0)
+		while (strcmp(dir, destination) != 0 && unload_path_inside(dir, destination) && rmdir(dir) == 0)
 		{
 			char	   *parent = parent_directory(dir);
 
@@ -694,7 +685,7 @@ undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted
 		bool		taken = false;
 		ListCell   *o;
 
-		if (inside(f->path, destination))
+		if (unload_path_inside(f->path, destination))
 		{
 			undo_file(f, before, destination, true);
 			continue;
@@ -706,7 +697,7 @@ undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted
 		}
 		real_dir = resolved_destination(parent_directory(f->path));
 		foreach(o, others)
-			taken |= inside(f->path, lfirst(o)) || inside(real_dir, lfirst(o));
+			taken |= unload_path_inside(f->path, lfirst(o)) || unload_path_inside(real_dir, lfirst(o));
 		if (!taken)
 			remove_partition(&stray, written_destination(f));
 	}

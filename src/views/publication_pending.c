@@ -326,15 +326,6 @@ runs_over(List *records)
 	return true;
 }
 
-/* Whether path is inside the directory dir (both canonical, absolute) */
-static bool
-inside_directory(const char *path, const char *dir)
-{
-	size_t		n = strlen(dir);
-
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || strcmp(dir, "/") == 0);
-}
-
 List *
 pending_forget_dropped(Oid relid, const char *destination)
 {
@@ -375,7 +366,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 		{
 			PendingRecord *record = lfirst(lc);
 
-			if (committed(record->xid) || !inside_directory(record->file.path, destination))
+			if (committed(record->xid) || !unload_path_inside(record->file.path, destination))
 				continue;
 			record->xid = durable_current_xid();
 			adopted = lappend(adopted, record);
