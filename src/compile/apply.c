@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  * apply.c
  *	  Applying a change set: what a rebuilt view keeps from its predecessor
- *	  (indexes, grants, comments), dropping the old relations, creating the
- *	  new ones in order, remapping every catalog row from an old OID to the
- *	  new one, and recording a changed view's new definition.
+ *	  (indexes, grants, comments, row-level security, storage parameters,
+ *	  column settings and users' triggers), dropping the old relations,
+ *	  creating the new ones in order, remapping every catalog row from an
+ *	  old OID to the new one, and recording a changed view's new definition.
  *
  * Incremental views keep their table, rows and high-water mark when their
  * query, key and columns all stay the same (their rows are history a query
@@ -12,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -42,7 +45,25 @@ typedef struct SavedView
 	bool		row_security;	/* ENABLE ROW LEVEL SECURITY */
 	bool		force_row_security; /* FORCE ROW LEVEL SECURITY */
 	List	   *policies;		/* SavedPolicy */
+	char	   *storage;		/* "name = 'value', ..." of SET (...), or NULL */
+	List	   *column_settings;	/* SavedColumnSettings */
+	List	   *triggers;		/* SavedTrigger */
 } SavedView;
+
+/* ALTER COLUMN ... SET STATISTICS / SET (...) a column had */
+typedef struct SavedColumnSettings
+{
+	char	   *column;
+	int			statistics;		/* -1: the default */
+	char	   *options;		/* "n_distinct = '...'", or NULL */
+} SavedColumnSettings;
+
+typedef struct SavedTrigger
+{
+	char	   *name;
+	char	   *definition;		/* CREATE TRIGGER statement */
+	char		enabled;		/* pg_trigger.tgenabled */
+} SavedTrigger;
 
 typedef struct SavedPolicy
 {
@@ -272,6 +293,91 @@ save_comments(PendingView *v, SavedView *saved)
 	}
 }
 
+/*
+ * v's storage parameters (its own and its TOAST table's, as ALTER ... SET
+ * takes them) and its columns' statistics targets and options, into saved
+ * (not pg_attver, the server's own attribute version in 15.x releases).
+ */
+static void
+save_storage(PendingView *v, SavedView *saved)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(v->relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(InvalidOid,
+					"SELECT pg_catalog.string_agg(pg_catalog.concat(o.prefix, "
+					"           pg_catalog.quote_ident(o.option_name), ' = ', "
+					"           pg_catalog.quote_literal(o.option_value)), ', ') "
+					"  FROM pg_catalog.pg_class c, LATERAL ("
+					"        SELECT '' AS prefix, x.* FROM pg_catalog.pg_options_to_table(c.reloptions) x "
+					"        UNION ALL "
+					"        SELECT 'toast.', x.* FROM pg_catalog.pg_class t, "
+					"               pg_catalog.pg_options_to_table(t.reloptions) x "
+					"         WHERE t.oid OPERATOR(pg_catalog.=) c.reltoastrelid) o "
+					" WHERE c.oid OPERATOR(pg_catalog.=) $1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	saved->storage = rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+	rows = spi_rows(InvalidOid,
+					"SELECT a.attname::pg_catalog.text, a.attstattarget, "
+					"       (SELECT pg_catalog.string_agg(pg_catalog.concat("
+					"                   pg_catalog.quote_ident(o.option_name), ' = ', "
+					"                   pg_catalog.quote_literal(o.option_value)), ', ') "
+					"          FROM pg_catalog.pg_options_to_table(a.attoptions) o "
+					"         WHERE o.option_name OPERATOR(pg_catalog.<>) 'pg_attver') "
+					"  FROM pg_catalog.pg_attribute a "
+					" WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
+					"   AND NOT a.attisdropped "
+					"   AND (a.attstattarget OPERATOR(pg_catalog.>=) 0 OR a.attoptions IS NOT NULL) "
+					" ORDER BY a.attnum",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		SavedColumnSettings *column = palloc(sizeof(SavedColumnSettings));
+		bool		isnull;
+
+		column->column = spi_rows_text(rows, i, 0);
+		column->statistics = DatumGetInt32(spi_rows_value(rows, i, 1, &isnull));
+		column->options = spi_rows_text(rows, i, 2);
+		saved->column_settings = lappend(saved->column_settings, column);
+	}
+}
+
+/*
+ * The triggers the view's users made on its table, into saved: not
+ * pipeline's own (their functions are in its schema; they are made anew
+ * with the view), nor the internal ones of constraints.  (One that names a
+ * column, in UPDATE OF or WHEN, is a dependent the judge refuses to break.)
+ */
+static void
+save_triggers(PendingView *v, SavedView *saved)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	SpiRows    *rows;
+
+	values[0] = ObjectIdGetDatum(v->relid);
+	values[1] = ObjectIdGetDatum(get_namespace_oid(PIPELINE_SCHEMA, false));
+	rows = spi_rows(InvalidOid,
+					"SELECT t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), "
+					"       t.tgenabled::pg_catalog.text "
+					"  FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p "
+					"       ON p.oid OPERATOR(pg_catalog.=) t.tgfoid "
+					" WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal "
+					"   AND p.pronamespace OPERATOR(pg_catalog.<>) $2 "
+					" ORDER BY t.tgname",
+					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		SavedTrigger *trigger = palloc(sizeof(SavedTrigger));
+
+		trigger->name = spi_rows_text(rows, i, 0);
+		trigger->definition = spi_rows_text(rows, i, 1);
+		trigger->enabled = spi_rows_text(rows, i, 2)[0];
+		saved->triggers = lappend(saved->triggers, trigger);
+	}
+}
+
 /* What a rebuilt view keeps from its predecessor, read before it is dropped. */
 static SavedView *
 save_view(PendingView *v)
@@ -282,6 +388,8 @@ save_view(PendingView *v)
 	saved->grants = save_grants(v);
 	save_comments(v, saved);
 	save_row_security(v, saved);
+	save_storage(v, saved);
+	save_triggers(v, saved);
 	return saved;
 }
 
@@ -358,21 +466,98 @@ index_definition_to_restore(const SavedIndex *index, PendingView *v)
 					at + strlen(named));
 }
 
-/* Error context: which of the view's indexes could not be made again */
+/* Error context: what of the view's could not be made again ("index \"x\"") */
 static void
-restoring_index_context(void *arg)
+restoring_context(void *arg)
 {
-	errcontext("restoring index \"%s\" of the redefined view (drop it first, or change it)",
-			   ((SavedIndex *) arg)->name);
+	errcontext("restoring %s of the redefined view (drop it first, or change it)", (char *) arg);
+}
+
+/* Runs statement as role, saying in any error's context which object it restores */
+static void
+restore_as(Oid role, const char *statement, const char *what, const char *name, bool index)
+{
+	ErrorContextCallback restoring = {.callback = restoring_context};
+
+	restoring.arg = psprintf("%s \"%s\"", what, name);
+	restoring.previous = error_context_stack;
+	error_context_stack = &restoring;
+	if (index)
+		runas_create_index(role, statement);
+	else
+		runas_ddl(role, statement);
+	error_context_stack = restoring.previous;
+}
+
+/* v's storage parameters and column settings, on its new relation */
+static void
+restore_storage(PendingView *v, SavedView *saved, const char *qname)
+{
+	const char *keyword = relation_keyword(v->newrelid);
+	ListCell   *lc;
+
+	if (saved->storage)
+		runas_ddl(v->owner, psprintf("ALTER %s %s SET (%s)", keyword, qname, saved->storage));
+	foreach(lc, saved->column_settings)
+	{
+		SavedColumnSettings *c = lfirst(lc);
+		const char *column = quote_identifier(c->column);
+
+		/* a changed view may have dropped the column */
+		if (get_attnum(v->newrelid, c->column) == InvalidAttrNumber)
+			continue;
+		if (c->statistics >= 0)
+			runas_ddl(v->owner, psprintf("ALTER %s %s ALTER COLUMN %s SET STATISTICS %d",
+										 keyword, qname, column, c->statistics));
+		if (c->options)
+			runas_ddl(v->owner, psprintf("ALTER %s %s ALTER COLUMN %s SET (%s)",
+										 keyword, qname, column, c->options));
+	}
+}
+
+/*
+ * The triggers users made on v's table, on its new one, as its owner, after
+ * its rows are in (they do not fire for the rebuild, as they would not for
+ * a refresh recomputing every row), enabled as they were.  A materialized
+ * view can have none: a NOTICE names each one not kept.
+ */
+static void
+restore_triggers(PendingView *v, SavedView *saved, const char *qname)
+{
+	ListCell   *lc;
+
+	foreach(lc, saved->triggers)
+	{
+		SavedTrigger *t = lfirst(lc);
+		const char *how = NULL;
+
+		if (get_rel_relkind(v->newrelid) != RELKIND_RELATION)
+		{
+			ereport(NOTICE,
+					(errmsg("trigger \"%s\" of %s is not kept: the view is a materialized view now",
+							t->name, qname)));
+			continue;
+		}
+		restore_as(v->owner, t->definition, "trigger", t->name, false);
+		if (t->enabled == TRIGGER_DISABLED)
+			how = "DISABLE";
+		else if (t->enabled == TRIGGER_FIRES_ON_REPLICA)
+			how = "ENABLE REPLICA";
+		else if (t->enabled == TRIGGER_FIRES_ALWAYS)
+			how = "ENABLE ALWAYS";
+		if (how)
+			runas_ddl(v->owner, psprintf("ALTER TABLE %s %s TRIGGER %s", qname, how,
+										 quote_identifier(t->name)));
+	}
 }
 
 static void
 restore_view(PendingView *v, SavedView *saved)
 {
-	ErrorContextCallback restoring = {.callback = restoring_index_context};
 	char	   *qname = pending_display_name(v);
 	ListCell   *lc;
 
+	restore_storage(v, saved, qname);
 	foreach(lc, saved->indexes)
 	{
 		SavedIndex *index = lfirst(lc);
@@ -390,11 +575,7 @@ restore_view(PendingView *v, SavedView *saved)
 							index->name, qname, gone)));
 			continue;
 		}
-		restoring.arg = index;
-		restoring.previous = error_context_stack;
-		error_context_stack = &restoring;
-		runas_create_index(v->owner, index_definition_to_restore(index, v));
-		error_context_stack = restoring.previous;
+		restore_as(v->owner, index_definition_to_restore(index, v), "index", index->name, true);
 	}
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
@@ -573,6 +754,7 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	matview_populate(v->newrelid, v->type, v->def ? v->def->options_json : v->options);
 	/* after the rows: the owner's policies need not admit its own inserts */
 	restore_row_security(v, saved, pending_display_name(v));
+	restore_triggers(v, saved, pending_display_name(v));
 	if (v->type == MATVIEW_REGULAR && v->old_type != MATVIEW_REGULAR)
 		incremental_forget_mark(v->newrelid);
 }
