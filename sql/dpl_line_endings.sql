@@ -110,6 +110,37 @@ SELECT crlf.try($d$/**
  */
 SELECT id, note FROM crlf.src$d$) AS bad_delete_function;
 
+-- a document copied from a web page (the Datacoral documents the product
+-- was born from) is indented with no-break spaces (here ~): spaces in the
+-- header and outside the query's quotes; inside a literal, a quoted
+-- identifier or a dollar quote they are data and stay
+SELECT pipeline.define(replace($d$/**
+~* @datacoral O-1.0.0
+~* @matview-schema~crlf
+~* @matview-name nbsp~~
+~* @interval-in-minutes 60
+~*/
+SELECT
+~~~~~id,
+~~~~~note AS "a~b", -- it's a comment~
+~~~~~'x~''~y' AS lit, /* nested /* it's ~ */ ' */
+~~~~~E'\'~' AS escaped,
+~~~~~$q$~$q$ AS dollar
+FROM
+~~~~~crlf.src;$d$, '~', chr(160))) AS nbsp;
+SELECT replace(query, chr(160), '~') AS query FROM pipeline.matviews WHERE name = 'nbsp';
+SELECT replace(attname, chr(160), '~') AS column FROM pg_attribute
+ WHERE attrelid = 'crlf.mv_nbsp'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT id, replace(lit, chr(160), '~') AS lit, replace(escaped, chr(160), '~') AS escaped,
+       replace(dollar, chr(160), '~') AS dollar
+  FROM crlf.mv_nbsp ORDER BY id;
+-- create_matview() and check() read their query the same way
+SELECT pipeline.create_matview('crlf', 'nbsp_query',
+                               replace('SELECT~id~FROM~crlf.src~WHERE~note~<>~''~''', '~', chr(160)),
+                               '1 hour') AS nbsp_query;
+SELECT replace(query, chr(160), '~') AS query FROM pipeline.matviews WHERE name = 'nbsp_query';
+SELECT status FROM pipeline.check('crlf.mv_nbsp_query', replace('SELECT~id~FROM~crlf.src', '~', chr(160)));
+
 -- clean up
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'crlf';
 DROP SCHEMA crlf CASCADE;

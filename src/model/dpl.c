@@ -16,7 +16,9 @@
  * raw parser, so "one SELECT" means exactly what the server means by it.
  * A document saved on Windows (CRLF) or an old Mac (CR), or with a UTF-8
  * byte-order mark, is first turned into its LF version, so line numbers in
- * errors and the stored query are the same whatever the editor.
+ * errors and the stored query are the same whatever the editor; no-break
+ * spaces (a document copied from a web page) are spaces in the header and
+ * outside the query's quotes.
  *
  * What each key means, which types of view take it and which
  * create_matview() parameter carries it is one table (dpl_keys); a header
@@ -192,10 +194,136 @@ report_not_select(const char *argname, RawStmt *raw)
 			 errhint("A materialized view is defined by one SELECT statement.")));
 }
 
+/* Whether p starts a UTF-8 no-break space (U+00A0), in a UTF-8 database */
+static inline bool
+is_no_break_space(const char *p, bool utf8)
+{
+	return utf8 && (unsigned char) p[0] == 0xC2 && (unsigned char) p[1] == 0xA0;
+}
+
+/* Whether a dollar-quote tag ($tag$ or $$) starts at p; its length if so */
+static int
+dollar_tag_length(const char *p)
+{
+	int			n = 1;
+
+	if (p[0] != '$')
+		return 0;
+	while (IS_HIGHBIT_SET(p[n]) || isalnum((unsigned char) p[n]) || p[n] == '_')
+		n++;
+	return p[n] == '$' && !isdigit((unsigned char) p[1]) ? n + 1 : 0;
+}
+
+/*
+ * A palloc'd copy of SQL text with each no-break space (U+00A0) outside its
+ * string literals and quoted identifiers turned into a plain space.  Text
+ * copied from a web page or a word processor (the Datacoral documents the
+ * product was born from) is indented with them; PostgreSQL's scanner would
+ * read one as part of an identifier.  Inside quotes it is data, and stays.
+ */
+static char *
+without_no_break_spaces(const char *sql)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	char	   *out = palloc(strlen(sql) + 1);
+	char	   *dst = out;
+	const char *p = sql;
+
+	if (!utf8 || strstr(sql, "\xC2\xA0") == NULL)
+		return strcpy(out, sql);
+	while (*p)
+	{
+		int			tag;
+
+		/* what precedes a quote is read from out, its no-break spaces spaces */
+		if (is_no_break_space(p, utf8))
+		{
+			*dst++ = ' ';
+			p += 2;
+		}
+		else if (p[0] == '-' && p[1] == '-')
+		{
+			/* a comment to the end of the line: its quotes start nothing */
+			while (*p && *p != '\n')
+			{
+				if (is_no_break_space(p, utf8))
+				{
+					*dst++ = ' ';
+					p += 2;
+				}
+				else
+					*dst++ = *p++;
+			}
+		}
+		else if (p[0] == '/' && p[1] == '*')
+		{
+			/* a block comment, nested as the scanner nests them */
+			int			depth = 0;
+
+			do
+			{
+				if (p[0] == '/' && p[1] == '*')
+					depth++;
+				else if (p[0] == '*' && p[1] == '/')
+					depth--;
+				if (is_no_break_space(p, utf8))
+				{
+					*dst++ = ' ';
+					p += 2;
+				}
+				else if ((p[0] == '/' && p[1] == '*') || (p[0] == '*' && p[1] == '/'))
+				{
+					*dst++ = *p++;
+					*dst++ = *p++;
+				}
+				else
+					*dst++ = *p++;
+			} while (*p && depth > 0);
+		}
+		else if (*p == '\'' || *p == '"')
+		{
+			/* a literal or quoted identifier; a doubled quote stays inside */
+			char		quote = *p;
+			bool		backslashes = quote == '\'' && dst > out &&
+			(dst[-1] == 'E' || dst[-1] == 'e');
+
+			*dst++ = *p++;
+			while (*p)
+			{
+				if (backslashes && *p == '\\' && p[1])
+					*dst++ = *p++;
+				else if (*p == quote && p[1] == quote)
+					*dst++ = *p++;
+				else if (*p == quote)
+					break;
+				*dst++ = *p++;
+			}
+			if (*p)
+				*dst++ = *p++;
+		}
+		else if ((tag = dollar_tag_length(p)) > 0 &&
+				 (dst == out || !(IS_HIGHBIT_SET(dst[-1]) || isalnum((unsigned char) dst[-1]) ||
+								  dst[-1] == '_')))
+		{
+			/* a dollar-quoted string, copied up to its closing tag */
+			const char *end = strstr(p + tag, pnstrdup(p, tag));
+			size_t		len = end ? (size_t) (end - p) + tag : strlen(p);
+
+			memcpy(dst, p, len);
+			dst += len;
+			p += len;
+		}
+		else
+			*dst++ = *p++;
+	}
+	*dst = '\0';
+	return out;
+}
+
 char *
 dpl_normalize_query(const char *query, const char *argname)
 {
-	char	   *query_text = trim(pstrdup(query));
+	char	   *query_text = trim(without_no_break_spaces(query));
 	List	   *stmts;
 	RawStmt    *raw;
 	size_t		len;
@@ -773,7 +901,8 @@ check_keys_fit_type(const MatviewDefinition *def, const KeyState *state)
  * into LF, a document with no LF has each CR turned into LF (old Mac
  * files).  So a document saved with CRLF or CR endings is parsed, and its
  * query stored, exactly as its LF version; an LF document is not changed,
- * not even a lone CR inside one of its string literals.
+ * not even a lone CR inside one of its string literals.  No-break spaces
+ * in the header are spaces (dpl_normalize_query() sees to the query's).
  */
 static char *
 normalize_document(const char *document)
@@ -782,16 +911,24 @@ normalize_document(const char *document)
 	char	   *out;
 	char	   *dst;
 	bool		cr_only;
+	const char *header_end;
 	int			encoding = GetDatabaseEncoding();
 
 	if ((encoding == PG_UTF8 || encoding == PG_SQL_ASCII) &&
 		strncmp(src, "\xEF\xBB\xBF", 3) == 0)
 		src += 3;
 	cr_only = strchr(src, '\n') == NULL;
+	header_end = strstr(src, "*/");
 	out = dst = palloc(strlen(src) + 1);
 	for (; *src; src++)
 	{
-		if (*src == '\r' && cr_only)
+		/* the header's no-break spaces; the query's are the parser's */
+		if (header_end && src < header_end && is_no_break_space(src, encoding == PG_UTF8))
+		{
+			*dst++ = ' ';
+			src++;
+		}
+		else if (*src == '\r' && cr_only)
 			*dst++ = '\n';
 		else if (*src == '\r' && src[1] == '\n')
 			continue;			/* the LF that follows is copied */
