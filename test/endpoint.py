@@ -32,6 +32,8 @@ Switches (query parameters, any path):
   mismatch=1   report num_records + 1 and one result too many
   flaky=N      with key=K: the first N requests for K get HTTP 503
   result=JSON  every result is this JSON value
+  raw=HEX      reply with exactly these bytes (hex), HTTP status raw_status
+               (200 by default): replies no function of its own would give
 
 GET /stats returns {"requests": {path: count}, "records": {path: count},
 "connections": n, "keys": {key: count}}; POST /reset clears them.
@@ -199,6 +201,9 @@ class Handler(socketserver.StreamRequestHandler):
             return False
         if "flaky" in q and n_for_key <= int(q["flaky"]):
             self.send(503, json.dumps({"success": False, "error_msg": "try again"}))
+            return True
+        if "raw" in q:
+            self.send(int(q.get("raw_status", 200)), bytes.fromhex(q["raw"]))
             return True
         if "status" in q:
             self.send(int(q["status"]), json.dumps({"success": False,

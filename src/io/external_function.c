@@ -12,11 +12,14 @@
  *
  * Every request builds its body and parses its reply in request_context,
  * reset at the start of the next request, so a long scan calling the
- * function per row does not grow memory.
+ * function per row does not grow memory.  A request made while another is
+ * being read (a result's domain check calling an external function) gets a
+ * context of its own, so the reply being read is not reset under it.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -34,16 +37,55 @@
 /* Reset at the start of every request: request body, parsed reply. */
 static MemoryContext request_context = NULL;
 
-/* request_context, reset and made current; returns the previous context. */
-static MemoryContext
-begin_request_memory(void)
+/* Requests being made or read now; 0 again at the end of a transaction */
+static int	requests_open = 0;
+
+/* The memory of one request */
+typedef struct RequestMemory
+{
+	MemoryContext cxt;			/* request_context, or a nested request's own */
+	MemoryContext caller;
+} RequestMemory;
+
+static void
+forget_open_requests(XactEvent event, void *arg)
+{
+	/* a request an error left open is closed by now */
+	requests_open = 0;
+}
+
+/* Memory for a request, made current: request_context, reset, if no other is open */
+static void
+begin_request_memory(RequestMemory *m)
 {
 	if (request_context == NULL)
+	{
 		request_context = AllocSetContextCreate(TopMemoryContext,
 												"pipeline external call",
 												ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(request_context);
-	return MemoryContextSwitchTo(request_context);
+		RegisterXactCallback(forget_open_requests, NULL);
+	}
+	if (requests_open == 0)
+	{
+		MemoryContextReset(request_context);
+		m->cxt = request_context;
+	}
+	else
+		m->cxt = AllocSetContextCreate(request_context, "pipeline nested external call",
+									   ALLOCSET_DEFAULT_SIZES);
+	requests_open++;
+	m->caller = MemoryContextSwitchTo(m->cxt);
+}
+
+/* Done with the request's reply: the caller's context is current again */
+static void
+end_request_memory(RequestMemory *m)
+{
+	MemoryContextSwitchTo(m->caller);
+	if (m->cxt != request_context)
+		MemoryContextDelete(m->cxt);
+	if (requests_open > 0)
+		requests_open--;
 }
 
 /* ---------------------------------------------------------------------
@@ -56,14 +98,14 @@ Datum
 pipeline_external_call(PG_FUNCTION_ARGS)
 {
 	ExternalFunction *ef = external_function_lookup(fcinfo->flinfo->fn_oid);
-	MemoryContext caller;
+	RequestMemory memory;
 	StringInfoData body;
 	JsonbContainer *results;
 	JsonbValue *v;
-	Datum		result;
+	Datum		result = (Datum) 0;
 	bool		isnull;
 
-	caller = begin_request_memory();
+	begin_request_memory(&memory);
 	initStringInfo(&body);
 	lambda_begin_request(&body, ef, 1);
 	appendStringInfoChar(&body, '[');
@@ -81,11 +123,12 @@ pipeline_external_call(PG_FUNCTION_ARGS)
 
 	results = lambda_request_results(ef, &body, 1);
 
-	MemoryContextSwitchTo(caller);
+	MemoryContextSwitchTo(memory.caller);
 	v = getIthJsonbValueFromContainer(results, 0);
-	if (v->type == jbvNull)
-		PG_RETURN_NULL();
-	result = lambda_cast_result(ef, results, 0, &isnull);
+	isnull = v->type == jbvNull;
+	if (!isnull)
+		result = lambda_cast_result(ef, results, 0, &isnull);
+	end_request_memory(&memory);
 	if (isnull)
 		PG_RETURN_NULL();
 	return result;
@@ -208,10 +251,11 @@ static void
 invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, char **rows,
 			 int start, int count)
 {
-	MemoryContext caller = begin_request_memory();
+	RequestMemory memory;
 	StringInfoData body;
 	JsonbContainer *results;
 
+	begin_request_memory(&memory);
 	initStringInfo(&body);
 	lambda_begin_request(&body, ef, count);
 	for (int i = 0; i < count; i++)
@@ -239,7 +283,7 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, char **rows,
 			values[1] = JsonbPGetDatum(JsonbValueToJsonb(v));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	MemoryContextSwitchTo(caller);
+	end_request_memory(&memory);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_invoke);

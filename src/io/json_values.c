@@ -179,7 +179,7 @@ json_scalar_text(JsonbValue *v)
 }
 
 /* The JSON text of any value, objects and arrays included. */
-static char *
+char *
 jsonb_value_text(JsonbValue *v)
 {
 	Jsonb	   *jb = JsonbValueToJsonb(v);

@@ -62,6 +62,7 @@ extern void append_json_value(StringInfo buf, TypeIO *io, Datum value);
  * for null, an object or an array.
  */
 extern char *json_scalar_text(JsonbValue *v);
+extern char *jsonb_value_text(JsonbValue *v);
 
 /*
  * Converts one JSON value to a Datum of io's type in the current memory

@@ -117,6 +117,36 @@ post_with_retries(ExternalFunction *ef, StringInfo body, HttpResult *res)
 	}
 }
 
+static char *endpoint_text(const char *text);
+
+/*
+ * The first 200 bytes or so of a reply's body, for an error's DETAIL, in
+ * the server encoding: read as UTF-8 and cut at a character when they are
+ * valid UTF-8 and so is the database, else with every byte outside ASCII
+ * escaped; "..." when cut.
+ */
+static char *
+raw_reply_text(const char *body, size_t len)
+{
+	StringInfoData out;
+	int			encoding = GetDatabaseEncoding();
+	int			keep = pg_encoding_mbcliplen(PG_UTF8, body, len, Min(len, 200));
+
+	initStringInfo(&out);
+	if ((encoding == PG_UTF8 || encoding == PG_SQL_ASCII) &&
+		pg_verify_mbstr(PG_UTF8, body, keep, true))
+		appendBinaryStringInfo(&out, body, keep);
+	else
+		for (int i = 0; i < keep; i++)
+		{
+			if (IS_HIGHBIT_SET(body[i]))
+				appendStringInfo(&out, "\\x%02x", (unsigned char) body[i]);
+			else
+				appendStringInfoChar(&out, body[i]);
+		}
+	return psprintf("%s%s", endpoint_text(out.data), (size_t) keep < len ? "..." : "");
+}
+
 /* Raises the error of a call whose last attempt failed (res). */
 static void
 pg_attribute_noreturn()
@@ -129,10 +159,10 @@ report_failed_call(ExternalFunction *ef, HttpResult *res, int attempts)
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 					 errmsg("external function %s at \"%s\" returned HTTP status %ld",
 							ef->signature, ef->endpoint, res->status),
-					 errdetail_plural("Reply: %.200s%s (%d attempt).",
-									  "Reply: %.200s%s (%d attempts).",
+					 errdetail_plural("Reply: %s (%d attempt).",
+									  "Reply: %s (%d attempts).",
 									  attempts,
-									  res->body, res->body_len > 200 ? "..." : "",
+									  raw_reply_text(res->body, res->body_len),
 									  attempts)));
 			break;
 		case HTTP_CONNECT_FAILED:
@@ -176,7 +206,16 @@ report_failed_call(ExternalFunction *ef, HttpResult *res, int attempts)
 static void
 call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 {
-	int			attempts = post_with_retries(ef, body, res);
+	char	   *utf8 = pg_server_to_any(body->data, body->len, PG_UTF8);
+	int			attempts;
+
+	/* JSON is UTF-8 on the wire, whatever the database's encoding */
+	if (utf8 != body->data)
+	{
+		resetStringInfo(body);
+		appendStringInfoString(body, utf8);
+	}
+	attempts = post_with_retries(ef, body, res);
 
 	if (res->outcome != HTTP_OK || res->status >= 400)
 		report_failed_call(ef, res, attempts);
@@ -189,12 +228,12 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 
 /* Parses JSON text that pg_parse_json accepted first; errors name ef. */
 static Jsonb *
-parse_json_reply(ExternalFunction *ef, char *reply_text, size_t len)
+parse_json_reply(ExternalFunction *ef, char *reply_text)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
 
-	lex = makeJsonLexContextCstringLen(reply_text, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(reply_text, strlen(reply_text), GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &nullSemAction);
 	if (rc != JSON_SUCCESS)
 		ereport(ERROR,
@@ -202,13 +241,30 @@ parse_json_reply(ExternalFunction *ef, char *reply_text, size_t len)
 				 errmsg("external function %s at \"%s\" returned invalid JSON",
 						ef->signature, ef->endpoint),
 				 errdetail("%s", json_errdetail(rc, lex))));
-	if (strlen(reply_text) != len)
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(reply_text)));
+}
+
+/*
+ * A reply's body (JSON: UTF-8) as text in the server encoding, refused if
+ * it is not UTF-8 or holds a NUL byte: its strings become the function's
+ * text results.
+ */
+static char *
+reply_in_server_encoding(ExternalFunction *ef, HttpResult *res)
+{
+	if (memchr(res->body, '\0', res->body_len) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
 				 errmsg("external function %s at \"%s\" returned invalid JSON",
 						ef->signature, ef->endpoint),
 				 errdetail("The reply contains a NUL byte.")));
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(reply_text)));
+	if (!pg_verify_mbstr(PG_UTF8, res->body, res->body_len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned a reply that is not valid UTF-8",
+						ef->signature, ef->endpoint),
+				 errdetail("Reply: %s", raw_reply_text(res->body, res->body_len))));
+	return pg_any_to_server(pnstrdup(res->body, res->body_len), res->body_len, PG_UTF8);
 }
 
 /*
@@ -221,11 +277,10 @@ reply_object(ExternalFunction *ef, HttpResult *res)
 	Jsonb	   *reply;
 	JsonbValue	scalar;
 
-	reply = parse_json_reply(ef, pnstrdup(res->body, res->body_len), res->body_len);
+	reply = parse_json_reply(ef, reply_in_server_encoding(ef, res));
 	if (JB_ROOT_IS_SCALAR(reply) &&
 		JsonbExtractScalar(&reply->root, &scalar) && scalar.type == jbvString)
-		reply = parse_json_reply(ef, pnstrdup(scalar.val.string.val, scalar.val.string.len),
-								 scalar.val.string.len);
+		reply = parse_json_reply(ef, pnstrdup(scalar.val.string.val, scalar.val.string.len));
 	if (!JB_ROOT_IS_OBJECT(reply))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
@@ -279,8 +334,10 @@ check_success(ExternalFunction *ef, Jsonb *reply)
 	if (v->val.boolean)
 		return;
 	msg = getKeyJsonValueFromContainer(&reply->root, "error_msg", 9, NULL);
-	if (msg != NULL)
-		error_text = endpoint_text(json_scalar_text(msg));
+	/* a message that is no string (an object, say) is shown as its JSON */
+	if (msg != NULL && msg->type != jbvNull)
+		error_text = endpoint_text(msg->type == jbvBinary ? jsonb_value_text(msg) :
+								   json_scalar_text(msg));
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 			 errmsg("external function %s at \"%s\" failed: %s",
@@ -297,7 +354,7 @@ check_num_records(ExternalFunction *ef, Jsonb *reply, int num_records)
 
 	if (v == NULL || v->type == jbvNull)
 		return;
-	s = json_scalar_text(v);
+	s = v->type == jbvNumeric ? json_scalar_text(v) : jsonb_value_text(v);
 	if (v->type != jbvNumeric || strcmp(s, psprintf("%d", num_records)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
@@ -306,7 +363,8 @@ check_num_records(ExternalFunction *ef, Jsonb *reply, int num_records)
 				 errdetail_plural("Sent %d record, the reply says %s.",
 								  "Sent %d records, the reply says %s.",
 								  num_records,
-								  num_records, s ? s : "(not a number)")));
+								  num_records, v->type == jbvNumeric ? s :
+								  psprintf("%s, not a number", endpoint_text(s)))));
 }
 
 /* The reply's "results" array; errors unless it has num_records values. */

@@ -130,9 +130,73 @@ for my $f (@failures)
 	my $path_only = (split /\?/, $path)[0];
 	is(stats()->{requests}{$path_only} // 0, $attempts, "$name: $attempts attempt(s)");
 }
+# replies no function of the endpoint gives, as raw bytes (raw=HEX)
+sub raw_path
+{
+	my ($bytes, $status) = @_;
+	return '/echo?raw=' . unpack('H*', $bytes) . ($status ? "&raw_status=$status" : '');
+}
+my $e_acute = "\xc3\xa9";    # U+00E9 in UTF-8
+my @raw_replies = (
+	# an error_msg that is no string: said, never a crash
+	[ 'r_null_msg', '{"success":false,"error_msg":null}', undef,
+		qr/r_null_msg\(integer\) at ".*" failed: \(no error_msg\)/ ],
+	[ 'r_object_msg', '{"success":false,"error_msg":{"why":[1,2]}}', undef,
+		qr/r_object_msg\(integer\) at ".*" failed: \{"why": \[1, 2\]\}/ ],
+	[ 'r_array_msg', '{"success":false,"error_msg":["a"]}', undef,
+		qr/r_array_msg\(integer\) at ".*" failed: \["a"\]/ ],
+	[ 'r_count_text', '{"success":true,"num_records":"1","results":[1]}', undef,
+		qr/r_count_text\(integer\) at ".*" returned a wrong num_records.*the reply says "1", not a number/s ],
+	# a reply that is not UTF-8 never becomes text in the database
+	[ 'r_not_utf8', qq({"success":true,"num_records":1,"results":["ab\xff\xfecd"]}), undef,
+		qr/r_not_utf8\(integer\) at ".*" returned a reply that is not valid UTF-8.*Reply: .*ab\\xff\\xfecd/s ],
+	[ 'r_nul', qq({"success":true,"num_records":1,"results":[1]}\x00), undef,
+		qr/r_nul\(integer\) at ".*" returned invalid JSON.*NUL byte/s ],
+	# an error body is cut at a character, never inside one
+	[ 'r_500_utf8', '{"err":"x' . ($e_acute x 150) . '"}', 500,
+		qr/r_500_utf8\(integer\) at ".*" returned HTTP status 500.*Reply: \{"err":"x(\Q$e_acute\E)+\.\.\. \(3 attempts\)/s ],
+);
+for my $r (@raw_replies)
+{
+	my ($name, $bytes, $status, $re) = @$r;
+	create_fn("public.$name(x int)", 'int', raw_path($bytes, $status));
+	my ($out, $err) = try_sql("SELECT $name(1)");
+	like($err, $re, "$name: a clear error");
+}
+# the same error reaches a LATIN1 client whole
+my ($out, $err) = try_sql("SET client_encoding = 'LATIN1'; SELECT r_500_utf8(1)");
+like($err, qr/r_500_utf8\(integer\) at ".*" returned HTTP status 500/, 'a cut error body reaches a LATIN1 client');
+is(sql('SELECT 1'), '1', 'the server is still up after the replies above');
+
+# a result's domain check that calls an external function in turn (invoke
+# and a scalar call): the reply being read is not reset under it
+sql(q{CREATE FUNCTION public.check_by_call(t text) RETURNS boolean LANGUAGE sql
+        AS $$ SELECT length(public.echo_text(repeat('Z', 30000))) = 30000 $$;
+      CREATE DOMAIN public.checked_text AS text CHECK (public.check_by_call(VALUE))});
+create_fn('public.echo_checked(x text)', 'public.checked_text', '/echo', max_batch_rows => 20);
+is(sql(q{SELECT count(*), bool_and(result = to_jsonb('value-' || ordinality || repeat('x', 500)))
+           FROM pipeline.invoke('echo_checked(text)',
+                (SELECT jsonb_agg(jsonb_build_array('value-' || g || repeat('x', 500)) ORDER BY g)
+                   FROM generate_series(1, 50) g))}),
+	'50|t', 'invoke: nested calls in a domain check leave the batch intact');
+is(sql(q{SELECT count(*), bool_and(echo_checked('v' || g) = 'v' || g) FROM generate_series(1, 30) g}),
+	'30|t', 'scalar calls: nested calls in a domain check');
+
+# a LATIN1 database: text goes out as UTF-8 and comes back in LATIN1
+$node->safe_psql('postgres',
+	q{CREATE DATABASE latin1 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'});
+$node->safe_psql('latin1', "CREATE EXTENSION pipeline;
+	SELECT pipeline.create_external_function('public.echo_text(x text)', 'text', '$base/echo')");
+is($node->safe_psql('latin1', q{SELECT echo_text(chr(233) || 't' || chr(233)) = chr(233) || 't' || chr(233)}),
+	't', 'LATIN1 database: a non-ASCII argument and result round trip');
+$node->psql('latin1', "SELECT pipeline.create_external_function('public.r_snow(x int)', 'text', '$base"
+	  . raw_path(qq({"success":true,"num_records":1,"results":["\xe2\x98\x83"]})) . "'); SELECT r_snow(1)",
+	stdout => \$out, stderr => \$err);
+like($err, qr/has no equivalent in encoding "LATIN1"/, 'LATIN1 database: a result it cannot hold is an error');
+
 # connection refused: a port nobody listens on (the endpoint's, after it closed? use port 1)
 sql("SELECT pipeline.create_external_function('public.f_refused(x int)', 'int', 'http://127.0.0.1:1/x', retries => 2)");
-my ($out, $err) = try_sql("SELECT f_refused(1)");
+($out, $err) = try_sql("SELECT f_refused(1)");
 like($err, qr/could not connect to external function f_refused\(integer\) at "http:\/\/127.0.0.1:1\/x".*Tried 3 times/s,
 	'connection refused, retried');
 ($out, $err) = try_sql("SELECT count(*) FROM pipeline.invoke('f_fail(int)', '[[1],[2]]')");
