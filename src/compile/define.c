@@ -150,6 +150,8 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	catalog_get_required(relid);
 	dag = dag_load();
 	PopActiveSnapshot();
+	/* a caller who may not drop it learns that first, not what depends on it */
+	catalog_require_owner(relid, get_rel_name(relid));
 	doomed = dag_with_downstream(dag, dag_find(dag, relid));
 	if (list_length(doomed) > 1 && !cascade)
 	{

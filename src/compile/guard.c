@@ -291,8 +291,17 @@ guard_alter_table_inheritance(AlterTableStmt *stmt)
 		}
 		else
 			continue;
-		if (!OidIsValid(relid) || !OidIsValid(parent) ||
-			(!capture_table_in_use(relid) && !change_tracking_table_in_use(relid)))
+		if (!OidIsValid(relid) || !OidIsValid(parent))
+			continue;
+		/* a view's table as a child (the parent's ALTERs recurse) or a parent */
+		if (catalog_is_managed(relid) || catalog_is_managed(parent))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot make %s a child of %s: %s is managed by pipeline",
+							relation_qualified_name(relid), relation_qualified_name(parent),
+							relation_qualified_name(catalog_is_managed(relid) ? relid : parent)),
+					 errdetail("Changes to the parent would reach the view's table, or the child's rows its readers.")));
+		if (!capture_table_in_use(relid) && !change_tracking_table_in_use(relid))
 			continue;
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
@@ -518,7 +527,9 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
 /*
  * Commands the event trigger's tags (1.12) do not name, though PostgreSQL
  * applies them to tables and materialized views too: ALTER FOREIGN TABLE
- * and ALTER TYPE (of a relation's row type) rename its columns.
+ * and ALTER TYPE (of a relation's row type) rename its columns, ALTER
+ * SCHEMA ... RENAME moves them, CREATE TABLE ... INHERITS adds rows under
+ * them.
  */
 static bool
 untagged(Node *parsetree)
@@ -527,12 +538,15 @@ untagged(Node *parsetree)
 	{
 		case T_RenameStmt:
 			return ((RenameStmt *) parsetree)->relationType == OBJECT_FOREIGN_TABLE ||
-				((RenameStmt *) parsetree)->relationType == OBJECT_TYPE;
+				((RenameStmt *) parsetree)->relationType == OBJECT_TYPE ||
+				((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA;
 		case T_AlterTableStmt:
 			return ((AlterTableStmt *) parsetree)->objtype == OBJECT_FOREIGN_TABLE ||
 				((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE;
 		case T_AlterObjectSchemaStmt:
 			return ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_FOREIGN_TABLE;
+		case T_CreateStmt:
+			return ((CreateStmt *) parsetree)->inhRelations != NIL;
 		default:
 			return false;
 	}
@@ -544,6 +558,37 @@ guard_untagged_statement(Node *parsetree)
 	if (untagged(parsetree) && !runas_ddl_in_progress() &&
 		OidIsValid(get_extension_oid("pipeline", true)))
 		guard_statement(parsetree);
+}
+
+/* ALTER SCHEMA ... RENAME of a schema holding managed views: refused */
+static void
+guard_rename_schema(const char *schema)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	SpiRows    *rows;
+	Oid			nspid = get_namespace_oid(schema, true);
+
+	if (!OidIsValid(nspid))
+		return;
+	values[0] = ObjectIdGetDatum(nspid);
+	rows = spi_rows(InvalidOid,
+					"SELECT m.matview::pg_catalog.oid FROM pipeline.matviews m "
+					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.matview "
+					" WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count > 0)
+	{
+		bool		isnull;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot rename schema %s: it holds views managed by pipeline, such as %s",
+						quote_identifier(schema),
+						relation_qualified_name(DatumGetObjectId(spi_rows_value(rows, 0, 0, &isnull)))),
+				 errdetail("Downstream queries and the pipeline catalog refer to them by name."),
+				 errhint("Define the views in another schema and drop these with pipeline.drop_matview() first.")));
+	}
 }
 
 static void
@@ -578,6 +623,11 @@ guard_statement(Node *parsetree)
 					guard_rename_trigger(stmt);
 					break;
 				}
+				if (stmt->renameType == OBJECT_SCHEMA)
+				{
+					guard_rename_schema(stmt->subname);
+					break;
+				}
 				relid = managed_view(stmt->relation);
 
 				if (OidIsValid(relid))
@@ -594,6 +644,19 @@ guard_statement(Node *parsetree)
 
 				if (OidIsValid(relid))
 					refuse_alter(relid, gettext_noop("cannot move %s: it is managed by pipeline"));
+				break;
+			}
+		case T_CreateStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
+				{
+					Oid			parent = managed_view(lfirst_node(RangeVar, lc));
+
+					if (OidIsValid(parent))
+						refuse_alter(parent, gettext_noop("cannot inherit from %s: it is managed by pipeline"));
+				}
 				break;
 			}
 		case T_AlterTableStmt:

@@ -110,6 +110,14 @@ check_endpoint(const char *endpoint)
 static void
 check_type(Oid typid, bool is_return)
 {
+	/*
+	 * the function is made as the catalog owner: the caller's USAGE, as
+	 * CREATE FUNCTION checks it
+	 */
+	AclResult	aclresult = pg_type_aclcheck(typid, GetUserId(), ACL_USAGE);
+
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error_type(aclresult, typid);
 	if (type_supported(typid))
 		return;
 	if (is_return)

@@ -372,6 +372,12 @@ message_shape(InsertTarget *t, Jsonb *m)
 	return shape;
 }
 
+/*
+ * The longest dedup id: pipeline.ingested's btree holds each one (an entry
+ * must fit a third of a page); a longer one is rejected, not the batch.
+ */
+#define MAX_DEDUP_ID_BYTES 2000
+
 /* Sets a message aside for pipeline.rejected, with its error and id */
 static void
 reject(IngestState *st, Datum message, const char *error, char *id)
@@ -412,6 +418,9 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 			reject(st, m, "message is not a JSON object", NULL);
 		else if (id == NULL)
 			reject(st, m, psprintf("message has no \"%s\" (the dedup key)", dedup_key), NULL);
+		else if (strlen(id) > MAX_DEDUP_ID_BYTES)
+			reject(st, m, psprintf("message's \"%s\" (the dedup key) is longer than %d bytes",
+								   dedup_key, MAX_DEDUP_ID_BYTES), NULL);
 		else
 		{
 			st->msgs[st->nmsgs].ordinal = (int) r;

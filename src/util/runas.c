@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "parser/parse_relation.h"
 #include "parser/parse_utilcmd.h"
 #include "parser/parser.h"
 #include "tcop/utility.h"
@@ -849,6 +850,11 @@ runas_deparse_bound(Query *query)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("a managed view's query must be a SELECT")));
+	/* as CREATE MATERIALIZED VIEW: the view would outlive them */
+	if (isQueryUsingTempRelation(query))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a managed view's query must not use temporary tables or views")));
 
 	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
 	nestlevel = runas_pin_bound_text_settings();

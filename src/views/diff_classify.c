@@ -18,6 +18,7 @@
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
@@ -142,6 +143,13 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 		check->reason = "volatile functions are not supported";
 		return true;
 	}
+
+	/*
+	 * XMLELEMENT and co. call no function, but read xmloption, xmlbinary,
+	 * TimeZone
+	 */
+	if (IsA(node, XmlExpr))
+		check->stable = true;
 	if (check_functions_in_node(node, function_reason, check))
 		return true;
 
@@ -193,6 +201,9 @@ source_reason(RangeTblEntry *rte)
 		return psprintf("source %s is partitioned", name);
 	if (relkind != RELKIND_RELATION)
 		return psprintf("source %s is not a table", name);
+	/* crash recovery empties an unlogged table without a trigger firing */
+	if (get_rel_persistence(rte->relid) == RELPERSISTENCE_UNLOGGED)
+		return psprintf("source %s is unlogged", name);
 	if (get_rel_relispartition(rte->relid))
 		return psprintf("source %s is a partition", name);
 	if (has_subclass(rte->relid) || has_superclass(rte->relid))
@@ -304,12 +315,16 @@ collect_sources(Query *query, DiffShape *shape)
 	return NULL;
 }
 
+/*
+ * Whether type's values can be keys of the view's table: equality and
+ * ordering by a default btree operator class (its index is a btree).
+ */
 static bool
 has_equality(Oid type)
 {
-	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_BTREE_OPFAMILY);
 
-	return OidIsValid(entry->eq_opr);
+	return OidIsValid(entry->eq_opr) && OidIsValid(entry->btree_opf);
 }
 
 /* The kind of a built-in aggregate the refresh maintains, or a reason. */
@@ -343,7 +358,13 @@ aggregate_kind(Aggref *aggref, DiffAgg *agg)
 		agg->numeric_arg = agg->argtype == NUMERICOID;
 	}
 	else if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0)
+	{
 		agg->kind = name[1] == 'i' ? DIFF_MIN : DIFF_MAX;
+		/* the values kept per group are an array of the argument's type */
+		if (!OidIsValid(get_array_type(agg->argtype)))
+			return psprintf("aggregate %s(%s) is not supported", name,
+							format_type_be(agg->argtype));
+	}
 	else if (strcmp(name, "bool_and") == 0 || strcmp(name, "every") == 0)
 		agg->kind = DIFF_BOOL_AND;
 	else if (strcmp(name, "bool_or") == 0)
@@ -525,6 +546,8 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	shape->query = query;
 	shape->owner = owner;
 	shape->views = "";
+	if (ExecCleanTargetListLength(query->targetList) == 0)
+		return "a query without output columns is not supported";
 
 	if (query->setOperations != NULL)
 	{

@@ -721,6 +721,7 @@ settings_read(DiffRefresh *r)
 	static const char *const names[] = {
 		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
 		"extra_float_digits", "bytea_output", "default_text_search_config",
+		"array_nulls", "xmloption", "xmlbinary",
 	};
 	StringInfoData buf;
 

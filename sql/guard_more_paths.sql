@@ -1,0 +1,55 @@
+-- Paths around the DDL guard found by an attack pass, each refused: ALTER
+-- SCHEMA ... RENAME of a schema holding managed views, a view's table made
+-- a child (the parent's ALTERs recurse into it) or a parent (a child's rows
+-- reach its readers), by ALTER TABLE ... INHERIT, ATTACH PARTITION or
+-- CREATE TABLE ... INHERITS.  And drop_matview() tells a caller who may
+-- not drop a view so, before what depends on it.  As a non-superuser owner
+-- with a trap schema first in search_path.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE ROLE gm_owner LOGIN;
+CREATE ROLE gm_other LOGIN;
+CREATE SCHEMA gm AUTHORIZATION gm_owner;
+CREATE SCHEMA gm_trap AUTHORIZATION gm_owner;
+GRANT USAGE ON SCHEMA gm TO gm_other;
+RESET client_min_messages;
+SET ROLE gm_owner;
+CREATE FUNCTION gm_trap.oideq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: oid = oid ran as %', current_user; END $f$;
+CREATE OPERATOR gm_trap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = gm_trap.oideq);
+SET search_path = gm_trap, public, pg_catalog;
+CREATE TABLE gm.src (k int, v int);
+INSERT INTO gm.src VALUES (1, 1), (2, 2);
+SELECT pipeline.create_matview('gm', 'diff', 'SELECT k, v FROM gm.src', '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('gm', 'down', 'SELECT k FROM gm.mv_diff', '1 hour');
+
+-- the schema cannot be renamed under them
+ALTER SCHEMA gm RENAME TO gm2;
+
+-- a view's table as a child or a parent
+CREATE TABLE gm.parent (k int, v int);
+ALTER TABLE gm.mv_diff INHERIT gm.parent;
+CREATE TABLE gm.child (k int, v int);
+ALTER TABLE gm.child INHERIT gm.mv_diff;
+CREATE TABLE gm.child2 () INHERITS (gm.mv_diff);
+CREATE TABLE gm.parted (k int, v int) PARTITION BY RANGE (k);
+ALTER TABLE gm.parted ATTACH PARTITION gm.mv_diff FOR VALUES FROM (0) TO (100);
+SELECT count(*) AS no_inheritance FROM pg_inherits
+ WHERE inhrelid = 'gm.mv_diff'::regclass OR inhparent = 'gm.mv_diff'::regclass;
+-- tables that are not views' still inherit as before
+ALTER TABLE gm.child INHERIT gm.parent;
+ALTER TABLE gm.child NO INHERIT gm.parent;
+RESET search_path;
+RESET ROLE;
+
+-- a caller who may not drop a view hears that first
+SET ROLE gm_other;
+SELECT pipeline.drop_matview('gm.mv_diff');
+RESET ROLE;
+
+-- clean up
+SET client_min_messages = warning;
+SELECT pipeline.drop_matview('gm.mv_diff', cascade => true);
+DROP SCHEMA gm CASCADE;
+DROP SCHEMA gm_trap CASCADE;
+DROP ROLE gm_owner, gm_other;
