@@ -58,6 +58,23 @@ SELECT count(*) AS differs FROM (
   (SELECT g, ('{' || note || ',NULL}')::text[] FROM ds.t EXCEPT ALL SELECT * FROM ds.mv_nulls)) d;
 RESET array_nulls;
 
+-- an immutable function the view calls, replaced: its next refresh is full
+CREATE FUNCTION ds.tax(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 0.10';
+CREATE TABLE ds.amounts (g int, v numeric);
+INSERT INTO ds.amounts VALUES (1, 100), (2, 200);
+SELECT pipeline.create_matview('ds', 'taxes', 'SELECT g, sum(ds.tax(v)) AS tax FROM ds.amounts GROUP BY g',
+                               '1 hour');
+SELECT pg_temp.mode_of('ds.mv_taxes');
+CREATE OR REPLACE FUNCTION ds.tax(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 0.20';
+INSERT INTO ds.amounts VALUES (1, 100);
+SELECT status FROM pipeline.refresh('ds.mv_taxes');
+SELECT g, tax FROM ds.mv_taxes ORDER BY g;
+SELECT g, sum(ds.tax(v)) AS recomputed FROM ds.amounts GROUP BY g ORDER BY g;
+-- and later changes are differential again, with the new body
+INSERT INTO ds.amounts VALUES (2, 100);
+SELECT status FROM pipeline.refresh('ds.mv_taxes');
+SELECT g, tax FROM ds.mv_taxes ORDER BY g;
+
 -- temporary tables and views: refused in every kind, as CREATE
 -- MATERIALIZED VIEW refuses them (the view would outlive them)
 CREATE TEMP TABLE tt (g int);

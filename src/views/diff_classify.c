@@ -18,6 +18,7 @@
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -67,7 +68,37 @@ typedef struct FunctionCheck
 {
 	const char *reason;
 	bool		stable;			/* a stable built-in is called */
+	StringInfoData functions;	/* user functions called: "oid:hash" each */
 } FunctionCheck;
+
+/*
+ * Fingerprints user function fn (an immutable one: its result depends on
+ * its definition only) into check->functions: a replaced body changes it,
+ * and the next refresh is then full, as for a replaced plain view.
+ */
+static void
+fingerprint_function(FunctionCheck *check, Oid fn, HeapTuple tuple)
+{
+	static const int attrs[] = {Anum_pg_proc_prosrc, Anum_pg_proc_probin, Anum_pg_proc_prosqlbody,
+	Anum_pg_proc_proconfig};
+	uint64		hash = 0;
+
+	for (size_t i = 0; i < lengthof(attrs); i++)
+	{
+		bool		isnull;
+		Datum		value = SysCacheGetAttr(PROCOID, tuple, attrs[i], &isnull);
+
+		if (!isnull)
+		{
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
+
+			hash = hash_combine64(hash, hash_bytes_extended((const unsigned char *) VARDATA_ANY(v),
+															VARSIZE_ANY_EXHDR(v), i));
+		}
+	}
+	appendStringInfo(&check->functions, "%s%u:" UINT64_FORMAT,
+					 check->functions.len > 0 ? " " : "", fn, hash);
+}
 
 /*
  * Built-in stable functions whose result changes while no table does: the
@@ -124,6 +155,8 @@ function_reason(Oid fn, void *context)
 								 NameStr(proc->proname));
 	else if (proc->provolatile != PROVOLATILE_IMMUTABLE)
 		check->stable = true;
+	else if (fn >= FirstNormalObjectId)
+		fingerprint_function(check, fn, tuple);
 	ReleaseSysCache(tuple);
 	return check->reason != NULL;
 }
@@ -477,9 +510,13 @@ block_reason(Query *query, DiffShape *shape)
 	FunctionCheck check = {NULL, false};
 	const char *reason = query_level_reason(query);
 
+	initStringInfo(&check.functions);
 	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
 		reason = check.reason;
 	shape->reads_settings |= check.stable;
+	if (check.functions.len > 0)
+		shape->functions = psprintf("%s%s%s", shape->functions,
+									shape->functions[0] ? " " : "", check.functions.data);
 	if (reason == NULL)
 		reason = range_table_reason(query);
 	if (reason == NULL)
@@ -546,6 +583,7 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	shape->query = query;
 	shape->owner = owner;
 	shape->views = "";
+	shape->functions = "";
 	if (ExecCleanTargetListLength(query->targetList) == 0)
 		return "a query without output columns is not supported";
 

@@ -60,6 +60,8 @@ typedef struct DiffShape
 								 * settings such as TimeZone */
 	char	   *views;			/* each plain view expanded, "oid:hash" of its
 								 * definition; "" when none */
+	char	   *functions;		/* each user function called (immutable),
+								 * "oid:hash" of its definition; "" when none */
 	List	   *sources;		/* DiffSource */
 	List	   *keys;			/* grouped: TargetEntry of each group key */
 	List	   *aggs;			/* grouped: DiffAgg */

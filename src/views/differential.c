@@ -738,19 +738,35 @@ settings_read(DiffRefresh *r)
  * What a view's answer depends on besides its sources' rows, saved with its
  * position: the settings when it calls stable built-ins (timestamptz::date
  * depends on TimeZone, to_char on lc_time, ...), then the definitions of
- * the plain views it reads.  Rows applied under other settings or other
+ * the plain views it reads and of the user functions it calls.  Rows applied under other settings or other
  * views would not be the recompute's.  Empty for a view of tables and
  * immutable expressions only.
  */
 #define VIEWS_PREFIX "; plain views "
+#define FUNCTIONS_PREFIX "; functions "
 
 static char *
 depends_on(DiffRefresh *r)
 {
 	char	   *settings = settings_read(r);
 
-	return r->shape->views[0] == '\0' ? settings :
-		psprintf("%s" VIEWS_PREFIX "%s", settings, r->shape->views);
+	return psprintf("%s%s%s%s%s", settings,
+					r->shape->views[0] ? VIEWS_PREFIX : "", r->shape->views,
+					r->shape->functions[0] ? FUNCTIONS_PREFIX : "", r->shape->functions);
+}
+
+/* The part of depends_on() text s after prefix, up to end (if any), or "" */
+static char *
+depends_on_part(const char *s, const char *prefix, const char *end)
+{
+	const char *from = strstr(s, prefix);
+	const char *to;
+
+	if (from == NULL)
+		return "";
+	from += strlen(prefix);
+	to = end ? strstr(from, end) : NULL;
+	return to ? pnstrdup(from, to - from) : pstrdup(from);
 }
 
 /* Why what the view depends on differs from saved's, or NULL. */
@@ -758,14 +774,15 @@ static char *
 depends_on_differs(DiffRefresh *r, const char *saved)
 {
 	char	   *now = depends_on(r);
-	const char *saved_views = strstr(saved, VIEWS_PREFIX);
-	const char *now_views = strstr(now, VIEWS_PREFIX);
 
 	if (strcmp(saved, now) == 0)
 		return NULL;
-	if ((saved_views == NULL) != (now_views == NULL) ||
-		(saved_views != NULL && strcmp(saved_views, now_views) != 0))
+	if (strcmp(depends_on_part(saved, VIEWS_PREFIX, FUNCTIONS_PREFIX),
+			   depends_on_part(now, VIEWS_PREFIX, FUNCTIONS_PREFIX)) != 0)
 		return "a plain view it reads was replaced since its last refresh";
+	if (strcmp(depends_on_part(saved, FUNCTIONS_PREFIX, NULL),
+			   depends_on_part(now, FUNCTIONS_PREFIX, NULL)) != 0)
+		return "a function it calls was replaced since its last refresh";
 	return psprintf("the settings its expressions depend on differ from its last refresh's (%s)",
 					settings_read(r));
 }
