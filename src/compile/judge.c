@@ -137,9 +137,17 @@ same_names(List *a, List *b)
 	return true;
 }
 
+/* Whether two optional texts are the same (both NULL, or equal) */
+static bool
+same_text(const char *a, const char *b)
+{
+	return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+}
+
 /*
  * A mirror keeps its table, rows and mark when its columns (the query's
- * but the operation and incremental key) and keys stay; otherwise it is
+ * but the operation and incremental key), keys, sequence and operation
+ * stay (its deleted-key memory holds values of its sequence); otherwise it is
  * rebuilt from its stream, which a changed definition may do only while
  * the stream holds everything the mirror consumed.  Returns true when the
  * mirror is judged (kept or broken); false to create its new table as any
@@ -166,9 +174,12 @@ judge_mirror(PendingView *v, Query *query)
 		v->detail = breaks;
 		return true;
 	}
+	/* the kept deleted-key memory holds the old sequence column's values */
 	if (same && same_names(mirror->mirror_keys, old->mirror_keys) &&
-		(v->key == NULL) == (v->old_key == NULL) &&
-		(v->key == NULL || strcmp(v->key, v->old_key) == 0))
+		same_text(mirror->mirror_sequence, old->mirror_sequence) &&
+		same_text(mirror->mirror_operation, old->mirror_operation) &&
+		same_text(mirror->mirror_delete_value, old->mirror_delete_value) &&
+		same_text(v->key, v->old_key))
 	{
 		v->keep = true;
 		return true;

@@ -1,0 +1,49 @@
+-- A mirror redefined with another @mirror-sequence (or operation column,
+-- or delete value) is rebuilt from its stream, not kept: its deleted-key
+-- memory holds values of the old sequence, which lost rows (same type) or
+-- failed every later run (another type).  As a non-superuser owner with a
+-- trap schema first in search_path.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE ROLE mr_owner LOGIN;
+CREATE SCHEMA mr AUTHORIZATION mr_owner;
+CREATE SCHEMA mr_trap AUTHORIZATION mr_owner;
+RESET client_min_messages;
+SET ROLE mr_owner;
+CREATE FUNCTION mr_trap.int4eq(int, int) RETURNS boolean LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: int = int ran as %', current_user; END $f$;
+CREATE OPERATOR mr_trap.= (LEFTARG = int, RIGHTARG = int, FUNCTION = mr_trap.int4eq);
+SET search_path = mr_trap, public, pg_catalog;
+
+-- the same type
+CREATE TABLE mr.ev (off bigint, seq int, ver int, op text, id int, v text);
+SELECT pipeline.create_matview('mr', 'm', 'SELECT off, seq, ver, op, id, v FROM mr.ev', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev VALUES (1, 100, 1, 'I', 1, 'a'), (2, 200, 2, 'D', 1, NULL);
+SELECT status FROM pipeline.refresh('mr.mv_m');
+SELECT pipeline.create_matview('mr', 'm', 'SELECT off, seq, ver, op, id, v FROM mr.ev', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "ver"}');
+INSERT INTO mr.ev VALUES (3, 300, 3, 'I', 1, 'newer by ver');
+SELECT status FROM pipeline.refresh('mr.mv_m');
+SELECT id, v FROM mr.mv_m;
+
+-- another type
+CREATE TABLE mr.ev2 (off bigint, seq int, ts timestamptz, op text, id int, v text);
+SELECT pipeline.create_matview('mr', 'm2', 'SELECT off, seq, ts, op, id, v FROM mr.ev2', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev2 VALUES (1, 1, '2020-01-01', 'I', 1, 'a'), (2, 5, '2020-01-02', 'D', 1, NULL);
+SELECT status FROM pipeline.refresh('mr.mv_m2');
+SELECT pipeline.create_matview('mr', 'm2', 'SELECT off, seq, ts, op, id, v FROM mr.ev2', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "ts"}');
+INSERT INTO mr.ev2 VALUES (3, 2, '2021-01-01', 'I', 1, 'back');
+SELECT status FROM pipeline.refresh('mr.mv_m2');
+SELECT id, v FROM mr.mv_m2;
+RESET search_path;
+RESET ROLE;
+
+-- clean up
+SET client_min_messages = warning;
+SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'mr';
+DROP SCHEMA mr CASCADE;
+DROP SCHEMA mr_trap CASCADE;
+DROP ROLE mr_owner;
