@@ -232,6 +232,16 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 		}
 	}
 
+	/*
+	 * A run for a later label (run_due() as of a later time, or the clock
+	 * stepped back) failed: this older label is behind it and is not run;
+	 * claiming it again would find its row and draw nothing but a run id.
+	 */
+	if (state->latest_status == RUN_FAILED && state->latest_label > verdict.label)
+	{
+		verdict.decision = DECIDE_GAVE_UP;
+		return verdict;
+	}
 	if (state->latest_status == RUN_FAILED && state->latest_label == verdict.label)
 	{
 		if (state->latest_attempt >= max_attempts)
