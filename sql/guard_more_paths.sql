@@ -39,6 +39,20 @@ SELECT count(*) AS no_inheritance FROM pg_inherits
 -- tables that are not views' still inherit as before
 ALTER TABLE gm.child INHERIT gm.parent;
 ALTER TABLE gm.child NO INHERIT gm.parent;
+
+-- a mirror's stream and a lake publication's source: PostgreSQL records no
+-- dependency on them, the guard refuses dropping or changing what they read
+CREATE TABLE gm.stream (off bigint, seq int, op text, id int, v text);
+SELECT pipeline.create_matview('gm', 'mirror', 'SELECT off, seq, op, id, v FROM gm.stream', '1 hour', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+DROP TABLE gm.stream;
+ALTER TABLE gm.stream DROP COLUMN v;
+ALTER TABLE gm.stream ALTER COLUMN v TYPE varchar(3);
+ALTER TABLE gm.stream RENAME COLUMN v TO w;
+-- a column no view reads can go
+ALTER TABLE gm.stream ADD COLUMN extra int;
+ALTER TABLE gm.stream DROP COLUMN extra;
+SELECT count(*) AS stream_intact FROM gm.stream;
 RESET search_path;
 RESET ROLE;
 
@@ -50,6 +64,7 @@ RESET ROLE;
 -- clean up
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview('gm.mv_diff', cascade => true);
+SELECT pipeline.drop_matview('gm.mv_mirror');
 DROP SCHEMA gm CASCADE;
 DROP SCHEMA gm_trap CASCADE;
 DROP ROLE gm_owner, gm_other;

@@ -79,26 +79,6 @@ managed_view(RangeVar *rv)
 	return relid;
 }
 
-static void
-guard_drop(DropStmt *stmt)
-{
-	ListCell   *lc;
-
-	if (stmt->removeType != OBJECT_MATVIEW)
-		return;
-	foreach(lc, stmt->objects)
-	{
-		Oid			relid = managed_view(makeRangeVarFromNameList(lfirst(lc)));
-
-		if (OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("%s is managed by pipeline", relation_qualified_name(relid)),
-					 errdetail("Dropping it directly would leave the pipeline catalog and its downstream views inconsistent."),
-					 errhint("Use pipeline.drop_matview('%s').", relation_qualified_name(relid))));
-	}
-}
-
 /*
  * Refuses DDL on a managed view; message is a whole sentence (marked with
  * gettext_noop() for translation) with one %s for the view's name.
@@ -113,14 +93,17 @@ refuse_alter(Oid relid, const char *message)
 			 errhint("Change it with pipeline.define() (or pipeline.stage() and pipeline.apply_staged() with its downstream views); to rename it, define the new name and drop the old one with pipeline.drop_matview().")));
 }
 
-/* An incremental view that reads a relation */
+/*
+ * A table-backed view (an incremental or mirror view, a lake publication)
+ * that reads a relation: PostgreSQL records no dependency on it
+ */
 typedef struct Reader
 {
 	char	   *name;
 	char	   *query;
 } Reader;
 
-/* The incremental views that read relid, as Readers. */
+/* The table-backed views that read relid, as Readers. */
 static List *
 incremental_readers(Oid relid)
 {
@@ -134,11 +117,11 @@ incremental_readers(Oid relid)
 					"SELECT d.matview::text, d.bound_query "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental' ORDER BY 1" :
+					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1" :
 					"SELECT d.matview::text, d.query "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
-					" WHERE e.upstream = $1::regclass AND d.matview_type = 'incremental' ORDER BY 1",
+					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
@@ -149,6 +132,66 @@ incremental_readers(Oid relid)
 		readers = lappend(readers, reader);
 	}
 	return readers;
+}
+
+/*
+ * DROP TABLE (VIEW, FOREIGN TABLE) of a relation a table-backed view reads:
+ * refused, since PostgreSQL records no dependency that would stop it.  (A
+ * DROP SCHEMA ... CASCADE reaching one is caught for incremental views by
+ * the sql_drop trigger.)
+ */
+static void
+guard_drop_sources(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->objects)
+	{
+		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
+		List	   *readers;
+		StringInfoData names;
+		ListCell   *r;
+
+		if (!OidIsValid(relid))
+			continue;
+		readers = incremental_readers(relid);
+		if (readers == NIL)
+			continue;
+		initStringInfo(&names);
+		foreach(r, readers)
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", ((Reader *) lfirst(r))->name);
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop %s because managed views read it: %s",
+						relation_qualified_name(relid), names.data),
+				 errhint("Drop those views with pipeline.drop_matview() or redefine them with pipeline.define() first.")));
+	}
+}
+
+static void
+guard_drop(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType == OBJECT_TABLE || stmt->removeType == OBJECT_VIEW ||
+		stmt->removeType == OBJECT_FOREIGN_TABLE)
+	{
+		guard_drop_sources(stmt);
+		return;
+	}
+	if (stmt->removeType != OBJECT_MATVIEW)
+		return;
+	foreach(lc, stmt->objects)
+	{
+		Oid			relid = managed_view(makeRangeVarFromNameList(lfirst(lc)));
+
+		if (OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("%s is managed by pipeline", relation_qualified_name(relid)),
+					 errdetail("Dropping it directly would leave the pipeline catalog and its downstream views inconsistent."),
+					 errhint("Use pipeline.drop_matview('%s').", relation_qualified_name(relid))));
+	}
 }
 
 /* reads_column()'s question for subxact_try() */
@@ -545,6 +588,10 @@ untagged(Node *parsetree)
 				((AlterTableStmt *) parsetree)->objtype == OBJECT_TYPE;
 		case T_AlterObjectSchemaStmt:
 			return ((AlterObjectSchemaStmt *) parsetree)->objectType == OBJECT_FOREIGN_TABLE;
+		case T_DropStmt:
+			return ((DropStmt *) parsetree)->removeType == OBJECT_TABLE ||
+				((DropStmt *) parsetree)->removeType == OBJECT_VIEW ||
+				((DropStmt *) parsetree)->removeType == OBJECT_FOREIGN_TABLE;
 		case T_CreateStmt:
 			return ((CreateStmt *) parsetree)->inhRelations != NIL;
 		default:
