@@ -113,6 +113,7 @@ relations_read(Query *query)
 			case RELKIND_PARTITIONED_TABLE:
 			case RELKIND_MATVIEW:
 			case RELKIND_FOREIGN_TABLE:
+			case RELKIND_SEQUENCE:	/* read, never tracked: always changed */
 				result = lappend_oid(result, relid);
 				break;
 			default:
