@@ -66,13 +66,18 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 			 errdetail("The keys, the sequence, the operation and the incremental key are four different columns.")));
 }
 
-/* Without an incremental key the query reads one table, which runs empty. */
+/*
+ * Without an incremental key the query reads one table, which runs empty:
+ * all of it (each run truncates the whole table, children too, so a row
+ * the query filtered out would go unapplied).
+ */
 static void
-check_stage(const MatviewDefinition *def)
+check_stage(const MatviewDefinition *def, Query *query)
 {
 	List	   *reads = dag_query_dependencies(def->query);
 	Oid			stage = list_length(reads) == 1 ? linitial_oid(reads) : InvalidOid;
 	char		relkind = OidIsValid(stage) ? get_rel_relkind(stage) : '\0';
+	RangeTblEntry *rte = list_length(query->rtable) == 1 ? linitial(query->rtable) : NULL;
 
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
@@ -80,6 +85,16 @@ check_stage(const MatviewDefinition *def)
 				 errmsg("mirror \"%s\" without @incremental-key must read exactly one table", def->name),
 				 errdetail("Each run applies every row of that table and empties it."),
 				 errhint("Name the stream's arrival order in @incremental-key to consume a stream above a mark instead.")));
+	if (rte == NULL || rte->rtekind != RTE_RELATION || !rte->inh || rte->tablesample != NULL ||
+		query->jointree->quals != NULL || query->limitCount != NULL || query->limitOffset != NULL ||
+		query->setOperations != NULL || query->groupClause != NIL || query->distinctClause != NIL ||
+		query->hasAggs || query->havingQual != NULL || query->hasWindowFuncs ||
+		query->hasTargetSRFs || query->cteList != NIL || query->hasSubLinks)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mirror \"%s\" without @incremental-key must read all of its table", def->name),
+				 errdetail("Each run empties the whole table: rows a WHERE, LIMIT, ONLY, TABLESAMPLE, grouping or set operation left out would never be applied."),
+				 errhint("Read the table with a plain SELECT of its columns, or name the stream's arrival order in @incremental-key.")));
 }
 
 void
@@ -123,7 +138,7 @@ mirror_check(const MatviewDefinition *def)
 		incremental_check_query(def->query, def->incremental_key, def->name);
 	}
 	else
-		check_stage(def);
+		check_stage(def, query);
 	quarantine_check(def);
 }
 
