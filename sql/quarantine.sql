@@ -193,7 +193,11 @@ SELECT pipeline.define($d$/**
 SELECT pos, op FROM q.cdc$d$);
 SELECT count(*) AS nothing_created FROM pg_class WHERE relname = 'mv_bad';
 
+-- a dropped view's rejected rows go with it (1.13)
+SELECT target::text, count(*) FROM pipeline.rejected GROUP BY 1 ORDER BY 1;
 SELECT pipeline.drop_matview('q.mv_mirror');
 SELECT pipeline.drop_matview('q.mv_parsed');
+SELECT count(*) AS rejected_left FROM pipeline.rejected
+ WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = target);
 DELETE FROM pipeline.rejected;
 DROP SCHEMA q CASCADE;

@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11 and 1.12) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12 and 1.13) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -272,6 +272,22 @@ DROP TABLE cases, deleted;
 -- 1.12: pipeline.status.next_label follows the latest run, failed ones too
 ALTER EXTENSION pipeline UPDATE TO '1.12';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+-- 1.13: a dropped table's ingested ids and rejected messages go with it;
+-- the update removes those earlier versions left behind
+CREATE TABLE inbox (dedup_id text, n int);
+SELECT * FROM pipeline.ingest('inbox', '[{"dedup_id": "a", "n": 1}, {"dedup_id": "b", "n": "x"}]');
+CREATE TABLE inbox_kept (dedup_id text, n int);
+SELECT * FROM pipeline.ingest('inbox_kept', '[{"dedup_id": "k", "n": 1}]');
+DROP TABLE inbox;
+SELECT count(*) AS ids_left_behind FROM pipeline.ingested WHERE NOT EXISTS
+  (SELECT 1 FROM pg_class c WHERE c.oid = target);
+ALTER EXTENSION pipeline UPDATE TO '1.13';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT target, dedup_id FROM pipeline.ingested ORDER BY 1, 2;
+SELECT count(*) AS rejected_left FROM pipeline.rejected;
+SELECT * FROM pipeline.ingest('inbox_kept', '[{"dedup_id": "k2", "n": "y"}]');
+DROP TABLE inbox_kept;
+SELECT count(*) AS ids_left, (SELECT count(*) FROM pipeline.rejected) AS rejected_left FROM pipeline.ingested;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -183,7 +183,10 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.apply_changes_insertable("any", "any") IS
     'Internal to pipeline.apply_changes(): false when a remembered delete of the key is not older than the change';
 
--- a dropped table's deleted keys go with it (its OID may be reused)
+-- a dropped table's deleted keys go with it (its OID may be reused), and
+-- so do its ingested dedup ids and rejected messages (1.13), unless
+-- pipeline itself drops it: a rebuilt view's rows move to its new OID, and
+-- drop_matview() removes a dropped view's own
 CREATE FUNCTION pipeline.forget_deleted_keys()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -201,11 +204,24 @@ BEGIN
      WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
        AND o.objsubid OPERATOR(pg_catalog.=) 0
        AND d.target OPERATOR(pg_catalog.=) o.objid::pg_catalog.regclass;
+    IF pipeline.ddl_in_progress() THEN
+        RETURN;
+    END IF;
+    DELETE FROM pipeline.ingested i
+     USING pg_catalog.pg_event_trigger_dropped_objects() o
+     WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND o.objsubid OPERATOR(pg_catalog.=) 0
+       AND i.target OPERATOR(pg_catalog.=) o.objid::pg_catalog.regclass;
+    DELETE FROM pipeline.rejected r
+     USING pg_catalog.pg_event_trigger_dropped_objects() o
+     WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND o.objsubid OPERATOR(pg_catalog.=) 0
+       AND r.target OPERATOR(pg_catalog.=) o.objid::pg_catalog.regclass;
 END
 $$;
 REVOKE ALL ON FUNCTION pipeline.forget_deleted_keys() FROM PUBLIC;
 COMMENT ON FUNCTION pipeline.forget_deleted_keys() IS
-    'Event trigger: removes the deleted keys of dropped tables from pipeline.deleted_keys';
+    'Event trigger: removes what pipeline keeps of dropped tables (deleted keys; ingested ids and rejected messages unless pipeline drops them)';
 CREATE EVENT TRIGGER pipeline_forget_deleted_keys ON sql_drop
     EXECUTE FUNCTION pipeline.forget_deleted_keys();
 
