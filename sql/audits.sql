@@ -302,6 +302,19 @@ CREATE UNIQUE INDEX codes_c ON billing.mv_codes (code COLLATE "C");
 INSERT INTO billing.codes VALUES ('A');
 SELECT status FROM pipeline.refresh('billing.mv_codes');
 SELECT pipeline.drop_matview('billing.mv_codes');
+
+-- the example of a failed expectation is the row, even when a column is
+-- named v (it was that column's value)
+CREATE TABLE billing.vee (id int, v text);
+INSERT INTO billing.vee VALUES (1, 'ok');
+SELECT pipeline.create_matview('billing', 'vee', 'SELECT id, v FROM billing.vee', '1 hour',
+       options => '{"expect": ["pos: id > 0"]}');
+INSERT INTO billing.vee VALUES (-7, 'bad');
+SELECT status FROM pipeline.refresh('billing.mv_vee');
+SELECT pipeline.drop_matview('billing.mv_vee');
+-- @expect-unique on a column of a type without equality: said at definition
+SELECT pipeline.create_matview('billing', 'pts', 'SELECT id, point(id, id) AS p FROM billing.vee', '1 hour',
+       options => '{"expect-unique": "p"}');
 SELECT pipeline.drop_matview('billing.mv_plans');
 SELECT pipeline.drop_matview('billing.mv_event_log');
 SELECT pipeline.drop_matview('billing.mv_health', cascade => true);

@@ -134,6 +134,13 @@ RESET ROLE;
 SELECT pipeline.drop_matview('analytics.mv_mine');
 SELECT count(*) FROM pipeline.matviews;
 
+-- mermaid renders labels as HTML: markup in a name is written as entities
+CREATE TABLE src."<b>#x" (id int);
+SELECT pipeline.create_matview('src', '<img src=x>', 'SELECT id FROM src."<b>#x"', '1 hour');
+SELECT line FROM regexp_split_to_table(pipeline.graph('mermaid'), E'\n') line
+ WHERE line LIKE '%#lt;%' ORDER BY 1;
+SELECT pipeline.drop_matview('src."mv_<img src=x>"');
+
 DROP SCHEMA analytics CASCADE;
 DROP SCHEMA src CASCADE;
 DROP SCHEMA "we;ird ""schema" CASCADE;

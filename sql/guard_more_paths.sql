@@ -60,6 +60,9 @@ RESET ROLE;
 SET ROLE gm_other;
 SELECT pipeline.drop_matview('gm.mv_diff');
 RESET ROLE;
+-- a NULL cascade is an error, not a drop
+SELECT pipeline.drop_matview('gm.mv_down', NULL);
+SELECT count(*) AS still_managed FROM pipeline.matviews WHERE name = 'down';
 
 -- clean up
 SET client_min_messages = warning;

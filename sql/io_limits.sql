@@ -37,6 +37,7 @@ SET search_path = io_trap, public, pg_catalog;
 SELECT pipeline.create_external_function('io.f(x public.io_private)', 'text', 'http://127.0.0.1:9/f');
 SELECT pipeline.create_external_function('io.g(x text)', 'public.io_private', 'http://127.0.0.1:9/g');
 SELECT pipeline.create_external_function('io.h(x text)', 'text', 'http://127.0.0.1:9/h');
+SELECT pipeline.drop_external_function(NULL);
 SELECT pipeline.drop_external_function('io.h(text)');
 RESET search_path;
 RESET ROLE;

@@ -93,7 +93,9 @@ BEGIN
         SELECT 'graph LR' || E'\n'
             || coalesce((SELECT string_agg('  ' || n.mid
                                            || CASE WHEN NOT n.managed THEN '[("' ELSE '["' END
-                                           || replace(replace(n.label, '"', '#quot;'), E'\n', '<br/>')
+                                           -- entities for what mermaid reads as markup (1.13: < and >)
+                                           || replace(replace(replace(replace(replace(n.label, '#', '#35;'),
+                                                  '"', '#quot;'), '<', '#lt;'), '>', '#gt;'), E'\n', '<br/>')
                                            || CASE WHEN NOT n.managed THEN '")]' ELSE '"]' END,
                                            E'\n' ORDER BY n.position)
                            FROM nodes n), '')

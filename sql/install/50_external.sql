@@ -57,7 +57,7 @@ COMMENT ON FUNCTION pipeline.create_external_function(text, regtype, text, text,
 CREATE FUNCTION pipeline.drop_external_function(fn regprocedure)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pipeline_drop_external_function'
-LANGUAGE C VOLATILE STRICT;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.drop_external_function(regprocedure) IS
     'Drops an external function created by pipeline.create_external_function()';
 

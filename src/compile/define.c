@@ -138,7 +138,11 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
-	cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("cascade must not be null")));
+	cascade = PG_GETARG_BOOL(1);
 
 	/*
 	 * The catalog as this call finds it, with what earlier calls in the same

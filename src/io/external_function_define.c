@@ -407,10 +407,18 @@ PG_FUNCTION_INFO_V1(pipeline_drop_external_function);
 Datum
 pipeline_drop_external_function(PG_FUNCTION_ARGS)
 {
-	Oid			fn = PG_GETARG_OID(0);
+	Oid			fn;
 	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(fn)};
+	Datum		values[1];
 	SpiRows    *rows;
+
+	/* STRICT until 1.13, where NULL did nothing without a word */
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("fn must not be null")));
+	fn = PG_GETARG_OID(0);
+	values[0] = ObjectIdGetDatum(fn);
 
 	check_admin(false);
 	rows = spi_rows(InvalidOid, "SELECT 1 FROM pipeline.external_function_definitions WHERE fn = $1",

@@ -217,7 +217,8 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 	}
 	attempts = post_with_retries(ef, body, res);
 
-	if (res->outcome != HTTP_OK || res->status >= 400)
+	/* no redirect is followed: a 3xx is no reply either */
+	if (res->outcome != HTTP_OK || res->status >= 300)
 		report_failed_call(ef, res, attempts);
 }
 

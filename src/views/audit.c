@@ -32,6 +32,7 @@
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -307,11 +308,27 @@ audit_bind(MatviewDefinition *def, Oid shape)
 										bind_expectation(name, expression, shape, def->name)));
 	}
 	foreach(lc, def->expect_unique)
-		if (get_attnum(shape, lfirst(lc)) == InvalidAttrNumber)
+	{
+		AttrNumber	attnum = get_attnum(shape, lfirst(lc));
+		Oid			type;
+
+		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("@expect-unique of view \"%s\" names column \"%s\", which the view does not have",
 							def->name, (char *) lfirst(lc))));
+
+		/*
+		 * the check groups by the columns: they need equality (point, json
+		 * have none)
+		 */
+		type = get_atttype(shape, attnum);
+		if (!OidIsValid(lookup_type_cache(type, TYPECACHE_EQ_OPR)->eq_opr))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("@expect-unique of view \"%s\" names column \"%s\" of type %s, which has no equality operator",
+							def->name, (char *) lfirst(lc), format_type_be(type))));
+	}
 	if (temporary)
 		runas_ddl(GetUserId(), "DROP VIEW pg_temp.pipeline_audit_shape");
 	if (def->expectations != NIL)
@@ -520,7 +537,7 @@ check_rows(MatviewDefinition *def, const AuditRows *scope)
 
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 		if (violations > 0)
-			example = spi_rows_text(select_rows(scope, "v::pg_catalog.text",
+			example = spi_rows_text(select_rows(scope, "ROW(v.*)::pg_catalog.text",
 												psprintf("(%s) IS NOT TRUE", expression),
 												" LIMIT 1", false), 0, 0);
 		keep_outcome(name, violations, example);

@@ -152,6 +152,9 @@ my @raw_replies = (
 		qr/r_not_utf8\(integer\) at ".*" returned a reply that is not valid UTF-8.*Reply: .*ab\\xff\\xfecd/s ],
 	[ 'r_nul', qq({"success":true,"num_records":1,"results":[1]}\x00), undef,
 		qr/r_nul\(integer\) at ".*" returned invalid JSON.*NUL byte/s ],
+	# no redirect is followed, nor its body taken for a reply
+	[ 'r_redirect', '{"success":true,"num_records":1,"results":[1]}', 302,
+		qr/r_redirect\(integer\) at ".*" returned HTTP status 302/ ],
 	# an error body is cut at a character, never inside one
 	[ 'r_500_utf8', '{"err":"x' . ($e_acute x 150) . '"}', 500,
 		qr/r_500_utf8\(integer\) at ".*" returned HTTP status 500.*Reply: \{"err":"x(\Q$e_acute\E)+\.\.\. \(3 attempts\)/s ],
