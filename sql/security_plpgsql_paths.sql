@@ -164,6 +164,8 @@ END $f$;
 RESET SESSION AUTHORIZATION;
 INSERT INTO plp_attacker.src VALUES ('d');
 SELECT matview, status FROM pipeline.refresh('plp_attacker.mv_up') ORDER BY matview::text;
+-- every row has the new body's answer: a replaced function makes the next
+-- refresh full (1.13)
 SELECT * FROM plp_victim.mv_down ORDER BY t;
 
 -- 4. Compiled without a call: PL/pgSQL's validator, called from SQL,
