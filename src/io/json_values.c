@@ -5,7 +5,10 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -15,6 +18,14 @@
 #include "utils/lsyscache.h"
 
 #include "io/json_values.h"
+#include "util/runas.h"
+
+/* What a value is written under when its output depends on settings */
+static const RunAsSetting wire_settings[] = {
+	{"DateStyle", "ISO"},
+	{"extra_float_digits", "1"},
+	{"lc_monetary", "C"},
+};
 
 /* Fills io's element type for an array type; false if it is unsupported. */
 static bool
@@ -77,8 +88,12 @@ type_io_init(TypeIO *io, Oid typid, MemoryContext mcxt)
 
 	memset(io, 0, sizeof(TypeIO));
 	io->typid = typid;
+	io->basetype = getBaseType(typid);
 	if (!choose_kind(io, typid, mcxt))
 		return false;
+	io->pin_settings = io->basetype == CASHOID ||
+		(io->kind == JK_ARRAY && (io->elem->pin_settings || io->elem->basetype == FLOAT4OID ||
+								  io->elem->basetype == FLOAT8OID));
 	getTypeOutputInfo(typid, &func, &isvarlena);
 	fmgr_info_cxt(func, &io->out, mcxt);
 	getTypeInputInfo(typid, &func, &io->ioparam);
@@ -113,14 +128,37 @@ append_json_native(StringInfo buf, TypeIO *io, Datum value)
 				appendBinaryStringInfo(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 				return true;
 			}
+		case JK_NUMBER:
+			/* the shortest text that reads back exactly, as JSON numbers */
+			if (io->basetype == FLOAT8OID || io->basetype == FLOAT4OID)
+			{
+				double		d = io->basetype == FLOAT8OID ? DatumGetFloat8(value) :
+				(double) DatumGetFloat4(value);
+				char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+				if (isnan(d))
+					escape_json(buf, "NaN");
+				else if (isinf(d))
+					escape_json(buf, d > 0 ? "Infinity" : "-Infinity");
+				else
+				{
+					if (io->basetype == FLOAT8OID)
+						double_to_shortest_decimal_buf(d, num);
+					else
+						float_to_shortest_decimal_buf(DatumGetFloat4(value), num);
+					appendStringInfoString(buf, num);
+				}
+				return true;
+			}
+			return false;
 		case JK_DATETIME:
-			if (io->typid == DATEOID || io->typid == TIMEOID ||
-				io->typid == TIMETZOID || io->typid == TIMESTAMPOID ||
-				io->typid == TIMESTAMPTZOID)
+			if (io->basetype == DATEOID || io->basetype == TIMEOID ||
+				io->basetype == TIMETZOID || io->basetype == TIMESTAMPOID ||
+				io->basetype == TIMESTAMPTZOID)
 			{
 				char		dt[MAXDATELEN + 1];
 
-				JsonEncodeDateTime(dt, value, io->typid, NULL);
+				JsonEncodeDateTime(dt, value, io->basetype, NULL);
 				appendStringInfoChar(buf, '"');
 				appendStringInfoString(buf, dt);
 				appendStringInfoChar(buf, '"');
@@ -136,10 +174,19 @@ void
 append_json_value(StringInfo buf, TypeIO *io, Datum value)
 {
 	char	   *s;
+	int			nestlevel = -1;
 
+	if (io->pin_settings)
+		nestlevel = runas_pin_settings(wire_settings, lengthof(wire_settings));
 	if (append_json_native(buf, io, value))
+	{
+		if (nestlevel >= 0)
+			runas_unpin_settings(nestlevel);
 		return;
+	}
 	s = OutputFunctionCall(&io->out, value);
+	if (nestlevel >= 0)
+		runas_unpin_settings(nestlevel);
 	switch (io->kind)
 	{
 		case JK_NUMBER:

@@ -4,9 +4,11 @@
  *	  read results.
  *
  * Arguments are encoded by type: numbers as JSON numbers (NaN and the
- * infinities as strings), booleans, strings, dates and times as ISO
- * strings, json/jsonb as they are, one-dimensional arrays as JSON arrays,
- * NULL as null.  A result goes through the return type's input function
+ * infinities as strings; floats in their shortest exact form), booleans,
+ * strings, dates and times as ISO strings, json/jsonb as they are,
+ * one-dimensional arrays as JSON arrays, NULL as null; the same whatever
+ * the session's DateStyle, extra_float_digits or lc_monetary, and for a
+ * domain as for its base type.  A result goes through the return type's input function
  * (json/jsonb and arrays are built from the JSON value itself).
  *-------------------------------------------------------------------------
  */
@@ -33,6 +35,9 @@ typedef enum JsonKind
 typedef struct TypeIO
 {
 	Oid			typid;
+	Oid			basetype;		/* typid, or a domain's base type */
+	bool		pin_settings;	/* its output depends on settings (money,
+								 * arrays of floats): written under fixed ones */
 	JsonKind	kind;
 	FmgrInfo	out;
 	FmgrInfo	in;

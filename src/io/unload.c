@@ -50,6 +50,7 @@
 #include "utils/portal.h"
 
 #include "io/unload.h"
+#include "util/runas.h"
 #include "io/unload_journal.h"
 
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
@@ -821,6 +822,13 @@ parse_partition_by(ArrayType *arr)
 	return partition_by;
 }
 
+/* What unload() writes with: the formats a lake publication writes in */
+static const RunAsSetting file_settings[] = {
+	{"datestyle", "ISO, YMD"},
+	{"intervalstyle", "postgres"},
+	{"extra_float_digits", "3"},
+};
+
 PG_FUNCTION_INFO_V1(pipeline_unload);
 
 /*
@@ -836,7 +844,9 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	char	   *format;
 	bool		overwrite;
 	List	   *partition_by;
+	List	   *files;
 	ListCell   *lc;
+	int			nestlevel;
 
 	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
 		ereport(ERROR,
@@ -864,7 +874,15 @@ pipeline_unload(PG_FUNCTION_ARGS)
 	partition_by = parse_partition_by(PG_GETARG_ARRAYTYPE_P(2));
 
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, unload_query(query, NULL, destination, partition_by, overwrite, false, NULL))
+
+	/*
+	 * paths and CSV the same whatever the session's DateStyle (as
+	 * publications')
+	 */
+	nestlevel = runas_pin_settings(file_settings, lengthof(file_settings));
+	files = unload_query(query, NULL, destination, partition_by, overwrite, false, NULL);
+	runas_unpin_settings(nestlevel);
+	foreach(lc, files)
 	{
 		UnloadedFile *f = (UnloadedFile *) lfirst(lc);
 		Datum		values[2];

@@ -83,6 +83,23 @@ is(sql("SELECT echo_arr('{1,NULL,3}'), echo_ts('2024-02-29 12:34:56.5+00'), echo
 is(sql(q{SELECT echo_jsonb('{"a": [1, "x", null]}'), echo_bool(true), always_null(1) IS NULL}),
 	'{"a": [1, "x", null]}|t|t', 'jsonb, a Lambda-style string reply, a null result');
 
+# what is sent does not depend on the session's settings: floats in their
+# shortest exact form, a domain's value as its base type's, arrays of
+# floats under fixed settings (echo returns the JSON value sent, read as
+# text)
+sql(q{CREATE DOMAIN public.ts_d AS timestamptz});
+create_fn('public.echo_f8(x float8)', 'float8', '/echo');
+create_fn('public.sent_f8(x float8)', 'text', '/echo');
+create_fn('public.sent_f8s(x float8[])', 'text', '/echo');
+create_fn('public.sent_tsd(x public.ts_d)', 'text', '/echo');
+my $pinned = q{SELECT sent_f8(3.14159265358979), echo_f8(3.14159265358979) = 3.14159265358979,
+       sent_f8s('{0.1,2.5e-7}'), sent_tsd('2020-01-06 06:00:00+00')};
+my $plain = sql($pinned);
+is($plain, '3.14159265358979|t|[0.1, 0.00000025]|2020-01-06T06:00:00+00:00',
+	'arguments as sent under the default settings');
+is(sql(qq{SET extra_float_digits = -14; SET DateStyle = 'SQL, DMY'; SET lc_monetary = 'C'; $pinned}),
+	$plain, 'and the same under another DateStyle and extra_float_digits');
+
 # --- keep-alive and invoke batching -------------------------------------
 reset_stats();
 is(sql("SELECT count(*) FROM generate_series(1, 300) g WHERE echo_int(g) = g"), '300',
