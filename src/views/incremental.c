@@ -356,7 +356,8 @@ incremental_read_mark(Oid relid)
 
 /*
  * The statement that appends the rows above mark ($1), or every row but
- * those set aside before ($1, when set_aside), or every row.
+ * those set aside before ($1, when set_aside), or every row; it returns
+ * the count and the new mark (the greatest key appended or set aside).
  */
 static char *
 append_statement(const AppendTarget *target, const char *mark, bool set_aside)
@@ -375,11 +376,22 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 	else if (set_aside)
 		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key),
 															  target->keytypid, 1));
-	appendStringInfo(&sql,
-					 " RETURNING %s AS k) "
-					 "SELECT (SELECT pg_catalog.count(*) FROM pipeline_appended), "
-					 "(SELECT a.k::pg_catalog.text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)",
+	appendStringInfo(&sql, " RETURNING %s AS k) SELECT (SELECT pg_catalog.count(*) FROM pipeline_appended), ",
 					 key);
+
+	/*
+	 * the mark passes the rows left out too, as the runs that set them aside
+	 * did
+	 */
+	if (!mark && set_aside)
+		appendStringInfo(&sql,
+						 "(SELECT m.k::pg_catalog.text FROM (SELECT a.k::%s FROM pipeline_appended a "
+						 " UNION ALL SELECT s FROM pg_catalog.unnest($1::%s[]) s) m(k) "
+						 " ORDER BY m.k DESC LIMIT 1)",
+						 comparison_type_sql(target->keytypid), comparison_type_sql(target->keytypid));
+	else
+		appendStringInfoString(&sql,
+							   "(SELECT a.k::pg_catalog.text AS mark FROM pipeline_appended a ORDER BY a.k DESC LIMIT 1)");
 	return sql.data;
 }
 
