@@ -7,7 +7,10 @@
  * and 23: a bad cast, a NULL key, a constraint; never a cancel, a lock
  * timeout or a serialization failure), the batch's stream keys are
  * bisected: each half is run again in a subtransaction that is always
- * rolled back, until the keys that fail on their own are found.  The rest
+ * rolled back, until the keys that fail on their own are found; while the
+ * batch without them still fails (rows that fail only together: two
+ * changes of one key and sequence that differ, a unique index of the
+ * view), the key completing the shortest failing prefix is added.  The rest
  * of the batch then runs range by range between the failing keys (for a
  * mirror, also without any change of a failing change's mirror key, so
  * that key keeps its row), and the stream table's rows left out go to
@@ -291,10 +294,11 @@ probe_range(StreamBatch *b, char **keys, int first, int last)
 	return edata;
 }
 
-/* A stream key whose rows fail on their own, with the error. */
+/* A stream key whose rows fail (on their own, or completing a failure) */
 typedef struct BadKey
 {
 	char	   *key;
+	int			index;			/* in the batch's keys */
 	char	   *error;
 } BadKey;
 
@@ -314,6 +318,7 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		BadKey	   *k = palloc(sizeof(BadKey));
 
 		k->key = keys[first];
+		k->index = first;
 		k->error = pstrdup(error);
 		*bad = lappend(*bad, k);
 		return;
@@ -323,6 +328,103 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		bisect(b, keys, first, middle, edata->message, bad);
 	if ((edata = probe_range(b, keys, middle + 1, last)) != NULL)
 		bisect(b, keys, middle + 1, last, edata->message, bad);
+}
+
+/* Part of the batch, for subxact_probe(): keys up to keys[last] but bad's */
+typedef struct PrefixAttempt
+{
+	StreamBatch *batch;
+	char	  **keys;
+	int			last;
+	List	   *bad;			/* BadKey, ascending */
+} PrefixAttempt;
+
+static void
+prefix_work(void *arg)
+{
+	PrefixAttempt *a = arg;
+	const char *lo = a->batch->mark;
+	ListCell   *lc;
+
+	foreach(lc, a->bad)
+	{
+		const char *hi = ((BadKey *) lfirst(lc))->key;
+
+		a->batch->run(a->batch, lo, hi, false, (Datum) 0);
+		lo = hi;
+	}
+	if (a->last >= 0)
+		a->batch->run(a->batch, lo, a->keys[a->last], true, (Datum) 0);
+}
+
+/* What running keys[0..last] but bad's raises (rolled back either way). */
+static ErrorData *
+probe_prefix(StreamBatch *b, char **keys, int last, List *bad)
+{
+	PrefixAttempt a = {b, keys, last, NIL};
+	ErrorData  *edata;
+	ListCell   *lc;
+
+	/* the bad keys up to keys[last] */
+	foreach(lc, bad)
+		if (((BadKey *) lfirst(lc))->index <= last)
+			a.bad = lappend(a.bad, lfirst(lc));
+	edata = subxact_probe(prefix_work, &a);
+	if (edata && !is_data_error(edata))
+		ReThrowError(edata);
+	return edata;
+}
+
+/*
+ * Keys that fail only together with others (two changes of one key and
+ * sequence that differ, two rows a unique index of the view refuses
+ * together): while the batch without the bad keys fails, the key that
+ * completes the shortest failing prefix is set aside too.  Adds them to
+ * *bad, keeping it ascending; false when a failing prefix has no key of
+ * its own to blame.
+ */
+static bool
+blame_completing_keys(StreamBatch *b, char **keys, int nkeys, List **bad)
+{
+	ErrorData  *edata;
+
+	while ((edata = probe_prefix(b, keys, nkeys - 1, *bad)) != NULL)
+	{
+		int			first = 0;
+		int			last = nkeys - 1;
+		char	   *error = edata->message;
+		BadKey	   *k;
+		ListCell   *lc;
+		int			at = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* the shortest failing prefix: keys[last] completes what fails */
+		while (first < last)
+		{
+			int			middle = first + (last - first) / 2;
+
+			if ((edata = probe_prefix(b, keys, middle, *bad)) != NULL)
+			{
+				last = middle;
+				error = edata->message;
+			}
+			else
+				first = middle + 1;
+		}
+		foreach(lc, *bad)
+		{
+			if (((BadKey *) lfirst(lc))->index == last)
+				return false;
+			if (((BadKey *) lfirst(lc))->index < last)
+				at++;
+		}
+		k = palloc(sizeof(BadKey));
+		k->key = keys[last];
+		k->index = last;
+		k->error = pstrdup(error);
+		*bad = list_insert_nth(*bad, at, k);
+	}
+	return true;
 }
 
 char *
@@ -496,8 +598,8 @@ quarantine_run(StreamBatch *b)
 	keys = batch_keys(b, &nkeys);
 	if (nkeys > 0)
 		bisect(b, keys, 0, nkeys - 1, edata->message, &bad);
-	/* failing only together (or where no key can tell): stop, as without */
-	if (bad == NIL)
+	/* keys failing only together; where no key can tell: stop, as without */
+	if (nkeys == 0 || !blame_completing_keys(b, keys, nkeys, &bad) || bad == NIL)
 		ReThrowError(edata);
 
 	if (b->mirror_keys != NIL)
