@@ -1,5 +1,6 @@
 -- ingest() and create_external_function(): limits an attack pass found
--- unenforced.  A dedup id too long for pipeline.ingested's index rejects
+-- unenforced, and endpoints carrying credentials everyone could read.  A
+-- dedup id too long for pipeline.ingested's index rejects
 -- its message, not the batch; create_external_function() asks for the
 -- caller's USAGE on its argument and result types, as CREATE FUNCTION
 -- does (the function is made as the catalog owner).  As non-superusers
@@ -36,6 +37,8 @@ SET ROLE io_admin;
 SET search_path = io_trap, public, pg_catalog;
 SELECT pipeline.create_external_function('io.f(x public.io_private)', 'text', 'http://127.0.0.1:9/f');
 SELECT pipeline.create_external_function('io.g(x text)', 'public.io_private', 'http://127.0.0.1:9/g');
+-- credentials in an endpoint would be readable by every role
+SELECT pipeline.create_external_function('io.s(x text)', 'text', 'http://svc:S3cr3t@127.0.0.1:9/s');
 SELECT pipeline.create_external_function('io.h(x text)', 'text', 'http://127.0.0.1:9/h');
 SELECT pipeline.drop_external_function(NULL);
 SELECT pipeline.drop_external_function('io.h(text)');

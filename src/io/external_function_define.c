@@ -98,6 +98,17 @@ check_endpoint(const char *endpoint)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid endpoint \"%s\"", endpoint),
 				 errdetail("%s.", error)));
+
+	/*
+	 * everyone may read pipeline.external_functions, and errors name the
+	 * endpoint
+	 */
+	if (url.has_userinfo)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("endpoint of an external function must not carry a user name or password"),
+				 errdetail("Every role may read pipeline.external_functions, and errors name the endpoint."),
+				 errhint("Let the endpoint authenticate the caller another way, by network or a proxy.")));
 	if (!endpoint_allowed(&url))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
