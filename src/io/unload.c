@@ -33,6 +33,8 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -251,45 +253,90 @@ close_current(UnloadState *st)
 }
 
 /*
- * Puts everything in place once every file is written and closed: new
- * directories fsynced (deepest first), files in existing directories
- * renamed durably, new roots renamed with their parents fsynced.  A failed
+ * rename(from, to) that fails with EEXIST instead of replacing to, made
+ * durable as durable_rename() makes it: from's contents fsynced before,
+ * to's directory after.  Returns 0, or -1 with errno set.
+ */
+static int
+durable_rename_noreplace(const char *from, const char *to)
+{
+	(void) fsync_fname_ext(from, false, false, ERROR);
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+		return -1;
+	(void) fsync_fname_ext(to, false, false, ERROR);
+	(void) fsync_fname_ext(parent_directory(to), true, false, ERROR);
+	return 0;
+}
+
+/*
+ * Puts every file and new directory in place: the new partition roots
+ * first, each refused if someone made it meanwhile (a rename never replaces
+ * a directory made since, and the roots placed before are taken back), so
+ * a failed unload has replaced no existing file; then the files in
+ * directories that existed, replacing their old files only when overwrite
+ * (one made meanwhile, by another unload say, is an error then).  A failed
  * fsync is an ERROR, never fsync_fname()'s PANIC: these are not the
  * server's files, and failing the unload (which removes its temporaries)
  * is the right answer.
  */
 static void
-unload_place(UnloadState *st)
+unload_place(UnloadState *st, bool overwrite)
 {
+	List	   *placed = NIL;
 	ListCell   *lc;
 
 	for (int i = list_length(st->new_dirs) - 1; i >= 0; i--)
 		(void) fsync_fname_ext(((UnloadDir *) list_nth(st->new_dirs, i))->physical,
 							   true, false, ERROR);
+	foreach(lc, st->new_dirs)
+	{
+		UnloadDir  *d = (UnloadDir *) lfirst(lc);
+
+		if (!d->is_root)
+			continue;
+		if (renameat2(AT_FDCWD, d->physical, AT_FDCWD, d->path, RENAME_NOREPLACE) != 0)
+		{
+			int			save_errno = errno;
+			ListCell   *back;
+
+			foreach(back, placed)
+			{
+				UnloadDir  *p = (UnloadDir *) lfirst(back);
+
+				(void) rename(p->path, p->physical);
+			}
+			errno = save_errno;
+			if (errno == EEXIST || errno == ENOTEMPTY)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_FILE),
+						 errmsg("directory \"%s\" was created by someone else during the unload", d->path)));
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
+		}
+		placed = lappend(placed, d);
+		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
+	}
 	foreach(lc, st->files)
 	{
 		UnloadFile *f = (UnloadFile *) lfirst(lc);
 
-		if (!f->in_new_dir)
-			(void) durable_rename(f->write_path, f->final_path, ERROR);
-	}
-	foreach(lc, st->new_dirs)
-	{
-		UnloadDir  *d = (UnloadDir *) lfirst(lc);
-		struct stat sb;
-
-		if (!d->is_root)
+		if (f->in_new_dir)
 			continue;
-		/* rename() would replace an empty directory made meanwhile */
-		if (lstat(d->path, &sb) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_FILE),
-					 errmsg("directory \"%s\" was created by someone else during the unload", d->path)));
-		if (rename(d->physical, d->path) != 0)
+		if (overwrite)
+			(void) durable_rename(f->write_path, f->final_path, ERROR);
+		else if (durable_rename_noreplace(f->write_path, f->final_path) != 0)
+		{
+			if (errno == EEXIST)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_FILE),
+						 errmsg("file \"%s\" was created by someone else during the unload",
+								f->final_path),
+						 errhint("Pass overwrite => true to replace it.")));
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
-		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
+					 errmsg("could not rename \"%s\" to \"%s\": %m", f->write_path, f->final_path)));
+		}
 	}
 }
 
@@ -709,7 +756,7 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	if (before_place)
 		before_place->callback(written_files(st, digests, CurrentMemoryContext),
 							   before_place->arg);
-	unload_place(st);
+	unload_place(st, overwrite);
 	journal_finish(&st->journal, false);
 }
 
