@@ -174,3 +174,48 @@ $$;
 -- drop_external_function(NULL) is an error, as for the other functions; it
 -- was STRICT and did nothing without a word
 ALTER FUNCTION pipeline.drop_external_function(regprocedure) CALLED ON NULL INPUT;
+
+-- the sources of mirrors and lake publications are guarded against drops
+-- reaching them (DROP SCHEMA ... CASCADE, DROP OWNED) as an incremental
+-- view's are
+CREATE OR REPLACE FUNCTION pipeline.guard_sql_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pipeline, pg_temp
+AS $$
+DECLARE
+    doomed text;
+    readers text;
+BEGIN
+    IF pipeline.ddl_in_progress() THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(o.object_identity, ', ' ORDER BY o.object_identity)
+      INTO doomed
+      FROM pg_event_trigger_dropped_objects() o
+      JOIN pipeline.matview_definitions d ON d.matview::oid = o.objid
+     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
+    IF doomed IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop managed view(s) % outside pipeline', doomed
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'The command would drop them (directly or by CASCADE) and leave the pipeline catalog inconsistent.',
+                  HINT = 'Drop managed views with pipeline.drop_matview() first, or change them with pipeline.define() / pipeline.stage().';
+    END IF;
+    -- an incremental view, a mirror and a publication are tables:
+    -- PostgreSQL records no dependency on what their queries read, so
+    -- their sources are guarded here (1.13: mirrors and publications too)
+    SELECT string_agg(DISTINCT o.object_identity, ', '),
+           string_agg(DISTINCT e.downstream::text, ', ')
+      INTO doomed, readers
+      FROM pg_event_trigger_dropped_objects() o
+      JOIN pipeline.edges e ON e.upstream::oid = o.objid
+      JOIN pipeline.matview_definitions d
+        ON d.matview = e.downstream AND d.matview_type IN ('incremental', 'mirror', 'unload')
+     WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
+    IF doomed IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop % because incremental view(s) % read it', doomed, readers
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop the incremental views with pipeline.drop_matview() or redefine them with pipeline.define() first.';
+    END IF;
+END
+$$;

@@ -134,6 +134,12 @@ SELECT replace(attname, chr(160), '~') AS column FROM pg_attribute
 SELECT id, replace(lit, chr(160), '~') AS lit, replace(escaped, chr(160), '~') AS escaped,
        replace(dollar, chr(160), '~') AS dollar
   FROM crlf.mv_nbsp ORDER BY id;
+-- a typed literal ending in a backslash (date'...', not E'...') does not
+-- throw the quotes off: the no-break space in the next literal stays
+SELECT pipeline.create_matview('crlf', 'nbsp_typed',
+                               replace($q$SELECT text'C:\' AS dir,~'a~b' AS label FROM crlf.src$q$, '~', chr(160)),
+                               '1 hour') AS nbsp_typed;
+SELECT replace(label, chr(160), '~') AS label, dir FROM crlf.mv_nbsp_typed LIMIT 1;
 -- create_matview() and check() read their query the same way
 SELECT pipeline.create_matview('crlf', 'nbsp_query',
                                replace('SELECT~id~FROM~crlf.src~WHERE~note~<>~''~''', '~', chr(160)),

@@ -11,6 +11,7 @@ CREATE ROLE gm_owner LOGIN;
 CREATE ROLE gm_other LOGIN;
 CREATE SCHEMA gm AUTHORIZATION gm_owner;
 CREATE SCHEMA gm_trap AUTHORIZATION gm_owner;
+CREATE SCHEMA gm_src AUTHORIZATION gm_owner;
 GRANT USAGE ON SCHEMA gm TO gm_other;
 RESET client_min_messages;
 SET ROLE gm_owner;
@@ -53,8 +54,22 @@ ALTER TABLE gm.stream RENAME COLUMN v TO w;
 ALTER TABLE gm.stream ADD COLUMN extra int;
 ALTER TABLE gm.stream DROP COLUMN extra;
 SELECT count(*) AS stream_intact FROM gm.stream;
+-- a drop reaching the stream through its schema is refused as well
+CREATE TABLE gm_src.stream2 (off bigint, seq int, op text, id int, v text);
+SELECT pipeline.create_matview('gm', 'mirror2', 'SELECT off, seq, op, id, v FROM gm_src.stream2', '1 hour', 'mirror',
+                               'off', 'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+DROP SCHEMA gm_src CASCADE;
+SELECT count(*) AS stream2_intact FROM gm_src.stream2;
+SELECT pipeline.drop_matview('gm.mv_mirror2');
+DROP SCHEMA gm_src CASCADE;
 RESET search_path;
 RESET ROLE;
+-- nor may a foreign table inherit from a view's table
+CREATE FOREIGN DATA WRAPPER gm_fdw;
+CREATE SERVER gm_server FOREIGN DATA WRAPPER gm_fdw;
+CREATE FOREIGN TABLE gm.fchild () INHERITS (gm.mv_diff) SERVER gm_server;
+DROP SERVER gm_server;
+DROP FOREIGN DATA WRAPPER gm_fdw;
 
 -- a caller who may not drop a view hears that first
 SET ROLE gm_other;

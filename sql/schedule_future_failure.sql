@@ -29,6 +29,14 @@ SELECT last_value - :run_ids_before AS run_ids_drawn FROM pipeline.runs_run_id_s
 SET ROLE sf_owner;
 SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'failed') AS failed
   FROM pipeline.runs WHERE matview = 'sf.mv_v'::regclass;
+-- a failed label of another interval holds nothing back: an hourly label
+-- failed, then the view was redefined daily: it runs its day's label
+SELECT status FROM pipeline.run_due('2030-01-02 11:30+00');
+RESET ROLE;
+GRANT SELECT ON sf.src TO sf_owner;
+SET ROLE sf_owner;
+SELECT pipeline.create_matview('sf', 'v', 'SELECT x FROM sf.src', '1 day');
+SELECT time_label AT TIME ZONE 'UTC' AS day, status FROM pipeline.run_due('2030-01-02 11:40+00');
 RESET search_path;
 RESET ROLE;
 

@@ -101,15 +101,16 @@ BEGIN
                   DETAIL = 'The command would drop them (directly or by CASCADE) and leave the pipeline catalog inconsistent.',
                   HINT = 'Drop managed views with pipeline.drop_matview() first, or change them with pipeline.define() / pipeline.stage().';
     END IF;
-    -- an incremental view is a table: PostgreSQL records no dependency on
-    -- what its query reads, so its sources are guarded here
+    -- an incremental view, a mirror and a publication are tables:
+    -- PostgreSQL records no dependency on what their queries read, so
+    -- their sources are guarded here (1.13: mirrors and publications too)
     SELECT string_agg(DISTINCT o.object_identity, ', '),
            string_agg(DISTINCT e.downstream::text, ', ')
       INTO doomed, readers
       FROM pg_event_trigger_dropped_objects() o
       JOIN pipeline.edges e ON e.upstream::oid = o.objid
       JOIN pipeline.matview_definitions d
-        ON d.matview = e.downstream AND d.matview_type = 'incremental'
+        ON d.matview = e.downstream AND d.matview_type IN ('incremental', 'mirror', 'unload')
      WHERE o.classid = 'pg_catalog.pg_class'::regclass AND o.objsubid = 0;
     IF doomed IS NOT NULL THEN
         RAISE EXCEPTION 'cannot drop % because incremental view(s) % read it', doomed, readers

@@ -594,6 +594,8 @@ untagged(Node *parsetree)
 				((DropStmt *) parsetree)->removeType == OBJECT_FOREIGN_TABLE;
 		case T_CreateStmt:
 			return ((CreateStmt *) parsetree)->inhRelations != NIL;
+		case T_CreateForeignTableStmt:
+			return ((CreateForeignTableStmt *) parsetree)->base.inhRelations != NIL;
 		default:
 			return false;
 	}
@@ -694,7 +696,9 @@ guard_statement(Node *parsetree)
 				break;
 			}
 		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
 			{
+				/* a foreign table's statement begins with a CreateStmt */
 				ListCell   *lc;
 
 				foreach(lc, ((CreateStmt *) parsetree)->inhRelations)
@@ -702,7 +706,11 @@ guard_statement(Node *parsetree)
 					Oid			parent = managed_view(lfirst_node(RangeVar, lc));
 
 					if (OidIsValid(parent))
-						refuse_alter(parent, gettext_noop("cannot inherit from %s: it is managed by pipeline"));
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_IN_USE),
+								 errmsg("cannot inherit from %s: it is managed by pipeline",
+										relation_qualified_name(parent)),
+								 errdetail("A child's rows would reach the view's readers, past its refresh.")));
 				}
 				break;
 			}

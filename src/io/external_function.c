@@ -47,11 +47,51 @@ typedef struct RequestMemory
 	MemoryContext caller;
 } RequestMemory;
 
+/*
+ * The requests open when each subtransaction began, innermost first: one
+ * that aborts (an error caught by an EXCEPTION block) closes the requests
+ * its error left open, so later calls are not taken for nested ones.
+ */
+typedef struct OpenAtSubxact
+{
+	SubTransactionId subxid;
+	int			open;
+	struct OpenAtSubxact *outer;
+} OpenAtSubxact;
+
+static OpenAtSubxact *open_at_subxact = NULL;
+
 static void
 forget_open_requests(XactEvent event, void *arg)
 {
 	/* a request an error left open is closed by now */
 	requests_open = 0;
+	open_at_subxact = NULL;
+}
+
+static void
+restore_open_requests(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		OpenAtSubxact *s = MemoryContextAlloc(TopTransactionContext, sizeof(OpenAtSubxact));
+
+		s->subxid = mySubid;
+		s->open = requests_open;
+		s->outer = open_at_subxact;
+		open_at_subxact = s;
+	}
+	else if ((event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB) &&
+			 open_at_subxact != NULL && open_at_subxact->subxid == mySubid)
+	{
+		OpenAtSubxact *done = open_at_subxact;
+
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			requests_open = done->open;
+		open_at_subxact = done->outer;
+		pfree(done);
+	}
 }
 
 /* Memory for a request, made current: request_context, reset, if no other is open */
@@ -64,6 +104,7 @@ begin_request_memory(RequestMemory *m)
 												"pipeline external call",
 												ALLOCSET_DEFAULT_SIZES);
 		RegisterXactCallback(forget_open_requests, NULL);
+		RegisterSubXactCallback(restore_open_requests, NULL);
 	}
 	if (requests_open == 0)
 	{

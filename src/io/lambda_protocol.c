@@ -245,6 +245,14 @@ parse_json_reply(ExternalFunction *ef, char *reply_text)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(reply_text)));
 }
 
+static void
+reading_reply_context(void *arg)
+{
+	ExternalFunction *ef = arg;
+
+	errcontext("reply of external function %s at \"%s\"", ef->signature, ef->endpoint);
+}
+
 /*
  * A reply's body (JSON: UTF-8) as text in the server encoding, refused if
  * it is not UTF-8 or holds a NUL byte: its strings become the function's
@@ -265,7 +273,18 @@ reply_in_server_encoding(ExternalFunction *ef, HttpResult *res)
 				 errmsg("external function %s at \"%s\" returned a reply that is not valid UTF-8",
 						ef->signature, ef->endpoint),
 				 errdetail("Reply: %s", raw_reply_text(res->body, res->body_len))));
-	return pg_any_to_server(pnstrdup(res->body, res->body_len), res->body_len, PG_UTF8);
+	{
+		/* a character the database cannot hold: say whose reply it was */
+		ErrorContextCallback reading = {.callback = reading_reply_context,.arg = ef};
+		char	   *text;
+
+		reading.previous = error_context_stack;
+		error_context_stack = &reading;
+		text = pg_any_to_server(pnstrdup(res->body, res->body_len), res->body_len, PG_UTF8);
+
+		error_context_stack = reading.previous;
+		return text;
+	}
 }
 
 /*

@@ -344,9 +344,12 @@ catalog_delete(Oid relid)
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.matview_definitions WHERE matview = $1::regclass",
 					1, argtypes, values, NULL, false, -1);
-	/* a quarantining view's rejected rows: no other table will have its OID's */
+	/* its rejected rows and ingested ids: no other table will have its OID's */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.rejected WHERE target = $1::regclass",
+					1, argtypes, values, NULL, false, -1);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.ingested WHERE target = $1::regclass",
 					1, argtypes, values, NULL, false, -1);
 }
 

@@ -284,8 +284,12 @@ without_no_break_spaces(const char *sql)
 		{
 			/* a literal or quoted identifier; a doubled quote stays inside */
 			char		quote = *p;
+
+			/* E'...' only when the E is a token of its own (not date'...') */
 			bool		backslashes = quote == '\'' && dst > out &&
-			(dst[-1] == 'E' || dst[-1] == 'e');
+			(dst[-1] == 'E' || dst[-1] == 'e') &&
+			(dst - 1 == out || !(IS_HIGHBIT_SET(dst[-2]) || isalnum((unsigned char) dst[-2]) ||
+								 dst[-2] == '_' || dst[-2] == '$'));
 
 			*dst++ = *p++;
 			while (*p)

@@ -233,11 +233,14 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 	}
 
 	/*
-	 * A run for a later label (run_due() as of a later time, or the clock
-	 * stepped back) failed: this older label is behind it and is not run;
-	 * claiming it again would find its row and draw nothing but a run id.
+	 * A run for a later label of this interval (run_due() as of a later time,
+	 * or the clock stepped back) failed: this older label is behind it and is
+	 * not run; claiming it again would find its row and draw nothing but a
+	 * run id.  (A label of another interval, before the view was redefined
+	 * with this one, holds nothing back.)
 	 */
-	if (state->latest_status == RUN_FAILED && state->latest_label > verdict.label)
+	if (state->latest_status == RUN_FAILED && state->latest_label > verdict.label &&
+		time_label_of(node->interval_us, state->latest_label) == state->latest_label)
 	{
 		verdict.decision = DECIDE_GAVE_UP;
 		return verdict;

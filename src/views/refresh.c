@@ -41,6 +41,7 @@
 #include "views/refresh.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "util/relation_name.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
@@ -237,7 +238,25 @@ follow_replaced_views(Oid relid)
 	list_sort(stored, list_oid_cmp);
 	list_sort(now, list_oid_cmp);
 	if (!equal(stored, now))
+	{
+		Dag		   *dag = dag_load();
+		ListCell   *lc;
+
+		/* never a cycle in the graph: it would stop every view's runs */
+		foreach(lc, dag_with_downstream(dag, dag_find(dag, relid)))
+		{
+			Oid			down = dag->nodes[lfirst_int(lc)].relid;
+
+			if (list_member_oid(now, down))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_RECURSION),
+						 errmsg("%s would read %s, which reads it",
+								relation_qualified_name(relid), relation_qualified_name(down)),
+						 errdetail("A plain view it reads was replaced to read a view downstream of it."),
+						 errhint("Replace that plain view again, or redefine the view.")));
+		}
 		catalog_set_edges(relid, now);
+	}
 }
 
 /*
