@@ -136,6 +136,7 @@ _PG_init(void)
 	define_settings();
 	external_define_settings();
 	alerts_define_settings();
+	external_function_init();
 	runas_init();
 	MarkGUCPrefixReserved("pipeline");
 	prev_process_utility_hook = ProcessUtility_hook;

@@ -94,18 +94,21 @@ restore_open_requests(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+void
+external_function_init(void)
+{
+	RegisterXactCallback(forget_open_requests, NULL);
+	RegisterSubXactCallback(restore_open_requests, NULL);
+}
+
 /* Memory for a request, made current: request_context, reset, if no other is open */
 static void
 begin_request_memory(RequestMemory *m)
 {
 	if (request_context == NULL)
-	{
 		request_context = AllocSetContextCreate(TopMemoryContext,
 												"pipeline external call",
 												ALLOCSET_DEFAULT_SIZES);
-		RegisterXactCallback(forget_open_requests, NULL);
-		RegisterSubXactCallback(restore_open_requests, NULL);
-	}
 	if (requests_open == 0)
 	{
 		MemoryContextReset(request_context);
