@@ -261,6 +261,9 @@ reading_reply_context(void *arg)
 static char *
 reply_in_server_encoding(ExternalFunction *ef, HttpResult *res)
 {
+	ErrorContextCallback reading;
+	char	   *text;
+
 	if (memchr(res->body, '\0', res->body_len) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
@@ -273,18 +276,18 @@ reply_in_server_encoding(ExternalFunction *ef, HttpResult *res)
 				 errmsg("external function %s at \"%s\" returned a reply that is not valid UTF-8",
 						ef->signature, ef->endpoint),
 				 errdetail("Reply: %s", raw_reply_text(res->body, res->body_len))));
-	{
-		/* a character the database cannot hold: say whose reply it was */
-		ErrorContextCallback reading = {.callback = reading_reply_context,.arg = ef};
-		char	   *text;
+	/* verified above: a UTF-8 database takes it as it is */
+	if (GetDatabaseEncoding() == PG_UTF8 || GetDatabaseEncoding() == PG_SQL_ASCII)
+		return pnstrdup(res->body, res->body_len);
+	/* a character the database cannot hold: say whose reply it was */
+	reading.callback = reading_reply_context;
+	reading.arg = ef;
+	reading.previous = error_context_stack;
+	error_context_stack = &reading;
+	text = pg_any_to_server(pnstrdup(res->body, res->body_len), res->body_len, PG_UTF8);
 
-		reading.previous = error_context_stack;
-		error_context_stack = &reading;
-		text = pg_any_to_server(pnstrdup(res->body, res->body_len), res->body_len, PG_UTF8);
-
-		error_context_stack = reading.previous;
-		return text;
-	}
+	error_context_stack = reading.previous;
+	return text;
 }
 
 /*
