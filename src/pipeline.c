@@ -6,7 +6,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
@@ -18,6 +20,8 @@
 #include "bgw/launcher.h"
 #include "compile/guard.h"
 #include "compile/rebind.h"
+#include "model/catalog.h"
+#include "model/dag.h"
 #include "schedule/alerts.h"
 
 PG_MODULE_MAGIC;
@@ -106,7 +110,8 @@ define_settings(void)
  * The one ProcessUtility hook: before DROP DATABASE the database's pipeline
  * processes are asked to leave; the guard sees the commands its event
  * trigger's tags miss; around a RENAME or SET SCHEMA the bound queries that
- * name what it renames are taken again.
+ * name what it renames are taken again; after CREATE OR REPLACE VIEW the
+ * edges of the managed views that read the view follow what it reads now.
  */
 static void
 pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -128,6 +133,15 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	rebind_after(rebinding);
+	if (IsA(parsetree, ViewStmt) && ((ViewStmt *) parsetree)->replace &&
+		OidIsValid(get_extension_oid("pipeline", true)) && catalog_binds_queries())
+	{
+		Oid			view = RangeVarGetRelid(((ViewStmt *) parsetree)->view, NoLock, true);
+
+		CommandCounterIncrement();
+		if (OidIsValid(view))
+			dag_follow_replaced_view(view);
+	}
 }
 
 void

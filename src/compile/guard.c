@@ -137,8 +137,7 @@ incremental_readers(Oid relid)
 /*
  * DROP TABLE (VIEW, FOREIGN TABLE) of a relation a table-backed view reads:
  * refused, since PostgreSQL records no dependency that would stop it.  (A
- * DROP SCHEMA ... CASCADE reaching one is caught for incremental views by
- * the sql_drop trigger.)
+ * DROP SCHEMA ... CASCADE reaching one is caught by the sql_drop trigger.)
  */
 static void
 guard_drop_sources(DropStmt *stmt)

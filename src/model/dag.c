@@ -35,6 +35,7 @@
 #include "util/runas.h"
 #include "util/toposort.h"
 #include "util/spi_rows.h"
+#include "util/relation_name.h"
 
 /* What to do with each relation entry of a query's range tables */
 typedef struct RelationVisit
@@ -121,6 +122,44 @@ relations_read(Query *query)
 		}
 	}
 	return result;
+}
+
+void
+dag_follow_replaced_view(Oid view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(view)};
+	SpiRows    *readers;
+	bool		isnull;
+
+	readers = spi_rows(InvalidOid,
+					   "SELECT DISTINCT e.downstream::pg_catalog.oid FROM pipeline.edges e "
+					   " WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass ORDER BY 1",
+					   1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < readers->count; i++)
+	{
+		Oid			relid = DatumGetObjectId(spi_rows_value(readers, i, 0, &isnull));
+		List	   *now = dag_bound_query_dependencies(catalog_get_required(relid)->bound_query,
+													   catalog_relation_owner(relid));
+		Dag		   *dag = dag_load();
+		ListCell   *lc;
+
+		/* never a cycle in the graph: it would stop every view's runs */
+		foreach(lc, dag_with_downstream(dag, dag_find(dag, relid)))
+		{
+			Oid			down = dag->nodes[lfirst_int(lc)].relid;
+
+			if (list_member_oid(now, down))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_RECURSION),
+						 errmsg("%s would read %s, which reads it",
+								relation_qualified_name(relid), relation_qualified_name(down)),
+						 errdetail("The replaced view %s reads a view downstream of %s.",
+								   relation_qualified_name(view), relation_qualified_name(relid)),
+						 errhint("Replace it with a query that reads no managed view downstream of its readers.")));
+		}
+		catalog_set_edges(relid, list_concat_unique_oid(NIL, now));
+	}
 }
 
 List *

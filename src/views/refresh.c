@@ -40,8 +40,6 @@
 #include "views/publication.h"
 #include "views/refresh.h"
 #include "util/runas.h"
-#include "util/spi_rows.h"
-#include "util/relation_name.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
@@ -204,62 +202,6 @@ stored_options(Oid relid)
 }
 
 /*
- * The view's edges, again from its bound query when it reads a plain view:
- * a view replaced to read other tables (CREATE OR REPLACE VIEW) left them
- * naming the old ones, and skip-unchanged watched those.
- */
-static void
-follow_replaced_views(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	SpiRows    *rows;
-	List	   *stored = NIL;
-	List	   *now;
-	bool		reads_view = false;
-	bool		isnull;
-
-	rows = spi_rows(InvalidOid,
-					"SELECT DISTINCT e.upstream::pg_catalog.oid FROM pipeline.edges e "
-					" WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		Oid			upstream = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
-
-		stored = lappend_oid(stored, upstream);
-		reads_view |= get_rel_relkind(upstream) == RELKIND_VIEW;
-	}
-	if (!reads_view)
-		return;
-	now = list_concat_unique_oid(NIL,
-								 dag_bound_query_dependencies(catalog_get_required(relid)->bound_query,
-															  catalog_relation_owner(relid)));
-	list_sort(stored, list_oid_cmp);
-	list_sort(now, list_oid_cmp);
-	if (!equal(stored, now))
-	{
-		Dag		   *dag = dag_load();
-		ListCell   *lc;
-
-		/* never a cycle in the graph: it would stop every view's runs */
-		foreach(lc, dag_with_downstream(dag, dag_find(dag, relid)))
-		{
-			Oid			down = dag->nodes[lfirst_int(lc)].relid;
-
-			if (list_member_oid(now, down))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_RECURSION),
-						 errmsg("%s would read %s, which reads it",
-								relation_qualified_name(relid), relation_qualified_name(down)),
-						 errdetail("A plain view it reads was replaced to read a view downstream of it."),
-						 errhint("Replace that plain view again, or redefine the view.")));
-		}
-		catalog_set_edges(relid, now);
-	}
-}
-
-/*
  * refresh_matview(), with the view's stored options when the caller has
  * them (NULL: looked up when needed).
  */
@@ -272,8 +214,6 @@ refresh_view(Oid relid, const char *matview_options)
 	last_unchanged = false;
 	last_consumed = false;
 	refresh_lock(relid);
-	if (catalog_binds_queries())
-		follow_replaced_views(relid);
 
 	/*
 	 * an incremental view is an append-only table, a mirror and a
