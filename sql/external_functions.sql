@@ -98,6 +98,21 @@ SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http:/
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%2e');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/okay');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..;/evil');
+-- the same with ';' encoded (a server that decodes before stripping ";x"
+-- reads "..%3B" as ".."), tried by an admin with a trap schema first in its path
+CREATE SCHEMA ext_trap AUTHORIZATION ext_admin;
+SET ROLE ext_admin;
+CREATE FUNCTION ext_trap.trap_eq(text, text) RETURNS boolean LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+CREATE OPERATOR ext_trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = ext_trap.trap_eq);
+CREATE FUNCTION ext_trap.lower(text) RETURNS text LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+SET search_path = ext_trap, pg_catalog;
+SELECT pipeline.create_external_function('ext_admin_s.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%3b/evil');
+SELECT pipeline.create_external_function('ext_admin_s.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%3Bx/evil');
+RESET search_path;
+DROP SCHEMA ext_trap CASCADE;
+RESET ROLE;
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/a%2f..%2f..%2fevil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');

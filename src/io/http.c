@@ -437,8 +437,14 @@ path_is_ambiguous(const char *path)
 	{
 		const char *s = seg + 1;
 
-		/* ".;x" and "..;x" are dot segments to servers that strip ";x" */
-		if (s[0] == '.' && (s[1] == ';' || (s[1] == '.' && s[2] == ';')))
+		/*
+		 * ".;x" and "..;x" are dot segments to servers that strip ";x", and
+		 * so are ".%3Bx" and "..%3Bx" to those that decode first
+		 * (normalise_escapes() wrote the escape in capitals)
+		 */
+		if (s[0] == '.' && s[1] == '.')
+			s++;
+		if (s[0] == '.' && (s[1] == ';' || strncmp(s + 1, "%3B", 3) == 0))
 			return true;
 	}
 	return false;
