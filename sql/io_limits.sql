@@ -40,11 +40,15 @@ SELECT pipeline.create_external_function('io.g(x text)', 'public.io_private', 'h
 -- credentials in an endpoint would be readable by every role
 SELECT pipeline.create_external_function('io.s(x text)', 'text', 'http://svc:S3cr3t@127.0.0.1:9/s');
 SELECT pipeline.create_external_function('io.h(x text)', 'text', 'http://127.0.0.1:9/h');
+-- in a temporary schema the definition row would outlive the function
+SELECT pipeline.create_external_function('pg_temp.t(x text)', 'text', 'http://127.0.0.1:9/t');
 SELECT pipeline.drop_external_function(NULL);
 SELECT pipeline.drop_external_function('io.h(text)');
 RESET search_path;
 RESET ROLE;
 SELECT count(*) AS none_left FROM pg_proc WHERE pronamespace = 'io'::regnamespace;
+SELECT count(*) AS no_definitions_left FROM pipeline.external_function_definitions
+ WHERE endpoint = 'http://127.0.0.1:9/t';
 
 -- clean up
 SET client_min_messages = warning;

@@ -296,6 +296,13 @@ parse_signature(const char *signature, ParsedSignature *sig)
 				 errhint("Write it as name(argument type, ...), for example public.delete_partition(path text).")));
 
 	sig->nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &sig->name);
+
+	/* its definition row would outlive the session that drops it */
+	if (isAnyTempNamespace(sig->nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an external function may not be created in a temporary schema"),
+				 errhint("Create it in a permanent schema.")));
 	aclresult = pg_namespace_aclcheck(sig->nsp, GetUserId(), ACL_CREATE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(sig->nsp));
