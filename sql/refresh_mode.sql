@@ -169,6 +169,33 @@ SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY use
 SELECT name, version, refresh_mode, full_refresh_reason
   FROM pipeline.matviews WHERE name IN ('totals', 'top_users') ORDER BY name;
 
+-- a downstream left to choose follows its upstream's mode, and says why
+-- (it named the upstream's new relation "a materialized view pipeline does
+-- not manage": the catalog was read before the upstream's rows moved)
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name big_users
+ * @interval-in-minutes 60
+ */
+SELECT user_id, total FROM modes.mv_totals WHERE total > 100$$);
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY user_id$$);
+SELECT name, refresh_mode, full_refresh_reason
+  FROM pipeline.matviews WHERE name IN ('totals', 'big_users') ORDER BY name;
+SELECT pipeline.define($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY user_id$$);
+SELECT name, refresh_mode, full_refresh_reason
+  FROM pipeline.matviews WHERE name IN ('totals', 'big_users') ORDER BY name;
+
 -- create_matview(): refresh_mode, and every other DPL key in options
 SELECT pipeline.create_matview('modes', 'by_param', 'SELECT id FROM modes.events', '1 hour',
                                refresh_mode => 'full', options => '{"datacoral": "2.1"}');

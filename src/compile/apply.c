@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -20,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "compile/apply.h"
@@ -782,6 +784,14 @@ changeset_apply(ChangeSet *cs)
 			(void) pending_analyze(v);
 			v->def->bound_query = v->bound;
 		}
+
+		/*
+		 * Its upstreams' catalog rows as just written (at their new OIDs):
+		 * the catalog is read under the active snapshot.
+		 */
+		CommandCounterIncrement();
+		PushCopiedSnapshot(GetActiveSnapshot());
+		UpdateActiveSnapshotCommandId();
 		/* a new view's is resolved by matview_create() */
 		if (OidIsValid(v->relid))
 			pending_resolve_refresh_mode(v);
@@ -791,5 +801,6 @@ changeset_apply(ChangeSet *cs)
 			v->newrelid = matview_create(v->owner, v->nspid, v->relname, v->def);
 		else
 			replace_view(v, saved[i], remap);
+		PopActiveSnapshot();
 	}
 }
