@@ -38,6 +38,24 @@ SELECT pipeline.create_matview('mr', 'm2', 'SELECT off, seq, ts, op, id, v FROM 
 INSERT INTO mr.ev2 VALUES (3, 2, '2021-01-01', 'I', 1, 'back');
 SELECT status FROM pipeline.refresh('mr.mv_m2');
 SELECT id, v FROM mr.mv_m2;
+
+-- the same name over another expression: "ver AS seq" instead of "seq"
+CREATE TABLE mr.ev3 (off bigint, seq int, ver int, op text, id int, v text);
+SELECT pipeline.create_matview('mr', 'm3', 'SELECT off, seq, op, id, v FROM mr.ev3', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev3 VALUES (1, 100, 1, 'I', 1, 'a'), (2, 200, 2, 'D', 1, NULL);
+SELECT status FROM pipeline.refresh('mr.mv_m3');
+-- a WHERE clause alone keeps the mirror (its table stays)
+SELECT 'mr.mv_m3'::regclass::oid AS m3_before \gset
+SELECT pipeline.create_matview('mr', 'm3', 'SELECT off, seq, op, id, v FROM mr.ev3 WHERE id > 0', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+SELECT 'mr.mv_m3'::regclass::oid = :m3_before AS kept;
+SELECT pipeline.create_matview('mr', 'm3', 'SELECT off, ver AS seq, op, id, v FROM mr.ev3', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+SELECT 'mr.mv_m3'::regclass::oid = :m3_before AS kept;
+INSERT INTO mr.ev3 VALUES (3, 50, 3, 'I', 1, 'newer by ver');
+SELECT status FROM pipeline.refresh('mr.mv_m3');
+SELECT id, seq, v FROM mr.mv_m3;
 RESET search_path;
 RESET ROLE;
 

@@ -23,10 +23,13 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/ruleutils.h"
 
 #include "compile/changeset.h"
 #include "compile/judge.h"
 #include "compile/locks.h"
+#include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
@@ -145,6 +148,105 @@ same_text(const char *a, const char *b)
 }
 
 /*
+ * What column name of query reads: "SELECT <its expression> FROM ..." as
+ * ruleutils writes it with every name qualified, or the whole query when
+ * the column is computed over groups, windows or set operations; NULL when
+ * the query has no such column.  Needs the path pinned.
+ */
+static char *
+column_source(Query *query, const char *name)
+{
+	Query	   *only = copyObject(query);
+	ListCell   *lc;
+
+	foreach(lc, only->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resjunk || tle->resname == NULL || strcmp(tle->resname, name) != 0)
+			continue;
+		if (only->setOperations != NULL || only->hasAggs || only->hasWindowFuncs ||
+			only->groupClause != NIL || only->groupingSets != NIL || only->hasTargetSRFs)
+			return pg_get_querydef(query, false);
+		tle->resno = 1;
+		only->targetList = list_make1(tle);
+		only->jointree->quals = NULL;
+		only->sortClause = NIL;
+		only->distinctClause = NIL;
+		only->hasDistinctOn = false;
+		only->limitOffset = NULL;
+		only->limitCount = NULL;
+		only->rowMarks = NIL;
+		return pg_get_querydef(only, false);
+	}
+	return NULL;
+}
+
+/* What the stored query of a mirror reads under some column names */
+typedef struct StoredColumns
+{
+	Oid			owner;
+	const char *bound_query;
+	const char **names;			/* NULL entries are skipped */
+	char	  **sources;		/* column_source() of each */
+	int			count;
+} StoredColumns;
+
+static void
+read_stored_columns(void *arg)
+{
+	StoredColumns *stored = arg;
+	RunAs		ra;
+	Query	   *query;
+
+	runas_begin_internal(&ra, stored->owner);
+	query = analyze_one(stored->bound_query);
+	for (int i = 0; i < stored->count; i++)
+		if (stored->names[i] != NULL)
+			stored->sources[i] = column_source(query, stored->names[i]);
+	runas_end(&ra);
+}
+
+/*
+ * Whether the mirror's sequence, operation and incremental key read the
+ * same expressions in its new query as in its stored one (the same names
+ * are not enough: its kept rows, deleted-key memory and mark hold values
+ * of the old expressions).  A stored query that no longer analyzes (an
+ * upstream in the same set changed) counts as changed.
+ */
+static bool
+same_mirror_columns(PendingView *v, Query *query, MatviewDefinition *mirror)
+{
+	const char *names[3] = {mirror->mirror_sequence, mirror->mirror_operation, v->key};
+	char	   *before[3] = {NULL, NULL, NULL};
+	StoredColumns stored = {
+		.owner = v->owner,
+		.bound_query = catalog_get_required(v->relid)->bound_query,
+		.names = names,
+		.sources = before,
+		.count = lengthof(names)
+	};
+	RunAs		ra;
+	bool		same;
+
+	if (subxact_try(read_stored_columns, &stored, false) != NULL)
+		return false;
+	runas_begin_internal(&ra, v->owner);
+	same = true;
+	for (int i = 0; i < stored.count && same; i++)
+	{
+		char	   *now;
+
+		if (names[i] == NULL)
+			continue;
+		now = column_source(query, names[i]);
+		same = now != NULL && before[i] != NULL && strcmp(now, before[i]) == 0;
+	}
+	runas_end(&ra);
+	return same;
+}
+
+/*
  * A mirror keeps its table, rows and mark when its columns (the query's
  * but the operation and incremental key), keys, sequence and operation
  * stay (its deleted-key memory holds values of its sequence); otherwise it is
@@ -179,7 +281,7 @@ judge_mirror(PendingView *v, Query *query)
 		same_text(mirror->mirror_sequence, old->mirror_sequence) &&
 		same_text(mirror->mirror_operation, old->mirror_operation) &&
 		same_text(mirror->mirror_delete_value, old->mirror_delete_value) &&
-		same_text(v->key, v->old_key))
+		same_text(v->key, v->old_key) && same_mirror_columns(v, query, mirror))
 	{
 		v->keep = true;
 		return true;
