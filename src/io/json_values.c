@@ -25,7 +25,31 @@ static const RunAsSetting wire_settings[] = {
 	{"DateStyle", "ISO"},
 	{"extra_float_digits", "1"},
 	{"lc_monetary", "C"},
+	{"search_path", "pg_catalog, pg_temp"},
 };
+
+/* Whether typid's output names an object as the caller's search_path sees it */
+static bool
+output_follows_search_path(Oid typid)
+{
+	switch (typid)
+	{
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGOPERATOROID:
+		case REGOPEROID:
+		case REGPROCEDUREOID:
+		case REGPROCOID:
+		case REGROLEOID:
+		case REGTYPEOID:
+			return true;
+		default:
+			return false;
+	}
+}
 
 /* Fills io's element type for an array type; false if it is unsupported. */
 static bool
@@ -91,7 +115,7 @@ type_io_init(TypeIO *io, Oid typid, MemoryContext mcxt)
 	io->basetype = getBaseType(typid);
 	if (!choose_kind(io, typid, mcxt))
 		return false;
-	io->pin_settings = io->basetype == CASHOID ||
+	io->pin_settings = io->basetype == CASHOID || output_follows_search_path(io->basetype) ||
 		(io->kind == JK_ARRAY && (io->elem->pin_settings || io->elem->basetype == FLOAT4OID ||
 								  io->elem->basetype == FLOAT8OID));
 	getTypeOutputInfo(typid, &func, &isvarlena);

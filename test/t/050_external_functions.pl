@@ -99,6 +99,13 @@ is($plain, '3.14159265358979|t|[0.1, 0.00000025]|2020-01-06T06:00:00+00:00',
 	'arguments as sent under the default settings');
 is(sql(qq{SET extra_float_digits = -14; SET DateStyle = 'SQL, DMY'; SET lc_monetary = 'C'; $pinned}),
 	$plain, 'and the same under another DateStyle and extra_float_digits');
+# a reg* value is sent qualified, whatever search_path the caller has
+sql(q{CREATE TABLE public.sent_rel_t (x int)});
+create_fn('public.sent_rel(x regclass)', 'text', '/echo');
+is(sql(q{SELECT sent_rel('public.sent_rel_t')}), 'public.sent_rel_t',
+	'a regclass sent qualified under the default search_path');
+is(sql(q{SET search_path = public, pg_catalog; SELECT sent_rel('sent_rel_t')}), 'public.sent_rel_t',
+	'and the same when the caller can see it unqualified');
 
 # --- keep-alive and invoke batching -------------------------------------
 reset_stats();
