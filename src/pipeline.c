@@ -11,18 +11,20 @@
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "rewrite/rewriteSupport.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 
-#include "util/runas.h"
-#include "util/settings.h"
-#include "io/external_function.h"
 #include "bgw/launcher.h"
 #include "compile/guard.h"
 #include "compile/rebind.h"
+#include "io/external_function.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/alerts.h"
+#include "util/runas.h"
+#include "util/settings.h"
 
 PG_MODULE_MAGIC;
 
@@ -113,6 +115,44 @@ define_settings(void)
  * name what it renames are taken again; after CREATE OR REPLACE VIEW the
  * edges of the managed views that read the view follow what it reads now.
  */
+/*
+ * The plain view whose query a statement replaced, or InvalidOid:
+ * CREATE OR REPLACE VIEW, or CREATE [OR REPLACE] RULE "_RETURN" (which
+ * also turns a table into a view).  Looked up as the statement did: a view
+ * in its creation namespace (not a temporary table of the same name), a
+ * rule's relation through the search path.
+ */
+static Oid
+replaced_view(Node *parsetree)
+{
+	if (IsA(parsetree, ViewStmt) && ((ViewStmt *) parsetree)->replace)
+	{
+		RangeVar   *rv = copyObject(((ViewStmt *) parsetree)->view);
+
+		return get_relname_relid(rv->relname, RangeVarGetCreationNamespace(rv));
+	}
+	if (IsA(parsetree, RuleStmt) &&
+		strcmp(((RuleStmt *) parsetree)->rulename, ViewSelectRuleName) == 0)
+		return RangeVarGetRelid(((RuleStmt *) parsetree)->relation, NoLock, true);
+	return InvalidOid;
+}
+
+/* After a plain view's query changed: the edges of the views reading it */
+static void
+follow_replaced_view(Node *parsetree)
+{
+	Oid			view;
+
+	if (!IsA(parsetree, ViewStmt) && !IsA(parsetree, RuleStmt))
+		return;
+	if (!OidIsValid(get_extension_oid("pipeline", true)) || !catalog_binds_queries())
+		return;
+	CommandCounterIncrement();
+	view = replaced_view(parsetree);
+	if (OidIsValid(view))
+		dag_follow_replaced_view(view);
+}
+
 static void
 pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 						 bool readOnlyTree, ProcessUtilityContext context,
@@ -133,15 +173,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	rebind_after(rebinding);
-	if (IsA(parsetree, ViewStmt) && ((ViewStmt *) parsetree)->replace &&
-		OidIsValid(get_extension_oid("pipeline", true)) && catalog_binds_queries())
-	{
-		Oid			view = RangeVarGetRelid(((ViewStmt *) parsetree)->view, NoLock, true);
-
-		CommandCounterIncrement();
-		if (OidIsValid(view))
-			dag_follow_replaced_view(view);
-	}
+	follow_replaced_view(parsetree);
 }
 
 void

@@ -540,7 +540,14 @@ restore_triggers(PendingView *v, SavedView *saved, const char *qname)
 							t->name, qname)));
 			continue;
 		}
-		restore_as(v->owner, t->definition, "trigger", t->name, false);
+
+		/*
+		 * As the catalog's owner: a role the view's owner let add triggers
+		 * may have used a function the owner cannot execute, and CREATE
+		 * TRIGGER checks that again.  The definition is the one PostgreSQL
+		 * wrote, every name qualified; a trigger runs as whoever writes.
+		 */
+		restore_as(catalog_owner(), t->definition, "trigger", t->name, false);
 		if (t->enabled == TRIGGER_DISABLED)
 			how = "DISABLE";
 		else if (t->enabled == TRIGGER_FIRES_ON_REPLICA)

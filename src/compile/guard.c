@@ -112,7 +112,7 @@ incremental_readers(Oid relid)
 	List	   *readers = NIL;
 	SpiRows    *rows;
 
-	rows = spi_rows(InvalidOid,
+	rows = spi_rows(catalog_owner(),
 					catalog_binds_queries() ?
 					"SELECT d.matview::text, d.bound_query "
 					"  FROM pipeline.edges e "
@@ -620,7 +620,7 @@ guard_rename_schema(const char *schema)
 	if (!OidIsValid(nspid))
 		return;
 	values[0] = ObjectIdGetDatum(nspid);
-	rows = spi_rows(InvalidOid,
+	rows = spi_rows(catalog_owner(),
 					"SELECT m.matview::pg_catalog.oid FROM pipeline.matviews m "
 					"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.matview "
 					" WHERE c.relnamespace OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1",

@@ -5,8 +5,9 @@
  */
 #include "postgres.h"
 
-#include "util/interval.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -14,12 +15,13 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
-#include "catalog/pg_class.h"
 #include "utils/timestamp.h"
 
 #include "model/catalog.h"
-#include "util/settings.h"
+#include "model/dag.h"
+#include "util/interval.h"
 #include "util/runas.h"
+#include "util/settings.h"
 #include "util/spi_rows.h"
 
 Oid
@@ -166,7 +168,7 @@ fetch_view(Oid relid)
 	RunAs		ra;
 
 	/* the columns of older SQL's catalog as stand-ins for newer ones */
-	rows = spi_rows(InvalidOid,
+	rows = spi_rows(catalog_owner(),
 					psprintf("SELECT schema_name::text, name, matview_type, refresh_interval, "
 							 "       query, incremental_key, version, %s, %s, %s, %s "
 							 "  FROM pipeline.matview_definitions WHERE matview = $1",
@@ -353,9 +355,36 @@ catalog_delete(Oid relid)
 					1, argtypes, values, NULL, false, -1);
 }
 
+/* Whether this transaction changed edges: checked before it commits */
+static bool edges_changed = false;
+
+static void
+check_edges_before_commit(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (edges_changed)
+			{
+				edges_changed = false;
+				dag_check_before_commit();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			edges_changed = false;
+			break;
+		default:
+			break;
+	}
+}
+
 void
 catalog_set_edges(Oid relid, List *upstream_relids)
 {
+	static bool registered = false;
+
 	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
 	Datum		values[2];
 	Datum	   *elems = palloc(sizeof(Datum) * (list_length(upstream_relids) + 1));
@@ -374,6 +403,12 @@ catalog_set_edges(Oid relid, List *upstream_relids)
 					"INSERT INTO pipeline.edges (upstream, downstream) "
 					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
 					2, argtypes, values, NULL, false, -1);
+	if (!registered)
+	{
+		RegisterXactCallback(check_edges_before_commit, NULL);
+		registered = true;
+	}
+	edges_changed = true;
 }
 
 void

@@ -9,8 +9,6 @@
  */
 #include "postgres.h"
 
-#include "util/interval.h"
-#include "util/analyze.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -20,22 +18,28 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "model/catalog.h"
 #include "model/dag.h"
-#include "util/runas.h"
-#include "util/toposort.h"
-#include "util/spi_rows.h"
+#include "util/analyze.h"
+#include "util/interval.h"
 #include "util/relation_name.h"
+#include "util/runas.h"
+#include "util/spi_rows.h"
+#include "util/toposort.h"
 
 /* What to do with each relation entry of a query's range tables */
 typedef struct RelationVisit
@@ -124,6 +128,31 @@ relations_read(Query *query)
 	return result;
 }
 
+/* The DAG, or NULL when its edges make a cycle */
+static Dag *
+dag_load_unless_cycle(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Dag		   *volatile dag = NULL;
+
+	PG_TRY();
+	{
+		dag = dag_load();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		if (error->sqlerrcode != ERRCODE_INVALID_RECURSION)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return dag;
+}
+
 void
 dag_follow_replaced_view(Oid view)
 {
@@ -132,7 +161,15 @@ dag_follow_replaced_view(Oid view)
 	SpiRows    *readers;
 	bool		isnull;
 
-	readers = spi_rows(InvalidOid,
+	/*
+	 * As of now, not of the statement's start: a definition the replacement
+	 * waited for may have added a reader or an edge.  (Two transactions that
+	 * each add half of a cycle are caught before they commit:
+	 * dag_check_before_commit().)  Read as the catalog's owner, so that a
+	 * role without USAGE on schema pipeline may still replace its views.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+	readers = spi_rows(catalog_owner(),
 					   "SELECT DISTINCT e.downstream::pg_catalog.oid FROM pipeline.edges e "
 					   " WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass ORDER BY 1",
 					   1, argtypes, values, NULL, true, SPI_OK_SELECT);
@@ -141,11 +178,15 @@ dag_follow_replaced_view(Oid view)
 		Oid			relid = DatumGetObjectId(spi_rows_value(readers, i, 0, &isnull));
 		List	   *now = dag_bound_query_dependencies(catalog_get_required(relid)->bound_query,
 													   catalog_relation_owner(relid));
-		Dag		   *dag = dag_load();
+		Dag		   *dag = dag_load_unless_cycle();
 		ListCell   *lc;
 
-		/* never a cycle in the graph: it would stop every view's runs */
-		foreach(lc, dag_with_downstream(dag, dag_find(dag, relid)))
+		/*
+		 * Never a cycle in the graph: it would stop every view's runs.  (One
+		 * there already is left to the check before commit, so a replacement
+		 * may break it.)
+		 */
+		foreach(lc, dag ? dag_with_downstream(dag, dag_find(dag, relid)) : NIL)
 		{
 			Oid			down = dag->nodes[lfirst_int(lc)].relid;
 
@@ -160,6 +201,37 @@ dag_follow_replaced_view(Oid view)
 		}
 		catalog_set_edges(relid, list_concat_unique_oid(NIL, now));
 	}
+	PopActiveSnapshot();
+}
+
+/*
+ * Graph changes take turns on this sub-id of the extension's object lock
+ * (DROP EXTENSION locks sub-id 0, publication definitions 1)
+ */
+#define GRAPH_CHANGE_LOCK 2
+
+static void
+checking_before_commit_context(void *arg)
+{
+	errcontext("checking the graph of managed views before commit, with what other transactions committed meanwhile");
+}
+
+void
+dag_check_before_commit(void)
+{
+	Oid			extension = get_extension_oid("pipeline", true);
+	ErrorContextCallback context = {.callback = checking_before_commit_context};
+
+	if (!OidIsValid(extension))
+		return;					/* dropped with the extension */
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	/* held until the end: the next checker sees what this one commits */
+	LockDatabaseObject(ExtensionRelationId, extension, GRAPH_CHANGE_LOCK, ExclusiveLock);
+	PushActiveSnapshot(GetLatestSnapshot());
+	(void) dag_load();
+	PopActiveSnapshot();
+	error_context_stack = context.previous;
 }
 
 List *
@@ -352,7 +424,18 @@ refresh_order(LoadedNode *loaded, int count)
 		upstream[i] = loaded[i].upstream;
 	ts = toposort(count, upstream);
 	if (ts->placed < count)
-		elog(ERROR, "pipeline dependency graph has a cycle");
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for (i = 0; i < count; i++)
+			if (!ts->is_placed[i])
+				appendStringInfo(&names, "%s%s", names.len ? ", " : "", loaded[i].name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_RECURSION),
+				 errmsg("pipeline dependency graph has a cycle"),
+				 errdetail("On the cycle or downstream of it: %s.", names.data)));
+	}
 	for (i = 0; i < count; i++)
 		loaded[i].level = ts->level[i];
 	qsort_arg(ts->order, count, sizeof(int), compare_ready, loaded);
@@ -367,7 +450,7 @@ static int
 load_views(LoadedNode **nodes, OidIndex **byoid)
 {
 	/* an SLA in minutes, as a whole number of them (dpl.c) */
-	SpiRows    *rows = spi_rows(InvalidOid,
+	SpiRows    *rows = spi_rows(catalog_owner(),
 								catalog_has_options() ?
 								"SELECT matview::oid, matview::text, refresh_interval, created_at, "
 								"       (options OPERATOR(pg_catalog.->>) 'freshness-sla-minutes')::pg_catalog.int8 "
@@ -410,7 +493,7 @@ load_views(LoadedNode **nodes, OidIndex **byoid)
 static void
 load_edges(LoadedNode *loaded, OidIndex *byoid, int count)
 {
-	SpiRows    *rows = spi_rows(InvalidOid,
+	SpiRows    *rows = spi_rows(catalog_owner(),
 								"SELECT upstream::oid, downstream::oid FROM pipeline.edges",
 								0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 

@@ -50,6 +50,14 @@ extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oi
 extern void dag_follow_replaced_view(Oid view);
 
 /*
+ * Before a transaction that changed edges commits: in turn with every other
+ * such transaction of the database, the graph as of now, this transaction's
+ * changes included, must have no cycle (errors, aborting it, otherwise).
+ * Two transactions that each added half of a cycle would each see none.
+ */
+extern void dag_check_before_commit(void);
+
+/*
  * Whether the query reads column attnum of relation relid directly (not
  * through a plain view, whose own dependency protects the column).
  */
