@@ -730,7 +730,7 @@ keep_view(PendingView *v)
 		/* and the next run is not skipped, whatever changed upstream */
 		change_tracking_forget_seen(v->relid);
 	}
-	catalog_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
+	dag_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 	dag_record_query_dependencies(v->relid, v->bound, v->owner);
 }
 
@@ -758,7 +758,7 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	}
 	else if (v->type == MATVIEW_REGULAR)
 		catalog_set_refresh_mode(v->newrelid, v->mode, v->full_reason);
-	catalog_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
+	dag_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	dag_record_query_dependencies(v->newrelid, v->bound, v->owner);
 	matview_populate(v->newrelid, v->type, v->def ? v->def->options_json : v->options);
 	/* after the rows: the owner's policies need not admit its own inserts */

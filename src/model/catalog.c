@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -18,7 +17,6 @@
 #include "utils/timestamp.h"
 
 #include "model/catalog.h"
-#include "model/dag.h"
 #include "util/interval.h"
 #include "util/runas.h"
 #include "util/settings.h"
@@ -353,62 +351,6 @@ catalog_delete(Oid relid)
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.ingested WHERE target = $1::regclass",
 					1, argtypes, values, NULL, false, -1);
-}
-
-/* Whether this transaction changed edges: checked before it commits */
-static bool edges_changed = false;
-
-static void
-check_edges_before_commit(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			if (edges_changed)
-			{
-				edges_changed = false;
-				dag_check_before_commit();
-			}
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			edges_changed = false;
-			break;
-		default:
-			break;
-	}
-}
-
-void
-catalog_set_edges(Oid relid, List *upstream_relids)
-{
-	static bool registered = false;
-
-	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
-	Datum		values[2];
-	Datum	   *elems = palloc(sizeof(Datum) * (list_length(upstream_relids) + 1));
-	int			n = 0;
-	ListCell   *lc;
-
-	foreach(lc, upstream_relids)
-		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-
-	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.edges WHERE downstream = $1::regclass",
-					1, argtypes, values, NULL, false, -1);
-	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.edges (upstream, downstream) "
-					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
-					2, argtypes, values, NULL, false, -1);
-	if (!registered)
-	{
-		RegisterXactCallback(check_edges_before_commit, NULL);
-		registered = true;
-	}
-	edges_changed = true;
 }
 
 void

@@ -122,7 +122,4 @@ extern void catalog_update_definition(Oid relid, const MatviewDefinition *def);
 extern void catalog_set_refresh_mode(Oid relid, RefreshMode mode, const char *full_reason);
 extern void catalog_delete(Oid relid);
 
-/* Replaces the upstream edges of a managed view. */
-extern void catalog_set_edges(Oid relid, List *upstream_relids);
-
 #endif

@@ -128,6 +128,64 @@ relations_read(Query *query)
 	return result;
 }
 
+static void dag_check_before_commit(void);
+
+/* Whether this transaction changed edges: checked before it commits */
+static bool edges_changed = false;
+
+static void
+check_edges_before_commit(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (edges_changed)
+			{
+				edges_changed = false;
+				dag_check_before_commit();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			edges_changed = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+dag_set_edges(Oid relid, List *upstream_relids)
+{
+	static bool registered = false;
+
+	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
+	Datum		values[2];
+	Datum	   *elems = palloc(sizeof(Datum) * (list_length(upstream_relids) + 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, upstream_relids)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.edges WHERE downstream = $1::regclass",
+					1, argtypes, values, NULL, false, -1);
+	(void) spi_rows(catalog_owner(),
+					"INSERT INTO pipeline.edges (upstream, downstream) "
+					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
+					2, argtypes, values, NULL, false, -1);
+	if (!registered)
+	{
+		RegisterXactCallback(check_edges_before_commit, NULL);
+		registered = true;
+	}
+	edges_changed = true;
+}
+
 /* The DAG, or NULL when its edges make a cycle */
 static Dag *
 dag_load_unless_cycle(void)
@@ -199,7 +257,7 @@ dag_follow_replaced_view(Oid view)
 								   relation_qualified_name(view), relation_qualified_name(relid)),
 						 errhint("Replace it with a query that reads no managed view downstream of its readers.")));
 		}
-		catalog_set_edges(relid, list_concat_unique_oid(NIL, now));
+		dag_set_edges(relid, list_concat_unique_oid(NIL, now));
 	}
 	PopActiveSnapshot();
 }
@@ -216,7 +274,8 @@ checking_before_commit_context(void *arg)
 	errcontext("checking the graph of managed views before commit, with what other transactions committed meanwhile");
 }
 
-void
+/* The graph as of now, in turn with other transactions that changed it */
+static void
 dag_check_before_commit(void)
 {
 	Oid			extension = get_extension_oid("pipeline", true);

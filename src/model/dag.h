@@ -42,7 +42,7 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 
 /*
- * After CREATE OR REPLACE VIEW of plain view view: the edges of the managed
+ * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the edges of the managed
  * views that read it, again from their bound queries (it may read other
  * tables now; skip-unchanged watches the edges).  Errors, refusing the
  * replacement, when a view would read one of its downstream views.
@@ -50,12 +50,13 @@ extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oi
 extern void dag_follow_replaced_view(Oid view);
 
 /*
- * Before a transaction that changed edges commits: in turn with every other
- * such transaction of the database, the graph as of now, this transaction's
- * changes included, must have no cycle (errors, aborting it, otherwise).
- * Two transactions that each added half of a cycle would each see none.
+ * Replaces the upstream edges of a managed view.  Before the transaction
+ * commits, in turn with every other such transaction of the database, the
+ * graph as of then, this transaction's changes included, must have no
+ * cycle (two transactions that each added half of one would each see
+ * none); the commit fails otherwise.
  */
-extern void dag_check_before_commit(void);
+extern void dag_set_edges(Oid relid, List *upstream_relids);
 
 /*
  * Whether the query reads column attnum of relation relid directly (not

@@ -231,7 +231,7 @@ matview_create(Oid owner, Oid nspid, const char *relname,
 	audit_bind(def, relid);
 
 	catalog_insert(relid, def);
-	catalog_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));
+	dag_set_edges(relid, dag_bound_query_dependencies(def->bound_query, owner));
 	dag_record_query_dependencies(relid, def->bound_query, owner);
 	matview_populate(relid, def->type, def->options_json);
 	return relid;
