@@ -58,6 +58,26 @@ RESET ROLE;
 GRANT USAGE ON SCHEMA pipeline TO PUBLIC;
 SELECT upstream FROM pipeline.edges WHERE downstream OPERATOR(pg_catalog.=) 'fp.mv_d'::regclass ORDER BY 1;
 
+-- the owner of a plain view another role's view reads replaces it after
+-- revoking that role's USAGE on its schema (the reader's query is analyzed
+-- for its edges; as its owner that failed, refusing the replacement)
+CREATE SCHEMA fp_a AUTHORIZATION fp_owner;
+SET ROLE fp_owner;
+CREATE TABLE fp_a.t (g int);
+INSERT INTO fp_a.t VALUES (1);
+CREATE VIEW fp_a.pv AS SELECT g FROM fp_a.t;
+GRANT USAGE ON SCHEMA fp_a TO fp_other;
+GRANT SELECT ON fp_a.pv TO fp_other;
+SET ROLE fp_other;
+SET search_path = fp_trap, fp, pg_catalog;
+SELECT pipeline.create_matview('fp', 'others', 'SELECT g FROM fp_a.pv', '1 hour');
+SET ROLE fp_owner;
+REVOKE USAGE ON SCHEMA fp_a FROM fp_other;
+CREATE TABLE fp_a.t2 (g int);
+CREATE OR REPLACE VIEW fp_a.pv AS SELECT g FROM fp_a.t2;
+SELECT upstream FROM pipeline.edges WHERE downstream OPERATOR(pg_catalog.=) 'fp.mv_others'::regclass ORDER BY 1;
+RESET ROLE;
+
 -- a trigger a third role added with a function the view's owner may not
 -- execute is restored when an upstream's redefinition rebuilds the view
 -- (the upstream's owner could do nothing about it)
@@ -83,6 +103,8 @@ RESET ROLE;
 -- clean up
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview('fp.mv_d', cascade => true);
+SELECT pipeline.drop_matview('fp.mv_others');
+DROP SCHEMA fp_a CASCADE;
 DROP SCHEMA fp CASCADE;
 DROP SCHEMA fp_trap CASCADE;
 DROP ROLE fp_owner, fp_other, fp_third;

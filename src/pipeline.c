@@ -8,6 +8,7 @@
 
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -116,6 +117,39 @@ define_settings(void)
  * edges of the managed views that read the view follow what it reads now.
  */
 /*
+ * The database a statement needs no other session connected to, or
+ * InvalidOid: its scheduler and refresh workers are stopped first (and not
+ * started again until the statement's transaction ends).  DROP DATABASE,
+ * CREATE DATABASE ... TEMPLATE, ALTER DATABASE ... RENAME and
+ * ALTER DATABASE ... SET TABLESPACE.
+ */
+static Oid
+database_to_be_alone(Node *parsetree)
+{
+	const char *name = NULL;
+	ListCell   *lc;
+
+	if (IsA(parsetree, DropdbStmt))
+		name = ((DropdbStmt *) parsetree)->dbname;
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		name = ((RenameStmt *) parsetree)->subname;
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "template") == 0)
+				name = defGetString(lfirst_node(DefElem, lc));
+	}
+	else if (IsA(parsetree, AlterDatabaseStmt))
+	{
+		foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+				name = ((AlterDatabaseStmt *) parsetree)->dbname;
+	}
+	return name != NULL ? get_database_oid(name, true) : InvalidOid;
+}
+
+/*
  * The plain view whose query a statement replaced, or InvalidOid:
  * CREATE OR REPLACE VIEW, or CREATE [OR REPLACE] RULE "_RETURN" (which
  * also turns a table into a view).  Looked up as the statement did: a view
@@ -162,8 +196,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	List	   *rebinding;
 
-	if (IsA(parsetree, DropdbStmt))
-		launcher_stop_database_workers(get_database_oid(((DropdbStmt *) parsetree)->dbname, true));
+	launcher_stop_database_workers(database_to_be_alone(parsetree));
 	guard_untagged_statement(parsetree);
 	rebinding = rebind_before(parsetree);
 	if (prev_process_utility_hook)

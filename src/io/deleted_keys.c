@@ -330,6 +330,7 @@ deleted_keys_prune(void)
 	Interval   *retention = palloc0(sizeof(Interval));
 	Interval   *prune_every = palloc0(sizeof(Interval));
 	SpiRows    *target;
+	bool		due;
 
 	if (!OidIsValid(memory->relid))
 		return false;
@@ -352,11 +353,31 @@ deleted_keys_prune(void)
 					  "  FROM pipeline.deleted_keys_targets"
 					  " WHERE target OPERATOR(pg_catalog.=) $1",
 					  3, argtypes, values, NULL, false, SPI_OK_SELECT);
-	memory->remembered = target->count > 0;
-	if (!memory->remembered)
-		return false;
-	memory->nremembered = DatumGetInt64(target->values[1]);
-	if (DatumGetBool(target->values[0]))
+	if (target->count > 0)
+	{
+		memory->nremembered = DatumGetInt64(target->values[1]);
+		due = DatumGetBool(target->values[0]);
+	}
+	else
+	{
+		/*
+		 * Keys without their target's row: restored from a dump of 1.2-1.7
+		 * (pg_dump's CREATE EXTENSION makes this version, so 1.8's update
+		 * that counted them never ran).  Counted below, as pruning does.
+		 */
+		if (spi_rows(catalog_owner(),
+					 "SELECT FROM pipeline.deleted_keys"
+					 " WHERE target OPERATOR(pg_catalog.=) $1 LIMIT 1",
+					 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count == 0)
+			return memory->remembered = false;
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.deleted_keys_targets (target, pruned_at, keys)"
+						" VALUES ($1, '-infinity', 0)",
+						1, argtypes, values, NULL, false, SPI_OK_INSERT);
+		due = true;
+	}
+	memory->remembered = true;
+	if (due)
 	{
 		/* due: the target's keys are read through the primary key */
 		delete_expired_keys(values, argtypes);

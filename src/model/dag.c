@@ -39,6 +39,7 @@
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 #include "util/toposort.h"
 
 /* What to do with each relation entry of a query's range tables */
@@ -211,6 +212,45 @@ dag_load_unless_cycle(void)
 	return dag;
 }
 
+/* What reader_dependencies() works on */
+typedef struct ReaderQuery
+{
+	const char *bound_query;
+	Oid			owner;
+	List	   *reads;
+} ReaderQuery;
+
+static void
+analyze_reader(void *arg)
+{
+	ReaderQuery *reader = arg;
+
+	reader->reads = dag_bound_query_dependencies(reader->bound_query, reader->owner);
+}
+
+/*
+ * What managed view relid reads now: its bound query analyzed as its owner
+ * or, when its owner may no longer see something the query names (USAGE
+ * on a schema revoked since: its own refreshes fail until it is given
+ * back), as the catalog's owner.  Analysis runs nothing; it only names the
+ * relations, so the owner of a plain view it reads can still replace that.
+ */
+static List *
+reader_dependencies(Oid relid)
+{
+	ReaderQuery reader = {
+		.bound_query = catalog_get_required(relid)->bound_query,
+		.owner = catalog_relation_owner(relid)
+	};
+
+	if (subxact_try(analyze_reader, &reader, false) != NULL)
+	{
+		reader.owner = catalog_owner();
+		analyze_reader(&reader);
+	}
+	return reader.reads;
+}
+
 void
 dag_follow_replaced_view(Oid view)
 {
@@ -234,8 +274,7 @@ dag_follow_replaced_view(Oid view)
 	for (uint64 i = 0; i < readers->count; i++)
 	{
 		Oid			relid = DatumGetObjectId(spi_rows_value(readers, i, 0, &isnull));
-		List	   *now = dag_bound_query_dependencies(catalog_get_required(relid)->bound_query,
-													   catalog_relation_owner(relid));
+		List	   *now = reader_dependencies(relid);
 		Dag		   *dag = dag_load_unless_cycle();
 		ListCell   *lc;
 

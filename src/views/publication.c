@@ -113,9 +113,9 @@ delete_function(const char *spec)
  * when it has none: the one resolved when it was defined, whatever it is
  * called now.  One dropped since (the guard refuses DROP FUNCTION of it, but
  * not every drop goes through the guard) is an error that says what to do.
- * Under SQL older than 1.11, the qualified text the options keep is looked
- * up, as those versions did (under runas_begin_user_code(): the path
- * pinned).
+ * Under SQL older than 1.11, or for a publication restored from a dump of
+ * one (no OID kept), the qualified text the options keep is looked up, as
+ * those versions did (under runas_begin_user_code(): the path pinned).
  */
 static Oid
 run_delete_function(const ManagedView *view, const MatviewDefinition *def)
@@ -128,7 +128,14 @@ run_delete_function(const ManagedView *view, const MatviewDefinition *def)
 			InvalidOid;
 	if (!OidIsValid(fn) && def->unload_delete_function == NULL)
 		return InvalidOid;
-	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+
+	/*
+	 * no OID but the text: restored from a dump of 1.5-1.10, looked up as
+	 * then
+	 */
+	if (!OidIsValid(fn))
+		return delete_function(def->unload_delete_function);
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("delete function of lake publication %s no longer exists",

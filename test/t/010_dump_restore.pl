@@ -209,6 +209,42 @@ is( $plain->safe_psql('fresh', q{
 	"mv_sums\nmv_doubled\nmv_sums:1\nmv_doubled:1\n200",
 	'CREATE EXTENSION, define and refresh work without shared_preload_libraries');
 
+# --- a dump of an older version, restored where this one is installed -----
+# pg_dump writes CREATE EXTENSION without a version: the restore makes this
+# version and loads 1.7's catalog rows into it, without the data steps of
+# the updates in between (1.8 counted each target's deleted keys, 1.11 kept
+# a publication's delete function by OID)
+$node->safe_psql('postgres', 'CREATE DATABASE old17');
+$node->safe_psql('old17', qq{
+CREATE EXTENSION pipeline VERSION '1.7';
+CREATE TABLE cart (id int PRIMARY KEY, qty int, seq int);
+CREATE TABLE cart_changes (id int, qty int, seq int, op text);
+INSERT INTO cart_changes VALUES (1, 5, 1, 'I'), (2, 3, 1, 'I'), (2, 0, 5, 'D');
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+CREATE FUNCTION public.delete_partition(path text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE TABLE cases (id int, day int);
+INSERT INTO cases VALUES (1, 1), (2, 2);
+SELECT pipeline.create_matview('public', 'lake', 'SELECT id, day FROM cases', '1 hour', 'unload',
+    options => '{"unload-destination": "$tmp/old17_lake", "unload-partition-by": "day",
+                 "unload-delete-function": "public.delete_partition"}');
+SELECT status FROM pipeline.refresh('mv_lake');
+});
+my $old_dump = "$tmp/old17.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $old_dump, '-d', 'old17' ], 'pg_dump of a 1.7 database');
+$node->safe_psql('postgres', 'CREATE DATABASE new_from17');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'new_from17', $old_dump ],
+	'restored where this version is installed');
+is($node->safe_psql('new_from17', q{
+TRUNCATE cart_changes;
+INSERT INTO cart_changes VALUES (2, 9, 3, 'U');  -- older than key 2's delete
+SELECT inserted FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+SELECT string_agg(id::text, ',' ORDER BY id) FROM cart;
+SELECT keys FROM pipeline.deleted_keys_targets WHERE target = 'cart'::regclass;
+DELETE FROM cases WHERE id = 2;
+SELECT status FROM pipeline.refresh('mv_lake');}),
+	"0\n1\n1\nsucceeded",
+	'its remembered deletes still hold (their count is made again) and its publication finds its delete function');
+
 $node->stop;
 $plain->stop;
 done_testing();

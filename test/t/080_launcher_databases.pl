@@ -52,5 +52,22 @@ is($node->safe_psql('late',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE status = 'succeeded' AND worker_pid <> pg_backend_pid()"),
 	't', 'by the background worker');
 
+# statements that need a database to themselves stop its scheduler first
+# (they waited 5 s for it and failed: "being accessed by other users"),
+# and it comes back afterwards
+my $scheduler_of = sub {
+	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = '$_[0]'";
+};
+ok($node->poll_query_until('postgres', $scheduler_of->('late'), '1'), 'late has a scheduler');
+my ($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE late_copy TEMPLATE late');
+is($ret, 0, 'CREATE DATABASE ... TEMPLATE of a database with a scheduler') or diag($err);
+$node->safe_psql('postgres', 'SELECT pipeline.wake()');
+ok($node->poll_query_until('postgres', $scheduler_of->('late'), '1'), 'whose scheduler comes back');
+($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE late RENAME TO late_renamed');
+is($ret, 0, 'ALTER DATABASE ... RENAME of a database with a scheduler') or diag($err);
+$node->safe_psql('postgres', 'SELECT pipeline.wake()');
+ok($node->poll_query_until('postgres', $scheduler_of->('late_renamed'), '1'),
+	'the renamed database has its scheduler again');
+
 $node->stop;
 done_testing();
