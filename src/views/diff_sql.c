@@ -72,16 +72,14 @@ keys_equal(DiffSql *sql, const char *left_prefix, const char *right_prefix, int 
 char *
 some_key_null(const char *prefix, int n)
 {
-	StringInfoData buf;
-
 	if (n == 0)
 		return pstrdup("false");
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '(');
-	for (int i = 1; i <= n; i++)
-		appendStringInfo(&buf, "%s%s%d IS NULL", i > 1 ? " OR " : "", prefix, i);
-	appendStringInfoChar(&buf, ')');
-	return buf.data;
+
+	/*
+	 * num_nulls(), not IS NULL: a row whose fields are all null is a value
+	 * (its own group, equal to itself by record =), not a null key
+	 */
+	return psprintf("(pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.>) 0)", column_list(prefix, 1, n));
 }
 
 static char *

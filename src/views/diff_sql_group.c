@@ -239,7 +239,8 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, 
 	if (owns_nn(sql, agg, i) && gains)
 		appendStringInfo(buf, ", pg_catalog.count(c%d) AS d_nn_%d", x, i);
 	else if (owns_nn(sql, agg, i))
-		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE c%d IS NOT NULL), 0)::pg_catalog.int8 AS d_nn_%d",
+		/* num_nulls(): a row with a null field is no null value to count() */
+		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pg_catalog.num_nulls(c%d) OPERATOR(pg_catalog.=) 0), 0)::pg_catalog.int8 AS d_nn_%d",
 						 x, i);
 	switch (agg->kind)
 	{

@@ -67,7 +67,10 @@ extern char *rows_equal(const char *left_prefix, const char *right_prefix, int n
 extern char *keys_equal(struct DiffSql *sql, const char *left_prefix,
 						const char *right_prefix, int n);
 
-/* "(p1 IS NULL OR ...)": some of the first n keys is NULL; "false" for none. */
+/*
+ * "(num_nulls(p1, ...) > 0)": some of the first n keys is NULL (a row of
+ * null fields is not); "false" for none.
+ */
 extern char *some_key_null(const char *prefix, int n);
 
 /* The quoted names, each after prefix, comma-separated. */
