@@ -116,6 +116,22 @@ SELECT pg_temp.differences('dt.mv_by_x', 'SELECT x, count(*) AS n FROM dt.retype
 SELECT pipeline.drop_matview('dt.mv_by_text');
 SELECT pipeline.drop_matview('dt.mv_by_x');
 
+-- float8::text and bytea::text follow extra_float_digits and bytea_output
+-- (their output functions are declared immutable): a refresh under other
+-- values of those is a full one, as for stable built-ins
+CREATE TABLE dt.floats (id int, f float8, b bytea);
+INSERT INTO dt.floats VALUES (1, 1.0/3, '\x41');
+SELECT pipeline.create_matview('dt', 'float_texts', 'SELECT id, f::text AS ft, b::text AS bt FROM dt.floats', '1 hour',
+                               refresh_mode => 'differential');
+SET extra_float_digits = 0;
+SET bytea_output = 'escape';
+INSERT INTO dt.floats VALUES (2, 2.0/3, '\x42');
+SELECT status FROM pipeline.refresh('dt.mv_float_texts');
+SELECT pg_temp.differences('dt.mv_float_texts', 'SELECT id, f::text AS ft, b::text AS bt FROM dt.floats');
+RESET extra_float_digits;
+RESET bytea_output;
+SELECT pipeline.drop_matview('dt.mv_float_texts');
+
 SELECT pipeline.drop_matview('dt.mv_amounts');
 SELECT pipeline.drop_matview('dt.mv_rows');
 DROP SCHEMA dt CASCADE;

@@ -24,6 +24,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -133,6 +134,17 @@ reads_clock_or_catalogs(const char *name, int nargs)
 		(strncmp(name, "has_", 4) == 0 && strstr(name, "_privilege") != NULL);
 }
 
+/*
+ * Output functions PostgreSQL declares immutable whose text follows a
+ * setting (extra_float_digits, bytea_output): a view writing f::text reads
+ * the settings as one calling a stable built-in does.
+ */
+static bool
+output_follows_settings(Oid fn)
+{
+	return fn == F_FLOAT4OUT || fn == F_FLOAT8OUT || fn == F_BYTEAOUT;
+}
+
 static bool
 function_reason(Oid fn, void *context)
 {
@@ -153,7 +165,7 @@ function_reason(Oid fn, void *context)
 			 reads_clock_or_catalogs(NameStr(proc->proname), proc->pronargs))
 		check->reason = psprintf("function %s reads the clock, the settings or the catalogs",
 								 NameStr(proc->proname));
-	else if (proc->provolatile != PROVOLATILE_IMMUTABLE)
+	else if (proc->provolatile != PROVOLATILE_IMMUTABLE || output_follows_settings(fn))
 		check->stable = true;
 	else if (fn >= FirstNormalObjectId)
 		fingerprint_function(check, fn, tuple);
