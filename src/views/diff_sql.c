@@ -387,6 +387,7 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
 	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
 	sql->read_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
+	sql->bag_collations = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	foreach(lc, exprs)
 	{
 		Node	   *expr = lfirst(lc);
@@ -394,6 +395,9 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(expr));
 		if (!shape->grouped && !equality_is_image(exprType(expr), exprCollation(expr)))
 			sql->read_types[foreach_current_index(lc)] = exprType(expr);
+		if (!shape->grouped && type_is_collatable(exprType(expr)))
+			sql->bag_collations[foreach_current_index(lc)] =
+				OidIsValid(exprCollation(expr)) ? exprCollation(expr) : DEFAULT_COLLATION_OID;
 	}
 	if (shape->grouped)
 	{
@@ -577,11 +581,24 @@ view_row_reads_alike(DiffSql *sql)
 char *
 diff_sql_bag_counts(DiffSql *sql, const char *delta)
 {
-	char	   *columns = column_list("c", 1, list_length(sql->view_columns));
+	StringInfoData columns;
 	StringInfoData group_by;
 
+	initStringInfo(&columns);
 	initStringInfo(&group_by);
-	appendStringInfoString(&group_by, columns);
+	for (int i = 0; i < list_length(sql->view_columns); i++)
+	{
+		/*
+		 * Under the view's own collation: a delta of UNION ALL branches of
+		 * other collations has none, and could not be hashed or sorted
+		 */
+		char	   *column = OidIsValid(sql->bag_collations[i]) ?
+		psprintf("c%d COLLATE %s", i + 1, generate_collation_name(sql->bag_collations[i])) :
+		psprintf("c%d", i + 1);
+
+		appendStringInfo(&columns, "%s%s AS c%d", i > 0 ? ", " : "", column, i + 1);
+		appendStringInfo(&group_by, "%s%s", i > 0 ? ", " : "", column);
+	}
 	for (int i = 0; i < list_length(sql->view_columns); i++)
 		if (OidIsValid(sql->read_types[i]))
 			appendStringInfo(&group_by, ", %s",
@@ -589,7 +606,7 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 	return psprintf("SELECT %s, pg_catalog.sum(pipeline_m)::pg_catalog.int8 AS pipeline_m, "
 					"pg_catalog.row_number() OVER () AS pipeline_row "
 					"FROM (%s) d GROUP BY %s HAVING pg_catalog.sum(pipeline_m) <> 0",
-					columns, delta, group_by.data);
+					columns.data, delta, group_by.data);
 }
 
 char *
