@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/typcache.h"
 
 #include "util/analyze.h"
 #include "views/diff_sql.h"
@@ -934,11 +935,42 @@ diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only)
 												sql->view, view_matches(sql, null_keys)));
 }
 
+/*
+ * Whether a lookup column of this type (a bag view's first, a grouped
+ * view's only key, in the view and its state) is indexed by hash: a
+ * variable-length value may outgrow a btree entry (2.7 kB: a long text
+ * failed every refresh), and the lookups are by equality, which a hash
+ * index serves when the type's = hashes.
+ */
+static bool
+index_by_hash(Oid type)
+{
+	TypeCacheEntry *entry;
+
+	if (!OidIsValid(type) || get_typlen(type) != -1)
+		return false;
+	entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_OPFAMILY);
+	return OidIsValid(entry->eq_opr) && OidIsValid(entry->hash_opf) &&
+		op_in_opfamily(entry->eq_opr, entry->hash_opf);
+}
+
+/* The type of a grouped view's only key, or InvalidOid for several or none */
+static Oid
+only_key_type(DiffSql *sql)
+{
+	if (sql->nkeys != 1)
+		return InvalidOid;
+	return exprType((Node *) linitial_node(TargetEntry, sql->shape->keys)->expr);
+}
+
 char *
 diff_sql_state_index(DiffSql *sql)
 {
 	if (sql->nkeys == 0)
 		return NULL;
+	/* its groups are made by one refresh at a time: unique by the MERGE */
+	if (index_by_hash(only_key_type(sql)))
+		return psprintf("CREATE INDEX ON %s USING hash (k1)", sql->state);
 	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
 					column_list("k", 1, sql->nkeys));
 }
@@ -948,11 +980,23 @@ diff_sql_view_index(DiffSql *sql, const char *index_name)
 {
 	List	   *columns = sql->shape->grouped ? view_key_columns(sql) :
 	list_make1(linitial(sql->view_columns));
+	bool		hash = sql->shape->grouped && index_by_hash(only_key_type(sql));
 
 	if (columns == NIL)
 		return NULL;
-	return psprintf("CREATE INDEX %s ON %s (%s)", quote_identifier(index_name),
-					sql->view, name_list(columns, ""));
+	if (!sql->shape->grouped)
+	{
+		ListCell   *lc;
+
+		foreach(lc, sql->shape->query->targetList)
+			if (!lfirst_node(TargetEntry, lc)->resjunk)
+			{
+				hash = index_by_hash(exprType((Node *) lfirst_node(TargetEntry, lc)->expr));
+				break;
+			}
+	}
+	return psprintf("CREATE INDEX %s ON %s%s (%s)", quote_identifier(index_name),
+					sql->view, hash ? " USING hash" : "", name_list(columns, ""));
 }
 
 int

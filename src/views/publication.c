@@ -60,14 +60,15 @@
 #include "io/unload_journal.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
-#include "views/incremental.h"
+#include "util/subxact.h"
 #include "views/audit.h"
 #include "views/differential.h"
+#include "views/incremental.h"
 #include "views/publication.h"
 #include "views/publication_pending.h"
-#include "util/relation_name.h"
 
 /*
  * Publication definitions take turns on this sub-id of the extension's
@@ -108,6 +109,21 @@ delete_function(const char *spec)
 	return fn;
 }
 
+/* What look_up_delete_function() works on */
+typedef struct DeleteFunctionLookup
+{
+	const char *spec;
+	Oid			fn;
+} DeleteFunctionLookup;
+
+static void
+look_up_delete_function(void *arg)
+{
+	DeleteFunctionLookup *lookup = arg;
+
+	lookup->fn = delete_function(lookup->spec);
+}
+
 /*
  * The delete function of a publication's run, by OID (1.11), or InvalidOid
  * when it has none: the one resolved when it was defined, whatever it is
@@ -130,12 +146,17 @@ run_delete_function(const ManagedView *view, const MatviewDefinition *def)
 		return InvalidOid;
 
 	/*
-	 * no OID but the text: restored from a dump of 1.5-1.10, looked up as
-	 * then
+	 * No OID but the text: restored from a dump of 1.5-1.10, looked up as
+	 * then (one dropped since is the error below)
 	 */
 	if (!OidIsValid(fn))
-		return delete_function(def->unload_delete_function);
-	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+	{
+		DeleteFunctionLookup lookup = {.spec = def->unload_delete_function};
+
+		if (subxact_try(look_up_delete_function, &lookup, false) == NULL)
+			return lookup.fn;
+	}
+	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("delete function of lake publication %s no longer exists",
