@@ -134,6 +134,16 @@ SELECT status FROM pipeline.refresh('dt.mv_unioned');
 SELECT pg_temp.differences('dt.mv_unioned',
     'SELECT id, s FROM dt.u1 UNION ALL SELECT id, s FROM dt.u2 UNION ALL SELECT id, s FROM dt.u3');
 SELECT pipeline.drop_matview('dt.mv_unioned');
+-- a bag view of a column under a collation of a user's schema: the delta
+-- names it qualified (it failed every refresh: collation does not exist)
+CREATE COLLATION dt.mycoll FROM "C";
+CREATE TABLE dt.mine (k text COLLATE dt.mycoll);
+INSERT INTO dt.mine VALUES ('a');
+SELECT pipeline.create_matview('dt', 'mine', 'SELECT k FROM dt.mine', '1 hour', refresh_mode => 'differential');
+INSERT INTO dt.mine VALUES ('b'), ('b');
+SELECT status FROM pipeline.refresh('dt.mv_mine');
+SELECT pg_temp.differences('dt.mv_mine', 'SELECT k FROM dt.mine');
+SELECT pipeline.drop_matview('dt.mv_mine');
 
 -- a long, poorly compressible text as a bag view's first column or a
 -- group's only key: looked up by a hash index (a btree entry holds at most

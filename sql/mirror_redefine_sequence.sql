@@ -56,6 +56,19 @@ SELECT 'mr.mv_m3'::regclass::oid = :m3_before AS kept;
 INSERT INTO mr.ev3 VALUES (3, 50, 3, 'I', 1, 'newer by ver');
 SELECT status FROM pipeline.refresh('mr.mv_m3');
 SELECT id, seq, v FROM mr.mv_m3;
+
+-- the same for a key: "id2 AS id" instead of "id" (the memory holds key 1
+-- deleted at 200 by the old key; a change of the new key 1 at 150 was lost)
+CREATE TABLE mr.ev4 (off bigint, seq int, op text, id int, id2 int, v text);
+SELECT pipeline.create_matview('mr', 'm4', 'SELECT off, seq, op, id, v FROM mr.ev4', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev4 VALUES (1, 100, 'I', 1, 10, 'a'), (2, 200, 'D', 1, 10, NULL), (3, 300, 'I', 2, 20, 'b');
+SELECT status FROM pipeline.refresh('mr.mv_m4');
+SELECT pipeline.create_matview('mr', 'm4', 'SELECT off, seq, op, id2 AS id, v FROM mr.ev4', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev4 VALUES (4, 150, 'I', 7, 1, 'new key 1');
+SELECT status FROM pipeline.refresh('mr.mv_m4');
+SELECT id, seq, v FROM mr.mv_m4 ORDER BY id;
 RESET search_path;
 RESET ROLE;
 

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -14,6 +15,7 @@
 #include "miscadmin.h"
 #include "rewrite/rewriteSupport.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
@@ -128,6 +130,7 @@ database_to_be_alone(Node *parsetree)
 {
 	const char *name = NULL;
 	ListCell   *lc;
+	Oid			dboid;
 
 	if (IsA(parsetree, DropdbStmt))
 		name = ((DropdbStmt *) parsetree)->dbname;
@@ -146,7 +149,23 @@ database_to_be_alone(Node *parsetree)
 			if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
 				name = ((AlterDatabaseStmt *) parsetree)->dbname;
 	}
-	return name != NULL ? get_database_oid(name, true) : InvalidOid;
+	if (name == NULL)
+		return InvalidOid;
+	dboid = get_database_oid(name, true);
+
+	/*
+	 * Only for a statement PostgreSQL will let through: stopping the workers
+	 * is the database owner's call (a template's too, as copying one that is
+	 * not marked a template is), and all but RENAME refuse a transaction
+	 * block, where the stop would outlast a failed subtransaction.
+	 */
+	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	if (!IsA(parsetree, RenameStmt) && IsTransactionBlock())
+		return InvalidOid;
+	if ((IsA(parsetree, CreatedbStmt) || IsA(parsetree, RenameStmt)) && !have_createdb_privilege())
+		return InvalidOid;
+	return dboid;
 }
 
 /*

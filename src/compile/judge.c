@@ -208,26 +208,35 @@ read_stored_columns(void *arg)
 }
 
 /*
- * Whether the mirror's sequence, operation and incremental key read the
- * same expressions in its new query as in its stored one (the same names
- * are not enough: its kept rows, deleted-key memory and mark hold values
- * of the old expressions).  A stored query that no longer analyzes (an
- * upstream in the same set changed) counts as changed.
+ * Whether the mirror's keys, sequence, operation and incremental key read
+ * the same expressions in its new query as in its stored one (the same
+ * names are not enough: its kept rows, deleted-key memory and mark hold
+ * values of the old expressions).  A stored query that no longer analyzes
+ * (an upstream in the same set changed) counts as changed.
  */
 static bool
 same_mirror_columns(PendingView *v, Query *query, MatviewDefinition *mirror)
 {
-	const char *names[3] = {mirror->mirror_sequence, mirror->mirror_operation, v->key};
-	char	   *before[3] = {NULL, NULL, NULL};
+	int			count = 3 + list_length(mirror->mirror_keys);
+	const char **names = palloc0(sizeof(char *) * count);
+	char	  **before = palloc0(sizeof(char *) * count);
 	StoredColumns stored = {
 		.owner = v->owner,
 		.bound_query = catalog_get_required(v->relid)->bound_query,
 		.names = names,
 		.sources = before,
-		.count = lengthof(names)
+		.count = count
 	};
+	ListCell   *lc;
 	RunAs		ra;
 	bool		same;
+
+	names[0] = mirror->mirror_sequence;
+	names[1] = mirror->mirror_operation;
+	names[2] = v->key;
+	/* the memory holds the keys' values too */
+	foreach(lc, mirror->mirror_keys)
+		names[3 + foreach_current_index(lc)] = lfirst(lc);
 
 	if (subxact_try(read_stored_columns, &stored, false) != NULL)
 		return false;

@@ -593,7 +593,7 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 		 * other collations has none, and could not be hashed or sorted
 		 */
 		char	   *column = OidIsValid(sql->bag_collations[i]) ?
-		psprintf("c%d COLLATE %s", i + 1, generate_collation_name(sql->bag_collations[i])) :
+		psprintf("c%d COLLATE %s", i + 1, collation_name_sql(sql->bag_collations[i])) :
 		psprintf("c%d", i + 1);
 
 		appendStringInfo(&columns, "%s%s AS c%d", i > 0 ? ", " : "", column, i + 1);

@@ -69,5 +69,19 @@ $node->safe_psql('postgres', 'SELECT pipeline.wake()');
 ok($node->poll_query_until('postgres', $scheduler_of->('late_renamed'), '1'),
 	'the renamed database has its scheduler again');
 
+# a role that may not run those statements does not stop the scheduler
+# (any role's refused DROP DATABASE killed it and its running refreshes)
+my $scheduler_pid = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'late_renamed'";
+my $pid = $node->safe_psql('postgres', $scheduler_pid);
+$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
+for my $statement ('DROP DATABASE late_renamed', 'ALTER DATABASE late_renamed RENAME TO x',
+	'CREATE DATABASE y TEMPLATE late_renamed')
+{
+	($ret, $out, $err) = $node->psql('postgres', "SET ROLE mallory; $statement");
+	isnt($ret, 0, "$statement is refused to a role that does not own the database");
+}
+sleep 1;
+is($node->safe_psql('postgres', $scheduler_pid), $pid, 'and the scheduler kept running');
+
 $node->stop;
 done_testing();
