@@ -70,16 +70,33 @@ keys_equal(DiffSql *sql, const char *left_prefix, const char *right_prefix, int 
 }
 
 char *
-some_key_null(const char *prefix, int n)
+null_value_sql(const char *expr, Oid type)
 {
+	/*
+	 * A row whose fields are all null is a value (its own group, equal to
+	 * itself by record =), yet IS NULL says true of it: num_nulls() asks
+	 * about the value.  Other types keep IS NULL, which the planner
+	 * estimates.
+	 */
+	if (type_is_rowtype(getBaseType(type)))
+		return psprintf("pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.>) 0", expr);
+	return psprintf("%s IS NULL", expr);
+}
+
+char *
+some_key_null(DiffSql *sql, const char *prefix, int n)
+{
+	StringInfoData buf;
+
 	if (n == 0)
 		return pstrdup("false");
-
-	/*
-	 * num_nulls(), not IS NULL: a row whose fields are all null is a value
-	 * (its own group, equal to itself by record =), not a null key
-	 */
-	return psprintf("(pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.>) 0)", column_list(prefix, 1, n));
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 1; i <= n; i++)
+		appendStringInfo(&buf, "%s%s", i > 1 ? " OR " : "",
+						 null_value_sql(psprintf("%s%d", prefix, i), sql->key_types[i - 1]));
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
 }
 
 static char *
@@ -387,12 +404,14 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
 	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
 	sql->read_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
+	sql->key_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	sql->bag_collations = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	foreach(lc, exprs)
 	{
 		Node	   *expr = lfirst(lc);
 
 		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(expr));
+		sql->key_types[foreach_current_index(lc)] = exprType(expr);
 		if (!shape->grouped && !equality_is_image(exprType(expr), exprCollation(expr)))
 			sql->read_types[foreach_current_index(lc)] = exprType(expr);
 		if (!shape->grouped && type_is_collatable(exprType(expr)))
@@ -620,7 +639,7 @@ diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 	if (null_columns)
 		appendStringInfo(&match, "ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record AND %s",
 						 name_list(sql->view_columns, "v."), column_list("d.c", 1, n),
-						 some_key_null("d.c", n));
+						 some_key_null(sql, "d.c", n));
 	else
 	{
 		/* every column equal, by name on the view's side */
@@ -628,7 +647,7 @@ diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 			appendStringInfo(&match, "v.%s %s d.c%d AND ", (char *) lfirst(lc),
 							 sql->key_ops[foreach_current_index(lc)],
 							 foreach_current_index(lc) + 1);
-		appendStringInfo(&match, "NOT %s", some_key_null("d.c", n));
+		appendStringInfo(&match, "NOT %s", some_key_null(sql, "d.c", n));
 	}
 	appendStringInfoString(&match, view_row_reads_alike(sql));
 	return psprintf("DELETE FROM %s WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("

@@ -240,9 +240,9 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, 
 	if (owns_nn(sql, agg, i) && gains)
 		appendStringInfo(buf, ", pg_catalog.count(c%d) AS d_nn_%d", x, i);
 	else if (owns_nn(sql, agg, i))
-		/* num_nulls(): a row with a null field is no null value to count() */
-		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE pg_catalog.num_nulls(c%d) OPERATOR(pg_catalog.=) 0), 0)::pg_catalog.int8 AS d_nn_%d",
-						 x, i);
+		/* a row with a null field is no null value to count() */
+		appendStringInfo(buf, ", COALESCE(pg_catalog.sum(pipeline_m) FILTER (WHERE NOT (%s)), 0)::pg_catalog.int8 AS d_nn_%d",
+						 null_value_sql(psprintf("c%d", x), agg->argtype), i);
 	switch (agg->kind)
 	{
 		case DIFF_SUM:
@@ -514,7 +514,7 @@ group_delta_rows(DiffSql *sql, bool null_keys)
 	if (sql->nkeys == 0)
 		return pstrdup("pipeline_dg");
 	return psprintf("(SELECT * FROM pipeline_dg WHERE %s%s)", null_keys ? "" : "NOT ",
-					some_key_null("c", sql->nkeys));
+					some_key_null(sql, "c", sql->nkeys));
 }
 
 /*
@@ -530,7 +530,7 @@ group_delta_keys(DiffSql *sql, bool null_keys)
 {
 	return psprintf("(SELECT %s FROM pipeline_dg WHERE %s%s OFFSET 0)",
 					column_list("c", 1, sql->nkeys), null_keys ? "" : "NOT ",
-					some_key_null("c", sql->nkeys));
+					some_key_null(sql, "c", sql->nkeys));
 }
 
 char *
@@ -553,7 +553,7 @@ diff_sql_group_keys_left(DiffSql *sql)
 	}
 	return psprintf("SELECT %s, 1::pg_catalog.int8 FROM pipeline_dg WHERE NOT %s AND NOT EXISTS "
 					"(SELECT FROM pipeline_du u WHERE %s) /* keys%s */",
-					column_list("c", 1, sql->nkeys), some_key_null("c", sql->nkeys),
+					column_list("c", 1, sql->nkeys), some_key_null(sql, "c", sql->nkeys),
 					keys_equal(sql, "u.c", "pipeline_dg.c", sql->nkeys), types.data);
 }
 
@@ -615,7 +615,7 @@ diff_sql_state_stale_count(DiffSql *sql)
 {
 	return psprintf("SELECT pg_catalog.count(*) FILTER (WHERE NOT (%s)), "
 					"pg_catalog.count(*) FILTER (WHERE %s) FROM %s s WHERE s.pipeline_stale",
-					some_key_null("s.k", sql->nkeys), some_key_null("s.k", sql->nkeys), sql->state);
+					some_key_null(sql, "s.k", sql->nkeys), some_key_null(sql, "s.k", sql->nkeys), sql->state);
 }
 
 /* The state of each group from the inner rows now. */
@@ -705,7 +705,7 @@ static char *
 stale_groups(DiffSql *sql, bool null_keys)
 {
 	return psprintf("s.pipeline_stale AND %s%s", null_keys ? "" : "NOT ",
-					some_key_null("s.k", sql->nkeys));
+					some_key_null(sql, "s.k", sql->nkeys));
 }
 
 /* "s.top_<n> IS NULL AND s.nn_<n> > 0 OR ...": some kept values unknown */

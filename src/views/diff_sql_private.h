@@ -43,6 +43,7 @@ struct DiffSql
 	List	   *view_columns;	/* quoted column names of the view */
 	char	  **key_ops;		/* per key (grouped) or column (bag), 0-based:
 								 * its type's equality, OPERATOR(schema.=) */
+	Oid		   *key_types;		/* and its type */
 	Oid		   *read_types;		/* bag: per column, 0-based, its type where
 								 * equal values may read differently (2.5,
 								 * 2.50), else InvalidOid */
@@ -69,11 +70,14 @@ extern char *rows_equal(const char *left_prefix, const char *right_prefix, int n
 extern char *keys_equal(struct DiffSql *sql, const char *left_prefix,
 						const char *right_prefix, int n);
 
+/* "<expr> IS NULL" for a value of type, asking about the value itself */
+extern char *null_value_sql(const char *expr, Oid type);
+
 /*
- * "(num_nulls(p1, ...) > 0)": some of the first n keys is NULL (a row of
- * null fields is not); "false" for none.
+ * "(p1 IS NULL OR ...)": some of the first n keys is NULL (a row of null
+ * fields is not); "false" for none.
  */
-extern char *some_key_null(const char *prefix, int n);
+extern char *some_key_null(struct DiffSql *sql, const char *prefix, int n);
 
 /* The quoted names, each after prefix, comma-separated. */
 extern char *name_list(List *names, const char *prefix);
