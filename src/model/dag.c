@@ -130,6 +130,7 @@ relations_read(Query *query)
 }
 
 static void dag_check_before_commit(void);
+static Dag *load_dag(bool error_on_cycle);
 
 /* Whether this transaction changed edges: checked before it commits */
 static bool edges_changed = false;
@@ -185,31 +186,6 @@ dag_set_edges(Oid relid, List *upstream_relids)
 		registered = true;
 	}
 	edges_changed = true;
-}
-
-/* The DAG, or NULL when its edges make a cycle */
-static Dag *
-dag_load_unless_cycle(void)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	Dag		   *volatile dag = NULL;
-
-	PG_TRY();
-	{
-		dag = dag_load();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller);
-		error = CopyErrorData();
-		if (error->sqlerrcode != ERRCODE_INVALID_RECURSION)
-			PG_RE_THROW();
-		FlushErrorState();
-	}
-	PG_END_TRY();
-	return dag;
 }
 
 /* What reader_dependencies() works on */
@@ -275,13 +251,13 @@ dag_follow_replaced_view(Oid view)
 	{
 		Oid			relid = DatumGetObjectId(spi_rows_value(readers, i, 0, &isnull));
 		List	   *now = reader_dependencies(relid);
-		Dag		   *dag = dag_load_unless_cycle();
+		Dag		   *dag = load_dag(false);
 		ListCell   *lc;
 
 		/*
 		 * Never a cycle in the graph: it would stop every view's runs.  (One
-		 * there already is left to the check before commit, so a replacement
-		 * may break it.)
+		 * there already, load_dag() gives NULL, is left to the check before
+		 * commit, so a replacement may break it.)
 		 */
 		foreach(lc, dag ? dag_with_downstream(dag, dag_find(dag, relid)) : NIL)
 		{
@@ -512,7 +488,7 @@ compare_ready(const void *a, const void *b, void *arg)
  * since every view's level exceeds its upstreams'.
  */
 static int *
-refresh_order(LoadedNode *loaded, int count)
+refresh_order(LoadedNode *loaded, int count, bool error_on_cycle)
 {
 	List	  **upstream = palloc(sizeof(List *) * Max(count, 1));
 	TopoSort   *ts;
@@ -521,6 +497,8 @@ refresh_order(LoadedNode *loaded, int count)
 	for (i = 0; i < count; i++)
 		upstream[i] = loaded[i].upstream;
 	ts = toposort(count, upstream);
+	if (ts->placed < count && !error_on_cycle)
+		return NULL;
 	if (ts->placed < count)
 	{
 		StringInfoData names;
@@ -647,10 +625,10 @@ build_dag(LoadedNode *loaded, const int *order, int count)
  * a definition changes, and it may hold thousands of views.  Edges are
  * mapped to nodes by OID here.  Everything but the Dag is built in a
  * context of its own and freed with it: the scheduler keeps the Dag across
- * ticks.
+ * ticks.  NULL when the edges make a cycle, unless error_on_cycle.
  */
-Dag *
-dag_load(void)
+static Dag *
+load_dag(bool error_on_cycle)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(caller, "pipeline dag_load",
@@ -665,12 +643,18 @@ dag_load(void)
 	count = load_views(&loaded, &byoid);
 	load_edges(loaded, byoid, count);
 
-	order = refresh_order(loaded, count);
+	order = refresh_order(loaded, count, error_on_cycle);
 
 	MemoryContextSwitchTo(caller);
-	dag = build_dag(loaded, order, count);
+	dag = order != NULL ? build_dag(loaded, order, count) : NULL;
 	MemoryContextDelete(work);
 	return dag;
+}
+
+Dag *
+dag_load(void)
+{
+	return load_dag(true);
 }
 
 List *

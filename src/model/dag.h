@@ -42,10 +42,11 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 
 /*
- * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the edges of the managed
- * views that read it, again from their bound queries (it may read other
- * tables now; skip-unchanged watches the edges).  Errors, refusing the
- * replacement, when a view would read one of its downstream views.
+ * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the
+ * edges of the managed views that read it, again from their bound queries
+ * (it may read other tables now; skip-unchanged watches the edges).
+ * Errors, refusing the replacement, when a view would read one of its
+ * downstream views.
  */
 extern void dag_follow_replaced_view(Oid view);
 
