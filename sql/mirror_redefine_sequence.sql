@@ -69,6 +69,17 @@ SELECT pipeline.create_matview('mr', 'm4', 'SELECT off, seq, op, id2 AS id, v FR
 INSERT INTO mr.ev4 VALUES (4, 150, 'I', 7, 1, 'new key 1');
 SELECT status FROM pipeline.refresh('mr.mv_m4');
 SELECT id, seq, v FROM mr.mv_m4 ORDER BY id;
+
+-- or through a plain view it reads: replacing that view is refused while
+-- the mirror consumes it (its rows and memory hold values of the old one)
+CREATE TABLE mr.ev5 (off bigint, seq int, ver int, op text, id int, v text);
+CREATE VIEW mr.src5 AS SELECT off, seq, op, id, v FROM mr.ev5;
+SELECT pipeline.create_matview('mr', 'm5', 'SELECT off, seq, op, id, v FROM mr.src5', '1 minute', 'mirror', 'off',
+                               'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+INSERT INTO mr.ev5 VALUES (1, 100, 1, 'I', 1, 'a'), (2, 200, 2, 'D', 1, NULL);
+SELECT status FROM pipeline.refresh('mr.mv_m5');
+CREATE OR REPLACE VIEW mr.src5 AS SELECT off, ver AS seq, op, id, v FROM mr.ev5;
+SELECT pg_catalog.pg_get_viewdef('mr.src5'::regclass) OPERATOR(pg_catalog.~~) '%ver%' AS replaced;
 RESET search_path;
 RESET ROLE;
 

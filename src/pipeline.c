@@ -8,6 +8,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -18,6 +19,7 @@
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "bgw/launcher.h"
 #include "compile/guard.h"
@@ -118,6 +120,20 @@ define_settings(void)
  * name what it renames are taken again; after CREATE OR REPLACE VIEW the
  * edges of the managed views that read the view follow what it reads now.
  */
+static bool
+database_is_template(Oid dboid)
+{
+	HeapTuple	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	bool		is_template = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		is_template = ((Form_pg_database) GETSTRUCT(tuple))->datistemplate;
+		ReleaseSysCache(tuple);
+	}
+	return is_template;
+}
+
 /*
  * The database a statement needs no other session connected to, or
  * InvalidOid: its scheduler and refresh workers are stopped first (and not
@@ -139,8 +155,10 @@ database_to_be_alone(Node *parsetree)
 		name = ((RenameStmt *) parsetree)->subname;
 	else if (IsA(parsetree, CreatedbStmt))
 	{
+		/* TEMPLATE DEFAULT (no value) is template1, which has no scheduler */
 		foreach(lc, ((CreatedbStmt *) parsetree)->options)
-			if (strcmp(lfirst_node(DefElem, lc)->defname, "template") == 0)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "template") == 0 &&
+				lfirst_node(DefElem, lc)->arg != NULL)
 				name = defGetString(lfirst_node(DefElem, lc));
 	}
 	else if (IsA(parsetree, AlterDatabaseStmt))
@@ -159,7 +177,11 @@ database_to_be_alone(Node *parsetree)
 	 * not marked a template is), and all but RENAME refuse a transaction
 	 * block, where the stop would outlast a failed subtransaction.
 	 */
-	if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
+	if (!OidIsValid(dboid))
+		return InvalidOid;
+	/* any role with CREATEDB may copy a database marked a template */
+	if (!pg_database_ownercheck(dboid, GetUserId()) &&
+		!(IsA(parsetree, CreatedbStmt) && database_is_template(dboid)))
 		return InvalidOid;
 	if (!IsA(parsetree, RenameStmt) && IsTransactionBlock())
 		return InvalidOid;

@@ -29,6 +29,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/utility.h"
@@ -646,6 +647,25 @@ launcher_stop_database_workers(Oid dboid)
 	count = begin_drop(SLOT_DATABASE_DROP, dboid, true, pids);
 	for (int i = 0; i < count; i++)
 		kill(pids[i], SIGTERM);
+
+	/*
+	 * Gone before the statement looks (for at most 5 s, as PostgreSQL waits
+	 * for other sessions): DROP DATABASE ... WITH (FORCE) would otherwise
+	 * find them and refuse a role that may not signal them.
+	 */
+	for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10)
+	{
+		bool		alive = false;
+
+		for (int i = 0; i < count && !alive; i++)
+			alive = BackendPidGetProc(pids[i]) != NULL;
+		if (!alive)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	pfree(pids);
 }
 

@@ -34,6 +34,7 @@
 
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "model/dpl.h"
 #include "util/analyze.h"
 #include "util/interval.h"
 #include "util/relation_name.h"
@@ -250,9 +251,27 @@ dag_follow_replaced_view(Oid view)
 	for (uint64 i = 0; i < readers->count; i++)
 	{
 		Oid			relid = DatumGetObjectId(spi_rows_value(readers, i, 0, &isnull));
-		List	   *now = reader_dependencies(relid);
-		Dag		   *dag = load_dag(false);
+		ManagedView *reader = catalog_get_required(relid);
+		List	   *now;
+		Dag		   *dag;
 		ListCell   *lc;
+
+		/*
+		 * A view that consumes it (stream, mirror, publication) keeps rows, a
+		 * mark and remembered deletes of what it read: a new meaning under
+		 * the same names would mix with them unseen.
+		 */
+		if (reader->type != MATVIEW_REGULAR)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot replace view %s: %s view %s consumes it",
+							relation_qualified_name(view), matview_type_name(reader->type),
+							relation_qualified_name(relid)),
+					 errdetail("Its rows and its mark hold values of what the view read."),
+					 errhint("Redefine %s to read something else, or drop it, first.",
+							 relation_qualified_name(relid))));
+		now = reader_dependencies(relid);
+		dag = load_dag(false);
 
 		/*
 		 * Never a cycle in the graph: it would stop every view's runs.  (One

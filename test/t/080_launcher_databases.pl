@@ -83,5 +83,25 @@ for my $statement ('DROP DATABASE late_renamed', 'ALTER DATABASE late_renamed RE
 sleep 1;
 is($node->safe_psql('postgres', $scheduler_pid), $pid, 'and the scheduler kept running');
 
+# TEMPLATE DEFAULT names no database; a template is copied by any role with
+# CREATEDB; the owner's DROP DATABASE ... WITH (FORCE) finds the scheduler
+# gone (it refused a role that may not signal it)
+($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE from_default TEMPLATE DEFAULT');
+is($ret, 0, 'CREATE DATABASE ... TEMPLATE DEFAULT') or diag($err);
+$node->safe_psql('postgres', q{
+	CREATE ROLE db_owner LOGIN CREATEDB;
+	CREATE ROLE db_copier LOGIN CREATEDB;
+	ALTER DATABASE late_renamed OWNER TO db_owner;
+	SELECT pipeline.wake();
+});
+ok($node->poll_query_until('postgres', $scheduler_of->('late_renamed'), '1'), 'late_renamed has a scheduler');
+$node->safe_psql('postgres', 'ALTER DATABASE late_renamed IS_TEMPLATE true');
+($ret, $out, $err) = $node->psql('postgres', 'SET ROLE db_copier; CREATE DATABASE copied TEMPLATE late_renamed');
+is($ret, 0, 'a role with CREATEDB copies a template database that has a scheduler') or diag($err);
+$node->safe_psql('postgres', 'ALTER DATABASE late_renamed IS_TEMPLATE false; SELECT pipeline.wake()');
+ok($node->poll_query_until('postgres', $scheduler_of->('late_renamed'), '1'), 'its scheduler is back');
+($ret, $out, $err) = $node->psql('postgres', 'SET ROLE db_owner; DROP DATABASE late_renamed WITH (FORCE)');
+is($ret, 0, "the owner's DROP DATABASE ... WITH (FORCE) of a database with a scheduler") or diag($err);
+
 $node->stop;
 done_testing();
