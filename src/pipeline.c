@@ -113,13 +113,7 @@ define_settings(void)
 							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 }
 
-/*
- * The one ProcessUtility hook: before DROP DATABASE the database's pipeline
- * processes are asked to leave; the guard sees the commands its event
- * trigger's tags miss; around a RENAME or SET SCHEMA the bound queries that
- * name what it renames are taken again; after CREATE OR REPLACE VIEW the
- * edges of the managed views that read the view follow what it reads now.
- */
+/* Whether a database is marked a template (datistemplate) */
 static bool
 database_is_template(Oid dboid)
 {
@@ -228,6 +222,14 @@ follow_replaced_view(Node *parsetree)
 		dag_follow_replaced_view(view);
 }
 
+/*
+ * The one ProcessUtility hook: before a statement that needs a database to
+ * itself (DROP DATABASE, ...) the database's pipeline processes are asked
+ * to leave; the guard sees the commands its event trigger's tags miss;
+ * around a RENAME or SET SCHEMA the bound queries that name what it renames
+ * are taken again; after a plain view's query is replaced the edges of the
+ * managed views that read the view follow what it reads now.
+ */
 static void
 pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 						 bool readOnlyTree, ProcessUtilityContext context,
