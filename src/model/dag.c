@@ -181,6 +181,18 @@ dag_set_edges(Oid relid, List *upstream_relids)
 					"INSERT INTO pipeline.edges (upstream, downstream) "
 					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
 					2, argtypes, values, NULL, false, -1);
+
+	/*
+	 * Only an edge from a managed view can close a cycle: a view reading
+	 * tables alone (most definitions) needs no check at commit.
+	 */
+	if (edges_changed || n == 0 ||
+		!DatumGetBool(spi_rows(catalog_owner(),
+							   "SELECT EXISTS (SELECT FROM pipeline.matview_definitions"
+							   " WHERE matview OPERATOR(pg_catalog.=)"
+							   "       ANY ($2::pg_catalog.regclass[]))",
+							   2, argtypes, values, NULL, false, SPI_OK_SELECT)->values[0]))
+		return;
 	if (!registered)
 	{
 		RegisterXactCallback(check_edges_before_commit, NULL);

@@ -51,11 +51,12 @@ extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oi
 extern void dag_follow_replaced_view(Oid view);
 
 /*
- * Replaces the upstream edges of a managed view.  Before the transaction
- * commits, in turn with every other such transaction of the database, the
- * graph as of then, this transaction's changes included, must have no
- * cycle (two transactions that each added half of one would each see
- * none); the commit fails otherwise.
+ * Replaces the upstream edges of a managed view.  When one of them is from
+ * a managed view, then before the transaction commits, in turn with every
+ * other such transaction of the database, the graph as of then, this
+ * transaction's changes included, must have no cycle (two transactions
+ * that each added half of one would each see none); the commit fails
+ * otherwise.
  */
 extern void dag_set_edges(Oid relid, List *upstream_relids);
 
