@@ -167,13 +167,12 @@ database_to_be_alone(Node *parsetree)
 
 	/*
 	 * Only for a statement PostgreSQL will let through: stopping the workers
-	 * is the database owner's call (a template's too, as copying one that is
-	 * not marked a template is), and all but RENAME refuse a transaction
+	 * is the database owner's call (but any role with CREATEDB may copy a
+	 * database marked a template), and all but RENAME refuse a transaction
 	 * block, where the stop would outlast a failed subtransaction.
 	 */
 	if (!OidIsValid(dboid))
 		return InvalidOid;
-	/* any role with CREATEDB may copy a database marked a template */
 	if (!pg_database_ownercheck(dboid, GetUserId()) &&
 		!(IsA(parsetree, CreatedbStmt) && database_is_template(dboid)))
 		return InvalidOid;
@@ -196,7 +195,7 @@ replaced_view(Node *parsetree)
 {
 	if (IsA(parsetree, ViewStmt) && ((ViewStmt *) parsetree)->replace)
 	{
-		RangeVar   *rv = copyObject(((ViewStmt *) parsetree)->view);
+		RangeVar   *rv = ((ViewStmt *) parsetree)->view;
 
 		return get_relname_relid(rv->relname, RangeVarGetCreationNamespace(rv));
 	}

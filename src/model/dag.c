@@ -218,17 +218,17 @@ analyze_reader(void *arg)
 }
 
 /*
- * What managed view relid reads now: its bound query analyzed as its owner
+ * What managed view relid reads now: its bound_query analyzed as its owner
  * or, when its owner may no longer see something the query names (USAGE
  * on a schema revoked since: its own refreshes fail until it is given
  * back), as the catalog's owner.  Analysis runs nothing; it only names the
  * relations, so the owner of a plain view it reads can still replace that.
  */
 static List *
-reader_dependencies(Oid relid)
+reader_dependencies(Oid relid, const char *bound_query)
 {
 	ReaderQuery reader = {
-		.bound_query = catalog_get_required(relid)->bound_query,
+		.bound_query = bound_query,
 		.owner = catalog_relation_owner(relid)
 	};
 
@@ -282,7 +282,7 @@ dag_follow_replaced_view(Oid view)
 					 errdetail("Its rows and its mark hold values of what the view read."),
 					 errhint("Redefine %s to read something else, or drop it, first.",
 							 relation_qualified_name(relid))));
-		now = reader_dependencies(relid);
+		now = reader_dependencies(relid, reader->bound_query);
 		dag = load_dag(false);
 
 		/*

@@ -954,13 +954,16 @@ index_by_hash(Oid type)
 		op_in_opfamily(entry->eq_opr, entry->hash_opf);
 }
 
-/* The type of a grouped view's only key, or InvalidOid for several or none */
+/*
+ * The type of the one column a view's lookup index is on (a bag view's
+ * first, a grouped view's only key), or InvalidOid for several or none
+ */
 static Oid
-only_key_type(DiffSql *sql)
+lookup_column_type(DiffSql *sql)
 {
-	if (sql->nkeys != 1)
+	if (sql->shape->grouped ? sql->nkeys != 1 : sql->view_columns == NIL)
 		return InvalidOid;
-	return exprType((Node *) linitial_node(TargetEntry, sql->shape->keys)->expr);
+	return sql->key_types[0];
 }
 
 char *
@@ -969,7 +972,7 @@ diff_sql_state_index(DiffSql *sql)
 	if (sql->nkeys == 0)
 		return NULL;
 	/* its groups are made by one refresh at a time: unique by the MERGE */
-	if (index_by_hash(only_key_type(sql)))
+	if (index_by_hash(lookup_column_type(sql)))
 		return psprintf("CREATE INDEX ON %s USING hash (k1)", sql->state);
 	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
 					column_list("k", 1, sql->nkeys));
@@ -980,23 +983,12 @@ diff_sql_view_index(DiffSql *sql, const char *index_name)
 {
 	List	   *columns = sql->shape->grouped ? view_key_columns(sql) :
 	list_make1(linitial(sql->view_columns));
-	bool		hash = sql->shape->grouped && index_by_hash(only_key_type(sql));
 
 	if (columns == NIL)
 		return NULL;
-	if (!sql->shape->grouped)
-	{
-		ListCell   *lc;
-
-		foreach(lc, sql->shape->query->targetList)
-			if (!lfirst_node(TargetEntry, lc)->resjunk)
-			{
-				hash = index_by_hash(exprType((Node *) lfirst_node(TargetEntry, lc)->expr));
-				break;
-			}
-	}
-	return psprintf("CREATE INDEX %s ON %s%s (%s)", quote_identifier(index_name),
-					sql->view, hash ? " USING hash" : "", name_list(columns, ""));
+	return psprintf("CREATE INDEX %s ON %s%s (%s)", quote_identifier(index_name), sql->view,
+					index_by_hash(lookup_column_type(sql)) ? " USING hash" : "",
+					name_list(columns, ""));
 }
 
 int
