@@ -171,7 +171,7 @@ pipeline_external_call(PG_FUNCTION_ARGS)
 	v = getIthJsonbValueFromContainer(results, 0);
 	isnull = v->type == jbvNull;
 	if (!isnull)
-		result = lambda_cast_result(ef, results, 0, &isnull);
+		result = lambda_cast_result(ef, v, 0, &isnull);
 	end_request_memory(&memory);
 	if (isnull)
 		PG_RETURN_NULL();
@@ -337,13 +337,15 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, const InvokeArguments 
 		bool		nulls[2] = {false, false};
 		bool		isnull;
 
-		/* the result must fit the return type, though it stays JSON */
-		(void) lambda_cast_result(ef, results, i, &isnull);
 		values[0] = Int64GetDatum((int64) start + i + 1);
 		if (v->type == jbvNull)
 			nulls[1] = true;
 		else
+		{
+			/* the result must fit the return type, though it stays JSON */
+			(void) lambda_cast_result(ef, v, i, &isnull);
 			values[1] = JsonbPGetDatum(JsonbValueToJsonb(v));
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	end_request_memory(&memory);

@@ -447,7 +447,7 @@ casting_result_context(void *arg)
 }
 
 Datum
-lambda_cast_result(ExternalFunction *ef, JsonbContainer *results, int index,
+lambda_cast_result(ExternalFunction *ef, JsonbValue *result, int index,
 				   bool *isnull)
 {
 	CastingResult casting = {ef, index};
@@ -458,8 +458,7 @@ lambda_cast_result(ExternalFunction *ef, JsonbContainer *results, int index,
 	callback.arg = &casting;
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
-	value = jsonb_value_to_datum(&ef->ret, getIthJsonbValueFromContainer(results, index),
-								 isnull);
+	value = jsonb_value_to_datum(&ef->ret, result, isnull);
 	error_context_stack = callback.previous;
 	return value;
 }

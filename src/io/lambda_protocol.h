@@ -44,11 +44,11 @@ extern JsonbContainer *lambda_request_results(ExternalFunction *ef, StringInfo b
 											  int num_records);
 
 /*
- * Casts results[index] to ef's return type in the current memory context.
- * A value that does not fit raises the type's own error, with a context
- * line naming the result, ef and its endpoint.
+ * Casts result, the result at index in its reply, to ef's return type in
+ * the current memory context.  A value that does not fit raises the type's
+ * own error, with a context line naming the result, ef and its endpoint.
  */
-extern Datum lambda_cast_result(ExternalFunction *ef, JsonbContainer *results,
+extern Datum lambda_cast_result(ExternalFunction *ef, JsonbValue *result,
 								int index, bool *isnull);
 
 #endif
