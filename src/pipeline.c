@@ -227,7 +227,9 @@ follow_replaced_view(Node *parsetree)
  * to leave; the guard sees the commands its event trigger's tags miss;
  * around a RENAME or SET SCHEMA the bound queries that name what it renames
  * are taken again; after a plain view's query is replaced the edges of the
- * managed views that read the view follow what it reads now.
+ * managed views that read the view follow what it reads now; once
+ * CREATE EXTENSION pipeline commits, the launcher starts the database's
+ * scheduler.
  */
 static void
 pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -249,6 +251,10 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 	rebind_after(rebinding);
 	follow_replaced_view(parsetree);
+	/* a database without the extension has no scheduler: one starts now */
+	if (IsA(parsetree, CreateExtensionStmt) &&
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pipeline") == 0)
+		launcher_extension_created();
 }
 
 void

@@ -47,6 +47,16 @@
 #define SCHEDULER_RESTART_MS 5000
 
 /*
+ * A database without the extension has no scheduler: it costs a worker
+ * slot (max_worker_processes is shared with everything else) for nothing.
+ * Its scheduler leaves at once and says so; it is started again when a
+ * CREATE EXTENSION pipeline commits (anywhere: the launcher cannot tell
+ * where), or after this long in case that was missed.
+ */
+#define NO_EXTENSION_RECHECK_MS (10 * 60 * 1000)
+#define NO_EXTENSION_REPORTS 64
+
+/*
  * A registered process.  Besides schedulers and refresh workers, a session
  * that runs DROP DATABASE or DROP EXTENSION pipeline holds a slot until its
  * transaction ends (drop_in_progress), so the launcher and the schedulers
@@ -110,11 +120,22 @@ typedef struct RunQueue
 	QueuedJob	jobs[LAUNCHER_QUEUE_SIZE];
 } RunQueue;
 
+/* A scheduler that left because its database has no extension. */
+typedef struct NoExtensionReport
+{
+	Oid			dboid;			/* InvalidOid: an empty entry */
+	uint64		creations_seen; /* extension_creations before it looked */
+} NoExtensionReport;
+
 typedef struct SharedState
 {
 	slock_t		mutex;
 	Latch	   *launcher_latch;
 	bool		out_of_slots_logged;	/* a failed worker start was logged */
+	uint64		extension_creations;	/* CREATE EXTENSION pipeline commits */
+	/* a ring the launcher empties at each pass; the oldest is overwritten */
+	NoExtensionReport no_extension[NO_EXTENSION_REPORTS];
+	int			next_no_extension;
 	int			nslots;
 	ProcessSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends of them */
 } SharedState;
@@ -635,6 +656,65 @@ launcher_wake_scheduler(Oid dboid)
 	wake(dboid, false);
 }
 
+uint64
+launcher_extension_creations(void)
+{
+	uint64		creations;
+
+	if (shared == NULL)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	creations = shared->extension_creations;
+	SpinLockRelease(&shared->mutex);
+	return creations;
+}
+
+void
+launcher_report_no_extension(uint64 creations_seen)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->no_extension[shared->next_no_extension].dboid = MyDatabaseId;
+	shared->no_extension[shared->next_no_extension].creations_seen = creations_seen;
+	shared->next_no_extension = (shared->next_no_extension + 1) % NO_EXTENSION_REPORTS;
+	SpinLockRelease(&shared->mutex);
+}
+
+static bool creation_at_commit = false;
+
+static void
+creation_xact_callback(XactEvent event, void *arg)
+{
+	if (!creation_at_commit)
+		return;
+	if (event == XACT_EVENT_COMMIT && shared != NULL)
+	{
+		Latch	   *launcher_latch;
+
+		SpinLockAcquire(&shared->mutex);
+		shared->extension_creations++;
+		launcher_latch = shared->launcher_latch;
+		SpinLockRelease(&shared->mutex);
+		if (launcher_latch)
+			SetLatch(launcher_latch);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		creation_at_commit = false;
+}
+
+void
+launcher_extension_created(void)
+{
+	static bool callback_registered = false;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(creation_xact_callback, NULL);
+		callback_registered = true;
+	}
+	creation_at_commit = true;
+}
+
 void
 launcher_stop_database_workers(Oid dboid)
 {
@@ -750,6 +830,8 @@ typedef struct KnownDatabase
 	BackgroundWorkerHandle *scheduler;
 	TimestampTz retry_at;
 	uint64		seen_in_scan;
+	bool		without_extension;	/* its scheduler found none */
+	uint64		creations_seen; /* extension_creations when it looked */
 } KnownDatabase;
 
 static HTAB *known = NULL;
@@ -784,7 +866,9 @@ reap_schedulers(TimestampTz now)
 		{
 			pfree(entry->scheduler);
 			entry->scheduler = NULL;
-			entry->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RESTART_MS);
+			/* a scheduler that found no extension may have said so first */
+			entry->retry_at = Max(entry->retry_at,
+								  TimestampTzPlusMilliseconds(now, SCHEDULER_RESTART_MS));
 		}
 	}
 }
@@ -821,15 +905,49 @@ databases_being_dropped(void)
 	return dropping;
 }
 
+/*
+ * Takes the reports of schedulers that left because their database has no
+ * extension: such a database waits for a CREATE EXTENSION pipeline.
+ */
+static void
+take_no_extension_reports(TimestampTz now)
+{
+	NoExtensionReport reports[NO_EXTENSION_REPORTS];
+
+	SpinLockAcquire(&shared->mutex);
+	memcpy(reports, shared->no_extension, sizeof(reports));
+	memset(shared->no_extension, 0, sizeof(shared->no_extension));
+	SpinLockRelease(&shared->mutex);
+	for (int i = 0; i < NO_EXTENSION_REPORTS; i++)
+	{
+		KnownDatabase *entry;
+
+		if (!OidIsValid(reports[i].dboid))
+			continue;
+		entry = hash_search(known, &reports[i].dboid, HASH_FIND, NULL);
+		if (entry == NULL)
+			continue;
+		entry->without_extension = true;
+		entry->creations_seen = reports[i].creations_seen;
+		entry->retry_at = TimestampTzPlusMilliseconds(now, NO_EXTENSION_RECHECK_MS);
+	}
+}
+
 /* Starts a scheduler for the database unless it has one or waits to retry. */
 static void
-ensure_scheduler(KnownDatabase *entry, TimestampTz now)
+ensure_scheduler(KnownDatabase *entry, TimestampTz now, uint64 creations)
 {
 	/* the handle must outlive the transaction */
 	MemoryContext old;
 
-	if (entry->scheduler != NULL || now < entry->retry_at)
+	if (entry->scheduler != NULL)
 		return;
+	/* the extension may be there now: look again */
+	if (entry->without_extension && entry->creations_seen != creations)
+		entry->retry_at = 0;
+	if (now < entry->retry_at)
+		return;
+	entry->without_extension = false;
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (!launcher_start_worker("pipeline_scheduler_main", "pipeline scheduler",
 							   ObjectIdGetDatum(entry->dboid), NULL, 0,
@@ -851,10 +969,15 @@ launch_schedulers(void)
 	TableScanDesc scan;
 	HeapTuple	tuple;
 	List	   *dropping;
+	uint64		creations;
 
 	if (known == NULL)
 		create_known_databases();
 	reap_schedulers(now);
+	take_no_extension_reports(now);
+	SpinLockAcquire(&shared->mutex);
+	creations = shared->extension_creations;
+	SpinLockRelease(&shared->mutex);
 	scan_number++;
 
 	SetCurrentStatementStartTimestamp();
@@ -884,9 +1007,10 @@ launch_schedulers(void)
 		{
 			entry->scheduler = NULL;
 			entry->retry_at = 0;
+			entry->without_extension = false;
 		}
 		entry->seen_in_scan = scan_number;
-		ensure_scheduler(entry, now);
+		ensure_scheduler(entry, now, creations);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);

@@ -134,6 +134,18 @@ extern void launcher_wake(Oid dboid);
 extern void launcher_wake_scheduler(Oid dboid);
 
 /*
+ * A database without the extension gets no resident scheduler.  Its
+ * scheduler reads launcher_extension_creations() before it looks for the
+ * extension and, finding none, reports that count with
+ * launcher_report_no_extension() and exits; the launcher starts it again
+ * once the count has moved, that is when a CREATE EXTENSION pipeline
+ * (launcher_extension_created(), from the utility hook) has committed.
+ */
+extern uint64 launcher_extension_creations(void);
+extern void launcher_report_no_extension(uint64 creations_seen);
+extern void launcher_extension_created(void);
+
+/*
  * Starts a dynamic worker of this library; false if no slot was free.  The
  * first failure is logged (WARNING, with a hint to raise
  * max_worker_processes); later ones are not, until a start succeeds again.

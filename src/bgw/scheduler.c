@@ -22,6 +22,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -633,6 +634,20 @@ start_alert_sender(void)
 }
 
 /* One planning pass; needs no transaction, runs its own. */
+/*
+ * Leaves when the database has no extension (not installed, or dropped),
+ * so that it holds no worker slot; the launcher starts a scheduler again
+ * once a CREATE EXTENSION pipeline has committed after creations was read.
+ */
+static void
+leave_unless_installed(bool installed, uint64 creations)
+{
+	if (installed)
+		return;
+	launcher_report_no_extension(creations);
+	proc_exit(0);
+}
+
 static void
 scheduler_tick(void)
 {
@@ -643,6 +658,8 @@ scheduler_tick(void)
 	int			dispatched_count = 0;
 	instr_time	start;
 	instr_time	elapsed;
+	uint64		creations = launcher_extension_creations();
+	bool		installed = true;
 
 	INSTR_TIME_SET_CURRENT(start);
 	SetCurrentStatementStartTimestamp();
@@ -655,6 +672,8 @@ scheduler_tick(void)
 	{
 		orphans_checked = false;
 		cached_extension = InvalidOid;	/* reload all if it comes back */
+		installed = launcher_extension_dropping(MyDatabaseId) ||
+			OidIsValid(get_extension_oid("pipeline", true));
 	}
 	else if (housekeeping(now))
 		SetLatch(MyLatch);		/* plan right after this commit */
@@ -678,6 +697,7 @@ scheduler_tick(void)
 		 views, INSTR_TIME_GET_MILLISEC(elapsed), reloaded_names[reloaded], dispatched_count);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	leave_unless_installed(installed, creations);
 }
 
 /*
@@ -714,6 +734,8 @@ pipeline_scheduler_main(Datum main_arg)
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext tick_context;
 	TimestampTz last_pass = 0;
+	uint64		creations;
+	bool		installed;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -723,9 +745,12 @@ pipeline_scheduler_main(Datum main_arg)
 		proc_exit(0);			/* the database is being dropped */
 	pgstat_report_appname("pipeline scheduler");
 
+	creations = launcher_extension_creations();
 	StartTransactionCommand();
 	scheduler_dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	installed = OidIsValid(get_extension_oid("pipeline", true));
 	CommitTransactionCommand();
+	leave_unless_installed(installed, creations);
 
 	tick_context = AllocSetContextCreate(TopMemoryContext, "pipeline scheduler tick",
 										 ALLOCSET_DEFAULT_SIZES);

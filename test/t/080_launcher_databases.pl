@@ -1,7 +1,8 @@
 # The launcher forgets dropped databases: after more CREATE/DROP DATABASE
 # cycles than 1.1's fixed table of 128 databases held (each database seen
 # by the launcher, which started its scheduler), a new database with the
-# extension still gets a scheduler that refreshes its views.
+# extension still gets a scheduler that refreshes its views.  A database
+# without the extension holds no worker slot.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -18,6 +19,10 @@ max_worker_processes = 24
 });
 # pipeline.wake() wakes the launcher too, so it scans pg_database at once
 $node->safe_psql('postgres', 'CREATE EXTENSION pipeline');
+# the databases of the cycles are copies of one with the extension
+$node->safe_psql('postgres', 'CREATE DATABASE with_extension');
+$node->safe_psql('with_extension', 'CREATE EXTENSION pipeline');
+$node->safe_psql('postgres', 'ALTER DATABASE with_extension IS_TEMPLATE true');
 
 my $schedulers = "SELECT count(DISTINCT datname) FROM pg_stat_activity "
   . "WHERE backend_type = 'pipeline scheduler' AND datname LIKE 'cycle\\_%'";
@@ -25,7 +30,7 @@ my $all_started = 1;
 for (my $done = 0; $done < $cycles; $done += $batch)
 {
 	my @dbs = map { 'cycle_' . ($done + $_) } 1 .. $batch;
-	$node->safe_psql('postgres', join('', map { "CREATE DATABASE $_;\n" } @dbs));
+	$node->safe_psql('postgres', join('', map { "CREATE DATABASE $_ TEMPLATE with_extension;\n" } @dbs));
 	$node->safe_psql('postgres', 'SELECT pipeline.wake()');
 	if (!$node->poll_query_until('postgres', "SELECT ($schedulers) = $batch"))
 	{
@@ -102,6 +107,52 @@ $node->safe_psql('postgres', 'ALTER DATABASE late_renamed IS_TEMPLATE false; SEL
 ok($node->poll_query_until('postgres', $scheduler_of->('late_renamed'), '1'), 'its scheduler is back');
 ($ret, $out, $err) = $node->psql('postgres', 'SET ROLE db_owner; DROP DATABASE late_renamed WITH (FORCE)');
 is($ret, 0, "the owner's DROP DATABASE ... WITH (FORCE) of a database with a scheduler") or diag($err);
+
+# More databases without the extension than there are worker slots: each
+# scheduler started there leaves at once (each held a slot for good, so a
+# database with the extension got no scheduler or no refresh worker)
+my $plain = 26;
+$node->safe_psql('postgres', join('', map { "CREATE DATABASE plain_$_;\n" } 1 .. $plain));
+$node->safe_psql('postgres', 'SELECT pipeline.wake()');
+$node->safe_psql('postgres', 'CREATE DATABASE served');
+$node->safe_psql('served', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE raw (v int);
+	INSERT INTO raw VALUES (4), (5);
+	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
+});
+ok($node->poll_query_until('served', q{SELECT count(*) > 0 FROM pipeline.runs
+	WHERE status = 'succeeded' AND worker_pid <> pg_backend_pid()}),
+	"a database with the extension is served beside $plain without it (max_worker_processes 24)");
+is($node->safe_psql('served', 'SELECT s FROM mv_total'), '9', 'its view refreshed');
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_stat_activity
+	WHERE backend_type = 'pipeline scheduler' AND datname LIKE 'plain\_%'}, '0'),
+	'no scheduler stays in a database without the extension');
+
+# CREATE EXTENSION brings a scheduler at commit, DROP EXTENSION sends it away
+$node->safe_psql('plain_1', q{
+	BEGIN;
+	CREATE EXTENSION pipeline;
+	SELECT pg_sleep(1.5);	-- a scheduler started now would find no extension
+	COMMIT;
+	CREATE TABLE raw (v int);
+	INSERT INTO raw VALUES (7);
+	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
+});
+ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total', '7'),
+	'a database gets a scheduler once CREATE EXTENSION pipeline commits');
+is($node->safe_psql('postgres', $scheduler_of->('plain_1')), '1', 'one scheduler there');
+$node->safe_psql('plain_1', 'DROP EXTENSION pipeline');
+ok($node->poll_query_until('postgres', $scheduler_of->('plain_1'), '0'),
+	'after DROP EXTENSION pipeline the scheduler leaves');
+$node->safe_psql('plain_1', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE raw2 (v int);
+	INSERT INTO raw2 VALUES (8);
+	SELECT pipeline.create_matview('public', 'total2', 'SELECT sum(v) AS s FROM raw2', '1 second');
+});
+ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total2', '8'),
+	'and comes back with the extension');
 
 $node->stop;
 done_testing();
