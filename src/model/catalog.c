@@ -182,12 +182,21 @@ fetch_view(Oid relid)
 		return NULL;
 	view = view_from_row(relid, rows, has_modes);
 
-	/* older SQL kept no bound form: read the text as its owner would */
+	/*
+	 * Older SQL kept no bound form: read the text as its owner would.  Not
+	 * for a relation a redefinition has dropped already (the row is read then
+	 * for what else it holds).
+	 */
 	if (!binds)
 	{
-		runas_begin_owner_session(&ra, catalog_relation_owner(relid));
-		view->bound_query = runas_bind_query(view->query);
-		runas_end(&ra);
+		Oid			owner = catalog_relation_owner_if_exists(relid);
+
+		if (OidIsValid(owner))
+		{
+			runas_begin_owner_session(&ra, owner);
+			view->bound_query = runas_bind_query(view->query);
+			runas_end(&ra);
+		}
 	}
 	return view;
 }

@@ -37,7 +37,6 @@ sub wake_and_wait
 	return;
 }
 
-PipelineNode->scheduler_pid($node);
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline VERSION '1.1';
 	CREATE TABLE raw (v int);
@@ -64,6 +63,28 @@ is($node->safe_psql('postgres',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE status = 'succeeded' AND worker_pid <> pg_backend_pid()"),
 	't', 'in a refresh worker');
 is(count_messages(), 1, 'and logs no more idle lines');
+
+# SQL 1.0 and 1.1 kept no bound queries: the library binds them when it
+# reads them, but not for a relation a redefinition has dropped already
+# (a redefinition of a view read by another failed: "cache lookup failed")
+for my $version ('1.0', '1.1')
+{
+	my $db = "old_" . ($version =~ s/\.//r);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, qq{
+		CREATE EXTENSION pipeline VERSION '$version';
+		CREATE TABLE t (a int);
+		INSERT INTO t VALUES (1), (2);
+		SELECT pipeline.create_matview('public', 'v', 'SELECT a FROM t', '1 hour');
+		SELECT pipeline.create_matview('public', 'w', 'SELECT a FROM public.mv_v', '1 hour');
+	});
+	my ($rc, $out, $err) = $node->psql($db,
+		"SELECT pipeline.create_matview('public', 'v', 'SELECT a FROM t WHERE a > 1', '1 hour')");
+	is($rc, 0, "with SQL $version, a view read by another is redefined") or diag($err);
+	$node->safe_psql($db, "SELECT pipeline.refresh('mv_w')");
+	is($node->safe_psql($db, 'SELECT string_agg(a::text, \',\') FROM mv_w'), '2',
+		"with SQL $version, the view reading it follows");
+}
 
 $node->stop;
 done_testing();
