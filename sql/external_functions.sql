@@ -238,6 +238,10 @@ SELECT * FROM pipeline.unload('SELECT 1 AS a', :'dir', '{a}');
 SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,a}');
 SELECT * FROM pipeline.unload('SELECT 1 AS a, 2 AS b', :'dir', '{a,NULL}');
 SELECT * FROM pipeline.unload('DELETE FROM ext_mv.src', :'dir');
+-- the query is one SELECT, run as given: text that would close the
+-- subquery it runs in is refused, a trailing semicolon is dropped
+SELECT * FROM pipeline.unload('SELECT 1 AS a) q1, (SELECT 2 AS b', :'dir' || '/breakout');
+SELECT count(*) FROM pipeline.unload('SELECT 7 AS a;', :'dir' || '/semicolon');
 -- partition values that try to leave the destination are encoded, and a
 -- value spelled as NULL's directory is told apart from NULL
 SELECT replace(path, :'dir', '<dir>') AS path, rows

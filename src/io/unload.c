@@ -52,8 +52,9 @@
 #include "utils/portal.h"
 
 #include "io/unload.h"
-#include "util/runas.h"
 #include "io/unload_journal.h"
+#include "model/dpl.h"
+#include "util/runas.h"
 
 #define UNLOAD_NULL_PARTITION "__HIVE_DEFAULT_PARTITION__"
 #define UNLOAD_FETCH_ROWS 1000
@@ -905,7 +906,8 @@ pipeline_unload(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("arguments of unload must not be null")));
-	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* one SELECT, as a view's query: it is run as a subquery */
+	query = dpl_normalize_select(text_to_cstring(PG_GETARG_TEXT_PP(0)), "query");
 	destination = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	format = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	overwrite = PG_GETARG_BOOL(4);

@@ -48,7 +48,7 @@
 
 static void report_no_query(const char *argname) pg_attribute_noreturn();
 static void report_statements(const char *argname, int count) pg_attribute_noreturn();
-static void report_not_select(const char *argname, RawStmt *raw) pg_attribute_noreturn();
+static void report_not_select(const char *argname, RawStmt *raw, bool of_view) pg_attribute_noreturn();
 
 /* A key given so far, and where (its line; 0 in options). */
 typedef struct GivenKey
@@ -176,7 +176,7 @@ report_statements(const char *argname, int count)
 
 /* Refuses a statement other than a plain SELECT: another kind, or SELECT INTO. */
 static void
-report_not_select(const char *argname, RawStmt *raw)
+report_not_select(const char *argname, RawStmt *raw, bool of_view)
 {
 	if (IsA(raw->stmt, SelectStmt))
 		ereport(ERROR,
@@ -191,7 +191,7 @@ report_not_select(const char *argname, RawStmt *raw)
 					argname, CreateCommandName(raw->stmt)) :
 			 errmsg("DPL document must be a SELECT query, not %s",
 					CreateCommandName(raw->stmt)),
-			 errhint("A materialized view is defined by one SELECT statement.")));
+			 of_view ? errhint("A materialized view is defined by one SELECT statement.") : 0));
 }
 
 /* Whether p starts a UTF-8 no-break space (U+00A0), in a UTF-8 database */
@@ -324,8 +324,8 @@ without_no_break_spaces(const char *sql)
 	return out;
 }
 
-char *
-dpl_normalize_query(const char *query, const char *argname)
+static char *
+normalize_query(const char *query, const char *argname, bool of_view)
 {
 	char	   *query_text = trim(without_no_break_spaces(query));
 	List	   *stmts;
@@ -353,8 +353,20 @@ dpl_normalize_query(const char *query, const char *argname)
 
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
-		report_not_select(argname, raw);
+		report_not_select(argname, raw, of_view);
 	return query_text;
+}
+
+char *
+dpl_normalize_query(const char *query, const char *argname)
+{
+	return normalize_query(query, argname, true);
+}
+
+char *
+dpl_normalize_select(const char *query, const char *argname)
+{
+	return normalize_query(query, argname, false);
 }
 
 /*

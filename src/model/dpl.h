@@ -110,6 +110,9 @@ extern void dpl_apply_options(MatviewDefinition *def, Jsonb *options);
  */
 extern char *dpl_normalize_query(const char *query, const char *argname);
 
+/* The same for a query that defines no view (unload()'s): no hint of one */
+extern char *dpl_normalize_select(const char *query, const char *argname);
+
 /*
  * A definition of type with the options stored for it (options_json as
  * MatviewDefinition has it), applied as create_matview() applies them, and

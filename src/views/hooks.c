@@ -66,8 +66,7 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	catalog_get_required(relid);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_MATVIEW, get_rel_name(relid));
+	catalog_require_owner(relid, get_rel_name(relid));
 
 	values[0] = ObjectIdGetDatum(relid);
 	if (PG_ARGISNULL(1))
