@@ -196,6 +196,21 @@ SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY use
 SELECT name, refresh_mode, full_refresh_reason
   FROM pipeline.matviews WHERE name IN ('totals', 'big_users') ORDER BY name;
 
+-- a view that must be differential breaks when its upstream would turn
+-- full: the check says why (it said only "cannot be refreshed
+-- differentially")
+SELECT pipeline.create_matview('modes', 'must_diff', 'SELECT user_id, total FROM modes.mv_totals',
+                               '1 hour', refresh_mode => 'differential');
+SELECT * FROM pipeline.check($$/**
+ * @matview-schema modes
+ * @matview-name totals
+ * @interval-in-minutes 60
+ * @refresh-mode full
+ */
+SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY user_id$$)
+ ORDER BY matview::text;
+SELECT pipeline.drop_matview('modes.mv_must_diff');
+
 -- create_matview(): refresh_mode, and every other DPL key in options
 SELECT pipeline.create_matview('modes', 'by_param', 'SELECT id FROM modes.events', '1 hour',
                                refresh_mode => 'full', options => '{"datacoral": "2.1"}');

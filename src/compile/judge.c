@@ -34,6 +34,7 @@
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/audit.h"
+#include "views/differential.h"
 #include "views/incremental.h"
 #include "views/matview.h"
 #include "views/mirror.h"
@@ -314,6 +315,7 @@ judge_view_shape(PendingView *v)
 {
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
+	Oid			shape;
 
 	/* a definition's own keys, as define() checks them (update sets too) */
 	if (v->def && v->type == MATVIEW_MIRROR)
@@ -372,8 +374,10 @@ create:
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
-	return matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
-								   v->type, v->mode, v->bound, v->key, v->options);
+	shape = matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
+									v->type, v->mode, v->bound, v->key, v->options);
+	differential_judging_view(shape);
+	return shape;
 }
 
 /*
@@ -553,6 +557,7 @@ judge_in_rolled_back_subxact(ChangeSet *cs)
 	{
 		ErrorData  *error;
 
+		differential_judging_done();
 		MemoryContextSwitchTo(caller);
 		error = CopyErrorData();
 		FlushErrorState();
@@ -562,6 +567,7 @@ judge_in_rolled_back_subxact(ChangeSet *cs)
 		ReThrowError(error);
 	}
 	PG_END_TRY();
+	differential_judging_done();
 	RollbackAndReleaseCurrentSubTransaction();
 	MemoryContextSwitchTo(caller);
 	CurrentResourceOwner = owner;

@@ -110,6 +110,8 @@ validate_type(const MatviewDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("@incremental-key is only for incremental views and mirrors"),
+				 def->type == MATVIEW_UNLOAD ?
+				 errhint("Drop the key: a lake publication publishes its whole query.") :
 				 errhint("Add @matview-type incremental, or drop the key.")));
 	if (def->type == MATVIEW_UNLOAD && def->unload_destination == NULL)
 		ereport(ERROR,
@@ -141,21 +143,6 @@ validate_type(const MatviewDefinition *def)
 				 errhint("Leave refresh_mode at \"auto\".")));
 }
 
-/*
- * A reason (a lower-case phrase, as pipeline.matviews shows it) as a
- * sentence for errdetail: its first letter in upper case, a period at the
- * end.
- */
-static char *
-reason_sentence(const char *reason)
-{
-	char	   *sentence = psprintf("%s.", reason);
-
-	if (sentence[0] >= 'a' && sentence[0] <= 'z')
-		sentence[0] += 'A' - 'a';
-	return sentence;
-}
-
 void
 definition_resolve_refresh_mode(MatviewDefinition *def, const char *view_name_for_errors,
 								const char *unsupported_reason)
@@ -178,7 +165,7 @@ definition_resolve_refresh_mode(MatviewDefinition *def, const char *view_name_fo
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("view %s cannot be refreshed differentially", view_name_for_errors),
-				 errdetail_internal("%s", reason_sentence(unsupported_reason)),
+				 errmsg("view %s cannot be refreshed differentially: %s",
+						view_name_for_errors, unsupported_reason),
 				 errhint("Define it with refresh mode \"auto\" (differential when possible, full otherwise) or \"full\".")));
 }

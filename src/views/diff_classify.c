@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
@@ -34,6 +35,7 @@
 #include "util/runas.h"
 #include "util/settings.h"
 #include "views/diff_expand.h"
+#include "views/differential.h"
 #include "views/diff_shape.h"
 #include "util/relation_name.h"
 
@@ -226,6 +228,27 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 	return expression_tree_walker(node, expression_reason_walker, check);
 }
 
+/*
+ * Relations the compile step's check made for the views of a change set:
+ * managed views the catalog names only once the change set is applied.
+ */
+static List *judged_views = NIL;
+
+void
+differential_judging_view(Oid relid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	judged_views = lappend_oid(judged_views, relid);
+	MemoryContextSwitchTo(old);
+}
+
+void
+differential_judging_done(void)
+{
+	judged_views = NIL;
+}
+
 /* Why a table the query reads cannot be captured, or NULL. */
 static const char *
 source_reason(RangeTblEntry *rte)
@@ -237,7 +260,7 @@ source_reason(RangeTblEntry *rte)
 	if (rte->tablesample != NULL)
 		return "TABLESAMPLE is not supported";
 	if (relkind == RELKIND_MATVIEW)
-		return catalog_is_managed(rte->relid) ?
+		return catalog_is_managed(rte->relid) || list_member_oid(judged_views, rte->relid) ?
 			psprintf("upstream %s is refreshed fully", name) :
 			psprintf("source %s is a materialized view pipeline does not manage", name);
 	if (relkind == RELKIND_FOREIGN_TABLE)

@@ -21,6 +21,14 @@
 extern const char *differential_reason(const char *bound_query, Oid owner);
 
 /*
+ * While the compile step checks a change set, the relations it made for
+ * the set's views count as managed views (for differential_reason(): "upstream ...
+ * is refreshed fully"); differential_judging_done() forgets them.
+ */
+extern void differential_judging_view(Oid relid);
+extern void differential_judging_done(void);
+
+/*
  * Sets up a new differential view whose (empty) table and catalog row
  * exist: its state table, the capture of its sources, then fills it.
  * Returns the rows it holds.
