@@ -600,7 +600,7 @@ report_failures(Oid relid)
 					first->expectation, first->violations, first->violations == 1 ? "row" : "rows",
 					example ? ", e.g. " : "", example ? example : "",
 					failed > 1 ? psprintf(" (and %d more expectations failed)", failed - 1) : ""),
-			 errdetail("The view keeps its previous contents; pipeline.audits has every check.")));
+			 errdetail("Nothing this refresh wrote is kept.")));
 }
 
 void
