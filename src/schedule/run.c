@@ -14,6 +14,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -605,6 +606,8 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 	Dag		   *dag;
 	ViewState  *states;
 	int			i;
+
+	PreventCommandDuringRecovery("pipeline.run_due()");
 
 	/*
 	 * Labels are multiples of intervals: an infinite time has none, and a

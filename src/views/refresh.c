@@ -20,6 +20,7 @@
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -375,6 +376,8 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("matview must not be null")));
+	/* a standby's views follow the primary's */
+	PreventCommandDuringRecovery("pipeline.refresh()");
 	relid = PG_GETARG_OID(0);
 	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
 	if (!lookup_refresh_target(relid, cascade, &target))

@@ -93,6 +93,13 @@ is( $standby->safe_psql('postgres',
 is( $standby->safe_psql('postgres',
 		"SELECT last_status IN ('succeeded', 'skipped'), last_success_label >= '$hourly_label' FROM pipeline.status WHERE matview = 'mv_hourly'::regclass"),
 	't|t', 'standby: pipeline.status is readable, with the primary\'s runs');
+# refreshing there is refused plainly (an internal statement failed)
+for my $call (['pipeline.refresh', "'mv_hourly'"], ['pipeline.run_due', ''])
+{
+	my ($function, $args) = @$call;
+	my ($rc, $out, $err) = $standby->psql('postgres', "SELECT * FROM $function($args)");
+	like($err, qr/ERROR:  cannot execute \Q$function()\E during recovery/, "standby: $function() is refused");
+}
 
 # --- a refresh held on the primary when it goes -----------------------------
 my $holder = $primary->background_psql('postgres', on_error_stop => 0);
