@@ -86,6 +86,15 @@ SELECT pipeline.define($$/**
  * @interval-in-minutes 5
  * @incremental-key id
  */ SELECT 1 AS id$$);
+-- a lake publication has no key to add a type for
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name lake_key
+ * @matview-type unload
+ * @unload-destination /tmp/pipeline_never_written
+ * @interval-in-minutes 5
+ * @incremental-key id
+ */ SELECT 1 AS id$$);
 -- header problems
 SELECT pipeline.define('SELECT 1');
 SELECT pipeline.define('/** @matview-schema errs');
