@@ -78,6 +78,8 @@ RESET ROLE;
 -- a NULL cascade is an error, not a drop
 SELECT pipeline.drop_matview('gm.mv_down', NULL);
 SELECT count(*) AS still_managed FROM pipeline.matviews WHERE name = 'down';
+-- nor a cascading refresh
+SELECT * FROM pipeline.refresh('gm.mv_down', NULL);
 
 -- clean up
 SET client_min_messages = warning;

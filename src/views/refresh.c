@@ -379,7 +379,11 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	/* a standby's views follow the primary's */
 	PreventCommandDuringRecovery("pipeline.refresh()");
 	relid = PG_GETARG_OID(0);
-	cascade = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("cascade must not be null")));
+	cascade = PG_GETARG_BOOL(1);
 	if (!lookup_refresh_target(relid, cascade, &target))
 		catalog_get_required(relid);	/* raises the error */
 
