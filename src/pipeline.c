@@ -254,7 +254,10 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	/* a database without the extension has no scheduler: one starts now */
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pipeline") == 0)
-		launcher_extension_created();
+		launcher_extension_created(true);
+	else if (IsA(parsetree, TransactionStmt) &&
+			 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+		launcher_extension_created(false);	/* it may have created it */
 }
 
 void

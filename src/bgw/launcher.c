@@ -23,6 +23,7 @@
 #include "access/xact.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -50,11 +51,12 @@
  * A database without the extension has no scheduler: it costs a worker
  * slot (max_worker_processes is shared with everything else) for nothing.
  * Its scheduler leaves at once and says so; it is started again when a
- * CREATE EXTENSION pipeline commits (anywhere: the launcher cannot tell
- * where), or after this long in case that was missed.
+ * CREATE EXTENSION pipeline commits there, or after this long (plus up to
+ * a minute, so that databases that reported together do not all start
+ * again together) in case that was missed.
  */
 #define NO_EXTENSION_RECHECK_MS (10 * 60 * 1000)
-#define NO_EXTENSION_REPORTS 64
+#define DATABASE_EVENTS 64
 
 /*
  * A registered process.  Besides schedulers and refresh workers, a session
@@ -120,12 +122,25 @@ typedef struct RunQueue
 	QueuedJob	jobs[LAUNCHER_QUEUE_SIZE];
 } RunQueue;
 
-/* A scheduler that left because its database has no extension. */
-typedef struct NoExtensionReport
+/*
+ * What the launcher learns of a database between two of its passes: its
+ * scheduler left since the database has no extension (count: the
+ * creations it had read before it looked), or a CREATE EXTENSION pipeline
+ * committed there (count: the creations with it).
+ */
+typedef enum DatabaseEventKind
 {
-	Oid			dboid;			/* InvalidOid: an empty entry */
-	uint64		creations_seen; /* extension_creations before it looked */
-} NoExtensionReport;
+	EVENT_NONE = 0,
+	EVENT_NO_EXTENSION,
+	EVENT_EXTENSION_CREATED
+} DatabaseEventKind;
+
+typedef struct DatabaseEvent
+{
+	DatabaseEventKind kind;
+	Oid			dboid;
+	uint64		count;
+} DatabaseEvent;
 
 typedef struct SharedState
 {
@@ -134,8 +149,9 @@ typedef struct SharedState
 	bool		out_of_slots_logged;	/* a failed worker start was logged */
 	uint64		extension_creations;	/* CREATE EXTENSION pipeline commits */
 	/* a ring the launcher empties at each pass; the oldest is overwritten */
-	NoExtensionReport no_extension[NO_EXTENSION_REPORTS];
-	int			next_no_extension;
+	DatabaseEvent events[DATABASE_EVENTS];
+	int			next_event;
+	bool		events_lost;	/* one was overwritten before it was read */
 	int			nslots;
 	ProcessSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends of them */
 } SharedState;
@@ -669,29 +685,48 @@ launcher_extension_creations(void)
 	return creations;
 }
 
+/* Adds an event of the current database; the caller holds the mutex. */
+static void
+add_database_event(DatabaseEventKind kind, uint64 count)
+{
+	DatabaseEvent *event = &shared->events[shared->next_event];
+
+	if (event->kind != EVENT_NONE)
+		shared->events_lost = true;
+	event->kind = kind;
+	event->dboid = MyDatabaseId;
+	event->count = count;
+	shared->next_event = (shared->next_event + 1) % DATABASE_EVENTS;
+}
+
 void
 launcher_report_no_extension(uint64 creations_seen)
 {
 	SpinLockAcquire(&shared->mutex);
-	shared->no_extension[shared->next_no_extension].dboid = MyDatabaseId;
-	shared->no_extension[shared->next_no_extension].creations_seen = creations_seen;
-	shared->next_no_extension = (shared->next_no_extension + 1) % NO_EXTENSION_REPORTS;
+	add_database_event(EVENT_NO_EXTENSION, creations_seen);
 	SpinLockRelease(&shared->mutex);
 }
 
+/* whether this transaction created the extension, or may have (unchecked) */
 static bool creation_at_commit = false;
+static bool creation_checked = false;
 
 static void
 creation_xact_callback(XactEvent event, void *arg)
 {
 	if (!creation_at_commit)
 		return;
+	/* a CREATE EXTENSION undone by a rolled-back savepoint created nothing */
+	if (event == XACT_EVENT_PRE_COMMIT && creation_checked &&
+		!OidIsValid(get_extension_oid("pipeline", true)))
+		creation_at_commit = false;
 	if (event == XACT_EVENT_COMMIT && shared != NULL)
 	{
 		Latch	   *launcher_latch;
 
 		SpinLockAcquire(&shared->mutex);
 		shared->extension_creations++;
+		add_database_event(EVENT_EXTENSION_CREATED, shared->extension_creations);
 		launcher_latch = shared->launcher_latch;
 		SpinLockRelease(&shared->mutex);
 		if (launcher_latch)
@@ -703,7 +738,7 @@ creation_xact_callback(XactEvent event, void *arg)
 }
 
 void
-launcher_extension_created(void)
+launcher_extension_created(bool checked)
 {
 	static bool callback_registered = false;
 
@@ -713,6 +748,7 @@ launcher_extension_created(void)
 		callback_registered = true;
 	}
 	creation_at_commit = true;
+	creation_checked = checked;
 }
 
 void
@@ -831,7 +867,8 @@ typedef struct KnownDatabase
 	TimestampTz retry_at;
 	uint64		seen_in_scan;
 	bool		without_extension;	/* its scheduler found none */
-	uint64		creations_seen; /* extension_creations when it looked */
+	uint64		creations_seen; /* extension_creations before it looked */
+	uint64		created;		/* extension_creations at the last one here */
 } KnownDatabase;
 
 static HTAB *known = NULL;
@@ -906,52 +943,77 @@ databases_being_dropped(void)
 }
 
 /*
- * Takes the reports of schedulers that left because their database has no
- * extension: such a database waits for a CREATE EXTENSION pipeline.
+ * Takes the events since the last pass: a database whose scheduler found
+ * no extension waits for a CREATE EXTENSION pipeline there.  When events
+ * were lost, every such database looks again.
  */
 static void
-take_no_extension_reports(TimestampTz now)
+take_database_events(TimestampTz now)
 {
-	NoExtensionReport reports[NO_EXTENSION_REPORTS];
+	DatabaseEvent events[DATABASE_EVENTS];
+	bool		lost;
+	uint64		creations;
 
 	SpinLockAcquire(&shared->mutex);
-	memcpy(reports, shared->no_extension, sizeof(reports));
-	memset(shared->no_extension, 0, sizeof(shared->no_extension));
+	memcpy(events, shared->events, sizeof(events));
+	memset(shared->events, 0, sizeof(shared->events));
+	lost = shared->events_lost;
+	shared->events_lost = false;
+	creations = shared->extension_creations;
 	SpinLockRelease(&shared->mutex);
-	for (int i = 0; i < NO_EXTENSION_REPORTS; i++)
+	for (int i = 0; i < DATABASE_EVENTS; i++)
 	{
 		KnownDatabase *entry;
 
-		if (!OidIsValid(reports[i].dboid))
+		if (events[i].kind == EVENT_NONE)
 			continue;
-		entry = hash_search(known, &reports[i].dboid, HASH_FIND, NULL);
+		entry = hash_search(known, &events[i].dboid, HASH_FIND, NULL);
 		if (entry == NULL)
-			continue;
-		entry->without_extension = true;
-		entry->creations_seen = reports[i].creations_seen;
-		entry->retry_at = TimestampTzPlusMilliseconds(now, NO_EXTENSION_RECHECK_MS);
+			continue;			/* new: it gets a scheduler anyway */
+		if (events[i].kind == EVENT_EXTENSION_CREATED)
+			entry->created = Max(entry->created, events[i].count);
+		else
+		{
+			entry->without_extension = true;
+			entry->creations_seen = events[i].count;
+			entry->retry_at = TimestampTzPlusMilliseconds(now, NO_EXTENSION_RECHECK_MS +
+														  (entry->dboid % 60) * 1000);
+		}
+	}
+	if (lost)
+	{
+		HASH_SEQ_STATUS status;
+		KnownDatabase *entry;
+
+		hash_seq_init(&status, known);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			entry->created = creations;
 	}
 }
 
 /* Starts a scheduler for the database unless it has one or waits to retry. */
 static void
-ensure_scheduler(KnownDatabase *entry, TimestampTz now, uint64 creations)
+ensure_scheduler(KnownDatabase *entry, TimestampTz now)
 {
 	/* the handle must outlive the transaction */
 	MemoryContext old;
 
 	if (entry->scheduler != NULL)
 		return;
-	/* the extension may be there now: look again */
-	if (entry->without_extension && entry->creations_seen != creations)
+	/* created there since its scheduler looked: look again, once */
+	if (entry->without_extension && entry->created > entry->creations_seen)
+	{
+		entry->creations_seen = entry->created;
 		entry->retry_at = 0;
+	}
 	if (now < entry->retry_at)
 		return;
-	entry->without_extension = false;
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	if (!launcher_start_worker("pipeline_scheduler_main", "pipeline scheduler",
-							   ObjectIdGetDatum(entry->dboid), NULL, 0,
-							   &entry->scheduler))
+	if (launcher_start_worker("pipeline_scheduler_main", "pipeline scheduler",
+							  ObjectIdGetDatum(entry->dboid), NULL, 0,
+							  &entry->scheduler))
+		entry->without_extension = false;
+	else
 	{
 		/* no free worker slot: try again later, don't spin */
 		entry->scheduler = NULL;
@@ -969,15 +1031,11 @@ launch_schedulers(void)
 	TableScanDesc scan;
 	HeapTuple	tuple;
 	List	   *dropping;
-	uint64		creations;
 
 	if (known == NULL)
 		create_known_databases();
 	reap_schedulers(now);
-	take_no_extension_reports(now);
-	SpinLockAcquire(&shared->mutex);
-	creations = shared->extension_creations;
-	SpinLockRelease(&shared->mutex);
+	take_database_events(now);
 	scan_number++;
 
 	SetCurrentStatementStartTimestamp();
@@ -1008,9 +1066,11 @@ launch_schedulers(void)
 			entry->scheduler = NULL;
 			entry->retry_at = 0;
 			entry->without_extension = false;
+			entry->creations_seen = 0;
+			entry->created = 0;
 		}
 		entry->seen_in_scan = scan_number;
-		ensure_scheduler(entry, now, creations);
+		ensure_scheduler(entry, now);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);

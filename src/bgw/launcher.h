@@ -138,12 +138,14 @@ extern void launcher_wake_scheduler(Oid dboid);
  * scheduler reads launcher_extension_creations() before it looks for the
  * extension and, finding none, reports that count with
  * launcher_report_no_extension() and exits; the launcher starts it again
- * once the count has moved, that is when a CREATE EXTENSION pipeline
- * (launcher_extension_created(), from the utility hook) has committed.
+ * once a CREATE EXTENSION pipeline has committed in that database after
+ * the count was read: the utility hook calls launcher_extension_created()
+ * for it (checked: the commit counts only if the extension is there then;
+ * not for COMMIT PREPARED, which cannot tell).
  */
 extern uint64 launcher_extension_creations(void);
 extern void launcher_report_no_extension(uint64 creations_seen);
-extern void launcher_extension_created(void);
+extern void launcher_extension_created(bool checked);
 
 /*
  * Starts a dynamic worker of this library; false if no slot was free.  The

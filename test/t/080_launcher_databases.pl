@@ -16,6 +16,7 @@ my $batch = 10;
 my $node = PipelineNode->start_new('launcher', qq{
 pipeline.tick = 100ms
 max_worker_processes = 24
+max_prepared_transactions = 2
 });
 # pipeline.wake() wakes the launcher too, so it scans pg_database at once
 $node->safe_psql('postgres', 'CREATE EXTENSION pipeline');
@@ -133,7 +134,7 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) FROM pg_stat_activity
 $node->safe_psql('plain_1', q{
 	BEGIN;
 	CREATE EXTENSION pipeline;
-	SELECT pg_sleep(1.5);	-- a scheduler started now would find no extension
+	SELECT pg_sleep(1.5);	-- counted before the commit, a scheduler would find none
 	COMMIT;
 	CREATE TABLE raw (v int);
 	INSERT INTO raw VALUES (7);
@@ -153,6 +154,21 @@ $node->safe_psql('plain_1', q{
 });
 ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total2', '8'),
 	'and comes back with the extension');
+
+# a CREATE EXTENSION that a savepoint undid starts nothing; one committed by
+# COMMIT PREPARED (in another session than the one that created it) does
+$node->safe_psql('plain_2', 'BEGIN; SAVEPOINT s; CREATE EXTENSION pipeline; ROLLBACK TO s; COMMIT;');
+$node->safe_psql('plain_2', q{
+	BEGIN;
+	CREATE EXTENSION pipeline;
+	CREATE TABLE raw (v int);
+	INSERT INTO raw VALUES (9);
+	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
+	PREPARE TRANSACTION 'with_extension';
+});
+$node->safe_psql('plain_2', "COMMIT PREPARED 'with_extension'");
+ok($node->poll_query_until('plain_2', 'SELECT s FROM mv_total', '9'),
+	'a database whose CREATE EXTENSION pipeline was a prepared transaction is served');
 
 $node->stop;
 done_testing();
