@@ -242,6 +242,7 @@ SELECT * FROM pipeline.unload('DELETE FROM ext_mv.src', :'dir');
 -- subquery it runs in is refused, a trailing semicolon is dropped
 SELECT * FROM pipeline.unload('SELECT 1 AS a) q1, (SELECT 2 AS b', :'dir' || '/breakout');
 SELECT count(*) FROM pipeline.unload('SELECT 7 AS a;', :'dir' || '/semicolon');
+SELECT count(*) FROM pipeline.unload(E'; SELECT 7 AS a; -- a comment\n/* another */', :'dir' || '/semicolon', overwrite => true);
 -- partition values that try to leave the destination are encoded, and a
 -- value spelled as NULL's directory is told apart from NULL
 SELECT replace(path, :'dir', '<dir>') AS path, rows

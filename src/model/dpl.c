@@ -325,7 +325,7 @@ without_no_break_spaces(const char *sql)
 }
 
 static char *
-normalize_query(const char *query, const char *argname, bool of_view)
+normalize_query(const char *query, const char *argname, bool of_view, RawStmt **statement)
 {
 	char	   *query_text = trim(without_no_break_spaces(query));
 	List	   *stmts;
@@ -354,19 +354,27 @@ normalize_query(const char *query, const char *argname, bool of_view)
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
 		report_not_select(argname, raw, of_view);
+	*statement = raw;
 	return query_text;
 }
 
 char *
 dpl_normalize_query(const char *query, const char *argname)
 {
-	return normalize_query(query, argname, true);
+	RawStmt    *statement;
+
+	return normalize_query(query, argname, true, &statement);
 }
 
 char *
 dpl_normalize_select(const char *query, const char *argname)
 {
-	return normalize_query(query, argname, false);
+	RawStmt    *statement;
+	char	   *text = normalize_query(query, argname, false, &statement);
+
+	/* the statement alone: no empty one before it, no comment after it */
+	text	  +=statement->stmt_location;
+	return statement->stmt_len > 0 ? pnstrdup(text, statement->stmt_len) : text;
 }
 
 /*

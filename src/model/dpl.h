@@ -110,7 +110,11 @@ extern void dpl_apply_options(MatviewDefinition *def, Jsonb *options);
  */
 extern char *dpl_normalize_query(const char *query, const char *argname);
 
-/* The same for a query that defines no view (unload()'s): no hint of one */
+/*
+ * The same for a query that defines no view (unload()'s): no hint of one,
+ * and the statement's own text (without empty statements or comments
+ * around it), since it is run inside another.
+ */
 extern char *dpl_normalize_select(const char *query, const char *argname);
 
 /*
