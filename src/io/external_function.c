@@ -343,7 +343,7 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, const InvokeArguments 
 		else
 		{
 			/* the result must fit the return type, though it stays JSON */
-			(void) lambda_cast_result(ef, v, i, &isnull);
+			(void) lambda_cast_result(ef, v, start + i, &isnull);
 			values[1] = JsonbPGetDatum(JsonbValueToJsonb(v));
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

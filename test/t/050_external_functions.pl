@@ -122,6 +122,12 @@ is(sql("SELECT count(*), sum(ordinality), bool_and(result = to_jsonb(ordinality)
 $s = stats();
 is($s->{requests}{'/echo'}, 8, 'invoke sent ceil(50 / 7) = 8 requests');
 is($s->{records}{'/echo'}, 50, 'carrying 50 records');
+# a result that does not fit is named by its row among all of invoke's
+# (the context gave its place in its batch)
+create_fn('public.echo_as_int2(x text)', 'int', '/echo', max_batch_rows => 2);
+my (undef, $cast_err) = try_sql(q{SELECT count(*) FROM pipeline.invoke('echo_as_int2(text)', '[["1"], ["2"], ["3"], ["x"]]')});
+like($cast_err, qr/invalid input syntax for type integer: "x".*result 4 of external function echo_as_int2\(text\)/s,
+	'invoke: a result that does not fit is named by its row');
 is(sql(q{SELECT string_agg(coalesce(result::text, 'NULL'), ',' ORDER BY ordinality) FROM pipeline.invoke('add3(int,numeric,float8)', '[[1,2,3],[null,null,null],[4,5,6]]')}),
 	'6,0,15', 'invoke with several arguments and nulls');
 # invoke sends what a call with those values would: each value read as its
