@@ -789,8 +789,10 @@ pipeline_scheduler_main(Datum main_arg)
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(tick_context);
 		}
+		/* turned off, it waits for a reload (which sets the latch) */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 until_next_tick(last_pass), PG_WAIT_EXTENSION);
+						 pipeline_enabled ? until_next_tick(last_pass) : pipeline_tick_ms,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -170,5 +170,21 @@ $node->safe_psql('plain_2', "COMMIT PREPARED 'with_extension'");
 ok($node->poll_query_until('plain_2', 'SELECT s FROM mv_total', '9'),
 	'a database whose CREATE EXTENSION pipeline was a prepared transaction is served');
 
+# turned off, a scheduler sleeps for a tick at a time: it woke every
+# millisecond (it waited for the tick after a pass it never made)
+my $served_pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'served'");
+$node->append_conf('postgresql.conf', 'pipeline.enabled = off');
+$node->reload;
+sleep 1;
+sub wakeups
+{
+	my ($switches) = slurp_file("/proc/$_[0]/status") =~ /^voluntary_ctxt_switches:\s+(\d+)/m;
+	return $switches;
+}
+my $before = wakeups($served_pid);
+sleep 2;
+my $woke = wakeups($served_pid) - $before;
+ok($woke < 100, "a scheduler turned off sleeps (woke $woke times in 2 s, a tick is 100 ms)");
+
 $node->stop;
 done_testing();
