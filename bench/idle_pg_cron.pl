@@ -26,6 +26,9 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PipelineNode;
+use FindBin;
+use lib $FindBin::Bin;
+use IdleDag;
 use Time::HiRes qw(time sleep);
 use POSIX qw(sysconf _SC_CLK_TCK);
 
@@ -57,64 +60,14 @@ shared_preload_libraries = 'pipeline,pg_cron'
 cron.database_name = 'postgres'
 } : ''));
 
-sub median
-{
-	my @s = sort { $a <=> $b } @_;
-	my $n = @s;
-	return $n % 2 ? $s[ ($n - 1) / 2 ] : ($s[ $n / 2 - 1 ] + $s[ $n / 2 ]) / 2;
-}
-
-# --- pipeline's DAG, as in bench/idle_scheduler.pl: 100 source tables; 40%
-# of the views count one source, 30% join two of those, 20% read one of the
-# second level, 10% join three of the third; intervals of 1 or 2 days
-my $n1 = int($views * 0.4);
-my $n2 = int($views * 0.3);
-my $n3 = int($views * 0.2);
-my $n4 = $views - $n1 - $n2 - $n3;
-my @sql = ('CREATE EXTENSION pipeline;');
-for my $s (1 .. 100)
-{
-	push @sql, "CREATE TABLE src_$s (id int); INSERT INTO src_$s SELECT generate_series(1, 10);";
-}
-for my $i (1 .. $n1)
-{
-	my $s = 1 + $i % 100;
-	push @sql, "SELECT pipeline.create_matview('public', 'a$i', 'SELECT count(*) AS n FROM src_$s', '1 day');";
-}
-for my $i (1 .. $n2)
-{
-	my ($x, $y) = (1 + $i % $n1, 1 + (7 * $i + 3) % $n1);
-	my $iv = $i % 3 ? '1 day' : '2 days';
-	push @sql, "SELECT pipeline.create_matview('public', 'b$i', 'SELECT x.n + y.n AS n FROM mv_a$x x, mv_a$y y', '$iv');";
-}
-for my $i (1 .. $n3)
-{
-	my $x = 1 + $i % $n2;
-	push @sql, "SELECT pipeline.create_matview('public', 'c$i', 'SELECT n * 2 AS n FROM mv_b$x', '2 days');";
-}
-for my $i (1 .. $n4)
-{
-	my ($x, $y, $z) = (1 + $i % $n3, 1 + (3 * $i + 1) % $n3, 1 + (5 * $i + 2) % $n3);
-	push @sql, "SELECT pipeline.create_matview('public', 'd$i', 'SELECT x.n + y.n + z.n AS n FROM mv_c$x x, mv_c$y y, mv_c$z z', '1 day');";
-}
-my $t0 = time;
-$node->safe_psql('postgres', join("\n", @sql), timeout => 3600);
-my $define_s = time - $t0;
-
-# every view succeeds for its current label, in one synchronous pass
-$t0 = time;
-my $ran = $node->safe_psql('postgres',
-	"SELECT count(*) FILTER (WHERE status = 'succeeded') || ' succeeded, ' || count(*) FILTER (WHERE status <> 'succeeded') || ' other' FROM pipeline.run_due()",
-	timeout => 3600);
-my $run_due_s = time - $t0;
-$node->safe_psql('postgres', 'VACUUM ANALYZE');
+# --- pipeline's DAG, as in bench/idle_scheduler.pl (bench/IdleDag.pm)
+my ($define_s, $ran, $run_due_s) = IdleDag::create($node, $views, '');
 printf "setup: %d views defined in %.1f s; first run_due() %s in %.1f s\n",
   $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.matviews'), $define_s, $ran, $run_due_s;
 
 # nothing of pipeline may become due during the windows
 my $windows = $sla_minutes ? 2 : 1;
-my $margin = $node->safe_psql('postgres',
-	"SELECT extract(epoch FROM min(pipeline.time_label(refresh_interval) + refresh_interval) - now())::int FROM pipeline.matview_definitions");
+my $margin = IdleDag::seconds_to_next_label($node);
 printf "setup: next time label in %d s (%d window(s) of %d s)%s\n", $margin, $windows, $window,
   $margin > $windows * ($window + 30) + 60 ? '' : ' WARNING: a label falls in a window, rerun later';
 
@@ -262,7 +215,7 @@ sub measure_window
 	  $have_pg_cron ? $cron_after - $cron_before : 'n/a', $autovacuumed;
 	printf "%s pipeline scheduler: %s of one core%s, %d wake-ups, %d planning passes median %.2f ms, reloads %s\n",
 	  $label, $pct->($cpu{scheduler}), $fine->('scheduler'), $wake{scheduler},
-	  scalar(@pass_ms), @pass_ms ? median(@pass_ms) : 0, $reloads;
+	  scalar(@pass_ms), @pass_ms ? IdleDag::median(@pass_ms) : 0, $reloads;
 	printf "%s pipeline launcher: %s of one core%s, %d wake-ups\n",
 	  $label, $pct->($cpu{launcher}), $fine->('launcher'), $wake{launcher};
 	return unless $have_pg_cron;

@@ -19,6 +19,9 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PipelineNode;
+use FindBin;
+use lib $FindBin::Bin;
+use IdleDag;
 use Time::HiRes qw(time sleep);
 use POSIX qw(sysconf _SC_CLK_TCK);
 
@@ -36,63 +39,15 @@ max_wal_size = 4GB
 max_locks_per_transaction = 256
 });
 
-sub median
-{
-	my @s = sort { $a <=> $b } @_;
-	my $n = @s;
-	return $n % 2 ? $s[ ($n - 1) / 2 ] : ($s[ $n / 2 - 1 ] + $s[ $n / 2 ]) / 2;
-}
-
-# --- the DAG
-my $n1 = int($views * 0.4);
-my $n2 = int($views * 0.3);
-my $n3 = int($views * 0.2);
-my $n4 = $views - $n1 - $n2 - $n3;
-my @sql = ('CREATE EXTENSION pipeline;');
-for my $s (1 .. 100)
-{
-	push @sql, "CREATE TABLE src_$s (id int); INSERT INTO src_$s SELECT generate_series(1, 10);";
-}
-for my $i (1 .. $n1)
-{
-	my $s = 1 + $i % 100;
-	push @sql, "SELECT pipeline.create_matview('public', 'a$i', 'SELECT count(*) AS n FROM src_$s', '1 day'$sla);";
-}
-for my $i (1 .. $n2)
-{
-	my ($x, $y) = (1 + $i % $n1, 1 + (7 * $i + 3) % $n1);
-	my $iv = $i % 3 ? '1 day' : '2 days';
-	push @sql, "SELECT pipeline.create_matview('public', 'b$i', 'SELECT x.n + y.n AS n FROM mv_a$x x, mv_a$y y', '$iv'$sla);";
-}
-for my $i (1 .. $n3)
-{
-	my $x = 1 + $i % $n2;
-	push @sql, "SELECT pipeline.create_matview('public', 'c$i', 'SELECT n * 2 AS n FROM mv_b$x', '2 days'$sla);";
-}
-for my $i (1 .. $n4)
-{
-	my ($x, $y, $z) = (1 + $i % $n3, 1 + (3 * $i + 1) % $n3, 1 + (5 * $i + 2) % $n3);
-	push @sql, "SELECT pipeline.create_matview('public', 'd$i', 'SELECT x.n + y.n + z.n AS n FROM mv_c$x x, mv_c$y y, mv_c$z z', '1 day'$sla);";
-}
-my $t0 = time;
-$node->safe_psql('postgres', join("\n", @sql), timeout => 3600);
-my $define_s = time - $t0;
-
-# every view succeeds for its current label, in one synchronous pass
-$t0 = time;
-my $ran = $node->safe_psql('postgres',
-	"SELECT count(*) FILTER (WHERE status = 'succeeded') || ' succeeded, ' || count(*) FILTER (WHERE status <> 'succeeded') || ' other' FROM pipeline.run_due()",
-	timeout => 3600);
-my $run_due_s = time - $t0;
-$node->safe_psql('postgres', 'VACUUM ANALYZE');
+# --- the DAG (bench/IdleDag.pm)
+my ($define_s, $ran, $run_due_s) = IdleDag::create($node, $views, $sla);
 my ($count, $edges, $levels) = split /\|/, $node->safe_psql('postgres',
 	'SELECT (SELECT count(*) FROM pipeline.matviews), (SELECT count(*) FROM pipeline.edges), (SELECT max(level) FROM pipeline.refresh_order())');
 printf "setup: %d views, %d edges, %d levels; defined in %.1f s; first run_due() %s in %.1f s\n",
   $count, $edges, $levels, $define_s, $ran, $run_due_s;
 
 # nothing may become due during the measurement
-my $margin = $node->safe_psql('postgres',
-	"SELECT extract(epoch FROM min(pipeline.time_label(refresh_interval) + refresh_interval) - now())::int FROM pipeline.matview_definitions");
+my $margin = IdleDag::seconds_to_next_label($node);
 printf "setup: next time label in %d s (window %d s)%s\n", $margin, $window,
   $margin > $window + 60 ? '' : ' WARNING: a label falls in the window, rerun later';
 
@@ -105,7 +60,7 @@ sub timed_median
 	die "psql failed: $err" if $ret != 0;
 	my @t = ($out =~ /^Time: ([0-9.]+) ms/mg);
 	shift @t;	# the first call warms the caches
-	return median(@t);
+	return IdleDag::median(@t);
 }
 my $sql_plan = timed_median('SELECT count(*) FROM pipeline.run_due();', 20);
 my $sql_dag = timed_median('SELECT count(*) FROM pipeline.refresh_order();', 20);
@@ -127,11 +82,10 @@ my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');
 # settle: the first pass marks orphans, prunes history and fills caches
 sleep 5;
 
-
 my $runs_before = $node->safe_psql('postgres', 'SELECT count(*) FROM pipeline.runs');
 my $log_offset = -s $node->logfile;
 my ($s0, $l0) = (PipelineNode->cpu_ticks($scheduler), PipelineNode->cpu_ticks($launcher));
-$t0 = time;
+my $t0 = time;
 sleep $window;
 my ($s1, $l1) = (PipelineNode->cpu_ticks($scheduler), PipelineNode->cpu_ticks($launcher));
 my $wall = time - $t0;
@@ -168,7 +122,7 @@ for my $kind (sort keys %$passes)
 {
 	my @t = sort { $a <=> $b } @{ $passes->{$kind} };
 	printf "tick planning in the worker: %d passes in the window that reloaded %s, median %.2f ms, max %.2f ms (target < 20 ms)\n",
-	  scalar(@t), $kind, median(@t), $t[-1];
+	  scalar(@t), $kind, IdleDag::median(@t), $t[-1];
 }
 
 # passes after a change: a statement that writes no row still fires the
@@ -190,7 +144,7 @@ for my $change (
 		next if $kind eq 'nothing';
 		my @t = sort { $a <=> $b } @{ $p->{$kind} };
 		printf "tick planning in the worker: after a change to %s, %d passes reloaded %s, median %.1f ms, max %.1f ms\n",
-		  $what, scalar(@t), $kind, median(@t), $t[-1];
+		  $what, scalar(@t), $kind, IdleDag::median(@t), $t[-1];
 	}
 }
 
