@@ -633,7 +633,6 @@ start_alert_sender(void)
 	MemoryContextSwitchTo(old);
 }
 
-/* One planning pass; needs no transaction, runs its own. */
 /*
  * Leaves when the database has no extension (not installed, or dropped),
  * so that it holds no worker slot; the launcher starts a scheduler again
@@ -648,6 +647,7 @@ leave_unless_installed(bool installed, uint64 creations)
 	proc_exit(0);
 }
 
+/* One planning pass; needs no transaction, runs its own. */
 static void
 scheduler_tick(void)
 {
