@@ -28,6 +28,7 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/alerts.h"
+#include "schedule/schedule.h"
 #include "util/runas.h"
 #include "util/settings.h"
 
@@ -272,6 +273,8 @@ _PG_init(void)
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = pipeline_process_utility;
 
+	/* a scheduler sleeping past its tick wakes for such commits */
+	schedule_set_changed_wake(launcher_wake_scheduler);
 	if (process_shared_preload_libraries_in_progress)
 		launcher_register();
 }

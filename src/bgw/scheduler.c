@@ -56,6 +56,16 @@
 #define QUEUE_DEPTH 4
 #define PRUNE_EVERY_MS 60000
 
+/*
+ * A pass that found nothing to do may let the scheduler sleep past its
+ * tick: until the clock alone could make a view due (its next label, a
+ * retry), breach an SLA or call for pruning, and at most this many ticks.
+ * Whatever else changes what it plans from wakes it: a finished run, and a
+ * commit that wrote the definitions, edges or runs (schedule_changed).
+ */
+#define QUIET_TICKS 10
+static TimestampTz quiet_until = 0;
+
 /* the version of the extension's SQL this library is built for (Makefile) */
 #ifndef PIPELINE_VERSION
 #error "PIPELINE_VERSION must be defined by the build"
@@ -647,6 +657,20 @@ leave_unless_installed(bool installed, uint64 creations)
 	proc_exit(0);
 }
 
+/* Until when a pass that found nothing to do lets the scheduler sleep. */
+static TimestampTz
+next_by_clock(Dag *dag, ViewState *states, TimestampTz now)
+{
+	TimestampTz next = TimestampTzPlusMilliseconds(now, (int64) pipeline_tick_ms * QUIET_TICKS);
+
+	next = Min(next, TimestampTzPlusMilliseconds(last_prune, PRUNE_EVERY_MS));
+	next = Min(next, alerts_next_sla_breach(dag, states, now));
+	for (int i = 0; i < dag->count && next > now; i++)
+		next = Min(next, schedule_next_by_clock(dag, states, i, now, pipeline_max_attempts,
+												pipeline_retry_backoff_s));
+	return next;
+}
+
 /* One planning pass; needs no transaction, runs its own. */
 static void
 scheduler_tick(void)
@@ -667,6 +691,7 @@ scheduler_tick(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "planning");
 
+	quiet_until = 0;
 	extension = usable_extension();
 	if (!OidIsValid(extension))
 	{
@@ -686,6 +711,8 @@ scheduler_tick(void)
 		alerts_check_slas(cached_dag, cached_states, now);
 		if (pipeline_alert_endpoint[0] != '\0')
 			start_alert_sender();
+		if (reloaded == RELOADED_NOTHING && dispatched_count == 0 && queued_count == 0)
+			quiet_until = next_by_clock(cached_dag, cached_states, now);
 	}
 
 	PopActiveSnapshot();
@@ -708,23 +735,29 @@ scheduler_tick(void)
  * runs, not one per run.
  */
 static bool
-pass_needed(TimestampTz last_pass)
+pass_needed(TimestampTz last_pass, bool woken)
 {
 	int			idle;
 	int			waiting;
+	TimestampTz now = GetCurrentTimestamp();
 
-	if (TimestampDifferenceExceeds(last_pass, GetCurrentTimestamp(), pipeline_tick_ms))
+	if (!woken && now < quiet_until)
+		return false;
+	if (TimestampDifferenceExceeds(last_pass, now, pipeline_tick_ms))
 		return true;
 	launcher_pool_counts(MyDatabaseId, &idle, &waiting);
 	return waiting < Min(pipeline_max_workers, MAX_WORKERS);
 }
 
-/* How long to sleep for the next tick, in ms */
+/* How long to sleep for the next tick, or to the end of a quiet time, in ms */
 static long
 until_next_tick(TimestampTz last_pass)
 {
-	long		elapsed = (long) ((GetCurrentTimestamp() - last_pass) / 1000);
+	TimestampTz now = GetCurrentTimestamp();
+	long		elapsed = (long) ((now - last_pass) / 1000);
 
+	if (quiet_until > now)
+		return Max(1, (long) ((quiet_until - now + 999) / 1000));
 	return Max(1, pipeline_tick_ms - elapsed);
 }
 
@@ -734,6 +767,7 @@ pipeline_scheduler_main(Datum main_arg)
 	Oid			dboid = DatumGetObjectId(main_arg);
 	MemoryContext tick_context;
 	TimestampTz last_pass = 0;
+	bool		woken = false;
 	uint64		creations;
 	bool		installed;
 
@@ -781,7 +815,7 @@ pipeline_scheduler_main(Datum main_arg)
 
 		reap_workers();
 		collect_jobs();
-		if (pipeline_enabled && pass_needed(last_pass))
+		if (pipeline_enabled && pass_needed(last_pass, woken))
 		{
 			last_pass = GetCurrentTimestamp();
 			MemoryContextSwitchTo(tick_context);
@@ -790,9 +824,9 @@ pipeline_scheduler_main(Datum main_arg)
 			MemoryContextReset(tick_context);
 		}
 		/* turned off, it waits for a reload (which sets the latch) */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pipeline_enabled ? until_next_tick(last_pass) : pipeline_tick_ms,
-						 PG_WAIT_EXTENSION);
+		woken = (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   pipeline_enabled ? until_next_tick(last_pass) : pipeline_tick_ms,
+						   PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
 		ResetLatch(MyLatch);
 	}
 }

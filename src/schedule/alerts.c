@@ -155,6 +155,31 @@ learn_open_slas(Dag *dag, ViewState *states)
 	}
 }
 
+/* the label a view's freshness counts from: its last success, or its definition */
+static TimestampTz
+sla_fresh_as_of(const DagNode *node, const ViewState *state)
+{
+	return state->last_success_label != NO_LABEL ?
+		state->last_success_label : node->defined_label;
+}
+
+TimestampTz
+alerts_next_sla_breach(Dag *dag, ViewState *states, TimestampTz after)
+{
+	TimestampTz next = DT_NOEND;
+
+	for (int i = 0; i < dag->count; i++)
+	{
+		if (dag->nodes[i].sla_us == 0 || states[i].sla_open)
+			continue;
+		if (!states[i].sla_known)
+			return after;		/* alerts_check_slas() learns it first */
+		next = Min(next, Max(after, sla_fresh_as_of(&dag->nodes[i], &states[i]) +
+							 dag->nodes[i].sla_us + 1));
+	}
+	return next;
+}
+
 void
 alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 {
@@ -179,8 +204,7 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 		}
 		if (!state->sla_known)
 			learn_open_slas(dag, states);
-		fresh_as_of = state->last_success_label != NO_LABEL ?
-			state->last_success_label : node->defined_label;
+		fresh_as_of = sla_fresh_as_of(node, state);
 		breached = now - fresh_as_of > node->sla_us;
 		if (state->sla_open == breached)
 			continue;

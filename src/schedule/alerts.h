@@ -34,6 +34,12 @@ extern void alerts_after_run(Oid relid, TimestampTz label, int64 run_id,
  */
 extern void alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now);
 
+/*
+ * The earliest time, not before after, at which a view of dag within its
+ * SLA would breach it if nothing ran (DT_NOEND: none would).
+ */
+extern TimestampTz alerts_next_sla_breach(Dag *dag, ViewState *states, TimestampTz after);
+
 /* The condition on pipeline.alerts a of an alert to POST now. */
 #define ALERT_DUE_NOW \
 	"a.deliver AND a.delivered_at IS NULL " \

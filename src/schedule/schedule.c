@@ -16,6 +16,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
@@ -263,6 +264,26 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 	return verdict;
 }
 
+TimestampTz
+schedule_next_by_clock(Dag *dag, ViewState *states, int index, TimestampTz now,
+					   int max_attempts, int retry_backoff_s)
+{
+	DagNode    *node = &dag->nodes[index];
+	ViewState  *state = &states[index];
+	TimestampTz next = time_label_of(node->interval_us, now) + node->interval_us;
+
+	if (state->latest_status == RUN_FAILED && state->latest_attempt < max_attempts)
+	{
+		int			shift = Min(state->latest_attempt - 1, 20);
+		TimestampTz retry = state->latest_finished_at +
+		(((int64) retry_backoff_s * USECS_PER_SEC) << shift);
+
+		if (retry > now)
+			next = Min(next, retry);
+	}
+	return next;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_time_label);
 
 /* time_label(refresh_interval interval, at timestamptz) RETURNS timestamptz */
@@ -284,6 +305,28 @@ pipeline_time_label(PG_FUNCTION_ARGS)
 
 /* see schedule_runs_writes_reported() */
 static bool runs_writes_reported = false;
+
+/* see schedule_set_changed_wake() */
+static void (*changed_wake) (Oid dboid) = NULL;
+static bool wake_at_commit = false;
+
+void
+schedule_set_changed_wake(void (*wake) (Oid dboid))
+{
+	changed_wake = wake;
+}
+
+static void
+changed_xact_callback(XactEvent event, void *arg)
+{
+	if (!wake_at_commit)
+		return;
+	if (event == XACT_EVENT_COMMIT && changed_wake != NULL)
+		changed_wake(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		wake_at_commit = false;
+}
 
 void
 schedule_runs_writes_reported(void)
@@ -331,6 +374,17 @@ pipeline_schedule_changed(PG_FUNCTION_ARGS)
 		queued[slot].subxid == GetCurrentSubTransactionId())
 		return PointerGetDatum(NULL);
 	CacheInvalidateRelcache(trigdata->tg_relation);
+	if (!wake_at_commit)
+	{
+		static bool callback_registered = false;
+
+		if (!callback_registered)
+		{
+			RegisterXactCallback(changed_xact_callback, NULL);
+			callback_registered = true;
+		}
+		wake_at_commit = true;
+	}
 	queued[slot].relid = relid;
 	queued[slot].lxid = MyProc->lxid;
 	queued[slot].subxid = GetCurrentSubTransactionId();

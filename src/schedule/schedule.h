@@ -109,6 +109,24 @@ extern Verdict schedule_decide(Dag *dag, ViewState *states, int index,
 							   TimestampTz as_of, TimestampTz now,
 							   int max_attempts, int retry_backoff_s);
 
+/*
+ * The earliest time after now at which the clock alone could change node
+ * index's verdict: its next label, or the retry of its failed attempt.
+ * (Runs of its upstreams and other writes change it too: they wake the
+ * scheduler.)
+ */
+extern TimestampTz schedule_next_by_clock(Dag *dag, ViewState *states, int index,
+										  TimestampTz now, int max_attempts,
+										  int retry_backoff_s);
+
+/*
+ * wake(MyDatabaseId) is called when a transaction that wrote the
+ * definitions, edges or runs commits (through pipeline.schedule_changed):
+ * the library sets it to wake the database's scheduler, which may be
+ * sleeping past its tick.
+ */
+extern void schedule_set_changed_wake(void (*wake) (Oid dboid));
+
 extern RunStatus run_status_from_name(const char *name);
 extern const char *run_status_name(RunStatus status);
 
