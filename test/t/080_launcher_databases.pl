@@ -170,20 +170,38 @@ $node->safe_psql('plain_2', "COMMIT PREPARED 'with_extension'");
 ok($node->poll_query_until('plain_2', 'SELECT s FROM mv_total', '9'),
 	'a database whose CREATE EXTENSION pipeline was a prepared transaction is served');
 
-# turned off, a scheduler sleeps for a tick at a time: it woke every
-# millisecond (it waited for the tick after a pass it never made)
-my $served_pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'served'");
-$node->append_conf('postgresql.conf', 'pipeline.enabled = off');
-$node->reload;
-sleep 1;
 sub wakeups
 {
 	my ($switches) = slurp_file("/proc/$_[0]/status") =~ /^voluntary_ctxt_switches:\s+(\d+)/m;
 	return $switches;
 }
+
+# nothing due before tomorrow: the scheduler sleeps past its 100 ms tick
+# (ten ticks at most) instead of planning every tick; a definition's commit
+# wakes it, and the new view runs
+my $served_pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'served'");
+$node->safe_psql('served', q{
+	SELECT pipeline.drop_matview('mv_total');
+	SELECT pipeline.create_matview('public', 'daily', 'SELECT sum(v) AS s FROM raw', '1 day');
+});
+sleep 1;
 my $before = wakeups($served_pid);
-sleep 2;
+sleep 3;
 my $woke = wakeups($served_pid) - $before;
+ok($woke < 15, "an idle scheduler sleeps past its tick (woke $woke times in 3 s at a 100 ms tick)");
+$node->safe_psql('served', "SELECT pipeline.create_matview('public', 'later', 'SELECT count(*) AS n FROM raw', '1 second')");
+ok($node->poll_query_until('served', q{SELECT count(*) > 0 FROM pipeline.runs
+	WHERE matview = 'mv_later'::regclass AND status IN ('succeeded', 'skipped') AND worker_pid <> pg_backend_pid()}),
+	'a view defined while it sleeps is run by it');
+
+# turned off, a scheduler sleeps for a tick at a time: it woke every
+# millisecond (it waited for the tick after a pass it never made)
+$node->append_conf('postgresql.conf', 'pipeline.enabled = off');
+$node->reload;
+sleep 1;
+$before = wakeups($served_pid);
+sleep 2;
+$woke = wakeups($served_pid) - $before;
 ok($woke < 100, "a scheduler turned off sleeps (woke $woke times in 2 s, a tick is 100 ms)");
 
 $node->stop;
