@@ -259,6 +259,8 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else if (IsA(parsetree, TransactionStmt) &&
 			 ((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		launcher_extension_created(false);	/* it may have created it */
+	else if (IsA(parsetree, CreatedbStmt))
+		launcher_database_created();	/* a copy of one with the extension? */
 }
 
 void

@@ -47,6 +47,9 @@
 /* wait before restarting a scheduler that exited */
 #define SCHEDULER_RESTART_MS 5000
 
+/* the longest the launcher waits between two passes over pg_database */
+#define LAUNCHER_SCAN_MS 10000
+
 /*
  * A database without the extension has no scheduler: it costs a worker
  * slot (max_worker_processes is shared with everything else) for nothing.
@@ -711,9 +714,17 @@ launcher_report_no_extension(uint64 creations_seen)
 static bool creation_at_commit = false;
 static bool creation_checked = false;
 
+/* whether it created a database */
+static bool database_at_commit = false;
+
 static void
 creation_xact_callback(XactEvent event, void *arg)
 {
+	if (database_at_commit && event == XACT_EVENT_COMMIT)
+		launcher_wake(InvalidOid);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		database_at_commit = false;
 	if (!creation_at_commit)
 		return;
 	/* a CREATE EXTENSION undone by a rolled-back savepoint created nothing */
@@ -737,8 +748,8 @@ creation_xact_callback(XactEvent event, void *arg)
 		creation_at_commit = false;
 }
 
-void
-launcher_extension_created(bool checked)
+static void
+register_creation_callback(void)
 {
 	static bool callback_registered = false;
 
@@ -747,8 +758,21 @@ launcher_extension_created(bool checked)
 		RegisterXactCallback(creation_xact_callback, NULL);
 		callback_registered = true;
 	}
+}
+
+void
+launcher_extension_created(bool checked)
+{
+	register_creation_callback();
 	creation_at_commit = true;
 	creation_checked = checked;
+}
+
+void
+launcher_database_created(void)
+{
+	register_creation_callback();
+	database_at_commit = true;
 }
 
 void
@@ -1022,8 +1046,14 @@ ensure_scheduler(KnownDatabase *entry, TimestampTz now)
 	MemoryContextSwitchTo(old);
 }
 
-/* Starts schedulers for allowed databases that lack one. */
-static void
+/*
+ * Starts schedulers for allowed databases that lack one.  Returns how long
+ * the launcher may wait before the next pass, in ms: until a start to
+ * retry, at most LAUNCHER_SCAN_MS (what else calls for a pass sets its
+ * latch: a scheduler that stopped, a database or an extension created, a
+ * drop, pipeline.wake()).
+ */
+static long
 launch_schedulers(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -1031,6 +1061,7 @@ launch_schedulers(void)
 	TableScanDesc scan;
 	HeapTuple	tuple;
 	List	   *dropping;
+	TimestampTz next_pass = TimestampTzPlusMilliseconds(now, LAUNCHER_SCAN_MS);
 
 	if (known == NULL)
 		create_known_databases();
@@ -1071,12 +1102,15 @@ launch_schedulers(void)
 		}
 		entry->seen_in_scan = scan_number;
 		ensure_scheduler(entry, now);
+		if (entry->scheduler == NULL && entry->retry_at < next_pass)
+			next_pass = entry->retry_at;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	prune_known_databases();
+	return Max(10, (long) ((next_pass - now) / 1000));
 }
 
 void
@@ -1102,9 +1136,9 @@ pipeline_launcher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		launch_schedulers();
+		/* a scheduler that starts or stops sets the latch (bgw_notify_pid) */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
+						 launch_schedulers(), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -147,6 +147,9 @@ extern uint64 launcher_extension_creations(void);
 extern void launcher_report_no_extension(uint64 creations_seen);
 extern void launcher_extension_created(bool checked);
 
+/* Sets the launcher's latch when this transaction commits: a new database */
+extern void launcher_database_created(void);
+
 /*
  * Starts a dynamic worker of this library; false if no slot was free.  The
  * first failure is logged (WARNING, with a hint to raise
