@@ -8,6 +8,18 @@ package IdleDag;
 use strict;
 use warnings;
 use Time::HiRes qw(time);
+use PipelineNode;
+
+# the server settings of the idle benches' node (10,000 views created and
+# run by one run_due() need the locks)
+our $settings = q{
+pipeline.enabled = off
+max_worker_processes = 20
+shared_buffers = 256MB
+max_wal_size = 4GB
+# run_due() refreshes every view once in one transaction
+max_locks_per_transaction = 256
+};
 
 # create(node, views, extra create_matview arguments): returns the seconds
 # the definitions took, run_due()'s outcome ("N succeeded, M other") and
@@ -65,6 +77,23 @@ sub seconds_to_next_label
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT extract(epoch FROM min(pipeline.time_label(refresh_interval) + refresh_interval) - now())::int FROM pipeline.matview_definitions");
+}
+
+# start_worker(node): turns pipeline's worker on, as the idle benches
+# measure it (with DEBUG1 lines for the planning passes' times); returns the
+# pids of the scheduler and the launcher, and the tick
+sub start_worker
+{
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+		ALTER SYSTEM SET pipeline.enabled = on;
+		ALTER SYSTEM SET log_min_messages = debug1;
+		SELECT pg_reload_conf();
+	});
+	my $scheduler = PipelineNode->scheduler_pid($node);
+	my $launcher = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
+	return ($scheduler, $launcher, $node->safe_psql('postgres', 'SHOW pipeline.tick'));
 }
 
 sub median

@@ -47,14 +47,7 @@ my $have_pg_cron = -f "$pkglibdir/pg_cron.so" && -f "$sharedir/extension/pg_cron
 print "pg_cron: not installed ($pkglibdir/pg_cron.so missing), only pipeline's figure is measured\n"
   unless $have_pg_cron;
 
-my $node = PipelineNode->start_new('bench_idle_pg_cron', qq{
-pipeline.enabled = off
-max_worker_processes = 20
-shared_buffers = 256MB
-max_wal_size = 4GB
-# run_due() refreshes every view once in one transaction
-max_locks_per_transaction = 256
-} . ($have_pg_cron ? qq{
+my $node = PipelineNode->start_new('bench_idle_pg_cron', $IdleDag::settings . ($have_pg_cron ? qq{
 # the later line wins over PipelineNode's 'pipeline'
 shared_preload_libraries = 'pipeline,pg_cron'
 cron.database_name = 'postgres'
@@ -110,15 +103,7 @@ if ($have_pg_cron)
 }
 
 # --- pipeline's worker on, as idle_scheduler.pl does
-$node->safe_psql('postgres', q{
-	ALTER SYSTEM SET pipeline.enabled = on;
-	ALTER SYSTEM SET log_min_messages = debug1;
-	SELECT pg_reload_conf();
-});
-my $scheduler = PipelineNode->scheduler_pid($node);
-my $launcher = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
-my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');
+my ($scheduler, $launcher, $tick) = IdleDag::start_worker($node);
 printf "setup: pipeline.tick %s; pids: pipeline scheduler %d, pipeline launcher %d%s\n",
   $tick, $scheduler, $launcher, $have_pg_cron ? ", pg_cron launcher $cron_launcher" : '';
 

@@ -30,14 +30,7 @@ my $window = $ENV{BENCH_WINDOW} // 60;
 my $sla = $ENV{BENCH_SLA} ? ", options => '{\"freshness-sla-minutes\": \"$ENV{BENCH_SLA}\"}'" : '';
 my $clk_tck = sysconf(_SC_CLK_TCK);
 
-my $node = PipelineNode->start_new('bench_idle', qq{
-pipeline.enabled = off
-max_worker_processes = 20
-shared_buffers = 256MB
-max_wal_size = 4GB
-# run_due() refreshes every view once in one transaction
-max_locks_per_transaction = 256
-});
+my $node = PipelineNode->start_new('bench_idle', $IdleDag::settings);
 
 # --- the DAG (bench/IdleDag.pm)
 my ($define_s, $ran, $run_due_s) = IdleDag::create($node, $views, $sla);
@@ -70,15 +63,7 @@ printf "planning from sql: DAG load alone (refresh_order()) %.1f ms; a count(*) 
   $sql_dag, $sql_trivial;
 
 # --- the worker, idle
-$node->safe_psql('postgres', q{
-	ALTER SYSTEM SET pipeline.enabled = on;
-	ALTER SYSTEM SET log_min_messages = debug1;
-	SELECT pg_reload_conf();
-});
-my $scheduler = PipelineNode->scheduler_pid($node);
-my $launcher = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'");
-my $tick = $node->safe_psql('postgres', 'SHOW pipeline.tick');
+my ($scheduler, $launcher, $tick) = IdleDag::start_worker($node);
 # settle: the first pass marks orphans, prunes history and fills caches
 sleep 5;
 
