@@ -176,6 +176,15 @@ schedule_reload_states(Dag *dag, ViewState *states, const int *indexes, int coun
 		load_states(dag, states, indexes, count);
 }
 
+/* When the failed latest attempt may be retried by the wall clock */
+static TimestampTz
+retry_time(const ViewState *state, int retry_backoff_s)
+{
+	int			shift = Min(state->latest_attempt - 1, 20);
+
+	return state->latest_finished_at + (((int64) retry_backoff_s * USECS_PER_SEC) << shift);
+}
+
 /*
  * Whether the failed latest attempt of label may be retried now (see
  * schedule_decide() in schedule.h).  The backoff doubles per attempt; the
@@ -190,7 +199,7 @@ schedule_retry_ready(const ViewState *state, TimestampTz label,
 
 	if (now == SCHEDULE_RETRY_ON_AS_OF)
 		return as_of >= label + ((backoff_us << (shift + 1)) - backoff_us);
-	return now >= state->latest_finished_at + (backoff_us << shift);
+	return now >= retry_time(state, retry_backoff_s);
 }
 
 Verdict
@@ -274,9 +283,7 @@ schedule_next_by_clock(Dag *dag, ViewState *states, int index, TimestampTz now,
 
 	if (state->latest_status == RUN_FAILED && state->latest_attempt < max_attempts)
 	{
-		int			shift = Min(state->latest_attempt - 1, 20);
-		TimestampTz retry = state->latest_finished_at +
-		(((int64) retry_backoff_s * USECS_PER_SEC) << shift);
+		TimestampTz retry = retry_time(state, retry_backoff_s);
 
 		if (retry > now)
 			next = Min(next, retry);
