@@ -40,6 +40,7 @@
 #include "views/mirror.h"
 #include "views/publication.h"
 #include "views/refresh.h"
+#include "views/swap_refresh.h"
 #include "util/runas.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
@@ -97,28 +98,42 @@ refresh_lock(Oid relid)
  * security-restricted operation.
  */
 static uint64
-refresh_as_owner(Oid relid, bool allow_concurrent)
+refresh_as_owner(Oid relid, bool concurrent)
 {
-	Relation	rel;
 	RefreshMatViewStmt *stmt = makeNode(RefreshMatViewStmt);
 	QueryCompletion qc;
-	Oid			owner;
 	RunAs		ra;
 
-	rel = table_open(relid, AccessShareLock);
-	stmt->concurrent = allow_concurrent && RelationIsPopulated(rel) &&
-		has_usable_unique_index(rel);
+	stmt->concurrent = concurrent;
 	stmt->skipData = false;
-	stmt->relation = makeRangeVar(get_namespace_name(RelationGetNamespace(rel)),
-								  pstrdup(RelationGetRelationName(rel)), -1);
-	owner = rel->rd_rel->relowner;
-	table_close(rel, NoLock);
-
+	stmt->relation = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+								  get_rel_name(relid), -1);
 	InitializeQueryCompletion(&qc);
-	runas_begin_refresh(&ra, owner);
+	runas_begin_refresh(&ra, catalog_relation_owner(relid));
 	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
 	runas_end(&ra);
 	return qc.nprocessed;
+}
+
+/*
+ * A full refresh of a materialized view that readers do not wait for:
+ * CONCURRENTLY where REFRESH allows it (a populated view with a usable
+ * unique index), else the new rows swapped in (swap_refresh.h).  Either
+ * way its expectations are checked before readers can see the new rows.
+ */
+static uint64
+refresh_regular(Oid relid, const char *options_json)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	bool		concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
+	uint64		rows;
+
+	table_close(rel, NoLock);
+	if (!concurrent)
+		return swap_refresh(relid, options_json);
+	rows = refresh_as_owner(relid, true);
+	audit_check(relid, MATVIEW_REGULAR, options_json, NULL);
+	return rows;
 }
 
 /* What the last refresh said about how it ran (TopMemoryContext). */
@@ -263,10 +278,7 @@ refresh_view(Oid relid, const char *matview_options)
 			audit_check(relid, type, view->options_json, NULL);
 		return rows;
 	}
-	rows = refresh_as_owner(relid, true);
-	audit_check(relid, MATVIEW_REGULAR,
-				matview_options ? matview_options : stored_options(relid), NULL);
-	return rows;
+	return refresh_regular(relid, matview_options ? matview_options : stored_options(relid));
 }
 
 uint64

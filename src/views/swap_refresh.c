@@ -1,0 +1,203 @@
+/*-------------------------------------------------------------------------
+ * swap_refresh.c
+ *	  A full refresh of a materialized view that readers do not wait for.
+ *
+ * REFRESH MATERIALIZED VIEW without CONCURRENTLY takes ACCESS EXCLUSIVE
+ * before its query runs, so every reader of the view waits for the whole
+ * query.  This does what it does in another order: the query fills a new
+ * heap while the view is held only by refresh_lock() (which readers do not
+ * conflict with), the new rows are audited, and only then is ACCESS
+ * EXCLUSIVE taken, for the swap of the new heap in and the rebuild of the
+ * view's indexes (PostgreSQL's finish_heap_swap(), as REFRESH's own swap).
+ * That lock is asked for without queueing, so readers arriving while an
+ * earlier reader finishes are not held behind it.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/multixact.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "commands/cluster.h"
+#include "commands/matview.h"
+#include "commands/tablecmds.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "model/catalog.h"
+#include "util/relation_name.h"
+#include "util/runas.h"
+#include "views/audit.h"
+#include "views/swap_refresh.h"
+
+/* The longest pause between two tries for the swap's lock. */
+#define SWAP_LOCK_MAX_PAUSE_MS 50
+
+/* The view's query, as REFRESH reads it from the view's rule. */
+static Query *
+rule_query(Relation rel)
+{
+	RuleLock   *rules = rel->rd_rules;
+
+	if (rel->rd_rel->relkind != RELKIND_MATVIEW || rules == NULL || rules->numLocks != 1 ||
+		rules->rules[0]->event != CMD_SELECT || !rules->rules[0]->isInstead ||
+		list_length(rules->rules[0]->actions) != 1)
+		elog(ERROR, "materialized view \"%s\" has no single SELECT rule",
+			 RelationGetRelationName(rel));
+	return copyObject(linitial_node(Query, rules->rules[0]->actions));
+}
+
+/* Runs query into dest, as REFRESH fills its new heap; the rows written. */
+static uint64
+fill(Query *query, DestReceiver *dest)
+{
+	const char *query_string = "pipeline refresh";
+	List	   *rewritten;
+	PlannedStmt *plan;
+	QueryDesc  *desc;
+	uint64		processed;
+
+	AcquireRewriteLocks(query, true, false);
+	rewritten = QueryRewrite(query);
+	if (list_length(rewritten) != 1)
+		elog(ERROR, "unexpected rewrite result for a materialized view's query");
+	CHECK_FOR_INTERRUPTS();
+	plan = pg_plan_query(linitial_node(Query, rewritten), query_string,
+						 CURSOR_OPT_PARALLEL_OK, NULL);
+
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+	desc = CreateQueryDesc(plan, query_string, GetActiveSnapshot(), InvalidSnapshot,
+						   dest, NULL, NULL, 0);
+	ExecutorStart(desc, 0);
+	ExecutorRun(desc, ForwardScanDirection, 0, true);
+	processed = desc->estate->es_processed;
+	ExecutorFinish(desc);
+	ExecutorEnd(desc);
+	FreeQueryDesc(desc);
+	PopActiveSnapshot();
+	return processed;
+}
+
+/*
+ * Whether the swap must queue for its lock as any locker does: when a
+ * session holding relid is itself waiting for a lock, perhaps one this
+ * session holds (then the deadlock detector must see the cycle), or when
+ * no other session holds relid at all, so that what stands in the way is
+ * a request already queued, which waits for this session (a queued request
+ * behind ours is then moved after it by the lock manager).
+ */
+static bool
+must_queue(Oid relid)
+{
+	LOCKTAG		tag;
+	VirtualTransactionId *holders;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	holders = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
+	if (!VirtualTransactionIdIsValid(*holders))
+		return true;
+	for (; VirtualTransactionIdIsValid(*holders); holders++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(holders->backendId);
+		ArrayType  *blockers;
+
+		if (proc == NULL || proc->pid == 0)
+			continue;			/* a prepared transaction waits for nobody */
+		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
+														  Int32GetDatum(proc->pid)));
+		if (ArrayGetNItems(ARR_NDIM(blockers), ARR_DIMS(blockers)) > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * ACCESS EXCLUSIVE on relid without standing in the lock queue while
+ * readers hold the view: a queued request would make every reader that
+ * comes after it wait too.  Honours lock_timeout as a queued request would.
+ */
+static void
+lock_for_swap(Oid relid)
+{
+	instr_time	start;
+	long		pause_ms = 1;
+
+	INSTR_TIME_SET_CURRENT(start);
+	while (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+	{
+		instr_time	waited;
+
+		if (must_queue(relid))
+		{
+			LockRelationOid(relid, AccessExclusiveLock);
+			return;
+		}
+		INSTR_TIME_SET_CURRENT(waited);
+		INSTR_TIME_SUBTRACT(waited, start);
+		if (LockTimeout > 0 && INSTR_TIME_GET_MILLISEC(waited) >= LockTimeout)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("canceling statement due to lock timeout"),
+					 errdetail("Readers of %s held it longer than lock_timeout while its refresh waited to replace its rows.",
+							   relation_qualified_name(relid))));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pause_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		pause_ms = Min(pause_ms * 2, SWAP_LOCK_MAX_PAUSE_MS);
+	}
+}
+
+uint64
+swap_refresh(Oid relid, const char *options_json)
+{
+	Relation	rel = table_open(relid, NoLock);
+	char		persistence = rel->rd_rel->relpersistence;
+	Query	   *query = rule_query(rel);
+	Oid			new_heap;
+	uint64		processed;
+	RunAs		ra;
+
+	/* REFRESH's own guard: nothing of ours scans the view's old heap */
+	CheckTableNotInUse(rel, "REFRESH MATERIALIZED VIEW");
+	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
+	if (!RelationIsPopulated(rel))
+		SetMatViewPopulatedState(rel, true);
+
+	/* the new heap is locked away from everyone until it is gone at commit */
+	new_heap = make_new_heap(relid, rel->rd_rel->reltablespace, rel->rd_rel->relam,
+							 persistence, ExclusiveLock);
+	LockRelationOid(new_heap, AccessExclusiveLock);
+	processed = fill(query, CreateTransientRelDestReceiver(new_heap));
+	runas_end(&ra);
+
+	/* a failed expectation leaves the old rows, unlocked all along */
+	if (audit_has_expectations(options_json))
+		audit_check(relid, MATVIEW_REGULAR, options_json,
+					psprintf("SELECT * FROM %s", relation_qualified_name(new_heap)));
+
+	lock_for_swap(relid);
+	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
+	finish_heap_swap(relid, new_heap, false, false, true, true,
+					 RecentXmin, ReadNextMultiXactId(), persistence);
+	runas_end(&ra);
+
+	pgstat_count_truncate(rel);
+	pgstat_count_heap_insert(rel, processed);
+	table_close(rel, NoLock);
+	return processed;
+}

@@ -1,0 +1,99 @@
+# Readers never wait for a full refresh of a materialized view without a
+# unique index (API.md section 8): only the swap of the new rows in takes
+# the lock readers wait for, and the refresh asks for it without standing
+# in the queue while an earlier reader still holds the view.  Also: that
+# wait honours lock_timeout and cancels, and a reader that in turn waits
+# for the refresh (a deadlock) is found by the deadlock detector instead of
+# hanging both.
+use strict;
+use warnings;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PipelineNode->start_new('readers', qq{
+pipeline.enabled = off
+deadlock_timeout = 100ms
+});
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	CREATE TABLE src (id int, score int);
+	INSERT INTO src SELECT g, g FROM generate_series(1, 100) g;
+	SELECT pipeline.create_matview('public', 'scores', 'SELECT id, score FROM src', '1 hour',
+	                               refresh_mode => 'full');
+	CREATE INDEX ON mv_scores (score);
+	INSERT INTO src SELECT g, g FROM generate_series(101, 150) g;
+});
+
+# a session in the background, named so that pg_stat_activity finds it
+sub session
+{
+	my ($name, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres') . " application_name=$name", '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	return { handle => $h, out => \$out, err => \$err };
+}
+
+sub wait_event_of
+{
+	my ($name, $event) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = '$event'");
+}
+
+# 1. a reader holds the view; the refresh waits for it without queueing
+my $holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view in an open transaction');
+my $refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(wait_event_of('refresher', 'Extension'), 'the refresh waits to swap its rows in');
+is($node->safe_psql('postgres', q{SET lock_timeout = '5s'; SELECT count(*) FROM mv_scores}),
+	'100', 'a later reader does not wait behind it, and sees the old rows');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'refresher' AND state = 'active'}),
+	'1', 'the refresh is still waiting');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'});
+$holder->{handle}->finish;
+$refresh->{handle}->finish;
+is(${ $refresh->{out} }, "succeeded\n", 'the refresh swaps its rows in once the reader is gone');
+is(${ $refresh->{err} }, '', 'and says nothing else');
+is($node->safe_psql('postgres', q{SET enable_seqscan = off; SELECT count(*) FROM mv_scores WHERE score > 120}),
+	'30', 'the new rows, and the index rebuilt over them');
+
+# 2. lock_timeout bounds that wait, as it bounds a queued lock request
+$node->safe_psql('postgres', q{INSERT INTO src VALUES (151, 151)});
+$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view again');
+my ($ret, $out, $err) = $node->psql('postgres',
+	q{SET lock_timeout = '300ms'; SELECT status FROM pipeline.refresh('mv_scores')});
+like($err, qr/canceling statement due to lock timeout/, 'the refresh gives up after lock_timeout');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mv_scores}), '150', 'and leaves the old rows');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LIKE 'pg_temp_%' AND relnamespace = 'public'::regnamespace}),
+	'0', 'and no new heap behind');
+
+# 3. a cancel ends the wait too
+$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(wait_event_of('refresher', 'Extension'), 'a refresh waits for the reader again');
+$node->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'refresher'});
+$refresh->{handle}->finish;
+like(${ $refresh->{err} }, qr/canceling statement due to user request/, 'a cancel ends its wait');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'});
+$holder->{handle}->finish;
+
+# 4. the reader waits for the refresh in turn: a deadlock, found and broken
+$holder = session('holder', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(3);
+	SELECT status FROM pipeline.refresh('mv_scores'); COMMIT});
+ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view and will refresh it');
+$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(wait_event_of('refresher', 'Extension'), 'a refresh waits for that reader');
+$refresh->{handle}->finish;
+$holder->{handle}->finish;
+my $errors = ${ $refresh->{err} } . ${ $holder->{err} };
+like($errors, qr/deadlock detected/, 'the deadlock detector breaks the cycle');
+is((() = $errors =~ /deadlock detected/g), 1, 'in one of the two sessions; the other refreshes');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mv_scores}), '151', 'the view has the new rows');
+
+done_testing();
