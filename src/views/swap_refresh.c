@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -103,14 +104,18 @@ fill(Query *query, DestReceiver *dest)
 static bool
 must_queue(Oid relid)
 {
+	/* what the lock manager hands out is freed at every try of a long wait */
+	MemoryContext probe = AllocSetContextCreate(CurrentMemoryContext, "swap lock probe",
+												ALLOCSET_SMALL_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(probe);
 	LOCKTAG		tag;
 	VirtualTransactionId *holders;
+	bool		queue;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
 	holders = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
-	if (!VirtualTransactionIdIsValid(*holders))
-		return true;
-	for (; VirtualTransactionIdIsValid(*holders); holders++)
+	queue = !VirtualTransactionIdIsValid(*holders);
+	for (; !queue && VirtualTransactionIdIsValid(*holders); holders++)
 	{
 		PGPROC	   *proc = BackendIdGetProc(holders->backendId);
 		ArrayType  *blockers;
@@ -119,10 +124,11 @@ must_queue(Oid relid)
 			continue;			/* a prepared transaction waits for nobody */
 		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
 														  Int32GetDatum(proc->pid)));
-		if (ArrayGetNItems(ARR_NDIM(blockers), ARR_DIMS(blockers)) > 0)
-			return true;
+		queue = ArrayGetNItems(ARR_NDIM(blockers), ARR_DIMS(blockers)) > 0;
 	}
-	return false;
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(probe);
+	return queue;
 }
 
 /*
