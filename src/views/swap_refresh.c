@@ -9,7 +9,7 @@
  * conflict with), the new rows are audited, and only then is ACCESS
  * EXCLUSIVE taken, for the swap of the new heap in and the rebuild of the
  * view's indexes (PostgreSQL's finish_heap_swap(), as REFRESH's own swap).
- * That lock is asked for without queueing, so readers arriving while an
+ * That lock is first tried without queueing, so readers arriving while an
  * earlier reader finishes are not held behind it.
  *-------------------------------------------------------------------------
  */
@@ -28,11 +28,8 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
-#include "storage/sinvaladt.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -44,7 +41,12 @@
 #include "views/audit.h"
 #include "views/swap_refresh.h"
 
-/* The longest pause between two tries for the swap's lock. */
+/*
+ * How long the swap's lock is tried without queueing (as long as VACUUM
+ * tries for the lock to truncate a table), and the longest pause between
+ * two tries.
+ */
+#define SWAP_LOCK_TRY_MS 5000
 #define SWAP_LOCK_MAX_PAUSE_MS 50
 
 /* The view's query, as REFRESH reads it from the view's rule. */
@@ -94,47 +96,34 @@ fill(Query *query, DestReceiver *dest)
 }
 
 /*
- * Whether the swap must queue for its lock as any locker does: when a
- * session holding relid is itself waiting for a lock, perhaps one this
- * session holds (then the deadlock detector must see the cycle), or when
- * no other session holds relid at all, so that what stands in the way is
- * a request already queued, which waits for this session (a queued request
- * behind ours is then moved after it by the lock manager).
+ * Whether no other session holds relid: then what stands in the way of the
+ * swap's lock is a request already queued, which waits for this session
+ * (our refresh lock), and a queued request of ours goes ahead of it.
  */
 static bool
-must_queue(Oid relid)
+only_queued_requests(Oid relid)
 {
-	/* what the lock manager hands out is freed at every try of a long wait */
+	/* GetLockConflicts() allocates at every try of a long wait */
 	MemoryContext probe = AllocSetContextCreate(CurrentMemoryContext, "swap lock probe",
 												ALLOCSET_SMALL_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(probe);
 	LOCKTAG		tag;
-	VirtualTransactionId *holders;
-	bool		queue;
+	bool		none;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	holders = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
-	queue = !VirtualTransactionIdIsValid(*holders);
-	for (; !queue && VirtualTransactionIdIsValid(*holders); holders++)
-	{
-		PGPROC	   *proc = BackendIdGetProc(holders->backendId);
-		ArrayType  *blockers;
-
-		if (proc == NULL || proc->pid == 0)
-			continue;			/* a prepared transaction waits for nobody */
-		blockers = DatumGetArrayTypeP(DirectFunctionCall1(pg_blocking_pids,
-														  Int32GetDatum(proc->pid)));
-		queue = ArrayGetNItems(ARR_NDIM(blockers), ARR_DIMS(blockers)) > 0;
-	}
+	none = !VirtualTransactionIdIsValid(*GetLockConflicts(&tag, AccessExclusiveLock, NULL));
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(probe);
-	return queue;
+	return none;
 }
 
 /*
- * ACCESS EXCLUSIVE on relid without standing in the lock queue while
- * readers hold the view: a queued request would make every reader that
- * comes after it wait too.  Honours lock_timeout as a queued request would.
+ * ACCESS EXCLUSIVE on relid, tried without standing in the lock queue for
+ * up to SWAP_LOCK_TRY_MS while readers hold the view: a queued request
+ * makes every reader that comes after it wait too.  After that it queues
+ * as any request does, so that readers that always overlap cannot starve
+ * the refresh and a cycle of waits reaches the deadlock detector.  A
+ * lock_timeout shorter than that ends the tries with its error.
  */
 static void
 lock_for_swap(Oid relid)
@@ -145,21 +134,23 @@ lock_for_swap(Oid relid)
 	INSTR_TIME_SET_CURRENT(start);
 	while (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
 	{
-		instr_time	waited;
+		instr_time	now;
+		double		waited_ms;
 
-		if (must_queue(relid))
-		{
-			LockRelationOid(relid, AccessExclusiveLock);
-			return;
-		}
-		INSTR_TIME_SET_CURRENT(waited);
-		INSTR_TIME_SUBTRACT(waited, start);
-		if (LockTimeout > 0 && INSTR_TIME_GET_MILLISEC(waited) >= LockTimeout)
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		waited_ms = INSTR_TIME_GET_MILLISEC(now);
+		if (LockTimeout > 0 && LockTimeout <= SWAP_LOCK_TRY_MS && waited_ms >= LockTimeout)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("canceling statement due to lock timeout"),
 					 errdetail("Readers of %s held it longer than lock_timeout while its refresh waited to replace its rows.",
 							   relation_qualified_name(relid))));
+		if (waited_ms >= SWAP_LOCK_TRY_MS || only_queued_requests(relid))
+		{
+			LockRelationOid(relid, AccessExclusiveLock);
+			return;
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 pause_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -1,10 +1,12 @@
 # Readers never wait for a full refresh of a materialized view without a
 # unique index (API.md section 8): only the swap of the new rows in takes
-# the lock readers wait for, and the refresh asks for it without standing
-# in the queue while an earlier reader still holds the view.  Also: that
-# wait honours lock_timeout and cancels, and a reader that in turn waits
-# for the refresh (a deadlock) is found by the deadlock detector instead of
-# hanging both.
+# the lock readers wait for, and the refresh first tries for it without
+# standing in the queue while an earlier reader still holds the view.
+# Also: that wait honours lock_timeout and cancels; after 5 s of tries it
+# queues, so a cycle of waits (a reader that in turn waits for the refresh,
+# two refreshes each holding the other's view) reaches the deadlock
+# detector instead of hanging, and readers that always overlap do not
+# starve the refresh.
 use strict;
 use warnings;
 use IPC::Run;
@@ -12,6 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes;
 
 my $node = PipelineNode->start_new('readers', qq{
 pipeline.enabled = off
@@ -28,13 +31,15 @@ $node->safe_psql('postgres', q{
 	INSERT INTO src SELECT g, g FROM generate_series(101, 150) g;
 });
 
-# a session in the background, named so that pg_stat_activity finds it
+# a session in the background, named so that pg_stat_activity finds it:
+# one query string, or with $script a file psql runs (a transaction a
+# statement)
 sub session
 {
-	my ($name, $sql) = @_;
+	my ($name, $sql, $script) = @_;
 	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres') . " application_name=$name", '-c', $sql ],
+	my @psql = ('psql', '-X', '-At', '-d', $node->connstr('postgres') . " application_name=$name");
+	my $h = IPC::Run::start([ @psql, $script ? ('-f', $script) : ('-c', $sql) ],
 		'>', \$out, '2>', \$err);
 	return { handle => $h, out => \$out, err => \$err };
 }
@@ -84,6 +89,7 @@ $node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_act
 $holder->{handle}->finish;
 
 # 4. the reader waits for the refresh in turn: a deadlock, found and broken
+# once the refresh queues for its lock
 $holder = session('holder', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(3);
 	SELECT status FROM pipeline.refresh('mv_scores'); COMMIT});
 ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view and will refresh it');
@@ -95,5 +101,42 @@ my $errors = ${ $refresh->{err} } . ${ $holder->{err} };
 like($errors, qr/deadlock detected/, 'the deadlock detector breaks the cycle');
 is((() = $errors =~ /deadlock detected/g), 1, 'in one of the two sessions; the other refreshes');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM mv_scores}), '151', 'the view has the new rows');
+
+# 5. two refreshes, each in a transaction that read the other's view: both
+# try for their lock without queueing, then queue, and one is a deadlock
+$node->safe_psql('postgres', q{
+	SELECT pipeline.create_matview('public', 'other', 'SELECT id FROM src', '1 hour', refresh_mode => 'full');
+	INSERT INTO src VALUES (152, 152);
+});
+my $first = session('first', q{BEGIN; SELECT count(*) FROM mv_other; SELECT pg_sleep(1);
+	SELECT status FROM pipeline.refresh('mv_scores', false); COMMIT});
+my $second = session('second', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(1);
+	SELECT status FROM pipeline.refresh('mv_other', false); COMMIT});
+$first->{handle}->finish;
+$second->{handle}->finish;
+$errors = ${ $first->{err} } . ${ $second->{err} };
+is((() = $errors =~ /deadlock detected/g), 1, 'two refreshes waiting for each other: one deadlock, not a hang');
+is($node->safe_psql('postgres', q{SELECT (SELECT count(*) FROM mv_scores) + (SELECT count(*) FROM mv_other)}),
+	'303', 'the other refresh went through (either: both views hold 152 and 151 rows)');
+
+# 6. readers that always overlap (two loops, each holding the view for
+# 0.4 s, offset by 0.2 s) delay the refresh by its 5 s of tries, not for
+# as long as they read
+$node->safe_psql('postgres', q{INSERT INTO src VALUES (153, 153)});
+my $loop = PostgreSQL::Test::Utils::tempdir() . '/reader_loop.sql';
+PostgreSQL::Test::Utils::append_to_file($loop, "SELECT count(*) FROM mv_scores, pg_sleep(0.4);\n" x 60);
+my $reader1 = session('reader1', undef, $loop);
+Time::HiRes::sleep(0.2);
+my $reader2 = session('reader2', undef, $loop);
+ok(wait_event_of('reader2', 'PgSleep'), 'two readers take turns holding the view');
+$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+$refresh->{handle}->finish;
+is(${ $refresh->{out} }, "succeeded\n", 'the refresh finishes');
+is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name IN ('reader1', 'reader2') AND wait_event = 'PgSleep'}),
+	't', 'while the readers still read');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN ('reader1', 'reader2')});
+$reader1->{handle}->finish;
+$reader2->{handle}->finish;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mv_scores}), '153', 'with the new rows');
 
 done_testing();
