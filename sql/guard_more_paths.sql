@@ -80,6 +80,13 @@ SELECT pipeline.drop_matview('gm.mv_down', NULL);
 SELECT count(*) AS still_managed FROM pipeline.matviews WHERE name = 'down';
 -- nor a cascading refresh
 SELECT * FROM pipeline.refresh('gm.mv_down', NULL);
+-- a read-only transaction refreshes nothing, as REFRESH MATERIALIZED VIEW
+BEGIN READ ONLY;
+SELECT * FROM pipeline.refresh('gm.mv_down', false);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM pipeline.run_due('2030-01-01 00:00+00');
+ROLLBACK;
 
 -- clean up
 SET client_min_messages = warning;

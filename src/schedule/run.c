@@ -608,6 +608,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 	int			i;
 
 	PreventCommandDuringRecovery("pipeline.run_due()");
+	PreventCommandIfReadOnly("pipeline.run_due()");
 
 	/*
 	 * Labels are multiples of intervals: an infinite time has none, and a

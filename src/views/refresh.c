@@ -388,8 +388,9 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("matview must not be null")));
-	/* a standby's views follow the primary's */
+	/* a standby's views follow the primary's; as REFRESH, not read-only */
 	PreventCommandDuringRecovery("pipeline.refresh()");
+	PreventCommandIfReadOnly("pipeline.refresh()");
 	relid = PG_GETARG_OID(0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

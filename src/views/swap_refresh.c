@@ -30,6 +30,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -118,12 +119,33 @@ only_queued_requests(Oid relid)
 }
 
 /*
+ * Queues for ACCESS EXCLUSIVE on relid after waited_ms of tries: the whole
+ * wait is one lock wait, so lock_timeout bounds the two together.
+ */
+static void
+queue_for_lock(Oid relid, double waited_ms)
+{
+	int			level;
+
+	if (LockTimeout <= 0)
+	{
+		LockRelationOid(relid, AccessExclusiveLock);
+		return;
+	}
+	level = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", Max(1, LockTimeout - (int) waited_ms)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	LockRelationOid(relid, AccessExclusiveLock);
+	AtEOXact_GUC(false, level);
+}
+
+/*
  * ACCESS EXCLUSIVE on relid, tried without standing in the lock queue for
  * up to SWAP_LOCK_TRY_MS while readers hold the view: a queued request
  * makes every reader that comes after it wait too.  After that it queues
  * as any request does, so that readers that always overlap cannot starve
- * the refresh and a cycle of waits reaches the deadlock detector.  A
- * lock_timeout shorter than that ends the tries with its error.
+ * the refresh and a cycle of waits reaches the deadlock detector.
+ * lock_timeout bounds the tries and the queued wait together.
  */
 static void
 lock_for_swap(Oid relid)
@@ -140,7 +162,7 @@ lock_for_swap(Oid relid)
 		INSTR_TIME_SET_CURRENT(now);
 		INSTR_TIME_SUBTRACT(now, start);
 		waited_ms = INSTR_TIME_GET_MILLISEC(now);
-		if (LockTimeout > 0 && LockTimeout <= SWAP_LOCK_TRY_MS && waited_ms >= LockTimeout)
+		if (LockTimeout > 0 && waited_ms >= LockTimeout)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("canceling statement due to lock timeout"),
@@ -148,7 +170,7 @@ lock_for_swap(Oid relid)
 							   relation_qualified_name(relid))));
 		if (waited_ms >= SWAP_LOCK_TRY_MS || only_queued_requests(relid))
 		{
-			LockRelationOid(relid, AccessExclusiveLock);
+			queue_for_lock(relid, waited_ms);
 			return;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -79,6 +79,20 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mv_scores}), '150', 'and 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LIKE 'pg_temp_%' AND relnamespace = 'public'::regnamespace}),
 	'0', 'and no new heap behind');
 
+# 2b. tries and queued wait are one wait: a lock_timeout longer than the
+# 5 s of tries is what is left of it once the refresh queues, and is the
+# session's own again afterwards
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'});
+$holder->{handle}->finish;
+$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(7); COMMIT');
+ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view for 7 s');
+is($node->safe_psql('postgres',
+	q{SET lock_timeout = '60s'; SELECT status FROM pipeline.refresh('mv_scores'); SHOW lock_timeout}),
+	"succeeded\n1min", 'the refresh waits it out, and leaves lock_timeout as it was');
+$holder->{handle}->finish;
+$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view once more');
+
 # 3. a cancel ends the wait too
 $refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
 ok(wait_event_of('refresher', 'Extension'), 'a refresh waits for the reader again');
