@@ -17,7 +17,6 @@
 
 #include "access/multixact.h"
 #include "access/table.h"
-#include "catalog/pg_class.h"
 #include "commands/cluster.h"
 #include "commands/matview.h"
 #include "commands/tablecmds.h"
@@ -29,14 +28,11 @@
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "model/catalog.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "views/audit.h"
