@@ -41,6 +41,7 @@
 #include "utils/varlena.h"
 
 #include "bgw/launcher.h"
+#include "util/at_commit.h"
 #include "util/settings.h"
 #include "io/unload.h"
 
@@ -714,17 +715,9 @@ launcher_report_no_extension(uint64 creations_seen)
 static bool creation_at_commit = false;
 static bool creation_checked = false;
 
-/* whether it created a database */
-static bool database_at_commit = false;
-
 static void
 creation_xact_callback(XactEvent event, void *arg)
 {
-	if (database_at_commit && event == XACT_EVENT_COMMIT)
-		launcher_wake(InvalidOid);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PREPARE)
-		database_at_commit = false;
 	if (!creation_at_commit)
 		return;
 	/* a CREATE EXTENSION undone by a rolled-back savepoint created nothing */
@@ -748,8 +741,8 @@ creation_xact_callback(XactEvent event, void *arg)
 		creation_at_commit = false;
 }
 
-static void
-register_creation_callback(void)
+void
+launcher_extension_created(bool checked)
 {
 	static bool callback_registered = false;
 
@@ -758,12 +751,6 @@ register_creation_callback(void)
 		RegisterXactCallback(creation_xact_callback, NULL);
 		callback_registered = true;
 	}
-}
-
-void
-launcher_extension_created(bool checked)
-{
-	register_creation_callback();
 	creation_at_commit = true;
 	creation_checked = checked;
 }
@@ -771,8 +758,7 @@ launcher_extension_created(bool checked)
 void
 launcher_database_created(void)
 {
-	register_creation_callback();
-	database_at_commit = true;
+	at_commit_call(launcher_wake, InvalidOid);
 }
 
 void

@@ -30,6 +30,7 @@
 #include "model/catalog.h"
 #include "util/settings.h"
 #include "schedule/schedule.h"
+#include "util/at_commit.h"
 #include "util/spi_rows.h"
 
 static const char *const run_status_names[] = {
@@ -315,24 +316,11 @@ static bool runs_writes_reported = false;
 
 /* see schedule_set_changed_wake() */
 static void (*changed_wake) (Oid dboid) = NULL;
-static bool wake_at_commit = false;
 
 void
 schedule_set_changed_wake(void (*wake) (Oid dboid))
 {
 	changed_wake = wake;
-}
-
-static void
-changed_xact_callback(XactEvent event, void *arg)
-{
-	if (!wake_at_commit)
-		return;
-	if (event == XACT_EVENT_COMMIT && changed_wake != NULL)
-		changed_wake(MyDatabaseId);
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PREPARE)
-		wake_at_commit = false;
 }
 
 void
@@ -381,17 +369,8 @@ pipeline_schedule_changed(PG_FUNCTION_ARGS)
 		queued[slot].subxid == GetCurrentSubTransactionId())
 		return PointerGetDatum(NULL);
 	CacheInvalidateRelcache(trigdata->tg_relation);
-	if (!wake_at_commit)
-	{
-		static bool callback_registered = false;
-
-		if (!callback_registered)
-		{
-			RegisterXactCallback(changed_xact_callback, NULL);
-			callback_registered = true;
-		}
-		wake_at_commit = true;
-	}
+	if (changed_wake != NULL)
+		at_commit_call(changed_wake, MyDatabaseId);
 	queued[slot].relid = relid;
 	queued[slot].lxid = MyProc->lxid;
 	queued[slot].subxid = GetCurrentSubTransactionId();
