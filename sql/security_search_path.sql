@@ -218,6 +218,9 @@ RESET standard_conforming_strings;
 SELECT pipeline.create_matview('attacker', 'checked', 'SELECT id, t FROM attacker.src', '1 hour',
     options => '{"expect": ["positive: id > 0"], "expect-unique": "id", "expect-rows": "1..100"}');
 SELECT status FROM pipeline.refresh('attacker.mv_checked');
+-- and its full-mode view alone (no unique index: its new rows are swapped
+-- in, swap_refresh.c), with its traps first in search_path
+SELECT status FROM pipeline.refresh('attacker.mv_names', false);
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');
