@@ -153,13 +153,16 @@ ok($node->poll_query_until('postgres',
 
 # a cancelled refresh (pg_cancel_backend on its worker) is a failed run, and
 # the scheduler goes on: the retry succeeds.  The view sleeps only in the
-# refresh that draws 100 from the sequence (sequences ignore rollbacks).
+# refresh that draws 100 from the sequence (sequences ignore rollbacks).  One
+# transaction: the scheduler must not draw before setval.
 $node->safe_psql('postgres', q{
+	BEGIN;
 	CREATE SEQUENCE slow_draw;
 	SELECT pipeline.create_matview('public', 'slow',
 		$$SELECT pg_sleep(CASE WHEN nextval('slow_draw') = 100 THEN 60 ELSE 0 END)::text AS slept$$,
 		'1 hour');
 	SELECT setval('slow_draw', 99);
+	COMMIT;
 });
 my $sleeping = "FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' AND wait_event = 'PgSleep'";
 ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $sleeping"),

@@ -72,14 +72,17 @@ is($node->safe_psql('postgres', 'SELECT n FROM mv_totals'), '4',
 	'sources take writes and the views refresh as plain materialized views');
 
 # the extension again, with a refresh that would sleep an hour: only the
-# refresh that draws 100 from the sequence sleeps (sequences ignore rollbacks)
+# refresh that draws 100 from the sequence sleeps (sequences ignore rollbacks).
+# One transaction, so the scheduler cannot draw before setval.
 $node->safe_psql('postgres', q{
+	BEGIN;
 	CREATE EXTENSION pipeline;
 	CREATE SEQUENCE slow_draw;
 	SELECT pipeline.create_matview('public', 'slow',
 		$$SELECT pg_sleep(CASE WHEN nextval('slow_draw') = 100 THEN 3600 ELSE 0 END)::text AS slept, count(*) AS n FROM raw$$,
 		'1 second');
 	SELECT setval('slow_draw', 99);
+	COMMIT;
 });
 my $sleeping = "FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' AND wait_event = 'PgSleep'";
 ok($node->poll_query_until('postgres', "SELECT count(*) = 1 $sleeping"),
