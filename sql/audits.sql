@@ -303,6 +303,40 @@ INSERT INTO billing.codes VALUES ('A');
 SELECT status FROM pipeline.refresh('billing.mv_codes');
 SELECT pipeline.drop_matview('billing.mv_codes');
 
+-- a full refresh without a unique index counts its row expectations as it
+-- writes the new rows (audit.c's tally): the same outcomes, no scan of
+-- them (the notices' context names no statement of the audit's), NULL counts as
+-- failed, a whole-row expectation, an inlined SQL function, and an
+-- expectation that errors leaves the view as it was
+CREATE TABLE billing.tallied (id int, score int);
+INSERT INTO billing.tallied VALUES (1, 10), (2, 20);
+CREATE FUNCTION billing.noisy(int) RETURNS boolean LANGUAGE plpgsql AS
+  $f$BEGIN RAISE NOTICE 'checked %', $1; RETURN $1 > 0; END$f$;
+CREATE FUNCTION billing.small(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 < 100';
+SELECT pipeline.create_matview('billing', 'tallied', 'SELECT id, score FROM billing.tallied', '1 hour',
+       refresh_mode => 'full',
+       options => '{"expect": ["noisy: billing.noisy(id)", "small: billing.small(score)",
+                                "whole: v IS NOT NULL", "ratio: 100 / score > 0"],
+                    "expect-rows": "1..3"}');
+SET client_min_messages = notice;
+\set SHOW_CONTEXT always
+SELECT status FROM pipeline.run_due('2026-01-05 10:00+00') WHERE matview = 'billing.mv_tallied'::regclass;
+\set SHOW_CONTEXT errors
+SET client_min_messages = warning;
+SELECT a.expectation, a.passed, a.violations, a.example FROM pipeline.audits a
+ WHERE a.matview = 'billing.mv_tallied'::regclass ORDER BY a.run_id, a.expectation;
+INSERT INTO billing.tallied VALUES (3, NULL), (4, 500);
+SELECT status FROM pipeline.run_due('2026-01-05 11:00+00') WHERE matview = 'billing.mv_tallied'::regclass;
+SELECT error FROM pipeline.runs WHERE matview = 'billing.mv_tallied'::regclass ORDER BY run_id DESC LIMIT 1;
+SELECT a.expectation, a.passed, a.violations, a.example FROM pipeline.audits a
+ WHERE a.run_id = (SELECT max(run_id) FROM pipeline.audits) ORDER BY a.expectation;
+SELECT * FROM billing.mv_tallied ORDER BY id;
+DELETE FROM billing.tallied WHERE id >= 3;
+INSERT INTO billing.tallied VALUES (5, 0);
+SELECT status FROM pipeline.refresh('billing.mv_tallied');
+SELECT * FROM billing.mv_tallied ORDER BY id;
+SELECT pipeline.drop_matview('billing.mv_tallied');
+
 -- the example of a failed expectation is the row, even when a column is
 -- named v (it was that column's value)
 CREATE TABLE billing.vee (id int, v text);

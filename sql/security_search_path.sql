@@ -221,6 +221,15 @@ SELECT status FROM pipeline.refresh('attacker.mv_checked');
 -- and its full-mode view alone (no unique index: its new rows are swapped
 -- in, swap_refresh.c), with its traps first in search_path
 SELECT status FROM pipeline.refresh('attacker.mv_names', false);
+-- and a full-mode view with expectations, counted as its rows are written
+-- (audit.c's tally): as for mv_checked, they mean the traps, which run as
+-- the attacker only
+SELECT pipeline.create_matview('attacker', 'tallied', 'SELECT id, t FROM attacker.src', '1 hour',
+    refresh_mode => 'full',
+    options => '{"expect": ["positive: id > 0", "short: length(t) < 10", "named: t IS NOT NULL"], "expect-rows": "1..100"}');
+SELECT status FROM pipeline.refresh('attacker.mv_tallied', false);
+SELECT pg_catalog.count(*) AS tallied_rows FROM attacker.mv_tallied;
+SELECT pipeline.drop_matview('attacker.mv_tallied');
 -- an incremental view of its own, refreshed after new rows
 SELECT pipeline.create_matview('attacker', 'stream', 'SELECT id, t FROM attacker.src', '1 hour',
                                'incremental', 'id');

@@ -6,7 +6,9 @@
  *
  * A view's contents are checked by one scan for its row expectations and
  * its row count, and one grouping per @expect-unique; examples are read
- * only for an expectation that failed.  An expectation is stored as
+ * only for an expectation that failed.  A full refresh counts its row
+ * expectations as it writes the rows instead (audit_tally_receiver()), so
+ * they cost no scan of their own.  An expectation is stored as
  * "name: <expression over v>", v being a row of the view, bound as a
  * view's query is (util/README.md): qualified with an empty search_path,
  * so it means at every check what it meant when the view was defined.
@@ -23,11 +25,13 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "executor/executor.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
@@ -474,6 +478,112 @@ check_unique(Oid relid, List *columns, const char *source, bool is_relation)
 }
 
 /*
+ * The row expectations counted on the rows as a full refresh writes them:
+ * the receiver evaluates each on a row before handing it on.
+ */
+typedef struct AuditTally
+{
+	DestReceiver pub;			/* first: a DestReceiver */
+	DestReceiver *inner;		/* where the rows go */
+	List	   *checks;			/* an ExprState per row expectation, in order */
+	ExprContext *econtext;		/* its per-tuple memory reset per row */
+	int64		rows;
+	int64	   *violations;		/* per row expectation: not true */
+} AuditTally;
+
+static bool
+tally_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	AuditTally *tally = (AuditTally *) self;
+	ListCell   *lc;
+	int			i = 0;
+
+	tally->econtext->ecxt_scantuple = slot;
+	foreach(lc, tally->checks)
+	{
+		bool		isnull;
+		Datum		passed = ExecEvalExprSwitchContext(lfirst(lc), tally->econtext, &isnull);
+
+		if (isnull || !DatumGetBool(passed))
+			tally->violations[i]++;
+		i++;
+	}
+	ResetExprContext(tally->econtext);
+	tally->rows++;
+	return tally->inner->receiveSlot(slot, tally->inner);
+}
+
+static void
+tally_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	AuditTally *tally = (AuditTally *) self;
+
+	tally->inner->rStartup(tally->inner, operation, typeinfo);
+}
+
+static void
+tally_shutdown(DestReceiver *self)
+{
+	AuditTally *tally = (AuditTally *) self;
+
+	tally->inner->rShutdown(tally->inner);
+}
+
+static void
+tally_destroy(DestReceiver *self)
+{
+	AuditTally *tally = (AuditTally *) self;
+
+	tally->inner->rDestroy(tally->inner);
+	FreeExprContext(tally->econtext, true);
+	tally->inner = NULL;
+}
+
+DestReceiver *
+audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
+{
+	MatviewDefinition *def;
+	AuditTally *tally;
+	ListCell   *lc;
+
+	if (!audit_has_expectations(options_json))
+		return inner;
+	def = dpl_stored_options(MATVIEW_REGULAR, options_json);
+	if (def->expectations == NIL && !def->has_expect_rows)
+		return inner;
+
+	tally = palloc0(sizeof(AuditTally));
+	tally->pub.receiveSlot = tally_receive;
+	tally->pub.rStartup = tally_startup;
+	tally->pub.rShutdown = tally_shutdown;
+	tally->pub.rDestroy = tally_destroy;
+	tally->pub.mydest = DestNone;
+	tally->inner = inner;
+	tally->violations = palloc0(sizeof(int64) * Max(1, list_length(def->expectations)));
+	tally->econtext = CreateStandaloneExprContext();
+
+	/*
+	 * Bound text is parsed with the path it was bound for, then planned
+	 * (inlining SQL functions) and run with the caller's: the owner's, as
+	 * user code is.
+	 */
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+		Node	   *expr;
+		int			nestlevel = runas_pin_bound_text_settings();
+
+		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+		expr = analyze_over_shape(name, expression, relid, get_rel_name(relid));
+		runas_unpin_settings(nestlevel);
+		tally->checks = lappend(tally->checks,
+								ExecInitExpr(expression_planner((Expr *) expr), NULL));
+	}
+	return &tally->pub;
+}
+
+/*
  * Rows of source, or of a stream's batch: those above its mark (batch_where
  * compares the key with $1, the mark as text; NULL for every row).
  */
@@ -506,33 +616,38 @@ select_rows(const AuditRows *rows, const char *select, const char *where, const 
  * expectation that failed.  The row count is of the whole relation.
  */
 static void
-check_rows(MatviewDefinition *def, const AuditRows *scope)
+check_rows(MatviewDefinition *def, const AuditRows *scope, const AuditTally *tally)
 {
-	StringInfoData counts;
 	ListCell   *lc;
-	SpiRows    *rows;
+	SpiRows    *rows = NULL;
 	bool		isnull;
 	int			i;
 
-	initStringInfo(&counts);
-	appendStringInfoString(&counts, "pg_catalog.count(*)");
-	foreach(lc, def->expectations)
+	/* counted as written, or a scan of every row (worth parallel workers) */
+	if (tally == NULL)
 	{
-		char	   *name;
-		char	   *expression;
+		StringInfoData counts;
 
-		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
-		appendStringInfo(&counts, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
+		initStringInfo(&counts);
+		appendStringInfoString(&counts, "pg_catalog.count(*)");
+		foreach(lc, def->expectations)
+		{
+			char	   *name;
+			char	   *expression;
+
+			(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+			appendStringInfo(&counts, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
+		}
+		rows = select_rows(scope, counts.data, NULL, "", true);
 	}
-	/* a scan of every row: worth parallel workers when they are free */
-	rows = select_rows(scope, counts.data, NULL, "", true);
 
 	i = 1;
 	foreach(lc, def->expectations)
 	{
 		char	   *name;
 		char	   *expression;
-		int64		violations = DatumGetInt64(spi_rows_value(rows, 0, i++, &isnull));
+		int64		violations = tally ? tally->violations[i - 1] :
+		DatumGetInt64(spi_rows_value(rows, 0, i, &isnull));
 		char	   *example = NULL;
 
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
@@ -541,6 +656,7 @@ check_rows(MatviewDefinition *def, const AuditRows *scope)
 												psprintf("(%s) IS NOT TRUE", expression),
 												" LIMIT 1", false), 0, 0);
 		keep_outcome(name, violations, example);
+		i++;
 	}
 
 	if (def->has_expect_rows)
@@ -552,9 +668,10 @@ check_rows(MatviewDefinition *def, const AuditRows *scope)
 		psprintf(INT64_FORMAT "..", def->expect_rows_min) :
 		psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
 
-		count = DatumGetInt64(spi_rows_value(scope->batch_where ?
-											 select_rows(&whole, "pg_catalog.count(*)", NULL, "", true) :
-											 rows, 0, 0, &isnull));
+		count = tally ? tally->rows :
+			DatumGetInt64(spi_rows_value(scope->batch_where ?
+										 select_rows(&whole, "pg_catalog.count(*)", NULL, "", true) :
+										 rows, 0, 0, &isnull));
 		/* the rows missing, or the rows too many */
 		if (count < def->expect_rows_min)
 			violations = def->expect_rows_min - count;
@@ -603,15 +720,36 @@ report_failures(Oid relid)
 			 errdetail("Nothing this refresh wrote is kept.")));
 }
 
+static void check_scope(Oid relid, MatviewType type, const char *options_json,
+						const char *source_query, const char *batch_key,
+						const char *batch_mark, const AuditTally *tally);
+
 void
 audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
 {
-	audit_check_batch(relid, type, options_json, source_query, NULL, NULL);
+	check_scope(relid, type, options_json, source_query, NULL, NULL, NULL);
 }
 
 void
 audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 				  const char *source_query, const char *batch_key, const char *batch_mark)
+{
+	check_scope(relid, type, options_json, source_query, batch_key, batch_mark, NULL);
+}
+
+void
+audit_check_tallied(Oid relid, const char *options_json, const char *source_query,
+					DestReceiver *receiver)
+{
+	const AuditTally *tally = receiver->rStartup == tally_startup ? (AuditTally *) receiver : NULL;
+
+	check_scope(relid, MATVIEW_REGULAR, options_json, source_query, NULL, NULL, tally);
+}
+
+static void
+check_scope(Oid relid, MatviewType type, const char *options_json,
+			const char *source_query, const char *batch_key, const char *batch_mark,
+			const AuditTally *tally)
 {
 	MatviewDefinition *def;
 	AuditRows	scope = {0};
@@ -641,7 +779,7 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 	CommandCounterIncrement();
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	if (def->expectations != NIL || def->has_expect_rows)
-		check_rows(def, &scope);
+		check_rows(def, &scope, tally);
 	if (def->expect_unique != NIL)
 		check_unique(relid, def->expect_unique, scope.source, source_query == NULL);
 	runas_end(&ra);

@@ -9,6 +9,7 @@
 #define PIPELINE_AUDIT_H
 
 #include "model/dpl.h"
+#include "tcop/dest.h"
 #include "utils/relcache.h"
 
 /*
@@ -43,6 +44,20 @@ extern void audit_check(Oid relid, MatviewType type, const char *options_json,
 extern void audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 							  const char *source_query, const char *batch_key,
 							  const char *batch_mark);
+
+/*
+ * For a full refresh that writes a regular view's new rows through a
+ * receiver (views/swap_refresh.c): inner wrapped in one that counts the
+ * view's row expectations and rows as they pass (inner itself when there is
+ * nothing to count).  Made, and the rows written, as the view's owner in a
+ * security-restricted operation.  audit_check_tallied() then checks the
+ * view's expectations as audit_check() does over source_query's rows,
+ * taking the counts from the receiver instead of a scan of them.
+ */
+extern DestReceiver *audit_tally_receiver(Oid relid, const char *options_json,
+										  DestReceiver *inner);
+extern void audit_check_tallied(Oid relid, const char *options_json,
+								const char *source_query, DestReceiver *receiver);
 
 /* Whether options_json holds any expectation (cheap: for every refresh). */
 extern bool audit_has_expectations(const char *options_json);

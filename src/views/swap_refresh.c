@@ -6,7 +6,8 @@
  * before its query runs, so every reader of the view waits for the whole
  * query.  This does what it does in another order: the query fills a new
  * heap while the view is held only by refresh_lock() (which readers do not
- * conflict with), the new rows are audited, and only then is ACCESS
+ * conflict with), the new rows are audited (their row expectations counted
+ * as they are written), and only then is ACCESS
  * EXCLUSIVE taken, for the swap of the new heap in and the rebuild of the
  * view's indexes (PostgreSQL's finish_heap_swap(), as REFRESH's own swap).
  * That lock is first tried without queueing, so readers arriving while an
@@ -184,6 +185,7 @@ swap_refresh(Oid relid, const char *options_json)
 	char		persistence = rel->rd_rel->relpersistence;
 	Query	   *query = rule_query(rel);
 	Oid			new_heap;
+	DestReceiver *dest;
 	uint64		processed;
 	RunAs		ra;
 
@@ -197,13 +199,15 @@ swap_refresh(Oid relid, const char *options_json)
 	new_heap = make_new_heap(relid, rel->rd_rel->reltablespace, rel->rd_rel->relam,
 							 persistence, ExclusiveLock);
 	LockRelationOid(new_heap, AccessExclusiveLock);
-	processed = fill(query, CreateTransientRelDestReceiver(new_heap));
+	dest = audit_tally_receiver(relid, options_json, CreateTransientRelDestReceiver(new_heap));
+	processed = fill(query, dest);
 	runas_end(&ra);
 
 	/* a failed expectation leaves the old rows, unlocked all along */
 	if (audit_has_expectations(options_json))
-		audit_check(relid, MATVIEW_REGULAR, options_json,
-					psprintf("SELECT * FROM %s", relation_qualified_name(new_heap)));
+		audit_check_tallied(relid, options_json,
+							psprintf("SELECT * FROM %s", relation_qualified_name(new_heap)), dest);
+	dest->rDestroy(dest);
 
 	lock_for_swap(relid);
 	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
