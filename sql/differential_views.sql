@@ -138,6 +138,41 @@ REVOKE SELECT ON pv.own_buys FROM pv_owner;
 SELECT status FROM pipeline.refresh('pv.mv_owned');
 RESET ROLE;
 
+-- a join side the query reads no column of (a cross join counted, a
+-- comma join projecting the other side): its rows before the change are
+-- its multiplicities alone (the refresh failed with a syntax error)
+CREATE TABLE pv.l (x int);
+CREATE TABLE pv.r (y int);
+CREATE TABLE pv.s (z int);
+INSERT INTO pv.l VALUES (1), (2);
+INSERT INTO pv.r VALUES (1);
+INSERT INTO pv.s VALUES (7), (8);
+SELECT pipeline.create_matview('pv', 'pairs', 'SELECT count(*) AS n FROM pv.l CROSS JOIN pv.r', '1 hour');
+SELECT pipeline.create_matview('pv', 'lefts', 'SELECT l.x FROM pv.l, pv.r', '1 hour');
+SELECT pipeline.create_matview('pv', 'triples', 'SELECT count(*) AS n FROM pv.l, pv.r, pv.s', '1 hour');
+SELECT m.matview, m.refresh_mode FROM pipeline.matviews m
+ WHERE m.matview IN ('pv.mv_pairs'::regclass, 'pv.mv_lefts'::regclass, 'pv.mv_triples'::regclass) ORDER BY 1;
+INSERT INTO pv.l VALUES (3);
+INSERT INTO pv.r VALUES (2), (3);
+INSERT INTO pv.s VALUES (9);
+DELETE FROM pv.s WHERE z = 7;
+SELECT matview, status FROM pipeline.refresh('pv.mv_pairs', false)
+UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_lefts', false)
+UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_triples', false);
+SELECT (SELECT n FROM pv.mv_pairs) = (SELECT count(*) FROM pv.l, pv.r) AS pairs_equal,
+       (SELECT array_agg(x ORDER BY x) FROM pv.mv_lefts) =
+       (SELECT array_agg(l.x ORDER BY l.x) FROM pv.l, pv.r) AS lefts_equal,
+       (SELECT n FROM pv.mv_triples) = (SELECT count(*) FROM pv.l, pv.r, pv.s) AS triples_equal;
+DELETE FROM pv.r WHERE y = 1;
+DELETE FROM pv.l WHERE x = 2;
+SELECT matview, status FROM pipeline.refresh('pv.mv_pairs', false)
+UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_lefts', false)
+UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_triples', false);
+SELECT (SELECT n FROM pv.mv_pairs) = (SELECT count(*) FROM pv.l, pv.r) AS pairs_equal,
+       (SELECT array_agg(x ORDER BY x) FROM pv.mv_lefts) =
+       (SELECT array_agg(l.x ORDER BY l.x) FROM pv.l, pv.r) AS lefts_equal,
+       (SELECT n FROM pv.mv_triples) = (SELECT count(*) FROM pv.l, pv.r, pv.s) AS triples_equal;
+
 -- cleanup
 SELECT pipeline.drop_matview(m.matview, "cascade" => true)
   FROM pipeline.matviews m WHERE m.schema_name = 'pv' ORDER BY m.matview::text DESC;

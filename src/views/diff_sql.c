@@ -483,10 +483,13 @@ name_list(List *names, const char *prefix)
 static char *
 source_before(DiffSql *sql, DiffOccurrence *occurrence)
 {
-	char	   *columns = name_list(diff_sql_captured_columns(sql, occurrence->relid), "");
+	List	   *captured = diff_sql_captured_columns(sql, occurrence->relid);
 
-	return psprintf("(SELECT %s, 1::pg_catalog.int8 AS pipeline_m FROM %s "
-					"UNION ALL SELECT %s, OPERATOR(pg_catalog.-) pipeline_m FROM pipeline_delta_%u) %s",
+	/* a source the query reads no column of (a cross join's count) has none */
+	char	   *columns = captured ? psprintf("%s, ", name_list(captured, "")) : "";
+
+	return psprintf("(SELECT %s1::pg_catalog.int8 AS pipeline_m FROM %s "
+					"UNION ALL SELECT %sOPERATOR(pg_catalog.-) pipeline_m FROM pipeline_delta_%u) %s",
 					columns,
 					relation_qualified_name(occurrence->relid),
 					columns, occurrence->relid, occurrence->alias);
