@@ -216,3 +216,21 @@ SELECT v.*, v.worst = r.worst AND v.best = r.best AS equals_recompute
 SELECT pipeline.drop_matview('public.mv_mark_range');
 DROP TABLE public.marks;
 DROP TYPE public.grade;
+
+-- equal values written with other scales: deleting one removes the kept
+-- copy written as it was (0.00, not 0), so what is left reads as the rows
+-- left do (the view showed 0.00 after its last 0.00 row went)
+CREATE TABLE public.scaled (id int, g int, x numeric);
+INSERT INTO public.scaled VALUES (1, 1, 0.00), (2, 1, 5);
+SELECT pipeline.create_matview('public', 'scaled_range',
+       'SELECT g, min(x) AS lo, max(x) AS hi, count(*) AS n FROM public.scaled GROUP BY g', '1 hour');
+INSERT INTO public.scaled VALUES (3, 1, 0), (4, 1, 5.000);
+SELECT status FROM pipeline.refresh('public.mv_scaled_range');
+DELETE FROM public.scaled WHERE id IN (1, 2);
+SELECT status FROM pipeline.refresh('public.mv_scaled_range');
+SELECT v.lo::text AS lo, v.hi::text AS hi,
+       v.lo::text = r.lo::text AND v.hi::text = r.hi::text AS reads_as_recompute
+  FROM public.mv_scaled_range v
+  JOIN (SELECT g, min(x) AS lo, max(x) AS hi FROM public.scaled GROUP BY g) r USING (g);
+SELECT pipeline.drop_matview('public.mv_scaled_range');
+DROP TABLE public.scaled;

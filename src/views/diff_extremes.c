@@ -91,18 +91,32 @@ array_values(ExtremesType *t, ArrayType *array, Datum **values)
 	return n;
 }
 
-/* Removes one copy of value from values[0..*n); false when it is not there. */
+/*
+ * Removes one copy of value from values[0..*n); false when it is not there.
+ * Of equal values, one written as value is (5.0, not 5) goes first, so the
+ * ones left read as the rows left do.
+ */
 static bool
 remove_value(ExtremesType *t, Datum *values, int *n, Datum value)
 {
+	int			found = -1;
+
 	for (int j = *n - 1; j >= 0; j--)
 		if (same(t, values[j], value))
 		{
-			memmove(&values[j], &values[j + 1], sizeof(Datum) * (*n - j - 1));
-			(*n)--;
-			return true;
+			if (found < 0)
+				found = j;
+			if (datum_image_eq(values[j], value, t->typbyval, t->typlen))
+			{
+				found = j;
+				break;
+			}
 		}
-	return false;
+	if (found < 0)
+		return false;
+	memmove(&values[found], &values[found + 1], sizeof(Datum) * (*n - found - 1));
+	(*n)--;
+	return true;
 }
 
 /*
