@@ -109,7 +109,9 @@ validate_type(const MatviewDefinition *def)
 		def->incremental_key != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("@incremental-key is only for incremental views and mirrors"),
+				 errmsg("@incremental-key does not apply to %s views",
+						matview_type_name(def->type)),
+				 errdetail("It applies to views of type: incremental, mirror."),
 				 def->type == MATVIEW_UNLOAD ?
 				 errhint("Drop the key: a lake publication publishes its whole query.") :
 				 errhint("Add @matview-type incremental, or drop the key.")));
