@@ -221,6 +221,26 @@ SELECT matview, status FROM pipeline.refresh('pc.mv_kinds_lake');
 SELECT partition FROM pc.mv_kinds_lake ORDER BY 1;
 SELECT pipeline.drop_matview('pc.mv_kinds_lake');
 
+-- seed 004 declares its delete function deletePartition(path VARCHAR):
+-- taken as (path text) is, the same bytes passed; other types are refused
+CREATE TABLE pc.deleted_paths (path text);
+CREATE FUNCTION pc.deletepartition(path varchar) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN INSERT INTO pc.deleted_paths VALUES (path); RETURN true; END $f$;
+CREATE FUNCTION pc.delete_by_number(path int) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE TABLE pc.seeded (id int PRIMARY KEY, kind int);
+INSERT INTO pc.seeded VALUES (1, 1), (2, 2);
+SELECT pipeline.create_matview('pc', 'seeded_lake', 'SELECT id, kind FROM pc.seeded', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/seeded', 'unload-partition-by', 'kind',
+                                     'unload-delete-function', 'pc.deletepartition'));
+DELETE FROM pc.seeded WHERE id = 2;
+SELECT matview, status FROM pipeline.refresh('pc.mv_seeded_lake');
+SELECT path FROM pc.deleted_paths;
+SELECT partition FROM pc.mv_seeded_lake ORDER BY 1;
+SELECT pipeline.drop_matview('pc.mv_seeded_lake');
+SELECT pipeline.create_matview('pc', 'seeded_lake', 'SELECT id, kind FROM pc.seeded', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/seeded', 'unload-partition-by', 'kind',
+                                     'unload-delete-function', 'pc.delete_by_number'));
+
 -- files written by a run that did not commit: a new partition (the
 -- state never listed it) is removed, a partition rewritten with other rows
 -- of the same size is written again, by the next run

@@ -86,17 +86,21 @@ require_file_writer(Oid role, const char *name)
 				 errdetail("Only superusers and roles with privileges of pg_write_server_files may own a lake publication.")));
 }
 
-/* Errors unless fn is a plain function taking (path text). */
+/*
+ * Errors unless fn is a plain function taking (path text), or (path
+ * varchar), as seed 004 declares deletePartition: the same bytes are passed.
+ */
 static void
 check_delete_signature(Oid fn)
 {
-	static const Oid args[1] = {TEXTOID};
+	static const Oid text_arg[1] = {TEXTOID};
+	static const Oid varchar_arg[1] = {VARCHAROID};
 
-	if (!function_takes(fn, 1, args))
+	if (!function_takes(fn, 1, text_arg) && !function_takes(fn, 1, varchar_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("function %s cannot be a delete function", format_procedure(fn)),
-				 errdetail("A delete function takes (path text), the partition's path relative to the destination.")));
+				 errdetail("A delete function takes (path text) or (path varchar), the partition's path relative to the destination.")));
 }
 
 /* The delete function spec names (a name or a signature). */
