@@ -415,12 +415,26 @@ pipeline_create_external_function(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(fn);
 }
 
+static Oid
+function_owner(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 PG_FUNCTION_INFO_V1(pipeline_drop_external_function);
 
 /*
  * drop_external_function(fn regprocedure) RETURNS void
  *
- * DROP FUNCTION runs as the caller, so the caller must also own fn.
+ * DROP FUNCTION runs as the caller, so the caller must also own fn (as in
+ * PostgreSQL, an admin may not drop another's function).
  */
 Datum
 pipeline_drop_external_function(PG_FUNCTION_ARGS)
@@ -445,6 +459,12 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("function %s is not an external function", format_procedure(fn))));
+	if (!pg_proc_ownercheck(fn, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to drop external function %s", format_procedure(fn)),
+				 errdetail("Only its owner, role \"%s\", or a superuser may drop it.",
+						   GetUserNameFromId(function_owner(fn), false))));
 	exec_ddl(psprintf("DROP FUNCTION %s", format_procedure_qualified(fn)), false);
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.external_function_definitions WHERE fn = $1",
