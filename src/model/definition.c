@@ -104,7 +104,7 @@ validate_type(const MatviewDefinition *def)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("incremental view \"%s\" needs an incremental key", def->name),
-				 errhint("Add @incremental-key <column> to the header.")));
+				 errhint("Add @incremental-key <column> to the header (incremental_key in create_matview()).")));
 	if ((def->type == MATVIEW_REGULAR || def->type == MATVIEW_UNLOAD) &&
 		def->incremental_key != NULL)
 		ereport(ERROR,
