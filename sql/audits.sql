@@ -310,9 +310,9 @@ SELECT pipeline.drop_matview('billing.mv_codes');
 -- expectation that errors leaves the view as it was
 CREATE TABLE billing.tallied (id int, score int);
 INSERT INTO billing.tallied VALUES (1, 10), (2, 20);
-CREATE FUNCTION billing.noisy(int) RETURNS boolean LANGUAGE plpgsql AS
+CREATE FUNCTION billing.noisy(int) RETURNS boolean LANGUAGE plpgsql PARALLEL SAFE AS
   $f$BEGIN RAISE NOTICE 'checked %', $1; RETURN $1 > 0; END$f$;
-CREATE FUNCTION billing.small(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 < 100';
+CREATE FUNCTION billing.small(int) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT $1 < 100';
 SELECT pipeline.create_matview('billing', 'tallied', 'SELECT id, score FROM billing.tallied', '1 hour',
        refresh_mode => 'full',
        options => '{"expect": ["noisy: billing.noisy(id)", "small: billing.small(score)",
@@ -336,6 +336,23 @@ INSERT INTO billing.tallied VALUES (5, 0);
 SELECT status FROM pipeline.refresh('billing.mv_tallied');
 SELECT * FROM billing.mv_tallied ORDER BY id;
 SELECT pipeline.drop_matview('billing.mv_tallied');
+-- an expectation that may not run beside a parallel query (a PL/pgSQL
+-- function that reads a table, parallel unsafe) leaves them all to the
+-- audit's own scan, when the fill's plan is parallel (it failed: "cannot
+-- start commands during a parallel operation")
+DELETE FROM billing.tallied WHERE id = 5;
+CREATE TABLE billing.limits (top int);
+INSERT INTO billing.limits VALUES (100);
+CREATE FUNCTION billing.under_limit(int) RETURNS boolean LANGUAGE plpgsql AS
+  $f$BEGIN RETURN $1 <= (SELECT top FROM billing.limits); END$f$;
+SELECT pipeline.create_matview('billing', 'limited', 'SELECT id, score FROM billing.tallied', '1 hour',
+       refresh_mode => 'full', options => '{"expect": ["limited: billing.under_limit(score)"]}');
+SET force_parallel_mode = on;
+SELECT status FROM pipeline.refresh('billing.mv_limited');
+UPDATE billing.limits SET top = 15;
+SELECT status FROM pipeline.refresh('billing.mv_limited');
+RESET force_parallel_mode;
+SELECT pipeline.drop_matview('billing.mv_limited');
 
 -- the example of a failed expectation is the row, even when a column is
 -- named v (it was that column's value)

@@ -23,6 +23,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -31,6 +32,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
@@ -539,18 +541,65 @@ tally_destroy(DestReceiver *self)
 	tally->inner = NULL;
 }
 
+/*
+ * Whether expr may not run while a parallel query does: the fill's plan may
+ * be parallel, and it was made without the expectations (the audit's own
+ * scan would have been planned serial for them).
+ */
+static bool
+parallel_unsafe(Node *expr)
+{
+	Query	   *query = makeNode(Query);
+
+	query->commandType = CMD_SELECT;
+	query->targetList = list_make1(makeTargetEntry((Expr *) expr, 1, NULL, false));
+	return max_parallel_hazard(query) == PROPARALLEL_UNSAFE;
+}
+
+/*
+ * What bound text is read back with, as user code parses it (util/runas.c):
+ * the pinned path, with pg_temp last, and strings read as written.
+ */
+static const RunAsSetting bound_parse_settings[] = {
+	{"search_path", PINNED_SEARCH_PATH},
+	{"standard_conforming_strings", "on"},
+};
+
 DestReceiver *
 audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
 {
 	MatviewDefinition *def;
 	AuditTally *tally;
 	ListCell   *lc;
+	List	   *exprs = NIL;
 
 	if (!audit_has_expectations(options_json))
 		return inner;
 	def = dpl_stored_options(MATVIEW_REGULAR, options_json);
 	if (def->expectations == NIL && !def->has_expect_rows)
 		return inner;
+
+	/*
+	 * Bound text is parsed with the path it was bound for; then planned
+	 * (inlining SQL functions) and run with the caller's: the owner's, as
+	 * user code is.  One expectation that may not run beside a parallel fill
+	 * leaves them all to the audit's scan.
+	 */
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+		Node	   *expr;
+		int			nestlevel = runas_pin_settings(bound_parse_settings,
+												   lengthof(bound_parse_settings));
+
+		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+		expr = analyze_over_shape(name, expression, relid, get_rel_name(relid));
+		runas_unpin_settings(nestlevel);
+		if (parallel_unsafe(expr))
+			return inner;
+		exprs = lappend(exprs, expr);
+	}
 
 	tally = palloc0(sizeof(AuditTally));
 	tally->pub.receiveSlot = tally_receive;
@@ -561,25 +610,9 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
 	tally->inner = inner;
 	tally->violations = palloc0(sizeof(int64) * Max(1, list_length(def->expectations)));
 	tally->econtext = CreateStandaloneExprContext();
-
-	/*
-	 * Bound text is parsed with the path it was bound for, then planned
-	 * (inlining SQL functions) and run with the caller's: the owner's, as
-	 * user code is.
-	 */
-	foreach(lc, def->expectations)
-	{
-		char	   *name;
-		char	   *expression;
-		Node	   *expr;
-		int			nestlevel = runas_pin_bound_text_settings();
-
-		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
-		expr = analyze_over_shape(name, expression, relid, get_rel_name(relid));
-		runas_unpin_settings(nestlevel);
+	foreach(lc, exprs)
 		tally->checks = lappend(tally->checks,
-								ExecInitExpr(expression_planner((Expr *) expr), NULL));
-	}
+								ExecInitExpr(expression_planner(lfirst(lc)), NULL));
 	return &tally->pub;
 }
 
