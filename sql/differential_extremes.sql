@@ -232,5 +232,19 @@ SELECT v.lo::text AS lo, v.hi::text AS hi,
        v.lo::text = r.lo::text AND v.hi::text = r.hi::text AS reads_as_recompute
   FROM public.mv_scaled_range v
   JOIN (SELECT g, min(x) AS lo, max(x) AS hi FROM public.scaled GROUP BY g) r USING (g);
+-- and when the copy written as the deleted one came inside the window
+-- while an equal one is kept, it is the one that goes (the view showed
+-- 2.50 after its 2.50 row went)
+INSERT INTO public.scaled VALUES (5, 2, 2.5), (6, 2, 1);
+SELECT status FROM pipeline.refresh('public.mv_scaled_range');
+INSERT INTO public.scaled VALUES (7, 2, 2.5), (8, 2, 2.50);
+DELETE FROM public.scaled WHERE id = 8;
+SELECT status FROM pipeline.refresh('public.mv_scaled_range');
+DELETE FROM public.scaled WHERE id = 5;
+SELECT status FROM pipeline.refresh('public.mv_scaled_range');
+SELECT v.g, v.hi::text AS hi, v.lo::text = r.lo::text AND v.hi::text = r.hi::text AS reads_as_recompute
+  FROM public.mv_scaled_range v
+  JOIN (SELECT g, min(x) AS lo, max(x) AS hi FROM public.scaled GROUP BY g) r USING (g)
+ ORDER BY v.g;
 SELECT pipeline.drop_matview('public.mv_scaled_range');
 DROP TABLE public.scaled;

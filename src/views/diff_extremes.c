@@ -92,31 +92,22 @@ array_values(ExtremesType *t, ArrayType *array, Datum **values)
 }
 
 /*
- * Removes one copy of value from values[0..*n); false when it is not there.
- * Of equal values, one written as value is (5.0, not 5) goes first, so the
- * ones left read as the rows left do.
+ * Removes one copy of value from values[0..*n): one written as value is
+ * (5.0, not 5) when written_alike, else any equal one; false when there is
+ * none.
  */
 static bool
-remove_value(ExtremesType *t, Datum *values, int *n, Datum value)
+remove_value(ExtremesType *t, Datum *values, int *n, Datum value, bool written_alike)
 {
-	int			found = -1;
-
 	for (int j = *n - 1; j >= 0; j--)
-		if (same(t, values[j], value))
+		if (same(t, values[j], value) &&
+			(!written_alike || datum_image_eq(values[j], value, t->typbyval, t->typlen)))
 		{
-			if (found < 0)
-				found = j;
-			if (datum_image_eq(values[j], value, t->typbyval, t->typlen))
-			{
-				found = j;
-				break;
-			}
+			memmove(&values[j], &values[j + 1], sizeof(Datum) * (*n - j - 1));
+			(*n)--;
+			return true;
 		}
-	if (found < 0)
-		return false;
-	memmove(&values[found], &values[found + 1], sizeof(Datum) * (*n - found - 1));
-	(*n)--;
-	return true;
+	return false;
 }
 
 /*
@@ -140,10 +131,20 @@ remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *inserted, int *n
 				return false;
 			if (better(t, kept[*nkept - 1], deleted[i]))
 				break;			/* not kept: nothing to remove */
-			if (remove_value(t, kept, nkept, deleted[i]))
+
+			/*
+			 * Of equal values, kept or come, one written as the deleted one
+			 * is goes first, so the values left read as the rows left do.
+			 */
+			if (remove_value(t, kept, nkept, deleted[i], true))
 				continue;
-			if (!remove_value(t, inserted, ninserted, deleted[i]))
-				return false;
+			if (!remove_value(t, inserted, ninserted, deleted[i], true))
+			{
+				if (remove_value(t, kept, nkept, deleted[i], false))
+					continue;
+				if (!remove_value(t, inserted, ninserted, deleted[i], false))
+					return false;
+			}
 			if (*came > 0)
 				(*came)--;
 			/* what else came is unknown without a last value to bound it */
