@@ -46,7 +46,10 @@ ALTER TABLE gm.child NO INHERIT gm.parent;
 CREATE TABLE gm.stream (off bigint, seq int, op text, id int, v text);
 SELECT pipeline.create_matview('gm', 'mirror', 'SELECT off, seq, op, id, v FROM gm.stream', '1 hour', 'mirror', 'off',
                                'auto', '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+-- naming every managed view that reads it, a materialized one too
+SELECT pipeline.create_matview('gm', 'stream_size', 'SELECT count(*) AS n FROM gm.stream', '1 hour');
 DROP TABLE gm.stream;
+SELECT pipeline.drop_matview('gm.mv_stream_size');
 ALTER TABLE gm.stream DROP COLUMN v;
 ALTER TABLE gm.stream ALTER COLUMN v TYPE varchar(3);
 ALTER TABLE gm.stream RENAME COLUMN v TO w;

@@ -134,10 +134,26 @@ incremental_readers(Oid relid)
 	return readers;
 }
 
+/* Every managed view that reads relid, as "a, b" */
+static char *
+reader_names(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows = spi_rows(catalog_owner(),
+								"SELECT pg_catalog.string_agg(e.downstream::pg_catalog.text, ', ' "
+								"                             ORDER BY e.downstream::pg_catalog.text) "
+								"  FROM pipeline.edges e WHERE e.upstream = $1::pg_catalog.regclass",
+								1, argtypes, values, NULL, true, SPI_OK_SELECT);
+
+	return spi_rows_text(rows, 0, 0);
+}
+
 /*
  * DROP TABLE (VIEW, FOREIGN TABLE) of a relation a table-backed view reads:
- * refused, since PostgreSQL records no dependency that would stop it.  (A
- * DROP SCHEMA ... CASCADE reaching one is caught by the sql_drop trigger.)
+ * refused, since PostgreSQL records no dependency that would stop it, naming
+ * every managed view that reads it.  (A DROP SCHEMA ... CASCADE reaching one
+ * is caught by the sql_drop trigger.)
  */
 static void
 guard_drop_sources(DropStmt *stmt)
@@ -147,22 +163,13 @@ guard_drop_sources(DropStmt *stmt)
 	foreach(lc, stmt->objects)
 	{
 		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
-		List	   *readers;
-		StringInfoData names;
-		ListCell   *r;
 
-		if (!OidIsValid(relid))
+		if (!OidIsValid(relid) || incremental_readers(relid) == NIL)
 			continue;
-		readers = incremental_readers(relid);
-		if (readers == NIL)
-			continue;
-		initStringInfo(&names);
-		foreach(r, readers)
-			appendStringInfo(&names, "%s%s", names.len ? ", " : "", ((Reader *) lfirst(r))->name);
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 				 errmsg("cannot drop %s because managed views read it: %s",
-						relation_qualified_name(relid), names.data),
+						relation_qualified_name(relid), reader_names(relid)),
 				 errhint("Drop those views with pipeline.drop_matview() or redefine them with pipeline.define() first.")));
 	}
 }
