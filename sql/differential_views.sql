@@ -152,6 +152,11 @@ SELECT pipeline.create_matview('pv', 'lefts', 'SELECT l.x FROM pv.l, pv.r', '1 h
 SELECT pipeline.create_matview('pv', 'triples', 'SELECT count(*) AS n FROM pv.l, pv.r, pv.s', '1 hour');
 SELECT m.matview, m.refresh_mode FROM pipeline.matviews m
  WHERE m.matview IN ('pv.mv_pairs'::regclass, 'pv.mv_lefts'::regclass, 'pv.mv_triples'::regclass) ORDER BY 1;
+CREATE VIEW pv.equal_to_recompute AS
+SELECT (SELECT n FROM pv.mv_pairs) = (SELECT count(*) FROM pv.l, pv.r) AS pairs_equal,
+       (SELECT array_agg(x ORDER BY x) FROM pv.mv_lefts) =
+       (SELECT array_agg(l.x ORDER BY l.x) FROM pv.l, pv.r) AS lefts_equal,
+       (SELECT n FROM pv.mv_triples) = (SELECT count(*) FROM pv.l, pv.r, pv.s) AS triples_equal;
 INSERT INTO pv.l VALUES (3);
 INSERT INTO pv.r VALUES (2), (3);
 INSERT INTO pv.s VALUES (9);
@@ -159,19 +164,14 @@ DELETE FROM pv.s WHERE z = 7;
 SELECT matview, status FROM pipeline.refresh('pv.mv_pairs', false)
 UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_lefts', false)
 UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_triples', false);
-SELECT (SELECT n FROM pv.mv_pairs) = (SELECT count(*) FROM pv.l, pv.r) AS pairs_equal,
-       (SELECT array_agg(x ORDER BY x) FROM pv.mv_lefts) =
-       (SELECT array_agg(l.x ORDER BY l.x) FROM pv.l, pv.r) AS lefts_equal,
-       (SELECT n FROM pv.mv_triples) = (SELECT count(*) FROM pv.l, pv.r, pv.s) AS triples_equal;
+TABLE pv.equal_to_recompute;
 DELETE FROM pv.r WHERE y = 1;
 DELETE FROM pv.l WHERE x = 2;
 SELECT matview, status FROM pipeline.refresh('pv.mv_pairs', false)
 UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_lefts', false)
 UNION ALL SELECT matview, status FROM pipeline.refresh('pv.mv_triples', false);
-SELECT (SELECT n FROM pv.mv_pairs) = (SELECT count(*) FROM pv.l, pv.r) AS pairs_equal,
-       (SELECT array_agg(x ORDER BY x) FROM pv.mv_lefts) =
-       (SELECT array_agg(l.x ORDER BY l.x) FROM pv.l, pv.r) AS lefts_equal,
-       (SELECT n FROM pv.mv_triples) = (SELECT count(*) FROM pv.l, pv.r, pv.s) AS triples_equal;
+TABLE pv.equal_to_recompute;
+DROP VIEW pv.equal_to_recompute;
 
 -- cleanup
 SELECT pipeline.drop_matview(m.matview, "cascade" => true)
