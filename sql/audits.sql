@@ -336,10 +336,11 @@ INSERT INTO billing.tallied VALUES (5, 0);
 SELECT status FROM pipeline.refresh('billing.mv_tallied');
 SELECT * FROM billing.mv_tallied ORDER BY id;
 SELECT pipeline.drop_matview('billing.mv_tallied');
--- an expectation that may not run beside a parallel query (a PL/pgSQL
--- function that reads a table, parallel unsafe) leaves them all to the
--- audit's own scan, when the fill's plan is parallel (it failed: "cannot
--- start commands during a parallel operation")
+-- when the fill's plan is parallel, an expectation that may not run
+-- beside it leaves them all to the audit's own scan: one not parallel safe
+-- (a PL/pgSQL function that reads a table, unsafe or marked restricted; a
+-- cast to a domain whose check calls it) or volatile.  They failed:
+-- "cannot start commands during a parallel operation"
 DELETE FROM billing.tallied WHERE id = 5;
 CREATE TABLE billing.limits (top int);
 INSERT INTO billing.limits VALUES (100);
@@ -347,12 +348,24 @@ CREATE FUNCTION billing.under_limit(int) RETURNS boolean LANGUAGE plpgsql AS
   $f$BEGIN RETURN $1 <= (SELECT top FROM billing.limits); END$f$;
 SELECT pipeline.create_matview('billing', 'limited', 'SELECT id, score FROM billing.tallied', '1 hour',
        refresh_mode => 'full', options => '{"expect": ["limited: billing.under_limit(score)"]}');
+CREATE FUNCTION billing.under_limit_r(int) RETURNS boolean LANGUAGE plpgsql PARALLEL RESTRICTED AS
+  $f$BEGIN RETURN $1 <= (SELECT top FROM billing.limits); END$f$;
+CREATE DOMAIN billing.capped AS int CHECK (billing.under_limit(VALUE));
+SELECT pipeline.create_matview('billing', 'restricted', 'SELECT id, score FROM billing.tallied', '1 hour',
+       refresh_mode => 'full', options => '{"expect": ["limited: billing.under_limit_r(score)"]}');
+SELECT pipeline.create_matview('billing', 'capped', 'SELECT id, score FROM billing.tallied', '1 hour',
+       refresh_mode => 'full', options => '{"expect": ["capped: (score::billing.capped) IS NOT NULL"]}');
 SET force_parallel_mode = on;
-SELECT status FROM pipeline.refresh('billing.mv_limited');
+SELECT matview, status FROM pipeline.refresh('billing.mv_limited')
+UNION ALL SELECT matview, status FROM pipeline.refresh('billing.mv_restricted')
+UNION ALL SELECT matview, status FROM pipeline.refresh('billing.mv_capped');
 UPDATE billing.limits SET top = 15;
 SELECT status FROM pipeline.refresh('billing.mv_limited');
+SELECT status FROM pipeline.refresh('billing.mv_restricted');
 RESET force_parallel_mode;
 SELECT pipeline.drop_matview('billing.mv_limited');
+SELECT pipeline.drop_matview('billing.mv_restricted');
+SELECT pipeline.drop_matview('billing.mv_capped');
 
 -- the example of a failed expectation is the row, even when a column is
 -- named v (it was that column's value)

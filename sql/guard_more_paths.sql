@@ -50,6 +50,12 @@ SELECT pipeline.create_matview('gm', 'mirror', 'SELECT off, seq, op, id, v FROM 
 SELECT pipeline.create_matview('gm', 'stream_size', 'SELECT count(*) AS n FROM gm.stream', '1 hour');
 DROP TABLE gm.stream;
 SELECT pipeline.drop_matview('gm.mv_stream_size');
+-- one who may not drop it at all hears that from PostgreSQL, not the names
+RESET ROLE;
+SET ROLE gm_other;
+DROP TABLE gm.stream;
+RESET ROLE;
+SET ROLE gm_owner;
 ALTER TABLE gm.stream DROP COLUMN v;
 ALTER TABLE gm.stream ALTER COLUMN v TYPE varchar(3);
 ALTER TABLE gm.stream RENAME COLUMN v TO w;

@@ -40,7 +40,9 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -164,7 +166,9 @@ guard_drop_sources(DropStmt *stmt)
 	{
 		Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
 
-		if (!OidIsValid(relid) || incremental_readers(relid) == NIL)
+		/* one who may not drop it hears so from PostgreSQL first */
+		if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()) ||
+			incremental_readers(relid) == NIL)
 			continue;
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),

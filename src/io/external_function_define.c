@@ -463,7 +463,7 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to drop external function %s", format_procedure(fn)),
-				 errdetail("Only its owner, role \"%s\", or a superuser may drop it.",
+				 errdetail("Only its owner, role \"%s\", a member of that role or a superuser may drop it.",
 						   GetUserNameFromId(function_owner(fn), false))));
 	exec_ddl(psprintf("DROP FUNCTION %s", format_procedure_qualified(fn)), false);
 	(void) spi_rows(catalog_owner(),

@@ -542,18 +542,19 @@ tally_destroy(DestReceiver *self)
 }
 
 /*
- * Whether expr may not run while a parallel query does: the fill's plan may
- * be parallel, and it was made without the expectations (the audit's own
- * scan would have been planned serial for them).
+ * Whether expr may run in a fill whose plan is parallel: the fill was planned
+ * without it, and in parallel mode the leader, which has written rows, may
+ * not start another command (a volatile function running SQL), nor run
+ * what is not parallel safe.
  */
 static bool
-parallel_unsafe(Node *expr)
+runs_beside_parallel_fill(Node *expr)
 {
 	Query	   *query = makeNode(Query);
 
 	query->commandType = CMD_SELECT;
 	query->targetList = list_make1(makeTargetEntry((Expr *) expr, 1, NULL, false));
-	return max_parallel_hazard(query) == PROPARALLEL_UNSAFE;
+	return max_parallel_hazard(query) == PROPARALLEL_SAFE && !contain_volatile_functions(expr);
 }
 
 /*
@@ -566,7 +567,8 @@ static const RunAsSetting bound_parse_settings[] = {
 };
 
 DestReceiver *
-audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
+audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
+					 bool parallel_fill)
 {
 	MatviewDefinition *def;
 	AuditTally *tally;
@@ -583,7 +585,7 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
 	 * Bound text is parsed with the path it was bound for; then planned
 	 * (inlining SQL functions) and run with the caller's: the owner's, as
 	 * user code is.  One expectation that may not run beside a parallel fill
-	 * leaves them all to the audit's scan.
+	 * leaves them all to the audit's scan when the fill is parallel.
 	 */
 	foreach(lc, def->expectations)
 	{
@@ -596,7 +598,7 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner)
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 		expr = analyze_over_shape(name, expression, relid, get_rel_name(relid));
 		runas_unpin_settings(nestlevel);
-		if (parallel_unsafe(expr))
+		if (parallel_fill && !runs_beside_parallel_fill(expr))
 			return inner;
 		exprs = lappend(exprs, expr);
 	}

@@ -49,13 +49,14 @@ extern void audit_check_batch(Oid relid, MatviewType type, const char *options_j
  * For a full refresh that writes a regular view's new rows through a
  * receiver (views/swap_refresh.c): inner wrapped in one that counts the
  * view's row expectations and rows as they pass (inner itself when there is
- * nothing to count).  Made, and the rows written, as the view's owner in a
- * security-restricted operation.  audit_check_tallied() then checks the
+ * nothing to count, or when the fill's plan is parallel and an expectation
+ * may not run beside it).  Made, and the rows written, as the view's owner
+ * in a security-restricted operation.  audit_check_tallied() then checks the
  * view's expectations as audit_check() does over source_query's rows,
  * taking the counts from the receiver instead of a scan of them.
  */
 extern DestReceiver *audit_tally_receiver(Oid relid, const char *options_json,
-										  DestReceiver *inner);
+										  DestReceiver *inner, bool parallel_fill);
 extern void audit_check_tallied(Oid relid, const char *options_json,
 								const char *source_query, DestReceiver *receiver);
 

@@ -61,27 +61,33 @@ rule_query(Relation rel)
 	return copyObject(linitial_node(Query, rules->rules[0]->actions));
 }
 
-/* Runs query into dest, as REFRESH fills its new heap; the rows written. */
-static uint64
-fill(Query *query, DestReceiver *dest)
+#define FILL_QUERY_STRING "pipeline refresh"
+
+/* The view's query planned, as REFRESH plans it to fill its new heap. */
+static PlannedStmt *
+plan_fill(Query *query)
 {
-	const char *query_string = "pipeline refresh";
 	List	   *rewritten;
-	PlannedStmt *plan;
-	QueryDesc  *desc;
-	uint64		processed;
 
 	AcquireRewriteLocks(query, true, false);
 	rewritten = QueryRewrite(query);
 	if (list_length(rewritten) != 1)
 		elog(ERROR, "unexpected rewrite result for a materialized view's query");
 	CHECK_FOR_INTERRUPTS();
-	plan = pg_plan_query(linitial_node(Query, rewritten), query_string,
+	return pg_plan_query(linitial_node(Query, rewritten), FILL_QUERY_STRING,
 						 CURSOR_OPT_PARALLEL_OK, NULL);
+}
+
+/* Runs plan into dest, as REFRESH fills its new heap; the rows written. */
+static uint64
+fill(PlannedStmt *plan, DestReceiver *dest)
+{
+	QueryDesc  *desc;
+	uint64		processed;
 
 	PushCopiedSnapshot(GetActiveSnapshot());
 	UpdateActiveSnapshotCommandId();
-	desc = CreateQueryDesc(plan, query_string, GetActiveSnapshot(), InvalidSnapshot,
+	desc = CreateQueryDesc(plan, FILL_QUERY_STRING, GetActiveSnapshot(), InvalidSnapshot,
 						   dest, NULL, NULL, 0);
 	ExecutorStart(desc, 0);
 	ExecutorRun(desc, ForwardScanDirection, 0, true);
@@ -185,6 +191,7 @@ swap_refresh(Oid relid, const char *options_json)
 	char		persistence = rel->rd_rel->relpersistence;
 	Query	   *query = rule_query(rel);
 	Oid			new_heap;
+	PlannedStmt *plan;
 	DestReceiver *dest;
 	uint64		processed;
 	RunAs		ra;
@@ -199,8 +206,10 @@ swap_refresh(Oid relid, const char *options_json)
 	new_heap = make_new_heap(relid, rel->rd_rel->reltablespace, rel->rd_rel->relam,
 							 persistence, ExclusiveLock);
 	LockRelationOid(new_heap, AccessExclusiveLock);
-	dest = audit_tally_receiver(relid, options_json, CreateTransientRelDestReceiver(new_heap));
-	processed = fill(query, dest);
+	plan = plan_fill(query);
+	dest = audit_tally_receiver(relid, options_json, CreateTransientRelDestReceiver(new_heap),
+								plan->parallelModeNeeded);
+	processed = fill(plan, dest);
 	runas_end(&ra);
 
 	/* a failed expectation leaves the old rows, unlocked all along */
