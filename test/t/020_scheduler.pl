@@ -68,8 +68,9 @@ $node->safe_psql('postgres', q{
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'running'"),
 	'a slow refresh is running');
+# (the worker of that run: an idle pool worker may be there too)
 my $pid = $node->safe_psql('postgres',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline refresh' LIMIT 1");
+	"SELECT worker_pid FROM pipeline.runs WHERE matview = 'mv_slow'::regclass AND status = 'running' LIMIT 1");
 kill 'KILL', $pid if $pid;
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pipeline.runs WHERE status = 'running' AND worker_pid = $pid"),

@@ -152,11 +152,15 @@ my $expected = join(",\n", map { sprintf('(%d, %d, %d, %s)', $_, $version{$_}, @
 $node->safe_psql('postgres', 'CREATE TABLE expected (id int, seq bigint, user_id int, current_price numeric)');
 $node->safe_psql('postgres', "INSERT INTO expected VALUES $expected") if $expected;
 $node->safe_psql('postgres', 'SELECT pipeline.wake()');
+# (with the mark at the last event: the last rounds may only redeliver,
+# and the mirror may equal the source before they are read)
 my $same = q{
 	SELECT NOT EXISTS (SELECT id, seq, user_id, current_price FROM shop.mv_cart
 	                   EXCEPT SELECT * FROM expected)
 	   AND NOT EXISTS (SELECT * FROM expected
-	                   EXCEPT SELECT id, seq, user_id, current_price FROM shop.mv_cart)};
+	                   EXCEPT SELECT id, seq, user_id, current_price FROM shop.mv_cart)
+	   AND (SELECT high_water FROM pipeline.incremental_state WHERE matview = 'shop.mv_cart'::regclass)
+	       IS NOT DISTINCT FROM (SELECT max(stream_offset)::text FROM shop.cart_events)};
 ok($node->poll_query_until('postgres', $same), 'after the last batch the mirror equals the source')
   or diag($node->safe_psql('postgres', q{
 	(SELECT 'mirror only', id, seq, user_id, current_price FROM shop.mv_cart

@@ -137,20 +137,21 @@ $node->safe_psql('plain_1', q{
 	SELECT pg_sleep(1.5);	-- counted before the commit, a scheduler would find none
 	COMMIT;
 	CREATE TABLE raw (v int);
-	INSERT INTO raw VALUES (7);
 	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
+	INSERT INTO raw VALUES (7);
 });
+# (the row comes after the view is filled: only a scheduler's run shows it)
 ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total', '7'),
 	'a database gets a scheduler once CREATE EXTENSION pipeline commits');
-is($node->safe_psql('postgres', $scheduler_of->('plain_1')), '1', 'one scheduler there');
+ok($node->poll_query_until('postgres', $scheduler_of->('plain_1'), '1'), 'one scheduler there');
 $node->safe_psql('plain_1', 'DROP EXTENSION pipeline');
 ok($node->poll_query_until('postgres', $scheduler_of->('plain_1'), '0'),
 	'after DROP EXTENSION pipeline the scheduler leaves');
 $node->safe_psql('plain_1', q{
 	CREATE EXTENSION pipeline;
 	CREATE TABLE raw2 (v int);
-	INSERT INTO raw2 VALUES (8);
 	SELECT pipeline.create_matview('public', 'total2', 'SELECT sum(v) AS s FROM raw2', '1 second');
+	INSERT INTO raw2 VALUES (8);
 });
 ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total2', '8'),
 	'and comes back with the extension');
@@ -162,11 +163,11 @@ $node->safe_psql('plain_2', q{
 	BEGIN;
 	CREATE EXTENSION pipeline;
 	CREATE TABLE raw (v int);
-	INSERT INTO raw VALUES (9);
 	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
 	PREPARE TRANSACTION 'with_extension';
 });
 $node->safe_psql('plain_2', "COMMIT PREPARED 'with_extension'");
+$node->safe_psql('plain_2', 'INSERT INTO raw VALUES (9)');
 ok($node->poll_query_until('plain_2', 'SELECT s FROM mv_total', '9'),
 	'a database whose CREATE EXTENSION pipeline was a prepared transaction is served');
 

@@ -187,7 +187,9 @@ sql("SELECT pg_reload_conf()");
 $node->poll_query_until('postgres',
 	"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
   or die "the alert sender did not stop";
-cmp_ok(scalar(@{ received() }), '<=', 1, 'after the endpoint was reset, at most the alert on its way was POSTed');
+# (counting these views' alerts only: an earlier slow POST may land late)
+cmp_ok(scalar(grep { ($_->{matview} // '') =~ /^mv_r[1-3]$/ } @{ received() }), '<=', 1,
+	'after the endpoint was reset, at most the alert on its way was POSTed');
 cmp_ok(sql("SELECT count(*) FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$' AND delivered_at IS NULL"),
 	'>=', 2, 'the others wait, undelivered');
 
