@@ -210,6 +210,19 @@ SELECT * FROM pipeline.check($$/**
 SELECT user_id, sum(amount) AS total FROM modes.events WHERE id > 1 GROUP BY user_id$$)
  ORDER BY matview::text;
 SELECT pipeline.drop_matview('modes.mv_must_diff');
+-- and one level further down: an auto view between them turns full with
+-- its upstream, which breaks the differential one reading it (the check
+-- said ok, and the redefinition then failed on another error)
+SELECT pipeline.create_matview('modes', 'passed_on', 'SELECT user_id, total FROM modes.mv_totals', '1 hour');
+SELECT pipeline.create_matview('modes', 'must_diff', 'SELECT user_id, total FROM modes.mv_passed_on',
+                               '1 hour', refresh_mode => 'differential');
+SELECT * FROM pipeline.check('modes.mv_totals',
+  'SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id ORDER BY user_id LIMIT 100')
+ WHERE matview::text IN ('modes.mv_passed_on', 'modes.mv_must_diff') ORDER BY matview::text;
+SELECT pipeline.create_matview('modes', 'totals',
+  'SELECT user_id, sum(amount) AS total FROM modes.events GROUP BY user_id ORDER BY user_id LIMIT 100', '1 hour');
+SELECT pipeline.drop_matview('modes.mv_must_diff');
+SELECT pipeline.drop_matview('modes.mv_passed_on');
 
 -- create_matview(): refresh_mode, and every other DPL key in options
 SELECT pipeline.create_matview('modes', 'by_param', 'SELECT id FROM modes.events', '1 hour',

@@ -307,8 +307,23 @@ judge_mirror(PendingView *v, Query *query)
 }
 
 /*
- * Analyzes a view's query and, when readers would see a new shape, puts
- * the new shape in place; returns the relation with its new shape.
+ * Whether a regular view's resolved refresh mode needs another kind of
+ * relation than it has (a table refreshed differentially, a materialized
+ * view fully): an upstream that turns full turns an auto view full, and
+ * the views reading it must be judged against what it will be.
+ */
+static bool
+relation_kind_changes(PendingView *v)
+{
+	char		kind = v->mode == REFRESH_MODE_DIFFERENTIAL ? RELKIND_RELATION : RELKIND_MATVIEW;
+
+	return v->type == MATVIEW_REGULAR && get_rel_relkind(v->relid) != kind;
+}
+
+/*
+ * Analyzes a view's query and, when readers would see a new shape (new
+ * columns, or another kind of relation), puts the new shape in place;
+ * returns the relation with its new shape.
  */
 static Oid
 judge_view_shape(PendingView *v)
@@ -364,7 +379,7 @@ judge_view_shape(PendingView *v)
 	/* a view asking for a refresh mode it cannot have breaks */
 	if (!v->broken)
 		pending_resolve_refresh_mode(v);
-	if (same)
+	if (same && (v->broken || !relation_kind_changes(v)))
 	{
 		v->keep = v->type == MATVIEW_INCREMENTAL;
 		return v->relid;
