@@ -219,7 +219,10 @@ CREATE VIEW analytics.health_view AS SELECT * FROM analytics.mv_health_report;
 SELECT pipeline.create_matview('analytics', 'customer_health', $$
   SELECT 1 AS user_id, 1::numeric AS lifetime_value, true AS healthy FROM analytics.health_view
 $$, '1 hour');
--- a plain view on a view that would be rebuilt blocks the redefinition
+-- a plain view on a view that would be rebuilt blocks the redefinition,
+-- and what reads that view breaks with it (it was said to be ok)
+SELECT pipeline.create_matview('analytics', 'report_size',
+       'SELECT count(*) AS n FROM analytics.mv_health_report', '1 hour');
 SELECT * FROM pipeline.check('billingdb.mv_lifetime_value', $$
   SELECT o.user_id, sum(substring(amount, 2)::numeric) AS lifetime_value, count(*) AS orders
     FROM billingdb.orders o GROUP BY o.user_id
@@ -229,6 +232,7 @@ SELECT pipeline.create_matview('billingdb', 'lifetime_value', $$
     FROM billingdb.orders o GROUP BY o.user_id
 $$, '1 hour');
 DROP VIEW analytics.health_view;
+SELECT pipeline.drop_matview('analytics.mv_report_size');
 
 -- the remap follows every regclass column of every pipeline table: after
 -- the rebuilds above none of them points at a relation that is gone

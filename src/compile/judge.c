@@ -505,7 +505,11 @@ upstream_breaks(ChangeSet *cs, PendingView *v)
 	{
 		PendingView *up = &cs->views[lfirst_int(lc)];
 
-		if (up->broken)
+		/*
+		 * (judged before v: whether it is kept, and so free of its
+		 * dependents)
+		 */
+		if (up->broken || (up->dependents != NULL && !up->keep))
 		{
 			v->broken = true;
 			v->detail = psprintf("upstream %s breaks", pending_display_name(up));
