@@ -57,6 +57,18 @@ apply_check_end(void)
 }
 
 /*
+ * The change rows, for a search among them: a query's own conditions (a
+ * stream's batch, the rows set aside before) are applied before the
+ * search's, which could otherwise be evaluated first on rows the batch
+ * leaves out (a cast failing on a row quarantined before).
+ */
+static char *
+rows_as_given(const ApplyPlan *p)
+{
+	return psprintf("(SELECT * FROM %s c OFFSET 0)", p->changes_sql);
+}
+
+/*
  * The first row of the change table's rows matching condition (SQL over
  * alias c, $1 the delete op): how many there are and the smallest as text.
  * Run as the current user.
@@ -69,7 +81,7 @@ find_bad_rows(const ApplyPlan *p, const char *condition, const char *delete_op,
 	Datum	   *args;
 	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
 	char	   *sql = psprintf("SELECT pg_catalog.count(*), pg_catalog.min(c::pg_catalog.text)"
-							   " FROM %s c WHERE %s", p->changes_sql, condition);
+							   " FROM %s c WHERE %s", rows_as_given(p), condition);
 	SpiRows    *rows = spi_rows(InvalidOid, sql, nargs, argtypes, args, NULL, true, SPI_OK_SELECT);
 	bool		isnull;
 
@@ -170,7 +182,7 @@ check_repeated_changes(const ApplyPlan *p, const char *delete_op)
 					 "SELECT pg_catalog.count(*), pg_catalog.min(example) FROM ("
 					 " SELECT pg_catalog.min(%s) AS example FROM %s c"
 					 " WHERE c.%s IS NOT NULL GROUP BY ",
-					 change.data, p->changes_sql, quote_identifier(p->sequence_by));
+					 change.data, rows_as_given(p), quote_identifier(p->sequence_by));
 	append_name_list(&sql, p->keys, "c", ", ");
 	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT %s)"
 					 " OPERATOR(pg_catalog.>) 1) d",
