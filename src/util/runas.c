@@ -318,12 +318,18 @@ runas_pin_bound_text_settings(void)
 	return runas_pin_settings(bound_text_settings, lengthof(bound_text_settings));
 }
 
+int
+runas_pin_internal_settings(void)
+{
+	return runas_pin_settings(internal_settings, lengthof(internal_settings));
+}
+
 void
 runas_begin_internal(RunAs *ra, Oid role)
 {
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = false;
-	ra->save_nestlevel = runas_pin_settings(internal_settings, lengthof(internal_settings));
+	ra->save_nestlevel = runas_pin_internal_settings();
 	pin_owner_run_path("");
 	pin_checking_casts();
 	if (OidIsValid(role) && role != ra->save_userid)

@@ -124,6 +124,13 @@ extern void runas_unpin_settings(int nestlevel);
 extern int	runas_pin_bound_text_settings(void);
 
 /*
+ * Pins what pipeline's own SQL, and the bound text it reads back, is parsed
+ * with (the pinned search_path, standard strings); returns the nest level
+ * for runas_unpin_settings().
+ */
+extern int	runas_pin_internal_settings(void);
+
+/*
  * Runs SQL through SPI with parameters (nulls as SPI wants them, or NULL),
  * as role (InvalidOid: the current user), search_path pinned.  The caller
  * must be connected to SPI.  Errors unless SPI returns expected_ret (a

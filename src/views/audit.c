@@ -557,15 +557,6 @@ runs_beside_parallel_fill(Node *expr)
 	return max_parallel_hazard(query) == PROPARALLEL_SAFE && !contain_volatile_functions(expr);
 }
 
-/*
- * What bound text is read back with, as user code parses it (util/runas.c):
- * the pinned path, with pg_temp last, and strings read as written.
- */
-static const RunAsSetting bound_parse_settings[] = {
-	{"search_path", PINNED_SEARCH_PATH},
-	{"standard_conforming_strings", "on"},
-};
-
 DestReceiver *
 audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 					 bool parallel_fill)
@@ -582,18 +573,18 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 		return inner;
 
 	/*
-	 * Bound text is parsed with the path it was bound for; then planned
-	 * (inlining SQL functions) and run with the caller's: the owner's, as
-	 * user code is.  One expectation that may not run beside a parallel fill
-	 * leaves them all to the audit's scan when the fill is parallel.
+	 * Bound text is read back as pipeline reads it (the pinned path, pg_temp
+	 * last: runas_pin_internal_settings()); then planned (inlining SQL
+	 * functions) and run with the caller's: the owner's, as user code is. One
+	 * expectation that may not run beside a parallel fill leaves them all to
+	 * the audit's scan when the fill is parallel.
 	 */
 	foreach(lc, def->expectations)
 	{
 		char	   *name;
 		char	   *expression;
 		Node	   *expr;
-		int			nestlevel = runas_pin_settings(bound_parse_settings,
-												   lengthof(bound_parse_settings));
+		int			nestlevel = runas_pin_internal_settings();
 
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 		expr = analyze_over_shape(name, expression, relid, get_rel_name(relid));
