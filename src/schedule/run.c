@@ -25,7 +25,6 @@
 
 #include "views/audit.h"
 #include "views/capture.h"
-#include "views/differential.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "schedule/alerts.h"
@@ -45,7 +44,7 @@ static void
 lock_upstream_first(void *relid)
 {
 	change_tracking_install_triggers(*(Oid *) relid);
-	differential_lock_sources_to_capture(*(Oid *) relid);
+	refresh_lock_sources(*(Oid *) relid);
 }
 
 void

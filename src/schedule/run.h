@@ -18,7 +18,7 @@
  * missing tracking triggers to its sources and takes the lock change
  * capture will take on sources it starts capturing, waiting for their
  * writers (change_tracking_install_triggers(),
- * differential_lock_sources_to_capture()).  An error is left for the run
+ * refresh_lock_sources()).  An error is left for the run
  * to meet and record; a cancel is raised.
  */
 extern void run_prepare(Oid relid);

@@ -1121,19 +1121,14 @@ ensure_capture(DiffRefresh *r)
 static List *delta_columns(DiffRefresh *r, List *columns, char **reason);
 
 void
-differential_lock_sources_to_capture(Oid relid)
+differential_lock_sources_to_capture(const ManagedView *view)
 {
-	ManagedView *view;
 	DiffShape  *shape;
 	ListCell   *lc;
 
-	/* a view registered once stays so: the common case costs one probe */
-	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
-		return;
-	view = catalog_get_required(relid);
 	if (view->type != MATVIEW_REGULAR && view->type != MATVIEW_UNLOAD)
 		return;
-	if (diff_classify(view->bound_query, catalog_relation_owner(relid), &shape) != NULL)
+	if (diff_classify(view->bound_query, catalog_relation_owner(view->relid), &shape) != NULL)
 		return;
 	if (view->type == MATVIEW_UNLOAD)
 	{
@@ -1151,7 +1146,7 @@ differential_lock_sources_to_capture(Oid relid)
 	{
 		DiffSource *source = lfirst(lc);
 
-		if (!capture_serves(relid, source->relid, source->attnums))
+		if (!capture_serves(view->relid, source->relid, source->attnums))
 			LockRelationOid(source->relid, ShareRowExclusiveLock);
 	}
 }

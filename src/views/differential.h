@@ -11,6 +11,8 @@
 
 #include "nodes/pg_list.h"
 
+#include "model/catalog.h"
+
 /* On a differential view's table: refuses writes but the refresh's. */
 #define VIEW_GUARD_TRIGGER "pipeline_view_guard"
 
@@ -66,15 +68,13 @@ extern DiffChanges *differential_changes(Oid relid, List *columns);
 extern void differential_forget(Oid relid);
 
 /*
- * For a run, before it locks the view: takes the lock change capture will
- * take on each source the view's next refresh (or publication run) starts
- * capturing (ShareRowExclusiveLock, which waits for the source's writers),
- * so that locks are taken upstream first, as change_tracking.h says why.
- * Nothing for a view registered as consuming any source already (a source
- * added to it later is a redefinition, which makes a new relation or
- * forgets the old registration), or for a publication whose partition
+ * Before anything locks the view (refresh_lock_sources()): takes the lock
+ * change capture will take on each source the view's next refresh (or
+ * publication run) starts capturing (ShareRowExclusiveLock, which waits for
+ * the source's writers), so that locks are taken upstream first, as
+ * change_tracking.h says why.  Nothing for a publication whose partition
  * columns its changes cannot name (it captures nothing).
  */
-extern void differential_lock_sources_to_capture(Oid relid);
+extern void differential_lock_sources_to_capture(const ManagedView *view);
 
 #endif

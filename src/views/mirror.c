@@ -28,6 +28,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -272,13 +273,39 @@ static char *
 stage_table(MirrorRun *run)
 {
 	List	   *reads = dag_bound_query_dependencies(run->view->bound_query, run->owner);
-	Oid			stage;
 
 	if (list_length(reads) != 1)
 		elog(ERROR, "mirror \"%s\" reads %d tables, not one stage", run->view->name,
 			 list_length(reads));
-	stage = linitial_oid(reads);
-	return relation_qualified_name(stage);
+	return relation_qualified_name(linitial_oid(reads));
+}
+
+void
+mirror_lock_stage(const ManagedView *view)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
+	List	   *reads;
+	bool		missing = false;
+
+	if (view->type != MATVIEW_MIRROR || view->incremental_key != NULL)
+		return;
+
+	/*
+	 * The stage from the recorded edges, not by analyzing the query: that
+	 * would take a lock on the stage first, which the apply's TRUNCATE must
+	 * then wait for, while a run waits for the lock taken here.
+	 */
+	reads = spi_rows_oids(spi_rows(catalog_owner(),
+								   "SELECT e.upstream FROM pipeline.edges e "
+								   " WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+								   1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+	if (list_length(reads) != 1)
+		return;
+	/* what LOCK TABLE ... IN EXCLUSIVE MODE asks of the apply, as the owner */
+	if (pg_class_aclmask_ext(linitial_oid(reads), catalog_relation_owner(view->relid),
+							 ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE, ACLMASK_ANY, &missing) != 0)
+		LockRelationOid(linitial_oid(reads), ExclusiveLock);
 }
 
 /* The columns of the query as a tuple descriptor (types and names). */

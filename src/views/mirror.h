@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 
+#include "model/catalog.h"
 #include "model/dpl.h"
 #include "nodes/parsenodes.h"
 
@@ -42,6 +43,15 @@ extern void mirror_create_table(Oid owner, const char *qualified, const char *bo
  */
 extern uint64 mirror_refresh(Oid relid, char **detail);
 extern uint64 mirror_populate(Oid relid);
+
+/*
+ * Before anything locks a stage mirror (refresh_lock_sources()): locks its
+ * stage as its refresh will to empty it (ExclusiveLock, which waits for the
+ * stage's writers and for a run adding its tracking triggers), when the
+ * owner has the rights LOCK TABLE asks for; else the refresh meets the
+ * error.  Nothing for a stream mirror, which leaves its stream as it is.
+ */
+extern void mirror_lock_stage(const ManagedView *view);
 
 /*
  * Why a redefinition that changes a mirror's keys or columns cannot

@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "views/audit.h"
+#include "views/capture.h"
 #include "views/hooks.h"
 #include "model/catalog.h"
 #include "model/dag.h"
@@ -90,6 +91,35 @@ refresh_lock(Oid relid)
 				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
 						quote_qualified_identifier(get_namespace_name(nspid), relname)),
 				 errhint("Retry the refresh.")));
+}
+
+void
+refresh_lock_sources(Oid relid)
+{
+	ManagedView *view;
+
+	/* a view registered once stays so: the common case costs one probe */
+	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
+		return;
+	view = catalog_get(relid);
+	if (view == NULL)
+		return;					/* gone: refresh_lock() says so */
+	differential_lock_sources_to_capture(view);
+	mirror_lock_stage(view);
+}
+
+/* refresh_lock(), its sources first, for refresh() */
+static void
+lock_sources_then_view(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname != NULL)
+	{
+		catalog_require_owner(relid, relname);
+		refresh_lock_sources(relid);
+	}
+	refresh_lock(relid);
 }
 
 /*
@@ -426,13 +456,13 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Every view of a cascade first, in DAG order, as run_due() does one by
-	 * one (refresh_matview() locks a single view itself): none of them can
-	 * then be redefined or dropped under the cascade, and a redefinition that
-	 * wants one of them waits without holding any.
+	 * Every view of a cascade first, in DAG order, each after its sources, as
+	 * run_due() does one by one: none of them can then be redefined or
+	 * dropped under the cascade, and a redefinition that wants one of them
+	 * waits without holding any.
 	 */
-	for (int i = 0; count > 1 && i < count; i++)
-		refresh_lock(views[i]);
+	for (int i = 0; i < count; i++)
+		lock_sources_then_view(views[i]);
 
 	for (int i = 0; i < count; i++)
 	{

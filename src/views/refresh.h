@@ -34,6 +34,20 @@ extern uint64 refresh_populate(Oid relid);
 extern void refresh_lock(Oid relid);
 
 /*
+ * The locks a refresh of the view takes on its sources, taken before
+ * anything locks the view, in the order every refresh takes them (runs
+ * first add tracking triggers, change_tracking.h): the capture a
+ * differential view or publication starts on a source
+ * (differential_lock_sources_to_capture()), the stage a stage mirror
+ * empties (mirror_lock_stage()).  Taken the other way round, a refresh
+ * holding the view while it waits for a source would deadlock with a run
+ * holding the source while it waits for the view.  The caller has checked
+ * that the user may refresh the view.  Costs one index probe for a view
+ * that captures its sources already, nothing for a materialized view.
+ */
+extern void refresh_lock_sources(Oid relid);
+
+/*
  * What the refresh in progress says about how it ran ("differential: ...",
  * "full: <why>"), for pipeline.runs.detail: a backend-local copy, reset to
  * NULL when refresh_matview() starts.  refresh_last_detail() returns what
