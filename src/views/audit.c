@@ -797,7 +797,7 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 
 		scope.batch_where = psprintf("v.%s %s $1::%s", quote_identifier(batch_key),
 									 comparison_operator_sql(keytype, BTGreaterStrategyNumber),
-									 format_type_be_qualified(keytype));
+									 comparison_type_sql(keytype));
 		scope.batch_mark = batch_mark;
 	}
 

@@ -475,8 +475,13 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 		if (tle == NULL)
 			elog(ERROR, "partition column \"%s\" is not a column of the query", (char *) lfirst(c));
 		type->oid = exprType((Node *) tle->expr);
-		/* char and bit without a length, not char(1) and bit(1) */
-		type->name = format_type_extended(type->oid, -1,
+
+		/*
+		 * The base type: a cast only to compare runs no domain's check (a
+		 * third role's code).  char and bit without a length, not char(1) and
+		 * bit(1).
+		 */
+		type->name = format_type_extended(getBaseType(type->oid), -1,
 										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 		type->equality = equality_operator_sql(type->oid);
 		types = lappend(types, type);
