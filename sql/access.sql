@@ -117,6 +117,24 @@ SELECT matview, last_success_label, last_status, blocked_by
   FROM pipeline.status WHERE matview::text LIKE 'acc_%' ORDER BY matview::text;
 RESET ROLE;
 
+-- run_due(NULL) is refused (it ran what was due now); leave it out for now
+SELECT * FROM pipeline.run_due(NULL);
+
+-- a hook the view's owner may not execute is refused when it is set, not
+-- at every later refresh
+CREATE FUNCTION public.acc_private_hook(matview regclass, time_label timestamptz)
+RETURNS void LANGUAGE sql AS $$ SELECT $$;
+REVOKE EXECUTE ON FUNCTION public.acc_private_hook(regclass, timestamptz) FROM PUBLIC;
+SELECT pipeline.set_after_refresh('acc_b.mv_total', 'public.acc_private_hook');
+SELECT count(*) FROM pipeline.after_refresh_hooks WHERE matview = 'acc_b.mv_total'::regclass;
+GRANT EXECUTE ON FUNCTION public.acc_private_hook(regclass, timestamptz) TO acc_bob;
+SET ROLE acc_bob;
+SELECT pipeline.set_after_refresh('acc_b.mv_total', 'public.acc_private_hook');
+SELECT status FROM pipeline.refresh('acc_b.mv_total');
+SELECT pipeline.set_after_refresh('acc_b.mv_total', NULL);
+RESET ROLE;
+DROP FUNCTION public.acc_private_hook(regclass, timestamptz);
+
 -- clean up
 SET ROLE acc_bob;
 SELECT pipeline.drop_matview('acc_b.mv_total');

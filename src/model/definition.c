@@ -12,6 +12,7 @@
 #include "utils/timestamp.h"
 
 #include "model/definition.h"
+#include "util/interval.h"
 
 char *
 matview_relation_name(const char *name)
@@ -57,11 +58,19 @@ check_name_interval_type(const MatviewDefinition *def)
 				 errdetail("The relation name \"mv_\" || name must be at most %d bytes.",
 						   NAMEDATALEN - 1)));
 
-	if (def->interval_us < USECS_PER_SEC || def->interval.month < 0 ||
-		def->interval.day < 0 || def->interval.time < 0)
+	if (def->interval_us < USECS_PER_SEC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("refresh interval of \"%s\" must be at least 1 second", def->name)));
+	if (def->interval.month < 0 || def->interval.day < 0 || def->interval.time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh interval of \"%s\" must not have a negative part", def->name),
+				 errhint("Write it with positive parts only: '1 day -23 hours' is '1 hour'.")));
+	if (def->interval_us > MAX_REFRESH_INTERVAL_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("refresh interval of \"%s\" must be at most 1000 years", def->name)));
 
 	validate_type(def);
 	return relname;

@@ -599,13 +599,19 @@ Datum
 pipeline_run_due(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TimestampTz as_of = PG_ARGISNULL(0) ? GetCurrentTransactionStartTimestamp() :
-	PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz as_of;
 	TimestampTz now = GetCurrentTimestamp();
 	Dag		   *dag;
 	ViewState  *states;
 	int			i;
 
+	/* as refresh() takes a null argument: not as "now", which is the default */
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be null"),
+				 errhint("Leave it out to run what is due now.")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
 	PreventCommandDuringRecovery("pipeline.run_due()");
 	PreventCommandIfReadOnly("pipeline.run_due()");
 

@@ -17,8 +17,15 @@
 int64
 interval_usecs(const Interval *interval)
 {
-	return interval->time + (int64) interval->day * USECS_PER_DAY +
-		(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	int64		days = (int64) interval->month * DAYS_PER_MONTH + interval->day;
+	int64		us;
+
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &us) ||
+		pg_add_s64_overflow(us, interval->time, &us))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("interval out of range")));
+	return us;
 }
 
 TimestampTz

@@ -84,6 +84,14 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 			fn = lookup_function(text_to_cstring(PG_GETARG_TEXT_PP(1)),
 								 "(matview regclass, time_label timestamptz)");
 		check_hook_signature(fn);
+		/* it runs as the owner: refused now rather than at every refresh */
+		if (pg_proc_aclcheck(fn, catalog_relation_owner(relid), ACL_EXECUTE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for function %s", format_procedure(fn)),
+					 errdetail("The hook runs as the owner of \"%s\", role \"%s\", which may not execute it.",
+							   get_rel_name(relid),
+							   GetUserNameFromId(catalog_relation_owner(relid), false))));
 		values[1] = ObjectIdGetDatum(fn);
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.after_refresh_hooks (matview, fn) "
