@@ -90,6 +90,15 @@ SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billi
 SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
                                options => '{"expect": ["positive: score > 0", "small: score < 1000"]}');
 SELECT options FROM pipeline.matview_definitions WHERE name = 'health';
+-- an expression stands alone: no parenthesis it did not open, no alias; a
+-- comment may end it
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "odd: score > 0) OR (true"}');
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "odd: score > 0 positive"}');
+SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"expect": "noted: score > 0 -- scores start at 1"}');
+SELECT options FROM pipeline.matview_definitions WHERE name = 'health';
 SELECT pipeline.drop_matview('billing.mv_health');
 SELECT pipeline.create_matview('billing', 'health', 'SELECT id, score FROM billing.accounts', '1 hour',
                                options => '{"freshness-sla-minutes": 90}');

@@ -128,9 +128,10 @@ report_broken(MemoryContext caller, const char *name, const char *view)
 }
 
 /*
- * The expression's text parsed alone: "SELECT (expression)" must be a bare
- * target list of one entry, so no text of the user's can add a FROM, a
- * clause or a statement.
+ * The expression's text parsed alone: "SELECT expression" must be a bare
+ * target list of one unnamed entry, so no text of the user's can add a
+ * FROM, a clause or a statement, nor close a parenthesis it did not open.
+ * The line break ends a comment the expression ends with.
  */
 static RawStmt *
 parse_expression(const char *name, const char *expression, const char *view, char **text)
@@ -140,7 +141,7 @@ parse_expression(const char *name, const char *expression, const char *view, cha
 	RawStmt    *stmt;
 	SelectStmt *select;
 
-	*text = psprintf("SELECT (%s)", expression);
+	*text = psprintf("SELECT %s\n", expression);
 	PG_TRY();
 	{
 		raw = raw_parser(*text, RAW_PARSE_DEFAULT);
@@ -155,6 +156,7 @@ parse_expression(const char *name, const char *expression, const char *view, cha
 	stmt = linitial_node(RawStmt, raw);
 	select = (SelectStmt *) stmt->stmt;
 	if (!IsA(select, SelectStmt) || list_length(select->targetList) != 1 ||
+		linitial_node(ResTarget, select->targetList)->name != NULL ||
 		select->fromClause != NIL || select->whereClause != NULL ||
 		select->groupClause != NIL || select->havingClause != NULL ||
 		select->windowClause != NIL || select->valuesLists != NIL ||
