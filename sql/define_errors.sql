@@ -179,6 +179,9 @@ SELECT pipeline.time_label('178000000 years', '2026-01-01');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '1 minute', 'weekly');
 SELECT pipeline.create_matview('errs', 'a', NULL, '1 minute');
 SELECT pipeline.create_matview('errs', '', 'SELECT 1 AS x', '1 minute');
+SELECT pipeline.create_matview('', 'a', 'SELECT 1 AS x', '1 minute');
+SELECT pipeline.create_matview('errs', '  ', 'SELECT 1 AS x', '1 minute');
+SELECT pipeline.create_matview('errs', ' a', 'SELECT 1 AS x', '1 minute');
 SELECT pipeline.create_matview('errs', repeat('x', 61), 'SELECT 1 AS x', '1 minute');
 -- a relation of that name that pipeline does not manage
 CREATE TABLE errs.mv_taken (x int);

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -25,10 +27,21 @@ static void validate_type(const MatviewDefinition *def);
 static void
 check_names_not_empty(const MatviewDefinition *def)
 {
-	if (def->schema_name[0] == '\0' || def->name[0] == '\0')
+	size_t		len = strlen(def->name);
+
+	if (def->schema_name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("schema and view names must not be empty")));
+				 errmsg("schema name of view \"%s\" must not be empty", def->name)));
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("view name must not be empty")));
+	/* as DPL reads it: a name written with spaces around is a mistake */
+	if (isspace((unsigned char) def->name[0]) || isspace((unsigned char) def->name[len - 1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("view name \"%s\" must not begin or end with white space", def->name)));
 }
 
 static Oid
