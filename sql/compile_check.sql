@@ -323,6 +323,27 @@ SELECT pipeline.create_matview('analytics', 'kept_text', 'SELECT id, a AS t FROM
 SELECT version, query FROM pipeline.matviews WHERE matview = 'analytics.mv_kept_text'::regclass;
 SELECT pipeline.drop_matview('analytics.mv_kept_text');
 
+-- a new query its owner may not read breaks, at any level of the query
+-- (check() said ok and the redefinition then failed on the rights)
+CREATE ROLE compile_reader2;
+CREATE SCHEMA rights;
+GRANT USAGE, CREATE ON SCHEMA rights TO compile_reader2;
+CREATE TABLE rights.open (id int);
+CREATE TABLE rights.closed (id int);
+GRANT SELECT ON rights.open TO compile_reader2;
+SET ROLE compile_reader2;
+SELECT pipeline.create_matview('rights', 'v', 'SELECT id FROM rights.open', '1 hour');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.closed');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM (SELECT id FROM rights.closed) s');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.open WHERE EXISTS (SELECT FROM rights.closed)');
+SELECT * FROM pipeline.check('rights.mv_v', 'WITH c AS (SELECT id FROM rights.closed) SELECT id FROM c');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.open');
+SELECT pipeline.create_matview('rights', 'v', 'SELECT id FROM rights.closed', '1 hour');
+SELECT pipeline.drop_matview('rights.mv_v');
+RESET ROLE;
+DROP SCHEMA rights CASCADE;
+DROP ROLE compile_reader2;
+
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);
 SELECT pipeline.drop_matview('analytics.mv_regions', cascade => true);

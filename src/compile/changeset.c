@@ -13,6 +13,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -76,6 +77,20 @@ pending_end_reading(PendingView *v, RunAs *ra)
 		runas_end(ra);
 }
 
+/* ExecCheckRTPerms() on the range table of every query level */
+static bool
+query_rights_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		(void) ExecCheckRTPerms(((Query *) node)->rtable, true);
+		return query_tree_walker((Query *) node, query_rights_walker, context, 0);
+	}
+	return expression_tree_walker(node, query_rights_walker, context);
+}
+
 Query *
 pending_analyze(PendingView *v)
 {
@@ -86,7 +101,17 @@ pending_analyze(PendingView *v)
 	check_cast_owners((Node *) query, v->owner);
 	pending_end_reading(v, &ra);
 	if (v->def)
+	{
+		/*
+		 * The rights its refreshes will need, as its owner: the judge makes
+		 * the new relation empty, which checks none, so check() said "ok" for
+		 * a query its owner may not read.
+		 */
+		runas_begin_internal(&ra, v->owner);
+		(void) query_rights_walker((Node *) query, NULL);
+		runas_end(&ra);
 		v->bound = runas_deparse_bound(query);
+	}
 	return query;
 }
 
