@@ -53,6 +53,11 @@ SELECT * FROM pipeline.downstream('src.a');
 SELECT * FROM pipeline.downstream('src.mv_level2');
 SELECT * FROM pipeline.refresh_order();
 SELECT * FROM pipeline.upstream('src.a');
+-- a null argument is refused by name (1.14), an OID of no relation too
+SELECT * FROM pipeline.upstream(NULL);
+SELECT * FROM pipeline.upstream(0);
+SELECT * FROM pipeline.downstream(NULL);
+SELECT pipeline.graph(NULL);
 
 -- views are created populated
 SELECT * FROM "we;ird ""schema"."mv_top""; DROP TABLE src.a; --" ORDER BY id;

@@ -6,8 +6,13 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
 BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'matview must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pipeline.matview_definitions d WHERE d.matview = $1) THEN
-        RAISE EXCEPTION '"%" is not a materialized view managed by pipeline', $1
+        RAISE EXCEPTION '%', CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = $1)
+                                  THEN pg_catalog.format('"%s" is not a materialized view managed by pipeline', $1)
+                                  ELSE pg_catalog.format('relation with OID %s does not exist', $1::pg_catalog.oid) END
             USING ERRCODE = 'undefined_object',
                   HINT = 'Managed views are listed in pipeline.matviews.';
     END IF;
@@ -25,9 +30,14 @@ $$;
 
 CREATE FUNCTION pipeline.downstream(relation regclass)
 RETURNS TABLE (matview regclass, depth int)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pipeline, pg_temp
 AS $$
+BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN QUERY
     WITH RECURSIVE down(matview, depth) AS (
         SELECT e.downstream, 1 FROM pipeline.edges e WHERE e.upstream = $1
         UNION
@@ -36,6 +46,7 @@ AS $$
     )
     SELECT down.matview, min(down.depth)::int
       FROM down GROUP BY down.matview ORDER BY 2, down.matview::text;
+END
 $$;
 
 CREATE FUNCTION pipeline.refresh_order()
@@ -52,7 +63,10 @@ DECLARE
     result text;
     show_status boolean := coalesce(with_status, false);
 BEGIN
-    IF format = 'dot' THEN
+    IF format IS NULL THEN
+        RAISE EXCEPTION 'format must not be null' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'Use ''dot'', ''mermaid'' or ''json''.';
+    ELSIF format = 'dot' THEN
         WITH nodes AS (SELECT * FROM pipeline.graph_nodes_status(show_status))
         SELECT 'digraph pipeline {' || E'\n'
             || '  rankdir=LR;' || E'\n'
