@@ -35,6 +35,17 @@ INSERT INTO ms.stage_child VALUES (1, 'I', 2, 'B');
 SELECT status FROM pipeline.refresh('ms.mv_m');
 SELECT id, v FROM ms.mv_m ORDER BY id;
 SELECT count(*) AS stage_left FROM ms.stage;
+-- a table another managed view reads is no stage: the mirror would empty
+-- it under that view, the first time when it is defined
+CREATE TABLE ms.shared (seq int, op text, id int, v text);
+INSERT INTO ms.shared VALUES (1, 'I', 1, 'kept');
+SELECT pipeline.create_matview('ms', 'shared_count', 'SELECT count(*) AS n FROM ms.shared', '1 hour');
+SELECT pipeline.create_matview('ms', 'shared_m', 'SELECT seq, op, id, v FROM ms.shared', '1 hour', 'mirror',
+       options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+SELECT count(*) AS shared_rows FROM ms.shared;
+-- a stage mirror's own redefinition is no other reader
+SELECT pipeline.create_matview('ms', 'm', 'SELECT seq, op, id, v FROM ms.stage', '2 hours', 'mirror',
+       options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
 DROP FUNCTION pg_temp.try(text);
 RESET search_path;
 RESET ROLE;

@@ -21,6 +21,7 @@
 
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -38,6 +39,7 @@
 #include "io/apply_changes.h"
 #include "model/catalog.h"
 #include "model/dag.h"
+#include "model/definition.h"
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -65,6 +67,35 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("column \"%s\" of mirror \"%s\" cannot be both %s", column, def->name, roles),
 			 errdetail("The keys, the sequence, the operation and the incremental key are four different columns.")));
+}
+
+/*
+ * The stage must not be what another managed view reads: the mirror empties
+ * it at every run and when it is defined, under that view's feet.
+ */
+static void
+refuse_stage_readers(const MatviewDefinition *def, Oid stage)
+{
+	Oid			nspid = get_namespace_oid(def->schema_name, true);
+	Oid			self = OidIsValid(nspid) ?
+	get_relname_relid(matview_relation_name(def->name), nspid) : InvalidOid;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(stage), ObjectIdGetDatum(self)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT e.downstream::pg_catalog.text FROM pipeline.edges e "
+					" WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.<>) $2 "
+					" ORDER BY 1 LIMIT 1",
+					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: managed view %s reads it",
+						def->name, relation_qualified_name(stage), spi_rows_text(rows, 0, 0)),
+				 errdetail("Each run of the mirror, the first one when it is defined, empties the table."),
+				 errhint("Name the stream's arrival order in @incremental-key to consume it above a mark, or have the other view read the mirror.")));
 }
 
 /*
@@ -96,6 +127,7 @@ check_stage(const MatviewDefinition *def, Query *query)
 				 errmsg("mirror \"%s\" without @incremental-key must read all of its table", def->name),
 				 errdetail("Each run empties the whole table: rows a WHERE, LIMIT, ONLY, TABLESAMPLE, grouping or set operation left out would never be applied."),
 				 errhint("Read the table with a plain SELECT of its columns, or name the stream's arrival order in @incremental-key.")));
+	refuse_stage_readers(def, stage);
 }
 
 void
