@@ -343,6 +343,9 @@ SELECT * FROM billing.mv_tallied ORDER BY id;
 DELETE FROM billing.tallied WHERE id >= 3;
 INSERT INTO billing.tallied VALUES (5, 0);
 SELECT status FROM pipeline.refresh('billing.mv_tallied');
+-- a row count out of bounds says how many rows the view has
+SELECT pipeline.create_matview('billing', 'too_few', 'SELECT id FROM billing.tallied', '1 hour',
+       options => '{"expect-rows": "100.."}');
 SELECT * FROM billing.mv_tallied ORDER BY id;
 SELECT pipeline.drop_matview('billing.mv_tallied');
 -- when the fill's plan is parallel, an expectation that may not run

@@ -738,6 +738,14 @@ report_failures(Oid relid)
 	 * redefinition upstream runs the audits of others' views)
 	 */
 	example = access_can_see(relid, GetUserId()) ? first->example : NULL;
+	/* a count is the row expectation's example: "violated by 90 rows" is not */
+	if (strncmp(first->expectation, "rows(", 5) == 0 && example != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("audit of %s failed: expectation \"%s\" is violated: the view has %s%s",
+						relation_qualified_name(relid), first->expectation, example,
+						failed > 1 ? psprintf(" (and %d more expectations failed)", failed - 1) : ""),
+				 errdetail("Nothing this refresh wrote is kept.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("audit of %s failed: expectation \"%s\" is violated by " INT64_FORMAT " %s%s%s%s",
