@@ -27,6 +27,10 @@ SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http:/
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', retries => -1);
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1:1/f', timeout => '0');
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', NULL);
+-- each function names its null argument
+SELECT * FROM pipeline.invoke(NULL, '[]');
+SELECT * FROM pipeline.unload('SELECT 1', NULL);
+SELECT * FROM pipeline.check(NULL::regclass, 'SELECT 1');
 -- nothing was created by any of those
 SELECT count(*) FROM pg_proc WHERE proname = 'ext_f';
 SELECT count(*) FROM pipeline.external_functions;

@@ -20,6 +20,7 @@
 #include "compile/apply.h"
 #include "compile/changeset.h"
 #include "compile/compile.h"
+#include "util/arguments.h"
 #include "compile/judge.h"
 #include "compile/locks.h"
 #include "model/catalog.h"
@@ -175,10 +176,7 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	ManagedView *mv;
 	MatviewDefinition *def;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("matview and new_query must not be null")));
+	arguments_require_not_null(fcinfo, 2);
 	mv = catalog_get_required(PG_GETARG_OID(0));
 	/* the view's type and its other DPL keys, as stored */
 	def = dpl_stored_options(mv->type, mv->options_json);

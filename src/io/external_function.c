@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 
 #include "io/external_function.h"
+#include "util/arguments.h"
 #include "io/external_function_cache.h"
 #include "io/json_values.h"
 #include "io/lambda_protocol.h"
@@ -361,10 +362,7 @@ pipeline_invoke(PG_FUNCTION_ARGS)
 	ExternalFunction *ef;
 	InvokeArguments rows;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("fn and arguments must not be null")));
+	arguments_require_not_null(fcinfo, 2);
 	arguments = PG_GETARG_JSONB_P(1);
 	check_execute(PG_GETARG_OID(0));
 	ef = external_function_lookup(PG_GETARG_OID(0));

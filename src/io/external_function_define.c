@@ -38,6 +38,7 @@
 #include "io/http.h"
 #include "io/json_values.h"
 #include "model/catalog.h"
+#include "util/arguments.h"
 #include "util/interval.h"
 #include "util/spi_rows.h"
 
@@ -172,11 +173,7 @@ interval_ms(Interval *iv)
 static void
 read_arguments(FunctionCallInfo fcinfo, NewExternalFunction *def)
 {
-	for (int i = 0; i < 7; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("arguments of create_external_function must not be null")));
+	arguments_require_not_null(fcinfo, 7);
 	def->signature = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	def->rettype = PG_GETARG_OID(1);
 	def->endpoint = text_to_cstring(PG_GETARG_TEXT_PP(2));

@@ -52,6 +52,7 @@
 #include "utils/portal.h"
 
 #include "io/unload.h"
+#include "util/arguments.h"
 #include "io/unload_journal.h"
 #include "model/dpl.h"
 #include "util/runas.h"
@@ -901,11 +902,7 @@ pipeline_unload(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to unload to files"),
 				 errdetail("Only superusers and roles with privileges of pg_write_server_files may unload.")));
-	for (int i = 0; i < 5; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("arguments of unload must not be null")));
+	arguments_require_not_null(fcinfo, 5);
 	/* one SELECT, as a view's query: it is run as a subquery */
 	query = dpl_normalize_select(text_to_cstring(PG_GETARG_TEXT_PP(0)), "query");
 	destination = text_to_cstring(PG_GETARG_TEXT_PP(1));
