@@ -99,11 +99,11 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 }
 
 /*
- * Without an incremental key the query reads one table, which runs empty:
- * all of it (each run truncates the whole table, children too, so a row
- * the query filtered out would go unapplied).
+ * Without an incremental key the query reads one table (returned), which
+ * runs empty: all of it (each run truncates the whole table, children too,
+ * so a row the query filtered out would go unapplied).
  */
-static void
+static Oid
 check_stage(const MatviewDefinition *def, Query *query)
 {
 	List	   *reads = dag_query_dependencies(def->query);
@@ -127,7 +127,7 @@ check_stage(const MatviewDefinition *def, Query *query)
 				 errmsg("mirror \"%s\" without @incremental-key must read all of its table", def->name),
 				 errdetail("Each run empties the whole table: rows a WHERE, LIMIT, ONLY, TABLESAMPLE, grouping or set operation left out would never be applied."),
 				 errhint("Read the table with a plain SELECT of its columns, or name the stream's arrival order in @incremental-key.")));
-	refuse_stage_readers(def, stage);
+	return stage;
 }
 
 void
@@ -135,6 +135,7 @@ mirror_check(const MatviewDefinition *def)
 {
 	Query	   *query;
 	ListCell   *lc;
+	Oid			stage = InvalidOid;
 
 	if (!catalog_has_options())
 		ereport(ERROR,
@@ -171,8 +172,10 @@ mirror_check(const MatviewDefinition *def)
 		incremental_check_query(def->query, def->incremental_key, def->name);
 	}
 	else
-		check_stage(def, query);
+		stage = check_stage(def, query);
 	quarantine_check(def);
+	if (OidIsValid(stage))
+		refuse_stage_readers(def, stage);
 }
 
 Query *
