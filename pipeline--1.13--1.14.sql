@@ -1,9 +1,14 @@
--- pipeline 1.13 -> 1.14: upstream(), downstream() and graph() refuse a
--- null argument by name, as the other functions do ("<NULL>" was quoted as
+-- pipeline 1.13 -> 1.14: a view's last success records its settings;
+-- upstream(), downstream() and graph() refuse a null argument by name, as the other functions do ("<NULL>" was quoted as
 -- a view or a format, and downstream(NULL) returned nothing); upstream()
 -- of an OID that is no relation says so.
 
 \echo Use "ALTER EXTENSION pipeline UPDATE TO '1.14'" to load this file. \quit
+
+-- skip-unchanged compares the settings a view's answer can depend on with
+-- those of its last success; a success saved before has none, so each view
+-- runs once more before it is skipped again
+ALTER TABLE pipeline.refresh_snapshots ADD COLUMN settings text NOT NULL DEFAULT '';
 
 CREATE OR REPLACE FUNCTION pipeline.upstream(matview regclass)
 RETURNS TABLE (relation regclass, depth int)

@@ -49,14 +49,16 @@ CREATE INDEX changes_relation_xid_idx ON pipeline.changes (relation, xid);
 COMMENT ON TABLE pipeline.changes IS 'Which transactions wrote to which upstream relations (for skip-unchanged)';
 
 -- What each view's last success has seen, for skip-unchanged: the snapshot
--- its refresh read in, and its transaction and command id (which of that
--- transaction's own writes it saw).
+-- its refresh read in, its transaction and command id (which of that
+-- transaction's own writes it saw), and the settings a query's answer can
+-- depend on (TimeZone, DateStyle, ...) it ran under (1.14).
 CREATE TABLE pipeline.refresh_snapshots (
     matview     regclass PRIMARY KEY
                 REFERENCES pipeline.matview_definitions ON DELETE CASCADE ON UPDATE CASCADE,
     snapshot    pg_snapshot NOT NULL,
     xid         xid8 NOT NULL,
-    command_id  bigint NOT NULL
+    command_id  bigint NOT NULL,
+    settings    text NOT NULL DEFAULT ''
 );
 
 CREATE FUNCTION pipeline.record_change()

@@ -80,6 +80,13 @@ sql_tracks_command_ids(void)
 	return catalog_has_column("refresh_snapshots", "command_id");
 }
 
+/* Whether it records the settings of a view's last success (1.14 on). */
+static bool
+sql_tracks_settings(void)
+{
+	return catalog_has_column("refresh_snapshots", "settings");
+}
+
 static void
 note_position(CommandId cid)
 {
@@ -470,9 +477,9 @@ install_missing_triggers(Oid relid, bool wait)
 "         WHERE r.ev_class = c.oid AND s.matview = $1::regclass AND v.x >= 3 " \
 "           AND (" own_xid "NOT pg_catalog.pg_visible_in_snapshot(w.xid, s.snapshot)))"
 
-#define UNCHANGED_QUERY(change_seen, own_xid) \
+#define UNCHANGED_QUERY(change_seen, own_xid, same_settings) \
 "SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
-"                WHERE s.matview = $1::regclass) " \
+"                WHERE s.matview = $1::regclass" same_settings ") " \
 "   AND NOT EXISTS ( " \
 "       SELECT 1 FROM pipeline.edges e " \
 "         JOIN pg_catalog.pg_class c ON c.oid = e.upstream " \
@@ -488,15 +495,22 @@ install_missing_triggers(Oid relid, bool wait)
 "                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
 "                             AND NOT " change_seen ")))"
 
+#define CHANGE_SEEN \
+"CASE WHEN ch.xid = s.xid " \
+"     THEN ch.command_id < s.command_id " \
+"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END"
+
+/* 1.14 on: and under the settings of the last success (runas_answer_settings()) */
 static const char *const unchanged_query =
-UNCHANGED_QUERY("CASE WHEN ch.xid = s.xid "
-				"     THEN ch.command_id < s.command_id "
-				"     ELSE pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot) END",
-				"w.xid = s.xid OR ");
+UNCHANGED_QUERY(CHANGE_SEEN, "w.xid = s.xid OR ", " AND s.settings = $3");
+
+/* The same under 1.2 to 1.13, which keep no settings */
+static const char *const unchanged_query_1_2 =
+UNCHANGED_QUERY(CHANGE_SEEN, "w.xid = s.xid OR ", "");
 
 /* The same under the 1.1 catalog, which has no command ids */
 static const char *const unchanged_query_1_1 =
-UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)", "");
+UNCHANGED_QUERY("pg_catalog.pg_visible_in_snapshot(ch.xid, s.snapshot)", "", "");
 
 /*
  * The views whose source tables all had their tracking triggers when last
@@ -591,8 +605,10 @@ change_tracking_install_triggers(Oid relid)
 bool
 change_tracking_unchanged(Oid relid)
 {
-	Oid			argtypes[2] = {OIDOID, OIDOID};
-	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId)};
+	Oid			argtypes[3] = {OIDOID, OIDOID, TEXTOID};
+	Datum		values[3] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
+	(Datum) 0};
+	bool		settings = sql_tracks_settings();
 	SpiRows    *rows;
 	bool		isnull;
 
@@ -609,9 +625,12 @@ change_tracking_unchanged(Oid relid)
 
 	if (triggers_were_missing(relid, false))
 		return false;
+	if (settings)
+		values[2] = CStringGetTextDatum(runas_answer_settings());
 	rows = spi_rows(catalog_owner(),
-					sql_tracks_command_ids() ? unchanged_query : unchanged_query_1_1,
-					2, argtypes, values, NULL, false, -1);
+					settings ? unchanged_query :
+					sql_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
+					settings ? 3 : 2, argtypes, values, NULL, false, -1);
 	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
 
@@ -623,8 +642,10 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	/* after the refresh's own writes, which it made by consuming */
 	CommandId	seen_to = consumed ? GetCurrentCommandId(false) : cid;
 	bool		commands = sql_tracks_command_ids();
-	Oid			argtypes[3] = {OIDOID, PG_SNAPSHOTOID, INT8OID};
-	Datum		values[3] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) seen_to)};
+	bool		settings = sql_tracks_settings();
+	Oid			argtypes[4] = {OIDOID, PG_SNAPSHOTOID, INT8OID, TEXTOID};
+	Datum		values[4] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) seen_to),
+	(Datum) 0};
 	SpiRows    *snapshot;
 	bool		isnull;
 
@@ -647,7 +668,18 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	snapshot = spi_rows(catalog_owner(), "SELECT pg_catalog.pg_current_snapshot()",
 						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	values[1] = spi_rows_value(snapshot, 0, 0, &isnull);
-	if (commands)
+	if (settings)
+	{
+		values[3] = CStringGetTextDatum(runas_answer_settings());
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.refresh_snapshots (matview, snapshot, xid, command_id, settings) "
+						"VALUES ($1::regclass, $2, pg_catalog.pg_current_xact_id(), $3, $4) "
+						"ON CONFLICT (matview) DO UPDATE SET snapshot = excluded.snapshot, "
+						"       xid = excluded.xid, command_id = excluded.command_id, "
+						"       settings = excluded.settings",
+						4, argtypes, values, NULL, false, -1);
+	}
+	else if (commands)
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.refresh_snapshots (matview, snapshot, xid, command_id) "
 						"VALUES ($1::regclass, $2, pg_catalog.pg_current_xact_id(), $3) "

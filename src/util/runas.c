@@ -868,3 +868,20 @@ runas_deparse_bound(Query *query)
 	runas_unpin_settings(nestlevel);
 	return bound;
 }
+
+char *
+runas_answer_settings(void)
+{
+	static const char *const names[] = {
+		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
+		"extra_float_digits", "bytea_output", "default_text_search_config",
+		"array_nulls", "xmloption", "xmlbinary",
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (size_t i = 0; i < lengthof(names); i++)
+		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", names[i],
+						 GetConfigOption(names[i], false, false));
+	return buf.data;
+}

@@ -131,6 +131,14 @@ extern int	runas_pin_bound_text_settings(void);
 extern int	runas_pin_internal_settings(void);
 
 /*
+ * The settings a query's answer can depend on through stable built-ins
+ * (TimeZone for timestamptz::date, lc_time for to_char, extra_float_digits
+ * for float8::text, ...), as "name=value, ...": what a differential view
+ * and skip-unchanged compare with those of the last refresh.
+ */
+extern char *runas_answer_settings(void);
+
+/*
  * Runs SQL through SPI with parameters (nulls as SPI wants them, or NULL),
  * as role (InvalidOid: the current user), search_path pinned.  The caller
  * must be connected to SPI.  Errors unless SPI returns expected_ret (a

@@ -718,20 +718,7 @@ apply_changes(DiffRefresh *r)
 static char *
 settings_read(DiffRefresh *r)
 {
-	static const char *const names[] = {
-		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
-		"extra_float_digits", "bytea_output", "default_text_search_config",
-		"array_nulls", "xmloption", "xmlbinary",
-	};
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	if (!r->shape->reads_settings)
-		return buf.data;
-	for (size_t i = 0; i < lengthof(names); i++)
-		appendStringInfo(&buf, "%s%s=%s", i > 0 ? ", " : "", names[i],
-						 GetConfigOption(names[i], false, false));
-	return buf.data;
+	return r->shape->reads_settings ? runas_answer_settings() : pstrdup("");
 }
 
 /*

@@ -43,6 +43,7 @@
 #include "views/refresh.h"
 #include "views/swap_refresh.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 
 /* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
 static bool
@@ -396,6 +397,42 @@ lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
 	return true;
 }
 
+/*
+ * After refresh() under other settings than the view's last run (1.14 on):
+ * forgets what that run saw, so that the next run refreshes rather than
+ * skips (skip-unchanged compares the settings of the last success,
+ * schedule/change_tracking.h) and the view does not keep, unseen, an answer
+ * of this session's TimeZone or DateStyle.  One index probe otherwise.
+ */
+static void
+forget_run_under_other_settings(Oid relid)
+{
+	Oid			tableid = catalog_table("refresh_snapshots");
+	AttrNumber	attnum;
+	HeapTuple	row;
+	Relation	rel;
+	Datum		settings;
+	bool		isnull;
+	bool		same;
+
+	if (!OidIsValid(tableid) ||
+		(attnum = get_attnum(tableid, "settings")) == InvalidAttrNumber ||
+		!probe_catalog_table("refresh_snapshots", "refresh_snapshots_pkey", relid, &row))
+		return;
+	rel = table_open(tableid, AccessShareLock);
+	settings = heap_getattr(row, attnum, RelationGetDescr(rel), &isnull);
+	same = !isnull && strcmp(TextDatumGetCString(settings), runas_answer_settings()) == 0;
+	table_close(rel, AccessShareLock);
+	if (!same)
+	{
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+		(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.refresh_snapshots WHERE matview = $1",
+						1, argtypes, values, NULL, false, -1);
+	}
+}
+
 PG_FUNCTION_INFO_V1(pipeline_refresh);
 
 /*
@@ -475,6 +512,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_view(views[i], count == 1 ? target.options : NULL);
+		forget_run_under_other_settings(views[i]);
 		if (!hooks_checked || target.has_hook)
 			after_refresh_run(views[i], time_label_of(intervals_us[i],
 													  GetCurrentTransactionStartTimestamp()));
