@@ -292,6 +292,28 @@ SELECT * FROM pipeline.apply_changes('spell_changes', 'spell', '{n,f,i}', 'seq')
 TABLE spell;
 DROP TABLE spell, spell_changes;
 
+-- the memory probed by the merge row by row, through a key whose remembered
+-- row was replaced (a dead index entry the probe marks): the probe's scan
+-- kept what it marks in the merge's per-row memory and crashed the server
+-- when it ended, or wrote over other memory (found by a randomized tester)
+CREATE TABLE probed (k int PRIMARY KEY, seq numeric);
+CREATE TABLE probed_changes (k int, seq numeric, op text);
+INSERT INTO probed_changes SELECT g, 1, 'D' FROM generate_series(100, 104) g;
+SELECT * FROM pipeline.apply_changes('probed_changes', 'probed', '{k}', 'seq');
+INSERT INTO probed_changes VALUES (12, 18, 'I');
+SELECT * FROM pipeline.apply_changes('probed_changes', 'probed', '{k}', 'seq');
+INSERT INTO probed_changes VALUES (12, 15, 'D');
+SELECT * FROM pipeline.apply_changes('probed_changes', 'probed', '{k}', 'seq');
+INSERT INTO probed_changes VALUES (12, NULL, 'D');
+SELECT * FROM pipeline.apply_changes('probed_changes', 'probed', '{k}', 'seq');
+INSERT INTO probed_changes VALUES (13, 9, 'I'), (13, NULL, 'D'), (12, 3, 'U');
+ANALYZE probed_changes;
+SELECT * FROM pipeline.apply_changes('probed_changes', 'probed', '{k}', 'seq');
+TABLE probed;
+SELECT key, sequence FROM pipeline.deleted_keys
+ WHERE target = 'probed'::regclass ORDER BY key;
+DROP TABLE probed, probed_changes;
+
 -- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
 -- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
 -- remembered

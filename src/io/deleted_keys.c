@@ -134,6 +134,7 @@ typedef struct DeleteMemory
 	Relation	index;			/* its primary key (target, key) */
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	text	   *probe_key;		/* the scan's key, until the next probe */
 } DeleteMemory;
 
 static DeleteMemory *memory = NULL;
@@ -614,6 +615,7 @@ static bool
 memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 {
 	ScanKeyData skey[2];
+	MemoryContext oldcxt;
 	bool		found;
 
 	if (memory->loaded != NULL)
@@ -630,13 +632,23 @@ memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 		return true;
 	}
 
+	/*
+	 * The merge probes in its per-row memory; what the scan keeps between
+	 * probes (its key, the dead items it will mark at the next rescan or at
+	 * its end) must outlive that, as it would in an executor's scan.
+	 */
+	oldcxt = MemoryContextSwitchTo(memory->cxt);
+	if (memory->probe_key != NULL)
+		pfree(memory->probe_key);
+	memory->probe_key = cstring_to_text(key);
 	ScanKeyInit(&skey[0], DK_TARGET, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(memory->target));
 	ScanKeyInit(&skey[1], DK_KEY, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(key));
+				PointerGetDatum(memory->probe_key));
 	skey[1].sk_collation = C_COLLATION_OID;
 	index_rescan(memory->scan, skey, 2, NULL, 0);
 	found = index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot);
+	MemoryContextSwitchTo(oldcxt);
 	if (found)
 	{
 		bool		isnull;
