@@ -223,6 +223,39 @@ SELECT i.matview, i.kind, i.closed_at IS NULL AS open FROM pipeline.incidents i 
 SELECT a.matview, a.kind, a.time_label, a.run_id IS NOT NULL AS has_run, a.deliver
   FROM pipeline.alerts a ORDER BY a.alert_id;
 
+-- an SLA of one interval (1.15): a view is not late while the one label it
+-- misses is its newest (its run has until the next label); it was late
+-- while every label's run ran
+SELECT pipeline.create_matview('billing', 'on_time', 'SELECT id, score FROM billing.accounts', '1 hour',
+                               options => '{"freshness-sla-minutes": "60", "expect": "positive: score > 0"}');
+SELECT matview, status FROM pipeline.run_due('2026-01-01 16:00+00')
+ WHERE matview = 'billing.mv_on_time'::regclass;
+UPDATE billing.accounts SET score = -1 WHERE id = 1;
+-- its 17:00 run fails its audit: at 17:30 it is 90 minutes old, but the
+-- label it misses is 17:00, its newest; at 18:00 it misses two
+SELECT matview, status FROM pipeline.run_due('2026-01-01 17:30+00')
+ WHERE matview = 'billing.mv_on_time'::regclass;
+SELECT kind, time_label FROM pipeline.incidents
+ WHERE matview = 'billing.mv_on_time'::regclass ORDER BY incident_id;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 18:00+00')
+ WHERE matview = 'billing.mv_on_time'::regclass;
+SELECT kind, time_label, closed_at IS NULL AS open FROM pipeline.incidents
+ WHERE matview = 'billing.mv_on_time'::regclass ORDER BY incident_id;
+UPDATE billing.accounts SET score = 10 WHERE id = 1;
+-- pipeline.status the same way, at one now() (one transaction): one label
+-- behind is not late, two are
+BEGIN;
+DELETE FROM pipeline.runs WHERE matview = 'billing.mv_on_time'::regclass;
+UPDATE pipeline.matview_definitions SET created_at = pipeline.time_label('1 hour') - interval '1 hour'
+ WHERE matview = 'billing.mv_on_time'::regclass;
+SELECT now() - pipeline.time_label('1 hour') < interval '1 hour' AS within_label,
+       sla_breached FROM pipeline.status WHERE matview = 'billing.mv_on_time'::regclass;
+UPDATE pipeline.matview_definitions SET created_at = pipeline.time_label('1 hour') - interval '2 hours'
+ WHERE matview = 'billing.mv_on_time'::regclass;
+SELECT sla_breached FROM pipeline.status WHERE matview = 'billing.mv_on_time'::regclass;
+ROLLBACK;
+SELECT pipeline.drop_matview('billing.mv_on_time');
+
 -- a stream view: a batch that fails is not appended
 CREATE TABLE billing.events (seq bigserial, amount int);
 INSERT INTO billing.events (amount) VALUES (1), (2);

@@ -159,16 +159,23 @@ SELECT d.matview,
             greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
                               + d.refresh_interval), '0'::interval) END AS lag,
        (d.options ->> 'freshness-sla-minutes')::int AS sla_minutes,
-       -- older than its SLA: since its last success's label, or its definition's
+       -- older than its SLA since its last success's label (or its
+       -- definition's), unless the one label it misses is its newest, whose
+       -- run has until the next label (1.15: a view whose SLA was its
+       -- interval was late while every label's run ran)
        CASE WHEN NOT d.options ? 'freshness-sla-minutes' THEN false
             WHEN pipeline.can_see(d.matview) THEN
-            now() - coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
-            > make_interval(mins => (d.options ->> 'freshness-sla-minutes')::int) END AS sla_breached
+            (SELECT now() - f.label > f.sla
+                    AND (pipeline.time_label(d.refresh_interval) - f.label > f.sla
+                         OR now() - f.label > 2 * d.refresh_interval)
+               FROM (SELECT coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at)) AS label,
+                            make_interval(mins => (d.options ->> 'freshness-sla-minutes')::int) AS sla) f)
+       END AS sla_breached
   FROM pipeline.matview_definitions d
   LEFT JOIN last_run l ON l.matview = d.matview
   LEFT JOIN last_success s ON s.matview = d.matview;
 COMMENT ON COLUMN pipeline.status.sla_breached IS
-    'Whether its freshness exceeds @freshness-sla-minutes (false without an SLA; NULL to a role that may not see its runs)';
+    'Whether its freshness exceeds @freshness-sla-minutes, unless the one label it misses is its newest, within its interval (false without an SLA; NULL to a role that may not see its runs)';
 COMMENT ON COLUMN pipeline.status.lag IS
     'How far behind its schedule: since the first label after its last success fell due; 0 when up to date';
 

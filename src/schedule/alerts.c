@@ -163,6 +163,26 @@ sla_fresh_as_of(const DagNode *node, const ViewState *state)
 		state->last_success_label : node->defined_label;
 }
 
+/*
+ * When a view is late: once its data is older than its SLA (since the label
+ * it counts from), unless the one label it misses is its newest, whose run
+ * has until the next label (1.15).  Without that, a view whose SLA is its
+ * interval was late while every label's run ran.  From an SLA of two
+ * intervals on, the exception never applies.
+ */
+static TimestampTz
+sla_breach_time(const DagNode *node, const ViewState *state)
+{
+	TimestampTz fresh_as_of = sla_fresh_as_of(node, state);
+	TimestampTz deadline = fresh_as_of + node->sla_us + 1;
+	TimestampTz label = time_label_of(node->interval_us, deadline);
+
+	/* the first label more than the SLA after it, or two intervals after it */
+	if (label < deadline)
+		label += node->interval_us;
+	return Min(label, fresh_as_of + Max(node->sla_us, 2 * node->interval_us) + 1);
+}
+
 TimestampTz
 alerts_next_sla_breach(Dag *dag, ViewState *states, TimestampTz after)
 {
@@ -174,8 +194,7 @@ alerts_next_sla_breach(Dag *dag, ViewState *states, TimestampTz after)
 			continue;
 		if (!states[i].sla_known)
 			return after;		/* alerts_check_slas() learns it first */
-		next = Min(next, Max(after, sla_fresh_as_of(&dag->nodes[i], &states[i]) +
-							 dag->nodes[i].sla_us + 1));
+		next = Min(next, Max(after, sla_breach_time(&dag->nodes[i], &states[i])));
 	}
 	return next;
 }
@@ -205,7 +224,7 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 		if (!state->sla_known)
 			learn_open_slas(dag, states);
 		fresh_as_of = sla_fresh_as_of(node, state);
-		breached = now - fresh_as_of > node->sla_us;
+		breached = now >= sla_breach_time(node, state);
 		if (state->sla_open == breached)
 			continue;
 		/* the label it is late for, or the one it is back within its SLA with */
