@@ -444,19 +444,26 @@ apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, D
 		values[1] = CStringGetTextDatum(lo);
 	values[2] = excluded;
 	values[3] = b->set_aside;
+
+	/*
+	 * The rows of the range, the stream keys set aside left out, behind a
+	 * fence: the mirror keys' expressions (a cast that failed) are computed
+	 * only for the rows that remain.
+	 */
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
+	appendStringInfo(&sql, "SELECT * FROM (SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
 					 run->view->bound_query, key,
 					 comparison_operator_sql(run->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
 					 run->keytype);
 	if (lo)
 		appendStringInfo(&sql, " AND q.%s %s $3::%s", key, comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
 						 run->keytype);
-	if (excluded)
-		appendStringInfo(&sql, " AND %s <> ALL ($4)",
-						 quarantine_mirror_key_sql(run->mirror->mirror_keys));
 	if (b->set_aside)
 		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 5));
+	appendStringInfoString(&sql, " OFFSET 0) q");
+	if (excluded)
+		appendStringInfo(&sql, " WHERE %s <> ALL ($4)",
+						 quarantine_mirror_key_sql(b));
 	source.sql = sql.data;
 	source.nargs = 4;
 	source.argtypes = argtypes;
@@ -478,9 +485,13 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 	StreamBatch b = {0};
 	ChangeCounts counts = {0};
 	char	   *least = NULL;
+	ListCell   *lc;
 
 	quarantine_batch_begin(&b, run->view, run->owner, run->query, run->keytypid);
 	b.mirror_keys = run->mirror->mirror_keys;
+	foreach(lc, b.mirror_keys)
+		b.mirror_key_types = lappend_oid(b.mirror_key_types,
+										 exprType((Node *) query_output_column(run->query, lfirst(lc))->expr));
 	b.mark = from_scratch ? NULL : incremental_read_mark(run->relid);
 	b.run = apply_range;
 	b.arg = run;

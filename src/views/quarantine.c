@@ -11,7 +11,7 @@
  * batch without them still fails (rows that fail only together: two
  * changes of one key and sequence that differ, a unique index of the
  * view), the key completing the shortest failing prefix is added.  The rest
- * of the batch then runs range by range between the failing keys (for a
+ * of the batch then runs as one batch without the failing keys (for a
  * mirror, also without any change of a failing change's mirror key, so
  * that key keeps its row), and the stream table's rows left out go to
  * pipeline.rejected as to_jsonb of the row, with the error.  The caller
@@ -427,17 +427,42 @@ blame_completing_keys(StreamBatch *b, char **keys, int nkeys, List **bad)
 	return true;
 }
 
+/*
+ * A key column of the view as the text it is set aside by: in one spelling
+ * of equal values (1.0 and 1, -0 and 0, '1 day' and '24 hours'), as the
+ * mirror's primary key and the deleted-key memory tell keys apart.
+ */
+static char *
+canonical_key_sql(const char *column, Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case NUMERICOID:
+			return psprintf("pg_catalog.trim_scale(%s)", column);
+		case FLOAT8OID:
+			return psprintf("(%s OPERATOR(pg_catalog.+) 0::pg_catalog.float8)", column);
+		case FLOAT4OID:
+			return psprintf("(%s OPERATOR(pg_catalog.+) 0::pg_catalog.float4)", column);
+		case INTERVALOID:
+			return psprintf("pg_catalog.justify_interval(%s)", column);
+		default:
+			return pstrdup(column);
+	}
+}
+
 char *
-quarantine_mirror_key_sql(List *mirror_keys)
+quarantine_mirror_key_sql(const StreamBatch *b)
 {
 	StringInfoData buf;
-	ListCell   *lc;
+	ListCell   *name;
+	ListCell   *type;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ROW(");
-	foreach(lc, mirror_keys)
-		appendStringInfo(&buf, "%sq.%s", lc == list_head(mirror_keys) ? "" : ", ",
-						 quote_identifier((char *) lfirst(lc)));
+	forboth(name, b->mirror_keys, type, b->mirror_key_types)
+		appendStringInfo(&buf, "%s%s", name == list_head(b->mirror_keys) ? "" : ", ",
+						 canonical_key_sql(psprintf("q.%s", quote_identifier(lfirst(name))),
+										   lfirst_oid(type)));
 	appendStringInfoString(&buf, ")::pg_catalog.text");
 	return buf.data;
 }
@@ -476,7 +501,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 		BadKey	   *k = lfirst(lc);
 		Datum		values[1] = {CStringGetTextDatum(k->key)};
 		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s %s $1::%s",
-								  quarantine_mirror_key_sql(b->mirror_keys), b->bound_query,
+								  quarantine_mirror_key_sql(b), b->bound_query,
 								  quote_identifier(b->key), comparison_operator_sql(b->keytypid, BTEqualStrategyNumber),
 								  b->keytype),
 		1, argtypes, values, NIL};
@@ -491,26 +516,28 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 }
 
 /*
- * The stream keys, in (lo, hi), of the other changes of the mirror keys
- * set aside.
+ * The stream keys of the batch's other changes of the mirror keys set
+ * aside (those set aside left out, behind a fence: the mirror keys'
+ * expressions are computed only for the rows that remain).
  */
 static List *
-sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+sibling_keys(StreamBatch *b, Datum excluded)
 {
 	const char *key = quote_identifier(b->key);
 	Oid			argtypes[4] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[4] = {excluded, CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0,
-	b->set_aside};
+	Datum		values[4] = {excluded, CStringGetTextDatum(b->greatest),
+	b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0, b->set_aside};
 
-	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text FROM (%s) q "
-								" WHERE q.%s %s $2::%s%s%s AND %s = ANY ($1)",
+	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text "
+								"  FROM (SELECT * FROM (%s) q WHERE q.%s %s $2::%s%s%s OFFSET 0) q "
+								" WHERE %s = ANY ($1)",
 								key, b->bound_query, key,
-								comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
+								comparison_operator_sql(b->keytypid, BTLessEqualStrategyNumber),
 								b->keytype,
-								lo ? psprintf(" AND q.%s %s $3::%s", key,
-											  comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								b->mark ? psprintf(" AND q.%s %s $3::%s", key,
+												   comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
 								b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 4) : "",
-								quarantine_mirror_key_sql(b->mirror_keys)),
+								quarantine_mirror_key_sql(b)),
 					   4, argtypes, values);
 }
 
@@ -582,7 +609,8 @@ quarantine_run(StreamBatch *b)
 	List	   *excluded_keys = NIL;
 	Datum		excluded = (Datum) 0;
 	List	   *siblings = NIL;
-	const char *lo = b->mark;
+	List	   *leave_out;
+	Datum		set_aside_before;
 	ListCell   *lc;
 
 	b->quarantined = 0;
@@ -609,18 +637,19 @@ quarantine_run(StreamBatch *b)
 	/* the probes were rolled back: only what follows counts */
 	memset(b->applied, 0, sizeof(b->applied));
 
-	/* the rest, range by range between the failing keys */
+	/*
+	 * The rest as one batch, the bad keys left out as rows set aside before
+	 * are: a mirror key's changes on both sides of a bad row stay one batch,
+	 * so the newest of them wins, as without the bad row.
+	 */
+	leave_out = b->set_aside ? spi_array_texts(b->set_aside) : NIL;
 	foreach(lc, bad)
-	{
-		const char *hi = ((BadKey *) lfirst(lc))->key;
-
-		if (excluded)
-			siblings = list_concat(siblings, sibling_keys(b, lo, hi, false, excluded));
-		b->run(b, lo, hi, false, excluded);
-		lo = hi;
-	}
+		leave_out = lappend(leave_out, ((BadKey *) lfirst(lc))->key);
+	set_aside_before = b->set_aside;
+	b->set_aside = spi_text_array(leave_out);
 	if (excluded)
-		siblings = list_concat(siblings, sibling_keys(b, lo, b->greatest, true, excluded));
-	b->run(b, lo, b->greatest, true, excluded);
+		siblings = sibling_keys(b, excluded);
+	b->run(b, b->mark, b->greatest, true, excluded);
+	b->set_aside = set_aside_before;
 	record(b, bad, siblings);
 }

@@ -36,6 +36,7 @@ typedef struct StreamBatch
 	Oid			stream;			/* the table the stream reads */
 	const char *stream_column;	/* its column that is the key */
 	List	   *mirror_keys;	/* a mirror's key columns; NIL otherwise */
+	List	   *mirror_key_types;	/* their types (OIDs) */
 	const char *mark;			/* NULL: from the first row */
 	const char *greatest;
 
@@ -62,9 +63,10 @@ typedef struct StreamBatch
 
 /*
  * ROW(q.k1, ...)::text over a query aliased q: the text a mirror key is set
- * aside by (StreamBatch.run's excluded).
+ * aside by (StreamBatch.run's excluded), equal values of a key column in
+ * one spelling.
  */
-extern char *quarantine_mirror_key_sql(List *mirror_keys);
+extern char *quarantine_mirror_key_sql(const StreamBatch *batch);
 
 /*
  * Fills in the batch's view, owner, key and stream (the one table query,
