@@ -20,7 +20,8 @@ Functions (by path):
   /alerts            a receiver of pipeline's alerts: keeps each POSTed
                      alert (GET /alerts lists them, in arrival order); with
                      fail_once=1 the first POST of each (incident_id, kind)
-                     gets HTTP 500; sleep=S waits S seconds first
+                     gets HTTP 500; status=N answers every POST with N;
+                     sleep=S waits S seconds first
 
 Switches (query parameters, any path):
   fail=1       success:false with error_msg "requested failure"
@@ -154,11 +155,11 @@ class Handler(socketserver.StreamRequestHandler):
         first = (alert.get("incident_id"), alert.get("kind"))
         with lock:
             fail = "fail_once" in q and first not in failed_alerts
-            alert["answered"] = 500 if fail else 200
+            alert["answered"] = 500 if fail else int(q.get("status", 200))
             alerts.append(alert)
             if fail:
                 failed_alerts.add(first)
-        self.send(500 if fail else 200, "{}")
+        self.send(alert["answered"], "{}")
         return True
 
     def dispatch(self, method, target, body):

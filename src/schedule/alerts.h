@@ -40,10 +40,17 @@ extern void alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now);
  */
 extern TimestampTz alerts_next_sla_breach(Dag *dag, ViewState *states, TimestampTz after);
 
-/* The condition on pipeline.alerts a of an alert to POST now. */
+/*
+ * The condition on pipeline.alerts a of an alert to POST now: after its
+ * incident's earlier alerts (1.15), so that a receiver sees them in order.
+ */
 #define ALERT_DUE_NOW \
 	"a.deliver AND a.delivered_at IS NULL " \
-	"AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	"AND coalesce(a.next_attempt_at, '-infinity') OPERATOR(pg_catalog.<=) pg_catalog.now() " \
+	"AND NOT EXISTS (SELECT FROM pipeline.alerts e " \
+	"                 WHERE e.incident_id OPERATOR(pg_catalog.=) a.incident_id " \
+	"                   AND e.alert_id OPERATOR(pg_catalog.<) a.alert_id " \
+	"                   AND e.deliver AND e.delivered_at IS NULL)"
 
 /* Whether alerts wait to be POSTed now.  Needs a transaction. */
 extern bool alerts_undelivered(void);

@@ -188,10 +188,46 @@ $node->poll_query_until('postgres',
 	"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
   or die "the alert sender did not stop";
 # (counting these views' alerts only: an earlier slow POST may land late)
-cmp_ok(scalar(grep { ($_->{matview} // '') =~ /^mv_r[1-3]$/ } @{ received() }), '<=', 1,
+cmp_ok(scalar(grep { ($_->{matview} // '') =~ /^public\.mv_r[1-3]$/ } @{ received() }), '<=', 1,
 	'after the endpoint was reset, at most the alert on its way was POSTed');
 cmp_ok(sql("SELECT count(*) FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$' AND delivered_at IS NULL"),
 	'>=', 2, 'the others wait, undelivered');
+
+# an incident's alerts are POSTed in order (1.15): after an outage, the
+# recovery, due at once, waited behind the failure, in its backoff; it went
+# first, and a receiver applying them in arrival order kept the incident open
+$http->post("$base/reset");
+my $tried = sql("SELECT sum(attempts) FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$'");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?status=500'");
+sql("SELECT pg_reload_conf()");
+# the processes have the new endpoint once the sender tries the waiting alerts
+$node->poll_query_until('postgres',
+	"SELECT sum(attempts) > $tried FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$'")
+  or die "the waiting alerts were not tried again";
+sql(q{
+CREATE TABLE src5 (x int);
+INSERT INTO src5 VALUES (1);
+SELECT pipeline.create_matview('public', 'ordered', 'SELECT x FROM src5', '1 second',
+                               options => '{"expect": "positive: x > 0"}');
+UPDATE src5 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT attempts >= 3 FROM pipeline.alerts WHERE matview = 'mv_ordered'::regclass AND kind = 'audit_failed'")
+  or die "the failure's alert was not retried:\n"
+  . sql("SELECT alert_id, incident_id, matview, kind, deliver, delivered_at IS NOT NULL, attempts, "
+	  . "next_attempt_at, now(), last_error FROM pipeline.alerts ORDER BY alert_id");
+sql("UPDATE src5 SET x = 1");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pipeline.alerts WHERE matview = 'mv_ordered'::regclass AND kind = 'recovered')")
+  or die "the view did not recover";
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts'");
+sql("SELECT pg_reload_conf()");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 2 FROM pipeline.alerts WHERE matview = 'mv_ordered'::regclass AND delivered_at IS NOT NULL")
+  or die "the alerts were not delivered";
+is(join(',', map { $_->{kind} } grep { ($_->{matview} // '') eq 'public.mv_ordered' && $_->{answered} == 200 }
+		  @{ received() }),
+	'audit_failed,recovered', "an incident's alerts arrive in order after an outage");
 
 $node->stop;
 $endpoint->kill_kill;
