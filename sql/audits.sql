@@ -256,6 +256,33 @@ SELECT sla_breached FROM pipeline.status WHERE matview = 'billing.mv_on_time'::r
 ROLLBACK;
 SELECT pipeline.drop_matview('billing.mv_on_time');
 
+-- an expectation that raises an error fails the audit by its name, as a
+-- violated one does (1.15: the run failed with the bare error, as a
+-- failure of the query, and pipeline.audits had no row of it): in a full
+-- refresh (counted as the rows are written), a differential one (counted
+-- by a statement) and the first contents of a definition
+CREATE TABLE billing.ratios (id int PRIMARY KEY, d int);
+INSERT INTO billing.ratios VALUES (1, 1), (2, 2);
+SELECT pipeline.create_matview('billing', 'ratios', 'SELECT id, d FROM billing.ratios', '1 hour',
+       options => '{"expect": ["positive: d > 0", "bounded: 10 / (d - 5) > -100"]}');
+SELECT pipeline.create_matview('billing', 'ratio_sums', 'SELECT id, sum(d) AS d FROM billing.ratios GROUP BY id', '1 hour',
+       refresh_mode => 'differential', options => '{"expect": ["positive: d > 0", "bounded: 10 / (d - 5) > -100"]}');
+INSERT INTO billing.ratios VALUES (5, 5);
+SELECT matview, status FROM pipeline.run_due('2026-01-01 19:00+00')
+ WHERE matview::text LIKE '%ratio%' ORDER BY matview::text;
+SELECT r.matview, r.error FROM pipeline.runs r
+ WHERE r.matview::text LIKE '%ratio%' AND r.status = 'failed' ORDER BY r.matview::text;
+SELECT a.matview, a.expectation, a.passed, a.violations, a.example FROM pipeline.audits a
+  JOIN pipeline.runs r USING (run_id)
+ WHERE r.matview::text LIKE '%ratio%' AND r.status = 'failed' ORDER BY a.matview::text;
+SELECT matview, kind FROM pipeline.alerts WHERE matview::text LIKE '%ratio%' ORDER BY matview::text;
+SELECT status FROM pipeline.refresh('billing.mv_ratios');
+SELECT pipeline.create_matview('billing', 'ratios_too', 'SELECT id, d FROM billing.ratios', '1 hour',
+       options => '{"expect": "bounded: 10 / (d - 5) > -100"}');
+DELETE FROM billing.ratios WHERE id = 5;
+SELECT pipeline.drop_matview('billing.mv_ratios');
+SELECT pipeline.drop_matview('billing.mv_ratio_sums');
+
 -- a stream view: a batch that fails is not appended
 CREATE TABLE billing.events (seq bigserial, amount int);
 INSERT INTO billing.events (amount) VALUES (1), (2);

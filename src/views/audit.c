@@ -48,6 +48,7 @@
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 #include "views/audit.h"
 #include "util/relation_name.h"
 
@@ -362,6 +363,43 @@ keep_outcome(const char *expectation, int64 violations, const char *example)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * An expectation raised an error (edata) while it was checked: the audit
+ * fails, naming it, as a violated one does; its outcome, failed, keeps the
+ * error as its example.  Callable in a PG_CATCH block after
+ * FlushErrorState().
+ */
+static void
+			report_raised(Oid relid, const char *name, ErrorData *edata) pg_attribute_noreturn();
+
+static void
+report_raised(Oid relid, const char *name, ErrorData *edata)
+{
+	char	   *error = psprintf("raised an error: %s", edata->message);
+	bool		visible;
+
+	audit_forget();
+	outcomes_relid = relid;
+	keep_outcome(name, 0, error);
+	((AuditOutcome *) llast(outcomes))->passed = false;
+	last_failed = true;
+
+	/*
+	 * The error can carry a row's values: only for who may read the view. The
+	 * session's role, not the owner the check runs as (a redefinition
+	 * upstream rebuilds and audits other owners' views).
+	 */
+	visible = access_can_see(relid, GetOuterUserId());
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("audit of %s failed: expectation \"%s\" %s", relation_qualified_name(relid), name,
+					visible ? error : psprintf("raised an error (SQLSTATE %s)",
+											   unpack_sql_state(edata->sqlerrcode))),
+			 errdetail("Nothing this refresh wrote is kept."),
+			 visible ? 0 : errdetail_log("Nothing this refresh wrote is kept. The expectation's error: %s",
+										 edata->message)));
+}
+
 /* "a, b" of quoted names, each prefixed (e.g. "v.") */
 static char *
 column_names(List *columns, const char *prefix)
@@ -489,6 +527,8 @@ typedef struct AuditTally
 {
 	DestReceiver pub;			/* first: a DestReceiver */
 	DestReceiver *inner;		/* where the rows go */
+	Oid			relid;			/* the view */
+	List	   *names;			/* the row expectations' names, in order */
 	List	   *checks;			/* an ExprState per row expectation, in order */
 	ExprContext *econtext;		/* its per-tuple memory reset per row */
 	int64		rows;
@@ -499,19 +539,36 @@ static bool
 tally_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	AuditTally *tally = (AuditTally *) self;
+	MemoryContext caller = CurrentMemoryContext;
 	ListCell   *lc;
-	int			i = 0;
+	volatile int i = 0;
 
 	tally->econtext->ecxt_scantuple = slot;
-	foreach(lc, tally->checks)
+	PG_TRY();
 	{
-		bool		isnull;
-		Datum		passed = ExecEvalExprSwitchContext(lfirst(lc), tally->econtext, &isnull);
+		foreach(lc, tally->checks)
+		{
+			bool		isnull;
+			Datum		passed = ExecEvalExprSwitchContext(lfirst(lc), tally->econtext, &isnull);
 
-		if (isnull || !DatumGetBool(passed))
-			tally->violations[i]++;
-		i++;
+			if (isnull || !DatumGetBool(passed))
+				tally->violations[i]++;
+			i++;
+		}
 	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		report_raised(tally->relid, list_nth(tally->names, i), edata);
+	}
+	PG_END_TRY();
 	ResetExprContext(tally->econtext);
 	tally->rows++;
 	return tally->inner->receiveSlot(slot, tally->inner);
@@ -567,6 +624,7 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 	AuditTally *tally;
 	ListCell   *lc;
 	List	   *exprs = NIL;
+	List	   *names = NIL;
 
 	if (!audit_has_expectations(options_json))
 		return inner;
@@ -594,9 +652,12 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 		if (parallel_fill && !runs_beside_parallel_fill(expr))
 			return inner;
 		exprs = lappend(exprs, expr);
+		names = lappend(names, name);
 	}
 
 	tally = palloc0(sizeof(AuditTally));
+	tally->relid = relid;
+	tally->names = names;
 	tally->pub.receiveSlot = tally_receive;
 	tally->pub.rStartup = tally_startup;
 	tally->pub.rShutdown = tally_shutdown;
@@ -638,13 +699,58 @@ select_rows(const AuditRows *rows, const char *select, const char *where, const 
 								   rows->batch_where ? 1 : 0, argtypes, values, parallel);
 }
 
+/* A statement over the audited rows, for subxact_try() and subxact_probe() */
+typedef struct RowsStatement
+{
+	const AuditRows *scope;
+	const char *select;
+	bool		parallel;
+	SpiRows    *rows;
+} RowsStatement;
+
+static void
+rows_statement_work(void *arg)
+{
+	RowsStatement *st = arg;
+
+	st->rows = select_rows(st->scope, st->select, NULL, "", st->parallel);
+}
+
+/*
+ * The counts of the row expectations' violations; when one raises an
+ * error, the audit fails naming the first that does alone.
+ */
+static SpiRows *
+count_violations(Oid relid, MatviewDefinition *def, const AuditRows *scope, const char *counts)
+{
+	RowsStatement all = {scope, counts, true, NULL};
+	ErrorData  *edata = subxact_try(rows_statement_work, &all, false);
+	ListCell   *lc;
+
+	if (edata == NULL)
+		return all.rows;
+	foreach(lc, def->expectations)
+	{
+		char	   *name;
+		char	   *expression;
+		RowsStatement one = {scope, NULL, false, NULL};
+		ErrorData  *raised;
+
+		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
+		one.select = psprintf("pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
+		if ((raised = subxact_probe(rows_statement_work, &one)) != NULL)
+			report_raised(relid, name, raised);
+	}
+	ReThrowError(edata);		/* the count itself: not an expectation's */
+}
+
 /*
  * The row expectations, over the rows (a stream's batch only), in one scan
  * with the row count when it is of every row; an example of each
  * expectation that failed.  The row count is of the whole relation.
  */
 static void
-check_rows(MatviewDefinition *def, const AuditRows *scope, const AuditTally *tally)
+check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const AuditTally *tally)
 {
 	ListCell   *lc;
 	SpiRows    *rows = NULL;
@@ -666,7 +772,7 @@ check_rows(MatviewDefinition *def, const AuditRows *scope, const AuditTally *tal
 			(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 			appendStringInfo(&counts, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
 		}
-		rows = select_rows(scope, counts.data, NULL, "", true);
+		rows = count_violations(relid, def, scope, counts.data);
 	}
 
 	i = 1;
@@ -815,7 +921,7 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 	CommandCounterIncrement();
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	if (def->expectations != NIL || def->has_expect_rows)
-		check_rows(def, &scope, tally);
+		check_rows(relid, def, &scope, tally);
 	if (def->expect_unique != NIL)
 		check_unique(relid, def->expect_unique, scope.source, source_query == NULL);
 	runas_end(&ra);
