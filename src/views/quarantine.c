@@ -330,46 +330,52 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		bisect(b, keys, middle + 1, last, edata->message, bad);
 }
 
-/* Part of the batch, for subxact_probe(): keys up to keys[last] but bad's */
+/*
+ * The stream keys the runs leave out: those set aside before and the bad
+ * ones (BadKey); 0 for none.
+ */
+static Datum
+leaving_out(const StreamBatch *b, List *bad)
+{
+	List	   *keys = b->set_aside ? spi_array_texts(b->set_aside) : NIL;
+	ListCell   *lc;
+
+	foreach(lc, bad)
+		keys = lappend(keys, ((BadKey *) lfirst(lc))->key);
+	return keys != NIL ? spi_text_array(keys) : (Datum) 0;
+}
+
+/* Part of the batch, for subxact_probe(): keys up to keys[last] */
 typedef struct PrefixAttempt
 {
 	StreamBatch *batch;
-	char	  **keys;
-	int			last;
-	List	   *bad;			/* BadKey, ascending */
+	const char *last;
 } PrefixAttempt;
 
 static void
 prefix_work(void *arg)
 {
 	PrefixAttempt *a = arg;
-	const char *lo = a->batch->mark;
-	ListCell   *lc;
 
-	foreach(lc, a->bad)
-	{
-		const char *hi = ((BadKey *) lfirst(lc))->key;
-
-		a->batch->run(a->batch, lo, hi, false, (Datum) 0);
-		lo = hi;
-	}
-	if (a->last >= 0)
-		a->batch->run(a->batch, lo, a->keys[a->last], true, (Datum) 0);
+	a->batch->run(a->batch, a->batch->mark, a->last, true, (Datum) 0);
 }
 
-/* What running keys[0..last] but bad's raises (rolled back either way). */
+/*
+ * What running keys[0..last] but bad's raises (rolled back either way): one
+ * batch, as the final run is, the bad keys left out.
+ */
 static ErrorData *
 probe_prefix(StreamBatch *b, char **keys, int last, List *bad)
 {
-	PrefixAttempt a = {b, keys, last, NIL};
+	PrefixAttempt a = {b, last >= 0 ? keys[last] : NULL};
+	Datum		set_aside = b->set_aside;
 	ErrorData  *edata;
-	ListCell   *lc;
 
-	/* the bad keys up to keys[last] */
-	foreach(lc, bad)
-		if (((BadKey *) lfirst(lc))->index <= last)
-			a.bad = lappend(a.bad, lfirst(lc));
+	if (last < 0)
+		return NULL;
+	b->set_aside = leaving_out(b, bad);
 	edata = subxact_probe(prefix_work, &a);
+	b->set_aside = set_aside;
 	if (edata && !is_data_error(edata))
 		ReThrowError(edata);
 	return edata;
@@ -509,8 +515,9 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 
 		if (edata && !is_data_error(edata))
 			ReThrowError(edata);
+		/* repeats are harmless in <> ALL (equal() is for nodes, not strings) */
 		if (edata == NULL)
-			keys = list_concat_unique(keys, c.texts);
+			keys = list_concat(keys, c.texts);
 	}
 	return keys;
 }
@@ -609,9 +616,7 @@ quarantine_run(StreamBatch *b)
 	List	   *excluded_keys = NIL;
 	Datum		excluded = (Datum) 0;
 	List	   *siblings = NIL;
-	List	   *leave_out;
 	Datum		set_aside_before;
-	ListCell   *lc;
 
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
@@ -642,11 +647,8 @@ quarantine_run(StreamBatch *b)
 	 * are: a mirror key's changes on both sides of a bad row stay one batch,
 	 * so the newest of them wins, as without the bad row.
 	 */
-	leave_out = b->set_aside ? spi_array_texts(b->set_aside) : NIL;
-	foreach(lc, bad)
-		leave_out = lappend(leave_out, ((BadKey *) lfirst(lc))->key);
 	set_aside_before = b->set_aside;
-	b->set_aside = spi_text_array(leave_out);
+	b->set_aside = leaving_out(b, bad);
 	if (excluded)
 		siblings = sibling_keys(b, excluded);
 	b->run(b, b->mark, b->greatest, true, excluded);
