@@ -530,6 +530,7 @@ typedef struct AuditTally
 	Oid			relid;			/* the view */
 	List	   *names;			/* the row expectations' names, in order */
 	List	   *checks;			/* an ExprState per row expectation, in order */
+	int			evaluating;		/* the one being evaluated, or -1 */
 	ExprContext *econtext;		/* its per-tuple memory reset per row */
 	int64		rows;
 	int64	   *violations;		/* per row expectation: not true */
@@ -539,39 +540,39 @@ static bool
 tally_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	AuditTally *tally = (AuditTally *) self;
-	MemoryContext caller = CurrentMemoryContext;
 	ListCell   *lc;
-	volatile int i = 0;
 
 	tally->econtext->ecxt_scantuple = slot;
-	PG_TRY();
+	tally->evaluating = 0;
+	foreach(lc, tally->checks)
 	{
-		foreach(lc, tally->checks)
-		{
-			bool		isnull;
-			Datum		passed = ExecEvalExprSwitchContext(lfirst(lc), tally->econtext, &isnull);
+		bool		isnull;
+		Datum		passed = ExecEvalExprSwitchContext(lfirst(lc), tally->econtext, &isnull);
 
-			if (isnull || !DatumGetBool(passed))
-				tally->violations[i]++;
-			i++;
-		}
+		if (isnull || !DatumGetBool(passed))
+			tally->violations[tally->evaluating]++;
+		tally->evaluating++;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		report_raised(tally->relid, list_nth(tally->names, i), edata);
-	}
-	PG_END_TRY();
+	tally->evaluating = -1;
 	ResetExprContext(tally->econtext);
 	tally->rows++;
 	return tally->inner->receiveSlot(slot, tally->inner);
+}
+
+void
+audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller)
+{
+	AuditTally *tally = receiver->receiveSlot == tally_receive ? (AuditTally *) receiver : NULL;
+	ErrorData  *edata;
+
+	if (tally == NULL || tally->evaluating < 0)
+		PG_RE_THROW();
+	MemoryContextSwitchTo(caller);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		PG_RE_THROW();
+	FlushErrorState();
+	report_raised(tally->relid, list_nth(tally->names, tally->evaluating), edata);
 }
 
 static void
@@ -656,6 +657,7 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 	}
 
 	tally = palloc0(sizeof(AuditTally));
+	tally->evaluating = -1;
 	tally->relid = relid;
 	tally->names = names;
 	tally->pub.receiveSlot = tally_receive;

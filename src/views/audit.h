@@ -60,6 +60,13 @@ extern DestReceiver *audit_tally_receiver(Oid relid, const char *options_json,
 extern void audit_check_tallied(Oid relid, const char *options_json,
 								const char *source_query, DestReceiver *receiver);
 
+/*
+ * In a PG_CATCH block around the rows' writing through receiver: an error an
+ * expectation raised fails the audit by its name; any other is re-thrown.
+ * caller: the memory context before PG_TRY.
+ */
+extern void audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller) pg_attribute_noreturn();
+
 /* Whether options_json holds any expectation (cheap: for every refresh). */
 extern bool audit_has_expectations(const char *options_json);
 

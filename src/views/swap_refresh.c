@@ -195,6 +195,7 @@ swap_refresh(Oid relid, const char *options_json)
 	DestReceiver *dest;
 	uint64		processed;
 	RunAs		ra;
+	MemoryContext caller = CurrentMemoryContext;
 
 	/* REFRESH's own guard: nothing of ours scans the view's old heap */
 	CheckTableNotInUse(rel, "REFRESH MATERIALIZED VIEW");
@@ -209,7 +210,15 @@ swap_refresh(Oid relid, const char *options_json)
 	plan = plan_fill(query);
 	dest = audit_tally_receiver(relid, options_json, CreateTransientRelDestReceiver(new_heap),
 								plan->parallelModeNeeded);
-	processed = fill(plan, dest);
+	PG_TRY();
+	{
+		processed = fill(plan, dest);
+	}
+	PG_CATCH();
+	{
+		audit_tally_rethrow(dest, caller);
+	}
+	PG_END_TRY();
 	runas_end(&ra);
 
 	/* a failed expectation leaves the old rows, unlocked all along */
