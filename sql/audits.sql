@@ -276,6 +276,12 @@ SELECT a.matview, a.expectation, a.passed, a.violations, a.example FROM pipeline
   JOIN pipeline.runs r USING (run_id)
  WHERE r.matview::text LIKE '%ratio%' AND r.status = 'failed' ORDER BY a.matview::text;
 SELECT matview, kind FROM pipeline.alerts WHERE matview::text LIKE '%ratio%' ORDER BY matview::text;
+-- failing again in an open incident takes no incident id (1.15: every
+-- failed run took one, and the ids a receiver sees jumped)
+SELECT last_value AS ids_taken FROM pipeline.incidents_incident_id_seq \gset
+SELECT matview, status FROM pipeline.run_due('2026-01-01 20:00+00')
+ WHERE matview::text LIKE '%ratio%' ORDER BY matview::text;
+SELECT last_value = :ids_taken AS no_id_taken FROM pipeline.incidents_incident_id_seq;
 SELECT status FROM pipeline.refresh('billing.mv_ratios');
 SELECT pipeline.create_matview('billing', 'ratios_too', 'SELECT id, d FROM billing.ratios', '1 hour',
        options => '{"expect": "bounded: 10 / (d - 5) > -100"}');

@@ -107,7 +107,11 @@ change_incident(bool open, Oid relid, const char *incident_kind, const char *ale
 					open ?
 					"WITH changed AS ( "
 					"    INSERT INTO pipeline.incidents (matview, kind, time_label, run_id) "
-					"    VALUES ($1::pg_catalog.regclass, $6, $2, $3) "
+					"    SELECT $1::pg_catalog.regclass, $6, $2, $3 "
+	/* a failure of an open incident takes no id (the ids run on) */
+					"     WHERE NOT EXISTS (SELECT FROM pipeline.incidents i "
+					"                        WHERE i.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"                          AND i.kind OPERATOR(pg_catalog.=) $6 AND i.closed_at IS NULL) "
 					"    ON CONFLICT (matview, kind) WHERE closed_at IS NULL DO NOTHING "
 					"    RETURNING incident_id "
 					")" QUEUE_AND_NOTIFY :
