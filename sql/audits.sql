@@ -270,7 +270,8 @@ SELECT pipeline.create_matview('billing', 'ratio_sums', 'SELECT id, sum(d) AS d 
 INSERT INTO billing.ratios VALUES (5, 5);
 SELECT matview, status FROM pipeline.run_due('2026-01-01 19:00+00')
  WHERE matview::text LIKE '%ratio%' ORDER BY matview::text;
-SELECT r.matview, r.error FROM pipeline.runs r
+-- (a failed run wrote no rows: NULL, not 0, 1.15)
+SELECT r.matview, r.rows, r.error FROM pipeline.runs r
  WHERE r.matview::text LIKE '%ratio%' AND r.status = 'failed' ORDER BY r.matview::text;
 SELECT a.matview, a.expectation, a.passed, a.violations, a.example FROM pipeline.audits a
   JOIN pipeline.runs r USING (run_id)

@@ -197,7 +197,8 @@ run_finish(int64 run_id, Oid relid, TimestampTz label, RunStatus status,
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(run_status_name(status));
 	values[2] = Int64GetDatum(rows);
-	if (status == RUN_SKIPPED)
+	/* rows only of a success: a failed run wrote none, nor did it write 0 */
+	if (status != RUN_SUCCEEDED)
 		nulls[2] = 'n';
 	if (error)
 		values[3] = CStringGetTextDatum(error);
