@@ -58,6 +58,38 @@ SELECT pipeline.define($d$/**
 RESET ROLE;
 RESET search_path;
 
+-- the same through a SECURITY DEFINER function of alice's that bob calls
+-- and that catches the error: alice still may not read bob's view, so the
+-- expectation's error text does not reach her (1.15 checked the session's
+-- role, bob, once)
+SET ROLE rb_alice;
+CREATE TABLE rb.loot (message text);
+CREATE FUNCTION rb.bump() RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+  PERFORM pipeline.define($d$/**
+ * @matview-schema rb
+ * @matview-name u
+ * @interval-in-minutes 60
+ */ SELECT k + 1 AS k, x FROM rb.src_u$d$);
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  INSERT INTO rb.loot VALUES (SQLERRM);
+  RETURN 'failed';
+END $f$;
+GRANT EXECUTE ON FUNCTION rb.bump() TO rb_bob;
+RESET ROLE;
+RESET search_path;
+SET ROLE rb_bob;
+SELECT rb.bump();
+RESET ROLE;
+SET ROLE rb_alice;
+SELECT message LIKE '%s3cr3t%' AS leaked, message FROM rb.loot;
+DROP FUNCTION rb.bump();
+DROP TABLE rb.loot;
+RESET ROLE;
+RESET search_path;
+
 -- the same by bob's query
 SET ROLE rb_bob;
 SELECT pipeline.drop_matview('rb.mv_d');

@@ -370,10 +370,10 @@ keep_outcome(const char *expectation, int64 violations, const char *example)
  * FlushErrorState().
  */
 static void
-			report_raised(Oid relid, const char *name, ErrorData *edata) pg_attribute_noreturn();
+			report_raised(Oid relid, const char *name, ErrorData *edata, Oid reader) pg_attribute_noreturn();
 
 static void
-report_raised(Oid relid, const char *name, ErrorData *edata)
+report_raised(Oid relid, const char *name, ErrorData *edata, Oid reader)
 {
 	char	   *error = psprintf("raised an error: %s", edata->message);
 	bool		visible;
@@ -385,11 +385,11 @@ report_raised(Oid relid, const char *name, ErrorData *edata)
 	last_failed = true;
 
 	/*
-	 * The error can carry a row's values: only for who may read the view. The
-	 * session's role, not the owner the check runs as (a redefinition
-	 * upstream rebuilds and audits other owners' views).
+	 * The error can carry a row's values: only for a reader (the role that
+	 * called for the check, not the owner it runs as: a redefinition upstream
+	 * rebuilds and audits other owners' views) who may read the view.
 	 */
-	visible = access_can_see(relid, GetOuterUserId());
+	visible = access_can_see(relid, reader);
 	ereport(ERROR,
 			(errcode(edata->sqlerrcode),
 			 errmsg("audit of %s failed: expectation \"%s\" %s", relation_qualified_name(relid), name,
@@ -560,7 +560,7 @@ tally_receive(TupleTableSlot *slot, DestReceiver *self)
 }
 
 void
-audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller)
+audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller, Oid reader)
 {
 	AuditTally *tally = receiver->receiveSlot == tally_receive ? (AuditTally *) receiver : NULL;
 	ErrorData  *edata;
@@ -572,7 +572,7 @@ audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller)
 	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 		PG_RE_THROW();
 	FlushErrorState();
-	report_raised(tally->relid, list_nth(tally->names, tally->evaluating), edata);
+	report_raised(tally->relid, list_nth(tally->names, tally->evaluating), edata, reader);
 }
 
 static void
@@ -723,14 +723,23 @@ rows_statement_work(void *arg)
  * error, the audit fails naming the first that does alone.
  */
 static SpiRows *
-count_violations(Oid relid, MatviewDefinition *def, const AuditRows *scope, const char *counts)
+count_violations(Oid relid, MatviewDefinition *def, const AuditRows *scope, const char *counts,
+				 Oid reader)
 {
 	RowsStatement all = {scope, counts, true, NULL};
+	RowsStatement bare = {scope, "pg_catalog.count(*)", false, NULL};
 	ErrorData  *edata = subxact_try(rows_statement_work, &all, false);
 	ListCell   *lc;
 
 	if (edata == NULL)
 		return all.rows;
+
+	/*
+	 * the rows' own error (a publication's query, audited before it is
+	 * written)
+	 */
+	if (subxact_probe(rows_statement_work, &bare) != NULL)
+		ReThrowError(edata);
 	foreach(lc, def->expectations)
 	{
 		char	   *name;
@@ -741,7 +750,7 @@ count_violations(Oid relid, MatviewDefinition *def, const AuditRows *scope, cons
 		(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 		one.select = psprintf("pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
 		if ((raised = subxact_probe(rows_statement_work, &one)) != NULL)
-			report_raised(relid, name, raised);
+			report_raised(relid, name, raised, reader);
 	}
 	ReThrowError(edata);		/* the count itself: not an expectation's */
 }
@@ -752,7 +761,8 @@ count_violations(Oid relid, MatviewDefinition *def, const AuditRows *scope, cons
  * expectation that failed.  The row count is of the whole relation.
  */
 static void
-check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const AuditTally *tally)
+check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const AuditTally *tally,
+		   Oid reader)
 {
 	ListCell   *lc;
 	SpiRows    *rows = NULL;
@@ -774,7 +784,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 			(void) dpl_split_expectation(lfirst(lc), &name, &expression);
 			appendStringInfo(&counts, ", pg_catalog.count(*) FILTER (WHERE (%s) IS NOT TRUE)", expression);
 		}
-		rows = count_violations(relid, def, scope, counts.data);
+		rows = count_violations(relid, def, scope, counts.data, reader);
 	}
 
 	i = 1;
@@ -898,6 +908,7 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 	MatviewDefinition *def;
 	AuditRows	scope = {0};
 	RunAs		ra;
+	Oid			reader;
 
 	audit_forget();
 	if (!audit_has_expectations(options_json))
@@ -921,9 +932,10 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 
 	/* what the refresh wrote, as REFRESH reads the query: as the owner */
 	CommandCounterIncrement();
+	reader = GetUserId();
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	if (def->expectations != NIL || def->has_expect_rows)
-		check_rows(relid, def, &scope, tally);
+		check_rows(relid, def, &scope, tally, reader);
 	if (def->expect_unique != NIL)
 		check_unique(relid, def->expect_unique, scope.source, source_query == NULL);
 	runas_end(&ra);

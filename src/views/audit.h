@@ -63,9 +63,11 @@ extern void audit_check_tallied(Oid relid, const char *options_json,
 /*
  * In a PG_CATCH block around the rows' writing through receiver: an error an
  * expectation raised fails the audit by its name; any other is re-thrown.
- * caller: the memory context before PG_TRY.
+ * caller: the memory context before PG_TRY; reader: the role the error's
+ * text is for, if it may read the view.
  */
-extern void audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller) pg_attribute_noreturn();
+extern void audit_tally_rethrow(DestReceiver *receiver, MemoryContext caller,
+								Oid reader) pg_attribute_noreturn();
 
 /* Whether options_json holds any expectation (cheap: for every refresh). */
 extern bool audit_has_expectations(const char *options_json);

@@ -11,7 +11,7 @@
  * batch without them still fails (rows that fail only together: two
  * changes of one key and sequence that differ, a unique index of the
  * view), the key completing the shortest failing prefix is added.  The rest
- * of the batch then runs as one batch without the failing keys (for a
+ * of the batch then runs range by range between the failing keys (for a
  * mirror, also without any change of a failing change's mirror key, so
  * that key keeps its row), and the stream table's rows left out go to
  * pipeline.rejected as to_jsonb of the row, with the error.  The caller
@@ -330,52 +330,46 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		bisect(b, keys, middle + 1, last, edata->message, bad);
 }
 
-/*
- * The stream keys the runs leave out: those set aside before and the bad
- * ones (BadKey); 0 for none.
- */
-static Datum
-leaving_out(const StreamBatch *b, List *bad)
-{
-	List	   *keys = b->set_aside ? spi_array_texts(b->set_aside) : NIL;
-	ListCell   *lc;
-
-	foreach(lc, bad)
-		keys = lappend(keys, ((BadKey *) lfirst(lc))->key);
-	return keys != NIL ? spi_text_array(keys) : (Datum) 0;
-}
-
-/* Part of the batch, for subxact_probe(): keys up to keys[last] */
+/* Part of the batch, for subxact_probe(): keys up to keys[last] but bad's */
 typedef struct PrefixAttempt
 {
 	StreamBatch *batch;
-	const char *last;
+	char	  **keys;
+	int			last;
+	List	   *bad;			/* BadKey, ascending */
 } PrefixAttempt;
 
 static void
 prefix_work(void *arg)
 {
 	PrefixAttempt *a = arg;
+	const char *lo = a->batch->mark;
+	ListCell   *lc;
 
-	a->batch->run(a->batch, a->batch->mark, a->last, true, (Datum) 0);
+	foreach(lc, a->bad)
+	{
+		const char *hi = ((BadKey *) lfirst(lc))->key;
+
+		a->batch->run(a->batch, lo, hi, false, (Datum) 0);
+		lo = hi;
+	}
+	if (a->last >= 0)
+		a->batch->run(a->batch, lo, a->keys[a->last], true, (Datum) 0);
 }
 
-/*
- * What running keys[0..last] but bad's raises (rolled back either way): one
- * batch, as the final run is, the bad keys left out.
- */
+/* What running keys[0..last] but bad's raises (rolled back either way). */
 static ErrorData *
 probe_prefix(StreamBatch *b, char **keys, int last, List *bad)
 {
-	PrefixAttempt a = {b, last >= 0 ? keys[last] : NULL};
-	Datum		set_aside = b->set_aside;
+	PrefixAttempt a = {b, keys, last, NIL};
 	ErrorData  *edata;
+	ListCell   *lc;
 
-	if (last < 0)
-		return NULL;
-	b->set_aside = leaving_out(b, bad);
+	/* the bad keys up to keys[last] */
+	foreach(lc, bad)
+		if (((BadKey *) lfirst(lc))->index <= last)
+			a.bad = lappend(a.bad, lfirst(lc));
 	edata = subxact_probe(prefix_work, &a);
-	b->set_aside = set_aside;
 	if (edata && !is_data_error(edata))
 		ReThrowError(edata);
 	return edata;
@@ -523,26 +517,26 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 }
 
 /*
- * The stream keys of the batch's other changes of the mirror keys set
- * aside (those set aside left out, behind a fence: the mirror keys'
- * expressions are computed only for the rows that remain).
+ * The stream keys, in (lo, hi), of the other changes of the mirror keys
+ * set aside.
  */
 static List *
-sibling_keys(StreamBatch *b, Datum excluded)
+sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
 {
 	const char *key = quote_identifier(b->key);
 	Oid			argtypes[4] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[4] = {excluded, CStringGetTextDatum(b->greatest),
-	b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0, b->set_aside};
+	Datum		values[4] = {excluded, CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0,
+	b->set_aside};
 
+	/* behind a fence: the mirror keys' expressions only for the range's rows */
 	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text "
 								"  FROM (SELECT * FROM (%s) q WHERE q.%s %s $2::%s%s%s OFFSET 0) q "
 								" WHERE %s = ANY ($1)",
 								key, b->bound_query, key,
-								comparison_operator_sql(b->keytypid, BTLessEqualStrategyNumber),
+								comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
 								b->keytype,
-								b->mark ? psprintf(" AND q.%s %s $3::%s", key,
-												   comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								lo ? psprintf(" AND q.%s %s $3::%s", key,
+											  comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
 								b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 4) : "",
 								quarantine_mirror_key_sql(b)),
 					   4, argtypes, values);
@@ -616,7 +610,8 @@ quarantine_run(StreamBatch *b)
 	List	   *excluded_keys = NIL;
 	Datum		excluded = (Datum) 0;
 	List	   *siblings = NIL;
-	Datum		set_aside_before;
+	const char *lo = b->mark;
+	ListCell   *lc;
 
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
@@ -642,16 +637,18 @@ quarantine_run(StreamBatch *b)
 	/* the probes were rolled back: only what follows counts */
 	memset(b->applied, 0, sizeof(b->applied));
 
-	/*
-	 * The rest as one batch, the bad keys left out as rows set aside before
-	 * are: a mirror key's changes on both sides of a bad row stay one batch,
-	 * so the newest of them wins, as without the bad row.
-	 */
-	set_aside_before = b->set_aside;
-	b->set_aside = leaving_out(b, bad);
+	/* the rest, range by range between the failing keys */
+	foreach(lc, bad)
+	{
+		const char *hi = ((BadKey *) lfirst(lc))->key;
+
+		if (excluded)
+			siblings = list_concat(siblings, sibling_keys(b, lo, hi, false, excluded));
+		b->run(b, lo, hi, false, excluded);
+		lo = hi;
+	}
 	if (excluded)
-		siblings = sibling_keys(b, excluded);
-	b->run(b, b->mark, b->greatest, true, excluded);
-	b->set_aside = set_aside_before;
+		siblings = list_concat(siblings, sibling_keys(b, lo, b->greatest, true, excluded));
+	b->run(b, lo, b->greatest, true, excluded);
 	record(b, bad, siblings);
 }

@@ -196,6 +196,7 @@ swap_refresh(Oid relid, const char *options_json)
 	uint64		processed;
 	RunAs		ra;
 	MemoryContext caller = CurrentMemoryContext;
+	Oid			reader = GetUserId();
 
 	/* REFRESH's own guard: nothing of ours scans the view's old heap */
 	CheckTableNotInUse(rel, "REFRESH MATERIALIZED VIEW");
@@ -216,7 +217,7 @@ swap_refresh(Oid relid, const char *options_json)
 	}
 	PG_CATCH();
 	{
-		audit_tally_rethrow(dest, caller);
+		audit_tally_rethrow(dest, caller, reader);
 	}
 	PG_END_TRY();
 	runas_end(&ra);
