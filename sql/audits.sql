@@ -365,6 +365,18 @@ SELECT status FROM pipeline.refresh('billing.mv_lake');
 SELECT count(*) AS partitions_still FROM pg_ls_dir(:'lake');
 SELECT partition, rows FROM billing.mv_lake ORDER BY partition;
 SELECT pipeline.drop_matview('billing.mv_lake');
+-- an error of the query itself is the query's, not its expectation's
+-- (the audit is the first to run a publication's query)
+SELECT pipeline.create_matview('billing', 'lake2', 'SELECT region, id, score FROM billing.accounts WHERE 10 / score > -100',
+                               '1 hour', 'unload',
+                               options => jsonb_build_object('unload-destination', :'lake' || '2',
+                                                             'unload-partition-by', 'region',
+                                                             'expect', 'always: 1 = 1'));
+SELECT score AS score_1 FROM billing.accounts WHERE id = 1 \gset
+UPDATE billing.accounts SET score = 0 WHERE id = 1;
+SELECT status FROM pipeline.refresh('billing.mv_lake2');
+UPDATE billing.accounts SET score = :score_1 WHERE id = 1;
+SELECT pipeline.drop_matview('billing.mv_lake2');
 
 -- @expect-unique trusts a unique index on the key only when it compares as
 -- the audit's grouping does: with the column's collation and its type's
