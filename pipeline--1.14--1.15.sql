@@ -60,3 +60,7 @@ SELECT d.matview,
   LEFT JOIN last_success s ON s.matview = d.matview;
 COMMENT ON COLUMN pipeline.status.sla_breached IS
     'Whether its freshness exceeds @freshness-sla-minutes, unless the one label it misses is its newest, within its interval (false without an SLA; NULL to a role that may not see its runs)';
+
+-- a failed run wrote no rows: NULL from 1.15 on, as for a skipped run (the
+-- library recorded 0 before)
+UPDATE pipeline.runs SET rows = NULL WHERE status = 'failed' AND rows = 0;
