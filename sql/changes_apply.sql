@@ -194,3 +194,21 @@ INSERT INTO parted_changes VALUES (2, 1, 'us', 'U');
 SELECT * FROM pipeline.apply_changes('parted_changes', 'parted_mirror', '{id,region}', 'seq');
 SELECT tableoid::regclass AS partition, * FROM parted_mirror ORDER BY id;
 DROP TABLE parted_mirror, parted_changes;
+
+-- a redelivered change may spell its key and sequence differently (numeric
+-- 5 and 5.0 are one value): it is the same change; its other columns and
+-- its operation must still be identical
+CREATE TABLE spelled (id numeric PRIMARY KEY, v text, seq numeric);
+CREATE TABLE spelled_changes (id numeric, v text, seq numeric, op text);
+INSERT INTO spelled_changes VALUES (1, 'a', 5, 'U'), (1, 'a', 5.0, 'U'),
+                                   (2, 'b', 5, 'I'), (2.00, 'b', 5, 'I');
+SELECT * FROM pipeline.apply_changes('spelled_changes', 'spelled', '{id}', 'seq');
+SELECT id = 1 AS one, v, seq = 5 AS five FROM spelled ORDER BY id;
+TRUNCATE spelled_changes;
+INSERT INTO spelled_changes VALUES (3, 'a', 5, 'U'), (3.0, 'b', 5.0, 'U');
+SELECT * FROM pipeline.apply_changes('spelled_changes', 'spelled', '{id}', 'seq');
+TRUNCATE spelled_changes;
+INSERT INTO spelled_changes VALUES (3, 'a', 5, 'U'), (3.0, 'a', 5.0, 'D');
+SELECT * FROM pipeline.apply_changes('spelled_changes', 'spelled', '{id}', 'seq');
+SELECT count(*) AS still_two FROM spelled;
+DROP TABLE spelled, spelled_changes;

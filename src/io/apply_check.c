@@ -155,7 +155,11 @@ report_bad_changes(const ApplyPlan *p, const char *delete_op)
 /*
  * Changes that repeat a (key, sequence) pair must be identical (a
  * redelivered change); different ones are an error naming how many pairs
- * conflict and an example.  Runs only when the row check saw repeats.
+ * conflict and an example.  The key and the sequence are the pair itself,
+ * equal by their types' equality however they are spelled (numeric 5 and
+ * 5.0); what must be identical is the rest: the other copied columns (a
+ * stream's offset and other ignored columns aside) and the operation.  Runs
+ * only when the row check saw repeats.
  */
 static void
 check_repeated_changes(const ApplyPlan *p, const char *delete_op)
@@ -163,13 +167,24 @@ check_repeated_changes(const ApplyPlan *p, const char *delete_op)
 	Oid		   *argtypes;
 	Datum	   *args;
 	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
+	StringInfoData rest;
 	StringInfoData change;
 	StringInfoData sql;
+	ListCell   *lc;
 	SpiRows    *rows;
 	bool		isnull;
 	int64		conflicts;
 
-	/* what the change says: ignored columns (a stream's offset) aside */
+	initStringInfo(&rest);
+	appendStringInfoString(&rest, "ROW(");
+	foreach(lc, p->set_columns)
+	{
+		if (strcmp((char *) lfirst(lc), p->sequence_by) != 0)
+			appendStringInfo(&rest, "c.%s, ", quote_identifier((char *) lfirst(lc)));
+	}
+	appendStringInfo(&rest, "c.%s)::pg_catalog.text", quote_identifier(p->op_column));
+
+	/* the example: the whole change as given */
 	initStringInfo(&change);
 	appendStringInfoString(&change, "ROW(");
 	append_name_list(&change, p->columns, "c", ", ");
@@ -186,7 +201,7 @@ check_repeated_changes(const ApplyPlan *p, const char *delete_op)
 	append_name_list(&sql, p->keys, "c", ", ");
 	appendStringInfo(&sql, ", c.%s HAVING pg_catalog.count(DISTINCT %s)"
 					 " OPERATOR(pg_catalog.>) 1) d",
-					 quote_identifier(p->sequence_by), change.data);
+					 quote_identifier(p->sequence_by), rest.data);
 	rows = spi_rows(InvalidOid, sql.data, nargs, argtypes, args, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		elog(ERROR, "apply_changes duplicate check failed");
