@@ -503,29 +503,37 @@ incremental_first_key(Oid relid)
 	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
 }
 
-/* Appends the batch's rows with stream keys in (lo, hi] (or (lo, hi)). */
+/* Appends the batch's rows with stream keys in one range */
 static void
-append_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+append_range(StreamBatch *b, const StreamRange *range)
 {
 	const AppendTarget *target = b->arg;
 	const char *key = quote_identifier(b->key);
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3] = {CStringGetTextDatum(hi), lo ? CStringGetTextDatum(lo) : (Datum) 0,
-	b->set_aside};
+	Datum		values[3] = {CStringGetTextDatum(range->hi),
+	range->lo ? CStringGetTextDatum(range->lo) : (Datum) 0, b->set_aside};
 	char	   *sql;
 
 	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s%s",
 				   target->qualified, target->view->bound_query, key,
-				   comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber :
+				   comparison_operator_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
 										   BTLessStrategyNumber), b->keytype,
-				   lo ? psprintf(" AND q.%s %s $2::%s", key,
-								 comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
-								 b->keytype) : "",
+				   range->lo ? psprintf(" AND q.%s %s $2::%s", key,
+										comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
+										b->keytype) : "",
 				   b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3) : "");
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 3, argtypes),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not append to \"%s\"", target->view->name);
 	b->applied[0] += SPI_processed;
+}
+
+/* Appends the batch's rows in the ranges: appends need no order among them */
+static void
+append_ranges(StreamBatch *b, const StreamRange *ranges, int nranges, Datum excluded)
+{
+	for (int r = 0; r < nranges; r++)
+		append_range(b, &ranges[r]);
 }
 
 /*
@@ -544,7 +552,7 @@ append_quarantining(const AppendTarget *target, const char *mark, char **new_mar
 	quarantine_batch_begin(&b, target->view, target->owner,
 						   analyze_bound(target->view->bound_query, target->owner), target->keytypid);
 	b.mark = mark;
-	b.run = append_range;
+	b.run = append_ranges;
 	b.arg = (void *) target;
 
 	SPI_connect();

@@ -419,53 +419,65 @@ consume_stream(MirrorRun *run, bool from_scratch)
 }
 
 /*
- * Applies the changes with stream keys in (lo, hi] (or (lo, hi)), without
- * the mirror keys in excluded: a quarantining run's part (quarantine.h).
+ * Applies the changes with stream keys in the ranges, without the mirror
+ * keys in excluded, in one apply: a quarantining run's part (quarantine.h).
+ * Applied range by range, a key's null-sequence delete before a failing row
+ * and its update after it would both win, one after the other.
  */
 static void
-apply_range(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, Datum excluded)
+apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum excluded)
 {
 	MirrorRun  *run = b->arg;
 	const char *key = quote_identifier(b->key);
 	ChangeQuery source = {0};
-	Oid		   *argtypes = palloc(sizeof(Oid) * 4);
-	Datum	   *values = palloc0(sizeof(Datum) * 4);
+	int			nargs = 2 + 2 * nranges;
+	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
+	Datum	   *values = palloc0(sizeof(Datum) * nargs);
 	ChangeCounts counts;
 	StringInfoData sql;
 
 	/*
-	 * $1 is the apply's own; $2 hi, $3 lo, $4 the mirror keys left out, $5
-	 * the stream keys set aside before
+	 * $1 is the apply's own; $2 the mirror keys left out, $3 the stream keys
+	 * set aside before; then each range's hi and lo ($4 and $5 for the
+	 * first); values[i] is $(i + 2)
 	 */
-	argtypes[0] = argtypes[1] = TEXTOID;
-	argtypes[2] = argtypes[3] = TEXTARRAYOID;
-	values[0] = CStringGetTextDatum(hi);
-	if (lo)
-		values[1] = CStringGetTextDatum(lo);
-	values[2] = excluded;
-	values[3] = b->set_aside;
-
-	/*
-	 * The rows of the range, the stream keys set aside left out, behind a
-	 * fence: the mirror keys' expressions (a cast that failed) are computed
-	 * only for the rows that remain.
-	 */
+	argtypes[0] = argtypes[1] = TEXTARRAYOID;
+	values[0] = excluded;
+	values[1] = b->set_aside;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT * FROM (SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
-					 run->view->bound_query, key,
-					 comparison_operator_sql(run->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
-					 run->keytype);
-	if (lo)
-		appendStringInfo(&sql, " AND q.%s %s $3::%s", key, comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
-						 run->keytype);
-	if (b->set_aside)
-		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 5));
-	appendStringInfoString(&sql, " OFFSET 0) q");
-	if (excluded)
-		appendStringInfo(&sql, " WHERE %s <> ALL ($4)",
-						 quarantine_mirror_key_sql(b));
+	for (int r = 0; r < nranges; r++)
+	{
+		int			hi = 4 + 2 * r;
+
+		argtypes[hi - 2] = argtypes[hi - 1] = TEXTOID;
+		values[hi - 2] = CStringGetTextDatum(ranges[r].hi);
+		if (ranges[r].lo)
+			values[hi - 1] = CStringGetTextDatum(ranges[r].lo);
+
+		/*
+		 * The rows of the range, the stream keys set aside left out, behind a
+		 * fence: the mirror keys' expressions (a cast that failed) are
+		 * computed only for the rows that remain.
+		 */
+		if (r > 0)
+			appendStringInfoString(&sql, " UNION ALL ");
+		appendStringInfo(&sql, "SELECT * FROM (SELECT * FROM (%s) q WHERE q.%s %s $%d::%s",
+						 run->view->bound_query, key,
+						 comparison_operator_sql(run->keytypid, ranges[r].hi_inclusive ?
+												 BTLessEqualStrategyNumber : BTLessStrategyNumber),
+						 hi, run->keytype);
+		if (ranges[r].lo)
+			appendStringInfo(&sql, " AND q.%s %s $%d::%s", key,
+							 comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
+							 hi + 1, run->keytype);
+		if (b->set_aside)
+			appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3));
+		appendStringInfoString(&sql, " OFFSET 0) q");
+		if (excluded)
+			appendStringInfo(&sql, " WHERE %s <> ALL ($2)", quarantine_mirror_key_sql(b));
+	}
 	source.sql = sql.data;
-	source.nargs = 4;
+	source.nargs = nargs;
 	source.argtypes = argtypes;
 	source.values = values;
 	counts = apply_source(run, &source);

@@ -11,9 +11,9 @@
  * batch without them still fails (rows that fail only together: two
  * changes of one key and sequence that differ, a unique index of the
  * view), the key completing the shortest failing prefix is added.  The rest
- * of the batch then runs range by range between the failing keys (for a
- * mirror, also without any change of a failing change's mirror key, so
- * that key keeps its row), and the stream table's rows left out go to
+ * of the batch, the ranges between the failing keys, then runs as one change
+ * (for a mirror, also without any change of a failing change's mirror key,
+ * so that key keeps its row), and the stream table's rows left out go to
  * pipeline.rejected as to_jsonb of the row, with the error.  The caller
  * advances its mark past the whole batch.
  *
@@ -268,10 +268,7 @@ batch_keys(const StreamBatch *b, int *count)
 typedef struct Attempt
 {
 	StreamBatch *batch;
-	const char *lo;
-	const char *hi;
-	bool		hi_inclusive;
-	Datum		excluded;
+	StreamRange range;
 } Attempt;
 
 static void
@@ -279,14 +276,14 @@ attempt_work(void *arg)
 {
 	Attempt    *a = arg;
 
-	a->batch->run(a->batch, a->lo, a->hi, a->hi_inclusive, a->excluded);
+	a->batch->run(a->batch, &a->range, 1, (Datum) 0);
 }
 
 /* What running keys[first..last] raises (rolled back either way). */
 static ErrorData *
 probe_range(StreamBatch *b, char **keys, int first, int last)
 {
-	Attempt		a = {b, first == 0 ? b->mark : keys[first - 1], keys[last], true, (Datum) 0};
+	Attempt		a = {b, {first == 0 ? b->mark : keys[first - 1], keys[last], true}};
 	ErrorData  *edata = subxact_probe(attempt_work, &a);
 
 	if (edata && !is_data_error(edata))
@@ -330,6 +327,36 @@ bisect(StreamBatch *b, char **keys, int first, int last, const char *error, List
 		bisect(b, keys, middle + 1, last, edata->message, bad);
 }
 
+/*
+ * The ranges of the batch's keys between the bad ones (BadKey, ascending),
+ * up to last_hi inclusive (NULL: up to the last bad key); *n of them.
+ */
+static StreamRange *
+ranges_between(const StreamBatch *b, List *bad, const char *last_hi, int *n)
+{
+	StreamRange *ranges = palloc(sizeof(StreamRange) * (list_length(bad) + 1));
+	const char *lo = b->mark;
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, bad)
+	{
+		const char *hi = ((BadKey *) lfirst(lc))->key;
+
+		ranges[(*n)++] = (StreamRange)
+		{
+			lo, hi, false
+		};
+		lo = hi;
+	}
+	if (last_hi != NULL)
+		ranges[(*n)++] = (StreamRange)
+	{
+		lo, last_hi, true
+	};
+	return ranges;
+}
+
 /* Part of the batch, for subxact_probe(): keys up to keys[last] but bad's */
 typedef struct PrefixAttempt
 {
@@ -343,18 +370,12 @@ static void
 prefix_work(void *arg)
 {
 	PrefixAttempt *a = arg;
-	const char *lo = a->batch->mark;
-	ListCell   *lc;
+	int			n;
+	StreamRange *ranges = ranges_between(a->batch, a->bad,
+										 a->last >= 0 ? a->keys[a->last] : NULL, &n);
 
-	foreach(lc, a->bad)
-	{
-		const char *hi = ((BadKey *) lfirst(lc))->key;
-
-		a->batch->run(a->batch, lo, hi, false, (Datum) 0);
-		lo = hi;
-	}
-	if (a->last >= 0)
-		a->batch->run(a->batch, lo, a->keys[a->last], true, (Datum) 0);
+	if (n > 0)
+		a->batch->run(a->batch, ranges, n, (Datum) 0);
 }
 
 /* What running keys[0..last] but bad's raises (rolled back either way). */
@@ -602,7 +623,7 @@ record(StreamBatch *b, List *bad, List *siblings)
 void
 quarantine_run(StreamBatch *b)
 {
-	Attempt		whole = {b, b->mark, b->greatest, true, (Datum) 0};
+	Attempt		whole = {b, {b->mark, b->greatest, true}};
 	ErrorData  *edata;
 	char	  **keys;
 	int			nkeys;
@@ -610,8 +631,8 @@ quarantine_run(StreamBatch *b)
 	List	   *excluded_keys = NIL;
 	Datum		excluded = (Datum) 0;
 	List	   *siblings = NIL;
-	const char *lo = b->mark;
-	ListCell   *lc;
+	StreamRange *ranges;
+	int			nranges;
 
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
@@ -637,18 +658,12 @@ quarantine_run(StreamBatch *b)
 	/* the probes were rolled back: only what follows counts */
 	memset(b->applied, 0, sizeof(b->applied));
 
-	/* the rest, range by range between the failing keys */
-	foreach(lc, bad)
-	{
-		const char *hi = ((BadKey *) lfirst(lc))->key;
-
-		if (excluded)
-			siblings = list_concat(siblings, sibling_keys(b, lo, hi, false, excluded));
-		b->run(b, lo, hi, false, excluded);
-		lo = hi;
-	}
+	/* the rest: the ranges between the failing keys, as one change */
+	ranges = ranges_between(b, bad, b->greatest, &nranges);
 	if (excluded)
-		siblings = list_concat(siblings, sibling_keys(b, lo, b->greatest, true, excluded));
-	b->run(b, lo, b->greatest, true, excluded);
+		for (int r = 0; r < nranges; r++)
+			siblings = list_concat(siblings, sibling_keys(b, ranges[r].lo, ranges[r].hi,
+														  ranges[r].hi_inclusive, excluded));
+	b->run(b, ranges, nranges, excluded);
 	record(b, bad, siblings);
 }

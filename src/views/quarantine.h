@@ -23,6 +23,14 @@ extern bool quarantine_stream_of(Query *query, const char *key, Oid *table, char
 /* Errors unless def, asking for quarantine, reads a stream it can bisect. */
 extern void quarantine_check(const MatviewDefinition *def);
 
+/* Stream keys above lo (NULL: no bound) up to hi, inclusive or not */
+typedef struct StreamRange
+{
+	const char *lo;
+	const char *hi;
+	bool		hi_inclusive;
+} StreamRange;
+
 /* One batch of a stream: the rows whose stream key is in (mark, greatest]. */
 typedef struct StreamBatch
 {
@@ -48,12 +56,14 @@ typedef struct StreamBatch
 	Datum		set_aside;
 
 	/*
-	 * Runs the batch for stream keys above lo (NULL: no bound) up to hi
-	 * (inclusive or not), leaving out the rows whose mirror key, as
-	 * ROW(keys)::text, is in excluded (a text[]; 0 for none).
+	 * Runs the batch's rows in the ranges (at least one, ascending, apart) as
+	 * one change, leaving out the rows whose mirror key, as ROW(keys)::text,
+	 * is in excluded (a text[]; 0 for none).  One change: a mirror applies
+	 * the ranges in one apply, so that the changes of a key on both sides of
+	 * a failing row are ordered as in the whole batch.
 	 */
-	void		(*run) (struct StreamBatch *batch, const char *lo, const char *hi,
-						bool hi_inclusive, Datum excluded);
+	void		(*run) (struct StreamBatch *batch, const StreamRange *ranges, int nranges,
+						Datum excluded);
 	void	   *arg;
 	/* what the runs that count did (inserted/appended, updated, deleted) */
 	int64		applied[3];
