@@ -419,62 +419,107 @@ consume_stream(MirrorRun *run, bool from_scratch)
 }
 
 /*
+ * One branch of apply_range()'s source, behind a fence: the rows of the
+ * stream's rows the conditions (over the view's query aliased q) keep, the
+ * stream keys set aside before ($3) left out, so that the mirror keys'
+ * expressions (a cast that failed) are computed only for the rows that
+ * remain, and then the mirror keys left out ($2).
+ */
+static void
+append_range_branch(StringInfo sql, StreamBatch *b, const char *from, const char *conditions,
+					Datum excluded)
+{
+	MirrorRun  *run = b->arg;
+
+	if (sql->len > 0)
+		appendStringInfoString(sql, " UNION ALL ");
+	appendStringInfo(sql, "SELECT q.* FROM %s(SELECT * FROM (%s) q WHERE %s", from,
+					 run->view->bound_query, conditions);
+	if (b->set_aside)
+		appendStringInfoString(sql, quarantine_leave_out_sql(psprintf("q.%s", quote_identifier(b->key)),
+															 b->keytypid, 3));
+	appendStringInfoString(sql, " OFFSET 0) q");
+	if (excluded)
+		appendStringInfo(sql, " WHERE %s <> ALL ($2)", quarantine_mirror_key_sql(b));
+}
+
+/* "q.key op $param::type" */
+static char *
+key_bound_sql(StreamBatch *b, int strategy, const char *bound)
+{
+	return psprintf("q.%s %s %s::%s", quote_identifier(b->key),
+					comparison_operator_sql(b->keytypid, strategy), bound, b->keytype);
+}
+
+/*
  * Applies the changes with stream keys in the ranges, without the mirror
  * keys in excluded, in one apply: a quarantining run's part (quarantine.h).
  * Applied range by range, a key's null-sequence delete before a failing row
- * and its update after it would both win, one after the other.
+ * and its update after it would both win, one after the other.  The ranges
+ * between two failing keys are one branch, a lateral join over their
+ * bounds, so that the statement is the same size for any number of them
+ * (a branch per range makes planning quadratic); each range's bounds stay
+ * index conditions, so a failing row is never read.  A range without a
+ * lower bound (from the first row) or with an inclusive upper one (the
+ * last) is a branch of its own.
  */
 static void
 apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum excluded)
 {
 	MirrorRun  *run = b->arg;
-	const char *key = quote_identifier(b->key);
 	ChangeQuery source = {0};
-	int			nargs = 2 + 2 * nranges;
-	Oid		   *argtypes = palloc(sizeof(Oid) * nargs);
-	Datum	   *values = palloc0(sizeof(Datum) * nargs);
+	Oid		   *argtypes = palloc(sizeof(Oid) * 8);
+	Datum	   *values = palloc0(sizeof(Datum) * 8);
+	int			nargs = 4;
+	List	   *los = NIL;
+	List	   *his = NIL;
 	ChangeCounts counts;
 	StringInfoData sql;
 
 	/*
 	 * $1 is the apply's own; $2 the mirror keys left out, $3 the stream keys
-	 * set aside before; then each range's hi and lo ($4 and $5 for the
-	 * first); values[i] is $(i + 2)
+	 * set aside before, $4 and $5 the bounds of the ranges between failing
+	 * keys, then the hi and lo of the ranges of their own; values[i] is $(i +
+	 * 2)
 	 */
-	argtypes[0] = argtypes[1] = TEXTARRAYOID;
+	argtypes[0] = argtypes[1] = argtypes[2] = argtypes[3] = TEXTARRAYOID;
 	values[0] = excluded;
 	values[1] = b->set_aside;
 	initStringInfo(&sql);
 	for (int r = 0; r < nranges; r++)
 	{
-		int			hi = 4 + 2 * r;
+		const StreamRange *range = &ranges[r];
+		char	   *conditions;
 
-		argtypes[hi - 2] = argtypes[hi - 1] = TEXTOID;
-		values[hi - 2] = CStringGetTextDatum(ranges[r].hi);
-		if (ranges[r].lo)
-			values[hi - 1] = CStringGetTextDatum(ranges[r].lo);
-
-		/*
-		 * The rows of the range, the stream keys set aside left out, behind a
-		 * fence: the mirror keys' expressions (a cast that failed) are
-		 * computed only for the rows that remain.
-		 */
-		if (r > 0)
-			appendStringInfoString(&sql, " UNION ALL ");
-		appendStringInfo(&sql, "SELECT * FROM (SELECT * FROM (%s) q WHERE q.%s %s $%d::%s",
-						 run->view->bound_query, key,
-						 comparison_operator_sql(run->keytypid, ranges[r].hi_inclusive ?
-												 BTLessEqualStrategyNumber : BTLessStrategyNumber),
-						 hi, run->keytype);
-		if (ranges[r].lo)
-			appendStringInfo(&sql, " AND q.%s %s $%d::%s", key,
-							 comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
-							 hi + 1, run->keytype);
-		if (b->set_aside)
-			appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3));
-		appendStringInfoString(&sql, " OFFSET 0) q");
-		if (excluded)
-			appendStringInfo(&sql, " WHERE %s <> ALL ($2)", quarantine_mirror_key_sql(b));
+		if (range->lo != NULL && !range->hi_inclusive)
+		{
+			los = lappend(los, (char *) range->lo);
+			his = lappend(his, (char *) range->hi);
+			continue;
+		}
+		argtypes[nargs] = argtypes[nargs + 1] = TEXTOID;
+		values[nargs] = CStringGetTextDatum(range->hi);
+		conditions = key_bound_sql(b, range->hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber,
+								   psprintf("$%d", nargs + 2));
+		if (range->lo != NULL)
+		{
+			values[nargs + 1] = CStringGetTextDatum(range->lo);
+			conditions = psprintf("%s AND %s", conditions,
+								  key_bound_sql(b, BTGreaterStrategyNumber, psprintf("$%d", nargs + 3)));
+		}
+		append_range_branch(&sql, b, "", conditions, excluded);
+		nargs += 2;
+	}
+	if (los != NIL)
+	{
+		values[2] = spi_text_array(los);
+		values[3] = spi_text_array(his);
+		append_range_branch(&sql, b,
+							"ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) r(lo, hi)"
+							" CROSS JOIN LATERAL ",
+							psprintf("%s AND %s", key_bound_sql(b, BTGreaterStrategyNumber, "r.lo"),
+									 key_bound_sql(b, BTLessStrategyNumber, "r.hi")),
+							excluded);
 	}
 	source.sql = sql.data;
 	source.nargs = nargs;
