@@ -341,19 +341,16 @@ ranges_between(const StreamBatch *b, List *bad, const char *last_hi, int *n)
 	*n = 0;
 	foreach(lc, bad)
 	{
-		const char *hi = ((BadKey *) lfirst(lc))->key;
-
-		ranges[(*n)++] = (StreamRange)
-		{
-			lo, hi, false
-		};
-		lo = hi;
+		ranges[*n].lo = lo;
+		ranges[*n].hi = lo = ((BadKey *) lfirst(lc))->key;
+		ranges[(*n)++].hi_inclusive = false;
 	}
 	if (last_hi != NULL)
-		ranges[(*n)++] = (StreamRange)
 	{
-		lo, last_hi, true
-	};
+		ranges[*n].lo = lo;
+		ranges[*n].hi = last_hi;
+		ranges[(*n)++].hi_inclusive = true;
+	}
 	return ranges;
 }
 
