@@ -475,3 +475,13 @@ SELECT pipeline.drop_matview('billing.mv_event_log');
 SELECT pipeline.drop_matview('billing.mv_health', cascade => true);
 SELECT count(*) AS audits_left FROM pipeline.audits;
 DROP SCHEMA billing CASCADE;
+
+-- a long example is cut at 200 bytes and says so
+CREATE TABLE public.long_rows (id int, t text);
+INSERT INTO public.long_rows VALUES (1, 'short');
+SELECT pipeline.create_matview('public', 'long_rows', 'SELECT id, t FROM public.long_rows', '1 hour',
+       options => '{"expect": ["short: length(t) < 100"]}');
+INSERT INTO public.long_rows VALUES (2, repeat('x', 300));
+SELECT status FROM pipeline.refresh('public.mv_long_rows');
+SELECT pipeline.drop_matview('public.mv_long_rows');
+DROP TABLE public.long_rows;

@@ -68,7 +68,7 @@ static Oid	outcomes_relid = InvalidOid;
 static List *outcomes = NIL;
 static bool last_failed = false;
 
-/* An example is one row as text, cut to this many bytes. */
+/* An example is one row as text, cut to this many bytes and "..." */
 #define AUDIT_EXAMPLE_MAX 200
 
 void
@@ -358,7 +358,12 @@ keep_outcome(const char *expectation, int64 violations, const char *example)
 	o->passed = violations == 0;
 	o->violations = violations;
 	if (example != NULL)
-		o->example = pnstrdup(example, pg_mbcliplen(example, strlen(example), AUDIT_EXAMPLE_MAX));
+	{
+		int			length = strlen(example);
+		int			kept = pg_mbcliplen(example, length, AUDIT_EXAMPLE_MAX);
+
+		o->example = kept < length ? psprintf("%.*s...", kept, example) : pstrdup(example);
+	}
 	outcomes = lappend(outcomes, o);
 	MemoryContextSwitchTo(old);
 }
