@@ -458,8 +458,10 @@ key_bound_sql(StreamBatch *b, int strategy, const char *bound)
  * and its update after it would both win, one after the other.  The ranges
  * between two failing keys are one branch, a lateral join over their
  * bounds, so that the statement is the same size for any number of them
- * (a branch per range makes planning quadratic); each range's bounds stay
- * index conditions, so a failing row is never read.  A range without a
+ * (a branch per range makes planning quadratic).  The bounds are cast once,
+ * as arrays of the key's type: compared without a cast per row, they cost
+ * what a constant bound does, so a scan tests them before the view's own
+ * WHERE (which may raise on a failing row), as it does a branch's.  A range without a
  * lower bound (from the first row) or with an inclusive upper one (the
  * last) is a branch of its own.
  */
@@ -515,10 +517,12 @@ apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum exclud
 		values[2] = spi_text_array(los);
 		values[3] = spi_text_array(his);
 		append_range_branch(&sql, b,
-							"ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) r(lo, hi)"
-							" CROSS JOIN LATERAL ",
-							psprintf("%s AND %s", key_bound_sql(b, BTGreaterStrategyNumber, "r.lo"),
-									 key_bound_sql(b, BTLessStrategyNumber, "r.hi")),
+							psprintf("ROWS FROM (pg_catalog.unnest($4::%s[]), pg_catalog.unnest($5::%s[])) r(lo, hi)"
+									 " CROSS JOIN LATERAL ", b->keytype, b->keytype),
+							psprintf("q.%s %s r.lo AND q.%s %s r.hi", quote_identifier(b->key),
+									 comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
+									 quote_identifier(b->key),
+									 comparison_operator_sql(b->keytypid, BTLessStrategyNumber)),
 							excluded);
 	}
 	source.sql = sql.data;
