@@ -419,11 +419,11 @@ consume_stream(MirrorRun *run, bool from_scratch)
 }
 
 /*
- * One branch of apply_range()'s source, behind a fence: the rows of the
- * stream's rows the conditions (over the view's query aliased q) keep, the
- * stream keys set aside before ($3) left out, so that the mirror keys'
- * expressions (a cast that failed) are computed only for the rows that
- * remain, and then the mirror keys left out ($2).
+ * One branch of apply_range()'s source: the view's rows (aliased q) that
+ * conditions keep, the stream keys set aside before ($3) left out, behind
+ * a fence, so that the mirror keys' expressions (a cast that failed) are
+ * computed only for the rows that remain; then the mirror keys left out
+ * ($2).  from comes before the fenced query (a lateral join's left side).
  */
 static void
 append_range_branch(StringInfo sql, StreamBatch *b, const char *from, const char *conditions,
@@ -443,12 +443,12 @@ append_range_branch(StringInfo sql, StreamBatch *b, const char *from, const char
 		appendStringInfo(sql, " WHERE %s <> ALL ($2)", quarantine_mirror_key_sql(b));
 }
 
-/* "q.key op $param::type" */
+/* "q.key op bound": the stream key compared with bound, SQL of its type */
 static char *
 key_bound_sql(StreamBatch *b, int strategy, const char *bound)
 {
-	return psprintf("q.%s %s %s::%s", quote_identifier(b->key),
-					comparison_operator_sql(b->keytypid, strategy), bound, b->keytype);
+	return psprintf("q.%s %s %s", quote_identifier(b->key),
+					comparison_operator_sql(b->keytypid, strategy), bound);
 }
 
 /*
@@ -461,9 +461,9 @@ key_bound_sql(StreamBatch *b, int strategy, const char *bound)
  * (a branch per range makes planning quadratic).  The bounds are cast once,
  * as arrays of the key's type: compared without a cast per row, they cost
  * what a constant bound does, so a scan tests them before the view's own
- * WHERE (which may raise on a failing row), as it does a branch's.  A range without a
- * lower bound (from the first row) or with an inclusive upper one (the
- * last) is a branch of its own.
+ * WHERE (which may raise on a failing row), as it does a branch's.  A
+ * range without a lower bound (from the first row) or with an inclusive
+ * upper one (the last) is a branch of its own.
  */
 static void
 apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum excluded)
@@ -502,12 +502,13 @@ apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum exclud
 		argtypes[nargs] = argtypes[nargs + 1] = TEXTOID;
 		values[nargs] = CStringGetTextDatum(range->hi);
 		conditions = key_bound_sql(b, range->hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber,
-								   psprintf("$%d", nargs + 2));
+								   psprintf("$%d::%s", nargs + 2, b->keytype));
 		if (range->lo != NULL)
 		{
 			values[nargs + 1] = CStringGetTextDatum(range->lo);
 			conditions = psprintf("%s AND %s", conditions,
-								  key_bound_sql(b, BTGreaterStrategyNumber, psprintf("$%d", nargs + 3)));
+								  key_bound_sql(b, BTGreaterStrategyNumber,
+												psprintf("$%d::%s", nargs + 3, b->keytype)));
 		}
 		append_range_branch(&sql, b, "", conditions, excluded);
 		nargs += 2;
@@ -519,10 +520,8 @@ apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum exclud
 		append_range_branch(&sql, b,
 							psprintf("ROWS FROM (pg_catalog.unnest($4::%s[]), pg_catalog.unnest($5::%s[])) r(lo, hi)"
 									 " CROSS JOIN LATERAL ", b->keytype, b->keytype),
-							psprintf("q.%s %s r.lo AND q.%s %s r.hi", quote_identifier(b->key),
-									 comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
-									 quote_identifier(b->key),
-									 comparison_operator_sql(b->keytypid, BTLessStrategyNumber)),
+							psprintf("%s AND %s", key_bound_sql(b, BTGreaterStrategyNumber, "r.lo"),
+									 key_bound_sql(b, BTLessStrategyNumber, "r.hi")),
 							excluded);
 	}
 	source.sql = sql.data;
