@@ -41,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "io/apply_changes.h"
 #include "io/apply_check.h"
@@ -109,6 +110,7 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	Oid		   *argtypes;
 	Datum	   *args;
 	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
+	Snapshot	snapshot;
 
 	if (!hook_installed)
 	{
@@ -120,11 +122,21 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	capture_relid = target;
 	apply_check_begin();
 	deleted_keys_merge_begin();
+
+	/*
+	 * The merge and the checks after it read the changes under one snapshot,
+	 * taken after the locks: in READ COMMITTED the statement's own snapshot
+	 * predates the wait for them, and a check under it would miss changes
+	 * committed meanwhile that the merge applied.
+	 */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
 		/* the target's own triggers are the caller's code, with its names */
-		int			ret = SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
-										   args, NULL, false, 0);
+		int			ret = SPI_execute_snapshot(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
+											   args, NULL, snapshot, InvalidSnapshot,
+											   false, true, 0);
 
 		if (ret != SPI_OK_MERGE)
 			elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
@@ -139,7 +151,10 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	deleted_keys_merge_end();
 
 	/* errors found on the way undo the merge with the transaction */
+	PushActiveSnapshot(snapshot);
 	apply_check_report(p, delete_op);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snapshot);
 	if (!captured_any)
 		elog(ERROR, "apply_changes could not count the merged rows");
 	return captured;
