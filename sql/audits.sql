@@ -290,6 +290,57 @@ DELETE FROM billing.ratios WHERE id = 5;
 SELECT pipeline.drop_matview('billing.mv_ratios');
 SELECT pipeline.drop_matview('billing.mv_ratio_sums');
 
+-- a differential refresh's row expectations are checked on the rows it
+-- wrote (a bag view's new rows, a grouped view's rewritten and new groups),
+-- its row count is the one the refresh keeps, and a refresh that wrote
+-- more than a fifth of the view checks every row (before, every refresh
+-- read the whole view).  The expectations read a setting, so that rows
+-- written before can fail them now without being checked.
+CREATE TABLE billing.scores (id int, grp int, score int);
+INSERT INTO billing.scores SELECT g, g % 10, g FROM generate_series(1, 30) g;
+SET pipeline_test.ceiling = 100;
+SELECT pipeline.create_matview('billing', 'score_rows', 'SELECT id, grp, score FROM billing.scores', '1 hour',
+       refresh_mode => 'differential',
+       options => '{"expect": ["under: score < current_setting(''pipeline_test.ceiling'')::int"], "expect-rows": "1..31"}');
+SELECT pipeline.create_matview('billing', 'score_groups',
+       'SELECT grp, max(score) AS top, count(*) AS n FROM billing.scores GROUP BY grp', '1 hour',
+       refresh_mode => 'differential',
+       options => '{"expect": ["under: top < current_setting(''pipeline_test.ceiling'')::int"], "expect-rows": "1..10"}');
+SET pipeline_test.ceiling = 26;
+-- rows 26 to 30 fail it now, but neither refresh wrote them: both pass
+UPDATE billing.scores SET score = 3 WHERE id = 2;
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+SELECT status FROM pipeline.refresh('billing.mv_score_groups');
+SELECT count(*) AS failing_unwritten FROM billing.mv_score_rows WHERE score >= 26;
+-- a group rewritten with a failing row fails, named by its new row; the
+-- view keeps its rows
+UPDATE billing.scores SET score = 27 WHERE id = 9;
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+SELECT status FROM pipeline.refresh('billing.mv_score_groups');
+SELECT grp, top FROM billing.mv_score_groups WHERE grp = 9;
+UPDATE billing.scores SET score = 9 WHERE id = 9;
+-- a new failing row fails; a row count out of bounds fails without a scan
+INSERT INTO billing.scores VALUES (31, 1, 40);
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+UPDATE billing.scores SET score = 1 WHERE id = 31;
+INSERT INTO billing.scores VALUES (32, 1, 1);
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+-- deletes write nothing to check; the kept count follows them
+DELETE FROM billing.scores WHERE id IN (31, 32);
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+-- seven rows of thirty written: every row is checked
+UPDATE billing.scores SET score = score - 1 WHERE id <= 7;
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+SET pipeline_test.ceiling = 100;
+SELECT status FROM pipeline.refresh('billing.mv_score_rows');
+SELECT status FROM pipeline.refresh('billing.mv_score_groups');
+SELECT (SELECT count(*) FROM billing.mv_score_rows) AS view_rows,
+       (SELECT string_agg(id::text || ':' || score, ',' ORDER BY id) FROM billing.mv_score_rows WHERE id <= 9) AS first_nine;
+RESET pipeline_test.ceiling;
+SELECT pipeline.drop_matview('billing.mv_score_rows');
+SELECT pipeline.drop_matview('billing.mv_score_groups');
+DROP TABLE billing.scores;
+
 -- a stream view: a batch that fails is not appended
 CREATE TABLE billing.events (seq bigserial, amount int);
 INSERT INTO billing.events (amount) VALUES (1), (2);

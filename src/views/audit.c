@@ -36,6 +36,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -680,22 +681,26 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 }
 
 /*
- * Rows of source, or of a stream's batch: those above its mark (batch_where
- * compares the key with $1, the mark as text; NULL for every row).
+ * Rows of source, or some of them: a stream's batch, those above its mark
+ * (batch_where compares the key with $1, the mark as text), or the rows a
+ * differential refresh wrote (batch_where takes $1, their places); NULL
+ * for every row.
  */
 typedef struct AuditRows
 {
 	const char *source;			/* "<relation or (query)> v" */
 	const char *batch_where;
-	const char *batch_mark;
+	Oid			batch_type;		/* of $1 */
+	Datum		batch_value;
+	int64		known_rows;		/* the relation's row count, or -1 */
 } AuditRows;
 
 static SpiRows *
 select_rows(const AuditRows *rows, const char *select, const char *where, const char *tail,
 			bool parallel)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {rows->batch_mark ? CStringGetTextDatum(rows->batch_mark) : (Datum) 0};
+	Oid			argtypes[1] = {rows->batch_type};
+	Datum		values[1] = {rows->batch_value};
 	char	   *conditions = rows->batch_where && where ?
 	psprintf(" WHERE %s AND (%s)", rows->batch_where, where) :
 	rows->batch_where ? psprintf(" WHERE %s", rows->batch_where) :
@@ -812,7 +817,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 
 	if (def->has_expect_rows)
 	{
-		AuditRows	whole = {scope->source, NULL, NULL};
+		AuditRows	whole = {scope->source, NULL, InvalidOid, (Datum) 0, -1};
 		int64		count;
 		int64		violations = 0;
 		char	   *bounds = def->expect_rows_max < 0 ?
@@ -820,6 +825,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 		psprintf(INT64_FORMAT ".." INT64_FORMAT, def->expect_rows_min, def->expect_rows_max);
 
 		count = tally ? tally->rows :
+			scope->known_rows >= 0 ? scope->known_rows :
 			DatumGetInt64(spi_rows_value(scope->batch_where ?
 										 select_rows(&whole, "pg_catalog.count(*)", NULL, "", true) :
 										 rows, 0, 0, &isnull));
@@ -880,20 +886,63 @@ report_failures(Oid relid)
 }
 
 static void check_scope(Oid relid, MatviewType type, const char *options_json,
-						const char *source_query, const char *batch_key,
-						const char *batch_mark, const AuditTally *tally);
+						const char *source_query, AuditRows *scope, const AuditTally *tally);
 
 void
 audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
 {
-	check_scope(relid, type, options_json, source_query, NULL, NULL, NULL);
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
+
+	check_scope(relid, type, options_json, source_query, &scope, NULL);
 }
 
 void
 audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 				  const char *source_query, const char *batch_key, const char *batch_mark)
 {
-	check_scope(relid, type, options_json, source_query, batch_key, batch_mark, NULL);
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
+
+	if (batch_key != NULL && batch_mark != NULL)
+	{
+		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));
+
+		scope.batch_where = psprintf("v.%s %s $1::%s", quote_identifier(batch_key),
+									 comparison_operator_sql(keytype, BTGreaterStrategyNumber),
+									 comparison_type_sql(keytype));
+		scope.batch_type = TEXTOID;
+		scope.batch_value = CStringGetTextDatum(batch_mark);
+	}
+	check_scope(relid, type, options_json, source_query, &scope, NULL);
+}
+
+/*
+ * Beyond this share of the view's rows written, a scan of every row costs
+ * less than fetching them one by one.
+ */
+#define WRITTEN_SHARE_FOR_SCAN 0.2
+
+void
+audit_check_written(Oid relid, const char *options_json,
+					const ItemPointerData *places, int nplaces, int64 rows)
+{
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, rows};
+
+	/* a TID scan: only the rows written are read */
+	if (nplaces <= WRITTEN_SHARE_FOR_SCAN * rows)
+	{
+		Datum	   *elements = palloc(sizeof(Datum) * Max(nplaces, 1));
+
+		for (int i = 0; i < nplaces; i++)
+			elements[i] = PointerGetDatum(&places[i]);
+		scope.batch_where = "v.ctid OPERATOR(pg_catalog.=) ANY ($1)";
+		scope.batch_type = TIDARRAYOID;
+		scope.batch_value = PointerGetDatum(nplaces > 0 ?
+											construct_array(elements, nplaces, TIDOID,
+															sizeof(ItemPointerData), false,
+															TYPALIGN_SHORT) :
+											construct_empty_array(TIDOID));
+	}
+	check_scope(relid, MATVIEW_REGULAR, options_json, NULL, &scope, NULL);
 }
 
 void
@@ -901,17 +950,17 @@ audit_check_tallied(Oid relid, const char *options_json, const char *source_quer
 					DestReceiver *receiver)
 {
 	const AuditTally *tally = receiver->rStartup == tally_startup ? (AuditTally *) receiver : NULL;
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
 
-	check_scope(relid, MATVIEW_REGULAR, options_json, source_query, NULL, NULL, tally);
+	check_scope(relid, MATVIEW_REGULAR, options_json, source_query, &scope, tally);
 }
 
+/* The checks over scope's rows (of source_query, or of the relation). */
 static void
 check_scope(Oid relid, MatviewType type, const char *options_json,
-			const char *source_query, const char *batch_key, const char *batch_mark,
-			const AuditTally *tally)
+			const char *source_query, AuditRows *scope, const AuditTally *tally)
 {
 	MatviewDefinition *def;
-	AuditRows	scope = {0};
 	RunAs		ra;
 	Oid			reader;
 
@@ -922,27 +971,18 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 	if (def->expectations == NIL && def->expect_unique == NIL && !def->has_expect_rows)
 		return;
 	outcomes_relid = relid;
-	scope.source = source_query ?
+	scope->source = source_query ?
 		psprintf("(%s) v", source_query) :
 		psprintf("%s v", relation_qualified_name(relid));
-	if (batch_key != NULL && batch_mark != NULL)
-	{
-		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));
-
-		scope.batch_where = psprintf("v.%s %s $1::%s", quote_identifier(batch_key),
-									 comparison_operator_sql(keytype, BTGreaterStrategyNumber),
-									 comparison_type_sql(keytype));
-		scope.batch_mark = batch_mark;
-	}
 
 	/* what the refresh wrote, as REFRESH reads the query: as the owner */
 	CommandCounterIncrement();
 	reader = GetUserId();
 	runas_begin_user_code(&ra, catalog_relation_owner(relid));
 	if (def->expectations != NIL || def->has_expect_rows)
-		check_rows(relid, def, &scope, tally, reader);
+		check_rows(relid, def, scope, tally, reader);
 	if (def->expect_unique != NIL)
-		check_unique(relid, def->expect_unique, scope.source, source_query == NULL);
+		check_unique(relid, def->expect_unique, scope->source, source_query == NULL);
 	runas_end(&ra);
 	report_failures(relid);
 }

@@ -9,6 +9,7 @@
 #define PIPELINE_AUDIT_H
 
 #include "model/dpl.h"
+#include "storage/itemptr.h"
 #include "tcop/dest.h"
 #include "utils/relcache.h"
 
@@ -44,6 +45,15 @@ extern void audit_check(Oid relid, MatviewType type, const char *options_json,
 extern void audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 							  const char *source_query, const char *batch_key,
 							  const char *batch_mark);
+
+/*
+ * The same for a differential refresh that applied changes to a regular
+ * view: its row expectations are checked on the rows it inserted or
+ * rewrote (places, their ctids), its row count taken as rows, uniqueness
+ * on the whole relation.
+ */
+extern void audit_check_written(Oid relid, const char *options_json,
+								const ItemPointerData *places, int nplaces, int64 rows);
 
 /*
  * For a full refresh that writes a regular view's new rows through a

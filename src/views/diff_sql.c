@@ -663,13 +663,14 @@ diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 }
 
 char *
-diff_sql_bag_insert(DiffSql *sql)
+diff_sql_bag_insert(DiffSql *sql, bool places)
 {
 	return psprintf("INSERT INTO %s (%s) SELECT %s FROM pipeline_dv d "
 					"CROSS JOIN LATERAL pg_catalog.generate_series(1, d.pipeline_m) "
-					"WHERE d.pipeline_m > 0",
+					"WHERE d.pipeline_m > 0%s",
 					sql->view, name_list(sql->view_columns, ""),
-					column_list("d.c", 1, list_length(sql->view_columns)));
+					column_list("d.c", 1, list_length(sql->view_columns)),
+					places ? " RETURNING ctid AS " DIFF_SQL_PLACE_COLUMN : "");
 }
 
 char *

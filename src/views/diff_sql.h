@@ -54,10 +54,17 @@ extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
  * there are such rows.
  */
 
+/*
+ * The column in which a write of view rows also returns where it wrote
+ * each (its ctid), when asked to (places): the rows a refresh wrote are
+ * what its audit checks.
+ */
+#define DIFF_SQL_PLACE_COLUMN "pipeline_place"
+
 /* Bag views: pipeline_dv from a delta, then deleting and inserting rows. */
 extern char *diff_sql_bag_counts(DiffSql *sql, const char *delta);
 extern char *diff_sql_bag_delete(DiffSql *sql, bool null_columns);
-extern char *diff_sql_bag_insert(DiffSql *sql);
+extern char *diff_sql_bag_insert(DiffSql *sql, bool places);
 extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
 
 /* Grouped views. */
@@ -113,7 +120,7 @@ extern char *diff_sql_state_populate(DiffSql *sql);
  * the keys it rewrote, c1.. and a count of 1), rows gone deleted, new rows
  * inserted.
  */
-extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys);
+extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places);
 
 /* Whether the view has a HAVING (a group may leave it without losing rows). */
 extern bool diff_sql_has_having(DiffSql *sql);
@@ -127,7 +134,8 @@ extern char *diff_sql_group_keys_left(DiffSql *sql);
 
 /* left_only: only for the groups in pipeline_dl. */
 extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only);
-extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only);
+extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only,
+										 bool places);
 
 /* Indexes: the state table's keys, the view's key columns (first column of a bag view). */
 extern char *diff_sql_state_index(DiffSql *sql);

@@ -880,16 +880,23 @@ and_having(DiffSql *sql)
  * and an insert wrote it twice.
  */
 char *
-diff_sql_view_update_groups(DiffSql *sql, bool null_keys)
+diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places)
 {
+	StringInfoData returning;
+
 	if (sql->nkeys == 0)
 		return NULL;
-	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s%s%s%s",
+	initStringInfo(&returning);
+	if (!null_keys)
+		appendStringInfo(&returning, "%s, 1::pg_catalog.int8", column_list("d.c", 1, sql->nkeys));
+	if (places)
+		appendStringInfo(&returning, "%sv.ctid AS " DIFF_SQL_PLACE_COLUMN,
+						 returning.len > 0 ? ", " : "");
+	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s%s%s",
 					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
 					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
 					state_matches(sql, "d.c", null_keys), and_having(sql),
-					null_keys ? "" : " RETURNING ", null_keys ? "" : column_list("d.c", 1, sql->nkeys),
-					null_keys ? "" : ", 1::pg_catalog.int8");
+					returning.len > 0 ? " RETURNING " : "", returning.data);
 }
 
 bool
@@ -912,27 +919,29 @@ diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only)
 }
 
 static char *
-view_insert_from_state(DiffSql *sql, const char *join)
+view_insert_from_state(DiffSql *sql, const char *join, bool places)
 {
-	return psprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s%s%s",
+	return psprintf("INSERT INTO %s (%s) SELECT %s FROM %s s %s%s%s%s",
 					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
 					sql->state, join,
 					sql->finalize_having ? (strlen(join) > 0 ? " AND " : " WHERE ") : "",
-					sql->finalize_having ? sql->finalize_having : "");
+					sql->finalize_having ? sql->finalize_having : "",
+					places ? " RETURNING ctid AS " DIFF_SQL_PLACE_COLUMN : "");
 }
 
 /* Rows of changed groups that the view's answer has and the view has not. */
 char *
-diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only)
+diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only, bool places)
 {
 	if (sql->nkeys == 0)
-		return view_insert_from_state(sql, "");
+		return view_insert_from_state(sql, "", places);
 	return view_insert_from_state(sql, psprintf("JOIN %s d ON %s WHERE NOT EXISTS "
 												"(SELECT FROM %s v WHERE %s)",
 												left_only ? group_delta_keys_left(sql) :
 												group_delta_keys(sql, null_keys),
 												state_matches(sql, "d.c", null_keys),
-												sql->view, view_matches(sql, null_keys)));
+												sql->view, view_matches(sql, null_keys)),
+								  places);
 }
 
 /*
@@ -1000,5 +1009,5 @@ diff_sql_key_count(DiffSql *sql)
 char *
 diff_sql_view_populate(DiffSql *sql)
 {
-	return view_insert_from_state(sql, "");
+	return view_insert_from_state(sql, "", false);
 }

@@ -100,6 +100,7 @@ typedef struct DiffRefresh
 	int64		inserted;		/* rows a differential refresh wrote */
 	int64		deleted;
 	bool		rows_as_logged; /* windows read without consolidating them */
+	DiffWritten *written;		/* where to note the rows written, or NULL */
 } DiffRefresh;
 
 const char *
@@ -266,7 +267,43 @@ plan_as_owner(DiffRefresh *r, const char *sql, bool *kept)
 								kept);
 }
 
-/* Runs one generated statement as the view's owner, as user code. */
+/* Notes the place of a row the refresh wrote (see DiffWritten). */
+static void
+note_place(DiffWritten *written, Datum place)
+{
+	if (written->nplaces == written->capacity)
+	{
+		written->capacity = Max(64, written->capacity * 2);
+		written->places = written->places ?
+			repalloc_huge(written->places, sizeof(ItemPointerData) * written->capacity) :
+			MemoryContextAllocHuge(written->context, sizeof(ItemPointerData) * written->capacity);
+	}
+	ItemPointerCopy((ItemPointer) DatumGetPointer(place), &written->places[written->nplaces++]);
+}
+
+/* The places a write returned in SPI_tuptable (DIFF_SQL_PLACE_COLUMN), if any. */
+static void
+note_places_returned(DiffRefresh *r)
+{
+	int			column;
+
+	if (r->written == NULL || SPI_tuptable == NULL ||
+		(column = SPI_fnumber(SPI_tuptable->tupdesc, DIFF_SQL_PLACE_COLUMN)) <= 0)
+		return;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		place = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										  column, &isnull);
+
+		note_place(r->written, place);
+	}
+}
+
+/*
+ * Runs one generated statement as the view's owner, as user code; a write
+ * returning the places of the rows it wrote has them noted.
+ */
 static uint64
 run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 {
@@ -285,6 +322,8 @@ run_as_owner(DiffRefresh *r, const char *sql, bool read_only)
 			 SPI_result_code_string(ret), sql);
 	if (!kept)
 		SPI_freeplan(plan);
+	if (!read_only)
+		note_places_returned(r);
 	return SPI_processed;
 }
 
@@ -312,6 +351,7 @@ typedef struct DeltaRows
 	int			nkeys;
 	bool		null_keys;		/* a NULL among the first nkeys columns */
 	bool		negative;		/* column nkeys + 1 (the count) below 0 */
+	DiffWritten *written;		/* where a write's returned places go, or NULL */
 } DeltaRows;
 
 /* Receives a delta's rows straight into a tuplestore, noting DeltaRows'. */
@@ -332,6 +372,11 @@ delta_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	/* the executor's memory goes with the statement: the relation stays */
 	receiver->desc = CreateTupleDescCopy(typeinfo);
 	MemoryContextSwitchTo(old);
+	/* a write returning places returns them after the keys and the count */
+	if (typeinfo->natts < receiver->delta->nkeys + 2 ||
+		strcmp(NameStr(TupleDescAttr(typeinfo, receiver->delta->nkeys + 1)->attname),
+			   DIFF_SQL_PLACE_COLUMN) != 0)
+		receiver->delta->written = NULL;
 }
 
 static bool
@@ -344,6 +389,12 @@ delta_receive(TupleTableSlot *slot, DestReceiver *self)
 		delta->null_keys = slot->tts_isnull[k];
 	if (DatumGetInt64(slot->tts_values[delta->nkeys]) < 0)
 		delta->negative = true;
+	if (delta->written != NULL)
+	{
+		bool		isnull;
+
+		note_place(delta->written, slot_getattr(slot, delta->nkeys + 2, &isnull));
+	}
 	tuplestore_puttupleslot(delta->rows, slot);
 	delta->count++;
 	return true;
@@ -375,6 +426,7 @@ run_into_relation(DiffRefresh *r, const char *sql, const char *name, int nkeys,
 
 	memset(delta, 0, sizeof(DeltaRows));
 	delta->nkeys = nkeys;
+	delta->written = r->written;
 	delta->rows = tuplestore_begin_heap(false, false, work_mem);
 	MemoryContextSwitchTo(old);
 	options.read_only = read_only;
@@ -644,7 +696,7 @@ apply_changes(DiffRefresh *r)
 			if (counted.null_keys)
 				r->deleted += run_as_owner(r, diff_sql_bag_delete(r->sql, true), false);
 		}
-		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql), false);
+		r->inserted = run_as_owner(r, diff_sql_bag_insert(r->sql, r->written != NULL), false);
 	}
 	else
 	{
@@ -669,7 +721,7 @@ apply_changes(DiffRefresh *r)
 		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
 		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
 		{
-			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls);
+			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls, r->written != NULL);
 			bool		by_key = few && !with_nulls;
 			bool		left_only = update != NULL && !with_nulls;
 			uint64		updated;
@@ -701,7 +753,8 @@ apply_changes(DiffRefresh *r)
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
 				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls, left_only),
 										 by_key);
-			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls, left_only),
+			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls, left_only,
+																	 r->written != NULL),
 									  by_key);
 		}
 		if (rewritten.rows != NULL)
@@ -1293,13 +1346,18 @@ refuse_pending_writes(DiffRefresh *r)
 }
 
 uint64
-differential_refresh(Oid relid, char **detail)
+differential_refresh(Oid relid, char **detail, DiffWritten *written)
 {
 	DiffRefresh r = {0};
 	const char *reason;
 	char	   *full_reason;
 	bool		registered;
 
+	if (written != NULL)
+	{
+		memset(written, 0, sizeof(DiffWritten));
+		written->context = CurrentMemoryContext;
+	}
 	if (!prepare(&r, relid, &reason))
 	{
 		uint64		rows = refresh_unsupported(&r, reason);
@@ -1323,10 +1381,16 @@ differential_refresh(Oid relid, char **detail)
 	}
 	else
 	{
+		r.written = written;
 		if (r.windows != NIL)
 			while_writing_view(apply_changes, &r);
 		r.rows += r.inserted - r.deleted;
 		r.detail = describe_windows(&r);
+		if (written != NULL)
+		{
+			written->applied = true;
+			written->rows = r.rows;
+		}
 	}
 	/* a snapshot older than the capture could have missed a write */
 	finish(&r, !(registered && IsolationUsesXactSnapshot()));

@@ -10,6 +10,7 @@
 #define PIPELINE_DIFFERENTIAL_H
 
 #include "nodes/pg_list.h"
+#include "storage/itemptr.h"
 
 #include "model/catalog.h"
 
@@ -38,13 +39,29 @@ extern void differential_judging_done(void);
 extern uint64 differential_create(Oid relid);
 
 /*
+ * What a refresh wrote, for its audit: when it applied changes (rather
+ * than recomputing the view), where the rows it inserted or rewrote are
+ * (their ctids), and how many rows the view holds after it.
+ */
+typedef struct DiffWritten
+{
+	bool		applied;
+	int64		rows;
+	ItemPointerData *places;
+	int			nplaces;
+	int			capacity;
+	MemoryContext context;		/* of places */
+} DiffWritten;
+
+/*
  * One refresh, the view locked (refresh_lock()) and the refresh's snapshot
  * active, taken after the lock: applies the changes, or recomputes when
  * that is the only exact or the cheaper way; *detail says which
  * ("differential: ..." or "full: <why>", for pipeline.runs.detail).  Saves
- * the view's position.  Returns the rows the view holds.
+ * the view's position.  Returns the rows the view holds.  Fills *written
+ * unless it is NULL (collecting the places costs the writes a RETURNING).
  */
-extern uint64 differential_refresh(Oid relid, char **detail);
+extern uint64 differential_refresh(Oid relid, char **detail, DiffWritten *written);
 
 /*
  * For a consumer of a query's changes that keeps none of its rows (a lake

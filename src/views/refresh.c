@@ -272,6 +272,7 @@ refresh_view(Oid relid, const char *matview_options)
 		char	   *batch_mark = NULL;
 		ManagedView *view = catalog_get_required(relid);
 		MatviewType type = view->type;
+		DiffWritten written = {0};
 
 		if (type == MATVIEW_INCREMENTAL)
 		{
@@ -290,7 +291,9 @@ refresh_view(Oid relid, const char *matview_options)
 		else if (type == MATVIEW_UNLOAD)
 			rows = publication_refresh(relid, &detail);
 		else
-			rows = differential_refresh(relid, &detail);
+			rows = differential_refresh(relid, &detail,
+										audit_has_expectations(view->options_json) ?
+										&written : NULL);
 		refresh_set_detail(detail);
 		/* an append or an apply counts the rows it wrote */
 		last_unchanged = type != MATVIEW_REGULAR && rows == 0;
@@ -305,6 +308,9 @@ refresh_view(Oid relid, const char *matview_options)
 							  view->incremental_key, batch_mark);
 			runas_unpin_settings(format_level);
 		}
+		else if (written.applied)
+			audit_check_written(relid, view->options_json, written.places, written.nplaces,
+								written.rows);
 		else if (type != MATVIEW_UNLOAD)
 			audit_check(relid, type, view->options_json, NULL);
 		return rows;
