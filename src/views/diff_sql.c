@@ -679,3 +679,11 @@ diff_sql_bag_populate(DiffSql *sql, const char *bound_query)
 	return psprintf("INSERT INTO %s (%s) %s", sql->view, name_list(sql->view_columns, ""),
 					bound_query);
 }
+
+char *
+diff_sql_bag_analyze(DiffSql *sql)
+{
+	if (sql->view_columns == NIL)
+		return NULL;
+	return psprintf("ANALYZE %s (%s)", sql->view, (char *) linitial(sql->view_columns));
+}

@@ -67,6 +67,14 @@ extern char *diff_sql_bag_delete(DiffSql *sql, bool null_columns);
 extern char *diff_sql_bag_insert(DiffSql *sql, bool places);
 extern char *diff_sql_bag_populate(DiffSql *sql, const char *bound_query);
 
+/*
+ * Statistics of a bag view's lookup column (its first), for the delete's
+ * join with the changes: without them the planner takes every value for
+ * one in 200 and reads the whole view to sort it.  NULL for a view
+ * without columns.
+ */
+extern char *diff_sql_bag_analyze(DiffSql *sql);
+
 /* Grouped views. */
 extern char *diff_sql_state_columns(DiffSql *sql);
 

@@ -498,6 +498,8 @@ static void record_source_dependencies(DiffRefresh *r);
 static void
 apply_full(DiffRefresh *r)
 {
+	char	   *analyze;
+
 	/* a restored view's state and dependencies were not dumped */
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		create_state_table(r);
@@ -514,6 +516,9 @@ apply_full(DiffRefresh *r)
 	{
 		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
 		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, r->bound_query), false);
+		/* the next refreshes' deletes find their rows by its index */
+		if ((analyze = diff_sql_bag_analyze(r->sql)) != NULL)
+			runas_spi(r->owner, analyze, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
 	SPI_finish();
 }
