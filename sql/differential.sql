@@ -62,6 +62,13 @@ SELECT pipeline.max_scale(v, n) AS scale, pipeline.max_scale_rows(v, n) AS scale
   FROM (VALUES (1.5, 2), (2.25, 1), (3.75, 3), ('NaN', 5), (NULL, 1), ('Infinity', 1), (7, 4)) x(v, n);
 SELECT pipeline.max_scale(v, 1) AS scale, pipeline.max_scale_rows(v, 1) AS scale_rows
   FROM (VALUES ('NaN'::numeric)) x(v);
+-- a bag view's lookup column has statistics once the view is filled, so
+-- the refresh's delete finds its rows by the index (unanalyzed, it read
+-- and sorted the whole view); a grouped view's joins are pinned instead
+SELECT c.relname, s.attname, c.reltuples >= 0 AS counted
+  FROM pg_catalog.pg_class c
+  LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = 'diff' AND s.tablename = c.relname
+ WHERE c.oid IN ('diff.mv_filtered'::regclass, 'diff.mv_unioned'::regclass) ORDER BY 1, 2;
 
 CREATE TABLE diff.expect (name text, query text);
 INSERT INTO diff.expect VALUES
