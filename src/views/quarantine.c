@@ -468,8 +468,9 @@ canonical_key_sql(const char *column, Oid type)
 	}
 }
 
-char *
-quarantine_mirror_key_sql(const StreamBatch *b)
+/* ROW(alias.c1, ...)::text of columns (one per mirror key), each canonical */
+static char *
+mirror_key_row_sql(const StreamBatch *b, const char *alias, List *columns)
 {
 	StringInfoData buf;
 	ListCell   *name;
@@ -477,12 +478,36 @@ quarantine_mirror_key_sql(const StreamBatch *b)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ROW(");
-	forboth(name, b->mirror_keys, type, b->mirror_key_types)
-		appendStringInfo(&buf, "%s%s", name == list_head(b->mirror_keys) ? "" : ", ",
-						 canonical_key_sql(psprintf("q.%s", quote_identifier(lfirst(name))),
+	forboth(name, columns, type, b->mirror_key_types)
+		appendStringInfo(&buf, "%s%s", name == list_head(columns) ? "" : ", ",
+						 canonical_key_sql(psprintf("%s.%s", alias, quote_identifier(lfirst(name))),
 										   lfirst_oid(type)));
 	appendStringInfoString(&buf, ")::pg_catalog.text");
 	return buf.data;
+}
+
+char *
+quarantine_mirror_key_sql(const StreamBatch *b)
+{
+	return mirror_key_row_sql(b, "q", b->mirror_keys);
+}
+
+List *
+quarantine_stream_columns(Query *query, List *outputs, Oid stream)
+{
+	List	   *columns = NIL;
+	ListCell   *lc;
+
+	foreach(lc, outputs)
+	{
+		Oid			table;
+		char	   *column;
+
+		if (!key_column_of(query, lfirst(lc), &table, &column) || table != stream)
+			return NIL;
+		columns = lappend(columns, column);
+	}
+	return columns;
 }
 
 /* The query for collect_texts() and its arguments */
@@ -504,8 +529,10 @@ collect_work(void *arg)
 }
 
 /*
- * The mirror keys of the bad stream keys' rows; a row whose key itself
- * cannot be computed is only set aside itself.
+ * The mirror keys of the bad stream keys' rows, through the view's query,
+ * or, for a row the query fails on (in its WHERE, say), from the stream
+ * table's columns when every mirror key is a plain one of them; a row
+ * whose key cannot be known either way is only set aside itself.
  */
 static List *
 bad_mirror_keys(StreamBatch *b, List *bad)
@@ -513,6 +540,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 	List	   *keys = NIL;
 	ListCell   *lc;
 	Oid			argtypes[1] = {TEXTOID};
+	char	   *equals = comparison_operator_sql(b->keytypid, BTEqualStrategyNumber);
 
 	foreach(lc, bad)
 	{
@@ -520,13 +548,20 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 		Datum		values[1] = {CStringGetTextDatum(k->key)};
 		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s %s $1::%s",
 								  quarantine_mirror_key_sql(b), b->bound_query,
-								  quote_identifier(b->key), comparison_operator_sql(b->keytypid, BTEqualStrategyNumber),
-								  b->keytype),
+								  quote_identifier(b->key), equals, b->keytype),
 		1, argtypes, values, NIL};
 		ErrorData  *edata = subxact_try(collect_work, &c, false);
 
 		if (edata && !is_data_error(edata))
 			ReThrowError(edata);
+		if (edata && b->mirror_key_columns != NIL)
+		{
+			c.sql = psprintf("SELECT DISTINCT %s FROM %s s WHERE s.%s %s $1::%s",
+							 mirror_key_row_sql(b, "s", b->mirror_key_columns), stream_sql(b),
+							 quote_identifier(b->stream_column), equals, b->keytype);
+			if ((edata = subxact_try(collect_work, &c, false)) != NULL && !is_data_error(edata))
+				ReThrowError(edata);
+		}
 		/* repeats are harmless in <> ALL (equal() is for nodes, not strings) */
 		if (edata == NULL)
 			keys = list_concat(keys, c.texts);
