@@ -488,37 +488,61 @@ unique_index_on(Oid relid, List *columns)
 }
 
 /*
+ * Rows of source, or some of them: a stream's batch, those above its mark
+ * (batch_where compares the key with $1, the mark as text), or the rows a
+ * differential refresh wrote (batch_where takes $1, their places); NULL
+ * for every row.
+ */
+typedef struct AuditRows
+{
+	const char *source;			/* "<relation or (query)> v" */
+	const char *batch_where;
+	Oid			batch_type;		/* of $1 */
+	Datum		batch_value;
+	int64		known_rows;		/* the relation's row count, or -1 */
+} AuditRows;
+
+/*
  * @expect-unique: rows whose key (no column NULL: NULLs are distinct, as
  * in a UNIQUE constraint) another row has too, and one such key.  A
  * grouping of every row, unless the view's relation (is_relation) has a
- * unique index on the key.
+ * unique index on the key.  When the scope is some rows (a stream's batch,
+ * what a differential refresh wrote), only the keys those rows have are
+ * grouped: the other rows passed this check together before, so a key
+ * two of them share is one a row of the scope has too.
  */
 static void
-check_unique(Oid relid, List *columns, const char *source, bool is_relation)
+check_unique(Oid relid, List *columns, const AuditRows *scope, bool is_relation)
 {
 	char	   *keys = column_names(columns, "v.");
 	char	   *name = psprintf("unique(%s)", column_names(columns, ""));
-	StringInfoData not_null;
+	StringInfoData where;
 	ListCell   *lc;
 	SpiRows    *rows;
 	bool		isnull;
 	Datum		count;
+	Oid			argtypes[1] = {scope->batch_type};
+	Datum		values[1] = {scope->batch_value};
 
 	if (is_relation && unique_index_on(relid, columns))
 	{
 		keep_outcome(name, 0, NULL);
 		return;
 	}
-	initStringInfo(&not_null);
+	initStringInfo(&where);
 	foreach(lc, columns)
-		appendStringInfo(&not_null, "%sv.%s IS NOT NULL", not_null.len ? " AND " : "",
+		appendStringInfo(&where, "%sv.%s IS NOT NULL", where.len ? " AND " : "",
 						 quote_identifier(lfirst(lc)));
+	/* the scope's keys: its alias v is the inner one */
+	if (scope->batch_where)
+		appendStringInfo(&where, " AND (%s) IN (SELECT %s FROM %s WHERE %s)",
+						 keys, keys, scope->source, scope->batch_where);
 	rows = spi_rows_user_code_scan(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
 											"  FROM (SELECT pg_catalog.count(*) AS n, ROW(%s)::pg_catalog.text AS k "
 											"          FROM %s WHERE %s GROUP BY %s "
 											"        HAVING pg_catalog.count(*) > 1) d",
-											keys, source, not_null.data, keys),
-								   0, NULL, NULL, true);
+											keys, scope->source, where.data, keys),
+								   scope->batch_where ? 1 : 0, argtypes, values, true);
 	count = spi_rows_value(rows, 0, 0, &isnull);
 	keep_outcome(name, isnull ? 0 : DatumGetInt64(count),
 				 isnull ? NULL : psprintf("(%s)=%s", column_names(columns, ""),
@@ -680,20 +704,6 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 	return &tally->pub;
 }
 
-/*
- * Rows of source, or some of them: a stream's batch, those above its mark
- * (batch_where compares the key with $1, the mark as text), or the rows a
- * differential refresh wrote (batch_where takes $1, their places); NULL
- * for every row.
- */
-typedef struct AuditRows
-{
-	const char *source;			/* "<relation or (query)> v" */
-	const char *batch_where;
-	Oid			batch_type;		/* of $1 */
-	Datum		batch_value;
-	int64		known_rows;		/* the relation's row count, or -1 */
-} AuditRows;
 
 static SpiRows *
 select_rows(const AuditRows *rows, const char *select, const char *where, const char *tail,
@@ -982,7 +992,7 @@ check_scope(Oid relid, MatviewType type, const char *options_json,
 	if (def->expectations != NIL || def->has_expect_rows)
 		check_rows(relid, def, scope, tally, reader);
 	if (def->expect_unique != NIL)
-		check_unique(relid, def->expect_unique, scope->source, source_query == NULL);
+		check_unique(relid, def->expect_unique, scope, source_query == NULL);
 	runas_end(&ra);
 	report_failures(relid);
 }
