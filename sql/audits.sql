@@ -347,6 +347,18 @@ RESET pipeline_test.ceiling;
 SELECT pipeline.drop_matview('billing.mv_score_rows');
 SELECT pipeline.drop_matview('billing.mv_score_groups');
 DROP TABLE billing.scores;
+-- a stream's batch too: its keys are grouped with every row's
+CREATE TABLE billing.tickets (seq bigserial, code int);
+INSERT INTO billing.tickets (code) VALUES (1), (2);
+SELECT pipeline.create_matview('billing', 'tickets', 'SELECT seq, code FROM billing.tickets', '1 hour',
+       'incremental', 'seq', options => '{"expect-unique": "code"}');
+INSERT INTO billing.tickets (code) VALUES (3), (1);
+SELECT status FROM pipeline.refresh('billing.mv_tickets');
+DELETE FROM billing.tickets WHERE seq = 4;
+SELECT status FROM pipeline.refresh('billing.mv_tickets');
+SELECT string_agg(code::text, ',' ORDER BY code) AS codes FROM billing.mv_tickets;
+SELECT pipeline.drop_matview('billing.mv_tickets');
+DROP TABLE billing.tickets;
 
 -- a stream view: a batch that fails is not appended
 CREATE TABLE billing.events (seq bigserial, amount int);
