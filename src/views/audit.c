@@ -927,22 +927,24 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 
 /*
  * Beyond this share of the view's rows written, a scan of every row costs
- * less than fetching them one by one.
+ * less than fetching them one by one; beyond this many, their array would
+ * outgrow an allocation.
  */
 #define WRITTEN_SHARE_FOR_SCAN 0.2
+#define WRITTEN_MAX_FETCHED ((int64) (MaxAllocSize / sizeof(Datum)))
 
 void
 audit_check_written(Oid relid, const char *options_json,
-					const ItemPointerData *places, int nplaces, int64 rows)
+					const ItemPointerData *places, int64 nplaces, int64 rows)
 {
 	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, rows};
 
 	/* a TID scan: only the rows written are read */
-	if (nplaces <= WRITTEN_SHARE_FOR_SCAN * rows)
+	if (nplaces <= WRITTEN_SHARE_FOR_SCAN * rows && nplaces <= WRITTEN_MAX_FETCHED)
 	{
 		Datum	   *elements = palloc(sizeof(Datum) * Max(nplaces, 1));
 
-		for (int i = 0; i < nplaces; i++)
+		for (int64 i = 0; i < nplaces; i++)
 			elements[i] = PointerGetDatum(&places[i]);
 		scope.batch_where = "v.ctid OPERATOR(pg_catalog.=) ANY ($1)";
 		scope.batch_type = TIDARRAYOID;

@@ -53,7 +53,7 @@ extern void audit_check_batch(Oid relid, MatviewType type, const char *options_j
  * on the whole relation.
  */
 extern void audit_check_written(Oid relid, const char *options_json,
-								const ItemPointerData *places, int nplaces, int64 rows);
+								const ItemPointerData *places, int64 nplaces, int64 rows);
 
 /*
  * For a full refresh that writes a regular view's new rows through a

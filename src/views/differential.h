@@ -48,8 +48,8 @@ typedef struct DiffWritten
 	bool		applied;
 	int64		rows;
 	ItemPointerData *places;
-	int			nplaces;
-	int			capacity;
+	int64		nplaces;
+	int64		capacity;
 	MemoryContext context;		/* of places */
 } DiffWritten;
 
