@@ -704,7 +704,6 @@ audit_tally_receiver(Oid relid, const char *options_json, DestReceiver *inner,
 	return &tally->pub;
 }
 
-
 static SpiRows *
 select_rows(const AuditRows *rows, const char *select, const char *where, const char *tail,
 			bool parallel)

@@ -40,7 +40,8 @@ extern void audit_check(Oid relid, MatviewType type, const char *options_json,
  * The same for a stream view's batch: its row expectations are checked on
  * the rows whose batch_key is above batch_mark (the mark before the run,
  * as text in incremental_pin_mark_format()'s format; every row when NULL),
- * uniqueness and the row count on the whole relation.
+ * uniqueness for the batch's keys against every row, the row count of the
+ * whole relation.
  */
 extern void audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 							  const char *source_query, const char *batch_key,
@@ -50,7 +51,7 @@ extern void audit_check_batch(Oid relid, MatviewType type, const char *options_j
  * The same for a differential refresh that applied changes to a regular
  * view: its row expectations are checked on the rows it inserted or
  * rewrote (places, their ctids), its row count taken as rows, uniqueness
- * on the whole relation.
+ * for those rows' keys against every row.
  */
 extern void audit_check_written(Oid relid, const char *options_json,
 								const ItemPointerData *places, int64 nplaces, int64 rows);
