@@ -514,7 +514,10 @@ typedef struct AuditRows
 static void
 check_unique(Oid relid, List *columns, const AuditRows *scope, bool is_relation)
 {
-	char	   *keys = column_names(columns, "v.");
+	/* some rows: the relation is u, the scope's rows (its alias v) a subquery */
+	bool		some = is_relation && scope->batch_where != NULL;
+	const char *alias = some ? "u" : "v";
+	char	   *keys = column_names(columns, psprintf("%s.", alias));
 	char	   *name = psprintf("unique(%s)", column_names(columns, ""));
 	StringInfoData where;
 	ListCell   *lc;
@@ -531,18 +534,26 @@ check_unique(Oid relid, List *columns, const AuditRows *scope, bool is_relation)
 	}
 	initStringInfo(&where);
 	foreach(lc, columns)
-		appendStringInfo(&where, "%sv.%s IS NOT NULL", where.len ? " AND " : "",
+		appendStringInfo(&where, "%s%s.%s IS NOT NULL", where.len ? " AND " : "", alias,
 						 quote_identifier(lfirst(lc)));
-	/* the scope's keys: its alias v is the inner one */
-	if (scope->batch_where)
-		appendStringInfo(&where, " AND (%s) IN (SELECT %s FROM %s WHERE %s)",
-						 keys, keys, scope->source, scope->batch_where);
+	if (some)
+	{
+		/* a key of the scope's rows, equal as the grouping takes it */
+		appendStringInfo(&where, " AND EXISTS (SELECT FROM %s WHERE %s", scope->source,
+						 scope->batch_where);
+		foreach(lc, columns)
+			appendStringInfo(&where, " AND v.%s %s u.%s", quote_identifier(lfirst(lc)),
+							 equality_operator_sql(get_atttype(relid, get_attnum(relid, lfirst(lc)))),
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoChar(&where, ')');
+	}
 	rows = spi_rows_user_code_scan(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
 											"  FROM (SELECT pg_catalog.count(*) AS n, ROW(%s)::pg_catalog.text AS k "
 											"          FROM %s WHERE %s GROUP BY %s "
 											"        HAVING pg_catalog.count(*) > 1) d",
-											keys, scope->source, where.data, keys),
-								   scope->batch_where ? 1 : 0, argtypes, values, true);
+											keys, some ? psprintf("%s u", relation_qualified_name(relid)) :
+											scope->source, where.data, keys),
+								   some ? 1 : 0, argtypes, values, true);
 	count = spi_rows_value(rows, 0, 0, &isnull);
 	keep_outcome(name, isnull ? 0 : DatumGetInt64(count),
 				 isnull ? NULL : psprintf("(%s)=%s", column_names(columns, ""),
