@@ -347,7 +347,10 @@ RESET pipeline_test.ceiling;
 SELECT pipeline.drop_matview('billing.mv_score_rows');
 SELECT pipeline.drop_matview('billing.mv_score_groups');
 DROP TABLE billing.scores;
--- a stream's batch too: its keys are grouped with every row's
+-- a stream's batch is checked by a grouping of every row: its owner may
+-- write its table, so a duplicate it wrote there is found by the next run
+-- whatever the batch holds (found by review of a version that grouped the
+-- batch's keys only)
 CREATE TABLE billing.tickets (seq bigserial, code int);
 INSERT INTO billing.tickets (code) VALUES (1), (2);
 SELECT pipeline.create_matview('billing', 'tickets', 'SELECT seq, code FROM billing.tickets', '1 hour',
@@ -357,6 +360,10 @@ SELECT status FROM pipeline.refresh('billing.mv_tickets');
 DELETE FROM billing.tickets WHERE seq = 4;
 SELECT status FROM pipeline.refresh('billing.mv_tickets');
 SELECT string_agg(code::text, ',' ORDER BY code) AS codes FROM billing.mv_tickets;
+INSERT INTO billing.mv_tickets VALUES (0, 2);
+INSERT INTO billing.tickets (code) VALUES (5);
+SELECT status FROM pipeline.refresh('billing.mv_tickets');
+DELETE FROM billing.mv_tickets WHERE seq = 0;
 SELECT pipeline.drop_matview('billing.mv_tickets');
 DROP TABLE billing.tickets;
 

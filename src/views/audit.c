@@ -500,22 +500,29 @@ typedef struct AuditRows
 	Oid			batch_type;		/* of $1 */
 	Datum		batch_value;
 	int64		known_rows;		/* the relation's row count, or -1 */
+
+	/*
+	 * The rows outside the scope passed the audit together before, and
+	 * nothing but refreshes writes the relation (a differential view's
+	 * guard): a duplicate key is then one a row of the scope has.
+	 */
+	bool		others_audited;
 } AuditRows;
 
 /*
  * @expect-unique: rows whose key (no column NULL: NULLs are distinct, as
  * in a UNIQUE constraint) another row has too, and one such key.  A
  * grouping of every row, unless the view's relation (is_relation) has a
- * unique index on the key.  When the scope is some rows (a stream's batch,
- * what a differential refresh wrote), only the keys those rows have are
- * grouped: the other rows passed this check together before, so a key
- * two of them share is one a row of the scope has too.
+ * unique index on the key.  When the scope is what a differential refresh
+ * wrote (others_audited), only the keys those rows have are grouped.  A
+ * stream's owner may write its table itself (only a differential view is
+ * guarded), so its batch is checked by a grouping of every row.
  */
 static void
 check_unique(Oid relid, List *columns, const AuditRows *scope, bool is_relation)
 {
 	/* some rows: the relation is u, the scope's rows (its alias v) a subquery */
-	bool		some = is_relation && scope->batch_where != NULL;
+	bool		some = is_relation && scope->batch_where != NULL && scope->others_audited;
 	const char *alias = some ? "u" : "v";
 	char	   *keys = column_names(columns, psprintf("%s.", alias));
 	char	   *name = psprintf("unique(%s)", column_names(columns, ""));
@@ -837,7 +844,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 
 	if (def->has_expect_rows)
 	{
-		AuditRows	whole = {scope->source, NULL, InvalidOid, (Datum) 0, -1};
+		AuditRows	whole = {scope->source, NULL, InvalidOid, (Datum) 0, -1, false};
 		int64		count;
 		int64		violations = 0;
 		char	   *bounds = def->expect_rows_max < 0 ?
@@ -911,7 +918,7 @@ static void check_scope(Oid relid, MatviewType type, const char *options_json,
 void
 audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
 
 	check_scope(relid, type, options_json, source_query, &scope, NULL);
 }
@@ -920,7 +927,7 @@ void
 audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 				  const char *source_query, const char *batch_key, const char *batch_mark)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
 
 	if (batch_key != NULL && batch_mark != NULL)
 	{
@@ -947,7 +954,7 @@ void
 audit_check_written(Oid relid, const char *options_json,
 					const ItemPointerData *places, int64 nplaces, int64 rows)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, rows};
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, rows, true};
 
 	/* a TID scan: only the rows written are read */
 	if (nplaces <= WRITTEN_SHARE_FOR_SCAN * rows && nplaces <= WRITTEN_MAX_FETCHED)
@@ -972,7 +979,7 @@ audit_check_tallied(Oid relid, const char *options_json, const char *source_quer
 					DestReceiver *receiver)
 {
 	const AuditTally *tally = receiver->rStartup == tally_startup ? (AuditTally *) receiver : NULL;
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1};
+	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
 
 	check_scope(relid, MATVIEW_REGULAR, options_json, source_query, &scope, tally);
 }
