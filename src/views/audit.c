@@ -844,7 +844,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 
 	if (def->has_expect_rows)
 	{
-		AuditRows	whole = {scope->source, NULL, InvalidOid, (Datum) 0, -1, false};
+		AuditRows	whole = {.source = scope->source,.known_rows = -1};
 		int64		count;
 		int64		violations = 0;
 		char	   *bounds = def->expect_rows_max < 0 ?
@@ -918,7 +918,7 @@ static void check_scope(Oid relid, MatviewType type, const char *options_json,
 void
 audit_check(Oid relid, MatviewType type, const char *options_json, const char *source_query)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
+	AuditRows	scope = {.known_rows = -1};
 
 	check_scope(relid, type, options_json, source_query, &scope, NULL);
 }
@@ -927,7 +927,7 @@ void
 audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 				  const char *source_query, const char *batch_key, const char *batch_mark)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
+	AuditRows	scope = {.known_rows = -1};
 
 	if (batch_key != NULL && batch_mark != NULL)
 	{
@@ -954,7 +954,7 @@ void
 audit_check_written(Oid relid, const char *options_json,
 					const ItemPointerData *places, int64 nplaces, int64 rows)
 {
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, rows, true};
+	AuditRows	scope = {.known_rows = rows,.others_audited = true};
 
 	/* a TID scan: only the rows written are read */
 	if (nplaces <= WRITTEN_SHARE_FOR_SCAN * rows && nplaces <= WRITTEN_MAX_FETCHED)
@@ -979,7 +979,7 @@ audit_check_tallied(Oid relid, const char *options_json, const char *source_quer
 					DestReceiver *receiver)
 {
 	const AuditTally *tally = receiver->rStartup == tally_startup ? (AuditTally *) receiver : NULL;
-	AuditRows	scope = {NULL, NULL, InvalidOid, (Datum) 0, -1, false};
+	AuditRows	scope = {.known_rows = -1};
 
 	check_scope(relid, MATVIEW_REGULAR, options_json, source_query, &scope, tally);
 }
