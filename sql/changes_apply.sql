@@ -212,3 +212,14 @@ INSERT INTO spelled_changes VALUES (3, 'a', 5, 'U'), (3.0, 'a', 5.0, 'D');
 SELECT * FROM pipeline.apply_changes('spelled_changes', 'spelled', '{id}', 'seq');
 SELECT count(*) AS still_two FROM spelled;
 DROP TABLE spelled, spelled_changes;
+
+-- pipeline's own tables are neither target nor truncated change table,
+-- not even for a superuser
+CREATE TABLE own_changes (target regclass, key text, sequence text, deleted_at timestamptz, op text);
+INSERT INTO own_changes VALUES ('pg_class', 'forged', '1', now(), 'I');
+SELECT * FROM pipeline.apply_changes('own_changes', 'pipeline.deleted_keys', '{target,key}', 'sequence');
+SELECT * FROM pipeline.apply_changes('pipeline.deleted_keys', 'own_changes', '{target,key}', 'sequence',
+                                     truncate_changes => true);
+SELECT count(*) AS none_forged FROM pipeline.deleted_keys WHERE key = 'forged';
+SELECT count(*) AS change_kept FROM own_changes;
+DROP TABLE own_changes;

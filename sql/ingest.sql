@@ -131,6 +131,13 @@ SELECT id, url, n, seq, region, seen_at > now() - interval '1 hour' AS seen_defa
 SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'pageviews'::regclass;
 DROP TABLE pageviews;
 
+-- pipeline's own tables are no target, not even for a superuser: nothing
+-- changes
+SELECT count(*) AS before FROM pipeline.ingested;
+SELECT * FROM pipeline.ingest('pipeline.ingested', '[{"target": "pageviews", "dedup_id": "forged"}]');
+SELECT * FROM pipeline.ingest('pipeline.matview_definitions', '[{"name": "forged"}]');
+SELECT count(*) AS after FROM pipeline.ingested;
+
 DROP VIEW transactions_view;
 DROP FUNCTION ingest_state();
 DROP TABLE transactions, transactions_copy;

@@ -47,6 +47,7 @@
 #include "io/apply_check.h"
 #include "io/apply_plan.h"
 #include "io/deleted_keys.h"
+#include "model/catalog.h"
 #include "util/runas.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
@@ -225,6 +226,9 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("change table \"%s\" is not a table", p->changes_name),
 				 errhint("Pass truncate_changes => false to read changes from a view.")));
+	catalog_refuse_own_table(RelationGetRelid(target), "target", p->target_name);
+	if (truncate_changes)
+		catalog_refuse_own_table(RelationGetRelid(changes), "change table", p->changes_name);
 	p->changes_sql = qualified_name(changes);
 	p->target_sql = qualified_name(target);
 	apply_plan_columns(p, changes, target);

@@ -322,6 +322,7 @@ ingest_target(Oid target_relid, Jsonb *messages, const char *dedup_key)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" is not a table", target_name)));
+	catalog_refuse_own_table(target_relid, "ingest target", target_name);
 	/* a missing privilege must fail the call, not reject every message */
 	aclresult = pg_class_aclcheck(target_relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)

@@ -5,9 +5,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -59,6 +61,21 @@ Oid
 catalog_table(const char *name)
 {
 	return get_relname_relid(name, get_namespace_oid(PIPELINE_SCHEMA, true));
+}
+
+void
+catalog_refuse_own_table(Oid relid, const char *role, const char *name)
+{
+	Oid			extension = get_extension_oid("pipeline", true);
+
+	if (get_rel_namespace(relid) == get_namespace_oid(PIPELINE_SCHEMA, true) ||
+		(OidIsValid(extension) &&
+		 getExtensionOfObject(RelationRelationId, relid) == extension))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: %s \"%s\" is one of pipeline's own tables",
+						role, name),
+				 errdetail("Only pipeline's functions write its tables, superusers' calls included.")));
 }
 
 bool

@@ -58,6 +58,14 @@ extern void catalog_require_owner(Oid relid, const char *name);
 extern Oid	catalog_table(const char *name);
 
 /*
+ * Errors when relid is one of pipeline's own tables (its schema's, or a
+ * member of the extension such as a differential view's state): a table
+ * ingest() or apply_changes() was asked to write.  role says which
+ * ("target"), name how the message names it.
+ */
+extern void catalog_refuse_own_table(Oid relid, const char *role, const char *name);
+
+/*
  * Whether pipeline's table has the column: how the library tells which
  * version of the SQL is installed, to keep serving an older one until
  * ALTER EXTENSION pipeline UPDATE.
