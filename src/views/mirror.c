@@ -552,7 +552,6 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 	foreach(lc, b.mirror_keys)
 		b.mirror_key_types = lappend_oid(b.mirror_key_types,
 										 exprType((Node *) query_output_column(run->query, lfirst(lc))->expr));
-	b.mirror_key_columns = quarantine_stream_columns(run->query, b.mirror_keys, b.stream);
 	b.mark = from_scratch ? NULL : incremental_read_mark(run->relid);
 	b.run = apply_range;
 	b.arg = run;

@@ -468,9 +468,8 @@ canonical_key_sql(const char *column, Oid type)
 	}
 }
 
-/* ROW(alias.c1, ...)::text of columns (one per mirror key), each canonical */
-static char *
-mirror_key_row_sql(const StreamBatch *b, const char *alias, List *columns)
+char *
+quarantine_mirror_key_sql(const StreamBatch *b)
 {
 	StringInfoData buf;
 	ListCell   *name;
@@ -478,36 +477,12 @@ mirror_key_row_sql(const StreamBatch *b, const char *alias, List *columns)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "ROW(");
-	forboth(name, columns, type, b->mirror_key_types)
-		appendStringInfo(&buf, "%s%s", name == list_head(columns) ? "" : ", ",
-						 canonical_key_sql(psprintf("%s.%s", alias, quote_identifier(lfirst(name))),
+	forboth(name, b->mirror_keys, type, b->mirror_key_types)
+		appendStringInfo(&buf, "%s%s", name == list_head(b->mirror_keys) ? "" : ", ",
+						 canonical_key_sql(psprintf("q.%s", quote_identifier(lfirst(name))),
 										   lfirst_oid(type)));
 	appendStringInfoString(&buf, ")::pg_catalog.text");
 	return buf.data;
-}
-
-char *
-quarantine_mirror_key_sql(const StreamBatch *b)
-{
-	return mirror_key_row_sql(b, "q", b->mirror_keys);
-}
-
-List *
-quarantine_stream_columns(Query *query, List *outputs, Oid stream)
-{
-	List	   *columns = NIL;
-	ListCell   *lc;
-
-	foreach(lc, outputs)
-	{
-		Oid			table;
-		char	   *column;
-
-		if (!key_column_of(query, lfirst(lc), &table, &column) || table != stream)
-			return NIL;
-		columns = lappend(columns, column);
-	}
-	return columns;
 }
 
 /* The query for collect_texts() and its arguments */
@@ -529,12 +504,12 @@ collect_work(void *arg)
 }
 
 /*
- * The mirror keys of the bad stream keys' rows, through the view's query,
- * or, for a row the query fails on (in its WHERE, say), from the stream
- * table's row when every mirror key is a plain column of it and the stream
- * key names that row alone (of several, the WHERE might have left out
- * those that did not fail); a row whose key cannot be known either way is
- * only set aside itself.
+ * The mirror keys of the bad stream keys' rows, through the view's query.
+ * A row the query fails on (in its WHERE, say) is only set aside itself:
+ * its key is not read from the stream table's row, since the WHERE may
+ * have been about to leave that row out, and a row outside the view's
+ * input (written by whoever may write the stream) must not set aside
+ * the changes of a key it names.
  */
 static List *
 bad_mirror_keys(StreamBatch *b, List *bad)
@@ -556,16 +531,6 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 
 		if (edata && !is_data_error(edata))
 			ReThrowError(edata);
-		if (edata && b->mirror_key_columns != NIL)
-		{
-			c.sql = psprintf("SELECT %s FROM %s s WHERE s.%s %s $1::%s LIMIT 2",
-							 mirror_key_row_sql(b, "s", b->mirror_key_columns), stream_sql(b),
-							 quote_identifier(b->stream_column), equals, b->keytype);
-			if ((edata = subxact_try(collect_work, &c, false)) != NULL && !is_data_error(edata))
-				ReThrowError(edata);
-			if (edata == NULL && list_length(c.texts) != 1)
-				continue;
-		}
 		/* repeats are harmless in <> ALL (equal() is for nodes, not strings) */
 		if (edata == NULL)
 			keys = list_concat(keys, c.texts);

@@ -45,8 +45,6 @@ typedef struct StreamBatch
 	const char *stream_column;	/* its column that is the key */
 	List	   *mirror_keys;	/* a mirror's key columns; NIL otherwise */
 	List	   *mirror_key_types;	/* their types (OIDs) */
-	List	   *mirror_key_columns; /* the stream's column of each, when every
-									 * one is a plain column of it; else NIL */
 	const char *mark;			/* NULL: from the first row */
 	const char *greatest;
 
@@ -79,12 +77,6 @@ typedef struct StreamBatch
  * one spelling.
  */
 extern char *quarantine_mirror_key_sql(const StreamBatch *batch);
-
-/*
- * The columns of stream (names) that the query's output columns outputs
- * are, when each is a plain column of it; NIL otherwise.
- */
-extern List *quarantine_stream_columns(Query *query, List *outputs, Oid stream);
 
 /*
  * Fills in the batch's view, owner, key and stream (the one table query,
