@@ -66,6 +66,21 @@ has_usable_unique_index(Relation rel)
 	return found;
 }
 
+/*
+ * A redefinition replaces the relation: an OID from before a wait may be
+ * gone.  nspid and relname are the view's from before the wait.
+ */
+static void
+error_if_gone_after_wait(Oid relid, Oid nspid, const char *relname)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
+						quote_qualified_identifier(get_namespace_name(nspid), relname)),
+				 errhint("Retry the refresh.")));
+}
+
 void
 refresh_lock(Oid relid)
 {
@@ -81,21 +96,52 @@ refresh_lock(Oid relid)
 	/* like REFRESH: no lock for someone who may not refresh */
 	catalog_require_owner(relid, relname);
 	LockRelationOid(relid, ShareUpdateExclusiveLock);
-
-	/*
-	 * a redefinition replaces the relation: an OID from before the wait may
-	 * be gone
-	 */
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
-						quote_qualified_identifier(get_namespace_name(nspid), relname)),
-				 errhint("Retry the refresh.")));
+	error_if_gone_after_wait(relid, nspid, relname);
 }
 
-void
-refresh_lock_sources(Oid relid)
+/*
+ * A scan of pipeline's table by its index for rows whose column (a
+ * regclass or oid column the index has; NULL for the first) is key.  A direct index scan: these catalog tables are readable
+ * by everyone and have no row-level security, and nothing is resolved by
+ * name but pipeline's own objects, in its own schema.
+ */
+typedef struct CatalogScan
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+} CatalogScan;
+
+static void
+catalog_scan_begin(CatalogScan *cs, const char *table, const char *index,
+				   const char *column, Oid key)
+{
+	Oid			tableid = catalog_table(table);
+	Oid			indexid = catalog_table(index);
+
+	if (!OidIsValid(tableid) || !OidIsValid(indexid))
+		elog(ERROR, "pipeline catalog index %s is missing", index);
+	cs->rel = table_open(tableid, AccessShareLock);
+
+	/*
+	 * by the table's column number (NULL: the first), which
+	 * systable_beginscan() maps
+	 */
+	ScanKeyInit(&cs->key, column ? attnameAttNum(cs->rel, column, false) : 1,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
+	cs->scan = systable_beginscan(cs->rel, indexid, true, NULL, 1, &cs->key);
+}
+
+static void
+catalog_scan_end(CatalogScan *cs)
+{
+	systable_endscan(cs->scan);
+	table_close(cs->rel, AccessShareLock);
+}
+
+/* the stronger locks of refresh_lock_sources(), taken first */
+static void
+lock_sources_to_write(Oid relid)
 {
 	ManagedView *view;
 
@@ -109,6 +155,40 @@ refresh_lock_sources(Oid relid)
 	mirror_lock_stage(view);
 }
 
+/* AccessShareLock, as reading takes, on every upstream in pipeline.edges */
+static void
+lock_upstreams(Oid relid)
+{
+	CatalogScan edges;
+	AttrNumber	upstream_column;
+	HeapTuple	tuple;
+	List	   *upstreams = NIL;
+	ListCell   *lc;
+
+	catalog_scan_begin(&edges, "edges", "edges_pkey", "downstream", relid);
+	upstream_column = attnameAttNum(edges.rel, "upstream", false);
+	while (HeapTupleIsValid(tuple = systable_getnext(edges.scan)))
+	{
+		bool		isnull;
+		Datum		upstream = heap_getattr(tuple, upstream_column,
+											RelationGetDescr(edges.rel), &isnull);
+
+		upstreams = lappend_oid(upstreams, DatumGetObjectId(upstream));
+	}
+	catalog_scan_end(&edges);
+	/* locked after the scan: a wait holds no buffer of the catalog */
+	foreach(lc, upstreams)
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+	list_free(upstreams);
+}
+
+void
+refresh_lock_sources(Oid relid)
+{
+	lock_sources_to_write(relid);
+	lock_upstreams(relid);
+}
+
 /* refresh_lock(), its sources first, for refresh() */
 static void
 lock_sources_then_view(Oid relid)
@@ -117,8 +197,11 @@ lock_sources_then_view(Oid relid)
 
 	if (relname != NULL)
 	{
+		Oid			nspid = get_rel_namespace(relid);
+
 		catalog_require_owner(relid, relname);
 		refresh_lock_sources(relid);
+		error_if_gone_after_wait(relid, nspid, relname);
 	}
 	refresh_lock(relid);
 }
@@ -340,34 +423,22 @@ typedef struct RefreshTarget
 } RefreshTarget;
 
 /*
- * Finds the first row of pipeline's table whose index (on a regclass or oid
- * column first) has key; copies the row into *row when row is not NULL.
- * A direct index probe: these catalog tables are readable by everyone and
- * have no row-level security, and nothing is resolved by name but
- * pipeline's own objects, in its own schema.
+ * Finds the first row of pipeline's table whose first column, its index's
+ * first, is key; copies the row into *row when row is not NULL.
  */
 static bool
 probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *row)
 {
-	Oid			tableid = catalog_table(table);
-	Oid			indexid = catalog_table(index);
-	Relation	rel;
-	ScanKeyData scankey;
-	SysScanDesc scan;
+	CatalogScan probe;
 	HeapTuple	tuple;
 	bool		found;
 
-	if (!OidIsValid(tableid) || !OidIsValid(indexid))
-		elog(ERROR, "pipeline catalog index %s is missing", index);
-	rel = table_open(tableid, AccessShareLock);
-	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
-	scan = systable_beginscan(rel, indexid, true, NULL, 1, &scankey);
-	tuple = systable_getnext(scan);
+	catalog_scan_begin(&probe, table, index, NULL, key);
+	tuple = systable_getnext(probe.scan);
 	found = HeapTupleIsValid(tuple);
 	if (found && row != NULL)
 		*row = heap_copytuple(tuple);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	catalog_scan_end(&probe);
 	return found;
 }
 
@@ -439,6 +510,18 @@ forget_run_under_other_settings(Oid relid)
 	}
 }
 
+/* error context of refresh(): which view of a cascade */
+static void
+refreshing_error_context(void *arg)
+{
+	Oid			relid = *(Oid *) arg;
+	char	   *name = get_rel_name(relid);
+
+	if (name != NULL)
+		errcontext("refreshing %s",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
+}
+
 PG_FUNCTION_INFO_V1(pipeline_refresh);
 
 /*
@@ -456,6 +539,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	Oid		   *views;
 	int64	   *intervals_us;
 	bool		hooks_checked;
+	ErrorContextCallback context = {.callback = refreshing_error_context};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -504,8 +588,13 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	 * dropped under the cascade, and a redefinition that wants one of them
 	 * waits without holding any.
 	 */
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	for (int i = 0; i < count; i++)
+	{
+		context.arg = &views[i];
 		lock_sources_then_view(views[i]);
+	}
 
 	for (int i = 0; i < count; i++)
 	{
@@ -516,6 +605,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
+		context.arg = &views[i];
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_view(views[i], count == 1 ? target.options : NULL);
 		forget_run_under_other_settings(views[i]);
@@ -532,5 +622,6 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		values[3] = IntervalPGetDatum(duration);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	error_context_stack = context.previous;
 	return (Datum) 0;
 }

@@ -39,11 +39,15 @@ extern void refresh_lock(Oid relid);
  * first add tracking triggers, change_tracking.h): the capture a
  * differential view or publication starts on a source
  * (differential_lock_sources_to_capture()), the stage a stage mirror
- * empties (mirror_lock_stage()).  Taken the other way round, a refresh
- * holding the view while it waits for a source would deadlock with a run
- * holding the source while it waits for the view.  The caller has checked
- * that the user may refresh the view.  Costs one index probe for a view
- * that captures its sources already, nothing for a materialized view.
+ * empties (mirror_lock_stage()); then every relation it reads
+ * (pipeline.edges), as its query will, so that a refresh waits for an
+ * upstream view's refresh without holding its own view.  Taken the other
+ * way round, a refresh holding the view while it waits for a source
+ * would deadlock with a run or a refresh() cascade holding the source
+ * (an upstream view swapped) while it waits for the view.  The caller has
+ * checked that the user may refresh the view.  Costs an index scan of the
+ * view's edges, and one probe more for a view that captures its sources
+ * already.
  */
 extern void refresh_lock_sources(Oid relid);
 
