@@ -146,6 +146,18 @@ SELECT line FROM regexp_split_to_table(pipeline.graph('mermaid'), E'\n') line
  WHERE line LIKE '%#lt;%' ORDER BY 1;
 SELECT pipeline.drop_matview('src."mv_<img src=x>"');
 
+-- a cascade that fails in a downstream view says which view: nothing is
+-- refreshed (the upstream keeps its rows), and the error's context names
+-- the downstream view (before, only "division by zero")
+CREATE TABLE src.divisors (id int, v int);
+INSERT INTO src.divisors VALUES (1, 1), (2, 2);
+SELECT pipeline.create_matview('src', 'divisors', 'SELECT id, v FROM src.divisors', '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('src', 'quotients', 'SELECT id, 10 / v AS q FROM src.mv_divisors', '1 hour', refresh_mode => 'full');
+UPDATE src.divisors SET v = 0 WHERE id = 2;
+SELECT matview, status FROM pipeline.refresh('src.mv_divisors');
+SELECT id, v FROM src.mv_divisors ORDER BY id;
+SELECT pipeline.drop_matview('src.mv_divisors', cascade => true);
+
 DROP SCHEMA analytics CASCADE;
 DROP SCHEMA src CASCADE;
 DROP SCHEMA "we;ird ""schema" CASCADE;
