@@ -79,12 +79,7 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 static void
 populate_error_context(void *arg)
 {
-	Oid			relid = *(Oid *) arg;
-	char	   *name = get_rel_name(relid);
-
-	if (name != NULL)
-		errcontext("filling %s",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
+	relation_errcontext("filling", *(Oid *) arg);
 }
 
 static uint64

@@ -42,6 +42,7 @@
 #include "views/publication.h"
 #include "views/refresh.h"
 #include "views/swap_refresh.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 
@@ -514,12 +515,7 @@ forget_run_under_other_settings(Oid relid)
 static void
 refreshing_error_context(void *arg)
 {
-	Oid			relid = *(Oid *) arg;
-	char	   *name = get_rel_name(relid);
-
-	if (name != NULL)
-		errcontext("refreshing %s",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
+	relation_errcontext("refreshing", *(Oid *) arg);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_refresh);
