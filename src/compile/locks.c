@@ -15,6 +15,7 @@
 
 #include "compile/changeset.h"
 #include "compile/locks.h"
+#include "util/lock_set.h"
 
 /*
  * What the compile step locks for a set: every existing view of the set
@@ -70,74 +71,48 @@ lock_set_covers(LockSet *held, LockSet *need)
 	return true;
 }
 
-/* The n first locks of ls, exclusive ones first; -1: all of them. */
+/* Lets go every lock of ls */
 static void
-unlock_set(LockSet *ls, int n)
+unlock_set(LockSet *ls)
 {
-	int			i = 0;
 	ListCell   *lc;
 
 	foreach(lc, ls->exclusive)
-		if (n < 0 || i++ < n)
-			UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
 	foreach(lc, ls->shared)
-		if (n < 0 || i++ < n)
-			UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
+		UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
 }
 
 /*
- * Tries to lock each relation of relids in mode without waiting, counting
- * the locks taken in *taken; at the first busy one stores it in *busy and
- * returns false.
- */
-static bool
-try_lock_each(List *relids, LOCKMODE mode, int *taken, Oid *busy)
-{
-	ListCell   *lc;
-
-	foreach(lc, relids)
-	{
-		if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
-		{
-			*busy = lfirst_oid(lc);
-			return false;
-		}
-		(*taken)++;
-	}
-	return true;
-}
-
-/*
- * Takes every lock of ls, all or nothing: when one is busy, every lock
- * taken so far is let go before waiting for it (an ordinary lock wait, so
- * cancel and lock_timeout work), then all are tried again.  A redefinition
- * therefore never waits while holding a view or an upstream a refresh or a
- * run might want next: no deadlock, whatever order they lock in.  (Without
- * the upstreams, a redefinition holding a downstream view would wait to read
- * an upstream a plain REFRESH holds, while the run refreshing it waits for
- * the downstream view.)
+ * Takes every lock of ls, all or nothing (util/lock_set.h): exclusive ones
+ * first.  A redefinition therefore never waits while holding a view or an
+ * upstream a refresh or a run might want next: no deadlock, whatever order
+ * they lock in.  (Without the upstreams, a redefinition holding a
+ * downstream view would wait to read an upstream a plain REFRESH holds,
+ * while the run refreshing it waits for the downstream view.)
  */
 static void
 lock_all_or_nothing(LockSet *ls)
 {
-	for (;;)
-	{
-		int			taken = 0;
-		Oid			busy = InvalidOid;
-		LOCKMODE	busy_mode;
+	int			n = list_length(ls->exclusive) + list_length(ls->shared);
+	Oid		   *relids = palloc(sizeof(Oid) * Max(n, 1));
+	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * Max(n, 1));
+	int			i = 0;
+	ListCell   *lc;
 
-		CHECK_FOR_INTERRUPTS();
-		busy_mode = AccessExclusiveLock;
-		if (try_lock_each(ls->exclusive, busy_mode, &taken, &busy))
-		{
-			busy_mode = AccessShareLock;
-			if (try_lock_each(ls->shared, busy_mode, &taken, &busy))
-				return;
-		}
-		unlock_set(ls, taken);
-		LockRelationOid(busy, busy_mode);
-		UnlockRelationOid(busy, busy_mode);
+	foreach(lc, ls->exclusive)
+	{
+		relids[i] = lfirst_oid(lc);
+		modes[i++] = AccessExclusiveLock;
 	}
+	foreach(lc, ls->shared)
+	{
+		relids[i] = lfirst_oid(lc);
+		modes[i++] = AccessShareLock;
+	}
+	lock_relations_all_or_nothing(n, relids, modes);
+	pfree(relids);
+	pfree(modes);
 }
 
 void
@@ -211,7 +186,7 @@ changeset_build_and_lock(List *defs)
 		PopActiveSnapshot();
 
 		if (held != NULL)
-			unlock_set(held, -1);
+			unlock_set(held);
 		if (IsolationUsesXactSnapshot() && (cs == NULL || held != NULL))
 			changeset_report_changed(stale, held != NULL);
 		if (++rounds > MAX_LOCK_ROUNDS)

@@ -42,6 +42,7 @@
 #include "views/publication.h"
 #include "views/refresh.h"
 #include "views/swap_refresh.h"
+#include "util/lock_set.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -80,24 +81,6 @@ error_if_gone_after_wait(Oid relid, Oid nspid, const char *relname)
 				 errmsg("managed view %s was dropped or redefined while the refresh waited for it",
 						quote_qualified_identifier(get_namespace_name(nspid), relname)),
 				 errhint("Retry the refresh.")));
-}
-
-void
-refresh_lock(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-	Oid			nspid = get_rel_namespace(relid);
-
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("a managed view was dropped or redefined while the refresh ran"),
-				 errdetail("The relation with OID %u no longer exists.", relid),
-				 errhint("Retry the refresh.")));
-	/* like REFRESH: no lock for someone who may not refresh */
-	catalog_require_owner(relid, relname);
-	LockRelationOid(relid, ShareUpdateExclusiveLock);
-	error_if_gone_after_wait(relid, nspid, relname);
 }
 
 /*
@@ -140,31 +123,14 @@ catalog_scan_end(CatalogScan *cs)
 	table_close(cs->rel, AccessShareLock);
 }
 
-/* the stronger locks of refresh_lock_sources(), taken first */
-static void
-lock_sources_to_write(Oid relid)
-{
-	ManagedView *view;
-
-	/* a view registered once stays so: the common case costs one probe */
-	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
-		return;
-	view = catalog_get(relid);
-	if (view == NULL)
-		return;					/* gone: refresh_lock() says so */
-	differential_lock_sources_to_capture(view);
-	mirror_lock_stage(view);
-}
-
-/* AccessShareLock, as reading takes, on every upstream in pipeline.edges */
-static void
-lock_upstreams(Oid relid)
+/* The relations the view reads (pipeline.edges), in OID order */
+static List *
+upstreams_of(Oid relid)
 {
 	CatalogScan edges;
 	AttrNumber	upstream_column;
 	HeapTuple	tuple;
 	List	   *upstreams = NIL;
-	ListCell   *lc;
 
 	catalog_scan_begin(&edges, "edges", "edges_pkey", "downstream", relid);
 	upstream_column = attnameAttNum(edges.rel, "upstream", false);
@@ -177,17 +143,75 @@ lock_upstreams(Oid relid)
 		upstreams = lappend_oid(upstreams, DatumGetObjectId(upstream));
 	}
 	catalog_scan_end(&edges);
-	/* locked after the scan: a wait holds no buffer of the catalog */
+	list_sort(upstreams, list_oid_cmp);
+	return upstreams;
+}
+
+/*
+ * The view's ShareUpdateExclusiveLock with AccessShareLock on each relation
+ * it reads, all or nothing (util/lock_set.h): a refresh waits neither for
+ * an upstream while it holds its view (a transaction that swapped the
+ * upstream's rows in may come to the view next: a refresh() cascade, or
+ * run_due() beside the scheduler) nor for its view while it holds an
+ * upstream (a cascade holding the view may come to swap the upstream).
+ */
+static void
+lock_upstreams_and_view(Oid relid)
+{
+	List	   *upstreams = upstreams_of(relid);
+	int			n = list_length(upstreams) + 1;
+	Oid		   *relids = palloc(sizeof(Oid) * n);
+	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * n);
+	int			i = 0;
+	ListCell   *lc;
+
 	foreach(lc, upstreams)
-		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+	{
+		relids[i] = lfirst_oid(lc);
+		modes[i++] = AccessShareLock;
+	}
+	relids[i] = relid;
+	modes[i] = ShareUpdateExclusiveLock;
+	lock_relations_all_or_nothing(n, relids, modes);
+	pfree(relids);
+	pfree(modes);
 	list_free(upstreams);
+}
+
+void
+refresh_lock(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	Oid			nspid = get_rel_namespace(relid);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("a managed view was dropped or redefined while the refresh ran"),
+				 errdetail("The relation with OID %u no longer exists.", relid),
+				 errhint("Retry the refresh.")));
+	/* like REFRESH: no lock for someone who may not refresh */
+	catalog_require_owner(relid, relname);
+	/* a cascade locked its views first: taken again, it costs no scan */
+	if (CheckRelationOidLockedByMe(relid, ShareUpdateExclusiveLock, true))
+		return;
+	lock_upstreams_and_view(relid);
+	error_if_gone_after_wait(relid, nspid, relname);
 }
 
 void
 refresh_lock_sources(Oid relid)
 {
-	lock_sources_to_write(relid);
-	lock_upstreams(relid);
+	ManagedView *view;
+
+	/* a view registered once stays so: the common case costs one probe */
+	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
+		return;
+	view = catalog_get(relid);
+	if (view == NULL)
+		return;					/* gone: refresh_lock() says so */
+	differential_lock_sources_to_capture(view);
+	mirror_lock_stage(view);
 }
 
 /* refresh_lock(), its sources first, for refresh() */

@@ -27,27 +27,30 @@ extern uint64 refresh_populate(Oid relid);
  * ShareUpdateExclusiveLock, held to the end of the transaction, which
  * conflicts with itself, with the locks REFRESH takes and with DROP, but not
  * with readers.  Refreshers of one view queue here rather than all taking a
- * weaker lock and deadlocking when they upgrade it.  Checks ownership before
- * locking, as REFRESH does; fails with SQLSTATE 40001 when the view is gone
- * (dropped, or replaced by a redefinition) by the time the lock is granted.
+ * weaker lock and deadlocking when they upgrade it.  Taken all or nothing
+ * with AccessShareLock on every relation the view reads (pipeline.edges,
+ * an index scan), so a refresh never waits for an upstream while it holds
+ * its view, nor for its view while it holds an upstream: a transaction
+ * that swapped an upstream's rows in (holding it exclusively) may come to
+ * the view next, and a cascade holding the view may come to swap the
+ * upstream.  Checks ownership before locking, as REFRESH does; fails with
+ * SQLSTATE 40001 when the view is gone (dropped, or replaced by a
+ * redefinition) by the time the lock is granted.  Costs nothing more when
+ * the transaction holds the view already.
  */
 extern void refresh_lock(Oid relid);
 
 /*
- * The locks a refresh of the view takes on its sources, taken before
- * anything locks the view, in the order every refresh takes them (runs
- * first add tracking triggers, change_tracking.h): the capture a
- * differential view or publication starts on a source
- * (differential_lock_sources_to_capture()), the stage a stage mirror
- * empties (mirror_lock_stage()); then every relation it reads
- * (pipeline.edges), as its query will, so that a refresh waits for an
- * upstream view's refresh without holding its own view.  Taken the other
- * way round, a refresh holding the view while it waits for a source
- * would deadlock with a run or a refresh() cascade holding the source
- * (an upstream view swapped) while it waits for the view.  The caller has
- * checked that the user may refresh the view.  Costs an index scan of the
- * view's edges, and one probe more for a view that captures its sources
- * already.
+ * The locks a refresh of the view takes on its sources before anything
+ * locks the view, in the order every refresh takes them (runs first add
+ * tracking triggers, change_tracking.h): the capture a differential view
+ * or publication starts on a source (differential_lock_sources_to_capture()),
+ * the stage a stage mirror empties (mirror_lock_stage()).  Taken the other
+ * way round, a refresh holding the view while it waits for a source would
+ * deadlock with a run holding the source while it waits for the view.  The
+ * caller has checked that the user may refresh the view.  Costs one index
+ * probe for a view that captures its sources already, nothing for a
+ * materialized view.
  */
 extern void refresh_lock_sources(Oid relid);
 

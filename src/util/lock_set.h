@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ * lock_set.h
+ *	  Locking several relations all or nothing: never waiting while
+ *	  holding one of them, so that no lock order can deadlock.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_LOCK_SET_H
+#define PIPELINE_LOCK_SET_H
+
+#include "storage/lockdefs.h"
+
+/*
+ * Locks relids[i] in modes[i] for each of the n, all or nothing: when one
+ * is busy, every lock taken so far is let go before waiting for it (an
+ * ordinary lock wait, so cancel and lock_timeout work), then all are tried
+ * again.  Locks the transaction held before are kept throughout (a lock is
+ * counted, and only this call's count is let go).
+ */
+extern void lock_relations_all_or_nothing(int n, const Oid *relids, const LOCKMODE *modes);
+
+#endif
