@@ -190,7 +190,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		catalog_require_owner(victim, get_rel_name(victim));
 		relids = lappend_oid(relids, victim);
 	}
-	compile_lock_all_or_nothing(relids, NIL);
+	compile_lock_views_to_drop(relids);
 	foreach(lc, relids)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
 			ereport(ERROR,

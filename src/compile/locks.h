@@ -12,16 +12,19 @@
 #include "compile/changeset.h"
 
 /*
- * Locks every relation of exclusive (AccessExclusiveLock) and of shared
- * (AccessShareLock), all or nothing: while one is busy none is held, so the
- * caller never deadlocks with a run that locks them in another order.
- * Waits as an ordinary lock wait (cancel and lock_timeout work).
+ * Locks views (AccessExclusiveLock) and the tables whose captured changes
+ * they consume (ShareRowExclusiveLock, as stopping the capture takes), all
+ * or nothing: while one is busy none is held, so the caller never
+ * deadlocks with a run, or a writer of a source, that locks them in
+ * another order.  Waits as an ordinary lock wait (cancel and lock_timeout
+ * work).
  */
-extern void compile_lock_all_or_nothing(List *exclusive, List *shared);
+extern void compile_lock_views_to_drop(List *views);
 
 /*
  * Locks, all or nothing, everything judging cs needs: its existing views
- * exclusively, every other relation its queries read shared.
+ * exclusively, the tables they consume captured changes of as stopping
+ * the capture does, every other relation its queries read shared.
  */
 extern void changeset_lock(ChangeSet *cs);
 

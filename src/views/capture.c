@@ -289,6 +289,21 @@ stop_capture_if_unused(Oid source)
 					1, argtypes, values, NULL, false, SPI_OK_DELETE);
 }
 
+List *
+capture_sources_of(Oid matview)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(matview)};
+
+	if (!sql_has_capture())
+		return NIL;
+	return spi_rows_oids(spi_rows(catalog_owner(),
+								  "SELECT c.source::pg_catalog.oid FROM pipeline.capture_consumers c "
+								  " WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+								  " ORDER BY 1",
+								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+}
+
 void
 capture_unregister(Oid matview)
 {

@@ -66,6 +66,13 @@ extern bool capture_serves(Oid matview, Oid source, Bitmapset *attnums);
 extern bool capture_consumes_any(Oid matview);
 
 /*
+ * The sources matview consumes (OIDs, sorted): the tables whose capture
+ * capture_unregister() may stop, taking ShareRowExclusiveLock on each, so
+ * a drop or redefinition locks them with the view, all or nothing.
+ */
+extern List *capture_sources_of(Oid matview);
+
+/*
  * Forgets what matview consumes, and stops capture (triggers, log, row) of
  * every table nobody consumes any more.
  */
