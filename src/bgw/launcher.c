@@ -491,17 +491,28 @@ launcher_wake_idle_workers(Oid dboid, int count)
 }
 
 bool
-launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket)
+launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket, bool *too_many)
 {
 	RunQueue   *queue;
 	QueuedJob  *oldest;
+	int			busy = 0;
 
+	*too_many = false;
 	if (shared == NULL || my_slot < 0)
 		return false;
 	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < shared->nslots; i++)
+		if (i != my_slot && shared->slots[i].kind == SLOT_REFRESH &&
+			shared->slots[i].dboid == dboid && shared->slots[i].worker_state == WORKER_BUSY)
+			busy++;
 	queue = queue_of(dboid);
 	oldest = oldest_waiting(queue);
-	if (!owner_may_take(shared->slots[my_slot].owner, oldest))
+	if (busy >= max_busy)
+	{
+		*too_many = true;
+		oldest = NULL;
+	}
+	else if (!owner_may_take(shared->slots[my_slot].owner, oldest))
 		oldest = NULL;
 	if (oldest != NULL)
 	{

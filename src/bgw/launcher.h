@@ -90,7 +90,9 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  * owner of its first job (PL/pgSQL keeps what a function's first call in a
  * session resolved, util/plpgsql_paths.h).  launcher_take_job() takes the
  * oldest job waiting in the queue of dboid's scheduler if this worker may
- * take it (false otherwise, or if none), and marks this worker busy;
+ * take it (false otherwise, or if none), and marks this worker busy; it
+ * takes none while max_busy other workers of dboid are busy, and then sets
+ * *too_many (pipeline.max_workers was lowered: this worker should go);
  * launcher_job_finished() marks it done and this worker idle.
  * launcher_leave_if_idle() marks this worker leaving unless a job it may
  * take waits: true when it may exit (it takes no job any more), false
@@ -99,7 +101,8 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  * may take it, so that a worker for that one starts in its place and no
  * view waits behind younger runs.
  */
-extern bool launcher_take_job(Oid dboid, RefreshJob *job, JobTicket *ticket);
+extern bool launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket,
+							  bool *too_many);
 extern void launcher_job_finished(const JobTicket *ticket);
 extern bool launcher_leave_if_idle(Oid dboid, bool timed_out);
 

@@ -137,8 +137,9 @@ forget_run(Oid userid, int sec_context)
 /*
  * Waits, idle, for a job in the scheduler's queue; false when the worker
  * should exit: idle for pipeline.worker_idle_timeout, the oldest job
- * waiting another owner's (launcher.h), the extension being dropped, or
- * the database no longer served.  A job taken just before leaving for the
+ * waiting another owner's (launcher.h), pipeline.max_workers others of
+ * its database busy (the setting was lowered), the extension being
+ * dropped, or the database no longer served.  A job taken just before leaving for the
  * last two is lost: the scheduler collects it as such and plans the view
  * again.
  */
@@ -150,6 +151,7 @@ wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)
 	for (;;)
 	{
 		long		timeout;
+		bool		too_many;
 
 		/* a cancel that reaches an idle worker is DROP EXTENSION's */
 		QueryCancelPending = false;
@@ -162,8 +164,10 @@ wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)
 		if (launcher_extension_dropping(dboid) || !pipeline_enabled ||
 			!launcher_database_allowed(dbname))
 			return false;
-		if (launcher_take_job(dboid, job, ticket))
+		if (launcher_take_job(dboid, pipeline_max_workers, job, ticket, &too_many))
 			return true;
+		if (too_many)
+			return false;		/* pipeline.max_workers was lowered */
 		timeout = pipeline_worker_idle_timeout_ms -
 			(long) ((GetCurrentTimestamp() - idle_since) / 1000);
 		if (launcher_leave_if_idle(dboid, timeout <= 0))

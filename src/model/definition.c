@@ -117,10 +117,13 @@ validate_type(const MatviewDefinition *def)
 	if (def->sla_minutes > 0 && def->sla_minutes * USECS_PER_MINUTE < def->interval_us)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("freshness SLA of %d minutes for \"%s\" is shorter than its refresh interval",
-						def->sla_minutes, def->name),
-				 errdetail("A view refreshed every %lld minutes is up to that old between runs.",
-						   (long long) (def->interval_us / USECS_PER_MINUTE)),
+				 errmsg_plural("freshness SLA of %d minute for \"%s\" is shorter than its refresh interval",
+							   "freshness SLA of %d minutes for \"%s\" is shorter than its refresh interval",
+							   def->sla_minutes, def->sla_minutes, def->name),
+				 errdetail_plural("A view refreshed every %lld minute is up to that old between runs.",
+								  "A view refreshed every %lld minutes is up to that old between runs.",
+								  (unsigned long) (def->interval_us / USECS_PER_MINUTE),
+								  (long long) (def->interval_us / USECS_PER_MINUTE)),
 				 errhint("Give @freshness-sla-minutes at least the interval.")));
 	if (def->type == MATVIEW_INCREMENTAL && def->incremental_key == NULL)
 		ereport(ERROR,
