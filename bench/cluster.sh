@@ -20,7 +20,7 @@ if [ "$(id -u)" = 0 ]; then
 	set +e
 	runuser -u pipeline_test -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
 		LANG=C.UTF-8 ${BENCH_EXPLAIN:+BENCH_EXPLAIN=$BENCH_EXPLAIN} \
-		${BENCH_NO_INDEX:+BENCH_NO_INDEX=$BENCH_NO_INDEX} "$work/$rel" "$@"
+		${BENCH_NO_INDEX:+BENCH_NO_INDEX=$BENCH_NO_INDEX} ${BENCH_VIEW:+BENCH_VIEW=$BENCH_VIEW} "$work/$rel" "$@"
 	rc=$?
 	rm -rf "$work"
 	exit $rc

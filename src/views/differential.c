@@ -599,15 +599,20 @@ gains_only(DiffRefresh *r)
  * Joins of the changed groups with the state and the view: by index, or
  * by hashing what is read whole (never sorting it for a merge join, nor
  * looking up one side per row because a state or view not analyzed since
- * it grew looks small).
+ * it grew looks small).  A join left with no allowed method (the one row
+ * of a view without GROUP BY, joined ON true, has only a nested loop) is
+ * priced at the planner's disable_cost, which would pass jit_above_cost
+ * and compile a one-row statement for 150 ms: no JIT here.
  */
 static const RunAsSetting find_groups_by_key[] = {
 	{"enable_hashjoin", "off"},
 	{"enable_mergejoin", "off"},
+	{"jit", "off"},
 };
 static const RunAsSetting find_groups_by_hash[] = {
 	{"enable_mergejoin", "off"},
 	{"enable_nestloop", "off"},
+	{"jit", "off"},
 };
 
 /*
@@ -619,6 +624,8 @@ static const RunAsSetting find_groups_by_hash[] = {
  */
 static const RunAsSetting delta_of_losses[] = {
 	{"enable_hashagg", "off"},
+	{"jit", "off"},				/* as above: a key no sort serves is
+								 * disabled_cost */
 };
 
 /* Pins the join methods find_groups_by_key or _by_hash allow; unpin with its level. */
