@@ -13,7 +13,7 @@
 void
 lock_relations_all_or_nothing(int n, const Oid *relids, const LOCKMODE *modes)
 {
-	for (;;)
+	for (int round = 1;; round++)
 	{
 		int			taken = 0;
 
@@ -22,6 +22,12 @@ lock_relations_all_or_nothing(int n, const Oid *relids, const LOCKMODE *modes)
 			taken++;
 		if (taken == n)
 			return;
+		if (round == LOCK_SET_ROUNDS)
+		{
+			for (; taken < n; taken++)
+				LockRelationOid(relids[taken], modes[taken]);
+			return;
+		}
 		for (int i = 0; i < taken; i++)
 			UnlockRelationOid(relids[i], modes[i]);
 		LockRelationOid(relids[taken], modes[taken]);
