@@ -21,35 +21,28 @@
 /*
  * What the compile step locks for a set: every existing view of the set
  * with AccessExclusiveLock, in DAG order (they are dropped and recreated),
- * the tables they consume captured changes of with ShareRowExclusiveLock
- * (captured_sources()), and every other relation the set's queries read
- * with AccessShareLock, in OID order (they are analyzed and read to
- * populate the views, never changed).  Sources read through plain views count, as do the plain views.
+ * and so the tables whose capture stops with them
+ * (views_and_stopping_captures()), and every other relation the set's
+ * queries read with AccessShareLock, in OID order (they are analyzed and
+ * read to populate the views, never changed).  Sources read through plain views count, as do the plain views.
  */
 typedef struct LockSet
 {
 	List	   *exclusive;		/* OIDs, AccessExclusiveLock */
-	List	   *captured;		/* OIDs, ShareRowExclusiveLock */
 	List	   *shared;			/* OIDs, AccessShareLock */
 } LockSet;
 
 /*
- * The tables the views of exclusive consume captured changes of, whose
- * capture a drop or redefinition may stop (CREATE and DROP TRIGGER's
- * ShareRowExclusiveLock, capture_unregister()): taken with the views, a
+ * views, then the tables whose capture stops once they are gone
+ * (capture_unregister() drops the triggers: DROP TRIGGER's
+ * AccessExclusiveLock).  Taken with the views, all or nothing, a reader or
  * writer of such a table in an open transaction is waited for holding
  * nothing, so it may still read the views before it commits.
  */
 static List *
-captured_sources(List *exclusive)
+views_and_stopping_captures(List *views)
 {
-	List	   *sources = NIL;
-	ListCell   *lc;
-
-	foreach(lc, exclusive)
-		sources = list_concat_unique_oid(sources, capture_sources_of(lfirst_oid(lc)));
-	list_sort(sources, list_oid_cmp);
-	return sources;
+	return list_concat(list_copy(views), capture_sources_stopping(views));
 }
 
 static LockSet *
@@ -70,10 +63,9 @@ lock_set_for(ChangeSet *cs)
 		reads = list_concat_unique_oid(reads,
 									   v->def ? v->reads : changeset_direct_reads(cs, i));
 	}
-	ls->captured = captured_sources(ls->exclusive);
+	ls->exclusive = views_and_stopping_captures(ls->exclusive);
 	foreach(lc, changeset_view_closure(reads))
-		if (!list_member_oid(ls->exclusive, lfirst_oid(lc)) &&
-			!list_member_oid(ls->captured, lfirst_oid(lc)))
+		if (!list_member_oid(ls->exclusive, lfirst_oid(lc)))
 			ls->shared = list_append_unique_oid(ls->shared, lfirst_oid(lc));
 	list_sort(ls->shared, list_oid_cmp);
 	return ls;
@@ -87,10 +79,6 @@ lock_set_covers(LockSet *held, LockSet *need)
 
 	foreach(lc, need->exclusive)
 		if (!list_member_oid(held->exclusive, lfirst_oid(lc)))
-			return false;
-	foreach(lc, need->captured)
-		if (!list_member_oid(held->captured, lfirst_oid(lc)) &&
-			!list_member_oid(held->exclusive, lfirst_oid(lc)))
 			return false;
 	foreach(lc, need->shared)
 		if (!list_member_oid(held->shared, lfirst_oid(lc)) &&
@@ -107,8 +95,6 @@ unlock_set(LockSet *ls)
 
 	foreach(lc, ls->exclusive)
 		UnlockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
-	foreach(lc, ls->captured)
-		UnlockRelationOid(lfirst_oid(lc), ShareRowExclusiveLock);
 	foreach(lc, ls->shared)
 		UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
 }
@@ -124,8 +110,7 @@ unlock_set(LockSet *ls)
 static void
 lock_all_or_nothing(LockSet *ls)
 {
-	int			n = list_length(ls->exclusive) + list_length(ls->captured) +
-	list_length(ls->shared);
+	int			n = list_length(ls->exclusive) + list_length(ls->shared);
 	Oid		   *relids = palloc(sizeof(Oid) * Max(n, 1));
 	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * Max(n, 1));
 	int			i = 0;
@@ -135,11 +120,6 @@ lock_all_or_nothing(LockSet *ls)
 	{
 		relids[i] = lfirst_oid(lc);
 		modes[i++] = AccessExclusiveLock;
-	}
-	foreach(lc, ls->captured)
-	{
-		relids[i] = lfirst_oid(lc);
-		modes[i++] = ShareRowExclusiveLock;
 	}
 	foreach(lc, ls->shared)
 	{
@@ -154,9 +134,18 @@ lock_all_or_nothing(LockSet *ls)
 void
 compile_lock_views_to_drop(List *views)
 {
-	LockSet		ls = {views, captured_sources(views), NIL};
+	for (;;)
+	{
+		LockSet		ls = {views_and_stopping_captures(views), NIL};
+		List	   *now;
 
-	lock_all_or_nothing(&ls);
+		lock_all_or_nothing(&ls);
+		/* a capture a first refresh started while we waited joins the set */
+		now = views_and_stopping_captures(views);
+		if (list_difference_oid(now, ls.exclusive) == NIL)
+			return;
+		unlock_set(&ls);
+	}
 }
 
 void

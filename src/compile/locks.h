@@ -12,19 +12,19 @@
 #include "compile/changeset.h"
 
 /*
- * Locks views (AccessExclusiveLock) and the tables whose captured changes
- * they consume (ShareRowExclusiveLock, as stopping the capture takes), all
- * or nothing: while one is busy none is held, so the caller never
- * deadlocks with a run, or a writer of a source, that locks them in
- * another order.  Waits as an ordinary lock wait (cancel and lock_timeout
- * work).
+ * Locks views and the tables whose capture stops with them (no other view
+ * consumes their changes: dropping the triggers takes AccessExclusiveLock),
+ * all exclusively and all or nothing: while one is busy none is held, so
+ * the caller never deadlocks with a run, or a reader or writer of a
+ * source, that locks them in another order.  Waits as an ordinary lock
+ * wait (cancel and lock_timeout work).
  */
 extern void compile_lock_views_to_drop(List *views);
 
 /*
  * Locks, all or nothing, everything judging cs needs: its existing views
- * exclusively, the tables they consume captured changes of as stopping
- * the capture does, every other relation its queries read shared.
+ * exclusively and so the tables whose capture stops with them, every
+ * other relation its queries read shared.
  */
 extern void changeset_lock(ChangeSet *cs);
 

@@ -290,18 +290,28 @@ stop_capture_if_unused(Oid source)
 }
 
 List *
-capture_sources_of(Oid matview)
+capture_sources_stopping(List *matviews)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(matview)};
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(matviews), 1));
+	int			n = 0;
+	ListCell   *lc;
 
-	if (!sql_has_capture())
+	if (!sql_has_capture() || matviews == NIL)
 		return NIL;
+	foreach(lc, matviews)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	/* not read-only: a fresh snapshot, to see consumers committed meanwhile */
 	return spi_rows_oids(spi_rows(catalog_owner(),
-								  "SELECT c.source::pg_catalog.oid FROM pipeline.capture_consumers c "
-								  " WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+								  "SELECT DISTINCT c.source::pg_catalog.oid FROM pipeline.capture_consumers c "
+								  " WHERE c.matview::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+								  "   AND NOT EXISTS (SELECT 1 FROM pipeline.capture_consumers o "
+								  "                    WHERE o.source OPERATOR(pg_catalog.=) c.source "
+								  "                      AND o.matview::pg_catalog.oid OPERATOR(pg_catalog.<>) ALL ($1)) "
 								  " ORDER BY 1",
-								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+								  1, argtypes, values, NULL, false, SPI_OK_SELECT), 0);
 }
 
 void

@@ -66,11 +66,12 @@ extern bool capture_serves(Oid matview, Oid source, Bitmapset *attnums);
 extern bool capture_consumes_any(Oid matview);
 
 /*
- * The sources matview consumes (OIDs, sorted): the tables whose capture
- * capture_unregister() may stop, taking ShareRowExclusiveLock on each, so
- * a drop or redefinition locks them with the view, all or nothing.
+ * The sources whose capture stops once matviews consume nothing (OIDs,
+ * sorted): those no other view consumes.  Stopping a capture drops its
+ * triggers (DROP TRIGGER: AccessExclusiveLock on the table), so a drop or
+ * redefinition locks them with its views, all or nothing.
  */
-extern List *capture_sources_of(Oid matview);
+extern List *capture_sources_stopping(List *matviews);
 
 /*
  * Forgets what matview consumes, and stops capture (triggers, log, row) of

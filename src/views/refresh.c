@@ -192,8 +192,12 @@ refresh_lock(Oid relid)
 				 errhint("Retry the refresh.")));
 	/* like REFRESH: no lock for someone who may not refresh */
 	catalog_require_owner(relid, relname);
-	/* a cascade locked its views first: taken again, it costs no scan */
-	if (CheckRelationOidLockedByMe(relid, ShareUpdateExclusiveLock, true))
+
+	/*
+	 * a cascade locked its views first: taken again, it costs no scan (this
+	 * very mode: another one, a LOCK TABLE's, came without the upstreams)
+	 */
+	if (CheckRelationOidLockedByMe(relid, ShareUpdateExclusiveLock, false))
 		return;
 	lock_upstreams_and_view(relid);
 	error_if_gone_after_wait(relid, nspid, relname);
@@ -535,11 +539,11 @@ forget_run_under_other_settings(Oid relid)
 	}
 }
 
-/* error context of refresh(): which view of a cascade */
+/* error context of refresh(): which view of a cascade (its name, quoted) */
 static void
 refreshing_error_context(void *arg)
 {
-	relation_errcontext("refreshing", *(Oid *) arg);
+	errcontext("refreshing %s", (const char *) arg);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_refresh);
@@ -560,6 +564,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	int64	   *intervals_us;
 	bool		hooks_checked;
 	ErrorContextCallback context = {.callback = refreshing_error_context};
+	char	  **names;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -610,9 +615,12 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	 */
 	context.previous = error_context_stack;
 	error_context_stack = &context;
+	names = palloc(sizeof(char *) * count);
 	for (int i = 0; i < count; i++)
 	{
-		context.arg = &views[i];
+		names[i] = get_rel_name(views[i]) ? relation_qualified_name(views[i]) :
+			psprintf("the view with OID %u", views[i]); /* dropped meanwhile */
+		context.arg = names[i];
 		lock_sources_then_view(views[i]);
 	}
 
@@ -625,7 +633,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		context.arg = &views[i];
+		context.arg = names[i];
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_view(views[i], count == 1 ? target.options : NULL);
 		forget_run_under_other_settings(views[i]);
