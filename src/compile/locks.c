@@ -110,25 +110,7 @@ unlock_set(LockSet *ls)
 static void
 lock_all_or_nothing(LockSet *ls)
 {
-	int			n = list_length(ls->exclusive) + list_length(ls->shared);
-	Oid		   *relids = palloc(sizeof(Oid) * Max(n, 1));
-	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * Max(n, 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, ls->exclusive)
-	{
-		relids[i] = lfirst_oid(lc);
-		modes[i++] = AccessExclusiveLock;
-	}
-	foreach(lc, ls->shared)
-	{
-		relids[i] = lfirst_oid(lc);
-		modes[i++] = AccessShareLock;
-	}
-	lock_relations_all_or_nothing(n, relids, modes);
-	pfree(relids);
-	pfree(modes);
+	lock_relations_all_or_nothing(ls->exclusive, AccessExclusiveLock, ls->shared, AccessShareLock);
 }
 
 void

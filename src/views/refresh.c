@@ -85,9 +85,10 @@ error_if_gone_after_wait(Oid relid, Oid nspid, const char *relname)
 
 /*
  * A scan of pipeline's table by its index for rows whose column (a
- * regclass or oid column the index has; NULL for the first) is key.  A direct index scan: these catalog tables are readable
- * by everyone and have no row-level security, and nothing is resolved by
- * name but pipeline's own objects, in its own schema.
+ * regclass or oid column the index has; NULL for the first) is key.  A
+ * direct index scan: these catalog tables are readable by everyone and
+ * have no row-level security, and nothing is resolved by name but
+ * pipeline's own objects, in its own schema.
  */
 typedef struct CatalogScan
 {
@@ -158,24 +159,8 @@ upstreams_of(Oid relid)
 static void
 lock_upstreams_and_view(Oid relid)
 {
-	List	   *upstreams = upstreams_of(relid);
-	int			n = list_length(upstreams) + 1;
-	Oid		   *relids = palloc(sizeof(Oid) * n);
-	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * n);
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, upstreams)
-	{
-		relids[i] = lfirst_oid(lc);
-		modes[i++] = AccessShareLock;
-	}
-	relids[i] = relid;
-	modes[i] = ShareUpdateExclusiveLock;
-	lock_relations_all_or_nothing(n, relids, modes);
-	pfree(relids);
-	pfree(modes);
-	list_free(upstreams);
+	lock_relations_all_or_nothing(upstreams_of(relid), AccessShareLock,
+								  list_make1_oid(relid), ShareUpdateExclusiveLock);
 }
 
 void
