@@ -65,15 +65,17 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	SpiRows    *rows;
 	bool		isnull;
 	bool		with_start = catalog_has_column("runs", "worker_started_at");
+	List	   *upstreams;
 
 	/*
-	 * Wait for whoever is running, redefining or dropping the view; then it
-	 * may be gone (a redefinition replaces the relation).
+	 * Wait for whoever is running, redefining or dropping the view, holding
+	 * nothing while we wait (refresh.h); then it may be gone (a redefinition
+	 * replaces the relation).
 	 */
-	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	upstreams = refresh_lock_with_upstreams(relid);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
-		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		refresh_unlock_with_upstreams(relid, upstreams);
 		return 0;
 	}
 
@@ -107,7 +109,7 @@ run_claim(Oid relid, TimestampTz label, int attempt)
 	if (rows->count == 1)
 		run_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 	if (run_id == 0)
-		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		refresh_unlock_with_upstreams(relid, upstreams);
 	return run_id;
 }
 

@@ -148,19 +148,24 @@ upstreams_of(Oid relid)
 	return upstreams;
 }
 
-/*
- * The view's ShareUpdateExclusiveLock with AccessShareLock on each relation
- * it reads, all or nothing (util/lock_set.h): a refresh waits neither for
- * an upstream while it holds its view (a transaction that swapped the
- * upstream's rows in may come to the view next: a refresh() cascade, or
- * run_due() beside the scheduler) nor for its view while it holds an
- * upstream (a cascade holding the view may come to swap the upstream).
- */
-static void
-lock_upstreams_and_view(Oid relid)
+List *
+refresh_lock_with_upstreams(Oid relid)
 {
-	lock_relations_all_or_nothing(upstreams_of(relid), AccessShareLock,
+	List	   *upstreams = upstreams_of(relid);
+
+	lock_relations_all_or_nothing(upstreams, AccessShareLock,
 								  list_make1_oid(relid), ShareUpdateExclusiveLock);
+	return upstreams;
+}
+
+void
+refresh_unlock_with_upstreams(Oid relid, List *upstreams)
+{
+	ListCell   *lc;
+
+	UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+	foreach(lc, upstreams)
+		UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
 }
 
 void
@@ -184,7 +189,7 @@ refresh_lock(Oid relid)
 	 */
 	if (CheckRelationOidLockedByMe(relid, ShareUpdateExclusiveLock, false))
 		return;
-	lock_upstreams_and_view(relid);
+	(void) refresh_lock_with_upstreams(relid);
 	error_if_gone_after_wait(relid, nspid, relname);
 }
 

@@ -29,16 +29,25 @@ extern uint64 refresh_populate(Oid relid);
  * with readers.  Refreshers of one view queue here rather than all taking a
  * weaker lock and deadlocking when they upgrade it.  Taken all or nothing
  * with AccessShareLock on every relation the view reads (pipeline.edges,
- * an index scan), so a refresh never waits for an upstream while it holds
- * its view, nor for its view while it holds an upstream: a transaction
- * that swapped an upstream's rows in (holding it exclusively) may come to
- * the view next, and a cascade holding the view may come to swap the
- * upstream.  Checks ownership before locking, as REFRESH does; fails with
+ * an index scan; refresh_lock_with_upstreams()).  Checks ownership before locking, as REFRESH does; fails with
  * SQLSTATE 40001 when the view is gone (dropped, or replaced by a
  * redefinition) by the time the lock is granted.  Costs nothing more when
  * the transaction holds the view already.
  */
 extern void refresh_lock(Oid relid);
+
+/*
+ * refresh_lock()'s locks alone, with no check of the owner or of the view
+ * being gone: ShareUpdateExclusiveLock on the view with AccessShareLock on
+ * each relation it reads, all or nothing, so that the caller waits for
+ * none of them while it holds another (a transaction that swapped an
+ * upstream in may come to the view next; a cascade holding the view may
+ * come to swap an upstream).  Returns the upstreams, which
+ * refresh_unlock_with_upstreams() lets go with the view.  For a run's
+ * claim (schedule/run.h).
+ */
+extern List *refresh_lock_with_upstreams(Oid relid);
+extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
  * The locks a refresh of the view takes on its sources before anything
