@@ -139,9 +139,9 @@ forget_run(Oid userid, int sec_context)
  * should exit: idle for pipeline.worker_idle_timeout, the oldest job
  * waiting another owner's (launcher.h), pipeline.max_workers others of
  * its database busy (the setting was lowered), the extension being
- * dropped, or the database no longer served.  A job taken just before leaving for the
- * last two is lost: the scheduler collects it as such and plans the view
- * again.
+ * dropped, or the database no longer served.  A job taken just before
+ * leaving for the last two is lost: the scheduler collects it as such and
+ * plans the view again.
  */
 static bool
 wait_for_job(Oid dboid, const char *dbname, RefreshJob *job, JobTicket *ticket)

@@ -24,7 +24,8 @@
  * and so the tables whose capture stops with them
  * (views_and_stopping_captures()), and every other relation the set's
  * queries read with AccessShareLock, in OID order (they are analyzed and
- * read to populate the views, never changed).  Sources read through plain views count, as do the plain views.
+ * read to populate the views, never changed).  Sources read through plain
+ * views count, as do the plain views.
  */
 typedef struct LockSet
 {
