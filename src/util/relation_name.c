@@ -17,13 +17,3 @@ relation_qualified_name(Oid relid)
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
-
-void
-relation_errcontext(const char *doing, Oid relid)
-{
-	char	   *name = get_rel_name(relid);
-
-	if (name != NULL)
-		errcontext("%s %s", doing,
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name));
-}

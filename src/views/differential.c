@@ -47,6 +47,7 @@
 #include "model/dpl.h"
 #include "util/analyze.h"
 #include "util/freed_memory.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -54,7 +55,7 @@
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/differential.h"
-#include "util/relation_name.h"
+#include "views/refresh.h"
 
 /* The change log of a captured source, qualified. */
 static char *
@@ -156,23 +157,6 @@ functions_1_9_installed(void)
 									 7, argtypes, true));
 }
 
-/* Locks every relation the view reads (pipeline.edges) against changes. */
-static void
-lock_upstreams(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	SpiRows    *rows;
-	ListCell   *lc;
-
-	rows = spi_rows(catalog_owner(),
-					"SELECT e.upstream::pg_catalog.oid FROM pipeline.edges e "
-					" WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	foreach(lc, spi_rows_oids(rows, 0))
-		LockRelationOid(lfirst_oid(lc), AccessShareLock);
-}
-
 /*
  * The owner may still read what the query reads, as a recompute would
  * check: a delta term may read only a change log (which carries no
@@ -201,7 +185,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	 * What it reads first, as REFRESH would: a rename in progress commits its
 	 * new bound query before we read it.
 	 */
-	lock_upstreams(relid);
+	refresh_lock_upstreams(relid);
 	/* the definition as of now: it may have been written just before */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

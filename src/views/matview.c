@@ -79,7 +79,7 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 static void
 populate_error_context(void *arg)
 {
-	relation_errcontext("filling", *(Oid *) arg);
+	errcontext("filling %s", (const char *) arg);
 }
 
 static uint64
@@ -142,9 +142,10 @@ populate_call(void *arg)
 uint64
 matview_populate(Oid relid, MatviewType type, const char *options_json)
 {
-	ErrorContextCallback context = {error_context_stack, populate_error_context, &relid};
+	/* named now: an error's context callback must not read the catalogs */
+	char	   *name = relation_qualified_name(relid);
+	ErrorContextCallback context = {error_context_stack, populate_error_context, name};
 	PopulateCall call = {relid, type, options_json, 0};
-	char	   *name;
 	ErrorData  *error;
 
 	error_context_stack = &context;
@@ -152,7 +153,6 @@ matview_populate(Oid relid, MatviewType type, const char *options_json)
 		call.rows = populate(relid, type, options_json);
 	else
 	{
-		name = relation_qualified_name(relid);
 		audit_forget();
 		/* rolled back before anything is said; a cancel is re-thrown */
 		error = subxact_try(populate_call, &call, false);

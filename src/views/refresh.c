@@ -159,6 +159,15 @@ refresh_lock_with_upstreams(Oid relid)
 }
 
 void
+refresh_lock_upstreams(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, upstreams_of(relid))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+}
+
+void
 refresh_unlock_with_upstreams(Oid relid, List *upstreams)
 {
 	ListCell   *lc;
