@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -13,7 +15,9 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "parser/parse_relation.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -61,6 +65,33 @@ Oid
 catalog_table(const char *name)
 {
 	return get_relname_relid(name, get_namespace_oid(PIPELINE_SCHEMA, true));
+}
+
+void
+catalog_scan_begin(CatalogScan *cs, const char *table, const char *index,
+				   const char *column, Oid key)
+{
+	Oid			tableid = catalog_table(table);
+	Oid			indexid = catalog_table(index);
+
+	if (!OidIsValid(tableid) || !OidIsValid(indexid))
+		elog(ERROR, "pipeline catalog index %s is missing", index);
+	cs->rel = table_open(tableid, AccessShareLock);
+
+	/*
+	 * by the table's column number (NULL: the first), which
+	 * systable_beginscan() maps
+	 */
+	ScanKeyInit(&cs->key, column ? attnameAttNum(cs->rel, column, false) : 1,
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
+	cs->scan = systable_beginscan(cs->rel, indexid, true, NULL, 1, &cs->key);
+}
+
+void
+catalog_scan_end(CatalogScan *cs)
+{
+	systable_endscan(cs->scan);
+	table_close(cs->rel, AccessShareLock);
 }
 
 void

@@ -11,6 +11,9 @@
 #ifndef PIPELINE_CATALOG_H
 #define PIPELINE_CATALOG_H
 
+#include "access/genam.h"
+#include "utils/relcache.h"
+
 #include "model/dpl.h"
 
 /* One managed view as recorded in pipeline.matview_definitions. */
@@ -56,6 +59,24 @@ extern void catalog_require_owner(Oid relid, const char *name);
 
 /* The OID of pipeline's table name, or InvalidOid (needs a transaction). */
 extern Oid	catalog_table(const char *name);
+
+/*
+ * A scan of pipeline's table by its index for rows whose column (a
+ * regclass or oid column the index has; NULL for the first) is key.  A
+ * direct index scan: these catalog tables are readable by everyone and
+ * have no row-level security, and nothing is resolved by name but
+ * pipeline's own objects, in its own schema.  Rows: systable_getnext(scan).
+ */
+typedef struct CatalogScan
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+} CatalogScan;
+
+extern void catalog_scan_begin(CatalogScan *cs, const char *table, const char *index,
+							   const char *column, Oid key);
+extern void catalog_scan_end(CatalogScan *cs);
 
 /*
  * Errors when relid is one of pipeline's own tables (its schema's, or a

@@ -26,6 +26,7 @@
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
+#include "parser/parse_relation.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -132,6 +133,29 @@ relations_read(Query *query)
 
 static void dag_check_before_commit(void);
 static Dag *load_dag(bool error_on_cycle);
+
+List *
+dag_upstreams(Oid relid)
+{
+	CatalogScan edges;
+	AttrNumber	upstream_column;
+	HeapTuple	tuple;
+	List	   *upstreams = NIL;
+
+	catalog_scan_begin(&edges, "edges", "edges_pkey", "downstream", relid);
+	upstream_column = attnameAttNum(edges.rel, "upstream", false);
+	while (HeapTupleIsValid(tuple = systable_getnext(edges.scan)))
+	{
+		bool		isnull;
+		Datum		upstream = heap_getattr(tuple, upstream_column,
+											RelationGetDescr(edges.rel), &isnull);
+
+		upstreams = lappend_oid(upstreams, DatumGetObjectId(upstream));
+	}
+	catalog_scan_end(&edges);
+	list_sort(upstreams, list_oid_cmp);
+	return upstreams;
+}
 
 /* Whether this transaction changed edges: checked before it commits */
 static bool edges_changed = false;

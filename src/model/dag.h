@@ -60,6 +60,9 @@ extern void dag_follow_replaced_view(Oid view);
  */
 extern void dag_set_edges(Oid relid, List *upstream_relids);
 
+/* The relations the view relid reads (pipeline.edges), in OID order. */
+extern List *dag_upstreams(Oid relid);
+
 /*
  * Whether the query reads column attnum of relation relid directly (not
  * through a plain view, whose own dependency protects the column).

@@ -55,7 +55,6 @@
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/differential.h"
-#include "views/refresh.h"
 
 /* The change log of a captured source, qualified. */
 static char *
@@ -180,12 +179,14 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 {
 	ManagedView *view;
 	Oid			state = InvalidOid; /* a grouped view's, when made */
+	ListCell   *lc;
 
 	/*
 	 * What it reads first, as REFRESH would: a rename in progress commits its
 	 * new bound query before we read it.
 	 */
-	refresh_lock_upstreams(relid);
+	foreach(lc, dag_upstreams(relid))
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 	/* the definition as of now: it may have been written just before */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -22,7 +22,6 @@
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -83,88 +82,14 @@ error_if_gone_after_wait(Oid relid, Oid nspid, const char *relname)
 				 errhint("Retry the refresh.")));
 }
 
-/*
- * A scan of pipeline's table by its index for rows whose column (a
- * regclass or oid column the index has; NULL for the first) is key.  A
- * direct index scan: these catalog tables are readable by everyone and
- * have no row-level security, and nothing is resolved by name but
- * pipeline's own objects, in its own schema.
- */
-typedef struct CatalogScan
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-} CatalogScan;
-
-static void
-catalog_scan_begin(CatalogScan *cs, const char *table, const char *index,
-				   const char *column, Oid key)
-{
-	Oid			tableid = catalog_table(table);
-	Oid			indexid = catalog_table(index);
-
-	if (!OidIsValid(tableid) || !OidIsValid(indexid))
-		elog(ERROR, "pipeline catalog index %s is missing", index);
-	cs->rel = table_open(tableid, AccessShareLock);
-
-	/*
-	 * by the table's column number (NULL: the first), which
-	 * systable_beginscan() maps
-	 */
-	ScanKeyInit(&cs->key, column ? attnameAttNum(cs->rel, column, false) : 1,
-				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(key));
-	cs->scan = systable_beginscan(cs->rel, indexid, true, NULL, 1, &cs->key);
-}
-
-static void
-catalog_scan_end(CatalogScan *cs)
-{
-	systable_endscan(cs->scan);
-	table_close(cs->rel, AccessShareLock);
-}
-
-/* The relations the view reads (pipeline.edges), in OID order */
-static List *
-upstreams_of(Oid relid)
-{
-	CatalogScan edges;
-	AttrNumber	upstream_column;
-	HeapTuple	tuple;
-	List	   *upstreams = NIL;
-
-	catalog_scan_begin(&edges, "edges", "edges_pkey", "downstream", relid);
-	upstream_column = attnameAttNum(edges.rel, "upstream", false);
-	while (HeapTupleIsValid(tuple = systable_getnext(edges.scan)))
-	{
-		bool		isnull;
-		Datum		upstream = heap_getattr(tuple, upstream_column,
-											RelationGetDescr(edges.rel), &isnull);
-
-		upstreams = lappend_oid(upstreams, DatumGetObjectId(upstream));
-	}
-	catalog_scan_end(&edges);
-	list_sort(upstreams, list_oid_cmp);
-	return upstreams;
-}
-
 List *
 refresh_lock_with_upstreams(Oid relid)
 {
-	List	   *upstreams = upstreams_of(relid);
+	List	   *upstreams = dag_upstreams(relid);
 
 	lock_relations_all_or_nothing(upstreams, AccessShareLock,
 								  list_make1_oid(relid), ShareUpdateExclusiveLock);
 	return upstreams;
-}
-
-void
-refresh_lock_upstreams(Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, upstreams_of(relid))
-		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 }
 
 void

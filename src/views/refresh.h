@@ -50,12 +50,6 @@ extern List *refresh_lock_with_upstreams(Oid relid);
 extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
- * AccessShareLock on every relation the view reads, in OID order; nothing
- * more for those refresh_lock() holds already.
- */
-extern void refresh_lock_upstreams(Oid relid);
-
-/*
  * The locks a refresh of the view takes on its sources before anything
  * locks the view, in the order every refresh takes them (runs first add
  * tracking triggers, change_tracking.h): the capture a differential view
