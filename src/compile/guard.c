@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -257,29 +258,39 @@ guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
 
 /*
  * The columns of an incremental view's table are its query's: adding,
- * dropping or retyping one is refused.  A source column an incremental
- * view's query reads may not be dropped or retyped either: a table records
- * no dependency on it, as a materialized view's rewrite rule would.
+ * dropping or retyping one is refused, and so is making it unlogged
+ * (crash recovery would empty it while its refresh state survives).  A
+ * source column an incremental view's query reads may not be dropped or
+ * retyped either: a table records no dependency on it, as a materialized
+ * view's rewrite rule would.  Making a source's rows visible to more roles
+ * (row-level security off, a new owner) changes what a view reads without
+ * a write: a change row says so to skip-unchanged.
  */
 static void
-guard_alter_table(AlterTableStmt *stmt)
+guard_alter_one_table(Oid relid, List *cmds)
 {
-	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	bool		incremental_table;
 	List	   *readers = NIL;
 	bool		readers_read = false;
 	ListCell   *lc;
 
-	if (!OidIsValid(relid))
-		return;
 	incremental_table = get_rel_relkind(relid) == RELKIND_RELATION &&
 		catalog_is_managed(relid);
-	foreach(lc, stmt->cmds)
+	foreach(lc, cmds)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 		AttrNumber	attnum;
 		ListCell   *rc;
 
+		if (cmd->subtype == AT_SetUnLogged && incremental_table)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot make %s unlogged: it is managed by pipeline",
+							relation_qualified_name(relid)),
+					 errdetail("Crash recovery would empty it while its refresh state survives.")));
+		if (cmd->subtype == AT_DisableRowSecurity || cmd->subtype == AT_NoForceRowSecurity ||
+			cmd->subtype == AT_ChangeOwner)
+			change_tracking_record_ddl(relid);
 		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
 			cmd->subtype != AT_AlterColumnType)
 			continue;
@@ -311,6 +322,43 @@ guard_alter_table(AlterTableStmt *stmt)
 						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 		}
 	}
+}
+
+/* The tables of composite type typrelid's row type (CREATE TABLE ... OF). */
+static List *
+typed_tables(Oid typrelid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(get_rel_type_id(typrelid))};
+
+	return spi_rows_oids(spi_rows(InvalidOid,
+								  "SELECT c.oid FROM pg_catalog.pg_class c "
+								  " WHERE c.reloftype OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+}
+
+/*
+ * Every table the statement changes: a table and, unless ONLY, its
+ * inheritors (PostgreSQL recurses to them); for ALTER TYPE of a composite
+ * type, the tables of that type (CASCADE recurses to them).
+ */
+static void
+guard_alter_table(AlterTableStmt *stmt)
+{
+	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	List	   *tables;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return;
+	if (stmt->objtype == OBJECT_TYPE)
+		tables = get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE ? typed_tables(relid) : NIL;
+	else if (stmt->relation->inh)
+		tables = find_all_inheritors(relid, NoLock, NULL);
+	else
+		tables = list_make1_oid(relid);
+	foreach(lc, tables)
+		guard_alter_one_table(lfirst_oid(lc), stmt->cmds);
 }
 
 /*

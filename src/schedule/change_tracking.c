@@ -213,6 +213,10 @@ relation_is_opaque(RangeTblEntry *rte, OpaqueSearch *search)
 
 	if (rte->tablesample != NULL && rte->tablesample->repeatable == NULL)
 		return true;
+	/* crash recovery empties an unlogged table unseen */
+	if (rte->relkind == RELKIND_RELATION &&
+		get_rel_persistence(rte->relid) == RELPERSISTENCE_UNLOGGED)
+		return true;
 	/* whoever of the two the rewriter reads it as */
 	if (rte->relkind == RELKIND_RELATION || rte->relkind == RELKIND_PARTITIONED_TABLE)
 		return check_enable_rls(rte->relid, search->user, true) == RLS_ENABLED ||
@@ -750,6 +754,13 @@ change_tracking_table_in_use(Oid table)
 	return spi_rows(catalog_owner(),
 					"SELECT 1 FROM pipeline.edges e WHERE e.upstream = $1::regclass LIMIT 1",
 					1, argtypes, values, NULL, false, -1)->count > 0;
+}
+
+void
+change_tracking_record_ddl(Oid table)
+{
+	if (sql_tracks_command_ids() && change_tracking_table_in_use(table))
+		record_change_now(table);
 }
 
 /* Whether this (sub)transaction has a row for the table already. */

@@ -40,7 +40,8 @@
  * reads are invisible here: a STABLE SQL function counting rows of a table),
  * directly, through an operator, a cast, a function's default argument, an
  * aggregate's support functions or a sort/group operator; reads a table
- * under row-level security policies; samples a table without REPEATABLE;
+ * under row-level security policies or an unlogged table (crash recovery
+ * empties it unseen); samples a table without REPEATABLE;
  * or reads a foreign or partitioned table, a partition, a table with
  * inheritance parents or children, a system catalog or an unmanaged
  * materialized view.  An incremental view always runs.
@@ -124,5 +125,11 @@ extern bool change_tracking_trigger_as_made(CreateTrigStmt *stmt);
 
 /* Whether a managed view reads the table (its triggers are in use). */
 extern bool change_tracking_table_in_use(Oid table);
+
+/*
+ * A change row for table, if a view reads it, for DDL that changes what a
+ * view reads without a write (row-level security turned off, a new owner).
+ */
+extern void change_tracking_record_ddl(Oid table);
 
 #endif
