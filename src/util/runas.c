@@ -310,6 +310,7 @@ static const RunAsSetting bound_text_settings[] = {
 	{"IntervalStyle", "postgres"},
 	{"extra_float_digits", "3"},
 	{"standard_conforming_strings", "on"},
+	{"quote_all_identifiers", "off"},
 };
 
 int
@@ -875,7 +876,7 @@ runas_answer_settings(void)
 	static const char *const names[] = {
 		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
 		"extra_float_digits", "bytea_output", "default_text_search_config",
-		"array_nulls", "xmloption", "xmlbinary",
+		"array_nulls", "xmloption", "xmlbinary", "timezone_abbreviations",
 	};
 	StringInfoData buf;
 

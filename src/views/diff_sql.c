@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
@@ -99,13 +101,36 @@ some_key_null(DiffSql *sql, const char *prefix, int n)
 	return buf.data;
 }
 
+/*
+ * The one place from occurs in text as a whole: not followed by a character
+ * of an identifier ("x pipeline_src_1" is not in "x pipeline_src_10").
+ */
+static const char *
+find_whole(const char *text, const char *from)
+{
+	size_t		len = strlen(from);
+	const char *found = NULL;
+
+	for (const char *at = strstr(text, from); at != NULL; at = strstr(at + 1, from))
+	{
+		char		next = at[len];
+
+		if (isalnum((unsigned char) next) || next == '_' || next == '$')
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = at;
+	}
+	return found;
+}
+
 static char *
 replace_once(const char *text, const char *from, const char *to)
 {
-	const char *at = strstr(text, from);
+	const char *at = find_whole(text, from);
 	StringInfoData buf;
 
-	if (at == NULL || strstr(at + strlen(from), from) != NULL)
+	if (at == NULL)
 		elog(ERROR, "differential refresh: \"%s\" does not occur exactly once in \"%s\"",
 			 from, text);
 	initStringInfo(&buf);
@@ -135,6 +160,9 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 	List	   *targets = NIL;
 	int			rtindex = 0;
 	ListCell   *lc;
+
+	/* the names in from items as the deparsed text spells them */
+	int			nestlevel = runas_pin_bound_text_settings();
 
 	foreach(lc, query->rtable)
 	{
@@ -169,6 +197,7 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 	query->distinctClause = NIL;
 	query->sortClause = NIL;
 	branch->inner = runas_deparse_bound(query);
+	runas_unpin_settings(nestlevel);
 	sql->branches = lappend(sql->branches, branch);
 }
 
