@@ -140,6 +140,34 @@ RESET ROLE;
 SELECT matview, status FROM pipeline.refresh('sd.mv_typed_groups');
 SELECT * FROM sd.mv_typed_groups ORDER BY 1;
 
+-- a column renamed through a partitioned or inheritance parent: the bound
+-- queries of the views reading a child follow it
+SET ROLE sd_src;
+SET search_path = sd_trap, public, pg_catalog;
+CREATE TABLE sd_src.rp (id int, v int) PARTITION BY RANGE (id);
+CREATE TABLE sd_src.rp1 PARTITION OF sd_src.rp FOR VALUES FROM (0) TO (100);
+INSERT INTO sd_src.rp SELECT i, i FROM generate_series(1, 5) i;
+CREATE TABLE sd_src.ip (id int, v int);
+CREATE TABLE sd_src.ic () INHERITS (sd_src.ip);
+INSERT INTO sd_src.ic SELECT i, i FROM generate_series(1, 5) i;
+GRANT SELECT ON sd_src.rp1, sd_src.ic TO sd_view;
+SET ROLE sd_view;
+SET search_path = sd_trap, public, pg_catalog;
+SELECT pipeline.create_matview('sd', 'rp_appended', 'SELECT id, v FROM sd_src.rp1', '1 hour',
+                               matview_type => 'incremental', incremental_key => 'id');
+SELECT pipeline.create_matview('sd', 'rp_sum', 'SELECT sum(v) AS s FROM sd_src.rp1', '1 hour');
+SELECT pipeline.create_matview('sd', 'ic_sum', 'SELECT sum(v) AS s FROM sd_src.ic', '1 hour');
+SET ROLE sd_src;
+SET search_path = sd_trap, public, pg_catalog;
+ALTER TABLE sd_src.rp RENAME COLUMN v TO w;
+ALTER TABLE sd_src.ip RENAME COLUMN v TO w;
+INSERT INTO sd_src.rp VALUES (6, 6);
+RESET ROLE;
+SELECT matview, bound_query FROM pipeline.matview_definitions
+ WHERE matview::text IN ('sd.mv_rp_appended', 'sd.mv_rp_sum', 'sd.mv_ic_sum') ORDER BY 1;
+SELECT matview, status FROM pipeline.refresh('sd.mv_rp_appended');
+SELECT count(*) FROM sd.mv_rp_appended;
+
 RESET search_path;
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews

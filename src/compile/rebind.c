@@ -21,11 +21,13 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -88,11 +90,12 @@ analyze_expectations(void *arg)
 }
 
 /*
- * The relation stmt renames or moves (or one of whose columns it renames),
- * or InvalidOid when it names no relation (a function, a type, a schema).
+ * The relations stmt renames or moves (or one of whose columns it renames:
+ * with the inheritors it recurses to, unless ONLY), or NIL when it names no
+ * relation (a function, a type, a schema).
  */
-static Oid
-renamed_relation(Node *stmt)
+static List *
+renamed_relations(Node *stmt)
 {
 	RangeVar   *relation = NULL;
 	Oid			relid;
@@ -104,14 +107,30 @@ renamed_relation(Node *stmt)
 	relid = relation ? RangeVarGetRelid(relation, NoLock, true) : InvalidOid;
 
 	/* a composite type's attribute: views read it through other relations */
-	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
-		return InvalidOid;
-	return relid;
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
+		return NIL;
+	if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_COLUMN &&
+		relation->inh)
+		return find_all_inheritors(relid, NoLock, NULL);
+	return list_make1_oid(relid);
+}
+
+/* relids as an oid[] Datum */
+static Datum
+oid_array(List *relids)
+{
+	Datum	   *elements = palloc(sizeof(Datum) * Max(list_length(relids), 1));
+	ListCell   *lc;
+
+	foreach(lc, relids)
+		elements[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	return PointerGetDatum(construct_array(elements, list_length(relids), OIDOID,
+										   sizeof(Oid), true, TYPALIGN_INT));
 }
 
 /*
  * The managed views whose bound query stmt may change, with their stored
- * bound queries: those that read the relation it renames (pipeline.edges
+ * bound queries: those that read a relation it renames (pipeline.edges
  * holds everything a view reads, through plain views too), or every view
  * when it renames something else.  Views kept in tables (stream and
  * differential views) are analyzed now,
@@ -121,9 +140,9 @@ renamed_relation(Node *stmt)
 static List *
 views_before(Node *stmt)
 {
-	Oid			relid = renamed_relation(stmt);
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *renamed = renamed_relations(stmt);
+	Oid			argtypes[2] = {OIDARRAYOID, BOOLOID};
+	Datum		values[2] = {oid_array(renamed), BoolGetDatum(renamed == NIL)};
 	SpiRows    *rows;
 	List	   *views = NIL;
 
@@ -132,15 +151,15 @@ views_before(Node *stmt)
 					catalog_has_options() ?
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text "
 					"  FROM pipeline.matview_definitions d "
-					" WHERE $1 = 0 OR d.matview = $1::regclass OR d.matview IN "
+					" WHERE $2 OR d.matview::oid = ANY ($1) OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
-					"         WHERE e.upstream = $1::regclass)" :
+					"         WHERE e.upstream::oid = ANY ($1))" :
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}' "
 					"  FROM pipeline.matview_definitions d "
-					" WHERE $1 = 0 OR d.matview IN "
+					" WHERE $2 OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
-					"         WHERE e.upstream = $1::regclass)",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+					"         WHERE e.upstream::oid = ANY ($1))",
+					2, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
@@ -162,7 +181,7 @@ views_before(Node *stmt)
 			subxact_try(analyze_expectations, view, false) != NULL)
 			view->expectations = NIL;
 		/* the view itself: only its expectations can name its own columns */
-		if (view->relid == relid)
+		if (list_member_oid(renamed, view->relid))
 		{
 			if (view->expectations != NIL)
 				views = lappend(views, view);
