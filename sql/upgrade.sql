@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14 and 1.15) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15 and 1.16) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -296,6 +296,13 @@ SELECT count(*) AS downstream_of_null FROM pipeline.downstream(NULL);
 -- 1.15: pipeline.status.sla_breached gives the newest label's run until the next label
 ALTER EXTENSION pipeline UPDATE TO '1.15';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+-- 1.16: a publication's digests follow pipeline.can_see()
+SELECT pg_get_expr(polqual, polrelid) AS digest_readers FROM pg_policy
+ WHERE polname = 'publication_state_readers';
+ALTER EXTENSION pipeline UPDATE TO '1.16';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT pg_get_expr(polqual, polrelid) AS digest_readers FROM pg_policy
+ WHERE polname = 'publication_state_readers';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

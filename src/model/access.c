@@ -24,14 +24,65 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/parse_relation.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "model/access.h"
 #include "model/catalog.h"
+#include "model/dag.h"
+#include "model/dpl.h"
 #include "util/spi_rows.h"
+
+/* Whether relid is a managed view of type unload (a lake publication). */
+static bool
+is_publication(Oid relid)
+{
+	CatalogScan definitions;
+	HeapTuple	tuple;
+	bool		publication = false;
+
+	catalog_scan_begin(&definitions, "matview_definitions", "matview_definitions_pkey", NULL, relid);
+	if (HeapTupleIsValid(tuple = systable_getnext(definitions.scan)))
+	{
+		bool		isnull;
+		Datum		type = heap_getattr(tuple,
+										attnameAttNum(definitions.rel, "matview_type", false),
+										RelationGetDescr(definitions.rel), &isnull);
+
+		publication = !isnull &&
+			matview_type_from_name(TextDatumGetCString(type)) == MATVIEW_UNLOAD;
+	}
+	catalog_scan_end(&definitions);
+	return publication;
+}
+
+/* Whether role may read every row of every relation relid reads. */
+static bool
+reads_all_upstream_rows(Oid relid, Oid role)
+{
+	ListCell   *lc;
+
+	foreach(lc, dag_upstreams(relid))
+	{
+		Oid			upstream = lfirst_oid(lc);
+		bool		is_missing = false;
+
+		if (pg_class_aclcheck_ext(upstream, role, ACL_SELECT, &is_missing) != ACLCHECK_OK ||
+			is_missing || check_enable_rls(upstream, role, true) == RLS_ENABLED)
+			return false;
+	}
+	return true;
+}
 
 bool
 access_can_see(Oid relid, Oid role)
@@ -43,8 +94,16 @@ access_can_see(Oid relid, Oid role)
 		return false;
 	if (has_privs_of_role(role, owner))
 		return true;
-	return pg_class_aclcheck_ext(relid, role, ACL_SELECT, &is_missing) == ACLCHECK_OK &&
-		!is_missing;
+	if (pg_class_aclcheck_ext(relid, role, ACL_SELECT, &is_missing) != ACLCHECK_OK || is_missing)
+		return false;
+
+	/*
+	 * A lake publication's table lists its partitions, not its query's rows,
+	 * which its errors, audit examples and digests carry: a reader must also
+	 * read all that the query reads (as for pipeline.rejected).
+	 */
+	return get_rel_relkind(relid) != RELKIND_RELATION || !is_publication(relid) ||
+		reads_all_upstream_rows(relid, role);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_can_see);
