@@ -77,6 +77,11 @@ VALUES ('mv_counted', '2026-01-01 00:00+00', 1, 'succeeded'),
        ('mv_counted', '2026-01-01 01:00+00', 1, 'succeeded');
 -- this library runs nothing on 1.0's catalog, and says why
 SELECT * FROM pipeline.run_due('2026-01-01 02:00+00');
+-- nor apply_changes(), whose row check is 1.1's
+CREATE TABLE cart (id int PRIMARY KEY, qty int, seq int);
+CREATE TABLE cart_changes (id int, qty int, seq int, op text);
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+DROP TABLE cart, cart_changes;
 -- views of both kinds, defined before queries were bound (1.2)
 CREATE TABLE clicks (seq int, who text);
 INSERT INTO clicks VALUES (1, 'a'), (2, 'b');
@@ -91,6 +96,11 @@ SELECT name, query, bound_query FROM pipeline.matview_definitions ORDER BY name;
 -- and a redefinition works on the upgraded catalog
 SELECT pipeline.create_matview('public', 'click_log', 'SELECT seq, who FROM clicks WHERE seq > 1',
                                '1 hour', 'incremental', 'seq');
+SELECT * FROM public.mv_click_log ORDER BY seq;
+-- refresh() of an incremental view under 1.2's SQL (it read 1.3's capture
+-- catalog before)
+INSERT INTO clicks VALUES (3, 'c');
+SELECT matview, status FROM pipeline.refresh('public.mv_click_log');
 SELECT * FROM public.mv_click_log ORDER BY seq;
 -- views defined under 1.2's SQL (by this newer library), before refresh modes (1.3)
 SELECT pipeline.create_matview('public', 'who_count', 'SELECT who, count(*) AS n FROM clicks GROUP BY who',

@@ -436,6 +436,8 @@ pipeline_apply_changes(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", argnames[i])));
+	/* its row check is 1.1's pipeline.apply_changes_row() */
+	catalog_require_sql_1_1("pipeline.apply_changes()");
 	keys = name_list(PG_GETARG_ARRAYTYPE_P(2), "keys");
 	if (PG_NARGS() > 7)
 		ignored = name_list(PG_GETARG_ARRAYTYPE_P(7), "ignore_columns");

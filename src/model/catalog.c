@@ -133,6 +133,17 @@ catalog_binds_queries(void)
 	return catalog_has_column("matview_definitions", "bound_query");
 }
 
+void
+catalog_require_sql_1_1(const char *function)
+{
+	/* 1.1's unique run claim, and with it apply_changes' row check */
+	if (!OidIsValid(catalog_table("runs_matview_time_label_attempt_key")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s needs version 1.1 or later of the extension's SQL", function),
+				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
+}
+
 bool
 catalog_has_refresh_modes(void)
 {

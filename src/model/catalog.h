@@ -112,6 +112,9 @@ extern bool catalog_binds_queries(void);
  */
 extern bool catalog_has_refresh_modes(void);
 
+/* Errors (55000) naming function when the installed SQL is 1.0. */
+extern void catalog_require_sql_1_1(const char *function);
+
 /*
  * Whether the installed catalog keeps the DPL keys without a column of
  * their own, and so knows mirrors (1.5 on).

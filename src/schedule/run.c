@@ -628,11 +628,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite time before the year 100000")));
 	/* 1.0 could record a run twice; claims rely on 1.1's unique key */
-	if (!OidIsValid(catalog_table("runs_matview_time_label_attempt_key")))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pipeline.run_due() needs version 1.1 or later of the extension's SQL"),
-				 errhint("Run ALTER EXTENSION pipeline UPDATE.")));
+	catalog_require_sql_1_1("pipeline.run_due()");
 	InitMaterializedSRF(fcinfo, 0);
 	run_fail_orphans();
 	dag = dag_load();

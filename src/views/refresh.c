@@ -132,8 +132,12 @@ refresh_lock_sources(Oid relid)
 {
 	ManagedView *view;
 
-	/* a view registered once stays so: the common case costs one probe */
-	if (get_rel_relkind(relid) != RELKIND_RELATION || capture_consumes_any(relid))
+	/*
+	 * capture and mirrors came with 1.3 and 1.5; a view registered once stays
+	 * so: the common case costs one probe
+	 */
+	if (get_rel_relkind(relid) != RELKIND_RELATION || !catalog_has_refresh_modes() ||
+		capture_consumes_any(relid))
 		return;
 	view = catalog_get(relid);
 	if (view == NULL)
