@@ -1,10 +1,10 @@
 -- A lake publication's table lists its partitions, not its query's rows.
--- A role granted SELECT on it alone must not read those rows through the
+-- A role granted SELECT on it must not read those rows through the
 -- publication's audit examples, run errors, status or partition digests
 -- (found by an attack pass: a digest is an unsalted sum of row hashes, so a
--- reader could confirm guesses of a small partition's rows).  Its owner
--- sees them, and so does a reader of the table who may read every row the
--- query reads.  As non-superusers with a trap schema first in search_path.
+-- reader could confirm guesses of a small partition's rows).  Only its
+-- owner sees them.  As non-superusers with a trap schema first in
+-- search_path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 CREATE ROLE pr_pub LOGIN IN ROLE pg_write_server_files;
@@ -42,18 +42,12 @@ SELECT pipeline.can_see('pr.mv_lake') AS can_see;
 RESET search_path;
 RESET ROLE;
 
--- a reader who may read the query's source sees them
+-- nor does a reader who may read the query's source too (what a query
+-- reads through functions is not known as a reader's right)
 SET ROLE pr_trusted;
-SELECT example FROM pipeline.audits WHERE matview = 'pr.mv_lake'::regclass;
+SELECT count(*) AS audits_seen FROM pipeline.audits WHERE matview = 'pr.mv_lake'::regclass;
 SELECT count(*) AS digests_seen FROM pipeline.publication_state;
 SELECT pipeline.can_see('pr.mv_lake') AS can_see;
-RESET ROLE;
--- and not once the source has row-level security for it
-SET ROLE pr_pub;
-ALTER TABLE pr.customers ENABLE ROW LEVEL SECURITY;
-CREATE POLICY all_rows ON pr.customers FOR SELECT USING (true);
-SET ROLE pr_trusted;
-SELECT pipeline.can_see('pr.mv_lake') AS can_see_under_rls;
 RESET ROLE;
 
 -- the owner sees them

@@ -219,7 +219,7 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'pipeline_can_see'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pipeline.can_see(regclass) IS
-    'Whether the current user owns the relation or may SELECT from it (and so sees its runs); for a lake publication, reads every row its query reads too';
+    'Whether the current user owns the relation or may SELECT from it (and so sees its runs); a lake publication only to its owner';
 
 -- every relation in the DAG: managed views and the sources they read, in
 -- the order graph() draws them; one the caller may not see keeps its place

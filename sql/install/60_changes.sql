@@ -247,7 +247,6 @@ REVOKE ALL ON pipeline.publication_state FROM PUBLIC;
 GRANT SELECT ON pipeline.publication_state TO PUBLIC;
 ALTER TABLE pipeline.publication_state ENABLE ROW LEVEL SECURITY;
 -- digests are of the query's rows: readable by who may see the publication
--- (pipeline.can_see(): its owner, or a reader of its table who may also read
--- every row its query reads; 1.16)
+-- (pipeline.can_see(): for a publication, its owner; 1.16)
 CREATE POLICY publication_state_readers ON pipeline.publication_state FOR SELECT
     USING (pipeline.can_see(publication));

@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
@@ -47,6 +48,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
@@ -257,6 +259,26 @@ guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
 }
 
 /*
+ * Whether a parent's DROP COLUMN drops the child's column too: not when
+ * the child defines it itself or inherits it from another parent as well.
+ */
+static bool
+dropped_with_parent(Oid child, AttrNumber attnum)
+{
+	HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(child), Int16GetDatum(attnum));
+	bool		dropped = true;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tuple);
+
+		dropped = !att->attislocal && att->attinhcount == 1;
+		ReleaseSysCache(tuple);
+	}
+	return dropped;
+}
+
+/*
  * The columns of an incremental view's table are its query's: adding,
  * dropping or retyping one is refused, and so is making it unlogged
  * (crash recovery would empty it while its refresh state survives).  A
@@ -267,7 +289,7 @@ guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
  * a write: a change row says so to skip-unchanged.
  */
 static void
-guard_alter_one_table(Oid relid, List *cmds)
+guard_alter_one_table(Oid relid, List *cmds, bool named)
 {
 	bool		incremental_table;
 	List	   *readers = NIL;
@@ -289,7 +311,8 @@ guard_alter_one_table(Oid relid, List *cmds)
 							relation_qualified_name(relid)),
 					 errdetail("Crash recovery would empty it while its refresh state survives.")));
 		if (cmd->subtype == AT_DisableRowSecurity || cmd->subtype == AT_NoForceRowSecurity ||
-			cmd->subtype == AT_ChangeOwner)
+			cmd->subtype == AT_ChangeOwner || cmd->subtype == AT_SetLogged ||
+			cmd->subtype == AT_SetUnLogged)
 			change_tracking_record_ddl(relid);
 		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
 			cmd->subtype != AT_AlterColumnType)
@@ -300,6 +323,8 @@ guard_alter_one_table(Oid relid, List *cmds)
 			continue;
 		attnum = get_attnum(relid, cmd->name);
 		if (attnum == InvalidAttrNumber)
+			continue;
+		if (!named && cmd->subtype == AT_DropColumn && !dropped_with_parent(relid, attnum))
 			continue;
 		guard_captured_column(relid, cmd, attnum);
 		if (!readers_read)
@@ -346,19 +371,29 @@ static void
 guard_alter_table(AlterTableStmt *stmt)
 {
 	Oid			relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	List	   *tables;
+	List	   *tables = NIL;
 	ListCell   *lc;
 
 	if (!OidIsValid(relid))
 		return;
-	if (stmt->objtype == OBJECT_TYPE)
-		tables = get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE ? typed_tables(relid) : NIL;
-	else if (stmt->relation->inh)
-		tables = find_all_inheritors(relid, NoLock, NULL);
-	else
-		tables = list_make1_oid(relid);
+	if (stmt->objtype != OBJECT_TYPE)
+	{
+		guard_alter_one_table(relid, stmt->cmds, true);
+		if (stmt->relation->inh)
+			tables = list_delete_first(find_all_inheritors(relid, NoLock, NULL));
+	}
+	else if (get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
+	{
+		/* each typed table is named by the type; its inheritors follow it */
+		foreach(lc, typed_tables(relid))
+		{
+			guard_alter_one_table(lfirst_oid(lc), stmt->cmds, true);
+			tables = list_concat(tables,
+								 list_delete_first(find_all_inheritors(lfirst_oid(lc), NoLock, NULL)));
+		}
+	}
 	foreach(lc, tables)
-		guard_alter_one_table(lfirst_oid(lc), stmt->cmds);
+		guard_alter_one_table(lfirst_oid(lc), stmt->cmds, false);
 }
 
 /*

@@ -30,27 +30,35 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "parser/parse_relation.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 
 #include "model/access.h"
 #include "model/catalog.h"
-#include "model/dag.h"
 #include "model/dpl.h"
 #include "util/spi_rows.h"
 
-/* Whether relid is a managed view of type unload (a lake publication). */
+/*
+ * Whether relid is a managed view of type unload (a lake publication).  A
+ * policy asks it row by row, mostly of one view after another: the last
+ * answer is kept for the transaction.
+ */
 static bool
 is_publication(Oid relid)
 {
+	static Oid	last_relid = InvalidOid;
+	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
+	static bool last_answer = false;
 	CatalogScan definitions;
 	HeapTuple	tuple;
-	bool		publication = false;
 
+	if (relid == last_relid && MyProc->lxid == last_lxid)
+		return last_answer;
+	last_answer = false;
 	catalog_scan_begin(&definitions, "matview_definitions", "matview_definitions_pkey", NULL, relid);
 	if (HeapTupleIsValid(tuple = systable_getnext(definitions.scan)))
 	{
@@ -59,29 +67,13 @@ is_publication(Oid relid)
 										attnameAttNum(definitions.rel, "matview_type", false),
 										RelationGetDescr(definitions.rel), &isnull);
 
-		publication = !isnull &&
+		last_answer = !isnull &&
 			matview_type_from_name(TextDatumGetCString(type)) == MATVIEW_UNLOAD;
 	}
 	catalog_scan_end(&definitions);
-	return publication;
-}
-
-/* Whether role may read every row of every relation relid reads. */
-static bool
-reads_all_upstream_rows(Oid relid, Oid role)
-{
-	ListCell   *lc;
-
-	foreach(lc, dag_upstreams(relid))
-	{
-		Oid			upstream = lfirst_oid(lc);
-		bool		is_missing = false;
-
-		if (pg_class_aclcheck_ext(upstream, role, ACL_SELECT, &is_missing) != ACLCHECK_OK ||
-			is_missing || check_enable_rls(upstream, role, true) == RLS_ENABLED)
-			return false;
-	}
-	return true;
+	last_relid = relid;
+	last_lxid = MyProc->lxid;
+	return last_answer;
 }
 
 bool
@@ -99,11 +91,11 @@ access_can_see(Oid relid, Oid role)
 
 	/*
 	 * A lake publication's table lists its partitions, not its query's rows,
-	 * which its errors, audit examples and digests carry: a reader must also
-	 * read all that the query reads (as for pipeline.rejected).
+	 * which its errors, audit examples and digests carry: only its owner sees
+	 * them (what its query reads, through functions too, is not known here as
+	 * a reader's right).
 	 */
-	return get_rel_relkind(relid) != RELKIND_RELATION || !is_publication(relid) ||
-		reads_all_upstream_rows(relid, role);
+	return get_rel_relkind(relid) != RELKIND_RELATION || !is_publication(relid);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_can_see);
