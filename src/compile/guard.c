@@ -33,8 +33,8 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -285,8 +285,9 @@ dropped_with_parent(Oid child, AttrNumber attnum)
  * source column an incremental view's query reads may not be dropped or
  * retyped either: a table records no dependency on it, as a materialized
  * view's rewrite rule would.  Making a source's rows visible to more roles
- * (row-level security off, a new owner) changes what a view reads without
- * a write: a change row says so to skip-unchanged.
+ * (row-level security off, a new owner), or changing its persistence
+ * (crash recovery may have emptied an unlogged table), changes what a view
+ * reads without a write: a change row says so to skip-unchanged.
  */
 static void
 guard_alter_one_table(Oid relid, List *cmds, bool named)
