@@ -74,6 +74,25 @@ SELECT g, sum(ds.tax(v)) AS recomputed FROM ds.amounts GROUP BY g ORDER BY g;
 INSERT INTO ds.amounts VALUES (2, 100);
 SELECT status FROM pipeline.refresh('ds.mv_taxes');
 SELECT g, tax FROM ds.mv_taxes ORDER BY g;
+-- the same body made STRICT, or another default argument, changes what it
+-- returns too: the next refresh is full
+CREATE FUNCTION ds.or_hundred(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT coalesce($1, 100)';
+CREATE FUNCTION ds.times(x int, m int DEFAULT 2) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * $2';
+CREATE TABLE ds.xs (g int, x int);
+INSERT INTO ds.xs VALUES (1, 10), (1, NULL), (2, 20), (2, NULL);
+SELECT pipeline.create_matview('ds', 'strictness', 'SELECT g, sum(ds.or_hundred(x)) AS s FROM ds.xs GROUP BY g',
+                               '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('ds', 'defaults', 'SELECT g, sum(ds.times(x)) AS s FROM ds.xs GROUP BY g',
+                               '1 hour', refresh_mode => 'differential');
+ALTER FUNCTION ds.or_hundred(int) STRICT;
+CREATE OR REPLACE FUNCTION ds.times(x int, m int DEFAULT 3) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * $2';
+INSERT INTO ds.xs VALUES (1, 1);
+SELECT status FROM pipeline.refresh('ds.mv_strictness');
+SELECT status FROM pipeline.refresh('ds.mv_defaults');
+SELECT (SELECT array_agg(s ORDER BY g) FROM ds.mv_strictness) AS strict_view,
+       (SELECT array_agg(s ORDER BY g) FROM (SELECT g, sum(ds.or_hundred(x)) AS s FROM ds.xs GROUP BY g) q) AS strict_query,
+       (SELECT array_agg(s ORDER BY g) FROM ds.mv_defaults) AS defaults_view,
+       (SELECT array_agg(s ORDER BY g) FROM (SELECT g, sum(ds.times(x)) AS s FROM ds.xs GROUP BY g) q) AS defaults_query;
 
 -- temporary tables and views: refused in every kind, as CREATE
 -- MATERIALIZED VIEW refuses them (the view would outlive them)

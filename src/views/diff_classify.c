@@ -76,14 +76,17 @@ typedef struct FunctionCheck
 
 /*
  * Fingerprints user function fn (an immutable one: its result depends on
- * its definition only) into check->functions: a replaced body changes it,
- * and the next refresh is then full, as for a replaced plain view.
+ * its definition only) into check->functions: a replaced body, default
+ * argument, STRICT or SECURITY DEFINER changes it, and the next refresh is
+ * then full, as for a replaced plain view.  (What was fingerprinted before
+ * the last two came in hashes as it did, when they are off.)
  */
 static void
 fingerprint_function(FunctionCheck *check, Oid fn, HeapTuple tuple)
 {
 	static const int attrs[] = {Anum_pg_proc_prosrc, Anum_pg_proc_probin, Anum_pg_proc_prosqlbody,
-	Anum_pg_proc_proconfig};
+	Anum_pg_proc_proconfig, Anum_pg_proc_proargdefaults};
+	Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
 	uint64		hash = 0;
 
 	for (size_t i = 0; i < lengthof(attrs); i++)
@@ -99,6 +102,10 @@ fingerprint_function(FunctionCheck *check, Oid fn, HeapTuple tuple)
 															VARSIZE_ANY_EXHDR(v), i));
 		}
 	}
+	if (proc->proisstrict)
+		hash = hash_combine64(hash, UINT64CONST(0x5354524943540001));
+	if (proc->prosecdef)
+		hash = hash_combine64(hash, UINT64CONST(0x5345434445460001));
 	appendStringInfo(&check->functions, "%s%u:" UINT64_FORMAT,
 					 check->functions.len > 0 ? " " : "", fn, hash);
 }
