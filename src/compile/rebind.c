@@ -27,7 +27,6 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -115,19 +114,6 @@ renamed_relations(Node *stmt)
 	return list_make1_oid(relid);
 }
 
-/* relids as an oid[] Datum */
-static Datum
-oid_array(List *relids)
-{
-	Datum	   *elements = palloc(sizeof(Datum) * Max(list_length(relids), 1));
-	ListCell   *lc;
-
-	foreach(lc, relids)
-		elements[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
-	return PointerGetDatum(construct_array(elements, list_length(relids), OIDOID,
-										   sizeof(Oid), true, TYPALIGN_INT));
-}
-
 /*
  * The managed views whose bound query stmt may change, with their stored
  * bound queries: those that read a relation it renames (pipeline.edges
@@ -142,7 +128,7 @@ views_before(Node *stmt)
 {
 	List	   *renamed = renamed_relations(stmt);
 	Oid			argtypes[2] = {OIDARRAYOID, BOOLOID};
-	Datum		values[2] = {oid_array(renamed), BoolGetDatum(renamed == NIL)};
+	Datum		values[2] = {spi_oid_array(renamed), BoolGetDatum(renamed == NIL)};
 	SpiRows    *rows;
 	List	   *views = NIL;
 

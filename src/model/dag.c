@@ -25,8 +25,8 @@
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
-#include "storage/lmgr.h"
 #include "parser/parse_relation.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -188,15 +188,7 @@ dag_set_edges(Oid relid, List *upstream_relids)
 	static bool registered = false;
 
 	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
-	Datum		values[2];
-	Datum	   *elems = palloc(sizeof(Datum) * (list_length(upstream_relids) + 1));
-	int			n = 0;
-	ListCell   *lc;
-
-	foreach(lc, upstream_relids)
-		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	Datum		values[2] = {ObjectIdGetDatum(relid), spi_oid_array(upstream_relids)};
 
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.edges WHERE downstream = $1::regclass",
@@ -210,7 +202,7 @@ dag_set_edges(Oid relid, List *upstream_relids)
 	 * Only an edge from a managed view can close a cycle: a view reading
 	 * tables alone (most definitions) needs no check at commit.
 	 */
-	if (edges_changed || n == 0 ||
+	if (edges_changed || upstream_relids == NIL ||
 		!DatumGetBool(spi_rows(catalog_owner(),
 							   "SELECT EXISTS (SELECT FROM pipeline.matview_definitions"
 							   " WHERE matview OPERATOR(pg_catalog.=)"

@@ -112,6 +112,18 @@ spi_rows_oids(const SpiRows *rows, int col)
 }
 
 Datum
+spi_oid_array(List *oids)
+{
+	Datum	   *elements = palloc(sizeof(Datum) * Max(list_length(oids), 1));
+	ListCell   *lc;
+
+	foreach(lc, oids)
+		elements[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	return PointerGetDatum(construct_array(elements, list_length(oids), OIDOID,
+										   sizeof(Oid), true, TYPALIGN_INT));
+}
+
+Datum
 spi_text_array(List *texts)
 {
 	int			n = list_length(texts);

@@ -70,6 +70,9 @@ extern char *spi_rows_text(const SpiRows *rows, uint64 row, int col);
  */
 extern Datum spi_text_array(List *texts);
 
+/* An oid[] of a list of OIDs, for a statement's parameter. */
+extern Datum spi_oid_array(List *oids);
+
 /* spi_text_array()'s inverse: a text[]'s elements, NULL for a null. */
 extern List *spi_array_texts(Datum array);
 
