@@ -19,7 +19,6 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parser.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -239,12 +238,10 @@ changeset_direct_reads(ChangeSet *cs, int index)
 List *
 changeset_view_closure(List *relids)
 {
-	Datum	   *elems;
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
 	ListCell   *lc;
 	SpiRows    *rows;
-	int			n = 0;
 	bool		any_view = false;
 
 	foreach(lc, relids)
@@ -253,10 +250,7 @@ changeset_view_closure(List *relids)
 	if (!any_view)
 		return relids;
 
-	elems = palloc(sizeof(Datum) * list_length(relids));
-	foreach(lc, relids)
-		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[0] = spi_oid_array(relids);
 	rows = spi_rows(InvalidOid, "WITH RECURSIVE r(relid) AS ("
 					"    SELECT pg_catalog.unnest($1) "
 					"  UNION "

@@ -294,15 +294,10 @@ capture_sources_stopping(List *matviews)
 {
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
-	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(matviews), 1));
-	int			n = 0;
-	ListCell   *lc;
 
 	if (!sql_has_capture() || matviews == NIL)
 		return NIL;
-	foreach(lc, matviews)
-		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[0] = spi_oid_array(matviews);
 	/* not read-only: a fresh snapshot, to see consumers committed meanwhile */
 	return spi_rows_oids(spi_rows(catalog_owner(),
 								  "SELECT DISTINCT c.source::pg_catalog.oid FROM pipeline.capture_consumers c "
