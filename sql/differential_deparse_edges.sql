@@ -4,7 +4,9 @@
 --   one table read at range-table positions 1 and 10 (a six-way self-join);
 --   timezone_abbreviations, which text::timestamptz follows;
 --   stable built-ins that read the transaction or other tables
---   (txid_current(), table_to_xml()): such a view is refreshed fully.
+--   (txid_current(), table_to_xml()): such a view is refreshed fully;
+--   a query whose own text holds names the generated SQL uses (a literal,
+--   a plain view's name).
 -- As a non-superuser owner with a trap schema first in search_path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
@@ -73,6 +75,28 @@ INSERT INTO de.t VALUES (2);
 UPDATE de.prices SET p = 99;
 SELECT status FROM pipeline.refresh('de.mv_xm');
 SELECT * FROM de.mv_xm ORDER BY id;
+
+-- the query's own text holds names of ours: literals, and a plain view's name
+CREATE TABLE de.w (id int, tag text);
+INSERT INTO de.w VALUES (1, 'a'), (2, 'pipeline_multiplicity');
+SELECT pipeline.create_matview('de', 'lit', $q$
+  SELECT w.tag, count(*) AS n, 'pipeline_multiplicity' AS word,
+         'ONLY de.w pipeline_src_1' AS from_text
+    FROM de.w WHERE w.tag <> 'pipeline_multiplicity' GROUP BY w.tag$q$,
+  '1 hour', refresh_mode => 'differential');
+CREATE VIEW de.pipeline_src_2 AS SELECT id, tag FROM de.w;
+SELECT pipeline.create_matview('de', 'alias', $q$
+  SELECT w.id, pipeline_src_2.tag FROM de.pipeline_src_2
+    JOIN de.w ON w.id OPERATOR(pg_catalog.=) pipeline_src_2.id$q$,
+  '1 hour', refresh_mode => 'differential');
+SELECT matview, refresh_mode FROM pipeline.matviews
+ WHERE matview::text IN ('de.mv_lit', 'de.mv_alias') ORDER BY 1;
+INSERT INTO de.w VALUES (3, 'a'), (4, 'b'), (5, 'pipeline_multiplicity');
+DELETE FROM de.w WHERE id OPERATOR(pg_catalog.=) 1;
+SELECT status FROM pipeline.refresh('de.mv_lit');
+SELECT status FROM pipeline.refresh('de.mv_alias');
+SELECT * FROM de.mv_lit ORDER BY tag;
+SELECT * FROM de.mv_alias ORDER BY id;
 
 RESET search_path;
 RESET ROLE;

@@ -21,6 +21,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
@@ -30,11 +31,11 @@
 #include "utils/typcache.h"
 
 #include "util/analyze.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
 #include "views/diff_sql_private.h"
-#include "util/relation_name.h"
 
 char *
 column_list(const char *prefix, int from, int to)
@@ -151,18 +152,27 @@ deparse_pinned_expression(Node *expr)
 	return text;
 }
 
-/* A SELECT of the view with our aliases and the select list exprs. */
-static void
-flatten_query(DiffSql *sql, Query *block, List *exprs)
+/* base, or base_s<salt> after the first salt */
+static char *
+salted(const char *base, int salt)
+{
+	return salt == 0 ? pstrdup(base) : psprintf("%s_s%d", base, salt);
+}
+
+/*
+ * A SELECT of the view with our aliases and the select list exprs, its
+ * names of ours spelled with salt; NULL when the text does not hold each
+ * of them exactly once (the query's own text has one: a literal, an alias).
+ */
+static DiffBranch *
+flatten_query_salted(Query *block, List *exprs, int salt)
 {
 	Query	   *query = copyObject(block);
 	DiffBranch *branch = palloc0(sizeof(DiffBranch));
 	List	   *targets = NIL;
+	char	   *multiplicity = salted("pipeline_multiplicity", salt);
 	int			rtindex = 0;
 	ListCell   *lc;
-
-	/* the names in from items as the deparsed text spells them */
-	int			nestlevel = runas_pin_bound_text_settings();
 
 	foreach(lc, query->rtable)
 	{
@@ -174,7 +184,7 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 			continue;
 		occurrence = palloc0(sizeof(DiffOccurrence));
 		occurrence->relid = rte->relid;
-		occurrence->alias = psprintf("pipeline_src_%d", rtindex);
+		occurrence->alias = psprintf("%s_%d", salted("pipeline_src", salt), rtindex);
 		occurrence->from_item = psprintf("%s%s %s", rte->inh ? "" : "ONLY ",
 										 relation_qualified_name(rte->relid),
 										 occurrence->alias);
@@ -187,7 +197,7 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 												   psprintf("c%d", list_length(targets) + 1),
 												   false));
 	targets = lappend(targets, makeTargetEntry((Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-																  CStringGetTextDatum("pipeline_multiplicity"),
+																  CStringGetTextDatum(multiplicity),
 																  false, false),
 											   list_length(targets) + 1, "pipeline_m", false));
 	query->targetList = targets;
@@ -197,6 +207,32 @@ flatten_query(DiffSql *sql, Query *block, List *exprs)
 	query->distinctClause = NIL;
 	query->sortClause = NIL;
 	branch->inner = runas_deparse_bound(query);
+	branch->placeholder = psprintf("'%s'::text", multiplicity);
+
+	if (find_whole(branch->inner, branch->placeholder) == NULL)
+		return NULL;
+	foreach(lc, branch->occurrences)
+		if (find_whole(branch->inner, ((DiffOccurrence *) lfirst(lc))->from_item) == NULL)
+			return NULL;
+	return branch;
+}
+
+/* The view's SELECT (or a UNION ALL branch) flattened into a branch of sql. */
+static void
+flatten_query(DiffSql *sql, Query *block, List *exprs)
+{
+	/* the names in from items as the deparsed text spells them */
+	int			nestlevel = runas_pin_bound_text_settings();
+	DiffBranch *branch = NULL;
+
+	/* a query holds few names of ours, if any: a few salts find a free one */
+	for (int salt = 0; branch == NULL; salt++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (salt == 100)
+			elog(ERROR, "differential refresh: no aliases of ours are free in the view's query");
+		branch = flatten_query_salted(block, exprs, salt);
+	}
 	runas_unpin_settings(nestlevel);
 	sql->branches = lappend(sql->branches, branch);
 }
@@ -553,7 +589,7 @@ append_branch_delta(DiffSql *sql, DiffBranch *branch, List *changed_relids, Stri
 							 multiplicity.len > 0 ? " OPERATOR(pg_catalog.*) " : "",
 							 occurrence->alias);
 		}
-		text = replace_once(text, MULTIPLICITY_PLACEHOLDER, multiplicity.data);
+		text = replace_once(text, branch->placeholder, multiplicity.data);
 
 		appendStringInfo(buf, "%s(%s)", buf->len > 0 ? " UNION ALL " : "", text);
 	}
@@ -600,8 +636,9 @@ char *
 inner_now(DiffSql *sql)
 {
 	/* grouped views have one branch */
-	return replace_once(((DiffBranch *) linitial(sql->branches))->inner,
-						MULTIPLICITY_PLACEHOLDER, "1::pg_catalog.int8");
+	DiffBranch *branch = linitial(sql->branches);
+
+	return replace_once(branch->inner, branch->placeholder, "1::pg_catalog.int8");
 }
 
 /*

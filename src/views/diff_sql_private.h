@@ -9,7 +9,6 @@
 
 #include "views/diff_shape.h"
 
-#define MULTIPLICITY_PLACEHOLDER "'pipeline_multiplicity'::text"
 #define AGG_PARAM_BASE 9000		/* $9001..: an aggregate in the finalize */
 #define KEY_PARAM_BASE 9500		/* $9501..: a group key in the finalize */
 
@@ -18,6 +17,7 @@ typedef struct DiffBranch
 {
 	List	   *occurrences;	/* DiffOccurrence, in range-table order */
 	char	   *inner;			/* the flattened query, placeholder inside */
+	char	   *placeholder;	/* the multiplicity's stand-in, as deparsed */
 } DiffBranch;
 
 typedef struct DiffOccurrence
