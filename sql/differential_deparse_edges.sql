@@ -6,7 +6,8 @@
 --   stable built-ins that read the transaction or other tables
 --   (txid_current(), table_to_xml()): such a view is refreshed fully;
 --   a query whose own text holds names the generated SQL uses (a literal,
---   a plain view's name).
+--   a plain view's name), or a source column named like the multiplicity
+--   column the generated SQL adds (pipeline_m).
 -- As a non-superuser owner with a trap schema first in search_path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
@@ -97,6 +98,23 @@ SELECT status FROM pipeline.refresh('de.mv_lit');
 SELECT status FROM pipeline.refresh('de.mv_alias');
 SELECT * FROM de.mv_lit ORDER BY tag;
 SELECT * FROM de.mv_alias ORDER BY id;
+
+-- source columns named like the multiplicity column of a source's changes
+CREATE TABLE de.m (k int, pipeline_m int, pipeline_m_1 int);
+INSERT INTO de.m VALUES (1, 5, 0), (2, 6, 0);
+SELECT pipeline.create_matview('de', 'm_sum', $q$
+  SELECT k, sum(pipeline_m) AS s, max(pipeline_m_1) AS x, count(*) AS n FROM de.m GROUP BY k$q$,
+  '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('de', 'm_join', $q$
+  SELECT a.k, b.pipeline_m FROM de.m a
+    JOIN de.m b ON a.k OPERATOR(pg_catalog.=) (b.pipeline_m OPERATOR(pg_catalog.-) 4)$q$,
+  '1 hour', refresh_mode => 'differential');
+INSERT INTO de.m VALUES (1, 50, 7), (3, 5, 1);
+DELETE FROM de.m WHERE k OPERATOR(pg_catalog.=) 2;
+SELECT status FROM pipeline.refresh('de.mv_m_sum');
+SELECT status FROM pipeline.refresh('de.mv_m_join');
+SELECT * FROM de.mv_m_sum ORDER BY k;
+SELECT * FROM de.mv_m_join ORDER BY k, pipeline_m;
 
 RESET search_path;
 RESET ROLE;

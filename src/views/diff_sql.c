@@ -532,6 +532,30 @@ diff_sql_captured_columns(DiffSql *sql, Oid relid)
 	return names;
 }
 
+/* whether names (C strings) hold name */
+static bool
+names_hold(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+const char *
+diff_sql_multiplicity_column(DiffSql *sql, Oid relid)
+{
+	/* quoted names: ours need no quotes */
+	List	   *captured = diff_sql_captured_columns(sql, relid);
+	char	   *name = "pipeline_m";
+
+	for (int n = 1; names_hold(captured, name); n++)
+		name = psprintf("pipeline_m_%d", n);
+	return name;
+}
+
 char *
 name_list(List *names, const char *prefix)
 {
@@ -552,12 +576,13 @@ source_before(DiffSql *sql, DiffOccurrence *occurrence)
 
 	/* a source the query reads no column of (a cross join's count) has none */
 	char	   *columns = captured ? psprintf("%s, ", name_list(captured, "")) : "";
+	const char *multiplicity = diff_sql_multiplicity_column(sql, occurrence->relid);
 
-	return psprintf("(SELECT %s1::pg_catalog.int8 AS pipeline_m FROM %s "
-					"UNION ALL SELECT %sOPERATOR(pg_catalog.-) pipeline_m FROM pipeline_delta_%u) %s",
-					columns,
+	return psprintf("(SELECT %s1::pg_catalog.int8 AS %s FROM %s "
+					"UNION ALL SELECT %sOPERATOR(pg_catalog.-) %s FROM pipeline_delta_%u) %s",
+					columns, multiplicity,
 					relation_qualified_name(occurrence->relid),
-					columns, occurrence->relid, occurrence->alias);
+					columns, multiplicity, occurrence->relid, occurrence->alias);
 }
 
 /* The terms of one branch's delta, each "(...)", appended to buf. */
@@ -585,9 +610,10 @@ append_branch_delta(DiffSql *sql, DiffBranch *branch, List *changed_relids, Stri
 								psprintf("pipeline_delta_%u %s", occurrence->relid, occurrence->alias) :
 								source_before(sql, occurrence));
 
-			appendStringInfo(&multiplicity, "%s%s.pipeline_m",
+			appendStringInfo(&multiplicity, "%s%s.%s",
 							 multiplicity.len > 0 ? " OPERATOR(pg_catalog.*) " : "",
-							 occurrence->alias);
+							 occurrence->alias,
+							 diff_sql_multiplicity_column(sql, occurrence->relid));
 		}
 		text = replace_once(text, branch->placeholder, multiplicity.data);
 

@@ -47,6 +47,12 @@ extern bool diff_sql_gains_only(DiffSql *sql, List *changed_relids);
 extern List *diff_sql_captured_columns(DiffSql *sql, Oid relid);
 
 /*
+ * The name of the multiplicity column after them: pipeline_m, unless the
+ * query reads a column of that name there.
+ */
+extern const char *diff_sql_multiplicity_column(DiffSql *sql, Oid relid);
+
+/*
  * Statements that match rows by key (a bag view's by every column) come in
  * two: with null_keys false for the rows of pipeline_dv/pipeline_dg whose
  * keys are all non-NULL (matched by equality, which indexes serve), true

@@ -1050,6 +1050,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	StringInfoData columns;
 	StringInfoData sql;
 	const char *log = capture_log_name(source->relid);
+	const char *multiplicity = diff_sql_multiplicity_column(r->sql, source->relid);
 	const char *in_window = "l.xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin($1) "
 	"AND NOT CASE WHEN l.xid OPERATOR(pg_catalog.=) $2 THEN l.cid < $3 "
 	"ELSE pg_catalog.pg_visible_in_snapshot(l.xid, $1) END";
@@ -1075,9 +1076,9 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	if (r->rows_as_logged)
 	{
 		receiver.plain = false;
-		appendStringInfo(&sql, "SELECT %sl.sign::pg_catalog.int8 AS pipeline_m, "
+		appendStringInfo(&sql, "SELECT %sl.sign::pg_catalog.int8 AS %s, "
 						 "l.sign OPERATOR(pg_catalog.=) 0 AS pipeline_truncated FROM %s l WHERE %s",
-						 columns.data, log, in_window);
+						 columns.data, multiplicity, log, in_window);
 		run_window_query(sql.data, params, &receiver);
 		return window_read(window, source);
 	}
@@ -1086,9 +1087,9 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	 * A window of new row images alone (inserts, COPY) is the change as it
 	 * stands: every row is in the snapshot, and a row twice counts as two.
 	 */
-	appendStringInfo(&sql, "SELECT %s1::pg_catalog.int8 AS pipeline_m, "
+	appendStringInfo(&sql, "SELECT %s1::pg_catalog.int8 AS %s, "
 					 "l.sign OPERATOR(pg_catalog.<>) 1 AS pipeline_other FROM %s l WHERE %s",
-					 columns.data, log, in_window);
+					 columns.data, multiplicity, log, in_window);
 	run_window_query(sql.data, params, &receiver);
 	if (receiver.plain)
 		return window_read(window, source);
@@ -1101,9 +1102,9 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	window->count = 0;
 	window->only_new = true;
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %spg_catalog.sum(l.sign)::pg_catalog.int8 AS pipeline_m, "
+	appendStringInfo(&sql, "SELECT %spg_catalog.sum(l.sign)::pg_catalog.int8 AS %s, "
 					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l WHERE %s",
-					 columns.data, log, in_window);
+					 columns.data, multiplicity, log, in_window);
 	if (!bms_is_empty(source->attnums))
 	{
 		appendStringInfoString(&sql, " GROUP BY ");
