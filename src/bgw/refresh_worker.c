@@ -36,6 +36,7 @@
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
+#include "util/subxact.h"
 
 bool
 refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
@@ -45,9 +46,57 @@ refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
 }
 
 /*
+ * How long a worker waits for its view's lock before handing the job back:
+ * a lock held for long (a refresh() or run_due() in a session's open
+ * transaction, DDL) must not keep the worker from other views.
+ */
+#define CLAIM_LOCK_WAIT "1s"
+
+typedef struct Claim
+{
+	const RefreshJob *job;
+	int64		run_id;
+} Claim;
+
+/* run_claim() for subxact_try() */
+static void
+claim_work(void *arg)
+{
+	Claim	   *claim = arg;
+
+	claim->run_id = run_claim(claim->job->relid, claim->job->label, claim->job->attempt);
+}
+
+/*
+ * The job's run claimed; 0 when it needs no run, or when its view stayed
+ * locked for CLAIM_LOCK_WAIT: the job is then done without a run, and the
+ * scheduler, finding the view still due, queues it again behind the jobs
+ * waiting meanwhile.
+ */
+static int64
+claim_or_hand_back(const RefreshJob *job)
+{
+	Claim		claim = {job, 0};
+	ErrorData  *error;
+
+	(void) set_config_option("lock_timeout", CLAIM_LOCK_WAIT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	error = subxact_try(claim_work, &claim, false);
+	if (error == NULL)
+		return claim.run_id;
+	if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(error);
+	ereport(DEBUG1,
+			(errmsg("pipeline: view with OID %u stayed locked; its run waits for another worker",
+					job->relid)));
+	FreeErrorData(error);
+	return 0;
+}
+
+/*
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
- * another session, or the extension is gone).
+ * another session, or the extension is gone) or the view stays locked.
  */
 static void
 run_refresh_job(const RefreshJob *job)
@@ -67,7 +116,7 @@ run_refresh_job(const RefreshJob *job)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (OidIsValid(extension_lock(true, &version)) && catalog_is_managed(job->relid))
-		run_id = run_claim(job->relid, job->label, job->attempt);
+		run_id = claim_or_hand_back(job);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (run_id == 0)
