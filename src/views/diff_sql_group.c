@@ -564,12 +564,84 @@ group_delta_keys_left(DiffSql *sql)
 	return psprintf("(SELECT %s FROM pipeline_dl OFFSET 0)", column_list("c", 1, sql->nkeys));
 }
 
+/* Whether a type's equality hashes (a hash index serves its lookups). */
+static bool
+type_hashes(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_OPFAMILY);
+
+	return OidIsValid(entry->eq_opr) && OidIsValid(entry->hash_opf) &&
+		op_in_opfamily(entry->eq_opr, entry->hash_opf);
+}
+
+/*
+ * Whether a lookup column of this type (a bag view's first, a grouped
+ * view's only key, in the view and its state) is indexed by hash: a
+ * variable-length value may outgrow a btree entry (2.7 kB: a long text
+ * failed every refresh), and the lookups are by equality, which a hash
+ * index serves when the type's = hashes.
+ */
+static bool
+index_by_hash(Oid type)
+{
+	return OidIsValid(type) && get_typlen(type) == -1 && type_hashes(type);
+}
+
+/*
+ * The type of the one column a view's lookup index is on (a bag view's
+ * first, a grouped view's only key), or InvalidOid for several or none
+ */
+static Oid
+lookup_column_type(DiffSql *sql)
+{
+	if (sql->shape->grouped ? sql->nkeys != 1 : sql->view_columns == NIL)
+		return InvalidOid;
+	return sql->key_types[0];
+}
+
+/*
+ * Whether a grouped view's several keys are looked up by a hash index of
+ * their record's hash (keys_hash_equal()): one is of variable length, whose
+ * values may outgrow a btree entry as above, and each one's equality hashes.
+ */
+static bool
+keys_by_hash(DiffSql *sql)
+{
+	bool		variable_length = false;
+
+	if (!sql->shape->grouped || sql->nkeys < 2)
+		return false;
+	for (int i = 0; i < sql->nkeys; i++)
+	{
+		if (!type_hashes(sql->key_types[i]))
+			return false;
+		variable_length |= get_typlen(sql->key_types[i]) == -1;
+	}
+	return variable_length;
+}
+
+/*
+ * "hash_record(ROW(left..)) = hash_record(ROW(right..)) AND ", what a
+ * hash index of several keys (keys_by_hash()) is searched by, or ""
+ */
+static char *
+keys_hash_equal(DiffSql *sql, const char *left, const char *right)
+{
+	if (!keys_by_hash(sql))
+		return "";
+	return psprintf("pg_catalog.hash_record(ROW(%s)) OPERATOR(pg_catalog.=) "
+					"pg_catalog.hash_record(ROW(%s)) AND ", left, right);
+}
+
 /* s's keys match d's: by equality, or as records for rows with a NULL key. */
 static char *
 state_matches(DiffSql *sql, const char *other, bool null_keys)
 {
-	return null_keys ? rows_equal("s.k", other, sql->nkeys) :
-		keys_equal(sql, "s.k", other, sql->nkeys);
+	return psprintf("%s%s",
+					keys_hash_equal(sql, column_list("s.k", 1, sql->nkeys),
+									column_list(other, 1, sql->nkeys)),
+					null_keys ? rows_equal("s.k", other, sql->nkeys) :
+					keys_equal(sql, "s.k", other, sql->nkeys));
 }
 
 char *
@@ -856,12 +928,16 @@ view_matches(DiffSql *sql, bool null_keys)
 	ListCell   *lc;
 
 	if (null_keys)
-		return psprintf("ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+		return psprintf("%sROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+						keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
+										column_list("d.c", 1, sql->nkeys)),
 						name_list(view_key_columns(sql), "v."),
 						column_list("d.c", 1, sql->nkeys));
 	initStringInfo(&buf);
+	appendStringInfoString(&buf, keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
+												 column_list("d.c", 1, sql->nkeys)));
 	foreach(lc, view_key_columns(sql))
-		appendStringInfo(&buf, "%sv.%s %s d.c%d", buf.len > 0 ? " AND " : "",
+		appendStringInfo(&buf, "%sv.%s %s d.c%d", foreach_current_index(lc) > 0 ? " AND " : "",
 						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
 						 foreach_current_index(lc) + 1);
 	return buf.data;
@@ -944,37 +1020,6 @@ diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only, bool p
 								  places);
 }
 
-/*
- * Whether a lookup column of this type (a bag view's first, a grouped
- * view's only key, in the view and its state) is indexed by hash: a
- * variable-length value may outgrow a btree entry (2.7 kB: a long text
- * failed every refresh), and the lookups are by equality, which a hash
- * index serves when the type's = hashes.
- */
-static bool
-index_by_hash(Oid type)
-{
-	TypeCacheEntry *entry;
-
-	if (!OidIsValid(type) || get_typlen(type) != -1)
-		return false;
-	entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_OPFAMILY);
-	return OidIsValid(entry->eq_opr) && OidIsValid(entry->hash_opf) &&
-		op_in_opfamily(entry->eq_opr, entry->hash_opf);
-}
-
-/*
- * The type of the one column a view's lookup index is on (a bag view's
- * first, a grouped view's only key), or InvalidOid for several or none
- */
-static Oid
-lookup_column_type(DiffSql *sql)
-{
-	if (sql->shape->grouped ? sql->nkeys != 1 : sql->view_columns == NIL)
-		return InvalidOid;
-	return sql->key_types[0];
-}
-
 char *
 diff_sql_state_index(DiffSql *sql)
 {
@@ -983,6 +1028,9 @@ diff_sql_state_index(DiffSql *sql)
 	/* its groups are made by one refresh at a time: unique by the MERGE */
 	if (index_by_hash(lookup_column_type(sql)))
 		return psprintf("CREATE INDEX ON %s USING hash (k1)", sql->state);
+	if (keys_by_hash(sql))
+		return psprintf("CREATE INDEX ON %s USING hash ((pg_catalog.hash_record(ROW(%s))))",
+						sql->state, column_list("k", 1, sql->nkeys));
 	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
 					column_list("k", 1, sql->nkeys));
 }
@@ -995,6 +1043,9 @@ diff_sql_view_index(DiffSql *sql, const char *index_name)
 
 	if (columns == NIL)
 		return NULL;
+	if (keys_by_hash(sql))
+		return psprintf("CREATE INDEX %s ON %s USING hash ((pg_catalog.hash_record(ROW(%s))))",
+						quote_identifier(index_name), sql->view, name_list(columns, ""));
 	return psprintf("CREATE INDEX %s ON %s%s (%s)", quote_identifier(index_name), sql->view,
 					index_by_hash(lookup_column_type(sql)) ? " USING hash" : "",
 					name_list(columns, ""));
