@@ -92,8 +92,8 @@ typedef struct SavedIndex
 /*
  * The indexes of v's relation, as CREATE INDEX statements with the columns
  * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
- * index): not pipeline's own key index (<view>_pipeline_key, a
- * differential or incremental view's), nor the index an incremental table
+ * index): not pipeline's own key index (differential_key_index_name(), a
+ * differential view's), nor the index an incremental table
  * got on its key before it was named so, nor a mirror's primary key (the
  * new relation gets its own, perhaps on other columns).
  */
@@ -109,8 +109,8 @@ save_indexes(PendingView *v)
 
 	values[0] = ObjectIdGetDatum(v->relid);
 	values[2] = BoolGetDatum(v->old_type == MATVIEW_MIRROR);
-	/* pipeline's own key index (a differential or incremental view's) */
-	values[3] = CStringGetTextDatum(psprintf("%.40s_pipeline_key", get_rel_name(v->relid)));
+	/* pipeline's own key index (a differential view's) */
+	values[3] = CStringGetTextDatum(differential_key_index_name(v->relid));
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
@@ -125,7 +125,9 @@ save_indexes(PendingView *v)
 					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
 					"  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
-					"   AND ic.relname OPERATOR(pg_catalog.<>) $4 "
+					"   AND NOT (pg_catalog.\"left\"(ic.relname::text, pg_catalog.length($4)) OPERATOR(pg_catalog.=) $4 "
+					"            AND pg_catalog.substr(ic.relname::text, pg_catalog.length($4) + 1) "
+					"                OPERATOR(pg_catalog.~) '^[0-9]*$') "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
 					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "

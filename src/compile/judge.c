@@ -14,6 +14,7 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -385,10 +386,13 @@ judge_view_shape(PendingView *v)
 		return v->relid;
 	}
 create:
+	/* out of the new relation's way, under a name no relation has */
 	if (OidIsValid(v->relid))
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
-									 quote_identifier(psprintf("pipeline_old_%u", v->relid))));
+									 quote_identifier(ChooseRelationName("pipeline_old", NULL,
+																		 psprintf("%u", v->relid),
+																		 v->nspid, false))));
 	shape = matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 									v->type, v->mode, v->bound, v->key, v->options);
 	differential_judging_view(shape);

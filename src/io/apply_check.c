@@ -80,7 +80,7 @@ find_bad_rows(const ApplyPlan *p, const char *condition, const char *delete_op,
 	Oid		   *argtypes;
 	Datum	   *args;
 	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
-	char	   *sql = psprintf("SELECT pg_catalog.count(*), pg_catalog.min(c::pg_catalog.text)"
+	char	   *sql = psprintf("SELECT pg_catalog.count(*), pg_catalog.min((c.*)::pg_catalog.text)"
 							   " FROM %s c WHERE %s", rows_as_given(p), condition);
 	SpiRows    *rows = spi_rows(InvalidOid, sql, nargs, argtypes, args, NULL, true, SPI_OK_SELECT);
 	bool		isnull;

@@ -287,12 +287,19 @@ audit_rebound_options(Oid relid, MatviewType type, const char *options_json, Lis
 	return def->options_json;
 }
 
-/* A temporary view with the query's columns, for a publication's shape. */
+/*
+ * A temporary view with the query's columns, for a publication's shape,
+ * under a name the session's temporary relations leave free.
+ */
 static Oid
 make_shape(const char *bound_query)
 {
-	runas_ddl(GetUserId(), psprintf("CREATE TEMPORARY VIEW pipeline_audit_shape AS %s", bound_query));
-	return RangeVarGetRelid(makeRangeVar("pg_temp", "pipeline_audit_shape", -1), NoLock, false);
+	char	   *name = "pipeline_audit_shape";
+
+	for (int n = 1; OidIsValid(RangeVarGetRelid(makeRangeVar("pg_temp", name, -1), NoLock, true)); n++)
+		name = psprintf("pipeline_audit_shape_%d", n);
+	runas_ddl(GetUserId(), psprintf("CREATE TEMPORARY VIEW %s AS %s", quote_identifier(name), bound_query));
+	return RangeVarGetRelid(makeRangeVar("pg_temp", name, -1), NoLock, false);
 }
 
 void
@@ -340,7 +347,7 @@ audit_bind(MatviewDefinition *def, Oid shape)
 							def->name, (char *) lfirst(lc), format_type_be(type))));
 	}
 	if (temporary)
-		runas_ddl(GetUserId(), "DROP VIEW pg_temp.pipeline_audit_shape");
+		runas_ddl(GetUserId(), psprintf("DROP VIEW pg_temp.%s", quote_identifier(get_rel_name(shape))));
 	if (def->expectations != NIL)
 	{
 		def->expectations = bound;

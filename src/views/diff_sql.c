@@ -160,6 +160,31 @@ salted(const char *base, int salt)
 }
 
 /*
+ * A join's alias would hide the tables our multiplicity names: the joins
+ * of the from list lose theirs (their range-table entries too), and the
+ * deparser spells their columns by the tables' then.
+ */
+static void
+forget_join_aliases(Node *node)
+{
+	if (IsA(node, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) node)->fromlist)
+			forget_join_aliases(lfirst(lc));
+	}
+	else if (IsA(node, JoinExpr))
+	{
+		JoinExpr   *join = (JoinExpr *) node;
+
+		join->alias = NULL;
+		forget_join_aliases(join->larg);
+		forget_join_aliases(join->rarg);
+	}
+}
+
+/*
  * A SELECT of the view with our aliases and the select list exprs, its
  * names of ours spelled with salt; NULL when the text does not hold each
  * of them exactly once (the query's own text has one: a literal, an alias).
@@ -180,6 +205,8 @@ flatten_query_salted(Query *block, List *exprs, int salt)
 		DiffOccurrence *occurrence;
 
 		rtindex++;
+		if (rte->rtekind == RTE_JOIN)
+			rte->alias = NULL;	/* see forget_join_aliases() */
 		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
 		occurrence = palloc0(sizeof(DiffOccurrence));
@@ -192,6 +219,7 @@ flatten_query_salted(Query *block, List *exprs, int salt)
 		rte->eref->aliasname = occurrence->alias;
 		branch->occurrences = lappend(branch->occurrences, occurrence);
 	}
+	forget_join_aliases((Node *) query->jointree);
 	foreach(lc, exprs)
 		targets = lappend(targets, makeTargetEntry(lfirst(lc), list_length(targets) + 1,
 												   psprintf("c%d", list_length(targets) + 1),

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -27,6 +28,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/params.h"
@@ -1611,20 +1613,64 @@ add_view_guard(DiffRefresh *r)
 										r->view, VIEW_GUARD_TRIGGER));
 }
 
+/* the view's name cut to 40 bytes of whole characters */
+static char *
+key_index_prefix(Oid relid)
+{
+	const char *view = get_rel_name(relid);
+
+	return pnstrdup(view, pg_mbcliplen(view, strlen(view), 40));
+}
+
+char *
+differential_key_index_name(Oid relid)
+{
+	return psprintf("%s_pipeline_key", key_index_prefix(relid));
+}
+
+/* Whether relid has its key index: named so, maybe with a number after. */
+static bool
+has_key_index(Oid relid, const char *name)
+{
+	Relation	view = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(view);
+	size_t		len = strlen(name);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		char	   *index = get_rel_name(lfirst_oid(lc));
+
+		if (index != NULL && strncmp(index, name, len) == 0 &&
+			strspn(index + len, "0123456789") == strlen(index + len))
+			found = true;
+	}
+	table_close(view, AccessShareLock);
+	return found;
+}
+
 uint64
 differential_create(Oid relid)
 {
 	DiffRefresh r = {0};
 	const char *reason;
 	char	   *index_name;
-	char	   *index;
+	char	   *index = NULL;
 
 	if (!prepare(&r, relid, &reason))
 		elog(ERROR, "view %u cannot be refreshed differentially: %s", relid, reason);
 	ensure_capture(&r);
-	/* what finds a changed group's (or row's) rows in the view */
-	index_name = psprintf("%.40s_pipeline_key", get_rel_name(relid));
-	index = diff_sql_view_index(r.sql, index_name);
+
+	/*
+	 * what finds a changed group's (or row's) rows in the view; a
+	 * redefinition may have restored it with the view's other indexes
+	 */
+	index_name = differential_key_index_name(relid);
+	if (!has_key_index(relid, index_name))
+		index = diff_sql_view_index(r.sql,
+									ChooseRelationName(key_index_prefix(relid), NULL, "pipeline_key",
+													   get_rel_namespace(relid), false));
 	add_view_guard(&r);
 
 	/*
@@ -1633,8 +1679,7 @@ differential_create(Oid relid)
 	 */
 	if (r.shape->grouped)
 		runas_ddl(r.owner, psprintf("ALTER TABLE %s SET (fillfactor = 70)", r.view));
-	/* a redefinition may have restored it with the view's other indexes */
-	if (index != NULL && !OidIsValid(get_relname_relid(index_name, get_rel_namespace(relid))))
+	if (index != NULL)
 		runas_ddl(r.owner, index);
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());

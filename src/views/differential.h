@@ -39,6 +39,13 @@ extern void differential_judging_done(void);
 extern uint64 differential_create(Oid relid);
 
 /*
+ * The name of a differential view's key index, "<view>_pipeline_key" (the
+ * view's name cut to 40 bytes of whole characters), which another relation
+ * of the schema may have taken first: then a number follows it.
+ */
+extern char *differential_key_index_name(Oid relid);
+
+/*
  * What a refresh wrote, for its audit: when it applied changes (rather
  * than recomputing the view), where the rows it inserted or rewrote are
  * (their ctids), and how many rows the view holds after it.

@@ -505,7 +505,7 @@ current_partitions(const char *bound_query, List *partition_by, List *types)
 	 * equal numerics but different directories and files.
 	 */
 	sql = psprintf("SELECT %s, %s::pg_catalog.text, pg_catalog.count(*), "
-				   "pg_catalog.sum(pg_catalog.hashtextextended(q::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text "
+				   "pg_catalog.sum(pg_catalog.hashtextextended((q.*)::pg_catalog.text, 0)::pg_catalog.numeric)::pg_catalog.text "
 				   "FROM (%s) q GROUP BY 1",
 				   values, values, bound_query);
 

@@ -588,7 +588,7 @@ record(StreamBatch *b, List *bad, List *siblings)
 	keys = list_concat(keys, siblings);
 	readvalues[0] = spi_text_array(keys);
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
-										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s)::pg_catalog.text "
+										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s.*)::pg_catalog.text "
 													"  FROM %s s WHERE s.%s %s ANY ($1::%s[]) ORDER BY s.%s",
 													col, stream_sql(b), col,
 													comparison_operator_sql(b->keytypid, BTEqualStrategyNumber), b->keytype, col),
