@@ -366,6 +366,15 @@ collect_sources(Query *query, DiffShape *shape)
 		int			attno = -1;
 
 		rtindex++;
+		if (rte->rtekind == RTE_JOIN)
+		{
+			/* a join's whole row: no table's (nor a join alias the SQL keeps) */
+			pull_varattnos((Node *) list_make3(query->targetList, query->jointree,
+											   query->havingQual), rtindex, &attnums);
+			if (bms_is_member(-FirstLowInvalidHeapAttributeNumber, attnums))
+				return "whole-row references are not supported";
+			continue;
+		}
 		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
 		pull_varattnos(reads, rtindex, &attnums);
