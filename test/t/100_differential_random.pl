@@ -119,6 +119,11 @@ my @views = (
 	[ via_views_bag => q{SELECT p.id, p.amount10, u.name FROM d.paid p JOIN d.users u USING (region)
 	                      WHERE u.referrer IS NOT NULL} ],
 	[ eng_total => q{SELECT count(*) AS n_engaged, sum(touchpoints) AS touchpoints FROM d.mv_engagement} ],
+	# a join under an alias of its own (the refresh's SQL drops it), grouped
+	# by two text keys (looked up by their record's hash), NULL ones too
+	[ by_name_region => q{SELECT j.name, j.region, count(*) AS n, sum(j.amount) AS total, max(j.qty) AS top
+	                        FROM (d.events e JOIN d.users u ON u.id = e.user_id) AS j
+	                       GROUP BY j.name, j.region} ],
 	# the seed's customer_health: three single-row views joined without a condition
 	[ health => q{SELECT t.n * u.n_users AS refunds_x_users, t.sum_amount, u.n_referred,
 	                     e.touchpoints, e.n_engaged
