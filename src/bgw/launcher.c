@@ -115,6 +115,7 @@ typedef struct QueuedJob
 	QueuedState state;
 	uint64		seq;			/* order of queueing */
 	pid_t		worker;			/* who took it */
+	bool		handed_back;	/* done: given back unrun */
 	RefreshJob	job;
 } QueuedJob;
 
@@ -412,6 +413,7 @@ launcher_queue_job(const RefreshJob *job)
 		if (queue->jobs[e].state == QUEUED_FREE)
 		{
 			queue->jobs[e].state = QUEUED_WAITING;
+			queue->jobs[e].handed_back = false;
 			queue->jobs[e].seq = queue->next_seq++;
 			queue->jobs[e].worker = 0;
 			queue->jobs[e].job = *job;
@@ -424,7 +426,7 @@ launcher_queue_job(const RefreshJob *job)
 }
 
 int
-launcher_queue_collect(int *done, int *lost)
+launcher_queue_collect(int *done, bool *lost, bool *handed_back)
 {
 	RunQueue   *queue;
 	int			count = 0;
@@ -442,6 +444,7 @@ launcher_queue_collect(int *done, int *lost)
 		{
 			done[count] = e;
 			lost[count] = queued->state == QUEUED_TAKEN;
+			handed_back[count] = queued->state == QUEUED_DONE && queued->handed_back;
 			count++;
 			queued->state = QUEUED_FREE;
 		}
@@ -531,7 +534,7 @@ launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket, b
 }
 
 void
-launcher_job_finished(const JobTicket *ticket)
+launcher_job_finished(const JobTicket *ticket, bool handed_back)
 {
 	RunQueue   *queue;
 	QueuedJob  *queued;
@@ -544,7 +547,10 @@ launcher_job_finished(const JobTicket *ticket)
 	/* not if the scheduler went meanwhile: its queue may be another's now */
 	if (queue->scheduler == ticket->scheduler && queued->state == QUEUED_TAKEN &&
 		queued->seq == ticket->seq && queued->worker == MyProcPid)
+	{
 		queued->state = QUEUED_DONE;
+		queued->handed_back = handed_back;
+	}
 	shared->slots[my_slot].worker_state = WORKER_IDLE;
 	SpinLockRelease(&shared->mutex);
 }

@@ -75,13 +75,14 @@ typedef struct JobTicket
  * scheduler's queue: returns its entry (0 .. LAUNCHER_QUEUE_SIZE - 1), or
  * -1 when the queue is full.  launcher_queue_collect() frees the entries
  * whose job is done or lost and returns how many, with their entries in
- * done[] and in lost[] whether each was lost (arrays of
+ * done[], in lost[] whether each was lost and in handed_back[] whether its
+ * worker gave it back unrun (its view stayed locked; arrays of
  * LAUNCHER_QUEUE_SIZE).  launcher_pool_counts() says how many refresh
  * workers of dboid are idle and how many of this scheduler's jobs wait;
  * launcher_wake_idle_workers() sets the latches of up to count idle ones.
  */
 extern int	launcher_queue_job(const RefreshJob *job);
-extern int	launcher_queue_collect(int *done, int *lost);
+extern int	launcher_queue_collect(int *done, bool *lost, bool *handed_back);
 extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
 extern void launcher_wake_idle_workers(Oid dboid, int count);
 
@@ -93,7 +94,8 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  * take it (false otherwise, or if none), and marks this worker busy; it
  * takes none while max_busy other workers of dboid are busy, and then sets
  * *too_many (pipeline.max_workers was lowered: this worker should go);
- * launcher_job_finished() marks it done and this worker idle.
+ * launcher_job_finished() marks it done (handed_back: given back unrun)
+ * and this worker idle.
  * launcher_leave_if_idle() marks this worker leaving unless a job it may
  * take waits: true when it may exit (it takes no job any more), false
  * when it should take one.  It leaves when timed_out and no job waits, and
@@ -103,7 +105,7 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  */
 extern bool launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket,
 							  bool *too_many);
-extern void launcher_job_finished(const JobTicket *ticket);
+extern void launcher_job_finished(const JobTicket *ticket, bool handed_back);
 extern bool launcher_leave_if_idle(Oid dboid, bool timed_out);
 
 /*

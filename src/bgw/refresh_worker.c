@@ -22,6 +22,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -46,11 +47,13 @@ refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
 }
 
 /*
- * How long a worker waits for its view's lock before handing the job back:
- * a lock held for long (a refresh() or run_due() in a session's open
- * transaction, DDL) must not keep the worker from other views.
+ * How long a worker waits for its view's lock (or its upstreams') beyond
+ * deadlock_timeout before handing the job back: a lock held for long (a
+ * refresh() or run_due() in a session's open transaction, DDL) must not
+ * keep the worker from other views.  deadlock_timeout first: that is when
+ * a wait cancels an autovacuum in its way.
  */
-#define CLAIM_LOCK_WAIT "1s"
+#define CLAIM_LOCK_WAIT_MS 250
 
 typedef struct Claim
 {
@@ -74,22 +77,24 @@ claim_work(void *arg)
  * waiting meanwhile.
  */
 static int64
-claim_or_hand_back(const RefreshJob *job)
+claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 {
 	Claim		claim = {job, 0};
 	ErrorData  *error;
 
-	(void) set_config_option("lock_timeout", CLAIM_LOCK_WAIT, PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("lock_timeout",
+							 psprintf("%d", DeadlockTimeout + CLAIM_LOCK_WAIT_MS),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	error = subxact_try(claim_work, &claim, false);
 	if (error == NULL)
 		return claim.run_id;
 	if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 		ReThrowError(error);
-	ereport(DEBUG1,
-			(errmsg("pipeline: view with OID %u stayed locked; its run waits for another worker",
-					job->relid)));
+	ereport(LOG,
+			(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
+					get_rel_name(job->relid))));
 	FreeErrorData(error);
+	*handed_back = true;
 	return 0;
 }
 
@@ -99,7 +104,7 @@ claim_or_hand_back(const RefreshJob *job)
  * another session, or the extension is gone) or the view stays locked.
  */
 static void
-run_refresh_job(const RefreshJob *job)
+run_refresh_job(const RefreshJob *job, bool *handed_back)
 {
 	int64		run_id = 0;
 	char	   *version;
@@ -116,7 +121,7 @@ run_refresh_job(const RefreshJob *job)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (OidIsValid(extension_lock(true, &version)) && catalog_is_managed(job->relid))
-		run_id = claim_or_hand_back(job);
+		run_id = claim_or_hand_back(job, handed_back);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (run_id == 0)
@@ -150,11 +155,11 @@ run_refresh_job(const RefreshJob *job)
  * scheduler starts another worker; the run, if claimed, is marked failed).
  */
 static void
-serve_job(const RefreshJob *job)
+serve_job(const RefreshJob *job, bool *handed_back)
 {
 	PG_TRY();
 	{
-		run_refresh_job(job);
+		run_refresh_job(job, handed_back);
 	}
 	PG_CATCH();
 	{
@@ -258,12 +263,14 @@ pipeline_refresh_main(Datum main_arg)
 
 	while (wait_for_job(dboid, dbname, &job, &ticket))
 	{
+		bool		handed_back = false;
+
 		MemoryContextSwitchTo(job_context);
-		serve_job(&job);
+		serve_job(&job, &handed_back);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);
 		forget_run(userid, sec_context);
-		launcher_job_finished(&ticket);
+		launcher_job_finished(&ticket, handed_back);
 		/* the scheduler collects the job, and starts downstream views now */
 		launcher_wake_scheduler(dboid);
 	}

@@ -132,6 +132,18 @@ static bool states_stale = true;
 static int *pending_indexes = NULL;
 static bool *pending = NULL;
 static bool *node_queued = NULL;	/* whether a node's view is in the queue */
+
+/*
+ * A view whose job a worker handed back (it stayed locked) is queued again
+ * only from held_until on, the wait doubling from HELD_RETRY_MS with each
+ * hand-back in a row up to HELD_RETRY_MAX_MS: other views take the queue
+ * meanwhile, however many views a session holds.  By node index, in
+ * dag_context.
+ */
+#define HELD_RETRY_MS 1000
+#define HELD_RETRY_MAX_MS 30000
+static TimestampTz *held_until = NULL;
+static int *hand_backs = NULL;
 static int	pending_count = 0;
 static uint64 dag_generation = 0;
 
@@ -194,8 +206,9 @@ static void
 collect_jobs(void)
 {
 	int			entries[LAUNCHER_QUEUE_SIZE];
-	int			lost[LAUNCHER_QUEUE_SIZE];
-	int			count = launcher_queue_collect(entries, lost);
+	bool		lost[LAUNCHER_QUEUE_SIZE];
+	bool		handed_back[LAUNCHER_QUEUE_SIZE];
+	int			count = launcher_queue_collect(entries, lost, handed_back);
 
 	for (int k = 0; k < count; k++)
 	{
@@ -209,7 +222,19 @@ collect_jobs(void)
 		else
 			state_changed(view->index, view->generation);
 		if (view->generation == dag_generation && node_queued != NULL)
+		{
 			node_queued[view->index] = false;
+			if (handed_back[k])
+			{
+				int			shift = Min(hand_backs[view->index]++, 6);
+
+				held_until[view->index] =
+					TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												Min((int64) HELD_RETRY_MS << shift, HELD_RETRY_MAX_MS));
+			}
+			else
+				hand_backs[view->index] = 0;
+		}
 		view->relid = InvalidOid;
 		queued_count--;
 	}
@@ -319,6 +344,8 @@ reload_stale_inputs(Oid extension)
 		cached_dag = NULL;
 		pending = NULL;
 		node_queued = NULL;
+		held_until = NULL;
+		hand_backs = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
 		cached_dag = dag_load();
@@ -326,6 +353,8 @@ reload_stale_inputs(Oid extension)
 		pending_indexes = palloc(sizeof(int) * Max(cached_dag->count, 1));
 		pending_count = 0;
 		node_queued = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
+		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
+		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		dag_generation++;
 		requeue_views_in_new_dag(cached_dag);
@@ -548,7 +577,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	{
 		Verdict		verdict;
 
-		if (node_queued[i])
+		if (node_queued[i] || held_until[i] > now)
 			continue;
 		verdict = schedule_decide(dag, states, i, now, now,
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
@@ -666,8 +695,12 @@ next_by_clock(Dag *dag, ViewState *states, TimestampTz now)
 	next = Min(next, TimestampTzPlusMilliseconds(last_prune, PRUNE_EVERY_MS));
 	next = Min(next, alerts_next_sla_breach(dag, states, now));
 	for (int i = 0; i < dag->count && next > now; i++)
+	{
 		next = Min(next, schedule_next_by_clock(dag, states, i, now, pipeline_max_attempts,
 												pipeline_retry_backoff_s));
+		if (held_until[i] > now)
+			next = Min(next, held_until[i]);
+	}
 	return next;
 }
 

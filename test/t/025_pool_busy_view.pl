@@ -1,9 +1,12 @@
-# A view whose lock a session holds (a refresh() or run_due() in an open
-# transaction, DDL on it) does not keep the pool's worker from the other
-# views: the worker waits a second for the lock, hands the job back and
-# takes the next.  Before, with pipeline.max_workers = 1, one open session
-# stalled every scheduled refresh of its database until it ended.  Two
-# views every second, volatile so that every label runs.
+# Views whose locks a session holds (a refresh() or run_due() in an open
+# transaction, DDL on them) do not keep the pool's worker from the other
+# views: the worker waits 250 ms past deadlock_timeout for a view, hands
+# the job back, and the scheduler queues that view again only after a wait
+# that doubles while it stays held, so the queue goes to the others.
+# Before, with pipeline.max_workers = 1, one open session stalled every
+# scheduled refresh of its database until it ended (and a first fix, which
+# queued a held view again at once, still did with four held views).  Six
+# views every second, volatile so that every label runs; four are held.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -20,7 +23,7 @@ pipeline.max_workers = 1
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;
 	SELECT pipeline.create_matview('public', 'p' || g, 'SELECT pg_catalog.clock_timestamp() AS at', '1 second')
-	  FROM generate_series(1, 2) g;
+	  FROM generate_series(1, 6) g;
 });
 
 # true once $sql is true, polled for at most $seconds (not the default
@@ -43,26 +46,30 @@ sub runs_since
 	           WHERE matview = 'public.$view'::regclass AND status = 'succeeded' AND started_at > '$since'};
 }
 
-ok(within(60, runs_since('mv_p1', '-infinity')), 'both views run') or BAIL_OUT('the scheduler does not run');
+ok(within(60, runs_since('mv_p1', '-infinity')), 'the views run') or BAIL_OUT('the scheduler does not run');
 
-for my $hold ("SELECT status FROM pipeline.refresh('public.mv_p1')",
-	'ALTER MATERIALIZED VIEW public.mv_p1 SET (fillfactor = 90)')
+my @held = map { "public.mv_p$_" } 1 .. 4;
+for my $hold ('SELECT status FROM pipeline.refresh(%s)', 'ALTER MATERIALIZED VIEW %s SET (fillfactor = 90)')
 {
 	my $session = $node->background_psql('postgres');
-	$session->query_safe("BEGIN; $hold");
+	$session->query_safe('BEGIN');
+	$session->query_safe(sprintf($hold, $hold =~ /refresh/ ? "'$_'" : $_)) for @held;
 	my $held = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
-	ok(within(30, runs_since('mv_p2', $held)), "with mv_p1 held ($hold), mv_p2 goes on")
-	  or diag($node->safe_psql('postgres', q{
-		SELECT pid, wait_event_type, wait_event, query FROM pg_stat_activity
-		 WHERE backend_type = 'pipeline refresh'}));
+	for my $free ('mv_p5', 'mv_p6')
+	{
+		ok(within(30, runs_since($free, $held)), "with four views held ($hold), $free goes on")
+		  or diag($node->safe_psql('postgres', q{
+			SELECT pid, wait_event_type, wait_event, query FROM pg_stat_activity
+			 WHERE backend_type = 'pipeline refresh'}));
+	}
 	is($node->safe_psql('postgres', qq{
 		SELECT count(*) FROM pipeline.runs
-		 WHERE matview = 'public.mv_p1'::regclass AND started_at > '$held'}),
-		'0', 'and mv_p1 has no run while held');
+		 WHERE matview::text LIKE 'mv_p_' AND matview::text <= 'mv_p4' AND started_at > '$held'}),
+		'0', 'and the held views have no run while held');
 	$session->query_safe('COMMIT');
 	$session->quit;
 	my $released = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
-	ok(within(30, runs_since('mv_p1', $released)), 'released, mv_p1 runs again');
+	ok(within(60, runs_since("mv_p$_", $released)), "released, mv_p$_ runs again") for 1 .. 4;
 }
 
 $node->stop;
