@@ -83,7 +83,8 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 	ErrorData  *error;
 
 	(void) set_config_option("lock_timeout",
-							 psprintf("%d", DeadlockTimeout + CLAIM_LOCK_WAIT_MS),
+							 psprintf("%d", Min(DeadlockTimeout, INT_MAX - CLAIM_LOCK_WAIT_MS) +
+									  CLAIM_LOCK_WAIT_MS),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	error = subxact_try(claim_work, &claim, false);
 	if (error == NULL)

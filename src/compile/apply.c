@@ -100,17 +100,22 @@ typedef struct SavedIndex
 static List *
 save_indexes(PendingView *v)
 {
-	Oid			argtypes[4] = {OIDOID, TEXTOID, BOOLOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = "    ";
+	Oid			argtypes[5] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
 	List	   *indexes = NIL;
 	SpiRows    *rows;
 	uint64		i;
 
 	values[0] = ObjectIdGetDatum(v->relid);
 	values[2] = BoolGetDatum(v->old_type == MATVIEW_MIRROR);
-	/* pipeline's own key index (a differential view's) */
+
+	/*
+	 * pipeline's own key index (a differential view's): its name, or its
+	 * comment
+	 */
 	values[3] = CStringGetTextDatum(differential_key_index_name(v->relid));
+	values[4] = CStringGetTextDatum(DIFFERENTIAL_KEY_INDEX_COMMENT);
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
@@ -125,9 +130,8 @@ save_indexes(PendingView *v)
 					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
 					"  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
-					"   AND NOT (pg_catalog.\"left\"(ic.relname::text, pg_catalog.length($4)) OPERATOR(pg_catalog.=) $4 "
-					"            AND pg_catalog.substr(ic.relname::text, pg_catalog.length($4) + 1) "
-					"                OPERATOR(pg_catalog.~) '^[0-9]*$') "
+					"   AND ic.relname OPERATOR(pg_catalog.<>) $4 "
+					"   AND pg_catalog.obj_description(ic.oid, 'pg_class') IS DISTINCT FROM $5 "
 					"   AND ($2 IS NOT NULL AND i.indnatts = 1 AND NOT i.indisunique "
 					"        AND i.indexprs IS NULL AND i.indpred IS NULL "
 					"        AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a "
@@ -135,7 +139,7 @@ save_indexes(PendingView *v)
 					"        AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
-					4, argtypes, values, nulls, true, SPI_OK_SELECT);
+					5, argtypes, values, nulls, true, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 	{
 		SavedIndex *index = palloc(sizeof(SavedIndex));

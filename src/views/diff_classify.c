@@ -352,6 +352,8 @@ collect_sources(Query *query, DiffShape *shape)
 	/* (a UNION ALL's branches add theirs one by one) */
 	Node	   *reads;
 	int			rtindex = 0;
+	bool		using_joins = false;
+	bool		column_aliases = false;
 	ListCell   *lc;
 
 	/* join alias Vars name base columns only through the join */
@@ -366,15 +368,10 @@ collect_sources(Query *query, DiffShape *shape)
 		int			attno = -1;
 
 		rtindex++;
-		if (rte->rtekind == RTE_JOIN)
-		{
-			/* a join's whole row: no table's (nor a join alias the SQL keeps) */
-			pull_varattnos((Node *) list_make3(query->targetList, query->jointree,
-											   query->havingQual), rtindex, &attnums);
-			if (bms_is_member(-FirstLowInvalidHeapAttributeNumber, attnums))
-				return "whole-row references are not supported";
-			continue;
-		}
+		if (rte->alias != NULL && rte->alias->colnames != NIL)
+			column_aliases = true;
+		if (rte->rtekind == RTE_JOIN && rte->joinmergedcols > 0)
+			using_joins = true;
 		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
 		pull_varattnos(reads, rtindex, &attnums);
@@ -399,6 +396,16 @@ collect_sources(Query *query, DiffShape *shape)
 			source->attnums = bms_add_member(source->attnums,
 											 attno + FirstLowInvalidHeapAttributeNumber);
 	}
+
+	/*
+	 * A USING column renamed by a column alias list makes the deparser give
+	 * the joined tables alias lists of all their columns, which a source's
+	 * changes (the columns read) do not have.
+	 */
+	if (using_joins && column_aliases)
+		return "joins with USING under column alias lists are not supported";
+	if (diff_reads_join_whole_row(query))
+		return "whole-row references are not supported";
 	return NULL;
 }
 

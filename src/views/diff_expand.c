@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "common/hashfn.h"
 #include "nodes/makefuncs.h"
@@ -125,6 +126,27 @@ name_tables_walker(Node *node, void *context)
 	return expression_tree_walker(node, name_tables_walker, context);
 }
 
+bool
+diff_reads_join_whole_row(Query *query)
+{
+	Node	   *reads = (Node *) list_make3(query->targetList, query->jointree, query->havingQual);
+	int			rtindex = 0;
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		Bitmapset  *attnums = NULL;
+
+		rtindex++;
+		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_JOIN)
+			continue;
+		pull_varattnos(reads, rtindex, &attnums);
+		if (bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber, attnums))
+			return true;
+	}
+	return false;
+}
+
 /* Join alias columns replaced by the columns they stand for. */
 static void
 flatten_join_columns(Query *query)
@@ -189,6 +211,8 @@ view_to_join(Query *query, int rtindex, Oid owner, StringInfo fingerprint, Query
 		reason = psprintf("plain view %s belongs to another role", name);
 	else
 		reason = view_query_reason(name, view);
+	if (reason == NULL && diff_reads_join_whole_row(view))
+		reason = psprintf("plain view %s reads a join's whole row", name);
 	table_close(rel, NoLock);
 	if (reason != NULL)
 		return reason;
@@ -237,6 +261,11 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 	*reason = NULL;
 	if (query->jointree == NULL || !reads_a_view(query, (Node *) query->jointree))
 		return query;
+	if (diff_reads_join_whole_row(query))
+	{
+		*reason = "whole-row references are not supported";
+		return query;
+	}
 	query = copyObject(query);
 	flatten_join_columns(query);
 	*reason = flatten_from(query, (Node *) query->jointree, &items, &quals);

@@ -23,6 +23,7 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/comment.h"
 #include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -1628,22 +1629,26 @@ differential_key_index_name(Oid relid)
 	return psprintf("%s_pipeline_key", key_index_prefix(relid));
 }
 
-/* Whether relid has its key index: named so, maybe with a number after. */
+/*
+ * Whether relid has its key index: commented so (the name may have had to
+ * differ), or named so by an earlier version.
+ */
 static bool
-has_key_index(Oid relid, const char *name)
+has_key_index(Oid relid)
 {
 	Relation	view = table_open(relid, AccessShareLock);
 	List	   *indexes = RelationGetIndexList(view);
-	size_t		len = strlen(name);
+	char	   *name = differential_key_index_name(relid);
 	ListCell   *lc;
 	bool		found = false;
 
 	foreach(lc, indexes)
 	{
 		char	   *index = get_rel_name(lfirst_oid(lc));
+		char	   *comment = GetComment(lfirst_oid(lc), RelationRelationId, 0);
 
-		if (index != NULL && strncmp(index, name, len) == 0 &&
-			strspn(index + len, "0123456789") == strlen(index + len))
+		if ((index != NULL && strcmp(index, name) == 0) ||
+			(comment != NULL && strcmp(comment, DIFFERENTIAL_KEY_INDEX_COMMENT) == 0))
 			found = true;
 	}
 	table_close(view, AccessShareLock);
@@ -1655,7 +1660,7 @@ differential_create(Oid relid)
 {
 	DiffRefresh r = {0};
 	const char *reason;
-	char	   *index_name;
+	char	   *index_name = NULL;
 	char	   *index = NULL;
 
 	if (!prepare(&r, relid, &reason))
@@ -1666,11 +1671,12 @@ differential_create(Oid relid)
 	 * what finds a changed group's (or row's) rows in the view; a
 	 * redefinition may have restored it with the view's other indexes
 	 */
-	index_name = differential_key_index_name(relid);
-	if (!has_key_index(relid, index_name))
-		index = diff_sql_view_index(r.sql,
-									ChooseRelationName(key_index_prefix(relid), NULL, "pipeline_key",
-													   get_rel_namespace(relid), false));
+	if (!has_key_index(relid))
+	{
+		index_name = ChooseRelationName(key_index_prefix(relid), NULL, "pipeline_key",
+										get_rel_namespace(relid), false);
+		index = diff_sql_view_index(r.sql, index_name);
+	}
 	add_view_guard(&r);
 
 	/*
@@ -1680,7 +1686,13 @@ differential_create(Oid relid)
 	if (r.shape->grouped)
 		runas_ddl(r.owner, psprintf("ALTER TABLE %s SET (fillfactor = 70)", r.view));
 	if (index != NULL)
+	{
 		runas_ddl(r.owner, index);
+		runas_ddl(r.owner, psprintf("COMMENT ON INDEX %s IS %s",
+									quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															   index_name),
+									quote_literal_cstr(DIFFERENTIAL_KEY_INDEX_COMMENT)));
+	}
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	while_writing_view(apply_full, &r);

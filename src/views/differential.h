@@ -40,10 +40,14 @@ extern uint64 differential_create(Oid relid);
 
 /*
  * The name of a differential view's key index, "<view>_pipeline_key" (the
- * view's name cut to 40 bytes of whole characters), which another relation
- * of the schema may have taken first: then a number follows it.
+ * view's name cut to 40 bytes of whole characters).  Another relation of
+ * the schema may have taken it first: the index then has a number after
+ * it, and tells itself by its comment, DIFFERENTIAL_KEY_INDEX_COMMENT,
+ * which every key index made since has.
  */
 extern char *differential_key_index_name(Oid relid);
+
+#define DIFFERENTIAL_KEY_INDEX_COMMENT "pipeline: the key index of a differential view"
 
 /*
  * What a refresh wrote, for its audit: when it applied changes (rather
