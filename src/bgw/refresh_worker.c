@@ -72,9 +72,9 @@ claim_work(void *arg)
 
 /*
  * The job's run claimed; 0 when it needs no run, or when its view stayed
- * locked for CLAIM_LOCK_WAIT: the job is then done without a run, and the
- * scheduler, finding the view still due, queues it again behind the jobs
- * waiting meanwhile.
+ * locked past deadlock_timeout + CLAIM_LOCK_WAIT_MS: the job is then done
+ * without a run (*handed_back), and the scheduler queues the view again
+ * after a while (scheduler.c, held_until).
  */
 static int64
 claim_or_hand_back(const RefreshJob *job, bool *handed_back)

@@ -132,6 +132,8 @@ static bool states_stale = true;
 static int *pending_indexes = NULL;
 static bool *pending = NULL;
 static bool *node_queued = NULL;	/* whether a node's view is in the queue */
+static int	pending_count = 0;
+static uint64 dag_generation = 0;
 
 /*
  * A view whose job a worker handed back (it stayed locked) is queued again
@@ -144,8 +146,6 @@ static bool *node_queued = NULL;	/* whether a node's view is in the queue */
 #define HELD_RETRY_MAX_MS 30000
 static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
-static int	pending_count = 0;
-static uint64 dag_generation = 0;
 
 /* the scheduler's database, and the version skew it last logged there */
 static char *scheduler_dbname = NULL;
