@@ -140,6 +140,13 @@ extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool plac
 extern bool diff_sql_has_having(DiffSql *sql);
 
 /*
+ * Whether groups with a NULL key are found by an index too: several keys
+ * are indexed by their record's hash, which NULLs have (a single key's
+ * index holds no NULL).
+ */
+extern bool diff_sql_null_keys_indexed(DiffSql *sql);
+
+/*
  * The changed groups' keys (without a NULL key) that the UPDATE did not
  * rewrite: the caller keeps the keys it returned as pipeline_du, and these
  * as pipeline_dl for the statements below (left_only).

@@ -976,6 +976,12 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places)
 }
 
 bool
+diff_sql_null_keys_indexed(DiffSql *sql)
+{
+	return keys_by_hash(sql);
+}
+
+bool
 diff_sql_has_having(DiffSql *sql)
 {
 	return sql->finalize_having != NULL;

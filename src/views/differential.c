@@ -641,8 +641,8 @@ few_groups(DiffRefresh *r, uint64 groups)
  * costs less than an index lookup per group (counted at 10,000 groups:
  * even at 20% changed, 17% fewer instructions by key at 10%, 6% fewer
  * hashed at 31%, 10% fewer at 63%, what an append of 0.1% to 10M rows
- * changes).  The rows with a NULL key are matched as records, which no
- * index serves.
+ * changes).  The rows with a NULL key are matched as records, which only
+ * the index of several keys' record hash serves.
  */
 static uint64
 run_by_key(DiffRefresh *r, const char *sql, bool by_key)
@@ -714,7 +714,9 @@ apply_changes(DiffRefresh *r)
 			runas_unpin_settings(nestlevel);
 		few = nkeys > 0 && few_groups(r, counted.count);
 		run_by_key(r, diff_sql_state_merge(r->sql, false, gains), few);
-		if (counted.null_keys)
+		if (counted.null_keys && diff_sql_null_keys_indexed(r->sql))
+			run_by_key(r, diff_sql_state_merge(r->sql, true, gains), few);
+		else if (counted.null_keys)
 			run_as_owner(r, diff_sql_state_merge(r->sql, true, gains), false);
 		recompute_stale_groups(r);
 		/* a second pass for groups with a NULL key, matched as records */
@@ -722,7 +724,7 @@ apply_changes(DiffRefresh *r)
 		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
 		{
 			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls, r->written != NULL);
-			bool		by_key = few && !with_nulls;
+			bool		by_key = few && (!with_nulls || diff_sql_null_keys_indexed(r->sql));
 			bool		left_only = update != NULL && !with_nulls;
 			uint64		updated;
 
