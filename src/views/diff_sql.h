@@ -113,7 +113,7 @@ extern void diff_sql_share_columns(DiffSql *sql, bool share);
 extern int	diff_sql_shared_nn(DiffSql *sql);
 extern int	diff_sql_first_extreme(DiffSql *sql);
 extern char *diff_sql_group_delta(DiffSql *sql, const char *delta, bool gains);
-extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains);
+extern char *diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains, bool by_key);
 extern char *diff_sql_state_stale_count(DiffSql *sql);
 
 /*
@@ -132,9 +132,11 @@ extern char *diff_sql_state_populate(DiffSql *sql);
  * The view's rows of the changed groups, from the state, in this order:
  * rows kept updated (NULL without group keys; without null_keys it returns
  * the keys it rewrote, c1.. and a count of 1), rows gone deleted, new rows
- * inserted.
+ * inserted.  by_key (here and in the state's MERGE): the statement will
+ * find its groups by index, not by hashing (differential.c, run_by_key()).
  */
-extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places);
+extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places,
+										 bool by_key);
 
 /* Whether the view has a HAVING (a group may leave it without losing rows). */
 extern bool diff_sql_has_having(DiffSql *sql);
@@ -154,9 +156,10 @@ extern bool diff_sql_null_keys_indexed(DiffSql *sql);
 extern char *diff_sql_group_keys_left(DiffSql *sql);
 
 /* left_only: only for the groups in pipeline_dl. */
-extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only);
+extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only,
+										 bool by_key);
 extern char *diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only,
-										 bool places);
+										 bool places, bool by_key);
 
 /* Indexes: the state table's keys, the view's key columns (first column of a bag view). */
 extern char *diff_sql_state_index(DiffSql *sql);

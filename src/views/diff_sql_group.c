@@ -622,12 +622,14 @@ keys_by_hash(DiffSql *sql)
 
 /*
  * "hash_record(ROW(left..)) = hash_record(ROW(right..)) AND ", what a
- * hash index of several keys (keys_by_hash()) is searched by, or ""
+ * hash index of several keys (keys_by_hash()) is searched by, or "": also
+ * when the statement finds its groups by hashing (not by_key), where it
+ * would only add a record's hash to every row hashed.
  */
 static char *
-keys_hash_equal(DiffSql *sql, const char *left, const char *right)
+keys_hash_equal(DiffSql *sql, const char *left, const char *right, bool by_key)
 {
-	if (!keys_by_hash(sql))
+	if (!keys_by_hash(sql) || !by_key)
 		return "";
 	return psprintf("pg_catalog.hash_record(ROW(%s)) OPERATOR(pg_catalog.=) "
 					"pg_catalog.hash_record(ROW(%s)) AND ", left, right);
@@ -635,17 +637,17 @@ keys_hash_equal(DiffSql *sql, const char *left, const char *right)
 
 /* s's keys match d's: by equality, or as records for rows with a NULL key. */
 static char *
-state_matches(DiffSql *sql, const char *other, bool null_keys)
+state_matches(DiffSql *sql, const char *other, bool null_keys, bool by_key)
 {
 	return psprintf("%s%s",
 					keys_hash_equal(sql, column_list("s.k", 1, sql->nkeys),
-									column_list(other, 1, sql->nkeys)),
+									column_list(other, 1, sql->nkeys), by_key),
 					null_keys ? rows_equal("s.k", other, sql->nkeys) :
 					keys_equal(sql, "s.k", other, sql->nkeys));
 }
 
 char *
-diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains)
+diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains, bool by_key)
 {
 	StringInfoData set,
 				update_stale,
@@ -676,7 +678,7 @@ diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains)
 					"WHEN MATCHED THEN UPDATE SET %s, pipeline_stale = COALESCE(false%s, false) "
 					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, COALESCE(false%s, false))",
 					sql->state, group_delta_rows(sql, null_keys),
-					state_matches(sql, "d.c", null_keys),
+					state_matches(sql, "d.c", null_keys, by_key),
 					sql->nkeys > 0 ?
 					"WHEN MATCHED AND s.pipeline_count + d.d_count = 0 THEN DELETE " : "",
 					set.data, update_stale.data, columns.data, values.data, insert_stale.data);
@@ -890,7 +892,7 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 						stale_groups(sql, null_keys));
 	return psprintf("UPDATE %s s SET %spipeline_stale = false FROM %s d WHERE %s AND %s",
 					sql->state, set.data, group_delta_rows(sql, null_keys),
-					stale_groups(sql, null_keys), state_matches(sql, "d.c", null_keys));
+					stale_groups(sql, null_keys), state_matches(sql, "d.c", null_keys, true));
 }
 
 /* How many steps diff_sql_state_recompute() has. */
@@ -922,7 +924,7 @@ view_key_columns(DiffSql *sql)
 
 /* v's key columns match d's c1..: by equality, or as records. */
 static char *
-view_matches(DiffSql *sql, bool null_keys)
+view_matches(DiffSql *sql, bool null_keys, bool by_key)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -930,12 +932,12 @@ view_matches(DiffSql *sql, bool null_keys)
 	if (null_keys)
 		return psprintf("%sROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
 						keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
-										column_list("d.c", 1, sql->nkeys)),
+										column_list("d.c", 1, sql->nkeys), by_key),
 						name_list(view_key_columns(sql), "v."),
 						column_list("d.c", 1, sql->nkeys));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
-												 column_list("d.c", 1, sql->nkeys)));
+												 column_list("d.c", 1, sql->nkeys), by_key));
 	foreach(lc, view_key_columns(sql))
 		appendStringInfo(&buf, "%sv.%s %s d.c%d", foreach_current_index(lc) > 0 ? " AND " : "",
 						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
@@ -956,7 +958,7 @@ and_having(DiffSql *sql)
  * and an insert wrote it twice.
  */
 char *
-diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places)
+diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places, bool by_key)
 {
 	StringInfoData returning;
 
@@ -970,8 +972,8 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places)
 						 returning.len > 0 ? ", " : "");
 	return psprintf("UPDATE %s v SET (%s) = ROW(%s) FROM %s s, %s d WHERE %s AND %s%s%s%s",
 					sql->view, name_list(sql->view_columns, ""), sql->finalize_list,
-					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys),
-					state_matches(sql, "d.c", null_keys), and_having(sql),
+					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys, by_key),
+					state_matches(sql, "d.c", null_keys, by_key), and_having(sql),
 					returning.len > 0 ? " RETURNING " : "", returning.data);
 }
 
@@ -989,15 +991,15 @@ diff_sql_has_having(DiffSql *sql)
 
 /* Rows of changed groups that have no row in the view's answer any more. */
 char *
-diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only)
+diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only, bool by_key)
 {
 	if (sql->nkeys == 0)
 		return psprintf("DELETE FROM %s", sql->view);
 	return psprintf("DELETE FROM %s v USING %s d WHERE %s AND NOT EXISTS "
 					"(SELECT FROM %s s WHERE %s%s)", sql->view,
 					left_only ? group_delta_keys_left(sql) : group_delta_keys(sql, null_keys),
-					view_matches(sql, null_keys),
-					sql->state, state_matches(sql, "d.c", null_keys), and_having(sql));
+					view_matches(sql, null_keys, by_key),
+					sql->state, state_matches(sql, "d.c", null_keys, by_key), and_having(sql));
 }
 
 static char *
@@ -1013,7 +1015,8 @@ view_insert_from_state(DiffSql *sql, const char *join, bool places)
 
 /* Rows of changed groups that the view's answer has and the view has not. */
 char *
-diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only, bool places)
+diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only, bool places,
+							bool by_key)
 {
 	if (sql->nkeys == 0)
 		return view_insert_from_state(sql, "", places);
@@ -1021,8 +1024,8 @@ diff_sql_view_insert_groups(DiffSql *sql, bool null_keys, bool left_only, bool p
 												"(SELECT FROM %s v WHERE %s)",
 												left_only ? group_delta_keys_left(sql) :
 												group_delta_keys(sql, null_keys),
-												state_matches(sql, "d.c", null_keys),
-												sql->view, view_matches(sql, null_keys)),
+												state_matches(sql, "d.c", null_keys, by_key),
+												sql->view, view_matches(sql, null_keys, by_key)),
 								  places);
 }
 

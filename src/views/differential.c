@@ -713,18 +713,19 @@ apply_changes(DiffRefresh *r)
 		if (!gains)
 			runas_unpin_settings(nestlevel);
 		few = nkeys > 0 && few_groups(r, counted.count);
-		run_by_key(r, diff_sql_state_merge(r->sql, false, gains), few);
+		run_by_key(r, diff_sql_state_merge(r->sql, false, gains, few), few);
 		if (counted.null_keys && diff_sql_null_keys_indexed(r->sql))
-			run_by_key(r, diff_sql_state_merge(r->sql, true, gains), few);
+			run_by_key(r, diff_sql_state_merge(r->sql, true, gains, few), few);
 		else if (counted.null_keys)
-			run_as_owner(r, diff_sql_state_merge(r->sql, true, gains), false);
+			run_as_owner(r, diff_sql_state_merge(r->sql, true, gains, false), false);
 		recompute_stale_groups(r);
 		/* a second pass for groups with a NULL key, matched as records */
 		passes = counted.null_keys && nkeys > 0 ? 2 : 1;
 		for (int with_nulls = 0; with_nulls < passes; with_nulls++)
 		{
-			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls, r->written != NULL);
 			bool		by_key = few && (!with_nulls || diff_sql_null_keys_indexed(r->sql));
+			char	   *update = diff_sql_view_update_groups(r->sql, with_nulls, r->written != NULL,
+															 by_key);
 			bool		left_only = update != NULL && !with_nulls;
 			uint64		updated;
 
@@ -753,10 +754,11 @@ apply_changes(DiffRefresh *r)
 														true));
 			/* a group leaves the answer by losing rows or failing HAVING */
 			if (nkeys == 0 || counted.negative || diff_sql_has_having(r->sql))
-				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls, left_only),
+				r->deleted += run_by_key(r, diff_sql_view_delete_groups(r->sql, with_nulls, left_only,
+																		by_key),
 										 by_key);
 			r->inserted += run_by_key(r, diff_sql_view_insert_groups(r->sql, with_nulls, left_only,
-																	 r->written != NULL),
+																	 r->written != NULL, by_key),
 									  by_key);
 		}
 		if (rewritten.rows != NULL)
