@@ -621,18 +621,27 @@ keys_by_hash(DiffSql *sql)
 }
 
 /*
- * "hash_record(ROW(left..)) = hash_record(ROW(right..)) AND ", what a
- * hash index of several keys (keys_by_hash()) is searched by, or "": also
- * when the statement finds its groups by hashing (not by_key), where it
- * would only add a record's hash to every row hashed.
+ * The hash of the record of columns: what the index of several keys
+ * (keys_by_hash()) holds, and the lookups must spell the same.
+ */
+static char *
+record_hash(const char *columns)
+{
+	return psprintf("pg_catalog.hash_record(ROW(%s))", columns);
+}
+
+/*
+ * "<record_hash(left)> = <record_hash(right)> AND ", what a hash index of
+ * several keys is searched by, or "": also when the statement finds its
+ * groups by hashing (not by_key), where it would only add a record's hash
+ * to every row hashed.
  */
 static char *
 keys_hash_equal(DiffSql *sql, const char *left, const char *right, bool by_key)
 {
 	if (!keys_by_hash(sql) || !by_key)
 		return "";
-	return psprintf("pg_catalog.hash_record(ROW(%s)) OPERATOR(pg_catalog.=) "
-					"pg_catalog.hash_record(ROW(%s)) AND ", left, right);
+	return psprintf("%s OPERATOR(pg_catalog.=) %s AND ", record_hash(left), record_hash(right));
 }
 
 /* s's keys match d's: by equality, or as records for rows with a NULL key. */
@@ -926,18 +935,19 @@ view_key_columns(DiffSql *sql)
 static char *
 view_matches(DiffSql *sql, bool null_keys, bool by_key)
 {
+	char	   *view_keys = name_list(view_key_columns(sql), "v.");
+	char	   *delta_keys = column_list("d.c", 1, sql->nkeys);
 	StringInfoData buf;
 	ListCell   *lc;
 
-	if (null_keys)
-		return psprintf("%sROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
-						keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
-										column_list("d.c", 1, sql->nkeys), by_key),
-						name_list(view_key_columns(sql), "v."),
-						column_list("d.c", 1, sql->nkeys));
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, keys_hash_equal(sql, name_list(view_key_columns(sql), "v."),
-												 column_list("d.c", 1, sql->nkeys), by_key));
+	appendStringInfoString(&buf, keys_hash_equal(sql, view_keys, delta_keys, by_key));
+	if (null_keys)
+	{
+		appendStringInfo(&buf, "ROW(%s)::record OPERATOR(pg_catalog.=) ROW(%s)::record",
+						 view_keys, delta_keys);
+		return buf.data;
+	}
 	foreach(lc, view_key_columns(sql))
 		appendStringInfo(&buf, "%sv.%s %s d.c%d", foreach_current_index(lc) > 0 ? " AND " : "",
 						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
@@ -1038,8 +1048,8 @@ diff_sql_state_index(DiffSql *sql)
 	if (index_by_hash(lookup_column_type(sql)))
 		return psprintf("CREATE INDEX ON %s USING hash (k1)", sql->state);
 	if (keys_by_hash(sql))
-		return psprintf("CREATE INDEX ON %s USING hash ((pg_catalog.hash_record(ROW(%s))))",
-						sql->state, column_list("k", 1, sql->nkeys));
+		return psprintf("CREATE INDEX ON %s USING hash ((%s))", sql->state,
+						record_hash(column_list("k", 1, sql->nkeys)));
 	return psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", sql->state,
 					column_list("k", 1, sql->nkeys));
 }
@@ -1053,8 +1063,8 @@ diff_sql_view_index(DiffSql *sql, const char *index_name)
 	if (columns == NIL)
 		return NULL;
 	if (keys_by_hash(sql))
-		return psprintf("CREATE INDEX %s ON %s USING hash ((pg_catalog.hash_record(ROW(%s))))",
-						quote_identifier(index_name), sql->view, name_list(columns, ""));
+		return psprintf("CREATE INDEX %s ON %s USING hash ((%s))", quote_identifier(index_name),
+						sql->view, record_hash(name_list(columns, "")));
 	return psprintf("CREATE INDEX %s ON %s%s (%s)", quote_identifier(index_name), sql->view,
 					index_by_hash(lookup_column_type(sql)) ? " USING hash" : "",
 					name_list(columns, ""));
