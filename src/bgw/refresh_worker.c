@@ -34,6 +34,7 @@
 #include "bgw/launcher.h"
 #include "bgw/refresh_worker.h"
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
@@ -51,9 +52,13 @@ refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
  * deadlock_timeout before handing the job back: a lock held for long (a
  * refresh() or run_due() in a session's open transaction, DDL) must not
  * keep the worker from other views.  deadlock_timeout first: that is when
- * a wait cancels an autovacuum in its way.
+ * a wait cancels an autovacuum in its way.  A lock that changed hands
+ * meanwhile is not held for long but busy: sessions take turns with it,
+ * and each new wait queues behind the next one; the worker then waits once
+ * more, CLAIM_BUSY_WAIT_FACTOR times as long, so that its turn comes.
  */
 #define CLAIM_LOCK_WAIT_MS 250
+#define CLAIM_BUSY_WAIT_FACTOR 4
 
 typedef struct Claim
 {
@@ -71,8 +76,60 @@ claim_work(void *arg)
 }
 
 /*
+ * The transactions whose locks a claim of relid waits for: on the view
+ * (SHARE UPDATE EXCLUSIVE, refresh_lock_with_upstreams()) and on what it
+ * reads (ACCESS SHARE).  A list of palloc'd VirtualTransactionIds.
+ */
+static List *
+claim_blockers(Oid relid)
+{
+	List	   *blockers = NIL;
+	List	   *upstreams = dag_upstreams(relid);
+	ListCell   *lc;
+
+	upstreams = lcons_oid(relid, upstreams);
+	foreach(lc, upstreams)
+	{
+		LOCKTAG		tag;
+		VirtualTransactionId *holders;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, lfirst_oid(lc));
+		holders = GetLockConflicts(&tag, foreach_current_index(lc) == 0
+								   ? ShareUpdateExclusiveLock : AccessShareLock, NULL);
+		for (; VirtualTransactionIdIsValid(*holders); holders++)
+		{
+			VirtualTransactionId *holder = palloc(sizeof(VirtualTransactionId));
+
+			*holder = *holders;
+			blockers = lappend(blockers, holder);
+		}
+	}
+	return blockers;
+}
+
+/* whether a transaction of before still blocks the claim */
+static bool
+still_blocked_by(List *before, List *now)
+{
+	ListCell   *b;
+	ListCell   *n;
+
+	foreach(b, before)
+	{
+		foreach(n, now)
+		{
+			if (VirtualTransactionIdEquals(*(VirtualTransactionId *) lfirst(b),
+										   *(VirtualTransactionId *) lfirst(n)))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
  * The job's run claimed; 0 when it needs no run, or when its view stayed
- * locked past deadlock_timeout + CLAIM_LOCK_WAIT_MS: the job is then done
+ * locked past deadlock_timeout + CLAIM_LOCK_WAIT_MS by the same holder
+ * (with a busy lock, past the longer wait too): the job is then done
  * without a run (*handed_back), and the scheduler queues the view again
  * after a while (scheduler.c, held_until).
  */
@@ -80,23 +137,33 @@ static int64
 claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 {
 	Claim		claim = {job, 0};
-	ErrorData  *error;
+	int			wait_ms = Min(DeadlockTimeout, INT_MAX / CLAIM_BUSY_WAIT_FACTOR - CLAIM_LOCK_WAIT_MS) +
+	CLAIM_LOCK_WAIT_MS;
 
-	(void) set_config_option("lock_timeout",
-							 psprintf("%d", Min(DeadlockTimeout, INT_MAX - CLAIM_LOCK_WAIT_MS) +
-									  CLAIM_LOCK_WAIT_MS),
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-	error = subxact_try(claim_work, &claim, false);
-	if (error == NULL)
-		return claim.run_id;
-	if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-		ReThrowError(error);
-	ereport(LOG,
-			(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
-					get_rel_name(job->relid))));
-	FreeErrorData(error);
-	*handed_back = true;
-	return 0;
+	for (int waits = 1;; waits++)
+	{
+		List	   *blockers = claim_blockers(job->relid);
+		ErrorData  *error;
+
+		(void) set_config_option("lock_timeout", psprintf("%d", wait_ms),
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		error = subxact_try(claim_work, &claim, false);
+		if (error == NULL)
+			return claim.run_id;
+		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(error);
+		FreeErrorData(error);
+		if (waits == 1 && !still_blocked_by(blockers, claim_blockers(job->relid)))
+		{
+			wait_ms *= CLAIM_BUSY_WAIT_FACTOR;
+			continue;
+		}
+		ereport(LOG,
+				(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
+						get_rel_name(job->relid))));
+		*handed_back = true;
+		return 0;
+	}
 }
 
 /*

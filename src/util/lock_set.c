@@ -17,6 +17,7 @@ lock_relations_all_or_nothing(List *first, LOCKMODE first_mode, List *second, LO
 	Oid		   *relids = palloc(sizeof(Oid) * Max(n, 1));
 	LOCKMODE   *modes = palloc(sizeof(LOCKMODE) * Max(n, 1));
 	int			i = 0;
+	int			waited = -1;	/* the lock the last round waited for: held */
 	ListCell   *lc;
 
 	foreach(lc, first)
@@ -31,23 +32,27 @@ lock_relations_all_or_nothing(List *first, LOCKMODE first_mode, List *second, LO
 	}
 	for (int round = 1;; round++)
 	{
-		int			taken = 0;
+		int			busy = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		while (taken < n && ConditionalLockRelationOid(relids[taken], modes[taken]))
-			taken++;
-		if (taken == n)
+		while (busy < n && (busy == waited || ConditionalLockRelationOid(relids[busy], modes[busy])))
+			busy++;
+		if (busy == n)
 			break;
 		if (round == LOCK_SET_ROUNDS)
 		{
-			for (; taken < n; taken++)
-				LockRelationOid(relids[taken], modes[taken]);
+			for (; busy < n; busy++)
+				if (busy != waited)
+					LockRelationOid(relids[busy], modes[busy]);
 			break;
 		}
-		for (int j = 0; j < taken; j++)
-			UnlockRelationOid(relids[j], modes[j]);
-		LockRelationOid(relids[taken], modes[taken]);
-		UnlockRelationOid(relids[taken], modes[taken]);
+		for (int j = 0; j < busy; j++)
+			if (j != waited)
+				UnlockRelationOid(relids[j], modes[j]);
+		if (waited >= 0)
+			UnlockRelationOid(relids[waited], modes[waited]);
+		LockRelationOid(relids[busy], modes[busy]);
+		waited = busy;
 	}
 	pfree(relids);
 	pfree(modes);
