@@ -271,20 +271,48 @@ durable_rename_noreplace(const char *from, const char *to)
 }
 
 /*
+ * Takes back what unload_place() put in place before it failed: its new
+ * partition roots, and the files it added (never replaced) in directories
+ * that existed, under their temporary names again for cleanup() to remove.
+ * Keeps errno.
+ */
+static void
+take_back(List *placed_dirs, List *placed_files)
+{
+	int			save_errno = errno;
+	ListCell   *lc;
+
+	foreach(lc, placed_dirs)
+	{
+		UnloadDir  *d = (UnloadDir *) lfirst(lc);
+
+		(void) rename(d->path, d->physical);
+	}
+	foreach(lc, placed_files)
+	{
+		UnloadFile *f = (UnloadFile *) lfirst(lc);
+
+		(void) rename(f->final_path, f->write_path);
+	}
+	errno = save_errno;
+}
+
+/*
  * Puts every file and new directory in place: the new partition roots
  * first, each refused if someone made it meanwhile (a rename never replaces
- * a directory made since, and the roots placed before are taken back), so
- * a failed unload has replaced no existing file; then the files in
- * directories that existed, replacing their old files only when overwrite
- * (one made meanwhile, by another unload say, is an error then).  A failed
- * fsync is an ERROR, never fsync_fname()'s PANIC: these are not the
- * server's files, and failing the unload (which removes its temporaries)
- * is the right answer.
+ * a directory made since); then the files in directories that existed,
+ * replacing their old files only when overwrite (one made meanwhile, by
+ * another unload say, is an error otherwise).  A failure takes back what
+ * was placed, so a failed unload leaves no file of its own and, unless
+ * overwrite, replaced none.  A failed fsync is an ERROR, never
+ * fsync_fname()'s PANIC: these are not the server's files, and failing the
+ * unload (which removes its temporaries) is the right answer.
  */
 static void
 unload_place(UnloadState *st, bool overwrite)
 {
-	List	   *placed = NIL;
+	List	   *placed_dirs = NIL;
+	List	   *placed_files = NIL;
 	ListCell   *lc;
 
 	for (int i = list_length(st->new_dirs) - 1; i >= 0; i--)
@@ -298,16 +326,7 @@ unload_place(UnloadState *st, bool overwrite)
 			continue;
 		if (renameat2(AT_FDCWD, d->physical, AT_FDCWD, d->path, RENAME_NOREPLACE) != 0)
 		{
-			int			save_errno = errno;
-			ListCell   *back;
-
-			foreach(back, placed)
-			{
-				UnloadDir  *p = (UnloadDir *) lfirst(back);
-
-				(void) rename(p->path, p->physical);
-			}
-			errno = save_errno;
+			take_back(placed_dirs, NIL);
 			if (errno == EEXIST || errno == ENOTEMPTY)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_FILE),
@@ -316,7 +335,7 @@ unload_place(UnloadState *st, bool overwrite)
 					(errcode_for_file_access(),
 					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
 		}
-		placed = lappend(placed, d);
+		placed_dirs = lappend(placed_dirs, d);
 		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
 	}
 	foreach(lc, st->files)
@@ -325,20 +344,23 @@ unload_place(UnloadState *st, bool overwrite)
 
 		if (f->in_new_dir)
 			continue;
-		if (overwrite)
-			(void) durable_rename(f->write_path, f->final_path, ERROR);
-		else if (durable_rename_noreplace(f->write_path, f->final_path) != 0)
+		if ((overwrite ? durable_rename(f->write_path, f->final_path, LOG)
+			 : durable_rename_noreplace(f->write_path, f->final_path)) == 0)
 		{
-			if (errno == EEXIST)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_FILE),
-						 errmsg("file \"%s\" was created by someone else during the unload",
-								f->final_path),
-						 errhint("Pass overwrite => true to replace it.")));
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", f->write_path, f->final_path)));
+			if (!overwrite)
+				placed_files = lappend(placed_files, f);
+			continue;
 		}
+		take_back(placed_dirs, placed_files);
+		if (errno == EEXIST && !overwrite)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_FILE),
+					 errmsg("file \"%s\" was created by someone else during the unload",
+							f->final_path),
+					 errhint("Pass overwrite => true to replace it.")));
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename \"%s\" to \"%s\": %m", f->write_path, f->final_path)));
 	}
 }
 
