@@ -588,12 +588,30 @@ sync_directory(const char *dir)
 }
 
 /*
+ * Refuses a file whose directory a symbolic link made since the definition
+ * leads out of its destination (real_destination, resolved), into another
+ * publication's tree say: a removal or a write there would hit the other's
+ * files.
+ */
+static void
+require_inside(const char *file, const char *real_destination)
+{
+	if (!unload_path_inside(resolved_destination(parent_directory(file)), real_destination))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("file \"%s\" of a lake publication lies outside its destination", file),
+				 errdetail("A symbolic link leads its directory out of \"%s\".", real_destination),
+				 errhint("Remove the link; a publication writes and removes files only in its own tree.")));
+}
+
+/*
  * Removes a published partition's files (only those) and the directories
  * that leaves empty, up to the destination; each removal made durable.
  */
 static void
 remove_partition(const Partition *p, const char *destination)
 {
+	char	   *real_destination = resolved_destination(destination);
 	ListCell   *lc;
 
 	foreach(lc, p->files)
@@ -603,6 +621,7 @@ remove_partition(const Partition *p, const char *destination)
 
 		if (!unload_path_inside(file, destination) || strcmp(file, destination) == 0)
 			continue;
+		require_inside(file, real_destination);
 		if (unlink(file) != 0 && errno != ENOENT)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -972,11 +991,50 @@ as_written(List *to_write, List *written, List *before, List **written_dirs, int
 	return kept;
 }
 
-/* UnloadBeforePlace: files are listed before they are in place */
-static void
-list_pending(List *files, void *relid)
+/* What list_pending() needs: the publication and where its files go */
+typedef struct Publishing
 {
-	pending_add(*(Oid *) relid, files);
+	Oid			relid;
+	char	   *real_destination;
+} Publishing;
+
+/*
+ * UnloadBeforePlace: files are listed before they are in place, and
+ * refused if a link leads them out of the destination
+ */
+static void
+list_pending(List *files, void *arg)
+{
+	Publishing *publishing = arg;
+	ListCell   *lc;
+
+	foreach(lc, files)
+		require_inside(((UnloadedFile *) lfirst(lc))->path, publishing->real_destination);
+	pending_add(publishing->relid, files);
+}
+
+/*
+ * Refuses a run whose destination a symbolic link made since the definition
+ * now leads into another publication's tree, or the other's into this one:
+ * each would remove the other's files.
+ */
+static void
+check_still_apart(Oid relid, const char *name, const char *destination, const char *real_destination)
+{
+	ListCell   *lc;
+
+	foreach(lc, other_destinations(relid))
+	{
+		const char *other = lfirst(lc);
+
+		if (overlap(destination, other) || overlap(real_destination, other))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("destination \"%s\" of lake publication \"%s\" now overlaps \"%s\"",
+							destination, name, other),
+					 errdetail("A symbolic link leads one into the other; each publication removes the files it published."),
+					 errhint("Remove the link.")));
+	}
 }
 
 static uint64
@@ -1004,7 +1062,8 @@ publish(Oid relid, char **detail)
 	MemoryContext caller = CurrentMemoryContext;
 	int			published;
 	int			changed;
-	UnloadBeforePlace listing = {list_pending, &relid};
+	Publishing	publishing = {relid, NULL};
+	UnloadBeforePlace listing = {list_pending, &publishing};
 	List	   *removing = NIL;
 	List	   *adopted;
 
@@ -1017,6 +1076,8 @@ publish(Oid relid, char **detail)
 	owner = catalog_relation_owner(relid);
 	require_file_writer(owner, view->name);
 	destination = canonical_destination(def->unload_destination);
+	publishing.real_destination = resolved_destination(destination);
+	check_still_apart(relid, view->name, destination, publishing.real_destination);
 	adopted = pending_forget_dropped(relid, destination);
 	manifest = relation_qualified_name(relid);
 	types = partition_types(view->bound_query, owner, def->unload_partition_by);
