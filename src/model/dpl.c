@@ -47,7 +47,7 @@
 #include "model/dpl.h"
 
 static void report_no_query(const char *argname) pg_attribute_noreturn();
-static void report_statements(const char *argname, int count) pg_attribute_noreturn();
+static void report_statements(const char *argname, const char *query_text, List *stmts) pg_attribute_noreturn();
 static void report_not_select(const char *argname, RawStmt *raw, bool of_view) pg_attribute_noreturn();
 
 /* A key given so far, and where (its line; 0 in options). */
@@ -159,10 +159,23 @@ report_no_query(const char *argname)
 			 errhint("Write one SELECT statement after the header.")));
 }
 
-/* Refuses query text that holds more than one statement. */
+/* Refuses query text that holds more than one statement, showing where the second begins. */
 static void
-report_statements(const char *argname, int count)
+report_statements(const char *argname, const char *query_text, List *stmts)
 {
+	int			count = list_length(stmts);
+	const char *second = query_text + Max(lsecond_node(RawStmt, stmts)->stmt_location, 0);
+	int			shown;
+	char	   *begins;
+
+	while (isspace((unsigned char) *second))
+		second++;
+	shown = pg_mbcliplen(second, strlen(second), 40);
+	begins = pnstrdup(second, shown);
+	for (char *c = begins; *c; c++)
+		if (*c == '\n' || *c == '\r' || *c == '\t')
+			*c = ' ';
+
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 argname ?
@@ -171,7 +184,9 @@ report_statements(const char *argname, int count)
 						   count, argname, count) :
 			 errmsg_plural("DPL document has %d statement, expected one SELECT",
 						   "DPL document has %d statements, expected one SELECT",
-						   count, count)));
+						   count, count),
+			 errdetail("The second statement begins \"%s%s\".", begins,
+					   second[shown] != '\0' ? "..." : "")));
 }
 
 /* Refuses a statement other than a plain SELECT: another kind, or SELECT INTO. */
@@ -349,7 +364,7 @@ normalize_query(const char *query, const char *argname, bool of_view, RawStmt **
 	if (list_length(stmts) == 0)
 		report_no_query(argname);
 	if (list_length(stmts) > 1)
-		report_statements(argname, list_length(stmts));
+		report_statements(argname, query_text, stmts);
 
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt) || ((SelectStmt *) raw->stmt)->intoClause != NULL)
