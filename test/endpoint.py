@@ -213,6 +213,9 @@ class Handler(socketserver.StreamRequestHandler):
         if "garbage" in q:
             self.send(200, "this is {not json", "text/plain")
             return True
+        if "deep" in q:  # a reply nested deeper than a parser's stack allows
+            self.send(200, '{"success": true, "num_records": 1, "results": ' + "[" * int(q["deep"]))
+            return True
         if "fail" in q or "fail_msg" in q:
             self.send(200, json.dumps({"success": False,
                                        "error_msg": q.get("fail_msg", "requested failure")}))

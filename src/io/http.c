@@ -189,6 +189,17 @@ run_transfer(const CURL *easy)
 	}
 }
 
+void
+http_release_large_body(void)
+{
+	if (response_cap <= HTTP_KEPT_BODY)
+		return;
+	free(response_buf);
+	response_buf = NULL;
+	response_cap = 0;
+	response_len = 0;
+}
+
 /* Fills result from how the transfer on easy ended (code). */
 static void
 set_outcome(CURL *easy, CURLcode code, HttpResult *result)
@@ -223,6 +234,7 @@ http_post(const char *url, const char *body, size_t body_len,
 	ensure_handles();
 	easy = easy_handle;
 
+	http_release_large_body();
 	response_len = 0;
 	response_too_large = false;
 	if (response_buf != NULL)

@@ -41,6 +41,14 @@ extern void http_post(const char *url, const char *body, size_t body_len,
 					  long timeout_ms, HttpResult *result);
 
 /*
+ * Lets go of the last response's body (result->body) when it is larger than
+ * HTTP_KEPT_BODY: the buffer is kept for the next request otherwise, and a
+ * 64 MB reply would stay for the backend's life.
+ */
+#define HTTP_KEPT_BODY (1024 * 1024)
+extern void http_release_large_body(void);
+
+/*
  * Whether a request is worth sending again: no reply, or a 5xx one (not
  * one too large to read).
  */

@@ -233,9 +233,30 @@ parse_json_reply(ExternalFunction *ef, char *reply_text)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
+	MemoryContext caller = CurrentMemoryContext;
 
 	lex = makeJsonLexContextCstringLen(reply_text, strlen(reply_text), GetDatabaseEncoding(), true);
-	rc = pg_parse_json(lex, &nullSemAction);
+	PG_TRY();
+	{
+		rc = pg_parse_json(lex, &nullSemAction);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		/* the parser recurses once per level: too deep is invalid too */
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		if (error->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
+				 errmsg("external function %s at \"%s\" returned invalid JSON",
+						ef->signature, ef->endpoint),
+				 errdetail("The reply is nested too deeply.")));
+	}
+	PG_END_TRY();
 	if (rc != JSON_SUCCESS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION),
@@ -424,6 +445,7 @@ lambda_request_results(ExternalFunction *ef, StringInfo body, int num_records)
 
 	call_endpoint(ef, body, &res);
 	reply = reply_object(ef, &res);
+	http_release_large_body();	/* res.body: read into reply */
 	check_success(ef, reply);
 	check_num_records(ef, reply, num_records);
 	return results_array(ef, reply, num_records);

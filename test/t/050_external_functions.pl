@@ -144,6 +144,7 @@ my @failures = (
 	[ 'f_400(x int)', 'int', '/echo?status=400', {}, qr/f_400\(integer\) at "\Q$base\E.*" returned HTTP status 400/, 1 ],
 	[ 'f_500(x int)', 'int', '/echo?status=500', { retries => 2 }, qr/f_500\(integer\) at ".*" returned HTTP status 500.*3 attempts/s, 3 ],
 	[ 'f_garbage(x int)', 'int', '/echo?garbage=1', {}, qr/f_garbage\(integer\) at ".*" returned invalid JSON/, 1 ],
+	[ 'f_deep(x int)', 'int', '/echo?deep=200000', {}, qr/f_deep\(integer\) at ".*" returned invalid JSON.*nested too deeply/s, 1 ],
 	[ 'f_mismatch(x int)', 'int', '/echo?mismatch=1', {}, qr/f_mismatch\(integer\) at ".*" returned a wrong num_records/, 1 ],
 	[ 'f_cast(x int)', 'int', '/echo?result=%22abc%22', {}, qr/invalid input syntax for type integer: "abc".*result 1 of external function f_cast\(integer\) at ".*", read as integer/s, 1 ],
 	[ 'f_close(x int)', 'int', '/echo?close=1', { retries => 1 }, qr/f_close\(integer\) at ".*" failed: .*Tried 2 times/s, 2 ],
