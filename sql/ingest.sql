@@ -131,6 +131,21 @@ SELECT id, url, n, seq, region, seen_at > now() - interval '1 hour' AS seen_defa
 SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'pageviews'::regclass;
 DROP TABLE pageviews;
 
+-- bad messages in a large batch are found by halves: 2,000 messages, two
+-- of them bad, take a few dozen transaction ids, not one per message, and
+-- the outcome is that of one message at a time (the bad ones rejected,
+-- every other accepted, a repeat of a rejected id tried in its place)
+CREATE TABLE halves (id int PRIMARY KEY, v int CHECK (v >= 0));
+SELECT pg_current_xact_id()::text::bigint AS xid_before \gset
+SELECT * FROM pipeline.ingest('halves',
+  (SELECT jsonb_agg(jsonb_build_object('dedup_id', 'h' || g, 'id', g, 'v', CASE WHEN g IN (77, 1500) THEN -1 ELSE g END))
+     FROM generate_series(1, 2000) g)
+  || '[{"dedup_id": "h77", "id": 77, "v": 77}, {"dedup_id": "h5", "id": 5, "v": 5}]');
+SELECT pg_current_xact_id()::text::bigint - :xid_before < 100 AS few_xids;
+SELECT count(*), sum(v) = (SELECT sum(g) FROM generate_series(1, 2000) g WHERE g <> 1500) AS sums FROM halves;
+SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'halves'::regclass ORDER BY dedup_id;
+DROP TABLE halves;
+
 -- pipeline's own tables are no target, not even for a superuser: nothing
 -- changes
 SELECT count(*) AS before FROM pipeline.ingested;

@@ -55,6 +55,7 @@ typedef struct Message
 	char	   *id;				/* dedup id */
 	char	   *shape;			/* per insertable column: '1' if a key of it */
 	bool		claimed;
+	bool		rejected;
 } Message;
 
 /*
@@ -429,6 +430,7 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 			st->msgs[st->nmsgs].id = id;
 			st->msgs[st->nmsgs].shape = message_shape(st->insert, DatumGetJsonbP(m));
 			st->msgs[st->nmsgs].claimed = false;
+			st->msgs[st->nmsgs].rejected = false;
 			st->nmsgs++;
 		}
 	}
@@ -479,20 +481,62 @@ ingest_one(IngestState *st, Message *msg)
 	return true;
 }
 
+/* Messages lo..hi-1 claimed and inserted at once: false when they failed */
+static bool
+ingest_range(IngestState *st, int lo, int hi)
+{
+	char	   *error = NULL;
+	int			claimed;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!try_claim_and_insert(st->target, st->insert, st->msgs + lo, hi - lo, &claimed, &error))
+		return false;
+	st->counts.accepted += claimed;
+	st->counts.duplicates += hi - lo - claimed;
+	return true;
+}
+
 /*
- * The slow path, after the whole batch failed on bad data: one message at
- * a time, in id order, rejecting the ones that fail.  A repeat of an id in
- * the batch is a duplicate, unless every message before it with that id was
- * rejected: then it is tried, as a resend in a later batch would be.
+ * Messages lo..hi-1, which failed together: each half at once, a half that
+ * fails in halves again, down to the messages that fail alone, which are
+ * rejected.  One bad message among n costs about 2 log2(n) subtransactions
+ * (and transaction ids), not n; the outcome is the same as one message at
+ * a time in id order, as a batch that passes whole passes message by
+ * message too.
  */
 static void
-ingest_one_by_one(IngestState *st, int nfirst)
+ingest_halves(IngestState *st, int lo, int hi)
+{
+	int			mid = lo + (hi - lo) / 2;
+
+	if (hi - lo == 1)
+	{
+		st->msgs[lo].rejected = !ingest_one(st, &st->msgs[lo]);
+		return;
+	}
+	if (!ingest_range(st, lo, mid))
+		ingest_halves(st, lo, mid);
+	if (!ingest_range(st, mid, hi))
+		ingest_halves(st, mid, hi);
+}
+
+/*
+ * The slow path, after the first message of each id (the first nfirst, in
+ * id order) failed together on bad data: in halves, rejecting the ones that
+ * fail.  A repeat of an id in the batch is a duplicate, unless every message
+ * before it with that id was rejected: then it is tried, as a resend in a
+ * later batch would be.
+ */
+static void
+ingest_after_failure(IngestState *st, int nfirst)
 {
 	int			r = nfirst;
 
+	if (nfirst > 0)
+		ingest_halves(st, 0, nfirst);
 	for (int i = 0; i < nfirst; i++)
 	{
-		bool		done = ingest_one(st, &st->msgs[i]);
+		bool		done = !st->msgs[i].rejected;
 
 		for (; r < st->nmsgs && strcmp(st->msgs[r].id, st->msgs[i].id) == 0; r++)
 		{
@@ -619,7 +663,7 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 		st.counts.duplicates += st.nmsgs - claimed;
 	}
 	else
-		ingest_one_by_one(&st, nfirst);
+		ingest_after_failure(&st, nfirst);
 	/* rejections first: one this batch accepted a resend of is marked too */
 	if (st.nrejected > 0)
 		record_rejected(&st, new_sql);
