@@ -102,3 +102,7 @@ SELECT d.matview,
 REVOKE ALL ON ALL TABLES IN SCHEMA pipeline FROM PUBLIC;
 GRANT USAGE ON SCHEMA pipeline TO PUBLIC;
 GRANT SELECT ON pipeline.matview_definitions, pipeline.edges, pipeline.matviews TO PUBLIC;
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON VIEW pipeline.matviews IS
+    'The managed views: one row each, with its query, columns, owner, version and refresh mode; readable by everyone';

@@ -360,3 +360,15 @@ AS 'MODULE_PATHNAME', 'pipeline_refresh'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.refresh(regclass, boolean) IS
     'Refreshes a managed view and, with cascade, every downstream view in DAG order';
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON FUNCTION pipeline.upstream(regclass) IS
+    'Every relation a managed view reads, directly or through other managed views, with its depth (1: read directly)';
+COMMENT ON FUNCTION pipeline.downstream(regclass) IS
+    'Every managed view that reads the relation, directly or through other managed views, with its depth (1: reads it directly)';
+COMMENT ON FUNCTION pipeline.refresh_order() IS
+    'Every managed view in the order a refresh of all of them runs: upstream before downstream, with its level in the DAG';
+COMMENT ON FUNCTION pipeline.graph_nodes() IS
+    'Internal to pipeline.graph(): every relation of the DAG, in drawing order; one the caller may not see as "unknown N"';
+COMMENT ON FUNCTION pipeline.interval_label(interval) IS
+    'Internal to pipeline.graph(): an interval as "2 h", "30 min" or "90 s", the same in every IntervalStyle';

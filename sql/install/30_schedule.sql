@@ -189,3 +189,11 @@ GRANT SELECT ON pipeline.runs, pipeline.status TO PUBLIC;
 ALTER TABLE pipeline.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY runs_of_visible_views ON pipeline.runs FOR SELECT TO PUBLIC
     USING (pipeline.can_see(matview));
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON FUNCTION pipeline.blocking_upstreams(regclass) IS
+    'Internal to pipeline.status: the upstream views whose failed or unfinished runs keep the view waiting; one the caller may not see as NULL';
+COMMENT ON VIEW pipeline.status IS
+    'The health of each managed view: its last success and status, next label, freshness, what blocks it, lag and SLA; the runs of views the caller may not see stay empty';
+COMMENT ON TABLE pipeline.refresh_snapshots IS
+    'What each view''s last success has seen (snapshot, transaction, command id, settings): skip-unchanged compares with it; written only by refreshes';

@@ -187,3 +187,11 @@ REVOKE ALL ON FUNCTION pipeline.guard_function_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER pipeline_guard_function_drop ON sql_drop
     EXECUTE FUNCTION pipeline.guard_function_drop();
 ALTER EVENT TRIGGER pipeline_guard_function_drop ENABLE ALWAYS;
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON FUNCTION pipeline.guard_ddl_command_start() IS
+    'The guard''s ddl_command_start event trigger: refuses DDL outside pipeline that would break a managed view';
+COMMENT ON FUNCTION pipeline.guard_sql_drop() IS
+    'The guard''s sql_drop event trigger: refuses dropping a managed view outside pipeline.drop_matview()';
+COMMENT ON VIEW pipeline.staged IS
+    'The calling user''s update set: the DPL documents stage() holds until apply_staged() or discard_staged()';

@@ -93,3 +93,7 @@ AS 'MODULE_PATHNAME', 'pipeline_unload'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION pipeline.unload(text, text, text[], text, boolean) IS
     'Writes a query''s rows as CSV files under destination, one directory level per partition column';
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON VIEW pipeline.external_functions IS
+    'The external functions: each one''s endpoint, batch size, timeout and retries';

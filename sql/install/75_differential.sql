@@ -126,3 +126,19 @@ CREATE AGGREGATE pipeline.max_scale_rows(numeric, bigint) (
 );
 COMMENT ON AGGREGATE pipeline.max_scale_rows(numeric, bigint) IS
     'Internal to differential refresh: how many rows have the largest display scale among the values, each value counted the given times';
+
+-- descriptions for \df+ and \dv+ (1.17)
+COMMENT ON FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean) IS
+    'Internal to differential refresh: the step of pipeline.kept_extremes(anyelement, boolean)';
+COMMENT ON FUNCTION pipeline.kept_extremes_final(internal, anyelement, boolean) IS
+    'Internal to differential refresh: the final function of pipeline.kept_extremes(anyelement, boolean)';
+COMMENT ON FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean, bigint) IS
+    'Internal to differential refresh: the step of pipeline.kept_extremes(anyelement, boolean, bigint)';
+COMMENT ON FUNCTION pipeline.kept_extremes_final(internal, anyelement, boolean, bigint) IS
+    'Internal to differential refresh: the final function of pipeline.kept_extremes(anyelement, boolean, bigint)';
+COMMENT ON FUNCTION pipeline.scale_census_step(internal, numeric, bigint) IS
+    'Internal to differential refresh: the step of pipeline.max_scale() and pipeline.max_scale_rows()';
+COMMENT ON FUNCTION pipeline.scale_census_scale(internal) IS
+    'Internal to differential refresh: the final function of pipeline.max_scale()';
+COMMENT ON FUNCTION pipeline.scale_census_rows(internal) IS
+    'Internal to differential refresh: the final function of pipeline.max_scale_rows()';
