@@ -731,12 +731,17 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 	for (int i = 0; i < list_length(sql->view_columns); i++)
 	{
 		/*
-		 * Under the view's own collation: a delta of UNION ALL branches of
-		 * other collations has none, and could not be hashed or sorted
+		 * Of the view's own type and collation: a UNION ALL branch's delta
+		 * has its branch's (an int where the view has bigint, a domain where
+		 * it has the base type), which a match of rows as records refuses,
+		 * and of branches of other collations it has none, which could not be
+		 * hashed or sorted
 		 */
+		char	   *typed = psprintf("CAST(c%d AS %s)", i + 1,
+									 format_type_be_qualified(sql->key_types[i]));
 		char	   *column = OidIsValid(sql->bag_collations[i]) ?
-		psprintf("c%d COLLATE %s", i + 1, collation_name_sql(sql->bag_collations[i])) :
-		psprintf("c%d", i + 1);
+		psprintf("%s COLLATE %s", typed, collation_name_sql(sql->bag_collations[i])) :
+		typed;
 
 		appendStringInfo(&columns, "%s%s AS c%d", i > 0 ? ", " : "", column, i + 1);
 		appendStringInfo(&group_by, "%s%s", i > 0 ? ", " : "", column);
