@@ -22,6 +22,19 @@ sub start_new
 	return $node;
 }
 
+# wait_for_crash_restart(node, pid): after a kill -9 of server process pid,
+# returns once the server has restarted from the crash, i.e. once pid has
+# left pg_stat_activity (a 'SELECT 1' may still be served before the
+# postmaster sees the death and restarts, and the next query then meets
+# "the database system is in recovery mode")
+sub wait_for_crash_restart
+{
+	my ($class, $node, $pid) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $pid)")
+	  or die "no restart after kill -9 of $pid";
+}
+
 # scheduler_pid(node, db): the pid of database db's scheduler, once it runs
 sub scheduler_pid
 {

@@ -75,7 +75,7 @@ for my $round (1 .. 4)
 			q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%mv_stream%' OR query LIKE 'INSERT INTO events%' ORDER BY pid LIMIT 1});
 		kill 'KILL', $pid if $pid;
 		$h->finish;
-		$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+		PipelineNode->wait_for_crash_restart($node, $pid) if $pid;
 	}
 	else
 	{

@@ -130,7 +130,7 @@ sub kill_backend
 	my $log_offset = -s $node->logfile;
 	kill 'KILL', $pid or die "could not kill $pid: $!";
 	eval { $psql->quit };
-	$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+	PipelineNode->wait_for_crash_restart($node, $pid);
 	return $log_offset;
 }
 

@@ -254,7 +254,7 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activi
 my $pid = sql(q{SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'});
 kill 'KILL', $pid;
 eval { $bg->quit; };
-$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+PipelineNode->wait_for_crash_restart($node, $pid);
 my $mid = lake_contents();
 my $new_count = 0;
 for my $dir (sort keys %$mid)

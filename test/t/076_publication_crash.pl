@@ -87,7 +87,7 @@ is_deeply(
 my $pid = sql(q{SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'});
 kill 'KILL', $pid;
 eval { $bg->quit; };
-$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+PipelineNode->wait_for_crash_restart($node, $pid);
 
 is(sql(q{SELECT string_agg(id || ':' || day, ' ' ORDER BY id) FROM src}), '1:10 2:11',
 	'after the crash the source is as before the transaction');

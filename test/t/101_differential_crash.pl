@@ -153,7 +153,7 @@ for my $target (@names)
 		if ($how eq 'kill -9')
 		{
 			kill 'KILL', $pid;
-			$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+			PipelineNode->wait_for_crash_restart($node, $pid);
 		}
 		else
 		{
@@ -200,7 +200,7 @@ isnt($label, '', 'its run is recorded as running');
 $node->safe_psql('postgres', changes());
 kill 'KILL', $worker;
 eval { $holder->quit; };
-$node->poll_query_until('postgres', 'SELECT 1', '1') or die 'no recovery after kill -9';
+PipelineNode->wait_for_crash_restart($node, $worker);
 ok( $node->poll_query_until('postgres', qq{
 		SELECT count(*) = 1 FROM pipeline.runs WHERE matview = 'c.mv_sched'::regclass AND status = 'succeeded'
 		   AND time_label = '$label'}),
