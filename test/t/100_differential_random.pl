@@ -97,12 +97,13 @@ my @views = (
 	[ kinds => q{SELECT DISTINCT user_id, kind, flag FROM d.events WHERE qty IS NULL OR qty < 8} ],
 	[ user_stats => q{SELECT count(*) AS n_users, count(referrer) AS n_referred, max(id) AS max_id,
 	                         min(name) AS first_name FROM d.users} ],
-	# UNION ALL of a table, a view and the other table
+	# UNION ALL of a table, a view and the other table (a bigint beside the
+	# int of the others: each branch's changes read as the view's types)
 	[ unioned => q{SELECT user_id AS k, amount, 'event' AS src FROM d.events WHERE kind = 'buy' AND qty > 5
 	               UNION ALL
 	               SELECT user_id, amount, 'small buy' FROM d.mv_buys WHERE amount < 10
 	               UNION ALL
-	               SELECT referrer, id * 1.5, region FROM d.users WHERE region <> 'east'} ],
+	               SELECT referrer::bigint, id * 1.5, region FROM d.users WHERE region <> 'east'} ],
 	# a view over a join view, grouped
 	[ by_region => q{SELECT region, referrer_region, count(*) AS n, sum(amount) AS total,
 	                        max(amount) AS top, min(qty) AS min_qty
