@@ -21,6 +21,14 @@ SELECT pipeline.create_matview('du', 'domains', 'SELECT d, v FROM du.a UNION ALL
                                '1 hour', refresh_mode => 'differential');
 SELECT pipeline.create_matview('du', 'arrays', 'SELECT arr, i FROM du.a UNION ALL SELECT arr, i FROM du.b',
                                '1 hour', refresh_mode => 'differential');
+-- and types whose name alone means a length of 1 (character, bit): read
+-- as the view's column with its length
+CREATE TABLE du.fa (c char(5), b bit(3), n numeric(5,2));
+CREATE TABLE du.fb (c char(5), b bit(3), n numeric(5,2));
+INSERT INTO du.fa VALUES ('ab', '101', 1.25), (NULL, NULL, NULL);
+INSERT INTO du.fb VALUES ('abcde', '011', 2.5);
+SELECT pipeline.create_matview('du', 'fixed', 'SELECT c, b, n FROM du.fa UNION ALL SELECT c, b, n FROM du.fb',
+                               '1 hour', refresh_mode => 'differential');
 SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews WHERE schema_name = 'du' ORDER BY 1;
 
 CREATE FUNCTION du.refresh_and_compare() RETURNS TABLE (view_name text, refreshed text, differences bigint)
@@ -39,7 +47,10 @@ END $$;
 -- rows with NULLs go, from one branch at a time (a change of both
 -- branches is read as one UNION ALL, of the view's types)
 DELETE FROM du.a WHERE i IS NULL OR v IS NULL;
+INSERT INTO du.fa VALUES ('hello', '111', 3.75);
+DELETE FROM du.fa WHERE c IS NULL;
 SELECT * FROM du.refresh_and_compare();
+SELECT * FROM du.mv_fixed ORDER BY c;
 DELETE FROM du.b WHERE i IS NULL;
 SELECT * FROM du.refresh_and_compare();
 -- and come back, and change

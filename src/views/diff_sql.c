@@ -499,6 +499,7 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 	sql->read_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	sql->key_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	sql->bag_collations = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
+	sql->bag_types = palloc0(sizeof(char *) * (list_length(exprs) + 1));
 	foreach(lc, exprs)
 	{
 		Node	   *expr = lfirst(lc);
@@ -507,6 +508,11 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 		sql->key_types[foreach_current_index(lc)] = exprType(expr);
 		if (!shape->grouped && !equality_is_image(exprType(expr), exprCollation(expr)))
 			sql->read_types[foreach_current_index(lc)] = exprType(expr);
+		/* with its typmod, or none: bit or character alone would mean (1) */
+		if (!shape->grouped)
+			sql->bag_types[foreach_current_index(lc)] =
+				format_type_extended(exprType(expr), exprTypmod(expr),
+									 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 		if (!shape->grouped && type_is_collatable(exprType(expr)))
 			sql->bag_collations[foreach_current_index(lc)] =
 				OidIsValid(exprCollation(expr)) ? exprCollation(expr) : DEFAULT_COLLATION_OID;
@@ -737,8 +743,7 @@ diff_sql_bag_counts(DiffSql *sql, const char *delta)
 		 * and of branches of other collations it has none, which could not be
 		 * hashed or sorted
 		 */
-		char	   *typed = psprintf("CAST(c%d AS %s)", i + 1,
-									 format_type_be_qualified(sql->key_types[i]));
+		char	   *typed = psprintf("CAST(c%d AS %s)", i + 1, sql->bag_types[i]);
 		char	   *column = OidIsValid(sql->bag_collations[i]) ?
 		psprintf("%s COLLATE %s", typed, collation_name_sql(sql->bag_collations[i])) :
 		typed;

@@ -49,6 +49,8 @@ struct DiffSql
 								 * 2.50), else InvalidOid */
 	Oid		   *bag_collations; /* bag: per column, 0-based, the collation of
 								 * a collatable one, else InvalidOid */
+	char	  **bag_types;		/* bag: per column, 0-based, its type (and
+								 * typmod) in SQL, for a cast */
 	char	   *finalize_list;	/* grouped: the select list from s */
 	char	   *finalize_having;	/* grouped: NULL or a condition on s */
 	bool		keep_extremes;	/* min/max state: top_<n>[], not ext_<n> */
