@@ -34,7 +34,6 @@
 #include "bgw/launcher.h"
 #include "bgw/refresh_worker.h"
 #include "model/catalog.h"
-#include "model/dag.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
@@ -52,13 +51,14 @@ refresh_worker_start(Oid dboid, BackgroundWorkerHandle **handle)
  * deadlock_timeout before handing the job back: a lock held for long (a
  * refresh() or run_due() in a session's open transaction, DDL) must not
  * keep the worker from other views.  deadlock_timeout first: that is when
- * a wait cancels an autovacuum in its way.  A lock that changed hands
+ * a wait cancels an autovacuum in its way.  A view whose lock changed hands
  * meanwhile is not held for long but busy: sessions take turns with it,
  * and each new wait queues behind the next one; the worker then waits once
- * more, CLAIM_BUSY_WAIT_FACTOR times as long, so that its turn comes.
+ * more, CLAIM_BUSY_WAIT_MS longer, so that its turn comes (behind two or
+ * three sessions holding it a second or two each).
  */
 #define CLAIM_LOCK_WAIT_MS 250
-#define CLAIM_BUSY_WAIT_FACTOR 4
+#define CLAIM_BUSY_WAIT_MS 5000
 
 typedef struct Claim
 {
@@ -76,60 +76,58 @@ claim_work(void *arg)
 }
 
 /*
- * The transactions whose locks a claim of relid waits for: on the view
- * (SHARE UPDATE EXCLUSIVE, refresh_lock_with_upstreams()) and on what it
- * reads (ACCESS SHARE).  A list of palloc'd VirtualTransactionIds.
+ * The transactions holding the view's lock against a claim (SHARE UPDATE
+ * EXCLUSIVE, refresh_lock_with_upstreams()), as palloc'd
+ * VirtualTransactionIds: one lock manager lookup.
  */
 static List *
-claim_blockers(Oid relid)
+view_holders(Oid relid)
 {
-	List	   *blockers = NIL;
-	List	   *upstreams = dag_upstreams(relid);
-	ListCell   *lc;
+	List	   *holders = NIL;
+	LOCKTAG		tag;
+	VirtualTransactionId *vxids;
 
-	upstreams = lcons_oid(relid, upstreams);
-	foreach(lc, upstreams)
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	for (vxids = GetLockConflicts(&tag, ShareUpdateExclusiveLock, NULL);
+		 VirtualTransactionIdIsValid(*vxids); vxids++)
 	{
-		LOCKTAG		tag;
-		VirtualTransactionId *holders;
+		VirtualTransactionId *holder = palloc(sizeof(VirtualTransactionId));
 
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, lfirst_oid(lc));
-		holders = GetLockConflicts(&tag, foreach_current_index(lc) == 0
-								   ? ShareUpdateExclusiveLock : AccessShareLock, NULL);
-		for (; VirtualTransactionIdIsValid(*holders); holders++)
-		{
-			VirtualTransactionId *holder = palloc(sizeof(VirtualTransactionId));
-
-			*holder = *holders;
-			blockers = lappend(blockers, holder);
-		}
+		*holder = *vxids;
+		holders = lappend(holders, holder);
 	}
-	return blockers;
+	return holders;
 }
 
-/* whether a transaction of before still blocks the claim */
+/*
+ * Whether the view changed hands between the two lookups: held before and
+ * after, by none of the same transactions.  A wait behind something else
+ * (a lock on an upstream, a request queued before the claim's) is not.
+ */
 static bool
-still_blocked_by(List *before, List *now)
+changed_hands(List *before, List *now)
 {
 	ListCell   *b;
 	ListCell   *n;
 
+	if (before == NIL || now == NIL)
+		return false;
 	foreach(b, before)
 	{
 		foreach(n, now)
 		{
 			if (VirtualTransactionIdEquals(*(VirtualTransactionId *) lfirst(b),
 										   *(VirtualTransactionId *) lfirst(n)))
-				return true;
+				return false;
 		}
 	}
-	return false;
+	return true;
 }
 
 /*
  * The job's run claimed; 0 when it needs no run, or when its view stayed
  * locked past deadlock_timeout + CLAIM_LOCK_WAIT_MS by the same holder
- * (with a busy lock, past the longer wait too): the job is then done
+ * (when it changed hands, past the longer wait too): the job is then done
  * without a run (*handed_back), and the scheduler queues the view again
  * after a while (scheduler.c, held_until).
  */
@@ -137,12 +135,11 @@ static int64
 claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 {
 	Claim		claim = {job, 0};
-	int			wait_ms = Min(DeadlockTimeout, INT_MAX / CLAIM_BUSY_WAIT_FACTOR - CLAIM_LOCK_WAIT_MS) +
-	CLAIM_LOCK_WAIT_MS;
+	int			wait_ms = Min(DeadlockTimeout, INT_MAX - CLAIM_BUSY_WAIT_MS) + CLAIM_LOCK_WAIT_MS;
 
 	for (int waits = 1;; waits++)
 	{
-		List	   *blockers = claim_blockers(job->relid);
+		List	   *holders = view_holders(job->relid);
 		ErrorData  *error;
 
 		(void) set_config_option("lock_timeout", psprintf("%d", wait_ms),
@@ -153,9 +150,9 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(error);
 		FreeErrorData(error);
-		if (waits == 1 && !still_blocked_by(blockers, claim_blockers(job->relid)))
+		if (waits == 1 && changed_hands(holders, view_holders(job->relid)))
 		{
-			wait_ms *= CLAIM_BUSY_WAIT_FACTOR;
+			wait_ms += CLAIM_BUSY_WAIT_MS - CLAIM_LOCK_WAIT_MS;
 			continue;
 		}
 		ereport(LOG,

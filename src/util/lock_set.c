@@ -41,9 +41,14 @@ lock_relations_all_or_nothing(List *first, LOCKMODE first_mode, List *second, LO
 			break;
 		if (round == LOCK_SET_ROUNDS)
 		{
+			/*
+			 * in order from here, holding only what comes before: a lock held
+			 * from further on would deadlock with a caller of the same order
+			 */
+			if (waited > busy)
+				UnlockRelationOid(relids[waited], modes[waited]);
 			for (; busy < n; busy++)
-				if (busy != waited)
-					LockRelationOid(relids[busy], modes[busy]);
+				LockRelationOid(relids[busy], modes[busy]);
 			break;
 		}
 		for (int j = 0; j < busy; j++)
