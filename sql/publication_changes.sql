@@ -395,6 +395,19 @@ SELECT pg_temp.shell('rm <lake>/sa/k=1');
 SELECT pg_temp.try_refresh('pc.mv_sa_lake');
 SELECT pg_temp.differences('pc.mv_sa_lake', $q$SELECT 'k=' || k, id::text FROM pc.sa$q$) AS sa_differences;
 SELECT pipeline.drop_matview('pc.mv_sa_lake');
+-- a run checks what a definition checks, no more: trees apart where they
+-- really are and as written (one through a link inside the other's
+-- written path, the other a link to that path's parent) keep running
+SELECT pg_temp.shell('mkdir -p <lake>/cx/x <lake>/cx/y && ln -s <lake>/cx/y <lake>/cx/x/link && ln -s <lake>/cx/x <lake>/cx/l2');
+SELECT pipeline.create_matview('pc', 'sc_lake', 'SELECT id, k FROM pc.sa', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/cx/x/link/p1', 'unload-partition-by', 'k'));
+SELECT pipeline.create_matview('pc', 'sd_lake', 'SELECT id, k FROM pc.sb', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/cx/l2', 'unload-partition-by', 'k'));
+INSERT INTO pc.sa VALUES (4, 2);
+INSERT INTO pc.sb VALUES (5, 2);
+SELECT pg_temp.try_refresh('pc.mv_sc_lake') AS sc, pg_temp.try_refresh('pc.mv_sd_lake') AS sd;
+SELECT pipeline.drop_matview('pc.mv_sc_lake');
+SELECT pipeline.drop_matview('pc.mv_sd_lake');
 SELECT pipeline.drop_matview('pc.mv_sb_lake');
 
 -- a publication redefined in place lets go of what its old query named:

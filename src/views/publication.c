@@ -654,17 +654,18 @@ written_destination(const PendingFile *f)
 
 /*
  * The destinations of the publications but relid, as written and where
- * their files go, as committed by now: waits for a definition in progress,
- * which may be writing its first files.
+ * their files go (in pairs), as committed by now; with wait_for_definitions
+ * after a definition in progress, which may be writing its first files.
  */
 static List *
-other_destinations(Oid relid)
+other_destinations(Oid relid, bool wait_for_definitions)
 {
 	SpiRows    *rows;
 	List	   *destinations = NIL;
 
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false),
-					   PUBLICATION_DEFINITION_LOCK, ShareLock);
+	if (wait_for_definitions)
+		LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false),
+						   PUBLICATION_DEFINITION_LOCK, ShareLock);
 	PushActiveSnapshot(GetLatestSnapshot());
 	rows = other_publications(relid, catalog_owner());
 	PopActiveSnapshot();
@@ -748,7 +749,7 @@ undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted
 		}
 		if (!others_read)
 		{
-			others = other_destinations(relid);
+			others = other_destinations(relid, true);
 			others_read = true;
 		}
 		real_dir = resolved_destination(parent_directory(f->path));
@@ -1016,18 +1017,21 @@ list_pending(List *files, void *arg)
 /*
  * Refuses a run whose destination a symbolic link made since the definition
  * now leads into another publication's tree, or the other's into this one:
- * each would remove the other's files.
+ * each would remove the other's files.  The definition's test
+ * (check_overlap()), on the definitions committed by now: one being made
+ * meanwhile is checked against this one when it commits, and waiting for
+ * it would hold up every run.
  */
 static void
 check_still_apart(Oid relid, const char *name, const char *destination, const char *real_destination)
 {
-	ListCell   *lc;
+	List	   *others = other_destinations(relid, false);
 
-	foreach(lc, other_destinations(relid))
+	for (int i = 0; i + 1 < list_length(others); i += 2)
 	{
-		const char *other = lfirst(lc);
+		const char *other = list_nth(others, i);
 
-		if (overlap(destination, other) || overlap(real_destination, other))
+		if (overlap(destination, other) || overlap(real_destination, list_nth(others, i + 1)))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("destination \"%s\" of lake publication \"%s\" now overlaps \"%s\"",
