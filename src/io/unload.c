@@ -20,9 +20,11 @@
  *   name in that directory and renamed over its real name at the end.
  *
  * Once every partition is written, each file is fsynced, each new directory
- * fsynced, then the files are put in place with durable_rename() and the new
- * roots renamed with their parent directories fsynced, so what unload()
- * returns survives a crash of the machine.
+ * fsynced, then the new roots and the files are put in place, each rename
+ * followed by an fsync of the name and its directory, so what unload()
+ * returns survives a crash of the machine.  A failure there takes back what
+ * was placed without replacing anything (unless another call replaced it
+ * since).
  *
  * Temporary names start with ".pipeline-unload-" and carry a token unique
  * to the call; each is recorded in the call's journal before it is created
@@ -254,47 +256,83 @@ close_current(UnloadState *st)
 				 errmsg("could not write file \"%s\": %m", f->write_path)));
 }
 
-/*
- * rename(from, to) that fails with EEXIST instead of replacing to, made
- * durable as durable_rename() makes it: from's contents fsynced before,
- * to's directory after.  Returns 0, or -1 with errno set.
- */
-static int
-durable_rename_noreplace(const char *from, const char *to)
+/* What unload_place() put in place without replacing anything, to take back */
+typedef struct Placed
 {
-	(void) fsync_fname_ext(from, false, false, ERROR);
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
-		return -1;
-	(void) fsync_fname_ext(to, false, false, ERROR);
-	(void) fsync_fname_ext(parent_directory(to), true, false, ERROR);
-	return 0;
+	const char *final;
+	const char *temporary;
+	dev_t		dev;			/* its identity, to take back only this */
+	ino_t		ino;
+} Placed;
+
+typedef enum PlaceOutcome
+{
+	PLACE_DONE,
+	PLACE_EXISTS,				/* someone made the final name meanwhile */
+	PLACE_FAILED,				/* the rename failed (errno) */
+	PLACE_NOT_SYNCED			/* a sync failed (the server log says why) */
+} PlaceOutcome;
+
+/*
+ * Renames temporary to final, durably as durable_rename() does (temporary
+ * synced before, final and its directory after), replacing an existing
+ * final only when replace; what replaced nothing is added to *placed.  A
+ * failed sync is logged, never fsync_fname()'s PANIC: these are not the
+ * server's files.
+ */
+static PlaceOutcome
+place(const char *temporary, const char *final, bool replace, List **placed)
+{
+	struct stat st;
+	Placed	   *p;
+
+	if (lstat(temporary, &st) != 0)
+		return PLACE_FAILED;
+	if (fsync_fname_ext(temporary, S_ISDIR(st.st_mode), false, LOG) != 0)
+		return PLACE_NOT_SYNCED;
+	if (renameat2(AT_FDCWD, temporary, AT_FDCWD, final, replace ? 0 : RENAME_NOREPLACE) != 0)
+		return errno == EEXIST || errno == ENOTEMPTY ? PLACE_EXISTS : PLACE_FAILED;
+	if (!replace)
+	{
+		p = palloc(sizeof(Placed));
+		p->final = final;
+		p->temporary = temporary;
+		p->dev = st.st_dev;
+		p->ino = st.st_ino;
+		*placed = lappend(*placed, p);
+	}
+	if (fsync_fname_ext(final, S_ISDIR(st.st_mode), false, LOG) != 0 ||
+		fsync_fname_ext(parent_directory(final), true, false, LOG) != 0)
+		return PLACE_NOT_SYNCED;
+	return PLACE_DONE;
 }
 
 /*
- * Takes back what unload_place() put in place before it failed: its new
- * partition roots, and the files it added (never replaced) in directories
- * that existed, under their temporary names again for cleanup() to remove.
- * Keeps errno.
+ * Takes back what unload_place() placed before it failed, under the
+ * temporary names again for cleanup() to remove; only what is still the
+ * one it placed (another unload with overwrite may have replaced it since:
+ * that one stays).  Never throws an error.
  */
 static void
-take_back(List *placed_dirs, List *placed_files)
+take_back(List *placed)
 {
-	int			save_errno = errno;
 	ListCell   *lc;
 
-	foreach(lc, placed_dirs)
+	foreach(lc, placed)
 	{
-		UnloadDir  *d = (UnloadDir *) lfirst(lc);
+		Placed	   *p = lfirst(lc);
+		struct stat st;
 
-		(void) rename(d->path, d->physical);
+		if (lstat(p->final, &st) != 0 || st.st_dev != p->dev || st.st_ino != p->ino)
+			ereport(WARNING,
+					(errmsg("unload left \"%s\" in place: it was replaced meanwhile", p->final)));
+		else if (rename(p->final, p->temporary) != 0)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not take back \"%s\" after the failed unload: %m", p->final)));
+		else
+			(void) fsync_fname_ext(parent_directory(p->final), true, false, LOG);
 	}
-	foreach(lc, placed_files)
-	{
-		UnloadFile *f = (UnloadFile *) lfirst(lc);
-
-		(void) rename(f->final_path, f->write_path);
-	}
-	errno = save_errno;
 }
 
 /*
@@ -303,17 +341,17 @@ take_back(List *placed_dirs, List *placed_files)
  * a directory made since); then the files in directories that existed,
  * replacing their old files only when overwrite (one made meanwhile, by
  * another unload say, is an error otherwise).  A failure takes back what
- * was placed, so a failed unload leaves no file of its own and, unless
- * overwrite, replaced none.  A failed fsync is an ERROR, never
- * fsync_fname()'s PANIC: these are not the server's files, and failing the
- * unload (which removes its temporaries) is the right answer.
+ * was placed without replacing anything, so a failed unload leaves no file
+ * of its own and, unless overwrite, replaced none.
  */
 static void
 unload_place(UnloadState *st, bool overwrite)
 {
-	List	   *placed_dirs = NIL;
-	List	   *placed_files = NIL;
+	List	   *placed = NIL;
 	ListCell   *lc;
+	PlaceOutcome outcome = PLACE_DONE;
+	const char *failed = NULL;
+	bool		failed_dir = false;
 
 	for (int i = list_length(st->new_dirs) - 1; i >= 0; i--)
 		(void) fsync_fname_ext(((UnloadDir *) list_nth(st->new_dirs, i))->physical,
@@ -322,46 +360,50 @@ unload_place(UnloadState *st, bool overwrite)
 	{
 		UnloadDir  *d = (UnloadDir *) lfirst(lc);
 
-		if (!d->is_root)
-			continue;
-		if (renameat2(AT_FDCWD, d->physical, AT_FDCWD, d->path, RENAME_NOREPLACE) != 0)
+		if (d->is_root && (outcome = place(d->physical, d->path, false, &placed)) != PLACE_DONE)
 		{
-			take_back(placed_dirs, NIL);
-			if (errno == EEXIST || errno == ENOTEMPTY)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_FILE),
-						 errmsg("directory \"%s\" was created by someone else during the unload", d->path)));
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", d->physical, d->path)));
+			failed = d->path;
+			failed_dir = true;
+			break;
 		}
-		placed_dirs = lappend(placed_dirs, d);
-		(void) fsync_fname_ext(parent_directory(d->path), true, false, ERROR);
 	}
-	foreach(lc, st->files)
-	{
-		UnloadFile *f = (UnloadFile *) lfirst(lc);
+	if (failed == NULL)
+		foreach(lc, st->files)
+		{
+			UnloadFile *f = (UnloadFile *) lfirst(lc);
 
-		if (f->in_new_dir)
-			continue;
-		if ((overwrite ? durable_rename(f->write_path, f->final_path, LOG)
-			 : durable_rename_noreplace(f->write_path, f->final_path)) == 0)
-		{
-			if (!overwrite)
-				placed_files = lappend(placed_files, f);
-			continue;
+			if (!f->in_new_dir &&
+				(outcome = place(f->write_path, f->final_path, overwrite, &placed)) != PLACE_DONE)
+			{
+				failed = f->final_path;
+				break;
+			}
 		}
-		take_back(placed_dirs, placed_files);
-		if (errno == EEXIST && !overwrite)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_FILE),
-					 errmsg("file \"%s\" was created by someone else during the unload",
-							f->final_path),
-					 errhint("Pass overwrite => true to replace it.")));
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rename \"%s\" to \"%s\": %m", f->write_path, f->final_path)));
+	if (failed == NULL)
+		return;
+	{
+		int			save_errno = errno;
+
+		take_back(placed);
+		errno = save_errno;
 	}
+	if (outcome == PLACE_EXISTS && failed_dir)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("directory \"%s\" was created by someone else during the unload", failed)));
+	if (outcome == PLACE_EXISTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("file \"%s\" was created by someone else during the unload", failed),
+				 errhint("Pass overwrite => true to replace it.")));
+	if (outcome == PLACE_NOT_SYNCED)
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not make \"%s\" durable", failed),
+				 errdetail("The server log says why.")));
+	ereport(ERROR,
+			(errcode_for_file_access(),
+			 errmsg("could not put \"%s\" in place: %m", failed)));
 }
 
 /* Removes what an unfinished unload wrote.  Never throws. */
