@@ -144,6 +144,13 @@ SELECT * FROM pipeline.ingest('halves',
 SELECT pg_current_xact_id()::text::bigint - :xid_before < 100 AS few_xids;
 SELECT count(*), sum(v) = (SELECT sum(g) FROM generate_series(1, 2000) g WHERE g <> 1500) AS sums FROM halves;
 SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'halves'::regclass ORDER BY dedup_id;
+-- and a batch of bad messages only costs about one transaction id each,
+-- as one message at a time did (halving down to single messages would
+-- cost two)
+SELECT pg_current_xact_id()::text::bigint AS xid_before \gset
+SELECT * FROM pipeline.ingest('halves',
+  (SELECT jsonb_agg(jsonb_build_object('dedup_id', 'bad' || g, 'id', g, 'v', -1)) FROM generate_series(1, 200) g));
+SELECT pg_current_xact_id()::text::bigint - :xid_before < 240 AS about_one_xid_each;
 DROP TABLE halves;
 
 -- pipeline's own tables are no target, not even for a superuser: nothing
