@@ -79,6 +79,19 @@ INSERT INTO pipeline.ingested VALUES ('transactions', 'forged');
 DELETE FROM pipeline.rejected;
 RESET ROLE;
 SELECT ingest_state() AS after_errors;
+-- INSERT on some columns is enough for messages naming only those, as for
+-- a plain INSERT; a message naming another column fails the call (a
+-- missing privilege, not a bad message)
+GRANT INSERT (id, amount) ON transactions TO ingest_user;
+SET ROLE ingest_user;
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "c1", "id": 41, "amount": 4}]');
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "c2", "id": 42, "account": "x"}]');
+RESET ROLE;
+REVOKE INSERT (id, amount) ON transactions FROM ingest_user;
+SELECT id, account, amount FROM transactions WHERE id IN (41, 42);
+DELETE FROM transactions WHERE id = 41;
+DELETE FROM pipeline.ingested WHERE dedup_id = 'c1';
+SELECT ingest_state() AS after_columns;
 GRANT INSERT, SELECT ON transactions TO ingest_user;
 SET ROLE ingest_user;
 SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "p1", "id": 21, "amount": 1}, {"dedup_id": "p2", "id": "x"}]');
@@ -131,7 +144,8 @@ SELECT id, url, n, seq, region, seen_at > now() - interval '1 hour' AS seen_defa
 SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'pageviews'::regclass;
 DROP TABLE pageviews;
 
--- bad messages in a large batch are found by halves: 2,000 messages, two
+-- bad messages in a large batch are found by runs that grow while they
+-- pass and shrink when they fail: 2,000 messages, two
 -- of them bad, take a few dozen transaction ids, not one per message, and
 -- the outcome is that of one message at a time (the bad ones rejected,
 -- every other accepted, a repeat of a rejected id tried in its place)
@@ -144,9 +158,18 @@ SELECT * FROM pipeline.ingest('halves',
 SELECT pg_current_xact_id()::text::bigint - :xid_before < 100 AS few_xids;
 SELECT count(*), sum(v) = (SELECT sum(g) FROM generate_series(1, 2000) g WHERE g <> 1500) AS sums FROM halves;
 SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'halves'::regclass ORDER BY dedup_id;
+-- a repeat of a rejected id is tried in its id's place, before higher ids
+-- (which it may collide with), as one message at a time would
+CREATE TABLE repeats (d text PRIMARY KEY, u int UNIQUE, v int CHECK (v >= 0));
+SELECT * FROM pipeline.ingest('repeats', '[
+  {"dedup_id": "a", "d": "a", "u": 1, "v": -1},
+  {"dedup_id": "b", "d": "b", "u": 5, "v": 1},
+  {"dedup_id": "a", "d": "a", "u": 5, "v": 1}]');
+SELECT * FROM repeats ORDER BY d;
+SELECT dedup_id, error FROM pipeline.rejected WHERE target = 'repeats'::regclass ORDER BY dedup_id, error;
+DROP TABLE repeats;
 -- and a batch of bad messages only costs about one transaction id each,
--- as one message at a time did (halving down to single messages would
--- cost two)
+-- as one message at a time did
 SELECT pg_current_xact_id()::text::bigint AS xid_before \gset
 SELECT * FROM pipeline.ingest('halves',
   (SELECT jsonb_agg(jsonb_build_object('dedup_id', 'bad' || g, 'id', g, 'v', -1)) FROM generate_series(1, 200) g));

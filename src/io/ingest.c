@@ -55,7 +55,6 @@ typedef struct Message
 	char	   *id;				/* dedup id */
 	char	   *shape;			/* per insertable column: '1' if a key of it */
 	bool		claimed;
-	bool		rejected;
 } Message;
 
 /*
@@ -298,6 +297,11 @@ typedef struct IngestState
 	char	  **rejected_ids;	/* NULL for a message without an id */
 	int			nrejected;
 	IngestCounts counts;
+	int		   *repeats_end;	/* slow path: per first message i, its later
+								 * copies are msgs[repeats_end[i - 1] or
+								 * nfirst .. repeats_end[i] - 1] */
+	int			nfirst;
+	MemoryContext attempt_cxt;	/* slow path: one attempt's, reset after it */
 } IngestState;
 
 /*
@@ -324,8 +328,15 @@ ingest_target(Oid target_relid, Jsonb *messages, const char *dedup_key)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" is not a table", target_name)));
 	catalog_refuse_own_table(target_relid, "ingest target", target_name);
-	/* a missing privilege must fail the call, not reject every message */
+
+	/*
+	 * a missing privilege must fail the call, not reject every message:
+	 * INSERT on the table, or on some of its columns (the INSERTs, run as the
+	 * caller, check the columns each message names, as a plain INSERT does)
+	 */
 	aclresult = pg_class_aclcheck(target_relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclresult = pg_attribute_aclcheck_all(target_relid, GetUserId(), ACL_INSERT, ACLMASK_ANY);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(target));
 	if (!JB_ROOT_IS_ARRAY(messages) || JB_ROOT_IS_SCALAR(messages))
@@ -430,7 +441,6 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 			st->msgs[st->nmsgs].id = id;
 			st->msgs[st->nmsgs].shape = message_shape(st->insert, DatumGetJsonbP(m));
 			st->msgs[st->nmsgs].claimed = false;
-			st->msgs[st->nmsgs].rejected = false;
 			st->nmsgs++;
 		}
 	}
@@ -467,93 +477,133 @@ ingest_one(IngestState *st, Message *msg)
 {
 	char	   *error = NULL;
 	int			claimed;
+	bool		inserted;
+	MemoryContext caller = MemoryContextSwitchTo(st->attempt_cxt);
 
 	CHECK_FOR_INTERRUPTS();
-	if (!try_claim_and_insert(st->target, st->insert, msg, 1, &claimed, &error))
-	{
+	inserted = try_claim_and_insert(st->target, st->insert, msg, 1, &claimed, &error);
+	MemoryContextSwitchTo(caller);
+	if (!inserted)
 		reject(st, msg->message, error, msg->id);
-		return false;
-	}
-	if (claimed == 1)
+	else if (claimed == 1)
 		st->counts.accepted++;
 	else
 		st->counts.duplicates++;
-	return true;
+	MemoryContextReset(st->attempt_cxt);
+	return inserted;
 }
 
-/* Messages lo..hi-1 claimed and inserted at once: false when they failed */
+/* Where the later copies of first message i begin */
+static inline int
+repeats_start(IngestState *st, int i)
+{
+	return i == 0 ? st->nfirst : st->repeats_end[i - 1];
+}
+
+/*
+ * First message i alone and, while it and the copies before are rejected,
+ * the later copies of its id in the batch, as a resend in a later batch
+ * would be tried; the copies after one that was not rejected are
+ * duplicates.  In id order, as one message at a time: before any higher id
+ * is claimed, which keeps racing calls from deadlocking.  Whether the first
+ * was not rejected.
+ */
+static bool
+ingest_id(IngestState *st, int i)
+{
+	bool		first = ingest_one(st, &st->msgs[i]);
+	bool		done = first;
+
+	for (int r = repeats_start(st, i); r < st->repeats_end[i]; r++)
+	{
+		if (done)
+			st->counts.duplicates++;
+		else
+			done = ingest_one(st, &st->msgs[r]);
+	}
+	return first;
+}
+
+/*
+ * First messages lo..hi-1 claimed and inserted at once (their later copies
+ * then duplicates): false when they failed.
+ */
 static bool
 ingest_range(IngestState *st, int lo, int hi)
 {
 	char	   *error = NULL;
 	int			claimed;
+	bool		inserted;
+	MemoryContext caller = MemoryContextSwitchTo(st->attempt_cxt);
 
 	CHECK_FOR_INTERRUPTS();
-	if (!try_claim_and_insert(st->target, st->insert, st->msgs + lo, hi - lo, &claimed, &error))
+	inserted = try_claim_and_insert(st->target, st->insert, st->msgs + lo, hi - lo, &claimed, &error);
+	MemoryContextSwitchTo(caller);
+	MemoryContextReset(st->attempt_cxt);
+	if (!inserted)
 		return false;
 	st->counts.accepted += claimed;
-	st->counts.duplicates += hi - lo - claimed;
+	st->counts.duplicates += hi - lo - claimed + st->repeats_end[hi - 1] - repeats_start(st, lo);
 	return true;
 }
 
 /*
- * Below this many messages a failed range goes one message at a time: when
- * most messages are bad, halving down to single ones would cost twice the
- * subtransactions; with this, at most an eighth more.
- */
-#define INGEST_ONE_BY_ONE_BELOW 16
-
-/*
- * Messages lo..hi-1, which failed together: each half at once, a half that
- * fails in halves again, down to the messages that fail alone, which are
- * rejected.  One bad message among n costs about 2 log2(n) subtransactions
- * (and transaction ids), not n; the outcome is the same as one message at
- * a time in id order, as a batch that passes whole passes message by
- * message too.
+ * The first messages, in id order, in runs that grow while they pass and
+ * shrink when they fail (an exponential search for the next bad message):
+ * a run of one that fails is rejected.  One bad message among n costs
+ * about 4 log2(n) subtransactions (and transaction ids), not n, and rows
+ * written again a few times its distance from the previous bad one; when
+ * every message is bad, one each, as one message at a time.  In id order
+ * throughout: the outcome of one message at a time.
  */
 static void
-ingest_halves(IngestState *st, int lo, int hi)
+ingest_in_runs(IngestState *st)
 {
-	int			mid = lo + (hi - lo) / 2;
+	int			run = 1;
 
-	if (hi - lo < INGEST_ONE_BY_ONE_BELOW)
+	for (int i = 0; i < st->nfirst;)
 	{
-		for (int i = lo; i < hi; i++)
-			st->msgs[i].rejected = !ingest_one(st, &st->msgs[i]);
-		return;
+		int			len = Min(run, st->nfirst - i);
+
+		if (len == 1)
+		{
+			run = ingest_id(st, i) ? 2 : 1;
+			i++;
+		}
+		else if (ingest_range(st, i, i + len))
+		{
+			i += len;
+			run = len <= INT_MAX / 2 ? len * 2 : len;
+		}
+		else
+			run = len / 2;
 	}
-	if (!ingest_range(st, lo, mid))
-		ingest_halves(st, lo, mid);
-	if (!ingest_range(st, mid, hi))
-		ingest_halves(st, mid, hi);
 }
 
 /*
  * The slow path, after the first message of each id (the first nfirst, in
- * id order) failed together on bad data: in halves, rejecting the ones that
- * fail.  A repeat of an id in the batch is a duplicate, unless every message
- * before it with that id was rejected: then it is tried, as a resend in a
- * later batch would be.
+ * id order; their later copies after them, in id and batch order) failed
+ * together on bad data: in runs, rejecting the ones that fail.
  */
 static void
 ingest_after_failure(IngestState *st, int nfirst)
 {
 	int			r = nfirst;
 
-	if (nfirst > 0)
-		ingest_halves(st, 0, nfirst);
+	if (nfirst == 0)
+		return;
+	st->nfirst = nfirst;
+	st->repeats_end = palloc(sizeof(int) * nfirst);
 	for (int i = 0; i < nfirst; i++)
 	{
-		bool		done = !st->msgs[i].rejected;
-
-		for (; r < st->nmsgs && strcmp(st->msgs[r].id, st->msgs[i].id) == 0; r++)
-		{
-			if (done)
-				st->counts.duplicates++;
-			else
-				done = ingest_one(st, &st->msgs[r]);
-		}
+		while (r < st->nmsgs && strcmp(st->msgs[r].id, st->msgs[i].id) == 0)
+			r++;
+		st->repeats_end[i] = r;
 	}
+	st->attempt_cxt = AllocSetContextCreate(CurrentMemoryContext, "ingest attempt",
+											ALLOCSET_DEFAULT_SIZES);
+	ingest_in_runs(st);
+	MemoryContextDelete(st->attempt_cxt);
 }
 
 /*
