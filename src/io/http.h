@@ -43,7 +43,8 @@ extern void http_post(const char *url, const char *body, size_t body_len,
 /*
  * Lets go of the last response's body (result->body) when it is larger than
  * HTTP_KEPT_BODY: the buffer is kept for the next request otherwise, and a
- * 64 MB reply would stay for the backend's life.
+ * 64 MB reply would stay for the backend's life.  The caller copies such a
+ * body first if it still needs it.
  */
 #define HTTP_KEPT_BODY (1024 * 1024)
 extern void http_release_large_body(void);

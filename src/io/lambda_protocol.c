@@ -217,6 +217,19 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 	}
 	attempts = post_with_retries(ef, body, res);
 
+	/*
+	 * a large body read from here on in the call's memory, which an error
+	 * frees too, not in the buffer kept for the next request
+	 */
+	if (res->body_len > HTTP_KEPT_BODY)
+	{
+		/* one too large is not read at all */
+		res->body = res->outcome == HTTP_TOO_LARGE ? "" : pnstrdup(res->body, res->body_len);
+		if (res->outcome == HTTP_TOO_LARGE)
+			res->body_len = 0;
+		http_release_large_body();
+	}
+
 	/* no redirect is followed: a 3xx is no reply either */
 	if (res->outcome != HTTP_OK || res->status >= 300)
 		report_failed_call(ef, res, attempts);
@@ -445,7 +458,6 @@ lambda_request_results(ExternalFunction *ef, StringInfo body, int num_records)
 
 	call_endpoint(ef, body, &res);
 	reply = reply_object(ef, &res);
-	http_release_large_body();	/* res.body: read into reply */
 	check_success(ef, reply);
 	check_num_records(ef, reply, num_records);
 	return results_array(ef, reply, num_records);
