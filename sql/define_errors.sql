@@ -190,7 +190,9 @@ DROP TABLE errs.mv_taken;
 -- create_matview's query is checked as a DPL document's is; the errors name the argument
 SELECT pipeline.create_matview('errs', 'a', ' ; ', '1 minute');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x; SELECT 2 AS y', '1 minute');
--- the second statement shown by its first 40 bytes, whole characters, on one line
+-- the second statement shown from its first token (past comments), up to
+-- its end, by its first 40 bytes, whole characters, on one line
+SELECT pipeline.create_matview('errs', 'a', E'SELECT 1 AS x; -- why\n /* note */ SELECT 2; SELECT 3', '1 minute');
 SELECT pipeline.create_matview('errs', 'a', E'SELECT 1 AS x;\n\tSELECT ''ééééééééééééééééééééé'' AS y FROM errs.raw', '1 minute');
 SELECT pipeline.create_matview('errs', 'a', 'DELETE FROM errs.raw', '1 minute');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT * INTO errs.other FROM errs.raw', '1 minute');

@@ -164,13 +164,30 @@ static void
 report_statements(const char *argname, const char *query_text, List *stmts)
 {
 	int			count = list_length(stmts);
-	const char *second = query_text + Max(lsecond_node(RawStmt, stmts)->stmt_location, 0);
+	RawStmt    *raw = lsecond_node(RawStmt, stmts);
+	const char *second = query_text + Max(raw->stmt_location, 0);
+	const char *end = raw->stmt_len > 0 ? second + raw->stmt_len : second + strlen(second);
 	int			shown;
 	char	   *begins;
 
-	while (isspace((unsigned char) *second))
-		second++;
-	shown = pg_mbcliplen(second, strlen(second), 40);
+	/* from its first token: past white space and comments */
+	for (;;)
+	{
+		while (second < end && isspace((unsigned char) *second))
+			second++;
+		if (end - second >= 2 && second[0] == '-' && second[1] == '-')
+			while (second < end && *second != '\n' && *second != '\r')
+				second++;
+		else if (end - second >= 2 && second[0] == '/' && second[1] == '*')
+		{
+			const char *close = strstr(second + 2, "*/");
+
+			second = close != NULL && close + 2 <= end ? close + 2 : end;
+		}
+		else
+			break;
+	}
+	shown = pg_mbcliplen(second, end - second, 40);
 	begins = pnstrdup(second, shown);
 	for (char *c = begins; *c; c++)
 		if (*c == '\n' || *c == '\r' || *c == '\t')
@@ -186,7 +203,7 @@ report_statements(const char *argname, const char *query_text, List *stmts)
 						   "DPL document has %d statements, expected one SELECT",
 						   count, count),
 			 errdetail("The second statement begins \"%s%s\".", begins,
-					   second[shown] != '\0' ? "..." : "")));
+					   second + shown < end ? "..." : "")));
 }
 
 /* Refuses a statement other than a plain SELECT: another kind, or SELECT INTO. */
