@@ -159,6 +159,27 @@ report_no_query(const char *argname)
 			 errhint("Write one SELECT statement after the header.")));
 }
 
+/* p past white space and SQL comments, up to end: at a statement's first token */
+static const char *
+past_comments(const char *p, const char *end)
+{
+	for (;;)
+	{
+		while (p < end && isspace((unsigned char) *p))
+			p++;
+		if (p + 1 < end && strncmp(p, "--", 2) == 0)
+			p += strcspn(p, "\r\n");
+		else if (p + 1 < end && strncmp(p, "/*", 2) == 0)
+		{
+			const char *close = strstr(p + 2, "*/");
+
+			p = close != NULL ? close + 2 : end;
+		}
+		else
+			return Min(p, end);
+	}
+}
+
 /* Refuses query text that holds more than one statement, showing where the second begins. */
 static void
 report_statements(const char *argname, const char *query_text, List *stmts)
@@ -170,23 +191,7 @@ report_statements(const char *argname, const char *query_text, List *stmts)
 	int			shown;
 	char	   *begins;
 
-	/* from its first token: past white space and comments */
-	for (;;)
-	{
-		while (second < end && isspace((unsigned char) *second))
-			second++;
-		if (end - second >= 2 && second[0] == '-' && second[1] == '-')
-			while (second < end && *second != '\n' && *second != '\r')
-				second++;
-		else if (end - second >= 2 && second[0] == '/' && second[1] == '*')
-		{
-			const char *close = strstr(second + 2, "*/");
-
-			second = close != NULL && close + 2 <= end ? close + 2 : end;
-		}
-		else
-			break;
-	}
+	second = past_comments(second, end);
 	shown = pg_mbcliplen(second, end - second, 40);
 	begins = pnstrdup(second, shown);
 	for (char *c = begins; *c; c++)
