@@ -564,14 +564,19 @@ group_delta_keys_left(DiffSql *sql)
 	return psprintf("(SELECT %s FROM pipeline_dl OFFSET 0)", column_list("c", 1, sql->nkeys));
 }
 
-/* Whether a type's equality hashes (a hash index serves its lookups). */
+/*
+ * Whether a type's equality hashes (a hash index serves its lookups): an
+ * array, record or range only when its elements' do (the type cache says
+ * so by its hash function; bit[] has an opfamily but no hashing of bit).
+ */
 static bool
 type_hashes(Oid type)
 {
-	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_OPFAMILY);
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_OPFAMILY |
+											  TYPECACHE_HASH_PROC);
 
 	return OidIsValid(entry->eq_opr) && OidIsValid(entry->hash_opf) &&
-		op_in_opfamily(entry->eq_opr, entry->hash_opf);
+		OidIsValid(entry->hash_proc) && op_in_opfamily(entry->eq_opr, entry->hash_opf);
 }
 
 /*
