@@ -211,8 +211,13 @@ pipeline_alert_sender_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	/* DROP EXTENSION and DROP DATABASE stop it as they stop a refresh worker */
-	if (!launcher_register_process(dboid, PROCESS_REFRESH))
+
+	/*
+	 * DROP EXTENSION and DROP DATABASE stop it as they stop a refresh worker;
+	 * it leaves when one is sending already (started by a scheduler before
+	 * the one that started this)
+	 */
+	if (!launcher_register_process(dboid, PROCESS_ALERT_SENDER))
 		proc_exit(0);
 	pgstat_report_appname("pipeline alerts");
 	deliver_alerts();

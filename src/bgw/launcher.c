@@ -82,7 +82,8 @@ typedef enum WorkerState
 {
 	WORKER_BUSY,				/* performing a job */
 	WORKER_IDLE,				/* waiting for one */
-	WORKER_LEAVING				/* exiting: takes none any more */
+	WORKER_LEAVING,				/* exiting: takes none any more */
+	WORKER_ALERTS				/* the alert sender: takes no job, ever */
 } WorkerState;
 
 typedef struct ProcessSlot
@@ -313,6 +314,20 @@ slot_held(SlotKind kind, Oid dboid)
 	return false;
 }
 
+/*
+ * Is dboid's alert sender registered (one a scheduler before this one
+ * started, say)?  The caller holds the mutex.
+ */
+static bool
+alert_sender_held(Oid dboid)
+{
+	for (int i = 0; i < shared->nslots; i++)
+		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
+			shared->slots[i].worker_state == WORKER_ALERTS)
+			return true;
+	return false;
+}
+
 bool
 launcher_register_process(Oid dboid, PipelineProcessKind kind)
 {
@@ -327,9 +342,12 @@ launcher_register_process(Oid dboid, PipelineProcessKind kind)
 	}
 	SpinLockAcquire(&shared->mutex);
 	dropping = slot_held(SLOT_DATABASE_DROP, dboid) ||
-		(kind == PROCESS_REFRESH && slot_held(SLOT_EXTENSION_DROP, dboid));
-	if (!dropping && my_slot < 0)
-		(void) take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER : SLOT_REFRESH, dboid);
+		(kind != PROCESS_SCHEDULER && slot_held(SLOT_EXTENSION_DROP, dboid)) ||
+		(kind == PROCESS_ALERT_SENDER && alert_sender_held(dboid));
+	if (!dropping && my_slot < 0 &&
+		take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER : SLOT_REFRESH, dboid) &&
+		kind == PROCESS_ALERT_SENDER)
+		shared->slots[my_slot].worker_state = WORKER_ALERTS;
 	SpinLockRelease(&shared->mutex);
 	return !dropping;
 }

@@ -34,6 +34,8 @@ typedef enum PipelineProcessKind
 {
 	PROCESS_SCHEDULER,
 	PROCESS_REFRESH,
+	PROCESS_ALERT_SENDER,		/* stopped by drops as a refresh worker is,
+								 * but takes no jobs; one per database */
 	PROCESS_EXTENSION_DROP		/* a session dropping the extension */
 } PipelineProcessKind;
 
@@ -41,10 +43,11 @@ typedef enum PipelineProcessKind
 extern void launcher_register(void);
 
 /*
- * Adds this scheduler or refresh worker to the registry until it exits.
- * Returns false, registering nothing, when DROP DATABASE of dboid is under
- * way, or (for a refresh worker) DROP EXTENSION pipeline in dboid: the
- * caller should leave quietly.  The check and the registration are one
+ * Adds this scheduler, refresh worker or alert sender to the registry until
+ * it exits.  Returns false, registering nothing, when DROP DATABASE of dboid
+ * is under way, or (but for a scheduler) DROP EXTENSION pipeline in dboid,
+ * or (for an alert sender) when dboid has one already: the caller should
+ * leave quietly.  The check and the registration are one
  * step, so a drop that begins later finds this process and signals it.
  */
 extern bool launcher_register_process(Oid dboid, PipelineProcessKind kind);
