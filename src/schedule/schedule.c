@@ -228,19 +228,46 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 		return verdict;
 	}
 
+	/*
+	 * The latest label every upstream has succeeded for (API.md section 2: a
+	 * view several labels behind runs its latest due label): the label of
+	 * as_of, or an earlier one of this view's labels while an upstream is
+	 * behind, so that a view whose upstream finishes each label after the
+	 * next began (a refresh longer than the interval, a busy pool) runs at
+	 * its upstream's pace instead of never.  Each upstream's last success
+	 * serves the labels up to its own next label; the earliest of those wins.
+	 */
 	foreach(lc, node->upstream)
 	{
 		int			up = lfirst_int(lc);
-		TimestampTz needed = time_label_of(dag->nodes[up].interval_us,
-										   verdict.label);
+		int64		up_interval = dag->nodes[up].interval_us;
+		TimestampTz succeeded = states[up].last_success_label;
+		TimestampTz served;
 
-		if (states[up].last_success_label == NO_LABEL ||
-			states[up].last_success_label < needed)
+		if (succeeded == NO_LABEL)
 		{
 			verdict.decision = DECIDE_BLOCKED;
 			verdict.blocking_upstream = up;
 			return verdict;
 		}
+		if (succeeded >= time_label_of(up_interval, verdict.label))
+			continue;
+		served = time_label_of(node->interval_us, succeeded + up_interval - 1);
+		if (verdict.blocking_upstream < 0 || served < verdict.label)
+		{
+			verdict.label = Min(verdict.label, served);
+			verdict.blocking_upstream = up;
+		}
+	}
+	if (verdict.blocking_upstream >= 0)
+	{
+		if (state->last_success_label != NO_LABEL &&
+			state->last_success_label >= verdict.label)
+		{
+			verdict.decision = DECIDE_BLOCKED;
+			return verdict;
+		}
+		verdict.blocking_upstream = -1;
 	}
 
 	/*

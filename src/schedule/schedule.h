@@ -98,8 +98,9 @@ extern void schedule_runs_writes_reported(void);
 #define SCHEDULE_RETRY_ON_AS_OF DT_NOBEGIN
 
 /*
- * Decides about node index of dag as of as_of (which picks the label) and
- * now (which times retries).  A failed attempt k of label T may be retried
+ * Decides about node index of dag as of as_of (which picks the label: the
+ * one of as_of, or, while an upstream is behind it, the latest earlier one
+ * the upstreams have succeeded for) and now (which times retries).  A failed attempt k of label T may be retried
  * after retry_backoff * 2^(k-1): with a wall clock now, counted from the
  * failure's finish; with SCHEDULE_RETRY_ON_AS_OF, as_of must have reached
  * T + retry_backoff * (2^k - 1), when the attempt would be due had every
