@@ -548,32 +548,44 @@ ingest_range(IngestState *st, int lo, int hi)
 }
 
 /*
+ * When more than one message in INGEST_DENSE_BAD of the first
+ * INGEST_DENSE_AFTER or more was rejected, runs stay at one message: at
+ * such a density a run rarely passes, and its failed attempts cost more
+ * than one message at a time.
+ */
+#define INGEST_DENSE_BAD 32
+#define INGEST_DENSE_AFTER 64
+
+/*
  * The first messages, in id order, in runs that grow while they pass and
  * shrink when they fail (an exponential search for the next bad message):
  * a run of one that fails is rejected.  One bad message among n costs
  * about 4 log2(n) subtransactions (and transaction ids), not n, and rows
  * written again a few times its distance from the previous bad one; when
- * every message is bad, one each, as one message at a time.  In id order
- * throughout: the outcome of one message at a time.
+ * bad messages are dense, one message at a time.  In id order throughout:
+ * the outcome of one message at a time.
  */
 static void
 ingest_in_runs(IngestState *st)
 {
 	int			run = 1;
+	int			rejected_before = st->nrejected;
 
 	for (int i = 0; i < st->nfirst;)
 	{
 		int			len = Min(run, st->nfirst - i);
+		bool		dense = i >= INGEST_DENSE_AFTER &&
+		(int64) (st->nrejected - rejected_before) * INGEST_DENSE_BAD > i;
 
 		if (len == 1)
 		{
-			run = ingest_id(st, i) ? 2 : 1;
+			run = ingest_id(st, i) && !dense ? 2 : 1;
 			i++;
 		}
 		else if (ingest_range(st, i, i + len))
 		{
 			i += len;
-			run = len <= INT_MAX / 2 ? len * 2 : len;
+			run = dense ? 1 : len <= INT_MAX / 2 ? len * 2 : len;
 		}
 		else
 			run = len / 2;
