@@ -235,7 +235,10 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 	 * behind, so that a view whose upstream finishes each label after the
 	 * next began (a refresh longer than the interval, a busy pool) runs at
 	 * its upstream's pace instead of never.  Each upstream's last success
-	 * serves the labels up to its own next label; the earliest of those wins.
+	 * serves the labels before the next label of the upstream's interval (the
+	 * success taken to its own label first: it may be a label of the interval
+	 * before a redefinition); the earliest of those wins, always before the
+	 * label of as_of.
 	 */
 	foreach(lc, node->upstream)
 	{
@@ -252,10 +255,11 @@ schedule_decide(Dag *dag, ViewState *states, int index, TimestampTz as_of,
 		}
 		if (succeeded >= time_label_of(up_interval, verdict.label))
 			continue;
-		served = time_label_of(node->interval_us, succeeded + up_interval - 1);
-		if (verdict.blocking_upstream < 0 || served < verdict.label)
+		served = time_label_of(node->interval_us,
+							   time_label_of(up_interval, succeeded) + up_interval - 1);
+		if (served < verdict.label)
 		{
-			verdict.label = Min(verdict.label, served);
+			verdict.label = served;
 			verdict.blocking_upstream = up;
 		}
 	}
