@@ -63,7 +63,9 @@
 #define DATABASE_EVENTS 64
 
 /*
- * A registered process.  Besides schedulers and refresh workers, a session
+ * A registered process.  Besides schedulers, refresh workers and alert
+ * senders (which drops stop as they stop refresh workers, but which take
+ * no jobs and are not counted in the pool), a session
  * that runs DROP DATABASE or DROP EXTENSION pipeline holds a slot until its
  * transaction ends (drop_in_progress), so the launcher and the schedulers
  * know to stand aside for exactly as long as the drop is under way.
@@ -73,6 +75,7 @@ typedef enum SlotKind
 	SLOT_FREE = 0,
 	SLOT_SCHEDULER,
 	SLOT_REFRESH,
+	SLOT_ALERT_SENDER,
 	SLOT_EXTENSION_DROP,
 	SLOT_DATABASE_DROP
 } SlotKind;
@@ -82,8 +85,7 @@ typedef enum WorkerState
 {
 	WORKER_BUSY,				/* performing a job */
 	WORKER_IDLE,				/* waiting for one */
-	WORKER_LEAVING,				/* exiting: takes none any more */
-	WORKER_ALERTS				/* the alert sender: takes no job, ever */
+	WORKER_LEAVING				/* exiting: takes none any more */
 } WorkerState;
 
 typedef struct ProcessSlot
@@ -314,20 +316,6 @@ slot_held(SlotKind kind, Oid dboid)
 	return false;
 }
 
-/*
- * Is dboid's alert sender registered (one a scheduler before this one
- * started, say)?  The caller holds the mutex.
- */
-static bool
-alert_sender_held(Oid dboid)
-{
-	for (int i = 0; i < shared->nslots; i++)
-		if (shared->slots[i].kind == SLOT_REFRESH && shared->slots[i].dboid == dboid &&
-			shared->slots[i].worker_state == WORKER_ALERTS)
-			return true;
-	return false;
-}
-
 bool
 launcher_register_process(Oid dboid, PipelineProcessKind kind)
 {
@@ -343,11 +331,10 @@ launcher_register_process(Oid dboid, PipelineProcessKind kind)
 	SpinLockAcquire(&shared->mutex);
 	dropping = slot_held(SLOT_DATABASE_DROP, dboid) ||
 		(kind != PROCESS_SCHEDULER && slot_held(SLOT_EXTENSION_DROP, dboid)) ||
-		(kind == PROCESS_ALERT_SENDER && alert_sender_held(dboid));
-	if (!dropping && my_slot < 0 &&
-		take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER : SLOT_REFRESH, dboid) &&
-		kind == PROCESS_ALERT_SENDER)
-		shared->slots[my_slot].worker_state = WORKER_ALERTS;
+		(kind == PROCESS_ALERT_SENDER && slot_held(SLOT_ALERT_SENDER, dboid));
+	if (!dropping && my_slot < 0)
+		(void) take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER :
+						 kind == PROCESS_ALERT_SENDER ? SLOT_ALERT_SENDER : SLOT_REFRESH, dboid);
 	SpinLockRelease(&shared->mutex);
 	return !dropping;
 }
@@ -646,7 +633,7 @@ begin_drop(SlotKind kind, Oid dboid, bool schedulers_too, pid_t *pids)
 
 		if (slot->dboid != dboid || i == my_slot)
 			continue;
-		if (slot->kind == SLOT_REFRESH ||
+		if (slot->kind == SLOT_REFRESH || slot->kind == SLOT_ALERT_SENDER ||
 			(slot->kind == SLOT_SCHEDULER && schedulers_too))
 			pids[count++] = slot->pid;
 	}
