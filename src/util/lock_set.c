@@ -52,9 +52,8 @@ lock_relations_all_or_nothing(List *first, LOCKMODE first_mode, List *second, LO
 			break;
 		}
 		for (int j = 0; j < busy; j++)
-			if (j != waited)
-				UnlockRelationOid(relids[j], modes[j]);
-		if (waited >= 0)
+			UnlockRelationOid(relids[j], modes[j]);
+		if (waited > busy)
 			UnlockRelationOid(relids[waited], modes[waited]);
 		LockRelationOid(relids[busy], modes[busy]);
 		waited = busy;
