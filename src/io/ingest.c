@@ -471,26 +471,42 @@ split_batch_repeats(IngestState *st)
 	return nfirst;
 }
 
+/*
+ * try_claim_and_insert() of msgs[0..n-1] in the attempt's memory, reset
+ * after it (the error's text, of a failure, copied into the call's).
+ */
+static bool
+attempt(IngestState *st, Message *msgs, int n, int *claimed, char **error)
+{
+	MemoryContext caller = MemoryContextSwitchTo(st->attempt_cxt);
+	bool		inserted;
+
+	CHECK_FOR_INTERRUPTS();
+	inserted = try_claim_and_insert(st->target, st->insert, msgs, n, claimed, error);
+	MemoryContextSwitchTo(caller);
+	if (!inserted)
+		*error = MemoryContextStrdup(st->cxt, *error);
+	MemoryContextReset(st->attempt_cxt);
+	return inserted;
+}
+
 /* One message claimed and inserted alone: false when it was rejected. */
 static bool
 ingest_one(IngestState *st, Message *msg)
 {
 	char	   *error = NULL;
 	int			claimed;
-	bool		inserted;
-	MemoryContext caller = MemoryContextSwitchTo(st->attempt_cxt);
 
-	CHECK_FOR_INTERRUPTS();
-	inserted = try_claim_and_insert(st->target, st->insert, msg, 1, &claimed, &error);
-	MemoryContextSwitchTo(caller);
-	if (!inserted)
+	if (!attempt(st, msg, 1, &claimed, &error))
+	{
 		reject(st, msg->message, error, msg->id);
-	else if (claimed == 1)
+		return false;
+	}
+	if (claimed == 1)
 		st->counts.accepted++;
 	else
 		st->counts.duplicates++;
-	MemoryContextReset(st->attempt_cxt);
-	return inserted;
+	return true;
 }
 
 /* Where the later copies of first message i begin */
@@ -533,14 +549,8 @@ ingest_range(IngestState *st, int lo, int hi)
 {
 	char	   *error = NULL;
 	int			claimed;
-	bool		inserted;
-	MemoryContext caller = MemoryContextSwitchTo(st->attempt_cxt);
 
-	CHECK_FOR_INTERRUPTS();
-	inserted = try_claim_and_insert(st->target, st->insert, st->msgs + lo, hi - lo, &claimed, &error);
-	MemoryContextSwitchTo(caller);
-	MemoryContextReset(st->attempt_cxt);
-	if (!inserted)
+	if (!attempt(st, st->msgs + lo, hi - lo, &claimed, &error))
 		return false;
 	st->counts.accepted += claimed;
 	st->counts.duplicates += hi - lo - claimed + st->repeats_end[hi - 1] - repeats_start(st, lo);
@@ -585,7 +595,7 @@ ingest_in_runs(IngestState *st)
 		else if (ingest_range(st, i, i + len))
 		{
 			i += len;
-			run = dense ? 1 : len <= INT_MAX / 2 ? len * 2 : len;
+			run = dense ? 1 : len * 2;	/* a jsonb array holds under 2^28 */
 		}
 		else
 			run = len / 2;
