@@ -223,10 +223,14 @@ call_endpoint(ExternalFunction *ef, StringInfo body, HttpResult *res)
 	 */
 	if (res->body_len > HTTP_KEPT_BODY)
 	{
-		/* one too large is not read at all */
-		res->body = res->outcome == HTTP_TOO_LARGE ? "" : pnstrdup(res->body, res->body_len);
 		if (res->outcome == HTTP_TOO_LARGE)
+		{
+			/* not read at all */
+			res->body = "";
 			res->body_len = 0;
+		}
+		else
+			res->body = pnstrdup(res->body, res->body_len);
 		http_release_large_body();
 	}
 
