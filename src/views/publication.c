@@ -214,6 +214,17 @@ overlap(const char *a, const char *b)
 	return unload_path_inside(a, b) || unload_path_inside(b, a);
 }
 
+/*
+ * Whether two destinations' trees overlap, as written or where their files
+ * go (a_real, b_real: resolved_destination()): the test of a definition,
+ * and of every run.
+ */
+static bool
+trees_overlap(const char *a, const char *a_real, const char *b, const char *b_real)
+{
+	return overlap(a, b) || overlap(a_real, b_real);
+}
+
 /* The publications but relid, as role: their names and destinations */
 static SpiRows *
 other_publications(Oid relid, Oid role)
@@ -253,8 +264,7 @@ check_overlap(const MatviewDefinition *def, const char *destination, Oid relid)
 	{
 		char	   *other = canonical_destination(spi_rows_text(rows, r, 1));
 
-		if (overlap(destination, other) ||
-			overlap(real_destination, resolved_destination(other)))
+		if (trees_overlap(destination, real_destination, other, resolved_destination(other)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("destination \"%s\" of lake publication \"%s\" overlaps \"%s\" of %s",
@@ -1031,7 +1041,7 @@ check_still_apart(Oid relid, const char *name, const char *destination, const ch
 	{
 		const char *other = list_nth(others, i);
 
-		if (overlap(destination, other) || overlap(real_destination, list_nth(others, i + 1)))
+		if (trees_overlap(destination, real_destination, other, list_nth(others, i + 1)))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("destination \"%s\" of lake publication \"%s\" now overlaps \"%s\"",
