@@ -100,6 +100,12 @@ SELECT pipeline.drop_matview('src.mv_level2', cascade => true);
 SELECT matview FROM pipeline.matviews;
 SELECT * FROM pipeline.edges;
 SELECT count(*) FROM pg_class WHERE relname IN ('mv_level2', 'mv_top"; DROP TABLE src.a; --');
+-- a plain view over it: PostgreSQL's refusal, with a hint naming
+-- drop_matview()'s cascade (DROP's own would meet the guard); nothing dropped
+CREATE VIEW src.level1_plain AS SELECT * FROM src.mv_level1;
+SELECT pipeline.drop_matview('src.mv_level1');
+SELECT count(*) FROM pipeline.matviews WHERE matview = 'src.mv_level1'::regclass;
+DROP VIEW src.level1_plain;
 SELECT pipeline.drop_matview('src.mv_level1');
 
 -- dropped over a list in one statement, the downstream view first: each

@@ -119,6 +119,39 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(define_view(def));
 }
 
+/*
+ * DROP of a managed view's relation as the caller.  Without cascade, the
+ * refusal over a plain view (or other object) that depends on it names
+ * drop_matview()'s cascade, not DROP's, which the guard would refuse.
+ */
+static void
+drop_relation(Oid relid, bool cascade)
+{
+	char	   *sql = psprintf("DROP %s %s%s",
+							   get_rel_relkind(relid) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
+							   relation_qualified_name(relid),
+							   cascade ? " CASCADE" : "");
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		runas_ddl(InvalidOid, sql);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		if (cascade || error->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			PG_RE_THROW();
+		FlushErrorState();
+		error->hint = pstrdup("Use pipeline.drop_matview(..., cascade => true) to drop them too.");
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+}
+
 PG_FUNCTION_INFO_V1(pipeline_drop_matview);
 
 /* drop_matview(matview regclass, cascade boolean) RETURNS void */
@@ -218,10 +251,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
 		differential_forget(victim);
-		runas_ddl(InvalidOid, psprintf("DROP %s %s%s",
-									   get_rel_relkind(victim) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
-									   relation_qualified_name(victim),
-									   cascade ? " CASCADE" : ""));
+		drop_relation(victim, cascade);
 		catalog_delete(victim);
 	}
 	PG_RETURN_VOID();

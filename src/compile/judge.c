@@ -615,6 +615,7 @@ changeset_refuse_breaks(ChangeSet *cs, const char *changed)
 {
 	StringInfoData detail;
 	int			broken = 0;
+	bool		blocked = false;	/* by objects pipeline does not manage */
 	int			i;
 
 	initStringInfo(&detail);
@@ -625,6 +626,7 @@ changeset_refuse_breaks(ChangeSet *cs, const char *changed)
 		if (!pending_is_broken(v))
 			continue;
 		broken++;
+		blocked |= v->dependents != NULL;
 		appendStringInfo(&detail, "%s%s: %s", detail.len ? "\n" : "",
 						 pending_display_name(v), pending_verdict_detail(v));
 	}
@@ -640,5 +642,7 @@ changeset_refuse_breaks(ChangeSet *cs, const char *changed)
 						   "the staged update set would break %d managed views",
 						   broken, broken),
 			 errdetail_internal("%s", detail.data),
+			 blocked ?
+			 errhint("Drop the objects named above that pipeline does not manage, apply the change, then create them again.") :
 			 errhint("Stage the change together with fixes for the broken views with pipeline.stage() and apply them with pipeline.apply_staged(); pipeline.check_staged() judges them as a whole.")));
 }
