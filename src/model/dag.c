@@ -19,10 +19,13 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_rewrite.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteHandler.h"
 #include "parser/parse_relation.h"
@@ -408,22 +411,124 @@ delete_query_dependencies(Oid relid)
 	table_close(depend, RowExclusiveLock);
 }
 
+/* Adds object to the walk's list of ObjectAddress, unless there. */
+static void
+walk_add(List **walk, Oid classid, Oid objid)
+{
+	ListCell   *lc;
+	ObjectAddress *object;
+
+	foreach(lc, *walk)
+	{
+		object = lfirst(lc);
+		if (object->classId == classid && object->objectId == objid)
+			return;
+	}
+	object = palloc(sizeof(ObjectAddress));
+	ObjectAddressSet(*object, classid, objid);
+	*walk = lappend(*walk, object);
+}
+
+/* Adds the rules of relation relid (a view's query) to the walk. */
+static void
+walk_add_rules(List **walk, Oid relid)
+{
+	Relation	rewrite = table_open(RewriteRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key, Anum_pg_rewrite_ev_class, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rewrite, RewriteRelRulenameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		walk_add(walk, RewriteRelationId, ((Form_pg_rewrite) GETSTRUCT(tuple))->oid);
+	systable_endscan(scan);
+	table_close(rewrite, AccessShareLock);
+}
+
+/*
+ * Adds what object depends on to the walk, but schemas; refuses it when
+ * its schema is temporary.
+ */
+static void
+walk_add_referenced(List **walk, const ObjectAddress *object)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(object->classId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(object->objectId));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid != NamespaceRelationId)
+			walk_add(walk, dep->refclassid, dep->refobjid);
+		else if (isAnyTempNamespace(dep->refobjid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a managed view's query must not use temporary objects"),
+					 errdetail("It depends on %s, which is dropped when its session ends.",
+							   getObjectDescription(object, false))));
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+}
+
+/*
+ * Refuses a view that depends, through anything (a plain view's query, a
+ * function's argument type), on an object in a temporary schema: the end
+ * of that session drops it with everything depending on it, and fires no
+ * event trigger, so the view's catalog rows would be left.  Walks
+ * pg_depend from the view and from the relations its query reads.
+ */
+static void
+refuse_temporary_dependencies(Oid relid, List *relations_read)
+{
+	List	   *walk = NIL;
+	ListCell   *lc;
+
+	walk_add(&walk, RelationRelationId, relid);
+	foreach(lc, relations_read)
+		walk_add(&walk, RelationRelationId, lfirst_oid(lc));
+	/* the list grows as it is walked */
+	foreach(lc, walk)
+	{
+		ObjectAddress *object = lfirst(lc);
+
+		CHECK_FOR_INTERRUPTS();
+		if (object->classId == RelationRelationId)
+			walk_add_rules(&walk, object->objectId);
+		walk_add_referenced(&walk, object);
+	}
+	list_free_deep(walk);
+}
+
 void
 dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 {
 	ObjectAddress view;
-	Query	   *query;
+	Query	   *query = analyze_bound(bound_query, owner);
+	List	   *read = NIL;
 	RelationVisit visit = {0};
 
-	if (get_rel_relkind(relid) != RELKIND_RELATION)
-		return;
-	delete_query_dependencies(relid);
-	query = analyze_bound(bound_query, owner);
-	visit.visit = forget_relation;
-	(void) relation_entries_walker((Node *) query, &visit);
-	ObjectAddressSet(view, RelationRelationId, relid);
-	recordDependencyOnExpr(&view, (Node *) query, NIL, DEPENDENCY_NORMAL);
-	CommandCounterIncrement();
+	collect_relations((Node *) query, &read);
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+	{
+		delete_query_dependencies(relid);
+		visit.visit = forget_relation;
+		(void) relation_entries_walker((Node *) query, &visit);
+		ObjectAddressSet(view, RelationRelationId, relid);
+		recordDependencyOnExpr(&view, (Node *) query, NIL, DEPENDENCY_NORMAL);
+		CommandCounterIncrement();
+	}
+	refuse_temporary_dependencies(relid, read);
 }
 
 /* What reads_column_walker() looks for */

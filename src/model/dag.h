@@ -37,7 +37,9 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
  * of the table itself an earlier call or a differential refresh recorded,
  * on relations too; a materialized view, which has its rule, is left
  * alone.  The relations read stay the guard's (and, for a differential
- * view, its refresh's, which records them after this) to protect.
+ * view, its refresh's, which records them after this) to protect.  Refuses
+ * a view that depends, through anything, on an object in a temporary schema
+ * (its session's end would drop the view and leave its catalog rows).
  */
 extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 

@@ -648,7 +648,8 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
 		if (verdict.decision != DECIDE_DUE && verdict.decision != DECIDE_RETRY_LATER)
 			continue;
-		if (!pg_class_ownercheck(dag->nodes[i].relid, GetUserId()))
+		/* (a view whose relation is gone is nobody's) */
+		if (!has_privs_of_role(GetUserId(), catalog_relation_owner_if_exists(dag->nodes[i].relid)))
 			continue;
 		if (verdict.decision == DECIDE_RETRY_LATER)
 		{

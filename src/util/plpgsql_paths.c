@@ -45,14 +45,19 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -414,6 +419,30 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	list_free(order);
 }
 
+/*
+ * Whether anything is in the namespace: every object made in one depends on
+ * it (a table's row type and indexes on the table), so one probe of
+ * pg_depend's reference index tells.
+ */
+static bool
+namespace_holds_objects(Oid nspid)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(NamespaceRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(nspid));
+	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return found;
+}
+
 void
 plpgsql_paths_check_temp(Oid fn)
 {
@@ -425,7 +454,13 @@ plpgsql_paths_check_temp(Oid fn)
 	if (!OidIsValid(temp))
 		return;
 	order = current_order();
-	if (list_member_oid(order, InvalidOid))
+
+	/*
+	 * An empty one (REFRESH CONCURRENTLY's tables dropped) has nothing to
+	 * find, and user code pipeline runs cannot make temporary objects (a
+	 * security-restricted operation)
+	 */
+	if (list_member_oid(order, InvalidOid) && namespace_holds_objects(temp))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("pipeline does not run function %s with this session's temporary schema searched before other schemas",

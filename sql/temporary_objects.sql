@@ -1,0 +1,92 @@
+-- A managed view cannot depend on a session's temporary objects, directly
+-- or through anything (a plain view's query, a type): the session's end
+-- drops them with everything that depends on them, and fires no event
+-- trigger, so the view's catalog rows were left under a gone OID (which
+-- crashed a later drop_matview() of its upstream and made run_due() fail
+-- for every other role).  And a function with its own search_path not
+-- ending in pg_temp runs where the session's temporary schema is empty
+-- (pipeline's REFRESH CONCURRENTLY made and dropped its tables there).
+-- As a non-superuser with a trap schema first in search_path.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE ROLE tmp_owner LOGIN;
+CREATE SCHEMA tmp_o AUTHORIZATION tmp_owner;
+CREATE SCHEMA tmp_trap AUTHORIZATION tmp_owner;
+DO $$ BEGIN EXECUTE format('GRANT TEMP ON DATABASE %I TO tmp_owner', current_database()); END $$;
+RESET client_min_messages;
+SET ROLE tmp_owner;
+CREATE FUNCTION tmp_trap.int4eq(int, int) RETURNS boolean LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: int = int ran as %', current_user; END $f$;
+CREATE OPERATOR tmp_trap.= (LEFTARG = int, RIGHTARG = int, FUNCTION = tmp_trap.int4eq);
+SET search_path = tmp_trap, public, pg_catalog;
+
+-- the error, with the backend's temporary schema's number taken out
+CREATE FUNCTION tmp_o.try(statement text) RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'accepted';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || ' (' || detail || ')', 'pg_temp_[0-9]+', 'pg_temp_N', 'g');
+END $f$;
+
+CREATE TABLE tmp_o.src (id int PRIMARY KEY, v int);
+INSERT INTO tmp_o.src VALUES (1, 10), (2, 20);
+SELECT pipeline.create_matview('tmp_o', 'up', 'SELECT id, v FROM tmp_o.src', '1 hour');
+CREATE FUNCTION pg_temp.one() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TYPE pg_temp.pair AS (a int, b int);
+CREATE VIEW tmp_o.plain AS SELECT id, pg_temp.one() AS k FROM tmp_o.src;
+
+SELECT tmp_o.try(statement) FROM (VALUES
+  ($$SELECT pipeline.create_matview('tmp_o', 'down', 'SELECT id, pg_temp.one() AS k FROM tmp_o.mv_up', '1 hour')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'down', 'SELECT id, NULL::pg_temp.pair AS p FROM tmp_o.mv_up', '1 hour')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'down', 'SELECT id, k FROM tmp_o.plain', '1 hour')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'down', 'SELECT id, k FROM tmp_o.plain', '1 hour', refresh_mode => 'full')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'down', 'SELECT id, count(*) AS n FROM tmp_o.plain GROUP BY id', '1 hour', refresh_mode => 'differential')$$),
+  ($$SELECT pipeline.define('/**
+ * @matview-schema tmp_o
+ * @matview-name down
+ * @interval-in-minutes 60
+ * @matview-type incremental
+ * @incremental-key id
+ */ SELECT id, pg_temp.one() AS k FROM tmp_o.src')$$),
+  -- a redefinition too: the view stays as it was
+  ($$SELECT pipeline.create_matview('tmp_o', 'up', 'SELECT id, v, pg_temp.one() AS k FROM tmp_o.src', '1 hour')$$)
+) t(statement);
+-- nothing left behind
+SELECT name, version, columns FROM pipeline.matviews WHERE schema_name = 'tmp_o';
+SELECT relname FROM pg_class WHERE relnamespace = 'tmp_o'::regnamespace AND relkind IN ('r', 'm') ORDER BY 1;
+DROP VIEW tmp_o.plain;
+
+-- a hook with its own path that does not end with pg_temp, after a
+-- CONCURRENTLY refresh in the same session made and dropped temporary tables
+CREATE TABLE tmp_o.hook_log (m regclass);
+CREATE FUNCTION tmp_o.hook(m regclass, t timestamptz) RETURNS void LANGUAGE sql
+SET search_path = pg_catalog AS $$ INSERT INTO tmp_o.hook_log VALUES (m) $$;
+SELECT pipeline.create_matview('tmp_o', 'hooked', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour');
+SELECT pipeline.set_after_refresh('tmp_o.mv_hooked', 'tmp_o.hook(regclass, timestamptz)');
+CREATE UNIQUE INDEX ON tmp_o.mv_up (id);
+DROP FUNCTION pg_temp.one();
+DROP TYPE pg_temp.pair;
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_up', false);
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_hooked', false);
+SELECT m FROM tmp_o.hook_log;
+-- a temporary object in the schema: still refused (it would be found first)
+CREATE TEMP TABLE hook_log (m regclass);
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_hooked', false);
+DROP TABLE pg_temp.hook_log;
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_hooked', false);
+SELECT count(*) FROM tmp_o.hook_log;
+
+RESET ROLE;
+RESET search_path;
+SET client_min_messages = warning;
+SELECT pipeline.drop_matview('tmp_o.mv_hooked');
+SELECT pipeline.drop_matview('tmp_o.mv_up');
+DROP SCHEMA tmp_o CASCADE;
+DROP SCHEMA tmp_trap CASCADE;
+DO $$ BEGIN EXECUTE format('REVOKE TEMP ON DATABASE %I FROM tmp_owner', current_database()); END $$;
+DROP ROLE tmp_owner;
