@@ -11,6 +11,7 @@ use warnings;
 use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
+use List::Util qw(max);
 use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
@@ -141,6 +142,32 @@ $node->poll_query_until('postgres', "SELECT n = 1 FROM mv_heartbeat")
   or die "the heartbeat view stopped";
 is(scalar(@{ received() }), 0, 'the slow endpoint has not answered yet');
 sql("ALTER SYSTEM RESET pipeline.worker_idle_timeout");
+
+# a scheduler restarted while the sender waits starts another sender for
+# the same due alert: that one leaves (it POSTed the alert a second time)
+my $scheduler = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler'");
+sql("SELECT pg_terminate_backend($scheduler)");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND pid <> $scheduler)")
+  or die "no new scheduler";
+sub health_failures
+{
+	return scalar(grep { ($_->{matview} // '') eq 'public.mv_health' && $_->{kind} eq 'audit_failed' }
+		  @{ received() });
+}
+my $restarted = time;
+my $senders = 0;
+for (1 .. 30)
+{
+	$senders = max($senders,
+		sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pipeline alerts'"));
+	sleep 0.1;
+}
+is($senders, 1, 'one alert sender after the restart');
+for (1 .. 200) { last if health_failures() > 0; sleep 0.1; }
+# a second sender's POST, begun after the restart, would have landed by now
+sleep(max(0, $restarted + 10 - time));
+is(health_failures(), 1, 'a scheduler restarted meanwhile does not POST the alert again');
 
 # an SLA breach the scheduler sees though nothing runs: a view stuck behind
 # a failing upstream, its data older than its SLA (its definition made to
