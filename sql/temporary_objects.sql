@@ -81,6 +81,33 @@ DROP TABLE pg_temp.hook_log;
 SELECT matview, status FROM pipeline.refresh('tmp_o.mv_hooked', false);
 SELECT count(*) FROM tmp_o.hook_log;
 
+-- a hook or an expectation in a temporary schema (kept by OID or by name,
+-- each would fail every refresh once the session ended), and ingest() or
+-- apply_changes() into a temporary table (what they keep of a target by its
+-- OID would outlive it): refused, nothing kept
+CREATE FUNCTION pg_temp.temp_hook(m regclass, t timestamptz) RETURNS void LANGUAGE sql AS 'SELECT';
+CREATE FUNCTION pg_temp.positive(x bigint) RETURNS boolean LANGUAGE sql AS 'SELECT x > 0';
+CREATE TEMP TABLE inbox (dedup_id text, id int);
+CREATE TEMP TABLE changes (id int, seq int, op text, v int);
+CREATE TEMP TABLE target (id int PRIMARY KEY, v int);
+INSERT INTO changes VALUES (1, 1, 'I', 10), (2, 1, 'I', 20), (2, 2, 'D', NULL);
+SELECT tmp_o.try(statement) FROM (VALUES
+  ($$SELECT pipeline.set_after_refresh('tmp_o.mv_hooked', 'pg_temp.temp_hook(regclass, timestamptz)')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
+                                     options => '{"expect": "positive: pg_temp.positive(n)"}')$$),
+  ($$SELECT pipeline.ingest('pg_temp.inbox', '[{"dedup_id": "m1", "id": 1}]')$$),
+  ($$SELECT pipeline.apply_changes('pg_temp.changes', 'pg_temp.target', '{id}', 'seq')$$),
+  -- a relation that does not exist, by OID
+  ($$SELECT pipeline.ingest(0, '[]')$$),
+  ($$SELECT pipeline.apply_changes(0, 0, '{id}', 'seq')$$)
+) t(statement);
+SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = 'tmp_o.mv_hooked'::regclass;
+SELECT count(*) FROM pipeline.matviews WHERE name = 'audited';
+SELECT count(*) AS ingested FROM pipeline.ingested WHERE target = 'pg_temp.inbox'::regclass;
+SELECT count(*) AS applied FROM pg_temp.target;
+DROP FUNCTION pg_temp.temp_hook(regclass, timestamptz), pg_temp.positive(bigint);
+DROP TABLE pg_temp.inbox, pg_temp.changes, pg_temp.target;
+
 RESET ROLE;
 RESET search_path;
 SET client_min_messages = warning;

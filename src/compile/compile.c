@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/snapmgr.h"
@@ -132,10 +133,14 @@ same_set(ChangeSet *a, ChangeSet *b)
  * COMMITTED the set is built and judged again as it is now.
  */
 void
-compile_check_definitions(FunctionCallInfo fcinfo, List *defs)
+compile_check_definitions(FunctionCallInfo fcinfo, List *defs, const char *caller)
 {
-	ChangeSet  *cs = build_as_committed(defs);
+	ChangeSet  *cs;
 
+	/* judging builds the views in a subtransaction it rolls back */
+	PreventCommandDuringRecovery(caller);
+	PreventCommandIfReadOnly(caller);
+	cs = build_as_committed(defs);
 	InitMaterializedSRF(fcinfo, 0);
 	for (int round = 1;; round++)
 	{
@@ -160,7 +165,8 @@ pipeline_check_dpl(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("DPL document must not be null")));
-	compile_check_definitions(fcinfo, list_make1(dpl_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	compile_check_definitions(fcinfo, list_make1(dpl_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)))),
+							  "pipeline.check()");
 	return (Datum) 0;
 }
 
@@ -190,6 +196,6 @@ pipeline_check_query(PG_FUNCTION_ARGS)
 	def->interval_us = mv->interval_us;
 	def->interval.time = mv->interval_us;
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(1)), "new_query");
-	compile_check_definitions(fcinfo, list_make1(def));
+	compile_check_definitions(fcinfo, list_make1(def), "pipeline.check()");
 	return (Datum) 0;
 }

@@ -24,8 +24,9 @@ extern Oid	compile_redefine(MatviewDefinition *def);
 /*
  * Judges defs as one change set and returns one row per view of the set
  * (matview, status, detail) as the result of the set-returning SQL function
- * called with fcinfo.  Changes nothing.
+ * called with fcinfo.  Changes nothing, but needs a read-write transaction
+ * (caller names the function in the refusal).
  */
-extern void compile_check_definitions(FunctionCallInfo fcinfo, List *defs);
+extern void compile_check_definitions(FunctionCallInfo fcinfo, List *defs, const char *caller);
 
 #endif

@@ -99,7 +99,7 @@ PG_FUNCTION_INFO_V1(pipeline_check_staged);
 Datum
 pipeline_check_staged(PG_FUNCTION_ARGS)
 {
-	compile_check_definitions(fcinfo, staged_definitions());
+	compile_check_definitions(fcinfo, staged_definitions(), "pipeline.check_staged()");
 	return (Datum) 0;
 }
 

@@ -40,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -331,6 +332,11 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	Relation	target;
 	TupleDesc	cdesc;
 
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(changes_relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", changes_relid)));
+	catalog_require_lasting_table(target_relid, "target");
 	plan.changes_name = display_name(changes_relid);
 	plan.target_name = display_name(target_relid);
 	plan.keys = keys;
@@ -357,6 +363,7 @@ changes_apply_query(const ChangeQuery *source, Oid target_relid, List *keys,
 	ApplyPlan	plan = {0};
 	Relation	target;
 
+	catalog_require_lasting_table(target_relid, "target");
 	plan.changes_name = source->name;
 	plan.target_name = display_name(target_relid);
 	plan.keys = keys;

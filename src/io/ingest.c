@@ -313,13 +313,16 @@ typedef struct IngestState
 static InsertTarget *
 ingest_target(Oid target_relid, Jsonb *messages, const char *dedup_key)
 {
-	Relation	target = table_open(target_relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(target);
+	Relation	target;
+	TupleDesc	desc;
 	char	   *target_name = DatumGetCString(DirectFunctionCall1(regclassout,
 																  ObjectIdGetDatum(target_relid)));
 	InsertTarget *t = palloc0(sizeof(InsertTarget));
 	AclResult	aclresult;
 
+	catalog_require_lasting_table(target_relid, "ingest target");
+	target = table_open(target_relid, AccessShareLock);
+	desc = RelationGetDescr(target);
 	t->cxt = CurrentMemoryContext;
 
 	if (target->rd_rel->relkind != RELKIND_RELATION &&

@@ -109,6 +109,25 @@ catalog_refuse_own_table(Oid relid, const char *role, const char *name)
 				 errdetail("Only pipeline's functions write its tables, superusers' calls included.")));
 }
 
+void
+catalog_require_lasting_table(Oid relid, const char *role)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char		persistence;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	persistence = ((Form_pg_class) GETSTRUCT(tuple))->relpersistence;
+	ReleaseSysCache(tuple);
+	if (persistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" is a temporary table", role, get_rel_name(relid)),
+				 errdetail("What pipeline keeps of it by its OID would outlive it: the session's end drops it unseen.")));
+}
+
 bool
 catalog_has_column(const char *table, const char *column)
 {

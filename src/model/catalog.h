@@ -87,6 +87,15 @@ extern void catalog_scan_end(CatalogScan *cs);
 extern void catalog_refuse_own_table(Oid relid, const char *role, const char *name);
 
 /*
+ * Errors unless relid is a relation that outlives the session: what
+ * pipeline keeps of a target by its OID (ingested ids, rejected rows,
+ * remembered deleted keys) would outlive a temporary table, whose drop at
+ * the session's end no event trigger reports, and mislead a later table
+ * given its OID.  role says which argument ("target").
+ */
+extern void catalog_require_lasting_table(Oid relid, const char *role);
+
+/*
  * Whether pipeline's table has the column: how the library tells which
  * version of the SQL is installed, to keep serving an older one until
  * ALTER EXTENSION pipeline UPDATE.

@@ -43,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 
 #include "model/access.h"
 #include "model/catalog.h"
@@ -192,6 +193,39 @@ analyze_expectation(RawStmt *stmt, const char *text, const char *name, const cha
 	return query;
 }
 
+/* check_functions_in_node() checker: a function in a temporary schema */
+static bool
+temporary_function(Oid fn, void *context)
+{
+	return isAnyTempNamespace(get_func_namespace(fn));
+}
+
+/* Whether an expression calls, or yields a type, in a temporary schema. */
+static bool
+uses_temporary_objects(Node *node, void *context)
+{
+	HeapTuple	type;
+	bool		temporary = false;
+
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, temporary_function, NULL))
+		return true;
+	if (IsA(node, Const) || IsA(node, FuncExpr) || IsA(node, CoerceViaIO) ||
+		IsA(node, RelabelType) || IsA(node, CoerceToDomain) || IsA(node, ArrayCoerceExpr))
+	{
+		type = SearchSysCache1(TYPEOID, ObjectIdGetDatum(exprType(node)));
+		if (HeapTupleIsValid(type))
+		{
+			temporary = isAnyTempNamespace(((Form_pg_type) GETSTRUCT(type))->typnamespace);
+			ReleaseSysCache(type);
+		}
+		if (temporary)
+			return true;
+	}
+	return expression_tree_walker(node, uses_temporary_objects, context);
+}
+
 /* One expectation analyzed over a row v of relation shape: its expression. */
 static Node *
 analyze_over_shape(const char *name, const char *expression, Oid shape, const char *view)
@@ -211,6 +245,11 @@ analyze_over_shape(const char *name, const char *expression, Oid shape, const ch
 	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs || query->hasSubLinks)
 		report_not_expression(name, view);
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
+	/* kept by name, it would name what the session's end drops */
+	if (uses_temporary_objects(expr, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("expectation \"%s\" of view \"%s\" must not use temporary objects", name, view)));
 	type = exprType(expr);
 	if (type != BOOLOID)
 		ereport(ERROR,
@@ -869,7 +908,7 @@ check_rows(Oid relid, MatviewDefinition *def, const AuditRows *scope, const Audi
 		else if (def->expect_rows_max >= 0 && count > def->expect_rows_max)
 			violations = count - def->expect_rows_max;
 		keep_outcome(psprintf("rows(%s)", bounds), violations,
-					 violations ? psprintf(INT64_FORMAT " rows", count) : NULL);
+					 violations ? psprintf(INT64_FORMAT " %s", count, count == 1 ? "row" : "rows") : NULL);
 	}
 }
 

@@ -84,6 +84,12 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 			fn = lookup_function(text_to_cstring(PG_GETARG_TEXT_PP(1)),
 								 "(matview regclass, time_label timestamptz)");
 		check_hook_signature(fn);
+		/* the session's end would drop it, and every refresh then fail */
+		if (isAnyTempNamespace(get_func_namespace(fn)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a hook may not be a function in a temporary schema"),
+					 errhint("Create it in a permanent schema.")));
 		/* it runs as the owner: refused now rather than at every refresh */
 		if (pg_proc_aclcheck(fn, catalog_relation_owner(relid), ACL_EXECUTE) != ACLCHECK_OK)
 			ereport(ERROR,
