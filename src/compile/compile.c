@@ -13,7 +13,7 @@
 #include "postgres.h"
 
 #include "funcapi.h"
-#include "tcop/utility.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/snapmgr.h"
