@@ -41,6 +41,7 @@ typedef struct PendingView
 	/* the verdict (judge.c) */
 	bool		broken;			/* does not analyze, or its shape breaks */
 	char	   *detail;
+	ErrorData  *error;			/* what building it raised, or NULL */
 	char	   *dependents;		/* unmanaged objects that block a rebuild */
 	bool		keep;			/* an incremental view or mirror whose table,
 								 * rows and mark stay as they are */

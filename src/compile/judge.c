@@ -554,6 +554,7 @@ judge_change_set(ChangeSet *cs)
 		{
 			v->broken = true;
 			v->detail = error->message;
+			v->error = error;
 		}
 	}
 }
@@ -632,6 +633,15 @@ changeset_refuse_breaks(ChangeSet *cs, const char *changed)
 	}
 	if (broken == 0)
 		return;
+
+	/*
+	 * A redefinition whose own query or expectations fail: their error, as a
+	 * new view's definition raises it (what reads the view breaks only
+	 * because of it)
+	 */
+	for (i = 0; changed && i < cs->count; i++)
+		if (cs->views[i].def && cs->views[i].error && !cs->views[i].dependents)
+			ThrowErrorData(cs->views[i].error);
 	ereport(ERROR,
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 			 changed ?
