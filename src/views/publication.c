@@ -129,13 +129,31 @@ look_up_delete_function(void *arg)
 }
 
 /*
+ * Keeps the delete function a restored publication found by its text by
+ * OID, as a definition does: the guard then refuses dropping it, and the
+ * publication keeps it whatever it is called later.
+ */
+static void
+keep_delete_function(Oid relid, Oid fn)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(fn)};
+
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.matview_definitions SET delete_function = $2::pg_catalog.regprocedure "
+					" WHERE matview = $1::pg_catalog.regclass AND delete_function IS NULL",
+					2, argtypes, values, NULL, false, -1);
+}
+
+/*
  * The delete function of a publication's run, by OID (1.11), or InvalidOid
  * when it has none: the one resolved when it was defined, whatever it is
  * called now.  One dropped since (the guard refuses DROP FUNCTION of it, but
  * not every drop goes through the guard) is an error that says what to do.
  * Under SQL older than 1.11, or for a publication restored from a dump of
- * one (no OID kept), the qualified text the options keep is looked up, as
- * those versions did (under runas_begin_user_code(): the path pinned).
+ * one (no OID kept, and then kept from that run on), the qualified text the
+ * options keep is looked up, as those versions did (under
+ * runas_begin_user_code(): the path pinned).
  */
 static Oid
 run_delete_function(const ManagedView *view, const MatviewDefinition *def)
@@ -158,7 +176,10 @@ run_delete_function(const ManagedView *view, const MatviewDefinition *def)
 		DeleteFunctionLookup lookup = {.spec = def->unload_delete_function};
 
 		if (subxact_try(look_up_delete_function, &lookup, false) == NULL)
+		{
+			keep_delete_function(view->relid, lookup.fn);
 			return lookup.fn;
+		}
 	}
 	if (!OidIsValid(fn) || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
 		ereport(ERROR,

@@ -244,6 +244,13 @@ DELETE FROM cases WHERE id = 2;
 SELECT status FROM pipeline.refresh('mv_lake');}),
 	"0\n1\n1\nsucceeded",
 	'its remembered deletes still hold (their count is made again) and its publication finds its delete function');
+# found by its text, the function is kept by OID from then on: the guard
+# refuses dropping it, as for a publication defined under this version
+is($node->safe_psql('new_from17',
+		"SELECT delete_function::text FROM pipeline.matview_definitions WHERE matview = 'mv_lake'::regclass"),
+	'delete_partition(text)', 'the delete function is kept by OID after the first run');
+my ($rc, $out, $err) = $node->psql('new_from17', 'DROP FUNCTION public.delete_partition(text)');
+like($err, qr/delete function/, 'and dropping it is refused');
 
 $node->stop;
 $plain->stop;
