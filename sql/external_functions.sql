@@ -167,6 +167,12 @@ SELECT pipeline.drop_external_function(fn) FROM pipeline.external_functions
 
 -- dropping
 SELECT pipeline.drop_external_function('lower(text)');
+-- one a managed view calls: PostgreSQL's refusal, with a hint that fits
+CREATE TABLE ext_calls (s text);
+SELECT pipeline.create_matview('public', 'ext_calls', 'SELECT ext_h(s) AS h FROM public.ext_calls', '1 hour');
+SELECT pipeline.drop_external_function('ext_h(text)');
+SELECT pipeline.drop_matview('public.mv_ext_calls');
+DROP TABLE ext_calls;
 SELECT pipeline.drop_external_function('ext_h(text)');
 SELECT pipeline.drop_external_function('ext_i(text)');
 SET ROLE ext_admin;

@@ -34,6 +34,7 @@
 #include "model/dpl.h"
 #include "util/interval.h"
 #include "util/runas.h"
+#include "util/subxact.h"
 #include "views/differential.h"
 #include "views/matview.h"
 #include "util/relation_name.h"
@@ -119,6 +120,13 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(define_view(def));
 }
 
+/* runas_ddl() of a DROP as the caller, for call_with_dependents_hint() */
+static void
+drop_as_caller(void *sql)
+{
+	runas_ddl(InvalidOid, sql);
+}
+
 /*
  * DROP of a managed view's relation as the caller.  Without cascade, the
  * refusal over a plain view (or other object) that depends on it names
@@ -131,25 +139,12 @@ drop_relation(Oid relid, bool cascade)
 							   get_rel_relkind(relid) == RELKIND_RELATION ? "TABLE" : "MATERIALIZED VIEW",
 							   relation_qualified_name(relid),
 							   cascade ? " CASCADE" : "");
-	MemoryContext caller = CurrentMemoryContext;
 
-	PG_TRY();
-	{
+	if (cascade)
 		runas_ddl(InvalidOid, sql);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller);
-		error = CopyErrorData();
-		if (cascade || error->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
-			PG_RE_THROW();
-		FlushErrorState();
-		error->hint = pstrdup("Use pipeline.drop_matview(..., cascade => true) to drop them too.");
-		ReThrowError(error);
-	}
-	PG_END_TRY();
+	else
+		call_with_dependents_hint(drop_as_caller, sql,
+								  "Use pipeline.drop_matview(..., cascade => true) to drop them too.");
 }
 
 PG_FUNCTION_INFO_V1(pipeline_drop_matview);

@@ -41,6 +41,7 @@
 #include "util/arguments.h"
 #include "util/interval.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 
 /* The arguments of create_external_function(), checked. */
 typedef struct NewExternalFunction
@@ -425,6 +426,13 @@ function_owner(Oid fn)
 	return owner;
 }
 
+/* exec_ddl() as the caller, for call_with_dependents_hint() */
+static void
+drop_function_as_caller(void *sql)
+{
+	exec_ddl(sql, false);
+}
+
 PG_FUNCTION_INFO_V1(pipeline_drop_external_function);
 
 /*
@@ -462,7 +470,9 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to drop external function %s", format_procedure(fn)),
 				 errdetail("Only its owner, role \"%s\", a member of that role or a superuser may drop it.",
 						   GetUserNameFromId(function_owner(fn), false))));
-	exec_ddl(psprintf("DROP FUNCTION %s", format_procedure_qualified(fn)), false);
+	call_with_dependents_hint(drop_function_as_caller,
+							  psprintf("DROP FUNCTION %s", format_procedure_qualified(fn)),
+							  "Drop or redefine what uses it first: managed views with pipeline.drop_matview() or pipeline.define().");
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.external_function_definitions WHERE fn = $1",
 					1, argtypes, values, NULL, false, -1);

@@ -59,3 +59,27 @@ subxact_probe(SubxactWork work, void *arg)
 {
 	return run_in_subxact(work, arg, false, false);
 }
+
+void
+call_with_dependents_hint(SubxactWork work, void *arg, const char *hint)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		work(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		if (error->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+			PG_RE_THROW();
+		FlushErrorState();
+		error->hint = pstrdup(hint);
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+}

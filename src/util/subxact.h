@@ -26,4 +26,12 @@ extern ErrorData *subxact_try(SubxactWork work, void *arg, bool catch_cancel);
  */
 extern ErrorData *subxact_probe(SubxactWork work, void *arg);
 
+/*
+ * Runs work(arg), a DROP pipeline issues, in the current (sub)transaction;
+ * PostgreSQL's refusal because other objects depend on what it drops
+ * (2BP01) is raised again with hint instead of its "Use DROP ... CASCADE",
+ * which names a statement the caller did not write.
+ */
+extern void call_with_dependents_hint(SubxactWork work, void *arg, const char *hint);
+
 #endif
