@@ -224,8 +224,12 @@ SELECT current_setting('data_directory') || '/security_function_oids_drop' AS la
 SELECT pipeline.create_matview('public', 'lake', 'SELECT n, day FROM raw', '1 hour', 'unload',
     options => jsonb_build_object('unload-destination', :'lake', 'unload-partition-by', 'day',
                                   'unload-delete-function', 'delete_partition'));
+SELECT pipeline.create_external_function('public.shout(s text)', 'text', 'http://127.0.0.1:1/shout');
 DROP EXTENSION pipeline;
 SELECT count(*) AS functions_kept FROM pg_proc WHERE proname IN ('announce', 'delete_partition');
+-- an external function stays, and a call says what it lacks
+SELECT shout('a');
+DROP FUNCTION shout(text);
 DROP FUNCTION announce(regclass, timestamptz);
 DROP FUNCTION delete_partition(text);
 \c contrib_regression

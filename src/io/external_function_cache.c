@@ -24,6 +24,7 @@
 #include "io/external_function_cache.h"
 #include "io/http.h"
 #include "io/json_values.h"
+#include "model/catalog.h"
 #include "util/spi_rows.h"
 
 static HTAB *function_cache = NULL;
@@ -66,6 +67,13 @@ load_definition(ExternalFunction *ef, Oid fn)
 	SpiRows    *rows;
 	bool		isnull;
 
+	/* its definition went with DROP EXTENSION; the function is the user's */
+	if (!OidIsValid(catalog_table("external_function_definitions")))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("external function %s needs the extension pipeline, which is not installed in this database",
+						format_procedure(fn)),
+				 errhint("Drop the function; after CREATE EXTENSION pipeline, create it again with pipeline.create_external_function().")));
 	rows = spi_rows(InvalidOid,
 					"SELECT endpoint, max_batch_rows, "
 					"       (extract(epoch FROM timeout) * 1000)::int8, retries "

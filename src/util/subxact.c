@@ -75,7 +75,9 @@ call_with_dependents_hint(SubxactWork work, void *arg, const char *hint)
 
 		MemoryContextSwitchTo(caller);
 		error = CopyErrorData();
-		if (error->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST)
+		/* PostgreSQL's own (reportDependentObjects()), not the guard's */
+		if (error->sqlerrcode != ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST ||
+			error->filename == NULL || strcmp(error->filename, "dependency.c") != 0)
 			PG_RE_THROW();
 		FlushErrorState();
 		error->hint = pstrdup(hint);

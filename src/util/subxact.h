@@ -28,9 +28,10 @@ extern ErrorData *subxact_probe(SubxactWork work, void *arg);
 
 /*
  * Runs work(arg), a DROP pipeline issues, in the current (sub)transaction;
- * PostgreSQL's refusal because other objects depend on what it drops
- * (2BP01) is raised again with hint instead of its "Use DROP ... CASCADE",
- * which names a statement the caller did not write.
+ * PostgreSQL's own refusal because other objects depend on what it drops
+ * (2BP01, from dependency.c; not the guard's) is raised again with hint
+ * instead of its "Use DROP ... CASCADE", which names a statement the
+ * caller did not write.
  */
 extern void call_with_dependents_hint(SubxactWork work, void *arg, const char *hint);
 
