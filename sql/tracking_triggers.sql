@@ -85,11 +85,15 @@ SELECT count(*) AS triggers_on_other FROM pg_trigger WHERE tgrelid = 'trk_owner.
 
 -- a source can still be dropped (PostgreSQL's dependency error while the
 -- view reads it, as before); once no managed view reads the table, its
--- triggers may go, or go with it
+-- triggers go with the view, and so do its change rows (every write of the
+-- table still recorded one)
 SET ROLE trk_owner;
 DROP TABLE trk_owner.src;
 SELECT pipeline.drop_matview('trk_owner.mv_counted');
-DROP TRIGGER pipeline_record_change_replica ON trk_owner.src;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'trk_owner.src'::regclass;
+RESET ROLE;
+SELECT count(*) AS change_rows_left FROM pipeline.changes WHERE relation = 'trk_owner.src'::regclass;
+SET ROLE trk_owner;
 DROP TABLE trk_owner.src;
 -- the name stays reserved
 CREATE TRIGGER pipeline_record_change_replica AFTER INSERT ON trk_owner.other

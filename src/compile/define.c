@@ -32,6 +32,7 @@
 #include "model/definition.h"
 #include "model/dag.h"
 #include "model/dpl.h"
+#include "schedule/change_tracking.h"
 #include "util/interval.h"
 #include "util/runas.h"
 #include "util/subxact.h"
@@ -249,5 +250,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		drop_relation(victim, cascade);
 		catalog_delete(victim);
 	}
+	/* the sources no view reads now record no more changes */
+	change_tracking_release_unread_tables();
 	PG_RETURN_VOID();
 }

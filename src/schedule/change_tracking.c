@@ -18,6 +18,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_func.h"
 #include "rewrite/prs2lock.h"
@@ -754,6 +755,40 @@ change_tracking_table_in_use(Oid table)
 	return spi_rows(catalog_owner(),
 					"SELECT 1 FROM pipeline.edges e WHERE e.upstream = $1::regclass LIMIT 1",
 					1, argtypes, values, NULL, false, -1)->count > 0;
+}
+
+void
+change_tracking_release_unread_tables(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(record_change_oid())};
+	ListCell   *lc;
+
+	foreach(lc, spi_rows_oids(spi_rows(catalog_owner(),
+									   "SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t "
+									   " WHERE t.tgfoid = $1 AND NOT EXISTS "
+									   "       (SELECT 1 FROM pipeline.edges e WHERE e.upstream = t.tgrelid)",
+									   1, argtypes, values, NULL, false, -1), 0))
+	{
+		Oid			table = lfirst_oid(lc);
+		char	   *qualified;
+
+		CHECK_FOR_INTERRUPTS();
+		/* as DROP TRIGGER locks it; a view defined meanwhile reads it now */
+		if (!ConditionalLockRelationOid(table, AccessExclusiveLock))
+			continue;
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(table)) ||
+			change_tracking_table_in_use(table))
+			continue;
+		qualified = relation_qualified_name(table);
+		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+											CHANGE_TRACKING_TRIGGER, qualified));
+		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+											CHANGE_TRACKING_REPLICA_TRIGGER, qualified));
+		values[0] = ObjectIdGetDatum(table);
+		(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.changes WHERE relation = $1::regclass",
+						1, argtypes, values, NULL, false, -1);
+	}
 }
 
 void

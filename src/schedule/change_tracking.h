@@ -127,6 +127,16 @@ extern bool change_tracking_trigger_as_made(CreateTrigStmt *stmt);
 extern bool change_tracking_table_in_use(Oid table);
 
 /*
+ * Drops the triggers of tables no managed view reads any more (the last one
+ * dropped or redefined), with their change rows, so that their writes stop
+ * recording changes; a table someone holds now is left for a later call
+ * (the scheduler's housekeeping calls it too).  A view defined over such a
+ * table later gives it the triggers again, as for any table.  Needs a
+ * transaction; holds the tables it released to its end.
+ */
+extern void change_tracking_release_unread_tables(void);
+
+/*
  * A change row for table, if a view reads it, for DDL that changes what a
  * view reads without a write (row-level security turned off, a new owner).
  */

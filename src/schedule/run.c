@@ -553,6 +553,9 @@ run_prune_history(void)
 						1, argtypes, values, NULL, false, -1);
 	}
 
+	/* tables whose last view was redefined to read others, or a drop left */
+	change_tracking_release_unread_tables();
+
 	/* a change every saved snapshot already sees can never matter again */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.changes ch "
