@@ -19,6 +19,8 @@ SELECT pipeline.create_external_function('public.ext_f(x no_such_type)', 'text',
 SELECT pipeline.create_external_function('no_such_schema.ext_f(x text)', 'text', 'http://127.0.0.1:1/f');
 -- bad endpoints and settings
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'ftp://127.0.0.1/f');
+-- no host: libcurl would read the path as one
+SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http:///f');
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'file:///etc/passwd');
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'http://127.0.0.1 /f');
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', '127.0.0.1:80/f');

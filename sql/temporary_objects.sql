@@ -53,6 +53,9 @@ SELECT tmp_o.try(statement) FROM (VALUES
  * @matview-type incremental
  * @incremental-key id
  */ SELECT id, pg_temp.one() AS k FROM tmp_o.src')$$),
+  -- a view in a temporary schema: by its alias or its name
+  ($$SELECT pipeline.create_matview('pg_temp', 'here', 'SELECT 1 AS x', '1 hour')$$),
+  ($$SELECT pipeline.create_matview(pg_my_temp_schema()::regnamespace::name, 'here', 'SELECT 1 AS x', '1 hour')$$),
   -- a redefinition too: the view stays as it was
   ($$SELECT pipeline.create_matview('tmp_o', 'up', 'SELECT id, v, pg_temp.one() AS k FROM tmp_o.src', '1 hour')$$)
 ) t(statement);

@@ -530,6 +530,12 @@ http_url_parse(const char *url_text, HttpUrl *url, const char **error)
 		*error = "An endpoint must be an http:// or https:// URL";
 		return false;
 	}
+	/* libcurl reads http:///x as the host x */
+	if (strchr("/\\?#", url_text[pg_strncasecmp(url_text, "http://", 7) == 0 ? 7 : 8]) != NULL)
+	{
+		*error = "The URL lacks a host";
+		return false;
+	}
 
 	memset(&again, 0, sizeof(CurlParts));
 	initStringInfo(&sent);

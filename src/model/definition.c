@@ -49,6 +49,12 @@ lookup_schema(const MatviewDefinition *def)
 {
 	Oid			nspid = get_namespace_oid(def->schema_name, true);
 
+	/* pg_temp, or a session's pg_temp_N: gone with a session */
+	if (strcmp(def->schema_name, "pg_temp") == 0 || (OidIsValid(nspid) && isAnyTempNamespace(nspid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a managed view cannot be in a temporary schema"),
+				 errhint("Choose a permanent schema.")));
 	if (!OidIsValid(nspid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
