@@ -504,7 +504,12 @@ refuse_temporary_dependencies(Oid relid, List *relations_read)
 
 		CHECK_FOR_INTERRUPTS();
 		if (object->classId == RelationRelationId)
+		{
+			/* an upstream managed view was walked at its own definition */
+			if (object->objectId != relid && catalog_is_managed(object->objectId))
+				continue;
 			walk_add_rules(&walk, object->objectId);
+		}
 		walk_add_referenced(&walk, object);
 	}
 	list_free_deep(walk);
