@@ -60,6 +60,7 @@ next_due_alert(DueAlert *alert)
 	SpiRows    *rows = NULL;
 	char	   *version;
 	bool		isnull;
+	bool		found;
 	MemoryContext caller = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
@@ -75,7 +76,8 @@ next_due_alert(DueAlert *alert)
 						"  FROM pipeline.alerts a WHERE " ALERT_DUE_NOW
 						" ORDER BY a.alert_id LIMIT 1",
 						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	if (rows != NULL && rows->count == 1)
+	found = rows != NULL && rows->count == 1;
+	if (found)
 	{
 		alert->alert_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 		alert->attempts = DatumGetInt32(spi_rows_value(rows, 0, 1, &isnull));
@@ -83,7 +85,9 @@ next_due_alert(DueAlert *alert)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	return rows != NULL && rows->count == 1;
+	/* (the commit freed rows, and leaves TopMemoryContext current) */
+	MemoryContextSwitchTo(caller);
+	return found;
 }
 
 /* Records a delivery attempt: delivered, or when to try again and why not. */
@@ -96,6 +100,7 @@ record_attempt(const DueAlert *alert, const char *error)
 	Int32GetDatum(Min(ALERT_RETRY_MAX_S, 1 << Min(alert->attempts, 16)))};
 	char		nulls[3] = {' ', error ? ' ' : 'n', ' '};
 	char	   *version;
+	MemoryContext caller = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -111,6 +116,7 @@ record_attempt(const DueAlert *alert, const char *error)
 						3, argtypes, values, nulls, false, -1);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);
 }
 
 /* Settings changed since the last call (a reload) take effect now. */

@@ -24,7 +24,9 @@
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 
 #include "io/http.h"
 
@@ -160,8 +162,8 @@ check_multi(CURLMcode mc)
 
 /*
  * Drives the transfer of easy (attached to the multi handle) to its end in
- * slices of at most HTTP_SLICE_MS, checking for interrupts between them;
- * returns how it ended.
+ * slices of at most HTTP_SLICE_MS, checking for interrupts and postmaster
+ * death between them; returns how it ended.
  *
  * An interrupt thrown by CHECK_FOR_INTERRUPTS leaves easy_attached set;
  * the next call (or nothing, at backend exit) cleans up, so the wait loop
@@ -184,7 +186,18 @@ run_transfer(const CURL *easy)
 				return msg->data.result;
 		}
 		if (running > 0)
-			check_multi(curl_multi_poll(multi_handle, NULL, 0, HTTP_SLICE_MS, &numfds));
+		{
+			CURLMcode	mc;
+
+			/* waiting on the endpoint, as pg_stat_activity should show */
+			pgstat_report_wait_start(PG_WAIT_EXTENSION);
+			mc = curl_multi_poll(multi_handle, NULL, 0, HTTP_SLICE_MS, &numfds);
+			pgstat_report_wait_end();
+			check_multi(mc);
+		}
+		/* as WL_EXIT_ON_PM_DEATH: the next postmaster waits for this one */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		CHECK_FOR_INTERRUPTS();
 	}
 }

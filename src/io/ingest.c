@@ -76,9 +76,15 @@ typedef struct InsertTarget
 static int
 message_cmp_id(const void *a, const void *b)
 {
+	static uint32 compared = 0;
 	const Message *x = a;
 	const Message *y = b;
-	int			c = strcmp(x->id, y->id);
+	int			c;
+
+	/* a sort of millions of messages takes seconds: it can be cancelled */
+	if (++compared % 65536 == 0)
+		CHECK_FOR_INTERRUPTS();
+	c = strcmp(x->id, y->id);
 
 	if (c != 0)
 		return c;
@@ -430,6 +436,7 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 		bool		is_object = DatumGetBool(spi_rows_value(rows, r, 1, &isnull));
 		char	   *id = spi_rows_text(rows, r, 2);
 
+		CHECK_FOR_INTERRUPTS();
 		if (!is_object)
 			reject(st, m, "message is not a JSON object", NULL);
 		else if (id == NULL)

@@ -514,6 +514,24 @@ note("VmRSS $rss1 kB -> $rss2 kB, memory contexts $ctx1 -> $ctx2 bytes");
 ok($rss2 - $rss1 < 4096, "backend RSS flat over 100,000 calls ($rss1 kB -> $rss2 kB)");
 ok($ctx2 - $ctx1 < 256 * 1024, "memory contexts flat over 100,000 calls ($ctx1 -> $ctx2 bytes)");
 
+# --- the postmaster dies during a slow call ------------------------------
+# the backend waiting on the endpoint shows it, and leaves at once (it kept
+# the old shared memory until the endpoint answered: no restart till then)
+($h, $o, $e, $pid) = start_slow('SELECT very_slow(3)');
+is(sql("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $pid"), 'Extension',
+	'a call waiting on its endpoint is a wait event');
+my $postmaster = $node->{_pid};
+$t0 = time;
+kill 'KILL', $postmaster;
+sleep 0.1 while kill(0, $pid) && time - $t0 < 25;
+$elapsed = time - $t0;
+ok(!kill(0, $pid), sprintf('the backend left %.2f s after the postmaster died, before the 30 s reply', $elapsed));
+$h->finish;
+# the node believes its postmaster runs; the stale pid file tells otherwise
+$node->_update_pid(-1);
+$node->start;
+is(sql('SELECT 1'), '1', 'the server starts again');
+
 $node->stop;
 $endpoint->kill_kill;
 done_testing();
