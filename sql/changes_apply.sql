@@ -86,6 +86,13 @@ CREATE TABLE cart_nokey (user_id bigint, seq bigint, op text);
 SELECT * FROM pipeline.apply_changes('cart_nokey', 'cart', '{id}', 'seq');
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'lsn');
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq', op_column => 'kind');
+-- types the MERGE could not compare or assign: said up front (it showed the
+-- generated statement's error)
+CREATE TABLE cart_text_key (id text, user_id bigint, qty int, seq bigint, op text);
+SELECT * FROM pipeline.apply_changes('cart_text_key', 'cart', '{id}', 'seq');
+CREATE TABLE cart_json_qty (id int, user_id bigint, price jsonb, seq bigint, op text);
+SELECT * FROM pipeline.apply_changes('cart_json_qty', 'cart', '{id}', 'seq');
+DROP TABLE cart_text_key, cart_json_qty;
 -- bad arguments
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{}', 'seq');
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id,id}', 'seq');

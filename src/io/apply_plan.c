@@ -17,10 +17,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "io/apply_plan.h"
@@ -75,6 +78,30 @@ operator_or_catalog_sql(Oid opno, const char *name)
 	return OidIsValid(opno) ? operator_sql(opno) : psprintf("OPERATOR(pg_catalog.%s)", name);
 }
 
+/*
+ * Refuses a key whose target and change types the MERGE cannot compare
+ * with pg_catalog's =, rather than failing in the generated statement.
+ */
+static void
+refuse_incomparable_key(const ApplyPlan *p, const char *key, Oid target_type, Oid change_type)
+{
+	Operator	eq = oper(NULL, list_make2(makeString("pg_catalog"), makeString("=")),
+						  target_type, change_type, true, -1);
+
+	if (eq != NULL)
+	{
+		ReleaseSysCache(eq);
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("key column \"%s\" is %s in target \"%s\" but %s in change table \"%s\"",
+					key, format_type_be(target_type), p->target_name,
+					format_type_be(change_type), p->changes_name),
+			 errdetail("No = operator compares the two."),
+			 errhint("Give them one type, or read the changes through a view that casts the key.")));
+}
+
 /* The keys: distinct, in both relations, neither the sequence nor the op */
 static void
 plan_keys(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
@@ -106,6 +133,8 @@ plan_keys(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key column \"%s\" cannot also be the operation or sequence column", key)));
+		refuse_incomparable_key(p, key, TupleDescAttr(tdesc, tattno - 1)->atttypid,
+								TupleDescAttr(cdesc, cattno - 1)->atttypid);
 		p->key_attnos = lappend_int(p->key_attnos, cattno);
 		p->key_eq = lappend(p->key_eq,
 							operator_or_catalog_sql(lookup_type_cache(TupleDescAttr(tdesc, tattno - 1)->atttypid,
@@ -212,6 +241,14 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 					(errcode(ERRCODE_GENERATED_ALWAYS),
 					 errmsg("change table \"%s\" column \"%s\" is a generated column of target \"%s\"",
 							p->changes_name, name, p->target_name)));
+		if (!can_coerce_type(1, &att->atttypid, &TupleDescAttr(tdesc, tattno - 1)->atttypid,
+							 COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("change table \"%s\" column \"%s\" is %s, which target \"%s\" column of type %s cannot take",
+							p->changes_name, name, format_type_be(att->atttypid), p->target_name,
+							format_type_be(TupleDescAttr(tdesc, tattno - 1)->atttypid)),
+					 errhint("Give them one type, or read the changes through a view that casts the column.")));
 		p->columns = lappend(p->columns, pstrdup(name));
 		if (!list_has_string(p->keys, name))
 			p->set_columns = lappend(p->set_columns, pstrdup(name));
