@@ -115,6 +115,22 @@ CREATE OR REPLACE TRIGGER pipeline_record_change AFTER INSERT OR DELETE OR UPDAT
     FOR EACH STATEMENT EXECUTE FUNCTION pipeline.record_change();
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'trk_owner.other'::regclass;
 
+-- a view redefined to read another table: the first one's triggers go
+SET ROLE trk_owner;
+CREATE TABLE trk_owner.first (x int);
+CREATE TABLE trk_owner.second (x int);
+SELECT pipeline.create_matview('trk_owner', 'moved', 'SELECT x FROM trk_owner.first', '1 hour',
+                               refresh_mode => 'full');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00');
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgrelid IN ('trk_owner.first'::regclass, 'trk_owner.second'::regclass) GROUP BY 1 ORDER BY 1;
+SELECT pipeline.create_matview('trk_owner', 'moved', 'SELECT x FROM trk_owner.second', '1 hour',
+                               refresh_mode => 'full');
+SELECT tgrelid::regclass, count(*) FROM pg_trigger
+ WHERE tgrelid IN ('trk_owner.first'::regclass, 'trk_owner.second'::regclass) GROUP BY 1 ORDER BY 1;
+SELECT pipeline.drop_matview('trk_owner.mv_moved');
+RESET ROLE;
+
 DROP SCHEMA trk_owner CASCADE;
 REVOKE SET ON PARAMETER session_replication_role FROM trk_owner;
 DROP ROLE trk_owner;

@@ -816,4 +816,6 @@ changeset_apply(ChangeSet *cs)
 			replace_view(v, saved[i], remap);
 		PopActiveSnapshot();
 	}
+	/* a table a redefined view no longer reads records no more changes */
+	change_tracking_release_unread_tables();
 }
