@@ -779,8 +779,14 @@ changeset_apply(ChangeSet *cs)
 {
 	SavedView **saved = palloc0(sizeof(SavedView *) * Max(cs->count, 1));
 	char	   *remap = remap_statement();
+	List	   *existing = NIL;
+	List	   *read;
 	int			i;
 
+	for (i = 0; i < cs->count; i++)
+		if (OidIsValid(cs->views[i].relid))
+			existing = lappend_oid(existing, cs->views[i].relid);
+	read = change_tracking_tables_read(existing);
 	for (i = 0; i < cs->count; i++)
 		if (OidIsValid(cs->views[i].relid) && !cs->views[i].keep)
 			saved[i] = save_view(&cs->views[i]);
@@ -817,5 +823,5 @@ changeset_apply(ChangeSet *cs)
 		PopActiveSnapshot();
 	}
 	/* a table a redefined view no longer reads records no more changes */
-	change_tracking_release_unread_tables();
+	change_tracking_release_unread_tables(read);
 }

@@ -160,6 +160,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	Dag		   *now;
 	List	   *doomed;
 	List	   *relids = NIL;
+	List	   *read;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -242,6 +243,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 				 errhint("Retry the drop.")));
 
 	/* deepest first, so nothing is dropped from under a dependent */
+	read = change_tracking_tables_read(relids);
 	for (int i = list_length(doomed) - 1; i >= 0; i--)
 	{
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
@@ -251,6 +253,6 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		catalog_delete(victim);
 	}
 	/* the sources no view reads now record no more changes */
-	change_tracking_release_unread_tables();
+	change_tracking_release_unread_tables(read);
 	PG_RETURN_VOID();
 }

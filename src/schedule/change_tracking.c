@@ -25,6 +25,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -757,18 +758,46 @@ change_tracking_table_in_use(Oid table)
 					1, argtypes, values, NULL, false, -1)->count > 0;
 }
 
-void
-change_tracking_release_unread_tables(void)
+List *
+change_tracking_tables_read(List *views)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(record_change_oid())};
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(views), 1));
+	int			n = 0;
 	ListCell   *lc;
 
+	foreach(lc, views)
+		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	return spi_rows_oids(spi_rows(catalog_owner(),
+								  "SELECT DISTINCT e.upstream::pg_catalog.oid FROM pipeline.edges e "
+								  " WHERE e.downstream::pg_catalog.oid = ANY ($1)",
+								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+}
+
+void
+change_tracking_release_unread_tables(List *tables)
+{
+	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', tables == NIL ? 'n' : ' '};
+	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(tables), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, tables)
+		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = ObjectIdGetDatum(record_change_oid());
+	values[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	foreach(lc, spi_rows_oids(spi_rows(catalog_owner(),
 									   "SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t "
-									   " WHERE t.tgfoid = $1 AND NOT EXISTS "
-									   "       (SELECT 1 FROM pipeline.edges e WHERE e.upstream = t.tgrelid)",
-									   1, argtypes, values, NULL, false, -1), 0))
+									   "  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+									   "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+									   " WHERE t.tgfoid = $1 AND n.nspname <> '" PIPELINE_SCHEMA "' "
+									   "   AND ($2 IS NULL OR t.tgrelid = ANY ($2)) "
+									   "   AND NOT EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = t.tgrelid)",
+									   2, argtypes, values, nulls, false, -1), 0))
 	{
 		Oid			table = lfirst_oid(lc);
 		char	   *qualified;
@@ -779,15 +808,15 @@ change_tracking_release_unread_tables(void)
 			continue;
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(table)) ||
 			change_tracking_table_in_use(table))
+		{
+			UnlockRelationOid(table, AccessExclusiveLock);
 			continue;
+		}
 		qualified = relation_qualified_name(table);
 		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 											CHANGE_TRACKING_TRIGGER, qualified));
 		runas_ddl(catalog_owner(), psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 											CHANGE_TRACKING_REPLICA_TRIGGER, qualified));
-		values[0] = ObjectIdGetDatum(table);
-		(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.changes WHERE relation = $1::regclass",
-						1, argtypes, values, NULL, false, -1);
 	}
 }
 

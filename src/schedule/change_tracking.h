@@ -126,15 +126,20 @@ extern bool change_tracking_trigger_as_made(CreateTrigStmt *stmt);
 /* Whether a managed view reads the table (its triggers are in use). */
 extern bool change_tracking_table_in_use(Oid table);
 
+/* The relations the managed views read (their upstreams), as OIDs. */
+extern List *change_tracking_tables_read(List *views);
+
 /*
  * Drops the triggers of tables no managed view reads any more (the last one
- * dropped or redefined), with their change rows, so that their writes stop
- * recording changes; a table someone holds now is left for a later call
- * (the scheduler's housekeeping calls it too).  A view defined over such a
- * table later gives it the triggers again, as for any table.  Needs a
- * transaction; holds the tables it released to its end.
+ * dropped or redefined), so that their writes stop recording changes: of
+ * the tables, or of every table when NIL.  A table someone holds now is left
+ * for a later call (the scheduler's housekeeping calls it for all), and so
+ * are pipeline's own tables (a view may read its catalog).  A view defined
+ * over such a table later gives it the triggers again, as for any table.
+ * Their change rows go with the usual pruning.  Needs a transaction; holds
+ * the tables it released to its end.
  */
-extern void change_tracking_release_unread_tables(void);
+extern void change_tracking_release_unread_tables(List *tables);
 
 /*
  * A change row for table, if a view reads it, for DDL that changes what a

@@ -553,9 +553,6 @@ run_prune_history(void)
 						1, argtypes, values, NULL, false, -1);
 	}
 
-	/* tables whose last view was redefined to read others, or a drop left */
-	change_tracking_release_unread_tables();
-
 	/* a change every saved snapshot already sees can never matter again */
 	(void) spi_rows(catalog_owner(),
 					"DELETE FROM pipeline.changes ch "
@@ -588,6 +585,9 @@ run_prune_history(void)
 		capture_prune_all();
 		logs_pruned_at = GetCurrentTimestamp();
 	}
+
+	/* last, as it locks tables: those a drop or redefinition left busy */
+	change_tracking_release_unread_tables(NIL);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);
