@@ -59,6 +59,14 @@ SELECT tmp_o.try(statement) FROM (VALUES
   -- a redefinition too: the view stays as it was
   ($$SELECT pipeline.create_matview('tmp_o', 'up', 'SELECT id, v, pg_temp.one() AS k FROM tmp_o.src', '1 hour')$$)
 ) t(statement);
+-- a source whose ON INSERT rule writes a temporary table is no such
+-- dependency: dropping the rule leaves the source
+CREATE TEMP TABLE src_log (id int);
+CREATE TABLE tmp_o.logged (id int);
+CREATE RULE log_it AS ON INSERT TO tmp_o.logged DO ALSO INSERT INTO pg_temp.src_log VALUES (NEW.id);
+SELECT pipeline.create_matview('tmp_o', 'from_logged', 'SELECT id FROM tmp_o.logged', '1 hour');
+SELECT pipeline.drop_matview('tmp_o.mv_from_logged');
+DROP TABLE tmp_o.logged, pg_temp.src_log;
 -- nothing left behind
 SELECT name, version, columns FROM pipeline.matviews WHERE schema_name = 'tmp_o';
 SELECT relname FROM pg_class WHERE relnamespace = 'tmp_o'::regnamespace AND relkind IN ('r', 'm') ORDER BY 1;
@@ -90,6 +98,10 @@ SELECT count(*) FROM tmp_o.hook_log;
 -- OID would outlive it): refused, nothing kept
 CREATE FUNCTION pg_temp.temp_hook(m regclass, t timestamptz) RETURNS void LANGUAGE sql AS 'SELECT';
 CREATE FUNCTION pg_temp.positive(x bigint) RETURNS boolean LANGUAGE sql AS 'SELECT x > 0';
+CREATE TYPE pg_temp.pair AS (a bigint, b bigint);
+CREATE COLLATION pg_temp.c FROM "C";
+CREATE FUNCTION tmp_o.same(bigint, bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2';
+CREATE OPERATOR pg_temp.=== (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = tmp_o.same);
 CREATE TEMP TABLE inbox (dedup_id text, id int);
 CREATE TEMP TABLE changes (id int, seq int, op text, v int);
 CREATE TEMP TABLE target (id int PRIMARY KEY, v int);
@@ -98,6 +110,12 @@ SELECT tmp_o.try(statement) FROM (VALUES
   ($$SELECT pipeline.set_after_refresh('tmp_o.mv_hooked', 'pg_temp.temp_hook(regclass, timestamptz)')$$),
   ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
                                      options => '{"expect": "positive: pg_temp.positive(n)"}')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
+                                     options => '{"expect": "pair: (ROW(n, n)::pg_temp.pair).a > 0"}')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*)::text AS n FROM tmp_o.src', '1 hour',
+                                     options => '{"expect": "collated: (n COLLATE pg_temp.c) >= n"}')$$),
+  ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
+                                     options => '{"expect": "operator: NOT (n OPERATOR(pg_temp.===) 0)"}')$$),
   ($$SELECT pipeline.ingest('pg_temp.inbox', '[{"dedup_id": "m1", "id": 1}]')$$),
   ($$SELECT pipeline.apply_changes('pg_temp.changes', 'pg_temp.target', '{id}', 'seq')$$),
   -- a relation that does not exist, by OID
@@ -108,7 +126,10 @@ SELECT fn FROM pipeline.after_refresh_hooks WHERE matview = 'tmp_o.mv_hooked'::r
 SELECT count(*) FROM pipeline.matviews WHERE name = 'audited';
 SELECT count(*) AS ingested FROM pipeline.ingested WHERE target = 'pg_temp.inbox'::regclass;
 SELECT count(*) AS applied FROM pg_temp.target;
-DROP FUNCTION pg_temp.temp_hook(regclass, timestamptz), pg_temp.positive(bigint);
+DROP OPERATOR pg_temp.=== (bigint, bigint);
+DROP FUNCTION pg_temp.temp_hook(regclass, timestamptz), pg_temp.positive(bigint), tmp_o.same(bigint, bigint);
+DROP TYPE pg_temp.pair;
+DROP COLLATION pg_temp.c;
 DROP TABLE pg_temp.inbox, pg_temp.changes, pg_temp.target;
 
 RESET ROLE;

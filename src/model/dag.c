@@ -429,7 +429,7 @@ walk_add(List **walk, Oid classid, Oid objid)
 	*walk = lappend(*walk, object);
 }
 
-/* Adds the rules of relation relid (a view's query) to the walk. */
+/* Adds the SELECT rule of relation relid (a view's query) to the walk. */
 static void
 walk_add_rules(List **walk, Oid relid)
 {
@@ -442,7 +442,13 @@ walk_add_rules(List **walk, Oid relid)
 				ObjectIdGetDatum(relid));
 	scan = systable_beginscan(rewrite, RewriteRelRulenameIndexId, true, NULL, 1, &key);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-		walk_add(walk, RewriteRelationId, ((Form_pg_rewrite) GETSTRUCT(tuple))->oid);
+	{
+		Form_pg_rewrite rule = (Form_pg_rewrite) GETSTRUCT(tuple);
+
+		/* an ON INSERT rule's drop leaves the relation; _RETURN's does not */
+		if (rule->ev_type == '0' + CMD_SELECT)
+			walk_add(walk, RewriteRelationId, rule->oid);
+	}
 	systable_endscan(scan);
 	table_close(rewrite, AccessShareLock);
 }

@@ -24,6 +24,8 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
@@ -193,36 +195,57 @@ analyze_expectation(RawStmt *stmt, const char *text, const char *name, const cha
 	return query;
 }
 
+/* Whether the object (a syscache OID) lives in a temporary schema. */
+static bool
+in_temporary_schema(int cache, Oid oid, AttrNumber namespace_column)
+{
+	HeapTuple	tuple;
+	bool		isnull;
+	bool		temporary = false;
+
+	if (!OidIsValid(oid))
+		return false;
+	tuple = SearchSysCache1(cache, ObjectIdGetDatum(oid));
+	if (HeapTupleIsValid(tuple))
+	{
+		temporary = isAnyTempNamespace(DatumGetObjectId(SysCacheGetAttr(cache, tuple, namespace_column,
+																		&isnull)));
+		ReleaseSysCache(tuple);
+	}
+	return temporary;
+}
+
 /* check_functions_in_node() checker: a function in a temporary schema */
 static bool
 temporary_function(Oid fn, void *context)
 {
-	return isAnyTempNamespace(get_func_namespace(fn));
+	return in_temporary_schema(PROCOID, fn, Anum_pg_proc_pronamespace);
 }
 
-/* Whether an expression calls, or yields a type, in a temporary schema. */
+/*
+ * Whether an expression names anything in a temporary schema: a function,
+ * an operator, a type, a collation.
+ */
 static bool
 uses_temporary_objects(Node *node, void *context)
 {
-	HeapTuple	type;
-	bool		temporary = false;
+	Oid			opno = InvalidOid;
 
 	if (node == NULL)
 		return false;
-	if (check_functions_in_node(node, temporary_function, NULL))
+	if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr))
+		opno = ((OpExpr *) node)->opno;
+	else if (IsA(node, ScalarArrayOpExpr))
+		opno = ((ScalarArrayOpExpr *) node)->opno;
+	if (in_temporary_schema(OPEROID, opno, Anum_pg_operator_oprnamespace) ||
+		check_functions_in_node(node, temporary_function, NULL))
 		return true;
-	if (IsA(node, Const) || IsA(node, FuncExpr) || IsA(node, CoerceViaIO) ||
-		IsA(node, RelabelType) || IsA(node, CoerceToDomain) || IsA(node, ArrayCoerceExpr))
-	{
-		type = SearchSysCache1(TYPEOID, ObjectIdGetDatum(exprType(node)));
-		if (HeapTupleIsValid(type))
-		{
-			temporary = isAnyTempNamespace(((Form_pg_type) GETSTRUCT(type))->typnamespace);
-			ReleaseSysCache(type);
-		}
-		if (temporary)
-			return true;
-	}
+	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, CaseWhen) &&
+		(in_temporary_schema(TYPEOID, exprType(node), Anum_pg_type_typnamespace) ||
+		 in_temporary_schema(COLLOID, exprCollation(node), Anum_pg_collation_collnamespace) ||
+		 (IsA(node, CollateExpr) &&
+		  in_temporary_schema(COLLOID, ((CollateExpr *) node)->collOid, Anum_pg_collation_collnamespace))))
+		return true;
 	return expression_tree_walker(node, uses_temporary_objects, context);
 }
 
