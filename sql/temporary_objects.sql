@@ -132,6 +132,39 @@ DROP TYPE pg_temp.pair;
 DROP COLLATION pg_temp.c;
 DROP TABLE pg_temp.inbox, pg_temp.changes, pg_temp.target;
 
+-- a plain view the view reads, replaced after its definition to call a
+-- temporary function: the session's end drops both, no event trigger
+-- fires, and the view's catalog rows stay; defining the name again, or
+-- drop_matview(), forgets them first (the name was taken for good)
+CREATE VIEW tmp_o.later AS SELECT id, v FROM tmp_o.src;
+SELECT pipeline.create_matview('tmp_o', 'later', 'SELECT id, v FROM tmp_o.later', '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('tmp_o', 'later2', 'SELECT id, v FROM tmp_o.later', '1 hour', refresh_mode => 'full');
+SELECT 'tmp_o.mv_later2'::regclass::oid AS later2 \gset
+CREATE FUNCTION pg_temp.zero() RETURNS int LANGUAGE sql AS 'SELECT 0';
+CREATE OR REPLACE VIEW tmp_o.later AS SELECT id, v + pg_temp.zero() AS v FROM tmp_o.src;
+\c
+SET client_min_messages = warning;
+SET ROLE tmp_owner;
+SET search_path = tmp_trap, public, pg_catalog;
+-- (the old session's end drops them as it leaves)
+DO $$ BEGIN
+  FOR i IN 1..200 LOOP
+    EXIT WHEN to_regclass('tmp_o.later') IS NULL;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END $$;
+SELECT to_regclass('tmp_o.mv_later') AS relation, count(*) AS catalog_rows
+  FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
+-- run_due() passes them over, for any role
+SELECT count(*) FROM pipeline.run_due(now() + interval '2 hours') WHERE matview::oid = :later2;
+-- drop_matview() of one forgets it (and the others so left)
+SELECT pipeline.drop_matview(:later2);
+SELECT count(*) AS catalog_rows FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name = 'later2';
+-- and the name of the other is free again
+SELECT pipeline.create_matview('tmp_o', 'later', 'SELECT id, v FROM tmp_o.src', '1 hour');
+SELECT name FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
+SELECT pipeline.drop_matview('tmp_o.mv_later');
+
 RESET ROLE;
 RESET search_path;
 SET client_min_messages = warning;

@@ -54,6 +54,8 @@ define_view(MatviewDefinition *def)
 	 */
 	if (OidIsValid(relid))
 		return compile_redefine(def);
+	/* a view of this name whose relation went unseen holds its name */
+	(void) matview_forget_gone();
 	matview_check_kind(def, InvalidOid);
 
 	/* what the caller means now, bound for good; the analyzer's errors */
@@ -161,6 +163,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	List	   *doomed;
 	List	   *relids = NIL;
 	List	   *read;
+	bool		gone;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -180,6 +183,14 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	 * the statement's own snapshot still shows their rows.
 	 */
 	CommandCounterIncrement();
+
+	/*
+	 * A view whose relation went unseen (or one downstream): forgotten first;
+	 * its own drop is then done
+	 */
+	gone = catalog_is_managed(relid) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
+	if (matview_forget_gone() > 0 && gone)
+		PG_RETURN_VOID();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	catalog_get_required(relid);
 	dag = dag_load();

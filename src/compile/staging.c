@@ -25,6 +25,7 @@
 #include "model/definition.h"
 #include "model/dpl.h"
 #include "util/spi_rows.h"
+#include "views/matview.h"
 
 /* The current user's staged definitions, parsed, in staging order. */
 static List *
@@ -127,6 +128,8 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	defs = staged_definitions();
 	if (defs == NIL)
 		return (Datum) 0;
+	/* views whose relation went unseen would hold their names and edges */
+	(void) matview_forget_gone();
 	cs = changeset_build_and_lock(defs);
 	changeset_judge(cs);
 	changeset_refuse_breaks(cs, NULL);

@@ -644,6 +644,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 		int64		run_id;
+		Oid			owner;
 
 		CHECK_FOR_INTERRUPTS();
 		/* retries are timed on as_of, the clock the caller steps */
@@ -651,8 +652,9 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
 		if (verdict.decision != DECIDE_DUE && verdict.decision != DECIDE_RETRY_LATER)
 			continue;
-		/* (a view whose relation is gone is nobody's) */
-		if (!has_privs_of_role(GetUserId(), catalog_relation_owner_if_exists(dag->nodes[i].relid)))
+		/* (a view whose relation went unseen is nobody's) */
+		owner = catalog_relation_owner_if_exists(dag->nodes[i].relid);
+		if (!OidIsValid(owner) || !has_privs_of_role(GetUserId(), owner))
 			continue;
 		if (verdict.decision == DECIDE_RETRY_LATER)
 		{

@@ -48,6 +48,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_depend.h"
@@ -55,6 +56,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -427,10 +429,23 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 static bool
 namespace_holds_objects(Oid nspid)
 {
-	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	/*
+	 * Known for a command: only DDL, with a command id of its own, adds to a
+	 * session's temporary schema (another session's commits cannot)
+	 */
+	static LocalTransactionId known_lxid = InvalidLocalTransactionId;
+	static CommandId known_cid;
+	static Oid	known_nspid;
+	static bool known_found;
+	CommandId	cid = GetCurrentCommandId(false);
+	Relation	depend;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	bool		found;
+
+	if (known_lxid == MyProc->lxid && known_cid == cid && known_nspid == nspid)
+		return known_found;
+	depend = table_open(DependRelationId, AccessShareLock);
 
 	ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(NamespaceRelationId));
@@ -440,6 +455,10 @@ namespace_holds_objects(Oid nspid)
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
+	known_lxid = MyProc->lxid;
+	known_cid = cid;
+	known_nspid = nspid;
+	known_found = found;
 	return found;
 }
 

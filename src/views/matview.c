@@ -37,6 +37,7 @@
 #include "views/quarantine.h"
 #include "views/refresh.h"
 #include "util/runas.h"
+#include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "util/relation_name.h"
 
@@ -269,4 +270,28 @@ pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 	bound = runas_bind_query(view->query);
 	runas_end(&ra);
 	PG_RETURN_TEXT_P(cstring_to_text(bound));
+}
+
+int
+matview_forget_gone(void)
+{
+	List	   *gone;
+	ListCell   *lc;
+
+	/* one query, one snapshot: a view being defined has neither row yet */
+	gone = spi_rows_oids(spi_rows(catalog_owner(),
+								  "SELECT d.matview::pg_catalog.oid FROM pipeline.matview_definitions d "
+								  " WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+								  "                    WHERE c.oid = d.matview::pg_catalog.oid)",
+								  0, NULL, NULL, NULL, false, -1), 0);
+	foreach(lc, gone)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		ereport(LOG,
+				(errmsg("pipeline forgets managed view %u, whose relation was dropped without it", relid)));
+		differential_forget(relid);
+		catalog_delete(relid);
+	}
+	return list_length(gone);
 }

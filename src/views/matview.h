@@ -73,4 +73,13 @@ extern void matview_check_kind(MatviewDefinition *def, Oid relid);
  */
 extern char *matview_bound_from_rule(Oid relid);
 
+/*
+ * Forgets the managed views whose relation is gone without pipeline's
+ * knowing (a drop no event trigger reports: a session's end taking its
+ * temporary objects and what depends on them, such as a plain view the
+ * view reads replaced to call one): their catalog rows, differential state
+ * and change capture.  Returns how many.  Needs a transaction.
+ */
+extern int	matview_forget_gone(void);
+
 #endif
