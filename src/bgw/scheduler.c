@@ -595,6 +595,17 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		RefreshJob	job;
 		int			entry;
 
+		/*
+		 * A relation dropped unseen (a session's end took it: a worker's
+		 * claim would find nothing, and the view be due again at once) waits
+		 * until a definition or drop forgets it (matview_forget_gone())
+		 */
+		job.owner = catalog_relation_owner_if_exists(dag->nodes[due[d].index].relid);
+		if (!OidIsValid(job.owner))
+		{
+			held_until[due[d].index] = TimestampTzPlusMilliseconds(now, HELD_RETRY_MAX_MS);
+			continue;
+		}
 		/* a view whose upstreams did not change costs no worker */
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict,
 								states[due[d].index].latest_status == RUN_FAILED))
@@ -607,8 +618,6 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
-		/* whose code the run runs (InvalidOid: dropped since) */
-		job.owner = catalog_relation_owner_if_exists(job.relid);
 		entry = launcher_queue_job(&job);
 		if (entry < 0)
 			break;
