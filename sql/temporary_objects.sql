@@ -157,9 +157,11 @@ SELECT to_regclass('tmp_o.mv_later') AS relation, count(*) AS catalog_rows
   FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
 -- run_due() passes them over, for any role
 SELECT count(*) FROM pipeline.run_due(now() + interval '2 hours') WHERE matview::oid = :later2;
--- drop_matview() of one forgets it (and the others so left)
-SELECT pipeline.drop_matview(:later2);
-SELECT count(*) AS catalog_rows FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name = 'later2';
+-- drop_matview() forgets them, also over a list in one statement (the
+-- first call forgets both)
+SELECT count(pipeline.drop_matview(d.matview)) FROM pipeline.matview_definitions d
+ WHERE d.schema_name = 'tmp_o' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = d.matview);
+SELECT count(*) AS catalog_rows FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
 -- and the name of the other is free again
 SELECT pipeline.create_matview('tmp_o', 'later', 'SELECT id, v FROM tmp_o.src', '1 hour');
 SELECT name FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');

@@ -127,6 +127,18 @@ SELECT tgrelid::regclass, count(*) FROM pg_trigger
  WHERE tgrelid IN ('trk_owner.first'::regclass, 'trk_owner.second'::regclass) GROUP BY 1 ORDER BY 1;
 SELECT pipeline.drop_matview('trk_owner.mv_moved');
 RESET ROLE;
+-- a drop releases its own views' former sources only: a table with
+-- triggers left over (made here as a restored dump makes them) keeps them
+-- through the drop of a view that reads nothing
+CREATE TABLE trk_owner.leftover (x int);
+CREATE TRIGGER pipeline_record_change AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON trk_owner.leftover
+    FOR EACH STATEMENT EXECUTE FUNCTION pipeline.record_change();
+ALTER TABLE trk_owner.leftover ENABLE ALWAYS TRIGGER pipeline_record_change;
+SET ROLE trk_owner;
+SELECT pipeline.create_matview('trk_owner', 'constant', 'SELECT 1 AS x', '1 hour');
+SELECT pipeline.drop_matview('trk_owner.mv_constant');
+SELECT count(*) AS leftover_triggers FROM pg_trigger WHERE tgrelid = 'trk_owner.leftover'::regclass;
+RESET ROLE;
 
 DROP SCHEMA trk_owner CASCADE;
 REVOKE SET ON PARAMETER session_replication_role FROM trk_owner;

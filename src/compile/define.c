@@ -163,7 +163,6 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	List	   *doomed;
 	List	   *relids = NIL;
 	List	   *read;
-	bool		gone;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -188,8 +187,8 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	 * A view whose relation went unseen (or one downstream): forgotten first;
 	 * its own drop is then done
 	 */
-	gone = catalog_is_managed(relid) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
-	if (matview_forget_gone() > 0 && gone)
+	(void) matview_forget_gone();
+	if (matview_forgotten(relid))
 		PG_RETURN_VOID();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	catalog_get_required(relid);

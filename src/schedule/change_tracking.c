@@ -776,12 +776,28 @@ change_tracking_tables_read(List *views)
 								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
 }
 
+static void release_unread(List *tables, bool every);
+
 void
 change_tracking_release_unread_tables(List *tables)
 {
+	if (tables != NIL)
+		release_unread(tables, false);
+}
+
+void
+change_tracking_release_every_unread_table(void)
+{
+	release_unread(NIL, true);
+}
+
+/* change_tracking_release_unread_tables() of tables, or of every table */
+static void
+release_unread(List *tables, bool every)
+{
 	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
 	Datum		values[2];
-	char		nulls[2] = {' ', tables == NIL ? 'n' : ' '};
+	char		nulls[2] = {' ', every ? 'n' : ' '};
 	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(tables), 1));
 	int			n = 0;
 	ListCell   *lc;

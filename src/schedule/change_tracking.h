@@ -130,16 +130,18 @@ extern bool change_tracking_table_in_use(Oid table);
 extern List *change_tracking_tables_read(List *views);
 
 /*
- * Drops the triggers of tables no managed view reads any more (the last one
- * dropped or redefined), so that their writes stop recording changes: of
- * the tables, or of every table when NIL.  A table someone holds now is left
- * for a later call (the scheduler's housekeeping calls it for all), and so
- * are pipeline's own tables (a view may read its catalog).  A view defined
- * over such a table later gives it the triggers again, as for any table.
- * Their change rows go with the usual pruning.  Needs a transaction; holds
- * the tables it released to its end.
+ * Drops the triggers of those of the tables no managed view reads any more
+ * (the last one dropped or redefined), so that their writes stop recording
+ * changes.  A table someone holds now is left for a later call, and so are
+ * pipeline's own tables (a view may read its catalog).  A view defined over
+ * such a table later gives it the triggers again, as for any table.  Their
+ * change rows go with the usual pruning.  Needs a transaction; holds the
+ * tables it released to its end.
  */
 extern void change_tracking_release_unread_tables(List *tables);
+
+/* The same for every table (the scheduler's housekeeping). */
+extern void change_tracking_release_every_unread_table(void);
 
 /*
  * A change row for table, if a view reads it, for DDL that changes what a

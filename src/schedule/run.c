@@ -587,7 +587,7 @@ run_prune_history(void)
 	}
 
 	/* last, as it locks tables: those a drop or redefinition left busy */
-	change_tracking_release_unread_tables(NIL);
+	change_tracking_release_every_unread_table();
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);

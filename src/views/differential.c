@@ -1708,12 +1708,20 @@ differential_create(Oid relid)
 void
 differential_forget(Oid relid)
 {
+	if (!catalog_has_refresh_modes())
+		return;
+	capture_unregister(relid);
+	differential_forget_state(relid);
+}
+
+void
+differential_forget_state(Oid relid)
+{
 	Oid			state;
 
 	if (!catalog_has_refresh_modes())
 		return;
 	state = state_table(relid);
-	capture_unregister(relid);
 	forget_position(relid);
 	if (OidIsValid(state))
 	{

@@ -96,6 +96,13 @@ extern DiffChanges *differential_changes(Oid relid, List *columns);
 extern void differential_forget(Oid relid);
 
 /*
+ * The same but for the change capture, which stays on the sources until
+ * the next differential_forget() of any view stops what no view consumes
+ * (stopping it waits for the sources' writers).
+ */
+extern void differential_forget_state(Oid relid);
+
+/*
  * Before anything locks the view (refresh_lock_sources()): takes the lock
  * change capture will take on each source the view's next refresh (or
  * publication run) starts capturing (ShareRowExclusiveLock, which waits for

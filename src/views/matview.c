@@ -17,8 +17,10 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -272,11 +274,17 @@ pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(bound));
 }
 
+/* The views this transaction forgot, for matview_forgotten() */
+static LocalTransactionId forgotten_lxid = InvalidLocalTransactionId;
+static List *forgotten = NIL;	/* in TopTransactionContext */
+
 int
 matview_forget_gone(void)
 {
+	Oid			argtypes[1] = {OIDOID};
 	List	   *gone;
 	ListCell   *lc;
+	int			count = 0;
 
 	/* one query, one snapshot: a view being defined has neither row yet */
 	gone = spi_rows_oids(spi_rows(catalog_owner(),
@@ -287,11 +295,38 @@ matview_forget_gone(void)
 	foreach(lc, gone)
 	{
 		Oid			relid = lfirst_oid(lc);
+		Datum		values[1] = {ObjectIdGetDatum(relid)};
+		MemoryContext caller;
 
+		/*
+		 * claimed by deleting its row: a session doing the same waits, then
+		 * finds none
+		 */
+		if (spi_rows(catalog_owner(),
+					 "DELETE FROM pipeline.matview_definitions WHERE matview = $1::pg_catalog.regclass "
+					 "RETURNING 1",
+					 1, argtypes, values, NULL, false, -1)->count == 0)
+			continue;
 		ereport(LOG,
 				(errmsg("pipeline forgets managed view %u, whose relation was dropped without it", relid)));
-		differential_forget(relid);
+		/* not its capture: stopping that would wait for the sources' writers */
+		differential_forget_state(relid);
 		catalog_delete(relid);
+		if (forgotten_lxid != MyProc->lxid)
+		{
+			forgotten_lxid = MyProc->lxid;
+			forgotten = NIL;
+		}
+		caller = MemoryContextSwitchTo(TopTransactionContext);
+		forgotten = lappend_oid(forgotten, relid);
+		MemoryContextSwitchTo(caller);
+		count++;
 	}
-	return list_length(gone);
+	return count;
+}
+
+bool
+matview_forgotten(Oid relid)
+{
+	return forgotten_lxid == MyProc->lxid && list_member_oid(forgotten, relid);
 }

@@ -77,9 +77,13 @@ extern char *matview_bound_from_rule(Oid relid);
  * Forgets the managed views whose relation is gone without pipeline's
  * knowing (a drop no event trigger reports: a session's end taking its
  * temporary objects and what depends on them, such as a plain view the
- * view reads replaced to call one): their catalog rows, differential state
- * and change capture.  Returns how many.  Needs a transaction.
+ * view reads replaced to call one): their catalog rows and differential
+ * state (their change capture stops with the next differential_forget()).
+ * Returns how many.  Needs a transaction.
  */
 extern int	matview_forget_gone(void);
+
+/* Whether this transaction's matview_forget_gone() forgot relid. */
+extern bool matview_forgotten(Oid relid);
 
 #endif
