@@ -102,6 +102,8 @@ CREATE TYPE pg_temp.pair AS (a bigint, b bigint);
 CREATE COLLATION pg_temp.c FROM "C";
 CREATE FUNCTION tmp_o.same(bigint, bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2';
 CREATE OPERATOR pg_temp.=== (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = tmp_o.same);
+CREATE FUNCTION tmp_o.atomic_positive(x bigint) RETURNS boolean LANGUAGE sql
+BEGIN ATOMIC SELECT pg_temp.positive(x); END;
 CREATE TEMP TABLE inbox (dedup_id text, id int);
 CREATE TEMP TABLE changes (id int, seq int, op text, v int);
 CREATE TEMP TABLE target (id int PRIMARY KEY, v int);
@@ -116,6 +118,9 @@ SELECT tmp_o.try(statement) FROM (VALUES
                                      options => '{"expect": "collated: (n COLLATE pg_temp.c) >= n"}')$$),
   ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
                                      options => '{"expect": "operator: NOT (n OPERATOR(pg_temp.===) 0)"}')$$),
+  -- through a function whose body calls one (BEGIN ATOMIC records it)
+  ($$SELECT pipeline.create_matview('tmp_o', 'audited', 'SELECT count(*) AS n FROM tmp_o.src', '1 hour',
+                                     options => '{"expect": "atomic: tmp_o.atomic_positive(n)"}')$$),
   ($$SELECT pipeline.ingest('pg_temp.inbox', '[{"dedup_id": "m1", "id": 1}]')$$),
   ($$SELECT pipeline.apply_changes('pg_temp.changes', 'pg_temp.target', '{id}', 'seq')$$),
   -- a relation that does not exist, by OID
@@ -127,6 +132,7 @@ SELECT count(*) FROM pipeline.matviews WHERE name = 'audited';
 SELECT count(*) AS ingested FROM pipeline.ingested WHERE target = 'pg_temp.inbox'::regclass;
 SELECT count(*) AS applied FROM pg_temp.target;
 DROP OPERATOR pg_temp.=== (bigint, bigint);
+DROP FUNCTION tmp_o.atomic_positive(bigint);
 DROP FUNCTION pg_temp.temp_hook(regclass, timestamptz), pg_temp.positive(bigint), tmp_o.same(bigint, bigint);
 DROP TYPE pg_temp.pair;
 DROP COLLATION pg_temp.c;

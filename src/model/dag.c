@@ -12,6 +12,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
@@ -454,71 +455,106 @@ walk_add_rules(List **walk, Oid relid)
 }
 
 /*
- * Adds what object depends on to the walk, but schemas; refuses it when
- * its schema is temporary.
+ * Adds what object depends on to the walk, but schemas; true when its
+ * schema is temporary.
  */
-static void
+static bool
 walk_add_referenced(List **walk, const ObjectAddress *object)
 {
 	Relation	depend = table_open(DependRelationId, AccessShareLock);
 	ScanKeyData key[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
+	bool		temporary = false;
 
 	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(object->classId));
 	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(object->objectId));
 	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	while (!temporary && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 
 		if (dep->refclassid != NamespaceRelationId)
 			walk_add(walk, dep->refclassid, dep->refobjid);
-		else if (isAnyTempNamespace(dep->refobjid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a managed view's query must not use temporary objects"),
-					 errdetail("It depends on %s, which is dropped when its session ends.",
-							   getObjectDescription(object, false))));
+		else
+			temporary = isAnyTempNamespace(dep->refobjid);
 	}
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
+	return temporary;
 }
 
 /*
- * Refuses a view that depends, through anything (a plain view's query, a
- * function's argument type), on an object in a temporary schema: the end
- * of that session drops it with everything depending on it, and fires no
- * event trigger, so the view's catalog rows would be left.  Walks
- * pg_depend from the view and from the relations its query reads.
+ * Walks pg_depend from the objects of the walk (a plain view's query, a
+ * function's argument type, a BEGIN ATOMIC body's objects) to the first
+ * object in a temporary schema, or NULL.  Does not walk on from a managed
+ * view other than relid: each was walked at its own definition.
  */
-static void
-refuse_temporary_dependencies(Oid relid, List *relations_read)
+static ObjectAddress *
+walk_to_temporary(List **walk, Oid relid)
 {
-	List	   *walk = NIL;
 	ListCell   *lc;
 
-	walk_add(&walk, RelationRelationId, relid);
-	foreach(lc, relations_read)
-		walk_add(&walk, RelationRelationId, lfirst_oid(lc));
 	/* the list grows as it is walked */
-	foreach(lc, walk)
+	foreach(lc, *walk)
 	{
 		ObjectAddress *object = lfirst(lc);
 
 		CHECK_FOR_INTERRUPTS();
 		if (object->classId == RelationRelationId)
 		{
-			/* an upstream managed view was walked at its own definition */
 			if (object->objectId != relid && catalog_is_managed(object->objectId))
 				continue;
-			walk_add_rules(&walk, object->objectId);
+			walk_add_rules(walk, object->objectId);
 		}
-		walk_add_referenced(&walk, object);
+		if (walk_add_referenced(walk, object))
+			return object;
 	}
+	return NULL;
+}
+
+/*
+ * Refuses a view that depends, through anything, on an object in a
+ * temporary schema: the end of that session drops it with everything
+ * depending on it, and fires no event trigger, so the view's catalog rows
+ * would be left.  Walks from the view and from the relations its query
+ * reads.
+ */
+static void
+refuse_temporary_dependencies(Oid relid, List *relations_read)
+{
+	List	   *walk = NIL;
+	ListCell   *lc;
+	ObjectAddress *temporary;
+
+	walk_add(&walk, RelationRelationId, relid);
+	foreach(lc, relations_read)
+		walk_add(&walk, RelationRelationId, lfirst_oid(lc));
+	temporary = walk_to_temporary(&walk, relid);
+	if (temporary != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a managed view's query must not use temporary objects"),
+				 errdetail("It depends on %s, which is dropped when its session ends.",
+						   getObjectDescription(temporary, false))));
 	list_free_deep(walk);
+}
+
+bool
+dag_depends_on_temporary(Oid classid, Oid objid)
+{
+	List	   *walk = NIL;
+	bool		temporary;
+
+	/* PostgreSQL's own objects are in no temporary schema, nor depend on one */
+	if (objid < FirstNormalObjectId)
+		return false;
+	walk_add(&walk, classid, objid);
+	temporary = walk_to_temporary(&walk, InvalidOid) != NULL;
+	list_free_deep(walk);
+	return temporary;
 }
 
 void

@@ -44,6 +44,13 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 
 /*
+ * Whether the object (a function, operator, type, collation, relation)
+ * lives in a temporary schema or depends, through anything, on something
+ * that does: the end of that session drops it.
+ */
+extern bool dag_depends_on_temporary(Oid classid, Oid objid);
+
+/*
  * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the
  * edges of the managed views that read it, again from their bound queries
  * (it may read other tables now; skip-unchanged watches the edges).

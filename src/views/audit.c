@@ -49,6 +49,7 @@
 
 #include "model/access.h"
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -195,36 +196,16 @@ analyze_expectation(RawStmt *stmt, const char *text, const char *name, const cha
 	return query;
 }
 
-/* Whether the object (a syscache OID) lives in a temporary schema. */
-static bool
-in_temporary_schema(int cache, Oid oid, AttrNumber namespace_column)
-{
-	HeapTuple	tuple;
-	bool		isnull;
-	bool		temporary = false;
-
-	if (!OidIsValid(oid))
-		return false;
-	tuple = SearchSysCache1(cache, ObjectIdGetDatum(oid));
-	if (HeapTupleIsValid(tuple))
-	{
-		temporary = isAnyTempNamespace(DatumGetObjectId(SysCacheGetAttr(cache, tuple, namespace_column,
-																		&isnull)));
-		ReleaseSysCache(tuple);
-	}
-	return temporary;
-}
-
-/* check_functions_in_node() checker: a function in a temporary schema */
+/* check_functions_in_node() checker: a function gone with a session */
 static bool
 temporary_function(Oid fn, void *context)
 {
-	return in_temporary_schema(PROCOID, fn, Anum_pg_proc_pronamespace);
+	return dag_depends_on_temporary(ProcedureRelationId, fn);
 }
 
 /*
- * Whether an expression names anything in a temporary schema: a function,
- * an operator, a type, a collation.
+ * Whether an expression names anything a session's end drops: a function
+ * (or one whose body does), an operator, a type, a collation.
  */
 static bool
 uses_temporary_objects(Node *node, void *context)
@@ -237,14 +218,14 @@ uses_temporary_objects(Node *node, void *context)
 		opno = ((OpExpr *) node)->opno;
 	else if (IsA(node, ScalarArrayOpExpr))
 		opno = ((ScalarArrayOpExpr *) node)->opno;
-	if (in_temporary_schema(OPEROID, opno, Anum_pg_operator_oprnamespace) ||
+	if (dag_depends_on_temporary(OperatorRelationId, opno) ||
 		check_functions_in_node(node, temporary_function, NULL))
 		return true;
 	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, CaseWhen) &&
-		(in_temporary_schema(TYPEOID, exprType(node), Anum_pg_type_typnamespace) ||
-		 in_temporary_schema(COLLOID, exprCollation(node), Anum_pg_collation_collnamespace) ||
+		(dag_depends_on_temporary(TypeRelationId, exprType(node)) ||
+		 dag_depends_on_temporary(CollationRelationId, exprCollation(node)) ||
 		 (IsA(node, CollateExpr) &&
-		  in_temporary_schema(COLLOID, ((CollateExpr *) node)->collOid, Anum_pg_collation_collnamespace))))
+		  dag_depends_on_temporary(CollationRelationId, ((CollateExpr *) node)->collOid))))
 		return true;
 	return expression_tree_walker(node, uses_temporary_objects, context);
 }
