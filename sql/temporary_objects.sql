@@ -142,12 +142,12 @@ DROP TABLE pg_temp.inbox, pg_temp.changes, pg_temp.target;
 -- temporary function: the session's end drops both, no event trigger
 -- fires, and the view's catalog rows stay; defining the name again, or
 -- drop_matview(), forgets them first (the name was taken for good)
-CREATE VIEW tmp_o.later AS SELECT id, v FROM tmp_o.src;
+CREATE VIEW tmp_o.later AS SELECT id, v FROM tmp_o.mv_up;
 SELECT pipeline.create_matview('tmp_o', 'later', 'SELECT id, v FROM tmp_o.later', '1 hour', refresh_mode => 'full');
 SELECT pipeline.create_matview('tmp_o', 'later2', 'SELECT id, v FROM tmp_o.later', '1 hour', refresh_mode => 'full');
 SELECT 'tmp_o.mv_later2'::regclass::oid AS later2 \gset
 CREATE FUNCTION pg_temp.zero() RETURNS int LANGUAGE sql AS 'SELECT 0';
-CREATE OR REPLACE VIEW tmp_o.later AS SELECT id, v + pg_temp.zero() AS v FROM tmp_o.src;
+CREATE OR REPLACE VIEW tmp_o.later AS SELECT id, v + pg_temp.zero() AS v FROM tmp_o.mv_up;
 \c
 SET client_min_messages = warning;
 SET ROLE tmp_owner;
@@ -161,8 +161,11 @@ DO $$ BEGIN
 END $$;
 SELECT to_regclass('tmp_o.mv_later') AS relation, count(*) AS catalog_rows
   FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
--- run_due() passes them over, for any role
+-- run_due() passes them over, for any role, and check() of their
+-- upstream judges it without them (it failed: "managed view ... has no
+-- relation")
 SELECT count(*) FROM pipeline.run_due(now() + interval '2 hours') WHERE matview::oid = :later2;
+SELECT matview, status FROM pipeline.check('tmp_o.mv_up', 'SELECT id, v FROM tmp_o.src');
 -- drop_matview() forgets them, also over a list in one statement (the
 -- first call forgets both)
 SELECT count(pipeline.drop_matview(d.matview)) FROM pipeline.matview_definitions d

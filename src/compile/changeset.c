@@ -538,8 +538,12 @@ add_downstream_views(ChangeSet *cs, bool *affected, char **stale)
 		{
 			ManagedView *mv;
 
+			/*
+			 * dropped unseen (matview_forget_gone() forgets it): none to
+			 * judge
+			 */
 			if (managed_now(dag->nodes[i].relid))
-				elog(ERROR, "managed view %u has no relation", dag->nodes[i].relid);
+				continue;
 			mv = catalog_get_required(dag->nodes[i].relid);
 			*stale = quote_qualified_identifier(mv->schema_name,
 												matview_relation_name(mv->name));
