@@ -166,6 +166,8 @@ SELECT to_regclass('tmp_o.mv_later') AS relation, count(*) AS catalog_rows
 -- relation")
 SELECT count(*) FROM pipeline.run_due(now() + interval '2 hours') WHERE matview::oid = :later2;
 SELECT matview, status FROM pipeline.check('tmp_o.mv_up', 'SELECT id, v FROM tmp_o.src');
+-- and a cascade from it refreshes it alone (it asked to retry, for good)
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_up');
 -- drop_matview() forgets them, also over a list in one statement (the
 -- first call forgets both)
 SELECT count(pipeline.drop_matview(d.matview)) FROM pipeline.matview_definitions d

@@ -522,7 +522,12 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		intervals_us = palloc(sizeof(int64) * list_length(todo));
 		foreach(lc, todo)
 		{
-			views[count] = dag->nodes[lfirst_int(lc)].relid;
+			Oid			view = dag->nodes[lfirst_int(lc)].relid;
+
+			/* one below gone (dropped meanwhile, or unseen): none to refresh */
+			if (view != relid && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
+				continue;
+			views[count] = view;
 			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
 		}
 		hooks_checked = false;	/* after_refresh_run() looks for each */
