@@ -25,7 +25,6 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -762,14 +761,8 @@ List *
 change_tracking_tables_read(List *views)
 {
 	Oid			argtypes[1] = {OIDARRAYOID};
-	Datum		values[1];
-	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(views), 1));
-	int			n = 0;
-	ListCell   *lc;
+	Datum		values[1] = {spi_oid_array(views)};
 
-	foreach(lc, views)
-		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	return spi_rows_oids(spi_rows(catalog_owner(),
 								  "SELECT DISTINCT e.upstream::pg_catalog.oid FROM pipeline.edges e "
 								  " WHERE e.downstream::pg_catalog.oid = ANY ($1)",
@@ -796,16 +789,10 @@ static void
 release_unread(List *tables, bool every)
 {
 	Oid			argtypes[2] = {OIDOID, OIDARRAYOID};
-	Datum		values[2];
+	Datum		values[2] = {ObjectIdGetDatum(record_change_oid()), spi_oid_array(tables)};
 	char		nulls[2] = {' ', every ? 'n' : ' '};
-	Datum	   *oids = palloc(sizeof(Datum) * Max(list_length(tables), 1));
-	int			n = 0;
 	ListCell   *lc;
 
-	foreach(lc, tables)
-		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = ObjectIdGetDatum(record_change_oid());
-	values[1] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	foreach(lc, spi_rows_oids(spi_rows(catalog_owner(),
 									   "SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t "
 									   "  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
