@@ -45,7 +45,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
-#include "utils/syscache.h"
 
 #include "model/access.h"
 #include "model/catalog.h"
