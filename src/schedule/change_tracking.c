@@ -797,8 +797,8 @@ release_unread(List *tables, bool every)
 									   "SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t "
 									   "  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
 									   "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-									   " WHERE t.tgfoid = $1 AND n.nspname <> '" PIPELINE_SCHEMA "' "
-									   "   AND ($2 IS NULL OR t.tgrelid = ANY ($2)) "
+									   " WHERE t.tgfoid = $1 "
+									   "   AND ($2 IS NULL OR (t.tgrelid = ANY ($2) AND n.nspname <> '" PIPELINE_SCHEMA "')) "
 									   "   AND NOT EXISTS (SELECT 1 FROM pipeline.edges e WHERE e.upstream = t.tgrelid)",
 									   2, argtypes, values, nulls, false, -1), 0))
 	{

@@ -133,14 +133,18 @@ extern List *change_tracking_tables_read(List *views);
  * Drops the triggers of those of the tables no managed view reads any more
  * (the last one dropped or redefined), so that their writes stop recording
  * changes.  A table someone holds now is left for a later call, and so are
- * pipeline's own tables (a view may read its catalog).  A view defined over
+ * pipeline's own tables (a view may read its catalog, which the caller's
+ * transaction would hold to its end).  A view defined over
  * such a table later gives it the triggers again, as for any table.  Their
  * change rows go with the usual pruning.  Needs a transaction; holds the
  * tables it released to its end.
  */
 extern void change_tracking_release_unread_tables(List *tables);
 
-/* The same for every table (the scheduler's housekeeping). */
+/*
+ * The same for every table, pipeline's own too (the scheduler's
+ * housekeeping, which commits at once).
+ */
 extern void change_tracking_release_every_unread_table(void);
 
 /*

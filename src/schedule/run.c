@@ -26,6 +26,7 @@
 #include "views/audit.h"
 #include "views/capture.h"
 #include "views/hooks.h"
+#include "views/matview.h"
 #include "model/catalog.h"
 #include "schedule/alerts.h"
 #include "schedule/change_tracking.h"
@@ -586,7 +587,13 @@ run_prune_history(void)
 		logs_pruned_at = GetCurrentTimestamp();
 	}
 
-	/* last, as it locks tables: those a drop or redefinition left busy */
+	/*
+	 * Last, as they lock tables: views whose relation a session's end took
+	 * unseen go, then the capture and tracking triggers of tables nobody
+	 * reads any more (theirs, and those a drop or redefinition left busy)
+	 */
+	(void) matview_forget_gone();
+	capture_stop_unconsumed();
 	change_tracking_release_every_unread_table();
 }
 

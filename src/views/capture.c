@@ -19,6 +19,7 @@
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/procarray.h"
@@ -258,10 +259,12 @@ capture_register(Oid matview, Oid source, Bitmapset *attnums)
 
 /*
  * Stops capture of source if nobody consumes it: its triggers, its log
- * and its row go.  Locks source as capture_register() does, then looks.
+ * and its row go.  Locks source as capture_register() does, then looks;
+ * when wait is false, takes the locks DROP TRIGGER and DROP TABLE will
+ * want only if they are free, and leaves source alone otherwise.
  */
 static void
-stop_capture_if_unused(Oid source)
+stop_capture_if_unused(Oid source, bool wait)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(source)};
@@ -269,13 +272,24 @@ stop_capture_if_unused(Oid source)
 	Oid			log;
 
 	if (exists)
-		LockRelationOid(source, ShareRowExclusiveLock);
+	{
+		if (wait)
+			LockRelationOid(source, ShareRowExclusiveLock);
+		else if (!ConditionalLockRelationOid(source, AccessExclusiveLock))
+			return;
+	}
+	log = read_source(source, NULL, NULL);
 	if (spi_rows(catalog_owner(),
 				 "SELECT 1 FROM pipeline.capture_consumers c "
 				 " WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0)
+				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0 ||
+		(!wait && OidIsValid(log) && !ConditionalLockRelationOid(log, AccessExclusiveLock)))
+	{
+		/* a view defined meanwhile consumes it, or a refresh reads the log */
+		if (!wait && exists)
+			UnlockRelationOid(source, AccessExclusiveLock);
 		return;
-	log = read_source(source, NULL, NULL);
+	}
 	if (exists)
 	{
 		capture_drop_triggers(source);
@@ -287,6 +301,32 @@ stop_capture_if_unused(Oid source)
 					"DELETE FROM pipeline.capture_sources s "
 					" WHERE s.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					1, argtypes, values, NULL, false, SPI_OK_DELETE);
+}
+
+/* stop_capture_if_unused() of every captured table nobody consumes */
+static void
+stop_unconsumed_captures(bool wait)
+{
+	ListCell   *lc;
+
+	/* also those whose consumers went with a forgotten view's rows */
+	foreach(lc, spi_rows_oids(spi_rows(catalog_owner(),
+									   "SELECT s.source::pg_catalog.oid FROM pipeline.capture_sources s "
+									   " WHERE NOT EXISTS (SELECT 1 FROM pipeline.capture_consumers c "
+									   "                    WHERE c.source OPERATOR(pg_catalog.=) s.source) "
+									   " ORDER BY 1",
+									   0, NULL, NULL, NULL, false, SPI_OK_SELECT), 0))
+	{
+		CHECK_FOR_INTERRUPTS();
+		stop_capture_if_unused(lfirst_oid(lc), wait);
+	}
+}
+
+void
+capture_stop_unconsumed(void)
+{
+	if (sql_has_capture())
+		stop_unconsumed_captures(false);
 }
 
 List *
@@ -314,8 +354,6 @@ capture_unregister(Oid matview)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(matview)};
-	SpiRows    *rows;
-	ListCell   *lc;
 
 	if (!sql_has_capture())
 		return;
@@ -323,15 +361,7 @@ capture_unregister(Oid matview)
 					"DELETE FROM pipeline.capture_consumers c "
 					" WHERE c.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					1, argtypes, values, NULL, false, SPI_OK_DELETE);
-	/* every unconsumed one, also those a dropped view's rows left */
-	rows = spi_rows(catalog_owner(),
-					"SELECT s.source::pg_catalog.oid FROM pipeline.capture_sources s "
-					" WHERE NOT EXISTS (SELECT 1 FROM pipeline.capture_consumers c "
-					"                    WHERE c.source OPERATOR(pg_catalog.=) s.source) "
-					" ORDER BY 1",
-					0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	foreach(lc, spi_rows_oids(rows, 0))
-		stop_capture_if_unused(lfirst_oid(lc));
+	stop_unconsumed_captures(true);
 }
 
 Oid

@@ -80,6 +80,13 @@ extern List *capture_sources_stopping(List *matviews);
 extern void capture_unregister(Oid matview);
 
 /*
+ * Stops capture of the tables nobody consumes any more (a forgotten view's
+ * sources) whose locks are free at once: housekeeping, which never waits
+ * for a source's writers.
+ */
+extern void capture_stop_unconsumed(void);
+
+/*
  * The log of source and its captured attnums (sorted, palloc'd), or
  * InvalidOid when source is not captured.
  */
