@@ -178,6 +178,24 @@ SELECT pipeline.create_matview('tmp_o', 'later', 'SELECT id, v FROM tmp_o.src', 
 SELECT name FROM pipeline.matview_definitions WHERE schema_name = 'tmp_o' AND name IN ('later', 'later2');
 SELECT pipeline.drop_matview('tmp_o.mv_later');
 
+-- a view with a unique index calling a function whose path does not end
+-- with pg_temp: REFRESH CONCURRENTLY's own tables in the temporary schema
+-- are no caller's objects (every refresh of it failed), while the
+-- caller's own are still refused
+CREATE FUNCTION tmp_o.doubled(int) RETURNS int LANGUAGE sql STABLE
+SET search_path = tmp_o AS 'SELECT $1 * 2';
+SELECT pipeline.create_matview('tmp_o', 'indexed', 'SELECT id, tmp_o.doubled(v) AS d FROM tmp_o.src', '1 hour',
+                               refresh_mode => 'full');
+CREATE UNIQUE INDEX ON tmp_o.mv_indexed (id);
+UPDATE tmp_o.src SET v = v + 1;
+SELECT matview, status, rows FROM pipeline.refresh('tmp_o.mv_indexed');
+SELECT * FROM tmp_o.mv_indexed ORDER BY id;
+CREATE TEMP TABLE mine (x int);
+SELECT tmp_o.try($$SELECT pipeline.refresh('tmp_o.mv_indexed')$$);
+DROP TABLE pg_temp.mine;
+SELECT matview, status FROM pipeline.refresh('tmp_o.mv_indexed');
+SELECT pipeline.drop_matview('tmp_o.mv_indexed');
+
 RESET ROLE;
 RESET search_path;
 SET client_min_messages = warning;

@@ -51,6 +51,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
@@ -421,10 +422,41 @@ plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *cache)
 	list_free(order);
 }
 
+/* plpgsql_paths_refreshing_concurrently()'s view, in its transaction */
+static Oid	refreshing_concurrently = InvalidOid;
+static LocalTransactionId refreshing_concurrently_lxid = InvalidLocalTransactionId;
+
+void
+plpgsql_paths_refreshing_concurrently(Oid matview)
+{
+	refreshing_concurrently = matview;
+	refreshing_concurrently_lxid = MyProc->lxid;
+}
+
+/* Whether relid is a table REFRESH ... CONCURRENTLY made for that view. */
+static bool
+concurrent_refresh_table(Oid relid)
+{
+	char	   *name;
+	char		heap_name[NAMEDATALEN];
+	char		diff_name[NAMEDATALEN];
+
+	if (!OidIsValid(refreshing_concurrently) || refreshing_concurrently_lxid != MyProc->lxid)
+		return false;
+	name = get_rel_name(relid);
+	if (name == NULL)
+		return false;
+	/* as matview.c's make_new_heap() and make_temptable_name_n() name them */
+	snprintf(heap_name, sizeof(heap_name), "pg_temp_%u", refreshing_concurrently);
+	snprintf(diff_name, sizeof(diff_name), "pg_temp_%u_2", refreshing_concurrently);
+	return strcmp(name, heap_name) == 0 || strcmp(name, diff_name) == 0;
+}
+
 /*
  * Whether anything is in the namespace: every object made in one depends on
- * it (a table's row type and indexes on the table), so one probe of
- * pg_depend's reference index tells.
+ * it (a table's row type and indexes on the table), so a probe of
+ * pg_depend's reference index tells, passing over the tables of a
+ * concurrent refresh.
  */
 static bool
 namespace_holds_objects(Oid nspid)
@@ -436,14 +468,17 @@ namespace_holds_objects(Oid nspid)
 	static LocalTransactionId known_lxid = InvalidLocalTransactionId;
 	static CommandId known_cid;
 	static Oid	known_nspid;
+	static Oid	known_refreshing;
 	static bool known_found;
 	CommandId	cid = GetCurrentCommandId(false);
 	Relation	depend;
 	ScanKeyData keys[2];
 	SysScanDesc scan;
-	bool		found;
+	HeapTuple	tuple;
+	bool		found = false;
 
-	if (known_lxid == MyProc->lxid && known_cid == cid && known_nspid == nspid)
+	if (known_lxid == MyProc->lxid && known_cid == cid && known_nspid == nspid &&
+		known_refreshing == refreshing_concurrently)
 		return known_found;
 	depend = table_open(DependRelationId, AccessShareLock);
 
@@ -452,12 +487,18 @@ namespace_holds_objects(Oid nspid)
 	ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(nspid));
 	scan = systable_beginscan(depend, DependReferenceIndexId, true, NULL, 2, keys);
-	found = HeapTupleIsValid(systable_getnext(scan));
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend entry = (Form_pg_depend) GETSTRUCT(tuple);
+
+		found = entry->classid != RelationRelationId || !concurrent_refresh_table(entry->objid);
+	}
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
 	known_lxid = MyProc->lxid;
 	known_cid = cid;
 	known_nspid = nspid;
+	known_refreshing = refreshing_concurrently;
 	known_found = found;
 	return found;
 }

@@ -30,4 +30,13 @@ extern void plpgsql_paths_check(Oid fn, bool by_pipeline, bool from_sql, Datum *
  */
 extern void plpgsql_paths_check_temp(Oid fn);
 
+/*
+ * While this transaction's REFRESH ... CONCURRENTLY of matview runs (or
+ * InvalidOid after it): the tables PostgreSQL makes for it in the session's
+ * temporary schema ("pg_temp_<matview>", and "..._2") hold the view's new
+ * rows, no caller's objects, and plpgsql_paths_check_temp() passes over
+ * them.
+ */
+extern void plpgsql_paths_refreshing_concurrently(Oid matview);
+
 #endif

@@ -42,6 +42,7 @@
 #include "views/refresh.h"
 #include "views/swap_refresh.h"
 #include "util/lock_set.h"
+#include "util/plpgsql_paths.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -181,7 +182,10 @@ refresh_as_owner(Oid relid, bool concurrent)
 								  get_rel_name(relid), -1);
 	InitializeQueryCompletion(&qc);
 	runas_begin_refresh(&ra, catalog_relation_owner(relid));
+	if (concurrent)
+		plpgsql_paths_refreshing_concurrently(relid);
 	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
+	plpgsql_paths_refreshing_concurrently(InvalidOid);
 	runas_end(&ra);
 	return qc.nprocessed;
 }
