@@ -351,7 +351,7 @@ SELECT set_config('pc.lake', :'lake', false) IS NOT NULL AS lake_set;
 DO $$
 DECLARE lake text := current_setting('pc.lake');
 BEGIN
-  EXECUTE format('COPY (SELECT) TO PROGRAM %L', format('ln -s %s/linked %s/alias', lake, lake));
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L', format('cat > /dev/null; ln -s %s/linked %s/alias', lake, lake));
   PERFORM pipeline.create_matview('pc', 'alias_lake', 'SELECT id, day FROM pc.events', '1 hour', 'unload',
           options => jsonb_build_object('unload-destination', lake || '/alias/inner', 'unload-partition-by', 'day'));
 EXCEPTION WHEN invalid_parameter_value THEN
@@ -373,7 +373,7 @@ SELECT pipeline.create_matview('pc', 'sb_lake', 'SELECT id, k FROM pc.sb', '1 ho
        options => jsonb_build_object('unload-destination', :'lake' || '/sb', 'unload-partition-by', 'k'));
 CREATE FUNCTION pg_temp.shell(command text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('COPY (SELECT) TO PROGRAM %L', replace(command, '<lake>', current_setting('pc.lake')));
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L', 'cat > /dev/null; ' || replace(command, '<lake>', current_setting('pc.lake')));
 END $$;
 CREATE FUNCTION pg_temp.try_refresh(v regclass) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

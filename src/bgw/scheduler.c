@@ -514,14 +514,15 @@ skip_check(void *arg)
 /*
  * Records the view's due run skipped, in the tick's transaction, when its
  * upstreams did not change; false when a worker must run it.  An error
- * (the view dropped meanwhile, ...) leaves the decision to the worker,
- * which records it.
+ * (the view dropped meanwhile, a lock someone holds on what it reads,
+ * which the tick does not wait for: every view would wait with it) leaves
+ * the decision to the worker, which records it.
  */
 static bool
 skip_without_worker(Oid relid, Verdict *verdict, bool after_failure)
 {
 	SkipCheck	check = {relid, verdict, after_failure, false};
-	ErrorData  *error = subxact_try(skip_check, &check, false);
+	ErrorData  *error = subxact_try_without_waiting(skip_check, &check);
 
 	if (error != NULL)
 	{

@@ -502,6 +502,56 @@ run_fail_orphans(void)
 	}
 }
 
+/*
+ * A step of run_prune_history() that locks what a user's transaction can
+ * hold (a row of a refreshing view, a table): run without waiting, as the
+ * scheduler's tick would make every view wait with it; a step that meets
+ * such a lock is left to the next pass.
+ */
+static void
+without_waiting(SubxactWork step, const char *what)
+{
+	ErrorData  *error = subxact_try_without_waiting(step, NULL);
+
+	if (error != NULL)
+		elog(error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ? DEBUG1 : WARNING,
+			 "pipeline housekeeping: %s left to the next pass: %s", what, error->message);
+}
+
+/*
+ * A differential view not refreshed for pipeline.change_log_retention
+ * lets go of its sources' change logs: its next refresh is full
+ */
+static void
+forget_stale_positions(void *arg)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		retention[1] = {Int32GetDatum(pipeline_change_log_retention_min)};
+
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.differential_positions p "
+					" WHERE p.saved_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)",
+					1, argtypes, retention, NULL, false, -1);
+}
+
+static void
+forget_gone_views(void *arg)
+{
+	(void) matview_forget_gone();
+}
+
+static void
+stop_unconsumed_captures(void *arg)
+{
+	capture_stop_unconsumed();
+}
+
+static void
+release_unread_tables(void *arg)
+{
+	change_tracking_release_every_unread_table();
+}
+
 /* the pipeline.run_history_per_view the last pass over every view bounded to */
 static int	history_bounded_to = -1;
 
@@ -562,19 +612,8 @@ run_prune_history(void)
 					"                   FROM pipeline.refresh_snapshots s)",
 					0, NULL, NULL, NULL, false, -1);
 
-	/*
-	 * A differential view not refreshed for pipeline.change_log_retention
-	 * lets go of its sources' change logs: its next refresh is full
-	 */
 	if (catalog_has_column("differential_positions", "saved_at"))
-	{
-		Datum		retention[1] = {Int32GetDatum(pipeline_change_log_retention_min)};
-
-		(void) spi_rows(catalog_owner(),
-						"DELETE FROM pipeline.differential_positions p "
-						" WHERE p.saved_at < pg_catalog.now() - pg_catalog.make_interval(mins => $1)",
-						1, argtypes, retention, NULL, false, -1);
-	}
+		without_waiting(forget_stale_positions, "forgetting positions");
 
 	/*
 	 * and change-log rows every consumer has consumed: a backstop, as each
@@ -592,9 +631,9 @@ run_prune_history(void)
 	 * unseen go, then the capture and tracking triggers of tables nobody
 	 * reads any more (theirs, and those a drop or redefinition left busy)
 	 */
-	(void) matview_forget_gone();
-	capture_stop_unconsumed();
-	change_tracking_release_every_unread_table();
+	without_waiting(forget_gone_views, "forgetting views whose relation is gone");
+	without_waiting(stop_unconsumed_captures, "stopping unconsumed captures");
+	without_waiting(release_unread_tables, "releasing tables no view reads");
 }
 
 PG_FUNCTION_INFO_V1(pipeline_run_due);

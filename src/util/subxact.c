@@ -9,9 +9,24 @@
 
 #include "access/xact.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
 #include "utils/resowner.h"
 
 #include "util/subxact.h"
+
+/*
+ * Whether error is a cancel or a shutdown: raised where PostgreSQL acts on
+ * them (postgres.c's ProcessInterrupts()).  User code can raise the same
+ * SQLSTATEs itself (RAISE ... USING ERRCODE = 'query_canceled'), and that
+ * is an error of its own, not a cancel of the caller's statement.
+ */
+static bool
+is_interrupt(const ErrorData *error)
+{
+	return (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) &&
+		error->funcname != NULL && strcmp(error->funcname, "ProcessInterrupts") == 0;
+}
 
 static ErrorData *
 run_in_subxact(SubxactWork work, void *arg, bool catch_cancel, bool keep)
@@ -41,9 +56,7 @@ run_in_subxact(SubxactWork work, void *arg, bool catch_cancel, bool keep)
 	MemoryContextSwitchTo(caller_context);
 	CurrentResourceOwner = caller_owner;
 
-	if (error != NULL && !catch_cancel &&
-		(error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		 error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN))
+	if (error != NULL && !catch_cancel && is_interrupt(error))
 		ReThrowError(error);
 	return error;
 }
@@ -52,6 +65,33 @@ ErrorData *
 subxact_try(SubxactWork work, void *arg, bool catch_cancel)
 {
 	return run_in_subxact(work, arg, catch_cancel, true);
+}
+
+/* subxact_try_without_waiting()'s work, under its lock_timeout */
+typedef struct Unwaiting
+{
+	SubxactWork work;
+	void	   *arg;
+} Unwaiting;
+
+static void
+run_unwaiting(void *arg)
+{
+	Unwaiting  *unwaiting = (Unwaiting *) arg;
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", UNWAITING_LOCK_TIMEOUT, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	unwaiting->work(unwaiting->arg);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+ErrorData *
+subxact_try_without_waiting(SubxactWork work, void *arg)
+{
+	Unwaiting	unwaiting = {work, arg};
+
+	return run_in_subxact(run_unwaiting, &unwaiting, false, true);
 }
 
 ErrorData *

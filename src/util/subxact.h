@@ -15,10 +15,21 @@ typedef void (*SubxactWork) (void *arg);
  * NULL when it finished (the subtransaction is committed), or the ERROR it
  * raised, copied into the caller's memory context (the subtransaction is
  * rolled back).  A cancel or shutdown is re-thrown unless catch_cancel,
- * since it must end the whole statement.  On return the caller's memory
+ * since it must end the whole statement (PostgreSQL's own: the same
+ * SQLSTATE raised by user code is caught as any error).  On return the caller's memory
  * context and resource owner are current again.
  */
 extern ErrorData *subxact_try(SubxactWork work, void *arg, bool catch_cancel);
+
+/*
+ * subxact_try() where no lock is waited for longer than
+ * UNWAITING_LOCK_TIMEOUT (lock_timeout, in a GUC nest level): for the
+ * scheduler, which must never queue behind a user's lock, since every
+ * view of the database would wait with it.  A lock it could not get is
+ * the error returned (55P03).
+ */
+#define UNWAITING_LOCK_TIMEOUT "10ms"
+extern ErrorData *subxact_try_without_waiting(SubxactWork work, void *arg);
 
 /*
  * The same, but the subtransaction is always rolled back: what would work

@@ -407,16 +407,21 @@ oldest_open_xid(Relation log)
 	return FullTransactionIdFromEpochAndXid(epoch, horizon);
 }
 
-/* Deletes the rows of source's change log every consumer has consumed. */
+/*
+ * Deletes the rows of source's change log every consumer has consumed;
+ * unless wait, only when the log's lock is free at once.
+ */
 static void
-prune_log(Oid source, Oid log)
+prune_log(Oid source, Oid log, bool wait)
 {
 	Oid			argtypes[2] = {OIDOID, XID8OID};
 	Datum		values[2] = {ObjectIdGetDatum(source), (Datum) 0};
 	Relation	rel;
 	FullTransactionId horizon;
 
-	rel = try_table_open(log, RowExclusiveLock);
+	if (!wait && !ConditionalLockRelationOid(log, RowExclusiveLock))
+		return;					/* a definition widening it, say */
+	rel = try_table_open(log, wait ? RowExclusiveLock : NoLock);
 	if (rel == NULL)
 		return;					/* dropped meanwhile */
 
@@ -447,7 +452,7 @@ capture_prune(Oid source)
 	Oid			log = read_source(source, NULL, NULL);
 
 	if (OidIsValid(log))
-		prune_log(source, log);
+		prune_log(source, log, true);
 }
 
 void
@@ -465,8 +470,9 @@ capture_prune_all(void)
 	{
 		bool		isnull;
 
+		CHECK_FOR_INTERRUPTS();
 		prune_log(DatumGetObjectId(spi_rows_value(rows, row, 0, &isnull)),
-				  DatumGetObjectId(spi_rows_value(rows, row, 1, &isnull)));
+				  DatumGetObjectId(spi_rows_value(rows, row, 1, &isnull)), false);
 	}
 }
 

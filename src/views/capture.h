@@ -108,7 +108,10 @@ extern FullTransactionId capture_started_xid(Oid source);
  */
 extern void capture_prune(Oid source);
 
-/* capture_prune() of every captured table. */
+/*
+ * capture_prune() of every captured table whose log's lock is free at once
+ * (housekeeping, which never waits for a user's transaction).
+ */
 extern void capture_prune_all(void);
 
 /*
