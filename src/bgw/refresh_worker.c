@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "bgw/extension_lock.h"
@@ -37,6 +38,7 @@
 #include "schedule/run.h"
 #include "schedule/schedule.h"
 #include "util/settings.h"
+#include "util/runas.h"
 #include "util/subxact.h"
 
 bool
@@ -164,6 +166,31 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 }
 
 /*
+ * run_perform() of the claimed run, bounded as a session of the view's
+ * owner would bound it (its statement_timeout): a cancel during the
+ * refresh is a failed run, which names the timeout.
+ */
+static void
+perform_within_owner_timeout(int64 run_id, const RefreshJob *job)
+{
+	Oid			owner = catalog_relation_owner_if_exists(job->relid);
+	int			timeout = OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0;
+
+	if (timeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, timeout);
+	PG_TRY();
+	{
+		(void) run_perform(run_id, job->relid, job->label, true);
+	}
+	PG_FINALLY();
+	{
+		if (timeout > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
  * another session, or the extension is gone) or the view stays locked.
@@ -204,7 +231,7 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("refresh %s", get_rel_name(job->relid)));
-	(void) run_perform(run_id, job->relid, job->label, true);
+	perform_within_owner_timeout(run_id, job);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

@@ -392,14 +392,15 @@ runas_end(RunAs *ra)
 	SetUserIdAndSecContext(ra->save_userid, ra->save_sec_context);
 }
 
-/* The search_path entry of a pg_db_role_setting row's settings, or NULL. */
+/* The entry for name of a pg_db_role_setting row's settings, or NULL. */
 static char *
-search_path_setting(Datum config)
+named_setting(Datum config, const char *name)
 {
 	ArrayType  *array = DatumGetArrayTypeP(config);
 	Datum	   *items;
 	int			count;
 	char	   *found = NULL;
+	size_t		length = strlen(name);
 
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, NULL, &count);
 	/* the last SET wins, as ProcessGUCArray applies them in order */
@@ -407,8 +408,8 @@ search_path_setting(Datum config)
 	{
 		char	   *item = TextDatumGetCString(items[i]);
 
-		if (pg_strncasecmp(item, "search_path=", strlen("search_path=")) == 0)
-			found = pstrdup(item + strlen("search_path="));
+		if (pg_strncasecmp(item, name, length) == 0 && item[length] == '=')
+			found = pstrdup(item + length + 1);
 	}
 	return found;
 }
@@ -472,11 +473,11 @@ owner_path(const char *setting)
 }
 
 /*
- * The search_path owner gets in a fresh session of this database, as its
- * code gets it (owner_path()).
+ * The value of setting name that owner gets in a fresh session of this
+ * database from ALTER ROLE or ALTER DATABASE, or NULL for the server's.
  */
 static char *
-owner_search_path(Oid owner)
+owner_setting(Oid owner, const char *name)
 {
 	/*
 	 * A new session applies, most specific first: role in this database,
@@ -503,15 +504,48 @@ owner_search_path(Oid owner)
 		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
 							  RelationGetDescr(settings), &isnull);
 		if (!isnull)
-			found[rank] = search_path_setting(config);
+			found[rank] = named_setting(config, name);
 	}
 	systable_endscan(scan);
 	table_close(settings, AccessShareLock);
 
 	for (int rank = 0; rank < 4; rank++)
 		if (found[rank] != NULL)
-			return owner_path(found[rank]);
-	return owner_path(server_search_path());
+			return found[rank];
+	return NULL;
+}
+
+/*
+ * The search_path owner gets in a fresh session of this database, as its
+ * code gets it (owner_path()).
+ */
+static char *
+owner_search_path(Oid owner)
+{
+	char	   *setting = owner_setting(owner, "search_path");
+
+	return owner_path(setting != NULL ? setting : server_search_path());
+}
+
+int
+runas_owner_statement_timeout(Oid owner)
+{
+	char	   *setting = owner_setting(owner, "statement_timeout");
+	struct config_generic **vars = get_guc_variables();
+	int			count = GetNumConfigOptions();
+	int			timeout = 0;
+
+	if (setting != NULL)
+		return parse_int(setting, &timeout, GUC_UNIT_MS, NULL) && timeout > 0 ? timeout : 0;
+	/* the server's: the configuration file's, as for search_path */
+	for (int i = 0; i < count; i++)
+	{
+		struct config_int *var = (struct config_int *) vars[i];
+
+		if (strcmp(var->gen.name, "statement_timeout") == 0)
+			return var->gen.reset_source <= PGC_S_ARGV ? var->reset_val : var->boot_val;
+	}
+	return 0;
 }
 
 /*

@@ -66,6 +66,13 @@ extern void runas_begin_user_code(RunAs *ra, Oid owner);
 extern void runas_begin_owner_session(RunAs *ra, Oid owner);
 
 /*
+ * The statement_timeout (ms, 0 for none) owner gets in a fresh session of
+ * this database: ALTER ROLE ... IN DATABASE, ALTER ROLE, ALTER DATABASE,
+ * then the server's configuration, as for its search_path.
+ */
+extern int	runas_owner_statement_timeout(Oid owner);
+
+/*
  * For PostgreSQL's REFRESH of owner's materialized view: the owner (whose
  * right to refresh REFRESH checks) with the owner's search_path for
  * everything (REFRESH runs the rule's bound query, and qualifies its own
