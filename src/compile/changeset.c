@@ -21,7 +21,6 @@
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "compile/changeset.h"
@@ -398,21 +397,6 @@ sort_change_set(ChangeSet *cs)
  * ---------------------------------------------------------------------
  */
 
-/*
- * True when relid has a row in pipeline.matview_definitions as of a new
- * snapshot, whatever the active snapshot sees.
- */
-static bool
-managed_now(Oid relid)
-{
-	bool		managed;
-
-	PushActiveSnapshot(GetLatestSnapshot());
-	managed = catalog_is_managed(relid);
-	PopActiveSnapshot();
-	return managed;
-}
-
 void
 changeset_report_changed(const char *view, bool waited)
 {
@@ -468,7 +452,7 @@ add_changed_view(ChangeSet *cs, MatviewDefinition *def, bool *affected, char **s
 	if (v->dagindex < 0)
 	{
 		/* a view redefined after the snapshot was taken */
-		if (managed_now(v->relid))
+		if (catalog_is_managed_now(v->relid))
 		{
 			*stale = pending_display_name(v);
 			return false;
@@ -478,6 +462,13 @@ add_changed_view(ChangeSet *cs, MatviewDefinition *def, bool *affected, char **s
 				 errmsg("relation \"%s.%s\" already exists and is not managed by pipeline",
 						v->schema_name, v->relname),
 				 errhint("Drop or rename it, or choose another view name.")));
+	}
+	/* redefined or dropped since the DAG was read: its relation may be gone */
+	if (!OidIsValid(catalog_relation_owner_if_exists(v->relid)) ||
+		!catalog_is_managed_now(v->relid))
+	{
+		*stale = pending_display_name(v);
+		return false;
 	}
 	old = catalog_get_required(v->relid);
 	v->old_type = old->type;
@@ -542,7 +533,7 @@ add_downstream_views(ChangeSet *cs, bool *affected, char **stale)
 			 * dropped unseen (matview_forget_gone() forgets it): none to
 			 * judge
 			 */
-			if (managed_now(dag->nodes[i].relid))
+			if (catalog_is_managed_now(dag->nodes[i].relid))
 				continue;
 			mv = catalog_get_required(dag->nodes[i].relid);
 			*stale = quote_qualified_identifier(mv->schema_name,

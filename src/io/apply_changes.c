@@ -344,6 +344,16 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	plan.op_column = op_column;
 	plan.ignored = ignore_columns;
 	check_arguments(&plan, changes_relid, target_relid, delete_op);
+
+	/*
+	 * The lock the emptying takes first (lock_for_apply()), before reading:
+	 * two applies from one change table, each reading it and then waiting for
+	 * that lock, deadlocked when the first truncated.  Only for a role that
+	 * may truncate it, as the emptying checks.
+	 */
+	if (truncate_changes &&
+		pg_class_aclcheck(changes_relid, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK)
+		LockRelationOid(changes_relid, ExclusiveLock);
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
 	plan_apply(&plan, changes, target, truncate_changes);

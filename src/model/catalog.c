@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -283,6 +284,17 @@ bool
 catalog_is_managed(Oid relid)
 {
 	return fetch_view(relid) != NULL;
+}
+
+bool
+catalog_is_managed_now(Oid relid)
+{
+	bool		managed;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	managed = catalog_is_managed(relid);
+	PopActiveSnapshot();
+	return managed;
 }
 
 ManagedView *

@@ -108,6 +108,13 @@ extern Oid	catalog_owner(void);
 extern bool catalog_is_managed(Oid relid);
 
 /*
+ * Whether relid has a row in pipeline.matview_definitions as of a new
+ * snapshot, whatever the active snapshot sees: after a wait, a view may
+ * have been dropped or redefined (replaced by a new relation).
+ */
+extern bool catalog_is_managed_now(Oid relid);
+
+/*
  * Whether the installed catalog keeps bound queries (1.2 on).  Under older
  * SQL, not yet updated, the stored text stands in for the bound form: the
  * library keeps serving the old SQL's calls as that version did.

@@ -323,6 +323,17 @@ run_log_failure(Oid relid, TimestampTz label, int sqlerrcode, const char *messag
 				 detail ? errdetail_internal("%s", detail) : 0));
 }
 
+/* Deletes a claimed run that never ran. */
+static void
+forget_claimed_run(int64 run_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+
+	(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.runs WHERE run_id = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
 RunStatus
 run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked)
 {
@@ -337,6 +348,19 @@ run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked)
 	audit_forget();
 	error = subxact_try(refresh_run, &run, IsBackgroundWorker);
 	window_active = false;
+	if (error != NULL && !catalog_is_managed_now(relid))
+	{
+		/*
+		 * Dropped, or redefined as a new relation, after a refresh worker's
+		 * claim committed: the run never ran, and is no run of the view that
+		 * may now have the name (a redefinition moved the row to it)
+		 */
+		forget_claimed_run(run_id);
+		ereport(LOG,
+				(errmsg("pipeline: the run of managed view %u is dropped: the view was dropped or redefined after it was claimed",
+						relid)));
+		return RUN_FAILED;
+	}
 	if (error != NULL)
 	{
 		run.status = RUN_FAILED;

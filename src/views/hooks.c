@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -57,6 +58,8 @@ Datum
 pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
+	char	   *relname;
+	char	   *nspname;
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2];
 
@@ -66,7 +69,22 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 				 errmsg("matview must not be null")));
 	relid = PG_GETARG_OID(0);
 	catalog_get_required(relid);
-	catalog_require_owner(relid, get_rel_name(relid));
+	relname = get_rel_name(relid);
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	catalog_require_owner(relid, relname);
+
+	/*
+	 * The hook is kept by the view's OID: a drop or a redefinition (a new
+	 * relation) meanwhile would leave it nothing to refer to, so wait for
+	 * them as a refresh does, and look again
+	 */
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	if (!catalog_is_managed_now(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed view %s was dropped or redefined while set_after_refresh() waited for it",
+						quote_qualified_identifier(nspname, relname)),
+				 errhint("Retry the call.")));
 
 	values[0] = ObjectIdGetDatum(relid);
 	if (PG_ARGISNULL(1))
