@@ -89,6 +89,7 @@ typedef struct QueuedView
 
 static QueuedView queued[LAUNCHER_QUEUE_SIZE];
 static int	queued_count = 0;
+static TimestampTz jobs_collected_at = 0;	/* when jobs last finished */
 
 /*
  * Housekeeping: whether runs left 'running' by ended processes have been
@@ -238,6 +239,8 @@ collect_jobs(void)
 		view->relid = InvalidOid;
 		queued_count--;
 	}
+	if (count > 0)
+		jobs_collected_at = GetCurrentTimestamp();
 }
 
 /*
@@ -470,6 +473,41 @@ housekeeping(TimestampTz now)
 }
 
 /*
+ * When the pool finished nothing for a minute while more jobs were queued
+ * than it has workers: every worker is in a long run (a view stuck in a
+ * loop, whose owner sets no statement_timeout), and the views queued
+ * behind them wait.  Logged once until a job finishes.
+ */
+#define STUCK_POOL_MS 60000
+
+static void
+note_stuck_pool(int limit, TimestampTz now)
+{
+	static TimestampTz over_limit_since = 0;
+	static bool stuck_logged = false;
+
+	if (queued_count <= limit)
+	{
+		over_limit_since = 0;
+		stuck_logged = false;
+		return;
+	}
+	if (over_limit_since == 0)
+		over_limit_since = now;
+	if (TimestampDifferenceExceeds(Max(over_limit_since, jobs_collected_at), now, STUCK_POOL_MS))
+	{
+		if (!stuck_logged)
+			ereport(LOG,
+					(errmsg("pipeline: %d queued refreshes wait for a worker: the %d refresh workers have finished nothing for a minute",
+							queued_count - limit, limit),
+					 errhint("Their long runs show in pg_stat_activity (backend_type 'pipeline refresh'). Bound them with their owners' statement_timeout, cancel them, or raise pipeline.max_workers.")));
+		stuck_logged = true;
+	}
+	else
+		stuck_logged = false;
+}
+
+/*
  * When more was due than pipeline.max_workers could run: logged once, and
  * again only after a minute of keeping up.
  */
@@ -647,6 +685,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	}
 	else
 		note_behind(false, 0, now);
+	note_stuck_pool(limit, now);
 	pfree(due);
 	/* what waited for the skipped views may be due now: plan again at once */
 	if (skipped_count > 0)
