@@ -63,6 +63,9 @@ query_level_reason(Query *query)
 		return "FOR UPDATE and FOR SHARE are not supported";
 	if (query->distinctClause != NIL && (query->groupClause != NIL || query->hasAggs))
 		return "DISTINCT together with aggregates is not supported";
+	/* grouped all the same: one row, or none, whatever the rows */
+	if (query->havingQual != NULL && query->groupClause == NIL && !query->hasAggs)
+		return "HAVING without GROUP BY or aggregates is not supported";
 	return NULL;
 }
 

@@ -54,6 +54,7 @@
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 #include "views/capture.h"
 #include "views/diff_expand.h"
 #include "views/diff_sql.h"
@@ -1350,6 +1351,43 @@ refuse_pending_writes(DiffRefresh *r)
 	}
 }
 
+static void
+apply_changes_writing(void *arg)
+{
+	while_writing_view(apply_changes, (DiffRefresh *) arg);
+}
+
+/*
+ * Applies the windows' changes, in a subtransaction; true when it had to
+ * recompute the view instead.  A join's delta pairs one source's changed
+ * rows with another's rows of the other snapshot, and an expression can
+ * fail on such a pair, which neither snapshot holds (10 / (a.v - b.v) when
+ * both rows changed): on a data exception the view is recomputed, whose
+ * own error, if any, is the data's.
+ */
+static bool
+apply_changes_or_recompute(DiffRefresh *r, DiffWritten *written)
+{
+	ErrorData  *error;
+
+	r->written = written;
+	if (r->windows == NIL)
+		return false;
+	error = subxact_try(apply_changes_writing, r, false);
+	if (error == NULL)
+		return false;
+	if (ERRCODE_TO_CATEGORY(error->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		ReThrowError(error);
+	r->inserted = r->deleted = 0;
+	r->written = NULL;
+	if (written != NULL)
+		written->nplaces = 0;
+	while_writing_view(apply_full, r);
+	r->detail = psprintf("full: applying the changes failed (%s), which can come of pairing rows of two snapshots",
+						 error->message);
+	return true;
+}
+
 uint64
 differential_refresh(Oid relid, char **detail, DiffWritten *written)
 {
@@ -1384,11 +1422,8 @@ differential_refresh(Oid relid, char **detail, DiffWritten *written)
 		while_writing_view(apply_full, &r);
 		r.detail = psprintf("full: %s", full_reason);
 	}
-	else
+	else if (!apply_changes_or_recompute(&r, written))
 	{
-		r.written = written;
-		if (r.windows != NIL)
-			while_writing_view(apply_changes, &r);
 		r.rows += r.inserted - r.deleted;
 		r.detail = describe_windows(&r);
 		if (written != NULL)
