@@ -33,6 +33,7 @@
 
 #include "model/catalog.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 #include "views/capture.h"
 #include "views/capture_ddl.h"
 #include "util/relation_name.h"
@@ -408,20 +409,20 @@ oldest_open_xid(Relation log)
 }
 
 /*
- * Deletes the rows of source's change log every consumer has consumed;
- * unless wait, only when the log's lock is free at once.
+ * Deletes the rows of source's change log every consumer has consumed,
+ * when the log's lock is free at once (see prune_without_waiting()).
  */
 static void
-prune_log(Oid source, Oid log, bool wait)
+prune_log(Oid source, Oid log)
 {
 	Oid			argtypes[2] = {OIDOID, XID8OID};
 	Datum		values[2] = {ObjectIdGetDatum(source), (Datum) 0};
 	Relation	rel;
 	FullTransactionId horizon;
 
-	if (!wait && !ConditionalLockRelationOid(log, RowExclusiveLock))
+	if (!ConditionalLockRelationOid(log, RowExclusiveLock))
 		return;					/* a definition widening it, say */
-	rel = try_table_open(log, wait ? RowExclusiveLock : NoLock);
+	rel = try_table_open(log, NoLock);
 	if (rel == NULL)
 		return;					/* dropped meanwhile */
 
@@ -446,13 +447,44 @@ prune_log(Oid source, Oid log, bool wait)
 					2, argtypes, values, NULL, false, SPI_OK_DELETE);
 }
 
+typedef struct PruneWork
+{
+	Oid			source;
+	Oid			log;
+} PruneWork;
+
+static void
+prune_work(void *arg)
+{
+	PruneWork  *work = (PruneWork *) arg;
+
+	prune_log(work->source, work->log);
+}
+
+/*
+ * prune_log() that waits for no lock, neither the log's nor its rows': two
+ * refreshes of views of one source prune the same rows, and the second
+ * waited for the first's transaction, which deadlocked when that one went
+ * on to refresh the view the second held.  What it leaves goes with a
+ * later prune.
+ */
+static void
+prune_without_waiting(Oid source, Oid log)
+{
+	PruneWork	work = {source, log};
+	ErrorData  *error = subxact_try_without_waiting(prune_work, &work);
+
+	if (error != NULL && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(error);
+}
+
 void
 capture_prune(Oid source)
 {
 	Oid			log = read_source(source, NULL, NULL);
 
 	if (OidIsValid(log))
-		prune_log(source, log, true);
+		prune_without_waiting(source, log);
 }
 
 void
@@ -471,8 +503,8 @@ capture_prune_all(void)
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		prune_log(DatumGetObjectId(spi_rows_value(rows, row, 0, &isnull)),
-				  DatumGetObjectId(spi_rows_value(rows, row, 1, &isnull)), false);
+		prune_without_waiting(DatumGetObjectId(spi_rows_value(rows, row, 0, &isnull)),
+							  DatumGetObjectId(spi_rows_value(rows, row, 1, &isnull)));
 	}
 }
 

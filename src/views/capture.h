@@ -108,6 +108,8 @@ extern FullTransactionId capture_started_xid(Oid source);
  */
 extern void capture_prune(Oid source);
 
+/* (Never waiting for a lock: a busy log or row is left to a later prune.) */
+
 /*
  * capture_prune() of every captured table whose log's lock is free at once
  * (housekeeping, which never waits for a user's transaction).
