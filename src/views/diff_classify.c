@@ -35,6 +35,7 @@
 #include "util/runas.h"
 #include "util/settings.h"
 #include "views/diff_expand.h"
+#include "views/diff_sql.h"
 #include "views/differential.h"
 #include "views/diff_shape.h"
 #include "util/relation_name.h"
@@ -542,6 +543,16 @@ grouping_reason(Query *query, DiffShape *shape)
 		if (!has_equality(exprType((Node *) lfirst_node(TargetEntry, lc)->expr)))
 			return psprintf("group key %s has a type without an equality operator",
 							quote_identifier(lfirst_node(TargetEntry, lc)->resname));
+	if (shape->keys != NIL)
+	{
+		Oid		   *types = palloc(sizeof(Oid) * list_length(shape->keys));
+		int			i = 0;
+
+		foreach(lc, shape->keys)
+			types[i++] = exprType((Node *) lfirst_node(TargetEntry, lc)->expr);
+		if (!diff_sql_key_types_indexable(types, i))
+			return "a group key's type has no hashing and variable length (tsvector, varbit, ...): long keys would not fit the view's index";
+	}
 	if (collect_aggregates_walker((Node *) query->targetList, &collect) ||
 		collect_aggregates_walker(query->havingQual, &collect))
 		return collect.reason;
@@ -555,14 +566,23 @@ static const char *
 bag_reason(Query *query)
 {
 	ListCell   *lc;
+	bool		first = true;
 
 	foreach(lc, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Oid			type = exprType((Node *) tle->expr);
 
-		if (!tle->resjunk && !has_equality(exprType((Node *) tle->expr)))
+		if (tle->resjunk)
+			continue;
+		if (!has_equality(type))
 			return psprintf("column %s has a type without an equality operator",
 							quote_identifier(tle->resname));
+		/* the view's index is on its first column */
+		if (first && !diff_sql_key_types_indexable(&type, 1))
+			return psprintf("the first column, %s, is of a type with no hashing and variable length (%s): long values would not fit the view's index",
+							quote_identifier(tle->resname), format_type_be(type));
+		first = false;
 	}
 	return NULL;
 }

@@ -149,6 +149,14 @@ extern bool diff_sql_has_having(DiffSql *sql);
 extern bool diff_sql_null_keys_indexed(DiffSql *sql);
 
 /*
+ * Whether a view's lookup index can hold any values of these key types (a
+ * grouped view's keys, a bag view's first column): it is a hash index, or
+ * a hash of their record, when every one's equality hashes, else a btree,
+ * whose entries hold 2.7 kB, which a variable-length value may outgrow.
+ */
+extern bool diff_sql_key_types_indexable(const Oid *types, int count);
+
+/*
  * The changed groups' keys (without a NULL key) that the UPDATE did not
  * rewrite: the caller keeps the keys it returned as pipeline_du, and these
  * as pipeline_dl for the statements below (left_only).

@@ -579,6 +579,20 @@ type_hashes(Oid type)
 		OidIsValid(entry->hash_proc) && op_in_opfamily(entry->eq_opr, entry->hash_opf);
 }
 
+bool
+diff_sql_key_types_indexable(const Oid *types, int count)
+{
+	bool		all_hash = true;
+	bool		all_fixed = true;
+
+	for (int i = 0; i < count; i++)
+	{
+		all_hash &= type_hashes(types[i]);
+		all_fixed &= get_typlen(types[i]) != -1;
+	}
+	return all_hash || all_fixed;
+}
+
 /*
  * Whether a lookup column of this type (a bag view's first, a grouped
  * view's only key, in the view and its state) is indexed by hash: a
