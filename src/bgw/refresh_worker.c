@@ -28,7 +28,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "bgw/extension_lock.h"
@@ -176,16 +175,14 @@ perform_within_owner_timeout(int64 run_id, const RefreshJob *job)
 	Oid			owner = catalog_relation_owner_if_exists(job->relid);
 	int			timeout = OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0;
 
-	if (timeout > 0)
-		enable_timeout_after(STATEMENT_TIMEOUT, timeout);
+	run_set_timeout(timeout);
 	PG_TRY();
 	{
 		(void) run_perform(run_id, job->relid, job->label, true);
 	}
 	PG_FINALLY();
 	{
-		if (timeout > 0)
-			disable_timeout(STATEMENT_TIMEOUT, false);
+		run_set_timeout(0);
 	}
 	PG_END_TRY();
 }

@@ -21,6 +21,7 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "views/audit.h"
@@ -257,11 +258,46 @@ typedef struct RefreshRun
 	char	   *detail;			/* what the refresh said about how it ran */
 } RefreshRun;
 
-/* The refresh of a run; run_perform() runs it in a subtransaction. */
+/* run_set_timeout()'s bound of the next runs, in ms (0: none) */
+static int	run_timeout_ms = 0;
+
+void
+run_set_timeout(int timeout_ms)
+{
+	run_timeout_ms = timeout_ms;
+}
+
+static void refresh_run_unbounded(RefreshRun *run);
+
+/*
+ * The refresh of a run; run_perform() runs it in a subtransaction, which
+ * is where a cancel of run_set_timeout()'s timer must land: the run's
+ * failure, never the outcome's recording.
+ */
 static void
 refresh_run(void *arg)
 {
-	RefreshRun *run = (RefreshRun *) arg;
+	int			timeout_ms = run_timeout_ms;
+
+	if (timeout_ms > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
+	PG_TRY();
+	{
+		refresh_run_unbounded((RefreshRun *) arg);
+	}
+	PG_FINALLY();
+	{
+		if (timeout_ms > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+	}
+	PG_END_TRY();
+	/* a cancel the timer sent as it was disabled: still this run's */
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+refresh_run_unbounded(RefreshRun *run)
+{
 
 	/* as run_prepare(), but its failure (or cancel) is the run's */
 	if (run->view_unlocked)

@@ -79,4 +79,11 @@ extern void run_fail_orphans(void);
  */
 extern void run_prune_history(void);
 
+/*
+ * Bounds the refreshes of the next run_perform() calls by timeout_ms (a
+ * statement timeout; 0: none): a refresh worker's, by the owner's
+ * statement_timeout.
+ */
+extern void run_set_timeout(int timeout_ms);
+
 #endif

@@ -15,17 +15,18 @@
 #include "util/subxact.h"
 
 /*
- * Whether error is a cancel or a shutdown: raised where PostgreSQL acts on
- * them (postgres.c's ProcessInterrupts()).  User code can raise the same
- * SQLSTATEs itself (RAISE ... USING ERRCODE = 'query_canceled'), and that
- * is an error of its own, not a cancel of the caller's statement.
+ * Whether error is a cancel or a shutdown, which must end the statement.
+ * PL/pgSQL code can raise the same SQLSTATEs itself (RAISE ... USING
+ * ERRCODE = 'query_canceled', in exec_stmt_raise()), and that is an error
+ * of its own; a cancel that other code passes on (PL/Python raises it
+ * again from PLy_elog_impl()) is still the caller's.
  */
 static bool
 is_interrupt(const ErrorData *error)
 {
 	return (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN) &&
-		error->funcname != NULL && strcmp(error->funcname, "ProcessInterrupts") == 0;
+		(error->funcname == NULL || strcmp(error->funcname, "exec_stmt_raise") != 0);
 }
 
 static ErrorData *

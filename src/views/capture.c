@@ -474,7 +474,10 @@ prune_without_waiting(Oid source, Oid log)
 	PruneWork	work = {source, log};
 	ErrorData  *error = subxact_try_without_waiting(prune_work, &work);
 
-	if (error != NULL && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+	/* a row another prune deleted first, seen from a transaction snapshot */
+	if (error != NULL && error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+		error->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE &&
+		error->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
 		ReThrowError(error);
 }
 

@@ -184,8 +184,15 @@ refresh_as_owner(Oid relid, bool concurrent)
 	runas_begin_refresh(&ra, catalog_relation_owner(relid));
 	if (concurrent)
 		plpgsql_paths_refreshing_concurrently(relid);
-	ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
-	plpgsql_paths_refreshing_concurrently(InvalidOid);
+	PG_TRY();
+	{
+		ExecRefreshMatView(stmt, "pipeline refresh", NULL, &qc);
+	}
+	PG_FINALLY();
+	{
+		plpgsql_paths_refreshing_concurrently(InvalidOid);
+	}
+	PG_END_TRY();
 	runas_end(&ra);
 	return qc.nprocessed;
 }
