@@ -165,29 +165,6 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 }
 
 /*
- * run_perform() of the claimed run, bounded as a session of the view's
- * owner would bound it (its statement_timeout): a cancel during the
- * refresh is a failed run, which names the timeout.
- */
-static void
-perform_within_owner_timeout(int64 run_id, const RefreshJob *job)
-{
-	Oid			owner = catalog_relation_owner_if_exists(job->relid);
-	int			timeout = OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0;
-
-	run_set_timeout(timeout);
-	PG_TRY();
-	{
-		(void) run_perform(run_id, job->relid, job->label, true);
-	}
-	PG_FINALLY();
-	{
-		run_set_timeout(0);
-	}
-	PG_END_TRY();
-}
-
-/*
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
  * another session, or the extension is gone) or the view stays locked.
@@ -197,6 +174,7 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 {
 	int64		run_id = 0;
 	char	   *version;
+	Oid			owner;
 
 	/* first transaction: the run is visible as 'running' while it executes */
 	SetCurrentStatementStartTimestamp();
@@ -228,7 +206,10 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 	}
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("refresh %s", get_rel_name(job->relid)));
-	perform_within_owner_timeout(run_id, job);
+	/* bounded as a session of the view's owner would bound it */
+	owner = catalog_relation_owner_if_exists(job->relid);
+	(void) run_perform(run_id, job->relid, job->label, true,
+					   OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);

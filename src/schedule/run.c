@@ -253,31 +253,23 @@ typedef struct RefreshRun
 								 * work comes first */
 	TimestampTz label;
 	TimestampTz previous;		/* label of the view's previous success */
+	int			timeout_ms;		/* the refresh's statement timeout (0: none) */
 	RunStatus	status;
 	int64		rows;
 	char	   *detail;			/* what the refresh said about how it ran */
 } RefreshRun;
 
-/* run_set_timeout()'s bound of the next runs, in ms (0: none) */
-static int	run_timeout_ms = 0;
-
-void
-run_set_timeout(int timeout_ms)
-{
-	run_timeout_ms = timeout_ms;
-}
-
 static void refresh_run_unbounded(RefreshRun *run);
 
 /*
  * The refresh of a run; run_perform() runs it in a subtransaction, which
- * is where a cancel of run_set_timeout()'s timer must land: the run's
- * failure, never the outcome's recording.
+ * is where a cancel of its timeout's timer must land: the run's failure,
+ * never the outcome's recording.
  */
 static void
 refresh_run(void *arg)
 {
-	int			timeout_ms = run_timeout_ms;
+	int			timeout_ms = ((RefreshRun *) arg)->timeout_ms;
 
 	if (timeout_ms > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms);
@@ -371,10 +363,10 @@ forget_claimed_run(int64 run_id)
 }
 
 RunStatus
-run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked)
+run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked, int timeout_ms)
 {
 	RefreshRun	run = {relid, view_unlocked, label, previous_success_label(relid, label),
-	RUN_FAILED, 0, NULL};
+	timeout_ms, RUN_FAILED, 0, NULL};
 	ErrorData  *error;
 
 	/*
@@ -776,7 +768,7 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 		run_id = run_claim(dag->nodes[i].relid, verdict.label, verdict.attempt);
 		if (run_id == 0)
 			continue;			/* gone, or another session ran it */
-		status = run_perform(run_id, dag->nodes[i].relid, verdict.label, false);
+		status = run_perform(run_id, dag->nodes[i].relid, verdict.label, false, 0);
 
 		states[i].latest_label = verdict.label;
 		states[i].latest_status = status;

@@ -47,10 +47,13 @@ extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
  * row trims the view's history to pipeline.run_history_per_view rows.
  * With view_unlocked (a worker's run, claimed in a transaction of its
  * own), it first does run_prepare()'s work, inside the run: its failure or
- * cancel is the run's.  Needs a transaction; leaves the caller's memory
+ * cancel is the run's.  A timeout_ms above 0 bounds the refresh as a
+ * statement timeout would (a worker's run, by the owner's
+ * statement_timeout).  Needs a transaction; leaves the caller's memory
  * context and resource owner as they were.
  */
-extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked);
+extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked,
+							 int timeout_ms);
 
 /*
  * For the scheduler: when the view's upstreams did not change since its
@@ -78,12 +81,5 @@ extern void run_fail_orphans(void);
  * spent change records.
  */
 extern void run_prune_history(void);
-
-/*
- * Bounds the refreshes of the next run_perform() calls by timeout_ms (a
- * statement timeout; 0: none): a refresh worker's, by the owner's
- * statement_timeout.
- */
-extern void run_set_timeout(int timeout_ms);
 
 #endif

@@ -415,28 +415,35 @@ named_setting(Datum config, const char *name)
 }
 
 /*
- * The server's own default: the configuration file's value when that is
- * where the session's reset value came from, else the built-in default.
- * A value from the client, a role or a database is the caller's, not the
- * owner's.
+ * The setting name as the server defines it, or NULL.  Its own default is
+ * the configuration file's value when that is where the session's reset
+ * value came from (reset_source at most PGC_S_ARGV), else the built-in
+ * one: a value from the client, a role or a database is the caller's, not
+ * an owner's.
  */
-static const char *
-server_search_path(void)
+static struct config_generic *
+server_setting(const char *name)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			count = GetNumConfigOptions();
 
 	for (int i = 0; i < count; i++)
-	{
-		struct config_string *var = (struct config_string *) vars[i];
+		if (strcmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+}
 
-		if (strcmp(var->gen.name, "search_path") != 0)
-			continue;
-		if (var->gen.reset_source <= PGC_S_ARGV && var->reset_val != NULL)
-			return var->reset_val;
-		return var->boot_val;
-	}
-	return "\"$user\", public";
+/* The server's own default search_path (server_setting()). */
+static const char *
+server_search_path(void)
+{
+	struct config_string *var = (struct config_string *) server_setting("search_path");
+
+	if (var == NULL)
+		return "\"$user\", public";
+	if (var->gen.reset_source <= PGC_S_ARGV && var->reset_val != NULL)
+		return var->reset_val;
+	return var->boot_val;
 }
 
 /*
@@ -531,21 +538,16 @@ int
 runas_owner_statement_timeout(Oid owner)
 {
 	char	   *setting = owner_setting(owner, "statement_timeout");
-	struct config_generic **vars = get_guc_variables();
-	int			count = GetNumConfigOptions();
+	struct config_int *var;
 	int			timeout = 0;
 
 	if (setting != NULL)
 		return parse_int(setting, &timeout, GUC_UNIT_MS, NULL) && timeout > 0 ? timeout : 0;
-	/* the server's: the configuration file's, as for search_path */
-	for (int i = 0; i < count; i++)
-	{
-		struct config_int *var = (struct config_int *) vars[i];
-
-		if (strcmp(var->gen.name, "statement_timeout") == 0)
-			return var->gen.reset_source <= PGC_S_ARGV ? var->reset_val : var->boot_val;
-	}
-	return 0;
+	/* the server's own default, as for search_path */
+	var = (struct config_int *) server_setting("statement_timeout");
+	if (var == NULL)
+		return 0;
+	return var->gen.reset_source <= PGC_S_ARGV ? var->reset_val : var->boot_val;
 }
 
 /*

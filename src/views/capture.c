@@ -409,8 +409,8 @@ oldest_open_xid(Relation log)
 }
 
 /*
- * Deletes the rows of source's change log every consumer has consumed,
- * when the log's lock is free at once (see prune_without_waiting()).
+ * Deletes the rows of source's change log every consumer has consumed
+ * (run by prune_without_waiting()).
  */
 static void
 prune_log(Oid source, Oid log)
@@ -420,9 +420,7 @@ prune_log(Oid source, Oid log)
 	Relation	rel;
 	FullTransactionId horizon;
 
-	if (!ConditionalLockRelationOid(log, RowExclusiveLock))
-		return;					/* a definition widening it, say */
-	rel = try_table_open(log, NoLock);
+	rel = try_table_open(log, RowExclusiveLock);
 	if (rel == NULL)
 		return;					/* dropped meanwhile */
 

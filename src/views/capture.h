@@ -104,16 +104,12 @@ extern FullTransactionId capture_started_xid(Oid source);
  * pg_snapshot_xmin of the consumers' positions (pipeline.differential_positions)
  * and below the oldest snapshot still open (a consumer whose first refresh
  * is running saves its position later).  Consumers without a position do
- * not hold it back.
+ * not hold it back.  Waits for no lock (the log's, or a row another prune
+ * is deleting): what it leaves goes with a later prune.
  */
 extern void capture_prune(Oid source);
 
-/* (Never waiting for a lock: a busy log or row is left to a later prune.) */
-
-/*
- * capture_prune() of every captured table whose log's lock is free at once
- * (housekeeping, which never waits for a user's transaction).
- */
+/* capture_prune() of every captured table (housekeeping). */
 extern void capture_prune_all(void);
 
 /*

@@ -97,8 +97,9 @@ extern void differential_forget(Oid relid);
 
 /*
  * The same but for the change capture, which stays on the sources until
- * the next differential_forget() of any view stops what no view consumes
- * (stopping it waits for the sources' writers).
+ * the next differential_forget() of any view, or the scheduler's
+ * housekeeping, stops what no view consumes (stopping it waits for the
+ * sources' writers).
  */
 extern void differential_forget_state(Oid relid);
 

@@ -78,7 +78,8 @@ extern char *matview_bound_from_rule(Oid relid);
  * knowing (a drop no event trigger reports: a session's end taking its
  * temporary objects and what depends on them, such as a plain view the
  * view reads replaced to call one): their catalog rows and differential
- * state (their change capture stops with the next differential_forget()).
+ * state (their change capture stops with the next differential_forget(),
+ * or the scheduler's housekeeping, capture_stop_unconsumed()).
  * Returns how many.  Needs a transaction.
  */
 extern int	matview_forget_gone(void);
