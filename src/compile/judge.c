@@ -297,7 +297,7 @@ judge_mirror(PendingView *v, Query *query)
 		v->keep = true;
 		return true;
 	}
-	refusal = v->def ? mirror_rebuild_refusal(v->relid, v->owner, v->old_key, v->bound, v->key) : NULL;
+	refusal = v->def ? mirror_rebuild_refusal(v->relid, v->owner, v->old_key, v->bound, mirror) : NULL;
 	if (refusal)
 	{
 		v->broken = true;

@@ -28,6 +28,7 @@
 
 #include "io/apply_plan.h"
 #include "util/analyze.h"
+#include "util/name_list.h"
 
 /* attribute number of a live column called name, or InvalidAttrNumber */
 static AttrNumber
@@ -41,19 +42,6 @@ find_column(TupleDesc desc, const char *name)
 			return att->attnum;
 	}
 	return InvalidAttrNumber;
-}
-
-static bool
-list_has_string(List *list, const char *s)
-{
-	ListCell   *lc;
-
-	foreach(lc, list)
-	{
-		if (strcmp((char *) lfirst(lc), s) == 0)
-			return true;
-	}
-	return false;
 }
 
 void
@@ -203,7 +191,7 @@ plan_ignored(ApplyPlan *p, TupleDesc cdesc)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("change table \"%s\" has no column \"%s\" to ignore",
 							p->changes_name, name)));
-		if (list_has_string(p->keys, name) || strcmp(name, p->sequence_by) == 0 ||
+		if (name_list_has(p->keys, name) || strcmp(name, p->sequence_by) == 0 ||
 			strcmp(name, p->op_column) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -223,7 +211,7 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 		AttrNumber	tattno;
 
 		if (att->attisdropped || strcmp(name, p->op_column) == 0 ||
-			list_has_string(p->ignored, name))
+			name_list_has(p->ignored, name))
 			continue;
 		tattno = find_column(tdesc, name);
 		if (tattno == InvalidAttrNumber)
@@ -250,7 +238,7 @@ plan_copied_columns(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 							format_type_be(TupleDescAttr(tdesc, tattno - 1)->atttypid)),
 					 errhint("Give them one type, or read the changes through a view that casts the column.")));
 		p->columns = lappend(p->columns, pstrdup(name));
-		if (!list_has_string(p->keys, name))
+		if (!name_list_has(p->keys, name))
 			p->set_columns = lappend(p->set_columns, pstrdup(name));
 	}
 }
@@ -291,7 +279,7 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 	ListCell   *lc;
 	ListCell   *eq;
 
-	if (!list_has_string(source_columns, p->sequence_by))
+	if (!name_list_has(source_columns, p->sequence_by))
 		source_columns = lappend(source_columns, (char *) p->sequence_by);
 	source_columns = lappend(source_columns, (char *) p->op_column);
 
@@ -378,7 +366,7 @@ append_when_not_matched(StringInfo sql, const ApplyPlan *p, bool probe)
 bool
 apply_plan_copies(const ApplyPlan *p, const char *name)
 {
-	return list_has_string(p->columns, name);
+	return name_list_has(p->columns, name);
 }
 
 int

@@ -119,16 +119,6 @@ jsonb_array(Datum *items, int n)
 	return PointerGetDatum(construct_array(items, n, JSONBOID, -1, false, TYPALIGN_INT));
 }
 
-/* errors that mean "this message is bad", as opposed to "this call is bad" */
-static bool
-is_data_error(ErrorData *edata)
-{
-	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION ||
-		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
-}
-
 /* Claims ids (sorted, distinct) as the catalog owner; marks msgs[i].claimed. */
 static int
 claim(Oid target, Message *msgs, int n)
@@ -281,7 +271,7 @@ try_claim_and_insert(Oid target, InsertTarget *insert, Message *msgs, int n,
 		*claimed = batch.claimed;
 		return true;
 	}
-	if (!is_data_error(edata))
+	if (!subxact_is_data_error(edata))
 		ReThrowError(edata);
 	*error = edata->message;
 	*claimed = 0;

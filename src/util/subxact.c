@@ -101,6 +101,15 @@ subxact_probe(SubxactWork work, void *arg)
 	return run_in_subxact(work, arg, false, false);
 }
 
+bool
+subxact_is_data_error(const ErrorData *edata)
+{
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION ||
+		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
 void
 call_with_dependents_hint(SubxactWork work, void *arg, const char *hint)
 {

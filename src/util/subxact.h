@@ -38,6 +38,12 @@ extern ErrorData *subxact_try_without_waiting(SubxactWork work, void *arg);
 extern ErrorData *subxact_probe(SubxactWork work, void *arg);
 
 /*
+ * Whether an error is about the data (SQLSTATE classes 22 and 23: a bad
+ * value, a constraint), as opposed to the statement or the system.
+ */
+extern bool subxact_is_data_error(const ErrorData *edata);
+
+/*
  * Runs work(arg), a DROP pipeline issues, in the current (sub)transaction;
  * PostgreSQL's own refusal because other objects depend on what it drops
  * (2BP01, from dependency.c; not the guard's) is raised again with hint

@@ -31,6 +31,7 @@
 #include "utils/typcache.h"
 
 #include "util/analyze.h"
+#include "util/name_list.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "views/diff_expand.h"
@@ -567,16 +568,6 @@ diff_sql_captured_columns(DiffSql *sql, Oid relid)
 }
 
 /* whether names (C strings) hold name */
-static bool
-names_hold(List *names, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, names)
-		if (strcmp(lfirst(lc), name) == 0)
-			return true;
-	return false;
-}
 
 const char *
 diff_sql_multiplicity_column(DiffSql *sql, Oid relid)
@@ -585,7 +576,7 @@ diff_sql_multiplicity_column(DiffSql *sql, Oid relid)
 	List	   *captured = diff_sql_captured_columns(sql, relid);
 	char	   *name = "pipeline_m";
 
-	for (int n = 1; names_hold(captured, name); n++)
+	for (int n = 1; name_list_has(captured, name); n++)
 		name = psprintf("pipeline_m_%d", n);
 	return name;
 }

@@ -41,8 +41,10 @@
 #include "model/dag.h"
 #include "model/definition.h"
 #include "util/analyze.h"
+#include "util/name_list.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "util/subxact.h"
 #include "views/incremental.h"
 #include "views/mirror.h"
 #include "views/quarantine.h"
@@ -632,11 +634,155 @@ mirror_populate(Oid relid)
 	return consume(relid, true, NULL);
 }
 
+/* "a.k1 = b.k1 AND ...": the mirror keys of two rows equal, as their types compare */
+static char *
+keys_equal_sql(Query *query, const MatviewDefinition *mirror, const char *a, const char *b)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	foreach(lc, mirror->mirror_keys)
+	{
+		const char *key = quote_identifier(lfirst(lc));
+
+		appendStringInfo(&sql, "%s%s.%s %s %s.%s", sql.len ? " AND " : "", a, key,
+						 equality_operator_sql(exprType((Node *) query_output_column(query, lfirst(lc))->expr)),
+						 b, key);
+	}
+	return sql.data;
+}
+
+/* batching_dependent_key()'s statement, for subxact_try() */
+typedef struct BatchingCheck
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *values;
+	char	   *key;			/* the result */
+} BatchingCheck;
+
+static void
+run_batching_check(void *arg)
+{
+	BatchingCheck *check = arg;
+	SpiRows    *rows = spi_rows_user_code(check->sql, check->nargs, check->argtypes, check->values);
+
+	check->key = rows->count > 0 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
+/*
+ * A key whose outcome the runs' batches decided, as a row literal (NULL if
+ * none), among the new query's rows, the rows set aside before left out:
+ *	- a delete without a sequence (d) is the newest change of its key in its
+ *	  batch: a change arriving after a consumed one (c), with a sequence
+ *	  above every one that arrived before it (the least the delete
+ *	  remembers), applies in a later batch but loses in the same one;
+ *	- a (key, sequence) pair repeated with other contents, one of them
+ *	  consumed, is an update across batches but an error within one.
+ * A row whose keys, sequence or contents fail to compute (a data error)
+ * leaves the check to the rebuild, which sets it aside or fails on it.
+ * Needs SPI connected, as the owner.
+ */
+static char *
+batching_dependent_key(Oid relid, const char *bound, Query *query,
+					   const MatviewDefinition *mirror, const char *mark)
+{
+	const char *inc = quote_identifier(mirror->incremental_key);
+	const char *seq = quote_identifier(mirror->mirror_sequence);
+	Oid			inctypid = exprType((Node *) query_output_column(query, mirror->incremental_key)->expr);
+	Oid			seqtypid = exprType((Node *) query_output_column(query, mirror->mirror_sequence)->expr);
+	char	   *rows_sql;
+	StringInfoData keys;
+	StringInfoData rest;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	int			nargs = 2;
+	BatchingCheck check;
+	ErrorData  *edata;
+	ListCell   *lc;
+
+	/* $1 the mark, $2 the delete value, $3 the stream keys set aside */
+	values[0] = CStringGetTextDatum(mark);
+	values[1] = CStringGetTextDatum(mirror->mirror_delete_value);
+	rows_sql = psprintf("(SELECT * FROM (%s) q", bound);
+	if ((values[2] = quarantine_replay_set_aside(relid, query, mirror->incremental_key)) != (Datum) 0)
+	{
+		rows_sql = psprintf("%s WHERE true%s", rows_sql,
+							quarantine_leave_out_sql(psprintf("q.%s", inc), inctypid, 3));
+		nargs = 3;
+	}
+	rows_sql = psprintf("%s OFFSET 0)", rows_sql);	/* the rows set aside are
+													 * not computed */
+	initStringInfo(&keys);
+	foreach(lc, mirror->mirror_keys)
+		appendStringInfo(&keys, "%sq.%s", keys.len ? ", " : "", quote_identifier(lfirst(lc)));
+	/* what a redelivered change repeats: every column but the pair's */
+	initStringInfo(&rest);
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		if (tle->resjunk || name_list_has(mirror->mirror_keys, tle->resname) ||
+			strcmp(tle->resname, mirror->mirror_sequence) == 0 ||
+			strcmp(tle->resname, mirror->incremental_key) == 0)
+			continue;
+		appendStringInfo(&rest, "%sq.%s", rest.len ? ", " : "", quote_identifier(tle->resname));
+	}
+	check.sql = psprintf("SELECT ROW(%s)::pg_catalog.text FROM %s q JOIN %s c"
+						 "   ON %s AND c.%s %s q.%s AND c.%s IS NOT NULL"
+						 " WHERE q.%s IS NULL AND q.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+						 "   AND q.%s %s $1::%s"
+						 "   AND NOT EXISTS (SELECT FROM %s e WHERE %s AND e.%s %s q.%s AND e.%s %s c.%s)"
+						 " UNION ALL"
+						 " SELECT ROW(%s)::pg_catalog.text FROM %s q"
+						 "   JOIN (SELECT %s, q.%s FROM %s q WHERE q.%s IS NOT NULL GROUP BY %s, q.%s"
+						 "          HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) r"
+						 "     ON %s AND q.%s %s r.%s"
+						 " GROUP BY %s, q.%s"
+						 " HAVING pg_catalog.count(DISTINCT ROW(%s)::pg_catalog.text) OPERATOR(pg_catalog.>) 1"
+						 "    AND pg_catalog.bool_or(q.%s %s $1::%s)"
+						 " LIMIT 1",
+	/* a later change a keyless delete hides */
+						 keys.data, rows_sql, rows_sql,
+						 keys_equal_sql(query, mirror, "c", "q"),
+						 inc, comparison_operator_sql(inctypid, BTGreaterStrategyNumber), inc, seq,
+						 seq, quote_identifier(mirror->mirror_operation),
+						 inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
+						 comparison_type_sql(inctypid),
+						 rows_sql, keys_equal_sql(query, mirror, "e", "q"),
+						 inc, comparison_operator_sql(inctypid, BTLessStrategyNumber), inc,
+						 seq, comparison_operator_sql(seqtypid, BTGreaterEqualStrategyNumber), seq,
+	/* a repeated pair with other contents */
+						 keys.data, rows_sql,
+						 keys.data, seq, rows_sql, seq, keys.data, seq,
+						 keys_equal_sql(query, mirror, "q", "r"),
+						 seq, equality_operator_sql(seqtypid), seq,
+						 keys.data, seq,
+						 rest.len ? rest.data : "NULL",
+						 inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
+						 comparison_type_sql(inctypid));
+	check.nargs = nargs;
+	check.argtypes = argtypes;
+	check.values = values;
+	edata = subxact_try(run_batching_check, &check, false);
+	if (edata == NULL)
+		return check.key;
+	/* a row the rebuild would set aside or fail on: it tells then */
+	if (!subxact_is_data_error(edata))
+		ReThrowError(edata);
+	return NULL;
+}
+
 char *
 mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
-					   const char *new_bound, const char *new_key)
+					   const char *new_bound, const MatviewDefinition *mirror)
 {
+	const char *new_key = mirror->incremental_key;
 	char	   *first_key;
+	char	   *mark;
+	char	   *batching_key = NULL;
 	Query	   *query;
 	TargetEntry *tle;
 	Oid			argtypes[1] = {TEXTOID};
@@ -656,9 +802,10 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 
 	query = analyze_bound(new_bound, owner);
 	tle = query_output_column(query, new_key);
-	if (tle == NULL)
+	if (tle == NULL || query_output_column(query, mirror->mirror_sequence) == NULL)
 		return NULL;			/* the query's own error comes first */
 	format_level = incremental_pin_mark_format();
+	mark = incremental_read_mark(relid);
 	values[0] = CStringGetTextDatum(first_key);
 	runas_begin_user_code(&ra, owner);
 	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s %s $1::%s LIMIT 1",
@@ -667,10 +814,17 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 															   BTLessEqualStrategyNumber),
 									   comparison_type_sql(exprType((Node *) tle->expr))),
 							  1, argtypes, values)->count > 0;
+	if (held && mark != NULL)
+		batching_key = batching_dependent_key(relid, new_bound, query, mirror, mark);
 	runas_end(&ra);
 	runas_unpin_settings(format_level);
-	if (held)
-		return NULL;
-	return psprintf("its stream no longer holds key %s, the first it consumed, so it cannot be rebuilt from the stream",
-					first_key);
+	if (!held)
+		return psprintf("its stream no longer holds key %s, the first it consumed, so it cannot be rebuilt from the stream",
+						first_key);
+	if (batching_key != NULL)
+		return psprintf("the changes of key %s in its stream had an outcome its runs' batches decided "
+						"(a delete without a sequence, or a sequence repeated with other contents), "
+						"and a rebuild replays the stream as one batch",
+						batching_key);
+	return NULL;
 }

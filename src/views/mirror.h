@@ -56,11 +56,13 @@ extern void mirror_lock_stage(const ManagedView *view);
 /*
  * Why a redefinition that changes a mirror's keys or columns cannot
  * rebuild it from its stream (NULL when it can): a stage is emptied as it
- * is consumed, and a stream may have dropped keys the mirror consumed.
- * new_bound is the new definition's bound query, new_key its incremental
- * key; runs the check as owner.
+ * is consumed, a stream may have dropped keys the mirror consumed, and a
+ * rebuild replays the stream as one batch, which gives another outcome
+ * than the runs did when their batching decided one.  new_bound is the new
+ * definition's bound query, mirror its options (keys and sequence, its
+ * incremental key set); runs the check as owner.
  */
 extern char *mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
-									const char *new_bound, const char *new_key);
+									const char *new_bound, const MatviewDefinition *mirror);
 
 #endif

@@ -114,16 +114,6 @@ quarantine_check(const MatviewDefinition *def)
 				 errhint("Keep the stream view a plain query of its table, and join or compute in a view that reads it.")));
 }
 
-/* The failures a batch is stopped by, in quarantine mode. */
-static bool
-is_data_error(const ErrorData *edata)
-{
-	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION ||
-		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
-}
-
 static char *
 stream_sql(const StreamBatch *b)
 {
@@ -286,7 +276,7 @@ probe_range(StreamBatch *b, char **keys, int first, int last)
 	Attempt		a = {b, {first == 0 ? b->mark : keys[first - 1], keys[last], true}};
 	ErrorData  *edata = subxact_probe(attempt_work, &a);
 
-	if (edata && !is_data_error(edata))
+	if (edata && !subxact_is_data_error(edata))
 		ReThrowError(edata);
 	return edata;
 }
@@ -388,7 +378,7 @@ probe_prefix(StreamBatch *b, char **keys, int last, List *bad)
 		if (((BadKey *) lfirst(lc))->index <= last)
 			a.bad = lappend(a.bad, lfirst(lc));
 	edata = subxact_probe(prefix_work, &a);
-	if (edata && !is_data_error(edata))
+	if (edata && !subxact_is_data_error(edata))
 		ReThrowError(edata);
 	return edata;
 }
@@ -529,7 +519,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 		1, argtypes, values, NIL};
 		ErrorData  *edata = subxact_try(collect_work, &c, false);
 
-		if (edata && !is_data_error(edata))
+		if (edata && !subxact_is_data_error(edata))
 			ReThrowError(edata);
 		/* repeats are harmless in <> ALL (equal() is for nodes, not strings) */
 		if (edata == NULL)
@@ -642,7 +632,7 @@ quarantine_run(StreamBatch *b)
 	edata = subxact_try(attempt_work, &whole, false);
 	if (edata == NULL)
 		return;
-	if (!is_data_error(edata))
+	if (!subxact_is_data_error(edata))
 		ReThrowError(edata);
 
 	keys = batch_keys(b, &nkeys);
