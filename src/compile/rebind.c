@@ -76,6 +76,21 @@ analyze_as_owner(void *arg)
 	view->query = analyze_bound(view->stored, view->owner);
 }
 
+/*
+ * The same as the catalog's owner, for a view whose owner cannot see what
+ * it reads for a while (USAGE on a schema revoked): its bound query names
+ * everything with its schema, so it resolves the same, and parse analysis
+ * runs no code of the view's.  Renamed meanwhile, the view would otherwise
+ * keep names that no longer exist.
+ */
+static void
+analyze_as_catalog_owner(void *arg)
+{
+	BoundView  *view = (BoundView *) arg;
+
+	view->query = analyze_bound(view->stored, catalog_owner());
+}
+
 /* audit_analyze_stored() of a view's expectations, for subxact_try() */
 static void
 analyze_expectations(void *arg)
@@ -176,7 +191,8 @@ views_before(Node *stmt)
 		/* a table (stream or differential view) keeps no rule to deparse */
 		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
-			if (subxact_try(analyze_as_owner, view, false) != NULL)
+			if (subxact_try(analyze_as_owner, view, false) != NULL &&
+				subxact_try(analyze_as_catalog_owner, view, false) != NULL)
 				continue;
 		}
 		else
