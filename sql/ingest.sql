@@ -182,6 +182,16 @@ SELECT count(*) AS before FROM pipeline.ingested;
 SELECT * FROM pipeline.ingest('pipeline.ingested', '[{"target": "pageviews", "dedup_id": "forged"}]');
 SELECT * FROM pipeline.ingest('pipeline.matview_definitions', '[{"name": "forged"}]');
 SELECT count(*) AS after FROM pipeline.ingested;
+-- nor is a managed view, written only by its refresh: refused before any
+-- message is rejected against it
+CREATE TABLE ingest_src (a int);
+SELECT pipeline.create_matview('public', 'ingest_view', 'SELECT a FROM public.ingest_src', '1 hour',
+                               refresh_mode => 'differential');
+SELECT * FROM pipeline.ingest('public.mv_ingest_view', '[{"a": 1}]');
+SELECT * FROM pipeline.ingest('public.mv_ingest_view', '[{"a": 1, "dedup_id": "x"}]', 'dedup_id');
+SELECT count(*) AS rejected_against_it FROM pipeline.rejected WHERE target = 'public.mv_ingest_view'::regclass;
+SELECT pipeline.drop_matview('public.mv_ingest_view');
+DROP TABLE ingest_src;
 
 DROP VIEW transactions_view;
 DROP FUNCTION ingest_state();

@@ -43,6 +43,7 @@
 
 #include "model/catalog.h"
 #include "io/ingest.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -327,6 +328,13 @@ ingest_target(Oid target_relid, Jsonb *messages, const char *dedup_key)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("ingest target \"%s\" is not a table", target_name)));
 	catalog_refuse_own_table(target_relid, "ingest target", target_name);
+	/* the guard would refuse each insert; say so before any is rejected */
+	if (catalog_is_managed(target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view %s is written only by its refresh",
+						relation_qualified_name(target_relid)),
+				 errhint("Ingest into the table its query reads.")));
 
 	/*
 	 * a missing privilege must fail the call, not reject every message:
