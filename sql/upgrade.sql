@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16 and 1.17) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17 and 1.18) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -318,6 +318,14 @@ SELECT obj_description('pipeline.upstream(regclass)'::regprocedure, 'pg_proc') I
 ALTER EXTENSION pipeline UPDATE TO '1.17';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT obj_description('pipeline.upstream(regclass)'::regprocedure, 'pg_proc') IS NOT NULL AS upstream_described;
+-- 1.18: graph() takes 'DOT'; no function searches pipeline's schema
+SELECT count(*) AS searching_pipeline FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pipeline' AND 'search_path=pg_catalog, pipeline, pg_temp' = ANY (p.proconfig);
+ALTER EXTENSION pipeline UPDATE TO '1.18';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT count(*) AS searching_pipeline FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pipeline' AND 'search_path=pg_catalog, pipeline, pg_temp' = ANY (p.proconfig);
+SELECT pipeline.graph('DOT') = pipeline.graph('dot') AS any_case;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -3,7 +3,7 @@
 CREATE FUNCTION pipeline.upstream(matview regclass)
 RETURNS TABLE (relation regclass, depth int)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pipeline, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF $1 IS NULL THEN
@@ -31,7 +31,7 @@ $$;
 CREATE FUNCTION pipeline.downstream(relation regclass)
 RETURNS TABLE (matview regclass, depth int)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pipeline, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF $1 IS NULL THEN
@@ -62,11 +62,12 @@ AS $$
 DECLARE
     result text;
     show_status boolean := coalesce(with_status, false);
+    kind text := lower(format);   -- 'DOT' as 'dot' (1.18)
 BEGIN
     IF format IS NULL THEN
         RAISE EXCEPTION 'format must not be null' USING ERRCODE = 'null_value_not_allowed',
               HINT = 'Use ''dot'', ''mermaid'' or ''json''.';
-    ELSIF format = 'dot' THEN
+    ELSIF kind = 'dot' THEN
         WITH nodes AS (SELECT * FROM pipeline.graph_nodes_status(show_status))
         SELECT 'digraph pipeline {' || E'\n'
             || '  rankdir=LR;' || E'\n'
@@ -100,7 +101,7 @@ BEGIN
                           WHERE show_status AND h.health <> 'unknown'), '')
             || E'\n}' || E'\n'
           INTO result;
-    ELSIF format = 'mermaid' THEN
+    ELSIF kind = 'mermaid' THEN
         WITH nodes AS (
             SELECT n.*, 'n' || n.position AS mid FROM pipeline.graph_nodes_status(show_status) n
         )
@@ -135,7 +136,7 @@ BEGIN
                           WHERE show_status AND EXISTS (SELECT FROM nodes n WHERE n.health = h.health)),
                         '')
           INTO result;
-    ELSIF format = 'json' THEN
+    ELSIF kind = 'json' THEN
         WITH nodes AS (SELECT * FROM pipeline.graph_nodes_status(show_status))
         SELECT jsonb_build_object(
                  'nodes', coalesce((SELECT jsonb_agg(jsonb_build_object(
@@ -227,7 +228,7 @@ COMMENT ON FUNCTION pipeline.can_see(regclass) IS
 CREATE FUNCTION pipeline.graph_nodes()
 RETURNS TABLE (rel regclass, id text, label text, managed boolean, "position" int)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pipeline, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
     WITH nodes AS (
         SELECT d.matview AS rel,

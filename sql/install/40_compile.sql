@@ -81,7 +81,7 @@ LANGUAGE C;
 CREATE FUNCTION pipeline.guard_sql_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pipeline, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     doomed text;
@@ -148,7 +148,7 @@ REVOKE ALL ON FUNCTION pipeline.guard_ddl_command_start(), pipeline.guard_sql_dr
 CREATE FUNCTION pipeline.guard_function_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pipeline, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     doomed text;

@@ -15,6 +15,7 @@
 
 #include "model/definition.h"
 #include "util/interval.h"
+#include "util/settings.h"
 
 char *
 matview_relation_name(const char *name)
@@ -55,6 +56,13 @@ lookup_schema(const MatviewDefinition *def)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a managed view cannot be in a temporary schema"),
 				 errhint("Choose a permanent schema.")));
+	/* its catalog's: the guard, graph() and pg_dump treat what is there as pipeline's */
+	if (strcmp(def->schema_name, PIPELINE_SCHEMA) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("a managed view cannot be in schema \"%s\", which holds pipeline's catalog",
+						PIPELINE_SCHEMA),
+				 errhint("Choose another schema.")));
 	if (!OidIsValid(nspid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
