@@ -56,7 +56,11 @@ lookup_schema(const MatviewDefinition *def)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a managed view cannot be in a temporary schema"),
 				 errhint("Choose a permanent schema.")));
-	/* its catalog's: the guard, graph() and pg_dump treat what is there as pipeline's */
+
+	/*
+	 * its catalog's: the guard, graph() and pg_dump treat what is there as
+	 * pipeline's
+	 */
 	if (strcmp(def->schema_name, PIPELINE_SCHEMA) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_RESERVED_NAME),

@@ -258,19 +258,34 @@ PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
  * materialized view's rule holds exactly what it was bound to; an
  * incremental view's text is read as its owner reads it.
  */
+/* an upgrade that binds every view's query says which one failed */
+static void
+binding_context(void *arg)
+{
+	errcontext("binding the stored query of managed view %s", (char *) arg);
+}
+
 Datum
 pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	ManagedView *view = catalog_get_required(relid);
+	ErrorContextCallback context = {.callback = binding_context};
 	char	   *bound;
 	RunAs		ra;
 
+	context.arg = relation_qualified_name(relid);
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	if (view->type == MATVIEW_REGULAR)
-		PG_RETURN_TEXT_P(cstring_to_text(matview_bound_from_rule(relid)));
-	runas_begin_owner_session(&ra, catalog_relation_owner(relid));
-	bound = runas_bind_query(view->query);
-	runas_end(&ra);
+		bound = matview_bound_from_rule(relid);
+	else
+	{
+		runas_begin_owner_session(&ra, catalog_relation_owner(relid));
+		bound = runas_bind_query(view->query);
+		runas_end(&ra);
+	}
+	error_context_stack = context.previous;
 	PG_RETURN_TEXT_P(cstring_to_text(bound));
 }
 
