@@ -435,11 +435,11 @@ SELECT pipeline.create_matview('billing', 'lake', 'SELECT region, id, score FROM
                                options => jsonb_build_object('unload-destination', :'lake',
                                                              'unload-partition-by', 'region',
                                                              'expect', 'positive: score > 0'));
-SELECT count(*) AS partitions_written FROM pg_ls_dir(:'lake');
+SELECT count(*) AS partitions_written FROM pg_ls_dir(:'lake') d WHERE d <> '.pipeline-publication';
 UPDATE billing.accounts SET score = -7 WHERE id = 2;
 INSERT INTO billing.accounts VALUES (8, 80, 'apac');
 SELECT status FROM pipeline.refresh('billing.mv_lake');
-SELECT count(*) AS partitions_still FROM pg_ls_dir(:'lake');
+SELECT count(*) AS partitions_still FROM pg_ls_dir(:'lake') d WHERE d <> '.pipeline-publication';
 SELECT partition, rows FROM billing.mv_lake ORDER BY partition;
 SELECT pipeline.drop_matview('billing.mv_lake');
 -- an error of the query itself is the query's, not its expectation's

@@ -136,7 +136,7 @@ INSERT INTO pc.prices VALUES (5, 3);
 SELECT matview, status FROM pipeline.run_due('2030-01-01 08:00+00') WHERE matview::text LIKE 'pc.%';
 SELECT pg_temp.last_detail('pc.mv_prices_lake');
 SELECT partition, rows FROM pc.mv_prices_lake ORDER BY partition;
-SELECT count(*) AS price_dirs FROM pg_ls_dir(:'lake' || '/prices');
+SELECT count(*) AS price_dirs FROM pg_ls_dir(:'lake' || '/prices') d WHERE d <> '.pipeline-publication';
 
 -- char(n) and boolean partition columns: rows found by their typed values
 -- (char without a length, not char(1)), directories named as the files are
@@ -253,10 +253,10 @@ INSERT INTO pc.rolled VALUES (4, 9);
 UPDATE pc.rolled SET id = 5 WHERE id = 1;
 SELECT matview, status FROM pipeline.refresh('pc.mv_rolled_lake');
 ROLLBACK;
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 SELECT matview, status FROM pipeline.refresh('pc.mv_rolled_lake');
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 -- the same by a scheduled run rolled back: the next label is not skipped,
 -- though no source changed
@@ -267,17 +267,17 @@ UPDATE pc.rolled SET id = 5 WHERE id = 1;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 01:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
 ROLLBACK;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 01:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 SELECT matview, status FROM pipeline.run_due('2030-01-02 02:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
 -- a partition a rolled-back run removed comes back at the next label
 BEGIN;
 DELETE FROM pc.rolled WHERE kind = 2;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 03:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 ROLLBACK;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 04:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 -- and by a run that failed (its delete function) in a transaction that
 -- committed: its files are undone once the changes are taken back
@@ -298,7 +298,7 @@ UPDATE pc.refusals SET refuse = false;
 DELETE FROM pc.rolled WHERE id = 4;
 UPDATE pc.rolled SET id = 1 WHERE id = 5;
 SELECT matview, status FROM pipeline.run_due('2030-01-02 07:00+00') WHERE matview = 'pc.mv_rolled_lake'::regclass;
-SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/rolled') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_rolled_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 -- the list of a dropped publication, and the lists of a dropped database,
 -- are forgotten by the next run of a publication
@@ -319,10 +319,10 @@ INSERT INTO pc.rolled VALUES (8, 8);
 SELECT pipeline.create_matview('pc', 'again_lake', 'SELECT id, kind FROM pc.rolled', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/again', 'unload-partition-by', 'kind'));
 ROLLBACK;
-SELECT d FROM pg_ls_dir(:'lake' || '/again') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/again') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pipeline.create_matview('pc', 'again_lake', 'SELECT id, kind FROM pc.rolled', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/again', 'unload-partition-by', 'kind'));
-SELECT d FROM pg_ls_dir(:'lake' || '/again') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/again') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pg_temp.differences('pc.mv_again_lake', $q$SELECT 'kind=' || kind, id::text FROM pc.rolled$q$);
 SELECT pipeline.drop_matview('pc.mv_again_lake');
 -- a run rolled back, then the destination changed: what did not commit in
@@ -335,12 +335,12 @@ BEGIN;
 INSERT INTO pc.moved VALUES (2, 'b');
 SELECT matview, status FROM pipeline.refresh('pc.mv_moved_lake');
 ROLLBACK;
-SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pipeline.create_matview('pc', 'moved_lake', 'SELECT id, k FROM pc.moved', '1 hour', 'unload',
        options => jsonb_build_object('unload-destination', :'lake' || '/moved2', 'unload-partition-by', 'k'));
 SELECT matview, status FROM pipeline.refresh('pc.mv_moved_lake');
-SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d ORDER BY 1;
-SELECT d FROM pg_ls_dir(:'lake' || '/moved2') d ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/moved1') d WHERE d <> '.pipeline-publication' ORDER BY 1;
+SELECT d FROM pg_ls_dir(:'lake' || '/moved2') d WHERE d <> '.pipeline-publication' ORDER BY 1;
 SELECT pipeline.drop_matview('pc.mv_moved_lake');
 
 -- destinations overlap where their files would go, too: a link to another

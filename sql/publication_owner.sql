@@ -1,0 +1,114 @@
+-- A lake publication's destination belongs to one database: the root of
+-- its tree holds .pipeline-publication naming the database and the view.
+-- Another database's publication cannot be defined in, above or below that
+-- tree, and a run that finds the tree held by another database (a copy of
+-- its database, a database renamed since) fails without writing or
+-- removing a file.  As a non-superuser allowed to write server files, with
+-- a trap schema first in search_path.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE ROLE po_owner LOGIN;
+GRANT pg_write_server_files TO po_owner;
+CREATE SCHEMA po AUTHORIZATION po_owner;
+CREATE SCHEMA po_trap AUTHORIZATION po_owner;
+RESET client_min_messages;
+SELECT current_setting('data_directory') || '/publication_owner' AS lake \gset
+SELECT set_config('po.lake', :'lake', false) IS NOT NULL AS lake_set;
+CREATE FUNCTION public.po_try(command text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE command;
+  RETURN 'done';
+EXCEPTION WHEN object_not_in_prerequisite_state OR invalid_parameter_value THEN
+  RETURN replace(SQLERRM, current_setting('po.lake'), '<lake>');
+END $$;
+CREATE FUNCTION public.po_files(dir text) RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT d FROM pg_ls_dir(current_setting('po.lake') || dir, true, false) d ORDER BY 1
+$$;
+
+SET ROLE po_owner;
+CREATE FUNCTION po_trap.texteq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: text = text ran as %', current_user; END $f$;
+CREATE OPERATOR po_trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = po_trap.texteq);
+CREATE FUNCTION po_trap.strpos(text, text) RETURNS int LANGUAGE plpgsql AS
+  $f$ BEGIN RAISE EXCEPTION 'trap: strpos ran as %', current_user; END $f$;
+SET search_path = po_trap, public, pg_catalog;
+CREATE TABLE po.t (k int, v text);
+INSERT INTO po.t VALUES (1, 'one'), (2, 'two');
+SELECT pipeline.create_matview('po', 'lake', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/shared', 'unload-partition-by', 'k'));
+SELECT status FROM pipeline.refresh('po.mv_lake');
+RESET ROLE;
+SELECT po_files('/shared');
+SELECT pg_read_file(:'lake' || '/shared/.pipeline-publication') AS owner_file;
+
+-- another database sees the tree as held: in it, above it, below it
+CREATE DATABASE po_other;
+\c po_other
+SET client_min_messages = warning;
+CREATE EXTENSION pipeline;
+RESET client_min_messages;
+SELECT set_config('po.lake', :'lake', false) IS NOT NULL AS lake_set;
+CREATE FUNCTION public.po_try(command text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE command;
+  RETURN 'done';
+EXCEPTION WHEN object_not_in_prerequisite_state OR invalid_parameter_value THEN
+  RETURN replace(SQLERRM, current_setting('po.lake'), '<lake>');
+END $$;
+CREATE SCHEMA po AUTHORIZATION po_owner;
+SET ROLE po_owner;
+CREATE TABLE po.t (k int, v text);
+INSERT INTO po.t VALUES (1, 'other');
+SELECT po_try(format($c$SELECT pipeline.create_matview('po', 'lake', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', %L, 'unload-partition-by', 'k'))$c$, dest))
+  FROM unnest(ARRAY[:'lake' || '/shared', :'lake' || '/shared/', :'lake', :'lake' || '/shared/k=1']) dest;
+SELECT count(*) AS nothing_defined FROM pipeline.matviews;
+-- beside it is no overlap
+SELECT pipeline.create_matview('po', 'lake', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/other', 'unload-partition-by', 'k'));
+SELECT status FROM pipeline.refresh('po.mv_lake');
+RESET ROLE;
+\c contrib_regression
+SELECT set_config('po.lake', :'lake', false) IS NOT NULL AS lake_set;
+SELECT po_files('/shared');
+SELECT pg_read_file(:'lake' || '/shared/k=1/part-00000.csv') AS still_ours;
+
+-- as a copy of its database finds it: a tree held by another database
+-- fails the run, which writes and removes nothing
+\set owner_file :lake '/shared/.pipeline-publication'
+COPY (VALUES ('pipeline lake publication'), ('database: po_other'), ('view: po.mv_lake')) TO :'owner_file';
+UPDATE po.t SET v = 'uno' WHERE k = 1;
+DELETE FROM po.t WHERE k = 2;
+SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
+SELECT po_files('/shared');
+SELECT pg_read_file(:'lake' || '/shared/k=1/part-00000.csv') AS unchanged;
+SELECT partition FROM po.mv_lake ORDER BY 1;
+-- that file removed (the other database no longer writes there), the
+-- next run holds the tree again and catches up
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %s/shared/.pipeline-publication', current_setting('po.lake')));
+END $$;
+SELECT status FROM pipeline.refresh('po.mv_lake');
+SELECT po_files('/shared');
+SELECT pg_read_file(:'lake' || '/shared/k=1/part-00000.csv') AS caught_up;
+SELECT pg_read_file(:'owner_file') AS owner_file;
+-- a file naming another view of this database is that view's no longer
+-- (destinations of one database do not overlap): replaced
+COPY (VALUES ('pipeline lake publication'), ('database: contrib_regression'), ('view: po.mv_gone')) TO :'owner_file';
+INSERT INTO po.t VALUES (3, 'three');
+SELECT status FROM pipeline.refresh('po.mv_lake');
+SELECT pg_read_file(:'owner_file') AS owner_file;
+
+DROP DATABASE po_other;
+SELECT pipeline.drop_matview('po.mv_lake');
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm -rf %s', current_setting('po.lake')));
+END $$;
+DROP FUNCTION public.po_try(text);
+DROP FUNCTION public.po_files(text);
+DROP SCHEMA po CASCADE;
+DROP SCHEMA po_trap CASCADE;
+REVOKE pg_write_server_files FROM po_owner;
+DROP ROLE po_owner;

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ * publication_owner.h
+ *	  Which database's lake publication a destination belongs to, told to
+ *	  the other databases of the host by a file in it.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_PUBLICATION_OWNER_H
+#define PIPELINE_PUBLICATION_OWNER_H
+
+/* The file in a destination's root that names its publication */
+#define PUBLICATION_OWNER_FILE ".pipeline-publication"
+
+/*
+ * Refuses a destination that another database's publication holds: its
+ * own owner file, or one in a directory above it or below it, naming
+ * another database (checked at definition, before any file is written).
+ * view is the publication's qualified relation name; destination and
+ * real_destination as written and where its links lead.
+ */
+extern void publication_owner_check(const char *destination, const char *real_destination,
+									const char *view);
+
+/*
+ * Makes the destination (mkdir -p) and its owner file naming this
+ * database and view, or finds it there; every run calls it before writing.
+ * A file naming another view of this database is replaced (this database's
+ * destinations do not overlap, so that view publishes elsewhere now); one
+ * naming another database fails the run: a copy of the database, or a
+ * database renamed since, would otherwise write and remove the files that
+ * database's publication lists.
+ */
+extern void publication_owner_claim(const char *destination, const char *view);
+
+#endif
