@@ -1409,6 +1409,20 @@ differential_refresh(Oid relid, char **detail, DiffWritten *written)
 		return rows;
 	}
 	refuse_pending_writes(&r);
+
+	/*
+	 * A definition makes the guard with the table; a restore makes the table,
+	 * loads its rows and only then the guard (pg_dump's triggers come after
+	 * the data).  Refreshed in between, the view would start capturing what
+	 * the restore loads into its sources and count those rows on top of the
+	 * rows the restore loads into it.
+	 */
+	if (!OidIsValid(get_trigger_oid(relid, VIEW_GUARD_TRIGGER, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the table of managed view %s has no trigger %s yet", r.view, VIEW_GUARD_TRIGGER),
+				 errdetail("A restore that has not finished makes it after loading the view's rows."),
+				 errhint("The view is refreshed once the restore has made it.")));
 	/* a refresh every minute would fault its largest blocks in every time */
 	freed_memory_keep();
 	registered = ensure_capture(&r);

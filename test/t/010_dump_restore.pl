@@ -188,6 +188,37 @@ for my $target ([ 'pg_restore', $node ], [ 'psql', $plain ])
 # the source database is untouched by all this
 is($node->safe_psql('src', $q_data), $before{$q_data}, 'source views unchanged');
 
+# --- a restore refreshed halfway ------------------------------------------
+# pg_dump makes a differential view's table, loads its rows and only then
+# its guard trigger.  Refreshed before that, the view would capture the
+# rows the restore loads into its sources and count them on top of its own
+# loaded rows, for good: such a refresh is refused until the trigger is made.
+$node->safe_psql('src', q{
+SELECT pipeline.create_matview('raw', 'diff_groups',
+  'SELECT grp, count(*) AS n, sum(price) AS total FROM raw.items GROUP BY grp', '5 minutes',
+  refresh_mode => 'differential');});
+my $halfway = "$tmp/halfway.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $halfway, '-d', 'src' ], 'pg_dump with a differential view');
+$node->safe_psql('postgres', 'CREATE DATABASE halfway');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '--section=pre-data', '--section=data', '-d', 'halfway', $halfway ],
+	'restore: the definitions and the data');
+my (undef, undef, $halfway_err) = $node->psql('halfway',
+	q{SELECT status FROM pipeline.refresh('raw.mv_diff_groups', false)});
+like($halfway_err, qr/the table of managed view raw\.mv_diff_groups has no trigger pipeline_view_guard yet/,
+	'a refresh before the restore made the guard trigger is refused');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '--section=post-data', '-d', 'halfway', $halfway ],
+	'restore: the triggers (none of them made by a refresh meanwhile)');
+is($node->safe_psql('halfway', q{
+INSERT INTO raw.items VALUES (9001, 3, 2.5);
+SELECT status FROM pipeline.refresh('raw.mv_diff_groups', false);
+SELECT count(*) FROM (
+  (TABLE raw.mv_diff_groups
+   EXCEPT ALL SELECT grp, count(*), sum(price) FROM raw.items GROUP BY grp)
+  UNION ALL
+  (SELECT grp, count(*), sum(price) FROM raw.items GROUP BY grp
+   EXCEPT ALL TABLE raw.mv_diff_groups)) d;}),
+	"succeeded\n0", 'once restored, the view refreshes to its query exactly');
+
 # --- a fresh CREATE EXTENSION without preloading --------------------------
 $plain->safe_psql('postgres', 'CREATE DATABASE fresh');
 is( $plain->safe_psql('fresh', q{
@@ -234,6 +265,13 @@ $node->command_ok([ 'pg_dump', '-Fc', '-f', $old_dump, '-d', 'old17' ], 'pg_dump
 $node->safe_psql('postgres', 'CREATE DATABASE new_from17');
 $node->command_ok([ 'pg_restore', '--exit-on-error', '-d', 'new_from17', $old_dump ],
 	'restored where this version is installed');
+# a copy beside the original: its publication's tree is old17's, whose
+# publication wrote there, so the copy's runs are refused until the file
+# that says so goes (the original no longer publishes: README, "pg_dump")
+my (undef, undef, $copy_err) = $node->psql('new_from17', q{SELECT status FROM pipeline.refresh('mv_lake')});
+like($copy_err, qr/overlaps a lake publication of database "old17"/,
+	'the copy does not publish into the original database\'s tree');
+unlink("$tmp/old17_lake/.pipeline-publication") or die "unlink: $!";
 is($node->safe_psql('new_from17', q{
 TRUNCATE cart_changes;
 INSERT INTO cart_changes VALUES (2, 9, 3, 'U');  -- older than key 2's delete
