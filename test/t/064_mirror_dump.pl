@@ -78,6 +78,11 @@ for my $what (sort keys %q)
 	is($node->safe_psql('restored', $q{$what}), $before{$what}, "restored: the same $what");
 }
 
+# the restore is a copy beside src, whose publication holds the tree: its
+# runs are refused until the file saying so goes (README, "pg_dump")
+my (undef, undef, $copy_err) = $node->psql('restored', q{SELECT status FROM pipeline.refresh('mv_cart_lake')});
+like($copy_err, qr/overlaps a lake publication of database "src"/, 'restored: the tree is src\'s');
+unlink("$tmp/lake/.pipeline-publication") or die "unlink: $!";
 like($node->safe_psql('restored', q{SELECT status || ' ' || rows FROM pipeline.refresh('mv_cart_lake')}),
 	qr/^succeeded 0$/, 'restored: the publication writes nothing while nothing changed');
 
