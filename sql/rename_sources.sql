@@ -89,16 +89,13 @@ SELECT count(*) FROM ren.mv_k2;
 RESET ROLE;
 
 -- renamed while the views' owner may not see the schema for a while: a
--- view kept in a table still follows (its owner's analysis fails then)
+-- view kept in a table cannot follow (only its owner may analyze its
+-- query: anyone else could run the owner's code, such as a domain's CHECK
+-- on a literal), and the rename says so
 REVOKE USAGE ON SCHEMA ren_source FROM ren_views;
 ALTER TABLE ren_source.events RENAME TO happenings;
 GRANT USAGE ON SCHEMA ren_source TO ren_views;
-SELECT matview, bound_query FROM pipeline.matview_definitions
- WHERE matview = 'ren.mv_appended'::regclass;
-INSERT INTO ren_source.happenings VALUES (5, '2026-01-05 00:00+00');
-SET ROLE ren_views;
-SELECT status, rows FROM pipeline.refresh('ren.mv_appended');
-RESET ROLE;
+ALTER TABLE ren_source.happenings RENAME TO events;
 
 SELECT pipeline.drop_matview('ren.mv_k1', cascade => true);
 SELECT pipeline.drop_matview('ren.mv_appended');

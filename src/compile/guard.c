@@ -106,6 +106,7 @@ typedef struct Reader
 {
 	char	   *name;
 	char	   *query;
+	Oid			owner;			/* the view's, who alone analyzes its query */
 } Reader;
 
 /* The table-backed views that read relid, as Readers. */
@@ -119,21 +120,26 @@ incremental_readers(Oid relid)
 
 	rows = spi_rows(catalog_owner(),
 					catalog_binds_queries() ?
-					"SELECT d.matview::text, d.bound_query "
+					"SELECT d.matview::text, d.bound_query, c.relowner "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
 					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1" :
-					"SELECT d.matview::text, d.query "
+					"SELECT d.matview::text, d.query, c.relowner "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
+					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
 					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		Reader	   *reader = palloc(sizeof(Reader));
 
+		bool		isnull;
+
 		reader->name = spi_rows_text(rows, i, 0);
 		reader->query = spi_rows_text(rows, i, 1);
+		reader->owner = DatumGetObjectId(spi_rows_value(rows, i, 2, &isnull));
 		readers = lappend(readers, reader);
 	}
 	return readers;
@@ -210,7 +216,7 @@ guard_drop(DropStmt *stmt)
 /* reads_column()'s question for subxact_try() */
 typedef struct ColumnQuestion
 {
-	const char *query;
+	const Reader *reader;
 	Oid			relid;
 	AttrNumber	attnum;
 	bool		reads;
@@ -222,22 +228,30 @@ ask_reads_column(void *arg)
 	ColumnQuestion *q = (ColumnQuestion *) arg;
 	RunAs		ra;
 
-	/* a bound query, analyzed as bound whoever runs the DDL */
-	runas_begin_internal(&ra, InvalidOid);
-	q->reads = dag_query_reads_column(q->query, q->relid, q->attnum);
+	/*
+	 * a bound query, analyzed as bound, by the view's owner: analysis can run
+	 * the owner's code (a domain's CHECK on a literal), never as whoever runs
+	 * the DDL
+	 */
+	runas_begin_internal(&ra, q->reader->owner);
+	q->reads = dag_query_reads_column(q->reader->query, q->relid, q->attnum);
 	runas_end(&ra);
 }
 
 /*
- * Whether query reads the column; a query that no longer analyzes (its view
- * is broken already) does not hold the column.
+ * Whether the reader's query reads the column; a query that no longer
+ * analyzes (its view is broken already) does not hold the column, but one
+ * its owner may not analyze for now (USAGE revoked) does.
  */
 static bool
-reads_column(const char *query, Oid relid, AttrNumber attnum)
+reads_column(const Reader *reader, Oid relid, AttrNumber attnum)
 {
-	ColumnQuestion q = {query, relid, attnum, false};
+	ColumnQuestion q = {reader, relid, attnum, false};
+	ErrorData  *edata = subxact_try(ask_reads_column, &q, false);
 
-	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
+	if (edata != NULL)
+		return edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+	return q.reads;
 }
 
 /* Dropping or retyping a column whose changes a view consumes is refused. */
@@ -337,7 +351,7 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 		{
 			Reader	   *reader = lfirst(rc);
 
-			if (reads_column(reader->query, relid, attnum))
+			if (reads_column(reader, relid, attnum))
 				ereport(ERROR,
 						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 						 cmd->subtype == AT_DropColumn ?

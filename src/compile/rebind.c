@@ -34,6 +34,7 @@
 #include "compile/rebind.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
@@ -74,21 +75,6 @@ analyze_as_owner(void *arg)
 	BoundView  *view = (BoundView *) arg;
 
 	view->query = analyze_bound(view->stored, view->owner);
-}
-
-/*
- * The same as the catalog's owner, for a view whose owner cannot see what
- * it reads for a while (USAGE on a schema revoked): its bound query names
- * everything with its schema, so it resolves the same, and parse analysis
- * runs no code of the view's.  Renamed meanwhile, the view would otherwise
- * keep names that no longer exist.
- */
-static void
-analyze_as_catalog_owner(void *arg)
-{
-	BoundView  *view = (BoundView *) arg;
-
-	view->query = analyze_bound(view->stored, catalog_owner());
 }
 
 /* audit_analyze_stored() of a view's expectations, for subxact_try() */
@@ -191,9 +177,23 @@ views_before(Node *stmt)
 		/* a table (stream or differential view) keeps no rule to deparse */
 		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
-			if (subxact_try(analyze_as_owner, view, false) != NULL &&
-				subxact_try(analyze_as_catalog_owner, view, false) != NULL)
+			ErrorData  *edata = subxact_try(analyze_as_owner, view, false);
+
+			/*
+			 * Its owner may not see what it reads for now (USAGE on a schema
+			 * revoked): analyzed by anyone else, its query could run their
+			 * code (a domain's CHECK on a literal), so it keeps the old names
+			 * and says so.
+			 */
+			if (edata != NULL)
+			{
+				if (renamed != NIL && edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+					ereport(WARNING,
+							(errmsg("managed view %s cannot follow this rename", relation_qualified_name(view->relid)),
+							 errdetail("Its query does not analyze as its owner now: %s", edata->message),
+							 errhint("Redefine the view after the rename, or rename while its owner can read what it reads.")));
 				continue;
+			}
 		}
 		else
 		{
