@@ -634,6 +634,19 @@ mirror_populate(Oid relid)
 	return consume(relid, true, NULL);
 }
 
+/* "a.k1, a.k2": the mirror keys of a row */
+static char *
+keys_sql(const MatviewDefinition *mirror, const char *a)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	foreach(lc, mirror->mirror_keys)
+		appendStringInfo(&sql, "%s%s.%s", sql.len ? ", " : "", a, quote_identifier(lfirst(lc)));
+	return sql.data;
+}
+
 /* "a.k1 = b.k1 AND ...": the mirror keys of two rows equal, as their types compare */
 static char *
 keys_equal_sql(Query *query, const MatviewDefinition *mirror, const char *a, const char *b)
@@ -694,7 +707,8 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 	Oid			inctypid = exprType((Node *) query_output_column(query, mirror->incremental_key)->expr);
 	Oid			seqtypid = exprType((Node *) query_output_column(query, mirror->mirror_sequence)->expr);
 	char	   *rows_sql;
-	StringInfoData keys;
+	char	   *first_delete;
+	char	   *keys;
 	StringInfoData rest;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
 	Datum		values[3];
@@ -715,9 +729,7 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 	}
 	rows_sql = psprintf("%s OFFSET 0)", rows_sql);	/* the rows set aside are
 													 * not computed */
-	initStringInfo(&keys);
-	foreach(lc, mirror->mirror_keys)
-		appendStringInfo(&keys, "%sq.%s", keys.len ? ", " : "", quote_identifier(lfirst(lc)));
+	keys = keys_sql(mirror, "q");
 	/* what a redelivered change repeats: every column but the pair's */
 	initStringInfo(&rest);
 	foreach(lc, query->targetList)
@@ -730,11 +742,25 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 			continue;
 		appendStringInfo(&rest, "%sq.%s", rest.len ? ", " : "", quote_identifier(tle->resname));
 	}
-	check.sql = psprintf("SELECT ROW(%s)::pg_catalog.text FROM %s q JOIN %s c"
-						 "   ON %s AND c.%s %s q.%s AND c.%s IS NOT NULL"
-						 " WHERE q.%s IS NULL AND q.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
-						 "   AND q.%s %s $1::%s"
-						 "   AND NOT EXISTS (SELECT FROM %s e WHERE %s AND e.%s %s q.%s AND e.%s %s c.%s)"
+
+	/*
+	 * A key's earliest consumed keyless delete decides: a later one sees no
+	 * fewer sequences before it, and no more changes after it
+	 */
+	first_delete = psprintf("(SELECT DISTINCT ON (%s) %s, q.%s FROM %s q"
+							" WHERE q.%s IS NULL AND q.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+							"   AND q.%s %s $1::%s ORDER BY %s, q.%s)",
+							keys, keys, inc, rows_sql,
+							seq, quote_identifier(mirror->mirror_operation),
+							inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
+							comparison_type_sql(inctypid), keys, inc);
+	check.sql = psprintf("SELECT ROW(%s)::pg_catalog.text FROM %s d"
+						 "   JOIN %s c ON %s AND c.%s %s d.%s AND c.%s IS NOT NULL"
+						 "    AND NOT c.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+						 "   LEFT JOIN (SELECT DISTINCT ON (%s) %s, q.%s FROM %s q JOIN %s d"
+						 "                ON %s AND q.%s %s d.%s WHERE q.%s IS NOT NULL ORDER BY %s, q.%s DESC) b"
+						 "     ON %s"
+						 " WHERE b.%s IS NULL OR c.%s %s b.%s"
 						 " UNION ALL"
 						 " SELECT ROW(%s)::pg_catalog.text FROM %s q"
 						 "   JOIN (SELECT %s, q.%s FROM %s q WHERE q.%s IS NOT NULL GROUP BY %s, q.%s"
@@ -744,22 +770,23 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 						 " HAVING pg_catalog.count(DISTINCT ROW(%s)::pg_catalog.text) OPERATOR(pg_catalog.>) 1"
 						 "    AND pg_catalog.bool_or(q.%s %s $1::%s)"
 						 " LIMIT 1",
-	/* a later change a keyless delete hides */
-						 keys.data, rows_sql, rows_sql,
-						 keys_equal_sql(query, mirror, "c", "q"),
+	/* a later change above every sequence before a keyless delete */
+						 keys_sql(mirror, "d"), first_delete,
+						 rows_sql, keys_equal_sql(query, mirror, "c", "d"),
 						 inc, comparison_operator_sql(inctypid, BTGreaterStrategyNumber), inc, seq,
-						 seq, quote_identifier(mirror->mirror_operation),
-						 inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
-						 comparison_type_sql(inctypid),
-						 rows_sql, keys_equal_sql(query, mirror, "e", "q"),
+						 quote_identifier(mirror->mirror_operation),
+						 keys, keys, seq, rows_sql, first_delete,
+						 keys_equal_sql(query, mirror, "q", "d"),
 						 inc, comparison_operator_sql(inctypid, BTLessStrategyNumber), inc,
-						 seq, comparison_operator_sql(seqtypid, BTGreaterEqualStrategyNumber), seq,
+						 seq, keys, seq,
+						 keys_equal_sql(query, mirror, "b", "d"),
+						 seq, seq, comparison_operator_sql(seqtypid, BTGreaterStrategyNumber), seq,
 	/* a repeated pair with other contents */
-						 keys.data, rows_sql,
-						 keys.data, seq, rows_sql, seq, keys.data, seq,
+						 keys, rows_sql,
+						 keys, seq, rows_sql, seq, keys, seq,
 						 keys_equal_sql(query, mirror, "q", "r"),
 						 seq, equality_operator_sql(seqtypid), seq,
-						 keys.data, seq,
+						 keys, seq,
 						 rest.len ? rest.data : "NULL",
 						 inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
 						 comparison_type_sql(inctypid));
