@@ -181,6 +181,8 @@ SELECT pipeline.create_matview('shop', 'bad', 'SELECT * FROM shop.cases_stage', 
                                options => '{"mirror-keys": "nope", "mirror-sequence": "changed_at"}');
 SELECT pipeline.create_matview('shop', 'bad', 'SELECT * FROM shop.cases_stage', '1 hour', 'mirror',
                                options => '{"mirror-keys": "case_id", "mirror-sequence": "nope"}');
+SELECT pipeline.create_matview('shop', 'bad', 'SELECT stream_offset, to_json(seq) AS seq, op, id FROM shop.mv_cart_staging',
+                               '1 hour', 'mirror', 'stream_offset', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
 SELECT pipeline.create_matview('shop', 'bad', 'SELECT * FROM shop.cases_stage', '1 hour', 'mirror',
                                options => '{"mirror-keys": "case_id", "mirror-sequence": "changed_at"}');
 SELECT pipeline.create_matview('shop', 'bad', 'SELECT * FROM shop.cases_stage', '1 hour', 'mirror',

@@ -35,6 +35,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "io/apply_changes.h"
 #include "model/catalog.h"
@@ -155,6 +156,15 @@ mirror_check(const MatviewDefinition *def)
 			refuse_double_role(def, key, "a key and the sequence, operation or incremental key");
 	}
 	require_column(query, def, def->mirror_sequence, "sequence column", "mirror-sequence");
+	/* every run orders a key's changes by it */
+	if (!OidIsValid(lookup_type_cache(exprType((Node *) query_output_column(query, def->mirror_sequence)->expr),
+									  TYPECACHE_LT_OPR)->lt_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("sequence column \"%s\" of mirror \"%s\" has type %s, which has no ordering",
+						def->mirror_sequence, def->name,
+						format_type_be(exprType((Node *) query_output_column(query, def->mirror_sequence)->expr))),
+				 errhint("Cast it to a type with a default B-tree ordering, such as bigint, numeric or timestamptz.")));
 	require_column(query, def, def->mirror_operation, "operation column", "mirror-operation");
 	if (strcmp(def->mirror_sequence, def->mirror_operation) == 0)
 		refuse_double_role(def, def->mirror_sequence, "the sequence and the operation");
