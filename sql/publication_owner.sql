@@ -100,6 +100,21 @@ INSERT INTO po.t VALUES (3, 'three');
 SELECT status FROM pipeline.refresh('po.mv_lake');
 SELECT pg_read_file(:'owner_file') AS owner_file;
 
+-- anything there but a regular file (a link to a device, a pipe whose read
+-- would block) is refused, not read
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %1$s/shared/.pipeline-publication; ln -s /dev/zero %1$s/shared/.pipeline-publication',
+                        current_setting('po.lake')));
+END $$;
+SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %1$s/shared/.pipeline-publication; mkfifo %1$s/shared/.pipeline-publication',
+                        current_setting('po.lake')));
+END $$;
+SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
+
 DROP DATABASE po_other;
 SELECT pipeline.drop_matview('po.mv_lake');
 DO $$ BEGIN

@@ -38,29 +38,40 @@ owner_text(const char *view)
 					get_database_name(MyDatabaseId), view);
 }
 
-/* The owner file of dir, or NULL when there is none */
+/*
+ * The owner file of dir, or NULL when there is none.  Anything there but a
+ * regular file (a link, a pipe that would block the read) is an error:
+ * whoever made it must remove it.
+ */
 static char *
 read_owner(const char *dir)
 {
 	char	   *path = psprintf("%s/%s", dir, PUBLICATION_OWNER_FILE);
-	FILE	   *file = AllocateFile(path, "r");
-	StringInfoData text;
-	char		buf[1024];
-	size_t		n;
+	int			fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | PG_BINARY);
+	struct stat st;
+	char		buf[4096];
+	ssize_t		n;
 
-	if (file == NULL)
-	{
-		if (errno == ENOENT || errno == ENOTDIR)
-			return NULL;
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return NULL;
+	if (fd < 0 && errno != ELOOP)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read \"%s\": %m", path)));
-	}
-	initStringInfo(&text);
-	while ((n = fread(buf, 1, sizeof(buf), file)) > 0 && text.len < 64 * 1024)
-		appendBinaryStringInfo(&text, buf, n);
-	FreeFile(file);
-	return text.data;
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"%s\" is not a regular file", path),
+				 errhint("It names the lake publication a tree belongs to; remove it.")));
+	/* the few lines pipeline writes; more is not an owner file of pipeline's */
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read \"%s\": %m", path)));
+	CloseTransientFile(fd);
+	buf[n] = '\0';
+	return pstrdup(buf);
 }
 
 /* The database line of an owner file's text ("" when it has none) */
@@ -158,40 +169,42 @@ publication_owner_claim(const char *destination, const char *view)
 	char	   *wanted = owner_text(view);
 	char	   *path = psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE);
 	char	   *temporary = psprintf("%s.%d", path, MyProcPid);
-	char	   *text = read_owner(destination);
-	int			fd;
 
-	if (text !=NULL && strcmp(text, wanted) == 0)
-		return;
-	if (text !=NULL && another_database(text))
-		refuse_held(destination, destination, text);
 	if (pg_mkdir_p(pstrdup(destination), pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", destination)));
-	fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (fd < 0 || write(fd, wanted, strlen(wanted)) != (ssize_t) strlen(wanted) ||
-		pg_fsync(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write \"%s\": %m", temporary)));
-	CloseTransientFile(fd);
-	/* none there: made only if still none; another view's: replaced */
-	if (renameat2(AT_FDCWD, temporary, AT_FDCWD, path, text == NULL ? RENAME_NOREPLACE : 0) != 0)
+	/* a second round only when another process made the file meanwhile */
+	for (int round = 0;; round++)
 	{
-		int			save_errno = errno;
+		char	   *text = read_owner(destination);
+		int			fd;
 
-		unlink(temporary);
-		errno = save_errno;
-		if (errno == EEXIST && (text = read_owner(destination)) !=NULL && another_database(text))
+		if (text !=NULL && strcmp(text, wanted) == 0)
+			return;
+		if (text !=NULL && another_database(text))
 			refuse_held(destination, destination, text);
+		if (round > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s\" changes while lake publication %s claims it", path, view)));
+		fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+		if (fd < 0 || write(fd, wanted, strlen(wanted)) != (ssize_t) strlen(wanted) ||
+			pg_fsync(fd) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write \"%s\": %m", temporary)));
+		CloseTransientFile(fd);
+		/* none there: made only if still none; another view's: replaced */
+		if (renameat2(AT_FDCWD, temporary, AT_FDCWD, path, text == NULL ? RENAME_NOREPLACE : 0) == 0)
+		{
+			(void) fsync_fname_ext(destination, true, false, LOG);
+			return;
+		}
 		if (errno != EEXIST)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not rename \"%s\" to \"%s\": %m", temporary, path)));
-		publication_owner_claim(destination, view); /* this database's,
-													 * meanwhile */
-		return;
+		unlink(temporary);
 	}
-	(void) fsync_fname_ext(destination, true, false, LOG);
 }
