@@ -68,6 +68,20 @@ SELECT pipeline.create_matview('po', 'lake', 'SELECT k, v FROM po.t', '1 hour', 
        options => jsonb_build_object('unload-destination', :'lake' || '/other', 'unload-partition-by', 'k'));
 SELECT status FROM pipeline.refresh('po.mv_lake');
 RESET ROLE;
+-- a link swapped in since the definition, leading into the other
+-- database's tree: the run is refused, and writes nothing there
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; mv %1$s/other %1$s/other_aside && ln -s %1$s/shared/k=1 %1$s/other',
+                        current_setting('po.lake')));
+END $$;
+INSERT INTO po.t VALUES (2, 'more');
+SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %1$s/other && mv %1$s/other_aside %1$s/other',
+                        current_setting('po.lake')));
+END $$;
 \c contrib_regression
 SELECT set_config('po.lake', :'lake', false) IS NOT NULL AS lake_set;
 SELECT po_files('/shared');

@@ -239,19 +239,17 @@ ask_reads_column(void *arg)
 }
 
 /*
- * Whether the reader's query reads the column; a query that no longer
- * analyzes (its view is broken already) does not hold the column, but one
- * its owner may not analyze for now (USAGE revoked) does.
+ * Whether the reader's query reads the column; a query that does not
+ * analyze as its owner (its view is broken already, or its owner may not
+ * see what it reads) does not hold the column: holding every column then
+ * would let the owner block all DDL on another role's table.
  */
 static bool
 reads_column(const Reader *reader, Oid relid, AttrNumber attnum)
 {
 	ColumnQuestion q = {reader, relid, attnum, false};
-	ErrorData  *edata = subxact_try(ask_reads_column, &q, false);
 
-	if (edata != NULL)
-		return edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
-	return q.reads;
+	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
 }
 
 /* Dropping or retyping a column whose changes a view consumes is refused. */

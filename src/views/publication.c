@@ -59,7 +59,6 @@
 #include "io/unload.h"
 #include "io/unload_journal.h"
 #include "model/catalog.h"
-#include "model/definition.h"
 #include "util/analyze.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
@@ -313,8 +312,7 @@ publication_check(MatviewDefinition *def, Oid relid)
 	unload_check_destination(def->unload_destination);
 	destination = canonical_destination(def->unload_destination);
 	check_overlap(def, destination, relid);
-	publication_owner_check(destination, resolved_destination(destination),
-							quote_qualified_identifier(def->schema_name, matview_relation_name(def->name)));
+	publication_owner_check(destination, resolved_destination(destination));
 
 	query = analyze_one(def->query);
 	foreach(lc, query->targetList)
@@ -1117,7 +1115,7 @@ publish(Oid relid, char **detail)
 	destination = canonical_destination(def->unload_destination);
 	publishing.real_destination = resolved_destination(destination);
 	check_still_apart(relid, view->name, destination, publishing.real_destination);
-	publication_owner_claim(destination, relation_qualified_name(relid));
+	publication_owner_claim(destination, publishing.real_destination, relation_qualified_name(relid));
 	adopted = pending_forget_dropped(relid, destination);
 	manifest = relation_qualified_name(relid);
 	types = partition_types(view->bound_query, owner, def->unload_partition_by);

@@ -22,6 +22,7 @@
 
 #include "commands/dbcommands.h"
 #include "common/file_perm.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -30,12 +31,38 @@
 
 #define OWNER_HEADER "pipeline lake publication\n"
 
+/* name on one line: backslashes and line ends escaped */
+static char *
+one_line(const char *name)
+{
+	StringInfoData line;
+
+	initStringInfo(&line);
+	for (const char *c = name; *c; c++)
+	{
+		if (*c == '\\')
+			appendStringInfoString(&line, "\\\\");
+		else if (*c == '\n')
+			appendStringInfoString(&line, "\\n");
+		else if (*c == '\r')
+			appendStringInfoString(&line, "\\r");
+		else
+			appendStringInfoChar(&line, *c);
+	}
+	return line.data;
+}
+
+static char *
+this_database(void)
+{
+	return one_line(get_database_name(MyDatabaseId));
+}
+
 /* "database: d\nview: v\n" after the header: who owns a tree */
 static char *
 owner_text(const char *view)
 {
-	return psprintf(OWNER_HEADER "database: %s\nview: %s\n",
-					get_database_name(MyDatabaseId), view);
+	return psprintf(OWNER_HEADER "database: %s\nview: %s\n", this_database(), one_line(view));
 }
 
 /*
@@ -74,16 +101,17 @@ read_owner(const char *dir)
 	return pstrdup(buf);
 }
 
-/* The database line of an owner file's text ("" when it has none) */
+/* The value of an owner file's line "key: value" ("" when it has none) */
 static char *
-owner_database(const char *text)
+owner_line(const char *text, const char *key)
 {
-	const char *line = strstr(text, "\ndatabase: ");
+	char	   *prefix = psprintf("\n%s: ", key);
+	const char *line = strstr(text, prefix);
 	const char *end;
 
 	if (line == NULL)
 		return "";
-	line += strlen("\ndatabase: ");
+	line += strlen(prefix);
 	end = strchr(line, '\n');
 	return end ? pnstrdup(line, end - line) : pstrdup(line);
 }
@@ -91,53 +119,80 @@ owner_database(const char *text)
 static bool
 another_database(const char *text)
 {
-	return strcmp(owner_database(text), get_database_name(MyDatabaseId)) != 0;
+	return strcmp(owner_line(text, "database"), this_database()) != 0;
 }
 
+/* A line of the file as a message may show it: valid text, not too long */
+static char *
+shown(char *value)
+{
+	if (strlen(value) > NAMEDATALEN * 2 + 8 || !pg_verifymbstr(value, strlen(value), true))
+		return "(unreadable)";
+	return value;
+}
+
+/* Another database's owner file found: where, and what it says */
+typedef struct Held
+{
+	char	   *dir;
+	char	   *text;
+} Held;
+
 static void
-refuse_held(const char *destination, const char *dir, const char *text)
+refuse_held(const char *destination, const Held *held)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("destination \"%s\" overlaps a lake publication of database \"%s\"",
-					destination, owner_database(text)),
-			 errdetail("\"%s/%s\" says:\n%s", dir, PUBLICATION_OWNER_FILE, text),
+					destination, shown(owner_line(held->text, "database"))),
+			 errdetail("\"%s/%s\" names view %s of that database.", held->dir, PUBLICATION_OWNER_FILE,
+					   shown(owner_line(held->text, "view"))),
 			 errhint("Choose another destination; if that publication no longer writes there (a copy of its database, a database renamed since), remove that file.")));
 }
 
-/* Refuses an owner file of another database in dir or any directory below it */
-static void
-check_below(const char *destination, const char *dir, int depth)
+/* Another database's owner file in a directory below dir, if any */
+static bool
+held_below(const char *dir, Held *held)
 {
 	DIR		   *d;
 	struct dirent *entry;
-	char	   *text;
+	bool		found = false;
 
-	CHECK_FOR_INTERRUPTS();
-	if (depth > 0 && (text = read_owner(dir)) !=NULL && another_database(text))
-		refuse_held(destination, dir, text);
 	d = AllocateDir(dir);
 	if (d == NULL)
-		return;					/* not there (yet), or not a directory */
-	while ((entry = ReadDirExtended(d, dir, LOG)) != NULL)
+		return false;			/* not there (yet), or not a directory */
+	while (!found && (entry = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
 		char	   *path;
 		struct stat st;
 
+		CHECK_FOR_INTERRUPTS();
 		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
 			continue;
 		path = psprintf("%s/%s", dir, entry->d_name);
 		/* links are not followed: a link's target is checked as written */
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			check_below(destination, path, depth + 1);
-		pfree(path);
+		{
+			char	   *text = read_owner(path);
+
+			if (text !=NULL && another_database(text))
+			{
+				held->dir = path;
+				held->text = text;
+
+				found = true;
+			}
+			else
+				found = held_below(path, held);
+		}
 	}
 	FreeDir(d);
+	return found;
 }
 
-/* Refuses an owner file of another database in path or a directory above it */
-static void
-check_above(const char *destination, const char *path)
+/* Another database's owner file in path or a directory above it, if any */
+static bool
+held_above(const char *path, Held *held)
 {
 	char	   *dir = pstrdup(path);
 
@@ -147,29 +202,40 @@ check_above(const char *destination, const char *path)
 		char	   *slash;
 
 		if (text !=NULL && another_database(text))
-			refuse_held(destination, dir, text);
+		{
+			held->dir = dir;
+			held->text = text;
+
+			return true;
+		}
 		slash = last_dir_separator(dir);
 		if (slash == NULL || slash == dir)
-			break;
+			return false;
 		*slash = '\0';
 	}
 }
 
 void
-publication_owner_check(const char *destination, const char *real_destination, const char *view)
+publication_owner_check(const char *destination, const char *real_destination)
 {
-	check_above(destination, destination);
-	check_above(destination, real_destination);
-	check_below(destination, real_destination, 0);
+	Held		held;
+
+	if (held_above(destination, &held) || held_above(real_destination, &held) ||
+		held_below(real_destination, &held))
+		refuse_held(destination, &held);
 }
 
 void
-publication_owner_claim(const char *destination, const char *view)
+publication_owner_claim(const char *destination, const char *real_destination, const char *view)
 {
 	char	   *wanted = owner_text(view);
 	char	   *path = psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE);
 	char	   *temporary = psprintf("%s.%d", path, MyProcPid);
+	Held		held;
 
+	/* where the files really go too: a link swapped in since the definition */
+	if (held_above(destination, &held) || held_above(real_destination, &held))
+		refuse_held(destination, &held);
 	if (pg_mkdir_p(pstrdup(destination), pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -182,8 +248,6 @@ publication_owner_claim(const char *destination, const char *view)
 
 		if (text !=NULL && strcmp(text, wanted) == 0)
 			return;
-		if (text !=NULL && another_database(text))
-			refuse_held(destination, destination, text);
 		if (round > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -199,6 +263,18 @@ publication_owner_claim(const char *destination, const char *view)
 		if (renameat2(AT_FDCWD, temporary, AT_FDCWD, path, text == NULL ? RENAME_NOREPLACE : 0) == 0)
 		{
 			(void) fsync_fname_ext(destination, true, false, LOG);
+
+			/*
+			 * Newly held: another database may have defined a tree above or
+			 * below at the same time, each definition checking before either
+			 * held its tree.  The one that finds the other gives its tree up.
+			 */
+			if (text == NULL &&
+				(held_above(real_destination, &held) || held_below(real_destination, &held)))
+			{
+				unlink(path);
+				refuse_held(destination, &held);
+			}
 			return;
 		}
 		if (errno != EEXIST)

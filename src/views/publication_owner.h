@@ -14,21 +14,23 @@
  * Refuses a destination that another database's publication holds: its
  * own owner file, or one in a directory above it or below it, naming
  * another database (checked at definition, before any file is written).
- * view is the publication's qualified relation name; destination and
- * real_destination as written and where its links lead.
+ * destination and real_destination as written and where its links lead.
  */
-extern void publication_owner_check(const char *destination, const char *real_destination,
-									const char *view);
+extern void publication_owner_check(const char *destination, const char *real_destination);
 
 /*
  * Makes the destination (mkdir -p) and its owner file naming this
  * database and view, or finds it there; every run calls it before writing.
+ * Refused, too, when another database's file is above the destination or
+ * where its links lead (a link swapped in since the definition), and, for a
+ * tree newly held, below it (a definition made at the same time).
  * A file naming another view of this database is replaced (this database's
  * destinations do not overlap, so that view publishes elsewhere now); one
  * naming another database fails the run: a copy of the database, or a
  * database renamed since, would otherwise write and remove the files that
  * database's publication lists.
  */
-extern void publication_owner_claim(const char *destination, const char *view);
+extern void publication_owner_claim(const char *destination, const char *real_destination,
+									const char *view);
 
 #endif
