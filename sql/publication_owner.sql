@@ -129,6 +129,29 @@ DO $$ BEGIN
 END $$;
 SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
 
+-- a file there that is not pipeline's is no tree of this database's
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %1$s/shared/.pipeline-publication; echo hello > %1$s/shared/.pipeline-publication',
+                        current_setting('po.lake')));
+END $$;
+SELECT po_try($$SELECT pipeline.refresh('po.mv_lake')$$);
+-- a directory below that the server may not enter (a mount point's
+-- lost+found) holds no owner file it can see: the definition goes through
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; mkdir -p %1$s/mounted/lost+found && chmod 000 %1$s/mounted/lost+found',
+                        current_setting('po.lake')));
+END $$;
+SELECT pipeline.create_matview('po', 'mounted', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/mounted', 'unload-partition-by', 'k'));
+SELECT status FROM pipeline.refresh('po.mv_mounted');
+SELECT pipeline.drop_matview('po.mv_mounted');
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; chmod 700 %1$s/mounted/lost+found', current_setting('po.lake')));
+END $$;
+
 DROP DATABASE po_other;
 SELECT pipeline.drop_matview('po.mv_lake');
 DO $$ BEGIN

@@ -66,12 +66,13 @@ owner_text(const char *view)
 }
 
 /*
- * The owner file of dir, or NULL when there is none.  Anything there but a
- * regular file (a link, a pipe that would block the read) is an error:
- * whoever made it must remove it.
+ * The owner file of dir, or NULL when there is none (or, when
+ * denied_is_none, none the server may read).  Anything there but a regular
+ * file (a link, a pipe that would block the read) is an error: whoever made
+ * it must remove it.
  */
 static char *
-read_owner(const char *dir)
+read_owner(const char *dir, bool denied_is_none)
 {
 	char	   *path = psprintf("%s/%s", dir, PUBLICATION_OWNER_FILE);
 	int			fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | PG_BINARY);
@@ -80,6 +81,9 @@ read_owner(const char *dir)
 	ssize_t		n;
 
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return NULL;
+	/* a directory the server may not enter (lost+found) holds none it sees */
+	if (fd < 0 && denied_is_none && (errno == EACCES || errno == EPERM))
 		return NULL;
 	if (fd < 0 && errno != ELOOP)
 		ereport(ERROR,
@@ -116,10 +120,12 @@ owner_line(const char *text, const char *key)
 	return end ? pnstrdup(line, end - line) : pstrdup(line);
 }
 
+/* Whether text is an owner file that names another database, or none of pipeline's */
 static bool
 another_database(const char *text)
 {
-	return strcmp(owner_line(text, "database"), this_database()) != 0;
+	return strncmp(text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0 ||
+		strcmp(owner_line(text, "database"), this_database()) != 0;
 }
 
 /* A line of the file as a message may show it: valid text, not too long */
@@ -141,13 +147,19 @@ typedef struct Held
 static void
 refuse_held(const char *destination, const Held *held)
 {
+	if (strncmp(held->text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("destination \"%s\" overlaps a tree marked by \"%s/%s\", which is not pipeline's",
+						destination, held->dir, PUBLICATION_OWNER_FILE),
+				 errhint("Remove that file if no lake publication writes there.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("destination \"%s\" overlaps a lake publication of database \"%s\"",
 					destination, shown(owner_line(held->text, "database"))),
 			 errdetail("\"%s/%s\" names view %s of that database.", held->dir, PUBLICATION_OWNER_FILE,
 					   shown(owner_line(held->text, "view"))),
-			 errhint("Choose another destination; if that publication no longer writes there (a copy of its database, a database renamed since), remove that file.")));
+			 errhint("Choose another destination; if that publication no longer writes there (a copy of its database, a database renamed since, a publication dropped), remove that file.")));
 }
 
 /* Another database's owner file in a directory below dir, if any */
@@ -173,7 +185,7 @@ held_below(const char *dir, Held *held)
 		/* links are not followed: a link's target is checked as written */
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		{
-			char	   *text = read_owner(path);
+			char	   *text = read_owner(path, true);
 
 			if (text !=NULL && another_database(text))
 			{
@@ -198,7 +210,7 @@ held_above(const char *path, Held *held)
 
 	for (;;)
 	{
-		char	   *text = read_owner(dir);
+		char	   *text = read_owner(dir, true);
 		char	   *slash;
 
 		if (text !=NULL && another_database(text))
@@ -243,11 +255,18 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 	/* a second round only when another process made the file meanwhile */
 	for (int round = 0;; round++)
 	{
-		char	   *text = read_owner(destination);
+		char	   *text = read_owner(destination, false);
 		int			fd;
 
 		if (text !=NULL && strcmp(text, wanted) == 0)
 			return;
+		if (text !=NULL && another_database(text))
+		{
+			held.dir = (char *) destination;
+			held.text = text;
+
+			refuse_held(destination, &held);
+		}
 		if (round > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -269,11 +288,25 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 			 * below at the same time, each definition checking before either
 			 * held its tree.  The one that finds the other gives its tree up.
 			 */
-			if (text == NULL &&
-				(held_above(real_destination, &held) || held_below(real_destination, &held)))
+			if (text == NULL)
 			{
-				unlink(path);
-				refuse_held(destination, &held);
+				volatile bool found = false;
+
+				PG_TRY();
+				{
+					found = held_above(real_destination, &held) || held_below(real_destination, &held);
+				}
+				PG_CATCH();
+				{
+					unlink(path);	/* not held until looked below */
+					PG_RE_THROW();
+				}
+				PG_END_TRY();
+				if (found)
+				{
+					unlink(path);
+					refuse_held(destination, &held);
+				}
 			}
 			return;
 		}
