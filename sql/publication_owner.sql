@@ -153,7 +153,16 @@ DO $$ BEGIN
 END $$;
 
 DROP DATABASE po_other;
+-- a dropped publication gives its tree up: its files stay, its owner file
+-- goes (another database may publish there now)
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; rm %1$s/shared/.pipeline-publication', current_setting('po.lake')));
+END $$;
+SELECT status FROM pipeline.refresh('po.mv_lake');
+SELECT po_files('/shared');
 SELECT pipeline.drop_matview('po.mv_lake');
+SELECT po_files('/shared');
 DO $$ BEGIN
   EXECUTE format('COPY (SELECT) TO PROGRAM %L',
                  format('cat > /dev/null; rm -rf %s', current_setting('po.lake')));

@@ -41,6 +41,7 @@
 #include "util/subxact.h"
 #include "views/differential.h"
 #include "views/matview.h"
+#include "views/publication.h"
 #include "util/relation_name.h"
 
 Oid
@@ -275,6 +276,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
 		differential_forget(victim);
+		publication_forget_owner(victim);
 		drop_relation(victim, cascade);
 		catalog_delete(victim);
 	}

@@ -1074,6 +1074,18 @@ check_still_apart(Oid relid, const char *name, const char *destination, const ch
 	}
 }
 
+void
+publication_forget_owner(Oid relid)
+{
+	ManagedView *view = catalog_get(relid);
+
+	if (view == NULL || view->type != MATVIEW_UNLOAD)
+		return;
+	publication_owner_release(canonical_destination(dpl_stored_options(MATVIEW_UNLOAD,
+																	   view->options_json)->unload_destination),
+							  relation_qualified_name(relid));
+}
+
 static uint64
 publish(Oid relid, char **detail)
 {

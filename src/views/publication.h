@@ -41,4 +41,11 @@ extern uint64 publication_populate(Oid relid);
 /* A redefinition: the next run republishes every partition. */
 extern void publication_mark_stale(Oid relid);
 
+/*
+ * A publication about to be dropped gives its tree up: the owner file at
+ * its destination goes (its files stay, as every dropped publication's).
+ * Nothing for another kind of view.
+ */
+extern void publication_forget_owner(Oid relid);
+
 #endif

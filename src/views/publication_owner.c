@@ -27,6 +27,7 @@
 #include "storage/fd.h"
 #include "utils/builtins.h"
 
+#include "util/subxact.h"
 #include "views/publication_owner.h"
 
 #define OWNER_HEADER "pipeline lake publication\n"
@@ -316,4 +317,30 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 					 errmsg("could not rename \"%s\" to \"%s\": %m", temporary, path)));
 		unlink(temporary);
 	}
+}
+
+/* publication_owner_release()'s question, for subxact_try() */
+typedef struct Release
+{
+	const char *destination;
+	const char *wanted;
+	bool		ours;
+} Release;
+
+static void
+read_for_release(void *arg)
+{
+	Release    *release = arg;
+	char	   *text = read_owner(release->destination, true);
+
+	release->ours = text !=NULL && strcmp(text, release->wanted) == 0;
+}
+
+void
+publication_owner_release(const char *destination, const char *view)
+{
+	Release		release = {destination, owner_text(view), false};
+
+	if (subxact_try(read_for_release, &release, false) == NULL && release.ours)
+		(void) unlink(psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE));
 }

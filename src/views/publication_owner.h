@@ -33,4 +33,11 @@ extern void publication_owner_check(const char *destination, const char *real_de
 extern void publication_owner_claim(const char *destination, const char *real_destination,
 									const char *view);
 
+/*
+ * Removes the destination's owner file when it names this database and
+ * view (a publication being dropped): its tree is nobody's then.  Never
+ * fails: a file it cannot read is left for whoever made it.
+ */
+extern void publication_owner_release(const char *destination, const char *view);
+
 #endif
