@@ -152,6 +152,25 @@ DO $$ BEGIN
                  format('cat > /dev/null; chmod 700 %1$s/mounted/lost+found', current_setting('po.lake')));
 END $$;
 
+-- a publication redefined to another destination gives its old tree up
+-- (files and all stay there); one redefined in place keeps its claim
+CREATE FUNCTION public.po_has_owner(dir text) RETURNS boolean LANGUAGE sql AS $$
+  SELECT '.pipeline-publication' IN (SELECT pg_ls_dir(current_setting('po.lake') || dir, true, false))
+$$;
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/before', 'unload-partition-by', 'k'));
+SELECT status FROM pipeline.refresh('po.mv_moving');
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v, 1 AS one FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/before', 'unload-partition-by', 'k'));
+SELECT po_has_owner('/before') AS kept_in_place;
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/after', 'unload-partition-by', 'k'));
+SELECT status FROM pipeline.refresh('po.mv_moving');
+SELECT po_has_owner('/before') AS old_tree_held, po_has_owner('/after') AS new_tree_held,
+       (SELECT count(*) FROM pg_ls_dir(:'lake' || '/before') d WHERE d LIKE 'k=%') AS old_partitions_stay;
+SELECT pipeline.drop_matview('po.mv_moving');
+DROP FUNCTION public.po_has_owner(text);
+
 DROP DATABASE po_other;
 -- a dropped publication gives its tree up: its files stay, its owner file
 -- goes (another database may publish there now)

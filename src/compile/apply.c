@@ -722,6 +722,8 @@ keep_view(PendingView *v)
 	if (v->def)
 	{
 		audit_bind(v->def, v->relid);
+		if (v->type == MATVIEW_UNLOAD)
+			publication_forget_owner(v->relid, v->def->unload_destination);
 		catalog_update_definition(v->relid, v->def);
 		/* the rows it keeps are its first contents, audited as a new view's */
 		if (v->type != MATVIEW_UNLOAD)

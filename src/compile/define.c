@@ -276,7 +276,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 		Oid			victim = dag->nodes[list_nth_int(doomed, i)].relid;
 
 		differential_forget(victim);
-		publication_forget_owner(victim);
+		publication_forget_owner(victim, NULL);
 		drop_relation(victim, cascade);
 		catalog_delete(victim);
 	}

@@ -1075,15 +1075,17 @@ check_still_apart(Oid relid, const char *name, const char *destination, const ch
 }
 
 void
-publication_forget_owner(Oid relid)
+publication_forget_owner(Oid relid, const char *new_destination)
 {
 	ManagedView *view = catalog_get(relid);
+	char	   *destination;
 
 	if (view == NULL || view->type != MATVIEW_UNLOAD)
 		return;
-	publication_owner_release(canonical_destination(dpl_stored_options(MATVIEW_UNLOAD,
-																	   view->options_json)->unload_destination),
-							  relation_qualified_name(relid));
+	destination = canonical_destination(dpl_stored_options(MATVIEW_UNLOAD,
+														   view->options_json)->unload_destination);
+	if (new_destination == NULL || strcmp(canonical_destination(new_destination), destination) != 0)
+		publication_owner_release(destination, relation_qualified_name(relid));
 }
 
 static uint64

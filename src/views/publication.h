@@ -42,10 +42,11 @@ extern uint64 publication_populate(Oid relid);
 extern void publication_mark_stale(Oid relid);
 
 /*
- * A publication about to be dropped gives its tree up: the owner file at
- * its destination goes (its files stay, as every dropped publication's).
- * Nothing for another kind of view.
+ * A publication about to be dropped (new_destination NULL) or redefined to
+ * another destination gives its tree up: the owner file at its destination
+ * goes (its files stay, as they always did).  Nothing for another kind of
+ * view, or a redefinition that keeps the destination.
  */
-extern void publication_forget_owner(Oid relid);
+extern void publication_forget_owner(Oid relid, const char *new_destination);
 
 #endif
