@@ -134,7 +134,6 @@ incremental_readers(Oid relid)
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		Reader	   *reader = palloc(sizeof(Reader));
-
 		bool		isnull;
 
 		reader->name = spi_rows_text(rows, i, 0);

@@ -250,6 +250,13 @@ matview_bound_from_rule(Oid relid)
 	return bound;
 }
 
+/* an upgrade that binds every view's query says which one failed */
+static void
+binding_context(void *arg)
+{
+	errcontext("binding the stored query of managed view %s", (char *) arg);
+}
+
 PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
 
 /*
@@ -258,13 +265,6 @@ PG_FUNCTION_INFO_V1(pipeline_bind_stored_query);
  * materialized view's rule holds exactly what it was bound to; an
  * incremental view's text is read as its owner reads it.
  */
-/* an upgrade that binds every view's query says which one failed */
-static void
-binding_context(void *arg)
-{
-	errcontext("binding the stored query of managed view %s", (char *) arg);
-}
-
 Datum
 pipeline_bind_stored_query(PG_FUNCTION_ARGS)
 {

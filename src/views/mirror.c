@@ -38,6 +38,7 @@
 #include "utils/typcache.h"
 
 #include "io/apply_changes.h"
+#include "io/apply_plan.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "model/definition.h"
@@ -139,6 +140,7 @@ mirror_check(const MatviewDefinition *def)
 	Query	   *query;
 	ListCell   *lc;
 	Oid			stage = InvalidOid;
+	Oid			sequence_type;
 
 	if (!catalog_has_options())
 		ereport(ERROR,
@@ -156,14 +158,13 @@ mirror_check(const MatviewDefinition *def)
 			refuse_double_role(def, key, "a key and the sequence, operation or incremental key");
 	}
 	require_column(query, def, def->mirror_sequence, "sequence column", "mirror-sequence");
+	sequence_type = exprType((Node *) query_output_column(query, def->mirror_sequence)->expr);
 	/* every run orders a key's changes by it */
-	if (!OidIsValid(lookup_type_cache(exprType((Node *) query_output_column(query, def->mirror_sequence)->expr),
-									  TYPECACHE_LT_OPR)->lt_opr))
+	if (!OidIsValid(lookup_type_cache(sequence_type, TYPECACHE_LT_OPR)->lt_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("sequence column \"%s\" of mirror \"%s\" has type %s, which has no ordering",
-						def->mirror_sequence, def->name,
-						format_type_be(exprType((Node *) query_output_column(query, def->mirror_sequence)->expr))),
+						def->mirror_sequence, def->name, format_type_be(sequence_type)),
 				 errhint("Cast it to a type with a default B-tree ordering, such as bigint, numeric or timestamptz.")));
 	require_column(query, def, def->mirror_operation, "operation column", "mirror-operation");
 	if (strcmp(def->mirror_sequence, def->mirror_operation) == 0)
@@ -649,11 +650,9 @@ static char *
 keys_sql(const MatviewDefinition *mirror, const char *a)
 {
 	StringInfoData sql;
-	ListCell   *lc;
 
 	initStringInfo(&sql);
-	foreach(lc, mirror->mirror_keys)
-		appendStringInfo(&sql, "%s%s.%s", sql.len ? ", " : "", a, quote_identifier(lfirst(lc)));
+	append_name_list(&sql, mirror->mirror_keys, a, ", ");
 	return sql.data;
 }
 

@@ -228,12 +228,20 @@ held_above(const char *path, Held *held)
 	}
 }
 
+/* held_above() of the destination as written and, when links lead elsewhere, of where they lead */
+static bool
+held_above_either(const char *destination, const char *real_destination, Held *held)
+{
+	return held_above(destination, held) ||
+		(strcmp(real_destination, destination) != 0 && held_above(real_destination, held));
+}
+
 void
 publication_owner_check(const char *destination, const char *real_destination)
 {
 	Held		held;
 
-	if (held_above(destination, &held) || held_above(real_destination, &held) ||
+	if (held_above_either(destination, real_destination, &held) ||
 		held_below(real_destination, &held))
 		refuse_held(destination, &held);
 }
@@ -247,7 +255,7 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 	Held		held;
 
 	/* where the files really go too: a link swapped in since the definition */
-	if (held_above(destination, &held) || held_above(real_destination, &held))
+	if (held_above_either(destination, real_destination, &held))
 		refuse_held(destination, &held);
 	if (pg_mkdir_p(pstrdup(destination), pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
