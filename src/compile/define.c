@@ -15,12 +15,9 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_namespace.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -59,15 +56,8 @@ define_view(MatviewDefinition *def)
 	if (OidIsValid(relid))
 		return compile_redefine(def);
 
-	/*
-	 * A new view: sessions defining the same name queue here (a lock on the
-	 * name, never on the schema's number 0 that CREATE takes), and the one
-	 * behind sees the other's view once it committed, as a redefinition; they
-	 * met at PostgreSQL's unique index on type names (23505).
-	 */
-	LockDatabaseObject(NamespaceRelationId, nspid,
-					   (uint16) (hash_bytes((const unsigned char *) relname, strlen(relname)) | 1),
-					   ExclusiveLock);
+	/* a new view: the one behind a session defining it redefines it */
+	compile_lock_view_name(nspid, relname);
 	relid = get_relname_relid(relname, nspid);
 	if (OidIsValid(relid))
 		return compile_redefine(def);

@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_namespace.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/inval.h"
@@ -15,6 +17,7 @@
 
 #include "compile/changeset.h"
 #include "compile/locks.h"
+#include "model/definition.h"
 #include "util/lock_set.h"
 #include "views/capture.h"
 
@@ -207,5 +210,60 @@ changeset_build_and_lock(List *defs)
 			continue;			/* a commit raced our snapshot: look again */
 		lock_all_or_nothing(need);
 		held = need;
+	}
+}
+
+/* The lock's object sub-id for a name: never 0, the whole schema's */
+static uint16
+view_name_lock_id(const char *relname)
+{
+	return (uint16) (hash_bytes((const unsigned char *) relname, strlen(relname)) | 1);
+}
+
+void
+compile_lock_view_name(Oid nspid, const char *relname)
+{
+	LockDatabaseObject(NamespaceRelationId, nspid, view_name_lock_id(relname), ExclusiveLock);
+}
+
+/* A view name's lock, as compile_lock_view_names() sorts them */
+typedef struct ViewNameLock
+{
+	Oid			nspid;
+	uint16		id;
+} ViewNameLock;
+
+static int
+view_name_lock_cmp(const ListCell *a, const ListCell *b)
+{
+	const ViewNameLock *x = lfirst(a);
+	const ViewNameLock *y = lfirst(b);
+
+	if (x->nspid != y->nspid)
+		return x->nspid < y->nspid ? -1 : 1;
+	return (int) x->id - (int) y->id;
+}
+
+void
+compile_lock_view_names(List *defs)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, defs)
+	{
+		ViewNameLock *name = palloc(sizeof(ViewNameLock));
+		char	   *relname;
+
+		name->nspid = definition_validate(lfirst(lc), &relname);
+		name->id = view_name_lock_id(relname);
+		names = lappend(names, name);
+	}
+	list_sort(names, view_name_lock_cmp);
+	foreach(lc, names)
+	{
+		ViewNameLock *name = lfirst(lc);
+
+		LockDatabaseObject(NamespaceRelationId, name->nspid, name->id, ExclusiveLock);
 	}
 }

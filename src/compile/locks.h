@@ -8,6 +8,7 @@
 #define PIPELINE_LOCKS_H
 
 #include "nodes/pg_list.h"
+#include "postgres_ext.h"
 
 #include "compile/changeset.h"
 
@@ -37,5 +38,22 @@ extern void changeset_lock(ChangeSet *cs);
  * active snapshot; the caller pops it once done.
  */
 extern ChangeSet *changeset_build_and_lock(List *defs);
+
+/*
+ * Locks the name relname in schema nspid for a new view: sessions creating
+ * a view of the same name queue here, and the one behind finds the view
+ * the other committed (a lock on the name, never on the schema's number 0
+ * that CREATE takes); they met at PostgreSQL's unique index on type names
+ * (23505).  Held to the end of the transaction.
+ */
+extern void compile_lock_view_name(Oid nspid, const char *relname);
+
+/*
+ * compile_lock_view_name() for the view of each of defs, in one order
+ * whatever the order of defs, so two update sets naming the same views
+ * never wait for each other's names crosswise.  Takes them before any
+ * relation lock, as a definition of one view does.
+ */
+extern void compile_lock_view_names(List *defs);
 
 #endif

@@ -128,6 +128,8 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	defs = staged_definitions();
 	if (defs == NIL)
 		return (Datum) 0;
+	/* a new view another session is defining is redefined once it is made */
+	compile_lock_view_names(defs);
 	/* views whose relation went unseen would hold their names and edges */
 	(void) matview_forget_gone();
 	cs = changeset_build_and_lock(defs);
