@@ -202,6 +202,13 @@ SELECT * FROM pipeline.check('analytics.mv_regions', 'SELECT DISTINCT region::te
 SELECT pipeline.create_matview('analytics', 'regions', 'SELECT DISTINCT region::text AS region FROM billingdb.orders', '1 hour');
 SELECT name, columns, version FROM pipeline.matviews WHERE name IN ('regions', 'region_count') ORDER BY name;
 SELECT * FROM analytics.mv_region_count;
+-- another collation is a break where it reaches a reader's output (its
+-- readers would sort and compare it otherwise): refused, nothing changes
+SELECT * FROM pipeline.check('analytics.mv_regions', 'SELECT DISTINCT region COLLATE "C" AS region FROM billingdb.orders');
+SELECT pipeline.create_matview('analytics', 'regions', 'SELECT DISTINCT region COLLATE "C" AS region FROM billingdb.orders', '1 hour');
+SELECT attrelid::regclass, attcollation::regcollation FROM pg_attribute
+ WHERE attrelid IN ('analytics.mv_regions'::regclass, 'analytics.mv_region_count'::regclass)
+   AND attname IN ('region', 'last_region') ORDER BY 1;
 
 -- the rebuilt view stays with its owner even when someone else redefines
 -- the upstream (here a superuser)

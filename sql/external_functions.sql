@@ -103,6 +103,9 @@ SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http:/
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%2e%2E/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%2e');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/okay');
+-- another port of the same host is another endpoint
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:2/ok');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1/ok');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..;/evil');
 -- the same with ';' encoded (a server that decodes before stripping ";x"
 -- reads "..%3B" as ".."), tried by an admin with a trap schema first in its path

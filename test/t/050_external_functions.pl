@@ -178,6 +178,13 @@ my @raw_replies = (
 		qr/r_array_msg\(integer\) at ".*" failed: \["a"\]/ ],
 	[ 'r_count_text', '{"success":true,"num_records":"1","results":[1]}', undef,
 		qr/r_count_text\(integer\) at ".*" returned a wrong num_records.*the reply says "1", not a number/s ],
+	# one result per record sent, no more and no fewer, whatever num_records says
+	[ 'r_surplus', '{"success":true,"results":[1,2]}', undef,
+		qr/r_surplus\(integer\) at ".*" returned a wrong number of results.*Sent 1 record, got 2 results/s ],
+	[ 'r_surplus_counted', '{"success":true,"num_records":1,"results":[1,2]}', undef,
+		qr/r_surplus_counted\(integer\) at ".*" returned a wrong number of results.*Sent 1 record, got 2 results/s ],
+	[ 'r_short', '{"success":true,"results":[]}', undef,
+		qr/r_short\(integer\) at ".*" returned a wrong number of results.*Sent 1 record, got 0 results/s ],
 	# a reply that is not UTF-8 never becomes text in the database
 	[ 'r_not_utf8', qq({"success":true,"num_records":1,"results":["ab\xff\xfecd"]}), undef,
 		qr/r_not_utf8\(integer\) at ".*" returned a reply that is not valid UTF-8.*Reply: .*ab\\xff\\xfecd/s ],
