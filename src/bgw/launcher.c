@@ -319,7 +319,7 @@ slot_held(SlotKind kind, Oid dboid)
 bool
 launcher_register_process(Oid dboid, PipelineProcessKind kind)
 {
-	bool		dropping;
+	bool		refused;
 
 	if (shared == NULL)
 		return true;
@@ -329,14 +329,20 @@ launcher_register_process(Oid dboid, PipelineProcessKind kind)
 		exit_callback_registered = true;
 	}
 	SpinLockAcquire(&shared->mutex);
-	dropping = slot_held(SLOT_DATABASE_DROP, dboid) ||
+
+	/*
+	 * one scheduler and one alert sender a database: a launcher restarted
+	 * since the first started knows nothing of it
+	 */
+	refused = slot_held(SLOT_DATABASE_DROP, dboid) ||
 		(kind != PROCESS_SCHEDULER && slot_held(SLOT_EXTENSION_DROP, dboid)) ||
+		(kind == PROCESS_SCHEDULER && slot_held(SLOT_SCHEDULER, dboid)) ||
 		(kind == PROCESS_ALERT_SENDER && slot_held(SLOT_ALERT_SENDER, dboid));
-	if (!dropping && my_slot < 0)
+	if (!refused && my_slot < 0)
 		(void) take_slot(kind == PROCESS_SCHEDULER ? SLOT_SCHEDULER :
 						 kind == PROCESS_ALERT_SENDER ? SLOT_ALERT_SENDER : SLOT_REFRESH, dboid);
 	SpinLockRelease(&shared->mutex);
-	return !dropping;
+	return !refused;
 }
 
 /* The run queue of dboid's scheduler, or NULL; the caller holds the mutex. */
@@ -876,12 +882,14 @@ launcher_database_allowed(const char *dbname)
 
 	if (pipeline_databases == NULL || pipeline_databases[0] == '\0')
 		return true;
+	/* called on every pass of long-lived loops: leaves nothing behind */
 	list = pstrdup(pipeline_databases);
-	if (!SplitIdentifierString(list, ',', &names))
-		return false;
-	foreach(lc, names)
-		if (strcmp(lfirst(lc), dbname) == 0)
-			allowed = true;
+	if (SplitIdentifierString(list, ',', &names))
+		foreach(lc, names)
+			if (strcmp(lfirst(lc), dbname) == 0)
+				allowed = true;
+	list_free(names);
+	pfree(list);
 	return allowed;
 }
 
@@ -1023,6 +1031,18 @@ take_database_events(TimestampTz now)
 	}
 }
 
+/* Is a scheduler of dboid running (registered)? */
+static bool
+scheduler_registered(Oid dboid)
+{
+	bool		held;
+
+	SpinLockAcquire(&shared->mutex);
+	held = slot_held(SLOT_SCHEDULER, dboid);
+	SpinLockRelease(&shared->mutex);
+	return held;
+}
+
 /* Starts a scheduler for the database unless it has one or waits to retry. */
 static void
 ensure_scheduler(KnownDatabase *entry, TimestampTz now)
@@ -1040,6 +1060,12 @@ ensure_scheduler(KnownDatabase *entry, TimestampTz now)
 	}
 	if (now < entry->retry_at)
 		return;
+	/* one a launcher that restarted since cannot see (no handle): look later */
+	if (scheduler_registered(entry->dboid))
+	{
+		entry->retry_at = TimestampTzPlusMilliseconds(now, SCHEDULER_RESTART_MS);
+		return;
+	}
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	if (launcher_start_worker("pipeline_scheduler_main", "pipeline scheduler",
 							  ObjectIdGetDatum(entry->dboid), NULL, 0,

@@ -46,7 +46,8 @@ extern void launcher_register(void);
  * Adds this scheduler, refresh worker or alert sender to the registry until
  * it exits.  Returns false, registering nothing, when DROP DATABASE of dboid
  * is under way, or (but for a scheduler) DROP EXTENSION pipeline in dboid,
- * or (for an alert sender) when dboid has one already: the caller should
+ * or (for a scheduler or an alert sender) when dboid has one already (a
+ * launcher restarted since it started cannot tell): the caller should
  * leave quietly.  The check and the registration are one
  * step, so a drop that begins later finds this process and signals it.
  */

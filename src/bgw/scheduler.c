@@ -858,7 +858,7 @@ pipeline_scheduler_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	if (!launcher_register_process(dboid, PROCESS_SCHEDULER))
-		proc_exit(0);			/* the database is being dropped */
+		proc_exit(0);			/* the database is being dropped, or has one */
 	pgstat_report_appname("pipeline scheduler");
 
 	creations = launcher_extension_creations();

@@ -205,5 +205,31 @@ sleep 2;
 $woke = wakeups($served_pid) - $before;
 ok($woke < 100, "a scheduler turned off sleeps (woke $woke times in 2 s, a tick is 100 ms)");
 
+# a launcher that restarts (terminated, or after an error) knows nothing of
+# the schedulers running: it started a second one in every database, one
+# more at each restart; now each database keeps the one it has, and one
+# that stops after the restart is started again
+my $launcher = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline launcher'";
+my $most_schedulers = "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM pg_stat_activity "
+  . "WHERE backend_type = 'pipeline scheduler' GROUP BY datname) s";
+for my $restart (1 .. 2)
+{
+	my $old_launcher = $node->safe_psql('postgres', $launcher);
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($old_launcher)");
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM ($launcher) l WHERE pid <> $old_launcher"),
+		"the launcher is back after a restart ($restart)");
+	# its first pass comes at once; a wake-up asks for another
+	$node->safe_psql('postgres', 'SELECT pipeline.wake()');
+	sleep 2;
+	is($node->safe_psql('postgres', $most_schedulers), '1',
+		"one scheduler a database after the launcher's restart ($restart)");
+}
+is($node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pipeline scheduler' AND datname = 'served'"),
+	$served_pid, 'the scheduler it found kept running');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($served_pid)");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity "
+	  . "WHERE backend_type = 'pipeline scheduler' AND datname = 'served' AND pid <> $served_pid"),
+	'a scheduler that stops after the restart is started again');
+
 $node->stop;
 done_testing();
