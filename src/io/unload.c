@@ -30,7 +30,8 @@
  * to the call; each is recorded in the call's journal before it is created
  * (unload_journal.c), so what a call killed with -9 or a server crash left
  * behind is found and removed by unload_recover().  On an error the call
- * removes its temporaries itself.
+ * removes its temporaries itself, and so does a process that exits (a
+ * FATAL error) in the middle of one.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -46,6 +47,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -88,7 +90,15 @@ typedef struct UnloadState
 	List	   *new_dirs;		/* UnloadDir, in creation order */
 	List	   *files;			/* UnloadFile, in writing order */
 	FILE	   *current;
+	struct UnloadState *outer;	/* the unload under way that this one runs in */
 } UnloadState;
+
+/*
+ * The unloads under way in this process, innermost first: removed at exit
+ * too, since a FATAL error (a terminated backend, DROP DATABASE ... WITH
+ * (FORCE), a fast shutdown) exits without reaching PG_CATCH.
+ */
+static UnloadState *unloads_under_way = NULL;
 
 /* Appends s percent-encoded: only A-Z a-z 0-9 . _ - stay as they are. */
 static void
@@ -826,6 +836,15 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	journal_finish(&st->journal, false);
 }
 
+/* before_shmem_exit: the stack of the unloads under way is still there */
+static void
+cleanup_at_exit(int code, Datum arg)
+{
+	for (UnloadState *st = unloads_under_way; st != NULL; st = st->outer)
+		cleanup(st);
+	unloads_under_way = NULL;
+}
+
 List *
 unload_query(const char *query, const UnloadParams *params, const char *destination,
 			 List *partition_by, bool overwrite, bool digests,
@@ -835,9 +854,15 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 	UnloadParams none = {0};
 	UnloadState st;
 	List	   *written;
+	static bool exit_callback_registered = false;
 
 	memset(&st, 0, sizeof(st));
 	st.journal.fd = -1;
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(cleanup_at_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
 
 	/* what unloads killed before they finished left behind */
 	unload_recover();
@@ -847,6 +872,8 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 	 * then re-throw the error unchanged.
 	 */
 	SPI_connect();
+	st.outer = unloads_under_way;
+	unloads_under_way = &st;
 	PG_TRY();
 	{
 		do_unload(&st, query, destination, partition_by, overwrite, params ? params : &none,
@@ -854,10 +881,12 @@ unload_query(const char *query, const UnloadParams *params, const char *destinat
 	}
 	PG_CATCH();
 	{
+		unloads_under_way = st.outer;
 		cleanup(&st);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	unloads_under_way = st.outer;
 	written = written_files(&st, digests, caller);
 	SPI_finish();
 	return written;

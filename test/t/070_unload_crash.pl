@@ -186,5 +186,18 @@ is(journals(), 0, 'and the journal');
 is_deeply(tree($dest), $before, 'the earlier tree is untouched');
 ok(-f "$lake/tiny/dir/part-00000.csv", 'and the next unload wrote its file');
 
+# 4. a terminated backend (a FATAL error, as DROP DATABASE ... WITH (FORCE)
+# or a fast shutdown sends) removes its temporaries as it exits: it never
+# reached the error path that does, and they stayed until some later unload
+($psql, $pid) = start_paused_unload("$lake/terminated", 2020, 9, 'false');
+ok(defects($lake) ne '', 'mid-way: the unload to be terminated has temporaries');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid"),
+	'the terminated backend is gone');
+eval { $psql->quit };
+ok(!-e "$lake/terminated", 'the terminated unload\'s destination does not exist');
+is(defects($lake), '', 'nor any of its temporaries, without a later unload or a restart');
+is(journals(), 0, 'nor its journal');
+
 $node->stop;
 done_testing();
