@@ -168,7 +168,56 @@ SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour'
 SELECT status FROM pipeline.refresh('po.mv_moving');
 SELECT po_has_owner('/before') AS old_tree_held, po_has_owner('/after') AS new_tree_held,
        (SELECT count(*) FROM pg_ls_dir(:'lake' || '/before') d WHERE d LIKE 'k=%') AS old_partitions_stay;
+
+-- the owner file follows the transaction: a definition rolled back (or
+-- failed) held the tree for a view that never was, and a drop rolled back
+-- left the publication without it
+BEGIN;
+SELECT pipeline.create_matview('po', 'undone', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/undone', 'unload-partition-by', 'k'));
+SELECT po_has_owner('/undone') AS held_meanwhile;
+ROLLBACK;
+SELECT po_has_owner('/undone') AS held_after_rollback;
+BEGIN;
+SAVEPOINT before_definition;
+SELECT pipeline.create_matview('po', 'undone', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/undone', 'unload-partition-by', 'k'));
+ROLLBACK TO before_definition;
+SELECT po_has_owner('/undone') AS held_after_rollback_to_savepoint;
+COMMIT;
+SELECT status, detail FROM pipeline.check(format($d$/**
+ * @matview-schema po
+ * @matview-name checked
+ * @interval-in-minutes 60
+ * @matview-type unload
+ * @unload-destination %s/checked
+ * @unload-partition-by k
+ */ SELECT k, v FROM po.t$d$, :'lake'));
+SELECT po_has_owner('/checked') AS held_after_check;
+BEGIN;
 SELECT pipeline.drop_matview('po.mv_moving');
+SELECT po_has_owner('/after') AS held_until_the_drop_commits;
+ROLLBACK;
+SELECT po_has_owner('/after') AS held_after_drop_rolled_back;
+BEGIN;
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/elsewhere', 'unload-partition-by', 'k'));
+ROLLBACK;
+SELECT po_has_owner('/after') AS old_tree_held, po_has_owner('/elsewhere') AS new_tree_held;
+-- dropped and made again in one transaction, the tree stays held
+BEGIN;
+SELECT pipeline.drop_matview('po.mv_moving');
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/after', 'unload-partition-by', 'k'));
+COMMIT;
+SELECT po_has_owner('/after') AS held_by_the_new_definition;
+-- a transaction that writes or removes an owner file cannot be prepared
+BEGIN;
+SELECT pipeline.drop_matview('po.mv_moving');
+PREPARE TRANSACTION 'po_drop';
+SELECT po_has_owner('/after') AS held_after_refused_prepare;
+SELECT pipeline.drop_matview('po.mv_moving');
+SELECT po_has_owner('/after') AS held_after_drop;
 DROP FUNCTION public.po_has_owner(text);
 
 DROP DATABASE po_other;

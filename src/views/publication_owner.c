@@ -20,14 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "common/file_perm.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
-#include "util/subxact.h"
 #include "views/publication_owner.h"
 
 #define OWNER_HEADER "pipeline lake publication\n"
@@ -236,6 +237,209 @@ held_above_either(const char *destination, const char *real_destination, Held *h
 		(strcmp(real_destination, destination) != 0 && held_above(real_destination, held));
 }
 
+/*
+ * Owner files are files, not rows: what a transaction wrote is undone when
+ * it, or the subtransaction that wrote it, aborts, and a release is done
+ * only once the transaction commits.  A failed definition left a file
+ * naming a view that never was, and a drop rolled back lost its file.
+ */
+typedef enum OwnerFileChangeKind
+{
+	OWNER_FILE_WRITTEN,			/* a claim wrote text over previous (NULL:
+								 * none) */
+	OWNER_FILE_KEPT,			/* a claim found text there */
+	OWNER_FILE_RELEASED			/* removed at commit if it still says text */
+} OwnerFileChangeKind;
+
+typedef struct OwnerFileChange
+{
+	OwnerFileChangeKind kind;
+	char	   *path;
+	char	   *text;
+	char	   *previous;
+	SubTransactionId subid;
+} OwnerFileChange;
+
+/* this transaction's changes, in order, in TopTransactionContext */
+static List *owner_file_changes = NIL;
+
+/*
+ * Does the file at path say exactly text?  Never fails: it runs after a
+ * commit and during an abort.
+ */
+static bool
+file_says(const char *path, const char *text)
+{
+	int			fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | PG_BINARY);
+	struct stat st;
+	char		buf[4096];
+	ssize_t		n = -1;
+
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return strcmp(buf, text) == 0;
+}
+
+/* Puts back what a claim found, unless the file changed since.  Never fails. */
+static void
+undo_write(const OwnerFileChange *change)
+{
+	char	   *temporary;
+	int			fd;
+	size_t		len;
+	bool		written;
+
+	if (!file_says(change->path, change->text))
+		return;
+	if (change->previous == NULL)
+	{
+		(void) unlink(change->path);
+		return;
+	}
+	temporary = psprintf("%s.%d", change->path, MyProcPid);
+	len = strlen(change->previous);
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+		return;
+	written = write(fd, change->previous, len) == (ssize_t) len && fsync(fd) == 0;
+	if (close(fd) == 0 && written && rename(temporary, change->path) == 0)
+		return;
+	(void) unlink(temporary);
+}
+
+/* Is change the last of the transaction's changes to its file? */
+static bool
+last_change_of_file(const OwnerFileChange *change)
+{
+	bool		after = false;
+	ListCell   *lc;
+
+	foreach(lc, owner_file_changes)
+	{
+		OwnerFileChange *other = lfirst(lc);
+
+		if (after && strcmp(other->path, change->path) == 0)
+			return false;
+		if (other == change)
+			after = true;
+	}
+	return true;
+}
+
+static void
+owner_files_at_end(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (owner_file_changes == NIL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that made, ran or dropped a lake publication"),
+					 errdetail("Its owner file is written or removed as the transaction ends.")));
+			break;
+		case XACT_EVENT_COMMIT:
+			foreach(lc, owner_file_changes)
+			{
+				OwnerFileChange *change = lfirst(lc);
+
+				if (change->kind == OWNER_FILE_RELEASED && last_change_of_file(change) &&
+					file_says(change->path, change->text))
+					(void) unlink(change->path);
+			}
+			break;
+		case XACT_EVENT_ABORT:
+			for (int i = list_length(owner_file_changes) - 1; i >= 0; i--)
+			{
+				OwnerFileChange *change = list_nth(owner_file_changes, i);
+
+				if (change->kind == OWNER_FILE_WRITTEN)
+					undo_write(change);
+			}
+			break;
+		default:
+			return;
+	}
+	owner_file_changes = NIL;	/* freed with TopTransactionContext */
+}
+
+static void
+owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
+						   SubTransactionId parent, void *arg)
+{
+	List	   *kept = NIL;
+	MemoryContext old;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		ListCell   *lc;
+
+		foreach(lc, owner_file_changes)
+			if (((OwnerFileChange *) lfirst(lc))->subid == subid)
+				((OwnerFileChange *) lfirst(lc))->subid = parent;
+		return;
+	}
+	if (event != SUBXACT_EVENT_ABORT_SUB || owner_file_changes == NIL)
+		return;
+	for (int i = list_length(owner_file_changes) - 1; i >= 0; i--)
+	{
+		OwnerFileChange *change = list_nth(owner_file_changes, i);
+
+		if (change->subid == subid && change->kind == OWNER_FILE_WRITTEN)
+			undo_write(change);
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	for (int i = 0; i < list_length(owner_file_changes); i++)
+		if (((OwnerFileChange *) list_nth(owner_file_changes, i))->subid != subid)
+			kept = lappend(kept, list_nth(owner_file_changes, i));
+	MemoryContextSwitchTo(old);
+	owner_file_changes = kept;
+}
+
+static void
+note_change(OwnerFileChangeKind kind, const char *path, const char *text, const char *previous)
+{
+	static bool callbacks_registered = false;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	OwnerFileChange *change = palloc(sizeof(OwnerFileChange));
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(owner_files_at_end, NULL);
+		RegisterSubXactCallback(owner_files_at_subxact_end, NULL);
+		callbacks_registered = true;
+	}
+	change->kind = kind;
+	change->path = pstrdup(path);
+	change->text = pstrdup(text);
+	change->previous = previous ? pstrdup(previous) : NULL;
+	change->subid = GetCurrentSubTransactionId();
+	owner_file_changes = lappend(owner_file_changes, change);
+	MemoryContextSwitchTo(old);
+}
+
+/* Does this transaction mean to remove the file at path? */
+static bool
+release_pending(const char *path)
+{
+	ListCell   *lc;
+
+	foreach(lc, owner_file_changes)
+		if (((OwnerFileChange *) lfirst(lc))->kind == OWNER_FILE_RELEASED &&
+			strcmp(((OwnerFileChange *) lfirst(lc))->path, path) == 0)
+			return true;
+	return false;
+}
+
 void
 publication_owner_check(const char *destination, const char *real_destination)
 {
@@ -268,7 +472,12 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 		int			fd;
 
 		if (text !=NULL && strcmp(text, wanted) == 0)
+		{
+			/* a drop earlier in this transaction no longer removes it */
+			if (release_pending(path))
+				note_change(OWNER_FILE_KEPT, path, wanted, NULL);
 			return;
+		}
 		if (text !=NULL && another_database(text))
 		{
 			held.dir = (char *) destination;
@@ -317,6 +526,7 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 					refuse_held(destination, &held);
 				}
 			}
+			note_change(OWNER_FILE_WRITTEN, path, wanted, text);
 			return;
 		}
 		if (errno != EEXIST)
@@ -327,28 +537,9 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 	}
 }
 
-/* publication_owner_release()'s question, for subxact_try() */
-typedef struct Release
-{
-	const char *destination;
-	const char *wanted;
-	bool		ours;
-} Release;
-
-static void
-read_for_release(void *arg)
-{
-	Release    *release = arg;
-	char	   *text = read_owner(release->destination, true);
-
-	release->ours = text !=NULL && strcmp(text, release->wanted) == 0;
-}
-
 void
 publication_owner_release(const char *destination, const char *view)
 {
-	Release		release = {destination, owner_text(view), false};
-
-	if (subxact_try(read_for_release, &release, false) == NULL && release.ours)
-		(void) unlink(psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE));
+	note_change(OWNER_FILE_RELEASED, psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE),
+				owner_text(view), NULL);
 }

@@ -21,6 +21,7 @@ extern void publication_owner_check(const char *destination, const char *real_de
 /*
  * Makes the destination (mkdir -p) and its owner file naming this
  * database and view, or finds it there; every run calls it before writing.
+ * What it wrote is undone if the (sub)transaction aborts.
  * Refused, too, when another database's file is above the destination or
  * where its links lead (a link swapped in since the definition), and, for a
  * tree newly held, below it (a definition made at the same time).
@@ -34,9 +35,11 @@ extern void publication_owner_claim(const char *destination, const char *real_de
 									const char *view);
 
 /*
- * Removes the destination's owner file when it names this database and
- * view (a publication being dropped): its tree is nobody's then.  Never
- * fails: a file it cannot read is left for whoever made it.
+ * Removes the destination's owner file, once the transaction commits, when
+ * it still names this database and view and the transaction claimed it no
+ * more since (a publication being dropped): its tree is nobody's then.
+ * Never fails: a file it cannot read is left for whoever made it.  A
+ * transaction that releases or writes an owner file cannot be prepared.
  */
 extern void publication_owner_release(const char *destination, const char *view);
 
