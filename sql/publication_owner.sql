@@ -211,6 +211,14 @@ SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour'
        options => jsonb_build_object('unload-destination', :'lake' || '/after', 'unload-partition-by', 'k'));
 COMMIT;
 SELECT po_has_owner('/after') AS held_by_the_new_definition;
+-- moved elsewhere and back in one transaction, it stays held too
+BEGIN;
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/elsewhere', 'unload-partition-by', 'k'));
+SELECT pipeline.create_matview('po', 'moving', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/after', 'unload-partition-by', 'k'));
+COMMIT;
+SELECT po_has_owner('/after') AS held_after_moving_back;
 -- a transaction that writes or removes an owner file cannot be prepared
 BEGIN;
 SELECT pipeline.drop_matview('po.mv_moving');

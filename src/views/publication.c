@@ -1086,6 +1086,9 @@ publication_forget_owner(Oid relid, const char *new_destination)
 														   view->options_json)->unload_destination);
 	if (new_destination == NULL || strcmp(canonical_destination(new_destination), destination) != 0)
 		publication_owner_release(destination, relation_qualified_name(relid));
+	/* moved elsewhere and back in one transaction: its tree stays held */
+	if (new_destination != NULL)
+		publication_owner_keep(canonical_destination(new_destination), relation_qualified_name(relid));
 }
 
 static uint64

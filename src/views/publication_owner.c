@@ -538,6 +538,15 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 }
 
 void
+publication_owner_keep(const char *destination, const char *view)
+{
+	char	   *path = psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE);
+
+	if (release_pending(path))
+		note_change(OWNER_FILE_KEPT, path, owner_text(view), NULL);
+}
+
+void
 publication_owner_release(const char *destination, const char *view)
 {
 	note_change(OWNER_FILE_RELEASED, psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE),

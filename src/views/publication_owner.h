@@ -43,4 +43,10 @@ extern void publication_owner_claim(const char *destination, const char *real_de
  */
 extern void publication_owner_release(const char *destination, const char *view);
 
+/*
+ * Takes back a release of the destination's owner file earlier in this
+ * transaction (a publication redefined elsewhere and back).
+ */
+extern void publication_owner_keep(const char *destination, const char *view);
+
 #endif
