@@ -14,6 +14,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -34,6 +35,7 @@
 #include "io/http.h"
 #include "model/catalog.h"
 #include "schedule/alerts.h"
+#include "util/settings.h"
 #include "util/spi_rows.h"
 
 /* As an external function's defaults: its timeout and retries */
@@ -175,7 +177,7 @@ post_alert(const char *body, bool *reset)
  * transactions; no HTTP request inside one.
  */
 static void
-deliver_alerts(void)
+deliver_alerts(const char *dbname)
 {
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "pipeline alert delivery",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -188,7 +190,9 @@ deliver_alerts(void)
 		bool		reset;
 
 		reload_settings();
-		if (!alerts_endpoint_set() || !next_due_alert(&alert))
+		/* it leaves as an idle refresh worker does */
+		if (!pipeline_enabled || !launcher_database_allowed(dbname) ||
+			!alerts_endpoint_set() || !next_due_alert(&alert))
 			break;
 		CHECK_FOR_INTERRUPTS();
 		error = post_alert(alert.body, &reset);
@@ -212,6 +216,7 @@ void
 pipeline_alert_sender_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
+	char	   *dbname;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -226,6 +231,9 @@ pipeline_alert_sender_main(Datum main_arg)
 	if (!launcher_register_process(dboid, PROCESS_ALERT_SENDER))
 		proc_exit(0);
 	pgstat_report_appname("pipeline alerts");
-	deliver_alerts();
+	StartTransactionCommand();
+	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	CommitTransactionCommand();
+	deliver_alerts(dbname);
 	proc_exit(0);
 }

@@ -264,6 +264,37 @@ is(join(',', map { $_->{kind} } grep { ($_->{matview} // '') eq 'public.mv_order
 		  @{ received() }),
 	'audit_failed,recovered', "an incident's alerts arrive in order after an outage");
 
+# it leaves, as an idle refresh worker does, once pipeline.enabled is
+# turned off: it went on POSTing every alert due
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=2'");
+sql("SELECT pg_reload_conf()");
+sql(q{
+CREATE TABLE src6 (x int);
+INSERT INTO src6 VALUES (1);
+SELECT pipeline.create_matview('public', 'off' || i, 'SELECT x FROM src6', '1 second',
+                               options => '{"expect": "positive: x > 0"}')
+  FROM generate_series(1, 6) i;
+UPDATE src6 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 6 FROM pipeline.alerts WHERE matview::text ~ '^mv_off[1-6]\$' AND kind = 'audit_failed'")
+  or die "the six views did not fail";
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
+  or die "no alert sender";
+sql("ALTER SYSTEM SET pipeline.enabled = off");
+sql("SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres',
+	"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')"),
+	'the alert sender leaves once pipeline.enabled is off');
+cmp_ok(sql("SELECT count(*) FROM pipeline.alerts WHERE matview::text ~ '^mv_off[1-6]\$' AND delivered_at IS NULL"),
+	'>=', 2, 'leaving alerts due undelivered');
+sql("ALTER SYSTEM RESET pipeline.enabled");
+sql("SELECT pg_reload_conf()");
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 6 FROM pipeline.alerts WHERE matview::text ~ '^mv_off[1-6]\$' AND delivered_at IS NOT NULL"),
+	'turned on again, the scheduler starts it and they are delivered');
+
 $node->stop;
 $endpoint->kill_kill;
 done_testing();
