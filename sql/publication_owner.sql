@@ -226,6 +226,49 @@ PREPARE TRANSACTION 'po_drop';
 SELECT po_has_owner('/after') AS held_after_refused_prepare;
 SELECT pipeline.drop_matview('po.mv_moving');
 SELECT po_has_owner('/after') AS held_after_drop;
+-- savepoints: a write in a released savepoint goes with its parent's
+-- rollback, a rollback to a later savepoint keeps an earlier write, and a
+-- claim over another view's file, rolled back, puts that file back
+BEGIN;
+SAVEPOINT outer_one;
+SAVEPOINT inner_one;
+SELECT pipeline.create_matview('po', 'nested', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/nested', 'unload-partition-by', 'k'));
+RELEASE inner_one;
+ROLLBACK TO outer_one;
+COMMIT;
+SELECT po_has_owner('/nested') AS held_after_parent_rolled_back;
+BEGIN;
+SELECT pipeline.create_matview('po', 'kept', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/kept', 'unload-partition-by', 'k'));
+SAVEPOINT later;
+SELECT 1 AS one;
+ROLLBACK TO later;
+COMMIT;
+SELECT po_has_owner('/kept') AS held_after_a_later_savepoint_rolled_back;
+SELECT pipeline.drop_matview('po.mv_kept');
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; mkdir -p %1$s/taken && printf ''pipeline lake publication\ndatabase: contrib_regression\nview: po.mv_gone\n'' > %1$s/taken/.pipeline-publication',
+                        current_setting('po.lake')));
+END $$;
+BEGIN;
+SELECT pipeline.create_matview('po', 'taken', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/taken', 'unload-partition-by', 'k'));
+ROLLBACK;
+SELECT pg_read_file(:'lake' || '/taken/.pipeline-publication') AS previous_file_back;
+-- another database's tree deeper below, and a file that is not pipeline's
+-- though it has a line naming this database
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; mkdir -p %1$s/deep/x/y && printf ''pipeline lake publication\ndatabase: elsewhere\nview: s.mv_v\n'' > %1$s/deep/x/y/.pipeline-publication'
+                        || ' && mkdir -p %1$s/notes && printf ''my notes\ndatabase: contrib_regression\n'' > %1$s/notes/.pipeline-publication',
+                        current_setting('po.lake')));
+END $$;
+SELECT po_try(format($c$SELECT pipeline.create_matview('po', 'deep', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', %L, 'unload-partition-by', 'k'))$c$, dest))
+  FROM unnest(ARRAY[:'lake' || '/deep', :'lake' || '/notes']) dest;
+SELECT pg_read_file(:'lake' || '/notes/.pipeline-publication') AS notes_unchanged;
 DROP FUNCTION public.po_has_owner(text);
 
 DROP DATABASE po_other;

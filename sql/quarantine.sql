@@ -404,6 +404,23 @@ SELECT status, rows FROM pipeline.refresh('q.mv_filtered');
 SELECT count(*) AS set_aside FROM pipeline.rejected WHERE target = 'q.mv_filtered'::regclass;
 SELECT pipeline.drop_matview('q.mv_filtered');
 
+-- redefined to read another table, a stream view is rebuilt from it: only
+-- the rows set aside from that table are left out (the rows set aside
+-- from the old one left out the new table's rows of the same keys)
+CREATE TABLE q.first_stream (so bigint PRIMARY KEY, x text);
+CREATE TABLE q.second_stream (so bigint PRIMARY KEY, x text);
+INSERT INTO q.first_stream VALUES (1, '1'), (2, 'bad'), (3, '3');
+INSERT INTO q.second_stream VALUES (1, '1'), (2, '2'), (3, '3');
+SELECT pipeline.create_matview('q', 'moved', 'SELECT so, x::int AS n FROM q.first_stream',
+       '1 hour', 'incremental', 'so', options => '{"on-error": "quarantine"}');
+SELECT status FROM pipeline.refresh('q.mv_moved');
+SELECT message ->> 'so' AS so FROM pipeline.rejected WHERE target = 'q.mv_moved'::regclass;
+SELECT pipeline.create_matview('q', 'moved', 'SELECT so, x::int AS n FROM q.second_stream',
+       '1 hour', 'incremental', 'so', options => '{"on-error": "quarantine"}');
+SELECT status FROM pipeline.refresh('q.mv_moved');
+SELECT so, n FROM q.mv_moved ORDER BY so;
+SELECT pipeline.drop_matview('q.mv_moved');
+
 -- a dropped view's rejected rows go with it (1.13)
 SELECT target::text, count(*) FROM pipeline.rejected GROUP BY 1 ORDER BY 1;
 SELECT pipeline.drop_matview('q.mv_mirror');
