@@ -280,6 +280,17 @@ SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00')
 SELECT r.matview, r.status, r.detail FROM pipeline.runs r
  WHERE r.matview::text LIKE 'modes.%' ORDER BY r.matview::text;
 
+-- a full view left unpopulated (WITH NO DATA, as a restore leaves one)
+-- is populated by its next refresh, which says it succeeded
+CREATE TABLE modes.unfilled_src (id int);
+INSERT INTO modes.unfilled_src VALUES (1), (2);
+SELECT pipeline.create_matview('modes', 'unfilled', 'SELECT id FROM modes.unfilled_src', '1 hour',
+       refresh_mode => 'full');
+REFRESH MATERIALIZED VIEW modes.mv_unfilled WITH NO DATA;
+SELECT status FROM pipeline.refresh('modes.mv_unfilled');
+SELECT relispopulated FROM pg_class WHERE oid = 'modes.mv_unfilled'::regclass;
+SELECT count(*) FROM modes.mv_unfilled;
+
 SELECT pipeline.drop_matview('modes.mv_totals', cascade => true);
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'modes';
 DROP SCHEMA modes CASCADE;

@@ -70,6 +70,27 @@ SELECT k, n FROM src.mv_diff_query ORDER BY k;
 SELECT k FROM src.mv_stream ORDER BY k;
 SELECT k FROM src.mv_hooked ORDER BY k;
 
+-- a hook runs only while the view's owner may execute it: checked at
+-- every run, not only when it was set
+RESET ROLE;
+CREATE TABLE src.hook_log (m regclass);
+ALTER TABLE src.hook_log OWNER TO src_owner;
+CREATE FUNCTION public.src_logged_hook(m regclass, t timestamptz) RETURNS void LANGUAGE sql
+  AS 'INSERT INTO src.hook_log VALUES (m)';
+REVOKE EXECUTE ON FUNCTION public.src_logged_hook(regclass, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.src_logged_hook(regclass, timestamptz) TO src_owner;
+SET ROLE src_owner;
+UPDATE src.armed SET on_ = false;
+SELECT pipeline.set_after_refresh('src.mv_hooked', 'public.src_logged_hook(regclass,timestamptz)');
+SELECT matview, status FROM pipeline.refresh('src.mv_hooked', false);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION public.src_logged_hook(regclass, timestamptz) FROM src_owner;
+SET ROLE src_owner;
+\set VERBOSITY terse
+SELECT matview, status FROM pipeline.refresh('src.mv_hooked', false);
+\set VERBOSITY default
+SELECT count(*) AS hook_ran FROM src.hook_log;
+
 RESET search_path;
 RESET ROLE;
 SET client_min_messages = warning;
@@ -79,4 +100,5 @@ SELECT pipeline.drop_matview('src.mv_expected');
 SELECT pipeline.drop_matview('src.mv_stream');
 SELECT pipeline.drop_matview('src.mv_hooked');
 DROP SCHEMA src, src_trap CASCADE;
+DROP FUNCTION public.src_logged_hook(regclass, timestamptz);
 DROP ROLE src_owner;
