@@ -230,3 +230,13 @@ SELECT * FROM pipeline.apply_changes('pipeline.deleted_keys', 'own_changes', '{t
 SELECT count(*) AS none_forged FROM pipeline.deleted_keys WHERE key = 'forged';
 SELECT count(*) AS change_kept FROM own_changes;
 DROP TABLE own_changes;
+
+-- an operation is exactly I, U or the delete op: 'Insert' or 'UPSERT' is
+-- no upsert, the batch is refused and both tables are left as they were
+CREATE TABLE spelled (id int PRIMARY KEY, v text);
+CREATE TABLE spelled_changes (id int, v text, seq int, op text);
+INSERT INTO spelled_changes VALUES (1, 'one', 1, 'Insert'), (2, 'two', 1, 'UPSERT');
+SELECT * FROM pipeline.apply_changes('spelled_changes', 'spelled', '{id}', 'seq');
+SELECT count(*) AS target_rows FROM spelled;
+SELECT count(*) AS changes_kept FROM spelled_changes;
+DROP TABLE spelled, spelled_changes;

@@ -206,3 +206,24 @@ DROP SCHEMA sd, sd_src, sd_trap CASCADE;
 DROP OWNED BY sd_src, sd_view;
 DROP ROLE sd_src;
 DROP ROLE sd_view;
+
+-- a column a child inherits from two parents stays while one parent keeps
+-- it: dropping it from the other passes, dropping it from both is refused;
+-- a plain view an incremental view reads cannot be dropped
+CREATE SCHEMA sd_multi;
+CREATE TABLE sd_multi.p1 (id int, v int);
+CREATE TABLE sd_multi.p2 (v int);
+CREATE TABLE sd_multi.c () INHERITS (sd_multi.p1, sd_multi.p2);
+INSERT INTO sd_multi.c SELECT i, i FROM generate_series(1, 3) i;
+CREATE VIEW sd_multi.pv AS SELECT id, v FROM sd_multi.c;
+SELECT pipeline.create_matview('sd_multi', 'inc', 'SELECT id, v FROM sd_multi.c', '1 hour',
+                               matview_type => 'incremental', incremental_key => 'id');
+SELECT pipeline.create_matview('sd_multi', 'through_view', 'SELECT id, v FROM sd_multi.pv', '1 hour',
+                               matview_type => 'incremental', incremental_key => 'id');
+ALTER TABLE sd_multi.p1 DROP COLUMN v;
+SELECT attname, attinhcount FROM pg_attribute WHERE attrelid = 'sd_multi.c'::regclass AND attname = 'v';
+ALTER TABLE sd_multi.p2 DROP COLUMN v;
+DROP VIEW sd_multi.pv;
+SELECT pipeline.drop_matview('sd_multi.mv_through_view');
+SELECT pipeline.drop_matview('sd_multi.mv_inc');
+DROP SCHEMA sd_multi CASCADE;

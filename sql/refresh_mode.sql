@@ -280,6 +280,17 @@ SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00')
 SELECT r.matview, r.status, r.detail FROM pipeline.runs r
  WHERE r.matview::text LIKE 'modes.%' ORDER BY r.matview::text;
 
+-- a column that depends on a grouped primary key (GROUP BY t.id, then
+-- t.v) is refused differentially, as any column neither grouped nor
+-- inside an aggregate
+CREATE TABLE modes.pk_t (id int PRIMARY KEY, v int);
+CREATE TABLE modes.pk_o (id int, t_id int);
+INSERT INTO modes.pk_t VALUES (1, 10), (2, 20);
+INSERT INTO modes.pk_o VALUES (1, 1), (2, 1), (3, 2);
+SELECT pipeline.create_matview('modes', 'by_pk',
+  'SELECT t.id, t.v, count(*) AS n FROM modes.pk_t t JOIN modes.pk_o o ON o.t_id = t.id GROUP BY t.id',
+  '1 hour', refresh_mode => 'differential');
+
 -- a full view left unpopulated (WITH NO DATA, as a restore leaves one)
 -- is populated by its next refresh, which says it succeeded
 CREATE TABLE modes.unfilled_src (id int);
