@@ -204,19 +204,27 @@ is(sql("SELECT string_agg(kind, ',' ORDER BY alert_id) FROM pipeline.alerts WHER
 # alerts not yet POSTed stay undelivered (it kept POSTing them to the
 # endpoint it started with)
 $http->post("$base/reset");
-sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=2'");
-sql("SELECT pg_reload_conf()");
-sql(q{
-CREATE TABLE src4 (x int);
-INSERT INTO src4 VALUES (1);
-SELECT pipeline.create_matview('public', 'r' || i, 'SELECT x FROM src4', '1 second',
+# with the endpoint answering after 2 s, $count one-second views
+# mv_<prefix>1.. over a table of their own fail their audit; returns once
+# each has its alert
+sub failing_views_at_slow_endpoint
+{
+	my ($prefix, $count) = @_;
+	sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=2'");
+	sql("SELECT pg_reload_conf()");
+	sql(qq{
+CREATE TABLE src_$prefix (x int);
+INSERT INTO src_$prefix VALUES (1);
+SELECT pipeline.create_matview('public', '$prefix' || i, 'SELECT x FROM src_$prefix', '1 second',
                                options => '{"expect": "positive: x > 0"}')
-  FROM generate_series(1, 3) i;
-UPDATE src4 SET x = -1;
+  FROM generate_series(1, $count) i;
+UPDATE src_$prefix SET x = -1;
 });
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 3 FROM pipeline.alerts WHERE matview::text ~ '^mv_r[1-3]\$' AND kind = 'audit_failed'")
-  or die "the three views did not fail";
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = $count FROM pipeline.alerts WHERE matview::text ~ '^mv_${prefix}[1-$count]\$' AND kind = 'audit_failed'")
+	  or die "the $count views did not fail";
+}
+failing_views_at_slow_endpoint('r', 3);
 sql("ALTER SYSTEM SET pipeline.alert_endpoint = ''");
 sql("SELECT pg_reload_conf()");
 $node->poll_query_until('postgres',
@@ -266,19 +274,7 @@ is(join(',', map { $_->{kind} } grep { ($_->{matview} // '') eq 'public.mv_order
 
 # it leaves, as an idle refresh worker does, once pipeline.enabled is
 # turned off: it went on POSTing every alert due
-sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=2'");
-sql("SELECT pg_reload_conf()");
-sql(q{
-CREATE TABLE src6 (x int);
-INSERT INTO src6 VALUES (1);
-SELECT pipeline.create_matview('public', 'off' || i, 'SELECT x FROM src6', '1 second',
-                               options => '{"expect": "positive: x > 0"}')
-  FROM generate_series(1, 6) i;
-UPDATE src6 SET x = -1;
-});
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 6 FROM pipeline.alerts WHERE matview::text ~ '^mv_off[1-6]\$' AND kind = 'audit_failed'")
-  or die "the six views did not fail";
+failing_views_at_slow_endpoint('off', 6);
 $node->poll_query_until('postgres',
 	"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'pipeline alerts')")
   or die "no alert sender";
