@@ -67,6 +67,13 @@ owner_text(const char *view)
 	return psprintf(OWNER_HEADER "database: %s\nview: %s\n", this_database(), one_line(view));
 }
 
+/* dir's owner file */
+static char *
+owner_path(const char *dir)
+{
+	return psprintf("%s/%s", dir, PUBLICATION_OWNER_FILE);
+}
+
 /*
  * The owner file of dir, or NULL when there is none (or, when
  * denied_is_none, none the server may read).  Anything there but a regular
@@ -76,7 +83,7 @@ owner_text(const char *view)
 static char *
 read_owner(const char *dir, bool denied_is_none)
 {
-	char	   *path = psprintf("%s/%s", dir, PUBLICATION_OWNER_FILE);
+	char	   *path = owner_path(dir);
 	int			fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | PG_BINARY);
 	struct stat st;
 	char		buf[4096];
@@ -378,11 +385,10 @@ owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 {
 	List	   *kept = NIL;
 	MemoryContext old;
+	ListCell   *lc;
 
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		ListCell   *lc;
-
 		foreach(lc, owner_file_changes)
 			if (((OwnerFileChange *) lfirst(lc))->subid == subid)
 				((OwnerFileChange *) lfirst(lc))->subid = parent;
@@ -398,9 +404,9 @@ owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 			undo_write(change);
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	for (int i = 0; i < list_length(owner_file_changes); i++)
-		if (((OwnerFileChange *) list_nth(owner_file_changes, i))->subid != subid)
-			kept = lappend(kept, list_nth(owner_file_changes, i));
+	foreach(lc, owner_file_changes)
+		if (((OwnerFileChange *) lfirst(lc))->subid != subid)
+			kept = lappend(kept, lfirst(lc));
 	MemoryContextSwitchTo(old);
 	owner_file_changes = kept;
 }
@@ -427,17 +433,22 @@ note_change(OwnerFileChangeKind kind, const char *path, const char *text, const 
 	MemoryContextSwitchTo(old);
 }
 
-/* Does this transaction mean to remove the file at path? */
-static bool
-release_pending(const char *path)
+/*
+ * The file at path, which says text, is held after all: a release of it
+ * earlier in this transaction (a drop, a move elsewhere) no longer removes it.
+ */
+static void
+keep_if_released(const char *path, const char *text)
 {
 	ListCell   *lc;
 
 	foreach(lc, owner_file_changes)
 		if (((OwnerFileChange *) lfirst(lc))->kind == OWNER_FILE_RELEASED &&
 			strcmp(((OwnerFileChange *) lfirst(lc))->path, path) == 0)
-			return true;
-	return false;
+		{
+			note_change(OWNER_FILE_KEPT, path, text, NULL);
+			return;
+		}
 }
 
 void
@@ -454,7 +465,7 @@ void
 publication_owner_claim(const char *destination, const char *real_destination, const char *view)
 {
 	char	   *wanted = owner_text(view);
-	char	   *path = psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE);
+	char	   *path = owner_path(destination);
 	char	   *temporary = psprintf("%s.%d", path, MyProcPid);
 	Held		held;
 
@@ -473,9 +484,7 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 
 		if (text !=NULL && strcmp(text, wanted) == 0)
 		{
-			/* a drop earlier in this transaction no longer removes it */
-			if (release_pending(path))
-				note_change(OWNER_FILE_KEPT, path, wanted, NULL);
+			keep_if_released(path, wanted);
 			return;
 		}
 		if (text !=NULL && another_database(text))
@@ -540,15 +549,11 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 void
 publication_owner_keep(const char *destination, const char *view)
 {
-	char	   *path = psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE);
-
-	if (release_pending(path))
-		note_change(OWNER_FILE_KEPT, path, owner_text(view), NULL);
+	keep_if_released(owner_path(destination), owner_text(view));
 }
 
 void
 publication_owner_release(const char *destination, const char *view)
 {
-	note_change(OWNER_FILE_RELEASED, psprintf("%s/%s", destination, PUBLICATION_OWNER_FILE),
-				owner_text(view), NULL);
+	note_change(OWNER_FILE_RELEASED, owner_path(destination), owner_text(view), NULL);
 }
