@@ -14,7 +14,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -216,7 +215,6 @@ void
 pipeline_alert_sender_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
-	char	   *dbname;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -231,9 +229,6 @@ pipeline_alert_sender_main(Datum main_arg)
 	if (!launcher_register_process(dboid, PROCESS_ALERT_SENDER))
 		proc_exit(0);
 	pgstat_report_appname("pipeline alerts");
-	StartTransactionCommand();
-	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
-	CommitTransactionCommand();
-	deliver_alerts(dbname);
+	deliver_alerts(launcher_database_name(dboid));
 	proc_exit(0);
 }

@@ -893,6 +893,17 @@ launcher_database_allowed(const char *dbname)
 	return allowed;
 }
 
+char *
+launcher_database_name(Oid dboid)
+{
+	char	   *name;
+
+	StartTransactionCommand();
+	name = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
+	CommitTransactionCommand();
+	return name;
+}
+
 /*
  * The launcher's view of the databases, keyed by OID: exactly those of its
  * last scan of pg_database that may have a scheduler, plus any whose

@@ -172,4 +172,10 @@ extern bool launcher_start_worker(const char *function, const char *type,
 /* Is dbname among pipeline.databases (or is that setting empty)? */
 extern bool launcher_database_allowed(const char *dbname);
 
+/*
+ * The name of this process's database dboid, for launcher_database_allowed()
+ * in its loop: read in a transaction of its own, kept for the process's life.
+ */
+extern char *launcher_database_name(Oid dboid);
+
 #endif

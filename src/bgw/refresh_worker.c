@@ -15,7 +15,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
@@ -324,9 +323,7 @@ pipeline_refresh_main(Datum main_arg)
 	pgstat_report_appname("pipeline refresh");
 	/* the scheduler learns of this worker's runs through its run queue */
 	schedule_runs_writes_reported();
-	StartTransactionCommand();
-	dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(dboid));
-	CommitTransactionCommand();
+	dbname = launcher_database_name(dboid);
 	GetUserIdAndSecContext(&userid, &sec_context);
 	job_context = AllocSetContextCreate(TopMemoryContext, "pipeline refresh job",
 										ALLOCSET_DEFAULT_SIZES);
