@@ -163,12 +163,12 @@ extern Query *analyze_bound(const char *bound_query, Oid role);
 
 /*
  * Prepares SQL through SPI as role (InvalidOid: the current user) with
- * search_path pinned.  The plan keeps that path for every re-analysis
- * (PostgreSQL's plan cache restores the path a plan was made with), so
- * executing it later resolves the same objects, while code the statement
- * fires (the caller's own triggers) runs with the search_path in force at
- * execution.  The caller must be connected to SPI; the plan lives until
- * SPI_finish() unless kept.
+ * search_path pinned.  Code the statement fires (the caller's own triggers)
+ * runs with the search_path in force at execution.  The pinned path does not
+ * stay with the plan: PostgreSQL's plan cache analyzes it again when it runs
+ * under another search_path, so its text must qualify every name, operators
+ * and functions included.  The caller must be connected to SPI; the plan
+ * lives until SPI_finish() unless kept.
  */
 extern SPIPlanPtr runas_spi_prepare(Oid role, const char *sql, int nargs, Oid *argtypes);
 
