@@ -70,6 +70,7 @@ next_due_alert(DueAlert *alert)
 	if (OidIsValid(extension_lock(true, &version)) && alerts_installed())
 		rows = spi_rows(catalog_owner(),
 						"SELECT a.alert_id, a.attempts, pg_catalog.json_build_object( "
+						"           'database', pg_catalog.current_database(), "
 						"           'matview', a.matview::pg_catalog.text, 'kind', a.kind, "
 						"           'time_label', a.time_label, 'run_id', a.run_id, "
 						"           'incident_id', a.incident_id, 'alert_id', a.alert_id, "

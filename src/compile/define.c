@@ -18,6 +18,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -76,6 +77,7 @@ PG_FUNCTION_INFO_V1(pipeline_define);
 Datum
 pipeline_define(PG_FUNCTION_ARGS)
 {
+	PreventCommandDuringRecovery("pipeline.define()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -106,6 +108,7 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	Interval   *interval;
 	int			i;
 
+	PreventCommandDuringRecovery("pipeline.create_matview()");
 	for (i = 0; i < (int) lengthof(argnames) && i < PG_NARGS(); i++)
 		if (argnames[i] != NULL && PG_ARGISNULL(i))
 			ereport(ERROR,
@@ -172,6 +175,7 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	List	   *read;
 	ListCell   *lc;
 
+	PreventCommandDuringRecovery("pipeline.drop_matview()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -69,6 +70,7 @@ pipeline_stage(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	char	   *dpl;
 
+	PreventCommandDuringRecovery("pipeline.stage()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -124,6 +126,7 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	ChangeSet  *cs;
 	int			i;
 
+	PreventCommandDuringRecovery("pipeline.apply_staged()");
 	InitMaterializedSRF(fcinfo, 0);
 	defs = staged_definitions();
 	if (defs == NIL)
@@ -157,6 +160,7 @@ PG_FUNCTION_INFO_V1(pipeline_discard_staged);
 Datum
 pipeline_discard_staged(PG_FUNCTION_ARGS)
 {
+	PreventCommandDuringRecovery("pipeline.discard_staged()");
 	delete_staged();
 	PG_RETURN_VOID();
 }

@@ -36,6 +36,7 @@
 #include "nodes/execnodes.h"
 #include "optimizer/plancat.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -448,6 +449,7 @@ pipeline_apply_changes(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
+	PreventCommandDuringRecovery("pipeline.apply_changes()");
 	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,

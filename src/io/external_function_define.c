@@ -27,6 +27,7 @@
 #include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -405,6 +406,7 @@ pipeline_create_external_function(PG_FUNCTION_ARGS)
 	ParsedSignature sig;
 	Oid			fn;
 
+	PreventCommandDuringRecovery("pipeline.create_external_function()");
 	check_admin(true);
 	read_arguments(fcinfo, &def);
 	parse_signature(def.signature, &sig);
@@ -449,6 +451,7 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	SpiRows    *rows;
 
+	PreventCommandDuringRecovery("pipeline.drop_external_function()");
 	/* STRICT until 1.13, where NULL did nothing without a word */
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

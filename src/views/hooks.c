@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -63,6 +64,7 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2];
 
+	PreventCommandDuringRecovery("pipeline.set_after_refresh()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -121,7 +121,23 @@ is(scalar(@alarming), 0, 'standby: nothing from pipeline in the log at ERROR or 
 
 # refreshing there is refused plainly, as PostgreSQL refuses its writes (an
 # internal statement failed); after the log was read, these being errors
-for my $call (['pipeline.refresh', "'mv_hourly'"], ['pipeline.run_due', ''])
+# and so is every call that writes, by its name rather than a lock's or a
+# read-only transaction's error about a statement of its own
+my $dpl = "\$d\$/**\n * \@matview-schema public\n * \@matview-name n\n * \@interval-in-minutes 60\n */ SELECT 1 AS one\$d\$";
+for my $call (
+	[ 'pipeline.refresh',        "'mv_hourly'" ],
+	[ 'pipeline.run_due',        '' ],
+	[ 'pipeline.define',         $dpl ],
+	[ 'pipeline.create_matview', "'public', 'n', 'SELECT 1 AS one', '1 hour'" ],
+	[ 'pipeline.drop_matview',   "'mv_probe'" ],
+	[ 'pipeline.stage',          $dpl ],
+	[ 'pipeline.apply_staged',   '' ],
+	[ 'pipeline.discard_staged', '' ],
+	[ 'pipeline.set_after_refresh', "'mv_probe', 'pg_catalog.pg_sleep(double precision)'" ],
+	[ 'pipeline.apply_changes',  "'raw', 'raw', '{id}', 'id'" ],
+	[ 'pipeline.ingest',         "'raw', '[]'" ],
+	[ 'pipeline.create_external_function', "'public.f(x int)', 'int', 'http://127.0.0.1:1/'" ],
+	[ 'pipeline.drop_external_function',   "'pg_catalog.pg_sleep(double precision)'" ])
 {
 	my ($function, $args) = @$call;
 	my ($rc, $out, $err) = $standby->psql('postgres', "SELECT * FROM $function($args)");

@@ -90,6 +90,8 @@ my $posted = received();
 is_deeply([ map { [ $_->{kind}, $_->{incident_id}, $_->{answered} ] } @$posted ],
 	[ [ 'audit_failed', $notified[0]{incident_id}, 200 ], [ 'recovered', $notified[0]{incident_id}, 200 ] ],
 	'each alert POSTed exactly once when the endpoint answers');
+# alert and incident ids are counted per database, the endpoint is the server's
+is_deeply([ map { $_->{database} } @$posted ], [ 'postgres', 'postgres' ], 'each POST names its database');
 
 # the endpoint fails each alert's first POST: it comes again, the same
 $http->post("$base/reset");
