@@ -302,6 +302,28 @@ SELECT status FROM pipeline.refresh('modes.mv_unfilled');
 SELECT relispopulated FROM pg_class WHERE oid = 'modes.mv_unfilled'::regclass;
 SELECT count(*) FROM modes.mv_unfilled;
 
+-- wider than differential refresh can keep: more group keys than an index
+-- takes, more aggregates than a row of their state holds; auto refreshes
+-- such a view fully, with the reason, as CREATE MATERIALIZED VIEW would
+CREATE TABLE modes.wide AS
+  SELECT g AS id, g % 2 AS c1, g % 3 AS c2 FROM generate_series(1, 6) g;
+SELECT pipeline.create_matview('modes', 'wide_keys',
+  'SELECT DISTINCT ' || string_agg(format('c%s + %s AS k%s', 1 + i % 2, i, i), ', ') || ' FROM modes.wide',
+  '1 hour')
+  FROM generate_series(1, 33) i;
+SELECT pipeline.create_matview('modes', 'wide_state',
+  'SELECT c1, ' || string_agg(format('min(id + %s) AS m%s', i, i), ', ') || ' FROM modes.wide GROUP BY c1',
+  '1 hour')
+  FROM generate_series(1, 250) i;
+SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
+ WHERE name LIKE 'wide%' ORDER BY name;
+SELECT count(*) FROM modes.mv_wide_keys;
+SELECT c1, m1, m250 FROM modes.mv_wide_state ORDER BY c1;
+SELECT pipeline.create_matview('modes', 'wide_refused',
+  'SELECT c1, ' || string_agg(format('min(id + %s) AS m%s', i, i), ', ') || ' FROM modes.wide GROUP BY c1',
+  '1 hour', refresh_mode => 'differential')
+  FROM generate_series(1, 250) i;
+
 SELECT pipeline.drop_matview('modes.mv_totals', cascade => true);
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'modes';
 DROP SCHEMA modes CASCADE;

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/detoast.h"
 #include "access/sysattr.h"
 #include "access/transam.h"
 #include "catalog/pg_class.h"
@@ -20,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
@@ -152,13 +154,144 @@ reads_clock_or_catalogs(const char *name, int nargs)
 
 /*
  * Output functions PostgreSQL declares immutable whose text follows a
- * setting (extra_float_digits, bytea_output): a view writing f::text reads
- * the settings as one calling a stable built-in does.
+ * setting (extra_float_digits: floats and the geometric types written with
+ * them; bytea_output): a view writing f::text reads the settings as one
+ * calling a stable built-in does.
  */
 static bool
 output_follows_settings(Oid fn)
 {
-	return fn == F_FLOAT4OUT || fn == F_FLOAT8OUT || fn == F_BYTEAOUT;
+	switch (fn)
+	{
+		case F_FLOAT4OUT:
+		case F_FLOAT8OUT:
+		case F_BYTEAOUT:
+		case F_POINT_OUT:
+		case F_LSEG_OUT:
+		case F_LINE_OUT:
+		case F_BOX_OUT:
+		case F_PATH_OUT:
+		case F_POLY_OUT:
+		case F_CIRCLE_OUT:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Whether a value's text is read from the catalogs: an enum's label, a reg*
+ * value's name, or an array, range, domain or row holding one.  Such text
+ * changes with ALTER TYPE ... RENAME VALUE or a renamed relation, and no
+ * write to a source.
+ */
+static bool
+type_text_reads_catalogs(Oid type)
+{
+	TypeCacheEntry *entry;
+
+	check_stack_depth();
+	type = getBaseType(type);
+	switch (type)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+			return true;
+		case RECORDOID:
+			return false;		/* an anonymous row: its RowExpr is looked
+								 * into */
+	}
+	if (type_is_enum(type))
+		return true;
+	if (OidIsValid(get_element_type(type)))
+		return type_text_reads_catalogs(get_element_type(type));
+	entry = lookup_type_cache(type, TYPECACHE_RANGE_INFO | TYPECACHE_MULTIRANGE_INFO);
+	if (entry->rngelemtype != NULL)
+		return type_text_reads_catalogs(entry->rngelemtype->type_id);
+	if (entry->rngtype != NULL)
+		return type_text_reads_catalogs(entry->rngtype->type_id);
+	if (type_is_rowtype(type))
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+		bool		reads = false;
+
+		for (int i = 0; i < desc->natts && !reads; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				reads = type_text_reads_catalogs(TupleDescAttr(desc, i)->atttypid);
+		ReleaseTupleDesc(desc);
+		return reads;
+	}
+	return false;
+}
+
+/* The same for an expression: an anonymous row's by its columns'. */
+static bool
+text_reads_catalogs(Node *expr)
+{
+	if (IsA(expr, RowExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((RowExpr *) expr)->args)
+			if (text_reads_catalogs(lfirst(lc)))
+				return true;
+		return false;
+	}
+	return type_text_reads_catalogs(exprType(expr));
+}
+
+/*
+ * A built-in taking "any", anyelement, record... whose result is text (||,
+ * concat(), format(), to_json(), ...) writes its arguments with their output
+ * functions, which the function check does not see: an enum's or a reg*
+ * value's text so written is read from the catalogs as enum_out()'s is.
+ */
+static bool
+writes_catalog_text(Oid fn, List *args)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		writes = false;
+	ListCell   *lc;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	switch (proc->prorettype)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case JSONOID:
+		case JSONBOID:
+		case XMLOID:
+		case CSTRINGOID:
+			foreach(lc, args)
+			{
+				/* a variadic function's last parameter takes the rest */
+				int			i = Min(foreach_current_index(lc), proc->pronargs - 1);
+				Node	   *arg = lfirst(lc);
+
+				if (IsA(arg, TargetEntry))	/* an aggregate's */
+					arg = (Node *) ((TargetEntry *) arg)->expr;
+				if (i >= 0 && get_typtype(proc->proargtypes.values[i]) == TYPTYPE_PSEUDO &&
+					text_reads_catalogs(arg))
+					writes = true;
+			}
+			break;
+	}
+	ReleaseSysCache(tuple);
+	return writes;
 }
 
 static bool
@@ -189,6 +322,25 @@ function_reason(Oid fn, void *context)
 	return check->reason != NULL;
 }
 
+/* Whether node writes a value's text read from the catalogs. */
+static bool
+writes_catalog_text_node(Node *node)
+{
+	switch (nodeTag(node))
+	{
+		case T_CoerceViaIO:
+			return text_reads_catalogs((Node *) ((CoerceViaIO *) node)->arg);
+		case T_FuncExpr:
+			return writes_catalog_text(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->args);
+		case T_OpExpr:
+			return writes_catalog_text(get_opcode(((OpExpr *) node)->opno), ((OpExpr *) node)->args);
+		case T_Aggref:
+			return writes_catalog_text(((Aggref *) node)->aggfnoid, ((Aggref *) node)->args);
+		default:
+			return false;
+	}
+}
+
 static bool
 expression_reason_walker(Node *node, FunctionCheck *check)
 {
@@ -213,6 +365,11 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 		check->stable = true;
 	if (check_functions_in_node(node, function_reason, check))
 		return true;
+	if (writes_catalog_text_node(node))
+	{
+		check->reason = "an enum's or a reg* value's text is read from the catalogs";
+		return true;
+	}
 
 	/*
 	 * defaults are filled in by the planner: a call leaving some out runs
@@ -516,6 +673,55 @@ ungrouped_column_walker(Node *node, List *keys)
 	return expression_tree_walker(node, ungrouped_column_walker, keys);
 }
 
+/*
+ * The most a state column of this type takes in a stored row: a long value
+ * is moved out (TOAST) and leaves an 18-byte pointer, unless the type is
+ * stored plain.
+ */
+static Size
+state_column_bound(Oid type)
+{
+	int16		length = get_typlen(type);
+
+	if (length > 0)
+		return MAXALIGN(length);
+	return get_typstorage(type) == TYPSTORAGE_PLAIN ? MaxHeapTupleSize : MAXALIGN(TOAST_POINTER_SIZE);
+}
+
+/*
+ * The most a row of the state table (diff_sql_state_columns()) takes, its
+ * long values moved out: its keys, row count, and per aggregate a count,
+ * a sum with its scale and count, an extreme with its kept values.  A
+ * state that would not fit fails every refresh ("row is too big"), where a
+ * full refresh stores only the view's row.
+ */
+static Size
+state_row_bound(DiffShape *shape)
+{
+	int			columns = list_length(shape->keys) + 2;
+	Size		bound = 2 * sizeof(int64);
+	ListCell   *lc;
+
+	foreach(lc, shape->keys)
+		bound += state_column_bound(exprType((Node *) lfirst_node(TargetEntry, lc)->expr));
+	foreach(lc, shape->aggs)
+	{
+		DiffAgg    *agg = lfirst(lc);
+
+		if (agg->kind == DIFF_COUNT_STAR)
+			continue;
+		columns += 5;
+		bound += sizeof(int64);
+		if (agg->kind == DIFF_SUM || agg->kind == DIFF_AVG)
+			bound += MAXALIGN(TOAST_POINTER_SIZE) + 2 * sizeof(int64);
+		else if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
+			bound += state_column_bound(agg->argtype) + MAXALIGN(TOAST_POINTER_SIZE);
+		else if (agg->kind != DIFF_COUNT)
+			bound += sizeof(int64);
+	}
+	return MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(columns)) + bound;
+}
+
 /* Group keys, aggregates and what finalizing from them needs. */
 static const char *
 grouping_reason(Query *query, DiffShape *shape)
@@ -553,9 +759,15 @@ grouping_reason(Query *query, DiffShape *shape)
 		if (!diff_sql_key_types_indexable(types, i))
 			return "a group key's type has no hashing and variable length (tsvector, varbit, ...): long keys would not fit the view's index";
 	}
+	if (list_length(shape->keys) > INDEX_MAX_KEYS)
+		return psprintf("more than %d group keys are not supported (the columns of an index)",
+						INDEX_MAX_KEYS);
 	if (collect_aggregates_walker((Node *) query->targetList, &collect) ||
 		collect_aggregates_walker(query->havingQual, &collect))
 		return collect.reason;
+	if (state_row_bound(shape) > MaxHeapTupleSize)
+		return psprintf("the state of %d aggregates would not fit in a row",
+						list_length(shape->aggs));
 	if (ungrouped_column_walker((Node *) query->targetList, shape->keys) ||
 		ungrouped_column_walker(query->havingQual, shape->keys))
 		return "every output column must be a group key or use one only inside aggregates";
