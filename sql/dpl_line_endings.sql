@@ -146,6 +146,12 @@ SELECT pipeline.create_matview('crlf', 'nbsp_query',
                                '1 hour') AS nbsp_query;
 SELECT replace(query, chr(160), '~') AS query FROM pipeline.matviews WHERE name = 'nbsp_query';
 SELECT status FROM pipeline.check('crlf.mv_nbsp_query', replace('SELECT~id~FROM~crlf.src', '~', chr(160)));
+-- a name may hold $ (x$$q$): it starts no dollar quote, and the one after
+-- it keeps its no-break spaces
+SELECT pipeline.create_matview('crlf', 'nbsp_dollar',
+                               replace('SELECT 1 AS x$$q$, $q$~data~$q$ AS y', '~', chr(160)),
+                               '1 hour') AS nbsp_dollar;
+SELECT replace(y, chr(160), '~') AS y FROM crlf.mv_nbsp_dollar;
 
 -- clean up
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'crlf';

@@ -324,6 +324,24 @@ SELECT pipeline.create_matview('modes', 'wide_refused',
   '1 hour', refresh_mode => 'differential')
   FROM generate_series(1, 250) i;
 
+-- a join of more than 8 tables (here a self-join): each changed
+-- occurrence is joined with the others as they were, where a row changed
+-- in all of them counts 2^(n-1) times; 40 occurrences filled a disk
+CREATE TABLE modes.kv (k int PRIMARY KEY, v int);
+INSERT INTO modes.kv SELECT g, g FROM generate_series(1, 100) g;
+SELECT pipeline.create_matview('modes', 'join_' || n,
+  'SELECT t0.k, t0.v FROM modes.kv t0 ' || string_agg(format('JOIN modes.kv t%s USING (k)', i), ' '),
+  '1 hour')
+  FROM generate_series(8, 9) n, generate_series(1, n - 1) i GROUP BY n;
+SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
+ WHERE name LIKE 'join\_%' ORDER BY name;
+INSERT INTO modes.kv VALUES (101, 101);
+UPDATE modes.kv SET v = -v WHERE k <= 3;
+SELECT matview, status, rows FROM pipeline.refresh('modes.mv_join_8');
+SELECT matview, status, rows FROM pipeline.refresh('modes.mv_join_9');
+SELECT count(*), sum(v) FROM modes.mv_join_8;
+SELECT count(*), sum(v) FROM modes.mv_join_9;
+
 SELECT pipeline.drop_matview('modes.mv_totals', cascade => true);
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'modes';
 DROP SCHEMA modes CASCADE;

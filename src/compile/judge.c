@@ -550,6 +550,9 @@ judge_change_set(ChangeSet *cs)
 			continue;
 
 		error = subxact_try(judge_view_try, v, false);
+		/* out of memory, disk or lock table: not the view's doing */
+		if (error != NULL && ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES)
+			ReThrowError(error);
 		if (error != NULL)
 		{
 			v->broken = true;

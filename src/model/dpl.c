@@ -344,7 +344,7 @@ without_no_break_spaces(const char *sql)
 		}
 		else if ((tag = dollar_tag_length(p)) > 0 &&
 				 (dst == out || !(IS_HIGHBIT_SET(dst[-1]) || isalnum((unsigned char) dst[-1]) ||
-								  dst[-1] == '_')))
+								  dst[-1] == '_' || dst[-1] == '$')))
 		{
 			/* a dollar-quoted string, copied up to its closing tag */
 			const char *end = strstr(p + tag, pnstrdup(p, tag));
