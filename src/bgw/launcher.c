@@ -436,6 +436,26 @@ launcher_queue_job(const RefreshJob *job)
 	return entry;
 }
 
+bool
+launcher_queue_relabel(int entry, TimestampTz label, int attempt)
+{
+	QueuedJob  *queued;
+	bool		waiting;
+
+	if (shared == NULL || my_slot < 0 || shared->slots[my_slot].queue < 0)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	queued = &queues[shared->slots[my_slot].queue].jobs[entry];
+	waiting = queued->state == QUEUED_WAITING;
+	if (waiting)
+	{
+		queued->job.label = label;
+		queued->job.attempt = attempt;
+	}
+	SpinLockRelease(&shared->mutex);
+	return waiting;
+}
+
 int
 launcher_queue_collect(int *done, bool *lost, bool *handed_back)
 {

@@ -77,7 +77,9 @@ typedef struct JobTicket
 /*
  * The scheduler's side.  launcher_queue_job() adds a waiting job to this
  * scheduler's queue: returns its entry (0 .. LAUNCHER_QUEUE_SIZE - 1), or
- * -1 when the queue is full.  launcher_queue_collect() frees the entries
+ * -1 when the queue is full.  launcher_queue_relabel() gives a job no worker
+ * has taken yet a later label and its attempt (false once taken).
+ * launcher_queue_collect() frees the entries
  * whose job is done or lost and returns how many, with their entries in
  * done[], in lost[] whether each was lost and in handed_back[] whether its
  * worker gave it back unrun (its view stayed locked; arrays of
@@ -86,6 +88,7 @@ typedef struct JobTicket
  * launcher_wake_idle_workers() sets the latches of up to count idle ones.
  */
 extern int	launcher_queue_job(const RefreshJob *job);
+extern bool launcher_queue_relabel(int entry, TimestampTz label, int attempt);
 extern int	launcher_queue_collect(int *done, bool *lost, bool *handed_back);
 extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
 extern void launcher_wake_idle_workers(Oid dboid, int count);

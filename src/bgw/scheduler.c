@@ -78,13 +78,14 @@ static int	worker_count = 0;
 /*
  * The views of the jobs in this scheduler's run queue (launcher.h), by
  * entry, until collected: relid InvalidOid for a free entry; the view's
- * node in the DAG of that generation.
+ * node in the DAG of that generation; the label its job runs.
  */
 typedef struct QueuedView
 {
 	Oid			relid;
 	int			index;
 	uint64		generation;
+	TimestampTz label;
 } QueuedView;
 
 static QueuedView queued[LAUNCHER_QUEUE_SIZE];
@@ -601,6 +602,30 @@ due_view_cmp(const void *a, const void *b)
  * for a label only once its upstreams succeeded for it, so DAG order per
  * label holds whatever the order here).  Returns how many it dispatched.
  */
+/*
+ * A job still waiting for a worker when a later label of its view falls
+ * due runs that label instead: a view several labels behind runs only its
+ * latest due one (API.md section 2), also when the workers were all busy
+ * while it waited (it ran the label it was queued for, then the next).
+ */
+static void
+relabel_waiting_jobs(Dag *dag, ViewState *states, TimestampTz now)
+{
+	for (int e = 0; e < LAUNCHER_QUEUE_SIZE && queued_count > 0; e++)
+	{
+		QueuedView *view = &queued[e];
+		Verdict		verdict;
+
+		if (!OidIsValid(view->relid) || view->generation != dag_generation)
+			continue;
+		verdict = schedule_decide(dag, states, view->index, now, now,
+								  pipeline_max_attempts, pipeline_retry_backoff_s);
+		if (verdict.decision == DECIDE_DUE && verdict.label > view->label &&
+			launcher_queue_relabel(e, verdict.label, verdict.attempt))
+			view->label = verdict.label;
+	}
+}
+
 static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {
@@ -612,6 +637,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	int			skipped_count = 0;
 	int			d;
 
+	relabel_waiting_jobs(dag, states, now);
 	for (int i = 0; i < dag->count; i++)
 	{
 		Verdict		verdict;
@@ -663,6 +689,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		queued[entry].relid = job.relid;
 		queued[entry].index = due[d].index;
 		queued[entry].generation = dag_generation;
+		queued[entry].label = job.label;
 		node_queued[due[d].index] = true;
 		queued_count++;
 		dispatched_count++;
