@@ -101,25 +101,38 @@ SELECT pipeline.drop_matview('dt.mv_relnames');
 -- full too, and exact after a rename; comparing, counting or keeping the
 -- values themselves reads no text and stays differential
 INSERT INTO dt.tickets VALUES ('new', 'dt.tickets'), ('done', 'dt.items');
+CREATE DOMAIN dt.state_d AS dt.state;
+CREATE TYPE dt.state_range AS RANGE (subtype = dt.state);
+CREATE TYPE dt.pair AS (s dt.state, n int);
 SELECT pipeline.create_matview('dt', 'label_' || n, q, '1 hour') FROM (VALUES
     (1, 'SELECT ''state: '' || state AS label FROM dt.tickets'),
-    (2, 'SELECT format(''%s'', state) AS label, to_json(state) AS j FROM dt.tickets'),
-    (3, 'SELECT ARRAY[state]::text AS label, ROW(1, state)::text AS r FROM dt.tickets'),
+    (2, 'SELECT format(''%s'', state) AS label FROM dt.tickets'),
+    (3, 'SELECT ARRAY[state]::text AS label FROM dt.tickets'),
     (4, 'SELECT ''t='' || rel AS label, count(*) AS n FROM dt.tickets GROUP BY 1'),
-    (5, 'SELECT state, rel, count(*) AS n, min(state) AS lo FROM dt.tickets WHERE state > ''new'' GROUP BY 1, 2')) v(n, q);
+    (5, 'SELECT state, rel, count(*) AS n, min(state) AS lo FROM dt.tickets WHERE state > ''new'' GROUP BY 1, 2'),
+    (6, 'SELECT to_json(state) AS j FROM dt.tickets'),
+    (7, 'SELECT ROW(1, state)::text AS r FROM dt.tickets'),
+    (8, 'SELECT (CASE WHEN rel IS NOT NULL THEN ROW(state, 1) END)::text AS r FROM dt.tickets'),
+    (9, 'SELECT ARRAY[ROW(state, 1)]::text AS r FROM dt.tickets'),
+    (10, 'SELECT xmlelement(name e, state)::text AS x FROM dt.tickets'),
+    (11, 'SELECT concat(1, 2, state) AS c FROM dt.tickets'),
+    (12, 'SELECT state::dt.state_d::text AS d FROM dt.tickets'),
+    (13, 'SELECT dt.state_range(state, state, ''[]'')::text AS r FROM dt.tickets'),
+    (14, 'SELECT ROW(state, 1)::dt.pair::text AS p FROM dt.tickets')) v(n, q);
 SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
  WHERE name LIKE 'label\_%' ORDER BY name;
 ALTER TYPE dt.state RENAME VALUE 'done' TO 'closed';
 ALTER TABLE dt.items RENAME TO items_renamed;
-SELECT count(*) FROM pipeline.refresh('dt.mv_label_1') WHERE status = 'succeeded';
-SELECT count(*) FROM pipeline.refresh('dt.mv_label_2') WHERE status = 'succeeded';
-SELECT count(*) FROM pipeline.refresh('dt.mv_label_3') WHERE status = 'succeeded';
-SELECT count(*) FROM pipeline.refresh('dt.mv_label_4') WHERE status = 'succeeded';
+SELECT count(*) FROM pipeline.matviews m, pipeline.refresh(m.matview) r
+ WHERE m.name LIKE 'label\_%' AND r.status = 'succeeded';
 TABLE dt.mv_label_1 ORDER BY 1;
-TABLE dt.mv_label_3 ORDER BY 1;
 TABLE dt.mv_label_4 ORDER BY 1;
+TABLE dt.mv_label_9 ORDER BY 1;
+TABLE dt.mv_label_10 ORDER BY 1;
+TABLE dt.mv_label_13 ORDER BY 1;
 ALTER TABLE dt.items_renamed RENAME TO items;
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE name LIKE 'label\_%';
+DROP TYPE dt.pair, dt.state_range, dt.state_d;
 DELETE FROM dt.tickets;
 
 -- a geometric type's text follows extra_float_digits as a float's does
@@ -127,11 +140,15 @@ CREATE TABLE dt.spots (id int, x float8);
 INSERT INTO dt.spots VALUES (1, 0.1::float8 + 0.2::float8);
 SET extra_float_digits = 3;
 SELECT pipeline.create_matview('dt', 'spots', 'SELECT id, point(x, 1)::text AS p FROM dt.spots', '1 hour');
+SELECT pipeline.create_matview('dt', 'boxes', 'SELECT id, box(point(x, 1), point(0, 0))::text AS b FROM dt.spots', '1 hour');
 SELECT p FROM dt.mv_spots;
 SET extra_float_digits = 0;
 INSERT INTO dt.spots VALUES (2, 1.0 / 3);
 SELECT count(*) FROM pipeline.refresh('dt.mv_spots') WHERE status = 'succeeded';
+SELECT count(*) FROM pipeline.refresh('dt.mv_boxes') WHERE status = 'succeeded';
 SELECT * FROM dt.compare('dt.mv_spots', 'SELECT id, point(x, 1)::text FROM dt.spots');
+SELECT * FROM dt.compare('dt.mv_boxes', 'SELECT id, box(point(x, 1), point(0, 0))::text FROM dt.spots');
+SELECT pipeline.drop_matview('dt.mv_boxes');
 RESET extra_float_digits;
 SELECT pipeline.drop_matview('dt.mv_spots');
 

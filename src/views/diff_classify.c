@@ -233,19 +233,40 @@ type_text_reads_catalogs(Oid type)
 	return false;
 }
 
-/* The same for an expression: an anonymous row's by its columns'. */
+/* Whether an anonymous row, or an array of them, is written. */
+static bool
+is_anonymous_row(Oid type)
+{
+	type = getBaseType(type);
+	if (OidIsValid(get_element_type(type)))
+		return is_anonymous_row(get_element_type(type));
+	return type == RECORDOID;
+}
+
+static bool
+holds_catalog_text_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return false;
+	/* (what is not an expression itself: exprType() knows no type of it) */
+	if (!IsA(node, List) && !IsA(node, CaseWhen) && !IsA(node, TargetEntry) &&
+		type_text_reads_catalogs(exprType(node)))
+		return true;
+	return expression_tree_walker(node, holds_catalog_text_walker, context);
+}
+
+/*
+ * The same for an expression.  An anonymous row's type says nothing of its
+ * columns (ROW(state, 1), a CASE or COALESCE of rows, an array of them):
+ * one that holds a value of such a type anywhere counts.
+ */
 static bool
 text_reads_catalogs(Node *expr)
 {
-	if (IsA(expr, RowExpr))
-	{
-		ListCell   *lc;
-
-		foreach(lc, ((RowExpr *) expr)->args)
-			if (text_reads_catalogs(lfirst(lc)))
-				return true;
-		return false;
-	}
+	if (is_anonymous_row(exprType(expr)))
+		return holds_catalog_text_walker(expr, NULL);
 	return type_text_reads_catalogs(exprType(expr));
 }
 
@@ -336,6 +357,20 @@ writes_catalog_text_node(Node *node)
 			return writes_catalog_text(get_opcode(((OpExpr *) node)->opno), ((OpExpr *) node)->args);
 		case T_Aggref:
 			return writes_catalog_text(((Aggref *) node)->aggfnoid, ((Aggref *) node)->args);
+		case T_XmlExpr:
+			{
+				/*
+				 * XMLELEMENT, XMLFOREST, XMLATTRIBUTES write their values'
+				 * text
+				 */
+				XmlExpr    *xml = (XmlExpr *) node;
+				ListCell   *lc;
+
+				foreach(lc, list_concat_copy(xml->named_args, xml->args))
+					if (text_reads_catalogs(lfirst(lc)))
+						return true;
+				return false;
+			}
 		default:
 			return false;
 	}
