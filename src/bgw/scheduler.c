@@ -607,10 +607,14 @@ due_view_cmp(const void *a, const void *b)
  * due runs that label instead: a view several labels behind runs only its
  * latest due one (API.md section 2), also when the workers were all busy
  * while it waited (it ran the label it was queued for, then the next).
+ * Returns how many of them have missed a whole label since their latest
+ * run (see start_due_refreshes()).
  */
-static void
+static int
 relabel_waiting_jobs(Dag *dag, ViewState *states, TimestampTz now)
 {
+	int			missed = 0;
+
 	for (int e = 0; e < LAUNCHER_QUEUE_SIZE && queued_count > 0; e++)
 	{
 		QueuedView *view = &queued[e];
@@ -620,10 +624,15 @@ relabel_waiting_jobs(Dag *dag, ViewState *states, TimestampTz now)
 			continue;
 		verdict = schedule_decide(dag, states, view->index, now, now,
 								  pipeline_max_attempts, pipeline_retry_backoff_s);
-		if (verdict.decision == DECIDE_DUE && verdict.label > view->label &&
-			launcher_queue_relabel(e, verdict.label, verdict.attempt))
-			view->label = verdict.label;
+		if (verdict.decision != DECIDE_DUE || verdict.label <= view->label ||
+			!launcher_queue_relabel(e, verdict.label, verdict.attempt))
+			continue;
+		view->label = verdict.label;
+		if (states[view->index].latest_label != NO_LABEL &&
+			verdict.label - states[view->index].latest_label > dag->nodes[view->index].interval_us)
+			missed++;
 	}
+	return missed;
 }
 
 static int
@@ -635,9 +644,10 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	int			due_count = 0;
 	int			dispatched_count = 0;
 	int			skipped_count = 0;
+	int			missed_in_queue;
 	int			d;
 
-	relabel_waiting_jobs(dag, states, now);
+	missed_in_queue = relabel_waiting_jobs(dag, states, now);
 	for (int i = 0; i < dag->count; i++)
 	{
 		Verdict		verdict;
@@ -697,18 +707,19 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 	staff_queue(limit);
 
 	/*
-	 * Behind: a view left waiting has missed a whole label since its latest
-	 * run.  (A lack of worker slots is reported where a start fails.)
+	 * Behind: a view left waiting, or a job moved on to a later label while
+	 * it waited, has missed a whole label since its latest run.  (A lack of
+	 * worker slots is reported where a start fails.)
 	 */
 	if (queued_count >= capacity)
 	{
-		int			missed = 0;
+		int			missed = missed_in_queue;
 
 		for (int w = d; w < due_count; w++)
 			if (due[w].waiting_since != NO_LABEL &&
 				due[w].verdict.label - due[w].waiting_since > dag->nodes[due[w].index].interval_us)
 				missed++;
-		note_behind(missed > 0, due_count - d, now);
+		note_behind(missed > 0, due_count - d + missed_in_queue, now);
 	}
 	else
 		note_behind(false, 0, now);
