@@ -149,6 +149,16 @@ SELECT count(*) FROM pipeline.refresh('dt.mv_boxes') WHERE status = 'succeeded';
 SELECT * FROM dt.compare('dt.mv_spots', 'SELECT id, point(x, 1)::text FROM dt.spots');
 SELECT * FROM dt.compare('dt.mv_boxes', 'SELECT id, box(point(x, 1), point(0, 0))::text FROM dt.spots');
 SELECT pipeline.drop_matview('dt.mv_boxes');
+-- and so does an extension's type written with floats (cube)
+SET extra_float_digits = 3;
+CREATE EXTENSION cube;
+SELECT pipeline.create_matview('dt', 'cubes', 'SELECT id, cube(x)::text AS c FROM dt.spots', '1 hour');
+SET extra_float_digits = 0;
+INSERT INTO dt.spots VALUES (3, 2.0 / 3);
+SELECT count(*) FROM pipeline.refresh('dt.mv_cubes') WHERE status = 'succeeded';
+SELECT * FROM dt.compare('dt.mv_cubes', 'SELECT id, cube(x)::text FROM dt.spots');
+SELECT pipeline.drop_matview('dt.mv_cubes');
+DROP EXTENSION cube;
 RESET extra_float_digits;
 SELECT pipeline.drop_matview('dt.mv_spots');
 

@@ -156,11 +156,14 @@ reads_clock_or_catalogs(const char *name, int nargs)
  * Output functions PostgreSQL declares immutable whose text follows a
  * setting (extra_float_digits: floats and the geometric types written with
  * them; bytea_output): a view writing f::text reads the settings as one
- * calling a stable built-in does.
+ * calling a stable built-in does.  So may an extension's type (cube writes
+ * its floats so): any output function not built in counts.
  */
 static bool
-output_follows_settings(Oid fn)
+output_follows_settings(Oid fn, Form_pg_proc proc)
 {
+	if (fn >= FirstNormalObjectId && proc->prorettype == CSTRINGOID)
+		return true;
 	switch (fn)
 	{
 		case F_FLOAT4OUT:
@@ -335,7 +338,7 @@ function_reason(Oid fn, void *context)
 			 reads_clock_or_catalogs(NameStr(proc->proname), proc->pronargs))
 		check->reason = psprintf("function %s reads the clock, the settings or the catalogs",
 								 NameStr(proc->proname));
-	else if (proc->provolatile != PROVOLATILE_IMMUTABLE || output_follows_settings(fn))
+	else if (proc->provolatile != PROVOLATILE_IMMUTABLE || output_follows_settings(fn, proc))
 		check->stable = true;
 	else if (fn >= FirstNormalObjectId)
 		fingerprint_function(check, fn, tuple);
