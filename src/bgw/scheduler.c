@@ -593,16 +593,6 @@ due_view_cmp(const void *a, const void *b)
 }
 
 /*
- * Queues each due view that is not queued yet for the refresh workers, up
- * to QUEUE_DEPTH jobs in flight per worker (so that a worker that finishes
- * a run finds the next one waiting), then sees that enough
- * workers serve the queue (staff_queue).  The views
- * whose latest run is oldest first, so that when more is due than fits no
- * view starves behind those earlier in the DAG (a downstream view is due
- * for a label only once its upstreams succeeded for it, so DAG order per
- * label holds whatever the order here).  Returns how many it dispatched.
- */
-/*
  * A job still waiting for a worker when a later label of its view falls
  * due runs that label instead: a view several labels behind runs only its
  * latest due one (API.md section 2), also when the workers were all busy
@@ -635,6 +625,16 @@ relabel_waiting_jobs(Dag *dag, ViewState *states, TimestampTz now)
 	return missed;
 }
 
+/*
+ * Queues each due view that is not queued yet for the refresh workers, up
+ * to QUEUE_DEPTH jobs in flight per worker (so that a worker that finishes
+ * a run finds the next one waiting), then sees that enough
+ * workers serve the queue (staff_queue).  The views
+ * whose latest run is oldest first, so that when more is due than fits no
+ * view starves behind those earlier in the DAG (a downstream view is due
+ * for a label only once its upstreams succeeded for it, so DAG order per
+ * label holds whatever the order here).  Returns how many it dispatched.
+ */
 static int
 start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 {

@@ -687,7 +687,6 @@ apply_changes(DiffRefresh *r)
 	bool		gains;
 	int			nkeys;
 	DeltaRows	counted;
-
 	int			no_jit;
 
 	SPI_connect();
