@@ -35,6 +35,20 @@ sub wait_for_crash_restart
 	  or die "no restart after kill -9 of $pid";
 }
 
+# hold_advisory_run(node, view, lock): a session holding advisory lock
+# `lock` (a BackgroundPsql), returned once a scheduled run of view (whose
+# query takes the lock shared) waits for it, or undef if none comes
+sub hold_advisory_run
+{
+	my ($class, $node, $view, $lock) = @_;
+	my $holder = $node->background_psql('postgres', on_error_stop => 0);
+	$holder->query_safe("SELECT pg_advisory_lock($lock)");
+	return $node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pipeline.runs r JOIN pg_stat_activity a ON a.pid = r.worker_pid
+		 WHERE r.matview = '$view'::regclass AND r.status = 'running' AND a.wait_event = 'advisory'})
+	  ? $holder : undef;
+}
+
 # scheduler_pid(node, db): the pid of database db's scheduler, once it runs
 sub scheduler_pid
 {

@@ -30,12 +30,8 @@ ok( $node->poll_query_until('postgres', q{
 		SELECT count(DISTINCT matview) = 2 FROM pipeline.runs WHERE status = 'succeeded'}),
 	'both views run');
 
-my $holder = $node->background_psql('postgres', on_error_stop => 0);
-$holder->query_safe('SELECT pg_advisory_lock(42)');
-ok( $node->poll_query_until('postgres', q{
-		SELECT count(*) = 1 FROM pipeline.runs r JOIN pg_stat_activity a ON a.pid = r.worker_pid
-		 WHERE r.matview = 'mv_held'::regclass AND r.status = 'running' AND a.wait_event = 'advisory'}),
-	'the one worker waits in a refresh of the held view');
+my $holder = PipelineNode->hold_advisory_run($node, 'mv_held', 42);
+ok($holder, 'the one worker waits in a refresh of the held view');
 my $busy_since = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
 sleep 4;
 my $released = $node->safe_psql('postgres', 'SELECT clock_timestamp()');

@@ -94,12 +94,8 @@ is( $standby->safe_psql('postgres',
 		"SELECT last_status IN ('succeeded', 'skipped'), last_success_label >= '$hourly_label' FROM pipeline.status WHERE matview = 'mv_hourly'::regclass"),
 	't|t', 'standby: pipeline.status is readable, with the primary\'s runs');
 # --- a refresh held on the primary when it goes -----------------------------
-my $holder = $primary->background_psql('postgres', on_error_stop => 0);
-$holder->query_safe('SELECT pg_advisory_lock(42)');
-ok( $primary->poll_query_until('postgres', q{
-		SELECT count(*) = 1 FROM pipeline.runs r JOIN pg_stat_activity a ON a.pid = r.worker_pid
-		 WHERE r.matview = 'mv_held'::regclass AND r.status = 'running' AND a.wait_event = 'advisory'}),
-	'primary: a refresh waits for the advisory lock');
+my $holder = PipelineNode->hold_advisory_run($primary, 'mv_held', 42);
+ok($holder, 'primary: a refresh waits for the advisory lock');
 my ($orphan, $orphan_label, $orphan_attempt) = split /\|/, $primary->safe_psql('postgres',
 	"SELECT run_id, time_label, attempt FROM pipeline.runs WHERE matview = 'mv_held'::regclass AND status = 'running'");
 ok( $standby->poll_query_until('postgres',
