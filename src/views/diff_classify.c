@@ -208,6 +208,7 @@ type_text_reads_catalogs(Oid type)
 		case REGNAMESPACEOID:
 		case REGCONFIGOID:
 		case REGDICTIONARYOID:
+		case ACLITEMOID:		/* names its roles */
 			return true;
 		case RECORDOID:
 			return false;		/* an anonymous row: its RowExpr is looked
@@ -246,24 +247,38 @@ is_anonymous_row(Oid type)
 	return type == RECORDOID;
 }
 
+/*
+ * Looks into an anonymous row for the values it holds: a row, or an array,
+ * CASE or COALESCE of rows, passes its values' text on; any other
+ * expression's value is its own (state = 'new' writes a boolean), and the
+ * check of every node sees whether that one writes catalog text.
+ */
 static bool
 holds_catalog_text_walker(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, Query))
+
+	/*
+	 * the parts of an expression that are not one (exprType() knows no type
+	 * of them): a CASE's arms, an aggregate's arguments and ORDER BY
+	 */
+	if (IsA(node, Query) || IsA(node, SortGroupClause) ||
+		(IsA(node, TargetEntry) && ((TargetEntry *) node)->resjunk))	/* sorts by */
 		return false;
-	/* (what is not an expression itself: exprType() knows no type of it) */
-	if (!IsA(node, List) && !IsA(node, CaseWhen) && !IsA(node, TargetEntry) &&
-		type_text_reads_catalogs(exprType(node)))
+	if (IsA(node, List) || IsA(node, CaseWhen) || IsA(node, TargetEntry))
+		return expression_tree_walker(node, holds_catalog_text_walker, context);
+	if (type_text_reads_catalogs(exprType(node)))
 		return true;
+	if (!is_anonymous_row(exprType(node)))
+		return false;
 	return expression_tree_walker(node, holds_catalog_text_walker, context);
 }
 
 /*
  * The same for an expression.  An anonymous row's type says nothing of its
  * columns (ROW(state, 1), a CASE or COALESCE of rows, an array of them):
- * one that holds a value of such a type anywhere counts.
+ * one that holds a value of such a type counts.
  */
 static bool
 text_reads_catalogs(Node *expr)
@@ -274,9 +289,10 @@ text_reads_catalogs(Node *expr)
 }
 
 /*
- * A built-in taking "any", anyelement, record... whose result is text (||,
- * concat(), format(), to_json(), ...) writes its arguments with their output
- * functions, which the function check does not see: an enum's or a reg*
+ * A function taking "any", anyelement, record... that may write its
+ * arguments with their output functions, which the function check does not
+ * see: a built-in whose result is text (||, concat(), format(), to_json(),
+ * ...), or any function not built in (hstore(record)).  An enum's or a reg*
  * value's text so written is read from the catalogs as enum_out()'s is.
  */
 static bool
@@ -290,7 +306,7 @@ writes_catalog_text(Oid fn, List *args)
 	if (!HeapTupleIsValid(tuple))
 		return false;
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
-	switch (proc->prorettype)
+	switch (fn >= FirstNormalObjectId ? TEXTOID : proc->prorettype)
 	{
 		case TEXTOID:
 		case VARCHAROID:
@@ -316,6 +332,16 @@ writes_catalog_text(Oid fn, List *args)
 	}
 	ReleaseSysCache(tuple);
 	return writes;
+}
+
+static bool
+contains_coerce_via_io_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, CoerceViaIO))
+		return true;
+	return expression_tree_walker(node, contains_coerce_via_io_walker, context);
 }
 
 static bool
@@ -354,6 +380,17 @@ writes_catalog_text_node(Node *node)
 	{
 		case T_CoerceViaIO:
 			return text_reads_catalogs((Node *) ((CoerceViaIO *) node)->arg);
+		case T_ArrayCoerceExpr:
+			{
+				/*
+				 * each element written as text: its CoerceViaIO reads a
+				 * placeholder, whose type (record) says nothing of the rows
+				 */
+				ArrayCoerceExpr *coerce = (ArrayCoerceExpr *) node;
+
+				return contains_coerce_via_io_walker((Node *) coerce->elemexpr, NULL) &&
+					text_reads_catalogs((Node *) coerce->arg);
+			}
 		case T_FuncExpr:
 			return writes_catalog_text(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->args);
 		case T_OpExpr:
@@ -544,17 +581,6 @@ range_table_reason(Query *query)
 	return NULL;
 }
 
-/*
- * The most tables one SELECT may join and be refreshed differentially.
- * Each changed occurrence's changes are joined with the others as they
- * are now or as they were before (each a table and its changes, UNION
- * ALL), so a row changed in several joined occurrences (a self-join, or
- * tables written together by key) is counted both ways in each: 2^(n-1)
- * rows a changed key, which at 16 occurrences took 1.3 s where the whole
- * query took 80 ms, and at 40 filled the disk.
- */
-#define MAX_JOINED_TABLES 8
-
 /* A source entry per table, with the columns every occurrence reads. */
 static const char *
 collect_sources(Query *query, DiffShape *shape)
@@ -562,7 +588,6 @@ collect_sources(Query *query, DiffShape *shape)
 	/* (a UNION ALL's branches add theirs one by one) */
 	Node	   *reads;
 	int			rtindex = 0;
-	int			tables = 0;
 	bool		using_joins = false;
 	bool		column_aliases = false;
 	ListCell   *lc;
@@ -585,8 +610,6 @@ collect_sources(Query *query, DiffShape *shape)
 			using_joins = true;
 		if (rte->rtekind != RTE_RELATION || diff_view_entry(rte))
 			continue;
-		if (++tables > MAX_JOINED_TABLES)
-			return psprintf("joins of more than %d tables are not supported", MAX_JOINED_TABLES);
 		pull_varattnos(reads, rtindex, &attnums);
 		while ((attno = bms_next_member(attnums, attno)) >= 0)
 		{
@@ -727,8 +750,7 @@ ungrouped_column_walker(Node *node, List *keys)
 
 /*
  * The most a state column of this type takes in a stored row: a long value
- * is moved out (TOAST) and leaves an 18-byte pointer, unless the type is
- * stored plain.
+ * is moved out (TOAST) and leaves an 18-byte pointer.
  */
 static Size
 state_column_bound(Oid type)
@@ -737,7 +759,14 @@ state_column_bound(Oid type)
 
 	if (length > 0)
 		return MAXALIGN(length);
-	return get_typstorage(type) == TYPSTORAGE_PLAIN ? MaxHeapTupleSize : MAXALIGN(TOAST_POINTER_SIZE);
+
+	/*
+	 * a value stored plain stays in the row: counted at the type's usual
+	 * width (an oidvector key), as its view's own row holds it too
+	 */
+	if (get_typstorage(type) == TYPSTORAGE_PLAIN)
+		return MAXALIGN(get_typavgwidth(type, -1));
+	return MAXALIGN(TOAST_POINTER_SIZE);
 }
 
 /*

@@ -660,13 +660,12 @@ diff_sql_delta(DiffSql *sql, List *changed_relids)
 	return buf.data;
 }
 
-bool
-diff_sql_gains_only(DiffSql *sql, List *changed_relids)
+int
+diff_sql_changed_occurrences(DiffSql *sql, List *changed_relids)
 {
+	int			most = 0;
 	ListCell   *lc;
 
-	if (!sql->functions_1_9 || (!sql->keep_extremes && diff_sql_first_extreme(sql) > 0))
-		return false;
 	foreach(lc, sql->branches)
 	{
 		DiffBranch *branch = lfirst(lc);
@@ -676,10 +675,17 @@ diff_sql_gains_only(DiffSql *sql, List *changed_relids)
 		foreach(oc, branch->occurrences)
 			if (list_member_oid(changed_relids, ((DiffOccurrence *) lfirst(oc))->relid))
 				changed++;
-		if (changed > 1)
-			return false;
+		most = Max(most, changed);
 	}
-	return true;
+	return most;
+}
+
+bool
+diff_sql_gains_only(DiffSql *sql, List *changed_relids)
+{
+	if (!sql->functions_1_9 || (!sql->keep_extremes && diff_sql_first_extreme(sql) > 0))
+		return false;
+	return diff_sql_changed_occurrences(sql, changed_relids) <= 1;
 }
 
 /* The view's inner rows as they are now, each once. */

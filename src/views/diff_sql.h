@@ -33,6 +33,12 @@ extern DiffSql *diff_sql_prepare(DiffShape *shape, const char *view, const char 
 extern char *diff_sql_delta(DiffSql *sql, List *changed_relids);
 
 /*
+ * The most occurrences of the sources changed_relids one branch of the
+ * query joins (each occurrence of a self-join counts).
+ */
+extern int	diff_sql_changed_occurrences(DiffSql *sql, List *changed_relids);
+
+/*
  * Whether, when each changed source's rows all came (each once), the delta
  * is of gains alone, every row of it with multiplicity 1: no branch of the
  * query reads two changed sources (or one twice), whose terms would take
