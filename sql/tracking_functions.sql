@@ -141,6 +141,36 @@ SELECT matview, status FROM pipeline.run_due('2026-01-01 12:00+00')
  WHERE matview = 'trk.mv_judged'::regclass;
 SELECT count(*) = (SELECT count(*) FROM trk.src WHERE x > 1) AS new_definition_read FROM trk.mv_judged;
 
+-- an immutable function of the user's replaced, no table written: the
+-- views calling it, directly or through a plain view, run (a differential
+-- one fully, saying why), then are skipped again (they were skipped,
+-- keeping the old answer, until a source was written)
+CREATE FUNCTION trk.bound() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
+CREATE VIEW trk.doubled AS SELECT trk.twice(x) AS y FROM trk.src;
+SELECT pipeline.create_matview('trk', 'bounded_' || mode,
+    'SELECT x FROM trk.src WHERE x <= trk.bound()', '1 hour', refresh_mode => mode)
+  FROM unnest(ARRAY['full', 'differential']) mode;
+SELECT pipeline.create_matview('trk', 'doubled', 'SELECT y FROM trk.doubled', '1 hour');
+SELECT matview, status FROM pipeline.run_due('2026-01-01 13:00+00')
+ WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 14:00+00')
+ WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
+CREATE OR REPLACE FUNCTION trk.bound() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 2';
+CREATE OR REPLACE FUNCTION trk.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3';
+SELECT matview, status FROM pipeline.run_due('2026-01-01 15:00+00')
+ WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
+SELECT matview, detail FROM pipeline.runs
+ WHERE matview::text ~ 'bounded|doubled' AND time_label = '2026-01-01 15:00+00' ORDER BY matview::text;
+SELECT (SELECT count(*) FROM trk.mv_bounded_full) AS bounded_full,
+       (SELECT count(*) FROM trk.mv_bounded_differential) AS bounded_differential,
+       (SELECT sum(y) FROM trk.mv_doubled) = (SELECT 3 * sum(x) FROM trk.src) AS doubled_new;
+-- altered (a SET option, STRICT, ...) counts as replaced
+ALTER FUNCTION trk.bound() SET work_mem = '4MB';
+SELECT matview, status FROM pipeline.run_due('2026-01-01 16:00+00')
+ WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 17:00+00')
+ WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
+
 SELECT count(*) AS dropped
   FROM (SELECT pipeline.drop_matview(matview) FROM pipeline.matview_definitions
          WHERE schema_name = 'trk') d;

@@ -25,6 +25,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -119,6 +120,7 @@ typedef struct OpaqueSearch
 {
 	Oid			user;			/* whose rights the relations are read with */
 	List	   *views;			/* plain views opened, against cycles */
+	List	   *functions;		/* the user's functions it calls (immutable) */
 } OpaqueSearch;
 
 static bool opaque_walker(Node *node, OpaqueSearch *search);
@@ -135,7 +137,8 @@ record_change_oid(void)
  * A function whose result may change while no tracked table does: any
  * volatile function, or a non-immutable one that PostgreSQL did not ship
  * (it may read any table).  A user-defined aggregate counts by its support
- * functions.
+ * functions.  An immutable one of the user's is noted in the search
+ * (context, when given): replacing it changes the view as a write would.
  */
 static bool
 function_is_opaque(Oid fn, void *context)
@@ -149,6 +152,12 @@ function_is_opaque(Oid fn, void *context)
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 	opaque = proc->provolatile == PROVOLATILE_VOLATILE ||
 		(fn >= FirstNormalObjectId && proc->provolatile != PROVOLATILE_IMMUTABLE);
+	if (!opaque && fn >= FirstNormalObjectId && context != NULL)
+	{
+		OpaqueSearch *search = (OpaqueSearch *) context;
+
+		search->functions = list_append_unique_oid(search->functions, fn);
+	}
 	if (!opaque && fn >= FirstNormalObjectId && proc->prokind == PROKIND_AGGREGATE)
 	{
 		HeapTuple	aggtuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(fn));
@@ -273,26 +282,29 @@ opaque_walker(Node *node, OpaqueSearch *search)
 		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
 												 TYPECACHE_CMP_PROC);
 
-		if (OidIsValid(type->cmp_proc) && function_is_opaque(type->cmp_proc, NULL))
+		if (OidIsValid(type->cmp_proc) && function_is_opaque(type->cmp_proc, search))
 			return true;
 	}
 	if (IsA(node, FuncExpr) && defaults_are_opaque((FuncExpr *) node, search))
 		return true;
-	if (check_functions_in_node(node, function_is_opaque, NULL))
+	if (check_functions_in_node(node, function_is_opaque, search))
 		return true;
 	return expression_tree_walker(node, opaque_walker, (void *) search);
 }
 
 /*
  * True when the view's result may change without any change row: see
- * change_tracking.h.  An incremental view (a table) always runs.
+ * change_tracking.h.  An incremental view (a table) always runs.  Else
+ * *functions (if given) is set to the user's immutable functions it calls,
+ * also through the plain views it reads.
  */
 static bool
-reads_opaquely(Oid relid)
+reads_opaquely(Oid relid, List **functions)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	OpaqueSearch search = {rel->rd_rel->relowner, NIL};
+	OpaqueSearch search = {rel->rd_rel->relowner, NIL, NIL};
 	char		relkind = rel->rd_rel->relkind;
+	bool		opaque = true;
 
 	if (rel->rd_rel->relkind == RELKIND_MATVIEW && rel->rd_rules != NULL &&
 		rel->rd_rules->numLocks == 1)
@@ -301,22 +313,27 @@ reads_opaquely(Oid relid)
 		List	   *actions = copyObject(rel->rd_rules->rules[0]->actions);
 
 		table_close(rel, AccessShareLock);
-		return opaque_walker((Node *) actions, &search);
+		opaque = opaque_walker((Node *) actions, &search);
 	}
-	table_close(rel, AccessShareLock);
-	if (relkind == RELKIND_RELATION)
+	else
 	{
-		/*
-		 * a differential view's or mirror's table: its bound query, as its
-		 * owner
-		 */
-		ManagedView *view = catalog_get_required(relid);
+		table_close(rel, AccessShareLock);
+		if (relkind == RELKIND_RELATION)
+		{
+			/*
+			 * a differential view's or mirror's table: its bound query, as
+			 * its owner
+			 */
+			ManagedView *view = catalog_get_required(relid);
 
-		if (view->type == MATVIEW_INCREMENTAL)
-			return true;
-		return opaque_walker((Node *) analyze_bound(view->bound_query, search.user), &search);
+			if (view->type != MATVIEW_INCREMENTAL)
+				opaque = opaque_walker((Node *) analyze_bound(view->bound_query, search.user),
+									   &search);
+		}
 	}
-	return true;
+	if (functions != NULL)
+		*functions = search.functions;
+	return opaque;
 }
 
 /*
@@ -470,17 +487,22 @@ install_missing_triggers(Oid relid, bool wait)
  * seen (change_tracking.h).  Plain views are covered by their own sources,
  * which are edges too, and by their definition: a view replaced since (its
  * pg_rewrite row written by a transaction the last success could not see,
- * or by that success's own) counts as changed.  pg_rewrite's xmin is a
- * 32-bit xid: widened with the epoch of the next xid.
+ * or by that success's own) counts as changed; so does a function of the
+ * user's the query calls ($4), replaced or altered since.  A catalog row's
+ * xmin is a 32-bit xid: widened with the epoch of the next xid.
  */
-#define VIEW_REPLACED(own_xid) \
-"EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r, pipeline.refresh_snapshots s, " \
+#define WRITTEN_SINCE_SUCCESS(catalog, which, own_xid) \
+"EXISTS (SELECT 1 FROM pg_catalog." catalog " r, pipeline.refresh_snapshots s, " \
 "               LATERAL (SELECT r.xmin::text::int8 AS x, " \
 "                  pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8 AS n) v, " \
 "               LATERAL (SELECT ((((v.n >> 32) - CASE WHEN v.x > (v.n & 4294967295) THEN 1 ELSE 0 END) << 32) " \
 "                                 | v.x)::text::xid8 AS xid) w " \
-"         WHERE r.ev_class = c.oid AND s.matview = $1::regclass AND v.x >= 3 " \
+"         WHERE " which " AND s.matview = $1::regclass AND v.x >= 3 " \
 "           AND (" own_xid "NOT pg_catalog.pg_visible_in_snapshot(w.xid, s.snapshot)))"
+
+#define VIEW_REPLACED(own_xid) WRITTEN_SINCE_SUCCESS("pg_rewrite", "r.ev_class = c.oid", own_xid)
+#define FUNCTION_REPLACED(own_xid) \
+	WRITTEN_SINCE_SUCCESS("pg_proc", "r.oid = ANY ($4::pg_catalog.oid[])", own_xid)
 
 #define UNCHANGED_QUERY(change_seen, own_xid, same_settings) \
 "SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
@@ -498,7 +520,8 @@ install_missing_triggers(Oid relid, bool wait)
 "                     WHERE d.matview = c.oid)) " \
 "               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s " \
 "                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
-"                             AND NOT " change_seen ")))"
+"                             AND NOT " change_seen "))) " \
+"   AND NOT " FUNCTION_REPLACED(own_xid)
 
 #define CHANGE_SEEN \
 "CASE WHEN ch.xid = s.xid " \
@@ -602,7 +625,7 @@ change_tracking_install_triggers(Oid relid)
 		return;
 	/* what change_tracking_unchanged() would install: nothing if opaque */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!reads_opaquely(relid))
+	if (!reads_opaquely(relid, NULL))
 		(void) triggers_were_missing(relid, true);
 	PopActiveSnapshot();
 }
@@ -610,19 +633,23 @@ change_tracking_install_triggers(Oid relid)
 bool
 change_tracking_unchanged(Oid relid)
 {
-	Oid			argtypes[3] = {OIDOID, OIDOID, TEXTOID};
-	Datum		values[3] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
-	(Datum) 0};
+	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTOID, OIDARRAYOID};
+	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
+	CStringGetTextDatum(""), (Datum) 0};
 	bool		settings = sql_tracks_settings();
+	List	   *functions;
+	Datum	   *function_oids;
 	SpiRows    *rows;
 	bool		isnull;
+	int			i = 0;
+	ListCell   *lc;
 
 	/*
 	 * From here on, this run's refresh and hook may write: those writes are
 	 * after its snapshot and need rows of their own.
 	 */
 	note_position(GetActiveSnapshot()->curcid);
-	if (reads_opaquely(relid))
+	if (reads_opaquely(relid, &functions))
 		return false;
 	/* a publication's files of a run that did not commit: no change row */
 	if (pending_has_uncommitted(relid))
@@ -632,10 +659,15 @@ change_tracking_unchanged(Oid relid)
 		return false;
 	if (settings)
 		values[2] = CStringGetTextDatum(runas_answer_settings());
+	function_oids = palloc(sizeof(Datum) * (list_length(functions) + 1));
+	foreach(lc, functions)
+		function_oids[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[3] = PointerGetDatum(construct_array(function_oids, i, OIDOID, sizeof(Oid), true,
+												TYPALIGN_INT));
 	rows = spi_rows(catalog_owner(),
 					settings ? unchanged_query :
 					sql_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
-					settings ? 3 : 2, argtypes, values, NULL, false, -1);
+					4, argtypes, values, NULL, false, -1);
 	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
 
