@@ -326,6 +326,14 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT count(*) AS searching_pipeline FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'pipeline' AND 'search_path=pg_catalog, pipeline, pg_temp' = ANY (p.proconfig);
 SELECT pipeline.graph('DOT') = pipeline.graph('dot') AS any_case;
+-- 1.19: pipeline.status finds blocking failures in one walk down from them
+SELECT count(*) AS blocked_views_functions FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pipeline' AND p.proname = 'blocked_views';
+ALTER EXTENSION pipeline UPDATE TO '1.19';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT count(*) AS blocked_views_functions FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'pipeline' AND p.proname = 'blocked_views';
+SELECT count(*) AS status_rows FROM pipeline.status;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -298,7 +298,7 @@ AS $$
                (SELECT r.finished_at - r.started_at
                   FROM pipeline.runs r
                  WHERE r.matview = s.matview AND r.status IN ('succeeded', 'failed')
-                   AND r.finished_at IS NOT NULL
+                   AND r.finished_at IS NOT NULL AND pipeline.can_see(s.matview)
                  ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) AS last_duration,
                coalesce((SELECT jsonb_agg(b.id ORDER BY u.ord)
                            FROM unnest(s.blocked_by) WITH ORDINALITY u(upstream, ord)

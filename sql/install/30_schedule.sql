@@ -122,20 +122,21 @@ RETURNS TABLE (upstream regclass)
 AS 'MODULE_PATHNAME', 'pipeline_blocking_upstreams'
 LANGUAGE C STABLE STRICT;
 
+-- blocking_upstreams() of every view, walked down from the failures once
+-- (1.19: pipeline.status called it per view, each walking all its
+-- ancestors: a chain of 800 views took 30 s)
+CREATE FUNCTION pipeline.blocked_views()
+RETURNS TABLE (matview regclass, upstream regclass)
+AS 'MODULE_PATHNAME', 'pipeline_blocked_views'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION pipeline.blocked_views() IS
+    'Internal to pipeline.status: each view with an upstream view whose failed runs keep it waiting; one the caller may not see as NULL';
+
+-- each view's latest run and latest success looked up by the runs' index
+-- (1.19: the whole history was read twice, and under row-level security
+-- each of its rows judged, for every status; only the views the caller
+-- may see are looked up)
 CREATE VIEW pipeline.status WITH (security_invoker = true) AS
-WITH last_run AS (
-    SELECT DISTINCT ON (r.matview) r.matview, r.status, r.error, r.time_label,
-           r.last_time_label, r.attempt
-      FROM pipeline.runs r
-     ORDER BY r.matview, r.time_label DESC, r.run_id DESC
-), last_success AS (
-    -- a row of consecutive skipped labels succeeded for its last label
-    SELECT DISTINCT ON (r.matview) r.matview, coalesce(r.last_time_label, r.time_label) AS time_label,
-           r.finished_at
-      FROM pipeline.runs r
-     WHERE r.status IN ('succeeded', 'skipped')
-     ORDER BY r.matview, r.time_label DESC, r.run_id DESC
-)
 SELECT d.matview,
        d.refresh_interval,
        s.time_label AS last_success_label,
@@ -151,8 +152,7 @@ SELECT d.matview,
                  THEN l.time_label
             ELSE coalesce(l.last_time_label, l.time_label) + d.refresh_interval END AS next_label,
        now() - s.time_label AS freshness,
-       coalesce((SELECT array_agg(b.upstream ORDER BY b.upstream::text)
-                   FROM pipeline.blocking_upstreams(d.matview) b), '{}') AS blocked_by,
+       coalesce(b.blocked_by, '{}') AS blocked_by,
        -- a view is populated when defined: as if it succeeded for the label
        -- then; unknown (NULL) to a role that may not see the view's runs
        CASE WHEN pipeline.can_see(d.matview) THEN
@@ -172,8 +172,20 @@ SELECT d.matview,
                             make_interval(mins => (d.options ->> 'freshness-sla-minutes')::int) AS sla) f)
        END AS sla_breached
   FROM pipeline.matview_definitions d
-  LEFT JOIN last_run l ON l.matview = d.matview
-  LEFT JOIN last_success s ON s.matview = d.matview;
+  LEFT JOIN LATERAL (
+       SELECT r.matview, r.status, r.error, r.time_label, r.last_time_label, r.attempt
+         FROM pipeline.runs r
+        WHERE r.matview = d.matview AND pipeline.can_see(d.matview)
+        ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) l ON true
+  -- a row of consecutive skipped labels succeeded for its last label
+  LEFT JOIN LATERAL (
+       SELECT coalesce(r.last_time_label, r.time_label) AS time_label, r.finished_at
+         FROM pipeline.runs r
+        WHERE r.matview = d.matview AND r.status IN ('succeeded', 'skipped')
+          AND pipeline.can_see(d.matview)
+        ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1) s ON true
+  LEFT JOIN (SELECT v.matview, array_agg(v.upstream ORDER BY v.upstream::text) AS blocked_by
+               FROM pipeline.blocked_views() v GROUP BY v.matview) b ON b.matview = d.matview;
 COMMENT ON COLUMN pipeline.status.sla_breached IS
     'Whether its freshness exceeds @freshness-sla-minutes, unless the one label it misses is its newest, within its interval (false without an SLA; NULL to a role that may not see its runs)';
 COMMENT ON COLUMN pipeline.status.lag IS
