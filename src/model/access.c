@@ -113,41 +113,49 @@ pipeline_can_see(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(access_can_see(PG_GETARG_OID(0), GetUserId()));
 }
 
-PG_FUNCTION_INFO_V1(pipeline_blocked_views);
+/*
+ * The managed views whose latest run failed, each with every view
+ * downstream of it (transitively): (matview, upstream) rows.  Walked down
+ * from the failures, so it costs their reach, not each view's ancestors
+ * (1.19: pipeline.status walked those for every view, and a chain of 800
+ * views took 30 s).
+ */
+#define BLOCKED_VIEWS \
+	"WITH RECURSIVE failed(matview) AS (" \
+	"    SELECT d.matview FROM pipeline.matview_definitions d" \
+	"     WHERE (SELECT r.status FROM pipeline.runs r" \
+	"             WHERE r.matview OPERATOR(pg_catalog.=) d.matview" \
+	"             ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)" \
+	"           OPERATOR(pg_catalog.=) 'failed'" \
+	"), down(upstream, matview) AS (" \
+	"    SELECT f.matview, e.downstream FROM failed f JOIN pipeline.edges e" \
+	"        ON e.upstream OPERATOR(pg_catalog.=) f.matview" \
+	"    UNION" \
+	"    SELECT down.upstream, e.downstream FROM down JOIN pipeline.edges e" \
+	"        ON e.upstream OPERATOR(pg_catalog.=) down.matview" \
+	")" \
+	"SELECT down.matview, down.upstream FROM down"
 
 /*
- * blocked_views() RETURNS TABLE (matview regclass, upstream regclass)
- *
- * blocking_upstreams() of every view at once (1.19), for pipeline.status:
- * walked down from the views whose latest run failed, so a status costs
- * the failures' reach, not each view's ancestors again (a chain of 800
- * views took 30 s).  Read as the catalog owner, each upstream the caller
- * cannot see as NULL, as there.
+ * Returns BLOCKED_VIEWS's rows (all, or of matview only, without it), read
+ * as the catalog owner: the caller's row-level security would hide exactly
+ * the failures they report.  An upstream the caller cannot see is NULL.
  */
-Datum
-pipeline_blocked_views(PG_FUNCTION_ARGS)
+static Datum
+return_blocked_views(FunctionCallInfo fcinfo, Oid matview)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			caller = GetUserId();
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(matview)};
+	bool		one = OidIsValid(matview);
 	SpiRows    *rows;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	rows = spi_rows(catalog_owner(),
-					"WITH RECURSIVE failed(matview) AS ("
-					"    SELECT d.matview FROM pipeline.matview_definitions d"
-					"     WHERE (SELECT r.status FROM pipeline.runs r"
-					"             WHERE r.matview OPERATOR(pg_catalog.=) d.matview"
-					"             ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)"
-					"           OPERATOR(pg_catalog.=) 'failed'"
-					"), down(upstream, matview) AS ("
-					"    SELECT f.matview, e.downstream FROM failed f JOIN pipeline.edges e"
-					"        ON e.upstream OPERATOR(pg_catalog.=) f.matview"
-					"    UNION"
-					"    SELECT down.upstream, e.downstream FROM down JOIN pipeline.edges e"
-					"        ON e.upstream OPERATOR(pg_catalog.=) down.matview"
-					")"
-					"SELECT down.matview, down.upstream FROM down",
-					0, NULL, NULL, NULL, false, -1);
+					one ? BLOCKED_VIEWS " WHERE down.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass" :
+					BLOCKED_VIEWS,
+					one ? 1 : 0, argtypes, args, NULL, false, -1);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
@@ -155,9 +163,25 @@ pipeline_blocked_views(PG_FUNCTION_ARGS)
 		Datum		values[2] = {spi_rows_value(rows, i, 0, &isnull), upstream};
 		bool		nulls[2] = {false, !access_can_see(DatumGetObjectId(upstream), caller)};
 
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		/* blocking_upstreams() returns the upstream alone */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, one ? values + 1 : values,
+							 one ? nulls + 1 : nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pipeline_blocked_views);
+
+/*
+ * blocked_views() RETURNS TABLE (matview regclass, upstream regclass)
+ *
+ * Each view blocked by a failed upstream view, with that upstream (NULL
+ * when the caller cannot see it): pipeline.status's blocked_by (1.19).
+ */
+Datum
+pipeline_blocked_views(PG_FUNCTION_ARGS)
+{
+	return return_blocked_views(fcinfo, InvalidOid);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_blocking_upstreams);
@@ -166,42 +190,11 @@ PG_FUNCTION_INFO_V1(pipeline_blocking_upstreams);
  * blocking_upstreams(matview regclass) RETURNS TABLE (upstream regclass)
  *
  * The managed views upstream of matview (transitively) whose latest run
- * failed, each one the caller cannot see as NULL.  The runs are read as the
- * catalog owner: the caller's row-level security would hide exactly the
- * failures this is meant to report.
+ * failed, each one the caller cannot see as NULL (pipeline.status's
+ * blocked_by before 1.19).
  */
 Datum
 pipeline_blocking_upstreams(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			caller = GetUserId();
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {PG_GETARG_DATUM(0)};
-	SpiRows    *rows;
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	rows = spi_rows(catalog_owner(),
-					"WITH RECURSIVE up(relation) AS ("
-					"    SELECT e.upstream FROM pipeline.edges e"
-					"     WHERE e.downstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-					"    UNION"
-					"    SELECT e.upstream FROM up JOIN pipeline.edges e"
-					"        ON e.downstream OPERATOR(pg_catalog.=) up.relation"
-					")"
-					"SELECT up.relation FROM up"
-					" WHERE (SELECT r.status FROM pipeline.runs r"
-					"         WHERE r.matview OPERATOR(pg_catalog.=) up.relation"
-					"         ORDER BY r.time_label DESC, r.run_id DESC LIMIT 1)"
-					"       OPERATOR(pg_catalog.=) 'failed'",
-					1, argtypes, args, NULL, false, -1);
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		bool		isnull;
-		Datum		upstream = spi_rows_value(rows, i, 0, &isnull);
-		Datum		values[1] = {upstream};
-		bool		nulls[1] = {isnull || !access_can_see(DatumGetObjectId(upstream), caller)};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
+	return return_blocked_views(fcinfo, PG_GETARG_OID(0));
 }
