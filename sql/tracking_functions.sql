@@ -171,6 +171,67 @@ SELECT matview, status FROM pipeline.run_due('2026-01-01 16:00+00')
 SELECT matview, status FROM pipeline.run_due('2026-01-01 17:00+00')
  WHERE matview::text ~ 'bounded|doubled|judged' ORDER BY matview::text;
 
+-- a type of the user's whose order is by value mod 10, its comparison
+-- functions replaced to order by value: GREATEST, GROUP BY and ORDER BY
+-- over it run again, a differential view fully (its first version kept
+-- GREATEST's old answers and applied the new order to new rows alone);
+-- and a comparison support function that reads a table makes a view
+-- that sorts with it always run
+CREATE TYPE trk.m;
+CREATE FUNCTION trk.m_in(cstring) RETURNS trk.m LANGUAGE internal IMMUTABLE STRICT AS 'int4in';
+CREATE FUNCTION trk.m_out(trk.m) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out';
+CREATE TYPE trk.m (INPUT = trk.m_in, OUTPUT = trk.m_out, LIKE = int4);
+CREATE CAST (trk.m AS int) WITHOUT FUNCTION;
+CREATE CAST (int AS trk.m) WITHOUT FUNCTION;
+CREATE FUNCTION trk.m_cmp(trk.m, trk.m) RETURNS int LANGUAGE sql IMMUTABLE
+    AS 'SELECT pg_catalog.btint4cmp($1::int % 10, $2::int % 10)';
+SELECT format('CREATE FUNCTION trk.m_%s(trk.m, trk.m) RETURNS boolean LANGUAGE sql IMMUTABLE
+                   AS ''SELECT trk.m_cmp($1, $2) %s 0'';
+               CREATE OPERATOR trk.%s (LEFTARG = trk.m, RIGHTARG = trk.m, FUNCTION = trk.m_%s);',
+              name, op, op, name)
+  FROM (VALUES ('lt', '<'), ('le', '<='), ('eq', '='), ('ge', '>='), ('gt', '>')) o(name, op) \gexec
+CREATE OPERATOR CLASS trk.m_ops DEFAULT FOR TYPE trk.m USING btree AS
+    OPERATOR 1 trk.<, OPERATOR 2 trk.<=, OPERATOR 3 trk.=, OPERATOR 4 trk.>=, OPERATOR 5 trk.>,
+    FUNCTION 1 trk.m_cmp(trk.m, trk.m);
+CREATE TABLE trk.pairs (v trk.m, w trk.m);
+INSERT INTO trk.pairs SELECT (i * 7)::trk.m, (i * 3)::trk.m FROM generate_series(1, 20) i;
+SELECT pipeline.create_matview('trk', 'greatest', 'SELECT v::int AS v, greatest(v, w)::int AS g FROM trk.pairs',
+                               '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('trk', 'grouped', 'SELECT v, count(*) AS n FROM trk.pairs GROUP BY v',
+                               '1 hour', refresh_mode => 'differential');
+SELECT pipeline.create_matview('trk', 'smallest', 'SELECT v::int AS n FROM trk.pairs ORDER BY v LIMIT 1', '1 hour');
+CREATE TABLE trk.direction (d int);
+INSERT INTO trk.direction VALUES (1);
+CREATE FUNCTION trk.directed_cmp(int, int) RETURNS int LANGUAGE sql STABLE
+    AS 'SELECT pg_catalog.btint4cmp($1, $2) * (SELECT d FROM trk.direction)';
+CREATE FUNCTION trk.directed_lt(int, int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 < $2';
+CREATE OPERATOR trk.<< (LEFTARG = int, RIGHTARG = int, FUNCTION = trk.directed_lt);
+CREATE FUNCTION trk.directed_eq(int, int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2';
+CREATE OPERATOR trk.== (LEFTARG = int, RIGHTARG = int, FUNCTION = trk.directed_eq);
+CREATE OPERATOR CLASS trk.directed_ops FOR TYPE int USING btree AS
+    OPERATOR 1 trk.<<, OPERATOR 3 trk.==, FUNCTION 1 trk.directed_cmp(int, int);
+SELECT pipeline.create_matview('trk', 'first', 'SELECT x FROM trk.src ORDER BY x USING OPERATOR(trk.<<) LIMIT 1', '1 hour');
+SELECT matview, status FROM pipeline.run_due('2026-01-01 18:00+00')
+ WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 19:00+00')
+ WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+CREATE OR REPLACE FUNCTION trk.m_cmp(trk.m, trk.m) RETURNS int LANGUAGE sql IMMUTABLE
+    AS 'SELECT pg_catalog.btint4cmp($1::int, $2::int)';
+UPDATE trk.direction SET d = -1;
+SELECT matview, status FROM pipeline.run_due('2026-01-01 20:00+00')
+ WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+SELECT matview, detail FROM pipeline.runs
+ WHERE matview::text ~ 'greatest|grouped' AND time_label = '2026-01-01 20:00+00' ORDER BY matview::text;
+SELECT (SELECT sum(g) FROM trk.mv_greatest) = (SELECT sum(greatest(v, w)::int) FROM trk.pairs) AS greatest_exact,
+       (SELECT count(*) FROM trk.mv_grouped) = (SELECT count(DISTINCT v) FROM trk.pairs) AS grouped_exact,
+       (SELECT n FROM trk.mv_smallest) = 7 AS smallest_exact,
+       (SELECT x FROM trk.mv_first) = (SELECT max(x) FROM trk.src) AS first_exact;
+INSERT INTO trk.pairs VALUES (9::trk.m, 21::trk.m);
+SELECT matview, status FROM pipeline.run_due('2026-01-01 21:00+00')
+ WHERE matview::text ~ 'greatest|grouped' ORDER BY matview::text;
+SELECT (SELECT sum(g) FROM trk.mv_greatest) = (SELECT sum(greatest(v, w)::int) FROM trk.pairs) AS greatest_exact,
+       (SELECT count(*) FROM trk.mv_grouped) = (SELECT count(DISTINCT v) FROM trk.pairs) AS grouped_exact;
+
 SELECT count(*) AS dropped
   FROM (SELECT pipeline.drop_matview(matview) FROM pipeline.matview_definitions
          WHERE schema_name = 'trk') d;

@@ -203,12 +203,19 @@ defaults_are_opaque(FuncExpr *call, OpaqueSearch *search)
 	return opaque;
 }
 
-/* A sort, group or distinct operator (a user type's may be anything). */
+/*
+ * A sort, group or distinct clause's functions (a user type's may be
+ * anything), its comparison support function too.
+ */
 static bool
-sort_group_is_opaque(SortGroupClause *clause)
+sort_group_is_opaque(SortGroupClause *clause, OpaqueSearch *search)
 {
-	return (OidIsValid(clause->eqop) && function_is_opaque(get_opcode(clause->eqop), NULL)) ||
-		(OidIsValid(clause->sortop) && function_is_opaque(get_opcode(clause->sortop), NULL));
+	ListCell   *lc;
+
+	foreach(lc, sort_group_functions(clause))
+		if (function_is_opaque(lfirst_oid(lc), search))
+			return true;
+	return false;
 }
 
 /*
@@ -268,13 +275,13 @@ opaque_walker(Node *node, OpaqueSearch *search)
 		return rte->rtekind == RTE_RELATION && relation_is_opaque(rte, search);
 	}
 	if (IsA(node, SortGroupClause))
-		return sort_group_is_opaque((SortGroupClause *) node);
+		return sort_group_is_opaque((SortGroupClause *) node, search);
 	if (IsA(node, SetOperationStmt))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((SetOperationStmt *) node)->groupClauses)
-			if (sort_group_is_opaque(lfirst_node(SortGroupClause, lc)))
+			if (sort_group_is_opaque(lfirst_node(SortGroupClause, lc), search))
 				return true;
 	}
 	if (IsA(node, MinMaxExpr))

@@ -285,3 +285,27 @@ check_cast_owners(Node *node, Oid owner)
 {
 	(void) cast_owner_walker(node, &owner);
 }
+
+List *
+sort_group_functions(SortGroupClause *clause)
+{
+	List	   *functions = NIL;
+	Oid			opfamily;
+	Oid			opcintype;
+	int16		strategy;
+
+	if (OidIsValid(clause->eqop))
+		functions = lappend_oid(functions, get_opcode(clause->eqop));
+	if (OidIsValid(clause->sortop))
+	{
+		functions = lappend_oid(functions, get_opcode(clause->sortop));
+		if (get_ordering_op_properties(clause->sortop, &opfamily, &opcintype, &strategy))
+		{
+			Oid			compare = get_opfamily_proc(opfamily, opcintype, opcintype, BTORDER_PROC);
+
+			if (OidIsValid(compare))
+				functions = lappend_oid(functions, compare);
+		}
+	}
+	return functions;
+}

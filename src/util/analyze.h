@@ -113,4 +113,12 @@ extern void check_cast_owners(Node *node, Oid owner);
  */
 extern void check_cast_function(Oid fn, Oid user, bool called_as_cast);
 
+/*
+ * The functions a sort, group or distinct clause runs: its equality and
+ * ordering operators' functions, and the comparison support function of
+ * the B-tree family its ordering operator belongs to (sorting calls that
+ * one, not the operator's).
+ */
+extern List *sort_group_functions(SortGroupClause *clause);
+
 #endif

@@ -440,6 +440,28 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 		check->stable = true;
 	if (check_functions_in_node(node, function_reason, check))
 		return true;
+
+	/*
+	 * the functions that compare: a group key's, DISTINCT's, ORDER BY's,
+	 * GREATEST's and LEAST's (a user type's may be replaced as any other)
+	 */
+	if (IsA(node, SortGroupClause))
+	{
+		ListCell   *lc;
+
+		foreach(lc, sort_group_functions((SortGroupClause *) node))
+			if (function_reason(lfirst_oid(lc), check))
+				return true;
+		return false;
+	}
+	if (IsA(node, MinMaxExpr))
+	{
+		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+												 TYPECACHE_CMP_PROC);
+
+		if (OidIsValid(type->cmp_proc) && function_reason(type->cmp_proc, check))
+			return true;
+	}
 	if (writes_catalog_text_node(node))
 	{
 		check->reason = "an enum's or a reg* value's text is read from the catalogs";
@@ -470,7 +492,8 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 			return true;
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, expression_reason_walker, check, 0);
+		return query_tree_walker((Query *) node, expression_reason_walker, check,
+								 QTW_EXAMINE_SORTGROUP);
 	return expression_tree_walker(node, expression_reason_walker, check);
 }
 
@@ -888,7 +911,7 @@ block_reason(Query *query, DiffShape *shape)
 	const char *reason = query_level_reason(query);
 
 	initStringInfo(&check.functions);
-	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, 0))
+	if (reason == NULL && query_tree_walker(query, expression_reason_walker, &check, QTW_EXAMINE_SORTGROUP))
 		reason = check.reason;
 	shape->reads_settings |= check.stable;
 	if (check.functions.len > 0)
