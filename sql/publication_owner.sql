@@ -194,6 +194,18 @@ SELECT status, detail FROM pipeline.check(format($d$/**
  * @unload-partition-by k
  */ SELECT k, v FROM po.t$d$, :'lake'));
 SELECT po_has_owner('/checked') AS held_after_check;
+-- nor does a definition that failed (here refused by its first audit)
+-- leave the directories it made for the tree
+SELECT pipeline.define(format($d$/**
+ * @matview-schema po
+ * @matview-name audited
+ * @interval-in-minutes 60
+ * @matview-type unload
+ * @unload-destination %s/audited/deeper
+ * @unload-partition-by k
+ * @expect-rows 100..
+ */ SELECT k, v FROM po.t$d$, :'lake'));
+SELECT count(*) AS trees_left FROM pg_ls_dir(:'lake', true, false) d WHERE d IN ('audited', 'checked');
 BEGIN;
 SELECT pipeline.drop_matview('po.mv_moving');
 SELECT po_has_owner('/after') AS held_until_the_drop_commits;

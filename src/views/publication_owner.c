@@ -255,7 +255,9 @@ typedef enum OwnerFileChangeKind
 	OWNER_FILE_WRITTEN,			/* a claim wrote text over previous (NULL:
 								 * none) */
 	OWNER_FILE_KEPT,			/* a claim found text there */
-	OWNER_FILE_RELEASED			/* removed at commit if it still says text */
+	OWNER_FILE_RELEASED,		/* removed at commit if it still says text */
+	OWNER_DIRECTORY_MADE		/* a claim made the directories from text down
+								 * to path: removed at abort if empty */
 } OwnerFileChangeKind;
 
 typedef struct OwnerFileChange
@@ -320,6 +322,36 @@ undo_write(const OwnerFileChange *change)
 	(void) unlink(temporary);
 }
 
+/*
+ * Removes the directories a claim made (change->path up to change->text),
+ * the deepest first, as long as they are empty.  Never fails.
+ */
+static void
+remove_made_directories(const OwnerFileChange *change)
+{
+	char	   *path = pstrdup(change->path);
+
+	while (strlen(path) >= strlen(change->text) && rmdir(path) == 0)
+	{
+		char	   *slash = strrchr(path, '/');
+
+		if (strcmp(path, change->text) == 0 || slash == NULL || slash == path)
+			break;
+		*slash = '\0';
+	}
+	pfree(path);
+}
+
+/* Undoes a change at (sub)transaction abort. */
+static void
+undo_change(const OwnerFileChange *change)
+{
+	if (change->kind == OWNER_FILE_WRITTEN)
+		undo_write(change);
+	else if (change->kind == OWNER_DIRECTORY_MADE)
+		remove_made_directories(change);
+}
+
 /* Is change the last of the transaction's changes to its file? */
 static bool
 last_change_of_file(const OwnerFileChange *change)
@@ -367,10 +399,7 @@ owner_files_at_end(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 			for (int i = list_length(owner_file_changes) - 1; i >= 0; i--)
 			{
-				OwnerFileChange *change = list_nth(owner_file_changes, i);
-
-				if (change->kind == OWNER_FILE_WRITTEN)
-					undo_write(change);
+				undo_change(list_nth(owner_file_changes, i));
 			}
 			break;
 		default:
@@ -400,8 +429,8 @@ owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 	{
 		OwnerFileChange *change = list_nth(owner_file_changes, i);
 
-		if (change->subid == subid && change->kind == OWNER_FILE_WRITTEN)
-			undo_write(change);
+		if (change->subid == subid)
+			undo_change(change);
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	foreach(lc, owner_file_changes)
@@ -461,21 +490,46 @@ publication_owner_check(const char *destination, const char *real_destination)
 		refuse_held(destination, &held);
 }
 
+/* The topmost directory of path that does not exist, or NULL */
+static char *
+first_missing_directory(const char *path)
+{
+	char	   *walk = pstrdup(path);
+	char	   *missing = NULL;
+	struct stat st;
+
+	while (stat(walk, &st) != 0 && errno == ENOENT)
+	{
+		char	   *slash = strrchr(walk, '/');
+
+		missing = pstrdup(walk);
+		if (slash == NULL || slash == walk)
+			break;
+		*slash = '\0';
+	}
+	return missing;
+}
+
 void
 publication_owner_claim(const char *destination, const char *real_destination, const char *view)
 {
 	char	   *wanted = owner_text(view);
 	char	   *path = owner_path(destination);
 	char	   *temporary = psprintf("%s.%d", path, MyProcPid);
+	char	   *made;
 	Held		held;
 
 	/* where the files really go too: a link swapped in since the definition */
 	if (held_above_either(destination, real_destination, &held))
 		refuse_held(destination, &held);
+	made = first_missing_directory(destination);
 	if (pg_mkdir_p(pstrdup(destination), pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", destination)));
+	/* a definition that fails or rolls back leaves no empty tree */
+	if (made != NULL)
+		note_change(OWNER_DIRECTORY_MADE, destination, made, NULL);
 	/* a second round only when another process made the file meanwhile */
 	for (int round = 0;; round++)
 	{
