@@ -161,6 +161,53 @@ SELECT pipeline.drop_matview('dt.mv_grants');
 DROP TABLE dt.grants;
 DELETE FROM dt.tickets;
 
+-- read back from text by name ('(a,1)'::pair, '{a}'::state[], a row from
+-- JSON, '{dt.items}'::regclass[]): a label or a name means another value
+-- once renamed; a row type's text and JSON follow its attributes
+-- (ALTER TYPE ... ADD ATTRIBUTE): refreshed in full
+CREATE TYPE dt.pair2 AS (s dt.state, n int);
+CREATE TYPE dt.plain_pair AS (a int, b int);
+CREATE TABLE dt.texts (id int, s text, arr text, j jsonb, rels text, pp dt.plain_pair);
+SELECT pipeline.create_matview('dt', 'read_' || n, q, '1 hour') FROM (VALUES
+    (1, 'SELECT id, s::dt.pair2 AS p FROM dt.texts'),
+    (2, 'SELECT id, arr::dt.state[] AS p FROM dt.texts'),
+    (3, 'SELECT id, (jsonb_populate_record(NULL::dt.pair2, j)).s AS p FROM dt.texts'),
+    (4, 'SELECT id, rels::regclass[] AS p FROM dt.texts'),
+    (5, 'SELECT id, to_json(pp) AS p FROM dt.texts'),
+    (6, 'SELECT id, pp::text AS p FROM dt.texts')) v(n, q);
+SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
+ WHERE name LIKE 'read\_%' ORDER BY name;
+SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE name LIKE 'read\_%';
+DROP TABLE dt.texts;
+DROP TYPE dt.pair2, dt.plain_pair;
+
+-- literals naming what may be renamed follow the rename, as a view's do:
+-- an enum label (ALTER TYPE ... RENAME VALUE failed every refresh after)
+-- and a 'name'::regclass (it bound to a new table of the old name)
+INSERT INTO dt.tickets VALUES ('new', 'dt.items'), ('closed', 'dt.tickets');
+SELECT pipeline.create_matview('dt', 'fresh', 'SELECT rel FROM dt.tickets WHERE state = ''new''', '1 hour',
+                               refresh_mode => 'differential');
+SELECT pipeline.create_matview('dt', 'of_items', 'SELECT state FROM dt.tickets WHERE rel = ''dt.items''::regclass',
+                               '1 hour', refresh_mode => 'differential');
+ALTER TYPE dt.state RENAME VALUE 'new' TO 'open';
+ALTER TABLE dt.items RENAME TO items_before;
+CREATE TABLE dt.items (x int);
+INSERT INTO dt.tickets VALUES ('open', 'dt.items_before'), ('open', 'dt.items');
+SELECT matview, status FROM pipeline.refresh('dt.mv_fresh');
+SELECT matview, status FROM pipeline.refresh('dt.mv_of_items');
+SELECT rel::text FROM dt.mv_fresh ORDER BY 1;
+SELECT state FROM dt.mv_of_items ORDER BY 1;
+SELECT bound_query LIKE '%''open''::dt.state%' AS label_followed FROM pipeline.matview_definitions
+ WHERE matview = 'dt.mv_fresh'::regclass;
+SELECT bound_query LIKE '%''dt.items_before''::regclass%' AS name_followed FROM pipeline.matview_definitions
+ WHERE matview = 'dt.mv_of_items'::regclass;
+SELECT pipeline.drop_matview('dt.mv_fresh');
+SELECT pipeline.drop_matview('dt.mv_of_items');
+DROP TABLE dt.items;
+ALTER TABLE dt.items_before RENAME TO items;
+ALTER TYPE dt.state RENAME VALUE 'open' TO 'new';
+DELETE FROM dt.tickets;
+
 -- a geometric type's text follows extra_float_digits as a float's does
 CREATE TABLE dt.spots (id int, x float8);
 INSERT INTO dt.spots VALUES (1, 0.1::float8 + 0.2::float8);

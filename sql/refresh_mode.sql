@@ -315,7 +315,8 @@ SELECT pipeline.create_matview('modes', 'wide_state',
   'SELECT c1, ' || string_agg(format('min(id + %s) AS m%s', i, i), ', ') || ' FROM modes.wide GROUP BY c1',
   '1 hour')
   FROM generate_series(1, 250) i;
--- (a key stored plain, as oidvector is, counts at its usual width)
+-- (a key stored plain, as oidvector is, is never moved out of a row,
+-- where the state's other columns could leave it no room)
 CREATE TABLE modes.signatures AS SELECT '23 25'::oidvector AS args FROM generate_series(1, 3);
 SELECT pipeline.create_matview('modes', 'wide_plain',
   'SELECT args, count(*) AS n FROM modes.signatures GROUP BY args', '1 hour');

@@ -53,11 +53,15 @@ typedef struct BoundView
 	List	   *expectations;	/* its expectations, analyzed before */
 } BoundView;
 
-/* Whether stmt may change a name that a bound query spells out. */
+/*
+ * Whether stmt may change a name that a bound query spells out (an enum's
+ * label in a literal too).
+ */
 static bool
 changes_names(Node *stmt)
 {
-	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt);
+	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt) ||
+		(IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL);
 }
 
 /* Whether this database has pipeline's SQL with bound queries. */
@@ -140,12 +144,24 @@ views_before(Node *stmt)
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $2 OR d.matview::oid = ANY ($1) OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
-					"         WHERE e.upstream::oid = ANY ($1))" :
+					"         WHERE e.upstream::oid = ANY ($1)) "
+	/* a relation it names otherwise: a 'name'::regclass literal */
+					"    OR d.matview::oid IN "
+					"       (SELECT coalesce(r.ev_class, dep.objid) FROM pg_catalog.pg_depend dep "
+					"          LEFT JOIN pg_catalog.pg_rewrite r "
+					"            ON dep.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+					"           AND r.oid = dep.objid "
+					"         WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"           AND dep.refobjid = ANY ($1) "
+					"           AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
+					"                               'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
+					" ORDER BY d.matview::oid" :
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}' "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $2 OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
-					"         WHERE e.upstream::oid = ANY ($1))",
+					"         WHERE e.upstream::oid = ANY ($1)) "
+					" ORDER BY d.matview::oid",
 					2, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{

@@ -913,6 +913,7 @@ runas_answer_settings(void)
 		"TimeZone", "DateStyle", "IntervalStyle", "lc_monetary", "lc_numeric", "lc_time",
 		"extra_float_digits", "bytea_output", "default_text_search_config",
 		"array_nulls", "xmloption", "xmlbinary", "timezone_abbreviations",
+		"quote_all_identifiers",
 	};
 	StringInfoData buf;
 

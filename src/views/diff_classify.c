@@ -166,6 +166,7 @@ output_follows_settings(Oid fn, Form_pg_proc proc)
 		return true;
 	switch (fn)
 	{
+		case F_QUOTE_IDENT:		/* quote_all_identifiers */
 		case F_FLOAT4OUT:
 		case F_FLOAT8OUT:
 		case F_BYTEAOUT:
@@ -223,18 +224,12 @@ type_text_reads_catalogs(Oid type)
 		return type_text_reads_catalogs(entry->rngelemtype->type_id);
 	if (entry->rngtype != NULL)
 		return type_text_reads_catalogs(entry->rngtype->type_id);
-	if (type_is_rowtype(type))
-	{
-		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
-		bool		reads = false;
 
-		for (int i = 0; i < desc->natts && !reads; i++)
-			if (!TupleDescAttr(desc, i)->attisdropped)
-				reads = type_text_reads_catalogs(TupleDescAttr(desc, i)->atttypid);
-		ReleaseTupleDesc(desc);
-		return reads;
-	}
-	return false;
+	/*
+	 * a row type's text and JSON follow its attributes, which ALTER TYPE ...
+	 * ADD or RENAME ATTRIBUTE changes with no write to a source
+	 */
+	return type_is_rowtype(type);
 }
 
 /* Whether an anonymous row, or an array of them, is written. */
@@ -334,6 +329,18 @@ writes_catalog_text(Oid fn, List *args)
 	return writes;
 }
 
+/*
+ * A built-in that reads its result by name, as an input function does
+ * (jsonb_populate_record(NULL::pair, j), text::regclass): a label or a
+ * name means another value once renamed.  Stable, as such built-ins are.
+ */
+static bool
+reads_values_by_name(Oid fn, Oid resulttype)
+{
+	return fn < FirstNormalObjectId && type_text_reads_catalogs(resulttype) &&
+		func_volatile(fn) != PROVOLATILE_IMMUTABLE;
+}
+
 static bool
 contains_coerce_via_io_walker(Node *node, void *context)
 {
@@ -379,7 +386,9 @@ writes_catalog_text_node(Node *node)
 	switch (nodeTag(node))
 	{
 		case T_CoerceViaIO:
-			return text_reads_catalogs((Node *) ((CoerceViaIO *) node)->arg);
+			/* written as text, or read from text: 'a'::color, '(a,1)'::pair */
+			return text_reads_catalogs((Node *) ((CoerceViaIO *) node)->arg) ||
+				type_text_reads_catalogs(((CoerceViaIO *) node)->resulttype);
 		case T_ArrayCoerceExpr:
 			{
 				/*
@@ -392,7 +401,8 @@ writes_catalog_text_node(Node *node)
 					text_reads_catalogs((Node *) coerce->arg);
 			}
 		case T_FuncExpr:
-			return writes_catalog_text(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->args);
+			return writes_catalog_text(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->args) ||
+				reads_values_by_name(((FuncExpr *) node)->funcid, ((FuncExpr *) node)->funcresulttype);
 		case T_OpExpr:
 			return writes_catalog_text(get_opcode(((OpExpr *) node)->opno), ((OpExpr *) node)->args);
 		case T_Aggref:
@@ -464,7 +474,7 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 	}
 	if (writes_catalog_text_node(node))
 	{
-		check->reason = "an enum's or a reg* value's text is read from the catalogs";
+		check->reason = "the text of an enum, a reg* value or a row type is read from the catalogs";
 		return true;
 	}
 
@@ -773,7 +783,8 @@ ungrouped_column_walker(Node *node, List *keys)
 
 /*
  * The most a state column of this type takes in a stored row: a long value
- * is moved out (TOAST) and leaves an 18-byte pointer.
+ * is moved out (TOAST) and leaves an 18-byte pointer, unless the type is
+ * stored plain.
  */
 static Size
 state_column_bound(Oid type)
@@ -782,14 +793,7 @@ state_column_bound(Oid type)
 
 	if (length > 0)
 		return MAXALIGN(length);
-
-	/*
-	 * a value stored plain stays in the row: counted at the type's usual
-	 * width (an oidvector key), as its view's own row holds it too
-	 */
-	if (get_typstorage(type) == TYPSTORAGE_PLAIN)
-		return MAXALIGN(get_typavgwidth(type, -1));
-	return MAXALIGN(TOAST_POINTER_SIZE);
+	return get_typstorage(type) == TYPSTORAGE_PLAIN ? MaxHeapTupleSize : MAXALIGN(TOAST_POINTER_SIZE);
 }
 
 /*
@@ -869,6 +873,16 @@ grouping_reason(Query *query, DiffShape *shape)
 	if (collect_aggregates_walker((Node *) query->targetList, &collect) ||
 		collect_aggregates_walker(query->havingQual, &collect))
 		return collect.reason;
+	foreach(lc, shape->keys)
+	{
+		TargetEntry *key = lfirst_node(TargetEntry, lc);
+		Oid			type = exprType((Node *) key->expr);
+
+		/* its row holds the key and more: a long key would not fit */
+		if (get_typlen(type) < 0 && get_typstorage(type) == TYPSTORAGE_PLAIN)
+			return psprintf("group key %s is of type %s, whose values are never moved out of the row",
+							quote_identifier(key->resname), format_type_be(type));
+	}
 	if (state_row_bound(shape) > MaxHeapTupleSize)
 		return psprintf("the state of %d aggregates would not fit in a row",
 						list_length(shape->aggs));
