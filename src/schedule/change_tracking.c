@@ -204,15 +204,15 @@ defaults_are_opaque(FuncExpr *call, OpaqueSearch *search)
 }
 
 /*
- * A sort, group or distinct clause's functions (a user type's may be
- * anything), its comparison support function too.
+ * The functions node compares with: a sort, group or distinct clause's,
+ * GREATEST's (a user type's may be anything).
  */
 static bool
-sort_group_is_opaque(SortGroupClause *clause, OpaqueSearch *search)
+compares_opaquely(Node *node, OpaqueSearch *search)
 {
 	ListCell   *lc;
 
-	foreach(lc, sort_group_functions(clause))
+	foreach(lc, comparison_functions(node))
 		if (function_is_opaque(lfirst_oid(lc), search))
 			return true;
 	return false;
@@ -275,23 +275,17 @@ opaque_walker(Node *node, OpaqueSearch *search)
 		return rte->rtekind == RTE_RELATION && relation_is_opaque(rte, search);
 	}
 	if (IsA(node, SortGroupClause))
-		return sort_group_is_opaque((SortGroupClause *) node, search);
+		return compares_opaquely(node, search);
 	if (IsA(node, SetOperationStmt))
 	{
 		ListCell   *lc;
 
 		foreach(lc, ((SetOperationStmt *) node)->groupClauses)
-			if (sort_group_is_opaque(lfirst_node(SortGroupClause, lc), search))
+			if (compares_opaquely(lfirst(lc), search))
 				return true;
 	}
-	if (IsA(node, MinMaxExpr))
-	{
-		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
-												 TYPECACHE_CMP_PROC);
-
-		if (OidIsValid(type->cmp_proc) && function_is_opaque(type->cmp_proc, search))
-			return true;
-	}
+	if (IsA(node, MinMaxExpr) && compares_opaquely(node, search))
+		return true;
 	if (IsA(node, FuncExpr) && defaults_are_opaque((FuncExpr *) node, search))
 		return true;
 	if (check_functions_in_node(node, function_is_opaque, search))

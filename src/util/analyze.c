@@ -287,13 +287,24 @@ check_cast_owners(Node *node, Oid owner)
 }
 
 List *
-sort_group_functions(SortGroupClause *clause)
+comparison_functions(Node *node)
 {
+	SortGroupClause *clause;
 	List	   *functions = NIL;
 	Oid			opfamily;
 	Oid			opcintype;
 	int16		strategy;
 
+	if (IsA(node, MinMaxExpr))
+	{
+		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
+												 TYPECACHE_CMP_PROC);
+
+		return OidIsValid(type->cmp_proc) ? list_make1_oid(type->cmp_proc) : NIL;
+	}
+	if (!IsA(node, SortGroupClause))
+		return NIL;
+	clause = (SortGroupClause *) node;
 	if (OidIsValid(clause->eqop))
 		functions = lappend_oid(functions, get_opcode(clause->eqop));
 	if (OidIsValid(clause->sortop))

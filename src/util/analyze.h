@@ -114,11 +114,12 @@ extern void check_cast_owners(Node *node, Oid owner);
 extern void check_cast_function(Oid fn, Oid user, bool called_as_cast);
 
 /*
- * The functions a sort, group or distinct clause runs: its equality and
- * ordering operators' functions, and the comparison support function of
- * the B-tree family its ordering operator belongs to (sorting calls that
- * one, not the operator's).
+ * The functions node compares with, which no function check of it finds:
+ * a sort, group or distinct clause's equality and ordering operators'
+ * functions and the comparison support function of the B-tree family of
+ * its ordering operator (sorting calls that one, not the operator's);
+ * GREATEST's or LEAST's comparison function.  NIL for any other node.
  */
-extern List *sort_group_functions(SortGroupClause *clause);
+extern List *comparison_functions(Node *node);
 
 #endif

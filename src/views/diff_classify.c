@@ -429,6 +429,8 @@ writes_catalog_text_node(Node *node)
 static bool
 expression_reason_walker(Node *node, FunctionCheck *check)
 {
+	ListCell   *lc;
+
 	if (node == NULL)
 		return false;
 	if (IsA(node, SQLValueFunction))
@@ -455,23 +457,11 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 	 * the functions that compare: a group key's, DISTINCT's, ORDER BY's,
 	 * GREATEST's and LEAST's (a user type's may be replaced as any other)
 	 */
-	if (IsA(node, SortGroupClause))
-	{
-		ListCell   *lc;
-
-		foreach(lc, sort_group_functions((SortGroupClause *) node))
-			if (function_reason(lfirst_oid(lc), check))
-				return true;
-		return false;
-	}
-	if (IsA(node, MinMaxExpr))
-	{
-		TypeCacheEntry *type = lookup_type_cache(((MinMaxExpr *) node)->minmaxtype,
-												 TYPECACHE_CMP_PROC);
-
-		if (OidIsValid(type->cmp_proc) && function_reason(type->cmp_proc, check))
+	foreach(lc, comparison_functions(node))
+		if (function_reason(lfirst_oid(lc), check))
 			return true;
-	}
+	if (IsA(node, SortGroupClause))
+		return false;
 	if (writes_catalog_text_node(node))
 	{
 		check->reason = "the text of an enum, a reg* value or a row type is read from the catalogs";
