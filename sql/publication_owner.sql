@@ -21,6 +21,10 @@ BEGIN
 EXCEPTION WHEN object_not_in_prerequisite_state OR invalid_parameter_value THEN
   RETURN replace(SQLERRM, current_setting('po.lake'), '<lake>');
 END $$;
+-- an owner file, this cluster's system identifier in it shown as such
+CREATE FUNCTION public.po_owner_file(path text) RETURNS text LANGUAGE sql AS $$
+  SELECT replace(pg_read_file(path), (SELECT system_identifier::text FROM pg_control_system()), '<this cluster>')
+$$;
 CREATE FUNCTION public.po_files(dir text) RETURNS SETOF text LANGUAGE sql AS $$
   SELECT d FROM pg_ls_dir(current_setting('po.lake') || dir, true, false) d ORDER BY 1
 $$;
@@ -39,7 +43,7 @@ SELECT pipeline.create_matview('po', 'lake', 'SELECT k, v FROM po.t', '1 hour', 
 SELECT status FROM pipeline.refresh('po.mv_lake');
 RESET ROLE;
 SELECT po_files('/shared');
-SELECT pg_read_file(:'lake' || '/shared/.pipeline-publication') AS owner_file;
+SELECT po_owner_file(:'lake' || '/shared/.pipeline-publication') AS owner_file;
 
 -- another database sees the tree as held: in it, above it, below it
 CREATE DATABASE po_other;
@@ -106,13 +110,13 @@ END $$;
 SELECT status FROM pipeline.refresh('po.mv_lake');
 SELECT po_files('/shared');
 SELECT pg_read_file(:'lake' || '/shared/k=1/part-00000.csv') AS caught_up;
-SELECT pg_read_file(:'owner_file') AS owner_file;
+SELECT po_owner_file(:'owner_file') AS owner_file;
 -- a file naming another view of this database is that view's no longer
 -- (destinations of one database do not overlap): replaced
 COPY (VALUES ('pipeline lake publication'), ('database: contrib_regression'), ('view: po.mv_gone')) TO :'owner_file';
 INSERT INTO po.t VALUES (3, 'three');
 SELECT status FROM pipeline.refresh('po.mv_lake');
-SELECT pg_read_file(:'owner_file') AS owner_file;
+SELECT po_owner_file(:'owner_file') AS owner_file;
 
 -- anything there but a regular file (a link to a device, a pipe whose read
 -- would block) is refused, not read
@@ -284,6 +288,26 @@ SELECT pg_read_file(:'lake' || '/notes/.pipeline-publication') AS notes_unchange
 DROP FUNCTION public.po_has_owner(text);
 
 DROP DATABASE po_other;
+-- a file naming this database and view, written by another cluster (a
+-- copy of the database restored there under the same name, which README's
+-- "pg_dump" says to redefine elsewhere): its runs are refused, and moving
+-- or dropping the publication here leaves that file (it removed it, and a
+-- third database then took the other cluster's tree)
+SET ROLE po_owner;
+SELECT pipeline.create_matview('po', 'copied', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/copied', 'unload-partition-by', 'k'));
+RESET ROLE;
+\set copied_file :lake '/copied/.pipeline-publication'
+COPY (VALUES ('pipeline lake publication'), ('database: contrib_regression'), ('view: po.mv_copied'),
+             ('system: 1')) TO :'copied_file';
+SET ROLE po_owner;
+SELECT po_try($$SELECT pipeline.refresh('po.mv_copied')$$);
+SELECT pipeline.create_matview('po', 'copied', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/copied_here', 'unload-partition-by', 'k'));
+SELECT pipeline.drop_matview('po.mv_copied');
+RESET ROLE;
+SELECT po_owner_file(:'copied_file') AS other_clusters_file_kept;
+
 -- a dropped publication gives its tree up: its files stay, its owner file
 -- goes (another database may publish there now)
 DO $$ BEGIN
@@ -300,6 +324,7 @@ DO $$ BEGIN
 END $$;
 DROP FUNCTION public.po_try(text);
 DROP FUNCTION public.po_files(text);
+DROP FUNCTION public.po_owner_file(text);
 DROP SCHEMA po CASCADE;
 DROP SCHEMA po_trap CASCADE;
 REVOKE pg_write_server_files FROM po_owner;

@@ -107,9 +107,14 @@ typedef struct Reader
 	char	   *name;
 	char	   *query;
 	Oid			owner;			/* the view's, who alone analyzes its query */
+	bool		incremental;	/* a stream view, mirror or publication */
 } Reader;
 
-/* The table-backed views that read relid, as Readers. */
+/*
+ * The table-backed views that read relid, as Readers: stream views,
+ * mirrors, publications and differential views (whose dependencies and
+ * capture a restore leaves to their first refresh).
+ */
 static List *
 incremental_readers(Oid relid)
 {
@@ -120,16 +125,16 @@ incremental_readers(Oid relid)
 
 	rows = spi_rows(catalog_owner(),
 					catalog_binds_queries() ?
-					"SELECT d.matview::text, d.bound_query, c.relowner "
+					"SELECT d.matview::text, d.bound_query, c.relowner, d.matview_type <> 'regular' "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
 					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
-					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1" :
-					"SELECT d.matview::text, d.query, c.relowner "
+					" WHERE e.upstream = $1::regclass AND c.relkind = 'r' ORDER BY 1" :
+					"SELECT d.matview::text, d.query, c.relowner, d.matview_type <> 'regular' "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
 					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
-					" WHERE e.upstream = $1::regclass AND d.matview_type IN ('incremental', 'mirror', 'unload') ORDER BY 1",
+					" WHERE e.upstream = $1::regclass AND c.relkind = 'r' ORDER BY 1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
@@ -139,6 +144,7 @@ incremental_readers(Oid relid)
 		reader->name = spi_rows_text(rows, i, 0);
 		reader->query = spi_rows_text(rows, i, 1);
 		reader->owner = DatumGetObjectId(spi_rows_value(rows, i, 2, &isnull));
+		reader->incremental = DatumGetBool(spi_rows_value(rows, i, 3, &isnull));
 		readers = lappend(readers, reader);
 	}
 	return readers;
@@ -352,11 +358,15 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 				ereport(ERROR,
 						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 						 cmd->subtype == AT_DropColumn ?
-						 errmsg("cannot drop column \"%s\" of %s because incremental view %s reads it",
-								cmd->name, relation_qualified_name(relid), reader->name) :
-						 errmsg("cannot alter the type of column \"%s\" of %s because incremental view %s reads it",
-								cmd->name, relation_qualified_name(relid), reader->name),
-						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+						 errmsg("cannot drop column \"%s\" of %s because %s view %s reads it",
+								cmd->name, relation_qualified_name(relid),
+								reader->incremental ? "incremental" : "managed", reader->name) :
+						 errmsg("cannot alter the type of column \"%s\" of %s because %s view %s reads it",
+								cmd->name, relation_qualified_name(relid),
+								reader->incremental ? "incremental" : "managed", reader->name),
+						 reader->incremental ?
+						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().") :
+						 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 		}
 	}
 }

@@ -7,7 +7,9 @@
  * into another database or cluster) keeps it, and two databases cannot see
  * each other's catalogs to compare destinations.  So each destination's root
  * holds a small file naming the database and the view that publish there
- * (by name, which a dump, a restore and pg_upgrade keep, where OIDs change).
+ * (by name, which a dump, a restore and pg_upgrade keep, where OIDs change)
+ * and the cluster, by its system identifier (a standby promoted keeps it; a
+ * copy restored into another cluster, under the same name, does not).
  * A hidden file: readers of a lake (Spark, Hive, Trino) skip names starting
  * with a dot.  It is created without replacing (a hard rename that refuses
  * an existing name), so of two databases claiming one tree at once only one
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "common/file_perm.h"
 #include "mb/pg_wchar.h"
@@ -60,11 +63,29 @@ this_database(void)
 	return one_line(get_database_name(MyDatabaseId));
 }
 
-/* "database: d\nview: v\n" after the header: who owns a tree */
+/* this cluster's system identifier, as an owner file says it */
+static char *
+this_system(void)
+{
+	return psprintf(UINT64_FORMAT, GetSystemIdentifier());
+}
+
+/*
+ * "database: d\nview: v\nsystem: s\n" after the header: who owns a tree.
+ * (Before 1.19's library the file had no system line: legacy.)
+ */
+static char *
+owner_text_as(const char *view, bool legacy)
+{
+	char	   *text = psprintf(OWNER_HEADER "database: %s\nview: %s\n", this_database(), one_line(view));
+
+	return legacy ? text : psprintf("%ssystem: %s\n", text, this_system());
+}
+
 static char *
 owner_text(const char *view)
 {
-	return psprintf(OWNER_HEADER "database: %s\nview: %s\n", this_database(), one_line(view));
+	return owner_text_as(view, false);
 }
 
 /* dir's owner file */
@@ -129,12 +150,21 @@ owner_line(const char *text, const char *key)
 	return end ? pnstrdup(line, end - line) : pstrdup(line);
 }
 
-/* Whether text is an owner file that names another database, or none of pipeline's */
+/*
+ * Whether text is an owner file that names another database (of this
+ * cluster or another), or none of pipeline's.  One without a system line
+ * (an older library's) goes by the database's name alone.
+ */
 static bool
 another_database(const char *text)
 {
-	return strncmp(text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0 ||
-		strcmp(owner_line(text, "database"), this_database()) != 0;
+	char	   *system;
+
+	if (strncmp(text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0 ||
+		strcmp(owner_line(text, "database"), this_database()) != 0)
+		return true;
+	system = owner_line(text, "system");
+	return system[0] != '\0' && strcmp(system, this_system()) != 0;
 }
 
 /* A line of the file as a message may show it: valid text, not too long */
@@ -162,6 +192,16 @@ refuse_held(const char *destination, const Held *held)
 				 errmsg("destination \"%s\" overlaps a tree marked by \"%s/%s\", which is not pipeline's",
 						destination, held->dir, PUBLICATION_OWNER_FILE),
 				 errhint("Remove that file if no lake publication writes there.")));
+	if (owner_line(held->text, "system")[0] != '\0' &&
+		strcmp(owner_line(held->text, "system"), this_system()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("destination \"%s\" overlaps a lake publication of database \"%s\" of another cluster",
+						destination, shown(owner_line(held->text, "database"))),
+				 errdetail("\"%s/%s\" names view %s of that database, in the cluster of system identifier %s (this one's is %s).",
+						   held->dir, PUBLICATION_OWNER_FILE, shown(owner_line(held->text, "view")),
+						   shown(owner_line(held->text, "system")), this_system()),
+				 errhint("Choose another destination; if this database was moved here from that cluster and it no longer writes there, remove that file.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("destination \"%s\" overlaps a lake publication of database \"%s\"",
@@ -266,6 +306,7 @@ typedef struct OwnerFileChange
 	char	   *path;
 	char	   *text;
 	char	   *previous;
+	char	   *legacy;			/* released: text as an older library wrote it */
 	SubTransactionId subid;
 } OwnerFileChange;
 
@@ -392,7 +433,8 @@ owner_files_at_end(XactEvent event, void *arg)
 				OwnerFileChange *change = lfirst(lc);
 
 				if (change->kind == OWNER_FILE_RELEASED && last_change_of_file(change) &&
-					file_says(change->path, change->text))
+					(file_says(change->path, change->text) ||
+					 (change->legacy != NULL && file_says(change->path, change->legacy))))
 					(void) unlink(change->path);
 			}
 			break;
@@ -440,6 +482,11 @@ owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 	owner_file_changes = kept;
 }
 
+/*
+ * Notes a change of the transaction's: previous is what a claim wrote over
+ * (NULL: none), or for a release the text an older library wrote for the
+ * same view (no system line), which the release removes too.
+ */
 static void
 note_change(OwnerFileChangeKind kind, const char *path, const char *text, const char *previous)
 {
@@ -457,6 +504,9 @@ note_change(OwnerFileChangeKind kind, const char *path, const char *text, const 
 	change->path = pstrdup(path);
 	change->text = pstrdup(text);
 	change->previous = previous ? pstrdup(previous) : NULL;
+	change->legacy = kind == OWNER_FILE_RELEASED ? pstrdup(previous) : NULL;
+	if (kind == OWNER_FILE_RELEASED)
+		change->previous = NULL;
 	change->subid = GetCurrentSubTransactionId();
 	owner_file_changes = lappend(owner_file_changes, change);
 	MemoryContextSwitchTo(old);
@@ -609,5 +659,6 @@ publication_owner_keep(const char *destination, const char *view)
 void
 publication_owner_release(const char *destination, const char *view)
 {
-	note_change(OWNER_FILE_RELEASED, owner_path(destination), owner_text(view), NULL);
+	note_change(OWNER_FILE_RELEASED, owner_path(destination), owner_text(view),
+				owner_text_as(view, true));
 }
