@@ -493,11 +493,11 @@ RESET SESSION AUTHORIZATION;
 -- whose stored query pipeline parses again (a differential refresh, a
 -- rebuild).  pipeline calls no cast function of a third role
 SET SESSION AUTHORIZATION attacker;
--- (a composite: an enum's text reads the catalogs, which a differential
--- view refuses)
-CREATE TYPE attacker.mood AS (v text);
+-- (a range: an enum's or a row type's text reads the catalogs, which a
+-- differential view refuses)
+CREATE TYPE attacker.mood AS RANGE (subtype = text);
 CREATE TABLE attacker.feed (id int, m attacker.mood);
-INSERT INTO attacker.feed VALUES (1, ROW('ok'));
+INSERT INTO attacker.feed VALUES (1, attacker.mood('ok', 'ok', '[]'));
 GRANT SELECT ON attacker.feed TO victim;
 CREATE TABLE attacker.words (id int, t text);
 INSERT INTO attacker.words VALUES (1, 'Alpha'), (2, 'Beta');
@@ -513,7 +513,7 @@ CREATE FUNCTION attacker.mood_to_text(attacker.mood) RETURNS text LANGUAGE plpgs
 SET search_path = pg_catalog AS $f$
 BEGIN PERFORM attacker.sprung('late cast'); RETURN 'x'; END $f$;
 CREATE CAST (attacker.mood AS text) WITH FUNCTION attacker.mood_to_text(attacker.mood);
-INSERT INTO attacker.feed VALUES (2, ROW('sad'));
+INSERT INTO attacker.feed VALUES (2, attacker.mood('sad', 'sad', '[]'));
 CREATE TYPE attacker.word AS (v text);
 -- (its result only converts to text, without a function: CREATE CAST takes it)
 CREATE FUNCTION attacker.word_to_text(attacker.word) RETURNS varchar LANGUAGE plpgsql
