@@ -298,12 +298,16 @@ judge_mirror(PendingView *v, Query *query)
 		return true;
 	}
 	refusal = v->def ? mirror_rebuild_refusal(v->relid, v->owner, v->old_key, v->bound, mirror) : NULL;
+
+	/*
+	 * the definition's own error (judge_view() runs under subxact_try()), as
+	 * its query's would be: no view it reads or that reads it is to blame
+	 */
 	if (refusal)
-	{
-		v->broken = true;
-		v->detail = psprintf("mirror %s would be rebuilt, but %s", pending_display_name(v), refusal);
-		return true;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mirror %s would be rebuilt, but %s", pending_display_name(v), refusal),
+				 errhint("Keep its keys, sequence, operation settings and columns as they are (such a redefinition keeps its rows), or drop it and define it anew from what its stream holds now.")));
 	return false;
 }
 
