@@ -142,6 +142,27 @@ SET ROLE pipeline_stranger;
 SELECT matview, status FROM pipeline.refresh('analytics.mv_mine');
 SELECT pipeline.drop_matview('analytics.mv_mine');
 RESET ROLE;
+-- a view another role built on it: the owner's refresh (cascade) refreshes
+-- its own views and leaves that one to its schedule, saying so (it failed
+-- with "must be owner", refreshing nothing)
+CREATE SCHEMA stranger AUTHORIZATION pipeline_stranger;
+GRANT SELECT ON analytics.mv_mine TO pipeline_stranger;
+SET ROLE pipeline_stranger;
+SELECT pipeline.create_matview('stranger', 'theirs', 'SELECT count(*) AS n FROM analytics.mv_mine', '1 minute');
+RESET ROLE;
+SET ROLE pipeline_analyst;
+SELECT pipeline.create_matview('analytics', 'mine_too', 'SELECT count(*) AS n FROM analytics.mv_mine', '1 minute');
+RESET ROLE;
+INSERT INTO src.a SELECT max(id) + 1 FROM src.a;
+SET ROLE pipeline_analyst;
+SET client_min_messages = notice;
+SELECT matview, status FROM pipeline.refresh('analytics.mv_mine');
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT (SELECT n FROM stranger.mv_theirs) + 1 = (SELECT n FROM analytics.mv_mine_too) AS theirs_left_as_it_was;
+SELECT pipeline.drop_matview('stranger.mv_theirs');
+SELECT pipeline.drop_matview('analytics.mv_mine_too');
+DROP SCHEMA stranger;
 SELECT pipeline.drop_matview('analytics.mv_mine');
 SELECT count(*) FROM pipeline.matviews;
 

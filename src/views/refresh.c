@@ -21,6 +21,7 @@
 #include "storage/lmgr.h"
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -526,8 +527,11 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 	{
 		Dag		   *dag = dag_load();
 		List	   *todo = dag_with_downstream(dag, dag_find(dag, relid));
+		StringInfoData others;
+		int			left_out = 0;
 		ListCell   *lc;
 
+		initStringInfo(&others);
 		count = 0;
 		views = palloc(sizeof(Oid) * list_length(todo));
 		intervals_us = palloc(sizeof(int64) * list_length(todo));
@@ -538,9 +542,27 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 			/* one below gone (dropped meanwhile, or unseen): none to refresh */
 			if (view != relid && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view)))
 				continue;
+
+			/*
+			 * another role's view below: its own schedule refreshes it, as
+			 * REFRESH takes only the owner's (the caller's own ones below it
+			 * read it as it is)
+			 */
+			if (view != relid && !pg_class_ownercheck(view, GetUserId()))
+			{
+				appendStringInfo(&others, "%s%s", left_out++ > 0 ? ", " : "",
+								 relation_qualified_name(view));
+				continue;
+			}
 			views[count] = view;
 			intervals_us[count++] = dag->nodes[lfirst_int(lc)].interval_us;
 		}
+		if (left_out > 0)
+			ereport(NOTICE,
+					(errmsg_plural("refresh() leaves out %d downstream view another role owns: %s",
+								   "refresh() leaves out %d downstream views other roles own: %s",
+								   left_out, left_out, others.data),
+					 errdetail("Only a view's owner may refresh it; the scheduler refreshes them at their labels.")));
 		hooks_checked = false;	/* after_refresh_run() looks for each */
 	}
 	else
