@@ -167,19 +167,27 @@ DELETE FROM dt.tickets;
 -- (ALTER TYPE ... ADD ATTRIBUTE): refreshed in full
 CREATE TYPE dt.pair2 AS (s dt.state, n int);
 CREATE TYPE dt.plain_pair AS (a int, b int);
-CREATE TABLE dt.texts (id int, s text, arr text, j jsonb, rels text, pp dt.plain_pair);
+CREATE TABLE dt.texts (id int, s text, arr text, j jsonb, rels text, pp dt.plain_pair, acl aclitem[]);
+CREATE ROLE dt_grantee;
 SELECT pipeline.create_matview('dt', 'read_' || n, q, '1 hour') FROM (VALUES
     (1, 'SELECT id, s::dt.pair2 AS p FROM dt.texts'),
     (2, 'SELECT id, arr::dt.state[] AS p FROM dt.texts'),
     (3, 'SELECT id, (jsonb_populate_record(NULL::dt.pair2, j)).s AS p FROM dt.texts'),
     (4, 'SELECT id, rels::regclass[] AS p FROM dt.texts'),
     (5, 'SELECT id, to_json(pp) AS p FROM dt.texts'),
-    (6, 'SELECT id, pp::text AS p FROM dt.texts')) v(n, q);
+    (6, 'SELECT id, pp::text AS p FROM dt.texts'),
+    -- literals the bound text names by name where PostgreSQL's rule keeps
+    -- OIDs: an aclitem's roles (nothing stops dropping them), a row type
+    -- ALTER TYPE ... ADD ATTRIBUTE changes (every refresh failed after)
+    (7, 'SELECT id FROM dt.texts WHERE aclcontains(acl, ''dt_grantee=r/dt_grantee''::aclitem)'),
+    (8, 'SELECT id, (''(new,5)''::dt.pair2).n AS n FROM dt.texts'),
+    (9, 'SELECT id, ROW(id, id)::dt.plain_pair IS NOT NULL AS b FROM dt.texts')) v(n, q);
 SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
  WHERE name LIKE 'read\_%' ORDER BY name;
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE name LIKE 'read\_%';
 DROP TABLE dt.texts;
 DROP TYPE dt.pair2, dt.plain_pair;
+DROP ROLE dt_grantee;
 
 -- literals naming what may be renamed follow the rename, as a view's do:
 -- an enum label (ALTER TYPE ... RENAME VALUE failed every refresh after)
@@ -189,6 +197,9 @@ SELECT pipeline.create_matview('dt', 'fresh', 'SELECT rel FROM dt.tickets WHERE 
                                refresh_mode => 'differential');
 SELECT pipeline.create_matview('dt', 'of_items', 'SELECT state FROM dt.tickets WHERE rel = ''dt.items''::regclass',
                                '1 hour', refresh_mode => 'differential');
+-- (and in an expectation, where the view does not read the table)
+SELECT pipeline.create_matview('dt', 'expecting', 'SELECT rel FROM dt.tickets', '1 hour',
+                               options => '{"expect": ["known: rel IN (''dt.items''::regclass, ''dt.tickets''::regclass)"]}');
 ALTER TYPE dt.state RENAME VALUE 'new' TO 'open';
 ALTER TABLE dt.items RENAME TO items_before;
 CREATE TABLE dt.items (x int);
@@ -201,6 +212,9 @@ SELECT bound_query LIKE '%''open''::dt.state%' AS label_followed FROM pipeline.m
  WHERE matview = 'dt.mv_fresh'::regclass;
 SELECT bound_query LIKE '%''dt.items_before''::regclass%' AS name_followed FROM pipeline.matview_definitions
  WHERE matview = 'dt.mv_of_items'::regclass;
+SELECT options::text LIKE '%dt.items_before%' AS expectation_followed FROM pipeline.matview_definitions
+ WHERE matview = 'dt.mv_expecting'::regclass;
+SELECT pipeline.drop_matview('dt.mv_expecting');
 SELECT pipeline.drop_matview('dt.mv_fresh');
 SELECT pipeline.drop_matview('dt.mv_of_items');
 DROP TABLE dt.items;

@@ -155,6 +155,8 @@ views_before(Node *stmt)
 					"           AND dep.refobjid = ANY ($1) "
 					"           AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
 					"                               'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
+	/* or its expectations may (audit_has_expectations()), unrecorded */
+					"    OR pg_catalog.strpos(d.options::text, '\"expect') > 0 "
 					" ORDER BY d.matview::oid" :
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}' "
 					"  FROM pipeline.matview_definitions d "

@@ -232,6 +232,16 @@ type_text_reads_catalogs(Oid type)
 	return type_is_rowtype(type);
 }
 
+/* Whether type is aclitem, or an array or domain of it. */
+static bool
+type_holds_aclitem(Oid type)
+{
+	type = getBaseType(type);
+	if (OidIsValid(get_element_type(type)))
+		return type_holds_aclitem(get_element_type(type));
+	return type == ACLITEMOID;
+}
+
 /* Whether an anonymous row, or an array of them, is written. */
 static bool
 is_anonymous_row(Oid type)
@@ -462,6 +472,22 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 			return true;
 	if (IsA(node, SortGroupClause))
 		return false;
+
+	/*
+	 * literals PostgreSQL binds by name each time the bound text is read: an
+	 * aclitem's roles (no dependency keeps them), a named row type's
+	 * attributes (ALTER TYPE ... ADD ATTRIBUTE breaks '(x,5)'::pair and
+	 * ROW(a, b)::pair); a materialized view keeps them bound in its rule
+	 */
+	if ((IsA(node, Const) && !((Const *) node)->constisnull &&
+		 (type_holds_aclitem(((Const *) node)->consttype) ||
+		  (type_is_rowtype(((Const *) node)->consttype) &&
+		   ((Const *) node)->consttype != RECORDOID))) ||
+		(IsA(node, RowExpr) && ((RowExpr *) node)->row_typeid != RECORDOID))
+	{
+		check->reason = "the text of an enum, a reg* value or a row type is read from the catalogs";
+		return true;
+	}
 	if (writes_catalog_text_node(node))
 	{
 		check->reason = "the text of an enum, a reg* value or a row type is read from the catalogs";
