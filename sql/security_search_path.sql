@@ -324,6 +324,9 @@ SELECT pipeline.time_label('1 hour', '2030-01-01 00:30+00');
 SELECT pipeline.window_start(), pipeline.window_end();
 SELECT count(*) >= 0 AS readable FROM pipeline.matviews;
 SELECT count(*) >= 0 AS readable FROM pipeline.status;
+-- (1.19: the failures blocking each view, walked by a function of its own)
+SELECT count(blocked_by) >= 0 AS blocked_by_readable FROM pipeline.status;
+SELECT count(*) >= 0 AS readable FROM pipeline.blocked_views();
 SELECT count(*) >= 0 AS readable FROM pipeline.runs;
 SELECT count(*) >= 0 AS readable FROM pipeline.audits;
 SELECT count(*) >= 0 AS readable FROM pipeline.incidents;
