@@ -307,6 +307,18 @@ SELECT pipeline.create_matview('po', 'copied', 'SELECT k, v FROM po.t', '1 hour'
 SELECT pipeline.drop_matview('po.mv_copied');
 RESET ROLE;
 SELECT po_owner_file(:'copied_file') AS other_clusters_file_kept;
+-- a file an older library wrote for the view (no system line) is still its
+-- own: dropping the publication removes it
+SET ROLE po_owner;
+SELECT pipeline.create_matview('po', 'older', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/older', 'unload-partition-by', 'k'));
+RESET ROLE;
+\set older_file :lake '/older/.pipeline-publication'
+COPY (VALUES ('pipeline lake publication'), ('database: contrib_regression'), ('view: po.mv_older')) TO :'older_file';
+SET ROLE po_owner;
+SELECT pipeline.drop_matview('po.mv_older');
+RESET ROLE;
+SELECT count(*) AS older_file_left FROM pg_ls_dir(:'lake' || '/older') d WHERE d = '.pipeline-publication';
 
 -- a dropped publication gives its tree up: its files stay, its owner file
 -- goes (another database may publish there now)

@@ -284,7 +284,7 @@ opaque_walker(Node *node, OpaqueSearch *search)
 			if (compares_opaquely(lfirst(lc), search))
 				return true;
 	}
-	if (IsA(node, MinMaxExpr) && compares_opaquely(node, search))
+	if (compares_opaquely(node, search))	/* GREATEST, LEAST */
 		return true;
 	if (IsA(node, FuncExpr) && defaults_are_opaque((FuncExpr *) node, search))
 		return true;

@@ -71,21 +71,14 @@ this_system(void)
 }
 
 /*
- * "database: d\nview: v\nsystem: s\n" after the header: who owns a tree.
- * (Before 1.19's library the file had no system line: legacy.)
+ * "database: d\nview: v\nsystem: s\n" after the header: who owns a tree
+ * (before 1.19's library the file ended before "system: ")
  */
-static char *
-owner_text_as(const char *view, bool legacy)
-{
-	char	   *text = psprintf(OWNER_HEADER "database: %s\nview: %s\n", this_database(), one_line(view));
-
-	return legacy ? text : psprintf("%ssystem: %s\n", text, this_system());
-}
-
 static char *
 owner_text(const char *view)
 {
-	return owner_text_as(view, false);
+	return psprintf(OWNER_HEADER "database: %s\nview: %s\nsystem: %s\n",
+					this_database(), one_line(view), this_system());
 }
 
 /* dir's owner file */
@@ -151,20 +144,28 @@ owner_line(const char *text, const char *key)
 }
 
 /*
+ * Whether an owner file was written by another cluster; one without a
+ * system line (an older library's) is not known to be.
+ */
+static bool
+another_cluster(const char *text)
+{
+	char	   *system = owner_line(text, "system");
+
+	return system[0] != '\0' && strcmp(system, this_system()) != 0;
+}
+
+/*
  * Whether text is an owner file that names another database (of this
  * cluster or another), or none of pipeline's.  One without a system line
- * (an older library's) goes by the database's name alone.
+ * goes by the database's name alone.
  */
 static bool
 another_database(const char *text)
 {
-	char	   *system;
-
-	if (strncmp(text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0 ||
-		strcmp(owner_line(text, "database"), this_database()) != 0)
-		return true;
-	system = owner_line(text, "system");
-	return system[0] != '\0' && strcmp(system, this_system()) != 0;
+	return strncmp(text, OWNER_HEADER, strlen(OWNER_HEADER)) != 0 ||
+		strcmp(owner_line(text, "database"), this_database()) != 0 ||
+		another_cluster(text);
 }
 
 /* A line of the file as a message may show it: valid text, not too long */
@@ -192,8 +193,7 @@ refuse_held(const char *destination, const Held *held)
 				 errmsg("destination \"%s\" overlaps a tree marked by \"%s/%s\", which is not pipeline's",
 						destination, held->dir, PUBLICATION_OWNER_FILE),
 				 errhint("Remove that file if no lake publication writes there.")));
-	if (owner_line(held->text, "system")[0] != '\0' &&
-		strcmp(owner_line(held->text, "system"), this_system()) != 0)
+	if (another_cluster(held->text))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("destination \"%s\" overlaps a lake publication of database \"%s\" of another cluster",
@@ -306,7 +306,6 @@ typedef struct OwnerFileChange
 	char	   *path;
 	char	   *text;
 	char	   *previous;
-	char	   *legacy;			/* released: text as an older library wrote it */
 	SubTransactionId subid;
 } OwnerFileChange;
 
@@ -314,11 +313,11 @@ typedef struct OwnerFileChange
 static List *owner_file_changes = NIL;
 
 /*
- * Does the file at path say exactly text?  Never fails: it runs after a
- * commit and during an abort.
+ * Does the file at path say exactly the first len bytes of text?  Never
+ * fails: it runs after a commit and during an abort.
  */
 static bool
-file_says(const char *path, const char *text)
+file_says_prefix(const char *path, const char *text, size_t len)
 {
 	int			fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | PG_BINARY);
 	struct stat st;
@@ -332,8 +331,26 @@ file_says(const char *path, const char *text)
 	close(fd);
 	if (n < 0)
 		return false;
-	buf[n] = '\0';
-	return strcmp(buf, text) == 0;
+	return (size_t) n == len && memcmp(buf, text, len) == 0;
+}
+
+static bool
+file_says(const char *path, const char *text)
+{
+	return file_says_prefix(path, text, strlen(text));
+}
+
+/*
+ * Does the file at path say owner text, or what an older library wrote for
+ * the same view: the text up to its system line?
+ */
+static bool
+file_says_owner(const char *path, const char *text)
+{
+	const char *system = strstr(text, "\nsystem: ");
+
+	return file_says(path, text) ||
+		(system != NULL && file_says_prefix(path, text, system + 1 - text));
 }
 
 /* Puts back what a claim found, unless the file changed since.  Never fails. */
@@ -433,8 +450,7 @@ owner_files_at_end(XactEvent event, void *arg)
 				OwnerFileChange *change = lfirst(lc);
 
 				if (change->kind == OWNER_FILE_RELEASED && last_change_of_file(change) &&
-					(file_says(change->path, change->text) ||
-					 (change->legacy != NULL && file_says(change->path, change->legacy))))
+					file_says_owner(change->path, change->text))
 					(void) unlink(change->path);
 			}
 			break;
@@ -482,11 +498,6 @@ owner_files_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 	owner_file_changes = kept;
 }
 
-/*
- * Notes a change of the transaction's: previous is what a claim wrote over
- * (NULL: none), or for a release the text an older library wrote for the
- * same view (no system line), which the release removes too.
- */
 static void
 note_change(OwnerFileChangeKind kind, const char *path, const char *text, const char *previous)
 {
@@ -504,9 +515,6 @@ note_change(OwnerFileChangeKind kind, const char *path, const char *text, const 
 	change->path = pstrdup(path);
 	change->text = pstrdup(text);
 	change->previous = previous ? pstrdup(previous) : NULL;
-	change->legacy = kind == OWNER_FILE_RELEASED ? pstrdup(previous) : NULL;
-	if (kind == OWNER_FILE_RELEASED)
-		change->previous = NULL;
 	change->subid = GetCurrentSubTransactionId();
 	owner_file_changes = lappend(owner_file_changes, change);
 	MemoryContextSwitchTo(old);
@@ -659,6 +667,5 @@ publication_owner_keep(const char *destination, const char *view)
 void
 publication_owner_release(const char *destination, const char *view)
 {
-	note_change(OWNER_FILE_RELEASED, owner_path(destination), owner_text(view),
-				owner_text_as(view, true));
+	note_change(OWNER_FILE_RELEASED, owner_path(destination), owner_text(view), NULL);
 }
