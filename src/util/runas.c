@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "parser/parse_relation.h"
@@ -898,6 +899,23 @@ runas_deparse_bound(Query *query)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a managed view's query must not use temporary tables or views")));
+
+	/*
+	 * ruleutils names a column's relation only when the query has more than
+	 * one range table entry; a view's rule has two more (old and new), so a
+	 * view of one table keeps "l.x" and an error re-analysing it says "column
+	 * l.x does not exist", as the user wrote it.  An entry outside the join
+	 * tree does the same here and prints nothing.
+	 */
+	if (list_length(query->rtable) == 1)
+	{
+		RangeTblEntry *unused = makeNode(RangeTblEntry);
+
+		unused->rtekind = RTE_RESULT;
+		unused->eref = makeAlias("pipeline_unused", NIL);
+		query = copyObject(query);
+		query->rtable = lappend(query->rtable, unused);
+	}
 
 	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
 	nestlevel = runas_pin_bound_text_settings();
