@@ -92,12 +92,27 @@ SELECT count(*) > 0 AS owner_sees_runs FROM pipeline.runs WHERE matview = 'acc_a
 GRANT SELECT ON acc_a.mv_parsed TO acc_alice;
 RESET ROLE;
 
--- a role with no rights sees no runs at all
+-- a role with no rights sees no runs at all, nor that a view it may not
+-- see is held back (which told that its upstream failed); a trap schema of
+-- its own first in its path, whose = would say if anyone else ran it
+CREATE SCHEMA acc_trap AUTHORIZATION acc_nobody;
 SET ROLE acc_nobody;
+CREATE FUNCTION acc_trap.trap_eq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_user <> 'acc_nobody' THEN RAISE EXCEPTION 'trap ran as %', current_user; END IF;
+  RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $$;
+CREATE OPERATOR acc_trap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = acc_trap.trap_eq);
+SET search_path = acc_trap, pg_catalog;
 SELECT count(*) AS runs_seen FROM pipeline.runs;
 SELECT matview, last_status, last_error, blocked_by
   FROM pipeline.status WHERE matview::text LIKE 'acc_%' ORDER BY matview::text;
+SELECT count(*) AS blocked_seen FROM pipeline.blocked_views();
+SELECT count(*) AS blocking_seen FROM pipeline.blocking_upstreams(
+  (SELECT matview FROM pipeline.matviews WHERE name = 'total' AND schema_name = 'acc_b'));
+RESET search_path;
 RESET ROLE;
+DROP SCHEMA acc_trap CASCADE;
 
 -- the superuser (and so the scheduler) and the catalog owner see everything
 SELECT matview, status, error FROM pipeline.runs

@@ -139,7 +139,8 @@ pipeline_can_see(PG_FUNCTION_ARGS)
 /*
  * Returns BLOCKED_VIEWS's rows (all, or of matview only, without it), read
  * as the catalog owner: the caller's row-level security would hide exactly
- * the failures they report.  An upstream the caller cannot see is NULL.
+ * the failures they report.  An upstream the caller cannot see is NULL,
+ * and left out with its view when the caller cannot see that either.
  */
 static Datum
 return_blocked_views(FunctionCallInfo fcinfo, Oid matview)
@@ -159,9 +160,17 @@ return_blocked_views(FunctionCallInfo fcinfo, Oid matview)
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
+		Datum		blocked = spi_rows_value(rows, i, 0, &isnull);
 		Datum		upstream = spi_rows_value(rows, i, 1, &isnull);
-		Datum		values[2] = {spi_rows_value(rows, i, 0, &isnull), upstream};
+		Datum		values[2] = {blocked, upstream};
 		bool		nulls[2] = {false, !access_can_see(DatumGetObjectId(upstream), caller)};
+
+		/*
+		 * that a view is held back tells that its upstream failed: news to a
+		 * caller who may see neither (pipeline.edges is public)
+		 */
+		if (nulls[1] && !access_can_see(DatumGetObjectId(blocked), caller))
+			continue;
 
 		/* blocking_upstreams() returns the upstream alone */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, one ? values + 1 : values,
