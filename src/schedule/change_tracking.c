@@ -42,6 +42,7 @@
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "views/differential.h"
 #include "views/publication_pending.h"
 #include "util/relation_name.h"
 
@@ -121,6 +122,7 @@ typedef struct OpaqueSearch
 	Oid			user;			/* whose rights the relations are read with */
 	List	   *views;			/* plain views opened, against cycles */
 	List	   *functions;		/* the user's functions it calls (immutable) */
+	CatalogTextNames names;		/* where the text it writes is read from */
 } OpaqueSearch;
 
 static bool opaque_walker(Node *node, OpaqueSearch *search);
@@ -290,6 +292,9 @@ opaque_walker(Node *node, OpaqueSearch *search)
 		return true;
 	if (check_functions_in_node(node, function_is_opaque, search))
 		return true;
+	/* an enum's label or a type's attribute names: their rows are looked at */
+	if (diff_catalog_text_names(node, &search->names) && search->names.by_any_name)
+		return true;
 	return expression_tree_walker(node, opaque_walker, (void *) search);
 }
 
@@ -297,13 +302,14 @@ opaque_walker(Node *node, OpaqueSearch *search)
  * True when the view's result may change without any change row: see
  * change_tracking.h.  An incremental view (a table) always runs.  Else
  * *functions (if given) is set to the user's immutable functions it calls,
- * also through the plain views it reads.
+ * also through the plain views it reads, and *names (if given) to the
+ * enums and row types whose labels or attribute names it writes as text.
  */
 static bool
-reads_opaquely(Oid relid, List **functions)
+reads_opaquely(Oid relid, List **functions, CatalogTextNames *names)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	OpaqueSearch search = {rel->rd_rel->relowner, NIL, NIL};
+	OpaqueSearch search = {rel->rd_rel->relowner, NIL, NIL, {NIL, NIL, false}};
 	char		relkind = rel->rd_rel->relkind;
 	bool		opaque = true;
 
@@ -334,6 +340,8 @@ reads_opaquely(Oid relid, List **functions)
 	}
 	if (functions != NULL)
 		*functions = search.functions;
+	if (names != NULL)
+		*names = search.names;
 	return opaque;
 }
 
@@ -489,7 +497,9 @@ install_missing_triggers(Oid relid, bool wait)
  * which are edges too, and by their definition: a view replaced since (its
  * pg_rewrite row written by a transaction the last success could not see,
  * or by that success's own) counts as changed; so does a function of the
- * user's the query calls ($4), replaced or altered since.  A catalog row's
+ * user's the query calls ($4), replaced or altered since, and an enum ($5)
+ * or a row type's relation ($6) whose labels or attribute names the query
+ * writes as text, relabelled, renamed or extended since.  A catalog row's
  * xmin is a 32-bit xid: widened with the epoch of the next xid.
  */
 #define WRITTEN_SINCE_SUCCESS(catalog, which, own_xid) \
@@ -504,6 +514,10 @@ install_missing_triggers(Oid relid, bool wait)
 #define VIEW_REPLACED(own_xid) WRITTEN_SINCE_SUCCESS("pg_rewrite", "r.ev_class = c.oid", own_xid)
 #define FUNCTION_REPLACED(own_xid) \
 	WRITTEN_SINCE_SUCCESS("pg_proc", "r.oid = ANY ($4::pg_catalog.oid[])", own_xid)
+#define LABEL_RENAMED(own_xid) \
+	WRITTEN_SINCE_SUCCESS("pg_enum", "r.enumtypid = ANY ($5::pg_catalog.oid[])", own_xid)
+#define ATTRIBUTE_RENAMED(own_xid) \
+	WRITTEN_SINCE_SUCCESS("pg_attribute", "r.attrelid = ANY ($6::pg_catalog.oid[])", own_xid)
 
 #define UNCHANGED_QUERY(change_seen, own_xid, same_settings) \
 "SELECT EXISTS (SELECT 1 FROM pipeline.refresh_snapshots s " \
@@ -522,7 +536,9 @@ install_missing_triggers(Oid relid, bool wait)
 "               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s " \
 "                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
 "                             AND NOT " change_seen "))) " \
-"   AND NOT " FUNCTION_REPLACED(own_xid)
+"   AND NOT " FUNCTION_REPLACED(own_xid) \
+"   AND NOT " LABEL_RENAMED(own_xid) \
+"   AND NOT " ATTRIBUTE_RENAMED(own_xid)
 
 #define CHANGE_SEEN \
 "CASE WHEN ch.xid = s.xid " \
@@ -626,7 +642,7 @@ change_tracking_install_triggers(Oid relid)
 		return;
 	/* what change_tracking_unchanged() would install: nothing if opaque */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!reads_opaquely(relid, NULL))
+	if (!reads_opaquely(relid, NULL, NULL))
 		(void) triggers_were_missing(relid, true);
 	PopActiveSnapshot();
 }
@@ -634,23 +650,21 @@ change_tracking_install_triggers(Oid relid)
 bool
 change_tracking_unchanged(Oid relid)
 {
-	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTOID, OIDARRAYOID};
-	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
-	CStringGetTextDatum(""), (Datum) 0};
+	Oid			argtypes[6] = {OIDOID, OIDOID, TEXTOID, OIDARRAYOID, OIDARRAYOID, OIDARRAYOID};
+	Datum		values[6] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
+	CStringGetTextDatum("")};
 	bool		settings = sql_tracks_settings();
 	List	   *functions;
-	Datum	   *function_oids;
+	CatalogTextNames names;
 	SpiRows    *rows;
 	bool		isnull;
-	int			i = 0;
-	ListCell   *lc;
 
 	/*
 	 * From here on, this run's refresh and hook may write: those writes are
 	 * after its snapshot and need rows of their own.
 	 */
 	note_position(GetActiveSnapshot()->curcid);
-	if (reads_opaquely(relid, &functions))
+	if (reads_opaquely(relid, &functions, &names))
 		return false;
 	/* a publication's files of a run that did not commit: no change row */
 	if (pending_has_uncommitted(relid))
@@ -660,15 +674,13 @@ change_tracking_unchanged(Oid relid)
 		return false;
 	if (settings)
 		values[2] = CStringGetTextDatum(runas_answer_settings());
-	function_oids = palloc(sizeof(Datum) * (list_length(functions) + 1));
-	foreach(lc, functions)
-		function_oids[i++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[3] = PointerGetDatum(construct_array(function_oids, i, OIDOID, sizeof(Oid), true,
-												TYPALIGN_INT));
+	values[3] = spi_oid_array(functions);
+	values[4] = spi_oid_array(names.enums);
+	values[5] = spi_oid_array(names.row_relations);
 	rows = spi_rows(catalog_owner(),
 					settings ? unchanged_query :
 					sql_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
-					4, argtypes, values, NULL, false, -1);
+					6, argtypes, values, NULL, false, -1);
 	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
 

@@ -436,6 +436,84 @@ writes_catalog_text_node(Node *node)
 	}
 }
 
+/*
+ * Where the text of type's values is read from, for skip-unchanged: an
+ * enum's labels (its pg_enum rows) and a named row type's attribute names
+ * (its relation's pg_attribute rows) are added to names; a reg* value's or
+ * an aclitem's names may be any object's, which no rows stand for.
+ */
+static void
+type_catalog_names(Oid type, CatalogTextNames *names)
+{
+	TypeCacheEntry *entry;
+	Oid			typrelid;
+
+	check_stack_depth();
+	type = getBaseType(type);
+	if (type == RECORDOID || !type_text_reads_catalogs(type))
+		return;
+	if (type_is_enum(type))
+	{
+		names->enums = list_append_unique_oid(names->enums, type);
+		return;
+	}
+	if (OidIsValid(get_element_type(type)))
+	{
+		type_catalog_names(get_element_type(type), names);
+		return;
+	}
+	entry = lookup_type_cache(type, TYPECACHE_RANGE_INFO | TYPECACHE_MULTIRANGE_INFO);
+	if (entry->rngelemtype != NULL)
+		type_catalog_names(entry->rngelemtype->type_id, names);
+	else if (entry->rngtype != NULL)
+		type_catalog_names(entry->rngtype->type_id, names);
+	else if (OidIsValid(typrelid = get_typ_typrelid(type)))
+	{
+		if (list_member_oid(names->row_relations, typrelid))
+			return;
+		names->row_relations = lappend_oid(names->row_relations, typrelid);
+		/* and what its attributes' text reads */
+		for (AttrNumber att = 1;; att++)
+		{
+			HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(typrelid),
+												Int16GetDatum(att));
+
+			if (!HeapTupleIsValid(tuple))
+				break;
+			if (!((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped)
+				type_catalog_names(((Form_pg_attribute) GETSTRUCT(tuple))->atttypid, names);
+			ReleaseSysCache(tuple);
+		}
+	}
+	else
+		names->by_any_name = true;
+}
+
+static bool
+catalog_names_walker(Node *node, CatalogTextNames *names)
+{
+	if (node == NULL || IsA(node, Query))
+		return false;
+	if (IsA(node, CoerceViaIO))
+		type_catalog_names(((CoerceViaIO *) node)->resulttype, names);
+	else if (IsA(node, FuncExpr))
+		type_catalog_names(((FuncExpr *) node)->funcresulttype, names);
+	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, SortGroupClause) &&
+		!IsA(node, CaseWhen))
+		type_catalog_names(exprType(node), names);
+	return expression_tree_walker(node, catalog_names_walker, (void *) names);
+}
+
+bool
+diff_catalog_text_names(Node *node, CatalogTextNames *names)
+{
+	if (!writes_catalog_text_node(node))
+		return false;
+	/* every value's type under it: more than it writes, never less */
+	(void) catalog_names_walker(node, names);
+	return true;
+}
+
 static bool
 expression_reason_walker(Node *node, FunctionCheck *check)
 {

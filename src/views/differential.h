@@ -24,6 +24,22 @@
 extern const char *differential_reason(const char *bound_query, Oid owner);
 
 /*
+ * The catalog rows the text a query writes is read from (skip-unchanged
+ * runs a view again when they change): diff_catalog_text_names() is true
+ * when node writes a value's text read from the catalogs, and adds the
+ * enum types and row types' relations it reads to names; by_any_name when
+ * some of it names any object (a reg* value, an aclitem).
+ */
+typedef struct CatalogTextNames
+{
+	List	   *enums;			/* pg_enum.enumtypid */
+	List	   *row_relations;	/* pg_attribute.attrelid */
+	bool		by_any_name;
+} CatalogTextNames;
+
+extern bool diff_catalog_text_names(Node *node, CatalogTextNames *names);
+
+/*
  * While the compile step checks a change set, the relations it made for
  * the set's views count as managed views (for differential_reason(): "upstream ...
  * is refreshed fully"); differential_judging_done() forgets them.
