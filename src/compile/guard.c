@@ -104,6 +104,7 @@ refuse_alter(Oid relid, const char *message)
  */
 typedef struct Reader
 {
+	Oid			relid;
 	char	   *name;
 	char	   *query;
 	Oid			owner;			/* the view's, who alone analyzes its query */
@@ -125,12 +126,12 @@ incremental_readers(Oid relid)
 
 	rows = spi_rows(catalog_owner(),
 					catalog_binds_queries() ?
-					"SELECT d.matview::text, d.bound_query, c.relowner, d.matview_type <> 'regular' "
+					"SELECT d.matview::text, d.bound_query, c.relowner, d.matview_type <> 'regular', c.oid "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
 					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
 					" WHERE e.upstream = $1::regclass AND c.relkind = 'r' ORDER BY 1" :
-					"SELECT d.matview::text, d.query, c.relowner, d.matview_type <> 'regular' "
+					"SELECT d.matview::text, d.query, c.relowner, d.matview_type <> 'regular', c.oid "
 					"  FROM pipeline.edges e "
 					"  JOIN pipeline.matview_definitions d ON d.matview = e.downstream "
 					"  JOIN pg_catalog.pg_class c ON c.oid = d.matview::pg_catalog.oid "
@@ -145,6 +146,7 @@ incremental_readers(Oid relid)
 		reader->query = spi_rows_text(rows, i, 1);
 		reader->owner = DatumGetObjectId(spi_rows_value(rows, i, 2, &isnull));
 		reader->incremental = DatumGetBool(spi_rows_value(rows, i, 3, &isnull));
+		reader->relid = DatumGetObjectId(spi_rows_value(rows, i, 4, &isnull));
 		readers = lappend(readers, reader);
 	}
 	return readers;
@@ -218,7 +220,7 @@ guard_drop(DropStmt *stmt)
 	}
 }
 
-/* reads_column()'s question for subxact_try() */
+/* lets_column_go()'s question for subxact_try() */
 typedef struct ColumnQuestion
 {
 	const Reader *reader;
@@ -244,35 +246,60 @@ ask_reads_column(void *arg)
 }
 
 /*
- * Whether the reader's query reads the column; a query that does not
- * analyze as its owner (its view is broken already, or its owner may not
- * see what it reads) does not hold the column: holding every column then
- * would let the owner block all DDL on another role's table.
+ * Whether the reader lets the column go: its owner may not read it any
+ * more, or its query does not analyze as its owner (its view is broken
+ * already, or its owner may not see what it reads).  Holding every column
+ * then would let the owner block all DDL on another role's table.  Else
+ * *reads says whether its query reads the column.
  */
 static bool
-reads_column(const Reader *reader, Oid relid, AttrNumber attnum)
+lets_column_go(const Reader *reader, Oid relid, AttrNumber attnum, bool *reads)
 {
 	ColumnQuestion q = {reader, relid, attnum, false};
 
-	return subxact_try(ask_reads_column, &q, false) == NULL && q.reads;
+	*reads = false;
+	if (pg_class_aclcheck(relid, reader->owner, ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, attnum, reader->owner, ACL_SELECT) != ACLCHECK_OK)
+		return true;
+	if (subxact_try(ask_reads_column, &q, false) != NULL)
+		return true;
+	*reads = q.reads;
+	return false;
 }
 
-/* Dropping or retyping a column whose changes a view consumes is refused. */
+/*
+ * Dropping or retyping a column whose changes a view consumes is refused,
+ * unless the view lets it go (lets_column_go()): then it stops consuming,
+ * and its next refresh starts again in full.
+ */
 static void
 guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
 {
-	char	   *consumer = capture_column_consumer(relid, attnum);
+	ListCell   *lc;
 
-	if (consumer == NULL)
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-			 cmd->subtype == AT_DropColumn ?
-			 errmsg("cannot drop column \"%s\" of %s because managed view %s reads its changes",
-					cmd->name, relation_qualified_name(relid), consumer) :
-			 errmsg("cannot alter the type of column \"%s\" of %s because managed view %s reads its changes",
-					cmd->name, relation_qualified_name(relid), consumer),
-			 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+	foreach(lc, capture_column_consumers(relid, attnum))
+	{
+		Oid			matview = lfirst_oid(lc);
+		Reader		consumer = {matview, relation_qualified_name(matview),
+			catalog_get_required(matview)->bound_query,
+		catalog_relation_owner(matview), false};
+		bool		reads;
+
+		if (lets_column_go(&consumer, relid, attnum, &reads))
+		{
+			capture_unregister(matview);
+			dag_forget_column_dependency(matview, relid, attnum);
+			continue;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 cmd->subtype == AT_DropColumn ?
+				 errmsg("cannot drop column \"%s\" of %s because managed view %s reads its changes",
+						cmd->name, relation_qualified_name(relid), consumer.name) :
+				 errmsg("cannot alter the type of column \"%s\" of %s because managed view %s reads its changes",
+						cmd->name, relation_qualified_name(relid), consumer.name),
+				 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+	}
 }
 
 /*
@@ -353,20 +380,28 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 		foreach(rc, readers)
 		{
 			Reader	   *reader = lfirst(rc);
+			bool		reads;
 
-			if (reads_column(reader, relid, attnum))
-				ereport(ERROR,
-						(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-						 cmd->subtype == AT_DropColumn ?
-						 errmsg("cannot drop column \"%s\" of %s because %s view %s reads it",
-								cmd->name, relation_qualified_name(relid),
-								reader->incremental ? "incremental" : "managed", reader->name) :
-						 errmsg("cannot alter the type of column \"%s\" of %s because %s view %s reads it",
-								cmd->name, relation_qualified_name(relid),
-								reader->incremental ? "incremental" : "managed", reader->name),
-						 reader->incremental ?
-						 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().") :
-						 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
+			if (lets_column_go(reader, relid, attnum, &reads))
+			{
+				/* nor does its table's dependency hold it */
+				dag_forget_column_dependency(reader->relid, relid, attnum);
+				continue;
+			}
+			if (!reads)
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 cmd->subtype == AT_DropColumn ?
+					 errmsg("cannot drop column \"%s\" of %s because %s view %s reads it",
+							cmd->name, relation_qualified_name(relid),
+							reader->incremental ? "incremental" : "managed", reader->name) :
+					 errmsg("cannot alter the type of column \"%s\" of %s because %s view %s reads it",
+							cmd->name, relation_qualified_name(relid),
+							reader->incremental ? "incremental" : "managed", reader->name),
+					 reader->incremental ?
+					 errhint("Redefine the incremental view with pipeline.define() first, or drop it with pipeline.drop_matview().") :
+					 errhint("Redefine the view with pipeline.define() first, or drop it with pipeline.drop_matview().")));
 		}
 	}
 }

@@ -412,6 +412,32 @@ delete_query_dependencies(Oid relid)
 	table_close(depend, RowExclusiveLock);
 }
 
+void
+dag_forget_column_dependency(Oid relid, Oid source, AttrNumber attnum)
+{
+	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->deptype == DEPENDENCY_NORMAL && dep->refclassid == RelationRelationId &&
+			dep->refobjid == source && dep->refobjsubid == attnum)
+			CatalogTupleDelete(depend, &tuple->t_self);
+	}
+	systable_endscan(scan);
+	table_close(depend, RowExclusiveLock);
+	CommandCounterIncrement();
+}
+
 /* Adds object to the walk's list of ObjectAddress, unless there. */
 static void
 walk_add(List **walk, Oid classid, Oid objid)

@@ -44,6 +44,13 @@ extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 extern void dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner);
 
 /*
+ * Forgets that a managed view's table depends on a column of source (which
+ * its owner may no longer read: the guard lets the column go); its next
+ * full refresh records what its query reads again.
+ */
+extern void dag_forget_column_dependency(Oid relid, Oid source, AttrNumber attnum);
+
+/*
  * Whether the object (a function, operator, type, collation, relation)
  * lives in a temporary schema or depends, through anything, on something
  * that does: the end of that session drops it.

@@ -515,22 +515,20 @@ capture_table_in_use(Oid table)
 	return OidIsValid(read_source(table, NULL, NULL));
 }
 
-char *
-capture_column_consumer(Oid table, AttrNumber attnum)
+List *
+capture_column_consumers(Oid table, AttrNumber attnum)
 {
 	Oid			argtypes[2] = {OIDOID, INT2OID};
 	Datum		values[2] = {ObjectIdGetDatum(table), Int16GetDatum(attnum)};
-	SpiRows    *rows;
 
 	if (!sql_has_capture())
-		return NULL;
-	rows = spi_rows(catalog_owner(),
-					"SELECT c.matview::pg_catalog.text FROM pipeline.capture_consumers c "
-					" WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
-					"   AND $2 OPERATOR(pg_catalog.=) ANY (c.columns) "
-					" ORDER BY 1 LIMIT 1",
-					2, argtypes, values, NULL, false, SPI_OK_SELECT);
-	return rows->count == 0 ? NULL : spi_rows_text(rows, 0, 0);
+		return NIL;
+	return spi_rows_oids(spi_rows(catalog_owner(),
+								  "SELECT c.matview::pg_catalog.oid FROM pipeline.capture_consumers c "
+								  " WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+								  "   AND $2 OPERATOR(pg_catalog.=) ANY (c.columns) "
+								  " ORDER BY c.matview::pg_catalog.text",
+								  2, argtypes, values, NULL, false, SPI_OK_SELECT), 0);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_capture_register);

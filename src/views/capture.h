@@ -113,10 +113,10 @@ extern void capture_prune(Oid source);
 extern void capture_prune_all(void);
 
 /*
- * For the DDL guard: whether the table is captured, and the name of a view
- * that needs the column, or NULL.
+ * For the DDL guard: whether the table is captured, and the views that
+ * consume the column's changes.
  */
 extern bool capture_table_in_use(Oid table);
-extern char *capture_column_consumer(Oid table, AttrNumber attnum);
+extern List *capture_column_consumers(Oid table, AttrNumber attnum);
 
 #endif
