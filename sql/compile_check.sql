@@ -359,6 +359,22 @@ RESET ROLE;
 DROP SCHEMA rights CASCADE;
 DROP ROLE compile_reader2;
 
+-- an index of the view that cannot be made on its new columns breaks it
+-- (check() said ok and the redefinition then failed restoring the index);
+-- the redefinition's error points into the index's statement
+CREATE SCHEMA idx;
+CREATE TABLE idx.src (id int, t text);
+INSERT INTO idx.src VALUES (1, 'a');
+SELECT pipeline.create_matview('idx', 'v', 'SELECT id, t FROM idx.src', '1 hour');
+CREATE INDEX v_lower ON idx.mv_v (lower(t));
+SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id, length(t) AS t FROM idx.src');
+SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id, upper(t) AS t FROM idx.src');
+SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id FROM idx.src');
+SELECT pipeline.create_matview('idx', 'v', 'SELECT id, length(t) AS t FROM idx.src', '1 hour');
+SELECT version FROM pipeline.matviews WHERE schema_name = 'idx';
+SELECT pipeline.drop_matview('idx.mv_v');
+DROP SCHEMA idx CASCADE;
+
 -- clean up
 SELECT pipeline.drop_matview('billingdb.mv_lifetime_value', cascade => true);
 SELECT pipeline.drop_matview('analytics.mv_regions', cascade => true);

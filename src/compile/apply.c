@@ -474,27 +474,76 @@ index_definition_to_restore(const SavedIndex *index, PendingView *v)
 					at + strlen(named));
 }
 
-/* Error context: what of the view's could not be made again ("index \"x\"") */
+/* What restoring_context() says: the object, and the statement making it */
+typedef struct Restoring
+{
+	const char *what;			/* index "x" */
+	const char *statement;
+} Restoring;
+
+/*
+ * Error context: what of the view's could not be made again; a position in
+ * the statement is the statement's, not the caller's (as SPI says it).
+ */
 static void
 restoring_context(void *arg)
 {
-	errcontext("restoring %s of the redefined view (drop it first, or change it)", (char *) arg);
+	Restoring  *restoring = (Restoring *) arg;
+	int			position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery(restoring->statement);
+	}
+	errcontext("restoring %s of the redefined view (drop it first, or change it)", restoring->what);
 }
 
 /* Runs statement as role, saying in any error's context which object it restores */
 static void
 restore_as(Oid role, const char *statement, const char *what, const char *name, bool index)
 {
-	ErrorContextCallback restoring = {.callback = restoring_context};
+	Restoring	restoring = {psprintf("%s \"%s\"", what, name), statement};
+	ErrorContextCallback context = {.callback = restoring_context,.arg = &restoring};
 
-	restoring.arg = psprintf("%s \"%s\"", what, name);
-	restoring.previous = error_context_stack;
-	error_context_stack = &restoring;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	if (index)
 		runas_create_index(role, statement);
 	else
 		runas_ddl(role, statement);
-	error_context_stack = restoring.previous;
+	error_context_stack = context.previous;
+}
+
+List *
+apply_saved_indexes(PendingView *v)
+{
+	return save_indexes(v);
+}
+
+void
+apply_try_indexes(PendingView *v, List *indexes, Oid shape)
+{
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		SavedIndex *index = lfirst(lc);
+		char	   *named = psprintf(" INDEX %s ON ", quote_identifier(index->name));
+		const char *at = strstr(index->definition, named);
+		ListCell   *col;
+		bool		kept = at != NULL;
+
+		/* as restore_view(): an index on a column gone is not kept */
+		foreach(col, index->columns)
+			kept = kept && get_attnum(shape, lfirst(col)) != InvalidAttrNumber;
+		/* the old relation keeps its indexes' names */
+		if (kept)
+			restore_as(v->owner, psprintf("%.*s INDEX ON %s", (int) (at - index->definition),
+										  index->definition, at + strlen(named)),
+					   "index", index->name, true);
+	}
 }
 
 /* v's storage parameters and column settings, on its new relation */

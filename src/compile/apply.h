@@ -17,4 +17,13 @@
  */
 extern void changeset_apply(ChangeSet *cs);
 
+/*
+ * For the check: the indexes of v's relation, read before judging moves it
+ * aside (apply_saved_indexes()), then made on shape, the relation made for
+ * the new query under its name (apply_try_indexes()): an index that cannot
+ * be built on the new columns breaks the redefinition, as it would fail it.
+ */
+extern List *apply_saved_indexes(PendingView *v);
+extern void apply_try_indexes(PendingView *v, List *indexes, Oid shape);
+
 #endif

@@ -26,6 +26,7 @@
 #include "utils/resowner.h"
 #include "utils/ruleutils.h"
 
+#include "compile/apply.h"
 #include "compile/changeset.h"
 #include "compile/judge.h"
 #include "compile/locks.h"
@@ -336,6 +337,7 @@ judge_view_shape(PendingView *v)
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
 	Oid			shape;
+	List	   *indexes = NIL;
 
 	/* a definition's own keys, as define() checks them (update sets too) */
 	if (v->def && v->type == MATVIEW_MIRROR)
@@ -392,14 +394,20 @@ judge_view_shape(PendingView *v)
 create:
 	/* out of the new relation's way, under a name no relation has */
 	if (OidIsValid(v->relid))
+	{
+		indexes = apply_saved_indexes(v);
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
 									 quote_identifier(ChooseRelationName("pipeline_old", NULL,
 																		 psprintf("%u", v->relid),
 																		 v->nspid, false))));
+	}
 	shape = matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 									v->type, v->mode, v->bound, v->key, v->options);
 	differential_judging_view(shape);
+	/* the indexes the redefinition will make again */
+	if (!v->broken)
+		apply_try_indexes(v, indexes, shape);
 	return shape;
 }
 
