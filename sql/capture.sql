@@ -129,6 +129,20 @@ SET ROLE cap_owner;
 DROP TRIGGER bump ON cap.src;
 RESET ROLE;
 
+-- an update of columns nobody consumes logs nothing; a statement updating
+-- the table twice (a data-modifying WITH) fires the trigger once, with the
+-- columns of the update that ran last: the rows say what changed
+SET ROLE cap_writer;
+:hostile;
+UPDATE cap.src SET extra = 2 WHERE id = 4;
+WITH u AS (UPDATE cap.src SET extra = 3 WHERE id = 3 RETURNING id)
+UPDATE cap.src SET k = k + 100 WHERE id = 4;
+WITH u AS (UPDATE cap.src SET extra = 4 WHERE id = 3 RETURNING id)
+UPDATE cap.src SET extra = 5 WHERE id = 4;
+RESET search_path;
+RESET ROLE;
+SELECT * FROM take_log('cap.src');
+
 -- TRUNCATE leaves a marker; COPY, MERGE and ON CONFLICT are captured
 SET ROLE cap_writer;
 :hostile;

@@ -37,6 +37,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "replication/logicalworker.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -216,8 +217,65 @@ capture_target(Oid source)
 }
 
 /*
+ * Whether a row of the statement's transition tables has a captured column
+ * whose old and new images differ (not just compare equal).  Each updated
+ * row's old and new images are appended together, so the two tables are
+ * read in step.
+ */
+static bool
+transition_changes_captured(TriggerData *trigdata, const Bitmapset *captured)
+{
+	Tuplestorestate *old_rows = trigdata->tg_oldtable;
+	Tuplestorestate *new_rows = trigdata->tg_newtable;
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
+	bool		changed = false;
+
+	if (old_rows == NULL || new_rows == NULL ||
+		tuplestore_tuple_count(old_rows) != tuplestore_tuple_count(new_rows))
+		return true;
+	old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	tuplestore_select_read_pointer(old_rows, tuplestore_alloc_read_pointer(old_rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(old_rows);
+	tuplestore_select_read_pointer(new_rows, tuplestore_alloc_read_pointer(new_rows, EXEC_FLAG_REWIND));
+	tuplestore_rescan(new_rows);
+	while (!changed && tuplestore_gettupleslot(old_rows, true, false, old_slot))
+	{
+		int			attnum = -1;
+
+		if (!tuplestore_gettupleslot(new_rows, true, false, new_slot))
+			changed = true;
+		while (!changed && (attnum = bms_next_member(captured, attnum)) >= 0)
+		{
+			Form_pg_attribute attr;
+			bool		old_null;
+			bool		new_null;
+			Datum		old_value;
+			Datum		new_value;
+
+			if (attnum > desc->natts)
+				continue;
+			attr = TupleDescAttr(desc, attnum - 1);
+			old_value = slot_getattr(old_slot, attnum, &old_null);
+			new_value = slot_getattr(new_slot, attnum, &new_null);
+			changed = old_null != new_null ||
+				(!old_null && !datumIsEqual(old_value, new_value, attr->attbyval, attr->attlen));
+		}
+	}
+	ExecDropSingleTupleTableSlot(old_slot);
+	ExecDropSingleTupleTableSlot(new_slot);
+	return changed;
+}
+
+/*
  * Whether an UPDATE may have changed a captured column: it set one, or a
- * BEFORE UPDATE row trigger (which may change any column) ran.
+ * BEFORE UPDATE row trigger (which may change any column) ran.  A statement
+ * that updates the table twice (a data-modifying WITH) fires the statement
+ * trigger once, over both updates' rows, with the columns of the last one
+ * only: when those miss the captured ones, the rows themselves are looked
+ * at.
  */
 static bool
 update_touches_captured(TriggerData *trigdata, const Bitmapset *captured)
@@ -236,7 +294,8 @@ update_touches_captured(TriggerData *trigdata, const Bitmapset *captured)
 		if (attnum == InvalidAttrNumber || bms_is_member(attnum, captured))
 			return true;
 	}
-	return false;
+	return TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) &&
+		transition_changes_captured(trigdata, captured);
 }
 
 /*
