@@ -45,6 +45,11 @@ SELECT pipeline.create_matview('ctx', 'label_diff', 'SELECT st::text AS st, coun
 SELECT pipeline.create_matview('ctx', 'pair_json', 'SELECT id, to_json(p)::text AS pj FROM ctx.t', '1 hour');
 SELECT pipeline.create_matview('ctx', 'row_json', 'SELECT t.id, to_jsonb(t) AS doc FROM ctx.t t', '1 hour');
 SELECT pipeline.create_matview('ctx', 'rel_name', 'SELECT id, rel::text AS rel FROM ctx.rels', '1 hour');
+-- whole rows of a subquery and a CTE, whose columns are found in the query
+SELECT pipeline.create_matview('ctx', 'sub_row',
+    'SELECT x.id, row_to_json(x)::text AS j FROM (SELECT id, st FROM ctx.t) x', '1 hour');
+SELECT pipeline.create_matview('ctx', 'cte_row',
+    'WITH c AS (SELECT id, st FROM ctx.t) SELECT c.id, to_json(c)::text AS j FROM c', '1 hour');
 -- enum values compared or kept, not written as text
 SELECT pipeline.create_matview('ctx', 'kept', 'SELECT id, st FROM ctx.t WHERE st = ''done''', '1 hour');
 
@@ -73,6 +78,8 @@ SELECT * FROM ctx.mv_label_diff ORDER BY 1;
 SELECT * FROM ctx.mv_pair_json ORDER BY 1;
 SELECT * FROM ctx.mv_row_json ORDER BY 1;
 SELECT * FROM ctx.mv_rel_name ORDER BY 1;
+SELECT * FROM ctx.mv_sub_row ORDER BY 1;
+SELECT * FROM ctx.mv_cte_row ORDER BY 1;
 -- and skipped again after
 SELECT matview, status FROM pipeline.run_due('2040-01-01 03:00+00')
  WHERE matview::text LIKE 'ctx.%' ORDER BY matview::text;

@@ -256,21 +256,49 @@ static bool
 lets_column_go(const Reader *reader, Oid relid, AttrNumber attnum, bool *reads)
 {
 	ColumnQuestion q = {reader, relid, attnum, false};
+	ErrorData  *error;
 
 	*reads = false;
 	if (pg_class_aclcheck(relid, reader->owner, ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck(relid, attnum, reader->owner, ACL_SELECT) != ACLCHECK_OK)
 		return true;
-	if (subxact_try(ask_reads_column, &q, false) != NULL)
+	error = subxact_try(ask_reads_column, &q, false);
+	if (error != NULL)
+	{
+		/* a lock not had, the system: not the query's fault */
+		switch (ERRCODE_TO_CATEGORY(error->sqlerrcode))
+		{
+			case ERRCODE_TRANSACTION_ROLLBACK:
+			case ERRCODE_INSUFFICIENT_RESOURCES:
+			case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+			case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+			case ERRCODE_OPERATOR_INTERVENTION:
+			case ERRCODE_SYSTEM_ERROR:
+			case ERRCODE_INTERNAL_ERROR:
+				ReThrowError(error);
+		}
 		return true;
+	}
 	*reads = q.reads;
 	return false;
 }
 
 /*
+ * The reader lets the column go: nor does its table's dependency hold it,
+ * and the DDL may change its data with no write (a retype's USING, a
+ * column dropped and added again): a change row says so to skip-unchanged.
+ */
+static void
+let_column_go(Oid reader, Oid relid, AttrNumber attnum)
+{
+	dag_forget_column_dependency(reader, relid, attnum);
+	change_tracking_record_ddl(relid);
+}
+
+/*
  * Dropping or retyping a column whose changes a view consumes is refused,
- * unless the view lets it go (lets_column_go()): then it stops consuming,
- * and its next refresh starts again in full.
+ * unless the view lets it go (lets_column_go()): then it stops consuming
+ * and forgets its state, and its next refresh starts again in full.
  */
 static void
 guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
@@ -287,8 +315,9 @@ guard_captured_column(Oid relid, AlterTableCmd *cmd, AttrNumber attnum)
 
 		if (lets_column_go(&consumer, relid, attnum, &reads))
 		{
-			capture_unregister(matview);
-			dag_forget_column_dependency(matview, relid, attnum);
+			/* its state may be of the column's old type too */
+			differential_forget(matview);
+			let_column_go(matview, relid, attnum);
 			continue;
 		}
 		ereport(ERROR,
@@ -384,8 +413,7 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 
 			if (lets_column_go(reader, relid, attnum, &reads))
 			{
-				/* nor does its table's dependency hold it */
-				dag_forget_column_dependency(reader->relid, relid, attnum);
+				let_column_go(reader->relid, relid, attnum);
 				continue;
 			}
 			if (!reads)

@@ -268,8 +268,19 @@ opaque_walker(Node *node, OpaqueSearch *search)
 	if (node == NULL)
 		return false;
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, opaque_walker, (void *) search,
-								 QTW_EXAMINE_RTES_BEFORE | QTW_EXAMINE_SORTGROUP);
+	{
+		bool		anonymous_before = search->names.anonymous_rows;
+		bool		opaque;
+
+		search->names.anonymous_rows = false;
+		opaque = query_tree_walker((Query *) node, opaque_walker, (void *) search,
+								   QTW_EXAMINE_RTES_BEFORE | QTW_EXAMINE_SORTGROUP);
+		/* a row's text whose columns are elsewhere in this query */
+		if (!opaque && search->names.anonymous_rows)
+			diff_catalog_names_everywhere((Query *) node, &search->names);
+		search->names.anonymous_rows |= anonymous_before;
+		return opaque || search->names.by_any_name;
+	}
 	if (IsA(node, RangeTblEntry))
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
@@ -309,7 +320,7 @@ static bool
 reads_opaquely(Oid relid, List **functions, CatalogTextNames *names)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	OpaqueSearch search = {rel->rd_rel->relowner, NIL, NIL, {NIL, NIL, false}};
+	OpaqueSearch search = {rel->rd_rel->relowner, NIL, NIL, {NIL, NIL, false, false}};
 	char		relkind = rel->rd_rel->relkind;
 	bool		opaque = true;
 

@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -258,6 +259,8 @@ is_anonymous_row(Oid type)
  * expression's value is its own (state = 'new' writes a boolean), and the
  * check of every node sees whether that one writes catalog text.
  */
+static bool unseen_rows_hold_catalog_text = false;
+
 static bool
 holds_catalog_text_walker(Node *node, void *context)
 {
@@ -277,6 +280,13 @@ holds_catalog_text_walker(Node *node, void *context)
 		return true;
 	if (!is_anonymous_row(exprType(node)))
 		return false;
+
+	/*
+	 * a whole row of a subquery, CTE, VALUES or function: its columns are
+	 * unseen here (for skip-unchanged, which then looks at the query's)
+	 */
+	if (IsA(node, Var))
+		return unseen_rows_hold_catalog_text;
 	return expression_tree_walker(node, holds_catalog_text_walker, context);
 }
 
@@ -494,6 +504,8 @@ catalog_names_walker(Node *node, CatalogTextNames *names)
 {
 	if (node == NULL || IsA(node, Query))
 		return false;
+	if (IsA(node, Var) && is_anonymous_row(((Var *) node)->vartype))
+		names->anonymous_rows = true;
 	if (IsA(node, CoerceViaIO))
 		type_catalog_names(((CoerceViaIO *) node)->resulttype, names);
 	else if (IsA(node, FuncExpr))
@@ -504,10 +516,62 @@ catalog_names_walker(Node *node, CatalogTextNames *names)
 	return expression_tree_walker(node, catalog_names_walker, (void *) names);
 }
 
+/*
+ * catalog_names_walker() over the whole query: every expression's type,
+ * and the columns of functions in FROM that return records.
+ */
+static bool
+all_catalog_names_walker(Node *node, CatalogTextNames *names)
+{
+	if (node == NULL || IsA(node, RangeTblEntry))	/* its parts come next */
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, all_catalog_names_walker, (void *) names,
+								 QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblFunction))
+	{
+		Node	   *call = ((RangeTblFunction *) node)->funcexpr;
+		TupleDesc	desc;
+
+		if (is_anonymous_row(exprType(call)))
+		{
+			desc = get_expr_result_tupdesc(call, true);
+			for (int i = 0; desc != NULL && i < desc->natts; i++)
+				if (!TupleDescAttr(desc, i)->attisdropped)
+					type_catalog_names(TupleDescAttr(desc, i)->atttypid, names);
+			names->by_any_name |= desc == NULL;
+		}
+	}
+	else if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, SortGroupClause) &&
+			 !IsA(node, CaseWhen) && !IsA(node, FromExpr) &&
+			 !IsA(node, JoinExpr) && !IsA(node, RangeTblRef) && !IsA(node, CommonTableExpr) &&
+			 !IsA(node, WindowClause) && !IsA(node, RowMarkClause) && !IsA(node, SetOperationStmt))
+		type_catalog_names(exprType(node), names);
+	return expression_tree_walker(node, all_catalog_names_walker, (void *) names);
+}
+
+void
+diff_catalog_names_everywhere(Query *query, CatalogTextNames *names)
+{
+	(void) all_catalog_names_walker((Node *) query, names);
+}
+
 bool
 diff_catalog_text_names(Node *node, CatalogTextNames *names)
 {
-	if (!writes_catalog_text_node(node))
+	bool		writes;
+
+	unseen_rows_hold_catalog_text = true;
+	PG_TRY();
+	{
+		writes = writes_catalog_text_node(node);
+	}
+	PG_FINALLY();
+	{
+		unseen_rows_hold_catalog_text = false;
+	}
+	PG_END_TRY();
+	if (!writes)
 		return false;
 	/* every value's type under it: more than it writes, never less */
 	(void) catalog_names_walker(node, names);

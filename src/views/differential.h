@@ -9,6 +9,7 @@
 #ifndef PIPELINE_DIFFERENTIAL_H
 #define PIPELINE_DIFFERENTIAL_H
 
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 #include "storage/itemptr.h"
 
@@ -35,9 +36,17 @@ typedef struct CatalogTextNames
 	List	   *enums;			/* pg_enum.enumtypid */
 	List	   *row_relations;	/* pg_attribute.attrelid */
 	bool		by_any_name;
+	bool		anonymous_rows; /* a record's text whose columns are unseen */
 } CatalogTextNames;
 
 extern bool diff_catalog_text_names(Node *node, CatalogTextNames *names);
+
+/*
+ * Adds the names every value of the query may be written with: for text
+ * written from a whole row of a subquery, CTE, VALUES or function
+ * (anonymous_rows), whose columns are found elsewhere in the query.
+ */
+extern void diff_catalog_names_everywhere(Query *query, CatalogTextNames *names);
 
 /*
  * While the compile step checks a change set, the relations it made for
