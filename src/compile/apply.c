@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -519,6 +520,9 @@ restore_as(Oid role, const char *statement, const char *what, const char *name, 
 List *
 apply_saved_indexes(PendingView *v)
 {
+	/* a check takes no lock: a redefinition may have dropped it meanwhile */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->relid)))
+		return NIL;
 	return save_indexes(v);
 }
 
