@@ -34,6 +34,7 @@
 #include "util/settings.h"
 #include "views/refresh.h"
 #include "schedule/run.h"
+#include "views/differential.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 
@@ -287,6 +288,19 @@ refresh_run(void *arg)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * A skipped run: what it saw is as current as a refresh would leave it, a
+ * differential view's position too (pipeline.change_log_retention counts
+ * from here).
+ */
+static void
+record_skipped(Oid relid)
+{
+	change_tracking_refreshed(relid, false, false);
+	differential_position_current(relid);
+}
+
+
 static void
 refresh_run_unbounded(RefreshRun *run)
 {
@@ -305,7 +319,7 @@ refresh_run_unbounded(RefreshRun *run)
 	if (change_tracking_unchanged(run->relid))
 	{
 		run->status = RUN_SKIPPED;
-		change_tracking_refreshed(run->relid, false, false);
+		record_skipped(run->relid);
 	}
 	else
 	{
@@ -496,7 +510,7 @@ run_skip_if_unchanged(Oid relid, TimestampTz label, int attempt, bool after_fail
 		}
 		if (skipped)
 		{
-			change_tracking_refreshed(relid, false, false);
+			record_skipped(relid);
 			/* a skip is a success: its contents are current */
 			if (after_failure)
 				alerts_after_run(relid, label, 0, RUN_SKIPPED, false);
@@ -515,6 +529,9 @@ void
 run_fail_orphans(void)
 {
 	SpiRows    *rows;
+	bool		with_start;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1] = {TimestampTzGetDatum(MyStartTimestamp)};
 
 	/*
 	 * pg_stat_activity as it is now, not as this transaction first read it: a
@@ -525,23 +542,26 @@ run_fail_orphans(void)
 	/*
 	 * A run is live while its process is: the same process id and, from 1.6,
 	 * the same process start (a process id of a crashed server's, or of a
-	 * former primary's, may be a live process's here).  A run recorded
-	 * without its process's start is live only if it began after this server
-	 * started.
+	 * former primary's, may be a live process's here, this one's too).  A run
+	 * recorded without its process's start is live only if it began after
+	 * this server started.
 	 */
+	with_start = catalog_has_column("runs", "worker_started_at");
 	rows = spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.runs r SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
 							 "       error = '" ORPHAN_ERROR "' "
-							 " WHERE r.status = 'running' AND r.worker_pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
+							 " WHERE r.status = 'running' AND NOT (r.worker_pid = pg_catalog.pg_backend_pid() %s) "
 							 "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a "
 							 "                    WHERE a.pid = r.worker_pid AND %s) "
 							 "RETURNING r.matview::oid, r.time_label, r.run_id",
-							 catalog_has_column("runs", "worker_started_at") ?
+							 with_start ?
+							 "AND r.worker_started_at IS NOT DISTINCT FROM $1" : "",
+							 with_start ?
 							 "CASE WHEN r.worker_started_at IS NULL "
 							 "     THEN r.started_at >= pg_catalog.pg_postmaster_start_time() "
 							 "     ELSE a.backend_start = r.worker_started_at END" :
 							 "r.started_at >= pg_catalog.pg_postmaster_start_time()"),
-					0, NULL, NULL, NULL, false, -1);
+					with_start ? 1 : 0, argtypes, values, NULL, false, -1);
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
@@ -643,7 +663,12 @@ run_prune_history(void)
 		run_bound_history(InvalidOid);
 		history_bounded_to = pipeline_run_history_per_view;
 	}
-	/* closed incidents (with their alerts), and alerts nobody took, as runs */
+
+	/*
+	 * closed incidents (with their alerts), and old alerts nobody is to take
+	 * or took: not one an endpoint is still owed (at least once), nor one of
+	 * an open incident (its "recovered" must not come alone)
+	 */
 	if (OidIsValid(catalog_table("incidents")))
 	{
 		(void) spi_rows(catalog_owner(),
@@ -652,7 +677,11 @@ run_prune_history(void)
 						1, argtypes, values, NULL, false, -1);
 		(void) spi_rows(catalog_owner(),
 						"DELETE FROM pipeline.alerts a "
-						" WHERE a.created_at < pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+						" WHERE a.created_at < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
+						"   AND NOT (a.deliver AND a.delivered_at IS NULL) "
+						"   AND NOT EXISTS (SELECT 1 FROM pipeline.incidents i "
+						"                    WHERE i.incident_id OPERATOR(pg_catalog.=) a.incident_id "
+						"                      AND i.closed_at IS NULL)",
 						1, argtypes, values, NULL, false, -1);
 	}
 

@@ -894,6 +894,20 @@ save_position(Oid relid, int64 rows, const char *settings)
 					5, argtypes, values, NULL, false, -1);
 }
 
+void
+differential_position_current(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	if (!catalog_has_column("differential_positions", "saved_at"))
+		return;
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.differential_positions SET saved_at = pg_catalog.now() "
+					" WHERE matview = $1",
+					1, argtypes, values, NULL, false, -1);
+}
+
 static void
 forget_position(Oid relid)
 {

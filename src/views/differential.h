@@ -129,6 +129,13 @@ extern void differential_forget(Oid relid);
 extern void differential_forget_state(Oid relid);
 
 /*
+ * A skipped run of the view: its sources did not change, so its position is
+ * as current as a refresh would leave it, and pipeline.change_log_retention
+ * counts from now.
+ */
+extern void differential_position_current(Oid relid);
+
+/*
  * Before anything locks the view (refresh_lock_sources()): takes the lock
  * change capture will take on each source the view's next refresh (or
  * publication run) starts capturing (ShareRowExclusiveLock, which waits for

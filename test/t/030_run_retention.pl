@@ -157,9 +157,42 @@ is(sql(sql($log_rows)), '1', 'the change mv_dstale has not consumed is in the lo
 sql(q{UPDATE pipeline.differential_positions SET saved_at = now() - interval '61 minutes'
 	WHERE matview = 'mv_dstale'::regclass});
 
+# A differential view whose source stays quiet is skipped at each label:
+# its position is as current as a refresh would leave it, and kept.
+sql(q{
+	CREATE ROLE dq_owner;
+	CREATE TABLE dquiet (id int);
+	ALTER TABLE dquiet OWNER TO dq_owner;
+	INSERT INTO dquiet VALUES (1);
+	SET ROLE dq_owner;
+	SELECT pipeline.create_matview('public', 'dquiet', 'SELECT count(*) AS n FROM dquiet',
+	                               '1 day', refresh_mode => 'differential');
+});
+sub run_due_quiet
+{
+	return sql(qq{SET ROLE dq_owner;
+		SELECT string_agg(matview::text || ' ' || status, ', ' ORDER BY matview::text)
+		  FROM pipeline.run_due('$_[0]')});
+}
+is(run_due_quiet('2100-01-01 00:00+00'), 'mv_dquiet succeeded', 'a quiet differential view: first run');
+sql(q{UPDATE pipeline.differential_positions SET saved_at = now() - interval '61 minutes'
+	WHERE matview = 'mv_dquiet'::regclass});
+is(run_due_quiet('2100-01-02 00:00+00'), 'mv_dquiet skipped', 'a quiet differential view: skipped');
+
 my $history = q{SELECT string_agg(matview::text || ' ' || time_label::date || '/' || attempt || ' ' || status,
 	E'\n' ORDER BY matview::text, time_label, attempt) FROM pipeline.runs};
 my $before = sql($history);
+
+# alerts: an old one of an open incident, and one an endpoint is still
+# owed, stay; an old one nobody is to take goes
+sql(q{INSERT INTO pipeline.incidents (incident_id, matview, kind, opened_at)
+	  VALUES (9001, 'mv_idle', 'failure', now() - interval '40 days');
+	  INSERT INTO pipeline.incidents (incident_id, matview, kind, opened_at, closed_at)
+	  VALUES (9002, 'mv_stale', 'failure', now() - interval '40 days', now() - interval '1 day');
+	  INSERT INTO pipeline.alerts (incident_id, matview, kind, created_at, deliver, next_attempt_at)
+	  VALUES (9001, 'mv_idle', 'failed', now() - interval '40 days', false, NULL),
+	         (9002, 'mv_stale', 'failed', now() - interval '40 days', true, now() + interval '1 year'),
+	         (9002, 'mv_stale', 'recovered', now() - interval '40 days', false, NULL)});
 
 # enable the scheduler: its first pass prunes
 sql(q{ALTER SYSTEM SET pipeline.enabled = on; SELECT pg_reload_conf();});
@@ -169,6 +202,8 @@ ok($node->poll_query_until('postgres',
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 0 FROM pipeline.differential_positions WHERE matview = 'mv_dstale'::regclass}),
 	'the scheduler let go of the position older than pipeline.change_log_retention');
+is(sql(q{SELECT count(*) FROM pipeline.differential_positions WHERE matview = 'mv_dquiet'::regclass}),
+	'1', 'a position a skipped run kept current stays');
 # nothing runs again (every view is up to date for its label in 2100)
 sql(q{ALTER SYSTEM SET pipeline.enabled = off; SELECT pg_reload_conf();});
 
@@ -180,6 +215,8 @@ is(sql($history), join("\n",
 	'mv_busy 2099-12-07/1 failed',
 	'mv_busy 2099-12-08/1 failed',
 	'mv_dfresh 2100-01-01/1 succeeded',
+	'mv_dquiet 2100-01-01/1 succeeded',
+	'mv_dquiet 2100-01-02/1 skipped',
 	'mv_dstale 2100-01-01/1 succeeded',
 	'mv_failing 2099-12-31/1 failed',
 	'mv_failing 2100-01-01/1 running',
@@ -194,6 +231,9 @@ is(sql($history), join("\n",
 	'mv_stale 2099-11-02/1 running'),
 	'history past the retention or run_history_per_view is gone, except the latest success and runs in progress')
   or diag("before:\n$before");
+is(sql(q{SELECT string_agg(incident_id || ' ' || kind, ',' ORDER BY incident_id, kind)
+	FROM pipeline.alerts WHERE incident_id IN (9001, 9002)}),
+	'9001 failed,9002 failed', 'old alerts are kept while their incident is open or an endpoint is owed them');
 is(sql(q{SELECT last_time_label::date || ' ' || label_count FROM pipeline.runs
 	WHERE matview = 'mv_idle'::regclass AND status = 'skipped'}),
 	'2099-12-30 60', 'the collapsed row is kept whole');

@@ -61,6 +61,15 @@ sql(q{SELECT * FROM pipeline.run_due('2026-01-01 00:00:06+00')});
 my @orphan = grep { /2026-01-02 00:00:00\+00 failed: the process running the refresh ended before it finished$/ }
   failure_lines('mv_broken');
 is(scalar @orphan, 1, 'an orphaned run is logged once when it is marked failed');
+
+# so is one whose process id is this very process's but whose process
+# started before it (a former primary's worker whose id the new primary's
+# scheduler got): only the process's start tells them apart
+is(sql(q{INSERT INTO pipeline.runs (matview, time_label, attempt, status, worker_pid, worker_started_at)
+	  VALUES ('mv_broken', '2026-01-03 00:00+00', 1, 'running', pg_backend_pid(), now() - interval '1 hour');
+	  SELECT count(*) >= 0 FROM pipeline.run_due('2026-01-01 00:00:07+00');
+	  SELECT status FROM pipeline.runs WHERE matview = 'mv_broken'::regclass AND time_label = '2026-01-03 00:00+00'}),
+	"t\nfailed", 'a run of this process id but of an earlier process start is an orphan');
 sql(q{SELECT pipeline.drop_matview('mv_broken')});
 
 # The scheduler: a failing daily view (max_attempts = 3, then it waits for
