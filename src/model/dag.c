@@ -382,10 +382,11 @@ forget_relation(RangeTblEntry *rte, void *arg)
  * Deletes the dependencies of relation relid itself (not of its columns) on
  * anything but its schema and its access method: those
  * dag_record_query_dependencies() records, and a differential view's on
- * its sources.
+ * its sources.  Or, when source is valid, only the one on source's column
+ * attnum.
  */
 static void
-delete_query_dependencies(Oid relid)
+delete_query_dependencies(Oid relid, Oid source, AttrNumber attnum)
 {
 	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
 	ScanKeyData key[3];
@@ -403,9 +404,12 @@ delete_query_dependencies(Oid relid)
 	{
 		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
 
-		if (dep->deptype == DEPENDENCY_NORMAL &&
-			dep->refclassid != NamespaceRelationId &&
-			dep->refclassid != AccessMethodRelationId)
+		if (dep->deptype != DEPENDENCY_NORMAL)
+			continue;
+		if (OidIsValid(source) ?
+			dep->refclassid == RelationRelationId && dep->refobjid == source &&
+			dep->refobjsubid == attnum :
+			dep->refclassid != NamespaceRelationId && dep->refclassid != AccessMethodRelationId)
 			CatalogTupleDelete(depend, &tuple->t_self);
 	}
 	systable_endscan(scan);
@@ -415,26 +419,7 @@ delete_query_dependencies(Oid relid)
 void
 dag_forget_column_dependency(Oid relid, Oid source, AttrNumber attnum)
 {
-	Relation	depend = table_open(DependRelationId, RowExclusiveLock);
-	ScanKeyData key[2];
-	SysScanDesc scan;
-	HeapTuple	tuple;
-
-	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RelationRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-		if (dep->deptype == DEPENDENCY_NORMAL && dep->refclassid == RelationRelationId &&
-			dep->refobjid == source && dep->refobjsubid == attnum)
-			CatalogTupleDelete(depend, &tuple->t_self);
-	}
-	systable_endscan(scan);
-	table_close(depend, RowExclusiveLock);
+	delete_query_dependencies(relid, source, attnum);
 	CommandCounterIncrement();
 }
 
@@ -594,7 +579,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 	collect_relations((Node *) query, &read);
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 	{
-		delete_query_dependencies(relid);
+		delete_query_dependencies(relid, InvalidOid, 0);
 		visit.visit = forget_relation;
 		(void) relation_entries_walker((Node *) query, &visit);
 		ObjectAddressSet(view, RelationRelationId, relid);
