@@ -372,7 +372,19 @@ SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id, upper(t) AS t FROM idx.src'
 SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id FROM idx.src');
 SELECT pipeline.create_matview('idx', 'v', 'SELECT id, length(t) AS t FROM idx.src', '1 hour');
 SELECT version FROM pipeline.matviews WHERE schema_name = 'idx';
+-- a redefinition keeps each index in its tablespace, a partial one too
+SET allow_in_place_tablespaces = true;
+CREATE TABLESPACE pipe_idx_space LOCATION '';
+CREATE INDEX v_id ON idx.mv_v (id) TABLESPACE pipe_idx_space;
+CREATE INDEX v_some ON idx.mv_v (id) TABLESPACE pipe_idx_space WHERE id > 1;
+SELECT pipeline.create_matview('idx', 'v', 'SELECT id, t, 1 AS one FROM idx.src', '1 hour');
+SELECT c.relname, t.spcname, pg_get_indexdef(c.oid)
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+ WHERE i.indrelid = 'idx.mv_v'::regclass ORDER BY 1;
 SELECT pipeline.drop_matview('idx.mv_v');
+DROP TABLESPACE pipe_idx_space;
+RESET allow_in_place_tablespaces;
 DROP SCHEMA idx CASCADE;
 
 -- clean up

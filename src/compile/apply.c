@@ -93,7 +93,8 @@ typedef struct SavedIndex
 /*
  * The indexes of v's relation, as CREATE INDEX statements with the columns
  * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
- * index): not pipeline's own key index (differential_key_index_name(), a
+ * index), in their tablespace (which pg_get_indexdef() leaves out; its
+ * place is before the predicate): not pipeline's own key index (differential_key_index_name(), a
  * differential view's), nor the index an incremental table
  * got on its key before it was named so, nor a mirror's primary key (the
  * new relation gets its own, perhaps on other columns).
@@ -121,7 +122,10 @@ save_indexes(PendingView *v)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
-	rows = spi_rows(InvalidOid, "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname::text, "
+	rows = spi_rows(InvalidOid, "SELECT CASE WHEN ic.reltablespace = 0 THEN d.def "
+					"            WHEN i.indpred IS NULL THEN d.def || ' TABLESPACE ' || d.space "
+					"            ELSE pg_catalog.left(d.def, pg_catalog.length(d.def) - pg_catalog.length(d.pred)) "
+					"                 || ' TABLESPACE ' || d.space || d.pred END, ic.relname::text, "
 					"       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_depend d "
 					"               JOIN pg_catalog.pg_attribute a "
 					"                 ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
@@ -129,7 +133,11 @@ save_indexes(PendingView *v)
 					"                AND d.objid = i.indexrelid "
 					"                AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 					"                AND d.refobjid = i.indrelid AND d.refobjsubid > 0) "
-					"  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
+					"  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid, "
+					"       LATERAL (SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def, "
+					"                       ' WHERE ' || pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred, "
+					"                       (SELECT pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t "
+					"                         WHERE t.oid = ic.reltablespace) AS space) d "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
 					"   AND ic.relname OPERATOR(pg_catalog.<>) $4 "
 					"   AND pg_catalog.obj_description(ic.oid, 'pg_class') IS DISTINCT FROM $5 "
