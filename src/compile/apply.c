@@ -100,7 +100,7 @@ typedef struct SavedIndex
  * new relation gets its own, perhaps on other columns).
  */
 static List *
-save_indexes(PendingView *v)
+save_indexes(PendingView *v, Oid relid)
 {
 	Oid			argtypes[5] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
 	Datum		values[5];
@@ -109,19 +109,20 @@ save_indexes(PendingView *v)
 	SpiRows    *rows;
 	uint64		i;
 
-	values[0] = ObjectIdGetDatum(v->relid);
+	values[0] = ObjectIdGetDatum(relid);
 	values[2] = BoolGetDatum(v->old_type == MATVIEW_MIRROR);
 
 	/*
 	 * pipeline's own key index (a differential view's): its name, or its
 	 * comment
 	 */
-	values[3] = CStringGetTextDatum(differential_key_index_name(v->relid));
+	values[3] = CStringGetTextDatum(differential_key_index_name(relid));
 	values[4] = CStringGetTextDatum(DIFFERENTIAL_KEY_INDEX_COMMENT);
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
+	/* in a new snapshot: a check sees a relation committed since it began */
 	rows = spi_rows(InvalidOid, "SELECT CASE WHEN ic.reltablespace = 0 THEN d.def "
 					"            WHEN i.indpred IS NULL THEN d.def || ' TABLESPACE ' || d.space "
 					"            ELSE pg_catalog.left(d.def, pg_catalog.length(d.def) - pg_catalog.length(d.pred)) "
@@ -148,7 +149,7 @@ save_indexes(PendingView *v)
 					"        AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
-					5, argtypes, values, nulls, true, SPI_OK_SELECT);
+					5, argtypes, values, nulls, false, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 	{
 		SavedIndex *index = palloc(sizeof(SavedIndex));
@@ -401,7 +402,7 @@ save_view(PendingView *v)
 {
 	SavedView  *saved = palloc0(sizeof(SavedView));
 
-	saved->indexes = save_indexes(v);
+	saved->indexes = save_indexes(v, v->relid);
 	saved->grants = save_grants(v);
 	save_comments(v, saved);
 	save_row_security(v, saved);
@@ -526,23 +527,24 @@ restore_as(Oid role, const char *statement, const char *what, const char *name, 
 }
 
 List *
-apply_saved_indexes(PendingView *v)
+apply_saved_indexes(PendingView *v, Oid relid)
 {
-	/* a check takes no lock: a redefinition may have dropped it meanwhile */
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(v->relid)))
-		return NIL;
-	return save_indexes(v);
+	return save_indexes(v, relid);
 }
 
 void
-apply_try_indexes(PendingView *v, List *indexes, Oid shape)
+apply_try_indexes(PendingView *v, List *indexes, Oid from, Oid shape)
 {
+	char	   *from_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(from)),
+													   get_rel_name(from));
+	char	   *shape_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(shape)),
+														get_rel_name(shape));
 	ListCell   *lc;
 
 	foreach(lc, indexes)
 	{
 		SavedIndex *index = lfirst(lc);
-		char	   *named = psprintf(" INDEX %s ON ", quote_identifier(index->name));
+		char	   *named = psprintf(" INDEX %s ON %s ", quote_identifier(index->name), from_name);
 		const char *at = strstr(index->definition, named);
 		ListCell   *col;
 		bool		kept = at != NULL;
@@ -550,10 +552,10 @@ apply_try_indexes(PendingView *v, List *indexes, Oid shape)
 		/* as restore_view(): an index on a column gone is not kept */
 		foreach(col, index->columns)
 			kept = kept && get_attnum(shape, lfirst(col)) != InvalidAttrNumber;
-		/* the old relation keeps its indexes' names */
+		/* on shape, and unnamed: the relation aside keeps its indexes' names */
 		if (kept)
-			restore_as(v->owner, psprintf("%.*s INDEX ON %s", (int) (at - index->definition),
-										  index->definition, at + strlen(named)),
+			restore_as(v->owner, psprintf("%.*s INDEX ON %s %s", (int) (at - index->definition),
+										  index->definition, shape_name, at + strlen(named)),
 					   "index", index->name, true);
 	}
 }

@@ -337,6 +337,7 @@ judge_view_shape(PendingView *v)
 	Query	   *query = pending_analyze(v);
 	bool		same = false;
 	Oid			shape;
+	Oid			old = InvalidOid;
 	List	   *indexes = NIL;
 
 	/* a definition's own keys, as define() checks them (update sets too) */
@@ -395,19 +396,22 @@ create:
 	/* out of the new relation's way, under a name no relation has */
 	if (OidIsValid(v->relid))
 	{
-		indexes = apply_saved_indexes(v);
+		char	   *aside = ChooseRelationName("pipeline_old", NULL, psprintf("%u", v->relid),
+											   v->nspid, false);
+
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
-									 quote_identifier(ChooseRelationName("pipeline_old", NULL,
-																		 psprintf("%u", v->relid),
-																		 v->nspid, false))));
+									 quote_identifier(aside)));
+		/* locked by the rename: the relation under the name by now */
+		old = get_relname_relid(aside, v->nspid);
+		indexes = apply_saved_indexes(v, old);
 	}
 	shape = matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 									v->type, v->mode, v->bound, v->key, v->options);
 	differential_judging_view(shape);
 	/* the indexes the redefinition will make again */
-	if (!v->broken)
-		apply_try_indexes(v, indexes, shape);
+	if (!v->broken && OidIsValid(old))
+		apply_try_indexes(v, indexes, old, shape);
 	return shape;
 }
 

@@ -550,7 +550,7 @@ run_fail_orphans(void)
 	rows = spi_rows(catalog_owner(),
 					psprintf("UPDATE pipeline.runs r SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), "
 							 "       error = '" ORPHAN_ERROR "' "
-							 " WHERE r.status = 'running' AND NOT (r.worker_pid = pg_catalog.pg_backend_pid() %s) "
+							 " WHERE r.status = 'running' AND NOT (r.worker_pid IS NOT DISTINCT FROM pg_catalog.pg_backend_pid() %s) "
 							 "   AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a "
 							 "                    WHERE a.pid = r.worker_pid AND %s) "
 							 "RETURNING r.matview::oid, r.time_label, r.run_id",
