@@ -383,6 +383,26 @@ SELECT c.relname, t.spcname, pg_get_indexdef(c.oid)
   LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
  WHERE i.indrelid = 'idx.mv_v'::regclass ORDER BY 1;
 SELECT pipeline.drop_matview('idx.mv_v');
+-- an owner who may not create in the tablespace gets the index back in the
+-- default one, as before, and its redefinition goes through
+CREATE ROLE idx_owner;
+GRANT USAGE, CREATE ON SCHEMA idx TO idx_owner;
+GRANT SELECT ON idx.src TO idx_owner;
+SET ROLE idx_owner;
+SELECT pipeline.create_matview('idx', 'w', 'SELECT id, t FROM idx.src', '1 hour');
+RESET ROLE;
+CREATE INDEX w_id ON idx.mv_w (id) TABLESPACE pipe_idx_space;
+SET ROLE idx_owner;
+SELECT pipeline.create_matview('idx', 'w', 'SELECT id, t, 2 AS two FROM idx.src', '1 hour');
+RESET ROLE;
+SELECT c.relname, t.spcname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+ WHERE i.indrelid = 'idx.mv_w'::regclass ORDER BY 1;
+SET ROLE idx_owner;
+SELECT pipeline.drop_matview('idx.mv_w');
+RESET ROLE;
+DROP OWNED BY idx_owner;
+DROP ROLE idx_owner;
 DROP TABLESPACE pipe_idx_space;
 RESET allow_in_place_tablespaces;
 DROP SCHEMA idx CASCADE;

@@ -93,8 +93,9 @@ typedef struct SavedIndex
 /*
  * The indexes of v's relation, as CREATE INDEX statements with the columns
  * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
- * index), in their tablespace (which pg_get_indexdef() leaves out; its
- * place is before the predicate): not pipeline's own key index (differential_key_index_name(), a
+ * index), in their tablespace if the owner, who makes them again, may
+ * create there (pg_get_indexdef() leaves it out; its place is before the
+ * predicate): not pipeline's own key index (differential_key_index_name(), a
  * differential view's), nor the index an incremental table
  * got on its key before it was named so, nor a mirror's primary key (the
  * new relation gets its own, perhaps on other columns).
@@ -102,9 +103,9 @@ typedef struct SavedIndex
 static List *
 save_indexes(PendingView *v, Oid relid)
 {
-	Oid			argtypes[5] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Oid			argtypes[6] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
 	List	   *indexes = NIL;
 	SpiRows    *rows;
 	uint64		i;
@@ -118,12 +119,13 @@ save_indexes(PendingView *v, Oid relid)
 	 */
 	values[3] = CStringGetTextDatum(differential_key_index_name(relid));
 	values[4] = CStringGetTextDatum(DIFFERENTIAL_KEY_INDEX_COMMENT);
+	values[5] = ObjectIdGetDatum(v->owner);
 	if (v->old_type == MATVIEW_INCREMENTAL)
 		values[1] = CStringGetTextDatum(v->old_key);
 	else
 		nulls[1] = 'n';
 	/* in a new snapshot: a check sees a relation committed since it began */
-	rows = spi_rows(InvalidOid, "SELECT CASE WHEN ic.reltablespace = 0 THEN d.def "
+	rows = spi_rows(InvalidOid, "SELECT CASE WHEN d.space IS NULL THEN d.def "
 					"            WHEN i.indpred IS NULL THEN d.def || ' TABLESPACE ' || d.space "
 					"            ELSE pg_catalog.left(d.def, pg_catalog.length(d.def) - pg_catalog.length(d.pred)) "
 					"                 || ' TABLESPACE ' || d.space || d.pred END, ic.relname::text, "
@@ -138,7 +140,8 @@ save_indexes(PendingView *v, Oid relid)
 					"       LATERAL (SELECT pg_catalog.pg_get_indexdef(i.indexrelid) AS def, "
 					"                       ' WHERE ' || pg_catalog.pg_get_expr(i.indpred, i.indrelid) AS pred, "
 					"                       (SELECT pg_catalog.quote_ident(t.spcname) FROM pg_catalog.pg_tablespace t "
-					"                         WHERE t.oid = ic.reltablespace) AS space) d "
+					"                         WHERE t.oid = ic.reltablespace "
+					"                           AND pg_catalog.has_tablespace_privilege($6, t.oid, 'CREATE')) AS space) d "
 					" WHERE i.indrelid = $1 AND NOT ($3 AND i.indisprimary) "
 					"   AND ic.relname OPERATOR(pg_catalog.<>) $4 "
 					"   AND pg_catalog.obj_description(ic.oid, 'pg_class') IS DISTINCT FROM $5 "
@@ -149,7 +152,7 @@ save_indexes(PendingView *v, Oid relid)
 					"        AND ic.relam = (SELECT am.oid FROM pg_catalog.pg_am am WHERE am.amname = 'btree')) "
 					"       IS NOT TRUE "
 					" ORDER BY i.indexrelid",
-					5, argtypes, values, nulls, false, SPI_OK_SELECT);
+					6, argtypes, values, nulls, false, SPI_OK_SELECT);
 	for (i = 0; i < rows->count; i++)
 	{
 		SavedIndex *index = palloc(sizeof(SavedIndex));
