@@ -326,6 +326,13 @@ runs_over(List *records)
 	return true;
 }
 
+/* A gone publication's records of other destinations than the running one's */
+typedef struct KeptRecords
+{
+	Oid			publication;
+	List	   *records;
+} KeptRecords;
+
 List *
 pending_forget_dropped(Oid relid, const char *destination)
 {
@@ -334,6 +341,8 @@ pending_forget_dropped(Oid relid, const char *destination)
 	List	   *adopted = NIL;
 	List	   *adopted_files = NIL;
 	List	   *gone_lists = NIL;
+	List	   *rewritten = NIL;	/* KeptRecords */
+	List	   *kept;
 	ListCell   *lc;
 
 	if (dir == NULL && errno == ENOENT)
@@ -362,23 +371,41 @@ pending_forget_dropped(Oid relid, const char *destination)
 		records = read_list(other);
 		if (!runs_over(records))
 			continue;
+		kept = NIL;
 		foreach(lc, records)
 		{
 			PendingRecord *record = lfirst(lc);
 
-			if (committed(record->xid) || !unload_path_inside(record->file.path, destination))
+			if (committed(record->xid))
 				continue;
+			/* another destination's: for a publication made there */
+			if (!unload_path_inside(record->file.path, destination))
+			{
+				kept = lappend(kept, record);
+				continue;
+			}
 			record->xid = durable_current_xid();
 			adopted = lappend(adopted, record);
 			adopted_files = lappend(adopted_files, &record->file);
 		}
-		gone_lists = lappend(gone_lists, list_path(other));
+		if (kept == NIL)
+			gone_lists = lappend(gone_lists, list_path(other));
+		else if (list_length(kept) < list_length(records))
+		{
+			KeptRecords *rest = palloc(sizeof(KeptRecords));
+
+			rest->publication = other;
+			rest->records = kept;
+			rewritten = lappend(rewritten, rest);
+		}
 	}
 	FreeDir(dir);
 
 	/* listed as relid's before their old list goes */
 	if (adopted != NIL)
 		write_list(relid, list_concat(read_list(relid), adopted));
+	foreach(lc, rewritten)
+		write_list(((KeptRecords *) lfirst(lc))->publication, ((KeptRecords *) lfirst(lc))->records);
 	foreach(lc, gone_lists)
 	{
 		if (unlink(lfirst(lc)) != 0 && errno != ENOENT)

@@ -51,7 +51,9 @@ extern void pending_add(Oid relid, List *written);
  * dropped publication's do, but for those of runs that did not commit
  * inside destination, publication relid's: they are returned (PendingFile),
  * now listed as relid's under the current subtransaction, for its run to
- * undo.  A creation rolled back, then made again, had written them.
+ * undo.  A creation rolled back, then made again, had written them.  Those
+ * of runs that did not commit in another destination stay listed, for a
+ * publication made there.
  */
 extern List *pending_forget_dropped(Oid relid, const char *destination);
 
