@@ -392,11 +392,11 @@ pending_forget_dropped(Oid relid, const char *destination)
 			gone_lists = lappend(gone_lists, list_path(other));
 		else if (list_length(kept) < list_length(records))
 		{
-			KeptRecords *rest = palloc(sizeof(KeptRecords));
+			KeptRecords *left = palloc(sizeof(KeptRecords));
 
-			rest->publication = other;
-			rest->records = kept;
-			rewritten = lappend(rewritten, rest);
+			left->publication = other;
+			left->records = kept;
+			rewritten = lappend(rewritten, left);
 		}
 	}
 	FreeDir(dir);
