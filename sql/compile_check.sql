@@ -377,6 +377,9 @@ SET allow_in_place_tablespaces = true;
 CREATE TABLESPACE pipe_idx_space LOCATION '';
 CREATE INDEX v_id ON idx.mv_v (id) TABLESPACE pipe_idx_space;
 CREATE INDEX v_some ON idx.mv_v (id) TABLESPACE pipe_idx_space WHERE id > 1;
+-- (and one naming the whole row, by the view's name)
+CREATE INDEX v_whole ON idx.mv_v (id) WHERE mv_v IS NOT NULL;
+SELECT * FROM pipeline.check('idx.mv_v', 'SELECT id, t, 1 AS one FROM idx.src');
 SELECT pipeline.create_matview('idx', 'v', 'SELECT id, t, 1 AS one FROM idx.src', '1 hour');
 SELECT c.relname, t.spcname, pg_get_indexdef(c.oid)
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid

@@ -536,10 +536,8 @@ apply_saved_indexes(PendingView *v, Oid relid)
 }
 
 void
-apply_try_indexes(PendingView *v, List *indexes, Oid from, Oid shape)
+apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shape)
 {
-	char	   *from_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(from)),
-													   get_rel_name(from));
 	char	   *shape_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(shape)),
 														get_rel_name(shape));
 	ListCell   *lc;

@@ -18,12 +18,13 @@
 extern void changeset_apply(ChangeSet *cs);
 
 /*
- * For the check: the indexes of the relation judging moved aside from v's
- * name (apply_saved_indexes()), made again on shape, the relation made for
- * the new query under that name (apply_try_indexes()): an index that cannot
- * be built on the new columns breaks the redefinition, as it would fail it.
+ * For the check: the indexes of relid, the relation under v's name, read
+ * before judging moves it aside (apply_saved_indexes()), made again on
+ * shape, the relation made for the new query under that name, from_name
+ * (apply_try_indexes()): an index that cannot be built on the new columns
+ * breaks the redefinition, as it would fail it.
  */
 extern List *apply_saved_indexes(PendingView *v, Oid relid);
-extern void apply_try_indexes(PendingView *v, List *indexes, Oid from, Oid shape);
+extern void apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shape);
 
 #endif

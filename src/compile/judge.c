@@ -13,10 +13,12 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -396,22 +398,27 @@ create:
 	/* out of the new relation's way, under a name no relation has */
 	if (OidIsValid(v->relid))
 	{
-		char	   *aside = ChooseRelationName("pipeline_old", NULL, psprintf("%u", v->relid),
-											   v->nspid, false);
-
+		/*
+		 * the relation under the view's name by now (a redefinition may have
+		 * committed meanwhile), locked as the rename will lock it: its
+		 * indexes, read before the rename names it otherwise
+		 */
+		old = RangeVarGetRelid(makeRangeVar(v->schema_name, v->relname, -1), AccessExclusiveLock,
+							   true);
+		if (OidIsValid(old))
+			indexes = apply_saved_indexes(v, old);
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
 									 relation_keyword(v->relid), pending_display_name(v),
-									 quote_identifier(aside)));
-		/* locked by the rename: the relation under the name by now */
-		old = get_relname_relid(aside, v->nspid);
-		indexes = apply_saved_indexes(v, old);
+									 quote_identifier(ChooseRelationName("pipeline_old", NULL,
+																		 psprintf("%u", v->relid),
+																		 v->nspid, false))));
 	}
 	shape = matview_create_relation(v->owner, v->schema_name, v->nspid, v->relname,
 									v->type, v->mode, v->bound, v->key, v->options);
 	differential_judging_view(shape);
 	/* the indexes the redefinition will make again */
-	if (!v->broken && OidIsValid(old))
-		apply_try_indexes(v, indexes, old, shape);
+	if (!v->broken)
+		apply_try_indexes(v, indexes, quote_qualified_identifier(v->schema_name, v->relname), shape);
 	return shape;
 }
 
