@@ -547,9 +547,7 @@ install_missing_triggers(Oid relid, bool wait)
 "               OR EXISTS (SELECT 1 FROM pipeline.changes ch, pipeline.refresh_snapshots s " \
 "                           WHERE ch.relation = c.oid AND s.matview = $1::regclass " \
 "                             AND NOT " change_seen "))) " \
-"   AND NOT " FUNCTION_REPLACED(own_xid) \
-"   AND NOT " LABEL_RENAMED(own_xid) \
-"   AND NOT " ATTRIBUTE_RENAMED(own_xid)
+"   AND NOT " FUNCTION_REPLACED(own_xid)
 
 #define CHANGE_SEEN \
 "CASE WHEN ch.xid = s.xid " \
@@ -559,6 +557,18 @@ install_missing_triggers(Oid relid, bool wait)
 /* 1.14 on: and under the settings of the last success (runas_answer_settings()) */
 static const char *const unchanged_query =
 UNCHANGED_QUERY(CHANGE_SEEN, "w.xid = s.xid OR ", " AND s.settings = $3");
+
+/*
+ * Whether the enums ($5) or row types' relations ($6) whose text the query
+ * writes were written since the last success: asked only of a view that
+ * writes such text, so that the others' check costs nothing more.
+ */
+static const char *const names_written_query =
+"SELECT " LABEL_RENAMED("w.xid = s.xid OR ") " OR " ATTRIBUTE_RENAMED("w.xid = s.xid OR ");
+
+/* The same under the 1.1 catalog, which has no transaction of a success */
+static const char *const names_written_query_1_1 =
+"SELECT " LABEL_RENAMED("") " OR " ATTRIBUTE_RENAMED("");
 
 /* The same under 1.2 to 1.13, which keep no settings */
 static const char *const unchanged_query_1_2 =
@@ -691,8 +701,15 @@ change_tracking_unchanged(Oid relid)
 	rows = spi_rows(catalog_owner(),
 					settings ? unchanged_query :
 					sql_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
+					4, argtypes, values, NULL, false, -1);
+	if (rows->count != 1 || !DatumGetBool(spi_rows_value(rows, 0, 0, &isnull)))
+		return false;
+	if (names.enums == NIL && names.row_relations == NIL)
+		return true;
+	rows = spi_rows(catalog_owner(),
+					sql_tracks_command_ids() ? names_written_query : names_written_query_1_1,
 					6, argtypes, values, NULL, false, -1);
-	return rows->count == 1 && DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
+	return rows->count == 1 && !DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
 
 void
