@@ -50,6 +50,10 @@ SELECT pipeline.create_matview('ctx', 'sub_row',
     'SELECT x.id, row_to_json(x)::text AS j FROM (SELECT id, st FROM ctx.t) x', '1 hour');
 SELECT pipeline.create_matview('ctx', 'cte_row',
     'WITH c AS (SELECT id, st FROM ctx.t) SELECT c.id, to_json(c)::text AS j FROM c', '1 hour');
+-- (a sample's clause among the query's parts)
+SELECT pipeline.create_matview('ctx', 'sampled_row',
+    'SELECT x.id, row_to_json(x)::text AS j FROM (SELECT id, st FROM ctx.t TABLESAMPLE BERNOULLI (100) REPEATABLE (1)) x',
+    '1 hour');
 -- enum values compared or kept, not written as text
 SELECT pipeline.create_matview('ctx', 'kept', 'SELECT id, st FROM ctx.t WHERE st = ''done''', '1 hour');
 
@@ -80,6 +84,7 @@ SELECT * FROM ctx.mv_row_json ORDER BY 1;
 SELECT * FROM ctx.mv_rel_name ORDER BY 1;
 SELECT * FROM ctx.mv_sub_row ORDER BY 1;
 SELECT * FROM ctx.mv_cte_row ORDER BY 1;
+SELECT * FROM ctx.mv_sampled_row ORDER BY 1;
 -- and skipped again after
 SELECT matview, status FROM pipeline.run_due('2040-01-01 03:00+00')
  WHERE matview::text LIKE 'ctx.%' ORDER BY matview::text;

@@ -499,66 +499,95 @@ type_catalog_names(Oid type, CatalogTextNames *names)
 		names->by_any_name = true;
 }
 
-static bool
-catalog_names_walker(Node *node, CatalogTextNames *names)
+/*
+ * The type of node's values, or InvalidOid for a part of a query or of an
+ * expression that has none (exprType() knows none of these).
+ */
+static Oid
+value_type(Node *node)
 {
-	if (node == NULL || IsA(node, Query))
-		return false;
-	if (IsA(node, Var) && is_anonymous_row(((Var *) node)->vartype))
-		names->anonymous_rows = true;
-	if (IsA(node, CoerceViaIO))
-		type_catalog_names(((CoerceViaIO *) node)->resulttype, names);
-	else if (IsA(node, FuncExpr))
-		type_catalog_names(((FuncExpr *) node)->funcresulttype, names);
-	if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, SortGroupClause) &&
-		!IsA(node, CaseWhen))
-		type_catalog_names(exprType(node), names);
-	return expression_tree_walker(node, catalog_names_walker, (void *) names);
+	switch (nodeTag(node))
+	{
+		case T_List:
+		case T_TargetEntry:
+		case T_SortGroupClause:
+		case T_CaseWhen:
+		case T_FromExpr:
+		case T_JoinExpr:
+		case T_RangeTblRef:
+		case T_RangeTblFunction:
+		case T_TableSampleClause:
+		case T_TableFunc:
+		case T_CommonTableExpr:
+		case T_CTESearchClause:
+		case T_CTECycleClause:
+		case T_WindowClause:
+		case T_RowMarkClause:
+		case T_SetOperationStmt:
+		case T_OnConflictExpr:
+		case T_WithCheckOption:
+		case T_MergeAction:
+			return InvalidOid;
+		default:
+			return exprType(node);
+	}
 }
 
+/* What catalog_names_walker() looks through */
+typedef struct NamesSearch
+{
+	CatalogTextNames *names;
+	bool		whole_query;	/* subqueries and FROM too, not one expression */
+} NamesSearch;
+
 /*
- * catalog_names_walker() over the whole query: every expression's type,
- * and the columns of functions in FROM that return records.
+ * Adds the names of every value's type under node; of the whole query's,
+ * with the columns of functions in FROM that return records, when asked.
  */
 static bool
-all_catalog_names_walker(Node *node, CatalogTextNames *names)
+catalog_names_walker(Node *node, NamesSearch *search)
 {
+	Oid			type;
+
 	if (node == NULL || IsA(node, RangeTblEntry))	/* its parts come next */
 		return false;
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, all_catalog_names_walker, (void *) names,
-								 QTW_EXAMINE_RTES_BEFORE);
+		return search->whole_query &&
+			query_tree_walker((Query *) node, catalog_names_walker, (void *) search,
+							  QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, Var) && is_anonymous_row(((Var *) node)->vartype))
+		search->names->anonymous_rows = true;
 	if (IsA(node, RangeTblFunction))
 	{
 		Node	   *call = ((RangeTblFunction *) node)->funcexpr;
-		TupleDesc	desc;
 
 		if (is_anonymous_row(exprType(call)))
 		{
-			desc = get_expr_result_tupdesc(call, true);
+			TupleDesc	desc = get_expr_result_tupdesc(call, true);
+
 			for (int i = 0; desc != NULL && i < desc->natts; i++)
 				if (!TupleDescAttr(desc, i)->attisdropped)
-					type_catalog_names(TupleDescAttr(desc, i)->atttypid, names);
-			names->by_any_name |= desc == NULL;
+					type_catalog_names(TupleDescAttr(desc, i)->atttypid, search->names);
+			search->names->by_any_name |= desc == NULL;
 		}
 	}
-	else if (!IsA(node, List) && !IsA(node, TargetEntry) && !IsA(node, SortGroupClause) &&
-			 !IsA(node, CaseWhen) && !IsA(node, FromExpr) &&
-			 !IsA(node, JoinExpr) && !IsA(node, RangeTblRef) && !IsA(node, CommonTableExpr) &&
-			 !IsA(node, WindowClause) && !IsA(node, RowMarkClause) && !IsA(node, SetOperationStmt))
-		type_catalog_names(exprType(node), names);
-	return expression_tree_walker(node, all_catalog_names_walker, (void *) names);
+	else if (OidIsValid(type = value_type(node)))
+		type_catalog_names(type, search->names);
+	return expression_tree_walker(node, catalog_names_walker, (void *) search);
 }
 
 void
 diff_catalog_names_everywhere(Query *query, CatalogTextNames *names)
 {
-	(void) all_catalog_names_walker((Node *) query, names);
+	NamesSearch search = {names, true};
+
+	(void) catalog_names_walker((Node *) query, &search);
 }
 
 bool
 diff_catalog_text_names(Node *node, CatalogTextNames *names)
 {
+	NamesSearch search = {NULL, false};
 	bool		writes;
 
 	unseen_rows_hold_catalog_text = true;
@@ -574,7 +603,8 @@ diff_catalog_text_names(Node *node, CatalogTextNames *names)
 	if (!writes)
 		return false;
 	/* every value's type under it: more than it writes, never less */
-	(void) catalog_names_walker(node, names);
+	search.names = names;
+	(void) catalog_names_walker(node, &search);
 	return true;
 }
 
