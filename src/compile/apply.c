@@ -21,7 +21,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -91,7 +90,8 @@ typedef struct SavedIndex
 } SavedIndex;
 
 /*
- * The indexes of v's relation, as CREATE INDEX statements with the columns
+ * The indexes of relid, v's relation (the one under its name by now, for
+ * the check), as CREATE INDEX statements with the columns
  * they use (keys, expressions, predicate: PostgreSQL's dependencies of the
  * index), in their tablespace if the owner, who makes them again, may
  * create there (pg_get_indexdef() leaves it out; its place is before the
@@ -100,8 +100,8 @@ typedef struct SavedIndex
  * got on its key before it was named so, nor a mirror's primary key (the
  * new relation gets its own, perhaps on other columns).
  */
-static List *
-save_indexes(PendingView *v, Oid relid)
+List *
+apply_saved_indexes(PendingView *v, Oid relid)
 {
 	Oid			argtypes[6] = {OIDOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, OIDOID};
 	Datum		values[6];
@@ -405,7 +405,7 @@ save_view(PendingView *v)
 {
 	SavedView  *saved = palloc0(sizeof(SavedView));
 
-	saved->indexes = save_indexes(v, v->relid);
+	saved->indexes = apply_saved_indexes(v, v->relid);
 	saved->grants = save_grants(v);
 	save_comments(v, saved);
 	save_row_security(v, saved);
@@ -487,6 +487,21 @@ index_definition_to_restore(const SavedIndex *index, PendingView *v)
 					at + strlen(named));
 }
 
+/*
+ * A column the index uses that relid has not (ALTER TABLE DROP COLUMN
+ * drops the indexes on the column), or NULL.
+ */
+static const char *
+index_column_gone(const SavedIndex *index, Oid relid)
+{
+	ListCell   *col;
+
+	foreach(col, index->columns)
+		if (get_attnum(relid, lfirst(col)) == InvalidAttrNumber)
+			return lfirst(col);
+	return NULL;
+}
+
 /* What restoring_context() says: the object, and the statement making it */
 typedef struct Restoring
 {
@@ -529,12 +544,6 @@ restore_as(Oid role, const char *statement, const char *what, const char *name, 
 	error_context_stack = context.previous;
 }
 
-List *
-apply_saved_indexes(PendingView *v, Oid relid)
-{
-	return save_indexes(v, relid);
-}
-
 void
 apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shape)
 {
@@ -547,14 +556,12 @@ apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shap
 		SavedIndex *index = lfirst(lc);
 		char	   *named = psprintf(" INDEX %s ON %s ", quote_identifier(index->name), from_name);
 		const char *at = strstr(index->definition, named);
-		ListCell   *col;
-		bool		kept = at != NULL;
 
-		/* as restore_view(): an index on a column gone is not kept */
-		foreach(col, index->columns)
-			kept = kept && get_attnum(shape, lfirst(col)) != InvalidAttrNumber;
-		/* on shape, and unnamed: the relation aside keeps its indexes' names */
-		if (kept)
+		/*
+		 * as restore_view(), but on shape, and unnamed: the relation aside
+		 * keeps its indexes' names
+		 */
+		if (at != NULL && index_column_gone(index, shape) == NULL)
 			restore_as(v->owner, psprintf("%.*s INDEX ON %s %s", (int) (at - index->definition),
 										  index->definition, shape_name, at + strlen(named)),
 					   "index", index->name, true);
@@ -640,13 +647,8 @@ restore_view(PendingView *v, SavedView *saved)
 	foreach(lc, saved->indexes)
 	{
 		SavedIndex *index = lfirst(lc);
-		ListCell   *col;
-		char	   *gone = NULL;
+		const char *gone = index_column_gone(index, v->newrelid);
 
-		/* as ALTER TABLE DROP COLUMN drops the indexes on the column */
-		foreach(col, index->columns)
-			if (get_attnum(v->newrelid, lfirst(col)) == InvalidAttrNumber)
-				gone = lfirst(col);
 		if (gone)
 		{
 			ereport(NOTICE,

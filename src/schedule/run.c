@@ -300,7 +300,6 @@ record_skipped(Oid relid)
 	differential_position_current(relid);
 }
 
-
 static void
 refresh_run_unbounded(RefreshRun *run)
 {
