@@ -122,6 +122,22 @@ SELECT dedup_id FROM pipeline.ingested WHERE target = 'transactions'::regclass
    AND dedup_id IN ('p1', 'p2', 'fix1') ORDER BY 1;
 RESET pipeline.ingested_retention;
 
+-- pipeline.rejected_retention: the next ingest into the target forgets its
+-- rejections older than it, and only those; another target's stay, and so
+-- do rows a quarantining view set aside (they have a source)
+SELECT * FROM pipeline.ingest('transactions', '[{"dedup_id": "old1", "id": "bad"}, {"dedup_id": "new1", "id": "bad"}]');
+SELECT * FROM pipeline.ingest('transactions_copy', '[{"dedup_id": "other1", "id": "bad"}]');
+INSERT INTO pipeline.rejected (target, message, error, rejected_at, source)
+VALUES ('transactions', '{"id": 1}', 'set aside', now() - interval '2 days', 'transactions_copy');
+UPDATE pipeline.rejected SET rejected_at = now() - interval '2 days' WHERE dedup_id IN ('old1', 'other1');
+UPDATE pipeline.rejected SET rejected_at = now() - interval '23 hours' WHERE dedup_id = 'new1';
+SET pipeline.rejected_retention = '1d';
+SELECT * FROM pipeline.ingest('transactions', '[]');
+SELECT target, coalesce(dedup_id, error) AS kept FROM pipeline.rejected
+ WHERE dedup_id IN ('old1', 'new1', 'other1') OR source IS NOT NULL ORDER BY 1, 2;
+RESET pipeline.rejected_retention;
+DELETE FROM pipeline.rejected WHERE source IS NOT NULL;
+
 -- a field a message leaves out takes its column's default (a serial, an
 -- identity, now()), as in an INSERT naming only the fields given; a field
 -- given as null is null; an identity GENERATED ALWAYS is always generated

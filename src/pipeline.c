@@ -45,6 +45,7 @@ int			pipeline_run_retention_days = 30;
 int			pipeline_run_history_per_view = 1000;
 int			pipeline_deleted_keys_retention_min = 7 * 24 * 60;
 int			pipeline_ingested_retention_min = 7 * 24 * 60;
+int			pipeline_rejected_retention_min = 30 * 24 * 60;
 double		pipeline_differential_max_fraction = 0.25;
 int			pipeline_change_log_retention_min = 24 * 60;
 
@@ -101,6 +102,11 @@ define_settings(void)
 							"How long ingest remembers a dedup id in pipeline.ingested.",
 							"A message resent later than this after its first delivery is inserted again.",
 							&pipeline_ingested_retention_min, 7 * 24 * 60, 1, 36500 * 24 * 60,
+							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("pipeline.rejected_retention",
+							"How long pipeline.rejected keeps a message ingest rejected.",
+							"Rows a quarantining view set aside stay: they decide what a rebuild replays.",
+							&pipeline_rejected_retention_min, 30 * 24 * 60, 1, 36500 * 24 * 60,
 							PGC_SUSET, GUC_UNIT_MIN, NULL, NULL, NULL);
 	DefineCustomRealVariable("pipeline.differential_max_fraction",
 							 "Above this fraction of a source's rows changed, a differential view refreshes fully.",

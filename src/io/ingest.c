@@ -706,23 +706,35 @@ mark_rejections_accepted(IngestState *st)
 					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
 }
 
-/*
- * Forgets the target's ids ingested longer than pipeline.ingested_retention
- * ago (an index range of (target, ingested_at)).  Needs SPI connected.
- */
+/* Deletes the target's rows of a table older than minutes (sql: $1 target, $2 age) */
 static void
-prune_ingested(Oid target)
+prune_older(Oid target, int minutes, const char *sql)
 {
 	Oid			argtypes[2] = {OIDOID, INTERVALOID};
 	Datum		values[2];
 	Interval   *retention = palloc0(sizeof(Interval));
 
-	retention->time = (int64) pipeline_ingested_retention_min * USECS_PER_MINUTE;
+	retention->time = (int64) minutes * USECS_PER_MINUTE;
 	values[0] = ObjectIdGetDatum(target);
 	values[1] = IntervalPGetDatum(retention);
-	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.ingested WHERE target = $1 AND ingested_at < now() - $2",
-					2, argtypes, values, NULL, false, SPI_OK_DELETE);
+	(void) spi_rows(catalog_owner(), sql, 2, argtypes, values, NULL, false, SPI_OK_DELETE);
+}
+
+/*
+ * Forgets the target's ids ingested longer than pipeline.ingested_retention
+ * ago and its messages rejected longer than pipeline.rejected_retention ago
+ * (index ranges of (target, ingested_at) and (target, rejected_at)).  Rows
+ * a quarantining view set aside are not ingest's: they have a source.
+ * Needs SPI connected.
+ */
+static void
+prune_ingested(Oid target)
+{
+	prune_older(target, pipeline_ingested_retention_min,
+				"DELETE FROM pipeline.ingested WHERE target = $1 AND ingested_at < now() - $2");
+	prune_older(target, pipeline_rejected_retention_min,
+				"DELETE FROM pipeline.rejected WHERE target = $1 AND rejected_at < now() - $2 "
+				"AND source IS NULL");
 }
 
 IngestCounts

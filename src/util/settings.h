@@ -23,6 +23,7 @@ extern int	pipeline_run_retention_days;
 extern int	pipeline_run_history_per_view;
 extern int	pipeline_deleted_keys_retention_min;
 extern int	pipeline_ingested_retention_min;
+extern int	pipeline_rejected_retention_min;
 extern double pipeline_differential_max_fraction;
 extern int	pipeline_change_log_retention_min;
 
