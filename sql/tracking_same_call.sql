@@ -103,6 +103,34 @@ SELECT count(*) AS stage_rows FROM same.cases_stage;
 SELECT case_id, status FROM same.mv_cases ORDER BY case_id;
 SELECT pipeline.drop_matview('same.mv_cases');
 
+-- refresh() outside a run rewrites the upstream: the downstream view runs
+-- at its next label, not skipped with the old rows; refresh(cascade) of a
+-- view whose downstream another role owns leaves that one to its label
+-- the same way
+SELECT * FROM pipeline.run_due('2026-03-01 00:00+00');
+INSERT INTO same.src VALUES (1000);
+SELECT matview, status FROM pipeline.refresh('same.mv_up', cascade => false);
+SELECT * FROM same.state;
+SELECT * FROM pipeline.run_due('2026-03-01 01:00+00');
+SELECT * FROM same.state;
+SELECT * FROM pipeline.run_due('2026-03-01 02:00+00');
+CREATE ROLE same_other;
+GRANT USAGE ON SCHEMA same TO same_other;
+GRANT SELECT ON same.src TO same_other;
+ALTER TABLE same.mv_up OWNER TO same_other;
+INSERT INTO same.src VALUES (10000);
+SET ROLE same_other;
+SELECT matview, status FROM pipeline.refresh('same.mv_up');
+RESET ROLE;
+SELECT * FROM same.state;
+SELECT * FROM pipeline.run_due('2026-03-01 03:00+00');
+SELECT * FROM same.state;
+-- the view's state follows its owner at once: the role can go
+ALTER TABLE same.mv_up OWNER TO CURRENT_USER;
+REVOKE ALL ON same.src FROM same_other;
+REVOKE ALL ON SCHEMA same FROM same_other;
+DROP ROLE same_other;
+
 DROP VIEW same.state;
 SELECT pipeline.drop_matview('same.mv_up', cascade => true);
 DROP SCHEMA same CASCADE;

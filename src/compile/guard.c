@@ -388,6 +388,18 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 			cmd->subtype == AT_ChangeOwner || cmd->subtype == AT_SetLogged ||
 			cmd->subtype == AT_SetUnLogged)
 			change_tracking_record_ddl(relid);
+
+		/*
+		 * a view's new owner owns its state too: DROP ROLE of the old one
+		 * works
+		 */
+		if (cmd->subtype == AT_ChangeOwner && incremental_table)
+		{
+			Oid			newowner = get_rolespec_oid(cmd->newowner, true);
+
+			if (OidIsValid(newowner))
+				differential_state_follows_owner(relid, newowner);
+		}
 		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&
 			cmd->subtype != AT_AlterColumnType)
 			continue;

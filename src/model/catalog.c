@@ -286,6 +286,22 @@ catalog_is_managed(Oid relid)
 	return fetch_view(relid) != NULL;
 }
 
+void
+catalog_record_change(Oid relid)
+{
+	/* the command id from 1.2 on */
+	bool		commands = catalog_has_column("refresh_snapshots", "command_id");
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(relid),
+	Int64GetDatum((int64) GetCurrentCommandId(false))};
+
+	(void) spi_rows(catalog_owner(),
+					commands ?
+					"INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
+					"INSERT INTO pipeline.changes (relation) VALUES ($1)",
+					commands ? 2 : 1, argtypes, values, NULL, false, -1);
+}
+
 bool
 catalog_is_managed_now(Oid relid)
 {

@@ -108,6 +108,13 @@ extern Oid	catalog_owner(void);
 extern bool catalog_is_managed(Oid relid);
 
 /*
+ * A row of pipeline.changes for relid under the current command id: the
+ * views reading relid count it as changed (skip-unchanged) until a success
+ * of theirs sees this command.
+ */
+extern void catalog_record_change(Oid relid);
+
+/*
  * Whether relid has a row in pipeline.matview_definitions as of a new
  * snapshot, whatever the active snapshot sees: after a wait, a view may
  * have been dropped or redefined (replaced by a new relation).

@@ -385,25 +385,6 @@ has_tracking_triggers(Oid table)
 	return found == 2;
 }
 
-/*
- * A change row for relid under the current command id: whatever reads it
- * counts it as changed until a success sees this command.
- */
-static void
-record_change_now(Oid relid)
-{
-	bool		commands = sql_tracks_command_ids();
-	Oid			argtypes[2] = {OIDOID, INT8OID};
-	Datum		values[2] = {ObjectIdGetDatum(relid),
-	Int64GetDatum((int64) GetCurrentCommandId(false))};
-
-	(void) spi_rows(catalog_owner(),
-					commands ?
-					"INSERT INTO pipeline.changes (relation, command_id) VALUES ($1, $2)" :
-					"INSERT INTO pipeline.changes (relation) VALUES ($1)",
-					commands ? 2 : 1, argtypes, values, NULL, false, -1);
-}
-
 /* Creates (or puts back) one trigger and sets its firing mode. */
 static void
 create_tracking_trigger(Oid table, const char *name, const char *level,
@@ -491,7 +472,7 @@ install_missing_triggers(Oid relid, bool wait)
 								"INSERT OR UPDATE OR DELETE", "REPLICA");
 		/* a row of the 1.1 catalog is never seen by its own transaction */
 		if (commands)
-			record_change_now(table);
+			catalog_record_change(table);
 		triggers_added_lxid = MyProc->lxid;
 		missing = true;
 	}
@@ -731,7 +712,7 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 	note_position(seen_to);
 	/* under the current command id: after everything the refresh wrote */
 	if (rewritten)
-		record_change_now(relid);
+		catalog_record_change(relid);
 	/* what the run saw may miss writes nothing recorded: not seen as all */
 	if (IsolationUsesXactSnapshot() && triggers_added_lxid == MyProc->lxid)
 	{
@@ -900,7 +881,7 @@ void
 change_tracking_record_ddl(Oid table)
 {
 	if (sql_tracks_command_ids() && change_tracking_table_in_use(table))
-		record_change_now(table);
+		catalog_record_change(table);
 }
 
 /* Whether this (sub)transaction has a row for the table already. */

@@ -137,6 +137,18 @@ state_table(Oid relid)
 	return get_relname_relid(state_table_name(relid), get_namespace_oid(PIPELINE_SCHEMA, false));
 }
 
+void
+differential_state_follows_owner(Oid relid, Oid owner)
+{
+	Oid			state = state_table(relid);
+
+	if (OidIsValid(state) && catalog_relation_owner(state) != owner)
+		runas_ddl(catalog_owner(),
+				  psprintf("ALTER TABLE %s OWNER TO %s",
+						   quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid)),
+						   quote_identifier(GetUserNameFromId(owner, false))));
+}
+
 /*
  * Whether a view's state table (InvalidOid: yet to be made) keeps its
  * groups' best values for min() and max() (diff_sql.h): one made before
@@ -222,9 +234,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 		state = state_table(relid);
 		r->state = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
 		/* the state belongs to whoever owns the view now */
-		if (OidIsValid(state) && catalog_relation_owner(state) != r->owner)
-			runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
-												quote_identifier(GetUserNameFromId(r->owner, false))));
+		differential_state_follows_owner(relid, r->owner);
 	}
 	r->sql = diff_sql_prepare(r->shape, r->view, r->state);
 	if (r->shape->grouped)

@@ -117,6 +117,12 @@ typedef struct DiffChanges
 
 extern DiffChanges *differential_changes(Oid relid, List *columns);
 
+/*
+ * Gives a grouped differential view's state table (if it has one) to owner,
+ * the view's owner from now on (as the catalog owner).
+ */
+extern void differential_state_follows_owner(Oid relid, Oid owner);
+
 /* Forgets what a dropped or replaced differential view kept. */
 extern void differential_forget(Oid relid);
 

@@ -411,12 +411,19 @@ probe_catalog_table(const char *table, const char *index, Oid key, HeapTuple *ro
 	return found;
 }
 
+/* Whether some managed view reads relid (an index probe of the edges). */
+static bool
+has_downstream(Oid relid)
+{
+	return probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
+}
+
 /*
  * What refresh() needs, from index probes, so refresh() of a single view
  * costs little more than REFRESH itself: no DAG load (whose cost grows with
- * the number of views) unless downstream views must follow (edges are
- * probed only for a cascade), and no hook call unless there is a hook.  False when relid is not a managed
- * view.  Needs a transaction.
+ * the number of views) unless downstream views must follow, and no hook
+ * call unless there is a hook.  False when relid is not a managed view.
+ * Needs a transaction.
  */
 static bool
 lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
@@ -436,8 +443,7 @@ lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
 	target->interval_us = interval_usecs(DatumGetIntervalP(interval));
 	target->options = definition_options(definition, definitions);
 	table_close(definitions, AccessShareLock);
-	target->has_downstream = cascade &&
-		probe_catalog_table("edges", "edges_upstream_idx", relid, NULL);
+	target->has_downstream = has_downstream(relid);
 	target->has_hook = probe_catalog_table("after_refresh_hooks", "after_refresh_hooks_pkey",
 										   relid, NULL);
 	return true;
@@ -603,6 +609,14 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 		INSTR_TIME_SET_CURRENT(start);
 		rows = refresh_view(views[i], count == 1 ? target.options : NULL);
 		forget_run_under_other_settings(views[i]);
+
+		/*
+		 * the views reading it, those a cascade leaves out too, must not be
+		 * skipped at their labels as if it had not changed
+		 */
+		if (!refresh_last_unchanged() &&
+			(count == 1 ? target.has_downstream : has_downstream(views[i])))
+			catalog_record_change(views[i]);
 		if (!hooks_checked || target.has_hook)
 			after_refresh_run(views[i], time_label_of(intervals_us[i],
 													  GetCurrentTransactionStartTimestamp()));
