@@ -562,3 +562,21 @@ INSERT INTO public.long_rows VALUES (2, repeat('x', 300));
 SELECT status FROM pipeline.refresh('public.mv_long_rows');
 SELECT pipeline.drop_matview('public.mv_long_rows');
 DROP TABLE public.long_rows;
+
+-- an expectation that holds when asked for an example, though it was
+-- violated when counted (a volatile one), fails the audit with no example
+-- rather than reading a row that is not there; as a plain role with a
+-- hostile schema first in its search_path
+CREATE ROLE audit_volatile;
+CREATE SCHEMA audit_volatile AUTHORIZATION audit_volatile;
+SET ROLE audit_volatile;
+SET search_path = audit_volatile, pg_catalog;
+CREATE FUNCTION audit_volatile.count(anyelement) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+CREATE SEQUENCE audit_volatile.s;
+SELECT pipeline.create_matview('audit_volatile', 'e', 'SELECT 1 AS x', '1 minute',
+       options => '{"expect": ["alternating: nextval(''audit_volatile.s'') % 2 = 0"]}');
+SELECT count(*) AS views_made FROM pipeline.matviews WHERE schema_name = 'audit_volatile';
+RESET search_path;
+RESET ROLE;
+DROP SCHEMA audit_volatile CASCADE;
+DROP ROLE audit_volatile;

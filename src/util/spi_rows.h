@@ -50,10 +50,16 @@ extern SpiRows *spi_rows_user_code(const char *sql, int nargs, Oid *argtypes, Da
 extern SpiRows *spi_rows_user_code_scan(const char *sql, int nargs, Oid *argtypes,
 										Datum *values, bool parallel);
 
-/* Value of column col (0-based) of row; *isnull says whether it is null. */
+/*
+ * Value of column col (0-based) of row; *isnull says whether it is null.  A
+ * row or column beyond the result is an internal error, not a wild read.
+ */
 static inline Datum
 spi_rows_value(const SpiRows *rows, uint64 row, int col, bool *isnull)
 {
+	if (row >= rows->count || col < 0 || col >= rows->ncols)
+		elog(ERROR, "row " UINT64_FORMAT " column %d is beyond a result of " UINT64_FORMAT " rows of %d columns",
+			 row, col, rows->count, rows->ncols);
 	*isnull = rows->nulls[row * rows->ncols + col];
 	return rows->values[row * rows->ncols + col];
 }
