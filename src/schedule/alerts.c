@@ -54,11 +54,12 @@ check_alert_endpoint(char **newval, void **extra, GucSource source)
 void
 alerts_define_settings(void)
 {
+	/* a webhook URL carries its secret (a token, user:password@): not shown */
 	DefineCustomStringVariable("pipeline.alert_endpoint",
 							   "An http(s) URL the scheduler POSTs each alert to (empty: NOTIFY only).",
 							   "At least once per alert, with incident_id; pipeline.allowed_endpoints applies.",
 							   &pipeline_alert_endpoint, "",
-							   PGC_SUSET, 0, check_alert_endpoint, NULL, NULL);
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, check_alert_endpoint, NULL, NULL);
 }
 
 bool
@@ -137,9 +138,9 @@ alerts_after_run(Oid relid, TimestampTz label, int64 run_id, RunStatus status, b
 }
 
 /*
- * Marks the SLA state of every view with an SLA whose state is unknown
- * (after a load of its run state): whether it has an open SLA incident, in
- * one statement for them all.
+ * Marks the SLA state of every view whose state is unknown (after a load of
+ * its run state): whether it has an open SLA incident, in one statement for
+ * them all.  A view without an SLA may have one, opened before its SLA went.
  */
 static void
 learn_open_slas(Dag *dag, ViewState *states)
@@ -152,7 +153,7 @@ learn_open_slas(Dag *dag, ViewState *states)
 
 	for (int i = 0; i < dag->count; i++)
 	{
-		if (dag->nodes[i].sla_us == 0 || states[i].sla_known)
+		if (states[i].sla_known)
 			continue;
 		states[i].sla_known = true;
 		states[i].sla_open = list_member_oid(open, dag->nodes[i].relid);
@@ -216,7 +217,7 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 		TimestampTz fresh_as_of;
 		bool		breached;
 
-		if (node->sla_us == 0)
+		if (node->sla_us == 0 && state->sla_known && !state->sla_open)
 			continue;
 		if (!checked)
 		{
@@ -228,13 +229,19 @@ alerts_check_slas(Dag *dag, ViewState *states, TimestampTz now)
 		if (!state->sla_known)
 			learn_open_slas(dag, states);
 		fresh_as_of = sla_fresh_as_of(node, state);
-		breached = now >= sla_breach_time(node, state);
+		/* a view whose SLA went is late no more */
+		breached = node->sla_us > 0 && now >= sla_breach_time(node, state);
 		if (state->sla_open == breached)
 			continue;
-		/* the label it is late for, or the one it is back within its SLA with */
+
+		/*
+		 * the label it is late for, or the one it is back within its SLA with
+		 * (when its SLA went, the label current then)
+		 */
 		(void) change_incident(breached, node->relid, "sla",
 							   breached ? "sla_breached" : "sla_recovered",
-							   breached ? time_label_of(node->interval_us, now) : fresh_as_of, 0);
+							   breached || node->sla_us == 0 ?
+							   time_label_of(node->interval_us, now) : fresh_as_of, 0);
 		state->sla_open = breached;
 	}
 }

@@ -672,7 +672,11 @@ run_prune_history(void)
 	{
 		(void) spi_rows(catalog_owner(),
 						"DELETE FROM pipeline.incidents i "
-						" WHERE i.closed_at < pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+						" WHERE i.closed_at < pg_catalog.now() - pg_catalog.make_interval(days => $1) "
+		/* its alerts go with it: not while one is owed */
+						"   AND NOT EXISTS (SELECT 1 FROM pipeline.alerts a "
+						"                    WHERE a.incident_id OPERATOR(pg_catalog.=) i.incident_id "
+						"                      AND a.deliver AND a.delivered_at IS NULL)",
 						1, argtypes, values, NULL, false, -1);
 		(void) spi_rows(catalog_owner(),
 						"DELETE FROM pipeline.alerts a "

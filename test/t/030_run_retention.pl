@@ -178,15 +178,22 @@ my $history = q{SELECT string_agg(matview::text || ' ' || time_label::date || '/
 my $before = sql($history);
 
 # alerts: an old one of an open incident, and one an endpoint is still
-# owed, stay; an old one nobody is to take goes
+# owed, stay; an old one nobody is to take goes; an incident closed past
+# the retention goes with its alerts, unless an endpoint is owed one
 sql(q{INSERT INTO pipeline.incidents (incident_id, matview, kind, opened_at)
 	  VALUES (9001, 'mv_idle', 'failure', now() - interval '40 days');
 	  INSERT INTO pipeline.incidents (incident_id, matview, kind, opened_at, closed_at)
 	  VALUES (9002, 'mv_stale', 'failure', now() - interval '40 days', now() - interval '1 day');
+	  INSERT INTO pipeline.incidents (incident_id, matview, kind, opened_at, closed_at)
+	  VALUES (9003, 'mv_stale', 'failure', now() - interval '50 days', now() - interval '40 days'),
+	         (9004, 'mv_stale', 'failure', now() - interval '50 days', now() - interval '40 days');
 	  INSERT INTO pipeline.alerts (incident_id, matview, kind, created_at, deliver, next_attempt_at)
 	  VALUES (9001, 'mv_idle', 'failed', now() - interval '40 days', false, NULL),
 	         (9002, 'mv_stale', 'failed', now() - interval '40 days', true, now() + interval '1 year'),
-	         (9002, 'mv_stale', 'recovered', now() - interval '40 days', false, NULL)});
+	         (9002, 'mv_stale', 'recovered', now() - interval '40 days', false, NULL),
+	         (9003, 'mv_stale', 'failed', now() - interval '50 days', false, NULL),
+	         (9003, 'mv_stale', 'recovered', now() - interval '40 days', true, now() + interval '1 year'),
+	         (9004, 'mv_stale', 'failed', now() - interval '50 days', false, NULL)});
 
 # enable the scheduler: its first pass prunes
 sql(q{ALTER SYSTEM SET pipeline.enabled = on; SELECT pg_reload_conf();});
@@ -226,8 +233,11 @@ is(sql($history), join("\n",
 	'history past the retention or run_history_per_view is gone, except the latest success and runs in progress')
   or diag("before:\n$before");
 is(sql(q{SELECT string_agg(incident_id || ' ' || kind, ',' ORDER BY incident_id, kind)
-	FROM pipeline.alerts WHERE incident_id IN (9001, 9002)}),
-	'9001 failed,9002 failed', 'old alerts are kept while their incident is open or an endpoint is owed them');
+	FROM pipeline.alerts WHERE incident_id IN (9001, 9002, 9003, 9004)}),
+	'9001 failed,9002 failed,9003 recovered', 'old alerts are kept while their incident is open or an endpoint is owed them');
+is(sql(q{SELECT string_agg(incident_id::text, ',' ORDER BY incident_id)
+	FROM pipeline.incidents WHERE incident_id IN (9001, 9002, 9003, 9004)}),
+	'9001,9002,9003', 'an incident closed past the retention goes, not while an endpoint is owed one of its alerts');
 is(sql(q{SELECT last_time_label::date || ' ' || label_count FROM pipeline.runs
 	WHERE matview = 'mv_idle'::regclass AND status = 'skipped'}),
 	'2099-12-30 60', 'the collapsed row is kept whole');
