@@ -57,6 +57,7 @@ SELECT * FROM pipeline.upstream('src.a');
 SELECT * FROM pipeline.upstream(NULL);
 SELECT * FROM pipeline.upstream(0);
 SELECT * FROM pipeline.downstream(NULL);
+SELECT * FROM pipeline.downstream(0);
 SELECT pipeline.graph(NULL);
 
 -- views are created populated

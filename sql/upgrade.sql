@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17 and 1.18) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18 and 1.19) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -334,6 +334,11 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT count(*) AS blocked_views_functions FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'pipeline' AND p.proname = 'blocked_views';
 SELECT count(*) AS status_rows FROM pipeline.status;
+-- 1.20: next_label counts the interval in seconds; runs in progress by an index
+SELECT count(*) AS running_indexes FROM pg_indexes WHERE schemaname = 'pipeline' AND indexname = 'runs_running_idx';
+ALTER EXTENSION pipeline UPDATE TO '1.20';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT count(*) AS running_indexes FROM pg_indexes WHERE schemaname = 'pipeline' AND indexname = 'runs_running_idx';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -37,6 +37,11 @@ BEGIN
     IF $1 IS NULL THEN
         RAISE EXCEPTION 'relation must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- as upstream() (1.20: no rows)
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = $1) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', $1::pg_catalog.oid
+            USING ERRCODE = 'undefined_object';
+    END IF;
     RETURN QUERY
     WITH RECURSIVE down(matview, depth) AS (
         SELECT e.downstream, 1 FROM pipeline.edges e WHERE e.upstream = $1

@@ -25,6 +25,9 @@ CREATE TABLE pipeline.runs (
     UNIQUE (matview, time_label, attempt)
 );
 CREATE INDEX runs_matview_label_idx ON pipeline.runs (matview, time_label DESC, run_id DESC);
+-- the runs in progress, which the orphan check reads at every run_due()
+-- (1.20: it read the whole history)
+CREATE INDEX runs_running_idx ON pipeline.runs (run_id) WHERE status = 'running';
 COMMENT ON TABLE pipeline.runs IS
     'One row per refresh attempt of a managed view for a time label; consecutive skipped labels share one row';
 COMMENT ON COLUMN pipeline.runs.last_time_label IS
@@ -150,14 +153,18 @@ SELECT d.matview,
                  OR (l.status = 'failed'
                      AND l.attempt < coalesce(current_setting('pipeline.max_attempts', true)::int, 3))
                  THEN l.time_label
-            ELSE coalesce(l.last_time_label, l.time_label) + d.refresh_interval END AS next_label,
+            -- labels are a whole number of seconds apart: a day is 86,400 s
+            -- in every TimeZone (1.20: 23 h or 25 h across a DST change)
+            ELSE coalesce(l.last_time_label, l.time_label)
+                 + make_interval(secs => extract(epoch FROM d.refresh_interval)) END AS next_label,
        now() - s.time_label AS freshness,
        coalesce(b.blocked_by, '{}') AS blocked_by,
        -- a view is populated when defined: as if it succeeded for the label
        -- then; unknown (NULL) to a role that may not see the view's runs
        CASE WHEN pipeline.can_see(d.matview) THEN
             greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
-                              + d.refresh_interval), '0'::interval) END AS lag,
+                              + make_interval(secs => extract(epoch FROM d.refresh_interval))),
+                     '0'::interval) END AS lag,
        (d.options ->> 'freshness-sla-minutes')::int AS sla_minutes,
        -- older than its SLA since its last success's label (or its
        -- definition's), unless the one label it misses is its newest, whose
