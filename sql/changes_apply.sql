@@ -104,6 +104,11 @@ SELECT * FROM pipeline.apply_changes('cart', 'cart', '{id}', 'seq');
 CREATE VIEW cart_view AS SELECT * FROM cart;
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart_view', '{id}', 'seq');
 SELECT * FROM pipeline.apply_changes('cart_view', 'cart', '{id}', 'seq');
+-- a managed view is written only by its refresh: refused before the MERGE
+SELECT pipeline.create_matview('public', 'cart_copy', 'SELECT * FROM public.cart', '1 hour',
+                               refresh_mode => 'differential') IS NOT NULL AS made;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'mv_cart_copy', '{id}', 'seq');
+SELECT pipeline.drop_matview('mv_cart_copy');
 SELECT cart_state() AS after_errors;
 -- finally the good row goes through
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');

@@ -354,6 +354,19 @@ SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.open WHERE EX
 SELECT * FROM pipeline.check('rights.mv_v', 'WITH c AS (SELECT id FROM rights.closed) SELECT id FROM c');
 SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.open');
 SELECT pipeline.create_matview('rights', 'v', 'SELECT id FROM rights.closed', '1 hour');
+-- so does one calling a function or operator its owner may not execute,
+-- in an aggregate's argument or a subquery too
+RESET ROLE;
+CREATE FUNCTION rights.secret() RETURNS int LANGUAGE sql AS 'SELECT 42';
+CREATE FUNCTION rights.plus(int, int) RETURNS int LANGUAGE sql AS 'SELECT $1 + $2';
+CREATE OPERATOR rights.## (LEFTARG = int, RIGHTARG = int, FUNCTION = rights.plus);
+REVOKE EXECUTE ON FUNCTION rights.secret(), rights.plus(int, int) FROM PUBLIC;
+SET ROLE compile_reader2;
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id + rights.secret() AS id FROM rights.open');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id OPERATOR(rights.##) 1 AS id FROM rights.open');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT sum(rights.secret())::int AS id FROM rights.open');
+SELECT * FROM pipeline.check('rights.mv_v', 'SELECT id FROM rights.open WHERE id IN (SELECT rights.secret())');
+SELECT pipeline.create_matview('rights', 'v', 'SELECT id + rights.secret() AS id FROM rights.open', '1 hour');
 SELECT pipeline.drop_matview('rights.mv_v');
 RESET ROLE;
 DROP SCHEMA rights CASCADE;

@@ -172,7 +172,8 @@ SELECT count(*) FROM pg_namespace WHERE nspname = 'no_such_schema';
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '0.5 seconds');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '-1 minute');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '1 day -23 hours');
--- at most 1,000 years; beyond int64 microseconds an error, not a wrapped value
+-- at most 1,000 years, also beyond int64 microseconds (not a bare
+-- "interval out of range", nor a wrapped value)
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '1001 years');
 SELECT pipeline.create_matview('errs', 'a', 'SELECT 1 AS x', '178000000 years');
 SELECT pipeline.time_label('178000000 years', '2026-01-01');

@@ -17,6 +17,9 @@ SELECT pipeline.create_external_function('public.ext_f(x bytea)', 'text', 'http:
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'record', 'http://127.0.0.1:1/f');
 SELECT pipeline.create_external_function('public.ext_f(x no_such_type)', 'text', 'http://127.0.0.1:1/f');
 SELECT pipeline.create_external_function('no_such_schema.ext_f(x text)', 'text', 'http://127.0.0.1:1/f');
+-- not in pipeline's schema or PostgreSQL's, not even for a superuser
+SELECT pipeline.create_external_function('pipeline.ext_f(x text)', 'text', 'http://127.0.0.1:1/f');
+SELECT pipeline.create_external_function('pg_catalog.ext_f(x text)', 'text', 'http://127.0.0.1:1/f');
 -- bad endpoints and settings
 SELECT pipeline.create_external_function('public.ext_f(x text)', 'text', 'ftp://127.0.0.1/f');
 -- no host: libcurl would read the path as one

@@ -150,6 +150,9 @@ DROP ROLE sched_outsider;
 SELECT * FROM pipeline.run_due('infinity');
 SELECT * FROM pipeline.run_due('-infinity');
 SELECT * FROM pipeline.run_due('294276-12-31 23:59:59+00');
+-- and so is one near the start of the range, where a long interval's
+-- label would fall before it (it failed with a bare "timestamp out of range")
+SELECT * FROM pipeline.run_due('4713-01-01 00:00:00+00 BC');
 -- time labels hold to the ends of the range (the sum of a time near its
 -- end and the distance between the epochs overflowed)
 SELECT pipeline.time_label('1 hour', '294276-12-31 23:59:59+00'),

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parser.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -75,10 +76,40 @@ pending_end_reading(PendingView *v, RunAs *ra)
 		runas_end(ra);
 }
 
-/* ExecCheckRTPerms() on the range table of every query level */
+/* The function the executor checks EXECUTE on for node, else InvalidOid */
+static Oid
+executed_function(Node *node)
+{
+	switch (nodeTag(node))
+	{
+		case T_FuncExpr:
+			return ((FuncExpr *) node)->funcid;
+		case T_OpExpr:
+		case T_DistinctExpr:
+		case T_NullIfExpr:
+			set_opfuncid((OpExpr *) node);
+			return ((OpExpr *) node)->opfuncid;
+		case T_ScalarArrayOpExpr:
+			set_sa_opfuncid((ScalarArrayOpExpr *) node);
+			return ((ScalarArrayOpExpr *) node)->opfuncid;
+		case T_Aggref:
+			return ((Aggref *) node)->aggfnoid;
+		case T_WindowFunc:
+			return ((WindowFunc *) node)->winfnoid;
+		default:
+			return InvalidOid;
+	}
+}
+
+/*
+ * ExecCheckRTPerms() on the range table of every query level, and EXECUTE
+ * on the functions and operators it calls, as the executor checks them
+ */
 static bool
 query_rights_walker(Node *node, void *context)
 {
+	Oid			function;
+
 	if (node == NULL)
 		return false;
 	if (IsA(node, Query))
@@ -86,6 +117,10 @@ query_rights_walker(Node *node, void *context)
 		(void) ExecCheckRTPerms(((Query *) node)->rtable, true);
 		return query_tree_walker((Query *) node, query_rights_walker, context, 0);
 	}
+	function = executed_function(node);
+	if (OidIsValid(function) &&
+		pg_proc_aclcheck(function, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(function));
 	return expression_tree_walker(node, query_rights_walker, context);
 }
 

@@ -120,7 +120,7 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	def->query = dpl_normalize_query(text_to_cstring(PG_GETARG_TEXT_PP(2)), "query");
 	interval = PG_GETARG_INTERVAL_P(3);
 	def->interval = *interval;
-	def->interval_us = interval_usecs(interval);
+	def->interval_us = interval_usecs_capped(interval);
 	def->type = matview_type_from_name(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	if (!PG_ARGISNULL(5))
 		def->incremental_key = text_to_cstring(PG_GETARG_TEXT_PP(5));

@@ -50,6 +50,7 @@
 #include "io/apply_plan.h"
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
@@ -345,6 +346,13 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	plan.op_column = op_column;
 	plan.ignored = ignore_columns;
 	check_arguments(&plan, changes_relid, target_relid, delete_op);
+	/* the guard would stop the MERGE halfway: say so before anything */
+	if (catalog_is_managed(target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view %s is written only by its refresh",
+						relation_qualified_name(target_relid)),
+				 errhint("Apply the changes into the table its query reads, or declare a mirror (@matview-type mirror).")));
 
 	/*
 	 * The lock the emptying takes first (lock_for_apply()), before reading:

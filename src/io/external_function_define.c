@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -41,6 +42,7 @@
 #include "model/catalog.h"
 #include "util/arguments.h"
 #include "util/interval.h"
+#include "util/settings.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 
@@ -302,6 +304,14 @@ parse_signature(const char *signature, ParsedSignature *sig)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("an external function may not be created in a temporary schema"),
 				 errhint("Create it in a permanent schema.")));
+	/* a superuser may create in them; pipeline's and PostgreSQL's own */
+	if (IsCatalogNamespace(sig->nsp) || IsToastNamespace(sig->nsp) ||
+		sig->nsp == get_namespace_oid(PIPELINE_SCHEMA, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_RESERVED_NAME),
+				 errmsg("an external function cannot be in schema \"%s\"",
+						get_namespace_name(sig->nsp)),
+				 errhint("Choose a schema of your own.")));
 	aclresult = pg_namespace_aclcheck(sig->nsp, GetUserId(), ACL_CREATE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_SCHEMA, get_namespace_name(sig->nsp));

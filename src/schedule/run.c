@@ -756,10 +756,11 @@ pipeline_run_due(PG_FUNCTION_ARGS)
 	 * label near the end of PostgreSQL's range would have no next one.
 	 */
 	if (TIMESTAMP_NOT_FINITE(as_of) ||
-		as_of >= (TimestampTz) (date2j(100000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+		as_of >= (TimestampTz) (date2j(100000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY ||
+		as_of < (TimestampTz) (date2j(-2999, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("as_of must be a finite time before the year 100000")));
+				 errmsg("as_of must be a finite time from 3000 BC to before the year 100000")));
 	/* 1.0 could record a run twice; claims rely on 1.1's unique key */
 	catalog_require_sql_1_1("pipeline.run_due()");
 	InitMaterializedSRF(fcinfo, 0);

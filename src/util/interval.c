@@ -14,18 +14,34 @@
 #define UNIX_TO_PG_EPOCH_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
+/* The microseconds of interval in *us; false beyond int64 */
+static bool
+interval_usecs_fit(const Interval *interval, int64 *us)
+{
+	int64		days = (int64) interval->month * DAYS_PER_MONTH + interval->day;
+
+	return !pg_mul_s64_overflow(days, USECS_PER_DAY, us) &&
+		!pg_add_s64_overflow(*us, interval->time, us);
+}
+
 int64
 interval_usecs(const Interval *interval)
 {
-	int64		days = (int64) interval->month * DAYS_PER_MONTH + interval->day;
 	int64		us;
 
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &us) ||
-		pg_add_s64_overflow(us, interval->time, &us))
+	if (!interval_usecs_fit(interval, &us))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("interval out of range")));
 	return us;
+}
+
+int64
+interval_usecs_capped(const Interval *interval)
+{
+	int64		us;
+
+	return interval_usecs_fit(interval, &us) ? us : PG_INT64_MAX;
 }
 
 TimestampTz

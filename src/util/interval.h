@@ -16,6 +16,12 @@
 extern int64 interval_usecs(const Interval *interval);
 
 /*
+ * The same, but PG_INT64_MAX beyond int64: a definition's interval, which
+ * its check then refuses as longer than MAX_REFRESH_INTERVAL_US.
+ */
+extern int64 interval_usecs_capped(const Interval *interval);
+
+/*
  * The longest refresh interval, 1,000 years of interval_usecs(): a view's
  * next label stays far inside the timestamp range.
  */

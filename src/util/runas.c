@@ -13,6 +13,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_type.h"
 #include "commands/tablecmds.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -20,6 +21,7 @@
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
 #include "parser/parse_relation.h"
@@ -31,6 +33,7 @@
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/varlena.h"
@@ -884,6 +887,42 @@ runas_bind_query(const char *query_text)
 	return runas_deparse_bound(query);
 }
 
+/*
+ * Refuses output columns no table can have, in the view's words rather than
+ * with the CREATE TABLE pipeline would run: a name twice (two unnamed
+ * expressions are both "?column?"), a pseudo-type (void).
+ */
+static void
+check_output_columns(Query *query)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	ListCell   *nc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *entry = lfirst_node(TargetEntry, lc);
+		Oid			type = exprType((Node *) entry->expr);
+
+		if (entry->resjunk)
+			continue;
+		foreach(nc, names)
+			if (strcmp(lfirst(nc), entry->resname) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears more than once in a managed view's query",
+								entry->resname),
+						 errhint("Give each column a name of its own with AS.")));
+		names = lappend(names, entry->resname);
+		if (get_typtype(type) == TYPTYPE_PSEUDO)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("column \"%s\" of a managed view's query has pseudo-type %s",
+							entry->resname, format_type_be(type))));
+	}
+	list_free(names);
+}
+
 char *
 runas_deparse_bound(Query *query)
 {
@@ -894,6 +933,7 @@ runas_deparse_bound(Query *query)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("a managed view's query must be a SELECT")));
+	check_output_columns(query);
 	/* as CREATE MATERIALIZED VIEW: the view would outlive them */
 	if (isQueryUsingTempRelation(query))
 		ereport(ERROR,
