@@ -9,6 +9,23 @@ CREATE TEMP TABLE catalog_before AS
          (SELECT count(*) FROM pipeline.edges) AS edges,
          (SELECT count(*) FROM pg_class WHERE relnamespace = 'errs'::regnamespace) AS rels;
 
+-- two documents pasted into one: the second header is not left out as a
+-- comment without a word; a comment that only mentions an @ stays a comment
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */
+/**
+ * @matview-name b
+ */ SELECT 1 AS x$$);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name a
+ * @interval-in-minutes 5
+ */ SELECT 1 AS x /* mail @matview-name owners; see @nobody */$$);
+SELECT pipeline.drop_matview('errs.mv_a');
+
 -- missing required keys
 SELECT pipeline.define($$/**
  * @matview-name a

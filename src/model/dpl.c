@@ -1144,6 +1144,45 @@ require_key(bool present, const char *key)
 				 errmsg("DPL header is missing required key @%s", key)));
 }
 
+/*
+ * Refuses a comment in the query that holds a header key at the start of a
+ * line: a second view's header (two documents pasted into one), which would
+ * otherwise be left out without a word.
+ */
+static void
+refuse_second_header(const char *query)
+{
+	const char *open = query;
+
+	while ((open = strstr(open, "/*")) != NULL)
+	{
+		const char *close = strstr(open + 2, "*/");
+		const char *line_start = open + 2;
+
+		for (const char *p = open + 2; *p != '\0' && (close == NULL || p < close); p++)
+		{
+			if (*p == '\n')
+				line_start = p + 1;
+			else if (*p == '@' && strspn(line_start, " \t*") == (size_t) (p - line_start))
+			{
+				size_t		length = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz-");
+				char	   *key = pnstrdup(p + 1, length);
+
+				if (find_key(key) != NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("DPL document has @%s in a comment after its header", key),
+							 errdetail("A document defines one view, with one header."),
+							 errhint("Give each view its own document; stage() them and apply_staged() to change them together.")));
+				pfree(key);
+			}
+		}
+		if (close == NULL)
+			break;
+		open = close + 2;
+	}
+}
+
 MatviewDefinition *
 dpl_parse(const char *document)
 {
@@ -1164,6 +1203,7 @@ dpl_parse(const char *document)
 	require_key(def->schema_name != NULL, "matview-schema");
 	require_key(def->name != NULL, "matview-name");
 	require_key(def->interval_us != 0, "interval-in-minutes");
+	refuse_second_header(query);
 	def->query = dpl_normalize_query(query, NULL);
 	return def;
 }
