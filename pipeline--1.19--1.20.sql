@@ -26,16 +26,20 @@ SELECT d.matview,
                      AND l.attempt < coalesce(current_setting('pipeline.max_attempts', true)::int, 3))
                  THEN l.time_label
             -- labels are a whole number of seconds apart: a day is 86,400 s
-            -- in every TimeZone (1.20: 23 h or 25 h across a DST change)
+            -- in every TimeZone (1.20: 23 h or 25 h across a DST change), a
+            -- month 30 days and a year 360, as labels count them (epoch
+            -- counts a year as 365.25 days)
             ELSE coalesce(l.last_time_label, l.time_label)
-                 + make_interval(secs => extract(epoch FROM d.refresh_interval)) END AS next_label,
+                 + make_interval(secs => extract(epoch FROM d.refresh_interval)
+                                         - extract(year FROM d.refresh_interval) * 453600) END AS next_label,
        now() - s.time_label AS freshness,
        coalesce(b.blocked_by, '{}') AS blocked_by,
        -- a view is populated when defined: as if it succeeded for the label
        -- then; unknown (NULL) to a role that may not see the view's runs
        CASE WHEN pipeline.can_see(d.matview) THEN
             greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
-                              + make_interval(secs => extract(epoch FROM d.refresh_interval))),
+                              + make_interval(secs => extract(epoch FROM d.refresh_interval)
+                                                      - extract(year FROM d.refresh_interval) * 453600)),
                      '0'::interval) END AS lag,
        (d.options ->> 'freshness-sla-minutes')::int AS sla_minutes,
        -- older than its SLA since its last success's label (or its

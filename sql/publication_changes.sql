@@ -429,6 +429,16 @@ DROP TABLE pc.lookup;
 DROP FUNCTION pc.kind_of(int);
 SELECT pipeline.drop_matview('pc.mv_named_lake');
 
+-- a publication writes files, not a table of its query's shape: a row
+-- value, or a name twice, is a column of its files, and a rename of its
+-- source rebinds it
+SELECT pipeline.create_matview('pc', 'rows_lake', 'SELECT id, ROW(id, amount) AS r, id, day FROM pc.events',
+       '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/rows', 'unload-partition-by', 'day')) IS NOT NULL AS made;
+ALTER TABLE pc.events RENAME COLUMN amount TO amount_renamed;
+ALTER TABLE pc.events RENAME COLUMN amount_renamed TO amount;
+SELECT pipeline.drop_matview('pc.mv_rows_lake');
+
 -- dropping a publication stops following its sources
 SELECT pipeline.drop_matview('pc.mv_prices_lake');
 SELECT count(*) AS consumers FROM pipeline.capture_consumers WHERE source = 'pc.prices'::regclass;

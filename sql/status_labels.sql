@@ -27,5 +27,16 @@ SET timezone = 'UTC';
 UPDATE dst.t SET x = 2;
 SELECT matview, time_label, status FROM pipeline.run_due('2026-04-05 00:10+00');
 
+-- a year is 360 days to labels, as a month is 30: the next label is the
+-- one run_due() runs (extract(epoch) counts 365.25 days)
+SELECT pipeline.create_matview('dst', 'yearly', 'SELECT count(*) AS n FROM dst.t', '1 year',
+                               refresh_mode => 'full');
+SELECT matview, time_label, status FROM pipeline.run_due('2030-06-01 00:00+00')
+ WHERE matview = 'dst.mv_yearly'::regclass;
+SELECT next_label FROM pipeline.status WHERE matview = 'dst.mv_yearly'::regclass;
+UPDATE dst.t SET x = 3;
+SELECT matview, time_label, status FROM pipeline.run_due('2031-06-01 00:00+00')
+ WHERE matview = 'dst.mv_yearly'::regclass;
+SELECT pipeline.drop_matview('dst.mv_yearly');
 SELECT pipeline.drop_matview('dst.mv_daily');
 DROP SCHEMA dst CASCADE;

@@ -143,6 +143,8 @@ pending_analyze(PendingView *v)
 		runas_begin_internal(&ra, v->owner);
 		(void) query_rights_walker((Node *) query, NULL);
 		runas_end(&ra);
+		if (v->type != MATVIEW_UNLOAD)
+			runas_check_output_columns(query);
 		v->bound = runas_deparse_bound(query);
 	}
 	return query;

@@ -391,13 +391,17 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 
 		/*
 		 * a view's new owner owns its state too: DROP ROLE of the old one
-		 * works
+		 * works.  Only for a caller the ALTER will let through, which
+		 * PostgreSQL checks after this: another role would hold the state's
+		 * lock, and every refresh of the view, until its ALTER failed.
 		 */
 		if (cmd->subtype == AT_ChangeOwner && incremental_table)
 		{
 			Oid			newowner = get_rolespec_oid(cmd->newowner, true);
 
-			if (OidIsValid(newowner))
+			if (OidIsValid(newowner) &&
+				(superuser() ||
+				 (pg_class_ownercheck(relid, GetUserId()) && is_member_of_role(GetUserId(), newowner))))
 				differential_state_follows_owner(relid, newowner);
 		}
 		if (cmd->subtype != AT_AddColumn && cmd->subtype != AT_DropColumn &&

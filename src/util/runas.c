@@ -887,13 +887,18 @@ runas_bind_query(const char *query_text)
 	return runas_deparse_bound(query);
 }
 
-/*
- * Refuses output columns no table can have, in the view's words rather than
- * with the CREATE TABLE pipeline would run: a name twice (two unnamed
- * expressions are both "?column?"), a pseudo-type (void).
- */
-static void
-check_output_columns(Query *query)
+char *
+runas_bind_table_query(const char *query_text)
+{
+	Query	   *query = analyze_one(query_text);
+
+	check_cast_owners((Node *) query, GetUserId());
+	runas_check_output_columns(query);
+	return runas_deparse_bound(query);
+}
+
+void
+runas_check_output_columns(Query *query)
 {
 	List	   *names = NIL;
 	ListCell   *lc;
@@ -933,7 +938,6 @@ runas_deparse_bound(Query *query)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("a managed view's query must be a SELECT")));
-	check_output_columns(query);
 	/* as CREATE MATERIALIZED VIEW: the view would outlive them */
 	if (isQueryUsingTempRelation(query))
 		ereport(ERROR,

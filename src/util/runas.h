@@ -210,4 +210,15 @@ extern char *runas_bind_query(const char *query_text);
 /* The same for a query analyzed already. */
 extern char *runas_deparse_bound(Query *query);
 
+/*
+ * Refuses output columns no table can have, in the view's words rather than
+ * with the CREATE TABLE pipeline would run: a name twice (two unnamed
+ * expressions are both "?column?"), a pseudo-type (void, record).  For the
+ * query of a view kept in a relation of its shape (not a lake publication's).
+ */
+extern void runas_check_output_columns(Query *query);
+
+/* runas_bind_query() of such a query, with that check. */
+extern char *runas_bind_table_query(const char *query_text);
+
 #endif							/* PIPELINE_RUNAS_H */
