@@ -19,11 +19,21 @@ SELECT pipeline.define($$/**
 /**
  * @matview-name b
  */ SELECT 1 AS x$$);
+SELECT pipeline.define(E'/**\n * @matview-schema errs\n * @matview-name a\n * @interval-in-minutes 5\n */\n/**\n\u00a0* @matview-name b\n */ SELECT 1 AS x');
+-- only before the query's first token: a header in a string, a comment
+-- after a token or a glob in a string followed by a prefix operator is
+-- the query's own
 SELECT pipeline.define($$/**
  * @matview-schema errs
  * @matview-name a
  * @interval-in-minutes 5
- */ SELECT 1 AS x /* mail @matview-name owners; see @nobody */$$);
+ */ SELECT 1 AS x /* mail @matview-name owners; see @nobody */,
+  format($t$/**
+ * @matview-schema %s
+ * @matview-name copy
+ */ SELECT 1$t$, 'errs') AS document,
+  '/static/*' AS glob, -- a /* in a comment
+  @ -1 AS expect$$);
 SELECT pipeline.drop_matview('errs.mv_a');
 
 -- missing required keys

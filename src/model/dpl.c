@@ -1145,41 +1145,61 @@ require_key(bool present, const char *key)
 }
 
 /*
- * Refuses a comment in the query that holds a header key at the start of a
- * line: a second view's header (two documents pasted into one), which would
- * otherwise be left out without a word.
+ * Refuses a comment between the header and the query's first token that
+ * holds a header key at the start of a line: a second view's header (two
+ * documents pasted into one, the second one's query lost), which would
+ * otherwise be a comment of the first view's query without a word.  Only
+ * before the first token, where no string can hold "/*"; two documents
+ * each with a query are two statements, refused as such.
  */
 static void
 refuse_second_header(const char *query)
 {
-	const char *open = query;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	const char *p = query;
 
-	while ((open = strstr(open, "/*")) != NULL)
+	while (*p)
 	{
-		const char *close = strstr(open + 2, "*/");
-		const char *line_start = open + 2;
+		const char *close;
+		bool		line_start = true;
 
-		for (const char *p = open + 2; *p != '\0' && (close == NULL || p < close); p++)
+		if (isspace((unsigned char) *p))
+			p++;
+		else if (is_no_break_space(p, utf8))
+			p += 2;
+		else if (p[0] == '-' && p[1] == '-')
+			p += strcspn(p, "\n");
+		else if (p[0] == '/' && p[1] == '*')
 		{
-			if (*p == '\n')
-				line_start = p + 1;
-			else if (*p == '@' && strspn(line_start, " \t*") == (size_t) (p - line_start))
+			close = strstr(p + 2, "*/");
+			for (p += 2; *p && p != close; p++)
 			{
-				size_t		length = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz-");
-				char	   *key = pnstrdup(p + 1, length);
+				if (*p == '\n')
+					line_start = true;
+				else if (*p == '@' && line_start)
+				{
+					size_t		length = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz-");
+					char	   *key = pnstrdup(p + 1, length);
 
-				if (find_key(key) != NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("DPL document has @%s in a comment after its header", key),
-							 errdetail("A document defines one view, with one header."),
-							 errhint("Give each view its own document; stage() them and apply_staged() to change them together.")));
-				pfree(key);
+					if (find_key(key) != NULL)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("DPL document has a second header (@%s) after its header", key),
+								 errdetail("A document defines one view, with one header and one query."),
+								 errhint("Give each view its own document; stage() them and apply_staged() to change them together.")));
+					pfree(key);
+					line_start = false;
+				}
+				else if (is_no_break_space(p, utf8))
+					p++;		/* a blank of two bytes */
+				else if (!isspace((unsigned char) *p) && *p != '*')
+					line_start = false;
 			}
+			if (*p)
+				p += 2;
 		}
-		if (close == NULL)
+		else
 			break;
-		open = close + 2;
 	}
 }
 
