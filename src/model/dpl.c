@@ -1149,7 +1149,7 @@ require_key(bool present, const char *key)
  * holds a header key at the start of a line: a second view's header (two
  * documents pasted into one, the second one's query lost), which would
  * otherwise be a comment of the first view's query without a word.  Only
- * before the first token, where no string can hold "/*"; two documents
+ * before the first token, where no string can hold a comment opener; two documents
  * each with a query are two statements, refused as such.
  */
 static void
