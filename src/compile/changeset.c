@@ -143,7 +143,7 @@ pending_analyze(PendingView *v)
 		runas_begin_internal(&ra, v->owner);
 		(void) query_rights_walker((Node *) query, NULL);
 		runas_end(&ra);
-		if (v->type != MATVIEW_UNLOAD)
+		if (matview_makes_query_shape(v->def))
 			runas_check_output_columns(query);
 		v->bound = runas_deparse_bound(query);
 	}

@@ -52,8 +52,8 @@ compile_redefine(MatviewDefinition *def)
 	 * break: bound as changeset_apply() will bind it, since only this view
 	 * and what reads it change
 	 */
-	def->bound_query = def->type == MATVIEW_UNLOAD ? runas_bind_query(def->query) :
-		runas_bind_table_query(def->query);
+	def->bound_query = matview_makes_query_shape(def) ? runas_bind_table_query(def->query) :
+		runas_bind_query(def->query);
 	matview_resolve_refresh_mode(def, changed->owner);
 	changeset_judge(cs);
 	changeset_refuse_breaks(cs, pending_display_name(&cs->views[0]));

@@ -67,8 +67,8 @@ define_view(MatviewDefinition *def)
 	matview_check_kind(def, InvalidOid);
 
 	/* what the caller means now, bound for good; the analyzer's errors */
-	def->bound_query = def->type == MATVIEW_UNLOAD ? runas_bind_query(def->query) :
-		runas_bind_table_query(def->query);
+	def->bound_query = matview_makes_query_shape(def) ? runas_bind_table_query(def->query) :
+		runas_bind_query(def->query);
 	return matview_create(GetUserId(), nspid, relname, def);
 }
 

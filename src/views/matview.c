@@ -194,6 +194,12 @@ matview_check_kind(MatviewDefinition *def, Oid relid)
 	}
 }
 
+bool
+matview_makes_query_shape(const MatviewDefinition *def)
+{
+	return def->type != MATVIEW_UNLOAD || audit_has_expectations(def->options_json);
+}
+
 const char *
 matview_differential_reason(const MatviewDefinition *def, Oid owner)
 {

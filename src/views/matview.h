@@ -51,6 +51,14 @@ extern Oid	matview_create(Oid owner, Oid nspid, const char *relname,
 extern const char *matview_differential_reason(const MatviewDefinition *def, Oid owner);
 
 /*
+ * Whether a relation of the definition's query's shape is made, whose
+ * columns must then be ones a table can have (runas_check_output_columns()):
+ * a view's own, or a lake publication's audit's; a publication without
+ * expectations writes only files.
+ */
+extern bool matview_makes_query_shape(const MatviewDefinition *def);
+
+/*
  * Resolves def's refresh mode (definition_resolve_refresh_mode()) for a
  * view owner owns, with matview_differential_reason(): an ERROR when it
  * asks for differential refresh and cannot have it.  Called just before a
