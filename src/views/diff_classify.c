@@ -23,6 +23,7 @@
 #include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
@@ -878,6 +879,25 @@ has_equality(Oid type)
 	return OidIsValid(entry->eq_opr) && OidIsValid(entry->btree_opf);
 }
 
+/* CASE WHEN filter THEN arg END */
+static Expr *
+filtered_argument(Expr *filter, Expr *arg)
+{
+	CaseExpr   *result = makeNode(CaseExpr);
+	CaseWhen   *when = makeNode(CaseWhen);
+
+	when->expr = filter;
+	when->result = arg;
+	when->location = -1;
+	result->casetype = exprType((Node *) arg);
+	result->casecollid = exprCollation((Node *) arg);
+	result->args = list_make1(when);
+	result->defresult = (Expr *) makeNullConst(result->casetype, exprTypmod((Node *) arg),
+											   result->casecollid);
+	result->location = -1;
+	return (Expr *) result;
+}
+
 /* The kind of a built-in aggregate the refresh maintains, or a reason. */
 static const char *
 aggregate_kind(Aggref *aggref, DiffAgg *agg)
@@ -885,18 +905,28 @@ aggregate_kind(Aggref *aggref, DiffAgg *agg)
 	char	   *name = get_func_name(aggref->aggfnoid);
 	int			nargs = list_length(aggref->args);
 
-	if (aggref->aggdistinct != NIL || aggref->aggorder != NIL || aggref->aggfilter != NULL)
-		return "aggregates with DISTINCT, ORDER BY or FILTER are not supported";
+	if (aggref->aggdistinct != NIL || aggref->aggorder != NIL)
+		return "aggregates with DISTINCT or ORDER BY are not supported";
 	if (aggref->aggfnoid >= FirstNormalObjectId || aggref->agglevelsup != 0 || nargs > 1)
 		return psprintf("aggregate %s is not supported", name);
 	agg->aggref = aggref;
 	if (nargs == 1)
-	{
 		agg->arg = linitial_node(TargetEntry, aggref->args)->expr;
+	else if (aggref->aggfilter != NULL)
+		agg->arg = (Expr *) makeConst(INT4OID, -1, InvalidOid, sizeof(int32),
+									  Int32GetDatum(1), false, true);
+
+	/*
+	 * each of these ignores NULLs: agg(x) FILTER (WHERE p) is agg(CASE WHEN p
+	 * THEN x END), and count(*) FILTER (WHERE p) count(CASE WHEN p THEN 1
+	 * END)
+	 */
+	if (aggref->aggfilter != NULL)
+		agg->arg = filtered_argument(aggref->aggfilter, agg->arg);
+	if (agg->arg != NULL)
 		agg->argtype = exprType((Node *) agg->arg);
-	}
 	if (strcmp(name, "count") == 0)
-		agg->kind = nargs == 0 ? DIFF_COUNT_STAR : DIFF_COUNT;
+		agg->kind = agg->arg == NULL ? DIFF_COUNT_STAR : DIFF_COUNT;
 	else if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
 	{
 		agg->kind = name[0] == 's' ? DIFF_SUM : DIFF_AVG;

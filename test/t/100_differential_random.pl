@@ -89,6 +89,16 @@ my @views = (
 	[ by_kind => q{SELECT kind, count(*) AS n, min(amount) AS min_amount, max(amount) AS max_amount,
 	                      min(eventtime) AS first_at, max(eventtime) AS last_at, max(qty) AS max_qty
 	                 FROM d.events GROUP BY kind} ],
+	# aggregates with FILTER, kept as the aggregate of CASE WHEN p THEN x END
+	[ filter_aggs => q{SELECT kind, count(*) FILTER (WHERE flag) AS n_flagged,
+	                       count(amount) FILTER (WHERE qty > 3) AS n_big,
+	                       sum(amount) FILTER (WHERE qty > 3) AS big_amount,
+	                       avg(qty) FILTER (WHERE NOT flag) AS avg_unflagged,
+	                       min(amount) FILTER (WHERE flag) AS min_flagged,
+	                       max(eventtime) FILTER (WHERE amount > 0) AS last_paid,
+	                       bool_and(flag) FILTER (WHERE qty IS NOT NULL) AS all_flag_qty
+	                  FROM d.events GROUP BY kind
+	                HAVING count(*) FILTER (WHERE amount IS NOT NULL) > 0} ],
 	# no GROUP BY: one row, also over no input (refunds are rare, TRUNCATE)
 	[ totals => q{SELECT count(*) AS n, count(qty) AS n_qty, sum(amount) AS sum_amount, sum(qty) AS sum_qty,
 	                     avg(amount) AS avg_amount, min(amount) AS min_amount, max(eventtime) AS last_at,
