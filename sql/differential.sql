@@ -279,6 +279,24 @@ SELECT pipeline.drop_matview('diff.mv_click_stream', "cascade" => true);
 SELECT * FROM diff.mv_per_user ORDER BY user_id;
 SELECT * FROM diff.mv_totals;
 
+-- aggregates with FILTER are maintained, as the aggregate of CASE WHEN
+SELECT pipeline.create_matview('diff', 'kind_counts',
+  'SELECT user_id, count(*) FILTER (WHERE kind = ''buy'') AS buys, sum(amount) FILTER (WHERE kind = ''buy'') AS bought,
+          max(amount) FILTER (WHERE kind <> ''buy'') AS top_other FROM diff.events GROUP BY user_id',
+  '1 hour', refresh_mode => 'differential');
+INSERT INTO diff.events (user_id, kind, amount) VALUES (1, 'buy', 5.5), (1, 'view', 7), (2, 'buy', NULL);
+DELETE FROM diff.events WHERE id = (SELECT min(id) FROM diff.events WHERE kind = 'buy');
+SELECT matview, status FROM pipeline.refresh('diff.mv_kind_counts', false);
+SELECT refresh_mode FROM pipeline.matviews WHERE matview = 'diff.mv_kind_counts'::regclass;
+(TABLE diff.mv_kind_counts EXCEPT ALL
+ SELECT user_id, count(*) FILTER (WHERE kind = 'buy'), sum(amount) FILTER (WHERE kind = 'buy'),
+        max(amount) FILTER (WHERE kind <> 'buy') FROM diff.events GROUP BY user_id)
+UNION ALL
+(SELECT user_id, count(*) FILTER (WHERE kind = 'buy'), sum(amount) FILTER (WHERE kind = 'buy'),
+        max(amount) FILTER (WHERE kind <> 'buy') FROM diff.events GROUP BY user_id
+ EXCEPT ALL TABLE diff.mv_kind_counts);
+SELECT pipeline.drop_matview('diff.mv_kind_counts');
+
 -- clean up
 SELECT pipeline.drop_matview('diff.mv_unioned');
 SELECT pipeline.drop_matview('diff.mv_filtered');
