@@ -438,6 +438,14 @@ SELECT pipeline.create_matview('pc', 'rows_lake', 'SELECT id, ROW(id, amount) AS
 ALTER TABLE pc.events RENAME COLUMN amount TO amount_renamed;
 ALTER TABLE pc.events RENAME COLUMN amount_renamed TO amount;
 SELECT pipeline.drop_matview('pc.mv_rows_lake');
+-- a partition column names one column of a real type: its value is a
+-- directory's name
+SELECT pipeline.create_matview('pc', 'rows_lake', 'SELECT id, amount AS day, day FROM pc.events',
+       '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/rows', 'unload-partition-by', 'day'));
+SELECT pipeline.create_matview('pc', 'rows_lake', 'SELECT id, pg_sleep(0) AS nap FROM pc.events',
+       '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/rows', 'unload-partition-by', 'nap'));
 -- but its audits read a view of its query's shape: with an expectation
 -- such columns are refused in the view's words
 SELECT pipeline.create_matview('pc', 'rows_lake', 'SELECT id, ROW(id, amount) AS r, id, day FROM pc.events',

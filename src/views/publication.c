@@ -321,12 +321,31 @@ publication_check(MatviewDefinition *def, Oid relid)
 	foreach(lc, def->unload_partition_by)
 	{
 		const char *name = lfirst(lc);
+		TargetEntry *column = query_output_column(query, name);
+		int			named = 0;
+		ListCell   *tc;
 
-		if (query_output_column(query, name) == NULL)
+		if (column == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("partition column \"%s\" is not a column of the query of \"%s\"",
 							name, def->name)));
+		/* a partition's path names its value: one column, of a real type */
+		foreach(tc, query->targetList)
+			if (!lfirst_node(TargetEntry, tc)->resjunk &&
+				strcmp(lfirst_node(TargetEntry, tc)->resname, name) == 0)
+				named++;
+		if (named > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("partition column \"%s\" names %d columns of the query of \"%s\"",
+							name, named, def->name),
+					 errhint("Give the partition column a name of its own with AS.")));
+		if (get_typtype(exprType((Node *) column->expr)) == TYPTYPE_PSEUDO)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("partition column \"%s\" of \"%s\" has pseudo-type %s",
+							name, def->name, format_type_be(exprType((Node *) column->expr)))));
 	}
 	if (columns <= list_length(def->unload_partition_by))
 		ereport(ERROR,
