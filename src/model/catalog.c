@@ -286,11 +286,16 @@ catalog_is_managed(Oid relid)
 	return fetch_view(relid) != NULL;
 }
 
+bool
+catalog_tracks_command_ids(void)
+{
+	return catalog_has_column("refresh_snapshots", "command_id");
+}
+
 void
 catalog_record_change(Oid relid)
 {
-	/* the command id from 1.2 on */
-	bool		commands = catalog_has_column("refresh_snapshots", "command_id");
+	bool		commands = catalog_tracks_command_ids();
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		values[2] = {ObjectIdGetDatum(relid),
 	Int64GetDatum((int64) GetCurrentCommandId(false))};

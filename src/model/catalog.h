@@ -107,10 +107,13 @@ extern Oid	catalog_owner(void);
 
 extern bool catalog_is_managed(Oid relid);
 
+/* Whether the installed catalog records command ids of changes (1.2 on). */
+extern bool catalog_tracks_command_ids(void);
+
 /*
- * A row of pipeline.changes for relid under the current command id: the
- * views reading relid count it as changed (skip-unchanged) until a success
- * of theirs sees this command.
+ * A row of pipeline.changes for relid under the current command id (from
+ * 1.2 on; a 1.1 row has none): the views reading relid count it as changed
+ * (skip-unchanged) until a success of theirs sees this command.
  */
 extern void catalog_record_change(Oid relid);
 

@@ -76,13 +76,6 @@ static CommandId recorded_floor = FirstCommandId;
 static Oid	recorded[RECORDED_MAX];
 static int	recorded_count = 0;
 
-/* Whether the installed catalog records command ids (1.2 on). */
-static bool
-sql_tracks_command_ids(void)
-{
-	return catalog_has_column("refresh_snapshots", "command_id");
-}
-
 /* Whether it records the settings of a view's last success (1.14 on). */
 static bool
 sql_tracks_settings(void)
@@ -421,7 +414,7 @@ install_missing_triggers(Oid relid, bool wait)
 	Oid			argtypes[4] = {OIDOID, OIDOID, INT2OID, INT2OID};
 	Datum		values[4] = {ObjectIdGetDatum(relid), ObjectIdGetDatum(FirstNormalObjectId),
 	Int16GetDatum(STATEMENT_TRIGGER_TYPE), Int16GetDatum(REPLICA_TRIGGER_TYPE)};
-	bool		commands = sql_tracks_command_ids();
+	bool		commands = catalog_tracks_command_ids();
 	bool		missing = false;
 	ListCell   *lc;
 	SpiRows    *rows;
@@ -640,7 +633,7 @@ change_tracking_install_triggers(Oid relid)
 	 * Under the 1.1 catalog an addition leaves no change row, so only the
 	 * skip check, which then answers false, may add them.
 	 */
-	if (!sql_tracks_command_ids() || triggers_known_present(relid))
+	if (!catalog_tracks_command_ids() || triggers_known_present(relid))
 		return;
 	/* what change_tracking_unchanged() would install: nothing if opaque */
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -681,14 +674,14 @@ change_tracking_unchanged(Oid relid)
 	values[5] = spi_oid_array(names.row_relations);
 	rows = spi_rows(catalog_owner(),
 					settings ? unchanged_query :
-					sql_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
+					catalog_tracks_command_ids() ? unchanged_query_1_2 : unchanged_query_1_1,
 					4, argtypes, values, NULL, false, -1);
 	if (rows->count != 1 || !DatumGetBool(spi_rows_value(rows, 0, 0, &isnull)))
 		return false;
 	if (names.enums == NIL && names.row_relations == NIL)
 		return true;
 	rows = spi_rows(catalog_owner(),
-					sql_tracks_command_ids() ? names_written_query : names_written_query_1_1,
+					catalog_tracks_command_ids() ? names_written_query : names_written_query_1_1,
 					6, argtypes, values, NULL, false, -1);
 	return rows->count == 1 && !DatumGetBool(spi_rows_value(rows, 0, 0, &isnull));
 }
@@ -700,7 +693,7 @@ change_tracking_refreshed(Oid relid, bool rewritten, bool consumed)
 
 	/* after the refresh's own writes, which it made by consuming */
 	CommandId	seen_to = consumed ? GetCurrentCommandId(false) : cid;
-	bool		commands = sql_tracks_command_ids();
+	bool		commands = catalog_tracks_command_ids();
 	bool		settings = sql_tracks_settings();
 	Oid			argtypes[4] = {OIDOID, PG_SNAPSHOTOID, INT8OID, TEXTOID};
 	Datum		values[4] = {ObjectIdGetDatum(relid), (Datum) 0, Int64GetDatum((int64) seen_to),
@@ -880,7 +873,7 @@ release_unread(List *tables, bool every)
 void
 change_tracking_record_ddl(Oid table)
 {
-	if (sql_tracks_command_ids() && change_tracking_table_in_use(table))
+	if (catalog_tracks_command_ids() && change_tracking_table_in_use(table))
 		catalog_record_change(table);
 }
 
@@ -941,7 +934,7 @@ pipeline_record_change(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum((int64) GetCurrentCommandId(false));
 	values[2] = Int64GetDatum((int64) recorded_floor);
 
-	if (sql_tracks_command_ids())
+	if (catalog_tracks_command_ids())
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.changes (relation, command_id) "
 						"SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM pipeline.changes "

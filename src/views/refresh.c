@@ -426,7 +426,7 @@ has_downstream(Oid relid)
  * Needs a transaction.
  */
 static bool
-lookup_refresh_target(Oid relid, bool cascade, RefreshTarget *target)
+lookup_refresh_target(Oid relid, RefreshTarget *target)
 {
 	HeapTuple	definition;
 	Relation	definitions;
@@ -525,7 +525,7 @@ pipeline_refresh(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("cascade must not be null")));
 	cascade = PG_GETARG_BOOL(1);
-	if (!lookup_refresh_target(relid, cascade, &target))
+	if (!lookup_refresh_target(relid, &target))
 		catalog_get_required(relid);	/* raises the error */
 
 	InitMaterializedSRF(fcinfo, 0);
