@@ -2,7 +2,7 @@
 -- managed view's sources (views in views too), each refresh compared with a
 -- full recompute; views that cannot be expanded and why; a replaced view
 -- makes the next refresh full; the owner's SELECT on a view is checked as a
--- recompute would.
+-- recompute would.  Subqueries in FROM are pulled up as views are.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 SET timezone = 'UTC';
@@ -37,6 +37,17 @@ INSERT INTO pv.expect VALUES
  ('regions', 'SELECT DISTINCT region, kind FROM pv.event_regions'),
  ('invoker', 'SELECT user_id, sum(amount) AS total FROM pv.invoker_buys GROUP BY user_id'),
  ('unioned', 'SELECT uid, doubled FROM pv.buys UNION ALL SELECT user_id, amount FROM pv.invoker_buys'),
+ -- subqueries in FROM, pulled up as views are: nested and joined with
+ -- USING, under a column alias list, over a view; GROUP BY () is one group
+ ('sub_nested', 'SELECT s.region, count(*) AS n, sum(s.doubled) AS total
+                   FROM (SELECT b.doubled, u.region
+                           FROM (SELECT user_id, amount * 2 AS doubled FROM pv.events WHERE kind = ''buy'') b
+                           JOIN pv.users u USING (user_id)) s
+                  GROUP BY s.region'),
+ ('sub_aliased', 'SELECT k, a FROM (SELECT user_id, amount FROM pv.events) AS q(k, a) WHERE a > 2'),
+ ('sub_of_view', 'SELECT q.uid, q.doubled FROM (SELECT uid, doubled FROM pv.buys WHERE doubled > 3) q
+                   UNION ALL SELECT k, a FROM (SELECT user_id, amount FROM pv.events WHERE kind = ''view'') q(k, a)'),
+ ('grand_total', 'SELECT count(*) AS n, sum(amount) AS total, max(amount) AS top FROM pv.events GROUP BY ()'),
  -- joins written with USING and with an alias, around a view
  ('using', 'SELECT user_id, region, count(*) AS n, sum(doubled) AS s
               FROM pv.events JOIN pv.users USING (user_id) JOIN pv.buys ON uid = user_id GROUP BY user_id, region'),
@@ -123,6 +134,21 @@ SELECT matview, refresh_mode, full_refresh_reason FROM pipeline.matviews
  WHERE schema_name = 'pv' AND name LIKE 'from%' ORDER BY 1;
 SELECT pipeline.create_matview('pv', 'refused', 'SELECT user_id FROM pv.totals', '1 hour',
                                refresh_mode => 'differential');
+-- subqueries in FROM that cannot be pulled up; GROUP BY () without an
+-- aggregate is one row whatever the rows, not a row per row
+CREATE FUNCTION pg_temp.refusal(query text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pipeline.create_matview('pv', 'refused', query, '1 hour', refresh_mode => 'differential');
+    RETURN 'created';
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    RETURN SQLERRM;
+END
+$$;
+SELECT pg_temp.refusal(q) FROM unnest(ARRAY[
+  'SELECT user_id, n FROM (SELECT user_id, count(*) AS n FROM pv.events GROUP BY user_id) q',
+  'SELECT u.user_id, q.amount FROM pv.users u, LATERAL (SELECT amount FROM pv.events e WHERE e.user_id = u.user_id) q',
+  'SELECT to_jsonb(q) AS j FROM (SELECT user_id, amount FROM pv.events) q',
+  'SELECT 1 AS one FROM pv.events GROUP BY ()']) q;
 
 -- the owner's SELECT on a view it reads is checked at every refresh, as a
 -- recompute's would be

@@ -862,7 +862,7 @@ collect_sources(Query *query, DiffShape *shape)
 	 */
 	if (using_joins && column_aliases)
 		return "joins with USING under column alias lists are not supported";
-	if (diff_reads_join_whole_row(query))
+	if (diff_reads_unnamed_whole_row(query))
 		return "whole-row references are not supported";
 	return NULL;
 }
@@ -1162,6 +1162,23 @@ is_grouped(Query *query)
 	return query->hasAggs || query->groupClause != NIL || query->distinctClause != NIL;
 }
 
+/*
+ * GROUP BY () makes one group of every row, as aggregates without GROUP BY
+ * do: the query without it, which the rest of the classifier knows.
+ * Without aggregates it is not the same (one row, not one per row).
+ */
+static Query *
+without_empty_grouping_set(Query *query)
+{
+	if (query->hasAggs && query->groupClause == NIL && list_length(query->groupingSets) == 1 &&
+		linitial_node(GroupingSet, query->groupingSets)->kind == GROUPING_SET_EMPTY)
+	{
+		query = copyObject(query);
+		query->groupingSets = NIL;
+	}
+	return query;
+}
+
 /* block with the plain views it reads expanded, their fingerprints kept */
 static Query *
 expand_views(Query *block, DiffShape *shape, const char **reason)
@@ -1229,7 +1246,7 @@ diff_classify(const char *bound_query, Oid owner, DiffShape **shapep)
 	}
 	else
 	{
-		query = expand_views(query, shape, &reason);
+		query = expand_views(without_empty_grouping_set(query), shape, &reason);
 		shape->query = query;
 		shape->blocks = list_make1(query);
 		if (reason == NULL)

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * diff_expand.c
- *	  Plain views a differentially refreshed query reads, expanded into it
- *	  (diff_expand.h), so that their tables become the query's sources.
+ *	  Plain views a differentially refreshed query reads, and its subqueries
+ *	  in FROM, expanded into it (diff_expand.h), so that their tables become
+ *	  the query's sources.
  *
  *	  As the rewriter expands a view, permissions included: the query's
  *	  entry for the view stays in its range table (out of FROM) so that the
@@ -10,7 +11,9 @@
  *	  view).  Unlike the rewriter, the view's tables are then joined into
  *	  the query itself rather than kept as a subquery: the differential SQL
  *	  swaps FROM items of one SELECT.  Every join being inner, the FROM
- *	  clause becomes a flat list and every ON condition part of WHERE.
+ *	  clause becomes a flat list and every ON condition part of WHERE.  A
+ *	  subquery in FROM is a view written in place: pulled up the same way,
+ *	  as the planner pulls up a simple subquery, with no entry left behind.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -33,11 +36,16 @@
 /* Views inside views inside ...: deeper than this is refused. */
 #define MAX_VIEW_DEPTH 16
 
+/* A plain view or a subquery: a FROM item to expand. */
 static bool
 is_view_entry(Query *query, Node *item)
 {
-	return IsA(item, RangeTblRef) &&
-		diff_view_entry(rt_fetch(((RangeTblRef *) item)->rtindex, query->rtable));
+	RangeTblEntry *rte;
+
+	if (!IsA(item, RangeTblRef))
+		return false;
+	rte = rt_fetch(((RangeTblRef *) item)->rtindex, query->rtable);
+	return diff_view_entry(rte) || rte->rtekind == RTE_SUBQUERY;
 }
 
 static bool
@@ -127,7 +135,7 @@ name_tables_walker(Node *node, void *context)
 }
 
 bool
-diff_reads_join_whole_row(Query *query)
+diff_reads_unnamed_whole_row(Query *query)
 {
 	Node	   *reads = (Node *) list_make3(query->targetList, query->jointree, query->havingQual);
 	int			rtindex = 0;
@@ -137,8 +145,10 @@ diff_reads_join_whole_row(Query *query)
 	{
 		Bitmapset  *attnums = NULL;
 
+		RTEKind		kind = lfirst_node(RangeTblEntry, lc)->rtekind;
+
 		rtindex++;
-		if (lfirst_node(RangeTblEntry, lc)->rtekind != RTE_JOIN)
+		if (kind != RTE_JOIN && kind != RTE_SUBQUERY)
 			continue;
 		pull_varattnos(reads, rtindex, &attnums);
 		if (bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber, attnums))
@@ -156,7 +166,10 @@ flatten_join_columns(Query *query)
 	query->havingQual = flatten_join_alias_vars(query, query->havingQual);
 }
 
-/* Why the query of view name cannot be joined into its reader, or NULL. */
+/*
+ * Why the query of view name (NULL: a subquery in FROM) cannot be joined
+ * into its reader, or NULL.
+ */
 static const char *
 view_query_reason(const char *name, Query *view)
 {
@@ -181,8 +194,41 @@ view_query_reason(const char *name, Query *view)
 		what = "set-returning functions";
 	else if (view->rowMarks != NIL)
 		what = "FOR UPDATE or FOR SHARE";
-	return what == NULL ? NULL :
-		psprintf("plain view %s uses %s, so it cannot be expanded", name, what);
+	if (what == NULL)
+		return NULL;
+	if (name == NULL)
+		return psprintf("subqueries in FROM with %s are not supported", what);
+	return psprintf("plain view %s uses %s, so it cannot be expanded", name, what);
+}
+
+/*
+ * A subquery in FROM, ready to join into query as view_to_join() readies a
+ * view.  It names no relation of its own: its tables are checked as the
+ * reader's.  A LATERAL one, or one reading the reader's CTEs, reads the
+ * query around it, which a join of its tables could not.
+ */
+static const char *
+subquery_to_join(Query *query, int rtindex, Query **subqueryp)
+{
+	RangeTblEntry *rte = rt_fetch(rtindex, query->rtable);
+	Query	   *subquery = copyObject(rte->subquery);
+	const char *reason;
+	ListCell   *lc;
+
+	if (rte->lateral)
+		return "LATERAL subqueries are not supported";
+	foreach(lc, subquery->rtable)
+		if (lfirst_node(RangeTblEntry, lc)->rtekind == RTE_CTE)
+			return "WITH queries are not supported";
+	reason = view_query_reason(NULL, subquery);
+	if (reason == NULL && diff_reads_unnamed_whole_row(subquery))
+		reason = "whole-row references are not supported";
+	if (reason != NULL)
+		return reason;
+	flatten_join_columns(subquery);
+	OffsetVarNodes((Node *) subquery, list_length(query->rtable), 0);
+	*subqueryp = subquery;
+	return NULL;
 }
 
 /*
@@ -211,8 +257,8 @@ view_to_join(Query *query, int rtindex, Oid owner, StringInfo fingerprint, Query
 		reason = psprintf("plain view %s belongs to another role", name);
 	else
 		reason = view_query_reason(name, view);
-	if (reason == NULL && diff_reads_join_whole_row(view))
-		reason = psprintf("plain view %s reads a join's whole row", name);
+	if (reason == NULL && diff_reads_unnamed_whole_row(view))
+		reason = psprintf("plain view %s reads the whole row of a join or subquery", name);
 	table_close(rel, NoLock);
 	if (reason != NULL)
 		return reason;
@@ -228,16 +274,17 @@ expand_one(Query **queryp, int rtindex, Oid owner, StringInfo fingerprint,
 		   List **items, List **quals)
 {
 	Query	   *query = *queryp;
+	RangeTblEntry *rte = rt_fetch(rtindex, query->rtable);
+	bool		subquery = rte->rtekind == RTE_SUBQUERY;
 	Query	   *view;
-	const char *reason = view_to_join(query, rtindex, owner, fingerprint, &view);
+	const char *reason = subquery ? subquery_to_join(query, rtindex, &view) :
+	view_to_join(query, rtindex, owner, fingerprint, &view);
 	List	   *view_items = NIL;
-	RangeTblEntry *rte;
 	bool		sublinks = false;
 
 	if (reason != NULL)
 		return reason;
 	/* the reader's columns of the view become the view's expressions */
-	rte = rt_fetch(rtindex, query->rtable);
 	*quals = (List *) ReplaceVarsFromTargetList((Node *) *quals, rtindex, 0, rte,
 												view->targetList, REPLACEVARS_REPORT_ERROR,
 												0, &sublinks);
@@ -246,6 +293,13 @@ expand_one(Query **queryp, int rtindex, Oid owner, StringInfo fingerprint,
 												0, &sublinks);
 	query->hasSubLinks |= sublinks;
 	query->rtable = list_concat(query->rtable, view->rtable);
+	/* nothing reads a subquery's entry now: empty, as a flattened join's */
+	if (subquery)
+	{
+		rte = rt_fetch(rtindex, query->rtable);
+		rte->rtekind = RTE_RESULT;
+		rte->subquery = NULL;
+	}
 	reason = flatten_from(query, (Node *) view->jointree, &view_items, quals);
 	*items = list_concat(*items, view_items);
 	*queryp = query;
@@ -261,7 +315,7 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 	*reason = NULL;
 	if (query->jointree == NULL || !reads_a_view(query, (Node *) query->jointree))
 		return query;
-	if (diff_reads_join_whole_row(query))
+	if (diff_reads_unnamed_whole_row(query))
 	{
 		*reason = "whole-row references are not supported";
 		return query;
@@ -277,7 +331,7 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 
 		if (depth == MAX_VIEW_DEPTH)
 		{
-			*reason = "plain views are nested too deeply";
+			*reason = "plain views and subqueries in FROM are nested too deeply";
 			break;
 		}
 		foreach(lc, items)

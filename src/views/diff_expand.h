@@ -24,12 +24,13 @@ extern Query *diff_expand_views(Query *query, Oid owner, StringInfo fingerprint,
 								const char **reason);
 
 /*
- * Whether query reads a join's whole row (to_jsonb(j) of an aliased join):
- * neither the SQL a differential refresh writes (which drops join aliases)
- * nor an expanded view (whose joins are flattened into a ROW() of their
- * columns, names lost) can spell it.
+ * Whether query reads the whole row of a join or a subquery in FROM
+ * (to_jsonb(j) of an aliased join): neither the SQL a differential refresh
+ * writes (which drops join aliases) nor an expanded view or subquery (whose
+ * joins are flattened into a ROW() of their columns, names lost) can spell
+ * it.
  */
-extern bool diff_reads_join_whole_row(Query *query);
+extern bool diff_reads_unnamed_whole_row(Query *query);
 
 /*
  * Whether rte is a plain view's entry: after diff_expand_views(), out of

@@ -135,6 +135,17 @@ my @views = (
 	[ by_name_region => q{SELECT j.name, j.region, count(*) AS n, sum(j.amount) AS total, max(j.qty) AS top
 	                        FROM (d.events e JOIN d.users u ON u.id = e.user_id) AS j
 	                       GROUP BY j.name, j.region} ],
+	# subqueries in FROM, pulled up as plain views are: nested, joined,
+	# under a column alias list; and GROUP BY (), one group as no GROUP BY
+	[ via_subqueries => q{SELECT s.region, count(*) AS n, sum(s.spent) AS spent, max(s.qty) AS top
+	                        FROM (SELECT u.region, b.amount * b.qty AS spent, b.qty
+	                                FROM (SELECT user_id, amount, qty FROM d.events WHERE kind = 'buy') b
+	                                JOIN d.users u ON u.id = b.user_id) s
+	                       GROUP BY s.region} ],
+	[ subquery_bag => q{SELECT k, a FROM (SELECT user_id, amount FROM d.events WHERE qty > 2) AS q(k, a)
+	                     WHERE a IS NOT NULL} ],
+	[ empty_grouping => q{SELECT count(*) AS n, sum(qty) AS sum_qty, max(amount) AS top
+	                        FROM d.events GROUP BY ()} ],
 	# the seed's customer_health: three single-row views joined without a condition
 	[ health => q{SELECT t.n * u.n_users AS refunds_x_users, t.sum_amount, u.n_referred,
 	                     e.touchpoints, e.n_engaged
