@@ -48,6 +48,10 @@ INSERT INTO pv.expect VALUES
  ('sub_of_view', 'SELECT q.uid, q.doubled FROM (SELECT uid, doubled FROM pv.buys WHERE doubled > 3) q
                    UNION ALL SELECT k, a FROM (SELECT user_id, amount FROM pv.events WHERE kind = ''view'') q(k, a)'),
  ('grand_total', 'SELECT count(*) AS n, sum(amount) AS total, max(amount) AS top FROM pv.events GROUP BY ()'),
+ -- a subquery's conditions are tested before the reader's, as PostgreSQL
+ -- tests them (user 0 has events: filling the view divided by zero)
+ ('sub_guarded', 'SELECT q.id, count(*) AS n FROM (SELECT id, user_id FROM pv.events WHERE abs(user_id) > 0) q
+                   WHERE 100 / q.user_id > 1 GROUP BY q.id'),
  -- joins written with USING and with an alias, around a view
  ('using', 'SELECT user_id, region, count(*) AS n, sum(doubled) AS s
               FROM pv.events JOIN pv.users USING (user_id) JOIN pv.buys ON uid = user_id GROUP BY user_id, region'),
@@ -148,7 +152,12 @@ SELECT pg_temp.refusal(q) FROM unnest(ARRAY[
   'SELECT user_id, n FROM (SELECT user_id, count(*) AS n FROM pv.events GROUP BY user_id) q',
   'SELECT u.user_id, q.amount FROM pv.users u, LATERAL (SELECT amount FROM pv.events e WHERE e.user_id = u.user_id) q',
   'SELECT to_jsonb(q) AS j FROM (SELECT user_id, amount FROM pv.events) q',
-  'SELECT 1 AS one FROM pv.events GROUP BY ()']) q;
+  'SELECT 1 AS one FROM pv.events GROUP BY ()',
+  -- what PostgreSQL computes even when the reader does not read it
+  'SELECT q.id FROM (SELECT id, random() AS r FROM pv.events) q',
+  'SELECT q.id FROM (SELECT id FROM pv.events ORDER BY 1 / (user_id - 5)) q',
+  -- a collation explicit in the subquery, implicit in its reader
+  'SELECT q.id FROM (SELECT id, kind COLLATE "C" AS k FROM pv.events) q WHERE q.k < ''b'' COLLATE "POSIX"']) q;
 
 -- the owner's SELECT on a view it reads is checked at every refresh, as a
 -- recompute's would be

@@ -166,9 +166,44 @@ flatten_join_columns(Query *query)
 	query->havingQual = flatten_join_alias_vars(query, query->havingQual);
 }
 
+static bool
+contains_collate_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, CollateExpr))
+		return true;
+	return expression_tree_walker(node, contains_collate_walker, context);
+}
+
+/*
+ * Whether view sorts by anything but its columns: PostgreSQL does not pull
+ * such a subquery up, so it evaluates the sort's expressions, which may
+ * fail where the reader's rows alone would not.
+ */
+static bool
+sorts_by_expressions(Query *view)
+{
+	ListCell   *lc;
+
+	foreach(lc, view->sortClause)
+	{
+		TargetEntry *tle = get_sortgroupclause_tle(lfirst_node(SortGroupClause, lc),
+												   view->targetList);
+
+		if (!IsA(tle->expr, Var))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Why the query of view name (NULL: a subquery in FROM) cannot be joined
- * into its reader, or NULL.
+ * into its reader, or NULL.  What PostgreSQL would not pull up is refused
+ * too: its columns are computed whether the reader reads them or not (a
+ * volatile function, an ORDER BY expression), so joining it would skip
+ * their errors and side effects.  And a column with COLLATE: its collation
+ * is implicit in the reader, explicit once written into it.
  */
 static const char *
 view_query_reason(const char *name, Query *view)
@@ -194,6 +229,12 @@ view_query_reason(const char *name, Query *view)
 		what = "set-returning functions";
 	else if (view->rowMarks != NIL)
 		what = "FOR UPDATE or FOR SHARE";
+	else if (contain_volatile_functions((Node *) view->targetList))
+		what = "volatile functions";
+	else if (sorts_by_expressions(view))
+		what = "ORDER BY an expression";
+	else if (contains_collate_walker((Node *) view->targetList, NULL))
+		what = "COLLATE in the select list";
 	if (what == NULL)
 		return NULL;
 	if (name == NULL)
@@ -268,10 +309,13 @@ view_to_join(Query *query, int rtindex, Oid owner, StringInfo fingerprint, Query
 	return NULL;
 }
 
-/* The FROM items and conditions of the view at rtindex replace it. */
+/*
+ * The FROM items of the view at rtindex replace it; its conditions are
+ * appended to *view_quals, the reader's are in *quals.
+ */
 static const char *
 expand_one(Query **queryp, int rtindex, Oid owner, StringInfo fingerprint,
-		   List **items, List **quals)
+		   List **items, List **quals, List **view_quals)
 {
 	Query	   *query = *queryp;
 	RangeTblEntry *rte = rt_fetch(rtindex, query->rtable);
@@ -300,7 +344,7 @@ expand_one(Query **queryp, int rtindex, Oid owner, StringInfo fingerprint,
 		rte->rtekind = RTE_RESULT;
 		rte->subquery = NULL;
 	}
-	reason = flatten_from(query, (Node *) view->jointree, &view_items, quals);
+	reason = flatten_from(query, (Node *) view->jointree, &view_items, view_quals);
 	*items = list_concat(*items, view_items);
 	*queryp = query;
 	return reason;
@@ -326,6 +370,7 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 	for (int depth = 0; *reason == NULL; depth++)
 	{
 		List	   *expanded = NIL;
+		List	   *view_quals = NIL;
 		bool		any = false;
 		ListCell   *lc;
 
@@ -339,13 +384,19 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 			if (*reason == NULL && is_view_entry(query, lfirst(lc)))
 			{
 				*reason = expand_one(&query, ((RangeTblRef *) lfirst(lc))->rtindex, owner,
-									 fingerprint, &expanded, &quals);
+									 fingerprint, &expanded, &quals, &view_quals);
 				any = true;
 			}
 			else
 				expanded = lappend(expanded, lfirst(lc));
 		}
 		items = expanded;
+
+		/*
+		 * the views' conditions first, as PostgreSQL tests a pulled-up
+		 * subquery's
+		 */
+		quals = list_concat(view_quals, quals);
 		if (!any)
 			break;
 	}
