@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18 and 1.19) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20 and 1.21) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -29,6 +29,11 @@ SELECT 'function ' || p.oid::regprocedure || ' (' || pg_get_function_arguments(p
        || pg_get_function_result(p.oid) || ' as ' || p.prosrc || ' ' || p.provolatile::text || p.proisstrict::text
        || p.prosecdef::text || coalesce(' ' || p.proacl::text, '') || coalesce(' ' || p.proconfig::text, '')
   FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+UNION ALL
+SELECT 'aggregate ' || a.aggfnoid::regprocedure || ' step ' || a.aggtransfn::regprocedure
+       || ' combine ' || a.aggcombinefn::regproc || ' final ' || a.aggfinalfn::regproc
+       || ' state ' || format_type(a.aggtranstype, NULL) || ' ' || a.aggtransspace
+  FROM pg_aggregate a JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = a.aggfnoid
 UNION ALL
 SELECT 'column ' || a.attrelid::regclass || ' ' || a.attnum || ' ' || quote_ident(a.attname) || ' '
        || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
@@ -339,6 +344,11 @@ SELECT count(*) AS running_indexes FROM pg_indexes WHERE schemaname = 'pipeline'
 ALTER EXTENSION pipeline UPDATE TO '1.20';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT count(*) AS running_indexes FROM pg_indexes WHERE schemaname = 'pipeline' AND indexname = 'runs_running_idx';
+-- 1.21: pipeline.numeric_sum(), a delta's sum of a few rows per group
+ALTER EXTENSION pipeline UPDATE TO '1.21';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT pipeline.numeric_sum(x) AS summed, pipeline.numeric_sum(x) = sum(x) AS as_sum
+  FROM (VALUES (1.5), (NULL), (2.25), (-0.75)) v(x);
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

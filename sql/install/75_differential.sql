@@ -127,6 +127,17 @@ CREATE AGGREGATE pipeline.max_scale_rows(numeric, bigint) (
 COMMENT ON AGGREGATE pipeline.max_scale_rows(numeric, bigint) IS
     'Internal to differential refresh: how many rows have the largest display scale among the values, each value counted the given times';
 
+-- a delta's sum when its groups have a few rows each (1.21): adding each
+-- value to the last costs less than making sum()'s state for every group
+CREATE AGGREGATE pipeline.numeric_sum(numeric) (
+    SFUNC = pg_catalog.numeric_add,
+    STYPE = numeric,
+    COMBINEFUNC = pg_catalog.numeric_add,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE pipeline.numeric_sum(numeric) IS
+    'Internal to differential refresh: the sum of the values, as sum(numeric) gives it, for groups of a few values';
+
 -- descriptions for \df+ and \dv+ (1.17)
 COMMENT ON FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean) IS
     'Internal to differential refresh: the step of pipeline.kept_extremes(anyelement, boolean)';

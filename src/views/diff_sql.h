@@ -110,6 +110,13 @@ extern void diff_sql_keep_extremes(DiffSql *sql, bool keep);
 extern void diff_sql_use_1_9_functions(DiffSql *sql, bool installed);
 
 /*
+ * by_adding: the delta's sums are pipeline.numeric_sum() (1.21), which adds
+ * each value to the last, rather than sum(), whose state costs more to make
+ * than a few additions: for deltas of a few rows per group.
+ */
+extern void diff_sql_sum_by_adding(DiffSql *sql, bool by_adding);
+
+/*
  * Whether aggregates of one argument share their state columns (1.9 on;
  * see diff_sql.c).  share: the state table was made that way, or is yet
  * to be made; diff_sql_prepare() assumes it.  diff_sql_shared_nn(): the

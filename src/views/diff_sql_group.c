@@ -87,6 +87,12 @@ diff_sql_use_1_9_functions(DiffSql *sql, bool installed)
 	sql->functions_1_9 = installed;
 }
 
+void
+diff_sql_sum_by_adding(DiffSql *sql, bool by_adding)
+{
+	sql->sum_by_adding = by_adding;
+}
+
 /* The best values of the rows that came go into the kept ones (1.9). */
 static bool
 merges_inserted(DiffSql *sql)
@@ -230,6 +236,12 @@ scale_windows(DiffSql *sql, bool delta)
  * alone, where every row came once, only those of the rows that came:
  * counted rather than summed, unfiltered.
  */
+static const char *
+delta_sum(DiffSql *sql)
+{
+	return sql->sum_by_adding ? "pipeline.numeric_sum" : "pg_catalog.sum";
+}
+
 static void
 append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, bool gains)
 {
@@ -251,12 +263,13 @@ append_group_delta_aggregate(StringInfo buf, DiffSql *sql, DiffAgg *agg, int i, 
 				break;
 			/* most rows come or go once: no multiplication for them */
 			if (gains)
-				appendStringInfo(buf, ", COALESCE(pg_catalog.sum(c%d::pg_catalog.numeric), 0) AS d_sum_%d",
-								 x, i);
+				appendStringInfo(buf, ", COALESCE(%s(c%d::pg_catalog.numeric), 0) AS d_sum_%d",
+								 delta_sum(sql), x, i);
 			else
-				appendStringInfo(buf, ", COALESCE(pg_catalog.sum(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
+				appendStringInfo(buf, ", COALESCE(%s(CASE WHEN pipeline_m OPERATOR(pg_catalog.=) 1 "
 								 "THEN c%d::pg_catalog.numeric ELSE pipeline_m::pg_catalog.numeric "
-								 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d", x, x, i);
+								 "OPERATOR(pg_catalog.*) c%d::pg_catalog.numeric END), 0) AS d_sum_%d",
+								 delta_sum(sql), x, x, i);
 			/* the largest scale that came and went, and of how many rows */
 			if (agg->numeric_arg && sql->functions_1_9)
 			{

@@ -56,6 +56,7 @@ struct DiffSql
 	bool		keep_extremes;	/* min/max state: top_<n>[], not ext_<n> */
 	bool		functions_1_9;	/* 1.9's extremes_merged(), kept_extremes(...,
 								 * copies) and max_scale() are installed */
+	bool		sum_by_adding;	/* a delta's sums by pipeline.numeric_sum() */
 };
 
 /* "prefix<from>, ..., prefix<to>" */

@@ -184,6 +184,16 @@ functions_1_9_installed(void)
 									 7, argtypes, true));
 }
 
+/* Whether the installed SQL has 1.21's pipeline.numeric_sum(numeric). */
+static bool
+numeric_sum_installed(void)
+{
+	Oid			argtypes[1] = {NUMERICOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("numeric_sum")),
+									 1, argtypes, true));
+}
+
 /*
  * The owner may still read what the query reads, as a recompute would
  * check: a delta term may read only a change log (which carries no
@@ -739,6 +749,9 @@ apply_changes(DiffRefresh *r)
 
 		if (!gains)
 			nestlevel = runas_pin_settings(delta_of_losses, lengthof(delta_of_losses));
+		/* up to 32 rows a group, adding costs less than sum()'s state */
+		diff_sql_sum_by_adding(r->sql, r->changes <= 32 * (uint64) Max(r->rows, 1) &&
+							   numeric_sum_installed());
 		run_into_relation(r, diff_sql_group_delta(r->sql, delta, gains), "pipeline_dg", nkeys,
 						  context, &counted, true);
 		if (!gains)
