@@ -82,6 +82,16 @@ SELECT * FROM gains.refresh();
 SELECT * FROM gains.differences() WHERE rows <> 0;
 SELECT k, n, total, mean, lo, hi FROM gains.mv_per_key WHERE k IS NULL OR k >= 5 ORDER BY k;
 
+-- 100 rows at once, scales 0 to 3: the one-row overall view's delta has
+-- more than 32 rows per view row and sums by sum(), the others by adding
+-- each value to the last (pipeline.numeric_sum(), 1.21)
+INSERT INTO gains.events (k, x, f, t)
+SELECT i % 3, round((i * 37 % 101)::numeric / 7, i % 4) - 5, i % 2 = 0, chr(97 + i % 26)
+  FROM generate_series(1, 100) i;
+SELECT * FROM gains.refresh();
+SELECT * FROM gains.differences() WHERE rows <> 0;
+SELECT n, total FROM gains.mv_overall;
+
 -- NaN and infinities come, COPY appends
 INSERT INTO gains.events (k, x, f, t) VALUES (2, 'NaN', true, 'n'), (3, 'Infinity', false, 'i'),
     (3, '-Infinity', true, 'j');
