@@ -140,6 +140,7 @@ SELECT pipeline.create_matview('pv', 'refused', 'SELECT user_id FROM pv.totals',
                                refresh_mode => 'differential');
 -- subqueries in FROM that cannot be pulled up; GROUP BY () without an
 -- aggregate is one row whatever the rows, not a row per row
+CREATE TABLE pv.two_collations (id int PRIMARY KEY, c text COLLATE "C", p text COLLATE "POSIX");
 CREATE FUNCTION pg_temp.refusal(query text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pipeline.create_matview('pv', 'refused', query, '1 hour', refresh_mode => 'differential');
@@ -156,8 +157,11 @@ SELECT pg_temp.refusal(q) FROM unnest(ARRAY[
   -- what PostgreSQL computes even when the reader does not read it
   'SELECT q.id FROM (SELECT id, random() AS r FROM pv.events) q',
   'SELECT q.id FROM (SELECT id FROM pv.events ORDER BY 1 / (user_id - 5)) q',
-  -- a collation explicit in the subquery, implicit in its reader
-  'SELECT q.id FROM (SELECT id, kind COLLATE "C" AS k FROM pv.events) q WHERE q.k < ''b'' COLLATE "POSIX"']) q;
+  -- a collation explicit in the subquery, implicit in its reader; a
+  -- column of two collations, which has none in the reader but whose
+  -- two meet the reader's operator once written into it
+  'SELECT q.id FROM (SELECT id, kind COLLATE "C" AS k FROM pv.events) q WHERE q.k < ''b'' COLLATE "POSIX"',
+  'SELECT q.id FROM (SELECT id, c || p AS cp FROM pv.two_collations) q WHERE q.cp > ''a''']) q;
 
 -- the owner's SELECT on a view it reads is checked at every refresh, as a
 -- recompute's would be

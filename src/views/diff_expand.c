@@ -177,6 +177,27 @@ contains_collate_walker(Node *node, void *context)
 }
 
 /*
+ * Whether a column of view has a collatable type but no collation (a || b
+ * of two columns of different collations): it has none in the reader, but
+ * written into the reader its two collations meet the reader's operator,
+ * which then cannot choose.
+ */
+static bool
+mixes_collations(Query *view)
+{
+	ListCell   *lc;
+
+	foreach(lc, view->targetList)
+	{
+		Node	   *expr = (Node *) lfirst_node(TargetEntry, lc)->expr;
+
+		if (type_is_collatable(exprType(expr)) && !OidIsValid(exprCollation(expr)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Whether view sorts by anything but its columns: PostgreSQL does not pull
  * such a subquery up, so it evaluates the sort's expressions, which may
  * fail where the reader's rows alone would not.
@@ -202,8 +223,8 @@ sorts_by_expressions(Query *view)
  * into its reader, or NULL.  What PostgreSQL would not pull up is refused
  * too: its columns are computed whether the reader reads them or not (a
  * volatile function, an ORDER BY expression), so joining it would skip
- * their errors and side effects.  And a column with COLLATE: its collation
- * is implicit in the reader, explicit once written into it.
+ * their errors and side effects.  And a column with COLLATE (its collation
+ * is implicit in the reader, explicit once written into it) or of two.
  */
 static const char *
 view_query_reason(const char *name, Query *view)
@@ -235,6 +256,8 @@ view_query_reason(const char *name, Query *view)
 		what = "ORDER BY an expression";
 	else if (contains_collate_walker((Node *) view->targetList, NULL))
 		what = "COLLATE in the select list";
+	else if (mixes_collations(view))
+		what = "a column of two collations";
 	if (what == NULL)
 		return NULL;
 	if (name == NULL)
