@@ -144,7 +144,6 @@ diff_reads_unnamed_whole_row(Query *query)
 	foreach(lc, query->rtable)
 	{
 		Bitmapset  *attnums = NULL;
-
 		RTEKind		kind = lfirst_node(RangeTblEntry, lc)->rtekind;
 
 		rtindex++;
