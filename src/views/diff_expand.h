@@ -14,9 +14,9 @@
 /*
  * query (one SELECT, no set operations) with every plain view and every
  * subquery in its FROM replaced by its tables and conditions, views in
- * views too; query itself when it reads none.  Its FROM is then a flat list of inner-joined
- * items.  A view it reads stays in its range table, out of FROM, for the
- * permission check on it.  Appends "oid:hash" of each view's definition to
+ * views too; query itself when it reads none.  Its FROM is then a flat
+ * list of inner-joined items.  A view it reads stays in its range table,
+ * out of FROM, for the permission check on it.  Appends "oid:hash" of each view's definition to
  * fingerprint.  *reason says why not (the query returned is then not to
  * be used): a view that aggregates, a security barrier, ...
  */
