@@ -48,6 +48,11 @@ INSERT INTO pv.expect VALUES
  ('sub_of_view', 'SELECT q.uid, q.doubled FROM (SELECT uid, doubled FROM pv.buys WHERE doubled > 3) q
                    UNION ALL SELECT k, a FROM (SELECT user_id, amount FROM pv.events WHERE kind = ''view'') q(k, a)'),
  ('grand_total', 'SELECT count(*) AS n, sum(amount) AS total, max(amount) AS top FROM pv.events GROUP BY ()'),
+ -- a VALUES list in FROM: constant, in every term as it is
+ ('values_joined', 'SELECT m.label, count(*) AS n, sum(e.amount) AS total
+                      FROM pv.events e JOIN (VALUES (''buy'', ''sale''), (''view'', ''look'')) m(kind, label)
+                           ON m.kind = e.kind GROUP BY m.label'),
+ ('values_unioned', 'SELECT user_id, amount FROM pv.events WHERE amount > 8 UNION ALL VALUES (-1, 0.5), (-2, NULL)'),
  -- a subquery's conditions are tested before the reader's, as PostgreSQL
  -- tests them (user 0 has events: filling the view divided by zero)
  ('sub_guarded', 'SELECT q.id, count(*) AS n FROM (SELECT id, user_id FROM pv.events WHERE abs(user_id) > 0) q

@@ -791,7 +791,7 @@ range_table_reason(Query *query)
 				reason = "functions in FROM are not supported";
 				break;
 			case RTE_VALUES:
-				reason = "VALUES in FROM is not supported";
+				/* a constant list: no change to follow, in every term as is */
 				break;
 			default:
 				reason = "this kind of FROM item is not supported";

@@ -146,6 +146,12 @@ my @views = (
 	                     WHERE a IS NOT NULL} ],
 	[ empty_grouping => q{SELECT count(*) AS n, sum(qty) AS sum_qty, max(amount) AS top
 	                        FROM d.events GROUP BY ()} ],
+	# a VALUES list joined: constant, in every term as it is
+	[ values_joined => q{SELECT m.label, count(*) AS n, sum(e.amount) AS total, min(e.qty) AS low
+	                       FROM d.events e
+	                       JOIN (VALUES ('buy', 'money'), ('refund', 'money'), ('view', 'look'), (NULL, 'none'))
+	                            AS m(kind, label) ON m.kind IS NOT DISTINCT FROM e.kind
+	                      GROUP BY m.label} ],
 	# the seed's customer_health: three single-row views joined without a condition
 	[ health => q{SELECT t.n * u.n_users AS refunds_x_users, t.sum_amount, u.n_referred,
 	                     e.touchpoints, e.n_engaged
