@@ -6,8 +6,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
 BEGIN
-    EXECUTE format('SELECT count(*) FROM ((SELECT v::text FROM %s v EXCEPT ALL SELECT q::text FROM (%s) q) '
-                   'UNION ALL (SELECT q::text FROM (%s) q EXCEPT ALL SELECT v::text FROM %s v)) d',
+    -- aliases no column is named: a column v or q would be read instead
+    -- of the whole row, and only that column compared
+    EXECUTE format('SELECT count(*) FROM ((SELECT view_row::text FROM %s view_row '
+                   'EXCEPT ALL SELECT query_row::text FROM (%s) query_row) '
+                   'UNION ALL (SELECT query_row::text FROM (%s) query_row '
+                   'EXCEPT ALL SELECT view_row::text FROM %s view_row)) d',
                    view, query, query, view) INTO n;
     RETURN n;
 END
