@@ -787,6 +787,14 @@ range_table_reason(Query *query)
 				reason = "subqueries in FROM are not supported";
 				break;
 			case RTE_FUNCTION:
+
+				/*
+				 * Of constant arguments, a set as constant as a VALUES list;
+				 * reading another FROM item, one set per row of it
+				 */
+				if (contain_vars_of_level((Node *) rte->functions, 0))
+					reason = "functions in FROM reading other FROM items are not supported";
+				break;
 			case RTE_TABLEFUNC:
 				reason = "functions in FROM are not supported";
 				break;

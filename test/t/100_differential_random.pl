@@ -146,6 +146,10 @@ my @views = (
 	                     WHERE a IS NOT NULL} ],
 	[ empty_grouping => q{SELECT count(*) AS n, sum(qty) AS sum_qty, max(amount) AS top
 	                        FROM d.events GROUP BY ()} ],
+	# a function in FROM of constant arguments, joined on a range
+	[ functions_joined => q{SELECT g.n, count(*) AS n_events, sum(e.qty) AS total, max(e.amount) AS top
+	                          FROM d.events e JOIN generate_series(0, 20, 5) g(n) ON e.qty >= g.n
+	                         GROUP BY g.n} ],
 	# a VALUES list joined: constant, in every term as it is
 	[ values_joined => q{SELECT m.label, count(*) AS n, sum(e.amount) AS total, min(e.qty) AS low
 	                       FROM d.events e
