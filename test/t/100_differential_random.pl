@@ -380,17 +380,19 @@ if ($mode eq 'differential')
 }
 
 # --- compare --------------------------------------------------------------
-# per view: rows differing in either direction, by value and by text, and
-# how far the row count its position keeps (which audits of @expect-rows
+# per view: rows differing in either direction, by value and by text (as
+# whole rows, under names no column has: a column v was read for the row),
+# and how far the row count its position keeps (which audits of @expect-rows
 # read after a differential refresh) is from its rows
 my $compare_sql = join("\nUNION ALL\n", map {
 	my ($name, $q) = @$_;
-	qq{SELECT '$name', (WITH q AS MATERIALIZED ($q), v AS MATERIALIZED (TABLE d.mv_$name)
-	   SELECT (SELECT count(*) FROM ((TABLE v EXCEPT ALL TABLE q) UNION ALL (TABLE q EXCEPT ALL TABLE v)) a)
-	          || ' ' || (SELECT count(*) FROM ((SELECT v::text FROM v EXCEPT ALL SELECT q::text FROM q)
-	                                UNION ALL (SELECT q::text FROM q EXCEPT ALL SELECT v::text FROM v)) b)
+	qq{SELECT '$name', (WITH query_row AS MATERIALIZED ($q), view_row AS MATERIALIZED (TABLE d.mv_$name)
+	   SELECT (SELECT count(*) FROM ((TABLE view_row EXCEPT ALL TABLE query_row)
+	                                UNION ALL (TABLE query_row EXCEPT ALL TABLE view_row)) a)
+	          || ' ' || (SELECT count(*) FROM ((SELECT view_row::text FROM view_row EXCEPT ALL SELECT query_row::text FROM query_row)
+	                                UNION ALL (SELECT query_row::text FROM query_row EXCEPT ALL SELECT view_row::text FROM view_row)) b)
 	          || ' ' || (SELECT coalesce((SELECT p.row_count FROM pipeline.differential_positions p
-	                                       WHERE p.matview = 'd.mv_$name'::regclass), count(*)) - count(*) FROM v))}
+	                                       WHERE p.matview = 'd.mv_$name'::regclass), count(*)) - count(*) FROM view_row))}
 } @views);
 my $expected_compare = join("\n", map { "$_->[0]|0 0 0" } @views);
 
@@ -399,10 +401,14 @@ sub differing_rows
 	my ($name) = @_;
 	my ($q) = map { $_->[1] } grep { $_->[0] eq $name } @views;
 	return $session->query_safe(qq{
-		WITH q AS MATERIALIZED ($q), v AS MATERIALIZED (TABLE d.mv_$name)
-		(SELECT 'only in view:    ' || t FROM (SELECT v::text AS t FROM v EXCEPT ALL SELECT q::text FROM q) a ORDER BY 1 LIMIT 20)
+		WITH query_row AS MATERIALIZED ($q), view_row AS MATERIALIZED (TABLE d.mv_$name)
+		(SELECT 'only in view:    ' || t
+		   FROM (SELECT view_row::text AS t FROM view_row EXCEPT ALL SELECT query_row::text FROM query_row) a
+		  ORDER BY 1 LIMIT 20)
 		UNION ALL
-		(SELECT 'only in recompute: ' || t FROM (SELECT q::text AS t FROM q EXCEPT ALL SELECT v::text FROM v) b ORDER BY 1 LIMIT 20)});
+		(SELECT 'only in recompute: ' || t
+		   FROM (SELECT query_row::text AS t FROM query_row EXCEPT ALL SELECT view_row::text FROM view_row) b
+		  ORDER BY 1 LIMIT 20)});
 }
 
 # true when every view equals its recompute; reports the first difference
