@@ -53,6 +53,9 @@ INSERT INTO pv.expect VALUES
                       FROM pv.events e JOIN (VALUES (''buy'', ''sale''), (''view'', ''look'')) m(kind, label)
                            ON m.kind = e.kind GROUP BY m.label'),
  ('values_unioned', 'SELECT user_id, amount FROM pv.events WHERE amount > 8 UNION ALL VALUES (-1, 0.5), (-2, NULL)'),
+ -- a function in FROM reading another FROM item: a set per row of it
+ ('functions_lateral', 'SELECT e.id, g, x.label FROM pv.events e, generate_series(1, e.user_id % 4) g,
+                              unnest(ARRAY[e.kind, ''any'']) x(label) WHERE g <> 2'),
  -- functions in FROM of constant arguments: as constant as VALUES
  ('functions_joined', 'SELECT g.n, u.label, u.ord, count(*) AS n_events, sum(e.amount) AS total
                          FROM pv.events e JOIN generate_series(1, 6) g(n) ON g.n = e.user_id
@@ -164,8 +167,6 @@ SELECT pg_temp.refusal(q) FROM unnest(ARRAY[
   'SELECT u.user_id, q.amount FROM pv.users u, LATERAL (SELECT amount FROM pv.events e WHERE e.user_id = u.user_id) q',
   'SELECT to_jsonb(q) AS j FROM (SELECT user_id, amount FROM pv.events) q',
   'SELECT 1 AS one FROM pv.events GROUP BY ()',
-  -- a function reading another FROM item: a set per row of it
-  'SELECT e.id, g FROM pv.events e, generate_series(1, e.user_id) g',
   -- what PostgreSQL computes even when the reader does not read it
   'SELECT q.id FROM (SELECT id, random() AS r FROM pv.events) q',
   'SELECT q.id FROM (SELECT id FROM pv.events ORDER BY 1 / (user_id - 5)) q',

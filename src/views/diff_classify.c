@@ -787,13 +787,7 @@ range_table_reason(Query *query)
 				reason = "subqueries in FROM are not supported";
 				break;
 			case RTE_FUNCTION:
-
-				/*
-				 * Of constant arguments, a set as constant as a VALUES list;
-				 * reading another FROM item, one set per row of it
-				 */
-				if (contain_vars_of_level((Node *) rte->functions, 0))
-					reason = "functions in FROM reading other FROM items are not supported";
+				/* a set per row of what it reads, like an expression's value */
 				break;
 			case RTE_TABLEFUNC:
 				reason = "functions in FROM are not supported";
@@ -822,10 +816,13 @@ collect_sources(Query *query, DiffShape *shape)
 	bool		column_aliases = false;
 	ListCell   *lc;
 
+	/* and a function in FROM reads the columns of its arguments */
+	reads = (Node *) list_make3(query->targetList, query->jointree, query->havingQual);
+	foreach(lc, query->rtable)
+		if (lfirst_node(RangeTblEntry, lc)->rtekind == RTE_FUNCTION)
+			reads = (Node *) lappend((List *) reads, lfirst_node(RangeTblEntry, lc)->functions);
 	/* join alias Vars name base columns only through the join */
-	reads = flatten_join_alias_vars(query, (Node *) list_make3(query->targetList,
-															   query->jointree,
-															   query->havingQual));
+	reads = flatten_join_alias_vars(query, reads);
 	foreach(lc, query->rtable)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);

@@ -150,6 +150,10 @@ my @views = (
 	[ functions_joined => q{SELECT g.n, count(*) AS n_events, sum(e.qty) AS total, max(e.amount) AS top
 	                          FROM d.events e JOIN generate_series(0, 20, 5) g(n) ON e.qty >= g.n
 	                         GROUP BY g.n} ],
+	# an array exploded: a function in FROM reading the row it follows
+	[ exploded => q{SELECT x.v, count(*) AS n, sum(e.qty) AS total
+	                  FROM d.events e, unnest(ARRAY[e.kind, e.flag::text, 'all']) AS x(v)
+	                 GROUP BY x.v} ],
 	# a VALUES list joined: constant, in every term as it is
 	[ values_joined => q{SELECT m.label, count(*) AS n, sum(e.amount) AS total, min(e.qty) AS low
 	                       FROM d.events e
