@@ -62,19 +62,33 @@ analyze_one(const char *query_text)
 	return query;
 }
 
+static bool
+is_output_column(TargetEntry *tle, const char *name)
+{
+	return !tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0;
+}
+
 TargetEntry *
 query_output_column(Query *query, const char *name)
 {
 	ListCell   *lc;
 
 	foreach(lc, query->targetList)
-	{
-		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-		if (!tle->resjunk && tle->resname && strcmp(tle->resname, name) == 0)
-			return tle;
-	}
+		if (is_output_column(lfirst_node(TargetEntry, lc), name))
+			return lfirst(lc);
 	return NULL;
+}
+
+int
+query_output_columns_named(Query *query, const char *name)
+{
+	int			named = 0;
+	ListCell   *lc;
+
+	foreach(lc, query->targetList)
+		if (is_output_column(lfirst_node(TargetEntry, lc), name))
+			named++;
+	return named;
 }
 
 Oid

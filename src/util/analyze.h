@@ -25,6 +25,9 @@ extern void query_text_error_callback(void *arg);
 /* The query's output column (not resjunk) called name, or NULL */
 extern TargetEntry *query_output_column(Query *query, const char *name);
 
+/* How many of the query's output columns are called name */
+extern int	query_output_columns_named(Query *query, const char *name);
+
 /*
  * The function spec names: "name" or "schema.name" when exactly one
  * function has that name (resolved with the current search_path, as any

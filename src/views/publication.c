@@ -322,8 +322,7 @@ publication_check(MatviewDefinition *def, Oid relid)
 	{
 		const char *name = lfirst(lc);
 		TargetEntry *column = query_output_column(query, name);
-		int			named = 0;
-		ListCell   *tc;
+		int			named = query_output_columns_named(query, name);
 
 		if (column == NULL)
 			ereport(ERROR,
@@ -331,10 +330,6 @@ publication_check(MatviewDefinition *def, Oid relid)
 					 errmsg("partition column \"%s\" is not a column of the query of \"%s\"",
 							name, def->name)));
 		/* a partition's path names its value: one column, of a real type */
-		foreach(tc, query->targetList)
-			if (!lfirst_node(TargetEntry, tc)->resjunk &&
-				strcmp(lfirst_node(TargetEntry, tc)->resname, name) == 0)
-				named++;
 		if (named > 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
