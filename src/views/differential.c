@@ -170,9 +170,19 @@ state_keeps_extremes(Oid state, DiffSql *sql)
 }
 
 /*
- * Whether the installed SQL has 1.9's functions for differential refresh
- * (extremes_merged(), kept_extremes(..., copies), max_scale()): the library
- * also serves 1.8's SQL until ALTER EXTENSION pipeline UPDATE.
+ * Whether the installed SQL has pipeline.name(argtypes): the library also
+ * serves older SQL until ALTER EXTENSION pipeline UPDATE.
+ */
+static bool
+pipeline_function_installed(const char *name, int nargs, const Oid *argtypes)
+{
+	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString(pstrdup(name))),
+									 nargs, argtypes, true));
+}
+
+/*
+ * 1.9's functions for differential refresh (extremes_merged(),
+ * kept_extremes(..., copies), max_scale())
  */
 static bool
 functions_1_9_installed(void)
@@ -180,18 +190,16 @@ functions_1_9_installed(void)
 	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYARRAYOID, INT8OID,
 	BOOLOID};
 
-	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("extremes_merged")),
-									 7, argtypes, true));
+	return pipeline_function_installed("extremes_merged", 7, argtypes);
 }
 
-/* Whether the installed SQL has 1.21's pipeline.numeric_sum(numeric). */
+/* 1.21's pipeline.numeric_sum(numeric) */
 static bool
 numeric_sum_installed(void)
 {
 	Oid			argtypes[1] = {NUMERICOID};
 
-	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("numeric_sum")),
-									 1, argtypes, true));
+	return pipeline_function_installed("numeric_sum", 1, argtypes);
 }
 
 /*
