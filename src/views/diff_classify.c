@@ -790,7 +790,7 @@ range_table_reason(Query *query)
 				/* a set per row of what it reads, like an expression's value */
 				break;
 			case RTE_TABLEFUNC:
-				reason = "functions in FROM are not supported";
+				reason = "XMLTABLE in FROM is not supported";
 				break;
 			case RTE_VALUES:
 				/* a constant list: no change to follow, in every term as is */
