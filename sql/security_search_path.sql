@@ -112,6 +112,11 @@ CREATE FUNCTION attacker.array_step(integer[], integer) RETURNS integer[] LANGUA
 SET search_path = pg_catalog AS $f$
 BEGIN PERFORM attacker.sprung('array_agg'); RETURN $1 OPERATOR(pg_catalog.||) $2; END $f$;
 CREATE AGGREGATE attacker.array_agg(integer) (SFUNC = attacker.array_step, STYPE = integer[]);
+-- what a differential delta sums numerics with (1.21: pipeline.numeric_sum)
+CREATE FUNCTION attacker.numeric_add(numeric, numeric) RETURNS numeric LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$
+BEGIN PERFORM attacker.sprung('numeric_add'); RETURN $1 OPERATOR(pg_catalog.+) $2; END $f$;
+CREATE AGGREGATE attacker.numeric_sum(numeric) (SFUNC = attacker.numeric_add, STYPE = numeric);
 
 -- the attacker's own pipeline: a source and a view others may build on
 CREATE TABLE attacker.src (id int, t text);
