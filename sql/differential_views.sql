@@ -26,6 +26,8 @@ CREATE VIEW pv.event_regions AS
   SELECT * FROM pv.events JOIN pv.users USING (user_id);
 CREATE VIEW pv.invoker_buys WITH (security_invoker) AS
   SELECT e.user_id, e.amount FROM pv.events e WHERE e.kind = 'buy';
+CREATE VIEW pv.aliased_regions AS
+  SELECT j.id, j.region, j.kind FROM (pv.events e JOIN pv.users u ON u.user_id = e.user_id) AS j;
 
 \i test/differences.sql
 
@@ -61,6 +63,18 @@ INSERT INTO pv.expect VALUES
                          FROM pv.events e JOIN generate_series(1, 6) g(n) ON g.n = e.user_id
                          JOIN unnest(ARRAY[''buy'', ''view'']) WITH ORDINALITY u(label, ord) ON u.label = e.kind
                         GROUP BY g.n, u.label, u.ord'),
+ -- a function reading a join's column through the join's alias, the join
+ -- flattened as a subquery or view beside it is expanded (the refresh named
+ -- the gone join); through a view that reads it so
+ ('lateral_aliased', 'SELECT j.id, x.label
+                        FROM (pv.events JOIN (SELECT user_id AS uid, region FROM pv.users) u
+                              ON u.uid = pv.events.user_id) AS j,
+                             unnest(ARRAY[j.region, j.kind]) x(label)'),
+ ('lateral_grouped', 'SELECT count(*) AS n, count(x.label) AS labels
+                        FROM (pv.events JOIN (SELECT user_id AS uid, region FROM pv.users) u
+                              ON u.uid = pv.events.user_id) AS j,
+                             unnest(ARRAY[j.region, j.kind]) x(label) GROUP BY ()'),
+ ('lateral_of_view', 'SELECT p.id, x.label FROM pv.aliased_regions p, unnest(ARRAY[p.region, p.kind]) x(label)'),
  -- a subquery's conditions are tested before the reader's, as PostgreSQL
  -- tests them (user 0 has events: filling the view divided by zero)
  ('sub_guarded', 'SELECT q.id, count(*) AS n FROM (SELECT id, user_id FROM pv.events WHERE abs(user_id) > 0) q

@@ -134,10 +134,33 @@ name_tables_walker(Node *node, void *context)
 	return expression_tree_walker(node, name_tables_walker, context);
 }
 
+/*
+ * The expressions of query that read columns: its select list, FROM and
+ * HAVING, and the arguments of its functions and VALUES lists in FROM,
+ * which may read another FROM item's columns (unnest(t.tags)).
+ */
+static List *
+query_expressions(Query *query)
+{
+	List	   *expressions = list_make3(query->targetList, query->jointree, query->havingQual);
+	ListCell   *lc;
+
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_FUNCTION)
+			expressions = lappend(expressions, rte->functions);
+		else if (rte->rtekind == RTE_VALUES)
+			expressions = lappend(expressions, rte->values_lists);
+	}
+	return expressions;
+}
+
 bool
 diff_reads_unnamed_whole_row(Query *query)
 {
-	Node	   *reads = (Node *) list_make3(query->targetList, query->jointree, query->havingQual);
+	Node	   *reads = (Node *) query_expressions(query);
 	int			rtindex = 0;
 	ListCell   *lc;
 
@@ -156,13 +179,27 @@ diff_reads_unnamed_whole_row(Query *query)
 	return false;
 }
 
-/* Join alias columns replaced by the columns they stand for. */
+/*
+ * Join alias columns replaced by the columns they stand for, wherever
+ * query_expressions() reads them.
+ */
 static void
 flatten_join_columns(Query *query)
 {
+	ListCell   *lc;
+
 	query->targetList = (List *) flatten_join_alias_vars(query, (Node *) query->targetList);
 	query->jointree = (FromExpr *) flatten_join_alias_vars(query, (Node *) query->jointree);
 	query->havingQual = flatten_join_alias_vars(query, query->havingQual);
+	foreach(lc, query->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_FUNCTION)
+			rte->functions = (List *) flatten_join_alias_vars(query, (Node *) rte->functions);
+		else if (rte->rtekind == RTE_VALUES)
+			rte->values_lists = (List *) flatten_join_alias_vars(query, (Node *) rte->values_lists);
+	}
 }
 
 static bool
@@ -423,8 +460,6 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 			break;
 	}
 	query->jointree = makeFromExpr(items, quals == NIL ? NULL : (Node *) make_ands_explicit(quals));
-	(void) name_tables_walker((Node *) query->targetList, NULL);
-	(void) name_tables_walker((Node *) query->jointree, NULL);
-	(void) name_tables_walker(query->havingQual, NULL);
+	(void) name_tables_walker((Node *) query_expressions(query), NULL);
 	return query;
 }

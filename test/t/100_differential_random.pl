@@ -154,6 +154,13 @@ my @views = (
 	[ exploded => q{SELECT x.v, count(*) AS n, sum(e.qty) AS total
 	                  FROM d.events e, unnest(ARRAY[e.kind, e.flag::text, 'all']) AS x(v)
 	                 GROUP BY x.v} ],
+	# the same through a join's alias, a subquery beside it (flattened, the
+	# join is gone from the refresh's FROM: its columns name their tables)
+	[ exploded_aliased => q{SELECT x.v, count(*) AS n, sum(j.qty) AS total
+	                          FROM (d.events e JOIN (SELECT id AS uid, region FROM d.users) u
+	                                ON u.uid = e.user_id) AS j,
+	                               unnest(ARRAY[j.kind, j.region]) AS x(v)
+	                         GROUP BY x.v} ],
 	# a VALUES list joined: constant, in every term as it is
 	[ values_joined => q{SELECT m.label, count(*) AS n, sum(e.amount) AS total, min(e.qty) AS low
 	                       FROM d.events e
