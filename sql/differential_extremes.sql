@@ -48,6 +48,10 @@ SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, NULL, NULL, '{2,4,9}'::int
 -- asked again with the same arguments, or with other deletes: each its own answer
 SELECT pipeline.extremes_merged('{1,3,5}'::int[], 10, v.gone, '{1}', '{4}'::int[], 10, false) AS after_delete
   FROM (VALUES ('{1}'::int[]), ('{1}'), ('{3}'), ('{2}'), ('{3}'), ('{1}')) v(gone);
+-- an answer of kept values left as they were is remembered as such: asked
+-- again with other kept values, it gives those
+SELECT pipeline.extremes_merged(v.kept, 10, '{9}', '{1}', '{8}'::int[], 10, false) AS kept_as_given
+  FROM (VALUES ('{1,3,5}'::int[]), ('{1,3,5}'), ('{2,4,6}'), ('{1,3,5}'), ('{2,4,6}')) v(kept);
 -- a deleted value better than the last kept and not kept came and went
 -- inside the window (a view reading its changes as logged sees both): taken
 -- from the inserted values; unknown when it is not among them, or when

@@ -42,14 +42,19 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/sortsupport.h"
 #include "utils/typcache.h"
 
 #include "views/diff_sql.h"
 
-/* What one call needs to compare and rebuild values of the element type. */
+/*
+ * What one call needs to compare and rebuild values of the element type.
+ * Compared by the type's sort support, as a sort does: a comparison
+ * through the function manager cost more than the comparison itself.
+ */
 typedef struct ExtremesType
 {
-	FmgrInfo   *compare;
+	SortSupportData compare;
 	Oid			collation;
 	bool		descending;
 	Oid			argtype;		/* the argument it was looked up for */
@@ -63,7 +68,7 @@ typedef struct ExtremesType
 static bool
 better(ExtremesType *t, Datum a, Datum b)
 {
-	int32		cmp = DatumGetInt32(FunctionCall2Coll(t->compare, t->collation, a, b));
+	int			cmp = ApplySortComparator(a, false, b, false, &t->compare);
 
 	return t->descending ? cmp > 0 : cmp < 0;
 }
@@ -71,7 +76,7 @@ better(ExtremesType *t, Datum a, Datum b)
 static bool
 same(ExtremesType *t, Datum a, Datum b)
 {
-	return DatumGetInt32(FunctionCall2Coll(t->compare, t->collation, a, b)) == 0;
+	return ApplySortComparator(a, false, b, false, &t->compare) == 0;
 }
 
 /* The elements of array (never NULL: only values are kept or counted). */
@@ -155,18 +160,25 @@ remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *inserted, int *n
 	return true;
 }
 
-/* t for values of elemtype: its btree comparison and storage. */
+/*
+ * t for values of elemtype under collation: its btree ordering's sort
+ * support (in context) and its storage.
+ */
 static void
-extremes_type_init(ExtremesType *t, Oid elemtype)
+extremes_type_init(ExtremesType *t, Oid elemtype, Oid collation, MemoryContext context)
 {
-	TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_CMP_PROC_FINFO);
+	TypeCacheEntry *typcache = lookup_type_cache(elemtype, TYPECACHE_LT_OPR);
 
-	if (!OidIsValid(typcache->cmp_proc_finfo.fn_oid))
+	if (!OidIsValid(typcache->lt_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("could not identify a comparison function for type %s",
 						format_type_be(elemtype))));
-	t->compare = &typcache->cmp_proc_finfo;
+	memset(&t->compare, 0, sizeof(SortSupportData));
+	t->compare.ssup_cxt = context;
+	t->compare.ssup_collation = collation;
+	PrepareSortSupportFromOrderingOp(typcache->lt_opr, &t->compare);
+	t->collation = collation;
 	t->elemtype = elemtype;
 	get_typlenbyvalalign(elemtype, &t->typlen, &t->typbyval, &t->typalign);
 }
@@ -182,18 +194,17 @@ extremes_type(FunctionCallInfo fcinfo, int value_arg, bool array_arg, bool desce
 	ExtremesType *t = fcinfo->flinfo->fn_extra;
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, value_arg);
 
-	if (t == NULL || t->argtype != argtype)
+	if (t == NULL || t->argtype != argtype || t->collation != PG_GET_COLLATION())
 	{
 		Oid			elemtype = array_arg ? get_element_type(argtype) : argtype;
 
 		if (!OidIsValid(elemtype))
 			elog(ERROR, "pipeline.extremes_after() could not determine its element type");
 		t = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ExtremesType));
-		extremes_type_init(t, elemtype);
+		extremes_type_init(t, elemtype, PG_GET_COLLATION(), fcinfo->flinfo->fn_mcxt);
 		t->argtype = argtype;
 		fcinfo->flinfo->fn_extra = t;
 	}
-	t->collation = PG_GET_COLLATION();
 	t->descending = descending;
 	return t;
 }
@@ -365,11 +376,13 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
 }
 
 /*
- * For a group with deletes, a refresh's MERGE asks for its kept values up
- * to three times (for the extreme, the kept values, whether they are
+ * For a group with deletes, a refresh's MERGE asks for its kept values
+ * three times (for the extreme, the kept values, whether they are
  * unknown), the other min() and max() in between: the last few answers
  * are kept, found by the bytes of their arguments (the function is
- * immutable).
+ * immutable).  They are looked up first: comparing bytes costs less than
+ * even the common answer, kept values left as they are (a delete seldom
+ * takes one of the best eight), which reads every argument.
  */
 #define ANSWERS_KEPT 4
 
@@ -377,7 +390,8 @@ typedef struct KeptAnswer
 {
 	StringInfoData arguments;
 	bool		isnull;
-	Datum		answer;			/* a flat array, in answers_context */
+	bool		unchanged;		/* the answer is the kept values given */
+	Datum		answer;			/* else a flat array, in answers_context */
 } KeptAnswer;
 
 static KeptAnswer answers[ANSWERS_KEPT];
@@ -510,20 +524,21 @@ Datum
 pipeline_extremes_merged(PG_FUNCTION_ARGS)
 {
 	ExtremesType *t = extremes_type(fcinfo, 0, true, PG_GETARG_BOOL(6));
-	ArrayType  *inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	ArrayType  *inserted;
 	Datum		best = (Datum) 0;
-	bool		any = inserted != NULL && end_element(t, inserted, false, &best);
-	ArrayType  *unchanged;
+	bool		any;
 	KeptAnswer *slot;
+	bool		unchanged;
 	Datum		answer;
 	MemoryContext old;
 
 	/* without deletes it is asked once, and mostly answered at once */
 	if (PG_ARGISNULL(2))
+	{
+		inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+		any = inserted != NULL && end_element(t, inserted, false, &best);
 		return extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
-	/* with them too, mostly: a delete seldom takes one of the best eight */
-	if ((unchanged = kept_unchanged(fcinfo, t, any, best)) != NULL)
-		PG_RETURN_ARRAYTYPE_P(unchanged);
+	}
 	if (answers_context == NULL)
 	{
 		answers_context = AllocSetContextCreate(TopMemoryContext, "pipeline kept extremes",
@@ -543,20 +558,30 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 			continue;
 		if (known->isnull)
 			PG_RETURN_NULL();
+		if (known->unchanged)
+			PG_RETURN_DATUM(PointerGetDatum(PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0))));
 		PG_RETURN_DATUM(datumCopy(known->answer, false, -1));
 	}
 
+	/* mostly: a delete seldom takes one of the best eight */
 	arguments_bytes(fcinfo, t, &asked);
-	answer = extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	any = inserted != NULL && end_element(t, inserted, false, &best);
+	unchanged = kept_unchanged(fcinfo, t, any, best) != NULL;
+	answer = unchanged ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0))) :
+		extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+
+	/* kept once answered: an error above leaves the slot as it was */
 	slot = &answers[answers_next];
 	answers_next = (answers_next + 1) % ANSWERS_KEPT;
-	if (!slot->isnull && DatumGetPointer(slot->answer) != NULL)
+	if (!slot->isnull && !slot->unchanged && DatumGetPointer(slot->answer) != NULL)
 		pfree(DatumGetPointer(slot->answer));
 	resetStringInfo(&slot->arguments);
 	appendBinaryStringInfo(&slot->arguments, asked.data, asked.len);
 	slot->isnull = fcinfo->isnull;
+	slot->unchanged = unchanged;
 	slot->answer = (Datum) 0;
-	if (!fcinfo->isnull)
+	if (!fcinfo->isnull && !unchanged)
 	{
 		old = MemoryContextSwitchTo(answers_context);
 		slot->answer = datumCopy(answer, false, -1);
