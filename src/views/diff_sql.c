@@ -315,6 +315,19 @@ finalize_mutator(Node *node, DiffSql *sql)
 	return expression_tree_mutator(node, finalize_mutator, sql);
 }
 
+/*
+ * s's numeric sum number n at its inputs' largest scale, as sum() gives
+ * it: a sum keeps the largest scale it ever had, and a delete may take
+ * the inputs that had it.  Rounded only then: rounding to the scale the
+ * sum has changes nothing, and costs a copy.
+ */
+static char *
+sum_at_scale(int n)
+{
+	return psprintf("(CASE WHEN pg_catalog.scale(s.sum_%d) = s.scale_%d THEN s.sum_%d "
+					"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) END)", n, n, n, n, n);
+}
+
 /* The value of aggregate number n (1-based) from its state in s. */
 static char *
 aggregate_value(DiffSql *sql, DiffAgg *agg, int n)
@@ -334,7 +347,7 @@ aggregate_value(DiffSql *sql, DiffAgg *agg, int n)
 			if (agg->argtype == INT8OID)
 				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL ELSE s.sum_%d END)", nn, sum);
 			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL THEN s.sum_%d "
-							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) END)", nn, sum, sum, sum, sum);
+							"ELSE %s END)", nn, sum, sum, sum_at_scale(sum));
 		case DIFF_AVG:
 			if (!agg->numeric_arg)
 				return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL "
@@ -342,8 +355,8 @@ aggregate_value(DiffSql *sql, DiffAgg *agg, int n)
 								nn, sum, nn);
 			return psprintf("(CASE WHEN s.nn_%d = 0 THEN NULL WHEN s.scale_%d IS NULL "
 							"THEN s.sum_%d OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric "
-							"ELSE pg_catalog.round(s.sum_%d, s.scale_%d) OPERATOR(pg_catalog./) "
-							"s.nn_%d::pg_catalog.numeric END)", nn, sum, sum, nn, sum, sum, nn);
+							"ELSE %s OPERATOR(pg_catalog./) s.nn_%d::pg_catalog.numeric END)",
+							nn, sum, sum, nn, sum_at_scale(sum), nn);
 		case DIFF_MIN:
 		case DIFF_MAX:
 			return psprintf("s.ext_%d", n);

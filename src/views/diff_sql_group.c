@@ -377,9 +377,8 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 							 i, nn, i, i);
 			if (agg->numeric_arg)
 			{
-				/* the largest scale after the inserts */
-				char	   *scale = psprintf("(CASE WHEN s.scale_%d IS NULL OR d.d_ins_sc_%d > s.scale_%d "
-											 "THEN d.d_ins_sc_%d ELSE s.scale_%d END)", i, i, i, i, i);
+				/* the largest scale after the inserts (GREATEST skips NULLs) */
+				char	   *scale = psprintf("GREATEST(s.scale_%d, d.d_ins_sc_%d)", i, i);
 
 				/*
 				 * How many inputs have it: those that had, minus the deletes,
