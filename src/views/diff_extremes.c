@@ -399,78 +399,82 @@ static int	answers_next;
 static StringInfoData asked;	/* this call's arguments */
 static MemoryContext answers_context;
 
-/* fcinfo's arguments (and t's type and collation) as bytes, into buf */
+/*
+ * A question's fixed part, compared first: most answers kept are for
+ * another aggregate or group, whose type, order or counts differ.
+ */
+typedef struct QuestionHead
+{
+	Oid			elemtype;
+	Oid			collation;
+	int64		old_count;
+	int64		new_count;
+	int32		nulls;			/* a bit per argument that is NULL */
+	int32		descending;
+} QuestionHead;
+
+/* The arguments of pipeline.extremes_merged() that are arrays */
+static const int array_args[] = {0, 2, 3, 4};
+
+/* fcinfo's fixed part (and t's type and collation), padding zeroed */
 static void
-arguments_bytes(FunctionCallInfo fcinfo, ExtremesType *t, StringInfo buf)
+question_head(FunctionCallInfo fcinfo, ExtremesType *t, QuestionHead *head)
+{
+	memset(head, 0, sizeof(QuestionHead));
+	head->elemtype = t->elemtype;
+	head->collation = t->collation;
+	for (int arg = 0; arg < PG_NARGS(); arg++)
+		if (PG_ARGISNULL(arg))
+			head->nulls |= 1 << arg;
+	head->old_count = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	head->new_count = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5);
+	head->descending = t->descending;
+}
+
+/* The question as bytes, into buf: its head, then each array's length and bytes. */
+static void
+question_bytes(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo buf)
 {
 	resetStringInfo(buf);
-	appendBinaryStringInfo(buf, (char *) &t->elemtype, sizeof(Oid));
-	appendBinaryStringInfo(buf, (char *) &t->collation, sizeof(Oid));
-	for (int arg = 0; arg < PG_NARGS(); arg++)
+	appendBinaryStringInfo(buf, (const char *) head, sizeof(QuestionHead));
+	for (int i = 0; i < (int) lengthof(array_args); i++)
 	{
-		if (PG_ARGISNULL(arg))
-			appendStringInfoChar(buf, 'n');
-		else if (arg == 1 || arg == 5 || arg == 6)
-		{
-			/* by value (a bigint Datum may be a pointer on 32-bit builds) */
-			int64		value = arg == 6 ? PG_GETARG_BOOL(arg) : PG_GETARG_INT64(arg);
+		struct varlena *value;
+		int32		length;
 
-			appendStringInfoChar(buf, 'v');
-			appendBinaryStringInfo(buf, (char *) &value, sizeof(int64));
-		}
-		else
-		{
-			struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(arg));
-			int32		length = VARSIZE_ANY_EXHDR(value);
-
-			appendStringInfoChar(buf, 'a');
-			appendBinaryStringInfo(buf, (char *) &length, sizeof(int32));
-			appendBinaryStringInfo(buf, VARDATA_ANY(value), length);
-		}
+		if (PG_ARGISNULL(array_args[i]))
+			continue;
+		value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(array_args[i]));
+		length = VARSIZE_ANY_EXHDR(value);
+		appendBinaryStringInfo(buf, (const char *) &length, sizeof(int32));
+		appendBinaryStringInfo(buf, VARDATA_ANY(value), length);
 	}
 }
 
-/* Whether fcinfo's arguments (and t's) are those arguments_bytes() wrote into known. */
+/* Whether fcinfo asks, with head, what question_bytes() wrote into known. */
 static bool
-arguments_match(FunctionCallInfo fcinfo, ExtremesType *t, StringInfo known)
+question_matches(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo known)
 {
-	const char *at = known->data;
+	const char *at = known->data + sizeof(QuestionHead);
 	const char *end = known->data + known->len;
 
-	if (known->len < 2 * (int) sizeof(Oid) ||
-		memcmp(at, &t->elemtype, sizeof(Oid)) != 0 ||
-		memcmp(at + sizeof(Oid), &t->collation, sizeof(Oid)) != 0)
+	if (known->len < (int) sizeof(QuestionHead) ||
+		memcmp(known->data, head, sizeof(QuestionHead)) != 0)
 		return false;
-	at += 2 * sizeof(Oid);
-	for (int arg = 0; arg < PG_NARGS(); arg++)
+	for (int i = 0; i < (int) lengthof(array_args); i++)
 	{
-		if (at >= end)
+		struct varlena *value;
+		int32		length;
+
+		if (PG_ARGISNULL(array_args[i]))
+			continue;
+		value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(array_args[i]));
+		length = VARSIZE_ANY_EXHDR(value);
+		if (end - at < (long) sizeof(int32) + length ||
+			memcmp(at, &length, sizeof(int32)) != 0 ||
+			memcmp(at + sizeof(int32), VARDATA_ANY(value), length) != 0)
 			return false;
-		if (PG_ARGISNULL(arg))
-		{
-			if (*at++ != 'n')
-				return false;
-		}
-		else if (arg == 1 || arg == 5 || arg == 6)
-		{
-			int64		value = arg == 6 ? PG_GETARG_BOOL(arg) : PG_GETARG_INT64(arg);
-
-			if (*at++ != 'v' || end - at < (long) sizeof(int64) ||
-				memcmp(at, &value, sizeof(int64)) != 0)
-				return false;
-			at += sizeof(int64);
-		}
-		else
-		{
-			struct varlena *value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(arg));
-			int32		length = VARSIZE_ANY_EXHDR(value);
-
-			if (*at++ != 'a' || end - at < (long) sizeof(int32) + length ||
-				memcmp(at, &length, sizeof(int32)) != 0 ||
-				memcmp(at + sizeof(int32), VARDATA_ANY(value), length) != 0)
-				return false;
-			at += sizeof(int32) + length;
-		}
+		at += sizeof(int32) + length;
 	}
 	return at == end;
 }
@@ -527,6 +531,7 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	ArrayType  *inserted;
 	Datum		best = (Datum) 0;
 	bool		any;
+	QuestionHead head;
 	KeptAnswer *slot;
 	bool		unchanged;
 	Datum		answer;
@@ -549,12 +554,17 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 			initStringInfo(&answers[i].arguments);
 		MemoryContextSwitchTo(old);
 	}
-	/* compared in place: most calls are answered, and copy nothing */
-	for (int i = 0; i < ANSWERS_KEPT; i++)
-	{
-		KeptAnswer *known = &answers[i];
 
-		if (!arguments_match(fcinfo, t, &known->arguments))
+	/*
+	 * compared in place, the latest first: most calls are answered, and copy
+	 * nothing
+	 */
+	question_head(fcinfo, t, &head);
+	for (int i = 1; i <= ANSWERS_KEPT; i++)
+	{
+		KeptAnswer *known = &answers[(answers_next + ANSWERS_KEPT - i) % ANSWERS_KEPT];
+
+		if (!question_matches(fcinfo, &head, &known->arguments))
 			continue;
 		if (known->isnull)
 			PG_RETURN_NULL();
@@ -564,7 +574,7 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	}
 
 	/* mostly: a delete seldom takes one of the best eight */
-	arguments_bytes(fcinfo, t, &asked);
+	question_bytes(fcinfo, &head, &asked);
 	inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	any = inserted != NULL && end_element(t, inserted, false, &best);
 	unchanged = kept_unchanged(fcinfo, t, any, best) != NULL;
