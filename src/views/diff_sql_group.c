@@ -719,7 +719,8 @@ diff_sql_state_merge(DiffSql *sql, bool null_keys, bool gains, bool by_key)
 					"WHEN NOT MATCHED AND d.d_count > 0 THEN INSERT (%s, pipeline_stale) VALUES (%s, COALESCE(false%s, false))",
 					sql->state, group_delta_rows(sql, null_keys),
 					state_matches(sql, "d.c", null_keys, by_key),
-					sql->nkeys > 0 ?
+	/* gains alone empty no group */
+					sql->nkeys > 0 && !gains ?
 					"WHEN MATCHED AND s.pipeline_count + d.d_count = 0 THEN DELETE " : "",
 					set.data, update_stale.data, columns.data, values.data, insert_stale.data);
 }
