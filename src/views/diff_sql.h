@@ -143,13 +143,14 @@ extern char *diff_sql_state_populate(DiffSql *sql);
 
 /*
  * The view's rows of the changed groups, from the state, in this order:
- * rows kept updated (NULL without group keys; without null_keys it returns
- * the keys it rewrote, c1.. and a count of 1), rows gone deleted, new rows
- * inserted.  by_key (here and in the state's MERGE): the statement will
- * find its groups by index, not by hashing (differential.c, run_by_key()).
+ * rows kept updated (NULL without group keys; with keys and without
+ * null_keys it returns the keys it rewrote, c1.. and a count of 1), rows
+ * gone deleted, new rows inserted.  by_key (here and in the state's MERGE):
+ * the statement will find its groups by index, not by hashing
+ * (differential.c, run_by_key()).
  */
 extern char *diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places,
-										 bool by_key);
+										 bool keys, bool by_key);
 
 /* Whether the view has a HAVING (a group may leave it without losing rows). */
 extern bool diff_sql_has_having(DiffSql *sql);
@@ -175,6 +176,13 @@ extern bool diff_sql_key_types_indexable(const Oid *types, int count);
  * as pipeline_dl for the statements below (left_only).
  */
 extern char *diff_sql_group_keys_left(DiffSql *sql);
+
+/*
+ * The same for a delta of gains alone in a view without HAVING, whose
+ * UPDATE returned no keys: every changed group has its state, and the
+ * UPDATE rewrote each that had a row, so those left are the new ones.
+ */
+extern char *diff_sql_group_keys_new(DiffSql *sql);
 
 /* left_only: only for the groups in pipeline_dl. */
 extern char *diff_sql_view_delete_groups(DiffSql *sql, bool null_keys, bool left_only,

@@ -569,7 +569,7 @@ diff_sql_group_keys_left(DiffSql *sql)
 					keys_equal(sql, "u.c", "pipeline_dg.c", sql->nkeys), types.data);
 }
 
-/* The keys of diff_sql_group_keys_left(), kept as pipeline_dl. */
+/* The keys of diff_sql_group_keys_left() or _new(), kept as pipeline_dl. */
 static char *
 group_delta_keys_left(DiffSql *sql)
 {
@@ -1000,14 +1000,14 @@ and_having(DiffSql *sql)
  * and an insert wrote it twice.
  */
 char *
-diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places, bool by_key)
+diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places, bool keys, bool by_key)
 {
 	StringInfoData returning;
 
 	if (sql->nkeys == 0)
 		return NULL;
 	initStringInfo(&returning);
-	if (!null_keys)
+	if (!null_keys && keys)
 		appendStringInfo(&returning, "%s, 1::pg_catalog.int8", column_list("d.c", 1, sql->nkeys));
 	if (places)
 		appendStringInfo(&returning, "%sv.ctid AS " DIFF_SQL_PLACE_COLUMN,
@@ -1017,6 +1017,15 @@ diff_sql_view_update_groups(DiffSql *sql, bool null_keys, bool places, bool by_k
 					sql->state, group_delta_keys(sql, null_keys), view_matches(sql, null_keys, by_key),
 					state_matches(sql, "d.c", null_keys, by_key), and_having(sql),
 					returning.len > 0 ? " RETURNING " : "", returning.data);
+}
+
+char *
+diff_sql_group_keys_new(DiffSql *sql)
+{
+	return psprintf("SELECT %s, 1::pg_catalog.int8 FROM pipeline_dg d WHERE NOT %s AND NOT EXISTS "
+					"(SELECT FROM %s v WHERE %s)",
+					column_list("d.c", 1, sql->nkeys), some_key_null(sql, "d.c", sql->nkeys),
+					sql->view, view_matches(sql, false, false));
 }
 
 bool
