@@ -82,6 +82,15 @@ SELECT * FROM gains.refresh();
 SELECT * FROM gains.differences() WHERE rows <> 0;
 SELECT k, n, total, mean, lo, hi FROM gains.mv_per_key WHERE k IS NULL OR k >= 5 ORDER BY k;
 
+-- a group of NULL values alone, appended to twice: still without a value
+-- (its state's sums, scales and extremes stay zero and NULL)
+INSERT INTO gains.events (k, x, f, t) VALUES (8, NULL, NULL, NULL);
+SELECT * FROM gains.refresh();
+INSERT INTO gains.events (k, x, f, t) VALUES (8, NULL, NULL, NULL), (8, NULL, true, NULL);
+SELECT * FROM gains.refresh();
+SELECT * FROM gains.differences() WHERE rows <> 0;
+SELECT k, n, nx, total, mean, lo, hi, all_f, any_f, first_t FROM gains.mv_per_key WHERE k = 8;
+
 -- 100 rows at once, scales 0 to 3: the one-row overall view's delta has
 -- more than 32 rows per view row and sums by sum(), the others by adding
 -- each value to the last (pipeline.numeric_sum(), 1.21)

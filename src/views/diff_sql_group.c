@@ -360,6 +360,13 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 	int			n = sql->nn_column[i];
 	int			gone = gone_values(sql, i);
 	char	   *nn = psprintf("(s.nn_%d + d.d_nn_%d)", n, n);
+
+	/*
+	 * The group has no value left.  Not after gains alone: it had none and
+	 * got none, so its state and the delta's are all NULL and zero, which
+	 * each column's expression then gives as it is.
+	 */
+	char	   *emptied = gains ? "false" : psprintf("%s = 0", nn);
 	char	   *del_sc = went(gains, "del_sc", i, "NULL::pg_catalog.int4");
 	char	   *del;
 
@@ -373,8 +380,8 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 		case DIFF_AVG:
 			if (!owns_sum(sql, agg, i))
 				break;
-			appendStringInfo(set, ", sum_%d = CASE WHEN %s = 0 THEN 0 ELSE s.sum_%d + d.d_sum_%d END",
-							 i, nn, i, i);
+			appendStringInfo(set, ", sum_%d = CASE WHEN %s THEN 0 ELSE s.sum_%d + d.d_sum_%d END",
+							 i, emptied, i, i);
 			if (agg->numeric_arg)
 			{
 				/* the largest scale after the inserts (GREATEST skips NULLs) */
@@ -401,9 +408,9 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 												   went(gains, "special", i, "false"), del_sc,
 												   scale, have);
 
-				appendStringInfo(set, ", scale_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, scale);
-				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s = 0 OR %s THEN 0 ELSE %s END",
-								 i, nn, scale_stale, have);
+				appendStringInfo(set, ", scale_%d = CASE WHEN %s THEN NULL ELSE %s END", i, emptied, scale);
+				appendStringInfo(set, ", scale_n_%d = CASE WHEN %s OR %s THEN 0 ELSE %s END",
+								 i, emptied, scale_stale, have);
 				appendStringInfo(stale, " OR (%s > 0 AND %s)", nn, scale_stale);
 			}
 			break;
@@ -420,18 +427,18 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 											nn, agg->kind == DIFF_MIN ? "false" : "true");
 
 				/* without deletes the extreme is known as before */
-				appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL WHEN %s IS NULL "
+				appendStringInfo(set, ", ext_%d = CASE WHEN %s THEN NULL WHEN %s IS NULL "
 								 "THEN %s(s.ext_%d, %s) ELSE (%s)[1] END",
-								 i, nn, values_gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i,
+								 i, emptied, values_gone, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i,
 								 inserted_best(sql, i), kept);
-				appendStringInfo(set, ", top_%d = CASE WHEN %s = 0 THEN NULL ELSE %s END", i, nn, kept);
+				appendStringInfo(set, ", top_%d = CASE WHEN %s THEN NULL ELSE %s END", i, emptied, kept);
 				/* unknown: read from the sources */
 				appendStringInfo(stale, " OR (%s > 0 AND (%s IS NOT NULL OR s.top_%d IS NULL) AND %s IS NULL)",
 								 nn, values_gone, i, kept);
 				break;
 			}
-			appendStringInfo(set, ", ext_%d = CASE WHEN %s = 0 THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
-							 i, nn, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i);
+			appendStringInfo(set, ", ext_%d = CASE WHEN %s THEN NULL ELSE %s(s.ext_%d, d.d_ins_%d) END",
+							 i, emptied, agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i);
 
 			/*
 			 * A deleted value at or beyond the new extreme may have been it
