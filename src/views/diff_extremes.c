@@ -431,6 +431,19 @@ question_head(FunctionCallInfo fcinfo, ExtremesType *t, QuestionHead *head)
 	head->descending = t->descending;
 }
 
+/* The bytes of array argument i (*length of them), in place, or NULL */
+static const char *
+array_bytes(FunctionCallInfo fcinfo, int i, int32 *length)
+{
+	struct varlena *value;
+
+	if (PG_ARGISNULL(array_args[i]))
+		return NULL;
+	value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(array_args[i]));
+	*length = VARSIZE_ANY_EXHDR(value);
+	return VARDATA_ANY(value);
+}
+
 /* The question as bytes, into buf: its head, then each array's length and bytes. */
 static void
 question_bytes(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo buf)
@@ -439,15 +452,13 @@ question_bytes(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo buf
 	appendBinaryStringInfo(buf, (const char *) head, sizeof(QuestionHead));
 	for (int i = 0; i < (int) lengthof(array_args); i++)
 	{
-		struct varlena *value;
 		int32		length;
+		const char *bytes = array_bytes(fcinfo, i, &length);
 
-		if (PG_ARGISNULL(array_args[i]))
+		if (bytes == NULL)
 			continue;
-		value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(array_args[i]));
-		length = VARSIZE_ANY_EXHDR(value);
 		appendBinaryStringInfo(buf, (const char *) &length, sizeof(int32));
-		appendBinaryStringInfo(buf, VARDATA_ANY(value), length);
+		appendBinaryStringInfo(buf, bytes, length);
 	}
 }
 
@@ -463,16 +474,13 @@ question_matches(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo k
 		return false;
 	for (int i = 0; i < (int) lengthof(array_args); i++)
 	{
-		struct varlena *value;
 		int32		length;
+		const char *bytes = array_bytes(fcinfo, i, &length);
 
-		if (PG_ARGISNULL(array_args[i]))
+		if (bytes == NULL)
 			continue;
-		value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(array_args[i]));
-		length = VARSIZE_ANY_EXHDR(value);
 		if (end - at < (long) sizeof(int32) + length ||
-			memcmp(at, &length, sizeof(int32)) != 0 ||
-			memcmp(at + sizeof(int32), VARDATA_ANY(value), length) != 0)
+			memcmp(at, &length, sizeof(int32)) != 0 || memcmp(at + sizeof(int32), bytes, length) != 0)
 			return false;
 		at += sizeof(int32) + length;
 	}
