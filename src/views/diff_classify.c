@@ -816,13 +816,8 @@ collect_sources(Query *query, DiffShape *shape)
 	bool		column_aliases = false;
 	ListCell   *lc;
 
-	/* and a function in FROM reads the columns of its arguments */
-	reads = (Node *) list_make3(query->targetList, query->jointree, query->havingQual);
-	foreach(lc, query->rtable)
-		if (lfirst_node(RangeTblEntry, lc)->rtekind == RTE_FUNCTION)
-			reads = (Node *) lappend((List *) reads, lfirst_node(RangeTblEntry, lc)->functions);
 	/* join alias Vars name base columns only through the join */
-	reads = flatten_join_alias_vars(query, reads);
+	reads = flatten_join_alias_vars(query, (Node *) diff_query_expressions(query));
 	foreach(lc, query->rtable)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);

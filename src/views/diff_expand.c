@@ -134,13 +134,8 @@ name_tables_walker(Node *node, void *context)
 	return expression_tree_walker(node, name_tables_walker, context);
 }
 
-/*
- * The expressions of query that read columns: its select list, FROM and
- * HAVING, and the arguments of its functions and VALUES lists in FROM,
- * which may read another FROM item's columns (unnest(t.tags)).
- */
-static List *
-query_expressions(Query *query)
+List *
+diff_query_expressions(Query *query)
 {
 	List	   *expressions = list_make3(query->targetList, query->jointree, query->havingQual);
 	ListCell   *lc;
@@ -160,7 +155,7 @@ query_expressions(Query *query)
 bool
 diff_reads_unnamed_whole_row(Query *query)
 {
-	Node	   *reads = (Node *) query_expressions(query);
+	Node	   *reads = (Node *) diff_query_expressions(query);
 	int			rtindex = 0;
 	ListCell   *lc;
 
@@ -181,7 +176,7 @@ diff_reads_unnamed_whole_row(Query *query)
 
 /*
  * Join alias columns replaced by the columns they stand for, wherever
- * query_expressions() reads them.
+ * diff_query_expressions() reads them.
  */
 static void
 flatten_join_columns(Query *query)
@@ -460,6 +455,6 @@ diff_expand_views(Query *query, Oid owner, StringInfo fingerprint, const char **
 			break;
 	}
 	query->jointree = makeFromExpr(items, quals == NIL ? NULL : (Node *) make_ands_explicit(quals));
-	(void) name_tables_walker((Node *) query_expressions(query), NULL);
+	(void) name_tables_walker((Node *) diff_query_expressions(query), NULL);
 	return query;
 }

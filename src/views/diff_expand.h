@@ -33,6 +33,13 @@ extern Query *diff_expand_views(Query *query, Oid owner, StringInfo fingerprint,
 extern bool diff_reads_unnamed_whole_row(Query *query);
 
 /*
+ * The expressions of query that read columns: its select list, FROM and
+ * HAVING, and the arguments of its functions and VALUES lists in FROM,
+ * which may read another FROM item's columns (unnest(t.tags)).
+ */
+extern List *diff_query_expressions(Query *query);
+
+/*
  * Whether rte is a plain view's entry: after diff_expand_views(), out of
  * FROM, kept for the permission check on the view and read by nothing.
  */
