@@ -608,13 +608,21 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	return answer;
 }
 
-/* pipeline.kept_extremes()'s state: the best values so far, best first. */
+/*
+ * pipeline.kept_extremes()'s state: the best values so far, best first.  A
+ * delta's group mostly gets a value or two, and the delta's hash table holds
+ * a state per group and column: so a state points at its call site's type
+ * and starts with room for two values.
+ */
 typedef struct KeptExtremes
 {
-	ExtremesType type;
+	ExtremesType *type;
 	int			n;
-	Datum		values[DIFF_EXTREMES_KEPT];
+	int			room;
+	Datum		values[FLEXIBLE_ARRAY_MEMBER];
 } KeptExtremes;
+
+#define KEPT_EXTREMES_SIZE(room) (offsetof(KeptExtremes, values) + (room) * sizeof(Datum))
 
 /*
  * pipeline.kept_extremes(value anyelement, descending boolean) aggregate,
@@ -643,11 +651,11 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 	}
 	if (state == NULL)
 	{
+		state = MemoryContextAlloc(aggcontext, KEPT_EXTREMES_SIZE(2));
 		/* looked up once per call site, not per group */
-		ExtremesType *type = extremes_type(fcinfo, 1, false, PG_GETARG_BOOL(2));
-
-		state = MemoryContextAllocZero(aggcontext, sizeof(KeptExtremes));
-		state->type = *type;
+		state->type = extremes_type(fcinfo, 1, false, PG_GETARG_BOOL(2));
+		state->n = 0;
+		state->room = 2;
 	}
 	value = PG_GETARG_DATUM(1);
 	for (int64 copy = 0; copy < Min(copies, DIFF_EXTREMES_KEPT); copy++)
@@ -656,21 +664,26 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 		MemoryContext old;
 
 		if (state->n == DIFF_EXTREMES_KEPT &&
-			!better(&state->type, value, state->values[DIFF_EXTREMES_KEPT - 1]))
+			!better(state->type, value, state->values[DIFF_EXTREMES_KEPT - 1]))
 			break;
 
 		/* after the values no worse than it, the worst dropped when full */
 		if (state->n == DIFF_EXTREMES_KEPT)
 		{
-			if (!state->type.typbyval)
+			if (!state->type->typbyval)
 				pfree(DatumGetPointer(state->values[DIFF_EXTREMES_KEPT - 1]));
 			state->n--;
 		}
-		for (position = state->n; position > 0 && better(&state->type, value, state->values[position - 1]);
+		if (state->n == state->room)
+		{
+			state->room = Min(state->room * 2, DIFF_EXTREMES_KEPT);
+			state = repalloc(state, KEPT_EXTREMES_SIZE(state->room));
+		}
+		for (position = state->n; position > 0 && better(state->type, value, state->values[position - 1]);
 			 position--)
 			state->values[position] = state->values[position - 1];
 		old = MemoryContextSwitchTo(aggcontext);
-		state->values[position] = datumCopy(value, state->type.typbyval, state->type.typlen);
+		state->values[position] = datumCopy(value, state->type->typbyval, state->type->typlen);
 		MemoryContextSwitchTo(old);
 		state->n++;
 	}
@@ -686,7 +699,7 @@ pipeline_kept_extremes_final(PG_FUNCTION_ARGS)
 
 	if (state == NULL || state->n == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_ARRAYTYPE_P(construct_array(state->values, state->n, state->type.elemtype,
-										  state->type.typlen, state->type.typbyval,
-										  state->type.typalign));
+	PG_RETURN_ARRAYTYPE_P(construct_array(state->values, state->n, state->type->elemtype,
+										  state->type->typlen, state->type->typbyval,
+										  state->type->typalign));
 }
