@@ -59,11 +59,12 @@ append_name_list(StringInfo buf, List *names, const char *prefix, const char *se
 	}
 }
 
-/* "OPERATOR(schema.name)" of an operator, or of pg_catalog's name if none */
+/* "left OPERATOR(schema.name) right" of an operator, or of pg_catalog's name if none */
 static char *
-operator_or_catalog_sql(Oid opno, const char *name)
+operator_or_catalog_sql(Oid opno, const char *name, const char *left, const char *right)
 {
-	return OidIsValid(opno) ? operator_sql(opno) : psprintf("OPERATOR(pg_catalog.%s)", name);
+	return OidIsValid(opno) ? operator_expr_sql(opno, left, right) :
+		psprintf("%s OPERATOR(pg_catalog.%s) %s", left, name, right);
 }
 
 /*
@@ -126,7 +127,9 @@ plan_keys(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 		p->key_attnos = lappend_int(p->key_attnos, cattno);
 		p->key_eq = lappend(p->key_eq,
 							operator_or_catalog_sql(lookup_type_cache(TupleDescAttr(tdesc, tattno - 1)->atttypid,
-																	  TYPECACHE_EQ_OPR)->eq_opr, "="));
+																	  TYPECACHE_EQ_OPR)->eq_opr, "=",
+													psprintf("t.%s", quote_identifier(key)),
+													psprintf("s.%s", quote_identifier(key))));
 	}
 }
 
@@ -164,7 +167,9 @@ plan_sequence(ApplyPlan *p, TupleDesc cdesc, TupleDesc tdesc)
 		Oid			ctype = TupleDescAttr(cdesc, p->seq_attno - 1)->atttypid;
 		Oid			cbase = getBaseType(ctype);
 
-		p->seq_gt = operator_or_catalog_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">");
+		p->seq_gt = operator_or_catalog_sql(lookup_type_cache(ttype, TYPECACHE_GT_OPR)->gt_opr, ">",
+											psprintf("t.%s", quote_identifier(p->sequence_by)),
+											psprintf("s.%s", quote_identifier(p->sequence_by)));
 		/* to the change sequence's base type: no domain's checks run */
 		if (ttype == ctype || ttype == cbase)
 			p->seq_cast = "";
@@ -276,7 +281,6 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 {
 	const char *seq = quote_identifier(p->sequence_by);
 	List	   *source_columns = list_copy(p->columns);
-	ListCell   *lc;
 	ListCell   *eq;
 
 	if (!name_list_has(source_columns, p->sequence_by))
@@ -292,13 +296,11 @@ append_merge_source(StringInfo sql, const ApplyPlan *p)
 					 quote_identifier(p->op_column), seq);
 	append_name_list(sql, p->keys, "w", ", ");
 	appendStringInfoString(sql, ") IS NOT NULL) s ON ");
-	forboth(lc, p->keys, eq, p->key_eq)
+	foreach(eq, p->key_eq)
 	{
-		const char *k = quote_identifier((char *) lfirst(lc));
-
-		if (lc != list_head(p->keys))
+		if (eq != list_head(p->key_eq))
 			appendStringInfoString(sql, " AND ");
-		appendStringInfo(sql, "t.%s %s s.%s", k, (char *) lfirst(eq), k);
+		appendStringInfoString(sql, (char *) lfirst(eq));
 	}
 }
 
@@ -317,8 +319,7 @@ append_when_matched(StringInfo sql, const ApplyPlan *p, bool remember_deletes)
 	ListCell   *lc;
 
 	if (p->seq_gt)
-		appendStringInfo(sql, " WHEN MATCHED AND t.%s %s s.%s THEN DO NOTHING",
-						 seq, p->seq_gt, seq);
+		appendStringInfo(sql, " WHEN MATCHED AND %s THEN DO NOTHING", p->seq_gt);
 	appendStringInfo(sql, " WHEN MATCHED AND s.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1",
 					 op);
 	if (p->seq_cast && remember_deletes)

@@ -32,8 +32,9 @@ typedef struct ApplyPlan
 	List	   *set_columns;	/* non-key columns of those */
 	List	   *key_attnos;		/* the keys' columns in the change table */
 	AttrNumber	seq_attno;		/* the sequence's */
-	List	   *key_eq;			/* per key: the operator t.k = s.k uses */
-	char	   *seq_gt;			/* t.seq > s.seq's, or NULL: no target column */
+	List	   *key_eq;			/* per key: SQL of t.k = s.k */
+	char	   *seq_gt;			/* SQL of t.seq > s.seq, or NULL: no target
+								 * column */
 	char	   *seq_cast;		/* makes t.seq the changes' sequence type;
 								 * NULL when it cannot */
 	double		changes_estimate;	/* rows in the change table, as the

@@ -132,34 +132,84 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 	return ok;
 }
 
+/*
+ * An operand of opno, for SQL text.  PostgreSQL resolves "OPERATOR(s.op)"
+ * again by name for the operands' types, and an exact match wins: an
+ * operator of that name on a domain (or another type) of the operands,
+ * which anyone may create in a schema he may create in, would be called
+ * instead, with the rights of whoever runs the statement.  Outside
+ * pg_catalog (where no one but a superuser creates) the operand is cast to
+ * the operator's own argument type, which opno alone matches exactly.
+ */
+static char *
+operand_sql(Form_pg_operator op, const char *operand, Oid declared)
+{
+	if (op->oprnamespace == PG_CATALOG_NAMESPACE)
+		return pstrdup(operand);
+	if (IsPolymorphicType(declared) || get_typtype(declared) == TYPTYPE_PSEUDO)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("operator %s.%s cannot be called safely by name",
+						get_namespace_name(op->oprnamespace), NameStr(op->oprname)),
+				 errdetail("Its arguments are of type %s, and it is not in schema pg_catalog: an operator of that name for the values' own types would be called instead.",
+						   format_type_be(declared))));
+	return psprintf("(%s)::%s", operand, format_type_be_qualified(declared));
+}
+
 char *
-operator_sql(Oid opno)
+operator_expr_sql(Oid opno, const char *left, const char *right)
 {
 	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Form_pg_operator op;
 	char	   *text;
 
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for operator %u", opno);
-	text = psprintf("OPERATOR(%s.%s)",
-					quote_identifier(get_namespace_name(((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace)),
-					NameStr(((Form_pg_operator) GETSTRUCT(tuple))->oprname));
+	op = (Form_pg_operator) GETSTRUCT(tuple);
+	text = psprintf("%s OPERATOR(%s.%s) %s",
+					operand_sql(op, left, op->oprleft),
+					quote_identifier(get_namespace_name(op->oprnamespace)),
+					NameStr(op->oprname),
+					operand_sql(op, right, op->oprright));
 
 	ReleaseSysCache(tuple);
 	return text;
 }
 
 char *
-equality_operator_sql(Oid type)
+operator_any_sql(Oid opno, const char *left, const char *array)
+{
+	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Form_pg_operator op;
+	char	   *text;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	op = (Form_pg_operator) GETSTRUCT(tuple);
+	text = psprintf("%s OPERATOR(%s.%s) ANY (%s)",
+					operand_sql(op, left, op->oprleft),
+					quote_identifier(get_namespace_name(op->oprnamespace)),
+					NameStr(op->oprname),
+					op->oprnamespace == PG_CATALOG_NAMESPACE ? array :
+					operand_sql(op, array, get_array_type(op->oprright)));
+
+	ReleaseSysCache(tuple);
+	return text;
+}
+
+char *
+equality_expr_sql(Oid type, const char *left, const char *right)
 {
 	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
 
 	if (!OidIsValid(entry->eq_opr))
 		elog(ERROR, "type %s has no equality operator", format_type_be(type));
-	return operator_sql(entry->eq_opr);
+	return operator_expr_sql(entry->eq_opr, left, right);
 }
 
-char *
-comparison_operator_sql(Oid type, int strategy)
+/* The comparison of type with strategy of its default btree family */
+static Oid
+comparison_operator(Oid type, int strategy)
 {
 	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);
 	Oid			opno = InvalidOid;
@@ -170,7 +220,19 @@ comparison_operator_sql(Oid type, int strategy)
 	if (!OidIsValid(opno))
 		elog(ERROR, "type %s has no comparison operator of btree strategy %d",
 			 format_type_be(type), strategy);
-	return operator_sql(opno);
+	return opno;
+}
+
+char *
+comparison_expr_sql(Oid type, int strategy, const char *left, const char *right)
+{
+	return operator_expr_sql(comparison_operator(type, strategy), left, right);
+}
+
+char *
+comparison_any_sql(Oid type, int strategy, const char *left, const char *array)
+{
+	return operator_any_sql(comparison_operator(type, strategy), left, array);
 }
 
 char *
@@ -202,10 +264,32 @@ output_text_sql(const char *expr, Oid type)
 	Oid			output;
 	bool		is_varlena;
 
+	Oid			namespace;
+	Oid			argtype;
+
 	getTypeOutputInfo(type, &output, &is_varlena);
+	namespace = get_func_namespace(output);
+	/* cast as operand_sql() casts, else a look-alike on a domain would run */
+	{
+		Oid		   *argtypes;
+		int			nargs;
+
+		(void) get_func_signature(output, &argtypes, &nargs);
+		argtype = argtypes[0];
+	}
+	if (namespace != PG_CATALOG_NAMESPACE)
+	{
+		if (IsPolymorphicType(argtype) || get_typtype(argtype) == TYPTYPE_PSEUDO)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("output function %s of type %s cannot be called safely by name",
+							get_func_name(output), format_type_be(type)),
+					 errdetail("Its argument is of type %s, and it is not in schema pg_catalog.",
+							   format_type_be(argtype))));
+		expr = psprintf("(%s)::%s", expr, format_type_be_qualified(argtype));
+	}
 	return psprintf("%s(%s)::pg_catalog.text",
-					quote_qualified_identifier(get_namespace_name(get_func_namespace(output)),
-											   get_func_name(output)),
+					quote_qualified_identifier(get_namespace_name(namespace), get_func_name(output)),
 					expr);
 }
 

@@ -42,25 +42,35 @@ extern Oid	lookup_function(const char *spec, const char *args);
  */
 extern bool function_takes(Oid fn, int nargs, const Oid *argtypes);
 
-/* "OPERATOR(schema.name)" of operator opno, for SQL text */
-extern char *operator_sql(Oid opno);
-
 /*
- * "OPERATOR(schema.=)": the equality operator of type (its type cache's),
- * qualified, so that SQL comparing two values of it means that operator
- * whatever the search_path.  Errors when the type has none.
+ * "left OPERATOR(schema.name) right": SQL calling operator opno on the
+ * operands (SQL text) whatever the search_path, and whatever operators of
+ * that name others create: outside pg_catalog the operands are cast to its
+ * argument types.  Errors for a polymorphic operator outside pg_catalog,
+ * which no cast pins.
  */
-extern char *equality_operator_sql(Oid type);
+extern char *operator_expr_sql(Oid opno, const char *left, const char *right);
+
+/* "left OPERATOR(schema.name) ANY (array)", pinned as operator_expr_sql()'s */
+extern char *operator_any_sql(Oid opno, const char *left, const char *array);
 
 /*
- * "OPERATOR(schema.op)": the comparison of type with strategy (a btree
+ * operator_expr_sql() of type's equality operator (its type cache's).
+ * Errors when the type has none.
+ */
+extern char *equality_expr_sql(Oid type, const char *left, const char *right);
+
+/*
+ * operator_expr_sql() of the comparison of type with strategy (a btree
  * strategy number: BTLessStrategyNumber ... BTGreaterStrategyNumber) of the
- * type's default btree operator family, qualified as
- * equality_operator_sql()'s, so that "a OPERATOR(...) b" compares as the
- * type compares (an enum's, a domain's base type's, citext's own) whatever
- * the search_path it is analyzed under.  Errors when the type has none.
+ * type's default btree operator family, so that it compares as the type
+ * compares (an enum's, a domain's base type's, citext's own).  Errors when
+ * the type has none.
  */
-extern char *comparison_operator_sql(Oid type, int strategy);
+extern char *comparison_expr_sql(Oid type, int strategy, const char *left, const char *right);
+
+/* comparison_expr_sql()'s operator against ANY element of array (SQL text) */
+extern char *comparison_any_sql(Oid type, int strategy, const char *left, const char *array);
 
 /*
  * The qualified name of type, or of its base type when it is a domain, for

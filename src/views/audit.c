@@ -598,9 +598,10 @@ check_unique(Oid relid, List *columns, const AuditRows *scope, bool is_relation)
 		appendStringInfo(&where, " AND EXISTS (SELECT FROM %s WHERE %s", scope->source,
 						 scope->batch_where);
 		foreach(lc, columns)
-			appendStringInfo(&where, " AND v.%s %s u.%s", quote_identifier(lfirst(lc)),
-							 equality_operator_sql(get_atttype(relid, get_attnum(relid, lfirst(lc)))),
-							 quote_identifier(lfirst(lc)));
+			appendStringInfo(&where, " AND %s",
+							 equality_expr_sql(get_atttype(relid, get_attnum(relid, lfirst(lc))),
+											   psprintf("v.%s", quote_identifier(lfirst(lc))),
+											   psprintf("u.%s", quote_identifier(lfirst(lc)))));
 		appendStringInfoChar(&where, ')');
 	}
 	rows = spi_rows_user_code_scan(psprintf("SELECT pg_catalog.sum(d.n)::pg_catalog.int8, pg_catalog.min(d.k) "
@@ -988,9 +989,9 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 	{
 		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));
 
-		scope.batch_where = psprintf("v.%s %s $1::%s", quote_identifier(batch_key),
-									 comparison_operator_sql(keytype, BTGreaterStrategyNumber),
-									 comparison_type_sql(keytype));
+		scope.batch_where = comparison_expr_sql(keytype, BTGreaterStrategyNumber,
+												psprintf("v.%s", quote_identifier(batch_key)),
+												psprintf("$1::%s", comparison_type_sql(keytype)));
 		scope.batch_type = TEXTOID;
 		scope.batch_value = CStringGetTextDatum(batch_mark);
 	}

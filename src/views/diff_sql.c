@@ -68,8 +68,9 @@ keys_equal(DiffSql *sql, const char *left_prefix, const char *right_prefix, int 
 		return pstrdup("true");
 	initStringInfo(&buf);
 	for (int i = 1; i <= n; i++)
-		appendStringInfo(&buf, "%s%s%d %s %s%d", i > 1 ? " AND " : "", left_prefix, i,
-						 sql->key_ops[i - 1], right_prefix, i);
+		appendStringInfo(&buf, "%s%s", i > 1 ? " AND " : "",
+						 equality_expr_sql(sql->key_types[i - 1], psprintf("%s%d", left_prefix, i),
+										   psprintf("%s%d", right_prefix, i)));
 	return buf.data;
 }
 
@@ -509,7 +510,6 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 	}
 	foreach(lc, shape->keys)
 		exprs = lappend(exprs, lfirst_node(TargetEntry, lc)->expr);
-	sql->key_ops = palloc0(sizeof(char *) * (list_length(exprs) + 1));
 	sql->read_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	sql->key_types = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
 	sql->bag_collations = palloc0(sizeof(Oid) * (list_length(exprs) + 1));
@@ -518,7 +518,6 @@ diff_sql_prepare(DiffShape *shape, const char *view, const char *state)
 	{
 		Node	   *expr = lfirst(lc);
 
-		sql->key_ops[foreach_current_index(lc)] = equality_operator_sql(exprType(expr));
 		sql->key_types[foreach_current_index(lc)] = exprType(expr);
 		if (!shape->grouped && !equality_is_image(exprType(expr), exprCollation(expr)))
 			sql->read_types[foreach_current_index(lc)] = exprType(expr);
@@ -787,9 +786,10 @@ diff_sql_bag_delete(DiffSql *sql, bool null_columns)
 	{
 		/* every column equal, by name on the view's side */
 		foreach(lc, sql->view_columns)
-			appendStringInfo(&match, "v.%s %s d.c%d AND ", (char *) lfirst(lc),
-							 sql->key_ops[foreach_current_index(lc)],
-							 foreach_current_index(lc) + 1);
+			appendStringInfo(&match, "%s AND ",
+							 equality_expr_sql(sql->key_types[foreach_current_index(lc)],
+											   psprintf("v.%s", (char *) lfirst(lc)),
+											   psprintf("d.c%d", foreach_current_index(lc) + 1)));
 		appendStringInfo(&match, "NOT %s", some_key_null(sql, "d.c", n));
 	}
 	appendStringInfoString(&match, view_row_reads_alike(sql));

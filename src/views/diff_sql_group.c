@@ -445,11 +445,12 @@ append_state_update(StringInfo set, StringInfo stale, DiffSql *sql, DiffAgg *agg
 			 * (or the insert of it may be one a delta term took back)
 			 */
 			del = went_value(sql, gains, "del", i, false);
-			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (%s %s %s(s.ext_%d, d.d_ins_%d)), "
-							 "%s IS NOT NULL))",
-							 nn, del,
-							 comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber),
-							 agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i, del);
+			appendStringInfo(stale, " OR (%s > 0 AND COALESCE(NOT (%s), %s IS NOT NULL))",
+							 nn,
+							 comparison_expr_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber,
+												 del, psprintf("%s(s.ext_%d, d.d_ins_%d)",
+															   agg->kind == DIFF_MIN ? "LEAST" : "GREATEST", i, i)),
+							 del);
 			break;
 		case DIFF_BOOL_AND:
 		case DIFF_BOOL_OR:
@@ -929,11 +930,13 @@ diff_sql_state_recompute(DiffSql *sql, bool null_keys, int step)
 
 		/* only an extreme a deleted value reached (see the MERGE) */
 		if (agg->kind == DIFF_MIN || agg->kind == DIFF_MAX)
-			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(NOT (d.d_del_%d %s s.ext_%d), "
+			appendStringInfo(&set, "ext_%d = CASE WHEN COALESCE(NOT (%s), "
 							 "d.d_del_%d IS NOT NULL) "
 							 "THEN (SELECT pg_catalog.%s(i.c%d) %s) ELSE s.ext_%d END, ",
-							 i, i, comparison_operator_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber), i, i,
-							 agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
+							 i,
+							 comparison_expr_sql(agg->argtype, agg->kind == DIFF_MIN ? BTGreaterStrategyNumber : BTLessStrategyNumber,
+												 psprintf("d.d_del_%d", i), psprintf("s.ext_%d", i)),
+							 i, agg->kind == DIFF_MIN ? "min" : "max", x, group_rows(sql, null_keys), i);
 	}
 	if (set.len == 0)
 		return psprintf("UPDATE %s s SET pipeline_stale = false WHERE %s", sql->state,
@@ -988,9 +991,10 @@ view_matches(DiffSql *sql, bool null_keys, bool by_key)
 		return buf.data;
 	}
 	foreach(lc, view_key_columns(sql))
-		appendStringInfo(&buf, "%sv.%s %s d.c%d", foreach_current_index(lc) > 0 ? " AND " : "",
-						 (char *) lfirst(lc), sql->key_ops[foreach_current_index(lc)],
-						 foreach_current_index(lc) + 1);
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 equality_expr_sql(sql->key_types[foreach_current_index(lc)],
+										   psprintf("v.%s", (char *) lfirst(lc)),
+										   psprintf("d.c%d", foreach_current_index(lc) + 1)));
 	return buf.data;
 }
 

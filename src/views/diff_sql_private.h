@@ -41,9 +41,8 @@ struct DiffSql
 	int		   *sum_column;		/* grouped: per sum or avg, the n of its
 								 * sum_<n>, scale_<n> and scale_n_<n> */
 	List	   *view_columns;	/* quoted column names of the view */
-	char	  **key_ops;		/* per key (grouped) or column (bag), 0-based:
-								 * its type's equality, OPERATOR(schema.=) */
-	Oid		   *key_types;		/* and its type */
+	Oid		   *key_types;		/* per key (grouped) or column (bag), 0-based:
+								 * its type (compared by equality_expr_sql()) */
 	Oid		   *read_types;		/* bag: per column, 0-based, its type where
 								 * equal values may read differently (2.5,
 								 * 2.50), else InvalidOid */

@@ -370,9 +370,9 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL",
 					 target->qualified, target->view->bound_query, key);
 	if (mark)
-		appendStringInfo(&sql, " AND q.%s %s $1::%s", key,
-						 comparison_operator_sql(target->keytypid, BTGreaterStrategyNumber),
-						 target->keytype);
+		appendStringInfo(&sql, " AND %s",
+						 comparison_expr_sql(target->keytypid, BTGreaterStrategyNumber,
+											 psprintf("q.%s", key), psprintf("$1::%s", target->keytype)));
 	else if (set_aside)
 		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key),
 															  target->keytypid, 1));
@@ -407,10 +407,11 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(mark)};
 
-	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s %s $1::%s LIMIT 1",
-									   target->view->bound_query, key,
-									   comparison_operator_sql(target->keytypid, BTGreaterStrategyNumber),
-									   target->keytype),
+	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE %s LIMIT 1",
+									   target->view->bound_query,
+									   comparison_expr_sql(target->keytypid, BTGreaterStrategyNumber,
+														   psprintf("q.%s", key),
+														   psprintf("$1::%s", target->keytype))),
 							  1, argtypes, values)->count > 0;
 }
 
@@ -514,13 +515,15 @@ append_range(StreamBatch *b, const StreamRange *range)
 	range->lo ? CStringGetTextDatum(range->lo) : (Datum) 0, b->set_aside};
 	char	   *sql;
 
-	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s %s $1::%s%s%s",
-				   target->qualified, target->view->bound_query, key,
-				   comparison_operator_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
-										   BTLessStrategyNumber), b->keytype,
-				   range->lo ? psprintf(" AND q.%s %s $2::%s", key,
-										comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber),
-										b->keytype) : "",
+	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE %s%s%s",
+				   target->qualified, target->view->bound_query,
+				   comparison_expr_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
+									   BTLessStrategyNumber, psprintf("q.%s", key),
+									   psprintf("$1::%s", b->keytype)),
+				   range->lo ? psprintf(" AND %s",
+										comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
+															psprintf("q.%s", key),
+															psprintf("$2::%s", b->keytype))) : "",
 				   b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3) : "");
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 3, argtypes),
 						 values, NULL, false, 0) != SPI_OK_INSERT)

@@ -308,9 +308,10 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
 									   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q%s",
 									   key, key, run->view->bound_query,
-									   mark ? psprintf(" WHERE q.%s %s $1::%s", key,
-													   comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber),
-													   run->keytype) : ""),
+									   mark ? psprintf(" WHERE %s",
+													   comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber,
+																		   psprintf("q.%s", key),
+																		   psprintf("$1::%s", run->keytype))) : ""),
 							  mark ? 1 : 0, argtypes, values);
 	*least = spi_rows_text(rows, 0, 0);
 	*greatest = spi_rows_text(rows, 0, 1);
@@ -407,16 +408,18 @@ consume_stream(MirrorRun *run, bool from_scratch)
 	source.argtypes = argtypes;
 	source.values = values;
 	source.nargs = 1;
-	source.sql = psprintf("SELECT * FROM (%s) q WHERE q.%s %s $2::%s",
-						  run->view->bound_query, key, comparison_operator_sql(run->keytypid, BTLessEqualStrategyNumber),
-						  run->keytype);
+	source.sql = psprintf("SELECT * FROM (%s) q WHERE %s",
+						  run->view->bound_query,
+						  comparison_expr_sql(run->keytypid, BTLessEqualStrategyNumber, psprintf("q.%s", key),
+											  psprintf("$2::%s", run->keytype)));
 	if (mark)
 	{
 		argtypes[1] = TEXTOID;
 		values[1] = CStringGetTextDatum(mark);
 		source.nargs = 2;
-		source.sql = psprintf("%s AND q.%s %s $3::%s", source.sql, key,
-							  comparison_operator_sql(run->keytypid, BTGreaterStrategyNumber), run->keytype);
+		source.sql = psprintf("%s AND %s", source.sql,
+							  comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key),
+												  psprintf("$3::%s", run->keytype)));
 	}
 	else if ((values[1] = quarantine_replay_set_aside(run->relid, run->query,
 													  run->view->incremental_key)) != (Datum) 0)
@@ -460,8 +463,7 @@ append_range_branch(StringInfo sql, StreamBatch *b, const char *from, const char
 static char *
 key_bound_sql(StreamBatch *b, int strategy, const char *bound)
 {
-	return psprintf("q.%s %s %s", quote_identifier(b->key),
-					comparison_operator_sql(b->keytypid, strategy), bound);
+	return comparison_expr_sql(b->keytypid, strategy, psprintf("q.%s", quote_identifier(b->key)), bound);
 }
 
 /*
@@ -668,9 +670,9 @@ keys_equal_sql(Query *query, const MatviewDefinition *mirror, const char *a, con
 	{
 		const char *key = quote_identifier(lfirst(lc));
 
-		appendStringInfo(&sql, "%s%s.%s %s %s.%s", sql.len ? " AND " : "", a, key,
-						 equality_operator_sql(exprType((Node *) query_output_column(query, lfirst(lc))->expr)),
-						 b, key);
+		appendStringInfo(&sql, "%s%s", sql.len ? " AND " : "",
+						 equality_expr_sql(exprType((Node *) query_output_column(query, lfirst(lc))->expr),
+										   psprintf("%s.%s", a, key), psprintf("%s.%s", b, key)));
 	}
 	return sql.data;
 }
@@ -758,47 +760,52 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 	 */
 	first_delete = psprintf("(SELECT DISTINCT ON (%s) %s, q.%s FROM %s q"
 							" WHERE q.%s IS NULL AND q.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
-							"   AND q.%s %s $1::%s ORDER BY %s, q.%s)",
+							"   AND %s ORDER BY %s, q.%s)",
 							keys, keys, inc, rows_sql,
 							seq, quote_identifier(mirror->mirror_operation),
-							inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
-							comparison_type_sql(inctypid), keys, inc);
+							comparison_expr_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc),
+												psprintf("$1::%s", comparison_type_sql(inctypid))),
+							keys, inc);
 	check.sql = psprintf("SELECT ROW(%s)::pg_catalog.text FROM %s d"
-						 "   JOIN %s c ON %s AND c.%s %s d.%s AND c.%s IS NOT NULL"
+						 "   JOIN %s c ON %s AND %s AND c.%s IS NOT NULL"
 						 "    AND NOT c.%s::pg_catalog.text OPERATOR(pg_catalog.=) $2"
 						 "   LEFT JOIN (SELECT DISTINCT ON (%s) %s, q.%s FROM %s q JOIN %s d"
-						 "                ON %s AND q.%s %s d.%s WHERE q.%s IS NOT NULL ORDER BY %s, q.%s DESC) b"
+						 "                ON %s AND %s WHERE q.%s IS NOT NULL ORDER BY %s, q.%s DESC) b"
 						 "     ON %s"
-						 " WHERE b.%s IS NULL OR c.%s %s b.%s"
+						 " WHERE b.%s IS NULL OR %s"
 						 " UNION ALL"
 						 " SELECT ROW(%s)::pg_catalog.text FROM %s q"
 						 "   JOIN (SELECT %s, q.%s FROM %s q WHERE q.%s IS NOT NULL GROUP BY %s, q.%s"
 						 "          HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) r"
-						 "     ON %s AND q.%s %s r.%s"
+						 "     ON %s AND %s"
 						 " GROUP BY %s, q.%s"
 						 " HAVING pg_catalog.count(DISTINCT ROW(%s)::pg_catalog.text) OPERATOR(pg_catalog.>) 1"
-						 "    AND pg_catalog.bool_or(q.%s %s $1::%s)"
+						 "    AND pg_catalog.bool_or(%s)"
 						 " LIMIT 1",
 	/* a later change above every sequence before a keyless delete */
 						 keys_sql(mirror, "d"), first_delete,
 						 rows_sql, keys_equal_sql(query, mirror, "c", "d"),
-						 inc, comparison_operator_sql(inctypid, BTGreaterStrategyNumber), inc, seq,
+						 comparison_expr_sql(inctypid, BTGreaterStrategyNumber, psprintf("c.%s", inc),
+											 psprintf("d.%s", inc)),
+						 seq,
 						 quote_identifier(mirror->mirror_operation),
 						 keys, keys, seq, rows_sql, first_delete,
 						 keys_equal_sql(query, mirror, "q", "d"),
-						 inc, comparison_operator_sql(inctypid, BTLessStrategyNumber), inc,
+						 comparison_expr_sql(inctypid, BTLessStrategyNumber, psprintf("q.%s", inc),
+											 psprintf("d.%s", inc)),
 						 seq, keys, seq,
 						 keys_equal_sql(query, mirror, "b", "d"),
-						 seq, seq, comparison_operator_sql(seqtypid, BTGreaterStrategyNumber), seq,
+						 seq, comparison_expr_sql(seqtypid, BTGreaterStrategyNumber, psprintf("c.%s", seq),
+												  psprintf("b.%s", seq)),
 	/* a repeated pair with other contents */
 						 keys, rows_sql,
 						 keys, seq, rows_sql, seq, keys, seq,
 						 keys_equal_sql(query, mirror, "q", "r"),
-						 seq, equality_operator_sql(seqtypid), seq,
+						 equality_expr_sql(seqtypid, psprintf("q.%s", seq), psprintf("r.%s", seq)),
 						 keys, seq,
 						 rest.len ? rest.data : "NULL",
-						 inc, comparison_operator_sql(inctypid, BTLessEqualStrategyNumber),
-						 comparison_type_sql(inctypid));
+						 comparison_expr_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc),
+											 psprintf("$1::%s", comparison_type_sql(inctypid))));
 	check.nargs = nargs;
 	check.argtypes = argtypes;
 	check.values = values;
@@ -844,11 +851,10 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 	mark = incremental_read_mark(relid);
 	values[0] = CStringGetTextDatum(first_key);
 	runas_begin_user_code(&ra, owner);
-	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE q.%s %s $1::%s LIMIT 1",
-									   new_bound, quote_identifier(new_key),
-									   comparison_operator_sql(exprType((Node *) tle->expr),
-															   BTLessEqualStrategyNumber),
-									   comparison_type_sql(exprType((Node *) tle->expr))),
+	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE %s LIMIT 1", new_bound,
+									   comparison_expr_sql(exprType((Node *) tle->expr), BTLessEqualStrategyNumber,
+														   psprintf("q.%s", quote_identifier(new_key)),
+														   psprintf("$1::%s", comparison_type_sql(exprType((Node *) tle->expr))))),
 							  1, argtypes, values)->count > 0;
 	if (held && mark != NULL)
 		batching_key = batching_dependent_key(relid, new_bound, query, mirror, mark);

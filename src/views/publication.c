@@ -393,7 +393,6 @@ typedef struct PartitionType
 {
 	Oid			oid;
 	char	   *name;			/* qualified */
-	char	   *equality;		/* OPERATOR(schema.=) */
 } PartitionType;
 
 /* One partition as published before, or as the query has it now. */
@@ -464,8 +463,9 @@ partitions_typed_sql(List *partition_by, List *types)
 		int			i = foreach_current_index(c);
 		PartitionType *type = lfirst(t);
 
-		appendStringInfo(&buf, "%sq.%s %s (k::pg_catalog.text[])[%d]::%s", i > 0 ? " AND " : "",
-						 quote_identifier((char *) lfirst(c)), type->equality, i + 1, type->name);
+		appendStringInfo(&buf, "%s%s", i > 0 ? " AND " : "",
+						 equality_expr_sql(type->oid, psprintf("q.%s", quote_identifier((char *) lfirst(c))),
+										   psprintf("(k::pg_catalog.text[])[%d]::%s", i + 1, type->name)));
 	}
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
@@ -530,7 +530,6 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 		 */
 		type->name = format_type_extended(getBaseType(type->oid), -1,
 										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-		type->equality = equality_operator_sql(type->oid);
 		types = lappend(types, type);
 	}
 	return types;

@@ -164,8 +164,10 @@ stream_extreme(const StreamBatch *b, const char *aggregate)
 
 	texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s%s",
 								 aggregate, col, stream_sql(b),
-								 b->mark ? psprintf(" WHERE s.%s %s $1::%s", col,
-													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : ""),
+								 b->mark ? psprintf(" WHERE %s",
+													comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
+																		psprintf("s.%s", col),
+																		psprintf("$1::%s", b->keytype))) : ""),
 						b->mark ? 1 : 0, argtypes, values);
 	return linitial(texts);
 }
@@ -210,9 +212,9 @@ quarantine_replay_set_aside(Oid view, Query *query, const char *key)
 char *
 quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param)
 {
-	return psprintf(" AND NOT %s %s ANY ($%d::%s[])", key_sql,
-					comparison_operator_sql(keytype, BTEqualStrategyNumber), param,
-					comparison_type_sql(keytype));
+	return psprintf(" AND NOT %s",
+					comparison_any_sql(keytype, BTEqualStrategyNumber, key_sql,
+									   psprintf("$%d::%s[]", param, comparison_type_sql(keytype))));
 }
 
 char *
@@ -241,10 +243,14 @@ batch_keys(const StreamBatch *b, int *count)
 	int			n = 0;
 
 	texts = query_texts(psprintf("SELECT d.k::pg_catalog.text FROM (SELECT DISTINCT s.%s AS k FROM %s s "
-								 " WHERE s.%s %s $1::%s%s%s) d ORDER BY d.k",
-								 col, stream_sql(b), col, comparison_operator_sql(b->keytypid, BTLessEqualStrategyNumber), b->keytype,
-								 b->mark ? psprintf(" AND s.%s %s $2::%s", col,
-													comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								 " WHERE %s%s%s) d ORDER BY d.k",
+								 col, stream_sql(b),
+								 comparison_expr_sql(b->keytypid, BTLessEqualStrategyNumber, psprintf("s.%s", col),
+													 psprintf("$1::%s", b->keytype)),
+								 b->mark ? psprintf(" AND %s",
+													comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
+																		psprintf("s.%s", col),
+																		psprintf("$2::%s", b->keytype))) : "",
 								 b->set_aside ? quarantine_leave_out_sql(psprintf("s.%s", col), b->keytypid, 3) : ""),
 						3, argtypes, values);
 	keys = palloc(sizeof(char *) * Max(list_length(texts), 1));
@@ -507,15 +513,16 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 	List	   *keys = NIL;
 	ListCell   *lc;
 	Oid			argtypes[1] = {TEXTOID};
-	char	   *equals = comparison_operator_sql(b->keytypid, BTEqualStrategyNumber);
+	char	   *equals = comparison_expr_sql(b->keytypid, BTEqualStrategyNumber,
+											 psprintf("q.%s", quote_identifier(b->key)),
+											 psprintf("$1::%s", b->keytype));
 
 	foreach(lc, bad)
 	{
 		BadKey	   *k = lfirst(lc);
 		Datum		values[1] = {CStringGetTextDatum(k->key)};
-		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE q.%s %s $1::%s",
-								  quarantine_mirror_key_sql(b), b->bound_query,
-								  quote_identifier(b->key), equals, b->keytype),
+		Collect		c = {psprintf("SELECT DISTINCT %s FROM (%s) q WHERE %s",
+								  quarantine_mirror_key_sql(b), b->bound_query, equals),
 		1, argtypes, values, NIL};
 		ErrorData  *edata = subxact_try(collect_work, &c, false);
 
@@ -542,13 +549,15 @@ sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 
 	/* behind a fence: the mirror keys' expressions only for the range's rows */
 	return query_texts(psprintf("SELECT DISTINCT q.%s::pg_catalog.text "
-								"  FROM (SELECT * FROM (%s) q WHERE q.%s %s $2::%s%s%s OFFSET 0) q "
+								"  FROM (SELECT * FROM (%s) q WHERE %s%s%s OFFSET 0) q "
 								" WHERE %s = ANY ($1)",
-								key, b->bound_query, key,
-								comparison_operator_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber),
-								b->keytype,
-								lo ? psprintf(" AND q.%s %s $3::%s", key,
-											  comparison_operator_sql(b->keytypid, BTGreaterStrategyNumber), b->keytype) : "",
+								key, b->bound_query,
+								comparison_expr_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber,
+													psprintf("q.%s", key), psprintf("$2::%s", b->keytype)),
+								lo ? psprintf(" AND %s",
+											  comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
+																  psprintf("q.%s", key),
+																  psprintf("$3::%s", b->keytype))) : "",
 								b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 4) : "",
 								quarantine_mirror_key_sql(b)),
 					   4, argtypes, values);
@@ -579,9 +588,12 @@ record(StreamBatch *b, List *bad, List *siblings)
 	readvalues[0] = spi_text_array(keys);
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid,
 										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s.*)::pg_catalog.text "
-													"  FROM %s s WHERE s.%s %s ANY ($1::%s[]) ORDER BY s.%s",
-													col, stream_sql(b), col,
-													comparison_operator_sql(b->keytypid, BTEqualStrategyNumber), b->keytype, col),
+													"  FROM %s s WHERE %s ORDER BY s.%s",
+													col, stream_sql(b),
+													comparison_any_sql(b->keytypid, BTEqualStrategyNumber,
+																	   psprintf("s.%s", col),
+																	   psprintf("$1::%s[]", b->keytype)),
+													col),
 										   1, readtypes),
 						 readvalues, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the rows set aside");
