@@ -156,8 +156,9 @@ operand_sql(Form_pg_operator op, const char *operand, Oid declared)
 	return psprintf("(%s)::%s", operand, format_type_be_qualified(declared));
 }
 
-char *
-operator_expr_sql(Oid opno, const char *left, const char *right)
+/* operator_expr_sql(), or with any = true operator_any_sql() */
+static char *
+operator_call_sql(Oid opno, const char *left, const char *right, bool any)
 {
 	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
 	Form_pg_operator op;
@@ -166,35 +167,27 @@ operator_expr_sql(Oid opno, const char *left, const char *right)
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for operator %u", opno);
 	op = (Form_pg_operator) GETSTRUCT(tuple);
-	text = psprintf("%s OPERATOR(%s.%s) %s",
+	text = psprintf(any ? "%s OPERATOR(%s.%s) ANY (%s)" : "%s OPERATOR(%s.%s) %s",
 					operand_sql(op, left, op->oprleft),
 					quote_identifier(get_namespace_name(op->oprnamespace)),
 					NameStr(op->oprname),
-					operand_sql(op, right, op->oprright));
+					operand_sql(op, right, any && op->oprnamespace != PG_CATALOG_NAMESPACE ?
+								get_array_type(op->oprright) : op->oprright));
 
 	ReleaseSysCache(tuple);
 	return text;
 }
 
 char *
+operator_expr_sql(Oid opno, const char *left, const char *right)
+{
+	return operator_call_sql(opno, left, right, false);
+}
+
+char *
 operator_any_sql(Oid opno, const char *left, const char *array)
 {
-	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	Form_pg_operator op;
-	char	   *text;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for operator %u", opno);
-	op = (Form_pg_operator) GETSTRUCT(tuple);
-	text = psprintf("%s OPERATOR(%s.%s) ANY (%s)",
-					operand_sql(op, left, op->oprleft),
-					quote_identifier(get_namespace_name(op->oprnamespace)),
-					NameStr(op->oprname),
-					op->oprnamespace == PG_CATALOG_NAMESPACE ? array :
-					operand_sql(op, array, get_array_type(op->oprright)));
-
-	ReleaseSysCache(tuple);
-	return text;
+	return operator_call_sql(opno, left, array, true);
 }
 
 char *
