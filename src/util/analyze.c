@@ -133,27 +133,30 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 }
 
 /*
- * An operand of opno, for SQL text.  PostgreSQL resolves "OPERATOR(s.op)"
- * again by name for the operands' types, and an exact match wins: an
- * operator of that name on a domain (or another type) of the operands,
- * which anyone may create in a schema he may create in, would be called
- * instead, with the rights of whoever runs the statement.  Outside
- * pg_catalog (where no one but a superuser creates) the operand is cast to
- * the operator's own argument type, which opno alone matches exactly.
+ * An argument of an operator or function in schema namespace, for SQL text
+ * that names it.  PostgreSQL resolves the name again for the arguments'
+ * types, and an exact match wins: an operator or function of that name on
+ * a domain (or another type) of the arguments, which anyone may create in
+ * a schema he may create in, would be called instead, with the rights of
+ * whoever runs the statement.  Outside pg_catalog (where no one but a
+ * superuser creates) the argument is cast to the declared type, which the
+ * one meant alone matches exactly.  kind and name only say which in an
+ * error.
  */
 static char *
-operand_sql(Form_pg_operator op, const char *operand, Oid declared)
+pinned_argument_sql(const char *argument, Oid declared, Oid namespace,
+					const char *kind, const char *name)
 {
-	if (op->oprnamespace == PG_CATALOG_NAMESPACE)
-		return pstrdup(operand);
+	if (namespace == PG_CATALOG_NAMESPACE)
+		return pstrdup(argument);
 	if (IsPolymorphicType(declared) || get_typtype(declared) == TYPTYPE_PSEUDO)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("operator %s.%s cannot be called safely by name",
-						get_namespace_name(op->oprnamespace), NameStr(op->oprname)),
-				 errdetail("Its arguments are of type %s, and it is not in schema pg_catalog: an operator of that name for the values' own types would be called instead.",
+				 errmsg("%s %s.%s cannot be called safely by name",
+						kind, get_namespace_name(namespace), name),
+				 errdetail("Its argument is of type %s, and it is not in schema pg_catalog: one of that name for the value's own type would be called instead.",
 						   format_type_be(declared))));
-	return psprintf("(%s)::%s", operand, format_type_be_qualified(declared));
+	return psprintf("(%s)::%s", argument, format_type_be_qualified(declared));
 }
 
 /* operator_expr_sql(), or with any = true operator_any_sql() */
@@ -168,11 +171,13 @@ operator_call_sql(Oid opno, const char *left, const char *right, bool any)
 		elog(ERROR, "cache lookup failed for operator %u", opno);
 	op = (Form_pg_operator) GETSTRUCT(tuple);
 	text = psprintf(any ? "%s OPERATOR(%s.%s) ANY (%s)" : "%s OPERATOR(%s.%s) %s",
-					operand_sql(op, left, op->oprleft),
+					pinned_argument_sql(left, op->oprleft, op->oprnamespace, "operator",
+										NameStr(op->oprname)),
 					quote_identifier(get_namespace_name(op->oprnamespace)),
 					NameStr(op->oprname),
-					operand_sql(op, right, any && op->oprnamespace != PG_CATALOG_NAMESPACE ?
-								get_array_type(op->oprright) : op->oprright));
+					pinned_argument_sql(right, any && op->oprnamespace != PG_CATALOG_NAMESPACE ?
+										get_array_type(op->oprright) : op->oprright,
+										op->oprnamespace, "operator", NameStr(op->oprname)));
 
 	ReleaseSysCache(tuple);
 	return text;
@@ -256,34 +261,16 @@ output_text_sql(const char *expr, Oid type)
 {
 	Oid			output;
 	bool		is_varlena;
-
-	Oid			namespace;
-	Oid			argtype;
+	Oid		   *argtypes;
+	int			nargs;
 
 	getTypeOutputInfo(type, &output, &is_varlena);
-	namespace = get_func_namespace(output);
-	/* cast as operand_sql() casts, else a look-alike on a domain would run */
-	{
-		Oid		   *argtypes;
-		int			nargs;
-
-		(void) get_func_signature(output, &argtypes, &nargs);
-		argtype = argtypes[0];
-	}
-	if (namespace != PG_CATALOG_NAMESPACE)
-	{
-		if (IsPolymorphicType(argtype) || get_typtype(argtype) == TYPTYPE_PSEUDO)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("output function %s of type %s cannot be called safely by name",
-							get_func_name(output), format_type_be(type)),
-					 errdetail("Its argument is of type %s, and it is not in schema pg_catalog.",
-							   format_type_be(argtype))));
-		expr = psprintf("(%s)::%s", expr, format_type_be_qualified(argtype));
-	}
+	(void) get_func_signature(output, &argtypes, &nargs);
 	return psprintf("%s(%s)::pg_catalog.text",
-					quote_qualified_identifier(get_namespace_name(namespace), get_func_name(output)),
-					expr);
+					quote_qualified_identifier(get_namespace_name(get_func_namespace(output)),
+											   get_func_name(output)),
+					pinned_argument_sql(expr, argtypes[0], get_func_namespace(output),
+										"output function", get_func_name(output)));
 }
 
 bool

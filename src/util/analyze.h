@@ -88,7 +88,9 @@ extern char *collation_name_sql(Oid collation);
  * SQL of expr's value (of type type) as text the way the type's output
  * function writes it (what COPY and unload write), NULL for NULL: its
  * output function called by its qualified name, not expr::text, which some
- * types cast their own way (true::text is 'true', its output 't').
+ * types cast their own way (true::text is 'true', its output 't'); outside
+ * pg_catalog with expr cast to its argument type, as operator_expr_sql()
+ * casts.
  */
 extern char *output_text_sql(const char *expr, Oid type);
 
