@@ -81,7 +81,12 @@ SELECT pipeline.create_matview('no', 'taken', 'SELECT id, x, 2 AS two FROM no.na
 SELECT c.relname, i.indexrelid::regclass AS key_index FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
  WHERE c.relnamespace = 'no'::regnamespace AND c.relname LIKE 'mv_%' ORDER BY c.relname, i.indexrelid::regclass::text;
 
--- a join with an alias of its own
+-- a join with an alias of its own.  With the trap first in the path, USING
+-- means the trap's "=", which the stored text cannot name (read again it
+-- would mean pg_catalog's): refused, and defined with pg_catalog first
+SELECT pipeline.create_matview('no', 'ja',
+  'SELECT j.id, j.x, j.y FROM (no.na JOIN no.nb USING (id)) AS j', '1 hour', refresh_mode => 'differential');
+SET search_path = pg_catalog, no_trap, public;
 SELECT pipeline.create_matview('no', 'ja',
   'SELECT j.id, j.x, j.y FROM (no.na JOIN no.nb USING (id)) AS j', '1 hour', refresh_mode => 'differential');
 SELECT pipeline.create_matview('no', 'ja2',
@@ -103,6 +108,7 @@ SELECT pipeline.create_matview('no', 'jwv', 'SELECT w.id, w.doc FROM no.whole w'
 SELECT pipeline.create_matview('no', 'ju',
   'SELECT w.i, w.x FROM (no.na JOIN no.nb USING (id)) AS w(i, x, y)', '1 hour',
   refresh_mode => 'differential');
+SET search_path = no_trap, public, pg_catalog;
 UPDATE no.na SET x = x OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) 5;
 UPDATE no.nb SET y = y OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) 6;
 SELECT status FROM pipeline.refresh('no.mv_ja');

@@ -95,6 +95,59 @@ INSERT INTO ol_victim.contact_changes VALUES ('A@X', 'anne', 2, 'U'), ('c@x', 'c
 SELECT * FROM pipeline.apply_changes('ol_victim.contact_changes', 'ol_victim.contacts', '{mail}', 'seq');
 SELECT mail::text, name, seq FROM ol_victim.contacts ORDER BY 1;
 
+-- A comparison with a subquery keeps no cast of the subquery's column in
+-- the stored text: "(mail)::citext OPERATOR(ol_ext.=) ANY (SELECT mail
+-- ...)" was read again for (citext, the attacker's domain), where the
+-- attacker's "ol_ext.=(citext, mail)" matched exactly; and IS DISTINCT
+-- FROM, NULLIF, CASE x WHEN and JOIN ... USING name no operator at all, so
+-- the text read again meant pg_catalog's (case-sensitive text) equality.
+-- Such queries are refused, with a hint; the explicit forms work.
+CREATE TABLE ol_victim.allowed (mail ol_attacker.mail);
+INSERT INTO ol_victim.allowed VALUES ('A@X');
+-- citext's operators found by the victim's path, as its users have it
+SET search_path = ol_attacker, ol_ext, public, pg_catalog;
+SELECT pipeline.create_matview('ol_victim', 'listed',
+    'SELECT id FROM ol_attacker.shared WHERE mail::ol_ext.citext IN (SELECT mail FROM ol_victim.allowed)',
+    '1 hour', matview_type => 'incremental', incremental_key => 'id');
+SELECT pipeline.create_matview('ol_victim', 'distinct_from',
+    'SELECT id FROM ol_attacker.shared WHERE mail::ol_ext.citext IS DISTINCT FROM ''a@x''::ol_ext.citext',
+    '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('ol_victim', 'null_if',
+    'SELECT id, NULLIF(mail::ol_ext.citext, ''a@x''::ol_ext.citext) AS m FROM ol_attacker.shared', '1 hour');
+SELECT pipeline.create_matview('ol_victim', 'case_when',
+    'SELECT id, CASE mail::ol_ext.citext WHEN ''a@x''::ol_ext.citext THEN 1 END AS m FROM ol_attacker.shared', '1 hour');
+SELECT pipeline.create_matview('ol_victim', 'using_join',
+    'SELECT s.id FROM (SELECT id, mail::ol_ext.citext AS m FROM ol_attacker.shared) s JOIN (SELECT mail::ol_ext.citext AS m FROM ol_victim.allowed) a USING (m)',
+    '1 hour');
+-- the hint's forms: the subquery's column cast, the operator named
+SELECT pipeline.create_matview('ol_victim', 'listed',
+    'SELECT id FROM ol_attacker.shared WHERE mail::ol_ext.citext IN (SELECT mail::ol_ext.citext FROM ol_victim.allowed)',
+    '1 hour', matview_type => 'incremental', incremental_key => 'id');
+SELECT pipeline.create_matview('ol_victim', 'not_a',
+    'SELECT id FROM ol_attacker.shared WHERE NOT mail::ol_ext.citext OPERATOR(ol_ext.=) ''a@x''::ol_ext.citext',
+    '1 hour', refresh_mode => 'full');
+SET search_path = ol_attacker, public, pg_catalog;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION ol_attacker;
+SET search_path = ol_attacker, pg_catalog;
+CREATE FUNCTION ol_attacker.eq_base(ol_ext.citext, ol_attacker.mail) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    INSERT INTO public.ol_log VALUES (current_user, '= (citext, mail)');
+    RETURN $1 OPERATOR(ol_ext.=) $2::ol_ext.citext;
+END $f$;
+GRANT EXECUTE ON FUNCTION ol_attacker.eq_base(ol_ext.citext, ol_attacker.mail) TO PUBLIC;
+CREATE OPERATOR ol_ext.= (LEFTARG = ol_ext.citext, RIGHTARG = ol_attacker.mail,
+                          FUNCTION = ol_attacker.eq_base);
+INSERT INTO ol_attacker.shared VALUES (6, 'a@X', 6);
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION ol_victim;
+SET search_path = ol_attacker, public, pg_catalog;
+SELECT matview, status, rows FROM pipeline.refresh('ol_victim.mv_listed');
+SELECT matview, status, rows FROM pipeline.refresh('ol_victim.mv_not_a');
+SELECT id FROM ol_victim.mv_listed ORDER BY id;
+SELECT id FROM ol_victim.mv_not_a ORDER BY id;
+
 -- the verdict: the look-alikes ran as nobody but the attacker
 RESET SESSION AUTHORIZATION;
 SELECT who, what, count(*) > 0 AS ran FROM public.ol_log GROUP BY 1, 2 ORDER BY 1, 2;
@@ -102,6 +155,8 @@ SELECT who, what, count(*) > 0 AS ran FROM public.ol_log GROUP BY 1, 2 ORDER BY 
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview('ol_victim.mv_by_mail');
 SELECT pipeline.drop_matview('ol_victim.mv_all_rows');
+SELECT pipeline.drop_matview('ol_victim.mv_listed');
+SELECT pipeline.drop_matview('ol_victim.mv_not_a');
 DROP SCHEMA ol_victim CASCADE;
 DROP SCHEMA ol_attacker CASCADE;
 DROP SCHEMA ol_ext CASCADE;

@@ -233,6 +233,132 @@ comparison_any_sql(Oid type, int strategy, const char *left, const char *array)
 	return operator_any_sql(comparison_operator(type, strategy), left, array);
 }
 
+static Oid
+operator_namespace(Oid opno)
+{
+	HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Oid			namespace;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	namespace = ((Form_pg_operator) GETSTRUCT(tuple))->oprnamespace;
+	ReleaseSysCache(tuple);
+	return namespace;
+}
+
+/* The operator a query names where its text will not, outside pg_catalog */
+static void
+refuse_unnamed_operator(Oid opno, const char *construct)
+{
+	Oid			namespace = operator_namespace(opno);
+
+	if (namespace == PG_CATALOG_NAMESPACE)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s compares with operator %s.%s, which a stored query cannot name",
+					construct, get_namespace_name(namespace), get_opname(opno)),
+			 errdetail("A managed view's query is kept as text and read again: its %s would then mean another operator, one someone may create later.",
+					   construct),
+			 errhint("Write the comparison as a OPERATOR(%s.%s) b, with both sides cast to the operator's argument types.",
+					 get_namespace_name(namespace), get_opname(opno))));
+}
+
+/* Refuses every operator outside pg_catalog in node (quals of a USING join) */
+static bool
+refuse_operators_walker(Node *node, const char *construct)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, OpExpr))
+		refuse_unnamed_operator(((OpExpr *) node)->opno, construct);
+	return expression_tree_walker(node, refuse_operators_walker, (void *) construct);
+}
+
+/*
+ * A sublink's test (x IN (SELECT ...), x = ANY (SELECT ...)): the text
+ * shows the subquery, not its output's cast to the operator's argument
+ * type, so the operator is found again for the subquery column's own type.
+ */
+static void
+check_sublink_test(Node *test)
+{
+	List	   *ops = NIL;
+	ListCell   *lc;
+
+	if (test == NULL)
+		return;
+	if (IsA(test, OpExpr))
+		ops = list_make1(test);
+	else if (IsA(test, BoolExpr))
+		ops = ((BoolExpr *) test)->args;
+	else if (IsA(test, RowCompareExpr))
+	{
+		foreach(lc, ((RowCompareExpr *) test)->opnos)
+			refuse_unnamed_operator(lfirst_oid(lc), "a row comparison with a subquery");
+		return;
+	}
+	foreach(lc, ops)
+	{
+		OpExpr	   *op;
+		ListCell   *arg;
+		Oid			left;
+		Oid			right;
+
+		if (!IsA(lfirst(lc), OpExpr))
+			continue;
+		op = lfirst(lc);
+		if (operator_namespace(op->opno) == PG_CATALOG_NAMESPACE)
+			continue;
+		op_input_types(op->opno, &left, &right);
+		foreach(arg, op->args)
+		{
+			Node	   *stripped = strip_implicit_coercions(lfirst(arg));
+			Oid			declared = foreach_current_index(arg) == 0 && list_length(op->args) == 2 ?
+			left : right;
+
+			if (IsA(stripped, Param) && exprType(stripped) != declared)
+				refuse_unnamed_operator(op->opno, "a comparison with a subquery's column of another type");
+		}
+	}
+}
+
+static bool
+unnamed_operators_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, unnamed_operators_walker, context, 0);
+	if (IsA(node, DistinctExpr))
+		refuse_unnamed_operator(((DistinctExpr *) node)->opno, "IS DISTINCT FROM");
+	else if (IsA(node, NullIfExpr))
+		refuse_unnamed_operator(((NullIfExpr *) node)->opno, "NULLIF");
+	else if (IsA(node, CaseExpr) && ((CaseExpr *) node)->arg != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((CaseExpr *) node)->args)
+		{
+			Expr	   *test = lfirst_node(CaseWhen, lc)->expr;
+
+			if (IsA(test, OpExpr))
+				refuse_unnamed_operator(((OpExpr *) test)->opno, "CASE x WHEN");
+		}
+	}
+	else if (IsA(node, JoinExpr) && ((JoinExpr *) node)->usingClause != NIL)
+		(void) refuse_operators_walker(((JoinExpr *) node)->quals, "JOIN ... USING");
+	else if (IsA(node, SubLink))
+		check_sublink_test(((SubLink *) node)->testexpr);
+	return expression_tree_walker(node, unnamed_operators_walker, context);
+}
+
+void
+refuse_unnamed_operators(Query *query)
+{
+	(void) query_tree_walker(query, unnamed_operators_walker, NULL, 0);
+}
+
 char *
 comparison_type_sql(Oid type)
 {

@@ -73,6 +73,18 @@ extern char *comparison_expr_sql(Oid type, int strategy, const char *left, const
 extern char *comparison_any_sql(Oid type, int strategy, const char *left, const char *array);
 
 /*
+ * Refuses a query whose text cannot name one of its operators so that it
+ * is found again when the text is read: IS DISTINCT FROM, NULLIF, CASE x
+ * WHEN and JOIN ... USING with an operator outside pg_catalog (they name
+ * none: read again, they would mean pg_catalog's), and a comparison with a
+ * subquery (x IN (SELECT ...)) whose column is not of the operator's
+ * argument type outside pg_catalog (the text casts x, not the column, so
+ * the operator is looked up again for the column's type, where another
+ * role's look-alike could match exactly).
+ */
+extern void refuse_unnamed_operators(Query *query);
+
+/*
  * The qualified name of type, or of its base type when it is a domain, for
  * casting a parameter or value that SQL compares with values of type: a
  * cast to a domain checks its constraints, which run the domain owner's

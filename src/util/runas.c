@@ -961,6 +961,7 @@ runas_deparse_bound(Query *query)
 		query->rtable = lappend(query->rtable, unused);
 	}
 
+	refuse_unnamed_operators(query);
 	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
 	nestlevel = runas_pin_bound_text_settings();
 	bound = pg_get_querydef(query, false);
