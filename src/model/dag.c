@@ -692,6 +692,12 @@ compare_ready(const void *a, const void *b, void *arg)
 	return strcmp(x->name, y->name);
 }
 
+static int
+name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
 /*
  * The refresh order of the loaded nodes: Kahn's sort gives each node its
  * level, and sorting by (level, name) then is a topological order too,
@@ -711,12 +717,18 @@ refresh_order(LoadedNode *loaded, int count, bool error_on_cycle)
 		return NULL;
 	if (ts->placed < count)
 	{
+		List	   *unplaced = NIL;
 		StringInfoData names;
+		ListCell   *lc;
 
-		initStringInfo(&names);
 		for (i = 0; i < count; i++)
 			if (!ts->is_placed[i])
-				appendStringInfo(&names, "%s%s", names.len ? ", " : "", loaded[i].name);
+				unplaced = lappend(unplaced, loaded[i].name);
+		/* by name: the catalog's order is its heap's */
+		list_sort(unplaced, name_cmp);
+		initStringInfo(&names);
+		foreach(lc, unplaced)
+			appendStringInfo(&names, "%s%s", names.len ? ", " : "", (char *) lfirst(lc));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_RECURSION),
 				 errmsg("pipeline dependency graph has a cycle"),

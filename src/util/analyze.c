@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/analyze.h"
+#include "parser/parse_func.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -357,6 +358,15 @@ void
 refuse_unnamed_operators(Query *query)
 {
 	(void) query_tree_walker(query, unnamed_operators_walker, NULL, 0);
+}
+
+bool
+has_catalog_extremes(Oid type)
+{
+	Oid			base = getBaseType(type);
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("pg_catalog"), makeString("min")),
+									 1, &base, true));
 }
 
 char *

@@ -85,6 +85,14 @@ extern char *comparison_any_sql(Oid type, int strategy, const char *left, const 
 extern void refuse_unnamed_operators(Query *query);
 
 /*
+ * Whether pg_catalog's min() and max() take type (its base type) as it is.
+ * Not an extension's type: pg_catalog.min(a citext) is text's, through the
+ * cast, in text's order (or there is none: isbn13); order by the value
+ * instead, which sorts by the type's own btree operator class.
+ */
+extern bool has_catalog_extremes(Oid type);
+
+/*
  * The qualified name of type, or of its base type when it is a domain, for
  * casting a parameter or value that SQL compares with values of type: a
  * cast to a domain checks its constraints, which run the domain owner's

@@ -305,14 +305,25 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
 	SpiRows    *rows;
 
-	rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
-									   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q%s",
-									   key, key, run->view->bound_query,
-									   mark ? psprintf(" WHERE %s",
-													   comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber,
-																		   psprintf("q.%s", key),
-																		   psprintf("$1::%s", run->keytype))) : ""),
-							  mark ? 1 : 0, argtypes, values);
+	const char *above = mark ? psprintf(" AND %s",
+										comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber,
+															psprintf("q.%s", key),
+															psprintf("$1::%s", run->keytype))) : "";
+
+	if (has_catalog_extremes(run->keytypid))
+		rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
+										   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q"
+										   " WHERE true%s",
+										   key, key, run->view->bound_query, above),
+								  mark ? 1 : 0, argtypes, values);
+	else
+		rows = spi_rows_user_code(psprintf("SELECT (SELECT q.%s::pg_catalog.text FROM (%s) q"
+										   "         WHERE q.%s IS NOT NULL%s ORDER BY q.%s LIMIT 1),"
+										   "       (SELECT q.%s::pg_catalog.text FROM (%s) q"
+										   "         WHERE q.%s IS NOT NULL%s ORDER BY q.%s DESC LIMIT 1)",
+										   key, run->view->bound_query, key, above, key,
+										   key, run->view->bound_query, key, above, key),
+								  mark ? 1 : 0, argtypes, values);
 	*least = spi_rows_text(rows, 0, 0);
 	*greatest = spi_rows_text(rows, 0, 1);
 }

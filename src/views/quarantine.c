@@ -162,13 +162,21 @@ stream_extreme(const StreamBatch *b, const char *aggregate)
 	Datum		values[1] = {b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
 	List	   *texts;
 
-	texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s%s",
-								 aggregate, col, stream_sql(b),
-								 b->mark ? psprintf(" WHERE %s",
-													comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
-																		psprintf("s.%s", col),
-																		psprintf("$1::%s", b->keytype))) : ""),
-						b->mark ? 1 : 0, argtypes, values);
+	const char *above = b->mark ? psprintf(" AND %s",
+										   comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
+															   psprintf("s.%s", col),
+															   psprintf("$1::%s", b->keytype))) : "";
+
+	if (has_catalog_extremes(b->keytypid))
+		texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s WHERE true%s",
+									 aggregate, col, stream_sql(b), above),
+							b->mark ? 1 : 0, argtypes, values);
+	else
+		texts = query_texts(psprintf("SELECT (SELECT s.%s::pg_catalog.text FROM %s s"
+									 "         WHERE s.%s IS NOT NULL%s ORDER BY s.%s %s LIMIT 1)",
+									 col, stream_sql(b), col, above, col,
+									 strcmp(aggregate, "max") == 0 ? "DESC" : "ASC"),
+							b->mark ? 1 : 0, argtypes, values);
 	return linitial(texts);
 }
 
