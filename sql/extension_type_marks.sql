@@ -4,7 +4,8 @@
 -- of keys 'a' and 'B' the greatest was 'a', so the mirror's mark left 'B'
 -- out until the next run), and for isbn13 do not exist (the view could not
 -- be created).  A key type pg_catalog's min() and max() do not take as it
--- is is now ordered by its own btree operator class.
+-- is is now ordered by its own btree operator class.  And apply_changes()
+-- refused a key of such a type (ltree) that both sides have.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
 CREATE SCHEMA em_ext;
@@ -28,6 +29,22 @@ SELECT isbn::text, price FROM em.mv_priced ORDER BY 1;
 INSERT INTO em.books VALUES ('979-10-90636-07-1', '30');
 SELECT matview, status FROM pipeline.refresh('em.mv_priced');
 SELECT isbn::text, price FROM em.mv_priced ORDER BY 1;
+-- apply_changes() with a key of an extension's type on both sides: compared
+-- by its own equality (it was refused: "No = operator compares the two")
+CREATE EXTENSION ltree SCHEMA em_ext;
+CREATE DOMAIN em.path AS em_ext.ltree;
+CREATE TABLE em.tree (path em.path PRIMARY KEY, label text, seq int);
+CREATE TABLE em.tree_changes (path em.path, label text, seq int, op text);
+INSERT INTO em.tree VALUES ('top.a', 'a', 1), ('top.b', 'b', 1);
+INSERT INTO em.tree_changes VALUES ('top.a', 'A', 2, 'U'), ('top.b', NULL, 2, 'D'), ('top.c', 'c', 1, 'I'),
+    ('top.b', 'old b', 1, 'U');
+SELECT * FROM pipeline.apply_changes('em.tree_changes', 'em.tree', '{path}', 'seq');
+SELECT path::text, label, seq FROM em.tree ORDER BY 1;
+-- an older change of the deleted key, arriving late, does not bring it back
+DELETE FROM em.tree_changes;
+INSERT INTO em.tree_changes VALUES ('TOP.B', 'late', 1, 'I'), ('top.b', 'late', 1, 'I');
+SELECT * FROM pipeline.apply_changes('em.tree_changes', 'em.tree', '{path}', 'seq');
+SELECT path::text, label, seq FROM em.tree ORDER BY 1;
 SELECT pipeline.drop_matview('em.mv_cur');
 SELECT pipeline.drop_matview('em.mv_priced');
 DROP SCHEMA em CASCADE;

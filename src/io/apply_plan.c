@@ -68,15 +68,21 @@ operator_or_catalog_sql(Oid opno, const char *name, const char *left, const char
 }
 
 /*
- * Refuses a key whose target and change types the MERGE cannot compare
- * with pg_catalog's =, rather than failing in the generated statement.
+ * Refuses a key whose target and change types the MERGE cannot compare,
+ * by their one type's equality or pg_catalog's =, rather than failing in
+ * the generated statement.
  */
 static void
 refuse_incomparable_key(const ApplyPlan *p, const char *key, Oid target_type, Oid change_type)
 {
-	Operator	eq = oper(NULL, list_make2(makeString("pg_catalog"), makeString("=")),
-						  target_type, change_type, true, -1);
+	Operator	eq;
 
+	/* one type (or domains of it): its own equality, wherever it lives */
+	if (getBaseType(target_type) == getBaseType(change_type) &&
+		OidIsValid(lookup_type_cache(target_type, TYPECACHE_EQ_OPR)->eq_opr))
+		return;
+	eq = oper(NULL, list_make2(makeString("pg_catalog"), makeString("=")),
+			  target_type, change_type, true, -1);
 	if (eq != NULL)
 	{
 		ReleaseSysCache(eq);
