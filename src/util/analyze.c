@@ -364,9 +364,21 @@ bool
 has_catalog_extremes(Oid type)
 {
 	Oid			base = getBaseType(type);
+	Oid			funcid;
+	Oid			rettype;
+	bool		retset;
+	int			nvargs;
+	Oid			vatype;
+	Oid		   *declared;
 
-	return OidIsValid(LookupFuncName(list_make2(makeString("pg_catalog"), makeString("min")),
-									 1, &base, true));
+	/* as the parser finds pg_catalog.min(value): maybe through a cast */
+	if (func_get_detail(list_make2(makeString("pg_catalog"), makeString("min")), NIL, NIL,
+						1, &base, false, false, false, &funcid, &rettype, &retset,
+						&nvargs, &vatype, &declared, NULL) != FUNCDETAIL_AGGREGATE)
+		return false;
+	/* and it orders as the type does (varchar as text, citext not) */
+	return lookup_type_cache(base, TYPECACHE_BTREE_OPFAMILY)->btree_opf ==
+		lookup_type_cache(declared[0], TYPECACHE_BTREE_OPFAMILY)->btree_opf;
 }
 
 char *

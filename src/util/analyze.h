@@ -85,10 +85,11 @@ extern char *comparison_any_sql(Oid type, int strategy, const char *left, const 
 extern void refuse_unnamed_operators(Query *query);
 
 /*
- * Whether pg_catalog's min() and max() take type (its base type) as it is.
- * Not an extension's type: pg_catalog.min(a citext) is text's, through the
- * cast, in text's order (or there is none: isbn13); order by the value
- * instead, which sorts by the type's own btree operator class.
+ * Whether pg_catalog's min() and max() order values of type (its base type)
+ * as the type's default btree operator family does (varchar's are text's,
+ * the same family).  Not an extension's type: pg_catalog.min(a citext) is
+ * text's, through the cast, in text's order (or there is none: isbn13);
+ * order by the value instead, which sorts by the type's own family.
  */
 extern bool has_catalog_extremes(Oid type);
 
