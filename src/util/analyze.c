@@ -411,14 +411,16 @@ output_text_sql(const char *expr, Oid type)
 	bool		is_varlena;
 	Oid		   *argtypes;
 	int			nargs;
+	Oid			namespace;
+	char	   *name;
 
 	getTypeOutputInfo(type, &output, &is_varlena);
 	(void) get_func_signature(output, &argtypes, &nargs);
+	namespace = get_func_namespace(output);
+	name = get_func_name(output);
 	return psprintf("%s(%s)::pg_catalog.text",
-					quote_qualified_identifier(get_namespace_name(get_func_namespace(output)),
-											   get_func_name(output)),
-					pinned_argument_sql(expr, argtypes[0], get_func_namespace(output),
-										"output function", get_func_name(output)));
+					quote_qualified_identifier(get_namespace_name(namespace), name),
+					pinned_argument_sql(expr, argtypes[0], namespace, "output function", name));
 }
 
 bool
