@@ -234,6 +234,44 @@ comparison_any_sql(Oid type, int strategy, const char *left, const char *array)
 	return operator_any_sql(comparison_operator(type, strategy), left, array);
 }
 
+char *
+comparison_param_sql(Oid type, int strategy, const char *left, int param)
+{
+	return comparison_expr_sql(type, strategy, left,
+							   psprintf("$%d::%s", param, comparison_type_sql(type)));
+}
+
+char *
+extremes_select_sql(Oid type, const char *value, const char *from, const char *where,
+					bool least, bool greatest)
+{
+	StringInfoData sql;
+
+	Assert(least || greatest);
+	initStringInfo(&sql);
+	if (has_catalog_extremes(type))
+	{
+		/* one scan for both */
+		appendStringInfo(&sql, "SELECT %s%s%s FROM %s WHERE %s",
+						 least ? psprintf("pg_catalog.min(%s)::pg_catalog.text", value) : "",
+						 least && greatest ? ", " : "",
+						 greatest ? psprintf("pg_catalog.max(%s)::pg_catalog.text", value) : "",
+						 from, where);
+		return sql.data;
+	}
+	appendStringInfoString(&sql, "SELECT ");
+	for (int descending = 0; descending <= 1; descending++)
+	{
+		if (!(descending ? greatest : least))
+			continue;
+		appendStringInfo(&sql, "%s(SELECT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL AND %s"
+						 " ORDER BY %s%s LIMIT 1)",
+						 descending && least ? ", " : "", value, from, value, where, value,
+						 descending ? " DESC" : "");
+	}
+	return sql.data;
+}
+
 static Oid
 operator_namespace(Oid opno)
 {

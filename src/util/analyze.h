@@ -72,6 +72,9 @@ extern char *comparison_expr_sql(Oid type, int strategy, const char *left, const
 /* comparison_expr_sql()'s operator against ANY element of array (SQL text) */
 extern char *comparison_any_sql(Oid type, int strategy, const char *left, const char *array);
 
+/* comparison_expr_sql() of left with parameter $param, cast for type */
+extern char *comparison_param_sql(Oid type, int strategy, const char *left, int param);
+
 /*
  * Refuses a query whose text cannot name one of its operators so that it
  * is found again when the text is read: IS DISTINCT FROM, NULLIF, CASE x
@@ -92,6 +95,15 @@ extern void refuse_unnamed_operators(Query *query);
  * order by the value instead, which sorts by the type's own family.
  */
 extern bool has_catalog_extremes(Oid type);
+
+/*
+ * A SELECT of the least and/or greatest value (SQL of type type) FROM from
+ * WHERE where, as text (NULL when there is none), in the type's own order:
+ * pg_catalog's min() and max() in one scan where has_catalog_extremes(),
+ * else the first row of each ORDER BY.
+ */
+extern char *extremes_select_sql(Oid type, const char *value, const char *from, const char *where,
+								 bool least, bool greatest);
 
 /*
  * The qualified name of type, or of its base type when it is a domain, for

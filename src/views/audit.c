@@ -989,9 +989,7 @@ audit_check_batch(Oid relid, MatviewType type, const char *options_json,
 	{
 		Oid			keytype = get_atttype(relid, get_attnum(relid, batch_key));
 
-		scope.batch_where = comparison_expr_sql(keytype, BTGreaterStrategyNumber,
-												psprintf("v.%s", quote_identifier(batch_key)),
-												psprintf("$1::%s", comparison_type_sql(keytype)));
+		scope.batch_where = comparison_param_sql(keytype, BTGreaterStrategyNumber, psprintf("v.%s", quote_identifier(batch_key)), 1);
 		scope.batch_type = TEXTOID;
 		scope.batch_value = CStringGetTextDatum(batch_mark);
 	}

@@ -371,8 +371,7 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 					 target->qualified, target->view->bound_query, key);
 	if (mark)
 		appendStringInfo(&sql, " AND %s",
-						 comparison_expr_sql(target->keytypid, BTGreaterStrategyNumber,
-											 psprintf("q.%s", key), psprintf("$1::%s", target->keytype)));
+						 comparison_param_sql(target->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key), 1));
 	else if (set_aside)
 		appendStringInfoString(&sql, quarantine_leave_out_sql(psprintf("q.%s", key),
 															  target->keytypid, 1));
@@ -409,9 +408,7 @@ rows_above_mark(const AppendTarget *target, const char *mark)
 
 	return spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE %s LIMIT 1",
 									   target->view->bound_query,
-									   comparison_expr_sql(target->keytypid, BTGreaterStrategyNumber,
-														   psprintf("q.%s", key),
-														   psprintf("$1::%s", target->keytype))),
+									   comparison_param_sql(target->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key), 1)),
 							  1, argtypes, values)->count > 0;
 }
 
@@ -517,13 +514,10 @@ append_range(StreamBatch *b, const StreamRange *range)
 
 	sql = psprintf("INSERT INTO %s SELECT * FROM (%s) q WHERE %s%s%s",
 				   target->qualified, target->view->bound_query,
-				   comparison_expr_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
-									   BTLessStrategyNumber, psprintf("q.%s", key),
-									   psprintf("$1::%s", b->keytype)),
+				   comparison_param_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
+										BTLessStrategyNumber, psprintf("q.%s", key), 1),
 				   range->lo ? psprintf(" AND %s",
-										comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
-															psprintf("q.%s", key),
-															psprintf("$2::%s", b->keytype))) : "",
+										comparison_param_sql(b->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key), 2)) : "",
 				   b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 3) : "");
 	if (SPI_execute_plan(runas_spi_prepare(InvalidOid, sql, 3, argtypes),
 						 values, NULL, false, 0) != SPI_OK_INSERT)

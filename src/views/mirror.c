@@ -300,30 +300,18 @@ load_run(Oid relid, MirrorRun *run)
 static void
 stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 {
-	const char *key = quote_identifier(run->view->incremental_key);
+	const char *key = psprintf("q.%s", quote_identifier(run->view->incremental_key));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {mark ? CStringGetTextDatum(mark) : (Datum) 0};
 	SpiRows    *rows;
 
-	const char *above = mark ? psprintf(" AND %s",
-										comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber,
-															psprintf("q.%s", key),
-															psprintf("$1::%s", run->keytype))) : "";
-
-	if (has_catalog_extremes(run->keytypid))
-		rows = spi_rows_user_code(psprintf("SELECT pg_catalog.min(q.%s)::pg_catalog.text, "
-										   "       pg_catalog.max(q.%s)::pg_catalog.text FROM (%s) q"
-										   " WHERE true%s",
-										   key, key, run->view->bound_query, above),
-								  mark ? 1 : 0, argtypes, values);
-	else
-		rows = spi_rows_user_code(psprintf("SELECT (SELECT q.%s::pg_catalog.text FROM (%s) q"
-										   "         WHERE q.%s IS NOT NULL%s ORDER BY q.%s LIMIT 1),"
-										   "       (SELECT q.%s::pg_catalog.text FROM (%s) q"
-										   "         WHERE q.%s IS NOT NULL%s ORDER BY q.%s DESC LIMIT 1)",
-										   key, run->view->bound_query, key, above, key,
-										   key, run->view->bound_query, key, above, key),
-								  mark ? 1 : 0, argtypes, values);
+	rows = spi_rows_user_code(extremes_select_sql(run->keytypid, key,
+												  psprintf("(%s) q", run->view->bound_query),
+												  mark ? comparison_param_sql(run->keytypid,
+																			  BTGreaterStrategyNumber,
+																			  key, 1) : "true",
+												  true, true),
+							  mark ? 1 : 0, argtypes, values);
 	*least = spi_rows_text(rows, 0, 0);
 	*greatest = spi_rows_text(rows, 0, 1);
 }
@@ -421,16 +409,14 @@ consume_stream(MirrorRun *run, bool from_scratch)
 	source.nargs = 1;
 	source.sql = psprintf("SELECT * FROM (%s) q WHERE %s",
 						  run->view->bound_query,
-						  comparison_expr_sql(run->keytypid, BTLessEqualStrategyNumber, psprintf("q.%s", key),
-											  psprintf("$2::%s", run->keytype)));
+						  comparison_param_sql(run->keytypid, BTLessEqualStrategyNumber, psprintf("q.%s", key), 2));
 	if (mark)
 	{
 		argtypes[1] = TEXTOID;
 		values[1] = CStringGetTextDatum(mark);
 		source.nargs = 2;
 		source.sql = psprintf("%s AND %s", source.sql,
-							  comparison_expr_sql(run->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key),
-												  psprintf("$3::%s", run->keytype)));
+							  comparison_param_sql(run->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key), 3));
 	}
 	else if ((values[1] = quarantine_replay_set_aside(run->relid, run->query,
 													  run->view->incremental_key)) != (Datum) 0)
@@ -774,8 +760,7 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 							"   AND %s ORDER BY %s, q.%s)",
 							keys, keys, inc, rows_sql,
 							seq, quote_identifier(mirror->mirror_operation),
-							comparison_expr_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc),
-												psprintf("$1::%s", comparison_type_sql(inctypid))),
+							comparison_param_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc), 1),
 							keys, inc);
 	check.sql = psprintf("SELECT ROW(%s)::pg_catalog.text FROM %s d"
 						 "   JOIN %s c ON %s AND %s AND c.%s IS NOT NULL"
@@ -815,8 +800,7 @@ batching_dependent_key(Oid relid, const char *bound, Query *query,
 						 equality_expr_sql(seqtypid, psprintf("q.%s", seq), psprintf("r.%s", seq)),
 						 keys, seq,
 						 rest.len ? rest.data : "NULL",
-						 comparison_expr_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc),
-											 psprintf("$1::%s", comparison_type_sql(inctypid))));
+						 comparison_param_sql(inctypid, BTLessEqualStrategyNumber, psprintf("q.%s", inc), 1));
 	check.nargs = nargs;
 	check.argtypes = argtypes;
 	check.values = values;
@@ -863,9 +847,8 @@ mirror_rebuild_refusal(Oid relid, Oid owner, const char *old_key,
 	values[0] = CStringGetTextDatum(first_key);
 	runas_begin_user_code(&ra, owner);
 	held = spi_rows_user_code(psprintf("SELECT FROM (%s) q WHERE %s LIMIT 1", new_bound,
-									   comparison_expr_sql(exprType((Node *) tle->expr), BTLessEqualStrategyNumber,
-														   psprintf("q.%s", quote_identifier(new_key)),
-														   psprintf("$1::%s", comparison_type_sql(exprType((Node *) tle->expr))))),
+									   comparison_param_sql(exprType((Node *) tle->expr), BTLessEqualStrategyNumber,
+															psprintf("q.%s", quote_identifier(new_key)), 1)),
 							  1, argtypes, values)->count > 0;
 	if (held && mark != NULL)
 		batching_key = batching_dependent_key(relid, new_bound, query, mirror, mark);

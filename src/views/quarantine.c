@@ -153,31 +153,20 @@ quarantine_batch_begin(StreamBatch *b, const ManagedView *view, Oid owner, Query
 	b->stream_column = column;
 }
 
-/* min or max of the stream table's key, above the mark, as text (or NULL) */
+/* the least or greatest of the stream table's keys above the mark, as text (or NULL) */
 static char *
-stream_extreme(const StreamBatch *b, const char *aggregate)
+stream_extreme(const StreamBatch *b, bool greatest)
 {
-	const char *col = quote_identifier(b->stream_column);
+	const char *key = psprintf("s.%s", quote_identifier(b->stream_column));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {b->mark ? CStringGetTextDatum(b->mark) : (Datum) 0};
-	List	   *texts;
 
-	const char *above = b->mark ? psprintf(" AND %s",
-										   comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
-															   psprintf("s.%s", col),
-															   psprintf("$1::%s", b->keytype))) : "";
-
-	if (has_catalog_extremes(b->keytypid))
-		texts = query_texts(psprintf("SELECT pg_catalog.%s(s.%s)::pg_catalog.text FROM %s s WHERE true%s",
-									 aggregate, col, stream_sql(b), above),
-							b->mark ? 1 : 0, argtypes, values);
-	else
-		texts = query_texts(psprintf("SELECT (SELECT s.%s::pg_catalog.text FROM %s s"
-									 "         WHERE s.%s IS NOT NULL%s ORDER BY s.%s %s LIMIT 1)",
-									 col, stream_sql(b), col, above, col,
-									 strcmp(aggregate, "max") == 0 ? "DESC" : "ASC"),
-							b->mark ? 1 : 0, argtypes, values);
-	return linitial(texts);
+	return linitial(query_texts(extremes_select_sql(b->keytypid, key, psprintf("%s s", stream_sql(b)),
+													b->mark ? comparison_param_sql(b->keytypid,
+																				   BTGreaterStrategyNumber,
+																				   key, 1) : "true",
+													!greatest, greatest),
+								b->mark ? 1 : 0, argtypes, values));
 }
 
 /*
@@ -228,13 +217,13 @@ quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param)
 char *
 quarantine_greatest(const StreamBatch *b)
 {
-	return stream_extreme(b, "max");
+	return stream_extreme(b, true);
 }
 
 char *
 quarantine_least(const StreamBatch *b)
 {
-	return stream_extreme(b, "min");
+	return stream_extreme(b, false);
 }
 
 /* The batch's distinct stream keys, ascending. */
@@ -253,12 +242,9 @@ batch_keys(const StreamBatch *b, int *count)
 	texts = query_texts(psprintf("SELECT d.k::pg_catalog.text FROM (SELECT DISTINCT s.%s AS k FROM %s s "
 								 " WHERE %s%s%s) d ORDER BY d.k",
 								 col, stream_sql(b),
-								 comparison_expr_sql(b->keytypid, BTLessEqualStrategyNumber, psprintf("s.%s", col),
-													 psprintf("$1::%s", b->keytype)),
+								 comparison_param_sql(b->keytypid, BTLessEqualStrategyNumber, psprintf("s.%s", col), 1),
 								 b->mark ? psprintf(" AND %s",
-													comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
-																		psprintf("s.%s", col),
-																		psprintf("$2::%s", b->keytype))) : "",
+													comparison_param_sql(b->keytypid, BTGreaterStrategyNumber, psprintf("s.%s", col), 2)) : "",
 								 b->set_aside ? quarantine_leave_out_sql(psprintf("s.%s", col), b->keytypid, 3) : ""),
 						3, argtypes, values);
 	keys = palloc(sizeof(char *) * Max(list_length(texts), 1));
@@ -521,9 +507,7 @@ bad_mirror_keys(StreamBatch *b, List *bad)
 	List	   *keys = NIL;
 	ListCell   *lc;
 	Oid			argtypes[1] = {TEXTOID};
-	char	   *equals = comparison_expr_sql(b->keytypid, BTEqualStrategyNumber,
-											 psprintf("q.%s", quote_identifier(b->key)),
-											 psprintf("$1::%s", b->keytype));
+	char	   *equals = comparison_param_sql(b->keytypid, BTEqualStrategyNumber, psprintf("q.%s", quote_identifier(b->key)), 1);
 
 	foreach(lc, bad)
 	{
@@ -560,12 +544,9 @@ sibling_keys(StreamBatch *b, const char *lo, const char *hi, bool hi_inclusive, 
 								"  FROM (SELECT * FROM (%s) q WHERE %s%s%s OFFSET 0) q "
 								" WHERE %s = ANY ($1)",
 								key, b->bound_query,
-								comparison_expr_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber,
-													psprintf("q.%s", key), psprintf("$2::%s", b->keytype)),
+								comparison_param_sql(b->keytypid, hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber, psprintf("q.%s", key), 2),
 								lo ? psprintf(" AND %s",
-											  comparison_expr_sql(b->keytypid, BTGreaterStrategyNumber,
-																  psprintf("q.%s", key),
-																  psprintf("$3::%s", b->keytype))) : "",
+											  comparison_param_sql(b->keytypid, BTGreaterStrategyNumber, psprintf("q.%s", key), 3)) : "",
 								b->set_aside ? quarantine_leave_out_sql(psprintf("q.%s", key), b->keytypid, 4) : "",
 								quarantine_mirror_key_sql(b)),
 					   4, argtypes, values);
