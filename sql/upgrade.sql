@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20 and 1.21) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21 and 1.22) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -349,6 +349,15 @@ ALTER EXTENSION pipeline UPDATE TO '1.21';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT pipeline.numeric_sum(x) AS summed, pipeline.numeric_sum(x) = sum(x) AS as_sum
   FROM (VALUES (1.5), (NULL), (2.25), (-0.75)) v(x);
+-- 1.22: the internal aggregates' support functions are not PUBLIC's
+SELECT count(*) AS public_support_functions FROM pg_proc p
+ WHERE p.pronamespace = 'pipeline'::regnamespace AND p.proname IN ('kept_extremes_step', 'scale_census_rows')
+   AND has_function_privilege('pg_database_owner', p.oid, 'EXECUTE');
+ALTER EXTENSION pipeline UPDATE TO '1.22';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT count(*) AS public_support_functions FROM pg_proc p
+ WHERE p.pronamespace = 'pipeline'::regnamespace AND p.proname IN ('kept_extremes_step', 'scale_census_rows')
+   AND has_function_privilege('pg_database_owner', p.oid, 'EXECUTE');
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -95,6 +95,14 @@ CREATE AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) (
 COMMENT ON AGGREGATE pipeline.kept_extremes(anyelement, boolean, bigint) IS
     'Internal to differential refresh: a group''s best values kept for min() (false) or max() (true), each value counted the given times';
 
+-- the aggregates' steps and final functions take internal, so no SQL can
+-- call them, and PostgreSQL checks them as the aggregates' owner (1.22):
+-- PUBLIC needs only the aggregates
+REVOKE ALL ON FUNCTION pipeline.kept_extremes_step(internal, anyelement, boolean),
+    pipeline.kept_extremes_final(internal, anyelement, boolean),
+    pipeline.kept_extremes_step(internal, anyelement, boolean, bigint),
+    pipeline.kept_extremes_final(internal, anyelement, boolean, bigint) FROM PUBLIC;
+
 -- 1.9: the largest display scale among a delta's numeric values and of how
 -- many rows (each value counted as many times as the rows it stands for),
 -- in one pass: two aggregates sharing one state (src/views/diff_scale.c)
@@ -126,6 +134,9 @@ CREATE AGGREGATE pipeline.max_scale_rows(numeric, bigint) (
 );
 COMMENT ON AGGREGATE pipeline.max_scale_rows(numeric, bigint) IS
     'Internal to differential refresh: how many rows have the largest display scale among the values, each value counted the given times';
+
+REVOKE ALL ON FUNCTION pipeline.scale_census_step(internal, numeric, bigint),
+    pipeline.scale_census_scale(internal), pipeline.scale_census_rows(internal) FROM PUBLIC;
 
 -- a delta's sum when its groups have a few rows each (1.21): adding each
 -- value to the last costs less than making sum()'s state for every group
