@@ -107,6 +107,8 @@ SELECT pipeline.define($$/**
  * @matview-name a
  * @interval-in-minutes 5
  */ SELECT 1 AS x$$);
+-- a header on one line: the second key is named, not read as the schema's value
+SELECT pipeline.define($$/** @matview-schema errs @matview-name a @interval-in-minutes 5 */ SELECT 1 AS x$$);
 SELECT pipeline.define($$/**
  * @matview-schema errs
  * @matview-name a

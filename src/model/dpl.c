@@ -1066,6 +1066,35 @@ strip_comment(char *value)
 }
 
 /*
+ * Refuses a value holding another key ("@matview-schema s @matview-name x",
+ * a header written on one line): read as one value, the schema would be
+ * "s @matview-name x" and the error a missing @matview-name.
+ */
+static void
+refuse_second_key(const char *value, int lineno)
+{
+	for (const char *at = strchr(value, '@'); at != NULL; at = strchr(at + 1, '@'))
+	{
+		char		name[NAMEDATALEN];
+		int			n = 0;
+
+		if (at != value && !isspace((unsigned char) at[-1]))
+			continue;
+		while (n < NAMEDATALEN - 1 && at[1 + n] != '\0' && !isspace((unsigned char) at[1 + n]))
+		{
+			name[n] = at[1 + n];
+			n++;
+		}
+		name[n] = '\0';
+		if (find_key(name) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("line %d of the DPL header has a second key, @%s", lineno, name),
+					 errhint("Write each @key value on a line of its own.")));
+	}
+}
+
+/*
  * Splits one header line (its " * " decoration trimmed) into *key and
  * *value, without a trailing comment; false for a blank line.
  */
@@ -1096,6 +1125,7 @@ split_header_line(char *line, int lineno, char **key, char **value)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("line %d of the DPL header has an empty key", lineno)));
+	refuse_second_key(*value, lineno);
 	return true;
 }
 
