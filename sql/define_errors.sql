@@ -107,7 +107,7 @@ SELECT pipeline.define($$/**
  * @matview-name a
  * @interval-in-minutes 5
  */ SELECT 1 AS x$$);
--- a header on one line: the second key is named, not read as the schema's value
+-- a header on one line: the missing key's error says where it went
 SELECT pipeline.define($$/** @matview-schema errs @matview-name a @interval-in-minutes 5 */ SELECT 1 AS x$$);
 SELECT pipeline.define($$/**
  * @matview-schema errs
@@ -235,5 +235,18 @@ SELECT (SELECT count(*) FROM pipeline.matview_definitions) = views AS views_unch
        (SELECT count(*) FROM pipeline.edges) = edges AS edges_unchanged,
        (SELECT count(*) FROM pg_class WHERE relnamespace = 'errs'::regnamespace) = rels AS relations_unchanged
   FROM catalog_before;
+
+-- a value may hold "@key" itself: PostgreSQL's @ (absolute value) of a
+-- column named like a key, in an expectation
+CREATE TABLE errs.at_keys (expect int);
+INSERT INTO errs.at_keys VALUES (-3), (7);
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name at_keys
+ * @interval-in-minutes 5
+ * @expect bounded: @expect < 100
+ */ SELECT expect FROM errs.at_keys$$);
+SELECT count(*) FROM errs.mv_at_keys;
+SELECT pipeline.drop_matview('errs.mv_at_keys');
 
 DROP SCHEMA errs CASCADE;

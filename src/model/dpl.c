@@ -1066,35 +1066,6 @@ strip_comment(char *value)
 }
 
 /*
- * Refuses a value holding another key ("@matview-schema s @matview-name x",
- * a header written on one line): read as one value, the schema would be
- * "s @matview-name x" and the error a missing @matview-name.
- */
-static void
-refuse_second_key(const char *value, int lineno)
-{
-	for (const char *at = strchr(value, '@'); at != NULL; at = strchr(at + 1, '@'))
-	{
-		char		name[NAMEDATALEN];
-		int			n = 0;
-
-		if (at != value && !isspace((unsigned char) at[-1]))
-			continue;
-		while (n < NAMEDATALEN - 1 && at[1 + n] != '\0' && !isspace((unsigned char) at[1 + n]))
-		{
-			name[n] = at[1 + n];
-			n++;
-		}
-		name[n] = '\0';
-		if (find_key(name) != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("line %d of the DPL header has a second key, @%s", lineno, name),
-					 errhint("Write each @key value on a line of its own.")));
-	}
-}
-
-/*
  * Splits one header line (its " * " decoration trimmed) into *key and
  * *value, without a trailing comment; false for a blank line.
  */
@@ -1125,7 +1096,6 @@ split_header_line(char *line, int lineno, char **key, char **value)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("line %d of the DPL header has an empty key", lineno)));
-	refuse_second_key(*value, lineno);
 	return true;
 }
 
@@ -1165,13 +1135,46 @@ fill_defaults(MatviewDefinition *def)
 		def->mirror_delete_value = "D";
 }
 
-static void
-require_key(bool present, const char *key)
+/*
+ * The number of a line of header (whose first line is lineno) that holds
+ * @key after another key's value ("@matview-schema s @matview-name x", a
+ * header written on one line), or 0.  Only to explain a missing key: a
+ * value may hold "@key" itself (@expect a: @expect < 100, "@" being
+ * PostgreSQL's absolute value).
+ */
+static int
+line_with_key_inside(const char *header, const char *key, int lineno)
 {
-	if (!present)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("DPL header is missing required key @%s", key)));
+	size_t		keylen = strlen(key);
+
+	for (const char *line = header; line != NULL; lineno++)
+	{
+		const char *end = strchr(line, '\n');
+		const char *first = strchr(line, '@');
+
+		for (const char *at = first; at != NULL && (end == NULL || at < end); at = strchr(at + 1, '@'))
+			if (at != first && isspace((unsigned char) at[-1]) &&
+				strncmp(at + 1, key, keylen) == 0 &&
+				(at[1 + keylen] == '\0' || isspace((unsigned char) at[1 + keylen])))
+				return lineno;
+		line = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+static void
+require_key(bool present, const char *key, const char *header, int lineno)
+{
+	int			inside;
+
+	if (present)
+		return;
+	inside = line_with_key_inside(header, key, lineno);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("DPL header is missing required key @%s", key),
+			 inside ? errdetail("Line %d has @%s after another key, as part of that key's value.", inside, key) : 0,
+			 inside ? errhint("Write each @key value on a line of its own.") : 0));
 }
 
 /*
@@ -1240,6 +1243,7 @@ dpl_parse(const char *document)
 	char	   *normalized = normalize_document(document);
 	KeyState	state = {0};
 	char	   *header;
+	char	   *header_text;
 	char	   *query;
 	int			lineno = 1;
 
@@ -1247,12 +1251,14 @@ dpl_parse(const char *document)
 	def->requested_mode = REFRESH_MODE_AUTO;
 	def->options_json = "{}";
 	header = open_header(normalized, &lineno, &query);
+	/* parsed in place: kept to explain a missing key */
+	header_text = pstrdup(header);
 	parse_header(def, &state, header, lineno);
 	check_keys_fit_type(def, &state);
 	fill_defaults(def);
-	require_key(def->schema_name != NULL, "matview-schema");
-	require_key(def->name != NULL, "matview-name");
-	require_key(def->interval_us != 0, "interval-in-minutes");
+	require_key(def->schema_name != NULL, "matview-schema", header_text, lineno);
+	require_key(def->name != NULL, "matview-name", header_text, lineno);
+	require_key(def->interval_us != 0, "interval-in-minutes", header_text, lineno);
 	refuse_second_header(query);
 	def->query = dpl_normalize_query(query, NULL);
 	return def;
