@@ -5,7 +5,8 @@
 # PGHOST/PGPORT/PGDATABASE and registers a trap that stops the cluster.
 #
 # As root it reruns the calling script as user pipeline_test (initdb refuses
-# root), on a copy of the tree.
+# root), on a copy of the tree.  BENCH_CONF: more postgresql.conf lines
+# (e.g. BENCH_CONF="huge_pages = off", to compare a setting on one build).
 set -euo pipefail
 
 bench_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +21,8 @@ if [ "$(id -u)" = 0 ]; then
 	set +e
 	runuser -u pipeline_test -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp \
 		LANG=C.UTF-8 ${BENCH_EXPLAIN:+BENCH_EXPLAIN=$BENCH_EXPLAIN} \
-		${BENCH_NO_INDEX:+BENCH_NO_INDEX=$BENCH_NO_INDEX} ${BENCH_VIEW:+BENCH_VIEW=$BENCH_VIEW} "$work/$rel" "$@"
+		${BENCH_NO_INDEX:+BENCH_NO_INDEX=$BENCH_NO_INDEX} ${BENCH_VIEW:+BENCH_VIEW=$BENCH_VIEW} \
+		${BENCH_CONF:+BENCH_CONF="$BENCH_CONF"} "$work/$rel" "$@"
 	rc=$?
 	rm -rf "$work"
 	exit $rc
@@ -49,6 +51,7 @@ port = 5499
 shared_buffers = 256MB
 max_wal_size = 4GB
 fsync = on
+${BENCH_CONF:-}
 CONF
 pg_ctl -D "$bench_data/db" -l "$bench_data/log" -w start >/dev/null
 bench_stop() { pg_ctl -D "$bench_data/db" -m fast stop >/dev/null 2>&1 || true; rm -rf "$bench_data"; }

@@ -10,13 +10,10 @@
 
 /*
  * From now on this process keeps up to FREED_MEMORY_KEPT bytes of freed
- * memory for reuse, the first FREED_MEMORY_REFRESH_ROOM of it in
- * transparent huge pages where the kernel grants them (glibc only;
- * elsewhere nothing changes).  Idempotent.
+ * memory for reuse (glibc only; elsewhere nothing changes).  Idempotent.
  */
 extern void freed_memory_keep(void);
 
 #define FREED_MEMORY_KEPT (32 * 1024 * 1024)
-#define FREED_MEMORY_REFRESH_ROOM (12 * 1024 * 1024)
 
 #endif
