@@ -481,6 +481,7 @@ static void
 apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum excluded)
 {
 	MirrorRun  *run = b->arg;
+	const char *key = psprintf("q.%s", quote_identifier(b->key));
 	ChangeQuery source = {0};
 	Oid		   *argtypes = palloc(sizeof(Oid) * 8);
 	Datum	   *values = palloc0(sizeof(Datum) * 8);
@@ -513,14 +514,13 @@ apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum exclud
 		}
 		argtypes[nargs] = argtypes[nargs + 1] = TEXTOID;
 		values[nargs] = CStringGetTextDatum(range->hi);
-		conditions = key_bound_sql(b, range->hi_inclusive ? BTLessEqualStrategyNumber : BTLessStrategyNumber,
-								   psprintf("$%d::%s", nargs + 2, b->keytype));
+		conditions = comparison_param_sql(b->keytypid, range->hi_inclusive ? BTLessEqualStrategyNumber :
+										  BTLessStrategyNumber, key, nargs + 2);
 		if (range->lo != NULL)
 		{
 			values[nargs + 1] = CStringGetTextDatum(range->lo);
 			conditions = psprintf("%s AND %s", conditions,
-								  key_bound_sql(b, BTGreaterStrategyNumber,
-												psprintf("$%d::%s", nargs + 3, b->keytype)));
+								  comparison_param_sql(b->keytypid, BTGreaterStrategyNumber, key, nargs + 3));
 		}
 		append_range_branch(&sql, b, "", conditions, excluded);
 		nargs += 2;
