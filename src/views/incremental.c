@@ -274,7 +274,6 @@ typedef struct AppendTarget
 {
 	ManagedView *view;
 	char	   *qualified;		/* the table's name, schema-qualified */
-	char	   *keytype;		/* the key column's type, qualified */
 	Oid			keytypid;
 	Oid			owner;
 } AppendTarget;
@@ -323,7 +322,6 @@ lock_append_target(Oid relid, AppendTarget *target)
 	rel = table_open(relid, NoLock);
 	target->keytypid = key_attribute(rel, target->view->incremental_key,
 									 target->view->name)->atttypid;
-	target->keytype = comparison_type_sql(target->keytypid);
 	target->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												   RelationGetRelationName(rel));
 	target->owner = rel->rd_rel->relowner;

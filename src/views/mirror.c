@@ -258,8 +258,7 @@ typedef struct MirrorRun
 	ManagedView *view;
 	MatviewDefinition *mirror;
 	Query	   *query;			/* the bound query, analyzed */
-	char	   *keytype;		/* the incremental key's type, qualified */
-	Oid			keytypid;
+	Oid			keytypid;		/* the incremental key's type, or InvalidOid */
 } MirrorRun;
 
 /*
@@ -280,7 +279,7 @@ load_run(Oid relid, MirrorRun *run)
 	run->owner = catalog_relation_owner(relid);
 	run->mirror = stored_mirror(run->view->options_json, run->view->incremental_key);
 	run->query = analyze_bound(run->view->bound_query, run->owner);
-	run->keytype = NULL;
+	run->keytypid = InvalidOid;
 	if (run->view->incremental_key)
 	{
 		TargetEntry *tle = query_output_column(run->query, run->view->incremental_key);
@@ -289,7 +288,6 @@ load_run(Oid relid, MirrorRun *run)
 			elog(ERROR, "incremental key \"%s\" of mirror \"%s\" is not in its query",
 				 run->view->incremental_key, run->view->name);
 		run->keytypid = exprType((Node *) tle->expr);
-		run->keytype = comparison_type_sql(run->keytypid);
 	}
 }
 
