@@ -241,35 +241,30 @@ comparison_param_sql(Oid type, int strategy, const char *left, int param)
 							   psprintf("$%d::%s", param, comparison_type_sql(type)));
 }
 
+/* The first value of an ORDER BY, as text: extremes_select_sql()'s other way */
+static char *
+first_value_sql(const char *value, const char *from, const char *where, const char *direction)
+{
+	return psprintf("(SELECT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL AND %s ORDER BY %s%s LIMIT 1)",
+					value, from, value, where, value, direction);
+}
+
 char *
 extremes_select_sql(Oid type, const char *value, const char *from, const char *where,
 					bool least, bool greatest)
 {
-	StringInfoData sql;
-
 	Assert(least || greatest);
-	initStringInfo(&sql);
+	/* one scan for both */
 	if (has_catalog_extremes(type))
-	{
-		/* one scan for both */
-		appendStringInfo(&sql, "SELECT %s%s%s FROM %s WHERE %s",
-						 least ? psprintf("pg_catalog.min(%s)::pg_catalog.text", value) : "",
-						 least && greatest ? ", " : "",
-						 greatest ? psprintf("pg_catalog.max(%s)::pg_catalog.text", value) : "",
-						 from, where);
-		return sql.data;
-	}
-	appendStringInfoString(&sql, "SELECT ");
-	for (int descending = 0; descending <= 1; descending++)
-	{
-		if (!(descending ? greatest : least))
-			continue;
-		appendStringInfo(&sql, "%s(SELECT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL AND %s"
-						 " ORDER BY %s%s LIMIT 1)",
-						 descending && least ? ", " : "", value, from, value, where, value,
-						 descending ? " DESC" : "");
-	}
-	return sql.data;
+		return psprintf("SELECT %s%s%s FROM %s WHERE %s",
+						least ? psprintf("pg_catalog.min(%s)::pg_catalog.text", value) : "",
+						least && greatest ? ", " : "",
+						greatest ? psprintf("pg_catalog.max(%s)::pg_catalog.text", value) : "",
+						from, where);
+	return psprintf("SELECT %s%s%s",
+					least ? first_value_sql(value, from, where, "") : "",
+					least && greatest ? ", " : "",
+					greatest ? first_value_sql(value, from, where, " DESC") : "");
 }
 
 static Oid
