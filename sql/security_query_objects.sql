@@ -71,6 +71,28 @@ SELECT matview, status FROM pipeline.refresh('qo_victim.mv_feed');
 TABLE qo_victim.mv_totals ORDER BY g;
 SELECT * FROM qo_victim.mv_feed ORDER BY id;
 
+-- What a text cannot pin (README, "Stored queries are bound at definition"):
+-- an overload PostgreSQL cannot tell from the victim's makes the refreshes
+-- fail, leaving the rows as they were; the overload never runs.
+SET SESSION AUTHORIZATION qo_attacker;
+SET search_path = qo_attacker, pg_catalog;
+CREATE FUNCTION qo_shared.norm(v int, extra int DEFAULT 0) RETURNS int LANGUAGE sql
+AS $f$ SELECT v WHERE qo_attacker.spy('norm overload') $f$;
+SET SESSION AUTHORIZATION qo_victim;
+SET search_path = qo_attacker, pg_catalog;
+INSERT INTO qo_victim.events VALUES (5, 2, 50);
+SELECT matview, status FROM pipeline.refresh('qo_victim.mv_totals');
+SELECT matview, status FROM pipeline.refresh('qo_victim.mv_feed');
+TABLE qo_victim.mv_totals ORDER BY g;
+SET SESSION AUTHORIZATION qo_attacker;
+DROP FUNCTION qo_shared.norm(int, int);
+SET SESSION AUTHORIZATION qo_victim;
+SET search_path = qo_attacker, pg_catalog;
+SELECT matview, status FROM pipeline.refresh('qo_victim.mv_totals');
+SELECT matview, status FROM pipeline.refresh('qo_victim.mv_feed');
+TABLE qo_victim.mv_totals ORDER BY g;
+SELECT * FROM qo_victim.mv_feed ORDER BY id;
+
 -- redefined without them, the views let them go
 SELECT pipeline.create_matview('qo_victim', 'totals',
        'SELECT g, sum(v) AS total, count(*) AS n FROM qo_victim.events GROUP BY g', '1 hour');
