@@ -126,6 +126,24 @@ SELECT pipeline.create_matview('ol_victim', 'listed',
 SELECT pipeline.create_matview('ol_victim', 'not_a',
     'SELECT id FROM ol_attacker.shared WHERE NOT mail::ol_ext.citext OPERATOR(ol_ext.=) ''a@x''::ol_ext.citext',
     '1 hour', refresh_mode => 'full');
+-- A row comparison's text names the first column's operator for all: with
+-- text's first, citext's column was read again as text (case-sensitively);
+-- with citext's first, text's column found no operator.  Refused, with a
+-- hint; one schema's operators throughout are kept.
+SELECT pipeline.create_matview('ol_victim', 'row_text_first',
+    'SELECT id FROM ol_attacker.shared WHERE (n::text, mail::ol_ext.citext) > (''6'', ''a@x''::ol_ext.citext)',
+    '1 hour');
+SELECT pipeline.create_matview('ol_victim', 'row_citext_first',
+    'SELECT id FROM ol_attacker.shared WHERE (mail::ol_ext.citext, n::text) > (''a@x''::ol_ext.citext, ''6'')',
+    '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('ol_victim', 'row_citext',
+    'SELECT id FROM ol_attacker.shared WHERE (mail::ol_ext.citext, mail::ol_ext.citext) >= (''A@X''::ol_ext.citext, ''a@x''::ol_ext.citext)',
+    '1 hour');
+SELECT id FROM ol_victim.mv_row_citext ORDER BY id;
+SELECT id FROM ol_attacker.shared
+ WHERE ROW(mail::ol_ext.citext, mail::ol_ext.citext) OPERATOR(ol_ext.>=) ROW('A@X'::ol_ext.citext, 'a@x'::ol_ext.citext)
+ ORDER BY id;
+SELECT pipeline.drop_matview('ol_victim.mv_row_citext');
 SET search_path = ol_attacker, public, pg_catalog;
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION ol_attacker;

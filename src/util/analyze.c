@@ -357,6 +357,38 @@ check_sublink_test(Node *test)
 	}
 }
 
+/*
+ * A row comparison's text names one operator, the first column's, and
+ * reading it again looks that name up for every column: in that operator's
+ * schema, or in pg_catalog alone when it prints unqualified.  A column
+ * compared with an operator of another schema would fail to parse (citext's
+ * first, text's next) or silently compare with pg_catalog's (text's first,
+ * citext's next: case-sensitively).
+ */
+static void
+check_row_comparison(RowCompareExpr *rcexpr)
+{
+	Oid			first = linitial_oid(rcexpr->opnos);
+	Oid			named = operator_namespace(first);
+	ListCell   *lc;
+
+	foreach(lc, rcexpr->opnos)
+	{
+		Oid			opno = lfirst_oid(lc);
+		Oid			namespace = operator_namespace(opno);
+
+		if (namespace == named)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a row comparison compares column %d with operator %s.%s and column 1 with %s.%s, which a stored query cannot name together",
+						foreach_current_index(lc) + 1, get_namespace_name(namespace),
+						get_opname(opno), get_namespace_name(named), get_opname(first)),
+				 errdetail("A managed view's query is kept as text and read again, which names the first column's operator for every column."),
+				 errhint("Compare the columns one by one: (a, b) > (c, d) is a > c OR (a = c AND b > d).")));
+	}
+}
+
 static bool
 unnamed_operators_walker(Node *node, void *context)
 {
@@ -384,6 +416,8 @@ unnamed_operators_walker(Node *node, void *context)
 		(void) refuse_operators_walker(((JoinExpr *) node)->quals, "JOIN ... USING");
 	else if (IsA(node, SubLink))
 		check_sublink_test(((SubLink *) node)->testexpr);
+	else if (IsA(node, RowCompareExpr))
+		check_row_comparison((RowCompareExpr *) node);
 	return expression_tree_walker(node, unnamed_operators_walker, context);
 }
 
