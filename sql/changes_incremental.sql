@@ -173,3 +173,17 @@ SELECT pipeline.drop_matview('mv_tick_mirror');
 SELECT pipeline.drop_matview('mv_tick_log');
 DROP TABLE ticks;
 DROP TYPE public.tick;
+
+-- A key of type char(n): its mark was cast to "character", which is
+-- char(1), so 'bbbbb' compared as 'b' and every refresh appended the rows
+-- above 'b' again.  Now cast to bpchar, whole.
+CREATE TABLE public.coded (code char(5) PRIMARY KEY, v int);
+INSERT INTO public.coded VALUES ('aaaaa', 1), ('bbbbb', 2);
+SELECT pipeline.create_matview('public', 'coded_log', 'SELECT code, v FROM public.coded',
+       '1 hour', 'incremental', incremental_key => 'code');
+INSERT INTO public.coded VALUES ('ccccc', 3);
+SELECT matview, status, rows FROM pipeline.refresh('mv_coded_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_coded_log');
+TABLE mv_coded_log ORDER BY code;
+SELECT pipeline.drop_matview('mv_coded_log');
+DROP TABLE public.coded;

@@ -9,6 +9,11 @@
 --    partitions' values cast to the partition column's type: with a
 --    partition column of the attacker's domain, its CHECK ran as the
 --    publication's owner, a role that may write server files.
+-- 3. (attack pass, 2026-12-06) Only a domain on top was cast away: a
+--    stream key of an array of the attacker's domain had its mark cast to
+--    offset_t[], whose CHECK then ran for each element as the view's
+--    owner.  Such a key now compares as an array of the base type; a range
+--    (or composite) over a domain, which has no such form, is refused.
 --
 -- Also checked: a differential view's keys, sums, counts and kept extremes
 -- over the attacker's domain, with deletes.  The victim runs everything
@@ -43,7 +48,10 @@ CREATE TABLE dc_attacker.sales (day dc_attacker.day_t, v int);
 INSERT INTO dc_attacker.sales VALUES ('mon', 1), ('tue', 2);
 CREATE TABLE dc_attacker.orders (g dc_attacker.amount, x dc_attacker.amount);
 INSERT INTO dc_attacker.orders VALUES (1, 10), (1, 20), (2, 30);
-GRANT SELECT ON dc_attacker.events, dc_attacker.sales, dc_attacker.orders TO PUBLIC;
+CREATE TYPE dc_attacker.off_range AS RANGE (subtype = dc_attacker.offset_t);
+CREATE TABLE dc_attacker.batches (offs dc_attacker.offset_t[], span dc_attacker.off_range, v int);
+INSERT INTO dc_attacker.batches VALUES (ARRAY[1, 2]::dc_attacker.offset_t[], '[1,2)', 1);
+GRANT SELECT ON dc_attacker.events, dc_attacker.sales, dc_attacker.orders, dc_attacker.batches TO PUBLIC;
 RESET SESSION AUTHORIZATION;
 TRUNCATE public.dc_log;
 
@@ -61,6 +69,12 @@ SELECT pipeline.create_matview('dc_victim', 'totals',
        'SELECT g, count(x) AS n, sum(x) AS s, min(x) AS lo, max(x) AS hi FROM dc_attacker.orders GROUP BY g',
        '1 hour');
 SELECT refresh_mode FROM pipeline.matview_definitions WHERE name = 'totals';
+-- 4: a stream view keyed by an array of the attacker's domain, audited
+SELECT pipeline.create_matview('dc_victim', 'batches', 'SELECT offs, v FROM dc_attacker.batches',
+       '1 hour', 'incremental', 'offs', options => '{"expect": ["positive: v > 0"]}');
+-- 5: keyed by a range over it: refused
+SELECT pipeline.create_matview('dc_victim', 'spans', 'SELECT span, v FROM dc_attacker.batches',
+       '1 hour', 'incremental', 'span');
 
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION dc_attacker;
@@ -68,6 +82,8 @@ INSERT INTO dc_attacker.events VALUES (3, 3);
 INSERT INTO dc_attacker.sales VALUES ('mon', 3);
 DELETE FROM dc_attacker.orders WHERE x = 20;
 INSERT INTO dc_attacker.orders VALUES (2, 40);
+INSERT INTO dc_attacker.batches VALUES (ARRAY[2, 1]::dc_attacker.offset_t[], '[2,3)', 2),
+       (ARRAY[1]::dc_attacker.offset_t[], '[3,4)', 3);
 RESET SESSION AUTHORIZATION;
 
 SET SESSION AUTHORIZATION dc_victim;
@@ -75,6 +91,9 @@ SET search_path = dc_attacker, public, pg_catalog;
 SELECT matview, status, rows FROM pipeline.refresh('dc_victim.mv_stream');
 SELECT matview, status, rows FROM pipeline.refresh('dc_victim.mv_lake');
 SELECT matview, status, rows FROM pipeline.refresh('dc_victim.mv_totals');
+SELECT matview, status, rows FROM pipeline.refresh('dc_victim.mv_batches');
+SELECT matview, status, rows FROM pipeline.refresh('dc_victim.mv_batches');
+SELECT offs::text, v FROM dc_victim.mv_batches ORDER BY v;
 SELECT partition, rows FROM dc_victim.mv_lake ORDER BY 1;
 SELECT * FROM dc_victim.mv_totals ORDER BY g;
 -- an append alone (gains only) over the kept extremes
@@ -95,6 +114,7 @@ SET client_min_messages = warning;
 SELECT pipeline.drop_matview('dc_victim.mv_stream');
 SELECT pipeline.drop_matview('dc_victim.mv_lake');
 SELECT pipeline.drop_matview('dc_victim.mv_totals');
+SELECT pipeline.drop_matview('dc_victim.mv_batches');
 DROP SCHEMA dc_victim CASCADE;
 DROP SCHEMA dc_attacker CASCADE;
 DROP TABLE public.dc_log;

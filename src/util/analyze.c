@@ -134,6 +134,16 @@ function_takes(Oid fn, int nargs, const Oid *argtypes)
 }
 
 /*
+ * The qualified name of type, with no length: bpchar and bit, not
+ * "character" and "bit", which mean char(1) and bit(1) and cut a value.
+ */
+static char *
+type_name_sql(Oid type)
+{
+	return format_type_extended(type, -1, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
+/*
  * An argument of an operator or function in schema namespace, for SQL text
  * that names it.  PostgreSQL resolves the name again for the arguments'
  * types, and an exact match wins: an operator or function of that name on
@@ -157,7 +167,7 @@ pinned_argument_sql(const char *argument, Oid declared, Oid namespace,
 						kind, get_namespace_name(namespace), name),
 				 errdetail("Its argument is of type %s, and it is not in schema pg_catalog: one of that name for the value's own type would be called instead.",
 						   format_type_be(declared))));
-	return psprintf("(%s)::%s", argument, format_type_be_qualified(declared));
+	return psprintf("(%s)::%s", argument, type_name_sql(declared));
 }
 
 /* operator_expr_sql(), or with any = true operator_any_sql() */
@@ -235,10 +245,27 @@ comparison_any_sql(Oid type, int strategy, const char *left, const char *array)
 }
 
 char *
+comparison_operand_sql(Oid type, const char *left)
+{
+	Oid			compared = comparison_type(type);
+
+	if (compared == getBaseType(type))
+		return pstrdup(left);
+	return psprintf("(%s)::%s", left, type_name_sql(compared));
+}
+
+char *
 comparison_param_sql(Oid type, int strategy, const char *left, int param)
 {
-	return comparison_expr_sql(type, strategy, left,
+	return comparison_expr_sql(comparison_type(type), strategy, comparison_operand_sql(type, left),
 							   psprintf("$%d::%s", param, comparison_type_sql(type)));
+}
+
+char *
+comparison_any_param_sql(Oid type, int strategy, const char *left, int param)
+{
+	return comparison_any_sql(comparison_type(type), strategy, comparison_operand_sql(type, left),
+							  psprintf("$%d::%s[]", param, comparison_type_sql(type)));
 }
 
 /* The first value of an ORDER BY, as text: extremes_select_sql()'s other way */
@@ -448,10 +475,65 @@ has_catalog_extremes(Oid type)
 		lookup_type_cache(declared[0], TYPECACHE_BTREE_OPFAMILY)->btree_opf;
 }
 
+/* Whether values of type hold a domain's value anywhere in them */
+static bool
+holds_domain(Oid type)
+{
+	char		typtype = get_typtype(type);
+	Oid			element = get_element_type(type);
+
+	if (typtype == TYPTYPE_DOMAIN)
+		return true;
+	if (OidIsValid(element))
+		return holds_domain(element);
+	if (typtype == TYPTYPE_RANGE)
+		return holds_domain(get_range_subtype(type));
+	if (typtype == TYPTYPE_MULTIRANGE)
+		return holds_domain(get_multirange_range(type));
+	if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+		bool		found = false;
+
+		for (int i = 0; i < desc->natts && !found; i++)
+			found = !TupleDescAttr(desc, i)->attisdropped &&
+				holds_domain(TupleDescAttr(desc, i)->atttypid);
+		ReleaseTupleDesc(desc);
+		return found;
+	}
+	return false;
+}
+
+Oid
+comparison_type(Oid type)
+{
+	Oid			base = getBaseType(type);
+	Oid			element = get_element_type(base);
+	Oid			compared;
+
+	if (OidIsValid(element))
+	{
+		compared = comparison_type(element);
+		if (compared == element)
+			return base;
+		if (OidIsValid(get_array_type(compared)))
+			return get_array_type(compared);
+	}
+	else if (!holds_domain(base))
+		return base;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("values of type %s cannot be compared without running a domain's checks",
+					format_type_be(type)),
+			 errdetail("Comparing a key or mark of this type casts a value to it, which checks the constraints of the domain it holds: code of that domain's owner, run as the view's owner."),
+			 errhint("Use a key of a type that holds no domain inside, such as the column cast to its base type in the query.")));
+	return InvalidOid;			/* keep the compiler quiet */
+}
+
 char *
 comparison_type_sql(Oid type)
 {
-	return format_type_be_qualified(getBaseType(type));
+	return type_name_sql(comparison_type(type));
 }
 
 char *

@@ -72,8 +72,14 @@ extern char *comparison_expr_sql(Oid type, int strategy, const char *left, const
 /* comparison_expr_sql()'s operator against ANY element of array (SQL text) */
 extern char *comparison_any_sql(Oid type, int strategy, const char *left, const char *array);
 
-/* comparison_expr_sql() of left with parameter $param, cast for type */
+/*
+ * comparison_expr_sql() of left with parameter $param, both as
+ * comparison_type(type)
+ */
 extern char *comparison_param_sql(Oid type, int strategy, const char *left, int param);
+
+/* comparison_any_sql() of left with the elements of array parameter $param, the same way */
+extern char *comparison_any_param_sql(Oid type, int strategy, const char *left, int param);
 
 /*
  * Refuses a query whose text cannot name one of its operators so that it
@@ -106,13 +112,24 @@ extern char *extremes_select_sql(Oid type, const char *value, const char *from, 
 								 bool least, bool greatest);
 
 /*
- * The qualified name of type, or of its base type when it is a domain, for
- * casting a parameter or value that SQL compares with values of type: a
- * cast to a domain checks its constraints, which run the domain owner's
- * code as whoever runs the statement, and a comparison needs none of it
- * (the domain's operators are its base type's).
+ * The type to cast a parameter or value to that SQL compares with values of
+ * type: type without domains, on top or as an array's elements (a domain
+ * d over integer compares as integer, d[] as integer[]).  A cast to a
+ * domain checks its constraints, which run the domain owner's code as
+ * whoever runs the statement, and a comparison needs none of it (the
+ * domain's operators are its base type's).  Errors for a range or
+ * composite type that holds a domain, which has no such form.
  */
+extern Oid	comparison_type(Oid type);
+
+/* comparison_type()'s qualified name (bpchar, not character: char(1)) */
 extern char *comparison_type_sql(Oid type);
+
+/*
+ * value, of type, as comparison_type(type): cast where that is not its own
+ * type less a domain on top, which the base type's operators take as it is
+ */
+extern char *comparison_operand_sql(Oid type, const char *value);
 
 /* A collation's name, schema-qualified and quoted, for SQL text */
 extern char *collation_name_sql(Oid collation);

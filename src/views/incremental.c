@@ -87,6 +87,8 @@ incremental_check_key(const char *query_text, const char *key, const char *viewn
 				 errmsg("incremental key \"%s\" of view \"%s\" has type %s, which has no ordering",
 						key, viewname, format_type_be(keytype)),
 				 errhint("Use a column of an ordered type, such as a sequence number or a timestamp.")));
+	/* every run compares it with the mark: refused here, not at a run */
+	(void) comparison_type(keytype);
 }
 
 /* Refuses a query whose rows are answers, not new rows to append. */

@@ -166,6 +166,7 @@ mirror_check(const MatviewDefinition *def)
 				 errmsg("sequence column \"%s\" of mirror \"%s\" has type %s, which has no ordering",
 						def->mirror_sequence, def->name, format_type_be(sequence_type)),
 				 errhint("Cast it to a type with a default B-tree ordering, such as bigint, numeric or timestamptz.")));
+	(void) comparison_type(sequence_type);
 	require_column(query, def, def->mirror_operation, "operation column", "mirror-operation");
 	if (strcmp(def->mirror_sequence, def->mirror_operation) == 0)
 		refuse_double_role(def, def->mirror_sequence, "the sequence and the operation");

@@ -464,7 +464,8 @@ partitions_typed_sql(List *partition_by, List *types)
 		PartitionType *type = lfirst(t);
 
 		appendStringInfo(&buf, "%s%s", i > 0 ? " AND " : "",
-						 equality_expr_sql(type->oid, psprintf("q.%s", quote_identifier((char *) lfirst(c))),
+						 equality_expr_sql(comparison_type(type->oid),
+										   comparison_operand_sql(type->oid, psprintf("q.%s", quote_identifier((char *) lfirst(c)))),
 										   psprintf("(k::pg_catalog.text[])[%d]::%s", i + 1, type->name)));
 	}
 	appendStringInfoChar(&buf, ')');
@@ -523,13 +524,8 @@ partition_types(const char *bound_query, Oid owner, List *partition_by)
 			elog(ERROR, "partition column \"%s\" is not a column of the query", (char *) lfirst(c));
 		type->oid = exprType((Node *) tle->expr);
 
-		/*
-		 * The base type: a cast only to compare runs no domain's check (a
-		 * third role's code).  char and bit without a length, not char(1) and
-		 * bit(1).
-		 */
-		type->name = format_type_extended(getBaseType(type->oid), -1,
-										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		/* a cast only to compare runs no domain's check (a third role's code) */
+		type->name = comparison_type_sql(type->oid);
 		types = lappend(types, type);
 	}
 	return types;

@@ -210,8 +210,7 @@ char *
 quarantine_leave_out_sql(const char *key_sql, Oid keytype, int param)
 {
 	return psprintf(" AND NOT %s",
-					comparison_any_sql(keytype, BTEqualStrategyNumber, key_sql,
-									   psprintf("$%d::%s[]", param, comparison_type_sql(keytype))));
+					comparison_any_param_sql(keytype, BTEqualStrategyNumber, key_sql, param));
 }
 
 char *
