@@ -293,6 +293,38 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 6 FROM pipeline.alerts WHERE matview::text ~ '^mv_off[1-6]\$' AND delivered_at IS NOT NULL"),
 	'turned on again, the scheduler starts it and they are delivered');
 
+# the alert sender's error names no URL (attack pass, 2026-12-06): the view's
+# owner reads its alerts' last_error, and the endpoint's URL, a superuser's
+# setting, may hold a token
+sql(q{
+CREATE ROLE alert_owner LOGIN;
+CREATE SCHEMA hostile;
+CREATE SCHEMA owned AUTHORIZATION alert_owner;
+GRANT USAGE ON SCHEMA hostile TO alert_owner;
+});
+sql("ALTER SYSTEM SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/elsewhere/'");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?token=S3CRET'");
+sql("SELECT pg_reload_conf()");
+sql(q{
+SET ROLE alert_owner;
+SET search_path = hostile, pg_catalog;
+CREATE TABLE owned.src6 (x int);
+INSERT INTO owned.src6 VALUES (1);
+SELECT pipeline.create_matview('owned', 'tokened', 'SELECT x FROM owned.src6', '1 second',
+                               options => '{"expect": "positive: x > 0"}');
+UPDATE owned.src6 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT last_error IS NOT NULL FROM pipeline.alerts WHERE matview = 'owned.mv_tokened'::regclass")
+  or die "the alert was not tried";
+my $seen = sql(q{
+SET ROLE alert_owner;
+SET search_path = hostile, pg_catalog;
+SELECT string_agg(DISTINCT last_error, ',') FROM pipeline.alerts WHERE matview = 'owned.mv_tokened'::regclass;
+});
+is($seen, 'pipeline.alert_endpoint matches no prefix of pipeline.allowed_endpoints',
+	"the view's owner reads why its alert was not sent, not the endpoint's URL");
+
 $node->stop;
 $endpoint->kill_kill;
 done_testing();
