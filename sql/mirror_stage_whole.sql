@@ -49,10 +49,31 @@ SELECT pipeline.create_matview('ms', 'm', 'SELECT seq, op, id, v FROM ms.stage',
 DROP FUNCTION pg_temp.try(text);
 RESET search_path;
 RESET ROLE;
+-- nor may another role's view start reading a stage a mirror empties
+-- (attack pass, 2026-12-06): it saw only an emptied table, and its edge
+-- refused every redefinition of the mirror, which the mirror's owner
+-- could not undo
+CREATE ROLE ms_reader LOGIN;
+CREATE SCHEMA ms_reader AUTHORIZATION ms_reader;
+GRANT USAGE ON SCHEMA ms, ms_trap TO ms_reader;
+GRANT SELECT ON ms.stage TO ms_reader;
+SET ROLE ms_reader;
+SET search_path = ms_trap, public, pg_catalog;
+SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT * FROM ms.stage', '1 hour');
+SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT count(*) AS n FROM ms.stage', '1 hour',
+       refresh_mode => 'full');
+RESET search_path;
+RESET ROLE;
+SET ROLE ms_owner;
+SELECT pipeline.create_matview('ms', 'm', 'SELECT seq, op, id, v FROM ms.stage', '3 hours', 'mirror',
+       options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+RESET ROLE;
 
 -- clean up
 SET client_min_messages = warning;
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'ms';
 DROP SCHEMA ms CASCADE;
 DROP SCHEMA ms_trap CASCADE;
+DROP SCHEMA ms_reader CASCADE;
+DROP ROLE ms_reader;
 DROP ROLE ms_owner;

@@ -349,6 +349,8 @@ judge_view_shape(PendingView *v)
 		publication_check(v->def, v->relid);
 	if (v->def && v->type == MATVIEW_INCREMENTAL)
 		quarantine_check(v->def);
+	if (v->def)
+		mirror_refuse_reading_stages(v->def);
 
 	/* a publication's relation is its manifest, whatever its query */
 	if (v->type == MATVIEW_UNLOAD)

@@ -192,6 +192,7 @@ matview_check_kind(MatviewDefinition *def, Oid relid)
 		case MATVIEW_REGULAR:
 			break;
 	}
+	mirror_refuse_reading_stages(def);
 }
 
 bool

@@ -103,6 +103,49 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 }
 
 /*
+ * Nor may another view start reading a stage a mirror already empties: it
+ * would only ever see an emptied table, and its edge would refuse every
+ * redefinition of the mirror (above), which its owner cannot undo.
+ */
+void
+mirror_refuse_reading_stages(const MatviewDefinition *def)
+{
+	List	   *reads = dag_query_dependencies(def->query);
+	Datum	   *oids;
+	Oid			argtypes[3] = {OIDARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SpiRows    *rows;
+	ListCell   *lc;
+
+	if (reads == NIL)
+		return;
+	oids = palloc(sizeof(Datum) * list_length(reads));
+	foreach(lc, reads)
+		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(oids, list_length(reads), OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = CStringGetTextDatum(def->schema_name);
+	values[2] = CStringGetTextDatum(def->name);
+	rows = spi_rows(catalog_owner(),
+					"SELECT d.matview::pg_catalog.text, e.upstream::pg_catalog.text "
+					"  FROM pipeline.matview_definitions d "
+					"  JOIN pipeline.edges e ON e.downstream OPERATOR(pg_catalog.=) d.matview "
+					" WHERE d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL "
+					"   AND e.upstream::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+					"   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
+					"            AND d.name OPERATOR(pg_catalog.=) $3) "
+					" ORDER BY 1 LIMIT 1",
+					3, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view \"%s\" cannot read %s: mirror %s empties it",
+						def->name, spi_rows_text(rows, 0, 1), spi_rows_text(rows, 0, 0)),
+				 errdetail("Each run of the mirror applies the table's rows and removes them."),
+				 errhint("Read the mirror instead.")));
+}
+
+/*
  * Without an incremental key the query reads one table (returned), which
  * runs empty: all of it (each run truncates the whole table, children too,
  * so a row the query filtered out would go unapplied).

@@ -22,6 +22,12 @@
 extern void mirror_check(const MatviewDefinition *def);
 
 /*
+ * Refuses a definition (of any kind) whose query reads a table that another
+ * mirror without an incremental key empties.
+ */
+extern void mirror_refuse_reading_stages(const MatviewDefinition *def);
+
+/*
  * The analyzed query with only the columns the mirror's table keeps: all
  * but the operation column and the incremental key (a shallow copy).
  */
