@@ -320,6 +320,26 @@ SELECT pipeline.drop_matview('po.mv_older');
 RESET ROLE;
 SELECT count(*) AS older_file_left FROM pg_ls_dir(:'lake' || '/older') d WHERE d = '.pipeline-publication';
 
+-- a link planted where a claim writes its temporary owner file is not
+-- followed: the file it leads to would have taken the owner's text
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT) TO PROGRAM %L',
+                 format('cat > /dev/null; mkdir -p %1$s/planted && echo untouched > %1$s/aside && '
+                        'ln -s %1$s/aside %1$s/planted/.pipeline-publication.%2$s',
+                        current_setting('po.lake'), pg_backend_pid()));
+END $$;
+SET ROLE po_owner;
+DO $$ BEGIN
+  PERFORM pipeline.create_matview('po', 'planted', 'SELECT k, v FROM po.t', '1 hour', 'unload',
+          options => jsonb_build_object('unload-destination', current_setting('po.lake') || '/planted',
+                                        'unload-partition-by', 'k'));
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE '%', replace(replace(SQLERRM, current_setting('po.lake'), '<lake>'),
+                            pg_backend_pid()::text, '<pid>');
+END $$;
+RESET ROLE;
+SELECT pg_read_file(:'lake' || '/aside') AS aside;
+
 -- a dropped publication gives its tree up: its files stay, its owner file
 -- goes (another database may publish there now)
 DO $$ BEGIN

@@ -371,7 +371,7 @@ undo_write(const OwnerFileChange *change)
 	}
 	temporary = psprintf("%s.%d", change->path, MyProcPid);
 	len = strlen(change->previous);
-	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
+	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY, pg_file_create_mode);
 	if (fd < 0)
 		return;
 	written = write(fd, change->previous, len) == (ssize_t) len && fsync(fd) == 0;
@@ -610,7 +610,7 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("\"%s\" changes while lake publication %s claims it", path, view)));
-		fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+		fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY);
 		if (fd < 0 || write(fd, wanted, strlen(wanted)) != (ssize_t) strlen(wanted) ||
 			pg_fsync(fd) != 0)
 			ereport(ERROR,

@@ -138,7 +138,7 @@ write_list(Oid relid, List *records)
 		appendBinaryStringInfo(&buf, record->file.partition, strlen(record->file.partition) + 1);
 		appendBinaryStringInfo(&buf, record->file.path, strlen(record->file.path) + 1);
 	}
-	fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
