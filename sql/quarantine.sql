@@ -421,6 +421,20 @@ SELECT status FROM pipeline.refresh('q.mv_moved');
 SELECT so, n FROM q.mv_moved ORDER BY so;
 SELECT pipeline.drop_matview('q.mv_moved');
 
+-- a stream keyed by an array: its set-aside keys were cast as one array
+-- of arrays, which PostgreSQL makes one array of their elements, and the
+-- definition failed (operator does not exist: integer[] = integer)
+CREATE TABLE q.batches (k int[], x text);
+INSERT INTO q.batches VALUES ('{1}', '1'), ('{2}', 'x'), ('{3}', '3');
+SELECT pipeline.create_matview('q', 'by_array', 'SELECT k, x::int AS n FROM q.batches',
+       '1 hour', 'incremental', 'k', options => '{"on-error": "quarantine"}');
+INSERT INTO q.batches VALUES ('{4}', '4'), ('{4,1}', 'y'), ('{5}', '5');
+SELECT status, rows FROM pipeline.refresh('q.mv_by_array');
+SELECT status, rows FROM pipeline.refresh('q.mv_by_array');
+SELECT k::text, n FROM q.mv_by_array ORDER BY k;
+SELECT message ->> 'k' AS k, error FROM pipeline.rejected WHERE target = 'q.mv_by_array'::regclass ORDER BY 1;
+SELECT pipeline.drop_matview('q.mv_by_array');
+
 -- a dropped view's rejected rows go with it (1.13)
 SELECT target::text, count(*) FROM pipeline.rejected GROUP BY 1 ORDER BY 1;
 SELECT pipeline.drop_matview('q.mv_mirror');

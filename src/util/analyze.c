@@ -264,7 +264,15 @@ comparison_param_sql(Oid type, int strategy, const char *left, int param)
 char *
 comparison_any_param_sql(Oid type, int strategy, const char *left, int param)
 {
-	return comparison_any_sql(comparison_type(type), strategy, comparison_operand_sql(type, left),
+	Oid			compared = comparison_type(type);
+
+	/* an array of arrays is one array of their elements: each cast alone */
+	if (OidIsValid(get_element_type(compared)))
+		return psprintf("EXISTS (SELECT FROM pg_catalog.unnest($%d::pg_catalog.text[]) pipeline_k WHERE %s)",
+						param,
+						comparison_expr_sql(compared, strategy, comparison_operand_sql(type, left),
+											psprintf("pipeline_k::%s", comparison_type_sql(type))));
+	return comparison_any_sql(compared, strategy, comparison_operand_sql(type, left),
 							  psprintf("$%d::%s[]", param, comparison_type_sql(type)));
 }
 

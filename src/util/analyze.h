@@ -78,7 +78,11 @@ extern char *comparison_any_sql(Oid type, int strategy, const char *left, const 
  */
 extern char *comparison_param_sql(Oid type, int strategy, const char *left, int param);
 
-/* comparison_any_sql() of left with the elements of array parameter $param, the same way */
+/*
+ * Whether left compares so with any key of text[] parameter $param, each
+ * read as comparison_type(type): comparison_any_sql(), or an EXISTS where
+ * the keys are arrays themselves
+ */
 extern char *comparison_any_param_sql(Oid type, int strategy, const char *left, int param);
 
 /*

@@ -385,7 +385,7 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 	if (!mark && set_aside)
 		appendStringInfo(&sql,
 						 "(SELECT m.k::pg_catalog.text FROM (SELECT a.k::%s FROM pipeline_appended a "
-						 " UNION ALL SELECT s FROM pg_catalog.unnest($1::%s[]) s) m(k) "
+						 " UNION ALL SELECT s::%s FROM pg_catalog.unnest($1::pg_catalog.text[]) s) m(k) "
 						 " ORDER BY m.k DESC LIMIT 1)",
 						 comparison_type_sql(target->keytypid), comparison_type_sql(target->keytypid));
 	else

@@ -502,7 +502,9 @@ append_range_branch(StringInfo sql, StreamBatch *b, const char *from, const char
 static char *
 key_bound_sql(StreamBatch *b, int strategy, const char *bound)
 {
-	return comparison_expr_sql(b->keytypid, strategy, psprintf("q.%s", quote_identifier(b->key)), bound);
+	return comparison_expr_sql(comparison_type(b->keytypid), strategy,
+							   comparison_operand_sql(b->keytypid, psprintf("q.%s", quote_identifier(b->key))),
+							   bound);
 }
 
 /*
@@ -513,7 +515,9 @@ key_bound_sql(StreamBatch *b, int strategy, const char *bound)
  * between two failing keys are one branch, a lateral join over their
  * bounds, so that the statement is the same size for any number of them
  * (a branch per range makes planning quadratic).  The bounds are cast once,
- * as arrays of the key's type: compared without a cast per row, they cost
+ * each text to the key's type in a subquery kept apart (OFFSET 0; an array
+ * of array keys would be one array of their elements): compared without a
+ * cast per row, they cost
  * what a constant bound does, so a scan tests them before the view's own
  * WHERE (which may raise on a failing row), as it does a branch's.  A
  * range without a lower bound (from the first row) or with an inclusive
@@ -572,8 +576,9 @@ apply_range(StreamBatch *b, const StreamRange *ranges, int nranges, Datum exclud
 		values[2] = spi_text_array(los);
 		values[3] = spi_text_array(his);
 		append_range_branch(&sql, b,
-							psprintf("ROWS FROM (pg_catalog.unnest($4::%s[]), pg_catalog.unnest($5::%s[])) r(lo, hi)"
-									 " CROSS JOIN LATERAL ", b->keytype, b->keytype),
+							psprintf("(SELECT lo::%s, hi::%s FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]),"
+									 " pg_catalog.unnest($5::pg_catalog.text[])) b(lo, hi) OFFSET 0) r CROSS JOIN LATERAL ",
+									 b->keytype, b->keytype),
 							psprintf("%s AND %s", key_bound_sql(b, BTGreaterStrategyNumber, "r.lo"),
 									 key_bound_sql(b, BTLessStrategyNumber, "r.hi")),
 							excluded);

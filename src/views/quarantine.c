@@ -578,9 +578,8 @@ record(StreamBatch *b, List *bad, List *siblings)
 										   psprintf("SELECT s.%s::pg_catalog.text, pg_catalog.to_jsonb(s.*)::pg_catalog.text "
 													"  FROM %s s WHERE %s ORDER BY s.%s",
 													col, stream_sql(b),
-													comparison_any_sql(b->keytypid, BTEqualStrategyNumber,
-																	   psprintf("s.%s", col),
-																	   psprintf("$1::%s[]", b->keytype)),
+													comparison_any_param_sql(b->keytypid, BTEqualStrategyNumber,
+																			 psprintf("s.%s", col), 1),
 													col),
 										   1, readtypes),
 						 readvalues, NULL, false, 0) != SPI_OK_SELECT)
