@@ -136,6 +136,13 @@ SELECT pipeline.create_matview('ol_victim', 'row_text_first',
 SELECT pipeline.create_matview('ol_victim', 'row_citext_first',
     'SELECT id FROM ol_attacker.shared WHERE (mail::ol_ext.citext, n::text) > (''a@x''::ol_ext.citext, ''6'')',
     '1 hour', refresh_mode => 'full');
+-- the same for a row compared with a subquery's rows: (a, b) IN (SELECT ...)
+SELECT pipeline.create_matview('ol_victim', 'row_in',
+    'SELECT id FROM ol_attacker.shared WHERE (n::text, mail::ol_ext.citext) IN (SELECT ''6'', ''a@x''::ol_ext.citext)',
+    '1 hour');
+SELECT pipeline.create_matview('ol_victim', 'row_not_in',
+    'SELECT id FROM ol_attacker.shared WHERE (n::text, mail::ol_ext.citext) NOT IN (SELECT ''6'', ''a@x''::ol_ext.citext)',
+    '1 hour', refresh_mode => 'full');
 SELECT pipeline.create_matview('ol_victim', 'row_citext',
     'SELECT id FROM ol_attacker.shared WHERE (mail::ol_ext.citext, mail::ol_ext.citext) >= (''A@X''::ol_ext.citext, ''a@x''::ol_ext.citext)',
     '1 hour');

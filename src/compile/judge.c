@@ -344,7 +344,7 @@ judge_view_shape(PendingView *v)
 
 	/* a definition's own keys, as define() checks them (update sets too) */
 	if (v->def && v->type == MATVIEW_MIRROR)
-		mirror_check(v->def);
+		mirror_check(v->def, false);
 	if (v->def && v->type == MATVIEW_UNLOAD)
 		publication_check(v->def, v->relid);
 	if (v->def && v->type == MATVIEW_INCREMENTAL)

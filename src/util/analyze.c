@@ -345,6 +345,38 @@ refuse_operators_walker(Node *node, const char *construct)
 }
 
 /*
+ * A row comparison's text names one operator, the first column's, and
+ * reading it again looks that name up for every column: in that operator's
+ * schema, or in pg_catalog alone when it prints unqualified.  A column
+ * compared with an operator of another schema would fail to parse (citext's
+ * first, text's next) or silently compare with pg_catalog's (text's first,
+ * citext's next: case-sensitively).  The same for (a, b) IN (SELECT ...).
+ */
+static void
+refuse_mixed_operator_schemas(List *opnos, const char *construct, const char *hint)
+{
+	Oid			first = linitial_oid(opnos);
+	Oid			named = operator_namespace(first);
+	ListCell   *lc;
+
+	foreach(lc, opnos)
+	{
+		Oid			opno = lfirst_oid(lc);
+		Oid			namespace = operator_namespace(opno);
+
+		if (namespace == named)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s compares column %d with operator %s.%s and column 1 with %s.%s, which a stored query cannot name together",
+						construct, foreach_current_index(lc) + 1, get_namespace_name(namespace),
+						get_opname(opno), get_namespace_name(named), get_opname(first)),
+				 errdetail("A managed view's query is kept as text and read again, which names the first column's operator for every column."),
+				 errhint("%s", hint)));
+	}
+}
+
+/*
  * A sublink's test (x IN (SELECT ...), x = ANY (SELECT ...)): the text
  * shows the subquery, not its output's cast to the operator's argument
  * type, so the operator is found again for the subquery column's own type.
@@ -353,6 +385,7 @@ static void
 check_sublink_test(Node *test)
 {
 	List	   *ops = NIL;
+	List	   *opnos = NIL;
 	ListCell   *lc;
 
 	if (test == NULL)
@@ -377,6 +410,7 @@ check_sublink_test(Node *test)
 		if (!IsA(lfirst(lc), OpExpr))
 			continue;
 		op = lfirst(lc);
+		opnos = lappend_oid(opnos, op->opno);
 		if (operator_namespace(op->opno) == PG_CATALOG_NAMESPACE)
 			continue;
 		op_input_types(op->opno, &left, &right);
@@ -390,38 +424,9 @@ check_sublink_test(Node *test)
 				refuse_unnamed_operator(op->opno, "a comparison with a subquery's column of another type");
 		}
 	}
-}
-
-/*
- * A row comparison's text names one operator, the first column's, and
- * reading it again looks that name up for every column: in that operator's
- * schema, or in pg_catalog alone when it prints unqualified.  A column
- * compared with an operator of another schema would fail to parse (citext's
- * first, text's next) or silently compare with pg_catalog's (text's first,
- * citext's next: case-sensitively).
- */
-static void
-check_row_comparison(RowCompareExpr *rcexpr)
-{
-	Oid			first = linitial_oid(rcexpr->opnos);
-	Oid			named = operator_namespace(first);
-	ListCell   *lc;
-
-	foreach(lc, rcexpr->opnos)
-	{
-		Oid			opno = lfirst_oid(lc);
-		Oid			namespace = operator_namespace(opno);
-
-		if (namespace == named)
-			continue;
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("a row comparison compares column %d with operator %s.%s and column 1 with %s.%s, which a stored query cannot name together",
-						foreach_current_index(lc) + 1, get_namespace_name(namespace),
-						get_opname(opno), get_namespace_name(named), get_opname(first)),
-				 errdetail("A managed view's query is kept as text and read again, which names the first column's operator for every column."),
-				 errhint("Compare the columns one by one: (a, b) > (c, d) is a > c OR (a = c AND b > d).")));
-	}
+	if (opnos != NIL)
+		refuse_mixed_operator_schemas(opnos, "a comparison of a row with a subquery",
+									  "Compare the columns one by one: (a, b) IN (SELECT x, y ...) is EXISTS (SELECT FROM ... WHERE a = x AND b = y).");
 }
 
 static bool
@@ -452,7 +457,8 @@ unnamed_operators_walker(Node *node, void *context)
 	else if (IsA(node, SubLink))
 		check_sublink_test(((SubLink *) node)->testexpr);
 	else if (IsA(node, RowCompareExpr))
-		check_row_comparison((RowCompareExpr *) node);
+		refuse_mixed_operator_schemas(((RowCompareExpr *) node)->opnos, "a row comparison",
+									  "Compare the columns one by one: (a, b) > (c, d) is a > c OR (a = c AND b > d).");
 	return expression_tree_walker(node, unnamed_operators_walker, context);
 }
 

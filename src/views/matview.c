@@ -184,7 +184,7 @@ matview_check_kind(MatviewDefinition *def, Oid relid)
 			quarantine_check(def);
 			break;
 		case MATVIEW_MIRROR:
-			mirror_check(def);
+			mirror_check(def, true);
 			break;
 		case MATVIEW_UNLOAD:
 			publication_check(def, relid);

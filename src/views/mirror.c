@@ -92,7 +92,7 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 					" WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.<>) $2 "
 					" ORDER BY 1 LIMIT 1",
-					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+					2, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (rows->count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -135,7 +135,7 @@ mirror_refuse_reading_stages(const MatviewDefinition *def)
 					"   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
 					"            AND d.name OPERATOR(pg_catalog.=) $3) "
 					" ORDER BY 1 LIMIT 1",
-					3, argtypes, values, NULL, true, SPI_OK_SELECT);
+					3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (rows->count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -178,7 +178,7 @@ check_stage(const MatviewDefinition *def, Query *query)
 }
 
 void
-mirror_check(const MatviewDefinition *def)
+mirror_check(const MatviewDefinition *def, bool claim_stage)
 {
 	Query	   *query;
 	ListCell   *lc;
@@ -232,7 +232,16 @@ mirror_check(const MatviewDefinition *def)
 		stage = check_stage(def, query);
 	quarantine_check(def);
 	if (OidIsValid(stage))
+	{
+		/*
+		 * Before looking: a reader defined meanwhile holds the stage until it
+		 * commits, and one defined later waits for this definition; each
+		 * looks with a snapshot taken after its wait (READ COMMITTED).
+		 */
+		if (claim_stage)
+			LockRelationOid(stage, AccessExclusiveLock);
 		refuse_stage_readers(def, stage);
+	}
 }
 
 Query *

@@ -17,9 +17,11 @@
  * Checks a mirror's definition against its query, analyzed as the caller
  * (the keys, sequence, operation and incremental key are output columns;
  * without an incremental key the query reads exactly one table).  Errors
- * name the view and the column.
+ * name the view and the column.  With claim_stage, a definition about to
+ * empty its stage takes it first (ACCESS EXCLUSIVE, as emptying it does),
+ * so that no view starts reading it unseen.
  */
-extern void mirror_check(const MatviewDefinition *def);
+extern void mirror_check(const MatviewDefinition *def, bool claim_stage);
 
 /*
  * Refuses a definition (of any kind) whose query reads a table that another

@@ -171,14 +171,16 @@ stream_extreme(const StreamBatch *b, bool greatest)
 
 /*
  * The stream keys of the rows pipeline.rejected holds for view from
- * stream, as a text[] of the key column's values (0 when none).
+ * stream, as a text[] of the key column's values (0 when none), each the
+ * text of a keytype.
  */
 static Datum
-set_aside_keys(Oid view, Oid stream, const char *stream_column)
+set_aside_keys(Oid view, Oid stream, const char *stream_column, Oid keytype)
 {
 	Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, TEXTOID};
 	Datum		values[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream),
 	CStringGetTextDatum(stream_column)};
+	const char *key = "r.message ->> $3";
 	SpiRows    *rows;
 	bool		isnull;
 	Datum		keys;
@@ -186,10 +188,20 @@ set_aside_keys(Oid view, Oid stream, const char *stream_column)
 	/* before 1.5 nothing was set aside, and rejected has no source column */
 	if (!catalog_has_options())
 		return (Datum) 0;
-	/* the JSON value's text, no type's code: read as the catalog owner */
+
+	/*
+	 * The JSON value's text, no type's code: read as the catalog owner.  An
+	 * array is a JSON array ([0, 6]) there, read back as the array by
+	 * comparison_type(), which holds no domain.
+	 */
+	if (OidIsValid(get_element_type(comparison_type(keytype))))
+		key = psprintf("(SELECT x.k::pg_catalog.text FROM pg_catalog.jsonb_to_record("
+					   "pg_catalog.jsonb_build_object('k', r.message -> $3)) AS x(k %s))",
+					   comparison_type_sql(keytype));
 	rows = spi_rows(catalog_owner(),
-					"SELECT pg_catalog.array_agg(DISTINCT r.message ->> $3) FROM pipeline.rejected r "
-					" WHERE r.target = $1 AND r.source = $2 AND r.message ->> $3 IS NOT NULL",
+					psprintf("SELECT pg_catalog.array_agg(DISTINCT %s) FROM pipeline.rejected r "
+							 " WHERE r.target = $1 AND r.source = $2 AND r.message ->> $3 IS NOT NULL",
+							 key),
 					3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	keys = spi_rows_value(rows, 0, 0, &isnull);
 	return isnull ? (Datum) 0 : keys;
@@ -203,7 +215,8 @@ quarantine_replay_set_aside(Oid view, Query *query, const char *key)
 
 	if (!key_column_of(query, key, &stream, &column))
 		return (Datum) 0;
-	return set_aside_keys(view, stream, column);
+	return set_aside_keys(view, stream, column,
+						  exprType((Node *) query_output_column(query, key)->expr));
 }
 
 char *
@@ -627,7 +640,7 @@ quarantine_run(StreamBatch *b)
 	b->quarantined = 0;
 	memset(b->applied, 0, sizeof(b->applied));
 	if (b->mark == NULL)
-		b->set_aside = set_aside_keys(b->view, b->stream, b->stream_column);
+		b->set_aside = set_aside_keys(b->view, b->stream, b->stream_column, b->keytypid);
 	edata = subxact_try(attempt_work, &whole, false);
 	if (edata == NULL)
 		return;
