@@ -321,7 +321,7 @@ RESET ROLE;
 SELECT count(*) AS older_file_left FROM pg_ls_dir(:'lake' || '/older') d WHERE d = '.pipeline-publication';
 
 -- a link planted where a claim writes its temporary owner file is not
--- followed: the file it leads to would have taken the owner's text
+-- written through: the file it leads to would have taken the owner's text
 DO $$ BEGIN
   EXECUTE format('COPY (SELECT) TO PROGRAM %L',
                  format('cat > /dev/null; mkdir -p %1$s/planted && echo untouched > %1$s/aside && '
@@ -339,6 +339,8 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 RESET ROLE;
 SELECT pg_read_file(:'lake' || '/aside') AS aside;
+SELECT po_owner_file(:'lake' || '/planted/.pipeline-publication') AS planted_owner;
+SELECT pipeline.drop_matview('po.mv_planted');
 
 -- a dropped publication gives its tree up: its files stay, its owner file
 -- goes (another database may publish there now)

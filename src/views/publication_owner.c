@@ -371,7 +371,9 @@ undo_write(const OwnerFileChange *change)
 	}
 	temporary = psprintf("%s.%d", change->path, MyProcPid);
 	len = strlen(change->previous);
-	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY, pg_file_create_mode);
+	/* a file of its own: not one linked there, hard or symbolic */
+	(void) unlink(temporary);
+	fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, pg_file_create_mode);
 	if (fd < 0)
 		return;
 	written = write(fd, change->previous, len) == (ssize_t) len && fsync(fd) == 0;
@@ -610,7 +612,9 @@ publication_owner_claim(const char *destination, const char *real_destination, c
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("\"%s\" changes while lake publication %s claims it", path, view)));
-		fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | PG_BINARY);
+		/* a file of its own: not one linked there, hard or symbolic */
+		(void) unlink(temporary);
+		fd = OpenTransientFile(temporary, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY);
 		if (fd < 0 || write(fd, wanted, strlen(wanted)) != (ssize_t) strlen(wanted) ||
 			pg_fsync(fd) != 0)
 			ereport(ERROR,
