@@ -68,6 +68,53 @@ SET ROLE ms_owner;
 SELECT pipeline.create_matview('ms', 'm', 'SELECT seq, op, id, v FROM ms.stage', '3 hours', 'mirror',
        options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
 RESET ROLE;
+-- nor in one update set: a stage mirror beside a reader of its stage, or
+-- beside another mirror that empties it too (a third pass); each passed
+-- its checks against the views stored before the set
+SET ROLE ms_owner;
+SET search_path = ms_trap, public, pg_catalog;
+CREATE TABLE ms.set_stage (seq int, op text, id int, v text);
+SELECT pipeline.stage($$/**
+ * @matview-schema ms
+ * @matview-name set_m
+ * @matview-type mirror
+ * @interval-in-minutes 60
+ * @mirror-keys id
+ * @mirror-sequence seq
+ */
+SELECT seq, op, id, v FROM ms.set_stage$$);
+SELECT pipeline.stage($$/**
+ * @matview-schema ms
+ * @matview-name set_reader
+ * @interval-in-minutes 60
+ */
+SELECT count(*) AS n FROM ms.set_stage$$);
+SELECT matview, status FROM pipeline.check_staged() ORDER BY 1;
+SELECT * FROM pipeline.apply_staged();
+SELECT pipeline.discard_staged();
+SELECT pipeline.stage($$/**
+ * @matview-schema ms
+ * @matview-name set_m
+ * @matview-type mirror
+ * @interval-in-minutes 60
+ * @mirror-keys id
+ * @mirror-sequence seq
+ */
+SELECT seq, op, id, v FROM ms.set_stage$$);
+SELECT pipeline.stage($$/**
+ * @matview-schema ms
+ * @matview-name set_m2
+ * @matview-type mirror
+ * @interval-in-minutes 60
+ * @mirror-keys id
+ * @mirror-sequence seq
+ */
+SELECT seq, op, id, v FROM ms.set_stage$$);
+SELECT * FROM pipeline.apply_staged();
+SELECT pipeline.discard_staged();
+SELECT count(*) AS set_views FROM pipeline.matviews WHERE name LIKE 'set_%';
+RESET search_path;
+RESET ROLE;
 
 -- clean up
 SET client_min_messages = warning;

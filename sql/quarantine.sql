@@ -435,10 +435,20 @@ SELECT k::text, n FROM q.mv_by_array ORDER BY k;
 SELECT message ->> 'k' AS k, error FROM pipeline.rejected WHERE target = 'q.mv_by_array'::regclass ORDER BY 1;
 -- rebuilt, it leaves its rejected rows' keys out: read from their JSON
 -- ([4, 1]) as the arrays they were
-SELECT pipeline.create_matview('q', 'by_array', 'SELECT k, x::int AS n FROM q.batches',
+SELECT pipeline.create_matview('q', 'by_array', 'SELECT k, x::int AS n, 1 AS one FROM q.batches',
        '2 hours', 'incremental', 'k', options => '{"on-error": "quarantine"}');
-SELECT k::text, n FROM q.mv_by_array ORDER BY k;
+SELECT k::text, n, one FROM q.mv_by_array ORDER BY k;
 SELECT pipeline.drop_matview('q.mv_by_array');
+-- the same for a record key ({"a": 4, "b": "a"} in the JSON)
+CREATE TYPE q.pair AS (a int, b text);
+CREATE TABLE q.pair_stream (k q.pair, x text);
+INSERT INTO q.pair_stream VALUES ((1, 'a'), '1'), ((2, 'b'), 'x'), ((3, 'c'), '3');
+SELECT pipeline.create_matview('q', 'by_pair', 'SELECT k, x::int AS n FROM q.pair_stream',
+       '1 hour', 'incremental', 'k', options => '{"on-error": "quarantine"}');
+SELECT pipeline.create_matview('q', 'by_pair', 'SELECT k, x::int AS n, 1 AS one FROM q.pair_stream',
+       '2 hours', 'incremental', 'k', options => '{"on-error": "quarantine"}');
+SELECT k::text, n, one FROM q.mv_by_pair ORDER BY k;
+SELECT pipeline.drop_matview('q.mv_by_pair');
 
 -- a dropped view's rejected rows go with it (1.13)
 SELECT target::text, count(*) FROM pipeline.rejected GROUP BY 1 ORDER BY 1;

@@ -143,6 +143,14 @@ SELECT pipeline.create_matview('ol_victim', 'row_in',
 SELECT pipeline.create_matview('ol_victim', 'row_not_in',
     'SELECT id FROM ol_attacker.shared WHERE (n::text, mail::ol_ext.citext) NOT IN (SELECT ''6'', ''a@x''::ol_ext.citext)',
     '1 hour', refresh_mode => 'full');
+-- and in an expectation, kept as text too (a third pass): the audit
+-- compared citext's column as text
+SELECT pipeline.create_matview('ol_victim', 'row_expect',
+    'SELECT id, n::text AS t, mail::ol_ext.citext AS m FROM ol_attacker.shared', '1 hour',
+    options => '{"expect": ["ordered: (t, m) > (''0'', ''A@X''::ol_ext.citext)"]}');
+SELECT pipeline.create_matview('ol_victim', 'row_expect',
+    'SELECT id, n::text AS t, mail::ol_ext.citext AS m FROM ol_attacker.shared', '1 hour',
+    options => '{"expect": ["same: m IS NOT DISTINCT FROM ''A@X''::ol_ext.citext"]}');
 SELECT pipeline.create_matview('ol_victim', 'row_citext',
     'SELECT id FROM ol_attacker.shared WHERE (mail::ol_ext.citext, mail::ol_ext.citext) >= (''A@X''::ol_ext.citext, ''a@x''::ol_ext.citext)',
     '1 hour');

@@ -34,6 +34,7 @@
 #include "compile/locks.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
@@ -625,6 +626,39 @@ judge_in_rolled_back_subxact(ChangeSet *cs)
 	CurrentResourceOwner = owner;
 }
 
+/*
+ * A mirror of the set that empties its stage (no @incremental-key) beside
+ * another view of the set that reads that stage, or empties it too: each
+ * passed its own checks, against the views stored before the set.
+ */
+static void
+refuse_stage_readers_in_set(ChangeSet *cs)
+{
+	for (int i = 0; i < cs->count; i++)
+	{
+		PendingView *mirror = &cs->views[i];
+		Oid			stage;
+
+		if (mirror->def == NULL || mirror->type != MATVIEW_MIRROR || mirror->broken)
+			continue;
+		stage = mirror_stage(mirror->def);
+		if (!OidIsValid(stage))
+			continue;
+		for (int j = 0; j < cs->count; j++)
+		{
+			PendingView *reader = &cs->views[j];
+
+			if (j == i || reader->def == NULL || !list_member_oid(reader->reads, stage))
+				continue;
+			mirror->broken = true;
+			mirror->detail = psprintf("mirror %s without @incremental-key cannot consume %s: %s of this update set reads it",
+									  pending_display_name(mirror), relation_qualified_name(stage),
+									  pending_display_name(reader));
+			break;
+		}
+	}
+}
+
 void
 changeset_judge(ChangeSet *cs)
 {
@@ -632,6 +666,7 @@ changeset_judge(ChangeSet *cs)
 
 	find_unmanaged_dependents(cs);
 	judge_in_rolled_back_subxact(cs);
+	refuse_stage_readers_in_set(cs);
 
 	/* a table that is kept does not get in the way of what reads it */
 	for (i = 0; i < cs->count; i++)

@@ -247,6 +247,8 @@ analyze_over_shape(const char *name, const char *expression, Oid shape, const ch
 	query = analyze_expectation(stmt, text, name, view);
 	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs || query->hasSubLinks)
 		report_not_expression(name, view);
+	/* kept as text and read again, as a view's query is */
+	refuse_unnamed_operators(query);
 	expr = (Node *) linitial_node(TargetEntry, query->targetList)->expr;
 	/* kept by name, it would name what the session's end drops */
 	if (uses_temporary_objects(expr, NULL))

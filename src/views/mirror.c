@@ -102,6 +102,40 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 				 errhint("Name the stream's arrival order in @incremental-key to consume it above a mark, or have the other view read the mirror.")));
 }
 
+Oid
+mirror_stage(const MatviewDefinition *def)
+{
+	List	   *reads;
+
+	if (def->type != MATVIEW_MIRROR || def->incremental_key != NULL)
+		return InvalidOid;
+	reads = dag_query_dependencies(def->query);
+	return list_length(reads) == 1 ? linitial_oid(reads) : InvalidOid;
+}
+
+/*
+ * Whether the mirror def redefines has stage for its stage already: then no
+ * reader can start on it unseen (mirror_refuse_reading_stages() sees the
+ * mirror), and its redefinition need not wait for the stage's writers.
+ */
+static bool
+reads_stage_already(const MatviewDefinition *def, Oid stage)
+{
+	Oid			nspid = get_namespace_oid(def->schema_name, true);
+	Oid			self = OidIsValid(nspid) ?
+	get_relname_relid(matview_relation_name(def->name), nspid) : InvalidOid;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2] = {ObjectIdGetDatum(stage), ObjectIdGetDatum(self)};
+
+	if (!OidIsValid(self))
+		return false;
+	return spi_rows(catalog_owner(),
+					"SELECT FROM pipeline.edges e "
+					" WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.=) $2",
+					2, argtypes, values, NULL, true, SPI_OK_SELECT)->count > 0;
+}
+
 /*
  * Nor may another view start reading a stage a mirror already empties: it
  * would only ever see an emptied table, and its edge would refuse every
@@ -238,7 +272,7 @@ mirror_check(const MatviewDefinition *def, bool claim_stage)
 		 * commits, and one defined later waits for this definition; each
 		 * looks with a snapshot taken after its wait (READ COMMITTED).
 		 */
-		if (claim_stage)
+		if (claim_stage && !reads_stage_already(def, stage))
 			LockRelationOid(stage, AccessExclusiveLock);
 		refuse_stage_readers(def, stage);
 	}

@@ -23,6 +23,9 @@
  */
 extern void mirror_check(const MatviewDefinition *def, bool claim_stage);
 
+/* The table a mirror without an incremental key empties, or InvalidOid */
+extern Oid	mirror_stage(const MatviewDefinition *def);
+
 /*
  * Refuses a definition (of any kind) whose query reads a table that another
  * mirror without an incremental key empties.

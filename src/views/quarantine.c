@@ -180,7 +180,6 @@ set_aside_keys(Oid view, Oid stream, const char *stream_column, Oid keytype)
 	Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, TEXTOID};
 	Datum		values[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(stream),
 	CStringGetTextDatum(stream_column)};
-	const char *key = "r.message ->> $3";
 	SpiRows    *rows;
 	bool		isnull;
 	Datum		keys;
@@ -190,18 +189,17 @@ set_aside_keys(Oid view, Oid stream, const char *stream_column, Oid keytype)
 		return (Datum) 0;
 
 	/*
-	 * The JSON value's text, no type's code: read as the catalog owner.  An
-	 * array is a JSON array ([0, 6]) there, read back as the array by
-	 * comparison_type(), which holds no domain.
+	 * Read back from the row's JSON as comparison_type(), which holds no
+	 * domain, so only built-in and base types' input runs: as the catalog
+	 * owner.  The JSON value's own text is not the key's for every type (an
+	 * array is [0, 6] there, a record {"a": 1}, a jsonb string "s").
 	 */
-	if (OidIsValid(get_element_type(comparison_type(keytype))))
-		key = psprintf("(SELECT x.k::pg_catalog.text FROM pg_catalog.jsonb_to_record("
-					   "pg_catalog.jsonb_build_object('k', r.message -> $3)) AS x(k %s))",
-					   comparison_type_sql(keytype));
 	rows = spi_rows(catalog_owner(),
-					psprintf("SELECT pg_catalog.array_agg(DISTINCT %s) FROM pipeline.rejected r "
+					psprintf("SELECT pg_catalog.array_agg(DISTINCT x.k::pg_catalog.text) "
+							 "  FROM pipeline.rejected r, pg_catalog.jsonb_to_record("
+							 "       pg_catalog.jsonb_build_object('k', r.message -> $3)) AS x(k %s)"
 							 " WHERE r.target = $1 AND r.source = $2 AND r.message ->> $3 IS NOT NULL",
-							 key),
+							 comparison_type_sql(keytype)),
 					3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	keys = spi_rows_value(rows, 0, 0, &isnull);
 	return isnull ? (Datum) 0 : keys;
