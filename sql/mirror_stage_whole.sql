@@ -56,12 +56,14 @@ RESET ROLE;
 CREATE ROLE ms_reader LOGIN;
 CREATE SCHEMA ms_reader AUTHORIZATION ms_reader;
 GRANT USAGE ON SCHEMA ms, ms_trap TO ms_reader;
-GRANT SELECT ON ms.stage TO ms_reader;
+GRANT SELECT ON ms.stage, ms.stage_child TO ms_reader;
 SET ROLE ms_reader;
 SET search_path = ms_trap, public, pg_catalog;
 SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT * FROM ms.stage', '1 hour');
 SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT count(*) AS n FROM ms.stage', '1 hour',
        refresh_mode => 'full');
+-- its inheritance child, which the mirror empties too (a fourth pass)
+SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT count(*) AS n FROM ms.stage_child', '1 hour');
 RESET search_path;
 RESET ROLE;
 SET ROLE ms_owner;

@@ -626,6 +626,17 @@ judge_in_rolled_back_subxact(ChangeSet *cs)
 	CurrentResourceOwner = owner;
 }
 
+static bool
+reads_any(List *reads, List *relations)
+{
+	ListCell   *lc;
+
+	foreach(lc, relations)
+		if (list_member_oid(reads, lfirst_oid(lc)))
+			return true;
+	return false;
+}
+
 /*
  * A mirror of the set that empties its stage (no @incremental-key) beside
  * another view of the set that reads that stage, or empties it too: each
@@ -638,17 +649,26 @@ refuse_stage_readers_in_set(ChangeSet *cs)
 	{
 		PendingView *mirror = &cs->views[i];
 		Oid			stage;
+		List	   *family;
 
 		if (mirror->def == NULL || mirror->type != MATVIEW_MIRROR || mirror->broken)
 			continue;
 		stage = mirror_stage(mirror->def);
 		if (!OidIsValid(stage))
 			continue;
+		family = mirror_stage_family(stage);
+
+		/*
+		 * Applying: claimed as a definition claims it, then readers stored
+		 * meanwhile are looked for again (mirror_check())
+		 */
+		if (cs->locked)
+			mirror_check(mirror->def, true);
 		for (int j = 0; j < cs->count; j++)
 		{
 			PendingView *reader = &cs->views[j];
 
-			if (j == i || reader->def == NULL || !list_member_oid(reader->reads, stage))
+			if (j == i || reader->def == NULL || !reads_any(reader->reads, family))
 				continue;
 			mirror->broken = true;
 			mirror->detail = psprintf("mirror %s without @incremental-key cannot consume %s: %s of this update set reads it",

@@ -74,6 +74,21 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 }
 
 /*
+ * The relations of seed (SQL of oids) with their inheritance ancestors and
+ * descendants: emptying a table empties its children too, and a reader of
+ * its parent or child sees rows go.
+ */
+static char *
+family_sql(const char *seed)
+{
+	return psprintf("WITH RECURSIVE up(rel) AS (%s UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
+					"   JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.rel),"
+					" down(rel) AS (%s UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
+					"   JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.rel)"
+					" SELECT rel FROM up UNION SELECT rel FROM down", seed, seed);
+}
+
+/*
  * The stage must not be what another managed view reads: the mirror empties
  * it at every run and when it is defined, under that view's feet.
  */
@@ -88,10 +103,10 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 	SpiRows    *rows;
 
 	rows = spi_rows(catalog_owner(),
-					"SELECT e.downstream::pg_catalog.text FROM pipeline.edges e "
-					" WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
-					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.<>) $2 "
-					" ORDER BY 1 LIMIT 1",
+					psprintf("SELECT e.downstream::pg_catalog.text FROM pipeline.edges e "
+							 " WHERE e.upstream::pg_catalog.oid IN (%s) "
+							 "   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.<>) $2 "
+							 " ORDER BY 1 LIMIT 1", family_sql("SELECT $1")),
 					2, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (rows->count > 0)
 		ereport(ERROR,
@@ -100,6 +115,24 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 						def->name, relation_qualified_name(stage), spi_rows_text(rows, 0, 0)),
 				 errdetail("Each run of the mirror, the first one when it is defined, empties the table."),
 				 errhint("Name the stream's arrival order in @incremental-key to consume it above a mark, or have the other view read the mirror.")));
+}
+
+List *
+mirror_stage_family(Oid stage)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(stage)};
+	SpiRows    *rows = spi_rows(catalog_owner(), family_sql("SELECT $1"), 1, argtypes, values,
+								NULL, true, SPI_OK_SELECT);
+	List	   *family = NIL;
+
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+
+		family = lappend_oid(family, DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
+	}
+	return family;
 }
 
 Oid
@@ -114,7 +147,7 @@ mirror_stage(const MatviewDefinition *def)
 }
 
 /*
- * Whether the mirror def redefines has stage for its stage already: then no
+ * Whether def redefines a mirror that empties stage already: then no
  * reader can start on it unseen (mirror_refuse_reading_stages() sees the
  * mirror), and its redefinition need not wait for the stage's writers.
  */
@@ -131,8 +164,10 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 		return false;
 	return spi_rows(catalog_owner(),
 					"SELECT FROM pipeline.edges e "
+					"  JOIN pipeline.matview_definitions d ON d.matview OPERATOR(pg_catalog.=) e.downstream "
 					" WHERE e.upstream OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
-					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.=) $2",
+					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
+					"   AND d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL",
 					2, argtypes, values, NULL, true, SPI_OK_SELECT)->count > 0;
 }
 
@@ -161,14 +196,14 @@ mirror_refuse_reading_stages(const MatviewDefinition *def)
 	values[1] = CStringGetTextDatum(def->schema_name);
 	values[2] = CStringGetTextDatum(def->name);
 	rows = spi_rows(catalog_owner(),
-					"SELECT d.matview::pg_catalog.text, e.upstream::pg_catalog.text "
-					"  FROM pipeline.matview_definitions d "
-					"  JOIN pipeline.edges e ON e.downstream OPERATOR(pg_catalog.=) d.matview "
-					" WHERE d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL "
-					"   AND e.upstream::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
-					"   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
-					"            AND d.name OPERATOR(pg_catalog.=) $3) "
-					" ORDER BY 1 LIMIT 1",
+					psprintf("SELECT d.matview::pg_catalog.text, e.upstream::pg_catalog.text "
+							 "  FROM pipeline.matview_definitions d "
+							 "  JOIN pipeline.edges e ON e.downstream OPERATOR(pg_catalog.=) d.matview "
+							 " WHERE d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL "
+							 "   AND e.upstream::pg_catalog.oid IN (%s) "
+							 "   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
+							 "            AND d.name OPERATOR(pg_catalog.=) $3) "
+							 " ORDER BY 1 LIMIT 1", family_sql("SELECT pg_catalog.unnest($1)")),
 					3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (rows->count > 0)
 		ereport(ERROR,

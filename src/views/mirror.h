@@ -26,6 +26,9 @@ extern void mirror_check(const MatviewDefinition *def, bool claim_stage);
 /* The table a mirror without an incremental key empties, or InvalidOid */
 extern Oid	mirror_stage(const MatviewDefinition *def);
 
+/* stage with its inheritance ancestors and descendants: what its emptying touches */
+extern List *mirror_stage_family(Oid stage);
+
 /*
  * Refuses a definition (of any kind) whose query reads a table that another
  * mirror without an incremental key empties.
