@@ -64,6 +64,13 @@ SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT count(*) AS n FROM m
        refresh_mode => 'full');
 -- its inheritance child, which the mirror empties too (a fourth pass)
 SELECT pipeline.create_matview('ms_reader', 'peek', 'SELECT count(*) AS n FROM ms.stage_child', '1 hour');
+-- nor through a plain view replaced later (a fifth pass)
+CREATE TABLE ms_reader.own (n int);
+CREATE VIEW ms_reader.pv AS SELECT n FROM ms_reader.own;
+SELECT pipeline.create_matview('ms_reader', 'through', 'SELECT n FROM ms_reader.pv', '1 hour');
+CREATE OR REPLACE VIEW ms_reader.pv AS SELECT id AS n FROM ms.stage;
+SELECT upstream::text FROM pipeline.edges WHERE downstream = 'ms_reader.mv_through'::regclass;
+SELECT pipeline.drop_matview('ms_reader.mv_through');
 RESET search_path;
 RESET ROLE;
 SET ROLE ms_owner;

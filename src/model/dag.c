@@ -31,6 +31,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -237,6 +238,56 @@ analyze_reader(void *arg)
 	reader->reads = dag_bound_query_dependencies(reader->bound_query, reader->owner);
 }
 
+char *
+dag_family_sql(const char *seed)
+{
+	return psprintf("WITH RECURSIVE up(rel) AS (%s UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
+					"   JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.rel),"
+					" down(rel) AS (%s UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
+					"   JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.rel)"
+					" SELECT rel FROM up UNION SELECT rel FROM down", seed, seed);
+}
+
+void
+dag_refuse_reading_stages(List *reads, const char *schema_name, const char *name)
+{
+	Datum	   *oids;
+	Oid			argtypes[3] = {OIDARRAYOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SpiRows    *rows;
+	ListCell   *lc;
+
+	if (reads == NIL)
+		return;
+	oids = palloc(sizeof(Datum) * list_length(reads));
+	foreach(lc, reads)
+		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(oids, list_length(reads), OIDOID,
+												sizeof(Oid), true, TYPALIGN_INT));
+	values[1] = CStringGetTextDatum(schema_name);
+	values[2] = CStringGetTextDatum(name);
+	/* as of now, not of the transaction's snapshot (REPEATABLE READ) */
+	PushActiveSnapshot(GetLatestSnapshot());
+	rows = spi_rows(catalog_owner(),
+					psprintf("SELECT d.matview::pg_catalog.text, e.upstream::pg_catalog.text "
+							 "  FROM pipeline.matview_definitions d "
+							 "  JOIN pipeline.edges e ON e.downstream OPERATOR(pg_catalog.=) d.matview "
+							 " WHERE d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL "
+							 "   AND e.upstream::pg_catalog.oid IN (%s) "
+							 "   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
+							 "            AND d.name OPERATOR(pg_catalog.=) $3) "
+							 " ORDER BY 1 LIMIT 1", dag_family_sql("SELECT pg_catalog.unnest($1)")),
+					3, argtypes, values, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
+	if (rows->count > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("managed view \"%s\" cannot read %s: mirror %s empties it",
+						name, spi_rows_text(rows, 0, 1), spi_rows_text(rows, 0, 0)),
+				 errdetail("Each run of the mirror applies the table's rows and removes them."),
+				 errhint("Read the mirror instead.")));
+}
+
 /*
  * What managed view relid reads now: its bound_query analyzed as its owner
  * or, when its owner may no longer see something the query names (USAGE
@@ -303,6 +354,7 @@ dag_follow_replaced_view(Oid view)
 					 errhint("Redefine %s to read something else, or drop it, first.",
 							 relation_qualified_name(relid))));
 		now = reader_dependencies(relid, reader->bound_query);
+		dag_refuse_reading_stages(now, reader->schema_name, reader->name);
 		dag = load_dag(false);
 
 		/*

@@ -117,4 +117,20 @@ extern int	dag_find(Dag *dag, Oid relid);
  */
 extern List *dag_with_downstream(Dag *dag, int index);
 
+/*
+ * The relations of seed (SQL yielding oids) with their inheritance
+ * ancestors and descendants, as SQL: what emptying a table touches, and
+ * whose readers see it.
+ */
+extern char *dag_family_sql(const char *seed);
+
+/*
+ * Refuses a managed view schema_name.name (any kind) reading any of reads
+ * where another mirror without an incremental key empties one of them, or
+ * its parent or child: it would only see an emptied table, and pin the
+ * mirror.  Looks as of now, not as of the transaction's snapshot.
+ */
+extern void dag_refuse_reading_stages(List *reads, const char *schema_name, const char *name);
+
+
 #endif

@@ -74,21 +74,6 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 }
 
 /*
- * The relations of seed (SQL of oids) with their inheritance ancestors and
- * descendants: emptying a table empties its children too, and a reader of
- * its parent or child sees rows go.
- */
-static char *
-family_sql(const char *seed)
-{
-	return psprintf("WITH RECURSIVE up(rel) AS (%s UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i"
-					"   JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.rel),"
-					" down(rel) AS (%s UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
-					"   JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.rel)"
-					" SELECT rel FROM up UNION SELECT rel FROM down", seed, seed);
-}
-
-/*
  * The stage must not be what another managed view reads: the mirror empties
  * it at every run and when it is defined, under that view's feet.
  */
@@ -102,12 +87,15 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 	Datum		values[2] = {ObjectIdGetDatum(stage), ObjectIdGetDatum(self)};
 	SpiRows    *rows;
 
+	/* as of now, not of the transaction's snapshot (REPEATABLE READ) */
+	PushActiveSnapshot(GetLatestSnapshot());
 	rows = spi_rows(catalog_owner(),
 					psprintf("SELECT e.downstream::pg_catalog.text FROM pipeline.edges e "
 							 " WHERE e.upstream::pg_catalog.oid IN (%s) "
 							 "   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.<>) $2 "
-							 " ORDER BY 1 LIMIT 1", family_sql("SELECT $1")),
-					2, argtypes, values, NULL, false, SPI_OK_SELECT);
+							 " ORDER BY 1 LIMIT 1", dag_family_sql("SELECT $1")),
+					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
 	if (rows->count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -122,7 +110,7 @@ mirror_stage_family(Oid stage)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(stage)};
-	SpiRows    *rows = spi_rows(catalog_owner(), family_sql("SELECT $1"), 1, argtypes, values,
+	SpiRows    *rows = spi_rows(catalog_owner(), dag_family_sql("SELECT $1"), 1, argtypes, values,
 								NULL, true, SPI_OK_SELECT);
 	List	   *family = NIL;
 
@@ -179,39 +167,7 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 void
 mirror_refuse_reading_stages(const MatviewDefinition *def)
 {
-	List	   *reads = dag_query_dependencies(def->query);
-	Datum	   *oids;
-	Oid			argtypes[3] = {OIDARRAYOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	SpiRows    *rows;
-	ListCell   *lc;
-
-	if (reads == NIL)
-		return;
-	oids = palloc(sizeof(Datum) * list_length(reads));
-	foreach(lc, reads)
-		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(oids, list_length(reads), OIDOID,
-												sizeof(Oid), true, TYPALIGN_INT));
-	values[1] = CStringGetTextDatum(def->schema_name);
-	values[2] = CStringGetTextDatum(def->name);
-	rows = spi_rows(catalog_owner(),
-					psprintf("SELECT d.matview::pg_catalog.text, e.upstream::pg_catalog.text "
-							 "  FROM pipeline.matview_definitions d "
-							 "  JOIN pipeline.edges e ON e.downstream OPERATOR(pg_catalog.=) d.matview "
-							 " WHERE d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL "
-							 "   AND e.upstream::pg_catalog.oid IN (%s) "
-							 "   AND NOT (d.schema_name::pg_catalog.text OPERATOR(pg_catalog.=) $2 "
-							 "            AND d.name OPERATOR(pg_catalog.=) $3) "
-							 " ORDER BY 1 LIMIT 1", family_sql("SELECT pg_catalog.unnest($1)")),
-					3, argtypes, values, NULL, false, SPI_OK_SELECT);
-	if (rows->count > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("managed view \"%s\" cannot read %s: mirror %s empties it",
-						def->name, spi_rows_text(rows, 0, 1), spi_rows_text(rows, 0, 0)),
-				 errdetail("Each run of the mirror applies the table's rows and removes them."),
-				 errhint("Read the mirror instead.")));
+	dag_refuse_reading_stages(dag_query_dependencies(def->query), def->schema_name, def->name);
 }
 
 /*
@@ -308,7 +264,14 @@ mirror_check(const MatviewDefinition *def, bool claim_stage)
 		 * looks with a snapshot taken after its wait (READ COMMITTED).
 		 */
 		if (claim_stage && !reads_stage_already(def, stage))
-			LockRelationOid(stage, AccessExclusiveLock);
+		{
+			List	   *family = mirror_stage_family(stage);
+
+			/* a reader of its parent or child too; in one order, as others do */
+			list_sort(family, list_oid_cmp);
+			foreach(lc, family)
+				LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+		}
 		refuse_stage_readers(def, stage);
 	}
 }
