@@ -658,12 +658,9 @@ refuse_stage_readers_in_set(ChangeSet *cs)
 			continue;
 		family = mirror_stage_family(stage);
 
-		/*
-		 * Applying: claimed as a definition claims it, then readers stored
-		 * meanwhile are looked for again (mirror_check())
-		 */
+		/* applying: claimed as a definition claims it */
 		if (cs->locked)
-			mirror_check(mirror->def, true);
+			mirror_claim_stage(mirror->def, stage);
 		for (int j = 0; j < cs->count; j++)
 		{
 			PendingView *reader = &cs->views[j];

@@ -31,7 +31,6 @@
 #include "rewrite/rewriteHandler.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -251,19 +250,13 @@ dag_family_sql(const char *seed)
 void
 dag_refuse_reading_stages(List *reads, const char *schema_name, const char *name)
 {
-	Datum	   *oids;
 	Oid			argtypes[3] = {OIDARRAYOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	SpiRows    *rows;
-	ListCell   *lc;
 
 	if (reads == NIL)
 		return;
-	oids = palloc(sizeof(Datum) * list_length(reads));
-	foreach(lc, reads)
-		oids[foreach_current_index(lc)] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(oids, list_length(reads), OIDOID,
-												sizeof(Oid), true, TYPALIGN_INT));
+	values[0] = spi_oid_array(reads);
 	values[1] = CStringGetTextDatum(schema_name);
 	values[2] = CStringGetTextDatum(name);
 	/* as of now, not of the transaction's snapshot (REPEATABLE READ) */

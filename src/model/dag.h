@@ -132,5 +132,4 @@ extern char *dag_family_sql(const char *seed);
  */
 extern void dag_refuse_reading_stages(List *reads, const char *schema_name, const char *name);
 
-
 #endif

@@ -244,36 +244,44 @@ comparison_any_sql(Oid type, int strategy, const char *left, const char *array)
 	return operator_any_sql(comparison_operator(type, strategy), left, array);
 }
 
-char *
-comparison_operand_sql(Oid type, const char *left)
+/* left, of type, as compared (its comparison_type()) */
+static char *
+operand_as(Oid type, Oid compared, const char *left)
 {
-	Oid			compared = comparison_type(type);
-
 	if (compared == getBaseType(type))
 		return pstrdup(left);
 	return psprintf("(%s)::%s", left, type_name_sql(compared));
 }
 
 char *
+comparison_operand_sql(Oid type, const char *left)
+{
+	return operand_as(type, comparison_type(type), left);
+}
+
+char *
 comparison_param_sql(Oid type, int strategy, const char *left, int param)
 {
-	return comparison_expr_sql(comparison_type(type), strategy, comparison_operand_sql(type, left),
-							   psprintf("$%d::%s", param, comparison_type_sql(type)));
+	Oid			compared = comparison_type(type);
+
+	return comparison_expr_sql(compared, strategy, operand_as(type, compared, left),
+							   psprintf("$%d::%s", param, type_name_sql(compared)));
 }
 
 char *
 comparison_any_param_sql(Oid type, int strategy, const char *left, int param)
 {
 	Oid			compared = comparison_type(type);
+	char	   *operand = operand_as(type, compared, left);
 
 	/* an array of arrays is one array of their elements: each cast alone */
 	if (OidIsValid(get_element_type(compared)))
 		return psprintf("EXISTS (SELECT FROM pg_catalog.unnest($%d::pg_catalog.text[]) pipeline_k WHERE %s)",
 						param,
-						comparison_expr_sql(compared, strategy, comparison_operand_sql(type, left),
-											psprintf("pipeline_k::%s", comparison_type_sql(type))));
-	return comparison_any_sql(compared, strategy, comparison_operand_sql(type, left),
-							  psprintf("$%d::%s[]", param, comparison_type_sql(type)));
+						comparison_expr_sql(compared, strategy, operand,
+											psprintf("pipeline_k::%s", type_name_sql(compared))));
+	return comparison_any_sql(compared, strategy, operand,
+							  psprintf("$%d::%s[]", param, type_name_sql(compared)));
 }
 
 /* The first value of an ORDER BY, as text: extremes_select_sql()'s other way */

@@ -73,6 +73,15 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 			 errdetail("The keys, the sequence, the operation and the incremental key are four different columns.")));
 }
 
+/* The relation of the view def redefines, or InvalidOid for a new view */
+static Oid
+existing_relation(const MatviewDefinition *def)
+{
+	Oid			nspid = get_namespace_oid(def->schema_name, true);
+
+	return OidIsValid(nspid) ? get_relname_relid(matview_relation_name(def->name), nspid) : InvalidOid;
+}
+
 /*
  * The stage must not be what another managed view reads: the mirror empties
  * it at every run and when it is defined, under that view's feet.
@@ -80,9 +89,7 @@ refuse_double_role(const MatviewDefinition *def, const char *column, const char 
 static void
 refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 {
-	Oid			nspid = get_namespace_oid(def->schema_name, true);
-	Oid			self = OidIsValid(nspid) ?
-	get_relname_relid(matview_relation_name(def->name), nspid) : InvalidOid;
+	Oid			self = existing_relation(def);
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2] = {ObjectIdGetDatum(stage), ObjectIdGetDatum(self)};
 	SpiRows    *rows;
@@ -110,17 +117,9 @@ mirror_stage_family(Oid stage)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(stage)};
-	SpiRows    *rows = spi_rows(catalog_owner(), dag_family_sql("SELECT $1"), 1, argtypes, values,
-								NULL, true, SPI_OK_SELECT);
-	List	   *family = NIL;
 
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		bool		isnull;
-
-		family = lappend_oid(family, DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)));
-	}
-	return family;
+	return spi_rows_oids(spi_rows(catalog_owner(), dag_family_sql("SELECT $1"), 1, argtypes, values,
+								  NULL, true, SPI_OK_SELECT), 0);
 }
 
 Oid
@@ -142,9 +141,7 @@ mirror_stage(const MatviewDefinition *def)
 static bool
 reads_stage_already(const MatviewDefinition *def, Oid stage)
 {
-	Oid			nspid = get_namespace_oid(def->schema_name, true);
-	Oid			self = OidIsValid(nspid) ?
-	get_relname_relid(matview_relation_name(def->name), nspid) : InvalidOid;
+	Oid			self = existing_relation(def);
 	Oid			argtypes[2] = {OIDOID, OIDOID};
 	Datum		values[2] = {ObjectIdGetDatum(stage), ObjectIdGetDatum(self)};
 
@@ -157,6 +154,27 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 					"   AND e.downstream::pg_catalog.oid OPERATOR(pg_catalog.=) $2 "
 					"   AND d.matview_type OPERATOR(pg_catalog.=) 'mirror' AND d.incremental_key IS NULL",
 					2, argtypes, values, NULL, true, SPI_OK_SELECT)->count > 0;
+}
+
+void
+mirror_claim_stage(const MatviewDefinition *def, Oid stage)
+{
+	/*
+	 * Before looking: a reader defined meanwhile holds the stage until it
+	 * commits, and one defined later waits for this definition; each looks as
+	 * of after its wait.
+	 */
+	if (!reads_stage_already(def, stage))
+	{
+		List	   *family = mirror_stage_family(stage);
+		ListCell   *lc;
+
+		/* a reader of its parent or child too; in one order, as others do */
+		list_sort(family, list_oid_cmp);
+		foreach(lc, family)
+			LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
+	}
+	refuse_stage_readers(def, stage);
 }
 
 /*
@@ -256,24 +274,10 @@ mirror_check(const MatviewDefinition *def, bool claim_stage)
 	else
 		stage = check_stage(def, query);
 	quarantine_check(def);
-	if (OidIsValid(stage))
-	{
-		/*
-		 * Before looking: a reader defined meanwhile holds the stage until it
-		 * commits, and one defined later waits for this definition; each
-		 * looks with a snapshot taken after its wait (READ COMMITTED).
-		 */
-		if (claim_stage && !reads_stage_already(def, stage))
-		{
-			List	   *family = mirror_stage_family(stage);
-
-			/* a reader of its parent or child too; in one order, as others do */
-			list_sort(family, list_oid_cmp);
-			foreach(lc, family)
-				LockRelationOid(lfirst_oid(lc), AccessExclusiveLock);
-		}
+	if (OidIsValid(stage) && claim_stage)
+		mirror_claim_stage(def, stage);
+	else if (OidIsValid(stage))
 		refuse_stage_readers(def, stage);
-	}
 }
 
 Query *

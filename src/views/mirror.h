@@ -18,8 +18,8 @@
  * (the keys, sequence, operation and incremental key are output columns;
  * without an incremental key the query reads exactly one table).  Errors
  * name the view and the column.  With claim_stage, a definition about to
- * empty its stage takes it first (ACCESS EXCLUSIVE, as emptying it does),
- * so that no view starts reading it unseen.
+ * empty its stage takes it first (mirror_claim_stage()), so that no view
+ * starts reading it unseen.
  */
 extern void mirror_check(const MatviewDefinition *def, bool claim_stage);
 
@@ -28,6 +28,13 @@ extern Oid	mirror_stage(const MatviewDefinition *def);
 
 /* stage with its inheritance ancestors and descendants: what its emptying touches */
 extern List *mirror_stage_family(Oid stage);
+
+/*
+ * Takes stage, with its parents and children (ACCESS EXCLUSIVE, as emptying
+ * it does), unless def redefines a mirror of it already, then refuses it if
+ * another managed view reads it, as of then.
+ */
+extern void mirror_claim_stage(const MatviewDefinition *def, Oid stage);
 
 /*
  * Refuses a definition (of any kind) whose query reads a table that another
