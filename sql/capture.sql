@@ -215,6 +215,15 @@ ALTER TABLE cap.src ENABLE TRIGGER pipeline_capture_delete;
 ALTER TABLE cap.src ENABLE ALWAYS TRIGGER pipeline_capture_replica;
 ALTER TABLE cap.src DISABLE TRIGGER ALL;
 ALTER TRIGGER pipeline_capture_truncate ON cap.src RENAME TO mine;
+-- an extension's member goes with DROP EXTENSION, silently: refused, also
+-- under the hostile path; dropping such a dependency is allowed
+:hostile;
+ALTER TRIGGER pipeline_capture_insert ON cap.src DEPENDS ON EXTENSION plpgsql;
+ALTER TRIGGER pipeline_capture_insert ON cap.src NO DEPENDS ON EXTENSION plpgsql;
+RESET search_path;
+SELECT count(*) AS extension_members FROM pg_depend
+ WHERE classid = 'pg_trigger'::regclass AND deptype = 'x'
+   AND objid IN (SELECT oid FROM pg_trigger WHERE tgrelid = 'cap.src'::regclass);
 ALTER TABLE cap.src DROP COLUMN k;
 ALTER TABLE cap.src ALTER COLUMN note TYPE varchar;
 \set VERBOSITY default

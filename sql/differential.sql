@@ -172,6 +172,7 @@ DROP TABLE diff.users;
 ALTER TABLE diff.mv_totals DISABLE TRIGGER pipeline_view_guard;
 ALTER TABLE diff.mv_totals DISABLE TRIGGER ALL;
 DROP TRIGGER pipeline_view_guard ON diff.mv_totals;
+ALTER TRIGGER pipeline_view_guard ON diff.mv_totals DEPENDS ON EXTENSION plpgsql;
 
 -- a view whose expressions depend on settings (timestamptz::date on
 -- TimeZone) is recomputed when they differ from its last refresh's

@@ -17,9 +17,10 @@
  *
  * The change-tracking triggers on the sources of managed views
  * (change_tracking.h) are guarded here too: while a managed view reads the
- * table, DROP TRIGGER, ALTER TRIGGER ... RENAME and any ALTER TABLE ...
- * ENABLE / DISABLE TRIGGER that would change how one of them fires (by its
- * name, or ALL / USER) are refused; their names cannot be taken by CREATE
+ * table, DROP TRIGGER, ALTER TRIGGER ... RENAME or DEPENDS ON EXTENSION (a
+ * DROP EXTENSION would take it) and any ALTER TABLE ... ENABLE / DISABLE
+ * TRIGGER that would change how one of them fires (by its name, or ALL /
+ * USER) are refused; their names cannot be taken by CREATE
  * [OR REPLACE] TRIGGER, except by a CREATE TRIGGER that makes one exactly
  * as pipeline does (a restored dump; creating it needs EXECUTE on
  * pipeline.record_change(), which PUBLIC lacks).  DROP TABLE takes them
@@ -667,6 +668,26 @@ guard_rename_trigger(RenameStmt *stmt)
 }
 
 /*
+ * ALTER TRIGGER name ON table DEPENDS ON EXTENSION ext: a later DROP
+ * EXTENSION would take the trigger with it, silently (NO DEPENDS may go).
+ */
+static void
+guard_trigger_depends(AlterObjectDependsStmt *stmt)
+{
+	Oid			relid;
+	const char *trigger;
+
+	if (stmt->objectType != OBJECT_TRIGGER || stmt->remove)
+		return;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	trigger = strVal(linitial(castNode(List, stmt->object)));
+	if (tracking_trigger_in_use(relid, trigger))
+		refuse_tracking_change(relid, trigger,
+							   gettext_noop("cannot let an extension own trigger \"%s\" on %s: pipeline records the table's changes with it"));
+	refuse_view_guard_change(relid, trigger, "let an extension own");
+}
+
+/*
  * The firing mode (TRIGGER_FIRES_* or TRIGGER_DISABLED) an ALTER TABLE
  * subcommand gives triggers, or 0; *all when it sets every user trigger.
  */
@@ -880,6 +901,9 @@ guard_statement(Node *parsetree)
 								 gettext_noop("cannot rename %s: it is managed by pipeline"));
 				break;
 			}
+		case T_AlterObjectDependsStmt:
+			guard_trigger_depends((AlterObjectDependsStmt *) parsetree);
+			break;
 		case T_AlterObjectSchemaStmt:
 			{
 				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
