@@ -160,6 +160,10 @@ SELECT pipeline.create_matview('victim', 'audited', 'SELECT n FROM victim.vsrc',
 SELECT pipeline.create_matview('victim', 'guarded',
     'SELECT id, t, ''C:\temp'' AS dir, victim.helper() AS private_rows FROM attacker.mv_names', '1 hour',
     options => '{"expect": ["dir_kept: length(dir) = 7", "short: length(t) < 10"]}');
+-- and one whose literals a session's array_nulls = off or xmloption =
+-- document would misread: a NULL in an array, XML content
+SELECT pipeline.create_matview('victim', 'literals',
+    'SELECT id, ''{a,NULL}''::text[] AS arr, ''<a/>tail''::xml AS frag FROM attacker.mv_names', '1 hour');
 INSERT INTO victim.stage VALUES ('I', 1, 1, 'a'), ('I', 1, 2, 'b'), ('D', 2, 2, NULL);
 INSERT INTO victim.stream VALUES (1, 'I', 1, 1, 'a'), (2, 'I', 1, 2, 'b'), (3, 'D', 2, 2, NULL);
 RESET SESSION AUTHORIZATION;
@@ -218,6 +222,22 @@ SET standard_conforming_strings = off;
 SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t || ''-long-long-long'' AS t FROM attacker.src WHERE id > 1',
                                '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
 RESET standard_conforming_strings;
+-- ones made with array_nulls off, then xmloption document: they go
+-- through, and the victim's rebuilt view still holds a NULL and XML content
+SET array_nulls = off;
+SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1 AND id < 1000000',
+                               '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
+RESET array_nulls;
+SET xmloption = document;
+SELECT pipeline.create_matview('attacker', 'names', 'SELECT id, t FROM attacker.src WHERE id > 1 AND id < 2000000',
+                               '1 hour', refresh_mode => 'full', options => '{"datacoral": "1.0"}');
+RESET xmloption;
+RESET SESSION AUTHORIZATION;
+SET search_path = pg_catalog;
+SELECT id, arr, arr[2] IS NULL AS null_kept, frag::text FROM victim.mv_literals ORDER BY id;
+SELECT pg_get_viewdef('victim.mv_literals'::regclass) LIKE '%{a,NULL}%' AS rule_keeps_null;
+SET SESSION AUTHORIZATION attacker;
+SET search_path = attacker, pg_catalog;
 -- an audited view of its own: its expectations mean the traps, which run
 -- as the attacker only
 SELECT pipeline.create_matview('attacker', 'checked', 'SELECT id, t FROM attacker.src', '1 hour',
@@ -701,6 +721,7 @@ SELECT pipeline.drop_matview('victim.mv_staged');
 SELECT pipeline.drop_matview('victim.mv_streamed');
 SELECT pipeline.drop_matview('victim.mv_audited');
 SELECT pipeline.drop_matview('victim.mv_guarded');
+SELECT pipeline.drop_matview('victim.mv_literals');
 SELECT pipeline.drop_matview('victim.mv_score_range');
 SELECT pipeline.drop_matview('attacker.mv_names');
 DROP TABLE public.trap_log, public.fresh_src;

@@ -294,13 +294,20 @@ runas_init(void)
 }
 
 /*
- * What pipeline's own SQL, and the bound text it reads, is parsed with:
- * the pinned path, and string literals as written (a caller's
- * standard_conforming_strings = off would read a backslash otherwise).
+ * What pipeline's own SQL, and the bound text it parses (into the rule of
+ * a view rebuilt in another role's session too), is read with: the pinned
+ * path, and text read as it was deparsed, for PostgreSQL's defaults (a
+ * caller's standard_conforming_strings = off reads 'a\b' as 'ab',
+ * array_nulls = off the NULL of '{a,NULL}' as a string,
+ * transform_null_equals = on x = NULL as x IS NULL, xmloption = document
+ * refuses XML content).
  */
 static const RunAsSetting internal_settings[] = {
 	{"search_path", PINNED_SEARCH_PATH},
 	{"standard_conforming_strings", "on"},
+	{"array_nulls", "on"},
+	{"transform_null_equals", "off"},
+	{"xmloption", "content"},
 };
 
 /*
@@ -362,7 +369,9 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	/*
 	 * Text is read as written, as internal SQL reads it: bound text is
 	 * deparsed for standard_conforming_strings on, and a caller's off would
-	 * read 'a\b' in it as 'ab'.
+	 * read 'a\b' in it as 'ab'.  (The other internal_settings are left to the
+	 * session: a table-backed view's answer follows them, and its refresh is
+	 * full when they change: depends_on() in differential.c.)
 	 */
 	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
