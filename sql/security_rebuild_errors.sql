@@ -37,7 +37,8 @@ RESET search_path;
 SET ROLE rb_alice;
 SET search_path = rb_trap, public, pg_catalog;
 SELECT count(*) FROM rb.mv_d;
--- a failed audit of bob's view: its name, no example
+-- a failed audit of bob's view: its name and expectation, no example and
+-- no count of its rows (alice could count them at will by redefining)
 SELECT pipeline.define($d$/**
  * @matview-schema rb
  * @matview-name u

@@ -948,10 +948,19 @@ report_failures(Oid relid)
 	last_failed = true;
 
 	/*
-	 * The example is a row of the view: only for who may read it (a
-	 * redefinition upstream runs the audits of others' views)
+	 * The example is a row of the view, and the count says how many rows are
+	 * so: only for who may read it (a redefinition upstream runs the audits
+	 * of others' views, and could count another's rows at will)
 	 */
-	example = access_can_see(relid, GetUserId()) ? first->example : NULL;
+	if (!access_can_see(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("audit of %s failed: expectation \"%s\" is violated",
+						relation_qualified_name(relid), first->expectation),
+				 errdetail("Nothing this refresh wrote is kept."),
+				 errdetail_log("Nothing this refresh wrote is kept. %d expectations failed, \"%s\" by " INT64_FORMAT " rows.",
+							   failed, first->expectation, first->violations)));
+	example = first->example;
 	/* a count is the row expectation's example: "violated by 90 rows" is not */
 	if (strncmp(first->expectation, "rows(", 5) == 0 && example != NULL)
 		ereport(ERROR,
