@@ -49,14 +49,17 @@ SELECT pg_temp.mode_of('ds.mv_xml');
 SELECT pipeline.create_matview('ds', 'nulls', $q$SELECT g, ('{' || note || ',NULL}')::text[] AS a FROM ds.t$q$,
                                '1 hour');
 SELECT pg_temp.mode_of('ds.mv_nulls');
+-- a refresh in a session with array_nulls off computes what any session
+-- would (array_nulls, like xmloption, is PostgreSQL's default for a view's
+-- query, whoever refreshes it): a NULL element, not the string 'NULL'
 SET array_nulls = off;
 INSERT INTO ds.t VALUES (2, 3, '{}', '7', 'c');
 SELECT status FROM pipeline.refresh('ds.mv_nulls');
+RESET array_nulls;
 SELECT count(*) AS differs FROM (
   (SELECT * FROM ds.mv_nulls EXCEPT ALL SELECT g, ('{' || note || ',NULL}')::text[] FROM ds.t)
   UNION ALL
   (SELECT g, ('{' || note || ',NULL}')::text[] FROM ds.t EXCEPT ALL SELECT * FROM ds.mv_nulls)) d;
-RESET array_nulls;
 
 -- an immutable function the view calls, replaced: its next refresh is full
 CREATE FUNCTION ds.tax(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 0.10';

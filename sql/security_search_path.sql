@@ -236,6 +236,44 @@ RESET SESSION AUTHORIZATION;
 SET search_path = pg_catalog;
 SELECT id, arr, arr[2] IS NULL AS null_kept, frag::text FROM victim.mv_literals ORDER BY id;
 SELECT pg_get_viewdef('victim.mv_literals'::regclass) LIKE '%{a,NULL}%' AS rule_keeps_null;
+-- the same for a view whose rows live in a table (differential): its rows
+-- are computed as any session would, and an upstream redefinition with
+-- array_nulls off leaves no '{a,"NULL"}' in them; nor does its
+-- default_tablespace decide where the victim's rebuilt view and index go
+RESET SESSION AUTHORIZATION;
+SET allow_in_place_tablespaces = true;
+CREATE TABLESPACE ssp_elsewhere LOCATION '';
+GRANT CREATE ON TABLESPACE ssp_elsewhere TO PUBLIC;
+SET SESSION AUTHORIZATION attacker;
+SET search_path = attacker, pg_catalog;
+SELECT pipeline.create_matview('attacker', 'base', 'SELECT id FROM attacker.src', '1 hour',
+                               refresh_mode => 'differential');
+GRANT SELECT ON attacker.mv_base TO victim;
+SET SESSION AUTHORIZATION victim;
+SELECT pipeline.create_matview('victim', 'literal_rows',
+    'SELECT id, ''{a,NULL}''::text[] AS arr FROM attacker.mv_base', '1 hour', refresh_mode => 'differential');
+SET SESSION AUTHORIZATION attacker;
+SET array_nulls = off;
+SET default_tablespace = ssp_elsewhere;
+SELECT pipeline.create_matview('attacker', 'base', 'SELECT id FROM attacker.src WHERE id IS NOT NULL', '1 hour',
+                               refresh_mode => 'differential');
+INSERT INTO attacker.src VALUES (3, 'third');
+SELECT status FROM pipeline.refresh('attacker.mv_base');
+RESET array_nulls;
+RESET default_tablespace;
+RESET SESSION AUTHORIZATION;
+SET search_path = pg_catalog;
+SET array_nulls = off;
+SELECT status FROM pipeline.refresh('victim.mv_literal_rows');
+RESET array_nulls;
+SELECT refresh_mode FROM pipeline.matviews WHERE matview = 'victim.mv_literal_rows'::regclass;
+SELECT id, arr, arr[2] IS NULL AS null_kept FROM victim.mv_literal_rows ORDER BY id;
+SELECT c.relname FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace
+ WHERE t.spcname = 'ssp_elsewhere' AND c.relnamespace = 'victim'::regnamespace ORDER BY 1;
+SELECT pipeline.drop_matview('victim.mv_literal_rows');
+SELECT pipeline.drop_matview('attacker.mv_base');
+DROP TABLESPACE ssp_elsewhere;
+DELETE FROM attacker.src WHERE id = 3;
 SET SESSION AUTHORIZATION attacker;
 SET search_path = attacker, pg_catalog;
 -- an audited view of its own: its expectations mean the traps, which run

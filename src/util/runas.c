@@ -294,21 +294,32 @@ runas_init(void)
 }
 
 /*
- * What pipeline's own SQL, and the bound text it parses (into the rule of
- * a view rebuilt in another role's session too), is read with: the pinned
- * path, and text read as it was deparsed, for PostgreSQL's defaults (a
- * caller's standard_conforming_strings = off reads 'a\b' as 'ab',
- * array_nulls = off the NULL of '{a,NULL}' as a string,
- * transform_null_equals = on x = NULL as x IS NULL, xmloption = document
- * refuses XML content).
+ * How text is read whoever's session reads it: bound text is deparsed for
+ * PostgreSQL's defaults, and a caller's own would change what it says
+ * (standard_conforming_strings = off reads 'a\b' as 'ab', array_nulls =
+ * off the NULL of '{a,NULL}' as a string, transform_null_equals = on x =
+ * NULL as x IS NULL, xmloption = document refuses XML content), for good
+ * once in a rule or in a table-backed view's rows.  A view rebuilt by a
+ * redefinition upstream is read in that other role's session.  So are
+ * its rows computed: a view's answer does not depend on who refreshes it.
  */
-static const RunAsSetting internal_settings[] = {
-	{"search_path", PINNED_SEARCH_PATH},
+static const RunAsSetting session_neutral_settings[] = {
 	{"standard_conforming_strings", "on"},
 	{"array_nulls", "on"},
 	{"transform_null_equals", "off"},
 	{"xmloption", "content"},
+	/* and where pipeline's DDL puts a view and its indexes: its database's */
+	{"default_tablespace", ""},
 };
+
+/* Sets session_neutral_settings at the current nest level */
+static void
+pin_session_neutral(void)
+{
+	for (size_t i = 0; i < lengthof(session_neutral_settings); i++)
+		(void) set_config_option(session_neutral_settings[i].name, session_neutral_settings[i].value,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
 
 /*
  * What bound text is written with, as pg_dump does: every name outside
@@ -330,10 +341,15 @@ runas_pin_bound_text_settings(void)
 	return runas_pin_settings(bound_text_settings, lengthof(bound_text_settings));
 }
 
+/* pipeline's own SQL, and the bound text it reads: the pinned path */
 int
 runas_pin_internal_settings(void)
 {
-	return runas_pin_settings(internal_settings, lengthof(internal_settings));
+	RunAsSetting path = {"search_path", PINNED_SEARCH_PATH};
+	int			nestlevel = runas_pin_settings(&path, 1);
+
+	pin_session_neutral();
+	return nestlevel;
 }
 
 void
@@ -366,15 +382,8 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	ra->save_nestlevel = bound ? pin_search_path(PINNED_SEARCH_PATH, path) :
 		pin_search_path(path, "");
 
-	/*
-	 * Text is read as written, as internal SQL reads it: bound text is
-	 * deparsed for standard_conforming_strings on, and a caller's off would
-	 * read 'a\b' in it as 'ab'.  (The other internal_settings are left to the
-	 * session: a table-backed view's answer follows them, and its refresh is
-	 * full when they change: depends_on() in differential.c.)
-	 */
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	/* text is read, and rows computed, as internal SQL reads it */
+	pin_session_neutral();
 	pin_checking_casts();
 }
 
