@@ -224,6 +224,19 @@ RESET search_path;
 SELECT count(*) AS extension_members FROM pg_depend
  WHERE classid = 'pg_trigger'::regclass AND deptype = 'x'
    AND objid IN (SELECT oid FROM pg_trigger WHERE tgrelid = 'cap.src'::regclass);
+-- nor the table itself a member of an extension its owner made: pg_dump
+-- would leave it out, with its triggers
+RESET ROLE;
+SELECT format('GRANT CREATE ON DATABASE %I TO cap_owner', current_database()) \gexec
+SET ROLE cap_owner;
+:hostile;
+CREATE EXTENSION hstore SCHEMA cap;
+ALTER EXTENSION hstore ADD TABLE cap.src;
+DROP EXTENSION hstore;
+RESET search_path;
+RESET ROLE;
+SELECT format('REVOKE CREATE ON DATABASE %I FROM cap_owner', current_database()) \gexec
+SET ROLE cap_owner;
 ALTER TABLE cap.src DROP COLUMN k;
 ALTER TABLE cap.src ALTER COLUMN note TYPE varchar;
 \set VERBOSITY default

@@ -173,6 +173,7 @@ ALTER TABLE diff.mv_totals DISABLE TRIGGER pipeline_view_guard;
 ALTER TABLE diff.mv_totals DISABLE TRIGGER ALL;
 DROP TRIGGER pipeline_view_guard ON diff.mv_totals;
 ALTER TRIGGER pipeline_view_guard ON diff.mv_totals DEPENDS ON EXTENSION plpgsql;
+ALTER EXTENSION plpgsql ADD TABLE diff.mv_totals;
 
 -- a view whose expressions depend on settings (timestamptz::date on
 -- TimeZone) is recomputed when they differ from its last refresh's

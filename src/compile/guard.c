@@ -811,9 +811,43 @@ untagged(Node *parsetree)
 			return ((CreateStmt *) parsetree)->inhRelations != NIL;
 		case T_CreateForeignTableStmt:
 			return ((CreateForeignTableStmt *) parsetree)->base.inhRelations != NIL;
+		case T_AlterExtensionContentsStmt:
+			return ((AlterExtensionContentsStmt *) parsetree)->action > 0;
 		default:
 			return false;
 	}
+}
+
+/*
+ * ALTER EXTENSION e ADD TABLE / MATERIALIZED VIEW / FOREIGN TABLE t of a
+ * managed view or a table one follows (its tracking or capture triggers
+ * on it): pg_dump leaves an extension's members out, triggers and all, so
+ * the views would not come back from a dump of their database.
+ */
+static void
+guard_extension_member(AlterExtensionContentsStmt *stmt)
+{
+	Oid			relid;
+
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_MATVIEW &&
+		stmt->objtype != OBJECT_FOREIGN_TABLE)
+		return;
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
+	if (!OidIsValid(relid))
+		return;
+	if (catalog_is_managed(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot make %s a member of extension \"%s\": it is managed by pipeline",
+						relation_qualified_name(relid), stmt->extname),
+				 errdetail("pg_dump leaves an extension's members out, so the view would not be restored from a dump.")));
+	if (capture_table_in_use(relid) || change_tracking_table_in_use(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot make %s a member of extension \"%s\": managed views read it",
+						relation_qualified_name(relid), stmt->extname),
+				 errdetail("pg_dump leaves an extension's members out, with the triggers pipeline follows the table by, so the views would not be restored from a dump."),
+				 errhint("Drop the managed views that read the table with pipeline.drop_matview() first.")));
 }
 
 void
@@ -903,6 +937,9 @@ guard_statement(Node *parsetree)
 			}
 		case T_AlterObjectDependsStmt:
 			guard_trigger_depends((AlterObjectDependsStmt *) parsetree);
+			break;
+		case T_AlterExtensionContentsStmt:
+			guard_extension_member((AlterExtensionContentsStmt *) parsetree);
 			break;
 		case T_AlterObjectSchemaStmt:
 			{
