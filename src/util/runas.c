@@ -312,13 +312,23 @@ static const RunAsSetting session_neutral_settings[] = {
 	{"default_tablespace", ""},
 };
 
-/* Sets session_neutral_settings at the current nest level */
+/*
+ * Sets session_neutral_settings at the current nest level, those a session
+ * changed only (what the statements change goes with the level anyway):
+ * most sessions changed none, and each refresh's blocks pin them.
+ */
 static void
 pin_session_neutral(void)
 {
 	for (size_t i = 0; i < lengthof(session_neutral_settings); i++)
-		(void) set_config_option(session_neutral_settings[i].name, session_neutral_settings[i].value,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	{
+		const RunAsSetting *setting = &session_neutral_settings[i];
+		const char *now = GetConfigOption(setting->name, false, false);
+
+		if (now == NULL || strcmp(now, setting->value) != 0)
+			(void) set_config_option(setting->name, setting->value, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
