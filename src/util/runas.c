@@ -24,6 +24,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "parser/parse_expr.h"
 #include "parser/parse_relation.h"
 #include "parser/parse_utilcmd.h"
 #include "parser/parser.h"
@@ -37,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
 #include "utils/varlena.h"
+#include "utils/xml.h"
 
 #include "util/plpgsql_paths.h"
 #include "util/runas.h"
@@ -313,22 +315,28 @@ static const RunAsSetting session_neutral_settings[] = {
 };
 
 /*
- * Sets session_neutral_settings at the current nest level, those a session
- * changed only (what the statements change goes with the level anyway):
- * most sessions changed none, and each refresh's blocks pin them.
+ * Whether the session has every one of session_neutral_settings (keep the
+ * two in step), as most sessions do: then pinning them sets nothing, which
+ * each block of a refresh would otherwise pay for.
  */
+static bool
+session_is_neutral(void)
+{
+	const char *tablespace = GetConfigOption("default_tablespace", false, false);
+
+	return standard_conforming_strings && Array_nulls && !Transform_null_equals &&
+		xmloption == XMLOPTION_CONTENT && (tablespace == NULL || tablespace[0] == '\0');
+}
+
+/* Sets session_neutral_settings at the current nest level */
 static void
 pin_session_neutral(void)
 {
+	if (session_is_neutral())
+		return;
 	for (size_t i = 0; i < lengthof(session_neutral_settings); i++)
-	{
-		const RunAsSetting *setting = &session_neutral_settings[i];
-		const char *now = GetConfigOption(setting->name, false, false);
-
-		if (now == NULL || strcmp(now, setting->value) != 0)
-			(void) set_config_option(setting->name, setting->value, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-	}
+		(void) set_config_option(session_neutral_settings[i].name, session_neutral_settings[i].value,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*
