@@ -819,18 +819,18 @@ untagged(Node *parsetree)
 }
 
 /*
- * ALTER EXTENSION e ADD TABLE / MATERIALIZED VIEW / FOREIGN TABLE t of a
- * managed view or a table one follows (its tracking or capture triggers
- * on it): pg_dump leaves an extension's members out, triggers and all, so
- * the views would not come back from a dump of their database.
+ * ALTER EXTENSION e ADD TABLE / VIEW / MATERIALIZED VIEW / FOREIGN TABLE of
+ * a managed view or a relation one reads: pg_dump leaves an extension's
+ * members out (a table's triggers too), so the views would not come back
+ * from a dump of their database.
  */
 static void
 guard_extension_member(AlterExtensionContentsStmt *stmt)
 {
 	Oid			relid;
 
-	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_MATVIEW &&
-		stmt->objtype != OBJECT_FOREIGN_TABLE)
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_VIEW &&
+		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE)
 		return;
 	relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
 	if (!OidIsValid(relid))
@@ -841,13 +841,14 @@ guard_extension_member(AlterExtensionContentsStmt *stmt)
 				 errmsg("cannot make %s a member of extension \"%s\": it is managed by pipeline",
 						relation_qualified_name(relid), stmt->extname),
 				 errdetail("pg_dump leaves an extension's members out, so the view would not be restored from a dump.")));
-	if (capture_table_in_use(relid) || change_tracking_table_in_use(relid))
+	if (reader_names(relid) != NULL || capture_table_in_use(relid) ||
+		change_tracking_table_in_use(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot make %s a member of extension \"%s\": managed views read it",
 						relation_qualified_name(relid), stmt->extname),
-				 errdetail("pg_dump leaves an extension's members out, with the triggers pipeline follows the table by, so the views would not be restored from a dump."),
-				 errhint("Drop the managed views that read the table with pipeline.drop_matview() first.")));
+				 errdetail("pg_dump leaves an extension's members out, a table's triggers too, so the views would not be restored from a dump."),
+				 errhint("Drop the managed views that read it with pipeline.drop_matview() first.")));
 }
 
 void
