@@ -832,7 +832,13 @@ guard_extension_member(AlterExtensionContentsStmt *stmt)
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_VIEW &&
 		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE)
 		return;
-	relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
+
+	/*
+	 * with the lock ALTER EXTENSION takes: the name looked up after a drop or
+	 * rename it waits for is then the one it adds
+	 */
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)),
+							 ShareUpdateExclusiveLock, true);
 	if (!OidIsValid(relid))
 		return;
 	if (catalog_is_managed(relid))
