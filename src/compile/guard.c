@@ -828,6 +828,7 @@ static void
 guard_extension_member(AlterExtensionContentsStmt *stmt)
 {
 	Oid			relid;
+	ListCell   *lc;
 
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_VIEW &&
 		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE)
@@ -847,14 +848,21 @@ guard_extension_member(AlterExtensionContentsStmt *stmt)
 				 errmsg("cannot make %s a member of extension \"%s\": it is managed by pipeline",
 						relation_qualified_name(relid), stmt->extname),
 				 errdetail("pg_dump leaves an extension's members out, so the view would not be restored from a dump.")));
-	if (reader_names(relid) != NULL || capture_table_in_use(relid) ||
-		change_tracking_table_in_use(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("cannot make %s a member of extension \"%s\": managed views read it",
-						relation_qualified_name(relid), stmt->extname),
-				 errdetail("pg_dump leaves an extension's members out, a table's triggers too, so the views would not be restored from a dump."),
-				 errhint("Drop the managed views that read it with pipeline.drop_matview() first.")));
+	/* a parent or child of what a view reads: left out, it takes that along */
+	foreach(lc, dag_family(relid))
+	{
+		Oid			member = lfirst_oid(lc);
+
+		if (reader_names(member) != NULL || capture_table_in_use(member) ||
+			change_tracking_table_in_use(member))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot make %s a member of extension \"%s\": managed views read %s",
+							relation_qualified_name(relid), stmt->extname,
+							member == relid ? "it" : relation_qualified_name(member)),
+					 errdetail("pg_dump leaves an extension's members out, a table's triggers too, so the views would not be restored from a dump."),
+					 errhint("Drop the managed views that read it with pipeline.drop_matview() first.")));
+	}
 }
 
 void

@@ -33,6 +33,7 @@
 #include "compile/judge.h"
 #include "compile/locks.h"
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "util/analyze.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
@@ -656,7 +657,7 @@ refuse_stage_readers_in_set(ChangeSet *cs)
 		stage = mirror_stage(mirror->def);
 		if (!OidIsValid(stage))
 			continue;
-		family = mirror_stage_family(stage);
+		family = dag_family(stage);
 
 		/* applying: claimed as a definition claims it */
 		if (cs->locked)

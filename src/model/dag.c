@@ -247,6 +247,16 @@ dag_family_sql(const char *seed)
 					" SELECT rel FROM up UNION SELECT rel FROM down", seed, seed);
 }
 
+List *
+dag_family(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	return spi_rows_oids(spi_rows(catalog_owner(), dag_family_sql("SELECT $1"), 1, argtypes, values,
+								  NULL, true, SPI_OK_SELECT), 0);
+}
+
 void
 dag_refuse_reading_stages(List *reads, const char *schema_name, const char *name)
 {

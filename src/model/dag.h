@@ -124,6 +124,9 @@ extern List *dag_with_downstream(Dag *dag, int index);
  */
 extern char *dag_family_sql(const char *seed);
 
+/* relid with its inheritance ancestors and descendants (dag_family_sql()) */
+extern List *dag_family(Oid relid);
+
 /*
  * Refuses a managed view schema_name.name (any kind) reading any of reads
  * where another mirror without an incremental key empties one of them, or

@@ -112,15 +112,6 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 				 errhint("Name the stream's arrival order in @incremental-key to consume it above a mark, or have the other view read the mirror.")));
 }
 
-List *
-mirror_stage_family(Oid stage)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(stage)};
-
-	return spi_rows_oids(spi_rows(catalog_owner(), dag_family_sql("SELECT $1"), 1, argtypes, values,
-								  NULL, true, SPI_OK_SELECT), 0);
-}
 
 Oid
 mirror_stage(const MatviewDefinition *def)
@@ -166,7 +157,7 @@ mirror_claim_stage(const MatviewDefinition *def, Oid stage)
 	 */
 	if (!reads_stage_already(def, stage))
 	{
-		List	   *family = mirror_stage_family(stage);
+		List	   *family = dag_family(stage);
 		ListCell   *lc;
 
 		/* a reader of its parent or child too; in one order, as others do */

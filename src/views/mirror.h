@@ -26,9 +26,6 @@ extern void mirror_check(const MatviewDefinition *def, bool claim_stage);
 /* The table a mirror without an incremental key empties, or InvalidOid */
 extern Oid	mirror_stage(const MatviewDefinition *def);
 
-/* stage with its inheritance ancestors and descendants: what its emptying touches */
-extern List *mirror_stage_family(Oid stage);
-
 /*
  * Takes stage, with its parents and children (ACCESS EXCLUSIVE, as emptying
  * it does), unless def redefines a mirror of it already, then refuses it if
