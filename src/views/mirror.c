@@ -112,7 +112,6 @@ refuse_stage_readers(const MatviewDefinition *def, Oid stage)
 				 errhint("Name the stream's arrival order in @incremental-key to consume it above a mark, or have the other view read the mirror.")));
 }
 
-
 Oid
 mirror_stage(const MatviewDefinition *def)
 {
