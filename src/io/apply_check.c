@@ -243,6 +243,7 @@ typedef struct RowCheckState
 	bool	   *previous_null;
 	MemoryContext previous_cxt[2];	/* by-reference copies, alternating */
 	int			current_cxt;
+	uint64		memory_checked; /* deleted_keys_note()'s mark */
 } RowCheckState;
 
 /*
@@ -442,7 +443,7 @@ pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 			same_as_previous(state, fcinfo, 0))
 			checked.ties++;
 		if (same_key ? note_key : kind == 2)
-			note_key = deleted_keys_note(fcinfo, same_key, kind == 2);
+			note_key = deleted_keys_note(fcinfo, &state->memory_checked, same_key, kind == 2);
 		else if (!same_key)
 			note_key = false;
 	}

@@ -90,6 +90,8 @@ typedef struct DeleteMemory
 	Oid			target;
 	MemoryContext cxt;			/* this struct, the facts, the key texts */
 	int			nvalues;		/* 1 + number of keys */
+	uint64		generation;		/* which apply: memory_check_call()'s mark */
+	Oid		   *base_type;		/* domain-free types, as calls must pass them */
 	int16	   *typlen;
 	bool	   *typbyval;
 	FmgrInfo   *output;			/* output functions */
@@ -138,6 +140,9 @@ typedef struct DeleteMemory
 } DeleteMemory;
 
 static DeleteMemory *memory = NULL;
+
+/* applies begun in this process, so a call site's check names its apply */
+static uint64 memory_generation = 0;
 
 /* Whether the MERGE runs: only then do its helper functions act */
 static bool merging = false;
@@ -252,6 +257,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	m->targets_relid = get_relname_relid("deleted_keys_targets",
 										 get_namespace_oid(PIPELINE_SCHEMA, false));
 	m->nvalues = 1 + list_length(key_attnos);
+	m->generation = ++memory_generation;
+	m->base_type = MemoryContextAlloc(cxt, sizeof(Oid) * m->nvalues);
 	m->typlen = MemoryContextAlloc(cxt, sizeof(int16) * m->nvalues);
 	m->typbyval = MemoryContextAlloc(cxt, sizeof(bool) * m->nvalues);
 	m->output = MemoryContextAllocZero(cxt, sizeof(FmgrInfo) * m->nvalues);
@@ -262,6 +269,7 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 		AttrNumber	attno = i == 0 ? seq_attno : (AttrNumber) list_nth_int(key_attnos, i - 1);
 		Oid			type = TupleDescAttr(cdesc, attno - 1)->atttypid;
 
+		m->base_type[i] = getBaseType(type);
 		get_typlenbyval(type, &m->typlen[i], &m->typbyval[i]);
 		getTypeOutputInfo(type, &func, &isvarlena);
 		fmgr_info_cxt(func, &m->output[i], cxt);
@@ -1039,12 +1047,51 @@ memory_allows_insert(Datum seq, Datum *keys)
 }
 
 /*
+ * Refuses a call whose arguments from first on are not the memory's
+ * sequence and keys: a target's trigger, or a function the change table
+ * calls, runs inside the MERGE too and may call the MERGE's functions with
+ * values of other types, which the memory would copy and compare as its
+ * own.  Checked once per call site and apply (*checked: the apply's
+ * generation once checked).
+ */
+static void
+memory_check_call(FunctionCallInfo fcinfo, int first, uint64 *checked)
+{
+	bool		same = PG_NARGS() == first + memory->nvalues;
+
+	if (*checked == memory->generation)
+		return;
+	for (int i = 0; same && i < memory->nvalues; i++)
+	{
+		Oid			type = get_fn_expr_argtype(fcinfo->flinfo, first + i);
+
+		same = OidIsValid(type) && getBaseType(type) == memory->base_type[i];
+	}
+	if (!same)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s() is for apply_changes()'s own MERGE", get_func_name(fcinfo->flinfo->fn_oid)),
+				 errdetail("It was called with other values than the change table's sequence and key columns.")));
+	*checked = memory->generation;
+}
+
+/* The mark of memory_check_call() kept in fn_extra of a call site */
+static uint64 *
+call_site_mark(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(uint64));
+	return fcinfo->flinfo->fn_extra;
+}
+
+/*
  * A null-sequence delete takes its key's newest sequence in the batch, the
  * first non-null one after it.
  */
 bool
-deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete)
+deleted_keys_note(FunctionCallInfo fcinfo, uint64 *checked, bool same_key, bool is_delete)
 {
+	memory_check_call(fcinfo, 2, checked);
 	if (!same_key)
 	{
 		memory->pending = -1;
@@ -1082,8 +1129,9 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
 Datum
 pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
 {
-	if (merging && memory != NULL && !PG_ARGISNULL(0) &&
-		PG_NARGS() == memory->nvalues)
+	if (merging && memory != NULL)
+		memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
+	if (merging && memory != NULL && !PG_ARGISNULL(0))
 	{
 		for (int i = 1; i < PG_NARGS(); i++)
 			if (PG_ARGISNULL(i))
@@ -1108,8 +1156,10 @@ pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
 {
 	Datum	   *keys;
 
-	if (!merging || memory == NULL || !memory->remembered ||
-		PG_NARGS() != memory->nvalues || PG_ARGISNULL(0))
+	if (!merging || memory == NULL)
+		PG_RETURN_BOOL(true);
+	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
+	if (!memory->remembered || PG_ARGISNULL(0))
 		PG_RETURN_BOOL(true);
 	keys = palloc(sizeof(Datum) * (PG_NARGS() - 1));
 	for (int i = 1; i < PG_NARGS(); i++)

@@ -59,12 +59,15 @@ extern void deleted_keys_merge_end(void);
  * Told by the row check about good changes in the MERGE's stream (key and
  * descending sequence order): the first change of a key is its winner, and
  * a winning delete is remembered.  fcinfo is apply_changes_row()'s:
- * argument 2 is the sequence, the keys follow.  Returns whether it wants to
+ * argument 2 is the sequence, the keys follow, of the change table's types
+ * (else an error; *checked, zero at first, notes that they were checked for
+ * this apply, so a call site is checked once).  Returns whether it wants to
  * hear of the key's next changes (a null-sequence delete looks for its
  * key's newest sequence); if not, the row check may leave them out, and
  * tells it only of the next key's first change, if that is a delete.
  */
-extern bool deleted_keys_note(FunctionCallInfo fcinfo, bool same_key, bool is_delete);
+extern bool deleted_keys_note(FunctionCallInfo fcinfo, uint64 *checked, bool same_key,
+							  bool is_delete);
 
 /*
  * After the MERGE: writes the winning deletes to pipeline.deleted_keys, one

@@ -37,6 +37,7 @@
 #include "common/int.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -129,6 +130,7 @@ remove_deleted(ExtremesType *t, Datum *kept, int *nkept, Datum *inserted, int *n
 {
 	for (int i = 0; i < ndeleted; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		for (int64 copies = deleted_counts ? DatumGetInt64(deleted_counts[i]) : 1; copies > 0; copies--)
 		{
 			/* all kept went: whether this one was among them is unknown */
@@ -291,11 +293,17 @@ extremes_after(FunctionCallInfo fcinfo, ExtremesType *t, bool any_inserted, Datu
 		if (!any_inserted || better(t, last, best_inserted))
 			PG_RETURN_ARRAYTYPE_P(kept_array);
 	}
+
+	/*
+	 * Each a prefix of the best values: a longer one (never a refresh's) is
+	 * cut to what is kept, so that removing deleted values one by one from it
+	 * stays a few comparisons each.
+	 */
 	if (inserted_array != NULL)
-		ninserted = array_values(t, inserted_array, &inserted);
+		ninserted = Min(array_values(t, inserted_array, &inserted), DIFF_EXTREMES_KEPT);
 
 	if (kept_array != NULL)
-		nkept = array_values(t, kept_array, &kept);
+		nkept = Min(array_values(t, kept_array, &kept), DIFF_EXTREMES_KEPT);
 	if (nkept == 0 && old_count > 0)
 		PG_RETURN_NULL();
 
@@ -386,6 +394,13 @@ pipeline_extremes_after(PG_FUNCTION_ARGS)
  */
 #define ANSWERS_KEPT 4
 
+/*
+ * Questions kept at most this long (a few values each way): the answers
+ * live as long as the process, and a question with many values that went
+ * is asked by one group only anyway.
+ */
+#define QUESTION_BYTES_KEPT 8192
+
 typedef struct KeptAnswer
 {
 	StringInfoData arguments;
@@ -396,7 +411,6 @@ typedef struct KeptAnswer
 
 static KeptAnswer answers[ANSWERS_KEPT];
 static int	answers_next;
-static StringInfoData asked;	/* this call's arguments */
 static MemoryContext answers_context;
 
 /*
@@ -444,12 +458,20 @@ array_bytes(FunctionCallInfo fcinfo, int i, int32 *length)
 	return VARDATA_ANY(value);
 }
 
-/* The question as bytes, into buf: its head, then each array's length and bytes. */
-static void
+/*
+ * The question as bytes, into buf (when buf is not NULL): its head, then
+ * each array's length and bytes.  Returns how many bytes.
+ */
+static Size
 question_bytes(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo buf)
 {
-	resetStringInfo(buf);
-	appendBinaryStringInfo(buf, (const char *) head, sizeof(QuestionHead));
+	Size		size = sizeof(QuestionHead);
+
+	if (buf != NULL)
+	{
+		resetStringInfo(buf);
+		appendBinaryStringInfo(buf, (const char *) head, sizeof(QuestionHead));
+	}
 	for (int i = 0; i < (int) lengthof(array_args); i++)
 	{
 		int32		length;
@@ -457,9 +479,13 @@ question_bytes(FunctionCallInfo fcinfo, const QuestionHead *head, StringInfo buf
 
 		if (bytes == NULL)
 			continue;
+		size += sizeof(int32) + length;
+		if (buf == NULL)
+			continue;
 		appendBinaryStringInfo(buf, (const char *) &length, sizeof(int32));
 		appendBinaryStringInfo(buf, bytes, length);
 	}
+	return size;
 }
 
 /* Whether fcinfo asks, with head, what question_bytes() wrote into known. */
@@ -542,6 +568,7 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	QuestionHead head;
 	KeptAnswer *slot;
 	bool		unchanged;
+	bool		keep;
 	Datum		answer;
 	MemoryContext old;
 
@@ -557,7 +584,6 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 		answers_context = AllocSetContextCreate(TopMemoryContext, "pipeline kept extremes",
 												ALLOCSET_SMALL_SIZES);
 		old = MemoryContextSwitchTo(answers_context);
-		initStringInfo(&asked);
 		for (int i = 0; i < ANSWERS_KEPT; i++)
 			initStringInfo(&answers[i].arguments);
 		MemoryContextSwitchTo(old);
@@ -568,7 +594,8 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	 * nothing
 	 */
 	question_head(fcinfo, t, &head);
-	for (int i = 1; i <= ANSWERS_KEPT; i++)
+	keep = question_bytes(fcinfo, &head, NULL) <= QUESTION_BYTES_KEPT;
+	for (int i = 1; keep && i <= ANSWERS_KEPT; i++)
 	{
 		KeptAnswer *known = &answers[(answers_next + ANSWERS_KEPT - i) % ANSWERS_KEPT];
 
@@ -582,20 +609,20 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 	}
 
 	/* mostly: a delete seldom takes one of the best eight */
-	question_bytes(fcinfo, &head, &asked);
 	inserted = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	any = inserted != NULL && end_element(t, inserted, false, &best);
 	unchanged = kept_unchanged(fcinfo, t, any, best) != NULL;
 	answer = unchanged ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0))) :
 		extremes_after(fcinfo, t, any, best, any ? inserted : NULL);
+	if (!keep)
+		return answer;
 
 	/* kept once answered: an error above leaves the slot as it was */
 	slot = &answers[answers_next];
 	answers_next = (answers_next + 1) % ANSWERS_KEPT;
 	if (!slot->isnull && !slot->unchanged && DatumGetPointer(slot->answer) != NULL)
 		pfree(DatumGetPointer(slot->answer));
-	resetStringInfo(&slot->arguments);
-	appendBinaryStringInfo(&slot->arguments, asked.data, asked.len);
+	question_bytes(fcinfo, &head, &slot->arguments);
 	slot->isnull = fcinfo->isnull;
 	slot->unchanged = unchanged;
 	slot->answer = (Datum) 0;
@@ -617,8 +644,9 @@ pipeline_extremes_merged(PG_FUNCTION_ARGS)
 typedef struct KeptExtremes
 {
 	ExtremesType *type;
-	int			n;
-	int			room;
+	int16		n;
+	int16		room;
+	bool		descending;		/* the group's, where the call site's may vary */
 	Datum		values[FLEXIBLE_ARRAY_MEMBER];
 } KeptExtremes;
 
@@ -654,9 +682,11 @@ pipeline_kept_extremes_step(PG_FUNCTION_ARGS)
 		state = MemoryContextAlloc(aggcontext, KEPT_EXTREMES_SIZE(2));
 		/* looked up once per call site, not per group */
 		state->type = extremes_type(fcinfo, 1, false, PG_GETARG_BOOL(2));
+		state->descending = PG_GETARG_BOOL(2);
 		state->n = 0;
 		state->room = 2;
 	}
+	state->type->descending = state->descending;
 	value = PG_GETARG_DATUM(1);
 	for (int64 copy = 0; copy < Min(copies, DIFF_EXTREMES_KEPT); copy++)
 	{

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
+
 #include "fmgr.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
@@ -42,7 +44,7 @@ pipeline_scale_census_step(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "pipeline.scale_census_step() called in a non-aggregate context");
-	if (value == NULL || numeric_is_nan(value) || numeric_is_inf(value) || copies == 0)
+	if (value == NULL || numeric_is_nan(value) || numeric_is_inf(value) || copies <= 0)
 	{
 		if (census == NULL)
 			PG_RETURN_NULL();
@@ -60,8 +62,10 @@ pipeline_scale_census_step(PG_FUNCTION_ARGS)
 		census->scale = scale;
 		census->rows = 0;
 	}
-	if (scale == census->scale)
-		census->rows += copies;
+	if (scale == census->scale && pg_add_s64_overflow(census->rows, copies, &census->rows))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
 	PG_RETURN_POINTER(census);
 }
 
