@@ -1129,15 +1129,13 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
 Datum
 pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
 {
-	if (merging && memory != NULL)
-		memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
-	if (merging && memory != NULL && !PG_ARGISNULL(0))
-	{
-		for (int i = 1; i < PG_NARGS(); i++)
-			if (PG_ARGISNULL(i))
-				PG_RETURN_BOOL(true);
-		memory_add_fact(fcinfo, 0, true);
-	}
+	if (!merging || memory == NULL)
+		PG_RETURN_BOOL(true);
+	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_BOOL(true);
+	memory_add_fact(fcinfo, 0, true);
 	PG_RETURN_BOOL(true);
 }
 
