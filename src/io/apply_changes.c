@@ -54,32 +54,64 @@
 #include "util/runas.h"
 
 /* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static bool hook_installed = false;
 static Oid	capture_relid = InvalidOid;
 static ChangeCounts captured;
 static bool captured_any;
 
+/*
+ * The running MERGE's query memory, where its executor set up the calls of
+ * its own expressions: apply_changes_merge_call().  NULL outside it.
+ */
+static MemoryContext merge_query_context = NULL;
+
+/* The MERGE into capture_relid's root, of a query just started or ending */
+static bool
+is_capture_merge(QueryDesc *queryDesc)
+{
+	ModifyTableState *mt;
+
+	if (!OidIsValid(capture_relid) || queryDesc->operation != CMD_MERGE ||
+		queryDesc->planstate == NULL || !IsA(queryDesc->planstate, ModifyTableState))
+		return false;
+	mt = (ModifyTableState *) queryDesc->planstate;
+	/* the root is the target itself, also when it is partitioned */
+	return mt->rootResultRelInfo != NULL &&
+		RelationGetRelid(mt->rootResultRelInfo->ri_RelationDesc) == capture_relid;
+}
+
+static void
+changes_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	/* nested MERGEs (triggers) start later: the outer one is first */
+	if (merge_query_context == NULL && is_capture_merge(queryDesc))
+		merge_query_context = queryDesc->estate->es_query_cxt;
+}
+
+bool
+apply_changes_merge_call(FunctionCallInfo fcinfo)
+{
+	return merge_query_context != NULL && fcinfo->flinfo->fn_mcxt == merge_query_context;
+}
+
 static void
 changes_ExecutorEnd(QueryDesc *queryDesc)
 {
-	if (OidIsValid(capture_relid) &&
-		queryDesc->operation == CMD_MERGE &&
-		queryDesc->planstate != NULL &&
-		IsA(queryDesc->planstate, ModifyTableState))
+	if (is_capture_merge(queryDesc))
 	{
 		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
 
-		/* the root is the target itself, also when it is partitioned */
-		if (mt->rootResultRelInfo != NULL &&
-			RelationGetRelid(mt->rootResultRelInfo->ri_RelationDesc) == capture_relid)
-		{
-			/* nested MERGEs (triggers) end first: the outer one is last */
-			captured.inserted = (int64) mt->mt_merge_inserted;
-			captured.updated = (int64) mt->mt_merge_updated;
-			captured.deleted = (int64) mt->mt_merge_deleted;
-			captured_any = true;
-		}
+		/* nested MERGEs (triggers) end first: the outer one is last */
+		captured.inserted = (int64) mt->mt_merge_inserted;
+		captured.updated = (int64) mt->mt_merge_updated;
+		captured.deleted = (int64) mt->mt_merge_deleted;
+		captured_any = true;
 	}
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -118,12 +150,15 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 
 	if (!hook_installed)
 	{
+		prev_ExecutorStart = ExecutorStart_hook;
+		ExecutorStart_hook = changes_ExecutorStart;
 		prev_ExecutorEnd = ExecutorEnd_hook;
 		ExecutorEnd_hook = changes_ExecutorEnd;
 		hook_installed = true;
 	}
 	captured_any = false;
 	capture_relid = target;
+	merge_query_context = NULL;
 	apply_check_begin();
 	deleted_keys_merge_begin();
 
@@ -148,6 +183,7 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	PG_FINALLY();
 	{
 		capture_relid = InvalidOid;
+		merge_query_context = NULL;
 		apply_check_end();
 	}
 	PG_END_TRY();

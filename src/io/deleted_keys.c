@@ -60,6 +60,7 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
+#include "io/apply_changes.h"
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
 #include "util/runas.h"
@@ -1048,10 +1049,10 @@ memory_allows_insert(Datum seq, Datum *keys)
 
 /*
  * Refuses a call whose arguments from first on are not the memory's
- * sequence and keys: a target's trigger, or a function the change table
- * calls, runs inside the MERGE too and may call the MERGE's functions with
- * values of other types, which the memory would copy and compare as its
- * own.  Checked once per call site and apply (*checked: the apply's
+ * sequence and keys: besides its own calls, the MERGE evaluates what its
+ * target brings (a CHECK constraint), which may call the MERGE's functions
+ * with values of other types, which the memory would copy and compare as
+ * its own.  Checked once per call site and apply (*checked: the apply's
  * generation once checked).
  */
 static void
@@ -1129,7 +1130,7 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
 Datum
 pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
 {
-	if (!merging || memory == NULL)
+	if (!merging || memory == NULL || !apply_changes_merge_call(fcinfo))
 		PG_RETURN_BOOL(true);
 	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
 	for (int i = 0; i < PG_NARGS(); i++)
@@ -1154,7 +1155,7 @@ pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
 {
 	Datum	   *keys;
 
-	if (!merging || memory == NULL)
+	if (!merging || memory == NULL || !apply_changes_merge_call(fcinfo))
 		PG_RETURN_BOOL(true);
 	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
 	if (!memory->remembered || PG_ARGISNULL(0))
