@@ -61,11 +61,6 @@ static Oid	capture_relid = InvalidOid;
 static ChangeCounts captured;
 static bool captured_any;
 
-/*
- * The running MERGE's query memory, where its executor set up the calls of
- * its own expressions: apply_changes_merge_call().  NULL outside it.
- */
-static MemoryContext merge_query_context = NULL;
 
 /* The MERGE into capture_relid's root, of a query just started or ending */
 static bool
@@ -89,15 +84,8 @@ changes_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	/* nested MERGEs (triggers) start later: the outer one is first */
-	if (merge_query_context == NULL && is_capture_merge(queryDesc))
-		merge_query_context = queryDesc->estate->es_query_cxt;
-}
-
-bool
-apply_changes_merge_call(FunctionCallInfo fcinfo)
-{
-	return merge_query_context != NULL && fcinfo->flinfo->fn_mcxt == merge_query_context;
+	if (is_capture_merge(queryDesc))
+		deleted_keys_merge_started(queryDesc->estate->es_query_cxt);
 }
 
 static void
@@ -158,7 +146,6 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	}
 	captured_any = false;
 	capture_relid = target;
-	merge_query_context = NULL;
 	apply_check_begin();
 	deleted_keys_merge_begin();
 
@@ -183,7 +170,6 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	PG_FINALLY();
 	{
 		capture_relid = InvalidOid;
-		merge_query_context = NULL;
 		apply_check_end();
 	}
 	PG_END_TRY();

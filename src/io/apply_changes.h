@@ -12,7 +12,6 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
-#include "fmgr.h"
 #include "nodes/pg_list.h"
 
 /* What one application of a change table did to the target. */
@@ -44,15 +43,6 @@ typedef struct ChangeCounts
  * Not re-entrant: a trigger on the target that calls apply_changes() again
  * gets an error.
  */
-/*
- * Whether fcinfo is a call the running apply's MERGE makes from its own
- * expressions (its source's row check, its WHEN conditions), run under its
- * snapshot and resource owner: not one from a trigger, or from a function
- * its change table or target calls, which may run under others.  Only
- * those act on the apply's counts and deleted-key memory.
- */
-extern bool apply_changes_merge_call(FunctionCallInfo fcinfo);
-
 extern ChangeCounts changes_apply(Oid changes, Oid target, List *keys,
 								  const char *sequence_by, const char *op_column,
 								  const char *delete_op, List *ignore_columns,

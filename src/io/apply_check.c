@@ -23,7 +23,6 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
-#include "io/apply_changes.h"
 #include "io/apply_check.h"
 #include "io/deleted_keys.h"
 #include "util/spi_rows.h"
@@ -426,7 +425,7 @@ Datum
 pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 {
 	RowCheckState *state = row_check_state(fcinfo);
-	bool		counting = counting_now && apply_changes_merge_call(fcinfo);
+	bool		counting = counting_now && deleted_keys_merge_call(fcinfo);
 	int			kind;
 	bool		bad;
 	bool		same_key;

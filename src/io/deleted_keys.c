@@ -60,7 +60,6 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
-#include "io/apply_changes.h"
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
 #include "util/runas.h"
@@ -147,6 +146,12 @@ static uint64 memory_generation = 0;
 
 /* Whether the MERGE runs: only then do its helper functions act */
 static bool merging = false;
+
+/*
+ * The running MERGE's query memory, where its executor set up the calls of
+ * its own expressions (deleted_keys_merge_call()); NULL before it started.
+ */
+static MemoryContext merge_query_context = NULL;
 
 static void memory_load(void);
 
@@ -452,12 +457,29 @@ void
 deleted_keys_merge_begin(void)
 {
 	merging = true;
+	merge_query_context = NULL;
+}
+
+void
+deleted_keys_merge_started(MemoryContext query_context)
+{
+	/* nested MERGEs (triggers) start later: the outer one is first */
+	if (merging && merge_query_context == NULL)
+		merge_query_context = query_context;
+}
+
+bool
+deleted_keys_merge_call(FunctionCallInfo fcinfo)
+{
+	return merging && merge_query_context != NULL &&
+		fcinfo->flinfo->fn_mcxt == merge_query_context;
 }
 
 void
 deleted_keys_merge_end(void)
 {
 	merging = false;
+	merge_query_context = NULL;
 	memory_end_scan();
 }
 
@@ -480,6 +502,7 @@ deleted_keys_forget(void)
 {
 	memory = NULL;
 	merging = false;
+	merge_query_context = NULL;
 }
 
 /* Key column i's value as text, in its one spelling when canonical. */
@@ -1130,7 +1153,7 @@ PG_FUNCTION_INFO_V1(pipeline_apply_changes_deleting);
 Datum
 pipeline_apply_changes_deleting(PG_FUNCTION_ARGS)
 {
-	if (!merging || memory == NULL || !apply_changes_merge_call(fcinfo))
+	if (memory == NULL || !deleted_keys_merge_call(fcinfo))
 		PG_RETURN_BOOL(true);
 	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
 	for (int i = 0; i < PG_NARGS(); i++)
@@ -1155,7 +1178,7 @@ pipeline_apply_changes_insertable(PG_FUNCTION_ARGS)
 {
 	Datum	   *keys;
 
-	if (!merging || memory == NULL || !apply_changes_merge_call(fcinfo))
+	if (memory == NULL || !deleted_keys_merge_call(fcinfo))
 		PG_RETURN_BOOL(true);
 	memory_check_call(fcinfo, 0, call_site_mark(fcinfo));
 	if (!memory->remembered || PG_ARGISNULL(0))

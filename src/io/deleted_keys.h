@@ -56,6 +56,17 @@ extern void deleted_keys_merge_begin(void);
 extern void deleted_keys_merge_end(void);
 
 /*
+ * The MERGE's ExecutorStart hands its executor's query memory over, where
+ * the calls of its own expressions are set up.  deleted_keys_merge_call()
+ * says whether fcinfo is such a call, run under the MERGE's snapshot and
+ * resource owner: not one from a trigger, or a function its change table
+ * or target calls, which may run under others.  Only those act on the
+ * apply's counts and memory.
+ */
+extern void deleted_keys_merge_started(MemoryContext query_context);
+extern bool deleted_keys_merge_call(FunctionCallInfo fcinfo);
+
+/*
  * Told by the row check about good changes in the MERGE's stream (key and
  * descending sequence order): the first change of a key is its winner, and
  * a winning delete is remembered.  fcinfo is apply_changes_row()'s:
