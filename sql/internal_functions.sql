@@ -113,6 +113,33 @@ SELECT id, v, seq FROM if_c.t2 WHERE id IN (1, 20, 21) ORDER BY id;
 SELECT key, sequence FROM pipeline.deleted_keys
  WHERE target = 'if_c.t2'::regclass AND key IN ('1', '20', '21') ORDER BY key;
 
+-- a MERGE into the target that a function runs while the apply's own
+-- MERGE is planned (an immutable default, which the planner folds) is not
+-- taken for it (it was, and the apply's own calls then acted as outside
+-- it: no delete remembered, an older change brought a deleted key back,
+-- a bad change went in)
+CREATE TABLE if_c.t3 (id int PRIMARY KEY, v int, seq bigint);
+CREATE TABLE if_c.t3_changes (id int, v int, seq bigint, op text);
+CREATE FUNCTION if_c.merging() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    MERGE INTO if_c.t3 t USING (SELECT 1 AS id) s ON t.id = s.id AND false WHEN MATCHED THEN DO NOTHING;
+    RETURN 0;
+END $$;
+CREATE FUNCTION if_c.folded() RETURNS int LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN if_c.merging(); END';
+ALTER TABLE if_c.t3 ADD COLUMN d int DEFAULT if_c.folded();
+INSERT INTO if_c.t3_changes VALUES (1, 1, 1, 'I'), (2, 2, 1, 'I'), (3, 3, 1, 'I');
+SELECT inserted, updated, deleted FROM pipeline.apply_changes('if_c.t3_changes', 'if_c.t3', '{id}', 'seq');
+TRUNCATE if_c.t3_changes;
+INSERT INTO if_c.t3_changes VALUES (1, NULL, 5, 'D'), (2, NULL, NULL, 'D');
+SELECT inserted, updated, deleted FROM pipeline.apply_changes('if_c.t3_changes', 'if_c.t3', '{id}', 'seq');
+SELECT key, sequence FROM pipeline.deleted_keys WHERE target = 'if_c.t3'::regclass ORDER BY key;
+TRUNCATE if_c.t3_changes;
+INSERT INTO if_c.t3_changes VALUES (1, 7, 2, 'I'), (2, 7, 0, 'I'), (4, 1, NULL, 'I');
+SELECT inserted, updated, deleted FROM pipeline.apply_changes('if_c.t3_changes', 'if_c.t3', '{id}', 'seq');
+DELETE FROM if_c.t3_changes WHERE id = 4;
+SELECT inserted, updated, deleted FROM pipeline.apply_changes('if_c.t3_changes', 'if_c.t3', '{id}', 'seq');
+SELECT id, v, seq FROM if_c.t3 ORDER BY id;
+
 -- extremes_after() with kept values far longer than a refresh keeps: cut
 -- to the best eight, so removing 100,000 copies costs a few comparisons
 -- (it took minutes, deaf to cancels); the answer is "unknown"

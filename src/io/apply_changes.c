@@ -41,6 +41,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -53,28 +54,27 @@
 #include "util/relation_name.h"
 #include "util/runas.h"
 
-/* ExecutorEnd hook state: counts of the last MERGE into capture_relid */
+/*
+ * The hooks' state: the running apply's MERGE, known by the text its plan
+ * hands the executor (its own copy), and what it counted.
+ */
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static bool hook_installed = false;
-static Oid	capture_relid = InvalidOid;
+static const char *merge_text = NULL;
 static ChangeCounts captured;
 static bool captured_any;
 
-
-/* The MERGE into capture_relid's root, of a query just started or ending */
+/*
+ * Whether queryDesc, just started or ending, is the running apply's MERGE
+ * itself: not one a trigger or a function runs while it is planned or
+ * runs, into the same target or not.
+ */
 static bool
-is_capture_merge(QueryDesc *queryDesc)
+is_apply_merge(QueryDesc *queryDesc)
 {
-	ModifyTableState *mt;
-
-	if (!OidIsValid(capture_relid) || queryDesc->operation != CMD_MERGE ||
-		queryDesc->planstate == NULL || !IsA(queryDesc->planstate, ModifyTableState))
-		return false;
-	mt = (ModifyTableState *) queryDesc->planstate;
-	/* the root is the target itself, also when it is partitioned */
-	return mt->rootResultRelInfo != NULL &&
-		RelationGetRelid(mt->rootResultRelInfo->ri_RelationDesc) == capture_relid;
+	return merge_text != NULL && queryDesc->sourceText == merge_text &&
+		queryDesc->planstate != NULL && IsA(queryDesc->planstate, ModifyTableState);
 }
 
 static void
@@ -84,18 +84,18 @@ changes_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	if (is_capture_merge(queryDesc))
+	if (is_apply_merge(queryDesc))
 		deleted_keys_merge_started(queryDesc->estate->es_query_cxt);
 }
 
 static void
 changes_ExecutorEnd(QueryDesc *queryDesc)
 {
-	if (is_capture_merge(queryDesc))
+	if (is_apply_merge(queryDesc))
 	{
+		/* the root's counts, also when the target is partitioned */
 		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
 
-		/* nested MERGEs (triggers) end first: the outer one is last */
 		captured.inserted = (int64) mt->mt_merge_inserted;
 		captured.updated = (int64) mt->mt_merge_updated;
 		captured.deleted = (int64) mt->mt_merge_deleted;
@@ -128,13 +128,14 @@ display_name(Oid relid)
  * change.  Needs SPI connected and the deleted-key memory set up.
  */
 static ChangeCounts
-run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
+run_merge(ApplyPlan *p, const char *delete_op, bool probe)
 {
 	char	   *sql = apply_plan_merge(p, deleted_keys_installed(), probe);
 	Oid		   *argtypes;
 	Datum	   *args;
 	int			nargs = apply_plan_args(p, delete_op, &argtypes, &args);
 	Snapshot	snapshot;
+	SPIPlanPtr	plan;
 
 	if (!hook_installed)
 	{
@@ -145,7 +146,6 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 		hook_installed = true;
 	}
 	captured_any = false;
-	capture_relid = target;
 	apply_check_begin();
 	deleted_keys_merge_begin();
 
@@ -157,19 +157,20 @@ run_merge(ApplyPlan *p, Oid target, const char *delete_op, bool probe)
 	 */
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	/* the target's own triggers are the caller's code, with its names */
+	plan = runas_spi_prepare(InvalidOid, sql, nargs, argtypes);
 	PG_TRY();
 	{
-		/* the target's own triggers are the caller's code, with its names */
-		int			ret = SPI_execute_snapshot(runas_spi_prepare(InvalidOid, sql, nargs, argtypes),
-											   args, NULL, snapshot, InvalidSnapshot,
-											   false, true, 0);
+		int			ret;
 
+		merge_text = ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->query_string;
+		ret = SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot, false, true, 0);
 		if (ret != SPI_OK_MERGE)
 			elog(ERROR, "apply_changes merge failed: %s", SPI_result_code_string(ret));
 	}
 	PG_FINALLY();
 	{
-		capture_relid = InvalidOid;
+		merge_text = NULL;
 		apply_check_end();
 	}
 	PG_END_TRY();
@@ -314,7 +315,7 @@ apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
 					   plan->changes_estimate);
 	PG_TRY();
 	{
-		result = run_merge(plan, target_relid, delete_op, deleted_keys_prune());
+		result = run_merge(plan, delete_op, deleted_keys_prune());
 		deleted_keys_record();
 		deleted_keys_end();
 	}

@@ -463,8 +463,7 @@ deleted_keys_merge_begin(void)
 void
 deleted_keys_merge_started(MemoryContext query_context)
 {
-	/* nested MERGEs (triggers) start later: the outer one is first */
-	if (merging && merge_query_context == NULL)
+	if (merging)
 		merge_query_context = query_context;
 }
 
