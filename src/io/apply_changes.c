@@ -147,7 +147,6 @@ run_merge(ApplyPlan *p, const char *delete_op, bool probe)
 	}
 	captured_any = false;
 	apply_check_begin();
-	deleted_keys_merge_begin();
 
 	/*
 	 * The merge and the checks after it read the changes under one snapshot,

@@ -144,12 +144,10 @@ static DeleteMemory *memory = NULL;
 /* applies begun in this process, so a call site's check names its apply */
 static uint64 memory_generation = 0;
 
-/* Whether the MERGE runs: only then do its helper functions act */
-static bool merging = false;
-
 /*
  * The running MERGE's query memory, where its executor set up the calls of
- * its own expressions (deleted_keys_merge_call()); NULL before it started.
+ * its own expressions (deleted_keys_merge_call()); NULL when none runs:
+ * only then do its helper functions act.
  */
 static MemoryContext merge_query_context = NULL;
 
@@ -454,30 +452,20 @@ memory_end_scan(void)
 }
 
 void
-deleted_keys_merge_begin(void)
-{
-	merging = true;
-	merge_query_context = NULL;
-}
-
-void
 deleted_keys_merge_started(MemoryContext query_context)
 {
-	if (merging)
-		merge_query_context = query_context;
+	merge_query_context = query_context;
 }
 
 bool
 deleted_keys_merge_call(FunctionCallInfo fcinfo)
 {
-	return merging && merge_query_context != NULL &&
-		fcinfo->flinfo->fn_mcxt == merge_query_context;
+	return merge_query_context != NULL && fcinfo->flinfo->fn_mcxt == merge_query_context;
 }
 
 void
 deleted_keys_merge_end(void)
 {
-	merging = false;
 	merge_query_context = NULL;
 	memory_end_scan();
 }
@@ -500,7 +488,6 @@ void
 deleted_keys_forget(void)
 {
 	memory = NULL;
-	merging = false;
 	merge_query_context = NULL;
 }
 

@@ -48,23 +48,17 @@ extern bool deleted_keys_installed(void);
 extern bool deleted_keys_prune(void);
 
 /*
- * Brackets the MERGE: only between these do the MERGE's helper functions
- * (apply_changes_deleting(), apply_changes_insertable()) act.  The end also
- * closes the probes' index scan, whose snapshot was the MERGE's.
- */
-extern void deleted_keys_merge_begin(void);
-extern void deleted_keys_merge_end(void);
-
-/*
- * The MERGE's ExecutorStart hands its executor's query memory over, where
- * the calls of its own expressions are set up.  deleted_keys_merge_call()
- * says whether fcinfo is such a call, run under the MERGE's snapshot and
- * resource owner: not one from a trigger, or a function its change table
- * or target calls, which may run under others.  Only those act on the
- * apply's counts and memory.
+ * Bracket the MERGE: its ExecutorStart hands its executor's query memory
+ * over, where the calls of its own expressions are set up, and only those
+ * calls (deleted_keys_merge_call()), run under the MERGE's snapshot and
+ * resource owner, act on the apply's counts and memory: not one from a
+ * trigger, or from a function its change table or target calls, which may
+ * run under others.  The end also closes the probes' index scan, whose
+ * snapshot was the MERGE's.
  */
 extern void deleted_keys_merge_started(MemoryContext query_context);
 extern bool deleted_keys_merge_call(FunctionCallInfo fcinfo);
+extern void deleted_keys_merge_end(void);
 
 /*
  * Told by the row check about good changes in the MERGE's stream (key and
