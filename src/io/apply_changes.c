@@ -170,7 +170,6 @@ run_merge(ApplyPlan *p, const char *delete_op, bool probe)
 	PG_FINALLY();
 	{
 		merge_text = NULL;
-		apply_check_end();
 	}
 	PG_END_TRY();
 	/* the merge's snapshot, which the probes used, is gone */

@@ -37,7 +37,6 @@ typedef struct ChangeCheck
 } ChangeCheck;
 
 static ChangeCheck checked;
-static bool counting_now = false;
 
 /* whether deleted_keys_note() wants the current key's next changes */
 static bool note_key = false;
@@ -46,14 +45,7 @@ void
 apply_check_begin(void)
 {
 	memset(&checked, 0, sizeof(checked));
-	counting_now = true;
 	note_key = false;
-}
-
-void
-apply_check_end(void)
-{
-	counting_now = false;
 }
 
 /*
@@ -425,7 +417,7 @@ Datum
 pipeline_apply_changes_row(PG_FUNCTION_ARGS)
 {
 	RowCheckState *state = row_check_state(fcinfo);
-	bool		counting = counting_now && deleted_keys_merge_call(fcinfo);
+	bool		counting = deleted_keys_merge_call(fcinfo);
 	int			kind;
 	bool		bad;
 	bool		same_key;

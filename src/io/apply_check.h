@@ -17,12 +17,11 @@
 #include "io/apply_plan.h"
 
 /*
- * Brackets the MERGE: only between these does apply_changes_row() count
- * (and tell the deleted-key memory about winning deletes).  Begin resets
- * the counts.
+ * Resets the counts before the MERGE.  apply_changes_row() counts (and
+ * tells the deleted-key memory about winning deletes) only when the MERGE
+ * calls it from its own expressions (deleted_keys_merge_call()).
  */
 extern void apply_check_begin(void);
-extern void apply_check_end(void);
 
 /*
  * After the MERGE: errors for the first kind of bad change counted (null
