@@ -248,7 +248,7 @@ SELECT status FROM pipeline.refresh('q.mv_again');
 INSERT INTO q.ev (op, seq, id, v) VALUES ('I', '1', '4', 'f'), ('U', '5', '2', 'b5'), ('I', '2', '3', 'e'),
   ('U', '2', '1', 'late');
 SELECT status FROM pipeline.refresh('q.mv_again');
-SELECT array_agg((message ->> 'off')::int ORDER BY 1) AS set_aside FROM pipeline.rejected
+SELECT array_agg((message ->> 'off')::int ORDER BY (message ->> 'off')::int) AS set_aside FROM pipeline.rejected
  WHERE target = 'q.mv_again'::regclass;
 SELECT pipeline.create_matview('q', 'again', 'SELECT off, op, seq::int AS seq, id::int AS id, v, 1 AS extra FROM q.ev',
        '1 hour', 'mirror', 'off', options => '{"mirror-keys": "id", "mirror-sequence": "seq", "on-error": "quarantine"}');
