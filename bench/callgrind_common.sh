@@ -5,6 +5,9 @@
 #     the binaries are then $DEST$PGBIN/...
 #   callgrind_initdb DEST DATA: a fresh data directory (trust) made by it.
 #   as_test COMMAND...: runs a command as pipeline_test.
+#   callgrind_single DEST DATA OUT: runs the SQL on standard input in
+#     postgres --single on DATA (DEST's binaries, no library preloaded)
+#     under callgrind, its profile written to OUT; prints the instructions.
 PGBIN=$(pg_config --bindir)
 as_test() { runuser -u pipeline_test -- "$@"; }
 callgrind_install() {
@@ -21,4 +24,8 @@ callgrind_initdb() {
 	rm -rf "$2"
 	mkdir "$2" && chown pipeline_test "$2"
 	as_test "$1$PGBIN/initdb" -D "$2" -A trust >/dev/null
+}
+callgrind_single() {
+	as_test valgrind --tool=callgrind --callgrind-out-file="$3" "$1$PGBIN/postgres" --single -D "$2" \
+		-c shared_preload_libraries= postgres 2>&1 >/dev/null | grep "I *refs" | tr -d ", " | cut -d: -f2
 }
