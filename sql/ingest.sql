@@ -209,6 +209,15 @@ SELECT count(*) AS rejected_against_it FROM pipeline.rejected WHERE target = 'pu
 SELECT pipeline.drop_matview('public.mv_ingest_view');
 DROP TABLE ingest_src;
 
+-- an id is a string or a number, compared as text (1 and "1" are one id);
+-- an object, an array or a boolean is no id: the message is rejected
+CREATE TABLE id_kinds (n int);
+SELECT * FROM pipeline.ingest('id_kinds', '[{"dedup_id": 1, "n": 1}, {"dedup_id": "1", "n": 2},
+  {"dedup_id": {"k": 1}, "n": 3}, {"dedup_id": [1], "n": 4}, {"dedup_id": true, "n": 5}]');
+SELECT n FROM id_kinds ORDER BY n;
+SELECT message->>'n' AS n, error FROM pipeline.rejected WHERE target = 'id_kinds'::regclass ORDER BY 1;
+DROP TABLE id_kinds;
+
 DROP VIEW transactions_view;
 DROP FUNCTION ingest_state();
 DROP TABLE transactions, transactions_copy;

@@ -77,6 +77,19 @@ SET ROLE ms_owner;
 SELECT pipeline.create_matview('ms', 'm', 'SELECT seq, op, id, v FROM ms.stage', '3 hours', 'mirror',
        options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
 RESET ROLE;
+-- a mirror of a table its owner may only read says so up front (it failed
+-- on LOCK TABLE's bare "permission denied")
+SET ROLE ms_owner;
+CREATE TABLE ms.read_only_stage (seq bigint, op text, id int, v text);
+GRANT SELECT ON ms.read_only_stage TO ms_reader;
+RESET ROLE;
+SET ROLE ms_reader;
+SET search_path = ms_trap, public, pg_catalog;
+SELECT pipeline.create_matview('ms_reader', 'ro', 'SELECT seq, op, id, v FROM ms.read_only_stage', '1 hour',
+       'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+SELECT count(*) AS half_done FROM pg_catalog.pg_class WHERE relname = 'mv_ro';
+RESET search_path;
+RESET ROLE;
 -- nor in one update set: a stage mirror beside a reader of its stage, or
 -- beside another mirror that empties it too (a third pass); each passed
 -- its checks against the views stored before the set

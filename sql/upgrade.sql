@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21 and 1.22) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22 and 1.23) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -358,6 +358,14 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT count(*) AS public_support_functions FROM pg_proc p
  WHERE p.pronamespace = 'pipeline'::regnamespace AND p.proname IN ('kept_extremes_step', 'scale_census_rows')
    AND has_function_privilege('pg_database_owner', p.oid, 'EXECUTE');
+-- 1.23: pipeline.staged is a security barrier; deleted_keys_targets shows
+-- a target under row-level security only to a role that reads all its rows
+SELECT reloptions AS staged_options FROM pg_class WHERE oid = 'pipeline.staged'::regclass;
+ALTER EXTENSION pipeline UPDATE TO '1.23';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT reloptions AS staged_options FROM pg_class WHERE oid = 'pipeline.staged'::regclass;
+SELECT pg_get_expr(polqual, polrelid) AS targets_readers FROM pg_policy
+ WHERE polname = 'deleted_keys_targets_readers';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -29,7 +29,9 @@ COMMENT ON TABLE pipeline.staged_changes IS
     'Staged DPL documents of each user''s update set; read pipeline.staged, write through pipeline.stage()';
 REVOKE ALL ON pipeline.staged_changes FROM PUBLIC;
 
-CREATE VIEW pipeline.staged AS
+-- security_barrier (1.23): a cheap function in a caller's WHERE must not see
+-- other roles' rows before the view's own filter drops them
+CREATE VIEW pipeline.staged WITH (security_barrier) AS
 SELECT s.schema_name::text || '.' || s.name AS name,
        s.query,
        s.staged_at

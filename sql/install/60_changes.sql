@@ -166,7 +166,8 @@ REVOKE ALL ON pipeline.deleted_keys_targets FROM PUBLIC;
 GRANT SELECT ON pipeline.deleted_keys_targets TO PUBLIC;
 ALTER TABLE pipeline.deleted_keys_targets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY deleted_keys_targets_readers ON pipeline.deleted_keys_targets FOR SELECT
-    USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+    USING (pg_catalog.has_table_privilege(target, 'SELECT')
+           AND pipeline.reads_all_rows(target));
 
 -- internal: apply_changes()'s MERGE calls these as the caller, so they are
 -- executable by PUBLIC; outside apply_changes() they do nothing

@@ -44,6 +44,7 @@
 #include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "io/apply_changes.h"
@@ -185,27 +186,33 @@ run_merge(ApplyPlan *p, const char *delete_op, bool probe)
 	return captured;
 }
 
+/* Whether the current user may empty the change table, either way. */
+static bool
+may_empty(Oid table)
+{
+	return pg_class_aclcheck(table, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK ||
+		pg_class_aclcheck(table, GetUserId(), ACL_DELETE) == ACLCHECK_OK;
+}
+
 /*
- * Empties the change table (table_sql, "schema"."name") of what was
- * applied.  Needs SPI connected.
+ * Empties the change table of what was applied.  Needs SPI connected.
  */
 static void
-empty_changes(const char *table_sql)
+empty_changes(Oid table)
 {
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-
 	/*
 	 * TRUNCATE is safe under READ COMMITTED thanks to the lock; with a
 	 * transaction snapshot, rows committed before the lock may be invisible
-	 * to us, so only delete what we saw.
+	 * to us, so only delete what we saw.  Since the lock, a DELETE's new
+	 * snapshot sees what the MERGE's saw: a role that may only delete empties
+	 * the table that way.
 	 */
-	if (IsolationUsesXactSnapshot())
-		appendStringInfo(&sql, "DELETE FROM %s", table_sql);
-	else
-		appendStringInfo(&sql, "TRUNCATE %s", table_sql);
-	runas_spi(InvalidOid, sql.data, 0, NULL, NULL, NULL, false, 0, -1);
+	bool		truncate = !IsolationUsesXactSnapshot() &&
+	pg_class_aclcheck(table, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK;
+
+	runas_spi(InvalidOid, psprintf("%s %s", truncate ? "TRUNCATE" : "DELETE FROM",
+								   relation_qualified_name(table)),
+			  0, NULL, NULL, NULL, false, 0, -1);
 }
 
 /* The checks that need no relation opened */
@@ -260,8 +267,8 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
 
 /*
  * The locks that order this apply among others.  Keep writers of the
- * change table (table_sql, NULL for none) out until commit, so that what
- * we truncate is exactly what we applied; in READ COMMITTED every
+ * change table (table, InvalidOid for none) out until commit, so that
+ * what we empty is exactly what we applied; in READ COMMITTED every
  * statement after this takes a fresh snapshot after the lock.
  *
  * One apply into a target at a time: two MERGEs inserting the same new key
@@ -273,7 +280,7 @@ plan_apply(ApplyPlan *p, Relation changes, Relation target, bool truncate_change
  * (pruning aside).  Needs SPI connected.
  */
 static void
-lock_for_apply(const char *table_sql, Oid target_relid)
+lock_for_apply(Oid table, Oid target_relid)
 {
 	/*
 	 * The rights the MERGE will need, before its lock: a role without them
@@ -287,9 +294,22 @@ lock_for_apply(const char *table_sql, Oid target_relid)
 			 pg_attribute_aclcheck_all(target_relid, GetUserId(), needed[i],
 									   ACLMASK_ANY) != ACLCHECK_OK))
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(target_relid));
-	if (table_sql)
+
+	/*
+	 * Every key of the target is the apply's: a delete of a row the caller's
+	 * policy hides would be remembered (and block its owner's later inserts),
+	 * and which older inserts were taken would tell of others' deletes.
+	 */
+	if (check_enable_rls(target_relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot apply changes to %s: row-level security hides rows of it from role %s",
+						relation_qualified_name(target_relid), GetUserNameFromId(GetUserId(), false)),
+				 errdetail("apply_changes() keeps every key of its target and remembers the deletes of keys whatever their rows."),
+				 errhint("Apply as the table's owner or as a role with BYPASSRLS.")));
+	if (OidIsValid(table))
 	{
-		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", table_sql);
+		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", relation_qualified_name(table));
 
 		runas_spi(InvalidOid, lock, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
@@ -299,16 +319,16 @@ lock_for_apply(const char *table_sql, Oid target_relid)
 /*
  * Applies the planned changes (columns described by cdesc) to the target:
  * the locks, the merge with the deleted-key memory, then emptying
- * table_sql when not NULL.
+ * empty_table when valid.
  */
 static ChangeCounts
 apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
-			  const char *delete_op, const char *table_sql)
+			  const char *delete_op, Oid empty_table)
 {
 	ChangeCounts result;
 
 	SPI_connect();
-	lock_for_apply(table_sql, target_relid);
+	lock_for_apply(empty_table, target_relid);
 	deleted_keys_begin(target_relid, cdesc, plan->seq_attno, plan->key_attnos,
 					   plan->changes_estimate);
 	PG_TRY();
@@ -324,8 +344,8 @@ apply_planned(ApplyPlan *plan, TupleDesc cdesc, Oid target_relid,
 	}
 	PG_END_TRY();
 
-	if (table_sql)
-		empty_changes(table_sql);
+	if (OidIsValid(empty_table))
+		empty_changes(empty_table);
 	SPI_finish();
 	return result;
 }
@@ -379,10 +399,9 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	 * The lock the emptying takes first (lock_for_apply()), before reading:
 	 * two applies from one change table, each reading it and then waiting for
 	 * that lock, deadlocked when the first truncated.  Only for a role that
-	 * may truncate it, as the emptying checks.
+	 * may empty it, as LOCK TABLE checks.
 	 */
-	if (truncate_changes &&
-		pg_class_aclcheck(changes_relid, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK)
+	if (truncate_changes && may_empty(changes_relid))
 		LockRelationOid(changes_relid, ExclusiveLock);
 	changes = table_open(changes_relid, AccessShareLock);
 	target = table_open(target_relid, AccessShareLock);
@@ -392,7 +411,7 @@ changes_apply(Oid changes_relid, Oid target_relid, List *keys,
 	table_close(target, NoLock);
 	table_close(changes, NoLock);
 	return apply_planned(&plan, cdesc, target_relid, delete_op,
-						 truncate_changes ? plan.changes_sql : NULL);
+						 truncate_changes ? changes_relid : InvalidOid);
 }
 
 ChangeCounts
@@ -419,7 +438,7 @@ changes_apply_query(const ChangeQuery *source, Oid target_relid, List *keys,
 	plan.target_sql = qualified_name(target);
 	apply_plan_columns_desc(&plan, source->desc, RelationGetDescr(target));
 	table_close(target, NoLock);
-	return apply_planned(&plan, source->desc, target_relid, delete_op, source->empty_table_sql);
+	return apply_planned(&plan, source->desc, target_relid, delete_op, source->empty_table);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_apply_changes_tie);

@@ -51,8 +51,8 @@ extern ChangeCounts changes_apply(Oid changes, Oid target, List *keys,
 /*
  * Changes read by a query instead of a table (a mirror's): sql is a SELECT
  * whose parameters are $2 on ($1 is taken), desc its output columns, name
- * how messages call it.  With empty_table_sql ("schema"."name" of the one
- * table the query reads), that table is locked against writers before the
+ * how messages call it.  With empty_table (the one table the query reads;
+ * InvalidOid for none), that table is locked against writers before the
  * changes are read and emptied after they are applied.
  */
 typedef struct ChangeQuery
@@ -63,7 +63,7 @@ typedef struct ChangeQuery
 	int			nargs;
 	Oid		   *argtypes;
 	Datum	   *values;
-	const char *empty_table_sql;
+	Oid			empty_table;
 } ChangeQuery;
 
 /*

@@ -88,6 +88,13 @@ refuse_incomparable_key(const ApplyPlan *p, const char *key, Oid target_type, Oi
 		ReleaseSysCache(eq);
 		return;
 	}
+	if (getBaseType(target_type) == getBaseType(change_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("key column \"%s\" of target \"%s\" has type %s, which has no equality operator",
+						key, p->target_name, format_type_be(target_type)),
+				 errdetail("apply_changes() matches changes to rows by their keys with =."),
+				 errhint("Use a key column of a type with a default btree or hash operator class.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
 			 errmsg("key column \"%s\" is %s in target \"%s\" but %s in change table \"%s\"",

@@ -410,7 +410,8 @@ reject(IngestState *st, Datum message, const char *error, char *id)
 
 /*
  * Splits the array into messages with a dedup id, in input order, and
- * rejected ones: non-objects and messages without the id.
+ * rejected ones: non-objects and messages without the id or with one that
+ * is no string or number (an object's or a boolean's text is no id).
  */
 static void
 split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
@@ -419,7 +420,8 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 	Datum		values[2] = {JsonbPGetDatum(messages), CStringGetTextDatum(dedup_key)};
 	SpiRows    *rows = spi_rows(InvalidOid,
 								"SELECT m, jsonb_typeof(m) = 'object', "
-								"       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END "
+								"       CASE WHEN jsonb_typeof(m) = 'object' THEN m->>$2 END, "
+								"       CASE WHEN jsonb_typeof(m) = 'object' THEN jsonb_typeof(m->$2) END "
 								"  FROM jsonb_array_elements($1) WITH ORDINALITY a(m, o) ORDER BY o",
 								2, argtypes, values, NULL, true, SPI_OK_SELECT);
 	uint64		n = rows->count;
@@ -434,12 +436,16 @@ split_messages(IngestState *st, Jsonb *messages, const char *dedup_key)
 		Datum		m = PointerGetDatum(PG_DETOAST_DATUM(spi_rows_value(rows, r, 0, &isnull)));
 		bool		is_object = DatumGetBool(spi_rows_value(rows, r, 1, &isnull));
 		char	   *id = spi_rows_text(rows, r, 2);
+		char	   *id_type = spi_rows_text(rows, r, 3);
 
 		CHECK_FOR_INTERRUPTS();
 		if (!is_object)
 			reject(st, m, "message is not a JSON object", NULL);
 		else if (id == NULL)
 			reject(st, m, psprintf("message has no \"%s\" (the dedup key)", dedup_key), NULL);
+		else if (strcmp(id_type, "string") != 0 && strcmp(id_type, "number") != 0)
+			reject(st, m, psprintf("message's \"%s\" (the dedup key) is a JSON %s, not a string or a number",
+								   dedup_key, id_type), NULL);
 		else if (strlen(id) > MAX_DEDUP_ID_BYTES)
 			reject(st, m, psprintf("message's \"%s\" (the dedup key) is longer than %d bytes",
 								   dedup_key, MAX_DEDUP_ID_BYTES), NULL);

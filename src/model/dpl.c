@@ -45,6 +45,7 @@
 #include "utils/varlena.h"
 
 #include "model/dpl.h"
+#include "util/interval.h"
 
 static void report_no_query(const char *argname) pg_attribute_noreturn();
 static void report_statements(const char *argname, const char *query_text, List *stmts) pg_attribute_noreturn();
@@ -535,12 +536,14 @@ apply_name(MatviewDefinition *def, KeyState *state, const char *key, char *value
 static void
 apply_interval(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
+	/* beyond the longest interval, the definition's check says how long */
+	const int64 too_many = MAX_REFRESH_INTERVAL_US / USECS_PER_MINUTE + 1;
 	int64		minutes = 0;
 	const char *p;
 
-	for (p = value; isdigit((unsigned char) *p) && minutes <= INT_MAX; p++)
-		minutes = minutes * 10 + (*p - '0');
-	if (p == value || *p != '\0' || minutes <= 0 || minutes > INT_MAX)
+	for (p = value; isdigit((unsigned char) *p); p++)
+		minutes = Min(minutes * 10 + (*p - '0'), too_many);
+	if (p == value || *p != '\0' || minutes <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid @interval-in-minutes \"%s\" on line %d", value, line),

@@ -27,6 +27,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -149,6 +150,16 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 void
 mirror_claim_stage(const MatviewDefinition *def, Oid stage)
 {
+	/* said up front: the emptying's LOCK TABLE would say "permission denied" */
+	if (pg_class_aclcheck(stage, GetUserId(), ACL_DELETE) != ACLCHECK_OK &&
+		pg_class_aclcheck(stage, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s may neither delete from it nor truncate it",
+						def->name, relation_qualified_name(stage), GetUserNameFromId(GetUserId(), false)),
+				 errdetail("Each run of the mirror, the first one when it is defined, empties the table."),
+				 errhint("Have DELETE granted on it, or name the stream's arrival order in @incremental-key to consume it above a mark.")));
+
 	/*
 	 * Before looking: a reader defined meanwhile holds the stage until it
 	 * commits, and one defined later waits for this definition; each looks as
@@ -393,8 +404,8 @@ stream_bounds(MirrorRun *run, const char *mark, char **least, char **greatest)
 	*greatest = spi_rows_text(rows, 0, 1);
 }
 
-/* The one table a stage mirror reads, as "schema"."name". */
-static char *
+/* The one table a stage mirror reads. */
+static Oid
 stage_table(MirrorRun *run)
 {
 	List	   *reads = dag_bound_query_dependencies(run->view->bound_query, run->owner);
@@ -402,7 +413,7 @@ stage_table(MirrorRun *run)
 	if (list_length(reads) != 1)
 		elog(ERROR, "mirror \"%s\" reads %d tables, not one stage", run->view->name,
 			 list_length(reads));
-	return relation_qualified_name(linitial_oid(reads));
+	return linitial_oid(reads);
 }
 
 void
@@ -670,7 +681,7 @@ consume_stage(MirrorRun *run)
 	ChangeQuery source = {0};
 
 	source.sql = run->view->bound_query;
-	source.empty_table_sql = stage_table(run);
+	source.empty_table = stage_table(run);
 	return apply_source(run, &source);
 }
 
