@@ -149,6 +149,18 @@ SET ROLE changes_reader;
 SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
 RESET ROLE;
 SELECT count(*) AS changes_left FROM cart_changes;
+-- under a transaction snapshot the table is emptied by DELETE: a role that
+-- may only truncate is refused before applying anything
+REVOKE DELETE ON cart_changes FROM changes_reader;
+GRANT TRUNCATE ON cart_changes TO changes_reader;
+INSERT INTO cart_changes VALUES (2, 1, 3.00, 1002, 'U');
+SET ROLE changes_reader;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM pipeline.apply_changes('cart_changes', 'cart', '{id}', 'seq');
+ROLLBACK;
+RESET ROLE;
+SELECT count(*) AS changes_left FROM cart_changes;
+DELETE FROM cart_changes;
 \set VERBOSITY default
 CREATE SCHEMA "odd schema";
 CREATE TABLE "odd schema"."Target; x" ("Key" int PRIMARY KEY, "Value ""q""" text, "Seq" int);

@@ -10,6 +10,12 @@
 -- 3. pipeline.staged was no security barrier: a cheap function in the
 --    caller's WHERE clause ran on every role's staged documents before the
 --    view's filter.
+-- 4. (a re-attack, h71) Emptying a change table whose row-level security
+--    hides rows from the caller removed other writers' changes unapplied
+--    (TRUNCATE, and a bare DELETE, pass over SELECT policies).  Refused.
+-- 5. (h71) A stage mirror over another role's table emptied it as the
+--    mirror's owner, running that role's DELETE (or TRUNCATE) triggers with
+--    the mirror owner's rights.  The stage must be the owner's own table.
 -- The attacker works with a schema of look-alikes first in search_path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
@@ -89,6 +95,55 @@ INSERT INTO ch VALUES (2, 'hr_owner', 'back', 60, 'U');
 SELECT * FROM pipeline.apply_changes('pg_temp.ch', 'hr_owner.t', '{id}', 'seq');
 DROP TABLE pg_temp.ch;
 
+-- 4: a change table whose policy shows each writer its own rows: mallory
+-- may not empty it (hr_writer's change would go unapplied), only keep it
+RESET SESSION AUTHORIZATION;
+CREATE ROLE hr_writer LOGIN;
+GRANT USAGE ON SCHEMA hr_owner TO hr_writer;
+SET SESSION AUTHORIZATION hr_owner;
+CREATE TABLE hr_owner.feed (id int, owner name, v text, seq bigint, op text,
+                            writer name DEFAULT current_user);
+ALTER TABLE hr_owner.feed ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON hr_owner.feed USING (writer = current_user);
+GRANT SELECT, INSERT, DELETE, TRUNCATE ON hr_owner.feed TO hr_mallory, hr_writer;
+CREATE TABLE hr_owner.mallorys (id int PRIMARY KEY, owner name, v text, seq bigint);
+GRANT SELECT, INSERT, UPDATE, DELETE ON hr_owner.mallorys TO hr_mallory;
+SET SESSION AUTHORIZATION hr_writer;
+INSERT INTO hr_owner.feed (id, owner, v, seq, op) VALUES (10, 'hr_writer', 'writers', 1, 'I');
+SET SESSION AUTHORIZATION hr_mallory;
+SET search_path = hr_mallory, pg_catalog;
+INSERT INTO hr_owner.feed (id, owner, v, seq, op) VALUES (11, 'hr_mallory', 'mallorys', 1, 'I');
+SELECT * FROM pipeline.apply_changes('hr_owner.feed', 'hr_owner.mallorys', '{id}', 'seq', ignore_columns => '{writer}');
+SELECT * FROM pipeline.apply_changes('hr_owner.feed', 'hr_owner.mallorys', '{id}', 'seq', ignore_columns => '{writer}',
+                                     truncate_changes => false);
+RESET SESSION AUTHORIZATION;
+SELECT writer, id FROM hr_owner.feed ORDER BY id;
+
+-- 5: mallory's table with a DELETE trigger that would copy what its caller
+-- may read: the owner's mirror of it is refused, and nothing ran as her
+SET SESSION AUTHORIZATION hr_mallory;
+SET search_path = hr_mallory, pg_catalog;
+CREATE TABLE hr_mallory.stage (seq bigint, op text, id int, v text);
+CREATE TABLE hr_mallory.loot (who name);
+GRANT INSERT ON hr_mallory.loot TO PUBLIC;
+CREATE FUNCTION hr_mallory.grab() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    INSERT INTO hr_mallory.loot VALUES (current_user);
+    RETURN OLD;
+END $f$;
+CREATE TRIGGER grab BEFORE DELETE ON hr_mallory.stage FOR EACH ROW EXECUTE FUNCTION hr_mallory.grab();
+CREATE TRIGGER grab_all BEFORE TRUNCATE ON hr_mallory.stage FOR EACH STATEMENT EXECUTE FUNCTION hr_mallory.grab();
+INSERT INTO hr_mallory.stage VALUES (1, 'I', 1, 'x');
+GRANT SELECT, DELETE, TRUNCATE ON hr_mallory.stage TO hr_owner;
+SET SESSION AUTHORIZATION hr_owner;
+SET search_path = hr_mallory, pg_catalog;
+SELECT pipeline.create_matview('hr_owner', 'mirrored', 'SELECT seq, op, id, v FROM hr_mallory.stage', '1 hour',
+       'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS ran_as_another_role FROM hr_mallory.loot;
+SELECT count(*) AS stage_rows FROM hr_mallory.stage;
+
 -- the memory holds the owner's delete alone, and the owner's own changes
 -- of key 1 are applied as before
 RESET SESSION AUTHORIZATION;
@@ -109,3 +164,4 @@ DROP SCHEMA hr_mallory CASCADE;
 DROP ROLE hr_owner;
 DROP ROLE hr_mallory;
 DROP ROLE hr_bypass;
+DROP ROLE hr_writer;

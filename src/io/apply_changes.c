@@ -186,12 +186,53 @@ run_merge(ApplyPlan *p, const char *delete_op, bool probe)
 	return captured;
 }
 
-/* Whether the current user may empty the change table, either way. */
+/*
+ * Whether the change table is emptied by TRUNCATE.  TRUNCATE is safe under
+ * READ COMMITTED thanks to the lock; with a transaction snapshot, rows
+ * committed before the lock may be invisible to us, so only what we saw is
+ * deleted.  Since the lock, a DELETE's new snapshot sees what the MERGE's
+ * saw: a role that may only delete empties the table that way.
+ */
+static bool
+empties_by_truncate(Oid table)
+{
+	return !IsolationUsesXactSnapshot() &&
+		pg_class_aclcheck(table, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK;
+}
+
+/* Whether the current user may empty the change table as it will be. */
 static bool
 may_empty(Oid table)
 {
-	return pg_class_aclcheck(table, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK ||
+	return empties_by_truncate(table) ||
 		pg_class_aclcheck(table, GetUserId(), ACL_DELETE) == ACLCHECK_OK;
+}
+
+/*
+ * Refuses to empty a change table of rows the apply did not read: rows its
+ * row-level security hides from the current user would go unapplied
+ * (TRUNCATE and a bare DELETE pass over SELECT policies).  Then that the
+ * user may empty it, before any work.
+ */
+static void
+check_emptying(Oid table)
+{
+	if (check_enable_rls(table, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot empty change table %s: row-level security hides rows of it from role %s",
+						relation_qualified_name(table), GetUserNameFromId(GetUserId(), false)),
+				 errdetail("Emptying it would remove changes that were not applied."),
+				 errhint("Apply as a role that reads every row of it, or keep the changes (truncate_changes => false; for a mirror, @incremental-key).")));
+	if (!may_empty(table))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to empty change table %s", relation_qualified_name(table)),
+				 IsolationUsesXactSnapshot() ?
+				 errdetail("Under a transaction snapshot it is emptied by DELETE, which role %s may not do.",
+						   GetUserNameFromId(GetUserId(), false)) :
+				 errdetail("It is emptied by TRUNCATE or DELETE, neither of which role %s may do.",
+						   GetUserNameFromId(GetUserId(), false))));
 }
 
 /*
@@ -200,17 +241,7 @@ may_empty(Oid table)
 static void
 empty_changes(Oid table)
 {
-	/*
-	 * TRUNCATE is safe under READ COMMITTED thanks to the lock; with a
-	 * transaction snapshot, rows committed before the lock may be invisible
-	 * to us, so only delete what we saw.  Since the lock, a DELETE's new
-	 * snapshot sees what the MERGE's saw: a role that may only delete empties
-	 * the table that way.
-	 */
-	bool		truncate = !IsolationUsesXactSnapshot() &&
-	pg_class_aclcheck(table, GetUserId(), ACL_TRUNCATE) == ACLCHECK_OK;
-
-	runas_spi(InvalidOid, psprintf("%s %s", truncate ? "TRUNCATE" : "DELETE FROM",
+	runas_spi(InvalidOid, psprintf("%s %s", empties_by_truncate(table) ? "TRUNCATE" : "DELETE FROM",
 								   relation_qualified_name(table)),
 			  0, NULL, NULL, NULL, false, 0, -1);
 }
@@ -309,9 +340,9 @@ lock_for_apply(Oid table, Oid target_relid)
 				 errhint("Apply as the table's owner or as a role with BYPASSRLS.")));
 	if (OidIsValid(table))
 	{
-		char	   *lock = psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", relation_qualified_name(table));
-
-		runas_spi(InvalidOid, lock, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
+		check_emptying(table);
+		runas_spi(InvalidOid, psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", relation_qualified_name(table)),
+				  0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
 	LockRelationOid(target_relid, ShareUpdateExclusiveLock);
 }

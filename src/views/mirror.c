@@ -147,18 +147,28 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 					2, argtypes, values, NULL, true, SPI_OK_SELECT)->count > 0;
 }
 
+/*
+ * A stage mirror empties its stage as the mirror's owner, which fires the
+ * stage's triggers with that owner's rights: the stage must be the owner's
+ * own table, never a place where another role's code waits.  Checked at
+ * definition and at every run (the stage may change hands).
+ */
+static void
+check_stage_owner(const char *name, Oid stage, Oid owner)
+{
+	if (!pg_class_ownercheck(stage, owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s does not own it",
+						name, relation_qualified_name(stage), GetUserNameFromId(owner, false)),
+				 errdetail("Each run of the mirror, the first one when it is defined, empties the table as the mirror's owner, which runs the table's triggers with that owner's rights."),
+				 errhint("Have the mirror's owner own the table, or name the stream's arrival order in @incremental-key to consume it above a mark.")));
+}
+
 void
 mirror_claim_stage(const MatviewDefinition *def, Oid stage)
 {
-	/* said up front: the emptying's LOCK TABLE would say "permission denied" */
-	if (pg_class_aclcheck(stage, GetUserId(), ACL_DELETE) != ACLCHECK_OK &&
-		pg_class_aclcheck(stage, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s may neither delete from it nor truncate it",
-						def->name, relation_qualified_name(stage), GetUserNameFromId(GetUserId(), false)),
-				 errdetail("Each run of the mirror, the first one when it is defined, empties the table."),
-				 errhint("Have DELETE granted on it, or name the stream's arrival order in @incremental-key to consume it above a mark.")));
+	check_stage_owner(def->name, stage, GetUserId());
 
 	/*
 	 * Before looking: a reader defined meanwhile holds the stage until it
@@ -682,6 +692,7 @@ consume_stage(MirrorRun *run)
 
 	source.sql = run->view->bound_query;
 	source.empty_table = stage_table(run);
+	check_stage_owner(run->view->name, source.empty_table, run->owner);
 	return apply_source(run, &source);
 }
 
