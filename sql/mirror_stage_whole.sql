@@ -97,6 +97,12 @@ SET ROLE ms_owner;
 SELECT status FROM pipeline.refresh('ms.mv_m', false);
 RESET ROLE;
 ALTER TABLE ms.stage OWNER TO ms_owner;
+-- nor its inheritance child, emptied with it
+ALTER TABLE ms.stage_child OWNER TO ms_reader;
+SET ROLE ms_owner;
+SELECT status FROM pipeline.refresh('ms.mv_m', false);
+RESET ROLE;
+ALTER TABLE ms.stage_child OWNER TO ms_owner;
 SET ROLE ms_owner;
 SELECT status FROM pipeline.refresh('ms.mv_m', false);
 RESET ROLE;

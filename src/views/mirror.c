@@ -22,6 +22,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -156,13 +157,18 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 static void
 check_stage_owner(const char *name, Oid stage, Oid owner)
 {
-	if (!pg_class_ownercheck(stage, owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s does not own it",
-						name, relation_qualified_name(stage), GetUserNameFromId(owner, false)),
-				 errdetail("Each run of the mirror, the first one when it is defined, empties the table as the mirror's owner, which runs the table's triggers with that owner's rights."),
-				 errhint("Have the mirror's owner own the table, or name the stream's arrival order in @incremental-key to consume it above a mark.")));
+	ListCell   *lc;
+
+	/* its partitions and inheritance children are emptied with it */
+	foreach(lc, find_all_inheritors(stage, NoLock, NULL))
+		if (!pg_class_ownercheck(lfirst_oid(lc), owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s does not own %s",
+							name, relation_qualified_name(stage), GetUserNameFromId(owner, false),
+							lfirst_oid(lc) == stage ? "it" : relation_qualified_name(lfirst_oid(lc))),
+					 errdetail("Each run of the mirror, the first one when it is defined, empties the table as the mirror's owner, which runs the table's triggers with that owner's rights."),
+					 errhint("Have the mirror's owner own the table, or name the stream's arrival order in @incremental-key to consume it above a mark.")));
 }
 
 void
