@@ -49,11 +49,20 @@ typedef struct DueAlert
 	int64		alert_id;
 	int			attempts;
 	char	   *body;
+	Oid			owner;			/* of its view */
 } DueAlert;
 
 /*
- * The oldest alert due, in a transaction of its own; false when none is
- * (or the extension is gone).
+ * The owners of views whose alerts this sender tried, the one served
+ * longest ago first (in TopMemoryContext): owners take turns, so that one
+ * whose views fail by the thousand delays no other's alerts.
+ */
+static List *served_owners = NIL;
+
+/*
+ * The alert due next, in a transaction of its own: the oldest of the
+ * owner served longest ago (one not served yet first); false when none is
+ * due (or the extension is gone).
  */
 static bool
 next_due_alert(DueAlert *alert)
@@ -63,6 +72,8 @@ next_due_alert(DueAlert *alert)
 	bool		isnull;
 	bool		found;
 	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1] = {spi_oid_array(served_owners)};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -74,16 +85,19 @@ next_due_alert(DueAlert *alert)
 						"           'matview', a.matview::pg_catalog.text, 'kind', a.kind, "
 						"           'time_label', a.time_label, 'run_id', a.run_id, "
 						"           'incident_id', a.incident_id, 'alert_id', a.alert_id, "
-						"           'created_at', a.created_at)::pg_catalog.text "
-						"  FROM pipeline.alerts a WHERE " ALERT_DUE_NOW
-						" ORDER BY a.alert_id LIMIT 1",
-						0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+						"           'created_at', a.created_at)::pg_catalog.text, c.relowner "
+						"  FROM pipeline.alerts a "
+						"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.matview::pg_catalog.oid "
+						" WHERE " ALERT_DUE_NOW
+						" ORDER BY pg_catalog.array_position($1, c.relowner) NULLS FIRST, a.alert_id LIMIT 1",
+						1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	found = rows != NULL && rows->count == 1;
 	if (found)
 	{
 		alert->alert_id = DatumGetInt64(spi_rows_value(rows, 0, 0, &isnull));
 		alert->attempts = DatumGetInt32(spi_rows_value(rows, 0, 1, &isnull));
 		alert->body = MemoryContextStrdup(caller, spi_rows_text(rows, 0, 2));
+		alert->owner = DatumGetObjectId(spi_rows_value(rows, 0, 3, &isnull));
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -176,9 +190,10 @@ post_alert(const char *body, bool *reset)
 }
 
 /*
- * POSTs the alerts due for delivery, oldest first, until none is due or
- * the endpoint is reset; each attempt recorded.  Runs its own
- * transactions; no HTTP request inside one.
+ * POSTs the alerts due for delivery, their views' owners taking turns
+ * (each one's oldest first), until none is due or the endpoint is reset;
+ * each attempt recorded.  Runs its own transactions; no HTTP request
+ * inside one.
  */
 static void
 deliver_alerts(const char *dbname)
@@ -203,6 +218,10 @@ deliver_alerts(const char *dbname)
 		if (reset)
 			break;
 		record_attempt(&alert, error);
+		/* its owner goes to the back of the turns */
+		MemoryContextSwitchTo(TopMemoryContext);
+		served_owners = lappend_oid(list_delete_oid(served_owners, alert.owner), alert.owner);
+		MemoryContextSwitchTo(work);
 		MemoryContextReset(work);
 	}
 	MemoryContextSwitchTo(caller);

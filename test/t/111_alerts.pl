@@ -325,6 +325,46 @@ SELECT string_agg(DISTINCT last_error, ',') FROM pipeline.alerts WHERE matview =
 is($seen, 'pipeline.alert_endpoint matches no prefix of pipeline.allowed_endpoints',
 	"the view's owner reads why its alert was not sent, not the endpoint's URL");
 
+# owners take turns (attack pass h72): an owner whose views fail by the
+# dozen delayed every other owner's alerts behind hers, oldest first
+sql("ALTER SYSTEM RESET pipeline.allowed_endpoints");
+sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?sleep=1'");
+sql("SELECT pg_reload_conf()");
+sql(q{
+CREATE ROLE flood_owner LOGIN;
+CREATE SCHEMA flood AUTHORIZATION flood_owner;
+GRANT USAGE ON SCHEMA hostile TO flood_owner;
+SET ROLE flood_owner;
+SET search_path = hostile, pg_catalog;
+CREATE TABLE flood.src (x int);
+INSERT INTO flood.src VALUES (1);
+SELECT pipeline.create_matview('flood', 'f' || i, 'SELECT x FROM flood.src', '1 second',
+                               options => '{"expect": "positive: x > 0"}')
+  FROM generate_series(1, 8) i;
+UPDATE flood.src SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 8 FROM pipeline.alerts WHERE matview::text LIKE 'flood.mv_f%' AND kind = 'audit_failed'")
+  or die "the flood did not fail";
+sql(q{
+SET ROLE alert_owner;
+SET search_path = hostile, pg_catalog;
+CREATE TABLE owned.src7 (x int);
+INSERT INTO owned.src7 VALUES (1);
+SELECT pipeline.create_matview('owned', 'fair', 'SELECT x FROM owned.src7', '1 second',
+                               options => '{"expect": "positive: x > 0"}');
+UPDATE owned.src7 SET x = -1;
+});
+$node->poll_query_until('postgres',
+	"SELECT delivered_at IS NOT NULL FROM pipeline.alerts WHERE matview = 'owned.mv_fair'::regclass")
+  or die "the other owner's alert was not delivered";
+cmp_ok(sql(q{
+SELECT count(*) FROM pipeline.alerts f
+ WHERE f.matview::text LIKE 'flood.mv_f%' AND f.kind = 'audit_failed'
+   AND (f.delivered_at IS NULL
+        OR f.delivered_at > (SELECT delivered_at FROM pipeline.alerts WHERE matview = 'owned.mv_fair'::regclass))}),
+	'>=', 3, "another owner's alert went before most of the flood's, not after all of it");
+
 $node->stop;
 $endpoint->kill_kill;
 done_testing();
