@@ -91,6 +91,14 @@ SELECT pipeline.create_matview('ms_reader', 'ro', 'SELECT seq, op, id, v FROM ms
 SELECT count(*) AS half_done FROM pg_catalog.pg_class WHERE relname = 'mv_ro';
 RESET search_path;
 RESET ROLE;
+-- nor a table of a role the mirror's owner is a member of: another member
+-- could put a trigger on it
+CREATE ROLE ms_member IN ROLE ms_owner;
+GRANT CREATE ON SCHEMA ms TO ms_member;
+SET ROLE ms_member;
+SELECT pipeline.create_matview('ms', 'member', 'SELECT seq, op, id, v FROM ms.read_only_stage', '1 hour',
+       'mirror', options => '{"mirror-keys": "id", "mirror-sequence": "seq"}');
+RESET ROLE;
 -- nor does a run go on once the stage changed hands
 ALTER TABLE ms.stage OWNER TO ms_reader;
 SET ROLE ms_owner;
@@ -161,4 +169,5 @@ DROP SCHEMA ms CASCADE;
 DROP SCHEMA ms_trap CASCADE;
 DROP SCHEMA ms_reader CASCADE;
 DROP ROLE ms_reader;
+DROP ROLE ms_member;
 DROP ROLE ms_owner;

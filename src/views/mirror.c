@@ -151,8 +151,10 @@ reads_stage_already(const MatviewDefinition *def, Oid stage)
 /*
  * A stage mirror empties its stage as the mirror's owner, which fires the
  * stage's triggers with that owner's rights: the stage must be the owner's
- * own table, never a place where another role's code waits.  Checked at
- * definition and at every run (the stage may change hands).
+ * own table, never a place where another role's code waits.  Owned by that
+ * very role: not by a role it is a member of (another member could add a
+ * trigger), nor, for a superuser, by anyone.  Checked at definition and at
+ * every run (the stage may change hands).
  */
 static void
 check_stage_owner(const char *name, Oid stage, Oid owner)
@@ -161,7 +163,7 @@ check_stage_owner(const char *name, Oid stage, Oid owner)
 
 	/* its partitions and inheritance children are emptied with it */
 	foreach(lc, find_all_inheritors(stage, NoLock, NULL))
-		if (!pg_class_ownercheck(lfirst_oid(lc), owner))
+		if (catalog_relation_owner(lfirst_oid(lc)) != owner)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("mirror \"%s\" without @incremental-key cannot consume %s: role %s does not own %s",
