@@ -302,18 +302,28 @@ CREATE SCHEMA hostile;
 CREATE SCHEMA owned AUTHORIZATION alert_owner;
 GRANT USAGE ON SCHEMA hostile TO alert_owner;
 });
+# as $role, with schema hostile first in search_path: one-second views
+# $schema.mv_<name> (mv_<name>1 to mv_<name>$count when $count is given)
+# over a table of their own fail their audit
+sub failing_views_as
+{
+	my ($role, $schema, $name, $count) = @_;
+	my ($names, $series) = defined $count
+	  ? ("'$name' || i", "FROM generate_series(1, $count) i") : ("'$name'", '');
+	sql(qq{
+SET ROLE $role;
+SET search_path = hostile, pg_catalog;
+CREATE TABLE $schema.src_$name (x int);
+INSERT INTO $schema.src_$name VALUES (1);
+SELECT pipeline.create_matview('$schema', $names, 'SELECT x FROM $schema.src_$name', '1 second',
+                               options => '{"expect": "positive: x > 0"}') $series;
+UPDATE $schema.src_$name SET x = -1;
+});
+}
 sql("ALTER SYSTEM SET pipeline.allowed_endpoints = 'http://127.0.0.1:1/elsewhere/'");
 sql("ALTER SYSTEM SET pipeline.alert_endpoint = '$base/alerts?token=S3CRET'");
 sql("SELECT pg_reload_conf()");
-sql(q{
-SET ROLE alert_owner;
-SET search_path = hostile, pg_catalog;
-CREATE TABLE owned.src6 (x int);
-INSERT INTO owned.src6 VALUES (1);
-SELECT pipeline.create_matview('owned', 'tokened', 'SELECT x FROM owned.src6', '1 second',
-                               options => '{"expect": "positive: x > 0"}');
-UPDATE owned.src6 SET x = -1;
-});
+failing_views_as('alert_owner', 'owned', 'tokened');
 $node->poll_query_until('postgres',
 	"SELECT last_error IS NOT NULL FROM pipeline.alerts WHERE matview = 'owned.mv_tokened'::regclass")
   or die "the alert was not tried";
@@ -334,27 +344,12 @@ sql(q{
 CREATE ROLE flood_owner LOGIN;
 CREATE SCHEMA flood AUTHORIZATION flood_owner;
 GRANT USAGE ON SCHEMA hostile TO flood_owner;
-SET ROLE flood_owner;
-SET search_path = hostile, pg_catalog;
-CREATE TABLE flood.src (x int);
-INSERT INTO flood.src VALUES (1);
-SELECT pipeline.create_matview('flood', 'f' || i, 'SELECT x FROM flood.src', '1 second',
-                               options => '{"expect": "positive: x > 0"}')
-  FROM generate_series(1, 8) i;
-UPDATE flood.src SET x = -1;
 });
+failing_views_as('flood_owner', 'flood', 'f', 8);
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 8 FROM pipeline.alerts WHERE matview::text LIKE 'flood.mv_f%' AND kind = 'audit_failed'")
   or die "the flood did not fail";
-sql(q{
-SET ROLE alert_owner;
-SET search_path = hostile, pg_catalog;
-CREATE TABLE owned.src7 (x int);
-INSERT INTO owned.src7 VALUES (1);
-SELECT pipeline.create_matview('owned', 'fair', 'SELECT x FROM owned.src7', '1 second',
-                               options => '{"expect": "positive: x > 0"}');
-UPDATE owned.src7 SET x = -1;
-});
+failing_views_as('alert_owner', 'owned', 'fair');
 $node->poll_query_until('postgres',
 	"SELECT delivered_at IS NOT NULL FROM pipeline.alerts WHERE matview = 'owned.mv_fair'::regclass")
   or die "the other owner's alert was not delivered";
