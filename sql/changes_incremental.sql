@@ -187,3 +187,23 @@ SELECT matview, status, rows FROM pipeline.refresh('mv_coded_log');
 TABLE mv_coded_log ORDER BY code;
 SELECT pipeline.drop_matview('mv_coded_log');
 DROP TABLE public.coded;
+
+-- A stream view with nothing new is skipped, as any view whose upstreams
+-- did not change (API.md section 5); a new row makes it run again.
+CREATE TABLE public.beats (seq bigint, v text);
+INSERT INTO public.beats VALUES (1, 'a');
+SELECT pipeline.create_matview('public', 'beat_log', 'SELECT seq, v FROM public.beats',
+       '1 hour', 'incremental', incremental_key => 'seq');
+SELECT status FROM pipeline.run_due('2030-01-01 00:00+00') WHERE matview = 'mv_beat_log'::regclass;
+SELECT status FROM pipeline.run_due('2030-01-01 01:00+00') WHERE matview = 'mv_beat_log'::regclass;
+INSERT INTO public.beats VALUES (2, 'b');
+SELECT status FROM pipeline.run_due('2030-01-01 02:00+00') WHERE matview = 'mv_beat_log'::regclass;
+-- a write that adds nothing above the mark is still a change: it runs
+UPDATE public.beats SET v = 'a2' WHERE seq = 1;
+SELECT status FROM pipeline.run_due('2030-01-01 03:00+00') WHERE matview = 'mv_beat_log'::regclass;
+SELECT status FROM pipeline.run_due('2030-01-01 04:00+00') WHERE matview = 'mv_beat_log'::regclass;
+SELECT time_label, last_time_label, status, rows FROM pipeline.runs
+ WHERE matview = 'mv_beat_log'::regclass ORDER BY run_id;
+TABLE mv_beat_log ORDER BY seq;
+SELECT pipeline.drop_matview('mv_beat_log');
+DROP TABLE public.beats;

@@ -304,8 +304,7 @@ opaque_walker(Node *node, OpaqueSearch *search)
 
 /*
  * True when the view's result may change without any change row: see
- * change_tracking.h.  An incremental view (a table) always runs.  Else
- * *functions (if given) is set to the user's immutable functions it calls,
+ * change_tracking.h.  Else *functions (if given) is set to the user's immutable functions it calls,
  * also through the plain views it reads, and *names (if given) to the
  * enums and row types whose labels or attribute names it writes as text.
  */
@@ -332,14 +331,13 @@ reads_opaquely(Oid relid, List **functions, CatalogTextNames *names)
 		if (relkind == RELKIND_RELATION)
 		{
 			/*
-			 * a differential view's or mirror's table: its bound query, as
-			 * its owner
+			 * a differential, stream or mirror view's table: its bound query,
+			 * as its owner
 			 */
 			ManagedView *view = catalog_get_required(relid);
 
-			if (view->type != MATVIEW_INCREMENTAL)
-				opaque = opaque_walker((Node *) analyze_bound(view->bound_query, search.user),
-									   &search);
+			opaque = opaque_walker((Node *) analyze_bound(view->bound_query, search.user),
+								   &search);
 		}
 	}
 	if (functions != NULL)

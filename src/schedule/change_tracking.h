@@ -44,7 +44,8 @@
  * empties it unseen); samples a table without REPEATABLE;
  * or reads a foreign or partitioned table, a partition, a table with
  * inheritance parents or children, a system catalog or an unmanaged
- * materialized view.  An incremental view always runs.
+ * materialized view.  Stream and mirror views are judged by their bound
+ * query like the others.
  *
  * The triggers on each source table, added on a downstream view's first
  * run (through runas_ddl(), as the extension's owner):

@@ -35,17 +35,19 @@ $node->safe_psql('postgres', q{
 	                               'incremental', 'seq');
 });
 
-# the worker's first run of totals adds the tracking trigger to raw (an
-# incremental view always runs: it needs none)
+# the worker's first runs of totals and of the stream add the tracking
+# trigger to raw and to events
 ok($node->poll_query_until('postgres', $raw_trigger),
 	'a run added the tracking trigger to the source table');
 ok($node->poll_query_until('postgres',
 	"SELECT count(DISTINCT matview) = 3 FROM pipeline.runs WHERE status IN ('succeeded', 'skipped')"),
 	'every view ran');
+ok($node->poll_query_until('postgres', "SELECT ($triggers) = 2"),
+	'the stream\'s source has its trigger too');
 
 # a drop that is rolled back leaves everything in place
 $node->safe_psql('postgres', 'BEGIN; DROP EXTENSION pipeline; ROLLBACK;');
-is($node->safe_psql('postgres', $triggers), '1', 'a rolled-back drop keeps the trigger');
+is($node->safe_psql('postgres', $triggers), '2', 'a rolled-back drop keeps the triggers');
 $node->safe_psql('postgres', 'INSERT INTO raw VALUES (3, 30)');
 ok($node->poll_query_until('postgres', 'SELECT n2 FROM mv_doubled', '6'),
 	'and the scheduler carries on after it');
@@ -54,7 +56,7 @@ ok($node->poll_query_until('postgres', 'SELECT n2 FROM mv_doubled', '6'),
 $node->safe_psql('postgres', 'CREATE ROLE intruder');
 my ($rc, $stdout, $stderr) = $node->psql('postgres', 'SET ROLE intruder; DROP EXTENSION pipeline');
 like($stderr, qr/must be owner of extension pipeline/, 'only the owner may drop the extension');
-is($node->safe_psql('postgres', $triggers), '1', 'a refused drop keeps the trigger');
+is($node->safe_psql('postgres', $triggers), '2', 'a refused drop keeps the triggers');
 
 my $log_offset = -s $node->logfile;
 ($rc, $stdout, $stderr) = $node->psql('postgres', 'DROP EXTENSION pipeline');
