@@ -207,3 +207,23 @@ SELECT time_label, last_time_label, status, rows FROM pipeline.runs
 TABLE mv_beat_log ORDER BY seq;
 SELECT pipeline.drop_matview('mv_beat_log');
 DROP TABLE public.beats;
+
+-- A stream over a view redefined as a new relation (a full-refresh view is
+-- rebuilt and filled) is not skipped at its next label: the new rows are
+-- a change it reads.
+CREATE TABLE public.notes (id int, v text);
+INSERT INTO public.notes VALUES (1, 'a'), (2, 'b'), (3, 'b');
+SELECT pipeline.create_matview('public', 'a_notes', 'SELECT id, v FROM public.notes WHERE v = ''a''',
+       '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('public', 'note_log', 'SELECT id, v FROM public.mv_a_notes',
+       '1 hour', 'incremental', incremental_key => 'id');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00')
+ WHERE matview::text ~ 'notes|note_log' ORDER BY matview::text;
+SELECT pipeline.create_matview('public', 'a_notes', 'SELECT id, v FROM public.notes',
+       '1 hour', refresh_mode => 'full');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00')
+ WHERE matview::text ~ 'notes|note_log' ORDER BY matview::text;
+TABLE mv_note_log ORDER BY id;
+SELECT pipeline.drop_matview('mv_note_log');
+SELECT pipeline.drop_matview('mv_a_notes');
+DROP TABLE public.notes;

@@ -200,6 +200,9 @@ SELECT pipeline.create_matview('trk', 'greatest', 'SELECT v::int AS v, greatest(
 SELECT pipeline.create_matview('trk', 'grouped', 'SELECT v, count(*) AS n FROM trk.pairs GROUP BY v',
                                '1 hour', refresh_mode => 'differential');
 SELECT pipeline.create_matview('trk', 'smallest', 'SELECT v::int AS n FROM trk.pairs ORDER BY v LIMIT 1', '1 hour');
+-- a stream keyed on v compares it with its mark by trk.m_cmp's order
+SELECT pipeline.create_matview('trk', 'stream', 'SELECT v, w FROM trk.pairs', '1 hour',
+                               'incremental', incremental_key => 'v');
 CREATE TABLE trk.direction (d int);
 INSERT INTO trk.direction VALUES (1);
 CREATE FUNCTION trk.directed_cmp(int, int) RETURNS int LANGUAGE sql STABLE
@@ -212,14 +215,14 @@ CREATE OPERATOR CLASS trk.directed_ops FOR TYPE int USING btree AS
     OPERATOR 1 trk.<<, OPERATOR 3 trk.==, FUNCTION 1 trk.directed_cmp(int, int);
 SELECT pipeline.create_matview('trk', 'first', 'SELECT x FROM trk.src ORDER BY x USING OPERATOR(trk.<<) LIMIT 1', '1 hour');
 SELECT matview, status FROM pipeline.run_due('2026-01-01 18:00+00')
- WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+ WHERE matview::text ~ 'greatest|grouped|smallest|first|stream' ORDER BY matview::text;
 SELECT matview, status FROM pipeline.run_due('2026-01-01 19:00+00')
- WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+ WHERE matview::text ~ 'greatest|grouped|smallest|first|stream' ORDER BY matview::text;
 CREATE OR REPLACE FUNCTION trk.m_cmp(trk.m, trk.m) RETURNS int LANGUAGE sql IMMUTABLE
     AS 'SELECT pg_catalog.btint4cmp($1::int, $2::int)';
 UPDATE trk.direction SET d = -1;
 SELECT matview, status FROM pipeline.run_due('2026-01-01 20:00+00')
- WHERE matview::text ~ 'greatest|grouped|smallest|first' ORDER BY matview::text;
+ WHERE matview::text ~ 'greatest|grouped|smallest|first|stream' ORDER BY matview::text;
 SELECT matview, detail FROM pipeline.runs
  WHERE matview::text ~ 'greatest|grouped' AND time_label = '2026-01-01 20:00+00' ORDER BY matview::text;
 SELECT (SELECT sum(g) FROM trk.mv_greatest) = (SELECT sum(greatest(v, w)::int) FROM trk.pairs) AS greatest_exact,

@@ -835,6 +835,12 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	dag_set_edges(v->newrelid, dag_bound_query_dependencies(v->bound, v->owner));
 	dag_record_query_dependencies(v->newrelid, v->bound, v->owner);
 	matview_populate(v->newrelid, v->type, v->def ? v->def->options_json : v->options);
+
+	/*
+	 * new rows: a kept view reading it (a stream, a mirror) must not be
+	 * skipped at its next label as if it had not changed
+	 */
+	catalog_record_change(v->newrelid);
 	/* after the rows: the owner's policies need not admit its own inserts */
 	restore_row_security(v, saved, pending_display_name(v));
 	restore_triggers(v, saved, pending_display_name(v));

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
@@ -303,6 +304,34 @@ opaque_walker(Node *node, OpaqueSearch *search)
 }
 
 /*
+ * A stream or mirror compares its key with its mark by the key type's
+ * B-tree operators and comparison function: calls of its query as much as
+ * the ones in its text.
+ */
+static bool
+key_compares_opaquely(Query *query, const char *key, OpaqueSearch *search)
+{
+	TargetEntry *column = query_output_column(query, key);
+	TypeCacheEntry *type;
+
+	if (column == NULL)
+		return true;
+	type = lookup_type_cache(comparison_type(exprType((Node *) column->expr)),
+							 TYPECACHE_CMP_PROC | TYPECACHE_BTREE_OPFAMILY);
+	if (!OidIsValid(type->cmp_proc) || function_is_opaque(type->cmp_proc, search))
+		return true;
+	for (int strategy = 1; strategy <= BTMaxStrategyNumber; strategy++)
+	{
+		Oid			opno = get_opfamily_member(type->btree_opf, type->btree_opintype,
+											   type->btree_opintype, strategy);
+
+		if (!OidIsValid(opno) || function_is_opaque(get_opcode(opno), search))
+			return true;
+	}
+	return false;
+}
+
+/*
  * True when the view's result may change without any change row: see
  * change_tracking.h.  Else *functions (if given) is set to the user's immutable functions it calls,
  * also through the plain views it reads, and *names (if given) to the
@@ -335,9 +364,18 @@ reads_opaquely(Oid relid, List **functions, CatalogTextNames *names)
 			 * as its owner
 			 */
 			ManagedView *view = catalog_get_required(relid);
+			Query	   *query = analyze_bound(view->bound_query, search.user);
 
-			opaque = opaque_walker((Node *) analyze_bound(view->bound_query, search.user),
-								   &search);
+			opaque = opaque_walker((Node *) query, &search);
+			if (!opaque && view->incremental_key != NULL)
+				opaque = key_compares_opaquely(query, view->incremental_key, &search);
+
+			/*
+			 * 1.1's catalog cannot tell a write after a run in the run's
+			 * transaction: a stream there runs at every label, as it did
+			 */
+			if (view->type == MATVIEW_INCREMENTAL && !catalog_tracks_command_ids())
+				opaque = true;
 		}
 	}
 	if (functions != NULL)
