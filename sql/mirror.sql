@@ -263,3 +263,22 @@ SELECT pipeline.drop_matview('shop.mv_cart_staging', true);
 SELECT count(*) AS memory_gone FROM pipeline.deleted_keys;
 SELECT count(*) AS marks_gone FROM pipeline.incremental_state;
 DROP SCHEMA shop CASCADE;
+
+-- A mirror redefined with a new query that keeps its columns and keys keeps
+-- its rows and mark; rows of the new query above the mark are applied at
+-- its next label, not skipped because the stream did not change.
+CREATE SCHEMA redo;
+CREATE TABLE redo.ev (seq bigint PRIMARY KEY, id int, op text, ver bigint, price numeric);
+INSERT INTO redo.ev VALUES (1, 1, 'I', 1, 10), (2, 2, 'I', 1, 90), (3, 3, 'I', 1, 20), (4, 4, 'I', 1, 30);
+SELECT pipeline.create_matview('redo', 'm', 'SELECT seq, id, op, ver, price FROM redo.ev WHERE price > 50',
+       '1 hour', 'mirror', incremental_key => 'seq',
+       options => '{"mirror-keys": "id", "mirror-sequence": "ver"}');
+SELECT status FROM pipeline.run_due('2031-01-01 00:00+00') WHERE matview = 'redo.mv_m'::regclass;
+SELECT status FROM pipeline.run_due('2031-01-01 01:00+00') WHERE matview = 'redo.mv_m'::regclass;
+SELECT pipeline.create_matview('redo', 'm', 'SELECT seq, id, op, ver, price FROM redo.ev',
+       '1 hour', 'mirror', incremental_key => 'seq',
+       options => '{"mirror-keys": "id", "mirror-sequence": "ver"}');
+SELECT status FROM pipeline.run_due('2031-01-01 02:00+00') WHERE matview = 'redo.mv_m'::regclass;
+TABLE redo.mv_m ORDER BY id;
+SELECT pipeline.drop_matview('redo.mv_m');
+DROP SCHEMA redo CASCADE;

@@ -200,9 +200,15 @@ SELECT pipeline.create_matview('trk', 'greatest', 'SELECT v::int AS v, greatest(
 SELECT pipeline.create_matview('trk', 'grouped', 'SELECT v, count(*) AS n FROM trk.pairs GROUP BY v',
                                '1 hour', refresh_mode => 'differential');
 SELECT pipeline.create_matview('trk', 'smallest', 'SELECT v::int AS n FROM trk.pairs ORDER BY v LIMIT 1', '1 hour');
--- a stream keyed on v compares it with its mark by trk.m_cmp's order
+-- a stream keyed on v compares it with its mark by trk.m_cmp's order, and
+-- so do streams keyed on an array or a composite of trk.m
 SELECT pipeline.create_matview('trk', 'stream', 'SELECT v, w FROM trk.pairs', '1 hour',
                                'incremental', incremental_key => 'v');
+SELECT pipeline.create_matview('trk', 'stream_array', 'SELECT ARRAY[v] AS k, w FROM trk.pairs', '1 hour',
+                               'incremental', incremental_key => 'k');
+CREATE TYPE trk.m_pair AS (x trk.m, y int);
+SELECT pipeline.create_matview('trk', 'stream_row', 'SELECT ROW(v, 0)::trk.m_pair AS k, w FROM trk.pairs',
+                               '1 hour', 'incremental', incremental_key => 'k');
 CREATE TABLE trk.direction (d int);
 INSERT INTO trk.direction VALUES (1);
 CREATE FUNCTION trk.directed_cmp(int, int) RETURNS int LANGUAGE sql STABLE

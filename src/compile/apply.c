@@ -801,9 +801,15 @@ keep_view(PendingView *v)
 		publication_mark_stale(v->relid);
 		/* it may read other tables now: its changes are followed anew */
 		differential_forget(v->relid);
-		/* and the next run is not skipped, whatever changed upstream */
-		change_tracking_forget_seen(v->relid);
 	}
+
+	/*
+	 * A redefined view that keeps its rows (a stream or mirror whose query
+	 * changed, or whose text now reads other tables) may have rows above its
+	 * mark already: its next run is not skipped, whatever changed upstream.
+	 */
+	if (v->def)
+		change_tracking_forget_seen(v->relid);
 	dag_set_edges(v->relid, dag_bound_query_dependencies(v->bound, v->owner));
 	dag_record_query_dependencies(v->relid, v->bound, v->owner);
 }

@@ -304,20 +304,18 @@ opaque_walker(Node *node, OpaqueSearch *search)
 }
 
 /*
- * A stream or mirror compares its key with its mark by the key type's
- * B-tree operators and comparison function: calls of its query as much as
- * the ones in its text.
+ * Whether comparing values of type may call opaque functions: its B-tree
+ * operators and comparison function, and those an array's, a composite's
+ * or a range's comparison calls for its elements, columns or bounds.
  */
 static bool
-key_compares_opaquely(Query *query, const char *key, OpaqueSearch *search)
+type_compares_opaquely(Oid typid, OpaqueSearch *search)
 {
-	TargetEntry *column = query_output_column(query, key);
 	TypeCacheEntry *type;
 
-	if (column == NULL)
-		return true;
-	type = lookup_type_cache(comparison_type(exprType((Node *) column->expr)),
-							 TYPECACHE_CMP_PROC | TYPECACHE_BTREE_OPFAMILY);
+	check_stack_depth();
+	type = lookup_type_cache(getBaseType(typid), TYPECACHE_CMP_PROC | TYPECACHE_BTREE_OPFAMILY |
+							 TYPECACHE_RANGE_INFO | TYPECACHE_MULTIRANGE_INFO);
 	if (!OidIsValid(type->cmp_proc) || function_is_opaque(type->cmp_proc, search))
 		return true;
 	for (int strategy = 1; strategy <= BTMaxStrategyNumber; strategy++)
@@ -328,7 +326,38 @@ key_compares_opaquely(Query *query, const char *key, OpaqueSearch *search)
 		if (!OidIsValid(opno) || function_is_opaque(get_opcode(opno), search))
 			return true;
 	}
+	if (OidIsValid(get_element_type(type->type_id)))
+		return type_compares_opaquely(get_element_type(type->type_id), search);
+	if (type->typtype == TYPTYPE_RANGE)
+		return function_is_opaque(type->rng_cmp_proc_finfo.fn_oid, search) ||
+			type_compares_opaquely(type->rngelemtype->type_id, search);
+	if (type->typtype == TYPTYPE_MULTIRANGE)
+		return type_compares_opaquely(type->rngtype->type_id, search);
+	if (type->typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type->type_id, -1);
+		bool		opaque = false;
+
+		for (int i = 0; i < desc->natts && !opaque; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				opaque = type_compares_opaquely(TupleDescAttr(desc, i)->atttypid, search);
+		ReleaseTupleDesc(desc);
+		return opaque;
+	}
 	return false;
+}
+
+/*
+ * A stream or mirror compares its key with its mark by the key type's
+ * comparison: calls of its query as much as the ones in its text.
+ */
+static bool
+key_compares_opaquely(Query *query, const char *key, OpaqueSearch *search)
+{
+	TargetEntry *column = query_output_column(query, key);
+
+	return column == NULL ||
+		type_compares_opaquely(comparison_type(exprType((Node *) column->expr)), search);
 }
 
 /*
