@@ -227,3 +227,20 @@ TABLE mv_note_log ORDER BY id;
 SELECT pipeline.drop_matview('mv_note_log');
 SELECT pipeline.drop_matview('mv_a_notes');
 DROP TABLE public.notes;
+
+-- A stream keyed on an enum follows a renamed label in its mark, as its
+-- query follows it: its runs went on failing on the old label before.
+CREATE TYPE public.level AS ENUM ('low', 'mid', 'high');
+CREATE TABLE public.levels (k public.level, n int);
+INSERT INTO public.levels VALUES ('low', 1), ('mid', 2);
+SELECT pipeline.create_matview('public', 'level_log', 'SELECT k, n FROM public.levels', '1 hour',
+       'incremental', incremental_key => 'k');
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_level_log'::regclass;
+ALTER TYPE public.level RENAME VALUE 'mid' TO 'medium';
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_level_log'::regclass;
+INSERT INTO public.levels VALUES ('high', 3);
+SELECT matview, status, rows FROM pipeline.refresh('mv_level_log');
+TABLE mv_level_log ORDER BY k;
+SELECT pipeline.drop_matview('mv_level_log');
+DROP TABLE public.levels;
+DROP TYPE public.level;

@@ -25,6 +25,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -51,7 +52,14 @@ typedef struct BoundView
 	MatviewType type;
 	char	   *options;		/* its options as stored */
 	List	   *expectations;	/* its expectations, analyzed before */
+	Oid			mark_enum;		/* a stream's or mirror's key of an enum: its
+								 * type, and the labels of its mark and first
+								 * consumed key (InvalidOid if none) */
+	Oid			mark_label;
+	Oid			first_key_label;
 } BoundView;
+
+static void note_enum_marks(void *arg);
 
 /*
  * Whether stmt may change a name that a bound query spells out (an enum's
@@ -222,9 +230,79 @@ views_before(Node *stmt)
 			 */
 			LockRelationOid(view->relid, AccessShareLock);
 		}
+		/* a mark that no longer reads stays as it is */
+		if (IsA(stmt, AlterEnumStmt) && subxact_try(note_enum_marks, view, false) != NULL)
+			view->mark_label = InvalidOid;
 		views = lappend(views, view);
 	}
 	return views;
+}
+
+/* The enum label text names, or InvalidOid for NULL. */
+static Oid
+enum_label(Oid enum_type, const char *text)
+{
+	if (text == NULL)
+		return InvalidOid;
+	return DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum(text),
+												ObjectIdGetDatum(enum_type)));
+}
+
+/*
+ * A stream's or mirror's mark (and a mirror's first consumed key) is stored
+ * as the text of its key: for a key of an enum, the labels it holds before
+ * a label is renamed, to store their new names after (a label keeps its
+ * OID), as the bound queries follow the rename.
+ */
+static void
+note_enum_marks(void *arg)
+{
+	BoundView  *view = (BoundView *) arg;
+	ManagedView *managed;
+	TargetEntry *key;
+	SpiRows    *rows;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
+
+	if (view->query == NULL)
+		return;
+	managed = catalog_get_required(view->relid);
+	if (managed->incremental_key == NULL ||
+		(key = query_output_column(view->query, managed->incremental_key)) == NULL ||
+		get_typtype(getBaseType(exprType((Node *) key->expr))) != TYPTYPE_ENUM)
+		return;
+	view->mark_enum = getBaseType(exprType((Node *) key->expr));
+	rows = spi_rows(catalog_owner(),
+					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
+					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	if (rows->count != 1)
+		return;
+	view->mark_label = enum_label(view->mark_enum, spi_rows_text(rows, 0, 0));
+	view->first_key_label = enum_label(view->mark_enum, spi_rows_text(rows, 0, 1));
+}
+
+/* Stores the labels note_enum_marks() noted, by their names now. */
+static void
+store_enum_marks(BoundView *view)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {ObjectIdGetDatum(view->relid)};
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (!OidIsValid(view->mark_label))
+		return;
+	values[1] = CStringGetTextDatum(DatumGetCString(DirectFunctionCall1(enum_out,
+																		ObjectIdGetDatum(view->mark_label))));
+	if (OidIsValid(view->first_key_label))
+		values[2] = CStringGetTextDatum(DatumGetCString(DirectFunctionCall1(enum_out,
+																			ObjectIdGetDatum(view->first_key_label))));
+	else
+		nulls[2] = 'n';
+	(void) spi_rows(catalog_owner(),
+					"UPDATE pipeline.incremental_state s SET high_water = $2, first_key = $3 "
+					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					3, argtypes, values, nulls, false, SPI_OK_UPDATE);
 }
 
 /* The bound form of view now, or NULL if it cannot be had. */
@@ -268,6 +346,7 @@ store_bound_forms(List *views)
 
 		if (view->expectations != NIL)
 			store_bound_expectations(view);
+		store_enum_marks(view);
 		bound = bound_after(view);
 		if (bound == NULL || strcmp(bound, view->stored) == 0)
 			continue;
