@@ -52,10 +52,9 @@ typedef struct BoundView
 	MatviewType type;
 	char	   *options;		/* its options as stored */
 	List	   *expectations;	/* its expectations, analyzed before */
-	Oid			mark_enum;		/* a stream's or mirror's key of an enum: its
-								 * type, and the labels of its mark and first
-								 * consumed key (InvalidOid if none) */
-	Oid			mark_label;
+	Oid			mark_label;		/* a stream's or mirror's key of an enum: the
+								 * labels of its mark and first consumed key
+								 * (InvalidOid if none) */
 	Oid			first_key_label;
 } BoundView;
 
@@ -260,6 +259,7 @@ note_enum_marks(void *arg)
 	BoundView  *view = (BoundView *) arg;
 	ManagedView *managed;
 	TargetEntry *key;
+	Oid			enum_type;
 	SpiRows    *rows;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
@@ -268,18 +268,19 @@ note_enum_marks(void *arg)
 		return;
 	managed = catalog_get_required(view->relid);
 	if (managed->incremental_key == NULL ||
-		(key = query_output_column(view->query, managed->incremental_key)) == NULL ||
-		get_typtype(getBaseType(exprType((Node *) key->expr))) != TYPTYPE_ENUM)
+		(key = query_output_column(view->query, managed->incremental_key)) == NULL)
 		return;
-	view->mark_enum = getBaseType(exprType((Node *) key->expr));
+	enum_type = getBaseType(exprType((Node *) key->expr));
+	if (get_typtype(enum_type) != TYPTYPE_ENUM)
+		return;
 	rows = spi_rows(catalog_owner(),
 					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
 					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return;
-	view->mark_label = enum_label(view->mark_enum, spi_rows_text(rows, 0, 0));
-	view->first_key_label = enum_label(view->mark_enum, spi_rows_text(rows, 0, 1));
+	view->mark_label = enum_label(enum_type, spi_rows_text(rows, 0, 0));
+	view->first_key_label = enum_label(enum_type, spi_rows_text(rows, 0, 1));
 }
 
 /* Stores the labels note_enum_marks() noted, by their names now. */

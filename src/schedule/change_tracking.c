@@ -362,9 +362,10 @@ key_compares_opaquely(Query *query, const char *key, OpaqueSearch *search)
 
 /*
  * True when the view's result may change without any change row: see
- * change_tracking.h.  Else *functions (if given) is set to the user's immutable functions it calls,
- * also through the plain views it reads, and *names (if given) to the
- * enums and row types whose labels or attribute names it writes as text.
+ * change_tracking.h.  Else *functions (if given) is set to the user's
+ * immutable functions it calls, also through the plain views it reads, and
+ * *names (if given) to the enums and row types whose labels or attribute
+ * names it writes as text.
  */
 static bool
 reads_opaquely(Oid relid, List **functions, CatalogTextNames *names)
