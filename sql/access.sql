@@ -69,6 +69,8 @@ SELECT count(*) AS leaked FROM pipeline.status WHERE last_error LIKE '%s3cr3t%';
 SELECT matview, last_success_label, last_status, last_error, blocked_by
   FROM pipeline.status WHERE matview::text LIKE 'acc_%' ORDER BY matview::text;
 SELECT * FROM pipeline.blocking_upstreams('acc_b.mv_total');
+-- no view has OID 0: nothing (it returned every blocked view before)
+SELECT * FROM pipeline.blocking_upstreams(0);
 -- the policy cannot be switched off
 SET row_security = off;
 SELECT count(*) FROM pipeline.runs;

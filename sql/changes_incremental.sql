@@ -243,4 +243,27 @@ SELECT matview, status, rows FROM pipeline.refresh('mv_level_log');
 TABLE mv_level_log ORDER BY k;
 SELECT pipeline.drop_matview('mv_level_log');
 DROP TABLE public.levels;
+
+-- A row-typed key: its mark follows a label renamed in one of its fields
+-- and an attribute added or dropped (each made every later run fail on
+-- the mark's old text), and a key with a NULL field is appended (IS NOT
+-- NULL left it out for good); a key whose fields are all NULL is not.
+CREATE TYPE public.tagged AS (n int, l public.level, note text);
+CREATE TABLE public.tags (k public.tagged, v int);
+INSERT INTO public.tags VALUES (ROW(1, 'low', 'a'), 1), (ROW(2, 'high', 'b'), 2);
+SELECT pipeline.create_matview('public', 'tag_log', 'SELECT k, v FROM public.tags', '1 hour',
+       'incremental', incremental_key => 'k');
+ALTER TYPE public.level RENAME VALUE 'high' TO 'top';
+ALTER TYPE public.tagged ADD ATTRIBUTE extra int;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_tag_log'::regclass;
+INSERT INTO public.tags VALUES (ROW(3, 'top', NULL, NULL), 3);
+SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
+ALTER TYPE public.tagged DROP ATTRIBUTE note;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_tag_log'::regclass;
+INSERT INTO public.tags VALUES (ROW(4, 'low', 7), 4), (ROW(NULL, NULL, NULL), 5);
+SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
+TABLE mv_tag_log ORDER BY k;
+SELECT pipeline.drop_matview('mv_tag_log');
+DROP TABLE public.tags;
+DROP TYPE public.tagged;
 DROP TYPE public.level;

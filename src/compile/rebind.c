@@ -14,7 +14,10 @@
  * materialized view's rule, deparsed afterwards; an incremental view's
  * query, analyzed before the statement and deparsed after it.  Deparsing
  * the same tree resolves the new names, as ruleutils does for a view.  A
- * view's expectations (views/audit.h) are kept so too.
+ * view's expectations (views/audit.h) are kept so too, and a stream's mark,
+ * kept as its key's text, is read before a statement that may change how
+ * its value is written (an enum label renamed, a row type's attribute
+ * added or dropped) and written again after it.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -40,6 +43,7 @@
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/audit.h"
+#include "views/incremental.h"
 #include "views/matview.h"
 
 /* One managed view around a renaming statement. */
@@ -52,23 +56,36 @@ typedef struct BoundView
 	MatviewType type;
 	char	   *options;		/* its options as stored */
 	List	   *expectations;	/* its expectations, analyzed before */
-	Oid			mark_label;		/* a stream's or mirror's key of an enum: the
-								 * labels of its mark and first consumed key
-								 * (InvalidOid if none) */
-	Oid			first_key_label;
+	Oid			mark_type;		/* a stream's or mirror's key type, when its
+								 * mark was read before a statement that may
+								 * change its text (InvalidOid if not) */
+	Datum		mark;			/* the mark and first consumed key, as values */
+	Datum		first_key;
+	bool		first_key_null;
 } BoundView;
 
-static void note_enum_marks(void *arg);
+static void note_marks(void *arg);
+
+/*
+ * Whether stmt may change how a value of a type is written: an enum label's
+ * name, or a row type's attributes (ALTER TYPE ... ADD, DROP or ALTER
+ * ATTRIBUTE).  A stream's mark is kept as text.
+ */
+static bool
+changes_value_text(Node *stmt)
+{
+	return (IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL) ||
+		(IsA(stmt, AlterTableStmt) && ((AlterTableStmt *) stmt)->objtype == OBJECT_TYPE);
+}
 
 /*
  * Whether stmt may change a name that a bound query spells out (an enum's
- * label in a literal too).
+ * label in a literal too), or the text of a stream's mark.
  */
 static bool
 changes_names(Node *stmt)
 {
-	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt) ||
-		(IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL);
+	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt) || changes_value_text(stmt);
 }
 
 /* Whether this database has pipeline's SQL with bound queries. */
@@ -230,39 +247,36 @@ views_before(Node *stmt)
 			LockRelationOid(view->relid, AccessShareLock);
 		}
 		/* a mark that no longer reads stays as it is */
-		if (IsA(stmt, AlterEnumStmt) && subxact_try(note_enum_marks, view, false) != NULL)
-			view->mark_label = InvalidOid;
+		if (changes_value_text(stmt) && subxact_try(note_marks, view, false) != NULL)
+			view->mark_type = InvalidOid;
 		views = lappend(views, view);
 	}
 	return views;
 }
 
-/* The enum label text names, or InvalidOid for NULL. */
-static Oid
-enum_label(Oid enum_type, const char *text)
-{
-	if (text == NULL)
-		return InvalidOid;
-	return DatumGetObjectId(DirectFunctionCall2(enum_in, CStringGetDatum(text),
-												ObjectIdGetDatum(enum_type)));
-}
-
 /*
  * A stream's or mirror's mark (and a mirror's first consumed key) is stored
- * as the text of its key: for a key of an enum, the labels it holds before
- * a label is renamed, to store their new names after (a label keeps its
- * OID), as the bound queries follow the rename.
+ * as the text of its key, which a statement may change: an enum label
+ * renamed, a row type's attribute added or dropped.  So the values are
+ * read before it, to be written again after it (store_marks()): a label
+ * keeps its OID, and a row read before an attribute was added has it NULL
+ * after, as the rows of its table do.  Read and written as the view's
+ * owner, as its runs do (an input function may check a domain), in the
+ * format marks are kept in.
  */
 static void
-note_enum_marks(void *arg)
+note_marks(void *arg)
 {
 	BoundView  *view = (BoundView *) arg;
 	ManagedView *managed;
 	TargetEntry *key;
-	Oid			enum_type;
 	SpiRows    *rows;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
+	Oid			input;
+	Oid			ioparam;
+	RunAs		ra;
+	int			format_level;
 
 	if (view->query == NULL)
 		return;
@@ -270,36 +284,47 @@ note_enum_marks(void *arg)
 	if (managed->incremental_key == NULL ||
 		(key = query_output_column(view->query, managed->incremental_key)) == NULL)
 		return;
-	enum_type = getBaseType(exprType((Node *) key->expr));
-	if (get_typtype(enum_type) != TYPTYPE_ENUM)
-		return;
 	rows = spi_rows(catalog_owner(),
 					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
-					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND s.high_water IS NOT NULL",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return;
-	view->mark_label = enum_label(enum_type, spi_rows_text(rows, 0, 0));
-	view->first_key_label = enum_label(enum_type, spi_rows_text(rows, 0, 1));
+	view->mark_type = getBaseType(exprType((Node *) key->expr));
+	getTypeInputInfo(view->mark_type, &input, &ioparam);
+	runas_begin_user_code(&ra, view->owner);
+	format_level = incremental_pin_mark_format();
+	view->mark = OidInputFunctionCall(input, spi_rows_text(rows, 0, 0), ioparam, -1);
+	view->first_key_null = spi_rows_text(rows, 0, 1) == NULL;
+	if (!view->first_key_null)
+		view->first_key = OidInputFunctionCall(input, spi_rows_text(rows, 0, 1), ioparam, -1);
+	runas_unpin_settings(format_level);
+	runas_end(&ra);
 }
 
-/* Stores the labels note_enum_marks() noted, by their names now. */
+/* Stores the marks note_marks() read, as their values are written now. */
 static void
-store_enum_marks(BoundView *view)
+store_marks(BoundView *view)
 {
 	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
 	Datum		values[3] = {ObjectIdGetDatum(view->relid)};
-	char		nulls[3] = {' ', ' ', ' '};
+	char		nulls[3] = {' ', ' ', view->first_key_null ? 'n' : ' '};
+	Oid			output;
+	bool varlena;
+	RunAs		ra;
+	int			format_level;
 
-	if (!OidIsValid(view->mark_label))
+	if (!OidIsValid(view->mark_type))
 		return;
-	values[1] = CStringGetTextDatum(DatumGetCString(DirectFunctionCall1(enum_out,
-																		ObjectIdGetDatum(view->mark_label))));
-	if (OidIsValid(view->first_key_label))
-		values[2] = CStringGetTextDatum(DatumGetCString(DirectFunctionCall1(enum_out,
-																			ObjectIdGetDatum(view->first_key_label))));
-	else
-		nulls[2] = 'n';
+	getTypeOutputInfo(view->mark_type, &output, &varlena);
+	runas_begin_user_code(&ra, view->owner);
+	format_level = incremental_pin_mark_format();
+	values[1] = CStringGetTextDatum(OidOutputFunctionCall(output, view->mark));
+	if (!view->first_key_null)
+		values[2] = CStringGetTextDatum(OidOutputFunctionCall(output, view->first_key));
+	runas_unpin_settings(format_level);
+	runas_end(&ra);
 	(void) spi_rows(catalog_owner(),
 					"UPDATE pipeline.incremental_state s SET high_water = $2, first_key = $3 "
 					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
@@ -347,7 +372,7 @@ store_bound_forms(List *views)
 
 		if (view->expectations != NIL)
 			store_bound_expectations(view);
-		store_enum_marks(view);
+		store_marks(view);
 		bound = bound_after(view);
 		if (bound == NULL || strcmp(bound, view->stored) == 0)
 			continue;

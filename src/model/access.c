@@ -137,19 +137,19 @@ pipeline_can_see(PG_FUNCTION_ARGS)
 	"SELECT down.matview, down.upstream FROM down"
 
 /*
- * Returns BLOCKED_VIEWS's rows (all, or of matview only, without it), read
- * as the catalog owner: the caller's row-level security would hide exactly
+ * Returns BLOCKED_VIEWS's rows: all, or (one) matview's alone, without the
+ * view, whatever its OID; read as the catalog owner: the caller's
+ * row-level security would hide exactly
  * the failures they report.  An upstream the caller cannot see is NULL,
  * and left out with its view when the caller cannot see that either.
  */
 static Datum
-return_blocked_views(FunctionCallInfo fcinfo, Oid matview)
+return_blocked_views(FunctionCallInfo fcinfo, bool one, Oid matview)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			caller = GetUserId();
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(matview)};
-	bool		one = OidIsValid(matview);
 	SpiRows    *rows;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -190,7 +190,7 @@ PG_FUNCTION_INFO_V1(pipeline_blocked_views);
 Datum
 pipeline_blocked_views(PG_FUNCTION_ARGS)
 {
-	return return_blocked_views(fcinfo, InvalidOid);
+	return return_blocked_views(fcinfo, false, InvalidOid);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_blocking_upstreams);
@@ -205,5 +205,5 @@ PG_FUNCTION_INFO_V1(pipeline_blocking_upstreams);
 Datum
 pipeline_blocking_upstreams(PG_FUNCTION_ARGS)
 {
-	return return_blocked_views(fcinfo, PG_GETARG_OID(0));
+	return return_blocked_views(fcinfo, true, PG_GETARG_OID(0));
 }

@@ -358,6 +358,8 @@ incremental_read_mark(Oid relid)
  * The statement that appends the rows above mark ($1), or every row but
  * those set aside before ($1, when set_aside), or every row; it returns
  * the count and the new mark (the greatest key appended or set aside).
+ * A NULL key is left out; a row-typed key is NULL when all its fields are,
+ * as IS NULL says, while IS NOT NULL would leave out a row with any.
  */
 static char *
 append_statement(const AppendTarget *target, const char *mark, bool set_aside)
@@ -367,7 +369,7 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL",
+					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE NOT q.%s IS NULL",
 					 target->qualified, target->view->bound_query, key);
 	if (mark)
 		appendStringInfo(&sql, " AND %s",
