@@ -67,15 +67,37 @@ typedef struct BoundView
 static void note_marks(void *arg);
 
 /*
- * Whether stmt may change how a value of a type is written: an enum label's
- * name, or a row type's attributes (ALTER TYPE ... ADD, DROP or ALTER
- * ATTRIBUTE).  A stream's mark is kept as text.
+ * Whether stmt only adds or drops a row type's attributes: a value read
+ * before it reads after it, the attributes added NULL (ALTER ATTRIBUTE
+ * TYPE would have its bytes read as another type).
+ */
+static bool
+adds_or_drops_attributes(Node *stmt)
+{
+	ListCell   *lc;
+
+	if (!IsA(stmt, AlterTableStmt) || ((AlterTableStmt *) stmt)->objtype != OBJECT_TYPE)
+		return false;
+	foreach(lc, ((AlterTableStmt *) stmt)->cmds)
+	{
+		AlterTableType subtype = lfirst_node(AlterTableCmd, lc)->subtype;
+
+		if (subtype != AT_AddColumn && subtype != AT_DropColumn)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether stmt may change how a value of a type is written while the value
+ * stays: an enum label's name, a row type's attributes.  A stream's mark is
+ * kept as text.
  */
 static bool
 changes_value_text(Node *stmt)
 {
 	return (IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL) ||
-		(IsA(stmt, AlterTableStmt) && ((AlterTableStmt *) stmt)->objtype == OBJECT_TYPE);
+		adds_or_drops_attributes(stmt);
 }
 
 /*
