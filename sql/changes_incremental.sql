@@ -245,25 +245,36 @@ SELECT pipeline.drop_matview('mv_level_log');
 DROP TABLE public.levels;
 
 -- A row-typed key: its mark follows a label renamed in one of its fields
--- and an attribute added or dropped (each made every later run fail on
--- the mark's old text), and a key with a NULL field is appended (IS NOT
--- NULL left it out for good); a key whose fields are all NULL is not.
+-- and an attribute added or dropped, of a type or of a table whose row
+-- type it holds (each made every later run fail on the mark's old text).
+-- A key with a NULL field is left out (IS NOT NULL is false for it).
 CREATE TYPE public.tagged AS (n int, l public.level, note text);
-CREATE TABLE public.tags (k public.tagged, v int);
-INSERT INTO public.tags VALUES (ROW(1, 'low', 'a'), 1), (ROW(2, 'high', 'b'), 2);
+CREATE TABLE public.tag_row (a int);
+CREATE TABLE public.tags (k public.tagged, r public.tag_row, v int);
+INSERT INTO public.tags VALUES (ROW(1, 'low', 'a'), ROW(1), 1), (ROW(2, 'high', 'b'), ROW(2), 2);
 SELECT pipeline.create_matview('public', 'tag_log', 'SELECT k, v FROM public.tags', '1 hour',
        'incremental', incremental_key => 'k');
+SELECT pipeline.create_matview('public', 'row_log', 'SELECT r, v FROM public.tags', '1 hour',
+       'incremental', incremental_key => 'r');
 ALTER TYPE public.level RENAME VALUE 'high' TO 'top';
 ALTER TYPE public.tagged ADD ATTRIBUTE extra int;
-SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_tag_log'::regclass;
-INSERT INTO public.tags VALUES (ROW(3, 'top', NULL, NULL), 3);
+ALTER TABLE public.tag_row ADD COLUMN b int;
+SELECT matview, high_water FROM pipeline.incremental_state
+ WHERE matview::text ~ 'tag_log|row_log' ORDER BY matview::text;
+INSERT INTO public.tags VALUES (ROW(3, 'top', 'c', 0), ROW(3, 0), 3), (ROW(4, 'top', 'd', NULL), ROW(4, 0), 4);
 SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_row_log');
 ALTER TYPE public.tagged DROP ATTRIBUTE note;
-SELECT high_water FROM pipeline.incremental_state WHERE matview = 'mv_tag_log'::regclass;
-INSERT INTO public.tags VALUES (ROW(4, 'low', 7), 4), (ROW(NULL, NULL, NULL), 5);
+SELECT matview, high_water FROM pipeline.incremental_state
+ WHERE matview::text ~ 'tag_log|row_log' ORDER BY matview::text;
+INSERT INTO public.tags VALUES (ROW(5, 'low', 7), ROW(5, 0), 5);
 SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_row_log');
 TABLE mv_tag_log ORDER BY k;
+TABLE mv_row_log ORDER BY v;
+SELECT pipeline.drop_matview('mv_row_log');
 SELECT pipeline.drop_matview('mv_tag_log');
 DROP TABLE public.tags;
+DROP TABLE public.tag_row;
 DROP TYPE public.tagged;
 DROP TYPE public.level;

@@ -14,6 +14,12 @@
 --    offset_t[], whose CHECK then ran for each element as the view's
 --    owner.  Such a key now compares as an array of the base type; a range
 --    (or composite) over a domain, which has no such form, is refused.
+-- 4. (attack pass, 2026-12-06 evening) ALTER TYPE ... ADD ATTRIBUTE of a
+--    row type the victim's stream key holds reads the stream's mark before
+--    the statement, as a value, to write it again after: the attacker
+--    added an attribute of a domain to the type, then altered it again,
+--    and the mark's input ran the domain's CHECK as the view's owner.  A
+--    key holding a domain is now left as it is, as its runs refuse it.
 --
 -- Also checked: a differential view's keys, sums, counts and kept extremes
 -- over the attacker's domain, with deletes.  The victim runs everything
@@ -51,7 +57,11 @@ INSERT INTO dc_attacker.orders VALUES (1, 10), (1, 20), (2, 30);
 CREATE TYPE dc_attacker.off_range AS RANGE (subtype = dc_attacker.offset_t);
 CREATE TABLE dc_attacker.batches (offs dc_attacker.offset_t[], span dc_attacker.off_range, v int);
 INSERT INTO dc_attacker.batches VALUES (ARRAY[1, 2]::dc_attacker.offset_t[], '[1,2)', 1);
-GRANT SELECT ON dc_attacker.events, dc_attacker.sales, dc_attacker.orders, dc_attacker.batches TO PUBLIC;
+CREATE TYPE dc_attacker.pair AS (n int);
+CREATE TABLE dc_attacker.pairs (p dc_attacker.pair, v int);
+INSERT INTO dc_attacker.pairs VALUES (ROW(1), 1), (ROW(2), 2);
+GRANT SELECT ON dc_attacker.events, dc_attacker.sales, dc_attacker.orders, dc_attacker.batches,
+       dc_attacker.pairs TO PUBLIC;
 RESET SESSION AUTHORIZATION;
 TRUNCATE public.dc_log;
 
@@ -75,6 +85,9 @@ SELECT pipeline.create_matview('dc_victim', 'batches', 'SELECT offs, v FROM dc_a
 -- 5: keyed by a range over it: refused
 SELECT pipeline.create_matview('dc_victim', 'spans', 'SELECT span, v FROM dc_attacker.batches',
        '1 hour', 'incremental', 'span');
+-- 6: keyed by the attacker's row type
+SELECT pipeline.create_matview('dc_victim', 'pairs', 'SELECT p, v FROM dc_attacker.pairs',
+       '1 hour', 'incremental', 'p');
 
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION dc_attacker;
@@ -84,7 +97,11 @@ DELETE FROM dc_attacker.orders WHERE x = 20;
 INSERT INTO dc_attacker.orders VALUES (2, 40);
 INSERT INTO dc_attacker.batches VALUES (ARRAY[2, 1]::dc_attacker.offset_t[], '[2,3)', 2),
        (ARRAY[1]::dc_attacker.offset_t[], '[3,4)', 3);
+-- the mark follows the first (the type holds no domain yet), not the second
+ALTER TYPE dc_attacker.pair ADD ATTRIBUTE d dc_attacker.offset_t;
+ALTER TYPE dc_attacker.pair ADD ATTRIBUTE e int;
 RESET SESSION AUTHORIZATION;
+SELECT high_water FROM pipeline.incremental_state WHERE matview = 'dc_victim.mv_pairs'::regclass;
 
 SET SESSION AUTHORIZATION dc_victim;
 SET search_path = dc_attacker, public, pg_catalog;
@@ -115,6 +132,7 @@ SELECT pipeline.drop_matview('dc_victim.mv_stream');
 SELECT pipeline.drop_matview('dc_victim.mv_lake');
 SELECT pipeline.drop_matview('dc_victim.mv_totals');
 SELECT pipeline.drop_matview('dc_victim.mv_batches');
+SELECT pipeline.drop_matview('dc_victim.mv_pairs');
 DROP SCHEMA dc_victim CASCADE;
 DROP SCHEMA dc_attacker CASCADE;
 DROP TABLE public.dc_log;

@@ -28,12 +28,16 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "compile/rebind.h"
 #include "model/catalog.h"
@@ -46,37 +50,65 @@
 #include "views/incremental.h"
 #include "views/matview.h"
 
-/* One managed view around a renaming statement. */
+/*
+ * One managed view around a renaming statement, or around a statement that
+ * may change how its mark is written.
+ */
 typedef struct BoundView
 {
 	Oid			relid;
 	Oid			owner;
-	char	   *stored;			/* the bound query as stored */
+	char	   *stored;			/* the bound query as stored; NULL when only
+								 * the mark follows the statement */
 	Query	   *query;			/* an incremental view's, analyzed before */
 	MatviewType type;
 	char	   *options;		/* its options as stored */
 	List	   *expectations;	/* its expectations, analyzed before */
-	Oid			mark_type;		/* a stream's or mirror's key type, when its
-								 * mark was read before a statement that may
-								 * change its text (InvalidOid if not) */
-	Datum		mark;			/* the mark and first consumed key, as values */
+	/* a stream's or mirror's mark, read before (note_mark()) */
+	Oid			mark_type;		/* the type it is read as (InvalidOid: not
+								 * read) */
+	char	   *mark_text;		/* the mark and first consumed key as read */
+	char	   *first_key_text; /* (NULL: none) */
+	Datum		mark;			/* ... and as values of mark_type */
 	Datum		first_key;
-	bool		first_key_null;
 } BoundView;
 
-static void note_marks(void *arg);
+/* note_mark()'s argument */
+typedef struct MarkToNote
+{
+	BoundView  *view;
+	Oid			changed_type;	/* the type whose text the statement changes */
+	char	   *key;			/* the view's incremental key */
+	char	   *bound;			/* its bound query */
+} MarkToNote;
 
 /*
- * Whether stmt only adds or drops a row type's attributes: a value read
- * before it reads after it, the attributes added NULL (ALTER ATTRIBUTE
+ * Whether stmt may change a name that a bound query spells out (an enum's
+ * label in a literal too).
+ */
+static bool
+changes_names(Node *stmt)
+{
+	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt) ||
+		(IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL);
+}
+
+/*
+ * Whether stmt may change how values of a type are written while they stay
+ * the same values: it renames an enum's label (the label keeps its OID), or
+ * only adds attributes to a row type or drops some from it (ALTER TYPE ...
+ * ADD/DROP ATTRIBUTE, ALTER TABLE ... ADD/DROP COLUMN: a row read before
+ * reads after, an attribute added NULL or its default; ALTER ATTRIBUTE
  * TYPE would have its bytes read as another type).
  */
 static bool
-adds_or_drops_attributes(Node *stmt)
+changes_value_text(Node *stmt)
 {
 	ListCell   *lc;
 
-	if (!IsA(stmt, AlterTableStmt) || ((AlterTableStmt *) stmt)->objtype != OBJECT_TYPE)
+	if (IsA(stmt, AlterEnumStmt))
+		return ((AlterEnumStmt *) stmt)->oldVal != NULL;
+	if (!IsA(stmt, AlterTableStmt))
 		return false;
 	foreach(lc, ((AlterTableStmt *) stmt)->cmds)
 	{
@@ -88,26 +120,53 @@ adds_or_drops_attributes(Node *stmt)
 	return true;
 }
 
-/*
- * Whether stmt may change how a value of a type is written while the value
- * stays: an enum label's name, a row type's attributes.  A stream's mark is
- * kept as text.
- */
-static bool
-changes_value_text(Node *stmt)
+/* The type changes_value_text()'s stmt changes, or InvalidOid. */
+static Oid
+value_text_type(Node *stmt)
 {
-	return (IsA(stmt, AlterEnumStmt) && ((AlterEnumStmt *) stmt)->oldVal != NULL) ||
-		adds_or_drops_attributes(stmt);
+	Oid			relid;
+
+	if (IsA(stmt, AlterEnumStmt))
+		return LookupTypeNameOid(NULL,
+								 makeTypeNameFromNameList(((AlterEnumStmt *) stmt)->typeName),
+								 true);
+	relid = RangeVarGetRelid(((AlterTableStmt *) stmt)->relation, NoLock, true);
+	return OidIsValid(relid) ? get_rel_type_id(relid) : InvalidOid;
 }
 
 /*
- * Whether stmt may change a name that a bound query spells out (an enum's
- * label in a literal too), or the text of a stream's mark.
+ * Whether values of type hold values of target: are of it, or of a domain,
+ * array, range or multirange over it, or a row with a column of it.
  */
 static bool
-changes_names(Node *stmt)
+type_holds(Oid type, Oid target)
 {
-	return IsA(stmt, RenameStmt) || IsA(stmt, AlterObjectSchemaStmt) || changes_value_text(stmt);
+	char		typtype;
+
+	check_stack_depth();
+	if (type == target)
+		return true;
+	typtype = get_typtype(type);
+	if (typtype == TYPTYPE_DOMAIN)
+		return type_holds(getBaseType(type), target);
+	if (OidIsValid(get_element_type(type)))
+		return type_holds(get_element_type(type), target);
+	if (typtype == TYPTYPE_RANGE)
+		return type_holds(get_range_subtype(type), target);
+	if (typtype == TYPTYPE_MULTIRANGE)
+		return type_holds(get_multirange_range(type), target);
+	if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+		bool		found = false;
+
+		for (int i = 0; i < desc->natts && !found; i++)
+			found = !TupleDescAttr(desc, i)->attisdropped &&
+				type_holds(TupleDescAttr(desc, i)->atttypid, target);
+		ReleaseTupleDesc(desc);
+		return found;
+	}
+	return false;
 }
 
 /* Whether this database has pipeline's SQL with bound queries. */
@@ -268,30 +327,42 @@ views_before(Node *stmt)
 			 */
 			LockRelationOid(view->relid, AccessShareLock);
 		}
-		/* a mark that no longer reads stays as it is */
-		if (changes_value_text(stmt) && subxact_try(note_marks, view, false) != NULL)
-			view->mark_type = InvalidOid;
 		views = lappend(views, view);
 	}
 	return views;
 }
 
+/* The type of a stream's or mirror's key, or InvalidOid if it has none. */
+static Oid
+key_type(MarkToNote *note)
+{
+	AttrNumber	column = get_attnum(note->view->relid, note->key);
+	TargetEntry *key;
+
+	if (column != InvalidAttrNumber)
+		return get_atttype(note->view->relid, column);
+	/* a mirror's key need not be a column of its table */
+	key = query_output_column(analyze_bound(note->bound, note->view->owner), note->key);
+	return key ? exprType((Node *) key->expr) : InvalidOid;
+}
+
 /*
- * A stream's or mirror's mark (and a mirror's first consumed key) is stored
- * as the text of its key, which a statement may change: an enum label
- * renamed, a row type's attribute added or dropped.  So the values are
- * read before it, to be written again after it (store_marks()): a label
- * keeps its OID, and a row read before an attribute was added has it NULL
- * after, as the rows of its table do.  Read and written as the view's
- * owner, as its runs do (an input function may check a domain), in the
- * format marks are kept in.
+ * A stream's or mirror's mark (and a mirror's first consumed key) is kept
+ * as the text of its key, which the statement may change (see
+ * changes_value_text()).  So when its key holds the type the statement
+ * changes, it is read before, as a value of the type it is compared as, to
+ * be written again after (store_mark()).  Read and written as the view's
+ * owner, as its runs read and write it (a key holding a domain, whose
+ * input would run the domain's checks, is refused, as its runs refuse
+ * it), in the format marks are kept in.  Under the lock a refresh of the
+ * view takes first: none runs from the read to the statement's commit.
  */
 static void
-note_marks(void *arg)
+note_mark(void *arg)
 {
-	BoundView  *view = (BoundView *) arg;
-	ManagedView *managed;
-	TargetEntry *key;
+	MarkToNote *note = (MarkToNote *) arg;
+	BoundView  *view = note->view;
+	Oid			type = key_type(note);
 	SpiRows    *rows;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
@@ -300,38 +371,85 @@ note_marks(void *arg)
 	RunAs		ra;
 	int			format_level;
 
-	if (view->query == NULL)
+	if (!OidIsValid(type) || !type_holds(type, note->changed_type))
 		return;
-	managed = catalog_get_required(view->relid);
-	if (managed->incremental_key == NULL ||
-		(key = query_output_column(view->query, managed->incremental_key)) == NULL)
-		return;
+	type = comparison_type(type);
+	LockRelationOid(view->relid, ShareUpdateExclusiveLock);
 	rows = spi_rows(catalog_owner(),
 					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
 					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 					"   AND s.high_water IS NOT NULL",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (rows->count != 1)
 		return;
-	view->mark_type = getBaseType(exprType((Node *) key->expr));
-	getTypeInputInfo(view->mark_type, &input, &ioparam);
+	view->mark_text = spi_rows_text(rows, 0, 0);
+	view->first_key_text = spi_rows_text(rows, 0, 1);
+	getTypeInputInfo(type, &input, &ioparam);
 	runas_begin_user_code(&ra, view->owner);
 	format_level = incremental_pin_mark_format();
-	view->mark = OidInputFunctionCall(input, spi_rows_text(rows, 0, 0), ioparam, -1);
-	view->first_key_null = spi_rows_text(rows, 0, 1) == NULL;
-	if (!view->first_key_null)
-		view->first_key = OidInputFunctionCall(input, spi_rows_text(rows, 0, 1), ioparam, -1);
+	view->mark = OidInputFunctionCall(input, view->mark_text, ioparam, -1);
+	if (view->first_key_text != NULL)
+		view->first_key = OidInputFunctionCall(input, view->first_key_text, ioparam, -1);
 	runas_unpin_settings(format_level);
 	runas_end(&ra);
+	view->mark_type = type;
 }
 
-/* Stores the marks note_marks() read, as their values are written now. */
-static void
-store_marks(BoundView *view)
+/*
+ * Notes the marks stmt may change (note_mark()) into views, adding the
+ * views not there yet.  A mark that does not read stays as it is.
+ */
+static List *
+views_with_marks_before(Node *stmt, List *views)
 {
-	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
-	Datum		values[3] = {ObjectIdGetDatum(view->relid)};
-	char		nulls[3] = {' ', ' ', view->first_key_null ? 'n' : ' '};
+	Oid			changed_type = value_text_type(stmt);
+	SpiRows    *rows;
+
+	if (!OidIsValid(changed_type))
+		return views;
+	rows = spi_rows(catalog_owner(),
+					"SELECT d.matview::oid, d.incremental_key, d.bound_query "
+					"  FROM pipeline.matview_definitions d "
+					" WHERE d.incremental_key IS NOT NULL ORDER BY d.matview::oid",
+					0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		MarkToNote	note = {NULL, changed_type, spi_rows_text(rows, i, 1), spi_rows_text(rows, i, 2)};
+		ListCell   *lc;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			continue;
+		foreach(lc, views)
+			if (((BoundView *) lfirst(lc))->relid == relid)
+				note.view = lfirst(lc);
+		if (note.view == NULL)
+		{
+			note.view = palloc0(sizeof(BoundView));
+			note.view->relid = relid;
+			note.view->owner = catalog_relation_owner(relid);
+			views = lappend(views, note.view);
+		}
+		if (subxact_try(note_mark, &note, false) != NULL)
+			note.view->mark_type = InvalidOid;
+	}
+	return views;
+}
+
+/*
+ * Stores the mark note_mark() read as its value is written now, unless a
+ * run changed it since, which the lock prevents but for a transaction
+ * whose snapshot predates that run (it then fails to serialize).
+ */
+static void
+store_mark(BoundView *view)
+{
+	Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5] = {ObjectIdGetDatum(view->relid)};
+	char		nulls[5] = {' ', ' ', 'n', ' ', 'n'};
+	char	   *mark;
+	char	   *first_key = NULL;
 	Oid			output;
 	bool varlena;
 	RunAs		ra;
@@ -342,15 +460,28 @@ store_marks(BoundView *view)
 	getTypeOutputInfo(view->mark_type, &output, &varlena);
 	runas_begin_user_code(&ra, view->owner);
 	format_level = incremental_pin_mark_format();
-	values[1] = CStringGetTextDatum(OidOutputFunctionCall(output, view->mark));
-	if (!view->first_key_null)
-		values[2] = CStringGetTextDatum(OidOutputFunctionCall(output, view->first_key));
+	mark = OidOutputFunctionCall(output, view->mark);
+	if (view->first_key_text != NULL)
+		first_key = OidOutputFunctionCall(output, view->first_key);
 	runas_unpin_settings(format_level);
 	runas_end(&ra);
+	if (strcmp(mark, view->mark_text) == 0 &&
+		(first_key == NULL || strcmp(first_key, view->first_key_text) == 0))
+		return;
+	values[1] = CStringGetTextDatum(mark);
+	values[3] = CStringGetTextDatum(view->mark_text);
+	if (first_key != NULL)
+	{
+		values[2] = CStringGetTextDatum(first_key);
+		values[4] = CStringGetTextDatum(view->first_key_text);
+		nulls[2] = nulls[4] = ' ';
+	}
 	(void) spi_rows(catalog_owner(),
 					"UPDATE pipeline.incremental_state s SET high_water = $2, first_key = $3 "
-					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-					3, argtypes, values, nulls, false, SPI_OK_UPDATE);
+					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND s.high_water OPERATOR(pg_catalog.=) $4 "
+					"   AND s.first_key IS NOT DISTINCT FROM $5",
+					5, argtypes, values, nulls, false, SPI_OK_UPDATE);
 }
 
 /* The bound form of view now, or NULL if it cannot be had. */
@@ -394,7 +525,9 @@ store_bound_forms(List *views)
 
 		if (view->expectations != NIL)
 			store_bound_expectations(view);
-		store_marks(view);
+		store_mark(view);
+		if (view->stored == NULL)
+			continue;
 		bound = bound_after(view);
 		if (bound == NULL || strcmp(bound, view->stored) == 0)
 			continue;
@@ -410,11 +543,16 @@ store_bound_forms(List *views)
 List *
 rebind_before(Node *stmt)
 {
+	bool		names = changes_names(stmt);
+	bool		value_text = changes_value_text(stmt);
+	List	   *views;
+
 	/* pipeline's own DDL keeps its catalogs itself */
-	if (!changes_names(stmt) || runas_ddl_in_progress() ||
+	if ((!names && !value_text) || runas_ddl_in_progress() ||
 		!IsTransactionState() || !binds_queries_here())
 		return NIL;
-	return views_before(stmt);
+	views = names ? views_before(stmt) : NIL;
+	return value_text ? views_with_marks_before(stmt, views) : views;
 }
 
 void

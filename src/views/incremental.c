@@ -358,8 +358,9 @@ incremental_read_mark(Oid relid)
  * The statement that appends the rows above mark ($1), or every row but
  * those set aside before ($1, when set_aside), or every row; it returns
  * the count and the new mark (the greatest key appended or set aside).
- * A NULL key is left out; a row-typed key is NULL when all its fields are,
- * as IS NULL says, while IS NOT NULL would leave out a row with any.
+ * A NULL key is left out, and so is a row-typed key with a NULL field (IS
+ * NOT NULL is false for it): a NULL field sorts above every value, so that
+ * such a mark would pass over the keys that come after it.
  */
 static char *
 append_statement(const AppendTarget *target, const char *mark, bool set_aside)
@@ -369,7 +370,7 @@ append_statement(const AppendTarget *target, const char *mark, bool set_aside)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE NOT q.%s IS NULL",
+					 "WITH pipeline_appended AS (INSERT INTO %s SELECT * FROM (%s) q WHERE q.%s IS NOT NULL",
 					 target->qualified, target->view->bound_query, key);
 	if (mark)
 		appendStringInfo(&sql, " AND %s",
