@@ -272,6 +272,30 @@ SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
 SELECT matview, status, rows FROM pipeline.refresh('mv_row_log');
 TABLE mv_tag_log ORDER BY k;
 TABLE mv_row_log ORDER BY v;
+-- the row type of a table a column is added to through its parent, and of
+-- a table made OF a type altered with CASCADE
+CREATE TABLE public.tag_parent (a int);
+CREATE TABLE public.tag_child () INHERITS (public.tag_parent);
+CREATE TYPE public.tag_shape AS (a int);
+CREATE TABLE public.tag_typed OF public.tag_shape;
+INSERT INTO public.tag_child VALUES (1), (2);
+INSERT INTO public.tag_typed VALUES (1), (2);
+SELECT pipeline.create_matview('public', 'child_log', 'SELECT c AS k FROM public.tag_child c', '1 hour',
+       'incremental', incremental_key => 'k');
+SELECT pipeline.create_matview('public', 'typed_log', 'SELECT t AS k FROM public.tag_typed t', '1 hour',
+       'incremental', incremental_key => 'k');
+ALTER TABLE public.tag_parent ADD COLUMN b int;
+ALTER TYPE public.tag_shape ADD ATTRIBUTE b int CASCADE;
+SELECT matview, high_water FROM pipeline.incremental_state
+ WHERE matview::text ~ 'child_log|typed_log' ORDER BY matview::text;
+INSERT INTO public.tag_child VALUES (3, 0);
+INSERT INTO public.tag_typed VALUES (3, 0);
+SELECT matview, status, rows FROM pipeline.refresh('mv_child_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_typed_log');
+SELECT pipeline.drop_matview('mv_child_log');
+SELECT pipeline.drop_matview('mv_typed_log');
+DROP TABLE public.tag_child, public.tag_parent, public.tag_typed;
+DROP TYPE public.tag_shape;
 SELECT pipeline.drop_matview('mv_row_log');
 SELECT pipeline.drop_matview('mv_tag_log');
 DROP TABLE public.tags;

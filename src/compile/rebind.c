@@ -34,6 +34,7 @@
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -77,9 +78,9 @@ typedef struct BoundView
 typedef struct MarkToNote
 {
 	BoundView  *view;
-	Oid			changed_type;	/* the type whose text the statement changes */
 	char	   *key;			/* the view's incremental key */
 	char	   *bound;			/* its bound query */
+	Oid			key_type;		/* the key's type (key_type()) */
 } MarkToNote;
 
 /*
@@ -96,14 +97,15 @@ changes_names(Node *stmt)
 /*
  * Whether stmt may change how values of a type are written while they stay
  * the same values: it renames an enum's label (the label keeps its OID), or
- * only adds attributes to a row type or drops some from it (ALTER TYPE ...
+ * adds attributes to a row type or drops some from it (ALTER TYPE ...
  * ADD/DROP ATTRIBUTE, ALTER TABLE ... ADD/DROP COLUMN: a row read before
- * reads after, an attribute added NULL or its default; ALTER ATTRIBUTE
- * TYPE would have its bytes read as another type).
+ * reads after, an attribute added NULL or its default) and changes none's
+ * type (its bytes would be read as the new type).
  */
 static bool
 changes_value_text(Node *stmt)
 {
+	bool		adds_or_drops = false;
 	ListCell   *lc;
 
 	if (IsA(stmt, AlterEnumStmt))
@@ -114,24 +116,58 @@ changes_value_text(Node *stmt)
 	{
 		AlterTableType subtype = lfirst_node(AlterTableCmd, lc)->subtype;
 
-		if (subtype != AT_AddColumn && subtype != AT_DropColumn)
+		if (subtype == AT_AlterColumnType)
 			return false;
+		adds_or_drops |= subtype == AT_AddColumn || subtype == AT_DropColumn;
 	}
-	return true;
+	return adds_or_drops;
 }
 
-/* The type changes_value_text()'s stmt changes, or InvalidOid. */
-static Oid
-value_text_type(Node *stmt)
+/* The tables made OF a composite type. */
+static List *
+typed_tables(Oid type)
 {
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(type)};
+
+	return spi_rows_oids(spi_rows(catalog_owner(),
+								  "SELECT c.oid FROM pg_catalog.pg_class c "
+								  " WHERE c.reloftype OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, values, NULL, true, SPI_OK_SELECT), 0);
+}
+
+/*
+ * The types changes_value_text()'s stmt changes, when the current user owns
+ * what it alters (else it fails, and must wait for no view): the enum, or
+ * the relation's row type with those of its inheritors (unless ONLY) and,
+ * for a composite type, of its typed tables (ALTER TYPE ... CASCADE).
+ */
+static List *
+value_text_types(Node *stmt)
+{
+	AlterTableStmt *alter = (AlterTableStmt *) stmt;
 	Oid			relid;
+	List	   *relids;
+	List	   *types = NIL;
+	ListCell   *lc;
 
 	if (IsA(stmt, AlterEnumStmt))
-		return LookupTypeNameOid(NULL,
-								 makeTypeNameFromNameList(((AlterEnumStmt *) stmt)->typeName),
-								 true);
-	relid = RangeVarGetRelid(((AlterTableStmt *) stmt)->relation, NoLock, true);
-	return OidIsValid(relid) ? get_rel_type_id(relid) : InvalidOid;
+	{
+		Oid			type = LookupTypeNameOid(NULL,
+											 makeTypeNameFromNameList(((AlterEnumStmt *) stmt)->typeName),
+											 true);
+
+		return OidIsValid(type) && pg_type_ownercheck(type, GetUserId()) ? list_make1_oid(type) : NIL;
+	}
+	relid = RangeVarGetRelid(alter->relation, NoLock, true);
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+		return NIL;
+	relids = alter->relation->inh ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	if (get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
+		relids = list_concat(relids, typed_tables(get_rel_type_id(relid)));
+	foreach(lc, relids)
+		types = lappend_oid(types, get_rel_type_id(lfirst_oid(lc)));
+	return types;
 }
 
 /*
@@ -166,6 +202,18 @@ type_holds(Oid type, Oid target)
 		ReleaseTupleDesc(desc);
 		return found;
 	}
+	return false;
+}
+
+/* Whether values of type hold values of any of targets. */
+static bool
+type_holds_any(Oid type, List *targets)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+		if (type_holds(type, lfirst_oid(lc)))
+			return true;
 	return false;
 }
 
@@ -332,24 +380,33 @@ views_before(Node *stmt)
 	return views;
 }
 
-/* The type of a stream's or mirror's key, or InvalidOid if it has none. */
-static Oid
-key_type(MarkToNote *note)
+/*
+ * The type of a stream's or mirror's key into note->key_type, for
+ * subxact_probe(): a mirror's key need not be a column of its table, and
+ * the locks analyzing its query takes are let go (the statement may be
+ * about anything, and a role running it must not hold what others' views
+ * read).
+ */
+static void
+key_type(void *arg)
 {
+	MarkToNote *note = (MarkToNote *) arg;
 	AttrNumber	column = get_attnum(note->view->relid, note->key);
 	TargetEntry *key;
 
 	if (column != InvalidAttrNumber)
-		return get_atttype(note->view->relid, column);
-	/* a mirror's key need not be a column of its table */
+	{
+		note->key_type = get_atttype(note->view->relid, column);
+		return;
+	}
 	key = query_output_column(analyze_bound(note->bound, note->view->owner), note->key);
-	return key ? exprType((Node *) key->expr) : InvalidOid;
+	note->key_type = key ? exprType((Node *) key->expr) : InvalidOid;
 }
 
 /*
  * A stream's or mirror's mark (and a mirror's first consumed key) is kept
  * as the text of its key, which the statement may change (see
- * changes_value_text()).  So when its key holds the type the statement
+ * changes_value_text()).  So when its key holds a type the statement
  * changes, it is read before, as a value of the type it is compared as, to
  * be written again after (store_mark()).  Read and written as the view's
  * owner, as its runs read and write it (a key holding a domain, whose
@@ -362,7 +419,7 @@ note_mark(void *arg)
 {
 	MarkToNote *note = (MarkToNote *) arg;
 	BoundView  *view = note->view;
-	Oid			type = key_type(note);
+	Oid			type = comparison_type(note->key_type);
 	SpiRows    *rows;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(view->relid)};
@@ -371,9 +428,6 @@ note_mark(void *arg)
 	RunAs		ra;
 	int			format_level;
 
-	if (!OidIsValid(type) || !type_holds(type, note->changed_type))
-		return;
-	type = comparison_type(type);
 	LockRelationOid(view->relid, ShareUpdateExclusiveLock);
 	rows = spi_rows(catalog_owner(),
 					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
@@ -402,10 +456,10 @@ note_mark(void *arg)
 static List *
 views_with_marks_before(Node *stmt, List *views)
 {
-	Oid			changed_type = value_text_type(stmt);
+	List	   *changed_types = value_text_types(stmt);
 	SpiRows    *rows;
 
-	if (!OidIsValid(changed_type))
+	if (changed_types == NIL)
 		return views;
 	rows = spi_rows(catalog_owner(),
 					"SELECT d.matview::oid, d.incremental_key, d.bound_query "
@@ -416,23 +470,29 @@ views_with_marks_before(Node *stmt, List *views)
 	{
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
-		MarkToNote	note = {NULL, changed_type, spi_rows_text(rows, i, 1), spi_rows_text(rows, i, 2)};
+		BoundView  *view = NULL;
+		MarkToNote	note = {NULL, spi_rows_text(rows, i, 1), spi_rows_text(rows, i, 2), InvalidOid};
 		ListCell   *lc;
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;
 		foreach(lc, views)
 			if (((BoundView *) lfirst(lc))->relid == relid)
-				note.view = lfirst(lc);
-		if (note.view == NULL)
+				view = lfirst(lc);
+		if (view == NULL)
 		{
-			note.view = palloc0(sizeof(BoundView));
-			note.view->relid = relid;
-			note.view->owner = catalog_relation_owner(relid);
-			views = lappend(views, note.view);
+			view = palloc0(sizeof(BoundView));
+			view->relid = relid;
+			view->owner = catalog_relation_owner(relid);
 		}
+		note.view = view;
+		if (subxact_probe(key_type, &note) != NULL || !OidIsValid(note.key_type) ||
+			!type_holds_any(note.key_type, changed_types))
+			continue;
+		if (!list_member_ptr(views, view))
+			views = lappend(views, view);
 		if (subxact_try(note_mark, &note, false) != NULL)
-			note.view->mark_type = InvalidOid;
+			view->mark_type = InvalidOid;
 	}
 	return views;
 }
@@ -440,7 +500,8 @@ views_with_marks_before(Node *stmt, List *views)
 /*
  * Stores the mark note_mark() read as its value is written now, unless a
  * run changed it since, which the lock prevents but for a transaction
- * whose snapshot predates that run (it then fails to serialize).
+ * whose snapshot predates that run: it then fails to serialize, also when
+ * the text stays the same (what it read is not the mark any more).
  */
 static void
 store_mark(BoundView *view)
@@ -465,9 +526,6 @@ store_mark(BoundView *view)
 		first_key = OidOutputFunctionCall(output, view->first_key);
 	runas_unpin_settings(format_level);
 	runas_end(&ra);
-	if (strcmp(mark, view->mark_text) == 0 &&
-		(first_key == NULL || strcmp(first_key, view->first_key_text) == 0))
-		return;
 	values[1] = CStringGetTextDatum(mark);
 	values[3] = CStringGetTextDatum(view->mark_text);
 	if (first_key != NULL)
