@@ -15,18 +15,13 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
-#include "catalog/pg_aggregate.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_index.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
 #include "commands/defrem.h"
@@ -40,7 +35,6 @@
 #include "nodes/params.h"
 #include "optimizer/cost.h"
 #include "parser/parse_func.h"
-#include "parser/parsetree.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -156,133 +150,12 @@ differential_state_follows_owner(Oid relid, Oid owner)
 }
 
 /*
- * Whether index, a btree without predicate or expressions, has the columns
- * of keys first, in any order, each in its type's default operator family
- * and of collation collations[attnum], then column, in a family holding
- * sort_operator, of collation column_collation.
- */
-static bool
-index_leads_to(Relation index, Bitmapset *keys, const Oid *collations, AttrNumber column,
-			   Oid sort_operator, Oid column_collation)
-{
-	Form_pg_index form = index->rd_index;
-	int			nkeys = bms_num_members(keys);
-	Bitmapset  *leading = NULL;
-
-	if (!form->indisvalid || !form->indislive || index->rd_rel->relam != BTREE_AM_OID ||
-		form->indnkeyatts <= nkeys ||
-		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) ||
-		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL))
-		return false;
-	for (int i = 0; i < nkeys; i++)
-	{
-		AttrNumber	attnum = form->indkey.values[i];
-		Oid			type = get_atttype(form->indrelid, attnum);
-		Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
-
-		if (!bms_is_member(attnum, keys) || !OidIsValid(opclass) ||
-			index->rd_opfamily[i] != get_opclass_family(opclass) ||
-			index->rd_indcollation[i] != collations[attnum])
-			return false;
-		leading = bms_add_member(leading, attnum);
-	}
-	return bms_equal(leading, keys) && form->indkey.values[nkeys] == column &&
-		get_op_opfamily_strategy(sort_operator, index->rd_opfamily[nkeys]) != 0 &&
-		index->rd_indcollation[nkeys] == column_collation;
-}
-
-/*
- * Whether an index of the one table a grouped view reads gives each of its
- * min() and max() the next value once a deleted one was the extreme: a
- * btree on the group key columns, then the aggregate's column
- * (index_leads_to()), which the recompute reads in one probe, as the
- * planner reads min() through it.  Keeping each group's best values
- * instead costs every change that reaches them (their arrays merged and
- * the state's rows four times wider): bench/differential's view A
- * refreshed 25-35% faster with the extreme alone.
- */
-static bool
-extremes_read_through_indexes(DiffShape *shape)
-{
-	Query	   *query = linitial(shape->blocks);
-	RangeTblRef *from;
-	RangeTblEntry *rte;
-	Relation	rel;
-	Bitmapset  *keys = NULL;
-	Oid		   *collations;
-	List	   *indexes;
-	ListCell   *lc;
-	bool		served = true;
-
-	if (list_length(shape->blocks) != 1 || list_length(shape->sources) != 1 ||
-		list_length(query->jointree->fromlist) != 1 ||
-		!IsA(linitial(query->jointree->fromlist), RangeTblRef))
-		return false;
-	from = linitial_node(RangeTblRef, query->jointree->fromlist);
-	rte = rt_fetch(from->rtindex, query->rtable);
-	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION ||
-		(rte->inh && has_subclass(rte->relid)))
-		return false;
-	rel = table_open(rte->relid, AccessShareLock);
-	collations = palloc0(sizeof(Oid) * (RelationGetNumberOfAttributes(rel) + 1));
-	foreach(lc, shape->keys)
-	{
-		Var		   *var = (Var *) lfirst_node(TargetEntry, lc)->expr;
-
-		if (!IsA(var, Var) || var->varno != from->rtindex || var->varlevelsup != 0 ||
-			var->varattno <= 0)
-			served = false;
-		else
-		{
-			keys = bms_add_member(keys, var->varattno);
-			collations[var->varattno] = var->varcollid;
-		}
-	}
-	indexes = served ? RelationGetIndexList(rel) : NIL;
-	foreach(lc, shape->aggs)
-	{
-		DiffAgg    *agg = lfirst(lc);
-		Var		   *var = (Var *) agg->arg;
-		HeapTuple	aggtuple;
-		Oid			sort_operator;
-		ListCell   *ic;
-		bool		found = false;
-
-		if (!served || (agg->kind != DIFF_MIN && agg->kind != DIFF_MAX))
-			continue;
-		if (!IsA(var, Var) || var->varno != from->rtindex || var->varlevelsup != 0 ||
-			var->varattno <= 0 || agg->aggref->aggfilter != NULL)
-		{
-			served = false;
-			continue;
-		}
-		aggtuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(agg->aggref->aggfnoid));
-		if (!HeapTupleIsValid(aggtuple))
-			elog(ERROR, "cache lookup failed for aggregate %u", agg->aggref->aggfnoid);
-		sort_operator = ((Form_pg_aggregate) GETSTRUCT(aggtuple))->aggsortop;
-		ReleaseSysCache(aggtuple);
-		foreach(ic, indexes)
-		{
-			Relation	index = index_open(lfirst_oid(ic), AccessShareLock);
-
-			found = found || index_leads_to(index, keys, collations, var->varattno, sort_operator,
-											agg->aggref->inputcollid);
-			index_close(index, AccessShareLock);
-		}
-		served = found;
-	}
-	table_close(rel, AccessShareLock);
-	return served;
-}
-
-/*
  * Whether a view's state table (InvalidOid: yet to be made) keeps its
  * groups' best values for min() and max() (diff_sql.h): one made before
- * 1.7 keeps the extreme alone until the view is redefined, and so does one
- * made while indexes serve each extreme's recompute.
+ * 1.7 keeps the extreme alone until the view is redefined.
  */
 static bool
-state_keeps_extremes(Oid state, DiffSql *sql, DiffShape *shape)
+state_keeps_extremes(Oid state, DiffSql *sql)
 {
 	int			first = diff_sql_first_extreme(sql);
 	Oid			argtypes[7] = {ANYARRAYOID, INT8OID, ANYARRAYOID, INT8ARRAYOID, ANYELEMENTOID, INT8OID,
@@ -292,8 +165,6 @@ state_keeps_extremes(Oid state, DiffSql *sql, DiffShape *shape)
 		return false;
 	if (OidIsValid(state))
 		return get_attnum(state, psprintf("top_%d", first)) != InvalidAttrNumber;
-	if (extremes_read_through_indexes(shape))
-		return false;
 	return OidIsValid(LookupFuncName(list_make2(makeString(PIPELINE_SCHEMA), makeString("extremes_after")),
 									 7, argtypes, true));
 }
@@ -393,7 +264,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 		if (shared > 0 && (OidIsValid(state) ?
 						   get_attnum(state, psprintf("nn_%d", shared)) != InvalidAttrNumber : !installed_1_9))
 			diff_sql_share_columns(r->sql, false);
-		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql, r->shape));
+		diff_sql_keep_extremes(r->sql, state_keeps_extremes(state, r->sql));
 		diff_sql_use_1_9_functions(r->sql, installed_1_9);
 	}
 	return true;

@@ -53,10 +53,6 @@ CREATE SCHEMA d;
 CREATE TABLE d.users (id int, name text, region text, referrer int);
 CREATE TABLE d.events (id int, user_id int, kind text, amount numeric, qty int,
                        flag bool, eventtime timestamptz);
--- indexes that read each flag's extremes in one probe: by_flag keeps the
--- extreme alone, read again through them once deleted
-CREATE INDEX ON d.events (flag, amount);
-CREATE INDEX ON d.events (flag, eventtime);
 -- plain views, expanded into the managed views that read them
 CREATE VIEW d.paid AS
   SELECT e.id, e.user_id AS uid, e.amount * 10 AS amount10, u.region
@@ -93,10 +89,6 @@ my @views = (
 	[ by_kind => q{SELECT kind, count(*) AS n, min(amount) AS min_amount, max(amount) AS max_amount,
 	                      min(eventtime) AS first_at, max(eventtime) AS last_at, max(qty) AS max_qty
 	                 FROM d.events GROUP BY kind} ],
-	# the same over two groups and NULL, each extreme read through an index
-	[ by_flag => q{SELECT flag, count(*) AS n, min(amount) AS min_amount, max(amount) AS max_amount,
-	                      max(eventtime) AS last_at
-	                 FROM d.events GROUP BY flag} ],
 	# aggregates with FILTER, kept as the aggregate of CASE WHEN p THEN x END
 	[ filter_aggs => q{SELECT kind, count(*) FILTER (WHERE flag) AS n_flagged,
 	                       count(amount) FILTER (WHERE qty > 3) AS n_big,
@@ -396,13 +388,6 @@ if ($mode eq 'differential')
 			 WHERE m.refresh_mode IS DISTINCT FROM 'differential' OR m.full_refresh_reason IS NOT NULL
 			    OR c.relkind <> 'r'}),
 		'', 'every view is a differential table view');
-	# by_flag's extremes are read through indexes, by_kind's kept
-	is( $session->query_safe(q{
-			SELECT string_agg(m.name || ' ' || EXISTS (SELECT FROM pg_attribute a
-			                    WHERE a.attrelid = ('pipeline.state_' || m.matview::oid)::regclass
-			                      AND a.attname LIKE 'top\_%'), ', ' ORDER BY m.name)
-			  FROM pipeline.matviews m WHERE m.name IN ('by_flag', 'by_kind')}),
-		'by_flag false, by_kind true', 'best values kept unless indexes read them');
 }
 
 # --- compare --------------------------------------------------------------
