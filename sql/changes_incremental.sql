@@ -278,23 +278,31 @@ CREATE TABLE public.tag_parent (a int);
 CREATE TABLE public.tag_child () INHERITS (public.tag_parent);
 CREATE TYPE public.tag_shape AS (a int);
 CREATE TABLE public.tag_typed OF public.tag_shape;
+CREATE TABLE public.tag_typed_parts OF public.tag_shape PARTITION BY RANGE (a);
+CREATE TABLE public.tag_typed_part PARTITION OF public.tag_typed_parts FOR VALUES FROM (0) TO (100);
 INSERT INTO public.tag_child VALUES (1), (2);
 INSERT INTO public.tag_typed VALUES (1), (2);
+INSERT INTO public.tag_typed_part VALUES (1), (2);
 SELECT pipeline.create_matview('public', 'child_log', 'SELECT c AS k FROM public.tag_child c', '1 hour',
        'incremental', incremental_key => 'k');
 SELECT pipeline.create_matview('public', 'typed_log', 'SELECT t AS k FROM public.tag_typed t', '1 hour',
        'incremental', incremental_key => 'k');
+SELECT pipeline.create_matview('public', 'part_log', 'SELECT p AS k FROM public.tag_typed_part p', '1 hour',
+       'incremental', incremental_key => 'k');
 ALTER TABLE public.tag_parent ADD COLUMN b int;
 ALTER TYPE public.tag_shape ADD ATTRIBUTE b int CASCADE;
 SELECT matview, high_water FROM pipeline.incremental_state
- WHERE matview::text ~ 'child_log|typed_log' ORDER BY matview::text;
+ WHERE matview::text ~ 'child_log|typed_log|part_log' ORDER BY matview::text;
 INSERT INTO public.tag_child VALUES (3, 0);
 INSERT INTO public.tag_typed VALUES (3, 0);
+INSERT INTO public.tag_typed_part VALUES (3, 0);
 SELECT matview, status, rows FROM pipeline.refresh('mv_child_log');
 SELECT matview, status, rows FROM pipeline.refresh('mv_typed_log');
+SELECT matview, status, rows FROM pipeline.refresh('mv_part_log');
 SELECT pipeline.drop_matview('mv_child_log');
 SELECT pipeline.drop_matview('mv_typed_log');
-DROP TABLE public.tag_child, public.tag_parent, public.tag_typed;
+SELECT pipeline.drop_matview('mv_part_log');
+DROP TABLE public.tag_child, public.tag_parent, public.tag_typed, public.tag_typed_parts;
 DROP TYPE public.tag_shape;
 SELECT pipeline.drop_matview('mv_row_log');
 SELECT pipeline.drop_matview('mv_tag_log');

@@ -42,6 +42,7 @@
 
 #include "compile/rebind.h"
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "util/analyze.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
@@ -79,8 +80,7 @@ typedef struct MarkToNote
 {
 	BoundView  *view;
 	char	   *key;			/* the view's incremental key */
-	char	   *bound;			/* its bound query */
-	Oid			key_type;		/* the key's type (key_type()) */
+	Oid			key_type;		/* its type (key_type()) */
 } MarkToNote;
 
 /*
@@ -140,7 +140,8 @@ typed_tables(Oid type)
  * The types changes_value_text()'s stmt changes, when the current user owns
  * what it alters (else it fails, and must wait for no view): the enum, or
  * the relation's row type with those of its inheritors (unless ONLY) and,
- * for a composite type, of its typed tables (ALTER TYPE ... CASCADE).
+ * for a composite type, of its typed tables and their partitions (ALTER
+ * TYPE ... CASCADE).
  */
 static List *
 value_text_types(Node *stmt)
@@ -164,7 +165,8 @@ value_text_types(Node *stmt)
 		return NIL;
 	relids = alter->relation->inh ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
 	if (get_rel_relkind(relid) == RELKIND_COMPOSITE_TYPE)
-		relids = list_concat(relids, typed_tables(get_rel_type_id(relid)));
+		foreach(lc, typed_tables(get_rel_type_id(relid)))
+			relids = list_concat(relids, find_all_inheritors(lfirst_oid(lc), NoLock, NULL));
 	foreach(lc, relids)
 		types = lappend_oid(types, get_rel_type_id(lfirst_oid(lc)));
 	return types;
@@ -381,26 +383,26 @@ views_before(Node *stmt)
 }
 
 /*
- * The type of a stream's or mirror's key into note->key_type, for
- * subxact_probe(): a mirror's key need not be a column of its table, and
- * the locks analyzing its query takes are let go (the statement may be
- * about anything, and a role running it must not hold what others' views
- * read).
+ * The type of a stream's or mirror's key, or InvalidOid: its table's column,
+ * or for a mirror whose key is not one, the column of that name of what
+ * it reads.  Read from the catalogs without analyzing its query, which
+ * would lock (and wait for) what it reads on a statement about anything.
  */
-static void
-key_type(void *arg)
+static Oid
+key_type(Oid relid, const char *key)
 {
-	MarkToNote *note = (MarkToNote *) arg;
-	AttrNumber	column = get_attnum(note->view->relid, note->key);
-	TargetEntry *key;
+	AttrNumber	column = get_attnum(relid, key);
+	ListCell   *lc;
 
 	if (column != InvalidAttrNumber)
+		return get_atttype(relid, column);
+	foreach(lc, dag_upstreams(relid))
 	{
-		note->key_type = get_atttype(note->view->relid, column);
-		return;
+		column = get_attnum(lfirst_oid(lc), key);
+		if (column != InvalidAttrNumber)
+			return get_atttype(lfirst_oid(lc), column);
 	}
-	key = query_output_column(analyze_bound(note->bound, note->view->owner), note->key);
-	note->key_type = key ? exprType((Node *) key->expr) : InvalidOid;
+	return InvalidOid;
 }
 
 /*
@@ -412,7 +414,8 @@ key_type(void *arg)
  * owner, as its runs read and write it (a key holding a domain, whose
  * input would run the domain's checks, is refused, as its runs refuse
  * it), in the format marks are kept in.  Under the lock a refresh of the
- * view takes first: none runs from the read to the statement's commit.
+ * view takes first (views_with_marks_before()): none runs from the read
+ * to the statement's commit.
  */
 static void
 note_mark(void *arg)
@@ -428,7 +431,6 @@ note_mark(void *arg)
 	RunAs		ra;
 	int			format_level;
 
-	LockRelationOid(view->relid, ShareUpdateExclusiveLock);
 	rows = spi_rows(catalog_owner(),
 					"SELECT s.high_water, s.first_key FROM pipeline.incremental_state s "
 					" WHERE s.matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
@@ -462,7 +464,7 @@ views_with_marks_before(Node *stmt, List *views)
 	if (changed_types == NIL)
 		return views;
 	rows = spi_rows(catalog_owner(),
-					"SELECT d.matview::oid, d.incremental_key, d.bound_query "
+					"SELECT d.matview::oid, d.incremental_key "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE d.incremental_key IS NOT NULL ORDER BY d.matview::oid",
 					0, NULL, NULL, NULL, true, SPI_OK_SELECT);
@@ -471,7 +473,7 @@ views_with_marks_before(Node *stmt, List *views)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
 		BoundView  *view = NULL;
-		MarkToNote	note = {NULL, spi_rows_text(rows, i, 1), spi_rows_text(rows, i, 2), InvalidOid};
+		MarkToNote	note = {NULL, spi_rows_text(rows, i, 1), InvalidOid};
 		ListCell   *lc;
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
@@ -486,11 +488,17 @@ views_with_marks_before(Node *stmt, List *views)
 			view->owner = catalog_relation_owner(relid);
 		}
 		note.view = view;
-		if (subxact_probe(key_type, &note) != NULL || !OidIsValid(note.key_type) ||
-			!type_holds_any(note.key_type, changed_types))
+		note.key_type = key_type(relid, note.key);
+		if (!OidIsValid(note.key_type) || !type_holds_any(note.key_type, changed_types))
 			continue;
 		if (!list_member_ptr(views, view))
 			views = lappend(views, view);
+
+		/*
+		 * outside the subtransaction: a lock timeout or deadlock fails the
+		 * statement
+		 */
+		LockRelationOid(relid, ShareUpdateExclusiveLock);
 		if (subxact_try(note_mark, &note, false) != NULL)
 			view->mark_type = InvalidOid;
 	}
