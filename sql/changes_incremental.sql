@@ -245,9 +245,11 @@ SELECT pipeline.drop_matview('mv_level_log');
 DROP TABLE public.levels;
 
 -- A row-typed key: its mark follows a label renamed in one of its fields
--- and an attribute added or dropped, of a type or of a table whose row
--- type it holds (each made every later run fail on the mark's old text).
--- A key with a NULL field is left out (IS NOT NULL is false for it).
+-- and an attribute added, to a type or a table whose row type it holds
+-- (each made every later run fail on the mark's old text).  A key with a
+-- NULL field is left out (IS NOT NULL is false for it).  An attribute
+-- dropped is not followed: keys would order otherwise, and a rewritten
+-- mark would append rows twice or never: the run fails on the old text.
 CREATE TYPE public.tagged AS (n int, l public.level, note text);
 CREATE TABLE public.tag_row (a int);
 CREATE TABLE public.tags (k public.tagged, r public.tag_row, v int);
@@ -264,14 +266,15 @@ SELECT matview, high_water FROM pipeline.incremental_state
 INSERT INTO public.tags VALUES (ROW(3, 'top', 'c', 0), ROW(3, 0), 3), (ROW(4, 'top', 'd', NULL), ROW(4, 0), 4);
 SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
 SELECT matview, status, rows FROM pipeline.refresh('mv_row_log');
-ALTER TYPE public.tagged DROP ATTRIBUTE note;
-SELECT matview, high_water FROM pipeline.incremental_state
- WHERE matview::text ~ 'tag_log|row_log' ORDER BY matview::text;
-INSERT INTO public.tags VALUES (ROW(5, 'low', 7), ROW(5, 0), 5);
+INSERT INTO public.tags VALUES (ROW(5, 'low', 'e', 7), ROW(5, 0), 5);
 SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
 SELECT matview, status, rows FROM pipeline.refresh('mv_row_log');
 TABLE mv_tag_log ORDER BY k;
 TABLE mv_row_log ORDER BY v;
+ALTER TYPE public.tagged DROP ATTRIBUTE note;
+SELECT matview, high_water FROM pipeline.incremental_state
+ WHERE matview::text ~ 'tag_log|row_log' ORDER BY matview::text;
+SELECT matview, status, rows FROM pipeline.refresh('mv_tag_log');
 -- the row type of a table a column is added to through its parent, and of
 -- a table made OF a type altered with CASCADE
 CREATE TABLE public.tag_parent (a int);

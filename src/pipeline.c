@@ -23,6 +23,7 @@
 
 #include "bgw/launcher.h"
 #include "compile/guard.h"
+#include "compile/marks.h"
 #include "compile/rebind.h"
 #include "io/external_function.h"
 #include "model/catalog.h"
@@ -233,7 +234,8 @@ follow_replaced_view(Node *parsetree)
  * itself (DROP DATABASE, ...) the database's pipeline processes are asked
  * to leave; the guard sees the commands its event trigger's tags miss;
  * around a RENAME or SET SCHEMA the bound queries that name what it renames
- * are taken again; after a plain view's query is replaced the edges of the
+ * are taken again, and around a change of how a key type's values are
+ * written the marks of the streams keyed on it; after a plain view's query is replaced the edges of the
  * managed views that read the view follow what it reads now; once
  * CREATE EXTENSION pipeline commits, the launcher starts the database's
  * scheduler.
@@ -246,10 +248,12 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	List	   *rebinding;
+	List	   *marks;
 
 	launcher_stop_database_workers(database_to_be_alone(parsetree));
 	guard_untagged_statement(parsetree);
 	rebinding = rebind_before(parsetree);
+	marks = marks_before(parsetree);
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
 								  params, queryEnv, dest, qc);
@@ -257,6 +261,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	rebind_after(rebinding);
+	marks_after(marks);
 	follow_replaced_view(parsetree);
 	/* a database without the extension has no scheduler: one starts now */
 	if (IsA(parsetree, CreateExtensionStmt) &&

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ * marks.h
+ *	  Keeping a stream's or mirror's mark readable when a statement changes
+ *	  how its key's values are written.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_MARKS_H
+#define PIPELINE_MARKS_H
+
+#include "nodes/pg_list.h"
+
+/*
+ * Before a utility statement: when it renames an enum's label or adds
+ * attributes to a row type that a stream's or mirror's key holds, those
+ * views' marks, read as values under the lock a refresh of the view takes
+ * first, prepared for marks_after(); else NIL.  Needs a transaction.
+ */
+extern List *marks_before(Node *stmt);
+
+/* After the statement: writes each of marks as text again. */
+extern void marks_after(List *marks);
+
+#endif
