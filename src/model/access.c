@@ -137,11 +137,12 @@ pipeline_can_see(PG_FUNCTION_ARGS)
 	"SELECT down.matview, down.upstream FROM down"
 
 /*
- * Returns BLOCKED_VIEWS's rows: all, or (one) matview's alone, without the
- * view, whatever its OID; read as the catalog owner: the caller's
- * row-level security would hide exactly
- * the failures they report.  An upstream the caller cannot see is NULL,
- * and left out with its view when the caller cannot see that either.
+ * Returns BLOCKED_VIEWS's rows: all (one false, matview ignored), or
+ * matview's alone, without the view column, whatever the OID (0 is no
+ * view).  Read as the catalog owner: the caller's row-level security would
+ * hide exactly the failures they report.  An upstream the caller cannot
+ * see is NULL, and left out with its view when the caller cannot see that
+ * either.
  */
 static Datum
 return_blocked_views(FunctionCallInfo fcinfo, bool one, Oid matview)
