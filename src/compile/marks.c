@@ -30,6 +30,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/tablecmds.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -358,12 +359,36 @@ note_mark(Oid relid, Oid type)
 	return subxact_try(mark_as_values, noted, false) == NULL ? noted : NULL;
 }
 
+/*
+ * Takes the lock an ALTER TABLE stmt takes on its relation (and on its
+ * inheritors, unless ONLY), in its order, before any view's: a stream that
+ * reads the relation then waits for the statement as the statement would
+ * wait for it, and a transaction that wrote to the relation and then
+ * refreshes the stream does not deadlock with it.
+ */
+static void
+lock_altered_relation(Node *stmt)
+{
+	AlterTableStmt *alter;
+	LOCKMODE	mode;
+	Oid			relid;
+
+	if (!IsA(stmt, AlterTableStmt))
+		return;
+	alter = (AlterTableStmt *) stmt;
+	mode = AlterTableGetLockLevel(alter->cmds);
+	relid = RangeVarGetRelid(alter->relation, mode, true);
+	if (OidIsValid(relid) && alter->relation->inh)
+		(void) find_all_inheritors(relid, mode, NULL);
+}
+
 List *
 marks_before(Node *stmt)
 {
 	List	   *types;
 	List	   *marks = NIL;
 	SpiRows    *rows;
+	bool		locked = false;
 
 	/* pipeline's own DDL keeps its catalogs itself */
 	if (!changes_value_text(stmt) || runas_ddl_in_progress() || !IsTransactionState() ||
@@ -390,6 +415,9 @@ marks_before(Node *stmt)
 		type = key_type(relid, spi_rows_text(rows, i, 1));
 		if (!OidIsValid(type) || !type_holds_any(type, types))
 			continue;
+		if (!locked)
+			lock_altered_relation(stmt);
+		locked = true;
 		noted = note_mark(relid, type);
 		if (noted != NULL)
 			marks = lappend(marks, noted);
