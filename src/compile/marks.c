@@ -22,10 +22,8 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -141,67 +139,11 @@ changed_types(Node *stmt)
 	return types;
 }
 
-/*
- * Whether values of type hold values of target: are of it, or of a domain,
- * array, range or multirange over it, or a row with a column of it.  The
- * attributes are read from the catalogs, without the type cache, which
- * would lock the row type's relation: a statement about anything must not
- * wait for what other views read.
- */
+/* type_holds_matching()'s test for one of the changed types */
 static bool
-type_holds(Oid type, Oid target)
+is_one_of(Oid type, void *changed_types)
 {
-	char		typtype;
-	Oid			element;
-	Oid			relid;
-	HeapTuple	tuple;
-	int			natts;
-
-	check_stack_depth();
-	if (type == target)
-		return true;
-	typtype = get_typtype(type);
-	element = get_element_type(type);
-	if (typtype == TYPTYPE_DOMAIN)
-		return type_holds(getBaseType(type), target);
-	if (OidIsValid(element))
-		return type_holds(element, target);
-	if (typtype == TYPTYPE_RANGE)
-		return type_holds(get_range_subtype(type), target);
-	if (typtype == TYPTYPE_MULTIRANGE)
-		return type_holds(get_multirange_range(type), target);
-	relid = typtype == TYPTYPE_COMPOSITE ? get_typ_typrelid(type) : InvalidOid;
-	tuple = OidIsValid(relid) ? SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
-	if (!HeapTupleIsValid(tuple))
-		return false;
-	natts = ((Form_pg_class) GETSTRUCT(tuple))->relnatts;
-	ReleaseSysCache(tuple);
-	for (AttrNumber attnum = 1; attnum <= natts; attnum++)
-	{
-		bool		holds;
-
-		tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
-		if (!HeapTupleIsValid(tuple))
-			continue;
-		holds = !((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped &&
-			type_holds(((Form_pg_attribute) GETSTRUCT(tuple))->atttypid, target);
-		ReleaseSysCache(tuple);
-		if (holds)
-			return true;
-	}
-	return false;
-}
-
-/* Whether values of type hold values of any of targets. */
-static bool
-type_holds_any(Oid type, List *targets)
-{
-	ListCell   *lc;
-
-	foreach(lc, targets)
-		if (type_holds(type, lfirst_oid(lc)))
-			return true;
-	return false;
+	return list_member_oid((List *) changed_types, type);
 }
 
 /*
@@ -413,7 +355,7 @@ marks_before(Node *stmt)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;
 		type = key_type(relid, spi_rows_text(rows, i, 1));
-		if (!OidIsValid(type) || !type_holds_any(type, types))
+		if (!OidIsValid(type) || !type_holds_matching(type, is_one_of, types))
 			continue;
 		if (!locked)
 			lock_altered_relation(stmt);

@@ -10,7 +10,9 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_cast.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
@@ -497,33 +499,55 @@ has_catalog_extremes(Oid type)
 		lookup_type_cache(declared[0], TYPECACHE_BTREE_OPFAMILY)->btree_opf;
 }
 
-/* Whether values of type hold a domain's value anywhere in them */
-static bool
-holds_domain(Oid type)
+bool
+type_holds_matching(Oid type, bool (*matches) (Oid type, void *arg), void *arg)
 {
-	char		typtype = get_typtype(type);
-	Oid			element = get_element_type(type);
+	char		typtype;
+	Oid			element;
+	Oid			relid;
+	HeapTuple	tuple;
+	int			natts;
 
-	if (typtype == TYPTYPE_DOMAIN)
+	check_stack_depth();
+	if (matches(type, arg))
 		return true;
+	typtype = get_typtype(type);
+	element = get_element_type(type);
+	if (typtype == TYPTYPE_DOMAIN)
+		return type_holds_matching(getBaseType(type), matches, arg);
 	if (OidIsValid(element))
-		return holds_domain(element);
+		return type_holds_matching(element, matches, arg);
 	if (typtype == TYPTYPE_RANGE)
-		return holds_domain(get_range_subtype(type));
+		return type_holds_matching(get_range_subtype(type), matches, arg);
 	if (typtype == TYPTYPE_MULTIRANGE)
-		return holds_domain(get_multirange_range(type));
-	if (typtype == TYPTYPE_COMPOSITE)
+		return type_holds_matching(get_multirange_range(type), matches, arg);
+	relid = typtype == TYPTYPE_COMPOSITE ? get_typ_typrelid(type) : InvalidOid;
+	tuple = OidIsValid(relid) ? SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	natts = ((Form_pg_class) GETSTRUCT(tuple))->relnatts;
+	ReleaseSysCache(tuple);
+	for (AttrNumber attnum = 1; attnum <= natts; attnum++)
 	{
-		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
-		bool		found = false;
+		bool		holds;
 
-		for (int i = 0; i < desc->natts && !found; i++)
-			found = !TupleDescAttr(desc, i)->attisdropped &&
-				holds_domain(TupleDescAttr(desc, i)->atttypid);
-		ReleaseTupleDesc(desc);
-		return found;
+		tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		holds = !((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped &&
+			type_holds_matching(((Form_pg_attribute) GETSTRUCT(tuple))->atttypid, matches, arg);
+		ReleaseSysCache(tuple);
+		if (holds)
+			return true;
 	}
 	return false;
+}
+
+/* type_holds_matching()'s test for a domain */
+static bool
+is_domain(Oid type, void *arg)
+{
+	return get_typtype(type) == TYPTYPE_DOMAIN;
 }
 
 Oid
@@ -541,7 +565,7 @@ comparison_type(Oid type)
 		if (OidIsValid(get_array_type(compared)))
 			return get_array_type(compared);
 	}
-	else if (!holds_domain(base))
+	else if (!type_holds_matching(base, is_domain, NULL))
 		return base;
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

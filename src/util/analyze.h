@@ -126,6 +126,15 @@ extern char *extremes_select_sql(Oid type, const char *value, const char *from, 
  */
 extern Oid	comparison_type(Oid type);
 
+/*
+ * Whether type, or a type its values hold (a domain's base type, an
+ * array's element type, a range's subtype, a multirange's range, a row's
+ * columns' types, and so on down), is one for which matches(type, arg) is
+ * true.  Rows are read from the catalogs, not the type cache, which would
+ * lock a row type's relation.
+ */
+extern bool type_holds_matching(Oid type, bool (*matches) (Oid type, void *arg), void *arg);
+
 /* comparison_type()'s qualified name (bpchar, not character: char(1)) */
 extern char *comparison_type_sql(Oid type);
 
