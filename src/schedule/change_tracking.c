@@ -36,6 +36,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
+#include "utils/xid8.h"
 
 #include "model/catalog.h"
 #include "schedule/change_tracking.h"
@@ -43,6 +44,7 @@
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "util/xid_horizon.h"
 #include "views/differential.h"
 #include "views/publication_pending.h"
 #include "util/relation_name.h"
@@ -821,6 +823,37 @@ change_tracking_forget_seen(Oid relid)
 	/* with no saved snapshot a view counts as changed */
 	(void) spi_rows(catalog_owner(), "DELETE FROM pipeline.refresh_snapshots WHERE matview = $1",
 					1, argtypes, values, NULL, false, -1);
+}
+
+void
+change_tracking_prune(void)
+{
+	Oid			argtypes[1] = {XID8OID};
+	Datum		values[1];
+	Relation	changes;
+	FullTransactionId horizon;
+
+	changes = try_table_open(catalog_table("changes"), AccessShareLock);
+	if (changes == NULL)
+		return;
+	horizon = oldest_open_xid(changes);
+	table_close(changes, AccessShareLock);
+	if (!FullTransactionIdIsValid(horizon))
+		return;
+	values[0] = FullTransactionIdGetDatum(horizon);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.changes ch "
+					" USING (SELECT r.relation, "
+					"               LEAST($1, (SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin(s.snapshot)) "
+					"                            FROM pipeline.edges e "
+					"                            JOIN pipeline.refresh_snapshots s "
+					"                              ON s.matview OPERATOR(pg_catalog.=) e.downstream "
+					"                           WHERE e.upstream OPERATOR(pg_catalog.=) r.relation::pg_catalog.regclass)) "
+					"               AS seen_below "
+					"          FROM (SELECT DISTINCT c.relation FROM pipeline.changes c) r) b "
+					" WHERE ch.relation OPERATOR(pg_catalog.=) b.relation "
+					"   AND ch.xid OPERATOR(pg_catalog.<) b.seen_below",
+					1, argtypes, values, NULL, false, SPI_OK_DELETE);
 }
 
 uint64

@@ -103,6 +103,15 @@ extern void change_tracking_refreshed(Oid relid, bool rewritten, bool consumed);
 extern void change_tracking_forget_seen(Oid relid);
 
 /*
+ * Deletes the rows of pipeline.changes that can never matter again: those
+ * every view reading their relation has seen in its last success, and that
+ * every snapshot open now sees too (a view with no success yet, or running
+ * now, may take a snapshot that misses them).  One view that stops
+ * succeeding keeps only its own sources' rows.
+ */
+extern void change_tracking_prune(void);
+
+/*
  * Forgets what the last success of every lake publication has seen, so that
  * its next run is not skipped: a publication's output is a file tree, which
  * no change row covers, and a run that is not skipped compares the files

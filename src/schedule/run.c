@@ -688,13 +688,7 @@ run_prune_history(void)
 						1, argtypes, values, NULL, false, -1);
 	}
 
-	/* a change every saved snapshot already sees can never matter again */
-	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.changes ch "
-					" WHERE ch.xid < (SELECT coalesce(min(pg_catalog.pg_snapshot_xmin(s.snapshot)), "
-					"                                 pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())) "
-					"                   FROM pipeline.refresh_snapshots s)",
-					0, NULL, NULL, NULL, false, -1);
+	change_tracking_prune();
 
 	if (catalog_has_column("differential_positions", "saved_at"))
 		without_waiting(forget_stale_positions, "forgetting positions");

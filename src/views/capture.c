@@ -22,7 +22,6 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
-#include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -33,6 +32,7 @@
 
 #include "model/catalog.h"
 #include "util/spi_rows.h"
+#include "util/xid_horizon.h"
 #include "util/subxact.h"
 #include "views/capture.h"
 #include "views/capture_ddl.h"
@@ -387,25 +387,6 @@ capture_started_xid(Oid source)
 
 	(void) read_source(source, NULL, &xid);
 	return xid;
-}
-
-/*
- * The oldest transaction some open snapshot of this database may not see
- * yet (vacuum's horizon for the log), as a full transaction id.
- */
-static FullTransactionId
-oldest_open_xid(Relation log)
-{
-	TransactionId horizon = GetOldestNonRemovableTransactionId(log);
-	FullTransactionId next = ReadNextFullTransactionId();
-	uint32		epoch = EpochFromFullTransactionId(next);
-
-	if (!TransactionIdIsNormal(horizon))
-		return InvalidFullTransactionId;
-	/* the horizon is at most next, at most one wraparound behind it */
-	if (horizon > XidFromFullTransactionId(next))
-		epoch--;
-	return FullTransactionIdFromEpochAndXid(epoch, horizon);
 }
 
 /*

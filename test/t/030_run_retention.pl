@@ -54,9 +54,30 @@ sub run_due_as
 		SELECT status FROM pipeline.run_due('$as_of') WHERE matview = 'mv_$owner'::regclass});
 }
 
+# A role of its own, with a hostile schema first in its search_path, owns
+# a view over a table of its own that succeeds once, before everything
+# below, and never again: the oldest saved snapshot.  It holds back only
+# the change records of what it reads (it used to hold back every table's).
+sql(q{
+	CREATE ROLE mallory LOGIN;
+	CREATE SCHEMA evil AUTHORIZATION mallory;
+	CREATE SCHEMA mal AUTHORIZATION mallory;
+	ALTER ROLE mallory SET search_path = evil, public;
+	SET ROLE mallory;
+	CREATE FUNCTION evil.pg_snapshot_xmin(pg_snapshot) RETURNS xid8 LANGUAGE sql AS $$SELECT '3'::xid8$$;
+	CREATE FUNCTION evil.least(xid8, xid8) RETURNS xid8 LANGUAGE sql AS $$SELECT '3'::xid8$$;
+	CREATE TABLE mal.src (id int);
+	SELECT pipeline.create_matview('mal', 'stuck', 'SELECT count(*) AS n FROM mal.src', '1 day');
+});
+is($node->safe_psql('postgres', q{SELECT status FROM pipeline.run_due('2100-01-01 00:00+00')},
+		extra_params => ['-U', 'mallory']),
+	'succeeded', 'mallory\'s view: its one success');
+$node->safe_psql('postgres', 'INSERT INTO mal.src VALUES (1)', extra_params => ['-U', 'mallory']);
+
 # Change records.  mv_often refreshes before and after the first source
 # change, mv_seldom only in between, so afterwards the oldest saved snapshot
-# (mv_seldom's) has seen the first source change but not the second.
+# of a view reading src (mv_seldom's) has seen the first source change but
+# not the second.
 is(run_due_as('often', '2100-01-01 00:00+00'), 'succeeded', 'often: first run');
 sql('INSERT INTO src VALUES (2)');
 is(run_due_as('seldom', '2100-01-01 00:00+00'), 'succeeded', 'seldom: first run');
@@ -209,6 +230,7 @@ is(sql(q{SELECT count(*) FROM pipeline.differential_positions WHERE matview = 'm
 sql(q{ALTER SYSTEM SET pipeline.enabled = off; SELECT pg_reload_conf();});
 
 is(sql($history), join("\n",
+	'mal.mv_stuck 2100-01-01/1 succeeded',
 	'mv_busy 2099-12-01/1 succeeded',
 	'mv_busy 2099-12-04/1 failed',
 	'mv_busy 2099-12-05/1 failed',
@@ -242,12 +264,18 @@ is(sql(q{SELECT last_time_label::date || ' ' || label_count FROM pipeline.runs
 	WHERE matview = 'mv_idle'::regclass AND status = 'skipped'}),
 	'2099-12-30 60', 'the collapsed row is kept whole');
 
-# Change records: those every saved snapshot sees are gone; the second
-# source change, which mv_seldom's snapshot cannot see, stays, and so do
-# the records of each view's latest refresh.
+# Change records: those every saved snapshot of a view reading their
+# relation sees are gone; the second source change, which mv_seldom's
+# snapshot cannot see, stays.  mallory's older snapshot keeps only the
+# change of her own table it has not seen.  No view reads mv_often or
+# mv_seldom: their records go.
 is($changes_of->('src'), $src[1], 'the source change mv_seldom has not seen is kept, the older one deleted');
-is($changes_of->('mv_often'), $often[1], 'the latest refresh of mv_often is kept, the older one deleted');
-is($changes_of->('mv_seldom'), $seldom[0], 'the latest refresh of mv_seldom is kept');
+is($changes_of->('mv_often'), '', 'no view reads mv_often: its records go');
+is($changes_of->('mv_seldom'), '', 'no view reads mv_seldom: its records go');
+# (with her run's own record of adding the tracking triggers, in the
+# transaction of her snapshot)
+is(sql(q{SELECT count(*) FROM pipeline.changes WHERE relation = 'mal.src'::regclass}), '2',
+	'the change of mallory\'s table her view has not seen is kept');
 
 # the change log kept nothing for mv_dstale, whose next refresh is full and
 # exact; mv_dfresh kept its position
