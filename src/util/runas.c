@@ -383,6 +383,7 @@ runas_begin_internal(RunAs *ra, Oid role)
 }
 
 static char *owner_search_path(Oid owner);
+static void pin_owner_allowed_endpoints(Oid owner);
 
 /*
  * As owner, flags added to the context; statements parsed with the pinned
@@ -403,6 +404,7 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	/* text is read, and rows computed, as internal SQL reads it */
 	pin_session_neutral();
 	pin_checking_casts();
+	pin_owner_allowed_endpoints(owner);
 }
 
 void
@@ -521,10 +523,11 @@ owner_path(const char *setting)
 
 /*
  * The value of setting name that owner gets in a fresh session of this
- * database from ALTER ROLE or ALTER DATABASE, or NULL for the server's.
+ * database from ALTER ROLE or ALTER DATABASE (role_only: ALTER ROLE), or
+ * NULL for the server's.
  */
 static char *
-owner_setting(Oid owner, const char *name)
+owner_setting(Oid owner, const char *name, bool role_only)
 {
 	/*
 	 * A new session applies, most specific first: role in this database,
@@ -557,7 +560,7 @@ owner_setting(Oid owner, const char *name)
 	table_close(settings, AccessShareLock);
 
 	for (int rank = 0; rank < 4; rank++)
-		if (found[rank] != NULL)
+		if (found[rank] != NULL && (!role_only || rank < 2))
 			return found[rank];
 	return NULL;
 }
@@ -569,15 +572,33 @@ owner_setting(Oid owner, const char *name)
 static char *
 owner_search_path(Oid owner)
 {
-	char	   *setting = owner_setting(owner, "search_path");
+	char	   *setting = owner_setting(owner, "search_path", false);
 
 	return owner_path(setting != NULL ? setting : server_search_path());
+}
+
+/*
+ * The endpoints the owner's code may call are those its role is given
+ * (ALTER ROLE ... SET pipeline.allowed_endpoints), in a scheduler's worker
+ * too, whose session is not the owner's; without one, the session's list
+ * stays.  At the current nest level.
+ */
+static void
+pin_owner_allowed_endpoints(Oid owner)
+{
+	const char *name = "pipeline.allowed_endpoints";
+	char	   *setting = owner_setting(owner, name, true);
+	const char *current = GetConfigOption(name, true, false);
+
+	if (setting != NULL && current != NULL && strcmp(setting, current) != 0)
+		(void) set_config_option(name, setting, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 }
 
 int
 runas_owner_statement_timeout(Oid owner)
 {
-	char	   *setting = owner_setting(owner, "statement_timeout");
+	char	   *setting = owner_setting(owner, "statement_timeout", false);
 	struct config_int *var;
 	int			timeout = 0;
 

@@ -498,6 +498,35 @@ reload_allowed("$base/echo/");
 like($err, qr/echo_int\(integer\) is not allowed/, 'allow-list: "/echo/" does not admit "/echo"');
 reload_allowed("HTTP://127.0.0.1:$port/echo");
 is(sql("SELECT status FROM pipeline.refresh('mv_hooked')"), 'succeeded', 'allow-list: widened again, the hook works');
+# A list given to the view's owner (ALTER ROLE ... SET) holds for its code
+# whoever runs the refresh: a scheduler's worker, or a superuser's session,
+# does not have the owner's settings.  The owner is a plain role with a
+# hostile schema first in its search_path.
+sql(qq{
+CREATE ROLE hooker LOGIN;
+CREATE SCHEMA hostile AUTHORIZATION hooker;
+CREATE SCHEMA hk AUTHORIZATION hooker;
+ALTER ROLE hooker SET search_path = hostile, public;
+ALTER ROLE hooker SET pipeline.allowed_endpoints = '$base/delete_partition';
+GRANT SELECT ON hook_src TO hooker;
+GRANT EXECUTE ON FUNCTION echo_int(int) TO hooker;
+});
+$node->safe_psql('postgres', q{
+CREATE FUNCTION hostile.echo_int(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+CREATE FUNCTION hk.ping(m regclass, t timestamptz) RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog AS $f$ BEGIN PERFORM public.echo_int(1); END $f$;
+SELECT pipeline.create_matview('hk', 'hooked', 'SELECT count(*) AS n FROM public.hook_src', '1 day');
+SELECT pipeline.set_after_refresh('hk.mv_hooked', 'hk.ping(regclass,timestamptz)');
+}, extra_params => ['-U', 'hooker']);
+reset_stats();
+($out, $err) = try_sql("SELECT status FROM pipeline.refresh('hk.mv_hooked')");
+like($err, qr/endpoint "\Q$base\E\/echo" of external function public\.echo_int\(integer\) is not allowed.*matches no prefix of pipeline.allowed_endpoints \("\Q$base\E\/delete_partition"\)/s,
+	'allow-list: the owner\'s own list holds for its hook in a superuser\'s refresh');
+is(stats()->{requests}{'/echo'} // 0, 0, 'allow-list: the owner\'s hook reached no endpoint');
+sql("ALTER ROLE hooker RESET pipeline.allowed_endpoints");
+is(sql("SELECT status FROM pipeline.refresh('hk.mv_hooked')"), 'succeeded',
+	'allow-list: without a list of its own, the owner\'s hook calls what the server allows');
+is(stats()->{requests}{'/echo'}, 1, 'allow-list: and reached the endpoint');
 sql("ALTER SYSTEM RESET pipeline.allowed_endpoints");
 sql("SELECT pg_reload_conf()");
 $node->poll_query_until('postgres', "SELECT current_setting('pipeline.allowed_endpoints') = ''")
