@@ -126,6 +126,8 @@ RESET search_path;
 DROP SCHEMA ext_trap CASCADE;
 RESET ROLE;
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/a%2f..%2f..%2fevil');
+-- an encoded '%': a server or proxy that decodes twice reads "%252e%252e" as ".."
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%252e%252e/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'https://127.0.0.1:1/ok');

@@ -450,13 +450,14 @@ remove_dot_segments(const char *path)
 
 /*
  * Could a server decode or strip this normalised path into other segments
- * than the ones we see?
+ * than the ones we see?  (An encoded '%' is another escape to a server, or
+ * a proxy in front of it, that decodes twice: "%252e%252e" is "..".)
  */
 static bool
 path_is_ambiguous(const char *path)
 {
 	if (strchr(path, '\\') != NULL || strstr(path, "%2F") != NULL ||
-		strstr(path, "%5C") != NULL)
+		strstr(path, "%5C") != NULL || strstr(path, "%25") != NULL)
 		return true;
 	for (const char *seg = path; seg != NULL; seg = strchr(seg + 1, '/'))
 	{
