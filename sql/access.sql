@@ -107,7 +107,8 @@ END $$;
 CREATE OPERATOR acc_trap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = acc_trap.trap_eq);
 SET search_path = acc_trap, pg_catalog;
 SELECT count(*) AS runs_seen FROM pipeline.runs;
-SELECT matview, last_status, last_error, blocked_by
+-- nor when any of them runs next (1.24: the current label, as if never run)
+SELECT matview, last_status, last_error, next_label, lag, blocked_by
   FROM pipeline.status WHERE matview::text LIKE 'acc_%' ORDER BY matview::text;
 SELECT count(*) AS blocked_seen FROM pipeline.blocked_views();
 SELECT count(*) AS blocking_seen FROM pipeline.blocking_upstreams(

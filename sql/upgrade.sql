@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22 and 1.23) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23 and 1.24) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -366,6 +366,14 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT reloptions AS staged_options FROM pg_class WHERE oid = 'pipeline.staged'::regclass;
 SELECT pg_get_expr(polqual, polrelid) AS targets_readers FROM pg_policy
  WHERE polname = 'deleted_keys_targets_readers';
+-- 1.24: pipeline.status's next_label is unknown for a view whose runs the
+-- caller may not see (one more pipeline.can_see() in its definition)
+SELECT (length(v) - length(replace(v, 'can_see(', ''))) / 8 AS status_can_see_calls
+  FROM pg_get_viewdef('pipeline.status'::regclass) v;
+ALTER EXTENSION pipeline UPDATE TO '1.24';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT (length(v) - length(replace(v, 'can_see(', ''))) / 8 AS status_can_see_calls
+  FROM pg_get_viewdef('pipeline.status'::regclass) v;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

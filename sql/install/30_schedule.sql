@@ -147,8 +147,11 @@ SELECT d.matview,
        l.status AS last_status,
        l.error AS last_error,
        -- the label its latest run is for while that one is running or will
-       -- be retried, else the one after it (1.12: a failed label was not one)
-       CASE WHEN l.matview IS NULL THEN pipeline.time_label(d.refresh_interval)
+       -- be retried, else the one after it (1.12: a failed label was not one);
+       -- unknown (NULL) to a role that may not see the view's runs (1.24:
+       -- the current label, as if it had never run)
+       CASE WHEN NOT pipeline.can_see(d.matview) THEN NULL
+            WHEN l.matview IS NULL THEN pipeline.time_label(d.refresh_interval)
             WHEN l.status = 'running'
                  OR (l.status = 'failed'
                      AND l.attempt < coalesce(current_setting('pipeline.max_attempts', true)::int, 3))
