@@ -382,8 +382,11 @@ runas_begin_internal(RunAs *ra, Oid role)
 		SetUserIdAndSecContext(role, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-static char *owner_search_path(Oid owner);
-static void pin_owner_allowed_endpoints(Oid owner);
+/* the most settings owner_settings() reads in one pass */
+#define OWNER_SETTINGS_MAX 2
+
+static void owner_code_settings(Oid owner, char **search_path, char **allowed_endpoints);
+static void pin_allowed_endpoints(const char *list);
 
 /*
  * As owner, flags added to the context; statements parsed with the pinned
@@ -393,8 +396,10 @@ static void pin_owner_allowed_endpoints(Oid owner);
 static void
 begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 {
-	char	   *path = owner_search_path(owner);
+	char	   *path;
+	char	   *allowed_endpoints;
 
+	owner_code_settings(owner, &path, &allowed_endpoints);
 	GetUserIdAndSecContext(&ra->save_userid, &ra->save_sec_context);
 	ra->user_code = true;
 	SetUserIdAndSecContext(owner, ra->save_sec_context | SECURITY_LOCAL_USERID_CHANGE | flags);
@@ -404,7 +409,7 @@ begin_as_owner(RunAs *ra, Oid owner, int flags, bool bound)
 	/* text is read, and rows computed, as internal SQL reads it */
 	pin_session_neutral();
 	pin_checking_casts();
-	pin_owner_allowed_endpoints(owner);
+	pin_allowed_endpoints(allowed_endpoints);
 }
 
 void
@@ -522,23 +527,25 @@ owner_path(const char *setting)
 }
 
 /*
- * The value of setting name that owner gets in a fresh session of this
- * database from ALTER ROLE or ALTER DATABASE (role_only: ALTER ROLE), or
- * NULL for the server's.
+ * The values of settings names[0..count-1] that owner gets in a fresh
+ * session of this database from ALTER ROLE or ALTER DATABASE (role_only[i]:
+ * from ALTER ROLE alone), each NULL for the server's, in values; one pass
+ * over the (small) catalog finds them all.
  */
-static char *
-owner_setting(Oid owner, const char *name, bool role_only)
+static void
+owner_settings(Oid owner, int count, const char *const *names, const bool *role_only,
+			   char **values)
 {
 	/*
 	 * A new session applies, most specific first: role in this database,
-	 * role, this database, everyone.  One pass over the (small) catalog finds
-	 * them all.
+	 * role, this database, everyone
 	 */
-	char	   *found[4] = {NULL, NULL, NULL, NULL};
+	char	   *found[OWNER_SETTINGS_MAX][4] = {{NULL}};
 	Relation	settings = table_open(DbRoleSettingRelationId, AccessShareLock);
 	SysScanDesc scan = systable_beginscan(settings, InvalidOid, false, NULL, 0, NULL);
 	HeapTuple	tuple;
 
+	Assert(count <= OWNER_SETTINGS_MAX);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		Form_pg_db_role_setting row = (Form_pg_db_role_setting) GETSTRUCT(tuple);
@@ -553,52 +560,70 @@ owner_setting(Oid owner, const char *name, bool role_only)
 		rank = (OidIsValid(row->setrole) ? 0 : 2) + (OidIsValid(row->setdatabase) ? 0 : 1);
 		config = heap_getattr(tuple, Anum_pg_db_role_setting_setconfig,
 							  RelationGetDescr(settings), &isnull);
-		if (!isnull)
-			found[rank] = named_setting(config, name);
+		for (int i = 0; i < count && !isnull; i++)
+			found[i][rank] = named_setting(config, names[i]);
 	}
 	systable_endscan(scan);
 	table_close(settings, AccessShareLock);
 
-	for (int rank = 0; rank < 4; rank++)
-		if (found[rank] != NULL && (!role_only || rank < 2))
-			return found[rank];
-	return NULL;
+	for (int i = 0; i < count; i++)
+	{
+		values[i] = NULL;
+		/* ranks 0 and 1 are the role's */
+		for (int rank = 0; rank < (role_only[i] ? 2 : 4) && values[i] == NULL; rank++)
+			values[i] = found[i][rank];
+	}
 }
 
-/*
- * The search_path owner gets in a fresh session of this database, as its
- * code gets it (owner_path()).
- */
+/* One setting of owner_settings() */
 static char *
-owner_search_path(Oid owner)
+owner_setting(Oid owner, const char *name)
 {
-	char	   *setting = owner_setting(owner, "search_path", false);
+	bool		role_only = false;
+	char	   *value;
 
-	return owner_path(setting != NULL ? setting : server_search_path());
+	owner_settings(owner, 1, &name, &role_only, &value);
+	return value;
 }
 
 /*
- * The endpoints the owner's code may call are those its role is given
- * (ALTER ROLE ... SET pipeline.allowed_endpoints), in a scheduler's worker
- * too, whose session is not the owner's; without one, the session's list
- * stays.  At the current nest level.
+ * For owner's code, its search_path (owner_path()) and the endpoints it may
+ * call: those its role is given (ALTER ROLE ... SET
+ * pipeline.allowed_endpoints) hold in a scheduler's worker and a
+ * superuser's session too, whose settings are not the owner's; without
+ * them, the session's list stays (*allowed_endpoints NULL).
  */
 static void
-pin_owner_allowed_endpoints(Oid owner)
+owner_code_settings(Oid owner, char **search_path, char **allowed_endpoints)
+{
+	const char *const names[2] = {"search_path", "pipeline.allowed_endpoints"};
+	const bool	role_only[2] = {false, true};
+	char	   *values[2];
+
+	owner_settings(owner, 2, names, role_only, values);
+	*search_path = owner_path(values[0] != NULL ? values[0] : server_search_path());
+	*allowed_endpoints = values[1];
+}
+
+/* Sets pipeline.allowed_endpoints to list at the current nest level. */
+static void
+pin_allowed_endpoints(const char *list)
 {
 	const char *name = "pipeline.allowed_endpoints";
-	char	   *setting = owner_setting(owner, name, true);
-	const char *current = GetConfigOption(name, true, false);
+	const char *current;
 
-	if (setting != NULL && current != NULL && strcmp(setting, current) != 0)
-		(void) set_config_option(name, setting, PGC_SUSET, PGC_S_SESSION,
+	if (list == NULL)
+		return;
+	current = GetConfigOption(name, true, false);
+	if (current != NULL && strcmp(list, current) != 0)
+		(void) set_config_option(name, list, PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 }
 
 int
 runas_owner_statement_timeout(Oid owner)
 {
-	char	   *setting = owner_setting(owner, "statement_timeout", false);
+	char	   *setting = owner_setting(owner, "statement_timeout");
 	struct config_int *var;
 	int			timeout = 0;
 
