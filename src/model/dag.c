@@ -323,6 +323,13 @@ dag_follow_replaced_view(Oid view)
 	bool		isnull;
 
 	/*
+	 * pipeline's own update script replacing one of its views keeps its
+	 * columns and their meaning: every reader follows it
+	 */
+	bool		own_script = creating_extension &&
+	getExtensionOfObject(RelationRelationId, view) == CurrentExtensionObject;
+
+	/*
 	 * As of now, not of the statement's start: a definition the replacement
 	 * waited for may have added a reader or an edge.  (Two transactions that
 	 * each add half of a cycle are caught before they commit:
@@ -347,7 +354,7 @@ dag_follow_replaced_view(Oid view)
 		 * mark and remembered deletes of what it read: a new meaning under
 		 * the same names would mix with them unseen.
 		 */
-		if (reader->type != MATVIEW_REGULAR)
+		if (reader->type != MATVIEW_REGULAR && !own_script)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("cannot replace view %s: %s view %s consumes it",
