@@ -36,5 +36,37 @@ SELECT * FROM ss.mv_d;
 RESET DateStyle;
 RESET TimeZone;
 
+-- A view that reads a setting itself (current_setting(), pg_settings)
+-- runs at every label: its answer follows settings no change row follows
+-- (it was skipped, and kept the old value).  Owned by a plain role with a
+-- hostile schema first in its path.
+CREATE ROLE ss_owner;
+CREATE SCHEMA ss_own AUTHORIZATION ss_owner;
+CREATE SCHEMA ss_trap AUTHORIZATION ss_owner;
+SET ROLE ss_owner;
+CREATE FUNCTION ss_trap.current_setting(text, boolean) RETURNS text LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+SET search_path = ss_trap, public;
+SET ss.tag = 'a';
+SET work_mem = '4MB';
+SELECT pipeline.create_matview('ss_own', 'tag',
+    $$SELECT pg_catalog.current_setting('ss.tag', true) AS tag$$, '1 hour');
+SELECT pipeline.create_matview('ss_own', 'settings',
+    $$SELECT setting FROM pg_catalog.pg_settings WHERE name = 'work_mem'$$, '1 hour');
+SELECT matview, status FROM pipeline.run_due('2030-01-01 00:00+00') ORDER BY 1;
+SET ss.tag = 'b';
+SET work_mem = '8MB';
+SELECT matview, status FROM pipeline.run_due('2030-01-01 01:00+00') ORDER BY 1;
+SELECT (SELECT tag FROM ss_own.mv_tag) AS tag, (SELECT setting FROM ss_own.mv_settings) AS setting;
+RESET ss.tag;
+RESET work_mem;
+RESET search_path;
+SELECT pipeline.drop_matview('ss_own.mv_tag');
+SELECT pipeline.drop_matview('ss_own.mv_settings');
+RESET ROLE;
+DROP SCHEMA ss_own CASCADE;
+DROP SCHEMA ss_trap CASCADE;
+DROP ROLE ss_owner;
+
 SELECT pipeline.drop_matview('ss.mv_d');
 DROP SCHEMA ss CASCADE;

@@ -28,6 +28,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -132,9 +133,21 @@ record_change_oid(void)
 }
 
 /*
+ * The built-in functions that read any setting, of the session or the
+ * server (pg_settings reads pg_show_all_settings()): a refresh runs under
+ * the settings of its worker or its caller, which no change row follows
+ */
+static bool
+reads_settings(Oid fn)
+{
+	return fn == F_CURRENT_SETTING_TEXT || fn == F_CURRENT_SETTING_TEXT_BOOL ||
+		fn == F_PG_SHOW_ALL_SETTINGS || fn == F_PG_SETTINGS_GET_FLAGS;
+}
+
+/*
  * A function whose result may change while no tracked table does: any
- * volatile function, or a non-immutable one that PostgreSQL did not ship
- * (it may read any table).  A user-defined aggregate counts by its support
+ * volatile function, a non-immutable one that PostgreSQL did not ship (it
+ * may read any table), or one of PostgreSQL's that reads settings.  A user-defined aggregate counts by its support
  * functions.  An immutable one of the user's is noted in the search
  * (context, when given): replacing it changes the view as a write would.
  */
@@ -149,7 +162,8 @@ function_is_opaque(Oid fn, void *context)
 		return true;
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 	opaque = proc->provolatile == PROVOLATILE_VOLATILE ||
-		(fn >= FirstNormalObjectId && proc->provolatile != PROVOLATILE_IMMUTABLE);
+		(fn >= FirstNormalObjectId && proc->provolatile != PROVOLATILE_IMMUTABLE) ||
+		reads_settings(fn);
 	if (!opaque && fn >= FirstNormalObjectId && context != NULL)
 	{
 		OpaqueSearch *search = (OpaqueSearch *) context;
