@@ -367,6 +367,39 @@ RESET extra_float_digits;
 RESET bytea_output;
 SELECT pipeline.drop_matview('dt.mv_float_texts');
 
+-- Built-ins whose answer moves while no row does are refreshed fully, with
+-- the reason (each was maintained differentially, and its rows kept the
+-- answer of the refresh that wrote them): text read as a date or time
+-- ('now', 'today'), the current role, a multixact's age, type names read
+-- from the catalogs, information_schema's helpers.  Defined by a plain
+-- role with a hostile schema first in its path.
+CREATE ROLE dt_owner;
+CREATE SCHEMA dt_own AUTHORIZATION dt_owner;
+CREATE SCHEMA dt_trap AUTHORIZATION dt_owner;
+SET ROLE dt_owner;
+CREATE FUNCTION dt_trap.oidvectortypes(oidvector) RETURNS text LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+SET search_path = dt_trap, public;
+CREATE TABLE dt_own.stamps (id int PRIMARY KEY, s text, x xid, args oidvector);
+INSERT INTO dt_own.stamps VALUES (1, 'today', '3', '23 25');
+SELECT pipeline.create_matview('dt_own', 'clock', 'SELECT id, s::timestamptz AS t FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'dates', 'SELECT id, s::date AS d FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'who', 'SELECT id, pg_catalog."session_user"() AS who FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'me', 'SELECT id, pg_catalog."current_user"() AS me FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'multi', 'SELECT id, pg_catalog.mxid_age(x) AS a FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'types', 'SELECT id, pg_catalog.oidvectortypes(args) AS t FROM dt_own.stamps', '1 hour');
+SELECT pipeline.create_matview('dt_own', 'plain', 'SELECT id, s FROM dt_own.stamps', '1 hour');
+SELECT name, refresh_mode, full_refresh_reason FROM pipeline.matviews
+ WHERE schema_name = 'dt_own' ORDER BY name;
+SELECT pipeline.create_matview('dt_own', 'refused', 'SELECT id, s::timestamp AS t FROM dt_own.stamps', '1 hour',
+                               refresh_mode => 'differential');
+RESET search_path;
+SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name = 'dt_own';
+RESET ROLE;
+DROP SCHEMA dt_own CASCADE;
+DROP SCHEMA dt_trap CASCADE;
+DROP ROLE dt_owner;
+
 SELECT pipeline.drop_matview('dt.mv_amounts');
 SELECT pipeline.drop_matview('dt.mv_rows');
 DROP SCHEMA dt CASCADE;

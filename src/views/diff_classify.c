@@ -120,17 +120,21 @@ fingerprint_function(FunctionCheck *check, Oid fn, HeapTuple tuple)
 
 /*
  * Built-in stable functions whose result changes while no table does: the
- * clock, settings, the catalogs and privileges.
+ * clock (the date and time input functions read 'now', 'today', ... as
+ * the clock: a view casting text to a timestamp does), settings, the
+ * current role, the catalogs and privileges.
  */
 static bool
 reads_clock_or_catalogs(const char *name, int nargs)
 {
 	static const char *const names[] = {
 		"now", "statement_timestamp", "transaction_timestamp", "current_setting",
+		"date_in", "timestamp_in", "timestamptz_in", "time_in", "timetz_in",
 		"current_database", "current_schema", "current_schemas", "current_query",
+		"current_user", "session_user", "getpgusername", "mxid_age",
 		"inet_client_addr", "inet_client_port", "inet_server_addr", "inet_server_port",
 		"version", "obj_description", "col_description", "shobj_description",
-		"format_type", "row_security_active",
+		"format_type", "oidvectortypes", "row_security_active",
 	};
 
 	size_t		length = strlen(name);
@@ -150,7 +154,9 @@ reads_clock_or_catalogs(const char *name, int nargs)
 	/* the transaction's own id and snapshot; tables read as XML */
 	if (strncmp(name, "txid_", 5) == 0 || strstr(name, "_to_xml") != NULL)
 		return true;
-	return strncmp(name, "pg_", 3) == 0 || strncmp(name, "to_reg", 6) == 0 ||
+	/* information_schema's helpers (_pg_index_position reads pg_index) */
+	return strncmp(name, "pg_", 3) == 0 || strncmp(name, "_pg_", 4) == 0 ||
+		strncmp(name, "to_reg", 6) == 0 ||
 		(strncmp(name, "has_", 4) == 0 && strstr(name, "_privilege") != NULL);
 }
 
