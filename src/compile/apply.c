@@ -42,6 +42,7 @@ typedef struct SavedView
 {
 	List	   *indexes;		/* SavedIndex */
 	List	   *grants;			/* GrantEntry */
+	char	   *owner_privileges;	/* the owner's own on the relation */
 	char	   *comment;
 	List	   *column_comments;	/* pairs: name, comment */
 	bool		row_security;	/* ENABLE ROW LEVEL SECURITY */
@@ -399,6 +400,66 @@ save_triggers(PendingView *v, SavedView *saved)
 	}
 }
 
+/*
+ * The owner's own privileges on relid, as "DELETE, INSERT, ...": its
+ * default ones unless it revoked some of them.  (Not read-only: a relation
+ * made in this statement must be seen.)
+ */
+static char *
+owner_privileges(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows = spi_rows(InvalidOid,
+								"SELECT pg_catalog.string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) "
+								"  FROM pg_catalog.pg_class c, "
+								"       pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))) a "
+								" WHERE c.oid = $1 AND a.grantee = c.relowner AND a.grantor = c.relowner",
+								1, argtypes, values, NULL, false, SPI_OK_SELECT);
+
+	return rows->count > 0 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
+/*
+ * Makes the new relation's privileges those saved, before the saved grants
+ * are made again: the new relation got the owner's default privileges
+ * (ALTER DEFAULT PRIVILEGES), which must not give back what was revoked on
+ * the old one, and the owner's own privileges are the old relation's.
+ */
+static void
+restore_privileges_base(PendingView *v, SavedView *saved, const char *qname)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(v->newrelid)};
+	SpiRows    *grantees;
+	char	   *now;
+
+	grantees = spi_rows(InvalidOid,
+						"SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
+						" WHERE c.oid = $1 AND a.grantee <> c.relowner ORDER BY 1",
+						1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	for (uint64 i = 0; i < grantees->count; i++)
+	{
+		bool		isnull;
+		Oid			grantee = DatumGetObjectId(spi_rows_value(grantees, i, 0, &isnull));
+
+		runas_ddl(v->owner, psprintf("REVOKE ALL ON %s FROM %s", qname,
+									 OidIsValid(grantee) ?
+									 quote_identifier(GetUserNameFromId(grantee, false)) : "PUBLIC"));
+	}
+	now = owner_privileges(v->newrelid);
+	if (saved->owner_privileges == NULL || now == NULL ||
+		strcmp(saved->owner_privileges, now) != 0)
+	{
+		const char *owner = quote_identifier(GetUserNameFromId(v->owner, false));
+
+		runas_ddl(v->owner, psprintf("REVOKE ALL ON %s FROM %s", qname, owner));
+		if (saved->owner_privileges != NULL)
+			runas_ddl(v->owner, psprintf("GRANT %s ON %s TO %s", saved->owner_privileges,
+										 qname, owner));
+	}
+}
+
 /* What a rebuilt view keeps from its predecessor, read before it is dropped. */
 static SavedView *
 save_view(PendingView *v)
@@ -407,6 +468,7 @@ save_view(PendingView *v)
 
 	saved->indexes = apply_saved_indexes(v, v->relid);
 	saved->grants = save_grants(v);
+	saved->owner_privileges = owner_privileges(v->relid);
 	save_comments(v, saved);
 	save_row_security(v, saved);
 	save_storage(v, saved);
@@ -672,6 +734,7 @@ restore_view(PendingView *v, SavedView *saved)
 									 quote_identifier(column),
 									 quote_literal_cstr(list_nth(saved->column_comments, i + 1))));
 	}
+	restore_privileges_base(v, saved, qname);
 	foreach(lc, grants_in_order(saved->grants, v->owner))
 	{
 		GrantEntry *g = lfirst(lc);
