@@ -2,8 +2,9 @@
 -- SCHEMA ... RENAME of a schema holding managed views, a view's table made
 -- a child (the parent's ALTERs recurse into it) or a parent (a child's rows
 -- reach its readers), by ALTER TABLE ... INHERIT, ATTACH PARTITION or
--- CREATE TABLE ... INHERITS.  And drop_matview() tells a caller who may
--- not drop a view so, before what depends on it.  As a non-superuser owner
+-- CREATE TABLE ... INHERITS; a rule on a view's table.  And
+-- drop_matview() tells a caller who may not drop a view so, before what
+-- depends on it.  As a non-superuser owner
 -- with a trap schema first in search_path.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pipeline;
@@ -37,6 +38,14 @@ CREATE TABLE gm.parted (k int, v int) PARTITION BY RANGE (k);
 ALTER TABLE gm.parted ATTACH PARTITION gm.mv_diff FOR VALUES FROM (0) TO (100);
 SELECT count(*) AS no_inheritance FROM pg_inherits
  WHERE inhrelid = 'gm.mv_diff'::regclass OR inhparent = 'gm.mv_diff'::regclass;
+-- a rule on a view's table rewrote its refreshes' writes (DO INSTEAD
+-- NOTHING left new rows out while the refresh succeeded): refused; a
+-- table that is not a view's takes rules as before
+CREATE RULE no_ins AS ON INSERT TO gm.mv_diff DO INSTEAD NOTHING;
+CREATE RULE forge AS ON INSERT TO gm.mv_diff DO INSTEAD INSERT INTO gm.parent VALUES (NEW.k, 999);
+SELECT count(*) AS no_rules FROM pg_rewrite WHERE ev_class OPERATOR(pg_catalog.=) 'gm.mv_diff'::regclass;
+CREATE RULE no_ins AS ON INSERT TO gm.parent DO INSTEAD NOTHING;
+DROP RULE no_ins ON gm.parent;
 -- tables that are not views' still inherit as before
 ALTER TABLE gm.child INHERIT gm.parent;
 ALTER TABLE gm.child NO INHERIT gm.parent;

@@ -787,7 +787,7 @@ pipeline_guard_ddl_command_start(PG_FUNCTION_ARGS)
  * applies them to tables and materialized views too: ALTER FOREIGN TABLE
  * and ALTER TYPE (of a relation's row type) rename its columns, ALTER
  * SCHEMA ... RENAME moves them, CREATE TABLE ... INHERITS adds rows under
- * them.
+ * them, CREATE RULE rewrites what is written to them.
  */
 static bool
 untagged(Node *parsetree)
@@ -813,6 +813,8 @@ untagged(Node *parsetree)
 			return ((CreateForeignTableStmt *) parsetree)->base.inhRelations != NIL;
 		case T_AlterExtensionContentsStmt:
 			return ((AlterExtensionContentsStmt *) parsetree)->action > 0;
+		case T_RuleStmt:
+			return true;
 		default:
 			return false;
 	}
@@ -953,6 +955,23 @@ guard_statement(Node *parsetree)
 		case T_AlterObjectDependsStmt:
 			guard_trigger_depends((AlterObjectDependsStmt *) parsetree);
 			break;
+		case T_RuleStmt:
+			{
+				Oid			relid = managed_view(((RuleStmt *) parsetree)->relation);
+
+				/*
+				 * a rule rewrites the refresh's own writes: DO INSTEAD
+				 * NOTHING left rows out while the refresh succeeded
+				 */
+				if (OidIsValid(relid))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_IN_USE),
+							 errmsg("cannot create rule \"%s\" on %s: it is managed by pipeline",
+									((RuleStmt *) parsetree)->rulename, relation_qualified_name(relid)),
+							 errdetail("Its rows are written by its refreshes alone, which a rule would rewrite."),
+							 errhint("Read it through a view of your own, or use a trigger.")));
+				break;
+			}
 		case T_AlterExtensionContentsStmt:
 			guard_extension_member((AlterExtensionContentsStmt *) parsetree);
 			break;
