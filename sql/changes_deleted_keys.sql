@@ -314,6 +314,32 @@ SELECT key, sequence FROM pipeline.deleted_keys
  WHERE target = 'probed'::regclass ORDER BY key;
 DROP TABLE probed, probed_changes;
 
+-- A target's remembered sequences are read back in the reading apply's
+-- sequence type: a role that may delete from the target can plant one of
+-- another type with a change table of its own, and the owner's applies
+-- then fail until it is forgotten (known, README), saying why.  The role
+-- has a hostile schema first in its path.
+CREATE ROLE dk_planter;
+CREATE SCHEMA dk_plant AUTHORIZATION dk_planter;
+CREATE TABLE typed (id int PRIMARY KEY, v text, seq bigint);
+GRANT SELECT (id), INSERT (id, v), UPDATE (v), DELETE ON typed TO dk_planter;
+SET ROLE dk_planter;
+CREATE FUNCTION dk_plant.trap_eq(int, int) RETURNS boolean LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+CREATE OPERATOR dk_plant.= (LEFTARG = int, RIGHTARG = int, FUNCTION = dk_plant.trap_eq);
+SET search_path = dk_plant, public;
+CREATE TABLE dk_plant.planted (id int, v text, s2 text, op text);
+INSERT INTO dk_plant.planted VALUES (999, NULL, 'not a number', 'D');
+SELECT * FROM pipeline.apply_changes('dk_plant.planted', 'public.typed', '{id}', 's2');
+RESET search_path;
+RESET ROLE;
+CREATE TABLE typed_changes (id int, v text, seq bigint, op text);
+INSERT INTO typed_changes VALUES (4, 'ok', 11, 'I');
+SELECT * FROM pipeline.apply_changes('typed_changes', 'typed', '{id}', 'seq');
+DROP TABLE typed, typed_changes;
+DROP SCHEMA dk_plant CASCADE;
+DROP ROLE dk_planter;
+
 -- a library newer than the installed SQL (1.1, without pipeline.deleted_keys)
 -- applies as 1.1 did; after ALTER EXTENSION UPDATE deleted keys are
 -- remembered

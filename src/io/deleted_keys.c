@@ -64,6 +64,7 @@
 #include "model/catalog.h"
 #include "util/runas.h"
 #include "util/settings.h"
+#include "util/relation_name.h"
 #include "util/spi_rows.h"
 
 /* Columns of pipeline.deleted_keys */
@@ -576,6 +577,35 @@ loaded_key_cmp(const void *a, const void *b)
 }
 
 /*
+ * The remembered sequence text parsed with this apply's sequence type; a
+ * text another apply wrote with another type (a feed whose sequence type
+ * changed, or a change table of another role's) says so when it does not
+ * parse.
+ */
+static void
+remembered_sequence_context(void *arg)
+{
+	errcontext("reading the sequence \"%s\" remembered for a deleted key of %s in pipeline.deleted_keys (written by an apply whose sequence had another type; forgotten after pipeline.deleted_keys_retention)",
+			   (const char *) arg, relation_qualified_name(memory->target));
+}
+
+static Datum
+parse_remembered_sequence(char *text)
+{
+	ErrorContextCallback callback = {
+		.callback = remembered_sequence_context,
+		.arg = text,
+		.previous = error_context_stack
+	};
+	Datum		sequence;
+
+	error_context_stack = &callback;
+	sequence = InputFunctionCall(&memory->seq_input, text, memory->seq_ioparam, -1);
+	error_context_stack = callback.previous;
+	return sequence;
+}
+
+/*
  * Reads all the target's remembered keys, with their sequences parsed, into
  * memory->loaded, sorted by key.  Needs the apply's lock on the target,
  * which keeps other applies from changing them until the end.
@@ -610,9 +640,7 @@ memory_load(void)
 		entry = &memory->loaded[memory->nloaded++];
 		entry->key = TextDatumGetCString(slot_getattr(memory->slot, DK_KEY, &isnull));
 		entry->sequence =
-			InputFunctionCall(&memory->seq_input,
-							  TextDatumGetCString(slot_getattr(memory->slot, DK_SEQUENCE, &isnull)),
-							  memory->seq_ioparam, -1);
+			parse_remembered_sequence(TextDatumGetCString(slot_getattr(memory->slot, DK_SEQUENCE, &isnull)));
 		entry->tid = memory->slot->tts_tid;
 	}
 	memory_end_scan();
@@ -675,8 +703,7 @@ memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 		if (isnull)
 			found = false;
 		else
-			*sequence = InputFunctionCall(&memory->seq_input, TextDatumGetCString(stored),
-										  memory->seq_ioparam, -1);
+			*sequence = parse_remembered_sequence(TextDatumGetCString(stored));
 		if (found && tid != NULL)
 			*tid = memory->slot->tts_tid;
 	}
