@@ -590,17 +590,16 @@ remembered_sequence_context(void *arg)
 }
 
 static Datum
-parse_remembered_sequence(char *text)
+parse_remembered_sequence(char *spelled)
 {
-	ErrorContextCallback callback = {
-		.callback = remembered_sequence_context,
-		.arg = text,
-		.previous = error_context_stack
-	};
+	ErrorContextCallback callback;
 	Datum		sequence;
 
+	callback.callback = remembered_sequence_context;
+	callback.arg = spelled;
+	callback.previous = error_context_stack;
 	error_context_stack = &callback;
-	sequence = InputFunctionCall(&memory->seq_input, text, memory->seq_ioparam, -1);
+	sequence = InputFunctionCall(&memory->seq_input, spelled, memory->seq_ioparam, -1);
 	error_context_stack = callback.previous;
 	return sequence;
 }
