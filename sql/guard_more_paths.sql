@@ -46,6 +46,29 @@ CREATE RULE forge AS ON INSERT TO gm.mv_diff DO INSTEAD INSERT INTO gm.parent VA
 SELECT count(*) AS no_rules FROM pg_rewrite WHERE ev_class OPERATOR(pg_catalog.=) 'gm.mv_diff'::regclass;
 CREATE RULE no_ins AS ON INSERT TO gm.parent DO INSTEAD NOTHING;
 DROP RULE no_ins ON gm.parent;
+-- nor through an index expression of a view rebuilt by a redefinition:
+-- its function runs while the index is made again (folded as PostgreSQL
+-- loads the expressions), which the guard saw as pipeline's own DDL
+CREATE TABLE gm.cmds (sql text);
+CREATE FUNCTION gm.smuggle() RETURNS void LANGUAGE plpgsql VOLATILE AS $f$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT sql FROM gm.cmds LOOP
+    BEGIN EXECUTE s; EXCEPTION WHEN others THEN RAISE NOTICE 'smuggled: %', SQLERRM; END;
+  END LOOP;
+END $f$;
+CREATE FUNCTION gm.folded(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+  AS $f$ BEGIN PERFORM gm.smuggle(); RETURN $1; END $f$;
+CREATE INDEX down_smuggler ON gm.mv_down ((k OPERATOR(pg_catalog.+) gm.folded(1)));
+INSERT INTO gm.cmds VALUES ('CREATE RULE no_ins AS ON INSERT TO gm.mv_diff DO INSTEAD NOTHING'),
+                           ('DROP TRIGGER pipeline_view_guard ON gm.mv_diff');
+SET client_min_messages = warning;
+SELECT pipeline.create_matview('gm', 'down', 'SELECT k, 1 AS one FROM gm.mv_diff', '1 hour');
+RESET client_min_messages;
+SELECT count(*) AS no_rules FROM pg_rewrite WHERE ev_class OPERATOR(pg_catalog.=) 'gm.mv_diff'::regclass;
+SELECT count(*) AS view_guard_kept FROM pg_trigger
+ WHERE tgrelid OPERATOR(pg_catalog.=) 'gm.mv_diff'::regclass AND tgname OPERATOR(pg_catalog.=) 'pipeline_view_guard';
+DELETE FROM gm.cmds;
 -- tables that are not views' still inherit as before
 ALTER TABLE gm.child INHERIT gm.parent;
 ALTER TABLE gm.child NO INHERIT gm.parent;
