@@ -385,6 +385,14 @@ runas_begin_internal(RunAs *ra, Oid role)
 /* the most settings owner_settings() reads in one pass */
 #define OWNER_SETTINGS_MAX 2
 
+/* Which of a new session's settings owner_settings() reads */
+typedef enum SettingScope
+{
+	SETTING_ANY,				/* the one a new session of the role gets */
+	SETTING_ROLE,				/* ALTER ROLE ... [IN DATABASE ...] SET */
+	SETTING_NOT_ROLE			/* ALTER DATABASE SET, ALTER ROLE ALL SET */
+} SettingScope;
+
 static void owner_code_settings(Oid owner, char **search_path, char **allowed_endpoints);
 static void pin_allowed_endpoints(const char *list);
 
@@ -533,7 +541,7 @@ owner_path(const char *setting)
  * over the (small) catalog finds them all.
  */
 static void
-owner_settings(Oid owner, int count, const char *const *names, const bool *role_only,
+owner_settings(Oid owner, int count, const char *const *names, const SettingScope *scopes,
 			   char **values)
 {
 	/*
@@ -568,23 +576,16 @@ owner_settings(Oid owner, int count, const char *const *names, const bool *role_
 
 	for (int i = 0; i < count; i++)
 	{
-		values[i] = NULL;
 		/* ranks 0 and 1 are the role's */
-		for (int rank = 0; rank < (role_only[i] ? 2 : 4) && values[i] == NULL; rank++)
+		int			first = scopes[i] == SETTING_NOT_ROLE ? 2 : 0;
+		int			last = scopes[i] == SETTING_ROLE ? 1 : 3;
+
+		values[i] = NULL;
+		for (int rank = first; rank <= last && values[i] == NULL; rank++)
 			values[i] = found[i][rank];
 	}
 }
 
-/* One setting of owner_settings() */
-static char *
-owner_setting(Oid owner, const char *name)
-{
-	bool		role_only = false;
-	char	   *value;
-
-	owner_settings(owner, 1, &name, &role_only, &value);
-	return value;
-}
 
 /*
  * For owner's code, its search_path (owner_path()) and the endpoints it may
@@ -597,10 +598,10 @@ static void
 owner_code_settings(Oid owner, char **search_path, char **allowed_endpoints)
 {
 	const char *const names[2] = {"search_path", "pipeline.allowed_endpoints"};
-	const bool	role_only[2] = {false, true};
+	const SettingScope scopes[2] = {SETTING_ANY, SETTING_ROLE};
 	char	   *values[2];
 
-	owner_settings(owner, 2, names, role_only, values);
+	owner_settings(owner, 2, names, scopes, values);
 	*search_path = owner_path(values[0] != NULL ? values[0] : server_search_path());
 	*allowed_endpoints = values[1];
 }
@@ -620,20 +621,46 @@ pin_allowed_endpoints(const char *list)
 								 GUC_ACTION_SAVE, true, 0, false);
 }
 
+/* A statement_timeout setting in milliseconds, 0 for none */
+static int
+timeout_ms(const char *setting)
+{
+	int			timeout = 0;
+
+	return setting != NULL && parse_int(setting, &timeout, GUC_UNIT_MS, NULL) && timeout > 0 ?
+		timeout : 0;
+}
+
+/*
+ * The role's own value bounds its runs within the database's or the
+ * server's, never beyond: any role may ALTER ROLE itself ... SET
+ * statement_timeout = 0, and its runs then held workers that other roles'
+ * views wait for.
+ */
 int
 runas_owner_statement_timeout(Oid owner)
 {
-	char	   *setting = owner_setting(owner, "statement_timeout");
-	struct config_int *var;
-	int			timeout = 0;
+	const char *const names[2] = {"statement_timeout", "statement_timeout"};
+	const SettingScope scopes[2] = {SETTING_ROLE, SETTING_NOT_ROLE};
+	char	   *values[2];
+	int			own;
+	int			bound;
 
-	if (setting != NULL)
-		return parse_int(setting, &timeout, GUC_UNIT_MS, NULL) && timeout > 0 ? timeout : 0;
-	/* the server's own default, as for search_path */
-	var = (struct config_int *) server_setting("statement_timeout");
-	if (var == NULL)
-		return 0;
-	return var->gen.reset_source <= PGC_S_ARGV ? var->reset_val : var->boot_val;
+	owner_settings(owner, 2, names, scopes, values);
+	own = timeout_ms(values[0]);
+	if (values[1] != NULL)
+		bound = timeout_ms(values[1]);
+	else
+	{
+		/* the server's own default, as for search_path */
+		struct config_int *var = (struct config_int *) server_setting("statement_timeout");
+
+		bound = var == NULL ? 0 :
+			var->gen.reset_source <= PGC_S_ARGV ? var->reset_val : var->boot_val;
+	}
+	if (own > 0 && (bound == 0 || own < bound))
+		return own;
+	return bound;
 }
 
 /*

@@ -56,5 +56,35 @@ $node->poll_query_until('postgres', q{
   or die 'the view did not recover';
 pass('it runs again once it no longer naps');
 
+# The owner cannot lift the bound the database sets: any role may ALTER
+# ROLE itself ... SET statement_timeout = 0 (also IN DATABASE), and its
+# runs then held the pool.  Its own value only narrows the database's.
+# The owner has a hostile schema first in its search_path.
+sql(q{
+	ALTER DATABASE postgres SET statement_timeout = '1s';
+	CREATE SCHEMA napper_trap AUTHORIZATION napper;
+	ALTER ROLE napper SET search_path = napper_trap, public;
+});
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION napper_trap.pg_sleep(float8) RETURNS void LANGUAGE sql AS 'SELECT';
+	ALTER ROLE napper SET statement_timeout = 0;
+	ALTER ROLE napper IN DATABASE postgres SET statement_timeout = 0;
+	INSERT INTO napper.mode VALUES ('nap');
+}, extra_params => ['-U', 'napper']);
+my $lifted_at = sql('SELECT now()');
+$node->poll_query_until('postgres', qq{
+	SELECT EXISTS (SELECT FROM pipeline.runs
+	                WHERE matview = 'napper.mv_napping'::regclass AND status = 'failed'
+	                  AND started_at > '$lifted_at')})
+  or die 'no failed run under the database bound';
+is(sql(qq{SELECT error FROM pipeline.runs WHERE matview = 'napper.mv_napping'::regclass AND status = 'failed'
+           AND started_at > '$lifted_at' ORDER BY run_id LIMIT 1}),
+	'canceling statement due to statement timeout',
+	"the owner's own statement_timeout = 0 does not lift the database's");
+sql(q{
+	ALTER DATABASE postgres RESET statement_timeout;
+	DELETE FROM napper.mode;
+});
+
 $node->stop;
 done_testing();
