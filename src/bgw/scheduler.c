@@ -149,6 +149,14 @@ static uint64 dag_generation = 0;
 static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
 
+/* A held view's state, carried over a reload of the graph */
+typedef struct HeldView
+{
+	Oid			relid;
+	TimestampTz until;
+	int			hand_backs;
+} HeldView;
+
 /* the scheduler's database, and the version skew it last logged there */
 static char *scheduler_dbname = NULL;
 static Oid	skew_logged_extension = InvalidOid;
@@ -345,6 +353,24 @@ reload_stale_inputs(Oid extension)
 	PushActiveSnapshot(GetLatestSnapshot());
 	if (load_dag)
 	{
+		HeldView   *held = NULL;
+		int			held_count = 0;
+
+		/*
+		 * views handed back stay held in the new graph (it is reloaded at any
+		 * definition: a role defining views in a loop reset them)
+		 */
+		for (int i = 0; cached_dag != NULL && held_until != NULL && i < cached_dag->count; i++)
+		{
+			if (hand_backs[i] == 0 && held_until[i] == 0)
+				continue;
+			if (held == NULL)
+				held = palloc(sizeof(HeldView) * cached_dag->count);
+			held[held_count].relid = cached_dag->nodes[i].relid;
+			held[held_count].until = held_until[i];
+			held[held_count].hand_backs = hand_backs[i];
+			held_count++;
+		}
 		cached_dag = NULL;
 		pending = NULL;
 		node_queued = NULL;
@@ -360,6 +386,18 @@ reload_stale_inputs(Oid extension)
 		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
 		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
+		for (int h = 0; h < held_count; h++)
+		{
+			int			i = dag_find(cached_dag, held[h].relid);
+
+			if (i >= 0)
+			{
+				held_until[i] = held[h].until;
+				hand_backs[i] = held[h].hand_backs;
+			}
+		}
+		if (held != NULL)
+			pfree(held);
 		dag_generation++;
 		requeue_views_in_new_dag(cached_dag);
 	}
@@ -660,7 +698,14 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 			continue;
 		due[due_count].index = i;
 		due[due_count].verdict = verdict;
-		due[due_count].waiting_since = states[i].latest_label;
+
+		/*
+		 * a view handed back waits its turn as if it had run when it was free
+		 * again: its latest run's label stays old while it is held, and many
+		 * held views would otherwise go before every view that just ran
+		 */
+		due[due_count].waiting_since = hand_backs[i] > 0 ?
+			Max(states[i].latest_label, held_until[i]) : states[i].latest_label;
 		due_count++;
 	}
 	qsort(due, due_count, sizeof(DueView), due_view_cmp);
