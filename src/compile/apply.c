@@ -29,6 +29,7 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/change_tracking.h"
+#include "util/grants.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -429,24 +430,9 @@ owner_privileges(Oid relid)
 static void
 restore_privileges_base(PendingView *v, SavedView *saved, const char *qname)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(v->newrelid)};
-	SpiRows    *grantees;
 	char	   *now;
 
-	grantees = spi_rows(InvalidOid,
-						"SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-						" WHERE c.oid = $1 AND a.grantee <> c.relowner ORDER BY 1",
-						1, argtypes, values, NULL, false, SPI_OK_SELECT);
-	for (uint64 i = 0; i < grantees->count; i++)
-	{
-		bool		isnull;
-		Oid			grantee = DatumGetObjectId(spi_rows_value(grantees, i, 0, &isnull));
-
-		runas_ddl(v->owner, psprintf("REVOKE ALL ON %s FROM %s", qname,
-									 OidIsValid(grantee) ?
-									 quote_identifier(GetUserNameFromId(grantee, false)) : "PUBLIC"));
-	}
+	revoke_granted(v->owner, v->newrelid, qname);
 	now = owner_privileges(v->newrelid);
 	if (saved->owner_privileges == NULL || now == NULL ||
 		strcmp(saved->owner_privileges, now) != 0)

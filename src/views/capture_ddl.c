@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 
 #include "model/catalog.h"
+#include "util/grants.h"
 #include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
@@ -256,36 +257,6 @@ append_log_columns(StringInfo sql, bool after_column, const char *clause,
 	}
 }
 
-/*
- * Nobody but the owner may touch a log: PUBLIC and anyone the owner's
- * default privileges granted something lose it.
- */
-static void
-revoke_log_grants(Oid log, const char *name)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(log)};
-	SpiRows    *rows;
-
-	runas_ddl(catalog_owner(), psprintf("REVOKE ALL ON TABLE %s FROM PUBLIC", name));
-	rows = spi_rows(catalog_owner(),
-					"SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, "
-					"       pg_catalog.aclexplode(c.relacl) a "
-					" WHERE c.oid OPERATOR(pg_catalog.=) $1 "
-					"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner "
-					"   AND a.grantee OPERATOR(pg_catalog.<>) 0::pg_catalog.oid",
-					1, argtypes, values, NULL, false, SPI_OK_SELECT);
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		bool		isnull;
-		Oid			grantee = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
-
-		runas_ddl(catalog_owner(),
-				  psprintf("REVOKE ALL ON TABLE %s FROM %s", name,
-						   quote_identifier(GetUserNameFromId(grantee, false))));
-	}
-}
-
 Oid
 capture_create_log(Relation source, const Bitmapset *attnums)
 {
@@ -311,7 +282,8 @@ capture_create_log(Relation source, const Bitmapset *attnums)
 	/* a member: pg_dump leaves it out, DROP EXTENSION takes it */
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", name));
 	log = get_relname_relid(relname, get_namespace_oid(PIPELINE_SCHEMA, false));
-	revoke_log_grants(log, name);
+	/* nobody but the owner may touch a log */
+	revoke_granted(catalog_owner(), log, name);
 	runas_ddl(catalog_owner(),
 			  psprintf("COMMENT ON TABLE %s IS %s", name,
 					   quote_literal_cstr(psprintf("Change log of %s for differential refresh (pipeline.capture_sources)",
