@@ -147,9 +147,10 @@ reads_settings(Oid fn)
 /*
  * A function whose result may change while no tracked table does: any
  * volatile function, a non-immutable one that PostgreSQL did not ship (it
- * may read any table), or one of PostgreSQL's that reads settings.  A user-defined aggregate counts by its support
- * functions.  An immutable one of the user's is noted in the search
- * (context, when given): replacing it changes the view as a write would.
+ * may read any table), or one of PostgreSQL's that reads settings.  A
+ * user-defined aggregate counts by its support functions.  An immutable one
+ * of the user's is noted in the search (context, when given): replacing it
+ * changes the view as a write would.
  */
 static bool
 function_is_opaque(Oid fn, void *context)

@@ -536,8 +536,8 @@ owner_path(const char *setting)
 
 /*
  * The values of settings names[0..count-1] that owner gets in a fresh
- * session of this database from ALTER ROLE or ALTER DATABASE (role_only[i]:
- * from ALTER ROLE alone), each NULL for the server's, in values; one pass
+ * session of this database from ALTER ROLE or ALTER DATABASE, each from
+ * the sources scopes[i] names, NULL for the server's, in values; one pass
  * over the (small) catalog finds them all.
  */
 static void
@@ -585,7 +585,6 @@ owner_settings(Oid owner, int count, const char *const *names, const SettingScop
 			values[i] = found[i][rank];
 	}
 }
-
 
 /*
  * For owner's code, its search_path (owner_path()) and the endpoints it may
@@ -891,9 +890,8 @@ reset_ddl_flag(XactEvent event, void *arg)
 		ddl_in_progress = false;
 }
 
-/* Runs run(arg) with the DDL guard letting pipeline's statements through */
-static void
-with_ddl_flag(void (*run) (void *arg), void *arg)
+void
+runas_ddl(Oid role, const char *sql)
 {
 	bool		save = ddl_in_progress;
 
@@ -902,10 +900,13 @@ with_ddl_flag(void (*run) (void *arg), void *arg)
 		RegisterXactCallback(reset_ddl_flag, NULL);
 		ddl_callback_registered = true;
 	}
+	/* the guard lets pipeline's own statement through */
 	ddl_in_progress = true;
 	PG_TRY();
 	{
-		run(arg);
+		SPI_connect();
+		runas_spi(role, sql, 0, NULL, NULL, NULL, false, 0, -1);
+		SPI_finish();
 	}
 	PG_FINALLY();
 	{
@@ -915,53 +916,12 @@ with_ddl_flag(void (*run) (void *arg), void *arg)
 	CommandCounterIncrement();
 }
 
-typedef struct DdlCall
-{
-	Oid			role;
-	const char *sql;
-	IndexStmt  *index;			/* transformed already */
-} DdlCall;
-
-static void
-run_ddl(void *arg)
-{
-	DdlCall    *call = arg;
-
-	SPI_connect();
-	runas_spi(call->role, call->sql, 0, NULL, NULL, NULL, false, 0, -1);
-	SPI_finish();
-}
-
-void
-runas_ddl(Oid role, const char *sql)
-{
-	DdlCall		call = {role, sql, NULL};
-
-	with_ddl_flag(run_ddl, &call);
-}
-
-static void
-run_index_build(void *arg)
-{
-	DdlCall    *call = arg;
-	PlannedStmt *wrapper = makeNode(PlannedStmt);
-	RunAs		ra;
-
-	wrapper->commandType = CMD_UTILITY;
-	wrapper->utilityStmt = (Node *) call->index;
-	wrapper->stmt_len = strlen(call->sql);
-	runas_begin_owner_session(&ra, call->role);
-	ProcessUtility(wrapper, call->sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
-				   None_Receiver, NULL);
-	runas_end(&ra);
-}
-
 void
 runas_create_index(Oid owner, const char *indexdef)
 {
 	RawStmt    *raw = linitial_node(RawStmt, raw_parser(indexdef, RAW_PARSE_DEFAULT));
 	IndexStmt  *stmt = castNode(IndexStmt, raw->stmt);
-	DdlCall		call = {owner, indexdef, NULL};
+	PlannedStmt *wrapper = makeNode(PlannedStmt);
 	RunAs		ra;
 	Oid			relid;
 	ListCell   *lc;
@@ -971,10 +931,10 @@ runas_create_index(Oid owner, const char *indexdef)
 	relid = RangeVarGetRelidExtended(stmt->relation, stmt->concurrent ?
 									 ShareUpdateExclusiveLock : ShareLock,
 									 0, RangeVarCallbackOwnsRelation, NULL);
-	call.index = transformIndexStmt(relid, stmt, indexdef);
-	foreach(lc, call.index->indexParams)
+	wrapper->utilityStmt = (Node *) transformIndexStmt(relid, stmt, indexdef);
+	foreach(lc, ((IndexStmt *) wrapper->utilityStmt)->indexParams)
 		check_cast_owners(lfirst_node(IndexElem, lc)->expr, owner);
-	check_cast_owners(call.index->whereClause, owner);
+	check_cast_owners(((IndexStmt *) wrapper->utilityStmt)->whereClause, owner);
 	runas_end(&ra);
 
 	/*
@@ -984,7 +944,12 @@ runas_create_index(Oid owner, const char *indexdef)
 	 * the empty new relation), and the guard must see what it does.  No guard
 	 * stops CREATE INDEX on a view's table.
 	 */
-	run_index_build(&call);
+	wrapper->commandType = CMD_UTILITY;
+	wrapper->stmt_len = strlen(indexdef);
+	runas_begin_owner_session(&ra, owner);
+	ProcessUtility(wrapper, indexdef, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, NULL);
+	runas_end(&ra);
 	CommandCounterIncrement();
 }
 
