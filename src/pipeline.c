@@ -235,8 +235,9 @@ follow_replaced_view(Node *parsetree)
  * to leave; the guard sees the commands its event trigger's tags miss;
  * around a RENAME or SET SCHEMA the bound queries that name what it renames
  * are taken again, and around a change of how a key type's values are
- * written the marks of the streams keyed on it; after a plain view's query is replaced the edges of the
- * managed views that read the view follow what it reads now; once
+ * written the marks of the streams keyed on it; after a plain view's query
+ * is replaced the edges of the managed views that read the view follow
+ * what it reads now; once
  * CREATE EXTENSION pipeline commits, the launcher starts the database's
  * scheduler.
  */

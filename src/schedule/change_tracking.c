@@ -321,18 +321,21 @@ opaque_walker(Node *node, OpaqueSearch *search)
 }
 
 /*
- * Whether comparing values of type may call opaque functions: its B-tree
- * operators and comparison function, and those an array's, a composite's
- * or a range's comparison calls for its elements, columns or bounds.
+ * Whether comparing values of typid itself may call opaque functions: its
+ * B-tree operators and comparison function, and a range's comparison of its
+ * bounds (a domain is compared as its base type, which
+ * type_holds_matching() looks at next)
  */
 static bool
-type_compares_opaquely(Oid typid, OpaqueSearch *search)
+own_comparison_opaque(Oid typid, void *arg)
 {
+	OpaqueSearch *search = (OpaqueSearch *) arg;
 	TypeCacheEntry *type;
 
-	check_stack_depth();
-	type = lookup_type_cache(getBaseType(typid), TYPECACHE_CMP_PROC | TYPECACHE_BTREE_OPFAMILY |
-							 TYPECACHE_RANGE_INFO | TYPECACHE_MULTIRANGE_INFO);
+	if (get_typtype(typid) == TYPTYPE_DOMAIN)
+		return false;
+	type = lookup_type_cache(typid, TYPECACHE_CMP_PROC | TYPECACHE_BTREE_OPFAMILY |
+							 TYPECACHE_RANGE_INFO);
 	if (!OidIsValid(type->cmp_proc) || function_is_opaque(type->cmp_proc, search))
 		return true;
 	for (int strategy = 1; strategy <= BTMaxStrategyNumber; strategy++)
@@ -343,25 +346,19 @@ type_compares_opaquely(Oid typid, OpaqueSearch *search)
 		if (!OidIsValid(opno) || function_is_opaque(get_opcode(opno), search))
 			return true;
 	}
-	if (OidIsValid(get_element_type(type->type_id)))
-		return type_compares_opaquely(get_element_type(type->type_id), search);
-	if (type->typtype == TYPTYPE_RANGE)
-		return function_is_opaque(type->rng_cmp_proc_finfo.fn_oid, search) ||
-			type_compares_opaquely(type->rngelemtype->type_id, search);
-	if (type->typtype == TYPTYPE_MULTIRANGE)
-		return type_compares_opaquely(type->rngtype->type_id, search);
-	if (type->typtype == TYPTYPE_COMPOSITE)
-	{
-		TupleDesc	desc = lookup_rowtype_tupdesc(type->type_id, -1);
-		bool		opaque = false;
+	return type->typtype == TYPTYPE_RANGE &&
+		function_is_opaque(type->rng_cmp_proc_finfo.fn_oid, search);
+}
 
-		for (int i = 0; i < desc->natts && !opaque; i++)
-			if (!TupleDescAttr(desc, i)->attisdropped)
-				opaque = type_compares_opaquely(TupleDescAttr(desc, i)->atttypid, search);
-		ReleaseTupleDesc(desc);
-		return opaque;
-	}
-	return false;
+/*
+ * Whether comparing values of type may call opaque functions: its own
+ * comparison, and the one an array's, a composite's or a range's comparison
+ * calls for its elements, columns or bounds.
+ */
+static bool
+type_compares_opaquely(Oid typid, OpaqueSearch *search)
+{
+	return type_holds_matching(typid, own_comparison_opaque, search);
 }
 
 /*
