@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "bgw/extension_lock.h"
@@ -164,6 +165,40 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 }
 
 /*
+ * A run's statement_timeout cancels it; code of the view's that catches the
+ * cancel (PL/pgSQL's EXCEPTION WHEN query_canceled, in a loop) would keep
+ * the worker for ever, so this long after the timeout the worker ends
+ * itself, as pg_terminate_backend() would: a FATAL error no code catches.
+ * The scheduler then marks the run failed (run_fail_orphans()).
+ */
+#define OVERDUE_GRACE_MS 5000
+
+static TimeoutId overdue_timeout;
+static volatile sig_atomic_t run_overdue = false;
+static char overdue_view[NAMEDATALEN];
+static int	overdue_timeout_ms;
+
+static void
+overdue_handler(void)
+{
+	run_overdue = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* says why the worker ended, once ProcessInterrupts() has ended it */
+static void
+log_overdue(int code, Datum arg)
+{
+	if (run_overdue)
+		ereport(LOG,
+				(errmsg("pipeline: the refresh of \"%s\" went on %d ms past its statement_timeout (%d ms); its refresh worker is ended",
+						overdue_view, OVERDUE_GRACE_MS, overdue_timeout_ms),
+				 errhint("The view's code caught the cancel; the run is recorded as failed.")));
+}
+
+/*
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
  * another session, or the extension is gone) or the view stays locked.
@@ -174,6 +209,7 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 	int64		run_id = 0;
 	char	   *version;
 	Oid			owner;
+	int			timeout_ms;
 
 	/* first transaction: the run is visible as 'running' while it executes */
 	SetCurrentStatementStartTimestamp();
@@ -207,8 +243,17 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 						   psprintf("refresh %s", get_rel_name(job->relid)));
 	/* bounded as a session of the view's owner would bound it */
 	owner = catalog_relation_owner_if_exists(job->relid);
-	(void) run_perform(run_id, job->relid, job->label, true,
-					   OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0);
+	timeout_ms = OidIsValid(owner) ? runas_owner_statement_timeout(owner) : 0;
+	if (timeout_ms > 0)
+	{
+		strlcpy(overdue_view, get_rel_name(job->relid), sizeof(overdue_view));
+		overdue_timeout_ms = timeout_ms;
+		enable_timeout_after(overdue_timeout, Min(timeout_ms, INT_MAX - OVERDUE_GRACE_MS) +
+							 OVERDUE_GRACE_MS);
+	}
+	(void) run_perform(run_id, job->relid, job->label, true, timeout_ms);
+	if (timeout_ms > 0)
+		disable_timeout(overdue_timeout, false);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
@@ -317,6 +362,8 @@ pipeline_refresh_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	overdue_timeout = RegisterTimeout(USER_TIMEOUT, overdue_handler);
+	before_shmem_exit(log_overdue, 0);
 	if (!launcher_register_process(dboid, PROCESS_REFRESH))
 		proc_exit(0);			/* the extension or the database is being
 								 * dropped */
