@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23 and 1.24) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24 and 1.25) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -374,6 +374,14 @@ ALTER EXTENSION pipeline UPDATE TO '1.24';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT (length(v) - length(replace(v, 'can_see(', ''))) / 8 AS status_can_see_calls
   FROM pg_get_viewdef('pipeline.status'::regclass) v;
+-- 1.25: the deleted-key memory knows its sequences' type (NULL for targets
+-- remembered before)
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS targets_columns FROM pg_attribute
+ WHERE attrelid = 'pipeline.deleted_keys_targets'::regclass AND attnum > 0 AND NOT attisdropped;
+ALTER EXTENSION pipeline UPDATE TO '1.25';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS targets_columns FROM pg_attribute
+ WHERE attrelid = 'pipeline.deleted_keys_targets'::regclass AND attnum > 0 AND NOT attisdropped;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

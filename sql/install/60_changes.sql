@@ -152,12 +152,16 @@ CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
 -- at all; pruning (a scan of the target's keys, no index on deleted_at to
 -- keep up per key) runs when the last one is an eighth of the retention
 -- old; and an apply of more changes than the target has keys reads them
--- whole instead of probing them one by one.  Written only by
+-- whole instead of probing them one by one.  sequence_type (1.25) is the
+-- type the remembered sequences are spelled in: an apply whose sequence
+-- has another type is refused, or, by the target's owner, forgets them
+-- (NULL: remembered before 1.25, type unknown).  Written only by
 -- apply_changes().
 CREATE TABLE pipeline.deleted_keys_targets (
     target      regclass PRIMARY KEY,
     pruned_at   timestamptz NOT NULL,
-    keys        bigint NOT NULL     -- how many are remembered
+    keys        bigint NOT NULL,    -- how many are remembered
+    sequence_type regtype
 );
 COMMENT ON TABLE pipeline.deleted_keys_targets IS
     'Targets with deleted keys remembered in pipeline.deleted_keys, how many, and when their expired keys were last pruned; written only by apply_changes()';

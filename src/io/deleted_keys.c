@@ -50,6 +50,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -121,6 +122,8 @@ typedef struct DeleteMemory
 								 * the installed SQL predates it (1.1) */
 	Oid			targets_relid;	/* pipeline.deleted_keys_targets, or
 								 * InvalidOid before 1.8 */
+	Oid			seq_type;		/* the sequence's domain-free type */
+	bool		typed;			/* the targets know their sequence type (1.25) */
 	bool		remembered;		/* the target had keys remembered */
 	double		changes;		/* changes expected (an estimate, 0: unknown) */
 	int64		nremembered;	/* how many (pipeline.deleted_keys_targets) */
@@ -295,6 +298,9 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 				 errhint("The sequence column needs a type with a default btree operator class.")));
 	fmgr_info_cxt(entry->cmp_proc_finfo.fn_oid, &m->seq_cmp, cxt);
 	m->seq_collation = seq_att->attcollation;
+	m->seq_type = seq_base;
+	m->typed = OidIsValid(m->targets_relid) &&
+		catalog_has_column("deleted_keys_targets", "sequence_type");
 	memory = m;
 }
 
@@ -336,6 +342,39 @@ prune_every_apply(Datum *values, Oid *argtypes)
 					1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
 }
 
+/*
+ * The target's keys are remembered with sequences of another type than this
+ * apply's, which could not read them: its owner's apply forgets them (the
+ * feed's sequence type changed), anyone else's is refused.  Before 1.25
+ * they were read in the reading apply's type, so a role that may delete
+ * from the target could plant a sequence of another type and make every
+ * later apply into it fail until the key expired.
+ */
+static void
+forget_keys_of_another_type(Oid stored_type, Datum *values, Oid *argtypes)
+{
+	if (!pg_class_ownercheck(memory->target, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the deleted-key memory of %s holds sequences of type %s, not %s",
+						relation_qualified_name(memory->target),
+						format_type_be(stored_type), format_type_be(memory->seq_type)),
+				 errdetail("Changes are applied into a target with one sequence type."),
+				 errhint("An apply by the target's owner with the new type forgets the remembered keys; keys deleted longer ago than pipeline.deleted_keys_retention are forgotten anyway.")));
+	ereport(NOTICE,
+			(errmsg("the deleted-key memory of %s is forgotten: its sequences are of type %s, this apply's of type %s",
+					relation_qualified_name(memory->target),
+					format_type_be(stored_type), format_type_be(memory->seq_type))));
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.deleted_keys WHERE target OPERATOR(pg_catalog.=) $1",
+					1, argtypes, values, NULL, false, SPI_OK_DELETE);
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.deleted_keys_targets WHERE target OPERATOR(pg_catalog.=) $1",
+					1, argtypes, values, NULL, false, SPI_OK_DELETE);
+	memory->remembered = false;
+	memory->nremembered = 0;
+}
+
 bool
 deleted_keys_prune(void)
 {
@@ -345,6 +384,7 @@ deleted_keys_prune(void)
 	Interval   *prune_every = palloc0(sizeof(Interval));
 	SpiRows    *target;
 	bool		due;
+	Oid			stored_type = InvalidOid;
 
 	if (!OidIsValid(memory->relid))
 		return false;
@@ -362,6 +402,11 @@ deleted_keys_prune(void)
 	if (!OidIsValid(memory->targets_relid))
 		return memory->remembered = prune_every_apply(values, argtypes);
 	target = spi_rows(catalog_owner(),
+					  memory->typed ?
+					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
+					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys, sequence_type"
+					  "  FROM pipeline.deleted_keys_targets"
+					  " WHERE target OPERATOR(pg_catalog.=) $1" :
 					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
 					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys"
 					  "  FROM pipeline.deleted_keys_targets"
@@ -369,8 +414,21 @@ deleted_keys_prune(void)
 					  3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (target->count > 0)
 	{
+		bool		isnull;
+
 		memory->nremembered = DatumGetInt64(target->values[1]);
 		due = DatumGetBool(target->values[0]);
+		if (memory->typed)
+		{
+			Datum		type = spi_rows_value(target, 0, 2, &isnull);
+
+			if (!isnull && DatumGetObjectId(type) != memory->seq_type)
+			{
+				/* expired keys are no reason to refuse: pruned first */
+				stored_type = DatumGetObjectId(type);
+				due = true;
+			}
+		}
 	}
 	else
 	{
@@ -415,6 +473,8 @@ deleted_keys_prune(void)
 							" WHERE target OPERATOR(pg_catalog.=) $1",
 							1, argtypes, values, NULL, false, SPI_OK_DELETE);
 	}
+	if (memory->remembered && OidIsValid(stored_type))
+		forget_keys_of_another_type(stored_type, values, argtypes);
 	if (memory->remembered && memory->nremembered <= memory->changes)
 		memory_load();
 	return memory->remembered;
@@ -926,14 +986,20 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 static void
 count_remembered(int64 added)
 {
-	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
-	Datum		values[2] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added)};
+	Oid			argtypes[3] = {REGCLASSOID, INT8OID, REGTYPEOID};
+	Datum		values[3] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added),
+	ObjectIdGetDatum(memory->seq_type)};
 
+	/* a target remembered before 1.25 learns its type from its next write */
 	(void) spi_rows(catalog_owner(),
+					memory->typed ?
+					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys, sequence_type)"
+					" VALUES ($1, pg_catalog.now(), $2, $3) ON CONFLICT (target)"
+					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2, sequence_type = $3" :
 					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys)"
 					" VALUES ($1, pg_catalog.now(), $2) ON CONFLICT (target)"
 					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2",
-					2, argtypes, values, NULL, false, SPI_OK_INSERT);
+					memory->typed ? 3 : 2, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
 static inline int
