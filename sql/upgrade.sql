@@ -374,14 +374,15 @@ ALTER EXTENSION pipeline UPDATE TO '1.24';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT (length(v) - length(replace(v, 'can_see(', ''))) / 8 AS status_can_see_calls
   FROM pg_get_viewdef('pipeline.status'::regclass) v;
--- 1.25: the deleted-key memory knows its sequences' type (NULL for targets
--- remembered before)
-SELECT string_agg(attname, ', ' ORDER BY attnum) AS targets_columns FROM pg_attribute
- WHERE attrelid = 'pipeline.deleted_keys_targets'::regclass AND attnum > 0 AND NOT attisdropped;
+-- 1.25: the deleted-key memory keeps each sequence's type, in its key
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS deleted_keys_columns FROM pg_attribute
+ WHERE attrelid = 'pipeline.deleted_keys'::regclass AND attnum > 0 AND NOT attisdropped;
 ALTER EXTENSION pipeline UPDATE TO '1.25';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
-SELECT string_agg(attname, ', ' ORDER BY attnum) AS targets_columns FROM pg_attribute
- WHERE attrelid = 'pipeline.deleted_keys_targets'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS deleted_keys_columns FROM pg_attribute
+ WHERE attrelid = 'pipeline.deleted_keys'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'pipeline.deleted_keys'::regclass ORDER BY conname;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

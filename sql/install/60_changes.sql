@@ -129,12 +129,19 @@ CREATE POLICY incremental_state_of_visible_views ON pipeline.incremental_state F
 -- pipeline.deleted_keys_targets); a dropped target's keys go with it.
 -- Written only by apply_changes() (as the catalog owner); a row is readable
 -- by whoever may read the target.
+-- sequence_type (1.25) is the type the sequence is spelled in, and part of
+-- the key: an apply reads and writes only the keys remembered in its own
+-- sequence type (and those remembered before 1.25, NULL, read in its type),
+-- so an apply with a sequence of another type (a change table of another
+-- role's) neither fails on them nor overwrites them.
 CREATE TABLE pipeline.deleted_keys (
     target      regclass NOT NULL,
     key         text COLLATE "C" NOT NULL,
     sequence    text NOT NULL,
     deleted_at  timestamptz NOT NULL,
-    PRIMARY KEY (target, key)
+    sequence_type regtype,
+    CONSTRAINT deleted_keys_target_key_sequence_type_key
+        UNIQUE NULLS NOT DISTINCT (target, key, sequence_type)
 );
 COMMENT ON TABLE pipeline.deleted_keys IS
     'Keys apply_changes() deleted, with the delete''s sequence: older changes of them are not applied; written only by apply_changes()';
@@ -152,16 +159,12 @@ CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
 -- at all; pruning (a scan of the target's keys, no index on deleted_at to
 -- keep up per key) runs when the last one is an eighth of the retention
 -- old; and an apply of more changes than the target has keys reads them
--- whole instead of probing them one by one.  sequence_type (1.25) is the
--- type the remembered sequences are spelled in: an apply whose sequence
--- has another type is refused, or, by the target's owner, forgets them
--- (NULL: remembered before 1.25, type unknown).  Written only by
+-- whole instead of probing them one by one.  Written only by
 -- apply_changes().
 CREATE TABLE pipeline.deleted_keys_targets (
     target      regclass PRIMARY KEY,
     pruned_at   timestamptz NOT NULL,
-    keys        bigint NOT NULL,    -- how many are remembered
-    sequence_type regtype
+    keys        bigint NOT NULL     -- how many are remembered
 );
 COMMENT ON TABLE pipeline.deleted_keys_targets IS
     'Targets with deleted keys remembered in pipeline.deleted_keys, how many, and when their expired keys were last pruned; written only by apply_changes()';

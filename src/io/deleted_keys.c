@@ -50,7 +50,6 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -73,7 +72,11 @@
 #define DK_KEY			2
 #define DK_SEQUENCE		3
 #define DK_DELETED_AT	4
-#define DK_NATTS		4
+#define DK_SEQUENCE_TYPE 5		/* 1.25 */
+#define DK_NATTS		5
+
+/* The unique index of (target, key, sequence_type), 1.25 */
+#define DK_TYPED_INDEX	"deleted_keys_target_key_sequence_type_key"
 
 /* A remembered key read whole, with its sequence parsed and its row */
 typedef struct LoadedKey
@@ -123,7 +126,8 @@ typedef struct DeleteMemory
 	Oid			targets_relid;	/* pipeline.deleted_keys_targets, or
 								 * InvalidOid before 1.8 */
 	Oid			seq_type;		/* the sequence's domain-free type */
-	bool		typed;			/* the targets know their sequence type (1.25) */
+	int			natts;			/* pipeline.deleted_keys' columns: DK_NATTS,
+								 * one fewer before 1.25 (no types) */
 	bool		remembered;		/* the target had keys remembered */
 	double		changes;		/* changes expected (an estimate, 0: unknown) */
 	int64		nremembered;	/* how many (pipeline.deleted_keys_targets) */
@@ -137,7 +141,7 @@ typedef struct DeleteMemory
 	Size		nloaded;
 
 	Relation	heap;			/* pipeline.deleted_keys, for probes */
-	Relation	index;			/* its primary key (target, key) */
+	Relation	index;			/* its index of (target, key[, sequence_type]) */
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	text	   *probe_key;		/* the scan's key, until the next probe */
@@ -299,8 +303,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	fmgr_info_cxt(entry->cmp_proc_finfo.fn_oid, &m->seq_cmp, cxt);
 	m->seq_collation = seq_att->attcollation;
 	m->seq_type = seq_base;
-	m->typed = OidIsValid(m->targets_relid) &&
-		catalog_has_column("deleted_keys_targets", "sequence_type");
+	m->natts = OidIsValid(m->relid) && catalog_has_column("deleted_keys", "sequence_type") ?
+		DK_NATTS : DK_NATTS - 1;
 	memory = m;
 }
 
@@ -342,39 +346,6 @@ prune_every_apply(Datum *values, Oid *argtypes)
 					1, argtypes, values, NULL, false, SPI_OK_SELECT)->count > 0;
 }
 
-/*
- * The target's keys are remembered with sequences of another type than this
- * apply's, which could not read them: its owner's apply forgets them (the
- * feed's sequence type changed), anyone else's is refused.  Before 1.25
- * they were read in the reading apply's type, so a role that may delete
- * from the target could plant a sequence of another type and make every
- * later apply into it fail until the key expired.
- */
-static void
-forget_keys_of_another_type(Oid stored_type, Datum *values, Oid *argtypes)
-{
-	if (!pg_class_ownercheck(memory->target, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the deleted-key memory of %s holds sequences of type %s, not %s",
-						relation_qualified_name(memory->target),
-						format_type_be(stored_type), format_type_be(memory->seq_type)),
-				 errdetail("Changes are applied into a target with one sequence type."),
-				 errhint("An apply by the target's owner with the new type forgets the remembered keys; keys deleted longer ago than pipeline.deleted_keys_retention are forgotten anyway.")));
-	ereport(NOTICE,
-			(errmsg("the deleted-key memory of %s is forgotten: its sequences are of type %s, this apply's of type %s",
-					relation_qualified_name(memory->target),
-					format_type_be(stored_type), format_type_be(memory->seq_type))));
-	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.deleted_keys WHERE target OPERATOR(pg_catalog.=) $1",
-					1, argtypes, values, NULL, false, SPI_OK_DELETE);
-	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.deleted_keys_targets WHERE target OPERATOR(pg_catalog.=) $1",
-					1, argtypes, values, NULL, false, SPI_OK_DELETE);
-	memory->remembered = false;
-	memory->nremembered = 0;
-}
-
 bool
 deleted_keys_prune(void)
 {
@@ -384,7 +355,6 @@ deleted_keys_prune(void)
 	Interval   *prune_every = palloc0(sizeof(Interval));
 	SpiRows    *target;
 	bool		due;
-	Oid			stored_type = InvalidOid;
 
 	if (!OidIsValid(memory->relid))
 		return false;
@@ -402,11 +372,6 @@ deleted_keys_prune(void)
 	if (!OidIsValid(memory->targets_relid))
 		return memory->remembered = prune_every_apply(values, argtypes);
 	target = spi_rows(catalog_owner(),
-					  memory->typed ?
-					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
-					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys, sequence_type"
-					  "  FROM pipeline.deleted_keys_targets"
-					  " WHERE target OPERATOR(pg_catalog.=) $1" :
 					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
 					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys"
 					  "  FROM pipeline.deleted_keys_targets"
@@ -414,21 +379,8 @@ deleted_keys_prune(void)
 					  3, argtypes, values, NULL, false, SPI_OK_SELECT);
 	if (target->count > 0)
 	{
-		bool		isnull;
-
 		memory->nremembered = DatumGetInt64(target->values[1]);
 		due = DatumGetBool(target->values[0]);
-		if (memory->typed)
-		{
-			Datum		type = spi_rows_value(target, 0, 2, &isnull);
-
-			if (!isnull && DatumGetObjectId(type) != memory->seq_type)
-			{
-				/* expired keys are no reason to refuse: pruned first */
-				stored_type = DatumGetObjectId(type);
-				due = true;
-			}
-		}
 	}
 	else
 	{
@@ -473,8 +425,6 @@ deleted_keys_prune(void)
 							" WHERE target OPERATOR(pg_catalog.=) $1",
 							1, argtypes, values, NULL, false, SPI_OK_DELETE);
 	}
-	if (memory->remembered && OidIsValid(stored_type))
-		forget_keys_of_another_type(stored_type, values, argtypes);
 	if (memory->remembered && memory->nremembered <= memory->changes)
 		memory_load();
 	return memory->remembered;
@@ -494,9 +444,11 @@ memory_begin_scan(Snapshot snapshot, int nkeys)
 	if (memory->heap == NULL)
 	{
 		memory->heap = table_open(memory->relid, AccessShareLock);
-		index = RelationGetPrimaryKeyIndex(memory->heap);
+		index = memory->natts == DK_NATTS ?
+			get_relname_relid(DK_TYPED_INDEX, RelationGetNamespace(memory->heap)) :
+			RelationGetPrimaryKeyIndex(memory->heap);
 		if (!OidIsValid(index))
-			elog(ERROR, "pipeline.deleted_keys has no primary key");
+			elog(ERROR, "pipeline.deleted_keys has no index of its keys");
 		memory->index = index_open(index, AccessShareLock);
 		memory->slot = table_slot_create(memory->heap, NULL);
 	}
@@ -637,16 +589,36 @@ loaded_key_cmp(const void *a, const void *b)
 }
 
 /*
- * The remembered sequence text parsed with this apply's sequence type; a
- * text another apply wrote with another type (a feed whose sequence type
- * changed, or a change table of another role's) says so when it does not
- * parse.
+ * The remembered sequence text parsed with this apply's sequence type.
+ * Since 1.25 a sequence of another type is never parsed (its type is
+ * stored beside it); one remembered before, by an apply whose sequence had
+ * another type, says so when it does not parse.
  */
 static void
 remembered_sequence_context(void *arg)
 {
-	errcontext("reading the sequence \"%s\" remembered for a deleted key of %s in pipeline.deleted_keys (written by an apply whose sequence had another type; forgotten after pipeline.deleted_keys_retention)",
+	errcontext("reading the sequence \"%s\" remembered for a deleted key of %s in pipeline.deleted_keys (remembered before 1.25 by an apply whose sequence had another type; forgotten after pipeline.deleted_keys_retention)",
 			   (const char *) arg, relation_qualified_name(memory->target));
+}
+
+/*
+ * Whether the remembered key in slot has a sequence of another type than
+ * this apply's: another memory, which this apply neither reads nor writes
+ * (a role that may delete from the target wrote it with a change table of
+ * its own, or the feed's sequence type changed).  A key remembered before
+ * 1.25 has no type and is read in this apply's; a key's row of this type
+ * comes before it in the index (NULLs last), and is the one read.
+ */
+static bool
+remembered_in_other_type(TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		type;
+
+	if (memory->natts < DK_NATTS)
+		return false;
+	type = slot_getattr(slot, DK_SEQUENCE_TYPE, &isnull);
+	return !isnull && DatumGetObjectId(type) != memory->seq_type;
 }
 
 static Datum
@@ -688,6 +660,7 @@ memory_load(void)
 	while (index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot))
 	{
 		LoadedKey  *entry;
+		char	   *key;
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
@@ -696,8 +669,13 @@ memory_load(void)
 			capacity *= 2;
 			memory->loaded = repalloc_huge(memory->loaded, sizeof(LoadedKey) * capacity);
 		}
+		if (remembered_in_other_type(memory->slot))
+			continue;
+		key = TextDatumGetCString(slot_getattr(memory->slot, DK_KEY, &isnull));
+		if (memory->nloaded > 0 && strcmp(memory->loaded[memory->nloaded - 1].key, key) == 0)
+			continue;			/* untyped, after this type's */
 		entry = &memory->loaded[memory->nloaded++];
-		entry->key = TextDatumGetCString(slot_getattr(memory->slot, DK_KEY, &isnull));
+		entry->key = key;
 		entry->sequence =
 			parse_remembered_sequence(TextDatumGetCString(slot_getattr(memory->slot, DK_SEQUENCE, &isnull)));
 		entry->tid = memory->slot->tts_tid;
@@ -713,7 +691,8 @@ memory_load(void)
 
 /*
  * The remembered sequence of a key, parsed, or false when the key is not
- * remembered.  Needs the keys loaded or memory_begin_scan() and, when
+ * remembered (in this apply's sequence type, or untyped from before 1.25).
+ * Needs the keys loaded or memory_begin_scan() and, when
  * memory->pin_settings, the output settings pinned.
  */
 static bool
@@ -752,7 +731,9 @@ memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 				PointerGetDatum(memory->probe_key));
 	skey[1].sk_collation = C_COLLATION_OID;
 	index_rescan(memory->scan, skey, 2, NULL, 0);
-	found = index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot);
+	while ((found = index_getnext_slot(memory->scan, ForwardScanDirection, memory->slot)) &&
+		   remembered_in_other_type(memory->slot))
+		;
 	MemoryContextSwitchTo(oldcxt);
 	if (found)
 	{
@@ -835,7 +816,7 @@ memory_direct_ok(Relation rel, CatalogIndexState *indexes)
 	CatalogIndexState state;
 
 	if (rel->trigdesc != NULL || rel->rd_rel->relforcerowsecurity ||
-		RelationGetDescr(rel)->natts != DK_NATTS)
+		RelationGetDescr(rel)->natts != memory->natts)
 		return false;
 	state = CatalogOpenIndexes(rel);
 	for (int i = 0; i < state->ri_NumIndices; i++)
@@ -862,8 +843,8 @@ memory_direct_ok(Relation rel, CatalogIndexState *indexes)
 static void
 memory_write_by_statement(KeyFact *kf, Datum *sequences, int n)
 {
-	Oid			argtypes[3] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {REGCLASSOID, TEXTARRAYOID, TEXTARRAYOID, REGTYPEOID};
+	Datum		values[4];
 	Datum	   *keys = palloc_extended(sizeof(Datum) * n, MCXT_ALLOC_HUGE);
 
 	for (int f = 0; f < n; f++)
@@ -872,17 +853,23 @@ memory_write_by_statement(KeyFact *kf, Datum *sequences, int n)
 	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(sequences, n, TEXTOID, -1, false,
 												TYPALIGN_INT));
+	values[3] = ObjectIdGetDatum(memory->seq_type);
 
 	/*
 	 * The arrays are unnested in the target list, which streams them (ROWS
 	 * FROM would store both in tuplestores first).
 	 */
 	(void) spi_rows(catalog_owner(),
+					memory->natts == DK_NATTS ?
+					"INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at, sequence_type)"
+					" SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now(), $4"
+					" ON CONFLICT (target, key, sequence_type) DO UPDATE"
+					" SET sequence = excluded.sequence, deleted_at = excluded.deleted_at" :
 					"INSERT INTO pipeline.deleted_keys (target, key, sequence, deleted_at)"
 					" SELECT $1, pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.now()"
 					" ON CONFLICT (target, key) DO UPDATE"
 					" SET sequence = excluded.sequence, deleted_at = excluded.deleted_at",
-					3, argtypes, values, NULL, false, SPI_OK_INSERT);
+					memory->natts == DK_NATTS ? 4 : 3, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
 /*
@@ -941,6 +928,8 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 			slot->tts_values[DK_KEY - 1] = keys[i];
 			slot->tts_values[DK_SEQUENCE - 1] = sequences[first + i];
 			slot->tts_values[DK_DELETED_AT - 1] = now;
+			if (memory->natts == DK_NATTS)
+				slot->tts_values[DK_SEQUENCE_TYPE - 1] = ObjectIdGetDatum(memory->seq_type);
 			ExecStoreVirtualTuple(slot);
 			/* the older row goes first, so the new one is unique */
 			if (ItemPointerIsValid(&fact->old))
@@ -951,7 +940,8 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 		{
 			/* the row as stored: the slot's values went into the tuple */
 			const Datum row[DK_NATTS] = {
-				ObjectIdGetDatum(memory->target), keys[i], sequences[first + i], now
+				ObjectIdGetDatum(memory->target), keys[i], sequences[first + i], now,
+				ObjectIdGetDatum(memory->seq_type)
 			};
 
 			for (int x = 0; x < indexes->ri_NumIndices; x++)
@@ -986,20 +976,14 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 static void
 count_remembered(int64 added)
 {
-	Oid			argtypes[3] = {REGCLASSOID, INT8OID, REGTYPEOID};
-	Datum		values[3] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added),
-	ObjectIdGetDatum(memory->seq_type)};
+	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
+	Datum		values[2] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added)};
 
-	/* a target remembered before 1.25 learns its type from its next write */
 	(void) spi_rows(catalog_owner(),
-					memory->typed ?
-					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys, sequence_type)"
-					" VALUES ($1, pg_catalog.now(), $2, $3) ON CONFLICT (target)"
-					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2, sequence_type = $3" :
 					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys)"
 					" VALUES ($1, pg_catalog.now(), $2) ON CONFLICT (target)"
 					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2",
-					memory->typed ? 3 : 2, argtypes, values, NULL, false, SPI_OK_INSERT);
+					2, argtypes, values, NULL, false, SPI_OK_INSERT);
 }
 
 static inline int
