@@ -169,7 +169,7 @@ RESET pipeline.deleted_keys_retention;
 CREATE TABLE many (id int PRIMARY KEY, v text, seq int);
 CREATE TABLE many_changes (id int, v text, seq int, op text);
 CREATE FUNCTION memory_scans() RETURNS bigint LANGUAGE sql AS
-$$ SELECT idx_scan FROM pg_stat_all_indexes WHERE indexrelid = 'pipeline.deleted_keys_pkey'::regclass $$;
+$$ SELECT idx_scan FROM pg_stat_all_indexes WHERE indexrelid = 'pipeline.deleted_keys_target_key_sequence_type_key'::regclass $$;
 CREATE TEMP TABLE scans (step text, n bigint);
 INSERT INTO many SELECT g, 'x', 1 FROM generate_series(1, 3000) g;
 INSERT INTO many_changes SELECT g, NULL, 10, 'D' FROM generate_series(1, 3000) g;
