@@ -50,6 +50,7 @@
 #include "schedule/schedule.h"
 #include "util/settings.h"
 #include "util/subxact.h"
+#include "views/refresh.h"
 
 #define MAX_WORKERS 64
 /* jobs in flight per worker: enough for a pass every few runs (pass_needed) */
@@ -149,6 +150,16 @@ static uint64 dag_generation = 0;
 static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
 
+/* A view found held waits, twice as long as the last time if it was then */
+static void
+hold_view(int index)
+{
+	int			shift = Min(hand_backs[index]++, 6);
+
+	held_until[index] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Min((int64) HELD_RETRY_MS << shift, HELD_RETRY_MAX_MS));
+}
+
 /* A held view's state, carried over a reload of the graph */
 typedef struct HeldView
 {
@@ -235,13 +246,7 @@ collect_jobs(void)
 		{
 			node_queued[view->index] = false;
 			if (handed_back[k])
-			{
-				int			shift = Min(hand_backs[view->index]++, 6);
-
-				held_until[view->index] =
-					TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												Min((int64) HELD_RETRY_MS << shift, HELD_RETRY_MAX_MS));
-			}
+				hold_view(view->index);
 			else
 				hand_backs[view->index] = 0;
 		}
@@ -724,6 +729,17 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		if (!OidIsValid(job.owner))
 		{
 			held_until[due[d].index] = TimestampTzPlusMilliseconds(now, HELD_RETRY_MAX_MS);
+			continue;
+		}
+
+		/*
+		 * a view handed back and still locked costs no worker's wait again
+		 * (deadlock_timeout and more): the lock table says so
+		 */
+		if (hand_backs[due[d].index] > 0 &&
+			refresh_lock_would_wait(dag->nodes[due[d].index].relid))
+		{
+			hold_view(due[d].index);
 			continue;
 		}
 		/* a view whose upstreams did not change costs no worker */

@@ -19,6 +19,8 @@
 #include "parser/parse_relation.h"
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -92,6 +94,40 @@ refresh_lock_with_upstreams(Oid relid)
 	lock_relations_all_or_nothing(upstreams, AccessShareLock,
 								  list_make1_oid(relid), ShareUpdateExclusiveLock);
 	return upstreams;
+}
+
+/* another process, not an autovacuum, holds a lock on relid in conflict with mode */
+static bool
+locked_by_others(Oid relid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	VirtualTransactionId *holders;
+	int			count;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	holders = GetLockConflicts(&tag, mode, &count);
+	for (int i = 0; i < count; i++)
+	{
+		/* a prepared transaction has no backend */
+		PGPROC	   *proc = BackendIdGetProc(holders[i].backendId);
+
+		if (proc == NULL || !(proc->statusFlags & PROC_IS_AUTOVACUUM))
+			return true;
+	}
+	return false;
+}
+
+bool
+refresh_lock_would_wait(Oid relid)
+{
+	ListCell   *lc;
+
+	if (locked_by_others(relid, ShareUpdateExclusiveLock))
+		return true;
+	foreach(lc, dag_upstreams(relid))
+		if (locked_by_others(lfirst_oid(lc), AccessShareLock))
+			return true;
+	return false;
 }
 
 void

@@ -50,6 +50,14 @@ extern List *refresh_lock_with_upstreams(Oid relid);
 extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
+ * Whether refresh_lock_with_upstreams() would wait now: another process
+ * holds a conflicting lock on the view or on a relation it reads (an
+ * autovacuum left out, which such a wait cancels).  Looked up in the lock
+ * table; takes no lock.
+ */
+extern bool refresh_lock_would_wait(Oid relid);
+
+/*
  * The locks a refresh of the view takes on its sources before anything
  * locks the view, in the order every refresh takes them (runs first add
  * tracking triggers, change_tracking.h): the capture a differential view

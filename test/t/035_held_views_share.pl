@@ -5,8 +5,9 @@
 # latest run's label stays old while it is held), and every reload of the
 # graph (any definition) forgot which views were held, so the workers
 # spent the whole hold handing them back and another role's view ran not
-# once.  Now hand-backs survive reloads and a handed-back view queues as if
-# it had run when it was free again.  The role has a hostile schema first
+# once.  Now hand-backs survive reloads, a handed-back view queues as if
+# it had run when it was free again, and it goes to no worker while the
+# lock table says it is still held.  The role has a hostile schema first
 # in its search_path.
 use strict;
 use warnings;
@@ -46,6 +47,7 @@ $node->poll_query_until('postgres', q{
 	SELECT count(*) > 0 FROM pipeline.runs WHERE matview = 'a.mv_a1'::regclass AND status = 'succeeded'})
   or BAIL_OUT('the scheduler does not run');
 
+my $log_offset = -s $node->logfile;
 my $holder = $node->background_psql('postgres', on_error_stop => 0);
 $holder->query_safe('BEGIN; LOCK TABLE m.src IN ACCESS EXCLUSIVE MODE;');
 my $held_at = sql('SELECT now()');
@@ -64,6 +66,15 @@ my $alice_runs = sql(qq{
 $holder->query_safe('ROLLBACK;');
 $holder->quit;
 cmp_ok($alice_runs, '>', 0, "another role's view ran while 60 held views were handed back ($alice_runs runs)");
+# A view handed back is not given to a worker again while the lock table
+# says it is still held: each costs one worker's wait per hold, not one
+# at every retry.
+my %hand_backs;
+my $log = substr(slurp_file($node->logfile), $log_offset);
+$hand_backs{$1}++ while $log =~ /pipeline: (mv_h\d+) stayed locked/g;
+my ($most) = sort { $b <=> $a } values %hand_backs;
+is($most // 0, 1, 'each held view was handed back once while held ('
+	  . scalar(keys %hand_backs) . ' views handed back)');
 is(sql(q{SELECT count(*) FROM pipeline.runs r JOIN pipeline.matviews v ON v.matview = r.matview
           WHERE v.schema_name = 'm' AND r.status = 'failed'}), '0', 'the held views failed no run');
 $node->poll_query_until('postgres', qq{
