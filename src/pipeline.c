@@ -264,6 +264,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	rebind_after(rebinding);
 	marks_after(marks);
 	follow_replaced_view(parsetree);
+	guard_after_statement(parsetree);
 	/* a database without the extension has no scheduler: one starts now */
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pipeline") == 0)

@@ -21,4 +21,10 @@
  */
 extern void guard_untagged_statement(Node *parsetree);
 
+/*
+ * After a statement: a view or materialized view it made must not read a
+ * table pipeline makes as it runs (catalog_is_runtime_relation()).
+ */
+extern void guard_after_statement(Node *parsetree);
+
 #endif

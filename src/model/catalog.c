@@ -25,6 +25,7 @@
 
 #include "model/catalog.h"
 #include "util/interval.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -284,6 +285,35 @@ bool
 catalog_is_managed(Oid relid)
 {
 	return fetch_view(relid) != NULL;
+}
+
+bool
+catalog_is_runtime_relation(Oid relid)
+{
+	Oid			schema = get_namespace_oid(PIPELINE_SCHEMA, true);
+	char	   *name;
+
+	if (!OidIsValid(schema) || get_rel_namespace(relid) != schema)
+		return false;
+	name = get_rel_name(relid);
+	return name != NULL &&
+		(strncmp(name, "state_", strlen("state_")) == 0 ||
+		 strncmp(name, "capture_log_", strlen("capture_log_")) == 0);
+}
+
+void
+catalog_refuse_runtime_reads(const char *what, List *relations)
+{
+	ListCell   *lc;
+
+	foreach(lc, relations)
+		if (catalog_is_runtime_relation(lfirst_oid(lc)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s must not read %s", what,
+							relation_qualified_name(lfirst_oid(lc))),
+					 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore."),
+					 errhint("Read the managed view instead.")));
 }
 
 bool

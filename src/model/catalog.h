@@ -107,6 +107,21 @@ extern Oid	catalog_owner(void);
 
 extern bool catalog_is_managed(Oid relid);
 
+/*
+ * Whether relid is one of the tables pipeline makes as it runs, members of
+ * the extension that pg_dump therefore leaves out: a differential view's
+ * state (pipeline.state_<view oid>, views/differential.c) or a capture log
+ * (pipeline.capture_log_<n>, views/capture_ddl.c).  Nothing of a user's
+ * may read them, or it would fail its restore.
+ */
+extern bool catalog_is_runtime_relation(Oid relid);
+
+/*
+ * Errors when a relation of relations (oids) is a run-time table
+ * (catalog_is_runtime_relation()); what names the reader.
+ */
+extern void catalog_refuse_runtime_reads(const char *what, List *relations);
+
 /* Whether the installed catalog records command ids of changes (1.2 on). */
 extern bool catalog_tracks_command_ids(void);
 

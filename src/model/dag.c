@@ -649,6 +649,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 		CommandCounterIncrement();
 	}
 	refuse_temporary_dependencies(relid, read);
+	catalog_refuse_runtime_reads("a managed view", read);
 }
 
 /* What reads_column_walker() looks for */
