@@ -43,9 +43,14 @@ SELECT pg_temp.refused(format('CREATE OR REPLACE VIEW rt_m.v_state AS SELECT * F
 SELECT pg_temp.refused(format('CREATE MATERIALIZED VIEW rt_m.m_state AS SELECT * FROM %s', :'state'));
 SELECT pg_temp.refused(format('CREATE VIEW rt_m.v_deep AS SELECT s.* FROM rt_m.ev e, LATERAL (SELECT * FROM %s) s', :'state'));
 SELECT pg_temp.refused(format('CREATE VIEW rt_m.v_log AS SELECT * FROM %s', :'capture_log'));
+-- through a function with a SQL-standard body (the function itself is not
+-- refused: README)
+SELECT pg_temp.refused(format('CREATE FUNCTION rt_m.states() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM %s; END', :'state'));
+SELECT pg_temp.refused('CREATE VIEW rt_m.v_fn AS SELECT rt_m.states() AS n');
+DROP FUNCTION rt_m.states();
 SELECT pg_temp.refused(format($$SELECT pipeline.create_matview('rt_m', 'st', 'SELECT * FROM %s', '1 hour')$$, :'state'));
 -- nothing was left of them
-SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'mv_st');
+SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'v_fn', 'mv_st');
 SELECT count(*) AS managed FROM pipeline.matviews WHERE schema_name = 'rt_m' AND name = 'st';
 \set VERBOSITY default
 -- pipeline's own views stay readable, and a view of the managed view is fine

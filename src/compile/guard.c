@@ -32,14 +32,8 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_depend.h"
-#include "catalog/pg_rewrite.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
@@ -52,11 +46,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "rewrite/prs2lock.h"
-#include "rewrite/rewriteSupport.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -885,37 +876,6 @@ guard_untagged_statement(Node *parsetree)
 		guard_statement(parsetree);
 }
 
-/* The relations the view (or materialized view) relid's query reads */
-static List *
-view_reads(Oid relid)
-{
-	Oid			rule = get_rewrite_oid(relid, ViewSelectRuleName, true);
-	List	   *read = NIL;
-	Relation	depend;
-	ScanKeyData key[2];
-	SysScanDesc scan;
-	HeapTuple	tuple;
-
-	if (!OidIsValid(rule))
-		return NIL;
-	depend = table_open(DependRelationId, AccessShareLock);
-	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(RewriteRelationId));
-	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(rule));
-	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
-
-		if (dep->refclassid == RelationRelationId && dep->refobjid != relid)
-			read = list_append_unique_oid(read, dep->refobjid);
-	}
-	systable_endscan(scan);
-	table_close(depend, AccessShareLock);
-	return read;
-}
-
 void
 guard_after_statement(Node *parsetree)
 {
@@ -933,7 +893,7 @@ guard_after_statement(Node *parsetree)
 	CommandCounterIncrement();	/* see the view's rule */
 	relid = RangeVarGetRelid(made, NoLock, true);
 	if (OidIsValid(relid))
-		catalog_refuse_runtime_reads(relation_qualified_name(relid), view_reads(relid));
+		dag_refuse_runtime_reads(relid);
 }
 
 /* ALTER SCHEMA ... RENAME of a schema holding managed views: refused */

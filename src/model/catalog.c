@@ -25,7 +25,6 @@
 
 #include "model/catalog.h"
 #include "util/interval.h"
-#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/spi_rows.h"
@@ -299,21 +298,6 @@ catalog_is_runtime_relation(Oid relid)
 	return name != NULL &&
 		(strncmp(name, "state_", strlen("state_")) == 0 ||
 		 strncmp(name, "capture_log_", strlen("capture_log_")) == 0);
-}
-
-void
-catalog_refuse_runtime_reads(const char *what, List *relations)
-{
-	ListCell   *lc;
-
-	foreach(lc, relations)
-		if (catalog_is_runtime_relation(lfirst_oid(lc)))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s must not read %s", what,
-							relation_qualified_name(lfirst_oid(lc))),
-					 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore."),
-					 errhint("Read the managed view instead.")));
 }
 
 bool

@@ -116,12 +116,6 @@ extern bool catalog_is_managed(Oid relid);
  */
 extern bool catalog_is_runtime_relation(Oid relid);
 
-/*
- * Errors when a relation of relations (oids) is a run-time table
- * (catalog_is_runtime_relation()); what names the reader.
- */
-extern void catalog_refuse_runtime_reads(const char *what, List *relations);
-
 /* Whether the installed catalog records command ids of changes (1.2 on). */
 extern bool catalog_tracks_command_ids(void);
 

@@ -562,14 +562,18 @@ walk_add_referenced(List **walk, const ObjectAddress *object)
 /*
  * Walks pg_depend from the objects of the walk (a plain view's query, a
  * function's argument type, a BEGIN ATOMIC body's objects) to the first
- * object in a temporary schema, or NULL.  Does not walk on from a managed
- * view other than relid: each was walked at its own definition.
+ * object that does not last: one in a temporary schema (*temporary set),
+ * or, with runtime, one of the tables pipeline makes as it runs
+ * (catalog_is_runtime_relation(), which a restore lacks); or NULL.  Does
+ * not walk on from a managed view other than relid: each was walked at its
+ * own definition.
  */
 static ObjectAddress *
-walk_to_temporary(List **walk, Oid relid)
+walk_to_unlasting(List **walk, Oid relid, bool runtime, bool *temporary)
 {
 	ListCell   *lc;
 
+	*temporary = false;
 	/* the list grows as it is walked */
 	foreach(lc, *walk)
 	{
@@ -578,40 +582,76 @@ walk_to_temporary(List **walk, Oid relid)
 		CHECK_FOR_INTERRUPTS();
 		if (object->classId == RelationRelationId)
 		{
+			if (runtime && catalog_is_runtime_relation(object->objectId))
+				return object;
 			if (object->objectId != relid && catalog_is_managed(object->objectId))
 				continue;
 			walk_add_rules(walk, object->objectId);
 		}
 		if (walk_add_referenced(walk, object))
+		{
+			*temporary = true;
 			return object;
+		}
 	}
 	return NULL;
+}
+
+/* Errors for a run-time table the walk found: what reads it */
+static void
+refuse_runtime_read(const char *what, const ObjectAddress *found)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s must not read %s", what, relation_qualified_name(found->objectId)),
+			 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore."),
+			 errhint("Read the managed view instead.")));
 }
 
 /*
  * Refuses a view that depends, through anything, on an object in a
  * temporary schema: the end of that session drops it with everything
  * depending on it, and fires no event trigger, so the view's catalog rows
- * would be left.  Walks from the view and from the relations its query
- * reads.
+ * would be left; or on a table pipeline makes as it runs, which a restore
+ * lacks.  Walks from the view and from the relations its query reads.
  */
 static void
-refuse_temporary_dependencies(Oid relid, List *relations_read)
+refuse_unlasting_dependencies(Oid relid, List *relations_read)
 {
 	List	   *walk = NIL;
 	ListCell   *lc;
-	ObjectAddress *temporary;
+	ObjectAddress *found;
+	bool		temporary;
 
 	walk_add(&walk, RelationRelationId, relid);
 	foreach(lc, relations_read)
 		walk_add(&walk, RelationRelationId, lfirst_oid(lc));
-	temporary = walk_to_temporary(&walk, relid);
-	if (temporary != NULL)
+	found = walk_to_unlasting(&walk, relid, true, &temporary);
+	if (found != NULL && temporary)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a managed view's query must not use temporary objects"),
 				 errdetail("It depends on %s, which is dropped when its session ends.",
-						   getObjectDescription(temporary, false))));
+						   getObjectDescription(found, false))));
+	if (found != NULL)
+		refuse_runtime_read("a managed view", found);
+	list_free_deep(walk);
+}
+
+void
+dag_refuse_runtime_reads(Oid relid)
+{
+	List	   *walk = NIL;
+	ObjectAddress *found;
+	bool		temporary;
+
+	/* a temporary view is gone before any dump */
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		return;
+	walk_add(&walk, RelationRelationId, relid);
+	found = walk_to_unlasting(&walk, relid, true, &temporary);
+	if (found != NULL && !temporary)
+		refuse_runtime_read(relation_qualified_name(relid), found);
 	list_free_deep(walk);
 }
 
@@ -625,7 +665,7 @@ dag_depends_on_temporary(Oid classid, Oid objid)
 	if (objid < FirstNormalObjectId)
 		return false;
 	walk_add(&walk, classid, objid);
-	temporary = walk_to_temporary(&walk, InvalidOid) != NULL;
+	(void) walk_to_unlasting(&walk, InvalidOid, false, &temporary);
 	list_free_deep(walk);
 	return temporary;
 }
@@ -648,8 +688,7 @@ dag_record_query_dependencies(Oid relid, const char *bound_query, Oid owner)
 		recordDependencyOnExpr(&view, (Node *) query, NIL, DEPENDENCY_NORMAL);
 		CommandCounterIncrement();
 	}
-	refuse_temporary_dependencies(relid, read);
-	catalog_refuse_runtime_reads("a managed view", read);
+	refuse_unlasting_dependencies(relid, read);
 }
 
 /* What reads_column_walker() looks for */

@@ -58,6 +58,13 @@ extern void dag_forget_column_dependency(Oid relid, Oid source, AttrNumber attnu
 extern bool dag_depends_on_temporary(Oid classid, Oid objid);
 
 /*
+ * Errors when the lasting view (or materialized view) relid reads, through
+ * anything, a table pipeline makes as it runs (catalog_is_runtime_relation()):
+ * pg_dump leaves those out, so the view would fail its restore.
+ */
+extern void dag_refuse_runtime_reads(Oid relid);
+
+/*
  * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the
  * edges of the managed views that read it, again from their bound queries
  * (it may read other tables now; skip-unchanged watches the edges).
