@@ -373,11 +373,25 @@ UPDATE pipeline.deleted_keys SET sequence_type = NULL WHERE target = 'typed'::re
 INSERT INTO typed_changes VALUES (3, 'late', 7, 'I');
 SELECT * FROM pipeline.apply_changes('typed_changes', 'typed', '{id}', 'seq');
 SELECT count(*) AS three FROM typed WHERE id = 3;
--- and a newer delete replaces it with a typed row
+-- another role's apply with another sequence type writes its delete beside
+-- it, never over it: replaced, the feed's delete of 3 was gone, and the
+-- feed's late change brought 3 back (found by an attack pass)
+SET ROLE dk_planter;
+SET search_path = dk_plant, public;
+CREATE TABLE dk_plant.planted_int (id int, v text, s int, op text);
+INSERT INTO dk_plant.planted_int VALUES (3, NULL, 2147483647, 'D');
+SELECT * FROM pipeline.apply_changes('dk_plant.planted_int', 'public.typed', '{id}', 's');
+RESET search_path;
+RESET ROLE;
+INSERT INTO typed_changes VALUES (3, 'late', 8, 'U');
+SELECT * FROM pipeline.apply_changes('typed_changes', 'typed', '{id}', 'seq');
+SELECT count(*) AS three FROM typed WHERE id = 3;
+-- and so is the feed's own newer delete, in its type
 INSERT INTO typed_changes VALUES (3, NULL, 20, 'D');
 SELECT * FROM pipeline.apply_changes('typed_changes', 'typed', '{id}', 'seq');
 SELECT key, sequence, sequence_type FROM pipeline.deleted_keys
- WHERE target = 'typed'::regclass AND key = '3';
+ WHERE target = 'typed'::regclass AND key = '3' ORDER BY sequence_type;
+SELECT keys FROM pipeline.deleted_keys_targets WHERE target = 'typed'::regclass;
 DROP TABLE typed, typed_changes;
 DROP SCHEMA dk_plant CASCADE;
 DROP ROLE dk_planter, dk_feed;

@@ -38,20 +38,53 @@ BEGIN
 EXCEPTION WHEN feature_not_supported THEN
     RETURN regexp_replace(SQLERRM, '_\d+', '_N', 'g');
 END $$;
+CREATE FUNCTION pg_temp.refused_in_use(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RETURN 'accepted';
+EXCEPTION WHEN object_in_use THEN
+    RETURN regexp_replace(SQLERRM, '_\d+', '_N', 'g');
+END $$;
 SELECT pg_temp.refused(format('CREATE VIEW rt_m.v_state AS SELECT * FROM %s', :'state'));
 SELECT pg_temp.refused(format('CREATE OR REPLACE VIEW rt_m.v_state AS SELECT * FROM %s', :'state'));
 SELECT pg_temp.refused(format('CREATE MATERIALIZED VIEW rt_m.m_state AS SELECT * FROM %s', :'state'));
 SELECT pg_temp.refused(format('CREATE VIEW rt_m.v_deep AS SELECT s.* FROM rt_m.ev e, LATERAL (SELECT * FROM %s) s', :'state'));
 SELECT pg_temp.refused(format('CREATE VIEW rt_m.v_log AS SELECT * FROM %s', :'capture_log'));
--- through a function with a SQL-standard body (the function itself is not
--- refused: README)
+-- anything else that records what it reads or uses (found by a second
+-- attack pass): a function's SQL-standard body or argument type, a rule, a
+-- default naming one, a check using its row type, a column of its row
+-- type, inheritance
 SELECT pg_temp.refused(format('CREATE FUNCTION rt_m.states() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM %s; END', :'state'));
-SELECT pg_temp.refused('CREATE VIEW rt_m.v_fn AS SELECT rt_m.states() AS n');
-DROP FUNCTION rt_m.states();
+SELECT pg_temp.refused(format('CREATE FUNCTION rt_m.f(x %s) RETURNS int LANGUAGE sql AS $f$SELECT 1$f$', :'capture_log'));
+CREATE TABLE rt_m.x (k int);
+SELECT pg_temp.refused(format('CREATE RULE r AS ON INSERT TO rt_m.x DO ALSO SELECT * FROM %s', :'state'));
+SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD COLUMN r regclass DEFAULT %L::regclass', :'state'));
+SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD CHECK ((NULL::%s) IS NULL)', :'capture_log'));
+SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD COLUMN s %s', :'state'));
+SELECT pg_temp.refused(format('CREATE TABLE rt_m.child () INHERITS (%s)', :'state'));
+-- the state table's owner may not grant it, move it out of pipeline's
+-- schema, or alter it (a grant is dumped; a moved table hides from the
+-- check above); nor may anything use its row type (a change table's
+-- sequence of that type made a restore of pipeline.deleted_keys fail)
+SELECT pg_temp.refused_in_use(format('GRANT SELECT ON %s TO PUBLIC', :'state'));
+SELECT pg_temp.refused_in_use(format('ALTER TABLE %s SET SCHEMA rt_m', :'state'));
+SELECT pg_temp.refused_in_use(format('ALTER TABLE %s ADD COLUMN extra int', :'state'));
+SELECT pg_temp.refused(format('CREATE TABLE rt_m.changes (id int, s %s, op text)', :'state'));
+SELECT pg_temp.refused(format('CREATE DOMAIN rt_m.seq AS %s[]', :'state'));
+-- a temporary table of the view's name does not hide the view from the check
+CREATE TEMP TABLE v_hidden (x int);
+SET search_path = rt_m, rt_trap, public;
+SELECT pg_temp.refused(format('CREATE VIEW v_hidden AS SELECT * FROM %s', :'state'));
+SET search_path = rt_trap, public;
+DROP TABLE pg_temp.v_hidden;
 SELECT pg_temp.refused(format($$SELECT pipeline.create_matview('rt_m', 'st', 'SELECT * FROM %s', '1 hour')$$, :'state'));
 -- nothing was left of them
-SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'v_fn', 'mv_st');
+SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'v_hidden', 'child', 'mv_st');
 SELECT count(*) AS managed FROM pipeline.matviews WHERE schema_name = 'rt_m' AND name = 'st';
+SELECT count(*) AS x_columns FROM pg_attribute WHERE attrelid = 'rt_m.x'::regclass AND attnum > 0;
+SELECT count(*) AS x_constraints FROM pg_constraint WHERE conrelid = 'rt_m.x'::regclass;
+SELECT count(*) AS x_rules FROM pg_rewrite WHERE ev_class = 'rt_m.x'::regclass;
+SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'rt_m'::regnamespace;
 \set VERBOSITY default
 -- pipeline's own views stay readable, and a view of the managed view is fine
 CREATE VIEW rt_m.v_status AS SELECT matview, last_status FROM pipeline.status;
@@ -59,7 +92,7 @@ CREATE VIEW rt_m.v_agg AS SELECT * FROM rt_m.mv_agg;
 SELECT * FROM rt_m.v_agg ORDER BY grp;
 RESET search_path;
 RESET ROLE;
-DROP FUNCTION pg_temp.refused(text);
+DROP FUNCTION pg_temp.refused(text), pg_temp.refused_in_use(text);
 SELECT pipeline.drop_matview('rt_m.mv_agg', cascade => true);
 DROP SCHEMA rt_m, rt_trap CASCADE;
 DROP ROLE rt_mallory;

@@ -250,11 +250,13 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	List	   *rebinding;
 	List	   *marks;
+	int			made;
 
 	launcher_stop_database_workers(database_to_be_alone(parsetree));
 	guard_untagged_statement(parsetree);
 	rebinding = rebind_before(parsetree);
 	marks = marks_before(parsetree);
+	made = guard_before_statement();
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
 								  params, queryEnv, dest, qc);
@@ -264,7 +266,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 	rebind_after(rebinding);
 	marks_after(marks);
 	follow_replaced_view(parsetree);
-	guard_after_statement(parsetree);
+	guard_after_statement(made);
 	/* a database without the extension has no scheduler: one starts now */
 	if (IsA(parsetree, CreateExtensionStmt) &&
 		strcmp(((CreateExtensionStmt *) parsetree)->extname, "pipeline") == 0)
@@ -284,6 +286,7 @@ _PG_init(void)
 	alerts_define_settings();
 	external_function_init();
 	runas_init();
+	guard_init();
 	MarkGUCPrefixReserved("pipeline");
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = pipeline_process_utility;

@@ -147,6 +147,7 @@ static uint64 dag_generation = 0;
  */
 #define HELD_RETRY_MS 1000
 #define HELD_RETRY_MAX_MS 30000
+#define HELD_QUEUE_EVERY 8
 static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
 
@@ -734,9 +735,13 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 
 		/*
 		 * a view handed back and still locked costs no worker's wait again
-		 * (deadlock_timeout and more): the lock table says so
+		 * (deadlock_timeout and more): the lock table says so.  Every
+		 * HELD_QUEUE_EVERY-th time a worker waits anyway, which queues it for
+		 * the lock: looking never does, and a session that frees the lock
+		 * only for moments between its holds would keep it out.
 		 */
 		if (hand_backs[due[d].index] > 0 &&
+			hand_backs[due[d].index] % HELD_QUEUE_EVERY != 0 &&
 			refresh_lock_would_wait(dag->nodes[due[d].index].relid))
 		{
 			hold_view(due[d].index);

@@ -34,9 +34,15 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -84,6 +90,28 @@ managed_view(RangeVar *rv)
 		!catalog_is_managed(relid))
 		return InvalidOid;
 	return relid;
+}
+
+/*
+ * Refuses DDL on one of the tables pipeline makes as it runs (a differential
+ * view's state, which its view's owner owns; a capture log): pg_dump leaves
+ * them out, so a grant on one, which it would dump, fails a restore, and a
+ * move out of pipeline's schema hides it from the check on their readers.
+ */
+static void
+refuse_runtime_relation(RangeVar *rv, const char *what)
+{
+	Oid			relid;
+
+	if (rv == NULL || creating_extension)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (OidIsValid(relid) && catalog_is_runtime_relation(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot %s %s: it is a table pipeline makes as it runs", what,
+						relation_qualified_name(relid)),
+				 errdetail("pg_dump leaves it out, and only pipeline changes it.")));
 }
 
 /*
@@ -815,6 +843,7 @@ untagged(Node *parsetree)
 		case T_AlterExtensionContentsStmt:
 			return ((AlterExtensionContentsStmt *) parsetree)->action > 0;
 		case T_RuleStmt:
+		case T_GrantStmt:
 			return true;
 		default:
 			return false;
@@ -876,24 +905,92 @@ guard_untagged_statement(Node *parsetree)
 		guard_statement(parsetree);
 }
 
-void
-guard_after_statement(Node *parsetree)
-{
-	RangeVar   *made = NULL;
-	Oid			relid;
+/*
+ * The objects users' statements made in this transaction, in
+ * TopMemoryContext (ObjectAddress), for guard_after_statement(): made
+ * outside pipeline's own DDL and extension scripts, of the kinds that
+ * record what they read or use.
+ */
+static List *made_objects = NIL;
+static object_access_hook_type prev_object_access_hook = NULL;
 
-	if (IsA(parsetree, ViewStmt))
-		made = ((ViewStmt *) parsetree)->view;
-	else if (IsA(parsetree, CreateTableAsStmt) &&
-			 ((CreateTableAsStmt *) parsetree)->objtype == OBJECT_MATVIEW)
-		made = ((CreateTableAsStmt *) parsetree)->into->rel;
-	if (made == NULL || runas_ddl_in_progress() || creating_extension ||
-		!OidIsValid(get_extension_oid("pipeline", true)))
+static void
+note_made_object(ObjectAccessType access, Oid classid, Oid objid, int subid, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classid, objid, subid, arg);
+	if (access != OAT_POST_CREATE || runas_ddl_in_progress() || creating_extension)
 		return;
-	CommandCounterIncrement();	/* see the view's rule */
-	relid = RangeVarGetRelid(made, NoLock, true);
-	if (OidIsValid(relid))
-		dag_refuse_runtime_reads(relid);
+	if (classid == RelationRelationId || classid == RewriteRelationId ||
+		classid == ProcedureRelationId || classid == ConstraintRelationId ||
+		classid == AttrDefaultRelationId || classid == PolicyRelationId ||
+		classid == TypeRelationId)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		ObjectAddress *object = palloc(sizeof(ObjectAddress));
+
+		/*
+		 * a column added: its relation, whose walk takes its columns; a
+		 * default: its relation and column, for now
+		 */
+		ObjectAddressSubSet(*object, classid, objid, subid);
+		made_objects = lappend(made_objects, object);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static void
+forget_made_objects(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		list_free_deep(made_objects);
+		made_objects = NIL;
+	}
+}
+
+void
+guard_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = note_made_object;
+	RegisterXactCallback(forget_made_objects, NULL);
+}
+
+int
+guard_before_statement(void)
+{
+	return list_length(made_objects);
+}
+
+void
+guard_after_statement(int mark)
+{
+	if (list_length(made_objects) <= mark)
+		return;
+	CommandCounterIncrement();	/* see what the statement recorded */
+	if (OidIsValid(get_extension_oid("pipeline", true)))
+		for (int i = mark; i < list_length(made_objects); i++)
+		{
+			ObjectAddress *object = list_nth(made_objects, i);
+			Oid			objid = object->objectId;
+
+			/* a relation's row type and array types: its relation tells */
+			if (object->classId == TypeRelationId &&
+				(OidIsValid(get_typ_typrelid(objid)) || OidIsValid(get_element_type(objid))))
+				continue;
+			if (object->classId == AttrDefaultRelationId)
+				objid = GetAttrDefaultOid(objid, object->objectSubId);
+			if (OidIsValid(objid))
+				dag_refuse_runtime_reads(object->classId, objid);
+		}
+	while (list_length(made_objects) > mark)
+	{
+		pfree(llast(made_objects));
+		made_objects = list_delete_last(made_objects);
+	}
 }
 
 /* ALTER SCHEMA ... RENAME of a schema holding managed views: refused */
@@ -1001,6 +1098,8 @@ guard_statement(Node *parsetree)
 				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
 				Oid			relid = managed_view(stmt->relation);
 
+				refuse_runtime_relation(stmt->relation, "move");
+
 				if (OidIsValid(relid))
 					refuse_alter(relid, gettext_noop("cannot move %s: it is managed by pipeline"));
 				break;
@@ -1024,7 +1123,19 @@ guard_statement(Node *parsetree)
 				}
 				break;
 			}
+		case T_GrantStmt:
+			{
+				GrantStmt  *stmt = (GrantStmt *) parsetree;
+				ListCell   *lc;
+
+				if (stmt->targtype == ACL_TARGET_OBJECT && stmt->objtype == OBJECT_TABLE)
+					foreach(lc, stmt->objects)
+						refuse_runtime_relation(lfirst_node(RangeVar, lc),
+												stmt->is_grant ? "grant privileges on" : "revoke privileges on");
+				break;
+			}
 		case T_AlterTableStmt:
+			refuse_runtime_relation(((AlterTableStmt *) parsetree)->relation, "alter");
 			guard_alter_table_triggers((AlterTableStmt *) parsetree);
 			guard_alter_table((AlterTableStmt *) parsetree);
 			guard_alter_table_inheritance((AlterTableStmt *) parsetree);

@@ -22,9 +22,13 @@
 extern void guard_untagged_statement(Node *parsetree);
 
 /*
- * After a statement: a view or materialized view it made must not read a
- * table pipeline makes as it runs (catalog_is_runtime_relation()).
+ * Around a user's utility statement: what it made (noted by an object
+ * access hook, guard_init()) must not depend on a table pipeline makes as
+ * it runs (catalog_is_runtime_relation()).  guard_before_statement()
+ * returns the mark guard_after_statement() takes.
  */
-extern void guard_after_statement(Node *parsetree);
+extern int	guard_before_statement(void);
+extern void guard_after_statement(int mark);
+extern void guard_init(void);
 
 #endif

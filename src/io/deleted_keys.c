@@ -62,6 +62,7 @@
 
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/runas.h"
 #include "util/settings.h"
 #include "util/relation_name.h"
@@ -78,7 +79,10 @@
 /* The unique index of (target, key, sequence_type), 1.25 */
 #define DK_TYPED_INDEX	"deleted_keys_target_key_sequence_type_key"
 
-/* A remembered key read whole, with its sequence parsed and its row */
+/*
+ * A remembered key read whole, with its sequence parsed and its row (none
+ * for a key remembered before 1.25: replaceable_row())
+ */
 typedef struct LoadedKey
 {
 	char	   *key;
@@ -247,6 +251,15 @@ canonical_form_of(Oid type)
 	}
 }
 
+/* type_holds_matching(): the row type of a table pipeline makes as it runs */
+static bool
+row_of_runtime_relation(Oid type, void *arg)
+{
+	Oid			relid = get_typ_typrelid(type);
+
+	return OidIsValid(relid) && catalog_is_runtime_relation(relid);
+}
+
 void
 deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos,
 				   double changes)
@@ -261,6 +274,17 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	Oid			func;
 	bool		isvarlena;
 
+	/*
+	 * the memory names the sequence's type (regtype), which a restore must
+	 * have made before it loads the memory: pg_dump leaves such a row type
+	 * out
+	 */
+	if (type_holds_matching(seq_base, row_of_runtime_relation, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the sequence column's type %s holds the row type of a table pipeline makes as it runs",
+						format_type_be(seq_att->atttypid)),
+				 errdetail("pg_dump leaves such tables out, and the deleted-key memory names the sequence's type.")));
 	m->target = target;
 	m->cxt = cxt;
 	m->changes = changes;
@@ -621,6 +645,25 @@ remembered_in_other_type(TupleTableSlot *slot)
 	return !isnull && DatumGetObjectId(type) != memory->seq_type;
 }
 
+/*
+ * The row in slot as one an apply may replace: not a key remembered before
+ * 1.25 (in a typed memory), whose type is unknown, so that another role's
+ * apply with a sequence of another type would erase the feed's delete
+ * there.  A newer delete is written beside it; it expires in its time.
+ */
+static void
+replaceable_row(TupleTableSlot *slot, ItemPointer tid)
+{
+	bool		isnull = false;
+
+	if (memory->natts == DK_NATTS)
+		(void) slot_getattr(slot, DK_SEQUENCE_TYPE, &isnull);
+	if (isnull)
+		ItemPointerSetInvalid(tid);
+	else
+		*tid = slot->tts_tid;
+}
+
 static Datum
 parse_remembered_sequence(char *spelled)
 {
@@ -678,7 +721,7 @@ memory_load(void)
 		entry->key = key;
 		entry->sequence =
 			parse_remembered_sequence(TextDatumGetCString(slot_getattr(memory->slot, DK_SEQUENCE, &isnull)));
-		entry->tid = memory->slot->tts_tid;
+		replaceable_row(memory->slot, &entry->tid);
 	}
 	memory_end_scan();
 	PopActiveSnapshot();
@@ -745,7 +788,7 @@ memory_lookup(const char *key, Datum *sequence, ItemPointer tid)
 		else
 			*sequence = parse_remembered_sequence(TextDatumGetCString(stored));
 		if (found && tid != NULL)
-			*tid = memory->slot->tts_tid;
+			replaceable_row(memory->slot, tid);
 	}
 	ExecClearTuple(memory->slot);
 	return found;
@@ -1083,7 +1126,8 @@ deleted_keys_record(void)
 			{
 				kf[f].old = old;
 				kf[kept++] = kf[f];
-				replaced++;
+				if (ItemPointerIsValid(&old))
+					replaced++;
 			}
 		}
 		if (probe)

@@ -292,12 +292,18 @@ catalog_is_runtime_relation(Oid relid)
 	Oid			schema = get_namespace_oid(PIPELINE_SCHEMA, true);
 	char	   *name;
 
-	if (!OidIsValid(schema) || get_rel_namespace(relid) != schema)
+	if (!OidIsValid(schema) || get_rel_namespace(relid) != schema ||
+		get_rel_relkind(relid) != RELKIND_RELATION)
 		return false;
 	name = get_rel_name(relid);
-	return name != NULL &&
-		(strncmp(name, "state_", strlen("state_")) == 0 ||
-		 strncmp(name, "capture_log_", strlen("capture_log_")) == 0);
+	if (strncmp(name, "state_", strlen("state_")) == 0)
+		name += strlen("state_");
+	else if (strncmp(name, "capture_log_", strlen("capture_log_")) == 0)
+		name += strlen("capture_log_");
+	else
+		return false;
+	/* a number: capture_log_seq is the sequence that numbers the logs */
+	return *name != '\0' && strspn(name, "0123456789") == strlen(name);
 }
 
 bool

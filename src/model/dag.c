@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -639,19 +640,25 @@ refuse_unlasting_dependencies(Oid relid, List *relations_read)
 }
 
 void
-dag_refuse_runtime_reads(Oid relid)
+dag_refuse_runtime_reads(Oid classid, Oid objid)
 {
 	List	   *walk = NIL;
 	ObjectAddress *found;
+	ObjectAddress object;
 	bool		temporary;
 
-	/* a temporary view is gone before any dump */
-	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+	/* a temporary object is gone before any dump; a dropped one too */
+	if (classid == RelationRelationId &&
+		(!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid)) ||
+		 get_rel_persistence(objid) == RELPERSISTENCE_TEMP))
 		return;
-	walk_add(&walk, RelationRelationId, relid);
-	found = walk_to_unlasting(&walk, relid, true, &temporary);
+	walk_add(&walk, classid, objid);
+	found = walk_to_unlasting(&walk, classid == RelationRelationId ? objid : InvalidOid,
+							  true, &temporary);
+	ObjectAddressSet(object, classid, objid);
 	if (found != NULL && !temporary)
-		refuse_runtime_read(relation_qualified_name(relid), found);
+		refuse_runtime_read(classid == RelationRelationId ? relation_qualified_name(objid) :
+							getObjectDescription(&object, false), found);
 	list_free_deep(walk);
 }
 

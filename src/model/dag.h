@@ -58,11 +58,13 @@ extern void dag_forget_column_dependency(Oid relid, Oid source, AttrNumber attnu
 extern bool dag_depends_on_temporary(Oid classid, Oid objid);
 
 /*
- * Errors when the lasting view (or materialized view) relid reads, through
- * anything, a table pipeline makes as it runs (catalog_is_runtime_relation()):
- * pg_dump leaves those out, so the view would fail its restore.
+ * Errors when the lasting object (a view, a rule, a function's body or
+ * argument types, a constraint, a default, a column's type...) depends,
+ * through anything, on a table pipeline makes as it runs
+ * (catalog_is_runtime_relation()): pg_dump leaves those out, so the object
+ * would fail its restore.
  */
-extern void dag_refuse_runtime_reads(Oid relid);
+extern void dag_refuse_runtime_reads(Oid classid, Oid objid);
 
 /*
  * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the
