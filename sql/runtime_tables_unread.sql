@@ -71,6 +71,11 @@ SELECT pg_temp.refused_in_use(format('ALTER TABLE %s SET SCHEMA rt_m', :'state')
 SELECT pg_temp.refused_in_use(format('ALTER TABLE %s ADD COLUMN extra int', :'state'));
 SELECT pg_temp.refused(format('CREATE TABLE rt_m.changes (id int, s %s, op text)', :'state'));
 SELECT pg_temp.refused(format('CREATE DOMAIN rt_m.seq AS %s[]', :'state'));
+-- nor through what alters an object: a view replaced, a table made to inherit
+CREATE VIEW rt_m.v_later AS SELECT 1 AS grp;
+SELECT pg_temp.refused(format('CREATE OR REPLACE VIEW rt_m.v_later AS SELECT k1 AS grp FROM %s', :'state'));
+SELECT pg_temp.refused(format('CREATE TABLE rt_m.y (LIKE %s); ALTER TABLE rt_m.y INHERIT %s', :'state', :'state'));
+SELECT pg_get_viewdef('rt_m.v_later'::regclass) AS v_later_kept;
 -- a temporary table of the view's name does not hide the view from the check
 CREATE TEMP TABLE v_hidden (x int);
 SET search_path = rt_m, rt_trap, public;
@@ -79,7 +84,7 @@ SET search_path = rt_trap, public;
 DROP TABLE pg_temp.v_hidden;
 SELECT pg_temp.refused(format($$SELECT pipeline.create_matview('rt_m', 'st', 'SELECT * FROM %s', '1 hour')$$, :'state'));
 -- nothing was left of them
-SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'v_hidden', 'child', 'mv_st');
+SELECT count(*) AS made FROM pg_class WHERE relnamespace = 'rt_m'::regnamespace AND relname IN ('v_state', 'm_state', 'v_deep', 'v_log', 'v_hidden', 'child', 'y', 'mv_st');
 SELECT count(*) AS managed FROM pipeline.matviews WHERE schema_name = 'rt_m' AND name = 'st';
 SELECT count(*) AS x_columns FROM pg_attribute WHERE attrelid = 'rt_m.x'::regclass AND attnum > 0;
 SELECT count(*) AS x_constraints FROM pg_constraint WHERE conrelid = 'rt_m.x'::regclass;

@@ -560,6 +560,12 @@ guard_alter_table_inheritance(AlterTableStmt *stmt)
 			continue;
 		if (!OidIsValid(relid) || !OidIsValid(parent))
 			continue;
+		if (catalog_is_runtime_relation(parent) && !creating_extension)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s must not read %s", relation_qualified_name(relid),
+							relation_qualified_name(parent)),
+					 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore.")));
 		/* a view's table as a child (the parent's ALTERs recurse) or a parent */
 		if (catalog_is_managed(relid) || catalog_is_managed(parent))
 			ereport(ERROR,
@@ -906,10 +912,10 @@ guard_untagged_statement(Node *parsetree)
 }
 
 /*
- * The objects users' statements made in this transaction, in
- * TopMemoryContext (ObjectAddress), for guard_after_statement(): made
- * outside pipeline's own DDL and extension scripts, of the kinds that
- * record what they read or use.
+ * The objects users' statements made or altered in this transaction, in
+ * TopMemoryContext (ObjectAddress), for guard_after_statement(): outside
+ * pipeline's own DDL and extension scripts, of the kinds that record what
+ * they read or use.
  */
 static List *made_objects = NIL;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -919,7 +925,9 @@ note_made_object(ObjectAccessType access, Oid classid, Oid objid, int subid, voi
 {
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classid, objid, subid, arg);
-	if (access != OAT_POST_CREATE || runas_ddl_in_progress() || creating_extension)
+	/* made, or altered (CREATE OR REPLACE, ALTER TABLE ... INHERIT) */
+	if ((access != OAT_POST_CREATE && access != OAT_POST_ALTER) ||
+		runas_ddl_in_progress() || creating_extension)
 		return;
 	if (classid == RelationRelationId || classid == RewriteRelationId ||
 		classid == ProcedureRelationId || classid == ConstraintRelationId ||
