@@ -91,6 +91,22 @@ SELECT count(*) AS x_constraints FROM pg_constraint WHERE conrelid = 'rt_m.x'::r
 SELECT count(*) AS x_rules FROM pg_rewrite WHERE ev_class = 'rt_m.x'::regclass;
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'rt_m'::regnamespace;
 \set VERBOSITY default
+-- pipeline's own work inside a statement that makes objects is not refused:
+-- a differential view defined, refreshed fully and then differentially, a
+-- full view refreshed, all in DO blocks
+DO $$ BEGIN
+    PERFORM pipeline.create_matview('rt_m', 'agg2', 'SELECT grp, count(*) AS n FROM rt_m.ev GROUP BY grp',
+                                    '1 hour', refresh_mode => 'differential');
+    PERFORM pipeline.refresh('rt_m.mv_agg2');
+    PERFORM pipeline.create_matview('rt_m', 'full2', 'SELECT grp, max(amt) AS m FROM rt_m.ev GROUP BY grp',
+                                    '1 hour', refresh_mode => 'full');
+END $$;
+INSERT INTO rt_m.ev VALUES (100, 1, 1);
+DO $$ BEGIN
+    PERFORM pipeline.refresh('rt_m.mv_agg2');
+    PERFORM pipeline.refresh('rt_m.mv_full2');
+END $$;
+SELECT * FROM rt_m.mv_agg2 ORDER BY grp;
 -- pipeline's own views stay readable, and a view of the managed view is fine
 CREATE VIEW rt_m.v_status AS SELECT matview, last_status FROM pipeline.status;
 CREATE VIEW rt_m.v_agg AS SELECT * FROM rt_m.mv_agg;
@@ -99,5 +115,7 @@ RESET search_path;
 RESET ROLE;
 DROP FUNCTION pg_temp.refused(text), pg_temp.refused_in_use(text);
 SELECT pipeline.drop_matview('rt_m.mv_agg', cascade => true);
+SELECT pipeline.drop_matview('rt_m.mv_agg2');
+SELECT pipeline.drop_matview('rt_m.mv_full2');
 DROP SCHEMA rt_m, rt_trap CASCADE;
 DROP ROLE rt_mallory;
