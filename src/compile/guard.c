@@ -920,6 +920,14 @@ guard_untagged_statement(Node *parsetree)
 static List *made_objects = NIL;
 static object_access_hook_type prev_object_access_hook = NULL;
 
+/*
+ * Utility statements under way (guard_before_statement()): only what they
+ * make is noted, so a refresh called from a query, which makes and drops
+ * a new heap, notes nothing.  An error leaves it counting to the end of
+ * the transaction: more is noted then, never less.
+ */
+static int	statements_under_way = 0;
+
 static void
 note_made_object(ObjectAccessType access, Oid classid, Oid objid, int subid, void *arg)
 {
@@ -927,7 +935,7 @@ note_made_object(ObjectAccessType access, Oid classid, Oid objid, int subid, voi
 		prev_object_access_hook(access, classid, objid, subid, arg);
 	/* made, or altered (CREATE OR REPLACE, ALTER TABLE ... INHERIT) */
 	if ((access != OAT_POST_CREATE && access != OAT_POST_ALTER) ||
-		runas_ddl_in_progress() || creating_extension)
+		statements_under_way == 0 || runas_ddl_in_progress() || creating_extension)
 		return;
 	if (classid == RelationRelationId || classid == RewriteRelationId ||
 		classid == ProcedureRelationId || classid == ConstraintRelationId ||
@@ -956,6 +964,7 @@ forget_made_objects(XactEvent event, void *arg)
 	{
 		list_free_deep(made_objects);
 		made_objects = NIL;
+		statements_under_way = 0;
 	}
 }
 
@@ -970,12 +979,15 @@ guard_init(void)
 int
 guard_before_statement(void)
 {
+	statements_under_way++;
 	return list_length(made_objects);
 }
 
 void
 guard_after_statement(int mark)
 {
+	if (statements_under_way > 0)
+		statements_under_way--;
 	if (list_length(made_objects) <= mark)
 		return;
 	CommandCounterIncrement();	/* see what the statement recorded */
