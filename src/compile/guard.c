@@ -561,11 +561,7 @@ guard_alter_table_inheritance(AlterTableStmt *stmt)
 		if (!OidIsValid(relid) || !OidIsValid(parent))
 			continue;
 		if (catalog_is_runtime_relation(parent) && !creating_extension)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s must not read %s", relation_qualified_name(relid),
-							relation_qualified_name(parent)),
-					 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore.")));
+			dag_refuse_runtime_read(relation_qualified_name(relid), parent);
 		/* a view's table as a child (the parent's ALTERs recurse) or a parent */
 		if (catalog_is_managed(relid) || catalog_is_managed(parent))
 			ereport(ERROR,

@@ -598,13 +598,12 @@ walk_to_unlasting(List **walk, Oid relid, bool runtime, bool *temporary)
 	return NULL;
 }
 
-/* Errors for a run-time table the walk found: what reads it */
-static void
-refuse_runtime_read(const char *what, const ObjectAddress *found)
+void
+dag_refuse_runtime_read(const char *what, Oid runtime_relid)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s must not read %s", what, relation_qualified_name(found->objectId)),
+			 errmsg("%s must not read %s", what, relation_qualified_name(runtime_relid)),
 			 errdetail("It is a table pipeline makes as it runs, which pg_dump leaves out: whatever reads it would fail its restore."),
 			 errhint("Read the managed view instead.")));
 }
@@ -635,7 +634,7 @@ refuse_unlasting_dependencies(Oid relid, List *relations_read)
 				 errdetail("It depends on %s, which is dropped when its session ends.",
 						   getObjectDescription(found, false))));
 	if (found != NULL)
-		refuse_runtime_read("a managed view", found);
+		dag_refuse_runtime_read("a managed view", found->objectId);
 	list_free_deep(walk);
 }
 
@@ -657,8 +656,8 @@ dag_refuse_runtime_reads(Oid classid, Oid objid)
 							  true, &temporary);
 	ObjectAddressSet(object, classid, objid);
 	if (found != NULL && !temporary)
-		refuse_runtime_read(classid == RelationRelationId ? relation_qualified_name(objid) :
-							getObjectDescription(&object, false), found);
+		dag_refuse_runtime_read(classid == RelationRelationId ? relation_qualified_name(objid) :
+								getObjectDescription(&object, false), found->objectId);
 	list_free_deep(walk);
 }
 

@@ -66,6 +66,9 @@ extern bool dag_depends_on_temporary(Oid classid, Oid objid);
  */
 extern void dag_refuse_runtime_reads(Oid classid, Oid objid);
 
+/* The error that what reads runtime_relid, a table pipeline makes as it runs */
+extern void dag_refuse_runtime_read(const char *what, Oid runtime_relid) pg_attribute_noreturn();
+
 /*
  * After CREATE OR REPLACE VIEW (or RULE "_RETURN") of plain view view: the
  * edges of the managed views that read it, again from their bound queries
