@@ -62,6 +62,12 @@ SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD COLUMN r regclass DEFAULT 
 SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD CHECK ((NULL::%s) IS NULL)', :'capture_log'));
 SELECT pg_temp.refused(format('ALTER TABLE rt_m.x ADD COLUMN s %s', :'state'));
 SELECT pg_temp.refused(format('CREATE TABLE rt_m.child () INHERITS (%s)', :'state'));
+-- a cast, a trigger's WHEN clause, a statistics object's expression
+SELECT pg_temp.refused(format('CREATE CAST (%s AS text) WITH INOUT', :'state'));
+CREATE FUNCTION rt_m.tf() RETURNS trigger LANGUAGE plpgsql AS $f$BEGIN RETURN NEW; END$f$;
+SELECT pg_temp.refused(format('CREATE TRIGGER tw BEFORE INSERT ON rt_m.x FOR EACH ROW WHEN ((NULL::%s) IS NULL) EXECUTE FUNCTION rt_m.tf()', :'capture_log'));
+SELECT pg_temp.refused(format('CREATE STATISTICS rt_m.xs ON (k), ((NULL::%s) IS NULL) FROM rt_m.x', :'capture_log'));
+DROP FUNCTION rt_m.tf();
 -- the state table's owner may not grant it, move it out of pipeline's
 -- schema, or alter it (a grant is dumped; a moved table hides from the
 -- check above); nor may anything use its row type (a change table's
@@ -113,6 +119,15 @@ CREATE VIEW rt_m.v_agg AS SELECT * FROM rt_m.mv_agg;
 SELECT * FROM rt_m.v_agg ORDER BY grp;
 RESET search_path;
 RESET ROLE;
+-- nor may a superuser grant them all at once; what alters pipeline's own
+-- tables (an owner change) is no reader of them
+SELECT pg_temp.refused_in_use('GRANT SELECT ON ALL TABLES IN SCHEMA pipeline TO PUBLIC');
+CREATE ROLE rt_bob;
+BEGIN;
+REASSIGN OWNED BY rt_mallory TO rt_bob;
+SELECT relowner::regrole AS state_owner_after FROM pg_class WHERE oid = :'state'::regclass;
+ROLLBACK;
+DROP ROLE rt_bob;
 DROP FUNCTION pg_temp.refused(text), pg_temp.refused_in_use(text);
 SELECT pipeline.drop_matview('rt_m.mv_agg', cascade => true);
 SELECT pipeline.drop_matview('rt_m.mv_agg2');

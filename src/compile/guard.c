@@ -44,6 +44,9 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_statistic_ext.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_cast.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
@@ -69,6 +72,7 @@
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "util/relation_name.h"
+#include "util/settings.h"
 
 /*
  * The managed view rv names, or InvalidOid: a materialized view, or the
@@ -936,7 +940,9 @@ note_made_object(ObjectAccessType access, Oid classid, Oid objid, int subid, voi
 	if (classid == RelationRelationId || classid == RewriteRelationId ||
 		classid == ProcedureRelationId || classid == ConstraintRelationId ||
 		classid == AttrDefaultRelationId || classid == PolicyRelationId ||
-		classid == TypeRelationId)
+		classid == TypeRelationId || classid == CastRelationId ||
+		classid == TriggerRelationId || classid == StatisticExtRelationId ||
+		classid == OperatorRelationId)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		ObjectAddress *object = palloc(sizeof(ObjectAddress));
@@ -1148,6 +1154,17 @@ guard_statement(Node *parsetree)
 					foreach(lc, stmt->objects)
 						refuse_runtime_relation(lfirst_node(RangeVar, lc),
 												stmt->is_grant ? "grant privileges on" : "revoke privileges on");
+				/* ALL TABLES IN SCHEMA pipeline takes its run-time tables too */
+				if (stmt->targtype == ACL_TARGET_ALL_IN_SCHEMA && stmt->objtype == OBJECT_TABLE &&
+					!creating_extension)
+					foreach(lc, stmt->objects)
+						if (strcmp(strVal(lfirst(lc)), PIPELINE_SCHEMA) == 0)
+							ereport(ERROR,
+									(errcode(ERRCODE_OBJECT_IN_USE),
+									 errmsg("cannot %s privileges on all tables in schema %s: it holds tables pipeline makes as it runs",
+											stmt->is_grant ? "grant" : "revoke", PIPELINE_SCHEMA),
+									 errdetail("pg_dump leaves those out, and would write their grants."),
+									 errhint("Name the tables.")));
 				break;
 			}
 		case T_AlterTableStmt:

@@ -20,6 +20,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_rewrite.h"
@@ -565,12 +566,13 @@ walk_add_referenced(List **walk, const ObjectAddress *object)
  * function's argument type, a BEGIN ATOMIC body's objects) to the first
  * object that does not last: one in a temporary schema (*temporary set),
  * or, with runtime, one of the tables pipeline makes as it runs
- * (catalog_is_runtime_relation(), which a restore lacks); or NULL.  Does
- * not walk on from a managed view other than relid: each was walked at its
- * own definition.
+ * (catalog_is_runtime_relation(), which a restore lacks); or NULL.  With
+ * stop_at_managed, does not walk on from a managed view other than relid:
+ * each was walked at its own definition (looking costs more than walking
+ * on, where the walk is short).
  */
 static ObjectAddress *
-walk_to_unlasting(List **walk, Oid relid, bool runtime, bool *temporary)
+walk_to_unlasting(List **walk, Oid relid, bool runtime, bool stop_at_managed, bool *temporary)
 {
 	ListCell   *lc;
 
@@ -583,11 +585,16 @@ walk_to_unlasting(List **walk, Oid relid, bool runtime, bool *temporary)
 		CHECK_FOR_INTERRUPTS();
 		if (object->classId == RelationRelationId)
 		{
+			char		relkind = get_rel_relkind(object->objectId);
+
 			if (runtime && catalog_is_runtime_relation(object->objectId))
 				return object;
-			if (object->objectId != relid && catalog_is_managed(object->objectId))
+			if (stop_at_managed && object->objectId != relid &&
+				catalog_is_managed(object->objectId))
 				continue;
-			walk_add_rules(walk, object->objectId);
+			/* only a view's or materialized view's query is a SELECT rule */
+			if (relkind == RELKIND_VIEW || relkind == RELKIND_MATVIEW)
+				walk_add_rules(walk, object->objectId);
 		}
 		if (walk_add_referenced(walk, object))
 		{
@@ -626,7 +633,7 @@ refuse_unlasting_dependencies(Oid relid, List *relations_read)
 	walk_add(&walk, RelationRelationId, relid);
 	foreach(lc, relations_read)
 		walk_add(&walk, RelationRelationId, lfirst_oid(lc));
-	found = walk_to_unlasting(&walk, relid, true, &temporary);
+	found = walk_to_unlasting(&walk, relid, true, true, &temporary);
 	if (found != NULL && temporary)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -646,14 +653,27 @@ dag_refuse_runtime_reads(Oid classid, Oid objid)
 	ObjectAddress object;
 	bool		temporary;
 
-	/* a temporary object is gone before any dump; a dropped one too */
-	if (classid == RelationRelationId &&
-		(!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid)) ||
-		 get_rel_persistence(objid) == RELPERSISTENCE_TEMP))
-		return;
+	/*
+	 * a temporary object is gone before any dump; a dropped one too; and a
+	 * run-time table, its index or its TOAST table is no reader of it (an
+	 * owner change, a move to another tablespace alter them)
+	 */
+	if (classid == RelationRelationId)
+	{
+		char		relkind;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid)) ||
+			get_rel_persistence(objid) == RELPERSISTENCE_TEMP ||
+			get_rel_namespace(objid) == PG_TOAST_NAMESPACE)
+			return;
+		relkind = get_rel_relkind(objid);
+		if (catalog_is_runtime_relation(objid) ||
+			((relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX) &&
+			 catalog_is_runtime_relation(IndexGetRelation(objid, false))))
+			return;
+	}
 	walk_add(&walk, classid, objid);
-	found = walk_to_unlasting(&walk, classid == RelationRelationId ? objid : InvalidOid,
-							  true, &temporary);
+	found = walk_to_unlasting(&walk, InvalidOid, true, false, &temporary);
 	ObjectAddressSet(object, classid, objid);
 	if (found != NULL && !temporary)
 		dag_refuse_runtime_read(classid == RelationRelationId ? relation_qualified_name(objid) :
@@ -671,7 +691,7 @@ dag_depends_on_temporary(Oid classid, Oid objid)
 	if (objid < FirstNormalObjectId)
 		return false;
 	walk_add(&walk, classid, objid);
-	(void) walk_to_unlasting(&walk, InvalidOid, false, &temporary);
+	(void) walk_to_unlasting(&walk, InvalidOid, false, true, &temporary);
 	list_free_deep(walk);
 	return temporary;
 }
