@@ -147,9 +147,17 @@ static uint64 dag_generation = 0;
  */
 #define HELD_RETRY_MS 1000
 #define HELD_RETRY_MAX_MS 30000
-#define HELD_QUEUE_EVERY 8
 static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
+
+/*
+ * Who held a handed-back view when the scheduler last looked in the lock
+ * table (refresh_lock_would_wait()'s hash; 0: not looked since the
+ * hand-back).  The same holders: it waits on, costing no worker.  Others:
+ * the lock changes hands, and a worker's wait, which queues for it, gets
+ * its turn (claim_or_hand_back()); a look never would.
+ */
+static uint64 *held_by = NULL;
 
 /* A view found held waits, twice as long as the last time if it was then */
 static void
@@ -167,6 +175,7 @@ typedef struct HeldView
 	Oid			relid;
 	TimestampTz until;
 	int			hand_backs;
+	uint64		held_by;
 } HeldView;
 
 /* the scheduler's database, and the version skew it last logged there */
@@ -246,6 +255,7 @@ collect_jobs(void)
 		if (view->generation == dag_generation && node_queued != NULL)
 		{
 			node_queued[view->index] = false;
+			held_by[view->index] = 0;
 			if (handed_back[k])
 				hold_view(view->index);
 			else
@@ -375,6 +385,7 @@ reload_stale_inputs(Oid extension)
 			held[held_count].relid = cached_dag->nodes[i].relid;
 			held[held_count].until = held_until[i];
 			held[held_count].hand_backs = hand_backs[i];
+			held[held_count].held_by = held_by[i];
 			held_count++;
 		}
 		cached_dag = NULL;
@@ -382,6 +393,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = NULL;
 		held_until = NULL;
 		hand_backs = NULL;
+		held_by = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
 		cached_dag = dag_load();
@@ -391,6 +403,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
 		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
+		held_by = palloc0(sizeof(uint64) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		for (int h = 0; h < held_count; h++)
 		{
@@ -400,6 +413,7 @@ reload_stale_inputs(Oid extension)
 			{
 				held_until[i] = held[h].until;
 				hand_backs[i] = held[h].hand_backs;
+				held_by[i] = held[h].held_by;
 			}
 		}
 		if (held != NULL)
@@ -734,18 +748,22 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		}
 
 		/*
-		 * a view handed back and still locked costs no worker's wait again
-		 * (deadlock_timeout and more): the lock table says so.  Every
-		 * HELD_QUEUE_EVERY-th time a worker waits anyway, which queues it for
-		 * the lock: looking never does, and a session that frees the lock
-		 * only for moments between its holds would keep it out.
+		 * a view handed back and still locked by the same transactions costs
+		 * no worker's wait again (deadlock_timeout and more): the lock table
+		 * says so (held_by)
 		 */
-		if (hand_backs[due[d].index] > 0 &&
-			hand_backs[due[d].index] % HELD_QUEUE_EVERY != 0 &&
-			refresh_lock_would_wait(dag->nodes[due[d].index].relid))
+		if (hand_backs[due[d].index] > 0)
 		{
-			hold_view(due[d].index);
-			continue;
+			int			i = due[d].index;
+			uint64		holders;
+
+			if (refresh_lock_would_wait(dag->nodes[i].relid, &holders) &&
+				(held_by[i] == 0 || held_by[i] == holders))
+			{
+				held_by[i] = holders;
+				hold_view(i);
+				continue;
+			}
 		}
 		/* a view whose upstreams did not change costs no worker */
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict,

@@ -13,6 +13,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/matview.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -96,38 +97,45 @@ refresh_lock_with_upstreams(Oid relid)
 	return upstreams;
 }
 
-/* another process, not an autovacuum, holds a lock on relid in conflict with mode */
+/*
+ * Whether another process, not an autovacuum, holds a lock on relid in
+ * conflict with mode; their transactions are mixed into *holders.
+ */
 static bool
-locked_by_others(Oid relid, LOCKMODE mode)
+locked_by_others(Oid relid, LOCKMODE mode, uint64 *holders)
 {
 	LOCKTAG		tag;
-	VirtualTransactionId *holders;
+	VirtualTransactionId *conflicts;
 	int			count;
+	bool		locked = false;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	holders = GetLockConflicts(&tag, mode, &count);
+	conflicts = GetLockConflicts(&tag, mode, &count);
 	for (int i = 0; i < count; i++)
 	{
 		/* a prepared transaction has no backend */
-		PGPROC	   *proc = BackendIdGetProc(holders[i].backendId);
+		PGPROC	   *proc = BackendIdGetProc(conflicts[i].backendId);
 
-		if (proc == NULL || !(proc->statusFlags & PROC_IS_AUTOVACUUM))
-			return true;
+		if (proc != NULL && (proc->statusFlags & PROC_IS_AUTOVACUUM))
+			continue;
+		locked = true;
+		*holders = hash_combine64(*holders, ((uint64) conflicts[i].backendId << 32) |
+								  conflicts[i].localTransactionId);
 	}
-	return false;
+	return locked;
 }
 
 bool
-refresh_lock_would_wait(Oid relid)
+refresh_lock_would_wait(Oid relid, uint64 *holders)
 {
 	ListCell   *lc;
+	bool		locked;
 
-	if (locked_by_others(relid, ShareUpdateExclusiveLock))
-		return true;
+	*holders = 0;
+	locked = locked_by_others(relid, ShareUpdateExclusiveLock, holders);
 	foreach(lc, dag_upstreams(relid))
-		if (locked_by_others(lfirst_oid(lc), AccessShareLock))
-			return true;
-	return false;
+		locked |= locked_by_others(lfirst_oid(lc), AccessShareLock, holders);
+	return locked;
 }
 
 void

@@ -52,10 +52,11 @@ extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 /*
  * Whether refresh_lock_with_upstreams() would wait now: another process
  * holds a conflicting lock on the view or on a relation it reads (an
- * autovacuum left out, which such a wait cancels).  Looked up in the lock
+ * autovacuum left out, which such a wait cancels); *holders is a hash of
+ * their transactions, to tell whether they changed.  Looked up in the lock
  * table; takes no lock.
  */
-extern bool refresh_lock_would_wait(Oid relid);
+extern bool refresh_lock_would_wait(Oid relid, uint64 *holders);
 
 /*
  * The locks a refresh of the view takes on its sources before anything
