@@ -357,6 +357,52 @@ delete_expired_keys(Datum *values, Oid *argtypes)
 }
 
 /*
+ * The xmin of the target's row in pipeline.deleted_keys_targets as
+ * snapshot sees it, or InvalidTransactionId.
+ */
+static TransactionId
+targets_row_xmin(Snapshot snapshot)
+{
+	Relation	targets = table_open(memory->targets_relid, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	TransactionId xmin = InvalidTransactionId;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(memory->target));
+	scan = systable_beginscan(targets, RelationGetPrimaryKeyIndex(targets), true, snapshot, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		xmin = HeapTupleHeaderGetXmin(tuple->t_data);
+	systable_endscan(scan);
+	table_close(targets, AccessShareLock);
+	return xmin;
+}
+
+/*
+ * Under a transaction snapshot, the memory this apply reads must be all
+ * that applies before its lock committed: one that remembered keys after
+ * the snapshot was taken (its count in the target's row changed) would go
+ * unseen, and a change older than its delete would bring the row back.
+ * The same serialization failure PostgreSQL raises for a row updated since.
+ */
+static void
+refuse_unseen_memory(void)
+{
+	TransactionId latest;
+
+	if (!IsolationUsesXactSnapshot() || !OidIsValid(memory->targets_relid))
+		return;
+	latest = targets_row_xmin(GetLatestSnapshot());
+	if (TransactionIdIsValid(latest) && latest != targets_row_xmin(GetTransactionSnapshot()))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent apply_changes() into %s",
+						relation_qualified_name(memory->target)),
+				 errdetail("Another apply remembered deleted keys of it after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction, or apply under READ COMMITTED.")));
+}
+
+/*
  * The 1.2-1.7 memory (no pipeline.deleted_keys_targets): every apply prunes
  * through the expiry index, then looks for a remembered key.
  */
@@ -395,6 +441,7 @@ deleted_keys_prune(void)
 	 */
 	if (!OidIsValid(memory->targets_relid))
 		return memory->remembered = prune_every_apply(values, argtypes);
+	refuse_unseen_memory();
 	target = spi_rows(catalog_owner(),
 					  "SELECT pruned_at OPERATOR(pg_catalog.<)"
 					  "       (pg_catalog.now() OPERATOR(pg_catalog.-) $3), keys"
@@ -1148,7 +1195,12 @@ deleted_keys_record(void)
 	if (n == 0)
 		return;
 	memory_write(kf, sequences, n);
-	if (OidIsValid(memory->targets_relid) && n > replaced)
+
+	/*
+	 * replaced keys too: an apply under a transaction snapshot sees the row
+	 * change
+	 */
+	if (OidIsValid(memory->targets_relid))
 		count_remembered(n - replaced);
 }
 
