@@ -249,4 +249,18 @@ SELECT pipeline.define($$/**
 SELECT count(*) FROM errs.mv_at_keys;
 SELECT pipeline.drop_matview('errs.mv_at_keys');
 
+-- key values are read ignoring case, as create_matview() reads them
+SELECT pipeline.define($$/**
+ * @matview-schema errs
+ * @matview-name spelled
+ * @matview-type Regular
+ * @refresh-mode FULL
+ * @interval-in-minutes 5
+ */ SELECT expect FROM errs.at_keys$$);
+SELECT matview_type, refresh_mode FROM pipeline.matviews WHERE matview = 'errs.mv_spelled'::regclass;
+SELECT pipeline.create_matview('errs', 'spelled2', 'SELECT expect FROM errs.at_keys', '5 minutes',
+                               matview_type => 'Regular', refresh_mode => 'FULL');
+SELECT pipeline.drop_matview('errs.mv_spelled');
+SELECT pipeline.drop_matview('errs.mv_spelled2');
+
 DROP SCHEMA errs CASCADE;

@@ -567,16 +567,20 @@ set_type(MatviewDefinition *def, KeyState *state, const char *key,
 	state->type_key = key;
 }
 
+/*
+ * Key values are matched ignoring case, as create_matview() matches its
+ * arguments (matview_type_from_name(), refresh_mode_from_name()).
+ */
 static void
 apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	if (strcmp(value, "regular") == 0)
+	if (pg_strcasecmp(value, "regular") == 0)
 		set_type(def, state, key, MATVIEW_REGULAR, line);
-	else if (strcmp(value, "incremental") == 0)
+	else if (pg_strcasecmp(value, "incremental") == 0)
 		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
-	else if (strcmp(value, "mirror") == 0)
+	else if (pg_strcasecmp(value, "mirror") == 0)
 		set_type(def, state, key, MATVIEW_MIRROR, line);
-	else if (strcmp(value, "unload") == 0)
+	else if (pg_strcasecmp(value, "unload") == 0)
 		set_type(def, state, key, MATVIEW_UNLOAD, line);
 	else
 		report_bad_value(key, value, line, "regular, incremental, mirror, unload");
@@ -585,7 +589,7 @@ apply_matview_type(MatviewDefinition *def, KeyState *state, const char *key, cha
 static void
 apply_table_type(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	if (strcmp(value, "regular") != 0)
+	if (pg_strcasecmp(value, "regular") != 0)
 		report_bad_value(key, value, line, "regular");
 	set_type(def, state, key, MATVIEW_REGULAR, line);
 }
@@ -593,9 +597,9 @@ apply_table_type(MatviewDefinition *def, KeyState *state, const char *key, char 
 static void
 apply_update_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	if (strcmp(value, "replace") == 0)
+	if (pg_strcasecmp(value, "replace") == 0)
 		set_type(def, state, key, MATVIEW_REGULAR, line);
-	else if (strcmp(value, "append") == 0)
+	else if (pg_strcasecmp(value, "append") == 0)
 		set_type(def, state, key, MATVIEW_INCREMENTAL, line);
 	else
 		report_bad_value(key, value, line, "replace, append");
@@ -610,11 +614,11 @@ apply_incremental_key(MatviewDefinition *def, KeyState *state, const char *key, 
 static void
 apply_refresh_mode(MatviewDefinition *def, KeyState *state, const char *key, char *value, int line)
 {
-	if (strcmp(value, "auto") == 0)
+	if (pg_strcasecmp(value, "auto") == 0)
 		def->requested_mode = REFRESH_MODE_AUTO;
-	else if (strcmp(value, "differential") == 0)
+	else if (pg_strcasecmp(value, "differential") == 0)
 		def->requested_mode = REFRESH_MODE_DIFFERENTIAL;
-	else if (strcmp(value, "full") == 0)
+	else if (pg_strcasecmp(value, "full") == 0)
 		def->requested_mode = REFRESH_MODE_FULL;
 	else
 		report_bad_value(key, value, line, "auto, differential, full");
