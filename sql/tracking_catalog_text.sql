@@ -105,6 +105,16 @@ UNION ALL
 SELECT 'row_json', count(*) FROM (SELECT * FROM ctx.mv_row_json
    EXCEPT SELECT t.ident, to_jsonb(t) FROM ctx.t t) d;
 
+-- a whole row's IS NULL writes no text, yet a column added without a
+-- value makes no row whole: the view runs at the next label
+SELECT pipeline.create_matview('ctx', 'whole_rows', 'SELECT t.ident FROM ctx.t t WHERE t IS NOT NULL', '1 hour');
+SELECT status FROM pipeline.run_due('2040-01-01 05:00+00') WHERE matview = 'ctx.mv_whole_rows'::regclass;
+SELECT status FROM pipeline.run_due('2040-01-01 06:00+00') WHERE matview = 'ctx.mv_whole_rows'::regclass;
+ALTER TABLE ctx.t ADD COLUMN blank int;
+SELECT status FROM pipeline.run_due('2040-01-01 07:00+00') WHERE matview = 'ctx.mv_whole_rows'::regclass;
+SELECT count(*) AS whole_rows FROM ctx.mv_whole_rows;
+SELECT status FROM pipeline.run_due('2040-01-01 08:00+00') WHERE matview = 'ctx.mv_whole_rows'::regclass;
+
 SELECT pipeline.drop_matview(matview) FROM pipeline.matviews
  WHERE schema_name = 'ctx' ORDER BY name;
 RESET search_path;

@@ -21,7 +21,9 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
+#include "parser/parsetree.h"
 #include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
@@ -123,6 +125,31 @@ typedef struct OpaqueSearch
 } OpaqueSearch;
 
 static bool opaque_walker(Node *node, OpaqueSearch *search);
+
+/*
+ * The tables query reads whole rows of (at its own level, in its sublinks
+ * too), into names: a whole row is as many columns as the table has now,
+ * so a column added or dropped changes it (its IS NULL, its text) and
+ * writes no change row; as for a row's text, a change of its table's
+ * columns since the last success counts as a change.
+ */
+static void
+note_whole_rows(Query *query, CatalogTextNames *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, pull_vars_of_level((Node *) query, 0))
+	{
+		Var		   *var = lfirst(lc);
+		RangeTblEntry *rte;
+
+		if (!IsA(var, Var) || var->varattno != InvalidAttrNumber)
+			continue;
+		rte = rt_fetch(var->varno, query->rtable);
+		if (rte->rtekind == RTE_RELATION)
+			names->row_relations = list_append_unique_oid(names->row_relations, rte->relid);
+	}
+}
 
 /* pipeline.record_change() */
 static Oid
@@ -284,6 +311,7 @@ opaque_walker(Node *node, OpaqueSearch *search)
 		bool		opaque;
 
 		search->names.anonymous_rows = false;
+		note_whole_rows((Query *) node, &search->names);
 		opaque = query_tree_walker((Query *) node, opaque_walker, (void *) search,
 								   QTW_EXAMINE_RTES_BEFORE | QTW_EXAMINE_SORTGROUP);
 		/* a row's text whose columns are elsewhere in this query */
