@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * apply.c
  *	  Applying a change set: what a rebuilt view keeps from its predecessor
- *	  (indexes, grants, comments, row-level security, storage parameters,
- *	  column settings and users' triggers), dropping the old relations,
+ *	  (indexes, grants, comments, row-level security, users' triggers, and
+ *	  the settings of table_settings.c), dropping the old relations,
  *	  creating the new ones in order, remapping every catalog row from an
  *	  old OID to the new one, and recording a changed view's new definition.
  *
@@ -26,6 +26,8 @@
 
 #include "compile/apply.h"
 #include "compile/changeset.h"
+#include "compile/restore.h"
+#include "compile/table_settings.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "schedule/change_tracking.h"
@@ -49,18 +51,9 @@ typedef struct SavedView
 	bool		row_security;	/* ENABLE ROW LEVEL SECURITY */
 	bool		force_row_security; /* FORCE ROW LEVEL SECURITY */
 	List	   *policies;		/* SavedPolicy */
-	char	   *storage;		/* "name = 'value', ..." of SET (...), or NULL */
-	List	   *column_settings;	/* SavedColumnSettings */
+	TableSettings *table;		/* table_settings.h */
 	List	   *triggers;		/* SavedTrigger */
 } SavedView;
-
-/* ALTER COLUMN ... SET STATISTICS / SET (...) a column had */
-typedef struct SavedColumnSettings
-{
-	char	   *column;
-	int			statistics;		/* -1: the default */
-	char	   *options;		/* "n_distinct = '...'", or NULL */
-} SavedColumnSettings;
 
 typedef struct SavedTrigger
 {
@@ -317,56 +310,6 @@ save_comments(PendingView *v, SavedView *saved)
 }
 
 /*
- * v's storage parameters (its own and its TOAST table's, as ALTER ... SET
- * takes them) and its columns' statistics targets and options, into saved
- * (not pg_attver, the server's own attribute version in 15.x releases).
- */
-static void
-save_storage(PendingView *v, SavedView *saved)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(v->relid)};
-	SpiRows    *rows;
-
-	rows = spi_rows(InvalidOid,
-					"SELECT pg_catalog.string_agg(pg_catalog.concat(o.prefix, "
-					"           pg_catalog.quote_ident(o.option_name), ' = ', "
-					"           pg_catalog.quote_literal(o.option_value)), ', ') "
-					"  FROM pg_catalog.pg_class c, LATERAL ("
-					"        SELECT '' AS prefix, x.* FROM pg_catalog.pg_options_to_table(c.reloptions) x "
-					"        UNION ALL "
-					"        SELECT 'toast.', x.* FROM pg_catalog.pg_class t, "
-					"               pg_catalog.pg_options_to_table(t.reloptions) x "
-					"         WHERE t.oid OPERATOR(pg_catalog.=) c.reltoastrelid) o "
-					" WHERE c.oid OPERATOR(pg_catalog.=) $1",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	saved->storage = rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
-	rows = spi_rows(InvalidOid,
-					"SELECT a.attname::pg_catalog.text, a.attstattarget, "
-					"       (SELECT pg_catalog.string_agg(pg_catalog.concat("
-					"                   pg_catalog.quote_ident(o.option_name), ' = ', "
-					"                   pg_catalog.quote_literal(o.option_value)), ', ') "
-					"          FROM pg_catalog.pg_options_to_table(a.attoptions) o "
-					"         WHERE o.option_name OPERATOR(pg_catalog.<>) 'pg_attver') "
-					"  FROM pg_catalog.pg_attribute a "
-					" WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0 "
-					"   AND NOT a.attisdropped "
-					"   AND (a.attstattarget OPERATOR(pg_catalog.>=) 0 OR a.attoptions IS NOT NULL) "
-					" ORDER BY a.attnum",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < rows->count; i++)
-	{
-		SavedColumnSettings *column = palloc(sizeof(SavedColumnSettings));
-		bool		isnull;
-
-		column->column = spi_rows_text(rows, i, 0);
-		column->statistics = DatumGetInt32(spi_rows_value(rows, i, 1, &isnull));
-		column->options = spi_rows_text(rows, i, 2);
-		saved->column_settings = lappend(saved->column_settings, column);
-	}
-}
-
-/*
  * The triggers the view's users made on its table, into saved: not
  * pipeline's own (their functions are in its schema; they are made anew
  * with the view), nor the internal ones of constraints.  (One that names a
@@ -457,7 +400,7 @@ save_view(PendingView *v)
 	saved->owner_privileges = owner_privileges(v->relid);
 	save_comments(v, saved);
 	save_row_security(v, saved);
-	save_storage(v, saved);
+	saved->table = table_settings_save(v);
 	save_triggers(v, saved);
 	return saved;
 }
@@ -550,48 +493,6 @@ index_column_gone(const SavedIndex *index, Oid relid)
 	return NULL;
 }
 
-/* What restoring_context() says: the object, and the statement making it */
-typedef struct Restoring
-{
-	const char *what;			/* index "x" */
-	const char *statement;
-} Restoring;
-
-/*
- * Error context: what of the view's could not be made again; a position in
- * the statement is the statement's, not the caller's (as SPI says it).
- */
-static void
-restoring_context(void *arg)
-{
-	Restoring  *restoring = (Restoring *) arg;
-	int			position = geterrposition();
-
-	if (position > 0)
-	{
-		errposition(0);
-		internalerrposition(position);
-		internalerrquery(restoring->statement);
-	}
-	errcontext("restoring %s of the redefined view (drop it first, or change it)", restoring->what);
-}
-
-/* Runs statement as role, saying in any error's context which object it restores */
-static void
-restore_as(Oid role, const char *statement, const char *what, const char *name, bool index)
-{
-	Restoring	restoring = {psprintf("%s \"%s\"", what, name), statement};
-	ErrorContextCallback context = {.callback = restoring_context,.arg = &restoring};
-
-	context.previous = error_context_stack;
-	error_context_stack = &context;
-	if (index)
-		runas_create_index(role, statement);
-	else
-		runas_ddl(role, statement);
-	error_context_stack = context.previous;
-}
-
 void
 apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shape)
 {
@@ -613,32 +514,6 @@ apply_try_indexes(PendingView *v, List *indexes, const char *from_name, Oid shap
 			restore_as(v->owner, psprintf("%.*s INDEX ON %s %s", (int) (at - index->definition),
 										  index->definition, shape_name, at + strlen(named)),
 					   "index", index->name, true);
-	}
-}
-
-/* v's storage parameters and column settings, on its new relation */
-static void
-restore_storage(PendingView *v, SavedView *saved, const char *qname)
-{
-	const char *keyword = relation_keyword(v->newrelid);
-	ListCell   *lc;
-
-	if (saved->storage)
-		runas_ddl(v->owner, psprintf("ALTER %s %s SET (%s)", keyword, qname, saved->storage));
-	foreach(lc, saved->column_settings)
-	{
-		SavedColumnSettings *c = lfirst(lc);
-		const char *column = quote_identifier(c->column);
-
-		/* a changed view may have dropped the column */
-		if (get_attnum(v->newrelid, c->column) == InvalidAttrNumber)
-			continue;
-		if (c->statistics >= 0)
-			runas_ddl(v->owner, psprintf("ALTER %s %s ALTER COLUMN %s SET STATISTICS %d",
-										 keyword, qname, column, c->statistics));
-		if (c->options)
-			runas_ddl(v->owner, psprintf("ALTER %s %s ALTER COLUMN %s SET (%s)",
-										 keyword, qname, column, c->options));
 	}
 }
 
@@ -691,7 +566,6 @@ restore_view(PendingView *v, SavedView *saved)
 	char	   *qname = pending_display_name(v);
 	ListCell   *lc;
 
-	restore_storage(v, saved, qname);
 	foreach(lc, saved->indexes)
 	{
 		SavedIndex *index = lfirst(lc);
@@ -706,6 +580,8 @@ restore_view(PendingView *v, SavedView *saved)
 		}
 		restore_as(v->owner, index_definition_to_restore(index, v), "index", index->name, true);
 	}
+	/* after its indexes: the replica identity may use one */
+	table_settings_restore_empty(v, saved->table);
 	if (saved->comment)
 		runas_ddl(v->owner, psprintf("COMMENT ON %s %s IS %s", relation_keyword(v->newrelid),
 									 qname, quote_literal_cstr(saved->comment)));
@@ -899,6 +775,8 @@ replace_view(PendingView *v, SavedView *saved, const char *remap)
 	/* after the rows: the owner's policies need not admit its own inserts */
 	restore_row_security(v, saved, pending_display_name(v));
 	restore_triggers(v, saved, pending_display_name(v));
+	/* after the fill, which made its key index */
+	table_settings_restore_filled(v, saved->table);
 	if (v->type == MATVIEW_REGULAR && v->old_type != MATVIEW_REGULAR)
 		incremental_forget_mark(v->newrelid);
 }

@@ -523,6 +523,17 @@ pipeline_view_guard(PG_FUNCTION_ARGS)
 static void create_state_table(DiffRefresh *r);
 static void record_source_dependencies(DiffRefresh *r);
 
+/* Whether relid has extended statistics (CREATE STATISTICS) */
+static bool
+has_statistics_objects(Oid relid)
+{
+	Relation	view = table_open(relid, NoLock);
+	bool		any = RelationGetStatExtList(view) != NIL;
+
+	table_close(view, NoLock);
+	return any;
+}
+
 /* Recomputes the view: its rows replaced in this transaction. */
 static void
 apply_full(DiffRefresh *r)
@@ -545,9 +556,15 @@ apply_full(DiffRefresh *r)
 	{
 		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
 		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, r->bound_query), false);
-		/* the next refreshes' deletes find their rows by its index */
+
+		/*
+		 * the next refreshes' deletes find their rows by its index; a
+		 * statistics object of the owner's needs every column it uses
+		 */
 		if ((analyze = diff_sql_bag_analyze(r->sql)) != NULL)
-			runas_spi(r->owner, analyze, 0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
+			runas_spi(r->owner, has_statistics_objects(r->relid)
+					  ? psprintf("ANALYZE %s", r->view) : analyze,
+					  0, NULL, NULL, NULL, false, 0, SPI_OK_UTILITY);
 	}
 	SPI_finish();
 }

@@ -1,0 +1,109 @@
+# A differential view's table published by logical replication stays
+# published, with its replica identity, when it is rebuilt (its own
+# redefinition, or an upstream's), and its subscriber's copy equals it
+# after every refresh and rebuild: the rebuild's new table is truncated
+# before it is filled, so the subscriber drops the old rows it cannot be
+# told were deleted (the old table was dropped).  The rebuilds are made by
+# a non-superuser with a hostile schema first in search_path.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $publisher = PipelineNode->start_new('publisher', qq{
+wal_level = logical
+max_wal_senders = 4
+max_replication_slots = 4
+pipeline.enabled = off
+});
+my $subscriber = PostgreSQL::Test::Cluster->new('subscriber');
+$subscriber->init;
+$subscriber->start;
+
+$publisher->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	CREATE ROLE owner_role LOGIN;
+	CREATE SCHEMA s AUTHORIZATION owner_role;
+	CREATE SCHEMA trap AUTHORIZATION owner_role;
+	SET ROLE owner_role;
+	CREATE FUNCTION trap.sum(int) RETURNS bigint LANGUAGE sql AS 'SELECT -1::bigint';
+	CREATE TABLE s.src (k int, x int);
+	INSERT INTO s.src SELECT g % 10, g FROM generate_series(1, 100) g;
+	SELECT pipeline.create_matview('s', 'up', 'SELECT k, x FROM s.src', '1 hour');
+	SELECT pipeline.create_matview('s', 'sums', 'SELECT k, pg_catalog.sum(x) AS total FROM s.mv_up GROUP BY k',
+	                               '1 hour', refresh_mode => 'differential');
+	ALTER TABLE s.mv_sums ALTER COLUMN k SET NOT NULL;
+	CREATE UNIQUE INDEX sums_k ON s.mv_sums (k);
+	ALTER TABLE s.mv_sums REPLICA IDENTITY USING INDEX sums_k;
+	RESET ROLE;
+	CREATE PUBLICATION pub FOR TABLE s.mv_sums;
+});
+$subscriber->safe_psql('postgres', q{
+	CREATE SCHEMA s;
+	CREATE TABLE s.mv_sums (k int PRIMARY KEY, total bigint);
+});
+my $connstr = $publisher->connstr . ' dbname=postgres';
+$subscriber->safe_psql('postgres',
+	"CREATE SUBSCRIPTION sub CONNECTION '$connstr' PUBLICATION pub");
+$subscriber->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')")
+  or die "initial synchronization did not finish";
+
+my $rows = "SELECT coalesce(string_agg(k || ':' || total, ',' ORDER BY k), '') FROM s.mv_sums";
+
+sub same_on_both
+{
+	my ($what) = @_;
+	$publisher->wait_for_catchup('sub');
+	is($subscriber->safe_psql('postgres', $rows), $publisher->safe_psql('postgres', $rows), $what);
+}
+
+sub as_owner
+{
+	my ($sql) = @_;
+	return $publisher->safe_psql('postgres',
+		"SET ROLE owner_role; SET search_path = trap, public, pg_catalog; $sql");
+}
+
+same_on_both('the subscriber has the view after the first sync');
+
+as_owner(q{
+	UPDATE s.src SET x = x + 1 WHERE k < 3;
+	DELETE FROM s.src WHERE k = 9;
+	SELECT pipeline.refresh('s.mv_sums');
+});
+same_on_both('a differential refresh is replicated (updates and deletes by the replica identity)');
+
+# the view's own redefinition: a new relation under its name
+as_owner(q{
+	SELECT pipeline.create_matview('s', 'sums',
+	    'SELECT k, pg_catalog.sum(x) * 2 AS total FROM s.mv_up GROUP BY k',
+	    '1 hour', refresh_mode => 'differential');
+});
+is($publisher->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pub' AND tablename = 'mv_sums')
+	    || ' ' || relreplident::text
+	    || ' ' || (SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = c.oid AND indisreplident)
+	  FROM pg_class c WHERE oid = 's.mv_sums'::regclass}),
+	'1 i s.sums_k', 'the rebuilt table is published, with its replica identity');
+same_on_both('the subscriber has the rebuilt view\'s rows, not the old ones too');
+
+# an upstream's redefinition rebuilds it too
+as_owner(q{
+	SELECT pipeline.create_matview('s', 'up', 'SELECT k, x, 0 AS extra FROM s.src', '1 hour');
+});
+same_on_both('the subscriber follows a rebuild made by an upstream\'s redefinition');
+
+as_owner(q{
+	INSERT INTO s.src VALUES (11, 5), (1, 1);
+	SELECT pipeline.refresh('s.mv_up', cascade => true);
+});
+same_on_both('and the refreshes after it');
+is($subscriber->safe_psql('postgres', 'SELECT count(*) FROM s.mv_sums'), '10',
+	'one row per group on the subscriber');
+
+$subscriber->stop;
+$publisher->stop;
+done_testing();
