@@ -667,10 +667,13 @@ record_rejected(IngestState *st, bool with_ids)
 	values[2] = text_array(st->rejected_errors, st->nrejected);
 	values[3] = PointerGetDatum(construct_md_array(ids, idnulls, 1, dims, lbs, TEXTOID,
 												   -1, false, TYPALIGN_INT));
+	/* an id accepted already, by this batch or another, is not open */
 	if (with_ids)
 		(void) spi_rows(catalog_owner(),
-						"INSERT INTO pipeline.rejected (target, message, error, dedup_id) "
-						"SELECT $1, m, e, i FROM unnest($2::jsonb[], $3::text[], $4::text[]) u(m, e, i)",
+						"INSERT INTO pipeline.rejected (target, message, error, dedup_id, accepted_at) "
+						"SELECT $1, m, e, i, (SELECT g.ingested_at FROM pipeline.ingested g "
+						"                      WHERE g.target = $1 AND g.dedup_id = i) "
+						"  FROM unnest($2::jsonb[], $3::text[], $4::text[]) u(m, e, i)",
 						4, argtypes, values, NULL, false, SPI_OK_INSERT);
 	else
 		(void) spi_rows(catalog_owner(),
@@ -680,36 +683,30 @@ record_rejected(IngestState *st, bool with_ids)
 }
 
 /*
- * Marks the earlier rejections of the ids accepted now as accepted.  One
- * probe of the partial index of open rejections when there are none, the
- * common case.  Needs SPI connected.
+ * Marks the open rejections of the target whose ids are accepted, by this
+ * call or by another since: a rejection still uncommitted when another
+ * session accepted its id was not seen by that session, nor the acceptance
+ * by it, and is marked by the next call.  One probe of the partial index
+ * of open rejections when there are none, the common case.  Needs SPI
+ * connected.
  */
 static void
 mark_rejections_accepted(IngestState *st)
 {
-	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
-	Datum		values[2];
-	char	  **ids = palloc(sizeof(char *) * Max(st->nmsgs, 1));
-	int			n = 0;
-	SpiRows    *open;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(st->target)};
 
-	values[0] = ObjectIdGetDatum(st->target);
-	open = spi_rows(catalog_owner(),
-					"SELECT 1 FROM pipeline.rejected WHERE target = $1 "
-					"AND dedup_id IS NOT NULL AND accepted_at IS NULL LIMIT 1",
-					1, argtypes, values, NULL, false, SPI_OK_SELECT);
-	if (open->count == 0)
+	if (spi_rows(catalog_owner(),
+				 "SELECT 1 FROM pipeline.rejected WHERE target = $1 "
+				 "AND dedup_id IS NOT NULL AND accepted_at IS NULL LIMIT 1",
+				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count == 0)
 		return;
-	for (int i = 0; i < st->nmsgs; i++)
-		if (st->msgs[i].claimed)
-			ids[n++] = st->msgs[i].id;
-	if (n == 0)
-		return;
-	values[1] = text_array(ids, n);
 	(void) spi_rows(catalog_owner(),
-					"UPDATE pipeline.rejected SET accepted_at = now() WHERE target = $1 "
-					"AND dedup_id = ANY ($2) AND dedup_id IS NOT NULL AND accepted_at IS NULL",
-					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+					"UPDATE pipeline.rejected r SET accepted_at = g.ingested_at "
+					"  FROM pipeline.ingested g "
+					" WHERE r.target = $1 AND r.dedup_id IS NOT NULL AND r.accepted_at IS NULL "
+					"   AND g.target = r.target AND g.dedup_id = r.dedup_id",
+					1, argtypes, values, NULL, false, SPI_OK_UPDATE);
 }
 
 /* Deletes the target's rows of a table older than minutes (sql: $1 target, $2 age) */
@@ -774,7 +771,7 @@ ingest_messages(Oid target_relid, Jsonb *messages, const char *dedup_key)
 	/* rejections first: one this batch accepted a resend of is marked too */
 	if (st.nrejected > 0)
 		record_rejected(&st, new_sql);
-	if (new_sql && st.counts.accepted > 0)
+	if (new_sql)
 		mark_rejections_accepted(&st);
 	st.counts.rejected = st.nrejected;
 	SPI_finish();
