@@ -683,30 +683,35 @@ record_rejected(IngestState *st, bool with_ids)
 }
 
 /*
- * Marks the open rejections of the target whose ids are accepted, by this
- * call or by another since: a rejection still uncommitted when another
- * session accepted its id was not seen by that session, nor the acceptance
- * by it, and is marked by the next call.  One probe of the partial index
- * of open rejections when there are none, the common case.  Needs SPI
- * connected.
+ * Marks the open rejections of the batch's ids that are accepted now, by
+ * this call or before it (a duplicate: a rejection still uncommitted when
+ * another session accepted its id was seen by neither, and the resend
+ * marks it).  One probe of the partial index of open rejections when there
+ * are none, the common case; else one probe per id.  Needs SPI connected.
  */
 static void
 mark_rejections_accepted(IngestState *st)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(st->target)};
+	Oid			argtypes[2] = {OIDOID, TEXTARRAYOID};
+	Datum		values[2];
+	char	  **ids = palloc(sizeof(char *) * Max(st->nmsgs, 1));
 
-	if (spi_rows(catalog_owner(),
+	values[0] = ObjectIdGetDatum(st->target);
+	if (st->nmsgs == 0 ||
+		spi_rows(catalog_owner(),
 				 "SELECT 1 FROM pipeline.rejected WHERE target = $1 "
 				 "AND dedup_id IS NOT NULL AND accepted_at IS NULL LIMIT 1",
 				 1, argtypes, values, NULL, false, SPI_OK_SELECT)->count == 0)
 		return;
+	for (int i = 0; i < st->nmsgs; i++)
+		ids[i] = st->msgs[i].id;
+	values[1] = text_array(ids, st->nmsgs);
 	(void) spi_rows(catalog_owner(),
 					"UPDATE pipeline.rejected r SET accepted_at = g.ingested_at "
 					"  FROM pipeline.ingested g "
-					" WHERE r.target = $1 AND r.dedup_id IS NOT NULL AND r.accepted_at IS NULL "
+					" WHERE r.target = $1 AND r.dedup_id = ANY ($2) AND r.accepted_at IS NULL "
 					"   AND g.target = r.target AND g.dedup_id = r.dedup_id",
-					1, argtypes, values, NULL, false, SPI_OK_UPDATE);
+					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
 }
 
 /* Deletes the target's rows of a table older than minutes (sql: $1 target, $2 age) */
