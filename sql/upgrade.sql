@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24 and 1.25) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24, 1.25 and 1.26) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -51,6 +51,7 @@ UNION ALL
 SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || coalesce(' ' || c.relacl::text, '')
        || CASE WHEN c.relrowsecurity THEN ' row security' ELSE '' END
        || coalesce(' options ' || c.reloptions::text, '')
+       || ' replica identity ' || c.relreplident::text
        || coalesce(' view ' || pg_get_viewdef(c.oid), '')
   FROM pg_class c JOIN rels r ON r.oid = c.oid
 UNION ALL
@@ -383,6 +384,11 @@ SELECT string_agg(attname, ', ' ORDER BY attnum) AS deleted_keys_columns FROM pg
  WHERE attrelid = 'pipeline.deleted_keys'::regclass AND attnum > 0 AND NOT attisdropped;
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
  WHERE conrelid = 'pipeline.deleted_keys'::regclass ORDER BY conname;
+-- 1.26: pipeline's event trigger on sql_drop fires always
+SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'pipeline_forget_deleted_keys';
+ALTER EXTENSION pipeline UPDATE TO '1.26';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'pipeline_forget_deleted_keys';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

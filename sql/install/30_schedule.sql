@@ -48,6 +48,9 @@ CREATE TABLE pipeline.changes (
     xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
     command_id  bigint NOT NULL
 );
+-- no primary key: a publication of all tables would refuse its updates
+-- and deletes without an identity (1.26)
+ALTER TABLE pipeline.changes REPLICA IDENTITY FULL;
 CREATE INDEX changes_relation_xid_idx ON pipeline.changes (relation, xid);
 COMMENT ON TABLE pipeline.changes IS 'Which transactions wrote to which upstream relations (for skip-unchanged)';
 

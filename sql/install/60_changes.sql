@@ -23,6 +23,9 @@ CREATE TABLE pipeline.rejected (
     accepted_at  timestamptz,
     source       regclass
 );
+-- no primary key: a publication of all tables would refuse its updates
+-- and deletes without an identity (1.26)
+ALTER TABLE pipeline.rejected REPLICA IDENTITY FULL;
 CREATE INDEX rejected_target_idx ON pipeline.rejected (target, rejected_at);
 COMMENT ON TABLE pipeline.rejected IS
     'Messages pipeline.ingest() rejected and stream rows quarantined, with the error; written only by pipeline';
@@ -143,6 +146,9 @@ CREATE TABLE pipeline.deleted_keys (
     CONSTRAINT deleted_keys_target_key_sequence_type_key
         UNIQUE NULLS NOT DISTINCT (target, key, sequence_type)
 );
+-- no primary key: a publication of all tables would refuse its updates
+-- and deletes without an identity (1.26)
+ALTER TABLE pipeline.deleted_keys REPLICA IDENTITY FULL;
 COMMENT ON TABLE pipeline.deleted_keys IS
     'Keys apply_changes() deleted, with the delete''s sequence: older changes of them are not applied; written only by apply_changes()';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.deleted_keys', '');
@@ -232,6 +238,9 @@ COMMENT ON FUNCTION pipeline.forget_deleted_keys() IS
     'Event trigger: removes what pipeline keeps of dropped tables (deleted keys; ingested ids and rejected messages unless pipeline drops them)';
 CREATE EVENT TRIGGER pipeline_forget_deleted_keys ON sql_drop
     EXECUTE FUNCTION pipeline.forget_deleted_keys();
+-- also for pipeline's own DDL as another role, which runs with
+-- session_replication_role = replica (1.26)
+ALTER EVENT TRIGGER pipeline_forget_deleted_keys ENABLE ALWAYS;
 
 -- What each lake publication (@matview-type unload) has published, per
 -- partition: its rows' digest (NULL: to be republished), and the files

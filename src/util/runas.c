@@ -14,6 +14,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -890,10 +891,43 @@ reset_ddl_flag(XactEvent event, void *arg)
 		ddl_in_progress = false;
 }
 
+/*
+ * Before pipeline's own DDL as role: a new GUC nest level with
+ * session_replication_role = replica when role is not the caller, or -1.
+ * Event triggers enabled as by default (on origin) then do not fire: a
+ * DBA's would run as role in the caller's session, where the caller's
+ * temporary tables answer the names it leaves unqualified (pg_temp is last
+ * in the pinned path, but searched for relations).  pipeline's own event
+ * triggers are ENABLE ALWAYS; one a DBA enables ALWAYS or REPLICA still
+ * fires, and must qualify its names.  Nothing but triggers reads the
+ * setting, and the DDL fires no table trigger.
+ */
+static int
+quiet_event_triggers(Oid role)
+{
+	int			nestlevel;
+
+	if (!OidIsValid(role) || role == GetUserId())
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/* After it (not after an error: the (sub)transaction's abort restores it) */
+static void
+end_quiet_event_triggers(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
 void
 runas_ddl(Oid role, const char *sql)
 {
 	bool		save = ddl_in_progress;
+	int			quiet;
 
 	if (!ddl_callback_registered)
 	{
@@ -904,9 +938,11 @@ runas_ddl(Oid role, const char *sql)
 	ddl_in_progress = true;
 	PG_TRY();
 	{
+		quiet = quiet_event_triggers(role);
 		SPI_connect();
 		runas_spi(role, sql, 0, NULL, NULL, NULL, false, 0, -1);
 		SPI_finish();
+		end_quiet_event_triggers(quiet);
 	}
 	PG_FINALLY();
 	{
@@ -921,7 +957,6 @@ runas_create_index(Oid owner, const char *indexdef)
 {
 	RawStmt    *raw = linitial_node(RawStmt, raw_parser(indexdef, RAW_PARSE_DEFAULT));
 	IndexStmt  *stmt = castNode(IndexStmt, raw->stmt);
-	PlannedStmt *wrapper = makeNode(PlannedStmt);
 	RunAs		ra;
 	Oid			relid;
 	ListCell   *lc;
@@ -931,10 +966,10 @@ runas_create_index(Oid owner, const char *indexdef)
 	relid = RangeVarGetRelidExtended(stmt->relation, stmt->concurrent ?
 									 ShareUpdateExclusiveLock : ShareLock,
 									 0, RangeVarCallbackOwnsRelation, NULL);
-	wrapper->utilityStmt = (Node *) transformIndexStmt(relid, stmt, indexdef);
-	foreach(lc, ((IndexStmt *) wrapper->utilityStmt)->indexParams)
+	stmt = transformIndexStmt(relid, stmt, indexdef);
+	foreach(lc, stmt->indexParams)
 		check_cast_owners(lfirst_node(IndexElem, lc)->expr, owner);
-	check_cast_owners(((IndexStmt *) wrapper->utilityStmt)->whereClause, owner);
+	check_cast_owners(stmt->whereClause, owner);
 	runas_end(&ra);
 
 	/*
@@ -942,13 +977,15 @@ runas_create_index(Oid owner, const char *indexdef)
 	 * and without the DDL flag: an index expression's function runs here
 	 * (PostgreSQL folds one of constants as it loads the expressions, even on
 	 * the empty new relation), and the guard must see what it does.  No guard
-	 * stops CREATE INDEX on a view's table.
+	 * stops CREATE INDEX on a view's table.  DefineIndex() as
+	 * ProcessUtility() calls it, but without event triggers: a DBA's would
+	 * run as the owner in the caller's session (quiet_event_triggers()), and
+	 * session_replication_role would let the owner's code here write past
+	 * foreign keys.
 	 */
-	wrapper->commandType = CMD_UTILITY;
-	wrapper->stmt_len = strlen(indexdef);
 	runas_begin_owner_session(&ra, owner);
-	ProcessUtility(wrapper, indexdef, false, PROCESS_UTILITY_QUERY, NULL, NULL,
-				   None_Receiver, NULL);
+	(void) DefineIndex(relid, stmt, InvalidOid, InvalidOid, InvalidOid,
+					   false, true, true, false, false);
 	runas_end(&ra);
 	CommandCounterIncrement();
 }

@@ -279,6 +279,8 @@ capture_create_log(Relation source, const Bitmapset *attnums)
 	append_log_columns(&sql, true, "", source, attnums);
 	appendStringInfoChar(&sql, ')');
 	runas_ddl(catalog_owner(), sql.data);
+	/* a publication of all tables publishes it too: deletes need an identity */
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", name));
 	/* a member: pg_dump leaves it out, DROP EXTENSION takes it */
 	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", name));
 	log = get_relname_relid(relname, get_namespace_oid(PIPELINE_SCHEMA, false));

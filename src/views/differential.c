@@ -35,6 +35,7 @@
 #include "nodes/params.h"
 #include "optimizer/cost.h"
 #include "parser/parse_func.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -534,6 +535,22 @@ has_statistics_objects(Oid relid)
 	return any;
 }
 
+/*
+ * DELETE FROM relation (name), unless it never held a row: a new one, whose
+ * DELETE a publication (of all tables, of its schema) would refuse for want
+ * of a replica identity its owner cannot have set yet.
+ */
+static void
+empty_unless_new(DiffRefresh *r, Oid relid, const char *name)
+{
+	Relation	rel = table_open(relid, NoLock);
+	bool		never_written = RelationGetNumberOfBlocks(rel) == 0;
+
+	table_close(rel, NoLock);
+	if (!never_written)
+		run_as_owner(r, psprintf("DELETE FROM %s", name), false);
+}
+
 /* Recomputes the view: its rows replaced in this transaction. */
 static void
 apply_full(DiffRefresh *r)
@@ -547,14 +564,14 @@ apply_full(DiffRefresh *r)
 	SPI_connect();
 	if (r->state != NULL)
 	{
-		run_as_owner(r, psprintf("DELETE FROM %s", r->state), false);
-		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		empty_unless_new(r, state_table(r->relid), r->state);
+		empty_unless_new(r, r->relid, r->view);
 		run_as_owner(r, diff_sql_state_populate(r->sql), false);
 		r->rows = run_as_owner(r, diff_sql_view_populate(r->sql), false);
 	}
 	else
 	{
-		run_as_owner(r, psprintf("DELETE FROM %s", r->view), false);
+		empty_unless_new(r, r->relid, r->view);
 		r->rows = run_as_owner(r, diff_sql_bag_populate(r->sql, r->bound_query), false);
 
 		/*
@@ -1685,6 +1702,8 @@ create_state_table(DiffRefresh *r)
 
 	runas_ddl(catalog_owner(), psprintf("CREATE TABLE %s (%s) WITH (fillfactor = 70)",
 										r->state, diff_sql_state_columns(r->sql)));
+	/* a publication of all tables publishes it too: updates need an identity */
+	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", r->state));
 	runas_ddl(catalog_owner(), psprintf("CREATE INDEX ON %s (pipeline_stale) WHERE pipeline_stale",
 										r->state));
 	if (diff_sql_state_index(r->sql) != NULL)

@@ -66,9 +66,17 @@ matview_create_relation(Oid owner, const char *schema_name, Oid nspid,
 	else if (type == MATVIEW_UNLOAD)
 		publication_create_table(owner, qualified);
 	else if (mode == REFRESH_MODE_DIFFERENTIAL)
+	{
 		/* PostgreSQL lets no extension change a materialized view's rows */
 		runas_ddl(owner, psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA",
 								  qualified, bound_query));
+
+		/*
+		 * a publication of all tables, or of its schema, publishes its
+		 * changes
+		 */
+		runas_ddl(owner, psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qualified));
+	}
 	else
 		runas_ddl(owner, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s\nWITH NO DATA",
 								  qualified, bound_query));
