@@ -54,6 +54,9 @@ SELECT format('ALTER TABLE ts.mv_sums CLUSTER ON %I', c.relname)
 RESET ROLE;
 CREATE PUBLICATION ts_pub FOR TABLE ts.mv_bag, ts.mv_sums;
 ALTER PUBLICATION ts_pub OWNER TO ts_bob;
+-- a row filter comes back with the membership (a column list would too;
+-- PostgreSQL allows none with REPLICA IDENTITY FULL where deletes are published)
+CREATE PUBLICATION ts_pub_some FOR TABLE ts.mv_bag WHERE (x > 10);
 
 -- what bob set, as the catalogs say it (key index names hold the view's OID)
 CREATE FUNCTION pg_temp.settings() RETURNS TABLE (what text)
@@ -79,8 +82,12 @@ LANGUAGE sql AS $$
          || ' owner ' || s.stxowner::regrole || ': ' || pg_get_statisticsobjdef(s.oid)
     FROM pg_statistic_ext s WHERE s.stxrelid IN ('ts.mv_bag'::regclass, 'ts.mv_sums'::regclass)
   UNION ALL
-  SELECT 'publication ' || pubname || ': ' || schemaname || '.' || tablename
-    FROM pg_publication_tables WHERE pubname = 'ts_pub'
+  SELECT 'publication ' || p.pubname || ': ' || r.prrelid::regclass
+         || coalesce(' (' || (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a
+                               WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs)) || ')', '')
+         || coalesce(' WHERE ' || pg_get_expr(r.prqual, r.prrelid), '')
+    FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+   WHERE p.pubname LIKE 'ts_pub%'
   ORDER BY 1
 $$;
 SELECT * FROM pg_temp.settings();
@@ -111,12 +118,20 @@ SELECT status FROM pipeline.refresh('ts.mv_sums');
 SELECT * FROM ts.mv_sums ORDER BY k;
 
 -- bob's own redefinition: t becomes an int (its storage, compression and
--- default are not kept, its NOT NULL would be), x goes (so does the
--- statistics object on it, with a NOTICE each)
+-- default are not kept, its NOT NULL would be), x goes (so do the
+-- statistics objects on it and the membership whose filter names it, with a
+-- NOTICE each)
 SELECT pipeline.create_matview('ts', 'bag', 'SELECT k, pg_catalog.length(t) AS t FROM ts.mv_up', '1 hour',
                                refresh_mode => 'differential');
 SELECT * FROM pg_temp.settings() WHERE what LIKE '%mv_bag%' OR what LIKE 'statistics%';
--- a materialized view keeps neither NOT NULL nor DEFAULT, nor is it published
+-- a published view cannot become a materialized view (its subscribers
+-- would get nothing more); taken out of its publication, it keeps neither
+-- NOT NULL nor DEFAULT
+SELECT pipeline.create_matview('ts', 'bag', 'SELECT k, t FROM ts.mv_up', '1 hour',
+                               refresh_mode => 'full');
+RESET ROLE;
+ALTER PUBLICATION ts_pub DROP TABLE ts.mv_bag;
+SET ROLE ts_bob;
 SELECT pipeline.create_matview('ts', 'bag', 'SELECT k, t FROM ts.mv_up', '1 hour',
                                refresh_mode => 'full');
 SELECT * FROM pg_temp.settings() WHERE what LIKE '%mv_bag%';
@@ -124,7 +139,7 @@ RESET ROLE;
 
 -- clean up
 SET client_min_messages = warning;
-DROP PUBLICATION ts_pub;
+DROP PUBLICATION ts_pub, ts_pub_some;
 SELECT pipeline.drop_matview('ts.mv_up', cascade => true);
 DROP SCHEMA ts CASCADE;
 DROP SCHEMA ts_trap CASCADE;

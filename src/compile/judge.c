@@ -482,6 +482,12 @@ find_unmanaged_dependents(ChangeSet *cs)
 					"   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
 	/* a differential view's table depends on what it reads */
 					"   AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ANY ($1)) "
+
+	/*
+	 * publication membership comes back (table_settings.c), its list and
+	 * filter too
+	 */
+					"   AND d.classid <> 'pg_catalog.pg_publication_rel'::regclass "
 					" ORDER BY 1, 2",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
 	for (r = 0; r < rows->count; r++)

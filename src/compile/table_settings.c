@@ -52,6 +52,7 @@ struct TableSettings
 {
 	char	   *parameters;		/* "name = 'value', ..." of SET (...), or NULL */
 	char	   *tablespace;		/* quoted, or NULL: the database's */
+	bool		may_create_there;	/* the owner, in that tablespace */
 	List	   *columns;		/* ColumnSettings */
 	List	   *statistics;		/* Dependent: CREATE STATISTICS */
 	List	   *publications;	/* Dependent: definition is what follows the
@@ -75,6 +76,7 @@ save_relation(PendingView *v, TableSettings *settings)
 	Oid			argtypes[4] = {OIDOID, OIDOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	SpiRows    *rows;
+	bool		isnull;
 
 	values[0] = ObjectIdGetDatum(v->relid);
 	values[1] = ObjectIdGetDatum(v->owner);
@@ -89,9 +91,10 @@ save_relation(PendingView *v, TableSettings *settings)
 					"                SELECT 'toast.', x.* FROM pg_catalog.pg_class t, "
 					"                       pg_catalog.pg_options_to_table(t.reloptions) x "
 					"                 WHERE t.oid = c.reltoastrelid) o), "
-					"       (SELECT pg_catalog.quote_ident(s.spcname) FROM pg_catalog.pg_tablespace s "
-					"         WHERE s.oid = c.reltablespace "
-					"           AND pg_catalog.has_tablespace_privilege($2, s.oid, 'CREATE')), "
+					"       (SELECT pg_catalog.quote_ident(s.spcname) "
+					"          FROM pg_catalog.pg_tablespace s WHERE s.oid = c.reltablespace), "
+					"       c.reltablespace = 0 "
+					"       OR pg_catalog.has_tablespace_privilege($2, c.reltablespace, 'CREATE'), "
 					"       c.relreplident::pg_catalog.text, "
 					"       (SELECT CASE WHEN ic.relname = $3 "
 					"                      OR pg_catalog.obj_description(ic.oid, 'pg_class') = $4 "
@@ -107,9 +110,10 @@ save_relation(PendingView *v, TableSettings *settings)
 					4, argtypes, values, NULL, true, SPI_OK_SELECT);
 	settings->parameters = spi_rows_text(rows, 0, 0);
 	settings->tablespace = spi_rows_text(rows, 0, 1);
-	settings->replica_identity = spi_rows_text(rows, 0, 2)[0];
-	settings->replica_index = spi_rows_text(rows, 0, 3);
-	settings->cluster_index = spi_rows_text(rows, 0, 4);
+	settings->may_create_there = DatumGetBool(spi_rows_value(rows, 0, 2, &isnull));
+	settings->replica_identity = spi_rows_text(rows, 0, 3)[0];
+	settings->replica_index = spi_rows_text(rows, 0, 4);
+	settings->cluster_index = spi_rows_text(rows, 0, 5);
 }
 
 /*
@@ -371,9 +375,13 @@ table_settings_restore_empty(PendingView *v, TableSettings *settings)
 	if (settings->parameters)
 		runas_ddl(v->owner, psprintf("ALTER %s %s SET (%s)", keyword, qname, settings->parameters));
 	/* empty: nothing to move */
-	if (settings->tablespace)
+	if (settings->tablespace && settings->may_create_there)
 		runas_ddl(v->owner, psprintf("ALTER %s %s SET TABLESPACE %s", keyword, qname,
 									 settings->tablespace));
+	else if (settings->tablespace)
+		ereport(NOTICE,
+				(errmsg("%s is not kept in tablespace %s: its owner may not create there", qname,
+						settings->tablespace)));
 	foreach(lc, settings->columns)
 		restore_column(v, lfirst(lc), alter);
 
@@ -403,13 +411,13 @@ table_settings_restore_empty(PendingView *v, TableSettings *settings)
 		Dependent  *p = lfirst(lc);
 		const char *gone = column_gone(p->columns, v->newrelid);
 
+		/* its subscribers would get nothing more, and nobody be told */
 		if (get_rel_relkind(v->newrelid) != RELKIND_RELATION)
-		{
-			ereport(NOTICE,
-					(errmsg("%s is not kept in publication %s: the view is a materialized view now",
-							qname, p->name)));
-			continue;
-		}
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s is published by %s, which its materialized view cannot be", qname,
+							p->name),
+					 errhint("Keep its refresh mode differential, or remove it from the publication first.")));
 		if (gone)
 		{
 			ereport(NOTICE,
