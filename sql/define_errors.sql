@@ -263,4 +263,20 @@ SELECT pipeline.create_matview('errs', 'spelled2', 'SELECT expect FROM errs.at_k
 SELECT pipeline.drop_matview('errs.mv_spelled');
 SELECT pipeline.drop_matview('errs.mv_spelled2');
 
+-- in a read-only transaction the write calls refuse by their own name
+BEGIN READ ONLY;
+SELECT pipeline.create_matview('errs', 'ro', 'SELECT 1 AS x', '5 minutes');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT pipeline.stage('/** @matview-schema errs
+@matview-name ro
+@interval-in-minutes 5 */ SELECT 1 AS x');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM pipeline.ingest('errs.at_keys', '[]');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT * FROM pipeline.apply_changes('errs.at_keys', 'errs.at_keys', ARRAY['expect'], 'expect');
+ROLLBACK;
+
 DROP SCHEMA errs CASCADE;

@@ -79,6 +79,7 @@ Datum
 pipeline_define(PG_FUNCTION_ARGS)
 {
 	PreventCommandDuringRecovery("pipeline.define()");
+	PreventCommandIfReadOnly("pipeline.define()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -110,6 +111,8 @@ pipeline_create_matview(PG_FUNCTION_ARGS)
 	int			i;
 
 	PreventCommandDuringRecovery("pipeline.create_matview()");
+
+	PreventCommandIfReadOnly("pipeline.create_matview()");
 	for (i = 0; i < (int) lengthof(argnames) && i < PG_NARGS(); i++)
 		if (argnames[i] != NULL && PG_ARGISNULL(i))
 			ereport(ERROR,
@@ -177,6 +180,8 @@ pipeline_drop_matview(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	PreventCommandDuringRecovery("pipeline.drop_matview()");
+
+	PreventCommandIfReadOnly("pipeline.drop_matview()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -71,6 +71,8 @@ pipeline_stage(PG_FUNCTION_ARGS)
 	char	   *dpl;
 
 	PreventCommandDuringRecovery("pipeline.stage()");
+
+	PreventCommandIfReadOnly("pipeline.stage()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -127,6 +129,8 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	int			i;
 
 	PreventCommandDuringRecovery("pipeline.apply_staged()");
+
+	PreventCommandIfReadOnly("pipeline.apply_staged()");
 	InitMaterializedSRF(fcinfo, 0);
 	defs = staged_definitions();
 	if (defs == NIL)
@@ -161,6 +165,7 @@ Datum
 pipeline_discard_staged(PG_FUNCTION_ARGS)
 {
 	PreventCommandDuringRecovery("pipeline.discard_staged()");
+	PreventCommandIfReadOnly("pipeline.discard_staged()");
 	delete_staged();
 	PG_RETURN_VOID();
 }

@@ -529,6 +529,8 @@ pipeline_apply_changes(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 
 	PreventCommandDuringRecovery("pipeline.apply_changes()");
+
+	PreventCommandIfReadOnly("pipeline.apply_changes()");
 	for (int i = 0; i < PG_NARGS(); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,

@@ -417,6 +417,8 @@ pipeline_create_external_function(PG_FUNCTION_ARGS)
 	Oid			fn;
 
 	PreventCommandDuringRecovery("pipeline.create_external_function()");
+
+	PreventCommandIfReadOnly("pipeline.create_external_function()");
 	check_admin(true);
 	read_arguments(fcinfo, &def);
 	parse_signature(def.signature, &sig);
@@ -462,6 +464,8 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 	SpiRows    *rows;
 
 	PreventCommandDuringRecovery("pipeline.drop_external_function()");
+
+	PreventCommandIfReadOnly("pipeline.drop_external_function()");
 	/* STRICT until 1.13, where NULL did nothing without a word */
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

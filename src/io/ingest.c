@@ -798,6 +798,8 @@ pipeline_ingest(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 
 	PreventCommandDuringRecovery("pipeline.ingest()");
+
+	PreventCommandIfReadOnly("pipeline.ingest()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

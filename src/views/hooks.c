@@ -65,6 +65,8 @@ pipeline_set_after_refresh(PG_FUNCTION_ARGS)
 	Datum		values[2];
 
 	PreventCommandDuringRecovery("pipeline.set_after_refresh()");
+
+	PreventCommandIfReadOnly("pipeline.set_after_refresh()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
