@@ -44,8 +44,9 @@ SELECT * FROM kept.refresh_all();
 SELECT kept.differences();
 SELECT count(*) FILTER (WHERE refresh_mode = 'differential') AS differential
   FROM pipeline.matviews WHERE schema_name = 'kept';
--- the plans kept stay bounded (256 statements in all)
-SELECT count(*) <= 260 AS bounded FROM pg_backend_memory_contexts WHERE name = 'CachedPlanSource';
+-- the plans kept stay bounded (256 statements of pipeline's, and the
+-- session's few others: foreign-key checks, this test's functions)
+SELECT count(*) <= 256 + 8 AS bounded FROM pg_backend_memory_contexts WHERE name = 'CachedPlanSource';
 SELECT count(*) AS dropped FROM generate_series(1, 12) i,
   LATERAL pipeline.drop_matview(format('kept.mv_v%s', i)::regclass);
 DROP SCHEMA kept CASCADE;
