@@ -9,6 +9,11 @@
 
 \echo Use "ALTER EXTENSION pipeline UPDATE TO '1.25'" to load this file. \quit
 
+-- (1.26) under a publication of all tables, the primary key's drop fires
+-- pipeline's sql_drop trigger, whose deletes from deleted_keys and rejected
+-- need a replica identity; 1.26 gives them this one too
+ALTER TABLE pipeline.deleted_keys REPLICA IDENTITY FULL;
+ALTER TABLE pipeline.rejected REPLICA IDENTITY FULL;
 ALTER TABLE pipeline.deleted_keys ADD COLUMN sequence_type regtype;
 ALTER TABLE pipeline.deleted_keys DROP CONSTRAINT deleted_keys_pkey;
 ALTER TABLE pipeline.deleted_keys ADD CONSTRAINT deleted_keys_target_key_sequence_type_key

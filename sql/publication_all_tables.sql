@@ -65,3 +65,17 @@ SELECT pipeline.drop_matview(matview) FROM pipeline.matviews WHERE schema_name =
 DROP SCHEMA pa CASCADE;
 DROP SCHEMA pa_trap CASCADE;
 DROP ROLE pa_owner;
+
+-- an update from 1.24 under such a publication reaches the current
+-- version (its drop of deleted_keys' primary key fired pipeline's sql_drop
+-- trigger, whose deletes then failed)
+CREATE DATABASE pipeline_pub_upgrade;
+\c pipeline_pub_upgrade
+SET client_min_messages = warning;
+CREATE EXTENSION pipeline VERSION '1.24';
+CREATE PUBLICATION pa_all FOR ALL TABLES;
+ALTER EXTENSION pipeline UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'pipeline') AS current
+  FROM pg_extension WHERE extname = 'pipeline';
+\c contrib_regression
+DROP DATABASE pipeline_pub_upgrade;

@@ -43,6 +43,7 @@
 #include "util/arguments.h"
 #include "util/interval.h"
 #include "util/settings.h"
+#include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 
@@ -338,12 +339,15 @@ own_library(FunctionCallInfo fcinfo)
 	return library;
 }
 
-/* Runs a utility statement, as the current user or as the catalog owner. */
+/*
+ * Runs a utility statement, as the current user or as the catalog owner
+ * (pipeline's own DDL: no event trigger of a DBA's runs as the catalog
+ * owner in the caller's session).
+ */
 static void
 exec_ddl(const char *sql, bool as_owner)
 {
-	(void) spi_rows(as_owner ? catalog_owner() : InvalidOid, sql, 0, NULL,
-					NULL, NULL, false, -1);
+	runas_ddl(as_owner ? catalog_owner() : GetUserId(), sql);
 }
 
 /*
