@@ -4,7 +4,8 @@
 # after every refresh and rebuild: the rebuild's new table is truncated
 # before it is filled, so the subscriber drops the old rows it cannot be
 # told were deleted (the old table was dropped).  The rebuilds are made by
-# a non-superuser with a hostile schema first in search_path.
+# non-superusers with a hostile schema first in search_path, one of them
+# rebuilding the other's view.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -25,14 +26,19 @@ $subscriber->start;
 $publisher->safe_psql('postgres', q{
 	CREATE EXTENSION pipeline;
 	CREATE ROLE owner_role LOGIN;
+	CREATE ROLE up_role LOGIN;
 	CREATE SCHEMA s AUTHORIZATION owner_role;
-	CREATE SCHEMA trap AUTHORIZATION owner_role;
-	SET ROLE owner_role;
+	CREATE SCHEMA u AUTHORIZATION up_role;
+	CREATE SCHEMA trap AUTHORIZATION up_role;
+	GRANT USAGE ON SCHEMA u TO owner_role;
+	SET ROLE up_role;
 	CREATE FUNCTION trap.sum(int) RETURNS bigint LANGUAGE sql AS 'SELECT -1::bigint';
-	CREATE TABLE s.src (k int, x int);
-	INSERT INTO s.src SELECT g % 10, g FROM generate_series(1, 100) g;
-	SELECT pipeline.create_matview('s', 'up', 'SELECT k, x FROM s.src', '1 hour');
-	SELECT pipeline.create_matview('s', 'sums', 'SELECT k, pg_catalog.sum(x) AS total FROM s.mv_up GROUP BY k',
+	CREATE TABLE u.src (k int, x int);
+	INSERT INTO u.src SELECT g % 10, g FROM generate_series(1, 100) g;
+	SELECT pipeline.create_matview('u', 'up', 'SELECT k, x FROM u.src', '1 hour');
+	GRANT SELECT ON u.mv_up TO owner_role;
+	SET ROLE owner_role;
+	SELECT pipeline.create_matview('s', 'sums', 'SELECT k, pg_catalog.sum(x) AS total FROM u.mv_up GROUP BY k',
 	                               '1 hour', refresh_mode => 'differential');
 	ALTER TABLE s.mv_sums ALTER COLUMN k SET NOT NULL;
 	CREATE UNIQUE INDEX sums_k ON s.mv_sums (k);
@@ -60,26 +66,27 @@ sub same_on_both
 	is($subscriber->safe_psql('postgres', $rows), $publisher->safe_psql('postgres', $rows), $what);
 }
 
-sub as_owner
+sub as_role
 {
-	my ($sql) = @_;
+	my ($role, $sql) = @_;
 	return $publisher->safe_psql('postgres',
-		"SET ROLE owner_role; SET search_path = trap, public, pg_catalog; $sql");
+		"SET ROLE $role; SET search_path = trap, public, pg_catalog; $sql");
 }
 
 same_on_both('the subscriber has the view after the first sync');
 
-as_owner(q{
-	UPDATE s.src SET x = x + 1 WHERE k < 3;
-	DELETE FROM s.src WHERE k = 9;
-	SELECT pipeline.refresh('s.mv_sums');
+as_role('up_role', q{
+	UPDATE u.src SET x = x + 1 WHERE k < 3;
+	DELETE FROM u.src WHERE k = 9;
+	SELECT pipeline.refresh('u.mv_up');
 });
+as_role('owner_role', q{SELECT pipeline.refresh('s.mv_sums')});
 same_on_both('a differential refresh is replicated (updates and deletes by the replica identity)');
 
 # the view's own redefinition: a new relation under its name
-as_owner(q{
+as_role('owner_role', q{
 	SELECT pipeline.create_matview('s', 'sums',
-	    'SELECT k, pg_catalog.sum(x) * 2 AS total FROM s.mv_up GROUP BY k',
+	    'SELECT k, pg_catalog.sum(x) * 2 AS total FROM u.mv_up GROUP BY k',
 	    '1 hour', refresh_mode => 'differential');
 });
 is($publisher->safe_psql('postgres', q{
@@ -90,16 +97,19 @@ is($publisher->safe_psql('postgres', q{
 	'1 i s.sums_k', 'the rebuilt table is published, with its replica identity');
 same_on_both('the subscriber has the rebuilt view\'s rows, not the old ones too');
 
-# an upstream's redefinition rebuilds it too
-as_owner(q{
-	SELECT pipeline.create_matview('s', 'up', 'SELECT k, x, 0 AS extra FROM s.src', '1 hour');
+# an upstream's redefinition by another role rebuilds it too, in that
+# role's session (its DDL as the view's owner runs with event triggers
+# quiet: session_replication_role = replica changes nothing published)
+as_role('up_role', q{
+	SELECT pipeline.create_matview('u', 'up', 'SELECT k, x, 0 AS extra FROM u.src', '1 hour');
 });
-same_on_both('the subscriber follows a rebuild made by an upstream\'s redefinition');
+same_on_both('the subscriber follows a rebuild made by another role\'s redefinition upstream');
 
-as_owner(q{
-	INSERT INTO s.src VALUES (11, 5), (1, 1);
-	SELECT pipeline.refresh('s.mv_up', cascade => true);
+as_role('up_role', q{
+	INSERT INTO u.src VALUES (11, 5), (1, 1);
+	SELECT pipeline.refresh('u.mv_up', cascade => false);
 });
+as_role('owner_role', q{SELECT pipeline.refresh('s.mv_sums')});
 same_on_both('and the refreshes after it');
 is($subscriber->safe_psql('postgres', 'SELECT count(*) FROM s.mv_sums'), '10',
 	'one row per group on the subscriber');
