@@ -8,6 +8,9 @@
 \echo Use "ALTER EXTENSION pipeline UPDATE TO '1.26'" to load this file. \quit
 
 ALTER EVENT TRIGGER pipeline_forget_deleted_keys ENABLE ALWAYS;
+-- and DROP EXTENSION readies itself under session_replication_role =
+-- replica too (it was refused there, its triggers left behind)
+ALTER EVENT TRIGGER pipeline_drop_extension ENABLE ALWAYS;
 
 -- pipeline's tables without a primary key get a replica identity: a
 -- publication of all tables publishes them, and PostgreSQL then refuses

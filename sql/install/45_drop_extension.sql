@@ -15,3 +15,5 @@ REVOKE ALL ON FUNCTION pipeline.before_drop_extension() FROM PUBLIC;
 CREATE EVENT TRIGGER pipeline_drop_extension ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION pipeline.before_drop_extension();
+-- also under session_replication_role = replica (1.26)
+ALTER EVENT TRIGGER pipeline_drop_extension ENABLE ALWAYS;

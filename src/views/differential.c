@@ -551,6 +551,24 @@ empty_unless_new(DiffRefresh *r, Oid relid, const char *name)
 		run_as_owner(r, psprintf("DELETE FROM %s", name), false);
 }
 
+/*
+ * The view's table with the identity 1.26 gives new ones, when it has none
+ * (the default without a primary key): one made before and restored from a
+ * dump (whose CREATE EXTENSION skipped the update that gives it), whose
+ * deletes a publication of all tables would refuse.
+ */
+static void
+give_replica_identity(DiffRefresh *r)
+{
+	Relation	view = table_open(r->relid, NoLock);
+	bool		none = view->rd_rel->relreplident == REPLICA_IDENTITY_DEFAULT &&
+	!OidIsValid(RelationGetPrimaryKeyIndex(view));
+
+	table_close(view, NoLock);
+	if (none)
+		runas_ddl(r->owner, psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", r->view));
+}
+
 /* Recomputes the view: its rows replaced in this transaction. */
 static void
 apply_full(DiffRefresh *r)
@@ -561,6 +579,7 @@ apply_full(DiffRefresh *r)
 	if (r->state != NULL && !OidIsValid(state_table(r->relid)))
 		create_state_table(r);
 	record_source_dependencies(r);
+	give_replica_identity(r);
 	SPI_connect();
 	if (r->state != NULL)
 	{

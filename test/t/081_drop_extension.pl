@@ -52,6 +52,13 @@ $node->safe_psql('postgres', 'INSERT INTO raw VALUES (3, 30)');
 ok($node->poll_query_until('postgres', 'SELECT n2 FROM mv_doubled', '6'),
 	'and the scheduler carries on after it');
 
+# under session_replication_role = replica (a replication tool's session)
+# pipeline's event trigger readies the drop too (1.26): before, it was
+# refused on the tracking triggers' dependency
+my ($rc_replica, $out_replica, $err_replica) = $node->psql('postgres',
+	'BEGIN; SET LOCAL session_replication_role = replica; DROP EXTENSION pipeline; ROLLBACK;');
+is($err_replica, '', 'DROP EXTENSION works under session_replication_role = replica');
+
 # a role that may not drop the extension changes nothing either
 $node->safe_psql('postgres', 'CREATE ROLE intruder');
 my ($rc, $stdout, $stderr) = $node->psql('postgres', 'SET ROLE intruder; DROP EXTENSION pipeline');
