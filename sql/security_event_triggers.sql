@@ -59,8 +59,11 @@ END $$;
 CREATE TRIGGER pwn BEFORE INSERT ON pg_temp.et_ddl_log FOR EACH ROW EXECUTE FUNCTION pg_temp.pwn();
 -- her redefinition rebuilds bob's view: its relation, trigger, statistics
 -- object and publication membership are made again as bob and as the
--- catalog's owner
+-- catalog's owner; her trap schema is first in her search_path too
+CREATE FUNCTION et_m.lower(text) RETURNS text LANGUAGE sql AS $$SELECT 'trap'::text$$;
+SET search_path = et_m, public, pg_catalog;
 SELECT pipeline.create_matview('et_m', 'up', 'SELECT k, x, 1 AS extra FROM et_m.src', '1 hour');
+RESET search_path;
 RESET ROLE;
 
 SELECT rolsuper AS mallory_is_superuser FROM pg_roles WHERE rolname = 'et_mallory';
