@@ -180,10 +180,8 @@ dependents_from_rows(SpiRows *rows)
 		dependent->name = spi_rows_text(rows, i, 0);
 		dependent->definition = spi_rows_text(rows, i, 1);
 		dependent->columns = spi_array_texts(spi_rows_value(rows, i, 2, &isnull));
-		dependent->owner = rows->ncols > 3
-			? DatumGetObjectId(spi_rows_value(rows, i, 3, &isnull)) : InvalidOid;
-		dependent->target = rows->ncols > 4
-			? DatumGetInt32(spi_rows_value(rows, i, 4, &isnull)) : -1;
+		dependent->owner = DatumGetObjectId(spi_rows_value(rows, i, 3, &isnull));
+		dependent->target = DatumGetInt32(spi_rows_value(rows, i, 4, &isnull));
 		dependents = lappend(dependents, dependent);
 	}
 	return dependents;
@@ -221,7 +219,9 @@ save_dependents(PendingView *v, TableSettings *settings)
 					"                                      ON a.attrelid = r.prrelid AND a.attnum = k.attnum) "
 					"                          || ')', "
 					"                         ' WHERE (' || pg_catalog.pg_get_expr(r.prqual, r.prrelid) || ')'), "
-					DEPENDENT_COLUMNS("pg_catalog.pg_publication_rel", "r.oid", "r.prrelid")
+					DEPENDENT_COLUMNS("pg_catalog.pg_publication_rel", "r.oid", "r.prrelid") ", "
+	/* a statistics object's owner and target, which a membership has not */
+					"       0::pg_catalog.oid, -1 "
 					"  FROM pg_catalog.pg_publication_rel r "
 					"  JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid "
 					" WHERE r.prrelid = $1 ORDER BY p.pubname",
