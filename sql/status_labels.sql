@@ -37,6 +37,20 @@ SELECT next_label FROM pipeline.status WHERE matview = 'dst.mv_yearly'::regclass
 UPDATE dst.t SET x = 3;
 SELECT matview, time_label, status FROM pipeline.run_due('2031-06-01 00:00+00')
  WHERE matview = 'dst.mv_yearly'::regclass;
+
+-- a new interval: the next label is one of the new interval's, as run_due()
+-- runs it (1.27: it was the last label of the old interval plus the new one)
+SELECT pipeline.create_matview('dst', 'retimed', 'SELECT count(*) AS n FROM dst.t', '7 seconds',
+                               refresh_mode => 'full');
+SELECT matview, time_label, status FROM pipeline.run_due('2026-11-05 08:09:52+00')
+ WHERE matview = 'dst.mv_retimed'::regclass;
+SELECT pipeline.create_matview('dst', 'retimed', 'SELECT count(*) AS n FROM dst.t', '1 minute',
+                               refresh_mode => 'full');
+SELECT last_success_label, next_label FROM pipeline.status WHERE matview = 'dst.mv_retimed'::regclass;
+UPDATE dst.t SET x = 4;
+SELECT matview, time_label, status FROM pipeline.run_due('2026-11-05 08:10:01+00')
+ WHERE matview = 'dst.mv_retimed'::regclass;
+SELECT pipeline.drop_matview('dst.mv_retimed');
 SELECT pipeline.drop_matview('dst.mv_yearly');
 SELECT pipeline.drop_matview('dst.mv_daily');
 DROP SCHEMA dst CASCADE;

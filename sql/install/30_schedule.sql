@@ -162,8 +162,9 @@ SELECT d.matview,
             -- labels are a whole number of seconds apart: a day is 86,400 s
             -- in every TimeZone (1.20: 23 h or 25 h across a DST change), a
             -- month 30 days and a year 360, as labels count them (epoch
-            -- counts a year as 365.25 days)
-            ELSE coalesce(l.last_time_label, l.time_label)
+            -- counts a year as 365.25 days); the last label is one of the
+            -- interval's own (1.27: after a new interval, one of the old)
+            ELSE pipeline.time_label(d.refresh_interval, coalesce(l.last_time_label, l.time_label))
                  + make_interval(secs => extract(epoch FROM d.refresh_interval)
                                          - extract(year FROM d.refresh_interval) * 453600) END AS next_label,
        now() - s.time_label AS freshness,
@@ -171,7 +172,7 @@ SELECT d.matview,
        -- a view is populated when defined: as if it succeeded for the label
        -- then; unknown (NULL) to a role that may not see the view's runs
        CASE WHEN pipeline.can_see(d.matview) THEN
-            greatest(now() - (coalesce(s.time_label, pipeline.time_label(d.refresh_interval, d.created_at))
+            greatest(now() - (pipeline.time_label(d.refresh_interval, coalesce(s.time_label, d.created_at))
                               + make_interval(secs => extract(epoch FROM d.refresh_interval)
                                                       - extract(year FROM d.refresh_interval) * 453600)),
                      '0'::interval) END AS lag,

@@ -18,8 +18,8 @@
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -335,6 +335,33 @@ relation_kind_changes(PendingView *v)
  * columns, or another kind of relation), puts the new shape in place;
  * returns the relation with its new shape.
  */
+/*
+ * The relation named relname in nspid, locked AccessExclusive, or
+ * InvalidOid when there is none; as RangeVarGetRelid() would, but without
+ * the caller's USAGE on the schema: a downstream view rebuilt for a
+ * redefinition may be in a schema its upstream's owner cannot use.
+ */
+static Oid
+lock_relation_named(Oid nspid, const char *relname)
+{
+	Oid			locked = InvalidOid;
+
+	for (;;)
+	{
+		/* after a lock's wait, the name may have moved to another relation */
+		Oid			relid = get_relname_relid(relname, nspid);
+
+		if (relid == locked)
+			return relid;
+		if (OidIsValid(locked))
+			UnlockRelationOid(locked, AccessExclusiveLock);
+		if (!OidIsValid(relid))
+			return InvalidOid;
+		LockRelationOid(relid, AccessExclusiveLock);
+		locked = relid;
+	}
+}
+
 static Oid
 judge_view_shape(PendingView *v)
 {
@@ -407,8 +434,7 @@ create:
 		 * committed meanwhile), locked as the rename will lock it: its
 		 * indexes, read before the rename names it otherwise
 		 */
-		old = RangeVarGetRelid(makeRangeVar(v->schema_name, v->relname, -1), AccessExclusiveLock,
-							   true);
+		old = lock_relation_named(v->nspid, v->relname);
 		if (OidIsValid(old))
 			indexes = apply_saved_indexes(v, old);
 		runas_ddl(v->owner, psprintf("ALTER %s %s RENAME TO %s",
@@ -468,17 +494,32 @@ find_unmanaged_dependents(ChangeSet *cs)
 	if (n == 0)
 		return;
 	values[0] = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-	rows = spi_rows(InvalidOid, "SELECT DISTINCT d.refobjid, "
+
+	/*
+	 * What depends on a view's relation, or on its row type or that type's
+	 * array (a function's argument, a table's column): the drop of the old
+	 * relation would fail on either.
+	 */
+	rows = spi_rows(InvalidOid, "SELECT DISTINCT x.relid, "
 					"       CASE WHEN r.ev_class IS NOT NULL "
 					"            THEN CASE c.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END "
 					"                 || r.ev_class::regclass::text "
 					"            ELSE pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) END "
-					"  FROM pg_catalog.pg_depend d "
+					"  FROM (SELECT v.oid AS relid, 'pg_catalog.pg_class'::regclass AS refclassid, "
+					"               v.oid AS refobjid "
+					"          FROM pg_catalog.pg_class v WHERE v.oid = ANY ($1) "
+					"        UNION ALL "
+					"        SELECT v.oid, 'pg_catalog.pg_type'::regclass, rowtype.oid "
+					"          FROM pg_catalog.pg_class v "
+					"          JOIN pg_catalog.pg_type t ON t.oid = v.reltype "
+					"          CROSS JOIN LATERAL pg_catalog.unnest(ARRAY[t.oid, t.typarray]) rowtype(oid) "
+					"         WHERE v.oid = ANY ($1)) x "
+					"  JOIN pg_catalog.pg_depend d "
+					"    ON d.refclassid = x.refclassid AND d.refobjid = x.refobjid "
 					"  LEFT JOIN pg_catalog.pg_rewrite r "
 					"         ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid "
 					"  LEFT JOIN pg_catalog.pg_class c ON c.oid = r.ev_class "
-					" WHERE d.refclassid = 'pg_catalog.pg_class'::regclass "
-					"   AND d.refobjid = ANY ($1) AND d.deptype = 'n' "
+					" WHERE d.deptype = 'n' "
 					"   AND (r.ev_class IS NULL OR r.ev_class <> ALL ($1)) "
 	/* a differential view's table depends on what it reads */
 					"   AND NOT (d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = ANY ($1)) "

@@ -8,17 +8,24 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "compile/changeset.h"
 #include "compile/locks.h"
 #include "model/definition.h"
 #include "util/lock_set.h"
+#include "util/relation_name.h"
 #include "views/capture.h"
 
 /*
@@ -167,6 +174,28 @@ changeset_lock(ChangeSet *cs)
  * snapshot (the rest of the compile step reads the catalog with it); the
  * caller pops it once done.
  */
+/*
+ * Whether cs, built with a transaction snapshot, has the views a set built
+ * now would have: a view defined downstream after the snapshot is not in
+ * it, and the drop of a relation it reads would fail on its dependency.
+ */
+static bool
+set_is_current(List *defs, ChangeSet *cs)
+{
+	ChangeSet  *now;
+	char	   *stale = NULL;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	now = changeset_build(defs, &stale);
+	PopActiveSnapshot();
+	if (now == NULL || now->count != cs->count)
+		return false;
+	for (int i = 0; i < now->count; i++)
+		if (OidIsValid(now->views[i].relid) && changeset_find(cs, now->views[i].relid) < 0)
+			return false;
+	return true;
+}
+
 ChangeSet *
 changeset_build_and_lock(List *defs)
 {
@@ -190,6 +219,8 @@ changeset_build_and_lock(List *defs)
 			need = lock_set_for(cs);
 			if (held != NULL && lock_set_covers(held, need))
 			{
+				if (IsolationUsesXactSnapshot() && !set_is_current(defs, cs))
+					changeset_report_changed(NULL, true);
 				cs->locked = true;
 				return cs;
 			}
@@ -220,10 +251,40 @@ view_name_lock_id(const char *relname)
 	return (uint16) (hash_bytes((const unsigned char *) relname, strlen(relname)) | 1);
 }
 
+/*
+ * Refuses, before its name is locked, a caller who could never define the
+ * view relname in nspid: one who neither owns the relation of that name nor
+ * may create in the schema.  The name's lock is held to the end of the
+ * transaction, so without this a role with no rights in the schema could
+ * make its owner's definitions wait (the checks that decide come later).
+ */
+static void
+check_may_define(Oid nspid, const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, nspid);
+
+	if (OidIsValid(relid))
+	{
+		if (!pg_class_ownercheck(relid, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+						   relation_qualified_name(relid));
+	}
+	else if (pg_namespace_aclcheck(nspid, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, get_namespace_name(nspid));
+}
+
 void
 compile_lock_view_name(Oid nspid, const char *relname)
 {
+	check_may_define(nspid, relname);
 	LockDatabaseObject(NamespaceRelationId, nspid, view_name_lock_id(relname), ExclusiveLock);
+}
+
+void
+compile_lock_binding(LOCKMODE mode)
+{
+	/* sub-id 1 of the extension: PostgreSQL locks extensions as a whole (0) */
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false), 1, mode);
 }
 
 /* A view name's lock, as compile_lock_view_names() sorts them */
@@ -256,6 +317,7 @@ compile_lock_view_names(List *defs)
 		char	   *relname;
 
 		name->nspid = definition_validate(lfirst(lc), &relname);
+		check_may_define(name->nspid, relname);
 		name->id = view_name_lock_id(relname);
 		names = lappend(names, name);
 	}

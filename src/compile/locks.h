@@ -10,6 +10,8 @@
 #include "nodes/pg_list.h"
 #include "postgres_ext.h"
 
+#include "storage/lockdefs.h"
+
 #include "compile/changeset.h"
 
 /*
@@ -55,5 +57,16 @@ extern void compile_lock_view_name(Oid nspid, const char *relname);
  * relation lock, as a definition of one view does.
  */
 extern void compile_lock_view_names(List *defs);
+
+/*
+ * The lock between binding queries and renaming what they name: a
+ * definition (define(), create_matview(), apply_staged()) holds it in
+ * ShareLock from before it analyzes anything to the end of its
+ * transaction, a statement that renames holds it in ExclusiveLock from
+ * before it reads which views to rebind (compile/rebind.c).  So a rename
+ * waits for definitions in progress and then sees their views, and a
+ * definition waits for a rename in progress and then binds the new names.
+ */
+extern void compile_lock_binding(LOCKMODE mode);
 
 #endif

@@ -30,8 +30,10 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "compile/locks.h"
 #include "compile/rebind.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
@@ -285,10 +287,22 @@ List *
 rebind_before(Node *stmt)
 {
 	/* pipeline's own DDL keeps its catalogs itself */
+	List	   *views;
+
 	if (!changes_names(stmt) || runas_ddl_in_progress() ||
 		!IsTransactionState() || !binds_queries_here())
 		return NIL;
-	return views_before(stmt);
+
+	/*
+	 * Definitions in progress end first, and their views are read as
+	 * committed, whatever this transaction's snapshot: they bind the names
+	 * this statement changes.
+	 */
+	compile_lock_binding(ExclusiveLock);
+	PushActiveSnapshot(GetLatestSnapshot());
+	views = views_before(stmt);
+	PopActiveSnapshot();
+	return views;
 }
 
 void

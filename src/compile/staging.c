@@ -14,6 +14,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -28,35 +29,57 @@
 #include "util/spi_rows.h"
 #include "views/matview.h"
 
-/* The current user's staged definitions, parsed, in staging order. */
+/*
+ * The current user's staged definitions, parsed, in staging order.  With
+ * places, the rows are locked and *places gets their ctids (a tid[]), so
+ * that applying them deletes exactly what it applied: a document staged
+ * meanwhile in another session waits for the apply, or stays staged.
+ */
 static List *
-staged_definitions(void)
+staged_definitions(Datum *places)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
 	List	   *defs = NIL;
 	SpiRows    *rows;
-	uint64		i;
+	Datum	   *ctids;
 
 	/* the table is the catalog owner's; each user reads only their own rows */
 	rows = spi_rows(catalog_owner(),
-					"SELECT dpl FROM pipeline.staged_changes WHERE staged_by = $1 "
-					" ORDER BY staged_at, schema_name, name",
+					places == NULL ?
+					"SELECT dpl, ctid FROM pipeline.staged_changes WHERE staged_by = $1 "
+					" ORDER BY staged_at, schema_name, name" :
+					"SELECT dpl, ctid FROM pipeline.staged_changes WHERE staged_by = $1 "
+					" ORDER BY staged_at, schema_name, name FOR UPDATE",
 					1, argtypes, values, NULL, false, -1);
-	for (i = 0; i < rows->count; i++)
+	ctids = palloc(sizeof(Datum) * Max(rows->count, 1));
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+
 		defs = lappend(defs, dpl_parse(spi_rows_text(rows, i, 0)));
+		ctids[i] = spi_rows_value(rows, i, 1, &isnull);
+	}
+	if (places != NULL)
+		*places = PointerGetDatum(construct_array(ctids, rows->count, TIDOID,
+												  sizeof(ItemPointerData), false,
+												  TYPALIGN_SHORT));
 	return defs;
 }
 
+/* Deletes the user's staged rows: those at places (a tid[]), or all. */
 static void
-delete_staged(void)
+delete_staged(Datum places)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
+	Oid			argtypes[2] = {OIDOID, TIDARRAYOID};
+	Datum		values[2] = {ObjectIdGetDatum(GetUserId()), places};
 
 	(void) spi_rows(catalog_owner(),
-					"DELETE FROM pipeline.staged_changes WHERE staged_by = $1",
-					1, argtypes, values, NULL, false, -1);
+					places == (Datum) 0 ?
+					"DELETE FROM pipeline.staged_changes WHERE staged_by = $1" :
+					"DELETE FROM pipeline.staged_changes WHERE staged_by = $1 "
+					"   AND ctid OPERATOR(pg_catalog.=) ANY ($2)",
+					places == (Datum) 0 ? 1 : 2, argtypes, values, NULL, false, -1);
 }
 
 PG_FUNCTION_INFO_V1(pipeline_stage);
@@ -104,7 +127,7 @@ PG_FUNCTION_INFO_V1(pipeline_check_staged);
 Datum
 pipeline_check_staged(PG_FUNCTION_ARGS)
 {
-	compile_check_definitions(fcinfo, staged_definitions(), "pipeline.check_staged()");
+	compile_check_definitions(fcinfo, staged_definitions(NULL), "pipeline.check_staged()");
 	return (Datum) 0;
 }
 
@@ -125,6 +148,7 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	List	   *defs;
+	Datum		places;
 	ChangeSet  *cs;
 	int			i;
 
@@ -132,9 +156,10 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("pipeline.apply_staged()");
 	InitMaterializedSRF(fcinfo, 0);
-	defs = staged_definitions();
+	defs = staged_definitions(&places);
 	if (defs == NIL)
 		return (Datum) 0;
+	compile_lock_binding(ShareLock);
 	/* a new view another session is defining is redefined once it is made */
 	compile_lock_view_names(defs);
 	/* views whose relation went unseen would hold their names and edges */
@@ -145,7 +170,7 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	changeset_apply(cs);
 	/* changeset_build_and_lock()'s snapshot */
 	PopActiveSnapshot();
-	delete_staged();
+	delete_staged(places);
 	for (i = 0; i < cs->count; i++)
 	{
 		Datum		values[2];
@@ -166,6 +191,6 @@ pipeline_discard_staged(PG_FUNCTION_ARGS)
 {
 	PreventCommandDuringRecovery("pipeline.discard_staged()");
 	PreventCommandIfReadOnly("pipeline.discard_staged()");
-	delete_staged();
+	delete_staged((Datum) 0);
 	PG_RETURN_VOID();
 }
