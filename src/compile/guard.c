@@ -424,6 +424,15 @@ guard_alter_one_table(Oid relid, List *cmds, bool named)
 			change_tracking_record_ddl(relid);
 
 		/*
+		 * crash recovery empties an unlogged table without a write the change
+		 * log sees: its differential readers start over, whether it is made
+		 * unlogged or logged again after the crash
+		 */
+		if ((cmd->subtype == AT_SetLogged || cmd->subtype == AT_SetUnLogged) &&
+			capture_table_in_use(relid))
+			capture_forget_positions(relid);
+
+		/*
 		 * a view's new owner owns its state too: DROP ROLE of the old one
 		 * works.  Only for a caller the ALTER will let through, which
 		 * PostgreSQL checks after this: another role would hold the state's

@@ -14,6 +14,7 @@
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -37,6 +38,9 @@
 #include "views/capture.h"
 #include "views/capture_ddl.h"
 #include "util/relation_name.h"
+
+/* the object sub-id of a source's hold on its log (capture_hold_log()) */
+#define CAPTURE_HOLD_SUBID	1
 
 /* Whether the installed SQL has change capture (1.3 on). */
 static bool
@@ -401,6 +405,16 @@ prune_log(Oid source, Oid log)
 	Relation	rel;
 	FullTransactionId horizon;
 
+	/*
+	 * A position saved but not yet committed holds the log (see
+	 * capture_hold_log()): its refresh's snapshot may miss a writer the
+	 * committed positions and the horizon no longer cover.  Tested, not held:
+	 * pruning must not make the next refresh wait.
+	 */
+	if (!ConditionalLockDatabaseObject(RelationRelationId, source, CAPTURE_HOLD_SUBID, ExclusiveLock))
+		return;
+	UnlockDatabaseObject(RelationRelationId, source, CAPTURE_HOLD_SUBID, ExclusiveLock);
+
 	rel = try_table_open(log, RowExclusiveLock);
 	if (rel == NULL)
 		return;					/* dropped meanwhile */
@@ -424,6 +438,27 @@ prune_log(Oid source, Oid log)
 							 "  WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass))",
 							 relation_qualified_name(log)),
 					2, argtypes, values, NULL, false, SPI_OK_DELETE);
+}
+
+void
+capture_forget_positions(Oid source)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(source)};
+
+	if (!sql_has_capture())
+		return;
+	(void) spi_rows(catalog_owner(),
+					"DELETE FROM pipeline.differential_positions p USING pipeline.capture_consumers c "
+					" WHERE c.source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+					"   AND p.matview OPERATOR(pg_catalog.=) c.matview",
+					1, argtypes, values, NULL, false, SPI_OK_DELETE);
+}
+
+void
+capture_hold_log(Oid source)
+{
+	LockDatabaseObject(RelationRelationId, source, CAPTURE_HOLD_SUBID, ShareLock);
 }
 
 typedef struct PruneWork

@@ -109,6 +109,25 @@ extern FullTransactionId capture_started_xid(Oid source);
  */
 extern void capture_prune(Oid source);
 
+/*
+ * Holds source's change log against pruning until the end of the
+ * transaction: a refresh that saves a view's position takes it, since until
+ * the position commits, pruning (which bounds itself by the committed
+ * positions and the oldest snapshot in use) may not see that the position's
+ * snapshot missed a writer: in READ COMMITTED the refresh's snapshot is
+ * gone once its statement ends, and a prepared transaction keeps none.
+ * Prepared transactions keep their locks, so the hold lasts to COMMIT
+ * PREPARED.
+ */
+extern void capture_hold_log(Oid source);
+
+/*
+ * Forgets the positions of the views that consume source's changes, so
+ * that each one's next refresh is full: for a change the log cannot show
+ * (crash recovery empties an unlogged table without a write).
+ */
+extern void capture_forget_positions(Oid source);
+
 /* capture_prune() of every captured table (housekeeping). */
 extern void capture_prune_all(void);
 

@@ -1429,7 +1429,11 @@ finish(DiffRefresh *r, bool position_usable)
 	foreach(lc, r->read)
 		tuplestore_end(((SourceWindow *) lfirst(lc))->rows);
 	if (position_usable)
+	{
+		foreach(lc, r->shape->sources)
+			capture_hold_log(((DiffSource *) lfirst(lc))->relid);
 		save_position(r->relid, r->rows, depends_on(r));
+	}
 	else
 		forget_position(r->relid);
 	foreach(lc, r->shape->sources)
