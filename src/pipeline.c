@@ -248,7 +248,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 						 DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	List	   *rebinding;
+	Rebinding  *rebinding;
 	List	   *marks;
 	int			made;
 

@@ -62,10 +62,12 @@ extern void compile_lock_view_names(List *defs);
  * The lock between binding queries and renaming what they name: a
  * definition (define(), create_matview(), apply_staged()) holds it in
  * ShareLock from before it analyzes anything to the end of its
- * transaction, a statement that renames holds it in ExclusiveLock from
- * before it reads which views to rebind (compile/rebind.c).  So a rename
- * waits for definitions in progress and then sees their views, and a
- * definition waits for a rename in progress and then binds the new names.
+ * transaction, a statement that renames a function, type or schema (what
+ * a definition does not lock) holds it in ExclusiveLock from before it
+ * reads which views to rebind (compile/rebind.c).  So such a rename waits
+ * for definitions in progress and then sees their views, and a definition
+ * waits for one in progress and then binds the new names.  A relation's
+ * rename meets definitions at the relation's own lock instead.
  */
 extern void compile_lock_binding(LOCKMODE mode);
 

@@ -56,6 +56,13 @@ typedef struct BoundView
 	List	   *expectations;	/* its expectations, analyzed before */
 } BoundView;
 
+struct Rebinding
+{
+	List	   *renamed;		/* the relations the statement renames */
+	List	   *views;			/* BoundView of each view to store again */
+	List	   *seen;			/* every view read before, by OID */
+};
+
 /*
  * Whether stmt may change a name that a bound query spells out (an enum's
  * label in a literal too).
@@ -123,25 +130,20 @@ renamed_relations(Node *stmt)
 }
 
 /*
- * The managed views whose bound query stmt may change, with their stored
- * bound queries: those that read a relation it renames (pipeline.edges
- * holds everything a view reads, through plain views too), or every view
- * when it renames something else.  Views kept in tables (stream and
- * differential views) are analyzed now,
- * before the statement renames anything; a view whose query no longer
- * analyzes (broken already) is left as it is.
+ * The managed views whose bound query a statement renaming renamed (NIL:
+ * something else than a relation) may change, with their stored bound
+ * queries, types and options, as of the active snapshot: those that read
+ * a relation it renames (pipeline.edges holds everything a view reads,
+ * through plain views too), or every view when it renames something else.
  */
-static List *
-views_before(Node *stmt)
+static SpiRows *
+candidate_views(List *renamed)
 {
-	List	   *renamed = renamed_relations(stmt);
 	Oid			argtypes[2] = {OIDARRAYOID, BOOLOID};
 	Datum		values[2] = {spi_oid_array(renamed), BoolGetDatum(renamed == NIL)};
-	SpiRows    *rows;
-	List	   *views = NIL;
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
-	rows = spi_rows(catalog_owner(),
+	return spi_rows(catalog_owner(),
 					catalog_has_options() ?
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text "
 					"  FROM pipeline.matview_definitions d "
@@ -168,6 +170,21 @@ views_before(Node *stmt)
 					"         WHERE e.upstream::oid = ANY ($1)) "
 					" ORDER BY d.matview::oid",
 					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+}
+
+/*
+ * Reads the views the statement may change into rebinding.  Views kept in
+ * tables (stream and differential views) are analyzed now, before the
+ * statement renames anything; a view whose query no longer analyzes
+ * (broken already) is left as it is.
+ */
+static void
+views_before(Rebinding *rebinding)
+{
+	List	   *renamed = rebinding->renamed;
+	SpiRows    *rows = candidate_views(renamed);
+	List	   *views = NIL;
+
 	for (uint64 i = 0; i < rows->count; i++)
 	{
 		bool		isnull;
@@ -175,6 +192,7 @@ views_before(Node *stmt)
 
 		view->relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
 		view->stored = spi_rows_text(rows, i, 1);
+		rebinding->seen = lappend_oid(rebinding->seen, view->relid);
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
 		view->owner = catalog_relation_owner(view->relid);
@@ -227,7 +245,7 @@ views_before(Node *stmt)
 		}
 		views = lappend(views, view);
 	}
-	return views;
+	rebinding->views = views;
 }
 
 /* The bound form of view now, or NULL if it cannot be had. */
@@ -283,33 +301,78 @@ store_bound_forms(List *views)
 	}
 }
 
-List *
+/*
+ * A view defined while the statement waited for a relation it renames
+ * (the definition held it until its commit): not read before, so its
+ * bound query still names the old name.  A materialized view's is taken
+ * again from its rule; a view kept in a table was not analyzed before the
+ * rename, so the statement fails and is retried.
+ */
+static void
+follow_views_defined_meanwhile(Rebinding *rebinding)
+{
+	SpiRows    *rows;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	rows = candidate_views(rebinding->renamed);
+	PopActiveSnapshot();
+	for (uint64 i = 0; i < rows->count; i++)
+	{
+		bool		isnull;
+		BoundView  *view = palloc0(sizeof(BoundView));
+
+		view->relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		if (list_member_oid(rebinding->seen, view->relid) ||
+			list_member_oid(rebinding->renamed, view->relid) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
+			continue;
+		if (get_rel_relkind(view->relid) != RELKIND_MATVIEW)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed view %s was defined while this statement waited for what it reads",
+							relation_qualified_name(view->relid)),
+					 errhint("Retry the statement.")));
+		view->stored = spi_rows_text(rows, i, 1);
+		store_bound_forms(list_make1(view));
+	}
+}
+
+Rebinding *
 rebind_before(Node *stmt)
 {
-	/* pipeline's own DDL keeps its catalogs itself */
-	List	   *views;
+	Rebinding  *rebinding;
 
+	/* pipeline's own DDL keeps its catalogs itself */
 	if (!changes_names(stmt) || runas_ddl_in_progress() ||
 		!IsTransactionState() || !binds_queries_here())
-		return NIL;
+		return NULL;
+	rebinding = palloc0(sizeof(Rebinding));
+	rebinding->renamed = renamed_relations(stmt);
 
 	/*
-	 * Definitions in progress end first, and their views are read as
-	 * committed, whatever this transaction's snapshot: they bind the names
-	 * this statement changes.
+	 * A relation is locked by the statement and by a definition that reads
+	 * it, each to its end: a definition in progress is seen afterwards
+	 * (rebind_after()), one behind waits and reads the new name.  Other
+	 * objects (functions, types, schemas) are not locked by a definition:
+	 * definitions in progress end first, and a definition waits for this
+	 * statement to end, at the lock between binding and renaming.
 	 */
-	compile_lock_binding(ExclusiveLock);
+	if (rebinding->renamed == NIL)
+		compile_lock_binding(ExclusiveLock);
+	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
-	views = views_before(stmt);
+	views_before(rebinding);
 	PopActiveSnapshot();
-	return views;
+	return rebinding;
 }
 
 void
-rebind_after(List *views)
+rebind_after(Rebinding *rebinding)
 {
-	if (views == NIL)
+	if (rebinding == NULL)
 		return;
 	CommandCounterIncrement();
-	store_bound_forms(views);
+	store_bound_forms(rebinding->views);
+	if (rebinding->renamed != NIL)
+		follow_views_defined_meanwhile(rebinding);
 }
