@@ -46,13 +46,8 @@ Oid
 define_view(MatviewDefinition *def)
 {
 	char	   *relname;
-	Oid			nspid;
-	Oid			relid;
-
-	/* before anything is analyzed: a rename in progress ends first */
-	compile_lock_binding(ShareLock);
-	nspid = definition_validate(def, &relname);
-	relid = get_relname_relid(relname, nspid);
+	Oid			nspid = definition_validate(def, &relname);
+	Oid			relid = get_relname_relid(relname, nspid);
 
 	/*
 	 * A redefinition: the compile step checks and rebuilds downstream.  It

@@ -10,9 +10,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
-#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -278,13 +276,6 @@ compile_lock_view_name(Oid nspid, const char *relname)
 {
 	check_may_define(nspid, relname);
 	LockDatabaseObject(NamespaceRelationId, nspid, view_name_lock_id(relname), ExclusiveLock);
-}
-
-void
-compile_lock_binding(LOCKMODE mode)
-{
-	/* sub-id 1 of the extension: PostgreSQL locks extensions as a whole (0) */
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("pipeline", false), 1, mode);
 }
 
 /* A view name's lock, as compile_lock_view_names() sorts them */

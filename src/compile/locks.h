@@ -10,8 +10,6 @@
 #include "nodes/pg_list.h"
 #include "postgres_ext.h"
 
-#include "storage/lockdefs.h"
-
 #include "compile/changeset.h"
 
 /*
@@ -57,18 +55,5 @@ extern void compile_lock_view_name(Oid nspid, const char *relname);
  * relation lock, as a definition of one view does.
  */
 extern void compile_lock_view_names(List *defs);
-
-/*
- * The lock between binding queries and renaming what they name: a
- * definition (define(), create_matview(), apply_staged()) holds it in
- * ShareLock from before it analyzes anything to the end of its
- * transaction, a statement that renames a function, type or schema (what
- * a definition does not lock) holds it in ExclusiveLock from before it
- * reads which views to rebind (compile/rebind.c).  So such a rename waits
- * for definitions in progress and then sees their views, and a definition
- * waits for one in progress and then binds the new names.  A relation's
- * rename meets definitions at the relation's own lock instead.
- */
-extern void compile_lock_binding(LOCKMODE mode);
 
 #endif

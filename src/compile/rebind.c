@@ -19,12 +19,15 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
@@ -33,7 +36,6 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "compile/locks.h"
 #include "compile/rebind.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
@@ -145,25 +147,27 @@ candidate_views(List *renamed)
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	return spi_rows(catalog_owner(),
 					catalog_has_options() ?
-					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text "
-					"  FROM pipeline.matview_definitions d "
-					" WHERE $2 OR d.matview::oid = ANY ($1) OR d.matview IN "
-					"       (SELECT e.downstream FROM pipeline.edges e "
-					"         WHERE e.upstream::oid = ANY ($1)) "
+					"WITH reading AS ("
+					"       SELECT e.downstream::oid AS matview FROM pipeline.edges e "
+					"        WHERE e.upstream::oid = ANY ($1) "
 	/* a relation it names otherwise: a 'name'::regclass literal */
-					"    OR d.matview::oid IN "
-					"       (SELECT coalesce(r.ev_class, dep.objid) FROM pg_catalog.pg_depend dep "
-					"          LEFT JOIN pg_catalog.pg_rewrite r "
-					"            ON dep.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
-					"           AND r.oid = dep.objid "
-					"         WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-					"           AND dep.refobjid = ANY ($1) "
-					"           AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
-					"                               'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
+					"       UNION "
+					"       SELECT coalesce(r.ev_class, dep.objid) FROM pg_catalog.pg_depend dep "
+					"         LEFT JOIN pg_catalog.pg_rewrite r "
+					"           ON dep.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+					"          AND r.oid = dep.objid "
+					"        WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"          AND dep.refobjid = ANY ($1) "
+					"          AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
+					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text, "
+					"       $2 OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
+					"  FROM pipeline.matview_definitions d "
+					" WHERE $2 OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
 	/* or its expectations may (audit_has_expectations()), unrecorded */
 					"    OR pg_catalog.strpos(d.options::text, '\"expect') > 0 "
 					" ORDER BY d.matview::oid" :
-					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}' "
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', true "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $2 OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
@@ -322,8 +326,10 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 		BoundView  *view = palloc0(sizeof(BoundView));
 
 		view->relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		/* only its expectations might name the relation: not spelled by name */
 		if (list_member_oid(rebinding->seen, view->relid) ||
 			list_member_oid(rebinding->renamed, view->relid) ||
+			!DatumGetBool(spi_rows_value(rows, i, 4, &isnull)) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
 		if (get_rel_relkind(view->relid) != RELKIND_MATVIEW)
@@ -335,6 +341,54 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 		view->stored = spi_rows_text(rows, i, 1);
 		store_bound_forms(list_make1(view));
 	}
+}
+
+/*
+ * Locks what a statement renames that is not a relation (a function, type,
+ * schema, collation, an enum's label, a row type's attribute) as
+ * PostgreSQL's own DDL locks an object it alters; nothing when it does not
+ * exist (the statement then fails or skips by itself).
+ */
+static void
+lock_renamed_object(Node *stmt)
+{
+	ObjectType	type;
+	Node	   *object;
+	Relation	relation = NULL;
+
+	if (IsA(stmt, RenameStmt))
+	{
+		RenameStmt *rename = (RenameStmt *) stmt;
+
+		/* a row type's attribute: renamed under its relation's lock */
+		if (rename->relation != NULL)
+		{
+			(void) RangeVarGetRelid(rename->relation, AccessExclusiveLock, true);
+			return;
+		}
+		type = rename->renameType;
+		object = type == OBJECT_SCHEMA ? (Node *) makeString(rename->subname) : rename->object;
+	}
+	else if (IsA(stmt, AlterObjectSchemaStmt))
+	{
+		type = ((AlterObjectSchemaStmt *) stmt)->objectType;
+		object = ((AlterObjectSchemaStmt *) stmt)->object;
+	}
+	else
+	{
+		/* ALTER TYPE ... RENAME VALUE */
+		type = OBJECT_TYPE;
+		object = (Node *) makeTypeNameFromNameList(((AlterEnumStmt *) stmt)->typeName);
+	}
+	/* only what a bound query can name */
+	if (object == NULL ||
+		!(type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_AGGREGATE ||
+		  type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
+		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION))
+		return;
+	(void) get_object_address(type, object, &relation, AccessExclusiveLock, true);
+	if (relation != NULL)
+		relation_close(relation, NoLock);
 }
 
 Rebinding *
@@ -352,17 +406,36 @@ rebind_before(Node *stmt)
 	/*
 	 * A relation is locked by the statement and by a definition that reads
 	 * it, each to its end: a definition in progress is seen afterwards
-	 * (rebind_after()), one behind waits and reads the new name.  Other
-	 * objects (functions, types, schemas) are not locked by a definition:
-	 * definitions in progress end first, and a definition waits for this
-	 * statement to end, at the lock between binding and renaming.
+	 * (rebind_after()), one behind waits and reads the new name.  Another
+	 * object is locked here, as a definition naming it locks it
+	 * (util/named_objects.h): definitions in progress end first and are read
+	 * below, one behind waits for this statement's transaction.
 	 */
 	if (rebinding->renamed == NIL)
-		compile_lock_binding(ExclusiveLock);
+		lock_renamed_object(stmt);
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
 	PopActiveSnapshot();
+
+	/*
+	 * A snapshot that misses one of them could not store its new bound form
+	 * (the update would see no row, and leave it naming what is gone)
+	 */
+	if (IsolationUsesXactSnapshot())
+	{
+		SpiRows    *visible;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		visible = candidate_views(rebinding->renamed);
+		PopActiveSnapshot();
+		if (visible->count != (uint64) list_length(rebinding->seen))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed views were defined or dropped since this transaction's snapshot"),
+					 errdetail("A rename must rewrite the stored queries of the views that name what it renames."),
+					 errhint("Retry the transaction.")));
+	}
 	return rebinding;
 }
 

@@ -159,7 +159,6 @@ pipeline_apply_staged(PG_FUNCTION_ARGS)
 	defs = staged_definitions(&places);
 	if (defs == NIL)
 		return (Datum) 0;
-	compile_lock_binding(ShareLock);
 	/* a new view another session is defining is redefined once it is made */
 	compile_lock_view_names(defs);
 	/* views whose relation went unseen would hold their names and edges */

@@ -41,6 +41,7 @@
 #include "utils/varlena.h"
 #include "utils/xml.h"
 
+#include "util/named_objects.h"
 #include "util/plpgsql_paths.h"
 #include "util/runas.h"
 
@@ -1051,6 +1052,9 @@ runas_deparse_bound(Query *query)
 {
 	int			nestlevel;
 	char	   *bound;
+
+	/* a rename in progress ends first, and none passes until we commit */
+	lock_named_objects(query);
 
 	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
 		ereport(ERROR,

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ * named_objects.h
+ *	  Locking what a bound query names, so that a rename cannot pass
+ *	  between binding a query and storing it.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PIPELINE_NAMED_OBJECTS_H
+#define PIPELINE_NAMED_OBJECTS_H
+
+#include "nodes/parsenodes.h"
+
+/*
+ * Takes AccessShareLock, to the end of the transaction, on every object a
+ * query's bound form spells by name besides its relations (which the
+ * analysis locked): functions, operators, types, collations, the row types
+ * whose fields it selects, and the schemas of all of them.  A rename locks
+ * what it renames in AccessExclusiveLock (PostgreSQL for functions and
+ * operators, compile/rebind.c for the rest), so the two wait for each
+ * other: a rename in progress ends before the query is deparsed (which
+ * then spells the new names), a definition in progress ends before the
+ * rename reads which views to rewrite.  Built-in objects are not locked.
+ */
+extern void lock_named_objects(Query *query);
+
+#endif							/* PIPELINE_NAMED_OBJECTS_H */
