@@ -22,6 +22,7 @@
 #include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "miscadmin.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -32,6 +33,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -343,6 +345,15 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 	}
 }
 
+/* RangeVarGetRelidExtended()'s check of a row type's owner, as PostgreSQL words it */
+static void
+owns_row_type(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
+{
+	if (OidIsValid(relid) && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)),
+					   relation->relname);
+}
+
 /*
  * Locks what a statement renames that is not a relation (a function, type,
  * schema, collation, an enum's label, a row type's attribute) as
@@ -355,15 +366,20 @@ lock_renamed_object(Node *stmt)
 	ObjectType	type;
 	Node	   *object;
 	Relation	relation = NULL;
+	ObjectAddress address;
 
 	if (IsA(stmt, RenameStmt))
 	{
 		RenameStmt *rename = (RenameStmt *) stmt;
 
-		/* a row type's attribute: renamed under its relation's lock */
+		/*
+		 * a row type's attribute: renamed under its relation's lock, taken
+		 * after its owner is checked
+		 */
 		if (rename->relation != NULL)
 		{
-			(void) RangeVarGetRelid(rename->relation, AccessExclusiveLock, true);
+			(void) RangeVarGetRelidExtended(rename->relation, AccessExclusiveLock, RVR_MISSING_OK,
+											owns_row_type, NULL);
 			return;
 		}
 		type = rename->renameType;
@@ -386,9 +402,24 @@ lock_renamed_object(Node *stmt)
 		  type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
 		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION))
 		return;
-	(void) get_object_address(type, object, &relation, AccessExclusiveLock, true);
+	/* the statements name a type by a list, the lookup wants a TypeName */
+	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))
+		object = (Node *) makeTypeNameFromNameList((List *) object);
+	/* looked up under a lock it then lets go: NoLock is no mode for objects */
+	address = get_object_address(type, object, &relation, AccessShareLock, true);
 	if (relation != NULL)
 		relation_close(relation, NoLock);
+	if (!OidIsValid(address.objectId))
+		return;
+	UnlockDatabaseObject(address.classId, address.objectId, 0, AccessShareLock);
+
+	/*
+	 * Only its owner waits here: anyone else gets the statement's own error
+	 * now, before queueing a lock that definitions naming the object (which
+	 * hold it) would then queue behind.
+	 */
+	check_object_ownership(GetUserId(), type, address, object, NULL);
+	LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
 }
 
 Rebinding *
@@ -426,10 +457,17 @@ rebind_before(Node *stmt)
 	{
 		SpiRows    *visible;
 
+		List	   *visible_relids = NIL;
+		bool		isnull;
+
 		PushActiveSnapshot(GetTransactionSnapshot());
 		visible = candidate_views(rebinding->renamed);
 		PopActiveSnapshot();
-		if (visible->count != (uint64) list_length(rebinding->seen))
+		for (uint64 i = 0; i < visible->count; i++)
+			visible_relids = lappend_oid(visible_relids,
+										 DatumGetObjectId(spi_rows_value(visible, i, 0, &isnull)));
+		/* both read in OID order */
+		if (!equal(visible_relids, rebinding->seen))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("managed views were defined or dropped since this transaction's snapshot"),

@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/catalog.h"
 #include "catalog/objectaddress.h"
@@ -23,6 +24,7 @@
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "util/named_objects.h"
 
@@ -36,8 +38,10 @@ typedef struct NamedObject
 typedef struct NamedObjects
 {
 	List	   *objects;		/* NamedObject, each once */
-	List	   *row_types;		/* relations of row types whose fields it
-								 * selects */
+	List	   *types;			/* the types add_type() followed */
+	List	   *relations;		/* relations it names besides its range
+								 * tables: row types whose fields it selects,
+								 * reg* literals */
 } NamedObjects;
 
 static void
@@ -76,15 +80,78 @@ object_namespace(NamedObject *object)
 	return get_object_namespace(&address);
 }
 
-/* A type as the deparse spells it: an array's element type too */
+/*
+ * A type as the deparse spells it, and the types a literal of it may spell
+ * values of (an enum's label inside a row or an array, say): an array's
+ * element type, a domain's base type, a range's subtype, a row type's
+ * attributes' types.
+ */
 static void
 add_type(NamedObjects *named, Oid type)
 {
-	Oid			element = get_element_type(type);
+	Oid			typrelid;
 
+	if (!OidIsValid(type) || type < FirstNormalObjectId ||
+		list_member_oid(named->types, type))
+		return;
+	named->types = lappend_oid(named->types, type);
 	add_object(named, TypeRelationId, type);
-	if (OidIsValid(element))
-		add_object(named, TypeRelationId, element);
+	add_type(named, get_element_type(type));
+	if (get_typtype(type) == TYPTYPE_DOMAIN)
+		add_type(named, getBaseType(type));
+	if (type_is_range(type))
+		add_type(named, get_range_subtype(type));
+	typrelid = get_typ_typrelid(type);
+	if (OidIsValid(typrelid))
+	{
+		Relation	rel = relation_open(typrelid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				add_type(named, TupleDescAttr(desc, i)->atttypid);
+		relation_close(rel, NoLock);
+	}
+}
+
+/*
+ * The object a reg* literal names, as its output function spells it:
+ * schema-qualified when not visible, so its schema too.
+ */
+static void
+add_reg_literal(NamedObjects *named, Const *c)
+{
+	Oid			objid;
+
+	if (c->constisnull)
+		return;
+	objid = DatumGetObjectId(c->constvalue);
+	switch (c->consttype)
+	{
+		case REGCLASSOID:
+			if (OidIsValid(objid) && objid >= FirstNormalObjectId)
+				named->relations = list_append_unique_oid(named->relations, objid);
+			break;
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+			add_object(named, ProcedureRelationId, objid);
+			break;
+		case REGOPEROID:
+		case REGOPERATOROID:
+			add_object(named, OperatorRelationId, objid);
+			break;
+		case REGTYPEOID:
+			add_type(named, objid);
+			break;
+		case REGCOLLATIONOID:
+			add_object(named, CollationRelationId, objid);
+			break;
+		case REGNAMESPACEOID:
+			add_object(named, NamespaceRelationId, objid);
+			break;
+		default:
+			break;
+	}
 }
 
 static bool
@@ -94,16 +161,32 @@ named_objects_walker(Node *node, NamedObjects *named)
 		return false;
 	if (IsA(node, Query))
 	{
+		Query	   *query = (Query *) node;
 		ListCell   *lc;
 
-		foreach(lc, ((Query *) node)->rtable)
+		foreach(lc, query->rtable)
 		{
 			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+			ListCell   *fc;
 
 			if (rte->rtekind == RTE_RELATION)
 				add_object(named, NamespaceRelationId, get_rel_namespace(rte->relid));
+			/* a function in FROM with a column definition list */
+			foreach(fc, rte->functions)
+			{
+				RangeTblFunction *function = lfirst_node(RangeTblFunction, fc);
+				ListCell   *cc;
+
+				foreach(cc, function->funccoltypes)
+					add_type(named, lfirst_oid(cc));
+				foreach(cc, function->funccolcollations)
+					add_object(named, CollationRelationId, lfirst_oid(cc));
+			}
 		}
-		return query_tree_walker((Query *) node, named_objects_walker, named, 0);
+		/* ORDER BY ... USING an operator */
+		foreach(lc, query->sortClause)
+			add_object(named, OperatorRelationId, lfirst_node(SortGroupClause, lc)->sortop);
+		return query_tree_walker(query, named_objects_walker, named, 0);
 	}
 	switch (nodeTag(node))
 	{
@@ -127,6 +210,18 @@ named_objects_walker(Node *node, NamedObjects *named)
 			break;
 		case T_Const:
 			add_type(named, ((Const *) node)->consttype);
+			add_reg_literal(named, (Const *) node);
+			break;
+		case T_RowCompareExpr:
+			{
+				ListCell   *oc;
+
+				foreach(oc, ((RowCompareExpr *) node)->opnos)
+					add_object(named, OperatorRelationId, lfirst_oid(oc));
+			}
+			break;
+		case T_ArrayExpr:
+			add_type(named, ((ArrayExpr *) node)->array_typeid);
 			break;
 		case T_RelabelType:
 		case T_CoerceViaIO:
@@ -144,7 +239,7 @@ named_objects_walker(Node *node, NamedObjects *named)
 				Oid			typrelid = get_typ_typrelid(exprType((Node *) ((FieldSelect *) node)->arg));
 
 				if (OidIsValid(typrelid))
-					named->row_types = list_append_unique_oid(named->row_types, typrelid);
+					named->relations = list_append_unique_oid(named->relations, typrelid);
 			}
 			break;
 		default:
@@ -154,14 +249,17 @@ named_objects_walker(Node *node, NamedObjects *named)
 }
 
 void
-lock_named_objects(Query *query)
+lock_named_objects(Node *node)
 {
-	NamedObjects named = {NIL, NIL};
+	NamedObjects named = {NIL, NIL, NIL};
 	int			count;
 	ListCell   *lc;
 
-	(void) named_objects_walker((Node *) query, &named);
-	/* their schemas, as the deparse spells them */
+	(void) named_objects_walker(node, &named);
+	/* relations it names by value, and their schemas */
+	foreach(lc, named.relations)
+		add_object(&named, NamespaceRelationId, get_rel_namespace(lfirst_oid(lc)));
+	/* the schemas of the rest, as the deparse spells them */
 	count = list_length(named.objects);
 	for (int i = 0; i < count; i++)
 	{
@@ -177,8 +275,9 @@ lock_named_objects(Query *query)
 		LockDatabaseObject(object->classid, object->objid, 0, AccessShareLock);
 	}
 	/* a row type's attribute is renamed under its relation's lock */
-	foreach(lc, named.row_types)
+	foreach(lc, named.relations)
 		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 	list_free_deep(named.objects);
-	list_free(named.row_types);
+	list_free(named.types);
+	list_free(named.relations);
 }

@@ -11,15 +11,17 @@
 
 /*
  * Takes AccessShareLock, to the end of the transaction, on every object a
- * query's bound form spells by name besides its relations (which the
- * analysis locked): functions, operators, types, collations, the row types
- * whose fields it selects, and the schemas of all of them.  A rename locks
+ * query's (or an expression's) bound form spells by name besides the
+ * relations it reads (which the analysis locked): functions, operators,
+ * types (and the types their literals spell values of), collations, the
+ * objects reg* literals name, the row types whose fields it selects, and
+ * the schemas of all of them.  A rename locks
  * what it renames in AccessExclusiveLock (PostgreSQL for functions and
  * operators, compile/rebind.c for the rest), so the two wait for each
  * other: a rename in progress ends before the query is deparsed (which
  * then spells the new names), a definition in progress ends before the
  * rename reads which views to rewrite.  Built-in objects are not locked.
  */
-extern void lock_named_objects(Query *query);
+extern void lock_named_objects(Node *node);
 
 #endif							/* PIPELINE_NAMED_OBJECTS_H */

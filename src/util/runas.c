@@ -1054,7 +1054,7 @@ runas_deparse_bound(Query *query)
 	char	   *bound;
 
 	/* a rename in progress ends first, and none passes until we commit */
-	lock_named_objects(query);
+	lock_named_objects((Node *) query);
 
 	if (query->commandType != CMD_SELECT || query->utilityStmt != NULL)
 		ereport(ERROR,

@@ -50,6 +50,7 @@
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "util/analyze.h"
+#include "util/named_objects.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
@@ -269,8 +270,13 @@ analyze_over_shape(const char *name, const char *expression, Oid shape, const ch
 static char *
 deparse_over_shape(Node *expr, Oid shape)
 {
-	int			nestlevel = runas_pin_bound_text_settings();
-	char	   *bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
+	int			nestlevel;
+	char	   *bound;
+
+	/* a rename in progress ends first, and none passes until we commit */
+	lock_named_objects(expr);
+	nestlevel = runas_pin_bound_text_settings();
+	bound = deparse_expression(expr, deparse_context_for("v", shape), true, false);
 
 	runas_unpin_settings(nestlevel);
 	return bound;

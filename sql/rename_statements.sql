@@ -1,0 +1,95 @@
+-- Every kind of RENAME, SET SCHEMA and RENAME VALUE statement, with
+-- pipeline installed, by a role that owns the objects and by one that does
+-- not, with a trap schema first in its search_path: pipeline's hook around
+-- them (compile/rebind.c locks what a statement renames, as definitions
+-- naming it lock it) must leave each to PostgreSQL's own outcome.  A first
+-- version crashed the server on every ALTER TYPE ... RENAME (an attack
+-- pass): the statements name a type by a list, the lookup wants a TypeName.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+CREATE ROLE rs_owner LOGIN;
+CREATE ROLE rs_other LOGIN;
+CREATE SCHEMA rs AUTHORIZATION rs_owner;
+CREATE SCHEMA rs_to AUTHORIZATION rs_owner;
+CREATE SCHEMA rs_trap;
+GRANT USAGE, CREATE ON SCHEMA rs_trap TO PUBLIC;
+GRANT USAGE ON SCHEMA rs, rs_to TO rs_other;
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO rs_owner', current_database()); END $$;
+RESET client_min_messages;
+
+SET ROLE rs_owner;
+SET search_path = rs_trap, pg_catalog;
+CREATE TABLE rs.t (a int, b text);
+CREATE VIEW rs.v AS SELECT a FROM rs.t;
+CREATE SEQUENCE rs.s;
+CREATE INDEX t_a ON rs.t (a);
+CREATE FUNCTION rs.f(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1';
+CREATE PROCEDURE rs.p() LANGUAGE sql AS 'SELECT 1';
+CREATE AGGREGATE rs.agg(int) (SFUNC = int4pl, STYPE = int);
+CREATE TYPE rs.e AS ENUM ('x', 'y');
+CREATE TYPE rs.c AS (x int, y rs.e);
+CREATE DOMAIN rs.d AS int CHECK (VALUE > 0);
+CREATE TYPE rs.r AS RANGE (SUBTYPE = int4);
+CREATE COLLATION rs.coll (provider = icu, locale = 'und');
+CREATE OPERATOR rs.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq);
+CREATE TEXT SEARCH CONFIGURATION rs.ts (COPY = pg_catalog.simple);
+SELECT pipeline.create_matview('rs', 'mv', 'SELECT a, rs.f(a) AS fa, ''x''::rs.e AS e FROM rs.t', '1 hour');
+RESET ROLE;
+
+-- another role: PostgreSQL's own errors, at once
+SET ROLE rs_other;
+SET search_path = rs_trap, pg_catalog;
+ALTER FUNCTION rs.f(int) RENAME TO f2;
+ALTER TYPE rs.e RENAME TO e2;
+ALTER TYPE rs.e RENAME VALUE 'x' TO 'z';
+ALTER TYPE rs.c RENAME ATTRIBUTE x TO x2;
+ALTER DOMAIN rs.d RENAME TO d2;
+ALTER SCHEMA rs RENAME TO rs2;
+ALTER COLLATION rs.coll RENAME TO coll2;
+ALTER AGGREGATE rs.agg(int) RENAME TO agg2;
+ALTER OPERATOR rs.=== (int, int) SET SCHEMA rs_to;
+ALTER TYPE rs.r RENAME TO r2;
+ALTER TABLE rs.t RENAME TO t2;
+ALTER TYPE rs_trap.nothing RENAME TO y;
+ALTER FUNCTION rs_trap.nothing(int) RENAME TO y;
+ALTER SCHEMA rs_nothing RENAME TO y;
+RESET ROLE;
+
+-- the owner: each succeeds, and the view follows
+SET ROLE rs_owner;
+SET search_path = rs_trap, pg_catalog;
+ALTER TABLE rs.t RENAME COLUMN b TO b2;
+ALTER TABLE rs.t RENAME TO t2;
+ALTER VIEW rs.v RENAME TO v2;
+ALTER SEQUENCE rs.s RENAME TO s2;
+ALTER INDEX rs.t_a RENAME TO t_a2;
+ALTER FUNCTION rs.f(int) RENAME TO f2;
+ALTER PROCEDURE rs.p() RENAME TO p2;
+ALTER ROUTINE rs.p2() RENAME TO p3;
+ALTER AGGREGATE rs.agg(int) RENAME TO agg2;
+ALTER TYPE rs.e RENAME TO e2;
+ALTER TYPE rs.e2 RENAME VALUE 'x' TO 'z';
+ALTER TYPE rs.c RENAME ATTRIBUTE x TO x2;
+ALTER TYPE rs.c RENAME TO c2;
+ALTER DOMAIN rs.d RENAME TO d2;
+ALTER DOMAIN rs.d2 RENAME CONSTRAINT d_check TO d_positive;
+ALTER TYPE rs.r RENAME TO r2;
+ALTER COLLATION rs.coll RENAME TO coll2;
+ALTER TEXT SEARCH CONFIGURATION rs.ts RENAME TO ts2;
+ALTER OPERATOR rs.=== (int, int) SET SCHEMA rs_to;
+ALTER FUNCTION rs.f2(int) SET SCHEMA rs_to;
+ALTER TYPE rs.e2 SET SCHEMA rs_to;
+ALTER DOMAIN rs.d2 SET SCHEMA rs_to;
+ALTER COLLATION rs.coll2 SET SCHEMA rs_to;
+ALTER TABLE rs.t2 SET SCHEMA rs_to;
+ALTER TYPE rs_trap.nothing RENAME TO y;
+ALTER SCHEMA rs_to RENAME TO rs_moved;
+SELECT bound_query FROM pipeline.matview_definitions WHERE matview = 'rs.mv_mv'::regclass;
+SELECT matview, status FROM pipeline.refresh('rs.mv_mv');
+RESET ROLE;
+
+RESET search_path;
+SELECT pipeline.drop_matview('rs.mv_mv');
+DROP SCHEMA rs, rs_moved, rs_trap CASCADE;
+DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM rs_owner', current_database()); END $$;
+DROP ROLE rs_owner, rs_other;
