@@ -86,6 +86,21 @@ ALTER TYPE rs_trap.nothing RENAME TO y;
 ALTER SCHEMA rs_to RENAME TO rs_moved;
 SELECT bound_query FROM pipeline.matview_definitions WHERE matview = 'rs.mv_mv'::regclass;
 SELECT matview, status FROM pipeline.refresh('rs.mv_mv');
+-- reg* literals of numbers that name nothing: PostgreSQL accepts them
+SELECT pipeline.create_matview('rs', 'regs',
+       'SELECT ''99999''::regprocedure AS p, ''99999''::regtype AS t, ''99999''::regoperator AS o, '
+       '''99999''::regcollation AS c, ''99999''::regclass AS r, ''99999''::regnamespace AS n', '1 hour');
+SELECT pipeline.drop_matview('rs.mv_regs');
+RESET ROLE;
+
+-- another role's ALTER TABLE and ALTER EXTENSION: PostgreSQL's own errors,
+-- not what pipeline would say (or wait for) about the table's readers
+SET ROLE rs_other;
+SET search_path = rs_trap, pg_catalog;
+ALTER TABLE rs_moved.t2 DROP COLUMN a;
+ALTER TABLE rs_moved.t2 ALTER COLUMN a TYPE bigint;
+ALTER EXTENSION nosuch ADD TABLE rs_moved.t2;
+ALTER EXTENSION pipeline ADD TABLE rs_moved.t2;
 RESET ROLE;
 
 RESET search_path;

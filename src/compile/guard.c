@@ -518,7 +518,11 @@ guard_alter_table(AlterTableStmt *stmt)
 	List	   *tables = NIL;
 	ListCell   *lc;
 
-	if (!OidIsValid(relid))
+	/*
+	 * another role's: PostgreSQL refuses it, before it waits for a lock or
+	 * says what reads the table
+	 */
+	if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
 		return;
 	if (stmt->objtype != OBJECT_TYPE)
 	{
@@ -874,11 +878,17 @@ untagged(Node *parsetree)
 static void
 guard_extension_member(AlterExtensionContentsStmt *stmt)
 {
+	Oid			extension;
 	Oid			relid;
 	ListCell   *lc;
 
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_VIEW &&
 		stmt->objtype != OBJECT_MATVIEW && stmt->objtype != OBJECT_FOREIGN_TABLE)
+		return;
+
+	/* an extension that is not there, or another's: PostgreSQL refuses it */
+	extension = get_extension_oid(stmt->extname, true);
+	if (!OidIsValid(extension) || !pg_extension_ownercheck(extension, GetUserId()))
 		return;
 
 	/*

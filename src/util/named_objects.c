@@ -25,6 +25,7 @@
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "util/named_objects.h"
 
@@ -44,6 +45,32 @@ typedef struct NamedObjects
 								 * reg* literals */
 } NamedObjects;
 
+/*
+ * Whether an object of one of the catalogs add_object() is given exists: a
+ * reg* literal may hold any number, and an object may be dropped between
+ * the analysis and its lock.
+ */
+static bool
+object_exists(Oid classid, Oid objid)
+{
+	switch (classid)
+	{
+		case ProcedureRelationId:
+			return SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(objid));
+		case OperatorRelationId:
+			return SearchSysCacheExists1(OPEROID, ObjectIdGetDatum(objid));
+		case TypeRelationId:
+			return SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(objid));
+		case CollationRelationId:
+			return SearchSysCacheExists1(COLLOID, ObjectIdGetDatum(objid));
+		case NamespaceRelationId:
+			return SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(objid));
+		case RelationRelationId:
+			return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid));
+	}
+	return false;
+}
+
 static void
 add_object(NamedObjects *named, Oid classid, Oid objid)
 {
@@ -52,11 +79,13 @@ add_object(NamedObjects *named, Oid classid, Oid objid)
 
 	/*
 	 * built-in objects: renaming them is for superusers, and they are many
-	 * (but schema public may be renamed by its owner)
+	 * (but schema public may be renamed by its owner); and what a number
+	 * names no more (or never did: a reg* literal)
 	 */
 	if (!OidIsValid(objid) ||
 		(classid == NamespaceRelationId ? IsCatalogNamespace(objid) || IsToastNamespace(objid) :
-		 objid < FirstNormalObjectId))
+		 objid < FirstNormalObjectId) ||
+		!object_exists(classid, objid))
 		return;
 	foreach(lc, named->objects)
 	{
@@ -76,6 +105,8 @@ object_namespace(NamedObject *object)
 {
 	ObjectAddress address;
 
+	if (!object_exists(object->classid, object->objid))
+		return InvalidOid;
 	ObjectAddressSet(address, object->classid, object->objid);
 	return get_object_namespace(&address);
 }
@@ -92,7 +123,7 @@ add_type(NamedObjects *named, Oid type)
 	Oid			typrelid;
 
 	if (!OidIsValid(type) || type < FirstNormalObjectId ||
-		list_member_oid(named->types, type))
+		list_member_oid(named->types, type) || !object_exists(TypeRelationId, type))
 		return;
 	named->types = lappend_oid(named->types, type);
 	add_object(named, TypeRelationId, type);
@@ -129,7 +160,8 @@ add_reg_literal(NamedObjects *named, Const *c)
 	switch (c->consttype)
 	{
 		case REGCLASSOID:
-			if (OidIsValid(objid) && objid >= FirstNormalObjectId)
+			if (OidIsValid(objid) && objid >= FirstNormalObjectId &&
+				object_exists(RelationRelationId, objid))
 				named->relations = list_append_unique_oid(named->relations, objid);
 			break;
 		case REGPROCOID:
