@@ -43,6 +43,7 @@
 #include "util/analyze.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
+#include "util/named_objects.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/audit.h"
@@ -357,10 +358,11 @@ owns_row_type(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
 /*
  * Locks what a statement renames that is not a relation (a function, type,
  * schema, collation, an enum's label, a row type's attribute) as
- * PostgreSQL's own DDL locks an object it alters; nothing when it does not
- * exist (the statement then fails or skips by itself).
+ * PostgreSQL's own DDL locks an object it alters.  False when it names
+ * nothing that exists (the statement then fails or skips by itself, and
+ * no view needs rewriting).
  */
-static void
+static bool
 lock_renamed_object(Node *stmt)
 {
 	ObjectType	type;
@@ -377,11 +379,8 @@ lock_renamed_object(Node *stmt)
 		 * after its owner is checked
 		 */
 		if (rename->relation != NULL)
-		{
-			(void) RangeVarGetRelidExtended(rename->relation, AccessExclusiveLock, RVR_MISSING_OK,
-											owns_row_type, NULL);
-			return;
-		}
+			return OidIsValid(RangeVarGetRelidExtended(rename->relation, AccessExclusiveLock,
+													   RVR_MISSING_OK, owns_row_type, NULL));
 		type = rename->renameType;
 		object = type == OBJECT_SCHEMA ? (Node *) makeString(rename->subname) : rename->object;
 	}
@@ -396,12 +395,12 @@ lock_renamed_object(Node *stmt)
 		type = OBJECT_TYPE;
 		object = (Node *) makeTypeNameFromNameList(((AlterEnumStmt *) stmt)->typeName);
 	}
-	/* only what a bound query can name */
+	/* other kinds: no lock, every view is rewritten as before */
 	if (object == NULL ||
 		!(type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_AGGREGATE ||
 		  type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
 		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION))
-		return;
+		return true;
 	/* the statements name a type by a list, the lookup wants a TypeName */
 	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))
 		object = (Node *) makeTypeNameFromNameList((List *) object);
@@ -410,7 +409,7 @@ lock_renamed_object(Node *stmt)
 	if (relation != NULL)
 		relation_close(relation, NoLock);
 	if (!OidIsValid(address.objectId))
-		return;
+		return false;
 	UnlockDatabaseObject(address.classId, address.objectId, 0, AccessShareLock);
 
 	/*
@@ -420,6 +419,7 @@ lock_renamed_object(Node *stmt)
 	 */
 	check_object_ownership(GetUserId(), type, address, object, NULL);
 	LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
+	return true;
 }
 
 Rebinding *
@@ -442,8 +442,9 @@ rebind_before(Node *stmt)
 	 * (util/named_objects.h): definitions in progress end first and are read
 	 * below, one behind waits for this statement's transaction.
 	 */
-	if (rebinding->renamed == NIL)
-		lock_renamed_object(stmt);
+	/* a statement that renames nothing (IF EXISTS) rewrites nothing */
+	if (rebinding->renamed == NIL && !lock_renamed_object(stmt))
+		return NULL;
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
@@ -483,7 +484,22 @@ rebind_after(Rebinding *rebinding)
 	if (rebinding == NULL)
 		return;
 	CommandCounterIncrement();
-	store_bound_forms(rebinding->views);
-	if (rebinding->renamed != NIL)
-		follow_views_defined_meanwhile(rebinding);
+
+	/*
+	 * The views are committed and keep what they name: deparsing them takes
+	 * no lock on it, or this statement would hold every object every view
+	 * names until it commits
+	 */
+	named_objects_suspend();
+	PG_TRY();
+	{
+		store_bound_forms(rebinding->views);
+		if (rebinding->renamed != NIL)
+			follow_views_defined_meanwhile(rebinding);
+	}
+	PG_FINALLY();
+	{
+		named_objects_resume();
+	}
+	PG_END_TRY();
 }

@@ -132,6 +132,8 @@ add_type(NamedObjects *named, Oid type)
 		add_type(named, getBaseType(type));
 	if (type_is_range(type))
 		add_type(named, get_range_subtype(type));
+	if (type_is_multirange(type))
+		add_type(named, get_multirange_range(type));
 	typrelid = get_typ_typrelid(type);
 	if (OidIsValid(typrelid))
 	{
@@ -215,10 +217,8 @@ named_objects_walker(Node *node, NamedObjects *named)
 					add_object(named, CollationRelationId, lfirst_oid(cc));
 			}
 		}
-		/* ORDER BY ... USING an operator */
-		foreach(lc, query->sortClause)
-			add_object(named, OperatorRelationId, lfirst_node(SortGroupClause, lc)->sortop);
-		return query_tree_walker(query, named_objects_walker, named, 0);
+		/* ORDER BY ... USING an operator: the clauses come as nodes */
+		return query_tree_walker(query, named_objects_walker, named, QTW_EXAMINE_SORTGROUP);
 	}
 	switch (nodeTag(node))
 	{
@@ -263,6 +263,9 @@ named_objects_walker(Node *node, NamedObjects *named)
 		case T_RowExpr:
 			add_type(named, exprType(node));
 			break;
+		case T_SortGroupClause:
+			add_object(named, OperatorRelationId, ((SortGroupClause *) node)->sortop);
+			return false;
 		case T_CollateExpr:
 			add_object(named, CollationRelationId, ((CollateExpr *) node)->collOid);
 			break;
@@ -280,6 +283,21 @@ named_objects_walker(Node *node, NamedObjects *named)
 	return expression_tree_walker(node, named_objects_walker, named);
 }
 
+/* named_objects_suspend()'s depth */
+static int	suspended = 0;
+
+void
+named_objects_suspend(void)
+{
+	suspended++;
+}
+
+void
+named_objects_resume(void)
+{
+	suspended--;
+}
+
 void
 lock_named_objects(Node *node)
 {
@@ -287,6 +305,8 @@ lock_named_objects(Node *node)
 	int			count;
 	ListCell   *lc;
 
+	if (suspended > 0)
+		return;
 	(void) named_objects_walker(node, &named);
 	/* relations it names by value, and their schemas */
 	foreach(lc, named.relations)
@@ -303,8 +323,19 @@ lock_named_objects(Node *node)
 	foreach(lc, named.objects)
 	{
 		NamedObject *object = lfirst(lc);
+		ObjectAddress address;
+		char	   *description;
 
+		ObjectAddressSet(address, object->classid, object->objid);
+		description = getObjectDescription(&address, true);
 		LockDatabaseObject(object->classid, object->objid, 0, AccessShareLock);
+		/* dropped while we waited for the lock */
+		if (!object_exists(object->classid, object->objid))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("%s was dropped while the query naming it was being bound",
+							description ? description : "an object"),
+					 errhint("Retry the definition.")));
 	}
 	/* a row type's attribute is renamed under its relation's lock */
 	foreach(lc, named.relations)

@@ -24,4 +24,12 @@
  */
 extern void lock_named_objects(Node *node);
 
+/*
+ * lock_named_objects() takes nothing between these (nested): a rename
+ * deparsing the views it rewrites, which are committed, and whose names it
+ * does not bind anew.  The caller resumes on error too (PG_FINALLY).
+ */
+extern void named_objects_suspend(void);
+extern void named_objects_resume(void);
+
 #endif							/* PIPELINE_NAMED_OBJECTS_H */
