@@ -399,7 +399,8 @@ lock_renamed_object(Node *stmt)
 	if (object == NULL ||
 		!(type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_AGGREGATE ||
 		  type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
-		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION))
+		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION ||
+		  type == OBJECT_TSCONFIGURATION || type == OBJECT_TSDICTIONARY))
 		return true;
 	/* the statements name a type by a list, the lookup wants a TypeName */
 	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))

@@ -20,6 +20,8 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_ts_config.h"
+#include "catalog/pg_ts_dict.h"
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
@@ -65,6 +67,10 @@ object_exists(Oid classid, Oid objid)
 			return SearchSysCacheExists1(COLLOID, ObjectIdGetDatum(objid));
 		case NamespaceRelationId:
 			return SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(objid));
+		case TSConfigRelationId:
+			return SearchSysCacheExists1(TSCONFIGOID, ObjectIdGetDatum(objid));
+		case TSDictionaryRelationId:
+			return SearchSysCacheExists1(TSDICTOID, ObjectIdGetDatum(objid));
 		case RelationRelationId:
 			return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(objid));
 	}
@@ -182,6 +188,12 @@ add_reg_literal(NamedObjects *named, Const *c)
 			break;
 		case REGNAMESPACEOID:
 			add_object(named, NamespaceRelationId, objid);
+			break;
+		case REGCONFIGOID:
+			add_object(named, TSConfigRelationId, objid);
+			break;
+		case REGDICTIONARYOID:
+			add_object(named, TSDictionaryRelationId, objid);
 			break;
 		default:
 			break;
