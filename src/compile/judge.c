@@ -331,11 +331,6 @@ relation_kind_changes(PendingView *v)
 }
 
 /*
- * Analyzes a view's query and, when readers would see a new shape (new
- * columns, or another kind of relation), puts the new shape in place;
- * returns the relation with its new shape.
- */
-/*
  * The relation named relname in nspid, locked AccessExclusive, or
  * InvalidOid when there is none; as RangeVarGetRelid() would, but without
  * the caller's USAGE on the schema: a downstream view rebuilt for a
@@ -362,6 +357,11 @@ lock_relation_named(Oid nspid, const char *relname)
 	}
 }
 
+/*
+ * Analyzes a view's query and, when readers would see a new shape (new
+ * columns, or another kind of relation), puts the new shape in place;
+ * returns the relation with its new shape.
+ */
 static Oid
 judge_view_shape(PendingView *v)
 {

@@ -153,26 +153,6 @@ changeset_lock(ChangeSet *cs)
 #define MAX_LOCK_ROUNDS 10
 
 /*
- * Builds the set and locks everything it needs (lock_set_for()), then
- * builds it again, now that nobody can change it, and makes sure the locks
- * cover it: a concurrent redefinition replaces the OIDs of what it
- * redefines and rebuilds, so what was locked may be gone after the wait.
- *
- * READ COMMITTED: each build reads the catalog with a new snapshot, taken
- * after the locks, so a redefinition that waited for another one of the
- * same view applies on top of it, as a second UPDATE of a row would: it is
- * judged against and replaces the definition committed meanwhile (version
- * grows again).  If the set changed, its new members are locked (all or
- * nothing again) and it is built once more.
- *
- * REPEATABLE READ, SERIALIZABLE: the transaction's snapshot cannot see what
- * was committed meanwhile, so any change is SQLSTATE 40001.
- *
- * Returns with the snapshot of the last build pushed as the active
- * snapshot (the rest of the compile step reads the catalog with it); the
- * caller pops it once done.
- */
-/*
  * Whether cs, built with a transaction snapshot, has the views a set built
  * now would have: a view defined downstream after the snapshot is not in
  * it, and the drop of a relation it reads would fail on its dependency.
@@ -194,6 +174,26 @@ set_is_current(List *defs, ChangeSet *cs)
 	return true;
 }
 
+/*
+ * Builds the set and locks everything it needs (lock_set_for()), then
+ * builds it again, now that nobody can change it, and makes sure the locks
+ * cover it: a concurrent redefinition replaces the OIDs of what it
+ * redefines and rebuilds, so what was locked may be gone after the wait.
+ *
+ * READ COMMITTED: each build reads the catalog with a new snapshot, taken
+ * after the locks, so a redefinition that waited for another one of the
+ * same view applies on top of it, as a second UPDATE of a row would: it is
+ * judged against and replaces the definition committed meanwhile (version
+ * grows again).  If the set changed, its new members are locked (all or
+ * nothing again) and it is built once more.
+ *
+ * REPEATABLE READ, SERIALIZABLE: the transaction's snapshot cannot see what
+ * was committed meanwhile, so any change is SQLSTATE 40001.
+ *
+ * Returns with the snapshot of the last build pushed as the active
+ * snapshot (the rest of the compile step reads the catalog with it); the
+ * caller pops it once done.
+ */
 ChangeSet *
 changeset_build_and_lock(List *defs)
 {

@@ -22,18 +22,18 @@
 #include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
-#include "miscadmin.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
-#include "utils/builtins.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -42,8 +42,8 @@
 #include "model/catalog.h"
 #include "util/analyze.h"
 #include "util/relation_name.h"
-#include "util/runas.h"
 #include "util/named_objects.h"
+#include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/subxact.h"
 #include "views/audit.h"
@@ -423,6 +423,34 @@ lock_renamed_object(Node *stmt)
 	return true;
 }
 
+/*
+ * Under REPEATABLE READ: a transaction snapshot that misses one of the
+ * views read could not store its new bound form (the update would see no
+ * row, and leave it naming what is gone), so that is a serialization
+ * failure.
+ */
+static void
+refuse_unseen_views(Rebinding *rebinding)
+{
+	SpiRows    *visible;
+	List	   *visible_relids = NIL;
+	bool		isnull;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	visible = candidate_views(rebinding->renamed);
+	PopActiveSnapshot();
+	for (uint64 i = 0; i < visible->count; i++)
+		visible_relids = lappend_oid(visible_relids,
+									 DatumGetObjectId(spi_rows_value(visible, i, 0, &isnull)));
+	/* both read in OID order */
+	if (!equal(visible_relids, rebinding->seen))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed views were defined or dropped since this transaction's snapshot"),
+				 errdetail("A rename must rewrite the stored queries of the views that name what it renames."),
+				 errhint("Retry the transaction.")));
+}
+
 Rebinding *
 rebind_before(Node *stmt)
 {
@@ -441,41 +469,17 @@ rebind_before(Node *stmt)
 	 * (rebind_after()), one behind waits and reads the new name.  Another
 	 * object is locked here, as a definition naming it locks it
 	 * (util/named_objects.h): definitions in progress end first and are read
-	 * below, one behind waits for this statement's transaction.
+	 * below, one behind waits for this statement's transaction.  A statement
+	 * that renames nothing (IF EXISTS) rewrites nothing.
 	 */
-	/* a statement that renames nothing (IF EXISTS) rewrites nothing */
 	if (rebinding->renamed == NIL && !lock_renamed_object(stmt))
 		return NULL;
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
 	PopActiveSnapshot();
-
-	/*
-	 * A snapshot that misses one of them could not store its new bound form
-	 * (the update would see no row, and leave it naming what is gone)
-	 */
 	if (IsolationUsesXactSnapshot())
-	{
-		SpiRows    *visible;
-
-		List	   *visible_relids = NIL;
-		bool		isnull;
-
-		PushActiveSnapshot(GetTransactionSnapshot());
-		visible = candidate_views(rebinding->renamed);
-		PopActiveSnapshot();
-		for (uint64 i = 0; i < visible->count; i++)
-			visible_relids = lappend_oid(visible_relids,
-										 DatumGetObjectId(spi_rows_value(visible, i, 0, &isnull)));
-		/* both read in OID order */
-		if (!equal(visible_relids, rebinding->seen))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("managed views were defined or dropped since this transaction's snapshot"),
-					 errdetail("A rename must rewrite the stored queries of the views that name what it renames."),
-					 errhint("Retry the transaction.")));
-	}
+		refuse_unseen_views(rebinding);
 	return rebinding;
 }
 

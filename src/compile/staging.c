@@ -42,28 +42,28 @@ staged_definitions(Datum *places)
 	Datum		values[1] = {ObjectIdGetDatum(GetUserId())};
 	List	   *defs = NIL;
 	SpiRows    *rows;
-	Datum	   *ctids;
 
 	/* the table is the catalog owner's; each user reads only their own rows */
 	rows = spi_rows(catalog_owner(),
 					places == NULL ?
-					"SELECT dpl, ctid FROM pipeline.staged_changes WHERE staged_by = $1 "
+					"SELECT dpl FROM pipeline.staged_changes WHERE staged_by = $1 "
 					" ORDER BY staged_at, schema_name, name" :
 					"SELECT dpl, ctid FROM pipeline.staged_changes WHERE staged_by = $1 "
 					" ORDER BY staged_at, schema_name, name FOR UPDATE",
 					1, argtypes, values, NULL, false, -1);
-	ctids = palloc(sizeof(Datum) * Max(rows->count, 1));
 	for (uint64 i = 0; i < rows->count; i++)
+		defs = lappend(defs, dpl_parse(spi_rows_text(rows, i, 0)));
+	if (places != NULL)
 	{
+		Datum	   *ctids = palloc(sizeof(Datum) * Max(rows->count, 1));
 		bool		isnull;
 
-		defs = lappend(defs, dpl_parse(spi_rows_text(rows, i, 0)));
-		ctids[i] = spi_rows_value(rows, i, 1, &isnull);
-	}
-	if (places != NULL)
+		for (uint64 i = 0; i < rows->count; i++)
+			ctids[i] = spi_rows_value(rows, i, 1, &isnull);
 		*places = PointerGetDatum(construct_array(ctids, rows->count, TIDOID,
 												  sizeof(ItemPointerData), false,
 												  TYPALIGN_SHORT));
+	}
 	return defs;
 }
 
