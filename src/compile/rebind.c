@@ -64,6 +64,7 @@ typedef struct BoundView
 struct Rebinding
 {
 	List	   *renamed;		/* the relations the statement renames */
+	char	   *spelled;		/* else the name it changes, or NULL: unknown */
 	List	   *views;			/* BoundView of each view to store again */
 	List	   *seen;			/* every view read before, by OID */
 };
@@ -135,17 +136,66 @@ renamed_relations(Node *stmt)
 }
 
 /*
+ * The name a statement renaming something other than a relation changes,
+ * as a bound query spells it (an identifier, or an enum's label in a
+ * literal): the object's current name (SET SCHEMA changes its qualifier,
+ * which is spelled before it), a schema's, an attribute's or a label's.
+ * NULL when the statement does not say, or when the name has a character
+ * quoting doubles (then a spelling need not contain it).
+ */
+static char *
+renamed_name(Node *stmt)
+{
+	Node	   *object = NULL;
+	char	   *name = NULL;
+
+	if (IsA(stmt, RenameStmt))
+	{
+		RenameStmt *rename = (RenameStmt *) stmt;
+
+		name = rename->subname;
+		object = rename->object;
+	}
+	else if (IsA(stmt, AlterObjectSchemaStmt))
+		object = ((AlterObjectSchemaStmt *) stmt)->object;
+	else if (IsA(stmt, AlterEnumStmt))
+		name = ((AlterEnumStmt *) stmt)->oldVal;
+	if (name == NULL && object != NULL)
+	{
+		List	   *names = NIL;
+
+		if (IsA(object, ObjectWithArgs))
+			names = ((ObjectWithArgs *) object)->objname;
+		else if (IsA(object, List))
+			names = (List *) object;
+		else if (IsA(object, String))
+			name = strVal(object);
+		if (names != NIL && IsA(llast(names), String))
+			name = strVal(llast(names));
+	}
+	if (name == NULL || name[0] == '\0' || strpbrk(name, "\"'\\") != NULL)
+		return NULL;
+	return name;
+}
+
+/*
  * The managed views whose bound query a statement renaming renamed (NIL:
- * something else than a relation) may change, with their stored bound
- * queries, types and options, as of the active snapshot: those that read
- * a relation it renames (pipeline.edges holds everything a view reads,
- * through plain views too), or every view when it renames something else.
+ * something else than a relation, whose name is spelled) may change, with
+ * their stored bound queries, types and options, as of the active
+ * snapshot: those that read a relation it renames (pipeline.edges holds
+ * everything a view reads, through plain views too), or when it renames
+ * something else every view whose bound query or expectations contain
+ * spelled (every view when NULL).  A view that does not spell the name
+ * cannot spell it after the statement either, so the rename neither
+ * re-derives it nor waits for its refresh.
  */
 static SpiRows *
-candidate_views(List *renamed)
+candidate_views(List *renamed, const char *spelled)
 {
-	Oid			argtypes[2] = {OIDARRAYOID, BOOLOID};
-	Datum		values[2] = {spi_oid_array(renamed), BoolGetDatum(renamed == NIL)};
+	Oid			argtypes[3] = {OIDARRAYOID, BOOLOID, TEXTOID};
+	Datum		values[3] = {spi_oid_array(renamed), BoolGetDatum(renamed == NIL),
+	spelled ? CStringGetTextDatum(spelled) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', spelled ? ' ' : 'n'};
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	return spi_rows(catalog_owner(),
@@ -164,19 +214,23 @@ candidate_views(List *renamed)
 					"          AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
 					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text, "
-					"       $2 OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
+					"       $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
+					"       OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
 					"  FROM pipeline.matview_definitions d "
-					" WHERE $2 OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
+					" WHERE $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
+					"    OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
 	/* or its expectations may (audit_has_expectations()), unrecorded */
 					"    OR pg_catalog.strpos(d.options::text, '\"expect') > 0 "
+					"       AND NOT ($2 AND $3 IS NOT NULL AND pg_catalog.strpos(d.options::text, $3) = 0) "
 					" ORDER BY d.matview::oid" :
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', true "
 					"  FROM pipeline.matview_definitions d "
-					" WHERE $2 OR d.matview IN "
+					" WHERE $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
+					"    OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
 					"         WHERE e.upstream::oid = ANY ($1)) "
 					" ORDER BY d.matview::oid",
-					2, argtypes, values, NULL, true, SPI_OK_SELECT);
+					3, argtypes, values, nulls, true, SPI_OK_SELECT);
 }
 
 /*
@@ -189,7 +243,7 @@ static void
 views_before(Rebinding *rebinding)
 {
 	List	   *renamed = rebinding->renamed;
-	SpiRows    *rows = candidate_views(renamed);
+	SpiRows    *rows = candidate_views(renamed, rebinding->spelled);
 	List	   *views = NIL;
 
 	for (uint64 i = 0; i < rows->count; i++)
@@ -321,7 +375,7 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 	SpiRows    *rows;
 
 	PushActiveSnapshot(GetLatestSnapshot());
-	rows = candidate_views(rebinding->renamed);
+	rows = candidate_views(rebinding->renamed, rebinding->spelled);
 	PopActiveSnapshot();
 	for (uint64 i = 0; i < rows->count; i++)
 	{
@@ -437,7 +491,7 @@ refuse_unseen_views(Rebinding *rebinding)
 	bool		isnull;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	visible = candidate_views(rebinding->renamed);
+	visible = candidate_views(rebinding->renamed, rebinding->spelled);
 	PopActiveSnapshot();
 	for (uint64 i = 0; i < visible->count; i++)
 		visible_relids = lappend_oid(visible_relids,
@@ -474,6 +528,8 @@ rebind_before(Node *stmt)
 	 */
 	if (rebinding->renamed == NIL && !lock_renamed_object(stmt))
 		return NULL;
+	if (rebinding->renamed == NIL)
+		rebinding->spelled = renamed_name(stmt);
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
