@@ -135,41 +135,69 @@ renamed_relations(Node *stmt)
 	return list_make1_oid(relid);
 }
 
+/* The name of the schema extension extname is in, or NULL when none. */
+static char *
+extension_schema_name(const char *extname)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(extname)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
+					"  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					" WHERE e.extname OPERATOR(pg_catalog.=) $1::pg_catalog.name",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
 /*
  * The name a statement renaming something other than a relation changes,
  * as a bound query spells it (an identifier, or an enum's label in a
- * literal): the object's current name (SET SCHEMA changes its qualifier,
- * which is spelled before it), a schema's, an attribute's or a label's.
- * NULL when the statement does not say, or when the name has a character
- * quoting doubles (then a spelling need not contain it).
+ * literal): a function's, operator's, type's, collation's or text search
+ * object's current name (SET SCHEMA changes its qualifier, spelled next to
+ * it), a schema's, a row type's attribute's, a label's, a role's, or an
+ * extension's schema (SET SCHEMA moves every member out of it).  NULL
+ * for any other statement, or a name with a character quoting doubles
+ * (then its spelling need not contain it).
  */
 static char *
 renamed_name(Node *stmt)
 {
+	ObjectType	type = OBJECT_TYPE;
 	Node	   *object = NULL;
 	char	   *name = NULL;
+	List	   *names = NIL;
 
-	if (IsA(stmt, RenameStmt))
+	if (IsA(stmt, AlterEnumStmt))
+		name = ((AlterEnumStmt *) stmt)->oldVal;
+	else if (IsA(stmt, RenameStmt))
 	{
 		RenameStmt *rename = (RenameStmt *) stmt;
 
-		name = rename->subname;
+		type = rename->renameType;
 		object = rename->object;
+		if (type == OBJECT_SCHEMA || type == OBJECT_ROLE ||
+			(rename->relation != NULL && (type == OBJECT_ATTRIBUTE || type == OBJECT_COLUMN)))
+			name = rename->subname;
 	}
-	else if (IsA(stmt, AlterObjectSchemaStmt))
-		object = ((AlterObjectSchemaStmt *) stmt)->object;
-	else if (IsA(stmt, AlterEnumStmt))
-		name = ((AlterEnumStmt *) stmt)->oldVal;
-	if (name == NULL && object != NULL)
+	else
 	{
-		List	   *names = NIL;
-
+		type = ((AlterObjectSchemaStmt *) stmt)->objectType;
+		object = ((AlterObjectSchemaStmt *) stmt)->object;
+		if (type == OBJECT_EXTENSION && object != NULL && IsA(object, String))
+			name = extension_schema_name(strVal(object));
+	}
+	if (name == NULL && object != NULL &&
+		(type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_AGGREGATE ||
+		 type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
+		 type == OBJECT_COLLATION || type == OBJECT_TSCONFIGURATION ||
+		 type == OBJECT_TSDICTIONARY))
+	{
 		if (IsA(object, ObjectWithArgs))
 			names = ((ObjectWithArgs *) object)->objname;
 		else if (IsA(object, List))
 			names = (List *) object;
-		else if (IsA(object, String))
-			name = strVal(object);
 		if (names != NIL && IsA(llast(names), String))
 			name = strVal(llast(names));
 	}
@@ -411,8 +439,10 @@ owns_row_type(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
 
 /*
  * Locks what a statement renames that is not a relation (a function, type,
- * schema, collation, an enum's label, a row type's attribute) as
- * PostgreSQL's own DDL locks an object it alters.  False when it names
+ * schema, collation, an enum's label, a row type's attribute, an extension
+ * whose SET SCHEMA moves its members: a definition naming a member locks
+ * its extension too) as PostgreSQL's own DDL locks an object it alters.
+ * False when it names
  * nothing that exists (the statement then fails or skips by itself, and
  * no view needs rewriting).
  */
@@ -454,7 +484,8 @@ lock_renamed_object(Node *stmt)
 		!(type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_AGGREGATE ||
 		  type == OBJECT_OPERATOR || type == OBJECT_TYPE || type == OBJECT_DOMAIN ||
 		  type == OBJECT_SCHEMA || type == OBJECT_COLLATION ||
-		  type == OBJECT_TSCONFIGURATION || type == OBJECT_TSDICTIONARY))
+		  type == OBJECT_TSCONFIGURATION || type == OBJECT_TSDICTIONARY ||
+		  type == OBJECT_EXTENSION))
 		return true;
 	/* the statements name a type by a list, the lookup wants a TypeName */
 	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))

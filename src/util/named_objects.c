@@ -15,7 +15,9 @@
 #include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/catalog.h"
+#include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
@@ -314,6 +316,7 @@ void
 lock_named_objects(Node *node)
 {
 	NamedObjects named = {NIL, NIL, NIL};
+	List	   *extensions = NIL;
 	int			count;
 	ListCell   *lc;
 
@@ -332,6 +335,19 @@ lock_named_objects(Node *node)
 		if (object->classid != NamespaceRelationId)
 			add_object(&named, NamespaceRelationId, object_namespace(object));
 	}
+	/* their extensions, whose SET SCHEMA moves them (rebind.c locks it) */
+	count = list_length(named.objects);
+	for (int i = 0; i < count; i++)
+	{
+		NamedObject *object = list_nth(named.objects, i);
+		Oid			extension = object->classid == NamespaceRelationId ? InvalidOid :
+		getExtensionOfObject(object->classid, object->objid);
+
+		if (OidIsValid(extension))
+			extensions = list_append_unique_oid(extensions, extension);
+	}
+	foreach(lc, extensions)
+		LockDatabaseObject(ExtensionRelationId, lfirst_oid(lc), 0, AccessShareLock);
 	foreach(lc, named.objects)
 	{
 		NamedObject *object = lfirst(lc);
@@ -355,4 +371,5 @@ lock_named_objects(Node *node)
 	list_free_deep(named.objects);
 	list_free(named.types);
 	list_free(named.relations);
+	list_free(extensions);
 }
