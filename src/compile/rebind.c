@@ -438,6 +438,24 @@ owns_row_type(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
 }
 
 /*
+ * The object a statement names now, as PostgreSQL will look it up
+ * (InvalidOid when none), without keeping a lock: the lookup takes one
+ * (NoLock is no mode for objects) and lets it go.
+ */
+static ObjectAddress
+named_object(ObjectType type, Node *object)
+{
+	Relation	relation = NULL;
+	ObjectAddress address = get_object_address(type, object, &relation, AccessShareLock, true);
+
+	if (relation != NULL)
+		relation_close(relation, NoLock);
+	if (OidIsValid(address.objectId))
+		UnlockDatabaseObject(address.classId, address.objectId, 0, AccessShareLock);
+	return address;
+}
+
+/*
  * Locks what a statement renames that is not a relation (a function, type,
  * schema, collation, an enum's label, a row type's attribute, an extension
  * whose SET SCHEMA moves its members: a definition naming a member locks
@@ -451,7 +469,6 @@ lock_renamed_object(Node *stmt)
 {
 	ObjectType	type;
 	Node	   *object;
-	Relation	relation = NULL;
 	ObjectAddress address;
 
 	if (IsA(stmt, RenameStmt))
@@ -490,22 +507,33 @@ lock_renamed_object(Node *stmt)
 	/* the statements name a type by a list, the lookup wants a TypeName */
 	if ((type == OBJECT_TYPE || type == OBJECT_DOMAIN) && IsA(object, List))
 		object = (Node *) makeTypeNameFromNameList((List *) object);
-	/* looked up under a lock it then lets go: NoLock is no mode for objects */
-	address = get_object_address(type, object, &relation, AccessShareLock, true);
-	if (relation != NULL)
-		relation_close(relation, NoLock);
-	if (!OidIsValid(address.objectId))
-		return false;
-	UnlockDatabaseObject(address.classId, address.objectId, 0, AccessShareLock);
+	address = named_object(type, object);
+	for (;;)
+	{
+		ObjectAddress now;
 
-	/*
-	 * Only its owner waits here: anyone else gets the statement's own error
-	 * now, before queueing a lock that definitions naming the object (which
-	 * hold it) would then queue behind.
-	 */
-	check_object_ownership(GetUserId(), type, address, object, NULL);
-	LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
-	return true;
+		if (!OidIsValid(address.objectId))
+			return false;
+
+		/*
+		 * Only its owner waits here: anyone else gets the statement's own
+		 * error now, before queueing a lock that definitions naming the
+		 * object (which hold it) would then queue behind.
+		 */
+		check_object_ownership(GetUserId(), type, address, object, NULL);
+		LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
+
+		/*
+		 * A rename committed while we waited may have given the name to
+		 * another object, which the statement will rename: that one is locked
+		 * too, until the name means what we hold.
+		 */
+		now = named_object(type, object);
+		if (now.classId == address.classId && now.objectId == address.objectId)
+			return true;
+		address = now;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
