@@ -93,6 +93,24 @@ SELECT pipeline.create_matview('rs', 'regs',
 SELECT pipeline.drop_matview('rs.mv_regs');
 RESET ROLE;
 
+-- a view kept in a table is analyzed, as its owner, before a rename it
+-- follows: a wait there past lock_timeout fails the rename (it was taken
+-- for a query that no longer analyzes, and the view kept naming the old
+-- name); the lock is held by a prepared transaction
+SELECT relkind FROM pg_class WHERE oid = 'rs.mv_mv'::regclass;
+BEGIN;
+LOCK TABLE rs_moved.t2 IN ACCESS EXCLUSIVE MODE;
+PREPARE TRANSACTION 'rs_hold';
+SET ROLE rs_owner;
+SET search_path = rs_trap, pg_catalog;
+SET lock_timeout = '50ms';
+ALTER FUNCTION rs_moved.f2(int) RENAME TO f3;
+RESET lock_timeout;
+RESET ROLE;
+COMMIT PREPARED 'rs_hold';
+SELECT bound_query FROM pipeline.matview_definitions WHERE matview = 'rs.mv_mv'::regclass;
+SELECT 'rs_moved.f2(int)'::regprocedure;
+
 -- another role's ALTER TABLE and ALTER EXTENSION: PostgreSQL's own errors,
 -- not what pipeline would say (or wait for) about the table's readers
 SET ROLE rs_other;

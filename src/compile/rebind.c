@@ -262,6 +262,33 @@ candidate_views(List *renamed, const char *spelled)
 }
 
 /*
+ * Whether an error analyzing a view before the statement (or NULL) says
+ * its query does not analyze now (an object it names gone, a right
+ * revoked, a domain's CHECK failing on a literal): the view is left as it
+ * is.  An error of waiting (lock_timeout, a deadlock), of a serialization
+ * failure or of resources ends the statement instead, which would
+ * otherwise leave the view naming what it renames.
+ */
+static bool
+unanalyzable(ErrorData *edata)
+{
+	int			category;
+
+	if (edata == NULL)
+		return false;
+	category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+	if (category == ERRCODE_TRANSACTION_ROLLBACK ||
+		category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE ||
+		category == ERRCODE_INSUFFICIENT_RESOURCES ||
+		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+		category == ERRCODE_OPERATOR_INTERVENTION ||
+		category == ERRCODE_SYSTEM_ERROR ||
+		category == ERRCODE_INTERNAL_ERROR)
+		ReThrowError(edata);
+	return true;
+}
+
+/*
  * Reads the views the statement may change into rebinding.  Views kept in
  * tables (stream and differential views) are analyzed now, before the
  * statement renames anything; a view whose query no longer analyzes
@@ -293,7 +320,7 @@ views_before(Rebinding *rebinding)
 		 * do
 		 */
 		if (audit_has_expectations(view->options) &&
-			subxact_try(analyze_expectations, view, false) != NULL)
+			unanalyzable(subxact_try(analyze_expectations, view, false)))
 			view->expectations = NIL;
 		/* the view itself: only its expectations can name its own columns */
 		if (list_member_oid(renamed, view->relid))
@@ -313,9 +340,10 @@ views_before(Rebinding *rebinding)
 			 * code (a domain's CHECK on a literal), so it keeps the old names
 			 * and says so.
 			 */
-			if (edata != NULL)
+			if (unanalyzable(edata))
 			{
-				if (renamed != NIL && edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+				if ((renamed != NIL || rebinding->spelled != NULL) &&
+					edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
 					ereport(WARNING,
 							(errmsg("managed view %s cannot follow this rename", relation_qualified_name(view->relid)),
 							 errdetail("Its query does not analyze as its owner now: %s", edata->message),
