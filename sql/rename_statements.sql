@@ -111,6 +111,34 @@ COMMIT PREPARED 'rs_hold';
 SELECT bound_query FROM pipeline.matview_definitions WHERE matview = 'rs.mv_mv'::regclass;
 SELECT 'rs_moved.f2(int)'::regprocedure;
 
+-- what a table's rename or move renames or moves with it (an attack pass,
+-- h112): its row and array types, which a view may name without reading
+-- the table, and (SET SCHEMA) its indexes and owned sequences, which
+-- regclass literals may name; and a name with a control character, which
+-- the expectations' JSON spells escaped
+SET ROLE rs_owner;
+SET search_path = rs_trap, pg_catalog;
+CREATE TABLE rs.shape (p int, q int);
+CREATE TABLE rs.ser (id serial PRIMARY KEY, v int);
+CREATE INDEX ser_v ON rs.ser (v);
+CREATE FUNCTION rs.U&"tab\0009fn"(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 0';
+SELECT pipeline.create_matview('rs', 'rows',
+       'SELECT a, NULL::rs.shape AS x, ''{}''::rs.shape[] AS xs, ''rs.ser_id_seq''::regclass AS s, '
+       '''rs.ser_v''::regclass AS i FROM rs_moved.t2', '1 hour');
+SELECT pipeline.create_matview('rs', 'rows_full',
+       'SELECT a, NULL::rs.shape AS x, ''{}''::rs.shape[] AS xs, ''rs.ser_id_seq''::regclass AS s, '
+       '''rs.ser_v''::regclass AS i FROM rs_moved.t2', '1 hour', refresh_mode => 'full');
+SELECT pipeline.create_matview('rs', 'tabbed', 'SELECT a FROM rs_moved.t2', '1 hour',
+       options => pg_catalog.jsonb_build_object('expect', E'positive: rs."tab\tfn"(a)'));
+ALTER TABLE rs.shape RENAME TO shape2;
+ALTER TABLE rs.ser SET SCHEMA rs_moved;
+ALTER FUNCTION rs.U&"tab\0009fn"(int) RENAME TO tabless;
+SELECT name, bound_query, options->'expect' AS expect FROM pipeline.matview_definitions
+ WHERE name IN ('rows', 'rows_full', 'tabbed') ORDER BY name;
+SELECT matview, status FROM pipeline.refresh('rs.mv_rows_full');
+SELECT pipeline.drop_matview(v) FROM unnest(ARRAY['rs.mv_rows', 'rs.mv_rows_full', 'rs.mv_tabbed']) v;
+RESET ROLE;
+
 -- another role's ALTER TABLE and ALTER EXTENSION: PostgreSQL's own errors,
 -- not what pipeline would say (or wait for) about the table's readers
 SET ROLE rs_other;

@@ -1043,7 +1043,8 @@ guard_rename_schema(const char *schema)
 	SpiRows    *rows;
 	Oid			nspid = get_namespace_oid(schema, true);
 
-	if (!OidIsValid(nspid))
+	/* a role that may not rename it gets PostgreSQL's error */
+	if (!OidIsValid(nspid) || !pg_namespace_ownercheck(nspid, GetUserId()))
 		return;
 	values[0] = ObjectIdGetDatum(nspid);
 	rows = spi_rows(catalog_owner(),

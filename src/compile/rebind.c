@@ -158,8 +158,8 @@ extension_schema_name(const char *extname)
  * object's current name (SET SCHEMA changes its qualifier, spelled next to
  * it), a schema's, a row type's attribute's, a label's, a role's, or an
  * extension's schema (SET SCHEMA moves every member out of it).  NULL
- * for any other statement, or a name with a character quoting doubles
- * (then its spelling need not contain it).
+ * for any other statement, or a name with a character quoting doubles or
+ * JSON escapes (then its spelling need not contain it).
  */
 static char *
 renamed_name(Node *stmt)
@@ -203,6 +203,10 @@ renamed_name(Node *stmt)
 	}
 	if (name == NULL || name[0] == '\0' || strpbrk(name, "\"'\\") != NULL)
 		return NULL;
+	/* a control character: JSON spells it escaped in the expectations */
+	for (const char *c = name; *c; c++)
+		if ((unsigned char) *c < 0x20)
+			return NULL;
 	return name;
 }
 
@@ -228,17 +232,37 @@ candidate_views(List *renamed, const char *spelled)
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	return spi_rows(catalog_owner(),
 					catalog_has_options() ?
-					"WITH reading AS ("
+
+	/*
+	 * what the statement renames or moves with them: the indexes and owned
+	 * sequences SET SCHEMA moves, and their row and array types
+	 */
+					"WITH moved AS ("
+					"       SELECT pg_catalog.unnest($1) AS rel "
+					"       UNION SELECT i.indexrelid FROM pg_catalog.pg_index i "
+					"        WHERE i.indrelid = ANY ($1) "
+					"       UNION SELECT d.objid FROM pg_catalog.pg_depend d "
+					"        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"          AND d.refobjid = ANY ($1) AND d.deptype IN ('a', 'i')), "
+					"     moved_types AS ("
+					"       SELECT t.oid AS type FROM pg_catalog.pg_class c "
+					"         JOIN pg_catalog.pg_type t ON t.oid IN (c.reltype, "
+					"              (SELECT r.typarray FROM pg_catalog.pg_type r WHERE r.oid = c.reltype)) "
+					"        WHERE c.oid IN (SELECT rel FROM moved)), "
+					"     reading AS ("
 					"       SELECT e.downstream::oid AS matview FROM pipeline.edges e "
 					"        WHERE e.upstream::oid = ANY ($1) "
-	/* a relation it names otherwise: a 'name'::regclass literal */
+	/* one it names otherwise: a 'name'::regclass literal, a row type */
 					"       UNION "
 					"       SELECT coalesce(r.ev_class, dep.objid) FROM pg_catalog.pg_depend dep "
 					"         LEFT JOIN pg_catalog.pg_rewrite r "
 					"           ON dep.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass "
 					"          AND r.oid = dep.objid "
-					"        WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-					"          AND dep.refobjid = ANY ($1) "
+					"        WHERE (dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+					"               AND dep.refobjid IN (SELECT rel FROM moved) "
+					"               OR dep.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass "
+					"               AND dep.refobjid IN (SELECT type FROM moved_types)) "
 					"          AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
 					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text, "
