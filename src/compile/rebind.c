@@ -215,8 +215,9 @@ renamed_name(Node *stmt)
  * something else than a relation, whose name is spelled) may change, with
  * their stored bound queries, types and options, as of the active
  * snapshot: those that read a relation it renames (pipeline.edges holds
- * everything a view reads, through plain views too), or when it renames
- * something else every view whose bound query or expectations contain
+ * everything a view reads, through plain views too) or name it, its row
+ * type or what its SET SCHEMA moves with it (pg_depend), or when it
+ * renames something else every view whose bound query or expectations contain
  * spelled (every view when NULL).  A view that does not spell the name
  * cannot spell it after the statement either, so the rename neither
  * re-derives it nor waits for its refresh.
