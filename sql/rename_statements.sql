@@ -130,14 +130,39 @@ SELECT pipeline.create_matview('rs', 'rows_full',
        '''rs.ser_v''::regclass AS i FROM rs_moved.t2', '1 hour', refresh_mode => 'full');
 SELECT pipeline.create_matview('rs', 'tabbed', 'SELECT a FROM rs_moved.t2', '1 hour',
        options => pg_catalog.jsonb_build_object('expect', E'positive: rs."tab\tfn"(a)'));
+-- a regprocedure literal spells a row type by its table's name (h113)
+CREATE TABLE rs.arg (p int);
+CREATE FUNCTION rs.takes(rs.arg) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
+SELECT pipeline.create_matview('rs', 'procs', 'SELECT a, ''rs.takes(rs.arg)''::regprocedure AS fn FROM rs_moved.t2',
+       '1 hour', refresh_mode => 'full');
 ALTER TABLE rs.shape RENAME TO shape2;
 ALTER TABLE rs.ser SET SCHEMA rs_moved;
 ALTER FUNCTION rs.U&"tab\0009fn"(int) RENAME TO tabless;
+ALTER TABLE rs.arg RENAME TO arg2;
 SELECT name, bound_query, options->'expect' AS expect FROM pipeline.matview_definitions
- WHERE name IN ('rows', 'rows_full', 'tabbed') ORDER BY name;
+ WHERE name IN ('rows', 'rows_full', 'tabbed', 'procs') ORDER BY name;
 SELECT matview, status FROM pipeline.refresh('rs.mv_rows_full');
-SELECT pipeline.drop_matview(v) FROM unnest(ARRAY['rs.mv_rows', 'rs.mv_rows_full', 'rs.mv_tabbed']) v;
+SELECT pipeline.drop_matview(v)
+  FROM unnest(ARRAY['rs.mv_rows', 'rs.mv_rows_full', 'rs.mv_procs']) v;
 RESET ROLE;
+
+-- a table's rename reads only the views that read or spell it: a view
+-- with expectations (mv_tabbed) whose source is locked does not hold up
+-- the rename of a table it does not name (h113: it read every view with
+-- expectations)
+CREATE TABLE rs.lonely (x int);
+ALTER TABLE rs.lonely OWNER TO rs_owner;
+BEGIN;
+LOCK TABLE rs_moved.t2 IN ACCESS EXCLUSIVE MODE;
+PREPARE TRANSACTION 'rs_hold2';
+SET ROLE rs_owner;
+SET search_path = rs_trap, pg_catalog;
+SET lock_timeout = '50ms';
+ALTER TABLE rs.lonely RENAME TO lonely2;
+RESET lock_timeout;
+RESET ROLE;
+COMMIT PREPARED 'rs_hold2';
+SELECT pipeline.drop_matview('rs.mv_tabbed');
 
 -- another role's ALTER TABLE and ALTER EXTENSION: PostgreSQL's own errors,
 -- not what pipeline would say (or wait for) about the table's readers

@@ -265,17 +265,36 @@ candidate_views(List *renamed, const char *spelled)
 					"               OR dep.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass "
 					"               AND dep.refobjid IN (SELECT type FROM moved_types)) "
 					"          AND dep.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, "
-					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)) "
-					"SELECT d.matview::oid, d.bound_query, d.matview_type, d.options::text, "
-					"       $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
-					"       OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
-					"  FROM pipeline.matview_definitions d "
-					" WHERE $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
-					"    OR d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
+					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)), "
+
+	/*
+	 * the names it changes: $3, or the relations' (a regprocedure literal
+	 * spells a row type by its relation's name, pg_depend knows only the
+	 * function); one with a character quoting doubles or JSON escapes may be
+	 * spelled by any view
+	 */
+					"     names AS ("
+					"       SELECT $3 AS name WHERE $2 AND $3 IS NOT NULL "
+					"       UNION SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c "
+					"        WHERE c.oid IN (SELECT rel FROM moved)) "
+					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.reads "
+					"  FROM (SELECT d.matview::oid AS matview, d.bound_query, d.matview_type, "
+					"               d.options::text AS options, "
+					"               d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
+					"               OR $2 AND $3 IS NULL "
+					"               OR EXISTS (SELECT FROM names n "
+					"                           WHERE n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' "
+					"                              OR pg_catalog.strpos(d.bound_query, n.name) > 0) AS reads, "
 	/* or its expectations may (audit_has_expectations()), unrecorded */
-					"    OR pg_catalog.strpos(d.options::text, '\"expect') > 0 "
-					"       AND NOT ($2 AND $3 IS NOT NULL AND pg_catalog.strpos(d.options::text, $3) = 0) "
-					" ORDER BY d.matview::oid" :
+					"               pg_catalog.strpos(d.options::text, '\"expect') > 0 "
+					"               AND (d.matview::oid = ANY ($1) OR $2 AND $3 IS NULL "
+					"                    OR EXISTS (SELECT FROM names n "
+					"                                WHERE n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' "
+					"                                   OR pg_catalog.strpos(d.options::text, n.name) > 0)) "
+					"               AS checks "
+					"          FROM pipeline.matview_definitions d) v "
+					" WHERE v.reads OR v.checks "
+					" ORDER BY v.matview" :
 					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', true "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "

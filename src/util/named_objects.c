@@ -175,12 +175,36 @@ add_reg_literal(NamedObjects *named, Const *c)
 				named->relations = list_append_unique_oid(named->relations, objid);
 			break;
 		case REGPROCOID:
-		case REGPROCEDUREOID:
 			add_object(named, ProcedureRelationId, objid);
 			break;
+		case REGPROCEDUREOID:
+			add_object(named, ProcedureRelationId, objid);
+			/* and its argument types, which it spells */
+			if (object_exists(ProcedureRelationId, objid))
+			{
+				Oid		   *argtypes;
+				int			nargs;
+
+				(void) get_func_signature(objid, &argtypes, &nargs);
+				for (int i = 0; i < nargs; i++)
+					add_type(named, argtypes[i]);
+			}
+			break;
 		case REGOPEROID:
+			add_object(named, OperatorRelationId, objid);
+			break;
 		case REGOPERATOROID:
 			add_object(named, OperatorRelationId, objid);
+			/* and its operand types, which it spells */
+			if (object_exists(OperatorRelationId, objid))
+			{
+				Oid			left;
+				Oid			right;
+
+				op_input_types(objid, &left, &right);
+				add_type(named, left);
+				add_type(named, right);
+			}
 			break;
 		case REGTYPEOID:
 			add_type(named, objid);
