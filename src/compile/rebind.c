@@ -528,6 +528,32 @@ named_object(ObjectType type, Node *object)
 }
 
 /*
+ * The relations an extension's SET SCHEMA will move, locked as it will
+ * lock them, before the extension: a definition locks what it reads, then
+ * the extensions of what it names, so taking the extension first would
+ * deadlock with one reading a member table.
+ */
+static void
+lock_member_relations(Oid extension)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(extension)};
+	SpiRows    *members;
+	bool		isnull;
+
+	members = spi_rows(catalog_owner(),
+					   "SELECT d.objid FROM pg_catalog.pg_depend d "
+					   " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+					   "   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass "
+					   "   AND d.refobjid OPERATOR(pg_catalog.=) $1 AND d.deptype OPERATOR(pg_catalog.=) 'e' "
+					   " ORDER BY d.objid",
+					   1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < members->count; i++)
+		LockRelationOid(DatumGetObjectId(spi_rows_value(members, i, 0, &isnull)),
+						AccessExclusiveLock);
+}
+
+/*
  * Locks what a statement renames that is not a relation (a function, type,
  * schema, collation, an enum's label, a row type's attribute, an extension
  * whose SET SCHEMA moves its members: a definition naming a member locks
@@ -593,6 +619,8 @@ lock_renamed_object(Node *stmt)
 		 * object (which hold it) would then queue behind.
 		 */
 		check_object_ownership(GetUserId(), type, address, object, NULL);
+		if (type == OBJECT_EXTENSION)
+			lock_member_relations(address.objectId);
 		LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
 
 		/*
