@@ -65,6 +65,7 @@ struct Rebinding
 {
 	List	   *renamed;		/* the relations the statement renames */
 	char	   *spelled;		/* else the name it changes, or NULL: unknown */
+	bool		cascades;		/* a row type's attribute, in typed tables too */
 	List	   *views;			/* BoundView of each view to store again */
 	List	   *seen;			/* every view read before, by OID */
 };
@@ -274,23 +275,27 @@ candidate_views(List *renamed, const char *spelled)
 	 * spelled by any view
 	 */
 					"     names AS ("
-					"       SELECT $3 AS name WHERE $2 AND $3 IS NOT NULL "
-					"       UNION SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c "
-					"        WHERE c.oid IN (SELECT rel FROM moved)) "
+					"       SELECT n.name, n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' AS any_view, "
+					"              '(^|[^[:alnum:]_$])' OPERATOR(pg_catalog.||) "
+					"              pg_catalog.regexp_replace(n.name, '([^[:alnum:]_])', '\\\\\\1', 'g') "
+					"              OPERATOR(pg_catalog.||) '([^[:alnum:]_$]|$)' AS spelling "
+					"         FROM (SELECT $3 AS name WHERE $2 AND $3 IS NOT NULL "
+					"               UNION SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c "
+					"                WHERE c.oid IN (SELECT rel FROM moved)) n) "
 					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.reads "
 					"  FROM (SELECT d.matview::oid AS matview, d.bound_query, d.matview_type, "
 					"               d.options::text AS options, "
 					"               d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
 					"               OR $2 AND $3 IS NULL "
 					"               OR EXISTS (SELECT FROM names n "
-					"                           WHERE n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' "
-					"                              OR pg_catalog.strpos(d.bound_query, n.name) > 0) AS reads, "
+					"                           WHERE n.any_view "
+					"                              OR d.bound_query OPERATOR(pg_catalog.~) n.spelling) AS reads, "
 	/* or its expectations may (audit_has_expectations()), unrecorded */
 					"               pg_catalog.strpos(d.options::text, '\"expect') > 0 "
 					"               AND (d.matview::oid = ANY ($1) OR $2 AND $3 IS NULL "
 					"                    OR EXISTS (SELECT FROM names n "
-					"                                WHERE n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' "
-					"                                   OR pg_catalog.strpos(d.options::text, n.name) > 0)) "
+					"                                WHERE n.any_view "
+					"                                   OR d.options::text OPERATOR(pg_catalog.~) n.spelling)) "
 					"               AS checks "
 					"          FROM pipeline.matview_definitions d) v "
 					" WHERE v.reads OR v.checks "
@@ -688,7 +693,10 @@ rebind_before(Node *stmt)
 	if (rebinding->renamed == NIL && !lock_renamed_object(stmt))
 		return NULL;
 	if (rebinding->renamed == NIL)
+	{
 		rebinding->spelled = renamed_name(stmt);
+		rebinding->cascades = IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->relation != NULL;
+	}
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
@@ -714,7 +722,7 @@ rebind_after(Rebinding *rebinding)
 	PG_TRY();
 	{
 		store_bound_forms(rebinding->views);
-		if (rebinding->renamed != NIL)
+		if (rebinding->renamed != NIL || rebinding->cascades)
 			follow_views_defined_meanwhile(rebinding);
 	}
 	PG_FINALLY();

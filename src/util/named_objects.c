@@ -389,9 +389,20 @@ lock_named_objects(Node *node)
 							description ? description : "an object"),
 					 errhint("Retry the definition.")));
 	}
-	/* a row type's attribute is renamed under its relation's lock */
+
+	/*
+	 * a row type's attribute is renamed under its relation's lock; an index
+	 * (a regclass literal's) is renamed under SHARE UPDATE EXCLUSIVE, which
+	 * only that mode or a stronger one holds off
+	 */
 	foreach(lc, named.relations)
-		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+	{
+		char		relkind = get_rel_relkind(lfirst_oid(lc));
+
+		LockRelationOid(lfirst_oid(lc),
+						relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX ?
+						ShareUpdateExclusiveLock : AccessShareLock);
+	}
 	list_free_deep(named.objects);
 	list_free(named.types);
 	list_free(named.relations);
