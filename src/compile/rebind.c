@@ -64,7 +64,9 @@ typedef struct BoundView
 struct Rebinding
 {
 	List	   *renamed;		/* the relations the statement renames */
-	char	   *spelled;		/* else the name it changes, or NULL: unknown */
+	Datum		names;			/* the names it changes (text[]) */
+	bool		names_null;		/* none known ... */
+	bool		every_view;		/* ... so every view may spell them */
 	bool		cascades;		/* a row type's attribute, in typed tables too */
 	List	   *views;			/* BoundView of each view to store again */
 	List	   *seen;			/* every view read before, by OID */
@@ -212,41 +214,68 @@ renamed_name(Node *stmt)
 }
 
 /*
- * The managed views whose bound query a statement renaming renamed (NIL:
- * something else than a relation, whose name is spelled) may change, with
- * their stored bound queries, types and options, as of the active
- * snapshot: those that read a relation it renames (pipeline.edges holds
+ * What a relation's rename or move renames or moves with it: its indexes
+ * and owned sequences (SET SCHEMA moves them), as the CTE moved, for the
+ * relations $1.
+ */
+#define MOVED_RELATIONS \
+	"moved AS (" \
+	"       SELECT pg_catalog.unnest($1) AS rel " \
+	"       UNION SELECT i.indexrelid FROM pg_catalog.pg_index i " \
+	"        WHERE i.indrelid = ANY ($1) " \
+	"       UNION SELECT d.objid FROM pg_catalog.pg_depend d " \
+	"        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"          AND d.refobjid = ANY ($1) AND d.deptype IN ('a', 'i'))"
+
+/*
+ * The names of the relations renamed and of what moves with them, before
+ * the statement (text[]; NULL when none): a view may spell them where
+ * pg_depend does not record them (a regprocedure literal spells a row type
+ * by its relation's name, and records only the function).
+ */
+static Datum
+moved_relation_names(List *renamed, bool *isnull)
+{
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1] = {spi_oid_array(renamed)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"WITH " MOVED_RELATIONS " "
+					"SELECT pg_catalog.array_agg(c.relname::pg_catalog.text) FROM pg_catalog.pg_class c "
+					" WHERE c.oid IN (SELECT rel FROM moved)",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	return spi_rows_value(rows, 0, 0, isnull);
+}
+
+/*
+ * The managed views whose bound query a statement may change, with their
+ * stored bound queries, types and options, as of the active snapshot:
+ * those that read a relation it renames (renamed; pipeline.edges holds
  * everything a view reads, through plain views too) or name it, its row
- * type or what its SET SCHEMA moves with it (pg_depend), or when it
- * renames something else every view whose bound query or expectations contain
- * spelled (every view when NULL).  A view that does not spell the name
- * cannot spell it after the statement either, so the rename neither
- * re-derives it nor waits for its refresh.
+ * type or what its SET SCHEMA moves with it (pg_depend), and those whose
+ * bound query or expectations spell one of the names it changes (names,
+ * text[]: for something else than a relation, its name; for relations,
+ * theirs), or every view when the names are not known.  A view that does
+ * not spell a name cannot spell it after the statement either, so the
+ * statement neither re-derives it nor waits for its refresh.  Columns:
+ * the view, its bound query, type and options, and whether its
+ * expectations spell what the statement changes.
  */
 static SpiRows *
-candidate_views(List *renamed, const char *spelled)
+candidate_views(Rebinding *rebinding)
 {
-	Oid			argtypes[3] = {OIDARRAYOID, BOOLOID, TEXTOID};
-	Datum		values[3] = {spi_oid_array(renamed), BoolGetDatum(renamed == NIL),
-	spelled ? CStringGetTextDatum(spelled) : (Datum) 0};
-	char		nulls[3] = {' ', ' ', spelled ? ' ' : 'n'};
+	Oid			argtypes[3] = {OIDARRAYOID, BOOLOID, TEXTARRAYOID};
+	Datum		values[3] = {spi_oid_array(rebinding->renamed), BoolGetDatum(rebinding->every_view),
+	rebinding->names};
+	char		nulls[3] = {' ', ' ', rebinding->names_null ? 'n' : ' '};
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	return spi_rows(catalog_owner(),
 					catalog_has_options() ?
-
-	/*
-	 * what the statement renames or moves with them: the indexes and owned
-	 * sequences SET SCHEMA moves, and their row and array types
-	 */
-					"WITH moved AS ("
-					"       SELECT pg_catalog.unnest($1) AS rel "
-					"       UNION SELECT i.indexrelid FROM pg_catalog.pg_index i "
-					"        WHERE i.indrelid = ANY ($1) "
-					"       UNION SELECT d.objid FROM pg_catalog.pg_depend d "
-					"        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-					"          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-					"          AND d.refobjid = ANY ($1) AND d.deptype IN ('a', 'i')), "
+					"WITH " MOVED_RELATIONS ", "
+	/* their row and array types */
 					"     moved_types AS ("
 					"       SELECT t.oid AS type FROM pg_catalog.pg_class c "
 					"         JOIN pg_catalog.pg_type t ON t.oid IN (c.reltype, "
@@ -269,30 +298,27 @@ candidate_views(List *renamed, const char *spelled)
 					"                              'pg_catalog.pg_rewrite'::pg_catalog.regclass)), "
 
 	/*
-	 * the names it changes: $3, or the relations' (a regprocedure literal
-	 * spells a row type by its relation's name, pg_depend knows only the
-	 * function); one with a character quoting doubles or JSON escapes may be
+	 * a name spelled whole, between characters that cannot continue an
+	 * identifier; one with a character quoting doubles or JSON escapes may be
 	 * spelled by any view
 	 */
 					"     names AS ("
-					"       SELECT n.name, n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' AS any_view, "
+					"       SELECT n.name OPERATOR(pg_catalog.~) '[\"''\\\\[:cntrl:]]' AS any_view, "
 					"              '(^|[^[:alnum:]_$])' OPERATOR(pg_catalog.||) "
 					"              pg_catalog.regexp_replace(n.name, '([^[:alnum:]_])', '\\\\\\1', 'g') "
 					"              OPERATOR(pg_catalog.||) '([^[:alnum:]_$]|$)' AS spelling "
-					"         FROM (SELECT $3 AS name WHERE $2 AND $3 IS NOT NULL "
-					"               UNION SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c "
-					"                WHERE c.oid IN (SELECT rel FROM moved)) n) "
-					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.reads "
+					"         FROM pg_catalog.unnest($3) n(name)) "
+					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.checks "
 					"  FROM (SELECT d.matview::oid AS matview, d.bound_query, d.matview_type, "
 					"               d.options::text AS options, "
 					"               d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
-					"               OR $2 AND $3 IS NULL "
+					"               OR $2 "
 					"               OR EXISTS (SELECT FROM names n "
 					"                           WHERE n.any_view "
 					"                              OR d.bound_query OPERATOR(pg_catalog.~) n.spelling) AS reads, "
 	/* or its expectations may (audit_has_expectations()), unrecorded */
 					"               pg_catalog.strpos(d.options::text, '\"expect') > 0 "
-					"               AND (d.matview::oid = ANY ($1) OR $2 AND $3 IS NULL "
+					"               AND (d.matview::oid = ANY ($1) OR $2 "
 					"                    OR EXISTS (SELECT FROM names n "
 					"                                WHERE n.any_view "
 					"                                   OR d.options::text OPERATOR(pg_catalog.~) n.spelling)) "
@@ -300,9 +326,11 @@ candidate_views(List *renamed, const char *spelled)
 					"          FROM pipeline.matview_definitions d) v "
 					" WHERE v.reads OR v.checks "
 					" ORDER BY v.matview" :
-					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', true "
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', false "
 					"  FROM pipeline.matview_definitions d "
-					" WHERE $2 AND ($3 IS NULL OR pg_catalog.strpos(d.bound_query, $3) > 0) "
+					" WHERE $2 "
+					"    OR EXISTS (SELECT FROM pg_catalog.unnest($3) n(name) "
+					"                WHERE pg_catalog.strpos(d.bound_query, n.name) > 0) "
 					"    OR d.matview IN "
 					"       (SELECT e.downstream FROM pipeline.edges e "
 					"         WHERE e.upstream::oid = ANY ($1)) "
@@ -347,7 +375,7 @@ static void
 views_before(Rebinding *rebinding)
 {
 	List	   *renamed = rebinding->renamed;
-	SpiRows    *rows = candidate_views(renamed, rebinding->spelled);
+	SpiRows    *rows = candidate_views(rebinding);
 	List	   *views = NIL;
 
 	for (uint64 i = 0; i < rows->count; i++)
@@ -391,7 +419,7 @@ views_before(Rebinding *rebinding)
 			 */
 			if (unanalyzable(edata))
 			{
-				if ((renamed != NIL || rebinding->spelled != NULL) &&
+				if (!rebinding->every_view &&
 					edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
 					ereport(WARNING,
 							(errmsg("managed view %s cannot follow this rename", relation_qualified_name(view->relid)),
@@ -471,8 +499,10 @@ store_bound_forms(List *views)
  * A view defined while the statement waited for a relation it renames
  * (the definition held it until its commit): not read before, so its
  * bound query still names the old name.  A materialized view's is taken
- * again from its rule; a view kept in a table was not analyzed before the
- * rename, so the statement fails and is retried.
+ * again from its rule; a view kept in a table, or whose expectations
+ * spell what the statement renames, was not analyzed before the rename,
+ * and under REPEATABLE READ the view's row is not in the snapshot an
+ * update of it would use: then the statement fails and is retried.
  */
 static void
 follow_views_defined_meanwhile(Rebinding *rebinding)
@@ -480,7 +510,7 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 	SpiRows    *rows;
 
 	PushActiveSnapshot(GetLatestSnapshot());
-	rows = candidate_views(rebinding->renamed, rebinding->spelled);
+	rows = candidate_views(rebinding);
 	PopActiveSnapshot();
 	for (uint64 i = 0; i < rows->count; i++)
 	{
@@ -488,13 +518,13 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 		BoundView  *view = palloc0(sizeof(BoundView));
 
 		view->relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
-		/* only its expectations might name the relation: not spelled by name */
 		if (list_member_oid(rebinding->seen, view->relid) ||
 			list_member_oid(rebinding->renamed, view->relid) ||
-			!DatumGetBool(spi_rows_value(rows, i, 4, &isnull)) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
-		if (get_rel_relkind(view->relid) != RELKIND_MATVIEW)
+		if (get_rel_relkind(view->relid) != RELKIND_MATVIEW ||
+			DatumGetBool(spi_rows_value(rows, i, 4, &isnull)) ||
+			IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("managed view %s was defined while this statement waited for what it reads",
@@ -655,7 +685,7 @@ refuse_unseen_views(Rebinding *rebinding)
 	bool		isnull;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	visible = candidate_views(rebinding->renamed, rebinding->spelled);
+	visible = candidate_views(rebinding);
 	PopActiveSnapshot();
 	for (uint64 i = 0; i < visible->count; i++)
 		visible_relids = lappend_oid(visible_relids,
@@ -694,9 +724,21 @@ rebind_before(Node *stmt)
 		return NULL;
 	if (rebinding->renamed == NIL)
 	{
-		rebinding->spelled = renamed_name(stmt);
+		char	   *name = renamed_name(stmt);
+
+		rebinding->names_null = name == NULL;
+		rebinding->every_view = name == NULL;
+		if (name != NULL)
+		{
+			Datum		element = CStringGetTextDatum(name);
+
+			rebinding->names = PointerGetDatum(construct_array(&element, 1, TEXTOID, -1, false,
+															   TYPALIGN_INT));
+		}
 		rebinding->cascades = IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->relation != NULL;
 	}
+	else
+		rebinding->names = moved_relation_names(rebinding->renamed, &rebinding->names_null);
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
