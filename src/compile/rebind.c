@@ -22,6 +22,7 @@
 #include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -589,6 +590,22 @@ lock_member_relations(Oid extension)
 }
 
 /*
+ * A role's rename, as a definition naming the role (a regrole or aclitem
+ * literal) locks it; only a role that may rename roles waits here.
+ */
+static bool
+lock_renamed_role(const char *name)
+{
+	Oid			role = get_role_oid(name, true);
+
+	if (!OidIsValid(role))
+		return false;
+	if (superuser() || has_createrole_privilege(GetUserId()))
+		LockSharedObject(AuthIdRelationId, role, 0, AccessExclusiveLock);
+	return true;
+}
+
+/*
  * Locks what a statement renames that is not a relation (a function, type,
  * schema, collation, an enum's label, a row type's attribute, an extension
  * whose SET SCHEMA moves its members: a definition naming a member locks
@@ -615,6 +632,8 @@ lock_renamed_object(Node *stmt)
 		if (rename->relation != NULL)
 			return OidIsValid(RangeVarGetRelidExtended(rename->relation, AccessExclusiveLock,
 													   RVR_MISSING_OK, owns_row_type, NULL));
+		if (rename->renameType == OBJECT_ROLE)
+			return lock_renamed_role(rename->subname);
 		type = rename->renameType;
 		object = type == OBJECT_SCHEMA ? (Node *) makeString(rename->subname) : rename->object;
 	}

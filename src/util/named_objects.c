@@ -18,6 +18,7 @@
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
@@ -27,6 +28,8 @@
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -47,6 +50,7 @@ typedef struct NamedObjects
 	List	   *relations;		/* relations it names besides its range
 								 * tables: row types whose fields it selects,
 								 * reg* literals */
+	List	   *roles;			/* roles regrole and aclitem literals spell */
 } NamedObjects;
 
 /*
@@ -155,6 +159,41 @@ add_type(NamedObjects *named, Oid type)
 	}
 }
 
+static void
+add_role(NamedObjects *named, Oid role)
+{
+	if (OidIsValid(role) && role != ACL_ID_PUBLIC)
+		named->roles = list_append_unique_oid(named->roles, role);
+}
+
+/* The roles an aclitem or aclitem[] literal spells: grantees and grantors. */
+static void
+add_acl_roles(NamedObjects *named, Const *c)
+{
+	Datum	   *items;
+	bool	   *nulls;
+	int			count;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (c->consttype == ACLITEMOID)
+	{
+		add_role(named, DatumGetAclItemP(c->constvalue)->ai_grantee);
+		add_role(named, DatumGetAclItemP(c->constvalue)->ai_grantor);
+		return;
+	}
+	get_typlenbyvalalign(ACLITEMOID, &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(c->constvalue), ACLITEMOID, typlen, typbyval, typalign,
+					  &items, &nulls, &count);
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+		{
+			add_role(named, DatumGetAclItemP(items[i])->ai_grantee);
+			add_role(named, DatumGetAclItemP(items[i])->ai_grantor);
+		}
+}
+
 /*
  * The object a reg* literal names, as its output function spells it:
  * schema-qualified when not visible, so its schema too.
@@ -220,6 +259,13 @@ add_reg_literal(NamedObjects *named, Const *c)
 			break;
 		case REGDICTIONARYOID:
 			add_object(named, TSDictionaryRelationId, objid);
+			break;
+		case REGROLEOID:
+			add_role(named, objid);
+			break;
+		case ACLITEMOID:
+		case ACLITEMARRAYOID:
+			add_acl_roles(named, c);
 			break;
 		default:
 			break;
@@ -307,6 +353,9 @@ named_objects_walker(Node *node, NamedObjects *named)
 		case T_CollateExpr:
 			add_object(named, CollationRelationId, ((CollateExpr *) node)->collOid);
 			break;
+		case T_TableSampleClause:
+			add_object(named, ProcedureRelationId, ((TableSampleClause *) node)->tsmhandler);
+			break;
 		case T_FieldSelect:
 			{
 				Oid			typrelid = get_typ_typrelid(exprType((Node *) ((FieldSelect *) node)->arg));
@@ -339,7 +388,7 @@ named_objects_resume(void)
 void
 lock_named_objects(Node *node)
 {
-	NamedObjects named = {NIL, NIL, NIL};
+	NamedObjects named = {NIL, NIL, NIL, NIL};
 	List	   *extensions = NIL;
 	int			count;
 	ListCell   *lc;
@@ -405,6 +454,17 @@ lock_named_objects(Node *node)
 	}
 	list_free_deep(named.objects);
 	list_free(named.types);
+	/* roles: a rename of one locks it (compile/rebind.c) */
+	foreach(lc, named.roles)
+	{
+		LockSharedObject(AuthIdRelationId, lfirst_oid(lc), 0, AccessShareLock);
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("a role was dropped while the query naming it was being bound"),
+					 errhint("Retry the definition.")));
+	}
 	list_free(named.relations);
+	list_free(named.roles);
 	list_free(extensions);
 }

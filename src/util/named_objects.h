@@ -15,8 +15,9 @@
  * relations it reads (which the analysis locked): functions, operators,
  * types (and the types their literals spell values of), collations, the
  * objects reg* literals name, the row types whose fields it selects, and
- * the schemas of all of them, and the extensions they belong to (whose
- * SET SCHEMA moves them).  A rename locks
+ * the schemas of all of them, the extensions they belong to (whose
+ * SET SCHEMA moves them), the roles regrole and aclitem literals spell,
+ * and TABLESAMPLE methods.  A rename locks
  * what it renames in AccessExclusiveLock (PostgreSQL for functions and
  * operators, compile/rebind.c for the rest), so the two wait for each
  * other: a rename in progress ends before the query is deparsed (which
