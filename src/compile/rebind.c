@@ -65,10 +65,9 @@ typedef struct BoundView
 struct Rebinding
 {
 	List	   *renamed;		/* the relations the statement renames */
-	Datum		names;			/* the names it changes (text[]) */
-	bool		names_null;		/* none known ... */
-	bool		every_view;		/* ... so every view may spell them */
-	bool		cascades;		/* a row type's attribute, in typed tables too */
+	Datum		names;			/* the names it changes (text[]), or 0 */
+	bool		every_view;		/* not known: every view may spell them */
+	List	   *typed_tables;	/* a row type's attribute renamed in these */
 	List	   *views;			/* BoundView of each view to store again */
 	List	   *seen;			/* every view read before, by OID */
 };
@@ -236,18 +235,21 @@ renamed_name(Node *stmt)
  * by its relation's name, and records only the function).
  */
 static Datum
-moved_relation_names(List *renamed, bool *isnull)
+moved_relation_names(List *renamed)
 {
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1] = {spi_oid_array(renamed)};
 	SpiRows    *rows;
+	bool		isnull;
+	Datum		names;
 
 	rows = spi_rows(catalog_owner(),
 					"WITH " MOVED_RELATIONS " "
 					"SELECT pg_catalog.array_agg(c.relname::pg_catalog.text) FROM pg_catalog.pg_class c "
 					" WHERE c.oid IN (SELECT rel FROM moved)",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	return spi_rows_value(rows, 0, 0, isnull);
+	names = spi_rows_value(rows, 0, 0, &isnull);
+	return isnull ? (Datum) 0 : names;
 }
 
 /*
@@ -270,7 +272,7 @@ candidate_views(Rebinding *rebinding)
 	Oid			argtypes[3] = {OIDARRAYOID, BOOLOID, TEXTARRAYOID};
 	Datum		values[3] = {spi_oid_array(rebinding->renamed), BoolGetDatum(rebinding->every_view),
 	rebinding->names};
-	char		nulls[3] = {' ', ' ', rebinding->names_null ? 'n' : ' '};
+	char		nulls[3] = {' ', ' ', rebinding->names == (Datum) 0 ? 'n' : ' '};
 
 	/* as the catalog's owner: whoever renames may not read the catalog */
 	return spi_rows(catalog_owner(),
@@ -340,15 +342,15 @@ candidate_views(Rebinding *rebinding)
 }
 
 /*
- * Whether an error analyzing a view before the statement (or NULL) says
- * its query does not analyze now (an object it names gone, a right
+ * Whether an error analyzing a view before the statement (or NULL) leaves
+ * the view as it is: its query does not analyze now (an object it names gone, a right
  * revoked, a domain's CHECK failing on a literal): the view is left as it
  * is.  An error of waiting (lock_timeout, a deadlock), of a serialization
  * failure or of resources ends the statement instead, which would
  * otherwise leave the view naming what it renames.
  */
 static bool
-unanalyzable(ErrorData *edata)
+view_left_as_is(ErrorData *edata)
 {
 	int			category;
 
@@ -398,7 +400,7 @@ views_before(Rebinding *rebinding)
 		 * do
 		 */
 		if (audit_has_expectations(view->options) &&
-			unanalyzable(subxact_try(analyze_expectations, view, false)))
+			view_left_as_is(subxact_try(analyze_expectations, view, false)))
 			view->expectations = NIL;
 		/* the view itself: only its expectations can name its own columns */
 		if (list_member_oid(renamed, view->relid))
@@ -418,7 +420,7 @@ views_before(Rebinding *rebinding)
 			 * code (a domain's CHECK on a literal), so it keeps the old names
 			 * and says so.
 			 */
-			if (unanalyzable(edata))
+			if (view_left_as_is(edata))
 			{
 				if (!rebinding->every_view &&
 					edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
@@ -523,9 +525,15 @@ follow_views_defined_meanwhile(Rebinding *rebinding)
 			list_member_oid(rebinding->renamed, view->relid) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
 			continue;
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("managed view %s was defined since this transaction's snapshot",
+							relation_qualified_name(view->relid)),
+					 errdetail("A rename must rewrite the stored queries of the views that name what it renames."),
+					 errhint("Retry the transaction.")));
 		if (get_rel_relkind(view->relid) != RELKIND_MATVIEW ||
-			DatumGetBool(spi_rows_value(rows, i, 4, &isnull)) ||
-			IsolationUsesXactSnapshot())
+			DatumGetBool(spi_rows_value(rows, i, 4, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("managed view %s was defined while this statement waited for what it reads",
@@ -598,11 +606,21 @@ lock_renamed_role(const char *name)
 {
 	Oid			role = get_role_oid(name, true);
 
-	if (!OidIsValid(role))
-		return false;
-	if (superuser() || has_createrole_privilege(GetUserId()))
+	if (!has_createrole_privilege(GetUserId()))
+		return OidIsValid(role);
+	/* until the name means what we hold, as lock_renamed_object() */
+	while (OidIsValid(role))
+	{
+		Oid			now;
+
 		LockSharedObject(AuthIdRelationId, role, 0, AccessExclusiveLock);
-	return true;
+		now = get_role_oid(name, true);
+		if (now == role)
+			return true;
+		role = now;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
 }
 
 /*
@@ -718,6 +736,58 @@ refuse_unseen_views(Rebinding *rebinding)
 				 errhint("Retry the transaction.")));
 }
 
+/*
+ * The tables of a row type (CREATE TABLE ... OF), with their partitions
+ * and inheritors: ALTER TYPE ... RENAME ATTRIBUTE ... CASCADE renames
+ * their columns too.
+ */
+static List *
+typed_tables(RangeVar *row_type)
+{
+	Oid			relid = RangeVarGetRelid(row_type, NoLock, true);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	SpiRows    *rows;
+	List	   *tables = NIL;
+	bool		isnull;
+
+	if (!OidIsValid(relid))
+		return NIL;
+	values[0] = ObjectIdGetDatum(get_rel_type_id(relid));
+	rows = spi_rows(catalog_owner(),
+					"SELECT c.oid FROM pg_catalog.pg_class c "
+					" WHERE c.reloftype OPERATOR(pg_catalog.=) $1 ORDER BY c.oid",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows->count; i++)
+		tables = list_concat_unique_oid(tables,
+										find_all_inheritors(DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull)),
+															NoLock, NULL));
+	return tables;
+}
+
+/*
+ * The names the statement changes, as a view may spell them (or that it
+ * does not know them), and the typed tables a row type's attribute is
+ * renamed in.
+ */
+static void
+changed_names(Rebinding *rebinding, Node *stmt)
+{
+	char	   *name;
+
+	if (rebinding->renamed != NIL)
+	{
+		rebinding->names = moved_relation_names(rebinding->renamed);
+		return;
+	}
+	name = renamed_name(stmt);
+	rebinding->every_view = name == NULL;
+	if (name != NULL)
+		rebinding->names = spi_text_array(list_make1(name));
+	if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->relation != NULL)
+		rebinding->typed_tables = typed_tables(((RenameStmt *) stmt)->relation);
+}
+
 Rebinding *
 rebind_before(Node *stmt)
 {
@@ -741,23 +811,7 @@ rebind_before(Node *stmt)
 	 */
 	if (rebinding->renamed == NIL && !lock_renamed_object(stmt))
 		return NULL;
-	if (rebinding->renamed == NIL)
-	{
-		char	   *name = renamed_name(stmt);
-
-		rebinding->names_null = name == NULL;
-		rebinding->every_view = name == NULL;
-		if (name != NULL)
-		{
-			Datum		element = CStringGetTextDatum(name);
-
-			rebinding->names = PointerGetDatum(construct_array(&element, 1, TEXTOID, -1, false,
-															   TYPALIGN_INT));
-		}
-		rebinding->cascades = IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->relation != NULL;
-	}
-	else
-		rebinding->names = moved_relation_names(rebinding->renamed, &rebinding->names_null);
+	changed_names(rebinding, stmt);
 	/* the views committed by now, whatever this transaction's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	views_before(rebinding);
@@ -783,8 +837,18 @@ rebind_after(Rebinding *rebinding)
 	PG_TRY();
 	{
 		store_bound_forms(rebinding->views);
-		if (rebinding->renamed != NIL || rebinding->cascades)
+		if (rebinding->renamed != NIL)
 			follow_views_defined_meanwhile(rebinding);
+		else if (rebinding->typed_tables != NIL)
+		{
+			/* the views reading them, which waited for them */
+			Rebinding	typed = *rebinding;
+
+			typed.renamed = rebinding->typed_tables;
+			typed.names = moved_relation_names(typed.renamed);
+			typed.every_view = false;
+			follow_views_defined_meanwhile(&typed);
+		}
 	}
 	PG_FINALLY();
 	{

@@ -12,14 +12,13 @@
  */
 #include "postgres.h"
 
-#include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
@@ -31,8 +30,8 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "util/named_objects.h"
 
@@ -146,19 +145,28 @@ add_type(NamedObjects *named, Oid type)
 		add_type(named, get_range_subtype(type));
 	if (type_is_multirange(type))
 		add_type(named, get_multirange_range(type));
+
+	/*
+	 * a row type: its relation is renamed with it (locked with the others,
+	 * after the objects)
+	 */
 	typrelid = get_typ_typrelid(type);
 	if (OidIsValid(typrelid))
 	{
-		Relation	rel = relation_open(typrelid, AccessShareLock);
-		TupleDesc	desc = RelationGetDescr(rel);
+		TupleDesc	desc = lookup_rowtype_tupdesc_noerror(type, -1, true);
 
-		for (int i = 0; i < desc->natts; i++)
-			if (!TupleDescAttr(desc, i)->attisdropped)
-				add_type(named, TupleDescAttr(desc, i)->atttypid);
-		relation_close(rel, NoLock);
+		named->relations = list_append_unique_oid(named->relations, typrelid);
+		if (desc != NULL)
+		{
+			for (int i = 0; i < desc->natts; i++)
+				if (!TupleDescAttr(desc, i)->attisdropped)
+					add_type(named, TupleDescAttr(desc, i)->atttypid);
+			ReleaseTupleDesc(desc);
+		}
 	}
 }
 
+/* A role a literal spells (not PUBLIC, which is no role). */
 static void
 add_role(NamedObjects *named, Oid role)
 {
@@ -385,11 +393,95 @@ named_objects_resume(void)
 	suspended--;
 }
 
+/*
+ * Relations the query names besides what it reads (row types whose fields
+ * it selects, regclass literals), in OID order so that two definitions
+ * take them alike: a row type's attribute is renamed under its relation's
+ * lock; an index is renamed under SHARE UPDATE EXCLUSIVE, which only that
+ * mode or a stronger one holds off.
+ */
+static void
+lock_named_relations(List *relations)
+{
+	ListCell   *lc;
+
+	list_sort(relations, list_oid_cmp);
+	foreach(lc, relations)
+	{
+		char		relkind = get_rel_relkind(lfirst_oid(lc));
+
+		LockRelationOid(lfirst_oid(lc),
+						relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX ?
+						ShareUpdateExclusiveLock : AccessShareLock);
+	}
+}
+
+/* The extensions of the objects, whose SET SCHEMA moves them. */
+static void
+lock_extensions_of(List *objects)
+{
+	List	   *extensions = NIL;
+	ListCell   *lc;
+
+	foreach(lc, objects)
+	{
+		NamedObject *object = lfirst(lc);
+		Oid			extension = object->classid == NamespaceRelationId ? InvalidOid :
+		getExtensionOfObject(object->classid, object->objid);
+
+		if (OidIsValid(extension))
+			extensions = list_append_unique_oid(extensions, extension);
+	}
+	foreach(lc, extensions)
+		LockDatabaseObject(ExtensionRelationId, lfirst_oid(lc), 0, AccessShareLock);
+	list_free(extensions);
+}
+
+/* Each object, and an error when one was dropped while we waited. */
+static void
+lock_objects(List *objects)
+{
+	ListCell   *lc;
+
+	foreach(lc, objects)
+	{
+		NamedObject *object = lfirst(lc);
+		ObjectAddress address;
+		char	   *description;
+
+		ObjectAddressSet(address, object->classid, object->objid);
+		description = getObjectDescription(&address, true);
+		LockDatabaseObject(object->classid, object->objid, 0, AccessShareLock);
+		if (!object_exists(object->classid, object->objid))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("%s was dropped while the query naming it was being bound",
+							description ? description : "an object"),
+					 errhint("Retry the definition.")));
+	}
+}
+
+/* The roles regrole and aclitem literals spell: a role's rename locks it. */
+static void
+lock_roles(List *roles)
+{
+	ListCell   *lc;
+
+	foreach(lc, roles)
+	{
+		LockSharedObject(AuthIdRelationId, lfirst_oid(lc), 0, AccessShareLock);
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("a role was dropped while the query naming it was being bound"),
+					 errhint("Retry the definition.")));
+	}
+}
+
 void
 lock_named_objects(Node *node)
 {
 	NamedObjects named = {NIL, NIL, NIL, NIL};
-	List	   *extensions = NIL;
 	int			count;
 	ListCell   *lc;
 
@@ -408,63 +500,18 @@ lock_named_objects(Node *node)
 		if (object->classid != NamespaceRelationId)
 			add_object(&named, NamespaceRelationId, object_namespace(object));
 	}
-	/* their extensions, whose SET SCHEMA moves them (rebind.c locks it) */
-	count = list_length(named.objects);
-	for (int i = 0; i < count; i++)
-	{
-		NamedObject *object = list_nth(named.objects, i);
-		Oid			extension = object->classid == NamespaceRelationId ? InvalidOid :
-		getExtensionOfObject(object->classid, object->objid);
-
-		if (OidIsValid(extension))
-			extensions = list_append_unique_oid(extensions, extension);
-	}
-	foreach(lc, extensions)
-		LockDatabaseObject(ExtensionRelationId, lfirst_oid(lc), 0, AccessShareLock);
-	foreach(lc, named.objects)
-	{
-		NamedObject *object = lfirst(lc);
-		ObjectAddress address;
-		char	   *description;
-
-		ObjectAddressSet(address, object->classid, object->objid);
-		description = getObjectDescription(&address, true);
-		LockDatabaseObject(object->classid, object->objid, 0, AccessShareLock);
-		/* dropped while we waited for the lock */
-		if (!object_exists(object->classid, object->objid))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("%s was dropped while the query naming it was being bound",
-							description ? description : "an object"),
-					 errhint("Retry the definition.")));
-	}
 
 	/*
-	 * a row type's attribute is renamed under its relation's lock; an index
-	 * (a regclass literal's) is renamed under SHARE UPDATE EXCLUSIVE, which
-	 * only that mode or a stronger one holds off
+	 * in the order the renames lock them: a type's rename locks the type,
+	 * then (a row type's) its relation; an extension's move its tables, then
+	 * the extension
 	 */
-	foreach(lc, named.relations)
-	{
-		char		relkind = get_rel_relkind(lfirst_oid(lc));
-
-		LockRelationOid(lfirst_oid(lc),
-						relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX ?
-						ShareUpdateExclusiveLock : AccessShareLock);
-	}
+	lock_objects(named.objects);
+	lock_named_relations(named.relations);
+	lock_extensions_of(named.objects);
+	lock_roles(named.roles);
 	list_free_deep(named.objects);
 	list_free(named.types);
-	/* roles: a rename of one locks it (compile/rebind.c) */
-	foreach(lc, named.roles)
-	{
-		LockSharedObject(AuthIdRelationId, lfirst_oid(lc), 0, AccessShareLock);
-		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(lfirst_oid(lc))))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("a role was dropped while the query naming it was being bound"),
-					 errhint("Retry the definition.")));
-	}
 	list_free(named.relations);
 	list_free(named.roles);
-	list_free(extensions);
 }
