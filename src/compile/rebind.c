@@ -343,10 +343,10 @@ candidate_views(Rebinding *rebinding)
 
 /*
  * Whether an error analyzing a view before the statement (or NULL) leaves
- * the view as it is: its query does not analyze now (an object it names gone, a right
- * revoked, a domain's CHECK failing on a literal): the view is left as it
- * is.  An error of waiting (lock_timeout, a deadlock), of a serialization
- * failure or of resources ends the statement instead, which would
+ * the view as it is: its query does not analyze now (an object it names
+ * gone, a right revoked, a domain's CHECK failing on a literal).  An error
+ * of waiting (lock_timeout, a deadlock), of a serialization failure or of
+ * resources is thrown again instead: it ends the statement, which would
  * otherwise leave the view naming what it renames.
  */
 static bool
@@ -625,12 +625,11 @@ lock_renamed_role(const char *name)
 
 /*
  * Locks what a statement renames that is not a relation (a function, type,
- * schema, collation, an enum's label, a row type's attribute, an extension
- * whose SET SCHEMA moves its members: a definition naming a member locks
- * its extension too) as PostgreSQL's own DDL locks an object it alters.
- * False when it names
- * nothing that exists (the statement then fails or skips by itself, and
- * no view needs rewriting).
+ * schema, collation, role, an enum's label, a row type's attribute, an
+ * extension whose SET SCHEMA moves its members: a definition naming a
+ * member locks its extension too) as PostgreSQL's own DDL locks an object
+ * it alters.  False when it names nothing that exists (the statement then
+ * fails or skips by itself, and no view needs rewriting).
  */
 static bool
 lock_renamed_object(Node *stmt)
