@@ -345,6 +345,18 @@ catalog_get(Oid relid)
 }
 
 ManagedView *
+catalog_get_now(Oid relid)
+{
+	ManagedView *view;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetLatestSnapshot());
+	view = catalog_get_required(relid);
+	PopActiveSnapshot();
+	return view;
+}
+
+ManagedView *
 catalog_get_required(Oid relid)
 {
 	ManagedView *view = fetch_view(relid);

@@ -170,6 +170,14 @@ extern ManagedView *catalog_get(Oid relid);
 extern ManagedView *catalog_get_required(Oid relid);
 
 /*
+ * catalog_get_required() as of now, for a refresh that holds the view's
+ * lock: what this transaction wrote before (a definition), and what was
+ * committed since its snapshot under REPEATABLE READ (a rename's new bound
+ * query, which the catalog's current names need).
+ */
+extern ManagedView *catalog_get_now(Oid relid);
+
+/*
  * Records a new managed view; def's refresh mode must be resolved
  * (definition_resolve_refresh_mode()).
  */

@@ -235,10 +235,7 @@ prepare(DiffRefresh *r, Oid relid, const char **reason)
 	foreach(lc, dag_upstreams(relid))
 		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 	/* the definition as of now: it may have been written just before */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	view = catalog_get_required(relid);
-	PopActiveSnapshot();
+	view = catalog_get_now(relid);
 
 	r->relid = relid;
 	r->owner = catalog_relation_owner(relid);

@@ -314,10 +314,7 @@ lock_append_target(Oid relid, AppendTarget *target)
 	 * predate our wait for the lock, or the catalog row written just before
 	 * in this transaction (by define or a redefinition).
 	 */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	target->view = catalog_get_required(relid);
-	PopActiveSnapshot();
+	target->view = catalog_get_now(relid);
 	if (target->view->type != MATVIEW_INCREMENTAL)
 		elog(ERROR, "\"%s\" is not an incremental view", relname);
 

@@ -377,10 +377,7 @@ static void
 load_run(Oid relid, MirrorRun *run)
 {
 	/* the definition as of now, as incremental views read theirs */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	run->view = catalog_get_required(relid);
-	PopActiveSnapshot();
+	run->view = catalog_get_now(relid);
 	if (run->view->type != MATVIEW_MIRROR)
 		elog(ERROR, "\"%s\" is not a mirror", run->view->name);
 	run->relid = relid;
