@@ -174,7 +174,15 @@ add_role(NamedObjects *named, Oid role)
 		named->roles = list_append_unique_oid(named->roles, role);
 }
 
-/* The roles an aclitem or aclitem[] literal spells: grantees and grantors. */
+/* The roles an aclitem spells: its grantee and grantor. */
+static void
+add_acl_item_roles(NamedObjects *named, Datum item)
+{
+	add_role(named, DatumGetAclItemP(item)->ai_grantee);
+	add_role(named, DatumGetAclItemP(item)->ai_grantor);
+}
+
+/* The roles an aclitem or aclitem[] literal spells. */
 static void
 add_acl_roles(NamedObjects *named, Const *c)
 {
@@ -187,8 +195,7 @@ add_acl_roles(NamedObjects *named, Const *c)
 
 	if (c->consttype == ACLITEMOID)
 	{
-		add_role(named, DatumGetAclItemP(c->constvalue)->ai_grantee);
-		add_role(named, DatumGetAclItemP(c->constvalue)->ai_grantor);
+		add_acl_item_roles(named, c->constvalue);
 		return;
 	}
 	get_typlenbyvalalign(ACLITEMOID, &typlen, &typbyval, &typalign);
@@ -196,10 +203,7 @@ add_acl_roles(NamedObjects *named, Const *c)
 					  &items, &nulls, &count);
 	for (int i = 0; i < count; i++)
 		if (!nulls[i])
-		{
-			add_role(named, DatumGetAclItemP(items[i])->ai_grantee);
-			add_role(named, DatumGetAclItemP(items[i])->ai_grantor);
-		}
+			add_acl_item_roles(named, items[i]);
 }
 
 /*
@@ -222,12 +226,10 @@ add_reg_literal(NamedObjects *named, Const *c)
 				named->relations = list_append_unique_oid(named->relations, objid);
 			break;
 		case REGPROCOID:
-			add_object(named, ProcedureRelationId, objid);
-			break;
 		case REGPROCEDUREOID:
 			add_object(named, ProcedureRelationId, objid);
-			/* and its argument types, which it spells */
-			if (object_exists(ProcedureRelationId, objid))
+			/* regprocedure spells its argument types too */
+			if (c->consttype == REGPROCEDUREOID && object_exists(ProcedureRelationId, objid))
 			{
 				Oid		   *argtypes;
 				int			nargs;
@@ -238,12 +240,10 @@ add_reg_literal(NamedObjects *named, Const *c)
 			}
 			break;
 		case REGOPEROID:
-			add_object(named, OperatorRelationId, objid);
-			break;
 		case REGOPERATOROID:
 			add_object(named, OperatorRelationId, objid);
-			/* and its operand types, which it spells */
-			if (object_exists(OperatorRelationId, objid))
+			/* regoperator spells its operand types too */
+			if (c->consttype == REGOPERATOROID && object_exists(OperatorRelationId, objid))
 			{
 				Oid			left;
 				Oid			right;
