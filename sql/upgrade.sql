@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26 and 1.27) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26, 1.27 and 1.28) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -396,6 +396,19 @@ ALTER EXTENSION pipeline UPDATE TO '1.27';
 SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT strpos(pg_get_viewdef('pipeline.status'::regclass), 'time_label(d.refresh_interval, COALESCE(l.last_time_label') > 0
        AS next_label_aligned;
+-- 1.28: the memory's targets record the types of the keys and sequences
+-- remembered (the sequences' from the memory, the keys' by the next apply)
+CREATE TABLE typed_target (id int PRIMARY KEY, seq bigint);
+CREATE TABLE typed_target_changes (id int, seq bigint, op text);
+INSERT INTO typed_target_changes VALUES (1, 1, 'I'), (1, 2, 'D');
+SELECT * FROM pipeline.apply_changes('typed_target_changes', 'typed_target', '{id}', 'seq');
+ALTER EXTENSION pipeline UPDATE TO '1.28';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
+SELECT target, keys, key_types, sequence_types FROM pipeline.deleted_keys_targets;
+INSERT INTO typed_target_changes VALUES (2, 1, 'I'), (2, 2, 'D');
+SELECT * FROM pipeline.apply_changes('typed_target_changes', 'typed_target', '{id}', 'seq');
+SELECT target, keys, key_types, sequence_types FROM pipeline.deleted_keys_targets;
+DROP TABLE typed_target, typed_target_changes;
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

@@ -249,7 +249,7 @@ pipeline_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Rebinding  *rebinding;
-	List	   *marks;
+	NotedMarks *marks;
 	int			made;
 
 	launcher_stop_database_workers(database_to_be_alone(parsetree));

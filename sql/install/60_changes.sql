@@ -165,12 +165,16 @@ CREATE POLICY deleted_keys_target_readers ON pipeline.deleted_keys FOR SELECT
 -- at all; pruning (a scan of the target's keys, no index on deleted_at to
 -- keep up per key) runs when the last one is an eighth of the retention
 -- old; and an apply of more changes than the target has keys reads them
--- whole instead of probing them one by one.  Written only by
--- apply_changes().
+-- whole instead of probing them one by one.  The types of the keys and
+-- sequences remembered (1.28) let a statement that changes how their values
+-- are written (an enum label renamed, an attribute added to a row type)
+-- rewrite the texts remembered.  Written only by apply_changes().
 CREATE TABLE pipeline.deleted_keys_targets (
     target      regclass PRIMARY KEY,
     pruned_at   timestamptz NOT NULL,
-    keys        bigint NOT NULL     -- how many are remembered
+    keys        bigint NOT NULL,    -- how many are remembered
+    key_types   regtype[],          -- the key columns' types (domain-free) of the apply that remembered keys last; NULL: unknown (1.28)
+    sequence_types regtype[]        -- the sequences' types (domain-free) remembered; NULL: unknown (1.28)
 );
 COMMENT ON TABLE pipeline.deleted_keys_targets IS
     'Targets with deleted keys remembered in pipeline.deleted_keys, how many, and when their expired keys were last pruned; written only by apply_changes()';

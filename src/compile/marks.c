@@ -42,6 +42,7 @@
 #include "utils/syscache.h"
 
 #include "compile/marks.h"
+#include "compile/remembered_keys.h"
 #include "model/catalog.h"
 #include "model/dag.h"
 #include "util/analyze.h"
@@ -324,21 +325,22 @@ lock_altered_relation(Node *stmt)
 		(void) find_all_inheritors(relid, mode, NULL);
 }
 
-List *
+NotedMarks *
 marks_before(Node *stmt)
 {
 	List	   *types;
 	List	   *marks = NIL;
+	NotedMarks *noted;
 	SpiRows    *rows;
-	bool		locked = false;
 
 	/* pipeline's own DDL keeps its catalogs itself */
 	if (!changes_value_text(stmt) || runas_ddl_in_progress() || !IsTransactionState() ||
 		!OidIsValid(get_extension_oid("pipeline", true)) || !catalog_binds_queries())
-		return NIL;
+		return NULL;
 	types = changed_types(stmt);
 	if (types == NIL)
-		return NIL;
+		return NULL;
+	lock_altered_relation(stmt);
 	/* every view there is by now, as the statement sees the catalogs */
 	rows = catalog_rows_in(GetLatestSnapshot(),
 						   "SELECT d.matview::pg_catalog.oid, d.incremental_key "
@@ -350,32 +352,34 @@ marks_before(Node *stmt)
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
 		Oid			type;
-		NotedMark  *noted;
+		NotedMark  *mark;
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;
 		type = key_type(relid, spi_rows_text(rows, i, 1));
 		if (!OidIsValid(type) || !type_holds_matching(type, is_one_of, types))
 			continue;
-		if (!locked)
-			lock_altered_relation(stmt);
-		locked = true;
-		noted = note_mark(relid, type);
-		if (noted != NULL)
-			marks = lappend(marks, noted);
+		mark = note_mark(relid, type);
+		if (mark != NULL)
+			marks = lappend(marks, mark);
 	}
-	return marks;
+	/* then the deleted-key memories, a mirror's after its mark */
+	noted = palloc(sizeof(NotedMarks));
+	noted->marks = marks;
+	noted->remembered_keys = remembered_keys_before(types);
+	return noted;
 }
 
 void
-marks_after(List *marks)
+marks_after(NotedMarks *noted)
 {
 	ListCell   *lc;
 
-	if (marks == NIL)
+	if (noted == NULL)
 		return;
 	CommandCounterIncrement();
-	foreach(lc, marks)
+	remembered_keys_after(noted->remembered_keys);
+	foreach(lc, noted->marks)
 	{
 		NotedMark  *noted = lfirst(lc);
 		Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};

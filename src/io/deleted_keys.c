@@ -129,6 +129,7 @@ typedef struct DeleteMemory
 								 * the installed SQL predates it (1.1) */
 	Oid			targets_relid;	/* pipeline.deleted_keys_targets, or
 								 * InvalidOid before 1.8 */
+	bool		targets_typed;	/* ... with the types remembered (1.28) */
 	Oid			seq_type;		/* the sequence's domain-free type */
 	int			natts;			/* pipeline.deleted_keys' columns: DK_NATTS,
 								 * one fewer before 1.25 (no types) */
@@ -206,6 +207,12 @@ static int
 pin_output_settings(void)
 {
 	return runas_pin_settings(output_settings, lengthof(output_settings));
+}
+
+int
+deleted_keys_pin_output_settings(void)
+{
+	return pin_output_settings();
 }
 
 /* float8's 0 for -0, which = takes for it */
@@ -292,6 +299,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	m->relid = get_relname_relid("deleted_keys", get_namespace_oid(PIPELINE_SCHEMA, false));
 	m->targets_relid = get_relname_relid("deleted_keys_targets",
 										 get_namespace_oid(PIPELINE_SCHEMA, false));
+	m->targets_typed = OidIsValid(m->targets_relid) &&
+		catalog_has_column("deleted_keys_targets", "key_types");
 	m->nvalues = 1 + list_length(key_attnos);
 	m->generation = ++memory_generation;
 	m->base_type = MemoryContextAlloc(cxt, sizeof(Oid) * m->nvalues);
@@ -586,6 +595,30 @@ key_value_text(const Datum *keys, int i, bool canonical)
 	return OutputFunctionCall(&memory->output[i + 1], value);
 }
 
+/* One field of a row literal, quoted as record_out() quotes it */
+static void
+append_key_field(StringInfo buf, const char *value)
+{
+	bool		quote = value[0] == '\0';
+
+	for (const char *p = value; *p && !quote; p++)
+		quote = *p == '"' || *p == '\\' || *p == '(' || *p == ')' ||
+			*p == ',' || isspace((unsigned char) *p);
+	if (!quote)
+	{
+		appendStringInfoString(buf, value);
+		return;
+	}
+	appendStringInfoChar(buf, '"');
+	for (const char *p = value; *p; p++)
+	{
+		if (*p == '"' || *p == '\\')
+			appendStringInfoChar(buf, *p);
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '"');
+}
+
 /*
  * The key's text: the key column's output, or for several columns a row
  * literal ('(1,"a b")', as ROW(k1, k2)::text gives); each value in its one
@@ -595,39 +628,76 @@ key_value_text(const Datum *keys, int i, bool canonical)
 static char *
 key_text(Datum *keys, bool canonical)
 {
-	StringInfoData buf;
+	List	   *fields = NIL;
 	int			nkeys = memory->nvalues - 1;
 
 	if (nkeys == 1)
 		return key_value_text(keys, 0, canonical);
+	for (int i = 0; i < nkeys; i++)
+		fields = lappend(fields, key_value_text(keys, i, canonical));
+	return deleted_keys_key_of_fields(fields);
+}
+
+char *
+deleted_keys_key_of_fields(List *fields)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (list_length(fields) == 1)
+		return pstrdup(linitial(fields));
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '(');
-	for (int i = 0; i < nkeys; i++)
+	foreach(lc, fields)
 	{
-		char	   *value = key_value_text(keys, i, canonical);
-		bool		quote = value[0] == '\0';
-
-		if (i > 0)
+		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(&buf, ',');
-		for (const char *p = value; *p && !quote; p++)
-			quote = *p == '"' || *p == '\\' || *p == '(' || *p == ')' ||
-				*p == ',' || isspace((unsigned char) *p);
-		if (!quote)
-		{
-			appendStringInfoString(&buf, value);
-			continue;
-		}
-		appendStringInfoChar(&buf, '"');
-		for (const char *p = value; *p; p++)
-		{
-			if (*p == '"' || *p == '\\')
-				appendStringInfoChar(&buf, *p);
-			appendStringInfoChar(&buf, *p);
-		}
-		appendStringInfoChar(&buf, '"');
+		append_key_field(&buf, lfirst(lc));
 	}
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
+}
+
+List *
+deleted_keys_key_fields(const char *key, int nkeys)
+{
+	List	   *fields = NIL;
+	const char *p = key;
+
+	if (nkeys == 1)
+		return list_make1(pstrdup(key));
+	if (*p++ != '(')
+		return NIL;
+	for (;;)
+	{
+		StringInfoData field;
+
+		/* append_key_field() quotes every field, even an empty one */
+		initStringInfo(&field);
+		if (*p == '"')
+		{
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+					return NIL;
+				if ((*p == '"' || *p == '\\') && p[1] == *p)
+					p++;
+				else if (*p == '"')
+					break;
+				appendStringInfoChar(&field, *p);
+			}
+			p++;
+		}
+		else
+			while (*p != ',' && *p != ')' && *p != '\0')
+				appendStringInfoChar(&field, *p++);
+		fields = lappend(fields, field.data);
+		if (*p == ')')
+			break;
+		if (*p++ != ',')
+			return NIL;
+	}
+	return p[1] == '\0' && list_length(fields) == nkeys ? fields : NIL;
 }
 
 /* The key as remembered. */
@@ -1059,21 +1129,58 @@ memory_write(KeyFact *kf, Datum *sequences, int n)
 }
 
 /*
+ * The key columns' types as pipeline.deleted_keys_targets.key_types records
+ * them, or NULL (unknown) when one holds the row type of a table pipeline
+ * makes as it runs, which a restore of the memory could not name.
+ */
+static Datum
+key_types_array(void)
+{
+	int			nkeys = memory->nvalues - 1;
+	Datum	   *types = palloc(sizeof(Datum) * nkeys);
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		if (type_holds_matching(memory->base_type[i + 1], row_of_runtime_relation, NULL))
+			return (Datum) 0;
+		types[i] = ObjectIdGetDatum(memory->base_type[i + 1]);
+	}
+	return PointerGetDatum(construct_array(types, nkeys, REGTYPEOID, sizeof(Oid), true,
+										   TYPALIGN_INT));
+}
+
+/*
  * Adds keys newly remembered to the target's count in
  * pipeline.deleted_keys_targets (its row made by the target's first keys:
- * later applies probe and prune them).  Needs SPI connected.
+ * later applies probe and prune them), with the types they and their
+ * sequences are written from (1.28), so that a change of how such values
+ * are written can rewrite them.  The keys are read as this apply's keys
+ * whoever remembered them: their types are this apply's.  Needs SPI
+ * connected.
  */
 static void
 count_remembered(int64 added)
 {
-	Oid			argtypes[2] = {REGCLASSOID, INT8OID};
-	Datum		values[2] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added)};
+	Oid			argtypes[4] = {REGCLASSOID, INT8OID, REGTYPEARRAYOID, REGTYPEOID};
+	Datum		values[4] = {ObjectIdGetDatum(memory->target), Int64GetDatum(added),
+	key_types_array(), ObjectIdGetDatum(memory->seq_type)};
+	char		nulls[4] = {' ', ' ', values[2] == (Datum) 0 ? 'n' : ' ', ' '};
 
-	(void) spi_rows(catalog_owner(),
-					"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys)"
-					" VALUES ($1, pg_catalog.now(), $2) ON CONFLICT (target)"
-					" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2",
-					2, argtypes, values, NULL, false, SPI_OK_INSERT);
+	if (!memory->targets_typed)
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.deleted_keys_targets AS d (target, pruned_at, keys)"
+						" VALUES ($1, pg_catalog.now(), $2) ON CONFLICT (target)"
+						" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2",
+						2, argtypes, values, NULL, false, SPI_OK_INSERT);
+	else
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.deleted_keys_targets AS d"
+						"  (target, pruned_at, keys, key_types, sequence_types)"
+						" VALUES ($1, pg_catalog.now(), $2, $3, ARRAY[$4]) ON CONFLICT (target)"
+						" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2, key_types = $3,"
+						"  sequence_types = CASE WHEN $4 OPERATOR(pg_catalog.=) ANY (d.sequence_types)"
+						"   THEN d.sequence_types ELSE pg_catalog.array_append(d.sequence_types, $4) END",
+						4, argtypes, values, nulls, false, SPI_OK_INSERT);
 }
 
 static inline int

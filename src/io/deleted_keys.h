@@ -81,6 +81,17 @@ extern bool deleted_keys_note(FunctionCallInfo fcinfo, uint64 *checked, bool sam
  */
 extern void deleted_keys_record(void);
 
+/*
+ * The memory's format, for rewriting what it remembers when a statement
+ * changes how values are written (compile/remembered_keys.c): a key's
+ * fields (the values of its nkeys key columns as text; NIL when key is not
+ * such a text), a key made of its fields, and pinning the settings keys and
+ * sequences are written under (undone by runas_unpin_settings()).
+ */
+extern List *deleted_keys_key_fields(const char *key, int nkeys);
+extern char *deleted_keys_key_of_fields(List *fields);
+extern int	deleted_keys_pin_output_settings(void);
+
 /* Frees the memory and closes what it opened; on success only */
 extern void deleted_keys_end(void);
 

@@ -1,0 +1,123 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pipeline;
+
+-- apply_changes() remembers deleted keys and their sequences as text.  A
+-- statement that changes how such values are written (ALTER TYPE ...
+-- RENAME VALUE, an attribute added to a row type) rewrites them (1.28):
+-- before, a key deleted under its old label was not found under the new
+-- one, and a late change of it brought the row back; a sequence of such a
+-- type failed every later apply.  The feed, the type's owner and the
+-- target's owner are roles without privileges, each with a hostile schema
+-- first in its search_path.
+CREATE ROLE rk_owner;
+CREATE ROLE rk_feed;
+CREATE SCHEMA rk AUTHORIZATION rk_owner;
+CREATE SCHEMA rk_trap AUTHORIZATION rk_feed;
+GRANT USAGE ON SCHEMA rk, rk_trap TO rk_feed, rk_owner;
+SET ROLE rk_feed;
+CREATE FUNCTION rk_trap.trap(anyelement, anyelement) RETURNS boolean LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+CREATE OPERATOR rk_trap.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = rk_trap.trap);
+CREATE OPERATOR rk_trap.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = rk_trap.trap);
+CREATE OPERATOR rk_trap.= (LEFTARG = tid, RIGHTARG = tid, FUNCTION = rk_trap.trap);
+CREATE FUNCTION rk_trap.unnest(anyarray, anyarray, anyarray) RETURNS SETOF record LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+CREATE FUNCTION rk_trap.array_append(anyarray, anyelement) RETURNS anyarray LANGUAGE plpgsql
+    AS $$BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END$$;
+RESET ROLE;
+ALTER ROLE rk_owner SET search_path = rk_trap, rk, public;
+ALTER ROLE rk_feed SET search_path = rk_trap, rk, public;
+
+SET ROLE rk_owner;
+SET search_path = rk_trap, rk, public;
+CREATE TYPE rk.color AS ENUM ('red', 'green', 'blue');
+CREATE TYPE rk.stage AS ENUM ('lo', 'mid', 'hi');
+CREATE TYPE rk.spot AS (x int, tag text);
+-- a key of one enum column
+CREATE TABLE rk.paint (color rk.color PRIMARY KEY, v text, seq bigint);
+CREATE TABLE rk.paint_changes (color rk.color, v text, seq bigint, op text);
+-- a key of an enum and a text that a row literal quotes
+CREATE TABLE rk.pair (color rk.color, name text, v text, seq bigint, PRIMARY KEY (color, name));
+CREATE TABLE rk.pair_changes (color rk.color, name text, v text, seq bigint, op text);
+-- a key of a row type
+CREATE TABLE rk.spots (spot rk.spot PRIMARY KEY, v text, seq bigint);
+CREATE TABLE rk.spots_changes (spot rk.spot, v text, seq bigint, op text);
+-- a sequence of an enum
+CREATE TABLE rk.staged (id int PRIMARY KEY, v text, seq rk.stage);
+CREATE TABLE rk.staged_changes (id int, v text, seq rk.stage, op text);
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA rk TO rk_feed;
+RESET search_path;
+RESET ROLE;
+
+SET ROLE rk_feed;
+SET search_path = rk_trap, rk, public;
+INSERT INTO rk.paint_changes VALUES ('red', 'r', 1, 'I'), ('green', 'g', 1, 'I'), ('green', NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('rk.paint_changes', 'rk.paint', '{color}', 'seq');
+INSERT INTO rk.pair_changes VALUES ('green', 'a b,"c"', 'x', 1, 'I'), ('green', 'a b,"c"', NULL, 5, 'D'),
+                                   ('blue', 'plain', 'y', 1, 'I');
+SELECT * FROM pipeline.apply_changes('rk.pair_changes', 'rk.pair', '{color,name}', 'seq');
+INSERT INTO rk.spots_changes VALUES ('(1,a)', 'p', 1, 'I'), ('(1,a)', NULL, 5, 'D');
+SELECT * FROM pipeline.apply_changes('rk.spots_changes', 'rk.spots', '{spot}', 'seq');
+INSERT INTO rk.staged_changes VALUES (1, 'one', 'lo', 'I'), (1, NULL, 'hi', 'D'), (2, 'two', 'lo', 'I');
+SELECT * FROM pipeline.apply_changes('rk.staged_changes', 'rk.staged', '{id}', 'seq');
+RESET search_path;
+RESET ROLE;
+SELECT target, key_types, sequence_types FROM pipeline.deleted_keys_targets
+ WHERE target::text LIKE 'rk.%' ORDER BY target::text;
+SELECT target, key, sequence FROM pipeline.deleted_keys
+ WHERE target::text LIKE 'rk.%' ORDER BY target::text, key;
+
+-- the type's owner renames and adds: the remembered texts follow
+SET ROLE rk_owner;
+SET search_path = rk_trap, rk, public;
+ALTER TYPE rk.color RENAME VALUE 'green' TO 'lime';
+ALTER TYPE rk.stage RENAME VALUE 'hi' TO 'high';
+ALTER TYPE rk.spot ADD ATTRIBUTE note text;
+RESET search_path;
+RESET ROLE;
+SELECT target, key, sequence FROM pipeline.deleted_keys
+ WHERE target::text LIKE 'rk.%' ORDER BY target::text, key;
+
+-- late changes older than the deletes stay out; the feed's applies go on
+SET ROLE rk_feed;
+SET search_path = rk_trap, rk, public;
+INSERT INTO rk.paint_changes VALUES ('lime', 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('rk.paint_changes', 'rk.paint', '{color}', 'seq');
+INSERT INTO rk.pair_changes VALUES ('lime', 'a b,"c"', 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('rk.pair_changes', 'rk.pair', '{color,name}', 'seq');
+INSERT INTO rk.spots_changes VALUES ('(1,a,)', 'late', 2, 'U');
+SELECT * FROM pipeline.apply_changes('rk.spots_changes', 'rk.spots', '{spot}', 'seq');
+INSERT INTO rk.staged_changes VALUES (1, 'late', 'mid', 'U'), (2, NULL, 'high', 'D');
+SELECT * FROM pipeline.apply_changes('rk.staged_changes', 'rk.staged', '{id}', 'seq');
+-- a newer change of a deleted key is applied
+INSERT INTO rk.paint_changes VALUES ('lime', 'back', 6, 'U');
+SELECT * FROM pipeline.apply_changes('rk.paint_changes', 'rk.paint', '{color}', 'seq');
+SELECT * FROM rk.paint ORDER BY color;
+SELECT * FROM rk.pair ORDER BY color, name;
+SELECT * FROM rk.spots ORDER BY spot;
+SELECT * FROM rk.staged ORDER BY id;
+RESET search_path;
+RESET ROLE;
+SELECT target, key, sequence FROM pipeline.deleted_keys
+ WHERE target::text LIKE 'rk.%' ORDER BY target::text, key;
+
+-- keys remembered before 1.28 have no recorded types: they stay, with a
+-- warning; the next apply that remembers a key records them
+UPDATE pipeline.deleted_keys_targets SET key_types = NULL WHERE target = 'rk.pair'::regclass;
+SET ROLE rk_owner;
+ALTER TYPE rk.color RENAME VALUE 'lime' TO 'olive';
+RESET ROLE;
+SELECT target, key FROM pipeline.deleted_keys WHERE target = 'rk.pair'::regclass;
+
+-- a rename rolled back leaves the memory as it was
+SET ROLE rk_owner;
+BEGIN;
+ALTER TYPE rk.color RENAME VALUE 'olive' TO 'sage';
+SELECT target, key FROM pipeline.deleted_keys WHERE target = 'rk.paint'::regclass ORDER BY key;
+ROLLBACK;
+RESET ROLE;
+SELECT target, key FROM pipeline.deleted_keys WHERE target = 'rk.paint'::regclass ORDER BY key;
+
+DROP SCHEMA rk, rk_trap CASCADE;
+DROP OWNED BY rk_owner, rk_feed;
+DROP ROLE rk_owner, rk_feed;
