@@ -5,6 +5,8 @@
 -- a key deleted before its enum label was renamed was remembered under the
 -- old label, and a late change of it after the rename was applied (the
 -- row came back); a sequence of such a type failed every later apply.
+-- And a stream's or mirror's mark records its type, so that it follows
+-- the same statements when the key is no column of a source (a mirror's).
 
 \echo Use "ALTER EXTENSION pipeline UPDATE TO '1.28'" to load this file. \quit
 
@@ -19,3 +21,8 @@ UPDATE pipeline.deleted_keys_targets t
                            FROM pipeline.deleted_keys k
                           WHERE k.target OPERATOR(pg_catalog.=) t.target
                             AND k.sequence_type IS NOT NULL);
+
+-- recorded by each run from now on
+ALTER TABLE pipeline.incremental_state ADD COLUMN key_type regtype;
+COMMENT ON COLUMN pipeline.incremental_state.key_type IS
+    'The type the mark is a value of, recorded by each run (NULL: none since 1.28)';

@@ -118,6 +118,34 @@ ROLLBACK;
 RESET ROLE;
 SELECT target, key FROM pipeline.deleted_keys WHERE target = 'rk.paint'::regclass ORDER BY key;
 
+-- a mirror whose key is no column of its source (renamed here): its runs
+-- record the key's type (1.28), and its mark follows the rename; before,
+-- the type was guessed from the sources' column names, found none, and
+-- every later run failed on the mark's old label
+SET ROLE rk_owner;
+SET search_path = rk_trap, rk, public;
+CREATE TABLE rk.feed (at rk.stage, seq int, id int, v text, op text);
+INSERT INTO rk.feed VALUES ('lo', 1, 1, 'a', 'I'), ('mid', 2, 2, 'b', 'I');
+SELECT pipeline.define($d$/**
+ * @matview-schema rk
+ * @matview-name feed_mirror
+ * @matview-type mirror
+ * @incremental-key step
+ * @mirror-keys id
+ * @mirror-sequence seq
+ * @interval-in-minutes 60
+ */
+SELECT at AS step, seq, op, id, v FROM rk.feed$d$);
+SELECT high_water, key_type FROM pipeline.incremental_state WHERE matview = 'rk.mv_feed_mirror'::regclass;
+ALTER TYPE rk.stage RENAME VALUE 'mid' TO 'middle';
+SELECT high_water, key_type FROM pipeline.incremental_state WHERE matview = 'rk.mv_feed_mirror'::regclass;
+INSERT INTO rk.feed VALUES ('high', 3, 1, 'a2', 'U');
+SELECT matview, status, rows FROM pipeline.refresh('rk.mv_feed_mirror');
+SELECT * FROM rk.mv_feed_mirror ORDER BY id;
+SELECT pipeline.drop_matview('rk.mv_feed_mirror');
+RESET search_path;
+RESET ROLE;
+
 DROP SCHEMA rk, rk_trap CASCADE;
 DROP OWNED BY rk_owner, rk_feed;
 DROP ROLE rk_owner, rk_feed;

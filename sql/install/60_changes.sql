@@ -108,12 +108,15 @@ CREATE TABLE pipeline.incremental_state (
     matview      regclass PRIMARY KEY REFERENCES pipeline.matview_definitions ON DELETE CASCADE,
     high_water   text NOT NULL,
     advanced_at  timestamptz NOT NULL DEFAULT now(),
-    first_key    text
+    first_key    text,
+    key_type     regtype            -- 1.28
 );
 COMMENT ON TABLE pipeline.incremental_state IS
     'High-water mark of each incremental view and mirror (text in the key''s type, DateStyle ISO)';
 COMMENT ON COLUMN pipeline.incremental_state.first_key IS
     'A mirror''s least consumed key: its stream can rebuild it while the stream still holds that key';
+COMMENT ON COLUMN pipeline.incremental_state.key_type IS
+    'The type the mark is a value of, recorded by each run (NULL: none since 1.28)';
 SELECT pg_catalog.pg_extension_config_dump('pipeline.incremental_state', '');
 REVOKE ALL ON pipeline.incremental_state FROM PUBLIC;
 GRANT SELECT ON pipeline.incremental_state TO PUBLIC;

@@ -148,10 +148,11 @@ is_one_of(Oid type, void *changed_types)
 }
 
 /*
- * The type of a stream's or mirror's key, or InvalidOid: its table's
- * column, or for a mirror whose key is not one, the column of that name of
- * the one relation it reads that has one.  From the catalogs, without
- * analyzing its query, which would lock (and wait for) what it reads.
+ * The type of a stream's or mirror's key, or InvalidOid, when its runs have
+ * not recorded it (before 1.28): its table's column, or for a mirror whose
+ * key is not one, the column of that name of the one relation it reads that
+ * has one.  From the catalogs, without analyzing its query, which would
+ * lock (and wait for) what it reads.
  */
 static Oid
 key_type(Oid relid, const char *key)
@@ -343,7 +344,12 @@ marks_before(Node *stmt)
 	lock_altered_relation(stmt);
 	/* every view there is by now, as the statement sees the catalogs */
 	rows = catalog_rows_in(GetLatestSnapshot(),
-						   "SELECT d.matview::pg_catalog.oid, d.incremental_key "
+						   catalog_has_column("incremental_state", "key_type") ?
+						   "SELECT d.matview::pg_catalog.oid, d.incremental_key, s.key_type::pg_catalog.oid "
+						   "  FROM pipeline.matview_definitions d "
+						   "  LEFT JOIN pipeline.incremental_state s ON s.matview OPERATOR(pg_catalog.=) d.matview "
+						   " WHERE d.incremental_key IS NOT NULL ORDER BY 1" :
+						   "SELECT d.matview::pg_catalog.oid, d.incremental_key, NULL::pg_catalog.oid "
 						   "  FROM pipeline.matview_definitions d "
 						   " WHERE d.incremental_key IS NOT NULL ORDER BY 1",
 						   0, NULL, NULL);
@@ -351,12 +357,14 @@ marks_before(Node *stmt)
 	{
 		bool		isnull;
 		Oid			relid = DatumGetObjectId(spi_rows_value(rows, i, 0, &isnull));
+		Datum		recorded = spi_rows_value(rows, i, 2, &isnull);
 		Oid			type;
 		NotedMark  *mark;
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 			continue;
-		type = key_type(relid, spi_rows_text(rows, i, 1));
+		/* as its last run recorded it (1.28), else guessed */
+		type = !isnull ? DatumGetObjectId(recorded) : key_type(relid, spi_rows_text(rows, i, 1));
 		if (!OidIsValid(type) || !type_holds_matching(type, is_one_of, types))
 			continue;
 		mark = note_mark(relid, type);

@@ -258,15 +258,6 @@ canonical_form_of(Oid type)
 	}
 }
 
-/* type_holds_matching(): the row type of a table pipeline makes as it runs */
-static bool
-row_of_runtime_relation(Oid type, void *arg)
-{
-	Oid			relid = get_typ_typrelid(type);
-
-	return OidIsValid(relid) && catalog_is_runtime_relation(relid);
-}
-
 void
 deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos,
 				   double changes)
@@ -286,7 +277,7 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 	 * have made before it loads the memory: pg_dump leaves such a row type
 	 * out
 	 */
-	if (type_holds_matching(seq_base, row_of_runtime_relation, NULL))
+	if (catalog_type_holds_runtime_row(seq_base))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the sequence column's type %s holds the row type of a table pipeline makes as it runs",
@@ -1141,7 +1132,7 @@ key_types_array(void)
 
 	for (int i = 0; i < nkeys; i++)
 	{
-		if (type_holds_matching(memory->base_type[i + 1], row_of_runtime_relation, NULL))
+		if (catalog_type_holds_runtime_row(memory->base_type[i + 1]))
 			return (Datum) 0;
 		types[i] = ObjectIdGetDatum(memory->base_type[i + 1]);
 	}

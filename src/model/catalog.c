@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "model/catalog.h"
+#include "util/analyze.h"
 #include "util/interval.h"
 #include "util/runas.h"
 #include "util/settings.h"
@@ -284,6 +285,21 @@ bool
 catalog_is_managed(Oid relid)
 {
 	return fetch_view(relid) != NULL;
+}
+
+/* type_holds_matching(): the row type of a table pipeline makes as it runs */
+static bool
+is_runtime_row(Oid type, void *arg)
+{
+	Oid			relid = get_typ_typrelid(type);
+
+	return OidIsValid(relid) && catalog_is_runtime_relation(relid);
+}
+
+bool
+catalog_type_holds_runtime_row(Oid type)
+{
+	return type_holds_matching(type, is_runtime_row, NULL);
 }
 
 bool

@@ -116,6 +116,12 @@ extern bool catalog_is_managed(Oid relid);
  */
 extern bool catalog_is_runtime_relation(Oid relid);
 
+/*
+ * Whether type holds (is, or is made of) the row type of such a table: a
+ * catalog row naming it (regtype) would fail its restore.
+ */
+extern bool catalog_type_holds_runtime_row(Oid type);
+
 /* Whether the installed catalog records command ids of changes (1.2 on). */
 extern bool catalog_tracks_command_ids(void);
 

@@ -466,13 +466,26 @@ append_above_mark(const AppendTarget *target, const char *mark, char **new_mark)
 }
 
 void
-incremental_save_mark(Oid relid, const char *mark, const char *first_key)
+incremental_save_mark(Oid relid, const char *mark, const char *first_key, Oid key_type)
 {
-	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
-	Datum		values[3] = {ObjectIdGetDatum(relid), CStringGetTextDatum(mark),
-	first_key ? CStringGetTextDatum(first_key) : (Datum) 0};
+	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, REGTYPEOID};
+	Datum		values[4] = {ObjectIdGetDatum(relid), CStringGetTextDatum(mark),
+	first_key ? CStringGetTextDatum(first_key) : (Datum) 0, ObjectIdGetDatum(key_type)};
+	char		nulls[4] = {' ', ' ', first_key ? ' ' : 'n', ' '};
 
-	if (first_key == NULL)
+	/* a restore could not name the row type of a table pipeline makes */
+	if (!OidIsValid(key_type) || catalog_type_holds_runtime_row(key_type))
+		nulls[3] = 'n';
+	if (catalog_has_column("incremental_state", "key_type"))
+		(void) spi_rows(catalog_owner(),
+						"INSERT INTO pipeline.incremental_state AS s "
+						"       (matview, high_water, advanced_at, first_key, key_type) "
+						"VALUES ($1, $2, now(), $3, $4) ON CONFLICT (matview) DO UPDATE "
+						"SET high_water = EXCLUDED.high_water, advanced_at = EXCLUDED.advanced_at, "
+						"    first_key = coalesce(s.first_key, EXCLUDED.first_key), "
+						"    key_type = EXCLUDED.key_type",
+						4, argtypes, values, nulls, false, -1);
+	else if (first_key == NULL)
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.incremental_state AS s (matview, high_water, advanced_at) "
 						"VALUES ($1, $2, now()) ON CONFLICT (matview) DO UPDATE "
@@ -590,7 +603,7 @@ append_rows(Oid relid, bool from_scratch, char **detail)
 	else
 		appended = append_above_mark(&target, mark, &new_mark);
 	if (new_mark)
-		incremental_save_mark(relid, new_mark, NULL);
+		incremental_save_mark(relid, new_mark, NULL, target.keytypid);
 	runas_unpin_settings(format_level);
 	if (quarantined > 0 && detail)
 		*detail = psprintf("quarantined " INT64_FORMAT " rows (pipeline.rejected)", quarantined);

@@ -61,10 +61,13 @@ extern int	incremental_pin_mark_format(void);
 extern char *incremental_read_mark(Oid relid);
 
 /*
- * Stores a new mark in the caller's transaction; first_key (a mirror's
- * least consumed key, 1.5 on) is kept once set.  NULL leaves it alone.
+ * Stores a new mark, a value of key_type, in the caller's transaction;
+ * first_key (a mirror's least consumed key, 1.5 on) is kept once set.  NULL
+ * leaves it alone.  The type is recorded (1.28) for compile/marks.c, which
+ * rewrites the mark when a statement changes how its values are written.
  */
-extern void incremental_save_mark(Oid relid, const char *mark, const char *first_key);
+extern void incremental_save_mark(Oid relid, const char *mark, const char *first_key,
+								  Oid key_type);
 
 /* A mirror's first consumed key, or NULL. */
 extern char *incremental_first_key(Oid relid);

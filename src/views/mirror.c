@@ -530,7 +530,7 @@ consume_stream(MirrorRun *run, bool from_scratch)
 							  quarantine_leave_out_sql(psprintf("q.%s", key), run->keytypid, 3));
 	}
 	counts = apply_source(run, &source);
-	incremental_save_mark(run->relid, greatest, mark == NULL ? least : NULL);
+	incremental_save_mark(run->relid, greatest, mark == NULL ? least : NULL, run->keytypid);
 	return counts;
 }
 
@@ -681,7 +681,7 @@ consume_quarantining(MirrorRun *run, bool from_scratch, int64 *quarantined)
 	if (b.mark == NULL)
 		least = quarantine_least(&b);
 	quarantine_run(&b);
-	incremental_save_mark(run->relid, b.greatest, least);
+	incremental_save_mark(run->relid, b.greatest, least, run->keytypid);
 	counts.inserted = b.applied[0];
 	counts.updated = b.applied[1];
 	counts.deleted = b.applied[2];

@@ -1,6 +1,6 @@
 # pg_dump keeps a mirror: its definition with its DPL keys (options), its
-# table with the primary key, its mark and first consumed key, and its
-# remembered deletes.  After a restore the mirror applies only the events
+# table with the primary key, its mark, first consumed key and their type,
+# and its remembered deletes with their types.  After a restore the mirror applies only the events
 # above its mark, and an older change of a deleted key stays out.  A lake
 # publication over it keeps its manifest and what it published: the
 # restored one writes nothing until a partition changes.  Its delete
@@ -53,11 +53,12 @@ SELECT pipeline.set_after_refresh('mv_cart', 'note_refresh');
 
 my %q = (
 	definition => q{SELECT string_agg(concat_ws('|', matview_type, incremental_key, options, query), ' ' ORDER BY name) FROM pipeline.matview_definitions},
-	state => q{SELECT high_water, first_key FROM pipeline.incremental_state},
+	state => q{SELECT high_water, first_key, key_type FROM pipeline.incremental_state},
 	lake_rows => q{SELECT count(*) FROM mv_cart_lake},
 	rows => q{SELECT string_agg(format('%s', c), ' ' ORDER BY id) FROM mv_cart c},
 	key => q{SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'mv_cart'::regclass},
 	deleted => q{SELECT target::text, key, sequence FROM pipeline.deleted_keys},
+	memory_types => q{SELECT target::text, key_types, sequence_types FROM pipeline.deleted_keys_targets},
 	manifest => q{SELECT string_agg(partition || ':' || rows || ':' || array_to_string(files, ','), ' ' ORDER BY partition) FROM mv_cart_lake},
 	published => q{SELECT string_agg(partition || ':' || digest, ' ' ORDER BY partition) FROM pipeline.publication_state},
 	functions => q{SELECT string_agg(name || ':' || coalesce(delete_function::text, '-'), ' ' ORDER BY name) FROM pipeline.matview_definitions},
@@ -66,6 +67,8 @@ my %q = (
 my %before = map { $_ => $node->safe_psql('src', $q{$_}) } keys %q;
 is($before{rows}, '(2,1,11)', 'the mirror before the dump');
 is($before{deleted}, 'mv_cart|2|5', 'its remembered delete');
+is($before{memory_types}, 'mv_cart|{integer}|{bigint}', 'the types it is written from (1.28)');
+is($before{state}, '4|1|bigint', 'its mark, first key and their type (1.28)');
 is($before{functions}, 'cart:- cart_lake:note_delete(text)', 'the delete function, by OID');
 is($before{hooks}, 'mv_cart:note_refresh(regclass,timestamp with time zone)', 'the hook, by OID');
 
