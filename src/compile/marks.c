@@ -389,22 +389,22 @@ marks_after(NotedMarks *noted)
 	remembered_keys_after(noted->remembered_keys);
 	foreach(lc, noted->marks)
 	{
-		NotedMark  *noted = lfirst(lc);
+		NotedMark  *mark = lfirst(lc);
 		Oid			argtypes[5] = {OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		values[5] = {ObjectIdGetDatum(noted->relid)};
+		Datum		values[5] = {ObjectIdGetDatum(mark->relid)};
 		char		nulls[5] = {' ', ' ', 'n', ' ', 'n'};
 
-		values[3] = CStringGetTextDatum(noted->mark_text);
-		if (noted->first_key_text != NULL)
+		values[3] = CStringGetTextDatum(mark->mark_text);
+		if (mark->first_key_text != NULL)
 		{
-			values[4] = CStringGetTextDatum(noted->first_key_text);
+			values[4] = CStringGetTextDatum(mark->first_key_text);
 			nulls[4] = ' ';
 		}
-		convert_mark(noted, true);
-		values[1] = CStringGetTextDatum(noted->mark_text);
-		if (noted->first_key_text != NULL)
+		convert_mark(mark, true);
+		values[1] = CStringGetTextDatum(mark->mark_text);
+		if (mark->first_key_text != NULL)
 		{
-			values[2] = CStringGetTextDatum(noted->first_key_text);
+			values[2] = CStringGetTextDatum(mark->first_key_text);
 			nulls[2] = ' ';
 		}
 		/* as read: the lock kept refreshes out, but not this backend's own */
@@ -417,7 +417,7 @@ marks_after(NotedMarks *noted)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("the mark of %s changed during this statement",
-							relation_qualified_name(noted->relid)),
+							relation_qualified_name(mark->relid)),
 					 errdetail("The statement changes how the view's key is written; a refresh of the view ran meanwhile."),
 					 errhint("Retry the statement.")));
 	}
