@@ -18,7 +18,6 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
-#include "util/analyze.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -36,10 +35,12 @@
 #include "utils/typcache.h"
 
 #include "model/catalog.h"
-#include "views/incremental.h"
-#include "views/quarantine.h"
+#include "util/analyze.h"
+#include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
+#include "views/incremental.h"
+#include "views/quarantine.h"
 
 static void report_missing_key(const char *key, const char *viewname) pg_attribute_noreturn();
 static void report_not_append(const char *reason, const char *viewname) pg_attribute_noreturn();
@@ -348,6 +349,31 @@ incremental_read_mark(Oid relid)
 	rows = spi_rows(InvalidOid,
 					"SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
 					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+
+	/*
+	 * Under a transaction snapshot that is the mark as of the snapshot: one
+	 * written since (by a refresh we waited for, or rewritten by a statement
+	 * that changed how the key is written, whose old text no longer reads) is
+	 * a serialization failure, before anything is appended.
+	 */
+	if (IsolationUsesXactSnapshot())
+	{
+		SpiRows    *latest;
+
+		PushActiveSnapshot(GetLatestSnapshot());
+		latest = spi_rows(InvalidOid,
+						  "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
+						  1, argtypes, values, NULL, true, SPI_OK_SELECT);
+		PopActiveSnapshot();
+		if (latest->count != rows->count ||
+			(rows->count == 1 && strcmp(spi_rows_text(rows, 0, 0), spi_rows_text(latest, 0, 0)) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent change of the mark of %s",
+							relation_qualified_name(relid)),
+					 errdetail("Its mark was written after this transaction's snapshot, by a refresh or a statement that changed how its key is written."),
+					 errhint("Retry the transaction.")));
+	}
 	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
 }
 
