@@ -341,6 +341,9 @@ marks_before(Node *stmt)
 	types = changed_types(stmt);
 	if (types == NIL)
 		return NULL;
+	noted = palloc(sizeof(NotedMarks));
+	/* first: it waits for applies, and holds nothing readers wait for */
+	noted->remembered_keys = remembered_keys_before(types);
 	lock_altered_relation(stmt);
 	/* every view there is by now, as the statement sees the catalogs */
 	rows = catalog_rows_in(GetLatestSnapshot(),
@@ -371,10 +374,7 @@ marks_before(Node *stmt)
 		if (mark != NULL)
 			marks = lappend(marks, mark);
 	}
-	/* then the deleted-key memories, a mirror's after its mark */
-	noted = palloc(sizeof(NotedMarks));
 	noted->marks = marks;
-	noted->remembered_keys = remembered_keys_before(types);
 	return noted;
 }
 

@@ -60,6 +60,7 @@ typedef struct NotedMemory
 	List	   *changing_sequence_types;
 	SpiRows    *rows;			/* ctid, key, sequence, sequence_type */
 	List	   *keys;			/* NotedKey */
+	int			unread;			/* keys that stay as they are */
 } NotedMemory;
 
 /* type_holds_matching()'s test for one of the changed types */
@@ -127,9 +128,84 @@ value_text(Oid type, Datum value)
 }
 
 /*
- * The memory's keys and sequences read as values, for subxact_try(): as
- * the target's owner (an input function may run code: a domain's check
- * inside a row type), with the memory's output settings.
+ * Whether remembered values of type may be read and written again: not
+ * when it holds a domain, whose checks would run code of whoever made the
+ * type (the change table's, which the feed chooses); a warning says so.
+ */
+static bool
+readable_type(Oid target, Oid type)
+{
+	if (!type_holds_domain(type))
+		return true;
+	ereport(WARNING,
+			(errmsg("the deleted keys remembered for %s do not follow this statement",
+					relation_qualified_name(target)),
+			 errdetail("They are values of type %s, which holds a domain: reading them would run its checks.",
+					   format_type_be(type)),
+			 errhint("A late change of a key deleted before may be applied.")));
+	return false;
+}
+
+/*
+ * Locks the changed types, as objects, before the memory is read: an apply
+ * that writes values of a type holding one of them locks it first
+ * (io/deleted_keys.c), so every apply that wrote such keys in the old text
+ * has committed (and is read), and the next writes the new.  Nothing else
+ * takes these locks but DROP, so waiting for an apply holds up no reader
+ * of a table whose row type changes (its lock comes after this).
+ */
+static void
+lock_changed_types(List *changed_types)
+{
+	ListCell   *lc;
+
+	foreach(lc, changed_types)
+		LockDatabaseObject(TypeRelationId, lfirst_oid(lc), 0, AccessExclusiveLock);
+}
+
+/*
+ * Row r of the memory read as values, appended to noted->keys when the
+ * statement changes its text; false when its key is not of the recorded
+ * key types (remembered by an apply with other key columns).  Needs the
+ * memory's output settings.
+ */
+static bool
+note_key(NotedMemory *noted, uint64 r)
+{
+	NotedKey   *key = palloc0(sizeof(NotedKey));
+	bool		isnull;
+	Datum		sequence_type = spi_rows_value(noted->rows, r, 3, &isnull);
+
+	CHECK_FOR_INTERRUPTS();
+	key->tid = spi_rows_text(noted->rows, r, 0);
+	if (noted->nkeys > 0)
+	{
+		key->fields = deleted_keys_key_fields(spi_rows_text(noted->rows, r, 1), noted->nkeys);
+		if (key->fields == NIL)
+			return false;
+		key->values = palloc0(sizeof(Datum) * noted->nkeys);
+		for (int i = 0; i < noted->nkeys; i++)
+			if (noted->key_changes[i])
+				key->values[i] = parse_value(noted->key_types[i], list_nth(key->fields, i));
+	}
+	key->sequence = spi_rows_text(noted->rows, r, 2);
+	if (!isnull && list_member_oid(noted->changing_sequence_types, DatumGetObjectId(sequence_type)))
+	{
+		key->sequence_type = DatumGetObjectId(sequence_type);
+		key->sequence_value = parse_value(key->sequence_type, key->sequence);
+	}
+	if (key->fields != NIL || OidIsValid(key->sequence_type))
+		noted->keys = lappend(noted->keys, key);
+	return true;
+}
+
+/*
+ * The memory's keys and sequences read as values, for subxact_try(): with
+ * the memory's output settings, as the target's owner in a
+ * security-restricted operation, although only built-in and C input
+ * functions run (no type holding a domain is read: its checks would run
+ * code of whoever made the type, which the feed chooses).  A key that does
+ * not read leaves the memory unread, and each is then read alone.
  */
 static void
 memory_as_values(void *arg)
@@ -141,39 +217,40 @@ memory_as_values(void *arg)
 	runas_begin_user_code(&ra, noted->owner);
 	level = deleted_keys_pin_output_settings();
 	for (uint64 r = 0; r < noted->rows->count; r++)
-	{
-		NotedKey   *key = palloc0(sizeof(NotedKey));
-		bool		isnull;
-		Datum		sequence_type = spi_rows_value(noted->rows, r, 3, &isnull);
+		if (!note_key(noted, r))
+			noted->unread++;
+	runas_unpin_settings(level);
+	runas_end(&ra);
+}
 
-		CHECK_FOR_INTERRUPTS();
-		key->tid = spi_rows_text(noted->rows, r, 0);
-		if (noted->nkeys > 0)
-			key->fields = deleted_keys_key_fields(spi_rows_text(noted->rows, r, 1), noted->nkeys);
-		if (key->fields != NIL)
-		{
-			key->values = palloc0(sizeof(Datum) * noted->nkeys);
-			for (int i = 0; i < noted->nkeys; i++)
-				if (noted->key_changes[i])
-					key->values[i] = parse_value(noted->key_types[i], list_nth(key->fields, i));
-		}
-		key->sequence = spi_rows_text(noted->rows, r, 2);
-		if (!isnull && list_member_oid(noted->changing_sequence_types, DatumGetObjectId(sequence_type)))
-		{
-			key->sequence_type = DatumGetObjectId(sequence_type);
-			key->sequence_value = parse_value(key->sequence_type, key->sequence);
-		}
-		if (key->fields != NIL || OidIsValid(key->sequence_type))
-			noted->keys = lappend(noted->keys, key);
-	}
+/* One key of the memory read as values, for subxact_try() */
+typedef struct OneKey
+{
+	NotedMemory *noted;
+	uint64		row;
+} OneKey;
+
+static void
+key_as_values(void *arg)
+{
+	OneKey	   *one = arg;
+	RunAs		ra;
+	int			level;
+
+	runas_begin_user_code(&ra, one->noted->owner);
+	level = deleted_keys_pin_output_settings();
+	if (!note_key(one->noted, one->row))
+		one->noted->unread++;
 	runas_unpin_settings(level);
 	runas_end(&ra);
 }
 
 /*
- * Notes one target's memory under the lock an apply into it takes, so
- * that none writes it from here to the statement's commit; NULL when
- * nothing remembered changes.
+ * Notes one target's memory, as the statement sees it: every apply that
+ * writes such values waits for the statement's lock on the changed types
+ * (remembered_keys_before()), or committed before.  NULL when nothing
+ * remembered changes.  Keys that cannot be read stay as they are, and a
+ * warning says how many.
  */
 static NotedMemory *
 note_memory(Oid target, List *key_types, List *changing_sequence_types, List *changed_types)
@@ -182,6 +259,7 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 	Oid			argtypes[2] = {REGCLASSOID, OIDARRAYOID};
 	Datum		values[2] = {ObjectIdGetDatum(target), spi_oid_array(changing_sequence_types)};
 	ErrorData  *error;
+	ErrorData  *first_error = NULL;
 	ListCell   *lc;
 
 	noted->target = target;
@@ -196,7 +274,6 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 		noted->key_types[i] = lfirst_oid(lc);
 		noted->key_changes[i] = type_holds_matching(lfirst_oid(lc), is_one_of, changed_types);
 	}
-	LockRelationOid(target, ShareUpdateExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(target)))
 		return NULL;
 	noted->owner = catalog_relation_owner(target);
@@ -215,13 +292,26 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 	error = subxact_try(memory_as_values, noted, false);
 	if (error != NULL)
 	{
-		ereport(WARNING,
-				(errmsg("the deleted keys remembered for %s do not follow this statement",
-						relation_qualified_name(target)),
-				 errdetail("Reading them failed: %s", error->message),
-				 errhint("A late change of a key deleted before may be applied.")));
-		return NULL;
+		noted->keys = NIL;
+		noted->unread = 0;
+		for (uint64 r = 0; r < noted->rows->count; r++)
+		{
+			OneKey		one = {noted, r};
+
+			error = subxact_try(key_as_values, &one, false);
+			if (error != NULL)
+				noted->unread++;
+			if (first_error == NULL)
+				first_error = error;
+		}
 	}
+	if (noted->unread > 0)
+		ereport(WARNING,
+				(errmsg("%d of the deleted keys remembered for %s do not follow this statement",
+						noted->unread, relation_qualified_name(target)),
+				 first_error ? errdetail("Reading one failed: %s", first_error->message) :
+				 errdetail("They were remembered by an apply with other key columns."),
+				 errhint("A late change of such a key deleted before may be applied.")));
 	return noted->keys != NIL ? noted : NULL;
 }
 
@@ -233,6 +323,7 @@ remembered_keys_before(List *changed_types)
 
 	if (!catalog_has_column("deleted_keys_targets", "key_types"))
 		return NIL;
+	lock_changed_types(changed_types);
 	PushActiveSnapshot(GetLatestSnapshot());
 	targets = spi_rows(catalog_owner(),
 					   "SELECT t.target::pg_catalog.oid, t.key_types, t.sequence_types, t.keys "
@@ -253,10 +344,16 @@ remembered_keys_before(List *changed_types)
 		ListCell   *lc;
 
 		foreach(lc, isnull ? NIL : type_list(sequence_types))
-			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types))
+			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types) &&
+				readable_type(target, lfirst_oid(lc)))
 				changing_sequence_types = lappend_oid(changing_sequence_types, lfirst_oid(lc));
 		foreach(lc, keys)
-			keys_change |= type_holds_matching(lfirst_oid(lc), is_one_of, changed_types);
+			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types))
+				keys_change = true;
+		foreach(lc, keys_change ? keys : NIL)
+			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types) &&
+				!readable_type(target, lfirst_oid(lc)))
+				keys_change = false;
 		if (keys_unknown && DatumGetInt64(spi_rows_value(targets, r, 3, &isnull)) > 0 &&
 			has_column_holding(target, changed_types))
 			ereport(WARNING,

@@ -50,6 +50,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -258,6 +259,23 @@ canonical_form_of(Oid type)
 	}
 }
 
+/*
+ * type_holds_matching() walking a key's or sequence's type, locking each
+ * enum and row type in it (as objects, as compile/remembered_keys.c locks
+ * the types a statement changes how their values are written), so that
+ * such a statement waits for the apply and the apply for it: no key is
+ * remembered in a text the statement has rewritten.  Walks everything.
+ */
+static bool
+lock_written_type(Oid type, void *arg)
+{
+	char		typtype = get_typtype(type);
+
+	if (typtype == TYPTYPE_ENUM || typtype == TYPTYPE_COMPOSITE)
+		LockDatabaseObject(TypeRelationId, type, 0, AccessShareLock);
+	return false;
+}
+
 void
 deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_attnos,
 				   double changes)
@@ -306,6 +324,8 @@ deleted_keys_begin(Oid target, TupleDesc cdesc, AttrNumber seq_attno, List *key_
 		Oid			type = TupleDescAttr(cdesc, attno - 1)->atttypid;
 
 		m->base_type[i] = getBaseType(type);
+		if (m->targets_typed)
+			(void) type_holds_matching(m->base_type[i], lock_written_type, NULL);
 		get_typlenbyval(type, &m->typlen[i], &m->typbyval[i]);
 		getTypeOutputInfo(type, &func, &isvarlena);
 		fmgr_info_cxt(func, &m->output[i], cxt);

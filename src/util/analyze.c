@@ -550,6 +550,12 @@ is_domain(Oid type, void *arg)
 	return get_typtype(type) == TYPTYPE_DOMAIN;
 }
 
+bool
+type_holds_domain(Oid type)
+{
+	return type_holds_matching(type, is_domain, NULL);
+}
+
 Oid
 comparison_type(Oid type)
 {

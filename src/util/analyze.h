@@ -135,6 +135,9 @@ extern Oid	comparison_type(Oid type);
  */
 extern bool type_holds_matching(Oid type, bool (*matches) (Oid type, void *arg), void *arg);
 
+/* Whether type is or holds a domain (whose checks are its owner's code) */
+extern bool type_holds_domain(Oid type);
+
 /* comparison_type()'s qualified name (bpchar, not character: char(1)) */
 extern char *comparison_type_sql(Oid type);
 
