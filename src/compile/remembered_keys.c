@@ -14,7 +14,8 @@
  * (pipeline.deleted_keys_targets, recorded since 1.28) hold a changed type
  * are read as values before it and written as text after it.  Keys of a
  * target whose types are unknown (remembered before 1.28 and by no apply
- * since) stay as they are, with a warning.
+ * since), keys those types do not read, and values of a type holding a
+ * domain stay as they are, with a warning.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

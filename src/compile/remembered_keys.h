@@ -11,9 +11,10 @@
 
 /*
  * Before a statement that changes how values of changed_types are written
- * (marks.c's statements): the remembered keys and sequences holding one of
- * them, read as values under the lock an apply into their target takes,
- * prepared for remembered_keys_after(); else NIL.  Needs a transaction.
+ * (marks.c's statements): the changed types locked as objects, which an
+ * apply writing their values takes first, and the remembered keys and
+ * sequences holding one of them, read as values, prepared for
+ * remembered_keys_after(); else NIL.  Needs a transaction.
  */
 extern List *remembered_keys_before(List *changed_types);
 
