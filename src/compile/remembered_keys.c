@@ -425,7 +425,19 @@ remembered_keys_after(List *noted)
 						   " WHERE k.ctid OPERATOR(pg_catalog.=) u.tid AND k.target OPERATOR(pg_catalog.=) $1",
 						   4, argtypes, values, NULL, false, SPI_OK_UPDATE)->count;
 		if (updated == (uint64) list_length(memory->keys))
+		{
+			/*
+			 * A new version of the target's row, which an apply under an
+			 * older transaction snapshot takes for keys remembered since (a
+			 * serialization failure): it would read the old texts and write
+			 * the new (h120)
+			 */
+			(void) spi_rows(catalog_owner(),
+							"UPDATE pipeline.deleted_keys_targets t SET keys = t.keys"
+							" WHERE t.target OPERATOR(pg_catalog.=) $1",
+							1, argtypes, values, NULL, false, SPI_OK_UPDATE);
 			continue;
+		}
 		/* read as of now, written as of the transaction's snapshot */
 		if (IsolationUsesXactSnapshot())
 			ereport(ERROR,

@@ -418,7 +418,7 @@ refuse_unseen_memory(void)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent apply_changes() into %s",
 						relation_qualified_name(memory->target)),
-				 errdetail("Another apply remembered deleted keys of it after this transaction's snapshot was taken."),
+				 errdetail("Deleted keys of it were remembered, or rewritten by a statement that changed how they are written, after this transaction's snapshot was taken."),
 				 errhint("Retry the transaction, or apply under READ COMMITTED.")));
 }
 
