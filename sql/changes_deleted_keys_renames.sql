@@ -196,3 +196,46 @@ RESET ROLE;
 DROP SCHEMA rk, rk_trap CASCADE;
 DROP OWNED BY rk_owner, rk_feed;
 DROP ROLE rk_owner, rk_feed;
+
+-- keys remembered under 1.27 follow once an apply after the upgrade has
+-- recorded their types, and a mirror's at once (its keys are known); until
+-- then the rename warns
+CREATE DATABASE pipeline_renames_old;
+\c pipeline_renames_old
+SET client_min_messages = warning;
+CREATE EXTENSION pipeline VERSION '1.27';
+CREATE TYPE tone AS ENUM ('soft', 'loud');
+CREATE TABLE sounds (t tone PRIMARY KEY, v text, seq bigint);
+CREATE TABLE sounds_changes (t tone, v text, seq bigint, op text);
+INSERT INTO sounds_changes VALUES ('soft', 's', 1, 'I'), ('soft', NULL, 5, 'D'), ('loud', 'l', 1, 'I');
+SELECT * FROM pipeline.apply_changes('sounds_changes', 'sounds', '{t}', 'seq');
+CREATE TABLE tone_feed (n bigserial, seq int, op text, t tone, v text);
+SELECT pipeline.define($d$/**
+ * @matview-schema public
+ * @matview-name tone_mirror
+ * @matview-type mirror
+ * @incremental-key n
+ * @mirror-keys t
+ * @mirror-sequence seq
+ * @interval-in-minutes 60
+ */
+SELECT n, seq, op, t, v FROM public.tone_feed$d$);
+INSERT INTO tone_feed (seq, op, t, v) VALUES (1, 'I', 'soft', 'x'), (5, 'D', 'soft', NULL), (1, 'I', 'loud', 'y');
+SELECT matview, status, rows FROM pipeline.refresh('mv_tone_mirror');
+ALTER EXTENSION pipeline UPDATE TO '1.28';
+SELECT target, keys, key_types, sequence_types FROM pipeline.deleted_keys_targets ORDER BY target::text;
+SET client_min_messages = notice;
+ALTER TYPE tone RENAME VALUE 'soft' TO 'quiet';
+SELECT target, key, sequence FROM pipeline.deleted_keys ORDER BY target::text, key;
+INSERT INTO tone_feed (seq, op, t, v) VALUES (2, 'U', 'quiet', 'late');
+SELECT matview, status, rows FROM pipeline.refresh('mv_tone_mirror');
+TABLE mv_tone_mirror;
+SELECT pipeline.drop_matview('mv_tone_mirror');
+-- an apply that remembers a key records the types; the next rename follows
+INSERT INTO sounds_changes VALUES ('loud', NULL, 6, 'D');
+SELECT * FROM pipeline.apply_changes('sounds_changes', 'sounds', '{t}', 'seq');
+SELECT target, keys, key_types, sequence_types FROM pipeline.deleted_keys_targets;
+ALTER TYPE tone RENAME VALUE 'loud' TO 'noisy';
+SELECT key, sequence FROM pipeline.deleted_keys ORDER BY key;
+\c contrib_regression
+DROP DATABASE pipeline_renames_old;

@@ -33,6 +33,7 @@
 #include "compile/remembered_keys.h"
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
+#include "model/dpl.h"
 #include "util/analyze.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
@@ -85,6 +86,31 @@ type_list(Datum array)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 			types = lappend_oid(types, DatumGetObjectId(elements[i]));
+	return types;
+}
+
+/*
+ * A mirror's key types when its memory's were not recorded (remembered
+ * before 1.28): its applies write the values of its mirror keys, columns
+ * of its table, which has the query's types.  NIL for another target.
+ */
+static List *
+mirror_key_types(Oid target)
+{
+	ManagedView *view = catalog_get(target);
+	List	   *types = NIL;
+	ListCell   *lc;
+
+	if (view == NULL || view->type != MATVIEW_MIRROR)
+		return NIL;
+	foreach(lc, dpl_stored_options(MATVIEW_MIRROR, view->options_json)->mirror_keys)
+	{
+		AttrNumber	attnum = get_attnum(target, lfirst(lc));
+
+		if (attnum == InvalidAttrNumber)
+			return NIL;
+		types = lappend_oid(types, getBaseType(get_atttype(target, attnum)));
+	}
 	return types;
 }
 
@@ -336,8 +362,8 @@ remembered_keys_before(List *changed_types)
 		bool		isnull;
 		Oid			target = DatumGetObjectId(spi_rows_value(targets, r, 0, &isnull));
 		Datum		key_types = spi_rows_value(targets, r, 1, &isnull);
-		List	   *keys = isnull ? NIL : type_list(key_types);
-		bool		keys_unknown = isnull;
+		List	   *keys = isnull ? mirror_key_types(target) : type_list(key_types);
+		bool		keys_unknown = keys == NIL;
 		Datum		sequence_types = spi_rows_value(targets, r, 2, &isnull);
 		List	   *changing_sequence_types = NIL;
 		bool		keys_change = false;
