@@ -334,8 +334,9 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 	}
 	if (noted->unread > 0)
 		ereport(WARNING,
-				(errmsg("%d of the deleted keys remembered for %s do not follow this statement",
-						noted->unread, relation_qualified_name(target)),
+				(errmsg_plural("%d deleted key remembered for %s does not follow this statement",
+							   "%d of the deleted keys remembered for %s do not follow this statement",
+							   noted->unread, noted->unread, relation_qualified_name(target)),
 				 first_error ? errdetail("Reading one failed: %s", first_error->message) :
 				 errdetail("They were remembered by an apply with other key columns."),
 				 errhint("A late change of such a key deleted before may be applied.")));
