@@ -114,6 +114,35 @@ mirror_key_types(Oid target)
 	return types;
 }
 
+/*
+ * Whether each of the key types recorded for target is the type of one of
+ * its columns (domains left out), as an apply's keys are: not when a key
+ * column's type changed since, and the recorded type would misread them.
+ */
+static bool
+types_are_columns(Oid target, List *types)
+{
+	ListCell   *lc;
+
+	foreach(lc, types)
+	{
+		bool		found = false;
+
+		for (AttrNumber attnum = 1; !found; attnum++)
+		{
+			HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(target), Int16GetDatum(attnum));
+			Form_pg_attribute att;
+
+			if (!HeapTupleIsValid(tuple))
+				return false;
+			att = (Form_pg_attribute) GETSTRUCT(tuple);
+			found = !att->attisdropped && getBaseType(att->atttypid) == lfirst_oid(lc);
+			ReleaseSysCache(tuple);
+		}
+	}
+	return true;
+}
+
 /* Whether a column of relid has a type holding one of types */
 static bool
 has_column_holding(Oid relid, List *types)
@@ -365,6 +394,7 @@ remembered_keys_before(List *changed_types)
 		Datum		key_types = spi_rows_value(targets, r, 1, &isnull);
 		List	   *keys = isnull ? mirror_key_types(target) : type_list(key_types);
 		bool		keys_unknown = keys == NIL;
+		bool		keys_mixed = !isnull && keys == NIL;
 		Datum		sequence_types = spi_rows_value(targets, r, 2, &isnull);
 		List	   *changing_sequence_types = NIL;
 		bool		keys_change = false;
@@ -382,12 +412,21 @@ remembered_keys_before(List *changed_types)
 			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types) &&
 				!readable_type(target, lfirst_oid(lc)))
 				keys_change = false;
+		if (keys_change && !types_are_columns(target, keys))
+		{
+			keys_change = false;
+			keys_unknown = keys_mixed = true;
+		}
 		if (keys_unknown && DatumGetInt64(spi_rows_value(targets, r, 3, &isnull)) > 0 &&
 			has_column_holding(target, changed_types))
 			ereport(WARNING,
 					(errmsg("the deleted keys remembered for %s do not follow this statement",
 							relation_qualified_name(target)),
+					 keys_mixed ?
+					 errdetail("They were remembered by applies with keys of other types (other key columns, or a key column whose type changed).") :
 					 errdetail("They were remembered before version 1.28, which did not record their types."),
+					 keys_mixed ?
+					 errhint("A late change of a key deleted before may be applied.") :
 					 errhint("A late change of a key deleted before may be applied; the next apply_changes() into it that remembers a key records them.")));
 		if (!keys_change && changing_sequence_types == NIL)
 			continue;

@@ -749,7 +749,7 @@ loaded_key_cmp(const void *a, const void *b)
 static void
 remembered_sequence_context(void *arg)
 {
-	errcontext("reading the sequence \"%s\" remembered for a deleted key of %s in pipeline.deleted_keys (remembered before 1.25 by an apply whose sequence had another type; forgotten after pipeline.deleted_keys_retention)",
+	errcontext("reading the sequence \"%s\" remembered for a deleted key of %s in pipeline.deleted_keys (remembered before 1.25 by an apply whose sequence had another type, or before a statement changed how values of its type are written and did not rewrite it; forgotten after pipeline.deleted_keys_retention)",
 			   (const char *) arg, relation_qualified_name(memory->target));
 }
 
@@ -1165,9 +1165,12 @@ key_types_array(void)
  * pipeline.deleted_keys_targets (its row made by the target's first keys:
  * later applies probe and prune them), with the types they and their
  * sequences are written from (1.28), so that a change of how such values
- * are written can rewrite them.  The keys are read as this apply's keys
- * whoever remembered them: their types are this apply's.  Needs SPI
- * connected.
+ * are written can rewrite them.  Keys remembered before 1.28 (no types)
+ * are taken for this apply's, as it reads them; applies whose key types
+ * differ (other key columns, or a column's type changed) leave them
+ * unknown for good ('{}'), and so does a type no restore could name, as
+ * no one reading the memory could tell which keys are of which types.
+ * Needs SPI connected.
  */
 static void
 count_remembered(int64 added)
@@ -1187,8 +1190,11 @@ count_remembered(int64 added)
 		(void) spi_rows(catalog_owner(),
 						"INSERT INTO pipeline.deleted_keys_targets AS d"
 						"  (target, pruned_at, keys, key_types, sequence_types)"
-						" VALUES ($1, pg_catalog.now(), $2, $3, ARRAY[$4]) ON CONFLICT (target)"
-						" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2, key_types = $3,"
+						" VALUES ($1, pg_catalog.now(), $2, COALESCE($3, '{}'), ARRAY[$4]) ON CONFLICT (target)"
+						" DO UPDATE SET keys = d.keys OPERATOR(pg_catalog.+) $2,"
+						"  key_types = CASE WHEN d.key_types IS NULL AND $3 IS NOT NULL"
+						"                     OR d.key_types OPERATOR(pg_catalog.=) $3 THEN $3"
+						"                   ELSE '{}' END,"
 						"  sequence_types = CASE WHEN $4 OPERATOR(pg_catalog.=) ANY (d.sequence_types)"
 						"   THEN d.sequence_types ELSE pg_catalog.array_append(d.sequence_types, $4) END",
 						4, argtypes, values, nulls, false, SPI_OK_INSERT);
