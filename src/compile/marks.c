@@ -140,13 +140,6 @@ changed_types(Node *stmt)
 	return types;
 }
 
-/* type_holds_matching()'s test for one of the changed types */
-static bool
-is_one_of(Oid type, void *changed_types)
-{
-	return list_member_oid((List *) changed_types, type);
-}
-
 /*
  * The type of a stream's or mirror's key, or InvalidOid, when its runs have
  * not recorded it (before 1.28): its table's column, or for a mirror whose
@@ -368,7 +361,7 @@ marks_before(Node *stmt)
 			continue;
 		/* as its last run recorded it (1.28), else guessed */
 		type = !isnull ? DatumGetObjectId(recorded) : key_type(relid, spi_rows_text(rows, i, 1));
-		if (!OidIsValid(type) || !type_holds_matching(type, is_one_of, types))
+		if (!OidIsValid(type) || !type_holds_one_of(type, types))
 			continue;
 		mark = note_mark(relid, type);
 		if (mark != NULL)

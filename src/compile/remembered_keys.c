@@ -65,13 +65,6 @@ typedef struct NotedMemory
 	int			unread;			/* keys that stay as they are */
 } NotedMemory;
 
-/* type_holds_matching()'s test for one of the changed types */
-static bool
-is_one_of(Oid type, void *changed_types)
-{
-	return list_member_oid((List *) changed_types, type);
-}
-
 /* The elements of a regtype[] value */
 static List *
 type_list(Datum array)
@@ -114,6 +107,40 @@ mirror_key_types(Oid target)
 	return types;
 }
 
+/* Whether a column of relid (not dropped) has matches(its type, arg) */
+static bool
+any_column(Oid relid, bool (*matches) (Oid type, void *arg), void *arg)
+{
+	for (AttrNumber attnum = 1;; attnum++)
+	{
+		HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+		Form_pg_attribute att;
+		bool		found;
+
+		if (!HeapTupleIsValid(tuple))
+			return false;
+		att = (Form_pg_attribute) GETSTRUCT(tuple);
+		found = !att->attisdropped && matches(att->atttypid, arg);
+		ReleaseSysCache(tuple);
+		if (found)
+			return true;
+	}
+}
+
+/* any_column()'s test: the type, domains left out, is *(Oid *) base */
+static bool
+has_base_type(Oid type, void *base)
+{
+	return getBaseType(type) == *(Oid *) base;
+}
+
+/* any_column()'s test: the type is or holds one of types */
+static bool
+holds_one_of(Oid type, void *types)
+{
+	return type_holds_one_of(type, (List *) types);
+}
+
 /*
  * Whether each of the key types recorded for target is the type of one of
  * its columns (domains left out), as an apply's keys are: not when a key
@@ -125,42 +152,9 @@ types_are_columns(Oid target, List *types)
 	ListCell   *lc;
 
 	foreach(lc, types)
-	{
-		bool		found = false;
-
-		for (AttrNumber attnum = 1; !found; attnum++)
-		{
-			HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(target), Int16GetDatum(attnum));
-			Form_pg_attribute att;
-
-			if (!HeapTupleIsValid(tuple))
-				return false;
-			att = (Form_pg_attribute) GETSTRUCT(tuple);
-			found = !att->attisdropped && getBaseType(att->atttypid) == lfirst_oid(lc);
-			ReleaseSysCache(tuple);
-		}
-	}
-	return true;
-}
-
-/* Whether a column of relid has a type holding one of types */
-static bool
-has_column_holding(Oid relid, List *types)
-{
-	for (AttrNumber attnum = 1;; attnum++)
-	{
-		HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
-		Form_pg_attribute att;
-		bool		holds;
-
-		if (!HeapTupleIsValid(tuple))
+		if (!any_column(target, has_base_type, &lfirst_oid(lc)))
 			return false;
-		att = (Form_pg_attribute) GETSTRUCT(tuple);
-		holds = !att->attisdropped && type_holds_matching(att->atttypid, is_one_of, types);
-		ReleaseSysCache(tuple);
-		if (holds)
-			return true;
-	}
+	return true;
 }
 
 static Datum
@@ -256,47 +250,32 @@ note_key(NotedMemory *noted, uint64 r)
 }
 
 /*
- * The memory's keys and sequences read as values, for subxact_try(): with
+ * Rows [first, last) of the memory read as values, for subxact_try(): with
  * the memory's output settings, as the target's owner in a
  * security-restricted operation, although only built-in and C input
  * functions run (no type holding a domain is read: its checks would run
- * code of whoever made the type, which the feed chooses).  A key that does
- * not read leaves the memory unread, and each is then read alone.
+ * code of whoever made the type, which the feed chooses).  note_memory()
+ * reads them all at once, and when one does not read, each alone.
  */
-static void
-memory_as_values(void *arg)
-{
-	NotedMemory *noted = arg;
-	RunAs		ra;
-	int			level;
-
-	runas_begin_user_code(&ra, noted->owner);
-	level = deleted_keys_pin_output_settings();
-	for (uint64 r = 0; r < noted->rows->count; r++)
-		if (!note_key(noted, r))
-			noted->unread++;
-	runas_unpin_settings(level);
-	runas_end(&ra);
-}
-
-/* One key of the memory read as values, for subxact_try() */
-typedef struct OneKey
+typedef struct KeyRange
 {
 	NotedMemory *noted;
-	uint64		row;
-} OneKey;
+	uint64		first;
+	uint64		last;
+} KeyRange;
 
 static void
-key_as_values(void *arg)
+keys_as_values(void *arg)
 {
-	OneKey	   *one = arg;
+	KeyRange   *range = arg;
 	RunAs		ra;
 	int			level;
 
-	runas_begin_user_code(&ra, one->noted->owner);
+	runas_begin_user_code(&ra, range->noted->owner);
 	level = deleted_keys_pin_output_settings();
-	if (!note_key(one->noted, one->row))
-		one->noted->unread++;
+	for (uint64 r = range->first; r < range->last; r++)
+		if (!note_key(range->noted, r))
+			range->noted->unread++;
 	runas_unpin_settings(level);
 	runas_end(&ra);
 }
@@ -316,6 +295,7 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 	Datum		values[2] = {ObjectIdGetDatum(target), spi_oid_array(changing_sequence_types)};
 	ErrorData  *error;
 	ErrorData  *first_error = NULL;
+	KeyRange	all = {noted, 0, 0};
 	ListCell   *lc;
 
 	noted->target = target;
@@ -328,7 +308,7 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 		int			i = foreach_current_index(lc);
 
 		noted->key_types[i] = lfirst_oid(lc);
-		noted->key_changes[i] = type_holds_matching(lfirst_oid(lc), is_one_of, changed_types);
+		noted->key_changes[i] = type_holds_one_of(lfirst_oid(lc), changed_types);
 	}
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(target)))
 		return NULL;
@@ -345,16 +325,17 @@ note_memory(Oid target, List *key_types, List *changing_sequence_types, List *ch
 						   "   AND k.sequence_type::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2)",
 						   2, argtypes, values, NULL, true, SPI_OK_SELECT);
 	PopActiveSnapshot();
-	error = subxact_try(memory_as_values, noted, false);
+	all.last = noted->rows->count;
+	error = subxact_try(keys_as_values, &all, false);
 	if (error != NULL)
 	{
 		noted->keys = NIL;
 		noted->unread = 0;
 		for (uint64 r = 0; r < noted->rows->count; r++)
 		{
-			OneKey		one = {noted, r};
+			KeyRange	one = {noted, r, r + 1};
 
-			error = subxact_try(key_as_values, &one, false);
+			error = subxact_try(keys_as_values, &one, false);
 			if (error != NULL)
 				noted->unread++;
 			if (first_error == NULL)
@@ -398,27 +379,29 @@ remembered_keys_before(List *changed_types)
 		Datum		sequence_types = spi_rows_value(targets, r, 2, &isnull);
 		List	   *changing_sequence_types = NIL;
 		bool		keys_change = false;
+		bool		keys_unreadable = false;
 		NotedMemory *memory;
 		ListCell   *lc;
 
 		foreach(lc, isnull ? NIL : type_list(sequence_types))
-			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types) &&
+			if (type_holds_one_of(lfirst_oid(lc), changed_types) &&
 				readable_type(target, lfirst_oid(lc)))
 				changing_sequence_types = lappend_oid(changing_sequence_types, lfirst_oid(lc));
 		foreach(lc, keys)
-			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types))
+			if (type_holds_one_of(lfirst_oid(lc), changed_types))
+			{
 				keys_change = true;
-		foreach(lc, keys_change ? keys : NIL)
-			if (type_holds_matching(lfirst_oid(lc), is_one_of, changed_types) &&
-				!readable_type(target, lfirst_oid(lc)))
-				keys_change = false;
-		if (keys_change && !types_are_columns(target, keys))
+				keys_unreadable |= !readable_type(target, lfirst_oid(lc));
+			}
+		if (keys_unreadable)
+			keys_change = false;
+		else if (keys_change && !types_are_columns(target, keys))
 		{
 			keys_change = false;
 			keys_unknown = keys_mixed = true;
 		}
 		if (keys_unknown && DatumGetInt64(spi_rows_value(targets, r, 3, &isnull)) > 0 &&
-			has_column_holding(target, changed_types))
+			any_column(target, holds_one_of, changed_types))
 			ereport(WARNING,
 					(errmsg("the deleted keys remembered for %s do not follow this statement",
 							relation_qualified_name(target)),

@@ -556,6 +556,19 @@ type_holds_domain(Oid type)
 	return type_holds_matching(type, is_domain, NULL);
 }
 
+/* type_holds_matching()'s test for one of a list of types */
+static bool
+is_one_of(Oid type, void *types)
+{
+	return list_member_oid((List *) types, type);
+}
+
+bool
+type_holds_one_of(Oid type, List *types)
+{
+	return type_holds_matching(type, is_one_of, types);
+}
+
 Oid
 comparison_type(Oid type)
 {

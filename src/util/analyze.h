@@ -138,6 +138,9 @@ extern bool type_holds_matching(Oid type, bool (*matches) (Oid type, void *arg),
 /* Whether type is or holds a domain (whose checks are its owner's code) */
 extern bool type_holds_domain(Oid type);
 
+/* Whether type is or holds one of types (OIDs) */
+extern bool type_holds_one_of(Oid type, List *types);
+
 /* comparison_type()'s qualified name (bpchar, not character: char(1)) */
 extern char *comparison_type_sql(Oid type);
 

@@ -337,6 +337,7 @@ incremental_pin_mark_format(void)
 char *
 incremental_read_mark(Oid relid)
 {
+	const char *sql = "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1";
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
@@ -346,9 +347,7 @@ incremental_read_mark(Oid relid)
 	 * for the lock, and miss the mark that a refresh we waited for has just
 	 * committed.
 	 */
-	rows = spi_rows(InvalidOid,
-					"SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
-					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	rows = spi_rows(InvalidOid, sql, 1, argtypes, values, NULL, false, SPI_OK_SELECT);
 
 	/*
 	 * Under a transaction snapshot that is the mark as of the snapshot: one
@@ -361,9 +360,7 @@ incremental_read_mark(Oid relid)
 		SpiRows    *latest;
 
 		PushActiveSnapshot(GetLatestSnapshot());
-		latest = spi_rows(InvalidOid,
-						  "SELECT high_water FROM pipeline.incremental_state WHERE matview = $1",
-						  1, argtypes, values, NULL, true, SPI_OK_SELECT);
+		latest = spi_rows(InvalidOid, sql, 1, argtypes, values, NULL, true, SPI_OK_SELECT);
 		PopActiveSnapshot();
 		if (latest->count != rows->count ||
 			(rows->count == 1 && strcmp(spi_rows_text(rows, 0, 0), spi_rows_text(latest, 0, 0)) != 0))
