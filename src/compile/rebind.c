@@ -42,6 +42,7 @@
 #include "compile/rebind.h"
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/named_objects.h"
 #include "util/runas.h"
@@ -692,7 +693,10 @@ lock_renamed_object(Node *stmt)
 		check_object_ownership(GetUserId(), type, address, object, NULL);
 		if (type == OBJECT_EXTENSION)
 			lock_member_relations(address.objectId);
-		LockDatabaseObject(address.classId, address.objectId, 0, AccessExclusiveLock);
+		/* tried first: while one long holder runs, later ones pass it */
+		lock_trying_first(address.classId, address.objectId, AccessExclusiveLock,
+						  psprintf("Transactions that use %s through pipeline (definitions and refreshes of views that name it, applies of changes with its values) held it longer than lock_timeout while this statement waited.",
+								   getObjectDescription(&address, false)));
 
 		/*
 		 * A rename committed while we waited may have given the name to

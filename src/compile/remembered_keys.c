@@ -23,7 +23,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -35,6 +34,7 @@
 #include "model/catalog.h"
 #include "model/dpl.h"
 #include "util/analyze.h"
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -202,7 +202,10 @@ readable_type(Oid target, Oid type)
  * (io/deleted_keys.c), so every apply that wrote such keys in the old text
  * has committed (and is read), and the next writes the new.  Nothing else
  * takes these locks but DROP, so waiting for an apply holds up no reader
- * of a table whose row type changes (its lock comes after this).
+ * of a table whose row type changes (its lock comes after this).  Tried
+ * before it is queued for (util/lock_tries.h): while one long apply holds
+ * a type, the applies that come after it are not held behind the
+ * statement waiting for it.
  */
 static void
 lock_changed_types(List *changed_types)
@@ -210,7 +213,9 @@ lock_changed_types(List *changed_types)
 	ListCell   *lc;
 
 	foreach(lc, changed_types)
-		LockDatabaseObject(TypeRelationId, lfirst_oid(lc), 0, AccessExclusiveLock);
+		lock_trying_first(TypeRelationId, lfirst_oid(lc), AccessExclusiveLock,
+						  psprintf("Applies of changes with values of type %s held it longer than lock_timeout while this statement waited to rewrite the deleted keys they remember.",
+								   format_type_be(lfirst_oid(lc))));
 }
 
 /*

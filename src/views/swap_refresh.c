@@ -18,34 +18,24 @@
 
 #include "access/multixact.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "commands/cluster.h"
 #include "commands/matview.h"
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "portability/instr_time.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
-#include "storage/proc.h"
 #include "tcop/tcopprot.h"
-#include "utils/guc.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "views/audit.h"
 #include "views/swap_refresh.h"
-
-/*
- * How long the swap's lock is tried without queueing (as long as VACUUM
- * tries for the lock to truncate a table), and the longest pause between
- * two tries.
- */
-#define SWAP_LOCK_TRY_MS 5000
-#define SWAP_LOCK_MAX_PAUSE_MS 50
 
 /* The view's query, as REFRESH reads it from the view's rule. */
 static Query *
@@ -99,91 +89,6 @@ fill(PlannedStmt *plan, DestReceiver *dest)
 	return processed;
 }
 
-/*
- * Whether no other session holds relid: then what stands in the way of the
- * swap's lock is a request already queued, which waits for this session
- * (our refresh lock), and a queued request of ours goes ahead of it.
- */
-static bool
-only_queued_requests(Oid relid)
-{
-	/* GetLockConflicts() allocates at every try of a long wait */
-	MemoryContext probe = AllocSetContextCreate(CurrentMemoryContext, "swap lock probe",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContext caller = MemoryContextSwitchTo(probe);
-	LOCKTAG		tag;
-	bool		none;
-
-	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	none = !VirtualTransactionIdIsValid(*GetLockConflicts(&tag, AccessExclusiveLock, NULL));
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(probe);
-	return none;
-}
-
-/*
- * Queues for ACCESS EXCLUSIVE on relid after waited_ms of tries: the whole
- * wait is one lock wait, so lock_timeout bounds the two together.
- */
-static void
-queue_for_lock(Oid relid, double waited_ms)
-{
-	int			level;
-
-	if (LockTimeout <= 0)
-	{
-		LockRelationOid(relid, AccessExclusiveLock);
-		return;
-	}
-	level = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%d", Max(1, LockTimeout - (int) waited_ms)),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	LockRelationOid(relid, AccessExclusiveLock);
-	AtEOXact_GUC(false, level);
-}
-
-/*
- * ACCESS EXCLUSIVE on relid, tried without standing in the lock queue for
- * up to SWAP_LOCK_TRY_MS while readers hold the view: a queued request
- * makes every reader that comes after it wait too.  After that it queues
- * as any request does, so that readers that always overlap cannot starve
- * the refresh and a cycle of waits reaches the deadlock detector.
- * lock_timeout bounds the tries and the queued wait together.
- */
-static void
-lock_for_swap(Oid relid)
-{
-	instr_time	start;
-	long		pause_ms = 1;
-
-	INSTR_TIME_SET_CURRENT(start);
-	while (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
-	{
-		instr_time	now;
-		double		waited_ms;
-
-		INSTR_TIME_SET_CURRENT(now);
-		INSTR_TIME_SUBTRACT(now, start);
-		waited_ms = INSTR_TIME_GET_MILLISEC(now);
-		if (LockTimeout > 0 && waited_ms >= LockTimeout)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("canceling statement due to lock timeout"),
-					 errdetail("Readers of %s held it longer than lock_timeout while its refresh waited to replace its rows.",
-							   relation_qualified_name(relid))));
-		if (waited_ms >= SWAP_LOCK_TRY_MS || only_queued_requests(relid))
-		{
-			queue_for_lock(relid, waited_ms);
-			return;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pause_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		pause_ms = Min(pause_ms * 2, SWAP_LOCK_MAX_PAUSE_MS);
-	}
-}
-
 uint64
 swap_refresh(Oid relid, const char *options_json)
 {
@@ -228,7 +133,10 @@ swap_refresh(Oid relid, const char *options_json)
 							psprintf("SELECT * FROM %s", relation_qualified_name(new_heap)), dest);
 	dest->rDestroy(dest);
 
-	lock_for_swap(relid);
+	/* readers arriving while an earlier one finishes are not held behind it */
+	lock_trying_first(RelationRelationId, relid, AccessExclusiveLock,
+					  psprintf("Readers of %s held it longer than lock_timeout while its refresh waited to replace its rows.",
+							   relation_qualified_name(relid)));
 	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
 	finish_heap_swap(relid, new_heap, false, false, true, true,
 					 RecentXmin, ReadNextMultiXactId(), persistence);

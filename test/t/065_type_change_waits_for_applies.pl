@@ -1,0 +1,126 @@
+# A statement that changes how keys of a type are written (ALTER TYPE ...
+# RENAME VALUE of an enum) rewrites the deleted keys apply_changes()
+# remembered in that type, and waits for the applies that hold the type
+# (compile/remembered_keys.c).  It tries for the type's lock without
+# standing in the lock queue first (util/lock_tries.h), so while one apply
+# transaction stays open, the applies that come after it are not held
+# behind the waiting statement; lock_timeout and a cancel end the wait.
+# (h120 R2: before, every later apply queued behind the statement.)
+use strict;
+use warnings;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PipelineNode;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PipelineNode->start_new('type_waits', qq{
+pipeline.enabled = off
+});
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION pipeline;
+	CREATE TYPE color AS ENUM ('red', 'green', 'blue', 'grey');
+	-- two targets keyed on it (applies into one target take turns)
+	CREATE TABLE paint (color color PRIMARY KEY, v text, seq bigint);
+	CREATE TABLE paint_changes (color color, v text, seq bigint, op text);
+	CREATE TABLE brush (LIKE paint INCLUDING ALL);
+	CREATE TABLE brush_changes (LIKE paint_changes);
+	INSERT INTO paint VALUES ('red', 'r', 1), ('green', 'g', 1);
+	INSERT INTO brush VALUES ('green', 'g', 1), ('blue', 'b', 1), ('grey', 'y', 1);
+	INSERT INTO paint_changes VALUES ('green', NULL, 5, 'D');
+	INSERT INTO brush_changes VALUES ('green', NULL, 5, 'D');
+	SELECT * FROM pipeline.apply_changes('paint_changes', 'paint', '{color}', 'seq');
+	SELECT * FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq');
+});
+
+# a session in the background, named so that pg_stat_activity finds it
+sub session
+{
+	my ($name, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . " application_name=$name", '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	return { handle => $h, out => \$out, err => \$err };
+}
+
+sub wait_event_of
+{
+	my ($name, $event) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = '$event'");
+}
+
+sub stop_holder
+{
+	my ($holder) = @_;
+	$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'});
+	$holder->{handle}->finish;
+}
+
+my $hold = q{BEGIN;
+	INSERT INTO paint_changes VALUES ('red', 'r2', 6, 'U');
+	SELECT updated FROM pipeline.apply_changes('paint_changes', 'paint', '{color}', 'seq');
+	SELECT pg_sleep(600); COMMIT};
+
+# 1. an open apply holds the type; the rename tries for it without queueing
+my $holder = session('holder', $hold);
+ok(wait_event_of('holder', 'PgSleep'), 'an apply transaction stays open');
+my $rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'green' TO 'lime'});
+ok(wait_event_of('renamer', 'Extension'), 'the rename waits for it, out of the lock queue');
+is($node->safe_psql('postgres', q{SET lock_timeout = '5s';
+	INSERT INTO brush_changes VALUES ('blue', NULL, 7, 'D');
+	SELECT deleted FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq');}),
+	'1', 'a later apply of keys of the type is not held behind the rename');
+is($node->safe_psql('postgres',
+	q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'renamer' AND state = 'active'}),
+	'1', 'the rename is still waiting');
+stop_holder($holder);
+$rename->{handle}->finish;
+is(${ $rename->{err} }, '', 'the rename runs once the open apply is gone');
+is($node->safe_psql('postgres',
+	q{SELECT target || ' ' || string_agg(key, ' ' ORDER BY key) FROM pipeline.deleted_keys GROUP BY target ORDER BY target::text}),
+	"brush blue lime\npaint lime", 'and the remembered keys follow it, the later apply\'s too');
+
+# 2. lock_timeout bounds the wait, as it bounds a queued request
+$holder = session('holder', $hold);
+ok(wait_event_of('holder', 'PgSleep'), 'an apply transaction stays open again');
+my ($ret, $out, $err) = $node->psql('postgres',
+	q{SET lock_timeout = '300ms'; ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
+like($err, qr/canceling statement due to lock timeout/, 'the rename gives up after lock_timeout');
+like($err, qr/use type color through pipeline .* held it longer than lock_timeout/,
+	'saying who held it');
+is($node->safe_psql('postgres', q{SELECT enum_range(NULL::color)::text}),
+	'{red,lime,blue,grey}', 'and renames nothing');
+
+# 3. a cancel ends it too
+$rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
+ok(wait_event_of('renamer', 'Extension'), 'a rename waits again');
+$node->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'renamer'});
+$rename->{handle}->finish;
+like(${ $rename->{err} }, qr/canceling statement due to user request/, 'a cancel ends its wait');
+
+# 4. after the tries it queues: an apply that comes then waits for it, and
+# the two run in turn once the holder is gone
+$rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'grey' TO 'slate'});
+ok(wait_event_of('renamer', 'Extension'), 'a rename tries for the type');
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'renamer' AND wait_event_type = 'Lock'}),
+	'and queues for it after its tries');
+my $later = session('later', q{INSERT INTO brush_changes VALUES ('grey', NULL, 8, 'D');
+	SELECT deleted FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq')});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'later' AND wait_event_type = 'Lock'}),
+	'an apply coming then waits behind it');
+stop_holder($holder);
+$rename->{handle}->finish;
+$later->{handle}->finish;
+is(${ $rename->{err} } . ${ $later->{err} }, '', 'both run once the holder is gone');
+is(${ $later->{out} }, "1\n", 'the apply deletes its key');
+is($node->safe_psql('postgres',
+	q{SELECT string_agg(key, ' ' ORDER BY key) FROM pipeline.deleted_keys WHERE target = 'brush'::regclass}),
+	'blue lime slate', 'and remembers it under the new label');
+
+$node->stop;
+done_testing();
