@@ -695,8 +695,7 @@ lock_renamed_object(Node *stmt)
 			lock_member_relations(address.objectId);
 		/* tried first: while one long holder runs, later ones pass it */
 		lock_trying_first(address.classId, address.objectId, AccessExclusiveLock,
-						  psprintf("Transactions that use %s through pipeline (definitions and refreshes of views that name it, applies of changes with its values) held it longer than lock_timeout while this statement waited.",
-								   getObjectDescription(&address, false)));
+						  "Definitions and refreshes of views naming, or applies of changes with values of,");
 
 		/*
 		 * A rename committed while we waited may have given the name to

@@ -214,8 +214,7 @@ lock_changed_types(List *changed_types)
 
 	foreach(lc, changed_types)
 		lock_trying_first(TypeRelationId, lfirst_oid(lc), AccessExclusiveLock,
-						  psprintf("Applies of changes with values of type %s held it longer than lock_timeout while this statement waited to rewrite the deleted keys they remember.",
-								   format_type_be(lfirst_oid(lc))));
+						  "Applies of changes with values of");
 }
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -76,7 +77,7 @@ only_queued_requests(Oid classid, Oid objid, LOCKMODE mode)
 }
 
 void
-lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_detail)
+lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_of)
 {
 	instr_time	start;
 	long		pause_ms = 1;
@@ -91,10 +92,16 @@ lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_det
 		INSTR_TIME_SUBTRACT(now, start);
 		waited_ms = INSTR_TIME_GET_MILLISEC(now);
 		if (LockTimeout > 0 && waited_ms >= LockTimeout)
+		{
+			ObjectAddress object = {classid, objid, 0};
+			char	   *name = getObjectDescription(&object, true);
+
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("canceling statement due to lock timeout"),
-					 errdetail_internal("%s", holders_detail)));
+					 errdetail("%s %s held it longer than lock_timeout while this statement waited.",
+							   holders_of, name ? name : "the object")));
+		}
 		if (waited_ms >= LOCK_TRIES_MS || only_queued_requests(classid, objid, mode))
 		{
 			queue_for_lock(classid, objid, mode, waited_ms);

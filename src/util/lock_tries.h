@@ -25,9 +25,10 @@
  * requests stand in the way, it queues as any request does, so holders
  * that always overlap cannot starve the caller and a cycle of waits
  * reaches the deadlock detector.  lock_timeout bounds the tries and the
- * queued wait together; holders_detail is the detail of the error when it
- * ends the tries.  Waits as wait event Extension.
+ * queued wait together; when it ends the tries, the error's detail names
+ * who held the object as holders_of followed by the object ("Readers of"
+ * "materialized view v").  Waits as wait event Extension.
  */
-extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_detail);
+extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_of);
 
 #endif

@@ -134,9 +134,7 @@ swap_refresh(Oid relid, const char *options_json)
 	dest->rDestroy(dest);
 
 	/* readers arriving while an earlier one finishes are not held behind it */
-	lock_trying_first(RelationRelationId, relid, AccessExclusiveLock,
-					  psprintf("Readers of %s held it longer than lock_timeout while its refresh waited to replace its rows.",
-							   relation_qualified_name(relid)));
+	lock_trying_first(RelationRelationId, relid, AccessExclusiveLock, "Readers of");
 	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
 	finish_heap_swap(relid, new_heap, false, false, true, true,
 					 RecentXmin, ReadNextMultiXactId(), persistence);

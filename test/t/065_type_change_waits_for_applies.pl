@@ -89,7 +89,7 @@ ok(wait_event_of('holder', 'PgSleep'), 'an apply transaction stays open again');
 my ($ret, $out, $err) = $node->psql('postgres',
 	q{SET lock_timeout = '300ms'; ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
 like($err, qr/canceling statement due to lock timeout/, 'the rename gives up after lock_timeout');
-like($err, qr/use type color through pipeline .* held it longer than lock_timeout/,
+like($err, qr/applies of changes with values of, type color held it longer than lock_timeout/,
 	'saying who held it');
 is($node->safe_psql('postgres', q{SELECT enum_range(NULL::color)::text}),
 	'{red,lime,blue,grey}', 'and renames nothing');
