@@ -101,6 +101,29 @@ sub percentile
 	return $s[ int($p * (@s - 1) + 0.5) ];
 }
 
+# background_session(node, name, sql, script): psql running sql (one query
+# string), or with script the file it names (a transaction a statement),
+# in the background, named name so that pg_stat_activity finds it; returns
+# { handle (IPC::Run), out, err (references to what it printed) }
+sub background_session
+{
+	my ($class, $node, $name, $sql, $script) = @_;
+	my ($out, $err) = ('', '');
+	my @psql = ('psql', '-X', '-Atq', '-d', $node->connstr('postgres') . " application_name=$name");
+	my $h = IPC::Run::start([ @psql, $script ? ('-f', $script) : ('-c', $sql) ],
+		'>', \$out, '2>', \$err);
+	return { handle => $h, out => \$out, err => \$err };
+}
+
+# wait_event_of(node, name, event): whether the session named name comes
+# to wait on wait event event (polled until the test timeout)
+sub wait_event_of
+{
+	my ($class, $node, $name, $event) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = '$event'");
+}
+
 # start_endpoint(tmpdir, args...): test/endpoint.py on a free loopback port,
 # with args (e.g. '--root', DIR), logging to tmpdir/endpoint.log; returns
 # (the IPC::Run handle, its port)

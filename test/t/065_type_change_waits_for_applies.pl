@@ -8,7 +8,6 @@
 # (h120 R2: before, every later apply queued behind the statement.)
 use strict;
 use warnings;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
@@ -34,24 +33,6 @@ $node->safe_psql('postgres', q{
 	SELECT * FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq');
 });
 
-# a session in the background, named so that pg_stat_activity finds it
-sub session
-{
-	my ($name, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-Atq', '-d', $node->connstr('postgres') . " application_name=$name", '-c', $sql ],
-		'>', \$out, '2>', \$err);
-	return { handle => $h, out => \$out, err => \$err };
-}
-
-sub wait_event_of
-{
-	my ($name, $event) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = '$event'");
-}
-
 sub stop_holder
 {
 	my ($holder) = @_;
@@ -65,10 +46,10 @@ my $hold = q{BEGIN;
 	SELECT pg_sleep(600); COMMIT};
 
 # 1. an open apply holds the type; the rename tries for it without queueing
-my $holder = session('holder', $hold);
-ok(wait_event_of('holder', 'PgSleep'), 'an apply transaction stays open');
-my $rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'green' TO 'lime'});
-ok(wait_event_of('renamer', 'Extension'), 'the rename waits for it, out of the lock queue');
+my $holder = PipelineNode->background_session($node, 'holder', $hold);
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'an apply transaction stays open');
+my $rename = PipelineNode->background_session($node, 'renamer', q{ALTER TYPE color RENAME VALUE 'green' TO 'lime'});
+ok(PipelineNode->wait_event_of($node, 'renamer', 'Extension'), 'the rename waits for it, out of the lock queue');
 is($node->safe_psql('postgres', q{SET lock_timeout = '5s';
 	INSERT INTO brush_changes VALUES ('blue', NULL, 7, 'D');
 	SELECT deleted FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq');}),
@@ -84,8 +65,8 @@ is($node->safe_psql('postgres',
 	"brush blue lime\npaint lime", 'and the remembered keys follow it, the later apply\'s too');
 
 # 2. lock_timeout bounds the wait, as it bounds a queued request
-$holder = session('holder', $hold);
-ok(wait_event_of('holder', 'PgSleep'), 'an apply transaction stays open again');
+$holder = PipelineNode->background_session($node, 'holder', $hold);
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'an apply transaction stays open again');
 my ($ret, $out, $err) = $node->psql('postgres',
 	q{SET lock_timeout = '300ms'; ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
 like($err, qr/canceling statement due to lock timeout/, 'the rename gives up after lock_timeout');
@@ -95,20 +76,20 @@ is($node->safe_psql('postgres', q{SELECT enum_range(NULL::color)::text}),
 	'{red,lime,blue,grey}', 'and renames nothing');
 
 # 3. a cancel ends it too
-$rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
-ok(wait_event_of('renamer', 'Extension'), 'a rename waits again');
+$rename = PipelineNode->background_session($node, 'renamer', q{ALTER TYPE color RENAME VALUE 'lime' TO 'green'});
+ok(PipelineNode->wait_event_of($node, 'renamer', 'Extension'), 'a rename waits again');
 $node->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'renamer'});
 $rename->{handle}->finish;
 like(${ $rename->{err} }, qr/canceling statement due to user request/, 'a cancel ends its wait');
 
 # 4. after the tries it queues: an apply that comes then waits for it, and
 # the two run in turn once the holder is gone
-$rename = session('renamer', q{ALTER TYPE color RENAME VALUE 'grey' TO 'slate'});
-ok(wait_event_of('renamer', 'Extension'), 'a rename tries for the type');
+$rename = PipelineNode->background_session($node, 'renamer', q{ALTER TYPE color RENAME VALUE 'grey' TO 'slate'});
+ok(PipelineNode->wait_event_of($node, 'renamer', 'Extension'), 'a rename tries for the type');
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'renamer' AND wait_event_type = 'Lock'}),
 	'and queues for it after its tries');
-my $later = session('later', q{INSERT INTO brush_changes VALUES ('grey', NULL, 8, 'D');
+my $later = PipelineNode->background_session($node, 'later', q{INSERT INTO brush_changes VALUES ('grey', NULL, 8, 'D');
 	SELECT deleted FROM pipeline.apply_changes('brush_changes', 'brush', '{color}', 'seq')});
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'later' AND wait_event_type = 'Lock'}),

@@ -9,7 +9,6 @@
 # starve the refresh.
 use strict;
 use warnings;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
@@ -31,31 +30,11 @@ $node->safe_psql('postgres', q{
 	INSERT INTO src SELECT g, g FROM generate_series(101, 150) g;
 });
 
-# a session in the background, named so that pg_stat_activity finds it:
-# one query string, or with $script a file psql runs (a transaction a
-# statement)
-sub session
-{
-	my ($name, $sql, $script) = @_;
-	my ($out, $err) = ('', '');
-	my @psql = ('psql', '-X', '-At', '-d', $node->connstr('postgres') . " application_name=$name");
-	my $h = IPC::Run::start([ @psql, $script ? ('-f', $script) : ('-c', $sql) ],
-		'>', \$out, '2>', \$err);
-	return { handle => $h, out => \$out, err => \$err };
-}
-
-sub wait_event_of
-{
-	my ($name, $event) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$name' AND wait_event = '$event'");
-}
-
 # 1. a reader holds the view; the refresh waits for it without queueing
-my $holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
-ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view in an open transaction');
-my $refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
-ok(wait_event_of('refresher', 'Extension'), 'the refresh waits to swap its rows in');
+my $holder = PipelineNode->background_session($node, 'holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'a reader holds the view in an open transaction');
+my $refresh = PipelineNode->background_session($node, 'refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(PipelineNode->wait_event_of($node, 'refresher', 'Extension'), 'the refresh waits to swap its rows in');
 is($node->safe_psql('postgres', q{SET lock_timeout = '5s'; SELECT count(*) FROM mv_scores}),
 	'100', 'a later reader does not wait behind it, and sees the old rows');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'refresher' AND state = 'active'}),
@@ -70,8 +49,8 @@ is($node->safe_psql('postgres', q{SET enable_seqscan = off; SELECT count(*) FROM
 
 # 2. lock_timeout bounds that wait, as it bounds a queued lock request
 $node->safe_psql('postgres', q{INSERT INTO src VALUES (151, 151)});
-$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
-ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view again');
+$holder = PipelineNode->background_session($node, 'holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'a reader holds the view again');
 my ($ret, $out, $err) = $node->psql('postgres',
 	q{SET lock_timeout = '300ms'; SELECT status FROM pipeline.refresh('mv_scores')});
 like($err, qr/canceling statement due to lock timeout/, 'the refresh gives up after lock_timeout');
@@ -84,18 +63,18 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname LI
 # session's own again afterwards
 $node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'holder'});
 $holder->{handle}->finish;
-$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(7); COMMIT');
-ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view for 7 s');
+$holder = PipelineNode->background_session($node, 'holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(7); COMMIT');
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'a reader holds the view for 7 s');
 is($node->safe_psql('postgres',
 	q{SET lock_timeout = '60s'; SELECT status FROM pipeline.refresh('mv_scores'); SHOW lock_timeout}),
 	"succeeded\n1min", 'the refresh waits it out, and leaves lock_timeout as it was');
 $holder->{handle}->finish;
-$holder = session('holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
-ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view once more');
+$holder = PipelineNode->background_session($node, 'holder', 'BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(600); COMMIT');
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'a reader holds the view once more');
 
 # 3. a cancel ends the wait too
-$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
-ok(wait_event_of('refresher', 'Extension'), 'a refresh waits for the reader again');
+$refresh = PipelineNode->background_session($node, 'refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(PipelineNode->wait_event_of($node, 'refresher', 'Extension'), 'a refresh waits for the reader again');
 $node->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'refresher'});
 $refresh->{handle}->finish;
 like(${ $refresh->{err} }, qr/canceling statement due to user request/, 'a cancel ends its wait');
@@ -104,11 +83,11 @@ $holder->{handle}->finish;
 
 # 4. the reader waits for the refresh in turn: a deadlock, found and broken
 # once the refresh queues for its lock
-$holder = session('holder', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(3);
+$holder = PipelineNode->background_session($node, 'holder', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(3);
 	SELECT status FROM pipeline.refresh('mv_scores'); COMMIT});
-ok(wait_event_of('holder', 'PgSleep'), 'a reader holds the view and will refresh it');
-$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
-ok(wait_event_of('refresher', 'Extension'), 'a refresh waits for that reader');
+ok(PipelineNode->wait_event_of($node, 'holder', 'PgSleep'), 'a reader holds the view and will refresh it');
+$refresh = PipelineNode->background_session($node, 'refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+ok(PipelineNode->wait_event_of($node, 'refresher', 'Extension'), 'a refresh waits for that reader');
 $refresh->{handle}->finish;
 $holder->{handle}->finish;
 my $errors = ${ $refresh->{err} } . ${ $holder->{err} };
@@ -122,9 +101,9 @@ $node->safe_psql('postgres', q{
 	SELECT pipeline.create_matview('public', 'other', 'SELECT id FROM src', '1 hour', refresh_mode => 'full');
 	INSERT INTO src VALUES (152, 152);
 });
-my $first = session('first', q{BEGIN; SELECT count(*) FROM mv_other; SELECT pg_sleep(1);
+my $first = PipelineNode->background_session($node, 'first', q{BEGIN; SELECT count(*) FROM mv_other; SELECT pg_sleep(1);
 	SELECT status FROM pipeline.refresh('mv_scores', false); COMMIT});
-my $second = session('second', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(1);
+my $second = PipelineNode->background_session($node, 'second', q{BEGIN; SELECT count(*) FROM mv_scores; SELECT pg_sleep(1);
 	SELECT status FROM pipeline.refresh('mv_other', false); COMMIT});
 $first->{handle}->finish;
 $second->{handle}->finish;
@@ -139,11 +118,11 @@ is($node->safe_psql('postgres', q{SELECT (SELECT count(*) FROM mv_scores) + (SEL
 $node->safe_psql('postgres', q{INSERT INTO src VALUES (153, 153)});
 my $loop = PostgreSQL::Test::Utils::tempdir() . '/reader_loop.sql';
 PostgreSQL::Test::Utils::append_to_file($loop, "SELECT count(*) FROM mv_scores, pg_sleep(0.4);\n" x 60);
-my $reader1 = session('reader1', undef, $loop);
+my $reader1 = PipelineNode->background_session($node, 'reader1', undef, $loop);
 Time::HiRes::sleep(0.2);
-my $reader2 = session('reader2', undef, $loop);
-ok(wait_event_of('reader2', 'PgSleep'), 'two readers take turns holding the view');
-$refresh = session('refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
+my $reader2 = PipelineNode->background_session($node, 'reader2', undef, $loop);
+ok(PipelineNode->wait_event_of($node, 'reader2', 'PgSleep'), 'two readers take turns holding the view');
+$refresh = PipelineNode->background_session($node, 'refresher', q{SELECT status FROM pipeline.refresh('mv_scores')});
 $refresh->{handle}->finish;
 is(${ $refresh->{out} }, "succeeded\n", 'the refresh finishes');
 is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name IN ('reader1', 'reader2') AND wait_event = 'PgSleep'}),
