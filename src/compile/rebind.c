@@ -694,8 +694,7 @@ lock_renamed_object(Node *stmt)
 		if (type == OBJECT_EXTENSION)
 			lock_member_relations(address.objectId);
 		/* tried first: while one long holder runs, later ones pass it */
-		lock_trying_first(address.classId, address.objectId, AccessExclusiveLock,
-						  "Definitions and refreshes of views naming, or applies of changes with values of,");
+		lock_trying_first(address.classId, address.objectId, AccessExclusiveLock);
 
 		/*
 		 * A rename committed while we waited may have given the name to

@@ -213,8 +213,7 @@ lock_changed_types(List *changed_types)
 	ListCell   *lc;
 
 	foreach(lc, changed_types)
-		lock_trying_first(TypeRelationId, lfirst_oid(lc), AccessExclusiveLock,
-						  "Applies of changes with values of");
+		lock_trying_first(TypeRelationId, lfirst_oid(lc), AccessExclusiveLock);
 }
 
 /*

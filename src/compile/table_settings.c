@@ -335,42 +335,29 @@ published(Oid relid)
 }
 
 /*
- * A publication that publishes relid but not truncates would leave its
- * subscribers the old rows beside the new ones after a rebuild, silently:
- * an error for one naming the table, which can be told to publish
- * truncates or lose the table; a warning for one of all tables or of its
- * schema, which cannot lose it (and may serve others who want no
- * truncates).
+ * A publication that publishes relid's inserts but not truncates gives
+ * its subscribers the new rows beside the old ones after a rebuild: a
+ * warning names it (not an error: the statement may be another role's
+ * redefinition upstream, and an insert-only publication may be meant).
  */
 static void
-refuse_publications_without_truncate(Oid relid, const char *qname)
+warn_of_publications_without_truncate(Oid relid, const char *qname)
 {
 	ListCell   *lc;
-	List	   *wide = list_concat(GetAllTablesPublications(),
-								   GetSchemaPublications(get_rel_namespace(relid)));
+	List	   *publications = list_concat(list_concat(GetRelationPublications(relid),
+													   GetAllTablesPublications()),
+										   GetSchemaPublications(get_rel_namespace(relid)));
 
-	foreach(lc, GetRelationPublications(relid))
+	foreach(lc, publications)
 	{
 		Publication *pub = GetPublication(lfirst_oid(lc));
 
-		if (!pub->pubactions.pubtruncate)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot rebuild %s: publication %s publishes it but not truncates",
-							qname, quote_identifier(pub->name)),
-					 errdetail("A rebuild replaces the table; its subscribers drop the old rows when the new table is truncated before it is filled, and would keep them beside the new ones otherwise."),
-					 errhint("Let the publication publish truncates (ALTER PUBLICATION ... SET (publish = ...)), or remove the table from it first.")));
-	}
-	foreach(lc, wide)
-	{
-		Publication *pub = GetPublication(lfirst_oid(lc));
-
-		if (!pub->pubactions.pubtruncate)
+		if (pub->pubactions.pubinsert && !pub->pubactions.pubtruncate)
 			ereport(WARNING,
 					(errmsg("subscribers of publication %s keep the rows %s had before this rebuild beside its new ones",
 							quote_identifier(pub->name), qname),
-					 errdetail("The publication does not publish truncates, and a rebuild replaces the table."),
-					 errhint("Let the publication publish truncates (ALTER PUBLICATION ... SET (publish = ...)).")));
+					 errdetail("A rebuild replaces the table, and drops the old rows on subscribers by truncating the new table, which the publication does not publish."),
+					 errhint("Let the publication publish truncates (ALTER PUBLICATION ... SET (publish = ...)); a subscriber's copy loses the old rows when it is emptied and copied again.")));
 	}
 }
 
@@ -484,7 +471,7 @@ table_settings_restore_empty(PendingView *v, TableSettings *settings)
 	if (XLogLogicalInfoActive() && get_rel_relkind(v->newrelid) == RELKIND_RELATION &&
 		published(v->newrelid))
 	{
-		refuse_publications_without_truncate(v->newrelid, qname);
+		warn_of_publications_without_truncate(v->newrelid, qname);
 		runas_ddl(v->owner, psprintf("TRUNCATE %s", qname));
 	}
 }

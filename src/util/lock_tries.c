@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -18,6 +17,15 @@
 #include "utils/memutils.h"
 
 #include "util/lock_tries.h"
+
+static void
+set_object_tag(LOCKTAG *tag, Oid classid, Oid objid)
+{
+	if (classid == RelationRelationId)
+		SET_LOCKTAG_RELATION(*tag, MyDatabaseId, objid);
+	else
+		SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, classid, objid, 0);
+}
 
 static bool
 try_lock(Oid classid, Oid objid, LOCKMODE mode)
@@ -50,67 +58,110 @@ queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 		AtEOXact_GUC(false, level);
 }
 
+/* The transactions of other sessions holding tag in a mode that conflicts. */
+static List *
+holders(const LOCKTAG *tag, LOCKMODE mode)
+{
+	List	   *found = NIL;
+
+	for (VirtualTransactionId *v = GetLockConflicts(tag, mode, NULL); VirtualTransactionIdIsValid(*v); v++)
+	{
+		VirtualTransactionId *copy = palloc(sizeof(VirtualTransactionId));
+
+		*copy = *v;
+		found = lappend(found, copy);
+	}
+	return found;
+}
+
+/* Whether one of first is in now. */
+static bool
+any_still_there(List *first, List *now)
+{
+	ListCell   *a;
+	ListCell   *b;
+
+	foreach(a, first)
+		foreach(b, now)
+			if (VirtualTransactionIdEquals(*(VirtualTransactionId *) lfirst(a),
+										   *(VirtualTransactionId *) lfirst(b)))
+				return true;
+	return false;
+}
+
 /*
- * Whether no other session holds the object in a mode that conflicts:
- * then what stands in the way is a request already queued, which waits
- * for a lock of this session's (or goes ahead in a moment), and a queued
- * request of ours is what lets it go.
+ * Whether another session waits for a lock this one holds: a wait that
+ * tries stays out of the deadlock detector's sight, so a cycle through it
+ * would last until the tries end.
  */
 static bool
-only_queued_requests(Oid classid, Oid objid, LOCKMODE mode)
+someone_waits_for_us(void)
 {
-	/* GetLockConflicts() allocates at every try of a long wait */
-	MemoryContext probe = AllocSetContextCreate(CurrentMemoryContext, "lock tries probe",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContext caller = MemoryContextSwitchTo(probe);
-	LOCKTAG		tag;
-	bool		none;
+	LockData   *locks = GetLockStatusData();
 
-	if (classid == RelationRelationId)
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, objid);
-	else
-		SET_LOCKTAG_OBJECT(tag, MyDatabaseId, classid, objid, 0);
-	none = !VirtualTransactionIdIsValid(*GetLockConflicts(&tag, mode, NULL));
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(probe);
-	return none;
+	for (int w = 0; w < locks->nelements; w++)
+	{
+		LockInstanceData *waiter = &locks->locks[w];
+
+		if (waiter->waitLockMode == NoLock || waiter->pid == MyProcPid)
+			continue;
+		for (int h = 0; h < locks->nelements; h++)
+		{
+			LockInstanceData *held = &locks->locks[h];
+
+			if (held->pid == MyProcPid &&
+				memcmp(&held->locktag, &waiter->locktag, sizeof(LOCKTAG)) == 0 &&
+				(held->holdMask &
+				 GetLockTagsMethodTable(&held->locktag)->conflictTab[waiter->waitLockMode]) != 0)
+				return true;
+		}
+	}
+	return false;
 }
 
 void
-lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_of)
+lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
 {
+	/* what the tries look at is allocated anew at each */
+	MemoryContext probe;
+	MemoryContext caller;
+	LOCKTAG		tag;
+	List	   *first;
 	instr_time	start;
 	long		pause_ms = 1;
+	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
 
+	if (try_lock(classid, objid, mode))
+		return;
 	INSTR_TIME_SET_CURRENT(start);
-	while (!try_lock(classid, objid, mode))
+	set_object_tag(&tag, classid, objid);
+	first = holders(&tag, mode);
+	probe = AllocSetContextCreate(CurrentMemoryContext, "lock tries", ALLOCSET_SMALL_SIZES);
+	caller = MemoryContextSwitchTo(probe);
+	for (;;)
 	{
 		instr_time	now;
 		double		waited_ms;
+		List	   *holding;
 
-		INSTR_TIME_SET_CURRENT(now);
-		INSTR_TIME_SUBTRACT(now, start);
-		waited_ms = INSTR_TIME_GET_MILLISEC(now);
-		if (LockTimeout > 0 && waited_ms >= LockTimeout)
-		{
-			ObjectAddress object = {classid, objid, 0};
-			char	   *name = getObjectDescription(&object, true);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("canceling statement due to lock timeout"),
-					 errdetail("%s %s held it longer than lock_timeout while this statement waited.",
-							   holders_of, name ? name : "the object")));
-		}
-		if (waited_ms >= LOCK_TRIES_MS || only_queued_requests(classid, objid, mode))
-		{
-			queue_for_lock(classid, objid, mode, waited_ms);
-			return;
-		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 pause_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		pause_ms = Min(pause_ms * 2, LOCK_TRIES_MAX_PAUSE_MS);
+		if (try_lock(classid, objid, mode))
+			break;
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		waited_ms = INSTR_TIME_GET_MILLISEC(now);
+		MemoryContextReset(probe);
+		holding = holders(&tag, mode);
+		if (waited_ms >= tries_ms || !any_still_there(first, holding) || someone_waits_for_us())
+		{
+			queue_for_lock(classid, objid, mode, waited_ms);
+			break;
+		}
 	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(probe);
 }

@@ -12,23 +12,24 @@
 #include "storage/lockdefs.h"
 
 /*
- * How long a lock is tried without queueing (as long as VACUUM tries for
- * the lock to truncate a table), and the longest pause between two tries.
+ * How long a lock is tried without queueing at most (as long as VACUUM
+ * tries for the lock to truncate a table), and the longest pause between
+ * two tries.
  */
 #define LOCK_TRIES_MS 5000
 #define LOCK_TRIES_MAX_PAUSE_MS 50
 
 /*
  * Locks object objid of catalog classid (RelationRelationId: the relation
- * objid) in mode.  While another session holds it, it is tried without
- * queueing, for up to LOCK_TRIES_MS; after that, or once only queued
- * requests stand in the way, it queues as any request does, so holders
- * that always overlap cannot starve the caller and a cycle of waits
- * reaches the deadlock detector.  lock_timeout bounds the tries and the
- * queued wait together; when it ends the tries, the error's detail names
- * who held the object as holders_of followed by the object ("Readers of"
- * "materialized view v").  Waits as wait event Extension.
+ * objid) in mode.  While the sessions that held it at the first try still
+ * hold it, it is tried without queueing, so sessions arriving meanwhile
+ * pass it; it queues as any request does once those are gone (what holds
+ * it then came during the tries, and a stream of short holders does not
+ * starve it), once another session waits for a lock this one holds (so
+ * that a cycle reaches the deadlock detector), or after LOCK_TRIES_MS, or
+ * half of lock_timeout, which bounds the tries and the queued wait
+ * together.  Tries wait as wait event Extension.
  */
-extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode, const char *holders_of);
+extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
 
 #endif

@@ -134,7 +134,7 @@ swap_refresh(Oid relid, const char *options_json)
 	dest->rDestroy(dest);
 
 	/* readers arriving while an earlier one finishes are not held behind it */
-	lock_trying_first(RelationRelationId, relid, AccessExclusiveLock, "Readers of");
+	lock_trying_first(RelationRelationId, relid, AccessExclusiveLock);
 	runas_begin_owner_session(&ra, rel->rd_rel->relowner);
 	finish_heap_swap(relid, new_heap, false, false, true, true,
 					 RecentXmin, ReadNextMultiXactId(), persistence);
