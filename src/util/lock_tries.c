@@ -98,23 +98,23 @@ static bool
 someone_waits_for_us(void)
 {
 	LockData   *locks = GetLockStatusData();
+	LockInstanceData **ours = palloc(sizeof(LockInstanceData *) * Max(locks->nelements, 1));
+	int			nours = 0;
 
+	for (int i = 0; i < locks->nelements; i++)
+		if (locks->locks[i].pid == MyProcPid && locks->locks[i].holdMask != 0)
+			ours[nours++] = &locks->locks[i];
 	for (int w = 0; w < locks->nelements; w++)
 	{
 		LockInstanceData *waiter = &locks->locks[w];
 
 		if (waiter->waitLockMode == NoLock || waiter->pid == MyProcPid)
 			continue;
-		for (int h = 0; h < locks->nelements; h++)
-		{
-			LockInstanceData *held = &locks->locks[h];
-
-			if (held->pid == MyProcPid &&
-				memcmp(&held->locktag, &waiter->locktag, sizeof(LOCKTAG)) == 0 &&
-				(held->holdMask &
-				 GetLockTagsMethodTable(&held->locktag)->conflictTab[waiter->waitLockMode]) != 0)
+		for (int h = 0; h < nours; h++)
+			if (memcmp(&ours[h]->locktag, &waiter->locktag, sizeof(LOCKTAG)) == 0 &&
+				(ours[h]->holdMask &
+				 GetLockTagsMethodTable(&waiter->locktag)->conflictTab[waiter->waitLockMode]) != 0)
 				return true;
-		}
 	}
 	return false;
 }
@@ -164,4 +164,5 @@ lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
 	}
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(probe);
+	list_free_deep(first);
 }
