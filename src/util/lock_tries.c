@@ -13,10 +13,18 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "util/lock_tries.h"
+
+/*
+ * How often the tries read the whole lock table for sessions waiting for
+ * this one (someone_waits_for_us()): reading it holds every lock-manager
+ * partition a moment, and costs more the more locks are held.
+ */
+#define LOCK_TRIES_SCAN_MS 200
 
 static void
 set_object_tag(LOCKTAG *tag, Oid classid, Oid objid)
@@ -90,6 +98,29 @@ any_still_there(List *first, List *now)
 }
 
 /*
+ * Whether one of holding is trying for a lock itself (a statement here, in
+ * another session): a cycle of sessions that all try (two that upgrade
+ * the lock they hold, say) would hide from the deadlock detector until
+ * their tries end.  Any wait of an extension's counts; the price of a
+ * wrong guess is a plain queued request.
+ */
+static bool
+holder_tries_too(List *holding)
+{
+	ListCell   *lc;
+
+	foreach(lc, holding)
+	{
+		VirtualTransactionId *vxid = lfirst(lc);
+		PGPROC	   *proc = BackendIdGetProc(vxid->backendId);
+
+		if (proc != NULL && proc->wait_event_info == PG_WAIT_EXTENSION)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Whether another session waits for a lock this one holds: a wait that
  * tries stays out of the deadlock detector's sight, so a cycle through it
  * would last until the tries end.
@@ -119,50 +150,76 @@ someone_waits_for_us(void)
 	return false;
 }
 
-void
-lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
+static double
+elapsed_ms(instr_time start)
 {
-	/* what the tries look at is allocated anew at each */
-	MemoryContext probe;
-	MemoryContext caller;
-	LOCKTAG		tag;
-	List	   *first;
-	instr_time	start;
-	long		pause_ms = 1;
-	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
+	instr_time	now;
 
-	if (try_lock(classid, objid, mode))
-		return;
-	INSTR_TIME_SET_CURRENT(start);
-	set_object_tag(&tag, classid, objid);
-	first = holders(&tag, mode);
-	probe = AllocSetContextCreate(CurrentMemoryContext, "lock tries", ALLOCSET_SMALL_SIZES);
-	caller = MemoryContextSwitchTo(probe);
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+/*
+ * The tries (lock_tries.h): true once the lock is had, false when it is
+ * time to queue for it.
+ */
+static bool
+tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_time start)
+{
+	MemoryContext tries = AllocSetContextCreate(CurrentMemoryContext, "lock tries",
+												ALLOCSET_SMALL_SIZES);
+
+	/* what one try looks at */
+	MemoryContext probe = AllocSetContextCreate(tries, "lock try", ALLOCSET_SMALL_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(tries);
+	List	   *first = holders(tag, mode);
+	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
+	double		next_scan_ms = 0;
+	long		pause_ms = 1;
+	bool		had = false;
+
+	MemoryContextSwitchTo(probe);
 	for (;;)
 	{
-		instr_time	now;
-		double		waited_ms;
+		double		waited_ms = elapsed_ms(start);
 		List	   *holding;
 
+		MemoryContextReset(probe);
+		holding = holders(tag, mode);
+		if (waited_ms >= tries_ms || !any_still_there(first, holding) || holder_tries_too(holding))
+			break;
+		/* the whole lock table is read: not at every try */
+		if (waited_ms >= next_scan_ms)
+		{
+			if (someone_waits_for_us())
+				break;
+			next_scan_ms = waited_ms + LOCK_TRIES_SCAN_MS;
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 pause_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		pause_ms = Min(pause_ms * 2, LOCK_TRIES_MAX_PAUSE_MS);
-		if (try_lock(classid, objid, mode))
+		if ((had = try_lock(classid, objid, mode)))
 			break;
-		INSTR_TIME_SET_CURRENT(now);
-		INSTR_TIME_SUBTRACT(now, start);
-		waited_ms = INSTR_TIME_GET_MILLISEC(now);
-		MemoryContextReset(probe);
-		holding = holders(&tag, mode);
-		if (waited_ms >= tries_ms || !any_still_there(first, holding) || someone_waits_for_us())
-		{
-			queue_for_lock(classid, objid, mode, waited_ms);
-			break;
-		}
 	}
 	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(probe);
-	list_free_deep(first);
+	MemoryContextDelete(tries);
+	return had;
+}
+
+void
+lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	instr_time	start;
+
+	if (try_lock(classid, objid, mode))
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+	set_object_tag(&tag, classid, objid);
+	if (tries_succeed(classid, objid, mode, &tag, start))
+		return;
+	queue_for_lock(classid, objid, mode, elapsed_ms(start));
 }

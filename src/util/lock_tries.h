@@ -25,10 +25,12 @@
  * hold it, it is tried without queueing, so sessions arriving meanwhile
  * pass it; it queues as any request does once those are gone (what holds
  * it then came during the tries, and a stream of short holders does not
- * starve it), once another session waits for a lock this one holds (so
- * that a cycle reaches the deadlock detector), or after LOCK_TRIES_MS, or
- * half of lock_timeout, which bounds the tries and the queued wait
- * together.  Tries wait as wait event Extension.
+ * starve it; a long one that came meanwhile is waited for as it is), after
+ * LOCK_TRIES_MS, or half of lock_timeout (which bounds the tries and the
+ * queued wait together), and at once where trying could hide a cycle of
+ * waits from the deadlock detector: when a holder is trying for a lock
+ * itself, or another session waits for a lock this one holds.  Tries wait
+ * as wait event Extension.
  */
 extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
 

@@ -144,5 +144,34 @@ $rename->{handle}->finish;
 my $errors = ${ $cycle->{err} } . ${ $rename->{err} };
 is((() = $errors =~ /deadlock detected/g), 1, 'renames of both in one transaction: a deadlock, found and broken in one session');
 
+# 7. two transactions that applied keys of a type and then each rename one
+# of its labels upgrade the same lock: a deadlock, queued for at once and
+# found at deadlock_timeout (1 s), not left to the tries, where a
+# lock_timeout of 1.8 s would have ended it first as a lock timeout
+$node->safe_psql('postgres', q{
+	CREATE TYPE hue AS ENUM ('a', 'b', 'c');
+	CREATE TABLE hue1 (hue hue PRIMARY KEY, v text, seq bigint);
+	CREATE TABLE hue1_changes (hue hue, v text, seq bigint, op text);
+	CREATE TABLE hue2 (LIKE hue1 INCLUDING ALL);
+	CREATE TABLE hue2_changes (LIKE hue1_changes);
+});
+my @upgraders;
+for my $i (1, 2)
+{
+	my $label = $i == 1 ? 'a' : 'b';
+	push @upgraders, PipelineNode->background_session($node, "upgrader$i", qq{BEGIN;
+		INSERT INTO hue${i}_changes VALUES ('c', NULL, 1, 'D');
+		SELECT deleted FROM pipeline.apply_changes('hue${i}_changes', 'hue$i', '{hue}', 'seq');
+		SELECT pg_sleep(1);
+		SET lock_timeout = '1800ms';
+		ALTER TYPE hue RENAME VALUE '$label' TO '${label}2';
+		COMMIT});
+	ok(PipelineNode->wait_event_of($node, "upgrader$i", 'PgSleep'), "transaction $i applied keys of the type");
+}
+$_->{handle}->finish for @upgraders;
+$errors = join '', map { ${ $_->{err} } } @upgraders;
+is((() = $errors =~ /deadlock detected/g), 1, 'two renames upgrading the apply\'s lock: a deadlock, broken in one session');
+unlike($errors, qr/lock timeout/, 'found before lock_timeout');
+
 $node->stop;
 done_testing();
