@@ -36,6 +36,7 @@
 #include "model/catalog.h"
 #include "schedule/run.h"
 #include "schedule/schedule.h"
+#include "util/lock_tries.h"
 #include "util/settings.h"
 #include "util/runas.h"
 #include "util/subxact.h"
@@ -78,26 +79,15 @@ claim_work(void *arg)
 
 /*
  * The transactions holding the view's lock against a claim (SHARE UPDATE
- * EXCLUSIVE, refresh_lock_with_upstreams()), as palloc'd
- * VirtualTransactionIds: one lock manager lookup.
+ * EXCLUSIVE, refresh_lock_with_upstreams()).
  */
 static List *
 view_holders(Oid relid)
 {
-	List	   *holders = NIL;
 	LOCKTAG		tag;
-	VirtualTransactionId *vxids;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	for (vxids = GetLockConflicts(&tag, ShareUpdateExclusiveLock, NULL);
-		 VirtualTransactionIdIsValid(*vxids); vxids++)
-	{
-		VirtualTransactionId *holder = palloc(sizeof(VirtualTransactionId));
-
-		*holder = *vxids;
-		holders = lappend(holders, holder);
-	}
-	return holders;
+	return lock_holders(&tag, ShareUpdateExclusiveLock);
 }
 
 /*
@@ -108,21 +98,7 @@ view_holders(Oid relid)
 static bool
 changed_hands(List *before, List *now)
 {
-	ListCell   *b;
-	ListCell   *n;
-
-	if (before == NIL || now == NIL)
-		return false;
-	foreach(b, before)
-	{
-		foreach(n, now)
-		{
-			if (VirtualTransactionIdEquals(*(VirtualTransactionId *) lfirst(b),
-										   *(VirtualTransactionId *) lfirst(n)))
-				return false;
-		}
-	}
-	return true;
+	return before != NIL && now != NIL && !lock_holders_in_common(before, now);
 }
 
 /*

@@ -66,9 +66,8 @@ queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 		AtEOXact_GUC(false, level);
 }
 
-/* The transactions of other sessions holding tag in a mode that conflicts. */
-static List *
-holders(const LOCKTAG *tag, LOCKMODE mode)
+List *
+lock_holders(const LOCKTAG *tag, LOCKMODE mode)
 {
 	List	   *found = NIL;
 
@@ -82,15 +81,14 @@ holders(const LOCKTAG *tag, LOCKMODE mode)
 	return found;
 }
 
-/* Whether one of first is in now. */
-static bool
-any_still_there(List *first, List *now)
+bool
+lock_holders_in_common(List *some, List *others)
 {
 	ListCell   *a;
 	ListCell   *b;
 
-	foreach(a, first)
-		foreach(b, now)
+	foreach(a, some)
+		foreach(b, others)
 			if (VirtualTransactionIdEquals(*(VirtualTransactionId *) lfirst(a),
 										   *(VirtualTransactionId *) lfirst(b)))
 				return true;
@@ -173,7 +171,7 @@ tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 	/* what one try looks at */
 	MemoryContext probe = AllocSetContextCreate(tries, "lock try", ALLOCSET_SMALL_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(tries);
-	List	   *first = holders(tag, mode);
+	List	   *first = lock_holders(tag, mode);
 	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
 	double		next_scan_ms = 0;
 	long		pause_ms = 1;
@@ -186,8 +184,8 @@ tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 		List	   *holding;
 
 		MemoryContextReset(probe);
-		holding = holders(tag, mode);
-		if (waited_ms >= tries_ms || !any_still_there(first, holding) || holder_tries_too(holding))
+		holding = lock_holders(tag, mode);
+		if (waited_ms >= tries_ms || !lock_holders_in_common(first, holding) || holder_tries_too(holding))
 			break;
 		/* the whole lock table is read: not at every try */
 		if (waited_ms >= next_scan_ms)

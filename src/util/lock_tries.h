@@ -9,7 +9,8 @@
 #ifndef PIPELINE_LOCK_TRIES_H
 #define PIPELINE_LOCK_TRIES_H
 
-#include "storage/lockdefs.h"
+#include "nodes/pg_list.h"
+#include "storage/lock.h"
 
 /*
  * How long a lock is tried without queueing at most (as long as VACUUM
@@ -33,5 +34,13 @@
  * as wait event Extension.
  */
 extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
+
+/*
+ * The transactions of other sessions holding tag in a mode that conflicts
+ * with mode, as palloc'd VirtualTransactionIds (one lock manager lookup);
+ * whether two such lists share one.
+ */
+extern List *lock_holders(const LOCKTAG *tag, LOCKMODE mode);
+extern bool lock_holders_in_common(List *some, List *others);
 
 #endif
