@@ -324,29 +324,26 @@ index_of_new_relation(PendingView *v, const char *index, const char *what)
 }
 
 /*
- * Whether a publication publishes relid: by name, as one of all tables, or
+ * The publications that publish relid: by name, as one of all tables, or
  * of its schema.
  */
-static bool
-published(Oid relid)
+static List *
+publications_of(Oid relid)
 {
-	return GetRelationPublications(relid) != NIL || GetAllTablesPublications() != NIL ||
-		GetSchemaPublications(get_rel_namespace(relid)) != NIL;
+	return list_concat(list_concat(GetRelationPublications(relid), GetAllTablesPublications()),
+					   GetSchemaPublications(get_rel_namespace(relid)));
 }
 
 /*
- * A publication that publishes relid's inserts but not truncates gives
+ * A publication that publishes its table's inserts but not truncates gives
  * its subscribers the new rows beside the old ones after a rebuild: a
  * warning names it (not an error: the statement may be another role's
  * redefinition upstream, and an insert-only publication may be meant).
  */
 static void
-warn_of_publications_without_truncate(Oid relid, const char *qname)
+warn_of_publications_without_truncate(List *publications, const char *qname)
 {
 	ListCell   *lc;
-	List	   *publications = list_concat(list_concat(GetRelationPublications(relid),
-													   GetAllTablesPublications()),
-										   GetSchemaPublications(get_rel_namespace(relid)));
 
 	foreach(lc, publications)
 	{
@@ -468,11 +465,15 @@ table_settings_restore_empty(PendingView *v, TableSettings *settings)
 	 * old relation is dropped: a TRUNCATE of the new one is, before the
 	 * fill's inserts.
 	 */
-	if (XLogLogicalInfoActive() && get_rel_relkind(v->newrelid) == RELKIND_RELATION &&
-		published(v->newrelid))
+	if (XLogLogicalInfoActive() && get_rel_relkind(v->newrelid) == RELKIND_RELATION)
 	{
-		warn_of_publications_without_truncate(v->newrelid, qname);
-		runas_ddl(v->owner, psprintf("TRUNCATE %s", qname));
+		List	   *publications = publications_of(v->newrelid);
+
+		if (publications != NIL)
+		{
+			warn_of_publications_without_truncate(publications, qname);
+			runas_ddl(v->owner, psprintf("TRUNCATE %s", qname));
+		}
 	}
 }
 
