@@ -301,7 +301,10 @@ note_mark(Oid relid, Oid type)
  * inheritors, unless ONLY), in its order, before any view's: a stream that
  * reads the relation then waits for the statement as the statement would
  * wait for it, and a transaction that wrote to the relation and then
- * refreshes the stream does not deadlock with it.
+ * refreshes the stream does not deadlock with it.  Its name is looked up
+ * again, as the statement will: checked to be the caller's before the
+ * lock, as PostgreSQL does, or a name that moved while we waited for the
+ * types' locks would have the caller queue for another role's table.
  */
 static void
 lock_altered_relation(Node *stmt)
@@ -314,7 +317,8 @@ lock_altered_relation(Node *stmt)
 		return;
 	alter = (AlterTableStmt *) stmt;
 	mode = AlterTableGetLockLevel(alter->cmds);
-	relid = RangeVarGetRelid(alter->relation, mode, true);
+	relid = RangeVarGetRelidExtended(alter->relation, mode, RVR_MISSING_OK,
+									 RangeVarCallbackOwnsRelation, NULL);
 	if (OidIsValid(relid) && alter->relation->inh)
 		(void) find_all_inheritors(relid, mode, NULL);
 }

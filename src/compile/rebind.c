@@ -41,6 +41,7 @@
 
 #include "compile/rebind.h"
 #include "model/catalog.h"
+#include "model/dag.h"
 #include "util/analyze.h"
 #include "util/lock_tries.h"
 #include "util/relation_name.h"
@@ -61,6 +62,9 @@ typedef struct BoundView
 	MatviewType type;
 	char	   *options;		/* its options as stored */
 	List	   *expectations;	/* its expectations, analyzed before */
+	ResourceOwner statement_owner;	/* the statement's, which holds... */
+	List	   *held;			/* ...an ACCESS SHARE lock for it on these */
+	char	   *stored_after;	/* the bound query as the statement left it */
 } BoundView;
 
 struct Rebinding
@@ -92,16 +96,53 @@ binds_queries_here(void)
 		catalog_binds_queries();
 }
 
-/* analyze_one() of a view's bound query as its owner, for subxact_try() */
+/*
+ * Locks relids in ACCESS SHARE mode for the statement's resource owner and
+ * notes them in view->held.  An analysis runs in a subtransaction that is
+ * rolled back, taking the locks it took with it: these are the ones that
+ * keep what the analyzed tree names until the statement is done with it,
+ * and that rebind_after() can let go of when the statement did not change
+ * the view.  Taken while the analysis still holds them: no wait.
+ */
+static void
+hold_for_statement(BoundView *view, List *relids)
+{
+	ResourceOwner analysis_owner = CurrentResourceOwner;
+	ListCell   *lc;
+
+	CurrentResourceOwner = view->statement_owner;
+	foreach(lc, relids)
+	{
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
+		view->held = lappend_oid(view->held, lfirst_oid(lc));
+	}
+	CurrentResourceOwner = analysis_owner;
+}
+
+/* Lets go of what hold_for_statement() locked for view. */
+static void
+let_go(BoundView *view)
+{
+	ListCell   *lc;
+
+	if (CurrentResourceOwner != view->statement_owner)
+		return;					/* kept to the end of the transaction */
+	foreach(lc, view->held)
+		UnlockRelationOid(lfirst_oid(lc), AccessShareLock);
+	view->held = NIL;
+}
+
+/* analyze_one() of a view's bound query as its owner, for subxact_probe() */
 static void
 analyze_as_owner(void *arg)
 {
 	BoundView  *view = (BoundView *) arg;
 
 	view->query = analyze_bound(view->stored, view->owner);
+	hold_for_statement(view, dag_relations_named(view->query));
 }
 
-/* audit_analyze_stored() of a view's expectations, for subxact_try() */
+/* audit_analyze_stored() of a view's expectations, for subxact_probe() */
 static void
 analyze_expectations(void *arg)
 {
@@ -111,6 +152,8 @@ analyze_expectations(void *arg)
 	runas_begin_internal(&ra, view->owner);
 	view->expectations = audit_analyze_stored(view->relid, view->type, view->options);
 	runas_end(&ra);
+	/* each was analyzed as a row of the view's relation */
+	hold_for_statement(view, list_make1_oid(view->relid));
 }
 
 /*
@@ -395,13 +438,14 @@ views_before(Rebinding *rebinding)
 		view->owner = catalog_relation_owner(view->relid);
 		view->type = matview_type_from_name(spi_rows_text(rows, i, 2));
 		view->options = spi_rows_text(rows, i, 3);
+		view->statement_owner = CurrentResourceOwner;
 
 		/*
 		 * its expectations name their columns and functions as bound queries
 		 * do
 		 */
 		if (audit_has_expectations(view->options) &&
-			view_left_as_is(subxact_try(analyze_expectations, view, false)))
+			view_left_as_is(subxact_probe(analyze_expectations, view)))
 			view->expectations = NIL;
 		/* the view itself: only its expectations can name its own columns */
 		if (list_member_oid(renamed, view->relid))
@@ -413,7 +457,7 @@ views_before(Rebinding *rebinding)
 		/* a table (stream or differential view) keeps no rule to deparse */
 		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
-			ErrorData  *edata = subxact_try(analyze_as_owner, view, false);
+			ErrorData  *edata = subxact_probe(analyze_as_owner, view);
 
 			/*
 			 * Its owner may not see what it reads for now (USAGE on a schema
@@ -439,7 +483,7 @@ views_before(Rebinding *rebinding)
 			 * the order a REFRESH of it takes them: deparsing its rule
 			 * afterwards then never waits for a refresh that waits for us.
 			 */
-			LockRelationOid(view->relid, AccessShareLock);
+			hold_for_statement(view, list_make1_oid(view->relid));
 		}
 		views = lappend(views, view);
 	}
@@ -457,8 +501,35 @@ bound_after(BoundView *view)
 	return NULL;
 }
 
-/* Stores the bound expectations of a view, when the statement changed them. */
+/* bound_after() for subxact_probe(), into view->stored_after */
 static void
+probe_bound_after(void *arg)
+{
+	BoundView  *view = (BoundView *) arg;
+
+	view->stored_after = bound_after(view);
+}
+
+/*
+ * Whether the statement changed view's bound form: deparsed in a
+ * subtransaction rolled back, which takes back the locks deparsing takes
+ * (ruleutils locks every relation of a query it deparses).
+ */
+static bool
+bound_changed(BoundView *view)
+{
+	ErrorData  *edata = subxact_probe(probe_bound_after, view);
+
+	if (edata != NULL)
+		ReThrowError(edata);
+	return view->stored_after != NULL && strcmp(view->stored_after, view->stored) != 0;
+}
+
+/*
+ * Stores the bound expectations of a view, when the statement changed them;
+ * returns whether it did.
+ */
+static bool
 store_bound_expectations(BoundView *view)
 {
 	char	   *options = audit_rebound_options(view->relid, view->type, view->options,
@@ -466,13 +537,18 @@ store_bound_expectations(BoundView *view)
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2] = {ObjectIdGetDatum(view->relid), CStringGetTextDatum(options)};
 
-	(void) spi_rows(catalog_owner(),
+	return spi_rows(catalog_owner(),
 					"UPDATE pipeline.matview_definitions SET options = $2::pg_catalog.jsonb "
 					" WHERE matview = $1::regclass AND options IS DISTINCT FROM $2::pg_catalog.jsonb",
-					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+					2, argtypes, values, NULL, false, SPI_OK_UPDATE)->count > 0;
 }
 
-/* Stores the bound form of each view that the statement changed. */
+/*
+ * Stores the bound form of each view that the statement changed.  What was
+ * locked for a view it did not change is let go: whoever renames an object
+ * whose name another role's view spells (a word of its query) must not
+ * hold that view, or what it reads, to the end of its transaction.
+ */
 static void
 store_bound_forms(List *views)
 {
@@ -481,12 +557,24 @@ store_bound_forms(List *views)
 	foreach(lc, views)
 	{
 		BoundView  *view = lfirst(lc);
+		bool		expectations_changed = false;
 		char	   *bound;
 		Oid			argtypes[2] = {OIDOID, TEXTOID};
 		Datum		values[2];
 
 		if (view->expectations != NIL)
-			store_bound_expectations(view);
+			expectations_changed = store_bound_expectations(view);
+		if (!bound_changed(view) && !expectations_changed)
+		{
+			let_go(view);
+			continue;
+		}
+
+		/*
+		 * Again, keeping what deparsing locks to the commit: a rename of one
+		 * of those committed before then would rewrite the row from what it
+		 * saw, without this statement's names.
+		 */
 		bound = bound_after(view);
 		if (bound == NULL || strcmp(bound, view->stored) == 0)
 			continue;

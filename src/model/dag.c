@@ -97,6 +97,15 @@ collect_relations(Node *node, List **relids)
 	(void) relation_entries_walker(node, &visit);
 }
 
+List *
+dag_relations_named(Query *query)
+{
+	List	   *relids = NIL;
+
+	collect_relations((Node *) query, &relids);
+	return relids;
+}
+
 /* The relations an analyzed query reads, plain views opened up. */
 static List *
 relations_read(Query *query)

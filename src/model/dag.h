@@ -28,6 +28,13 @@ extern List *dag_query_dependencies(const char *query);
 extern List *dag_bound_query_dependencies(const char *bound_query, Oid owner);
 
 /*
+ * The relations an analyzed query's range tables name (subqueries, CTEs and
+ * sublinks too), each once, plain views not opened up: those its analysis
+ * locked.
+ */
+extern List *dag_relations_named(Query *query);
+
+/*
  * Records that a managed view's table (relid) depends on what its bound
  * query names other than the relations it reads (functions, operators,
  * types, collations, constraints, a regclass constant's relation), as a
