@@ -12,7 +12,11 @@
 # the sample after 100 runs; target: < 10 MB more after 10,000.
 # The load: BENCH_VIEWS (100) views with a 1-second interval, half of them
 # roots whose query calls clock_timestamp() (volatile: never skipped), half
-# reading one root each (refreshed because the root changed).
+# reading one root each (refreshed because the root changed); and
+# BENCH_DIFF_VIEWS (0) differential views (a grouping with count, sum, avg,
+# min and max, and a join of it with a dimension) over an event table that
+# the script appends to while it waits, so that the pool's workers also
+# serve differential refreshes, with the plans they keep.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -22,6 +26,7 @@ use Time::HiRes qw(time sleep);
 my $target_runs = $ENV{BENCH_RUNS} // 10000;
 my $views = $ENV{BENCH_VIEWS} // 100;
 my $max_workers = $ENV{BENCH_MAX_WORKERS} // 4;
+my $diff_views = $ENV{BENCH_DIFF_VIEWS} // 0;
 
 my $node = PipelineNode->start_new('bench_memory', qq{
 pipeline.enabled = off
@@ -40,7 +45,22 @@ push @sql, "SELECT pipeline.create_matview('public', 'r$_', 'SELECT count(*) AS 
   for 1 .. $roots;
 push @sql, "SELECT pipeline.create_matview('public', 'c$_', 'SELECT n, s, t FROM mv_r" . (1 + $_ % $roots) . "', '1 second');"
   for 1 .. $views - $roots;
+if ($diff_views > 0)
+{
+	push @sql, 'CREATE TABLE ev (k int, v numeric);', 'CREATE TABLE dim (k int PRIMARY KEY, name text);',
+	  "INSERT INTO dim SELECT g, 'k' || g FROM generate_series(0, 99) g;";
+	for my $i (1 .. $diff_views)
+	{
+		my $query = $i % 2
+		  ? "SELECT k, count(*) AS n, sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi FROM ev WHERE k % $diff_views = $i - 1 GROUP BY k"
+		  : "SELECT d.name, count(*) AS n, max(e.v) AS hi FROM ev e JOIN dim d ON d.k = e.k WHERE e.k % $diff_views = $i - 1 GROUP BY d.name";
+		push @sql, "SELECT pipeline.create_matview('public', 'd$i', \$q\$$query\$q\$, '1 second', refresh_mode => 'differential');";
+	}
+}
 $node->safe_psql('postgres', join("\n", @sql));
+die "not every d view is differential"
+  if $diff_views > 0 && $node->safe_psql('postgres',
+	"SELECT count(*) FROM pipeline.matviews WHERE name LIKE 'd%' AND refresh_mode = 'differential'") != $diff_views;
 
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET pipeline.enabled = on;
@@ -113,6 +133,12 @@ for my $at (@checkpoints)
 	while (($runs = finished_runs()) < $at)
 	{
 		die "stuck at $runs runs" if time > $deadline;
+		# new events for the differential views, some of them extremes that go
+		$node->safe_psql('postgres', q{
+			INSERT INTO ev SELECT (random() * 99)::int, round((random() * 1000)::numeric, 2)
+			  FROM generate_series(1, 50);
+			DELETE FROM ev WHERE ctid IN (SELECT ctid FROM ev ORDER BY v DESC LIMIT 5);})
+		  if $diff_views > 0;
 		sleep 0.2;
 	}
 	my $elapsed = time - $t0;
@@ -150,7 +176,15 @@ printf "relations: from the first sample to the last, pipeline.runs %d -> %d kB,
   $rel_base[0], $rel_end[0], $rel_base[1], $rel_end[1];
 my ($ok, $failed, $skipped) = split /\|/, $node->safe_psql('postgres',
 	"SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped') FROM pipeline.runs");
-printf "runs: %d succeeded, %d failed, %d skipped in %.0f s (%.1f runs/s, max_workers %d, %d views of 1 s)\n",
-  $ok, $failed, $skipped, time - $t0, ($ok + $failed + $skipped) / (time - $t0), $max_workers, $views;
+printf "runs: %d succeeded, %d failed, %d skipped in %.0f s (%.1f runs/s, max_workers %d, %d views of 1 s, %d of them differential)\n",
+  $ok, $failed, $skipped, time - $t0, ($ok + $failed + $skipped) / (time - $t0), $max_workers,
+  $views + $diff_views, $diff_views;
+# brought up to date first: the scheduler may not have run the last events yet
+$node->safe_psql('postgres', "SELECT count(*) FROM pipeline.refresh('mv_d$_', false)") for 1 .. $diff_views;
+printf "differential views: each equals its full recompute: %s\n",
+  $node->safe_psql('postgres', 'SELECT ' . join(' AND ', map {
+	my $q = $node->safe_psql('postgres', "SELECT query FROM pipeline.matviews WHERE name = 'd$_'");
+	"NOT EXISTS ((TABLE mv_d$_ EXCEPT ALL $q) UNION ALL ($q EXCEPT ALL TABLE mv_d$_))" } 1 .. $diff_views))
+  if $diff_views > 0;
 
 $node->stop;

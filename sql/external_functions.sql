@@ -128,6 +128,12 @@ RESET ROLE;
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/a%2f..%2f..%2fevil');
 -- an encoded '%': a server or proxy that decodes twice reads "%252e%252e" as ".."
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%252e%252e/evil');
+-- a dot segment to a server that ends a path at a NUL or strips blanks,
+-- and an overlong UTF-8 '.' that old decoders read as one (h128)
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%00/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%20/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%09./evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%c0%ae%c0%ae/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'https://127.0.0.1:1/ok');
@@ -137,6 +143,7 @@ SELECT count(*) FROM pg_proc WHERE proname = 'ext_x';
 SELECT pipeline.create_external_function('public.ext_x1(x text)', 'text', 'http://127.0.0.1:1/ok');
 SELECT pipeline.create_external_function('public.ext_x2(x text)', 'text', 'HTTP://127.0.0.1:1/ok/./a/../b?c=../../d', retries => 0);
 SELECT pipeline.create_external_function('public.ext_x3(x text)', 'text', 'http://127.0.0.1:1/%6Fk/%7e');
+SELECT pipeline.create_external_function('public.ext_x7(x text)', 'text', 'http://127.0.0.1:1/ok/my%20fn/.well-known/%C3%A9');
 SET pipeline.allowed_endpoints = 'http://Example.COM/api/, http://127.0.0.1:1/ok';
 SELECT pipeline.create_external_function('public.ext_x4(x text)', 'text', 'http://example.com:80/api/v1');
 SELECT pipeline.create_external_function('public.ext_x5(x text)', 'text', 'http://example.com/api');

@@ -35,6 +35,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -386,30 +387,80 @@ candidate_views(Rebinding *rebinding)
 }
 
 /*
- * Whether an error analyzing a view before the statement (or NULL) leaves
- * the view as it is: its query does not analyze now (an object it names
- * gone, a right revoked, a domain's CHECK failing on a literal).  An error
- * of waiting (lock_timeout, a deadlock), of a serialization failure or of
- * resources is thrown again instead: it ends the statement, which would
- * otherwise leave the view naming what it renames.
+ * Whether an error analyzing a view must end the statement, which would
+ * otherwise leave the view naming what it renames: one of waiting
+ * (lock_timeout, a deadlock), of a serialization failure or of resources.
  */
 static bool
-view_left_as_is(ErrorData *edata)
+ends_statement(ErrorData *edata)
 {
-	int			category;
+	int			category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
-	if (edata == NULL)
-		return false;
-	category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-	if (category == ERRCODE_TRANSACTION_ROLLBACK ||
+	return category == ERRCODE_TRANSACTION_ROLLBACK ||
 		category == ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE ||
 		category == ERRCODE_INSUFFICIENT_RESOURCES ||
 		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
 		category == ERRCODE_OPERATOR_INTERVENTION ||
 		category == ERRCODE_SYSTEM_ERROR ||
-		category == ERRCODE_INTERNAL_ERROR)
+		category == ERRCODE_INTERNAL_ERROR;
+}
+
+/*
+ * Whether an error analyzing a view before the statement (or NULL) leaves
+ * the view as it is: its query does not analyze now (an object it names
+ * gone, a right revoked, a domain's CHECK failing on a literal).  One that
+ * ends the statement is thrown again instead.
+ */
+static bool
+view_left_as_is(ErrorData *edata)
+{
+	if (edata == NULL)
+		return false;
+	if (ends_statement(edata))
 		ReThrowError(edata);
 	return true;
+}
+
+/* A view's bound query as committed by now (NULL: the view is gone). */
+static char *
+stored_now(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	rows = spi_rows(catalog_owner(),
+					"SELECT bound_query FROM pipeline.matview_definitions "
+					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					1, argtypes, values, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
+	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
+/*
+ * analyze_as_owner() of a view kept in a table, in a subtransaction: the
+ * error, or NULL.  An analysis that waited for a lock (another rename of
+ * something the view reads) may have read text that rename has rewritten
+ * since: then the text committed now is analyzed instead, or the view
+ * would be left naming what no longer exists, keeping this statement's
+ * old name too (h127).
+ */
+static ErrorData *
+analyze_latest(BoundView *view)
+{
+	for (int tries = 0;; tries++)
+	{
+		ErrorData  *edata = subxact_probe(analyze_as_owner, view);
+		char	   *now;
+
+		if (edata == NULL || ends_statement(edata) || tries == 3)
+			return edata;
+		now = stored_now(view->relid);
+		if (now == NULL || strcmp(now, view->stored) == 0)
+			return edata;
+		view->stored = now;
+	}
 }
 
 /*
@@ -457,7 +508,7 @@ views_before(Rebinding *rebinding)
 		/* a table (stream or differential view) keeps no rule to deparse */
 		if (get_rel_relkind(view->relid) == RELKIND_RELATION)
 		{
-			ErrorData  *edata = subxact_probe(analyze_as_owner, view);
+			ErrorData  *edata = analyze_latest(view);
 
 			/*
 			 * Its owner may not see what it reads for now (USAGE on a schema
@@ -473,6 +524,7 @@ views_before(Rebinding *rebinding)
 							(errmsg("managed view %s cannot follow this rename", relation_qualified_name(view->relid)),
 							 errdetail("Its query does not analyze as its owner now: %s", edata->message),
 							 errhint("Redefine the view after the rename, or rename while its owner can read what it reads.")));
+				let_go(view);	/* what its expectations' analysis held */
 				continue;
 			}
 		}
@@ -544,6 +596,27 @@ store_bound_expectations(BoundView *view)
 }
 
 /*
+ * A view's bound query, its row locked to the commit (NULL: the view is
+ * gone): as committed by the time the lock is had, with the invalidations
+ * of what committed meanwhile taken in, so that names read afterwards are
+ * the committed ones.
+ */
+static char *
+lock_stored(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	SpiRows    *rows;
+
+	rows = spi_rows(catalog_owner(),
+					"SELECT bound_query FROM pipeline.matview_definitions "
+					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE",
+					1, argtypes, values, NULL, false, SPI_OK_SELECT);
+	AcceptInvalidationMessages();
+	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+}
+
+/*
  * Stores the bound form of each view that the statement changed.  What was
  * locked for a view it did not change is let go: whoever renames an object
  * whose name another role's view spells (a word of its query) must not
@@ -558,6 +631,7 @@ store_bound_forms(List *views)
 	{
 		BoundView  *view = lfirst(lc);
 		bool		expectations_changed = false;
+		char	   *current;
 		char	   *bound;
 		Oid			argtypes[2] = {OIDOID, TEXTOID};
 		Datum		values[2];
@@ -571,12 +645,17 @@ store_bound_forms(List *views)
 		}
 
 		/*
-		 * Again, keeping what deparsing locks to the commit: a rename of one
+		 * Again, with the row locked, so that another rename that rewrote it
+		 * first is waited for and its names are seen, rather than overwritten
+		 * (h127); keeping what deparsing locks to the commit: a rename of one
 		 * of those committed before then would rewrite the row from what it
 		 * saw, without this statement's names.
 		 */
+		current = lock_stored(view->relid);
+		if (current == NULL)
+			continue;
 		bound = bound_after(view);
-		if (bound == NULL || strcmp(bound, view->stored) == 0)
+		if (bound == NULL || strcmp(bound, current) == 0)
 			continue;
 		values[0] = ObjectIdGetDatum(view->relid);
 		values[1] = CStringGetTextDatum(bound);

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "pgstat.h"
@@ -449,6 +450,62 @@ remove_dot_segments(const char *path)
 }
 
 /*
+ * Whether the segment at s (up to a '/' or the end) is "." or ".." to a
+ * server that decodes it, ends it at a NUL and strips blanks and control
+ * characters: "..%00x", "..%20" and "..%09" are.
+ */
+static bool
+dots_once_stripped(const char *s)
+{
+	int			dots = 0;
+
+	for (; *s != '\0' && *s != '/'; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0)
+		{
+			c = (unsigned char) (hex_digit(s[1]) * 16 + hex_digit(s[2]));
+			s += 2;
+		}
+		if (c == '\0')
+			break;
+		if (c <= ' ' || c == 0x7F)
+			continue;
+		if (c != '.' || ++dots > 2)
+			return false;
+	}
+	return dots > 0;
+}
+
+/*
+ * Whether the escapes of path stand for valid UTF-8: "%C0%AE" is an overlong
+ * spelling of '.', which old decoders read as one.
+ */
+static bool
+escapes_are_utf8(const char *path)
+{
+	StringInfoData bytes;
+	bool		valid;
+
+	initStringInfo(&bytes);
+	for (const char *p = path; *p; p++)
+	{
+		if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0)
+		{
+			appendStringInfoChar(&bytes, (char) (hex_digit(p[1]) * 16 + hex_digit(p[2])));
+			p += 2;
+		}
+		else
+			appendStringInfoChar(&bytes, *p);
+	}
+	/* a NUL ends the string as pg_verify_mbstr() reads it: invalid too */
+	valid = pg_verify_mbstr(PG_UTF8, bytes.data, bytes.len, true);
+	pfree(bytes.data);
+	return valid;
+}
+
+/*
  * Could a server decode or strip this normalised path into other segments
  * than the ones we see?  (An encoded '%' is another escape to a server, or
  * a proxy in front of it, that decodes twice: "%252e%252e" is "..".)
@@ -457,11 +514,15 @@ static bool
 path_is_ambiguous(const char *path)
 {
 	if (strchr(path, '\\') != NULL || strstr(path, "%2F") != NULL ||
-		strstr(path, "%5C") != NULL || strstr(path, "%25") != NULL)
+		strstr(path, "%5C") != NULL || strstr(path, "%25") != NULL ||
+		!escapes_are_utf8(path))
 		return true;
 	for (const char *seg = path; seg != NULL; seg = strchr(seg + 1, '/'))
 	{
 		const char *s = seg + 1;
+
+		if (dots_once_stripped(s))
+			return true;
 
 		/*
 		 * ".;x" and "..;x" are dot segments to servers that strip ";x", and

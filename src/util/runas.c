@@ -344,10 +344,14 @@ pin_session_neutral(void)
 /*
  * What bound text is written with, as pg_dump does: every name outside
  * pg_catalog qualified, and constants in forms any session reads back the
- * same (ISO dates, postgres intervals, floats that round-trip).
+ * same (ISO dates, postgres intervals, floats that round-trip).  The path
+ * it is read back with: an empty one would search the session's temporary
+ * schema first, and a temporary table named "text" would have the same
+ * tree spelled pg_catalog.text in that session only (so a rename there
+ * found every view with a text literal changed, and held it: h127).
  */
 static const RunAsSetting bound_text_settings[] = {
-	{"search_path", ""},
+	{"search_path", PINNED_SEARCH_PATH},
 	{"DateStyle", "ISO"},
 	{"IntervalStyle", "postgres"},
 	{"extra_float_digits", "3"},
