@@ -134,6 +134,10 @@ SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http:/
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%20/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.%09./evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%c0%ae%c0%ae/evil');
+-- Unicode blanks, fullwidth dots and three dots (h129)
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%C2%A0/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%EF%BC%8E%EF%BC%8E/evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.../evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'https://127.0.0.1:1/ok');
@@ -143,7 +147,7 @@ SELECT count(*) FROM pg_proc WHERE proname = 'ext_x';
 SELECT pipeline.create_external_function('public.ext_x1(x text)', 'text', 'http://127.0.0.1:1/ok');
 SELECT pipeline.create_external_function('public.ext_x2(x text)', 'text', 'HTTP://127.0.0.1:1/ok/./a/../b?c=../../d', retries => 0);
 SELECT pipeline.create_external_function('public.ext_x3(x text)', 'text', 'http://127.0.0.1:1/%6Fk/%7e');
-SELECT pipeline.create_external_function('public.ext_x7(x text)', 'text', 'http://127.0.0.1:1/ok/my%20fn/.well-known/%C3%A9');
+SELECT pipeline.create_external_function('public.ext_x7(x text)', 'text', 'http://127.0.0.1:1/ok/my%20fn/.well-known/%C3%A9/.%20x/..a');
 SET pipeline.allowed_endpoints = 'http://Example.COM/api/, http://127.0.0.1:1/ok';
 SELECT pipeline.create_external_function('public.ext_x4(x text)', 'text', 'http://example.com:80/api/v1');
 SELECT pipeline.create_external_function('public.ext_x5(x text)', 'text', 'http://example.com/api');

@@ -35,6 +35,7 @@
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -577,50 +578,82 @@ bound_changed(BoundView *view)
 	return view->stored_after != NULL && strcmp(view->stored_after, view->stored) != 0;
 }
 
-/*
- * Stores the bound expectations of a view, when the statement changed them;
- * returns whether it did.
- */
+/* Whether two JSON texts (or NULLs) hold different values, as jsonb compares them. */
 static bool
-store_bound_expectations(BoundView *view)
+json_differs(const char *a, const char *b)
 {
-	char	   *options = audit_rebound_options(view->relid, view->type, view->options,
-												view->expectations);
-	Oid			argtypes[2] = {OIDOID, TEXTOID};
-	Datum		values[2] = {ObjectIdGetDatum(view->relid), CStringGetTextDatum(options)};
-
-	return spi_rows(catalog_owner(),
-					"UPDATE pipeline.matview_definitions SET options = $2::pg_catalog.jsonb "
-					" WHERE matview = $1::regclass AND options IS DISTINCT FROM $2::pg_catalog.jsonb",
-					2, argtypes, values, NULL, false, SPI_OK_UPDATE)->count > 0;
+	if (a == NULL || b == NULL)
+		return (a == NULL) != (b == NULL);
+	return DatumGetBool(DirectFunctionCall2(jsonb_ne,
+											DirectFunctionCall1(jsonb_in, CStringGetDatum(a)),
+											DirectFunctionCall1(jsonb_in, CStringGetDatum(b))));
 }
 
-/*
- * A view's bound query, its row locked to the commit (NULL: the view is
- * gone): as committed by the time the lock is had, with the invalidations
- * of what committed meanwhile taken in, so that names read afterwards are
- * the committed ones.
- */
+/* The options a view would have after the statement, from base ones. */
 static char *
+options_after(BoundView *view, const char *base)
+{
+	if (view->expectations == NIL)
+		return NULL;
+	return audit_rebound_options(view->relid, view->type, base, view->expectations);
+}
+
+/* A view's definition row as stored */
+typedef struct StoredRow
+{
+	char	   *bound_query;
+	char	   *options;
+} StoredRow;
+
+/*
+ * A view's definition row, locked to the commit (NULL: the view is gone):
+ * as committed by the time the lock is had, with the invalidations of what
+ * committed meanwhile taken in, so that names read afterwards are the
+ * committed ones.
+ */
+static StoredRow *
 lock_stored(Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
+	StoredRow  *row;
 
 	rows = spi_rows(catalog_owner(),
-					"SELECT bound_query FROM pipeline.matview_definitions "
+					catalog_has_options() ?
+					"SELECT bound_query, options::pg_catalog.text FROM pipeline.matview_definitions "
+					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE" :
+					"SELECT bound_query, '{}' FROM pipeline.matview_definitions "
 					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE",
 					1, argtypes, values, NULL, false, SPI_OK_SELECT);
 	AcceptInvalidationMessages();
-	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+	if (rows->count != 1)
+		return NULL;
+	row = palloc(sizeof(StoredRow));
+	row->bound_query = spi_rows_text(rows, 0, 0);
+	row->options = spi_rows_text(rows, 0, 1);
+	return row;
+}
+
+static void
+store_stored(Oid relid, const char *column, const char *value)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(value)};
+
+	(void) spi_rows(catalog_owner(),
+					psprintf("UPDATE pipeline.matview_definitions SET %s = $2::%s "
+							 " WHERE matview = $1::regclass",
+							 column, strcmp(column, "options") == 0 ? "pg_catalog.jsonb" : "pg_catalog.text"),
+					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
 }
 
 /*
- * Stores the bound form of each view that the statement changed.  What was
- * locked for a view it did not change is let go: whoever renames an object
- * whose name another role's view spells (a word of its query) must not
- * hold that view, or what it reads, to the end of its transaction.
+ * Stores the bound form (query and expectations) of each view that the
+ * statement changed.  What was locked for a view it did not change is let
+ * go: whoever renames an object whose name another role's view spells (a
+ * word of its query) must not hold that view, or what it reads, to the
+ * end of its transaction.
  */
 static void
 store_bound_forms(List *views)
@@ -630,39 +663,39 @@ store_bound_forms(List *views)
 	foreach(lc, views)
 	{
 		BoundView  *view = lfirst(lc);
-		bool		expectations_changed = false;
-		char	   *current;
+		char	   *options = options_after(view, view->options);
+		bool		options_changed = options != NULL && json_differs(options, view->options);
 		char	   *bound;
-		Oid			argtypes[2] = {OIDOID, TEXTOID};
-		Datum		values[2];
+		StoredRow  *now;
 
-		if (view->expectations != NIL)
-			expectations_changed = store_bound_expectations(view);
-		if (!bound_changed(view) && !expectations_changed)
+		if (!bound_changed(view) && !options_changed)
 		{
 			let_go(view);
 			continue;
 		}
 
 		/*
-		 * Again, with the row locked, so that another rename that rewrote it
-		 * first is waited for and its names are seen, rather than overwritten
-		 * (h127); keeping what deparsing locks to the commit: a rename of one
-		 * of those committed before then would rewrite the row from what it
-		 * saw, without this statement's names.
+		 * Deparsed again, keeping what that locks to the commit (a rename of
+		 * one of those committed before then would rewrite the row from what
+		 * it saw, without this statement's names), and in the order the
+		 * statement took its locks: relations, then the row.  With the row
+		 * locked, another rename that rewrote it first has committed: its
+		 * names are deparsed too rather than overwritten (h127, h129).
 		 */
-		current = lock_stored(view->relid);
-		if (current == NULL)
-			continue;
 		bound = bound_after(view);
-		if (bound == NULL || strcmp(bound, current) == 0)
+		now = lock_stored(view->relid);
+		if (now == NULL)
 			continue;
-		values[0] = ObjectIdGetDatum(view->relid);
-		values[1] = CStringGetTextDatum(bound);
-		(void) spi_rows(catalog_owner(),
-						"UPDATE pipeline.matview_definitions SET bound_query = $2 "
-						" WHERE matview = $1::regclass",
-						2, argtypes, values, NULL, false, SPI_OK_UPDATE);
+		if (strcmp(now->bound_query, view->stored) != 0 ||
+			json_differs(now->options, view->options))
+		{
+			bound = bound_after(view);
+			options = options_after(view, now->options);
+		}
+		if (options != NULL && json_differs(options, now->options))
+			store_stored(view->relid, "options", options);
+		if (bound != NULL && strcmp(bound, now->bound_query) != 0)
+			store_stored(view->relid, "bound_query", bound);
 	}
 }
 

@@ -203,7 +203,7 @@ int
 endpoint_refused_detail(const HttpUrl *url)
 {
 	if (url->ambiguous_path)
-		return errdetail("Its path \"%s\" may be read differently by the server (it holds an encoded '/', '\\' or '%%', a '\\', a dot segment followed by ';' or by blanks, control characters or a NUL, or escapes that are not UTF-8), so no prefix of pipeline.allowed_endpoints (\"%s\") admits it.",
+		return errdetail("Its path \"%s\" may be read differently by the server (it holds an encoded '/', '\\' or '%%', a '\\', a dot segment followed by ';', a segment of nothing but dots (fullwidth ones too), blanks and control characters, or escapes that are not UTF-8), so no prefix of pipeline.allowed_endpoints (\"%s\") admits it.",
 						 url->path, pipeline_allowed_endpoints);
 	return errdetail("It resolves to \"%s\", which matches no prefix of pipeline.allowed_endpoints (\"%s\").",
 					 url->url, pipeline_allowed_endpoints);

@@ -449,33 +449,58 @@ remove_dot_segments(const char *path)
 	return out.data;
 }
 
+/* Characters a server may read as a dot (fullwidth, small, one-dot leader) */
+static bool
+dot_like(pg_wchar c)
+{
+	return c == '.' || c == 0x2024 || c == 0xFE52 || c == 0xFF0E;
+}
+
+/* Characters a server may trim: blanks and controls, ASCII and Unicode */
+static bool
+strippable(pg_wchar c)
+{
+	return c <= ' ' || (c >= 0x7F && c <= 0xA0) || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
+		c == 0x202F || c == 0x205F || c == 0x2060 || c == 0x3000 || c == 0xFEFF;
+}
+
 /*
- * Whether the segment at s (up to a '/' or the end) is "." or ".." to a
- * server that decodes it, ends it at a NUL and strips blanks and control
- * characters: "..%00x", "..%20" and "..%09" are.
+ * Whether the segment at s (up to a '/' or the end) is all dots to a server
+ * that decodes it, ends it at a NUL, strips blanks and control characters
+ * or folds other dots to '.': "..%00x", "..%20", "..%C2%A0", "..." and
+ * "%EF%BC%8E%EF%BC%8E" are.  The path's escapes are valid UTF-8.
  */
 static bool
 dots_once_stripped(const char *s)
 {
+	StringInfoData bytes;
 	int			dots = 0;
+	bool		only_dots = true;
 
+	initStringInfo(&bytes);
 	for (; *s != '\0' && *s != '/'; s++)
 	{
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0)
+		if (*s == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0)
 		{
-			c = (unsigned char) (hex_digit(s[1]) * 16 + hex_digit(s[2]));
+			appendStringInfoChar(&bytes, (char) (hex_digit(s[1]) * 16 + hex_digit(s[2])));
 			s += 2;
 		}
-		if (c == '\0')
-			break;
-		if (c <= ' ' || c == 0x7F)
-			continue;
-		if (c != '.' || ++dots > 2)
-			return false;
+		else
+			appendStringInfoChar(&bytes, *s);
 	}
-	return dots > 0;
+	for (const unsigned char *p = (unsigned char *) bytes.data;
+		 *p != '\0' && only_dots; p += pg_utf_mblen(p))
+	{
+		pg_wchar	c = utf8_to_unicode(p);
+
+		if (dot_like(c))
+			dots++;
+		else if (!strippable(c))
+			only_dots = false;
+	}
+	pfree(bytes.data);
+	return only_dots && dots > 0;
 }
 
 /*

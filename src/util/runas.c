@@ -1088,7 +1088,7 @@ runas_deparse_bound(Query *query)
 	}
 
 	refuse_unnamed_operators(query);
-	/* as pg_dump does: an empty path qualifies everything outside pg_catalog */
+	/* every name outside pg_catalog qualified (bound_text_settings) */
 	nestlevel = runas_pin_bound_text_settings();
 	bound = pg_get_querydef(query, false);
 	runas_unpin_settings(nestlevel);
