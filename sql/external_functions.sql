@@ -138,6 +138,7 @@ SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http:/
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/..%C2%A0/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%EF%BC%8E%EF%BC%8E/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/.../evil');
+SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok/%E2%80%A5%C2%AD/evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1/ok\..\evil');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'http://127.0.0.1:1@evil.example/ok');
 SELECT pipeline.create_external_function('public.ext_x(x text)', 'text', 'https://127.0.0.1:1/ok');

@@ -63,10 +63,12 @@ typedef struct BoundView
 	Query	   *query;			/* an incremental view's, analyzed before */
 	MatviewType type;
 	char	   *options;		/* its options as stored */
+	int32		version;		/* its version then */
 	List	   *expectations;	/* its expectations, analyzed before */
 	ResourceOwner statement_owner;	/* the statement's, which holds... */
 	List	   *held;			/* ...an ACCESS SHARE lock for it on these */
 	char	   *stored_after;	/* the bound query as the statement left it */
+	char	   *options_after;	/* its options so, NULL without expectations */
 } BoundView;
 
 struct Rebinding
@@ -154,8 +156,6 @@ analyze_expectations(void *arg)
 	runas_begin_internal(&ra, view->owner);
 	view->expectations = audit_analyze_stored(view->relid, view->type, view->options);
 	runas_end(&ra);
-	/* each was analyzed as a row of the view's relation */
-	hold_for_statement(view, list_make1_oid(view->relid));
 }
 
 /*
@@ -309,8 +309,8 @@ moved_relation_names(List *renamed)
  * theirs), or every view when the names are not known.  A view that does
  * not spell a name cannot spell it after the statement either, so the
  * statement neither re-derives it nor waits for its refresh.  Columns:
- * the view, its bound query, type and options, and whether its
- * expectations spell what the statement changes.
+ * the view, its bound query, type and options, whether its expectations
+ * spell what the statement changes, and its version.
  */
 static SpiRows *
 candidate_views(Rebinding *rebinding)
@@ -357,9 +357,9 @@ candidate_views(Rebinding *rebinding)
 					"              pg_catalog.regexp_replace(n.name, '([^[:alnum:]_])', '\\\\\\1', 'g') "
 					"              OPERATOR(pg_catalog.||) '([^[:alnum:]_$]|$)' AS spelling "
 					"         FROM pg_catalog.unnest($3) n(name)) "
-					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.checks "
+					"SELECT v.matview, v.bound_query, v.matview_type, v.options, v.checks, v.version "
 					"  FROM (SELECT d.matview::oid AS matview, d.bound_query, d.matview_type, "
-					"               d.options::text AS options, "
+					"               d.options::text AS options, d.version, "
 					"               d.matview::oid = ANY ($1) OR d.matview::oid IN (SELECT matview FROM reading) "
 					"               OR $2 "
 					"               OR EXISTS (SELECT FROM names n "
@@ -375,7 +375,7 @@ candidate_views(Rebinding *rebinding)
 					"          FROM pipeline.matview_definitions d) v "
 					" WHERE v.reads OR v.checks "
 					" ORDER BY v.matview" :
-					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', false "
+					"SELECT d.matview::oid, d.bound_query, d.matview_type, '{}', false, d.version "
 					"  FROM pipeline.matview_definitions d "
 					" WHERE $2 "
 					"    OR EXISTS (SELECT FROM pg_catalog.unnest($3) n(name) "
@@ -490,15 +490,25 @@ views_before(Rebinding *rebinding)
 		view->owner = catalog_relation_owner(view->relid);
 		view->type = matview_type_from_name(spi_rows_text(rows, i, 2));
 		view->options = spi_rows_text(rows, i, 3);
+		view->version = DatumGetInt32(spi_rows_value(rows, i, 5, &isnull));
 		view->statement_owner = CurrentResourceOwner;
 
 		/*
 		 * its expectations name their columns and functions as bound queries
-		 * do
+		 * do; analyzed over its relation, which is locked first, and which a
+		 * redefinition waited for may have dropped (apply_staged(): h130)
 		 */
-		if (audit_has_expectations(view->options) &&
-			view_left_as_is(subxact_probe(analyze_expectations, view)))
-			view->expectations = NIL;
+		if (audit_has_expectations(view->options))
+		{
+			hold_for_statement(view, list_make1_oid(view->relid));
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(view->relid)))
+			{
+				let_go(view);
+				continue;
+			}
+			if (view_left_as_is(subxact_probe(analyze_expectations, view)))
+				view->expectations = NIL;
+		}
 		/* the view itself: only its expectations can name its own columns */
 		if (list_member_oid(renamed, view->relid))
 		{
@@ -603,6 +613,7 @@ typedef struct StoredRow
 {
 	char	   *bound_query;
 	char	   *options;
+	int32		version;
 } StoredRow;
 
 /*
@@ -618,12 +629,13 @@ lock_stored(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
 	StoredRow  *row;
+	bool		isnull;
 
 	rows = spi_rows(catalog_owner(),
 					catalog_has_options() ?
-					"SELECT bound_query, options::pg_catalog.text FROM pipeline.matview_definitions "
+					"SELECT bound_query, options::pg_catalog.text, version FROM pipeline.matview_definitions "
 					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE" :
-					"SELECT bound_query, '{}' FROM pipeline.matview_definitions "
+					"SELECT bound_query, '{}', version FROM pipeline.matview_definitions "
 					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE",
 					1, argtypes, values, NULL, false, SPI_OK_SELECT);
 	AcceptInvalidationMessages();
@@ -632,6 +644,7 @@ lock_stored(Oid relid)
 	row = palloc(sizeof(StoredRow));
 	row->bound_query = spi_rows_text(rows, 0, 0);
 	row->options = spi_rows_text(rows, 0, 1);
+	row->version = DatumGetInt32(spi_rows_value(rows, 0, 2, &isnull));
 	return row;
 }
 
@@ -649,54 +662,83 @@ store_stored(Oid relid, const char *column, const char *value)
 }
 
 /*
- * Stores the bound form (query and expectations) of each view that the
- * statement changed.  What was locked for a view it did not change is let
- * go: whoever renames an object whose name another role's view spells (a
- * word of its query) must not hold that view, or what it reads, to the
- * end of its transaction.
+ * Stores the bound form (query and expectations) of a view the statement
+ * changed, its row locked.  Another rename that rewrote the row first has
+ * committed by then: its names are deparsed too rather than overwritten
+ * (h127, h129); a redefinition's query is deparsed from what it left (a
+ * materialized view's rule; a view kept in a table keeps its relation only
+ * for the same query).  A redefinition that replaced the expectations
+ * analyzed before the statement leaves nothing to deparse in their place:
+ * the statement fails to serialize (h130).
+ */
+static void
+store_changed_view(BoundView *view)
+{
+	StoredRow  *now = lock_stored(view->relid);
+	char	   *options = NULL;
+	char	   *bound = NULL;
+
+	if (now == NULL)
+		return;
+	if (strcmp(now->bound_query, view->stored) == 0 &&
+		!json_differs(now->options, view->options))
+	{
+		options = view->options_after;
+		bound = view->stored_after;
+	}
+	else if (now->version != view->version && view->expectations != NIL &&
+			 json_differs(now->options, view->options))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("managed view %s was redefined while this statement renamed what it names",
+						relation_qualified_name(view->relid)),
+				 errhint("Retry the statement.")));
+	else
+	{
+		options = options_after(view, now->options);
+		bound = bound_after(view);
+	}
+	if (options != NULL && json_differs(options, now->options))
+		store_stored(view->relid, "options", options);
+	if (bound != NULL && strcmp(bound, now->bound_query) != 0)
+		store_stored(view->relid, "bound_query", bound);
+}
+
+/*
+ * Stores the bound form of each view that the statement changed.  What was
+ * locked for a view it did not change is let go: whoever renames an object
+ * whose name another role's view spells (a word of its query) must not
+ * hold that view, or what it reads, to the end of its transaction.  The
+ * changed views are deparsed again first, keeping what that locks to the
+ * commit (a rename of one of those committed before then would rewrite a
+ * row from what it saw, without this statement's names), and only then
+ * are their rows locked: relations before rows, in the order the statement
+ * took its locks, or a view's row held while another view's deparse waits
+ * for a relation could deadlock with that relation's rename (h129, h130).
  */
 static void
 store_bound_forms(List *views)
 {
+	List	   *changed = NIL;
 	ListCell   *lc;
 
 	foreach(lc, views)
 	{
 		BoundView  *view = lfirst(lc);
-		char	   *options = options_after(view, view->options);
-		bool		options_changed = options != NULL && json_differs(options, view->options);
-		char	   *bound;
-		StoredRow  *now;
 
-		if (!bound_changed(view) && !options_changed)
+		view->options_after = options_after(view, view->options);
+		if (!bound_changed(view) &&
+			!(view->options_after != NULL && json_differs(view->options_after, view->options)))
 		{
 			let_go(view);
 			continue;
 		}
-
-		/*
-		 * Deparsed again, keeping what that locks to the commit (a rename of
-		 * one of those committed before then would rewrite the row from what
-		 * it saw, without this statement's names), and in the order the
-		 * statement took its locks: relations, then the row.  With the row
-		 * locked, another rename that rewrote it first has committed: its
-		 * names are deparsed too rather than overwritten (h127, h129).
-		 */
-		bound = bound_after(view);
-		now = lock_stored(view->relid);
-		if (now == NULL)
-			continue;
-		if (strcmp(now->bound_query, view->stored) != 0 ||
-			json_differs(now->options, view->options))
-		{
-			bound = bound_after(view);
-			options = options_after(view, now->options);
-		}
-		if (options != NULL && json_differs(options, now->options))
-			store_stored(view->relid, "options", options);
-		if (bound != NULL && strcmp(bound, now->bound_query) != 0)
-			store_stored(view->relid, "bound_query", bound);
+		view->stored_after = bound_after(view);
+		changed = lappend(changed, view);
 	}
+	foreach(lc, changed)
+		store_changed_view(lfirst(lc));
+	list_free(changed);
 }
 
 /*

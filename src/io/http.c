@@ -449,18 +449,21 @@ remove_dot_segments(const char *path)
 	return out.data;
 }
 
-/* Characters a server may read as a dot (fullwidth, small, one-dot leader) */
+/*
+ * Characters a server may read as dots (NFKC folds these: the leaders of
+ * one, two and three dots, small and fullwidth full stops)
+ */
 static bool
 dot_like(pg_wchar c)
 {
-	return c == '.' || c == 0x2024 || c == 0xFE52 || c == 0xFF0E;
+	return c == '.' || (c >= 0x2024 && c <= 0x2026) || c == 0xFE52 || c == 0xFF0E;
 }
 
 /* Characters a server may trim: blanks and controls, ASCII and Unicode */
 static bool
 strippable(pg_wchar c)
 {
-	return c <= ' ' || (c >= 0x7F && c <= 0xA0) || c == 0x1680 ||
+	return c <= ' ' || (c >= 0x7F && c <= 0xA0) || c == 0xAD || c == 0x1680 || c == 0x180E ||
 		(c >= 0x2000 && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
 		c == 0x202F || c == 0x205F || c == 0x2060 || c == 0x3000 || c == 0xFEFF;
 }
