@@ -287,6 +287,42 @@ SELECT po_try(format($c$SELECT pipeline.create_matview('po', 'deep', 'SELECT k, 
 SELECT pg_read_file(:'lake' || '/notes/.pipeline-publication') AS notes_unchanged;
 DROP FUNCTION public.po_has_owner(text);
 
+-- a file a failed run left outside the destination, after the publication
+-- moved: not removed once another database's publication holds that tree
+-- (h131: each later failing run removed the other database's file again)
+SET ROLE po_owner;
+CREATE TABLE po.h (k int, v int);
+INSERT INTO po.h VALUES (1, 1);
+CREATE TABLE po.h_refuse (refuse boolean);
+INSERT INTO po.h_refuse VALUES (false);
+CREATE FUNCTION po.h_delete(path text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  IF (SELECT refuse FROM po.h_refuse) THEN RAISE EXCEPTION 'delete refused'; END IF;
+  RETURN true;
+END $f$;
+SELECT pipeline.create_matview('po', 'hand', 'SELECT k, v FROM po.h', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/hand', 'unload-partition-by', 'k',
+                                     'unload-delete-function', 'po.h_delete'));
+SELECT status FROM pipeline.refresh('po.mv_hand');
+UPDATE po.h_refuse SET refuse = true;
+UPDATE po.h SET v = 2;
+SELECT status FROM pipeline.refresh('po.mv_hand');
+SELECT pipeline.create_matview('po', 'hand', 'SELECT k, v FROM po.h', '1 hour', 'unload',
+       options => jsonb_build_object('unload-destination', :'lake' || '/hand2', 'unload-partition-by', 'k',
+                                     'unload-delete-function', 'po.h_delete'));
+RESET ROLE;
+SELECT count(*) AS files_left FROM po_files('/hand/k=1') f;
+-- the other database takes the tree (its owner file, as its definition writes it)
+SELECT :'lake' || '/hand/.pipeline-publication' AS owner_file \gset
+COPY (VALUES ('pipeline lake publication'), ('database: po_other'), ('view: po.mv_lake')) TO :'owner_file';
+SET ROLE po_owner;
+SELECT status FROM pipeline.refresh('po.mv_hand');
+RESET ROLE;
+SELECT count(*) AS files_kept FROM po_files('/hand/k=1') f;
+SELECT pipeline.drop_matview('po.mv_hand');
+DROP TABLE po.h, po.h_refuse;
+DROP FUNCTION po.h_delete(text);
+
 DROP DATABASE po_other;
 -- a file naming this database and view, written by another cluster (a
 -- copy of the database restored there under the same name, which README's

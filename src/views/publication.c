@@ -797,6 +797,13 @@ undo_uncommitted(Oid relid, List *before, const char *destination, List *adopted
 		real_dir = resolved_destination(parent_directory(f->path));
 		foreach(o, others)
 			taken |= unload_path_inside(f->path, lfirst(o)) || unload_path_inside(real_dir, lfirst(o));
+
+		/*
+		 * a tree this publication left, that another database took since
+		 * (h131)
+		 */
+		taken = taken || publication_owner_held_elsewhere(parent_directory(f->path)) ||
+			publication_owner_held_elsewhere(real_dir);
 		if (!taken)
 			remove_partition(&stray, written_destination(f));
 	}

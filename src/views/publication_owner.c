@@ -276,6 +276,14 @@ held_above(const char *path, Held *held)
 	}
 }
 
+bool
+publication_owner_held_elsewhere(const char *path)
+{
+	Held		held;
+
+	return held_above(path, &held);
+}
+
 /* held_above() of the destination as written and, when links lead elsewhere, of where they lead */
 static bool
 held_above_either(const char *destination, const char *real_destination, Held *held)

@@ -19,6 +19,12 @@
 extern void publication_owner_check(const char *destination, const char *real_destination);
 
 /*
+ * Whether path, or a directory above it, holds another database's owner
+ * file: a tree that publication's runs alone may change.
+ */
+extern bool publication_owner_held_elsewhere(const char *path);
+
+/*
  * Makes the destination (mkdir -p) and its owner file naming this
  * database and view, or finds it there; every run calls it before writing.
  * What it wrote is undone if the (sub)transaction aborts.
