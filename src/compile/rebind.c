@@ -422,21 +422,48 @@ view_left_as_is(ErrorData *edata)
 	return true;
 }
 
-/* A view's bound query as committed by now (NULL: the view is gone). */
-static char *
-stored_now(Oid relid)
+/* A view's definition row as stored */
+typedef struct StoredRow
+{
+	char	   *bound_query;
+	char	   *options;
+	int32		version;
+} StoredRow;
+
+/*
+ * A view's definition row as committed by now (NULL: the view is gone).
+ * With lock, locked to the commit, and with the invalidations of what
+ * committed meanwhile taken in, so that names read afterwards are the
+ * committed ones.
+ */
+static StoredRow *
+read_stored(Oid relid, bool lock)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	SpiRows    *rows;
+	StoredRow  *row;
+	bool		isnull;
 
-	PushActiveSnapshot(GetLatestSnapshot());
+	if (!lock)
+		PushActiveSnapshot(GetLatestSnapshot());
 	rows = spi_rows(catalog_owner(),
-					"SELECT bound_query FROM pipeline.matview_definitions "
-					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
-					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	PopActiveSnapshot();
-	return rows->count == 1 ? spi_rows_text(rows, 0, 0) : NULL;
+					psprintf("SELECT bound_query, %s, version FROM pipeline.matview_definitions "
+							 " WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass%s",
+							 catalog_has_options() ? "options::pg_catalog.text" : "'{}'",
+							 lock ? " FOR UPDATE" : ""),
+					1, argtypes, values, NULL, !lock, SPI_OK_SELECT);
+	if (lock)
+		AcceptInvalidationMessages();
+	else
+		PopActiveSnapshot();
+	if (rows->count != 1)
+		return NULL;
+	row = palloc(sizeof(StoredRow));
+	row->bound_query = spi_rows_text(rows, 0, 0);
+	row->options = spi_rows_text(rows, 0, 1);
+	row->version = DatumGetInt32(spi_rows_value(rows, 0, 2, &isnull));
+	return row;
 }
 
 /*
@@ -453,14 +480,14 @@ analyze_latest(BoundView *view)
 	for (int tries = 0;; tries++)
 	{
 		ErrorData  *edata = subxact_probe(analyze_as_owner, view);
-		char	   *now;
+		StoredRow  *now;
 
 		if (edata == NULL || ends_statement(edata) || tries == 3)
 			return edata;
-		now = stored_now(view->relid);
-		if (now == NULL || strcmp(now, view->stored) == 0)
+		now = read_stored(view->relid, false);
+		if (now == NULL || strcmp(now->bound_query, view->stored) == 0)
 			return edata;
-		view->stored = now;
+		view->stored = now->bound_query;
 	}
 }
 
@@ -608,56 +635,15 @@ options_after(BoundView *view, const char *base)
 	return audit_rebound_options(view->relid, view->type, base, view->expectations);
 }
 
-/* A view's definition row as stored */
-typedef struct StoredRow
-{
-	char	   *bound_query;
-	char	   *options;
-	int32		version;
-} StoredRow;
-
-/*
- * A view's definition row, locked to the commit (NULL: the view is gone):
- * as committed by the time the lock is had, with the invalidations of what
- * committed meanwhile taken in, so that names read afterwards are the
- * committed ones.
- */
-static StoredRow *
-lock_stored(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	SpiRows    *rows;
-	StoredRow  *row;
-	bool		isnull;
-
-	rows = spi_rows(catalog_owner(),
-					catalog_has_options() ?
-					"SELECT bound_query, options::pg_catalog.text, version FROM pipeline.matview_definitions "
-					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE" :
-					"SELECT bound_query, '{}', version FROM pipeline.matview_definitions "
-					" WHERE matview OPERATOR(pg_catalog.=) $1::pg_catalog.regclass FOR UPDATE",
-					1, argtypes, values, NULL, false, SPI_OK_SELECT);
-	AcceptInvalidationMessages();
-	if (rows->count != 1)
-		return NULL;
-	row = palloc(sizeof(StoredRow));
-	row->bound_query = spi_rows_text(rows, 0, 0);
-	row->options = spi_rows_text(rows, 0, 1);
-	row->version = DatumGetInt32(spi_rows_value(rows, 0, 2, &isnull));
-	return row;
-}
-
+/* Sets a column of a view's definition row: set is "column = $2", value $2 */
 static void
-store_stored(Oid relid, const char *column, const char *value)
+store_stored(Oid relid, const char *set, const char *value)
 {
 	Oid			argtypes[2] = {OIDOID, TEXTOID};
 	Datum		values[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(value)};
 
 	(void) spi_rows(catalog_owner(),
-					psprintf("UPDATE pipeline.matview_definitions SET %s = $2::%s "
-							 " WHERE matview = $1::regclass",
-							 column, strcmp(column, "options") == 0 ? "pg_catalog.jsonb" : "pg_catalog.text"),
+					psprintf("UPDATE pipeline.matview_definitions SET %s WHERE matview = $1::regclass", set),
 					2, argtypes, values, NULL, false, SPI_OK_UPDATE);
 }
 
@@ -674,7 +660,7 @@ store_stored(Oid relid, const char *column, const char *value)
 static void
 store_changed_view(BoundView *view)
 {
-	StoredRow  *now = lock_stored(view->relid);
+	StoredRow  *now = read_stored(view->relid, true);
 	char	   *options = NULL;
 	char	   *bound = NULL;
 
@@ -699,9 +685,9 @@ store_changed_view(BoundView *view)
 		bound = bound_after(view);
 	}
 	if (options != NULL && json_differs(options, now->options))
-		store_stored(view->relid, "options", options);
+		store_stored(view->relid, "options = $2::pg_catalog.jsonb", options);
 	if (bound != NULL && strcmp(bound, now->bound_query) != 0)
-		store_stored(view->relid, "bound_query", bound);
+		store_stored(view->relid, "bound_query = $2", bound);
 }
 
 /*

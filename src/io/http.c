@@ -459,6 +459,25 @@ dot_like(pg_wchar c)
 	return c == '.' || (c >= 0x2024 && c <= 0x2026) || c == 0xFE52 || c == 0xFF0E;
 }
 
+/*
+ * The bytes the escapes of s stand for, up to stop or the end (into bytes,
+ * initialized).
+ */
+static void
+append_decoded(StringInfo bytes, const char *s, char stop)
+{
+	for (; *s != '\0' && *s != stop; s++)
+	{
+		if (*s == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0)
+		{
+			appendStringInfoChar(bytes, (char) (hex_digit(s[1]) * 16 + hex_digit(s[2])));
+			s += 2;
+		}
+		else
+			appendStringInfoChar(bytes, *s);
+	}
+}
+
 /* Characters a server may trim: blanks and controls, ASCII and Unicode */
 static bool
 strippable(pg_wchar c)
@@ -482,16 +501,7 @@ dots_once_stripped(const char *s)
 	bool		only_dots = true;
 
 	initStringInfo(&bytes);
-	for (; *s != '\0' && *s != '/'; s++)
-	{
-		if (*s == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0)
-		{
-			appendStringInfoChar(&bytes, (char) (hex_digit(s[1]) * 16 + hex_digit(s[2])));
-			s += 2;
-		}
-		else
-			appendStringInfoChar(&bytes, *s);
-	}
+	append_decoded(&bytes, s, '/');
 	for (const unsigned char *p = (unsigned char *) bytes.data;
 		 *p != '\0' && only_dots; p += pg_utf_mblen(p))
 	{
@@ -517,16 +527,7 @@ escapes_are_utf8(const char *path)
 	bool		valid;
 
 	initStringInfo(&bytes);
-	for (const char *p = path; *p; p++)
-	{
-		if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0)
-		{
-			appendStringInfoChar(&bytes, (char) (hex_digit(p[1]) * 16 + hex_digit(p[2])));
-			p += 2;
-		}
-		else
-			appendStringInfoChar(&bytes, *p);
-	}
+	append_decoded(&bytes, path, '\0');
 	/* a NUL ends the string as pg_verify_mbstr() reads it: invalid too */
 	valid = pg_verify_mbstr(PG_UTF8, bytes.data, bytes.len, true);
 	pfree(bytes.data);
