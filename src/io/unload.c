@@ -1042,3 +1042,65 @@ unload_path_inside(const char *path, const char *dir)
 	return strcmp(path, dir) == 0 || strcmp(dir, "/") == 0 ||
 		(strncmp(path, dir, n) == 0 && path[n] == '/');
 }
+
+/*
+ * Whether the n bytes at s are a segment "name=value" as partition_dir()
+ * spells one (encoded), or else a segment of a canonical path.
+ */
+static bool
+is_segment(const char *s, size_t n, bool encoded)
+{
+	bool		equals = false;
+
+	if (!encoded)
+		return n > 0 && !(n == 1 && s[0] == '.') && !(n == 2 && s[0] == '.' && s[1] == '.');
+	for (size_t i = 0; i < n; i++)
+	{
+		unsigned char c = s[i];
+
+		if (c == '=' && i > 0 && !equals)
+			equals = true;
+		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+				   c == '.' || c == '_' || c == '-' || c == '%'))
+			return false;
+	}
+	return equals;
+}
+
+/* Whether each segment of the n bytes at s (no leading '/') is one */
+static bool
+all_segments(const char *s, size_t n, bool encoded)
+{
+	size_t		start = 0;
+
+	for (size_t i = 0; i <= n; i++)
+		if (i == n || s[i] == '/')
+		{
+			if (!is_segment(s + start, i - start, encoded))
+				return false;
+			start = i + 1;
+		}
+	return true;
+}
+
+bool
+unload_is_partition_file(const char *path, const char *partition)
+{
+	size_t		n = strlen(path);
+	size_t		m = strlen(partition);
+	size_t		tail = strlen("/" UNLOAD_FILE_NAME);
+
+	if (!is_absolute_path(path) || n <= tail || strcmp(path + n - tail, "/" UNLOAD_FILE_NAME) != 0)
+		return false;
+	n -= tail;
+	if (m > 0)
+	{
+		/* the directory ends in "/<partition>" */
+		if (n <= m + 1 || path[n - m - 1] != '/' || strncmp(path + n - m, partition, m) != 0 ||
+			!all_segments(partition, m, true))
+			return false;
+		n -= m + 1;
+	}
+	/* what is left is the destination, canonical */
+	return n > 1 && all_segments(path + 1, n - 1, false);
+}

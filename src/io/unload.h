@@ -71,4 +71,12 @@ extern void unload_check_destination(const char *destination);
 /* Whether path is dir or inside it (both canonical, absolute) */
 extern bool unload_path_inside(const char *path, const char *dir);
 
+/*
+ * Whether path is a file unload() could have written for the partition
+ * whose relative directory is partition: an absolute, canonical path ending
+ * in that directory and the file name, each of its segments spelled as
+ * partition_dir() spells one.
+ */
+extern bool unload_is_partition_file(const char *path, const char *partition);
+
 #endif

@@ -94,12 +94,25 @@ read_list(Oid relid)
 		}
 		if (i < 3)
 			break;
+		at = next;
+
+		/*
+		 * a file a run could not have written goes unheard: the list is
+		 * trusted to name what to remove (h131)
+		 */
+		if (!unload_is_partition_file(fields[2], fields[1]))
+		{
+			ereport(WARNING,
+					(errmsg("ignoring file \"%s\" listed in \"%s\"", fields[2], path),
+					 errdetail("A lake publication's run writes only \"%s\" files in its partitions' directories.",
+							   UNLOAD_FILE_NAME)));
+			continue;
+		}
 		record = palloc(sizeof(PendingRecord));
 		record->xid = FullTransactionIdFromU64(strtou64(fields[0], NULL, 10));
 		record->file.partition = pstrdup(fields[1]);
 		record->file.path = pstrdup(fields[2]);
 		records = lappend(records, record);
-		at = next;
 	}
 	return records;
 }
