@@ -42,9 +42,20 @@ BEGIN
         RAISE EXCEPTION 'relation with OID % does not exist', $1::pg_catalog.oid
             USING ERRCODE = 'undefined_object';
     END IF;
+    -- a view may name a partition's parent, or one partition of a parent
+    -- (1.29): the relation's ancestors and descendants count as it
     RETURN QUERY
-    WITH RECURSIVE down(matview, depth) AS (
-        SELECT e.downstream, 1 FROM pipeline.edges e WHERE e.upstream = $1
+    WITH RECURSIVE ancestors(rel) AS (
+        SELECT $1::pg_catalog.oid
+        UNION
+        SELECT i.inhparent FROM ancestors a JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.rel
+    ), descendants(rel) AS (
+        SELECT $1::pg_catalog.oid
+        UNION
+        SELECT i.inhrelid FROM descendants d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.rel
+    ), down(matview, depth) AS (
+        SELECT e.downstream, 1 FROM pipeline.edges e
+         WHERE e.upstream IN (SELECT a.rel FROM ancestors a UNION SELECT d.rel FROM descendants d)
         UNION
         SELECT e.downstream, down.depth + 1
           FROM down JOIN pipeline.edges e ON e.upstream = down.matview
@@ -371,7 +382,7 @@ COMMENT ON FUNCTION pipeline.refresh(regclass, boolean) IS
 COMMENT ON FUNCTION pipeline.upstream(regclass) IS
     'Every relation a managed view reads, directly or through other managed views, with its depth (1: read directly)';
 COMMENT ON FUNCTION pipeline.downstream(regclass) IS
-    'Every managed view that reads the relation, directly or through other managed views, with its depth (1: reads it directly)';
+    'Every managed view that reads the relation, a table it inherits from or one inheriting from it (partitions too), directly or through other managed views, with its depth (1: reads one of them directly)';
 COMMENT ON FUNCTION pipeline.refresh_order() IS
     'Every managed view in the order a refresh of all of them runs: upstream before downstream, with its level in the DAG';
 COMMENT ON FUNCTION pipeline.graph_nodes() IS
