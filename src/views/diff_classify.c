@@ -250,6 +250,25 @@ type_holds_aclitem(Oid type)
 	return type == ACLITEMOID;
 }
 
+/*
+ * Whether text read as a value of type may read the clock: a date or a
+ * time ('now', 'today'), or an array, range or multirange of one, or a
+ * domain over such (their input functions call the element's).
+ */
+static bool
+type_reads_clock_as_text(Oid type)
+{
+	type = getBaseType(type);
+	if (OidIsValid(get_element_type(type)))
+		return type_reads_clock_as_text(get_element_type(type));
+	if (type_is_multirange(type))
+		return type_reads_clock_as_text(get_range_subtype(get_multirange_range(type)));
+	if (type_is_range(type))
+		return type_reads_clock_as_text(get_range_subtype(type));
+	return type == DATEOID || type == TIMEOID || type == TIMETZOID ||
+		type == TIMESTAMPOID || type == TIMESTAMPTZOID;
+}
+
 /* Whether an anonymous row, or an array of them, is written. */
 static bool
 is_anonymous_row(Oid type)
@@ -672,6 +691,13 @@ expression_reason_walker(Node *node, FunctionCheck *check)
 		check->reason = "the text of an enum, a reg* value or a row type is read from the catalogs";
 		return true;
 	}
+	/* s::tstzrange, ('{' || s || '}')::date[]: their elements' 'now' */
+	if (IsA(node, CoerceViaIO) && type_reads_clock_as_text(((CoerceViaIO *) node)->resulttype))
+	{
+		check->reason = psprintf("text read as %s reads the clock ('now', 'today')",
+								 format_type_be(((CoerceViaIO *) node)->resulttype));
+		return true;
+	}
 
 	/*
 	 * defaults are filled in by the planner: a call leaving some out runs
@@ -765,6 +791,29 @@ source_reason(RangeTblEntry *rte)
 	return NULL;
 }
 
+/*
+ * Why a function in FROM with a column definition list (json_to_record(),
+ * jsonb_to_recordset(), ...) cannot be followed: it reads text as those
+ * columns' types, which for a date or a time may read the clock.
+ */
+static const char *
+function_columns_reason(RangeTblEntry *rte)
+{
+	ListCell   *lc;
+
+	foreach(lc, rte->functions)
+	{
+		RangeTblFunction *function = lfirst_node(RangeTblFunction, lc);
+		ListCell   *type;
+
+		foreach(type, function->funccoltypes)
+			if (type_reads_clock_as_text(lfirst_oid(type)))
+				return psprintf("a function in FROM reads text as %s, which reads the clock ('now', 'today')",
+								format_type_be(lfirst_oid(type)));
+	}
+	return NULL;
+}
+
 /* The range table: tables and inner joins only. */
 static const char *
 range_table_reason(Query *query)
@@ -793,7 +842,13 @@ range_table_reason(Query *query)
 				reason = "subqueries in FROM are not supported";
 				break;
 			case RTE_FUNCTION:
-				/* a set per row of what it reads, like an expression's value */
+
+				/*
+				 * a set per row of what it reads, like an expression's value;
+				 * but jsonb_to_record(j) AS x(t timestamptz) reads text as
+				 * its columns' types
+				 */
+				reason = function_columns_reason(rte);
 				break;
 			case RTE_TABLEFUNC:
 				reason = "XMLTABLE in FROM is not supported";

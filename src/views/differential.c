@@ -40,6 +40,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -1183,6 +1184,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	DestNone}, window, CurrentMemoryContext, true};
 	ParamListInfo params = makeParamList(3);
 	StringInfoData columns;
+	StringInfoData groups;
 	StringInfoData sql;
 	const char *log = capture_log_name(source->relid);
 	const char *multiplicity = diff_sql_multiplicity_column(r->sql, source->relid);
@@ -1236,34 +1238,43 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 	tuplestore_clear(window->rows);
 	window->count = 0;
 	window->only_new = true;
-	resetStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %spg_catalog.sum(l.sign)::pg_catalog.int8 AS %s, "
-					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l WHERE %s",
-					 columns.data, multiplicity, log, in_window);
-	if (!bms_is_empty(source->attnums))
+	resetStringInfo(&columns);
+	initStringInfo(&groups);
+	attnum = -1;
+	while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
 	{
-		appendStringInfoString(&sql, " GROUP BY ");
-		for (int i = 1; i <= bms_num_members(source->attnums); i++)
-			appendStringInfo(&sql, "%s%d", i > 1 ? ", " : "", i);
+		char	   *value = psprintf("l.a%d", attnum);
+		Oid			type;
+		int32		typmod;
+		Oid			collation;
+
+		get_atttypetypmodcoll(source->relid, attnum, &type, &typmod, &collation);
+		appendStringInfoString(&groups, groups.len > 0 ? ", " : " GROUP BY ");
 
 		/*
-		 * and by how a value reads where equal ones may read differently
+		 * Grouped by how a value reads where equal ones may read differently
 		 * (2.5, 2.50): a row updated from one to the other changes the view,
-		 * as a recompute would show
+		 * as a recompute would show.  A type without equality (json, point,
+		 * xml) is grouped by how it reads alone, its text being the value.
 		 */
-		attnum = -1;
-		while ((attnum = bms_next_member(source->attnums, attnum)) >= 0)
+		if (!OidIsValid(lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR)->eq_opr))
 		{
-			Oid			type;
-			int32		typmod;
-			Oid			collation;
-
-			get_atttypetypmodcoll(source->relid, attnum, &type, &typmod, &collation);
-			if (!equality_is_image(type, collation))
-				appendStringInfo(&sql, ", %s", reading_sql(psprintf("l.a%d", attnum), type));
+			appendStringInfo(&columns, "(pg_catalog.array_agg(%s))[1] AS %s, ", value,
+							 quote_identifier(get_attname(source->relid, attnum, false)));
+			appendStringInfoString(&groups, reading_sql(value, type));
+			continue;
 		}
+		appendStringInfo(&columns, "%s AS %s, ", value,
+						 quote_identifier(get_attname(source->relid, attnum, false)));
+		appendStringInfoString(&groups, value);
+		if (!equality_is_image(type, collation))
+			appendStringInfo(&groups, ", %s", reading_sql(value, type));
 	}
-	appendStringInfoString(&sql, " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)");
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %spg_catalog.sum(l.sign)::pg_catalog.int8 AS %s, "
+					 "pg_catalog.bool_or(l.sign = 0) AS pipeline_truncated FROM %s l WHERE %s%s"
+					 " HAVING pg_catalog.sum(l.sign) <> 0 OR pg_catalog.bool_or(l.sign = 0)",
+					 columns.data, multiplicity, log, in_window, groups.data);
 	run_window_query(sql.data, params, &receiver);
 	return window_read(window, source);
 }
@@ -1497,12 +1508,36 @@ apply_changes_writing(void *arg)
 }
 
 /*
+ * Whether an error is one an expression raises on the values it is given:
+ * a data exception, a constraint of a domain, a value the result type
+ * cannot hold (infinity as an integer), a limit (repeat() too long), a
+ * function's own RAISE.  Not a cancel, a lack of resources, a
+ * serialization failure or a missing privilege.
+ */
+static bool
+error_of_values(int sqlerrcode)
+{
+	static const int categories[] = {
+		ERRCODE_DATA_EXCEPTION, ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION,
+		ERRCODE_FEATURE_NOT_SUPPORTED, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+		ERRCODE_CARDINALITY_VIOLATION, ERRCODE_SQL_ROUTINE_EXCEPTION,
+		ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION,
+		ERRCODE_PLPGSQL_ERROR,
+	};
+
+	for (size_t i = 0; i < lengthof(categories); i++)
+		if (ERRCODE_TO_CATEGORY(sqlerrcode) == categories[i])
+			return true;
+	return false;
+}
+
+/*
  * Applies the windows' changes, in a subtransaction; true when it had to
  * recompute the view instead.  A join's delta pairs one source's changed
  * rows with another's rows of the other snapshot, and an expression can
- * fail on such a pair, which neither snapshot holds (10 / (a.v - b.v) when
- * both rows changed): on a data exception the view is recomputed, whose
- * own error, if any, is the data's.
+ * fail on such a pair, which neither snapshot holds (10 / (a.v - b.v), or
+ * a cast to a domain, when both rows changed): on such an error the view
+ * is recomputed, whose own error, if any, is the data's.
  */
 static bool
 apply_changes_or_recompute(DiffRefresh *r, DiffWritten *written)
@@ -1515,7 +1550,7 @@ apply_changes_or_recompute(DiffRefresh *r, DiffWritten *written)
 	error = subxact_try(apply_changes_writing, r, false);
 	if (error == NULL)
 		return false;
-	if (ERRCODE_TO_CATEGORY(error->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+	if (!error_of_values(error->sqlerrcode))
 		ReThrowError(error);
 	r->inserted = r->deleted = 0;
 	r->written = NULL;
