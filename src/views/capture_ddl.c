@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 
 #include "model/catalog.h"
+#include "util/extension_member.h"
 #include "util/grants.h"
 #include "util/analyze.h"
 #include "util/runas.h"
@@ -281,9 +282,9 @@ capture_create_log(Relation source, const Bitmapset *attnums)
 	runas_ddl(catalog_owner(), sql.data);
 	/* a publication of all tables publishes it too: deletes need an identity */
 	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", name));
-	/* a member: pg_dump leaves it out, DROP EXTENSION takes it */
-	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", name));
 	log = get_relname_relid(relname, get_namespace_oid(PIPELINE_SCHEMA, false));
+	/* a member: pg_dump leaves it out, DROP EXTENSION takes it */
+	extension_member_add("pipeline", log);
 	/* nobody but the owner may touch a log */
 	revoke_granted(catalog_owner(), log, name);
 	runas_ddl(catalog_owner(),
@@ -347,6 +348,6 @@ capture_drop_log(Oid log)
 	if (get_rel_name(log) == NULL)
 		return;
 	name = relation_qualified_name(log);
-	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline DROP TABLE %s", name));
+	extension_member_drop("pipeline", log);
 	runas_ddl(catalog_owner(), psprintf("DROP TABLE %s", name));
 }

@@ -51,6 +51,7 @@
 #include "model/dag.h"
 #include "model/dpl.h"
 #include "util/analyze.h"
+#include "util/extension_member.h"
 #include "util/freed_memory.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
@@ -1765,7 +1766,7 @@ create_state_table(DiffRefresh *r)
 		runas_ddl(catalog_owner(), diff_sql_state_index(r->sql));
 	runas_ddl(catalog_owner(), psprintf("ALTER TABLE %s OWNER TO %s", r->state,
 										quote_identifier(owner)));
-	runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline ADD TABLE %s", r->state));
+	extension_member_add("pipeline", state_table(r->relid));
 }
 
 /* The plain views a query reads, directly or through one another. */
@@ -1952,7 +1953,7 @@ differential_forget_state(Oid relid)
 	{
 		char	   *name = quote_qualified_identifier(PIPELINE_SCHEMA, state_table_name(relid));
 
-		runas_ddl(catalog_owner(), psprintf("ALTER EXTENSION pipeline DROP TABLE %s", name));
+		extension_member_drop("pipeline", state);
 		runas_ddl(catalog_owner(), psprintf("DROP TABLE %s", name));
 	}
 }
