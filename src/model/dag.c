@@ -172,16 +172,41 @@ dag_upstreams(Oid relid)
 	return upstreams;
 }
 
-/* Whether this transaction changed edges: checked before it commits */
+/*
+ * Whether this transaction set edges (defined or redefined a managed
+ * view), and whether they need the check before it commits
+ */
+static bool graph_changed = false;
 static bool edges_changed = false;
+
+/*
+ * A prepared transaction keeps its locks until an admin ends it: a
+ * definition's would hold up other roles' definitions (the graph-change
+ * lock), writers of the tables its view reads (the tracking triggers'
+ * SHARE ROW EXCLUSIVE) and the graph check it still owes.
+ */
+static void
+refuse_prepare(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot PREPARE a transaction that has defined or changed managed views"),
+			 errdetail("A prepared transaction would keep the locks of the definition, which other sessions' definitions and writes wait for, until it is committed or rolled back."),
+			 errhint("Define managed views in a transaction that commits.")));
+}
 
 static void
 check_edges_before_commit(XactEvent event, void *arg)
 {
 	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
+			/* before the graph-change lock: the abort forgets the changes */
+			if (graph_changed)
+				refuse_prepare();
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			graph_changed = false;
 			if (edges_changed)
 			{
 				edges_changed = false;
@@ -190,6 +215,7 @@ check_edges_before_commit(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			graph_changed = false;
 			edges_changed = false;
 			break;
 		default:
@@ -212,6 +238,12 @@ dag_set_edges(Oid relid, List *upstream_relids)
 					"INSERT INTO pipeline.edges (upstream, downstream) "
 					"SELECT DISTINCT u::regclass, $1::regclass FROM unnest($2) u",
 					2, argtypes, values, NULL, false, -1);
+	if (!registered)
+	{
+		RegisterXactCallback(check_edges_before_commit, NULL);
+		registered = true;
+	}
+	graph_changed = true;
 
 	/*
 	 * Only an edge from a managed view can close a cycle: a view reading
@@ -224,11 +256,6 @@ dag_set_edges(Oid relid, List *upstream_relids)
 							   "       ANY ($2::pg_catalog.regclass[]))",
 							   2, argtypes, values, NULL, false, SPI_OK_SELECT)->values[0]))
 		return;
-	if (!registered)
-	{
-		RegisterXactCallback(check_edges_before_commit, NULL);
-		registered = true;
-	}
 	edges_changed = true;
 }
 

@@ -91,7 +91,9 @@ extern void dag_follow_replaced_view(Oid view);
  * other such transaction of the database, the graph as of then, this
  * transaction's changes included, must have no cycle (two transactions
  * that each added half of one would each see none); the commit fails
- * otherwise.
+ * otherwise.  A transaction that set edges cannot be prepared (PREPARE
+ * TRANSACTION fails, and the transaction is rolled back): its locks would
+ * hold other sessions up until an admin ended it.
  */
 extern void dag_set_edges(Oid relid, List *upstream_relids);
 
