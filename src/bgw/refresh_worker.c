@@ -177,7 +177,8 @@ log_overdue(int code, Datum arg)
 /*
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
- * another session, or the extension is gone) or the view stays locked.
+ * another session, or the extension is gone) or the view stays locked
+ * (at the claim, or for a lock the run gave up: *handed_back).
  */
 static void
 run_refresh_job(const RefreshJob *job, bool *handed_back)
@@ -227,7 +228,9 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 		enable_timeout_after(overdue_timeout, Min(timeout_ms, INT_MAX - OVERDUE_GRACE_MS) +
 							 OVERDUE_GRACE_MS);
 	}
-	(void) run_perform(run_id, job->relid, job->label, true, timeout_ms);
+	/* a lock the run gave up: no failure, the view is tried again later */
+	if (run_perform(run_id, job->relid, job->label, true, timeout_ms) == RUN_NONE)
+		*handed_back = true;
 	if (timeout_ms > 0)
 		disable_timeout(overdue_timeout, false);
 	PopActiveSnapshot();
@@ -344,6 +347,12 @@ pipeline_refresh_main(Datum main_arg)
 		proc_exit(0);			/* the extension or the database is being
 								 * dropped */
 	pgstat_report_appname("pipeline refresh");
+
+	/*
+	 * a lock one session holds for long must not keep the pool from every
+	 * other view: the worker gives it up and hands the view back
+	 */
+	lock_tries_bound_waits();
 	/* the scheduler learns of this worker's runs through its run queue */
 	schedule_runs_writes_reported();
 	dbname = launcher_database_name(dboid);

@@ -28,6 +28,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -52,6 +53,7 @@
 #include "io/apply_plan.h"
 #include "io/deleted_keys.h"
 #include "model/catalog.h"
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 
@@ -241,6 +243,14 @@ check_emptying(Oid table)
 static void
 empty_changes(Oid table)
 {
+	/* TRUNCATE's locks, children too, in its order: held long, given up */
+	if (empties_by_truncate(table))
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(table, NoLock, NULL))
+			lock_unless_held_long(lfirst_oid(lc), AccessExclusiveLock);
+	}
 	runas_spi(InvalidOid, psprintf("%s %s", empties_by_truncate(table) ? "TRUNCATE" : "DELETE FROM",
 								   relation_qualified_name(table)),
 			  0, NULL, NULL, NULL, false, 0, -1);

@@ -36,6 +36,7 @@
 #include "schedule/run.h"
 #include "views/differential.h"
 #include "util/spi_rows.h"
+#include "util/lock_tries.h"
 #include "util/subxact.h"
 
 /* The micro-batch window of the run in progress, for window_start/end(). */
@@ -387,8 +388,24 @@ run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked, int 
 	 * goes on; a user's run_due() ends on a cancel.
 	 */
 	audit_forget();
+	/* a lock given up before this run is none of its business */
+	(void) lock_tries_gave_up();
 	error = subxact_try(refresh_run, &run, IsBackgroundWorker);
 	window_active = false;
+	if (error != NULL && error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && lock_tries_gave_up())
+	{
+		/*
+		 * A refresh worker's run that would have queued for a lock without
+		 * limit (lock_tries_bound_waits()): it never ran, and its view is
+		 * handed back to the scheduler
+		 */
+		forget_claimed_run(run_id);
+		ereport(LOG,
+				(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
+						get_rel_name(relid)),
+				 errdetail_internal("%s", error->message)));
+		return RUN_NONE;
+	}
 	if (error != NULL && !catalog_is_managed_now(relid))
 	{
 		/*

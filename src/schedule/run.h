@@ -49,8 +49,10 @@ extern int64 run_claim(Oid relid, TimestampTz label, int attempt);
  * own), it first does run_prepare()'s work, inside the run: its failure or
  * cancel is the run's.  A timeout_ms above 0 bounds the refresh as a
  * statement timeout would (a worker's run, by the owner's
- * statement_timeout).  Needs a transaction; leaves the caller's memory
- * context and resource owner as they were.
+ * statement_timeout).  A lock the run gave up (a refresh worker's bounded
+ * waits, lock_tries_bound_waits()) is no failure: the run's row is deleted,
+ * as if it was never claimed, and RUN_NONE returned.  Needs a transaction;
+ * leaves the caller's memory context and resource owner as they were.
  */
 extern RunStatus run_perform(int64 run_id, Oid relid, TimestampTz label, bool view_unlocked,
 							 int timeout_ms);

@@ -5,6 +5,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -26,6 +27,19 @@
  */
 #define LOCK_TRIES_SCAN_MS 200
 
+/* lock_tries_bound_waits() was called; the last lock was given up */
+static bool waits_bounded = false;
+static bool gave_up = false;
+
+/* How the tries ended */
+typedef enum TriesOutcome
+{
+	TRIES_HAD,					/* the lock is had */
+	TRIES_HELD_THROUGHOUT,		/* the first holders hold it still */
+	TRIES_QUEUE					/* they are gone, or trying could hide a
+								 * deadlock: queue for it */
+} TriesOutcome;
+
 static void
 set_object_tag(LOCKTAG *tag, Oid classid, Oid objid)
 {
@@ -43,27 +57,67 @@ try_lock(Oid classid, Oid objid, LOCKMODE mode)
 	return ConditionalLockDatabaseObject(classid, objid, 0, mode);
 }
 
+/* The queued wait; with waits bounded, its lock timeout gives the lock up */
+static void
+queued_wait(Oid classid, Oid objid, LOCKMODE mode)
+{
+	PG_TRY();
+	{
+		if (classid == RelationRelationId)
+			LockRelationOid(objid, mode);
+		else
+			LockDatabaseObject(classid, objid, 0, mode);
+	}
+	PG_CATCH();
+	{
+		/* the (sub)transaction's abort restores lock_timeout */
+		if (waits_bounded && geterrcode() == ERRCODE_LOCK_NOT_AVAILABLE)
+			gave_up = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /*
  * Queues for the lock after waited_ms of tries: the whole wait is one lock
- * wait, so lock_timeout bounds the two together.
+ * wait, so lock_timeout bounds the two together; with waits bounded,
+ * LOCK_TRIES_MS bounds the queued wait too, and its lock timeout is a
+ * lock given up.
  */
 static void
 queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 {
 	int			level = -1;
+	int			timeout_ms = LockTimeout > 0 ? Max(1, LockTimeout - (int) waited_ms) : 0;
 
-	if (LockTimeout > 0)
+	if (waits_bounded)
+		timeout_ms = timeout_ms > 0 ? Min(timeout_ms, LOCK_TRIES_MS) : LOCK_TRIES_MS;
+	if (timeout_ms > 0)
 	{
 		level = NewGUCNestLevel();
-		(void) set_config_option("lock_timeout", psprintf("%d", Max(1, LockTimeout - (int) waited_ms)),
+		(void) set_config_option("lock_timeout", psprintf("%d", timeout_ms),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	}
-	if (classid == RelationRelationId)
-		LockRelationOid(objid, mode);
-	else
-		LockDatabaseObject(classid, objid, 0, mode);
+	queued_wait(classid, objid, mode);
 	if (level >= 0)
 		AtEOXact_GUC(false, level);
+}
+
+/*
+ * Gives the lock up: waits are bounded, and the sessions that held it at
+ * the first try, waited_ms ago, hold it still.
+ */
+static void
+give_up(Oid classid, Oid objid, double waited_ms)
+{
+	ObjectAddress address = {classid, objid, 0};
+	char	   *description = getObjectDescription(&address, true);
+
+	gave_up = true;
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not obtain lock on %s", description ? description : "a dropped object"),
+			 errdetail("The transactions that held it %d ms ago hold it still.", (int) waited_ms)));
 }
 
 List *
@@ -158,12 +212,9 @@ elapsed_ms(instr_time start)
 	return INSTR_TIME_GET_MILLISEC(now);
 }
 
-/*
- * The tries (lock_tries.h): true once the lock is had, false when it is
- * time to queue for it.
- */
-static bool
-tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_time start)
+/* The tries (lock_tries.h): how they ended. */
+static TriesOutcome
+tries_outcome(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_time start)
 {
 	MemoryContext tries = AllocSetContextCreate(CurrentMemoryContext, "lock tries",
 												ALLOCSET_SMALL_SIZES);
@@ -175,7 +226,7 @@ tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
 	double		next_scan_ms = 0;
 	long		pause_ms = 1;
-	bool		had = false;
+	TriesOutcome outcome = TRIES_QUEUE;
 
 	MemoryContextSwitchTo(probe);
 	for (;;)
@@ -185,8 +236,13 @@ tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 
 		MemoryContextReset(probe);
 		holding = lock_holders(tag, mode);
-		if (waited_ms >= tries_ms || !lock_holders_in_common(first, holding) || holder_tries_too(holding))
+		if (!lock_holders_in_common(first, holding) || holder_tries_too(holding))
 			break;
+		if (waited_ms >= tries_ms)
+		{
+			outcome = TRIES_HELD_THROUGHOUT;
+			break;
+		}
 		/* the whole lock table is read: not at every try */
 		if (waited_ms >= next_scan_ms)
 		{
@@ -199,12 +255,15 @@ tries_succeed(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		pause_ms = Min(pause_ms * 2, LOCK_TRIES_MAX_PAUSE_MS);
-		if ((had = try_lock(classid, objid, mode)))
+		if (try_lock(classid, objid, mode))
+		{
+			outcome = TRIES_HAD;
 			break;
+		}
 	}
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(tries);
-	return had;
+	return outcome;
 }
 
 void
@@ -212,12 +271,40 @@ lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 	instr_time	start;
+	TriesOutcome outcome;
 
 	if (try_lock(classid, objid, mode))
 		return;
 	INSTR_TIME_SET_CURRENT(start);
 	set_object_tag(&tag, classid, objid);
-	if (tries_succeed(classid, objid, mode, &tag, start))
+	outcome = tries_outcome(classid, objid, mode, &tag, start);
+	if (outcome == TRIES_HAD)
 		return;
+	if (outcome == TRIES_HELD_THROUGHOUT && waits_bounded)
+		give_up(classid, objid, elapsed_ms(start));
 	queue_for_lock(classid, objid, mode, elapsed_ms(start));
+}
+
+void
+lock_unless_held_long(Oid relid, LOCKMODE mode)
+{
+	if (waits_bounded)
+		lock_trying_first(RelationRelationId, relid, mode);
+	else
+		LockRelationOid(relid, mode);
+}
+
+void
+lock_tries_bound_waits(void)
+{
+	waits_bounded = true;
+}
+
+bool
+lock_tries_gave_up(void)
+{
+	bool		was = gave_up;
+
+	gave_up = false;
+	return was;
 }

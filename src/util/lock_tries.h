@@ -36,6 +36,25 @@
 extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
 
 /*
+ * For a process that serves many sessions' work in turn (a refresh worker
+ * of the pool): from now on lock_trying_first() queues for no lock without
+ * limit.  A lock the tries did not get because the sessions that held it
+ * at the first try hold it still is given up at once; a queued wait is
+ * bounded by LOCK_TRIES_MS (and lock_timeout).  Giving up raises
+ * ERRCODE_LOCK_NOT_AVAILABLE; lock_tries_gave_up() says whether a lock was
+ * given up since it was last called (a lock_timeout of other code is not).
+ */
+extern void lock_tries_bound_waits(void);
+extern bool lock_tries_gave_up(void);
+
+/*
+ * A lock a refresh may wait for, of a relation a session may hold for as
+ * long as it likes (a view's, a stage's): lock_trying_first() once waits
+ * are bounded, else a plain lock request, queued at once.
+ */
+extern void lock_unless_held_long(Oid relid, LOCKMODE mode);
+
+/*
  * The transactions of other sessions holding tag in a mode that conflicts
  * with mode, as palloc'd VirtualTransactionIds (one lock manager lookup);
  * whether two such lists share one.

@@ -36,6 +36,7 @@
 
 #include "model/catalog.h"
 #include "util/analyze.h"
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -302,7 +303,7 @@ lock_append_target(Oid relid, AppendTarget *target)
 	char	   *relname = get_rel_name(relid);
 	Relation	rel;
 
-	LockRelationOid(relid, ExclusiveLock);
+	lock_unless_held_long(relid, ExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -45,6 +45,7 @@
 #include "model/dag.h"
 #include "model/definition.h"
 #include "util/analyze.h"
+#include "util/lock_tries.h"
 #include "util/name_list.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
@@ -456,7 +457,7 @@ mirror_lock_stage(const ManagedView *view)
 	/* what LOCK TABLE ... IN EXCLUSIVE MODE asks of the apply, as the owner */
 	if (pg_class_aclmask_ext(linitial_oid(reads), catalog_relation_owner(view->relid),
 							 ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE, ACLMASK_ANY, &missing) != 0)
-		LockRelationOid(linitial_oid(reads), ExclusiveLock);
+		lock_unless_held_long(linitial_oid(reads), ExclusiveLock);
 }
 
 /* The columns of the query as a tuple descriptor (types and names). */

@@ -132,7 +132,8 @@ refresh_lock_would_wait(Oid relid, uint64 *holders)
 	bool		locked;
 
 	*holders = 0;
-	locked = locked_by_others(relid, ShareUpdateExclusiveLock, holders);
+	/* any lock: a full refresh's swap waits for the view's readers too */
+	locked = locked_by_others(relid, AccessExclusiveLock, holders);
 	foreach(lc, dag_upstreams(relid))
 		locked |= locked_by_others(lfirst_oid(lc), AccessShareLock, holders);
 	return locked;

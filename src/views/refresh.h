@@ -50,11 +50,12 @@ extern List *refresh_lock_with_upstreams(Oid relid);
 extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
- * Whether refresh_lock_with_upstreams() would wait now: another process
- * holds a conflicting lock on the view or on a relation it reads (an
- * autovacuum left out, which such a wait cancels); *holders is a hash of
- * their transactions, to tell whether they changed.  Looked up in the lock
- * table; takes no lock.
+ * Whether a run of the view would wait now: another process holds a lock
+ * on the view (any lock: a full refresh's swap waits for readers too) or
+ * one on a relation it reads that conflicts with refresh_lock_with_
+ * upstreams() (an autovacuum left out, which such a wait cancels);
+ * *holders is a hash of their transactions, to tell whether they changed.
+ * Looked up in the lock table; takes no lock.
  */
 extern bool refresh_lock_would_wait(Oid relid, uint64 *holders);
 
