@@ -188,25 +188,30 @@ SELECT pipeline.drop_matview('src.mv_divisors', cascade => true);
 
 -- downstream() of a partition lists the views that read its parent (they
 -- read its rows), and of a parent those that read one of its partitions,
--- through levels of partitions and inheritance alike (1.29; before, only
--- what views name: a partition's came out empty)
+-- through levels of partitions and inheritance alike, and with multiple
+-- inheritance those that read another parent of a child (they read the
+-- child's rows) (1.29; before, only what views name: a partition's came
+-- out empty)
 CREATE TABLE src.sales (region text, day date, amount int) PARTITION BY LIST (region);
 CREATE TABLE src.sales_eu PARTITION OF src.sales FOR VALUES IN ('eu') PARTITION BY RANGE (day);
 CREATE TABLE src.sales_eu_2026 PARTITION OF src.sales_eu FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE src.sales_us PARTITION OF src.sales FOR VALUES IN ('us');
 CREATE TABLE src.notes (id int, body text);
 CREATE TABLE src.notes_archived (archived_at date) INHERITS (src.notes);
+CREATE TABLE src.flags (flag text);
+CREATE TABLE src.notes_flagged () INHERITS (src.notes, src.flags);
 SELECT pipeline.create_matview('src', 'sales_total', 'SELECT sum(amount) AS total FROM src.sales', '1 hour');
 SELECT pipeline.create_matview('src', 'eu_sales', 'SELECT day, sum(amount) AS total FROM src.sales_eu GROUP BY day', '1 hour');
 SELECT pipeline.create_matview('src', 'eu_days', 'SELECT count(*) AS days FROM src.mv_eu_sales', '1 hour');
 SELECT pipeline.create_matview('src', 'archived', 'SELECT count(*) AS n FROM src.notes_archived', '1 hour');
+SELECT pipeline.create_matview('src', 'flagged', 'SELECT count(*) AS n FROM src.flags', '1 hour');
 SELECT r AS relation, d.matview, d.depth
   FROM unnest(ARRAY['src.sales_eu_2026', 'src.sales_eu', 'src.sales_us', 'src.sales',
-                    'src.notes', 'src.notes_archived']::regclass[]) r,
+                    'src.notes', 'src.notes_archived', 'src.notes_flagged', 'src.flags']::regclass[]) r,
        pipeline.downstream(r) d
  ORDER BY r::text, d.depth, d.matview::text;
 SELECT pipeline.drop_matview(v, cascade => true)
-  FROM unnest(ARRAY['src.mv_sales_total', 'src.mv_eu_sales', 'src.mv_archived']::regclass[]) v;
+  FROM unnest(ARRAY['src.mv_sales_total', 'src.mv_eu_sales', 'src.mv_archived', 'src.mv_flagged']::regclass[]) v;
 
 DROP SCHEMA analytics CASCADE;
 DROP SCHEMA src CASCADE;

@@ -43,19 +43,20 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     -- a view may name a partition's parent, or one partition of a parent
-    -- (1.29): the relation's ancestors and descendants count as it
+    -- (1.29): the relation's descendants (its rows) and their ancestors
+    -- (which read those rows; with multiple inheritance, not only its own)
+    -- count as it
     RETURN QUERY
-    WITH RECURSIVE ancestors(rel) AS (
-        SELECT $1::pg_catalog.oid
-        UNION
-        SELECT i.inhparent FROM ancestors a JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.rel
-    ), descendants(rel) AS (
+    WITH RECURSIVE descendants(rel) AS (
         SELECT $1::pg_catalog.oid
         UNION
         SELECT i.inhrelid FROM descendants d JOIN pg_catalog.pg_inherits i ON i.inhparent = d.rel
+    ), ancestors(rel) AS (
+        SELECT d.rel FROM descendants d
+        UNION
+        SELECT i.inhparent FROM ancestors a JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.rel
     ), down(matview, depth) AS (
-        SELECT e.downstream, 1 FROM pipeline.edges e
-         WHERE e.upstream IN (SELECT a.rel FROM ancestors a UNION SELECT d.rel FROM descendants d)
+        SELECT e.downstream, 1 FROM pipeline.edges e WHERE e.upstream IN (SELECT a.rel FROM ancestors a)
         UNION
         SELECT e.downstream, down.depth + 1
           FROM down JOIN pipeline.edges e ON e.upstream = down.matview

@@ -1101,6 +1101,6 @@ unload_is_partition_file(const char *path, const char *partition)
 			return false;
 		n -= m + 1;
 	}
-	/* what is left is the destination, canonical */
-	return n > 1 && all_segments(path + 1, n - 1, false);
+	/* what is left is the destination, canonical ("/": nothing is left) */
+	return n == 0 || all_segments(path + 1, n - 1, false);
 }

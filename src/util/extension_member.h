@@ -4,12 +4,12 @@
  *	  differential view's state) a member of the extension, or no longer.
  *
  * A member is left out by pg_dump and dropped by DROP EXTENSION.  ALTER
- * EXTENSION ... ADD / DROP does that, but PostgreSQL 15 locks the
- * extension in SHARE UPDATE EXCLUSIVE mode for it, to the end of the
+ * EXTENSION ... ADD / DROP does that, but PostgreSQL 15 (15.20 here) locks
+ * the extension in SHARE UPDATE EXCLUSIVE mode for it, to the end of the
  * transaction: one role's open transaction that made or dropped a
  * differential view made every other role's wait (h133).  These record
- * the same membership holding ACCESS SHARE, which only DROP EXTENSION
- * waits for.
+ * the same membership holding SHARE, which DROP EXTENSION and ALTER
+ * EXTENSION UPDATE wait for, and other membership changes do not.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_EXTENSION_MEMBER_H

@@ -252,12 +252,13 @@ type_holds_aclitem(Oid type)
 
 /*
  * Whether text read as a value of type may read the clock: a date or a
- * time ('now', 'today'), or an array, range or multirange of one, or a
- * domain over such (their input functions call the element's).
+ * time ('now', 'today'), or an array, range, multirange or row type of
+ * one, or a domain over such (their input functions call the element's).
  */
 static bool
 type_reads_clock_as_text(Oid type)
 {
+	check_stack_depth();
 	type = getBaseType(type);
 	if (OidIsValid(get_element_type(type)))
 		return type_reads_clock_as_text(get_element_type(type));
@@ -265,6 +266,17 @@ type_reads_clock_as_text(Oid type)
 		return type_reads_clock_as_text(get_range_subtype(get_multirange_range(type)));
 	if (type_is_range(type))
 		return type_reads_clock_as_text(get_range_subtype(type));
+	if (type_is_rowtype(type) && type != RECORDOID)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+		bool		reads = false;
+
+		for (int i = 0; i < desc->natts && !reads; i++)
+			reads = !TupleDescAttr(desc, i)->attisdropped &&
+				type_reads_clock_as_text(TupleDescAttr(desc, i)->atttypid);
+		ReleaseTupleDesc(desc);
+		return reads;
+	}
 	return type == DATEOID || type == TIMEOID || type == TIMETZOID ||
 		type == TIMESTAMPOID || type == TIMESTAMPTZOID;
 }
@@ -912,8 +924,21 @@ collect_sources(Query *query, DiffShape *shape)
 		}
 		attno = -1;
 		while ((attno = bms_next_member(attnums, attno)) >= 0)
-			source->attnums = bms_add_member(source->attnums,
-											 attno + FirstLowInvalidHeapAttributeNumber);
+		{
+			AttrNumber	attnum = attno + FirstLowInvalidHeapAttributeNumber;
+			Oid			type = getBaseType(get_atttype(rte->relid, attnum));
+
+			/*
+			 * a change the refresh consolidates is grouped by such a value's
+			 * text, and one value of the group is taken with array_agg()
+			 */
+			if (!OidIsValid(lookup_type_cache(type, TYPECACHE_EQ_OPR)->eq_opr) &&
+				(OidIsValid(get_element_type(type)) || !OidIsValid(get_array_type(type))))
+				return psprintf("column %s of %s is of type %s, an array or a type without arrays whose values have no equality",
+								quote_identifier(get_attname(rte->relid, attnum, false)),
+								relation_qualified_name(rte->relid), format_type_be(type));
+			source->attnums = bms_add_member(source->attnums, attnum);
+		}
 	}
 
 	/*

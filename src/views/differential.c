@@ -1093,10 +1093,21 @@ static const Oid window_argtypes[3] = {PG_SNAPSHOTOID, XID8OID, INT8OID};
 static void
 run_window_query(const char *sql, ParamListInfo params, WindowReceiver *receiver)
 {
+	/*
+	 * a value's text, by which a window groups, as exact whatever the
+	 * session's
+	 */
+	static const RunAsSetting window_settings[] = {
+		{"extra_float_digits", "3"},
+		{"datestyle", "ISO, YMD"},
+		{"intervalstyle", "postgres"},
+		{"bytea_output", "hex"},
+	};
 	SPIExecuteOptions options = {0};
 	SPIPlanPtr	plan;
 	bool		kept;
 	RunAs		ra;
+	int			nestlevel;
 	int			ret;
 
 	options.params = params;
@@ -1104,7 +1115,9 @@ run_window_query(const char *sql, ParamListInfo params, WindowReceiver *receiver
 	options.dest = (DestReceiver *) receiver;
 	plan = runas_kept_internal_plan(catalog_owner(), sql, 3, (Oid *) window_argtypes, &kept);
 	runas_begin_internal(&ra, catalog_owner());
+	nestlevel = runas_pin_settings(window_settings, lengthof(window_settings));
 	ret = SPI_execute_plan_extended(plan, &options);
+	runas_unpin_settings(nestlevel);
 	runas_end(&ra);
 	if (!kept)
 		SPI_freeplan(plan);

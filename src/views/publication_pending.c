@@ -46,9 +46,12 @@ list_path(Oid relid)
 	return psprintf("%s/%u.%u", PENDING_DIR, MyDatabaseId, relid);
 }
 
-/* The records of relid's list (PendingRecord), none when it has none. */
+/*
+ * The records of relid's list (PendingRecord), none when it has none;
+ * *ignored tells whether it listed a file no run writes.
+ */
 static List *
-read_list(Oid relid)
+read_list(Oid relid, bool *ignored)
 {
 	char	   *path = list_path(relid);
 	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
@@ -58,6 +61,7 @@ read_list(Oid relid)
 	ssize_t		n;
 	int			at = 0;
 
+	*ignored = false;
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
@@ -102,6 +106,7 @@ read_list(Oid relid)
 		 */
 		if (!unload_is_partition_file(fields[2], fields[1]))
 		{
+			*ignored = true;
 			ereport(WARNING,
 					(errmsg("ignoring file \"%s\" listed in \"%s\"", fields[2], path),
 					 errdetail("A lake publication's run writes only \"%s\" files in its partitions' directories.",
@@ -234,7 +239,8 @@ durable_current_xid(void)
 List *
 pending_take_uncommitted(Oid relid)
 {
-	List	   *records = read_list(relid);
+	bool		ignored;
+	List	   *records = read_list(relid, &ignored);
 	List	   *kept = NIL;
 	List	   *uncommitted = NIL;
 	ListCell   *lc;
@@ -257,7 +263,7 @@ pending_take_uncommitted(Oid relid)
 			kept = lappend(kept, record);
 		}
 	}
-	if (list_length(kept) != list_length(records) || uncommitted != NIL)
+	if (list_length(kept) != list_length(records) || uncommitted != NIL || ignored)
 		write_list(relid, kept);
 	return uncommitted;
 }
@@ -265,7 +271,8 @@ pending_take_uncommitted(Oid relid)
 bool
 pending_has_uncommitted(Oid relid)
 {
-	List	   *records = read_list(relid);
+	bool		ignored;
+	List	   *records = read_list(relid, &ignored);
 	bool		mine = false;
 	ListCell   *lc;
 
@@ -281,22 +288,26 @@ pending_has_uncommitted(Oid relid)
 
 	/*
 	 * All committed: forgotten now, before the commit log that says so is
-	 * truncated (a publication may be skipped for long)
+	 * truncated (a publication may be skipped for long); records ignored go
+	 * too
 	 */
-	if (records != NIL && !mine)
+	if ((records != NIL || ignored) && !mine)
 		write_list(relid, NIL);
+	else if (ignored)
+		write_list(relid, records);
 	return false;
 }
 
 void
 pending_add(Oid relid, List *written)
 {
+	bool		ignored;
 	List	   *records;
 	ListCell   *lc;
 
 	if (written == NIL)
 		return;
-	records = read_list(relid);
+	records = read_list(relid, &ignored);
 	foreach(lc, written)
 	{
 		UnloadedFile *f = lfirst(lc);
@@ -357,6 +368,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 	List	   *rewritten = NIL;	/* KeptRecords */
 	List	   *kept;
 	ListCell   *lc;
+	bool		ignored;
 
 	if (dir == NULL && errno == ENOENT)
 		return NIL;
@@ -381,7 +393,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 		}
 		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(other)))
 			continue;
-		records = read_list(other);
+		records = read_list(other, &ignored);
 		if (!runs_over(records))
 			continue;
 		kept = NIL;
@@ -416,7 +428,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 
 	/* listed as relid's before their old list goes */
 	if (adopted != NIL)
-		write_list(relid, list_concat(read_list(relid), adopted));
+		write_list(relid, list_concat(read_list(relid, &ignored), adopted));
 	foreach(lc, rewritten)
 		write_list(((KeptRecords *) lfirst(lc))->publication, ((KeptRecords *) lfirst(lc))->records);
 	foreach(lc, gone_lists)
