@@ -125,6 +125,30 @@ locked_by_others(Oid relid, LOCKMODE mode, uint64 *holders)
 	return locked;
 }
 
+/*
+ * The strongest lock a run of relid takes on it: a full refresh of a
+ * materialized view swaps its heap in (ACCESS EXCLUSIVE, which its readers
+ * hold back) unless REFRESH ... CONCURRENTLY can run (EXCLUSIVE), as can a
+ * stream's append; a view kept in a table is written in rows.  A view
+ * locked so that its relation cannot be looked at is taken as swapped.
+ */
+static LOCKMODE
+run_lock_on_view(Oid relid)
+{
+	Relation	rel;
+	bool		concurrent;
+
+	if (get_rel_relkind(relid) != RELKIND_MATVIEW)
+		return ExclusiveLock;
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		return AccessExclusiveLock;
+	rel = table_open(relid, NoLock);
+	concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
+	table_close(rel, NoLock);
+	UnlockRelationOid(relid, AccessShareLock);
+	return concurrent ? ExclusiveLock : AccessExclusiveLock;
+}
+
 bool
 refresh_lock_would_wait(Oid relid, uint64 *holders)
 {
@@ -132,8 +156,8 @@ refresh_lock_would_wait(Oid relid, uint64 *holders)
 	bool		locked;
 
 	*holders = 0;
-	/* any lock: a full refresh's swap waits for the view's readers too */
-	locked = locked_by_others(relid, AccessExclusiveLock, holders);
+	/* a full refresh's swap waits for the view's readers too */
+	locked = locked_by_others(relid, run_lock_on_view(relid), holders);
 	foreach(lc, dag_upstreams(relid))
 		locked |= locked_by_others(lfirst_oid(lc), AccessShareLock, holders);
 	return locked;

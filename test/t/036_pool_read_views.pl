@@ -15,6 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(sleep);
 
 my $node = PipelineNode->start_new('read_views', qq{
 pipeline.tick = 100ms
@@ -77,5 +78,49 @@ ok( $node->poll_query_until('postgres', qq{
 	SELECT count(DISTINCT r.matview) = 2 FROM pipeline.runs r JOIN pipeline.matviews v ON v.matview = r.matview
 	 WHERE v.schema_name = 'm' AND r.status = 'succeeded' AND r.started_at > '$released_at'}),
 	'the read views run again once the reader is gone');
+
+# a view handed back is held again only by what its run would wait for: a
+# reader holds back a swap, not a differential refresh nor REFRESH ...
+# CONCURRENTLY (before, once handed back, such a view was held for as long
+# as anyone read it)
+as_role('alice', q{
+	CREATE TABLE a.src (k int PRIMARY KEY, v int);
+	INSERT INTO a.src VALUES (1, 1);
+	SELECT pipeline.create_matview('a', 'd1', 'SELECT k, sum(v) AS s FROM a.src GROUP BY k', '1 second',
+	                               refresh_mode => 'differential');
+	SELECT pipeline.create_matview('a', 'c1', 'SELECT k, v FROM a.src', '1 second', refresh_mode => 'full');
+	CREATE UNIQUE INDEX ON a.mv_c1 (k);
+});
+$log_offset = -s $node->logfile;
+my $locker = $node->background_psql('postgres', extra_params => ['-U', 'alice']);
+# a refresh of each in an open transaction holds them against the claim
+$locker->query_safe(q{BEGIN; SELECT count(*) FROM pipeline.refresh('a.mv_d1', false) r1, pipeline.refresh('a.mv_c1', false) r2;});
+sql('INSERT INTO a.src VALUES (2, 2)');
+for my $view ('mv_d1', 'mv_c1')
+{
+	my $handed_back = 0;
+	for my $tenths (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		if (substr(slurp_file($node->logfile), $log_offset) =~ /pipeline: $view stayed locked/)
+		{
+			note("$view handed back after about " . $tenths / 10 . " s");
+			$handed_back = 1;
+			last;
+		}
+		sleep(0.1);
+	}
+	ok($handed_back, "$view is handed back while locked");
+}
+$locker->query_safe('COMMIT;');
+$locker->quit;
+my $reader2 = $node->background_psql('postgres', extra_params => ['-U', 'alice']);
+$reader2->query_safe('BEGIN; SELECT count(*) FROM a.mv_d1, a.mv_c1;');
+sql('INSERT INTO a.src VALUES (3, 3)');
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 3 FROM a.mv_d1}),
+	'a handed-back differential view refreshes while read');
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 3 FROM a.mv_c1}),
+	'a handed-back view refreshed concurrently refreshes while read');
+$reader2->query_safe('COMMIT;');
+$reader2->quit;
 $node->stop;
 done_testing();

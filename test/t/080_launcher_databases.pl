@@ -158,15 +158,17 @@ ok($node->poll_query_until('plain_1', 'SELECT s FROM mv_total2', '8'),
 
 # a CREATE EXTENSION that a savepoint undid starts nothing; one committed by
 # COMMIT PREPARED (in another session than the one that created it) does
+# (a definition cannot be prepared: sql/security_prepare_definition.sql)
 $node->safe_psql('plain_2', 'BEGIN; SAVEPOINT s; CREATE EXTENSION pipeline; ROLLBACK TO s; COMMIT;');
 $node->safe_psql('plain_2', q{
 	BEGIN;
 	CREATE EXTENSION pipeline;
 	CREATE TABLE raw (v int);
-	SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second');
 	PREPARE TRANSACTION 'with_extension';
 });
 $node->safe_psql('plain_2', "COMMIT PREPARED 'with_extension'");
+$node->safe_psql('plain_2',
+	q{SELECT pipeline.create_matview('public', 'total', 'SELECT sum(v) AS s FROM raw', '1 second')});
 $node->safe_psql('plain_2', 'INSERT INTO raw VALUES (9)');
 ok($node->poll_query_until('plain_2', 'SELECT s FROM mv_total', '9'),
 	'a database whose CREATE EXTENSION pipeline was a prepared transaction is served');
