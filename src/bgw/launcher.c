@@ -118,7 +118,7 @@ typedef struct QueuedJob
 	QueuedState state;
 	uint64		seq;			/* order of queueing */
 	pid_t		worker;			/* who took it */
-	bool		handed_back;	/* done: given back unrun */
+	HandBack	hand_back;		/* done: given back unrun */
 	RefreshJob	job;
 } QueuedJob;
 
@@ -424,7 +424,7 @@ launcher_queue_job(const RefreshJob *job)
 		if (queue->jobs[e].state == QUEUED_FREE)
 		{
 			queue->jobs[e].state = QUEUED_WAITING;
-			queue->jobs[e].handed_back = false;
+			queue->jobs[e].hand_back = HAND_BACK_NONE;
 			queue->jobs[e].seq = queue->next_seq++;
 			queue->jobs[e].worker = 0;
 			queue->jobs[e].job = *job;
@@ -457,7 +457,7 @@ launcher_queue_relabel(int entry, TimestampTz label, int attempt)
 }
 
 int
-launcher_queue_collect(int *done, bool *lost, bool *handed_back)
+launcher_queue_collect(int *done, bool *lost, HandBack *hand_back)
 {
 	RunQueue   *queue;
 	int			count = 0;
@@ -475,7 +475,7 @@ launcher_queue_collect(int *done, bool *lost, bool *handed_back)
 		{
 			done[count] = e;
 			lost[count] = queued->state == QUEUED_TAKEN;
-			handed_back[count] = queued->state == QUEUED_DONE && queued->handed_back;
+			hand_back[count] = queued->state == QUEUED_DONE ? queued->hand_back : HAND_BACK_NONE;
 			count++;
 			queued->state = QUEUED_FREE;
 		}
@@ -565,7 +565,7 @@ launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket, b
 }
 
 void
-launcher_job_finished(const JobTicket *ticket, bool handed_back)
+launcher_job_finished(const JobTicket *ticket, HandBack hand_back)
 {
 	RunQueue   *queue;
 	QueuedJob  *queued;
@@ -580,7 +580,7 @@ launcher_job_finished(const JobTicket *ticket, bool handed_back)
 		queued->seq == ticket->seq && queued->worker == MyProcPid)
 	{
 		queued->state = QUEUED_DONE;
-		queued->handed_back = handed_back;
+		queued->hand_back = hand_back;
 	}
 	shared->slots[my_slot].worker_state = WORKER_IDLE;
 	SpinLockRelease(&shared->mutex);

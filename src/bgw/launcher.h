@@ -29,6 +29,19 @@ typedef struct RefreshJob
 	Oid			owner;			/* whose code the run runs: the view's owner */
 } RefreshJob;
 
+/*
+ * Whether a refresh worker gave its job back unrun (its view stayed
+ * locked), and where: at the claim (the view's refresh lock, its
+ * upstreams'), or in the run (a lock the refresh needs beyond those: a
+ * full refresh's swap, which readers hold back too).
+ */
+typedef enum HandBack
+{
+	HAND_BACK_NONE,
+	HAND_BACK_AT_CLAIM,
+	HAND_BACK_IN_RUN
+} HandBack;
+
 /* What a registered process is. */
 typedef enum PipelineProcessKind
 {
@@ -81,15 +94,14 @@ typedef struct JobTicket
  * has taken yet a later label and its attempt (false once taken).
  * launcher_queue_collect() frees the entries
  * whose job is done or lost and returns how many, with their entries in
- * done[], in lost[] whether each was lost and in handed_back[] whether its
- * worker gave it back unrun (its view stayed locked; arrays of
- * LAUNCHER_QUEUE_SIZE).  launcher_pool_counts() says how many refresh
+ * done[], in lost[] whether each was lost and in hand_back[] whether and
+ * where its worker gave it back unrun (arrays of LAUNCHER_QUEUE_SIZE).  launcher_pool_counts() says how many refresh
  * workers of dboid are idle and how many of this scheduler's jobs wait;
  * launcher_wake_idle_workers() sets the latches of up to count idle ones.
  */
 extern int	launcher_queue_job(const RefreshJob *job);
 extern bool launcher_queue_relabel(int entry, TimestampTz label, int attempt);
-extern int	launcher_queue_collect(int *done, bool *lost, bool *handed_back);
+extern int	launcher_queue_collect(int *done, bool *lost, HandBack *hand_back);
 extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
 extern void launcher_wake_idle_workers(Oid dboid, int count);
 
@@ -101,7 +113,7 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  * take it (false otherwise, or if none), and marks this worker busy; it
  * takes none while max_busy other workers of dboid are busy, and then sets
  * *too_many (pipeline.max_workers was lowered: this worker should go);
- * launcher_job_finished() marks it done (handed_back: given back unrun)
+ * launcher_job_finished() marks it done (hand_back: given back unrun)
  * and this worker idle.
  * launcher_leave_if_idle() marks this worker leaving unless a job it may
  * take waits: true when it may exit (it takes no job any more), false
@@ -112,7 +124,7 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  */
 extern bool launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket,
 							  bool *too_many);
-extern void launcher_job_finished(const JobTicket *ticket, bool handed_back);
+extern void launcher_job_finished(const JobTicket *ticket, HandBack hand_back);
 extern bool launcher_leave_if_idle(Oid dboid, bool timed_out);
 
 /*

@@ -105,11 +105,11 @@ changed_hands(List *before, List *now)
  * The job's run claimed; 0 when it needs no run, or when its view stayed
  * locked past deadlock_timeout + CLAIM_LOCK_WAIT_MS by the same holder
  * (when it changed hands, past the longer wait too): the job is then done
- * without a run (*handed_back), and the scheduler queues the view again
+ * without a run (*hand_back), and the scheduler queues the view again
  * after a while (scheduler.c, held_until).
  */
 static int64
-claim_or_hand_back(const RefreshJob *job, bool *handed_back)
+claim_or_hand_back(const RefreshJob *job, HandBack *hand_back)
 {
 	Claim		claim = {job, 0};
 	int			wait_ms = Min(DeadlockTimeout, INT_MAX - CLAIM_BUSY_WAIT_MS) + CLAIM_LOCK_WAIT_MS;
@@ -135,7 +135,7 @@ claim_or_hand_back(const RefreshJob *job, bool *handed_back)
 		ereport(LOG,
 				(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
 						get_rel_name(job->relid))));
-		*handed_back = true;
+		*hand_back = HAND_BACK_AT_CLAIM;
 		return 0;
 	}
 }
@@ -178,10 +178,10 @@ log_overdue(int code, Datum arg)
  * Claims the job's run and performs it, in two transactions; does nothing
  * when there is nothing to do (the view was dropped, redefined or run by
  * another session, or the extension is gone) or the view stays locked
- * (at the claim, or for a lock the run gave up: *handed_back).
+ * (at the claim, or for a lock the run gave up: *hand_back).
  */
 static void
-run_refresh_job(const RefreshJob *job, bool *handed_back)
+run_refresh_job(const RefreshJob *job, HandBack *hand_back)
 {
 	int64		run_id = 0;
 	char	   *version;
@@ -200,7 +200,7 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (OidIsValid(extension_lock(true, &version)) && catalog_is_managed(job->relid))
-		run_id = claim_or_hand_back(job, handed_back);
+		run_id = claim_or_hand_back(job, hand_back);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	if (run_id == 0)
@@ -230,7 +230,7 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
 	}
 	/* a lock the run gave up: no failure, the view is tried again later */
 	if (run_perform(run_id, job->relid, job->label, true, timeout_ms) == RUN_NONE)
-		*handed_back = true;
+		*hand_back = HAND_BACK_IN_RUN;
 	if (timeout_ms > 0)
 		disable_timeout(overdue_timeout, false);
 	PopActiveSnapshot();
@@ -248,11 +248,11 @@ run_refresh_job(const RefreshJob *job, bool *handed_back)
  * scheduler starts another worker; the run, if claimed, is marked failed).
  */
 static void
-serve_job(const RefreshJob *job, bool *handed_back)
+serve_job(const RefreshJob *job, HandBack *hand_back)
 {
 	PG_TRY();
 	{
-		run_refresh_job(job, handed_back);
+		run_refresh_job(job, hand_back);
 	}
 	PG_CATCH();
 	{
@@ -362,14 +362,14 @@ pipeline_refresh_main(Datum main_arg)
 
 	while (wait_for_job(dboid, dbname, &job, &ticket))
 	{
-		bool		handed_back = false;
+		HandBack	hand_back = HAND_BACK_NONE;
 
 		MemoryContextSwitchTo(job_context);
-		serve_job(&job, &handed_back);
+		serve_job(&job, &hand_back);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);
 		forget_run(userid, sec_context);
-		launcher_job_finished(&ticket, handed_back);
+		launcher_job_finished(&ticket, hand_back);
 		/* the scheduler collects the job, and starts downstream views now */
 		launcher_wake_scheduler(dboid);
 	}

@@ -151,6 +151,15 @@ static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
 
 /*
+ * Whether a handed-back view's last hand-back came from its run (a lock
+ * the refresh needs beyond its claim's, which readers may hold: a full
+ * refresh's swap) rather than from its claim.  Only then do readers count
+ * as holding it: a differential or stream view, or a view whose claim met
+ * a redefinition queued behind a reader, waits for no reader.
+ */
+static bool *held_in_run = NULL;
+
+/*
  * Who held a handed-back view when the scheduler last looked in the lock
  * table (refresh_lock_would_wait()'s hash; 0: not looked since the
  * hand-back).  The same holders: it waits on, costing no worker.  Others:
@@ -163,8 +172,10 @@ static uint64 *held_by = NULL;
 static void
 hold_view(int index)
 {
-	int			shift = Min(hand_backs[index]++, 6);
+	/* Min() evaluates its arguments twice */
+	int			shift = Min(hand_backs[index], 6);
 
+	hand_backs[index]++;
 	held_until[index] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													Min((int64) HELD_RETRY_MS << shift, HELD_RETRY_MAX_MS));
 }
@@ -175,6 +186,7 @@ typedef struct HeldView
 	Oid			relid;
 	TimestampTz until;
 	int			hand_backs;
+	bool		in_run;
 	uint64		held_by;
 } HeldView;
 
@@ -238,8 +250,8 @@ collect_jobs(void)
 {
 	int			entries[LAUNCHER_QUEUE_SIZE];
 	bool		lost[LAUNCHER_QUEUE_SIZE];
-	bool		handed_back[LAUNCHER_QUEUE_SIZE];
-	int			count = launcher_queue_collect(entries, lost, handed_back);
+	HandBack	hand_back[LAUNCHER_QUEUE_SIZE];
+	int			count = launcher_queue_collect(entries, lost, hand_back);
 
 	for (int k = 0; k < count; k++)
 	{
@@ -256,8 +268,11 @@ collect_jobs(void)
 		{
 			node_queued[view->index] = false;
 			held_by[view->index] = 0;
-			if (handed_back[k])
+			if (hand_back[k] != HAND_BACK_NONE)
+			{
+				held_in_run[view->index] = hand_back[k] == HAND_BACK_IN_RUN;
 				hold_view(view->index);
+			}
 			else
 				hand_backs[view->index] = 0;
 		}
@@ -385,6 +400,7 @@ reload_stale_inputs(Oid extension)
 			held[held_count].relid = cached_dag->nodes[i].relid;
 			held[held_count].until = held_until[i];
 			held[held_count].hand_backs = hand_backs[i];
+			held[held_count].in_run = held_in_run[i];
 			held[held_count].held_by = held_by[i];
 			held_count++;
 		}
@@ -393,6 +409,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = NULL;
 		held_until = NULL;
 		hand_backs = NULL;
+		held_in_run = NULL;
 		held_by = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
@@ -403,6 +420,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
 		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
+		held_in_run = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		held_by = palloc0(sizeof(uint64) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		for (int h = 0; h < held_count; h++)
@@ -413,6 +431,7 @@ reload_stale_inputs(Oid extension)
 			{
 				held_until[i] = held[h].until;
 				hand_backs[i] = held[h].hand_backs;
+				held_in_run[i] = held[h].in_run;
 				held_by[i] = held[h].held_by;
 			}
 		}
@@ -757,7 +776,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 			int			i = due[d].index;
 			uint64		holders;
 
-			if (refresh_lock_would_wait(dag->nodes[i].relid, &holders) &&
+			if (refresh_lock_would_wait(dag->nodes[i].relid, held_in_run[i], &holders) &&
 				(held_by[i] == 0 || held_by[i] == holders))
 			{
 				held_by[i] = holders;
@@ -769,6 +788,9 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict,
 								states[due[d].index].latest_status == RUN_FAILED))
 		{
+			/* claimed without a wait: it is held no longer */
+			hand_backs[due[d].index] = 0;
+			held_by[due[d].index] = 0;
 			state_changed(due[d].index, dag_generation);
 			skipped_count++;
 			continue;

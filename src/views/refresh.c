@@ -150,14 +150,19 @@ run_lock_on_view(Oid relid)
 }
 
 bool
-refresh_lock_would_wait(Oid relid, uint64 *holders)
+refresh_lock_would_wait(Oid relid, bool in_run, uint64 *holders)
 {
 	ListCell   *lc;
 	bool		locked;
 
 	*holders = 0;
-	/* a full refresh's swap waits for the view's readers too */
-	locked = locked_by_others(relid, run_lock_on_view(relid), holders);
+
+	/*
+	 * the claim's lock; after a run gave one up, its strongest (a full
+	 * refresh's swap waits for the view's readers too)
+	 */
+	locked = locked_by_others(relid, in_run ? run_lock_on_view(relid) : ShareUpdateExclusiveLock,
+							  holders);
 	foreach(lc, dag_upstreams(relid))
 		locked |= locked_by_others(lfirst_oid(lc), AccessShareLock, holders);
 	return locked;

@@ -51,16 +51,17 @@ extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
  * Whether a run of the view would wait now: another process holds a lock
- * on the view in conflict with the strongest the run takes (a full
- * refresh's swap waits for readers too; REFRESH ... CONCURRENTLY, a
- * stream's append and a view kept in a table do not) or one on a relation
- * it reads that conflicts with refresh_lock_with_upstreams() (an
- * autovacuum left out, which such a wait cancels); *holders is a hash of
- * their transactions, to tell whether they changed.  Looked up in the
- * lock table; takes no lock but a moment's ACCESS SHARE on a materialized
- * view, to see whether its refresh can run concurrently.
+ * on the view that conflicts with the claim's, refresh_lock_with_upstreams()
+ * (with in_run, after a run gave a lock on it up: with the strongest the run
+ * takes: a full refresh's swap waits for readers too; REFRESH ...
+ * CONCURRENTLY, a stream's append and a view kept in a table do not) or
+ * one on a relation it reads that conflicts with it (an autovacuum left
+ * out, which such a wait cancels); *holders is a hash of their
+ * transactions, to tell whether they changed.  Looked up in the lock
+ * table; takes no lock but, with in_run, a moment's ACCESS SHARE on a
+ * materialized view, to see whether its refresh can run concurrently.
  */
-extern bool refresh_lock_would_wait(Oid relid, uint64 *holders);
+extern bool refresh_lock_would_wait(Oid relid, bool in_run, uint64 *holders);
 
 /*
  * The locks a refresh of the view takes on its sources before anything
