@@ -10,7 +10,9 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/matview.h"
 #include "common/hashfn.h"
@@ -26,6 +28,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -50,27 +53,6 @@
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
-
-/* The conditions REFRESH ... CONCURRENTLY places on a unique index. */
-static bool
-has_usable_unique_index(Relation rel)
-{
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	bool		found = false;
-
-	foreach(lc, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-
-		found = audit_plain_unique_index(index);
-		index_close(index, AccessShareLock);
-		if (found)
-			break;
-	}
-	list_free(indexes);
-	return found;
-}
 
 /*
  * A redefinition replaces the relation: an OID from before a wait may be
@@ -126,27 +108,57 @@ locked_by_others(Oid relid, LOCKMODE mode, uint64 *holders)
 }
 
 /*
+ * Whether relid has an index REFRESH ... CONCURRENTLY can use (unique,
+ * valid, immediate, no predicate, no expressions), read from the catalogs
+ * alone: no index is opened (a lock on one, which its owner's REINDEX
+ * holds, would make the scheduler wait).
+ */
+static bool
+has_usable_unique_index(Oid relid)
+{
+	ScanKeyData key;
+	Relation	indexes = table_open(IndexRelationId, AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indexes, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_index index = (Form_pg_index) GETSTRUCT(tuple);
+
+		found = index->indisunique && index->indimmediate && index->indisvalid &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL);
+	}
+	systable_endscan(scan);
+	table_close(indexes, AccessShareLock);
+	return found;
+}
+
+/*
  * The strongest lock a run of relid takes on it: a full refresh of a
  * materialized view swaps its heap in (ACCESS EXCLUSIVE, which its readers
  * hold back) unless REFRESH ... CONCURRENTLY can run (EXCLUSIVE), as can a
- * stream's append; a view kept in a table is written in rows.  A view
- * locked so that its relation cannot be looked at is taken as swapped.
+ * stream's append; a view kept in a table is written in rows.  Looked up
+ * in the catalogs, taking no lock on the view or its indexes.
  */
 static LOCKMODE
 run_lock_on_view(Oid relid)
 {
-	Relation	rel;
-	bool		concurrent;
+	HeapTuple	tuple;
+	bool		populated;
 
 	if (get_rel_relkind(relid) != RELKIND_MATVIEW)
 		return ExclusiveLock;
-	if (!ConditionalLockRelationOid(relid, AccessShareLock))
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
 		return AccessExclusiveLock;
-	rel = table_open(relid, NoLock);
-	concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
-	table_close(rel, NoLock);
-	UnlockRelationOid(relid, AccessShareLock);
-	return concurrent ? ExclusiveLock : AccessExclusiveLock;
+	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
+	ReleaseSysCache(tuple);
+	return populated && has_usable_unique_index(relid) ? ExclusiveLock : AccessExclusiveLock;
 }
 
 bool
@@ -282,7 +294,7 @@ static uint64
 refresh_regular(Oid relid, const char *options_json)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	bool		concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
+	bool		concurrent = RelationIsPopulated(rel) && has_usable_unique_index(relid);
 	uint64		rows;
 
 	table_close(rel, NoLock);

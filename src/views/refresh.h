@@ -58,8 +58,7 @@ extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
  * one on a relation it reads that conflicts with it (an autovacuum left
  * out, which such a wait cancels); *holders is a hash of their
  * transactions, to tell whether they changed.  Looked up in the lock
- * table; takes no lock but, with in_run, a moment's ACCESS SHARE on a
- * materialized view, to see whether its refresh can run concurrently.
+ * table and the catalogs; takes no lock on the view or its indexes.
  */
 extern bool refresh_lock_would_wait(Oid relid, bool in_run, uint64 *holders);
 

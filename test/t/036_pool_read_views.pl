@@ -38,6 +38,7 @@ as_role('mallory', q{
 	CREATE FUNCTION m_trap.count(anyelement) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
 	SELECT pipeline.create_matview('m', 'h1', 'SELECT random() AS r', '1 second', refresh_mode => 'full');
 	SELECT pipeline.create_matview('m', 'h2', 'SELECT random() AS r', '1 second', refresh_mode => 'full');
+	CREATE INDEX h1_r ON m.mv_h1 (r);
 });
 as_role('alice', q{SELECT pipeline.create_matview('a', 'a1', 'SELECT pg_catalog.random() AS r', '1 second')});
 $node->poll_query_until('postgres', q{
@@ -70,6 +71,16 @@ my %hand_backs;
 $hand_backs{$1}++ while $log =~ /pipeline: (mv_h\d) stayed locked/g;
 my ($most) = sort { $b <=> $a } values %hand_backs;
 is($most // 0, 1, 'each read view was handed back once while read');
+
+# the scheduler's look at a held view opens none of its indexes: the
+# reader's REINDEX of one (ACCESS EXCLUSIVE on the index, the view only
+# SHARE) made the scheduler wait, and every role's views with it (h137)
+$reader->query_safe('REINDEX INDEX m.h1_r;');
+my $reindexed_at = sql('SELECT now()');
+ok( $node->poll_query_until('postgres', qq{
+	SELECT count(*) >= 3 FROM pipeline.runs
+	 WHERE matview = 'a.mv_a1'::regclass AND status = 'succeeded' AND started_at > '$reindexed_at'}),
+	"another role's view runs while a held view's index is locked");
 
 $reader->query_safe('COMMIT;');
 $reader->quit;
