@@ -477,8 +477,12 @@ column_names(List *columns, const char *prefix)
 	return buf.data;
 }
 
-bool
-audit_plain_unique_index(Relation index)
+/*
+ * Whether index is unique, immediate and valid, with no predicate and no
+ * expressions: what guarantees an @expect-unique on its columns.
+ */
+static bool
+plain_unique_index(Relation index)
 {
 	Form_pg_index form = index->rd_index;
 
@@ -515,7 +519,7 @@ unique_index_on(Oid relid, List *columns)
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
 
-		if (audit_plain_unique_index(index) && form->indnkeyatts == list_length(columns))
+		if (plain_unique_index(index) && form->indnkeyatts == list_length(columns))
 		{
 			ListCell   *col;
 

@@ -93,13 +93,6 @@ extern List *audit_analyze_stored(Oid relid, MatviewType type, const char *optio
 extern char *audit_rebound_options(Oid relid, MatviewType type, const char *options_json,
 								   List *analyzed);
 
-/*
- * Whether index is unique, immediate and valid, with no predicate and no
- * expressions: what guarantees an @expect-unique on its columns, and what
- * REFRESH ... CONCURRENTLY needs (views/refresh.c).
- */
-extern bool audit_plain_unique_index(Relation index);
-
 /* Forgets the outcomes kept; a run starts so. */
 extern void audit_forget(void);
 
