@@ -638,6 +638,12 @@ output_text_sql(const char *expr, Oid type)
 }
 
 bool
+type_has_equality(Oid type)
+{
+	return OidIsValid(lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR)->eq_opr);
+}
+
+bool
 equality_is_image(Oid type, Oid collation)
 {
 	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);

@@ -164,6 +164,13 @@ extern char *collation_name_sql(Oid collation);
 extern char *output_text_sql(const char *expr, Oid type);
 
 /*
+ * Whether type (or a domain's base type) has an equality operator, by
+ * which GROUP BY and DISTINCT can tell its values apart (json, point and
+ * xml have none).
+ */
+extern bool type_has_equality(Oid type);
+
+/*
  * Whether values of type equal by its default btree equality (with
  * collation) are the same value to the byte, as B-tree deduplication asks
  * (the operator class's equalimage support function).  Not so for numeric

@@ -932,7 +932,7 @@ collect_sources(Query *query, DiffShape *shape)
 			 * a change the refresh consolidates is grouped by such a value's
 			 * text, and one value of the group is taken with array_agg()
 			 */
-			if (!OidIsValid(lookup_type_cache(type, TYPECACHE_EQ_OPR)->eq_opr) &&
+			if (!type_has_equality(type) &&
 				(OidIsValid(get_element_type(type)) || !OidIsValid(get_array_type(type))))
 				return psprintf("column %s of %s is of type %s, an array or a type without arrays whose values have no equality",
 								quote_identifier(get_attname(rte->relid, attnum, false)),

@@ -40,7 +40,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/typcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -1271,7 +1270,7 @@ read_window(DiffRefresh *r, DiffSource *source, SpiRows *position)
 		 * as a recompute would show.  A type without equality (json, point,
 		 * xml) is grouped by how it reads alone, its text being the value.
 		 */
-		if (!OidIsValid(lookup_type_cache(getBaseType(type), TYPECACHE_EQ_OPR)->eq_opr))
+		if (!type_has_equality(type))
 		{
 			appendStringInfo(&columns, "(pg_catalog.array_agg(%s))[1] AS %s, ", value,
 							 quote_identifier(get_attname(source->relid, attnum, false)));

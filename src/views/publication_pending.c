@@ -48,7 +48,7 @@ list_path(Oid relid)
 
 /*
  * The records of relid's list (PendingRecord), none when it has none;
- * *ignored tells whether it listed a file no run writes.
+ * *ignored (unless NULL) tells whether it listed a file no run writes.
  */
 static List *
 read_list(Oid relid, bool *ignored)
@@ -61,7 +61,8 @@ read_list(Oid relid, bool *ignored)
 	ssize_t		n;
 	int			at = 0;
 
-	*ignored = false;
+	if (ignored)
+		*ignored = false;
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
@@ -106,7 +107,8 @@ read_list(Oid relid, bool *ignored)
 		 */
 		if (!unload_is_partition_file(fields[2], fields[1]))
 		{
-			*ignored = true;
+			if (ignored)
+				*ignored = true;
 			ereport(WARNING,
 					(errmsg("ignoring file \"%s\" listed in \"%s\"", fields[2], path),
 					 errdetail("A lake publication's run writes only \"%s\" files in its partitions' directories.",
@@ -301,13 +303,12 @@ pending_has_uncommitted(Oid relid)
 void
 pending_add(Oid relid, List *written)
 {
-	bool		ignored;
 	List	   *records;
 	ListCell   *lc;
 
 	if (written == NIL)
 		return;
-	records = read_list(relid, &ignored);
+	records = read_list(relid, NULL);
 	foreach(lc, written)
 	{
 		UnloadedFile *f = lfirst(lc);
@@ -368,7 +369,6 @@ pending_forget_dropped(Oid relid, const char *destination)
 	List	   *rewritten = NIL;	/* KeptRecords */
 	List	   *kept;
 	ListCell   *lc;
-	bool		ignored;
 
 	if (dir == NULL && errno == ENOENT)
 		return NIL;
@@ -393,7 +393,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 		}
 		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(other)))
 			continue;
-		records = read_list(other, &ignored);
+		records = read_list(other, NULL);
 		if (!runs_over(records))
 			continue;
 		kept = NIL;
@@ -428,7 +428,7 @@ pending_forget_dropped(Oid relid, const char *destination)
 
 	/* listed as relid's before their old list goes */
 	if (adopted != NIL)
-		write_list(relid, list_concat(read_list(relid, &ignored), adopted));
+		write_list(relid, list_concat(read_list(relid, NULL), adopted));
 	foreach(lc, rewritten)
 		write_list(((KeptRecords *) lfirst(lc))->publication, ((KeptRecords *) lfirst(lc))->records);
 	foreach(lc, gone_lists)
