@@ -27,6 +27,9 @@ typedef struct RefreshJob
 	TimestampTz label;
 	int			attempt;
 	Oid			owner;			/* whose code the run runs: the view's owner */
+	int			hand_backs;		/* times in a row its view was handed back or
+								 * held: the worker waits the longer for a
+								 * lock (lock_tries_bound_waits()) */
 } RefreshJob;
 
 /*

@@ -348,11 +348,6 @@ pipeline_refresh_main(Datum main_arg)
 								 * dropped */
 	pgstat_report_appname("pipeline refresh");
 
-	/*
-	 * a lock one session holds for long must not keep the pool from every
-	 * other view: the worker gives it up and hands the view back
-	 */
-	lock_tries_bound_waits();
 	/* the scheduler learns of this worker's runs through its run queue */
 	schedule_runs_writes_reported();
 	dbname = launcher_database_name(dboid);
@@ -365,6 +360,13 @@ pipeline_refresh_main(Datum main_arg)
 		HandBack	hand_back = HAND_BACK_NONE;
 
 		MemoryContextSwitchTo(job_context);
+
+		/*
+		 * a lock one session holds for long must not keep the pool from every
+		 * other view: the worker gives it up and hands the view back; a view
+		 * held for a while is waited for the longer
+		 */
+		lock_tries_bound_waits(job.hand_backs);
 		serve_job(&job, &hand_back);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);

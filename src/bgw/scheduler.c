@@ -161,12 +161,15 @@ static bool *held_in_run = NULL;
 
 /*
  * Who held a handed-back view when the scheduler last looked in the lock
- * table (refresh_lock_would_wait()'s hash; 0: not looked since the
- * hand-back).  The same holders: it waits on, costing no worker.  Others:
- * the lock changes hands, and a worker's wait, which queues for it, gets
- * its turn (claim_or_hand_back()); a look never would.
+ * table (refresh_lock_would_wait(); NULL or none: not looked since the
+ * hand-back; allocated at a node's first look and kept).  One of them
+ * holds it still: it waits on, costing no worker (a transaction may hold
+ * it for ever).  All new: the lock changes hands, and a worker's wait,
+ * which queues for it, gets its turn (claim_or_hand_back(), and for a
+ * lock of the run a wait that grows with the hand-backs:
+ * lock_tries_bound_waits()); a look never would.
  */
-static uint64 *held_by = NULL;
+static LockHolders **held_by = NULL;
 
 /* A view found held waits, twice as long as the last time if it was then */
 static void
@@ -180,6 +183,42 @@ hold_view(int index)
 													Min((int64) HELD_RETRY_MS << shift, HELD_RETRY_MAX_MS));
 }
 
+/* Who held node index at the last look: holders (in dag_context) */
+static void
+remember_holders(int index, const LockHolders *holders)
+{
+	if (held_by[index] == NULL)
+		held_by[index] = MemoryContextAlloc(dag_context, sizeof(LockHolders));
+	*held_by[index] = *holders;
+}
+
+/* Node index was not looked at since its last hand-back, or is not held */
+static void
+forget_holders(int index)
+{
+	if (held_by[index] != NULL)
+		held_by[index]->count = 0;
+}
+
+/*
+ * Whether handed-back node index of dag is locked still by a transaction
+ * that held it at the last look (at the first look since its hand-back: by
+ * any); remembers who holds it now.
+ */
+static bool
+still_held(Dag *dag, int index)
+{
+	LockHolders holders;
+	bool		first_look = held_by[index] == NULL || held_by[index]->count == 0;
+
+	if (!refresh_lock_would_wait(dag->nodes[index].relid, held_in_run[index], &holders))
+		return false;
+	if (!first_look && !lock_holders_overlap(held_by[index], &holders))
+		return false;
+	remember_holders(index, &holders);
+	return true;
+}
+
 /* A held view's state, carried over a reload of the graph */
 typedef struct HeldView
 {
@@ -187,7 +226,7 @@ typedef struct HeldView
 	TimestampTz until;
 	int			hand_backs;
 	bool		in_run;
-	uint64		held_by;
+	LockHolders held_by;
 } HeldView;
 
 /* the scheduler's database, and the version skew it last logged there */
@@ -267,7 +306,7 @@ collect_jobs(void)
 		if (view->generation == dag_generation && node_queued != NULL)
 		{
 			node_queued[view->index] = false;
-			held_by[view->index] = 0;
+			forget_holders(view->index);
 			if (hand_back[k] != HAND_BACK_NONE)
 			{
 				held_in_run[view->index] = hand_back[k] == HAND_BACK_IN_RUN;
@@ -401,7 +440,9 @@ reload_stale_inputs(Oid extension)
 			held[held_count].until = held_until[i];
 			held[held_count].hand_backs = hand_backs[i];
 			held[held_count].in_run = held_in_run[i];
-			held[held_count].held_by = held_by[i];
+			held[held_count].held_by.count = 0;
+			if (held_by[i] != NULL)
+				held[held_count].held_by = *held_by[i];
 			held_count++;
 		}
 		cached_dag = NULL;
@@ -421,7 +462,7 @@ reload_stale_inputs(Oid extension)
 		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
 		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
 		held_in_run = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
-		held_by = palloc0(sizeof(uint64) * Max(cached_dag->count, 1));
+		held_by = palloc0(sizeof(LockHolders *) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		for (int h = 0; h < held_count; h++)
 		{
@@ -432,7 +473,8 @@ reload_stale_inputs(Oid extension)
 				held_until[i] = held[h].until;
 				hand_backs[i] = held[h].hand_backs;
 				held_in_run[i] = held[h].in_run;
-				held_by[i] = held[h].held_by;
+				if (held[h].held_by.count > 0)
+					remember_holders(i, &held[h].held_by);
 			}
 		}
 		if (held != NULL)
@@ -767,22 +809,14 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		}
 
 		/*
-		 * a view handed back and still locked by the same transactions costs
-		 * no worker's wait again (deadlock_timeout and more): the lock table
-		 * says so (held_by)
+		 * a view handed back and still locked by a transaction that held it
+		 * at the last look costs no worker's wait again (deadlock_timeout and
+		 * more): the lock table says so (held_by)
 		 */
-		if (hand_backs[due[d].index] > 0)
+		if (hand_backs[due[d].index] > 0 && still_held(dag, due[d].index))
 		{
-			int			i = due[d].index;
-			uint64		holders;
-
-			if (refresh_lock_would_wait(dag->nodes[i].relid, held_in_run[i], &holders) &&
-				(held_by[i] == 0 || held_by[i] == holders))
-			{
-				held_by[i] = holders;
-				hold_view(i);
-				continue;
-			}
+			hold_view(due[d].index);
+			continue;
 		}
 		/* a view whose upstreams did not change costs no worker */
 		if (skip_without_worker(dag->nodes[due[d].index].relid, &due[d].verdict,
@@ -790,7 +824,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		{
 			/* claimed without a wait: it is held no longer */
 			hand_backs[due[d].index] = 0;
-			held_by[due[d].index] = 0;
+			forget_holders(due[d].index);
 			state_changed(due[d].index, dag_generation);
 			skipped_count++;
 			continue;
@@ -799,6 +833,7 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
+		job.hand_backs = hand_backs[due[d].index];
 		entry = launcher_queue_job(&job);
 		if (entry < 0)
 			break;

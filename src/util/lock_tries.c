@@ -27,8 +27,12 @@
  */
 #define LOCK_TRIES_SCAN_MS 200
 
-/* lock_tries_bound_waits() was called; the last lock was given up */
+/*
+ * lock_tries_bound_waits() was called, and the bound it set; the last lock
+ * was given up
+ */
 static bool waits_bounded = false;
+static int	waits_bound_ms = LOCK_TRIES_MS;
 static bool gave_up = false;
 
 /* How the tries ended */
@@ -91,7 +95,7 @@ queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 	int			timeout_ms = LockTimeout > 0 ? Max(1, LockTimeout - (int) waited_ms) : 0;
 
 	if (waits_bounded)
-		timeout_ms = timeout_ms > 0 ? Min(timeout_ms, LOCK_TRIES_MS) : LOCK_TRIES_MS;
+		timeout_ms = timeout_ms > 0 ? Min(timeout_ms, waits_bound_ms) : waits_bound_ms;
 	if (timeout_ms > 0)
 	{
 		level = NewGUCNestLevel();
@@ -133,6 +137,23 @@ lock_holders(const LOCKTAG *tag, LOCKMODE mode)
 		found = lappend(found, copy);
 	}
 	return found;
+}
+
+void
+lock_holders_add(LockHolders *holders, VirtualTransactionId vxid)
+{
+	if (holders->count < LOCK_HOLDERS_KEPT)
+		holders->vxids[holders->count++] = vxid;
+}
+
+bool
+lock_holders_overlap(const LockHolders *before, const LockHolders *now)
+{
+	for (int b = 0; b < before->count; b++)
+		for (int n = 0; n < now->count; n++)
+			if (VirtualTransactionIdEquals(before->vxids[b], now->vxids[n]))
+				return true;
+	return false;
 }
 
 bool
@@ -223,7 +244,8 @@ tries_outcome(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 	MemoryContext probe = AllocSetContextCreate(tries, "lock try", ALLOCSET_SMALL_SIZES);
 	MemoryContext caller = MemoryContextSwitchTo(tries);
 	List	   *first = lock_holders(tag, mode);
-	int			tries_ms = LockTimeout > 0 ? Min(LOCK_TRIES_MS, LockTimeout / 2) : LOCK_TRIES_MS;
+	int			bound_ms = waits_bounded ? waits_bound_ms : LOCK_TRIES_MS;
+	int			tries_ms = LockTimeout > 0 ? Min(bound_ms, LockTimeout / 2) : bound_ms;
 	double		next_scan_ms = 0;
 	long		pause_ms = 1;
 	TriesOutcome outcome = TRIES_QUEUE;
@@ -295,9 +317,12 @@ lock_unless_held_long(Oid relid, LOCKMODE mode)
 }
 
 void
-lock_tries_bound_waits(void)
+lock_tries_bound_waits(int given_up_before)
 {
+	int			shift = Min(Max(given_up_before, 0), 4);
+
 	waits_bounded = true;
+	waits_bound_ms = Min(LOCK_TRIES_MS << shift, LOCK_TRIES_MAX_BOUND_MS);
 }
 
 bool

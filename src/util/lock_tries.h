@@ -36,15 +36,26 @@
 extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
 
 /*
+ * The longest bound lock_tries_bound_waits() sets: as long as the longest
+ * pause between two hand-backs of a view (bgw/scheduler.c).
+ */
+#define LOCK_TRIES_MAX_BOUND_MS 30000
+
+/*
  * For a process that serves many sessions' work in turn (a refresh worker
  * of the pool): from now on lock_trying_first() queues for no lock without
  * limit.  A lock the tries did not get because the sessions that held it
  * at the first try hold it still is given up at once; a queued wait is
- * bounded by LOCK_TRIES_MS (and lock_timeout).  Giving up raises
- * ERRCODE_LOCK_NOT_AVAILABLE; lock_tries_gave_up() says whether a lock was
- * given up since it was last called (a lock_timeout of other code is not).
+ * bounded too (and by lock_timeout).  The tries and the queued wait are
+ * each bounded by LOCK_TRIES_MS, twice that for each time in a row the
+ * work was given up before (given_up_before), up to
+ * LOCK_TRIES_MAX_BOUND_MS: readers that overlap, each longer than
+ * LOCK_TRIES_MS, are then waited out.  Called again for each piece of
+ * work.  Giving up raises ERRCODE_LOCK_NOT_AVAILABLE; lock_tries_gave_up()
+ * says whether a lock was given up since it was last called (a
+ * lock_timeout of other code is not).
  */
-extern void lock_tries_bound_waits(void);
+extern void lock_tries_bound_waits(int given_up_before);
 extern bool lock_tries_gave_up(void);
 
 /*
@@ -61,5 +72,22 @@ extern void lock_unless_held_long(Oid relid, LOCKMODE mode);
  */
 extern List *lock_holders(const LOCKTAG *tag, LOCKMODE mode);
 extern bool lock_holders_in_common(List *some, List *others);
+
+/*
+ * Some transactions that held a lock at a look, kept without memory of
+ * their own (a scheduler keeps one per held view): the first
+ * LOCK_HOLDERS_KEPT added.  Whether one transaction held it at two looks
+ * (one kept at the first, among the second's): a transaction that did
+ * may hold it for ever, and one that never overlapped two looks ended.
+ */
+#define LOCK_HOLDERS_KEPT 8
+typedef struct LockHolders
+{
+	int			count;
+	VirtualTransactionId vxids[LOCK_HOLDERS_KEPT];
+} LockHolders;
+
+extern void lock_holders_add(LockHolders *holders, VirtualTransactionId vxid);
+extern bool lock_holders_overlap(const LockHolders *before, const LockHolders *now);
 
 #endif

@@ -15,7 +15,6 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/matview.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -81,10 +80,10 @@ refresh_lock_with_upstreams(Oid relid)
 
 /*
  * Whether another process, not an autovacuum, holds a lock on relid in
- * conflict with mode; their transactions are mixed into *holders.
+ * conflict with mode; their transactions are added to *holders.
  */
 static bool
-locked_by_others(Oid relid, LOCKMODE mode, uint64 *holders)
+locked_by_others(Oid relid, LOCKMODE mode, LockHolders *holders)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *conflicts;
@@ -101,8 +100,7 @@ locked_by_others(Oid relid, LOCKMODE mode, uint64 *holders)
 		if (proc != NULL && (proc->statusFlags & PROC_IS_AUTOVACUUM))
 			continue;
 		locked = true;
-		*holders = hash_combine64(*holders, ((uint64) conflicts[i].backendId << 32) |
-								  conflicts[i].localTransactionId);
+		lock_holders_add(holders, conflicts[i]);
 	}
 	return locked;
 }
@@ -162,12 +160,12 @@ run_lock_on_view(Oid relid)
 }
 
 bool
-refresh_lock_would_wait(Oid relid, bool in_run, uint64 *holders)
+refresh_lock_would_wait(Oid relid, bool in_run, LockHolders *holders)
 {
 	ListCell   *lc;
 	bool		locked;
 
-	*holders = 0;
+	holders->count = 0;
 
 	/*
 	 * the claim's lock; after a run gave one up, its strongest (a full

@@ -6,6 +6,8 @@
 #ifndef PIPELINE_REFRESH_H
 #define PIPELINE_REFRESH_H
 
+#include "util/lock_tries.h"
+
 /*
  * Refreshes one materialized view: CONCURRENTLY when it is populated and has
  * a usable unique index, a plain REFRESH otherwise.  The query runs as the
@@ -56,11 +58,12 @@ extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
  * takes: a full refresh's swap waits for readers too; REFRESH ...
  * CONCURRENTLY, a stream's append and a view kept in a table do not) or
  * one on a relation it reads that conflicts with it (an autovacuum left
- * out, which such a wait cancels); *holders is a hash of their
- * transactions, to tell whether they changed.  Looked up in the lock
- * table and the catalogs; takes no lock on the view or its indexes.
+ * out, which such a wait cancels); *holders are some of their
+ * transactions, to tell whether one held it at an earlier look.  Looked up
+ * in the lock table and the catalogs; takes no lock on the view or its
+ * indexes.
  */
-extern bool refresh_lock_would_wait(Oid relid, bool in_run, uint64 *holders);
+extern bool refresh_lock_would_wait(Oid relid, bool in_run, LockHolders *holders);
 
 /*
  * The locks a refresh of the view takes on its sources before anything
