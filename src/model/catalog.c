@@ -10,6 +10,7 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -63,10 +64,47 @@ catalog_require_owner(Oid relid, const char *name)
 					   name);
 }
 
+/*
+ * Errors unless namespace, where pipeline's catalog is, belongs to a
+ * superuser.  CREATE EXTENSION installs into a schema of the control
+ * file's name that exists already, whoever made it: a role with CREATE on
+ * the database could make it before a superuser installs pipeline (or
+ * after DROP SCHEMA pipeline), and as its owner put functions beside
+ * pipeline's, an overload of one its SQL calls by name
+ * (pipeline.apply_changes_row(), pipeline.max_scale()) that callers, view
+ * owners and the catalog owner would then run, or rename it and make
+ * another holding tables of its own.
+ */
+static void
+require_superuser_schema(Oid namespace)
+{
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(namespace));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for namespace %u", namespace);
+	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	if (!superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("schema \"%s\" of extension pipeline is owned by role \"%s\", which is not a superuser",
+						PIPELINE_SCHEMA, GetUserNameFromId(owner, false)),
+				 errdetail("The schema's owner can put objects beside pipeline's that pipeline's SQL would call with other roles' rights."),
+				 errhint("Drop the extension and the schema (DROP SCHEMA %s CASCADE also drops what its owner put there), then create the extension again as a superuser.",
+						 PIPELINE_SCHEMA)));
+}
+
 Oid
 catalog_table(const char *name)
 {
-	return get_relname_relid(name, get_namespace_oid(PIPELINE_SCHEMA, true));
+	Oid			namespace = get_namespace_oid(PIPELINE_SCHEMA, true);
+	Oid			relid = get_relname_relid(name, namespace);
+
+	/* only a schema that holds pipeline's catalog: a stray one is no one's */
+	if (OidIsValid(relid))
+		require_superuser_schema(namespace);
+	return relid;
 }
 
 void
