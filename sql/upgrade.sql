@@ -1,5 +1,5 @@
 -- Installing the oldest version and upgrading step by step (1.0 to 1.2,
--- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26, 1.27, 1.28 and 1.29) must give what a fresh install of the current
+-- then 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19, 1.20, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26, 1.27, 1.28, 1.29 and 1.30) must give what a fresh install of the current
 -- version gives: the same member objects, function definitions, columns,
 -- constraints, indexes, privileges, policies, triggers, comments and dump
 -- configuration.  In a database of its own, so the other tests' objects
@@ -419,6 +419,10 @@ SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 SELECT * FROM pipeline.downstream('parted_one');
 SELECT pipeline.drop_matview('mv_parted_count');
 DROP TABLE parted;
+-- 1.30: another role's hook no longer pins a function (its drop is
+-- refused only to roles with the view owner's privileges)
+ALTER EXTENSION pipeline UPDATE TO '1.30';
+SELECT extversion AS upgraded_to FROM pg_extension WHERE extname = 'pipeline';
 CREATE TEMP TABLE upgraded AS SELECT * FROM pipeline_shape AS s(fact);
 DROP EXTENSION pipeline;
 CREATE EXTENSION pipeline;

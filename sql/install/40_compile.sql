@@ -147,6 +147,11 @@ REVOKE ALL ON FUNCTION pipeline.guard_ddl_command_start(), pipeline.guard_sql_dr
 -- drop_external_function()): PostgreSQL records no dependency on it.
 -- Pipeline's own DDL is held to it too; a command that drops the view as
 -- well passes (the view's own guard above has its say about that).
+-- 1.30: only for a role with the view owner's privileges (a superuser
+-- too): any role may name another's function (EXECUTE is PUBLIC's by
+-- default), and its owner's drop passes then, as DROP ... CASCADE would
+-- drop a view of another role that calls it; the view's runs then fail,
+-- saying the function no longer exists.
 CREATE FUNCTION pipeline.guard_function_drop()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -170,6 +175,8 @@ BEGIN
               FROM pipeline.matview_definitions d
              WHERE d.delete_function IS NOT NULL) u ON u.fn = o.objid
      WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+       AND pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = u.matview),
+                                  'USAGE')
        AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() v
                         WHERE v.classid = 'pg_catalog.pg_class'::regclass AND v.objsubid = 0
                           AND v.objid = u.matview::oid);
