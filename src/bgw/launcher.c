@@ -424,7 +424,7 @@ launcher_queue_job(const RefreshJob *job)
 		if (queue->jobs[e].state == QUEUED_FREE)
 		{
 			queue->jobs[e].state = QUEUED_WAITING;
-			queue->jobs[e].hand_back = HAND_BACK_NONE;
+			queue->jobs[e].hand_back.kind = HAND_BACK_NONE;
 			queue->jobs[e].seq = queue->next_seq++;
 			queue->jobs[e].worker = 0;
 			queue->jobs[e].job = *job;
@@ -475,7 +475,9 @@ launcher_queue_collect(int *done, bool *lost, HandBack *hand_back)
 		{
 			done[count] = e;
 			lost[count] = queued->state == QUEUED_TAKEN;
-			hand_back[count] = queued->state == QUEUED_DONE ? queued->hand_back : HAND_BACK_NONE;
+			hand_back[count] = queued->hand_back;
+			if (queued->state != QUEUED_DONE)
+				hand_back[count].kind = HAND_BACK_NONE;
 			count++;
 			queued->state = QUEUED_FREE;
 		}
@@ -565,7 +567,7 @@ launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket, b
 }
 
 void
-launcher_job_finished(const JobTicket *ticket, HandBack hand_back)
+launcher_job_finished(const JobTicket *ticket, const HandBack *hand_back)
 {
 	RunQueue   *queue;
 	QueuedJob  *queued;
@@ -580,7 +582,7 @@ launcher_job_finished(const JobTicket *ticket, HandBack hand_back)
 		queued->seq == ticket->seq && queued->worker == MyProcPid)
 	{
 		queued->state = QUEUED_DONE;
-		queued->hand_back = hand_back;
+		queued->hand_back = *hand_back;
 	}
 	shared->slots[my_slot].worker_state = WORKER_IDLE;
 	SpinLockRelease(&shared->mutex);

@@ -15,6 +15,7 @@
 
 #include "datatype/timestamp.h"
 #include "postmaster/bgworker.h"
+#include "storage/lockdefs.h"
 
 /*
  * What a refresh worker is asked to do: a run of one view for one label,
@@ -35,14 +36,23 @@ typedef struct RefreshJob
 /*
  * Whether a refresh worker gave its job back unrun (its view stayed
  * locked), and where: at the claim (the view's refresh lock, its
- * upstreams'), or in the run (a lock the refresh needs beyond those: a
- * full refresh's swap, which readers hold back too).
+ * upstreams'), or in the run, with the lock it gave up (one the refresh
+ * needs beyond those: a full refresh's swap, which readers hold back too,
+ * the stage a mirror empties, which its writers hold back): relid in mode,
+ * relid InvalidOid when it was none of a relation.
  */
-typedef enum HandBack
+typedef enum HandBackKind
 {
 	HAND_BACK_NONE,
 	HAND_BACK_AT_CLAIM,
 	HAND_BACK_IN_RUN
+} HandBackKind;
+
+typedef struct HandBack
+{
+	HandBackKind kind;
+	Oid			relid;
+	LOCKMODE	mode;
 } HandBack;
 
 /* What a registered process is. */
@@ -127,7 +137,7 @@ extern void launcher_wake_idle_workers(Oid dboid, int count);
  */
 extern bool launcher_take_job(Oid dboid, int max_busy, RefreshJob *job, JobTicket *ticket,
 							  bool *too_many);
-extern void launcher_job_finished(const JobTicket *ticket, HandBack hand_back);
+extern void launcher_job_finished(const JobTicket *ticket, const HandBack *hand_back);
 extern bool launcher_leave_if_idle(Oid dboid, bool timed_out);
 
 /*

@@ -135,7 +135,7 @@ claim_or_hand_back(const RefreshJob *job, HandBack *hand_back)
 		ereport(LOG,
 				(errmsg("pipeline: %s stayed locked; its refresh is tried again later",
 						get_rel_name(job->relid))));
-		*hand_back = HAND_BACK_AT_CLAIM;
+		hand_back->kind = HAND_BACK_AT_CLAIM;
 		return 0;
 	}
 }
@@ -230,7 +230,10 @@ run_refresh_job(const RefreshJob *job, HandBack *hand_back)
 	}
 	/* a lock the run gave up: no failure, the view is tried again later */
 	if (run_perform(run_id, job->relid, job->label, true, timeout_ms) == RUN_NONE)
-		*hand_back = HAND_BACK_IN_RUN;
+	{
+		hand_back->kind = HAND_BACK_IN_RUN;
+		lock_tries_last_given_up(&hand_back->relid, &hand_back->mode);
+	}
 	if (timeout_ms > 0)
 		disable_timeout(overdue_timeout, false);
 	PopActiveSnapshot();
@@ -357,7 +360,7 @@ pipeline_refresh_main(Datum main_arg)
 
 	while (wait_for_job(dboid, dbname, &job, &ticket))
 	{
-		HandBack	hand_back = HAND_BACK_NONE;
+		HandBack	hand_back = {HAND_BACK_NONE, InvalidOid, NoLock};
 
 		MemoryContextSwitchTo(job_context);
 
@@ -371,7 +374,7 @@ pipeline_refresh_main(Datum main_arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);
 		forget_run(userid, sec_context);
-		launcher_job_finished(&ticket, hand_back);
+		launcher_job_finished(&ticket, &hand_back);
 		/* the scheduler collects the job, and starts downstream views now */
 		launcher_wake_scheduler(dboid);
 	}

@@ -151,13 +151,14 @@ static TimestampTz *held_until = NULL;
 static int *hand_backs = NULL;
 
 /*
- * Whether a handed-back view's last hand-back came from its run (a lock
- * the refresh needs beyond its claim's, which readers may hold: a full
- * refresh's swap) rather than from its claim.  Only then do readers count
- * as holding it: a differential or stream view, or a view whose claim met
- * a redefinition queued behind a reader, waits for no reader.
+ * A handed-back view's last hand-back: from its claim, or from its run,
+ * with the lock the run gave up (one the refresh needs beyond its claim's,
+ * which readers may hold: a full refresh's swap; or writers: a stage
+ * mirror's stage).  Only a lock given up makes readers or writers count as
+ * holding it: a differential or stream view, or a view whose claim met a
+ * redefinition queued behind a reader, waits for no reader.
  */
-static bool *held_in_run = NULL;
+static HandBack *last_hand_back = NULL;
 
 /*
  * Who held a handed-back view when the scheduler last looked in the lock
@@ -210,8 +211,11 @@ still_held(Dag *dag, int index)
 {
 	LockHolders holders;
 	bool		first_look = held_by[index] == NULL || held_by[index]->count == 0;
+	HandBack   *given_back = &last_hand_back[index];
 
-	if (!refresh_lock_would_wait(dag->nodes[index].relid, held_in_run[index], &holders))
+	if (!refresh_lock_would_wait(dag->nodes[index].relid,
+								 given_back->kind == HAND_BACK_IN_RUN ? given_back->relid : InvalidOid,
+								 given_back->mode, &holders))
 		return false;
 	if (!first_look && !lock_holders_overlap(held_by[index], &holders))
 		return false;
@@ -225,7 +229,7 @@ typedef struct HeldView
 	Oid			relid;
 	TimestampTz until;
 	int			hand_backs;
-	bool		in_run;
+	HandBack	last_hand_back;
 	LockHolders held_by;
 } HeldView;
 
@@ -307,9 +311,9 @@ collect_jobs(void)
 		{
 			node_queued[view->index] = false;
 			forget_holders(view->index);
-			if (hand_back[k] != HAND_BACK_NONE)
+			if (hand_back[k].kind != HAND_BACK_NONE)
 			{
-				held_in_run[view->index] = hand_back[k] == HAND_BACK_IN_RUN;
+				last_hand_back[view->index] = hand_back[k];
 				hold_view(view->index);
 			}
 			else
@@ -439,7 +443,7 @@ reload_stale_inputs(Oid extension)
 			held[held_count].relid = cached_dag->nodes[i].relid;
 			held[held_count].until = held_until[i];
 			held[held_count].hand_backs = hand_backs[i];
-			held[held_count].in_run = held_in_run[i];
+			held[held_count].last_hand_back = last_hand_back[i];
 			held[held_count].held_by.count = 0;
 			if (held_by[i] != NULL)
 				held[held_count].held_by = *held_by[i];
@@ -450,7 +454,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = NULL;
 		held_until = NULL;
 		hand_backs = NULL;
-		held_in_run = NULL;
+		last_hand_back = NULL;
 		held_by = NULL;
 		MemoryContextReset(dag_context);
 		old = MemoryContextSwitchTo(dag_context);
@@ -461,7 +465,7 @@ reload_stale_inputs(Oid extension)
 		node_queued = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
 		held_until = palloc0(sizeof(TimestampTz) * Max(cached_dag->count, 1));
 		hand_backs = palloc0(sizeof(int) * Max(cached_dag->count, 1));
-		held_in_run = palloc0(sizeof(bool) * Max(cached_dag->count, 1));
+		last_hand_back = palloc0(sizeof(HandBack) * Max(cached_dag->count, 1));
 		held_by = palloc0(sizeof(LockHolders *) * Max(cached_dag->count, 1));
 		MemoryContextSwitchTo(old);
 		for (int h = 0; h < held_count; h++)
@@ -472,7 +476,7 @@ reload_stale_inputs(Oid extension)
 			{
 				held_until[i] = held[h].until;
 				hand_backs[i] = held[h].hand_backs;
-				held_in_run[i] = held[h].in_run;
+				last_hand_back[i] = held[h].last_hand_back;
 				if (held[h].held_by.count > 0)
 					remember_holders(i, &held[h].held_by);
 			}

@@ -35,6 +35,19 @@ static bool waits_bounded = false;
 static int	waits_bound_ms = LOCK_TRIES_MS;
 static bool gave_up = false;
 
+/* lock_tries_last_given_up() */
+static Oid	given_up_relid = InvalidOid;
+static LOCKMODE given_up_mode = NoLock;
+
+/* Gives the lock on object objid of catalog classid in mode up */
+static void
+remember_given_up(Oid classid, Oid objid, LOCKMODE mode)
+{
+	gave_up = true;
+	given_up_relid = classid == RelationRelationId ? objid : InvalidOid;
+	given_up_mode = mode;
+}
+
 /* How the tries ended */
 typedef enum TriesOutcome
 {
@@ -76,7 +89,7 @@ queued_wait(Oid classid, Oid objid, LOCKMODE mode)
 	{
 		/* the (sub)transaction's abort restores lock_timeout */
 		if (waits_bounded && geterrcode() == ERRCODE_LOCK_NOT_AVAILABLE)
-			gave_up = true;
+			remember_given_up(classid, objid, mode);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -112,12 +125,12 @@ queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
  * the first try, waited_ms ago, hold it still.
  */
 static void
-give_up(Oid classid, Oid objid, double waited_ms)
+give_up(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 {
 	ObjectAddress address = {classid, objid, 0};
 	char	   *description = getObjectDescription(&address, true);
 
-	gave_up = true;
+	remember_given_up(classid, objid, mode);
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 			 errmsg("could not obtain lock on %s", description ? description : "a dropped object"),
@@ -303,7 +316,7 @@ lock_trying_first(Oid classid, Oid objid, LOCKMODE mode)
 	if (outcome == TRIES_HAD)
 		return;
 	if (outcome == TRIES_HELD_THROUGHOUT && waits_bounded)
-		give_up(classid, objid, elapsed_ms(start));
+		give_up(classid, objid, mode, elapsed_ms(start));
 	queue_for_lock(classid, objid, mode, elapsed_ms(start));
 }
 
@@ -323,6 +336,13 @@ lock_tries_bound_waits(int given_up_before)
 
 	waits_bounded = true;
 	waits_bound_ms = Min(LOCK_TRIES_MS << shift, LOCK_TRIES_MAX_BOUND_MS);
+}
+
+void
+lock_tries_last_given_up(Oid *relid, LOCKMODE *mode)
+{
+	*relid = given_up_relid;
+	*mode = given_up_mode;
 }
 
 bool

@@ -59,6 +59,12 @@ extern void lock_tries_bound_waits(int given_up_before);
 extern bool lock_tries_gave_up(void);
 
 /*
+ * The last lock given up (a lock_tries_gave_up() does not forget it):
+ * *relid in *mode; InvalidOid when it was none of a relation, or none was.
+ */
+extern void lock_tries_last_given_up(Oid *relid, LOCKMODE *mode);
+
+/*
  * A lock a refresh may wait for, of a relation a session may hold for as
  * long as it likes (a view's, a stage's): lock_trying_first() once waits
  * are bounded, else a plain lock request, queued at once.

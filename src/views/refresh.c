@@ -136,31 +136,9 @@ has_usable_unique_index(Oid relid)
 	return found;
 }
 
-/*
- * The strongest lock a run of relid takes on it: a full refresh of a
- * materialized view swaps its heap in (ACCESS EXCLUSIVE, which its readers
- * hold back) unless REFRESH ... CONCURRENTLY can run (EXCLUSIVE), as can a
- * stream's append; a view kept in a table is written in rows.  Looked up
- * in the catalogs, taking no lock on the view or its indexes.
- */
-static LOCKMODE
-run_lock_on_view(Oid relid)
-{
-	HeapTuple	tuple;
-	bool		populated;
-
-	if (get_rel_relkind(relid) != RELKIND_MATVIEW)
-		return ExclusiveLock;
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		return AccessExclusiveLock;
-	populated = ((Form_pg_class) GETSTRUCT(tuple))->relispopulated;
-	ReleaseSysCache(tuple);
-	return populated && has_usable_unique_index(relid) ? ExclusiveLock : AccessExclusiveLock;
-}
-
 bool
-refresh_lock_would_wait(Oid relid, bool in_run, LockHolders *holders)
+refresh_lock_would_wait(Oid relid, Oid given_up_relid, LOCKMODE given_up_mode,
+						LockHolders *holders)
 {
 	ListCell   *lc;
 	bool		locked;
@@ -168,13 +146,15 @@ refresh_lock_would_wait(Oid relid, bool in_run, LockHolders *holders)
 	holders->count = 0;
 
 	/*
-	 * the claim's lock; after a run gave one up, its strongest (a full
-	 * refresh's swap waits for the view's readers too)
+	 * the claim's locks; after a run gave one up, that one too (a full
+	 * refresh's swap waits for the view's readers, a mirror's stage for its
+	 * writers)
 	 */
-	locked = locked_by_others(relid, in_run ? run_lock_on_view(relid) : ShareUpdateExclusiveLock,
-							  holders);
+	locked = locked_by_others(relid, ShareUpdateExclusiveLock, holders);
 	foreach(lc, dag_upstreams(relid))
 		locked |= locked_by_others(lfirst_oid(lc), AccessShareLock, holders);
+	if (OidIsValid(given_up_relid))
+		locked |= locked_by_others(given_up_relid, given_up_mode, holders);
 	return locked;
 }
 

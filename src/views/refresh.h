@@ -53,17 +53,17 @@ extern void refresh_unlock_with_upstreams(Oid relid, List *upstreams);
 
 /*
  * Whether a run of the view would wait now: another process holds a lock
- * on the view that conflicts with the claim's, refresh_lock_with_upstreams()
- * (with in_run, after a run gave a lock on it up: with the strongest the run
- * takes: a full refresh's swap waits for readers too; REFRESH ...
- * CONCURRENTLY, a stream's append and a view kept in a table do not) or
- * one on a relation it reads that conflicts with it (an autovacuum left
+ * on the view that conflicts with the claim's, refresh_lock_with_upstreams(),
+ * or one on a relation it reads that conflicts with it, or (when a run gave
+ * that lock up, given_up_relid is valid) a lock on given_up_relid that
+ * conflicts with given_up_mode: a full refresh's swap waits for the view's
+ * readers too, a stage mirror for its stage's writers (an autovacuum left
  * out, which such a wait cancels); *holders are some of their
  * transactions, to tell whether one held it at an earlier look.  Looked up
- * in the lock table and the catalogs; takes no lock on the view or its
- * indexes.
+ * in the lock table; takes no lock.
  */
-extern bool refresh_lock_would_wait(Oid relid, bool in_run, LockHolders *holders);
+extern bool refresh_lock_would_wait(Oid relid, Oid given_up_relid, LOCKMODE given_up_mode,
+									LockHolders *holders);
 
 /*
  * The locks a refresh of the view takes on its sources before anything
