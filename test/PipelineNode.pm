@@ -22,6 +22,40 @@ sub start_new
 	return $node;
 }
 
+# start_pool(name, conf): start_new with the settings the refresh pool's
+# tests share (a 100 ms tick, two refresh workers) plus conf, pipeline
+# created in database postgres
+sub start_pool
+{
+	my ($class, $name, $conf) = @_;
+	my $node = $class->start_new($name,
+		"pipeline.tick = 100ms\npipeline.max_workers = 2\n" . ($conf // ''));
+	$node->safe_psql('postgres', 'CREATE EXTENSION pipeline');
+	return $node;
+}
+
+# trapped_role(node, role, schema): a LOGIN role owning schema and
+# schema_trap, the latter first in its search_path, where a test puts the
+# functions and operators that shadow pg_catalog's
+sub trapped_role
+{
+	my ($class, $node, $role, $schema) = @_;
+	$node->safe_psql('postgres', qq{
+		CREATE ROLE $role LOGIN;
+		CREATE SCHEMA $schema AUTHORIZATION $role;
+		CREATE SCHEMA ${schema}_trap AUTHORIZATION $role;
+		ALTER ROLE $role SET search_path = ${schema}_trap, public;
+	});
+	return;
+}
+
+# as_role(node, role, sql): sql run as role in database postgres
+sub as_role
+{
+	my ($class, $node, $role, $sql) = @_;
+	return $node->safe_psql('postgres', $sql, extra_params => ['-U', $role]);
+}
+
 # wait_for_crash_restart(node, pid): after a kill -9 of server process pid,
 # returns once the server has restarted from the crash, i.e. once pid has
 # left pg_stat_activity (a 'SELECT 1' may still be served before the

@@ -17,20 +17,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-my $node = PipelineNode->start_new('held_share', qq{
-pipeline.tick = 100ms
-pipeline.max_workers = 2
-deadlock_timeout = 200ms
-});
+my $node = PipelineNode->start_pool('held_share', "deadlock_timeout = 200ms\n");
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub as_role { return $node->safe_psql('postgres', $_[1], extra_params => ['-U', $_[0]]); }
+sub as_role { return PipelineNode->as_role($node, @_); }
 
+PipelineNode->trapped_role($node, 'mallory', 'm');
 sql(q{
-	CREATE EXTENSION pipeline;
-	CREATE ROLE mallory LOGIN;
-	CREATE SCHEMA m AUTHORIZATION mallory;
-	CREATE SCHEMA m_trap AUTHORIZATION mallory;
-	ALTER ROLE mallory SET search_path = m_trap, public;
 	CREATE ROLE alice LOGIN;
 	CREATE SCHEMA a AUTHORIZATION alice;
 });

@@ -17,20 +17,11 @@ use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PipelineNode->start_new('held_readers', qq{
-pipeline.tick = 100ms
-pipeline.max_workers = 2
-});
+my $node = PipelineNode->start_pool('held_readers');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub as_role { return $node->safe_psql('postgres', $_[1], extra_params => ['-U', $_[0]]); }
+sub as_role { return PipelineNode->as_role($node, @_); }
 
-sql(q{
-	CREATE EXTENSION pipeline;
-	CREATE ROLE mallory LOGIN;
-	CREATE SCHEMA m AUTHORIZATION mallory;
-	CREATE SCHEMA m_trap AUTHORIZATION mallory;
-	ALTER ROLE mallory SET search_path = m_trap, public;
-});
+PipelineNode->trapped_role($node, 'mallory', 'm');
 as_role('mallory', q{
 	CREATE FUNCTION m_trap.sum(anyelement) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
 	CREATE TABLE m.orders (id int PRIMARY KEY, customer int NOT NULL, amount int NOT NULL);

@@ -19,21 +19,15 @@ use Test::More;
 use IPC::Run;
 use Time::HiRes qw(sleep time);
 
-my $node = PipelineNode->start_new('overlapping_readers', qq{
-pipeline.tick = 100ms
-pipeline.max_workers = 2
-});
+my $node = PipelineNode->start_pool('overlapping_readers');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub as_role { return $node->safe_psql('postgres', $_[1], extra_params => ['-U', $_[0]]); }
+sub as_role { return PipelineNode->as_role($node, @_); }
 
 sql(q{
-	CREATE EXTENSION pipeline;
 	CREATE ROLE alice LOGIN;
 	CREATE SCHEMA a AUTHORIZATION alice;
-	CREATE ROLE mallory LOGIN;
-	CREATE SCHEMA m_trap AUTHORIZATION mallory;
-	ALTER ROLE mallory SET search_path = m_trap, public;
 });
+PipelineNode->trapped_role($node, 'mallory', 'm');
 as_role('alice', q{
 	SELECT pipeline.create_matview('a', 'r', 'SELECT pg_catalog.clock_timestamp() AS at', '1 second',
 	                               refresh_mode => 'full');

@@ -16,20 +16,11 @@ use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PipelineNode->start_new('held_stage', qq{
-pipeline.tick = 100ms
-pipeline.max_workers = 2
-});
+my $node = PipelineNode->start_pool('held_stage');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub as_role { return $node->safe_psql('postgres', $_[1], extra_params => ['-U', $_[0]]); }
+sub as_role { return PipelineNode->as_role($node, @_); }
 
-sql(q{
-	CREATE EXTENSION pipeline;
-	CREATE ROLE mallory LOGIN;
-	CREATE SCHEMA m AUTHORIZATION mallory;
-	CREATE SCHEMA m_trap AUTHORIZATION mallory;
-	ALTER ROLE mallory SET search_path = m_trap, public;
-});
+PipelineNode->trapped_role($node, 'mallory', 'm');
 as_role('mallory', q{
 	CREATE FUNCTION m_trap.upper(text) RETURNS text LANGUAGE sql AS 'SELECT ''trap''';
 	CREATE TABLE m.stage (op text, at timestamptz, id int, v text);
