@@ -19,6 +19,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -65,6 +66,20 @@ catalog_require_owner(Oid relid, const char *name)
 }
 
 /*
+ * The schema require_superuser_schema() last found a superuser's, until a
+ * schema or a role changes (each catalog read asks: a lookup of its own
+ * would cost every refresh and every captured write)
+ */
+static Oid	superuser_schema = InvalidOid;
+static bool superuser_schema_watched = false;
+
+static void
+forget_superuser_schema(Datum arg, int cacheid, uint32 hashvalue)
+{
+	superuser_schema = InvalidOid;
+}
+
+/*
  * Errors unless namespace, where pipeline's catalog is, belongs to a
  * superuser.  CREATE EXTENSION installs into a schema of the control
  * file's name that exists already, whoever made it: a role with CREATE on
@@ -78,9 +93,12 @@ catalog_require_owner(Oid relid, const char *name)
 static void
 require_superuser_schema(Oid namespace)
 {
-	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(namespace));
+	HeapTuple	tuple;
 	Oid			owner;
 
+	if (namespace == superuser_schema)
+		return;
+	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(namespace));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for namespace %u", namespace);
 	owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
@@ -93,6 +111,13 @@ require_superuser_schema(Oid namespace)
 				 errdetail("The schema's owner can put objects beside pipeline's that pipeline's SQL would call with other roles' rights."),
 				 errhint("Drop the extension and the schema (DROP SCHEMA %s CASCADE also drops what its owner put there), then create the extension again as a superuser.",
 						 PIPELINE_SCHEMA)));
+	if (!superuser_schema_watched)
+	{
+		CacheRegisterSyscacheCallback(NAMESPACEOID, forget_superuser_schema, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, forget_superuser_schema, (Datum) 0);
+		superuser_schema_watched = true;
+	}
+	superuser_schema = namespace;
 }
 
 Oid
