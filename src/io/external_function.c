@@ -174,6 +174,7 @@ pipeline_external_call(PG_FUNCTION_ARGS)
 	if (!isnull)
 		result = lambda_cast_result(ef, v, 0, &isnull);
 	end_request_memory(&memory);
+	external_function_release(ef);
 	if (isnull)
 		PG_RETURN_NULL();
 	return result;
@@ -372,5 +373,6 @@ pipeline_invoke(PG_FUNCTION_ARGS)
 	for (int start = 0; start < rows.nrows; start += ef->max_batch_rows)
 		invoke_batch(rsinfo, ef, &rows, start,
 					 Min(ef->max_batch_rows, rows.nrows - start));
+	external_function_release(ef);
 	return (Datum) 0;
 }

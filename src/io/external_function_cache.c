@@ -7,10 +7,19 @@
  * catalog that cannot be read) frees it with the caller's memory and leaves
  * the hash table as it was; only a complete entry is moved under
  * CacheMemoryContext and stored.
+ *
+ * The hash table points to the current version of each function.  A call
+ * pins the version it looked up; when a stale entry is read again while
+ * its old version is pinned (the function called again from its own
+ * result's domain check, after DDL), the old version is not freed under
+ * the call still using it (its FmgrInfos, the domain check's state in
+ * their memory) but retired: moved under TopTransactionContext and freed
+ * at its last release, or with the transaction when an error skipped that.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -27,19 +36,52 @@
 #include "model/catalog.h"
 #include "util/spi_rows.h"
 
+/* A hash entry: the current version of one function */
+typedef struct CachedFunction
+{
+	Oid			fn;				/* hash key */
+	ExternalFunction *current;
+} CachedFunction;
+
 static HTAB *function_cache = NULL;
+
+/* Counts invalidations, so a load that one overtook is not taken as valid */
+static uint64 invalidations = 0;
 
 static void
 invalidate_function_cache(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS status;
-	ExternalFunction *ef;
+	CachedFunction *entry;
 
+	invalidations++;
 	if (function_cache == NULL)
 		return;
 	hash_seq_init(&status, function_cache);
-	while ((ef = hash_seq_search(&status)) != NULL)
-		ef->valid = false;
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->current != NULL)
+			entry->current->valid = false;
+}
+
+/*
+ * At the end of a transaction no call is running: pins an error left are
+ * dropped (retired versions go with TopTransactionContext).
+ */
+static void
+unpin_at_transaction_end(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	CachedFunction *entry;
+
+	if (function_cache == NULL ||
+		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		 event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		 event != XACT_EVENT_PREPARE))
+		return;
+	hash_seq_init(&status, function_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->current != NULL)
+			entry->current->pins = 0;
 }
 
 static void
@@ -51,11 +93,12 @@ ensure_cache(void)
 		return;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(ExternalFunction);
+	ctl.entrysize = sizeof(CachedFunction);
 	ctl.hcxt = CacheMemoryContext;
 	function_cache = hash_create("pipeline external functions", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterSyscacheCallback(PROCOID, invalidate_function_cache, (Datum) 0);
+	RegisterXactCallback(unpin_at_transaction_end, NULL);
 }
 
 /* Reads fn's row of pipeline.external_function_definitions into ef. */
@@ -128,29 +171,61 @@ load_function(ExternalFunction *ef, Oid fn)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/* Lets go of a replaced version: now, or when its last call releases it. */
+static void
+retire(ExternalFunction *ef)
+{
+	if (ef->pins == 0)
+	{
+		MemoryContextDelete(ef->mcxt);
+		return;
+	}
+	ef->retired = true;
+	MemoryContextSetParent(ef->mcxt, TopTransactionContext);
+}
+
 ExternalFunction *
 external_function_lookup(Oid fn)
 {
+	CachedFunction *entry;
 	ExternalFunction *ef;
-	ExternalFunction loaded;
+	MemoryContext mcxt;
+	uint64		seen = invalidations;
 	bool		found;
 
 	ensure_cache();
-	ef = hash_search(function_cache, &fn, HASH_FIND, NULL);
-	if (ef != NULL && ef->valid)
-		return ef;
+	entry = hash_search(function_cache, &fn, HASH_FIND, NULL);
+	if (entry != NULL && entry->current != NULL && entry->current->valid)
+	{
+		entry->current->pins++;
+		return entry->current;
+	}
 
-	memset(&loaded, 0, sizeof(loaded));
-	loaded.mcxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline external function",
-										ALLOCSET_SMALL_SIZES);
-	load_function(&loaded, fn);
-	MemoryContextSetParent(loaded.mcxt, CacheMemoryContext);
-
-	ef = hash_search(function_cache, &fn, HASH_ENTER, &found);
-	if (found && ef->mcxt != NULL)
-		MemoryContextDelete(ef->mcxt);
-	*ef = loaded;
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "pipeline external function",
+								 ALLOCSET_SMALL_SIZES);
+	ef = MemoryContextAllocZero(mcxt, sizeof(ExternalFunction));
+	ef->mcxt = mcxt;
 	ef->fn = fn;
-	ef->valid = true;
+	load_function(ef, fn);
+	/* an invalidation while loading (its SPI read) may predate what it read */
+	ef->valid = seen == invalidations;
+
+	entry = hash_search(function_cache, &fn, HASH_ENTER, &found);
+	if (!found)
+		entry->current = NULL;
+	MemoryContextSetParent(mcxt, CacheMemoryContext);
+	if (entry->current != NULL)
+		retire(entry->current);
+	entry->current = ef;
+	ef->pins = 1;
 	return ef;
+}
+
+void
+external_function_release(ExternalFunction *ef)
+{
+	if (ef->pins > 0)
+		ef->pins--;
+	if (ef->pins == 0 && ef->retired)
+		MemoryContextDelete(ef->mcxt);
 }

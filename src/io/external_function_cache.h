@@ -6,7 +6,10 @@
  *
  * Entries are found by the function's OID and marked stale on any change
  * to pg_proc (a syscache callback), so a function recreated or altered is
- * read again on its next call.
+ * read again on its next call.  A call holds the version it looked up
+ * (pinned) until it releases it: reading it again while a call still uses
+ * the old one (a result's domain check calling the function after DDL)
+ * makes a new version and leaves the old one to its callers.
  *-------------------------------------------------------------------------
  */
 #ifndef PIPELINE_EXTERNAL_FUNCTION_CACHE_H
@@ -15,12 +18,14 @@
 #include "io/http.h"
 #include "io/json_values.h"
 
-/* One external function as the handler needs it; a hash entry. */
+/* One version of an external function as the handler needs it. */
 typedef struct ExternalFunction
 {
-	Oid			fn;				/* hash key */
-	bool		valid;
-	MemoryContext mcxt;			/* holds everything below */
+	Oid			fn;
+	bool		valid;			/* false once pg_proc changed */
+	bool		retired;		/* a newer version replaced it */
+	int			pins;			/* calls using it (reset at transaction end) */
+	MemoryContext mcxt;			/* holds this struct and everything below */
 	char	   *signature;		/* for messages */
 	char	   *qualified_name; /* sent as external_function */
 	char	   *endpoint;		/* as created; for messages */
@@ -39,10 +44,13 @@ typedef struct ExternalFunction
 } ExternalFunction;
 
 /*
- * The cached external function fn, read again if stale; errors when fn is
- * not an external function.  The entry lives in CacheMemoryContext until
- * it goes stale and is next looked up.  Needs a transaction.
+ * The cached external function fn, read again if stale, pinned: it stays
+ * as it is until external_function_release(), even if fn is read again
+ * meanwhile (a retired version is freed at its release or, when an error
+ * skipped that, at the end of the transaction).  Errors when fn is not an
+ * external function.  Needs a transaction.
  */
 extern ExternalFunction *external_function_lookup(Oid fn);
+extern void external_function_release(ExternalFunction *ef);
 
 #endif
