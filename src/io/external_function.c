@@ -312,6 +312,33 @@ read_invoke_arguments(ExternalFunction *ef, Jsonb *arguments, InvokeArguments *r
 }
 
 /*
+ * Adds (ordinality, result) for result number index (from 0, of all the
+ * call's rows) to the tuplestore, once the result fits the return type.
+ * Run in memory reset after each result: the text a result gives its type's
+ * input function can be thousands of times its JSON ("1e131071" is 131,072
+ * digits), so casting a batch's results in one context let a small reply
+ * take gigabytes.
+ */
+static void
+invoke_put_result(ReturnSetInfo *rsinfo, ExternalFunction *ef, JsonbValue *v, int index)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bool		isnull;
+
+	values[0] = Int64GetDatum((int64) index + 1);
+	if (v->type == jbvNull)
+		nulls[1] = true;
+	else
+	{
+		/* the result must fit the return type, though it stays JSON */
+		(void) lambda_cast_result(ef, v, index, &isnull);
+		values[1] = JsonbPGetDatum(JsonbValueToJsonb(v));
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
  * Sends rows start .. start + count - 1 in one request and adds a row
  * (ordinality, result) per result to the tuplestore.
  */
@@ -322,6 +349,7 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, const InvokeArguments 
 	RequestMemory memory;
 	StringInfoData body;
 	JsonbContainer *results;
+	MemoryContext result_cxt;
 	int			first = start == 0 ? 0 : rows->row_end[start - 1] + 1;	/* past the comma */
 	int			last = rows->row_end[start + count - 1];
 
@@ -332,24 +360,18 @@ invoke_batch(ReturnSetInfo *rsinfo, ExternalFunction *ef, const InvokeArguments 
 	lambda_end_request(&body);
 
 	results = lambda_request_results(ef, &body, count);
+	/* each result read in memory of its own (invoke_put_result()) */
+	result_cxt = AllocSetContextCreate(CurrentMemoryContext, "invoke result",
+									   ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < count; i++)
 	{
-		JsonbValue *v = getIthJsonbValueFromContainer(results, i);
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-		bool		isnull;
+		MemoryContext reply_cxt = MemoryContextSwitchTo(result_cxt);
 
-		values[0] = Int64GetDatum((int64) start + i + 1);
-		if (v->type == jbvNull)
-			nulls[1] = true;
-		else
-		{
-			/* the result must fit the return type, though it stays JSON */
-			(void) lambda_cast_result(ef, v, start + i, &isnull);
-			values[1] = JsonbPGetDatum(JsonbValueToJsonb(v));
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		invoke_put_result(rsinfo, ef, getIthJsonbValueFromContainer(results, i), start + i);
+		MemoryContextSwitchTo(reply_cxt);
+		MemoryContextReset(result_cxt);
 	}
+	MemoryContextDelete(result_cxt);
 	end_request_memory(&memory);
 }
 

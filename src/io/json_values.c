@@ -11,11 +11,13 @@
 #include "common/shortest_dec.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "io/json_values.h"
 #include "util/runas.h"
@@ -258,7 +260,14 @@ jsonb_value_text(JsonbValue *v)
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
-/* A JSON array (v, of jbvBinary) as an array of io's element type. */
+/*
+ * A JSON array (v, of jbvBinary) as an array of io's element type.  Each
+ * element is read in memory reset after it, keeping only its value: the
+ * text a number gives its input function can be thousands of times its
+ * JSON ("1e131071" is 131,072 digits), so what an endpoint's small reply
+ * makes this allocate is bounded by the array's own size, which may not
+ * exceed what construct_md_array() accepts.
+ */
 static Datum
 jsonb_array_to_datum(TypeIO *io, JsonbValue *v)
 {
@@ -268,13 +277,30 @@ jsonb_array_to_datum(TypeIO *io, JsonbValue *v)
 	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
 	int			dims[1];
 	int			lbs[1] = {1};
+	Size		total = 0;
+	MemoryContext element_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													  "external function array element",
+													  ALLOCSET_DEFAULT_SIZES);
 
 	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+		MemoryContext caller = MemoryContextSwitchTo(element_cxt);
+		Datum		value = jsonb_value_to_datum(io->elem,
+												 getIthJsonbValueFromContainer(c, i),
+												 &nulls[i]);
 
-		elems[i] = jsonb_value_to_datum(io->elem, e, &nulls[i]);
+		MemoryContextSwitchTo(caller);
+		elems[i] = nulls[i] ? (Datum) 0 : datumCopy(value, io->elmbyval, io->elmlen);
+		MemoryContextReset(element_cxt);
+		if (!nulls[i] && !io->elmbyval)
+			total += datumGetSize(elems[i], io->elmbyval, io->elmlen);
+		if (total > MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("array size exceeds the maximum allowed (%d)",
+							(int) MaxAllocSize)));
 	}
+	MemoryContextDelete(element_cxt);
 	if (n == 0)
 		return PointerGetDatum(construct_empty_array(io->elem->typid));
 	dims[0] = n;
