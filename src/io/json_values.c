@@ -53,13 +53,19 @@ output_follows_search_path(Oid typid)
 	}
 }
 
-/* Fills io's element type for an array type; false if it is unsupported. */
+/*
+ * Fills io's element type for an array type; false if it is unsupported.
+ * Only the true array type of its element: int2vector and oidvector are of
+ * category array too, but a value built as an array (lower bound 1, nulls)
+ * is no valid one of theirs (stored, it could not be output or dumped).
+ */
 static bool
 array_io_init(TypeIO *io, Oid typid, MemoryContext mcxt)
 {
 	Oid			elemtype = get_element_type(typid);
 
-	if (!OidIsValid(elemtype) || type_is_array(elemtype))
+	if (!OidIsValid(elemtype) || type_is_array(elemtype) ||
+		get_array_type(elemtype) != typid)
 		return false;
 	io->kind = JK_ARRAY;
 	io->elem = MemoryContextAlloc(mcxt, sizeof(TypeIO));
