@@ -149,6 +149,15 @@ set_post_options(CURL *easy, const char *url, const char *body, size_t body_len,
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) HTTP_MAX_RESPONSE);
 	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pipeline (PostgreSQL extension)");
+#if LIBCURL_VERSION_NUM >= 0x075700
+
+	/*
+	 * A transfer that ends (a timeout, a cancel) while the name is being
+	 * resolved lets its resolver thread finish alone: libcurl otherwise joins
+	 * it, a wait on the system resolver that no interrupt ends.
+	 */
+	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
 }
 
 /* Errors on a failure of the multi handle itself, discarding the easy one. */

@@ -7,7 +7,10 @@
 # - a reply of small JSON numbers that become huge texts (1e131071 is
 #   131,072 digits) took gigabytes in invoke() and in an array result;
 # - int2vector and oidvector results were built as arrays and stored
-#   invalid.
+#   invalid;
+# - a timeout or cancel while the endpoint's name was being resolved left
+#   the call (or the next one) waiting for the resolver, uninterruptibly
+#   (test/slow_dns.c makes one name take 60 s to resolve).
 use strict;
 use warnings;
 
@@ -15,17 +18,23 @@ use PostgreSQL::Test::Cluster;
 use PipelineNode;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time);
 
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my ($endpoint, $port) = PipelineNode->start_endpoint($tmp);
 ok($port =~ /^\d+$/, "endpoint listens on port $port");
 my $base = "http://127.0.0.1:$port";
 
+my $src = $ENV{PIPELINE_SRC} // '.';
+system('cc', '-shared', '-fPIC', '-o', "$tmp/slow_dns.so", "$src/test/slow_dns.c", '-ldl') == 0
+  or die 'could not build test/slow_dns.c';
+
 # freed memory filled (and no per-thread cache keeping it as it was), so a
 # use of freed memory crashes instead of reading what was there
 my $node;
 {
 	local $ENV{GLIBC_TUNABLES} = 'glibc.malloc.tcache_count=0:glibc.malloc.perturb=165';
+	local $ENV{LD_PRELOAD} = "$tmp/slow_dns.so";
 	$node = PipelineNode->start_new('attacks', "pipeline.enabled = off\n");
 }
 $node->safe_psql('postgres', q{
@@ -36,11 +45,12 @@ CREATE SCHEMA ef AUTHORIZATION fnadmin;
 ALTER ROLE fnadmin SET search_path = hostile, pg_catalog, ef, public;
 });
 
+# psql as fnadmin, going on after an error
 sub as_admin
 {
 	my ($out, $err);
 	$node->psql('postgres', $_[0], stdout => \$out, stderr => \$err,
-		extra_params => [ '-U', 'fnadmin' ]);
+		on_error_stop => 0, extra_params => [ '-U', 'fnadmin' ]);
 	return ($out, $err);
 }
 
@@ -137,6 +147,31 @@ for my $type ('int2vector', 'oidvector')
 ($out, $err) = as_admin(
 	"SELECT pipeline.create_external_function('ef.vec(x int2[])', 'int2[]', '$base/echo')");
 is($err, '', 'a true array type is still accepted');
+
+# --- a name that takes long to resolve ----------------------------------
+($out, $err) = as_admin(qq{
+SELECT pipeline.create_external_function('ef.slow_name(x int)', 'int', 'http://slow-dns.invalid:1/',
+                                         timeout => '1 second', retries => 0);
+SELECT pipeline.create_external_function('ef.echo_int(x int)', 'int', '$base/echo');
+});
+is($err, '', 'a function whose endpoint\'s name resolves in 60 s');
+my $t0 = time;
+($out, $err) = as_admin('SELECT slow_name(1)');
+my $elapsed = time - $t0;
+like($err, qr/slow_name\(integer\) at "http:\/\/slow-dns.invalid:1\/" timed out after 1000 ms/,
+	'a timeout while resolving is the timeout error');
+ok($elapsed < 30, sprintf('... after %.1f s, not when the resolver gives up (60 s)', $elapsed));
+$t0 = time;
+($out, $err) = as_admin(q{
+SET statement_timeout = '200ms';
+SELECT slow_name(1);
+RESET statement_timeout;
+SELECT echo_int(7);
+});
+$elapsed = time - $t0;
+like($err, qr/canceling statement due to statement timeout/, 'statement_timeout ends a call while resolving');
+is($out, '7', 'the next call in the session is answered');
+ok($elapsed < 30, sprintf('... %.1f s after the first began, not after the resolver (60 s)', $elapsed));
 
 $node->stop;
 $endpoint->kill_kill;
