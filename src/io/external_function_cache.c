@@ -20,6 +20,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -101,7 +103,29 @@ ensure_cache(void)
 	RegisterXactCallback(unpin_at_transaction_end, NULL);
 }
 
-/* Reads fn's row of pipeline.external_function_definitions into ef. */
+bool
+external_function_is_handled(Oid fn)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	bool		handled = false;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		prosrc = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
+
+		handled = ((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId && !isnull &&
+			strcmp(TextDatumGetCString(prosrc), "pipeline_external_call") == 0;
+		ReleaseSysCache(tuple);
+	}
+	return handled;
+}
+
+/*
+ * Reads fn's row of pipeline.external_function_definitions into ef.  A row
+ * whose function is not one (a plain DROP FUNCTION leaves the row, and
+ * its OID may come back as another function's) is not taken for one.
+ */
 static void
 load_definition(ExternalFunction *ef, Oid fn)
 {
@@ -122,7 +146,7 @@ load_definition(ExternalFunction *ef, Oid fn)
 					"       (extract(epoch FROM timeout) * 1000)::int8, retries "
 					"  FROM pipeline.external_function_definitions WHERE fn = $1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	if (rows->count == 0)
+	if (rows->count == 0 || !external_function_is_handled(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("function %s is not an external function",

@@ -53,4 +53,11 @@ typedef struct ExternalFunction
 extern ExternalFunction *external_function_lookup(Oid fn);
 extern void external_function_release(ExternalFunction *ef);
 
+/*
+ * Whether fn is a function whose calls this library's handler answers (a
+ * C function of symbol pipeline_external_call), as every external function
+ * is; false for a function that does not exist.
+ */
+extern bool external_function_is_handled(Oid fn);
+
 #endif

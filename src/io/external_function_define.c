@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "io/allowed_endpoints.h"
+#include "io/external_function_cache.h"
 #include "io/http.h"
 #include "io/json_values.h"
 #include "model/catalog.h"
@@ -481,7 +482,7 @@ pipeline_drop_external_function(PG_FUNCTION_ARGS)
 	check_admin(false);
 	rows = spi_rows(InvalidOid, "SELECT 1 FROM pipeline.external_function_definitions WHERE fn = $1",
 					1, argtypes, values, NULL, true, SPI_OK_SELECT);
-	if (rows->count == 0 || !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fn)))
+	if (rows->count == 0 || !external_function_is_handled(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("function %s is not an external function", format_procedure(fn))));

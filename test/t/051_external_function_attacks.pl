@@ -8,6 +8,8 @@
 #   131,072 digits) took gigabytes in invoke() and in an array result;
 # - int2vector and oidvector results were built as arrays and stored
 #   invalid;
+# - a definition row a plain DROP FUNCTION left made invoke() treat the
+#   function that came back with its OID as an external function;
 # - a timeout or cancel while the endpoint's name was being resolved left
 #   the call (or the next one) waiting for the resolver, uninterruptibly
 #   (test/slow_dns.c makes one name take 60 s to resolve).
@@ -147,6 +149,26 @@ for my $type ('int2vector', 'oidvector')
 ($out, $err) = as_admin(
 	"SELECT pipeline.create_external_function('ef.vec(x int2[])', 'int2[]', '$base/echo')");
 is($err, '', 'a true array type is still accepted');
+
+# --- a definition row whose OID is another function's now ----------------
+# DROP FUNCTION leaves an external function's row; the OID's coming back
+# as another function's is simulated by writing such a row
+($out, $err) = as_admin(q{
+CREATE FUNCTION ef.not_external(x text) RETURNS text LANGUAGE sql AS 'SELECT x';
+});
+is($err, '', 'a plain SQL function');
+$node->safe_psql('postgres', qq{
+INSERT INTO pipeline.external_function_definitions (fn, endpoint, max_batch_rows, timeout, retries)
+VALUES ('ef.not_external(text)', '$base/echo', 1, '1 second', 0);
+});
+($out, $err) = as_admin(q{SELECT * FROM pipeline.invoke('not_external(text)', '[["x"]]')});
+like($err, qr/function (?:ef\.)?not_external\(text\) is not an external function/,
+	'invoke() does not take a function with a stale definition row for an external one');
+($out, $err) = as_admin(q{SELECT pipeline.drop_external_function('not_external(text)')});
+like($err, qr/function (?:ef\.)?not_external\(text\) is not an external function/,
+	'nor does drop_external_function()');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_proc WHERE proname = 'not_external'}), '1',
+	'the function is still there');
 
 # --- a name that takes long to resolve ----------------------------------
 ($out, $err) = as_admin(qq{
