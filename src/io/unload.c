@@ -280,27 +280,64 @@ typedef enum PlaceOutcome
 	PLACE_DONE,
 	PLACE_EXISTS,				/* someone made the final name meanwhile */
 	PLACE_FAILED,				/* the rename failed (errno) */
-	PLACE_NOT_SYNCED			/* a sync failed (the server log says why) */
+	PLACE_NOT_SYNCED,			/* a sync failed (the server log says why) */
+	PLACE_OUTSIDE				/* its directory is not inside confine */
 } PlaceOutcome;
+
+/*
+ * The directory path is in, opened (O_PATH: for the *at() calls only), or
+ * -1 with errno set; with confine, -1 and PLACE_OUTSIDE in *outcome when
+ * the directory opened is not inside it.
+ */
+static int
+open_parent_inside(const char *path, const char *confine, PlaceOutcome *outcome)
+{
+	int			fd = open(parent_directory(path), O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	*outcome = PLACE_FAILED;
+	if (fd >= 0 && confine != NULL && !unload_fd_inside(fd, confine))
+	{
+		close(fd);
+		*outcome = PLACE_OUTSIDE;
+		return -1;
+	}
+	return fd;
+}
 
 /*
  * Renames temporary to final, durably as durable_rename() does (temporary
  * synced before, final and its directory after), replacing an existing
  * final only when replace; what replaced nothing is added to *placed.  A
  * failed sync is logged, never fsync_fname()'s PANIC: these are not the
- * server's files.
+ * server's files.  The two are in one directory; the rename is made in
+ * that directory as opened and, with confine, checked to lie inside it, so
+ * a symbolic link put in place of a directory after the caller's checks
+ * cannot lead the file into another tree.
  */
 static PlaceOutcome
-place(const char *temporary, const char *final, bool replace, List **placed)
+place(const char *temporary, const char *final, bool replace, const char *confine,
+	  List **placed)
 {
 	struct stat st;
 	Placed	   *p;
+	PlaceOutcome outcome;
+	int			dirfd;
+	int			renamed;
+	int			save_errno;
 
+	Assert(strcmp(parent_directory(temporary), parent_directory(final)) == 0);
 	if (lstat(temporary, &st) != 0)
 		return PLACE_FAILED;
 	if (fsync_fname_ext(temporary, S_ISDIR(st.st_mode), false, LOG) != 0)
 		return PLACE_NOT_SYNCED;
-	if (renameat2(AT_FDCWD, temporary, AT_FDCWD, final, replace ? 0 : RENAME_NOREPLACE) != 0)
+	if ((dirfd = open_parent_inside(final, confine, &outcome)) < 0)
+		return outcome;
+	renamed = renameat2(dirfd, last_dir_separator(temporary) + 1,
+						dirfd, last_dir_separator(final) + 1, replace ? 0 : RENAME_NOREPLACE);
+	save_errno = errno;
+	close(dirfd);
+	errno = save_errno;
+	if (renamed != 0)
 		return errno == EEXIST || errno == ENOTEMPTY ? PLACE_EXISTS : PLACE_FAILED;
 	if (!replace)
 	{
@@ -321,10 +358,11 @@ place(const char *temporary, const char *final, bool replace, List **placed)
  * Takes back what unload_place() placed before it failed, under the
  * temporary names again for cleanup() to remove; only what is still the
  * one it placed (another unload with overwrite may have replaced it since:
- * that one stays).  Never throws an error.
+ * that one stays), looked at and renamed in its directory as place() does.
+ * Never throws an error.
  */
 static void
-take_back(List *placed)
+take_back(List *placed, const char *confine)
 {
 	ListCell   *lc;
 
@@ -332,16 +370,22 @@ take_back(List *placed)
 	{
 		Placed	   *p = lfirst(lc);
 		struct stat st;
+		PlaceOutcome outcome;
+		int			dirfd = open_parent_inside(p->final, confine, &outcome);
+		const char *name = last_dir_separator(p->final) + 1;
 
-		if (lstat(p->final, &st) != 0 || st.st_dev != p->dev || st.st_ino != p->ino)
+		if (dirfd < 0 || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			st.st_dev != p->dev || st.st_ino != p->ino)
 			ereport(WARNING,
 					(errmsg("unload left \"%s\" in place: it was replaced meanwhile", p->final)));
-		else if (rename(p->final, p->temporary) != 0)
+		else if (renameat(dirfd, name, dirfd, last_dir_separator(p->temporary) + 1) != 0)
 			ereport(WARNING,
 					(errcode_for_file_access(),
 					 errmsg("could not take back \"%s\" after the failed unload: %m", p->final)));
 		else
 			(void) fsync_fname_ext(parent_directory(p->final), true, false, LOG);
+		if (dirfd >= 0)
+			close(dirfd);
 	}
 }
 
@@ -352,10 +396,11 @@ take_back(List *placed)
  * replacing their old files only when overwrite (one made meanwhile, by
  * another unload say, is an error otherwise).  A failure takes back what
  * was placed without replacing anything, so a failed unload leaves no file
- * of its own and, unless overwrite, replaced none.
+ * of its own and, unless overwrite, replaced none.  With confine, each is
+ * put only into a directory inside it (UnloadBeforePlace).
  */
 static void
-unload_place(UnloadState *st, bool overwrite)
+unload_place(UnloadState *st, bool overwrite, const char *confine)
 {
 	List	   *placed = NIL;
 	ListCell   *lc;
@@ -370,7 +415,8 @@ unload_place(UnloadState *st, bool overwrite)
 	{
 		UnloadDir  *d = (UnloadDir *) lfirst(lc);
 
-		if (d->is_root && (outcome = place(d->physical, d->path, false, &placed)) != PLACE_DONE)
+		if (d->is_root &&
+			(outcome = place(d->physical, d->path, false, confine, &placed)) != PLACE_DONE)
 		{
 			failed = d->path;
 			failed_dir = true;
@@ -383,7 +429,8 @@ unload_place(UnloadState *st, bool overwrite)
 			UnloadFile *f = (UnloadFile *) lfirst(lc);
 
 			if (!f->in_new_dir &&
-				(outcome = place(f->write_path, f->final_path, overwrite, &placed)) != PLACE_DONE)
+				(outcome = place(f->write_path, f->final_path, overwrite, confine,
+								 &placed)) != PLACE_DONE)
 			{
 				failed = f->final_path;
 				break;
@@ -394,7 +441,7 @@ unload_place(UnloadState *st, bool overwrite)
 	{
 		int			save_errno = errno;
 
-		take_back(placed);
+		take_back(placed, confine);
 		errno = save_errno;
 	}
 	if (outcome == PLACE_EXISTS && failed_dir)
@@ -411,6 +458,12 @@ unload_place(UnloadState *st, bool overwrite)
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not make \"%s\" durable", failed),
 				 errdetail("The server log says why.")));
+	if (outcome == PLACE_OUTSIDE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"%s\" would be put outside \"%s\"", failed, confine),
+				 errdetail("A symbolic link leads its directory out of \"%s\".", confine),
+				 errhint("Remove the link.")));
 	ereport(ERROR,
 			(errcode_for_file_access(),
 			 errmsg("could not put \"%s\" in place: %m", failed)));
@@ -495,12 +548,25 @@ open_partition(UnloadState *st, const char *destination, const char *reldir,
 		f->write_path = journal_temporary_name(&st->journal, dir);
 	}
 
+	/*
+	 * Created, never opened: the temporary name is foreseeable (pid, start
+	 * time, a count), and whoever may write in the directory could have put a
+	 * link to a file of the server there, which "w" would truncate and fill,
+	 * then rename into the tree.  Only what this call created is its to
+	 * remove.
+	 */
 	st->files = lappend(st->files, f);
-	st->current = AllocateFile(f->write_path, PG_BINARY_W);
+	st->current = AllocateFile(f->write_path, PG_BINARY_W "x");
 	if (st->current == NULL)
+	{
+		int			save_errno = errno;
+
+		st->files = list_delete_last(st->files);
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", f->write_path)));
+	}
 
 	initStringInfo(&header);
 	for (int i = 0; i < tupdesc->natts; i++)
@@ -832,7 +898,7 @@ do_unload(UnloadState *st, const char *query, const char *destination,
 	if (before_place)
 		before_place->callback(written_files(st, digests, CurrentMemoryContext),
 							   before_place->arg);
-	unload_place(st, overwrite);
+	unload_place(st, overwrite, before_place ? before_place->confine : NULL);
 	journal_finish(&st->journal, false);
 }
 
@@ -1041,6 +1107,50 @@ unload_path_inside(const char *path, const char *dir)
 
 	return strcmp(path, dir) == 0 || strcmp(dir, "/") == 0 ||
 		(strncmp(path, dir, n) == 0 && path[n] == '/');
+}
+
+bool
+unload_fd_inside(int fd, const char *dir)
+{
+	struct stat target;
+	struct stat at;
+	int			walk = fd;
+	bool		inside = false;
+
+	if (stat(dir, &target) != 0 || fstat(fd, &at) != 0)
+		return false;
+
+	/*
+	 * Up through "..", which no symbolic link redirects, to the root; one
+	 * walk per path component at most
+	 */
+	for (int depth = 0; depth < MAXPGPATH / 2; depth++)
+	{
+		struct stat up;
+		int			parent;
+
+		if (at.st_dev == target.st_dev && at.st_ino == target.st_ino)
+		{
+			inside = true;
+			break;
+		}
+		parent = openat(walk, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0 || fstat(parent, &up) != 0 ||
+			(up.st_dev == at.st_dev && up.st_ino == at.st_ino))
+		{
+			/* the root, or no way up */
+			if (parent >= 0)
+				close(parent);
+			break;
+		}
+		if (walk != fd)
+			close(walk);
+		walk = parent;
+		at = up;
+	}
+	if (walk != fd)
+		close(walk);
+	return inside;
 }
 
 /*

@@ -41,6 +41,14 @@ typedef struct UnloadBeforePlace
 {
 	void		(*callback) (List *files, void *arg);
 	void	   *arg;
+
+	/*
+	 * A directory (resolved, canonical) every file and new directory must
+	 * really be put in, or NULL: each rename is then made in a directory
+	 * opened and found below it (unload_fd_inside()), so a symbolic link
+	 * swapped in after callback's checks cannot lead one elsewhere.
+	 */
+	const char *confine;
 } UnloadBeforePlace;
 
 /*
@@ -70,6 +78,14 @@ extern void unload_check_destination(const char *destination);
 
 /* Whether path is dir or inside it (both canonical, absolute) */
 extern bool unload_path_inside(const char *path, const char *dir);
+
+/*
+ * Whether the directory open as fd is dir (followed where its links lead)
+ * or below it: looked at by identity, up through "..", so it answers for
+ * the directory as opened, whatever links are swapped in along its path
+ * since.  A directory the server cannot climb out of counts as outside.
+ */
+extern bool unload_fd_inside(int fd, const char *dir);
 
 /*
  * Whether path is a file unload() could have written for the partition

@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "common/file_perm.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "storage/fd.h"
 
 #include "io/unload_journal.h"
@@ -49,6 +51,95 @@ parent_directory(const char *path)
 	return pnstrdup(path, slash - path);
 }
 
+/* The deepest remove_at() enters: a tree of ours fits in a path */
+#define REMOVE_MAX_DEPTH (MAXPGPATH / 4)
+
+/*
+ * The names in the directory open as fd, but "." and "..", read before any
+ * goes (a directory read while its entries are removed may skip some).
+ * False, errno set, when it cannot be read.
+ */
+static bool
+directory_names(int fd, List **names)
+{
+	int			listed = dup(fd);
+	DIR		   *dir = listed >= 0 ? fdopendir(listed) : NULL;
+	struct dirent *de;
+	int			save_errno;
+
+	*names = NIL;
+	if (dir == NULL)
+	{
+		save_errno = errno;
+		if (listed >= 0)
+			close(listed);
+		errno = save_errno;
+		return false;
+	}
+
+	/*
+	 * readdir(), as PostgreSQL's ReadDir() calls it (a backend has one
+	 * thread); ReadDir() reads only what AllocateDir() opened, by path
+	 */
+	/* cppcheck-suppress readdirCalled */
+	while (errno = 0, (de = readdir(dir)) != NULL)
+	{
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			*names = lappend(*names, pstrdup(de->d_name));
+	}
+	save_errno = errno;
+	closedir(dir);
+	errno = save_errno;
+	return errno == 0;
+}
+
+/*
+ * Removes name, relative to the directory open as dirfd (AT_FDCWD: a path),
+ * and, when it is a directory, everything in it, without following a
+ * symbolic link: each directory is opened with O_NOFOLLOW from the one
+ * above it, and its entries are removed relative to it.  rmtree() looks
+ * with lstat() and then opens by path: a link put in place of a directory
+ * between the two (by whoever may write where it is) led it into another
+ * tree, the server's own say, to remove all of it.  Here such a link is
+ * removed as the link it is, or the removal fails.  Gone already counts as
+ * removed; false, errno set, on a failure.
+ */
+static bool
+remove_at(int dirfd, const char *name, int depth)
+{
+	struct stat st;
+	List	   *names;
+	ListCell   *lc;
+	int			fd;
+	bool		ok;
+	int			save_errno;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT;
+	if (depth >= REMOVE_MAX_DEPTH || stack_is_too_deep())
+	{
+		errno = ELOOP;
+		return false;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = directory_names(fd, &names);
+	foreach(lc, names)
+	{
+		if (!ok)
+			break;
+		ok = remove_at(fd, (char *) lfirst(lc), depth + 1);
+	}
+	save_errno = errno;
+	close(fd);
+	list_free_deep(names);
+	errno = save_errno;
+	return ok && (unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT);
+}
+
 RemoveResult
 remove_temporary(const char *path, int elevel)
 {
@@ -57,10 +148,7 @@ remove_temporary(const char *path, int elevel)
 
 	if (!is_temporary_name(path) || lstat(path, &sb) != 0)
 		return REMOVE_NOTHING;
-	if (S_ISDIR(sb.st_mode))
-		removed = rmtree(path, true);
-	else
-		removed = unlink(path) == 0;
+	removed = remove_at(AT_FDCWD, path, 0);
 	if (!removed)
 	{
 		ereport(elevel,

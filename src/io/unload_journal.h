@@ -54,8 +54,9 @@ typedef enum RemoveResult
 /*
  * Removes one temporary file or directory tree (a path whose last
  * component is not one of our temporary names is left alone; a symbolic
- * link is removed, not followed) and makes the removal durable.  Problems
- * are reported at elevel; never throws when elevel is below ERROR.
+ * link, there or anywhere in the tree, is removed, never followed, even one
+ * swapped in while the tree is removed) and makes the removal durable.
+ * Problems are reported at elevel; never throws when elevel is below ERROR.
  */
 extern RemoveResult remove_temporary(const char *path, int elevel);
 

@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -629,21 +630,73 @@ sync_directory(const char *dir)
 	(void) fsync_fname_ext(dir, true, false, ERROR);
 }
 
+pg_attribute_noreturn()
+static void
+report_outside(const char *file, const char *real_destination)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("file \"%s\" of a lake publication lies outside its destination", file),
+			 errdetail("A symbolic link leads its directory out of \"%s\".", real_destination),
+			 errhint("Remove the link; a publication writes and removes files only in its own tree.")));
+}
+
 /*
  * Refuses a file whose directory a symbolic link made since the definition
  * leads out of its destination (real_destination, resolved), into another
  * publication's tree say: a removal or a write there would hit the other's
- * files.
+ * files.  Before the files are placed, so that such a run places none; the
+ * renames themselves are made in directories checked as opened
+ * (UnloadBeforePlace.confine), a link swapped in after this check too.
  */
 static void
 require_inside(const char *file, const char *real_destination)
 {
 	if (!unload_path_inside(resolved_destination(parent_directory(file)), real_destination))
+		report_outside(file, real_destination);
+}
+
+/*
+ * Removes name from directory dir (an empty directory when is_dir) and
+ * makes that durable; returns whether it removed it (a file already gone
+ * counts).  The removal is made in dir as opened, and only when that
+ * directory lies inside real_destination: a check of the path followed by
+ * unlink() by the path would remove another tree's file, given a link put
+ * in place of a partition's directory between the two (by whoever may
+ * write in the lake).  Not there (any more): nothing to remove.
+ */
+static bool
+remove_inside(const char *dir, const char *name, bool is_dir, const char *real_destination)
+{
+	int			fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool		inside;
+	int			removed = -1;
+	int			save_errno;
+
+	if (fd < 0)
+	{
+		if (errno == ENOENT || errno == ENOTDIR)
+			return !is_dir;
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("file \"%s\" of a lake publication lies outside its destination", file),
-				 errdetail("A symbolic link leads its directory out of \"%s\".", real_destination),
-				 errhint("Remove the link; a publication writes and removes files only in its own tree.")));
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", dir)));
+	}
+	inside = unload_fd_inside(fd, real_destination);
+	if (inside)
+		removed = unlinkat(fd, name, is_dir ? AT_REMOVEDIR : 0);
+	save_errno = errno;
+	close(fd);
+	errno = save_errno;
+	if (!inside)
+		report_outside(psprintf("%s/%s", dir, name), real_destination);
+	if (removed != 0 && is_dir)
+		return false;			/* not empty, or gone */
+	if (removed != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s/%s\": %m", dir, name)));
+	sync_directory(dir);
+	return true;
 }
 
 /*
@@ -663,19 +716,15 @@ remove_partition(const Partition *p, const char *destination)
 
 		if (!unload_path_inside(file, destination) || strcmp(file, destination) == 0)
 			continue;
-		require_inside(file, real_destination);
-		if (unlink(file) != 0 && errno != ENOENT)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s\": %m", file)));
 		dir = parent_directory(file);
-		sync_directory(dir);
+		(void) remove_inside(dir, last_dir_separator(file) + 1, false, real_destination);
 		/* the directories it leaves empty, deepest first */
-		while (strcmp(dir, destination) != 0 && unload_path_inside(dir, destination) && rmdir(dir) == 0)
+		while (strcmp(dir, destination) != 0 && unload_path_inside(dir, destination))
 		{
 			char	   *parent = parent_directory(dir);
 
-			sync_directory(parent);
+			if (!remove_inside(parent, last_dir_separator(dir) + 1, true, real_destination))
+				break;
 			dir = parent;
 		}
 	}
@@ -1133,7 +1182,7 @@ publish(Oid relid, char **detail)
 	int			published;
 	int			changed;
 	Publishing	publishing = {relid, NULL};
-	UnloadBeforePlace listing = {list_pending, &publishing};
+	UnloadBeforePlace listing = {list_pending, &publishing, NULL};
 	List	   *removing = NIL;
 	List	   *adopted;
 
@@ -1147,6 +1196,7 @@ publish(Oid relid, char **detail)
 	require_file_writer(owner, view->name);
 	destination = canonical_destination(def->unload_destination);
 	publishing.real_destination = resolved_destination(destination);
+	listing.confine = publishing.real_destination;
 	check_still_apart(relid, view->name, destination, publishing.real_destination);
 	publication_owner_claim(destination, publishing.real_destination, relation_qualified_name(relid));
 	adopted = pending_forget_dropped(relid, destination);
