@@ -10,7 +10,6 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
@@ -27,7 +26,6 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -106,33 +104,34 @@ locked_by_others(Oid relid, LOCKMODE mode, LockHolders *holders)
 }
 
 /*
- * Whether relid has an index REFRESH ... CONCURRENTLY can use (unique,
- * valid, immediate, no predicate, no expressions), read from the catalogs
- * alone: no index is opened (a lock on one, which its owner's REINDEX
- * holds, would make the scheduler wait).
+ * Whether rel has an index REFRESH ... CONCURRENTLY can use (unique,
+ * valid, immediate, no predicate, no expressions): its relcache entry's
+ * index list, each index looked up in the pg_index cache, none opened
+ * (a view without indexes, the common case, costs no lookup).
  */
 static bool
-has_usable_unique_index(Oid relid)
+has_usable_unique_index(Relation rel)
 {
-	ScanKeyData key;
-	Relation	indexes = table_open(IndexRelationId, AccessShareLock);
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
 	bool		found = false;
 
-	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(relid));
-	scan = systable_beginscan(indexes, IndexIndrelidIndexId, true, NULL, 1, &key);
-	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	foreach(lc, indexes)
 	{
-		Form_pg_index index = (Form_pg_index) GETSTRUCT(tuple);
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
 
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
 		found = index->indisunique && index->indimmediate && index->indisvalid &&
 			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
 			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL);
+		ReleaseSysCache(tuple);
+		if (found)
+			break;
 	}
-	systable_endscan(scan);
-	table_close(indexes, AccessShareLock);
+	list_free(indexes);
 	return found;
 }
 
@@ -272,7 +271,7 @@ static uint64
 refresh_regular(Oid relid, const char *options_json)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	bool		concurrent = RelationIsPopulated(rel) && has_usable_unique_index(relid);
+	bool		concurrent = RelationIsPopulated(rel) && has_usable_unique_index(rel);
 	uint64		rows;
 
 	table_close(rel, NoLock);
