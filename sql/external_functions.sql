@@ -304,8 +304,8 @@ SELECT * FROM pipeline.unload($$SELECT p, 1/(p - 2) AS x FROM generate_series(1,
                               :'dir' || '/div', '{p}');
 SELECT pg_stat_file(:'dir' || '/div', true);
 
--- paths and CSV are the same whatever the session's DateStyle, as a lake
--- publication writes them
+-- paths and CSV are the same whatever the session's DateStyle and
+-- TimeZone (a timestamptz in UTC), as a lake publication writes them
 SET DateStyle = 'SQL, DMY';
 SELECT replace(path, :'dir', '<dir>') AS path, rows
   FROM pipeline.unload($$SELECT d, d::timestamptz AS at FROM (VALUES ('2020-01-06'::date)) v(d)$$,

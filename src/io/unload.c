@@ -1030,12 +1030,23 @@ parse_partition_by(ArrayType *arr)
 	return partition_by;
 }
 
-/* What unload() writes with: the formats a lake publication writes in */
+/*
+ * What unload() and lake publications write with, whatever the session's
+ * settings: a timestamptz in UTC, so that a path or a file does not change
+ * with the TimeZone of whoever runs it
+ */
 static const RunAsSetting file_settings[] = {
 	{"datestyle", "ISO, YMD"},
 	{"intervalstyle", "postgres"},
 	{"extra_float_digits", "3"},
+	{"timezone", "UTC"},
 };
+
+int
+unload_pin_file_formats(void)
+{
+	return runas_pin_settings(file_settings, lengthof(file_settings));
+}
 
 PG_FUNCTION_INFO_V1(pipeline_unload);
 
@@ -1080,11 +1091,8 @@ pipeline_unload(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	/*
-	 * paths and CSV the same whatever the session's DateStyle (as
-	 * publications')
-	 */
-	nestlevel = runas_pin_settings(file_settings, lengthof(file_settings));
+	/* paths and CSV the same whatever the session's settings */
+	nestlevel = unload_pin_file_formats();
 	files = unload_query(query, NULL, destination, partition_by, overwrite, false, NULL);
 	runas_unpin_settings(nestlevel);
 	foreach(lc, files)

@@ -88,6 +88,13 @@ extern bool unload_path_inside(const char *path, const char *dir);
 extern bool unload_fd_inside(int fd, const char *dir);
 
 /*
+ * Pins the settings paths and files are written with (DateStyle ISO,
+ * TimeZone UTC, ...) at a new GUC nest level, which it returns for
+ * runas_unpin_settings().
+ */
+extern int	unload_pin_file_formats(void);
+
+/*
  * Whether path is a file unload() could have written for the partition
  * whose relative directory is partition: an absolute, canonical path ending
  * in that directory and the file name, each of its segments spelled as

@@ -25,8 +25,9 @@
  * A run killed between 2 and 5 leaves new files and old state: the next run
  * finds the digests differ and writes them again.  The owner must be a
  * superuser or have pg_write_server_files, checked at every run.  Paths
- * are made with DateStyle ISO (the format of incremental marks), so they
- * do not depend on the session that runs.
+ * and files are made with DateStyle ISO and TimeZone UTC
+ * (unload_pin_file_formats()), so they do not depend on the session that
+ * runs.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -67,7 +68,6 @@
 #include "util/subxact.h"
 #include "views/audit.h"
 #include "views/differential.h"
-#include "views/incremental.h"
 #include "views/publication.h"
 #include "views/publication_owner.h"
 #include "views/publication_pending.h"
@@ -1207,7 +1207,7 @@ publish(Oid relid, char **detail)
 	audit_check(relid, MATVIEW_UNLOAD, view->options_json, view->bound_query);
 
 	/* partition values are text made under these settings, changes' too */
-	format_level = incremental_pin_mark_format();
+	format_level = unload_pin_file_formats();
 	changes = differential_changes(relid, def->unload_partition_by);
 	runas_begin_user_code(&ra, owner);
 	/* by OID, as it was resolved when the publication was defined */
