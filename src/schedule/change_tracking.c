@@ -45,6 +45,7 @@
 #include "schedule/change_tracking.h"
 #include "util/settings.h"
 #include "util/analyze.h"
+#include "util/lock_tries.h"
 #include "util/runas.h"
 #include "util/spi_rows.h"
 #include "util/xid_horizon.h"
@@ -554,7 +555,7 @@ install_missing_triggers(Oid relid, bool wait)
 		 * again.
 		 */
 		if (wait)
-			LockRelationOid(table, ShareRowExclusiveLock);
+			lock_unless_held_long(table, ShareRowExclusiveLock);
 		else if (!ConditionalLockRelationOid(table, ShareRowExclusiveLock))
 		{
 			missing = true;

@@ -32,6 +32,7 @@
 #include "utils/xid8.h"
 
 #include "model/catalog.h"
+#include "util/lock_tries.h"
 #include "util/spi_rows.h"
 #include "util/xid_horizon.h"
 #include "util/subxact.h"
@@ -224,8 +225,12 @@ capture_register(Oid matview, Oid source, Bitmapset *attnums)
 
 	if (registered_already(matview, source, attnums))
 		return;
-	/* writers in progress finish first; new ones wait for our commit */
-	LockRelationOid(source, ShareRowExclusiveLock);
+
+	/*
+	 * writers in progress finish first; new ones wait for our commit (in a
+	 * refresh worker not without limit: lock_tries.h)
+	 */
+	lock_unless_held_long(source, ShareRowExclusiveLock);
 	rel = table_open(source, NoLock);
 	check_capturable(rel, attnums);
 	upsert_consumer(matview, source, attnums);

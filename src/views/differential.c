@@ -52,6 +52,7 @@
 #include "util/analyze.h"
 #include "util/extension_member.h"
 #include "util/freed_memory.h"
+#include "util/lock_tries.h"
 #include "util/relation_name.h"
 #include "util/runas.h"
 #include "util/settings.h"
@@ -1343,8 +1344,13 @@ differential_lock_sources_to_capture(const ManagedView *view)
 	{
 		DiffSource *source = lfirst(lc);
 
+		/*
+		 * in a refresh worker, not queued for without limit: a writer's long
+		 * transaction would hold the worker, and the writers queued behind it
+		 * (lock_tries.h)
+		 */
 		if (!capture_serves(view->relid, source->relid, source->attnums))
-			LockRelationOid(source->relid, ShareRowExclusiveLock);
+			lock_unless_held_long(source->relid, ShareRowExclusiveLock);
 	}
 }
 
