@@ -486,6 +486,26 @@ launcher_queue_collect(int *done, bool *lost, HandBack *hand_back)
 	return count;
 }
 
+bool
+launcher_jobs_wait(void)
+{
+	RunQueue   *queue;
+	QueuedJob  *oldest;
+	bool		waiting;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	queue = queue_of(MyDatabaseId);
+	oldest = oldest_waiting(queue);
+	waiting = oldest != NULL;
+	for (int i = 0; waiting && i < shared->nslots; i++)
+		if (idle_worker_may_take(&shared->slots[i], MyDatabaseId, oldest))
+			waiting = false;
+	SpinLockRelease(&shared->mutex);
+	return waiting;
+}
+
 void
 launcher_pool_counts(Oid dboid, int *idle, int *waiting)
 {

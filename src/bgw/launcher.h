@@ -116,6 +116,13 @@ extern int	launcher_queue_job(const RefreshJob *job);
 extern bool launcher_queue_relabel(int entry, TimestampTz label, int attempt);
 extern int	launcher_queue_collect(int *done, bool *lost, HandBack *hand_back);
 extern void launcher_pool_counts(Oid dboid, int *idle, int *waiting);
+
+/*
+ * Whether a job of this database waits that no idle refresh worker may
+ * take: other views wait for this worker (a refresh worker's long lock
+ * waits end then: lock_tries_bound_waits()).
+ */
+extern bool launcher_jobs_wait(void);
 extern void launcher_wake_idle_workers(Oid dboid, int count);
 
 /*

@@ -228,6 +228,12 @@ run_refresh_job(const RefreshJob *job, HandBack *hand_back)
 		enable_timeout_after(overdue_timeout, Min(timeout_ms, INT_MAX - OVERDUE_GRACE_MS) +
 							 OVERDUE_GRACE_MS);
 	}
+
+	/*
+	 * a view held for a while is waited for the longer, within its statement
+	 * timeout and while no other view waits for a worker
+	 */
+	lock_tries_bound_waits(job->hand_backs, timeout_ms, launcher_jobs_wait);
 	/* a lock the run gave up: no failure, the view is tried again later */
 	if (run_perform(run_id, job->relid, job->label, true, timeout_ms) == RUN_NONE)
 	{
@@ -366,10 +372,9 @@ pipeline_refresh_main(Datum main_arg)
 
 		/*
 		 * a lock one session holds for long must not keep the pool from every
-		 * other view: the worker gives it up and hands the view back; a view
-		 * held for a while is waited for the longer
+		 * other view: the worker gives it up and hands the view back
 		 */
-		lock_tries_bound_waits(job.hand_backs);
+		lock_tries_bound_waits(0, 0, NULL);
 		serve_job(&job, &hand_back);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(job_context);

@@ -837,7 +837,13 @@ start_due_refreshes(Dag *dag, ViewState *states, TimestampTz now)
 		job.relid = dag->nodes[due[d].index].relid;
 		job.label = due[d].verdict.label;
 		job.attempt = due[d].verdict.attempt;
-		job.hand_backs = hand_backs[due[d].index];
+
+		/*
+		 * a lock of no relation given up is one the look cannot see: no
+		 * longer wait for it
+		 */
+		job.hand_backs = last_hand_back[due[d].index].kind == HAND_BACK_IN_RUN &&
+			!OidIsValid(last_hand_back[due[d].index].relid) ? 0 : hand_backs[due[d].index];
 		entry = launcher_queue_job(&job);
 		if (entry < 0)
 			break;

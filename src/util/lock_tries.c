@@ -33,7 +33,15 @@
  */
 static bool waits_bounded = false;
 static int	waits_bound_ms = LOCK_TRIES_MS;
+static bool (*others_wait_fn) (void) = NULL;
 static bool gave_up = false;
+
+/* Whether other work waits for this process (lock_tries_bound_waits()) */
+static bool
+others_wait(void)
+{
+	return others_wait_fn != NULL && others_wait_fn();
+}
 
 /* lock_tries_last_given_up() */
 static Oid	given_up_relid = InvalidOid;
@@ -108,7 +116,11 @@ queue_for_lock(Oid classid, Oid objid, LOCKMODE mode, double waited_ms)
 	int			timeout_ms = LockTimeout > 0 ? Max(1, LockTimeout - (int) waited_ms) : 0;
 
 	if (waits_bounded)
-		timeout_ms = timeout_ms > 0 ? Min(timeout_ms, waits_bound_ms) : waits_bound_ms;
+	{
+		int			bound_ms = others_wait() ? LOCK_TRIES_MS : waits_bound_ms;
+
+		timeout_ms = timeout_ms > 0 ? Min(timeout_ms, bound_ms) : bound_ms;
+	}
 	if (timeout_ms > 0)
 	{
 		level = NewGUCNestLevel();
@@ -283,6 +295,12 @@ tries_outcome(Oid classid, Oid objid, LOCKMODE mode, const LOCKTAG *tag, instr_t
 		{
 			if (someone_waits_for_us())
 				break;
+			/* a longer wait than LOCK_TRIES_MS costs no one else's turn */
+			if (waited_ms >= LOCK_TRIES_MS && others_wait())
+			{
+				outcome = TRIES_HELD_THROUGHOUT;
+				break;
+			}
 			next_scan_ms = waited_ms + LOCK_TRIES_SCAN_MS;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -330,12 +348,17 @@ lock_unless_held_long(Oid relid, LOCKMODE mode)
 }
 
 void
-lock_tries_bound_waits(int given_up_before)
+lock_tries_bound_waits(int given_up_before, int timeout_ms, bool (*others_wait_check) (void))
 {
 	int			shift = Min(Max(given_up_before, 0), 4);
+	int			bound_ms = Min(LOCK_TRIES_MS << shift, LOCK_TRIES_MAX_BOUND_MS);
 
+	/* a statement timeout that ends the wait would fail the work instead */
+	if (timeout_ms > 0)
+		bound_ms = Min(bound_ms, Max(timeout_ms / 2, LOCK_TRIES_MS));
 	waits_bounded = true;
-	waits_bound_ms = Min(LOCK_TRIES_MS << shift, LOCK_TRIES_MAX_BOUND_MS);
+	waits_bound_ms = bound_ms;
+	others_wait_fn = others_wait_check;
 }
 
 void

@@ -49,13 +49,17 @@ extern void lock_trying_first(Oid classid, Oid objid, LOCKMODE mode);
  * bounded too (and by lock_timeout).  The tries and the queued wait are
  * each bounded by LOCK_TRIES_MS, twice that for each time in a row the
  * work was given up before (given_up_before), up to
- * LOCK_TRIES_MAX_BOUND_MS: readers that overlap, each longer than
- * LOCK_TRIES_MS, are then waited out.  Called again for each piece of
- * work.  Giving up raises ERRCODE_LOCK_NOT_AVAILABLE; lock_tries_gave_up()
- * says whether a lock was given up since it was last called (a
- * lock_timeout of other code is not).
+ * LOCK_TRIES_MAX_BOUND_MS and half of timeout_ms (the work's statement
+ * timeout, 0 for none): readers that overlap, each longer than
+ * LOCK_TRIES_MS, are then waited out.  Past LOCK_TRIES_MS a wait ends
+ * as soon as others_wait (NULL: never) says other work waits for this
+ * process, so that a longer wait costs no one else's turn.  Called again
+ * for each piece of work.  Giving up raises ERRCODE_LOCK_NOT_AVAILABLE;
+ * lock_tries_gave_up() says whether a lock was given up since it was last
+ * called (a lock_timeout of other code is not).
  */
-extern void lock_tries_bound_waits(int given_up_before);
+extern void lock_tries_bound_waits(int given_up_before, int timeout_ms,
+								   bool (*others_wait) (void));
 extern bool lock_tries_gave_up(void);
 
 /*

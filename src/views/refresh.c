@@ -11,6 +11,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/matview.h"
@@ -103,11 +104,25 @@ locked_by_others(Oid relid, LOCKMODE mode, LockHolders *holders)
 	return locked;
 }
 
+/* Whether index relid is a btree: the pg_class cache, the index not opened */
+static bool
+is_btree(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		btree;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	btree = ((Form_pg_class) GETSTRUCT(tuple))->relam == BTREE_AM_OID;
+	ReleaseSysCache(tuple);
+	return btree;
+}
+
 /*
- * Whether rel has an index REFRESH ... CONCURRENTLY can use (unique,
- * valid, immediate, no predicate, no expressions): its relcache entry's
- * index list, each index looked up in the pg_index cache, none opened
- * (a view without indexes, the common case, costs no lookup).
+ * Whether rel has an index REFRESH ... CONCURRENTLY can use (a unique,
+ * valid, immediate btree, no predicate, no expressions): its relcache
+ * entry's index list, each index looked up in the catalog caches, none
+ * opened (a view without indexes, the common case, costs no lookup).
  */
 static bool
 has_usable_unique_index(Relation rel)
@@ -128,6 +143,7 @@ has_usable_unique_index(Relation rel)
 			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
 			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL);
 		ReleaseSysCache(tuple);
+		found = found && is_btree(lfirst_oid(lc));
 		if (found)
 			break;
 	}
