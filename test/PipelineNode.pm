@@ -34,15 +34,22 @@ sub start_pool
 	return $node;
 }
 
-# trapped_role(node, role, schema): a LOGIN role owning schema and
-# schema_trap, the latter first in its search_path, where a test puts the
-# functions and operators that shadow pg_catalog's
+# schema_role(node, role, schema): a LOGIN role owning schema
+sub schema_role
+{
+	my ($class, $node, $role, $schema) = @_;
+	$node->safe_psql('postgres', "CREATE ROLE $role LOGIN; CREATE SCHEMA $schema AUTHORIZATION $role;");
+	return;
+}
+
+# trapped_role(node, role, schema): schema_role(), plus schema_trap first
+# in the role's search_path, where a test puts the functions and
+# operators that shadow pg_catalog's
 sub trapped_role
 {
 	my ($class, $node, $role, $schema) = @_;
+	$class->schema_role($node, $role, $schema);
 	$node->safe_psql('postgres', qq{
-		CREATE ROLE $role LOGIN;
-		CREATE SCHEMA $schema AUTHORIZATION $role;
 		CREATE SCHEMA ${schema}_trap AUTHORIZATION $role;
 		ALTER ROLE $role SET search_path = ${schema}_trap, public;
 	});

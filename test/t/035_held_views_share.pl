@@ -22,10 +22,7 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub as_role { return PipelineNode->as_role($node, @_); }
 
 PipelineNode->trapped_role($node, 'mallory', 'm');
-sql(q{
-	CREATE ROLE alice LOGIN;
-	CREATE SCHEMA a AUTHORIZATION alice;
-});
+PipelineNode->schema_role($node, 'alice', 'a');
 as_role('mallory', q{
 	CREATE FUNCTION m_trap.random() RETURNS float8 LANGUAGE sql AS 'SELECT 0.5';
 	CREATE TABLE m.src (x int);

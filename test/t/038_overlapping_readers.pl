@@ -23,10 +23,7 @@ my $node = PipelineNode->start_pool('overlapping_readers');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub as_role { return PipelineNode->as_role($node, @_); }
 
-sql(q{
-	CREATE ROLE alice LOGIN;
-	CREATE SCHEMA a AUTHORIZATION alice;
-});
+PipelineNode->schema_role($node, 'alice', 'a');
 PipelineNode->trapped_role($node, 'mallory', 'm');
 as_role('alice', q{
 	SELECT pipeline.create_matview('a', 'r', 'SELECT pg_catalog.clock_timestamp() AS at', '1 second',

@@ -23,10 +23,7 @@ sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub as_role { return PipelineNode->as_role($node, @_); }
 
 PipelineNode->trapped_role($node, 'mallory', 'm');
-sql(q{
-	CREATE ROLE alice LOGIN;
-	CREATE SCHEMA a AUTHORIZATION alice;
-});
+PipelineNode->schema_role($node, 'alice', 'a');
 as_role('mallory', q{
 	CREATE FUNCTION m_trap.count(anyelement) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
 	SELECT pipeline.create_matview('m', 'r', 'SELECT pg_catalog.clock_timestamp() AS at', '1 second',
