@@ -47,7 +47,7 @@ others_wait(void)
 static Oid	given_up_relid = InvalidOid;
 static LOCKMODE given_up_mode = NoLock;
 
-/* Gives the lock on object objid of catalog classid in mode up */
+/* Remembers the lock given up: object objid of catalog classid, in mode */
 static void
 remember_given_up(Oid classid, Oid objid, LOCKMODE mode)
 {
